@@ -1,0 +1,21 @@
+package daemon
+
+import (
+	"net/http"
+
+	"github.com/accessd/accessd/oauth/api"
+)
+
+// adminRoutes is the admin plane: reachable only through the admin socket,
+// after the peer-credential check.
+func adminRoutes(status func() api.Status, m *metrics) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, status())
+	})
+	mux.Handle("GET /metrics", m.handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "AUT-0404", "Not Found", "no such admin route: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}

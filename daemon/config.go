@@ -1,0 +1,371 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// DefaultConfigFile is where packaged installs keep the config (a conffile).
+const DefaultConfigFile = "/etc/accessd/accessd.toml"
+
+// Config is accessd.toml. Every field has a safe default (see Default); the
+// TOML names are part of the interface contract in DESIGN §4.
+type Config struct {
+	DataDir string `toml:"data_dir"`
+	Issuer  string `toml:"issuer"`
+	Owner   string `toml:"owner"`
+
+	Seal     SealConfig     `toml:"seal"`
+	Listen   ListenConfig   `toml:"listen"`
+	TLS      TLSConfig      `toml:"tls"`
+	Tokens   TokensConfig   `toml:"tokens"`
+	Identity IdentityConfig `toml:"identity"`
+	Lockdown LockdownConfig `toml:"lockdown"`
+
+	// file is where the config was read from, for messages; "" for defaults.
+	file string
+}
+
+// SealConfig says which TPM holds the root key.
+type SealConfig struct {
+	Device string `toml:"device"`
+	PCRs   []int  `toml:"pcrs"`
+}
+
+// ListenConfig holds the two planes' addresses.
+type ListenConfig struct {
+	TLS         string `toml:"tls"`
+	AdminSocket string `toml:"admin_socket"`
+	AdminGroup  string `toml:"admin_group"`
+}
+
+// TLSConfig is the data plane's certificate and client-certificate policy.
+type TLSConfig struct {
+	Cert       string `toml:"cert"`
+	Key        string `toml:"key"`
+	ClientCA   string `toml:"client_ca"`
+	ClientAuth string `toml:"client_auth"`
+}
+
+// TokensConfig shapes the tokens the OAuth server issues.
+type TokensConfig struct {
+	SigningAlg  string   `toml:"signing_alg"`
+	AccessTTL   Duration `toml:"access_ttl"`
+	RefreshTTL  Duration `toml:"refresh_ttl"`
+	KeyRotation Duration `toml:"key_rotation"`
+}
+
+// IdentityConfig holds the account and credential policies.
+type IdentityConfig struct {
+	RemoteCredentialOps bool     `toml:"remote_credential_ops"`
+	MaxSecretAge        Duration `toml:"max_secret_age"`
+	LockoutAttempts     int      `toml:"lockout_attempts"`
+	LockoutDuration     Duration `toml:"lockout_duration"`
+}
+
+// LockdownConfig decides whether failed host checks stop the start.
+type LockdownConfig struct {
+	Mode string `toml:"mode"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("15m") in
+// TOML, so operators never have to count nanoseconds.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write it like \"15m\", \"1h\" or \"720h\")", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back in the form it is read in.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Default is the production configuration: every weaker setting is an
+// explicit opt-in in the file.
+func Default() Config {
+	return Config{
+		DataDir: "/var/lib/accessd",
+		Issuer:  "https://localhost:8443",
+		Owner:   "lerian",
+		Seal:    SealConfig{Device: "/dev/tpmrm0", PCRs: []int{7}},
+		Listen: ListenConfig{
+			TLS:         ":8443",
+			AdminSocket: "/run/accessd/admin.sock",
+			AdminGroup:  "accessd-admin",
+		},
+		TLS: TLSConfig{
+			Cert:       "/etc/accessd/tls/server.crt",
+			Key:        "/etc/accessd/tls/server.key",
+			ClientAuth: "request",
+		},
+		Tokens: TokensConfig{
+			SigningAlg:  "ES256",
+			AccessTTL:   Duration{time.Hour},
+			RefreshTTL:  Duration{24 * time.Hour},
+			KeyRotation: Duration{720 * time.Hour},
+		},
+		Identity: IdentityConfig{
+			MaxSecretAge:    Duration{2160 * time.Hour},
+			LockoutAttempts: 5,
+			LockoutDuration: Duration{15 * time.Minute},
+		},
+		Lockdown: LockdownConfig{Mode: "enforce"},
+	}
+}
+
+// ConfigError names the file, key and line of a bad setting and says what
+// is allowed, so an operator can fix it without reading the source.
+type ConfigError struct {
+	File string
+	Line int // 0 when unknown
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": key %q", e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// LoadConfig reads path over the defaults. A missing file is an error:
+// the caller decides whether defaults alone are acceptable (--dev).
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	return ParseConfig(path, data, Default())
+}
+
+// ParseConfig decodes data over base strictly: an unknown key, a value of
+// the wrong type or an invalid value is a *ConfigError naming the key and
+// its line.
+func ParseConfig(name string, data []byte, base Config) (Config, error) {
+	cfg, err := decodeConfig(name, data, base)
+	if err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.check(data)
+}
+
+func decodeConfig(name string, data []byte, base Config) (Config, error) {
+	cfg := base
+	cfg.file = name
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, configDecodeError(name, err)
+	}
+	return cfg, nil
+}
+
+// check validates cfg and points a bad key at its line in data.
+func (c *Config) check(data []byte) error {
+	err := c.validate()
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		ce.Line = keyLine(data, ce.Key)
+	}
+	return err
+}
+
+// DevConfig is the embedded default of `serve --dev` and `init --dev`:
+// the file at path (if path is not empty) is read strictly as usual, and
+// --dev fills in only what it leaves unset, under dataDir (the --data-dir
+// flag, else the file's data_dir, else ./accessd-dev).
+func DevConfig(path, dataDir string) (Config, error) {
+	base := Default()
+	base.DataDir, base.Issuer, base.Seal.Device, base.Seal.PCRs = "", "", "", nil
+	base.Listen.TLS, base.Listen.AdminSocket, base.Lockdown.Mode = "", "", ""
+	base.TLS.Cert, base.TLS.Key = "", ""
+	var data []byte
+	name := "(--dev defaults)"
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return Config{}, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		name = path
+	}
+	cfg, err := decodeConfig(name, data, base)
+	if err != nil {
+		return Config{}, err
+	}
+	fill := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	if dataDir != "" {
+		cfg.DataDir = dataDir
+	}
+	fill(&cfg.DataDir, "accessd-dev")
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return Config{}, fmt.Errorf("config: data dir: %w", err)
+	}
+	fill(&cfg.Seal.Device, "simulator")
+	if cfg.Seal.PCRs == nil {
+		cfg.Seal.PCRs = []int{}
+	}
+	fill(&cfg.Listen.TLS, "127.0.0.1:8443")
+	fill(&cfg.Issuer, "https://"+cfg.Listen.TLS)
+	fill(&cfg.Listen.AdminSocket, filepath.Join(cfg.DataDir, "admin.sock"))
+	fill(&cfg.TLS.Cert, filepath.Join(cfg.DataDir, "tls", "server.crt"))
+	fill(&cfg.TLS.Key, filepath.Join(cfg.DataDir, "tls", "server.key"))
+	fill(&cfg.Lockdown.Mode, "warn")
+	return cfg, cfg.check(data)
+}
+
+// File is where the config was read from ("" for built-in defaults).
+func (c *Config) File() string { return c.file }
+
+func configDecodeError(name string, err error) error {
+	var sm *toml.StrictMissingError
+	if errors.As(err, &sm) && len(sm.Errors) > 0 {
+		de := sm.Errors[0]
+		row, _ := de.Position()
+		return &ConfigError{File: name, Line: row, Key: strings.Join(de.Key(), "."),
+			Msg: "unknown key; see the keys documented in accessd.toml(5) / DESIGN §4"}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, _ := de.Position()
+		return &ConfigError{File: name, Line: row, Key: strings.Join(de.Key(), "."), Msg: de.Error()}
+	}
+	// Type mismatches are reported by go-toml without a position; find the
+	// key from the message where we can.
+	return &ConfigError{File: name, Msg: err.Error()}
+}
+
+// keyLine finds the line of a dotted key ("tokens.access_ttl") by walking
+// the TOML syntax tree, so validation errors can point at the line too.
+func keyLine(data []byte, dotted string) int {
+	if dotted == "" {
+		return 0
+	}
+	var p unstable.Parser
+	p.Reset(data)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = table[:0]
+			for it := e.Key(); it.Next(); {
+				table = append(table, string(it.Node().Data))
+			}
+		case unstable.KeyValue:
+			key := slices.Clone(table)
+			var last *unstable.Node
+			for it := e.Key(); it.Next(); {
+				last = it.Node()
+				key = append(key, string(last.Data))
+			}
+			if strings.Join(key, ".") == dotted && last != nil {
+				return p.Shape(last.Raw).Start.Line
+			}
+		}
+	}
+	return 0
+}
+
+func (c *Config) invalid(key, format string, args ...any) error {
+	return &ConfigError{File: c.file, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *Config) validate() error {
+	if !filepath.IsAbs(c.DataDir) {
+		return c.invalid("data_dir", "must be an absolute path, got %q", c.DataDir)
+	}
+	if c.Owner == "" || strings.ContainsAny(c.Owner, "/ ") {
+		return c.invalid("owner", "must be a non-empty name without '/' or spaces, got %q", c.Owner)
+	}
+	if !strings.HasPrefix(c.Issuer, "https://") {
+		return c.invalid("issuer", "must be an https:// URL, got %q", c.Issuer)
+	}
+	switch {
+	case c.Seal.Device == "simulator", strings.HasPrefix(c.Seal.Device, "/dev/"):
+	case strings.HasPrefix(c.Seal.Device, "tcp://"):
+		host, _, err := net.SplitHostPort(strings.TrimPrefix(c.Seal.Device, "tcp://"))
+		if err != nil {
+			return c.invalid("seal.device", "tcp TPM must be tcp://HOST:PORT: %v", err)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return c.invalid("seal.device", "a TPM over TCP must be on loopback (swtpm on this host), got %q", host)
+		}
+	default:
+		return c.invalid("seal.device", "must be a device path like \"/dev/tpmrm0\", \"tcp://127.0.0.1:2321\" (swtpm) or \"simulator\" (--dev only), got %q", c.Seal.Device)
+	}
+	for _, p := range c.Seal.PCRs {
+		if p < 0 || p > 23 {
+			return c.invalid("seal.pcrs", "PCR indexes are 0..23, got %d", p)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen.TLS); err != nil {
+		return c.invalid("listen.tls", "must be HOST:PORT or :PORT, got %q", c.Listen.TLS)
+	}
+	if !filepath.IsAbs(c.Listen.AdminSocket) {
+		return c.invalid("listen.admin_socket", "must be an absolute path, got %q", c.Listen.AdminSocket)
+	}
+	if c.Listen.AdminGroup == "" {
+		return c.invalid("listen.admin_group", "must name a group")
+	}
+	if c.TLS.ClientAuth != "request" && c.TLS.ClientAuth != "require" {
+		return c.invalid("tls.client_auth", "must be \"request\" or \"require\", got %q", c.TLS.ClientAuth)
+	}
+	if c.TLS.ClientAuth == "require" && c.TLS.ClientCA == "" {
+		return c.invalid("tls.client_auth", "\"require\" needs tls.client_ca")
+	}
+	switch c.Tokens.SigningAlg {
+	case "ES256", "RS256", "EdDSA":
+	default:
+		return c.invalid("tokens.signing_alg", "must be \"ES256\", \"RS256\" or \"EdDSA\", got %q", c.Tokens.SigningAlg)
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+		min time.Duration
+	}{
+		{"tokens.access_ttl", c.Tokens.AccessTTL, time.Minute},
+		{"tokens.refresh_ttl", c.Tokens.RefreshTTL, time.Minute},
+		{"tokens.key_rotation", c.Tokens.KeyRotation, time.Hour},
+		{"identity.max_secret_age", c.Identity.MaxSecretAge, time.Hour},
+		{"identity.lockout_duration", c.Identity.LockoutDuration, time.Second},
+	} {
+		if d.v.Duration < d.min {
+			return c.invalid(d.key, "must be at least %s, got %s", d.min, d.v.Duration)
+		}
+	}
+	if c.Identity.LockoutAttempts < 1 || c.Identity.LockoutAttempts > 100 {
+		return c.invalid("identity.lockout_attempts", "must be 1..100, got %d", c.Identity.LockoutAttempts)
+	}
+	if c.Lockdown.Mode != "enforce" && c.Lockdown.Mode != "warn" {
+		return c.invalid("lockdown.mode", "must be \"enforce\" or \"warn\", got %q", c.Lockdown.Mode)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		doc      string
+		wantKey  string
+		wantLine int
+		wantMsg  string
+		check    func(t *testing.T, c Config)
+	}{
+		{name: "empty keeps defaults", doc: "", check: func(t *testing.T, c Config) {
+			require.Equal(t, Default().Tokens, c.Tokens)
+			require.Equal(t, "enforce", c.Lockdown.Mode)
+			require.Equal(t, []int{7}, c.Seal.PCRs)
+		}},
+		{name: "full example", doc: `
+data_dir = "/srv/accessd"
+issuer   = "https://access.example.internal:8443"
+owner    = "acme"
+
+[seal]
+device = "tcp://127.0.0.1:2321"
+pcrs   = []
+
+[listen]
+tls = "127.0.0.1:9443"
+
+[tokens]
+signing_alg = "RS256"
+access_ttl  = "30m"
+
+[identity]
+lockout_attempts = 3
+`, check: func(t *testing.T, c Config) {
+			require.Equal(t, "/srv/accessd", c.DataDir)
+			require.Equal(t, "acme", c.Owner)
+			require.Empty(t, c.Seal.PCRs)
+			require.Equal(t, 30*time.Minute, c.Tokens.AccessTTL.Duration)
+			require.Equal(t, time.Hour*24, c.Tokens.RefreshTTL.Duration)
+			require.Equal(t, 3, c.Identity.LockoutAttempts)
+			require.Equal(t, "/run/accessd/admin.sock", c.Listen.AdminSocket)
+		}},
+		{name: "unknown top key", doc: "owner = \"x\"\nbogus = 1\n", wantKey: "bogus", wantLine: 2, wantMsg: "unknown key"},
+		{name: "unknown nested key", doc: "[tokens]\n\nsigning_alg = \"ES256\"\nttl = \"1h\"\n", wantKey: "tokens.ttl", wantLine: 4, wantMsg: "unknown key"},
+		{name: "wrong type", doc: "[identity]\nlockout_attempts = \"five\"\n", wantLine: 2},
+		{name: "bad duration", doc: "[tokens]\naccess_ttl = \"soon\"\n", wantLine: 2, wantMsg: "not a duration"},
+		{name: "bad alg", doc: "\n[tokens]\nsigning_alg = \"HS256\"\n", wantKey: "tokens.signing_alg", wantLine: 3, wantMsg: "ES256"},
+		{name: "bad mode", doc: "[lockdown]\nmode = \"off\"\n", wantKey: "lockdown.mode", wantLine: 2, wantMsg: "enforce"},
+		{name: "remote tpm", doc: "[seal]\ndevice = \"tcp://10.0.0.1:2321\"\n", wantKey: "seal.device", wantLine: 2, wantMsg: "loopback"},
+		{name: "require without CA", doc: "[tls]\nclient_auth = \"require\"\n", wantKey: "tls.client_auth", wantLine: 2},
+		{name: "short ttl", doc: "[tokens]\naccess_ttl = \"1s\"\n", wantKey: "tokens.access_ttl", wantLine: 2, wantMsg: "at least"},
+		{name: "syntax error", doc: "[tokens\n", wantLine: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseConfig("/etc/accessd/accessd.toml", []byte(tt.doc), Default())
+			if tt.check != nil {
+				require.NoError(t, err)
+				tt.check(t, c)
+				return
+			}
+			require.Error(t, err)
+			var ce *ConfigError
+			require.True(t, errors.As(err, &ce), "want *ConfigError, got %T: %v", err, err)
+			require.Equal(t, "/etc/accessd/accessd.toml", ce.File)
+			if tt.wantKey != "" {
+				require.Equal(t, tt.wantKey, ce.Key)
+			}
+			require.Equal(t, tt.wantLine, ce.Line, "error: %v", err)
+			require.True(t, strings.Contains(err.Error(), tt.wantMsg), "error %q lacks %q", err, tt.wantMsg)
+			require.Contains(t, err.Error(), "/etc/accessd/accessd.toml:")
+		})
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("owner = \"x\"\n[tokens]\naccess_ttl = \"1h\"\n"))
+	f.Add([]byte("[seal]\ndevice = \"tcp://127.0.0.1:1\"\npcrs = [0, 7]\n"))
+	f.Add([]byte("[[x]]\na.b.c = 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig("fuzz.toml", data, Default())
+		if err == nil {
+			require.NoError(t, c.validate())
+		}
+	})
+}
+
+func TestDevConfig(t *testing.T) {
+	dir := t.TempDir()
+	c, err := DevConfig("", dir)
+	require.NoError(t, err)
+	require.Equal(t, "simulator", c.Seal.Device)
+	require.Equal(t, dir+"/admin.sock", c.Listen.AdminSocket)
+	require.Equal(t, dir+"/tls/server.crt", c.TLS.Cert)
+	require.Equal(t, "127.0.0.1:8443", c.Listen.TLS)
+	require.Equal(t, "warn", c.Lockdown.Mode)
+	require.Empty(t, c.Seal.PCRs)
+
+	// A file's settings win; --dev fills only what it leaves unset.
+	f := dir + "/accessd.toml"
+	require.NoError(t, os.WriteFile(f, []byte("owner = \"acme\"\n[listen]\ntls = \"127.0.0.1:9999\"\n[lockdown]\nmode = \"enforce\"\n"), 0o600))
+	c, err = DevConfig(f, dir)
+	require.NoError(t, err)
+	require.Equal(t, "acme", c.Owner)
+	require.Equal(t, "127.0.0.1:9999", c.Listen.TLS)
+	require.Equal(t, "https://127.0.0.1:9999", c.Issuer)
+	require.Equal(t, "enforce", c.Lockdown.Mode)
+
+	require.NoError(t, os.WriteFile(f, []byte("[listen]\nbogus = 1\n"), 0o600))
+	_, err = DevConfig(f, dir)
+	require.ErrorContains(t, err, "listen.bogus")
+}

@@ -1,0 +1,32 @@
+// Package daemon turns the sealed store into a service: it reads the
+// config, checks the host, unseals the root key, opens the store, serves the
+// two planes and talks to systemd.
+//
+// # Start-up order
+//
+// config → lockdown checks (refuse on failure in enforce mode, unless --dev)
+// → open TPM → unseal root key → open store → bind or take listeners
+// (socket activation first) → READY=1 → watchdog pings. Nothing is unsealed
+// before the host has been checked. Stop: STOPPING=1, drain in-flight
+// requests for a bounded time, close the store, zero the keys.
+//
+// # Planes
+//
+// The data plane is TLS on TCP (1.2 minimum, AEAD suites only, client
+// certificates verified against tls.client_ca when set). The admin plane is
+// a Unix socket, mode 0660 and the admin group, where every connection is
+// checked again with SO_PEERCRED: root, the daemon's own user and members of
+// the admin group pass, whatever the file mode says; anyone else is refused
+// before a byte of the request is read, and the refusal is logged.
+//
+// Every HTTP server has header, read, write and idle timeouts, a header
+// size limit and a 1 MiB body limit, so a slow or huge client costs a
+// bounded amount.
+//
+// # Secrets
+//
+// The root key lives only between unseal and store open, then is zeroed
+// (best-effort: Go may have copied it). One-time secrets made by init (the
+// recovery key, the admin's password) go to the caller's writer, never to
+// the log.
+package daemon

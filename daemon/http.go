@@ -1,0 +1,78 @@
+package daemon
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+)
+
+// maxBody bounds every request body on both planes.
+const maxBody = 1 << 20
+
+// newHTTPServer gives h the limits every listener of accessd has, so a slow
+// or huge client costs a bounded amount of time and memory.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// statusWriter records the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// instrument limits the body and counts and times each request of a plane.
+func (m *metrics) instrument(plane string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		m.requests.WithLabelValues(plane, strconv.Itoa(sw.code)).Inc()
+		m.latency.WithLabelValues(plane).Observe(time.Since(start).Seconds())
+	})
+}
+
+// writeJSON writes v with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes an error in Lerian's shape, which lib-auth passes on.
+func writeError(w http.ResponseWriter, code int, aut, title, msg string) {
+	writeJSON(w, code, api.Error{Code: aut, Title: title, Message: msg})
+}
+
+// dataRoutes is the data plane. The OAuth and Identity routes join it as
+// they are built.
+func dataRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("healthy"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "AUT-0404", "Not Found", "no such route: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}

@@ -1,0 +1,169 @@
+package daemon
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/store"
+)
+
+// InitOptions are init's inputs besides the config.
+type InitOptions struct {
+	Dev bool
+	// Out receives the recovery key and the admin's password, once.
+	Out io.Writer
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ErrInitialised is returned by Init on a data dir that already holds a
+// sealed key or a store: init never touches existing data.
+var ErrInitialised = errors.New("daemon: data dir is already initialised; init refuses to touch an existing store (to start over, move the data dir away first)")
+
+// Initialised reports whether dataDir holds a sealed root key or a store.
+func Initialised(dataDir string) bool {
+	for _, p := range []string{sealedPath(dataDir), recoveryPath(dataDir), dbPath(dataDir)} {
+		if _, err := os.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultGroups are the groups Lerian's Access Manager ships, so Midaz and
+// the Console find the names they expect. Permissions are allow-only.
+func defaultGroups() []store.Group {
+	midaz := func(actions ...string) []store.Permission {
+		var ps []store.Permission
+		for _, a := range actions {
+			ps = append(ps, store.Permission{Product: "midaz", Resource: "*", Action: a})
+		}
+		return ps
+	}
+	identityRes := []string{"applications", "groups", "users", "update-password", "reset-password"}
+	var identityEditor []store.Permission
+	for _, r := range identityRes {
+		identityEditor = append(identityEditor, store.Permission{Resource: r, Action: "*"})
+	}
+	return []store.Group{
+		{Name: "admin-group", Description: "Administrators: every action on every resource", Permissions: []store.Permission{{Resource: "*", Action: "*"}}},
+		{Name: "midaz-editor-group", Description: "Midaz editors", Permissions: midaz("get", "head", "post", "patch", "put", "delete")},
+		{Name: "midaz-contributor-group", Description: "Midaz contributors", Permissions: midaz("get", "head", "post", "patch")},
+		{Name: "midaz-viewer-group", Description: "Midaz viewers", Permissions: midaz("get", "head")},
+		{Name: "identity-editor-group", Description: "Manage users, groups and applications", Permissions: identityEditor},
+	}
+}
+
+// Init creates the data dir, seals a new root key to the configured TPM,
+// writes the recovery file, seeds the default groups and an admin user,
+// and prints the recovery key and the admin's one-time password to
+// opt.Out. If it fails half-way it removes what it created, so it can be
+// run again.
+func Init(cfg Config, opt InitOptions) (err error) {
+	now := time.Now
+	if opt.Now != nil {
+		now = opt.Now
+	}
+	if Initialised(cfg.DataDir) {
+		return ErrInitialised
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("daemon: create data dir: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("daemon: data dir mode: %w", err)
+	}
+	if err := os.Mkdir(sealDir(cfg.DataDir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("daemon: create seal dir: %w", err)
+	}
+	defer func() {
+		if err != nil { // leave no half-made store behind
+			os.Remove(sealedPath(cfg.DataDir))
+			os.Remove(recoveryPath(cfg.DataDir))
+			os.RemoveAll(dbPath(cfg.DataDir))
+		}
+	}()
+
+	sealer, err := openSealer(cfg, opt.Dev)
+	if err != nil {
+		return err
+	}
+	defer sealer.Close()
+	root, err := seal.NewRootKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("daemon: new root key: %w", err)
+	}
+	defer clear(root)
+	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
+		return fmt.Errorf("daemon: seal root key: %w", err)
+	}
+	rk, err := seal.NewRecoveryKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("daemon: new recovery key: %w", err)
+	}
+	defer rk.Destroy()
+	if err := seal.WriteRecoveryFile(recoveryPath(cfg.DataDir), rk, root); err != nil {
+		return fmt.Errorf("daemon: write recovery file: %w", err)
+	}
+
+	st, err := store.Open(dbPath(cfg.DataDir), root, store.Options{Logger: opt.Log})
+	if err != nil {
+		return fmt.Errorf("daemon: create store: %w", err)
+	}
+	defer func() {
+		if cerr := st.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("daemon: close store: %w", cerr)
+		}
+	}()
+	t := now().UTC()
+	for _, g := range defaultGroups() {
+		g.CreatedAt, g.UpdatedAt = t, t
+		if _, err := st.Groups().Create(g); err != nil {
+			return fmt.Errorf("daemon: seed group %s: %w", g.Name, err)
+		}
+	}
+	pw, err := identity.GeneratePassword(rand.Reader)
+	if err != nil {
+		return err
+	}
+	defer clear(pw)
+	hash, err := identity.HashPassword(pw, identity.DefaultPasswordParams, rand.Reader)
+	if err != nil {
+		return err
+	}
+	admin, err := st.Users().Create(store.User{
+		Username: "admin", Email: "admin@localhost", FirstName: "Admin",
+		Groups: []string{"admin-group"}, PasswordHash: hash,
+		PasswordChangedAt: t, CreatedAt: t, UpdatedAt: t,
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: seed admin user: %w", err)
+	}
+
+	opt.Log.Info("data dir initialised", "event", "daemon.init", "data_dir", cfg.DataDir,
+		"seal", string(sealer.Kind()), "pcrs", cfg.Seal.PCRs, "admin_id", admin.ID)
+	out := opt.Out
+	fmt.Fprintf(out, "accessd initialised in %s (sealed to %s", cfg.DataDir, sealer.Kind())
+	if len(cfg.Seal.PCRs) > 0 {
+		fmt.Fprintf(out, ", PCRs %v", cfg.Seal.PCRs)
+	}
+	fmt.Fprint(out, ")\n\n")
+	fmt.Fprint(out, "Recovery key (shown once; store it offline, e.g. in a safe; `accessd recover` needs it if the TPM is cleared or replaced):\n\n    ")
+	if _, err := rk.WriteFormatted(out); err != nil {
+		return fmt.Errorf("daemon: print recovery key: %w", err)
+	}
+	fmt.Fprint(out, "\n\nAdmin user \"admin\", one-time password (shown once; change it after the first login):\n\n    ")
+	if _, err := out.Write(pw); err != nil {
+		return fmt.Errorf("daemon: print admin password: %w", err)
+	}
+	fmt.Fprint(out, "\n\n")
+	return nil
+}

@@ -1,0 +1,123 @@
+package lockdown
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// dialTimeout bounds the reachability probe of a TPM over loopback TCP.
+const dialTimeout = time.Second
+
+func checkSealDevice(e *env) Finding {
+	const name = "seal-device"
+	dev := e.SealDevice
+	switch {
+	case dev == "":
+		return fail(name, SeverityCritical, "no seal device configured", `set [seal] device = "/dev/tpmrm0" in accessd.toml`)
+	case dev == "simulator":
+		if e.Dev {
+			return info(name, "in-process TPM simulator (dev only; keys are not hardware-protected)", "")
+		}
+		return fail(name, SeverityCritical, "seal device is the TPM simulator; the simulator is for --dev only",
+			`set [seal] device = "/dev/tpmrm0" (or "tcp://127.0.0.1:2321" for swtpm)`)
+	case strings.HasPrefix(dev, "tcp://"):
+		return e.checkTCPTPM(dev)
+	case strings.HasPrefix(dev, "/"):
+		return checkTPMDevice(dev, svcName(e))
+	}
+	return fail(name, SeverityCritical, fmt.Sprintf("unsupported seal device %q", dev),
+		`use a /dev path (e.g. /dev/tpmrm0), "tcp://127.0.0.1:PORT" or, with --dev, "simulator"`)
+}
+
+func (e *env) checkTCPTPM(dev string) Finding {
+	const name = "seal-device"
+	fixAddr := `use "tcp://127.0.0.1:PORT" (swtpm listening on loopback) or a TPM device such as /dev/tpmrm0`
+	u, err := url.Parse(dev)
+	if err != nil || u.Port() == "" || u.Path != "" || u.User != nil || u.RawQuery != "" {
+		return fail(name, SeverityCritical, fmt.Sprintf("malformed TPM address %q", dev), fixAddr)
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil || !ip.IsLoopback() {
+		return fail(name, SeverityCritical, fmt.Sprintf("TPM address %s is not a loopback IP; a TPM over the network is refused", u.Host), fixAddr)
+	}
+	addr := net.JoinHostPort(ip.String(), u.Port())
+	conn, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return fail(name, SeverityCritical, "nothing answers on "+addr+" (software TPM not running)",
+			"start swtpm: swtpm socket --tpm2 --server type=tcp,port="+u.Port()+",bindaddr="+ip.String()+" --ctrl type=tcp,port=<PORT+1> --tpmstate dir=<state> --flags startup-clear")
+	}
+	conn.Close()
+	found := "software TPM (swtpm) on " + addr + "; its state is a file, not hardware-protected"
+	if e.Dev {
+		return info(name, found, "")
+	}
+	return fail(name, SeverityWarning, found, `use a hardware TPM: [seal] device = "/dev/tpmrm0"`)
+}
+
+// checkTPMDevice checks that a TPM character device exists and opens
+// read-write for the service user.
+func checkTPMDevice(path, user string) Finding {
+	const name = "seal-device"
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fail(name, SeverityCritical, path+" does not exist (no TPM, or its driver is not loaded)",
+			"enable the TPM in firmware and load tpm_tis/tpm_crb (ls /dev/tpm*), or use swtpm via tcp://127.0.0.1:2321")
+	}
+	if err != nil {
+		return fail(name, SeverityCritical, "cannot stat "+path+": "+err.Error(), "check [seal] device")
+	}
+	if fi.Mode()&fs.ModeCharDevice == 0 {
+		return fail(name, SeverityCritical, path+" is not a character device", `set [seal] device = "/dev/tpmrm0"`)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return tpmOpenFailure(path, user, err)
+	}
+	f.Close()
+	return pass(name, SeverityCritical, path+" is a character device and opens read-write")
+}
+
+// tpmOpenFailure turns an open error into a finding whose fix fits the cause.
+func tpmOpenFailure(path, user string, err error) Finding {
+	const name = "seal-device"
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return fail(name, SeverityCritical, "permission denied opening "+path,
+			"add the service user to group tss: usermod -aG tss "+user+" (and restart accessd)")
+	case errors.Is(err, syscall.EBUSY):
+		return fail(name, SeverityCritical, path+" is busy (another process holds the raw TPM)",
+			`use the kernel resource manager: [seal] device = "/dev/tpmrm0"`)
+	}
+	return fail(name, SeverityCritical, "cannot open "+path+": "+errorText(err), "check the TPM driver (dmesg | grep -i tpm)")
+}
+
+// errorText is err's message without the path os.PathError repeats.
+func errorText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func checkClock(e *env) Finding {
+	const name = "clock"
+	if e.BuildTime.IsZero() {
+		return info(name, "build time unknown; clock not checked", "")
+	}
+	now := e.Now()
+	found := fmt.Sprintf("now %s, binary built %s", now.UTC().Format(time.RFC3339), e.BuildTime.UTC().Format(time.RFC3339))
+	if now.Before(e.BuildTime) {
+		return fail(name, SeverityCritical, "clock is earlier than the build time: "+found,
+			"set the clock: timedatectl set-ntp true (or chronyc makestep), then check date -u")
+	}
+	return pass(name, SeverityCritical, found)
+}

@@ -1,0 +1,74 @@
+// Package seal keeps accessd's root key sealed to the host's TPM 2.0, and
+// wrapped by a recovery key for the day the TPM cannot give it back.
+//
+// # Key management
+//
+// The root key is 32 random bytes. Everything else accessd protects is
+// derived from it (see DESIGN.md, section 2), and it exists in clear only in
+// the daemon's memory. On disk it lives in two files:
+//
+//   - root.sealed: a versioned header followed by a TPM sealed data object
+//     created under a transient ECC P-256 storage root key (the TCG
+//     reference SRK template, re-derived from the owner hierarchy on every
+//     use and flushed afterwards). When PCRs are selected, the object's
+//     authorization policy is TPM2_PolicyPCR over the SHA-256 bank, so the
+//     TPM releases the key only while those PCRs hold the values they held
+//     at sealing time.
+//   - root.recovery: the same root key, encrypted with AES-256-GCM under
+//     HKDF-SHA-256 of a 256-bit recovery key that is shown once, at
+//     `accessd init`, and never stored.
+//
+// # Invariants
+//
+//   - Only transient objects are created, and each is flushed before the
+//     operation returns. Persistent handles (0x81xxxxxx, among them
+//     systemd's SRK at 0x81000001) and NV indices are never read, written or
+//     evicted.
+//   - The header of root.sealed is authenticated: what the TPM seals is
+//     SHA-256(header) || root key, and after unsealing the digest is
+//     compared in constant time with the header as read. A change to any
+//     byte of the file makes ReadSealedFile fail with ErrTampered,
+//     ErrWrongTPM or ErrPCRMismatch; it never returns a different key.
+//   - The secret crosses the TPM interface only inside parameter-encrypted
+//     sessions salted to the SRK (AES-128-CFB), so a bus or socket
+//     observer sees neither the sealed payload nor the unsealed key.
+//   - WriteSealedFile unseals what it has just sealed before it replaces the
+//     old file, and writes atomically (temporary file, fsync, rename, fsync
+//     of the directory), so a crash or a wrong PCR selection never leaves
+//     an unusable root.sealed behind.
+//   - Key material lives in RootKey and RecoveryKey, which have no String
+//     method, format as "redacted" under every fmt verb, marshal to JSON as
+//     an empty object, and are zeroed by Destroy. Zeroing is best-effort:
+//     the Go runtime may have copied the bytes (stack growth, the TPM
+//     library's command buffers), and the printed recovery key is an
+//     immutable string. Error strings never contain key material.
+//
+// # Threat model
+//
+// Protected against: theft of the disk or of a backup of the data directory
+// (root.sealed is useless away from this TPM, root.recovery without the
+// recovery key); an attacker who can change the boot chain of this machine
+// when PCRs are selected (PCR 7 covers the Secure Boot policy); passive
+// observers of the TPM bus or of the swtpm socket; silent corruption of
+// either file.
+//
+// Not protected against: root on the running host, or anyone who can run
+// code as the service user while the PCRs hold their sealed values (they
+// can ask the TPM to unseal, exactly as the daemon does); an attacker who
+// holds both root.recovery and the recovery key; rollback of root.sealed to
+// an older valid copy; active tampering with the TPM's responses on the
+// bus (sessions are salted but the SRK is not verified against an EK
+// certificate).
+//
+// # TPMs
+//
+// Open accepts three kinds of TPM. "device" is the kernel's resource
+// manager (/dev/tpmrm0). "tcp" speaks the Microsoft simulator framing that
+// swtpm serves on its server port (only the command channel is used, so
+// swtpm must run with --flags not-need-init,startup-clear); it accepts
+// loopback addresses only, because a TPM reached over the network does not
+// bind keys to this host. "simulator" is the in-process Microsoft
+// reference TPM from go-tpm-tools; it needs cgo, exists for tests and
+// `--dev`, derives its seeds from a seed file (so blobs survive restarts),
+// and offers no protection at all: the seed file is the key.
+package seal

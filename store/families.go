@@ -1,0 +1,220 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// RefreshFamily is the chain of refresh tokens that descend from one
+// grant. Only token hashes are stored. Each rotation replaces CurrentHash;
+// the store moves the replaced hash to PreviousHashes and keeps indexing
+// it, so a presented token that resolves to a family whose CurrentHash it
+// is not was already used: a replay, on which the token layer revokes the
+// family.
+type RefreshFamily struct {
+	ID             string    `json:"id"`
+	Subject        string    `json:"subject"`
+	ClientID       string    `json:"clientId"`
+	Scope          string    `json:"scope,omitempty"`
+	CurrentHash    []byte    `json:"currentHash"`
+	PreviousHashes [][]byte  `json:"previousHashes,omitempty"`
+	Revoked        bool      `json:"revoked,omitempty"`
+	AuthTime       time.Time `json:"authTime"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+	ExpiresAt      time.Time `json:"expiresAt"`
+	Version        uint64    `json:"version"`
+}
+
+// maxTokenHash bounds index keys; SHA-512 is the largest sane hash.
+const maxTokenHash = 64
+
+func tokenHashKey(h []byte) []byte { return append([]byte("idx/refreshhash/"), h...) }
+
+func familySubjectPrefix(subject string) []byte {
+	return []byte("idx/refreshsubject/" + subject + "\x00")
+}
+
+func familyTable(s *Store) *table[RefreshFamily] {
+	check := func(f *RefreshFamily) error {
+		if err := checkKeyPart("subject", f.Subject); err != nil {
+			return err
+		}
+		if len(f.CurrentHash) == 0 || len(f.CurrentHash) > maxTokenHash {
+			return fmt.Errorf("%w: token hash must be 1..%d bytes", ErrInvalid, maxTokenHash)
+		}
+		return nil
+	}
+	return &table[RefreshFamily]{
+		s: s, name: "refresh family", prefix: []byte("refresh/"),
+		id:      func(f *RefreshFamily) string { return f.ID },
+		version: func(f *RefreshFamily) *uint64 { return &f.Version },
+		indexes: func(f *RefreshFamily) [][]byte {
+			keys := make([][]byte, 0, 2+len(f.PreviousHashes))
+			keys = append(keys, tokenHashKey(f.CurrentHash))
+			for _, h := range f.PreviousHashes {
+				keys = append(keys, tokenHashKey(h))
+			}
+			return append(keys, append(familySubjectPrefix(f.Subject), f.ID...))
+		},
+		create: func(f *RefreshFamily, now time.Time) error {
+			if err := check(f); err != nil {
+				return err
+			}
+			f.PreviousHashes = nil
+			if f.ID == "" {
+				id, err := newID(s.rand)
+				if err != nil {
+					return err
+				}
+				f.ID = id
+			}
+			if f.CreatedAt.IsZero() {
+				f.CreatedAt = now
+			}
+			f.UpdatedAt = now
+			return nil
+		},
+		update: func(old, f *RefreshFamily, now time.Time) error {
+			if err := check(f); err != nil {
+				return err
+			}
+			// The store, not the caller, remembers every hash the family
+			// ever had, so reuse stays detectable whatever fn returned.
+			prev := old.PreviousHashes
+			if !bytes.Equal(old.CurrentHash, f.CurrentHash) && !containsKey(prev, old.CurrentHash) {
+				prev = append(prev, old.CurrentHash)
+			}
+			for _, h := range f.PreviousHashes {
+				if !containsKey(prev, h) {
+					prev = append(prev, h)
+				}
+			}
+			f.PreviousHashes = prev
+			f.UpdatedAt = now
+			return nil
+		},
+	}
+}
+
+// RefreshFamilyRepo stores refresh-token families with two indexes kept in
+// the same transaction: every token hash the family has had -> family,
+// and subject -> families (for forced logout).
+type RefreshFamilyRepo struct{ t *table[RefreshFamily] }
+
+// Create stores a new family with Version 1; an empty ID gets a random
+// UUID. ErrExists if the token hash already belongs to a family.
+func (r *RefreshFamilyRepo) Create(f RefreshFamily) (RefreshFamily, error) { return r.t.doCreate(f) }
+
+// Get returns the family with the given ID, or ErrNotFound.
+func (r *RefreshFamilyRepo) Get(id string) (RefreshFamily, error) { return r.t.doGet(id) }
+
+// GetByTokenHash finds the family a presented refresh token's hash belongs
+// to, whether it is the current one or an already rotated one (compare
+// with CurrentHash using hmac.Equal to tell a replay).
+func (r *RefreshFamilyRepo) GetByTokenHash(hash []byte) (RefreshFamily, error) {
+	if len(hash) == 0 || len(hash) > maxTokenHash {
+		return RefreshFamily{}, fmt.Errorf("store: get refresh family by token hash: %w", ErrNotFound)
+	}
+	return r.t.doGetBy("token hash", tokenHashKey(hash))
+}
+
+// Update has UserRepo.Update's contract. Rotating is setting CurrentHash
+// to the new token's hash; the old hash is kept (PreviousHashes) and stays
+// indexed. Two concurrent rotations of one token cannot both succeed if fn
+// checks old.CurrentHash: the loser re-runs on the winner's record.
+func (r *RefreshFamilyRepo) Update(id string, fn func(old RefreshFamily) (RefreshFamily, error)) (RefreshFamily, error) {
+	return r.t.doUpdate(id, fn)
+}
+
+// Delete removes a family and all its index entries.
+func (r *RefreshFamilyRepo) Delete(id string) error { return r.t.doDelete(id) }
+
+// List returns up to limit families (all when limit <= 0) with IDs after
+// the cursor, in ID order.
+func (r *RefreshFamilyRepo) List(after string, limit int) ([]RefreshFamily, error) {
+	return r.t.doList(after, limit)
+}
+
+// ListBySubject returns every family of a subject, so a forced logout can
+// revoke them all.
+func (r *RefreshFamilyRepo) ListBySubject(subject string) ([]RefreshFamily, error) {
+	t := r.t
+	if err := t.s.acquire(); err != nil {
+		return nil, fmt.Errorf("store: list refresh families by subject: %w", err)
+	}
+	defer t.s.mu.RUnlock()
+	var out []RefreshFamily
+	err := t.s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = familySubjectPrefix(subject)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			id, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			f, err := t.getTxn(txn, string(id))
+			if err != nil {
+				return fmt.Errorf("family %q: %w", id, err)
+			}
+			out = append(out, f)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list refresh families by subject: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteExpired removes every family whose ExpiresAt is set and not after
+// now, and reports how many went. The daemon calls it periodically.
+func (r *RefreshFamilyRepo) DeleteExpired(now time.Time) (int, error) {
+	var ids []string
+	err := r.t.scan("", func(f RefreshFamily) (bool, error) {
+		if !f.ExpiresAt.IsZero() && !f.ExpiresAt.After(now) {
+			ids = append(ids, f.ID)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: delete expired refresh families: %w", err)
+	}
+	if err := r.t.s.acquire(); err != nil {
+		return 0, fmt.Errorf("store: delete expired refresh families: %w", err)
+	}
+	defer r.t.s.mu.RUnlock()
+	n := 0
+	for _, id := range ids {
+		gone := false
+		// Re-check inside the transaction: the family may have been
+		// extended or deleted since the scan.
+		err := r.t.s.retry(func(txn *badger.Txn) error {
+			gone = false
+			f, err := r.t.getTxn(txn, id)
+			if isNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if f.ExpiresAt.IsZero() || f.ExpiresAt.After(now) {
+				return nil
+			}
+			gone = true
+			return r.t.deleteTxn(txn, id)
+		})
+		if err != nil {
+			return n, fmt.Errorf("store: delete expired refresh families: %w", err)
+		}
+		if gone {
+			n++
+		}
+	}
+	return n, nil
+}

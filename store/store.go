@@ -1,0 +1,400 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Options carries what the store needs from its host besides the data
+// directory and the root key. The zero value is valid.
+type Options struct {
+	// Logger receives Badger's warnings and errors. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now stamps CreatedAt and UpdatedAt. Nil means time.Now; tests inject
+	// a fixed clock.
+	Now func() time.Time
+	// Rand supplies record IDs, GCM nonces and backup salts. Nil means
+	// crypto/rand.Reader. It is serialised internally, so it need not be
+	// safe for concurrent use.
+	Rand io.Reader
+}
+
+// Store is accessd's encrypted record store: one Badger database under a
+// key derived from the root key, a field keyring for secret fields, and
+// one narrow repository per kind of record. It is safe for concurrent use.
+type Store struct {
+	mu   sync.RWMutex // write-held only by Close
+	db   *badger.DB   // nil once closed
+	dir  string
+	log  *slog.Logger
+	now  func() time.Time
+	rand io.Reader
+
+	badgerKey []byte // the slice Badger holds; cleared after Close
+	backupKey []byte // HKDF(root, "backup")
+	fields    *keyring
+
+	users    *UserRepo
+	groups   *GroupRepo
+	apps     *ApplicationRepo
+	families *RefreshFamilyRepo
+	signing  *SigningKeyRepo
+	audit    *AuditRepo
+}
+
+// Keys of the store's own metadata.
+var (
+	metaFormat    = []byte("meta/format")
+	metaFieldTerm = []byte("meta/fieldterm")
+	metaAuditSeq  = []byte("meta/auditseq")
+)
+
+// formatVersion is the layout version written at creation; Open refuses a
+// store written by a newer layout instead of misreading it.
+const formatVersion = 1
+
+// Open opens (creating if needed) the store in dir, which the daemon puts
+// at <data>/db. rootKey must be RootKeySize bytes; Open derives what it
+// needs and keeps no copy of it, so the caller keeps and zeroes its own.
+// A root key that does not match the directory yields ErrKeyMismatch.
+func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
+	if len(rootKey) != RootKeySize {
+		return nil, fmt.Errorf("store: open: %w: root key must be %d bytes", ErrInvalid, RootKeySize)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	} else {
+		opts.Rand = &lockedReader{r: opts.Rand}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	s := &Store{dir: dir, log: opts.Logger, now: opts.Now, rand: opts.Rand}
+	var err error
+	if s.badgerKey, err = derive(rootKey, nil, infoBadger); err != nil {
+		return nil, err
+	}
+	if s.backupKey, err = derive(rootKey, nil, infoBackup); err != nil {
+		s.wipe()
+		return nil, err
+	}
+	if s.fields, err = newKeyring(rootKey, s.rand); err != nil {
+		s.wipe()
+		return nil, err
+	}
+	s.db, err = badger.Open(badgerOptions(dir, s.badgerKey, s.log))
+	if err != nil {
+		s.wipe()
+		if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
+			return nil, fmt.Errorf("store: open %s: %w", dir, ErrKeyMismatch)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	if err := s.initMeta(); err != nil {
+		_ = s.db.Close()
+		s.db = nil
+		s.wipe()
+		return nil, err
+	}
+	s.users = &UserRepo{t: userTable(s)}
+	s.groups = &GroupRepo{t: groupTable(s)}
+	s.apps = &ApplicationRepo{t: applicationTable(s)}
+	s.families = &RefreshFamilyRepo{t: familyTable(s)}
+	s.signing = &SigningKeyRepo{t: signingKeyTable(s)}
+	s.audit = &AuditRepo{s: s}
+	return s, nil
+}
+
+// initMeta writes the format version and the first field-key term into a
+// new store, and checks and loads them from an existing one.
+func (s *Store) initMeta() error {
+	var term uint32
+	err := s.db.Update(func(txn *badger.Txn) error {
+		v, err := getUint64(txn, metaFormat)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			if err := putUint64(txn, metaFormat, formatVersion); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case v != formatVersion:
+			return fmt.Errorf("%w: layout version %d, this build reads %d", ErrInvalid, v, formatVersion)
+		}
+		t, err := getUint64(txn, metaFieldTerm)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			t = 1
+			if err := putUint64(txn, metaFieldTerm, t); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case t == 0 || t > 1<<32-1:
+			return fmt.Errorf("%w: field key term %d out of range", ErrInvalid, t)
+		}
+		term = uint32(t)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: open: metadata: %w", err)
+	}
+	s.fields.active.Store(term)
+	return nil
+}
+
+// Close flushes and closes the database, then clears the keys the store
+// derived. Clearing is best-effort: Go may have copied key bytes while
+// moving memory, AES key schedules cannot be reached, and Badger's own
+// per-table data keys live in its memory until collected. Close is
+// idempotent; every other method returns ErrClosed afterwards.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	s.wipe()
+	if err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) wipe() {
+	clear(s.badgerKey)
+	clear(s.backupKey)
+	if s.fields != nil {
+		s.fields.wipe()
+	}
+}
+
+// acquire takes the read side of the close lock and reports ErrClosed
+// after Close. The caller must call s.mu.RUnlock when err is nil.
+func (s *Store) acquire() error {
+	s.mu.RLock()
+	if s.db == nil {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Users returns the repository of user accounts.
+func (s *Store) Users() *UserRepo { return s.users }
+
+// Groups returns the repository of groups and their permissions.
+func (s *Store) Groups() *GroupRepo { return s.groups }
+
+// Applications returns the repository of machine-to-machine clients.
+func (s *Store) Applications() *ApplicationRepo { return s.apps }
+
+// RefreshFamilies returns the repository of refresh-token families.
+func (s *Store) RefreshFamilies() *RefreshFamilyRepo { return s.families }
+
+// SigningKeys returns the repository of token signing keys.
+func (s *Store) SigningKeys() *SigningKeyRepo { return s.signing }
+
+// AuditEntries returns the append-only repository of audit entries.
+func (s *Store) AuditEntries() *AuditRepo { return s.audit }
+
+// Size reports the bytes on disk of the LSM tree (tables and memtable
+// logs) and of the value log, for status and metrics. It counts allocated
+// blocks, so preallocated sparse files count for what they use.
+func (s *Store) Size() (lsm, vlog int64) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, 0
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		n := info.Size()
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			n = min(n, st.Blocks*512)
+		}
+		switch filepath.Ext(e.Name()) {
+		case ".sst", ".mem":
+			lsm += n
+		case ".vlog":
+			vlog += n
+		}
+	}
+	return lsm, vlog
+}
+
+// SealField encrypts plaintext under the active field-key term, bound to
+// recordKey and field (see Sealed). Use the record-key helpers
+// (UserRecordKey, SigningKeyRecordKey, ...) so that the binding matches
+// the record the value is stored in. The caller clears plaintext.
+func (s *Store) SealField(recordKey, field string, plaintext []byte) (Sealed, error) {
+	if err := s.acquire(); err != nil {
+		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
+	}
+	defer s.mu.RUnlock()
+	out, err := s.fields.seal(recordKey, field, plaintext)
+	if err != nil {
+		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
+	}
+	return out, nil
+}
+
+// OpenField decrypts a field sealed for recordKey and field under any term
+// up to the active one. Failures wrap ErrSealedField. The caller owns the
+// plaintext and should clear it after use.
+func (s *Store) OpenField(recordKey, field string, sealed Sealed) ([]byte, error) {
+	if err := s.acquire(); err != nil {
+		return nil, fmt.Errorf("store: open field %q: %w", field, err)
+	}
+	defer s.mu.RUnlock()
+	out, err := s.fields.open(recordKey, field, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("store: open field %q: %w", field, err)
+	}
+	return out, nil
+}
+
+// FieldKeyTerm reports the active field-key term, for status and for
+// tooling that reseals fields still under older terms.
+func (s *Store) FieldKeyTerm() uint32 { return s.fields.active.Load() }
+
+// RotateFieldKey moves new seals to the next key term and returns it.
+// Fields sealed under older terms still open; rewrite them (OpenField then
+// SealField) to retire an old term's exposure.
+func (s *Store) RotateFieldKey() (uint32, error) {
+	if err := s.acquire(); err != nil {
+		return 0, fmt.Errorf("store: rotate field key: %w", err)
+	}
+	defer s.mu.RUnlock()
+	var next uint32
+	err := s.retry(func(txn *badger.Txn) error {
+		t, err := getUint64(txn, metaFieldTerm)
+		if err != nil {
+			return err
+		}
+		if t >= 1<<32-1 {
+			return fmt.Errorf("%w: field key terms exhausted", ErrInvalid)
+		}
+		next = uint32(t + 1)
+		return putUint64(txn, metaFieldTerm, uint64(next))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: rotate field key: %w", err)
+	}
+	// Terms only grow; a concurrent rotation may already have gone further.
+	for {
+		cur := s.fields.active.Load()
+		if cur >= next || s.fields.active.CompareAndSwap(cur, next) {
+			break
+		}
+	}
+	return next, nil
+}
+
+// maxAttempts bounds the retries of a read-modify-write transaction that
+// lost to a concurrent writer before ErrConflict is returned.
+const maxAttempts = 64
+
+// retry runs fn in a read-write transaction and commits it, re-running fn
+// on a fresh transaction when Badger reports a conflict with a concurrent
+// commit. fn may therefore run several times and must have no effect
+// outside txn. Errors from fn end the loop and are returned as is.
+func (s *Store) retry(fn func(txn *badger.Txn) error) error {
+	for attempt := range maxAttempts {
+		txn := s.db.NewTransaction(true)
+		err := fn(txn)
+		if err == nil {
+			err = txn.Commit()
+		}
+		txn.Discard()
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		if attempt > 2 {
+			time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
+		}
+	}
+	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
+}
+
+func getUint64(txn *badger.Txn, key []byte) (uint64, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	err = item.Value(func(b []byte) error {
+		if len(b) != 8 {
+			return fmt.Errorf("%w: metadata %q has %d bytes", ErrInvalid, key, len(b))
+		}
+		v = binary.BigEndian.Uint64(b)
+		return nil
+	})
+	return v, err
+}
+
+func putUint64(txn *badger.Txn, key []byte, v uint64) error {
+	return txn.Set(key, binary.BigEndian.AppendUint64(nil, v))
+}
+
+// lockedReader serialises an injected Rand.
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
+}
+
+// newID returns a random RFC 4122 version-4 UUID string.
+func newID(r io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("random id: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// checkKeyPart rejects values that would make keys ambiguous or huge.
+func checkKeyPart(what, v string) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
+	case len(v) > 512:
+		return fmt.Errorf("%w: %s longer than 512 bytes", ErrInvalid, what)
+	case strings.IndexByte(v, 0) >= 0:
+		return fmt.Errorf("%w: NUL in %s", ErrInvalid, what)
+	}
+	return nil
+}

@@ -1,0 +1,336 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// table implements create/get/update/delete/list for one kind of record,
+// stored as JSON under prefix+id, with its secondary indexes kept in the
+// same Badger transaction as the record. Each index key maps to the ID of
+// the record that owns it; an index key owned by another record is a
+// uniqueness violation (ErrExists).
+type table[T any] struct {
+	s      *Store
+	name   string // "user": in errors, and with the ID the record key
+	prefix []byte // name + "/"
+
+	id      func(*T) string
+	version func(*T) *uint64
+	// indexes lists the index keys the record owns.
+	indexes func(*T) [][]byte
+	// create validates a new record and fills what the store assigns (ID,
+	// timestamps).
+	create func(rec *T, now time.Time) error
+	// update validates a replacement and stamps it; old is the stored one.
+	update func(old, rec *T, now time.Time) error
+}
+
+func (t *table[T]) key(id string) []byte {
+	return append(append(make([]byte, 0, len(t.prefix)+len(id)), t.prefix...), id...)
+}
+
+func (t *table[T]) decode(item *badger.Item) (T, error) {
+	var rec T
+	err := item.Value(func(b []byte) error { return json.Unmarshal(b, &rec) })
+	if err != nil {
+		return rec, fmt.Errorf("decode %s %q: %w", t.name, item.Key(), err)
+	}
+	return rec, nil
+}
+
+func (t *table[T]) getTxn(txn *badger.Txn, id string) (T, error) {
+	item, err := txn.Get(t.key(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		var zero T
+		return zero, ErrNotFound
+	}
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return t.decode(item)
+}
+
+// claim points index key ik at id, failing if another record owns it.
+func claim(txn *badger.Txn, ik []byte, id string) error {
+	item, err := txn.Get(ik)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return txn.Set(ik, []byte(id))
+	case err != nil:
+		return err
+	}
+	owner, err := item.ValueCopy(nil)
+	if err != nil {
+		return err
+	}
+	if string(owner) != id {
+		return ErrExists
+	}
+	return nil
+}
+
+func containsKey(keys [][]byte, k []byte) bool {
+	for _, x := range keys {
+		if bytes.Equal(x, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *table[T]) doCreate(rec T) (T, error) {
+	var zero T
+	if err := t.s.acquire(); err != nil {
+		return zero, fmt.Errorf("store: create %s: %w", t.name, err)
+	}
+	defer t.s.mu.RUnlock()
+	if err := t.create(&rec, t.s.now()); err != nil {
+		return zero, fmt.Errorf("store: create %s: %w", t.name, err)
+	}
+	id := t.id(&rec)
+	if err := checkKeyPart(t.name+" id", id); err != nil {
+		return zero, fmt.Errorf("store: create %s: %w", t.name, err)
+	}
+	*t.version(&rec) = 1
+	val, err := json.Marshal(&rec)
+	if err != nil {
+		return zero, fmt.Errorf("store: create %s %q: %w", t.name, id, err)
+	}
+	idx := t.indexes(&rec)
+	err = t.s.retry(func(txn *badger.Txn) error {
+		key := t.key(id)
+		if _, err := txn.Get(key); err == nil {
+			return ErrExists
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		for _, ik := range idx {
+			if err := claim(txn, ik, id); err != nil {
+				return err
+			}
+		}
+		return txn.Set(key, val)
+	})
+	if err != nil {
+		return zero, fmt.Errorf("store: create %s %q: %w", t.name, id, err)
+	}
+	return rec, nil
+}
+
+func (t *table[T]) doGet(id string) (T, error) {
+	var rec T
+	if err := t.s.acquire(); err != nil {
+		return rec, fmt.Errorf("store: get %s %q: %w", t.name, id, err)
+	}
+	defer t.s.mu.RUnlock()
+	err := t.s.db.View(func(txn *badger.Txn) error {
+		var err error
+		rec, err = t.getTxn(txn, id)
+		return err
+	})
+	if err != nil {
+		return rec, fmt.Errorf("store: get %s %q: %w", t.name, id, err)
+	}
+	return rec, nil
+}
+
+// doGetBy resolves an index key to its record. what names the index in
+// errors without echoing the looked-up value (it may be a token hash or a
+// username).
+func (t *table[T]) doGetBy(what string, ik []byte) (T, error) {
+	var rec T
+	if err := t.s.acquire(); err != nil {
+		return rec, fmt.Errorf("store: get %s by %s: %w", t.name, what, err)
+	}
+	defer t.s.mu.RUnlock()
+	err := t.s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(ik)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		id, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		rec, err = t.getTxn(txn, string(id))
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("dangling index: %w", ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return rec, fmt.Errorf("store: get %s by %s: %w", t.name, what, err)
+	}
+	return rec, nil
+}
+
+// doUpdate is the read-modify-write of Update methods: see UserRepo.Update
+// for the contract.
+func (t *table[T]) doUpdate(id string, fn func(old T) (T, error)) (T, error) {
+	var out T
+	if err := t.s.acquire(); err != nil {
+		return out, fmt.Errorf("store: update %s %q: %w", t.name, id, err)
+	}
+	defer t.s.mu.RUnlock()
+	err := t.s.retry(func(txn *badger.Txn) error {
+		old, err := t.getTxn(txn, id)
+		if err != nil {
+			return err
+		}
+		oldIdx := t.indexes(&old)
+		oldVersion := *t.version(&old)
+		// fn gets its own decoded copy so that it cannot alias old's
+		// slices, which the stamp hook compares against.
+		mine, err := t.getTxn(txn, id)
+		if err != nil {
+			return err
+		}
+		rec, err := fn(mine)
+		if err != nil {
+			return err
+		}
+		if t.id(&rec) != id {
+			return fmt.Errorf("%w: update may not change the id", ErrInvalid)
+		}
+		if *t.version(&rec) != oldVersion {
+			return fmt.Errorf("version %d is stale, stored is %d: %w", *t.version(&rec), oldVersion, ErrConflict)
+		}
+		if err := t.update(&old, &rec, t.s.now()); err != nil {
+			return err
+		}
+		*t.version(&rec) = oldVersion + 1
+		newIdx := t.indexes(&rec)
+		for _, ik := range oldIdx {
+			if !containsKey(newIdx, ik) {
+				if err := txn.Delete(ik); err != nil {
+					return err
+				}
+			}
+		}
+		for _, ik := range newIdx {
+			if err := claim(txn, ik, id); err != nil {
+				return err
+			}
+		}
+		val, err := json.Marshal(&rec)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(t.key(id), val); err != nil {
+			return err
+		}
+		out = rec
+		return nil
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("store: update %s %q: %w", t.name, id, err)
+	}
+	return out, nil
+}
+
+func (t *table[T]) doDelete(id string) error {
+	if err := t.s.acquire(); err != nil {
+		return fmt.Errorf("store: delete %s %q: %w", t.name, id, err)
+	}
+	defer t.s.mu.RUnlock()
+	err := t.s.retry(func(txn *badger.Txn) error { return t.deleteTxn(txn, id) })
+	if err != nil {
+		return fmt.Errorf("store: delete %s %q: %w", t.name, id, err)
+	}
+	return nil
+}
+
+func (t *table[T]) deleteTxn(txn *badger.Txn, id string) error {
+	old, err := t.getTxn(txn, id)
+	if err != nil {
+		return err
+	}
+	for _, ik := range t.indexes(&old) {
+		if err := txn.Delete(ik); err != nil {
+			return err
+		}
+	}
+	return txn.Delete(t.key(id))
+}
+
+// doList returns up to limit records (all when limit <= 0) whose IDs sort
+// after the cursor, in ID order. Pass the last ID of a page as the next
+// cursor; "" starts at the beginning.
+func (t *table[T]) doList(after string, limit int) ([]T, error) {
+	var out []T
+	err := t.scan(after, func(rec T) (bool, error) {
+		out = append(out, rec)
+		return limit <= 0 || len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s: %w", t.name, err)
+	}
+	return out, nil
+}
+
+// scan calls fn for each record after the cursor, in ID order, until fn
+// returns false or an error.
+func (t *table[T]) scan(after string, fn func(T) (bool, error)) error {
+	if err := t.s.acquire(); err != nil {
+		return err
+	}
+	defer t.s.mu.RUnlock()
+	return t.s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = t.prefix
+		opts.PrefetchSize = 64
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		start := t.key(after)
+		for it.Seek(start); it.Valid(); it.Next() {
+			item := it.Item()
+			if after != "" && bytes.Equal(item.Key(), start) {
+				continue
+			}
+			rec, err := t.decode(item)
+			if err != nil {
+				return err
+			}
+			more, err := fn(rec)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// doCount counts records without decoding their values.
+func (t *table[T]) doCount() (int, error) {
+	if err := t.s.acquire(); err != nil {
+		return 0, fmt.Errorf("store: count %s: %w", t.name, err)
+	}
+	defer t.s.mu.RUnlock()
+	n := 0
+	err := t.s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = t.prefix
+		opts.PrefetchValues = false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: count %s: %w", t.name, err)
+	}
+	return n, nil
+}
