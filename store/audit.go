@@ -26,7 +26,9 @@ type AuditEntry struct {
 
 var auditPrefix = []byte("audit/")
 
-func auditKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(append([]byte(nil), auditPrefix...), seq) }
+func auditKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), auditPrefix...), seq)
+}
 
 // AuditRepo is the append-only audit log: entries can be appended and
 // read, never changed or removed through the store's API.
@@ -39,6 +41,9 @@ type AuditRepo struct{ s *Store }
 // sequence check and the write are one transaction, so the log has no
 // gaps and no forks.
 func (r *AuditRepo) Append(e AuditEntry) error {
+	if e.Seq == 0 {
+		return fmt.Errorf("store: append audit entry: %w: sequence numbers start at 1", ErrInvalid)
+	}
 	if err := r.s.acquire(); err != nil {
 		return fmt.Errorf("store: append audit entry %d: %w", e.Seq, err)
 	}

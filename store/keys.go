@@ -86,10 +86,10 @@ func (s Sealed) GoString() string { return s.String() }
 // can be re-derived to open old ciphertexts.
 type keyring struct {
 	mu     sync.Mutex
-	base   []byte                  // cleared by wipe
-	aeads  map[uint32]cipher.AEAD  // expanded AES schedules; not clearable, dropped on wipe
-	active atomic.Uint32           // term used by seal
-	rand   io.Reader               // nonces
+	base   []byte                 // cleared by wipe
+	aeads  map[uint32]cipher.AEAD // expanded AES schedules; not clearable, dropped on wipe
+	active atomic.Uint32          // term used by seal
+	rand   io.Reader              // nonces
 }
 
 func newKeyring(root []byte, rand io.Reader) (*keyring, error) {

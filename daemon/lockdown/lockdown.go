@@ -139,7 +139,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	s := r.Summary()
-	fmt.Fprintf(&b, "\n%d passed, %d failed, %d warnings, %d info", s.Pass, s.Fail, s.Warn, s.Info)
+	fmt.Fprintf(&b, "\n%d passed, %d failed, %d warned, %d info", s.Pass, s.Fail, s.Warn, s.Info)
 	if r.Dev {
 		b.WriteString(" (dev mode: critical failures reported as warnings)")
 	}

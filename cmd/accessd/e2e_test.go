@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/seal"
+)
+
+// The integration tests run the real accessd: the test binary re-executes
+// itself as accessd (TestMain dispatches on ACCESSD_E2E_MAIN), so every
+// child is a separate process with its own TPM simulator, real files, real
+// TLS and real Unix sockets. accessctl is built once with `go build`.
+
+func TestMain(m *testing.M) {
+	if os.Getenv("ACCESSD_E2E_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// accessd returns a command that runs accessd with args.
+func accessd(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "ACCESSD_E2E_MAIN=1")
+	return cmd
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func runAccessd(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := accessd(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+var (
+	recoveryRE = regexp.MustCompile(`(?m)^    ([A-Z2-7]{4,}(?:-[A-Z2-7]{4,})+)\s*$`)
+	passwordRE = regexp.MustCompile(`(?m)one-time password.*:\n\n    (\S+)\n`)
+)
+
+// secretsIn pulls the recovery key and admin password that init printed.
+func secretsIn(t *testing.T, stdout string) (recovery, password string) {
+	t.Helper()
+	m := recoveryRE.FindStringSubmatch(stdout)
+	require.NotNil(t, m, "no recovery key in init output:\n%s", stdout)
+	p := passwordRE.FindStringSubmatch(stdout)
+	require.NotNil(t, p, "no admin password in init output:\n%s", stdout)
+	return m[1], p[1]
+}
+
+// requireNotStored asserts that none of needles appears, byte for byte, in
+// any file under dir.
+func requireNotStored(t *testing.T, dir string, needles ...[]byte) {
+	t.Helper()
+	files := 0
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		files++
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, n := range needles {
+			require.False(t, bytes.Contains(b, n), "%s holds a printed secret in clear", p)
+		}
+		return nil
+	}))
+	require.Greater(t, files, 3, "expected seal files and store files under %s", dir)
+}
+
+func mode(t *testing.T, p string) fs.FileMode {
+	t.Helper()
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	return fi.Mode().Perm()
+}
+
+func TestInitDev(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "data")
+	r := runAccessd(t, "init", "--dev", "--data-dir", d)
+	require.Equal(t, 0, r.code, "stderr:\n%s", r.stderr)
+	recovery, password := secretsIn(t, r.stdout)
+
+	require.Equal(t, fs.FileMode(0o700), mode(t, d))
+	require.Equal(t, fs.FileMode(0o700), mode(t, filepath.Join(d, "seal")))
+	require.Equal(t, fs.FileMode(0o600), mode(t, filepath.Join(d, "seal", "root.sealed")))
+	require.Equal(t, fs.FileMode(0o600), mode(t, filepath.Join(d, "seal", "root.recovery")))
+
+	// Nothing init printed stands in clear under D: not the recovery key in
+	// any spelling, not its raw bytes, not the password.
+	rk, err := seal.ParseRecoveryKey(recovery)
+	require.NoError(t, err)
+	raw := rk.Bytes()
+	defer clear(raw)
+	requireNotStored(t, d, []byte(recovery), []byte(strings.ReplaceAll(recovery, "-", "")),
+		[]byte(strings.ToLower(recovery)), raw, []byte(password), []byte("admin@localhost"))
+	// Nor in the log.
+	require.NotContains(t, r.stderr, recovery)
+	require.NotContains(t, r.stderr, password)
+
+	// A second init refuses and changes nothing.
+	before, err := os.ReadFile(filepath.Join(d, "seal", "root.sealed"))
+	require.NoError(t, err)
+	r2 := runAccessd(t, "init", "--dev", "--data-dir", d)
+	require.NotEqual(t, 0, r2.code)
+	require.Contains(t, r2.stderr, "already initialised")
+	after, err := os.ReadFile(filepath.Join(d, "seal", "root.sealed"))
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+
+	// A flipped byte in root.sealed stops serve with an error that says so.
+	for _, off := range []int{0, 20, len(before) / 2, len(before) - 1} {
+		t.Run(fmt.Sprintf("flip byte %d", off), func(t *testing.T) {
+			bad := bytes.Clone(before)
+			bad[off] ^= 0x01
+			require.NoError(t, os.WriteFile(filepath.Join(d, "seal", "root.sealed"), bad, 0o600))
+			r := runAccessd(t, "serve", "--dev", "--data-dir", d, "--listen", "127.0.0.1:0")
+			require.NotEqual(t, 0, r.code)
+			require.Regexp(t, `root\.sealed.*(modified|corrupt|tamper)`, r.stderr)
+		})
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(d, "seal", "root.sealed"), before, 0o600))
+
+	// recover with the printed key re-seals; a wrong key is refused.
+	keyFile := filepath.Join(t.TempDir(), "rk")
+	require.NoError(t, os.WriteFile(keyFile, []byte(strings.ToLower(recovery)+"\n"), 0o600))
+	r = runAccessd(t, "recover", "--dev", "--data-dir", d, "--recovery-key-file", keyFile)
+	require.Equal(t, 0, r.code, r.stderr)
+	wrong, err := seal.NewRecoveryKey(randReader{})
+	require.NoError(t, err)
+	var wb bytes.Buffer
+	_, err = wrong.WriteFormatted(&wb)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(keyFile, wb.Bytes(), 0o600))
+	r = runAccessd(t, "recover", "--dev", "--data-dir", d, "--recovery-key-file", keyFile)
+	require.NotEqual(t, 0, r.code)
+	require.Contains(t, r.stderr, "recovery key")
+}
+
+// randReader is a deterministic, obviously-not-random reader for a key that
+// must merely differ from the real one.
+type randReader struct{}
+
+func (randReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(i*7 + 1)
+	}
+	return len(p), nil
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// notifySocket is a real unixgram NOTIFY_SOCKET; messages arrive on the channel.
+func notifySocket(t *testing.T) (string, <-chan string) {
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	ch := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			ch <- string(buf[:n])
+		}
+	}()
+	return path, ch
+}
+
+func waitFor(t *testing.T, ch <-chan string, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case m := <-ch:
+			if strings.Contains(m, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q on NOTIFY_SOCKET within %s", want, d)
+		}
+	}
+}
+
+// openDir is a temp dir other users can reach, so a refusal on the admin
+// socket inside it comes from the peer check, not from the file system.
+func openDir(t *testing.T) string {
+	dir := t.TempDir()
+	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		require.NoError(t, os.Chmod(p, 0o755))
+	}
+	return dir
+}
+
+func buildAccessctl(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "accessctl")
+	out, err := exec.Command("go", "build", "-o", bin, "../accessctl").CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}
+
+func TestServeDev(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "data")
+	addr := freePort(t)
+	sock := filepath.Join(openDir(t), "admin.sock")
+	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n", sock)), 0o600))
+	notify, notes := notifySocket(t)
+
+	start := func() (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+		cmd := accessd("serve", "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, &out, &errb
+	}
+	cmd, stdout, stderr := start()
+	waitFor(t, notes, "READY=1", 90*time.Second)
+
+	// The first --dev run initialised and printed the secrets once.
+	recovery, password := secretsIn(t, stdout.String())
+
+	// /health over TLS, trusting the written dev certificate.
+	pem, err := os.ReadFile(filepath.Join(d, "tls", "server.crt"))
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pem))
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + addr + "/health")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "healthy", string(body))
+	require.GreaterOrEqual(t, resp.TLS.Version, uint16(tls.VersionTLS12))
+
+	// TLS 1.1 is refused.
+	_, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+	require.Error(t, err, "a TLS 1.1 handshake must fail")
+
+	// The admin socket is 0660.
+	require.Equal(t, fs.FileMode(0o660), mode(t, sock))
+
+	// accessctl -o json status prints one JSON document.
+	ctl := buildAccessctl(t)
+	out, err := exec.Command(ctl, "--socket", sock, "-o", "json", "status").Output()
+	require.NoError(t, err)
+	var st map[string]any
+	require.NoError(t, json.Unmarshal(out, &st), string(out))
+	require.Equal(t, "simulator", st["seal"].(map[string]any)["kind"])
+	require.Equal(t, true, st["dev"])
+	// The table form works too, and ACCESSD_SOCKET is honoured.
+	tc := exec.Command(ctl, "status")
+	tc.Env = append(os.Environ(), "ACCESSD_SOCKET="+sock)
+	out, err = tc.Output()
+	require.NoError(t, err)
+	require.Contains(t, string(out), "simulator")
+
+	// /metrics on the admin plane.
+	mout, err := exec.Command("curl", "-sS", "--unix-socket", sock, "http://accessd/metrics").Output()
+	require.NoError(t, err)
+	require.Contains(t, string(mout), `accessd_http_requests_total{code="200",plane="data"}`)
+	require.Contains(t, string(mout), "accessd_store_lsm_bytes")
+
+	// An outsider is refused even through a 0666 socket.
+	if os.Geteuid() == 0 {
+		require.NoError(t, os.Chmod(sock, 0o666))
+		c := exec.Command("curl", "-sS", "-w", "\n%{http_code}", "--unix-socket", sock, "http://accessd/v1/status")
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := c.CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.True(t, strings.HasSuffix(strings.TrimSpace(string(out)), "403"), string(out))
+		require.NotContains(t, string(out), "simulator")
+		// accessctl as that user exits 77 with a hint.
+		c = exec.Command(ctl, "--socket", sock, "status")
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		require.NoError(t, os.Chmod(filepath.Dir(ctl), 0o755))
+		out, err = c.CombinedOutput()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, string(out))
+		require.Equal(t, 77, ee.ExitCode(), string(out))
+		require.Contains(t, string(out), "admin group")
+		require.Eventually(t, func() bool { return strings.Contains(stderr.String(), `"uid":65534`) }, 5*time.Second, 50*time.Millisecond)
+	}
+
+	// SIGTERM: STOPPING=1, then a clean exit.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	waitFor(t, notes, "STOPPING=1", 20*time.Second)
+	require.NoError(t, cmd.Wait())
+	_, err = os.Stat(sock)
+	require.ErrorIs(t, err, os.ErrNotExist, "admin socket removed on stop")
+
+	// A restart unseals the same store (the simulator seed is kept) and
+	// prints no secret again.
+	cmd2, stdout2, stderr2 := start()
+	waitFor(t, notes, "READY=1", 90*time.Second)
+	require.NotContains(t, stdout2.String(), recovery)
+	require.NoError(t, cmd2.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd2.Wait())
+
+	// No secret in any log line of either run.
+	for _, logs := range []string{stderr.String(), stderr2.String()} {
+		require.NotContains(t, logs, recovery)
+		require.NotContains(t, logs, password)
+		sc := bufio.NewScanner(strings.NewReader(logs))
+		for sc.Scan() {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "log line is not JSON: %s", sc.Text())
+		}
+	}
+}
+
+func TestServeProductionRefusesOpenDataDir(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "data")
+	require.NoError(t, os.MkdirAll(d, 0o755))
+	require.NoError(t, os.Chmod(d, 0o755))
+	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(
+		"data_dir = %q\n[seal]\ndevice = \"tcp://127.0.0.1:9\"\n[listen]\ntls = \"127.0.0.1:0\"\nadmin_socket = %q\n",
+		d, filepath.Join(t.TempDir(), "admin.sock"))), 0o600))
+	r := runAccessd(t, "serve", "--config", cfgFile)
+	require.Equal(t, exitLockdown, r.code, r.stderr)
+	require.Contains(t, r.stderr, d+" is mode 0755")
+	require.Contains(t, r.stderr, "lockdown checks failed")
+
+	// check --json prints one JSON document naming the same finding and
+	// exits non-zero.
+	r = runAccessd(t, "check", "--config", cfgFile, "--json")
+	require.Equal(t, exitLockdown, r.code, r.stderr)
+	var rep struct {
+		Failed   bool
+		Findings []struct{ Check, Status, Found string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	require.True(t, rep.Failed)
+	found := false
+	for _, f := range rep.Findings {
+		if f.Status == "fail" && strings.Contains(f.Found, d) {
+			found = true
+		}
+	}
+	require.True(t, found, "no failed finding names %s:\n%s", d, r.stdout)
+}
+
+func TestCheckDevJSON(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "data")
+	r := runAccessd(t, "check", "--dev", "--data-dir", d, "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var rep struct {
+		Dev      bool
+		Findings []map[string]string
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	require.True(t, rep.Dev)
+	require.NotEmpty(t, rep.Findings)
+}
+
+func TestUsageAndConfigErrors(t *testing.T) {
+	r := runAccessd(t, "frobnicate")
+	require.Equal(t, exitUsage, r.code)
+	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("[tokens]\nsigning_alg = \"none\"\n"), 0o600))
+	r = runAccessd(t, "check", "--config", cfgFile)
+	require.Equal(t, exitConfig, r.code)
+	require.Contains(t, r.stderr, cfgFile+":2")
+	require.Contains(t, r.stderr, "tokens.signing_alg")
+}

@@ -1,0 +1,71 @@
+// Package store is accessd's encrypted record store: an embedded Badger
+// database holding users, groups, applications, refresh-token families,
+// signing keys and audit entries, one narrow repository per kind of
+// record.
+//
+// # Keys
+//
+// The store is handed the 32-byte root key and never learns how it was
+// unsealed. It derives, with HKDF-SHA-256 and no salt:
+//
+//	HKDF(root, "badger")  Badger's master key: every table, memtable log and
+//	                      value-log entry on disk is AES-256 encrypted
+//	HKDF(root, "fields")  the field keyring: term n's key is
+//	                      HKDF(fields, "accessd fields term <n>")
+//	HKDF(root, "backup")  the backup key; each stream derives its own key
+//	                      from it and a random salt
+//
+// Open keeps no copy of the root key. Close clears the derived keys. That
+// is best-effort: the Go runtime may have copied bytes while moving
+// memory, AES key schedules live inside crypto/aes out of reach, and
+// Badger holds its own data keys until they are collected.
+//
+// # Secret fields
+//
+// Secrets that must be recovered (TOTP seeds, signing private keys) are
+// additionally sealed with AES-256-GCM under the active term of the field
+// keyring (Sealed), with the record key and field name as additional
+// data, so that a ciphertext copied into another record or field does not
+// open. RotateFieldKey starts a new term; older terms still open. What is
+// only ever verified (passwords, client secrets, refresh tokens, recovery
+// codes) is stored as a hash made by the caller, never sealed.
+//
+// # Records and concurrency
+//
+// Records are JSON values under "<kind>/<id>". Secondary indexes
+// (username, client ID, refresh-token hashes, subject of a refresh family)
+// are kept in the same Badger transaction as their record, so they are
+// never stale or dangling. Every record carries a Version that the store
+// bumps on each write. Updates are read-modify-write closures
+// (UserRepo.Update): a stale Version yields ErrConflict, and a transaction
+// that loses to a concurrent writer is retried on fresh data. Writes are
+// fsynced before they return (SyncWrites): an acknowledged write survives
+// a crash of the process or the host.
+//
+// # Invariants
+//
+//   - Nothing written to the data directory is plaintext: records,
+//     indexes and metadata are all inside Badger's encryption (a test
+//     greps every file for known values after Close).
+//   - A unique index value (case-folded username, client ID, token hash)
+//     belongs to at most one record; the audit log has no gaps.
+//   - Values, field plaintexts and keys never appear in an error string
+//     or a log line. Errors name the kind of record and its ID; Badger's
+//     own log is passed through at warning level and above, which carries
+//     file names and levels, not values.
+//
+// # Threat model
+//
+// Defends against: theft of the data directory, its backups or the disk
+// (everything is ciphertext under a key sealed to the TPM); tampering with
+// files or backup streams (GCM authentication: Badger checks table and
+// WAL checksums under encryption, field and backup ciphertexts fail to
+// open); moving a sealed secret between records to have it served under
+// another identity; a crash at any moment losing an acknowledged write.
+//
+// Does not defend against: an attacker who can read the daemon's memory
+// or ptrace it (keys and decrypted records are in the heap while it
+// runs); rollback of the whole data directory to an older copy made under
+// the same root key (Badger cannot tell; the audit chain's head, kept
+// elsewhere, can); traffic analysis of record sizes and write timing.
+package store

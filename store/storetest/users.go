@@ -1,0 +1,180 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/accessd/accessd/store"
+)
+
+// phc is a fixed argon2id PHC string; the store only stores it.
+const phc = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$5Wl0cVgyUEk5cWFxcUhkM2dPRlVwZ2ZRZ3JrY2VqYQ"
+
+func (h *harness) users(t *testing.T) {
+	st, _ := h.fresh(t)
+	users := st.Users()
+
+	created, err := users.Create(store.User{
+		Username: "Alice", Email: "alice@example.test", FirstName: "Alice",
+		Groups: []string{"admins"}, PasswordHash: phc,
+	})
+	must(t, "create", err)
+	if created.ID == "" || created.Version != 1 || created.CreatedAt.IsZero() || created.UpdatedAt.IsZero() {
+		t.Fatalf("create did not assign id, version and times: %+v", created)
+	}
+
+	got, err := users.Get(created.ID)
+	must(t, "get", err)
+	if got.Username != "Alice" || got.PasswordHash != phc || !slices.Equal(got.Groups, []string{"admins"}) || got.Version != 1 {
+		t.Fatalf("get returned %+v", got)
+	}
+	for _, name := range []string{"Alice", "alice", "ALICE"} {
+		byName, err := users.GetByUsername(name)
+		must(t, "get by username "+name, err)
+		if byName.ID != created.ID {
+			t.Fatalf("get by username %q: id %q, want %q", name, byName.ID, created.ID)
+		}
+	}
+
+	locked := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	updated, err := users.Update(created.ID, func(u store.User) (store.User, error) {
+		u.FailedLogins = 3
+		u.LockedUntil = locked
+		u.Username = "alice.smith" // rename moves the index
+		return u, nil
+	})
+	must(t, "update", err)
+	if updated.Version != 2 || updated.FailedLogins != 3 || !updated.LockedUntil.Equal(locked) {
+		t.Fatalf("update returned %+v", updated)
+	}
+	_, err = users.GetByUsername("alice")
+	mustErr(t, "old username after rename", err, store.ErrNotFound)
+	byNew, err := users.GetByUsername("Alice.Smith")
+	must(t, "new username after rename", err)
+	if byNew.ID != created.ID || byNew.Version != 2 {
+		t.Fatalf("new username resolves to %+v", byNew)
+	}
+	// The released name is free for someone else.
+	other, err := users.Create(store.User{Username: "alice"})
+	must(t, "reuse of a renamed-away username", err)
+
+	n, err := users.Count()
+	must(t, "count", err)
+	if n != 2 {
+		t.Fatalf("count = %d, want 2", n)
+	}
+
+	must(t, "delete", users.Delete(created.ID))
+	_, err = users.Get(created.ID)
+	mustErr(t, "get after delete", err, store.ErrNotFound)
+	_, err = users.GetByUsername("alice.smith")
+	mustErr(t, "username after delete", err, store.ErrNotFound)
+	_, err = users.Create(store.User{Username: "ALICE.SMITH"})
+	must(t, "reuse of a deleted user's username", err)
+	if _, err := users.Get(other.ID); err != nil {
+		t.Fatalf("unrelated user vanished: %v", err)
+	}
+}
+
+func (h *harness) userErrors(t *testing.T) {
+	st, _ := h.fresh(t)
+	users := st.Users()
+	bob, err := users.Create(store.User{Username: "bob"})
+	must(t, "create bob", err)
+	carol, err := users.Create(store.User{Username: "carol"})
+	must(t, "create carol", err)
+	errFn := errors.New("caller refused")
+
+	tests := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"duplicate username", func() error { _, err := users.Create(store.User{Username: "bob"}); return err }, store.ErrExists},
+		{"duplicate username other case", func() error { _, err := users.Create(store.User{Username: "BoB"}); return err }, store.ErrExists},
+		{"duplicate id", func() error { _, err := users.Create(store.User{ID: bob.ID, Username: "dave"}); return err }, store.ErrExists},
+		{"empty username", func() error { _, err := users.Create(store.User{}); return err }, store.ErrInvalid},
+		{"NUL in username", func() error { _, err := users.Create(store.User{Username: "a\x00b"}); return err }, store.ErrInvalid},
+		{"get missing", func() error { _, err := users.Get("nope"); return err }, store.ErrNotFound},
+		{"get by missing username", func() error { _, err := users.GetByUsername("nope"); return err }, store.ErrNotFound},
+		{"delete missing", func() error { return users.Delete("nope") }, store.ErrNotFound},
+		{"update missing", func() error {
+			_, err := users.Update("nope", func(u store.User) (store.User, error) { return u, nil })
+			return err
+		}, store.ErrNotFound},
+		{"rename onto taken username", func() error {
+			_, err := users.Update(carol.ID, func(u store.User) (store.User, error) { u.Username = "BOB"; return u, nil })
+			return err
+		}, store.ErrExists},
+		{"stale version", func() error {
+			stale := bob // Version 1; bump the stored one first
+			if _, err := users.Update(bob.ID, func(u store.User) (store.User, error) { u.Email = "b@x.test"; return u, nil }); err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
+			_, err := users.Update(bob.ID, func(store.User) (store.User, error) { stale.Disabled = true; return stale, nil })
+			return err
+		}, store.ErrConflict},
+		{"id change", func() error {
+			_, err := users.Update(bob.ID, func(u store.User) (store.User, error) { u.ID = "other"; return u, nil })
+			return err
+		}, store.ErrInvalid},
+		{"callback error", func() error {
+			_, err := users.Update(bob.ID, func(u store.User) (store.User, error) { return u, errFn })
+			return err
+		}, errFn},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { mustErr(t, tc.name, tc.do(), tc.want) })
+	}
+
+	// None of the failures above may have changed carol or bob's name.
+	c, err := users.GetByUsername("carol")
+	must(t, "carol after failed rename", err)
+	if c.Version != 1 {
+		t.Fatalf("failed rename bumped carol to version %d", c.Version)
+	}
+	b, err := users.Get(bob.ID)
+	must(t, "bob after failures", err)
+	if b.Disabled || b.Version != 2 {
+		t.Fatalf("stale update leaked into bob: %+v", b)
+	}
+}
+
+func (h *harness) paging(t *testing.T) {
+	st, _ := h.fresh(t)
+	users := st.Users()
+	var want []string
+	for i := range 25 {
+		u, err := users.Create(store.User{Username: fmt.Sprintf("user%02d", i)})
+		must(t, "create", err)
+		want = append(want, u.ID)
+	}
+	slices.Sort(want)
+	var got []string
+	after := ""
+	for pages := 0; ; pages++ {
+		page, err := users.List(after, 10)
+		must(t, "list", err)
+		if len(page) == 0 {
+			break
+		}
+		if pages > 3 {
+			t.Fatal("paging does not end")
+		}
+		for _, u := range page {
+			got = append(got, u.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged ids = %v, want %v", got, want)
+	}
+	all, err := users.List("", 0)
+	must(t, "list all", err)
+	if len(all) != 25 {
+		t.Fatalf("list all returned %d users, want 25", len(all))
+	}
+}
