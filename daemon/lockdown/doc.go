@@ -36,7 +36,9 @@
 //	                       lets anyone pass mTLS client authentication)
 //	tls-client-ca-parents
 //	core-dumps             RLIMIT_CORE soft limit 0 and PR_GET_DUMPABLE 0
-//	memory-lock            mlockall in effect, else per-key mlock possible
+//	memory-lock            pass when mlockall is in effect (VmLck covers at
+//	                       least half of VmSize); info when only per-key
+//	                       mlock is possible; warn when not even that
 //	swap                   no swap, or only dm-crypt / zram swap
 //	ptrace-scope           kernel.yama.ptrace_scope >= 1
 //	kernel-lockdown        integrity or confidentiality
@@ -79,7 +81,9 @@
 // # Invariants
 //
 //   - Run never changes process or host state; Harden is the only function
-//     that does, and it changes only the calling process.
+//     that does, and it changes only the calling process. Run's only side
+//     effects are probes: it opens a TPM device read-write and closes it,
+//     or connects to a loopback swtpm port (one second timeout) and closes.
 //   - Harden never enables MCL_FUTURE when a later allocation could fail
 //     because of it: it calls mlockall only when RLIMIT_MEMLOCK is
 //     unlimited or the process holds CAP_IPC_LOCK. Otherwise the Go runtime

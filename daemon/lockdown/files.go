@@ -296,7 +296,7 @@ func checkConfigFilePerms(e *env) Finding {
 		return info("config-file-perms", "no config file; built-in defaults in use", "")
 	}
 	return e.checkFilePerms("config-file-perms", "config file", e.ConfigFile, 0o022, SeverityCritical, SeverityInfo,
-		"built-in defaults in use; create it from /usr/share/doc/accessd/accessd.toml if needed")
+		"built-in defaults in use; if they do not fit, create "+e.ConfigFile+" (mode 0640, owned by root)")
 }
 
 func checkConfigFileParents(e *env) Finding {

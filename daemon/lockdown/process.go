@@ -91,7 +91,7 @@ func mlockAllowed() bool {
 
 func checkCoreDumps(e *env) Finding {
 	const name = "core-dumps"
-	fix := "call lockdown.Harden before the checks (accessd serve and accessd check do); also set LimitCORE=0 in accessd.service"
+	fix := "accessd serve and accessd check disable core dumps at start (lockdown.Harden); if this persists, set LimitCORE=0 in accessd.service and look for a wrapper that re-enables dumping"
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_CORE, &lim); err != nil {
 		return fail(name, SeverityCritical, "cannot read RLIMIT_CORE: "+err.Error(), fix)
@@ -153,9 +153,12 @@ func checkMemoryLock(e *env) Finding {
 	} else {
 		limit += ", no CAP_IPC_LOCK"
 	}
-	if ipcLock || memlock.softBytes >= perKeyMlockMin {
-		f := info(name, fmt.Sprintf("mlockall not in effect (%s); only per-key mlock will be used", limit), fix)
-		return f
+	if ipcLock || memlock.soft == "unlimited" {
+		return info(name, fmt.Sprintf("mlockall allowed but not in effect (%s); only per-key mlock is in use", limit),
+			"accessd serve and accessd check lock memory at start (lockdown.Harden); if this persists, check the journal for the mlockall error")
+	}
+	if memlock.softBytes >= perKeyMlockMin {
+		return info(name, fmt.Sprintf("mlockall not in effect (%s); only per-key mlock will be used", limit), fix)
 	}
 	return fail(name, SeverityWarning, fmt.Sprintf("neither mlockall nor per-key mlock possible (%s); key pages may be swapped", limit), fix)
 }

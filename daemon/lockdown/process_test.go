@@ -74,6 +74,7 @@ func TestMemoryLock(t *testing.T) {
 		{name: "mlockall in effect", status: status("1282048", "1281000", "0000000000000000"), limits: limits("unlimited"), want: StatusPass, wantSev: SeverityWarning, wantFound: "all memory locked"},
 		{name: "per-key only, 8 MiB limit", status: status("1282048", "0", "0000000000000000"), limits: limits("8388608"), want: StatusInfo, wantSev: SeverityInfo, wantFound: "only per-key mlock"},
 		{name: "per-key only, CAP_IPC_LOCK", status: status("1282048", "8", "0000000000004000"), limits: limits("0"), want: StatusInfo, wantSev: SeverityInfo, wantFound: "CAP_IPC_LOCK held"},
+		{name: "allowed but Harden not run", status: status("1282048", "0", "0000000000000000"), limits: limits("unlimited"), want: StatusInfo, wantSev: SeverityInfo, wantFound: "allowed but not in effect"},
 		{name: "neither", status: status("1282048", "0", "0000000000000000"), limits: limits("0"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "neither mlockall nor per-key"},
 		{name: "limit too small for keys", status: status("1282048", "0", "0000000000000000"), limits: limits("4096"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "neither"},
 		{name: "bad status", status: "VmLck: lots\nCapEff: 0\n", limits: limits("0"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "bad VmLck"},

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+var testBackupKey = bytes.Repeat([]byte{0x07}, 32)
+
+func encryptStream(t testing.TB, plain []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := newBackupWriter(&out, testBackupKey, bytes.NewReader(bytes.Repeat([]byte{9}, backupSaltLen)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Odd-sized writes exercise the chunk boundary logic.
+	for len(plain) > 0 {
+		n := min(len(plain), 7777)
+		if _, err := w.Write(plain[:n]); err != nil {
+			t.Fatal(err)
+		}
+		plain = plain[n:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestBackupStreamRoundTrip(t *testing.T) {
+	tests := []struct {
+		name   string
+		size   int
+		chunks int
+	}{
+		{"empty", 0, 1},
+		{"one byte", 1, 1},
+		{"chunk minus one", backupChunk - 1, 1},
+		{"exactly one chunk", backupChunk, 1},
+		{"chunk plus one", backupChunk + 1, 2},
+		{"three chunks", 3 * backupChunk, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			plain := make([]byte, tc.size)
+			for i := range plain {
+				plain[i] = byte(i * 31)
+			}
+			enc := encryptStream(t, plain)
+			wantLen := backupHeaderLen() + tc.chunks*(backupFrameHdr+gcmTagLen) + tc.size
+			if len(enc) != wantLen {
+				t.Fatalf("stream is %d bytes, want %d (%d chunks)", len(enc), wantLen, tc.chunks)
+			}
+			got, err := io.ReadAll(newBackupReader(bytes.NewReader(enc), testBackupKey))
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if !bytes.Equal(got, plain) {
+				t.Fatal("round trip changed the data")
+			}
+			// Every strict prefix is refused as truncated.
+			for _, cut := range []int{0, backupHeaderLen() - 1, backupHeaderLen(), len(enc) - 1} {
+				if cut < 0 {
+					continue
+				}
+				_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey))
+				if !errors.Is(err, ErrBadBackup) {
+					t.Fatalf("prefix of %d bytes: %v, want ErrBadBackup", cut, err)
+				}
+			}
+		})
+	}
+}
+
+func TestBackupStreamDropsFinalChunk(t *testing.T) {
+	enc := encryptStream(t, make([]byte, 2*backupChunk+10))
+	// Cut exactly after the second full chunk: every remaining chunk is
+	// intact, only the final one is missing.
+	cut := backupHeaderLen() + 2*(backupFrameHdr+backupChunk+gcmTagLen)
+	_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey))
+	if !errors.Is(err, ErrBadBackup) {
+		t.Fatalf("stream without its final chunk: %v, want ErrBadBackup", err)
+	}
+	// Relabelling the last non-final chunk as final fails too.
+	relabel := bytes.Clone(enc[:cut])
+	relabel[backupHeaderLen()+backupFrameHdr+backupChunk+gcmTagLen] = 1
+	_, err = io.ReadAll(newBackupReader(bytes.NewReader(relabel), testBackupKey))
+	if !errors.Is(err, ErrBadBackup) {
+		t.Fatalf("chunk relabelled final: %v, want ErrBadBackup", err)
+	}
+}
+
+// FuzzBackupReader: the reader of untrusted backup streams never panics,
+// never allocates beyond one chunk, and accepts nothing but the streams
+// made under its key.
+func FuzzBackupReader(f *testing.F) {
+	valid := encryptStream(f, []byte("some badger backup bytes"))
+	big := encryptStream(f, bytes.Repeat([]byte("x"), backupChunk+100))
+	f.Add(valid)
+	f.Add(big[:len(big)-1])
+	f.Add(valid[:backupHeaderLen()])
+	f.Add([]byte(backupMagic))
+	f.Add(append(bytes.Clone(valid), 0))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := io.ReadAll(newBackupReader(bytes.NewReader(data), testBackupKey))
+		if err != nil {
+			if !errors.Is(err, ErrBadBackup) {
+				t.Fatalf("error not wrapping ErrBadBackup: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(data, valid) && !bytes.Equal(data, big) {
+			t.Fatalf("forged stream accepted (%d plaintext bytes)", len(got))
+		}
+	})
+}

@@ -1,0 +1,241 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/accessd/accessd/store"
+)
+
+// makeBackup fills a store with users (every tenth with a sealed seed)
+// and returns a backup taken while another goroutine keeps writing,
+// together with the IDs that existed before the backup began.
+func makeBackup(t *testing.T) (backup []byte, before []string) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), testRoot, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range 400 {
+		u, err := st.Users().Create(store.User{Username: fmt.Sprintf("user-%03d", i), Email: "padding-to-make-the-backup-span-chunks@example.test", PasswordHash: phc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			seed, err := st.Users().SealTOTPSeed(u.ID, []byte("seed-"+u.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Users().Update(u.ID, func(u store.User) (store.User, error) { u.MFA.TOTPSeed = seed; return u, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before = append(before, u.ID)
+	}
+	if _, err := st.RotateFieldKey(); err != nil { // restored stores must know term 2
+		t.Fatal(err)
+	}
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var written atomic.Int64
+	wg.Go(func() {
+		for i := 0; !stop.Load(); i++ {
+			if _, err := st.Users().Create(store.User{Username: fmt.Sprintf("during-%d", i)}); err != nil {
+				t.Errorf("write during backup: %v", err)
+				return
+			}
+			written.Add(1)
+		}
+	})
+	for written.Load() < 5 { // make sure writes are in flight
+		runtime.Gosched()
+	}
+	var buf bytes.Buffer
+	err = st.Backup(&buf)
+	stop.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	t.Logf("backup of %d bytes; %d writes went on around it", buf.Len(), written.Load())
+	return buf.Bytes(), before
+}
+
+const phc = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$5Wl0cVgyUEk5cWFxcUhkM2dPRlVwZ2ZRZ3JrY2VqYQ"
+
+func TestBackupRestore(t *testing.T) {
+	backup, before := makeBackup(t)
+	if bytes.Contains(backup, []byte("user-001")) || bytes.Contains(backup, []byte(phc)) {
+		t.Fatal("backup stream contains plaintext")
+	}
+
+	dir := filepath.Join(t.TempDir(), "db")
+	if err := store.Restore(bytes.NewReader(backup), dir, testRoot); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	st, err := store.Open(dir, testRoot, store.Options{})
+	if err != nil {
+		t.Fatalf("open restored store: %v", err)
+	}
+	defer st.Close()
+	if st.FieldKeyTerm() != 2 {
+		t.Fatalf("restored field term = %d, want 2", st.FieldKeyTerm())
+	}
+	seeds := 0
+	for i, id := range before {
+		u, err := st.Users().Get(id)
+		if err != nil {
+			t.Fatalf("user %d missing after restore: %v", i, err)
+		}
+		if byName, err := st.Users().GetByUsername(u.Username); err != nil || byName.ID != id {
+			t.Fatalf("username index of user %d not restored: %v", i, err)
+		}
+		if len(u.MFA.TOTPSeed) > 0 {
+			seed, err := st.Users().OpenTOTPSeed(u)
+			if err != nil || string(seed) != "seed-"+id {
+				t.Fatalf("sealed seed of user %d after restore: %q, %v", i, seed, err)
+			}
+			seeds++
+		}
+	}
+	if seeds != 40 {
+		t.Fatalf("opened %d seeds, want 40", seeds)
+	}
+	// The snapshot is consistent: of the single writer's sequential
+	// creates it holds exactly a prefix.
+	all, err := st.Users().List("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	during := map[string]bool{}
+	for _, u := range all {
+		if strings.HasPrefix(u.Username, "during-") {
+			during[u.Username] = true
+		}
+	}
+	for i := range len(during) {
+		if !during[fmt.Sprintf("during-%d", i)] {
+			t.Fatalf("snapshot holds %d concurrent writes but not during-%d", len(during), i)
+		}
+	}
+	t.Logf("snapshot holds %d of the concurrent writes", len(during))
+	// The restored store is a working store.
+	if _, err := st.Users().Create(store.User{Username: "after-restore"}); err != nil {
+		t.Fatalf("write to restored store: %v", err)
+	}
+	if _, err := st.Users().Create(store.User{Username: "USER-001"}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("unique index after restore: %v", err)
+	}
+}
+
+func TestRestoreIntoEmptyExistingDir(t *testing.T) {
+	backup, before := makeBackup(t)
+	dir := t.TempDir() // exists, empty
+	if err := store.Restore(bytes.NewReader(backup), dir, testRoot); err != nil {
+		t.Fatalf("restore into empty dir: %v", err)
+	}
+	st, err := store.Open(dir, testRoot, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Users().Get(before[0]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestoreRefuses(t *testing.T) {
+	backup, _ := makeBackup(t)
+	flip := func(at int) []byte {
+		b := bytes.Clone(backup)
+		b[at] ^= 0x01
+		return b
+	}
+	const header = 17 + 32
+	const frame = 5 + 64<<10 + 16
+	if len(backup) < header+2*frame {
+		t.Fatalf("backup of %d bytes is too small to span chunks", len(backup))
+	}
+	other := bytes.Repeat([]byte{0x43}, store.RootKeySize)
+	tests := []struct {
+		name   string
+		stream []byte
+		key    []byte
+		want   error
+	}{
+		{"flipped magic", flip(0), testRoot, store.ErrBadBackup},
+		{"flipped salt", flip(20), testRoot, store.ErrBadBackup},
+		{"flipped chunk flag", flip(header), testRoot, store.ErrBadBackup},
+		{"flipped length", flip(header + 3), testRoot, store.ErrBadBackup},
+		{"flipped first chunk", flip(header + 100), testRoot, store.ErrBadBackup},
+		{"flipped second chunk", flip(header + frame + 1000), testRoot, store.ErrBadBackup},
+		{"flipped last byte", flip(len(backup) - 1), testRoot, store.ErrBadBackup},
+		{"truncated inside last chunk", backup[:len(backup)-10], testRoot, store.ErrBadBackup},
+		{"truncated at chunk boundary", backup[:header+frame], testRoot, store.ErrBadBackup},
+		{"truncated to header", backup[:header], testRoot, store.ErrBadBackup},
+		{"empty", nil, testRoot, store.ErrBadBackup},
+		{"trailing data", append(bytes.Clone(backup), 0), testRoot, store.ErrBadBackup},
+		{"chunks swapped", swapChunks(backup, header, frame), testRoot, store.ErrBadBackup},
+		{"other root key", backup, other, store.ErrBadBackup},
+		{"short root key", backup, testRoot[:8], store.ErrInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "db")
+			err := store.Restore(bytes.NewReader(tc.stream), dir, tc.key)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("restore: %v, want %v", err, tc.want)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("failed restore left %s behind: %v", dir, err)
+			}
+			left, _ := os.ReadDir(filepath.Dir(dir))
+			if len(left) != 0 {
+				t.Fatalf("failed restore left %d entries next to the target", len(left))
+			}
+		})
+	}
+
+	t.Run("non-empty dir", func(t *testing.T) {
+		dir := t.TempDir()
+		marker := filepath.Join(dir, "keep")
+		if err := os.WriteFile(marker, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := store.Restore(bytes.NewReader(backup), dir, testRoot)
+		if !errors.Is(err, store.ErrNotEmpty) {
+			t.Fatalf("restore into non-empty dir: %v, want ErrNotEmpty", err)
+		}
+		if _, err := os.Stat(marker); err != nil {
+			t.Fatalf("restore touched the non-empty dir: %v", err)
+		}
+	})
+	t.Run("existing store", func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := store.Open(dir, testRoot, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if err := store.Restore(bytes.NewReader(backup), dir, testRoot); !errors.Is(err, store.ErrNotEmpty) {
+			t.Fatalf("restore over a store: %v, want ErrNotEmpty", err)
+		}
+	})
+}
+
+func swapChunks(b []byte, header, frame int) []byte {
+	out := bytes.Clone(b)
+	copy(out[header:], b[header+frame:header+2*frame])
+	copy(out[header+frame:], b[header:header+frame])
+	return out
+}

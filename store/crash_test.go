@@ -1,0 +1,220 @@
+package store_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/accessd/accessd/store"
+)
+
+const (
+	crashDirEnv   = "ACCESSD_STORE_CRASH_DIR"
+	crashRoundEnv = "ACCESSD_STORE_CRASH_ROUND"
+)
+
+// TestCrashChild is the writer TestCrashRecovery kills. It writes in a
+// loop and prints each write to stdout only after the store acknowledged
+// it: "u <id>" for a created user, "a <seq>" for an audit entry, "c <n>"
+// for the counter user's FailedLogins after an update.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if dir == "" {
+		t.Skip("helper process of TestCrashRecovery")
+	}
+	round := os.Getenv(crashRoundEnv)
+	st, err := store.Open(dir, testRoot, store.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child open:", err)
+		os.Exit(2)
+	}
+	fail := func(what string, err error) {
+		fmt.Fprintln(os.Stderr, "child", what+":", err)
+		os.Exit(3)
+	}
+	counter, err := st.Users().GetByUsername("counter")
+	if errors.Is(err, store.ErrNotFound) {
+		counter, err = st.Users().Create(store.User{Username: "counter"})
+	}
+	if err != nil {
+		fail("counter", err)
+	}
+	seq := uint64(1)
+	if last, err := st.AuditEntries().Last(); err == nil {
+		seq = last.Seq + 1
+	} else if !errors.Is(err, store.ErrNotFound) {
+		fail("audit last", err)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		var line string
+		switch i % 3 {
+		case 0:
+			u, err := st.Users().Create(store.User{Username: fmt.Sprintf("crash-%s-%d", round, i), Email: "crash@example.test", PasswordHash: phc})
+			if err != nil {
+				fail("create", err)
+			}
+			line = "u " + u.ID
+		case 1:
+			if err := st.AuditEntries().Append(store.AuditEntry{Seq: seq, Type: "crash", Time: time.Now()}); err != nil {
+				fail("append", err)
+			}
+			line = "a " + strconv.FormatUint(seq, 10)
+			seq++
+		case 2:
+			u, err := st.Users().Update(counter.ID, func(u store.User) (store.User, error) { u.FailedLogins++; return u, nil })
+			if err != nil {
+				fail("update", err)
+			}
+			line = "c " + strconv.Itoa(u.FailedLogins)
+		}
+		// Acknowledged: the call returned. Only now may the parent know.
+		out.WriteString(line + "\n")
+		out.Flush()
+	}
+}
+
+// TestCrashRecovery SIGKILLs a writing child at random moments, then
+// reopens the store and checks that every write the child saw
+// acknowledged is there and the store opens cleanly.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns 24 processes")
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	dir := t.TempDir()
+	users := map[string]bool{}
+	var maxSeq uint64
+	maxCounter := 0
+	const rounds = 24
+	for round := range rounds {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 1024)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		// Odd rounds die at a random moment from start, possibly while
+		// Badger is still opening or replaying its logs; even rounds
+		// after the first acknowledged write.
+		var acked []string
+		wait := time.Duration(rng.IntN(250)) * time.Millisecond
+		deadline := time.After(wait)
+		if round%2 == 0 {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("round %d: child exited early: %s", round, stderr.String())
+				}
+				acked = append(acked, l)
+			case <-time.After(20 * time.Second):
+				t.Fatalf("round %d: no write acknowledged", round)
+			}
+			deadline = time.After(wait)
+		}
+	collect:
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("round %d: child exited early: %s", round, stderr.String())
+				}
+				acked = append(acked, l)
+			case <-deadline:
+				break collect
+			}
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for l := range lines { // what was printed before death was acknowledged
+			acked = append(acked, l)
+		}
+		_ = cmd.Wait()
+		if strings.TrimSpace(stderr.String()) != "" {
+			t.Fatalf("round %d: child reported: %s", round, stderr.String())
+		}
+		for _, l := range acked {
+			kind, val, _ := strings.Cut(l, " ")
+			switch kind {
+			case "u":
+				users[val] = true
+			case "a":
+				n, _ := strconv.ParseUint(val, 10, 64)
+				maxSeq = max(maxSeq, n)
+			case "c":
+				n, _ := strconv.Atoi(val)
+				maxCounter = max(maxCounter, n)
+			default:
+				t.Fatalf("round %d: unexpected child output %q", round, l)
+			}
+		}
+		verifyAfterCrash(t, dir, round, users, maxSeq, maxCounter)
+		t.Logf("round %d: killed after %v, %d writes acknowledged", round, wait, len(acked))
+	}
+	if len(users) == 0 || maxSeq == 0 || maxCounter == 0 {
+		t.Fatalf("too few acknowledged writes to prove anything: %d users, seq %d, counter %d", len(users), maxSeq, maxCounter)
+	}
+	t.Logf("%d rounds, %d acknowledged users, audit seq %d, counter %d all survived", rounds, len(users), maxSeq, maxCounter)
+}
+
+func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool, maxSeq uint64, maxCounter int) {
+	t.Helper()
+	st, err := store.Open(dir, testRoot, store.Options{})
+	if err != nil {
+		t.Fatalf("round %d: store does not open after SIGKILL: %v", round, err)
+	}
+	defer st.Close()
+	for id := range users {
+		u, err := st.Users().Get(id)
+		if err != nil {
+			t.Fatalf("round %d: acknowledged user %s lost: %v", round, id, err)
+		}
+		if byName, err := st.Users().GetByUsername(u.Username); err != nil || byName.ID != id {
+			t.Fatalf("round %d: username index of %s lost: %v", round, id, err)
+		}
+	}
+	if maxSeq > 0 {
+		entries, err := st.AuditEntries().List(1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(len(entries)) < maxSeq {
+			t.Fatalf("round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)
+		}
+		for i, e := range entries {
+			if e.Seq != uint64(i+1) {
+				t.Fatalf("round %d: audit gap at %d (seq %d)", round, i+1, e.Seq)
+			}
+		}
+	}
+	if maxCounter > 0 {
+		c, err := st.Users().GetByUsername("counter")
+		if err != nil || c.FailedLogins < maxCounter {
+			t.Fatalf("round %d: counter = %d, %d was acknowledged (%v)", round, c.FailedLogins, maxCounter, err)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package storetest
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/accessd/accessd/store"
+)
+
+// fieldBinding: a sealed field opens only under its own record key and
+// field name, and any changed byte is refused.
+func (h *harness) fieldBinding(t *testing.T) {
+	st, _ := h.fresh(t)
+	secret := []byte("JBSWY3DPEHPK3PXP-totp-seed")
+	sealed, err := st.SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
+	must(t, "seal", err)
+	if bytes.Contains(sealed, secret) {
+		t.Fatal("sealed field contains its plaintext")
+	}
+	again, err := st.SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
+	must(t, "seal again", err)
+	if bytes.Equal(sealed, again) {
+		t.Fatal("two seals of one value are identical: nonce reuse")
+	}
+
+	plain, err := st.OpenField(store.UserRecordKey("u1"), store.FieldTOTPSeed, sealed)
+	must(t, "open", err)
+	if !bytes.Equal(plain, secret) {
+		t.Fatal("open does not return the plaintext")
+	}
+
+	flipped := bytes.Clone(sealed)
+	flipped[len(flipped)-1] ^= 1
+	tests := []struct {
+		name, record, field string
+		sealed              store.Sealed
+	}{
+		{"other record", store.UserRecordKey("u2"), store.FieldTOTPSeed, sealed},
+		{"other field", store.UserRecordKey("u1"), "mfa.other", sealed},
+		{"other kind of record", store.SigningKeyRecordKey("u1"), store.FieldTOTPSeed, sealed},
+		{"record/field boundary", store.UserRecordKey("u1") + "mfa", ".totpSeed", sealed},
+		{"flipped tag bit", store.UserRecordKey("u1"), store.FieldTOTPSeed, flipped},
+		{"truncated", store.UserRecordKey("u1"), store.FieldTOTPSeed, sealed[:len(sealed)-1]},
+		{"empty", store.UserRecordKey("u1"), store.FieldTOTPSeed, nil},
+		{"unknown term", store.UserRecordKey("u1"), store.FieldTOTPSeed, withTerm(sealed, 9)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := st.OpenField(tc.record, tc.field, tc.sealed)
+			mustErr(t, "open", err, store.ErrSealedField)
+		})
+	}
+
+	// Through a repository: a seed moved to another user's record fails.
+	users := st.Users()
+	a, err := users.Create(store.User{Username: "a"})
+	must(t, "create a", err)
+	b, err := users.Create(store.User{Username: "b"})
+	must(t, "create b", err)
+	seedA, err := users.SealTOTPSeed(a.ID, secret)
+	must(t, "seal seed", err)
+	a, err = users.Update(a.ID, func(u store.User) (store.User, error) { u.MFA.TOTPSeed = seedA; u.MFA.Enabled = true; return u, nil })
+	must(t, "store seed", err)
+	b, err = users.Update(b.ID, func(u store.User) (store.User, error) { u.MFA.TOTPSeed = seedA; return u, nil })
+	must(t, "copy seed to b", err)
+	got, err := users.OpenTOTPSeed(a)
+	must(t, "open a's seed", err)
+	if !bytes.Equal(got, secret) {
+		t.Fatal("a's seed does not round-trip")
+	}
+	_, err = users.OpenTOTPSeed(b)
+	mustErr(t, "open a's seed copied into b", err, store.ErrSealedField)
+}
+
+func withTerm(s store.Sealed, term byte) store.Sealed {
+	c := bytes.Clone(s)
+	c[4] = term
+	return c
+}
+
+// fieldKeyRotation: after rotation new seals use the new term and old
+// ciphertexts still open, also after a reopen.
+func (h *harness) fieldKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	st, err := h.open(dir)
+	must(t, "open", err)
+	rec := store.SigningKeyRecordKey("k")
+	field := store.FieldSigningKeyPrivate
+	old, err := st.SealField(rec, field, []byte("term one"))
+	must(t, "seal", err)
+	if old.Term() != 1 || st.FieldKeyTerm() != 1 {
+		t.Fatalf("new store seals under term %d (active %d), want 1", old.Term(), st.FieldKeyTerm())
+	}
+	term, err := st.RotateFieldKey()
+	must(t, "rotate", err)
+	if term != 2 || st.FieldKeyTerm() != 2 {
+		t.Fatalf("rotate returned term %d, active %d; want 2", term, st.FieldKeyTerm())
+	}
+	cur, err := st.SealField(rec, field, []byte("term two"))
+	must(t, "seal after rotate", err)
+	if cur.Term() != 2 {
+		t.Fatalf("seal after rotate uses term %d", cur.Term())
+	}
+	// The same ciphertext relabelled with the other term must not open.
+	_, err = st.OpenField(rec, field, withTerm(old, 2))
+	mustErr(t, "term relabelled", err, store.ErrSealedField)
+	must(t, "close", st.Close())
+
+	st = h.openIn(t, dir)
+	if st.FieldKeyTerm() != 2 {
+		t.Fatalf("active term after reopen = %d, want 2", st.FieldKeyTerm())
+	}
+	for want, s := range map[string]store.Sealed{"term one": old, "term two": cur} {
+		got, err := st.OpenField(rec, field, s)
+		must(t, "open "+want+" after reopen", err)
+		if string(got) != want {
+			t.Fatalf("open = %q, want %q", got, want)
+		}
+	}
+}

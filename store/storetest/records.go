@@ -1,0 +1,273 @@
+package storetest
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/accessd/accessd/store"
+)
+
+func (h *harness) groups(t *testing.T) {
+	st, _ := h.fresh(t)
+	groups := st.Groups()
+	perm := store.Permission{Product: "midaz", Resource: "ledgers", Action: "get"}
+	g, err := groups.Create(store.Group{Name: "readers", Description: "read only", Permissions: []store.Permission{perm}})
+	must(t, "create", err)
+	if g.Version != 1 {
+		t.Fatalf("version = %d, want 1", g.Version)
+	}
+	_, err = groups.Create(store.Group{Name: "readers"})
+	mustErr(t, "duplicate name", err, store.ErrExists)
+	_, err = groups.Create(store.Group{})
+	mustErr(t, "empty name", err, store.ErrInvalid)
+
+	write := store.Permission{Resource: "*", Action: "post"}
+	g, err = groups.Update("readers", func(g store.Group) (store.Group, error) {
+		g.Permissions = append(g.Permissions, write)
+		return g, nil
+	})
+	must(t, "update", err)
+	got, err := groups.Get("readers")
+	must(t, "get", err)
+	if got.Version != 2 || !slices.Equal(got.Permissions, []store.Permission{perm, write}) {
+		t.Fatalf("get after update = %+v", got)
+	}
+	_, err = groups.Update("readers", func(g store.Group) (store.Group, error) { g.Name = "writers"; return g, nil })
+	mustErr(t, "rename", err, store.ErrInvalid)
+
+	_, err = groups.Create(store.Group{Name: "admins"})
+	must(t, "create second", err)
+	list, err := groups.List("", 0)
+	must(t, "list", err)
+	if len(list) != 2 || list[0].Name != "admins" || list[1].Name != "readers" {
+		t.Fatalf("list = %+v", list)
+	}
+	must(t, "delete", groups.Delete("readers"))
+	_, err = groups.Get("readers")
+	mustErr(t, "get deleted", err, store.ErrNotFound)
+	mustErr(t, "delete twice", groups.Delete("readers"), store.ErrNotFound)
+}
+
+func (h *harness) applications(t *testing.T) {
+	st, _ := h.fresh(t)
+	apps := st.Applications()
+	now := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	a, err := apps.Create(store.Application{
+		Name: "ledger-sync", ClientID: "client-1", Groups: []string{"writers"},
+		SecretHashes: []store.SecretHash{{Hash: []byte("h1"), CreatedAt: now}},
+		CertSPKI:     bytes.Repeat([]byte{7}, 32),
+	})
+	must(t, "create", err)
+	if a.ID == "" || a.Version != 1 {
+		t.Fatalf("create = %+v", a)
+	}
+	_, err = apps.Create(store.Application{Name: "other", ClientID: "client-1"})
+	mustErr(t, "duplicate client id", err, store.ErrExists)
+	_, err = apps.Create(store.Application{Name: "no client id"})
+	mustErr(t, "empty client id", err, store.ErrInvalid)
+
+	byClient, err := apps.GetByClientID("client-1")
+	must(t, "get by client id", err)
+	if byClient.ID != a.ID || !bytes.Equal(byClient.SecretHashes[0].Hash, []byte("h1")) {
+		t.Fatalf("get by client id = %+v", byClient)
+	}
+
+	// Rotation with grace: two hashes, and a client ID change moves the index.
+	_, err = apps.Update(a.ID, func(a store.Application) (store.Application, error) {
+		a.SecretHashes = append(a.SecretHashes, store.SecretHash{Hash: []byte("h2"), CreatedAt: now.Add(time.Hour)})
+		a.SecretHashes[0].ExpiresAt = now.Add(2 * time.Hour)
+		a.ClientID = "client-2"
+		return a, nil
+	})
+	must(t, "update", err)
+	_, err = apps.GetByClientID("client-1")
+	mustErr(t, "old client id", err, store.ErrNotFound)
+	got, err := apps.GetByClientID("client-2")
+	must(t, "new client id", err)
+	if got.Version != 2 || len(got.SecretHashes) != 2 || !got.SecretHashes[0].ExpiresAt.Equal(now.Add(2*time.Hour)) {
+		t.Fatalf("after update = %+v", got)
+	}
+
+	b, err := apps.Create(store.Application{Name: "b", ClientID: "client-1"})
+	must(t, "reuse of released client id", err)
+	_, err = apps.Update(b.ID, func(x store.Application) (store.Application, error) { x.ClientID = "client-2"; return x, nil })
+	mustErr(t, "move onto taken client id", err, store.ErrExists)
+
+	must(t, "delete", apps.Delete(a.ID))
+	_, err = apps.GetByClientID("client-2")
+	mustErr(t, "client id after delete", err, store.ErrNotFound)
+	n, err := apps.Count()
+	must(t, "count", err)
+	if n != 1 {
+		t.Fatalf("count = %d, want 1", n)
+	}
+}
+
+func (h *harness) refreshFamilies(t *testing.T) {
+	st, _ := h.fresh(t)
+	fams := st.RefreshFamilies()
+	now := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	h1, h2, h3 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
+
+	f, err := fams.Create(store.RefreshFamily{Subject: "lerian/u1", ClientID: "c", CurrentHash: h1, ExpiresAt: now.Add(time.Hour)})
+	must(t, "create", err)
+	_, err = fams.Create(store.RefreshFamily{Subject: "lerian/u2", ClientID: "c", CurrentHash: h1})
+	mustErr(t, "duplicate token hash", err, store.ErrExists)
+	_, err = fams.Create(store.RefreshFamily{Subject: "lerian/u2", ClientID: "c"})
+	mustErr(t, "empty token hash", err, store.ErrInvalid)
+
+	// Rotate twice, each rotation guarded by the presented hash.
+	rotate := func(from, to []byte) error {
+		_, err := fams.Update(f.ID, func(old store.RefreshFamily) (store.RefreshFamily, error) {
+			if !bytes.Equal(old.CurrentHash, from) {
+				return old, store.ErrConflict
+			}
+			old.CurrentHash = to
+			return old, nil
+		})
+		return err
+	}
+	must(t, "rotate 1->2", rotate(h1, h2))
+	must(t, "rotate 2->3", rotate(h2, h3))
+	mustErr(t, "replayed rotation", rotate(h1, bytes.Repeat([]byte{9}, 32)), store.ErrConflict)
+
+	for _, h := range [][]byte{h1, h2, h3} {
+		got, err := fams.GetByTokenHash(h)
+		must(t, "get by token hash", err)
+		if got.ID != f.ID || !bytes.Equal(got.CurrentHash, h3) {
+			t.Fatalf("get by hash %x = %+v", h[:1], got)
+		}
+	}
+	got, err := fams.Get(f.ID)
+	must(t, "get", err)
+	if len(got.PreviousHashes) != 2 || got.Version != 3 {
+		t.Fatalf("previous hashes not remembered: %+v", got)
+	}
+	_, err = fams.Create(store.RefreshFamily{Subject: "lerian/u2", ClientID: "c", CurrentHash: h2})
+	mustErr(t, "reuse of a rotated-away hash", err, store.ErrExists)
+
+	g, err := fams.Create(store.RefreshFamily{Subject: "lerian/u1", ClientID: "d", CurrentHash: bytes.Repeat([]byte{4}, 32), ExpiresAt: now.Add(-time.Minute)})
+	must(t, "create second", err)
+	_, err = fams.Create(store.RefreshFamily{Subject: "lerian/u2", ClientID: "d", CurrentHash: bytes.Repeat([]byte{5}, 32)})
+	must(t, "create third", err)
+	bySubject, err := fams.ListBySubject("lerian/u1")
+	must(t, "list by subject", err)
+	ids := []string{bySubject[0].ID, bySubject[1].ID}
+	slices.Sort(ids)
+	want := []string{f.ID, g.ID}
+	slices.Sort(want)
+	if len(bySubject) != 2 || !slices.Equal(ids, want) {
+		t.Fatalf("list by subject = %v, want %v", ids, want)
+	}
+
+	n, err := fams.DeleteExpired(now)
+	must(t, "delete expired", err)
+	if n != 1 {
+		t.Fatalf("delete expired removed %d, want 1", n)
+	}
+	_, err = fams.Get(g.ID)
+	mustErr(t, "expired family", err, store.ErrNotFound)
+
+	must(t, "delete", fams.Delete(f.ID))
+	for _, h := range [][]byte{h1, h2, h3} {
+		_, err := fams.GetByTokenHash(h)
+		mustErr(t, "hash index after delete", err, store.ErrNotFound)
+	}
+	bySubject, err = fams.ListBySubject("lerian/u1")
+	must(t, "list by subject after delete", err)
+	if len(bySubject) != 0 {
+		t.Fatalf("subject index kept %d deleted families", len(bySubject))
+	}
+}
+
+func (h *harness) signingKeys(t *testing.T) {
+	st, _ := h.fresh(t)
+	keys := st.SigningKeys()
+	der := []byte("pkcs8-private-key-bytes-for-test")
+	sealed, err := keys.SealPrivate("kid-1", der)
+	must(t, "seal private", err)
+	k, err := keys.Create(store.SigningKey{KID: "kid-1", Alg: "ES256", Private: sealed, Public: []byte("pub")})
+	must(t, "create", err)
+	_, err = keys.Create(store.SigningKey{KID: "kid-1", Alg: "ES256"})
+	mustErr(t, "duplicate kid", err, store.ErrExists)
+
+	got, err := keys.Get("kid-1")
+	must(t, "get", err)
+	plain, err := keys.OpenPrivate(got)
+	must(t, "open private", err)
+	if !bytes.Equal(plain, der) {
+		t.Fatal("private key does not round-trip")
+	}
+	clear(plain)
+
+	retired := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	_, err = keys.Update(k.KID, func(k store.SigningKey) (store.SigningKey, error) {
+		k.RetiredAt = retired
+		k.NotAfter = retired.Add(24 * time.Hour)
+		return k, nil
+	})
+	must(t, "retire", err)
+	list, err := keys.List()
+	must(t, "list", err)
+	if len(list) != 1 || !list[0].RetiredAt.Equal(retired) || list[0].Version != 2 {
+		t.Fatalf("list = %+v", list)
+	}
+	must(t, "delete", keys.Delete("kid-1"))
+	_, err = keys.Get("kid-1")
+	mustErr(t, "get deleted", err, store.ErrNotFound)
+}
+
+func (h *harness) audit(t *testing.T) {
+	st, _ := h.fresh(t)
+	log := st.AuditEntries()
+	_, err := log.Last()
+	mustErr(t, "last of empty log", err, store.ErrNotFound)
+
+	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	prev := []byte(nil)
+	for seq := uint64(1); seq <= 5; seq++ {
+		hash := bytes.Repeat([]byte{byte(seq)}, 32)
+		e := store.AuditEntry{Seq: seq, Time: at.Add(time.Duration(seq) * time.Second), Type: "user.create",
+			Actor: "admin", Subject: "u", Detail: map[string]string{"n": string(rune('0' + seq))}, PrevHash: prev, Hash: hash}
+		must(t, "append", log.Append(e))
+		prev = hash
+	}
+	tests := []struct {
+		name string
+		seq  uint64
+		want error
+	}{
+		{"taken sequence", 3, store.ErrExists},
+		{"repeat of last", 5, store.ErrExists},
+		{"gap", 7, store.ErrConflict},
+		{"zero", 0, store.ErrInvalid},
+	}
+	for _, tc := range tests {
+		mustErr(t, tc.name, log.Append(store.AuditEntry{Seq: tc.seq, Type: "x"}), tc.want)
+	}
+
+	last, err := log.Last()
+	must(t, "last", err)
+	if last.Seq != 5 || !bytes.Equal(last.PrevHash, bytes.Repeat([]byte{4}, 32)) || last.Detail["n"] != "5" {
+		t.Fatalf("last = %+v", last)
+	}
+	e3, err := log.Get(3)
+	must(t, "get", err)
+	if e3.Seq != 3 || !e3.Time.Equal(at.Add(3*time.Second)) || e3.Type != "user.create" {
+		t.Fatalf("get 3 = %+v", e3)
+	}
+	_, err = log.Get(6)
+	mustErr(t, "get missing", err, store.ErrNotFound)
+	page, err := log.List(2, 2)
+	must(t, "list", err)
+	if len(page) != 2 || page[0].Seq != 2 || page[1].Seq != 3 {
+		t.Fatalf("list(2,2) = %+v", page)
+	}
+	all, err := log.List(0, 0)
+	must(t, "list all", err)
+	if len(all) != 5 {
+		t.Fatalf("list all = %d entries", len(all))
+	}
+}
