@@ -167,7 +167,7 @@ func listenAdmin(path, group string) (net.Listener, error) {
 	}
 	// Create the socket with no access for anyone but the owner, then open
 	// it to the group: there is no moment when it is wider than 0660.
-	old := syscall.Umask(0o177)
+	old := syscall.Umask(0o177) // process-wide, but nothing else creates files during start-up
 	l, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	if err != nil {

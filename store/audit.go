@@ -55,7 +55,7 @@ func (r *AuditRepo) Append(e AuditEntry) error {
 	txn := r.s.db.NewTransaction(true)
 	defer txn.Discard()
 	err = func() error {
-		last, err := getUint64(txn, metaAuditSeq)
+		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -65,10 +65,10 @@ func (r *AuditRepo) Append(e AuditEntry) error {
 		if e.Seq != last+1 {
 			return fmt.Errorf("next sequence is %d: %w", last+1, ErrConflict)
 		}
-		if err := putUint64(txn, metaAuditSeq, e.Seq); err != nil {
+		if err := r.s.mac.putUint64(txn, metaAuditSeq, e.Seq); err != nil {
 			return err
 		}
-		if err := txn.Set(auditKey(e.Seq), val); err != nil {
+		if err := r.s.mac.put(txn, auditKey(e.Seq), val); err != nil {
 			return err
 		}
 		return txn.Commit()
@@ -91,7 +91,7 @@ func (r *AuditRepo) Get(seq uint64) (AuditEntry, error) {
 	defer r.s.mu.RUnlock()
 	err := r.s.db.View(func(txn *badger.Txn) error {
 		var err error
-		e, err = getAudit(txn, seq)
+		e, err = r.getAudit(txn, seq)
 		return err
 	})
 	if err != nil {
@@ -100,17 +100,13 @@ func (r *AuditRepo) Get(seq uint64) (AuditEntry, error) {
 	return e, nil
 }
 
-func getAudit(txn *badger.Txn, seq uint64) (AuditEntry, error) {
+func (r *AuditRepo) getAudit(txn *badger.Txn, seq uint64) (AuditEntry, error) {
 	var e AuditEntry
-	item, err := txn.Get(auditKey(seq))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return e, ErrNotFound
-	}
+	b, err := r.s.mac.get(txn, auditKey(seq))
 	if err != nil {
 		return e, err
 	}
-	err = item.Value(func(b []byte) error { return json.Unmarshal(b, &e) })
-	return e, err
+	return e, json.Unmarshal(b, &e)
 }
 
 // Last returns the newest entry, or ErrNotFound while the log is empty.
@@ -121,11 +117,11 @@ func (r *AuditRepo) Last() (AuditEntry, error) {
 	}
 	defer r.s.mu.RUnlock()
 	err := r.s.db.View(func(txn *badger.Txn) error {
-		last, err := getUint64(txn, metaAuditSeq)
+		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
 		if err != nil {
 			return err
 		}
-		e, err = getAudit(txn, last)
+		e, err = r.getAudit(txn, last)
 		return err
 	})
 	if err != nil {
@@ -149,8 +145,12 @@ func (r *AuditRepo) List(from uint64, limit int) ([]AuditEntry, error) {
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Seek(auditKey(from)); it.Valid(); it.Next() {
+			b, err := r.s.mac.value(it.Item())
+			if err != nil {
+				return err
+			}
 			var e AuditEntry
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+			if err := json.Unmarshal(b, &e); err != nil {
 				return err
 			}
 			out = append(out, e)

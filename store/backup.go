@@ -309,6 +309,11 @@ func restoreInto(r io.Reader, dir string, rootKey []byte) error {
 		return err
 	}
 	defer clear(backupKey)
+	mac := &recordMAC{}
+	if mac.key, err = derive(rootKey, nil, infoRecords); err != nil {
+		return err
+	}
+	defer mac.wipe()
 	db, err := badger.Open(badgerOptions(dir, masterKey, slog.Default()))
 	if err != nil {
 		return err
@@ -323,7 +328,7 @@ func restoreInto(r io.Reader, dir string, rootKey []byte) error {
 	}
 	if err == nil {
 		err = db.View(func(txn *badger.Txn) error {
-			if _, err := getUint64(txn, metaFormat); err != nil {
+			if _, err := mac.getUint64(txn, metaFormat); err != nil {
 				return badBackup("no store metadata", err)
 			}
 			return nil

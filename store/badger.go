@@ -45,11 +45,17 @@ import (
 //     NumGoroutines 2 (Stream/backup): the host has few cores to share.
 //   - Compression Snappy: cheap, shrinks tables and cached blocks; it runs
 //     before encryption.
+//   - ChecksumVerificationMode OnBlockRead: a block's checksum is checked
+//     when it is read from disk (not again from the cache), so a damaged
+//     table is an error instead of garbage. Badger's encryption is AES-CTR
+//     and its checksums are not MACs; deliberate tampering is caught by the
+//     per-value HMAC (recordMAC).
 //   - DetectConflicts: required for optimistic concurrency across
 //     goroutines (see retry).
 //   - MetricsEnabled off: Badger's expvar metrics are process-global maps;
 //     Size walks the directory instead.
-//   - Logger: warnings and errors to slog; info and debug dropped. Badger's
+//   - Logger: warnings and errors to slog; info and debug dropped (not
+//     WithLoggingLevel, which would put Badger's stderr logger back). Badger's
 //     messages at those levels carry file names, levels and key ranges at
 //     most, never values.
 func badgerOptions(dir string, masterKey []byte, log *slog.Logger) badger.Options {
@@ -69,10 +75,10 @@ func badgerOptions(dir string, masterKey []byte, log *slog.Logger) badger.Option
 		WithNumCompactors(2).
 		WithNumGoroutines(2).
 		WithCompression(options.Snappy).
+		WithChecksumVerificationMode(options.OnBlockRead).
 		WithDetectConflicts(true).
 		WithMetricsEnabled(false).
-		WithLogger(badgerLog{log}).
-		WithLoggingLevel(badger.WARNING)
+		WithLogger(badgerLog{log})
 }
 
 // badgerLog routes Badger's logger to slog at warning level and above.

@@ -14,6 +14,8 @@
 //	                      HKDF(fields, "accessd fields term <n>")
 //	HKDF(root, "backup")  the backup key; each stream derives its own key
 //	                      from it and a random salt
+//	HKDF(root, "records") the HMAC-SHA-256 key that makes every stored
+//	                      value tamper-evident and bound to its key
 //
 // Open keeps no copy of the root key. Close clears the derived keys. That
 // is best-effort: the Go runtime may have copied bytes while moving
@@ -32,7 +34,10 @@
 //
 // # Records and concurrency
 //
-// Records are JSON values under "<kind>/<id>". Secondary indexes
+// Records are JSON values under "<kind>/<id>", each followed by an
+// HMAC-SHA-256 tag over its key and value (Badger's own encryption is
+// AES-CTR with CRC checksums: confidential, not authenticated), so a
+// flipped bit or a value moved under another key reads as ErrCorrupt. Secondary indexes
 // (username, client ID, refresh-token hashes, subject of a refresh family)
 // are kept in the same Badger transaction as their record, so they are
 // never stale or dangling. Every record carries a Version that the store
@@ -46,26 +51,33 @@
 //
 //   - Nothing written to the data directory is plaintext: records,
 //     indexes and metadata are all inside Badger's encryption (a test
-//     greps every file for known values after Close).
+//     greps every file for known values, open and after Close).
 //   - A unique index value (case-folded username, client ID, token hash)
 //     belongs to at most one record; the audit log has no gaps.
-//   - Values, field plaintexts and keys never appear in an error string
-//     or a log line. Errors name the kind of record and its ID; Badger's
+//   - Record values, field plaintexts and key material never appear in an
+//     error string or a log line. Errors name the kind of record and its ID; Badger's
 //     own log is passed through at warning level and above, which carries
 //     file names and levels, not values.
 //
 // # Threat model
 //
 // Defends against: theft of the data directory, its backups or the disk
-// (everything is ciphertext under a key sealed to the TPM); tampering with
-// files or backup streams (GCM authentication: Badger checks table and
-// WAL checksums under encryption, field and backup ciphertexts fail to
-// open); moving a sealed secret between records to have it served under
-// another identity; a crash at any moment losing an acknowledged write.
+// (everything is ciphertext under a key sealed to the TPM); altering
+// stored values or moving them between keys (per-value HMAC, ErrCorrupt);
+// altering, truncating or reordering a backup stream (chunked GCM,
+// ErrBadBackup); moving a sealed secret between records or fields to have
+// it served under another identity (GCM with record and field as AAD); a
+// crash at any moment losing an acknowledged write (SyncWrites; a test
+// SIGKILLs a writer repeatedly).
 //
 // Does not defend against: an attacker who can read the daemon's memory
 // or ptrace it (keys and decrypted records are in the heap while it
-// runs); rollback of the whole data directory to an older copy made under
-// the same root key (Badger cannot tell; the audit chain's head, kept
-// elsewhere, can); traffic analysis of record sizes and write timing.
+// runs); deleting records, or rolling a record or the whole directory
+// back to an older valid state made under the same root key (neither
+// Badger nor the MACs can tell; the audit chain's head, kept elsewhere,
+// can); damage to Badger's own structures beyond what its block
+// checksums catch (the store then fails to open or returns errors; restore
+// from a backup); traffic analysis of record sizes and write timing.
+// Keys (IDs, usernames, client IDs, token hashes) are inside Badger's
+// encryption on disk but may appear in Badger's own warnings.
 package store

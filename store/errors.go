@@ -38,6 +38,11 @@ var (
 	// moved to another record or field, or made under an unknown key term.
 	ErrSealedField = errors.New("store: sealed field cannot be opened")
 
+	// ErrCorrupt says a stored value failed its integrity check: the data
+	// directory was tampered with or damaged. The daemon should stop
+	// trusting the store and restore from a backup.
+	ErrCorrupt = errors.New("store: stored record failed its integrity check")
+
 	// ErrBadBackup says a backup stream was tampered with, truncated, made
 	// under another root key, or is not a backup at all. Nothing was
 	// restored.

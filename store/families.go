@@ -154,7 +154,7 @@ func (r *RefreshFamilyRepo) ListBySubject(subject string) ([]RefreshFamily, erro
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			id, err := it.Item().ValueCopy(nil)
+			id, err := t.s.mac.value(it.Item())
 			if err != nil {
 				return err
 			}

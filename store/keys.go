@@ -24,6 +24,7 @@ const (
 	infoBadger     = "badger"
 	infoFields     = "fields"
 	infoBackup     = "backup"
+	infoRecords    = "records"
 	infoFieldTerm  = "accessd fields term "
 	infoBackupData = "accessd backup stream v1"
 )

@@ -45,7 +45,7 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // existing store and backup unreadable.
 func TestDerivationsGolden(t *testing.T) {
 	var b strings.Builder
-	for _, info := range []string{infoBadger, infoFields, infoBackup} {
+	for _, info := range []string{infoBadger, infoFields, infoBackup, infoRecords} {
 		k, err := derive(goldenRoot, nil, info)
 		if err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +44,7 @@ type Store struct {
 
 	badgerKey []byte // the slice Badger holds; cleared after Close
 	backupKey []byte // HKDF(root, "backup")
+	mac       *recordMAC
 	fields    *keyring
 
 	users    *UserRepo
@@ -97,6 +97,11 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 		s.wipe()
 		return nil, err
 	}
+	s.mac = &recordMAC{}
+	if s.mac.key, err = derive(rootKey, nil, infoRecords); err != nil {
+		s.wipe()
+		return nil, err
+	}
 	if s.fields, err = newKeyring(rootKey, s.rand); err != nil {
 		s.wipe()
 		return nil, err
@@ -129,10 +134,10 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 func (s *Store) initMeta() error {
 	var term uint32
 	err := s.db.Update(func(txn *badger.Txn) error {
-		v, err := getUint64(txn, metaFormat)
+		v, err := s.mac.getUint64(txn, metaFormat)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			if err := putUint64(txn, metaFormat, formatVersion); err != nil {
+			if err := s.mac.putUint64(txn, metaFormat, formatVersion); err != nil {
 				return err
 			}
 		case err != nil:
@@ -140,11 +145,11 @@ func (s *Store) initMeta() error {
 		case v != formatVersion:
 			return fmt.Errorf("%w: layout version %d, this build reads %d", ErrInvalid, v, formatVersion)
 		}
-		t, err := getUint64(txn, metaFieldTerm)
+		t, err := s.mac.getUint64(txn, metaFieldTerm)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			t = 1
-			if err := putUint64(txn, metaFieldTerm, t); err != nil {
+			if err := s.mac.putUint64(txn, metaFieldTerm, t); err != nil {
 				return err
 			}
 		case err != nil:
@@ -185,6 +190,9 @@ func (s *Store) Close() error {
 func (s *Store) wipe() {
 	clear(s.badgerKey)
 	clear(s.backupKey)
+	if s.mac != nil {
+		s.mac.wipe()
+	}
 	if s.fields != nil {
 		s.fields.wipe()
 	}
@@ -291,7 +299,7 @@ func (s *Store) RotateFieldKey() (uint32, error) {
 	defer s.mu.RUnlock()
 	var next uint32
 	err := s.retry(func(txn *badger.Txn) error {
-		t, err := getUint64(txn, metaFieldTerm)
+		t, err := s.mac.getUint64(txn, metaFieldTerm)
 		if err != nil {
 			return err
 		}
@@ -299,7 +307,7 @@ func (s *Store) RotateFieldKey() (uint32, error) {
 			return fmt.Errorf("%w: field key terms exhausted", ErrInvalid)
 		}
 		next = uint32(t + 1)
-		return putUint64(txn, metaFieldTerm, uint64(next))
+		return s.mac.putUint64(txn, metaFieldTerm, uint64(next))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: rotate field key: %w", err)
@@ -338,29 +346,6 @@ func (s *Store) retry(fn func(txn *badger.Txn) error) error {
 		}
 	}
 	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
-}
-
-func getUint64(txn *badger.Txn, key []byte) (uint64, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, ErrNotFound
-	}
-	if err != nil {
-		return 0, err
-	}
-	var v uint64
-	err = item.Value(func(b []byte) error {
-		if len(b) != 8 {
-			return fmt.Errorf("%w: metadata %q has %d bytes", ErrInvalid, key, len(b))
-		}
-		v = binary.BigEndian.Uint64(b)
-		return nil
-	})
-	return v, err
-}
-
-func putUint64(txn *badger.Txn, key []byte, v uint64) error {
-	return txn.Set(key, binary.BigEndian.AppendUint64(nil, v))
 }
 
 // lockedReader serialises an injected Rand.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,9 +70,11 @@ func TestOpenKeyErrors(t *testing.T) {
 		{"short root key", testRoot[:16], store.ErrInvalid},
 		{"no root key", nil, store.ErrInvalid},
 	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := store.Open(dir, tc.key, store.Options{})
+			st, err := store.Open(dir, tc.key, store.Options{Logger: log})
 			if err == nil {
 				st.Close()
 			}
@@ -79,6 +82,10 @@ func TestOpenKeyErrors(t *testing.T) {
 				t.Fatalf("open: %v, want %v", err, tc.want)
 			}
 		})
+	}
+	// Badger's complaint went to our logger, not to its own stderr one.
+	if !strings.Contains(logs.String(), "msg=badger") || !strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("badger's error did not reach slog; log: %q", logs.String())
 	}
 	// The right key still opens it after the failed attempts.
 	st, err = store.Open(dir, testRoot, store.Options{})

@@ -37,7 +37,10 @@ func (t *table[T]) key(id string) []byte {
 
 func (t *table[T]) decode(item *badger.Item) (T, error) {
 	var rec T
-	err := item.Value(func(b []byte) error { return json.Unmarshal(b, &rec) })
+	b, err := t.s.mac.value(item)
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
 	if err != nil {
 		return rec, fmt.Errorf("decode %s %q: %w", t.name, item.Key(), err)
 	}
@@ -58,16 +61,12 @@ func (t *table[T]) getTxn(txn *badger.Txn, id string) (T, error) {
 }
 
 // claim points index key ik at id, failing if another record owns it.
-func claim(txn *badger.Txn, ik []byte, id string) error {
-	item, err := txn.Get(ik)
+func (t *table[T]) claim(txn *badger.Txn, ik []byte, id string) error {
+	owner, err := t.s.mac.get(txn, ik)
 	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		return txn.Set(ik, []byte(id))
+	case errors.Is(err, ErrNotFound):
+		return t.s.mac.put(txn, ik, []byte(id))
 	case err != nil:
-		return err
-	}
-	owner, err := item.ValueCopy(nil)
-	if err != nil {
 		return err
 	}
 	if string(owner) != id {
@@ -112,11 +111,11 @@ func (t *table[T]) doCreate(rec T) (T, error) {
 			return err
 		}
 		for _, ik := range idx {
-			if err := claim(txn, ik, id); err != nil {
+			if err := t.claim(txn, ik, id); err != nil {
 				return err
 			}
 		}
-		return txn.Set(key, val)
+		return t.s.mac.put(txn, key, val)
 	})
 	if err != nil {
 		return zero, fmt.Errorf("store: create %s %q: %w", t.name, id, err)
@@ -151,14 +150,7 @@ func (t *table[T]) doGetBy(what string, ik []byte) (T, error) {
 	}
 	defer t.s.mu.RUnlock()
 	err := t.s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(ik)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		id, err := item.ValueCopy(nil)
+		id, err := t.s.mac.get(txn, ik)
 		if err != nil {
 			return err
 		}
@@ -218,7 +210,7 @@ func (t *table[T]) doUpdate(id string, fn func(old T) (T, error)) (T, error) {
 			}
 		}
 		for _, ik := range newIdx {
-			if err := claim(txn, ik, id); err != nil {
+			if err := t.claim(txn, ik, id); err != nil {
 				return err
 			}
 		}
@@ -226,7 +218,7 @@ func (t *table[T]) doUpdate(id string, fn func(old T) (T, error)) (T, error) {
 		if err != nil {
 			return err
 		}
-		if err := txn.Set(t.key(id), val); err != nil {
+		if err := t.s.mac.put(txn, t.key(id), val); err != nil {
 			return err
 		}
 		out = rec

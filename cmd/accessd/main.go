@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/accessd/accessd/daemon"
@@ -57,6 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// Everything accessd creates (store files, sealed key, dev TLS key) is
+	// for its own user only, whatever umask it was started with.
+	syscall.Umask(0o077)
 	cmd, rest := args[0], args[1:]
 	var err error
 	switch cmd {

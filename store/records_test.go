@@ -1,0 +1,88 @@
+package store
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// rawSet writes bytes under a key behind the store's back, as someone
+// with write access to the files (and a way through Badger's encryption)
+// would.
+func rawSet(t *testing.T, s *Store, key, val []byte) {
+	t.Helper()
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rawGet(t *testing.T, s *Store, key []byte) []byte {
+	t.Helper()
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestTamperedRecordsAreRefused(t *testing.T) {
+	s, err := Open(t.TempDir(), goldenRoot, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.Users().Create(User{Username: "alice", Disabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Users().Create(User{Username: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyA, keyB := []byte("user/"+a.ID), []byte("user/"+b.ID)
+	storedA := rawGet(t, s, keyA)
+
+	tests := []struct {
+		name  string
+		key   []byte
+		value []byte
+		read  func() error
+	}{
+		{"flipped bit in a record", keyA, flipAt(storedA, 20), func() error { _, err := s.Users().Get(a.ID); return err }},
+		{"record moved under another key", keyB, storedA, func() error { _, err := s.Users().Get(b.ID); return err }},
+		{"tag stripped", keyA, storedA[:len(storedA)-recordTagLen], func() error { _, err := s.Users().Get(a.ID); return err }},
+		{"index repointed", usernameKey("bob"), append([]byte(a.ID), rawGet(t, s, usernameKey("bob"))[len(b.ID):]...),
+			func() error { _, err := s.Users().GetByUsername("bob"); return err }},
+		{"record in a listing", keyA, flipAt(storedA, 5), func() error { _, err := s.Users().List("", 0); return err }},
+		{"metadata", metaFieldTerm, []byte{0, 0, 0, 0, 0, 0, 0, 9}, func() error { _, err := s.RotateFieldKey(); return err }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := rawGet(t, s, tc.key)
+			defer rawSet(t, s, tc.key, orig)
+			rawSet(t, s, tc.key, tc.value)
+			if err := tc.read(); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("read after tampering: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+	// Restored originals read fine again.
+	if got, err := s.Users().Get(a.ID); err != nil || !got.Disabled {
+		t.Fatalf("original record after restore: %+v, %v", got, err)
+	}
+}
+
+func flipAt(b []byte, i int) []byte {
+	c := append([]byte(nil), b...)
+	c[i] ^= 0x01
+	return c
+}
