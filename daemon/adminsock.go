@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,11 +114,27 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		}
 		l.log.Warn("admin connection refused", "event", "admin.refused",
 			"uid", peer.UID, "gid", peer.GID, "pid", peer.PID, "reason", why)
-		body := `{"code":"AUT-0403","title":"Forbidden","message":"the admin socket is for root and members of the admin group; ask an administrator to add you to it"}`
-		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-		fmt.Fprintf(c, refusal, len(body), body)
-		c.Close()
+		go refuse(c)
 	}
+}
+
+// refuse answers a refused peer with a 403 that says what to do, after
+// reading (and discarding) its request head so the client sees the answer
+// rather than a broken pipe. It is bounded: 16 KiB and one second.
+func refuse(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 16<<10)
+	var got []byte
+	for len(got) < len(buf) && !bytes.Contains(got, []byte("\r\n\r\n")) {
+		n, err := c.Read(buf[len(got):])
+		got = buf[:len(got)+n]
+		if err != nil {
+			break
+		}
+	}
+	body := `{"code":"AUT-0403","title":"Forbidden","message":"the admin socket is for root and members of the admin group; ask an administrator to add you to it"}`
+	fmt.Fprintf(c, refusal, len(body), body)
 }
 
 func peerCred(c net.Conn) (Peer, error) {

@@ -101,7 +101,7 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("daemon: new root key: %w", err)
 	}
-	defer clear(root)
+	defer root.Destroy()
 	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
@@ -110,11 +110,11 @@ func Init(cfg Config, opt InitOptions) (err error) {
 		return fmt.Errorf("daemon: new recovery key: %w", err)
 	}
 	defer rk.Destroy()
-	if err := seal.WriteRecoveryFile(recoveryPath(cfg.DataDir), rk, root); err != nil {
+	if err := seal.WriteRecoveryFile(recoveryPath(cfg.DataDir), rk, root, rand.Reader); err != nil {
 		return fmt.Errorf("daemon: write recovery file: %w", err)
 	}
 
-	st, err := store.Open(dbPath(cfg.DataDir), root, store.Options{Logger: opt.Log})
+	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: opt.Log})
 	if err != nil {
 		return fmt.Errorf("daemon: create store: %w", err)
 	}
@@ -157,9 +157,7 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	}
 	fmt.Fprint(out, ")\n\n")
 	fmt.Fprint(out, "Recovery key (shown once; store it offline, e.g. in a safe; `accessd recover` needs it if the TPM is cleared or replaced):\n\n    ")
-	if _, err := rk.WriteFormatted(out); err != nil {
-		return fmt.Errorf("daemon: print recovery key: %w", err)
-	}
+	fmt.Fprint(out, rk.Reveal())
 	fmt.Fprint(out, "\n\nAdmin user \"admin\", one-time password (shown once; change it after the first login):\n\n    ")
 	if _, err := out.Write(pw); err != nil {
 		return fmt.Errorf("daemon: print admin password: %w", err)

@@ -22,7 +22,7 @@ func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("daemon: recover: %w", err)
 	}
-	defer clear(root)
+	defer root.Destroy()
 	if err := resealWith(cfg, dev, root); err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func Reseal(cfg Config, dev bool, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("daemon: reseal: %w", err)
 	}
-	defer clear(root)
+	defer root.Destroy()
 	if err := resealWith(cfg, dev, root); err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func Reseal(cfg Config, dev bool, log *slog.Logger) error {
 	return nil
 }
 
-func resealWith(cfg Config, dev bool, root []byte) error {
+func resealWith(cfg Config, dev bool, root seal.RootKey) error {
 	s, err := openSealer(cfg, dev)
 	if err != nil {
 		return err

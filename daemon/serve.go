@@ -109,8 +109,8 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 		return fmt.Errorf("daemon: unseal %s: %w", sealedPath(cfg.DataDir), err)
 	}
 	n.status("opening store")
-	st, err := store.Open(dbPath(cfg.DataDir), root, store.Options{Logger: log})
-	clear(root)
+	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	root.Destroy()
 	if err != nil {
 		return fmt.Errorf("daemon: open store: %w", err)
 	}
@@ -301,7 +301,7 @@ func dbPath(data string) string { return filepath.Join(data, "db") }
 
 // openSealer opens the TPM the config names. The simulator is refused
 // outside --dev, even where it is compiled in.
-func openSealer(cfg Config, dev bool) (seal.Sealer, error) {
+func openSealer(cfg Config, dev bool) (*seal.TPM, error) {
 	if cfg.Seal.Device == "simulator" && !dev {
 		return nil, errors.New("daemon: seal.device = \"simulator\" is for --dev only; use /dev/tpmrm0 or swtpm (tcp://127.0.0.1:PORT)")
 	}

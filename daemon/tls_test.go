@@ -4,8 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,24 +58,31 @@ func (p pki) pool(t *testing.T) *x509.CertPool {
 	return pool
 }
 
-// tlsServer serves the handler with the data plane's TLS policy.
-func tlsServer(t *testing.T, p pki, cfg TLSConfig) (*httptest.Server, *certReloader) {
+// tlsServer serves the handler with the data plane's TLS policy on a real
+// loopback listener. (httptest would put its own certificate first.)
+type testTLSServer struct {
+	URL      string
+	Listener net.Listener
+}
+
+func tlsServer(t *testing.T, p pki, cfg TLSConfig) (*testTLSServer, *certReloader) {
 	t.Helper()
 	r, err := newCertReloader(p.path("server.crt"), p.path("server.key"))
 	require.NoError(t, err)
 	tc, err := serverTLS(r, cfg)
 	require.NoError(t, err)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		name := "anonymous"
 		if len(req.TLS.VerifiedChains) > 0 {
 			name = req.TLS.VerifiedChains[0][0].Subject.CommonName
 		}
 		io.WriteString(w, name)
-	}))
-	srv.TLS = tc
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv, r
+	}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go srv.Serve(tls.NewListener(l, tc))
+	t.Cleanup(func() { srv.Close() })
+	return &testTLSServer{URL: "https://" + l.Addr().String(), Listener: l}, r
 }
 
 func get(c *http.Client, url string) (string, error) {
