@@ -216,6 +216,7 @@ func DevConfig(path, dataDir string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	cfg.file = path
 	fill := func(v *string, def string) {
 		if *v == "" {
 			*v = def
@@ -295,7 +296,11 @@ func keyLine(data []byte, dotted string) int {
 }
 
 func (c *Config) invalid(key, format string, args ...any) error {
-	return &ConfigError{File: c.file, Key: key, Msg: fmt.Sprintf(format, args...)}
+	name := c.file
+	if name == "" {
+		name = "(built-in defaults)"
+	}
+	return &ConfigError{File: name, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (c *Config) validate() error {
