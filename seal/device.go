@@ -33,7 +33,7 @@ func openDevice(path string) (*TPM, error) {
 	// transport.FromReadWriteCloser runs commands with tpmutil, which polls
 	// an *os.File for readiness before reading the response.
 	tp := transport.FromReadWriteCloser(f)
-	return &TPM{kind: KindDevice, name: path, tpm: tp, close: tp.Close}, nil
+	return &TPM{kind: KindDevice, name: path, tpm: tp, closeFn: tp.Close}, nil
 }
 
 // deviceError maps the error of opening a TPM device to ErrNoDevice or

@@ -39,11 +39,9 @@ func ResetPCR(t *TPM, pcr int) error {
 
 // Exported for the tests of the file formats.
 var (
-	ParseSealed        = parseSealed
 	EncodeSealed       = encodeSealed
 	EncodeSealedHeader = encodeSealedHeader
 	ParseBlob          = parseBlob
-	ParseRecovery      = parseRecovery
 	EncodeRecovery     = encodeRecovery
 	DecryptRecovery    = decryptRecovery
 	TCPAddress         = tcpAddress

@@ -200,5 +200,6 @@ func TestConformanceDevice(t *testing.T) {
 		},
 		PCR:  pcr,
 		Kind: seal.KindDevice,
+		Slow: true,
 	})
 }

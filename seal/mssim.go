@@ -40,7 +40,7 @@ func openTCP(device string, allowRemote bool) (*TPM, error) {
 	}
 	rw := &mssimConn{conn: conn}
 	tp := transport.FromReadWriteCloser(rw)
-	return &TPM{kind: KindTCP, name: device, tpm: tp, close: tp.Close}, nil
+	return &TPM{kind: KindTCP, name: device, tpm: tp, closeFn: tp.Close}, nil
 }
 
 // tcpAddress checks a tcp://host:port device name and returns host:port.

@@ -44,7 +44,7 @@ func openSimulator(cfg Config) (*TPM, error) {
 		defer simulatorOpen.Store(false)
 		return tp.Close()
 	}
-	return &TPM{kind: KindSimulator, name: "simulator", tpm: tp, close: closeSim}, nil
+	return &TPM{kind: KindSimulator, name: "simulator", tpm: tp, closeFn: closeSim}, nil
 }
 
 // simulatorSeed reads the seed from path, or creates path with a new random

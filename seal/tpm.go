@@ -41,10 +41,10 @@ type TPM struct {
 	kind Kind
 	name string // device path, address or "simulator", for messages
 
-	mu     sync.Mutex
-	tpm    transport.TPM
-	close  func() error
-	closed bool
+	mu      sync.Mutex
+	tpm     transport.TPM
+	closeFn func() error
+	closed  bool
 }
 
 var _ Sealer = (*TPM)(nil)
@@ -112,7 +112,7 @@ func (t *TPM) Close() error {
 		return nil
 	}
 	t.closed = true
-	if err := t.close(); err != nil {
+	if err := t.closeFn(); err != nil {
 		return fmt.Errorf("seal: close TPM %s: %w", t.name, err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -169,6 +170,24 @@ func TestInitDev(t *testing.T) {
 	require.Contains(t, r.stderr, "recovery key")
 }
 
+// syncBuffer collects a running child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // randReader is a deterministic, obviously-not-random reader for a key that
 // must merely differ from the real one.
 type randReader struct{}
@@ -247,10 +266,10 @@ func TestServeDev(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n", sock)), 0o600))
 	notify, notes := notifySocket(t)
 
-	start := func() (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	start := func() (*exec.Cmd, *syncBuffer, *syncBuffer) {
 		cmd := accessd("serve", "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
 		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
-		var out, errb bytes.Buffer
+		var out, errb syncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		require.NoError(t, cmd.Start())
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })

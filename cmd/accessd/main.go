@@ -31,7 +31,7 @@ const (
 	exitOK       = 0
 	exitFailure  = 1
 	exitUsage    = 2
-	exitLockdown = 3 // host checks refused the start / `check` found failures
+	exitLockdown = 3  // host checks refused the start / `check` found failures
 	exitConfig   = 78 // EX_CONFIG
 )
 

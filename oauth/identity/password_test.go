@@ -54,3 +54,11 @@ func FuzzVerifyPassword(f *testing.F) {
 		_ = VerifyPassword(phc, []byte("pw"))
 	})
 }
+
+func BenchmarkHashPasswordDefault(b *testing.B) {
+	for b.Loop() {
+		if _, err := HashPassword([]byte("correct horse battery"), DefaultPasswordParams, rand.Reader); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -49,6 +49,12 @@ type Harness struct {
 
 	// Kind is the seal.Kind the instances report.
 	Kind seal.Kind
+
+	// Slow marks a hardware TPM, where an unseal takes tens to hundreds of
+	// milliseconds: the byte-flip case then flips every byte of the first
+	// 128 (the header and the start of the blob) once, and every 16th byte
+	// after that, instead of every byte twice.
+	Slow bool
 }
 
 // Run runs the conformance suite against h.
@@ -318,8 +324,17 @@ func testFlipEveryByte(t *testing.T, h Harness) {
 	}
 	flipped := filepath.Join(t.TempDir(), "root.sealed")
 	counts := map[string]int{}
+	masks, stride := []byte{0x01, 0x80}, 1
+	if h.Slow {
+		masks, stride = []byte{0x01}, 16
+	}
+	flips := 0
 	for i := range orig {
-		for _, mask := range []byte{0x01, 0x80} {
+		if i >= 128 && i%stride != 0 {
+			continue
+		}
+		for _, mask := range masks {
+			flips++
 			b := bytes.Clone(orig)
 			b[i] ^= mask
 			if err := os.WriteFile(flipped, b, 0o600); err != nil {
@@ -344,7 +359,7 @@ func testFlipEveryByte(t *testing.T, h Harness) {
 			}
 		}
 	}
-	t.Logf("%d bytes flipped twice each: %v", len(orig), counts)
+	t.Logf("%d-byte file, %d single-byte changes: %v", len(orig), flips, counts)
 	// The untouched file still opens: the TPM was left in a usable state.
 	mustRead(t, path, inst, root)
 }

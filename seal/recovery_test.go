@@ -1,0 +1,264 @@
+package seal_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/accessd/accessd/seal"
+)
+
+func TestRecoveryKeyGolden(t *testing.T) {
+	rk := goldenRecoveryKey(t)
+	text := rk.Reveal()
+	golden(t, "recovery-key.golden", []byte(text+"\n"))
+	groups := strings.Split(text, "-")
+	if len(groups) != 10 {
+		t.Fatalf("%d groups, want 10", len(groups))
+	}
+	for _, g := range groups {
+		if len(g) != 6 || strings.Trim(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
+			t.Fatalf("group %q is not 6 characters of the base32 alphabet", g)
+		}
+	}
+}
+
+// keyWithLetters returns a recovery key whose text contains every letter in
+// letters, so that the digit-for-letter rules can be tested.
+func keyWithLetters(t *testing.T, letters string) (seal.RecoveryKey, string) {
+	t.Helper()
+	seed := goldenBytes("letters")
+	for i := 0; i < 10000; i++ {
+		seed2 := sha256.Sum256(seed)
+		seed = seed2[:]
+		rk, err := seal.NewRecoveryKey(bytes.NewReader(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := rk.Reveal()
+		ok := true
+		for _, c := range letters {
+			ok = ok && strings.ContainsRune(text[:len(text)-1], c)
+		}
+		if ok {
+			return rk, text
+		}
+	}
+	t.Fatal("no key found")
+	return seal.RecoveryKey{}, ""
+}
+
+func TestParseRecoveryKey(t *testing.T) {
+	rk, text := keyWithLetters(t, "OIB")
+	// replaceOne replaces the first old in the key (not the last character).
+	replaceOne := func(old, new string) string {
+		i := strings.Index(text[:len(text)-1], old)
+		return text[:i] + new + text[i+1:]
+	}
+	// changeOne replaces character i with another letter of the alphabet.
+	changeOne := func(i int) string {
+		c := byte('A')
+		if text[i] == 'A' {
+			c = 'C'
+		}
+		return text[:i] + string(c) + text[i+1:]
+	}
+	swapped := []byte(text)
+	for i := 0; i+1 < len(swapped); i++ {
+		if swapped[i] != swapped[i+1] && swapped[i] != '-' && swapped[i+1] != '-' {
+			swapped[i], swapped[i+1] = swapped[i+1], swapped[i]
+			break
+		}
+	}
+	// The last character holds one bit of the checksum and four zero bits;
+	// setting a zero bit keeps the decoded bytes but is not canonical.
+	last := text[len(text)-1]
+	alphabet := "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	nonCanonical := text[:len(text)-1] + string(alphabet[strings.IndexByte(alphabet, last)|1])
+
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"canonical", text, true},
+		{"lower case", strings.ToLower(text), true},
+		{"no dashes", strings.ReplaceAll(text, "-", ""), true},
+		{"spaces", strings.ReplaceAll(text, "-", " "), true},
+		{"surrounding whitespace", "\n  " + text + " \r\n", true},
+		{"line breaks", strings.ReplaceAll(text, "-", "\n"), true},
+		{"zero for O", replaceOne("O", "0"), true},
+		{"one for I", replaceOne("I", "1"), true},
+		{"eight for B", replaceOne("B", "8"), true},
+		{"one letter changed", changeOne(20), false},
+		{"first letter changed", changeOne(0), false},
+		{"adjacent letters swapped", string(swapped), false},
+		{"one letter missing", text[:len(text)-1], false},
+		{"one letter extra", text + "A", false},
+		{"nine", text[:10] + "9" + text[11:], false},
+		{"punctuation", text[:10] + "!" + text[11:], false},
+		{"non-canonical last letter", nonCanonical, false},
+		{"empty", "", false},
+		{"two keys", text + text, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := seal.ParseRecoveryKey(tt.in)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("ParseRecoveryKey: %v", err)
+				}
+				if !got.Equal(rk) {
+					t.Fatal("parsed a different key")
+				}
+				return
+			}
+			if !errors.Is(err, seal.ErrRecoveryKeyFormat) {
+				t.Fatalf("error = %v, want ErrRecoveryKeyFormat", err)
+			}
+			if !strings.Contains(err.Error(), "check for typos") {
+				t.Errorf("error %q should say to check for typos", err)
+			}
+			for _, g := range strings.Split(text, "-") {
+				if strings.Contains(strings.ToUpper(err.Error()), g) {
+					t.Errorf("error %q quotes part of the key", err)
+				}
+			}
+		})
+	}
+}
+
+func TestRecoveryFileRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "root.recovery")
+	root, _ := seal.NewRootKey(nil)
+	rk, _ := seal.NewRecoveryKey(nil)
+	if err := seal.WriteRecoveryFile(path, rk, root, nil); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600", fi.Mode().Perm())
+	}
+	got, err := seal.ReadRecoveryFile(path, rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(root) {
+		t.Fatal("different root key")
+	}
+
+	other, _ := seal.NewRecoveryKey(nil)
+	if _, err := seal.ReadRecoveryFile(path, other); !errors.Is(err, seal.ErrWrongRecoveryKey) {
+		t.Fatalf("wrong key: error = %v, want ErrWrongRecoveryKey", err)
+	}
+	if _, err := seal.ReadRecoveryFile(filepath.Join(dir, "missing"), rk); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, seal.ErrTampered) {
+		t.Fatalf("missing file: error = %v, want fs.ErrNotExist", err)
+	}
+
+	// Every single-byte change fails, and never yields a key.
+	orig, _ := os.ReadFile(path)
+	flipped := filepath.Join(dir, "flipped")
+	for i := range orig {
+		for _, mask := range []byte{0x01, 0x80} {
+			b := bytes.Clone(orig)
+			b[i] ^= mask
+			if err := os.WriteFile(flipped, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := seal.ReadRecoveryFile(flipped, rk)
+			if err == nil {
+				t.Fatalf("byte %d ^ %#02x: ReadRecoveryFile succeeded", i, mask)
+			}
+			if !errors.Is(err, seal.ErrTampered) && !errors.Is(err, seal.ErrWrongRecoveryKey) {
+				t.Fatalf("byte %d ^ %#02x: error = %v", i, mask, err)
+			}
+		}
+	}
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"truncated": orig[:len(orig)-1],
+		"extended":  append(bytes.Clone(orig), 0),
+		"large":     bytes.Repeat([]byte{'A'}, 1<<20),
+	} {
+		if err := os.WriteFile(flipped, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := seal.ReadRecoveryFile(flipped, rk); !errors.Is(err, seal.ErrTampered) {
+			t.Errorf("%s: error = %v, want ErrTampered", name, err)
+		}
+	}
+}
+
+// fixedRand is the salt and nonce of the golden recovery file.
+func fixedRand() *bytes.Reader {
+	return bytes.NewReader(append(goldenBytes("salt"), goldenBytes("nonce")[:12]...))
+}
+
+func TestRecoveryFileGolden(t *testing.T) {
+	data, err := seal.EncodeRecovery(goldenRecoveryKey(t), goldenRootKey(t), fixedRand())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "root.recovery.golden", data)
+	got, err := seal.ReadRecoveryFile("testdata/root.recovery.golden", goldenRecoveryKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(goldenRootKey(t)) {
+		t.Fatal("golden recovery file unwrapped to a different key")
+	}
+}
+
+func FuzzParseRecoveryKey(f *testing.F) {
+	text := goldenRecoveryKey(f).Reveal()
+	f.Add(text)
+	f.Add(strings.ToLower(text))
+	f.Add(strings.ReplaceAll(text, "-", " "))
+	f.Add(text[:30])
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		rk, err := seal.ParseRecoveryKey(s)
+		if err != nil {
+			if !errors.Is(err, seal.ErrRecoveryKeyFormat) {
+				t.Fatalf("error %v does not wrap ErrRecoveryKeyFormat", err)
+			}
+			return
+		}
+		again, err := seal.ParseRecoveryKey(rk.Reveal())
+		if err != nil || !again.Equal(rk) {
+			t.Fatalf("Reveal of a parsed key does not parse back: %v", err)
+		}
+	})
+}
+
+func FuzzParseRecoveryFile(f *testing.F) {
+	data, err := os.ReadFile("testdata/root.recovery.golden")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add(data[:40])
+	f.Add([]byte("ACCESSD-RECOVERY\n"))
+	rk, root := goldenRecoveryKey(f), goldenRootKey(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if enc, err := seal.RecoveryEncode(b); err == nil && !bytes.Equal(enc, b) {
+			t.Fatal("parse/encode does not round-trip")
+		}
+		got, err := seal.DecryptRecovery(b, rk)
+		if err == nil && !got.Equal(root) {
+			t.Fatal("decrypted to a key other than the one sealed")
+		}
+		if err != nil && !errors.Is(err, seal.ErrTampered) && !errors.Is(err, seal.ErrWrongRecoveryKey) {
+			t.Fatalf("error %v is neither ErrTampered nor ErrWrongRecoveryKey", err)
+		}
+	})
+}

@@ -1,0 +1,130 @@
+package seal_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/accessd/accessd/seal"
+)
+
+func goldenInfo() seal.SealedInfo {
+	return seal.SealedInfo{
+		Kind: seal.KindTCP,
+		PCRs: []seal.PCR{
+			{Index: 0, Digest: bytes.Repeat([]byte{0x00}, 32)},
+			{Index: 7, Digest: bytes.Repeat([]byte{0x07}, 32)},
+		},
+		Created: goldenTime,
+	}
+}
+
+func TestSealedHeaderGolden(t *testing.T) {
+	h, err := seal.EncodeSealedHeader(goldenInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "sealed-header.golden", h)
+	if !strings.HasPrefix(string(h), "ACCESSD-SEALED\n") {
+		t.Errorf("header does not start with the magic")
+	}
+}
+
+func TestParseSealed(t *testing.T) {
+	h, err := seal.EncodeSealedHeader(goldenInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 1, 's'}
+	good := seal.EncodeSealed(h, blob)
+	header, gotBlob, info, err := seal.SealedParts(good)
+	if err != nil {
+		t.Fatalf("parse a well-formed file: %v", err)
+	}
+	if !bytes.Equal(header, h) || !bytes.Equal(gotBlob, blob) || info.Kind != seal.KindTCP ||
+		len(info.PCRs) != 2 || info.PCRs[1].Index != 7 || !info.Created.Equal(goldenTime) {
+		t.Fatalf("parsed %+v", info)
+	}
+
+	const pcrCount = len("ACCESSD-SEALED\n") + 1 + 1 + 8 + 2
+	mutate := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"magic only", []byte("ACCESSD-SEALED\n")},
+		{"wrong magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b })},
+		{"version 2", mutate(func(b []byte) []byte { b[15] = 2; return b })},
+		{"kind 0", mutate(func(b []byte) []byte { b[16] = 0; return b })},
+		{"kind 9", mutate(func(b []byte) []byte { b[16] = 9; return b })},
+		{"SHA-1 bank", mutate(func(b []byte) []byte { b[pcrCount-1] = 0x04; return b })},
+		{"25 PCRs", mutate(func(b []byte) []byte { b[pcrCount] = 25; return b })},
+		{"PCR count beyond the file", mutate(func(b []byte) []byte { b[pcrCount] = 24; return b })},
+		{"PCR 24", mutate(func(b []byte) []byte { b[pcrCount+1+33] = 24; return b })},
+		{"PCRs out of order", mutate(func(b []byte) []byte { b[pcrCount+1] = 8; return b })},
+		{"PCR listed twice", mutate(func(b []byte) []byte { b[pcrCount+1+33] = 0; return b })},
+		{"blob length short", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[len(h):], uint32(len(blob)-1))
+			return b
+		})},
+		{"blob length zero", seal.EncodeSealed(h, nil)},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+		{"truncated", good[:len(good)-1]},
+		{"header only", h},
+		{"too large", append(bytes.Clone(good), make([]byte, 64<<10)...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, _, err := seal.SealedParts(tt.data); err == nil {
+				t.Fatal("parsed")
+			}
+		})
+	}
+}
+
+func TestParseBlob(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		ok   bool
+	}{
+		{"well formed", []byte{1, 0, 1, 'n', 0, 2, 'p', 'p', 0, 1, 's'}, true},
+		{"empty", nil, false},
+		{"version 2", []byte{2, 0, 1, 'n', 0, 1, 'p', 0, 1, 's'}, false},
+		{"empty field", []byte{1, 0, 0, 0, 1, 'p', 0, 1, 's'}, false},
+		{"field past the end", []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 2, 's'}, false},
+		{"missing field", []byte{1, 0, 1, 'n', 0, 1, 'p'}, false},
+		{"trailing byte", []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 1, 's', 0}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := seal.ParseBlob(tt.in); (err == nil) != tt.ok {
+				t.Fatalf("ParseBlob error = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func FuzzParseSealed(f *testing.F) {
+	real, err := os.ReadFile("testdata/root.sealed")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(real)
+	h, _ := seal.EncodeSealedHeader(goldenInfo())
+	f.Add(seal.EncodeSealed(h, []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 1, 's'}))
+	f.Add(real[:40])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		header, blob, _, err := seal.SealedParts(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(seal.EncodeSealed(header, blob), data) {
+			t.Fatal("parse/encode does not round-trip")
+		}
+		_, _ = seal.ParseBlob(blob)
+	})
+}

@@ -1,0 +1,95 @@
+package seal_test
+
+import (
+	"bytes"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/accessd/accessd/seal"
+)
+
+// TestSecretsHaveNoPrintedForm checks that keys formatted, logged or
+// marshalled by mistake show nothing of themselves.
+func TestSecretsHaveNoPrintedForm(t *testing.T) {
+	root := goldenRootKey(t)
+	rk := goldenRecoveryKey(t)
+	forbidden := []string{
+		hex.EncodeToString(root.Bytes()),
+		strings.ToUpper(hex.EncodeToString(root.Bytes())),
+		base32.StdEncoding.EncodeToString(root.Bytes())[:20],
+		fmt.Sprint(root.Bytes()),
+		strings.Split(rk.Reveal(), "-")[0],
+		hex.EncodeToString(goldenBytes("recovery key")),
+		fmt.Sprint(goldenBytes("recovery key")),
+	}
+	var outputs []string
+	for _, v := range []any{root, rk, &root, &rk, []any{root, rk}, struct{ K seal.RootKey }{root}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			outputs = append(outputs, fmt.Sprintf(verb, v))
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs = append(outputs, string(j))
+		var buf bytes.Buffer
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("oops", "key", v)
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("oops", "key", v)
+		outputs = append(outputs, buf.String())
+	}
+	for _, out := range outputs {
+		for _, f := range forbidden {
+			if strings.Contains(out, f) {
+				t.Fatalf("output %q reveals key material", out)
+			}
+		}
+	}
+	if !strings.Contains(fmt.Sprint(root), "redacted") || !strings.Contains(fmt.Sprint(rk), "redacted") {
+		t.Errorf("formatted keys should say redacted: %v %v", root, rk)
+	}
+	for _, typ := range []reflect.Type{reflect.TypeOf(root), reflect.TypeOf(rk)} {
+		for _, m := range []string{"String", "GoString", "MarshalJSON", "MarshalText", "MarshalBinary"} {
+			if _, ok := typ.MethodByName(m); ok {
+				t.Errorf("%v has a %s method", typ, m)
+			}
+			if _, ok := reflect.PointerTo(typ).MethodByName(m); ok {
+				t.Errorf("*%v has a %s method", typ, m)
+			}
+		}
+		if typ.Comparable() {
+			t.Errorf("%v is comparable with ==", typ)
+		}
+	}
+}
+
+func TestRootKeyDestroy(t *testing.T) {
+	k, err := seal.NewRootKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := k
+	b := k.Bytes()
+	if len(b) != seal.RootKeySize || bytes.Equal(b, make([]byte, seal.RootKeySize)) {
+		t.Fatalf("Bytes() = %d bytes, all zero: %v", len(b), bytes.Equal(b, make([]byte, seal.RootKeySize)))
+	}
+	k.Destroy()
+	if !bytes.Equal(cp.Bytes(), make([]byte, seal.RootKeySize)) {
+		t.Fatal("Destroy did not zero the key shared by copies")
+	}
+	var zero seal.RootKey
+	if zero.Bytes() != nil || zero.Equal(zero) {
+		t.Fatal("the zero RootKey should have no bytes and equal nothing")
+	}
+	if err := seal.WriteRecoveryFile(t.TempDir()+"/r", seal.RecoveryKey{}, k, nil); err == nil {
+		t.Fatal("WriteRecoveryFile accepted a zero recovery key")
+	}
+	if _, err := seal.ReadRecoveryFile(t.TempDir()+"/r", seal.RecoveryKey{}); err == nil {
+		t.Fatal("ReadRecoveryFile accepted a zero recovery key")
+	}
+}
