@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -256,11 +258,59 @@ func configDecodeError(name string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		return &ConfigError{File: name, Line: row, Key: strings.Join(de.Key(), "."), Msg: de.Error()}
+		key := strings.Join(de.Key(), ".")
+		msg := de.Error()
+		if want := expectedType(key); want != "" {
+			got := "a value of another type"
+			if m := tomlTypeRE.FindStringSubmatch(msg); m != nil {
+				got = "a TOML " + m[1]
+			}
+			msg = fmt.Sprintf("wrong type: got %s, want %s", got, want)
+			if strings.Contains(de.Error(), "is not a duration") {
+				msg = "invalid value: want " + want
+			}
+		}
+		return &ConfigError{File: name, Line: row, Key: key, Msg: msg}
 	}
 	// Type mismatches are reported by go-toml without a position; find the
 	// key from the message where we can.
 	return &ConfigError{File: name, Msg: err.Error()}
+}
+
+var tomlTypeRE = regexp.MustCompile(`TOML (\w+)`)
+
+// expectedType describes in TOML terms what a key of Config holds, found
+// by walking the struct tags, so type errors say what is allowed.
+func expectedType(dotted string) string {
+	t := reflect.TypeFor[Config]()
+	for _, part := range strings.Split(dotted, ".") {
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		found := false
+		for i := range t.NumField() {
+			if t.Field(i).Tag.Get("toml") == part {
+				t, found = t.Field(i).Type, true
+				break
+			}
+		}
+		if !found {
+			return ""
+		}
+	}
+	switch {
+	case t == reflect.TypeFor[Duration]():
+		return `a duration string like "15m" or "720h"`
+	case t.Kind() == reflect.String:
+		return "a quoted string"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() == reflect.Int:
+		return "an integer"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Int:
+		return "an array of integers like [7] or []"
+	}
+	return ""
 }
 
 // keyLine finds the line of a dotted key ("tokens.access_ttl") by walking
