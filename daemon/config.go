@@ -15,6 +15,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/accessd/accessd/seal"
 )
 
 // DefaultConfigFile is where packaged installs keep the config (a conffile).
@@ -366,19 +368,15 @@ func (c *Config) validate() error {
 	switch {
 	case c.Seal.Device == "simulator", strings.HasPrefix(c.Seal.Device, "/dev/"):
 	case strings.HasPrefix(c.Seal.Device, "tcp://"):
-		host, _, err := net.SplitHostPort(strings.TrimPrefix(c.Seal.Device, "tcp://"))
-		if err != nil {
-			return c.invalid("seal.device", "tcp TPM must be tcp://HOST:PORT: %v", err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return c.invalid("seal.device", "a TPM over TCP must be on loopback (swtpm on this host), got %q", host)
+		if _, err := seal.TCPAddress(c.Seal.Device); err != nil {
+			return c.invalid("seal.device", "%v", strings.TrimPrefix(err.Error(), "seal: "))
 		}
 	default:
 		return c.invalid("seal.device", "must be a device path like \"/dev/tpmrm0\", \"tcp://127.0.0.1:2321\" (swtpm) or \"simulator\" (--dev only), got %q", c.Seal.Device)
 	}
 	for _, p := range c.Seal.PCRs {
-		if p < 0 || p > 23 {
-			return c.invalid("seal.pcrs", "PCR indexes are 0..23, got %d", p)
+		if p < 0 || p > seal.MaxPCR {
+			return c.invalid("seal.pcrs", "PCR indexes are 0..%d, got %d", seal.MaxPCR, p)
 		}
 	}
 	if _, _, err := net.SplitHostPort(c.Listen.TLS); err != nil {

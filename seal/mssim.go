@@ -43,6 +43,12 @@ func openTCP(device string, allowRemote bool) (*TPM, error) {
 	return &TPM{kind: KindTCP, name: device, tpm: tp, closeFn: tp.Close}, nil
 }
 
+// TCPAddress checks a "tcp://HOST:PORT" seal device the way Open does
+// (loopback only; "localhost" means 127.0.0.1 without a resolver) and
+// returns HOST:PORT, so the config and the host checks accept exactly the
+// addresses Open accepts.
+func TCPAddress(device string) (string, error) { return tcpAddress(device, false) }
+
 // tcpAddress checks a tcp://host:port device name and returns host:port.
 // Only loopback hosts are accepted unless allowRemote is set; "localhost" is
 // taken to mean 127.0.0.1 without asking a resolver.

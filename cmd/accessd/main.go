@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/daemon"
+	"github.com/accessd/accessd/seal"
 )
 
 // Set by the build (-ldflags "-X main.version=… -X main.buildTime=…").
@@ -293,8 +294,8 @@ func parsePCRs(s string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 0 || n > 23 {
-			return nil, fmt.Errorf("--pcrs: %q is not a PCR index 0..23", f)
+		if err != nil || n < 0 || n > seal.MaxPCR {
+			return nil, fmt.Errorf("--pcrs: %q is not a PCR index 0..%d", f, seal.MaxPCR)
 		}
 		out = append(out, n)
 	}

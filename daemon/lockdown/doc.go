@@ -37,8 +37,8 @@
 //	tls-client-ca-parents
 //	core-dumps             RLIMIT_CORE soft limit 0 and PR_GET_DUMPABLE 0
 //	memory-lock            pass when mlockall is in effect (VmLck covers at
-//	                       least half of VmSize); info when only per-key
-//	                       mlock is possible; warn when not even that
+//	                       least half of VmSize); warn otherwise: key pages
+//	                       could be swapped
 //	swap                   no swap, or only dm-crypt / zram swap
 //	ptrace-scope           kernel.yama.ptrace_scope >= 1
 //	kernel-lockdown        integrity or confidentiality
@@ -87,7 +87,7 @@
 //   - Harden never enables MCL_FUTURE when a later allocation could fail
 //     because of it: it calls mlockall only when RLIMIT_MEMLOCK is
 //     unlimited or the process holds CAP_IPC_LOCK. Otherwise the Go runtime
-//     could abort on its next heap growth, so only per-key mlock is used.
+//     could abort on its next heap growth; memory-lock then warns.
 //   - The host files under [Config.ProcRoot] and [Config.SysRoot] are parsed
 //     as untrusted bytes; each parser has a fuzz target.
 //

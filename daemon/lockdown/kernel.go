@@ -82,7 +82,7 @@ func (e *env) swapSafe(s swapEntry) (bool, string) {
 		if dm, ok := e.dmByName(base); ok {
 			return e.dmCrypt(dm)
 		}
-		return true, "device-mapper (dm-crypt not confirmed: no sysfs entry)"
+		return false, "device-mapper, dm-crypt not confirmed: no sysfs entry"
 	}
 	return false, "plain partition"
 }
@@ -129,7 +129,7 @@ func (e *env) dmCrypt(dev string) (bool, string) {
 	case found:
 		return true, "dm-crypt"
 	case !known:
-		return true, "device-mapper (dm-crypt not confirmed: no sysfs entry)"
+		return false, "device-mapper, dm-crypt not confirmed: no sysfs entry"
 	}
 	return false, "device-mapper without dm-crypt"
 }

@@ -65,7 +65,7 @@ func TestSwap(t *testing.T) {
 		{
 			name:  "mapper device without sysfs entry",
 			swaps: swapsHeader + "/dev/mapper/cryptswap                   partition\t8388604\t\t0\t\t-2\n",
-			want:  StatusPass, wantFound: "dm-crypt not confirmed",
+			want:  StatusWarn, wantFound: "dm-crypt not confirmed",
 		},
 		{
 			name: "one bad among good",

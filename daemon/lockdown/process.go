@@ -9,10 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// perKeyMlockMin is the smallest RLIMIT_MEMLOCK that still lets the store
-// and the sealer lock their key buffers page by page.
-const perKeyMlockMin = 64 << 10
-
 func ownCreds() Creds {
 	var c Creds
 	c.UID, c.EUID, c.SUID = unix.Getresuid()
@@ -61,8 +57,7 @@ func svcName(e *env) string {
 // mlockall is tried only when RLIMIT_MEMLOCK is unlimited or the process
 // holds CAP_IPC_LOCK: under a finite limit MCL_FUTURE would make a later
 // heap growth fail and abort the Go runtime. Otherwise Harden skips it
-// without error and the memory-lock finding says that only per-key mlock
-// is used.
+// without error and the memory-lock finding warns that nothing is locked.
 //
 // The error, if any, joins every step that failed; the critical findings
 // of [Run] are the verdict, so a caller may log the error and go on to Run.
@@ -150,8 +145,9 @@ func checkMemoryLock(e *env) Finding {
 	}
 	ipcLock := ps.CapEff&(1<<unix.CAP_IPC_LOCK) != 0
 	// After mlockall(MCL_CURRENT|MCL_FUTURE) every mapping but the few the
-	// kernel never locks (vvar) counts in VmLck; per-key mlock locks only
-	// a few pages.
+	// kernel never locks (vvar) counts in VmLck. accessd does not lock
+	// individual key pages (Badger keeps its own copies of the keys, out of
+	// reach), so mlockall is the only protection this check accepts.
 	if ps.VmLckKB > 0 && ps.VmLckKB*2 >= ps.VmSizeKB {
 		return pass(name, SeverityWarning, fmt.Sprintf("all memory locked (mlockall): %d of %d KiB", ps.VmLckKB, ps.VmSizeKB))
 	}
@@ -162,13 +158,10 @@ func checkMemoryLock(e *env) Finding {
 		limit += ", no CAP_IPC_LOCK"
 	}
 	if ipcLock || memlock.soft == "unlimited" {
-		return info(name, fmt.Sprintf("mlockall allowed but not in effect (%s); only per-key mlock is in use", limit),
+		return fail(name, SeverityWarning, fmt.Sprintf("mlockall allowed but not in effect (%s); key pages may be swapped", limit),
 			"accessd serve and accessd check lock memory at start (lockdown.Harden); if this persists, check the journal for the mlockall error")
 	}
-	if memlock.softBytes >= perKeyMlockMin {
-		return info(name, fmt.Sprintf("mlockall not in effect (%s); only per-key mlock will be used", limit), fix)
-	}
-	return fail(name, SeverityWarning, fmt.Sprintf("neither mlockall nor per-key mlock possible (%s); key pages may be swapped", limit), fix)
+	return fail(name, SeverityWarning, fmt.Sprintf("memory not locked (%s); key pages may be swapped", limit), fix)
 }
 
 // procStatus holds the fields of /proc/self/status the checks read.

@@ -72,11 +72,10 @@ func TestMemoryLock(t *testing.T) {
 		wantFound      string
 	}{
 		{name: "mlockall in effect", status: status("1282048", "1281000", "0000000000000000"), limits: limits("unlimited"), want: StatusPass, wantSev: SeverityWarning, wantFound: "all memory locked"},
-		{name: "per-key only, 8 MiB limit", status: status("1282048", "0", "0000000000000000"), limits: limits("8388608"), want: StatusInfo, wantSev: SeverityInfo, wantFound: "only per-key mlock"},
-		{name: "per-key only, CAP_IPC_LOCK", status: status("1282048", "8", "0000000000004000"), limits: limits("0"), want: StatusInfo, wantSev: SeverityInfo, wantFound: "CAP_IPC_LOCK held"},
-		{name: "allowed but Harden not run", status: status("1282048", "0", "0000000000000000"), limits: limits("unlimited"), want: StatusInfo, wantSev: SeverityInfo, wantFound: "allowed but not in effect"},
-		{name: "neither", status: status("1282048", "0", "0000000000000000"), limits: limits("0"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "neither mlockall nor per-key"},
-		{name: "limit too small for keys", status: status("1282048", "0", "0000000000000000"), limits: limits("4096"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "neither"},
+		{name: "finite limit, 8 MiB", status: status("1282048", "0", "0000000000000000"), limits: limits("8388608"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "memory not locked (RLIMIT_MEMLOCK 8388608"},
+		{name: "CAP_IPC_LOCK but not locked", status: status("1282048", "8", "0000000000004000"), limits: limits("0"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "CAP_IPC_LOCK held"},
+		{name: "allowed but Harden not run", status: status("1282048", "0", "0000000000000000"), limits: limits("unlimited"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "allowed but not in effect"},
+		{name: "no memlock allowed", status: status("1282048", "0", "0000000000000000"), limits: limits("0"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "key pages may be swapped"},
 		{name: "bad status", status: "VmLck: lots\nCapEff: 0\n", limits: limits("0"), want: StatusWarn, wantSev: SeverityWarning, wantFound: "bad VmLck"},
 		{name: "no memlock line", status: status("1", "0", "0"), limits: "Limit Soft Hard Units\nMax core file size 0 0 bytes\n", want: StatusWarn, wantSev: SeverityWarning, wantFound: "Max locked memory"},
 	}

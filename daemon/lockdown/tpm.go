@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/accessd/accessd/seal"
 )
 
 // dialTimeout bounds the reachability probe of a TPM over loopback TCP.
@@ -40,19 +40,15 @@ func checkSealDevice(e *env) Finding {
 func (e *env) checkTCPTPM(dev string) Finding {
 	const name = "seal-device"
 	fixAddr := `use "tcp://127.0.0.1:PORT" (swtpm listening on loopback) or a TPM device such as /dev/tpmrm0`
-	u, err := url.Parse(dev)
-	if err != nil || u.Port() == "" || u.Path != "" || u.User != nil || u.RawQuery != "" {
-		return fail(name, SeverityCritical, fmt.Sprintf("malformed TPM address %q", dev), fixAddr)
+	addr, err := seal.TCPAddress(dev)
+	if err != nil {
+		return fail(name, SeverityCritical, err.Error(), fixAddr)
 	}
-	ip, err := netip.ParseAddr(u.Hostname())
-	if err != nil || !ip.IsLoopback() {
-		return fail(name, SeverityCritical, fmt.Sprintf("TPM address %s is not a loopback IP; a TPM over the network is refused", u.Host), fixAddr)
-	}
-	addr := net.JoinHostPort(ip.String(), u.Port())
+	host, port, _ := net.SplitHostPort(addr)
 	conn, err := net.DialTimeout("tcp", addr, dialTimeout)
 	if err != nil {
 		return fail(name, SeverityCritical, "nothing answers on "+addr+" (software TPM not running)",
-			"start swtpm: swtpm socket --tpm2 --server type=tcp,port="+u.Port()+",bindaddr="+ip.String()+" --ctrl type=tcp,port=<PORT+1> --tpmstate dir=<state> --flags startup-clear")
+			"start swtpm: swtpm socket --tpm2 --server type=tcp,port="+port+",bindaddr="+host+" --ctrl type=tcp,port=<PORT+1> --tpmstate dir=<state> --flags startup-clear")
 	}
 	conn.Close()
 	found := "software TPM (swtpm) on " + addr + "; its state is a file, not hardware-protected"
