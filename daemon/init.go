@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
+	"github.com/accessd/accessd/daemon/lockdown"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
@@ -28,14 +32,38 @@ type InitOptions struct {
 // sealed key or a store: init never touches existing data.
 var ErrInitialised = errors.New("daemon: data dir is already initialised; init refuses to touch an existing store (to start over, move the data dir away first)")
 
-// Initialised reports whether dataDir holds a sealed root key or a store.
-func Initialised(dataDir string) bool {
+// Initialised reports whether dataDir holds a sealed root key, a recovery
+// file or a store. When it cannot tell (a permission error, say) it says
+// yes, with the error: init must never guess its way over existing data.
+func Initialised(dataDir string) (bool, error) {
 	for _, p := range []string{sealedPath(dataDir), recoveryPath(dataDir), dbPath(dataDir)} {
-		if _, err := os.Lstat(p); err == nil {
-			return true
+		_, err := os.Lstat(p)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return true, fmt.Errorf("daemon: inspect %s: %w", p, err)
 		}
 	}
-	return false
+	return false, nil
+}
+
+// lockDataDir takes an exclusive lock on <data>/.lock, held by init,
+// recover and reseal for their whole run, so two of them (or a first
+// `serve --dev` and an init) never interleave on one data dir.
+func lockDataDir(dataDir string) (release func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dataDir, ".lock"), os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("daemon: another accessd init, recover or reseal is working on %s; wait for it to finish", dataDir)
+		}
+		return nil, fmt.Errorf("daemon: lock data dir: %w", err)
+	}
+	return func() { f.Close() }, nil // closing drops the lock
 }
 
 // defaultGroups are the groups Lerian's Access Manager ships, so Midaz and
@@ -72,8 +100,8 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	if opt.Now != nil {
 		now = opt.Now
 	}
-	if Initialised(cfg.DataDir) {
-		return ErrInitialised
+	if err := lockdown.Harden(); err != nil {
+		opt.Log.Warn("process hardening incomplete", "err", err)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: create data dir: %w", err)
@@ -81,14 +109,27 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: data dir mode: %w", err)
 	}
+	release, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if done, err := Initialised(cfg.DataDir); err != nil {
+		return err
+	} else if done {
+		return ErrInitialised
+	}
 	if err := os.Mkdir(sealDir(cfg.DataDir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("daemon: create seal dir: %w", err)
 	}
+	// Under the lock and after the check above, nothing below exists yet:
+	// on failure, remove exactly what this run made.
+	var made []string
 	defer func() {
-		if err != nil { // leave no half-made store behind
-			os.Remove(sealedPath(cfg.DataDir))
-			os.Remove(recoveryPath(cfg.DataDir))
-			os.RemoveAll(dbPath(cfg.DataDir))
+		if err != nil {
+			for _, p := range made {
+				os.RemoveAll(p)
+			}
 		}
 	}()
 
@@ -102,6 +143,7 @@ func Init(cfg Config, opt InitOptions) (err error) {
 		return fmt.Errorf("daemon: new root key: %w", err)
 	}
 	defer root.Destroy()
+	made = append(made, sealedPath(cfg.DataDir))
 	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
@@ -110,10 +152,15 @@ func Init(cfg Config, opt InitOptions) (err error) {
 		return fmt.Errorf("daemon: new recovery key: %w", err)
 	}
 	defer rk.Destroy()
+	made = append(made, recoveryPath(cfg.DataDir))
 	if err := seal.WriteRecoveryFile(recoveryPath(cfg.DataDir), rk, root, rand.Reader); err != nil {
 		return fmt.Errorf("daemon: write recovery file: %w", err)
 	}
 
+	if err := os.Mkdir(dbPath(cfg.DataDir), 0o700); err != nil {
+		return fmt.Errorf("daemon: create store dir: %w", err)
+	}
+	made = append(made, dbPath(cfg.DataDir))
 	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: opt.Log})
 	if err != nil {
 		return fmt.Errorf("daemon: create store: %w", err)

@@ -1,18 +1,30 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
+	"github.com/accessd/accessd/daemon/lockdown"
 	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/store"
 )
 
 // Recover unwraps the root key with the recovery key (its printed form in
 // keyText) and seals it to the TPM in hand with cfg's PCRs, replacing
 // root.sealed. It is the way back after the TPM was cleared or replaced, or
-// after PCRs changed unplanned. The store is not touched.
+// after PCRs changed unplanned. Before it replaces anything it proves that
+// the recovered key opens this data dir's store, so a recovery file from
+// another install cannot overwrite a working root.sealed. The daemon must
+// be stopped (the store is opened to check the key).
 func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
+	release, err := prepareKeyOp(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer release()
 	rk, err := seal.ParseRecoveryKey(string(keyText))
 	if err != nil {
 		return fmt.Errorf("daemon: recovery key: %w", err)
@@ -23,6 +35,9 @@ func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
 		return fmt.Errorf("daemon: recover: %w", err)
 	}
 	defer root.Destroy()
+	if err := proveStoreKey(cfg, root, log); err != nil {
+		return err
+	}
 	if err := resealWith(cfg, dev, root); err != nil {
 		return err
 	}
@@ -31,9 +46,16 @@ func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
 }
 
 // Reseal unseals the root key with the TPM in hand and seals it again with
-// cfg's PCRs: the step after a planned firmware or Secure Boot change, run
-// before the change with the new PCR selection or after it with --pcrs.
+// cfg's PCRs. Unsealing needs the PCRs the key is bound to now, so for a
+// planned firmware or Secure Boot change run it before the change with
+// `--pcrs none`, make the change, then run it again to bind to the new
+// values. After an unplanned change use Recover.
 func Reseal(cfg Config, dev bool, log *slog.Logger) error {
+	release, err := prepareKeyOp(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer release()
 	s, err := openSealer(cfg, dev)
 	if err != nil {
 		return err
@@ -49,6 +71,34 @@ func Reseal(cfg Config, dev bool, log *slog.Logger) error {
 	}
 	log.Info("root key re-sealed", "event", "seal.resealed", "pcrs", cfg.Seal.PCRs)
 	return nil
+}
+
+// prepareKeyOp hardens the process (the root key is about to be in
+// memory) and locks the data dir against a concurrent init or reseal.
+func prepareKeyOp(cfg Config, log *slog.Logger) (func(), error) {
+	if err := lockdown.Harden(); err != nil {
+		log.Warn("process hardening incomplete", "event", "lockdown.harden", "err", err)
+	}
+	if _, err := os.Stat(sealDir(cfg.DataDir)); err != nil {
+		return nil, fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", sealDir(cfg.DataDir), err)
+	}
+	return lockDataDir(cfg.DataDir)
+}
+
+// proveStoreKey opens the store with root and closes it: Badger refuses a
+// wrong key, so success means root is this store's key.
+func proveStoreKey(cfg Config, root seal.RootKey, log *slog.Logger) error {
+	if _, err := os.Stat(dbPath(cfg.DataDir)); err != nil {
+		return fmt.Errorf("daemon: no store at %s to check the recovered key against: %w", dbPath(cfg.DataDir), err)
+	}
+	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	if errors.Is(err, store.ErrKeyMismatch) {
+		return fmt.Errorf("daemon: the recovery key opens root.recovery but not the store in %s; is this root.recovery from another install? nothing was changed", cfg.DataDir)
+	}
+	if err != nil {
+		return fmt.Errorf("daemon: check the recovered key against the store (stop accessd first): %w", err)
+	}
+	return st.Close()
 }
 
 func resealWith(cfg Config, dev bool, root seal.RootKey) error {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -47,8 +48,11 @@ var ErrLockdown = errors.New("daemon: host lockdown checks failed; fix the findi
 
 // CheckHost applies the process hardening and runs every lockdown check for
 // cfg. It opens nothing secret.
-func CheckHost(cfg Config, dev bool, buildTime time.Time) *lockdown.Report {
-	hardenErr := lockdown.Harden()
+func CheckHost(cfg Config, dev bool, buildTime time.Time, log *slog.Logger) *lockdown.Report {
+	if err := lockdown.Harden(); err != nil {
+		// The core-dumps and memory-lock findings give the verdict.
+		log.Warn("process hardening incomplete", "event", "lockdown.harden", "err", err)
+	}
 	rep := lockdown.Run(lockdown.Config{
 		DataDir:     cfg.DataDir,
 		ConfigFile:  cfg.File(),
@@ -61,7 +65,6 @@ func CheckHost(cfg Config, dev bool, buildTime time.Time) *lockdown.Report {
 		WarnOnly:    cfg.Lockdown.Mode == "warn",
 		BuildTime:   buildTime,
 	})
-	_ = hardenErr // Harden's effects are verified by the checks themselves.
 	return rep
 }
 
@@ -71,6 +74,13 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	log := opt.Log
 	n := notifier{log: log}
 	started := time.Now()
+	// Signals first: a stop or a reload during start-up must not kill the
+	// process with Go's default action.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	// 1. The host, before anything is unsealed.
 	n.status("checking host")
@@ -82,18 +92,29 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 			return fmt.Errorf("daemon: dev TLS certificate: %w", err)
 		}
 	}
-	rep := CheckHost(cfg, opt.Dev, opt.BuildTime)
+	rep := CheckHost(cfg, opt.Dev, opt.BuildTime, log)
 	logFindings(log, rep)
 	if rep.Failed() {
 		return ErrLockdown
 	}
 
 	// 2. First --dev run: initialise.
-	if opt.Dev && !Initialised(cfg.DataDir) {
-		n.status("initialising dev data dir")
-		if err := Init(cfg, InitOptions{Dev: true, Out: opt.Out, Log: log}); err != nil {
+	if opt.Dev {
+		if done, err := Initialised(cfg.DataDir); err != nil {
 			return err
+		} else if !done {
+			n.status("initialising dev data dir")
+			if err := Init(cfg, InitOptions{Dev: true, Out: opt.Out, Log: log}); err != nil && !errors.Is(err, ErrInitialised) {
+				return err
+			}
 		}
+	}
+	// Only init creates a store: a missing one is lost data, not a fresh start.
+	if _, err := os.Stat(dbPath(cfg.DataDir)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("daemon: no store at %s: run `accessd init` for a new install, or restore the data dir from backup", dbPath(cfg.DataDir))
+		}
+		return fmt.Errorf("daemon: store: %w", err)
 	}
 
 	// 3. Unseal, open the store, zero the root key.
@@ -107,6 +128,19 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	sealer.Close()
 	if err != nil {
 		return fmt.Errorf("daemon: unseal %s: %w", sealedPath(cfg.DataDir), err)
+	}
+	// Report what the key is bound to, which may differ from the config
+	// until `accessd reseal` runs.
+	boundPCRs := cfg.Seal.PCRs
+	if info, err := seal.ReadSealedInfo(sealedPath(cfg.DataDir)); err == nil {
+		boundPCRs = make([]int, 0, len(info.PCRs))
+		for _, p := range info.PCRs {
+			boundPCRs = append(boundPCRs, p.Index)
+		}
+		if !slices.Equal(boundPCRs, sortedPCRs(cfg.Seal.PCRs)) {
+			log.Warn("root key is bound to other PCRs than seal.pcrs says; run `accessd reseal` to apply the config",
+				"event", "seal.pcr_drift", "bound", boundPCRs, "configured", cfg.Seal.PCRs)
+		}
 	}
 	n.status("opening store")
 	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
@@ -142,7 +176,7 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 			StartedAt: started.UTC(),
 			Uptime:    time.Since(started).Round(time.Second).String(),
 			Dev:       opt.Dev,
-			Seal:      api.SealStatus{Kind: string(sealKind), PCRs: cfg.Seal.PCRs},
+			Seal:      api.SealStatus{Kind: string(sealKind), PCRs: boundPCRs},
 			Store:     api.StoreStatus{Path: dbPath(cfg.DataDir), LSMBytes: lsm, VlogBytes: vlog},
 			Listeners: lis.describe(),
 			Lockdown: api.LockdownStatus{Mode: cfg.Lockdown.Mode, Passed: s.Pass + s.Info,
@@ -164,8 +198,6 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	dataSrv.TLSConfig = tlsCfg
 	adminSrv := newHTTPServer(m.instrument("admin", adminRoutes(status, m)), log)
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	errc := make(chan error, 2)
 	go func() { errc <- dataSrv.Serve(tls.NewListener(lis.data, tlsCfg)) }()
 	go func() { errc <- adminSrv.Serve(lis.admin) }()
@@ -177,9 +209,6 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	wctx, wstop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { n.watchdog(wctx) })
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	var serveErr error
 loop:
@@ -289,6 +318,12 @@ func bindListeners(cfg Config, log *slog.Logger, m *metrics) (*listeners, error)
 	}
 	l.admin = &peerListener{Listener: admin, policy: newPeerPolicy(cfg.Listen.AdminGroup), log: log, onRefuse: m.refused.Inc}
 	return l, nil
+}
+
+func sortedPCRs(p []int) []int {
+	out := slices.Clone(p)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Paths inside the data dir.

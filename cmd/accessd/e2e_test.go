@@ -426,3 +426,89 @@ func TestUsageAndConfigErrors(t *testing.T) {
 	require.Contains(t, r.stderr, cfgFile+":2")
 	require.Contains(t, r.stderr, "tokens.signing_alg")
 }
+
+func TestConcurrentInitsLeaveOneGoodStore(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "data")
+	results := make(chan result, 2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { results <- runAccessd(t, "init", "--dev", "--data-dir", d) })
+	}
+	wg.Wait()
+	close(results)
+	ok := 0
+	for r := range results {
+		if r.code == 0 {
+			ok++
+			continue
+		}
+		require.Regexp(t, "already initialised|another accessd init", r.stderr)
+	}
+	require.Equal(t, 1, ok, "exactly one init wins")
+	// The winner's store is whole: serve unseals and opens it.
+	notify, notes := notifySocket(t)
+	cmd := accessd("serve", "--dev", "--data-dir", d, "--listen", freePort(t))
+	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, notes, "READY=1", 60*time.Second)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
+}
+
+func TestServeRefusesMissingStore(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "data")
+	r := runAccessd(t, "init", "--dev", "--data-dir", d)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NoError(t, os.Rename(filepath.Join(d, "db"), filepath.Join(d, "db.moved")))
+	r = runAccessd(t, "serve", "--dev", "--data-dir", d, "--listen", "127.0.0.1:0")
+	require.NotEqual(t, 0, r.code)
+	require.Contains(t, r.stderr, "no store at "+filepath.Join(d, "db"))
+	_, err := os.Stat(filepath.Join(d, "db"))
+	require.ErrorIs(t, err, os.ErrNotExist, "serve must not create an empty store")
+}
+
+func TestRecoverRefusesAnotherInstallsRecoveryFile(t *testing.T) {
+	a := filepath.Join(t.TempDir(), "a")
+	b := filepath.Join(t.TempDir(), "b")
+	ra := runAccessd(t, "init", "--dev", "--data-dir", a)
+	require.Equal(t, 0, ra.code, ra.stderr)
+	rb := runAccessd(t, "init", "--dev", "--data-dir", b)
+	require.Equal(t, 0, rb.code, rb.stderr)
+	recoveryB, _ := secretsIn(t, rb.stdout)
+
+	// b's recovery file and key, dropped into a: the key opens the file but
+	// not a's store, so a's root.sealed must stay as it was.
+	sealedA, err := os.ReadFile(filepath.Join(a, "seal", "root.sealed"))
+	require.NoError(t, err)
+	recB, err := os.ReadFile(filepath.Join(b, "seal", "root.recovery"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(a, "seal", "root.recovery"), recB, 0o600))
+	keyFile := filepath.Join(t.TempDir(), "rk")
+	require.NoError(t, os.WriteFile(keyFile, []byte(recoveryB), 0o600))
+	r := runAccessd(t, "recover", "--dev", "--data-dir", a, "--recovery-key-file", keyFile)
+	require.NotEqual(t, 0, r.code)
+	require.Contains(t, r.stderr, "not the store")
+	after, err := os.ReadFile(filepath.Join(a, "seal", "root.sealed"))
+	require.NoError(t, err)
+	require.Equal(t, sealedA, after)
+}
+
+func TestResealChangesPCRBinding(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "data")
+	r := runAccessd(t, "init", "--dev", "--data-dir", d)
+	require.Equal(t, 0, r.code, r.stderr)
+	info, err := seal.ReadSealedInfo(filepath.Join(d, "seal", "root.sealed"))
+	require.NoError(t, err)
+	require.Empty(t, info.PCRs)
+	r = runAccessd(t, "reseal", "--dev", "--data-dir", d, "--pcrs", "7,0")
+	require.Equal(t, 0, r.code, r.stderr)
+	info, err = seal.ReadSealedInfo(filepath.Join(d, "seal", "root.sealed"))
+	require.NoError(t, err)
+	require.Len(t, info.PCRs, 2)
+	require.Equal(t, 0, info.PCRs[0].Index)
+	require.Equal(t, 7, info.PCRs[1].Index)
+	// Still unseals on the same (unchanged) simulator.
+	r = runAccessd(t, "reseal", "--dev", "--data-dir", d, "--pcrs", "none")
+	require.Equal(t, 0, r.code, r.stderr)
+}

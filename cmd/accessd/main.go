@@ -70,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		err = cmdServe(rest, stdout, stderr, log)
 	case "check":
-		err = cmdCheck(rest, stdout, stderr)
+		err = cmdCheck(rest, stdout, stderr, log)
 	case "recover":
 		err = cmdRecover(rest, stdout, stderr, log)
 	case "reseal":
@@ -199,7 +199,7 @@ func cmdServe(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 
 var errCheckFailed = errors.New("host lockdown checks failed")
 
-func cmdCheck(args []string, stdout, stderr io.Writer) error {
+func cmdCheck(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	var c common
 	var asJSON bool
 	fs := newFlags("check", stderr)
@@ -212,7 +212,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := daemon.CheckHost(cfg, c.dev, parseBuildTime())
+	rep := daemon.CheckHost(cfg, c.dev, parseBuildTime(), log)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
