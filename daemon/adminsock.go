@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,18 +12,22 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // Peer is the kernel's account of who is on the other end of an admin
-// connection (SO_PEERCRED), taken when the connection was accepted.
+// connection, taken when the connection was accepted: SO_PEERCRED for the
+// ids, SO_PEERGROUPS for the supplementary groups the process holds.
 type Peer struct {
-	PID int32
-	UID uint32
-	GID uint32
+	PID    int32
+	UID    uint32
+	GID    uint32
+	Groups []uint32 // nil when the kernel could not say (before Linux 4.13)
 }
 
 // peerPolicy decides which local users may use the admin plane: root, the
@@ -31,19 +36,26 @@ type Peer struct {
 type peerPolicy struct {
 	selfUID  uint32
 	adminGID int // -1 when the group does not exist
-	// groupsOf lists a user's group ids (primary and supplementary), from
-	// the account database.
+	// groupsOf lists a user's group ids from the account database; used
+	// only when the kernel did not report the peer's groups.
 	groupsOf func(uid uint32) ([]string, error)
 }
 
-func newPeerPolicy(group string) peerPolicy {
-	p := peerPolicy{selfUID: uint32(os.Geteuid()), adminGID: -1, groupsOf: userGroups}
-	if g, err := user.LookupGroup(group); err == nil {
-		if gid, err := strconv.Atoi(g.Gid); err == nil {
-			p.adminGID = gid
-		}
+// lookupGroup returns the gid of a group name, or -1 when there is none.
+func lookupGroup(name string) int {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return -1
 	}
-	return p
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1
+	}
+	return gid
+}
+
+func newPeerPolicy(group string) peerPolicy {
+	return peerPolicy{selfUID: uint32(os.Geteuid()), adminGID: lookupGroup(group), groupsOf: userGroups}
 }
 
 func userGroups(uid uint32) ([]string, error) {
@@ -62,8 +74,11 @@ func (p peerPolicy) allows(peer Peer) (bool, string) {
 	if p.adminGID < 0 {
 		return false, "admin group does not exist"
 	}
-	if int(peer.GID) == p.adminGID {
+	if int(peer.GID) == p.adminGID || slices.Contains(peer.Groups, uint32(p.adminGID)) {
 		return true, ""
+	}
+	if peer.Groups != nil {
+		return false, "not root and not a member of the admin group"
 	}
 	gids, err := p.groupsOf(peer.UID)
 	if err != nil {
@@ -81,42 +96,93 @@ type peerConn struct {
 	peer Peer
 }
 
+// maxRefusing bounds the refused connections being answered at once, so a
+// local user opening connections in a loop costs a bounded amount.
+const maxRefusing = 16
+
 // peerListener accepts only connections whose peer passes the policy.
-// Refused peers get a short HTTP 403 and are closed before any request is
-// read, and each refusal is logged for the audit trail.
+// Each connection is checked on its own goroutine, so a slow account
+// lookup cannot stall the others. Refused peers get a short HTTP 403 and
+// are closed without their request reaching a handler, and each refusal is
+// logged for the audit trail.
 type peerListener struct {
 	net.Listener
-	policy   peerPolicy
+	allow    func(Peer) (ok bool, why string) // usually peerPolicy.allows
 	log      *slog.Logger
 	onRefuse func() // counts refusals for metrics; may be nil
+
+	once     sync.Once
+	conns    chan net.Conn
+	done     chan struct{}
+	err      error // set before done is closed
+	refusing chan struct{}
 }
 
-const refusal = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+func (l *peerListener) start() {
+	l.conns = make(chan net.Conn)
+	l.done = make(chan struct{})
+	l.refusing = make(chan struct{}, maxRefusing)
+	go l.acceptLoop()
+}
 
-func (l *peerListener) Accept() (net.Conn, error) {
+func (l *peerListener) acceptLoop() {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			l.err = err
+			close(l.done)
+			return
 		}
-		peer, err := peerCred(c)
-		if err != nil {
-			l.log.Warn("admin connection refused", "reason", "no peer credentials", "err", err)
-			c.Close()
-			continue
-		}
-		ok, why := l.policy.allows(peer)
-		if ok {
-			return &peerConn{Conn: c, peer: peer}, nil
-		}
+		go l.check(c)
+	}
+}
+
+func (l *peerListener) check(c net.Conn) {
+	peer, err := peerCred(c)
+	if err != nil {
+		l.log.Warn("admin connection refused", "event", "admin.refused", "reason", "no peer credentials", "err", err)
+		c.Close()
+		return
+	}
+	if ok, why := l.allow(peer); !ok {
 		if l.onRefuse != nil {
 			l.onRefuse()
 		}
 		l.log.Warn("admin connection refused", "event", "admin.refused",
 			"uid", peer.UID, "gid", peer.GID, "pid", peer.PID, "reason", why)
-		go refuse(c)
+		select {
+		case l.refusing <- struct{}{}:
+			refuse(c)
+			<-l.refusing
+		default: // too many at once: just hang up
+			c.Close()
+		}
+		return
+	}
+	select {
+	case l.conns <- &peerConn{Conn: c, peer: peer}:
+	case <-l.done:
+		c.Close()
 	}
 }
+
+// Accept returns the next connection that passed the peer check.
+func (l *peerListener) Accept() (net.Conn, error) {
+	l.once.Do(l.start)
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, l.err
+	}
+}
+
+const refusal = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
 
 // refuse answers a refused peer with a 403 that says what to do, after
 // reading (and discarding) its request head so the client sees the answer
@@ -147,22 +213,47 @@ func peerCred(c net.Conn) (Peer, error) {
 		return Peer{}, err
 	}
 	var cred *unix.Ucred
+	var groups []uint32
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		groups = peerGroups(int(fd))
 	}); err != nil {
 		return Peer{}, err
 	}
 	if serr != nil {
 		return Peer{}, serr
 	}
-	return Peer{PID: cred.Pid, UID: cred.Uid, GID: cred.Gid}, nil
+	return Peer{PID: cred.Pid, UID: cred.Uid, GID: cred.Gid, Groups: groups}, nil
+}
+
+// peerGroups reads SO_PEERGROUPS: the supplementary groups the peer process
+// held when it connected. It returns nil when the kernel cannot say.
+func peerGroups(fd int) []uint32 {
+	buf := make([]uint32, 256)
+	size := uint32(len(buf) * 4)
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
+	if errno == unix.ERANGE && size > uint32(len(buf)*4) {
+		buf = make([]uint32, size/4)
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
+	}
+	if errno != 0 {
+		return nil
+	}
+	out := make([]uint32, 0, size/4)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), size)
+	for i := 0; i+4 <= len(b); i += 4 {
+		out = append(out, binary.NativeEndian.Uint32(b[i:]))
+	}
+	return out
 }
 
 // listenAdmin creates the admin socket at path with mode 0660 and the admin
 // group. A leftover socket file is removed only when nothing answers on it,
 // so a second daemon cannot steal a live one's socket.
-func listenAdmin(path, group string) (net.Listener, error) {
+func listenAdmin(path, group string, log *slog.Logger) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("daemon: admin socket directory: %w", err)
 	}
@@ -183,20 +274,24 @@ func listenAdmin(path, group string) (net.Listener, error) {
 		}
 	}
 	// Create the socket with no access for anyone but the owner, then open
-	// it to the group: there is no moment when it is wider than 0660.
-	old := syscall.Umask(0o177) // process-wide, but nothing else creates files during start-up
+	// it to the group: there is no moment when it is wider than 0660. The
+	// umask is process-wide, but nothing else creates files at this point
+	// of start-up.
+	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: listen on admin socket %s: %w", path, err)
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(true)
-	if g, err := user.LookupGroup(group); err == nil {
-		gid, _ := strconv.Atoi(g.Gid)
+	if gid := lookupGroup(group); gid >= 0 {
 		if err := os.Chown(path, -1, gid); err != nil {
 			l.Close()
-			return nil, fmt.Errorf("daemon: give admin socket to group %s: %w", group, err)
+			return nil, fmt.Errorf("daemon: give admin socket to group %s: %w (the service user must be a member: SupplementaryGroups=%s)", group, err, group)
 		}
+	} else {
+		log.Warn("admin group does not exist; only root and the service user can use the admin socket",
+			"event", "admin.no_group", "group", group, "fix", "groupadd --system "+group)
 	}
 	if err := os.Chmod(path, 0o660); err != nil {
 		l.Close()

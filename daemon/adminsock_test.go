@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,22 +65,32 @@ func openDir(t *testing.T) string {
 	return dir
 }
 
-func TestAdminSocketRefusesOutsiderEvenWhenWorldWritable(t *testing.T) {
+// TestAdminSocketPeerCheck connects through a real socket as other users,
+// with real credentials: the kernel's account of the peer decides, whatever
+// the file mode says.
+func TestAdminSocketPeerCheck(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to connect as another uid")
+		t.Skip("needs root to connect as other uids")
 	}
 	curl, err := exec.LookPath("curl")
 	require.NoError(t, err, "curl is installed by scripts/test")
+	// Groups every Debian system has: "daemon" (gid 1) stands in for the
+	// admin group; nobody (65534) is not in it in the account database.
+	const adminGroup = "daemon"
+	require.Equal(t, 1, lookupGroup(adminGroup))
+
 	sock := filepath.Join(openDir(t), "admin.sock")
-	raw, err := listenAdmin(sock, "accessd-admin-test-nonexistent")
+	raw, err := listenAdmin(sock, adminGroup, slog.Default())
 	require.NoError(t, err)
 	fi, err := os.Stat(sock)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o660), fi.Mode().Perm())
+	require.Equal(t, uint32(1), fi.Sys().(*syscall.Stat_t).Gid, "socket belongs to the admin group")
 
-	var logs bytes.Buffer
-	l := &peerListener{Listener: raw, policy: newPeerPolicy("accessd-admin-test-nonexistent"),
-		log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	var logs syncBuffer
+	var refused atomic.Int32
+	l := &peerListener{Listener: raw, allow: newPeerPolicy(adminGroup).allows,
+		log: slog.New(slog.NewJSONHandler(&logs, nil)), onRefuse: func() { refused.Add(1) }}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "secret admin data")
 	})}
@@ -88,21 +100,88 @@ func TestAdminSocketRefusesOutsiderEvenWhenWorldWritable(t *testing.T) {
 	// Whatever the file mode says, the peer check decides.
 	require.NoError(t, os.Chmod(sock, 0o666))
 
-	// root passes.
-	out, err := exec.Command(curl, "-sS", "--unix-socket", sock, "http://accessd/").CombinedOutput()
-	require.NoError(t, err, string(out))
-	require.Equal(t, "secret admin data", string(out))
-
-	// nobody is refused with a 403 and a hint, and the refusal is logged.
-	cmd := exec.Command(curl, "-sS", "-w", "\n%{http_code}", "--unix-socket", sock, "http://accessd/")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err = cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
-	require.NotContains(t, string(out), "secret admin data")
-	require.True(t, strings.HasSuffix(strings.TrimSpace(string(out)), "403"), string(out))
-	require.Contains(t, string(out), "admin group")
+	tests := []struct {
+		name string
+		cred *syscall.Credential
+		want string
+	}{
+		{"root", nil, "200"},
+		{"outsider", &syscall.Credential{Uid: 65534, Gid: 65534}, "403"},
+		{"outsider with other groups", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{2, 3}}, "403"},
+		{"primary group is admin", &syscall.Credential{Uid: 65534, Gid: 1}, "200"},
+		// Only SO_PEERGROUPS knows this one: the account database does not
+		// list nobody in group daemon.
+		{"supplementary admin group", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{1}}, "200"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(curl, "-sS", "-w", "\n%{http_code}", "--unix-socket", sock, "http://accessd/")
+			if tt.cred != nil {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: tt.cred}
+			}
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, string(out))
+			require.True(t, strings.HasSuffix(strings.TrimSpace(string(out)), tt.want), string(out))
+			if tt.want == "403" {
+				require.NotContains(t, string(out), "secret admin data")
+				require.Contains(t, string(out), "admin group")
+			} else {
+				require.Contains(t, string(out), "secret admin data")
+			}
+		})
+	}
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"uid":65534`) }, 2*time.Second, 20*time.Millisecond)
 	require.Contains(t, logs.String(), "admin connection refused")
+	require.Equal(t, int32(2), refused.Load())
+}
+
+// syncBuffer is a log sink the test reads while handlers write to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRefusalsAreBounded(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	raw, err := listenAdmin(sock, "accessd-admin-test-nonexistent", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	// A policy that refuses everyone, the test process included.
+	l := &peerListener{Listener: raw, allow: func(Peer) (bool, string) { return false, "test" },
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	// Hold 40 silent connections open: at most maxRefusing are answered
+	// (each waits up to a second for a request head), the rest are hung up
+	// at once instead of each costing a goroutine and a buffer.
+	var conns []net.Conn
+	for range 40 {
+		c, err := net.Dial("unix", sock)
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	hungUp := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := c.Read(make([]byte, 1))
+		if n == 0 && err == io.EOF {
+			hungUp++
+		}
+		c.Close()
+	}
+	require.GreaterOrEqual(t, hungUp, 40-maxRefusing, "connections past the bound are closed at once")
 }
 
 func TestListenAdminStaleSocket(t *testing.T) {
@@ -112,7 +191,7 @@ func TestListenAdminStaleSocket(t *testing.T) {
 	// A live socket is not stolen.
 	live, err := net.Listen("unix", sock)
 	require.NoError(t, err)
-	_, err = listenAdmin(sock, "accessd-admin")
+	_, err = listenAdmin(sock, "accessd-admin", slog.Default())
 	require.ErrorContains(t, err, "in use")
 	live.(*net.UnixListener).SetUnlinkOnClose(false)
 	require.NoError(t, live.Close())
@@ -120,12 +199,12 @@ func TestListenAdminStaleSocket(t *testing.T) {
 	// A dead one (file left behind, nothing answering) is replaced.
 	_, err = os.Stat(sock)
 	require.NoError(t, err, "stale socket file should be left behind")
-	l, err := listenAdmin(sock, "accessd-admin")
+	l, err := listenAdmin(sock, "accessd-admin", slog.Default())
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 
 	// A regular file is never removed.
 	require.NoError(t, os.WriteFile(sock, []byte("x"), 0o600))
-	_, err = listenAdmin(sock, "accessd-admin")
+	_, err = listenAdmin(sock, "accessd-admin", slog.Default())
 	require.ErrorContains(t, err, "not a socket")
 }

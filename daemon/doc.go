@@ -16,8 +16,11 @@
 // certificates verified against tls.client_ca when set). The admin plane is
 // a Unix socket, mode 0660 and the admin group, where every connection is
 // checked again with SO_PEERCRED: root, the daemon's own user and members of
-// the admin group pass, whatever the file mode says; anyone else is refused
-// before a byte of the request is read, and the refusal is logged.
+// the admin group (primary or supplementary, as SO_PEERGROUPS reports) pass,
+// whatever the file mode says; anyone else gets a 403 without the request
+// reaching a handler, and the refusal is logged. Refusals are bounded (16
+// answered at once, the rest hung up) and each check runs off the accept
+// loop, so a slow account lookup cannot stall other admins.
 //
 // Every HTTP server has header, read, write and idle timeouts, a header
 // size limit and a 1 MiB body limit, so a slow or huge client costs a

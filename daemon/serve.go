@@ -311,12 +311,12 @@ func bindListeners(cfg Config, log *slog.Logger, m *metrics) (*listeners, error)
 		}
 	}
 	if admin == nil {
-		if admin, err = listenAdmin(cfg.Listen.AdminSocket, cfg.Listen.AdminGroup); err != nil {
+		if admin, err = listenAdmin(cfg.Listen.AdminSocket, cfg.Listen.AdminGroup, log); err != nil {
 			l.data.Close()
 			return nil, err
 		}
 	}
-	l.admin = &peerListener{Listener: admin, policy: newPeerPolicy(cfg.Listen.AdminGroup), log: log, onRefuse: m.refused.Inc}
+	l.admin = &peerListener{Listener: admin, allow: newPeerPolicy(cfg.Listen.AdminGroup).allows, log: log, onRefuse: m.refused.Inc}
 	return l, nil
 }
 
