@@ -84,7 +84,7 @@ func serverTLS(r *certReloader, cfg TLSConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
-// ensureDevCert makes a self-signed P-256 certificate for --dev when none
+// ensureDevCert makes a self-signed P-256 leaf certificate for --dev when none
 // exists, for localhost and 127.0.0.1, so clients can trust the written
 // server.crt. It is never used outside --dev.
 func ensureDevCert(certFile, keyFile string, now time.Time) error {
@@ -105,14 +105,17 @@ func ensureDevCert(certFile, keyFile string, now time.Time) error {
 		return err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "accessd dev", Organization: []string{"accessd --dev (not for production)"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "accessd dev", Organization: []string{"accessd --dev (not for production)"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(365 * 24 * time.Hour),
+		// A leaf, not a CA: clients are told to trust this certificate, and
+		// its key sits in the dev data dir, so it must not be able to vouch
+		// for any other name.
+		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		IsCA:                  true,
+		IsCA:                  false,
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}

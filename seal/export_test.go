@@ -44,7 +44,7 @@ var (
 	ParseBlob          = parseBlob
 	EncodeRecovery     = encodeRecovery
 	DecryptRecovery    = decryptRecovery
-	TCPAddress         = tcpAddress
+	TCPAddressAllow    = tcpAddress
 	DeviceError        = deviceError
 )
 

@@ -114,7 +114,7 @@ func TestTCPAddress(t *testing.T) {
 		{"tcp://", false, ""},
 	}
 	for _, tt := range tests {
-		got, err := seal.TCPAddress(tt.in, tt.remote)
+		got, err := seal.TCPAddressAllow(tt.in, tt.remote)
 		if tt.want == "" {
 			if err == nil {
 				t.Errorf("tcpAddress(%q, %v) = %q, want an error", tt.in, tt.remote, got)

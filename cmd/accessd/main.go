@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -302,7 +303,20 @@ func parsePCRs(s string) ([]int, error) {
 	return out, nil
 }
 
+// parseBuildTime is when the binary was built: -X main.buildTime, else the
+// commit time the Go toolchain stamps (vcs.time), else zero (the clock
+// check then says it could not run).
 func parseBuildTime() time.Time {
-	t, _ := time.Parse(time.RFC3339, buildTime)
+	s := buildTime
+	if s == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, kv := range bi.Settings {
+				if kv.Key == "vcs.time" {
+					s = kv.Value
+				}
+			}
+		}
+	}
+	t, _ := time.Parse(time.RFC3339, s)
 	return t
 }
