@@ -19,6 +19,29 @@ const (
 
 // openDevice opens a TPM character device such as /dev/tpmrm0.
 func openDevice(path string) (*TPM, error) {
+	f, err := openDeviceFile(path)
+	if err != nil {
+		return nil, err
+	}
+	// transport.FromReadWriteCloser runs commands with tpmutil, which polls
+	// an *os.File for readiness before reading the response.
+	tp := transport.FromReadWriteCloser(f)
+	return &TPM{kind: KindDevice, name: path, tpm: tp, closeFn: tp.Close}, nil
+}
+
+// ProbeDevice opens the TPM device at path read-write and closes it again,
+// sending no command: the host checks use it to tell, before anything is
+// unsealed, whether Open would reach the device. Its errors are Open's
+// (ErrNoDevice, ErrPermission, …) with the same advice.
+func ProbeDevice(path string) error {
+	f, err := openDeviceFile(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func openDeviceFile(path string) (*os.File, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, deviceError(path, err)
@@ -30,10 +53,7 @@ func openDevice(path string) (*TPM, error) {
 	if err != nil {
 		return nil, deviceError(path, err)
 	}
-	// transport.FromReadWriteCloser runs commands with tpmutil, which polls
-	// an *os.File for readiness before reading the response.
-	tp := transport.FromReadWriteCloser(f)
-	return &TPM{kind: KindDevice, name: path, tpm: tp, closeFn: tp.Close}, nil
+	return f, nil
 }
 
 // deviceError maps the error of opening a TPM device to ErrNoDevice or

@@ -3,9 +3,7 @@ package lockdown
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -59,49 +57,27 @@ func (e *env) checkTCPTPM(dev string) Finding {
 }
 
 // checkTPMDevice checks that a TPM character device exists and opens
-// read-write for the service user.
+// read-write for the service user, with the same probe seal.Open makes.
 func checkTPMDevice(path, user string) Finding {
 	const name = "seal-device"
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fail(name, SeverityCritical, path+" does not exist (no TPM, or its driver is not loaded)",
-			"enable the TPM in firmware and load tpm_tis/tpm_crb (ls /dev/tpm*), or use swtpm via tcp://127.0.0.1:2321")
+	err := seal.ProbeDevice(path)
+	if err == nil {
+		return pass(name, SeverityCritical, path+" is a character device and opens read-write")
 	}
-	if err != nil {
-		return fail(name, SeverityCritical, "cannot stat "+path+": "+err.Error(), "check [seal] device")
-	}
-	if fi.Mode()&fs.ModeCharDevice == 0 {
-		return fail(name, SeverityCritical, path+" is not a character device", `set [seal] device = "/dev/tpmrm0"`)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return tpmOpenFailure(path, user, err)
-	}
-	f.Close()
-	return pass(name, SeverityCritical, path+" is a character device and opens read-write")
+	return fail(name, SeverityCritical, strings.TrimPrefix(err.Error(), "seal: "), tpmFix(user, err))
 }
 
-// tpmOpenFailure turns an open error into a finding whose fix fits the cause.
-func tpmOpenFailure(path, user string, err error) Finding {
-	const name = "seal-device"
+// tpmFix is the step that fixes a failed TPM device probe.
+func tpmFix(user string, err error) string {
 	switch {
-	case errors.Is(err, fs.ErrPermission):
-		return fail(name, SeverityCritical, "permission denied opening "+path,
-			"add the service user to group tss: usermod -aG tss "+user+" (and restart accessd)")
+	case errors.Is(err, seal.ErrPermission):
+		return "add the service user to group tss: usermod -aG tss " + user + " (and restart accessd)"
 	case errors.Is(err, syscall.EBUSY):
-		return fail(name, SeverityCritical, path+" is busy (another process holds the raw TPM)",
-			`use the kernel resource manager: [seal] device = "/dev/tpmrm0"`)
+		return `use the kernel resource manager: [seal] device = "/dev/tpmrm0"`
+	case errors.Is(err, seal.ErrNoDevice):
+		return "enable the TPM in firmware and load tpm_tis/tpm_crb (ls /dev/tpm*), or use swtpm via tcp://127.0.0.1:2321"
 	}
-	return fail(name, SeverityCritical, "cannot open "+path+": "+errorText(err), "check the TPM driver (dmesg | grep -i tpm)")
-}
-
-// errorText is err's message without the path os.PathError repeats.
-func errorText(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
+	return "check the TPM driver (dmesg | grep -i tpm)"
 }
 
 func checkClock(e *env) Finding {

@@ -1,12 +1,15 @@
 package lockdown
 
 import (
+	"fmt"
 	"io/fs"
 	"net"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/accessd/accessd/seal"
 )
 
 func TestSealDevice(t *testing.T) {
@@ -44,7 +47,7 @@ func TestSealDevice(t *testing.T) {
 		wantFix   string
 	}{
 		{name: "char device", device: "/dev/null", want: StatusPass, wantSev: SeverityCritical, wantFound: "character device"},
-		{name: "missing", device: "/dev/tpmrm-accessd-test-missing", want: StatusFail, wantSev: SeverityCritical, wantFound: "does not exist", wantFix: "swtpm"},
+		{name: "missing", device: "/dev/tpmrm-accessd-test-missing", want: StatusFail, wantSev: SeverityCritical, wantFound: "no TPM found", wantFix: "swtpm"},
 		{
 			name: "regular file",
 			setup: func(t *testing.T, tr *tree) string {
@@ -98,15 +101,16 @@ func TestTPMOpenFailure(t *testing.T) {
 		err     error
 		wantFix string
 	}{
-		{name: "EACCES", err: &fs.PathError{Op: "open", Path: "/dev/tpmrm0", Err: syscall.EACCES}, wantFix: "add the service user to group tss: usermod -aG tss accessd"},
-		{name: "EBUSY", err: &fs.PathError{Op: "open", Path: "/dev/tpm0", Err: syscall.EBUSY}, wantFix: "/dev/tpmrm0"},
-		{name: "ENXIO", err: &fs.PathError{Op: "open", Path: "/dev/tpm0", Err: syscall.ENXIO}, wantFix: "dmesg"},
+		// The errors as seal.ProbeDevice wraps them.
+		{name: "EACCES", err: fmt.Errorf("seal: open: %w: %w", seal.ErrPermission, &fs.PathError{Op: "open", Path: "/dev/tpmrm0", Err: syscall.EACCES}), wantFix: "add the service user to group tss: usermod -aG tss accessd"},
+		{name: "EBUSY", err: fmt.Errorf("seal: open: %w", &fs.PathError{Op: "open", Path: "/dev/tpm0", Err: syscall.EBUSY}), wantFix: "/dev/tpmrm0"},
+		{name: "ENXIO", err: fmt.Errorf("seal: open: %w: %w", seal.ErrNoDevice, &fs.PathError{Op: "open", Path: "/dev/tpm0", Err: syscall.ENXIO}), wantFix: "load tpm_tis"},
+		{name: "EIO", err: fmt.Errorf("seal: open: %w", &fs.PathError{Op: "open", Path: "/dev/tpm0", Err: syscall.EIO}), wantFix: "dmesg"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := tpmOpenFailure("/dev/tpmrm0", "accessd", tt.err)
-			if f.Status != StatusFail || !strings.Contains(f.Fix, tt.wantFix) {
-				t.Errorf("got %s %q fix %q, want fix ~%q", f.Status, f.Found, f.Fix, tt.wantFix)
+			if fix := tpmFix("accessd", tt.err); !strings.Contains(fix, tt.wantFix) {
+				t.Errorf("fix %q, want ~%q", fix, tt.wantFix)
 			}
 		})
 	}
