@@ -125,19 +125,25 @@ func (l *peerListener) start() {
 	go l.acceptLoop()
 }
 
+// acceptLoop accepts until the listener is closed. Any other error (out of
+// file descriptors, say) is waited out with a capped backoff, as
+// http.Server does, so a burst cannot take the admin plane down for good.
 func (l *peerListener) acceptLoop() {
+	var delay time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				l.err = err
+				close(l.done)
+				return
 			}
-			l.err = err
-			close(l.done)
-			return
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.log.Warn("admin socket accept failed; retrying", "event", "admin.accept_error", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
 		}
+		delay = 0
 		go l.check(c)
 	}
 }

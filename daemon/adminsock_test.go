@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -207,4 +208,47 @@ func TestListenAdminStaleSocket(t *testing.T) {
 	require.NoError(t, os.WriteFile(sock, []byte("x"), 0o600))
 	_, err = listenAdmin(sock, "accessd-admin", slog.Default())
 	require.ErrorContains(t, err, "not a socket")
+}
+
+// flakyListener fails its first Accept calls with EMFILE, as a process out
+// of file descriptors sees, then hands out real connections.
+type flakyListener struct {
+	net.Listener
+	failures atomic.Int32
+}
+
+func (f *flakyListener) Accept() (net.Conn, error) {
+	if f.failures.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "unix", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return f.Listener.Accept()
+}
+
+func TestAdminSurvivesTemporaryAcceptErrors(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	raw, err := listenAdmin(sock, "accessd-admin-test-nonexistent", quiet)
+	require.NoError(t, err)
+	flaky := &flakyListener{Listener: raw}
+	flaky.failures.Store(3)
+	l := &peerListener{Listener: flaky, allow: func(Peer) (bool, string) { return true, "" }, log: quiet}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Get("http://accessd/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, "served after the EMFILE burst")
+
+	// Close still ends Serve.
+	require.NoError(t, srv.Close())
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, http.ErrServerClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Close")
+	}
 }

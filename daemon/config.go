@@ -202,7 +202,7 @@ func (c *Config) check(data []byte) error {
 // the file at path (if path is not empty) is read strictly as usual, and
 // --dev fills in only what it leaves unset, under dataDir (the --data-dir
 // flag, else the file's data_dir, else ./accessd-dev).
-func DevConfig(path, dataDir string) (Config, error) {
+func DevConfig(path, dataDir, listen string) (Config, error) {
 	base := Default()
 	base.DataDir, base.Issuer, base.Seal.Device, base.Seal.PCRs = "", "", "", nil
 	base.Listen.TLS, base.Listen.AdminSocket, base.Lockdown.Mode = "", "", ""
@@ -237,6 +237,9 @@ func DevConfig(path, dataDir string) (Config, error) {
 	if cfg.Seal.PCRs == nil {
 		cfg.Seal.PCRs = []int{}
 	}
+	if listen != "" {
+		cfg.Listen.TLS = listen
+	}
 	fill(&cfg.Listen.TLS, "127.0.0.1:8443")
 	fill(&cfg.Issuer, "https://"+cfg.Listen.TLS)
 	fill(&cfg.Listen.AdminSocket, filepath.Join(cfg.DataDir, "admin.sock"))
@@ -244,6 +247,26 @@ func DevConfig(path, dataDir string) (Config, error) {
 	fill(&cfg.TLS.Key, filepath.Join(cfg.DataDir, "tls", "server.key"))
 	fill(&cfg.Lockdown.Mode, "warn")
 	return cfg, cfg.check(data)
+}
+
+// Override applies command-line overrides (--data-dir, --listen; empty
+// means keep) and validates the result, so a flag is held to the same
+// rules as the file.
+func (c *Config) Override(dataDir, listen string) error {
+	if dataDir != "" {
+		c.DataDir = dataDir
+	}
+	if listen != "" {
+		c.Listen.TLS = listen
+	}
+	if err := c.validate(); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = "command line or " + ce.File
+		}
+		return err
+	}
+	return nil
 }
 
 // File is where the config was read from ("" for built-in defaults).

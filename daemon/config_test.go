@@ -100,7 +100,7 @@ func FuzzParseConfig(f *testing.F) {
 
 func TestDevConfig(t *testing.T) {
 	dir := t.TempDir()
-	c, err := DevConfig("", dir)
+	c, err := DevConfig("", dir, "")
 	require.NoError(t, err)
 	require.Equal(t, "simulator", c.Seal.Device)
 	require.Equal(t, dir+"/admin.sock", c.Listen.AdminSocket)
@@ -112,7 +112,7 @@ func TestDevConfig(t *testing.T) {
 	// A file's settings win; --dev fills only what it leaves unset.
 	f := dir + "/accessd.toml"
 	require.NoError(t, os.WriteFile(f, []byte("owner = \"acme\"\n[listen]\ntls = \"127.0.0.1:9999\"\n[lockdown]\nmode = \"enforce\"\n"), 0o600))
-	c, err = DevConfig(f, dir)
+	c, err = DevConfig(f, dir, "")
 	require.NoError(t, err)
 	require.Equal(t, "acme", c.Owner)
 	require.Equal(t, "127.0.0.1:9999", c.Listen.TLS)
@@ -120,6 +120,17 @@ func TestDevConfig(t *testing.T) {
 	require.Equal(t, "enforce", c.Lockdown.Mode)
 
 	require.NoError(t, os.WriteFile(f, []byte("[listen]\nbogus = 1\n"), 0o600))
-	_, err = DevConfig(f, dir)
+	_, err = DevConfig(f, dir, "")
 	require.ErrorContains(t, err, "listen.bogus")
+}
+
+func TestOverrideValidates(t *testing.T) {
+	c := Default()
+	require.NoError(t, c.Override("/srv/accessd", "127.0.0.1:9443"))
+	require.Equal(t, "/srv/accessd", c.DataDir)
+	require.Equal(t, "127.0.0.1:9443", c.Listen.TLS)
+	c = Default()
+	require.ErrorContains(t, c.Override("relative/dir", ""), "data_dir")
+	c = Default()
+	require.ErrorContains(t, c.Override("", "not-an-address"), "listen.tls")
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -165,26 +166,55 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("daemon: create store: %w", err)
 	}
-	defer func() {
-		if cerr := st.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("daemon: close store: %w", cerr)
-		}
-	}()
-	t := now().UTC()
-	for _, g := range defaultGroups() {
-		g.CreatedAt, g.UpdatedAt = t, t
-		if _, err := st.Groups().Create(g); err != nil {
-			return fmt.Errorf("daemon: seed group %s: %w", g.Name, err)
-		}
+	adminID, pw, err := seed(st, now().UTC())
+	if cerr := st.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("daemon: close store: %w", cerr)
 	}
-	pw, err := identity.GeneratePassword(rand.Reader)
 	if err != nil {
 		return err
 	}
 	defer clear(pw)
+
+	// Everything is on disk; only now show the secrets, so an operator never
+	// writes down a key for an install that was then rolled back.
+	opt.Log.Info("data dir initialised", "event", "daemon.init", "data_dir", cfg.DataDir,
+		"seal", string(sealer.Kind()), "pcrs", cfg.Seal.PCRs, "admin_id", adminID)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "accessd initialised in %s (sealed to %s", cfg.DataDir, sealer.Kind())
+	if len(cfg.Seal.PCRs) > 0 {
+		fmt.Fprintf(&b, ", PCRs %v", cfg.Seal.PCRs)
+	}
+	b.WriteString(")\n\nRecovery key (shown once; store it offline, e.g. in a safe; `accessd recover` needs it if the TPM is cleared or replaced):\n\n    ")
+	b.WriteString(rk.Reveal())
+	b.WriteString("\n\nAdmin user \"admin\", one-time password (shown once; change it after the first login):\n\n    ")
+	b.Write(pw)
+	b.WriteString("\n\n")
+	_, err = opt.Out.Write(b.Bytes())
+	clear(b.Bytes())
+	if err != nil {
+		// The data dir is complete but nobody saw its secrets: undo it.
+		return fmt.Errorf("daemon: print the recovery key and admin password: %w (the data dir was removed; run init again)", err)
+	}
+	return nil
+}
+
+// seed creates the default groups and the admin user with a generated
+// password, which it returns for one-time display.
+func seed(st *store.Store, t time.Time) (adminID string, pw []byte, err error) {
+	for _, g := range defaultGroups() {
+		g.CreatedAt, g.UpdatedAt = t, t
+		if _, err := st.Groups().Create(g); err != nil {
+			return "", nil, fmt.Errorf("daemon: seed group %s: %w", g.Name, err)
+		}
+	}
+	pw, err = identity.GeneratePassword(rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
 	hash, err := identity.HashPassword(pw, identity.DefaultPasswordParams, rand.Reader)
 	if err != nil {
-		return err
+		clear(pw)
+		return "", nil, err
 	}
 	admin, err := st.Users().Create(store.User{
 		Username: "admin", Email: "admin@localhost", FirstName: "Admin",
@@ -192,23 +222,8 @@ func Init(cfg Config, opt InitOptions) (err error) {
 		PasswordChangedAt: t, CreatedAt: t, UpdatedAt: t,
 	})
 	if err != nil {
-		return fmt.Errorf("daemon: seed admin user: %w", err)
+		clear(pw)
+		return "", nil, fmt.Errorf("daemon: seed admin user: %w", err)
 	}
-
-	opt.Log.Info("data dir initialised", "event", "daemon.init", "data_dir", cfg.DataDir,
-		"seal", string(sealer.Kind()), "pcrs", cfg.Seal.PCRs, "admin_id", admin.ID)
-	out := opt.Out
-	fmt.Fprintf(out, "accessd initialised in %s (sealed to %s", cfg.DataDir, sealer.Kind())
-	if len(cfg.Seal.PCRs) > 0 {
-		fmt.Fprintf(out, ", PCRs %v", cfg.Seal.PCRs)
-	}
-	fmt.Fprint(out, ")\n\n")
-	fmt.Fprint(out, "Recovery key (shown once; store it offline, e.g. in a safe; `accessd recover` needs it if the TPM is cleared or replaced):\n\n    ")
-	fmt.Fprint(out, rk.Reveal())
-	fmt.Fprint(out, "\n\nAdmin user \"admin\", one-time password (shown once; change it after the first login):\n\n    ")
-	if _, err := out.Write(pw); err != nil {
-		return fmt.Errorf("daemon: print admin password: %w", err)
-	}
-	fmt.Fprint(out, "\n\n")
-	return nil
+	return admin.ID, pw, nil
 }

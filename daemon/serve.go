@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -43,6 +44,13 @@ type Options struct {
 	DrainTimeout time.Duration
 }
 
+// ServiceUser is the account the packaged unit runs accessd as.
+const ServiceUser = "accessd"
+
+// ErrNotInitialised is returned by Serve when the data dir has no store:
+// init has not run, or the store was lost and must be restored.
+var ErrNotInitialised = errors.New("daemon: data dir not initialised")
+
 // ErrLockdown is returned when the host checks refused the start.
 var ErrLockdown = errors.New("daemon: host lockdown checks failed; fix the findings above or run `accessd check` (set [lockdown] mode = \"warn\" only to override knowingly)")
 
@@ -53,7 +61,16 @@ func CheckHost(cfg Config, dev bool, buildTime time.Time, log *slog.Logger) *loc
 		// The core-dumps and memory-lock findings give the verdict.
 		log.Warn("process hardening incomplete", "event", "lockdown.harden", "err", err)
 	}
+	// Root running `accessd check` for an installed service means the
+	// service user's view: the data dir must belong to accessd, not root.
+	svcUser := ""
+	if os.Geteuid() == 0 && !dev {
+		if _, err := user.Lookup(ServiceUser); err == nil {
+			svcUser = ServiceUser
+		}
+	}
 	rep := lockdown.Run(lockdown.Config{
+		ServiceUser: svcUser,
 		DataDir:     cfg.DataDir,
 		ConfigFile:  cfg.File(),
 		TLSKey:      cfg.TLS.Key,
@@ -112,7 +129,7 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	// Only init creates a store: a missing one is lost data, not a fresh start.
 	if _, err := os.Stat(dbPath(cfg.DataDir)); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("daemon: no store at %s: run `accessd init` for a new install, or restore the data dir from backup", dbPath(cfg.DataDir))
+			return fmt.Errorf("%w: no store at %s: run `accessd init` for a new install, or restore the data dir from backup", ErrNotInitialised, dbPath(cfg.DataDir))
 		}
 		return fmt.Errorf("daemon: store: %w", err)
 	}
@@ -148,7 +165,12 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("daemon: open store: %w", err)
 	}
-	defer st.Close()
+	storeOpen := true
+	defer func() { // error paths before the orderly stop below
+		if storeOpen {
+			st.Close()
+		}
+	}()
 
 	// 4. Listeners: socket activation first.
 	n.status("binding listeners")
@@ -228,7 +250,7 @@ loop:
 		}
 	}
 
-	// 6. Stop: drain, close store (deferred), keys zeroed by store.Close.
+	// 6. Stop: drain, close the store (which zeroes its keys).
 	n.send("STOPPING=1\nSTATUS=draining")
 	log.Info("accessd stopping", "event", "daemon.stopping")
 	wstop()
@@ -249,6 +271,12 @@ loop:
 		})
 	}
 	shutdownWG.Wait()
+	storeOpen = false
+	if err := st.Close(); err != nil {
+		log.Error("closing the store failed", "event", "store.close_error", "err", err)
+		return errors.Join(serveErr, fmt.Errorf("daemon: close store: %w", err))
+	}
+	log.Info("accessd stopped", "event", "daemon.stopped")
 	return serveErr
 }
 

@@ -462,7 +462,7 @@ func TestServeRefusesMissingStore(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	require.NoError(t, os.Rename(filepath.Join(d, "db"), filepath.Join(d, "db.moved")))
 	r = runAccessd(t, "serve", "--dev", "--data-dir", d, "--listen", "127.0.0.1:0")
-	require.NotEqual(t, 0, r.code)
+	require.Equal(t, exitNotInit, r.code)
 	require.Contains(t, r.stderr, "no store at "+filepath.Join(d, "db"))
 	_, err := os.Stat(filepath.Join(d, "db"))
 	require.ErrorIs(t, err, os.ErrNotExist, "serve must not create an empty store")

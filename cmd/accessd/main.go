@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ const (
 	exitFailure  = 1
 	exitUsage    = 2
 	exitLockdown = 3  // host checks refused the start / `check` found failures
+	exitNotInit  = 4  // no store: run `accessd init` or restore one
 	exitConfig   = 78 // EX_CONFIG
 )
 
@@ -102,6 +104,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	case errors.Is(err, daemon.ErrLockdown), errors.Is(err, errCheckFailed):
 		return exitLockdown
+	case errors.Is(err, daemon.ErrNotInitialised):
+		return exitNotInit
 	}
 	return exitFailure
 }
@@ -111,6 +115,7 @@ type usageError struct{ error }
 // common are the flags every command that reads the config shares.
 type common struct {
 	config, dataDir string
+	listen          string // serve only
 	dev             bool
 }
 
@@ -122,7 +127,7 @@ func (c *common) register(fs *flag.FlagSet) {
 
 func (c *common) load() (daemon.Config, error) {
 	if c.dev {
-		return daemon.DevConfig(c.config, c.dataDir)
+		return daemon.DevConfig(c.config, c.dataDir, c.listen)
 	}
 	path := c.config
 	if path == "" {
@@ -133,9 +138,11 @@ func (c *common) load() (daemon.Config, error) {
 		return cfg, err
 	}
 	if c.dataDir != "" {
-		cfg.DataDir = c.dataDir
+		if c.dataDir, err = filepath.Abs(c.dataDir); err != nil {
+			return cfg, err
+		}
 	}
-	return cfg, nil
+	return cfg, cfg.Override(c.dataDir, c.listen)
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
@@ -176,19 +183,15 @@ func cmdInit(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 
 func cmdServe(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	var c common
-	var listen string
 	fs := newFlags("serve", stderr)
 	c.register(fs)
-	fs.StringVar(&listen, "listen", "", "TLS `address` of the data plane (overrides listen.tls)")
+	fs.StringVar(&c.listen, "listen", "", "TLS `address` of the data plane (overrides listen.tls)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := c.load()
 	if err != nil {
 		return err
-	}
-	if listen != "" {
-		cfg.Listen.TLS = listen
 	}
 	if c.dev {
 		log.Warn("--dev: simulator TPM, self-signed TLS, lockdown findings as warnings; never for production", "event", "dev.mode")

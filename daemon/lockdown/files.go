@@ -304,8 +304,20 @@ func checkConfigFileParents(e *env) Finding {
 }
 
 func checkTLSKeyPerms(e *env) Finding {
-	return e.checkFilePerms("tls-key-perms", "TLS key", e.TLSKey, 0o077, SeverityCritical, SeverityWarning,
+	f := e.checkFilePerms("tls-key-perms", "TLS key", e.TLSKey, 0o077, SeverityCritical, SeverityWarning,
 		"install the TLS private key at "+e.TLSKey+" (mode 0600, owned by "+svcName(e)+")")
+	if f.Status != StatusPass {
+		return f
+	}
+	// A key the service cannot read passes the mode check but fails the
+	// start only after unsealing: say so now.
+	if k, err := os.Open(e.TLSKey); err != nil {
+		return fail("tls-key-perms", SeverityCritical, "the process cannot read "+e.TLSKey+": "+err.Error(),
+			"chown "+svcName(e)+" "+e.TLSKey+" && chmod 0600 "+e.TLSKey)
+	} else {
+		k.Close()
+	}
+	return f
 }
 
 func checkTLSKeyParents(e *env) Finding {
