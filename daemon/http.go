@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
+	"log"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -15,7 +18,7 @@ const maxBody = 1 << 20
 
 // newHTTPServer gives h the limits every listener of accessd has, so a slow
 // or huge client costs a bounded amount of time and memory.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -23,9 +26,29 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(serverLog{logger}, "", 0),
 	}
 }
+
+// serverLog routes net/http's own error lines to slog. Failed TLS
+// handshakes are an unauthenticated peer's doing and would let anyone
+// flood the journal, so they go at debug level; the rest at warning.
+type serverLog struct{ log *slog.Logger }
+
+func (s serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, msg, "event", "http.server_error")
+	return len(p), nil
+}
+
+// maxDataConns bounds the data plane's open connections, so a flood of
+// clients costs a bounded amount of memory (all of it locked) and file
+// descriptors; beyond it new connections wait in the kernel's backlog.
+const maxDataConns = 2048
 
 // statusWriter records the status code for metrics.
 type statusWriter struct {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -100,4 +101,51 @@ func TestHealthAndNotFound(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
 	require.Equal(t, "AUT-0404", e["code"])
 	require.NotEmpty(t, e["message"])
+}
+
+func TestDrainLetsRequestsFinishWithinBound(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	started := make(chan struct{}, 2)
+	slow := func(d time.Duration) *http.Server {
+		return newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			started <- struct{}{}
+			time.Sleep(d)
+			io.WriteString(w, "done")
+		}), quiet)
+	}
+	run := func(srv *http.Server) (string, chan error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		go srv.Serve(l)
+		res := make(chan error, 1)
+		go func() {
+			resp, err := http.Get("http://" + l.Addr().String() + "/")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != "done" {
+					err = errors.New("incomplete answer: " + string(b))
+				}
+			}
+			res <- err
+		}()
+		<-started
+		return l.Addr().String(), res
+	}
+
+	// A request under way when the stop begins is answered.
+	quick := slow(300 * time.Millisecond)
+	_, res := run(quick)
+	begin := time.Now()
+	drain(quiet, 5*time.Second, quick)
+	require.NoError(t, <-res)
+	require.Less(t, time.Since(begin), 5*time.Second)
+
+	// One slower than the bound is cut off when the bound runs out.
+	stuck := slow(time.Minute)
+	_, res = run(stuck)
+	begin = time.Now()
+	drain(quiet, 300*time.Millisecond, stuck)
+	require.Less(t, time.Since(begin), 5*time.Second, "drain is bounded")
+	require.Error(t, <-res)
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
+	"golang.org/x/net/netutil"
 
 	"github.com/accessd/accessd/daemon/lockdown"
 	"github.com/accessd/accessd/oauth/api"
@@ -221,7 +222,7 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	adminSrv := newHTTPServer(m.instrument("admin", adminRoutes(status, m)), log)
 
 	errc := make(chan error, 2)
-	go func() { errc <- dataSrv.Serve(tls.NewListener(lis.data, tlsCfg)) }()
+	go func() { errc <- dataSrv.Serve(tls.NewListener(netutil.LimitListener(lis.data, maxDataConns), tlsCfg)) }()
 	go func() { errc <- adminSrv.Serve(lis.admin) }()
 
 	// 5. Ready.
@@ -255,22 +256,7 @@ loop:
 	log.Info("accessd stopping", "event", "daemon.stopping")
 	wstop()
 	wg.Wait()
-	drain := opt.DrainTimeout
-	if drain == 0 {
-		drain = 10 * time.Second
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	var shutdownWG sync.WaitGroup
-	for _, srv := range []*http.Server{dataSrv, adminSrv} {
-		shutdownWG.Go(func() {
-			if err := srv.Shutdown(sctx); err != nil {
-				log.Warn("drain did not finish; closing connections", "err", err)
-				srv.Close()
-			}
-		})
-	}
-	shutdownWG.Wait()
+	drain(log, opt.DrainTimeout, dataSrv, adminSrv)
 	storeOpen = false
 	if err := st.Close(); err != nil {
 		log.Error("closing the store failed", "event", "store.close_error", "err", err)
@@ -278,6 +264,26 @@ loop:
 	}
 	log.Info("accessd stopped", "event", "daemon.stopped")
 	return serveErr
+}
+
+// drain stops the servers: no new connections, requests under way may
+// finish within timeout (zero means 10 s), then whatever is left is cut.
+func drain(log *slog.Logger, timeout time.Duration, servers ...*http.Server) {
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Shutdown(ctx); err != nil {
+				log.Warn("drain did not finish in time; closing connections", "event", "daemon.drain_timeout", "err", err)
+				srv.Close()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func logFindings(log *slog.Logger, rep *lockdown.Report) {

@@ -116,12 +116,14 @@ func TestSocketActivationChild(t *testing.T) {
 		t.Skip("helper process for TestSocketActivation")
 	}
 	cfg := Default()
-	cfg.Listen.TLS = "127.0.0.1:1" // would fail to bind: proves it was not used
+	cfg.Listen.TLS = "192.0.2.1:1" // TEST-NET-1, not on this host: binding it would fail
 	cfg.Listen.AdminSocket = os.Getenv("ACCESSD_CHILD_ADMIN")
 	l, err := bindListeners(cfg, slog.Default(), newMetrics(nil))
 	require.NoError(t, err)
 	defer l.close()
 	require.Empty(t, os.Getenv("LISTEN_FDS"), "activation variables must be unset")
+	_, wrapped := l.admin.(*peerListener)
+	require.True(t, wrapped, "an activated admin socket gets the peer check too")
 	b, _ := json.Marshal(l.describe())
 	fmt.Printf("LISTENERS %s\n", b)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,7 +137,7 @@ func TestTLSPolicy(t *testing.T) {
 	addr := srv.Listener.Addr().String()
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
 		_, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.pool(t), MinVersion: v, MaxVersion: v})
-		require.Error(t, err, "version %x must be refused", v)
+		require.ErrorContains(t, err, "protocol version not supported", "version %x must be refused by the server", v)
 	}
 	// TLS 1.2 with a CBC suite is refused; with an AEAD suite it works.
 	_, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.pool(t), MaxVersion: tls.VersionTLS12,
@@ -150,6 +151,21 @@ func TestTLSPolicy(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint16(tls.VersionTLS13), c.ConnectionState().Version, "1.3 preferred")
 	c.Close()
+}
+
+func TestServerTLSConfig(t *testing.T) {
+	p := newPKI(t)
+	r, err := newCertReloader(p.path("server.crt"), p.path("server.key"))
+	require.NoError(t, err)
+	tc, err := serverTLS(r, TLSConfig{ClientAuth: "request"})
+	require.NoError(t, err)
+	require.Equal(t, uint16(tls.VersionTLS12), tc.MinVersion)
+	for _, id := range tc.CipherSuites {
+		s := tls.CipherSuiteName(id)
+		require.True(t, strings.Contains(s, "GCM") || strings.Contains(s, "CHACHA20_POLY1305"), "non-AEAD suite %s", s)
+		require.True(t, strings.HasPrefix(s, "TLS_ECDHE_"), "suite without forward secrecy %s", s)
+	}
+	require.Equal(t, tls.NoClientCert, tc.ClientAuth)
 }
 
 func TestCertificateReloadKeepsConnections(t *testing.T) {
