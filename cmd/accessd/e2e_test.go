@@ -559,3 +559,15 @@ func writeCert(t *testing.T, certFile, keyFile string) (*x509.CertPool, *big.Int
 	pool.AddCert(cert)
 	return pool, serial
 }
+
+// tlsGet fetches url trusting only pool and returns the body.
+func tlsGet(pool *x509.CertPool, url string) (string, error) {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
