@@ -180,12 +180,13 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	opt.Log.Info("data dir initialised", "event", "daemon.init", "data_dir", cfg.DataDir,
 		"seal", string(sealer.Kind()), "pcrs", cfg.Seal.PCRs, "admin_id", adminID)
 	var b bytes.Buffer
+	b.Grow(1024) // room for all of it: no reallocation leaves a copy behind
 	fmt.Fprintf(&b, "accessd initialised in %s (sealed to %s", cfg.DataDir, sealer.Kind())
 	if len(cfg.Seal.PCRs) > 0 {
 		fmt.Fprintf(&b, ", PCRs %v", cfg.Seal.PCRs)
 	}
 	b.WriteString(")\n\nRecovery key (shown once; store it offline, e.g. in a safe; `accessd recover` needs it if the TPM is cleared or replaced):\n\n    ")
-	b.WriteString(rk.Reveal())
+	b.Write(rk.AppendReveal(b.AvailableBuffer()))
 	b.WriteString("\n\nAdmin user \"admin\", one-time password (shown once; change it after the first login):\n\n    ")
 	b.Write(pw)
 	b.WriteString("\n\n")

@@ -25,7 +25,7 @@ func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
 		return err
 	}
 	defer release()
-	rk, err := seal.ParseRecoveryKey(string(keyText))
+	rk, err := seal.ParseRecoveryKey(keyText)
 	if err != nil {
 		return fmt.Errorf("daemon: recovery key: %w", err)
 	}

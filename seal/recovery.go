@@ -7,7 +7,6 @@ import (
 	"encoding/base32"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Recovery key text: base32 (RFC 4648 alphabet, no padding) of the 32-byte
@@ -57,38 +56,52 @@ func recoveryCheck(key []byte) [recoveryChecksum]byte {
 	return c
 }
 
+// RecoveryTextSize is the length of the printed recovery key: 60 base32
+// characters in groups of 6, with 9 dashes.
+const RecoveryTextSize = recoveryTextLen + recoveryTextLen/recoveryGroup - 1
+
 // Reveal returns the text to show the operator, e.g.
 // "ABCDEF-GHIJKL-…" (10 groups of 6). It is named so that revealing the key
-// is a visible act in code review. The string cannot be zeroed: print it and
-// drop it.
+// is a visible act in code review. The string cannot be zeroed: prefer
+// AppendReveal where the text can live in a buffer that is cleared.
 func (k RecoveryKey) Reveal() string {
+	b := k.AppendReveal(nil)
+	defer clear(b)
+	return string(b)
+}
+
+// AppendReveal appends the text Reveal returns to dst, so a caller can
+// print the key from a buffer it clears afterwards. Give dst room for
+// RecoveryTextSize more bytes first, or append may leave a copy behind in
+// an old backing array (zeroing is best-effort either way).
+func (k RecoveryKey) AppendReveal(dst []byte) []byte {
 	if k.k == nil {
-		return ""
+		return dst
 	}
 	var raw [recoveryKeySize + recoveryChecksum]byte
 	copy(raw[:], k.k[:])
 	c := recoveryCheck(k.k[:])
 	copy(raw[recoveryKeySize:], c[:])
-	enc := make([]byte, recoveryTextLen)
-	recoveryEncoding.Encode(enc, raw[:])
+	var enc [recoveryTextLen]byte
+	recoveryEncoding.Encode(enc[:], raw[:])
 	clear(raw[:])
-	var b strings.Builder
-	b.Grow(recoveryTextLen + recoveryTextLen/recoveryGroup)
 	for i := 0; i < len(enc); i += recoveryGroup {
 		if i > 0 {
-			b.WriteByte('-')
+			dst = append(dst, '-')
 		}
-		b.Write(enc[i : i+recoveryGroup])
+		dst = append(dst, enc[i:i+recoveryGroup]...)
 	}
-	clear(enc)
-	return b.String()
+	clear(enc[:])
+	return dst
 }
 
 // ParseRecoveryKey reads a recovery key as an operator types it: case is
 // ignored, as are spaces, tabs, newlines and dashes, and the digits 0, 1 and
 // 8 are read as the letters O, I and B they are mistaken for. The checksum
 // catches typos; errors wrap ErrRecoveryKeyFormat and never quote the text.
-func ParseRecoveryKey(text string) (RecoveryKey, error) {
+// It takes the text as a string or as bytes, so a key read from a file can
+// stay in a buffer the caller clears.
+func ParseRecoveryKey[T string | []byte](text T) (RecoveryKey, error) {
 	norm := make([]byte, 0, recoveryTextLen)
 	defer func() { clear(norm) }()
 	for i := 0; i < len(text); i++ {

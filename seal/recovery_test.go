@@ -262,3 +262,22 @@ func FuzzParseRecoveryFile(f *testing.F) {
 		}
 	})
 }
+
+func TestRecoveryKeyBytesForms(t *testing.T) {
+	rk, err := seal.NewRecoveryKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, seal.RecoveryTextSize)
+	text := rk.AppendReveal(buf)
+	if len(text) != seal.RecoveryTextSize || string(text) != rk.Reveal() {
+		t.Fatalf("AppendReveal gave %d bytes, want the %d of Reveal", len(text), seal.RecoveryTextSize)
+	}
+	if &text[0] != &buf[:1][0] {
+		t.Fatal("AppendReveal reallocated a buffer that had room")
+	}
+	back, err := seal.ParseRecoveryKey(text)
+	if err != nil || !back.Equal(rk) {
+		t.Fatalf("ParseRecoveryKey([]byte) = %v", err)
+	}
+}
