@@ -53,8 +53,10 @@ func TestWatchdogPingsAtHalfInterval(t *testing.T) {
 			pings++
 		}
 	}
-	require.GreaterOrEqual(t, pings, 3, "expected a ping every 100 ms for 450 ms")
-	require.LessOrEqual(t, pings, 5)
+	// About 4 expected; the bounds leave room for a loaded machine while
+	// still telling "every half interval" from "once" or "in a busy loop".
+	require.GreaterOrEqual(t, pings, 2, "expected a ping every 100 ms for 450 ms")
+	require.LessOrEqual(t, pings, 6)
 }
 
 func TestWatchdogOffWithoutEnv(t *testing.T) {
