@@ -402,6 +402,9 @@ func (c *Config) validate() error {
 			return c.invalid("seal.pcrs", "PCR indexes are 0..%d, got %d", seal.MaxPCR, p)
 		}
 	}
+	// Sorted and without duplicates, the order root.sealed records them in.
+	slices.Sort(c.Seal.PCRs)
+	c.Seal.PCRs = slices.Compact(c.Seal.PCRs)
 	if _, _, err := net.SplitHostPort(c.Listen.TLS); err != nil {
 		return c.invalid("listen.tls", "must be HOST:PORT or :PORT, got %q", c.Listen.TLS)
 	}

@@ -60,7 +60,7 @@ func Reseal(cfg Config, dev bool, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	root, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), s)
+	root, _, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), s)
 	s.Close()
 	if err != nil {
 		return fmt.Errorf("daemon: reseal: %w", err)

@@ -141,7 +141,7 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	if err != nil {
 		return err
 	}
-	root, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), sealer)
+	root, sealed, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), sealer)
 	sealKind := sealer.Kind()
 	sealer.Close()
 	if err != nil {
@@ -149,16 +149,13 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	}
 	// Report what the key is bound to, which may differ from the config
 	// until `accessd reseal` runs.
-	boundPCRs := cfg.Seal.PCRs
-	if info, err := seal.ReadSealedInfo(sealedPath(cfg.DataDir)); err == nil {
-		boundPCRs = make([]int, 0, len(info.PCRs))
-		for _, p := range info.PCRs {
-			boundPCRs = append(boundPCRs, p.Index)
-		}
-		if !slices.Equal(boundPCRs, sortedPCRs(cfg.Seal.PCRs)) {
-			log.Warn("root key is bound to other PCRs than seal.pcrs says; run `accessd reseal` to apply the config",
-				"event", "seal.pcr_drift", "bound", boundPCRs, "configured", cfg.Seal.PCRs)
-		}
+	boundPCRs := make([]int, 0, len(sealed.PCRs))
+	for _, p := range sealed.PCRs {
+		boundPCRs = append(boundPCRs, p.Index)
+	}
+	if !slices.Equal(boundPCRs, cfg.Seal.PCRs) {
+		log.Warn("root key is bound to other PCRs than seal.pcrs says; run `accessd reseal` to apply the config",
+			"event", "seal.pcr_drift", "bound", boundPCRs, "configured", cfg.Seal.PCRs)
 	}
 	n.status("opening store")
 	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
@@ -303,8 +300,8 @@ func logFindings(log *slog.Logger, rep *lockdown.Report) {
 
 // listeners are the two planes' sockets, bound or handed over by systemd.
 type listeners struct {
-	data, admin            net.Listener
-	dataActiv, adminActivd bool
+	data, admin                   net.Listener
+	dataActivated, adminActivated bool
 }
 
 func (l *listeners) close() {
@@ -318,8 +315,8 @@ func (l *listeners) close() {
 
 func (l *listeners) describe() []api.Listener {
 	return []api.Listener{
-		{Plane: "data", Address: l.data.Addr().String(), Activated: l.dataActiv},
-		{Plane: "admin", Address: l.admin.Addr().String(), Activated: l.adminActivd},
+		{Plane: "data", Address: l.data.Addr().String(), Activated: l.dataActivated},
+		{Plane: "admin", Address: l.admin.Addr().String(), Activated: l.adminActivated},
 	}
 }
 
@@ -333,11 +330,11 @@ func bindListeners(cfg Config, log *slog.Logger, m *metrics) (*listeners, error)
 	}
 	l := &listeners{}
 	if ls := named["tls"]; len(ls) > 0 && ls[0] != nil {
-		l.data, l.dataActiv = ls[0], true
+		l.data, l.dataActivated = ls[0], true
 	}
 	var admin net.Listener
 	if ls := named["admin"]; len(ls) > 0 && ls[0] != nil {
-		admin, l.adminActivd = ls[0], true
+		admin, l.adminActivated = ls[0], true
 	}
 	if l.data == nil {
 		if l.data, err = net.Listen("tcp", cfg.Listen.TLS); err != nil {
@@ -352,12 +349,6 @@ func bindListeners(cfg Config, log *slog.Logger, m *metrics) (*listeners, error)
 	}
 	l.admin = &peerListener{Listener: admin, allow: newPeerPolicy(cfg.Listen.AdminGroup).allows, log: log, onRefuse: m.refused.Inc}
 	return l, nil
-}
-
-func sortedPCRs(p []int) []int {
-	out := slices.Clone(p)
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // Paths inside the data dir.

@@ -182,7 +182,7 @@ func WriteSealedFile(path string, s Sealer, root RootKey, pcrs []int, now time.T
 		return err
 	}
 	data := encodeSealed(header, blob)
-	got, err := unsealData(data, s, path)
+	_, got, err := unsealData(data, s, path)
 	if err != nil {
 		return fmt.Errorf("seal: verify freshly sealed root key: %w", err)
 	}
@@ -201,16 +201,22 @@ func WriteSealedFile(path string, s Sealer, root RootKey, pcrs []int, now time.T
 // ErrTampered (the file was changed or damaged), ErrWrongTPM (sealed by
 // another TPM, or by this one before it was cleared) or ErrPCRMismatch (as a
 // *PCRMismatchError naming the PCRs that changed); a file that was changed
-// in any byte never yields a key.
-func ReadSealedFile(path string, s Sealer) (RootKey, error) {
+// in any byte never yields a key. The SealedInfo returned with the key is
+// authenticated (its header is bound into the sealed payload), unlike
+// ReadSealedInfo's.
+func ReadSealedFile(path string, s Sealer) (RootKey, SealedInfo, error) {
 	data, err := readFileLimit(path, maxSealedFile)
 	if errors.Is(err, errTooLarge) {
-		return RootKey{}, fmt.Errorf("seal: read sealed root key %s: %w: %v; %s", path, ErrTampered, err, hintSealedTampered)
+		return RootKey{}, SealedInfo{}, fmt.Errorf("seal: read sealed root key %s: %w: %v; %s", path, ErrTampered, err, hintSealedTampered)
 	}
 	if err != nil {
-		return RootKey{}, fmt.Errorf("seal: read sealed root key: %w", err)
+		return RootKey{}, SealedInfo{}, fmt.Errorf("seal: read sealed root key: %w", err)
 	}
-	return unsealData(data, s, path)
+	f, root, err := unsealData(data, s, path)
+	if err != nil {
+		return RootKey{}, SealedInfo{}, err
+	}
+	return root, f.SealedInfo, nil
 }
 
 // ReadSealedInfo parses the header of path without the TPM. Nothing in it
@@ -234,28 +240,28 @@ func ReadSealedInfo(path string) (SealedInfo, error) {
 }
 
 // unsealData is ReadSealedFile on bytes already read.
-func unsealData(data []byte, s Sealer, path string) (RootKey, error) {
+func unsealData(data []byte, s Sealer, path string) (*sealedFile, RootKey, error) {
 	f, err := parseSealed(data)
 	if err != nil {
-		return RootKey{}, fmt.Errorf("seal: read sealed root key %s: %w: %v; %s", path, ErrTampered, err, hintSealedTampered)
+		return nil, RootKey{}, fmt.Errorf("seal: read sealed root key %s: %w: %v; %s", path, ErrTampered, err, hintSealedTampered)
 	}
 	if k := s.Kind(); f.Kind != k {
-		return RootKey{}, fmt.Errorf("seal: read sealed root key %s: %w: it was sealed by a %s TPM and this one is a %s TPM; use the [seal] device it was sealed with, or %s", path, ErrWrongTPM, f.Kind, k, hintRecover)
+		return nil, RootKey{}, fmt.Errorf("seal: read sealed root key %s: %w: it was sealed by a %s TPM and this one is a %s TPM; use the [seal] device it was sealed with, or %s", path, ErrWrongTPM, f.Kind, k, hintRecover)
 	}
 	indices := pcrIndices(f.PCRs)
 	payload, err := s.Unseal(f.blob, indices)
 	if errors.Is(err, ErrPCRMismatch) {
-		return RootKey{}, pcrMismatch(s, f, path, err)
+		return nil, RootKey{}, pcrMismatch(s, f, path, err)
 	}
 	if err != nil {
-		return RootKey{}, err
+		return nil, RootKey{}, err
 	}
 	defer clear(payload)
 	digest := sha256.Sum256(f.header)
 	if len(payload) != len(digest)+RootKeySize || subtle.ConstantTimeCompare(payload[:len(digest)], digest[:]) != 1 {
-		return RootKey{}, fmt.Errorf("seal: read sealed root key %s: %w: the header does not match what was sealed; %s", path, ErrTampered, hintSealedTampered)
+		return nil, RootKey{}, fmt.Errorf("seal: read sealed root key %s: %w: the header does not match what was sealed; %s", path, ErrTampered, hintSealedTampered)
 	}
-	return rootKeyFrom(payload[len(digest):]), nil
+	return f, rootKeyFrom(payload[len(digest):]), nil
 }
 
 // pcrMismatch names the PCRs whose current values differ from those

@@ -116,7 +116,7 @@ func TestSimulatorSeedFile(t *testing.T) {
 
 	// A restart with the same seed file unseals (what --dev relies on).
 	s = openSim(t, seedFile)
-	got, err := seal.ReadSealedFile(sealed, s)
+	got, _, err := seal.ReadSealedFile(sealed, s)
 	if err != nil {
 		t.Fatalf("unseal after restart: %v", err)
 	}
@@ -127,7 +127,7 @@ func TestSimulatorSeedFile(t *testing.T) {
 
 	// Without the seed file it is another TPM.
 	s = openSim(t, "")
-	if _, err := seal.ReadSealedFile(sealed, s); !errors.Is(err, seal.ErrWrongTPM) {
+	if _, _, err := seal.ReadSealedFile(sealed, s); !errors.Is(err, seal.ErrWrongTPM) {
 		t.Fatalf("unseal on a simulator with another seed = %v, want ErrWrongTPM", err)
 	}
 	_ = s.Close()
@@ -168,7 +168,7 @@ func TestGoldenSealedFile(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, seedPath, filepath.Join(dir, "seed"))
 	s := openSim(t, filepath.Join(dir, "seed"))
-	got, err := seal.ReadSealedFile(sealedPath, s)
+	got, _, err := seal.ReadSealedFile(sealedPath, s)
 	if err != nil {
 		t.Fatalf("unseal testdata/root.sealed: %v", err)
 	}
@@ -195,7 +195,7 @@ func TestKindMismatch(t *testing.T) {
 	p, tcp := startSwtpm(t, bin, state)
 	defer p.stop(t)
 	defer tcp.Close()
-	_, err := seal.ReadSealedFile(sealed, tcp)
+	_, _, err := seal.ReadSealedFile(sealed, tcp)
 	if !errors.Is(err, seal.ErrWrongTPM) || !strings.Contains(err.Error(), "simulator") || !strings.Contains(err.Error(), "tcp") {
 		t.Fatalf("error = %v, want ErrWrongTPM naming both kinds", err)
 	}
@@ -216,7 +216,7 @@ func TestConcurrentUse(t *testing.T) {
 					errs <- err
 					return
 				}
-				got, err := seal.ReadSealedFile(p, s)
+				got, _, err := seal.ReadSealedFile(p, s)
 				if err != nil {
 					errs <- err
 					return
@@ -283,7 +283,7 @@ func BenchmarkReadSealedFile(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		k, err := seal.ReadSealedFile(path, s)
+		k, _, err := seal.ReadSealedFile(path, s)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -88,7 +88,7 @@ func TestTrafficHasNoKey(t *testing.T) {
 		if err := seal.WriteSealedFile(path, s, root, pcrs, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		got, err := seal.ReadSealedFile(path, s)
+		got, _, err := seal.ReadSealedFile(path, s)
 		if err != nil || !got.Equal(root) {
 			t.Fatalf("round trip: %v", err)
 		}

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/daemon"
-	"github.com/accessd/accessd/seal"
 )
 
 // Set by the build (-ldflags "-X main.version=… -X main.buildTime=…").
@@ -283,6 +282,9 @@ func cmdReseal(args []string, stdout, stderr io.Writer, log *slog.Logger) error 
 		if cfg.Seal.PCRs, err = parsePCRs(pcrs); err != nil {
 			return usageError{err}
 		}
+		if err := cfg.Override("", ""); err != nil { // range, order, duplicates
+			return err
+		}
 	}
 	if err := daemon.Reseal(cfg, c.dev, log); err != nil {
 		return err
@@ -291,6 +293,7 @@ func cmdReseal(args []string, stdout, stderr io.Writer, log *slog.Logger) error 
 	return nil
 }
 
+// parsePCRs reads --pcrs; the range is checked with the rest of the config.
 func parsePCRs(s string) ([]int, error) {
 	if s == "none" {
 		return []int{}, nil
@@ -298,8 +301,8 @@ func parsePCRs(s string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 0 || n > seal.MaxPCR {
-			return nil, fmt.Errorf("--pcrs: %q is not a PCR index 0..%d", f, seal.MaxPCR)
+		if err != nil {
+			return nil, fmt.Errorf("--pcrs: %q is not a PCR index", f)
 		}
 		out = append(out, n)
 	}

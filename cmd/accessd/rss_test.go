@@ -37,7 +37,7 @@ func TestDaemonIdleRSS100k(t *testing.T) {
 
 	tpm, err := seal.Open(seal.Config{Device: "simulator", SimulatorSeedFile: filepath.Join(d, "seal", "simulator.seed")})
 	require.NoError(t, err)
-	root, err := seal.ReadSealedFile(filepath.Join(d, "seal", "root.sealed"), tpm)
+	root, _, err := seal.ReadSealedFile(filepath.Join(d, "seal", "root.sealed"), tpm)
 	require.NoError(t, err)
 	require.NoError(t, tpm.Close())
 	st, err := store.Open(filepath.Join(d, "db"), root.Bytes(), store.Options{})

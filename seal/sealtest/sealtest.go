@@ -133,7 +133,7 @@ func write(t *testing.T, path string, s seal.Sealer, root seal.RootKey, pcrs []i
 
 func mustRead(t *testing.T, path string, s seal.Sealer, want seal.RootKey) {
 	t.Helper()
-	got, err := seal.ReadSealedFile(path, s)
+	got, _, err := seal.ReadSealedFile(path, s)
 	if err != nil {
 		t.Fatalf("ReadSealedFile: %v", err)
 	}
@@ -214,7 +214,7 @@ func testPCRExtend(t *testing.T, h Harness) {
 	write(t, path, inst, root, []int{other, h.PCR})
 	h.ExtendPCR(t, inst, h.PCR)
 
-	got, err := seal.ReadSealedFile(path, inst)
+	got, _, err := seal.ReadSealedFile(path, inst)
 	if err == nil {
 		got.Destroy()
 		t.Fatal("ReadSealedFile succeeded after a bound PCR was extended")
@@ -249,7 +249,7 @@ func testReseal(t *testing.T, h Harness) {
 	root := newRoot(t)
 	path := sealedPath(t)
 	write(t, path, inst, root, nil)
-	got, err := seal.ReadSealedFile(path, inst)
+	got, _, err := seal.ReadSealedFile(path, inst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func testFlipEveryByte(t *testing.T, h Harness) {
 			if err := os.WriteFile(flipped, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			got, err := seal.ReadSealedFile(flipped, inst)
+			got, _, err := seal.ReadSealedFile(flipped, inst)
 			if err == nil {
 				eq := got.Equal(root)
 				got.Destroy()
@@ -388,7 +388,7 @@ func testTruncate(t *testing.T, h Harness) {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := seal.ReadSealedFile(p, inst); err == nil {
+		if got, _, err := seal.ReadSealedFile(p, inst); err == nil {
 			got.Destroy()
 			t.Errorf("%s: ReadSealedFile succeeded", name)
 		} else if !acceptable(err) {
@@ -409,7 +409,7 @@ func testOtherTPM(t *testing.T, h Harness) {
 	h.Replace(t)
 	inst = open(t, h)
 	for name, p := range map[string]string{"bound": bound, "unbound": unbound} {
-		got, err := seal.ReadSealedFile(p, inst)
+		got, _, err := seal.ReadSealedFile(p, inst)
 		if err == nil {
 			got.Destroy()
 			t.Fatalf("%s: a file sealed by another TPM unsealed", name)
@@ -442,7 +442,7 @@ func testRecoverOnReplacedTPM(t *testing.T, h Harness) {
 
 	h.Replace(t)
 	inst = open(t, h)
-	if _, err := seal.ReadSealedFile(sealed, inst); !errors.Is(err, seal.ErrWrongTPM) {
+	if _, _, err := seal.ReadSealedFile(sealed, inst); !errors.Is(err, seal.ErrWrongTPM) {
 		t.Fatalf("ReadSealedFile on the new TPM: %v, want ErrWrongTPM", err)
 	}
 	// `accessd recover`: the operator types the key in lower case with spaces.
