@@ -205,11 +205,43 @@ func (randReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func freePort(t *testing.T) string {
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freeAddr is freePort as a listen address.
+func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
+
+// served is a running `accessd serve` child with its own NOTIFY_SOCKET.
+type served struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	notes          <-chan string
+}
+
+// startServe runs `accessd serve args…` and waits for READY=1. The child is
+// killed when the test ends if it is still running.
+func startServe(t *testing.T, ready time.Duration, args ...string) *served {
+	t.Helper()
+	notify, notes := notifySocket(t)
+	s := &served{cmd: accessd(append([]string{"serve"}, args...)...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, notes: notes}
+	s.cmd.Env = append(s.cmd.Env, "NOTIFY_SOCKET="+notify)
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	require.NoError(t, s.cmd.Start())
+	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
+	waitFor(t, notes, "READY=1", ready)
+	return s
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *served) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, s.cmd.Wait(), s.stderr.String())
 }
 
 // notifySocket is a real unixgram NOTIFY_SOCKET; messages arrive on the channel.
@@ -266,23 +298,15 @@ func buildAccessctl(t *testing.T) string {
 
 func TestServeDev(t *testing.T) {
 	d := filepath.Join(t.TempDir(), "data")
-	addr := freePort(t)
+	addr := freeAddr(t)
 	sock := filepath.Join(openDir(t), "admin.sock")
 	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n", sock)), 0o600))
-	notify, notes := notifySocket(t)
-
-	start := func() (*exec.Cmd, *syncBuffer, *syncBuffer) {
-		cmd := accessd("serve", "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
-		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
-		var out, errb syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd, &out, &errb
+	serve := func() *served {
+		return startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
 	}
-	cmd, stdout, stderr := start()
-	waitFor(t, notes, "READY=1", 90*time.Second)
+	first := serve()
+	cmd, stdout, stderr := first.cmd, first.stdout, first.stderr
 
 	// The first --dev run initialised and printed the secrets once.
 	recovery, password := secretsIn(t, stdout.String())
@@ -366,7 +390,7 @@ func TestServeDev(t *testing.T) {
 	// SIGTERM: STOPPING=1, the store closed, a clean exit. (Draining of a
 	// request under way is tested in package daemon, with a slow handler.)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	waitFor(t, notes, "STOPPING=1", 20*time.Second)
+	waitFor(t, first.notes, "STOPPING=1", 20*time.Second)
 	require.NoError(t, cmd.Wait())
 	require.Contains(t, stderr.String(), `"event":"daemon.stopped"`)
 	_, err = os.Stat(sock)
@@ -374,14 +398,12 @@ func TestServeDev(t *testing.T) {
 
 	// A restart unseals the same store (the simulator seed is kept) and
 	// prints no secret again.
-	cmd2, stdout2, stderr2 := start()
-	waitFor(t, notes, "READY=1", 90*time.Second)
-	require.NotContains(t, stdout2.String(), recovery)
-	require.NoError(t, cmd2.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, cmd2.Wait())
+	second := serve()
+	require.NotContains(t, second.stdout.String(), recovery)
+	second.stop(t)
 
 	// No secret in any log line of either run.
-	for _, logs := range []string{stderr.String(), stderr2.String()} {
+	for _, logs := range []string{stderr.String(), second.stderr.String()} {
 		require.NotContains(t, logs, recovery)
 		require.NotContains(t, logs, password)
 		sc := bufio.NewScanner(strings.NewReader(logs))
@@ -467,14 +489,7 @@ func TestConcurrentInitsLeaveOneGoodStore(t *testing.T) {
 	}
 	require.Equal(t, 1, ok, "exactly one init wins")
 	// The winner's store is whole: serve unseals and opens it.
-	notify, notes := notifySocket(t)
-	cmd := accessd("serve", "--dev", "--data-dir", d, "--listen", freePort(t))
-	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, notes, "READY=1", 60*time.Second)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, cmd.Wait())
+	startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", freeAddr(t)).stop(t)
 }
 
 func TestServeRefusesMissingStore(t *testing.T) {

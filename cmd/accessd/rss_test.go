@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,18 +78,12 @@ func TestDaemonIdleRSS100k(t *testing.T) {
 	})
 	t.Logf("filled %d users in %s; data dir %.1f MiB", users, time.Since(start).Round(time.Second), float64(n)/(1<<20))
 
-	notify, notes := notifySocket(t)
-	cmd := accessd("serve", "--dev", "--data-dir", d, "--listen", freePort(t))
-	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, notes, "READY=1", 2*time.Minute)
+	daemon := startServe(t, 2*time.Minute, "--dev", "--data-dir", d, "--listen", freeAddr(t))
 	time.Sleep(10 * time.Second) // let start-up garbage be collected and compactions settle
-	rss := vmRSS(t, cmd.Process.Pid)
+	rss := vmRSS(t, daemon.cmd.Process.Pid)
 	t.Logf("RESULT daemon idle RSS with %d users: %.1f MiB (target < 128 MiB)", users, float64(rss)/(1<<20))
 	require.Less(t, rss, int64(128<<20), "idle RSS over the 128 MiB target")
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, cmd.Wait())
+	daemon.stop(t)
 }
 
 func vmRSS(t *testing.T, pid int) int64 {

@@ -21,7 +21,7 @@ func startSwtpm(t *testing.T, port int, dir string) (stop func()) {
 	require.NoError(t, err, "swtpm is installed by scripts/test")
 	var cmd *exec.Cmd
 	for attempt := 0; ; attempt++ {
-		ctrl := freeTCPPort(t)
+		ctrl := freePort(t)
 		cmd = exec.Command(bin, "socket", "--tpm2",
 			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
 			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", ctrl),
@@ -47,13 +47,6 @@ func startSwtpm(t *testing.T, port int, dir string) (stop func()) {
 	return stop
 }
 
-func freeTCPPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func waitTCP(addr string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -73,14 +66,14 @@ func waitTCP(addr string, d time.Duration) bool {
 // says so, recover re-seals with the printed recovery key, and serve works
 // again on the same store.
 func TestProductionPathWithSwtpm(t *testing.T) {
-	port := freeTCPPort(t)
+	port := freePort(t)
 	stopA := startSwtpm(t, port, t.TempDir())
 
 	tmp := t.TempDir()
 	d := filepath.Join(tmp, "data")
 	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
 	pool, _ := writeCert(t, crt, key)
-	addr := freePort(t)
+	addr := freeAddr(t)
 	cfgFile := filepath.Join(tmp, "accessd.toml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
 issuer = "https://%s"
@@ -103,19 +96,11 @@ mode = "warn"   # the test runs as root under /tmp; every finding is still logge
 
 	serveOnce := func() {
 		t.Helper()
-		notify, notes := notifySocket(t)
-		cmd := accessd("serve", "--config", cfgFile)
-		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
-		var errb syncBuffer
-		cmd.Stderr = &errb
-		require.NoError(t, cmd.Start())
-		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		waitFor(t, notes, "READY=1", 60*time.Second)
+		s := startServe(t, 60*time.Second, "--config", cfgFile)
 		c, err := tlsGet(pool, "https://"+addr+"/health")
 		require.NoError(t, err)
 		require.Equal(t, "healthy", c)
-		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-		require.NoError(t, cmd.Wait(), errb.String())
+		s.stop(t)
 	}
 	serveOnce()
 
