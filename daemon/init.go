@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/accessd/accessd/daemon/lockdown"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
@@ -101,9 +100,7 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	if opt.Now != nil {
 		now = opt.Now
 	}
-	if err := lockdown.Harden(); err != nil {
-		opt.Log.Warn("process hardening incomplete", "err", err)
-	}
+	harden(opt.Log)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: create data dir: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/accessd/accessd/daemon/lockdown"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 )
@@ -76,9 +75,7 @@ func Reseal(cfg Config, dev bool, log *slog.Logger) error {
 // prepareKeyOp hardens the process (the root key is about to be in
 // memory) and locks the data dir against a concurrent init or reseal.
 func prepareKeyOp(cfg Config, log *slog.Logger) (func(), error) {
-	if err := lockdown.Harden(); err != nil {
-		log.Warn("process hardening incomplete", "event", "lockdown.harden", "err", err)
-	}
+	harden(log)
 	if _, err := os.Stat(sealDir(cfg.DataDir)); err != nil {
 		return nil, fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", sealDir(cfg.DataDir), err)
 	}

@@ -58,10 +58,7 @@ var ErrLockdown = errors.New("daemon: host lockdown checks failed; fix the findi
 // CheckHost applies the process hardening and runs every lockdown check for
 // cfg. It opens nothing secret.
 func CheckHost(cfg Config, dev bool, buildTime time.Time, log *slog.Logger) *lockdown.Report {
-	if err := lockdown.Harden(); err != nil {
-		// The core-dumps and memory-lock findings give the verdict.
-		log.Warn("process hardening incomplete", "event", "lockdown.harden", "err", err)
-	}
+	harden(log)
 	// Root running `accessd check` for an installed service means the
 	// service user's view: the data dir must belong to accessd, not root.
 	svcUser := ""
@@ -84,6 +81,15 @@ func CheckHost(cfg Config, dev bool, buildTime time.Time, log *slog.Logger) *loc
 		BuildTime:   buildTime,
 	})
 	return rep
+}
+
+// harden turns off core dumps and locks memory before any key is in it.
+// A failure is logged, not fatal: the core-dumps and memory-lock findings
+// give the verdict.
+func harden(log *slog.Logger) {
+	if err := lockdown.Harden(); err != nil {
+		log.Warn("process hardening incomplete", "event", "lockdown.harden", "err", err)
+	}
 }
 
 // Serve runs the daemon until ctx ends or SIGTERM/SIGINT arrives, in the
