@@ -4,7 +4,8 @@ import "time"
 
 // Application is a machine-to-machine OAuth client. Its secrets are kept
 // only as keyed hashes (HMAC-SHA-256 with the Identity layer's pepper);
-// several may be valid at once during a rotation's grace period.
+// several may be valid at once during a rotation's grace period. Its
+// last use is in its LoginState, not here.
 type Application struct {
 	ID           string       `json:"id"`
 	Name         string       `json:"name"`
@@ -20,7 +21,6 @@ type Application struct {
 	ExpiresAt   time.Time `json:"expiresAt"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
-	LastUsedAt  time.Time `json:"lastUsedAt"`
 	Version     uint64    `json:"version"`
 }
 
@@ -42,9 +42,18 @@ func applicationTable(s *Store) *table[Application] {
 		s: s, name: "application", prefix: []byte("app/"),
 		id:      func(a *Application) string { return a.ID },
 		version: func(a *Application) *uint64 { return &a.Version },
-		indexes: func(a *Application) [][]byte { return [][]byte{clientIDKey(a.ClientID)} },
+		indexes: func(a *Application) [][]byte {
+			keys := [][]byte{clientIDKey(a.ClientID)}
+			for _, g := range a.Groups {
+				keys = append(keys, memberKey(g, MemberApp, a.ID))
+			}
+			return keys
+		},
 		create: func(a *Application, now time.Time) error {
 			if err := checkKeyPart("client id", a.ClientID); err != nil {
+				return err
+			}
+			if err := checkGroups(a.Groups); err != nil {
 				return err
 			}
 			if a.ID == "" {
@@ -64,6 +73,9 @@ func applicationTable(s *Store) *table[Application] {
 			if err := checkKeyPart("client id", a.ClientID); err != nil {
 				return err
 			}
+			if err := checkGroups(a.Groups); err != nil {
+				return err
+			}
 			a.UpdatedAt = now
 			return nil
 		},
@@ -72,35 +84,38 @@ func applicationTable(s *Store) *table[Application] {
 
 // ApplicationRepo stores applications, with a unique client-ID index kept
 // in the same transaction as the record.
-type ApplicationRepo struct{ t *table[Application] }
+type ApplicationRepo struct {
+	t *table[Application]
+	x exec
+}
 
 // Create stores a new application with Version 1; an empty ID gets a
 // random UUID. ClientID is required; ErrExists when ID or ClientID is
 // taken.
-func (r *ApplicationRepo) Create(a Application) (Application, error) { return r.t.doCreate(a) }
+func (r *ApplicationRepo) Create(a Application) (Application, error) { return r.t.doCreate(r.x, a) }
 
 // Get returns the application with the given ID, or ErrNotFound.
-func (r *ApplicationRepo) Get(id string) (Application, error) { return r.t.doGet(id) }
+func (r *ApplicationRepo) Get(id string) (Application, error) { return r.t.doGet(r.x, id) }
 
 // GetByClientID finds the application a token request names.
 func (r *ApplicationRepo) GetByClientID(clientID string) (Application, error) {
-	return r.t.doGetBy("client id", clientIDKey(clientID))
+	return r.t.doGetBy(r.x, "client id", clientIDKey(clientID))
 }
 
 // Update has UserRepo.Update's contract; a changed ClientID moves its
 // index entry (ErrExists if taken).
 func (r *ApplicationRepo) Update(id string, fn func(old Application) (Application, error)) (Application, error) {
-	return r.t.doUpdate(id, fn)
+	return r.t.doUpdate(r.x, id, fn)
 }
 
 // Delete removes an application and its client-ID index entry.
-func (r *ApplicationRepo) Delete(id string) error { return r.t.doDelete(id) }
+func (r *ApplicationRepo) Delete(id string) error { return r.t.doDelete(r.x, id) }
 
 // List returns up to limit applications (all when limit <= 0) with IDs
 // after the cursor, in ID order.
 func (r *ApplicationRepo) List(after string, limit int) ([]Application, error) {
-	return r.t.doList(after, limit)
+	return r.t.doList(r.x, after, limit)
 }
 
 // Count returns the number of applications.
-func (r *ApplicationRepo) Count() (int, error) { return r.t.doCount() }
+func (r *ApplicationRepo) Count() (int, error) { return r.t.doCount(r.x) }

@@ -10,74 +10,159 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// AuditEntry is one event of the audit log. The store keeps entries
-// exactly as given; computing and verifying the hash chain (PrevHash,
-// Hash) is store/audit's job.
+// AuditEntry is one event of the audit log. The store keeps entries as
+// given; computing and verifying the hash chain (PrevHash, Hash) is
+// store/audit's job, which also assigns Seq.
 type AuditEntry struct {
-	Seq      uint64            `json:"seq"`
-	Time     time.Time         `json:"time"`
-	Type     string            `json:"type"`
-	Actor    string            `json:"actor,omitempty"`
-	Subject  string            `json:"subject,omitempty"`
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Type   string    `json:"type"`             // the action, e.g. "user.create"
+	Actor  string    `json:"actor,omitempty"`  // "uid:0", "user:<id>", "app:<clientId>"
+	Target string    `json:"target,omitempty"` // what it was done to
+	Result string    `json:"result,omitempty"` // "ok", "denied", "failed"
+	Source string    `json:"source,omitempty"` // remote address or "admin-socket"
+	// Detail holds further non-secret facts (never a password, token,
+	// secret or key).
 	Detail   map[string]string `json:"detail,omitempty"`
 	PrevHash []byte            `json:"prevHash,omitempty"`
 	Hash     []byte            `json:"hash,omitempty"`
 }
 
-var auditPrefix = []byte("audit/")
+var (
+	auditPrefix   = []byte("audit/")
+	pendingPrefix = []byte("auditq/")
+)
 
 func auditKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), auditPrefix...), seq)
 }
 
-// AuditRepo is the append-only audit log: entries can be appended and
+// AuditStage stages audit entries in a Tx: each is written to the
+// pending queue in the same transaction as the change it records, so the
+// two are durable together; the audit writer (store/audit) later gives it
+// its place in the chain. Staging never reads the chain's head, so
+// concurrent transactions do not conflict on it.
+type AuditStage struct{ tx *Tx }
+
+// Stage queues e to be chained. Seq, PrevHash and Hash are assigned by
+// the writer; Time is the store's clock when zero.
+func (a *AuditStage) Stage(e AuditEntry) error {
+	if !a.tx.write {
+		return errReadOnly
+	}
+	s := a.tx.s
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	e.Seq, e.PrevHash, e.Hash = 0, nil, nil
+	val, err := json.Marshal(&e)
+	if err != nil {
+		return fmt.Errorf("store: stage audit entry: %w", err)
+	}
+	// Time-ordered key, with random bytes so that two entries of one
+	// nanosecond do not collide.
+	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), uint64(e.Time.UnixNano()))
+	var r [8]byte
+	if _, err := s.rand.Read(r[:]); err != nil {
+		return fmt.Errorf("store: stage audit entry: %w", err)
+	}
+	key = append(key, r[:]...)
+	if err := s.mac.put(a.tx.txn, key, val); err != nil {
+		return fmt.Errorf("store: stage audit entry: %w", err)
+	}
+	a.tx.staged = true
+	return nil
+}
+
+// PendingAudit is a staged entry not yet chained.
+type PendingAudit struct {
+	key   []byte
+	Entry AuditEntry
+}
+
+// AuditRepo is the append-only audit log: entries can be chained and
 // read, never changed or removed through the store's API.
 type AuditRepo struct{ s *Store }
 
-// Append stores e, whose Seq must be exactly one more than the last
-// entry's (1 for the first). ErrExists when Seq is taken; ErrConflict
-// when it is not the next one, e.g. because a concurrent Append won: the
-// caller re-reads Last, rebuilds its entry on it and tries again. The
-// sequence check and the write are one transaction, so the log has no
-// gaps and no forks.
-func (r *AuditRepo) Append(e AuditEntry) error {
-	if e.Seq == 0 {
-		return fmt.Errorf("store: append audit entry: %w: sequence numbers start at 1", ErrInvalid)
-	}
+// Pending returns up to limit staged entries, oldest first.
+func (r *AuditRepo) Pending(limit int) ([]PendingAudit, error) {
 	if err := r.s.acquire(); err != nil {
-		return fmt.Errorf("store: append audit entry %d: %w", e.Seq, err)
+		return nil, fmt.Errorf("store: pending audit entries: %w", err)
 	}
 	defer r.s.mu.RUnlock()
-	val, err := json.Marshal(&e)
+	var out []PendingAudit
+	err := r.s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = pendingPrefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
+			b, err := r.s.mac.value(it.Item())
+			if err != nil {
+				return err
+			}
+			p := PendingAudit{key: it.Item().KeyCopy(nil)}
+			if err := json.Unmarshal(b, &p.Entry); err != nil {
+				return fmt.Errorf("decode pending audit entry: %w", err)
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("store: append audit entry %d: %w", e.Seq, err)
+		return nil, fmt.Errorf("store: pending audit entries: %w", err)
 	}
+	return out, nil
+}
+
+// Chain appends entries to the log in one transaction and removes the
+// pending entries they were made from: one commit, one fsync, for the
+// whole batch. entries[0].Seq must be one more than the last entry's (1
+// for the first) and the rest consecutive: ErrConflict otherwise (only
+// one writer may chain; a second one loses here instead of forking the
+// log).
+func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := r.s.acquire(); err != nil {
+		return fmt.Errorf("store: chain audit entries: %w", err)
+	}
+	defer r.s.mu.RUnlock()
 	txn := r.s.db.NewTransaction(true)
 	defer txn.Discard()
-	err = func() error {
+	err := func() error {
 		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if e.Seq <= last {
-			return ErrExists
+		for i, e := range entries {
+			if e.Seq != last+1+uint64(i) {
+				return fmt.Errorf("entry %d: next sequence is %d: %w", e.Seq, last+1+uint64(i), ErrConflict)
+			}
+			val, err := json.Marshal(&e)
+			if err != nil {
+				return err
+			}
+			if err := r.s.mac.put(txn, auditKey(e.Seq), val); err != nil {
+				return err
+			}
 		}
-		if e.Seq != last+1 {
-			return fmt.Errorf("next sequence is %d: %w", last+1, ErrConflict)
+		for _, p := range consumed {
+			if err := txn.Delete(p.key); err != nil {
+				return err
+			}
 		}
-		if err := r.s.mac.putUint64(txn, metaAuditSeq, e.Seq); err != nil {
-			return err
-		}
-		if err := r.s.mac.put(txn, auditKey(e.Seq), val); err != nil {
+		if err := r.s.mac.putUint64(txn, metaAuditSeq, entries[len(entries)-1].Seq); err != nil {
 			return err
 		}
 		return txn.Commit()
 	}()
 	if errors.Is(err, badger.ErrConflict) {
-		err = fmt.Errorf("concurrent append: %w", ErrConflict)
+		err = fmt.Errorf("concurrent chain writer: %w", ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("store: append audit entry %d: %w", e.Seq, err)
+		return fmt.Errorf("store: chain audit entries: %w", err)
 	}
 	return nil
 }
@@ -109,7 +194,8 @@ func (r *AuditRepo) getAudit(txn *badger.Txn, seq uint64) (AuditEntry, error) {
 	return e, json.Unmarshal(b, &e)
 }
 
-// Last returns the newest entry, or ErrNotFound while the log is empty.
+// Last returns the newest chained entry, or ErrNotFound while the log is
+// empty.
 func (r *AuditRepo) Last() (AuditEntry, error) {
 	var e AuditEntry
 	if err := r.s.acquire(); err != nil {
@@ -130,14 +216,14 @@ func (r *AuditRepo) Last() (AuditEntry, error) {
 	return e, nil
 }
 
-// List returns up to limit entries (all when limit <= 0) with Seq >= from,
-// in sequence order.
-func (r *AuditRepo) List(from uint64, limit int) ([]AuditEntry, error) {
+// Scan calls fn for each chained entry with Seq >= from, in key order,
+// until fn returns false or an error. A value that fails its MAC or does
+// not decode is passed on as an error naming the key's sequence number.
+func (r *AuditRepo) Scan(from uint64, fn func(AuditEntry) (bool, error)) error {
 	if err := r.s.acquire(); err != nil {
-		return nil, fmt.Errorf("store: list audit entries: %w", err)
+		return fmt.Errorf("store: scan audit entries: %w", err)
 	}
 	defer r.s.mu.RUnlock()
-	var out []AuditEntry
 	err := r.s.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = auditPrefix
@@ -145,23 +231,39 @@ func (r *AuditRepo) List(from uint64, limit int) ([]AuditEntry, error) {
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Seek(auditKey(from)); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			var seq uint64
+			if len(k) == len(auditPrefix)+8 {
+				seq = binary.BigEndian.Uint64(k[len(auditPrefix):])
+			}
 			b, err := r.s.mac.value(it.Item())
 			if err != nil {
-				return err
+				return fmt.Errorf("audit entry %d: %w", seq, err)
 			}
 			var e AuditEntry
 			if err := json.Unmarshal(b, &e); err != nil {
-				return err
+				return fmt.Errorf("audit entry %d: %w: %v", seq, ErrCorrupt, err)
 			}
-			out = append(out, e)
-			if limit > 0 && len(out) >= limit {
-				break
+			more, err := fn(e)
+			if err != nil || !more {
+				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: list audit entries: %w", err)
+		return fmt.Errorf("store: scan audit entries: %w", err)
 	}
-	return out, nil
+	return nil
+}
+
+// List returns up to limit entries (all when limit <= 0) with Seq >= from,
+// in sequence order.
+func (r *AuditRepo) List(from uint64, limit int) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := r.Scan(from, func(e AuditEntry) (bool, error) {
+		out = append(out, e)
+		return limit <= 0 || len(out) < limit, nil
+	})
+	return out, err
 }

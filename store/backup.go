@@ -238,6 +238,12 @@ func (s *Store) Backup(w io.Writer) error {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	defer s.mu.RUnlock()
+	return s.backupLocked(w)
+}
+
+// backupLocked is Backup for callers that hold the store open (Open
+// itself, before a migration).
+func (s *Store) backupLocked(w io.Writer) error {
 	bw, err := newBackupWriter(w, s.backupKey, s.rand)
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)

@@ -48,6 +48,10 @@ var (
 	// restored.
 	ErrBadBackup = errors.New("store: backup stream is corrupt, truncated or under another key")
 
+	// ErrTooNew says the store was written by a newer accessd whose
+	// layout this build cannot read; nothing was changed.
+	ErrTooNew = errors.New("store: store layout is newer than this build")
+
 	// ErrNotEmpty says Restore was pointed at a directory that already
 	// holds files; restoring never overwrites or merges.
 	ErrNotEmpty = errors.New("store: restore target directory is not empty")

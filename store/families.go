@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -103,14 +104,17 @@ func familyTable(s *Store) *table[RefreshFamily] {
 // RefreshFamilyRepo stores refresh-token families with two indexes kept in
 // the same transaction: every token hash the family has had -> family,
 // and subject -> families (for forced logout).
-type RefreshFamilyRepo struct{ t *table[RefreshFamily] }
+type RefreshFamilyRepo struct {
+	t *table[RefreshFamily]
+	x exec
+}
 
 // Create stores a new family with Version 1; an empty ID gets a random
 // UUID. ErrExists if the token hash already belongs to a family.
-func (r *RefreshFamilyRepo) Create(f RefreshFamily) (RefreshFamily, error) { return r.t.doCreate(f) }
+func (r *RefreshFamilyRepo) Create(f RefreshFamily) (RefreshFamily, error) { return r.t.doCreate(r.x, f) }
 
 // Get returns the family with the given ID, or ErrNotFound.
-func (r *RefreshFamilyRepo) Get(id string) (RefreshFamily, error) { return r.t.doGet(id) }
+func (r *RefreshFamilyRepo) Get(id string) (RefreshFamily, error) { return r.t.doGet(r.x, id) }
 
 // GetByTokenHash finds the family a presented refresh token's hash belongs
 // to, whether it is the current one or an already rotated one (compare
@@ -119,7 +123,7 @@ func (r *RefreshFamilyRepo) GetByTokenHash(hash []byte) (RefreshFamily, error) {
 	if len(hash) == 0 || len(hash) > maxTokenHash {
 		return RefreshFamily{}, fmt.Errorf("store: get refresh family by token hash: %w", ErrNotFound)
 	}
-	return r.t.doGetBy("token hash", tokenHashKey(hash))
+	return r.t.doGetBy(r.x, "token hash", tokenHashKey(hash))
 }
 
 // Update has UserRepo.Update's contract. Rotating is setting CurrentHash
@@ -127,38 +131,31 @@ func (r *RefreshFamilyRepo) GetByTokenHash(hash []byte) (RefreshFamily, error) {
 // indexed. Two concurrent rotations of one token cannot both succeed if fn
 // checks old.CurrentHash: the loser re-runs on the winner's record.
 func (r *RefreshFamilyRepo) Update(id string, fn func(old RefreshFamily) (RefreshFamily, error)) (RefreshFamily, error) {
-	return r.t.doUpdate(id, fn)
+	return r.t.doUpdate(r.x, id, fn)
 }
 
 // Delete removes a family and all its index entries.
-func (r *RefreshFamilyRepo) Delete(id string) error { return r.t.doDelete(id) }
+func (r *RefreshFamilyRepo) Delete(id string) error { return r.t.doDelete(r.x, id) }
 
 // List returns up to limit families (all when limit <= 0) with IDs after
 // the cursor, in ID order.
 func (r *RefreshFamilyRepo) List(after string, limit int) ([]RefreshFamily, error) {
-	return r.t.doList(after, limit)
+	return r.t.doList(r.x, after, limit)
 }
 
 // ListBySubject returns every family of a subject, so a forced logout can
 // revoke them all.
 func (r *RefreshFamilyRepo) ListBySubject(subject string) ([]RefreshFamily, error) {
 	t := r.t
-	if err := t.s.acquire(); err != nil {
-		return nil, fmt.Errorf("store: list refresh families by subject: %w", err)
-	}
-	defer t.s.mu.RUnlock()
 	var out []RefreshFamily
-	err := t.s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = familySubjectPrefix(subject)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			id, err := t.s.mac.value(it.Item())
-			if err != nil {
-				return err
-			}
-			f, err := t.getTxn(txn, string(id))
+	err := r.x.view(func(txn *badger.Txn) error {
+		out = nil
+		ids, err := t.indexIDs(txn, familySubjectPrefix(subject))
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			f, err := t.getTxn(txn, id)
 			if err != nil {
 				return fmt.Errorf("family %q: %w", id, err)
 			}
@@ -172,11 +169,51 @@ func (r *RefreshFamilyRepo) ListBySubject(subject string) ([]RefreshFamily, erro
 	return out, nil
 }
 
+// RevokeSubject marks every live family of a subject revoked and returns
+// how many it changed: the refresh half of a forced logout, atomic when
+// the repository is joined to a Tx.
+func (r *RefreshFamilyRepo) RevokeSubject(subject string) (int, error) {
+	t := r.t
+	n := 0
+	err := r.x.update(func(txn *badger.Txn) error {
+		n = 0
+		ids, err := t.indexIDs(txn, familySubjectPrefix(subject))
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			f, err := t.getTxn(txn, id)
+			if err != nil {
+				return fmt.Errorf("family %q: %w", id, err)
+			}
+			if f.Revoked {
+				continue
+			}
+			f.Revoked = true
+			f.UpdatedAt = t.s.now()
+			f.Version++
+			val, err := json.Marshal(&f)
+			if err != nil {
+				return err
+			}
+			if err := t.s.mac.put(txn, t.key(id), val); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: revoke refresh families of subject: %w", err)
+	}
+	return n, nil
+}
+
 // DeleteExpired removes every family whose ExpiresAt is set and not after
 // now, and reports how many went. The daemon calls it periodically.
 func (r *RefreshFamilyRepo) DeleteExpired(now time.Time) (int, error) {
 	var ids []string
-	err := r.t.scan("", func(f RefreshFamily) (bool, error) {
+	err := r.t.scan(r.x, "", func(f RefreshFamily) (bool, error) {
 		if !f.ExpiresAt.IsZero() && !f.ExpiresAt.After(now) {
 			ids = append(ids, f.ID)
 		}
@@ -185,16 +222,12 @@ func (r *RefreshFamilyRepo) DeleteExpired(now time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: delete expired refresh families: %w", err)
 	}
-	if err := r.t.s.acquire(); err != nil {
-		return 0, fmt.Errorf("store: delete expired refresh families: %w", err)
-	}
-	defer r.t.s.mu.RUnlock()
 	n := 0
 	for _, id := range ids {
 		gone := false
 		// Re-check inside the transaction: the family may have been
 		// extended or deleted since the scan.
-		err := r.t.s.retry(func(txn *badger.Txn) error {
+		err := r.x.update(func(txn *badger.Txn) error {
 			gone = false
 			f, err := r.t.getTxn(txn, id)
 			if isNotFound(err) {

@@ -25,6 +25,7 @@ const (
 	infoFields     = "fields"
 	infoBackup     = "backup"
 	infoRecords    = "records"
+	infoPepper     = "pepper"
 	infoFieldTerm  = "accessd fields term "
 	infoBackupData = "accessd backup stream v1"
 )

@@ -45,24 +45,27 @@ func signingKeyTable(s *Store) *table[SigningKey] {
 }
 
 // SigningKeyRepo stores signing keys by key ID.
-type SigningKeyRepo struct{ t *table[SigningKey] }
+type SigningKeyRepo struct {
+	t *table[SigningKey]
+	x exec
+}
 
 // Create stores a new key; KID is required, ErrExists when taken.
-func (r *SigningKeyRepo) Create(k SigningKey) (SigningKey, error) { return r.t.doCreate(k) }
+func (r *SigningKeyRepo) Create(k SigningKey) (SigningKey, error) { return r.t.doCreate(r.x, k) }
 
 // Get returns the key with the given KID, or ErrNotFound.
-func (r *SigningKeyRepo) Get(kid string) (SigningKey, error) { return r.t.doGet(kid) }
+func (r *SigningKeyRepo) Get(kid string) (SigningKey, error) { return r.t.doGet(r.x, kid) }
 
 // Update has UserRepo.Update's contract (retiring a key sets RetiredAt).
 func (r *SigningKeyRepo) Update(kid string, fn func(old SigningKey) (SigningKey, error)) (SigningKey, error) {
-	return r.t.doUpdate(kid, fn)
+	return r.t.doUpdate(r.x, kid, fn)
 }
 
 // Delete removes a key once it has left JWKS.
-func (r *SigningKeyRepo) Delete(kid string) error { return r.t.doDelete(kid) }
+func (r *SigningKeyRepo) Delete(kid string) error { return r.t.doDelete(r.x, kid) }
 
 // List returns every key, in KID order; there are only a handful.
-func (r *SigningKeyRepo) List() ([]SigningKey, error) { return r.t.doList("", 0) }
+func (r *SigningKeyRepo) List() ([]SigningKey, error) { return r.t.doList(r.x, "", 0) }
 
 // SealPrivate seals a private key's encoding (e.g. PKCS#8 DER) for the key
 // with the given KID. The caller clears der.

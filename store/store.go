@@ -1,7 +1,10 @@
 package store
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +32,12 @@ type Options struct {
 	// crypto/rand.Reader. It is serialised internally, so it need not be
 	// safe for concurrent use.
 	Rand io.Reader
+	// BeforeMigrate is called when the store on disk has an older layout
+	// than this build, before anything is changed, with a function that
+	// writes a backup of the old store (Backup's format) to w. An error
+	// stops Open and leaves the store as it was. Nil migrates without a
+	// backup.
+	BeforeMigrate func(from, to int, backup func(w io.Writer) error) error
 }
 
 // Store is accessd's encrypted record store: one Badger database under a
@@ -47,12 +56,20 @@ type Store struct {
 	mac       *recordMAC
 	fields    *keyring
 
-	users    *UserRepo
-	groups   *GroupRepo
-	apps     *ApplicationRepo
-	families *RefreshFamilyRepo
-	signing  *SigningKeyRepo
+	pepper    []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
+
+	userT    *table[User]
+	credT    *table[Credential]
+	loginT   *table[LoginState]
+	groupT   *table[Group]
+	appT     *table[Application]
+	familyT  *table[RefreshFamily]
+	signingT *table[SigningKey]
 	audit    *AuditRepo
+
+	// auditWake is signalled after a commit that staged audit entries,
+	// so the chain writer (store/audit) picks them up at once.
+	auditWake chan struct{}
 }
 
 // Keys of the store's own metadata.
@@ -62,9 +79,15 @@ var (
 	metaAuditSeq  = []byte("meta/auditseq")
 )
 
-// formatVersion is the layout version written at creation; Open refuses a
-// store written by a newer layout instead of misreading it.
-const formatVersion = 1
+// formatVersion is the layout version written at creation; Open migrates
+// an older layout (see migrate.go) and refuses a newer one instead of
+// misreading it.
+//
+//	1  users carry their password hash, MFA and login counters
+//	2  credentials and login state are records of their own; a group ->
+//	   members index; usernames indexed as given (canonicalised by
+//	   oauth/identity); audit entries staged, then chained
+const formatVersion = 2
 
 // Open opens (creating if needed) the store in dir, which the daemon puts
 // at <data>/db. rootKey must be RootKeySize bytes; Open derives what it
@@ -97,6 +120,10 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 		s.wipe()
 		return nil, err
 	}
+	if s.pepper, err = derive(rootKey, nil, infoPepper); err != nil {
+		s.wipe()
+		return nil, err
+	}
 	s.mac = &recordMAC{}
 	if s.mac.key, err = derive(rootKey, nil, infoRecords); err != nil {
 		s.wipe()
@@ -114,26 +141,57 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	if err := s.initMeta(); err != nil {
+	s.userT = userTable(s)
+	s.credT = credentialTable(s)
+	s.loginT = loginTable(s)
+	s.groupT = groupTable(s)
+	s.appT = applicationTable(s)
+	s.familyT = familyTable(s)
+	s.signingT = signingKeyTable(s)
+	s.audit = &AuditRepo{s: s}
+	s.auditWake = make(chan struct{}, 1)
+	if err := s.initMeta(opts.BeforeMigrate); err != nil {
 		_ = s.db.Close()
 		s.db = nil
 		s.wipe()
 		return nil, err
 	}
-	s.users = &UserRepo{t: userTable(s)}
-	s.groups = &GroupRepo{t: groupTable(s)}
-	s.apps = &ApplicationRepo{t: applicationTable(s)}
-	s.families = &RefreshFamilyRepo{t: familyTable(s)}
-	s.signing = &SigningKeyRepo{t: signingKeyTable(s)}
-	s.audit = &AuditRepo{s: s}
 	return s, nil
 }
 
 // initMeta writes the format version and the first field-key term into a
-// new store, and checks and loads them from an existing one.
-func (s *Store) initMeta() error {
+// new store, migrates an older layout, and checks and loads them from an
+// existing one.
+func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer) error) error) error {
+	var stored uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		v, err := s.mac.getUint64(txn, metaFormat)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		stored = v
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: open: metadata: %w", err)
+	}
+	switch {
+	case stored > formatVersion:
+		return fmt.Errorf("store: open: %w: the store has layout version %d and this accessd reads up to %d; run the newer accessd that wrote it, or restore a backup made by this version", ErrTooNew, stored, formatVersion)
+	case stored != 0 && stored < formatVersion:
+		if beforeMigrate != nil {
+			backup := func(w io.Writer) error { return s.backupLocked(w) }
+			if err := beforeMigrate(int(stored), formatVersion, backup); err != nil {
+				return fmt.Errorf("store: open: before migrating layout %d to %d: %w", stored, formatVersion, err)
+			}
+		}
+		if err := s.migrate(stored); err != nil {
+			return fmt.Errorf("store: open: migrate layout %d to %d: %w", stored, formatVersion, err)
+		}
+		s.log.Info("store layout migrated", "event", "store.migrated", "from", stored, "to", formatVersion)
+	}
 	var term uint32
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err = s.db.Update(func(txn *badger.Txn) error {
 		v, err := s.mac.getUint64(txn, metaFormat)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -190,6 +248,7 @@ func (s *Store) Close() error {
 func (s *Store) wipe() {
 	clear(s.badgerKey)
 	clear(s.backupKey)
+	clear(s.pepper)
 	if s.mac != nil {
 		s.mac.wipe()
 	}
@@ -209,23 +268,62 @@ func (s *Store) acquire() error {
 	return nil
 }
 
-// Users returns the repository of user accounts.
-func (s *Store) Users() *UserRepo { return s.users }
+// Users returns the repository of user accounts; each call is its own
+// transaction (use Update and tx.Users() to join several).
+func (s *Store) Users() *UserRepo { return &UserRepo{t: s.userT, x: exec{s: s}} }
+
+// Credentials returns the repository of users' credentials.
+func (s *Store) Credentials() *CredentialRepo { return &CredentialRepo{t: s.credT, x: exec{s: s}} }
+
+// Logins returns the repository of login state.
+func (s *Store) Logins() *LoginStateRepo { return &LoginStateRepo{t: s.loginT, x: exec{s: s}} }
 
 // Groups returns the repository of groups and their permissions.
-func (s *Store) Groups() *GroupRepo { return s.groups }
+func (s *Store) Groups() *GroupRepo { return &GroupRepo{t: s.groupT, x: exec{s: s}} }
 
 // Applications returns the repository of machine-to-machine clients.
-func (s *Store) Applications() *ApplicationRepo { return s.apps }
+func (s *Store) Applications() *ApplicationRepo {
+	return &ApplicationRepo{t: s.appT, x: exec{s: s}}
+}
 
 // RefreshFamilies returns the repository of refresh-token families.
-func (s *Store) RefreshFamilies() *RefreshFamilyRepo { return s.families }
+func (s *Store) RefreshFamilies() *RefreshFamilyRepo {
+	return &RefreshFamilyRepo{t: s.familyT, x: exec{s: s}}
+}
 
 // SigningKeys returns the repository of token signing keys.
-func (s *Store) SigningKeys() *SigningKeyRepo { return s.signing }
+func (s *Store) SigningKeys() *SigningKeyRepo {
+	return &SigningKeyRepo{t: s.signingT, x: exec{s: s}}
+}
 
 // AuditEntries returns the append-only repository of audit entries.
 func (s *Store) AuditEntries() *AuditRepo { return s.audit }
+
+// AuditWake is signalled (without blocking, coalesced) after every commit
+// that staged audit entries; the chain writer waits on it.
+func (s *Store) AuditWake() <-chan struct{} { return s.auditWake }
+
+func (s *Store) wakeAudit() {
+	select {
+	case s.auditWake <- struct{}{}:
+	default:
+	}
+}
+
+// Sum returns HMAC-SHA-256 of msg under a key derived from the root key
+// for purpose: the keyed hash ("pepper") that client secrets, recovery
+// codes and refresh tokens are stored as. They are high-entropy, so a
+// keyed hash costs microseconds and a stolen store without the root key
+// cannot be checked against guesses. The key never leaves the store.
+func (s *Store) Sum(purpose string, msg []byte) []byte {
+	h := hmac.New(sha256.New, s.pepper)
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(purpose)))
+	h.Write(n[:])
+	h.Write([]byte(purpose))
+	h.Write(msg)
+	return h.Sum(nil)
+}
 
 // Size reports the bytes on disk of the LSM tree (tables and memtable
 // logs) and of the value log, for status and metrics. It counts allocated

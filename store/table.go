@@ -14,7 +14,8 @@ import (
 // stored as JSON under prefix+id, with its secondary indexes kept in the
 // same Badger transaction as the record. Each index key maps to the ID of
 // the record that owns it; an index key owned by another record is a
-// uniqueness violation (ErrExists).
+// uniqueness violation (ErrExists). Every method takes the exec that says
+// which transaction it runs in (its own, or a Tx it joins).
 type table[T any] struct {
 	s      *Store
 	name   string // "user": in errors, and with the ID the record key
@@ -84,52 +85,49 @@ func containsKey(keys [][]byte, k []byte) bool {
 	return false
 }
 
-func (t *table[T]) doCreate(rec T) (T, error) {
-	var zero T
-	if err := t.s.acquire(); err != nil {
-		return zero, fmt.Errorf("store: create %s: %w", t.name, err)
-	}
-	defer t.s.mu.RUnlock()
-	if err := t.create(&rec, t.s.now()); err != nil {
-		return zero, fmt.Errorf("store: create %s: %w", t.name, err)
-	}
-	id := t.id(&rec)
-	if err := checkKeyPart(t.name+" id", id); err != nil {
-		return zero, fmt.Errorf("store: create %s: %w", t.name, err)
-	}
-	*t.version(&rec) = 1
-	val, err := json.Marshal(&rec)
-	if err != nil {
-		return zero, fmt.Errorf("store: create %s %q: %w", t.name, id, err)
-	}
-	idx := t.indexes(&rec)
-	err = t.s.retry(func(txn *badger.Txn) error {
+func (t *table[T]) doCreate(x exec, rec T) (T, error) {
+	var out T
+	err := x.update(func(txn *badger.Txn) error {
+		r := rec // create hooks fill in fields; start from the caller's copy on every attempt
+		if err := t.create(&r, t.s.now()); err != nil {
+			return err
+		}
+		id := t.id(&r)
+		if err := checkKeyPart(t.name+" id", id); err != nil {
+			return err
+		}
+		*t.version(&r) = 1
+		val, err := json.Marshal(&r)
+		if err != nil {
+			return err
+		}
 		key := t.key(id)
 		if _, err := txn.Get(key); err == nil {
 			return ErrExists
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		for _, ik := range idx {
+		for _, ik := range t.indexes(&r) {
 			if err := t.claim(txn, ik, id); err != nil {
 				return err
 			}
 		}
+		out = r
 		return t.s.mac.put(txn, key, val)
 	})
 	if err != nil {
-		return zero, fmt.Errorf("store: create %s %q: %w", t.name, id, err)
+		var zero T
+		if id := t.id(&rec); id != "" {
+			return zero, fmt.Errorf("store: create %s %q: %w", t.name, id, err)
+		}
+		return zero, fmt.Errorf("store: create %s: %w", t.name, err)
 	}
-	return rec, nil
+	return out, nil
 }
 
-func (t *table[T]) doGet(id string) (T, error) {
+func (t *table[T]) doGet(x exec, id string) (T, error) {
 	var rec T
-	if err := t.s.acquire(); err != nil {
-		return rec, fmt.Errorf("store: get %s %q: %w", t.name, id, err)
-	}
-	defer t.s.mu.RUnlock()
-	err := t.s.db.View(func(txn *badger.Txn) error {
+	err := x.view(func(txn *badger.Txn) error {
 		var err error
 		rec, err = t.getTxn(txn, id)
 		return err
@@ -143,13 +141,9 @@ func (t *table[T]) doGet(id string) (T, error) {
 // doGetBy resolves an index key to its record. what names the index in
 // errors without echoing the looked-up value (it may be a token hash or a
 // username).
-func (t *table[T]) doGetBy(what string, ik []byte) (T, error) {
+func (t *table[T]) doGetBy(x exec, what string, ik []byte) (T, error) {
 	var rec T
-	if err := t.s.acquire(); err != nil {
-		return rec, fmt.Errorf("store: get %s by %s: %w", t.name, what, err)
-	}
-	defer t.s.mu.RUnlock()
-	err := t.s.db.View(func(txn *badger.Txn) error {
+	err := x.view(func(txn *badger.Txn) error {
 		id, err := t.s.mac.get(txn, ik)
 		if err != nil {
 			return err
@@ -168,13 +162,9 @@ func (t *table[T]) doGetBy(what string, ik []byte) (T, error) {
 
 // doUpdate is the read-modify-write of Update methods: see UserRepo.Update
 // for the contract.
-func (t *table[T]) doUpdate(id string, fn func(old T) (T, error)) (T, error) {
+func (t *table[T]) doUpdate(x exec, id string, fn func(old T) (T, error)) (T, error) {
 	var out T
-	if err := t.s.acquire(); err != nil {
-		return out, fmt.Errorf("store: update %s %q: %w", t.name, id, err)
-	}
-	defer t.s.mu.RUnlock()
-	err := t.s.retry(func(txn *badger.Txn) error {
+	err := x.update(func(txn *badger.Txn) error {
 		old, err := t.getTxn(txn, id)
 		if err != nil {
 			return err
@@ -231,12 +221,54 @@ func (t *table[T]) doUpdate(id string, fn func(old T) (T, error)) (T, error) {
 	return out, nil
 }
 
-func (t *table[T]) doDelete(id string) error {
-	if err := t.s.acquire(); err != nil {
-		return fmt.Errorf("store: delete %s %q: %w", t.name, id, err)
+// doUpsert creates the record or replaces it whatever its version: for
+// records that only the store's own callers write (login state), where a
+// read-modify-write would only add a read.
+func (t *table[T]) doUpsert(x exec, id string, fn func(old T, found bool) (T, error)) (T, error) {
+	var out T
+	err := x.update(func(txn *badger.Txn) error {
+		old, err := t.getTxn(txn, id)
+		found := err == nil
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		rec, err := fn(old, found)
+		if err != nil {
+			return err
+		}
+		if t.id(&rec) != id {
+			return fmt.Errorf("%w: upsert may not change the id", ErrInvalid)
+		}
+		if err := checkKeyPart(t.name+" id", id); err != nil {
+			return err
+		}
+		if found {
+			if err := t.update(&old, &rec, t.s.now()); err != nil {
+				return err
+			}
+			*t.version(&rec) = *t.version(&old) + 1
+		} else {
+			if err := t.create(&rec, t.s.now()); err != nil {
+				return err
+			}
+			*t.version(&rec) = 1
+		}
+		val, err := json.Marshal(&rec)
+		if err != nil {
+			return err
+		}
+		out = rec
+		return t.s.mac.put(txn, t.key(id), val)
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("store: put %s %q: %w", t.name, id, err)
 	}
-	defer t.s.mu.RUnlock()
-	err := t.s.retry(func(txn *badger.Txn) error { return t.deleteTxn(txn, id) })
+	return out, nil
+}
+
+func (t *table[T]) doDelete(x exec, id string) error {
+	err := x.update(func(txn *badger.Txn) error { return t.deleteTxn(txn, id) })
 	if err != nil {
 		return fmt.Errorf("store: delete %s %q: %w", t.name, id, err)
 	}
@@ -259,9 +291,9 @@ func (t *table[T]) deleteTxn(txn *badger.Txn, id string) error {
 // doList returns up to limit records (all when limit <= 0) whose IDs sort
 // after the cursor, in ID order. Pass the last ID of a page as the next
 // cursor; "" starts at the beginning.
-func (t *table[T]) doList(after string, limit int) ([]T, error) {
+func (t *table[T]) doList(x exec, after string, limit int) ([]T, error) {
 	var out []T
-	err := t.scan(after, func(rec T) (bool, error) {
+	err := t.scan(x, after, func(rec T) (bool, error) {
 		out = append(out, rec)
 		return limit <= 0 || len(out) < limit, nil
 	})
@@ -273,12 +305,8 @@ func (t *table[T]) doList(after string, limit int) ([]T, error) {
 
 // scan calls fn for each record after the cursor, in ID order, until fn
 // returns false or an error.
-func (t *table[T]) scan(after string, fn func(T) (bool, error)) error {
-	if err := t.s.acquire(); err != nil {
-		return err
-	}
-	defer t.s.mu.RUnlock()
-	return t.s.db.View(func(txn *badger.Txn) error {
+func (t *table[T]) scan(x exec, after string, fn func(T) (bool, error)) error {
+	return x.view(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = t.prefix
 		opts.PrefetchSize = 64
@@ -303,14 +331,28 @@ func (t *table[T]) scan(after string, fn func(T) (bool, error)) error {
 	})
 }
 
-// doCount counts records without decoding their values.
-func (t *table[T]) doCount() (int, error) {
-	if err := t.s.acquire(); err != nil {
-		return 0, fmt.Errorf("store: count %s: %w", t.name, err)
+// indexIDs returns the record IDs stored under every index key with the
+// given prefix (a non-unique index such as group members), in key order.
+func (t *table[T]) indexIDs(txn *badger.Txn, prefix []byte) ([]string, error) {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	var ids []string
+	for it.Rewind(); it.Valid(); it.Next() {
+		id, err := t.s.mac.value(it.Item())
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, string(id))
 	}
-	defer t.s.mu.RUnlock()
+	return ids, nil
+}
+
+// doCount counts records without decoding their values.
+func (t *table[T]) doCount(x exec) (int, error) {
 	n := 0
-	err := t.s.db.View(func(txn *badger.Txn) error {
+	err := x.view(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = t.prefix
 		opts.PrefetchValues = false

@@ -2,61 +2,78 @@ package store
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
-// User is a human account. The store keeps what the Identity layer hands
-// it: PasswordHash is an argon2id PHC string made elsewhere, the TOTP seed
-// is sealed (see UserRepo.SealTOTPSeed). JSON tags freeze the on-disk
-// encoding; they are not an API.
+// User is a human account as admins edit it. Its credentials
+// (Credential) and its login state (LoginState) are separate records, so
+// a sign-in never rewrites, re-versions or races the record an admin may
+// be editing. JSON tags freeze the on-disk encoding; they are not an API.
 type User struct {
-	ID                string    `json:"id"`
-	Username          string    `json:"username"`
-	Email             string    `json:"email,omitempty"`
-	FirstName         string    `json:"firstName,omitempty"`
-	LastName          string    `json:"lastName,omitempty"`
-	Groups            []string  `json:"groups,omitempty"`
-	PasswordHash      string    `json:"passwordHash,omitempty"`
-	Disabled          bool      `json:"disabled,omitempty"`
-	MFA               MFA       `json:"mfa"`
-	FailedLogins      int       `json:"failedLogins,omitempty"`
-	LockedUntil       time.Time `json:"lockedUntil"`
-	PasswordChangedAt time.Time `json:"passwordChangedAt"`
-	LastLoginAt       time.Time `json:"lastLoginAt"`
-	LogoutAt          time.Time `json:"logoutAt"`
-	CreatedAt         time.Time `json:"createdAt"`
-	UpdatedAt         time.Time `json:"updatedAt"`
-	Version           uint64    `json:"version"`
+	ID        string   `json:"id"`
+	Username  string   `json:"username"` // canonical form, made by oauth/identity; unique
+	Email     string   `json:"email,omitempty"`
+	FirstName string   `json:"firstName,omitempty"`
+	LastName  string   `json:"lastName,omitempty"`
+	Groups    []string `json:"groups,omitempty"`
+	Disabled  bool     `json:"disabled,omitempty"`
+	// LogoutAt is the user's epoch: tokens issued before it are no longer
+	// accepted (forced logout, disable).
+	LogoutAt  time.Time `json:"logoutAt"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Version   uint64    `json:"version"`
 }
-
-// MFA is a user's second factor: a sealed TOTP seed and the hashes of the
-// unused recovery codes (hashed by the Identity layer, never stored clear).
-type MFA struct {
-	TOTPSeed           Sealed   `json:"totpSeed,omitempty"`
-	Enabled            bool     `json:"enabled,omitempty"`
-	RecoveryCodeHashes []string `json:"recoveryCodeHashes,omitempty"`
-}
-
-// FieldTOTPSeed is the field name a user's TOTP seed is sealed under.
-const FieldTOTPSeed = "mfa.totpSeed"
 
 // UserRecordKey is the record key user fields are sealed to.
 func UserRecordKey(id string) string { return "user/" + id }
 
-// usernameKey is the unique, case-insensitive username index key.
-func usernameKey(username string) []byte {
-	return []byte("idx/username/" + strings.ToLower(username))
+// usernameKey is the unique username index key. The store compares
+// usernames byte for byte; oauth/identity canonicalises them first.
+func usernameKey(username string) []byte { return []byte("idx/username/" + username) }
+
+// Member kinds in the group-member index.
+const (
+	MemberUser = "user"
+	MemberApp  = "app"
+)
+
+// memberPrefix is the index prefix of a group's members; memberKey one
+// member's key under it. Group names cannot hold NUL (checkKeyPart).
+func memberPrefix(group string) []byte { return []byte("idx/member/" + group + "\x00") }
+func memberKey(group, kind, id string) []byte {
+	return append(memberPrefix(group), kind+"\x00"+id...)
+}
+
+func checkGroups(groups []string) error {
+	for _, g := range groups {
+		if err := checkKeyPart("group name", g); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func userTable(s *Store) *table[User] {
+	check := func(u *User) error {
+		if err := checkKeyPart("username", u.Username); err != nil {
+			return err
+		}
+		return checkGroups(u.Groups)
+	}
 	return &table[User]{
 		s: s, name: "user", prefix: []byte("user/"),
 		id:      func(u *User) string { return u.ID },
 		version: func(u *User) *uint64 { return &u.Version },
-		indexes: func(u *User) [][]byte { return [][]byte{usernameKey(u.Username)} },
+		indexes: func(u *User) [][]byte {
+			keys := [][]byte{usernameKey(u.Username)}
+			for _, g := range u.Groups {
+				keys = append(keys, memberKey(g, MemberUser, u.ID))
+			}
+			return keys
+		},
 		create: func(u *User, now time.Time) error {
-			if err := checkKeyPart("username", u.Username); err != nil {
+			if err := check(u); err != nil {
 				return err
 			}
 			if u.ID == "" {
@@ -73,7 +90,7 @@ func userTable(s *Store) *table[User] {
 			return nil
 		},
 		update: func(_, u *User, now time.Time) error {
-			if err := checkKeyPart("username", u.Username); err != nil {
+			if err := check(u); err != nil {
 				return err
 			}
 			u.UpdatedAt = now
@@ -82,58 +99,60 @@ func userTable(s *Store) *table[User] {
 	}
 }
 
-// UserRepo stores users, with a unique case-insensitive username index
-// maintained in the same transaction as the user.
-type UserRepo struct{ t *table[User] }
+// UserRepo stores users, with a unique username index and the
+// group-member index maintained in the same transaction as the user.
+type UserRepo struct {
+	t *table[User]
+	x exec
+}
 
 // Create stores a new user with Version 1. An empty ID gets a random UUID;
 // zero CreatedAt gets the store's clock. ErrExists when the ID or the
-// username (compared case-insensitively) is taken.
-func (r *UserRepo) Create(u User) (User, error) { return r.t.doCreate(u) }
+// username is taken.
+func (r *UserRepo) Create(u User) (User, error) { return r.t.doCreate(r.x, u) }
 
 // Get returns the user with the given ID, or ErrNotFound.
-func (r *UserRepo) Get(id string) (User, error) { return r.t.doGet(id) }
+func (r *UserRepo) Get(id string) (User, error) { return r.t.doGet(r.x, id) }
 
-// GetByUsername finds a user by username, case-insensitively.
+// GetByUsername finds a user by (canonical) username.
 func (r *UserRepo) GetByUsername(username string) (User, error) {
-	return r.t.doGetBy("username", usernameKey(username))
+	return r.t.doGetBy(r.x, "username", usernameKey(username))
 }
 
 // Update is an optimistic read-modify-write, the same for every
 // repository. fn receives the stored record and returns its replacement;
 // the store then bumps Version and stamps UpdatedAt, and moves the
-// username index in the same transaction (ErrExists if the new username
-// is taken). The Version fn returns must equal the stored one: returning
-// the received record with changes does so; returning a record read
-// earlier whose Version is stale fails with ErrConflict. When a concurrent
-// writer commits first, fn is re-run on the fresh record, so it must not
-// have side effects; after too many lost races the result is ErrConflict.
-// An error from fn aborts and is returned wrapped. The ID cannot change.
+// username and member index entries in the same transaction (ErrExists if
+// the new username is taken). The Version fn returns must equal the
+// stored one: returning the received record with changes does so;
+// returning a record read earlier whose Version is stale fails with
+// ErrConflict. When a concurrent writer commits first, fn is re-run on
+// the fresh record, so it must not have side effects; after too many lost
+// races the result is ErrConflict. An error from fn aborts and is
+// returned wrapped. The ID cannot change.
 func (r *UserRepo) Update(id string, fn func(old User) (User, error)) (User, error) {
-	return r.t.doUpdate(id, fn)
+	return r.t.doUpdate(r.x, id, fn)
 }
 
-// Delete removes a user and its username index entry; ErrNotFound if
-// absent.
-func (r *UserRepo) Delete(id string) error { return r.t.doDelete(id) }
+// Delete removes a user and its index entries; ErrNotFound if absent. Its
+// credential and login state are separate records: delete them in the
+// same Tx.
+func (r *UserRepo) Delete(id string) error { return r.t.doDelete(r.x, id) }
 
 // List returns up to limit users (all when limit <= 0) with IDs after the
 // cursor, in ID order; pass the last ID of a page to get the next.
-func (r *UserRepo) List(after string, limit int) ([]User, error) { return r.t.doList(after, limit) }
+func (r *UserRepo) List(after string, limit int) ([]User, error) {
+	return r.t.doList(r.x, after, limit)
+}
+
+// Scan calls fn for every user after the cursor, in ID order, until fn
+// returns false or an error, without collecting them.
+func (r *UserRepo) Scan(after string, fn func(User) (bool, error)) error {
+	if err := r.t.scan(r.x, after, fn); err != nil {
+		return fmt.Errorf("store: scan user: %w", err)
+	}
+	return nil
+}
 
 // Count returns the number of users, for status and metrics.
-func (r *UserRepo) Count() (int, error) { return r.t.doCount() }
-
-// SealTOTPSeed seals a TOTP seed for the user with the given ID, ready for
-// MFA.TOTPSeed. The caller clears seed.
-func (r *UserRepo) SealTOTPSeed(userID string, seed []byte) (Sealed, error) {
-	return r.t.s.SealField(UserRecordKey(userID), FieldTOTPSeed, seed)
-}
-
-// OpenTOTPSeed opens u.MFA.TOTPSeed. The caller clears the result.
-func (r *UserRepo) OpenTOTPSeed(u User) ([]byte, error) {
-	if len(u.MFA.TOTPSeed) == 0 {
-		return nil, fmt.Errorf("store: open field %q: user has no seed: %w", FieldTOTPSeed, ErrNotFound)
-	}
-	return r.t.s.OpenField(UserRecordKey(u.ID), FieldTOTPSeed, u.MFA.TOTPSeed)
-}
+func (r *UserRepo) Count() (int, error) { return r.t.doCount(r.x) }

@@ -1,0 +1,336 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/accessd/accessd/store"
+)
+
+// Batch bounds: how many entries one commit chains at most.
+const (
+	maxBatch   = 1024
+	sweepEvery = time.Second // picks up staged entries whose wake-up was coalesced or lost in a crash
+)
+
+// Options are the writer's hooks. The zero value is valid.
+type Options struct {
+	// Emit is called once for each entry after its batch is durable, in
+	// chain order, from the writer goroutine: the journald copy.
+	Emit func(store.AuditEntry)
+	// Log receives the writer's own failures.
+	Log *slog.Logger
+}
+
+// Log is the audit chain's single writer. It is safe for concurrent use.
+type Log struct {
+	st   *store.Store
+	opt  Options
+	in   chan *request
+	sync chan chan error
+	stop chan struct{}
+	done chan struct{}
+
+	mu       sync.Mutex // guards head, owned by the writer goroutine otherwise
+	headSeq  uint64
+	headHash []byte
+
+	closeOnce sync.Once
+}
+
+type request struct {
+	e    store.AuditEntry
+	done chan error
+}
+
+// Open starts the writer for st's audit log. Entries staged before a
+// crash are chained by the first batch.
+func Open(st *store.Store, opt Options) (*Log, error) {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	l := &Log{st: st, opt: opt, in: make(chan *request, maxBatch), sync: make(chan chan error),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	last, err := st.AuditEntries().Last()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("audit: open: %w", err)
+	default:
+		l.headSeq, l.headHash = last.Seq, last.Hash
+	}
+	if err := l.flush(nil); err != nil {
+		return nil, fmt.Errorf("audit: open: chain staged entries: %w", err)
+	}
+	go l.run()
+	return l, nil
+}
+
+// Record appends an entry that is not part of a store change (a failed
+// sign-in, a denied decision) and returns when it is durable in the
+// chain. Concurrent calls share one commit.
+func (l *Log) Record(ctx context.Context, e store.AuditEntry) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	r := &request{e: e, done: make(chan error, 1)}
+	select {
+	case l.in <- r:
+	case <-l.done:
+		return errors.New("audit: log closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		// The entry is queued and will still be written.
+		return ctx.Err()
+	}
+}
+
+// Sync chains every entry staged before it was called, so that a list or
+// a verify right after a change sees the change's entry.
+func (l *Log) Sync() error {
+	c := make(chan error, 1)
+	select {
+	case l.sync <- c:
+		return <-c
+	case <-l.done:
+		return errors.New("audit: log closed")
+	}
+}
+
+// Head returns the sequence number and hash of the newest chained entry.
+func (l *Log) Head() (uint64, []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.headSeq, bytes.Clone(l.headHash)
+}
+
+// Close chains what is queued and stops the writer. Close it before the
+// store.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() { close(l.stop) })
+	<-l.done
+	return nil
+}
+
+func (l *Log) run() {
+	defer close(l.done)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		var batch []*request
+		var syncs []chan error
+		select {
+		case r := <-l.in:
+			batch = append(batch, r)
+		case c := <-l.sync:
+			syncs = append(syncs, c)
+		case <-l.st.AuditWake():
+		case <-t.C:
+		case <-l.stop:
+		drain:
+			for {
+				select {
+				case r := <-l.in:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			l.answer(batch, l.flush(batch))
+			return
+		}
+		// Take whatever else is already waiting: that is the group.
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-l.in:
+				batch = append(batch, r)
+			case c := <-l.sync:
+				syncs = append(syncs, c)
+			default:
+				break more
+			}
+		}
+		err := l.flush(batch)
+		l.answer(batch, err)
+		for _, c := range syncs {
+			c <- err
+		}
+		if err != nil {
+			l.opt.Log.Error("audit chain write failed; entries stay queued and are retried", "event", "audit.write_error", "err", err)
+		}
+	}
+}
+
+func (l *Log) answer(batch []*request, err error) {
+	for _, r := range batch {
+		r.done <- err
+	}
+}
+
+// flush chains every staged entry and then the given requests, in
+// batches of at most maxBatch entries per commit.
+func (l *Log) flush(batch []*request) error {
+	repo := l.st.AuditEntries()
+	for {
+		pending, err := repo.Pending(maxBatch)
+		if err != nil {
+			return err
+		}
+		var entries []store.AuditEntry
+		for _, p := range pending {
+			entries = append(entries, p.Entry)
+		}
+		last := len(pending) < maxBatch
+		if last {
+			for _, r := range batch {
+				entries = append(entries, r.e)
+			}
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		seq, prev := l.Head()
+		for i := range entries {
+			seq++
+			entries[i].Seq = seq
+			entries[i].PrevHash = prev
+			h, err := Hash(entries[i])
+			if err != nil {
+				return err
+			}
+			entries[i].Hash = h
+			prev = h
+		}
+		if err := repo.Chain(pending, entries); err != nil {
+			return err
+		}
+		l.mu.Lock()
+		l.headSeq, l.headHash = seq, prev
+		l.mu.Unlock()
+		if l.opt.Emit != nil {
+			for _, e := range entries {
+				l.opt.Emit(e)
+			}
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// Hash computes an entry's chain hash from its content and PrevHash
+// (Hash itself excluded).
+func Hash(e store.AuditEntry) ([]byte, error) {
+	e.Hash = nil
+	b, err := json.Marshal(&e)
+	if err != nil {
+		return nil, fmt.Errorf("audit: hash entry %d: %w", e.Seq, err)
+	}
+	h := sha256.New()
+	h.Write([]byte("accessd audit v1\n"))
+	h.Write(e.PrevHash)
+	h.Write(b)
+	return h.Sum(nil), nil
+}
+
+// Result is Verify's verdict.
+type Result struct {
+	OK      bool
+	Entries uint64
+	Head    []byte
+	// FirstBroken is the sequence number of the first entry that fails,
+	// 0 when OK.
+	FirstBroken uint64
+	Problem     string
+}
+
+// Verify walks the whole chain and reports the first broken entry. An
+// error means the walk itself could not run (store closed, I/O); a
+// broken chain is a Result with OK false.
+func Verify(st *store.Store) (Result, error) {
+	var res Result
+	var prev []byte
+	want := uint64(1)
+	fail := func(seq uint64, format string, args ...any) {
+		res.FirstBroken = seq
+		res.Problem = fmt.Sprintf(format, args...)
+	}
+	err := st.AuditEntries().Scan(1, func(e store.AuditEntry) (bool, error) {
+		switch {
+		case e.Seq != want:
+			fail(want, "entry %d is missing or out of order (found entry %d in its place)", want, e.Seq)
+		case !bytes.Equal(e.PrevHash, prev):
+			fail(e.Seq, "entry %d does not follow entry %d: its previous-hash is %s, entry %d's hash is %s", e.Seq, e.Seq-1, short(e.PrevHash), e.Seq-1, short(prev))
+		default:
+			h, err := Hash(e)
+			if err != nil {
+				return false, err
+			}
+			if !bytes.Equal(h, e.Hash) {
+				fail(e.Seq, "entry %d was altered: its content does not match its hash", e.Seq)
+			}
+		}
+		if res.FirstBroken != 0 {
+			return false, nil
+		}
+		prev = e.Hash
+		res.Entries = e.Seq
+		want++
+		return true, nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrCorrupt) {
+			fail(want, "entry %d failed the store's integrity check (changed on disk): %v", want, err)
+			return res, nil
+		}
+		return res, fmt.Errorf("audit: verify: %w", err)
+	}
+	if res.FirstBroken != 0 {
+		return res, nil
+	}
+	last, err := st.AuditEntries().Last()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if res.Entries > 0 {
+			fail(res.Entries, "the log's head record is missing; entries after %d may have been removed", res.Entries)
+			return res, nil
+		}
+	case err != nil:
+		if errors.Is(err, store.ErrCorrupt) {
+			fail(res.Entries+1, "the log's head failed its integrity check: %v", err)
+			return res, nil
+		}
+		return res, fmt.Errorf("audit: verify: %w", err)
+	case last.Seq != res.Entries:
+		fail(res.Entries+1, "entries %d to %d were removed from the end of the log", res.Entries+1, last.Seq)
+		return res, nil
+	}
+	res.OK = true
+	res.Head = prev
+	return res, nil
+}
+
+func short(h []byte) string {
+	if len(h) == 0 {
+		return "(none)"
+	}
+	s := hex.EncodeToString(h)
+	if len(s) > 16 {
+		s = s[:16] + "…"
+	}
+	return s
+}

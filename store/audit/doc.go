@@ -1,0 +1,40 @@
+// Package audit is accessd's hash-chained, append-only audit log, kept in
+// the encrypted store.
+//
+// # How an entry gets into the chain
+//
+// A change and its audit entry commit together: the code making the
+// change stages the entry in the same store transaction
+// (tx.Audit().Stage), so a durable change always has a durable entry and
+// an aborted one has none. Staging does not touch the chain's head, so
+// concurrent changes do not conflict on it. One writer goroutine (Log)
+// then takes the staged entries in batches, gives each its sequence
+// number and PrevHash, computes its Hash and commits the batch in one
+// transaction: one fsync per batch, however many entries. Entries not
+// tied to a change (a failed sign-in, a denied decision) go through
+// Record, which joins the writer's next batch and returns only when that
+// batch is durable: group commit.
+//
+//	Hash(n) = SHA-256("accessd audit v1\n" || PrevHash(n) || JSON(entry n with Hash empty))
+//	PrevHash(n) = Hash(n-1), empty for the first entry
+//
+// JSON here is encoding/json of store.AuditEntry, which is deterministic
+// (struct fields in order, map keys sorted).
+//
+// # What Verify detects
+//
+// An entry whose content was edited (its Hash no longer matches), an
+// entry removed from the middle (a sequence gap or a PrevHash that does
+// not match), entries reordered (a sequence out of place), the tail cut
+// off (the store's head counter is ahead of the last entry), and any
+// value changed without the root key (the store's per-value MAC). It
+// names the first broken entry.
+//
+// It cannot detect, on its own, the whole log rewritten from some entry
+// on by someone who holds the root key: the chain is then consistent.
+// That is what the head hash printed by `accessctl audit verify` is for:
+// an operator who records it elsewhere (a ticket, a SIEM) can tell that
+// the chain no longer passes through it. The journald copy of each entry
+// (one line per entry, with a stable MESSAGE_ID) is a second, independent
+// trail.
+package audit

@@ -1,0 +1,189 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// userV1 is a user record as layout 1 stored it: credentials, second
+// factor and login counters inside the record admins edit.
+type userV1 struct {
+	User
+	PasswordHash string `json:"passwordHash,omitempty"`
+	MFA          struct {
+		TOTPSeed           Sealed   `json:"totpSeed,omitempty"`
+		Enabled            bool     `json:"enabled,omitempty"`
+		RecoveryCodeHashes []string `json:"recoveryCodeHashes,omitempty"`
+	} `json:"mfa"`
+	FailedLogins      int       `json:"failedLogins,omitempty"`
+	LockedUntil       time.Time `json:"lockedUntil"`
+	PasswordChangedAt time.Time `json:"passwordChangedAt"`
+	LastLoginAt       time.Time `json:"lastLoginAt"`
+}
+
+// appV1 is an application record of layout 1, with its last use inside.
+type appV1 struct {
+	Application
+	LastUsedAt time.Time `json:"lastUsedAt"`
+}
+
+// migrateBatch bounds one migration transaction, far below Badger's
+// transaction size limit.
+const migrateBatch = 256
+
+// migrate brings a store of layout from up to formatVersion. Each step
+// runs in batches (a million users do not fit one transaction) and is
+// idempotent, so a crash half-way is finished by the next Open; the
+// format version moves only after the last batch.
+func (s *Store) migrate(from uint64) error {
+	if from == 1 {
+		if err := s.migrateUsersV1(); err != nil {
+			return err
+		}
+		if err := s.migrateAppsV1(); err != nil {
+			return err
+		}
+	}
+	return s.db.Update(func(txn *badger.Txn) error {
+		return s.mac.putUint64(txn, metaFormat, formatVersion)
+	})
+}
+
+// batches walks the records under prefix in batches of migrateBatch,
+// each in its own read-write transaction.
+func (s *Store) batches(prefix []byte, fn func(txn *badger.Txn, key, val []byte) error) error {
+	var after []byte
+	for {
+		n := 0
+		var last []byte
+		err := s.retry(func(txn *badger.Txn) error {
+			n, last = 0, nil
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix = prefix
+			it := txn.NewIterator(opts)
+			defer it.Close()
+			it.Seek(prefix)
+			if after != nil {
+				it.Seek(after)
+				if it.Valid() && string(it.Item().Key()) == string(after) {
+					it.Next()
+				}
+			}
+			for ; it.Valid() && n < migrateBatch; it.Next() {
+				key := it.Item().KeyCopy(nil)
+				val, err := s.mac.value(it.Item())
+				if err != nil {
+					return fmt.Errorf("%s: %w", key, err)
+				}
+				if err := fn(txn, key, val); err != nil {
+					return fmt.Errorf("%s: %w", key, err)
+				}
+				n++
+				last = key
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n < migrateBatch {
+			return nil
+		}
+		after = last
+	}
+}
+
+func (s *Store) migrateUsersV1() error {
+	creds, logins := credentialTable(s), loginTable(s)
+	return s.batches([]byte("user/"), func(txn *badger.Txn, key, val []byte) error {
+		var old userV1
+		if err := json.Unmarshal(val, &old); err != nil {
+			return err
+		}
+		u := old.User
+		// Layout 1 matched usernames case-insensitively by lowercasing;
+		// layout 2 indexes the canonical form oauth/identity makes, which
+		// for the names layout 1 accepted is the lowercase one.
+		if err := txn.Delete(usernameKey(strings.ToLower(u.Username))); err != nil {
+			return err
+		}
+		u.Username = strings.ToLower(u.Username)
+		if err := s.mac.put(txn, usernameKey(u.Username), []byte(u.ID)); err != nil {
+			return err
+		}
+		for _, g := range u.Groups {
+			if err := s.mac.put(txn, memberKey(g, MemberUser, u.ID), []byte(u.ID)); err != nil {
+				return err
+			}
+		}
+		// A credential already there means this user was migrated before
+		// a crash: keep it (the user record no longer has the hash).
+		if _, err := creds.getTxn(txn, u.ID); errors.Is(err, ErrNotFound) {
+			c := Credential{ID: u.ID, PasswordHash: old.PasswordHash, PasswordChangedAt: old.PasswordChangedAt,
+				TOTPEnabled: old.MFA.Enabled, TOTPVerified: old.MFA.Enabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Version: 1}
+			for _, h := range old.MFA.RecoveryCodeHashes {
+				c.RecoveryCodeHashes = append(c.RecoveryCodeHashes, []byte(h))
+			}
+			if len(old.MFA.TOTPSeed) > 0 {
+				// Re-seal to the credential record: the binding names the
+				// record a field lives in.
+				seed, err := s.fields.open(UserRecordKey(u.ID), "mfa.totpSeed", old.MFA.TOTPSeed)
+				if err != nil {
+					return err
+				}
+				c.TOTPSeed, err = s.fields.seal(CredentialRecordKey(u.ID), FieldTOTPSeed, seed)
+				clear(seed)
+				if err != nil {
+					return err
+				}
+			}
+			if err := putJSON(s, txn, creds.key(u.ID), &c); err != nil {
+				return err
+			}
+			l := LoginState{ID: u.ID, FailedLogins: old.FailedLogins, LockedUntil: old.LockedUntil,
+				LastLoginAt: old.LastLoginAt, UpdatedAt: u.UpdatedAt, Version: 1}
+			if err := putJSON(s, txn, logins.key(u.ID), &l); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		return putJSON(s, txn, key, &u)
+	})
+}
+
+func (s *Store) migrateAppsV1() error {
+	logins := loginTable(s)
+	return s.batches([]byte("app/"), func(txn *badger.Txn, key, val []byte) error {
+		var old appV1
+		if err := json.Unmarshal(val, &old); err != nil {
+			return err
+		}
+		a := old.Application
+		for _, g := range a.Groups {
+			if err := s.mac.put(txn, memberKey(g, MemberApp, a.ID), []byte(a.ID)); err != nil {
+				return err
+			}
+		}
+		if !old.LastUsedAt.IsZero() {
+			l := LoginState{ID: a.ID, LastLoginAt: old.LastUsedAt, UpdatedAt: old.LastUsedAt, Version: 1}
+			if err := putJSON(s, txn, logins.key(a.ID), &l); err != nil {
+				return err
+			}
+		}
+		return putJSON(s, txn, key, &a)
+	})
+}
+
+func putJSON(s *Store, txn *badger.Txn, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.mac.put(txn, key, b)
+}
