@@ -1,15 +1,18 @@
 package daemon
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/identity"
 )
 
 // adminRoutes is the admin plane: reachable only through the admin socket,
 // after the peer-credential check.
-func adminRoutes(status func() api.Status, m *metrics) *http.ServeMux {
+func adminRoutes(status func() api.Status, m *metrics, idp *identityPlane, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
+	identity.Routes(mux, idp.svc, identity.Plane{Admin: true, Authenticate: adminActor, Log: log})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, status())
 	})

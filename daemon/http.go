@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/identity"
 )
 
 // maxBody bounds every request body on both planes.
@@ -88,8 +89,10 @@ func writeError(w http.ResponseWriter, code int, aut, title, msg string) {
 
 // dataRoutes is the data plane. The OAuth and Identity routes join it as
 // they are built.
-func dataRoutes() *http.ServeMux {
+func dataRoutes(idp *identityPlane, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
+	identity.Routes(mux, idp.svc, identity.Plane{Authenticate: bearerActor, Log: log,
+		Allowed: func(id, resource, action string) bool { return idp.index.Allowed(id, "", resource, action) }})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("healthy"))

@@ -86,7 +86,7 @@ func TestSlowHeaderClosed(t *testing.T) {
 }
 
 func TestHealthAndNotFound(t *testing.T) {
-	addr := serve(t, dataRoutes(), nil)
+	addr := serve(t, dataRoutes(testIdentity(t), slog.Default()), nil)
 	resp, err := http.Get("http://" + addr + "/health")
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)

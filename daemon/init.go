@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -13,9 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // InitOptions are init's inputs besides the config.
@@ -64,30 +67,6 @@ func lockDataDir(dataDir string) (release func(), err error) {
 		return nil, fmt.Errorf("daemon: lock data dir: %w", err)
 	}
 	return func() { f.Close() }, nil // closing drops the lock
-}
-
-// defaultGroups are the groups Lerian's Access Manager ships, so Midaz and
-// the Console find the names they expect. Permissions are allow-only.
-func defaultGroups() []store.Group {
-	midaz := func(actions ...string) []store.Permission {
-		var ps []store.Permission
-		for _, a := range actions {
-			ps = append(ps, store.Permission{Product: "midaz", Resource: "*", Action: a})
-		}
-		return ps
-	}
-	identityRes := []string{"applications", "groups", "users", "update-password", "reset-password"}
-	var identityEditor []store.Permission
-	for _, r := range identityRes {
-		identityEditor = append(identityEditor, store.Permission{Resource: r, Action: "*"})
-	}
-	return []store.Group{
-		{Name: "admin-group", Description: "Administrators: every action on every resource", Permissions: []store.Permission{{Resource: "*", Action: "*"}}},
-		{Name: "midaz-editor-group", Description: "Midaz editors", Permissions: midaz("get", "head", "post", "patch", "put", "delete")},
-		{Name: "midaz-contributor-group", Description: "Midaz contributors", Permissions: midaz("get", "head", "post", "patch")},
-		{Name: "midaz-viewer-group", Description: "Midaz viewers", Permissions: midaz("get", "head")},
-		{Name: "identity-editor-group", Description: "Manage users, groups and applications", Permissions: identityEditor},
-	}
 }
 
 // Init creates the data dir, seals a new root key to the configured TPM,
@@ -163,7 +142,7 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("daemon: create store: %w", err)
 	}
-	adminID, pw, err := seed(st, now().UTC())
+	adminID, pw, err := seed(st, cfg, opt.Log)
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("daemon: close store: %w", cerr)
 	}
@@ -196,32 +175,18 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	return nil
 }
 
-// seed creates the default groups and the admin user with a generated
-// password, which it returns for one-time display.
-func seed(st *store.Store, t time.Time) (adminID string, pw []byte, err error) {
-	for _, g := range defaultGroups() {
-		g.CreatedAt, g.UpdatedAt = t, t
-		if _, err := st.Groups().Create(g); err != nil {
-			return "", nil, fmt.Errorf("daemon: seed group %s: %w", g.Name, err)
-		}
+// seed creates the default groups and the admin user through the
+// Identity layer, with the same rules and audit as every later change,
+// and returns the admin's generated password for one-time display.
+func seed(st *store.Store, cfg Config, log *slog.Logger) (adminID string, pw []byte, err error) {
+	al, err := audit.Open(st, audit.Options{Log: log})
+	if err != nil {
+		return "", nil, fmt.Errorf("daemon: audit log: %w", err)
 	}
-	pw, err = identity.GeneratePassword(rand.Reader)
+	defer al.Close()
+	svc, err := identity.New(st, identityConfig(cfg), identity.Options{Audit: al, Index: authz.New(), Log: log})
 	if err != nil {
 		return "", nil, err
 	}
-	hash, err := identity.HashPassword(pw, identity.DefaultPasswordParams, rand.Reader)
-	if err != nil {
-		clear(pw)
-		return "", nil, err
-	}
-	admin, err := st.Users().Create(store.User{
-		Username: "admin", Email: "admin@localhost", FirstName: "Admin",
-		Groups: []string{"admin-group"}, PasswordHash: hash,
-		PasswordChangedAt: t, CreatedAt: t, UpdatedAt: t,
-	})
-	if err != nil {
-		clear(pw)
-		return "", nil, fmt.Errorf("daemon: seed admin user: %w", err)
-	}
-	return admin.ID, pw, nil
+	return svc.Bootstrap(context.Background())
 }

@@ -170,11 +170,17 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 		return fmt.Errorf("daemon: open store: %w", err)
 	}
 	storeOpen := true
+	var idp *identityPlane
 	defer func() { // error paths before the orderly stop below
 		if storeOpen {
+			idp.close()
 			st.Close()
 		}
 	}()
+	n.status("loading identities")
+	if idp, err = openIdentity(st, cfg, log); err != nil {
+		return err
+	}
 
 	// 4. Listeners: socket activation first.
 	n.status("binding listeners")
@@ -220,9 +226,10 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 		return out
 	}
 
-	dataSrv := newHTTPServer(m.instrument("data", dataRoutes()), log)
+	dataSrv := newHTTPServer(m.instrument("data", dataRoutes(idp, log)), log)
 	dataSrv.TLSConfig = tlsCfg
-	adminSrv := newHTTPServer(m.instrument("admin", adminRoutes(status, m)), log)
+	adminSrv := newHTTPServer(m.instrument("admin", adminRoutes(status, m, idp, log)), log)
+	adminSrv.ConnContext = connContext
 
 	errc := make(chan error, 2)
 	go func() { errc <- dataSrv.Serve(tls.NewListener(netutil.LimitListener(lis.data, maxDataConns), tlsCfg)) }()
@@ -261,6 +268,7 @@ loop:
 	wg.Wait()
 	drain(log, opt.DrainTimeout, dataSrv, adminSrv)
 	storeOpen = false
+	idp.close() // chains what is queued before the store closes
 	if err := st.Close(); err != nil {
 		log.Error("closing the store failed", "event", "store.close_error", "err", err)
 		return errors.Join(serveErr, fmt.Errorf("daemon: close store: %w", err))

@@ -1,0 +1,129 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
+)
+
+// identityPlane is the Identity layer as serve runs it: the audit
+// writer, the permission index and the service over the store.
+type identityPlane struct {
+	audit *audit.Log
+	index *authz.Index
+	svc   *identity.Service
+}
+
+// identityConfig is the service's view of the config.
+func identityConfig(cfg Config) identity.Config {
+	return identity.Config{
+		RemoteCredentialOps: cfg.Identity.RemoteCredentialOps,
+		MaxSecretAge:        cfg.Identity.MaxSecretAge.Duration,
+		LockoutAttempts:     cfg.Identity.LockoutAttempts,
+		LockoutDuration:     cfg.Identity.LockoutDuration.Duration,
+		Owner:               cfg.Owner,
+		Issuer:              cfg.Issuer,
+	}
+}
+
+// openIdentity starts the audit writer, builds the permission index from
+// the store and returns the service. close stops the writer (before the
+// store closes).
+func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane, error) {
+	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: audit log: %w", err)
+	}
+	idx := authz.New()
+	svc, err := identity.New(st, identityConfig(cfg), identity.Options{Audit: al, Index: idx, Log: log})
+	if err != nil {
+		al.Close()
+		return nil, err
+	}
+	if err := svc.LoadIndex(); err != nil {
+		al.Close()
+		return nil, err
+	}
+	return &identityPlane{audit: al, index: idx, svc: svc}, nil
+}
+
+func (p *identityPlane) close() {
+	if p != nil {
+		p.audit.Close()
+	}
+}
+
+// auditMessageID is the journald MESSAGE_ID of every audit entry, stable
+// across versions, so a SIEM forwarder can select the audit trail with
+// `journalctl MESSAGE_ID=…` without reading the store.
+const auditMessageID = "5b1f0c7e9a4d4e2b8c6a3f1d2e9b7a40"
+
+// journalEmitter returns the audit writer's Emit: one journald entry per
+// audit entry, natively (structured fields) when journald listens, else
+// one JSON log line with the same fields. Never a secret: the entry's
+// Detail stays in the store; the line has type, actor, target (record
+// IDs, not names), result, source, sequence number and hash.
+func journalEmitter(log *slog.Logger) func(store.AuditEntry) {
+	native := journal.Enabled()
+	return func(e store.AuditEntry) {
+		hash := fmt.Sprintf("%x", e.Hash)
+		if native {
+			err := journal.Send(fmt.Sprintf("audit %s %s by %s: %s", e.Type, e.Target, e.Actor, e.Result), journal.PriNotice, map[string]string{
+				"MESSAGE_ID":           auditMessageID,
+				"SYSLOG_IDENTIFIER":    "accessd",
+				"ACCESSD_AUDIT_SEQ":    strconv.FormatUint(e.Seq, 10),
+				"ACCESSD_AUDIT_TYPE":   e.Type,
+				"ACCESSD_AUDIT_ACTOR":  e.Actor,
+				"ACCESSD_AUDIT_TARGET": e.Target,
+				"ACCESSD_AUDIT_RESULT": e.Result,
+				"ACCESSD_AUDIT_SOURCE": e.Source,
+				"ACCESSD_AUDIT_HASH":   hash,
+			})
+			if err == nil {
+				return
+			}
+		}
+		log.Info("audit", "event", "audit.entry", "MESSAGE_ID", auditMessageID, "seq", e.Seq, "type", e.Type,
+			"actor", e.Actor, "target", e.Target, "result", e.Result, "source", e.Source, "hash", hash)
+	}
+}
+
+type peerCtxKey struct{}
+
+// connContext hands a request the peer credentials its admin connection
+// was accepted with.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if pc, ok := c.(*peerConn); ok {
+		return context.WithValue(ctx, peerCtxKey{}, pc.peer)
+	}
+	return ctx
+}
+
+// adminActor names the admin-socket caller by uid (and pid) for the
+// audit trail; the listener already decided it may be here.
+func adminActor(r *http.Request) (identity.Actor, error) {
+	p, ok := r.Context().Value(peerCtxKey{}).(Peer)
+	if !ok {
+		return identity.Actor{}, fmt.Errorf("daemon: %w: admin connection without peer credentials", api.ErrForbidden)
+	}
+	return identity.Actor{Name: "uid:" + strconv.FormatUint(uint64(p.UID), 10), Source: "admin-socket pid " + strconv.Itoa(int(p.PID)), Admin: true}, nil
+}
+
+// bearerActor authenticates a data-plane caller by bearer token. Access
+// tokens are issued by the OAuth routes (the next piece of work); until
+// they exist no bearer can be verified, so the data-plane Identity
+// routes answer 401 and say so.
+func bearerActor(r *http.Request) (identity.Actor, error) {
+	return identity.Actor{}, fmt.Errorf("daemon: %w: this accessd does not issue or verify access tokens yet; use accessctl on the host", api.ErrUnauthorized)
+}

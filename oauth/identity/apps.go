@@ -1,0 +1,298 @@
+package identity
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+// DefaultGrace is how long a rotated-out secret keeps working.
+const DefaultGrace = 24 * time.Hour
+
+// maxGrace bounds a rotation's grace period.
+const maxGrace = 30 * 24 * time.Hour
+
+func appView(a store.Application, l store.LoginState, now time.Time) api.Application {
+	v := api.Application{ID: a.ID, Name: a.Name, Description: a.Description, ClientID: a.ClientID,
+		Groups: a.Groups, CertSubject: a.CertSubject, ExpiresAt: a.ExpiresAt, CreatedAt: a.CreatedAt,
+		LastUsedAt: l.LastLoginAt, Secrets: []api.Secret{}}
+	if v.Groups == nil {
+		v.Groups = []string{}
+	}
+	if len(a.CertSPKI) > 0 {
+		v.CertSPKI = hex.EncodeToString(a.CertSPKI)
+	}
+	for _, sh := range liveSecrets(a.SecretHashes, now) {
+		v.Secrets = append(v.Secrets, api.Secret{CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt})
+	}
+	return v
+}
+
+// liveSecrets drops secrets whose grace period has ended.
+func liveSecrets(hs []store.SecretHash, now time.Time) []store.SecretHash {
+	return slices.DeleteFunc(slices.Clone(hs), func(h store.SecretHash) bool {
+		return !h.ExpiresAt.IsZero() && !now.Before(h.ExpiresAt)
+	})
+}
+
+func (s *Service) lookupApp(tx *store.Tx, idOrClientID string) (store.Application, error) {
+	a, err := tx.Applications().Get(idOrClientID)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return a, storeErr("get application", err)
+	}
+	a, err = tx.Applications().GetByClientID(idOrClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return a, fmt.Errorf("identity: application %q: %w", idOrClientID, api.ErrNotFound)
+	}
+	return a, storeErr("get application", err)
+}
+
+// credentialOpAllowed enforces remote_credential_ops: minting and
+// rotating secrets happen on the admin socket unless the operator opted
+// in to doing it over TLS.
+func (s *Service) credentialOpAllowed(a Actor) error {
+	if a.Admin || s.cfg.RemoteCredentialOps {
+		return nil
+	}
+	return fmt.Errorf("identity: %w: application secrets are minted and rotated only on the admin socket; run `accessctl app create|rotate` on the host, or set [identity] remote_credential_ops = true", api.ErrRemoteCredOps)
+}
+
+// CreateApplication makes a machine-to-machine client and returns its
+// secret once; only its keyed hash is stored.
+func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
+	var out api.CreatedApplication
+	if err := s.credentialOpAllowed(a); err != nil {
+		return out, err
+	}
+	if req.Name == "" {
+		return out, missing("name")
+	}
+	if err := errors.Join(checkName("name", req.Name), checkName("description", req.Description)); err != nil {
+		return out, err
+	}
+	app := store.Application{Name: req.Name, Description: req.Description, Groups: dedupe(req.Groups), CertSubject: req.CertSubject}
+	if req.CertSPKI != "" && req.CertSubject != "" {
+		return out, invalid("give certSpki or certSubject, not both")
+	}
+	if req.CertSPKI != "" {
+		b, err := hex.DecodeString(strings.ReplaceAll(req.CertSPKI, ":", ""))
+		if err != nil || len(b) != 32 {
+			return out, invalid("certSpki must be the hex SHA-256 of the certificate's SubjectPublicKeyInfo (openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum)")
+		}
+		app.CertSPKI = b
+	}
+	if len(req.CertSubject) > 1024 {
+		return out, invalid("certSubject is longer than 1024 characters")
+	}
+	now := s.now().UTC()
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 {
+			return out, invalid("expiresIn must be a positive duration like \"720h\"")
+		}
+		app.ExpiresAt = now.Add(d)
+	}
+	secret, err := NewClientSecret(s.rand)
+	if err != nil {
+		return out, err
+	}
+	defer secret.Clear()
+	if app.ClientID, err = NewClientID(s.rand); err != nil {
+		return out, err
+	}
+	app.SecretHashes = []store.SecretHash{{Hash: secret.Hash(s.st), CreatedAt: now}}
+	app.CreatedAt = now
+	err = s.st.Update(func(tx *store.Tx) error {
+		if err := checkGroupsExist(tx, app.Groups); err != nil {
+			return err
+		}
+		var err error
+		if app, err = tx.Applications().Create(app); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "app.create", "app:"+app.ClientID, "ok",
+			map[string]string{"id": app.ID, "groups": strings.Join(app.Groups, ",")}))
+	})
+	if err != nil {
+		return out, storeErr("create application", err)
+	}
+	s.index.SetSubject(app.ID, app.Groups)
+	groups := app.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	return api.CreatedApplication{ID: app.ID, Name: app.Name, Description: app.Description, ClientID: app.ClientID,
+		ClientSecret: secret.Reveal(), Groups: groups, CreatedAt: app.CreatedAt}, nil
+}
+
+// ListApplications returns every application, never a secret.
+func (s *Service) ListApplications() ([]api.Application, error) {
+	out := []api.Application{}
+	now := s.now()
+	err := s.st.View(func(tx *store.Tx) error {
+		apps, err := tx.Applications().List("", 0)
+		if err != nil {
+			return err
+		}
+		for _, ap := range apps {
+			l, err := tx.Logins().Get(ap.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, appView(ap, l, now))
+		}
+		return nil
+	})
+	return out, storeErr("list applications", err)
+}
+
+// GetApplication returns an application by ID or client ID, never a
+// secret.
+func (s *Service) GetApplication(idOrClientID string) (api.Application, error) {
+	var out api.Application
+	err := s.st.View(func(tx *store.Tx) error {
+		ap, err := s.lookupApp(tx, idOrClientID)
+		if err != nil {
+			return err
+		}
+		l, err := tx.Logins().Get(ap.ID)
+		if err != nil {
+			return err
+		}
+		out = appView(ap, l, s.now())
+		return nil
+	})
+	return out, storeErr("get application", err)
+}
+
+// RotateApplication gives an application a new secret, returned once.
+// The previous one keeps working until the grace period ends (default
+// 24 h); at most two secrets are ever live, so a second rotation within
+// the grace period ends the oldest at once.
+func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID string, grace string) (api.RotatedSecret, error) {
+	var out api.RotatedSecret
+	if err := s.credentialOpAllowed(a); err != nil {
+		return out, err
+	}
+	g := DefaultGrace
+	if grace != "" {
+		d, err := time.ParseDuration(grace)
+		if err != nil || d < 0 || d > maxGrace {
+			return out, invalid("grace must be a duration from \"0s\" to %q", maxGrace.String())
+		}
+		g = d
+	}
+	secret, err := NewClientSecret(s.rand)
+	if err != nil {
+		return out, err
+	}
+	defer secret.Clear()
+	hash := secret.Hash(s.st)
+	now := s.now().UTC()
+	var ap store.Application
+	err = s.st.Update(func(tx *store.Tx) error {
+		cur, err := s.lookupApp(tx, idOrClientID)
+		if err != nil {
+			return err
+		}
+		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
+			live := liveSecrets(ap.SecretHashes, now)
+			// Keep only the newest previous secret, ending at now+grace
+			// (or sooner, if it was already going to end).
+			var prev []store.SecretHash
+			if n := len(live); n > 0 {
+				p := live[n-1]
+				if p.ExpiresAt.IsZero() || p.ExpiresAt.After(now.Add(g)) {
+					p.ExpiresAt = now.Add(g)
+				}
+				if g > 0 {
+					prev = append(prev, p)
+				}
+			}
+			ap.SecretHashes = append(prev, store.SecretHash{Hash: hash, CreatedAt: now})
+			return ap, nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "app.rotate", "app:"+ap.ClientID, "ok", map[string]string{"grace": g.String()}))
+	})
+	if err != nil {
+		return out, storeErr("rotate application secret", err)
+	}
+	out = api.RotatedSecret{ClientID: ap.ClientID, ClientSecret: secret.Reveal()}
+	if len(ap.SecretHashes) == 2 {
+		out.PreviousExpiresAt = ap.SecretHashes[0].ExpiresAt
+	}
+	return out, nil
+}
+
+// DeleteApplication removes an application: its secrets stop working and
+// tokens it holds stop passing decisions at once (it leaves the index).
+func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID string) error {
+	var ap store.Application
+	err := s.st.Update(func(tx *store.Tx) error {
+		var err error
+		if ap, err = s.lookupApp(tx, idOrClientID); err != nil {
+			return err
+		}
+		if err := tx.Applications().Delete(ap.ID); err != nil {
+			return err
+		}
+		if err := tx.Logins().Delete(ap.ID); err != nil {
+			return err
+		}
+		if _, err := tx.RefreshFamilies().RevokeSubject(ap.ID); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "app.delete", "app:"+ap.ClientID, "ok", map[string]string{"id": ap.ID}))
+	})
+	if err != nil {
+		return storeErr("delete application", err)
+	}
+	s.index.DeleteSubject(ap.ID)
+	s.epochs.forget(ap.ID)
+	return nil
+}
+
+// AuthenticateClient checks a client ID and secret (client_credentials,
+// client_secret_basic/post) against the live secrets, in constant time
+// across them, and records the use. It never says which part was wrong.
+func (s *Service) AuthenticateClient(ctx context.Context, a Actor, clientID string, secret []byte) (store.Application, error) {
+	fail := fmt.Errorf("identity: %w: wrong client id or secret", api.ErrBadLogin)
+	ap, err := s.st.Applications().GetByClientID(clientID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+			s.record(ctx, s.entry(a, "app.auth", "unknown-client", "failed", nil))
+			return store.Application{}, fail
+		}
+		return ap, storeErr("authenticate client", err)
+	}
+	now := s.now()
+	var hashes [][]byte
+	for _, h := range liveSecrets(ap.SecretHashes, now) {
+		hashes = append(hashes, h.Hash)
+	}
+	_, ok := VerifyClientSecret(s.st, secret, hashes)
+	if ok && !ap.ExpiresAt.IsZero() && !now.Before(ap.ExpiresAt) {
+		ok = false
+	}
+	if !ok {
+		s.record(ctx, s.entry(a, "app.auth", "app:"+ap.ClientID, "failed", nil))
+		return store.Application{}, fail
+	}
+	if _, err := s.st.Logins().Put(ap.ID, func(l store.LoginState) (store.LoginState, error) {
+		l.LastLoginAt = now.UTC()
+		return l, nil
+	}); err != nil {
+		s.log.Warn("last use of application not recorded", "event", "identity.last_use_error", "err", err)
+	}
+	return ap, nil
+}

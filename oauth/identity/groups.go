@@ -1,0 +1,310 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+var groupNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func checkGroupName(name string) error {
+	if name == "" {
+		return missing("name")
+	}
+	if !groupNameRE.MatchString(name) {
+		return invalid("group name %q must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+var permPartRE = regexp.MustCompile(`^(\*|[A-Za-z0-9][A-Za-z0-9._/-]{0,127})$`)
+
+// normPermission checks a permission and lower-cases its action (HTTP
+// verbs, compared case-insensitively).
+func normPermission(p api.Permission) (store.Permission, error) {
+	if p.Resource == "" || p.Action == "" {
+		return store.Permission{}, missing("resource", "action")
+	}
+	if !permPartRE.MatchString(p.Resource) {
+		return store.Permission{}, invalid("resource %q must be \"*\" or letters, digits, '.', '_', '-', '/'", p.Resource)
+	}
+	action := strings.ToLower(p.Action)
+	if !permPartRE.MatchString(action) || strings.Contains(action, "/") {
+		return store.Permission{}, invalid("action %q must be \"*\" or a verb such as get, post, patch, put, delete, head", p.Action)
+	}
+	if p.Product != "" && (!permPartRE.MatchString(p.Product) || p.Product == "*" || strings.Contains(p.Product, "/")) {
+		return store.Permission{}, invalid("product %q must be a plain name (leave it empty for any product)", p.Product)
+	}
+	return store.Permission{Product: p.Product, Resource: p.Resource, Action: action}, nil
+}
+
+func apiPerms(ps []store.Permission) []api.Permission {
+	out := make([]api.Permission, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, api.Permission{Product: p.Product, Resource: p.Resource, Action: p.Action})
+	}
+	return out
+}
+
+func groupView(g store.Group) api.Group {
+	return api.Group{ID: g.Name, Name: g.Name, Description: g.Description, Permissions: apiPerms(g.Permissions),
+		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt}
+}
+
+// ListGroups returns every group, by name.
+func (s *Service) ListGroups() ([]api.Group, error) {
+	gs, err := s.st.Groups().List("", 0)
+	if err != nil {
+		return nil, storeErr("list groups", err)
+	}
+	out := make([]api.Group, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, groupView(g))
+	}
+	return out, nil
+}
+
+// GetGroup returns a group by name.
+func (s *Service) GetGroup(name string) (api.Group, error) {
+	g, err := s.st.Groups().Get(name)
+	if err != nil {
+		return api.Group{}, storeErr(fmt.Sprintf("group %q", name), err)
+	}
+	return groupView(g), nil
+}
+
+// CreateGroup makes an empty group.
+func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupRequest) (api.Group, error) {
+	if err := errors.Join(checkGroupName(req.Name), checkName("description", req.Description)); err != nil {
+		return api.Group{}, err
+	}
+	var g store.Group
+	err := s.st.Update(func(tx *store.Tx) error {
+		var err error
+		if g, err = tx.Groups().Create(store.Group{Name: req.Name, Description: req.Description}); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "group.create", "group:"+g.Name, "ok", nil))
+	})
+	if err != nil {
+		return api.Group{}, storeErr(fmt.Sprintf("create group %q", req.Name), err)
+	}
+	s.index.SetGroup(g.Name, nil)
+	return groupView(g), nil
+}
+
+// DeleteGroup removes a group and takes it off every member, in one
+// transaction.
+func (s *Service) DeleteGroup(ctx context.Context, a Actor, name string) error {
+	var changed []subjectGroups
+	err := s.st.Update(func(tx *store.Tx) error {
+		changed = nil
+		if err := tx.Groups().Delete(name); err != nil {
+			return err
+		}
+		members, err := tx.Groups().Members(name)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			groups, err := setMembership(tx, m, name, false)
+			if err != nil {
+				return err
+			}
+			changed = append(changed, subjectGroups{m.ID, groups})
+		}
+		return tx.Audit().Stage(s.entry(a, "group.delete", "group:"+name, "ok",
+			map[string]string{"membersRemoved": fmt.Sprint(len(members))}))
+	})
+	if err != nil {
+		return storeErr(fmt.Sprintf("delete group %q", name), err)
+	}
+	s.index.DeleteGroup(name)
+	for _, c := range changed {
+		s.index.SetSubject(c.id, c.groups)
+	}
+	return nil
+}
+
+type subjectGroups struct {
+	id     string
+	groups []string
+}
+
+// setMembership adds (or removes) group on a member's record, inside tx,
+// and returns the member's groups after.
+func setMembership(tx *store.Tx, m store.Member, group string, add bool) ([]string, error) {
+	edit := func(groups []string) []string {
+		if add {
+			if !slices.Contains(groups, group) {
+				groups = append(groups, group)
+				slices.Sort(groups)
+			}
+			return groups
+		}
+		return slices.DeleteFunc(groups, func(g string) bool { return g == group })
+	}
+	switch m.Kind {
+	case store.MemberUser:
+		u, err := tx.Users().Update(m.ID, func(u store.User) (store.User, error) { u.Groups = edit(u.Groups); return u, nil })
+		return u.Groups, err
+	case store.MemberApp:
+		ap, err := tx.Applications().Update(m.ID, func(ap store.Application) (store.Application, error) {
+			ap.Groups = edit(ap.Groups)
+			return ap, nil
+		})
+		return ap.Groups, err
+	}
+	return nil, fmt.Errorf("identity: member kind %q: %w", m.Kind, api.ErrInvalidField)
+}
+
+// Grant adds a permission to a group (idempotent).
+func (s *Service) Grant(ctx context.Context, a Actor, group string, p api.Permission) (api.Group, error) {
+	return s.editPermissions(a, group, p, true)
+}
+
+// Revoke removes a permission from a group (idempotent).
+func (s *Service) Revoke(ctx context.Context, a Actor, group string, p api.Permission) (api.Group, error) {
+	return s.editPermissions(a, group, p, false)
+}
+
+func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant bool) (api.Group, error) {
+	perm, err := normPermission(p)
+	if err != nil {
+		return api.Group{}, err
+	}
+	typ := "group.grant"
+	if !grant {
+		typ = "group.revoke"
+	}
+	var g store.Group
+	err = s.st.Update(func(tx *store.Tx) error {
+		var err error
+		g, err = tx.Groups().Update(group, func(g store.Group) (store.Group, error) {
+			has := slices.Contains(g.Permissions, perm)
+			switch {
+			case grant && !has:
+				g.Permissions = append(g.Permissions, perm)
+			case !grant && has:
+				g.Permissions = slices.DeleteFunc(g.Permissions, func(x store.Permission) bool { return x == perm })
+			}
+			return g, nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, typ, "group:"+group, "ok",
+			map[string]string{"product": perm.Product, "resource": perm.Resource, "action": perm.Action}))
+	})
+	if err != nil {
+		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
+	}
+	s.index.SetGroup(g.Name, apiPerms(g.Permissions))
+	return groupView(g), nil
+}
+
+// resolveMember finds the member a "user:X", "app:X" or bare X names.
+func (s *Service) resolveMember(tx *store.Tx, ref string) (store.Member, string, error) {
+	kind, name, ok := strings.Cut(ref, ":")
+	if !ok {
+		kind, name = "", ref
+	}
+	if name == "" {
+		return store.Member{}, "", missing("member")
+	}
+	if kind == "" || kind == store.MemberUser {
+		u, err := s.lookupUser(tx, name)
+		if err == nil {
+			return store.Member{Kind: store.MemberUser, ID: u.ID}, u.Username, nil
+		}
+		if kind != "" || !errors.Is(err, api.ErrNotFound) {
+			return store.Member{}, "", err
+		}
+	}
+	if kind == "" || kind == store.MemberApp {
+		ap, err := s.lookupApp(tx, name)
+		if err == nil {
+			return store.Member{Kind: store.MemberApp, ID: ap.ID}, ap.ClientID, nil
+		}
+		if kind != "" || !errors.Is(err, api.ErrNotFound) {
+			return store.Member{}, "", err
+		}
+		return store.Member{}, "", fmt.Errorf("identity: member %q: %w: no user or application has that id or name", ref, api.ErrNotFound)
+	}
+	return store.Member{}, "", invalid("member %q must be user:<id|username>, app:<id|clientId> or a bare name", ref)
+}
+
+// AddMember puts a user or application in a group.
+func (s *Service) AddMember(ctx context.Context, a Actor, group, member string) (api.Group, error) {
+	return s.editMember(a, group, member, true)
+}
+
+// RemoveMember takes a user or application out of a group.
+func (s *Service) RemoveMember(ctx context.Context, a Actor, group, member string) (api.Group, error) {
+	return s.editMember(a, group, member, false)
+}
+
+func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group, error) {
+	typ := "group.add_member"
+	if !add {
+		typ = "group.remove_member"
+	}
+	var g store.Group
+	var m store.Member
+	var groups []string
+	err := s.st.Update(func(tx *store.Tx) error {
+		var err error
+		if g, err = tx.Groups().Get(group); err != nil {
+			return err
+		}
+		if m, _, err = s.resolveMember(tx, member); err != nil {
+			return err
+		}
+		if groups, err = setMembership(tx, m, group, add); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, typ, "group:"+group, "ok", map[string]string{"member": m.Kind + ":" + m.ID}))
+	})
+	if err != nil {
+		return api.Group{}, storeErr(fmt.Sprintf("group %q member %q", group, member), err)
+	}
+	s.index.SetSubject(m.ID, groups)
+	return groupView(g), nil
+}
+
+// Members lists a group's members from the member index.
+func (s *Service) Members(group string) ([]api.Member, error) {
+	out := []api.Member{}
+	err := s.st.View(func(tx *store.Tx) error {
+		if _, err := tx.Groups().Get(group); err != nil {
+			return err
+		}
+		ms, err := tx.Groups().Members(group)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			v := api.Member{Kind: m.Kind, ID: m.ID}
+			switch m.Kind {
+			case store.MemberUser:
+				if u, err := tx.Users().Get(m.ID); err == nil {
+					v.Name = u.Username
+				}
+			case store.MemberApp:
+				if ap, err := tx.Applications().Get(m.ID); err == nil {
+					v.Name = ap.ClientID
+				}
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, storeErr(fmt.Sprintf("members of group %q", group), err)
+}

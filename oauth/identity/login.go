@@ -1,0 +1,200 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+// errLockedNow is returned inside a login-state transaction to abort it.
+var errLockedNow = errors.New("locked")
+
+// lockedFor reports whether l is locked at now. A lock that ends further
+// ahead than one lockout period can only come from a clock that jumped
+// back; it is treated as expired rather than eternal.
+func (s *Service) lockedFor(l store.LoginState, now time.Time) bool {
+	return now.Before(l.LockedUntil) && l.LockedUntil.Sub(now) <= s.cfg.LockoutDuration
+}
+
+// reserve takes one sign-in attempt for id atomically: the failed count
+// goes up before the password is checked, so that N parallel guesses see
+// N distinct counts and at most LockoutAttempts of them are ever checked
+// before the account locks. It fails with api.ErrLocked when locked.
+func (s *Service) reserve(id string, now time.Time) error {
+	_, err := s.st.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
+		if s.lockedFor(l, now) || l.FailedLogins >= s.cfg.LockoutAttempts {
+			return l, errLockedNow
+		}
+		if !l.LockedUntil.IsZero() && !s.lockedFor(l, now) {
+			l.LockedUntil = time.Time{} // an expired lock starts a fresh count
+		}
+		l.FailedLogins++
+		return l, nil
+	})
+	if errors.Is(err, errLockedNow) {
+		return fmt.Errorf("identity: %w: too many failed sign-ins; try again later or ask an administrator to reset the password", api.ErrLocked)
+	}
+	return err
+}
+
+// settle records the outcome of a reserved attempt and its audit entry
+// in one transaction. A failure keeps the reservation's count and locks
+// the account when it reaches the limit; a success clears the count.
+func (s *Service) settle(a Actor, id, typ string, ok bool, now time.Time) error {
+	return s.st.Update(func(tx *store.Tx) error {
+		locked := false
+		_, err := tx.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
+			if ok {
+				l.FailedLogins, l.LockedUntil, l.LastLoginAt = 0, time.Time{}, now
+				return l, nil
+			}
+			if l.FailedLogins >= s.cfg.LockoutAttempts {
+				l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.cfg.LockoutDuration), true
+			}
+			return l, nil
+		})
+		if err != nil {
+			return err
+		}
+		result := "ok"
+		var detail map[string]string
+		if !ok {
+			result = "failed"
+			if locked {
+				detail = map[string]string{"locked": "true", "lockedFor": s.cfg.LockoutDuration.String()}
+			}
+		}
+		return tx.Audit().Stage(s.entry(a, typ, "user:"+id, result, detail))
+	})
+}
+
+// checkPassword verifies a user's password under the lockout rules and
+// re-hashes it when its parameters are below the current ones. It returns
+// the user's credential. With allowMustChange false a one-time password
+// is refused with api.ErrMustChange after it verified.
+func (s *Service) checkPassword(ctx context.Context, a Actor, id string, password []byte, allowMustChange bool) (store.Credential, error) {
+	now := s.now()
+	if err := s.reserve(id, now); err != nil {
+		s.record(ctx, s.entry(a, "user.login", "user:"+id, "locked", nil))
+		return store.Credential{}, err
+	}
+	c, err := s.st.Credentials().Get(id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c, storeErr("get credential", err)
+	}
+	var verr error
+	if c.PasswordHash == "" {
+		verr = ErrPasswordMismatch
+		_ = s.hasher.DummyVerify(ctx, password)
+	} else {
+		verr = s.hasher.Verify(ctx, c.PasswordHash, password)
+	}
+	if ctx.Err() != nil {
+		return c, ctx.Err()
+	}
+	if err := s.settle(a, id, "user.login", verr == nil, now.UTC()); err != nil {
+		return c, storeErr("record sign-in", err)
+	}
+	if verr != nil {
+		return c, fmt.Errorf("identity: %w: wrong username or password", api.ErrBadLogin)
+	}
+	if s.hasher.NeedsRehash(c.PasswordHash) {
+		if h, err := s.hasher.Hash(ctx, password); err == nil {
+			old := c.PasswordHash
+			_, err = s.st.Credentials().Put(id, func(cur store.Credential, _ bool) (store.Credential, error) {
+				if cur.PasswordHash == old { // unless it was changed meanwhile
+					cur.PasswordHash = h
+				}
+				return cur, nil
+			})
+			if err != nil {
+				s.log.Warn("password re-hash not stored; kept the old hash", "event", "identity.rehash_error", "err", err)
+			}
+		}
+	}
+	if c.MustChangePassword && !allowMustChange {
+		return c, fmt.Errorf("identity: %w: this is a one-time password; set a new one with PATCH /v1/users/{id}/update-password (oldPassword, newPassword) first", api.ErrMustChange)
+	}
+	return c, nil
+}
+
+// Login checks a username and password for the password grant. It never
+// says whether the username exists: an unknown one costs the same
+// argon2id work and gets the same error. A disabled user is refused the
+// same way, after the password was checked.
+func (s *Service) Login(ctx context.Context, a Actor, username string, password []byte) (store.User, error) {
+	fail := fmt.Errorf("identity: %w: wrong username or password", api.ErrBadLogin)
+	name, err := CanonicalUsername(username)
+	var u store.User
+	if err == nil {
+		u, err = s.st.Users().GetByUsername(name)
+	}
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, api.ErrInvalidField) {
+			return u, storeErr("sign in", err)
+		}
+		_ = s.hasher.DummyVerify(ctx, password)
+		s.record(ctx, s.entry(a, "user.login", "unknown-user", "failed", nil))
+		return store.User{}, fail
+	}
+	if _, err := s.checkPassword(ctx, a, u.ID, password, false); err != nil {
+		return store.User{}, err
+	}
+	if u.Disabled {
+		s.record(ctx, s.entry(a, "user.login", "user:"+u.ID, "disabled", nil))
+		return store.User{}, fail
+	}
+	return u, nil
+}
+
+// epochs is the in-memory table of subjects whose tokens have a
+// not-before (forced logout, disable): small, since most users never had
+// one, and read on every decision without touching the store.
+type epochs struct {
+	mu       sync.RWMutex
+	notBefor map[string]time.Time
+	disabled map[string]bool
+}
+
+func (e *epochs) set(id string, t time.Time, disabled bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.notBefor == nil {
+		e.notBefor, e.disabled = map[string]time.Time{}, map[string]bool{}
+	}
+	if !t.IsZero() {
+		e.notBefor[id] = t
+	}
+	if disabled {
+		e.disabled[id] = true
+	} else {
+		delete(e.disabled, id)
+	}
+}
+
+func (e *epochs) forget(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.notBefor, id)
+	delete(e.disabled, id)
+}
+
+// TokenValid reports whether a token issued at iat to the subject with
+// record ID id may still be honoured: the subject exists in the index
+// (checked by the caller), is not disabled, and the token is not older
+// than the subject's last forced logout. Tokens carry whole seconds, so
+// a token issued in the same second as the logout is refused too.
+func (s *Service) TokenValid(id string, iat time.Time) bool {
+	s.epochs.mu.RLock()
+	defer s.epochs.mu.RUnlock()
+	if s.epochs.disabled[id] {
+		return false
+	}
+	nb, ok := s.epochs.notBefor[id]
+	return !ok || iat.After(nb.Truncate(time.Second))
+}

@@ -1,0 +1,281 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+// recoveryCodeCount is how many recovery codes a TOTP setup makes.
+const recoveryCodeCount = 10
+
+func mfaView(c store.Credential) api.MFAStatus {
+	v := api.MFAStatus{Enabled: c.TOTPEnabled, TOTPEnabled: c.TOTPEnabled, Methods: []string{}}
+	if c.TOTPEnabled {
+		v.Methods = append(v.Methods, api.MFATypeApp)
+		v.PreferredType = c.MFAPreferred
+		if v.PreferredType == "" {
+			v.PreferredType = api.MFATypeApp
+		}
+	}
+	return v
+}
+
+func checkMFAType(t string) error {
+	switch t {
+	case api.MFATypeApp:
+		return nil
+	case "":
+		return missing("mfaType")
+	case api.MFATypeEmail, api.MFATypeSMS:
+		return invalid("mfaType %q needs a delivery provider, which this accessd does not have yet; use \"app\" (TOTP)", t)
+	}
+	return invalid("mfaType must be \"app\", \"email\" or \"sms\"")
+}
+
+// credential reads a user's credential by user ID or username.
+func (s *Service) credential(idOrName string) (store.User, store.Credential, error) {
+	var u store.User
+	var c store.Credential
+	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		if u, err = s.lookupUser(tx, idOrName); err != nil {
+			return err
+		}
+		c, err = tx.Credentials().Get(u.ID)
+		return err
+	})
+	return u, c, storeErr("get credential", err)
+}
+
+// MFAStatus reports a user's second factors.
+func (s *Service) MFAStatus(idOrName string) (api.MFAStatus, error) {
+	_, c, err := s.credential(idOrName)
+	return mfaView(c), err
+}
+
+// MFASetup starts TOTP enrolment: a new seed (sealed in the store) and
+// ten recovery codes (stored hashed), returned once. The factor is not
+// on until a code from it was verified and MFAEnable ran.
+func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType string) (api.MFASetup, error) {
+	var out api.MFASetup
+	if err := checkMFAType(mfaType); err != nil {
+		return out, err
+	}
+	u, c, err := s.credential(idOrName)
+	if err != nil {
+		return out, err
+	}
+	if c.TOTPEnabled {
+		return out, fmt.Errorf("identity: %w: TOTP is already on for this user; disable it first to enrol a new device", api.ErrExists)
+	}
+	seed, b32, url, err := NewTOTP(s.cfg.Issuer, u.Username, s.rand)
+	if err != nil {
+		return out, err
+	}
+	defer clear(seed)
+	codes, hashes, err := NewRecoveryCodes(s.rand, recoveryCodeCount, s.st)
+	if err != nil {
+		return out, err
+	}
+	err = s.st.Update(func(tx *store.Tx) error {
+		sealed, err := tx.Credentials().SealTOTPSeed(u.ID, seed)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			c.ID, c.TOTPSeed, c.TOTPVerified, c.TOTPLastStep, c.RecoveryCodeHashes = u.ID, sealed, false, 0, hashes
+			return c, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "mfa.setup", "user:"+u.ID, "ok", map[string]string{"mfaType": mfaType}))
+	})
+	if err != nil {
+		return out, storeErr("set up MFA", err)
+	}
+	return api.MFASetup{MFAType: mfaType, Secret: b32, URL: url, RecoveryCodes: codes}, nil
+}
+
+// checkTOTP verifies a code under the lockout rules and records the step
+// it used, so the same code is never accepted twice.
+func (s *Service) checkTOTP(ctx context.Context, a Actor, u store.User, passcode, typ string) (store.Credential, error) {
+	now := s.now()
+	if err := s.reserve(u.ID, now); err != nil {
+		s.record(ctx, s.entry(a, typ, "user:"+u.ID, "locked", nil))
+		return store.Credential{}, err
+	}
+	c, err := s.st.Credentials().Get(u.ID)
+	if err != nil {
+		return c, storeErr("get credential", err)
+	}
+	var step int64
+	verr := fmt.Errorf("identity: %w: no TOTP seed; run setup first", api.ErrBadPasscode)
+	if len(c.TOTPSeed) > 0 {
+		seed, err := s.st.Credentials().OpenTOTPSeed(c)
+		if err != nil {
+			return c, storeErr("open TOTP seed", err)
+		}
+		step, verr = VerifyTOTP(seed, passcode, now, c.TOTPLastStep)
+		clear(seed)
+	}
+	if verr == nil {
+		// Record the step in the same transaction as the success, and
+		// only if no concurrent check took it first.
+		err = s.st.Update(func(tx *store.Tx) error {
+			cur, err := tx.Credentials().Put(u.ID, func(cur store.Credential, _ bool) (store.Credential, error) {
+				if cur.TOTPLastStep >= step {
+					return cur, fmt.Errorf("identity: %w: this code was already used", api.ErrBadPasscode)
+				}
+				cur.TOTPLastStep, cur.TOTPVerified = step, true
+				return cur, nil
+			})
+			c = cur
+			return err
+		})
+		if err != nil {
+			verr = err
+		}
+	}
+	if err := s.settle(a, u.ID, typ, verr == nil, now.UTC()); err != nil {
+		return c, storeErr("record MFA attempt", err)
+	}
+	return c, verr
+}
+
+// MFAVerify checks a code from the authenticator during enrolment.
+func (s *Service) MFAVerify(ctx context.Context, a Actor, idOrName string, req api.MFAVerifyRequest) (api.MFAVerified, error) {
+	if err := checkMFAType(req.MFAType); err != nil {
+		return api.MFAVerified{}, err
+	}
+	u, _, err := s.credential(idOrName)
+	if err != nil {
+		return api.MFAVerified{}, err
+	}
+	if _, err := s.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify"); err != nil {
+		return api.MFAVerified{}, err
+	}
+	return api.MFAVerified{Verified: true}, nil
+}
+
+// MFAEnable turns TOTP on once a code from the new seed was verified (in
+// MFAVerify, or here with Passcode).
+func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req api.MFAEnableRequest) (api.MFAEnabled, error) {
+	if err := checkMFAType(req.MFAType); err != nil {
+		return api.MFAEnabled{}, err
+	}
+	u, c, err := s.credential(idOrName)
+	if err != nil {
+		return api.MFAEnabled{}, err
+	}
+	if req.Passcode != "" {
+		if c, err = s.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify"); err != nil {
+			return api.MFAEnabled{}, err
+		}
+	}
+	if !c.TOTPVerified {
+		return api.MFAEnabled{}, fmt.Errorf("identity: %w: verify a code from the authenticator first (mfa verify), so enabling cannot lock you out", api.ErrBadPasscode)
+	}
+	err = s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			c.TOTPEnabled = true
+			if c.MFAPreferred == "" {
+				c.MFAPreferred = api.MFATypeApp
+			}
+			return c, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "mfa.enable", "user:"+u.ID, "ok", map[string]string{"mfaType": req.MFAType}))
+	})
+	if err != nil {
+		return api.MFAEnabled{}, storeErr("enable MFA", err)
+	}
+	return api.MFAEnabled{Enabled: true}, nil
+}
+
+// MFADisable removes the user's second factor: seed and recovery codes.
+func (s *Service) MFADisable(ctx context.Context, a Actor, idOrName string) (api.MFAStatus, error) {
+	u, _, err := s.credential(idOrName)
+	if err != nil {
+		return api.MFAStatus{}, err
+	}
+	var c store.Credential
+	err = s.st.Update(func(tx *store.Tx) error {
+		var err error
+		c, err = tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			c.TOTPSeed, c.TOTPEnabled, c.TOTPVerified, c.TOTPLastStep, c.RecoveryCodeHashes, c.MFAPreferred = nil, false, false, 0, nil, ""
+			return c, nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "mfa.disable", "user:"+u.ID, "ok", nil))
+	})
+	return mfaView(c), storeErr("disable MFA", err)
+}
+
+// MFAPreferred sets the factor offered first.
+func (s *Service) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType string) (api.MFAPreferred, error) {
+	if err := checkMFAType(mfaType); err != nil {
+		return api.MFAPreferred{}, err
+	}
+	u, c, err := s.credential(idOrName)
+	if err != nil {
+		return api.MFAPreferred{}, err
+	}
+	if !c.TOTPEnabled {
+		return api.MFAPreferred{}, invalid("mfaType %q is not enabled for this user", mfaType)
+	}
+	_, err = s.st.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+		c.MFAPreferred = mfaType
+		return c, nil
+	})
+	return api.MFAPreferred{PreferredType: mfaType}, storeErr("set preferred MFA", err)
+}
+
+// VerifySecondFactor checks a TOTP code, or consumes a recovery code, for
+// a sign-in that passed its password (the MFA step of the password
+// grant). Failures count toward lockout like wrong passwords.
+func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, passcode, recoveryCode string) error {
+	u, c, err := s.credential(userID)
+	if err != nil {
+		return err
+	}
+	if !c.TOTPEnabled {
+		return nil
+	}
+	if recoveryCode == "" {
+		_, err := s.checkTOTP(ctx, a, u, passcode, "mfa.login")
+		return err
+	}
+	now := s.now()
+	if err := s.reserve(u.ID, now); err != nil {
+		return err
+	}
+	used := false
+	err = s.st.Update(func(tx *store.Tx) error {
+		used = false
+		_, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			if i, ok := MatchRecoveryCode(recoveryCode, c.RecoveryCodeHashes, s.st); ok {
+				c.RecoveryCodeHashes = slices.Delete(slices.Clone(c.RecoveryCodeHashes), i, i+1)
+				used = true
+			}
+			return c, nil
+		})
+		return err
+	})
+	if err != nil {
+		return storeErr("use recovery code", err)
+	}
+	if err := s.settle(a, u.ID, "mfa.recovery_code", used, now.UTC()); err != nil {
+		return storeErr("record MFA attempt", err)
+	}
+	if !used {
+		return fmt.Errorf("identity: %w: wrong or already used recovery code", api.ErrBadPasscode)
+	}
+	return nil
+}

@@ -1,0 +1,527 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+// userView is the API's view of a user: never a credential.
+func userView(u store.User, c store.Credential) api.User {
+	groups := u.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	return api.User{ID: u.ID, Username: u.Username, FirstName: u.FirstName, LastName: u.LastName,
+		Email: u.Email, Groups: groups, Enabled: !u.Disabled, MFA: c.TOTPEnabled,
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, MustChangePassword: c.MustChangePassword}
+}
+
+func checkEmail(e string) error {
+	if e == "" {
+		return missing("email")
+	}
+	if len(e) > 254 {
+		return invalid("email is longer than 254 characters")
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" {
+		return invalid("email must be a plain address like name@example.com")
+	}
+	return nil
+}
+
+func checkName(what, v string) error {
+	if len(v) > 128 {
+		return invalid("%s is longer than 128 characters", what)
+	}
+	if strings.ContainsAny(v, "\x00\r\n") {
+		return invalid("%s contains a control character", what)
+	}
+	return nil
+}
+
+// checkGroupsExist fails when a named group does not exist, inside tx.
+func checkGroupsExist(tx *store.Tx, groups []string) error {
+	for _, g := range groups {
+		if _, err := tx.Groups().Get(g); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("identity: group %q: %w (create it first, or check the name with `accessctl group list`)", g, api.ErrNotFound)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func dedupe(xs []string) []string {
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// lookupUser finds a user by ID or by username, inside tx.
+func (s *Service) lookupUser(tx *store.Tx, idOrName string) (store.User, error) {
+	u, err := tx.Users().Get(idOrName)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return u, storeErr("get user", err)
+	}
+	name, cerr := CanonicalUsername(idOrName)
+	if cerr != nil {
+		return u, fmt.Errorf("identity: user %q: %w", idOrName, api.ErrNotFound)
+	}
+	u, err = tx.Users().GetByUsername(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, fmt.Errorf("identity: user %q: %w", idOrName, api.ErrNotFound)
+	}
+	return u, storeErr("get user", err)
+}
+
+// CreateUser makes a user. Without a password one is generated and
+// returned once in CreatedUser.Password.
+func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserRequest) (api.CreatedUser, error) {
+	var out api.CreatedUser
+	if req.Username == "" {
+		return out, missing("username")
+	}
+	name, err := CanonicalUsername(req.Username)
+	if err != nil {
+		return out, err
+	}
+	if err := checkEmail(req.Email); err != nil {
+		return out, err
+	}
+	if err := errors.Join(checkName("firstName", req.FirstName), checkName("lastName", req.LastName)); err != nil {
+		return out, err
+	}
+	pw := []byte(req.Password)
+	generated := false
+	if len(pw) == 0 {
+		if pw, err = GeneratePassword(s.rand); err != nil {
+			return out, err
+		}
+		generated = true
+	} else if err := DefaultPasswordPolicy.Check(pw, name, req.Email); err != nil {
+		return out, err
+	}
+	defer clear(pw)
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return out, err
+	}
+	groups := dedupe(req.Groups)
+	now := s.now().UTC()
+	var u store.User
+	var c store.Credential
+	err = s.st.Update(func(tx *store.Tx) error {
+		if err := checkGroupsExist(tx, groups); err != nil {
+			return err
+		}
+		var err error
+		u, err = tx.Users().Create(store.User{Username: name, Email: req.Email, FirstName: req.FirstName,
+			LastName: req.LastName, Groups: groups, CreatedAt: now})
+		if err != nil {
+			if errors.Is(err, store.ErrExists) {
+				return fmt.Errorf("identity: username %q: %w", name, api.ErrExists)
+			}
+			return err
+		}
+		c, err = tx.Credentials().Put(u.ID, func(store.Credential, bool) (store.Credential, error) {
+			return store.Credential{ID: u.ID, PasswordHash: hash, PasswordChangedAt: now}, nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "user.create", "user:"+u.ID, "ok",
+			map[string]string{"groups": strings.Join(groups, ","), "generatedPassword": fmt.Sprint(generated)}))
+	})
+	if err != nil {
+		return out, storeErr("create user", err)
+	}
+	s.index.SetSubject(u.ID, u.Groups)
+	out.User = userView(u, c)
+	if generated {
+		out.Password = string(pw)
+	}
+	return out, nil
+}
+
+// GetUser returns a user by ID or username.
+func (s *Service) GetUser(idOrName string) (api.User, error) {
+	var out api.User
+	err := s.st.View(func(tx *store.Tx) error {
+		u, err := s.lookupUser(tx, idOrName)
+		if err != nil {
+			return err
+		}
+		c, err := tx.Credentials().Get(u.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		out = userView(u, c)
+		return nil
+	})
+	return out, storeErr("get user", err)
+}
+
+// Page bounds of ListUsers.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// ListUsers returns one page of users (1-based), optionally only the
+// members of group or those with status "enabled" or "disabled".
+func (s *Service) ListUsers(page, limit int, group, status string) (api.UserList, error) {
+	if page < 1 {
+		page = 1
+	}
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	if limit > maxLimit {
+		return api.UserList{}, invalid("limit must be at most %d", maxLimit)
+	}
+	if status != "" && status != "enabled" && status != "disabled" {
+		return api.UserList{}, invalid("status must be \"enabled\" or \"disabled\"")
+	}
+	if page > 1_000_000 {
+		return api.UserList{}, invalid("page is too large")
+	}
+	out := api.UserList{Items: []api.User{}, Page: page, Limit: limit}
+	skip := (page - 1) * limit
+	keep := func(u store.User) bool {
+		if status == "enabled" && u.Disabled || status == "disabled" && !u.Disabled {
+			return false
+		}
+		return group == "" || slices.Contains(u.Groups, group)
+	}
+	err := s.st.View(func(tx *store.Tx) error {
+		add := func(u store.User) (bool, error) {
+			if !keep(u) {
+				return true, nil
+			}
+			if skip > 0 {
+				skip--
+				return true, nil
+			}
+			if len(out.Items) == limit {
+				out.More = true
+				return false, nil
+			}
+			c, err := tx.Credentials().Get(u.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return false, err
+			}
+			out.Items = append(out.Items, userView(u, c))
+			return true, nil
+		}
+		if group != "" {
+			// The member index: no scan of every user.
+			members, err := tx.Groups().Members(group)
+			if err != nil {
+				return err
+			}
+			for _, m := range members {
+				if m.Kind != store.MemberUser {
+					continue
+				}
+				u, err := tx.Users().Get(m.ID)
+				if err != nil {
+					return err
+				}
+				if more, err := add(u); err != nil || !more {
+					return err
+				}
+			}
+			return nil
+		}
+		return tx.Users().Scan("", add)
+	})
+	return out, storeErr("list users", err)
+}
+
+// UpdateUser applies a PATCH: nil fields are left alone.
+func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (api.User, error) {
+	var out api.User
+	if req.FirstName != nil {
+		if err := checkName("firstName", *req.FirstName); err != nil {
+			return out, err
+		}
+	}
+	if req.LastName != nil {
+		if err := checkName("lastName", *req.LastName); err != nil {
+			return out, err
+		}
+	}
+	if req.Email != nil {
+		if err := checkEmail(*req.Email); err != nil {
+			return out, err
+		}
+	}
+	var u store.User
+	var c store.Credential
+	err := s.st.Update(func(tx *store.Tx) error {
+		cur, err := s.lookupUser(tx, idOrName)
+		if err != nil {
+			return err
+		}
+		var changed []string
+		if req.Groups != nil {
+			if err := checkGroupsExist(tx, dedupe(*req.Groups)); err != nil {
+				return err
+			}
+			changed = append(changed, "groups")
+		}
+		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
+			if req.FirstName != nil {
+				u.FirstName = *req.FirstName
+				changed = append(changed, "firstName")
+			}
+			if req.LastName != nil {
+				u.LastName = *req.LastName
+				changed = append(changed, "lastName")
+			}
+			if req.Email != nil {
+				u.Email = *req.Email
+				changed = append(changed, "email")
+			}
+			if req.Groups != nil {
+				u.Groups = dedupe(*req.Groups)
+			}
+			return u, nil
+		})
+		if err != nil {
+			return err
+		}
+		if c, err = tx.Credentials().Get(u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "user.update", "user:"+u.ID, "ok",
+			map[string]string{"fields": strings.Join(dedupe(changed), ","), "groups": strings.Join(u.Groups, ",")}))
+	})
+	if err != nil {
+		return out, storeErr("update user", err)
+	}
+	s.index.SetSubject(u.ID, u.Groups)
+	return userView(u, c), nil
+}
+
+// endSessions moves the user's epoch and revokes every refresh family,
+// inside tx: forced logout, and part of disable and delete.
+func (s *Service) endSessions(tx *store.Tx, id string, now time.Time) (int, error) {
+	return tx.RefreshFamilies().RevokeSubject(id)
+}
+
+// DeleteUser removes a user, their credentials, login state and sessions
+// in one transaction; tokens they hold stop passing at once (the subject
+// is gone from the index).
+func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) error {
+	var id string
+	err := s.st.Update(func(tx *store.Tx) error {
+		u, err := s.lookupUser(tx, idOrName)
+		if err != nil {
+			return err
+		}
+		id = u.ID
+		if _, err := s.endSessions(tx, id, s.now()); err != nil {
+			return err
+		}
+		if err := tx.Users().Delete(id); err != nil {
+			return err
+		}
+		if err := tx.Credentials().Delete(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := tx.Logins().Delete(id); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "user.delete", "user:"+id, "ok", nil))
+	})
+	if err != nil {
+		return storeErr("delete user", err)
+	}
+	s.index.DeleteSubject(id)
+	s.epochs.forget(id)
+	return nil
+}
+
+// SetUserEnabled enables or disables a user. Disabling also ends every
+// session, like a forced logout.
+func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, enabled bool) (api.User, error) {
+	var u store.User
+	var c store.Credential
+	now := s.now().UTC()
+	typ := "user.enable"
+	if !enabled {
+		typ = "user.disable"
+	}
+	err := s.st.Update(func(tx *store.Tx) error {
+		cur, err := s.lookupUser(tx, idOrName)
+		if err != nil {
+			return err
+		}
+		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
+			u.Disabled = !enabled
+			if !enabled {
+				u.LogoutAt = now
+			}
+			return u, nil
+		})
+		if err != nil {
+			return err
+		}
+		if !enabled {
+			if _, err := s.endSessions(tx, u.ID, now); err != nil {
+				return err
+			}
+		}
+		if c, err = tx.Credentials().Get(u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, typ, "user:"+u.ID, "ok", nil))
+	})
+	if err != nil {
+		return api.User{}, storeErr(strings.ReplaceAll(typ, ".", " "), err)
+	}
+	s.epochs.set(u.ID, u.LogoutAt, u.Disabled)
+	return userView(u, c), nil
+}
+
+// Logout is a forced logout: in one transaction every refresh family of
+// the user is revoked and the user's epoch moves, so access tokens issued
+// before it stop passing decisions and introspection at once.
+func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
+	now := s.now().UTC()
+	var u store.User
+	var n int
+	err := s.st.Update(func(tx *store.Tx) error {
+		cur, err := s.lookupUser(tx, idOrName)
+		if err != nil {
+			return err
+		}
+		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
+			u.LogoutAt = now
+			return u, nil
+		})
+		if err != nil {
+			return err
+		}
+		if n, err = s.endSessions(tx, u.ID, now); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "user.logout", "user:"+u.ID, "ok",
+			map[string]string{"refreshFamiliesRevoked": fmt.Sprint(n)}))
+	})
+	if err != nil {
+		return storeErr("logout user", err)
+	}
+	s.epochs.set(u.ID, u.LogoutAt, u.Disabled)
+	return nil
+}
+
+// ResetPassword sets a user's password for them (a helpdesk reset). With
+// newPassword empty a one-time password is generated and returned once;
+// it must be changed (UpdatePassword) before it is good for anything
+// else. Every session ends.
+func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, newPassword []byte) (generated []byte, err error) {
+	u, err := s.GetUser(idOrName)
+	if err != nil {
+		return nil, err
+	}
+	pw := newPassword
+	oneTime := len(pw) == 0
+	if oneTime {
+		if pw, err = GeneratePassword(s.rand); err != nil {
+			return nil, err
+		}
+	} else if err := DefaultPasswordPolicy.Check(pw, u.Username, u.Email); err != nil {
+		return nil, err
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		clear(pw)
+		return nil, err
+	}
+	now := s.now().UTC()
+	err = s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			c.ID, c.PasswordHash, c.PasswordChangedAt, c.MustChangePassword = u.ID, hash, now, oneTime
+			return c, nil
+		}); err != nil {
+			return err
+		}
+		if _, err := tx.Logins().Put(u.ID, func(l store.LoginState) (store.LoginState, error) {
+			l.FailedLogins, l.LockedUntil = 0, time.Time{}
+			return l, nil
+		}); err != nil {
+			return err
+		}
+		if _, err := tx.Users().Update(u.ID, func(u store.User) (store.User, error) {
+			u.LogoutAt = now
+			return u, nil
+		}); err != nil {
+			return err
+		}
+		if _, err := s.endSessions(tx, u.ID, now); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "user.reset_password", "user:"+u.ID, "ok",
+			map[string]string{"oneTime": fmt.Sprint(oneTime)}))
+	})
+	if err != nil {
+		if oneTime {
+			clear(pw)
+		}
+		return nil, storeErr("reset password", err)
+	}
+	s.epochs.set(u.ID, now, !u.Enabled)
+	if oneTime {
+		return pw, nil
+	}
+	return nil, nil
+}
+
+// UpdatePassword is a user changing their own password: the old one is
+// verified like a sign-in (a failure counts toward lockout), the new one
+// must pass the policy and differ from the old.
+func (s *Service) UpdatePassword(ctx context.Context, a Actor, idOrName string, oldPassword, newPassword []byte) error {
+	if len(oldPassword) == 0 || len(newPassword) == 0 {
+		return missing("oldPassword", "newPassword")
+	}
+	u, err := s.GetUser(idOrName)
+	if err != nil {
+		return err
+	}
+	if _, err := s.checkPassword(ctx, a, u.ID, oldPassword, true); err != nil {
+		return err
+	}
+	if string(oldPassword) == string(newPassword) {
+		return fmt.Errorf("identity: %w: the new password must differ from the old one", api.ErrWeakPassword)
+	}
+	if err := DefaultPasswordPolicy.Check(newPassword, u.Username, u.Email); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	err = s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			c.ID, c.PasswordHash, c.PasswordChangedAt, c.MustChangePassword = u.ID, hash, now, false
+			return c, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "user.update_password", "user:"+u.ID, "ok", nil))
+	})
+	return storeErr("update password", err)
+}
