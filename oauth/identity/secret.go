@@ -24,7 +24,9 @@ type Pepper interface {
 // Purposes passed to Pepper.Sum. Never change them: every stored hash was
 // made with them.
 const (
+	// PurposeClientSecret is the purpose of HashClientSecret.
 	PurposeClientSecret = "accessd client secret v1"
+	// PurposeRecoveryCode is the purpose of recovery-code hashes.
 	PurposeRecoveryCode = "accessd recovery code v1"
 )
 

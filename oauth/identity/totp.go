@@ -22,7 +22,9 @@ import (
 // anything else in the otpauth URL and then produce codes that never
 // verify.
 const (
+	// TOTPDigits is the length of a passcode.
 	TOTPDigits = 6
+	// TOTPPeriod is the length of a time step.
 	TOTPPeriod = 30 * time.Second
 	// TOTPSkew is how many steps either side of the current one are
 	// accepted, for clock drift and for a code typed as it rolls over.
