@@ -1,0 +1,382 @@
+package identity_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
+)
+
+// clock is an injected, movable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type env struct {
+	st    *store.Store
+	log   *audit.Log
+	idx   *authz.Index
+	svc   *identity.Service
+	clock *clock
+}
+
+var admin = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
+
+// cheap keeps argon2id fast in tests; production parameters are tested
+// in password_test.go.
+var cheap = identity.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
+
+func newEnv(t *testing.T, cfg identity.Config) *env {
+	t.Helper()
+	return newEnvWith(t, cfg, identity.HasherOptions{Params: cheap})
+}
+
+func newEnvWith(t *testing.T, cfg identity.Config, ho identity.HasherOptions) *env {
+	t.Helper()
+	key := make([]byte, store.RootKeySize)
+	_, _ = rand.Read(key)
+	st, err := store.Open(t.TempDir(), key, store.Options{})
+	require.NoError(t, err)
+	al, err := audit.Open(st, audit.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { al.Close(); st.Close() })
+	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	h, err := identity.NewHasher(ho)
+	require.NoError(t, err)
+	if cfg.Password == (identity.PasswordParams{}) {
+		cfg.Password = ho.Params
+	}
+	idx := authz.New()
+	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: c.now, Hasher: h})
+	require.NoError(t, err)
+	_, _, err = svc.Bootstrap(context.Background())
+	require.NoError(t, err)
+	return &env{st: st, log: al, idx: idx, svc: svc, clock: c}
+}
+
+func (e *env) user(t *testing.T, name string, groups ...string) api.CreatedUser {
+	t.Helper()
+	u, err := e.svc.CreateUser(context.Background(), admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", Groups: groups})
+	require.NoError(t, err)
+	return u
+}
+
+func TestPasswordRules(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	for _, tc := range []struct{ name, pw string }{
+		{"five characters", "abcde"},
+		{"contains the username", "xx-carol.jones-xx-2026"},
+		{"common password", "password1234"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "carol.jones", Email: "carol@example.com", Password: tc.pw})
+			require.ErrorIs(t, err, api.ErrWeakPassword)
+			require.NotContains(t, err.Error(), tc.pw, "the refusal must not echo the password")
+		})
+	}
+	_, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "carol.jones", Email: "carol@example.com", Password: "tangerine-Osprey-41-lattice"})
+	require.NoError(t, err)
+}
+
+func TestUserLifecycle(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	u := e.user(t, "Dave.Miller", "midaz-viewer-group")
+	require.Equal(t, "dave.miller", u.Username, "usernames are canonicalised")
+	require.Len(t, u.Password, 24, "a generated password is returned once")
+
+	got, err := e.svc.GetUser("DAVE.MILLER")
+	require.NoError(t, err)
+	require.Equal(t, u.ID, got.ID)
+	_, err = e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "dave.MILLER", Email: "d2@example.com"})
+	require.ErrorIs(t, err, api.ErrExists)
+	require.True(t, e.idx.Allowed(u.ID, "midaz", "accounts", "get"))
+	require.False(t, e.idx.Allowed(u.ID, "midaz", "accounts", "post"))
+
+	// A group change is visible to decisions when the call returns.
+	groups := []string{"midaz-editor-group"}
+	_, err = e.svc.UpdateUser(ctx, admin, u.ID, api.UpdateUserRequest{Groups: &groups})
+	require.NoError(t, err)
+	require.True(t, e.idx.Allowed(u.ID, "midaz", "accounts", "post"))
+
+	list, err := e.svc.ListUsers(1, 10, "midaz-editor-group", "")
+	require.NoError(t, err)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, u.ID, list.Items[0].ID)
+
+	_, err = e.svc.SetUserEnabled(ctx, admin, u.ID, false)
+	require.NoError(t, err)
+	require.False(t, e.svc.TokenValid(u.ID, e.clock.now().Add(time.Second)), "a disabled user's tokens are refused")
+	_, err = e.svc.Login(ctx, admin, "dave.miller", []byte(u.Password))
+	require.ErrorIs(t, err, api.ErrBadLogin, "a disabled user cannot sign in, and is told nothing more")
+	_, err = e.svc.SetUserEnabled(ctx, admin, u.ID, true)
+	require.NoError(t, err)
+
+	require.NoError(t, e.svc.DeleteUser(ctx, admin, u.ID))
+	require.False(t, e.idx.Allowed(u.ID, "midaz", "accounts", "get"), "a deleted user is denied at once")
+	_, err = e.svc.GetUser(u.ID)
+	require.ErrorIs(t, err, api.ErrNotFound)
+	_, err = e.st.Credentials().Get(u.ID)
+	require.ErrorIs(t, err, store.ErrNotFound, "the credential goes with the user")
+}
+
+func TestLockoutParallelGuesses(t *testing.T) {
+	// One argon2id at a time, each slow (tens of ms): all twenty guesses
+	// are in flight long before five have been checked, so only the
+	// atomic reservation keeps the count at five.
+	slow := identity.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
+	e := newEnvWith(t, identity.Config{LockoutAttempts: 5, LockoutDuration: 15 * time.Minute},
+		identity.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
+	ctx := context.Background()
+	u := e.user(t, "erin")
+	var bad, locked atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			_, err := e.svc.Login(ctx, admin, "erin", []byte("wrong-password-guess-1"))
+			switch {
+			case errors.Is(err, api.ErrBadLogin):
+				bad.Add(1)
+			case errors.Is(err, api.ErrLocked):
+				locked.Add(1)
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	require.LessOrEqual(t, bad.Load(), int32(5), "at most lockout_attempts guesses may be checked")
+	require.Equal(t, int32(20), bad.Load()+locked.Load())
+	_, err := e.svc.Login(ctx, admin, "erin", []byte(u.Password))
+	require.ErrorIs(t, err, api.ErrLocked, "the right password does not open a locked account")
+
+	e.clock.add(16 * time.Minute)
+	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
+	require.NoError(t, err, "the lock ends after lockout_duration")
+
+	// A clock that jumps back does not make a lock eternal.
+	for range 5 {
+		_, _ = e.svc.Login(ctx, admin, "erin", []byte("wrong-password-guess-2"))
+	}
+	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
+	require.ErrorIs(t, err, api.ErrLocked)
+	e.clock.add(-24 * time.Hour)
+	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
+	require.NoError(t, err, "a lock ending further ahead than one lockout period is a clock jump, not a life sentence")
+}
+
+func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	e.user(t, "frank")
+	_, err1 := e.svc.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
+	_, err2 := e.svc.Login(context.Background(), admin, "frank", []byte("whatever-password"))
+	require.ErrorIs(t, err1, api.ErrBadLogin)
+	require.Equal(t, err1.Error(), err2.Error())
+}
+
+func TestForcedLogout(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	u := e.user(t, "grace")
+	for i := range 3 {
+		_, err := e.st.RefreshFamilies().Create(store.RefreshFamily{Subject: u.ID, ClientID: "lerian", CurrentHash: []byte{byte(i + 1)}})
+		require.NoError(t, err)
+	}
+	issued := e.clock.now()
+	require.True(t, e.svc.TokenValid(u.ID, issued))
+	e.clock.add(2 * time.Second)
+	require.NoError(t, e.svc.Logout(ctx, admin, u.ID))
+	require.False(t, e.svc.TokenValid(u.ID, issued), "a token issued before the logout is refused")
+	fams, err := e.st.RefreshFamilies().ListBySubject(u.ID)
+	require.NoError(t, err)
+	require.Len(t, fams, 3)
+	for _, f := range fams {
+		require.True(t, f.Revoked, "every refresh family ends")
+	}
+	require.True(t, e.svc.TokenValid(u.ID, e.clock.now().Add(time.Second)), "a new sign-in works")
+	entries, err := e.svc.AuditList(time.Time{}, "user.logout", 0)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, "user:"+u.ID, entries[0].Target)
+}
+
+func TestApplicationSecretsAndRotation(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "fees", Groups: []string{"midaz-viewer-group"}})
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(app.ClientSecret, "acs_"))
+	require.GreaterOrEqual(t, len(app.ClientSecret), 43, "at least 256 bits")
+	got, err := e.svc.GetApplication(app.ClientID)
+	require.NoError(t, err)
+	require.Len(t, got.Secrets, 1)
+
+	auth := func(secret string) error {
+		_, err := e.svc.AuthenticateClient(ctx, admin, app.ClientID, []byte(secret))
+		return err
+	}
+	require.NoError(t, auth(app.ClientSecret))
+	require.ErrorIs(t, auth(app.ClientSecret+"x"), api.ErrBadLogin)
+
+	r1, err := e.svc.RotateApplication(ctx, admin, app.ID, "1h")
+	require.NoError(t, err)
+	require.NoError(t, auth(app.ClientSecret), "the old secret works during the grace period")
+	require.NoError(t, auth(r1.ClientSecret))
+	require.Equal(t, e.clock.now().Add(time.Hour), r1.PreviousExpiresAt)
+	e.clock.add(61 * time.Minute)
+	require.ErrorIs(t, auth(app.ClientSecret), api.ErrBadLogin, "and stops after it")
+	require.NoError(t, auth(r1.ClientSecret))
+
+	r2, err := e.svc.RotateApplication(ctx, admin, app.ID, "")
+	require.NoError(t, err)
+	r3, err := e.svc.RotateApplication(ctx, admin, app.ID, "")
+	require.NoError(t, err)
+	require.ErrorIs(t, auth(r1.ClientSecret), api.ErrBadLogin, "at most two secrets are live")
+	require.NoError(t, auth(r2.ClientSecret))
+	require.NoError(t, auth(r3.ClientSecret))
+
+	remote := identity.Actor{Name: "user:x", Source: "192.0.2.1"}
+	_, err = e.svc.RotateApplication(ctx, remote, app.ID, "")
+	require.ErrorIs(t, err, api.ErrRemoteCredOps, "credential minting stays on the admin socket by default")
+	_, err = e.svc.CreateApplication(ctx, remote, api.CreateApplicationRequest{Name: "x"})
+	require.ErrorIs(t, err, api.ErrRemoteCredOps)
+
+	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"))
+	require.NoError(t, e.svc.DeleteApplication(ctx, admin, app.ClientID))
+	require.ErrorIs(t, auth(r3.ClientSecret), api.ErrBadLogin, "delete revokes at once")
+	require.False(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"))
+}
+
+func TestGroupsAndMembers(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	_, err := e.svc.CreateGroup(ctx, admin, api.CreateGroupRequest{Name: "payments-ops"})
+	require.NoError(t, err)
+	_, err = e.svc.Grant(ctx, admin, "payments-ops", api.Permission{Product: "midaz", Resource: "transactions", Action: "POST"})
+	require.NoError(t, err)
+	u := e.user(t, "heidi")
+	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "settler"})
+	require.NoError(t, err)
+	_, err = e.svc.AddMember(ctx, admin, "payments-ops", "user:heidi")
+	require.NoError(t, err)
+	_, err = e.svc.AddMember(ctx, admin, "payments-ops", app.ClientID)
+	require.NoError(t, err)
+	ms, err := e.svc.Members("payments-ops")
+	require.NoError(t, err)
+	require.Len(t, ms, 2)
+	require.True(t, e.idx.Allowed(u.ID, "midaz", "transactions", "post"))
+	require.True(t, e.idx.Allowed(app.ID, "midaz", "transactions", "post"))
+
+	_, err = e.svc.Revoke(ctx, admin, "payments-ops", api.Permission{Product: "midaz", Resource: "transactions", Action: "post"})
+	require.NoError(t, err)
+	require.False(t, e.idx.Allowed(u.ID, "midaz", "transactions", "post"), "a revoke is visible at once")
+
+	require.NoError(t, e.svc.DeleteGroup(ctx, admin, "payments-ops"))
+	got, err := e.svc.GetUser(u.ID)
+	require.NoError(t, err)
+	require.NotContains(t, got.Groups, "payments-ops", "deleting a group takes it off its members in the same transaction")
+	_, err = e.svc.AddMember(ctx, admin, "no-such-group", "heidi")
+	require.ErrorIs(t, err, api.ErrNotFound)
+}
+
+func TestMFAWithOathtool(t *testing.T) {
+	if _, err := exec.LookPath("oathtool"); err != nil {
+		t.Fatal("oathtool is required (apt-get install oathtool; scripts/test installs it)")
+	}
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	u := e.user(t, "ivan", "admin-group")
+	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(setup.URL, "otpauth://totp/"))
+	require.Len(t, setup.RecoveryCodes, 10)
+	code := func(at time.Time) string {
+		out, err := exec.Command("oathtool", "--totp", "-b", "-N", at.UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+		require.NoError(t, err)
+		return strings.TrimSpace(string(out))
+	}
+	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
+	require.ErrorIs(t, err, api.ErrBadPasscode, "enabling needs a verified code first")
+	c := code(e.clock.now())
+	v, err := e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
+	require.NoError(t, err)
+	require.True(t, v.Verified)
+	_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
+	require.ErrorIs(t, err, api.ErrBadPasscode, "a code is accepted once")
+	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
+	require.NoError(t, err)
+	st, err := e.svc.MFAStatus(u.ID)
+	require.NoError(t, err)
+	require.True(t, st.TOTPEnabled)
+
+	e.clock.add(30 * time.Second)
+	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, code(e.clock.now()), ""))
+	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", setup.RecoveryCodes[3]))
+	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
+
+	// Failed codes count toward lockout.
+	for range 5 {
+		_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "000000", "")
+	}
+	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, code(e.clock.now().Add(30*time.Second)), ""), api.ErrLocked)
+	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+	require.ErrorIs(t, err, api.ErrInvalidField)
+}
+
+func TestReviewFlags(t *testing.T) {
+	e := newEnv(t, identity.Config{MaxSecretAge: 90 * 24 * time.Hour})
+	ctx := context.Background()
+	_, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "lonely"})
+	require.NoError(t, err)
+	boss, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "boss", Groups: []string{"admin-group"}})
+	require.NoError(t, err)
+	viewer, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "reader", Groups: []string{"midaz-viewer-group"}})
+	require.NoError(t, err)
+	e.clock.add(100 * 24 * time.Hour)
+	rev, err := e.svc.Review(0)
+	require.NoError(t, err)
+	flags := map[string][]string{}
+	for _, s := range append(rev.Users, rev.Applications...) {
+		flags[s.Name] = s.Flags
+	}
+	require.Contains(t, flags["admin"], api.FlagAdminNoMFA)
+	require.Contains(t, flags["admin"], api.FlagUnused)
+	require.Contains(t, flags["admin"], api.FlagStaleCredential)
+	require.Contains(t, flags[boss.ClientID], api.FlagAppInAdminGroup)
+	require.Contains(t, flags[boss.ClientID], api.FlagSecretTooOld)
+	require.NotContains(t, flags[viewer.ClientID], api.FlagAppNoGroups)
+	var links []api.M2MLink
+	for _, l := range rev.Links {
+		if l.ClientID == viewer.ClientID {
+			links = append(links, l)
+		}
+	}
+	require.Equal(t, []api.M2MLink{{ClientID: viewer.ClientID, Product: "midaz", Actions: []string{"get", "head"}}}, links)
+	for _, a := range rev.Applications {
+		if a.Name != boss.ClientID && a.Name != viewer.ClientID {
+			require.Contains(t, a.Flags, api.FlagAppNoGroups)
+		}
+	}
+}
