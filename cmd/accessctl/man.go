@@ -177,12 +177,24 @@ func paragraphs(b *bufio.Writer, text string) {
 	}
 }
 
-// roff escapes text for a roff text line: backslashes and hyphens
-// (so options read as minus signs and can be searched for), and a
-// leading control character.
+// roff escapes text for a roff text line: backslashes, hyphens (so
+// options read as minus signs and can be searched for), characters
+// outside ASCII (as \[uXXXX]), and a leading control character.
 func roff(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\e`)
-	s = strings.ReplaceAll(s, "-", `\-`)
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\e`)
+		case r == '-':
+			b.WriteString(`\-`)
+		case r > 0x7e:
+			fmt.Fprintf(&b, `\[u%04X]`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	s = b.String()
 	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
 		s = `\&` + s
 	}

@@ -228,7 +228,7 @@ func (c *ctl) userSimple(verb, short, method, sub, done string) *cobra.Command {
 			}
 			if status == http.StatusNoContent {
 				if c.isJSON() {
-					return c.printJSON(outcome{Kind: "user", ID: args[0], Result: done})
+					return c.printJSON(outcome{Kind: "user", ID: args[0], Result: strings.ReplaceAll(done, " ", "-")})
 				}
 				fmt.Fprintf(c.stdout, "user %s %s\n", args[0], done)
 				return nil
@@ -264,7 +264,7 @@ func (c *ctl) userResetPassword() *cobra.Command {
 			}
 			if status == http.StatusNoContent || pr.Password == "" {
 				if c.isJSON() {
-					return c.printJSON(outcome{Kind: "user", ID: args[0], Result: "password set"})
+					return c.printJSON(outcome{Kind: "user", ID: args[0], Result: "password-set"})
 				}
 				fmt.Fprintf(c.stdout, "password of user %s set\n", args[0])
 				return nil
