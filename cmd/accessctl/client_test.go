@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -127,5 +128,44 @@ func TestDialErrors(t *testing.T) {
 			require.Equal(t, tt.code, ce.code)
 			require.Contains(t, ce.hint, tt.hint)
 		})
+	}
+}
+
+// TestRefusedPeer answers the way the daemon's peer check refuses a
+// connection (daemon/adminsock.go: read the request head, write a 403,
+// close, with a request body possibly unread), and expects exit 77 for a
+// GET and for a POST with a body.
+func TestRefusedPeer(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	l, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 16<<10)
+			var got []byte
+			for !bytes.Contains(got, []byte("\r\n\r\n")) {
+				n, err := c.Read(buf[len(got):])
+				got = buf[:len(got)+n]
+				if err != nil {
+					break
+				}
+			}
+			body := `{"code":"AUT-0403","title":"Forbidden","message":"the admin socket is for root and members of the admin group; ask an administrator to add you to it"}`
+			fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			c.Close()
+		}
+	}()
+	for _, args := range [][]string{
+		{"status"},
+		{"app", "create", "--name", "x", "--description", strings.Repeat("long ", 20000)},
+	} {
+		var out, errb bytes.Buffer
+		require.Equal(t, exitNoPerm, run(append([]string{"--socket", sock}, args...), testEnv("", &out, &errb)), errb.String())
+		require.Contains(t, errb.String(), "AUT-0403: the admin socket is for root")
 	}
 }

@@ -1,24 +1,3 @@
-// Command accessctl administers a local accessd over its admin socket.
-//
-//	accessctl [--socket PATH] [-o json|table] NOUN VERB [ARGS] [FLAGS]
-//
-// ACCESSD_SOCKET overrides the default socket. With -o json every command
-// prints one JSON document on stdout; errors go to stderr with a non-zero
-// exit status and a hint at what to do next.
-//
-// The commands are one table (cobra), so that help, flag parsing, the
-// accessctl(1) man page and bash completion all come from the same tree
-// and cannot drift apart. Each command maps to one admin route of
-// oauth/api (identity.go lists them), sends the api request type and
-// decodes the api answer type.
-//
-// # Secrets
-//
-// accessctl never takes a secret on its command line (it would land in
-// shell history and in /proc/PID/cmdline): passwords come from stdin with
-// --password-stdin. It prints a secret only when the daemon has just
-// minted it and will never show it again (a generated password, a new
-// client secret), and says so next to it.
 package main
 
 import (
