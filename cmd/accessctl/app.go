@@ -61,7 +61,9 @@ func (c *ctl) appCreate() *cobra.Command {
 				return err
 			}
 			if c.isJSON() {
-				c.noteShownOnce("clientSecret")
+				if a.ClientSecret != "" {
+					c.noteShownOnce("clientSecret")
+				}
 				return c.printJSON(a)
 			}
 			fmt.Fprintf(c.stdout, "application %s created (id %s)\n", a.Name, a.ID)
@@ -171,7 +173,9 @@ func (c *ctl) appRotate() *cobra.Command {
 				return err
 			}
 			if c.isJSON() {
-				c.noteShownOnce("clientSecret")
+				if r.ClientSecret != "" {
+					c.noteShownOnce("clientSecret")
+				}
 				return c.printJSON(r)
 			}
 			tw := c.table()

@@ -129,7 +129,7 @@ func (c *ctl) userList() *cobra.Command {
 				}
 			}
 			if l.More {
-				fmt.Fprintf(c.stdout, "more on the next page: accessctl user list --page %d\n", l.Page+1)
+				fmt.Fprintf(c.stdout, "more users: run again with --page %d\n", l.Page+1)
 			}
 			return nil
 		}),
