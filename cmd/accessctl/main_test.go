@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +28,21 @@ func serveAdmin(t *testing.T, h http.Handler) string {
 	return sock
 }
 
+// testEnv runs accessctl with the given stdin, the process environment
+// and a fixed clock.
+func testEnv(stdin string, stdout, stderr *bytes.Buffer) env {
+	return env{
+		stdin:  strings.NewReader(stdin),
+		stdout: stdout,
+		stderr: stderr,
+		getenv: os.Getenv,
+		now:    func() time.Time { return testNow },
+	}
+}
+
+// testNow is the tests' clock.
+var testNow = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+
 func TestStatus(t *testing.T) {
 	want := api.Status{Version: "1.2.3", StartedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Uptime: "1h0m0s",
 		Seal:      api.SealStatus{Kind: "device", PCRs: []int{7}},
@@ -37,7 +54,7 @@ func TestStatus(t *testing.T) {
 	}))
 
 	var out, errb bytes.Buffer
-	require.Equal(t, exitOK, run([]string{"--socket", sock, "-o", "json", "status"}, &out, &errb), errb.String())
+	require.Equal(t, exitOK, run([]string{"--socket", sock, "-o", "json", "status"}, testEnv("", &out, &errb)), errb.String())
 	var got api.Status
 	require.NoError(t, json.Unmarshal(out.Bytes(), &got), "one JSON document on stdout")
 	require.Equal(t, want, got)
@@ -45,7 +62,7 @@ func TestStatus(t *testing.T) {
 
 	out.Reset()
 	t.Setenv("ACCESSD_SOCKET", sock)
-	require.Equal(t, exitOK, run([]string{"status"}, &out, &errb))
+	require.Equal(t, exitOK, run([]string{"status"}, testEnv("", &out, &errb)))
 	require.Contains(t, out.String(), "device, PCRs [7]")
 	require.Contains(t, out.String(), "/run/accessd/admin.sock (socket-activated)")
 	require.Contains(t, out.String(), "enforce: 17 passed, 1 warnings, 0 failed")
@@ -71,7 +88,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			require.Equal(t, tt.code, run(tt.args, &out, &errb))
+			require.Equal(t, tt.code, run(tt.args, testEnv("", &out, &errb)))
 			require.Empty(t, out.String(), "errors go to stderr only")
 			require.Contains(t, errb.String(), tt.wantHint)
 		})

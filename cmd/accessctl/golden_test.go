@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/oauth/api"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// fakeAdmin is the admin API on a real Unix socket: it records every
+// request and answers each with the canned status and body of the case
+// being run.
+type fakeAdmin struct {
+	sock string
+
+	mu     sync.Mutex
+	reqs   []recorded
+	status int
+	body   []byte
+}
+
+// recorded is one request as accessctl sent it.
+type recorded struct {
+	Method, Path, Query, ContentType, Body string
+}
+
+func (r recorded) line() string {
+	s := r.Method + " " + r.Path
+	if r.Query != "" {
+		s += "?" + r.Query
+	}
+	return s
+}
+
+func newFakeAdmin(t *testing.T) *fakeAdmin {
+	t.Helper()
+	f := &fakeAdmin{sock: filepath.Join(t.TempDir(), "admin.sock")}
+	l, err := net.Listen("unix", f.sock)
+	require.NoError(t, err)
+	srv := &http.Server{Handler: f, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return f
+}
+
+func (f *fakeAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, recorded{r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Content-Type"), string(b)})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(f.status)
+	w.Write(f.body)
+}
+
+// answer sets what the next requests get: v as JSON, or a string as is.
+func (f *fakeAdmin) answer(t *testing.T, status int, v any) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs, f.status, f.body = nil, status, nil
+	switch v := v.(type) {
+	case nil:
+	case string:
+		f.body = []byte(v)
+	default:
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		f.body = b
+	}
+}
+
+func (f *fakeAdmin) requests() []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recorded(nil), f.reqs...)
+}
+
+// Canned records, in api types.
+var (
+	t0    = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	t1    = time.Date(2026, 11, 2, 10, 30, 0, 0, time.UTC)
+	alice = api.User{ID: "u-1", Username: "alice", FirstName: "Alice", LastName: "Liddell", Email: "alice@example.com",
+		Groups: []string{"admin-group"}, Enabled: true, MFA: true, CreatedAt: t0, UpdatedAt: t1}
+	bob = api.User{ID: "u-2", Username: "bob", Email: "bob@example.com", Groups: []string{"ops", "dev"},
+		Enabled: false, CreatedAt: t0, UpdatedAt: t0, MustChangePassword: true}
+	ops = api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t1,
+		Permissions: []api.Permission{{Resource: "ledger", Action: "get"}, {Product: "midaz", Resource: "*", Action: "post"}}}
+	ledgerApp = api.Application{ID: "a-1", Name: "ledger-sync", Description: "nightly sync", ClientID: "c-ledger",
+		Groups: []string{"ops"}, CertSubject: "CN=ledger,O=example", ExpiresAt: t0.Add(90 * 24 * time.Hour),
+		Secrets:   []api.Secret{{CreatedAt: t0}, {CreatedAt: t0.Add(-48 * time.Hour), ExpiresAt: t1}},
+		CreatedAt: t0.Add(-72 * time.Hour), LastUsedAt: t1}
+	payApp = api.Application{ID: "a-2", Name: "payments", ClientID: "c-pay", CertSPKI: strings.Repeat("ab", 32),
+		Secrets: []api.Secret{{CreatedAt: t0}}, CreatedAt: t0}
+	notFound = api.Error{Code: "AUT-0404", Title: "Not Found", Message: `identity: user "carol": not found`}
+)
+
+// secret values the fake mints or the tests feed on stdin; they may appear
+// on stdout only where a case says so.
+const (
+	genPassword  = "gen-Pw-7f3a9c1e55"
+	stdinSecret  = "correct-Horse-battery-staple-42"
+	clientSecret = "cs_9b2f0e7d1c4a3b5e6f708192a3b4c5d6"
+)
+
+// cliCase is one command line, what the fake answers, and the request
+// accessctl must send. Each case runs with -o table and -o json, and its
+// stdout, stderr and exit status are compared with
+// testdata/<name>.<table|json>.golden.
+type cliCase struct {
+	name     string
+	args     []string
+	stdin    string
+	status   int // of the fake's answer; 200 when 0
+	answer   any // api value, or a raw string
+	want     string
+	wantBody string // JSON compared as JSON, anything else as bytes
+	wantType string // Content-Type; application/json when a body is wanted
+	secret   string // the one-time secret this case may print
+}
+
+func goldenCases() []cliCase {
+	return []cliCase{
+		// status
+		{name: "status", args: []string{"status"}, answer: api.Status{Version: "1.2.3", StartedAt: t0, Uptime: "27h30m0s",
+			Seal: api.SealStatus{Kind: "device", PCRs: []int{7}}, Store: api.StoreStatus{Path: "/var/lib/accessd/db", LSMBytes: 4096, VlogBytes: 1 << 20},
+			Listeners: []api.Listener{{Plane: "data", Address: ":8443"}, {Plane: "admin", Address: "/run/accessd/admin.sock", Activated: true}},
+			Lockdown: api.LockdownStatus{Mode: "enforce", Passed: 17, Warnings: 1,
+				Findings: []api.LockdownFinding{{Check: "swap", Severity: "medium", Status: "warn", Found: "unencrypted swap"}}}},
+			want: "GET /v1/status"},
+
+		// user
+		{name: "user-create-generated", args: []string{"user", "create", "--username", "bob", "--email", "bob@example.com", "--first-name", "Bob", "--group", "ops", "--group", "dev"},
+			status: 201, answer: api.CreatedUser{User: bob, Password: genPassword}, secret: genPassword,
+			want: "POST /v1/users", wantBody: `{"username":"bob","email":"bob@example.com","firstName":"Bob","groups":["ops","dev"]}`},
+		{name: "user-create-stdin", args: []string{"user", "create", "--username", "bob", "--email", "bob@example.com", "--password-stdin"},
+			stdin: stdinSecret + "\r\nnot read\n", status: 201, answer: api.CreatedUser{User: bob},
+			want: "POST /v1/users", wantBody: `{"username":"bob","email":"bob@example.com","password":"` + stdinSecret + `"}`},
+		{name: "user-create-empty-stdin", args: []string{"user", "create", "--username", "bob", "--email", "bob@example.com", "--password-stdin"}, stdin: "\n"},
+		{name: "user-create-missing-email", args: []string{"user", "create", "--username", "bob"}},
+		{name: "user-create-group-missing", args: []string{"user", "create", "--username", "bob", "--email", "b@example.com", "--group", "nope"},
+			status: 404, answer: api.Error{Code: "AUT-0404", Title: "Not Found", Message: `identity: group "nope": not found`},
+			want: "POST /v1/users", wantBody: `{"username":"bob","email":"b@example.com","groups":["nope"]}`},
+		{name: "user-list", args: []string{"user", "list", "--group", "ops", "--status", "enabled", "--page", "2", "--limit", "2"},
+			answer: api.UserList{Items: []api.User{alice, bob}, Page: 2, Limit: 2, More: true},
+			want:   "GET /v1/users?group=ops&limit=2&page=2&status=enabled"},
+		{name: "user-list-empty", args: []string{"user", "list"}, answer: api.UserList{Page: 1, Limit: 50}, want: "GET /v1/users"},
+		{name: "user-list-bad-status", args: []string{"user", "list", "--status", "locked"}},
+		{name: "user-list-bad-limit", args: []string{"user", "list", "--limit", "0"}},
+		{name: "user-list-limit-not-a-number", args: []string{"user", "list", "--limit", "ten"}},
+		{name: "user-get", args: []string{"user", "get", "alice"}, answer: alice, want: "GET /v1/users/alice"},
+		{name: "user-get-escaped", args: []string{"user", "get", "a/../b c"}, answer: alice, want: "GET /v1/users/a%2F..%2Fb%20c"},
+		{name: "user-get-not-found", args: []string{"user", "get", "carol"}, status: 404, answer: notFound, want: "GET /v1/users/carol"},
+		{name: "user-get-missing-arg", args: []string{"user", "get"}},
+		{name: "user-get-extra-arg", args: []string{"user", "get", "alice", "bob"}},
+		{name: "user-update", args: []string{"user", "update", "u-2", "--email", "robert@example.com", "--group", "ops", "--group", "dev", "--last-name", ""},
+			answer: bob, want: "PATCH /v1/users/u-2", wantBody: `{"lastName":"","email":"robert@example.com","groups":["ops","dev"]}`},
+		{name: "user-update-clear-groups", args: []string{"user", "update", "u-2", "--clear-groups"},
+			answer: bob, want: "PATCH /v1/users/u-2", wantBody: `{"groups":[]}`},
+		{name: "user-update-nothing", args: []string{"user", "update", "u-2"}},
+		{name: "user-update-group-and-clear", args: []string{"user", "update", "u-2", "--group", "ops", "--clear-groups"}},
+		{name: "user-delete", args: []string{"user", "delete", "u-2"}, status: 204, want: "DELETE /v1/users/u-2"},
+		{name: "user-disable", args: []string{"user", "disable", "bob"}, answer: bob, want: "POST /v1/users/bob/disable"},
+		{name: "user-enable", args: []string{"user", "enable", "alice"}, answer: alice, want: "POST /v1/users/alice/enable"},
+		{name: "user-reset-password-generated", args: []string{"user", "reset-password", "bob"},
+			answer: api.PasswordReset{Password: genPassword}, secret: genPassword,
+			want: "PATCH /v1/users/bob/reset-password", wantBody: `{}`},
+		{name: "user-reset-password-stdin", args: []string{"user", "reset-password", "bob", "--password-stdin"}, stdin: stdinSecret,
+			status: 204, want: "PATCH /v1/users/bob/reset-password", wantBody: `{"newPassword":"` + stdinSecret + `"}`},
+		{name: "user-reset-password-weak", args: []string{"user", "reset-password", "bob", "--password-stdin"}, stdin: "short\n",
+			status: 400, answer: api.Error{Code: "AUT-0004", Title: "Password Refused", Message: "identity: password: at least 12 characters"},
+			want: "PATCH /v1/users/bob/reset-password", wantBody: `{"newPassword":"short"}`},
+		{name: "user-logout", args: []string{"user", "logout", "alice"}, status: 204, want: "POST /v1/users/alice/logout"},
+		{name: "user-unknown-verb", args: []string{"user", "lst"}},
+		{name: "user-no-verb", args: []string{"user"}},
+
+		// group
+		{name: "group-list", args: []string{"group", "list"}, answer: []api.Group{ops, {ID: "empty", Name: "empty", CreatedAt: t0}}, want: "GET /v1/groups"},
+		{name: "group-list-empty", args: []string{"group", "list"}, answer: []api.Group{}, want: "GET /v1/groups"},
+		{name: "group-get", args: []string{"group", "get", "ops"}, answer: ops, want: "GET /v1/groups/ops"},
+		{name: "group-create", args: []string{"group", "create", "ops", "--description", "operators"}, status: 201,
+			answer: api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t0},
+			want:   "POST /v1/groups", wantBody: `{"name":"ops","description":"operators"}`},
+		{name: "group-create-exists", args: []string{"group", "create", "ops"}, status: 409,
+			answer: api.Error{Code: "AUT-0409", Title: "Already Exists", Message: `identity: group "ops": already exists`},
+			want:   "POST /v1/groups", wantBody: `{"name":"ops"}`},
+		{name: "group-delete", args: []string{"group", "delete", "ops"}, status: 204, want: "DELETE /v1/groups/ops"},
+		{name: "group-grant", args: []string{"group", "grant", "ops", "--resource", "ledger", "--action", "get", "--product", "midaz"}, answer: ops,
+			want: "POST /v1/groups/ops/permissions", wantBody: `{"product":"midaz","resource":"ledger","action":"get"}`},
+		{name: "group-grant-missing-action", args: []string{"group", "grant", "ops", "--resource", "ledger"}},
+		{name: "group-revoke", args: []string{"group", "revoke", "ops", "--resource", "*", "--action", "post"}, answer: ops,
+			want: "DELETE /v1/groups/ops/permissions", wantBody: `{"resource":"*","action":"post"}`},
+		{name: "group-add-member", args: []string{"group", "add-member", "ops", "user:bob"}, answer: ops,
+			want: "POST /v1/groups/ops/members", wantBody: `{"member":"user:bob"}`},
+		{name: "group-add-member-empty-name", args: []string{"group", "add-member", "ops", "app:"}},
+		{name: "group-remove-member", args: []string{"group", "remove-member", "ops", "app:c-ledger"}, status: 204,
+			want: "DELETE /v1/groups/ops/members/app:c-ledger"},
+		{name: "group-members", args: []string{"group", "members", "ops"},
+			answer: []api.Member{{Kind: "user", ID: "u-2", Name: "bob"}, {Kind: "app", ID: "a-1", Name: "c-ledger"}}, want: "GET /v1/groups/ops/members"},
+		{name: "group-members-none", args: []string{"group", "members", "ops"}, answer: []api.Member{}, want: "GET /v1/groups/ops/members"},
+
+		// app
+		{name: "app-create", args: []string{"app", "create", "--name", "ledger-sync", "--description", "nightly sync", "--group", "ops",
+			"--cert-spki", strings.ToUpper(strings.Repeat("ab:", 31) + "ab"), "--expires-in", "90d"},
+			status: 201, answer: api.CreatedApplication{ID: "a-1", Name: "ledger-sync", Description: "nightly sync", ClientID: "c-ledger",
+				ClientSecret: clientSecret, Groups: []string{"ops"}, CreatedAt: t0}, secret: clientSecret,
+			want: "POST /v1/applications", wantBody: `{"name":"ledger-sync","description":"nightly sync","groups":["ops"],"certSpki":"` + strings.Repeat("ab", 32) + `","expiresIn":"2160h0m0s"}`},
+		{name: "app-create-spki-and-subject", args: []string{"app", "create", "--name", "x", "--cert-spki", strings.Repeat("ab", 32), "--cert-subject", "CN=x"}},
+		{name: "app-create-bad-spki", args: []string{"app", "create", "--name", "x", "--cert-spki", "abcd"}},
+		{name: "app-create-bad-expiry", args: []string{"app", "create", "--name", "x", "--expires-in", "soon"}},
+		{name: "app-create-no-name", args: []string{"app", "create"}},
+		{name: "app-list", args: []string{"app", "list"}, answer: []api.Application{ledgerApp, payApp}, want: "GET /v1/applications"},
+		{name: "app-get", args: []string{"app", "get", "c-ledger"}, answer: ledgerApp, want: "GET /v1/applications/c-ledger"},
+		{name: "app-rotate", args: []string{"app", "rotate", "a-1", "--grace", "48h"},
+			answer: api.RotatedSecret{ClientID: "c-ledger", ClientSecret: clientSecret, PreviousExpiresAt: t1.Add(48 * time.Hour)}, secret: clientSecret,
+			want: "POST /v1/applications/a-1/rotate", wantBody: `{"grace":"48h0m0s"}`},
+		{name: "app-rotate-bad-grace", args: []string{"app", "rotate", "a-1", "--grace", "-1h"}},
+		{name: "app-delete", args: []string{"app", "delete", "a-1"}, status: 204, want: "DELETE /v1/applications/a-1"},
+
+		// apply
+		{name: "apply-dry-run", args: []string{"apply", "-f", "testdata/policy.toml", "--dry-run"},
+			answer: api.ApplyResult{DryRun: true, Changes: []string{"create group payments-writer", "grant payments-writer: post payments", "add app:c-pay to payments-writer"}},
+			want:   "POST /v1/apply?dryRun=true", wantBody: "@testdata/policy.toml", wantType: "application/toml"},
+		{name: "apply-unchanged", args: []string{"apply", "--file", "-"}, stdin: "[groups.ops]\n",
+			answer: api.ApplyResult{}, want: "POST /v1/apply?dryRun=false", wantBody: "[groups.ops]\n", wantType: "application/toml"},
+		{name: "apply-missing-file", args: []string{"apply", "-f", "testdata/no-such-policy.toml"}},
+		{name: "apply-no-file-flag", args: []string{"apply"}},
+		{name: "apply-bad-policy", args: []string{"apply", "-f", "testdata/policy.toml"}, status: 400,
+			answer: api.Error{Code: "AUT-0003", Title: "Invalid Field", Message: "policy: line 3: unknown key \"grnat\""},
+			want:   "POST /v1/apply?dryRun=false", wantBody: "@testdata/policy.toml", wantType: "application/toml"},
+
+		// audit
+		{name: "audit-list", args: []string{"audit", "list", "--since", "24h", "--type", "user.create", "--limit", "10"},
+			answer: []api.AuditEntry{
+				{Seq: 41, Time: t1, Type: "user.create", Actor: "uid:0", Target: "user:bob", Result: "ok", Source: "admin-socket", Detail: map[string]string{"groups": "ops,dev", "by": "root"}, Hash: "aa11", PrevHex: "ff00"},
+				{Seq: 42, Time: t1.Add(time.Minute), Type: "user.create", Actor: "uid:1000", Target: "user:carol", Result: "denied", Hash: "bb22", PrevHex: "aa11"},
+			},
+			want: "GET /v1/audit?limit=10&since=2026-11-01T12%3A00%3A00Z&type=user.create"},
+		{name: "audit-list-rfc3339", args: []string{"audit", "list", "--since", "2026-10-01T00:00:00+02:00"}, answer: []api.AuditEntry{},
+			want: "GET /v1/audit?since=2026-10-01T00%3A00%3A00%2B02%3A00"},
+		{name: "audit-list-bad-since", args: []string{"audit", "list", "--since", "yesterday"}},
+		{name: "audit-verify", args: []string{"audit", "verify"}, answer: api.AuditVerify{OK: true, Entries: 42, Head: "bb22cc33"}, want: "POST /v1/audit/verify"},
+		{name: "audit-verify-broken", args: []string{"audit", "verify"},
+			answer: api.AuditVerify{Entries: 42, Head: "bb22cc33", FirstBroken: 17, Problem: "hash does not match the entry"}, want: "POST /v1/audit/verify"},
+
+		// review
+		{name: "review", args: []string{"review", "--stale", "90d"},
+			answer: api.Review{GeneratedAt: t1,
+				Users: []api.ReviewSubject{
+					{Kind: "user", ID: "u-1", Name: "alice", Groups: []string{"admin-group"}, Permissions: []api.Permission{{Resource: "*", Action: "*"}}, CredentialAge: "120d", LastUsed: t1},
+					{Kind: "user", ID: "u-2", Name: "bob", Groups: []string{"ops"}, CredentialAge: "400d", Flags: []string{api.FlagStaleCredential, api.FlagUnused, api.FlagDisabled}},
+				},
+				Applications: []api.ReviewSubject{{Kind: "app", ID: "a-2", Name: "c-pay", CredentialAge: "95d", LastUsed: t0, Flags: []string{api.FlagSecretTooOld, api.FlagAppNoGroups}}},
+				Links:        []api.M2MLink{{ClientID: "c-ledger", Product: "midaz", Actions: []string{"get", "post"}}, {ClientID: "c-pay", Product: "*", Actions: []string{"get"}}}},
+			want: "GET /v1/review?stale=2160h0m0s"},
+		{name: "review-empty", args: []string{"review"}, answer: api.Review{GeneratedAt: t1}, want: "GET /v1/review"},
+		{name: "review-bad-stale", args: []string{"review", "--stale", "0s"}},
+
+		// errors that every command shares
+		{name: "forbidden", args: []string{"user", "list"}, status: 403,
+			answer: api.Error{Code: "AUT-0403", Title: "Forbidden", Message: "uid 1000 is not in the accessd-admin group"}, want: "GET /v1/users"},
+		{name: "server-error", args: []string{"group", "list"}, status: 500,
+			answer: api.Error{Code: "AUT-0500", Title: "Internal Error", Message: "internal error; the daemon's log has the details"}, want: "GET /v1/groups"},
+		{name: "unavailable", args: []string{"app", "list"}, status: 503,
+			answer: api.Error{Code: "AUT-0503", Title: "Service Unavailable", Message: "store: free space below 512MiB"}, want: "GET /v1/applications"},
+		{name: "route-unknown", args: []string{"review"}, status: 404, answer: "404 page not found\n", want: "GET /v1/review"},
+		{name: "bad-gateway-html", args: []string{"status"}, status: 502, answer: "<html>" + strings.Repeat("x", 300) + "</html>", want: "GET /v1/status"},
+		{name: "socket-missing", args: []string{"--socket", "$TMP/missing.sock", "user", "list"}},
+		{name: "unknown-flag", args: []string{"user", "list", "--bogus"}},
+		{name: "unknown-command", args: []string{"usr", "list"}},
+		{name: "no-command", args: []string{}},
+		{name: "bad-output", args: []string{"-o", "yaml", "group", "list"}},
+		{name: "help", args: []string{"--help"}},
+		{name: "user-create-help", args: []string{"user", "create", "--help"}},
+	}
+}
+
+func TestGolden(t *testing.T) {
+	fake := newFakeAdmin(t)
+	tmp := filepath.Dir(fake.sock)
+	names := map[string]bool{}
+	for _, tc := range goldenCases() {
+		require.False(t, names[tc.name], "duplicate case %s", tc.name)
+		names[tc.name] = true
+		for _, mode := range []string{"table", "json"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				status := tc.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				fake.answer(t, status, tc.answer)
+				args := []string{"-o", mode}
+				for _, a := range tc.args {
+					args = append(args, strings.ReplaceAll(a, "$TMP", tmp))
+				}
+				var out, errb bytes.Buffer
+				e := testEnv(tc.stdin, &out, &errb)
+				e.getenv = func(k string) string {
+					if k == "ACCESSD_SOCKET" {
+						return fake.sock
+					}
+					return ""
+				}
+				code := run(args, e)
+
+				// The request accessctl sent.
+				reqs := fake.requests()
+				if tc.want == "" {
+					require.Empty(t, reqs, "refused before calling the daemon")
+				} else {
+					require.Len(t, reqs, 1)
+					require.Equal(t, tc.want, reqs[0].line())
+					checkBody(t, tc, reqs[0])
+				}
+
+				// What it printed.
+				stdout := strings.ReplaceAll(out.String(), tmp, "$TMP")
+				stderr := strings.ReplaceAll(errb.String(), tmp, "$TMP")
+				if code != exitOK && !(tc.name == "audit-verify-broken") {
+					require.Empty(t, stdout, "a failed command prints nothing on stdout")
+				}
+				if mode == "json" && stdout != "" && !slices.Contains(tc.args, "--help") {
+					dec := json.NewDecoder(strings.NewReader(stdout))
+					var doc any
+					require.NoError(t, dec.Decode(&doc), "stdout is a JSON document")
+					require.False(t, dec.More(), "stdout is exactly one JSON document")
+				}
+				for _, s := range []string{genPassword, stdinSecret, clientSecret} {
+					if s != tc.secret {
+						require.NotContains(t, stdout+stderr, s, "a secret not minted by this command is never printed")
+					}
+				}
+				if tc.secret != "" && code == exitOK {
+					require.Contains(t, stdout, tc.secret)
+					require.Contains(t, stdout+stderr, "shown once")
+				}
+				got := fmt.Sprintf("$ accessctl %s\nexit %d\n-- stdout --\n%s-- stderr --\n%s", shellJoin(args), code, stdout, stderr)
+				got = strings.ReplaceAll(got, tmp, "$TMP")
+				golden(t, filepath.Join("testdata", tc.name+"."+mode+".golden"), got)
+			})
+		}
+	}
+}
+
+// checkBody compares the body (and its type) accessctl sent with the case.
+func checkBody(t *testing.T, tc cliCase, r recorded) {
+	t.Helper()
+	want := tc.wantBody
+	if f, ok := strings.CutPrefix(want, "@"); ok {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		want = string(b)
+	}
+	switch {
+	case want == "":
+		require.Empty(t, r.Body, "no request body")
+	case tc.wantType != "":
+		require.Equal(t, tc.wantType, r.ContentType)
+		require.Equal(t, want, r.Body)
+	default:
+		require.Equal(t, "application/json", r.ContentType)
+		require.JSONEq(t, want, r.Body)
+	}
+}
+
+// golden compares got with the file, or rewrites it with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./cmd/accessctl/ -run %s -update to create it", t.Name())
+	require.Equal(t, string(want), got, "output differs from %s (go test -update rewrites it)", path)
+}
+
+// shellJoin writes args as a shell would need them, for the golden files.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"*$\\|&;<>()") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/accessd/accessd/oauth/api"
+)
+
+func (c *ctl) statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "show the daemon's version, uptime, seal, store, listeners and lockdown summary",
+		Args:  exactArgs(),
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			var s api.Status
+			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/status"}, &s); err != nil {
+				return err
+			}
+			if c.isJSON() {
+				return c.printJSON(s)
+			}
+			tw := c.table()
+			mode := "production"
+			if s.Dev {
+				mode = "dev (not for production)"
+			}
+			fmt.Fprintf(tw, "version:\t%s\n", s.Version)
+			fmt.Fprintf(tw, "mode:\t%s\n", mode)
+			fmt.Fprintf(tw, "uptime:\t%s (since %s)\n", s.Uptime, s.StartedAt.Format(time.RFC3339))
+			fmt.Fprintf(tw, "seal:\t%s, PCRs %v\n", s.Seal.Kind, s.Seal.PCRs)
+			fmt.Fprintf(tw, "store:\t%s (lsm %d B, vlog %d B)\n", s.Store.Path, s.Store.LSMBytes, s.Store.VlogBytes)
+			for _, l := range s.Listeners {
+				how := "bound"
+				if l.Activated {
+					how = "socket-activated"
+				}
+				fmt.Fprintf(tw, "listen %s:\t%s (%s)\n", l.Plane, l.Address, how)
+			}
+			fmt.Fprintf(tw, "lockdown:\t%s: %d passed, %d warnings, %d failed\n", s.Lockdown.Mode, s.Lockdown.Passed, s.Lockdown.Warnings, s.Lockdown.Failed)
+			for _, f := range s.Lockdown.Findings {
+				fmt.Fprintf(tw, "  %s\t%s: %s\n", f.Status, f.Check, f.Found)
+			}
+			return tw.Flush()
+		}),
+	}
+}

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/accessd/accessd/oauth/api"
+)
+
+const userNotFound = "'accessctl user list' shows the users; a user can be named by id or username"
+
+func (c *ctl) userCmd() *cobra.Command {
+	return c.noun("user", "manage users: create, list, get, update, delete, disable, enable, reset-password, logout",
+		c.userCreate(),
+		c.userList(),
+		c.userGet(),
+		c.userUpdate(),
+		c.userSimple("delete", "delete a user; its sessions and tokens end at once", http.MethodDelete, "", "deleted"),
+		c.userSimple("disable", "disable a user; its sessions and tokens end at once", http.MethodPost, "disable", "disabled"),
+		c.userSimple("enable", "enable a disabled user", http.MethodPost, "enable", "enabled"),
+		c.userResetPassword(),
+		c.userSimple("logout", "forced logout: end every session and refresh token of a user; earlier access tokens stop passing", http.MethodPost, "logout", "logged out"),
+	)
+}
+
+func (c *ctl) userCreate() *cobra.Command {
+	var req api.CreateUserRequest
+	var pwStdin bool
+	cmd := &cobra.Command{
+		Use:   "create --username U --email E [--first-name F] [--last-name L] [--group G]... [--password-stdin]",
+		Short: "create a user; without --password-stdin accessd generates a password, shown once",
+		Example: `  accessctl user create --username alice --email alice@example.com --group admin-group
+  pass show accessd/bob | accessctl user create --username bob --email bob@example.com --password-stdin`,
+		Args: exactArgs(),
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			if strings.TrimSpace(req.Username) == "" || strings.TrimSpace(req.Email) == "" {
+				return usageErr(cmd.CommandPath(), "--username and --email must not be empty")
+			}
+			if pwStdin {
+				pw, err := c.readPassword(cmd.CommandPath())
+				if err != nil {
+					return err
+				}
+				req.Password = pw
+			}
+			var u api.CreatedUser
+			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/users", body: req, notFound: "a --group named may not exist: 'accessctl group list' shows the groups"}, &u); err != nil {
+				return err
+			}
+			if c.isJSON() {
+				if u.Password != "" {
+					c.noteShownOnce("password")
+				}
+				return c.printJSON(u)
+			}
+			fmt.Fprintf(c.stdout, "user %s created (id %s)\n", u.Username, u.ID)
+			if u.Password != "" {
+				fmt.Fprintf(c.stdout, "password: %s\n(%s)\n", u.Password, shownOnce)
+			}
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Username, "username", "", "login `name` (required)")
+	f.StringVar(&req.Email, "email", "", "e-mail `address` (required)")
+	f.StringVar(&req.FirstName, "first-name", "", "first `name`")
+	f.StringVar(&req.LastName, "last-name", "", "last `name`")
+	f.StringArrayVar(&req.Groups, "group", nil, "`group` to join; repeat for more")
+	f.BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of stdin instead of having one generated")
+	_ = cmd.MarkFlagRequired("username")
+	_ = cmd.MarkFlagRequired("email")
+	return cmd
+}
+
+func (c *ctl) userList() *cobra.Command {
+	var group, status string
+	var page, limit int
+	cmd := &cobra.Command{
+		Use:   "list [--group G] [--status enabled|disabled] [--page N] [--limit N]",
+		Short: "list users, one page at a time",
+		Args:  exactArgs(),
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			if cmd.Flags().Changed("group") {
+				q.Set("group", group)
+			}
+			if cmd.Flags().Changed("status") {
+				if status != "enabled" && status != "disabled" {
+					return usageErr(cmd.CommandPath(), "--status must be enabled or disabled, got %q", status)
+				}
+				q.Set("status", status)
+			}
+			for _, p := range []struct {
+				name string
+				n    int
+			}{{"page", page}, {"limit", limit}} {
+				if cmd.Flags().Changed(p.name) {
+					if err := positive(cmd.CommandPath(), p.name, p.n); err != nil {
+						return err
+					}
+					q.Set(p.name, strconv.Itoa(p.n))
+				}
+			}
+			var l api.UserList
+			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/users", query: q, notFound: "the --group may not exist: 'accessctl group list' shows the groups"}, &l); err != nil {
+				return err
+			}
+			if l.Items == nil {
+				l.Items = []api.User{}
+			}
+			if c.isJSON() {
+				return c.printJSON(l)
+			}
+			if len(l.Items) == 0 {
+				fmt.Fprintln(c.stdout, "no users")
+			} else {
+				tw := c.table()
+				fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tEMAIL\tGROUPS\tSTATUS\tMFA")
+				for _, u := range l.Items {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, cell(fullName(u)), u.Email, list(u.Groups), enabled(u.Enabled), onOff(u.MFA))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			if l.More {
+				fmt.Fprintf(c.stdout, "more users: run again with --page %d\n", l.Page+1)
+			}
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&group, "group", "", "only members of `group`")
+	f.StringVar(&status, "status", "", "only `enabled` or disabled users")
+	f.IntVar(&page, "page", 1, "page `number`, from 1")
+	f.IntVar(&limit, "limit", 0, "users per page (`N`; the daemon's default when unset)")
+	return cmd
+}
+
+func (c *ctl) userGet() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID|USERNAME",
+		Short: "show a user",
+		Args:  exactArgs("ID|USERNAME"),
+		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+			var u api.User
+			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/users", args[0]), notFound: userNotFound}, &u); err != nil {
+				return err
+			}
+			return c.showUser(u)
+		}),
+	}
+}
+
+func (c *ctl) userUpdate() *cobra.Command {
+	var first, last, email string
+	var groups []string
+	var clearGroups bool
+	cmd := &cobra.Command{
+		Use:   "update ID [--first-name F] [--last-name L] [--email E] [--group G]... [--clear-groups]",
+		Short: "change a user; only the flags given are changed, and --group replaces the user's groups",
+		Args:  exactArgs("ID"),
+		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+			var req api.UpdateUserRequest
+			f := cmd.Flags()
+			if f.Changed("first-name") {
+				req.FirstName = &first
+			}
+			if f.Changed("last-name") {
+				req.LastName = &last
+			}
+			if f.Changed("email") {
+				if strings.TrimSpace(email) == "" {
+					return usageErr(cmd.CommandPath(), "--email must not be empty")
+				}
+				req.Email = &email
+			}
+			if f.Changed("group") && clearGroups {
+				return usageErr(cmd.CommandPath(), "--group and --clear-groups exclude each other")
+			}
+			switch {
+			case f.Changed("group"):
+				req.Groups = &groups
+			case clearGroups:
+				none := []string{}
+				req.Groups = &none
+			}
+			if req == (api.UpdateUserRequest{}) {
+				return usageErr(cmd.CommandPath(), "nothing to change: give at least one of --first-name, --last-name, --email, --group, --clear-groups")
+			}
+			var u api.User
+			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]), body: req, notFound: userNotFound + "; a --group named may not exist"}, &u); err != nil {
+				return err
+			}
+			return c.showUser(u)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&first, "first-name", "", "new first `name`")
+	f.StringVar(&last, "last-name", "", "new last `name`")
+	f.StringVar(&email, "email", "", "new e-mail `address`")
+	f.StringArrayVar(&groups, "group", nil, "`group` the user is in afterwards; repeat for more; replaces the list")
+	f.BoolVar(&clearGroups, "clear-groups", false, "remove the user from every group")
+	return cmd
+}
+
+// userSimple is a verb on one user whose route takes no body: delete (204),
+// disable and enable (User), logout (204).
+func (c *ctl) userSimple(verb, short, method, sub, done string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " ID",
+		Short: short,
+		Args:  exactArgs("ID"),
+		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+			path := route("/v1/users", args[0])
+			if sub != "" {
+				path += "/" + sub
+			}
+			var u api.User
+			status, err := c.cl.do(cmd.Context(), call{method: method, path: path, notFound: userNotFound}, &u)
+			if err != nil {
+				return err
+			}
+			if status == http.StatusNoContent {
+				if c.isJSON() {
+					return c.printJSON(outcome{Kind: "user", ID: args[0], Result: strings.ReplaceAll(done, " ", "-")})
+				}
+				fmt.Fprintf(c.stdout, "user %s %s\n", args[0], done)
+				return nil
+			}
+			if c.isJSON() {
+				return c.printJSON(u)
+			}
+			fmt.Fprintf(c.stdout, "user %s (id %s) %s\n", u.Username, u.ID, done)
+			return nil
+		}),
+	}
+}
+
+func (c *ctl) userResetPassword() *cobra.Command {
+	var pwStdin bool
+	cmd := &cobra.Command{
+		Use:   "reset-password ID [--password-stdin]",
+		Short: "set a user's password from stdin, or have accessd generate a one-time password, shown once",
+		Args:  exactArgs("ID"),
+		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+			var req api.ResetPasswordRequest
+			if pwStdin {
+				pw, err := c.readPassword(cmd.CommandPath())
+				if err != nil {
+					return err
+				}
+				req.NewPassword = pw
+			}
+			var pr api.PasswordReset
+			status, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]) + "/reset-password", body: req, notFound: userNotFound}, &pr)
+			if err != nil {
+				return err
+			}
+			if status == http.StatusNoContent || pr.Password == "" {
+				if c.isJSON() {
+					return c.printJSON(outcome{Kind: "user", ID: args[0], Result: "password-set"})
+				}
+				fmt.Fprintf(c.stdout, "password of user %s set\n", args[0])
+				return nil
+			}
+			if c.isJSON() {
+				c.noteShownOnce("password")
+				return c.printJSON(pr)
+			}
+			fmt.Fprintf(c.stdout, "one-time password of user %s: %s\n(%s; the user must change it with update-password before using it for anything else)\n", args[0], pr.Password, shownOnce)
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the new password from the first line of stdin instead of having a one-time one generated")
+	return cmd
+}
+
+// showUser prints one user in detail.
+func (c *ctl) showUser(u api.User) error {
+	if c.isJSON() {
+		return c.printJSON(u)
+	}
+	tw := c.table()
+	fmt.Fprintf(tw, "id:\t%s\n", u.ID)
+	fmt.Fprintf(tw, "username:\t%s\n", u.Username)
+	fmt.Fprintf(tw, "name:\t%s\n", cell(fullName(u)))
+	fmt.Fprintf(tw, "email:\t%s\n", u.Email)
+	fmt.Fprintf(tw, "groups:\t%s\n", list(u.Groups))
+	fmt.Fprintf(tw, "status:\t%s\n", enabled(u.Enabled))
+	fmt.Fprintf(tw, "mfa:\t%s\n", onOff(u.MFA))
+	if u.MustChangePassword {
+		fmt.Fprintf(tw, "password:\tmust be changed before use\n")
+	}
+	fmt.Fprintf(tw, "created:\t%s\n", fmtTime(u.CreatedAt))
+	fmt.Fprintf(tw, "updated:\t%s\n", fmtTime(u.UpdatedAt))
+	return tw.Flush()
+}
+
+func fullName(u api.User) string { return strings.TrimSpace(u.FirstName + " " + u.LastName) }
+
+func enabled(b bool) string {
+	if b {
+		return "enabled"
+	}
+	return "disabled"
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// outcome is the JSON document of a command whose route answers 204 No
+// Content: the api has no type for it, and -o json promises a document.
+type outcome struct {
+	Kind   string `json:"kind"` // "user", "group", "app", "member"
+	ID     string `json:"id"`
+	Group  string `json:"group,omitempty"` // for members
+	Result string `json:"result"`
+}
