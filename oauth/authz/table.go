@@ -61,9 +61,13 @@ func verbBit(action string) uint16 {
 	return 0
 }
 
-// normalize puts p in the one form the index matches on, or reports that
-// it grants nothing (empty resource or action).
-func normalize(p api.Permission) (api.Permission, bool) {
+// Normalize puts p in the one form decisions match on: action lower-case,
+// a "P/resource" prefix moved into Product (when Product is empty or P).
+// Two permissions with the same normal form grant exactly the same
+// requests, so callers that deduplicate or compare grants (the policy
+// planner, the store's grant) should compare normal forms. It reports
+// false when p grants nothing (empty resource or action).
+func Normalize(p api.Permission) (api.Permission, bool) {
 	if p.Resource == "" || p.Action == "" {
 		return api.Permission{}, false
 	}
@@ -87,7 +91,7 @@ func comparePerm(a, b api.Permission) int {
 func compile(perms []api.Permission) *table {
 	var ns []api.Permission
 	for _, p := range perms {
-		if n, ok := normalize(p); ok {
+		if n, ok := Normalize(p); ok {
 			ns = append(ns, n)
 		}
 	}
