@@ -18,7 +18,7 @@ type Index struct {
 
 	// subjects maps a canonical lower-case UUID to its set id; other holds
 	// subject IDs of any other shape, exactly as given.
-	subjects map[[16]byte]uint32
+	subjects subjectTable
 	other    map[string]uint32
 
 	sets     []groupSet // by set id; refs == 0 marks a free slot
@@ -48,7 +48,6 @@ type group struct {
 // New returns an empty index, which denies everything.
 func New() *Index {
 	return &Index{
-		subjects:    make(map[[16]byte]uint32),
 		other:       make(map[string]uint32),
 		sets:        []groupSet{{}}, // set id 0 is never used
 		setByKey:    make(map[string]uint32),
@@ -124,9 +123,9 @@ func (x *Index) SetSubject(id string, groups []string) {
 	sid := x.internSet(gids)
 	x.sets[sid].refs++
 	if u, ok := parseUUID(id); ok {
-		x.subjects[u] = sid
+		x.subjects.put(&u, sid)
 	} else {
-		x.other[id] = sid
+		x.other[strings.Clone(id)] = sid
 	}
 	if had {
 		x.releaseSet(old)
@@ -179,7 +178,7 @@ func (x *Index) Effective(id string) []api.Permission {
 	var out []api.Permission
 	for _, gid := range x.sets[sid].groups {
 		if t := x.groups[gid].table; t != nil {
-			out = append(out, t.list...)
+			out = t.appendPermissions(out)
 		}
 	}
 	slices.SortFunc(out, comparePerm)
@@ -203,6 +202,17 @@ func (x *Index) Groups(id string) []string {
 	return out
 }
 
+// Grow makes room for n more subjects, so that the start-up load of every
+// subject from the store sizes the table once instead of rehashing (and
+// briefly holding two tables) as it fills.
+func (x *Index) Grow(n int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if need := int(float64(x.subjects.len()+n)/maxLoad) + 1; need > len(x.subjects.slots) {
+		x.subjects.resize(need)
+	}
+}
+
 // Len reports how many subjects and defined groups the index holds, for
 // metrics and the status command.
 func (x *Index) Len() (subjects, groups int) {
@@ -213,14 +223,14 @@ func (x *Index) Len() (subjects, groups int) {
 			groups++
 		}
 	}
-	return len(x.subjects) + len(x.other), groups
+	return x.subjects.len() + len(x.other), groups
 }
 
 // lookup finds subject id's set. Caller holds mu.
 func (x *Index) lookup(id string) (uint32, bool) {
 	if u, ok := parseUUID(id); ok {
-		sid, ok := x.subjects[u]
-		return sid, ok
+		sid := x.subjects.get(&u)
+		return sid, sid != 0
 	}
 	sid, ok := x.other[id]
 	return sid, ok
@@ -229,7 +239,7 @@ func (x *Index) lookup(id string) (uint32, bool) {
 // forget removes subject id's entry. Caller holds mu for writing.
 func (x *Index) forget(id string) {
 	if u, ok := parseUUID(id); ok {
-		delete(x.subjects, u)
+		x.subjects.del(&u)
 	} else {
 		delete(x.other, id)
 	}

@@ -8,21 +8,22 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 )
 
-// table is one group's permissions compiled for lookup. It is immutable
-// once built, so SetGroup builds it outside the lock and swaps it in.
+// table is one group's permissions compiled for lookup: rules sorted by
+// resource, product and action, searched by bisection. A slice of small
+// structs rather than a map keeps ten thousand groups to a few MiB. A
+// table is immutable once built, so SetGroup builds it outside the lock.
 type table struct {
-	// byResource maps a resource ("*" included) to the grants on it, one
-	// entry per product ("" = any product).
-	byResource map[string][]grant
-	wildcard   bool             // some grant has resource "*"
-	list       []api.Permission // normalised, sorted, distinct: for Effective
+	rules    []rule
+	wildcard bool // some rule has resource "*"
 }
 
-// grant is what one group allows on one (product, resource).
-type grant struct {
-	product string
-	verbs   uint16   // verbBit values; verbAny for "*"
-	other   []string // lower-case actions that are not known verbs
+// rule is what one group allows on one (product, resource): the known
+// verbs as bits, or one other action.
+type rule struct {
+	resource string
+	product  string // "" = any product
+	other    string // a lower-case action that is not a known verb; verbs == 0
+	verbs    uint16 // verbBit values; verbAny for "*"
 }
 
 // Known actions, as bits, so a decision compares integers.
@@ -60,9 +61,13 @@ func verbBit(action string) uint16 {
 	return 0
 }
 
-// normalize puts p in the one form the index matches on, or reports that
-// it grants nothing (empty resource or action).
-func normalize(p api.Permission) (api.Permission, bool) {
+// Normalize puts p in the one form decisions match on: action lower-case,
+// a "P/resource" prefix moved into Product (when Product is empty or P).
+// Two permissions with the same normal form grant exactly the same
+// requests, so callers that deduplicate or compare grants (the policy
+// planner, the store's grant) should compare normal forms. It reports
+// false when p grants nothing (empty resource or action).
+func Normalize(p api.Permission) (api.Permission, bool) {
 	if p.Resource == "" || p.Action == "" {
 		return api.Permission{}, false
 	}
@@ -84,62 +89,100 @@ func comparePerm(a, b api.Permission) int {
 
 // compile builds the lookup table of one group's permissions.
 func compile(perms []api.Permission) *table {
-	t := &table{byResource: make(map[string][]grant)}
+	var ns []api.Permission
 	for _, p := range perms {
-		n, ok := normalize(p)
-		if !ok {
-			continue
+		if n, ok := Normalize(p); ok {
+			ns = append(ns, n)
 		}
-		t.list = append(t.list, n)
 	}
-	slices.SortFunc(t.list, comparePerm)
-	t.list = slices.Compact(t.list)
-	for _, n := range t.list {
-		gs := t.byResource[n.Resource]
-		i := slices.IndexFunc(gs, func(g grant) bool { return g.product == n.Product })
-		if i < 0 {
-			gs = append(gs, grant{product: n.Product})
-			i = len(gs) - 1
-		}
+	t := &table{}
+	for _, n := range ns {
+		r := rule{resource: n.Resource, product: n.Product}
 		switch bit := verbBit(n.Action); {
 		case n.Action == "*":
-			gs[i].verbs |= verbAny
+			r.verbs = verbAny
 		case bit != 0:
-			gs[i].verbs |= bit
+			r.verbs = bit
 		default:
-			gs[i].other = append(gs[i].other, n.Action)
+			r.other = n.Action
 		}
-		t.byResource[n.Resource] = gs
-		if n.Resource == "*" {
-			t.wildcard = true
-		}
+		t.rules = append(t.rules, r)
+		t.wildcard = t.wildcard || n.Resource == "*"
 	}
+	slices.SortFunc(t.rules, compareRule)
+	// Merge the verbs of rules on the same (resource, product).
+	out := t.rules[:0]
+	for _, r := range t.rules {
+		if k := len(out) - 1; k >= 0 && out[k].resource == r.resource && out[k].product == r.product {
+			if r.other == "" && out[k].other == "" {
+				out[k].verbs |= r.verbs
+				continue
+			}
+			if r == out[k] {
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	t.rules = slices.Clip(out)
 	return t
+}
+
+func compareRule(a, b rule) int {
+	return cmp.Or(cmp.Compare(a.resource, b.resource), cmp.Compare(a.product, b.product), cmp.Compare(a.other, b.other))
 }
 
 // allows reports whether the table grants action (whose verbBit is verb)
 // on resource of product. It does not allocate.
 func (t *table) allows(product, resource, action string, verb uint16) bool {
-	if t.match(t.byResource[resource], product, action, verb) {
+	if t.match(product, resource, action, verb) {
 		return true
 	}
-	return t.wildcard && t.match(t.byResource["*"], product, action, verb)
+	return t.wildcard && t.match(product, "*", action, verb)
 }
 
-func (t *table) match(gs []grant, product, action string, verb uint16) bool {
-	for i := range gs {
-		g := &gs[i]
-		if g.product != "" && g.product != product {
+func (t *table) match(product, resource, action string, verb uint16) bool {
+	// The first rule on resource, by bisection.
+	i, j := 0, len(t.rules)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if t.rules[h].resource < resource {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	for ; i < len(t.rules) && t.rules[i].resource == resource; i++ {
+		r := &t.rules[i]
+		if r.product != "" && r.product != product {
 			continue
 		}
-		if g.verbs&(verb|verbAny) != 0 {
+		if r.verbs&(verb|verbAny) != 0 || (r.other != "" && strings.EqualFold(r.other, action)) {
 			return true
-		}
-		for _, o := range g.other {
-			if strings.EqualFold(o, action) {
-				return true
-			}
 		}
 	}
 	return false
+}
+
+// appendPermissions appends the table's permissions, normalised, to out.
+func (t *table) appendPermissions(out []api.Permission) []api.Permission {
+	for _, r := range t.rules {
+		p := api.Permission{Product: r.product, Resource: r.resource}
+		if r.other != "" {
+			p.Action = r.other
+			out = append(out, p)
+			continue
+		}
+		if r.verbs&verbAny != 0 {
+			p.Action = "*"
+			out = append(out, p)
+		}
+		for _, v := range verbs {
+			if r.verbs&v.bit != 0 {
+				p.Action = v.name
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
