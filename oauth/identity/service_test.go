@@ -380,3 +380,56 @@ func TestReviewFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyPolicy(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	alice := e.user(t, "alice")
+	bob := e.user(t, "bob")
+	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "fees"})
+	require.NoError(t, err)
+	file := func(members string, actions string) []byte {
+		return []byte(`
+[[group]]
+name = "payments-ops"
+description = "Payments operators"
+members = [` + members + `]
+[[group.permission]]
+product = "midaz"
+resource = "accounts"
+actions = [` + actions + `]
+`)
+	}
+	first := file(`"user:alice", "user:bob", "app:`+app.ClientID+`"`, `"get", "post"`)
+	dry, err := e.svc.Apply(ctx, admin, first, true)
+	require.NoError(t, err)
+	require.True(t, dry.DryRun)
+	require.NotEmpty(t, dry.Changes)
+	_, err = e.svc.GetGroup("payments-ops")
+	require.ErrorIs(t, err, api.ErrNotFound, "a dry run changes nothing")
+
+	res, err := e.svc.Apply(ctx, admin, first, false)
+	require.NoError(t, err)
+	require.Equal(t, dry.Changes, res.Changes)
+	require.True(t, e.idx.Allowed(bob.ID, "midaz", "accounts", "post"))
+	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"))
+
+	again, err := e.svc.Apply(ctx, admin, first, false)
+	require.NoError(t, err)
+	require.Empty(t, again.Changes, "a second apply of the same file changes nothing")
+
+	// Revocation is code too: bob and post leave the file, and the group.
+	res, err = e.svc.Apply(ctx, admin, file(`"user:alice", "app:`+app.ClientID+`"`, `"get"`), false)
+	require.NoError(t, err)
+	require.Len(t, res.Changes, 2, "%v", res.Changes)
+	require.False(t, e.idx.Allowed(bob.ID, "midaz", "accounts", "get"))
+	require.False(t, e.idx.Allowed(alice.ID, "midaz", "accounts", "post"))
+	require.True(t, e.idx.Allowed(alice.ID, "midaz", "accounts", "get"))
+
+	// A member that does not exist fails the whole apply.
+	_, err = e.svc.Apply(ctx, admin, file(`"user:alice", "user:nobody"`, `"get"`), false)
+	require.ErrorIs(t, err, api.ErrNotFound)
+	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"), "nothing of a failed apply is applied")
+	_, err = e.svc.Apply(ctx, admin, []byte("[[group]]\nname = \"x\"\nbogus = 1\n"), false)
+	require.ErrorIs(t, err, api.ErrUnknownField)
+}
