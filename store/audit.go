@@ -59,9 +59,11 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("store: stage audit entry: %w", err)
 	}
-	// Time-ordered key, with random bytes so that two entries of one
-	// nanosecond do not collide.
-	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), uint64(e.Time.UnixNano()))
+	// Ordered by when it was staged, on a clock of the store's own that
+	// only moves forward (not e.Time, which the caller or an injected
+	// clock may set), so that a change committed before another began is
+	// chained before it; random bytes keep keys of two processes apart.
+	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), s.stageTick())
 	var r [8]byte
 	if _, err := s.rand.Read(r[:]); err != nil {
 		return fmt.Errorf("store: stage audit entry: %w", err)
@@ -72,6 +74,19 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 	}
 	a.tx.staged = true
 	return nil
+}
+
+// stageTick returns the wall clock in nanoseconds, or one more than the
+// last value it returned if the clock has not moved on since.
+func (s *Store) stageTick() uint64 {
+	now := uint64(time.Now().UnixNano())
+	for {
+		last := s.stageLast.Load()
+		next := max(now, last+1)
+		if s.stageLast.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // PendingAudit is a staged entry not yet chained.

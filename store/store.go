@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,6 +71,8 @@ type Store struct {
 	// auditWake is signalled after a commit that staged audit entries,
 	// so the chain writer (store/audit) picks them up at once.
 	auditWake chan struct{}
+	// stageLast is the last key time of a staged audit entry (stageTick).
+	stageLast atomic.Uint64
 }
 
 // Keys of the store's own metadata.
