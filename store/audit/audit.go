@@ -92,6 +92,15 @@ func (l *Log) Record(ctx context.Context, e store.AuditEntry) error {
 	select {
 	case err := <-r.done:
 		return err
+	case <-l.done:
+		// The writer stopped; it answers what it took before stopping.
+		// A request that raced Close into the queue is never taken.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return errors.New("audit: log closed")
+		}
 	case <-ctx.Done():
 		// The entry is queued and will still be written.
 		return ctx.Err()
@@ -269,6 +278,10 @@ func Verify(st *store.Store) (Result, error) {
 		res.FirstBroken = seq
 		res.Problem = fmt.Sprintf(format, args...)
 	}
+	// The head is read before the walk: entries the writer chains while
+	// the log is walked then lie beyond it, instead of looking like a
+	// tail that was cut.
+	head, headErr := st.AuditEntries().Last()
 	err := st.AuditEntries().Scan(1, func(e store.AuditEntry) (bool, error) {
 		switch {
 		case e.Seq != want:
@@ -302,21 +315,29 @@ func Verify(st *store.Store) (Result, error) {
 	if res.FirstBroken != 0 {
 		return res, nil
 	}
-	last, err := st.AuditEntries().Last()
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if res.Entries > 0 {
-			fail(res.Entries, "the log's head record is missing; entries after %d may have been removed", res.Entries)
-			return res, nil
+	case errors.Is(headErr, store.ErrNotFound):
+		if res.Entries == 0 {
+			break
 		}
-	case err != nil:
-		if errors.Is(err, store.ErrCorrupt) {
+		// Empty when the head was read, or the head names an entry that
+		// is gone: only the second stays so.
+		if _, err := st.AuditEntries().Last(); errors.Is(err, store.ErrNotFound) {
+			fail(res.Entries+1, "the log's head entry is missing; entries after %d were removed from the end of the log", res.Entries)
+			return res, nil
+		} else if err != nil && !errors.Is(err, store.ErrCorrupt) {
+			return res, fmt.Errorf("audit: verify: %w", err)
+		} else if err != nil {
 			fail(res.Entries+1, "the log's head failed its integrity check: %v", err)
 			return res, nil
 		}
-		return res, fmt.Errorf("audit: verify: %w", err)
-	case last.Seq != res.Entries:
-		fail(res.Entries+1, "entries %d to %d were removed from the end of the log", res.Entries+1, last.Seq)
+	case errors.Is(headErr, store.ErrCorrupt):
+		fail(res.Entries+1, "the log's head failed its integrity check: %v", headErr)
+		return res, nil
+	case headErr != nil:
+		return res, fmt.Errorf("audit: verify: %w", headErr)
+	case head.Seq > res.Entries:
+		fail(res.Entries+1, "entries %d to %d were removed from the end of the log", res.Entries+1, head.Seq)
 		return res, nil
 	}
 	res.OK = true
