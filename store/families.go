@@ -111,7 +111,9 @@ type RefreshFamilyRepo struct {
 
 // Create stores a new family with Version 1; an empty ID gets a random
 // UUID. ErrExists if the token hash already belongs to a family.
-func (r *RefreshFamilyRepo) Create(f RefreshFamily) (RefreshFamily, error) { return r.t.doCreate(r.x, f) }
+func (r *RefreshFamilyRepo) Create(f RefreshFamily) (RefreshFamily, error) {
+	return r.t.doCreate(r.x, f)
+}
 
 // Get returns the family with the given ID, or ErrNotFound.
 func (r *RefreshFamilyRepo) Get(id string) (RefreshFamily, error) { return r.t.doGet(r.x, id) }

@@ -74,7 +74,9 @@ func (r *GroupRepo) Delete(name string) error { return r.t.doDelete(r.x, name) }
 
 // List returns up to limit groups (all when limit <= 0) named after the
 // cursor, in name order.
-func (r *GroupRepo) List(after string, limit int) ([]Group, error) { return r.t.doList(r.x, after, limit) }
+func (r *GroupRepo) List(after string, limit int) ([]Group, error) {
+	return r.t.doList(r.x, after, limit)
+}
 
 // Count returns the number of groups.
 func (r *GroupRepo) Count() (int, error) { return r.t.doCount(r.x) }

@@ -57,7 +57,7 @@ type Store struct {
 	mac       *recordMAC
 	fields    *keyring
 
-	pepper    []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
+	pepper []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
 
 	userT    *table[User]
 	credT    *table[Credential]
