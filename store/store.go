@@ -188,6 +188,21 @@ func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer) error) err
 				return fmt.Errorf("store: open: before migrating layout %d to %d: %w", stored, formatVersion, err)
 			}
 		}
+		// Re-sealing TOTP seeds needs the field keyring at the stored
+		// term before the migration runs.
+		var t uint64
+		err := s.db.View(func(txn *badger.Txn) error {
+			var err error
+			t, err = s.mac.getUint64(txn, metaFieldTerm)
+			return err
+		})
+		if err == nil && (t == 0 || t > 1<<32-1) {
+			err = fmt.Errorf("%w: field key term %d out of range", ErrInvalid, t)
+		}
+		if err != nil {
+			return fmt.Errorf("store: open: metadata: %w", err)
+		}
+		s.fields.active.Store(uint32(t))
 		if err := s.migrate(stored); err != nil {
 			return fmt.Errorf("store: open: migrate layout %d to %d: %w", stored, formatVersion, err)
 		}
