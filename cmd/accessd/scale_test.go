@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,9 +26,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // TestScale measures issue 6 §7 against a real `accessd serve --dev`
@@ -74,6 +77,7 @@ func TestScale(t *testing.T) {
 		scaleRun(t, data, p, settle, &m)
 	}
 	m.report(t, runs)
+	scaleInProcess(t, data, p, runs)
 }
 
 // scaleLayout names how scaleDataset lays out users and groups; a cached
@@ -164,14 +168,7 @@ func scaleDataset(t *testing.T, dir string, p scaleParams) string {
 	r := runAccessd(t, "init", "--dev", "--data-dir", data)
 	require.Equal(t, 0, r.code, r.stderr)
 
-	tpm, err := seal.Open(seal.Config{Device: "simulator", SimulatorSeedFile: filepath.Join(data, "seal", "simulator.seed")})
-	require.NoError(t, err)
-	root, _, err := seal.ReadSealedFile(filepath.Join(data, "seal", "root.sealed"), tpm)
-	require.NoError(t, err)
-	require.NoError(t, tpm.Close())
-	st, err := store.Open(filepath.Join(data, "db"), root.Bytes(), store.Options{})
-	root.Destroy()
-	require.NoError(t, err)
+	st := openDevStore(t, data)
 
 	// One real argon2id hash at the default cost, shared by every user: a
 	// million hashes would take hours and measure only argon2.
@@ -548,4 +545,119 @@ func (m *scaleSamples) report(t *testing.T, runs int) {
 		med(durMS(m.grantP50), "%.1f"), med(durMS(m.grantP99), "%.1f"))
 	t.Logf("RESULT | writers over the admin socket: 1 / 16 | | %s / %s ops/s |", med(m.w1, "%.0f"), med(m.w16, "%.0f"))
 	t.Logf("RESULT | 16 writers vs 1 (admin socket) | >= 4x | %s x |", med(ratio, "%.1f"))
+}
+
+// openDevStore unseals a --dev data dir's root key with its simulator
+// seed and opens the store, as serve would.
+func openDevStore(t *testing.T, data string) *store.Store {
+	tpm, err := seal.Open(seal.Config{Device: "simulator", SimulatorSeedFile: filepath.Join(data, "seal", "simulator.seed")})
+	require.NoError(t, err)
+	root, _, err := seal.ReadSealedFile(filepath.Join(data, "seal", "root.sealed"), tpm)
+	require.NoError(t, err)
+	require.NoError(t, tpm.Close())
+	st, err := store.Open(filepath.Join(data, "db"), root.Bytes(), store.Options{})
+	root.Destroy()
+	require.NoError(t, err)
+	return st
+}
+
+// scaleInProcess measures, over the real service on the cached dataset
+// (store on disk, SyncWrites on, index loaded by LoadIndex): how long a
+// grant takes to reach decisions (4), and 16 writers that do not hash
+// against 1 (5), without HTTP in the way.
+func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
+	st := openDevStore(t, data)
+	defer st.Close()
+	al, err := audit.Open(st, audit.Options{})
+	require.NoError(t, err)
+	defer al.Close()
+	idx := authz.New()
+	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx})
+	require.NoError(t, err)
+	var after runtime.MemStats
+	t0 := time.Now()
+	require.NoError(t, svc.LoadIndex())
+	load := time.Since(t0)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	subjects, groups := idx.Len()
+	t.Logf("RESULT in process: LoadIndex of %d subjects, %d groups took %s; live heap after it %.1f MiB (index, epochs and Badger caches)",
+		subjects, groups, load.Round(time.Millisecond), mib(int64(after.HeapAlloc)))
+
+	// 4. Grant -> decision, polled from the moment Grant returns.
+	ctx := context.Background()
+	actor := identity.Actor{Name: "uid:0", Source: "bench", Admin: true}
+	const n = 300
+	var from, post []time.Duration
+	for i := range n {
+		u := (i * 7919) % p.Users
+		member, group := scaleUserID(u), scaleUserGroups(u, p.Groups)[0]
+		perm := api.Permission{Product: "bench", Resource: "visible-" + strconv.Itoa(i), Action: "get"}
+		require.False(t, idx.Allowed(member, perm.Product, perm.Resource, perm.Action))
+		t1 := time.Now()
+		_, err := svc.Grant(ctx, actor, group, perm)
+		require.NoError(t, err)
+		t2 := time.Now()
+		for !idx.Allowed(member, perm.Product, perm.Resource, perm.Action) {
+			require.Less(t, time.Since(t2), 10*time.Second, "grant not visible")
+			runtime.Gosched()
+		}
+		t3 := time.Now()
+		from, post = append(from, t3.Sub(t1)), append(post, t3.Sub(t2))
+		_, err = svc.Revoke(ctx, actor, group, perm)
+		require.NoError(t, err)
+		require.False(t, idx.Allowed(member, perm.Product, perm.Resource, perm.Action), "revoke not visible")
+	}
+	slices.Sort(from)
+	slices.Sort(post)
+	t.Logf("RESULT | group change visible to decisions, in process: grant call start -> Allowed (%d grants) | <= 100 ms | p50 %.2f ms, p99 %.2f ms, max %.1f ms |",
+		n, ms(pct(from, 50)), ms(pct(from, 99)), ms(from[n-1]))
+	t.Logf("RESULT |   of which after Grant returned (index updated before it returns) | | p99 %.3f ms, max %.3f ms |",
+		ms(pct(post, 99)), ms(post[n-1]))
+
+	// 5. Writers that do not hash, each on users it owns.
+	var r1, r16, ratio []float64
+	for range rounds {
+		a := scaleServiceWriters(t, svc, p, 1, 5*time.Second)
+		b := scaleServiceWriters(t, svc, p, 16, 5*time.Second)
+		r1, r16, ratio = append(r1, a), append(r16, b), append(ratio, b/a)
+		t.Logf("in process: 1 writer %.0f ops/s, 16 writers %.0f ops/s (%.1fx)", a, b, b/a)
+	}
+	t.Logf("RESULT | writers in process (service + store, SyncWrites): 1 / 16 | | %s / %s ops/s |", med(r1, "%.0f"), med(r16, "%.0f"))
+	t.Logf("RESULT | 16 writers vs 1, in process | >= 4x | %s x |", med(ratio, "%.1f"))
+}
+
+func scaleServiceWriters(t *testing.T, svc *identity.Service, p scaleParams, n int, d time.Duration) float64 {
+	ctx := context.Background()
+	actor := identity.Actor{Name: "uid:0", Source: "bench", Admin: true}
+	var ops atomic.Int64
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := range n {
+		wg.Go(func() {
+			for k := 0; time.Now().Before(stop); k++ {
+				i := (w*7919 + (k/3)*104729 + 500_009) % p.Users
+				id := scaleUserID(i)
+				g := scaleGroupName((i + p.Groups/2) % p.Groups)
+				var err error
+				switch k % 3 {
+				case 0:
+					_, err = svc.AddMember(ctx, actor, g, "user:"+id)
+				case 1:
+					name := "Bench"
+					_, err = svc.UpdateUser(ctx, actor, id, api.UpdateUserRequest{FirstName: &name})
+				case 2:
+					_, err = svc.RemoveMember(ctx, actor, g, "user:"+id)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ops.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(ops.Load()) / time.Since(t0).Seconds()
 }

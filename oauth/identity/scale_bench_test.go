@@ -163,10 +163,10 @@ func scaleEnvInt(tb testing.TB, name string, def int) int {
 
 // BenchmarkLoadIndex is the start-up scan: every group, user and
 // application into a fresh index. ACCESSD_SCALE_LOADINDEX_USERS sets the
-// store's size (default 100k; the daemon-level figure with 1M is in
+// store's size (default 50k; the figure at 1M is in
 // cmd/accessd TestScale).
 func BenchmarkLoadIndex(b *testing.B) {
-	users := scaleEnvInt(b, "ACCESSD_SCALE_LOADINDEX_USERS", 100_000)
+	users := scaleEnvInt(b, "ACCESSD_SCALE_LOADINDEX_USERS", 50_000)
 	e := newScaleEnv(b, users, 1000)
 	b.ResetTimer()
 	for b.Loop() {
