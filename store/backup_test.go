@@ -26,20 +26,26 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 	}
 	defer st.Close()
 	for i := range 400 {
-		u, err := st.Users().Create(store.User{Username: fmt.Sprintf("user-%03d", i), Email: "padding-to-make-the-backup-span-chunks@example.test", PasswordHash: phc})
+		var id string
+		err := st.Update(func(tx *store.Tx) error {
+			u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("user-%03d", i), Email: "padding-to-make-the-backup-span-chunks@example.test"})
+			if err != nil {
+				return err
+			}
+			id = u.ID
+			c := store.Credential{ID: u.ID, PasswordHash: phc}
+			if i%10 == 0 {
+				if c.TOTPSeed, err = tx.Credentials().SealTOTPSeed(u.ID, []byte("seed-"+u.ID)); err != nil {
+					return err
+				}
+			}
+			_, err = tx.Credentials().Put(u.ID, func(store.Credential, bool) (store.Credential, error) { return c, nil })
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i%10 == 0 {
-			seed, err := st.Users().SealTOTPSeed(u.ID, []byte("seed-"+u.ID))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Users().Update(u.ID, func(u store.User) (store.User, error) { u.MFA.TOTPSeed = seed; return u, nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
-		before = append(before, u.ID)
+		before = append(before, id)
 	}
 	if _, err := st.RotateFieldKey(); err != nil { // restored stores must know term 2
 		t.Fatal(err)
@@ -100,8 +106,12 @@ func TestBackupRestore(t *testing.T) {
 		if byName, err := st.Users().GetByUsername(u.Username); err != nil || byName.ID != id {
 			t.Fatalf("username index of user %d not restored: %v", i, err)
 		}
-		if len(u.MFA.TOTPSeed) > 0 {
-			seed, err := st.Users().OpenTOTPSeed(u)
+		c, err := st.Credentials().Get(id)
+		if err != nil || c.PasswordHash != phc {
+			t.Fatalf("credential of user %d after restore: %+v, %v", i, c, err)
+		}
+		if len(c.TOTPSeed) > 0 {
+			seed, err := st.Credentials().OpenTOTPSeed(c)
 			if err != nil || string(seed) != "seed-"+id {
 				t.Fatalf("sealed seed of user %d after restore: %q, %v", i, seed, err)
 			}
@@ -133,7 +143,7 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := st.Users().Create(store.User{Username: "after-restore"}); err != nil {
 		t.Fatalf("write to restored store: %v", err)
 	}
-	if _, err := st.Users().Create(store.User{Username: "USER-001"}); !errors.Is(err, store.ErrExists) {
+	if _, err := st.Users().Create(store.User{Username: "user-001"}); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("unique index after restore: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -27,7 +28,7 @@ func BenchmarkUserCreate(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
-			if _, err := st.Users().Create(store.User{Username: fmt.Sprintf("bench%09d", i), Email: "bench@example.test", PasswordHash: phc}); err != nil {
+			if _, err := st.Users().Create(store.User{Username: fmt.Sprintf("bench%09d", i), Email: "bench@example.test"}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -42,7 +43,7 @@ func BenchmarkUserGet(b *testing.B) {
 	const users = 10_000
 	ids := make([]string, users)
 	for i := range users {
-		u, err := st.Users().Create(store.User{Username: fmt.Sprintf("bench%05d", i), Email: "bench@example.test", PasswordHash: phc})
+		u, err := st.Users().Create(store.User{Username: fmt.Sprintf("bench%05d", i), Email: "bench@example.test"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -57,9 +58,52 @@ func BenchmarkUserGet(b *testing.B) {
 	})
 	b.Run("ByUsername", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			if _, err := st.Users().GetByUsername(fmt.Sprintf("BENCH%05d", i%users)); err != nil {
+			if _, err := st.Users().GetByUsername(fmt.Sprintf("bench%05d", i%users)); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// BenchmarkWriters measures st.Update of distinct users (no hashing, as
+// `user update` or `group add-member`) by 1 and by 16 concurrent writers.
+// Each commit is fsynced; concurrent commits share fsyncs, so 16 writers
+// must reach at least 4x the single writer's rate (issue 6 §7). Compare
+// the updates/s of the two.
+func BenchmarkWriters(b *testing.B) {
+	for _, writers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("%d", writers), func(b *testing.B) {
+			st := benchStore(b)
+			ids := make([]string, writers)
+			for w := range writers {
+				u, err := st.Users().Create(store.User{Username: fmt.Sprintf("writer%02d", w), Groups: []string{"g0"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids[w] = u.ID
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for w := range writers {
+				wg.Go(func() {
+					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+						err := st.Update(func(tx *store.Tx) error {
+							_, err := tx.Users().Update(ids[w], func(u store.User) (store.User, error) {
+								u.Groups = []string{fmt.Sprintf("g%d", i%8)}
+								return u, nil
+							})
+							return err
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+		})
+	}
 }

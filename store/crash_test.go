@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 const (
@@ -23,8 +25,10 @@ const (
 
 // TestCrashChild is the writer TestCrashRecovery kills. It writes in a
 // loop and prints each write to stdout only after the store acknowledged
-// it: "u <id>" for a created user, "a <seq>" for an audit entry, "c <n>"
-// for the counter user's FailedLogins after an update.
+// it: "u <id>" for a user created in a transaction that also staged its
+// audit entry, "a <seq>" for an entry recorded through the audit log,
+// "c <n>" for the counter's failed-login count (its LoginState) after an
+// increment.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
@@ -47,34 +51,46 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		fail("counter", err)
 	}
-	seq := uint64(1)
-	if last, err := st.AuditEntries().Last(); err == nil {
-		seq = last.Seq + 1
-	} else if !errors.Is(err, store.ErrNotFound) {
-		fail("audit last", err)
+	log, err := audit.Open(st, audit.Options{})
+	if err != nil {
+		fail("audit open", err)
 	}
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {
 		var line string
 		switch i % 3 {
 		case 0:
-			u, err := st.Users().Create(store.User{Username: fmt.Sprintf("crash-%s-%d", round, i), Email: "crash@example.test", PasswordHash: phc})
+			var id string
+			err := st.Update(func(tx *store.Tx) error {
+				u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("crash-%s-%d", round, i), Email: "crash@example.test"})
+				if err != nil {
+					return err
+				}
+				id = u.ID
+				if _, err := tx.Credentials().Put(u.ID, func(store.Credential, bool) (store.Credential, error) {
+					return store.Credential{ID: u.ID, PasswordHash: phc}, nil
+				}); err != nil {
+					return err
+				}
+				return tx.Audit().Stage(store.AuditEntry{Type: "user.create", Target: u.ID})
+			})
 			if err != nil {
 				fail("create", err)
 			}
-			line = "u " + u.ID
+			line = "u " + id
 		case 1:
-			if err := st.AuditEntries().Append(store.AuditEntry{Seq: seq, Type: "crash", Time: time.Now()}); err != nil {
-				fail("append", err)
+			if err := log.Record(context.Background(), store.AuditEntry{Type: "crash", Time: time.Now()}); err != nil {
+				fail("record", err)
 			}
+			// One goroutine records: the head is at least this entry.
+			seq, _ := log.Head()
 			line = "a " + strconv.FormatUint(seq, 10)
-			seq++
 		case 2:
-			u, err := st.Users().Update(counter.ID, func(u store.User) (store.User, error) { u.FailedLogins++; return u, nil })
+			l, err := st.Logins().Put(counter.ID, func(l store.LoginState) (store.LoginState, error) { l.FailedLogins++; return l, nil })
 			if err != nil {
 				fail("update", err)
 			}
-			line = "c " + strconv.Itoa(u.FailedLogins)
+			line = "c " + strconv.Itoa(l.FailedLogins)
 		}
 		// Acknowledged: the call returned. Only now may the parent know.
 		out.WriteString(line + "\n")
@@ -196,25 +212,49 @@ func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool
 		if byName, err := st.Users().GetByUsername(u.Username); err != nil || byName.ID != id {
 			t.Fatalf("round %d: username index of %s lost: %v", round, id, err)
 		}
+		if c, err := st.Credentials().Get(id); err != nil || c.PasswordHash != phc {
+			t.Fatalf("round %d: credential of acknowledged user %s lost: %v", round, id, err)
+		}
 	}
-	if maxSeq > 0 {
-		entries, err := st.AuditEntries().List(1, 0)
-		if err != nil {
-			t.Fatal(err)
+	// Opening the log chains what was staged before the kill; every
+	// acknowledged change then has its entry, and the chain verifies.
+	log, err := audit.Open(st, audit.Options{})
+	if err != nil {
+		t.Fatalf("round %d: audit log does not open after SIGKILL: %v", round, err)
+	}
+	defer log.Close()
+	entries, err := st.AuditEntries().List(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(entries)) < maxSeq {
+		t.Fatalf("round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)
+	}
+	created := map[string]int{}
+	for i, e := range entries {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("round %d: audit gap at %d (seq %d)", round, i+1, e.Seq)
 		}
-		if uint64(len(entries)) < maxSeq {
-			t.Fatalf("round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)
+		if e.Type == "user.create" {
+			created[e.Target]++
 		}
-		for i, e := range entries {
-			if e.Seq != uint64(i+1) {
-				t.Fatalf("round %d: audit gap at %d (seq %d)", round, i+1, e.Seq)
-			}
+	}
+	for id := range users {
+		if created[id] != 1 {
+			t.Fatalf("round %d: acknowledged user %s has %d audit entries, want 1", round, id, created[id])
 		}
+	}
+	if res, err := audit.Verify(st); err != nil || !res.OK {
+		t.Fatalf("round %d: audit chain after SIGKILL: %+v, %v", round, res, err)
 	}
 	if maxCounter > 0 {
 		c, err := st.Users().GetByUsername("counter")
-		if err != nil || c.FailedLogins < maxCounter {
-			t.Fatalf("round %d: counter = %d, %d was acknowledged (%v)", round, c.FailedLogins, maxCounter, err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := st.Logins().Get(c.ID)
+		if err != nil || l.FailedLogins < maxCounter {
+			t.Fatalf("round %d: counter = %d, %d was acknowledged (%v)", round, l.FailedLogins, maxCounter, err)
 		}
 	}
 }

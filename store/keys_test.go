@@ -35,6 +35,10 @@ func golden(t *testing.T, name string, got []byte) {
 
 var goldenRoot = bytes.Repeat([]byte{0x42}, RootKeySize)
 
+// goldenField is the field the golden ciphertexts are sealed under:
+// layout 1's name for a TOTP seed, which the migration still opens.
+const goldenField = "mfa.totpSeed"
+
 // zeroReader is a deterministic Rand for golden files. Tests only: it
 // makes every nonce the same.
 type zeroReader struct{}
@@ -45,7 +49,7 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // existing store and backup unreadable.
 func TestDerivationsGolden(t *testing.T) {
 	var b strings.Builder
-	for _, info := range []string{infoBadger, infoFields, infoBackup, infoRecords} {
+	for _, info := range []string{infoBadger, infoFields, infoBackup, infoRecords, infoPepper} {
 		k, err := derive(goldenRoot, nil, info)
 		if err != nil {
 			t.Fatal(err)
@@ -58,7 +62,7 @@ func TestDerivationsGolden(t *testing.T) {
 	}
 	for _, term := range []uint32{2, 1} {
 		kr.active.Store(term)
-		s, err := kr.seal("user/u1", FieldTOTPSeed, []byte("seed"))
+		s, err := kr.seal("user/u1", goldenField, []byte("seed"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +93,7 @@ func TestSealedGoldenOpens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pt, err := kr.open("user/u1", FieldTOTPSeed, raw)
+		pt, err := kr.open("user/u1", goldenField, raw)
 		if err != nil || string(pt) != "seed" {
 			t.Fatalf("golden ciphertext %d: %q, %v", n, pt, err)
 		}
@@ -100,28 +104,51 @@ func TestSealedGoldenOpens(t *testing.T) {
 	}
 }
 
-// TestUserEncodingGolden pins the on-disk JSON of a fully populated user.
-func TestUserEncodingGolden(t *testing.T) {
+// TestRecordEncodingGolden pins the on-disk JSON of fully populated
+// records: a change here is a layout change that needs a migration.
+func TestRecordEncodingGolden(t *testing.T) {
 	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
-	u := User{
-		ID: "0b7c2d1e-5f3a-4b6c-8d9e-0f1a2b3c4d5e", Username: "alice", Email: "alice@example.test",
-		FirstName: "Alice", LastName: "Liddell", Groups: []string{"admins", "readers"},
-		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", Disabled: true,
-		MFA:          MFA{TOTPSeed: Sealed{1, 0, 0, 0, 1}, Enabled: true, RecoveryCodeHashes: []string{"r1"}},
-		FailedLogins: 2, LockedUntil: at, PasswordChangedAt: at, LastLoginAt: at, LogoutAt: at,
-		CreatedAt: at, UpdatedAt: at, Version: 7,
+	id := "0b7c2d1e-5f3a-4b6c-8d9e-0f1a2b3c4d5e"
+	tests := []struct {
+		file string
+		rec  any
+		back func([]byte) (any, error)
+	}{
+		{"user.golden.json", User{
+			ID: id, Username: "alice", Email: "alice@example.test",
+			FirstName: "Alice", LastName: "Liddell", Groups: []string{"admins", "readers"},
+			Disabled: true, LogoutAt: at, CreatedAt: at, UpdatedAt: at, Version: 7,
+		}, func(b []byte) (any, error) { var v User; err := json.Unmarshal(b, &v); return v, err }},
+		{"credential.golden.json", Credential{
+			ID: id, PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", PasswordChangedAt: at,
+			MustChangePassword: true, TOTPSeed: Sealed{1, 0, 0, 0, 1}, TOTPEnabled: true, TOTPVerified: true,
+			TOTPLastStep: 58000000, RecoveryCodeHashes: [][]byte{{1, 2, 3}}, MFAPreferred: "totp",
+			CreatedAt: at, UpdatedAt: at, Version: 3,
+		}, func(b []byte) (any, error) { var v Credential; err := json.Unmarshal(b, &v); return v, err }},
+		{"loginstate.golden.json", LoginState{
+			ID: id, FailedLogins: 2, LockedUntil: at, LastLoginAt: at, UpdatedAt: at, Version: 9,
+		}, func(b []byte) (any, error) { var v LoginState; err := json.Unmarshal(b, &v); return v, err }},
+		{"auditentry.golden.json", AuditEntry{
+			Seq: 4, Time: at, Type: "user.create", Actor: "uid:0", Target: "user:" + id, Result: "ok",
+			Source: "admin-socket", Detail: map[string]string{"b": "2", "a": "1"}, PrevHash: []byte{1}, Hash: []byte{2},
+		}, func(b []byte) (any, error) { var v AuditEntry; err := json.Unmarshal(b, &v); return v, err }},
 	}
-	got, err := json.MarshalIndent(u, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "user.golden.json", append(got, '\n'))
-	var back User
-	if err := json.Unmarshal(got, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back.Username != u.Username || !bytes.Equal(back.MFA.TOTPSeed, u.MFA.TOTPSeed) || !back.LogoutAt.Equal(at) || back.Version != 7 {
-		t.Fatalf("round trip lost data: %+v", back)
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			got, err := json.MarshalIndent(tc.rec, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.file, append(got, '\n'))
+			back, err := tc.back(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := json.MarshalIndent(back, "", "  ")
+			if err != nil || !bytes.Equal(again, got) {
+				t.Fatalf("round trip lost data (%v):\n%s", err, again)
+			}
+		})
 	}
 }
 

@@ -48,10 +48,21 @@ func TestIdleRSS100k(t *testing.T) {
 				if i >= rssUsers {
 					return
 				}
-				_, err := st.Users().Create(store.User{
-					Username: fmt.Sprintf("user%06d", i), Email: fmt.Sprintf("user%06d@example.test", i),
-					FirstName: "First", LastName: "Last", Groups: []string{"readers", "ledger-writers"},
-					PasswordHash: phc, PasswordChangedAt: start, LastLoginAt: start,
+				err := st.Update(func(tx *store.Tx) error {
+					u, err := tx.Users().Create(store.User{
+						Username: fmt.Sprintf("user%06d", i), Email: fmt.Sprintf("user%06d@example.test", i),
+						FirstName: "First", LastName: "Last", Groups: []string{"readers", "ledger-writers"},
+					})
+					if err != nil {
+						return err
+					}
+					if _, err := tx.Credentials().Put(u.ID, func(store.Credential, bool) (store.Credential, error) {
+						return store.Credential{ID: u.ID, PasswordHash: phc, PasswordChangedAt: start}, nil
+					}); err != nil {
+						return err
+					}
+					_, err = tx.Logins().Put(u.ID, func(l store.LoginState) (store.LoginState, error) { l.LastLoginAt = start; return l, nil })
+					return err
 				})
 				if err != nil {
 					t.Error(err)

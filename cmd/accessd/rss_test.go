@@ -55,10 +55,19 @@ func TestDaemonIdleRSS100k(t *testing.T) {
 				if i >= users {
 					return
 				}
-				_, err := st.Users().Create(store.User{
-					Username: fmt.Sprintf("user%06d", i), Email: fmt.Sprintf("user%06d@example.test", i),
-					FirstName: "First", LastName: "Last", Groups: []string{"midaz-viewer-group"},
-					PasswordHash: phc, CreatedAt: start, UpdatedAt: start,
+				err := st.Update(func(tx *store.Tx) error {
+					u, err := tx.Users().Create(store.User{
+						Username: fmt.Sprintf("user%06d", i), Email: fmt.Sprintf("user%06d@example.test", i),
+						FirstName: "First", LastName: "Last", Groups: []string{"midaz-viewer-group"},
+						CreatedAt: start, UpdatedAt: start,
+					})
+					if err != nil {
+						return err
+					}
+					_, err = tx.Credentials().Put(u.ID, func(store.Credential, bool) (store.Credential, error) {
+						return store.Credential{ID: u.ID, PasswordHash: phc, PasswordChangedAt: start}, nil
+					})
+					return err
 				})
 				if err != nil {
 					t.Error(err)

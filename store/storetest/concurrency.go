@@ -1,18 +1,23 @@
 package storetest
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
-// concurrentUpdates: every increment of every writer lands exactly once.
+// concurrentUpdates: every read-modify-write of every writer lands
+// exactly once, and each bumps the Version once.
 func (h *harness) concurrentUpdates(t *testing.T) {
 	st, _ := h.fresh(t)
 	users := st.Users()
-	u, err := users.Create(store.User{Username: "counter"})
+	u, err := users.Create(store.User{Username: "counter", FirstName: "0"})
 	must(t, "create", err)
 	const writers, each = 8, 25
 	var wg sync.WaitGroup
@@ -21,8 +26,9 @@ func (h *harness) concurrentUpdates(t *testing.T) {
 		wg.Go(func() {
 			for range each {
 				_, err := users.Update(u.ID, func(u store.User) (store.User, error) {
-					u.FailedLogins++
-					return u, nil
+					n, err := strconv.Atoi(u.FirstName)
+					u.FirstName = strconv.Itoa(n + 1)
+					return u, err
 				})
 				if err != nil {
 					errs <- err
@@ -37,8 +43,8 @@ func (h *harness) concurrentUpdates(t *testing.T) {
 	}
 	got, err := users.Get(u.ID)
 	must(t, "get", err)
-	if got.FailedLogins != writers*each || got.Version != 1+writers*each {
-		t.Fatalf("after %d increments: failedLogins=%d version=%d", writers*each, got.FailedLogins, got.Version)
+	if got.FirstName != strconv.Itoa(writers*each) || got.Version != 1+writers*each {
+		t.Fatalf("after %d increments: counter=%s version=%d", writers*each, got.FirstName, got.Version)
 	}
 }
 
@@ -52,7 +58,7 @@ func (h *harness) concurrentUniqueCreate(t *testing.T) {
 	results := make(chan error, racers)
 	for range racers {
 		wg.Go(func() {
-			_, err := users.Create(store.User{Username: "Highlander"})
+			_, err := users.Create(store.User{Username: "highlander"})
 			results <- err
 		})
 	}
@@ -77,50 +83,54 @@ func (h *harness) concurrentUniqueCreate(t *testing.T) {
 	}
 }
 
-// concurrentAppend: appenders that re-read Last on ErrConflict build one
-// gapless log.
-func (h *harness) concurrentAppend(t *testing.T) {
+// concurrentAudit: entries recorded directly and entries staged by
+// concurrent transactions end up in one gapless chain that verifies, each
+// exactly once.
+func (h *harness) concurrentAudit(t *testing.T) {
 	st, _ := h.fresh(t)
-	log := st.AuditEntries()
+	log, err := audit.Open(st, audit.Options{})
+	must(t, "open audit log", err)
+	defer log.Close()
 	const writers, each = 4, 10
 	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for range writers {
+	for w := range writers {
 		wg.Go(func() {
-			for range each {
-				for {
-					next := uint64(1)
-					if last, err := log.Last(); err == nil {
-						next = last.Seq + 1
-					} else if !errors.Is(err, store.ErrNotFound) {
-						errs <- err
-						return
-					}
-					err := log.Append(store.AuditEntry{Seq: next, Type: "test"})
-					if err == nil {
-						break
-					}
-					if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrExists) {
-						errs <- err
-						return
-					}
+			for i := range each {
+				target := fmt.Sprintf("w%d-%d", w, i)
+				var err error
+				if i%2 == 0 {
+					err = log.Record(context.Background(), store.AuditEntry{Type: "test.record", Target: target})
+				} else {
+					err = st.Update(func(tx *store.Tx) error {
+						return tx.Audit().Stage(store.AuditEntry{Type: "test.staged", Target: target})
+					})
+				}
+				if err != nil {
+					t.Errorf("audit %s: %v", target, err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("concurrent append: %v", err)
-	}
-	all, err := log.List(1, 0)
+	must(t, "sync", log.Sync())
+	all, err := st.AuditEntries().List(1, 0)
 	must(t, "list", err)
 	if len(all) != writers*each {
 		t.Fatalf("log has %d entries, want %d", len(all), writers*each)
 	}
+	targets := map[string]bool{}
 	for i, e := range all {
 		if e.Seq != uint64(i+1) {
 			t.Fatalf("entry %d has seq %d: gap or fork", i, e.Seq)
 		}
+		if targets[e.Target] {
+			t.Fatalf("entry for %s chained twice", e.Target)
+		}
+		targets[e.Target] = true
+	}
+	res, err := audit.Verify(st)
+	must(t, "verify", err)
+	if !res.OK || res.Entries != writers*each {
+		t.Fatalf("verify = %+v", res)
 	}
 }

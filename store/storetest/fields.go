@@ -51,25 +51,38 @@ func (h *harness) fieldBinding(t *testing.T) {
 		})
 	}
 
-	// Through a repository: a seed moved to another user's record fails.
-	users := st.Users()
+	// Through a repository: a seed moved to another user's credential
+	// fails, and so does one sealed to the user record instead of the
+	// credential record.
+	users, creds := st.Users(), st.Credentials()
 	a, err := users.Create(store.User{Username: "a"})
 	must(t, "create a", err)
 	b, err := users.Create(store.User{Username: "b"})
 	must(t, "create b", err)
-	seedA, err := users.SealTOTPSeed(a.ID, secret)
+	seedA, err := creds.SealTOTPSeed(a.ID, secret)
 	must(t, "seal seed", err)
-	a, err = users.Update(a.ID, func(u store.User) (store.User, error) { u.MFA.TOTPSeed = seedA; u.MFA.Enabled = true; return u, nil })
-	must(t, "store seed", err)
-	b, err = users.Update(b.ID, func(u store.User) (store.User, error) { u.MFA.TOTPSeed = seedA; return u, nil })
-	must(t, "copy seed to b", err)
-	got, err := users.OpenTOTPSeed(a)
+	put := func(id string, seed store.Sealed) store.Credential {
+		t.Helper()
+		c, err := creds.Put(id, func(c store.Credential, _ bool) (store.Credential, error) {
+			c.ID, c.TOTPSeed, c.TOTPEnabled = id, seed, true
+			return c, nil
+		})
+		must(t, "store seed", err)
+		return c
+	}
+	ca := put(a.ID, seedA)
+	cb := put(b.ID, seedA)
+	got, err := creds.OpenTOTPSeed(ca)
 	must(t, "open a's seed", err)
 	if !bytes.Equal(got, secret) {
 		t.Fatal("a's seed does not round-trip")
 	}
-	_, err = users.OpenTOTPSeed(b)
+	_, err = creds.OpenTOTPSeed(cb)
 	mustErr(t, "open a's seed copied into b", err, store.ErrSealedField)
+	onUser, err := st.SealField(store.UserRecordKey(a.ID), store.FieldTOTPSeed, secret)
+	must(t, "seal to the user record", err)
+	_, err = creds.OpenTOTPSeed(put(a.ID, onUser))
+	mustErr(t, "open a seed sealed to the user record", err, store.ErrSealedField)
 }
 
 func withTerm(s store.Sealed, term byte) store.Sealed {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"io/fs"
@@ -11,34 +12,61 @@ import (
 	"testing"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
-// reopen: every kind of record survives Close and Open.
+// reopen: every kind of record survives Close and Open, and the audit
+// chain continues where it was.
 func (h *harness) reopen(t *testing.T) {
 	dir := t.TempDir()
 	st, err := h.open(dir)
 	must(t, "open", err)
-	u, err := st.Users().Create(store.User{Username: "persisted", Email: "p@example.test", PasswordHash: phc})
+	u, err := st.Users().Create(store.User{Username: "persisted", Email: "p@example.test", Groups: []string{"g"}})
 	must(t, "create user", err)
+	_, err = st.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+		c.ID, c.PasswordHash = u.ID, phc
+		return c, nil
+	})
+	must(t, "put credential", err)
+	_, err = st.Logins().Put(u.ID, func(l store.LoginState) (store.LoginState, error) { l.FailedLogins = 3; return l, nil })
+	must(t, "put login state", err)
 	_, err = st.Groups().Create(store.Group{Name: "g"})
 	must(t, "create group", err)
-	a, err := st.Applications().Create(store.Application{Name: "a", ClientID: "cid"})
+	a, err := st.Applications().Create(store.Application{Name: "a", ClientID: "cid", Groups: []string{"g"}})
 	must(t, "create app", err)
 	f, err := st.RefreshFamilies().Create(store.RefreshFamily{Subject: "s", ClientID: "cid", CurrentHash: []byte("hash")})
 	must(t, "create family", err)
 	_, err = st.SigningKeys().Create(store.SigningKey{KID: "k", Alg: "EdDSA"})
 	must(t, "create key", err)
-	must(t, "append", st.AuditEntries().Append(store.AuditEntry{Seq: 1, Type: "t"}))
+	log, err := audit.Open(st, audit.Options{})
+	must(t, "open audit log", err)
+	must(t, "record", log.Record(context.Background(), store.AuditEntry{Type: "t"}))
+	must(t, "close audit log", log.Close())
 	must(t, "close", st.Close())
 
 	st = h.openIn(t, dir)
-	got, err := st.Users().GetByUsername("PERSISTED")
+	got, err := st.Users().GetByUsername("persisted")
 	must(t, "user after reopen", err)
-	if got.ID != u.ID || got.PasswordHash != phc {
+	if got.ID != u.ID || got.Email != "p@example.test" {
 		t.Fatalf("user after reopen = %+v", got)
+	}
+	c, err := st.Credentials().Get(u.ID)
+	must(t, "credential after reopen", err)
+	if c.PasswordHash != phc {
+		t.Fatalf("credential after reopen = %+v", c)
+	}
+	l, err := st.Logins().Get(u.ID)
+	must(t, "login state after reopen", err)
+	if l.FailedLogins != 3 {
+		t.Fatalf("lockout counter after reopen = %d, want 3", l.FailedLogins)
 	}
 	_, err = st.Groups().Get("g")
 	must(t, "group after reopen", err)
+	members, err := st.Groups().Members("g")
+	must(t, "members after reopen", err)
+	if len(members) != 2 {
+		t.Fatalf("members after reopen = %+v", members)
+	}
 	ga, err := st.Applications().GetByClientID("cid")
 	must(t, "app after reopen", err)
 	if ga.ID != a.ID {
@@ -56,8 +84,19 @@ func (h *harness) reopen(t *testing.T) {
 	if last.Seq != 1 {
 		t.Fatalf("last audit seq after reopen = %d", last.Seq)
 	}
-	// The store keeps working after reopen: the next append continues the log.
-	must(t, "append after reopen", st.AuditEntries().Append(store.AuditEntry{Seq: 2, Type: "t"}))
+	// The store keeps working after reopen: the next entry continues the chain.
+	log, err = audit.Open(st, audit.Options{})
+	must(t, "reopen audit log", err)
+	defer log.Close()
+	if seq, head := log.Head(); seq != 1 || !bytes.Equal(head, last.Hash) {
+		t.Fatalf("audit head after reopen = %d %x, want 1 %x", seq, head, last.Hash)
+	}
+	must(t, "record after reopen", log.Record(context.Background(), store.AuditEntry{Type: "t"}))
+	res, err := audit.Verify(st)
+	must(t, "verify", err)
+	if !res.OK || res.Entries != 2 {
+		t.Fatalf("verify after reopen = %+v", res)
+	}
 }
 
 // encryptedAtRest: after Close, no file in the data directory contains
@@ -79,20 +118,38 @@ func (h *harness) encryptedAtRest(t *testing.T) {
 		// The record encoding itself must not be visible either.
 		[]byte(`"passwordHash"`),
 		[]byte("idx/username/"),
+		[]byte("idx/member/"),
+		[]byte(`"user.create"`),
 	}
 	for i := range 50 {
-		u, err := st.Users().Create(store.User{Username: string(marks[0]) + "-" + strconv.Itoa(i), Email: string(marks[1]), FirstName: string(marks[2]), PasswordHash: phc})
+		err := st.Update(func(tx *store.Tx) error {
+			u, err := tx.Users().Create(store.User{Username: string(marks[0]) + "-" + strconv.Itoa(i), Email: string(marks[1]), FirstName: string(marks[2])})
+			if err != nil {
+				return err
+			}
+			seed, err := tx.Credentials().SealTOTPSeed(u.ID, secret)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+				c.ID, c.PasswordHash, c.TOTPSeed = u.ID, phc, seed
+				return c, nil
+			})
+			if err != nil {
+				return err
+			}
+			return tx.Audit().Stage(store.AuditEntry{Type: "user.create", Actor: string(marks[5]), Target: u.ID})
+		})
 		must(t, "create user", err)
-		seed, err := st.Users().SealTOTPSeed(u.ID, secret)
-		must(t, "seal", err)
-		_, err = st.Users().Update(u.ID, func(u store.User) (store.User, error) { u.MFA.TOTPSeed = seed; return u, nil })
-		must(t, "store seed", err)
 	}
-	_, err = st.Applications().Create(store.Application{Name: "n", ClientID: string(marks[3])})
+	_, err = st.Applications().Create(store.Application{Name: "n", ClientID: string(marks[3]), Groups: []string{string(marks[4])}})
 	must(t, "create app", err)
 	_, err = st.Groups().Create(store.Group{Name: string(marks[4])})
 	must(t, "create group", err)
-	must(t, "append", st.AuditEntries().Append(store.AuditEntry{Seq: 1, Type: "t", Actor: string(marks[5])}))
+	log, err := audit.Open(st, audit.Options{})
+	must(t, "open audit log", err)
+	must(t, "record", log.Record(context.Background(), store.AuditEntry{Type: "t", Actor: string(marks[5])}))
+	must(t, "close audit log", log.Close())
 	// Also look for the secret in the encodings a careless writer would use.
 	marks = append(marks, []byte(base64.StdEncoding.EncodeToString(secret)))
 
@@ -140,7 +197,16 @@ func (h *harness) closed(t *testing.T) {
 	_, checks["list"] = st.Groups().List("", 0)
 	_, checks["seal"] = st.SealField("r", "f", []byte("x"))
 	_, checks["rotate"] = st.RotateFieldKey()
-	checks["append"] = st.AuditEntries().Append(store.AuditEntry{Seq: 1})
+	checks["update"] = st.Update(func(*store.Tx) error { return nil })
+	checks["view"] = st.View(func(*store.Tx) error { return nil })
+	_, checks["credential"] = st.Credentials().Get("x")
+	_, checks["login state"] = st.Logins().Put("x", func(l store.LoginState) (store.LoginState, error) { return l, nil })
+	_, checks["members"] = st.Groups().Members("g")
+	_, checks["pending"] = st.AuditEntries().Pending(0)
+	_, checks["audit last"] = st.AuditEntries().Last()
+	checks["chain"] = st.AuditEntries().Chain(nil, []store.AuditEntry{{Seq: 1}})
+	_, checks["audit open"] = audit.Open(st, audit.Options{})
+	_, checks["verify"] = audit.Verify(st)
 	checks["backup"] = st.Backup(&bytes.Buffer{})
 	for name, err := range checks {
 		if !errors.Is(err, store.ErrClosed) {

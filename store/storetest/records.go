@@ -2,11 +2,14 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 func (h *harness) groups(t *testing.T) {
@@ -221,53 +224,155 @@ func (h *harness) signingKeys(t *testing.T) {
 
 func (h *harness) audit(t *testing.T) {
 	st, _ := h.fresh(t)
-	log := st.AuditEntries()
-	_, err := log.Last()
+	repo := st.AuditEntries()
+	_, err := repo.Last()
 	mustErr(t, "last of empty log", err, store.ErrNotFound)
+	res, err := audit.Verify(st)
+	must(t, "verify empty log", err)
+	if !res.OK || res.Entries != 0 {
+		t.Fatalf("verify of empty log = %+v", res)
+	}
 
+	var emitted []uint64
+	log, err := audit.Open(st, audit.Options{Emit: func(e store.AuditEntry) { emitted = append(emitted, e.Seq) }})
+	must(t, "open audit log", err)
+	defer log.Close()
 	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
-	prev := []byte(nil)
 	for seq := uint64(1); seq <= 5; seq++ {
-		hash := bytes.Repeat([]byte{byte(seq)}, 32)
-		e := store.AuditEntry{Seq: seq, Time: at.Add(time.Duration(seq) * time.Second), Type: "user.create",
-			Actor: "admin", Subject: "u", Detail: map[string]string{"n": string(rune('0' + seq))}, PrevHash: prev, Hash: hash}
-		must(t, "append", log.Append(e))
-		prev = hash
+		e := store.AuditEntry{Time: at.Add(time.Duration(seq) * time.Second), Type: "user.create",
+			Actor: "uid:0", Target: "user:u", Result: "ok", Source: "admin-socket",
+			Detail: map[string]string{"n": string(rune('0' + seq))}}
+		must(t, "record", log.Record(context.Background(), e))
 	}
-	tests := []struct {
-		name string
-		seq  uint64
-		want error
-	}{
-		{"taken sequence", 3, store.ErrExists},
-		{"repeat of last", 5, store.ErrExists},
-		{"gap", 7, store.ErrConflict},
-		{"zero", 0, store.ErrInvalid},
-	}
-	for _, tc := range tests {
-		mustErr(t, tc.name, log.Append(store.AuditEntry{Seq: tc.seq, Type: "x"}), tc.want)
-	}
+	must(t, "sync", log.Sync())
 
-	last, err := log.Last()
+	last, err := repo.Last()
 	must(t, "last", err)
-	if last.Seq != 5 || !bytes.Equal(last.PrevHash, bytes.Repeat([]byte{4}, 32)) || last.Detail["n"] != "5" {
+	e4, err := repo.Get(4)
+	must(t, "get 4", err)
+	if last.Seq != 5 || !bytes.Equal(last.PrevHash, e4.Hash) || last.Detail["n"] != "5" ||
+		last.Actor != "uid:0" || last.Target != "user:u" || last.Result != "ok" || last.Source != "admin-socket" {
 		t.Fatalf("last = %+v", last)
 	}
-	e3, err := log.Get(3)
+	if want, err := audit.Hash(last); err != nil || !bytes.Equal(want, last.Hash) {
+		t.Fatalf("last entry's hash is not audit.Hash of it (%v)", err)
+	}
+	if seq, head := log.Head(); seq != 5 || !bytes.Equal(head, last.Hash) {
+		t.Fatalf("head = %d %x, want 5 %x", seq, head, last.Hash)
+	}
+	if !slices.Equal(emitted, []uint64{1, 2, 3, 4, 5}) {
+		t.Fatalf("emitted %v, want 1..5 in order", emitted)
+	}
+	e3, err := repo.Get(3)
 	must(t, "get", err)
 	if e3.Seq != 3 || !e3.Time.Equal(at.Add(3*time.Second)) || e3.Type != "user.create" {
 		t.Fatalf("get 3 = %+v", e3)
 	}
-	_, err = log.Get(6)
+	_, err = repo.Get(6)
 	mustErr(t, "get missing", err, store.ErrNotFound)
-	page, err := log.List(2, 2)
+	page, err := repo.List(2, 2)
 	must(t, "list", err)
 	if len(page) != 2 || page[0].Seq != 2 || page[1].Seq != 3 {
 		t.Fatalf("list(2,2) = %+v", page)
 	}
-	all, err := log.List(0, 0)
+	all, err := repo.List(0, 0)
 	must(t, "list all", err)
 	if len(all) != 5 {
 		t.Fatalf("list all = %d entries", len(all))
+	}
+	var scanned []uint64
+	must(t, "scan", repo.Scan(4, func(e store.AuditEntry) (bool, error) { scanned = append(scanned, e.Seq); return true, nil }))
+	if !slices.Equal(scanned, []uint64{4, 5}) {
+		t.Fatalf("scan from 4 = %v", scanned)
+	}
+
+	// Only the next sequence number can be chained: a second writer
+	// loses instead of forking the log.
+	tests := []struct {
+		name string
+		seq  uint64
+	}{
+		{"taken sequence", 3},
+		{"repeat of last", 5},
+		{"gap", 7},
+		{"zero", 0},
+	}
+	for _, tc := range tests {
+		mustErr(t, tc.name, repo.Chain(nil, []store.AuditEntry{{Seq: tc.seq, Type: "x"}}), store.ErrConflict)
+	}
+	must(t, "chain nothing", repo.Chain(nil, nil))
+	res, err = audit.Verify(st)
+	must(t, "verify", err)
+	if !res.OK || res.Entries != 5 || !bytes.Equal(res.Head, last.Hash) {
+		t.Fatalf("verify = %+v", res)
+	}
+}
+
+// auditStaged: entries staged in a transaction wait in the queue with the
+// change, are not chained by the store itself, and are chained (with
+// what the writer assigns, whatever the caller set) by the audit log.
+func (h *harness) auditStaged(t *testing.T) {
+	st, _ := h.fresh(t)
+	repo := st.AuditEntries()
+	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	err := st.Update(func(tx *store.Tx) error {
+		for i, e := range []store.AuditEntry{
+			{Type: "a"},
+			{Type: "b", Time: at},
+			{Type: "c", Seq: 99, PrevHash: []byte("forged"), Hash: []byte("forged")},
+		} {
+			e.Target = strconv.Itoa(i)
+			if err := tx.Audit().Stage(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	must(t, "stage", err)
+	must(t, "stage and abort", ignore(st.Update(func(tx *store.Tx) error {
+		if err := tx.Audit().Stage(store.AuditEntry{Type: "aborted"}); err != nil {
+			return err
+		}
+		return errAbort
+	}), errAbort))
+	pending, err := repo.Pending(0)
+	must(t, "pending", err)
+	if len(pending) != 3 {
+		t.Fatalf("pending = %d entries, want 3", len(pending))
+	}
+	for _, p := range pending {
+		if p.Entry.Seq != 0 || p.Entry.PrevHash != nil || p.Entry.Hash != nil || p.Entry.Time.IsZero() || p.Entry.Type == "aborted" {
+			t.Fatalf("pending entry = %+v", p.Entry)
+		}
+	}
+	two, err := repo.Pending(2)
+	must(t, "pending with limit", err)
+	if len(two) != 2 {
+		t.Fatalf("pending(2) = %d entries", len(two))
+	}
+	_, err = repo.Last()
+	mustErr(t, "staged entries are not chained by the store", err, store.ErrNotFound)
+
+	log, err := audit.Open(st, audit.Options{})
+	must(t, "open audit log", err)
+	defer log.Close()
+	pending, err = repo.Pending(0)
+	must(t, "pending after open", err)
+	if len(pending) != 0 {
+		t.Fatalf("%d entries still pending after open", len(pending))
+	}
+	all, err := repo.List(1, 0)
+	must(t, "list", err)
+	types := ""
+	for _, e := range all {
+		types += e.Type
+	}
+	if len(all) != 3 || len(types) != 3 {
+		t.Fatalf("chained %+v", all)
+	}
+	res, err := audit.Verify(st)
+	must(t, "verify", err)
+	if !res.OK || res.Entries != 3 {
+		t.Fatalf("verify = %+v", res)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/accessd/accessd/store"
 )
@@ -18,8 +17,8 @@ func (h *harness) users(t *testing.T) {
 	users := st.Users()
 
 	created, err := users.Create(store.User{
-		Username: "Alice", Email: "alice@example.test", FirstName: "Alice",
-		Groups: []string{"admins"}, PasswordHash: phc,
+		Username: "alice", Email: "alice@example.test", FirstName: "Alice",
+		Groups: []string{"admins"},
 	})
 	must(t, "create", err)
 	if created.ID == "" || created.Version != 1 || created.CreatedAt.IsZero() || created.UpdatedAt.IsZero() {
@@ -28,31 +27,33 @@ func (h *harness) users(t *testing.T) {
 
 	got, err := users.Get(created.ID)
 	must(t, "get", err)
-	if got.Username != "Alice" || got.PasswordHash != phc || !slices.Equal(got.Groups, []string{"admins"}) || got.Version != 1 {
+	if got.Username != "alice" || got.Email != "alice@example.test" || !slices.Equal(got.Groups, []string{"admins"}) || got.Version != 1 {
 		t.Fatalf("get returned %+v", got)
 	}
-	for _, name := range []string{"Alice", "alice", "ALICE"} {
-		byName, err := users.GetByUsername(name)
-		must(t, "get by username "+name, err)
-		if byName.ID != created.ID {
-			t.Fatalf("get by username %q: id %q, want %q", name, byName.ID, created.ID)
-		}
+	byName, err := users.GetByUsername("alice")
+	must(t, "get by username", err)
+	if byName.ID != created.ID {
+		t.Fatalf("get by username: id %q, want %q", byName.ID, created.ID)
+	}
+	// The store compares usernames byte for byte; canonicalising them is
+	// oauth/identity's rule.
+	for _, name := range []string{"Alice", "ALICE", "alice "} {
+		_, err := users.GetByUsername(name)
+		mustErr(t, "get by non-canonical username "+name, err, store.ErrNotFound)
 	}
 
-	locked := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	updated, err := users.Update(created.ID, func(u store.User) (store.User, error) {
-		u.FailedLogins = 3
-		u.LockedUntil = locked
+		u.Email = "alice.smith@example.test"
 		u.Username = "alice.smith" // rename moves the index
 		return u, nil
 	})
 	must(t, "update", err)
-	if updated.Version != 2 || updated.FailedLogins != 3 || !updated.LockedUntil.Equal(locked) {
+	if updated.Version != 2 || updated.Email != "alice.smith@example.test" {
 		t.Fatalf("update returned %+v", updated)
 	}
 	_, err = users.GetByUsername("alice")
 	mustErr(t, "old username after rename", err, store.ErrNotFound)
-	byNew, err := users.GetByUsername("Alice.Smith")
+	byNew, err := users.GetByUsername("alice.smith")
 	must(t, "new username after rename", err)
 	if byNew.ID != created.ID || byNew.Version != 2 {
 		t.Fatalf("new username resolves to %+v", byNew)
@@ -72,7 +73,7 @@ func (h *harness) users(t *testing.T) {
 	mustErr(t, "get after delete", err, store.ErrNotFound)
 	_, err = users.GetByUsername("alice.smith")
 	mustErr(t, "username after delete", err, store.ErrNotFound)
-	_, err = users.Create(store.User{Username: "ALICE.SMITH"})
+	_, err = users.Create(store.User{Username: "alice.smith"})
 	must(t, "reuse of a deleted user's username", err)
 	if _, err := users.Get(other.ID); err != nil {
 		t.Fatalf("unrelated user vanished: %v", err)
@@ -94,10 +95,14 @@ func (h *harness) userErrors(t *testing.T) {
 		want error
 	}{
 		{"duplicate username", func() error { _, err := users.Create(store.User{Username: "bob"}); return err }, store.ErrExists},
-		{"duplicate username other case", func() error { _, err := users.Create(store.User{Username: "BoB"}); return err }, store.ErrExists},
 		{"duplicate id", func() error { _, err := users.Create(store.User{ID: bob.ID, Username: "dave"}); return err }, store.ErrExists},
 		{"empty username", func() error { _, err := users.Create(store.User{}); return err }, store.ErrInvalid},
 		{"NUL in username", func() error { _, err := users.Create(store.User{Username: "a\x00b"}); return err }, store.ErrInvalid},
+		{"NUL in group", func() error {
+			_, err := users.Create(store.User{Username: "erin", Groups: []string{"g\x00x"}})
+			return err
+		}, store.ErrInvalid},
+		{"empty group", func() error { _, err := users.Create(store.User{Username: "erin", Groups: []string{""}}); return err }, store.ErrInvalid},
 		{"get missing", func() error { _, err := users.Get("nope"); return err }, store.ErrNotFound},
 		{"get by missing username", func() error { _, err := users.GetByUsername("nope"); return err }, store.ErrNotFound},
 		{"delete missing", func() error { return users.Delete("nope") }, store.ErrNotFound},
@@ -106,7 +111,7 @@ func (h *harness) userErrors(t *testing.T) {
 			return err
 		}, store.ErrNotFound},
 		{"rename onto taken username", func() error {
-			_, err := users.Update(carol.ID, func(u store.User) (store.User, error) { u.Username = "BOB"; return u, nil })
+			_, err := users.Update(carol.ID, func(u store.User) (store.User, error) { u.Username = "bob"; return u, nil })
 			return err
 		}, store.ErrExists},
 		{"stale version", func() error {
@@ -141,6 +146,9 @@ func (h *harness) userErrors(t *testing.T) {
 	if b.Disabled || b.Version != 2 {
 		t.Fatalf("stale update leaked into bob: %+v", b)
 	}
+	// Another spelling is another username to the store.
+	_, err = users.Create(store.User{Username: "BoB"})
+	must(t, "username differing in case only", err)
 }
 
 func (h *harness) paging(t *testing.T) {
@@ -176,5 +184,13 @@ func (h *harness) paging(t *testing.T) {
 	must(t, "list all", err)
 	if len(all) != 25 {
 		t.Fatalf("list all returned %d users, want 25", len(all))
+	}
+	var scanned []string
+	must(t, "scan", users.Scan(want[9], func(u store.User) (bool, error) {
+		scanned = append(scanned, u.ID)
+		return len(scanned) < 5, nil
+	}))
+	if !slices.Equal(scanned, want[10:15]) {
+		t.Fatalf("scan after the 10th = %v, want %v", scanned, want[10:15])
 	}
 }

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"encoding/json"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Test-only hooks for the audit tamper tests of package store_test
+// (which may import store/audit; package store's own tests may not).
+// This file is compiled only into store's test binary: the store's API
+// has no way to change or remove an audit entry.
+
+// AuditPutForTest writes e as audit entry seq with a valid record MAC:
+// what an insider holding the root key can do, and the hash chain must
+// still show.
+func AuditPutForTest(s *Store, seq uint64, e AuditEntry) error {
+	val, err := json.Marshal(&e)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(txn *badger.Txn) error { return s.mac.put(txn, auditKey(seq), val) })
+}
+
+// AuditDeleteForTest removes audit entry seq.
+func AuditDeleteForTest(s *Store, seq uint64) error {
+	return s.db.Update(func(txn *badger.Txn) error { return txn.Delete(auditKey(seq)) })
+}
+
+// AuditFlipForTest flips one bit of byte i of audit entry seq as stored
+// (value and MAC), without the MAC key: damage or tampering on disk.
+func AuditFlipForTest(s *Store, seq uint64, i int) error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(auditKey(seq))
+		if err != nil {
+			return err
+		}
+		b, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		b[i%len(b)] ^= 0x01
+		return txn.Set(auditKey(seq), b)
+	})
+}
+
+// AuditRawLenForTest returns the stored length of audit entry seq.
+func AuditRawLenForTest(s *Store, seq uint64) (int, error) {
+	n := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(auditKey(seq))
+		if err != nil {
+			return err
+		}
+		n = int(item.ValueSize())
+		return nil
+	})
+	return n, err
+}

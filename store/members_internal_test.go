@@ -1,0 +1,68 @@
+package store
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// TestMemberIndexTampered: a member index entry that fails its MAC, or
+// whose MAC-valid value does not match its key, is ErrCorrupt rather
+// than a member.
+func TestMemberIndexTampered(t *testing.T) {
+	s, err := Open(t.TempDir(), goldenRoot, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, err := s.Users().Create(User{Username: "m", Groups: []string{"g"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := memberKey("g", MemberUser, u.ID)
+	stored := rawGet(t, s, key)
+	macPut := func(k, v []byte) []byte { return s.mac.seal(k, v) }
+	tests := []struct {
+		name       string
+		key, value []byte
+	}{
+		{"flipped value", key, flipAt(stored, 0)},
+		{"flipped tag", key, flipAt(stored, len(stored)-1)},
+		{"tag stripped", key, stored[:len(stored)-recordTagLen]},
+		{"value of another key", key, rawGet(t, s, usernameKey("m"))},
+		{"valid MAC, other member", key, macPut(key, []byte("someone-else"))},
+		{"valid MAC, no kind separator", append(memberPrefix("g"), "user"+u.ID...), macPut(append(memberPrefix("g"), "user"+u.ID...), []byte(u.ID))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			orig, had := func() ([]byte, bool) {
+				var out []byte
+				err := s.db.View(func(txn *badger.Txn) error {
+					item, err := txn.Get(tc.key)
+					if err != nil {
+						return err
+					}
+					out, err = item.ValueCopy(nil)
+					return err
+				})
+				return out, err == nil
+			}()
+			defer func() {
+				if had {
+					rawSet(t, s, tc.key, orig)
+				} else if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(tc.key) }); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			rawSet(t, s, tc.key, tc.value)
+			if _, err := s.Groups().Members("g"); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("members after tampering: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+	m, err := s.Groups().Members("g")
+	if err != nil || len(m) != 1 || m[0].ID != u.ID {
+		t.Fatalf("members after restore: %+v, %v", m, err)
+	}
+}

@@ -1,0 +1,410 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+var v1Time = time.Date(2025, 2, 3, 4, 5, 6, 0, time.UTC)
+
+const v1Hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
+
+// v1User writes a user record as layout 1 did: password hash, MFA and
+// login counters inside it, its TOTP seed sealed to "user/<id>" field
+// "mfa.totpSeed", and the username indexed lowercased.
+func v1User(t *testing.T, s *Store, txn *badger.Txn, id, username string, groups []string, seed []byte) {
+	t.Helper()
+	mfa := map[string]any{}
+	if seed != nil {
+		sealed, err := s.fields.seal(UserRecordKey(id), "mfa.totpSeed", seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mfa = map[string]any{"totpSeed": sealed, "enabled": true, "recoveryCodeHashes": []string{"r1", "r2"}}
+	}
+	rec := map[string]any{
+		"id": id, "username": username, "email": username + "@example.test", "groups": groups,
+		"passwordHash": v1Hash, "mfa": mfa, "failedLogins": 3, "lockedUntil": v1Time.Add(time.Hour),
+		"passwordChangedAt": v1Time, "lastLoginAt": v1Time.Add(time.Minute), "logoutAt": time.Time{},
+		"createdAt": v1Time, "updatedAt": v1Time, "version": 4,
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.mac.put(txn, []byte("user/"+id), b); err != nil {
+		t.Fatal(err)
+	}
+	lower := bytes.ToLower([]byte(username))
+	if err := s.mac.put(txn, append([]byte("idx/username/"), lower...), []byte(id)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func v1App(t *testing.T, s *Store, txn *badger.Txn, id, clientID string, groups []string) {
+	t.Helper()
+	rec := map[string]any{
+		"id": id, "name": "app " + id, "clientId": clientID, "groups": groups,
+		"expiresAt": time.Time{}, "createdAt": v1Time, "updatedAt": v1Time, "lastUsedAt": v1Time.Add(2 * time.Minute), "version": 2,
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.mac.put(txn, []byte("app/"+id), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.mac.put(txn, clientIDKey(clientID), []byte(id)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// v1Store makes a layout-1 store in dir holding what fill writes, and
+// closes it.
+func v1Store(t *testing.T, dir string, fill func(s *Store, txn *badger.Txn)) {
+	t.Helper()
+	s, err := Open(dir, goldenRoot, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.db.Update(func(txn *badger.Txn) error {
+		fill(s, txn)
+		return s.mac.putUint64(txn, metaFormat, 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func layout(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	var v uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = s.mac.getUint64(txn, metaFormat)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+type migrateCall struct {
+	from, to int
+	backup   []byte
+}
+
+func openRecording(t *testing.T, dir string, calls *[]migrateCall) *Store {
+	t.Helper()
+	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(from, to int, backup func(io.Writer) error) error {
+		var b bytes.Buffer
+		if err := backup(&b); err != nil {
+			return err
+		}
+		*calls = append(*calls, migrateCall{from, to, b.Bytes()})
+		return nil
+	}})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+// checkMigrated checks what layout 2 must hold for the v1 user and app.
+func checkMigrated(t *testing.T, s *Store, userID, appID string, seed []byte) {
+	t.Helper()
+	if v := layout(t, s); v != formatVersion {
+		t.Fatalf("layout after migration = %d, want %d", v, formatVersion)
+	}
+	u, err := s.Users().GetByUsername("alice")
+	if err != nil || u.ID != userID {
+		t.Fatalf("lowercased username after migration: %+v, %v", u, err)
+	}
+	if _, err := s.Users().GetByUsername("Alice"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("username as layout 1 stored it: %v, want ErrNotFound", err)
+	}
+	if u.Email != "Alice@example.test" || u.Version != 4 || !slices.Equal(u.Groups, []string{"ops", "audit"}) {
+		t.Fatalf("user after migration = %+v", u)
+	}
+	raw := rawGet(t, s, []byte("user/"+userID))
+	for _, gone := range []string{"passwordHash", "failedLogins", "mfa", "lockedUntil"} {
+		if bytes.Contains(raw, []byte(`"`+gone+`"`)) {
+			t.Fatalf("user record still holds %s after migration", gone)
+		}
+	}
+	c, err := s.Credentials().Get(userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PasswordHash != v1Hash || !c.PasswordChangedAt.Equal(v1Time) || !c.TOTPEnabled || len(c.RecoveryCodeHashes) != 2 || string(c.RecoveryCodeHashes[1]) != "r2" {
+		t.Fatalf("credential after migration = %+v", c)
+	}
+	got, err := s.Credentials().OpenTOTPSeed(c)
+	if err != nil || !bytes.Equal(got, seed) {
+		t.Fatalf("TOTP seed from the credential: %q, %v", got, err)
+	}
+	l, err := s.Logins().Get(userID)
+	if err != nil || l.FailedLogins != 3 || !l.LockedUntil.Equal(v1Time.Add(time.Hour)) || !l.LastLoginAt.Equal(v1Time.Add(time.Minute)) {
+		t.Fatalf("user login state after migration = %+v, %v", l, err)
+	}
+	al, err := s.Logins().Get(appID)
+	if err != nil || !al.LastLoginAt.Equal(v1Time.Add(2*time.Minute)) {
+		t.Fatalf("app login state after migration = %+v, %v", al, err)
+	}
+	if a, err := s.Applications().GetByClientID("cid-1"); err != nil || a.ID != appID || a.Version != 2 {
+		t.Fatalf("app after migration = %+v, %v", a, err)
+	}
+	if raw := rawGet(t, s, []byte("app/"+appID)); bytes.Contains(raw, []byte("lastUsedAt")) {
+		t.Fatal("app record still holds lastUsedAt after migration")
+	}
+	m, err := s.Groups().Members("ops")
+	want := []Member{{MemberApp, appID}, {MemberUser, userID}}
+	if err != nil || !slices.Equal(m, want) {
+		t.Fatalf("members of ops = %+v, %v; want %+v", m, err, want)
+	}
+	m, err = s.Groups().Members("audit")
+	if err != nil || !slices.Equal(m, want[1:]) {
+		t.Fatalf("members of audit = %+v, %v", m, err)
+	}
+}
+
+// TestMigrateV1: a layout-1 store opens as layout 2 with credentials,
+// login state and the member index made from the old records, after the
+// backup hook saw the old layout and wrote a restorable backup.
+func TestMigrateV1(t *testing.T) {
+	dir := t.TempDir()
+	seed := []byte("JBSWY3DPEHPK3PXP-v1")
+	v1Store(t, dir, func(s *Store, txn *badger.Txn) {
+		v1User(t, s, txn, "u-1", "Alice", []string{"ops", "audit"}, seed)
+		v1App(t, s, txn, "a-1", "cid-1", []string{"ops"})
+	})
+	var calls []migrateCall
+	s := openRecording(t, dir, &calls)
+	checkMigrated(t, s, "u-1", "a-1", seed)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0].from != 1 || calls[0].to != 2 || len(calls[0].backup) == 0 {
+		t.Fatalf("BeforeMigrate calls = %+v, want one from 1 to 2 with a backup", calls)
+	}
+	// A second open has nothing to migrate.
+	s = openRecording(t, dir, &calls)
+	checkMigrated(t, s, "u-1", "a-1", seed)
+	s.Close()
+	if len(calls) != 1 {
+		t.Fatalf("BeforeMigrate called again on a layout-2 store")
+	}
+
+	// The backup is of the store as it was: restored, it is layout 1
+	// again, and migrates the same way.
+	restored := filepath.Join(t.TempDir(), "db")
+	if err := Restore(bytes.NewReader(calls[0].backup), restored, goldenRoot); err != nil {
+		t.Fatalf("restore the pre-migration backup: %v", err)
+	}
+	var again []migrateCall
+	s = openRecording(t, restored, &again)
+	defer s.Close()
+	if len(again) != 1 || again[0].from != 1 {
+		t.Fatalf("restored backup: BeforeMigrate calls %+v, want one from layout 1", again)
+	}
+	checkMigrated(t, s, "u-1", "a-1", seed)
+}
+
+// TestMigrateV1Refused: an error from BeforeMigrate stops Open and leaves
+// the store at layout 1.
+func TestMigrateV1Refused(t *testing.T) {
+	dir := t.TempDir()
+	v1Store(t, dir, func(s *Store, txn *badger.Txn) { v1User(t, s, txn, "u-1", "Alice", nil, nil) })
+	errNoSpace := errors.New("no space for the backup")
+	_, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer) error) error { return errNoSpace }})
+	if !errors.Is(err, errNoSpace) {
+		t.Fatalf("open with a failing backup hook: %v", err)
+	}
+	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(from, _ int, _ func(io.Writer) error) error {
+		if from != 1 {
+			t.Errorf("layout after a refused migration = %d, want 1", from)
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
+
+// TestMigrateV1Interrupted: a migration that stopped after some batches
+// (users done, applications not, layout still 1) is completed by the next
+// Open, without redoing or losing what was done; many users span several
+// batches.
+func TestMigrateV1Interrupted(t *testing.T) {
+	dir := t.TempDir()
+	const n = migrateBatch + 50
+	seed := []byte("JBSWY3DPEHPK3PXP-v1")
+	v1Store(t, dir, func(s *Store, txn *badger.Txn) {
+		v1User(t, s, txn, "u-1", "Alice", []string{"ops", "audit"}, seed)
+		for i := range n {
+			v1User(t, s, txn, fmt.Sprintf("u-%04d", i+2), fmt.Sprintf("User%04d", i), []string{"many"}, nil)
+		}
+		v1App(t, s, txn, "a-1", "cid-1", []string{"ops"})
+	})
+	// Half a migration: the user step ran, then the process died.
+	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer) error) error { return errors.New("stop") }})
+	if err == nil {
+		s.Close()
+		t.Fatal("open did not stop")
+	}
+	s = openRaw(t, dir)
+	if err := s.migrateUsersV1(); err != nil {
+		t.Fatal(err)
+	}
+	// A user changed after the first pass must keep its credential
+	// (the user record no longer carries the hash to rebuild it from).
+	c, err := s.Credentials().Get("u-1")
+	if err != nil || c.PasswordHash != v1Hash {
+		t.Fatalf("credential after the user step: %+v, %v", c, err)
+	}
+	if v := layout(t, s); v != 1 {
+		t.Fatalf("layout after an interrupted migration = %d, want 1", v)
+	}
+	closeRaw(t, s)
+
+	var calls []migrateCall
+	s = openRecording(t, dir, &calls)
+	defer s.Close()
+	if len(calls) != 1 || calls[0].from != 1 {
+		t.Fatalf("BeforeMigrate calls = %+v", calls)
+	}
+	checkMigrated(t, s, "u-1", "a-1", seed)
+	m, err := s.Groups().Members("many")
+	if err != nil || len(m) != n {
+		t.Fatalf("members of many = %d, %v; want %d", len(m), err, n)
+	}
+	for i := range n {
+		name := fmt.Sprintf("user%04d", i)
+		u, err := s.Users().GetByUsername(name)
+		if err != nil {
+			t.Fatalf("%s after migration: %v", name, err)
+		}
+		if c, err := s.Credentials().Get(u.ID); err != nil || c.PasswordHash != v1Hash {
+			t.Fatalf("credential of %s: %+v, %v", name, c, err)
+		}
+	}
+	// Idempotent: the whole migration once more changes nothing.
+	before := dump(t, s)
+	if err := s.migrate(1); err != nil {
+		t.Fatal(err)
+	}
+	if after := dump(t, s); !maps(before, after) {
+		t.Fatal("a second run of the migration changed records")
+	}
+}
+
+// TestOpenRefusesNewerLayout: a store written by a newer accessd is
+// refused with ErrTooNew and left as it was.
+func TestOpenRefusesNewerLayout(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, goldenRoot, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Users().Create(User{Username: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return s.mac.putUint64(txn, metaFormat, formatVersion+1) }); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, s)
+	s.Close()
+	called := false
+	_, err = Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer) error) error { called = true; return nil }})
+	if !errors.Is(err, ErrTooNew) || called {
+		t.Fatalf("open of a newer layout: %v (BeforeMigrate called: %v), want ErrTooNew", err, called)
+	}
+	s = openRaw(t, dir)
+	defer closeRaw(t, s)
+	if v := layout(t, s); v != formatVersion+1 {
+		t.Fatalf("layout after refusal = %d", v)
+	}
+	if after := dump(t, s); !maps(before, after) {
+		t.Fatal("a refused open changed records")
+	}
+}
+
+// openRaw opens the Badger database of a store without Open's metadata
+// checks and migration, as a test's view of the files.
+func openRaw(t *testing.T, dir string) *Store {
+	t.Helper()
+	s := &Store{dir: dir, log: nil, now: time.Now, rand: zeroReader{}}
+	var err error
+	if s.badgerKey, err = derive(goldenRoot, nil, infoBadger); err != nil {
+		t.Fatal(err)
+	}
+	s.mac = &recordMAC{}
+	if s.mac.key, err = derive(goldenRoot, nil, infoRecords); err != nil {
+		t.Fatal(err)
+	}
+	if s.fields, err = newKeyring(goldenRoot, s.rand); err != nil {
+		t.Fatal(err)
+	}
+	s.fields.active.Store(1)
+	s.log = slog.New(slog.DiscardHandler)
+	if s.db, err = badger.Open(badgerOptions(dir, s.badgerKey, s.log)); err != nil {
+		t.Fatal(err)
+	}
+	s.userT, s.credT, s.loginT = userTable(s), credentialTable(s), loginTable(s)
+	s.groupT, s.appT = groupTable(s), applicationTable(s)
+	return s
+}
+
+func closeRaw(t *testing.T, s *Store) {
+	t.Helper()
+	if err := s.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dump returns every key and value of the store.
+func dump(t *testing.T, s *Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.DefaultIteratorOptions)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[string(it.Item().KeyCopy(nil))] = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func maps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

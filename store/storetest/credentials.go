@@ -1,0 +1,187 @@
+package storetest
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessd/accessd/store"
+)
+
+// credentials: a user's credential is its own record, created and
+// replaced by Put, with the TOTP seed sealed to "cred/<id>".
+func (h *harness) credentials(t *testing.T) {
+	st, _ := h.fresh(t)
+	u, err := st.Users().Create(store.User{Username: "cred"})
+	must(t, "create user", err)
+	creds := st.Credentials()
+	_, err = creds.Get(u.ID)
+	mustErr(t, "credential before put", err, store.ErrNotFound)
+
+	changed := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	c, err := creds.Put(u.ID, func(old store.Credential, found bool) (store.Credential, error) {
+		if found {
+			t.Errorf("first put found %+v", old)
+		}
+		old.ID = u.ID
+		old.PasswordHash = phc
+		old.PasswordChangedAt = changed
+		old.MustChangePassword = true
+		return old, nil
+	})
+	must(t, "put", err)
+	if c.Version != 1 || c.CreatedAt.IsZero() || c.PasswordHash != phc {
+		t.Fatalf("put returned %+v", c)
+	}
+	seed := []byte("JBSWY3DPEHPK3PXP-credential")
+	sealed, err := creds.SealTOTPSeed(u.ID, seed)
+	must(t, "seal seed", err)
+	c, err = creds.Put(u.ID, func(old store.Credential, found bool) (store.Credential, error) {
+		if !found || old.PasswordHash != phc {
+			t.Errorf("second put got found=%v %+v", found, old)
+		}
+		old.TOTPSeed = sealed
+		old.TOTPEnabled = true
+		old.RecoveryCodeHashes = [][]byte{bytes.Repeat([]byte{7}, 32)}
+		return old, nil
+	})
+	must(t, "put seed", err)
+	if c.Version != 2 {
+		t.Fatalf("version after second put = %d, want 2", c.Version)
+	}
+	got, err := creds.Get(u.ID)
+	must(t, "get", err)
+	if got.PasswordHash != phc || !got.PasswordChangedAt.Equal(changed) || !got.MustChangePassword || !got.TOTPEnabled || len(got.RecoveryCodeHashes) != 1 {
+		t.Fatalf("get = %+v", got)
+	}
+	plain, err := creds.OpenTOTPSeed(got)
+	must(t, "open seed", err)
+	if !bytes.Equal(plain, seed) {
+		t.Fatal("seed does not round-trip")
+	}
+	_, err = creds.OpenTOTPSeed(store.Credential{ID: u.ID})
+	mustErr(t, "open absent seed", err, store.ErrNotFound)
+	// The user record never carries the credential.
+	if _, err := st.Users().Get(u.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = creds.Put(u.ID, func(old store.Credential, _ bool) (store.Credential, error) { old.ID = "other"; return old, nil })
+	mustErr(t, "put changing the id", err, store.ErrInvalid)
+	_, err = creds.Put("", func(old store.Credential, _ bool) (store.Credential, error) { return old, nil })
+	mustErr(t, "put with empty id", err, store.ErrInvalid)
+
+	must(t, "delete", creds.Delete(u.ID))
+	_, err = creds.Get(u.ID)
+	mustErr(t, "get after delete", err, store.ErrNotFound)
+	mustErr(t, "delete twice", creds.Delete(u.ID), store.ErrNotFound)
+}
+
+// loginState: the hot counters of a user or application. A never-seen ID
+// reads as a zero state, and Put is an atomic read-modify-write.
+func (h *harness) loginState(t *testing.T) {
+	st, _ := h.fresh(t)
+	logins := st.Logins()
+	l, err := logins.Get("never-seen")
+	must(t, "get never-seen", err)
+	if l.ID != "never-seen" || l.FailedLogins != 0 || !l.LockedUntil.IsZero() || l.Version != 0 {
+		t.Fatalf("never-seen state = %+v, want zero with ID", l)
+	}
+	must(t, "delete never-seen", logins.Delete("never-seen"))
+
+	locked := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	l, err = logins.Put("u1", func(old store.LoginState) (store.LoginState, error) {
+		if old.ID != "u1" || old.Version != 0 {
+			t.Errorf("first put got %+v", old)
+		}
+		old.FailedLogins = 5
+		old.LockedUntil = locked
+		return old, nil
+	})
+	must(t, "put", err)
+	if l.Version != 1 || l.UpdatedAt.IsZero() {
+		t.Fatalf("put returned %+v", l)
+	}
+	l, err = logins.Get("u1")
+	must(t, "get", err)
+	if l.FailedLogins != 5 || !l.LockedUntil.Equal(locked) {
+		t.Fatalf("get = %+v", l)
+	}
+	must(t, "delete", logins.Delete("u1"))
+	l, err = logins.Get("u1")
+	must(t, "get after delete", err)
+	if l.FailedLogins != 0 || l.Version != 0 {
+		t.Fatalf("state after delete = %+v", l)
+	}
+}
+
+// concurrentLoginCounter: the lockout counter is atomic. 32 concurrent
+// failed sign-ins all count, so parallel guesses cannot slip past the
+// lockout threshold.
+func (h *harness) concurrentLoginCounter(t *testing.T) {
+	st, _ := h.fresh(t)
+	const guesses = 32
+	var wg sync.WaitGroup
+	seen := make(chan int, guesses)
+	for range guesses {
+		wg.Go(func() {
+			l, err := st.Logins().Put("victim", func(old store.LoginState) (store.LoginState, error) {
+				old.FailedLogins++
+				return old, nil
+			})
+			if err != nil {
+				t.Errorf("increment: %v", err)
+				return
+			}
+			seen <- l.FailedLogins
+		})
+	}
+	wg.Wait()
+	close(seen)
+	// Each increment saw a distinct count: none was lost or doubled.
+	counts := map[int]bool{}
+	for n := range seen {
+		if counts[n] {
+			t.Errorf("two increments both returned %d", n)
+		}
+		counts[n] = true
+	}
+	l, err := st.Logins().Get("victim")
+	must(t, "get", err)
+	if l.FailedLogins != guesses || l.Version != guesses {
+		t.Fatalf("after %d concurrent increments: failedLogins=%d version=%d", guesses, l.FailedLogins, l.Version)
+	}
+}
+
+// sum: the keyed hash is deterministic, separates purposes (also across
+// the purpose/message boundary), and depends on the root key.
+func (h *harness) sum(t *testing.T) {
+	st, _ := h.fresh(t)
+	other := Open(t)
+	a := st.Sum("client-secret", []byte("s3cret"))
+	tests := []struct {
+		name string
+		got  []byte
+		same bool
+	}{
+		{"same input", st.Sum("client-secret", []byte("s3cret")), true},
+		{"other purpose", st.Sum("refresh-token", []byte("s3cret")), false},
+		{"other message", st.Sum("client-secret", []byte("s3creT")), false},
+		{"boundary moved", st.Sum("client-secrets", []byte("3cret")), false},
+		{"other root key", other.Sum("client-secret", []byte("s3cret")), false},
+	}
+	if len(a) != 32 {
+		t.Fatalf("sum is %d bytes, want 32", len(a))
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if bytes.Equal(a, tc.got) != tc.same {
+				t.Fatalf("equal = %v, want %v", !tc.same, tc.same)
+			}
+		})
+	}
+	if bytes.Contains(a, []byte("s3cret")) {
+		t.Fatal("sum contains its input")
+	}
+}
