@@ -468,6 +468,18 @@ func TestUsageAndConfigErrors(t *testing.T) {
 	require.Equal(t, exitConfig, r.code)
 	require.Contains(t, r.stderr, cfgFile+":2")
 	require.Contains(t, r.stderr, "tokens.signing_alg")
+
+	// A missing config file is a config error too (78: systemd does not
+	// restart into it), for every command that reads one.
+	missing := filepath.Join(t.TempDir(), "nope.toml")
+	for _, cmd := range []string{"check", "serve", "init"} {
+		r = runAccessd(t, cmd, "--config", missing)
+		require.Equal(t, exitConfig, r.code, "%s: %s", cmd, r.stderr)
+		require.Contains(t, r.stderr, missing)
+	}
+	// --listen out of range stops serve at validation.
+	r = runAccessd(t, "serve", "--config", cfgFile, "--listen", "127.0.0.1:70000")
+	require.Equal(t, exitConfig, r.code, r.stderr)
 }
 
 func TestConcurrentInitsLeaveOneGoodStore(t *testing.T) {
