@@ -14,33 +14,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/daemon/daemontest"
 )
 
-// notifySocket listens on a real unixgram socket as systemd would, and
-// returns everything sent to it on the channel.
-func notifySocket(t *testing.T) (string, <-chan string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	ch := make(chan string, 100)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(ch)
-				return
-			}
-			ch <- string(buf[:n])
-		}
-	}()
-	return path, ch
-}
-
 func TestWatchdogPingsAtHalfInterval(t *testing.T) {
-	path, ch := notifySocket(t)
+	path, ch := daemontest.NotifySocket(t)
 	t.Setenv("NOTIFY_SOCKET", path)
 	t.Setenv("WATCHDOG_USEC", "200000") // 200 ms: pings every 100 ms
 	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
