@@ -63,24 +63,30 @@ func CheckHost(cfg Config, dev bool, buildTime time.Time, log *slog.Logger) *loc
 	harden(log)
 	// Root running `accessd check` for an installed service means the
 	// service user's view: the data dir must belong to accessd, not root.
-	svcUser := ""
+	// Without the user (root on a host the package has not set up), the
+	// checks judge the packaged layout: a finding says how to make the
+	// user, and fixes name it rather than root.
+	svcUser, packaged := "", ""
 	if os.Geteuid() == 0 && !dev {
 		if _, err := user.Lookup(ServiceUser); err == nil {
 			svcUser = ServiceUser
+		} else {
+			packaged = ServiceUser
 		}
 	}
 	rep := lockdown.Run(lockdown.Config{
-		ServiceUser: svcUser,
-		DataDir:     cfg.DataDir,
-		ConfigFile:  cfg.File(),
-		TLSKey:      cfg.TLS.Key,
-		TLSCert:     cfg.TLS.Cert,
-		TLSClientCA: cfg.TLS.ClientCA,
-		AdminSocket: cfg.Listen.AdminSocket,
-		SealDevice:  cfg.Seal.Device,
-		Dev:         dev,
-		WarnOnly:    cfg.Lockdown.Mode == "warn",
-		BuildTime:   buildTime,
+		ServiceUser:  svcUser,
+		PackagedUser: packaged,
+		DataDir:      cfg.DataDir,
+		ConfigFile:   cfg.File(),
+		TLSKey:       cfg.TLS.Key,
+		TLSCert:      cfg.TLS.Cert,
+		TLSClientCA:  cfg.TLS.ClientCA,
+		AdminSocket:  cfg.Listen.AdminSocket,
+		SealDevice:   cfg.Seal.Device,
+		Dev:          dev,
+		WarnOnly:     cfg.Lockdown.Mode == "warn",
+		BuildTime:    buildTime,
 	})
 	return rep
 }
