@@ -41,6 +41,9 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv("ACCESSD_E2E_MAIN") == "1" {
+		if u := os.Getenv("ACCESSD_E2E_SERVICE_USER"); u != "" {
+			serviceUser = u
+		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
