@@ -82,8 +82,13 @@ func checkPackagedUser(e *env) Finding {
 // of [Run] are the verdict, so a caller may log the error and go on to Run.
 func Harden() error {
 	var errs []error
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
-		errs = append(errs, fmt.Errorf("lockdown: set RLIMIT_CORE to 0: %w", err))
+	// Under the unit (LimitCORE=0, and ~@resources) the limit is already
+	// zero: verify it rather than set it.
+	var core unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_CORE, &core); err != nil || core.Cur != 0 || core.Max != 0 {
+		if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
+			errs = append(errs, fmt.Errorf("lockdown: set RLIMIT_CORE to 0: %w (set LimitCORE=0 in the unit)", err))
+		}
 	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		errs = append(errs, fmt.Errorf("lockdown: prctl PR_SET_DUMPABLE 0: %w", err))
