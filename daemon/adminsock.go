@@ -256,11 +256,28 @@ func peerGroups(fd int) []uint32 {
 	return out
 }
 
+// mkdirTraversable creates dir, if missing, mode 0755 whatever the umask
+// (accessd runs under 0077), as DESIGN §4 has /run/accessd: admin-group
+// members must be able to reach the 0660 socket in it, and the peer check
+// decides who gets in. A directory that exists is left as it is.
+func mkdirTraversable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
+}
+
 // listenAdmin creates the admin socket at path with mode 0660 and the admin
 // group. A leftover socket file is removed only when nothing answers on it,
 // so a second daemon cannot steal a live one's socket.
 func listenAdmin(path, group string, log *slog.Logger) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := mkdirTraversable(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("daemon: admin socket directory: %w", err)
 	}
 	if fi, err := os.Lstat(path); err == nil {

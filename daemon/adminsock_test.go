@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,13 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/daemon/daemontest"
 )
 
 func TestPeerPolicy(t *testing.T) {
@@ -56,16 +56,6 @@ func TestPeerPolicy(t *testing.T) {
 	require.False(t, ok, "without an admin group only root and self pass")
 }
 
-// openDir makes a temp dir that other users can traverse, so the test can
-// show that the peer check, not the file system, refuses them.
-func openDir(t *testing.T) string {
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		require.NoError(t, os.Chmod(d, 0o755))
-	}
-	return dir
-}
-
 // TestAdminSocketPeerCheck connects through a real socket as other users,
 // with real credentials: the kernel's account of the peer decides, whatever
 // the file mode says.
@@ -80,7 +70,7 @@ func TestAdminSocketPeerCheck(t *testing.T) {
 	const adminGroup = "daemon"
 	require.Equal(t, 1, lookupGroup(adminGroup))
 
-	sock := filepath.Join(openDir(t), "admin.sock")
+	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
 	raw, err := listenAdmin(sock, adminGroup, slog.Default())
 	require.NoError(t, err)
 	fi, err := os.Stat(sock)
@@ -88,7 +78,7 @@ func TestAdminSocketPeerCheck(t *testing.T) {
 	require.Equal(t, os.FileMode(0o660), fi.Mode().Perm())
 	require.Equal(t, uint32(1), fi.Sys().(*syscall.Stat_t).Gid, "socket belongs to the admin group")
 
-	var logs syncBuffer
+	var logs daemontest.SyncBuffer
 	var refused atomic.Int32
 	l := &peerListener{Listener: raw, allow: newPeerPolicy(adminGroup).allows,
 		log: slog.New(slog.NewJSONHandler(&logs, nil)), onRefuse: func() { refused.Add(1) }}
@@ -134,24 +124,6 @@ func TestAdminSocketPeerCheck(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"uid":65534`) }, 2*time.Second, 20*time.Millisecond)
 	require.Contains(t, logs.String(), "admin connection refused")
 	require.Equal(t, int32(2), refused.Load())
-}
-
-// syncBuffer is a log sink the test reads while handlers write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestRefusalsAreBounded(t *testing.T) {

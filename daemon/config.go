@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,10 +137,11 @@ func Default() Config {
 // ConfigError names the file, key and line of a bad setting and says what
 // is allowed, so an operator can fix it without reading the source.
 type ConfigError struct {
-	File string
-	Line int // 0 when unknown
-	Key  string
-	Msg  string
+	File   string
+	Line   int // 0 when unknown
+	Column int // 0 when unknown
+	Key    string
+	Msg    string
 }
 
 func (e *ConfigError) Error() string {
@@ -147,6 +150,9 @@ func (e *ConfigError) Error() string {
 	b.WriteString(e.File)
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, ":%d", e.Column)
+		}
 	}
 	if e.Key != "" {
 		fmt.Fprintf(&b, ": key %q", e.Key)
@@ -156,14 +162,28 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-// LoadConfig reads path over the defaults. A missing file is an error:
-// the caller decides whether defaults alone are acceptable (--dev).
+// LoadConfig reads path over the defaults. A missing or unreadable file is
+// a *ConfigError (exit 78, like every other config error): the caller
+// decides whether defaults alone are acceptable (--dev).
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("config: read %s: %w", path, err)
+		return Config{}, err
 	}
 	return ParseConfig(path, data, Default())
+}
+
+func readConfigFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &ConfigError{File: path, Msg: "no such file; create it (the package installs one; see accessd(8)) or point --config at yours"}
+	case errors.Is(err, fs.ErrPermission):
+		return nil, &ConfigError{File: path, Msg: "permission denied; the file is 0640 root:accessd, so run as root or as the accessd user (sudo -u accessd accessd ...)"}
+	case err != nil:
+		return nil, &ConfigError{File: path, Msg: err.Error()}
+	}
+	return data, nil
 }
 
 // ParseConfig decodes data over base strictly: an unknown key, a value of
@@ -180,6 +200,11 @@ func ParseConfig(name string, data []byte, base Config) (Config, error) {
 func decodeConfig(name string, data []byte, base Config) (Config, error) {
 	cfg := base
 	cfg.file = name
+	// Type errors first, from the syntax tree, so they carry the key, line
+	// and column (go-toml reports a duration's type error without them).
+	if err := checkTypes(name, data); err != nil {
+		return Config{}, err
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
@@ -211,8 +236,8 @@ func DevConfig(path, dataDir, listen string) (Config, error) {
 	name := "(--dev defaults)"
 	if path != "" {
 		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return Config{}, fmt.Errorf("config: read %s: %w", path, err)
+		if data, err = readConfigFile(path); err != nil {
+			return Config{}, err
 		}
 		name = path
 	}
@@ -282,23 +307,27 @@ func configDecodeError(name string, err error) error {
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
-		row, _ := de.Position()
+		row, col := de.Position()
 		key := strings.Join(de.Key(), ".")
-		msg := de.Error()
-		if want := expectedType(key); want != "" {
-			got := "a value of another type"
-			if m := tomlTypeRE.FindStringSubmatch(msg); m != nil {
-				got = "a TOML " + m[1]
-			}
-			msg = fmt.Sprintf("wrong type: got %s, want %s", got, want)
-			if strings.Contains(de.Error(), "is not a duration") {
-				msg = "invalid value: want " + want
+		raw := strings.TrimPrefix(de.Error(), "toml: ")
+		ce := &ConfigError{File: name, Line: row, Column: col, Key: key}
+		switch {
+		case strings.Contains(raw, "already defined"), strings.Contains(raw, "already exists"):
+			ce.Msg = "duplicate key: it is already set above in this file; keep one"
+		case key == "":
+			ce.Msg = "TOML syntax error: " + raw + " (strings need double quotes, tables are [name])"
+		default:
+			ce.Msg = raw
+			if want := expectedType(key); want != "" {
+				got := "a value of another type"
+				if m := tomlTypeRE.FindStringSubmatch(raw); m != nil {
+					got = "a TOML " + m[1]
+				}
+				ce.Msg = fmt.Sprintf("wrong type: got %s, want %s", got, want)
 			}
 		}
-		return &ConfigError{File: name, Line: row, Key: key, Msg: msg}
+		return ce
 	}
-	// Type mismatches are reported by go-toml without a position; find the
-	// key from the message where we can.
 	return &ConfigError{File: name, Msg: err.Error()}
 }
 
@@ -307,6 +336,9 @@ var tomlTypeRE = regexp.MustCompile(`TOML (\w+)`)
 // expectedType describes in TOML terms what a key of Config holds, found
 // by walking the struct tags, so type errors say what is allowed.
 func expectedType(dotted string) string {
+	if dotted == "" {
+		return ""
+	}
 	t := reflect.TypeFor[Config]()
 	for _, part := range strings.Split(dotted, ".") {
 		if t.Kind() != reflect.Struct {
@@ -314,7 +346,7 @@ func expectedType(dotted string) string {
 		}
 		found := false
 		for i := range t.NumField() {
-			if t.Field(i).Tag.Get("toml") == part {
+			if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag == part {
 				t, found = t.Field(i).Type, true
 				break
 			}
@@ -370,6 +402,75 @@ func keyLine(data []byte, dotted string) int {
 	return 0
 }
 
+// checkTypes walks the TOML syntax tree and refuses a value whose TOML type
+// cannot be what its key holds, naming the key, line and column. Syntax
+// errors are left to the decoder, which positions them.
+func checkTypes(name string, data []byte) error {
+	var p unstable.Parser
+	p.Reset(data)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = table[:0]
+			for it := e.Key(); it.Next(); {
+				table = append(table, string(it.Node().Data))
+			}
+		case unstable.KeyValue:
+			key := slices.Clone(table)
+			for it := e.Key(); it.Next(); {
+				key = append(key, string(it.Node().Data))
+			}
+			dotted := strings.Join(key, ".")
+			want := expectedType(dotted)
+			v := e.Value()
+			if want == "" || tomlKindFits(dotted, v.Kind) {
+				continue
+			}
+			pos := p.Shape(v.Raw).Start
+			return &ConfigError{File: name, Line: pos.Line, Column: pos.Column, Key: dotted,
+				Msg: fmt.Sprintf("wrong type: got a TOML %s, want %s", tomlKindName(v.Kind), want)}
+		}
+	}
+	return nil // a syntax error, if any, is reported by the decoder
+}
+
+// tomlKindFits reports whether a TOML value of kind k can fill key.
+func tomlKindFits(key string, k unstable.Kind) bool {
+	switch want := expectedType(key); {
+	case strings.HasPrefix(want, "a duration"), want == "a quoted string":
+		return k == unstable.String
+	case want == "true or false":
+		return k == unstable.Bool
+	case want == "an integer":
+		return k == unstable.Integer
+	case strings.HasPrefix(want, "an array"):
+		return k == unstable.Array
+	}
+	return true
+}
+
+func tomlKindName(k unstable.Kind) string {
+	switch k {
+	case unstable.String:
+		return "string"
+	case unstable.Bool:
+		return "boolean"
+	case unstable.Integer:
+		return "integer"
+	case unstable.Float:
+		return "float"
+	case unstable.Array:
+		return "array"
+	case unstable.InlineTable:
+		return "inline table"
+	case unstable.DateTime, unstable.LocalDate, unstable.LocalDateTime, unstable.LocalTime:
+		return "date/time"
+	}
+	return "value"
+}
+
 func (c *Config) invalid(key, format string, args ...any) error {
 	name := c.file
 	if name == "" {
@@ -405,8 +506,10 @@ func (c *Config) validate() error {
 	// Sorted and without duplicates, the order root.sealed records them in.
 	slices.Sort(c.Seal.PCRs)
 	c.Seal.PCRs = slices.Compact(c.Seal.PCRs)
-	if _, _, err := net.SplitHostPort(c.Listen.TLS); err != nil {
+	if _, port, err := net.SplitHostPort(c.Listen.TLS); err != nil {
 		return c.invalid("listen.tls", "must be HOST:PORT or :PORT, got %q", c.Listen.TLS)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return c.invalid("listen.tls", "port must be a number 0..65535, got %q", port)
 	}
 	if !filepath.IsAbs(c.Listen.AdminSocket) {
 		return c.invalid("listen.admin_socket", "must be an absolute path, got %q", c.Listen.AdminSocket)

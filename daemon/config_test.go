@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -16,7 +17,9 @@ func TestParseConfig(t *testing.T) {
 		doc      string
 		wantKey  string
 		wantLine int
+		wantCol  int // checked when not zero
 		wantMsg  string
+		notMsg   string // must not appear (the misleading text of before)
 		check    func(t *testing.T, c Config)
 	}{
 		{name: "empty keeps defaults", doc: "", check: func(t *testing.T, c Config) {
@@ -62,7 +65,16 @@ lockout_attempts = 3
 		{name: "remote tpm", doc: "[seal]\ndevice = \"tcp://10.0.0.1:2321\"\n", wantKey: "seal.device", wantLine: 2, wantMsg: "loopback"},
 		{name: "require without CA", doc: "[tls]\nclient_auth = \"require\"\n", wantKey: "tls.client_auth", wantLine: 2},
 		{name: "short ttl", doc: "[tokens]\naccess_ttl = \"1s\"\n", wantKey: "tokens.access_ttl", wantLine: 2, wantMsg: "at least"},
-		{name: "syntax error", doc: "[tokens\n", wantLine: 1},
+		{name: "syntax error", doc: "[tokens\n", wantLine: 1, wantCol: 8, wantMsg: "syntax error", notMsg: "wrong type"},
+		{name: "unquoted string", doc: "owner = \"x\"\nissuer = https://x\n", wantLine: 2, wantCol: 10, wantMsg: "syntax error", notMsg: "wrong type"},
+		{name: "unclosed string", doc: "owner = \"x\n", wantLine: 1, wantMsg: "syntax error", notMsg: "wrong type"},
+		{name: "duplicate key", doc: "owner = \"a\"\nowner = \"b\"\n", wantKey: "owner", wantLine: 2, wantCol: 1, wantMsg: "duplicate key", notMsg: "wrong type"},
+		{name: "duplicate table", doc: "[tls]\n[tls]\n", wantKey: "tls", wantLine: 2, wantMsg: "duplicate key"},
+		{name: "duration as integer", doc: "[tokens]\n\naccess_ttl = 5\n", wantKey: "tokens.access_ttl", wantLine: 3, wantCol: 14, wantMsg: "got a TOML integer, want a duration string"},
+		{name: "duration as bool", doc: "[identity]\nlockout_duration = true\n", wantKey: "identity.lockout_duration", wantLine: 2, wantMsg: "got a TOML boolean, want a duration string"},
+		{name: "duration as float", doc: "[identity]\nmax_secret_age = 3.5\n", wantKey: "identity.max_secret_age", wantLine: 2, wantMsg: "got a TOML float"},
+		{name: "port out of range", doc: "[listen]\ntls = \":70000\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},
+		{name: "port not a number", doc: "[listen]\ntls = \"127.0.0.1:https\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +92,14 @@ lockout_attempts = 3
 				require.Equal(t, tt.wantKey, ce.Key)
 			}
 			require.Equal(t, tt.wantLine, ce.Line, "error: %v", err)
+			if tt.wantCol != 0 {
+				require.Equal(t, tt.wantCol, ce.Column, "error: %v", err)
+				require.Contains(t, err.Error(), fmt.Sprintf(":%d:%d:", tt.wantLine, tt.wantCol))
+			}
 			require.True(t, strings.Contains(err.Error(), tt.wantMsg), "error %q lacks %q", err, tt.wantMsg)
+			if tt.notMsg != "" {
+				require.NotContains(t, err.Error(), tt.notMsg)
+			}
 			require.Contains(t, err.Error(), "/etc/accessd/accessd.toml:")
 		})
 	}
@@ -133,4 +152,23 @@ func TestOverrideValidates(t *testing.T) {
 	require.ErrorContains(t, c.Override("relative/dir", ""), "data_dir")
 	c = Default()
 	require.ErrorContains(t, c.Override("", "not-an-address"), "listen.tls")
+	// --listen is held to the file's rules: a port out of range is refused
+	// here, before anything is unsealed.
+	for _, bad := range []string{"127.0.0.1:99999", ":-1", "127.0.0.1:65536"} {
+		c = Default()
+		err := c.Override("", bad)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, bad)
+		require.Equal(t, "listen.tls", ce.Key)
+		require.ErrorContains(t, err, "0..65535")
+	}
+}
+
+func TestLoadConfigMissingFileIsConfigError(t *testing.T) {
+	_, err := LoadConfig(t.TempDir() + "/nope.toml")
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce, "a missing config file is a config error (exit 78)")
+	require.ErrorContains(t, err, "no such file")
+	_, err = DevConfig(t.TempDir()+"/nope.toml", t.TempDir(), "")
+	require.ErrorAs(t, err, &ce)
 }

@@ -51,22 +51,97 @@ func Initialised(dataDir string) (bool, error) {
 	return false, nil
 }
 
-// lockDataDir takes an exclusive lock on <data>/.lock, held by init,
-// recover and reseal for their whole run, so two of them (or a first
-// `serve --dev` and an init) never interleave on one data dir.
-func lockDataDir(dataDir string) (release func(), err error) {
-	f, err := os.OpenFile(filepath.Join(dataDir, ".lock"), os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
+// dataDir is a data dir this process holds the lock of, <data>/.lock,
+// with a record of what this run created in it, so a failed init or first
+// --dev run can remove exactly that and leave nothing behind.
+type dataDir struct {
+	path  string
+	lock  *os.File
+	fresh bool     // this run created the directory itself
+	made  []string // created by this run, in order
+}
+
+// lockDataDir takes an exclusive lock on <data>/.lock, held for their whole
+// run by every command that opens the data dir (serve, init, recover,
+// reseal), before any TPM is touched: two of them never interleave on one
+// data dir, and a second serve is refused with this message rather than
+// with Badger's after an unseal. With create, a missing data dir is made
+// (0700); without it, a missing one is an error wrapping fs.ErrNotExist.
+func lockDataDir(path string, create bool) (*dataDir, error) {
+	d := &dataDir{path: path}
+	if create {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(path, 0o700); err != nil {
+				return nil, fmt.Errorf("daemon: create data dir: %w", err)
+			}
+			d.fresh = true
+		}
+		if err := os.Chmod(path, 0o700); err != nil {
+			return nil, fmt.Errorf("daemon: data dir mode: %w", err)
+		}
+	}
+	lockPath := filepath.Join(path, ".lock")
+	if _, err := os.Lstat(lockPath); errors.Is(err, fs.ErrNotExist) {
+		d.made = append(d.made, lockPath)
+	}
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
+		d.removeDir()
 		return nil, fmt.Errorf("daemon: lock data dir: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("daemon: another accessd init, recover or reseal is working on %s; wait for it to finish", dataDir)
+			return nil, fmt.Errorf("daemon: %s is in use by another accessd (a running serve, or an init, recover or reseal holds %s); stop it first (systemctl stop accessd) or wait for it to finish", path, lockPath)
 		}
 		return nil, fmt.Errorf("daemon: lock data dir: %w", err)
 	}
-	return func() { f.Close() }, nil // closing drops the lock
+	d.lock = f
+	return d, nil
+}
+
+// track records a path this run created, for undo.
+func (d *dataDir) track(p string) { d.made = append(d.made, p) }
+
+// release drops the lock and keeps everything.
+func (d *dataDir) release() {
+	if d.lock != nil {
+		d.lock.Close() // closing drops the lock
+		d.lock = nil
+	}
+}
+
+// undo removes what this run created (all of the data dir if it made it),
+// then drops the lock.
+func (d *dataDir) undo() {
+	if !d.removeDir() {
+		for i := len(d.made) - 1; i >= 0; i-- {
+			os.RemoveAll(d.made[i])
+		}
+	}
+	d.made = nil
+	d.release()
+}
+
+func (d *dataDir) removeDir() bool {
+	if d.fresh {
+		os.RemoveAll(d.path)
+	}
+	return d.fresh
+}
+
+// ensureDevCert makes the --dev certificate when there is none, recording
+// what it created.
+func (d *dataDir) ensureDevCert(certFile, keyFile string, now time.Time) error {
+	dir := filepath.Dir(certFile)
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		d.track(dir)
+	}
+	if _, err := os.Lstat(certFile); errors.Is(err, fs.ErrNotExist) {
+		d.track(certFile)
+		d.track(keyFile)
+	}
+	return ensureDevCert(certFile, keyFile, now)
 }
 
 // Init creates the data dir, seals a new root key to the configured TPM,
@@ -75,40 +150,44 @@ func lockDataDir(dataDir string) (release func(), err error) {
 // opt.Out. If it fails half-way it removes what it created, so it can be
 // run again.
 func Init(cfg Config, opt InitOptions) (err error) {
+	harden(opt.Log)
+	if opt.Dev {
+		if err := DevTPMAvailable(); err != nil {
+			return err
+		}
+	}
+	dir, err := lockDataDir(cfg.DataDir, true)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			dir.undo()
+		} else {
+			dir.release()
+		}
+	}()
+	return initLocked(cfg, opt, dir)
+}
+
+// initLocked is Init on a data dir whose lock the caller holds. What it
+// creates is recorded in dir, for the caller's undo on failure.
+func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	now := time.Now
 	if opt.Now != nil {
 		now = opt.Now
 	}
-	harden(opt.Log)
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("daemon: create data dir: %w", err)
-	}
-	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("daemon: data dir mode: %w", err)
-	}
-	release, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer release()
 	if done, err := Initialised(cfg.DataDir); err != nil {
 		return err
 	} else if done {
 		return ErrInitialised
 	}
+	if _, err := os.Lstat(sealDir(cfg.DataDir)); errors.Is(err, fs.ErrNotExist) {
+		dir.track(sealDir(cfg.DataDir))
+	}
 	if err := os.Mkdir(sealDir(cfg.DataDir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("daemon: create seal dir: %w", err)
 	}
-	// Under the lock and after the check above, nothing below exists yet:
-	// on failure, remove exactly what this run made.
-	var made []string
-	defer func() {
-		if err != nil {
-			for _, p := range made {
-				os.RemoveAll(p)
-			}
-		}
-	}()
 
 	sealer, err := openSealer(cfg, opt.Dev)
 	if err != nil {
@@ -120,7 +199,7 @@ func Init(cfg Config, opt InitOptions) (err error) {
 		return fmt.Errorf("daemon: new root key: %w", err)
 	}
 	defer root.Destroy()
-	made = append(made, sealedPath(cfg.DataDir))
+	dir.track(sealedPath(cfg.DataDir))
 	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
@@ -129,7 +208,7 @@ func Init(cfg Config, opt InitOptions) (err error) {
 		return fmt.Errorf("daemon: new recovery key: %w", err)
 	}
 	defer rk.Destroy()
-	made = append(made, recoveryPath(cfg.DataDir))
+	dir.track(recoveryPath(cfg.DataDir))
 	if err := seal.WriteRecoveryFile(recoveryPath(cfg.DataDir), rk, root, rand.Reader); err != nil {
 		return fmt.Errorf("daemon: write recovery file: %w", err)
 	}
@@ -137,7 +216,7 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	if err := os.Mkdir(dbPath(cfg.DataDir), 0o700); err != nil {
 		return fmt.Errorf("daemon: create store dir: %w", err)
 	}
-	made = append(made, dbPath(cfg.DataDir))
+	dir.track(dbPath(cfg.DataDir))
 	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: opt.Log})
 	if err != nil {
 		return fmt.Errorf("daemon: create store: %w", err)

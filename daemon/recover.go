@@ -79,7 +79,11 @@ func prepareKeyOp(cfg Config, log *slog.Logger) (func(), error) {
 	if _, err := os.Stat(sealDir(cfg.DataDir)); err != nil {
 		return nil, fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", sealDir(cfg.DataDir), err)
 	}
-	return lockDataDir(cfg.DataDir)
+	dir, err := lockDataDir(cfg.DataDir, false)
+	if err != nil {
+		return nil, err
+	}
+	return dir.release, nil
 }
 
 // proveStoreKey opens the store with root and closes it: Badger refuses a

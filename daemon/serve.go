@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"os/user"
 	"path/filepath"
@@ -61,24 +63,30 @@ func CheckHost(cfg Config, dev bool, buildTime time.Time, log *slog.Logger) *loc
 	harden(log)
 	// Root running `accessd check` for an installed service means the
 	// service user's view: the data dir must belong to accessd, not root.
-	svcUser := ""
+	// Without the user (root on a host the package has not set up), the
+	// checks judge the packaged layout: a finding says how to make the
+	// user, and fixes name it rather than root.
+	svcUser, packaged := "", ""
 	if os.Geteuid() == 0 && !dev {
 		if _, err := user.Lookup(ServiceUser); err == nil {
 			svcUser = ServiceUser
+		} else {
+			packaged = ServiceUser
 		}
 	}
 	rep := lockdown.Run(lockdown.Config{
-		ServiceUser: svcUser,
-		DataDir:     cfg.DataDir,
-		ConfigFile:  cfg.File(),
-		TLSKey:      cfg.TLS.Key,
-		TLSCert:     cfg.TLS.Cert,
-		TLSClientCA: cfg.TLS.ClientCA,
-		AdminSocket: cfg.Listen.AdminSocket,
-		SealDevice:  cfg.Seal.Device,
-		Dev:         dev,
-		WarnOnly:    cfg.Lockdown.Mode == "warn",
-		BuildTime:   buildTime,
+		ServiceUser:  svcUser,
+		PackagedUser: packaged,
+		DataDir:      cfg.DataDir,
+		ConfigFile:   cfg.File(),
+		TLSKey:       cfg.TLS.Key,
+		TLSCert:      cfg.TLS.Cert,
+		TLSClientCA:  cfg.TLS.ClientCA,
+		AdminSocket:  cfg.Listen.AdminSocket,
+		SealDevice:   cfg.Seal.Device,
+		Dev:          dev,
+		WarnOnly:     cfg.Lockdown.Mode == "warn",
+		BuildTime:    buildTime,
 	})
 	return rep
 }
@@ -93,11 +101,9 @@ func harden(log *slog.Logger) {
 }
 
 // Serve runs the daemon until ctx ends or SIGTERM/SIGINT arrives, in the
-// order of the package comment.
+// order of the package comment, one named phase after another.
 func Serve(ctx context.Context, cfg Config, opt Options) error {
-	log := opt.Log
-	n := notifier{log: log}
-	started := time.Now()
+	s := &server{cfg: cfg, opt: opt, log: opt.Log, n: notifier{log: opt.Log}, started: time.Now()}
 	// Signals first: a stop or a reload during start-up must not kill the
 	// process with Go's default action.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
@@ -106,142 +112,244 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	// 1. The host, before anything is unsealed.
-	n.status("checking host")
-	if opt.Dev {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return fmt.Errorf("daemon: create dev data dir: %w", err)
-		}
-		if err := ensureDevCert(cfg.TLS.Cert, cfg.TLS.Key, started); err != nil {
-			return fmt.Errorf("daemon: dev TLS certificate: %w", err)
-		}
-	}
-	rep := CheckHost(cfg, opt.Dev, opt.BuildTime, log)
-	logFindings(log, rep)
-	if rep.Failed() {
-		return ErrLockdown
-	}
-
-	// 2. First --dev run: initialise.
-	if opt.Dev {
-		if done, err := Initialised(cfg.DataDir); err != nil {
-			return err
-		} else if !done {
-			n.status("initialising dev data dir")
-			if err := Init(cfg, InitOptions{Dev: true, Out: opt.Out, Log: log}); err != nil && !errors.Is(err, ErrInitialised) {
-				return err
-			}
-		}
-	}
-	// Only init creates a store: a missing one is lost data, not a fresh start.
-	if _, err := os.Stat(dbPath(cfg.DataDir)); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%w: no store at %s: run `accessd init` for a new install, or restore the data dir from backup", ErrNotInitialised, dbPath(cfg.DataDir))
-		}
-		return fmt.Errorf("daemon: store: %w", err)
-	}
-
-	// 3. Unseal, open the store, zero the root key.
-	n.status("unsealing root key")
-	sealer, err := openSealer(cfg, opt.Dev)
+	dir, err := s.checkHostAndLock()
 	if err != nil {
 		return err
 	}
-	root, sealed, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), sealer)
-	sealKind := sealer.Kind()
+	ready := false
+	defer func() {
+		if !ready && s.opt.Dev {
+			dir.undo() // a failed first --dev run leaves nothing behind
+			return
+		}
+		dir.release()
+	}()
+	if err := s.firstDevRun(dir); err != nil {
+		return err
+	}
+	st, err := s.unsealAndOpenStore()
+	if err != nil {
+		return err
+	}
+	s.n.status("loading identities")
+	idp, err := openIdentity(st, s.cfg, s.log)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	running, err := s.listen(st, idp)
+	if err != nil {
+		idp.close()
+		st.Close()
+		return err
+	}
+	ready = true
+	return s.run(ctx, hup, running)
+}
+
+// server is one run of Serve: the inputs and what the phases found.
+type server struct {
+	cfg     Config
+	opt     Options
+	log     *slog.Logger
+	n       notifier
+	started time.Time
+
+	rep       *lockdown.Report // the host checks
+	sealKind  seal.Kind
+	boundPCRs []int // what root.sealed is bound to
+}
+
+// checkHostAndLock is phase 1: the host checks, then the data-dir lock,
+// before any TPM is touched, so a second serve on the same data dir is
+// refused with accessd's own message. Under --dev it makes the data dir
+// and the self-signed certificate first, recording them for undo.
+func (s *server) checkHostAndLock() (*dataDir, error) {
+	s.n.status("checking host")
+	if s.opt.Dev {
+		if err := DevTPMAvailable(); err != nil { // before anything is created
+			return nil, err
+		}
+		dir, err := lockDataDir(s.cfg.DataDir, true)
+		if err != nil {
+			return nil, err
+		}
+		if err := dir.ensureDevCert(s.cfg.TLS.Cert, s.cfg.TLS.Key, s.started); err != nil {
+			dir.undo()
+			return nil, fmt.Errorf("daemon: dev TLS certificate: %w", err)
+		}
+		s.rep = CheckHost(s.cfg, true, s.opt.BuildTime, s.log)
+		logFindings(s.log, s.rep)
+		if s.rep.Failed() { // dev findings are warnings; kept for safety
+			dir.undo()
+			return nil, ErrLockdown
+		}
+		return dir, nil
+	}
+	s.rep = CheckHost(s.cfg, false, s.opt.BuildTime, s.log)
+	logFindings(s.log, s.rep)
+	if s.rep.Failed() {
+		return nil, ErrLockdown
+	}
+	dir, err := lockDataDir(s.cfg.DataDir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no data dir at %s: run `accessd init` for a new install, or restore the data dir from backup", ErrNotInitialised, s.cfg.DataDir)
+	}
+	return dir, err
+}
+
+// firstDevRun is phase 2, --dev only: initialise a data dir that holds no
+// store yet, under the lock already held.
+func (s *server) firstDevRun(dir *dataDir) error {
+	if !s.opt.Dev {
+		return nil
+	}
+	done, err := Initialised(s.cfg.DataDir)
+	if err != nil || done {
+		return err
+	}
+	s.n.status("initialising dev data dir")
+	return initLocked(s.cfg, InitOptions{Dev: true, Out: s.opt.Out, Log: s.log}, dir)
+}
+
+// unsealAndOpenStore is phase 3: open the TPM, unseal the root key, open
+// the store and zero the key. Only init creates a store: a missing one is
+// lost data, not a fresh start.
+func (s *server) unsealAndOpenStore() (*store.Store, error) {
+	if _, err := os.Stat(dbPath(s.cfg.DataDir)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: no store at %s: run `accessd init` for a new install, or restore the data dir from backup", ErrNotInitialised, dbPath(s.cfg.DataDir))
+		}
+		return nil, fmt.Errorf("daemon: store: %w", err)
+	}
+	s.n.status("unsealing root key")
+	sealer, err := openSealer(s.cfg, s.opt.Dev)
+	if err != nil {
+		return nil, err
+	}
+	root, sealed, err := seal.ReadSealedFile(sealedPath(s.cfg.DataDir), sealer)
+	s.sealKind = sealer.Kind()
 	sealer.Close()
 	if err != nil {
-		return fmt.Errorf("daemon: unseal %s: %w", sealedPath(cfg.DataDir), err)
+		return nil, fmt.Errorf("daemon: unseal %s: %w", sealedPath(s.cfg.DataDir), err)
 	}
 	// Report what the key is bound to, which may differ from the config
 	// until `accessd reseal` runs.
-	boundPCRs := make([]int, 0, len(sealed.PCRs))
+	s.boundPCRs = make([]int, 0, len(sealed.PCRs))
 	for _, p := range sealed.PCRs {
-		boundPCRs = append(boundPCRs, p.Index)
+		s.boundPCRs = append(s.boundPCRs, p.Index)
 	}
-	if !slices.Equal(boundPCRs, cfg.Seal.PCRs) {
-		log.Warn("root key is bound to other PCRs than seal.pcrs says; run `accessd reseal` to apply the config",
-			"event", "seal.pcr_drift", "bound", boundPCRs, "configured", cfg.Seal.PCRs)
+	if !slices.Equal(s.boundPCRs, s.cfg.Seal.PCRs) {
+		s.log.Warn("root key is bound to other PCRs than seal.pcrs says; run `accessd reseal` to apply the config",
+			"event", "seal.pcr_drift", "bound", s.boundPCRs, "configured", s.cfg.Seal.PCRs)
 	}
-	n.status("opening store")
-	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	s.n.status("opening store")
+	st, err := store.Open(dbPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log})
 	root.Destroy()
 	if err != nil {
-		return fmt.Errorf("daemon: open store: %w", err)
+		return nil, fmt.Errorf("daemon: open store: %w", err)
 	}
-	storeOpen := true
-	var idp *identityPlane
-	defer func() { // error paths before the orderly stop below
-		if storeOpen {
-			idp.close()
-			st.Close()
-		}
-	}()
-	n.status("loading identities")
-	if idp, err = openIdentity(st, cfg, log); err != nil {
-		return err
-	}
+	return st, nil
+}
 
-	// 4. Listeners: socket activation first.
-	n.status("binding listeners")
+// running is what phase 4 started and phase 5 stops.
+type running struct {
+	st                *store.Store
+	idp               *identityPlane
+	lis               *listeners
+	certs             *certReloader
+	dataSrv, adminSrv *http.Server
+	errc              chan error
+}
+
+// listen is phase 4: take or bind the listeners (socket activation
+// first), build both planes' routes, start serving and tell systemd.
+func (s *server) listen(st *store.Store, idp *identityPlane) (*running, error) {
+	s.n.status("binding listeners")
 	m := newMetrics(st.Size)
-	lis, err := bindListeners(cfg, log, m)
+	lis, err := bindListeners(s.cfg, s.log, m)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	certs, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key)
-	if err != nil {
-		lis.close()
-		return err
-	}
-	tlsCfg, err := serverTLS(certs, cfg.TLS)
+	certs, err := newCertReloader(s.cfg.TLS.Cert, s.cfg.TLS.Key)
 	if err != nil {
 		lis.close()
-		return err
+		return nil, err
 	}
-
-	status := func() api.Status {
-		lsm, vlog := st.Size()
-		s := rep.Summary()
-		out := api.Status{
-			Version:   opt.Version,
-			StartedAt: started.UTC(),
-			Uptime:    time.Since(started).Round(time.Second).String(),
-			Dev:       opt.Dev,
-			Seal:      api.SealStatus{Kind: string(sealKind), PCRs: boundPCRs},
-			Store:     api.StoreStatus{Path: dbPath(cfg.DataDir), LSMBytes: lsm, VlogBytes: vlog},
-			Listeners: lis.describe(),
-			Lockdown: api.LockdownStatus{Mode: cfg.Lockdown.Mode, Passed: s.Pass + s.Info,
-				Warnings: s.Warn, Failed: s.Fail},
-		}
-		if opt.Dev {
-			out.Lockdown.Mode = "warn (--dev)"
-		}
-		for _, f := range rep.Findings {
-			if f.Status == lockdown.StatusWarn || f.Status == lockdown.StatusFail {
-				out.Lockdown.Findings = append(out.Lockdown.Findings, api.LockdownFinding{
-					Check: f.Check, Severity: string(f.Severity), Status: string(f.Status), Found: f.Found, Fix: f.Fix})
-			}
-		}
-		return out
+	tlsCfg, err := serverTLS(certs, s.cfg.TLS)
+	if err != nil {
+		lis.close()
+		return nil, err
 	}
+	data, admin := routes(planeDeps{store: st, identity: idp, log: s.log, metrics: m, status: func() api.Status { return s.status(st, lis) }})
+	r := &running{st: st, idp: idp, lis: lis, certs: certs, errc: make(chan error, 2)}
+	r.dataSrv = newHTTPServer(m.instrument("data", data), s.log)
+	r.dataSrv.TLSConfig = tlsCfg
+	r.adminSrv = newHTTPServer(m.instrument("admin", admin), s.log)
+	r.adminSrv.ConnContext = connContext // hands handlers the peer credentials
+	go func() {
+		r.errc <- r.dataSrv.Serve(tls.NewListener(netutil.LimitListener(lis.data, maxDataConns), tlsCfg))
+	}()
+	go func() { r.errc <- r.adminSrv.Serve(lis.admin) }()
 
-	dataSrv := newHTTPServer(m.instrument("data", dataRoutes(idp, log)), log)
-	dataSrv.TLSConfig = tlsCfg
-	adminSrv := newHTTPServer(m.instrument("admin", adminRoutes(status, m, idp, log)), log)
-	adminSrv.ConnContext = connContext
+	s.n.send("READY=1\nSTATUS=serving on " + lis.data.Addr().String())
+	s.log.Info("accessd ready", "event", "daemon.ready", "data", lis.data.Addr().String(),
+		"admin", lis.admin.Addr().String(), "seal", string(s.sealKind), "dev", s.opt.Dev)
+	return r, nil
+}
 
-	errc := make(chan error, 2)
-	go func() { errc <- dataSrv.Serve(tls.NewListener(netutil.LimitListener(lis.data, maxDataConns), tlsCfg)) }()
-	go func() { errc <- adminSrv.Serve(lis.admin) }()
+// planeDeps is what the route packages of both planes are handed.
+type planeDeps struct {
+	store    *store.Store
+	identity *identityPlane
+	log      *slog.Logger
+	metrics  *metrics
+	status   func() api.Status
+}
 
-	// 5. Ready.
-	n.send("READY=1\nSTATUS=serving on " + lis.data.Addr().String())
-	log.Info("accessd ready", "event", "daemon.ready", "data", lis.data.Addr().String(),
-		"admin", lis.admin.Addr().String(), "seal", string(sealKind), "dev", opt.Dev)
+// routes builds the data and the admin plane's muxes. Each route package
+// registers its own routes here (identity.Routes(mux, …) and the like);
+// daemon wires, it does not implement.
+func routes(d planeDeps) (data, admin *http.ServeMux) {
+	data = dataRoutes(d.identity, d.log)
+	admin = adminRoutes(d.status, d.metrics, d.identity, d.log)
+	return data, admin
+}
+
+// status is what `accessctl status` shows.
+func (s *server) status(st *store.Store, lis *listeners) api.Status {
+	lsm, vlog := st.Size()
+	sum := s.rep.Summary()
+	out := api.Status{
+		Version:   s.opt.Version,
+		StartedAt: s.started.UTC(),
+		Uptime:    time.Since(s.started).Round(time.Second).String(),
+		Dev:       s.opt.Dev,
+		Seal:      api.SealStatus{Kind: string(s.sealKind), PCRs: s.boundPCRs},
+		Store:     api.StoreStatus{Path: dbPath(s.cfg.DataDir), LSMBytes: lsm, VlogBytes: vlog},
+		Listeners: lis.describe(),
+		Lockdown: api.LockdownStatus{Mode: s.cfg.Lockdown.Mode, Passed: sum.Pass + sum.Info,
+			Warnings: sum.Warn, Failed: sum.Fail},
+	}
+	if s.opt.Dev {
+		out.Lockdown.Mode = "warn (--dev)"
+	}
+	for _, f := range s.rep.Findings {
+		if f.Status == lockdown.StatusWarn || f.Status == lockdown.StatusFail {
+			out.Lockdown.Findings = append(out.Lockdown.Findings, api.LockdownFinding{
+				Check: f.Check, Severity: string(f.Severity), Status: string(f.Status), Found: f.Found, Fix: f.Fix})
+		}
+	}
+	return out
+}
+
+// run is phase 5: serve until told to stop, reloading the certificate on
+// SIGHUP, then stop: STOPPING=1, drain, close the store (which zeroes its
+// keys).
+func (s *server) run(ctx context.Context, hup <-chan os.Signal, r *running) error {
 	wctx, wstop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { n.watchdog(wctx) })
+	wg.Go(func() { s.n.watchdog(wctx) })
 
 	var serveErr error
 loop:
@@ -250,30 +358,28 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			if err := certs.reload(); err != nil {
-				log.Error("TLS certificate reload failed; keeping the old one", "err", err)
+			if err := r.certs.reload(); err != nil {
+				s.log.Error("TLS certificate reload failed; keeping the old one", "err", err)
 			} else {
-				log.Info("TLS certificate reloaded", "event", "tls.reload", "cert", cfg.TLS.Cert)
+				s.log.Info("TLS certificate reloaded", "event", "tls.reload", "cert", s.cfg.TLS.Cert)
 			}
-		case err := <-errc:
+		case err := <-r.errc:
 			serveErr = fmt.Errorf("daemon: listener stopped: %w", err)
 			break loop
 		}
 	}
 
-	// 6. Stop: drain, close the store (which zeroes its keys).
-	n.send("STOPPING=1\nSTATUS=draining")
-	log.Info("accessd stopping", "event", "daemon.stopping")
+	s.n.send("STOPPING=1\nSTATUS=draining")
+	s.log.Info("accessd stopping", "event", "daemon.stopping")
 	wstop()
 	wg.Wait()
-	drain(log, opt.DrainTimeout, dataSrv, adminSrv)
-	storeOpen = false
-	idp.close() // chains what is queued before the store closes
-	if err := st.Close(); err != nil {
-		log.Error("closing the store failed", "event", "store.close_error", "err", err)
+	drain(s.log, s.opt.DrainTimeout, r.dataSrv, r.adminSrv)
+	r.idp.close() // chains what is queued before the store closes
+	if err := r.st.Close(); err != nil {
+		s.log.Error("closing the store failed", "event", "store.close_error", "err", err)
 		return errors.Join(serveErr, fmt.Errorf("daemon: close store: %w", err))
 	}
-	log.Info("accessd stopped", "event", "daemon.stopped")
+	s.log.Info("accessd stopped", "event", "daemon.stopped")
 	return serveErr
 }
 
@@ -349,6 +455,11 @@ func bindListeners(cfg Config, log *slog.Logger, m *metrics) (*listeners, error)
 	var admin net.Listener
 	if ls := named["admin"]; len(ls) > 0 && ls[0] != nil {
 		admin, l.adminActivated = ls[0], true
+		if err := checkActivatedAdmin(admin, cfg.Listen, log); err != nil {
+			l.close()
+			admin.Close()
+			return nil, err
+		}
 	}
 	if l.data == nil {
 		if l.data, err = net.Listen("tcp", cfg.Listen.TLS); err != nil {
@@ -365,6 +476,40 @@ func bindListeners(cfg Config, log *slog.Logger, m *metrics) (*listeners, error)
 	return l, nil
 }
 
+// checkActivatedAdmin holds an admin socket systemd passed to the config:
+// the path listen.admin_socket names, mode 0660, group listen.admin_group.
+// A mismatch (an edited accessd.socket, or a config that names another
+// path) would put the admin plane somewhere the operator does not expect,
+// so it is refused rather than served.
+func checkActivatedAdmin(l net.Listener, lc ListenConfig, log *slog.Logger) error {
+	fix := "make SocketUser/SocketGroup/SocketMode and ListenStream= of accessd.socket match [listen] admin_socket and admin_group (SocketMode=0660), then systemctl daemon-reload and restart accessd.socket"
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		return fmt.Errorf("daemon: the socket systemd passed as \"admin\" is %s, not a Unix socket; %s", l.Addr().Network(), fix)
+	}
+	path := ul.Addr().String()
+	if path != lc.AdminSocket {
+		return fmt.Errorf("daemon: systemd passed the admin socket %s but listen.admin_socket is %s; %s", path, lc.AdminSocket, fix)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("daemon: the activated admin socket: %w; %s", err, fix)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		return fmt.Errorf("daemon: the activated admin socket %s is mode %04o, want 0660; %s", path, fi.Mode().Perm(), fix)
+	}
+	gid := lookupGroup(lc.AdminGroup)
+	if gid < 0 {
+		log.Warn("admin group does not exist; only root and the service user can use the admin socket",
+			"event", "admin.no_group", "group", lc.AdminGroup, "fix", "groupadd --system "+lc.AdminGroup)
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Gid) != gid {
+		return fmt.Errorf("daemon: the activated admin socket %s belongs to gid %d, not to listen.admin_group %s (gid %d); %s", path, st.Gid, lc.AdminGroup, gid, fix)
+	}
+	return nil
+}
+
 // Paths inside the data dir.
 func sealDir(data string) string    { return filepath.Join(data, "seal") }
 func sealedPath(data string) string { return filepath.Join(data, "seal", "root.sealed") }
@@ -373,18 +518,84 @@ func recoveryPath(data string) string {
 }
 func dbPath(data string) string { return filepath.Join(data, "db") }
 
+// devSealer is an open TPM and, under --dev without the simulator compiled
+// in, the swtpm child serving it, stopped on Close.
+type devSealer struct {
+	*seal.TPM
+	swtpm *seal.Swtpm
+}
+
+// Close closes the TPM and stops the swtpm child, if any.
+func (d *devSealer) Close() error {
+	err := d.TPM.Close()
+	if d.swtpm != nil {
+		d.swtpm.Stop()
+	}
+	return err
+}
+
 // openSealer opens the TPM the config names. The simulator is refused
-// outside --dev, even where it is compiled in.
-func openSealer(cfg Config, dev bool) (*seal.TPM, error) {
+// outside --dev, even where it is compiled in. Under --dev, in a binary
+// built without it (CGO_ENABLED=0: `go run` on a machine without a C
+// compiler), the dev TPM is a swtpm child with its state in
+// <data>/seal/swtpm, started here and stopped on Close; a dev data dir that
+// swtpm sealed keeps using it.
+func openSealer(cfg Config, dev bool) (*devSealer, error) {
 	if cfg.Seal.Device == "simulator" && !dev {
 		return nil, errors.New("daemon: seal.device = \"simulator\" is for --dev only; use /dev/tpmrm0 or swtpm (tcp://127.0.0.1:PORT)")
 	}
+	d := &devSealer{}
+	device := cfg.Seal.Device
+	if device == "simulator" && useDevSwtpm(cfg.DataDir) {
+		_, err := os.Stat(filepath.Join(sealDir(cfg.DataDir), "simulator.seed"))
+		if err == nil {
+			return nil, fmt.Errorf("daemon: %s was sealed to the in-process TPM simulator, which this binary lacks (built with CGO_ENABLED=0); run it built with cgo (gcc and libssl-dev installed), or move the dev data dir away to start over", cfg.DataDir)
+		}
+		sw, err := seal.StartSwtpm(swtpmDir(cfg.DataDir), 0)
+		if errors.Is(err, seal.ErrNoSwtpm) {
+			return nil, fmt.Errorf("daemon: --dev needs a TPM: this accessd was built without the in-process simulator (CGO_ENABLED=0, no C compiler), so it runs swtpm itself, and swtpm is not installed; run `%s` and start again", seal.SwtpmInstallHint)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("daemon: --dev: start swtpm: %w", err)
+		}
+		d.swtpm, device = sw, sw.Device
+	}
 	s, err := seal.Open(seal.Config{
-		Device:            cfg.Seal.Device,
+		Device:            device,
 		SimulatorSeedFile: filepath.Join(sealDir(cfg.DataDir), "simulator.seed"),
 	})
 	if err != nil {
+		if d.swtpm != nil {
+			d.swtpm.Stop()
+		}
 		return nil, fmt.Errorf("daemon: open TPM %s: %w", cfg.Seal.Device, err)
 	}
-	return s, nil
+	d.TPM = s
+	return d, nil
+}
+
+// useDevSwtpm reports whether a --dev run uses a swtpm child rather than
+// the in-process simulator: when the simulator is not compiled in, or when
+// this dev data dir was sealed to swtpm already.
+func useDevSwtpm(dataDir string) bool {
+	if !seal.SimulatorBuiltIn {
+		return true
+	}
+	_, err := os.Stat(swtpmDir(dataDir))
+	return err == nil
+}
+
+func swtpmDir(data string) string { return filepath.Join(data, "seal", "swtpm") }
+
+// DevTPMAvailable says, before anything is created, whether --dev can get a
+// TPM on this machine: the simulator compiled in, or swtpm installed. The
+// error says the one command that fixes it.
+func DevTPMAvailable() error {
+	if seal.SimulatorBuiltIn {
+		return nil
+	}
+	if _, err := exec.LookPath("swtpm"); err != nil {
+		return fmt.Errorf("daemon: --dev needs a TPM: this accessd was built without the in-process simulator (CGO_ENABLED=0, no C compiler), so it runs swtpm itself, and swtpm is not installed; run `%s` and start again", seal.SwtpmInstallHint)
+	}
+	return nil
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 )
 
+// SimulatorBuiltIn reports whether this binary holds the in-process
+// simulator (cgo builds only; never the packaged binaries).
+const SimulatorBuiltIn = true
+
 // simulatorOpen guards the simulator's global C state. go-tpm-tools blocks a
 // second Get until the first simulator is closed; accessd would rather fail
 // with a clear error than hang.

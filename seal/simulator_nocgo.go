@@ -4,6 +4,10 @@ package seal
 
 import "fmt"
 
+// SimulatorBuiltIn reports whether this binary holds the in-process
+// simulator (cgo builds only; never the packaged binaries).
+const SimulatorBuiltIn = false
+
 // openSimulator fails: the simulator is C code, and this binary was built
 // without cgo (as the packaged, static binaries are).
 func openSimulator(Config) (*TPM, error) {

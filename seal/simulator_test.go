@@ -179,7 +179,6 @@ func TestGoldenSealedFile(t *testing.T) {
 
 // TestKindMismatch reads a simulator-sealed file with swtpm.
 func TestKindMismatch(t *testing.T) {
-	bin := swtpmBinary(t)
 	dir := t.TempDir()
 	root, _ := seal.NewRootKey(nil)
 	sealed := filepath.Join(dir, "root.sealed")
@@ -192,8 +191,8 @@ func TestKindMismatch(t *testing.T) {
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	p, tcp := startSwtpm(t, bin, state)
-	defer p.stop(t)
+	p, tcp := startSwtpm(t, state)
+	defer p.Stop()
 	defer tcp.Close()
 	_, _, err := seal.ReadSealedFile(sealed, tcp)
 	if !errors.Is(err, seal.ErrWrongTPM) || !strings.Contains(err.Error(), "simulator") || !strings.Contains(err.Error(), "tcp") {

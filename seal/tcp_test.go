@@ -62,13 +62,12 @@ func startProxy(t *testing.T, target string) (string, *recorder) {
 // root key is sealed and unsealed: parameter encryption must keep the key
 // (and the sealed payload) off the wire.
 func TestTrafficHasNoKey(t *testing.T) {
-	bin := swtpmBinary(t)
 	state := t.TempDir()
-	p, direct := startSwtpm(t, bin, state)
-	defer p.stop(t)
+	p, direct := startSwtpm(t, state)
+	defer p.Stop()
 	direct.Close()
 
-	addr, rec := startProxy(t, strings.TrimPrefix(p.addr, "tcp://"))
+	addr, rec := startProxy(t, strings.TrimPrefix(p.Device, "tcp://"))
 	var s *seal.TPM
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

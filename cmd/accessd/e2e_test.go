@@ -30,6 +30,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal"
 )
 
@@ -40,6 +41,9 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv("ACCESSD_E2E_MAIN") == "1" {
+		if u := os.Getenv("ACCESSD_E2E_SERVICE_USER"); u != "" {
+			serviceUser = u
+		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -176,24 +180,6 @@ func TestInitDev(t *testing.T) {
 	require.Contains(t, r.stderr, "recovery key")
 }
 
-// syncBuffer collects a running child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // randReader is a deterministic, obviously-not-random reader for a key that
 // must merely differ from the real one.
 type randReader struct{}
@@ -205,21 +191,10 @@ func (randReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freeAddr is freePort as a listen address.
-func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
-
 // served is a running `accessd serve` child with its own NOTIFY_SOCKET.
 type served struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *daemontest.SyncBuffer
 	notes          <-chan string
 }
 
@@ -227,13 +202,13 @@ type served struct {
 // killed when the test ends if it is still running.
 func startServe(t *testing.T, ready time.Duration, args ...string) *served {
 	t.Helper()
-	notify, notes := notifySocket(t)
-	s := &served{cmd: accessd(append([]string{"serve"}, args...)...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, notes: notes}
+	notify, notes := daemontest.NotifySocket(t)
+	s := &served{cmd: accessd(append([]string{"serve"}, args...)...), stdout: &daemontest.SyncBuffer{}, stderr: &daemontest.SyncBuffer{}, notes: notes}
 	s.cmd.Env = append(s.cmd.Env, "NOTIFY_SOCKET="+notify)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	require.NoError(t, s.cmd.Start())
 	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
-	waitFor(t, notes, "READY=1", ready)
+	daemontest.WaitFor(t, notes, "READY=1", ready)
 	return s
 }
 
@@ -242,51 +217,6 @@ func (s *served) stop(t *testing.T) {
 	t.Helper()
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, s.cmd.Wait(), s.stderr.String())
-}
-
-// notifySocket is a real unixgram NOTIFY_SOCKET; messages arrive on the channel.
-func notifySocket(t *testing.T) (string, <-chan string) {
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	ch := make(chan string, 100)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			ch <- string(buf[:n])
-		}
-	}()
-	return path, ch
-}
-
-func waitFor(t *testing.T, ch <-chan string, want string, d time.Duration) {
-	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case m := <-ch:
-			if strings.Contains(m, want) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("no %q on NOTIFY_SOCKET within %s", want, d)
-		}
-	}
-}
-
-// openDir is a temp dir other users can reach, so a refusal on the admin
-// socket inside it comes from the peer check, not from the file system.
-func openDir(t *testing.T) string {
-	dir := t.TempDir()
-	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
-		require.NoError(t, os.Chmod(p, 0o755))
-	}
-	return dir
 }
 
 func buildAccessctl(t *testing.T) string {
@@ -298,8 +228,8 @@ func buildAccessctl(t *testing.T) string {
 
 func TestServeDev(t *testing.T) {
 	d := filepath.Join(t.TempDir(), "data")
-	addr := freeAddr(t)
-	sock := filepath.Join(openDir(t), "admin.sock")
+	addr := daemontest.FreeAddr(t)
+	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
 	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n", sock)), 0o600))
 	serve := func() *served {
@@ -390,7 +320,7 @@ func TestServeDev(t *testing.T) {
 	// SIGTERM: STOPPING=1, the store closed, a clean exit. (Draining of a
 	// request under way is tested in package daemon, with a slow handler.)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	waitFor(t, first.notes, "STOPPING=1", 20*time.Second)
+	daemontest.WaitFor(t, first.notes, "STOPPING=1", 20*time.Second)
 	require.NoError(t, cmd.Wait())
 	require.Contains(t, stderr.String(), `"event":"daemon.stopped"`)
 	_, err = os.Stat(sock)
@@ -468,6 +398,20 @@ func TestUsageAndConfigErrors(t *testing.T) {
 	require.Equal(t, exitConfig, r.code)
 	require.Contains(t, r.stderr, cfgFile+":2")
 	require.Contains(t, r.stderr, "tokens.signing_alg")
+
+	// A missing config file is a config error too (78: systemd does not
+	// restart into it), for every command that reads one.
+	missing := filepath.Join(t.TempDir(), "nope.toml")
+	for _, cmd := range []string{"check", "serve", "init"} {
+		r = runAccessd(t, cmd, "--config", missing)
+		require.Equal(t, exitConfig, r.code, "%s: %s", cmd, r.stderr)
+		require.Contains(t, r.stderr, missing)
+	}
+	// --listen out of range stops serve at validation.
+	require.NoError(t, os.WriteFile(cfgFile, []byte("[seal]\ndevice = \"tcp://127.0.0.1:9\"\n"), 0o600))
+	r = runAccessd(t, "serve", "--config", cfgFile, "--listen", "127.0.0.1:70000")
+	require.Equal(t, exitConfig, r.code, r.stderr)
+	require.Contains(t, r.stderr, "0..65535")
 }
 
 func TestConcurrentInitsLeaveOneGoodStore(t *testing.T) {
@@ -489,7 +433,7 @@ func TestConcurrentInitsLeaveOneGoodStore(t *testing.T) {
 	}
 	require.Equal(t, 1, ok, "exactly one init wins")
 	// The winner's store is whole: serve unseals and opens it.
-	startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", freeAddr(t)).stop(t)
+	startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t)).stop(t)
 }
 
 func TestServeRefusesMissingStore(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -22,11 +23,17 @@ import (
 	"github.com/accessd/accessd/daemon"
 )
 
-// Set by the build (-ldflags "-X main.version=… -X main.buildTime=…").
+// Set by the build (scripts/package: -ldflags "-X main.version=… -X
+// main.commit=… -X main.buildTime=…").
 var (
 	version   = "dev"
+	commit    = ""
 	buildTime = "" // RFC 3339
 )
+
+// serviceUser is the account init must run as on a packaged install; a
+// variable so the tests can name an account that exists on the test host.
+var serviceUser = daemon.ServiceUser
 
 // Exit codes that mean something to scripts and systemd.
 const (
@@ -42,50 +49,100 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: accessd COMMAND [FLAGS]
+// action is a command's work, run after its flags are parsed.
+type action func(stdout, stderr io.Writer, log *slog.Logger) error
 
-commands:
-  init     create the data dir, seal a new root key, print the recovery key and admin password once
-  serve    check the host, unseal, open the store and serve both planes
-  check    run the host lockdown checks and print every finding
-  recover  re-seal the root key to this TPM using the recovery key
-  reseal   re-seal the root key to this TPM with a new PCR selection
-  version  print the version
+// command is one entry of the command table. The table is the single
+// source of the usage text, of the accessd(8) man page and of the bash
+// completion (`accessd man`, `accessd completion bash`), so they cannot
+// drift from the flags the binary accepts.
+type command struct {
+	name    string
+	summary string // one line, for the usage text and the man page
+	about   string // the man page's paragraph
+	hidden  bool   // not in the usage text (packaging helpers)
+	args    bool   // takes positional arguments
+	// flags registers the command's flags on fs and returns what to run.
+	flags func(fs *flag.FlagSet) action
+}
 
-Run 'accessd COMMAND -h' for a command's flags.
-`
+// commands is the command table, in the order usage lists them.
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "init", flags: initFlags,
+			summary: "create the data dir, seal a new root key, print the recovery key and admin password once",
+			about: "Creates the data dir, seals a new 32-byte root key to the TPM (bound to seal.pcrs), writes the recovery file, seeds the default groups and an admin user, and prints the recovery key and the admin's one-time password once. " +
+				"Refuses to touch an existing store. On a packaged install run it as the service user: sudo -u accessd accessd init. A failed init removes what it made."},
+		{name: "serve", flags: serveFlags,
+			summary: "check the host, unseal, open the store and serve both planes",
+			about: "Checks the host, takes the data-dir lock, unseals the root key, opens the store, takes the sockets systemd passes (fd names tls and admin) or binds its own, and notifies systemd (READY=1, watchdog). " +
+				"SIGHUP reloads the TLS certificate; SIGTERM drains and stops. With --dev: in-process TPM simulator (or a swtpm child when built without cgo), self-signed TLS on 127.0.0.1:8443, data in ./accessd-dev, first run initialises."},
+		{name: "check", flags: checkFlags,
+			summary: "run the host lockdown checks and print every finding",
+			about:   "Runs the host lockdown checks that serve runs before unsealing and prints each finding with its fix. Exits 0 only when none fails."},
+		{name: "recover", flags: recoverFlags,
+			summary: "re-seal the root key to this TPM using the recovery key",
+			about:   "Unwraps the root key with the recovery key printed by init, proves it opens this store, and re-seals it to the TPM in hand (after a TPM was cleared or replaced, or PCRs changed)."},
+		{name: "reseal", flags: resealFlags,
+			summary: "re-seal the root key to this TPM with a new PCR selection",
+			about:   "Unseals the root key and seals it again, to the PCRs --pcrs names or, without it, to seal.pcrs."},
+		{name: "version", flags: versionFlags,
+			summary: "print the version",
+			about:   "Prints the version, the commit and the build time stamped into the binary."},
+		{name: "man", hidden: true, flags: manFlags,
+			summary: "print the accessd(8) man page (roff)"},
+		{name: "completion", hidden: true, args: true, flags: completionFlags,
+			summary: "print the bash completion script: accessd completion bash"},
+	}
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: accessd COMMAND [FLAGS]\n\ncommands:\n")
+	for _, c := range commands {
+		if !c.hidden {
+			fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+		}
+	}
+	b.WriteString("\nRun 'accessd COMMAND -h' for a command's flags.\n")
+	return b.String()
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// Everything accessd creates (store files, sealed key, dev TLS key) is
 	// for its own user only, whatever umask it was started with.
 	syscall.Umask(0o077)
-	cmd, rest := args[0], args[1:]
-	var err error
-	switch cmd {
-	case "init":
-		err = cmdInit(rest, stdout, stderr, log)
-	case "serve":
-		err = cmdServe(rest, stdout, stderr, log)
-	case "check":
-		err = cmdCheck(rest, stdout, stderr, log)
-	case "recover":
-		err = cmdRecover(rest, stdout, stderr, log)
-	case "reseal":
-		err = cmdReseal(rest, stdout, stderr, log)
-	case "version":
-		fmt.Fprintf(stdout, "accessd %s\n", version)
+	name, rest := args[0], args[1:]
+	if name == "-h" || name == "--help" || name == "help" {
+		fmt.Fprint(stdout, usage())
 		return exitOK
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
-	default:
-		fmt.Fprintf(stderr, "accessd: unknown command %q\n\n%s", cmd, usage)
+	}
+	cmd := lookup(name)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "accessd: unknown command %q\n\n%s", name, usage())
 		return exitUsage
+	}
+	fs := newFlags(name, stderr)
+	act := cmd.flags(fs)
+	err := parse(fs, rest, cmd.args)
+	if err == nil {
+		err = act(stdout, stderr, log)
 	}
 	if err == nil {
 		return exitOK
@@ -150,24 +207,27 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
+func parse(fs *flag.FlagSet, args []string, positional bool) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageError{err}
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && !positional {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	return nil
 }
 
-func cmdInit(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+func initFlags(fs *flag.FlagSet) action {
 	var c common
-	fs := newFlags("init", stderr)
 	c.register(fs)
-	if err := parse(fs, args); err != nil {
+	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdInit(&c, stdout, log) }
+}
+
+func cmdInit(c *common, stdout io.Writer, log *slog.Logger) error {
+	if err := refuseRootInit(c); err != nil {
 		return err
 	}
 	cfg, err := c.load()
@@ -180,14 +240,14 @@ func cmdInit(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	return daemon.Init(cfg, daemon.InitOptions{Dev: c.dev, Out: stdout, Log: log})
 }
 
-func cmdServe(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+func serveFlags(fs *flag.FlagSet) action {
 	var c common
-	fs := newFlags("serve", stderr)
 	c.register(fs)
 	fs.StringVar(&c.listen, "listen", "", "TLS `address` of the data plane (overrides listen.tls)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdServe(&c, stdout, log) }
+}
+
+func cmdServe(c *common, stdout io.Writer, log *slog.Logger) error {
 	cfg, err := c.load()
 	if err != nil {
 		return err
@@ -202,15 +262,50 @@ func cmdServe(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 
 var errCheckFailed = errors.New("host lockdown checks failed")
 
-func cmdCheck(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+func versionFlags(fs *flag.FlagSet) action {
+	return func(stdout, stderr io.Writer, log *slog.Logger) error {
+		fmt.Fprintf(stdout, "accessd %s", version)
+		if commit != "" {
+			fmt.Fprintf(stdout, " (commit %s", commit)
+			if buildTime != "" {
+				fmt.Fprintf(stdout, ", built %s", buildTime)
+			}
+			fmt.Fprint(stdout, ")")
+		}
+		fmt.Fprintln(stdout)
+		return nil
+	}
+}
+
+// refuseRootInit stops `accessd init` run as root on a host with the
+// service user (a packaged install): the data dir and sealed key must
+// belong to the user the unit runs as, so it says the line to run instead.
+func refuseRootInit(c *common) error {
+	if c.dev || os.Geteuid() != 0 {
+		return nil
+	}
+	if _, err := user.Lookup(serviceUser); err != nil {
+		return nil // no packaged layout here: root owns what it makes
+	}
+	line := "sudo -u " + serviceUser + " accessd init"
+	if c.config != "" {
+		line += " --config " + c.config
+	}
+	if c.dataDir != "" {
+		line += " --data-dir " + c.dataDir
+	}
+	return usageError{fmt.Errorf("init runs as the service user, so the data dir and sealed key belong to it; run:\n\n    %s\n", line)}
+}
+
+func checkFlags(fs *flag.FlagSet) action {
 	var c common
 	var asJSON bool
-	fs := newFlags("check", stderr)
 	c.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print the findings as one JSON document")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdCheck(&c, asJSON, stdout, log) }
+}
+
+func cmdCheck(c *common, asJSON bool, stdout io.Writer, log *slog.Logger) error {
 	cfg, err := c.load()
 	if err != nil {
 		return err
@@ -232,15 +327,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	return nil
 }
 
-func cmdRecover(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+func recoverFlags(fs *flag.FlagSet) action {
 	var c common
 	var keyFile string
-	fs := newFlags("recover", stderr)
 	c.register(fs)
 	fs.StringVar(&keyFile, "recovery-key-file", "", "`file` holding the recovery key printed by init (- for stdin)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdRecover(&c, keyFile, stdout, log) }
+}
+
+func cmdRecover(c *common, keyFile string, stdout io.Writer, log *slog.Logger) error {
 	if keyFile == "" {
 		return usageError{errors.New("--recovery-key-file is required")}
 	}
@@ -265,15 +360,15 @@ func cmdRecover(args []string, stdout, stderr io.Writer, log *slog.Logger) error
 	return nil
 }
 
-func cmdReseal(args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+func resealFlags(fs *flag.FlagSet) action {
 	var c common
 	var pcrs string
-	fs := newFlags("reseal", stderr)
 	c.register(fs)
 	fs.StringVar(&pcrs, "pcrs", "", "comma-separated PCR `list` to bind to, e.g. 7 or 0,7; \"none\" for no PCRs (default: seal.pcrs)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdReseal(&c, pcrs, stdout, log) }
+}
+
+func cmdReseal(c *common, pcrs string, stdout io.Writer, log *slog.Logger) error {
 	cfg, err := c.load()
 	if err != nil {
 		return err

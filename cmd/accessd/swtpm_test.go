@@ -2,62 +2,16 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/daemon/daemontest"
+	"github.com/accessd/accessd/seal/sealtest"
 )
-
-// startSwtpm runs a real software TPM (Debian's swtpm) on 127.0.0.1:port
-// with its state in dir, and stops it when the test ends or stop is called.
-func startSwtpm(t *testing.T, port int, dir string) (stop func()) {
-	t.Helper()
-	bin, err := exec.LookPath("swtpm")
-	require.NoError(t, err, "swtpm is installed by scripts/test")
-	var cmd *exec.Cmd
-	for attempt := 0; ; attempt++ {
-		ctrl := freePort(t)
-		cmd = exec.Command(bin, "socket", "--tpm2",
-			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
-			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", ctrl),
-			"--flags", "not-need-init,startup-clear", "--tpmstate", "dir="+dir)
-		require.NoError(t, cmd.Start())
-		if waitTCP(fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second) {
-			break
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-		require.Less(t, attempt, 5, "swtpm did not come up on port %d", port)
-		time.Sleep(200 * time.Millisecond)
-	}
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func waitTCP(addr string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
-}
 
 // TestProductionPathWithSwtpm runs the production commands (no --dev)
 // against a real TPM over TCP: init seals to swtpm with the default PCR 7
@@ -66,14 +20,14 @@ func waitTCP(addr string, d time.Duration) bool {
 // says so, recover re-seals with the printed recovery key, and serve works
 // again on the same store.
 func TestProductionPathWithSwtpm(t *testing.T) {
-	port := freePort(t)
-	stopA := startSwtpm(t, port, t.TempDir())
+	port := daemontest.FreePort(t)
+	stopA := sealtest.StartSwtpm(t, t.TempDir(), port).Stop
 
 	tmp := t.TempDir()
 	d := filepath.Join(tmp, "data")
 	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
 	pool, _ := writeCert(t, crt, key)
-	addr := freeAddr(t)
+	addr := daemontest.FreeAddr(t)
 	cfgFile := filepath.Join(tmp, "accessd.toml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
 issuer = "https://%s"
@@ -106,7 +60,7 @@ mode = "warn"   # the test runs as root under /tmp; every finding is still logge
 
 	// The TPM is replaced: same address, fresh state.
 	stopA()
-	startSwtpm(t, port, t.TempDir())
+	sealtest.StartSwtpm(t, t.TempDir(), port)
 	r = runAccessd(t, "serve", "--config", cfgFile)
 	require.NotEqual(t, 0, r.code)
 	require.Contains(t, r.stderr, "sealed by a different TPM")

@@ -243,6 +243,12 @@ func (e *env) checkParents(name, what, path string) Finding {
 // checkFilePerms checks one protected file: owner trusted, and mode &
 // forbidden == 0. Missing files get severity missingSev.
 func (e *env) checkFilePerms(name, what, path string, forbidden fs.FileMode, sev, missingSev Severity, missingFix string) Finding {
+	return e.checkFileOwnedBy("root", name, what, path, forbidden, sev, missingSev, missingFix)
+}
+
+// checkFileOwnedBy is checkFilePerms whose fix for an untrusted owner
+// hands the file to owner.
+func (e *env) checkFileOwnedBy(owner, name, what, path string, forbidden fs.FileMode, sev, missingSev Severity, missingFix string) Finding {
 	if path == "" {
 		return info(name, what+" not configured", "")
 	}
@@ -268,7 +274,7 @@ func (e *env) checkFilePerms(name, what, path string, forbidden fs.FileMode, sev
 	uid, _ := statOwner(fi)
 	if !e.trustedOwner(uid) {
 		bad.add("%s is owned by uid %d", p, uid)
-		fixes = append(fixes, "chown root "+p)
+		fixes = append(fixes, "chown "+owner+" "+p)
 	}
 	if fi.Mode().Perm()&forbidden != 0 {
 		bad.add("%s is mode %s", p, modeString(fi.Mode()))
@@ -304,7 +310,8 @@ func checkConfigFileParents(e *env) Finding {
 }
 
 func checkTLSKeyPerms(e *env) Finding {
-	f := e.checkFilePerms("tls-key-perms", "TLS key", e.TLSKey, 0o077, SeverityCritical, SeverityWarning,
+	// The service reads its key: a fix hands it to the service user.
+	f := e.checkFileOwnedBy(svcName(e), "tls-key-perms", "TLS key", e.TLSKey, 0o077, SeverityCritical, SeverityWarning,
 		"install the TLS private key at "+e.TLSKey+" (mode 0600, owned by "+svcName(e)+")")
 	if f.Status != StatusPass {
 		return f

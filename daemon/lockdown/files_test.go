@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestDataDirPerms(t *testing.T) {
@@ -294,7 +296,8 @@ func TestFilePerms(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: StatusFail, wantSev: SeverityCritical, wantFound: "owned by uid 4343", wantFix: "chown root",
+			// The service reads its key: the fix hands it to the service user.
+			want: StatusFail, wantSev: SeverityCritical, wantFound: "owned by uid 4343", wantFix: "chown " + strconv.Itoa(os.Geteuid()) + " ",
 		},
 		{
 			name: "key owned by the service user", check: "tls-key-perms", root: true,
@@ -354,4 +357,27 @@ func TestAdminSocketDir(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPackagedUserMissing is root running `accessd check` on a host the
+// package has not set up: the report says how to make the packaged layout,
+// and the key's fix hands it to the service user, not to root.
+func TestPackagedUserMissing(t *testing.T) {
+	requireRoot(t)
+	tr := newTree(t)
+	c := tr.cfg
+	c.ServiceUser = ""
+	c.PackagedUser = "accessd-test-nonexistent"
+	c.Creds = &Creds{}
+	if err := os.Chown(c.TLSKey, 4343, 4343); err != nil {
+		t.Fatal(err)
+	}
+	f := finding(t, c, "service-user")
+	require.Equal(t, StatusFail, f.Status)
+	require.Contains(t, f.Found, "no accessd-test-nonexistent user")
+	require.Contains(t, f.Fix, "systemd-sysusers")
+	require.Contains(t, f.Fix, "sudo -u accessd-test-nonexistent accessd init")
+	k := finding(t, c, "tls-key-perms")
+	require.Contains(t, k.Fix, "chown accessd-test-nonexistent "+c.TLSKey)
+	require.NotContains(t, k.Fix, "chown root")
 }

@@ -181,6 +181,11 @@ type Config struct {
 	// ServiceUser is the user name or numeric uid that must own the data
 	// dir; empty means the effective uid of the process.
 	ServiceUser string
+	// PackagedUser is the account a packaged install runs the service as.
+	// When set (root running `accessd check` for an installed service) and
+	// the account does not exist, a "service-user" finding says how to make
+	// the packaged layout, and fixes name that user rather than root.
+	PackagedUser string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Creds are the process ids; nil means the process's own (getresuid/getresgid).
@@ -273,6 +278,9 @@ func Run(c Config) *Report {
 		checkSealDevice,
 		checkAdminSocketDir,
 		checkClock,
+	}
+	if c.PackagedUser != "" && c.ServiceUser == "" {
+		checks = append([]func(*env) Finding{checkPackagedUser}, checks...)
 	}
 	r := &Report{Dev: c.Dev, Findings: make([]Finding, 0, len(checks))}
 	for _, check := range checks {

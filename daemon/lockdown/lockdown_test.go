@@ -3,15 +3,12 @@ package lockdown
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/accessd/accessd/daemon/daemontest"
+)
 
 // checkNames is the documented order; changing it breaks `accessd check --json` users.
 var checkNames = []string{
@@ -98,29 +95,12 @@ func fixedReport() *Report {
 	}}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 func TestReportJSONGolden(t *testing.T) {
 	b, err := json.MarshalIndent(fixedReport(), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.json", append(b, '\n'))
+	daemontest.Golden(t, "report.json", append(b, '\n'))
 
 	// Marshalling a value and a pointer give the same document, and the
 	// derived fields do not get in the way of decoding.
@@ -153,7 +133,7 @@ func TestReportTextGolden(t *testing.T) {
 	if err := fixedReport().WriteText(&buf); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.txt", buf.Bytes())
+	daemontest.Golden(t, "report.txt", buf.Bytes())
 
 	dev := fixedReport()
 	dev.Dev = true

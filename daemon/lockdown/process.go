@@ -3,6 +3,7 @@ package lockdown
 import (
 	"errors"
 	"fmt"
+	"os/user"
 	"path/filepath"
 	"strings"
 
@@ -32,13 +33,31 @@ func checkProcessNotRoot(e *env) Finding {
 	return pass(name, SeverityCritical, found)
 }
 
-// svcName is the service user's name for fix commands, "accessd" when the
-// process is root and no service user was named.
+// svcName is the service user's name for fix commands: the packaged user
+// when that is expected, "accessd" when the process is root and no
+// service user was named.
 func svcName(e *env) string {
+	if e.PackagedUser != "" && e.ServiceUser == "" {
+		return e.PackagedUser
+	}
 	if e.ServiceUser == "" && e.serviceUID == 0 {
 		return "accessd"
 	}
 	return e.serviceName
+}
+
+// checkPackagedUser runs when root checks a host that should hold a
+// packaged install but has no service user: the other findings would
+// otherwise be judged (and their fixes written) for root.
+func checkPackagedUser(e *env) Finding {
+	const name = "service-user"
+	u := e.PackagedUser
+	if _, err := user.Lookup(u); err == nil {
+		return pass(name, SeverityCritical, "user "+u+" exists")
+	}
+	return fail(name, SeverityCritical,
+		"running as root and there is no "+u+" user: the packaged layout runs accessd as "+u+", owning the data dir and reading the TLS key",
+		"install the accessd package (it creates "+u+" and accessd-admin), or run systemd-sysusers packaging/sysusers.d/accessd.conf && systemd-tmpfiles --create packaging/tmpfiles.d/accessd.conf; then put the TLS key at "+e.TLSKey+" with chown "+u+" "+e.TLSKey+" && chmod 0600 "+e.TLSKey+", and run sudo -u "+u+" accessd init")
 }
 
 // Harden disables core dumps (RLIMIT_CORE 0, soft and hard, and
@@ -63,8 +82,13 @@ func svcName(e *env) string {
 // of [Run] are the verdict, so a caller may log the error and go on to Run.
 func Harden() error {
 	var errs []error
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
-		errs = append(errs, fmt.Errorf("lockdown: set RLIMIT_CORE to 0: %w", err))
+	// Under the unit (LimitCORE=0, and ~@resources) the limit is already
+	// zero: verify it rather than set it.
+	var core unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_CORE, &core); err != nil || core.Cur != 0 || core.Max != 0 {
+		if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
+			errs = append(errs, fmt.Errorf("lockdown: set RLIMIT_CORE to 0: %w (set LimitCORE=0 in the unit)", err))
+		}
 	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		errs = append(errs, fmt.Errorf("lockdown: prctl PR_SET_DUMPABLE 0: %w", err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/policy"
@@ -22,6 +23,17 @@ func (s *Service) Apply(ctx context.Context, a Actor, data []byte, dry bool) (ap
 	desired, err := policy.Parse(data)
 	if err != nil {
 		return api.ApplyResult{}, err
+	}
+	// Members are compared as written: write users in the canonical form
+	// the store keeps, so "user:Alice" and "user:alice" are one member.
+	for gi := range desired.Groups {
+		for mi, m := range desired.Groups[gi].Members {
+			if name, ok := strings.CutPrefix(m, "user:"); ok {
+				if c, err := CanonicalUsername(name); err == nil {
+					desired.Groups[gi].Members[mi] = "user:" + c
+				}
+			}
+		}
 	}
 	var changes []policy.Change
 	touchedGroups := map[string][]api.Permission{}
