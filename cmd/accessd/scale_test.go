@@ -25,6 +25,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
@@ -274,10 +275,10 @@ type scaleSamples struct {
 
 // scaleRun starts the daemon once and measures everything against it.
 func scaleRun(t *testing.T, data string, p scaleParams, settle time.Duration, m *scaleSamples) {
-	notify, notes := notifySocket(t)
-	cmd := accessd("serve", "--dev", "--data-dir", data, "--listen", freeAddr(t))
+	notify, notes := daemontest.NotifySocket(t)
+	cmd := accessd("serve", "--dev", "--data-dir", data, "--listen", daemontest.FreeAddr(t))
 	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
-	var stderr syncBuffer
+	var stderr daemontest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	start := time.Now()
 	require.NoError(t, cmd.Start())
