@@ -258,7 +258,7 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 // Identity layer, with the same rules and audit as every later change,
 // and returns the admin's generated password for one-time display.
 func seed(st *store.Store, cfg Config, log *slog.Logger) (adminID string, pw []byte, err error) {
-	al, err := audit.Open(st, audit.Options{Log: log})
+	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
 	if err != nil {
 		return "", nil, fmt.Errorf("daemon: audit log: %w", err)
 	}
