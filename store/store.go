@@ -136,6 +136,10 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 		s.wipe()
 		return nil, err
 	}
+	if err := removeUnbornVlogs(dir, s.log); err != nil {
+		s.wipe()
+		return nil, err
+	}
 	s.db, err = badger.Open(badgerOptions(dir, s.badgerKey, s.log))
 	if err != nil {
 		s.wipe()
