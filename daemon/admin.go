@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -14,11 +15,11 @@ func adminRoutes(status func() api.Status, m *metrics, idp *identityPlane, log *
 	mux := http.NewServeMux()
 	identity.Routes(mux, idp.svc, identity.Plane{Admin: true, Authenticate: adminActor, Log: log})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, status())
+		api.WriteJSON(w, http.StatusOK, status())
 	})
 	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "AUT-0404", "Not Found", "no such admin route: "+r.Method+" "+r.URL.Path)
+		api.WriteError(w, fmt.Errorf("%w: no such admin route: %s %s", api.ErrNotFound, r.Method, r.URL.Path))
 	})
 	return mux
 }

@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"log"
 	"log/slog"
 	"net/http"
@@ -74,19 +74,6 @@ func (m *metrics) instrument(plane string, next http.Handler) http.Handler {
 	})
 }
 
-// writeJSON writes v with status code.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// writeError writes an error in Lerian's shape, which lib-auth passes on.
-func writeError(w http.ResponseWriter, code int, aut, title, msg string) {
-	writeJSON(w, code, api.Error{Code: aut, Title: title, Message: msg})
-}
-
 // dataRoutes is the data plane. The OAuth and Identity routes join it as
 // they are built.
 func dataRoutes(idp *identityPlane, log *slog.Logger) *http.ServeMux {
@@ -98,7 +85,7 @@ func dataRoutes(idp *identityPlane, log *slog.Logger) *http.ServeMux {
 		_, _ = w.Write([]byte("healthy"))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "AUT-0404", "Not Found", "no such route: "+r.Method+" "+r.URL.Path)
+		api.WriteError(w, fmt.Errorf("%w: no such route: %s %s", api.ErrNotFound, r.Method, r.URL.Path))
 	})
 	return mux
 }

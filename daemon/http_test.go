@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/oauth/api"
 )
 
 func TestServerLimits(t *testing.T) {
@@ -42,7 +44,7 @@ func TestBodyLimit(t *testing.T) {
 	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
 		if err != nil {
-			writeError(w, http.StatusRequestEntityTooLarge, "AUT-0413", "Request Too Large", "body over 1 MiB")
+			api.WriteError(w, api.ErrTooLarge)
 			return
 		}
 		w.Write([]byte(strings.Repeat("x", int(n%10))))
