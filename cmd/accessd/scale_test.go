@@ -191,7 +191,16 @@ func scaleDataset(t *testing.T, dir string, p scaleParams) string {
 
 	// Users in batches of a few hundred per transaction (Badger caps a
 	// transaction at 15% of a memtable), from a few writers so that fsyncs
-	// overlap.
+	// overlap, in the order of their IDs, so that the user and credential
+	// tables are written mostly in key order and compaction has little to
+	// merge.
+	order := make([]int, p.Users)
+	ids := make([]string, p.Users)
+	for i := range order {
+		order[i], ids[i] = i, scaleUserID(i)
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ids[a], ids[b]) })
+	ids = nil
 	const userBatch = 200
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -204,7 +213,7 @@ func scaleDataset(t *testing.T, dir string, p scaleParams) string {
 					return
 				}
 				err := st.Update(func(tx *store.Tx) error {
-					for i := lo; i < min(lo+userBatch, p.Users); i++ {
+					for _, i := range order[lo:min(lo+userBatch, p.Users)] {
 						u, err := tx.Users().Create(store.User{ID: scaleUserID(i),
 							Username: fmt.Sprintf("benchuser%07d", i), Email: fmt.Sprintf("benchuser%07d@example.test", i),
 							FirstName: "Bench", LastName: fmt.Sprintf("User %d", i), Groups: scaleUserGroups(i, p.Groups),
