@@ -1,0 +1,138 @@
+package identity_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/identity"
+)
+
+// servePlane serves the Identity routes of one plane on a real Unix
+// socket and returns a client for it. On the data plane the caller is
+// named by a test header, standing in for the bearer token the OAuth
+// layer will verify; the permission check under test is the real one.
+func servePlane(t *testing.T, e *env, admin bool) *http.Client {
+	t.Helper()
+	mux := http.NewServeMux()
+	plane := identity.Plane{Admin: admin, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
+	plane.Authenticate = func(r *http.Request) (identity.Actor, error) {
+		if admin {
+			return identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil
+		}
+		id := r.Header.Get("X-Test-Subject")
+		if id == "" {
+			return identity.Actor{}, fmt.Errorf("%w: no bearer", api.ErrUnauthorized)
+		}
+		return identity.Actor{Name: "user:" + id, SubjectID: id, Source: "192.0.2.7"}, nil
+	}
+	identity.Routes(mux, e.svc, plane)
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20) // what the daemon does on both planes
+		mux.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+}
+
+func call(t *testing.T, c *http.Client, as, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://accessd"+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if as != "" {
+		req.Header.Set("X-Test-Subject", as)
+	}
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestDataPlaneLeastPrivilege(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	c := servePlane(t, e, false)
+	editor := e.user(t, "editor", "identity-editor-group")
+	viewer := e.user(t, "viewer", "midaz-viewer-group")
+
+	code, body := call(t, c, "", "GET", "/v1/users", "")
+	require.Equal(t, 401, code, body)
+
+	code, body = call(t, c, editor.ID, "POST", "/v1/users", `{"username":"newbie","email":"newbie@example.com"}`)
+	require.Equal(t, 201, code, body)
+
+	code, body = call(t, c, viewer.ID, "POST", "/v1/users", `{"username":"sneaky","email":"sneaky@example.com"}`)
+	require.Equal(t, 403, code, body)
+	require.Contains(t, body, `"AUT-0403"`)
+	denied, err := e.svc.AuditList(time.Time{}, "authz.denied", 0)
+	require.NoError(t, err)
+	require.Len(t, denied, 1, "every denied decision is audited")
+	require.Equal(t, "user:"+viewer.ID, denied[0].Actor)
+
+	// Self-service: a user reads their own record and nobody else's.
+	code, _ = call(t, c, viewer.ID, "GET", "/v1/users/"+viewer.ID, "")
+	require.Equal(t, 200, code)
+	code, _ = call(t, c, viewer.ID, "GET", "/v1/users/"+editor.ID, "")
+	require.Equal(t, 403, code)
+	code, body = call(t, c, viewer.ID, "PATCH", "/v1/users/"+viewer.ID+"/update-password",
+		fmt.Sprintf(`{"oldPassword":%q,"newPassword":"plum-Harbor-vector-88"}`, viewer.Password))
+	require.Equal(t, 204, code, body)
+
+	// The identity editor may manage applications, but minting secrets
+	// stays on the admin socket by default.
+	code, body = call(t, c, editor.ID, "POST", "/v1/applications", `{"name":"svc"}`)
+	require.Equal(t, 403, code, body)
+	require.Contains(t, body, `"AUT-0405"`)
+	require.Contains(t, body, "remote_credential_ops")
+
+	// Admin-only routes do not exist on the data plane.
+	code, _ = call(t, c, editor.ID, "GET", "/v1/audit", "")
+	require.Equal(t, 404, code)
+}
+
+func TestRequestBodies(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	c := servePlane(t, e, true)
+	for _, tc := range []struct {
+		name, method, path, body string
+		code                     int
+		says                     string
+	}{
+		{"unknown field named", "POST", "/v1/users", `{"username":"a1","email":"a1@example.com","usrname":"x"}`, 400, `\"usrname\"`},
+		{"wrong type named", "POST", "/v1/users", `{"username":"a1","email":"a1@example.com","groups":"admin-group"}`, 400, `field \"groups\" must be an array`},
+		{"missing fields", "POST", "/v1/users", `{"email":"a1@example.com"}`, 400, "AUT-0014"},
+		{"over the limit", "POST", "/v1/groups", `{"name":"` + strings.Repeat("g", 2<<20) + `"}`, 413, "AUT-0413"},
+		{"weak password", "POST", "/v1/users", `{"username":"a2","email":"a2@example.com","password":"abcde"}`, 400, "AUT-0004"},
+		{"not found", "GET", "/v1/users/nobody", "", 404, "AUT-0404"},
+		{"exists", "POST", "/v1/groups", `{"name":"admin-group"}`, 409, "AUT-0409"},
+		{"bad policy key", "POST", "/v1/apply", "[[group]]\nname = \"x\"\nbogus = 1\n", 400, "bogus"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := call(t, c, "", tc.method, tc.path, tc.body)
+			require.Equal(t, tc.code, code, body)
+			require.Contains(t, body, tc.says)
+			var e api.Error
+			require.NoError(t, json.NewDecoder(bytes.NewReader([]byte(body))).Decode(&e), "errors are Lerian's {code,title,message}")
+			require.NotEmpty(t, e.Code)
+			require.NotEmpty(t, e.Title)
+		})
+	}
+}
