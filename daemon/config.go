@@ -13,11 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/seal"
 )
 
@@ -31,12 +32,12 @@ type Config struct {
 	Issuer  string `toml:"issuer"`
 	Owner   string `toml:"owner"`
 
-	Seal     SealConfig     `toml:"seal"`
-	Listen   ListenConfig   `toml:"listen"`
-	TLS      TLSConfig      `toml:"tls"`
-	Tokens   TokensConfig   `toml:"tokens"`
-	Identity IdentityConfig `toml:"identity"`
-	Lockdown LockdownConfig `toml:"lockdown"`
+	Seal     SealConfig      `toml:"seal"`
+	Listen   ListenConfig    `toml:"listen"`
+	TLS      TLSConfig       `toml:"tls"`
+	Tokens   token.Config    `toml:"tokens"`
+	Identity identity.Config `toml:"identity"`
+	Lockdown LockdownConfig  `toml:"lockdown"`
 
 	// file is where the config was read from, for messages; "" for defaults.
 	file string
@@ -63,43 +64,10 @@ type TLSConfig struct {
 	ClientAuth string `toml:"client_auth"`
 }
 
-// TokensConfig shapes the tokens the OAuth server issues.
-type TokensConfig struct {
-	SigningAlg  string   `toml:"signing_alg"`
-	AccessTTL   Duration `toml:"access_ttl"`
-	RefreshTTL  Duration `toml:"refresh_ttl"`
-	KeyRotation Duration `toml:"key_rotation"`
-}
-
-// IdentityConfig holds the account and credential policies.
-type IdentityConfig struct {
-	RemoteCredentialOps bool     `toml:"remote_credential_ops"`
-	MaxSecretAge        Duration `toml:"max_secret_age"`
-	LockoutAttempts     int      `toml:"lockout_attempts"`
-	LockoutDuration     Duration `toml:"lockout_duration"`
-}
-
 // LockdownConfig decides whether failed host checks stop the start.
 type LockdownConfig struct {
 	Mode string `toml:"mode"`
 }
-
-// Duration is a time.Duration written as a Go duration string ("15m") in
-// TOML, so operators never have to count nanoseconds.
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration (write it like \"15m\", \"1h\" or \"720h\")", b)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText writes the duration back in the form it is read in.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // Default is the production configuration: every weaker setting is an
 // explicit opt-in in the file.
@@ -119,17 +87,8 @@ func Default() Config {
 			Key:        "/etc/accessd/tls/server.key",
 			ClientAuth: "request",
 		},
-		Tokens: TokensConfig{
-			SigningAlg:  "ES256",
-			AccessTTL:   Duration{time.Hour},
-			RefreshTTL:  Duration{24 * time.Hour},
-			KeyRotation: Duration{720 * time.Hour},
-		},
-		Identity: IdentityConfig{
-			MaxSecretAge:    Duration{2160 * time.Hour},
-			LockoutAttempts: 5,
-			LockoutDuration: Duration{15 * time.Minute},
-		},
+		Tokens:   token.DefaultConfig(),
+		Identity: identity.DefaultConfig(),
 		Lockdown: LockdownConfig{Mode: "enforce"},
 	}
 }
@@ -356,8 +315,10 @@ func expectedType(dotted string) string {
 		}
 	}
 	switch {
-	case t == reflect.TypeFor[Duration]():
+	case t == reflect.TypeFor[identity.Duration]():
 		return `a duration string like "15m" or "720h"`
+	case t == reflect.TypeFor[identity.Size]():
+		return `a size string like "19MiB" or "1GiB"`
 	case t.Kind() == reflect.String:
 		return "a quoted string"
 	case t.Kind() == reflect.Bool:
@@ -439,7 +400,7 @@ func checkTypes(name string, data []byte) error {
 // tomlKindFits reports whether a TOML value of kind k can fill key.
 func tomlKindFits(key string, k unstable.Kind) bool {
 	switch want := expectedType(key); {
-	case strings.HasPrefix(want, "a duration"), want == "a quoted string":
+	case strings.HasPrefix(want, "a duration"), strings.HasPrefix(want, "a size"), want == "a quoted string":
 		return k == unstable.String
 	case want == "true or false":
 		return k == unstable.Bool
@@ -523,28 +484,17 @@ func (c *Config) validate() error {
 	if c.TLS.ClientAuth == "require" && c.TLS.ClientCA == "" {
 		return c.invalid("tls.client_auth", "\"require\" needs tls.client_ca")
 	}
-	switch c.Tokens.SigningAlg {
-	case "ES256", "RS256", "EdDSA":
-	default:
-		return c.invalid("tokens.signing_alg", "must be \"ES256\", \"RS256\" or \"EdDSA\", got %q", c.Tokens.SigningAlg)
-	}
-	for _, d := range []struct {
-		key string
-		v   Duration
-		min time.Duration
-	}{
-		{"tokens.access_ttl", c.Tokens.AccessTTL, time.Minute},
-		{"tokens.refresh_ttl", c.Tokens.RefreshTTL, time.Minute},
-		{"tokens.key_rotation", c.Tokens.KeyRotation, time.Hour},
-		{"identity.max_secret_age", c.Identity.MaxSecretAge, time.Hour},
-		{"identity.lockout_duration", c.Identity.LockoutDuration, time.Second},
-	} {
-		if d.v.Duration < d.min {
-			return c.invalid(d.key, "must be at least %s, got %s", d.min, d.v.Duration)
+	for _, t := range []struct {
+		table string
+		err   error
+	}{{"tokens", c.Tokens.Validate()}, {"identity", c.Identity.Validate()}} {
+		var fe *identity.FieldError
+		if errors.As(t.err, &fe) {
+			return c.invalid(t.table+"."+fe.Key, "%s", fe.Msg)
 		}
-	}
-	if c.Identity.LockoutAttempts < 1 || c.Identity.LockoutAttempts > 100 {
-		return c.invalid("identity.lockout_attempts", "must be 1..100, got %d", c.Identity.LockoutAttempts)
+		if t.err != nil {
+			return t.err
+		}
 	}
 	if c.Lockdown.Mode != "enforce" && c.Lockdown.Mode != "warn" {
 		return c.invalid("lockdown.mode", "must be \"enforce\" or \"warn\", got %q", c.Lockdown.Mode)

@@ -45,7 +45,11 @@ access_ttl  = "30m"
 
 [identity]
 lockout_attempts = 3
+password_memory  = "64MiB"
+password_time    = 3
 `, check: func(t *testing.T, c Config) {
+			require.Equal(t, uint32(64*1024), c.Identity.Params().MemoryKiB)
+			require.Equal(t, uint32(3), c.Identity.Params().Time)
 			require.Equal(t, "/srv/accessd", c.DataDir)
 			require.Equal(t, "acme", c.Owner)
 			require.Empty(t, c.Seal.PCRs)
@@ -61,6 +65,11 @@ lockout_attempts = 3
 		{name: "wrong type bool", doc: "[identity]\nremote_credential_ops = \"yes\"\n", wantKey: "identity.remote_credential_ops", wantLine: 2, wantMsg: "want true or false"},
 		{name: "bad duration", doc: "[tokens]\naccess_ttl = \"soon\"\n", wantKey: "tokens.access_ttl", wantLine: 2, wantMsg: "duration"},
 		{name: "bad alg", doc: "\n[tokens]\nsigning_alg = \"HS256\"\n", wantKey: "tokens.signing_alg", wantLine: 3, wantMsg: "ES256"},
+		{name: "weak argon2id memory", doc: "[identity]\npassword_memory = \"8MiB\"\n", wantKey: "identity.password_memory", wantLine: 2, wantMsg: "19MiB"},
+		{name: "size as integer", doc: "[identity]\npassword_memory = 19\n", wantKey: "identity.password_memory", wantLine: 2, wantMsg: "want a size string"},
+		{name: "bad size", doc: "[identity]\npassword_memory = \"lots\"\n", wantKey: "identity.password_memory", wantLine: 2, wantMsg: "size string"},
+		{name: "one pass", doc: "[identity]\npassword_time = 1\n", wantKey: "identity.password_time", wantLine: 2, wantMsg: "2..10"},
+		{name: "empty default client", doc: "[tokens]\ndefault_client = \"\"\n", wantKey: "tokens.default_client", wantLine: 2},
 		{name: "bad mode", doc: "[lockdown]\nmode = \"off\"\n", wantKey: "lockdown.mode", wantLine: 2, wantMsg: "enforce"},
 		{name: "remote tpm", doc: "[seal]\ndevice = \"tcp://10.0.0.1:2321\"\n", wantKey: "seal.device", wantLine: 2, wantMsg: "loopback"},
 		{name: "require without CA", doc: "[tls]\nclient_auth = \"require\"\n", wantKey: "tls.client_auth", wantLine: 2},

@@ -25,18 +25,6 @@ type identityPlane struct {
 	svc   *identity.Service
 }
 
-// identityConfig is the service's view of the config.
-func identityConfig(cfg Config) identity.Config {
-	return identity.Config{
-		RemoteCredentialOps: cfg.Identity.RemoteCredentialOps,
-		MaxSecretAge:        cfg.Identity.MaxSecretAge.Duration,
-		LockoutAttempts:     cfg.Identity.LockoutAttempts,
-		LockoutDuration:     cfg.Identity.LockoutDuration.Duration,
-		Owner:               cfg.Owner,
-		Issuer:              cfg.Issuer,
-	}
-}
-
 // openIdentity starts the audit writer, builds the permission index from
 // the store and returns the service. close stops the writer (before the
 // store closes).
@@ -46,7 +34,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, fmt.Errorf("daemon: audit log: %w", err)
 	}
 	idx := authz.New()
-	svc, err := identity.New(st, identityConfig(cfg), identity.Options{Audit: al, Index: idx, Log: log})
+	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Owner: cfg.Owner, Issuer: cfg.Issuer})
 	if err != nil {
 		al.Close()
 		return nil, err

@@ -18,7 +18,7 @@ var errLockedNow = errors.New("locked")
 // ahead than one lockout period can only come from a clock that jumped
 // back; it is treated as expired rather than eternal.
 func (s *Service) lockedFor(l store.LoginState, now time.Time) bool {
-	return now.Before(l.LockedUntil) && l.LockedUntil.Sub(now) <= s.cfg.LockoutDuration
+	return now.Before(l.LockedUntil) && l.LockedUntil.Sub(now) <= s.cfg.LockoutDuration.Duration
 }
 
 // reserve takes one sign-in attempt for id atomically: the failed count
@@ -54,7 +54,7 @@ func (s *Service) settle(a Actor, id, typ string, ok bool, now time.Time) error 
 				return l, nil
 			}
 			if l.FailedLogins >= s.cfg.LockoutAttempts {
-				l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.cfg.LockoutDuration), true
+				l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.cfg.LockoutDuration.Duration), true
 			}
 			return l, nil
 		})
@@ -66,7 +66,7 @@ func (s *Service) settle(a Actor, id, typ string, ok bool, now time.Time) error 
 		if !ok {
 			result = "failed"
 			if locked {
-				detail = map[string]string{"locked": "true", "lockedFor": s.cfg.LockoutDuration.String()}
+				detail = map[string]string{"locked": "true", "lockedFor": s.cfg.LockoutDuration.Duration.String()}
 			}
 		}
 		return tx.Audit().Stage(s.entry(a, typ, "user:"+id, result, detail))

@@ -72,7 +72,7 @@ func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType strin
 	if c.TOTPEnabled {
 		return out, fmt.Errorf("identity: %w: TOTP is already on for this user; disable it first to enrol a new device", api.ErrExists)
 	}
-	seed, b32, url, err := NewTOTP(s.cfg.Issuer, u.Username, s.rand)
+	seed, b32, url, err := NewTOTP(s.issuer, u.Username, s.rand)
 	if err != nil {
 		return out, err
 	}

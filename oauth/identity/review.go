@@ -35,7 +35,7 @@ func age(since, now time.Time) string {
 func (s *Service) Review(stale time.Duration) (api.Review, error) {
 	now := s.now().UTC()
 	if stale <= 0 {
-		stale = s.cfg.MaxSecretAge
+		stale = s.cfg.MaxSecretAge.Duration
 	}
 	if stale <= 0 {
 		stale = 2160 * time.Hour
@@ -103,7 +103,7 @@ func (s *Service) Review(stale time.Duration) (api.Review, error) {
 			if !newest.IsZero() && now.Sub(newest) > stale {
 				r.Flags = append(r.Flags, api.FlagStaleCredential)
 			}
-			if s.cfg.MaxSecretAge > 0 && !newest.IsZero() && now.Sub(newest) > s.cfg.MaxSecretAge {
+			if s.cfg.MaxSecretAge.Duration > 0 && !newest.IsZero() && now.Sub(newest) > s.cfg.MaxSecretAge.Duration {
 				r.Flags = append(r.Flags, api.FlagSecretTooOld)
 			}
 			if unused(l.LastLoginAt, a.CreatedAt, now, stale) {

@@ -14,25 +14,6 @@ import (
 	"github.com/accessd/accessd/store/audit"
 )
 
-// Config is the [identity] policy the service enforces.
-type Config struct {
-	// RemoteCredentialOps lets application secrets be minted and rotated
-	// over TLS too; by default only the admin socket may.
-	RemoteCredentialOps bool
-	// MaxSecretAge is the rotation policy the review flags against.
-	MaxSecretAge time.Duration
-	// LockoutAttempts failed sign-ins lock an account for LockoutDuration.
-	LockoutAttempts int
-	LockoutDuration time.Duration
-	// Password is the argon2id cost of new hashes; older hashes are
-	// re-made at the next successful sign-in.
-	Password PasswordParams
-	// Owner is the organisation part of subjects ("lerian").
-	Owner string
-	// Issuer names the TOTP issuer shown in authenticator apps.
-	Issuer string
-}
-
 // Indexer is what the service tells about every change of groups and
 // memberships, so decisions never read the store: the permission index
 // of oauth/authz.
@@ -55,6 +36,8 @@ type Service struct {
 	index  Indexer
 	hasher *Hasher
 	cfg    Config
+	owner  string
+	issuer string
 	epochs epochs
 	log    *slog.Logger
 	now    func() time.Time
@@ -70,27 +53,31 @@ type Options struct {
 	// crypto/rand.
 	Now  func() time.Time
 	Rand io.Reader
-	// Hasher bounds concurrent argon2id work; nil makes one from
-	// Config.Password.
+	// Hasher bounds concurrent argon2id work; nil makes one from the
+	// config's password cost.
 	Hasher *Hasher
+	// Owner is the organisation part of subjects ("lerian"); Issuer names
+	// the TOTP issuer shown in authenticator apps.
+	Owner, Issuer string
 }
 
 // New returns the service. It does not load the index; call LoadIndex.
 func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
+	def := DefaultConfig()
 	if cfg.LockoutAttempts <= 0 {
-		cfg.LockoutAttempts = 5
+		cfg.LockoutAttempts = def.LockoutAttempts
 	}
-	if cfg.LockoutDuration <= 0 {
-		cfg.LockoutDuration = 15 * time.Minute
+	if cfg.LockoutDuration.Duration <= 0 {
+		cfg.LockoutDuration = def.LockoutDuration
 	}
-	if cfg.Password == (PasswordParams{}) {
-		cfg.Password = DefaultPasswordParams
+	if cfg.MaxSecretAge.Duration <= 0 {
+		cfg.MaxSecretAge = def.MaxSecretAge
 	}
-	if cfg.Owner == "" {
-		cfg.Owner = "lerian"
+	if opt.Owner == "" {
+		opt.Owner = "lerian"
 	}
-	if cfg.Issuer == "" {
-		cfg.Issuer = "accessd"
+	if opt.Issuer == "" {
+		opt.Issuer = "accessd"
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
@@ -102,7 +89,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 		opt.Rand = rand.Reader
 	}
 	if opt.Hasher == nil {
-		h, err := NewHasher(HasherOptions{Params: cfg.Password, Rand: opt.Rand})
+		h, err := NewHasher(HasherOptions{Params: cfg.Params(), Rand: opt.Rand})
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +99,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 		return nil, errors.New("identity: New needs an audit log and an index")
 	}
 	return &Service{st: st, audit: opt.Audit, index: opt.Index, hasher: opt.Hasher, cfg: cfg,
-		log: opt.Log, now: opt.Now, rand: opt.Rand}, nil
+		owner: opt.Owner, issuer: opt.Issuer, log: opt.Log, now: opt.Now, rand: opt.Rand}, nil
 }
 
 // Actor is who asks for a change: recorded in every audit entry.

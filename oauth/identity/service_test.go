@@ -64,9 +64,6 @@ func newEnvWith(t *testing.T, cfg identity.Config, ho identity.HasherOptions) *e
 	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	h, err := identity.NewHasher(ho)
 	require.NoError(t, err)
-	if cfg.Password == (identity.PasswordParams{}) {
-		cfg.Password = ho.Params
-	}
 	idx := authz.New()
 	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: c.now, Hasher: h})
 	require.NoError(t, err)
@@ -147,7 +144,7 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	// are in flight long before five have been checked, so only the
 	// atomic reservation keeps the count at five.
 	slow := identity.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
-	e := newEnvWith(t, identity.Config{LockoutAttempts: 5, LockoutDuration: 15 * time.Minute},
+	e := newEnvWith(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}},
 		identity.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
 	ctx := context.Background()
 	u := e.user(t, "erin")
@@ -346,7 +343,7 @@ func TestMFAWithOathtool(t *testing.T) {
 }
 
 func TestReviewFlags(t *testing.T) {
-	e := newEnv(t, identity.Config{MaxSecretAge: 90 * 24 * time.Hour})
+	e := newEnv(t, identity.Config{MaxSecretAge: identity.Duration{Duration: 90 * 24 * time.Hour}})
 	ctx := context.Background()
 	_, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "lonely"})
 	require.NoError(t, err)
