@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -590,6 +591,12 @@ func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
 	load := time.Since(t0)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	if f := os.Getenv("ACCESSD_SCALE_HEAPPROFILE"); f != "" {
+		out, err := os.Create(f)
+		require.NoError(t, err)
+		require.NoError(t, pprof.WriteHeapProfile(out))
+		require.NoError(t, out.Close())
+	}
 	subjects, groups := idx.Len()
 	t.Logf("RESULT in process: LoadIndex of %d subjects, %d groups took %s; live heap after it %.1f MiB (index, epochs and Badger caches)",
 		subjects, groups, load.Round(time.Millisecond), mib(int64(after.HeapAlloc)))
