@@ -171,7 +171,10 @@ func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
 		if err := r.s.mac.putUint64(txn, metaAuditSeq, entries[len(entries)-1].Seq); err != nil {
 			return err
 		}
-		return txn.Commit()
+		if err := txn.Commit(); err != nil {
+			return err
+		}
+		return r.s.durable()
 	}()
 	if errors.Is(err, badger.ErrConflict) {
 		err = fmt.Errorf("concurrent chain writer: %w", ErrConflict)

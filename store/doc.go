@@ -44,7 +44,8 @@
 // bumps on each write. Updates are read-modify-write closures
 // (UserRepo.Update): a stale Version yields ErrConflict, and a transaction
 // that loses to a concurrent writer is retried on fresh data. Writes are
-// fsynced before they return (SyncWrites): an acknowledged write survives
+// fsynced before they return (durable.go: concurrent commits share one
+// sync of Badger's logs): an acknowledged write survives
 // a crash of the process or the host.
 //
 // # Invariants
@@ -67,7 +68,7 @@
 // altering, truncating or reordering a backup stream (chunked GCM,
 // ErrBadBackup); moving a sealed secret between records or fields to have
 // it served under another identity (GCM with record and field as AAD); a
-// crash at any moment losing an acknowledged write (SyncWrites; a test
+// crash at any moment losing an acknowledged write (group sync; a test
 // SIGKILLs a writer repeatedly).
 //
 // Does not defend against: an attacker who can read the daemon's memory

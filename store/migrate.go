@@ -49,7 +49,7 @@ func (s *Store) migrate(from uint64) error {
 			return err
 		}
 	}
-	return s.db.Update(func(txn *badger.Txn) error {
+	return s.retry(func(txn *badger.Txn) error {
 		return s.mac.putUint64(txn, metaFormat, formatVersion)
 	})
 }

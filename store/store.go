@@ -68,6 +68,8 @@ type Store struct {
 	signingT *table[SigningKey]
 	audit    *AuditRepo
 
+	sync *groupSync // shares fsyncs between concurrent commits
+
 	// auditWake is signalled after a commit that staged audit entries,
 	// so the chain writer (store/audit) picks them up at once.
 	auditWake chan struct{}
@@ -114,7 +116,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s := &Store{dir: dir, log: opts.Logger, now: opts.Now, rand: opts.Rand}
+	s := &Store{dir: dir, log: opts.Logger, now: opts.Now, rand: opts.Rand, sync: newGroupSync()}
 	var err error
 	if s.badgerKey, err = derive(rootKey, nil, infoBadger); err != nil {
 		return nil, err
@@ -213,7 +215,7 @@ func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer) error) err
 		s.log.Info("store layout migrated", "event", "store.migrated", "from", stored, "to", formatVersion)
 	}
 	var term uint32
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err = s.retry(func(txn *badger.Txn) error {
 		v, err := s.mac.getUint64(txn, metaFormat)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -458,6 +460,9 @@ func (s *Store) retry(fn func(txn *badger.Txn) error) error {
 			err = txn.Commit()
 		}
 		txn.Discard()
+		if err == nil {
+			return s.durable()
+		}
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
