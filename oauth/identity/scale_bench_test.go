@@ -305,7 +305,7 @@ func medStr(xs []float64, format string) string {
 	return fmt.Sprintf(format+" ("+format+"–"+format+")", s[len(s)/2], s[0], s[len(s)-1])
 }
 
-// TestLoadIndexRanges: LoadIndex's parallel scan by ID range loads every
+// TestLoadIndexRanges: LoadIndex loads every
 // user exactly once, including IDs that are not UUIDs and IDs equal to a
 // range bound.
 func TestLoadIndexRanges(t *testing.T) {
