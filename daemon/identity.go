@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -39,7 +40,12 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		al.Close()
 		return nil, err
 	}
-	if err := svc.LoadIndex(); err != nil {
+	// Loading decodes every user once; collect its garbage eagerly, since
+	// under mlockall the heap's high-water mark stays resident.
+	gc := debug.SetGCPercent(20)
+	err = svc.LoadIndex()
+	debug.SetGCPercent(gc)
+	if err != nil {
 		al.Close()
 		return nil, err
 	}

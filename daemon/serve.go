@@ -137,6 +137,7 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 		st.Close()
 		return err
 	}
+	s.releaseStorePages()
 	running, err := s.listen(st, idp)
 	if err != nil {
 		idp.close()
@@ -352,11 +353,15 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, r *running) erro
 	wg.Go(func() { s.n.watchdog(wctx) })
 
 	var serveErr error
+	release := time.NewTicker(30 * time.Second)
+	defer release.Stop()
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
+		case <-release.C:
+			s.releaseStorePages()
 		case <-hup:
 			if err := r.certs.reload(); err != nil {
 				s.log.Error("TLS certificate reload failed; keeping the old one", "err", err)
@@ -598,4 +603,13 @@ func DevTPMAvailable() error {
 		return fmt.Errorf("daemon: --dev needs a TPM: this accessd was built without the in-process simulator (CGO_ENABLED=0, no C compiler), so it runs swtpm itself, and swtpm is not installed; run `%s` and start again", seal.SwtpmInstallHint)
 	}
 	return nil
+}
+
+// releaseStorePages unlocks and drops the store's table mappings, which
+// mlockall would otherwise keep resident (see
+// lockdown.ReleaseStoreMappings): they hold ciphertext only.
+func (s *server) releaseStorePages() {
+	if _, err := lockdown.ReleaseStoreMappings(dbPath(s.cfg.DataDir)); err != nil {
+		s.log.Warn("could not release the store's file mappings; memory use stays higher", "event", "lockdown.release_error", "err", err)
+	}
 }
