@@ -669,7 +669,7 @@ func testPlannedNeither(t *testing.T, h Harness) {
 	if !errors.As(err, &pe) || !slices.Equal(pe.Changed, []int{h.PCR}) || !pe.Planned {
 		t.Fatalf("ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d with a planned change", err, h.PCR)
 	}
-	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("PCR %d ", h.PCR)) || !strings.Contains(msg, "planned") || !strings.Contains(msg, "accessd recover") {
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("PCR %d ", h.PCR)) || !strings.Contains(msg, "planned values") || !strings.Contains(msg, "accessd recover") {
 		t.Errorf("error %q should name PCR %d, the planned values and accessd recover", msg, h.PCR)
 	}
 }
