@@ -12,7 +12,8 @@ import (
 )
 
 // Recover unwraps the root key with the recovery key (its printed form in
-// keyText) and seals it to the TPM in hand with cfg's PCRs, replacing
+// keyText) and seals it to the TPM in hand, to the current values of the
+// PCRs root.sealed records (seal.pcrs when it cannot be read), replacing
 // root.sealed. It is the way back after the TPM was cleared or replaced, or
 // after PCRs changed unplanned. Before it replaces anything it proves that
 // the recovered key opens this data dir's store, so a recovery file from
@@ -37,19 +38,22 @@ func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
 	if err := proveStoreKey(cfg, root, log); err != nil {
 		return err
 	}
-	if err := resealWith(cfg, dev, root); err != nil {
+	pcrs := recordedPCRs(cfg, log)
+	if err := resealWith(cfg, dev, root, pcrs); err != nil {
 		return err
 	}
-	log.Warn("root key recovered and re-sealed", "event", "seal.recovered", "pcrs", cfg.Seal.PCRs)
+	log.Warn("root key recovered and re-sealed", "event", "seal.recovered", "pcrs", pcrs)
 	return nil
 }
 
-// Reseal unseals the root key with the TPM in hand and seals it again with
-// cfg's PCRs. Unsealing needs the PCRs the key is bound to now, so for a
-// planned firmware or Secure Boot change run it before the change with
-// `--pcrs none`, make the change, then run it again to bind to the new
-// values. After an unplanned change use Recover.
-func Reseal(cfg Config, dev bool, log *slog.Logger) error {
+// Reseal unseals the root key with the TPM in hand and seals it again, to
+// the current values of opt.PCRs (nil: the selection root.sealed records).
+// With opt.Planned it prepares a planned firmware or Secure Boot change:
+// the key then opens with the current values and with the planned ones,
+// never with neither, and the first start on the planned values re-seals
+// it to them alone. Unsealing needs the PCRs to hold values the key is
+// bound to; after an unplanned change use Recover.
+func Reseal(cfg Config, dev bool, opt ResealOptions, log *slog.Logger) error {
 	release, err := prepareKeyOp(cfg, log)
 	if err != nil {
 		return err
@@ -59,16 +63,28 @@ func Reseal(cfg Config, dev bool, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	root, _, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), s)
-	s.Close()
+	defer s.Close()
+	root, info, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), s)
 	if err != nil {
 		return fmt.Errorf("daemon: reseal: %w", err)
 	}
 	defer root.Destroy()
-	if err := resealWith(cfg, dev, root); err != nil {
-		return err
+	pcrs := opt.PCRs
+	if pcrs == nil {
+		pcrs = pcrIndices(info.PCRs)
 	}
-	log.Info("root key re-sealed", "event", "seal.resealed", "pcrs", cfg.Seal.PCRs)
+	if len(opt.Planned) > 0 {
+		if err := seal.WritePlannedSealedFile(sealedPath(cfg.DataDir), s, root, pcrs, opt.Planned, time.Now()); err != nil {
+			return fmt.Errorf("daemon: reseal for a planned PCR change: %w", err)
+		}
+		log.Warn("root key re-sealed for a planned PCR change: it opens with the current and with the planned PCR values until the first start on the planned ones",
+			"event", "seal.planned", "pcrs", pcrs, "planned", seal.FormatPCRValues(opt.Planned))
+		return nil
+	}
+	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), s, root, pcrs, time.Now()); err != nil {
+		return fmt.Errorf("daemon: seal root key: %w", err)
+	}
+	log.Info("root key re-sealed", "event", "seal.resealed", "pcrs", pcrs)
 	return nil
 }
 
@@ -102,13 +118,13 @@ func proveStoreKey(cfg Config, root seal.RootKey, log *slog.Logger) error {
 	return st.Close()
 }
 
-func resealWith(cfg Config, dev bool, root seal.RootKey) error {
+func resealWith(cfg Config, dev bool, root seal.RootKey, pcrs []int) error {
 	s, err := openSealer(cfg, dev)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), s, root, cfg.Seal.PCRs, time.Now()); err != nil {
+	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), s, root, pcrs, time.Now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
 	return nil

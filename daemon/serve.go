@@ -15,7 +15,6 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -230,20 +229,17 @@ func (s *server) unsealAndOpenStore() (*store.Store, error) {
 	}
 	root, sealed, err := seal.ReadSealedFile(sealedPath(s.cfg.DataDir), sealer)
 	s.sealKind = sealer.Kind()
+	if err == nil {
+		sealed = finishPlannedChange(s.cfg, sealer, root, sealed, s.log)
+	}
 	sealer.Close()
 	if err != nil {
 		return nil, fmt.Errorf("daemon: unseal %s: %w", sealedPath(s.cfg.DataDir), err)
 	}
 	// Report what the key is bound to, which may differ from the config
-	// until `accessd reseal` runs.
-	s.boundPCRs = make([]int, 0, len(sealed.PCRs))
-	for _, p := range sealed.PCRs {
-		s.boundPCRs = append(s.boundPCRs, p.Index)
-	}
-	if !slices.Equal(s.boundPCRs, s.cfg.Seal.PCRs) {
-		s.log.Warn("root key is bound to other PCRs than seal.pcrs says; run `accessd reseal` to apply the config",
-			"event", "seal.pcr_drift", "bound", s.boundPCRs, "configured", s.cfg.Seal.PCRs)
-	}
+	// until `accessd reseal --pcrs` runs.
+	s.boundPCRs = pcrIndices(sealed.PCRs)
+	warnPCRDrift(s.log, s.boundPCRs, s.cfg.Seal.PCRs)
 	s.n.status("opening store")
 	st, err := store.Open(dbPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log})
 	root.Destroy()

@@ -13,7 +13,8 @@
 //     use and flushed afterwards). When PCRs are selected, the object's
 //     authorization policy is TPM2_PolicyPCR over the SHA-256 bank, so the
 //     TPM releases the key only while those PCRs hold the values they held
-//     at sealing time.
+//     at sealing time. While a planned change is pending the policy has two
+//     branches (see "Planned PCR changes").
 //   - root.recovery: the same root key, encrypted with AES-256-GCM under
 //     HKDF-SHA-256 of a 256-bit recovery key that is shown once, at
 //     `accessd init`, and never stored.
@@ -56,9 +57,65 @@
 // code as the service user while the PCRs hold their sealed values (they
 // can ask the TPM to unseal, exactly as the daemon does); an attacker who
 // holds both root.recovery and the recovery key; rollback of root.sealed to
-// an older valid copy; active tampering with the TPM's responses on the
-// bus (sessions are salted but the SRK is not verified against an EK
-// certificate).
+// an older valid copy (for a planned change: putting back the two-branch
+// file after the first start re-sealed to the new values alone makes the
+// old values open the key again, until the next start); active tampering
+// with the TPM's responses on the bus (sessions are salted but the SRK is
+// not verified against an EK certificate).
+//
+// # Planned PCR changes
+//
+// A firmware or Secure Boot update changes the PCRs the key is bound to,
+// and after it the TPM refuses to unseal. `accessd reseal --pcr-values
+// 7=sha256:HEX,...` prepares for it: the root key is re-sealed under
+// TPM2_PolicyOR over two TPM2_PolicyPCR branches, one for the values the
+// PCRs hold now and one for the values given (PCRs not named keep their
+// current value in it). The TPM releases the key while the PCRs hold
+// either set, never neither. root.sealed's header records both sets
+// (format version 2) and stays authenticated as before: its digest is part
+// of the sealed payload, and Unseal compares the policy the header
+// describes with the sealed object's authPolicy, which the TPM
+// integrity-protects, before it asks the TPM. The first `serve` that finds
+// the PCRs at the planned values re-seals the key to them alone (version 1
+// again, FinishPlannedChange), so the old values stop working at the first
+// start after the change. If the update does not produce the predicted
+// values, nothing opens and the recovery key is the way back, as it was
+// before planned changes existed.
+//
+// Why PolicyOR and not a signed policy (TPM2_PolicyAuthorize, as
+// systemd-cryptenroll --tpm2-public-key does): a signed policy needs a
+// signing key that outlives every change, and that key then unlocks the
+// root key on this TPM for any PCR values it signs. On a single appliance
+// the operator who would hold it is the operator who runs reseal, with the
+// key on the same host or on a second system to protect; a stolen signing
+// key would silently widen the binding for every future boot. PolicyOR
+// needs no new secret: the branches are plain PCR values, public and
+// inspectable in the header, chosen by someone who can already unseal the
+// key (reseal unseals first, so it runs only while the PCRs hold a value
+// the key is bound to), and the set of values that open the key is never
+// wider than two and is back to one at the next start.
+//
+// What each branch lets an attacker do: the first branch is exactly
+// today's binding, so it grants nothing new. The second grants the key to
+// a boot that produces the planned values: an attacker who can change the
+// boot chain gains something only if they can produce those exact values,
+// which the operator chose as the measurements of the intended update; a
+// wrong prediction opens nothing. Neither branch is unbound (a branch with
+// no PCRs is refused at sealing), so at no moment is the key sealed
+// without a PCR binding, and the window in which two sets open it ends at
+// the first start on the new values. Not defended: an operator who is
+// tricked into planning values of a malicious boot chain; the old values
+// still opening the key until the first start after the change (booting
+// the old firmware again in that window works, as it would have without
+// the plan).
+//
+// A crash mid-reseal is harmless: every write is atomic and is preceded by
+// an unseal of the new file, so root.sealed is either the old file or the
+// new one. Preparing: the old file (one branch) and the new (two) both
+// open on the current values. Finishing: the old file (two branches) and
+// the new (the planned values alone) both open on the planned values. A
+// failure to finish is logged and the start goes on; the next start, or
+// `accessd reseal`, tries again.
 //
 // # TPMs
 //

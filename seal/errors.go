@@ -56,6 +56,10 @@ const hintRecover = "run `accessd recover --recovery-key-file FILE` to unwrap th
 type PCRMismatchError struct {
 	// Changed lists the PCR indices that differ, ascending.
 	Changed []int
+	// Planned says a planned change was pending: the PCRs hold neither the
+	// sealed values nor the planned ones, and Changed lists the PCRs that
+	// differ from either.
+	Planned bool
 }
 
 // Error names the changed PCRs and says what to do.
@@ -74,9 +78,15 @@ func (e *PCRMismatchError) Error() string {
 		}
 		b.WriteString(" changed since sealing")
 	}
+	if e.Planned {
+		b.WriteString(", and the planned values prepared with `accessd reseal --pcr-values` do not match either")
+	}
 	b.WriteString("; if this was a planned firmware or Secure Boot change, ")
 	b.WriteString("run `accessd recover --recovery-key-file FILE` to seal the root key to the new values; ")
 	b.WriteString("otherwise find out what changed in the boot chain before recovering")
+	if !e.Planned {
+		b.WriteString(" (next time, `accessd reseal --pcr-values` before a planned change avoids the recovery key)")
+	}
 	return b.String()
 }
 

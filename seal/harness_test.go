@@ -26,7 +26,7 @@ func tpmOf(t *testing.T, inst sealtest.Instance) *seal.TPM {
 
 func extendPCR(t *testing.T, inst sealtest.Instance, pcr int) {
 	t.Helper()
-	if err := seal.ExtendPCR(tpmOf(t, inst), pcr, []byte("sealtest measurement")); err != nil {
+	if err := seal.ExtendPCR(tpmOf(t, inst), pcr, sealtest.Measurement); err != nil {
 		t.Fatal(err)
 	}
 }

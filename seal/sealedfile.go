@@ -1,11 +1,13 @@
 package seal
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -22,14 +24,26 @@ import (
 //	blobLen  u32
 //	blob     the Sealer's opaque blob
 //
+// Version 2 is written only while a planned PCR change is pending: the
+// same fields with version 2, and each PCR entry carries a second value,
+//
+//	count ×  { index u8, value [32]byte, planned [32]byte }   count ≥ 1
+//
+// and the key opens with either set (TPM2_PolicyOR, see policy.go). At
+// least one planned value differs from its value. Once the planned values
+// are in place the file is re-sealed as version 1, so version 1 stays the
+// form an older accessd reads.
+//
 // What the TPM seals is SHA-256(header) || root key: after unsealing, the
 // digest is compared with the header as read, so the TPM's integrity
 // protection of the blob extends to every header byte.
 const (
 	sealedMagic   = "ACCESSD-SEALED\n"
 	sealedVersion = 1
-	sealedBankSHA = 0x000B
-	maxSealedFile = 64 << 10
+	// sealedVersionPlanned is the version of a file with planned values.
+	sealedVersionPlanned = 2
+	sealedBankSHA        = 0x000B
+	maxSealedFile        = 64 << 10
 )
 
 // sealedFixedLen is the header length before the PCR entries.
@@ -55,8 +69,24 @@ type SealedInfo struct {
 	// PCRs are the PCRs the key is bound to, with their values at sealing
 	// time; empty when it is not bound to PCRs.
 	PCRs []PCR
+	// Planned, while a planned PCR change is pending, are the same PCRs
+	// with the values expected after it (`accessd reseal --pcr-values`):
+	// the key then opens with either PCRs's or Planned's values. Empty
+	// otherwise.
+	Planned []PCR
 	// Created is when the file was sealed (second precision, UTC).
 	Created time.Time
+}
+
+// branches returns the PCR policy the key is sealed to, as Seal takes it.
+func (i SealedInfo) branches() [][]PCR {
+	switch {
+	case len(i.PCRs) == 0:
+		return nil
+	case len(i.Planned) == 0:
+		return [][]PCR{i.PCRs}
+	}
+	return [][]PCR{i.PCRs, i.Planned}
 }
 
 // sealedFile is a parsed root.sealed.
@@ -75,15 +105,25 @@ func encodeSealedHeader(info SealedInfo) ([]byte, error) {
 	if err := checkPolicy(info.PCRs); err != nil {
 		return nil, err
 	}
-	h := make([]byte, 0, sealedFixedLen+len(info.PCRs)*(1+pcrDigestSize))
+	version, entry := byte(sealedVersion), 1+pcrDigestSize
+	if len(info.Planned) > 0 {
+		if err := checkPlanned(info.PCRs, info.Planned); err != nil {
+			return nil, err
+		}
+		version, entry = sealedVersionPlanned, 1+2*pcrDigestSize
+	}
+	h := make([]byte, 0, sealedFixedLen+len(info.PCRs)*entry)
 	h = append(h, sealedMagic...)
-	h = append(h, sealedVersion, code)
+	h = append(h, version, code)
 	h = binary.BigEndian.AppendUint64(h, uint64(info.Created.Unix()))
 	h = binary.BigEndian.AppendUint16(h, sealedBankSHA)
 	h = append(h, byte(len(info.PCRs)))
-	for _, p := range info.PCRs {
+	for i, p := range info.PCRs {
 		h = append(h, byte(p.Index))
 		h = append(h, p.Digest...)
+		if len(info.Planned) > 0 {
+			h = append(h, info.Planned[i].Digest...)
+		}
 	}
 	return h, nil
 }
@@ -106,8 +146,13 @@ func parseSealed(data []byte) (*sealedFile, error) {
 		return nil, errors.New("not an accessd sealed key file")
 	}
 	p := len(sealedMagic)
-	if v := data[p]; v != sealedVersion {
-		return nil, fmt.Errorf("unsupported format version %d (written by a newer accessd, or damaged)", v)
+	version := data[p]
+	if version != sealedVersion && version != sealedVersionPlanned {
+		return nil, fmt.Errorf("unsupported format version %d (written by a newer accessd, or damaged)", version)
+	}
+	entry := 1 + pcrDigestSize
+	if version == sealedVersionPlanned {
+		entry += pcrDigestSize
 	}
 	kind, ok := kindFromCode(data[p+1])
 	if !ok {
@@ -122,18 +167,31 @@ func parseSealed(data []byte) (*sealedFile, error) {
 		return nil, fmt.Errorf("%d PCRs listed, at most %d exist", count, MaxPCR+1)
 	}
 	p = sealedFixedLen
-	end := p + count*(1+pcrDigestSize)
+	end := p + count*entry
 	if len(data) < end+4 {
 		return nil, errors.New("file is truncated")
 	}
 	pcrs := make([]PCR, count)
+	var planned []PCR
+	if version == sealedVersionPlanned {
+		planned = make([]PCR, count)
+	}
 	for i := range pcrs {
 		idx := int(data[p])
 		if idx > MaxPCR || (i > 0 && idx <= pcrs[i-1].Index) {
 			return nil, errors.New("PCR list is not in canonical order")
 		}
 		pcrs[i] = PCR{Index: idx, Digest: data[p+1 : p+1+pcrDigestSize : p+1+pcrDigestSize]}
-		p += 1 + pcrDigestSize
+		if planned != nil {
+			q := p + 1 + pcrDigestSize
+			planned[i] = PCR{Index: idx, Digest: data[q : q+pcrDigestSize : q+pcrDigestSize]}
+		}
+		p += entry
+	}
+	if planned != nil {
+		if err := checkPlanned(pcrs, planned); err != nil {
+			return nil, err
+		}
 	}
 	n := binary.BigEndian.Uint32(data[end:])
 	blob := data[end+4:]
@@ -141,7 +199,7 @@ func parseSealed(data []byte) (*sealedFile, error) {
 		return nil, errors.New("TPM blob length does not match the file size")
 	}
 	return &sealedFile{
-		SealedInfo: SealedInfo{Kind: kind, PCRs: pcrs, Created: time.Unix(created, 0).UTC()},
+		SealedInfo: SealedInfo{Kind: kind, PCRs: pcrs, Planned: planned, Created: time.Unix(created, 0).UTC()},
 		header:     data[:end:end],
 		blob:       blob,
 	}, nil
@@ -169,14 +227,20 @@ func WriteSealedFile(path string, s Sealer, root RootKey, pcrs []int, now time.T
 			return err
 		}
 	}
-	header, err := encodeSealedHeader(SealedInfo{Kind: s.Kind(), PCRs: policy, Created: now})
+	return writeSealed(path, s, root, SealedInfo{Kind: s.Kind(), PCRs: policy, Created: now})
+}
+
+// writeSealed seals root to s under the policy info describes, checks that
+// it unseals, and writes it to path.
+func writeSealed(path string, s Sealer, root RootKey, info SealedInfo) error {
+	header, err := encodeSealedHeader(info)
 	if err != nil {
 		return err
 	}
 	digest := sha256.Sum256(header)
 	payload := make([]byte, 0, len(digest)+RootKeySize)
 	payload = append(append(payload, digest[:]...), root.Bytes()...)
-	blob, err := s.Seal(payload, policy)
+	blob, err := s.Seal(payload, info.branches()...)
 	clear(payload)
 	if err != nil {
 		return err
@@ -233,6 +297,9 @@ func ReadSealedInfo(path string) (SealedInfo, error) {
 			for i := range info.PCRs {
 				info.PCRs[i].Digest = append([]byte(nil), info.PCRs[i].Digest...)
 			}
+			for i := range info.Planned {
+				info.Planned[i].Digest = append([]byte(nil), info.Planned[i].Digest...)
+			}
 			return info, nil
 		}
 	}
@@ -248,8 +315,7 @@ func unsealData(data []byte, s Sealer, path string) (*sealedFile, RootKey, error
 	if k := s.Kind(); f.Kind != k {
 		return nil, RootKey{}, fmt.Errorf("seal: read sealed root key %s: %w: it was sealed by a %s TPM and this one is a %s TPM; use the [seal] device it was sealed with, or %s", path, ErrWrongTPM, f.Kind, k, hintRecover)
 	}
-	indices := pcrIndices(f.PCRs)
-	payload, err := s.Unseal(f.blob, indices)
+	payload, err := s.Unseal(f.blob, f.branches()...)
 	if errors.Is(err, ErrPCRMismatch) {
 		return nil, RootKey{}, pcrMismatch(s, f, path, err)
 	}
@@ -265,8 +331,10 @@ func unsealData(data []byte, s Sealer, path string) (*sealedFile, RootKey, error
 }
 
 // pcrMismatch names the PCRs whose current values differ from those
-// recorded at sealing time. If none differs, the policy the TPM enforced is
-// not the one the header describes: the file was changed.
+// recorded at sealing time (with a planned change pending: from the
+// recorded or the planned values). If the PCRs hold the values of a branch,
+// the policy the TPM enforced is not the one the header describes: the
+// file was changed.
 func pcrMismatch(s Sealer, f *sealedFile, path string, cause error) error {
 	cur, err := s.ReadPCRs(pcrIndices(f.PCRs))
 	if err != nil {
@@ -276,13 +344,44 @@ func pcrMismatch(s Sealer, f *sealedFile, path string, cause error) error {
 		return fmt.Errorf("%w (and the TPM returned %d PCR values for %d PCRs)", cause, len(cur), len(f.PCRs))
 	}
 	var changed []int
-	for i, p := range f.PCRs {
-		if subtle.ConstantTimeCompare(p.Digest, cur[i].Digest) != 1 {
-			changed = append(changed, p.Index)
+	matches := false
+	for _, b := range f.branches() {
+		n := 0
+		for i, p := range b {
+			if subtle.ConstantTimeCompare(p.Digest, cur[i].Digest) != 1 {
+				n++
+				if !slices.Contains(changed, p.Index) {
+					changed = append(changed, p.Index)
+				}
+			}
 		}
+		matches = matches || n == 0
 	}
-	if len(changed) == 0 {
+	if matches {
 		return fmt.Errorf("seal: read sealed root key %s: %w: the TPM's PCR policy does not match the values the header records; %s", path, ErrTampered, hintSealedTampered)
 	}
-	return &PCRMismatchError{Changed: changed}
+	slices.Sort(changed)
+	return &PCRMismatchError{Changed: changed, Planned: len(f.Planned) > 0}
+}
+
+// checkPlanned checks that planned lists the PCRs of pcrs, with at least
+// one other value: the second branch of a planned change.
+func checkPlanned(pcrs, planned []PCR) error {
+	if len(pcrs) == 0 || len(planned) != len(pcrs) {
+		return errors.New("planned PCR values must list the PCRs the key is bound to")
+	}
+	if err := checkPolicy(planned); err != nil {
+		return err
+	}
+	differ := false
+	for i := range pcrs {
+		if planned[i].Index != pcrs[i].Index {
+			return errors.New("planned PCR values must list the PCRs the key is bound to")
+		}
+		differ = differ || !bytes.Equal(planned[i].Digest, pcrs[i].Digest)
+	}
+	if !differ {
+		return errors.New("planned PCR values are the same as the sealed ones")
+	}
+	return nil
 }

@@ -57,7 +57,8 @@ func TestParseSealed(t *testing.T) {
 		{"empty", nil},
 		{"magic only", []byte("ACCESSD-SEALED\n")},
 		{"wrong magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b })},
-		{"version 2", mutate(func(b []byte) []byte { b[15] = 2; return b })},
+		{"version 3", mutate(func(b []byte) []byte { b[15] = 3; return b })},
+		{"version 2 without planned values", mutate(func(b []byte) []byte { b[15] = 2; return b })},
 		{"kind 0", mutate(func(b []byte) []byte { b[16] = 0; return b })},
 		{"kind 9", mutate(func(b []byte) []byte { b[16] = 9; return b })},
 		{"SHA-1 bank", mutate(func(b []byte) []byte { b[pcrCount-1] = 0x04; return b })},
@@ -82,6 +83,108 @@ func TestParseSealed(t *testing.T) {
 				t.Fatal("parsed")
 			}
 		})
+	}
+}
+
+// plannedInfo is goldenInfo with a planned change of PCR 7 pending.
+func plannedInfo() seal.SealedInfo {
+	info := goldenInfo()
+	info.Planned = []seal.PCR{info.PCRs[0], {Index: 7, Digest: bytes.Repeat([]byte{0x77}, 32)}}
+	return info
+}
+
+func TestSealedHeaderPlannedGolden(t *testing.T) {
+	h, err := seal.EncodeSealedHeader(plannedInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "sealed-header-planned.golden", h)
+	if h[15] != 2 {
+		t.Errorf("a header with planned values has version %d, want 2", h[15])
+	}
+}
+
+func TestParseSealedPlanned(t *testing.T) {
+	h, err := seal.EncodeSealedHeader(plannedInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 1, 's'}
+	good := seal.EncodeSealed(h, blob)
+	_, _, info, err := seal.SealedParts(good)
+	if err != nil {
+		t.Fatalf("parse a well-formed file: %v", err)
+	}
+	want := plannedInfo()
+	if len(info.Planned) != 2 || !bytes.Equal(info.Planned[1].Digest, want.Planned[1].Digest) ||
+		info.Planned[1].Index != 7 || !bytes.Equal(info.PCRs[1].Digest, want.PCRs[1].Digest) {
+		t.Fatalf("parsed %+v", info)
+	}
+
+	const entries = len("ACCESSD-SEALED\n") + 1 + 1 + 8 + 2 + 1
+	mutate := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"version 1", mutate(func(b []byte) []byte { b[15] = 1; return b })},
+		{"no PCRs", seal.EncodeSealed(append(bytes.Clone(h[:entries-1]), 0), blob)},
+		{"planned values all equal to the sealed ones", mutate(func(b []byte) []byte {
+			copy(b[entries+65+33:], b[entries+65+1:entries+65+33])
+			return b
+		})},
+		{"truncated planned value", seal.EncodeSealed(h[:len(h)-1], blob)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, _, err := seal.SealedParts(tt.data); err == nil {
+				t.Fatal("parsed")
+			}
+		})
+	}
+	for name, info := range map[string]seal.SealedInfo{
+		"planned without PCRs": {Kind: seal.KindTCP, Planned: want.Planned},
+		"planned other PCRs":   {Kind: seal.KindTCP, PCRs: want.PCRs, Planned: want.Planned[1:]},
+		"planned same values":  {Kind: seal.KindTCP, PCRs: want.PCRs, Planned: want.PCRs},
+	} {
+		if _, err := seal.EncodeSealedHeader(info); err == nil {
+			t.Errorf("%s: EncodeSealedHeader succeeded", name)
+		}
+	}
+}
+
+func TestParsePCRValues(t *testing.T) {
+	v0, v7 := strings.Repeat("00", 32), strings.Repeat("7f", 32)
+	tests := []struct {
+		in   string
+		want string // FormatPCRValues of the result; "" = refused
+	}{
+		{"7=sha256:" + v7, "7=sha256:" + v7},
+		{"23=SHA256:" + strings.ToUpper(v7) + ", 0=sha256:" + v0, "0=sha256:" + v0 + ",23=sha256:" + v7},
+		{"", ""},
+		{"7", ""},
+		{"7=" + v7, ""},
+		{"7=sha1:" + v7, ""},
+		{"24=sha256:" + v7, ""},
+		{"-1=sha256:" + v7, ""},
+		{"x=sha256:" + v7, ""},
+		{"7=sha256:" + v7[:62], ""},
+		{"7=sha256:" + v7 + "00", ""},
+		{"7=sha256:" + v7[:62] + "zz", ""},
+		{"7=sha256:" + v7 + ",7=sha256:" + v0, ""},
+	}
+	for _, tt := range tests {
+		got, err := seal.ParsePCRValues(tt.in)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("ParsePCRValues(%q) = %v, want an error", tt.in, got)
+		case tt.want != "" && err != nil:
+			t.Errorf("ParsePCRValues(%q): %v", tt.in, err)
+		case tt.want != "" && seal.FormatPCRValues(got) != tt.want:
+			t.Errorf("ParsePCRValues(%q) = %s, want %s", tt.in, seal.FormatPCRValues(got), tt.want)
+		case err != nil && !strings.Contains(err.Error(), "sha256"):
+			t.Errorf("ParsePCRValues(%q) error %q should show the form INDEX=sha256:HEX", tt.in, err)
+		}
 	}
 }
 
@@ -117,6 +220,8 @@ func FuzzParseSealed(f *testing.F) {
 	h, _ := seal.EncodeSealedHeader(goldenInfo())
 	f.Add(seal.EncodeSealed(h, []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 1, 's'}))
 	f.Add(real[:40])
+	hp, _ := seal.EncodeSealedHeader(plannedInfo())
+	f.Add(seal.EncodeSealed(hp, []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 1, 's'}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		header, blob, _, err := seal.SealedParts(data)
 		if err != nil {

@@ -45,16 +45,18 @@ type Sealer interface {
 	// ascending index order (duplicates removed).
 	ReadPCRs(pcrs []int) ([]PCR, error)
 	// Seal returns an opaque blob that only this TPM can unseal, and only
-	// while the PCRs in policy hold the given values. policy must be in
-	// ascending index order; an empty policy binds to no PCRs. Sealing to
-	// given values rather than to the current ones lets a caller record
-	// exactly what the blob is bound to, and seal ahead of a planned change.
-	Seal(secret []byte, policy []PCR) ([]byte, error)
-	// Unseal returns the secret in blob, bound to the PCRs listed. It
-	// returns ErrPCRMismatch when the TPM refuses because a PCR changed,
-	// ErrWrongTPM when blob was sealed under another TPM's storage root
-	// key, and ErrTampered when blob fails the TPM's integrity checks.
-	Unseal(blob []byte, pcrs []int) ([]byte, error)
+	// while the PCRs hold the values of one branch of policy (each in
+	// ascending index order; at most maxBranches). No branch, or a single
+	// empty one, binds to no PCRs. Sealing to given values rather than to
+	// the current ones lets a caller record exactly what the blob is bound
+	// to, and seal ahead of a planned change with a second branch.
+	Seal(secret []byte, policy ...[]PCR) ([]byte, error)
+	// Unseal returns the secret in blob, given the branches it was sealed
+	// to. It returns ErrPCRMismatch when the TPM refuses because the PCRs
+	// hold the values of no branch, ErrWrongTPM when blob was sealed under
+	// another TPM's storage root key, and ErrTampered when blob fails the
+	// TPM's integrity checks or policy is not the one it was sealed to.
+	Unseal(blob []byte, policy ...[]PCR) ([]byte, error)
 }
 
 // normalizePCRs checks that every index is a PC Client PCR and returns them

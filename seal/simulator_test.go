@@ -238,11 +238,11 @@ func TestConcurrentUse(t *testing.T) {
 // corruptingSealer returns blobs that do not unseal to what was sealed.
 type corruptingSealer struct{ *seal.TPM }
 
-func (c corruptingSealer) Seal(secret []byte, policy []seal.PCR) ([]byte, error) {
+func (c corruptingSealer) Seal(secret []byte, policy ...[]seal.PCR) ([]byte, error) {
 	other := make([]byte, len(secret))
 	copy(other, secret)
 	other[len(other)-1] ^= 1
-	return c.TPM.Seal(other, policy)
+	return c.TPM.Seal(other, policy...)
 }
 
 // TestWriteVerifies checks that WriteSealedFile refuses to replace a good

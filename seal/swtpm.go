@@ -31,8 +31,8 @@ type Swtpm struct {
 }
 
 // StartSwtpm starts swtpm on stateDir (created 0700 if missing), listening
-// on 127.0.0.1:port (0 picks a free port), already started up so Open can
-// use it at once. Stop it with Stop; the child is also signalled if this
+// on 127.0.0.1:port (0 picks a free port) with its control channel on
+// port+1 where that is free, already started up so Open can use it at once. Stop it with Stop; the child is also signalled if this
 // process dies first.
 func StartSwtpm(stateDir string, port int) (*Swtpm, error) {
 	bin, err := exec.LookPath("swtpm")
@@ -50,9 +50,14 @@ func StartSwtpm(stateDir string, port int) (*Swtpm, error) {
 				return nil, err
 			}
 		}
-		ctrl, err := freePort()
-		if err != nil {
-			return nil, err
+		// The control channel goes on the next port, where tpm2-tss's swtpm
+		// and mssim TCTIs look for it (so tpm2-tools can drive this TPM),
+		// unless that port turned out to be taken.
+		ctrl := p + 1
+		if attempt >= 3 || ctrl > 65535 {
+			if ctrl, err = freePort(); err != nil {
+				return nil, err
+			}
 		}
 		if ctrl == p {
 			continue

@@ -2,7 +2,6 @@ package seal
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -152,15 +151,18 @@ func (t *TPM) ReadPCRs(pcrs []int) ([]PCR, error) {
 const maxSecret = 128
 
 // Seal seals secret under a transient ECC SRK, bound by TPM2_PolicyPCR to
-// the values in policy (or to nothing when policy is empty).
-func (t *TPM) Seal(secret []byte, policy []PCR) ([]byte, error) {
+// the values of one branch of policy, or by TPM2_PolicyOR over a
+// TPM2_PolicyPCR per branch when there are several (see policy.go); no
+// branch, or one empty branch, binds it to nothing.
+func (t *TPM) Seal(secret []byte, policy ...[]PCR) ([]byte, error) {
 	if len(secret) == 0 || len(secret) > maxSecret {
 		return nil, fmt.Errorf("seal: seal: secret must be 1 to %d bytes, got %d", maxSecret, len(secret))
 	}
-	if err := checkPolicy(policy); err != nil {
+	branches, err := checkBranches(policy)
+	if err != nil {
 		return nil, err
 	}
-	authPolicy, err := policyDigest(policy)
+	authPolicy, err := policyDigest(branches)
 	if err != nil {
 		return nil, fmt.Errorf("seal: seal: compute PCR policy: %w", err)
 	}
@@ -182,7 +184,7 @@ func (t *TPM) Seal(secret []byte, policy []PCR) ([]byte, error) {
 			FixedTPM:     true,
 			FixedParent:  true,
 			NoDA:         true,
-			UserWithAuth: len(policy) == 0,
+			UserWithAuth: len(branches) == 0,
 		},
 		AuthPolicy: tpm2.TPM2BDigest{Buffer: authPolicy},
 		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgKeyedHash, &tpm2.TPMSKeyedHashParms{
@@ -217,15 +219,19 @@ func (t *TPM) Seal(secret []byte, policy []PCR) ([]byte, error) {
 }
 
 // Unseal loads blob under a freshly derived SRK and unseals it, satisfying
-// the PCR policy over pcrs when pcrs is not empty.
-func (t *TPM) Unseal(blob []byte, pcrs []int) ([]byte, error) {
+// its PCR policy, whose branches policy lists as Seal was given them.
+func (t *TPM) Unseal(blob []byte, policy ...[]PCR) ([]byte, error) {
 	b, err := parseBlob(blob)
 	if err != nil {
 		return nil, fmt.Errorf("seal: unseal root key: %w: %v; restore root.sealed from a backup or %s", ErrTampered, err, hintRecover)
 	}
-	sel, err := normalizePCRs(pcrs)
+	branches, err := checkBranches(policy)
 	if err != nil {
 		return nil, err
+	}
+	wantPolicy, err := policyDigest(branches)
+	if err != nil {
+		return nil, fmt.Errorf("seal: unseal root key: compute PCR policy: %w", err)
 	}
 	if err := t.lock(); err != nil {
 		return nil, err
@@ -256,18 +262,18 @@ func (t *TPM) Unseal(blob []byte, pcrs []int) ([]byte, error) {
 	defer flush(t.tpm, loaded.ObjectHandle)
 
 	// The TPM has checked the public area's integrity; now make sure the
-	// PCR selection we were given is the kind of policy it carries.
+	// PCR policy we were given is the one it carries.
 	pub, err := tpm2.Unmarshal[tpm2.TPMTPublic](b.public)
 	if err != nil {
 		return nil, fmt.Errorf("seal: unseal root key: %w: decode sealed object: %v", ErrTampered, err)
 	}
 	bound := !pub.ObjectAttributes.UserWithAuth
-	if bound != (len(sel) > 0) || pub.Type != tpm2.TPMAlgKeyedHash {
-		return nil, fmt.Errorf("seal: unseal root key: %w: the PCR selection recorded in the file does not match the sealed object's policy; restore root.sealed from a backup or %s", ErrTampered, hintRecover)
+	if bound != (len(branches) > 0) || pub.Type != tpm2.TPMAlgKeyedHash || !bytes.Equal(pub.AuthPolicy.Buffer, wantPolicy) {
+		return nil, fmt.Errorf("seal: unseal root key: %w: the PCR policy recorded in the file does not match the sealed object's policy; restore root.sealed from a backup or %s", ErrTampered, hintRecover)
 	}
 
 	var auth tpm2.Session
-	if len(sel) == 0 {
+	if len(branches) == 0 {
 		// Empty auth value; the session is there to encrypt the response.
 		auth = tpm2.HMAC(tpm2.TPMAlgSHA256, 16,
 			tpm2.AESEncryption(128, tpm2.EncryptOut),
@@ -280,10 +286,8 @@ func (t *TPM) Unseal(blob []byte, pcrs []int) ([]byte, error) {
 			return nil, fmt.Errorf("seal: unseal root key: start policy session: %w", err)
 		}
 		defer func() { _ = closeSess() }()
-		// An empty digest makes the TPM use the PCRs' current values; the
-		// object's policy then matches only if they equal the sealed ones.
-		if _, err := (tpm2.PolicyPCR{PolicySession: sess.Handle(), Pcrs: pcrSelection(sel)}).Execute(t.tpm); err != nil {
-			return nil, fmt.Errorf("seal: unseal root key: PolicyPCR: %w", err)
+		if err := satisfyPolicy(t.tpm, sess.Handle(), branches); err != nil {
+			return nil, fmt.Errorf("seal: unseal root key: %w", err)
 		}
 		auth = sess
 	}
@@ -355,30 +359,6 @@ func pcrSelection(pcrs []int) tpm2.TPMLPCRSelection {
 		Hash:      tpm2.TPMAlgSHA256,
 		PCRSelect: tpm2.PCClientCompatible.PCRs(idx...),
 	}}}
-}
-
-// policyDigest computes the authPolicy of TPM2_PolicyPCR over policy, or
-// nil for an empty policy.
-func policyDigest(policy []PCR) ([]byte, error) {
-	if len(policy) == 0 {
-		return nil, nil
-	}
-	h := sha256.New()
-	for _, p := range policy {
-		h.Write(p.Digest)
-	}
-	calc, err := tpm2.NewPolicyCalculator(tpm2.TPMAlgSHA256)
-	if err != nil {
-		return nil, err
-	}
-	cmd := tpm2.PolicyPCR{
-		PcrDigest: tpm2.TPM2BDigest{Buffer: h.Sum(nil)},
-		Pcrs:      pcrSelection(pcrIndices(policy)),
-	}
-	if err := cmd.Update(calc); err != nil {
-		return nil, err
-	}
-	return calc.Hash().Digest, nil
 }
 
 // readPCRs reads sel (sorted, non-empty) from the SHA-256 bank. A TPM may

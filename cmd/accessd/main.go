@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/daemon"
+	"github.com/accessd/accessd/seal"
 )
 
 // Set by the build (scripts/package: -ldflags "-X main.version=… -X
@@ -84,10 +85,11 @@ func init() {
 			about:   "Runs the host lockdown checks that serve runs before unsealing and prints each finding with its fix. Exits 0 only when none fails."},
 		{name: "recover", flags: recoverFlags,
 			summary: "re-seal the root key to this TPM using the recovery key",
-			about:   "Unwraps the root key with the recovery key printed by init, proves it opens this store, and re-seals it to the TPM in hand (after a TPM was cleared or replaced, or PCRs changed)."},
+			about:   "Unwraps the root key with the recovery key printed by init, proves it opens this store, and re-seals it to the TPM in hand (after a TPM was cleared or replaced, or PCRs changed), to the PCRs root.sealed records (seal.pcrs when it cannot be read)."},
 		{name: "reseal", flags: resealFlags,
-			summary: "re-seal the root key to this TPM with a new PCR selection",
-			about:   "Unseals the root key and seals it again, to the PCRs --pcrs names or, without it, to seal.pcrs."},
+			summary: "re-seal the root key to this TPM, or ahead of a planned PCR change",
+			about: "Unseals the root key and seals it again, to the current values of the PCRs --pcrs names or, without it, of the PCRs root.sealed records. " +
+				"Before a planned firmware or Secure Boot change, --pcr-values INDEX=sha256:HEX,... gives the values the PCRs will hold after it: the key then opens with the current values and with those (TPM2_PolicyOR), never unbound, and the first serve on the new values re-seals it to them alone."},
 		{name: "version", flags: versionFlags,
 			summary: "print the version",
 			about:   "Prints the version, the commit and the build time stamped into the binary."},
@@ -356,23 +358,28 @@ func cmdRecover(c *common, keyFile string, stdout io.Writer, log *slog.Logger) e
 	if err := daemon.Recover(cfg, c.dev, text, log); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "root key re-sealed to this TPM (PCRs %v); start accessd again\n", cfg.Seal.PCRs)
+	printSealed(stdout, cfg)
+	fmt.Fprintln(stdout, "start accessd again")
 	return nil
 }
 
 func resealFlags(fs *flag.FlagSet) action {
 	var c common
-	var pcrs string
+	var pcrs, values string
 	c.register(fs)
-	fs.StringVar(&pcrs, "pcrs", "", "comma-separated PCR `list` to bind to, e.g. 7 or 0,7; \"none\" for no PCRs (default: seal.pcrs)")
-	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdReseal(&c, pcrs, stdout, log) }
+	fs.StringVar(&pcrs, "pcrs", "", "comma-separated PCR `list` to bind to, e.g. 7 or 0,7; \"none\" for no PCRs (default: the PCRs root.sealed is bound to)")
+	fs.StringVar(&values, "pcr-values", "", "planned PCR `values` after a firmware or Secure Boot change, e.g. 7=sha256:HEX; the key opens with the current and with these until the first start on them")
+	return func(stdout, stderr io.Writer, log *slog.Logger) error {
+		return cmdReseal(&c, pcrs, values, stdout, log)
+	}
 }
 
-func cmdReseal(c *common, pcrs string, stdout io.Writer, log *slog.Logger) error {
+func cmdReseal(c *common, pcrs, values string, stdout io.Writer, log *slog.Logger) error {
 	cfg, err := c.load()
 	if err != nil {
 		return err
 	}
+	var opt daemon.ResealOptions
 	if pcrs != "" {
 		if cfg.Seal.PCRs, err = parsePCRs(pcrs); err != nil {
 			return usageError{err}
@@ -380,12 +387,36 @@ func cmdReseal(c *common, pcrs string, stdout io.Writer, log *slog.Logger) error
 		if err := cfg.Override("", ""); err != nil { // range, order, duplicates
 			return err
 		}
+		opt.PCRs = cfg.Seal.PCRs
 	}
-	if err := daemon.Reseal(cfg, c.dev, log); err != nil {
+	if values != "" {
+		if opt.Planned, err = seal.ParsePCRValues(values); err != nil {
+			return usageError{fmt.Errorf("--pcr-values: %w", err)}
+		}
+	}
+	if err := daemon.Reseal(cfg, c.dev, opt, log); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "root key re-sealed to this TPM (PCRs %v)\n", cfg.Seal.PCRs)
+	printSealed(stdout, cfg)
 	return nil
+}
+
+// printSealed says what root.sealed is bound to now.
+func printSealed(stdout io.Writer, cfg daemon.Config) {
+	info, err := daemon.ReadSealedInfo(cfg)
+	if err != nil {
+		fmt.Fprintln(stdout, "root key re-sealed to this TPM")
+		return
+	}
+	pcrs := make([]int, len(info.PCRs))
+	for i, p := range info.PCRs {
+		pcrs[i] = p.Index
+	}
+	fmt.Fprintf(stdout, "root key re-sealed to this TPM (PCRs %v)\n", pcrs)
+	if len(info.Planned) > 0 {
+		fmt.Fprintf(stdout, "it also opens with the planned values %s; make the change, then start accessd: the first start on the new values re-seals to them alone\n",
+			seal.FormatPCRValues(info.Planned))
+	}
 }
 
 // parsePCRs reads --pcrs; the range is checked with the rest of the config.

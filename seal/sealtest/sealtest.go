@@ -3,6 +3,7 @@ package sealtest
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -38,8 +39,9 @@ type Harness struct {
 	// so that cases do not see each other's PCR extensions.
 	Replace func(t *testing.T)
 
-	// ExtendPCR extends PCR pcr of inst's TPM with an arbitrary
-	// measurement, as a firmware update or a different boot would.
+	// ExtendPCR extends PCR pcr of inst's TPM with SHA-256(Measurement),
+	// as a firmware update or a different boot would. The suite predicts
+	// the value it leaves (PredictExtend) to test planned changes.
 	ExtendPCR func(t *testing.T, inst Instance, pcr int)
 
 	// PCR is the PCR the suite binds keys to and extends. It must be
@@ -76,7 +78,12 @@ func Run(t *testing.T, h Harness) {
 		{"UnboundIgnoresPCRs", false, testUnboundIgnoresPCRs},
 		{"Reseal", false, testReseal},
 		{"SealerRoundTrip", false, testSealerRoundTrip},
-		{"FlipEveryByte", false, testFlipEveryByte},
+		{"FlipEveryByte", false, func(t *testing.T, h Harness) { testFlipEveryByte(t, h, false) }},
+		{"SealerPolicyOR", false, testSealerPolicyOR},
+		{"PlannedChange", false, testPlannedChange},
+		{"PlannedChangeNeitherBranch", false, testPlannedNeither},
+		{"PlannedChangeRefusals", false, testPlannedRefusals},
+		{"FlipEveryBytePlanned", false, func(t *testing.T, h Harness) { testFlipEveryByte(t, h, true) }},
 		{"TruncateAndExtend", false, testTruncate},
 		{"OtherTPM", true, testOtherTPM},
 		{"RecoverOnReplacedTPM", true, testRecoverOnReplacedTPM},
@@ -281,7 +288,7 @@ func testSealerRoundTrip(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatalf("Seal: %v", err)
 	}
-	got, err := inst.Unseal(blob, []int{h.PCR})
+	got, err := inst.Unseal(blob, pcrs)
 	if err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("Unseal = %q, %v; want the secret", got, err)
 	}
@@ -293,7 +300,7 @@ func testSealerRoundTrip(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatalf("Seal: %v", err)
 	}
-	if _, err := inst.Unseal(free, []int{h.PCR}); err == nil {
+	if _, err := inst.Unseal(free, pcrs); err == nil {
 		t.Error("Unseal of an unbound blob with a PCR selection succeeded")
 	}
 	// Sealing to values the PCR does not hold yields ErrPCRMismatch.
@@ -302,7 +309,7 @@ func testSealerRoundTrip(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatalf("Seal to future values: %v", err)
 	}
-	if _, err := inst.Unseal(blob, []int{h.PCR}); !errors.Is(err, seal.ErrPCRMismatch) {
+	if _, err := inst.Unseal(blob, wrong); !errors.Is(err, seal.ErrPCRMismatch) {
 		t.Errorf("Unseal with PCRs not at the sealed values = %v, want ErrPCRMismatch", err)
 	}
 }
@@ -313,11 +320,20 @@ func acceptable(err error) bool {
 	return errors.Is(err, seal.ErrTampered) || errors.Is(err, seal.ErrWrongTPM) || errors.Is(err, seal.ErrPCRMismatch)
 }
 
-func testFlipEveryByte(t *testing.T, h Harness) {
+// testFlipEveryByte changes every byte of a root.sealed bound to h.PCR, or
+// with planned, of one with a planned change pending (version 2, sealed
+// under TPM2_PolicyOR), and expects each change to be refused.
+func testFlipEveryByte(t *testing.T, h Harness, planned bool) {
 	inst := open(t, h)
 	root := newRoot(t)
 	path := sealedPath(t)
 	write(t, path, inst, root, []int{h.PCR})
+	if planned {
+		writePlanned(t, path, inst, root, []int{h.PCR}, h.PCR)
+		if info, err := seal.ReadSealedInfo(path); err != nil || len(info.Planned) != 1 {
+			t.Fatalf("ReadSealedInfo = %+v, %v; want a planned change", info, err)
+		}
+	}
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -469,4 +485,232 @@ func mustParse(t *testing.T, text string) seal.RecoveryKey {
 	}
 	t.Cleanup(rk.Destroy)
 	return rk
+}
+
+// Measurement is what a harness's ExtendPCR extends a PCR with (as
+// SHA-256(Measurement)).
+var Measurement = []byte("sealtest measurement")
+
+// PredictExtend returns the value a SHA-256 PCR holding old holds after
+// ExtendPCR: SHA-256(old || SHA-256(Measurement)).
+func PredictExtend(old []byte) []byte {
+	m := sha256.Sum256(Measurement)
+	h := sha256.New()
+	h.Write(old)
+	h.Write(m[:])
+	return h.Sum(nil)
+}
+
+// writePlanned re-seals path, now bound to pcrs, for a planned change: PCR
+// pcr is expected to be extended once by ExtendPCR.
+func writePlanned(t *testing.T, path string, inst Instance, root seal.RootKey, pcrs []int, pcr int) []seal.PCR {
+	t.Helper()
+	cur, err := inst.ReadPCRs([]int{pcr})
+	if err != nil {
+		t.Fatalf("ReadPCRs: %v", err)
+	}
+	planned := []seal.PCR{{Index: pcr, Digest: PredictExtend(cur[0].Digest)}}
+	if err := seal.WritePlannedSealedFile(path, inst, root, pcrs, planned, epoch); err != nil {
+		t.Fatalf("WritePlannedSealedFile: %v", err)
+	}
+	return planned
+}
+
+// testSealerPolicyOR checks TPM2_PolicyOR below the file format: a blob
+// sealed to two branches opens while the PCRs hold either, never with
+// neither, and only when presented with exactly its branches.
+func testSealerPolicyOR(t *testing.T, h Harness) {
+	inst := open(t, h)
+	secret := []byte("sealtest secret, not a real key")
+	cur, err := inst.ReadPCRs([]int{0, h.PCR})
+	if err != nil {
+		t.Fatalf("ReadPCRs: %v", err)
+	}
+	other := func(b byte) []seal.PCR {
+		return []seal.PCR{cur[0], {Index: h.PCR, Digest: bytes.Repeat([]byte{b}, 32)}}
+	}
+	for _, tc := range []struct {
+		name     string
+		branches [][]seal.PCR
+		opens    bool
+	}{
+		{"current values first", [][]seal.PCR{cur, other(0xA5)}, true},
+		{"current values second", [][]seal.PCR{other(0xA5), cur}, true},
+		{"neither", [][]seal.PCR{other(0xA5), other(0x5A)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			blob, err := inst.Seal(secret, tc.branches...)
+			if err != nil {
+				t.Fatalf("Seal: %v", err)
+			}
+			got, err := inst.Unseal(blob, tc.branches...)
+			switch {
+			case tc.opens && (err != nil || !bytes.Equal(got, secret)):
+				t.Fatalf("Unseal = %q, %v; want the secret", got, err)
+			case !tc.opens && !errors.Is(err, seal.ErrPCRMismatch):
+				t.Fatalf("Unseal = %q, %v; want ErrPCRMismatch", got, err)
+			}
+			// Presented with other branches than it was sealed to, the
+			// blob never opens, even when they hold the current values.
+			for name, wrong := range map[string][][]seal.PCR{
+				"one branch":       tc.branches[:1],
+				"other branch":     {cur},
+				"swapped":          {tc.branches[1], tc.branches[0]},
+				"replaced branch":  {tc.branches[0], other(0x11)},
+				"unbound":          nil,
+				"third branch":     {tc.branches[0], tc.branches[1], cur},
+				"duplicate branch": {cur, cur},
+			} {
+				if got, err := inst.Unseal(blob, wrong...); err == nil {
+					t.Errorf("%s: Unseal succeeded (same secret: %v)", name, bytes.Equal(got, secret))
+				}
+			}
+		})
+	}
+	if _, err := inst.Seal(secret, cur, nil); err == nil {
+		t.Error("Seal with an empty second branch (an unbound key) succeeded")
+	}
+}
+
+// testPlannedChange is issue 10's planned change: seal for the values
+// before and after a change, make the change, open with the new values,
+// re-seal to them alone; the old values then no longer open the key.
+func testPlannedChange(t *testing.T, h Harness) {
+	inst := open(t, h)
+	root := newRoot(t)
+	path := sealedPath(t)
+	other := 0
+	if h.PCR == 0 {
+		other = 1
+	}
+	sel := []int{other, h.PCR}
+	write(t, path, inst, root, sel)
+	before, err := inst.ReadPCRs(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := writePlanned(t, path, inst, root, sel, h.PCR)
+
+	info, err := seal.ReadSealedInfo(path)
+	if err != nil {
+		t.Fatalf("ReadSealedInfo: %v", err)
+	}
+	if !samePCRs(info.PCRs, before) || len(info.Planned) != 2 ||
+		!samePCRs(info.Planned[:1], before[:1]) || !samePCRs(info.Planned[1:], planned) {
+		t.Fatalf("ReadSealedInfo = %+v, want the current values of PCRs %v and the planned value of PCR %d", info, sel, h.PCR)
+	}
+	// Before the change: the old values open it, and nothing is re-sealed.
+	mustRead(t, path, inst, root)
+	_, sealedInfo, err := seal.ReadSealedFile(path, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := os.ReadFile(path)
+	if _, done, err := seal.FinishPlannedChange(path, inst, root, sealedInfo, epoch); err != nil || done {
+		t.Fatalf("FinishPlannedChange before the change = %v, %v; want nothing done", done, err)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, orig) {
+		t.Fatal("FinishPlannedChange rewrote root.sealed before the change happened")
+	}
+
+	// The change.
+	h.ExtendPCR(t, inst, h.PCR)
+	if cur, err := inst.ReadPCRs([]int{h.PCR}); err != nil || !samePCRs(cur, planned) {
+		t.Fatalf("after ExtendPCR, PCR %d does not hold the predicted value (%v): does the harness extend with SHA-256(Measurement)?", h.PCR, err)
+	}
+	got, sealedInfo, err := seal.ReadSealedFile(path, inst)
+	if err != nil {
+		t.Fatalf("ReadSealedFile on the planned values: %v", err)
+	}
+	got.Destroy()
+	next, done, err := seal.FinishPlannedChange(path, inst, root, sealedInfo, epoch)
+	if err != nil || !done {
+		t.Fatalf("FinishPlannedChange after the change = %v, %v; want it done", done, err)
+	}
+	info, err = seal.ReadSealedInfo(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Planned) != 0 || !samePCRs(info.PCRs, sealedInfo.Planned) || !samePCRs(next.PCRs, info.PCRs) {
+		t.Fatalf("after FinishPlannedChange, ReadSealedInfo = %+v; want the planned values alone", info)
+	}
+	mustRead(t, path, inst, root)
+
+	// The next change is unplanned: refused, naming the PCR.
+	h.ExtendPCR(t, inst, h.PCR)
+	if got, _, err := seal.ReadSealedFile(path, inst); err == nil {
+		got.Destroy()
+		t.Fatal("ReadSealedFile succeeded after an unplanned change")
+	} else if !errors.Is(err, seal.ErrPCRMismatch) {
+		t.Fatalf("ReadSealedFile error = %v, want ErrPCRMismatch", err)
+	}
+}
+
+// testPlannedNeither: with a change pending, PCR values that are neither
+// the sealed nor the planned ones are refused with an error that names the
+// PCR and says to recover.
+func testPlannedNeither(t *testing.T, h Harness) {
+	inst := open(t, h)
+	root := newRoot(t)
+	path := sealedPath(t)
+	write(t, path, inst, root, []int{h.PCR})
+	wrong := []seal.PCR{{Index: h.PCR, Digest: bytes.Repeat([]byte{0xA5}, 32)}}
+	if err := seal.WritePlannedSealedFile(path, inst, root, []int{h.PCR}, wrong, epoch); err != nil {
+		t.Fatalf("WritePlannedSealedFile: %v", err)
+	}
+	mustRead(t, path, inst, root)
+	h.ExtendPCR(t, inst, h.PCR)
+	got, _, err := seal.ReadSealedFile(path, inst)
+	if err == nil {
+		got.Destroy()
+		t.Fatal("ReadSealedFile succeeded with PCR values of neither branch")
+	}
+	var pe *seal.PCRMismatchError
+	if !errors.As(err, &pe) || !slices.Equal(pe.Changed, []int{h.PCR}) || !pe.Planned {
+		t.Fatalf("ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d with a planned change", err, h.PCR)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("PCR %d ", h.PCR)) || !strings.Contains(msg, "planned values") || !strings.Contains(msg, "accessd recover") {
+		t.Errorf("error %q should name PCR %d, the planned values and accessd recover", msg, h.PCR)
+	}
+}
+
+// testPlannedRefusals: what WritePlannedSealedFile refuses leaves the file
+// as it was.
+func testPlannedRefusals(t *testing.T, h Harness) {
+	inst := open(t, h)
+	root := newRoot(t)
+	path := sealedPath(t)
+	write(t, path, inst, root, []int{h.PCR})
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := inst.ReadPCRs([]int{h.PCR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notSel := (h.PCR + 1) % (seal.MaxPCR + 1)
+	for name, tc := range map[string]struct {
+		pcrs    []int
+		planned []seal.PCR
+		want    string
+	}{
+		"unbound":        {nil, []seal.PCR{{Index: h.PCR, Digest: bytes.Repeat([]byte{1}, 32)}}, "not bound"},
+		"no values":      {[]int{h.PCR}, nil, "no planned"},
+		"not selected":   {[]int{h.PCR}, []seal.PCR{{Index: notSel, Digest: bytes.Repeat([]byte{1}, 32)}}, fmt.Sprintf("PCR %d", notSel)},
+		"current values": {[]int{h.PCR}, cur, "no change"},
+		"short value":    {[]int{h.PCR}, []seal.PCR{{Index: h.PCR, Digest: []byte{1}}}, "bytes"},
+	} {
+		err := seal.WritePlannedSealedFile(path, inst, root, tc.pcrs, tc.planned, epoch)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: WritePlannedSealedFile = %v, want an error containing %q", name, err, tc.want)
+		}
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, orig) {
+		t.Error("a refused WritePlannedSealedFile changed root.sealed")
+	}
+}
+
+func samePCRs(a, b []seal.PCR) bool {
+	return slices.EqualFunc(a, b, func(x, y seal.PCR) bool { return x.Index == y.Index && bytes.Equal(x.Digest, y.Digest) })
 }
