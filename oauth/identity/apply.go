@@ -61,11 +61,11 @@ func (s *Service) Apply(ctx context.Context, a Actor, data []byte, dry bool) (ap
 		return api.ApplyResult{}, storeErr("apply policy", err)
 	}
 	if !dry {
-		for g, perms := range touchedGroups {
-			s.index.SetGroup(g, perms)
+		for g := range touchedGroups {
+			s.refreshGroup(g)
 		}
-		for id, groups := range touchedSubjects {
-			s.index.SetSubject(id, groups)
+		for id := range touchedSubjects {
+			s.refreshSubject(id)
 		}
 	}
 	return api.ApplyResult{DryRun: dry, Changes: nonNil(policy.Strings(changes))}, nil

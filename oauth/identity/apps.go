@@ -123,7 +123,7 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 	if err != nil {
 		return out, storeErr("create application", err)
 	}
-	s.index.SetSubject(app.ID, app.Groups)
+	s.refreshSubject(app.ID)
 	groups := app.Groups
 	if groups == nil {
 		groups = []string{}
@@ -257,8 +257,7 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 	if err != nil {
 		return storeErr("delete application", err)
 	}
-	s.index.DeleteSubject(ap.ID)
-	s.epochs.forget(ap.ID)
+	s.refreshSubject(ap.ID)
 	return nil
 }
 

@@ -96,7 +96,7 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupR
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("create group %q", req.Name), err)
 	}
-	s.index.SetGroup(g.Name, nil)
+	s.refreshGroup(g.Name)
 	return groupView(g), nil
 }
 
@@ -126,9 +126,9 @@ func (s *Service) DeleteGroup(ctx context.Context, a Actor, name string) error {
 	if err != nil {
 		return storeErr(fmt.Sprintf("delete group %q", name), err)
 	}
-	s.index.DeleteGroup(name)
+	s.refreshGroup(name)
 	for _, c := range changed {
-		s.index.SetSubject(c.id, c.groups)
+		s.refreshSubject(c.id)
 	}
 	return nil
 }
@@ -206,7 +206,7 @@ func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
 	}
-	s.index.SetGroup(g.Name, apiPerms(g.Permissions))
+	s.refreshGroup(g.Name)
 	return groupView(g), nil
 }
 
@@ -258,7 +258,6 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 	}
 	var g store.Group
 	var m store.Member
-	var groups []string
 	err := s.st.Update(func(tx *store.Tx) error {
 		var err error
 		if g, err = tx.Groups().Get(group); err != nil {
@@ -267,7 +266,7 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 		if m, _, err = s.resolveMember(tx, member); err != nil {
 			return err
 		}
-		if groups, err = setMembership(tx, m, group, add); err != nil {
+		if _, err = setMembership(tx, m, group, add); err != nil {
 			return err
 		}
 		return tx.Audit().Stage(s.entry(a, typ, "group:"+group, "ok", map[string]string{"member": m.Kind + ":" + m.ID}))
@@ -275,7 +274,7 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q member %q", group, member), err)
 	}
-	s.index.SetSubject(m.ID, groups)
+	s.refreshSubject(m.ID)
 	return groupView(g), nil
 }
 

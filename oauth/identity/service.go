@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"sync"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ type Service struct {
 	index  Indexer
 	hasher *Hasher
 	cfg    Config
+	memMu  sync.Mutex // orders refreshes of the index and epochs (refresh.go)
 	owner  string
 	issuer string
 	epochs epochs

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -429,4 +430,30 @@ actions = [` + actions + `]
 	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"), "nothing of a failed apply is applied")
 	_, err = e.svc.Apply(ctx, admin, []byte("[[group]]\nname = \"x\"\nbogus = 1\n"), false)
 	require.ErrorIs(t, err, api.ErrUnknownField)
+}
+
+// TestIndexFollowsStoreUnderRaces: membership changes that commit in one
+// order and return in another must leave decisions as the store is (a
+// review found the index keeping a removed admin grant).
+func TestIndexFollowsStoreUnderRaces(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	u := e.user(t, "racer")
+	for trial := range 60 {
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				if g%2 == 0 {
+					_, _ = e.svc.AddMember(ctx, admin, "admin-group", "user:racer")
+				} else {
+					_, _ = e.svc.RemoveMember(ctx, admin, "admin-group", "user:racer")
+				}
+			})
+		}
+		wg.Wait()
+		stored, err := e.st.Users().Get(u.ID)
+		require.NoError(t, err)
+		inStore := slices.Contains(stored.Groups, "admin-group")
+		require.Equal(t, inStore, e.idx.Allowed(u.ID, "", "anything", "delete"), "trial %d: the index disagrees with the store", trial)
+	}
 }

@@ -145,7 +145,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	if err != nil {
 		return out, storeErr("create user", err)
 	}
-	s.index.SetSubject(u.ID, u.Groups)
+	s.refreshSubject(u.ID)
 	out.User = userView(u, c)
 	if generated {
 		out.Password = string(pw)
@@ -310,7 +310,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 	if err != nil {
 		return out, storeErr("update user", err)
 	}
-	s.index.SetSubject(u.ID, u.Groups)
+	s.refreshSubject(u.ID)
 	return userView(u, c), nil
 }
 
@@ -348,8 +348,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 	if err != nil {
 		return storeErr("delete user", err)
 	}
-	s.index.DeleteSubject(id)
-	s.epochs.forget(id)
+	s.refreshSubject(id)
 	return nil
 }
 
@@ -391,7 +390,7 @@ func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, 
 	if err != nil {
 		return api.User{}, storeErr(strings.ReplaceAll(typ, ".", " "), err)
 	}
-	s.epochs.set(u.ID, u.LogoutAt, u.Disabled)
+	s.refreshSubject(u.ID)
 	return userView(u, c), nil
 }
 
@@ -423,7 +422,7 @@ func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 	if err != nil {
 		return storeErr("logout user", err)
 	}
-	s.epochs.set(u.ID, u.LogoutAt, u.Disabled)
+	s.refreshSubject(u.ID)
 	return nil
 }
 
@@ -482,7 +481,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 		}
 		return nil, storeErr("reset password", err)
 	}
-	s.epochs.set(u.ID, now, !u.Enabled)
+	s.refreshSubject(u.ID)
 	if oneTime {
 		return pw, nil
 	}

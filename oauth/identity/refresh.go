@@ -1,0 +1,61 @@
+package identity
+
+import (
+	"errors"
+
+	"github.com/accessd/accessd/store"
+)
+
+// The permission index and the logout epochs are a copy of the store
+// that decisions read without touching it. A change updates them after
+// its commit by re-reading the record it changed, under one lock: so two
+// changes of one subject that commit in one order and return in the
+// other still leave the copy as the store is (the last refresh reads a
+// state at least as new as both commits), and a delete cannot be undone
+// by a late update. A refresh that cannot read leaves the previous copy
+// and logs; the next change or restart repairs it.
+
+// refreshSubject brings a user's or application's index entry (and a
+// user's epoch) up to date with the store.
+func (s *Service) refreshSubject(id string) {
+	if id == "" {
+		return
+	}
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	u, err := s.st.Users().Get(id)
+	if err == nil {
+		s.index.SetSubject(u.ID, u.Groups)
+		s.epochs.set(u.ID, u.LogoutAt, u.Disabled)
+		return
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("permission index not refreshed", "event", "identity.refresh_error", "subject", id, "err", err)
+		return
+	}
+	a, err := s.st.Applications().Get(id)
+	switch {
+	case err == nil:
+		s.index.SetSubject(a.ID, a.Groups)
+	case errors.Is(err, store.ErrNotFound):
+		s.index.DeleteSubject(id)
+		s.epochs.forget(id)
+	default:
+		s.log.Error("permission index not refreshed", "event", "identity.refresh_error", "subject", id, "err", err)
+	}
+}
+
+// refreshGroup brings a group's permissions in the index up to date.
+func (s *Service) refreshGroup(name string) {
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	g, err := s.st.Groups().Get(name)
+	switch {
+	case err == nil:
+		s.index.SetGroup(g.Name, apiPerms(g.Permissions))
+	case errors.Is(err, store.ErrNotFound):
+		s.index.DeleteGroup(name)
+	default:
+		s.log.Error("permission index not refreshed", "event", "identity.refresh_error", "group", name, "err", err)
+	}
+}
