@@ -2,12 +2,12 @@ package identity
 
 import (
 	"context"
-	"sync"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
