@@ -105,8 +105,12 @@ type LoginState struct {
 	FailedLogins int       `json:"failedLogins,omitempty"`
 	LockedUntil  time.Time `json:"lockedUntil"`
 	LastLoginAt  time.Time `json:"lastLoginAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
-	Version      uint64    `json:"version"`
+	// ReservedAt is when the last attempt was reserved, by the Identity
+	// layer's clock: an attempt never settled counts as failed after a
+	// while instead of holding the count up for ever.
+	ReservedAt time.Time `json:"reservedAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+	Version    uint64    `json:"version"`
 }
 
 func loginTable(s *Store) *table[LoginState] {

@@ -14,6 +14,13 @@ import (
 // errLockedNow is returned inside a login-state transaction to abort it.
 var errLockedNow = errors.New("locked")
 
+// ErrAccountLocked is wrapped, beside api.ErrBadLogin, in the error of an
+// attempt refused because the account is locked. It is not a catalogued
+// fault: on the wire a locked account answers exactly like a wrong
+// password, so that nobody learns which usernames exist; the audit log
+// and the caller's code can still tell.
+var ErrAccountLocked = errors.New("account locked")
+
 // lockedFor reports whether l is locked at now. A lock that ends further
 // ahead than one lockout period can only come from a clock that jumped
 // back; it is treated as expired rather than eternal.
@@ -21,53 +28,81 @@ func (s *Service) lockedFor(l store.LoginState, now time.Time) bool {
 	return now.Before(l.LockedUntil) && l.LockedUntil.Sub(now) <= s.cfg.LockoutDuration.Duration
 }
 
+// errBadLogin is what every refused sign-in says: a wrong password, an
+// unknown user and a locked account read the same, so that the answer
+// never tells whether a username exists.
+func errBadLogin() error {
+	return fmt.Errorf("identity: %w: wrong username or password, or too many failed attempts (wait %s and try again)", api.ErrBadLogin, "a few minutes")
+}
+
+// abandonAfter is how long a reservation may be in flight: far longer
+// than an argon2id verification. Older ones were abandoned (a crash, a
+// bug) and count as failures whose lock has its normal end.
+const abandonAfter = time.Minute
+
 // reserve takes one sign-in attempt for id atomically: the failed count
-// goes up before the password is checked, so that N parallel guesses see
+// goes up before the secret is checked, so that N parallel guesses see
 // N distinct counts and at most LockoutAttempts of them are ever checked
-// before the account locks. It fails with api.ErrLocked when locked.
+// before the account locks. Every reservation is settled (settle) on
+// every path; one that was not is treated as a failure after
+// abandonAfter, so a lock never outlives its duration.
 func (s *Service) reserve(id string, now time.Time) error {
 	_, err := s.st.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
+		if l.FailedLogins >= s.cfg.LockoutAttempts && l.LockedUntil.IsZero() && (now.Sub(l.ReservedAt) > abandonAfter || now.Before(l.ReservedAt)) {
+			l.LockedUntil = l.ReservedAt.Add(s.cfg.LockoutDuration.Duration)
+			l.FailedLogins = 0
+		}
 		if s.lockedFor(l, now) || l.FailedLogins >= s.cfg.LockoutAttempts {
 			return l, errLockedNow
 		}
-		if !l.LockedUntil.IsZero() && !s.lockedFor(l, now) {
+		if !l.LockedUntil.IsZero() {
 			l.LockedUntil = time.Time{} // an expired lock starts a fresh count
 		}
 		l.FailedLogins++
+		l.ReservedAt = now
 		return l, nil
 	})
 	if errors.Is(err, errLockedNow) {
-		return fmt.Errorf("identity: %w: too many failed sign-ins; try again later or ask an administrator to reset the password", api.ErrLocked)
+		return fmt.Errorf("%w (%w)", errBadLogin(), ErrAccountLocked)
 	}
 	return err
 }
 
+// outcome is how a reserved attempt ended.
+type outcome int
+
+const (
+	failed  outcome = iota // the secret was wrong (or the check did not finish): the reservation stays a failure
+	passed                 // the sign-in is complete: the count starts over
+	partial                // a first factor passed, a second is still due: the reservation is undone, the count of earlier failures kept
+)
+
 // settle records the outcome of a reserved attempt and its audit entry
 // in one transaction. A failure keeps the reservation's count and locks
-// the account when it reaches the limit; a success clears the count.
-func (s *Service) settle(a Actor, id, typ string, ok bool, now time.Time) error {
+// the account when it reaches the limit.
+func (s *Service) settle(a Actor, id, typ string, o outcome, now time.Time) error {
 	return s.st.Update(func(tx *store.Tx) error {
 		locked := false
 		_, err := tx.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
-			if ok {
+			switch o {
+			case passed:
 				l.FailedLogins, l.LockedUntil, l.LastLoginAt = 0, time.Time{}, now
-				return l, nil
-			}
-			if l.FailedLogins >= s.cfg.LockoutAttempts {
-				l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.cfg.LockoutDuration.Duration), true
+			case partial:
+				l.FailedLogins = max(l.FailedLogins-1, 0)
+			default:
+				if l.FailedLogins >= s.cfg.LockoutAttempts {
+					l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.cfg.LockoutDuration.Duration), true
+				}
 			}
 			return l, nil
 		})
 		if err != nil {
 			return err
 		}
-		result := "ok"
+		result := map[outcome]string{failed: "failed", passed: "ok", partial: "second-factor-due"}[o]
 		var detail map[string]string
-		if !ok {
-			result = "failed"
-			if locked {
-				detail = map[string]string{"locked": "true", "lockedFor": s.cfg.LockoutDuration.Duration.String()}
-			}
+		if locked {
+			detail = map[string]string{"locked": "true", "lockedFor": s.cfg.LockoutDuration.Duration.String()}
 		}
 		return tx.Audit().Stage(s.entry(a, typ, "user:"+id, result, detail))
 	})
@@ -83,6 +118,12 @@ func (s *Service) checkPassword(ctx context.Context, a Actor, id string, passwor
 		s.record(ctx, s.entry(a, "user.login", "user:"+id, "locked", nil))
 		return store.Credential{}, err
 	}
+	settled := false
+	defer func() {
+		if !settled { // an early return (hang-up, store error): the attempt counts as failed
+			_ = s.settle(a, id, "user.login", failed, now.UTC())
+		}
+	}()
 	c, err := s.st.Credentials().Get(id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return c, storeErr("get credential", err)
@@ -97,11 +138,19 @@ func (s *Service) checkPassword(ctx context.Context, a Actor, id string, passwor
 	if ctx.Err() != nil {
 		return c, ctx.Err()
 	}
-	if err := s.settle(a, id, "user.login", verr == nil, now.UTC()); err != nil {
+	o := failed
+	switch {
+	case verr == nil && c.TOTPEnabled:
+		o = partial // the second factor settles the count
+	case verr == nil:
+		o = passed
+	}
+	settled = true
+	if err := s.settle(a, id, "user.login", o, now.UTC()); err != nil {
 		return c, storeErr("record sign-in", err)
 	}
 	if verr != nil {
-		return c, fmt.Errorf("identity: %w: wrong username or password", api.ErrBadLogin)
+		return c, errBadLogin()
 	}
 	if s.hasher.NeedsRehash(c.PasswordHash) {
 		if h, err := s.hasher.Hash(ctx, password); err == nil {
@@ -128,7 +177,7 @@ func (s *Service) checkPassword(ctx context.Context, a Actor, id string, passwor
 // argon2id work and gets the same error. A disabled user is refused the
 // same way, after the password was checked.
 func (s *Service) Login(ctx context.Context, a Actor, username string, password []byte) (store.User, error) {
-	fail := fmt.Errorf("identity: %w: wrong username or password", api.ErrBadLogin)
+	fail := errBadLogin()
 	name, err := CanonicalUsername(username)
 	var u store.User
 	if err == nil {

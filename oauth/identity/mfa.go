@@ -108,6 +108,12 @@ func (s *Service) checkTOTP(ctx context.Context, a Actor, u store.User, passcode
 		s.record(ctx, s.entry(a, typ, "user:"+u.ID, "locked", nil))
 		return store.Credential{}, err
 	}
+	settled := false
+	defer func() {
+		if !settled { // an early return: the attempt counts as failed
+			_ = s.settle(a, u.ID, typ, failed, now.UTC())
+		}
+	}()
 	c, err := s.st.Credentials().Get(u.ID)
 	if err != nil {
 		return c, storeErr("get credential", err)
@@ -140,7 +146,12 @@ func (s *Service) checkTOTP(ctx context.Context, a Actor, u store.User, passcode
 			verr = err
 		}
 	}
-	if err := s.settle(a, u.ID, typ, verr == nil, now.UTC()); err != nil {
+	o := failed
+	if verr == nil {
+		o = passed
+	}
+	settled = true
+	if err := s.settle(a, u.ID, typ, o, now.UTC()); err != nil {
 		return c, storeErr("record MFA attempt", err)
 	}
 	return c, verr
@@ -181,6 +192,9 @@ func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req a
 	}
 	err = s.st.Update(func(tx *store.Tx) error {
 		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			if !c.TOTPVerified || len(c.TOTPSeed) == 0 { // a setup ran since the check above
+				return c, fmt.Errorf("identity: %w: verify a code from the authenticator first (mfa verify)", api.ErrBadPasscode)
+			}
 			c.TOTPEnabled = true
 			if c.MFAPreferred == "" {
 				c.MFAPreferred = api.MFATypeApp
@@ -256,6 +270,12 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, passc
 	if err := s.reserve(u.ID, now); err != nil {
 		return err
 	}
+	settled := false
+	defer func() {
+		if !settled {
+			_ = s.settle(a, u.ID, "mfa.recovery_code", failed, now.UTC())
+		}
+	}()
 	used := false
 	err = s.st.Update(func(tx *store.Tx) error {
 		used = false
@@ -271,7 +291,12 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, passc
 	if err != nil {
 		return storeErr("use recovery code", err)
 	}
-	if err := s.settle(a, u.ID, "mfa.recovery_code", used, now.UTC()); err != nil {
+	o := failed
+	if used {
+		o = passed
+	}
+	settled = true
+	if err := s.settle(a, u.ID, "mfa.recovery_code", o, now.UTC()); err != nil {
 		return storeErr("record MFA attempt", err)
 	}
 	if !used {

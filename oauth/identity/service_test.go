@@ -155,10 +155,10 @@ func TestLockoutParallelGuesses(t *testing.T) {
 		wg.Go(func() {
 			_, err := e.svc.Login(ctx, admin, "erin", []byte("wrong-password-guess-1"))
 			switch {
+			case errors.Is(err, identity.ErrAccountLocked):
+				locked.Add(1)
 			case errors.Is(err, api.ErrBadLogin):
 				bad.Add(1)
-			case errors.Is(err, api.ErrLocked):
-				locked.Add(1)
 			default:
 				t.Errorf("unexpected: %v", err)
 			}
@@ -168,7 +168,8 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	require.LessOrEqual(t, bad.Load(), int32(5), "at most lockout_attempts guesses may be checked")
 	require.Equal(t, int32(20), bad.Load()+locked.Load())
 	_, err := e.svc.Login(ctx, admin, "erin", []byte(u.Password))
-	require.ErrorIs(t, err, api.ErrLocked, "the right password does not open a locked account")
+	require.ErrorIs(t, err, identity.ErrAccountLocked, "the right password does not open a locked account")
+	require.Equal(t, api.ErrBadLogin, api.FaultOf(err), "on the wire a lock reads like a wrong password")
 
 	e.clock.add(16 * time.Minute)
 	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
@@ -179,7 +180,7 @@ func TestLockoutParallelGuesses(t *testing.T) {
 		_, _ = e.svc.Login(ctx, admin, "erin", []byte("wrong-password-guess-2"))
 	}
 	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
-	require.ErrorIs(t, err, api.ErrLocked)
+	require.ErrorIs(t, err, identity.ErrAccountLocked)
 	e.clock.add(-24 * time.Hour)
 	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
 	require.NoError(t, err, "a lock ending further ahead than one lockout period is a clock jump, not a life sentence")
@@ -338,7 +339,7 @@ func TestMFAWithOathtool(t *testing.T) {
 	for range 5 {
 		_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "000000", "")
 	}
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, code(e.clock.now().Add(30*time.Second)), ""), api.ErrLocked)
+	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, code(e.clock.now().Add(30*time.Second)), ""), identity.ErrAccountLocked)
 	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrInvalidField)
 }
@@ -456,4 +457,49 @@ func TestIndexFollowsStoreUnderRaces(t *testing.T) {
 		inStore := slices.Contains(stored.Groups, "admin-group")
 		require.Equal(t, inStore, e.idx.Allowed(u.ID, "", "anything", "delete"), "trial %d: the index disagrees with the store", trial)
 	}
+}
+
+// TestAbandonedAttemptsDoNotLockForever: sign-ins whose client hung up
+// before the check still count, and the lock they cause ends like any
+// other (a review found the account locked for good).
+func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
+	e := newEnv(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
+	u := e.user(t, "judy")
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 5 {
+		_, _ = e.svc.Login(gone, admin, "judy", []byte("guess-while-hanging-up"))
+	}
+	_, err := e.svc.Login(context.Background(), admin, "judy", []byte(u.Password))
+	require.ErrorIs(t, err, identity.ErrAccountLocked, "abandoned attempts count as failures")
+	e.clock.add(16 * time.Minute)
+	_, err = e.svc.Login(context.Background(), admin, "judy", []byte(u.Password))
+	require.NoError(t, err, "and their lock ends")
+}
+
+// TestPasswordDoesNotResetSecondFactorFailures: with MFA on, passing the
+// password must not clear the failures of the second factor, or an
+// attacker with the password could guess codes for ever.
+func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
+	e := newEnv(t, identity.Config{LockoutAttempts: 5})
+	ctx := context.Background()
+	u := e.user(t, "kim")
+	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	require.NoError(t, err)
+	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+	require.NoError(t, err)
+	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
+	require.NoError(t, err)
+	for i := range 20 {
+		_, err := e.svc.Login(ctx, admin, "kim", []byte(u.Password))
+		if errors.Is(err, identity.ErrAccountLocked) {
+			require.Greater(t, i, 0)
+			return
+		}
+		require.NoError(t, err)
+		for range 2 {
+			_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "000000", "")
+		}
+	}
+	t.Fatal("40 wrong codes interleaved with right passwords never locked the account")
 }
