@@ -146,9 +146,9 @@ mode = "warn"
 	runningCopy := copyData("copy-running")
 	s.stop(t) // the clean stop alone puts the running copy behind
 
-	for _, old := range []string{stoppedCopy, runningCopy} {
+	for _, old := range []string{runningCopy, stoppedCopy} {
 		putBack(old)
-		r = runAccessd(t, "serve", "--config", cfgFile)
+		r = serveRefused(t, "--config", cfgFile)
 		require.Equal(t, exitRollback, r.code, r.stderr)
 		require.Contains(t, r.stderr, "rollback detected")
 		require.Contains(t, r.stderr, "store is behind")
@@ -170,4 +170,28 @@ mode = "warn"
 	// And it keeps starting: the counter moves on with it.
 	s = startServe(t, 60*time.Second, "--config", cfgFile)
 	s.stop(t)
+}
+
+// serveRefused runs `accessd serve args…`, which is expected to refuse to
+// start; one that starts instead is stopped after a while, so a broken
+// check fails the test rather than hanging it.
+func serveRefused(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := accessd(append([]string{"serve"}, args...)...)
+	var out, errb daemontest.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "serve exited 0")
+		return result{out.String(), errb.String(), ee.ExitCode()}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("serve started instead of refusing:\n%s", errb.String())
+		return result{}
+	}
 }
