@@ -222,6 +222,10 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 		return fmt.Errorf("daemon: create store: %w", err)
 	}
 	adminID, pw, err := seed(st, cfg, opt.Log)
+	if err == nil && !opt.Dev {
+		_, err = bindCounter(st, sealer, store.AuditEntry{Type: "seal.rollback_bind", Actor: "accessd", Source: "local",
+			Detail: map[string]string{"reason": "init"}})
+	}
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("daemon: close store: %w", cerr)
 	}

@@ -130,6 +130,10 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkRollback(st); err != nil {
+		st.Close()
+		return err
+	}
 	s.n.status("loading identities")
 	idp, err := openIdentity(st, s.cfg, s.log)
 	if err != nil {
@@ -322,7 +326,7 @@ func (s *server) status(st *store.Store, lis *listeners) api.Status {
 		StartedAt: s.started.UTC(),
 		Uptime:    time.Since(s.started).Round(time.Second).String(),
 		Dev:       s.opt.Dev,
-		Seal:      api.SealStatus{Kind: string(s.sealKind), PCRs: s.boundPCRs},
+		Seal:      api.SealStatus{Kind: string(s.sealKind), PCRs: s.boundPCRs, RollbackDetection: rollbackStatus(s.opt.Dev)},
 		Store:     api.StoreStatus{Path: dbPath(s.cfg.DataDir), LSMBytes: lsm, VlogBytes: vlog},
 		Listeners: lis.describe(),
 		Lockdown: api.LockdownStatus{Mode: s.cfg.Lockdown.Mode, Passed: sum.Pass + sum.Info,
@@ -376,6 +380,7 @@ loop:
 	wg.Wait()
 	drain(s.log, s.opt.DrainTimeout, r.dataSrv, r.adminSrv)
 	r.idp.close() // chains what is queued before the store closes
+	s.advanceRollbackAtStop(r.st)
 	if err := r.st.Close(); err != nil {
 		s.log.Error("closing the store failed", "event", "store.close_error", "err", err)
 		return errors.Join(serveErr, fmt.Errorf("daemon: close store: %w", err))

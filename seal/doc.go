@@ -23,8 +23,9 @@
 //
 //   - Only transient objects are created, and each is flushed before the
 //     operation returns. Persistent handles (0x81xxxxxx, among them
-//     systemd's SRK at 0x81000001) and NV indices are never read, written or
-//     evicted.
+//     systemd's SRK at 0x81000001) are never read, written or evicted. The
+//     one NV index accessd touches is its rollback counter at CounterIndex,
+//     and only while its public area is exactly the counter's (see below).
 //   - The header of root.sealed is authenticated: what the TPM seals is
 //     SHA-256(header) || root key, and after unsealing the digest is
 //     compared in constant time with the header as read. A change to any
@@ -57,7 +58,8 @@
 // code as the service user while the PCRs hold their sealed values (they
 // can ask the TPM to unseal, exactly as the daemon does); an attacker who
 // holds both root.recovery and the recovery key; rollback of root.sealed to
-// an older valid copy (for a planned change: putting back the two-branch
+// an older valid copy (the rollback counter catches a rollback of the
+// store, not of this file; for a planned change: putting back the two-branch
 // file after the first start re-sealed to the new values alone makes the
 // old values open the key again, until the next start); active tampering
 // with the TPM's responses on the bus (sessions are salted but the SRK is
@@ -116,6 +118,37 @@
 // the new (the planned values alone) both open on the planned values. A
 // failure to finish is logged and the start goes on; the next start, or
 // `accessd reseal`, tries again.
+//
+// # Rollback counter
+//
+// A copy of the data directory taken earlier and put back later unseals
+// and opens without complaint: the files are valid, just old. To notice,
+// accessd keeps a TPM NV monotonic counter (TPM2_NV_DefineSpace with
+// TPMA_NV_COUNTER) at NV index 0x0100ACCD (CounterIndex), in the owner
+// range of the TCG handle registry and away from the indices tools and
+// vendors commonly use. It is defined and read and incremented with owner
+// authorization (empty, as for the SRK), is not Orderly (every increment
+// is in NV before TPM2_NV_Increment returns), and does not take part in
+// dictionary-attack lockout. A counter can only go up: deleting and
+// re-defining it starts it at the highest value any counter on this TPM
+// has held. This package only defines, reads and increments it
+// (EnsureCounter, ReadCounter, IncrementCounter); what the value means is
+// the daemon's business (daemon/rollback.go).
+//
+// Wear: the daemon increments once per start and once per clean stop,
+// never per write, so the count is twice the number of restarts: about
+// 100 a year with weekly maintenance, 730 with a restart every day. The
+// unit's StartLimitBurst (5 in 5 minutes) and RestartPreventExitStatus
+// (6, a detected rollback) bound a crash loop. TPM NV is rated by its
+// vendors for 100,000 writes per location or more (counters are usually
+// wear-levelled), so ten years of daily restarts (7,300 increments) use
+// under a tenth of it.
+//
+// One install per TPM: two data directories sealed to the same TPM share
+// the counter, and each start of one makes the other look rolled back.
+//
+// The in-process simulator implements the counter too but keeps NV in
+// memory only, so under --dev the daemon turns rollback detection off.
 //
 // # TPMs
 //

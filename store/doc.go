@@ -75,8 +75,9 @@
 // or ptrace it (keys and decrypted records are in the heap while it
 // runs); deleting records, or rolling a record or the whole directory
 // back to an older valid state made under the same root key (neither
-// Badger nor the MACs can tell; the audit chain's head, kept elsewhere,
-// can); damage to Badger's own structures beyond what its block
+// Badger nor the MACs can tell; the daemon catches a rollback of the
+// whole directory by comparing the TPMCounter record with the TPM's NV
+// counter at start, see daemon/rollback.go); damage to Badger's own structures beyond what its block
 // checksums catch (the store then fails to open or returns errors; restore
 // from a backup); traffic analysis of record sizes and write timing.
 // Keys (IDs, usernames, client IDs, token hashes) are inside Badger's

@@ -139,7 +139,7 @@ func goldenCases() []cliCase {
 	return []cliCase{
 		// status
 		{name: "status", args: []string{"status"}, answer: api.Status{Version: "1.2.3", StartedAt: t0, Uptime: "27h30m0s",
-			Seal: api.SealStatus{Kind: "device", PCRs: []int{7}}, Store: api.StoreStatus{Path: "/var/lib/accessd/db", LSMBytes: 4096, VlogBytes: 1 << 20},
+			Seal: api.SealStatus{Kind: "device", PCRs: []int{7}, RollbackDetection: "on"}, Store: api.StoreStatus{Path: "/var/lib/accessd/db", LSMBytes: 4096, VlogBytes: 1 << 20},
 			Listeners: []api.Listener{{Plane: "data", Address: ":8443"}, {Plane: "admin", Address: "/run/accessd/admin.sock", Activated: true}},
 			Lockdown: api.LockdownStatus{Mode: "enforce", Passed: 17, Warnings: 1,
 				Findings: []api.LockdownFinding{{Check: "swap", Severity: "medium", Status: "warn", Found: "unencrypted swap"}}}},

@@ -32,6 +32,9 @@ func (c *ctl) statusCmd() *cobra.Command {
 			fmt.Fprintf(tw, "mode:\t%s\n", mode)
 			fmt.Fprintf(tw, "uptime:\t%s (since %s)\n", s.Uptime, s.StartedAt.Format(time.RFC3339))
 			fmt.Fprintf(tw, "seal:\t%s, PCRs %v\n", s.Seal.Kind, s.Seal.PCRs)
+			if s.Seal.RollbackDetection != "" { // empty from an accessd that predates it
+				fmt.Fprintf(tw, "rollback:\tdetection %s\n", s.Seal.RollbackDetection)
+			}
 			fmt.Fprintf(tw, "store:\t%s (lsm %d B, vlog %d B)\n", s.Store.Path, s.Store.LSMBytes, s.Store.VlogBytes)
 			for _, l := range s.Listeners {
 				how := "bound"

@@ -269,6 +269,7 @@ func TestServeDev(t *testing.T) {
 	var st map[string]any
 	require.NoError(t, json.Unmarshal(out, &st), string(out))
 	require.Equal(t, "simulator", st["seal"].(map[string]any)["kind"])
+	require.Equal(t, "off (--dev)", st["seal"].(map[string]any)["rollbackDetection"], "the simulator keeps no NV across runs")
 	require.Equal(t, true, st["dev"])
 	// The table form works too, and ACCESSD_SOCKET is honoured.
 	tc := exec.Command(ctl, "status")
@@ -276,6 +277,7 @@ func TestServeDev(t *testing.T) {
 	out, err = tc.Output()
 	require.NoError(t, err)
 	require.Contains(t, string(out), "simulator")
+	require.Contains(t, string(out), "detection off (--dev)")
 
 	// /metrics on the admin plane.
 	mout, err := exec.Command("curl", "-sS", "--unix-socket", sock, "http://accessd/metrics").Output()

@@ -43,6 +43,7 @@ const (
 	exitUsage    = 2
 	exitLockdown = 3  // host checks refused the start / `check` found failures
 	exitNotInit  = 4  // no store: run `accessd init` or restore one
+	exitRollback = 6  // the store is behind the TPM's rollback counter
 	exitConfig   = 78 // EX_CONFIG
 )
 
@@ -85,7 +86,8 @@ func init() {
 			about:   "Runs the host lockdown checks that serve runs before unsealing and prints each finding with its fix. Exits 0 only when none fails."},
 		{name: "recover", flags: recoverFlags,
 			summary: "re-seal the root key to this TPM using the recovery key",
-			about:   "Unwraps the root key with the recovery key printed by init, proves it opens this store, and re-seals it to the TPM in hand (after a TPM was cleared or replaced, or PCRs changed), to the PCRs root.sealed records (seal.pcrs when it cannot be read)."},
+			about: "Unwraps the root key with the recovery key printed by init, proves it opens this store, and re-seals it to the TPM in hand (after a TPM was cleared or replaced, or PCRs changed), to the PCRs root.sealed records (seal.pcrs when it cannot be read). " +
+				"With --accept-rollback it also binds the store to the TPM's rollback counter as it is now, after serve refused to start with exit code 6 (rollback detected); this brings back whatever the older copy holds, and is recorded in the audit log."},
 		{name: "reseal", flags: resealFlags,
 			summary: "re-seal the root key to this TPM, or ahead of a planned PCR change",
 			about: "Unseals the root key and seals it again, to the current values of the PCRs --pcrs names or, without it, of the PCRs root.sealed records. " +
@@ -164,6 +166,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitLockdown
 	case errors.Is(err, daemon.ErrNotInitialised):
 		return exitNotInit
+	case errors.Is(err, daemon.ErrRollback):
+		return exitRollback
 	}
 	return exitFailure
 }
@@ -332,12 +336,16 @@ func cmdCheck(c *common, asJSON bool, stdout io.Writer, log *slog.Logger) error 
 func recoverFlags(fs *flag.FlagSet) action {
 	var c common
 	var keyFile string
+	var acceptRollback bool
 	c.register(fs)
 	fs.StringVar(&keyFile, "recovery-key-file", "", "`file` holding the recovery key printed by init (- for stdin)")
-	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdRecover(&c, keyFile, stdout, log) }
+	fs.BoolVar(&acceptRollback, "accept-rollback", false, "also bind the store to the TPM's rollback counter as it is now (after serve exited 6: rollback detected); audited")
+	return func(stdout, stderr io.Writer, log *slog.Logger) error {
+		return cmdRecover(&c, keyFile, acceptRollback, stdout, log)
+	}
 }
 
-func cmdRecover(c *common, keyFile string, stdout io.Writer, log *slog.Logger) error {
+func cmdRecover(c *common, keyFile string, acceptRollback bool, stdout io.Writer, log *slog.Logger) error {
 	if keyFile == "" {
 		return usageError{errors.New("--recovery-key-file is required")}
 	}
@@ -357,6 +365,12 @@ func cmdRecover(c *common, keyFile string, stdout io.Writer, log *slog.Logger) e
 	defer clear(text)
 	if err := daemon.Recover(cfg, c.dev, text, log); err != nil {
 		return err
+	}
+	if acceptRollback {
+		if err := daemon.AcceptRollback(cfg, c.dev, text, log); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "rollback accepted: the store is bound to this TPM's rollback counter (recorded in the audit log)")
 	}
 	printSealed(stdout, cfg)
 	fmt.Fprintln(stdout, "start accessd again")

@@ -27,6 +27,9 @@ type Status struct {
 type SealStatus struct {
 	Kind string `json:"kind"`
 	PCRs []int  `json:"pcrs"`
+	// RollbackDetection is "on", or "off (--dev)" where the TPM keeps no
+	// NV state across runs.
+	RollbackDetection string `json:"rollbackDetection"`
 }
 
 // StoreStatus is the store's size on disk.
