@@ -113,6 +113,9 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 		if err := checkGroupsExist(tx, app.Groups); err != nil {
 			return err
 		}
+		if err := s.mayConferGroups(tx, a, app.Groups); err != nil {
+			return err
+		}
 		var err error
 		if app, err = tx.Applications().Create(app); err != nil {
 			return err
@@ -202,6 +205,9 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 		if err != nil {
 			return err
 		}
+		if err := s.mayActOn(a, cur.ID); err != nil {
+			return err
+		}
 		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
 			live := liveSecrets(ap.SecretHashes, now)
 			// Keep only the newest previous secret, ending at now+grace
@@ -241,6 +247,9 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 	err := s.st.Update(func(tx *store.Tx) error {
 		var err error
 		if ap, err = s.lookupApp(tx, idOrClientID); err != nil {
+			return err
+		}
+		if err := s.mayActOn(a, ap.ID); err != nil {
 			return err
 		}
 		if err := tx.Applications().Delete(ap.ID); err != nil {

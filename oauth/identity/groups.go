@@ -106,6 +106,9 @@ func (s *Service) DeleteGroup(ctx context.Context, a Actor, name string) error {
 	var changed []subjectGroups
 	err := s.st.Update(func(tx *store.Tx) error {
 		changed = nil
+		if err := s.mayConferGroups(tx, a, []string{name}); err != nil {
+			return err
+		}
 		if err := tx.Groups().Delete(name); err != nil {
 			return err
 		}
@@ -178,6 +181,9 @@ func (s *Service) Revoke(ctx context.Context, a Actor, group string, p api.Permi
 func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant bool) (api.Group, error) {
 	perm, err := normPermission(p)
 	if err != nil {
+		return api.Group{}, err
+	}
+	if err := s.mayConfer(a, []store.Permission{perm}); err != nil {
 		return api.Group{}, err
 	}
 	typ := "group.grant"
@@ -264,6 +270,12 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 			return err
 		}
 		if m, _, err = s.resolveMember(tx, member); err != nil {
+			return err
+		}
+		if err := s.mayConferGroups(tx, a, []string{group}); err != nil {
+			return err
+		}
+		if err := s.mayActOn(a, m.ID); err != nil {
 			return err
 		}
 		if _, err = setMembership(tx, m, group, add); err != nil {

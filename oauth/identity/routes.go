@@ -53,12 +53,14 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	h("PATCH /v1/users/{id}/reset-password", "reset-password", false, rt.resetPassword)
 	h("PATCH /v1/users/{id}/update-password", "update-password", true, rt.updatePassword)
 	h("POST /v1/users/{id}/logout", "users", false, rt.logout)
-	h("GET /v1/users/{id}/mfa", "users", true, rt.mfaStatus)
-	h("POST /v1/users/{id}/mfa/setup", "users", true, rt.mfaSetup)
-	h("POST /v1/users/{id}/mfa/verify", "users", true, rt.mfaVerify)
-	h("POST /v1/users/{id}/mfa/enable", "users", true, rt.mfaEnable)
-	h("POST /v1/users/{id}/mfa/disable", "users", true, rt.mfaDisable)
-	h("PATCH /v1/users/{id}/mfa/preferred", "users", true, rt.mfaPreferred)
+	// A user's second factor is theirs alone on the data plane (a helpdesk
+	// resets MFA on the admin socket): nobody mints another's TOTP seed.
+	h("GET /v1/users/{id}/mfa", "", true, rt.mfaStatus)
+	h("POST /v1/users/{id}/mfa/setup", "", true, rt.mfaSetup)
+	h("POST /v1/users/{id}/mfa/verify", "", true, rt.mfaVerify)
+	h("POST /v1/users/{id}/mfa/enable", "", true, rt.mfaEnable)
+	h("POST /v1/users/{id}/mfa/disable", "", true, rt.mfaDisable)
+	h("PATCH /v1/users/{id}/mfa/preferred", "", true, rt.mfaPreferred)
 
 	h("GET /v1/groups", "groups", false, rt.listGroups)
 	h("GET /v1/groups/{name}", "groups", false, rt.getGroup)

@@ -136,3 +136,37 @@ func TestRequestBodies(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentityEditorCannotEscalate: the least-privilege role manages
+// identities but cannot make anyone, itself included, more than it is
+// (a review found each of these open).
+func TestIdentityEditorCannotEscalate(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	c := servePlane(t, e, false)
+	editor := e.user(t, "editor", "identity-editor-group")
+	admin, err := e.svc.GetUser("admin")
+	require.NoError(t, err)
+	other := e.user(t, "other")
+	for _, tc := range []struct{ name, method, path, body string }{
+		{"join admin-group", "POST", "/v1/groups/admin-group/members", `{"member":"user:editor"}`},
+		{"grant itself everything", "POST", "/v1/groups/identity-editor-group/permissions", `{"resource":"*","action":"*"}`},
+		{"move itself to admin-group", "PATCH", "/v1/users/" + editor.ID, `{"groups":["admin-group"]}`},
+		{"create an admin", "POST", "/v1/users", `{"username":"mole","email":"mole@example.com","password":"plum-Harbor-vector-88","groups":["admin-group"]}`},
+		{"reset the admin's password", "PATCH", "/v1/users/" + admin.ID + "/reset-password", ``},
+		{"disable the admin", "POST", "/v1/users/" + admin.ID + "/disable", ``},
+		{"delete admin-group", "DELETE", "/v1/groups/admin-group", ``},
+		{"mint another user's TOTP seed", "POST", "/v1/users/" + other.ID + "/mfa/setup", `{"mfaType":"app"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := call(t, c, editor.ID, tc.method, tc.path, tc.body)
+			require.Equal(t, 403, code, body)
+		})
+	}
+	still, err := e.svc.GetUser(editor.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"identity-editor-group"}, still.Groups)
+	require.False(t, e.idx.Allowed(editor.ID, "", "*", "*"))
+	// What it holds, it may still do: manage a user with no more than it.
+	code, body := call(t, c, editor.ID, "POST", "/v1/users/"+other.ID+"/disable", "")
+	require.Equal(t, 200, code, body)
+}

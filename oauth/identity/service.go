@@ -25,6 +25,8 @@ type Indexer interface {
 	DeleteSubject(id string)
 	// Effective lists a subject's permissions through all its groups.
 	Effective(id string) []api.Permission
+	// Allowed decides one permission for a subject, as a decision would.
+	Allowed(id, product, resource, action string) bool
 }
 
 // Service is the Identity layer: every rule about users, groups,

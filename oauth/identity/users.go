@@ -124,6 +124,9 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 		if err := checkGroupsExist(tx, groups); err != nil {
 			return err
 		}
+		if err := s.mayConferGroups(tx, a, groups); err != nil {
+			return err
+		}
 		var err error
 		u, err = tx.Users().Create(store.User{Username: name, Email: req.Email, FirstName: req.FirstName,
 			LastName: req.LastName, Groups: groups, CreatedAt: now})
@@ -273,9 +276,15 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 		if err != nil {
 			return err
 		}
+		if err := s.mayActOn(a, cur.ID); err != nil {
+			return err
+		}
 		var changed []string
 		if req.Groups != nil {
 			if err := checkGroupsExist(tx, dedupe(*req.Groups)); err != nil {
+				return err
+			}
+			if err := s.mayConferGroups(tx, a, dedupe(*req.Groups)); err != nil {
 				return err
 			}
 			changed = append(changed, "groups")
@@ -330,6 +339,9 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 		if err != nil {
 			return err
 		}
+		if err := s.mayActOn(a, u.ID); err != nil {
+			return err
+		}
 		id = u.ID
 		if _, err := s.endSessions(tx, id, s.now()); err != nil {
 			return err
@@ -365,6 +377,9 @@ func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, 
 	err := s.st.Update(func(tx *store.Tx) error {
 		cur, err := s.lookupUser(tx, idOrName)
 		if err != nil {
+			return err
+		}
+		if err := s.mayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
@@ -406,6 +421,9 @@ func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 		if err != nil {
 			return err
 		}
+		if err := s.mayActOn(a, cur.ID); err != nil {
+			return err
+		}
 		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
 			u.LogoutAt = now
 			return u, nil
@@ -433,6 +451,9 @@ func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, newPassword []byte) (generated []byte, err error) {
 	u, err := s.GetUser(idOrName)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.mayActOn(a, u.ID); err != nil {
 		return nil, err
 	}
 	pw := newPassword
