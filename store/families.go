@@ -17,7 +17,7 @@ import (
 // family.
 type RefreshFamily struct {
 	ID             string    `json:"id"`
-	Subject        string    `json:"subject"`
+	Subject        string    `json:"subject"` // the user's or application's record ID
 	ClientID       string    `json:"clientId"`
 	Scope          string    `json:"scope,omitempty"`
 	CurrentHash    []byte    `json:"currentHash"`
@@ -175,6 +175,14 @@ func (r *RefreshFamilyRepo) ListBySubject(subject string) ([]RefreshFamily, erro
 // how many it changed: the refresh half of a forced logout, atomic when
 // the repository is joined to a Tx.
 func (r *RefreshFamilyRepo) RevokeSubject(subject string) (int, error) {
+	return r.RevokeSubjectUpTo(subject, 0)
+}
+
+// RevokeSubjectUpTo is RevokeSubject for at most max families (all when
+// max <= 0), so a subject with thousands of families can be revoked in
+// batches that each fit a transaction: call it until it returns fewer
+// than max.
+func (r *RefreshFamilyRepo) RevokeSubjectUpTo(subject string, max int) (int, error) {
 	t := r.t
 	n := 0
 	err := r.x.update(func(txn *badger.Txn) error {
@@ -190,6 +198,9 @@ func (r *RefreshFamilyRepo) RevokeSubject(subject string) (int, error) {
 			}
 			if f.Revoked {
 				continue
+			}
+			if max > 0 && n == max {
+				return nil
 			}
 			f.Revoked = true
 			f.UpdatedAt = t.s.now()

@@ -258,15 +258,13 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 		if err := tx.Logins().Delete(ap.ID); err != nil {
 			return err
 		}
-		if _, err := tx.RefreshFamilies().RevokeSubject(ap.ID); err != nil {
-			return err
-		}
 		return tx.Audit().Stage(s.entry(a, "app.delete", "app:"+ap.ClientID, "ok", map[string]string{"id": ap.ID}))
 	})
 	if err != nil {
 		return storeErr("delete application", err)
 	}
 	s.refreshSubject(ap.ID)
+	s.endSessions(ap.ID)
 	return nil
 }
 

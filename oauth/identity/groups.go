@@ -100,40 +100,60 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupR
 	return groupView(g), nil
 }
 
-// DeleteGroup removes a group and takes it off every member, in one
-// transaction.
+// memberBatch bounds the members one transaction takes a group off, so
+// a group of any size can be deleted within Badger's transaction limit.
+const memberBatch = 256
+
+// DeleteGroup takes a group off its members, a batch per transaction,
+// and removes it in the transaction that takes off the last batch, with
+// its audit entry. A failure half-way leaves a group with fewer members,
+// which a second delete finishes.
 func (s *Service) DeleteGroup(ctx context.Context, a Actor, name string) error {
-	var changed []subjectGroups
-	err := s.st.Update(func(tx *store.Tx) error {
-		changed = nil
-		if err := s.mayConferGroups(tx, a, []string{name}); err != nil {
-			return err
-		}
-		if err := tx.Groups().Delete(name); err != nil {
-			return err
-		}
-		members, err := tx.Groups().Members(name)
-		if err != nil {
-			return err
-		}
-		for _, m := range members {
-			groups, err := setMembership(tx, m, name, false)
+	removed := 0
+	for {
+		var changed []string
+		done := false
+		err := s.st.Update(func(tx *store.Tx) error {
+			changed, done = nil, false
+			if _, err := tx.Groups().Get(name); err != nil {
+				return err
+			}
+			if err := s.mayConferGroups(tx, a, []string{name}); err != nil {
+				return err
+			}
+			members, err := tx.Groups().Members(name)
 			if err != nil {
 				return err
 			}
-			changed = append(changed, subjectGroups{m.ID, groups})
+			batch := members[:min(len(members), memberBatch)]
+			for _, m := range batch {
+				if _, err := setMembership(tx, m, name, false); err != nil {
+					return err
+				}
+				changed = append(changed, m.ID)
+			}
+			if len(members) > memberBatch {
+				return nil
+			}
+			done = true
+			if err := tx.Groups().Delete(name); err != nil {
+				return err
+			}
+			return tx.Audit().Stage(s.entry(a, "group.delete", "group:"+name, "ok",
+				map[string]string{"membersRemoved": fmt.Sprint(removed + len(batch))}))
+		})
+		if err != nil {
+			return storeErr(fmt.Sprintf("delete group %q", name), err)
 		}
-		return tx.Audit().Stage(s.entry(a, "group.delete", "group:"+name, "ok",
-			map[string]string{"membersRemoved": fmt.Sprint(len(members))}))
-	})
-	if err != nil {
-		return storeErr(fmt.Sprintf("delete group %q", name), err)
+		removed += len(changed)
+		for _, id := range changed {
+			s.refreshSubject(id)
+		}
+		if done {
+			s.refreshGroup(name)
+			return nil
+		}
 	}
-	s.refreshGroup(name)
-	for _, c := range changed {
-		s.refreshSubject(c.id)
-	}
-	return nil
 }
 
 type subjectGroups struct {

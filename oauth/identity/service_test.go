@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -502,4 +503,46 @@ func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
 		}
 	}
 	t.Fatal("40 wrong codes interleaved with right passwords never locked the account")
+}
+
+// TestLargeSubjectsAndGroups: a user with thousands of refresh families
+// can still be logged out, and a group with more members than one
+// transaction takes can still be deleted (a review found both failing).
+func TestLargeSubjectsAndGroups(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	u := e.user(t, "lots")
+	for i := range 3000 {
+		_, err := e.st.RefreshFamilies().Create(store.RefreshFamily{Subject: u.ID, ClientID: "lerian", CurrentHash: []byte(fmt.Sprintf("h%05d", i))})
+		require.NoError(t, err)
+	}
+	require.NoError(t, e.svc.Logout(ctx, admin, u.ID))
+	fams, err := e.st.RefreshFamilies().ListBySubject(u.ID)
+	require.NoError(t, err)
+	for _, f := range fams {
+		require.True(t, f.Revoked)
+	}
+
+	_, err = e.svc.CreateGroup(ctx, admin, api.CreateGroupRequest{Name: "crowd"})
+	require.NoError(t, err)
+	var ids []string
+	err = e.st.Update(func(tx *store.Tx) error {
+		for i := range 700 {
+			u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("m%04d", i), Groups: []string{"crowd"}})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, u.ID)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, e.svc.DeleteGroup(ctx, admin, "crowd"))
+	for _, id := range ids[:3] {
+		got, err := e.st.Users().Get(id)
+		require.NoError(t, err)
+		require.Empty(t, got.Groups)
+	}
+	_, err = e.svc.GetGroup("crowd")
+	require.ErrorIs(t, err, api.ErrNotFound)
 }

@@ -323,10 +323,27 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 	return userView(u, c), nil
 }
 
-// endSessions moves the user's epoch and revokes every refresh family,
-// inside tx: forced logout, and part of disable and delete.
-func (s *Service) endSessions(tx *store.Tx, id string, now time.Time) (int, error) {
-	return tx.RefreshFamilies().RevokeSubject(id)
+// endSessions revokes every refresh family of a subject after the
+// change that moved its epoch has committed, a batch per transaction:
+// a user may hold thousands of families, more than one transaction takes.
+// Forced logout does not wait for it: the epoch (LogoutAt, or the subject
+// gone) already refuses every token and every refresh family issued
+// before it (the refresh grant checks the family's creation against the
+// epoch); revoking the families only cleans up. store.RefreshFamily's
+// Subject is the user's or application's record ID.
+func (s *Service) endSessions(id string) int {
+	n := 0
+	for {
+		k, err := s.st.RefreshFamilies().RevokeSubjectUpTo(id, memberBatch)
+		n += k
+		if err != nil {
+			s.log.Warn("refresh families not all revoked; the epoch refuses them anyway", "event", "identity.revoke_error", "subject", id, "err", err)
+			return n
+		}
+		if k < memberBatch {
+			return n
+		}
+	}
 }
 
 // DeleteUser removes a user, their credentials, login state and sessions
@@ -343,9 +360,6 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 			return err
 		}
 		id = u.ID
-		if _, err := s.endSessions(tx, id, s.now()); err != nil {
-			return err
-		}
 		if err := tx.Users().Delete(id); err != nil {
 			return err
 		}
@@ -361,6 +375,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 		return storeErr("delete user", err)
 	}
 	s.refreshSubject(id)
+	s.endSessions(id)
 	return nil
 }
 
@@ -392,11 +407,6 @@ func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, 
 		if err != nil {
 			return err
 		}
-		if !enabled {
-			if _, err := s.endSessions(tx, u.ID, now); err != nil {
-				return err
-			}
-		}
 		if c, err = tx.Credentials().Get(u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -406,6 +416,9 @@ func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, 
 		return api.User{}, storeErr(strings.ReplaceAll(typ, ".", " "), err)
 	}
 	s.refreshSubject(u.ID)
+	if !enabled {
+		s.endSessions(u.ID)
+	}
 	return userView(u, c), nil
 }
 
@@ -415,7 +428,6 @@ func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, 
 func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 	now := s.now().UTC()
 	var u store.User
-	var n int
 	err := s.st.Update(func(tx *store.Tx) error {
 		cur, err := s.lookupUser(tx, idOrName)
 		if err != nil {
@@ -431,16 +443,13 @@ func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 		if err != nil {
 			return err
 		}
-		if n, err = s.endSessions(tx, u.ID, now); err != nil {
-			return err
-		}
-		return tx.Audit().Stage(s.entry(a, "user.logout", "user:"+u.ID, "ok",
-			map[string]string{"refreshFamiliesRevoked": fmt.Sprint(n)}))
+		return tx.Audit().Stage(s.entry(a, "user.logout", "user:"+u.ID, "ok", nil))
 	})
 	if err != nil {
 		return storeErr("logout user", err)
 	}
 	s.refreshSubject(u.ID)
+	s.endSessions(u.ID)
 	return nil
 }
 
@@ -490,9 +499,6 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 		}); err != nil {
 			return err
 		}
-		if _, err := s.endSessions(tx, u.ID, now); err != nil {
-			return err
-		}
 		return tx.Audit().Stage(s.entry(a, "user.reset_password", "user:"+u.ID, "ok",
 			map[string]string{"oneTime": fmt.Sprint(oneTime)}))
 	})
@@ -503,6 +509,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 		return nil, storeErr("reset password", err)
 	}
 	s.refreshSubject(u.ID)
+	s.endSessions(u.ID)
 	if oneTime {
 		return pw, nil
 	}
