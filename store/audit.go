@@ -2,6 +2,8 @@ package store
 
 import (
 	"encoding/binary"
+	"slices"
+	"strings"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +30,38 @@ type AuditEntry struct {
 	Hash     []byte            `json:"hash,omitempty"`
 }
 
+// Bounds of one audit entry, so that a batch of them always fits one
+// transaction whatever a request carried (a path of 16 KiB, say).
+const (
+	maxAuditField   = 256
+	maxAuditDetails = 16
+)
+
+// Bounded returns e with every text field and Detail value cut to 256
+// bytes (marked with "…") and at most 16 Detail keys.
+func (e AuditEntry) Bounded() AuditEntry {
+	cut := func(s string) string {
+		if len(s) <= maxAuditField {
+			return s
+		}
+		return strings.ToValidUTF8(s[:maxAuditField], "") + "…"
+	}
+	e.Type, e.Actor, e.Target, e.Result, e.Source = cut(e.Type), cut(e.Actor), cut(e.Target), cut(e.Result), cut(e.Source)
+	if len(e.Detail) > 0 {
+		d := make(map[string]string, min(len(e.Detail), maxAuditDetails))
+		keys := make([]string, 0, len(e.Detail))
+		for k := range e.Detail {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys[:min(len(keys), maxAuditDetails)] {
+			d[cut(k)] = cut(e.Detail[k])
+		}
+		e.Detail = d
+	}
+	return e
+}
+
 var (
 	auditPrefix   = []byte("audit/")
 	pendingPrefix = []byte("auditq/")
@@ -51,6 +85,7 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 		return errReadOnly
 	}
 	s := a.tx.s
+	e = e.Bounded()
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}

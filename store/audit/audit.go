@@ -17,7 +17,7 @@ import (
 
 // Batch bounds: how many entries one commit chains at most.
 const (
-	maxBatch   = 1024
+	maxBatch   = 32 // entries are at most ~10 KiB (store.AuditEntry.Bounded): a batch, staged plus recorded, stays far below a transaction's limit
 	sweepEvery = time.Second // picks up staged entries whose wake-up was coalesced or lost in a crash
 )
 
@@ -81,7 +81,7 @@ func (l *Log) Record(ctx context.Context, e store.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	r := &request{e: e, done: make(chan error, 1)}
+	r := &request{e: e.Bounded(), done: make(chan error, 1)}
 	select {
 	case l.in <- r:
 	case <-l.done:
@@ -225,6 +225,13 @@ func (l *Log) flush(batch []*request) error {
 			prev = h
 		}
 		if err := repo.Chain(pending, entries); err != nil {
+			// The commit may have happened with only its sync failing:
+			// take the head from the store, not from memory, next time.
+			if last, lerr := repo.Last(); lerr == nil {
+				l.mu.Lock()
+				l.headSeq, l.headHash = last.Seq, last.Hash
+				l.mu.Unlock()
+			}
 			return err
 		}
 		l.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -338,4 +339,50 @@ func BenchmarkAuditRecordSerial(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// TestHugeEntriesStillFit: entries carrying what a hostile request can
+// put in them (a 16 KiB path) are bounded, so a batch of them still fits
+// one transaction and none is lost (a review lost 274 of 300).
+func TestHugeEntriesStillFit(t *testing.T) {
+	st := storetest.Open(t)
+	log := openLog(t, st, audit.Options{})
+	big := strings.Repeat("p", 16<<10)
+	const n = 300
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range n {
+		wg.Go(func() {
+			e := store.AuditEntry{Type: "authz.denied", Target: big, Result: "denied", Detail: map[string]string{"path": big, "i": strconv.Itoa(i)}}
+			if err := log.Record(context.Background(), e); err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	// And staged ones, through transactions.
+	for i := range 100 {
+		wg.Go(func() {
+			err := st.Update(func(tx *store.Tx) error {
+				return tx.Audit().Stage(store.AuditEntry{Type: "user.update", Target: big, Detail: map[string]string{"groups": big, "n": strconv.Itoa(i)}})
+			})
+			if err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if f := failed.Load(); f != 0 {
+		t.Fatalf("%d entries lost", f)
+	}
+	if err := log.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, st, n+100)
+	e, err := st.AuditEntries().Get(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Target) > 300 || len(e.Detail["path"]) > 300 && len(e.Detail["groups"]) > 300 {
+		t.Fatalf("entry not bounded: target %d bytes", len(e.Target))
+	}
 }
