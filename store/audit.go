@@ -2,11 +2,11 @@ package store
 
 import (
 	"encoding/binary"
-	"slices"
-	"strings"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"

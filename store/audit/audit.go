@@ -17,7 +17,7 @@ import (
 
 // Batch bounds: how many entries one commit chains at most.
 const (
-	maxBatch   = 32 // entries are at most ~10 KiB (store.AuditEntry.Bounded): a batch, staged plus recorded, stays far below a transaction's limit
+	maxBatch   = 32          // entries are at most ~10 KiB (store.AuditEntry.Bounded): a batch, staged plus recorded, stays far below a transaction's limit
 	sweepEvery = time.Second // picks up staged entries whose wake-up was coalesced or lost in a crash
 )
 
