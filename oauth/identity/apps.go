@@ -91,6 +91,9 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 	if len(req.CertSubject) > 1024 {
 		return out, invalid("certSubject is longer than 1024 characters")
 	}
+	if err := checkText("certSubject", req.CertSubject); err != nil {
+		return out, err
+	}
 	now := s.now().UTC()
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -208,19 +209,23 @@ func (rt *routes) setEnabled(enabled bool) func(http.ResponseWriter, *http.Reque
 	}
 }
 
-// optionalBody decodes a body that may be empty.
+// optionalBody decodes a body that may be empty (no body, or only
+// white space); anything else must be a whole, valid JSON object.
 func optionalBody(r *http.Request, v any) error {
-	if r.ContentLength == 0 {
-		return nil
-	}
-	err := decode(r, v)
-	if errors.Is(err, api.ErrBadRequest) && r.ContentLength < 0 {
-		// Chunked with nothing in it: treat as empty.
-		if b, _ := io.ReadAll(r.Body); len(b) == 0 {
+	br := bufio.NewReader(r.Body)
+	for {
+		b, err := br.Peek(1)
+		if err == io.EOF {
 			return nil
 		}
+		if err != nil {
+			return api.DecodeJSON(br, v) // reports the read error (too large, …) as the decoder does
+		}
+		if b[0] != ' ' && b[0] != '\t' && b[0] != '\r' && b[0] != '\n' {
+			return api.DecodeJSON(br, v)
+		}
+		_, _ = br.ReadByte()
 	}
-	return err
 }
 
 func (rt *routes) resetPassword(w http.ResponseWriter, r *http.Request, a Actor) error {

@@ -123,6 +123,9 @@ func TestRequestBodies(t *testing.T) {
 		{"weak password", "POST", "/v1/users", `{"username":"a2","email":"a2@example.com","password":"abcde"}`, 400, "AUT-0004"},
 		{"not found", "GET", "/v1/users/nobody", "", 404, "AUT-0404"},
 		{"exists", "POST", "/v1/groups", `{"name":"admin-group"}`, 409, "AUT-0409"},
+		{"truncated optional body", "POST", "/v1/applications/nobody/rotate", `{"grace":"0s"`, 400, "AUT-0001"},
+		{"escape in a name", "POST", "/v1/users", `{"username":"a3","email":"a3@example.com","firstName":"\u001b[31mroot"}`, 400, "control"},
+		{"bidi override in a name", "POST", "/v1/groups", `{"name":"g1","description":"\u202eevil"}`, 400, "bidirectional"},
 		{"bad policy key", "POST", "/v1/apply", "[[group]]\nname = \"x\"\nbogus = 1\n", 400, "bogus"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,4 +172,21 @@ func TestIdentityEditorCannotEscalate(t *testing.T) {
 	// What it holds, it may still do: manage a user with no more than it.
 	code, body := call(t, c, editor.ID, "POST", "/v1/users/"+other.ID+"/disable", "")
 	require.Equal(t, 200, code, body)
+}
+
+// TestChunkedTruncatedBodyRefused: an optional body sent chunked and cut
+// short is an error, not "no body" (which would reset a password to a
+// generated one, or rotate with the default grace).
+func TestChunkedTruncatedBodyRefused(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	c := servePlane(t, e, true)
+	u := e.user(t, "chunky")
+	req, err := http.NewRequest("PATCH", "http://accessd/v1/users/"+u.ID+"/reset-password",
+		io.NopCloser(io.MultiReader(strings.NewReader(`{"newPassword":"plum-Harbor-vector-88"`))))
+	require.NoError(t, err)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, 400, resp.StatusCode, string(b))
 }

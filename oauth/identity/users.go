@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
@@ -42,8 +44,20 @@ func checkName(what, v string) error {
 	if len(v) > 128 {
 		return invalid("%s is longer than 128 characters", what)
 	}
-	if strings.ContainsAny(v, "\x00\r\n") {
-		return invalid("%s contains a control character", what)
+	return checkText(what, v)
+}
+
+// checkText refuses what could forge or hide text where a name is shown
+// (accessctl tables, audit listings): invalid UTF-8, control characters
+// and the bidirectional overrides.
+func checkText(what, v string) error {
+	if !utf8.ValidString(v) {
+		return invalid("%s is not valid UTF-8", what)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return invalid("%s contains a control or bidirectional-formatting character", what)
+		}
 	}
 	return nil
 }
