@@ -564,5 +564,11 @@ func (s *Service) UpdatePassword(ctx context.Context, a Actor, idOrName string, 
 		}
 		return tx.Audit().Stage(s.entry(a, "user.update_password", "user:"+u.ID, "ok", nil))
 	})
-	return storeErr("update password", err)
+	if err != nil {
+		return storeErr("update password", err)
+	}
+	// Refresh tokens taken with the old password stop; the access token
+	// in hand runs out on its own (review finding 13).
+	s.endSessions(u.ID)
+	return nil
 }
