@@ -41,14 +41,16 @@ func UnwrapRecoveryData(data []byte, rk RecoveryKey) (RootKey, error) {
 }
 
 // WriteRecoveryData writes data, the bytes of a root.recovery, to path
-// (mode 0600, atomically), refusing to replace an existing file: restore
-// puts back the wrapped key a backup carried, so the recovery key that
-// opened the backup goes on opening the new data dir.
-func WriteRecoveryData(path string, data []byte) error {
+// (mode 0600, atomically); without replace it refuses to overwrite an
+// existing file. Restore puts back the wrapped key a backup carried, so
+// the recovery key that opened the backup goes on opening the new data
+// dir; rekey-recovery puts the old file back when it could not show the
+// new key.
+func WriteRecoveryData(path string, data []byte, replace bool) error {
 	if _, err := parseRecovery(data); err != nil {
 		return fmt.Errorf("seal: write recovery file: %w", err)
 	}
-	if err := writeFileAtomic(path, data, false); err != nil {
+	if err := writeFileAtomic(path, data, replace); err != nil {
 		return fmt.Errorf("seal: write recovery file: %w", err)
 	}
 	return nil
