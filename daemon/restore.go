@@ -97,27 +97,29 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 	if err := requireEmptyDataDir(cfg.DataDir, ".lock"); err != nil {
 		return err
 	}
-	dir.track(sealDir(cfg.DataDir))
+	// Each path is tracked for undo only once this run created it, so a
+	// failure never removes what was there before.
 	if err := os.Mkdir(sealDir(cfg.DataDir), 0o700); err != nil {
 		return fmt.Errorf("daemon: create seal dir: %w", err)
 	}
+	dir.track(sealDir(cfg.DataDir))
 	sealer, err := openSealer(cfg, opt.Dev)
 	if err != nil {
 		return err
 	}
 	defer sealer.Close()
-	dir.track(sealedPath(cfg.DataDir))
 	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
-	dir.track(recoveryPath(cfg.DataDir))
+	dir.track(sealedPath(cfg.DataDir))
 	if err := seal.WriteRecoveryData(recoveryPath(cfg.DataDir), h.recovery, false); err != nil {
 		return fmt.Errorf("daemon: restore: %w", err)
 	}
-	dir.track(dbPath(cfg.DataDir))
+	dir.track(recoveryPath(cfg.DataDir))
 	if err := store.Restore(br, dbPath(cfg.DataDir), root.Bytes()); err != nil {
 		return fmt.Errorf("daemon: restore: %w (is the file complete? compare its size with what accessctl backup reported)", err)
 	}
+	dir.track(dbPath(cfg.DataDir))
 	res, err := recordRestore(cfg, root, h, opt.Log, now)
 	if err != nil {
 		return err

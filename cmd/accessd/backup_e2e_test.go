@@ -58,7 +58,7 @@ func ctlRun(t *testing.T, bin, sock string, args ...string) string {
 
 // adminPost posts JSON to the admin socket (for what accessctl has no
 // command for yet: MFA setup, which makes a sealed TOTP seed).
-func adminPost(t *testing.T, sock, path, body string) {
+func adminPost(t *testing.T, sock, path, body string, log func() string) {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
@@ -66,7 +66,7 @@ func adminPost(t *testing.T, sock, path, body string) {
 	resp, err := c.Post("http://accessd"+path, "application/json", strings.NewReader(body))
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, path)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, log())
 }
 
 type listed struct {
@@ -116,7 +116,7 @@ func TestBackupRestoreOnNewTPM(t *testing.T) {
 	ctlRun(t, ctl, sockA, "user", "create", "--username", "bob", "--email", "bob@example.com")
 	ctlRun(t, ctl, sockA, "group", "create", "ops")
 	ctlRun(t, ctl, sockA, "app", "create", "--name", "ledger-sync", "--group", "ops")
-	adminPost(t, sockA, "/v1/users/alice/mfa/setup", `{"mfaType":"app"}`)
+	adminPost(t, sockA, "/v1/users/alice/mfa/setup", `{"mfaType":"app"}`, s.stderr.String)
 	out := ctlRun(t, ctl, sockA, "keys", "rotate-fields")
 	require.Regexp(t, `active term:\s+2`, out)
 	require.Regexp(t, `re-sealed:\s+[1-9]\d* fields`, out, "alice's TOTP seed was re-sealed")
