@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,7 +42,8 @@ var ErrDataDirNotEmpty = errors.New("daemon: restore builds a new data dir, and 
 // block, checks the backup's header under it, seals the key to this TPM
 // with the config's PCRs, writes root.recovery (the same wrapped key, so
 // the same recovery key goes on working), restores the store, checks
-// its audit chain and records the restore in it. Everything is checked
+// its audit chain, binds it to this TPM's rollback counter and records
+// the restore in it. Everything is checked
 // that can be before anything is written; on any failure what it created
 // is removed. The data dir must be absent or empty.
 func Restore(cfg Config, opt RestoreOptions) (err error) {
@@ -120,7 +120,7 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 		return fmt.Errorf("daemon: restore: %w (is the file complete? compare its size with what accessctl backup reported)", err)
 	}
 	dir.track(dbPath(cfg.DataDir))
-	res, err := recordRestore(cfg, root, h, opt.Log, now)
+	res, err := recordRestore(cfg, opt.Dev, sealer, root, h, opt.Log, now)
 	if err != nil {
 		return err
 	}
@@ -136,9 +136,10 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 	return nil
 }
 
-// recordRestore opens the restored store, verifies its audit chain,
-// records the restore in it and binds it to this host.
-func recordRestore(cfg Config, root seal.RootKey, h *backupHeader, log *slog.Logger, now func() time.Time) (audit.Result, error) {
+// recordRestore opens the restored store, verifies its audit chain, binds
+// it to this TPM's rollback counter (not under --dev) and records the
+// restore in the same transaction.
+func recordRestore(cfg Config, dev bool, counter rollbackCounter, root seal.RootKey, h *backupHeader, log *slog.Logger, now func() time.Time) (audit.Result, error) {
 	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
 	if err != nil {
 		return audit.Result{}, fmt.Errorf("daemon: open the restored store: %w", err)
@@ -152,29 +153,33 @@ func recordRestore(cfg Config, root seal.RootKey, h *backupHeader, log *slog.Log
 		return res, fmt.Errorf("daemon: the restored audit chain is broken at entry %d (%s); the backup was made from a store whose log had been altered; nothing was kept", res.FirstBroken, res.Problem)
 	}
 
-	// ---- NV COUNTER CALL SITE (issue 10 §2, branch seal-nv) ----
-	// Bind the restored store to this TPM's NV monotonic counter here,
-	// before the service first starts on it: the store is open (st), the
-	// data dir is locked, the TPM is reachable through openSealer(cfg,
-	// dev). Its error must fail the restore (the deferred undo removes
-	// the data dir). Record what it bound in the "store.restored" entry's
-	// Detail below ("nv_counter").
-	// ------------------------------------------------------------
-
+	actor := "uid:" + strconv.Itoa(os.Getuid())
+	e := store.AuditEntry{Time: now().UTC(), Type: "store.restored", Actor: actor, Source: "accessd restore",
+		Target: "store", Result: "ok", Detail: map[string]string{
+			"backup_created": h.created.Format(time.RFC3339), "entries_before": strconv.FormatUint(res.Entries, 10),
+			"head_before": hex.EncodeToString(res.Head), "pcrs": fmt.Sprint(cfg.Seal.PCRs)}}
+	if dev {
+		// The simulator keeps no NV: rollback detection is off under --dev.
+		err = st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(e) })
+	} else {
+		// Bind the restored store to this TPM's rollback counter (it
+		// recorded the old machine's), with the restore's entry in the
+		// same transaction: the first serve then accepts it.
+		_, err = bindCounter(st, counter, e)
+	}
+	if err != nil {
+		return res, fmt.Errorf("daemon: record the restore: %w", err)
+	}
+	// Chain the staged entry now, so the restored log verifies with it.
 	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
 	if err != nil {
 		return res, fmt.Errorf("daemon: audit log: %w", err)
 	}
-	defer al.Close()
-	actor := "uid:" + strconv.Itoa(os.Getuid())
-	err = al.Record(context.Background(), store.AuditEntry{Time: now().UTC(), Type: "store.restored", Actor: actor, Source: "accessd restore",
-		Target: "store", Result: "ok", Detail: map[string]string{
-			"backup_created": h.created.Format(time.RFC3339), "entries_before": strconv.FormatUint(res.Entries, 10),
-			"head_before": hex.EncodeToString(res.Head), "pcrs": fmt.Sprint(cfg.Seal.PCRs)}})
-	if err != nil {
-		return res, fmt.Errorf("daemon: record the restore in the audit log: %w", err)
+	err = al.Sync()
+	if cerr := al.Close(); err == nil {
+		err = cerr
 	}
-	if err := al.Sync(); err != nil {
+	if err != nil {
 		return res, fmt.Errorf("daemon: record the restore in the audit log: %w", err)
 	}
 	return audit.Verify(st)
