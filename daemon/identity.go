@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 
@@ -35,7 +36,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, fmt.Errorf("daemon: audit log: %w", err)
 	}
 	idx := authz.New()
-	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Owner: cfg.Owner, Issuer: cfg.Issuer})
+	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Owner: cfg.Owner, Issuer: totpIssuer(cfg.Issuer)})
 	if err != nil {
 		al.Close()
 		return nil, err
@@ -91,6 +92,16 @@ func journalEmitter(log *slog.Logger) func(store.AuditEntry) {
 		log.Info("audit", "event", "audit.entry", "MESSAGE_ID", auditMessageID, "seq", e.Seq, "type", e.Type,
 			"actor", e.Actor, "target", e.Target, "result", e.Result, "source", e.Source, "hash", hash)
 	}
+}
+
+// totpIssuer is the name authenticator apps show for this appliance: the
+// host of the issuer URL. The URL itself has a colon ("https:"), which a
+// TOTP label cannot carry, so every MFA setup failed with it.
+func totpIssuer(issuer string) string {
+	if u, err := url.Parse(issuer); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "accessd"
 }
 
 type peerCtxKey struct{}

@@ -29,6 +29,8 @@ type InitOptions struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Split, when set, prints the recovery key as M-of-N shares.
+	Split RecoveryShares
 }
 
 // ErrInitialised is returned by Init on a data dir that already holds a
@@ -151,6 +153,9 @@ func (d *dataDir) ensureDevCert(certFile, keyFile string, now time.Time) error {
 // run again.
 func Init(cfg Config, opt InitOptions) (err error) {
 	harden(opt.Log)
+	if err := opt.Split.Check(); err != nil {
+		return err
+	}
 	if opt.Dev {
 		if err := DevTPMAvailable(); err != nil {
 			return err
@@ -239,14 +244,17 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	opt.Log.Info("data dir initialised", "event", "daemon.init", "data_dir", cfg.DataDir,
 		"seal", string(sealer.Kind()), "pcrs", cfg.Seal.PCRs, "admin_id", adminID)
 	var b bytes.Buffer
-	b.Grow(1024) // room for all of it: no reallocation leaves a copy behind
+	b.Grow(64 << 10) // room for all of it, shares too: no reallocation leaves a copy behind
 	fmt.Fprintf(&b, "accessd initialised in %s (sealed to %s", cfg.DataDir, sealer.Kind())
 	if len(cfg.Seal.PCRs) > 0 {
 		fmt.Fprintf(&b, ", PCRs %v", cfg.Seal.PCRs)
 	}
-	b.WriteString(")\n\nRecovery key (shown once; store it offline, e.g. in a safe; `accessd recover` needs it if the TPM is cleared or replaced):\n\n    ")
-	b.Write(rk.AppendReveal(b.AvailableBuffer()))
-	b.WriteString("\n\nAdmin user \"admin\", one-time password (shown once; change it after the first login):\n\n    ")
+	b.WriteString(")\n\n")
+	if err := appendRecoverySecret(&b, rk, opt.Split, "`accessd recover` needs it if the TPM is cleared or replaced, `accessd restore` to bring a backup back"); err != nil {
+		clear(b.Bytes())
+		return err
+	}
+	b.WriteString("\nAdmin user \"admin\", one-time password (shown once; change it after the first login):\n\n    ")
 	b.Write(pw)
 	b.WriteString("\n\n")
 	_, err = opt.Out.Write(b.Bytes())
@@ -267,7 +275,7 @@ func seed(st *store.Store, cfg Config, log *slog.Logger) (adminID string, pw []b
 		return "", nil, fmt.Errorf("daemon: audit log: %w", err)
 	}
 	defer al.Close()
-	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: authz.New(), Log: log, Owner: cfg.Owner, Issuer: cfg.Issuer})
+	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: authz.New(), Log: log, Owner: cfg.Owner, Issuer: totpIssuer(cfg.Issuer)})
 	if err != nil {
 		return "", nil, err
 	}

@@ -25,9 +25,9 @@ func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
 		return err
 	}
 	defer release()
-	rk, err := seal.ParseRecoveryKey(keyText)
+	rk, err := recoveryKeyFrom(keyText) // the key, or M of its shares
 	if err != nil {
-		return fmt.Errorf("daemon: recovery key: %w", err)
+		return err
 	}
 	defer rk.Destroy()
 	root, err := seal.ReadRecoveryFile(recoveryPath(cfg.DataDir), rk)

@@ -282,7 +282,7 @@ func (s *server) listen(st *store.Store, idp *identityPlane) (*running, error) {
 		lis.close()
 		return nil, err
 	}
-	data, admin := routes(planeDeps{store: st, identity: idp, log: s.log, metrics: m, status: func() api.Status { return s.status(st, lis) }})
+	data, admin := routes(planeDeps{store: st, identity: idp, log: s.log, metrics: m, status: func() api.Status { return s.status(st, lis) }, dataDir: s.cfg.DataDir})
 	r := &running{st: st, idp: idp, lis: lis, certs: certs, errc: make(chan error, 2)}
 	r.dataSrv = newHTTPServer(m.instrument("data", data), s.log)
 	r.dataSrv.TLSConfig = tlsCfg
@@ -306,6 +306,7 @@ type planeDeps struct {
 	log      *slog.Logger
 	metrics  *metrics
 	status   func() api.Status
+	dataDir  string
 }
 
 // routes builds the data and the admin plane's muxes. Each route package
@@ -314,6 +315,7 @@ type planeDeps struct {
 func routes(d planeDeps) (data, admin *http.ServeMux) {
 	data = dataRoutes(d.identity, d.log)
 	admin = adminRoutes(d.status, d.metrics, d.identity, d.log)
+	keyRoutes(admin, d.store, d.identity.audit, d.dataDir, d.log)
 	return data, admin
 }
 

@@ -17,7 +17,10 @@
 //     branches (see "Planned PCR changes").
 //   - root.recovery: the same root key, encrypted with AES-256-GCM under
 //     HKDF-SHA-256 of a 256-bit recovery key that is shown once, at
-//     `accessd init`, and never stored.
+//     `accessd init` (or `accessd rekey-recovery`, which re-wraps the same
+//     root key under a new one), and never stored. It can be shown as
+//     M-of-N Shamir shares instead (shares.go). A backup carries this file
+//     as it is, so the recovery key alone restores it elsewhere.
 //
 // # Invariants
 //

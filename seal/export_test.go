@@ -65,3 +65,14 @@ func RecoveryEncode(data []byte) ([]byte, error) {
 	}
 	return f.encode(), nil
 }
+
+// RelabelShare returns a copy of s claiming threshold m (its checksum
+// made anew), for the test that fewer than M shares say nothing.
+func RelabelShare(s RecoveryShare, m int) RecoveryShare {
+	b := new([shareLen]byte)
+	*b = *s.b
+	b[5] = byte(m)
+	c := shareCheck(b[:shareLen-shareCheckLen])
+	copy(b[shareLen-shareCheckLen:], c[:])
+	return RecoveryShare{b: b}
+}

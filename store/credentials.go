@@ -52,7 +52,7 @@ func stampTable[T any](s *Store, name, prefix string, id func(*T) string, versio
 }
 
 func credentialTable(s *Store) *table[Credential] {
-	return stampTable(s, "credential", "cred/",
+	t := stampTable(s, "credential", "cred/",
 		func(c *Credential) string { return c.ID },
 		func(c *Credential) *uint64 { return &c.Version },
 		func(c *Credential, now time.Time, created bool) {
@@ -61,6 +61,10 @@ func credentialTable(s *Store) *table[Credential] {
 			}
 			c.UpdatedAt = now
 		})
+	t.sealed = []sealedField[Credential]{{name: FieldTOTPSeed,
+		recordKey: func(c *Credential) string { return CredentialRecordKey(c.ID) },
+		field:     func(c *Credential) *Sealed { return &c.TOTPSeed }}}
+	return t
 }
 
 // CredentialRepo stores users' credentials by user ID.

@@ -28,7 +28,12 @@
 // additionally sealed with AES-256-GCM under the active term of the field
 // keyring (Sealed), with the record key and field name as additional
 // data, so that a ciphertext copied into another record or field does not
-// open. RotateFieldKey starts a new term; older terms still open. What is
+// open. RotateFieldKey starts a new term; older terms still open.
+// RotateFields (rotate.go) starts a new term, re-seals every sealed field
+// under it online in batches, then retires the older terms: from then on
+// they open nothing in this store, and no write may put a field under
+// them back. Retirement lives in the store's metadata, so a backup taken
+// earlier restores with the terms it had. What is
 // only ever verified (passwords, client secrets, refresh tokens, recovery
 // codes) is stored as a hash made by the caller, never sealed.
 //

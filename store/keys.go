@@ -87,11 +87,12 @@ func (s Sealed) GoString() string { return s.String() }
 // nothing but the active term number has to be stored, and any old term
 // can be re-derived to open old ciphertexts.
 type keyring struct {
-	mu     sync.Mutex
-	base   []byte                 // cleared by wipe
-	aeads  map[uint32]cipher.AEAD // expanded AES schedules; not clearable, dropped on wipe
-	active atomic.Uint32          // term used by seal
-	rand   io.Reader              // nonces
+	mu      sync.Mutex
+	base    []byte                 // cleared by wipe
+	aeads   map[uint32]cipher.AEAD // expanded AES schedules; not clearable, dropped on wipe
+	active  atomic.Uint32          // term used by seal
+	retired atomic.Uint32          // this term and all below open nothing (RotateFields)
+	rand    io.Reader              // nonces
 }
 
 func newKeyring(root []byte, rand io.Reader) (*keyring, error) {
@@ -107,6 +108,9 @@ func newKeyring(root []byte, rand io.Reader) (*keyring, error) {
 func (k *keyring) aead(term uint32) (cipher.AEAD, error) {
 	if term == 0 || term > k.active.Load() {
 		return nil, fmt.Errorf("unknown key term %d: %w", term, ErrSealedField)
+	}
+	if term <= k.retired.Load() {
+		return nil, retiredTermError(term)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -41,6 +41,9 @@ func signingKeyTable(s *Store) *table[SigningKey] {
 			return nil
 		},
 		update: func(_, _ *SigningKey, _ time.Time) error { return nil },
+		sealed: []sealedField[SigningKey]{{name: FieldSigningKeyPrivate,
+			recordKey: func(k *SigningKey) string { return SigningKeyRecordKey(k.KID) },
+			field:     func(k *SigningKey) *Sealed { return &k.Private }}},
 	}
 }
 

@@ -45,12 +45,14 @@ type Options struct {
 // key derived from the root key, a field keyring for secret fields, and
 // one narrow repository per kind of record. It is safe for concurrent use.
 type Store struct {
-	mu   sync.RWMutex // write-held only by Close
-	db   *badger.DB   // nil once closed
-	dir  string
-	log  *slog.Logger
-	now  func() time.Time
-	rand io.Reader
+	mu sync.RWMutex // write-held only by Close
+	// rotating serialises RotateFields.
+	rotating sync.Mutex
+	db       *badger.DB // nil once closed
+	dir      string
+	log      *slog.Logger
+	now      func() time.Time
+	rand     io.Reader
 
 	badgerKey []byte // the slice Badger holds; cleared after Close
 	backupKey []byte // HKDF(root, "backup")
@@ -246,6 +248,9 @@ func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer) error) err
 		return fmt.Errorf("store: open: metadata: %w", err)
 	}
 	s.fields.active.Store(term)
+	if err := s.loadRetired(); err != nil {
+		return fmt.Errorf("store: open: metadata: %w", err)
+	}
 	return nil
 }
 

@@ -30,6 +30,9 @@ type table[T any] struct {
 	create func(rec *T, now time.Time) error
 	// update validates a replacement and stamps it; old is the stored one.
 	update func(old, rec *T, now time.Time) error
+	// sealed lists the record's Sealed fields, for rotation and for the
+	// floor check of every write (rotate.go).
+	sealed []sealedField[T]
 }
 
 func (t *table[T]) key(id string) []byte {
@@ -90,6 +93,9 @@ func (t *table[T]) doCreate(x exec, rec T) (T, error) {
 	err := x.update(func(txn *badger.Txn) error {
 		r := rec // create hooks fill in fields; start from the caller's copy on every attempt
 		if err := t.create(&r, t.s.now()); err != nil {
+			return err
+		}
+		if err := t.checkSealed(txn, nil, &r); err != nil {
 			return err
 		}
 		id := t.id(&r)
@@ -190,6 +196,9 @@ func (t *table[T]) doUpdate(x exec, id string, fn func(old T) (T, error)) (T, er
 		if err := t.update(&old, &rec, t.s.now()); err != nil {
 			return err
 		}
+		if err := t.checkSealed(txn, &old, &rec); err != nil {
+			return err
+		}
 		*t.version(&rec) = oldVersion + 1
 		newIdx := t.indexes(&rec)
 		for _, ik := range oldIdx {
@@ -243,11 +252,17 @@ func (t *table[T]) doUpsert(x exec, id string, fn func(old T, found bool) (T, er
 			return err
 		}
 		if found {
+			if err := t.checkSealed(txn, &old, &rec); err != nil {
+				return err
+			}
 			if err := t.update(&old, &rec, t.s.now()); err != nil {
 				return err
 			}
 			*t.version(&rec) = *t.version(&old) + 1
 		} else {
+			if err := t.checkSealed(txn, nil, &rec); err != nil {
+				return err
+			}
 			if err := t.create(&rec, t.s.now()); err != nil {
 				return err
 			}

@@ -272,6 +272,16 @@ func goldenCases() []cliCase {
 		{name: "review-empty", args: []string{"review"}, answer: api.Review{GeneratedAt: t1}, want: "GET /v1/review"},
 		{name: "review-bad-stale", args: []string{"review", "--stale", "0s"}},
 
+		// keys and backup
+		{name: "keys-rotate-fields", args: []string{"keys", "rotate-fields"},
+			answer: api.FieldRotation{Term: 3, Retired: 2, Resealed: 41, Records: 1200}, want: "POST /v1/keys/rotate-fields"},
+		{name: "keys-rotate-fields-resumed", args: []string{"keys", "rotate-fields"},
+			answer: api.FieldRotation{Term: 2, Retired: 1, Resealed: 7, Records: 30, Resumed: true}, want: "POST /v1/keys/rotate-fields"},
+		{name: "keys-rotate-fields-failed", args: []string{"keys", "rotate-fields"}, status: 500,
+			answer: api.Error{Code: "AUT-0500", Title: "Internal Error", Message: "internal error; the daemon's log has the details"}, want: "POST /v1/keys/rotate-fields"},
+		{name: "backup-extra-arg", args: []string{"backup", "now"}},
+		{name: "backup-exists", args: []string{"backup", "-f", "testdata/policy.toml"}},
+
 		// errors that every command shares
 		{name: "forbidden", args: []string{"user", "list"}, status: 403,
 			answer: api.Error{Code: "AUT-0403", Title: "Forbidden", Message: "uid 1000 is not in the accessd-admin group"}, want: "GET /v1/users"},

@@ -44,7 +44,7 @@ func newRoot(e env) *cobra.Command {
 		Short: "administer a local accessd over its admin socket",
 		Long: `accessctl administers a local accessd over its admin socket: users, groups and
 their permissions, machine-to-machine applications, policy as code, the
-audit log and the access review.
+audit log, the access review, field-key rotation and backups.
 
 The socket is /run/accessd/admin.sock unless --socket or ACCESSD_SOCKET says
 otherwise; root and members of the accessd-admin group may use it. With
@@ -82,6 +82,8 @@ a client secret) is printed once and cannot be retrieved again.`,
 		c.applyCmd(),
 		c.auditCmd(),
 		c.reviewCmd(),
+		c.keysCmd(),
+		c.backupCmd(),
 		c.manCmd(),
 		c.completionCmd(),
 	)

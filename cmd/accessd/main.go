@@ -1,5 +1,5 @@
 // Command accessd is the access manager daemon: init, serve, check,
-// recover, reseal, version. It parses flags and wires; the behaviour lives
+// recover, reseal, restore, rekey-recovery, version. It parses flags and wires; the behaviour lives
 // in package daemon.
 package main
 
@@ -92,6 +92,14 @@ func init() {
 			summary: "re-seal the root key to this TPM, or ahead of a planned PCR change",
 			about: "Unseals the root key and seals it again, to the current values of the PCRs --pcrs names or, without it, of the PCRs root.sealed records. " +
 				"Before a planned firmware or Secure Boot change, --pcr-values INDEX=sha256:HEX,... gives the values the PCRs will hold after it: the key then opens with the current values and with those (TPM2_PolicyOR), never unbound, and the first serve on the new values re-seals it to them alone."},
+		{name: "restore", flags: restoreFlags,
+			summary: "build a new data dir on this host from a backup file and the recovery key",
+			about: "Reads a file written by accessctl backup, unwraps the root key with the recovery key (or M of its shares) that was in effect when the backup was taken, seals it to this TPM (seal.pcrs), writes root.recovery and restores the store, then verifies and extends its audit chain. " +
+				"The data dir must be absent or empty; a failed restore removes what it made."},
+		{name: "rekey-recovery", flags: rekeyFlags,
+			summary: "replace the recovery key; print the new one once",
+			about: "Unwraps root.recovery with the current recovery key (or M of its shares), wraps the root key under a new recovery key and prints it once (or as shares with --recovery-shares and --recovery-threshold). The old key stops opening root.recovery. " +
+				"Backups taken before still carry the old wrapped key and need the old recovery key: take a fresh backup."},
 		{name: "version", flags: versionFlags,
 			summary: "print the version",
 			about:   "Prints the version, the commit and the build time stamped into the binary."},
@@ -116,7 +124,7 @@ func usage() string {
 	b.WriteString("usage: accessd COMMAND [FLAGS]\n\ncommands:\n")
 	for _, c := range commands {
 		if !c.hidden {
-			fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+			fmt.Fprintf(&b, "  %-15s %s\n", c.name, c.summary)
 		}
 	}
 	b.WriteString("\nRun 'accessd COMMAND -h' for a command's flags.\n")
@@ -228,11 +236,16 @@ func parse(fs *flag.FlagSet, args []string, positional bool) error {
 
 func initFlags(fs *flag.FlagSet) action {
 	var c common
+	var split daemon.RecoveryShares
 	c.register(fs)
-	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdInit(&c, stdout, log) }
+	splitFlags(fs, &split)
+	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdInit(&c, split, stdout, log) }
 }
 
-func cmdInit(c *common, stdout io.Writer, log *slog.Logger) error {
+func cmdInit(c *common, split daemon.RecoveryShares, stdout io.Writer, log *slog.Logger) error {
+	if err := split.Check(); err != nil {
+		return usageError{err}
+	}
 	if err := refuseRootInit(c); err != nil {
 		return err
 	}
@@ -243,7 +256,7 @@ func cmdInit(c *common, stdout io.Writer, log *slog.Logger) error {
 	if c.dev {
 		log.Warn("--dev: the root key is sealed to an in-process TPM simulator whose seed sits in the data dir; not for production", "event", "dev.mode")
 	}
-	return daemon.Init(cfg, daemon.InitOptions{Dev: c.dev, Out: stdout, Log: log})
+	return daemon.Init(cfg, daemon.InitOptions{Dev: c.dev, Out: stdout, Log: log, Split: split})
 }
 
 func serveFlags(fs *flag.FlagSet) action {
@@ -335,34 +348,26 @@ func cmdCheck(c *common, asJSON bool, stdout io.Writer, log *slog.Logger) error 
 
 func recoverFlags(fs *flag.FlagSet) action {
 	var c common
-	var keyFile string
+	var ri recoveryInput
 	var acceptRollback bool
 	c.register(fs)
-	fs.StringVar(&keyFile, "recovery-key-file", "", "`file` holding the recovery key printed by init (- for stdin)")
+	ri.register(fs, "`file` holding the recovery key printed by init (- for stdin)")
 	fs.BoolVar(&acceptRollback, "accept-rollback", false, "also bind the store to the TPM's rollback counter as it is now (after serve exited 6: rollback detected); audited")
 	return func(stdout, stderr io.Writer, log *slog.Logger) error {
-		return cmdRecover(&c, keyFile, acceptRollback, stdout, log)
+		return cmdRecover(&c, &ri, acceptRollback, stdout, log)
 	}
 }
 
-func cmdRecover(c *common, keyFile string, acceptRollback bool, stdout io.Writer, log *slog.Logger) error {
-	if keyFile == "" {
-		return usageError{errors.New("--recovery-key-file is required")}
+func cmdRecover(c *common, ri *recoveryInput, acceptRollback bool, stdout io.Writer, log *slog.Logger) error {
+	text, err := ri.read()
+	if err != nil {
+		return err
 	}
+	defer clear(text)
 	cfg, err := c.load()
 	if err != nil {
 		return err
 	}
-	var text []byte
-	if keyFile == "-" {
-		text, err = io.ReadAll(io.LimitReader(os.Stdin, 4096))
-	} else {
-		text, err = os.ReadFile(keyFile)
-	}
-	if err != nil {
-		return fmt.Errorf("read recovery key: %w", err)
-	}
-	defer clear(text)
 	if err := daemon.Recover(cfg, c.dev, text, log); err != nil {
 		return err
 	}

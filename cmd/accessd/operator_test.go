@@ -190,7 +190,7 @@ func TestManAndCompletion(t *testing.T) {
 		if c.hidden {
 			continue
 		}
-		require.Contains(t, man.stdout, ".SS "+c.name+"\n")
+		require.Contains(t, man.stdout, ".SS "+roff(c.name)+"\n")
 		require.Contains(t, comp.stdout, c.name+")")
 		for _, f := range flagsOf(c) {
 			require.Contains(t, man.stdout, `\-\-`+roff(f.Name))

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/accessd/accessd/daemon"
+)
+
+// recoveryInput is how a command that needs the recovery key gets it:
+// --recovery-key-file, or M share files (--recovery-share-file,
+// repeated). Init and rekey-recovery take the split of the new key.
+type recoveryInput struct {
+	keyFile    string
+	shareFiles []string
+}
+
+func (ri *recoveryInput) register(fs *flag.FlagSet, keyUsage string) {
+	fs.StringVar(&ri.keyFile, "recovery-key-file", "", keyUsage)
+	fs.Func("recovery-share-file", "`file` holding one share of a split recovery key; repeat it for as many shares as the split needs", func(s string) error {
+		if s == "" {
+			return errors.New("empty file name")
+		}
+		ri.shareFiles = append(ri.shareFiles, s)
+		return nil
+	})
+}
+
+// read returns the key or the shares (one per line) for the daemon to
+// parse; the caller clears it.
+func (ri *recoveryInput) read() ([]byte, error) {
+	switch {
+	case ri.keyFile != "" && len(ri.shareFiles) > 0:
+		return nil, usageError{errors.New("give --recovery-key-file or --recovery-share-file, not both")}
+	case ri.keyFile == "" && len(ri.shareFiles) == 0:
+		return nil, usageError{errors.New("--recovery-key-file (or --recovery-share-file, once per share) is required")}
+	case ri.keyFile != "":
+		return readSecretFile(ri.keyFile)
+	}
+	var all bytes.Buffer
+	all.Grow(len(ri.shareFiles) * 256)
+	for _, f := range ri.shareFiles {
+		b, err := readSecretFile(f)
+		if err != nil {
+			clear(all.Bytes())
+			return nil, err
+		}
+		all.Write(b)
+		all.WriteByte('\n')
+		clear(b)
+	}
+	return all.Bytes(), nil
+}
+
+// readSecretFile reads a small secret file, or stdin for "-".
+func readSecretFile(name string) ([]byte, error) {
+	var r io.Reader
+	if name == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("read recovery key: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("read recovery key from %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// splitFlags registers --recovery-shares and --recovery-threshold.
+func splitFlags(fs *flag.FlagSet, s *daemon.RecoveryShares) {
+	fs.Func("recovery-shares", "split the new recovery key into `N` shares (with --recovery-threshold)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		s.N = n
+		return err
+	})
+	fs.Func("recovery-threshold", "any `M` shares rebuild the key; fewer tell nothing", func(v string) error {
+		n, err := strconv.Atoi(v)
+		s.Threshold = n
+		return err
+	})
+}
+
+func restoreFlags(fs *flag.FlagSet) action {
+	var c common
+	var ri recoveryInput
+	var backup string
+	c.register(fs)
+	fs.StringVar(&backup, "backup", "", "backup `file` written by accessctl backup")
+	ri.register(fs, "`file` holding the recovery key that was in effect when the backup was taken")
+	return func(stdout, stderr io.Writer, log *slog.Logger) error {
+		if backup == "" {
+			return usageError{errors.New("--backup is required")}
+		}
+		secret, err := ri.read()
+		if err != nil {
+			return err
+		}
+		defer clear(secret)
+		cfg, err := c.load()
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(backup)
+		if err != nil {
+			return fmt.Errorf("open backup: %w", err)
+		}
+		defer f.Close()
+		return daemon.Restore(cfg, daemon.RestoreOptions{Dev: c.dev, Backup: f, Secret: secret, Out: stdout, Log: log})
+	}
+}
+
+func rekeyFlags(fs *flag.FlagSet) action {
+	var c common
+	var ri recoveryInput
+	var split daemon.RecoveryShares
+	c.register(fs)
+	ri.register(fs, "`file` holding the current (old) recovery key (- for stdin)")
+	splitFlags(fs, &split)
+	return func(stdout, stderr io.Writer, log *slog.Logger) error {
+		if err := split.Check(); err != nil {
+			return usageError{err}
+		}
+		secret, err := ri.read()
+		if err != nil {
+			return err
+		}
+		defer clear(secret)
+		cfg, err := c.load()
+		if err != nil {
+			return err
+		}
+		return daemon.RekeyRecovery(cfg, daemon.RekeyOptions{Old: secret, Split: split, Out: stdout, Log: log})
+	}
+}

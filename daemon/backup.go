@@ -1,0 +1,209 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
+)
+
+// # Backup file format (version 1)
+//
+// `accessctl backup` writes, and `accessd restore` reads:
+//
+//	magic     "ACCESSD-BACKUP\n" (15 bytes)
+//	version   u8 (1)
+//	created   i64 big endian, Unix seconds, when the backup began
+//	recLen    u16 big endian, 1..4096
+//	recovery  recLen bytes: <data>/seal/root.recovery as it was on disk
+//	tag       32 bytes: HMAC-SHA-256 over every byte above, keyed by
+//	          HKDF(HKDF(root, "backup"), "accessd backup container v1")
+//	stream    to the end: the store's encrypted backup stream
+//	          (store/backup.go: chunked AES-256-GCM under a key derived
+//	          from the root key and a per-stream salt)
+//
+// The recovery block is the root key wrapped by the recovery key, so the
+// file and the recovery key alone rebuild everything: restore unwraps the
+// root key, checks the tag (which binds the header to that root key: a
+// recovery block from another install or an altered time is refused),
+// then the stream authenticates chunk by chunk under the same root key.
+// Nothing in the file is readable without the recovery key.
+const (
+	backupMagic     = "ACCESSD-BACKUP\n"
+	backupVersion   = 1
+	backupFixedLen  = len(backupMagic) + 1 + 8 + 2
+	maxRecoveryData = seal.RecoveryFileMaxSize
+)
+
+// ErrBackupFormat says a file is not an accessd backup, or its header is
+// damaged; nothing was restored.
+var ErrBackupFormat = errors.New("daemon: not an accessd backup file, or its header is damaged")
+
+// backupHeader is the parsed header of a backup file.
+type backupHeader struct {
+	created  time.Time
+	recovery []byte // root.recovery bytes
+	raw      []byte // every byte the tag covers
+	tag      []byte
+}
+
+// encodeBackupHeader returns the header bytes the tag covers.
+func encodeBackupHeader(created time.Time, recovery []byte) ([]byte, error) {
+	if len(recovery) == 0 || len(recovery) > maxRecoveryData {
+		return nil, fmt.Errorf("daemon: backup header: recovery block of %d bytes", len(recovery))
+	}
+	b := make([]byte, 0, backupFixedLen+len(recovery))
+	b = append(b, backupMagic...)
+	b = append(b, backupVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(created.Unix()))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(recovery)))
+	return append(b, recovery...), nil
+}
+
+// readBackupHeader reads and frames the header from r, leaving r at the
+// start of the store stream. It checks structure only: the tag needs the
+// root key (store.CheckBackupTag). Errors wrap ErrBackupFormat.
+func readBackupHeader(r io.Reader) (*backupHeader, error) {
+	fixed := make([]byte, backupFixedLen)
+	if _, err := io.ReadFull(r, fixed); err != nil {
+		return nil, fmt.Errorf("%w: file too short (%v)", ErrBackupFormat, err)
+	}
+	if string(fixed[:len(backupMagic)]) != backupMagic {
+		return nil, fmt.Errorf("%w: it does not start with the accessd backup magic (is it the output of `accessctl backup`?)", ErrBackupFormat)
+	}
+	p := fixed[len(backupMagic):]
+	if p[0] != backupVersion {
+		return nil, fmt.Errorf("%w: format version %d; this accessd reads version %d (restore with the accessd that made it)", ErrBackupFormat, p[0], backupVersion)
+	}
+	secs := int64(binary.BigEndian.Uint64(p[1:9]))
+	n := int(binary.BigEndian.Uint16(p[9:11]))
+	if n == 0 || n > maxRecoveryData {
+		return nil, fmt.Errorf("%w: recovery block of %d bytes", ErrBackupFormat, n)
+	}
+	rest := make([]byte, n+store.BackupTagSize)
+	if _, err := io.ReadFull(r, rest); err != nil {
+		return nil, fmt.Errorf("%w: truncated header (%v)", ErrBackupFormat, err)
+	}
+	h := &backupHeader{
+		created:  time.Unix(secs, 0).UTC(),
+		recovery: rest[:n:n],
+		raw:      append(fixed, rest[:n]...),
+		tag:      rest[n:],
+	}
+	return h, nil
+}
+
+// writeBackup writes a whole backup file to w: the header with the
+// current root.recovery, then the store's stream.
+func writeBackup(w io.Writer, st *store.Store, dataDir string, now time.Time) error {
+	rec, err := seal.ReadRecoveryData(recoveryPath(dataDir))
+	if err != nil {
+		return fmt.Errorf("daemon: backup: %w", err)
+	}
+	hdr, err := encodeBackupHeader(now, rec)
+	if err != nil {
+		return err
+	}
+	tag, err := st.BackupTag(hdr)
+	if err != nil {
+		return fmt.Errorf("daemon: backup: %w", err)
+	}
+	if _, err := w.Write(append(hdr, tag...)); err != nil {
+		return fmt.Errorf("daemon: backup: write header: %w", err)
+	}
+	if err := st.Backup(w); err != nil {
+		return fmt.Errorf("daemon: backup: %w", err)
+	}
+	return nil
+}
+
+// keyRoutes registers the admin routes that act on the store as a whole:
+// GET /v1/backup and POST /v1/keys/rotate-fields. Both are audited with
+// the admin-socket caller as actor.
+func keyRoutes(mux *http.ServeMux, st *store.Store, al *audit.Log, dataDir string, log *slog.Logger) {
+	record := func(ctx context.Context, e store.AuditEntry) {
+		if err := al.Record(ctx, e); err != nil {
+			log.Error("audit entry not written", "event", "audit.record_error", "type", e.Type, "err", err)
+		}
+	}
+	mux.HandleFunc("GET /v1/backup", func(w http.ResponseWriter, r *http.Request) {
+		a, err := adminActor(r)
+		if err != nil {
+			api.WriteError(w, err)
+			return
+		}
+		now := time.Now().UTC()
+		cw := &countingWriter{w: w}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Disposition", `attachment; filename="accessd-`+now.Format("20060102T150405Z")+`.backup"`)
+		err = writeBackup(cw, st, dataDir, now)
+		result := "ok"
+		if err != nil {
+			result = "failed"
+		}
+		record(context.WithoutCancel(r.Context()), store.AuditEntry{Type: "backup.create", Actor: a.Name, Source: a.Source,
+			Target: "store", Result: result, Detail: map[string]string{"bytes": strconv.FormatInt(cw.n, 10), "created": now.Format(time.RFC3339)}})
+		if err != nil {
+			log.Error("backup failed", "event", "backup.error", "bytes", cw.n, "err", err)
+			if cw.n == 0 {
+				w.Header().Del("Content-Disposition")
+				api.WriteError(w, err)
+				return
+			}
+			// The status line is gone: break the connection so the
+			// client sees a failed transfer, never a short file that
+			// looks complete (restore would refuse it anyway: the
+			// stream's last chunk is missing).
+			panic(http.ErrAbortHandler)
+		}
+		log.Info("backup written", "event", "backup.created", "bytes", cw.n)
+	})
+	mux.HandleFunc("POST /v1/keys/rotate-fields", func(w http.ResponseWriter, r *http.Request) {
+		a, err := adminActor(r)
+		if err != nil {
+			api.WriteError(w, err)
+			return
+		}
+		res, err := st.RotateFields(store.RotateFieldsOptions{Audit: func(res store.FieldRotation) store.AuditEntry {
+			return store.AuditEntry{Type: "keys.rotate_fields", Actor: a.Name, Source: a.Source, Target: "field keys", Result: "ok",
+				Detail: map[string]string{"term": strconv.FormatUint(uint64(res.Term), 10), "retired": strconv.FormatUint(uint64(res.Retired), 10),
+					"resealed": strconv.Itoa(res.Resealed), "resumed": strconv.FormatBool(res.Resumed)}}
+		}})
+		if err != nil {
+			record(context.WithoutCancel(r.Context()), store.AuditEntry{Type: "keys.rotate_fields", Actor: a.Name, Source: a.Source,
+				Target: "field keys", Result: "failed", Detail: map[string]string{"term": strconv.FormatUint(uint64(res.Term), 10)}})
+			log.Error("field-key rotation failed", "event", "keys.rotate_fields_error", "term", res.Term, "err", err)
+			api.WriteError(w, err)
+			return
+		}
+		// The entry was staged with the retirement; chain it before
+		// answering so `audit list` shows it at once.
+		if err := al.Sync(); err != nil {
+			log.Error("audit sync after rotation", "event", "audit.record_error", "err", err)
+		}
+		api.WriteJSON(w, http.StatusOK, api.FieldRotation{Term: res.Term, Retired: res.Retired, Resealed: res.Resealed, Records: res.Records, Resumed: res.Resumed})
+	})
+}
+
+// countingWriter counts what reached the client.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,61 @@
+package store
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestEverySealedFieldIsDeclared walks every record type the store keeps
+// (the tables of Store) for Sealed fields and checks that each is declared
+// to rotation (table.sealed) and its table listed in sealedTables: a new
+// secret field that rotation did not know of would stay under a retired
+// term and stop opening.
+func TestEverySealedFieldIsDeclared(t *testing.T) {
+	st, err := Open(t.TempDir(), make([]byte, RootKeySize), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	listed := map[string]bool{}
+	for _, tb := range st.sealedTables() {
+		listed[tb.kind()] = true
+	}
+	sealedType := reflect.TypeOf(Sealed(nil))
+	v := reflect.ValueOf(st).Elem()
+	tables := 0
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() != reflect.Pointer || !strings.HasPrefix(f.Type().Elem().Name(), "table[") {
+			continue
+		}
+		tables++
+		tb := f.Elem()
+		rec := tb.FieldByName("id").Type().In(0).Elem()
+		var found []string
+		var walk func(reflect.Type, string)
+		walk = func(ty reflect.Type, path string) {
+			for j := range ty.NumField() {
+				sf := ty.Field(j)
+				switch {
+				case sf.Type == sealedType:
+					found = append(found, path+sf.Name)
+				case sf.Type.Kind() == reflect.Struct:
+					walk(sf.Type, path+sf.Name+".")
+				}
+			}
+		}
+		walk(rec, "")
+		declared := tb.FieldByName("sealed").Len()
+		name := tb.FieldByName("name").String()
+		if len(found) != declared {
+			t.Errorf("%s has sealed fields %v but declares %d to rotation", name, found, declared)
+		}
+		if len(found) > 0 && !listed[name] {
+			t.Errorf("%s has sealed fields %v but is not in sealedTables", name, found)
+		}
+	}
+	if tables < 7 {
+		t.Fatalf("found %d tables; the walk no longer sees them", tables)
+	}
+}

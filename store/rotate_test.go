@@ -1,0 +1,247 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/accessd/accessd/store"
+)
+
+// fieldStore is a store with sealed fields of every kind: n credentials
+// with a TOTP seed and three signing keys, all under term 1.
+func fieldStore(t *testing.T, n int) (*store.Store, map[string]store.Sealed) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), testRoot, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	old := map[string]store.Sealed{}
+	for i := range n {
+		id := fmt.Sprintf("u%04d", i)
+		seed, err := st.Credentials().SealTOTPSeed(id, []byte("seed-"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Credentials().Put(id, func(store.Credential, bool) (store.Credential, error) {
+			return store.Credential{ID: id, PasswordHash: phc, TOTPSeed: seed}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		old["cred/"+id] = seed
+	}
+	for i := range 3 {
+		kid := fmt.Sprintf("k%d", i)
+		priv, err := st.SigningKeys().SealPrivate(kid, []byte("private-"+kid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SigningKeys().Create(store.SigningKey{KID: kid, Alg: "ES256", Private: priv, Public: []byte("pub")}); err != nil {
+			t.Fatal(err)
+		}
+		old["signingkey/"+kid] = priv
+	}
+	return st, old
+}
+
+// sealedTerms returns the term of every sealed field in the store.
+func sealedTerms(t *testing.T, st *store.Store) map[string]uint32 {
+	t.Helper()
+	out := map[string]uint32{}
+	err := st.View(func(tx *store.Tx) error {
+		keys, err := tx.SigningKeys().List()
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			out["signingkey/"+k.KID] = k.Private.Term()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("u%04d", i)
+		c, err := st.Credentials().Get(id)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["cred/"+id] = c.TOTPSeed.Term()
+	}
+	return out
+}
+
+// After RotateFields no sealed field remains under the old term, every
+// field still opens to what it held, the old ciphertexts open nothing
+// (also after a reopen), the retirement is audited, and a backup taken
+// before still restores and opens with its own terms.
+func TestRotateFieldsRetiresOldTerm(t *testing.T) {
+	st, old := fieldStore(t, 300)
+	var before bytes.Buffer
+	if err := st.Backup(&before); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.RotateFields(store.RotateFieldsOptions{Batch: 64, Audit: func(r store.FieldRotation) store.AuditEntry {
+		return store.AuditEntry{Type: "keys.rotate_fields", Actor: "uid:0", Result: "ok",
+			Detail: map[string]string{"term": fmt.Sprint(r.Term), "resealed": fmt.Sprint(r.Resealed)}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Term != 2 || res.Retired != 1 || res.Resealed != 303 || res.Resumed {
+		t.Fatalf("rotation = %+v, want term 2, retired 1, 303 re-sealed", res)
+	}
+	for k, term := range sealedTerms(t, st) {
+		if term != 2 {
+			t.Fatalf("%s still under term %d", k, term)
+		}
+	}
+	check := func(st *store.Store) {
+		t.Helper()
+		c, err := st.Credentials().Get("u0007")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, err := st.Credentials().OpenTOTPSeed(c)
+		if err != nil || string(seed) != "seed-u0007" {
+			t.Fatalf("re-sealed seed opens to %q, %v", seed, err)
+		}
+		k, err := st.SigningKeys().Get("k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := st.SigningKeys().OpenPrivate(k); err != nil || string(p) != "private-k1" {
+			t.Fatalf("re-sealed private key opens to %q, %v", p, err)
+		}
+		for rk, s := range old {
+			field := store.FieldTOTPSeed
+			if strings.HasPrefix(rk, "signingkey/") {
+				field = store.FieldSigningKeyPrivate
+			}
+			_, err := st.OpenField(rk, field, s)
+			if !errors.Is(err, store.ErrSealedField) || !strings.Contains(err.Error(), "retired") {
+				t.Fatalf("old-term %s: err = %v, want a retired-term ErrSealedField", rk, err)
+			}
+		}
+	}
+	check(st)
+	pending, err := st.AuditEntries().Pending(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0].Entry.Type != "keys.rotate_fields" || pending[0].Entry.Detail["term"] != "2" {
+		t.Fatalf("audit staged %+v", pending)
+	}
+
+	// A rotation again starts term 3 and retires 2.
+	res, err = st.RotateFields(store.RotateFieldsOptions{})
+	if err != nil || res.Term != 3 || res.Retired != 2 {
+		t.Fatalf("second rotation = %+v, %v", res, err)
+	}
+
+	// The old backup restores with its own terms: term 1 opens there.
+	dir := t.TempDir() + "/restored"
+	if err := store.Restore(bytes.NewReader(before.Bytes()), dir, testRoot); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := store.Open(dir, testRoot, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if got, err := rs.OpenField("cred/u0003", store.FieldTOTPSeed, old["cred/u0003"]); err != nil || string(got) != "seed-u0003" {
+		t.Fatalf("old backup's own term: %q, %v", got, err)
+	}
+}
+
+// A field sealed before a rotation cannot be written back after it: the
+// floor refuses it, so no old term can creep back in.
+func TestRotateFieldsRefusesStaleSeal(t *testing.T) {
+	st, _ := fieldStore(t, 2)
+	stale, err := st.Credentials().SealTOTPSeed("u0000", []byte("new seed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RotateFields(store.RotateFieldsOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Credentials().Put("u0000", func(c store.Credential, _ bool) (store.Credential, error) {
+		c.TOTPSeed = stale
+		return c, nil
+	})
+	if !errors.Is(err, store.ErrSealedField) || !strings.Contains(err.Error(), "seal it again") {
+		t.Fatalf("stale seal written back: %v", err)
+	}
+	// An unrelated change to the record passes.
+	if _, err := st.Credentials().Put("u0000", func(c store.Credential, _ bool) (store.Credential, error) {
+		c.TOTPLastStep++
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Writers go on during the rotation: logins bump counters on the same
+// records and others set new seeds; none of it leaves a field under the
+// old term.
+func TestRotateFieldsOnline(t *testing.T) {
+	st, _ := fieldStore(t, 400)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var writes, refused atomic.Int64
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				id := fmt.Sprintf("u%04d", (i*7+w*101)%400)
+				var seed store.Sealed
+				if w%2 == 1 {
+					var err error
+					if seed, err = st.Credentials().SealTOTPSeed(id, []byte("reset-"+id)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				_, err := st.Credentials().Put(id, func(c store.Credential, _ bool) (store.Credential, error) {
+					c.TOTPLastStep++
+					if seed != nil {
+						c.TOTPSeed = seed
+					}
+					return c, nil
+				})
+				switch {
+				case errors.Is(err, store.ErrSealedField):
+					refused.Add(1) // sealed before the floor rose: the caller seals again
+				case err != nil:
+					t.Error(err)
+					return
+				}
+				writes.Add(1)
+			}
+		})
+	}
+	for writes.Load() < 50 {
+		runtime.Gosched()
+	}
+	_, err := st.RotateFields(store.RotateFieldsOptions{Batch: 32})
+	stop.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d writes during the rotation, %d stale seals refused", writes.Load(), refused.Load())
+	for k, term := range sealedTerms(t, st) {
+		if term != 2 {
+			t.Fatalf("%s under term %d after an online rotation", k, term)
+		}
+	}
+}
