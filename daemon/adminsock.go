@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -191,8 +192,10 @@ func (l *peerListener) Accept() (net.Conn, error) {
 const refusal = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
 
 // refuse answers a refused peer with a 403 that says what to do, after
-// reading (and discarding) its request head so the client sees the answer
-// rather than a broken pipe. It is bounded: 16 KiB and one second.
+// reading (and discarding) its request head, and then drains what the
+// client still sends (a request body) before closing, so the client
+// finishes writing and reads the answer rather than a broken pipe. It is
+// bounded: 16 KiB of head, 1 MiB (the body limit) of drain, a second each.
 func refuse(c net.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
@@ -207,6 +210,8 @@ func refuse(c net.Conn) {
 	}
 	body := `{"code":"AUT-0403","title":"Forbidden","message":"the admin socket is for root and members of the admin group; ask an administrator to add you to it"}`
 	fmt.Fprintf(c, refusal, len(body), body)
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_, _ = io.CopyN(io.Discard, c, maxBody)
 }
 
 func peerCred(c net.Conn) (Peer, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -157,6 +159,10 @@ func TestRefusedPeer(t *testing.T) {
 			}
 			body := `{"code":"AUT-0403","title":"Forbidden","message":"the admin socket is for root and members of the admin group; ask an administrator to add you to it"}`
 			fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			// As the daemon does: drain the unread body before closing,
+			// or the client may meet a broken pipe instead of the 403.
+			_ = c.SetDeadline(time.Now().Add(time.Second))
+			_, _ = io.CopyN(io.Discard, c, 1<<20)
 			c.Close()
 		}
 	}()
