@@ -24,8 +24,9 @@ func smapsOf(t *testing.T, path string) (rss, locked int) {
 	for sc.Scan() {
 		line := sc.Text()
 		fields := strings.Fields(line)
-		if len(fields) >= 6 && strings.Contains(fields[0], "-") {
-			in = strings.Join(fields[5:], " ") == path
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			// A mapping's header; anonymous ones have no path field.
+			in = len(fields) >= 6 && strings.Join(fields[5:], " ") == path
 			continue
 		}
 		if !in || len(fields) < 2 {
