@@ -245,7 +245,10 @@ func (s *server) unsealAndOpenStore() (*store.Store, error) {
 	s.boundPCRs = pcrIndices(sealed.PCRs)
 	warnPCRDrift(s.log, s.boundPCRs, s.cfg.Seal.PCRs)
 	s.n.status("opening store")
-	st, err := store.Open(dbPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log})
+	st, err := store.Open(dbPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log,
+		BeforeMigrate: func(from, to int, backup func(io.Writer) error) error {
+			return s.preMigrationBackup(from, to, root.Bytes(), backup)
+		}})
 	root.Destroy()
 	if err != nil {
 		return nil, fmt.Errorf("daemon: open store: %w", err)
@@ -615,4 +618,48 @@ func (s *server) releaseStorePages() {
 	if _, err := lockdown.ReleaseStoreMappings(dbPath(s.cfg.DataDir)); err != nil {
 		s.log.Warn("could not release the store's file mappings; memory use stays higher", "event", "lockdown.release_error", "err", err)
 	}
+}
+
+// preMigrationBackup writes a backup of the store as it is, before a newer
+// accessd migrates its layout, into the data dir (the only place the unit
+// may write): a complete backup file that `accessd restore` takes with
+// the recovery key, should the new version have to be rolled back.
+func (s *server) preMigrationBackup(from, to int, root []byte, backup func(io.Writer) error) error {
+	now := time.Now().UTC()
+	path := filepath.Join(s.cfg.DataDir, fmt.Sprintf("pre-migration-layout%d-%s.accessd-backup", from, now.Format("20060102T150405Z")))
+	rec, err := seal.ReadRecoveryData(recoveryPath(s.cfg.DataDir))
+	if err != nil {
+		return fmt.Errorf("daemon: backup before migrating: %w", err)
+	}
+	hdr, err := encodeBackupHeader(now, rec)
+	if err != nil {
+		return err
+	}
+	tag, err := store.BackupTagFor(root, hdr)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("daemon: backup before migrating: %w (the store was not changed; free some space or fix the data dir's permissions)", err)
+	}
+	err = func() error {
+		if _, err := f.Write(append(hdr, tag...)); err != nil {
+			return err
+		}
+		if err := backup(f); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("daemon: backup before migrating: %w (the store was not changed)", err)
+	}
+	s.log.Info("store layout will be migrated; a backup of the old layout was written first", "event", "store.pre_migration_backup",
+		"from", from, "to", to, "backup", path)
+	return nil
 }

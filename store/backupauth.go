@@ -56,3 +56,17 @@ func backupTag(backupKey, header []byte) ([]byte, error) {
 	h.Write(header)
 	return h.Sum(nil), nil
 }
+
+// BackupTagFor is BackupTag computed from the root key, for a caller that
+// wraps a backup before the store is open (Options.BeforeMigrate).
+func BackupTagFor(rootKey, header []byte) ([]byte, error) {
+	if len(rootKey) != RootKeySize {
+		return nil, fmt.Errorf("store: backup tag: %w: root key must be %d bytes", ErrInvalid, RootKeySize)
+	}
+	bk, err := derive(rootKey, nil, infoBackup)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(bk)
+	return backupTag(bk, header)
+}
