@@ -2,6 +2,8 @@ package identity
 
 import (
 	"errors"
+	"hash/fnv"
+	"sync"
 
 	"github.com/accessd/accessd/store"
 )
@@ -15,14 +17,26 @@ import (
 // by a late update. A refresh that cannot read leaves the previous copy
 // and logs; the next change or restart repairs it.
 
+// The lock is striped by subject or group, so that refreshes of
+// different subjects (each a store read) run side by side; only
+// refreshes of one subject are ordered, which is all correctness needs.
+const refreshStripes = 64
+
+func (s *Service) stripe(key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return &s.memMu[h.Sum32()%refreshStripes]
+}
+
 // refreshSubject brings a user's or application's index entry (and a
 // user's epoch) up to date with the store.
 func (s *Service) refreshSubject(id string) {
 	if id == "" {
 		return
 	}
-	s.memMu.Lock()
-	defer s.memMu.Unlock()
+	mu := s.stripe("s:" + id)
+	mu.Lock()
+	defer mu.Unlock()
 	u, err := s.st.Users().Get(id)
 	if err == nil {
 		s.index.SetSubject(u.ID, u.Groups)
@@ -47,8 +61,9 @@ func (s *Service) refreshSubject(id string) {
 
 // refreshGroup brings a group's permissions in the index up to date.
 func (s *Service) refreshGroup(name string) {
-	s.memMu.Lock()
-	defer s.memMu.Unlock()
+	mu := s.stripe("g:" + name)
+	mu.Lock()
+	defer mu.Unlock()
 	g, err := s.st.Groups().Get(name)
 	switch {
 	case err == nil:

@@ -39,7 +39,7 @@ type Service struct {
 	index  Indexer
 	hasher *Hasher
 	cfg    Config
-	memMu  sync.Mutex // orders refreshes of the index and epochs (refresh.go)
+	memMu  [refreshStripes]sync.Mutex // orders refreshes of the index and epochs (refresh.go)
 	owner  string
 	issuer string
 	epochs epochs
