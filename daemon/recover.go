@@ -25,14 +25,9 @@ func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
 		return err
 	}
 	defer release()
-	rk, err := recoveryKeyFrom(keyText) // the key, or M of its shares
+	root, err := rootFromRecovery(cfg, keyText, "recover") // the key, or M of its shares
 	if err != nil {
 		return err
-	}
-	defer rk.Destroy()
-	root, err := seal.ReadRecoveryFile(recoveryPath(cfg.DataDir), rk)
-	if err != nil {
-		return fmt.Errorf("daemon: recover: %w", err)
 	}
 	defer root.Destroy()
 	if err := proveStoreKey(cfg, root, log); err != nil {

@@ -33,6 +33,23 @@ func (s RecoveryShares) Check() error {
 	return nil
 }
 
+// rootFromRecovery unwraps the root key of cfg's data dir with the
+// recovery key (or M of its shares) in secret: what recover, accept-
+// rollback and rekey-recovery all begin with. op names the command in
+// errors. The caller destroys the key.
+func rootFromRecovery(cfg Config, secret []byte, op string) (seal.RootKey, error) {
+	rk, err := recoveryKeyFrom(secret)
+	if err != nil {
+		return seal.RootKey{}, err
+	}
+	defer rk.Destroy()
+	root, err := seal.ReadRecoveryFile(recoveryPath(cfg.DataDir), rk)
+	if err != nil {
+		return seal.RootKey{}, fmt.Errorf("daemon: %s: %w", op, err)
+	}
+	return root, nil
+}
+
 // recoveryKeyFrom reads the recovery key an operator handed over: its
 // printed form, or (when it starts with ACCESSD-SHARE-) one share per
 // line, at least the split's threshold of them; blank lines and lines
@@ -130,15 +147,10 @@ func RekeyRecovery(cfg Config, opt RekeyOptions) error {
 	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return fmt.Errorf("daemon: another rekey-recovery is running on %s; wait for it to finish", cfg.DataDir)
 	}
-	old, err := recoveryKeyFrom(opt.Old)
+	path := recoveryPath(cfg.DataDir)
+	root, err := rootFromRecovery(cfg, opt.Old, "rekey-recovery (nothing was changed)")
 	if err != nil {
 		return err
-	}
-	defer old.Destroy()
-	path := recoveryPath(cfg.DataDir)
-	root, err := seal.ReadRecoveryFile(path, old)
-	if err != nil {
-		return fmt.Errorf("daemon: rekey-recovery: %w; nothing was changed", err)
 	}
 	defer root.Destroy()
 	rk, err := seal.NewRecoveryKey(rand.Reader)

@@ -226,14 +226,9 @@ func AcceptRollback(cfg Config, dev bool, keyText []byte, log *slog.Logger) erro
 		return err
 	}
 	defer release()
-	rk, err := recoveryKeyFrom(keyText) // the key, or M of its shares
+	root, err := rootFromRecovery(cfg, keyText, "accept rollback") // the key, or M of its shares
 	if err != nil {
 		return err
-	}
-	defer rk.Destroy()
-	root, err := seal.ReadRecoveryFile(recoveryPath(cfg.DataDir), rk)
-	if err != nil {
-		return fmt.Errorf("daemon: accept rollback: %w", err)
 	}
 	defer root.Destroy()
 	if _, err := os.Stat(dbPath(cfg.DataDir)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -102,29 +103,13 @@ func (k RecoveryKey) AppendReveal(dst []byte) []byte {
 // It takes the text as a string or as bytes, so a key read from a file can
 // stay in a buffer the caller clears.
 func ParseRecoveryKey[T string | []byte](text T) (RecoveryKey, error) {
-	norm := make([]byte, 0, recoveryTextLen)
+	norm, err := normaliseTyped(text, recoveryTextLen)
 	defer func() { clear(norm) }()
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c == ' ' || c == '-' || c == '\t' || c == '\n' || c == '\r':
-			continue
-		case c >= 'a' && c <= 'z':
-			c -= 'a' - 'A'
-		case c == '0':
-			c = 'O'
-		case c == '1':
-			c = 'I'
-		case c == '8':
-			c = 'B'
-		}
-		if !(c >= 'A' && c <= 'Z') && !(c >= '2' && c <= '7') {
-			return RecoveryKey{}, fmt.Errorf("seal: parse recovery key: %w: character %d is not a letter or a digit 2-7; check for typos", ErrRecoveryKeyFormat, i+1)
-		}
-		if len(norm) == recoveryTextLen {
-			return RecoveryKey{}, fmt.Errorf("seal: parse recovery key: %w: more than %d letters and digits; check for typos", ErrRecoveryKeyFormat, recoveryTextLen)
-		}
-		norm = append(norm, c)
+	switch {
+	case errors.Is(err, errTypedChar):
+		return RecoveryKey{}, fmt.Errorf("seal: parse recovery key: %w: %v; check for typos", ErrRecoveryKeyFormat, err)
+	case err != nil:
+		return RecoveryKey{}, fmt.Errorf("seal: parse recovery key: %w: more than %d letters and digits; check for typos", ErrRecoveryKeyFormat, recoveryTextLen)
 	}
 	if len(norm) != recoveryTextLen {
 		return RecoveryKey{}, fmt.Errorf("seal: parse recovery key: %w: %d letters and digits, want %d (10 groups of 6); check for typos", ErrRecoveryKeyFormat, len(norm), recoveryTextLen)
@@ -178,4 +163,42 @@ func (k RecoveryKey) valid() bool { return k.k != nil }
 // to a formatter or a logger by mistake shows nothing of the key.
 func (k RecoveryKey) Format(f fmt.State, _ rune) {
 	_, _ = io.WriteString(f, "seal.RecoveryKey(redacted)")
+}
+
+// errTypedChar and errTypedLong are normaliseTyped's refusals.
+var (
+	errTypedChar = errors.New("not a letter or a digit 2-7")
+	errTypedLong = errors.New("too long")
+)
+
+// normaliseTyped reads base32 text as an operator types it, for recovery
+// keys and their shares alike: case, spaces, newlines and dashes are
+// ignored, and 0, 1 and 8 are read as the letters O, I and B they are
+// mistaken for. It refuses more than max characters. Errors name the
+// position, never the text; the caller clears the result.
+func normaliseTyped[T string | []byte](text T, max int) ([]byte, error) {
+	norm := make([]byte, 0, max)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c == ' ' || c == '-' || c == '\t' || c == '\n' || c == '\r':
+			continue
+		case c >= 'a' && c <= 'z':
+			c -= 'a' - 'A'
+		case c == '0':
+			c = 'O'
+		case c == '1':
+			c = 'I'
+		case c == '8':
+			c = 'B'
+		}
+		if !(c >= 'A' && c <= 'Z') && !(c >= '2' && c <= '7') {
+			return norm, fmt.Errorf("character %d is %w", i+1, errTypedChar)
+		}
+		if len(norm) == max {
+			return norm, errTypedLong
+		}
+		norm = append(norm, c)
+	}
+	return norm, nil
 }

@@ -206,29 +206,13 @@ func SplitRecoveryKey(rk RecoveryKey, n, threshold int, r io.Reader) ([]Recovery
 // case, spaces, newlines and dashes are ignored, and 0, 1 and 8 are read
 // as O, I and B. Errors wrap ErrShareFormat and never quote the text.
 func ParseRecoveryShare[T string | []byte](text T) (RecoveryShare, error) {
-	norm := make([]byte, 0, len(shareNormPrefix)+shareTextLen)
+	norm, err := normaliseTyped(text, len(shareNormPrefix)+shareTextLen)
 	defer func() { clear(norm) }()
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c == ' ' || c == '-' || c == '\t' || c == '\n' || c == '\r':
-			continue
-		case c >= 'a' && c <= 'z':
-			c -= 'a' - 'A'
-		case c == '0':
-			c = 'O'
-		case c == '1':
-			c = 'I'
-		case c == '8':
-			c = 'B'
-		}
-		if !(c >= 'A' && c <= 'Z') && !(c >= '2' && c <= '7') {
-			return RecoveryShare{}, fmt.Errorf("seal: parse recovery share: %w: character %d is not a letter or a digit 2-7; check for typos", ErrShareFormat, i+1)
-		}
-		if len(norm) == cap(norm) {
-			return RecoveryShare{}, fmt.Errorf("seal: parse recovery share: %w: too long; check for typos", ErrShareFormat)
-		}
-		norm = append(norm, c)
+	switch {
+	case errors.Is(err, errTypedChar):
+		return RecoveryShare{}, fmt.Errorf("seal: parse recovery share: %w: %v; check for typos", ErrShareFormat, err)
+	case err != nil:
+		return RecoveryShare{}, fmt.Errorf("seal: parse recovery share: %w: too long; check for typos", ErrShareFormat)
 	}
 	if !bytes.HasPrefix(norm, []byte(shareNormPrefix)) {
 		return RecoveryShare{}, fmt.Errorf("seal: parse recovery share: %w: it does not start with %s", ErrShareFormat, shareTextPrefix)
