@@ -393,16 +393,12 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 	return nil
 }
 
-// SetUserEnabled enables or disables a user. Disabling also ends every
-// session, like a forced logout.
-func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, enabled bool) (api.User, error) {
+// editUser applies edit to a user the actor may act on and stages the
+// audit entry typ, in one transaction, then refreshes the index and
+// epochs: the common shape of disable, enable and forced logout.
+func (s *Service) editUser(a Actor, idOrName, typ string, edit func(*store.User)) (store.User, store.Credential, error) {
 	var u store.User
 	var c store.Credential
-	now := s.now().UTC()
-	typ := "user.enable"
-	if !enabled {
-		typ = "user.disable"
-	}
 	err := s.st.Update(func(tx *store.Tx) error {
 		cur, err := s.lookupUser(tx, idOrName)
 		if err != nil {
@@ -411,14 +407,7 @@ func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, 
 		if err := s.mayActOn(a, cur.ID); err != nil {
 			return err
 		}
-		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
-			u.Disabled = !enabled
-			if !enabled {
-				u.LogoutAt = now
-			}
-			return u, nil
-		})
-		if err != nil {
+		if u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) { edit(&u); return u, nil }); err != nil {
 			return err
 		}
 		if c, err = tx.Credentials().Get(u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -427,42 +416,44 @@ func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, 
 		return tx.Audit().Stage(s.entry(a, typ, "user:"+u.ID, "ok", nil))
 	})
 	if err != nil {
-		return api.User{}, storeErr(strings.ReplaceAll(typ, ".", " "), err)
+		return u, c, storeErr(strings.ReplaceAll(typ, ".", " "), err)
 	}
 	s.refreshSubject(u.ID)
+	return u, c, nil
+}
+
+// SetUserEnabled enables or disables a user. Disabling also ends every
+// session, like a forced logout.
+func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, enabled bool) (api.User, error) {
+	now := s.now().UTC()
+	typ := "user.enable"
+	if !enabled {
+		typ = "user.disable"
+	}
+	u, c, err := s.editUser(a, idOrName, typ, func(u *store.User) {
+		u.Disabled = !enabled
+		if !enabled {
+			u.LogoutAt = now
+		}
+	})
+	if err != nil {
+		return api.User{}, err
+	}
 	if !enabled {
 		s.endSessions(u.ID)
 	}
 	return userView(u, c), nil
 }
 
-// Logout is a forced logout: in one transaction every refresh family of
-// the user is revoked and the user's epoch moves, so access tokens issued
-// before it stop passing decisions and introspection at once.
+// Logout is a forced logout: the user's epoch moves in one transaction
+// with its audit entry, so access tokens issued before it stop passing
+// decisions at once; then every refresh family is revoked (endSessions).
 func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 	now := s.now().UTC()
-	var u store.User
-	err := s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupUser(tx, idOrName)
-		if err != nil {
-			return err
-		}
-		if err := s.mayActOn(a, cur.ID); err != nil {
-			return err
-		}
-		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
-			u.LogoutAt = now
-			return u, nil
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Audit().Stage(s.entry(a, "user.logout", "user:"+u.ID, "ok", nil))
-	})
+	u, _, err := s.editUser(a, idOrName, "user.logout", func(u *store.User) { u.LogoutAt = now })
 	if err != nil {
-		return storeErr("logout user", err)
+		return err
 	}
-	s.refreshSubject(u.ID)
 	s.endSessions(u.ID)
 	return nil
 }
