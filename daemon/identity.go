@@ -36,7 +36,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, fmt.Errorf("daemon: audit log: %w", err)
 	}
 	idx := authz.New()
-	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Owner: cfg.Owner, Issuer: totpIssuer(cfg.Issuer)})
+	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Issuer: totpIssuer(cfg.Issuer)})
 	if err != nil {
 		al.Close()
 		return nil, err

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"errors"
 	"slices"
 	"sort"
 	"time"
@@ -55,7 +56,7 @@ func (s *Service) Review(stale time.Duration) (api.Review, error) {
 		inAdmin := func(gs []string) bool { return slices.ContainsFunc(gs, func(g string) bool { return adminGroups[g] }) }
 		if err := tx.Users().Scan("", func(u store.User) (bool, error) {
 			c, err := tx.Credentials().Get(u.ID)
-			if err != nil && !isNotFound(err) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return false, err
 			}
 			l, err := tx.Logins().Get(u.ID)
@@ -171,5 +172,3 @@ func nonNilPerms(ps []api.Permission) []api.Permission {
 	}
 	return ps
 }
-
-func isNotFound(err error) bool { return err != nil && errorsIsNotFound(err) }

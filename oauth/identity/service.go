@@ -40,7 +40,6 @@ type Service struct {
 	hasher *Hasher
 	cfg    Config
 	memMu  [refreshStripes]sync.Mutex // orders refreshes of the index and epochs (refresh.go)
-	owner  string
 	issuer string
 	epochs epochs
 	log    *slog.Logger
@@ -60,9 +59,8 @@ type Options struct {
 	// Hasher bounds concurrent argon2id work; nil makes one from the
 	// config's password cost.
 	Hasher *Hasher
-	// Owner is the organisation part of subjects ("lerian"); Issuer names
-	// the TOTP issuer shown in authenticator apps.
-	Owner, Issuer string
+	// Issuer names the TOTP issuer shown in authenticator apps.
+	Issuer string
 }
 
 // New returns the service. It does not load the index; call LoadIndex.
@@ -76,9 +74,6 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 	}
 	if cfg.MaxSecretAge.Duration <= 0 {
 		cfg.MaxSecretAge = def.MaxSecretAge
-	}
-	if opt.Owner == "" {
-		opt.Owner = "lerian"
 	}
 	if opt.Issuer == "" {
 		opt.Issuer = "accessd"
@@ -103,7 +98,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 		return nil, errors.New("identity: New needs an audit log and an index")
 	}
 	return &Service{st: st, audit: opt.Audit, index: opt.Index, hasher: opt.Hasher, cfg: cfg,
-		owner: opt.Owner, issuer: opt.Issuer, log: opt.Log, now: opt.Now, rand: opt.Rand}, nil
+		issuer: opt.Issuer, log: opt.Log, now: opt.Now, rand: opt.Rand}, nil
 }
 
 // Actor is who asks for a change: recorded in every audit entry.
@@ -168,5 +163,3 @@ func invalid(format string, args ...any) error {
 func missing(fields ...string) error {
 	return fmt.Errorf("identity: %w: %v required", api.ErrMissingFields, fields)
 }
-
-func errorsIsNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
