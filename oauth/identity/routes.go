@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -44,40 +45,68 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	}
 	rt := &routes{svc: svc, plane: plane, m: mux}
 	h := rt.handle
+	ctx := func(r *http.Request) context.Context { return r.Context() }
+	id := func(r *http.Request) string { return r.PathValue("id") }
+	name := func(r *http.Request) string { return r.PathValue("name") }
 	h("POST /v1/users", "users", false, rt.createUser)
 	h("GET /v1/users", "users", false, rt.listUsers)
-	h("GET /v1/users/{id}", "users", true, rt.getUser)
-	h("PATCH /v1/users/{id}", "users", false, rt.updateUser)
-	h("DELETE /v1/users/{id}", "users", false, rt.deleteUser)
-	h("POST /v1/users/{id}/disable", "users", false, rt.setEnabled(false))
-	h("POST /v1/users/{id}/enable", "users", false, rt.setEnabled(true))
+	h("GET /v1/users/{id}", "users", true, answer(func(r *http.Request, a Actor) (api.User, error) { return svc.GetUser(id(r)) }))
+	h("PATCH /v1/users/{id}", "users", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateUserRequest) (api.User, error) {
+		return svc.UpdateUser(ctx(r), a, id(r), req)
+	}))
+	h("DELETE /v1/users/{id}", "users", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteUser(ctx(r), a, id(r)) }))
+	for _, enabled := range []bool{false, true} {
+		path := map[bool]string{false: "POST /v1/users/{id}/disable", true: "POST /v1/users/{id}/enable"}[enabled]
+		h(path, "users", false, answer(func(r *http.Request, a Actor) (api.User, error) { return svc.SetUserEnabled(ctx(r), a, id(r), enabled) }))
+	}
 	h("PATCH /v1/users/{id}/reset-password", "reset-password", false, rt.resetPassword)
 	h("PATCH /v1/users/{id}/update-password", "update-password", true, rt.updatePassword)
-	h("POST /v1/users/{id}/logout", "users", false, rt.logout)
+	h("POST /v1/users/{id}/logout", "users", false, noContent(func(r *http.Request, a Actor) error { return svc.Logout(ctx(r), a, id(r)) }))
 	// A user's second factor is theirs alone on the data plane (a helpdesk
 	// resets MFA on the admin socket): nobody mints another's TOTP seed.
-	h("GET /v1/users/{id}/mfa", "", true, rt.mfaStatus)
-	h("POST /v1/users/{id}/mfa/setup", "", true, rt.mfaSetup)
-	h("POST /v1/users/{id}/mfa/verify", "", true, rt.mfaVerify)
-	h("POST /v1/users/{id}/mfa/enable", "", true, rt.mfaEnable)
-	h("POST /v1/users/{id}/mfa/disable", "", true, rt.mfaDisable)
-	h("PATCH /v1/users/{id}/mfa/preferred", "", true, rt.mfaPreferred)
+	h("GET /v1/users/{id}/mfa", "", true, answer(func(r *http.Request, a Actor) (api.MFAStatus, error) { return svc.MFAStatus(id(r)) }))
+	h("POST /v1/users/{id}/mfa/setup", "", true, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MFASetupRequest) (api.MFASetup, error) {
+		return svc.MFASetup(ctx(r), a, id(r), req.MFAType)
+	}))
+	h("POST /v1/users/{id}/mfa/verify", "", true, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MFAVerifyRequest) (api.MFAVerified, error) {
+		return svc.MFAVerify(ctx(r), a, id(r), req)
+	}))
+	h("POST /v1/users/{id}/mfa/enable", "", true, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MFAEnableRequest) (api.MFAEnabled, error) {
+		return svc.MFAEnable(ctx(r), a, id(r), req)
+	}))
+	h("POST /v1/users/{id}/mfa/disable", "", true, answer(func(r *http.Request, a Actor) (api.MFAStatus, error) { return svc.MFADisable(ctx(r), a, id(r)) }))
+	h("PATCH /v1/users/{id}/mfa/preferred", "", true, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MFAPreferredRequest) (api.MFAPreferred, error) {
+		return svc.MFAPreferred(ctx(r), a, id(r), req.MFAType)
+	}))
 
-	h("GET /v1/groups", "groups", false, rt.listGroups)
-	h("GET /v1/groups/{name}", "groups", false, rt.getGroup)
-	h("POST /v1/groups", "groups", false, rt.createGroup)
-	h("DELETE /v1/groups/{name}", "groups", false, rt.deleteGroup)
-	h("POST /v1/groups/{name}/permissions", "groups", false, rt.editPermission(true))
-	h("DELETE /v1/groups/{name}/permissions", "groups", false, rt.editPermission(false))
-	h("GET /v1/groups/{name}/members", "groups", false, rt.members)
-	h("POST /v1/groups/{name}/members", "groups", false, rt.addMember)
-	h("DELETE /v1/groups/{name}/members/{member}", "groups", false, rt.removeMember)
+	h("GET /v1/groups", "groups", false, answer(func(r *http.Request, a Actor) ([]api.Group, error) { return svc.ListGroups() }))
+	h("GET /v1/groups/{name}", "groups", false, answer(func(r *http.Request, a Actor) (api.Group, error) { return svc.GetGroup(name(r)) }))
+	h("POST /v1/groups", "groups", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateGroupRequest) (api.Group, error) {
+		return svc.CreateGroup(ctx(r), a, req)
+	}))
+	h("DELETE /v1/groups/{name}", "groups", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteGroup(ctx(r), a, name(r)) }))
+	h("POST /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, p api.Permission) (api.Group, error) {
+		return svc.Grant(ctx(r), a, name(r), p)
+	}))
+	h("DELETE /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, p api.Permission) (api.Group, error) {
+		return svc.Revoke(ctx(r), a, name(r), p)
+	}))
+	h("GET /v1/groups/{name}/members", "groups", false, answer(func(r *http.Request, a Actor) ([]api.Member, error) { return svc.Members(name(r)) }))
+	h("POST /v1/groups/{name}/members", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MemberRequest) (api.Group, error) {
+		return svc.AddMember(ctx(r), a, name(r), req.Member)
+	}))
+	h("DELETE /v1/groups/{name}/members/{member}", "groups", false, noContent(func(r *http.Request, a Actor) error {
+		_, err := svc.RemoveMember(ctx(r), a, name(r), r.PathValue("member"))
+		return err
+	}))
 
-	h("POST /v1/applications", "applications", false, rt.createApp)
-	h("GET /v1/applications", "applications", false, rt.listApps)
-	h("GET /v1/applications/{id}", "applications", false, rt.getApp)
+	h("POST /v1/applications", "applications", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
+		return svc.CreateApplication(ctx(r), a, req)
+	}))
+	h("GET /v1/applications", "applications", false, answer(func(r *http.Request, a Actor) ([]api.Application, error) { return svc.ListApplications() }))
+	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a Actor) (api.Application, error) { return svc.GetApplication(id(r)) }))
 	h("POST /v1/applications/{id}/rotate", "applications", false, rt.rotateApp)
-	h("DELETE /v1/applications/{id}", "applications", false, rt.deleteApp)
+	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteApplication(ctx(r), a, id(r)) }))
 
 	if plane.Admin {
 		h("POST /v1/apply", "", false, rt.apply)
@@ -90,7 +119,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 // handle wraps a handler with authentication and, on the data plane,
 // the permission check: the caller needs (resource, method) through its
 // groups, or, where self is true, to be acting on their own user.
-func (rt *routes) handle(pattern, resource string, self bool, fn func(w http.ResponseWriter, r *http.Request, a Actor) error) {
+func (rt *routes) handle(pattern, resource string, self bool, fn handler) {
 	method, _, _ := strings.Cut(pattern, " ")
 	action := strings.ToLower(method)
 	rt.m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +152,49 @@ func (rt *routes) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func decode(r *http.Request, v any) error { return api.DecodeJSON(r.Body, v) }
+
+// handler is what handle wraps: a route after authentication.
+type handler = func(w http.ResponseWriter, r *http.Request, a Actor) error
+
+// answer adapts a call without a body that answers a JSON document.
+func answer[Resp any](call func(r *http.Request, a Actor) (Resp, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
+		out, err := call(r, a)
+		if err != nil {
+			return err
+		}
+		api.WriteJSON(w, http.StatusOK, out)
+		return nil
+	}
+}
+
+// withBody adapts a call that takes a strictly decoded JSON body and
+// answers a JSON document with code.
+func withBody[Req, Resp any](code int, call func(r *http.Request, a Actor, req Req) (Resp, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
+		var req Req
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+		out, err := call(r, a, req)
+		if err != nil {
+			return err
+		}
+		api.WriteJSON(w, code, out)
+		return nil
+	}
+}
+
+// noContent adapts a call that answers 204.
+func noContent(call func(r *http.Request, a Actor) error) handler {
+	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
+		if err := call(r, a); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
 
 func (rt *routes) createUser(w http.ResponseWriter, r *http.Request, a Actor) error {
 	var req api.CreateUserRequest
@@ -166,47 +238,6 @@ func (rt *routes) listUsers(w http.ResponseWriter, r *http.Request, a Actor) err
 	}
 	api.WriteJSON(w, http.StatusOK, list)
 	return nil
-}
-
-func (rt *routes) getUser(w http.ResponseWriter, r *http.Request, a Actor) error {
-	u, err := rt.svc.GetUser(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, u)
-	return nil
-}
-
-func (rt *routes) updateUser(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.UpdateUserRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	u, err := rt.svc.UpdateUser(r.Context(), a, r.PathValue("id"), req)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, u)
-	return nil
-}
-
-func (rt *routes) deleteUser(w http.ResponseWriter, r *http.Request, a Actor) error {
-	if err := rt.svc.DeleteUser(r.Context(), a, r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (rt *routes) setEnabled(enabled bool) func(http.ResponseWriter, *http.Request, Actor) error {
-	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
-		u, err := rt.svc.SetUserEnabled(r.Context(), a, r.PathValue("id"), enabled)
-		if err != nil {
-			return err
-		}
-		api.WriteJSON(w, http.StatusOK, u)
-		return nil
-	}
 }
 
 // optionalBody decodes a body that may be empty (no body, or only
@@ -258,205 +289,6 @@ func (rt *routes) updatePassword(w http.ResponseWriter, r *http.Request, a Actor
 	return nil
 }
 
-func (rt *routes) logout(w http.ResponseWriter, r *http.Request, a Actor) error {
-	if err := rt.svc.Logout(r.Context(), a, r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (rt *routes) mfaStatus(w http.ResponseWriter, r *http.Request, a Actor) error {
-	st, err := rt.svc.MFAStatus(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, st)
-	return nil
-}
-
-func (rt *routes) mfaSetup(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.MFASetupRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	out, err := rt.svc.MFASetup(r.Context(), a, r.PathValue("id"), req.MFAType)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
-}
-
-func (rt *routes) mfaVerify(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.MFAVerifyRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	out, err := rt.svc.MFAVerify(r.Context(), a, r.PathValue("id"), req)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
-}
-
-func (rt *routes) mfaEnable(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.MFAEnableRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	out, err := rt.svc.MFAEnable(r.Context(), a, r.PathValue("id"), req)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
-}
-
-func (rt *routes) mfaDisable(w http.ResponseWriter, r *http.Request, a Actor) error {
-	out, err := rt.svc.MFADisable(r.Context(), a, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
-}
-
-func (rt *routes) mfaPreferred(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.MFAPreferredRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	out, err := rt.svc.MFAPreferred(r.Context(), a, r.PathValue("id"), req.MFAType)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
-}
-
-func (rt *routes) listGroups(w http.ResponseWriter, r *http.Request, a Actor) error {
-	gs, err := rt.svc.ListGroups()
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, gs)
-	return nil
-}
-
-func (rt *routes) getGroup(w http.ResponseWriter, r *http.Request, a Actor) error {
-	g, err := rt.svc.GetGroup(r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, g)
-	return nil
-}
-
-func (rt *routes) createGroup(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.CreateGroupRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	g, err := rt.svc.CreateGroup(r.Context(), a, req)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, g)
-	return nil
-}
-
-func (rt *routes) deleteGroup(w http.ResponseWriter, r *http.Request, a Actor) error {
-	if err := rt.svc.DeleteGroup(r.Context(), a, r.PathValue("name")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (rt *routes) editPermission(grant bool) func(http.ResponseWriter, *http.Request, Actor) error {
-	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
-		var p api.Permission
-		if err := decode(r, &p); err != nil {
-			return err
-		}
-		var g api.Group
-		var err error
-		if grant {
-			g, err = rt.svc.Grant(r.Context(), a, r.PathValue("name"), p)
-		} else {
-			g, err = rt.svc.Revoke(r.Context(), a, r.PathValue("name"), p)
-		}
-		if err != nil {
-			return err
-		}
-		api.WriteJSON(w, http.StatusOK, g)
-		return nil
-	}
-}
-
-func (rt *routes) members(w http.ResponseWriter, r *http.Request, a Actor) error {
-	ms, err := rt.svc.Members(r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, ms)
-	return nil
-}
-
-func (rt *routes) addMember(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.MemberRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	g, err := rt.svc.AddMember(r.Context(), a, r.PathValue("name"), req.Member)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, g)
-	return nil
-}
-
-func (rt *routes) removeMember(w http.ResponseWriter, r *http.Request, a Actor) error {
-	if _, err := rt.svc.RemoveMember(r.Context(), a, r.PathValue("name"), r.PathValue("member")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (rt *routes) createApp(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.CreateApplicationRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	out, err := rt.svc.CreateApplication(r.Context(), a, req)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, out)
-	return nil
-}
-
-func (rt *routes) listApps(w http.ResponseWriter, r *http.Request, a Actor) error {
-	out, err := rt.svc.ListApplications()
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
-}
-
-func (rt *routes) getApp(w http.ResponseWriter, r *http.Request, a Actor) error {
-	out, err := rt.svc.GetApplication(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
-}
-
 func (rt *routes) rotateApp(w http.ResponseWriter, r *http.Request, a Actor) error {
 	var req api.RotateRequest
 	if err := optionalBody(r, &req); err != nil {
@@ -467,14 +299,6 @@ func (rt *routes) rotateApp(w http.ResponseWriter, r *http.Request, a Actor) err
 		return err
 	}
 	api.WriteJSON(w, http.StatusOK, out)
-	return nil
-}
-
-func (rt *routes) deleteApp(w http.ResponseWriter, r *http.Request, a Actor) error {
-	if err := rt.svc.DeleteApplication(r.Context(), a, r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
