@@ -273,6 +273,9 @@ func goldenCases() []cliCase {
 		{name: "review-bad-stale", args: []string{"review", "--stale", "0s"}},
 
 		// keys and backup
+		{name: "keys-list", args: []string{"keys", "list"}, answer: goldenKeys, want: "GET /v1/keys"},
+		{name: "keys-list-json", args: []string{"-o", "json", "keys", "list"}, answer: goldenKeys, want: "GET /v1/keys"},
+		{name: "keys-rotate", args: []string{"keys", "rotate"}, answer: goldenKeys, want: "POST /v1/keys/rotate"},
 		{name: "keys-rotate-fields", args: []string{"keys", "rotate-fields"},
 			answer: api.FieldRotation{Term: 3, Retired: 2, Resealed: 41, Records: 1200}, want: "POST /v1/keys/rotate-fields"},
 		{name: "keys-rotate-fields-resumed", args: []string{"keys", "rotate-fields"},
@@ -412,4 +415,14 @@ func shellJoin(args []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+var goldenKeys = []api.SigningKey{
+	{KID: "4dUxshdHQiHh24QW", Alg: "ES256", State: "retired", CreatedAt: time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC),
+		ActivatesAt: time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC), RetiredAt: time.Date(2026, 10, 31, 8, 0, 0, 0, time.UTC),
+		PublishedUntil: time.Date(2026, 10, 31, 9, 5, 0, 0, time.UTC)},
+	{KID: "qhycLrdsTnvtk5KU", Alg: "ES256", State: "active", CreatedAt: time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC),
+		ActivatesAt: time.Date(2026, 10, 31, 8, 0, 0, 0, time.UTC)},
+	{KID: "Vv1x2pPq9a8b7c6d", Alg: "ES256", State: "next", CreatedAt: time.Date(2026, 10, 31, 8, 0, 0, 0, time.UTC),
+		ActivatesAt: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)},
 }
