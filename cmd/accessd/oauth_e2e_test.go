@@ -260,4 +260,3 @@ func spkiOutIn(t *testing.T, dir string) []byte {
 	sum := sha256.Sum256(der)
 	return []byte(hex.EncodeToString(sum[:]))
 }
-
