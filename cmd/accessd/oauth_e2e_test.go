@@ -53,6 +53,12 @@ func clientPKI(t *testing.T) (dir string) {
 		openssl(t, dir, "x509", "-req", "-in", "client.csr", "-CA", ca+".pem", "-CAkey", ca+".key", "-CAcreateserial",
 			"-days", "1", "-extfile", "ext.cnf", "-out", "client-"+ca+".pem")
 	}
+	// Another key with a good certificate of the configured CA: it passes
+	// TLS but is not the key the application is bound to.
+	openssl(t, dir, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/O=Acme/CN=settlement-engine",
+		"-keyout", "intruder.key", "-out", "intruder.csr")
+	openssl(t, dir, "x509", "-req", "-in", "intruder.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+		"-days", "1", "-extfile", "ext.cnf", "-out", "intruder.pem")
 	return dir
 }
 
@@ -161,7 +167,11 @@ func TestOAuthEndToEnd(t *testing.T) {
 	// tls_client_auth: the openssl certificate from the configured CA,
 	// matched to the application's SPKI binding; the token is bound to it.
 	mtls := func(certFile string) *http.Client {
-		kp, err := tls.LoadX509KeyPair(filepath.Join(pki, certFile), filepath.Join(pki, "client.key"))
+		keyFile := "client.key"
+		if certFile == "intruder.pem" {
+			keyFile = "intruder.key"
+		}
+		kp, err := tls.LoadX509KeyPair(filepath.Join(pki, certFile), filepath.Join(pki, keyFile))
 		require.NoError(t, err)
 		// Always offer the certificate, even when the server's CA list does
 		// not name its issuer, so the server's own check is what refuses.
@@ -180,6 +190,8 @@ func TestOAuthEndToEnd(t *testing.T) {
 	_, err = mtls("client-otherca.pem").Post(base+"/oauth/token", "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials&client_id="+bound.ClientID))
 	require.ErrorContains(t, err, "certificate", "a client certificate from another CA is refused in the handshake")
 	require.Equal(t, 401, post(hc, "/oauth/token", ctype, "grant_type=client_credentials&client_id="+url.QueryEscape(bound.ClientID), nil))
+	require.Equal(t, 401, post(mtls("intruder.pem"), "/oauth/token", ctype, "grant_type=client_credentials&client_id="+url.QueryEscape(bound.ClientID), nil),
+		"a good certificate of the CA with another key is not the bound application")
 	// The secret application cannot use tls_client_auth: it has no binding.
 	require.Equal(t, 401, post(mtls("client-ca.pem"), "/oauth/token", ctype, "grant_type=client_credentials&client_id="+url.QueryEscape(app.ClientID), nil))
 

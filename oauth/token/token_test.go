@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -513,7 +514,24 @@ func TestJWTAttacksRefused(t *testing.T) {
 	var foreign api.OAuthTokenResponse
 	require.Equal(t, http.StatusOK, e2.postForm(t, "/oauth/token", [2]string{a2.ClientID, a2.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &foreign))
 
+	// The same keys under another issuer name (a second server over this
+	// store): a good signature, the wrong iss.
+	t2, err := token.New(e.st, token.DefaultConfig(), token.Options{Issuer: "https://elsewhere.test", Owner: "lerian", Identity: e.id, Audit: e.al, Subjects: e.idx, Now: e.clock.now})
+	require.NoError(t, err)
+	defer t2.Close()
+	t2h := http.NewServeMux()
+	token.Routes(t2h, t2)
+	rr := httptest.NewRecorder()
+	rq := httptest.NewRequest("POST", "/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	rq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rq.SetBasicAuth(a.ClientID, a.ClientSecret)
+	t2h.ServeHTTP(rr, rq)
+	require.Equal(t, http.StatusOK, rr.Code, rr.Body.String())
+	var wrongIss api.OAuthTokenResponse
+	require.NoError(t, json.Unmarshal(rr.Body.Bytes(), &wrongIss))
+
 	for _, tc := range []struct{ name, tok string }{
+		{"wrong issuer, good signature", wrongIss.AccessToken},
 		{"alg none", enc(map[string]string{"alg": "none", "typ": "at+jwt", "kid": h.KeyID}) + "." + parts[1] + "."},
 		{"HS256 keyed with the public key", forged(t, jose.HS256, pubJSON, map[jose.HeaderKey]any{"typ": "at+jwt", "kid": h.KeyID}, claims)},
 		{"unknown kid", enc(map[string]string{"alg": "ES256", "typ": "at+jwt", "kid": "nope"}) + "." + parts[1] + "." + parts[2]},
@@ -533,7 +551,7 @@ func TestJWTAttacksRefused(t *testing.T) {
 	}
 	// Time: expired and not yet valid, through the injected clock.
 	e.clock.add(time.Hour)
-	_, err := e.tok.Verify(good.AccessToken)
+	_, err = e.tok.Verify(good.AccessToken)
 	require.Error(t, err, "expired")
 	e.clock.add(-2 * time.Hour)
 	_, err = e.tok.Verify(good.AccessToken)
