@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"io"
@@ -180,3 +181,7 @@ func (e *env) passwordLogin(t testing.TB, username, password string) (int, api.T
 }
 
 type storeEntry = store.AuditEntry
+
+func basicOf(id, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+}
