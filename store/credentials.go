@@ -21,13 +21,38 @@ type Credential struct {
 	// enabling cannot lock out a user whose app never got the seed.
 	TOTPVerified bool `json:"totpVerified,omitempty"`
 	// TOTPLastStep is the last accepted time step: a code is accepted once.
-	TOTPLastStep       int64     `json:"totpLastStep,omitempty"`
-	RecoveryCodeHashes [][]byte  `json:"recoveryCodeHashes,omitempty"`
-	MFAPreferred       string    `json:"mfaPreferred,omitempty"`
-	CreatedAt          time.Time `json:"createdAt"`
-	UpdatedAt          time.Time `json:"updatedAt"`
-	Version            uint64    `json:"version"`
+	TOTPLastStep       int64    `json:"totpLastStep,omitempty"`
+	RecoveryCodeHashes [][]byte `json:"recoveryCodeHashes,omitempty"`
+	MFAPreferred       string   `json:"mfaPreferred,omitempty"`
+	// EmailEnabled and SMSEnabled are the delivered second factors;
+	// each Verified is set once a code sent to the user's address or
+	// number came back, so enabling cannot lock out a user who never
+	// received one.
+	EmailEnabled  bool `json:"emailEnabled,omitempty"`
+	EmailVerified bool `json:"emailVerified,omitempty"`
+	SMSEnabled    bool `json:"smsEnabled,omitempty"`
+	SMSVerified   bool `json:"smsVerified,omitempty"`
+	// Codes are the open one-time codes sent by e-mail or SMS, by
+	// mfaType: only a keyed hash of each, never the code.
+	Codes     map[string]OneTimeCode `json:"codes,omitempty"`
+	CreatedAt time.Time              `json:"createdAt"`
+	UpdatedAt time.Time              `json:"updatedAt"`
+	Version   uint64                 `json:"version"`
 }
+
+// OneTimeCode is a code delivered by e-mail or SMS, kept as the store's
+// keyed hash (Store.Sum) of the code bound to its user, type and
+// destination. It is removed when used, and refused after ExpiresAt or
+// after too many wrong guesses.
+type OneTimeCode struct {
+	Hash      []byte    `json:"hash"`
+	Purpose   string    `json:"purpose"` // "enrol" or "login"
+	ExpiresAt time.Time `json:"expiresAt"`
+	Failures  int       `json:"failures,omitempty"`
+}
+
+// SecondFactor reports whether any second factor is on.
+func (c Credential) SecondFactor() bool { return c.TOTPEnabled || c.EmailEnabled || c.SMSEnabled }
 
 // FieldTOTPSeed is the field name a user's TOTP seed is sealed under.
 const FieldTOTPSeed = "totpSeed"

@@ -95,7 +95,7 @@ func (t *table[T]) kind() string { return t.name }
 // record with a Sealed field must declare it (table.sealed) and be listed
 // here; TestEverySealedFieldIsDeclared finds any that is not.
 func (s *Store) sealedTables() []sealedTable {
-	return []sealedTable{s.credT, s.signingT}
+	return []sealedTable{s.credT, s.signingT, s.providerT}
 }
 
 // checkSealed refuses a write that puts a sealed field under a term below

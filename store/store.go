@@ -61,15 +61,16 @@ type Store struct {
 
 	pepper []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
 
-	userT    *table[User]
-	credT    *table[Credential]
-	loginT   *table[LoginState]
-	groupT   *table[Group]
-	appT     *table[Application]
-	familyT  *table[RefreshFamily]
-	signingT *table[SigningKey]
-	revokedT *table[RevokedToken]
-	audit    *AuditRepo
+	userT     *table[User]
+	credT     *table[Credential]
+	loginT    *table[LoginState]
+	groupT    *table[Group]
+	appT      *table[Application]
+	familyT   *table[RefreshFamily]
+	signingT  *table[SigningKey]
+	revokedT  *table[RevokedToken]
+	providerT *table[Provider]
+	audit     *AuditRepo
 
 	sync *groupSync // shares fsyncs between concurrent commits
 
@@ -161,6 +162,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	s.familyT = familyTable(s)
 	s.signingT = signingKeyTable(s)
 	s.revokedT = revokedTable(s)
+	s.providerT = providerTable(s)
 	s.audit = &AuditRepo{s: s}
 	s.auditWake = make(chan struct{}, 1)
 	if err := s.initMeta(opts.BeforeMigrate); err != nil {
@@ -331,6 +333,9 @@ func (s *Store) SigningKeys() *SigningKeyRepo {
 func (s *Store) RevokedTokens() *RevokedTokenRepo {
 	return &RevokedTokenRepo{t: s.revokedT, x: exec{s: s}}
 }
+
+// Providers returns the repository of MFA delivery providers.
+func (s *Store) Providers() *ProviderRepo { return &ProviderRepo{t: s.providerT, x: exec{s: s}} }
 
 // AuditEntries returns the append-only repository of audit entries.
 func (s *Store) AuditEntries() *AuditRepo { return s.audit }

@@ -127,5 +127,8 @@ func (tx *Tx) RevokedTokens() *RevokedTokenRepo {
 	return &RevokedTokenRepo{t: tx.s.revokedT, x: exec{tx.s, tx}}
 }
 
+// Providers is the delivery-provider repository inside this transaction.
+func (tx *Tx) Providers() *ProviderRepo { return &ProviderRepo{t: tx.s.providerT, x: exec{tx.s, tx}} }
+
 // Audit stages audit entries that commit with this transaction.
 func (tx *Tx) Audit() *AuditStage { return &AuditStage{tx: tx} }

@@ -10,13 +10,15 @@ import (
 // a sign-in never rewrites, re-versions or races the record an admin may
 // be editing. JSON tags freeze the on-disk encoding; they are not an API.
 type User struct {
-	ID        string   `json:"id"`
-	Username  string   `json:"username"` // canonical form, made by oauth/identity; unique
-	Email     string   `json:"email,omitempty"`
-	FirstName string   `json:"firstName,omitempty"`
-	LastName  string   `json:"lastName,omitempty"`
-	Groups    []string `json:"groups,omitempty"`
-	Disabled  bool     `json:"disabled,omitempty"`
+	ID       string `json:"id"`
+	Username string `json:"username"` // canonical form, made by oauth/identity; unique
+	Email    string `json:"email,omitempty"`
+	// PhoneNumber is E.164 (validated by oauth/identity): where SMS codes go.
+	PhoneNumber string   `json:"phoneNumber,omitempty"`
+	FirstName   string   `json:"firstName,omitempty"`
+	LastName    string   `json:"lastName,omitempty"`
+	Groups      []string `json:"groups,omitempty"`
+	Disabled    bool     `json:"disabled,omitempty"`
 	// LogoutAt is the user's epoch: tokens issued before it are no longer
 	// accepted (forced logout, disable).
 	LogoutAt  time.Time `json:"logoutAt"`

@@ -26,6 +26,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Applications", h.applications)
 	t.Run("RefreshFamilies", h.refreshFamilies)
 	t.Run("SigningKeys", h.signingKeys)
+	t.Run("Providers", h.providers)
 	t.Run("Audit", h.audit)
 	t.Run("AuditStaged", h.auditStaged)
 	t.Run("Sum", h.sum)

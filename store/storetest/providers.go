@@ -1,0 +1,61 @@
+package storetest
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/accessd/accessd/store"
+)
+
+// providers checks the delivery-provider table: its secret is sealed to
+// the provider's own record (another provider's record cannot open it),
+// survives a field-key rotation, and an unset secret opens as nil.
+func (h *harness) providers(t *testing.T) {
+	st, _ := h.fresh(t)
+	ps := st.Providers()
+	secret := []byte("relay-password")
+	sealed, err := ps.SealSecret("relay", secret)
+	must(t, "seal secret", err)
+	if bytes.Contains(sealed, secret) {
+		t.Fatal("sealed secret holds the plaintext")
+	}
+	_, err = ps.Create(store.Provider{Name: "relay", Category: "Email", Type: "smtp", Host: "mail.example", Port: 587, ClientSecret: sealed})
+	must(t, "create", err)
+	_, err = ps.Create(store.Provider{Name: "relay", Category: "Email"})
+	mustErr(t, "duplicate name", err, store.ErrExists)
+	_, err = ps.Create(store.Provider{Name: "other", Category: "SMS", ClientSecret: sealed})
+	must(t, "create other", err)
+
+	got, err := ps.Get("relay")
+	must(t, "get", err)
+	plain, err := ps.OpenSecret(got)
+	must(t, "open secret", err)
+	if !bytes.Equal(plain, secret) {
+		t.Fatal("secret does not round-trip")
+	}
+	other, err := ps.Get("other")
+	must(t, "get other", err)
+	if _, err := ps.OpenSecret(other); err == nil {
+		t.Fatal("a secret sealed to one provider opened under another's name")
+	}
+	must(t, "delete", ps.Delete("other")) // rotation would refuse its mis-bound secret
+	if _, err := st.RotateFields(store.RotateFieldsOptions{}); err != nil {
+		t.Fatalf("rotate fields: %v", err)
+	}
+	got, err = ps.Get("relay")
+	must(t, "get after rotation", err)
+	plain, err = ps.OpenSecret(got)
+	must(t, "open after rotation", err)
+	if !bytes.Equal(plain, secret) {
+		t.Fatal("secret lost in rotation")
+	}
+	none, err := ps.OpenSecret(store.Provider{Name: "x"})
+	if none != nil || err != nil {
+		t.Fatalf("unset secret = %q, %v", none, err)
+	}
+	list, err := ps.List()
+	must(t, "list", err)
+	if len(list) != 1 || list[0].Name != "relay" {
+		t.Fatalf("list = %+v", list)
+	}
+}
