@@ -1,0 +1,34 @@
+// Package delivery sends the one-time codes of the e-mail and SMS second
+// factors: over SMTP to a relay (Relay) and over HTTPS to an SMS gateway
+// (Gateway). It knows nothing of users or the store; oauth/identity
+// opens a provider's secret, builds a Relay or Gateway for one message
+// and forgets it.
+//
+// # Invariants
+//
+//   - TLS is required: a Relay speaks STARTTLS (refusing a relay that
+//     does not offer it) or implicit TLS, a Gateway speaks HTTPS. The
+//     peer's certificate is verified against the configured CA or the
+//     system roots, with TLS 1.2 at least. InsecureSkipVerify is never
+//     set.
+//   - Credentials go only over TLS: AUTH is sent after the TLS handshake,
+//     and a relay reached without TLS gets no AUTH at all (Send fails
+//     instead when a secret is configured).
+//   - Plaintext is an explicit opt-in (Insecure, the provider's
+//     disableSsl), logged at warning level at every use.
+//   - Every send is bounded by its context; callers give it a deadline
+//     and never hold a store transaction while sending.
+//   - The recipient, the message and the secret never reach a log line
+//     or an error string from this package: errors name the provider,
+//     the step and what the peer answered. What a peer answers can echo
+//     what it was sent, so answers are for the operator who ran a test
+//     send (provider test), not for logs.
+//
+// # What it does not defend against
+//
+// A relay or gateway that is trusted (its certificate verifies) sees the
+// recipient and the code: that is its job. A site that opts out of TLS
+// exposes both, and the relay's credentials are then never sent. The
+// secret is held in a Go string for the SASL library (best effort only:
+// it cannot be cleared).
+package delivery
