@@ -24,6 +24,13 @@ import "time"
 //	POST   /v1/users/{id}/mfa/disable         -> MFAStatus
 //	PATCH  /v1/users/{id}/mfa/preferred       MFAPreferredRequest -> MFAPreferred
 //
+//	POST   /v1/providers                      CreateProviderRequest -> 201 Provider
+//	GET    /v1/providers                      -> []Provider
+//	GET    /v1/providers/{name}               -> Provider
+//	PATCH  /v1/providers/{name}               UpdateProviderRequest -> Provider
+//	DELETE /v1/providers/{name}               -> 204
+//	POST   /v1/providers/{name}/test          ProviderTestRequest -> ProviderTestResult
+//
 //	GET    /v1/groups                         -> []Group
 //	GET    /v1/groups/{name}                  -> Group
 //	POST   /v1/groups                         CreateGroupRequest -> 201 Group
@@ -50,16 +57,18 @@ import "time"
 
 // User is a person's account as the API shows it: never a credential.
 type User struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	FirstName string    `json:"firstName"`
-	LastName  string    `json:"lastName"`
-	Email     string    `json:"email"`
-	Groups    []string  `json:"groups"`
-	Enabled   bool      `json:"enabled"`
-	MFA       bool      `json:"mfaEnabled"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	ID        string `json:"id"`
+	Username  string `json:"username"`
+	FirstName string `json:"firstName"`
+	LastName  string `json:"lastName"`
+	Email     string `json:"email"`
+	// PhoneNumber is E.164 ("+4915112345678"): where SMS codes go.
+	PhoneNumber string    `json:"phoneNumber,omitempty"`
+	Groups      []string  `json:"groups"`
+	Enabled     bool      `json:"enabled"`
+	MFA         bool      `json:"mfaEnabled"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 	// MustChangePassword is set after a generated reset: the password
 	// grant is refused until update-password runs.
 	MustChangePassword bool `json:"mustChangePassword,omitempty"`
@@ -68,12 +77,13 @@ type User struct {
 // CreateUserRequest is Lerian's user body. An empty Password makes the
 // server generate one and return it once.
 type CreateUserRequest struct {
-	Username  string   `json:"username"`
-	Password  string   `json:"password,omitempty"`
-	FirstName string   `json:"firstName,omitempty"`
-	LastName  string   `json:"lastName,omitempty"`
-	Email     string   `json:"email"`
-	Groups    []string `json:"groups,omitempty"`
+	Username    string   `json:"username"`
+	Password    string   `json:"password,omitempty"`
+	FirstName   string   `json:"firstName,omitempty"`
+	LastName    string   `json:"lastName,omitempty"`
+	Email       string   `json:"email"`
+	PhoneNumber string   `json:"phoneNumber,omitempty"`
+	Groups      []string `json:"groups,omitempty"`
 }
 
 // CreatedUser is the created user, with the generated password when the
@@ -94,10 +104,12 @@ type UserList struct {
 
 // UpdateUserRequest is Lerian's PATCH body: nil fields are left alone.
 type UpdateUserRequest struct {
-	FirstName *string   `json:"firstName,omitempty"`
-	LastName  *string   `json:"lastName,omitempty"`
-	Email     *string   `json:"email,omitempty"`
-	Groups    *[]string `json:"groups,omitempty"`
+	FirstName *string `json:"firstName,omitempty"`
+	LastName  *string `json:"lastName,omitempty"`
+	Email     *string `json:"email,omitempty"`
+	// PhoneNumber "" removes the number.
+	PhoneNumber *string   `json:"phoneNumber,omitempty"`
+	Groups      *[]string `json:"groups,omitempty"`
 }
 
 // ResetPasswordRequest is Lerian's reset body; an empty NewPassword makes
@@ -140,7 +152,8 @@ type MFASetupRequest struct {
 }
 
 // MFASetup is shown once: the TOTP secret, its otpauth URL and the
-// recovery codes.
+// recovery codes. For "email" and "sms" it carries none of them: a code
+// was sent to the user's address or number, to be checked with verify.
 type MFASetup struct {
 	MFAType       string   `json:"mfaType"`
 	Secret        string   `json:"secret"`
@@ -372,4 +385,90 @@ type M2MLink struct {
 	ClientID string   `json:"clientId"`
 	Product  string   `json:"product"` // "*" for any product
 	Actions  []string `json:"actions"`
+}
+
+// Provider categories, as Lerian names them.
+const (
+	ProviderEmail = "Email"
+	ProviderSMS   = "SMS"
+)
+
+// Provider types: "smtp" (STARTTLS) and "smtps" (implicit TLS) for
+// Email; "http" (JSON body), "http-form" (form body) and "twilio" (the
+// form preset for Twilio's Messages API) for SMS.
+const (
+	ProviderSMTP     = "smtp"
+	ProviderSMTPS    = "smtps"
+	ProviderHTTP     = "http"
+	ProviderHTTPForm = "http-form"
+	ProviderTwilio   = "twilio"
+)
+
+// Provider is a delivery provider for e-mail or SMS codes as the API
+// shows it: never its secret, only whether one is set.
+type Provider struct {
+	Name            string    `json:"name"`
+	Category        string    `json:"category"`
+	Type            string    `json:"type"`
+	Host            string    `json:"host,omitempty"`
+	Port            int       `json:"port,omitempty"`
+	ClientID        string    `json:"clientId,omitempty"`
+	ClientSecretSet bool      `json:"clientSecretSet"`
+	DisableSSL      bool      `json:"disableSsl"`
+	From            string    `json:"from,omitempty"`
+	CAPEM           string    `json:"caPem,omitempty"`
+	URL             string    `json:"url,omitempty"`
+	Template        string    `json:"template,omitempty"`
+	AuthHeader      string    `json:"authHeader,omitempty"`
+	CreatedAt       time.Time `json:"createdAt"`
+	UpdatedAt       time.Time `json:"updatedAt"`
+}
+
+// CreateProviderRequest is Lerian's provider body plus accessd's fields:
+// from (the sender), caPem (the relay's or gateway's CA), url, template
+// and authHeader (for an SMS gateway). ClientSecret is sealed and never
+// returned.
+type CreateProviderRequest struct {
+	Name         string `json:"name"`
+	Category     string `json:"category"`
+	Type         string `json:"type"`
+	Host         string `json:"host,omitempty"`
+	Port         int    `json:"port,omitempty"`
+	ClientID     string `json:"clientId,omitempty"`
+	ClientSecret string `json:"clientSecret,omitempty"`
+	DisableSSL   bool   `json:"disableSsl,omitempty"`
+	From         string `json:"from,omitempty"`
+	CAPEM        string `json:"caPem,omitempty"`
+	URL          string `json:"url,omitempty"`
+	Template     string `json:"template,omitempty"`
+	AuthHeader   string `json:"authHeader,omitempty"`
+}
+
+// UpdateProviderRequest changes the fields that are set; name and
+// category stay. An empty ClientSecret removes the secret.
+type UpdateProviderRequest struct {
+	Type         *string `json:"type,omitempty"`
+	Host         *string `json:"host,omitempty"`
+	Port         *int    `json:"port,omitempty"`
+	ClientID     *string `json:"clientId,omitempty"`
+	ClientSecret *string `json:"clientSecret,omitempty"`
+	DisableSSL   *bool   `json:"disableSsl,omitempty"`
+	From         *string `json:"from,omitempty"`
+	CAPEM        *string `json:"caPem,omitempty"`
+	URL          *string `json:"url,omitempty"`
+	Template     *string `json:"template,omitempty"`
+	AuthHeader   *string `json:"authHeader,omitempty"`
+}
+
+// ProviderTestRequest sends a test message to an address or number.
+type ProviderTestRequest struct {
+	To string `json:"to"`
+}
+
+// ProviderTestResult is what the relay or gateway answered.
+type ProviderTestResult struct {
+	Provider  string `json:"provider"`
+	Delivered bool   `json:"delivered"`
+	Answer    string `json:"answer,omitempty"`
+	Error     string `json:"error,omitempty"`
 }

@@ -45,6 +45,19 @@ type MFAChallenge struct {
 	ExpiresIn   int64    `json:"expiresIn"`
 }
 
+// MFAChallengeRequest is the body of POST /v1/login/mfa/challenge: send
+// a code for an open challenge by e-mail or SMS to the user's own
+// enrolled address or number.
+type MFAChallengeRequest struct {
+	MFAToken string `json:"mfaToken"`
+	MFAType  string `json:"mfaType"`
+}
+
+// MFAChallengeSent answers MFAChallengeRequest.
+type MFAChallengeSent struct {
+	Message string `json:"message"`
+}
+
 // MFALoginRequest is the body of POST /v1/login/mfa/verify.
 type MFALoginRequest struct {
 	MFAToken       string `json:"mfaToken"`

@@ -118,11 +118,11 @@ func (r Relay) Send(ctx context.Context, m Email) (string, error) {
 		return "", refused(r.Name, "data", err)
 	}
 	if _, err := w.Write(msg); err != nil {
-		return "", refused(r.Name, "data", err)
+		return "", refused(r.Name, "data", peerOnly(err))
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		return "", refused(r.Name, "data", err)
+		return "", refused(r.Name, "data", peerOnly(err))
 	}
 	_ = c.Quit()
 	return answer("250 " + resp.StatusText), nil
@@ -136,8 +136,8 @@ func (r Relay) saslClient(c *smtp.Client) sasl.Client {
 	return sasl.NewPlainClient("", r.Username, string(r.Password))
 }
 
-// peerOnly keeps an SMTP error's code and the relay's words, which may
-// echo the recipient; a network error as it is.
+// peerOnly keeps an SMTP error's code but not the relay's words, which
+// may echo the recipient; a network error as it is.
 func peerOnly(err error) error {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {

@@ -140,7 +140,7 @@ func (s *Service) checkPassword(ctx context.Context, a Actor, id string, passwor
 	}
 	o := failed
 	switch {
-	case verr == nil && c.TOTPEnabled:
+	case verr == nil && c.SecondFactor():
 		o = partial // the second factor settles the count
 	case verr == nil:
 		o = passed
@@ -188,6 +188,8 @@ type SignInResult struct {
 	// SecondFactorDue is true when the user has MFA on: no token may be
 	// issued until VerifySecondFactor passes.
 	SecondFactorDue bool
+	// MFATypes lists the factors that are on, when one is due.
+	MFATypes []string
 }
 
 // SignIn is Login for the password grant: it also says whether a second
@@ -216,7 +218,7 @@ func (s *Service) SignIn(ctx context.Context, a Actor, username string, password
 		s.record(ctx, s.entry(a, "user.login", "user:"+u.ID, "disabled", nil))
 		return SignInResult{}, fail
 	}
-	return SignInResult{User: u, SecondFactorDue: c.TOTPEnabled}, nil
+	return SignInResult{User: u, SecondFactorDue: c.SecondFactor(), MFATypes: enabledTypes(c)}, nil
 }
 
 // epochs is the in-memory table of subjects whose tokens have a

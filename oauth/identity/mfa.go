@@ -13,27 +13,59 @@ import (
 const recoveryCodeCount = 10
 
 func mfaView(c store.Credential) api.MFAStatus {
-	v := api.MFAStatus{Enabled: c.TOTPEnabled, TOTPEnabled: c.TOTPEnabled, Methods: []string{}}
-	if c.TOTPEnabled {
-		v.Methods = append(v.Methods, api.MFATypeApp)
+	v := api.MFAStatus{Enabled: c.SecondFactor(), TOTPEnabled: c.TOTPEnabled, EmailEnabled: c.EmailEnabled,
+		SMSEnabled: c.SMSEnabled, Methods: enabledTypes(c)}
+	if v.Enabled {
 		v.PreferredType = c.MFAPreferred
-		if v.PreferredType == "" {
-			v.PreferredType = api.MFATypeApp
+		if v.PreferredType == "" || !factorOn(c, v.PreferredType) {
+			v.PreferredType = v.Methods[0]
 		}
 	}
 	return v
 }
 
+// enabledTypes lists the factors that are on, TOTP first.
+func enabledTypes(c store.Credential) []string {
+	out := []string{}
+	for _, t := range []string{api.MFATypeApp, api.MFATypeEmail, api.MFATypeSMS} {
+		if factorOn(c, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func factorOn(c store.Credential, typ string) bool {
+	switch typ {
+	case api.MFATypeApp:
+		return c.TOTPEnabled
+	case api.MFATypeEmail:
+		return c.EmailEnabled
+	case api.MFATypeSMS:
+		return c.SMSEnabled
+	}
+	return false
+}
+
 func checkMFAType(t string) error {
 	switch t {
-	case api.MFATypeApp:
+	case api.MFATypeApp, api.MFATypeEmail, api.MFATypeSMS:
 		return nil
 	case "":
 		return missing("mfaType")
-	case api.MFATypeEmail, api.MFATypeSMS:
-		return invalid("mfaType %q needs a delivery provider, which this accessd does not have yet; use \"app\" (TOTP)", t)
 	}
 	return invalid("mfaType must be \"app\", \"email\" or \"sms\"")
+}
+
+// setVerified marks a delivered factor's address or number as proven.
+func setVerified(typ string) func(*store.Credential) {
+	return func(c *store.Credential) {
+		if typ == api.MFATypeEmail {
+			c.EmailVerified = true
+		} else {
+			c.SMSVerified = true
+		}
+	}
 }
 
 // credential reads a user's credential by user ID or username.
@@ -69,6 +101,9 @@ func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType strin
 	if err != nil {
 		return out, err
 	}
+	if mfaType != api.MFATypeApp {
+		return s.setupDelivered(ctx, a, u, c, mfaType)
+	}
 	if c.TOTPEnabled {
 		return out, fmt.Errorf("identity: %w: TOTP is already on for this user; disable it first to enrol a new device", api.ErrExists)
 	}
@@ -98,6 +133,39 @@ func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType strin
 		return out, storeErr("set up MFA", err)
 	}
 	return api.MFASetup{MFAType: mfaType, Secret: b32, URL: url, RecoveryCodes: codes}, nil
+}
+
+// setupDelivered starts enrolment of the e-mail or SMS factor: a code
+// goes to the user's own address or number, and the factor can be
+// enabled once it came back (MFAVerify or MFAEnable with the code).
+func (s *Service) setupDelivered(ctx context.Context, a Actor, u store.User, c store.Credential, typ string) (api.MFASetup, error) {
+	if factorOn(c, typ) {
+		return api.MFASetup{}, fmt.Errorf("identity: %w: mfaType %q is already on for this user; disable MFA first to enrol again", api.ErrExists, typ)
+	}
+	if _, _, err := destination(u, typ); err != nil {
+		return api.MFASetup{}, err
+	}
+	err := s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			c.ID = u.ID
+			if typ == api.MFATypeEmail {
+				c.EmailVerified = false
+			} else {
+				c.SMSVerified = false
+			}
+			return c, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "mfa.setup", "user:"+u.ID, "ok", map[string]string{"mfaType": typ}))
+	})
+	if err != nil {
+		return api.MFASetup{}, storeErr("set up MFA", err)
+	}
+	if err := s.sendCode(ctx, a, u, typ, purposeEnrol); err != nil {
+		return api.MFASetup{}, err
+	}
+	return api.MFASetup{MFAType: typ, RecoveryCodes: []string{}}, nil
 }
 
 // checkTOTP verifies a code under the lockout rules and records the step
@@ -166,7 +234,12 @@ func (s *Service) MFAVerify(ctx context.Context, a Actor, idOrName string, req a
 	if err != nil {
 		return api.MFAVerified{}, err
 	}
-	if _, err := s.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify"); err != nil {
+	if req.MFAType != api.MFATypeApp {
+		_, err = s.checkCode(ctx, a, u, req.MFAType, purposeEnrol, req.Passcode, "mfa.verify", setVerified(req.MFAType))
+	} else {
+		_, err = s.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify")
+	}
+	if err != nil {
 		return api.MFAVerified{}, err
 	}
 	return api.MFAVerified{Verified: true}, nil
@@ -181,6 +254,9 @@ func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req a
 	u, c, err := s.credential(idOrName)
 	if err != nil {
 		return api.MFAEnabled{}, err
+	}
+	if req.MFAType != api.MFATypeApp {
+		return s.enableDelivered(ctx, a, u, req)
 	}
 	if req.Passcode != "" {
 		if c, err = s.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify"); err != nil {
@@ -211,6 +287,39 @@ func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req a
 	return api.MFAEnabled{Enabled: true}, nil
 }
 
+// enableDelivered turns the e-mail or SMS factor on once a code sent to
+// the user's address or number came back.
+func (s *Service) enableDelivered(ctx context.Context, a Actor, u store.User, req api.MFAEnableRequest) (api.MFAEnabled, error) {
+	typ := req.MFAType
+	if req.Passcode != "" {
+		if _, err := s.checkCode(ctx, a, u, typ, purposeEnrol, req.Passcode, "mfa.verify", setVerified(typ)); err != nil {
+			return api.MFAEnabled{}, err
+		}
+	}
+	err := s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+			if typ == api.MFATypeEmail && c.EmailVerified {
+				c.EmailEnabled = true
+			} else if typ == api.MFATypeSMS && c.SMSVerified {
+				c.SMSEnabled = true
+			} else {
+				return c, fmt.Errorf("identity: %w: verify the code that was sent first (mfa verify), so enabling cannot lock you out", api.ErrBadPasscode)
+			}
+			if c.MFAPreferred == "" {
+				c.MFAPreferred = typ
+			}
+			return c, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "mfa.enable", "user:"+u.ID, "ok", map[string]string{"mfaType": typ}))
+	})
+	if err != nil {
+		return api.MFAEnabled{}, storeErr("enable MFA", err)
+	}
+	return api.MFAEnabled{Enabled: true}, nil
+}
+
 // MFADisable removes the user's second factor: seed and recovery codes.
 func (s *Service) MFADisable(ctx context.Context, a Actor, idOrName string) (api.MFAStatus, error) {
 	u, _, err := s.credential(idOrName)
@@ -222,6 +331,7 @@ func (s *Service) MFADisable(ctx context.Context, a Actor, idOrName string) (api
 		var err error
 		c, err = tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 			c.TOTPSeed, c.TOTPEnabled, c.TOTPVerified, c.TOTPLastStep, c.RecoveryCodeHashes, c.MFAPreferred = nil, false, false, 0, nil, ""
+			c.EmailEnabled, c.EmailVerified, c.SMSEnabled, c.SMSVerified, c.Codes = false, false, false, false, nil
 			return c, nil
 		})
 		if err != nil {
@@ -241,7 +351,7 @@ func (s *Service) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType s
 	if err != nil {
 		return api.MFAPreferred{}, err
 	}
-	if !c.TOTPEnabled {
+	if !factorOn(c, mfaType) {
 		return api.MFAPreferred{}, invalid("mfaType %q is not enabled for this user", mfaType)
 	}
 	_, err = s.st.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
@@ -251,16 +361,27 @@ func (s *Service) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType s
 	return api.MFAPreferred{PreferredType: mfaType}, storeErr("set preferred MFA", err)
 }
 
-// VerifySecondFactor checks a TOTP code, or consumes a recovery code, for
-// a sign-in that passed its password (the MFA step of the password
+// VerifySecondFactor checks a TOTP code, a code sent by e-mail or SMS
+// (mfaType "email", "sms"; "" means "app"), or consumes a recovery code,
+// for a sign-in that passed its password (the MFA step of the password
 // grant). Failures count toward lockout like wrong passwords.
-func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, passcode, recoveryCode string) error {
+func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaType, passcode, recoveryCode string) error {
 	u, c, err := s.credential(userID)
 	if err != nil {
 		return err
 	}
-	if !c.TOTPEnabled {
+	if !c.SecondFactor() {
 		return nil
+	}
+	if mfaType == "" {
+		mfaType = api.MFATypeApp
+	}
+	if recoveryCode == "" && !factorOn(c, mfaType) {
+		return fmt.Errorf("identity: %w: mfaType %q is not on for this user; use one of %v", api.ErrBadPasscode, mfaType, enabledTypes(c))
+	}
+	if recoveryCode == "" && mfaType != api.MFATypeApp {
+		_, err := s.checkCode(ctx, a, u, mfaType, purposeLogin, passcode, "mfa.login", nil)
+		return err
 	}
 	if recoveryCode == "" {
 		_, err := s.checkTOTP(ctx, a, u, passcode, "mfa.login")
@@ -303,4 +424,21 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, passc
 		return fmt.Errorf("identity: %w: wrong or already used recovery code", api.ErrBadPasscode)
 	}
 	return nil
+}
+
+// SendLoginCode sends a code by e-mail or SMS for a sign-in that passed
+// its password (POST /v1/login/mfa/challenge), to the user's own enrolled
+// address or number: the caller names only the factor.
+func (s *Service) SendLoginCode(ctx context.Context, a Actor, userID, mfaType string) error {
+	if mfaType != api.MFATypeEmail && mfaType != api.MFATypeSMS {
+		return invalid("mfaType must be \"email\" or \"sms\"; an \"app\" code comes from the authenticator")
+	}
+	u, c, err := s.credential(userID)
+	if err != nil {
+		return err
+	}
+	if !factorOn(c, mfaType) {
+		return invalid("mfaType %q is not on for this user; use one of %v", mfaType, enabledTypes(c))
+	}
+	return s.sendCode(ctx, a, u, mfaType, purposeLogin)
 }

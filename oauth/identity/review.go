@@ -75,7 +75,7 @@ func (s *Service) Review(stale time.Duration) (api.Review, error) {
 			if unused(l.LastLoginAt, u.CreatedAt, now, stale) {
 				r.Flags = append(r.Flags, api.FlagUnused)
 			}
-			if inAdmin(u.Groups) && !c.TOTPEnabled {
+			if inAdmin(u.Groups) && !c.SecondFactor() {
 				r.Flags = append(r.Flags, api.FlagAdminNoMFA)
 			}
 			out.Users = append(out.Users, r)

@@ -26,8 +26,8 @@ type Plane struct {
 	// wrapping api.ErrUnauthorized answers 401.
 	Authenticate func(r *http.Request) (Actor, error)
 	// Allowed decides a data-plane caller's permission on an Identity
-	// resource ("users", "groups", "applications", "reset-password",
-	// "update-password") for an action (the HTTP verb, lower case).
+	// resource ("users", "groups", "applications", "providers",
+	// "reset-password", "update-password") for an action (the HTTP verb, lower case).
 	Allowed func(subjectID, resource, action string) bool
 	Log     *slog.Logger
 }
@@ -107,6 +107,22 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a Actor) (api.Application, error) { return svc.GetApplication(id(r)) }))
 	h("POST /v1/applications/{id}/rotate", "applications", false, rt.rotateApp)
 	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteApplication(ctx(r), a, id(r)) }))
+
+	// Delivery providers: admin plane, and on the data plane for a bearer
+	// with permission on "providers". The secret is write-only.
+	h("POST /v1/providers", "providers", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateProviderRequest) (api.Provider, error) {
+		defer clear([]byte(req.ClientSecret)) // best effort: the string's bytes may have been copied
+		return svc.CreateProvider(ctx(r), a, req)
+	}))
+	h("GET /v1/providers", "providers", false, answer(func(r *http.Request, a Actor) ([]api.Provider, error) { return svc.ListProviders() }))
+	h("GET /v1/providers/{name}", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return svc.GetProvider(name(r)) }))
+	h("PATCH /v1/providers/{name}", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateProviderRequest) (api.Provider, error) {
+		return svc.UpdateProvider(ctx(r), a, name(r), req)
+	}))
+	h("DELETE /v1/providers/{name}", "providers", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteProvider(ctx(r), a, name(r)) }))
+	h("POST /v1/providers/{name}/test", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.ProviderTestRequest) (api.ProviderTestResult, error) {
+		return svc.TestProvider(ctx(r), a, name(r), req.To)
+	}))
 
 	if plane.Admin {
 		h("POST /v1/apply", "", false, rt.apply)

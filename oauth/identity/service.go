@@ -43,6 +43,7 @@ type Service struct {
 	issuer  string
 	epochs  epochs
 	clients clients
+	sends   sendLimits // resends of e-mail and SMS codes (otp.go)
 	log     *slog.Logger
 	now     func() time.Time
 	rand    io.Reader

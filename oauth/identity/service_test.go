@@ -332,15 +332,15 @@ func TestMFAWithOathtool(t *testing.T) {
 	require.True(t, st.TOTPEnabled)
 
 	e.clock.add(30 * time.Second)
-	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, code(e.clock.now()), ""))
-	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", setup.RecoveryCodes[3]))
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
+	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.now()), ""))
+	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]))
+	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
 
 	// Failed codes count toward lockout.
 	for range 5 {
-		_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "000000", "")
+		_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
 	}
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, code(e.clock.now().Add(30*time.Second)), ""), identity.ErrAccountLocked)
+	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.now().Add(30*time.Second)), ""), identity.ErrAccountLocked)
 	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrInvalidField)
 }
@@ -499,7 +499,7 @@ func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
 		}
 		require.NoError(t, err)
 		for range 2 {
-			_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "000000", "")
+			_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
 		}
 	}
 	t.Fatal("40 wrong codes interleaved with right passwords never locked the account")

@@ -22,7 +22,7 @@ func userView(u store.User, c store.Credential) api.User {
 		groups = []string{}
 	}
 	return api.User{ID: u.ID, Username: u.Username, FirstName: u.FirstName, LastName: u.LastName,
-		Email: u.Email, Groups: groups, Enabled: !u.Disabled, MFA: c.TOTPEnabled,
+		Email: u.Email, PhoneNumber: u.PhoneNumber, Groups: groups, Enabled: !u.Disabled, MFA: c.SecondFactor(),
 		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, MustChangePassword: c.MustChangePassword}
 }
 
@@ -36,6 +36,25 @@ func checkEmail(e string) error {
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || a.Name != "" {
 		return invalid("email must be a plain address like name@example.com")
+	}
+	return nil
+}
+
+// CheckPhoneNumber accepts an E.164 number: "+", a first digit 1-9 and
+// at most 15 digits in all, nothing else (no spaces or dashes), so that
+// what a gateway receives is exactly what was stored. Empty is allowed:
+// no number.
+func CheckPhoneNumber(p string) error {
+	if p == "" {
+		return nil
+	}
+	if len(p) < 3 || len(p) > 16 || p[0] != '+' || p[1] < '1' || p[1] > '9' {
+		return invalid("phoneNumber must be E.164: + and 2 to 15 digits, like +4915112345678")
+	}
+	for i := 2; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return invalid("phoneNumber must be E.164: + and 2 to 15 digits, like +4915112345678")
+		}
 	}
 	return nil
 }
@@ -112,6 +131,9 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	if err := checkEmail(req.Email); err != nil {
 		return out, err
 	}
+	if err := CheckPhoneNumber(req.PhoneNumber); err != nil {
+		return out, err
+	}
 	if err := errors.Join(checkName("firstName", req.FirstName), checkName("lastName", req.LastName)); err != nil {
 		return out, err
 	}
@@ -142,7 +164,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 			return err
 		}
 		var err error
-		u, err = tx.Users().Create(store.User{Username: name, Email: req.Email, FirstName: req.FirstName,
+		u, err = tx.Users().Create(store.User{Username: name, Email: req.Email, PhoneNumber: req.PhoneNumber, FirstName: req.FirstName,
 			LastName: req.LastName, Groups: groups, CreatedAt: now})
 		if err != nil {
 			if errors.Is(err, store.ErrExists) {
@@ -283,6 +305,11 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			return out, err
 		}
 	}
+	if req.PhoneNumber != nil {
+		if err := CheckPhoneNumber(*req.PhoneNumber); err != nil {
+			return out, err
+		}
+	}
 	var u store.User
 	var c store.Credential
 	err := s.st.Update(func(tx *store.Tx) error {
@@ -315,6 +342,10 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			if req.Email != nil {
 				u.Email = *req.Email
 				changed = append(changed, "email")
+			}
+			if req.PhoneNumber != nil {
+				u.PhoneNumber = *req.PhoneNumber
+				changed = append(changed, "phoneNumber")
 			}
 			if req.Groups != nil {
 				u.Groups = dedupe(*req.Groups)

@@ -46,7 +46,7 @@ func (g passwordGrant) issue(r *tokenRequest) (*issued, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &issued{mfaToken: tok, mfaTTL: int64(mfaTTL.Seconds())}, nil
+		return &issued{mfaToken: tok, mfaTTL: int64(mfaTTL.Seconds()), mfaTypes: si.MFATypes}, nil
 	}
 	return s.userTokens(r.ctx, si.User, clientID, r.cert, "password", r.source)
 }

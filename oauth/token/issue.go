@@ -23,6 +23,7 @@ type issued struct {
 	scope     string
 	mfaToken  string
 	mfaTTL    int64
+	mfaTypes  []string
 }
 
 func (s *Server) refreshHash(tok string) []byte { return s.st.Sum("refresh-token", []byte(tok)) }

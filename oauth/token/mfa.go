@@ -73,6 +73,18 @@ func (m *mfaSessions) take(tok string, now time.Time) (*mfaSession, [32]byte, bo
 	return ms, k, true
 }
 
+// peek returns the user of an open challenge without taking it.
+func (m *mfaSessions) peek(tok string, now time.Time) (string, bool) {
+	k := sha256.Sum256([]byte(tok))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms, ok := m.m[k]
+	if !ok || !now.Before(ms.expires) {
+		return "", false
+	}
+	return ms.userID, true
+}
+
 func (m *mfaSessions) put(k [32]byte, ms *mfaSession) {
 	m.mu.Lock()
 	m.m[k] = ms
@@ -101,8 +113,10 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 	if req.MFAToken == "" || (req.Passcode == "" && req.RecoveryCode == "") {
 		return nil, fmt.Errorf("token: %w: mfaToken and passcode (or recoveryCode) are required", api.ErrMissingFields)
 	}
-	if req.MFAType != "" && req.MFAType != "app" {
-		return nil, fmt.Errorf("token: %w: mfaType %q is not enabled on this accessd; use \"app\" (TOTP)", api.ErrInvalidField, req.MFAType)
+	switch req.MFAType {
+	case "", api.MFATypeApp, api.MFATypeEmail, api.MFATypeSMS:
+	default:
+		return nil, fmt.Errorf("token: %w: mfaType must be \"app\", \"email\" or \"sms\"", api.ErrInvalidField)
 	}
 	ms, k, ok := s.mfa.take(req.MFAToken, s.now())
 	if !ok {
@@ -110,7 +124,7 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 		return nil, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
 	}
 	a := identity.Actor{Name: "user:" + ms.userID, Source: source}
-	if err := s.id.VerifySecondFactor(ctx, a, ms.userID, req.Passcode, req.RecoveryCode); err != nil {
+	if err := s.id.VerifySecondFactor(ctx, a, ms.userID, req.MFAType, req.Passcode, req.RecoveryCode); err != nil {
 		ms.failures++
 		if ms.failures < mfaAttempts && ctx.Err() == nil {
 			s.mfa.put(k, ms)
@@ -127,4 +141,24 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 		s.metrics.issued.WithLabelValues("mfa", "ok").Inc()
 	}
 	return out, err
+}
+
+// ChallengeMFA sends a code for an open challenge by e-mail or SMS
+// (POST /v1/login/mfa/challenge) to the address or number the user
+// enrolled; the request names only the factor. The challenge stays open
+// (sending spends none of its attempts); resends are rate-limited by
+// the Identity layer per user and per destination.
+func (s *Server) ChallengeMFA(ctx context.Context, req api.MFAChallengeRequest, source string) (api.MFAChallengeSent, error) {
+	if req.MFAToken == "" || req.MFAType == "" {
+		return api.MFAChallengeSent{}, fmt.Errorf("token: %w: mfaToken and mfaType are required", api.ErrMissingFields)
+	}
+	userID, ok := s.mfa.peek(req.MFAToken, s.now())
+	if !ok {
+		return api.MFAChallengeSent{}, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
+	}
+	a := identity.Actor{Name: "user:" + userID, Source: source}
+	if err := s.id.SendLoginCode(ctx, a, userID, req.MFAType); err != nil {
+		return api.MFAChallengeSent{}, err
+	}
+	return api.MFAChallengeSent{Message: "a verification code was sent by " + map[string]string{api.MFATypeEmail: "e-mail", api.MFATypeSMS: "SMS"}[req.MFAType]}, nil
 }

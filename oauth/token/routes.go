@@ -21,6 +21,7 @@ import (
 func Routes(mux *http.ServeMux, s *Server) {
 	mux.HandleFunc("POST /v1/login/oauth/access_token", s.lerianToken(""))
 	mux.HandleFunc("POST /v1/login/oauth/refresh_token", s.lerianToken("refresh_token"))
+	mux.HandleFunc("POST /v1/login/mfa/challenge", s.mfaChallenge)
 	mux.HandleFunc("POST /v1/login/mfa/verify", s.mfaVerify)
 	mux.HandleFunc("POST /oauth/token", s.oauthToken)
 	mux.HandleFunc("POST /oauth/introspect", s.introspect)
@@ -141,7 +142,7 @@ func (s *Server) lerianToken(grant string) http.HandlerFunc {
 
 func (s *Server) writeLerian(w http.ResponseWriter, out *issued) {
 	if out.mfaToken != "" {
-		api.WriteJSON(w, http.StatusOK, api.MFAChallenge{MFARequired: true, MFAToken: out.mfaToken, MFATypes: []string{"app"}, ExpiresIn: out.mfaTTL})
+		api.WriteJSON(w, http.StatusOK, api.MFAChallenge{MFARequired: true, MFAToken: out.mfaToken, MFATypes: out.mfaTypes, ExpiresIn: out.mfaTTL})
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, api.TokenResponse{AccessToken: out.access, TokenType: "Bearer", ExpiresIn: out.expiresIn,
@@ -154,6 +155,20 @@ func (s *Server) internal(err error) error {
 		s.log.Error("token request failed", "event", "token.error", "err", err)
 	}
 	return err
+}
+
+func (s *Server) mfaChallenge(w http.ResponseWriter, r *http.Request) {
+	var body api.MFAChallengeRequest
+	if err := api.DecodeJSON(r.Body, &body); err != nil {
+		writeLerianError(w, err)
+		return
+	}
+	out, err := s.ChallengeMFA(r.Context(), body, Source(r))
+	if err != nil {
+		writeLerianError(w, s.internal(err))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) mfaVerify(w http.ResponseWriter, r *http.Request) {

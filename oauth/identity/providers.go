@@ -1,0 +1,315 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/delivery"
+	"github.com/accessd/accessd/store"
+)
+
+// deliveryTimeout bounds one delivery to a relay or gateway.
+const deliveryTimeout = 10 * time.Second
+
+var (
+	providerName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	headerName   = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]{1,64}$`)
+)
+
+// maxCAPEM bounds a provider's CA bundle.
+const maxCAPEM = 64 << 10
+
+func providerView(p store.Provider) api.Provider {
+	return api.Provider{Name: p.Name, Category: p.Category, Type: p.Type, Host: p.Host, Port: p.Port,
+		ClientID: p.ClientID, ClientSecretSet: len(p.ClientSecret) > 0, DisableSSL: p.DisableSSL, From: p.From,
+		CAPEM: p.CAPEM, URL: p.URL, Template: p.Template, AuthHeader: p.AuthHeader, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+// checkProvider validates a provider and fills its defaults (type, port,
+// the Twilio preset's URL and template).
+func checkProvider(p *store.Provider) error {
+	if !providerName.MatchString(p.Name) {
+		return invalid("name must be 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+	}
+	for what, v := range map[string]string{"type": p.Type, "host": p.Host, "clientId": p.ClientID, "from": p.From, "url": p.URL, "template": p.Template, "caPem": p.CAPEM} {
+		if err := checkText(what, v); err != nil && what != "caPem" && what != "template" {
+			return err
+		}
+	}
+	if len(p.CAPEM) > maxCAPEM {
+		return invalid("caPem is larger than %d bytes", maxCAPEM)
+	}
+	if _, err := delivery.Roots(p.CAPEM); err != nil {
+		return invalid("caPem: %v", err)
+	}
+	if p.Port < 0 || p.Port > 65535 {
+		return invalid("port must be 1 to 65535")
+	}
+	switch p.Category {
+	case api.ProviderEmail:
+		switch p.Type {
+		case "":
+			p.Type = api.ProviderSMTP
+		case api.ProviderSMTP, api.ProviderSMTPS:
+		default:
+			return invalid("type of an Email provider must be %q (STARTTLS) or %q (implicit TLS)", api.ProviderSMTP, api.ProviderSMTPS)
+		}
+		if p.Port == 0 {
+			p.Port = map[string]int{api.ProviderSMTP: 587, api.ProviderSMTPS: 465}[p.Type]
+		}
+		if p.Host == "" || len(p.Host) > 253 {
+			return missing("host")
+		}
+		if a, err := mail.ParseAddress(p.From); err != nil || a.Address != p.From {
+			return invalid("from must be the sender's plain address, like accessd@example.com")
+		}
+		if p.URL != "" || p.Template != "" || p.AuthHeader != "" {
+			return invalid("url, template and authHeader belong to SMS providers")
+		}
+	case api.ProviderSMS:
+		enc := delivery.EncodeForm
+		switch p.Type {
+		case "", api.ProviderHTTP:
+			p.Type, enc = api.ProviderHTTP, delivery.EncodeJSON
+		case api.ProviderHTTPForm:
+		case api.ProviderTwilio:
+			if p.URL == "" {
+				if p.ClientID == "" {
+					return invalid("the twilio preset needs clientId (the account SID) or a url")
+				}
+				p.URL = delivery.TwilioURL(p.ClientID)
+			}
+			if p.Template == "" {
+				if err := CheckPhoneNumber(p.From); err != nil || p.From == "" {
+					return invalid("the twilio preset needs from: the sending number in E.164")
+				}
+				p.Template = delivery.TwilioTemplate(p.From)
+			}
+		default:
+			return invalid("type of an SMS provider must be %q (JSON body), %q (form body) or %q", api.ProviderHTTP, api.ProviderHTTPForm, api.ProviderTwilio)
+		}
+		u, err := url.Parse(p.URL)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && p.DisableSSL)) || len(p.URL) > 2048 {
+			return invalid("url must be an absolute https URL (http only with disableSsl)")
+		}
+		if len(p.Template) > 8192 {
+			return invalid("template is longer than 8192 bytes")
+		}
+		if err := delivery.CheckTemplate(p.Template, enc); err != nil {
+			return invalid("template: %v", err)
+		}
+		if p.AuthHeader != "" && !headerName.MatchString(p.AuthHeader) {
+			return invalid("authHeader must be an HTTP header name")
+		}
+		if p.Host != "" {
+			return invalid("host and port belong to Email providers; an SMS provider has a url")
+		}
+	case "":
+		return missing("category")
+	default:
+		return invalid("category must be %q or %q", api.ProviderEmail, api.ProviderSMS)
+	}
+	return nil
+}
+
+func encodingOf(typ string) string {
+	if typ == api.ProviderHTTP {
+		return delivery.EncodeJSON
+	}
+	return delivery.EncodeForm
+}
+
+// sealSecret puts secret (or nothing, when empty) into p inside tx.
+func sealSecret(tx *store.Tx, p *store.Provider, secret string) error {
+	if secret == "" {
+		p.ClientSecret = nil
+		return nil
+	}
+	b := []byte(secret)
+	defer clear(b)
+	sealed, err := tx.Providers().SealSecret(p.Name, b)
+	p.ClientSecret = sealed
+	return err
+}
+
+// CreateProvider stores a delivery provider; its secret is sealed to the
+// record and never returned.
+func (s *Service) CreateProvider(ctx context.Context, a Actor, req api.CreateProviderRequest) (api.Provider, error) {
+	p := store.Provider{Name: req.Name, Category: req.Category, Type: req.Type, Host: req.Host, Port: req.Port,
+		ClientID: req.ClientID, DisableSSL: req.DisableSSL, From: req.From, CAPEM: req.CAPEM, URL: req.URL,
+		Template: req.Template, AuthHeader: req.AuthHeader}
+	if err := checkProvider(&p); err != nil {
+		return api.Provider{}, err
+	}
+	err := s.st.Update(func(tx *store.Tx) error {
+		q := p
+		if err := sealSecret(tx, &q, req.ClientSecret); err != nil {
+			return err
+		}
+		created, err := tx.Providers().Create(q)
+		if err != nil {
+			return err
+		}
+		p = created
+		return tx.Audit().Stage(s.entry(a, "provider.create", "provider:"+p.Name, "ok", providerDetail(p)))
+	})
+	if err != nil {
+		return api.Provider{}, storeErr("create provider "+p.Name, err)
+	}
+	return providerView(p), nil
+}
+
+func providerDetail(p store.Provider) map[string]string {
+	return map[string]string{"category": p.Category, "type": p.Type, "disableSsl": fmt.Sprint(p.DisableSSL), "secretSet": fmt.Sprint(len(p.ClientSecret) > 0)}
+}
+
+// ListProviders lists the providers in name order.
+func (s *Service) ListProviders() ([]api.Provider, error) {
+	ps, err := s.st.Providers().List()
+	if err != nil {
+		return nil, storeErr("list providers", err)
+	}
+	out := make([]api.Provider, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, providerView(p))
+	}
+	return out, nil
+}
+
+// GetProvider shows one provider.
+func (s *Service) GetProvider(name string) (api.Provider, error) {
+	p, err := s.st.Providers().Get(name)
+	return providerView(p), storeErr("get provider "+name, err)
+}
+
+// UpdateProvider changes the fields the request sets and validates the
+// result as a whole.
+func (s *Service) UpdateProvider(ctx context.Context, a Actor, name string, req api.UpdateProviderRequest) (api.Provider, error) {
+	var out store.Provider
+	err := s.st.Update(func(tx *store.Tx) error {
+		p, err := tx.Providers().Update(name, func(p store.Provider) (store.Provider, error) {
+			set := func(dst *string, v *string) {
+				if v != nil {
+					*dst = *v
+				}
+			}
+			set(&p.Type, req.Type)
+			set(&p.Host, req.Host)
+			set(&p.ClientID, req.ClientID)
+			set(&p.From, req.From)
+			set(&p.CAPEM, req.CAPEM)
+			set(&p.URL, req.URL)
+			set(&p.Template, req.Template)
+			set(&p.AuthHeader, req.AuthHeader)
+			if req.Port != nil {
+				p.Port = *req.Port
+			}
+			if req.DisableSSL != nil {
+				p.DisableSSL = *req.DisableSSL
+			}
+			if err := checkProvider(&p); err != nil {
+				return p, err
+			}
+			if req.ClientSecret != nil {
+				if err := sealSecret(tx, &p, *req.ClientSecret); err != nil {
+					return p, err
+				}
+			}
+			return p, nil
+		})
+		if err != nil {
+			return err
+		}
+		out = p
+		return tx.Audit().Stage(s.entry(a, "provider.update", "provider:"+p.Name, "ok", providerDetail(p)))
+	})
+	if err != nil {
+		return api.Provider{}, storeErr("update provider "+name, err)
+	}
+	return providerView(out), nil
+}
+
+// DeleteProvider removes a provider.
+func (s *Service) DeleteProvider(ctx context.Context, a Actor, name string) error {
+	err := s.st.Update(func(tx *store.Tx) error {
+		if err := tx.Providers().Delete(name); err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "provider.delete", "provider:"+name, "ok", nil))
+	})
+	return storeErr("delete provider "+name, err)
+}
+
+// TestProvider sends a test message through a provider to an address
+// (Email) or an E.164 number (SMS) and reports what the peer answered.
+// A refused delivery is an answer, not an error.
+func (s *Service) TestProvider(ctx context.Context, a Actor, name, to string) (api.ProviderTestResult, error) {
+	p, err := s.st.Providers().Get(name)
+	if err != nil {
+		return api.ProviderTestResult{}, storeErr("get provider "+name, err)
+	}
+	switch {
+	case to == "":
+		return api.ProviderTestResult{}, missing("to")
+	case p.Category == api.ProviderEmail:
+		if err := checkEmail(to); err != nil {
+			return api.ProviderTestResult{}, err
+		}
+	default:
+		if err := CheckPhoneNumber(to); err != nil {
+			return api.ProviderTestResult{}, err
+		}
+	}
+	ans, err := s.send(ctx, p, to, "accessd test message", "This is a test message from accessd: the provider "+p.Name+" works.")
+	out := api.ProviderTestResult{Provider: p.Name, Delivered: err == nil, Answer: ans}
+	result := "ok"
+	if err != nil {
+		out.Error, result = err.Error(), "failed"
+	}
+	s.record(ctx, s.entry(a, "provider.test", "provider:"+p.Name, result, nil))
+	return out, nil
+}
+
+// send delivers one message through p, outside any store transaction,
+// within deliveryTimeout. The secret is opened for this send only.
+func (s *Service) send(ctx context.Context, p store.Provider, to, subject, body string) (string, error) {
+	secret, err := s.st.Providers().OpenSecret(p)
+	if err != nil {
+		return "", storeErr("open provider secret", err)
+	}
+	defer clear(secret)
+	roots, err := delivery.Roots(p.CAPEM)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	defer cancel()
+	if p.Category == api.ProviderEmail {
+		r := delivery.Relay{Name: p.Name, Host: p.Host, Port: p.Port, ImplicitTLS: p.Type == api.ProviderSMTPS,
+			Insecure: p.DisableSSL, Username: p.ClientID, Password: secret, Roots: roots, Log: s.log}
+		return r.Send(ctx, delivery.Email{From: p.From, To: to, Subject: subject, Body: body})
+	}
+	g := delivery.Gateway{Name: p.Name, URL: p.URL, Template: p.Template, Encoding: encodingOf(p.Type),
+		Username: p.ClientID, Secret: secret, AuthHeader: p.AuthHeader, Insecure: p.DisableSSL, Roots: roots, Log: s.log}
+	return g.Send(ctx, to, body)
+}
+
+// providerFor picks the provider that delivers a category: the first by
+// name. ErrNotFound when there is none.
+func (s *Service) providerFor(category string) (store.Provider, error) {
+	ps, err := s.st.Providers().List()
+	if err != nil {
+		return store.Provider{}, err
+	}
+	for _, p := range ps {
+		if p.Category == category {
+			return p, nil
+		}
+	}
+	return store.Provider{}, fmt.Errorf("identity: %w: no %s provider is configured (accessctl provider create --category %s …)", api.ErrUnavailable, category, category)
+}
