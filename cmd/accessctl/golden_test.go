@@ -108,6 +108,10 @@ var (
 		CreatedAt: t0.Add(-72 * time.Hour), LastUsedAt: t1}
 	payApp = api.Application{ID: "a-2", Name: "payments", ClientID: "c-pay", CertSPKI: strings.Repeat("ab", 32),
 		Secrets: []api.Secret{{CreatedAt: t0}}, CreatedAt: t0}
+	relay = api.Provider{Name: "relay", Category: "Email", Type: "smtp", Host: "mail.example.internal", Port: 587, ClientID: "accessd",
+		ClientSecretSet: true, From: "accessd@example.internal", CreatedAt: t0, UpdatedAt: t0}
+	smsProvider = api.Provider{Name: "sms", Category: "SMS", Type: "twilio", ClientID: "AC123", From: "+15550000000",
+		URL: "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json", Template: "To={{phone}}&From=%2B15550000000&Body={{message}}", CreatedAt: t0, UpdatedAt: t0}
 	notFound = api.Error{Code: "AUT-0404", Title: "Not Found", Message: `identity: user "carol": not found`}
 )
 
@@ -232,6 +236,31 @@ func goldenCases() []cliCase {
 			want: "POST /v1/applications/a-1/rotate", wantBody: `{"grace":"48h0m0s"}`},
 		{name: "app-rotate-bad-grace", args: []string{"app", "rotate", "a-1", "--grace", "-1h"}},
 		{name: "app-delete", args: []string{"app", "delete", "a-1"}, status: 204, want: "DELETE /v1/applications/a-1"},
+
+		// provider
+		{name: "provider-create-email", args: []string{"provider", "create", "--name", "relay", "--category", "Email", "--host", "mail.example.internal",
+			"--client-id", "accessd", "--client-secret-stdin", "--from", "accessd@example.internal"},
+			stdin: stdinSecret + "\n", status: 201, answer: relay,
+			want: "POST /v1/providers", wantBody: `{"name":"relay","category":"Email","host":"mail.example.internal","clientId":"accessd","clientSecret":"` + stdinSecret + `","from":"accessd@example.internal"}`},
+		{name: "provider-create-sms", args: []string{"provider", "create", "--name", "sms", "--category", "SMS", "--type", "twilio", "--client-id", "AC123", "--from", "+15550000000"},
+			status: 201, answer: smsProvider,
+			want: "POST /v1/providers", wantBody: `{"name":"sms","category":"SMS","type":"twilio","clientId":"AC123","from":"+15550000000"}`},
+		{name: "provider-create-no-category", args: []string{"provider", "create", "--name", "x"}},
+		{name: "provider-create-empty-stdin", args: []string{"provider", "create", "--name", "x", "--category", "Email", "--client-secret-stdin"}},
+		{name: "provider-list", args: []string{"provider", "list"}, answer: []api.Provider{relay, smsProvider}, want: "GET /v1/providers"},
+		{name: "provider-get", args: []string{"provider", "get", "relay"}, answer: relay, want: "GET /v1/providers/relay"},
+		{name: "provider-update", args: []string{"provider", "update", "relay", "--port", "2525", "--disable-ssl=false", "--clear-client-secret"}, answer: relay,
+			want: "PATCH /v1/providers/relay", wantBody: `{"port":2525,"disableSsl":false,"clientSecret":""}`},
+		{name: "provider-update-nothing", args: []string{"provider", "update", "relay"}},
+		{name: "provider-delete", args: []string{"provider", "delete", "relay"}, status: 204, want: "DELETE /v1/providers/relay"},
+		{name: "provider-test", args: []string{"provider", "test", "relay", "--to", "alice@example.com"},
+			answer: api.ProviderTestResult{Provider: "relay", Delivered: true, Answer: "250 2.0.0 queued as 4F2A"},
+			want:   "POST /v1/providers/relay/test", wantBody: `{"to":"alice@example.com"}`},
+		{name: "provider-test-refused", args: []string{"provider", "test", "relay", "--to", "alice@example.com"},
+			answer: api.ProviderTestResult{Provider: "relay", Error: `delivery: not delivered: provider "relay": starttls: smtp: server doesn't support STARTTLS`},
+			want:   "POST /v1/providers/relay/test", wantBody: `{"to":"alice@example.com"}`},
+		{name: "user-update-phone", args: []string{"user", "update", "bob", "--phone-number", "+4915112345678"}, answer: bob,
+			want: "PATCH /v1/users/bob", wantBody: `{"phoneNumber":"+4915112345678"}`},
 
 		// apply
 		{name: "apply-dry-run", args: []string{"apply", "-f", "testdata/policy.toml", "--dry-run"},

@@ -64,18 +64,23 @@ const maxPassword = 4096
 // readPassword reads one line from stdin for --password-stdin. The line
 // ends at a newline (a trailing \r is dropped too) or at end of input.
 func (c *ctl) readPassword(path string) (string, error) {
+	return c.readSecret(path, "--password-stdin")
+}
+
+// readSecret reads a secret for flag from the first line of stdin.
+func (c *ctl) readSecret(path, flag string) (string, error) {
 	r := bufio.NewReader(io.LimitReader(c.stdin, maxPassword+2))
 	line, err := r.ReadString('\n')
 	if err != nil && err != io.EOF {
-		return "", &cliError{code: exitError, msg: fmt.Sprintf("read password from stdin: %v", err)}
+		return "", &cliError{code: exitError, msg: fmt.Sprintf("read %s from stdin: %v", flag, err)}
 	}
 	if len(line) > maxPassword+1 {
-		return "", usageErr(path, "--password-stdin: the line on stdin is over %d bytes", maxPassword)
+		return "", usageErr(path, "%s: the line on stdin is over %d bytes", flag, maxPassword)
 	}
 	line = strings.TrimSuffix(line, "\n")
 	line = strings.TrimSuffix(line, "\r")
 	if line == "" {
-		return "", usageErr(path, "--password-stdin: stdin held no password (give it one line, e.g. from a password manager's CLI)")
+		return "", usageErr(path, "%s: stdin held no secret (give it one line, e.g. from a password manager's CLI)", flag)
 	}
 	return line, nil
 }

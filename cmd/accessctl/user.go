@@ -32,7 +32,7 @@ func (c *ctl) userCreate() *cobra.Command {
 	var req api.CreateUserRequest
 	var pwStdin bool
 	cmd := &cobra.Command{
-		Use:   "create --username U --email E [--first-name F] [--last-name L] [--group G]... [--password-stdin]",
+		Use:   "create --username U --email E [--phone-number +E164] [--first-name F] [--last-name L] [--group G]... [--password-stdin]",
 		Short: "create a user; without --password-stdin accessd generates a password, shown once",
 		Example: `  accessctl user create --username alice --email alice@example.com --group admin-group
   pass show accessd/bob | accessctl user create --username bob --email bob@example.com --password-stdin`,
@@ -68,6 +68,7 @@ func (c *ctl) userCreate() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&req.Username, "username", "", "login `name` (required)")
 	f.StringVar(&req.Email, "email", "", "e-mail `address` (required)")
+	f.StringVar(&req.PhoneNumber, "phone-number", "", "mobile `number` in E.164 (+4915112345678), where SMS codes go")
 	f.StringVar(&req.FirstName, "first-name", "", "first `name`")
 	f.StringVar(&req.LastName, "last-name", "", "last `name`")
 	f.StringArrayVar(&req.Groups, "group", nil, "`group` to join; repeat for more")
@@ -158,11 +159,11 @@ func (c *ctl) userGet() *cobra.Command {
 }
 
 func (c *ctl) userUpdate() *cobra.Command {
-	var first, last, email string
+	var first, last, email, phone string
 	var groups []string
 	var clearGroups bool
 	cmd := &cobra.Command{
-		Use:   "update ID [--first-name F] [--last-name L] [--email E] [--group G]... [--clear-groups]",
+		Use:   "update ID [--first-name F] [--last-name L] [--email E] [--phone-number +E164] [--group G]... [--clear-groups]",
 		Short: "change a user; only the flags given are changed, and --group replaces the user's groups",
 		Args:  exactArgs("ID"),
 		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
@@ -180,6 +181,9 @@ func (c *ctl) userUpdate() *cobra.Command {
 				}
 				req.Email = &email
 			}
+			if f.Changed("phone-number") {
+				req.PhoneNumber = &phone
+			}
 			if f.Changed("group") && clearGroups {
 				return usageErr(cmd.CommandPath(), "--group and --clear-groups exclude each other")
 			}
@@ -191,7 +195,7 @@ func (c *ctl) userUpdate() *cobra.Command {
 				req.Groups = &none
 			}
 			if req == (api.UpdateUserRequest{}) {
-				return usageErr(cmd.CommandPath(), "nothing to change: give at least one of --first-name, --last-name, --email, --group, --clear-groups")
+				return usageErr(cmd.CommandPath(), "nothing to change: give at least one of --first-name, --last-name, --email, --phone-number, --group, --clear-groups")
 			}
 			var u api.User
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]), body: req, notFound: userNotFound + "; a --group named may not exist"}, &u); err != nil {
@@ -204,6 +208,7 @@ func (c *ctl) userUpdate() *cobra.Command {
 	f.StringVar(&first, "first-name", "", "new first `name`")
 	f.StringVar(&last, "last-name", "", "new last `name`")
 	f.StringVar(&email, "email", "", "new e-mail `address`")
+	f.StringVar(&phone, "phone-number", "", "new mobile `number` in E.164; \"\" removes it")
 	f.StringArrayVar(&groups, "group", nil, "`group` the user is in afterwards; repeat for more; replaces the list")
 	f.BoolVar(&clearGroups, "clear-groups", false, "remove the user from every group")
 	return cmd
@@ -291,6 +296,9 @@ func (c *ctl) showUser(u api.User) error {
 	fmt.Fprintf(tw, "username:\t%s\n", u.Username)
 	fmt.Fprintf(tw, "name:\t%s\n", cell(fullName(u)))
 	fmt.Fprintf(tw, "email:\t%s\n", u.Email)
+	if u.PhoneNumber != "" {
+		fmt.Fprintf(tw, "phone:\t%s\n", u.PhoneNumber)
+	}
 	fmt.Fprintf(tw, "groups:\t%s\n", list(u.Groups))
 	fmt.Fprintf(tw, "status:\t%s\n", enabled(u.Enabled))
 	fmt.Fprintf(tw, "mfa:\t%s\n", onOff(u.MFA))

@@ -431,7 +431,7 @@ type Provider struct {
 type CreateProviderRequest struct {
 	Name         string `json:"name"`
 	Category     string `json:"category"`
-	Type         string `json:"type"`
+	Type         string `json:"type,omitempty"`
 	Host         string `json:"host,omitempty"`
 	Port         int    `json:"port,omitempty"`
 	ClientID     string `json:"clientId,omitempty"`
