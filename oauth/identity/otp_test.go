@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"regexp"
@@ -47,6 +48,7 @@ func TestDeliveredCodes(t *testing.T) {
 	raw, _ := json.Marshal(c)
 	require.NotContains(t, string(raw), code, "the code is stored only as a hash")
 	require.Len(t, c.Codes[api.MFATypeEmail].Hash, 32)
+	require.False(t, bytes.Contains(c.Codes[api.MFATypeEmail].Hash, []byte(code)), "the code is stored only as a hash")
 
 	// Expired after five minutes.
 	e.clock.add(5*time.Minute + time.Second)
