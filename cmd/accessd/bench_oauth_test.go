@@ -276,7 +276,7 @@ func luaString(s string) string {
 // prints one STATUS line that parseWrk reads.
 func passwordScript(users int, password string) string {
 	return fmt.Sprintf(`local threads = {}
-local password = %s
+local password = %s -- JSON, quotes included
 local users = %d
 local headers = { ["Content-Type"] = "application/json" }
 
@@ -291,7 +291,7 @@ function init(args)
 end
 
 function request()
-  local body = string.format('{"grantType":"password","username":"bench%%03d","password":"%%s"}', math.random(0, users - 1), password)
+  local body = string.format('{"grantType":"password","username":"bench%%03d","password":%%s}', math.random(0, users - 1), password)
   return wrk.format("POST", nil, headers, body)
 end
 
@@ -309,7 +309,12 @@ function done(summary, latency, requests)
   end
   io.write(string.format("STATUS ok=%%d limited=%%d server=%%d other=%%d\n", o, l, s, x))
 end
-`, luaString(password), users)
+`, luaString(jsonString(password)), users)
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 // oauthBench runs wrk.
