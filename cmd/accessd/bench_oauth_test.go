@@ -227,6 +227,13 @@ func TestBenchOAuth(t *testing.T) {
 	for _, row := range rows {
 		t.Logf("RESULT %s", row)
 	}
+	var loads []string
+	for _, row := range rows {
+		if row.load != "" {
+			loads = append(loads, row.name+": "+row.load)
+		}
+	}
+	t.Logf("RESULT 1-minute load average after each wrk run (the machine may be shared): %s", strings.Join(loads, "; "))
 	if pwRow.measured {
 		t.Logf("RESULT password row: rate counts 200s only; %d answers were 429 (rate limited: neither throughput nor errors)", pwRow.limited)
 	}
@@ -357,6 +364,8 @@ func (b *oauthBench) wrkScript(u, script string, conns int, d, timeout time.Dura
 	require.Empty(b.t, strings.TrimSpace(stderr.String()), "wrk complained about %s:\n%s", p, script)
 	res, err := parseWrk(string(out))
 	require.NoError(b.t, err, "wrk printed:\n%s", out)
+	res.load = loadAverage()
+	b.t.Logf("wrk -c%d -d%s %s (load average after: %s):\n%s", conns, d, u, res.load, out)
 	return res
 }
 
@@ -381,6 +390,7 @@ type wrkResult struct {
 	socketErrors int64
 	socketDetail string
 	status       map[string]int64 // from a script's STATUS line
+	load         string           // the machine's 1-minute load average at the end
 }
 
 var (
@@ -465,6 +475,7 @@ type benchRow struct {
 	p50, p99  time.Duration
 	errors    int64
 	non2xx    int64
+	load      string
 	limited   int64
 	ceiling   *benchRow
 	minRatio  float64       // 0: no target on the ratio
@@ -481,6 +492,7 @@ func (r *benchRow) fill(w wrkResult) {
 	r.p50, r.p99 = w.p50, w.p99
 	r.errors = w.non2xx + w.socketErrors
 	r.non2xx = w.non2xx
+	r.load = w.load
 }
 
 func (r *benchRow) skip(why string) { r.why = why }
@@ -832,6 +844,15 @@ func argon2Rate(d time.Duration) (float64, int) {
 	}
 	wg.Wait()
 	return float64(n.Load()) / time.Since(start).Seconds(), workers
+}
+
+// loadAverage is the 1-minute load average, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func randomHex(t *testing.T, n int) string {
