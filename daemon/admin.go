@@ -7,6 +7,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/token"
 )
 
 // adminRoutes is the admin plane: reachable only through the admin socket,
@@ -17,6 +18,7 @@ func adminRoutes(status func() api.Status, m *metrics, idp *identityPlane, log *
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, status())
 	})
+	token.AdminRoutes(mux, idp.tokens, adminActor)
 	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, fmt.Errorf("%w: no such admin route: %s %s", api.ErrNotFound, r.Method, r.URL.Path))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/token"
 )
 
 // maxBody bounds every request body on both planes.
@@ -78,8 +79,10 @@ func (m *metrics) instrument(plane string, next http.Handler) http.Handler {
 // they are built.
 func dataRoutes(idp *identityPlane, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	identity.Routes(mux, idp.svc, identity.Plane{Authenticate: bearerActor, Log: log,
+	identity.Routes(mux, idp.svc, identity.Plane{Authenticate: idp.tokens.Authenticate, Log: log,
 		Allowed: func(id, resource, action string) bool { return idp.index.Allowed(id, "", resource, action) }})
+	token.Routes(mux, idp.tokens)
+	token.DecisionRoutes(mux, idp.tokens, idp.index)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("healthy"))

@@ -15,6 +15,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -22,9 +23,10 @@ import (
 // identityPlane is the Identity layer as serve runs it: the audit
 // writer, the permission index and the service over the store.
 type identityPlane struct {
-	audit *audit.Log
-	index *authz.Index
-	svc   *identity.Service
+	audit  *audit.Log
+	index  *authz.Index
+	svc    *identity.Service
+	tokens *token.Server
 }
 
 // openIdentity starts the audit writer, builds the permission index from
@@ -50,11 +52,21 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		al.Close()
 		return nil, err
 	}
-	return &identityPlane{audit: al, index: idx, svc: svc}, nil
+	tokens, err := token.New(st, cfg.Tokens, token.Options{Issuer: cfg.Issuer, Owner: cfg.Owner, Identity: svc,
+		Audit: al, Subjects: idx, Log: log})
+	if err != nil {
+		al.Close()
+		return nil, err
+	}
+	tokens.Start()
+	return &identityPlane{audit: al, index: idx, svc: svc, tokens: tokens}, nil
 }
 
+// close stops the token housekeeping (writing its last audit summary),
+// then the audit writer, before the store closes.
 func (p *identityPlane) close() {
 	if p != nil {
+		p.tokens.Close()
 		p.audit.Close()
 	}
 }
@@ -123,12 +135,4 @@ func adminActor(r *http.Request) (identity.Actor, error) {
 		return identity.Actor{}, fmt.Errorf("daemon: %w: admin connection without peer credentials", api.ErrForbidden)
 	}
 	return identity.Actor{Name: "uid:" + strconv.FormatUint(uint64(p.UID), 10), Source: "admin-socket pid " + strconv.Itoa(int(p.PID)), Admin: true}, nil
-}
-
-// bearerActor authenticates a data-plane caller by bearer token. Access
-// tokens are issued by the OAuth routes (the next piece of work); until
-// they exist no bearer can be verified, so the data-plane Identity
-// routes answer 401 and say so.
-func bearerActor(r *http.Request) (identity.Actor, error) {
-	return identity.Actor{}, fmt.Errorf("daemon: %w: this accessd does not issue or verify access tokens yet; use accessctl on the host", api.ErrUnauthorized)
 }

@@ -14,6 +14,9 @@ type SigningKey struct {
 	Private   Sealed    `json:"private"`
 	Public    []byte    `json:"public"`
 	CreatedAt time.Time `json:"createdAt"`
+	// ActivatesAt is when the key starts signing: a key is published in
+	// JWKS before it signs, so verifiers that cache JWKS know it in time.
+	ActivatesAt time.Time `json:"activatesAt"`
 	// RetiredAt is when the key stopped signing; zero while active.
 	RetiredAt time.Time `json:"retiredAt"`
 	// NotAfter is when the public key may leave JWKS.

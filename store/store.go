@@ -68,6 +68,7 @@ type Store struct {
 	appT     *table[Application]
 	familyT  *table[RefreshFamily]
 	signingT *table[SigningKey]
+	revokedT *table[RevokedToken]
 	audit    *AuditRepo
 
 	sync *groupSync // shares fsyncs between concurrent commits
@@ -159,6 +160,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	s.appT = applicationTable(s)
 	s.familyT = familyTable(s)
 	s.signingT = signingKeyTable(s)
+	s.revokedT = revokedTable(s)
 	s.audit = &AuditRepo{s: s}
 	s.auditWake = make(chan struct{}, 1)
 	if err := s.initMeta(opts.BeforeMigrate); err != nil {
@@ -323,6 +325,11 @@ func (s *Store) RefreshFamilies() *RefreshFamilyRepo {
 // SigningKeys returns the repository of token signing keys.
 func (s *Store) SigningKeys() *SigningKeyRepo {
 	return &SigningKeyRepo{t: s.signingT, x: exec{s: s}}
+}
+
+// RevokedTokens returns the repository of revoked access-token IDs.
+func (s *Store) RevokedTokens() *RevokedTokenRepo {
+	return &RevokedTokenRepo{t: s.revokedT, x: exec{s: s}}
 }
 
 // AuditEntries returns the append-only repository of audit entries.

@@ -122,5 +122,10 @@ func (tx *Tx) SigningKeys() *SigningKeyRepo {
 	return &SigningKeyRepo{t: tx.s.signingT, x: exec{tx.s, tx}}
 }
 
+// RevokedTokens is the revoked-token repository inside this transaction.
+func (tx *Tx) RevokedTokens() *RevokedTokenRepo {
+	return &RevokedTokenRepo{t: tx.s.revokedT, x: exec{tx.s, tx}}
+}
+
 // Audit stages audit entries that commit with this transaction.
 func (tx *Tx) Audit() *AuditStage { return &AuditStage{tx: tx} }

@@ -46,6 +46,7 @@ var (
 	ErrExists        = &Fault{http.StatusConflict, "AUT-0409", "Already Exists", "invalid_request"}
 	ErrConflict      = &Fault{http.StatusConflict, "AUT-0410", "Conflicting Change", "invalid_request"}
 	ErrTooLarge      = &Fault{http.StatusRequestEntityTooLarge, "AUT-0413", "Request Too Large", "invalid_request"}
+	ErrRateLimited   = &Fault{http.StatusTooManyRequests, "AUT-0429", "Too Many Requests", "temporarily_unavailable"}
 	ErrUnavailable   = &Fault{http.StatusServiceUnavailable, "AUT-0503", "Service Unavailable", "temporarily_unavailable"}
 	ErrInternal      = &Fault{http.StatusInternalServerError, "AUT-0500", "Internal Error", "server_error"}
 )

@@ -164,6 +164,15 @@ func (x *Index) Allowed(id, product, resource, action string) bool {
 	return false
 }
 
+// Has reports whether the index knows subject id: a user or application
+// that exists in the store. A token of a deleted subject is refused by it.
+func (x *Index) Has(id string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.lookup(id)
+	return ok
+}
+
 // Effective lists what subject id may do: the union of its groups'
 // permissions, normalised as described in the package doc (prefix split
 // off into Product, actions lower-case), without duplicates, sorted by

@@ -236,6 +236,7 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 	if err != nil {
 		return out, storeErr("rotate application secret", err)
 	}
+	s.refreshSubject(ap.ID)
 	out = api.RotatedSecret{ClientID: ap.ClientID, ClientSecret: secret.Reveal()}
 	if len(ap.SecretHashes) == 2 {
 		out.PreviousExpiresAt = ap.SecretHashes[0].ExpiresAt
@@ -269,39 +270,4 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 	s.refreshSubject(ap.ID)
 	s.endSessions(ap.ID)
 	return nil
-}
-
-// AuthenticateClient checks a client ID and secret (client_credentials,
-// client_secret_basic/post) against the live secrets, in constant time
-// across them, and records the use. It never says which part was wrong.
-func (s *Service) AuthenticateClient(ctx context.Context, a Actor, clientID string, secret []byte) (store.Application, error) {
-	fail := fmt.Errorf("identity: %w: wrong client id or secret", api.ErrBadLogin)
-	ap, err := s.st.Applications().GetByClientID(clientID)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-			s.record(ctx, s.entry(a, "app.auth", "unknown-client", "failed", nil))
-			return store.Application{}, fail
-		}
-		return ap, storeErr("authenticate client", err)
-	}
-	now := s.now()
-	var hashes [][]byte
-	for _, h := range liveSecrets(ap.SecretHashes, now) {
-		hashes = append(hashes, h.Hash)
-	}
-	_, ok := VerifyClientSecret(s.st, secret, hashes)
-	if ok && !ap.ExpiresAt.IsZero() && !now.Before(ap.ExpiresAt) {
-		ok = false
-	}
-	if !ok {
-		s.record(ctx, s.entry(a, "app.auth", "app:"+ap.ClientID, "failed", nil))
-		return store.Application{}, fail
-	}
-	if _, err := s.st.Logins().Put(ap.ID, func(l store.LoginState) (store.LoginState, error) {
-		l.LastLoginAt = now.UTC()
-		return l, nil
-	}); err != nil {
-		s.log.Warn("last use of application not recorded", "event", "identity.last_use_error", "err", err)
-	}
-	return ap, nil
 }

@@ -84,6 +84,7 @@ func (s *Service) LoadIndex() error {
 		}
 		for _, a := range apps {
 			s.index.SetSubject(a.ID, a.Groups)
+			s.clients.set(a)
 		}
 		return nil
 	})

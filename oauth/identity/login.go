@@ -175,8 +175,25 @@ func (s *Service) checkPassword(ctx context.Context, a Actor, id string, passwor
 // Login checks a username and password for the password grant. It never
 // says whether the username exists: an unknown one costs the same
 // argon2id work and gets the same error. A disabled user is refused the
-// same way, after the password was checked.
+// same way, after the password was checked. It does not tell whether a
+// second factor is due; the password grant uses SignIn.
 func (s *Service) Login(ctx context.Context, a Actor, username string, password []byte) (store.User, error) {
+	si, err := s.SignIn(ctx, a, username, password)
+	return si.User, err
+}
+
+// SignInResult is a checked first factor.
+type SignInResult struct {
+	User store.User
+	// SecondFactorDue is true when the user has MFA on: no token may be
+	// issued until VerifySecondFactor passes.
+	SecondFactorDue bool
+}
+
+// SignIn is Login for the password grant: it also says whether a second
+// factor is due, as decided by the same credential read that checked the
+// password.
+func (s *Service) SignIn(ctx context.Context, a Actor, username string, password []byte) (SignInResult, error) {
 	fail := errBadLogin()
 	name, err := CanonicalUsername(username)
 	var u store.User
@@ -185,20 +202,21 @@ func (s *Service) Login(ctx context.Context, a Actor, username string, password 
 	}
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, api.ErrInvalidField) {
-			return u, storeErr("sign in", err)
+			return SignInResult{}, storeErr("sign in", err)
 		}
 		_ = s.hasher.DummyVerify(ctx, password)
 		s.record(ctx, s.entry(a, "user.login", "unknown-user", "failed", nil))
-		return store.User{}, fail
+		return SignInResult{}, fail
 	}
-	if _, err := s.checkPassword(ctx, a, u.ID, password, false); err != nil {
-		return store.User{}, err
+	c, err := s.checkPassword(ctx, a, u.ID, password, false)
+	if err != nil {
+		return SignInResult{}, err
 	}
 	if u.Disabled {
 		s.record(ctx, s.entry(a, "user.login", "user:"+u.ID, "disabled", nil))
-		return store.User{}, fail
+		return SignInResult{}, fail
 	}
-	return u, nil
+	return SignInResult{User: u, SecondFactorDue: c.TOTPEnabled}, nil
 }
 
 // epochs is the in-memory table of subjects whose tokens have a

@@ -51,9 +51,11 @@ func (s *Service) refreshSubject(id string) {
 	switch {
 	case err == nil:
 		s.index.SetSubject(a.ID, a.Groups)
+		s.clients.set(a)
 	case errors.Is(err, store.ErrNotFound):
 		s.index.DeleteSubject(id)
 		s.epochs.forget(id)
+		s.clients.forget(id)
 	default:
 		s.log.Error("permission index not refreshed", "event", "identity.refresh_error", "subject", id, "err", err)
 	}

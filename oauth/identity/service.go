@@ -34,17 +34,18 @@ type Indexer interface {
 // store transaction with its audit entry staged in it, then applied to
 // the permission index.
 type Service struct {
-	st     *store.Store
-	audit  *audit.Log
-	index  Indexer
-	hasher *Hasher
-	cfg    Config
-	memMu  [refreshStripes]sync.Mutex // orders refreshes of the index and epochs (refresh.go)
-	issuer string
-	epochs epochs
-	log    *slog.Logger
-	now    func() time.Time
-	rand   io.Reader
+	st      *store.Store
+	audit   *audit.Log
+	index   Indexer
+	hasher  *Hasher
+	cfg     Config
+	memMu   [refreshStripes]sync.Mutex // orders refreshes of the index and epochs (refresh.go)
+	issuer  string
+	epochs  epochs
+	clients clients
+	log     *slog.Logger
+	now     func() time.Time
+	rand    io.Reader
 }
 
 // Options are the service's collaborators besides the store.

@@ -19,6 +19,18 @@ type Config struct {
 	// DefaultClient is the client_id/azp of a password grant sent without
 	// clientId.
 	DefaultClient string `toml:"default_client"`
+
+	// Rate limits (per minute, token buckets with a burst of the same
+	// size): password grants per username and per source address, failed
+	// client authentications per client ID and per source address.
+	PasswordPerMinutePerUser      int `toml:"password_per_minute_per_user"`
+	PasswordPerMinutePerAddress   int `toml:"password_per_minute_per_address"`
+	FailedAuthPerMinutePerClient  int `toml:"failed_auth_per_minute_per_client"`
+	FailedAuthPerMinutePerAddress int `toml:"failed_auth_per_minute_per_address"`
+	// ClientCredentialsPerSecond caps successful client_credentials grants
+	// per application; 0 (the default) leaves them unlimited: 256-bit
+	// secrets make guessing pointless, and failures are limited above.
+	ClientCredentialsPerSecond int `toml:"client_credentials_per_second"`
 }
 
 // DefaultConfig is the production token policy: Lerian's lifetimes.
@@ -29,6 +41,11 @@ func DefaultConfig() Config {
 		RefreshTTL:    identity.Duration{Duration: 24 * time.Hour},
 		KeyRotation:   identity.Duration{Duration: 720 * time.Hour},
 		DefaultClient: "lerian",
+
+		PasswordPerMinutePerUser:      10,
+		PasswordPerMinutePerAddress:   120,
+		FailedAuthPerMinutePerClient:  10,
+		FailedAuthPerMinutePerAddress: 30,
 	}
 }
 
@@ -52,6 +69,18 @@ func (c Config) Validate() error {
 		return bad("key_rotation", "must be at least 1h0m0s, got %s", c.KeyRotation.Duration)
 	case c.DefaultClient == "":
 		return bad("default_client", "must name the client of password grants sent without clientId")
+	}
+	for _, l := range []struct {
+		key string
+		n   int
+	}{{"password_per_minute_per_user", c.PasswordPerMinutePerUser}, {"password_per_minute_per_address", c.PasswordPerMinutePerAddress},
+		{"failed_auth_per_minute_per_client", c.FailedAuthPerMinutePerClient}, {"failed_auth_per_minute_per_address", c.FailedAuthPerMinutePerAddress}} {
+		if l.n < 1 {
+			return bad(l.key, "must be at least 1, got %d", l.n)
+		}
+	}
+	if c.ClientCredentialsPerSecond < 0 {
+		return bad("client_credentials_per_second", "must be 0 (unlimited) or more, got %d", c.ClientCredentialsPerSecond)
 	}
 	return nil
 }

@@ -1,0 +1,208 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+// Client is what authenticating an application needs, held in memory so
+// that a client_credentials grant costs no store read: the secret check
+// is an HMAC over the live hashes, the certificate check a comparison.
+type Client struct {
+	ID          string // record ID: the permission index's subject
+	ClientID    string
+	Name        string
+	secrets     []store.SecretHash
+	ExpiresAt   time.Time
+	CertSPKI    []byte // SHA-256 of the bound certificate's SubjectPublicKeyInfo
+	CertSubject string // or the bound certificate's subject DN (RFC 4514)
+}
+
+// clients is the copy-on-write table of applications by client ID. Reads
+// (every client authentication) load one pointer and take no lock;
+// writes (an application created, rotated, regrouped or deleted) copy
+// the map under a mutex. There are few applications and they change
+// rarely.
+type clients struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[map[string]*Client]
+	ids map[string]string // record ID -> client ID, guarded by mu
+
+	useMu sync.Mutex
+	used  map[string]time.Time // record ID -> last use, flushed by RecordClientUse
+}
+
+func (c *clients) get(clientID string) (*Client, bool) {
+	m := c.cur.Load()
+	if m == nil {
+		return nil, false
+	}
+	cl, ok := (*m)[clientID]
+	return cl, ok
+}
+
+func (c *clients) set(a store.Application) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.clone()
+	if old, ok := c.ids[a.ID]; ok && old != a.ClientID {
+		delete(next, old)
+	}
+	next[a.ClientID] = &Client{ID: a.ID, ClientID: a.ClientID, Name: a.Name, secrets: a.SecretHashes,
+		ExpiresAt: a.ExpiresAt, CertSPKI: a.CertSPKI, CertSubject: a.CertSubject}
+	c.ids[a.ID] = a.ClientID
+	c.cur.Store(&next)
+}
+
+func (c *clients) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cid, ok := c.ids[id]
+	if !ok {
+		return
+	}
+	next := c.clone()
+	delete(next, cid)
+	delete(c.ids, id)
+	c.cur.Store(&next)
+}
+
+// clone copies the current map; the caller holds mu.
+func (c *clients) clone() map[string]*Client {
+	if c.ids == nil {
+		c.ids = map[string]string{}
+	}
+	if m := c.cur.Load(); m != nil {
+		return maps.Clone(*m)
+	}
+	return map[string]*Client{}
+}
+
+// Client returns the application with the given client ID from memory:
+// for token verification (an application token's subject must still
+// exist) and for the certificate binding of tls_client_auth.
+func (s *Service) Client(clientID string) (Client, bool) {
+	cl, ok := s.clients.get(clientID)
+	if !ok {
+		return Client{}, false
+	}
+	return *cl, true
+}
+
+// errBadClient is what every refused client authentication says.
+func errBadClient() error {
+	return fmt.Errorf("identity: %w: wrong client id or secret", api.ErrBadLogin)
+}
+
+// AuthenticateClient checks a client ID and secret (client_credentials,
+// client_secret_basic/post) against the live secrets, in constant time
+// across them, from memory. It never says which part was wrong. A
+// failure is audited, durably, before it returns (callers rate-limit
+// failures first, so the log cannot be flooded); a success is not: the
+// token layer summarises uses per application and minute, and reports
+// the last use with RecordClientUse.
+func (s *Service) AuthenticateClient(ctx context.Context, a Actor, clientID string, secret []byte) (Client, error) {
+	cl, ok := s.clients.get(clientID)
+	if !ok {
+		s.record(ctx, s.entry(a, "app.auth", "unknown-client", "failed", nil))
+		return Client{}, errBadClient()
+	}
+	now := s.now()
+	var hashes [][]byte
+	for _, h := range cl.secrets {
+		if h.ExpiresAt.IsZero() || now.Before(h.ExpiresAt) {
+			hashes = append(hashes, h.Hash)
+		}
+	}
+	_, ok = VerifyClientSecret(s.st, secret, hashes)
+	if !ok || cl.expired(now) {
+		s.record(ctx, s.entry(a, "app.auth", "app:"+cl.ClientID, "failed", nil))
+		return Client{}, errBadClient()
+	}
+	s.clients.markUsed(cl.ID, now)
+	return *cl, nil
+}
+
+func (cl *Client) expired(now time.Time) bool {
+	return !cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt)
+}
+
+// ErrCertMismatch is wrapped in the error of a tls_client_auth whose
+// certificate is not the one the application is bound to.
+var ErrCertMismatch = errors.New("client certificate does not match the application's binding")
+
+// AuthenticateCertificate is tls_client_auth (RFC 8705 §2): the TLS layer
+// has verified cert against tls.client_ca; this matches it to the
+// application's binding, by the SHA-256 of its SubjectPublicKeyInfo or by
+// its subject DN. An application with no binding cannot use it.
+func (s *Service) AuthenticateCertificate(ctx context.Context, a Actor, clientID string, cert *x509.Certificate) (Client, error) {
+	cl, ok := s.clients.get(clientID)
+	now := s.now()
+	if ok && !cl.expired(now) && cert != nil {
+		spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+		switch {
+		case len(cl.CertSPKI) > 0 && string(cl.CertSPKI) == string(spki[:]):
+			s.clients.markUsed(cl.ID, now)
+			return *cl, nil
+		case cl.CertSubject != "" && cl.CertSubject == cert.Subject.String():
+			s.clients.markUsed(cl.ID, now)
+			return *cl, nil
+		}
+	}
+	target := "unknown-client"
+	if ok {
+		target = "app:" + cl.ClientID
+	}
+	s.record(ctx, s.entry(a, "app.auth", target, "failed", map[string]string{"method": "tls_client_auth"}))
+	return Client{}, fmt.Errorf("identity: %w: %w", api.ErrBadLogin, ErrCertMismatch)
+}
+
+func (c *clients) markUsed(id string, now time.Time) {
+	c.useMu.Lock()
+	if c.used == nil {
+		c.used = map[string]time.Time{}
+	}
+	c.used[id] = now
+	c.useMu.Unlock()
+}
+
+// RecordClientUse stores the last use of every application that
+// authenticated since the previous call, in one transaction: the review's
+// "last use" without a store write per token. The token layer calls it
+// with its per-minute audit summary.
+func (s *Service) RecordClientUse() error {
+	s.clients.useMu.Lock()
+	used := s.clients.used
+	s.clients.used = nil
+	s.clients.useMu.Unlock()
+	if len(used) == 0 {
+		return nil
+	}
+	err := s.st.Update(func(tx *store.Tx) error {
+		for id, t := range used {
+			if _, err := tx.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
+				if t.After(l.LastLoginAt) {
+					l.LastLoginAt = t.UTC()
+				}
+				return l, nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr("record last use of applications", err)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
+)
+
+// Subjects is what the token layer asks the permission index: whether a
+// user's record still exists, so a deleted user's tokens stop at once.
+type Subjects interface {
+	Has(id string) bool
+}
+
+// Server is the OAuth engine behind both faces of the token endpoint,
+// and the verifier every bearer route uses.
+type Server struct {
+	cfg      Config
+	issuer   string
+	owner    string
+	id       *identity.Service
+	st       *store.Store
+	audit    *audit.Log
+	subjects Subjects
+	keys     *Keys
+	cache    verified
+	revoked  revocations
+	mfa      mfaSessions
+	limits   *limits
+	summary  summaries
+	metrics  *Metrics
+	grants   map[string]grant
+	log      *slog.Logger
+	now      func() time.Time
+	rand     io.Reader
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Options are the server's collaborators.
+type Options struct {
+	Issuer   string // the iss of every token; an https URL
+	Owner    string // the organisation part of subjects (lib-auth's owner claim)
+	Identity *identity.Service
+	Audit    *audit.Log
+	Subjects Subjects
+	Metrics  *Metrics // nil: counted nowhere
+	Log      *slog.Logger
+	Now      func() time.Time // nil: time.Now
+	Rand     io.Reader        // nil: crypto/rand
+}
+
+// New loads (or makes) the signing keys and the revocation list and
+// returns the server. Call Start for its housekeeping and Close at stop.
+func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("token: config: %w", err)
+	}
+	if opt.Identity == nil || opt.Audit == nil || opt.Subjects == nil || opt.Issuer == "" || opt.Owner == "" {
+		return nil, errors.New("token: New needs an issuer, an owner, the identity service, the audit log and the subjects")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics()
+	}
+	s := &Server{cfg: cfg, issuer: opt.Issuer, owner: opt.Owner, id: opt.Identity, st: st, audit: opt.Audit,
+		subjects: opt.Subjects, metrics: opt.Metrics, log: opt.Log, now: opt.Now, rand: opt.Rand, stop: make(chan struct{})}
+	keys, err := newKeys(st, cfg, s.now, s.rand, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.keys = keys
+	if err := s.revoked.load(st, s.now()); err != nil {
+		return nil, err
+	}
+	s.limits = newLimits(cfg, s.now)
+	s.grants = map[string]grant{
+		"client_credentials": clientCredentials{s},
+		"password":           passwordGrant{s},
+		"refresh_token":      refreshGrant{s},
+	}
+	s.metrics.keyAge = s.keys.ActiveAge
+	return s, nil
+}
+
+// Metrics returns the server's collectors, for the admin plane's registry.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Keys returns the signing keys (rotation, listing).
+func (s *Server) Keys() *Keys { return s.keys }
+
+// Start runs the housekeeping: key rotation, the per-minute audit
+// summary of client_credentials grants, and the sweep of expired refresh
+// families and revocations.
+func (s *Server) Start() {
+	s.wg.Go(func() {
+		minute := time.NewTicker(time.Minute)
+		hour := time.NewTicker(time.Hour)
+		defer minute.Stop()
+		defer hour.Stop()
+		s.sweep()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-minute.C:
+				s.flushSummary(context.Background())
+				if err := s.keys.Maintain(false); err != nil {
+					s.log.Error("signing key rotation failed; the active key keeps signing", "event", "token.key_rotation_error", "err", err)
+				}
+				s.mfa.sweep(s.now())
+			case <-hour.C:
+				s.sweep()
+			}
+		}
+	})
+}
+
+// Close stops the housekeeping and writes the last summary, before the
+// audit log closes.
+func (s *Server) Close() {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	close(s.stop)
+	s.wg.Wait()
+	s.flushSummary(context.Background())
+}
+
+// sweep deletes expired refresh families and revocations.
+func (s *Server) sweep() {
+	now := s.now()
+	f, err := s.st.RefreshFamilies().DeleteExpired(now)
+	if err != nil {
+		s.log.Warn("expired refresh families not swept", "event", "token.sweep_error", "err", err)
+	}
+	r, err := s.st.RevokedTokens().DeleteExpired(now)
+	if err != nil {
+		s.log.Warn("expired revocations not swept", "event", "token.sweep_error", "err", err)
+	}
+	s.revoked.forgetExpired(now)
+	if f+r > 0 {
+		s.log.Info("swept expired token state", "event", "token.sweep", "refreshFamilies", f, "revocations", r)
+	}
+}
+
+// randomToken is an opaque credential: prefix and 256 random bits.
+func (s *Server) randomToken(prefix string) (string, error) {
+	var b [32]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", err
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+func (s *Server) jti() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// Principal is a verified bearer: the token's claims and the record ID of
+// its user or application (the permission index's subject).
+type Principal struct {
+	Claims    *Claims
+	SubjectID string
+}
+
+// User reports whether the principal is a person.
+func (p Principal) User() bool { return p.Claims.Type == TypeUser }
+
+// Verify checks an access token completely: signature, typ, key, expiry
+// and not-before, issuer, revocation, and that its user or application
+// still exists and has not been logged out or disabled since. The
+// signature check is cached by the token's hash; the rest runs on every
+// call.
+func (s *Server) Verify(tok string) (Principal, error) {
+	p, reason := s.verify(tok)
+	if reason != "" {
+		s.metrics.verifyFailed.WithLabelValues(reason).Inc()
+		return Principal{}, errBadToken
+	}
+	return p, nil
+}
+
+func (s *Server) verify(tok string) (Principal, string) {
+	if tok == "" {
+		return Principal{}, "missing"
+	}
+	sum := tokenSum(tok)
+	c, ok := s.cache.get(sum)
+	now := s.now()
+	if !ok {
+		var err error
+		c, err = s.keys.parse(tok)
+		if err != nil {
+			return Principal{}, "signature"
+		}
+		if c.Issuer != s.issuer {
+			return Principal{}, "issuer"
+		}
+		if c.Expiry > now.Unix() {
+			s.cache.put(sum, c, now)
+		}
+	}
+	if c.Expiry <= now.Unix() {
+		return Principal{}, "expired"
+	}
+	if c.NotBefore > now.Unix() {
+		return Principal{}, "not-yet-valid"
+	}
+	if s.revoked.has(c.ID) {
+		return Principal{}, "revoked"
+	}
+	iat := time.Unix(c.IssuedAt, 0)
+	switch c.Type {
+	case TypeUser:
+		if !s.subjects.Has(c.Subject) || !s.id.TokenValid(c.Subject, iat) {
+			return Principal{}, "subject"
+		}
+		return Principal{Claims: c, SubjectID: c.Subject}, ""
+	case TypeApplication:
+		cl, ok := s.id.Client(c.ClientID)
+		if !ok || cl.ClientID != c.Subject || !s.id.TokenValid(cl.ID, iat) {
+			return Principal{}, "subject"
+		}
+		return Principal{Claims: c, SubjectID: cl.ID}, ""
+	}
+	return Principal{}, "type"
+}
+
+// Actor is the audit name of a principal.
+func (p Principal) Actor(source string) identity.Actor {
+	if p.User() {
+		return identity.Actor{Name: "user:" + p.SubjectID, Source: source, SubjectID: p.SubjectID}
+	}
+	return identity.Actor{Name: "app:" + p.Claims.ClientID, Source: source, SubjectID: p.SubjectID}
+}
+
+// record writes an audit entry durably before the caller answers.
+func (s *Server) record(ctx context.Context, typ, actor, target, result, source string, detail map[string]string) {
+	e := store.AuditEntry{Time: s.now().UTC(), Type: typ, Actor: actor, Target: target, Result: result, Source: source, Detail: detail}
+	if err := s.audit.Record(ctx, e); err != nil {
+		s.log.Error("audit entry not written", "event", "audit.record_error", "type", typ, "err", err)
+	}
+}
+
+// Errors of the token endpoint that have no Identity counterpart.
+var (
+	errNoClient = fmt.Errorf("token: %w: client authentication is required for this grant", api.ErrUnauthorized)
+)
