@@ -213,8 +213,8 @@ func TestBenchOAuth(t *testing.T) {
 			pwRow.rate = float64(res.status["ok"]) / res.seconds
 			pwRow.limited = res.status["limited"]
 			pwRow.errors = res.status["server"] + res.status["other"] + res.socketErrors
-			t.Logf("password grant statuses: 200 %d, 429 %d, 5xx %d, other %d; socket errors %d (%s)",
-				res.status["ok"], res.status["limited"], res.status["server"], res.status["other"], res.socketErrors, res.socketDetail)
+			t.Logf("password grant statuses: 200 %d, 429 %d, 5xx %d, other %d (first of them: %q); socket errors %d (%s)",
+				res.status["ok"], res.status["limited"], res.status["server"], res.status["other"], res.firstOther, res.socketErrors, res.socketDetail)
 		})
 		pwRow.rss, pwRow.hwm = rssOf(daemon)
 		daemon.stop(t)
@@ -288,27 +288,36 @@ func luaString(s string) string {
 	return "[" + eq + "[" + s + "]" + eq + "]"
 }
 
-// passwordScript sends password grants, each for a user picked at random,
-// and counts the answers by kind in every thread; done() adds them up and
-// prints one STATUS line that parseWrk reads.
+// passwordScript sends password grants, each for the next user in turn
+// (thread k of n takes users k, k+n, k+2n, …), and counts the answers by
+// kind in every thread; done() adds them up and prints one STATUS line
+// that parseWrk reads, and the first unexpected answer of each thread.
+//
+// In turn rather than at random: accessd counts an attempt in flight
+// against the user's lockout (lockout_attempts, 5), so that parallel
+// guesses cannot outrun it, and 500 connections over 200 users picked at
+// random put five in flight on some users, whose next attempts are then
+// refused. Taken in turn, each user has two or three in flight.
 func passwordScript(users int, password string) string {
 	return fmt.Sprintf(`local threads = {}
 local password = %s -- JSON, quotes included
 local users = %d
+local nthreads = %d
 local headers = { ["Content-Type"] = "application/json" }
 
 function setup(thread)
-  thread:set("id", #threads + 1)
+  thread:set("id", #threads)
   table.insert(threads, thread)
 end
 
 function init(args)
-  ok, limited, server, other = 0, 0, 0, 0
-  math.randomseed(os.time() * 7919 + id)
+  ok, limited, server, other, first_other = 0, 0, 0, 0, ""
+  n = id
 end
 
 function request()
-  local body = string.format('{"grantType":"password","username":"bench%%03d","password":%%s}', math.random(0, users - 1), password)
+  local body = string.format('{"grantType":"password","username":"bench%%03d","password":%%s}', n %% users, password)
+  n = n + nthreads
   return wrk.format("POST", nil, headers, body)
 end
 
@@ -316,7 +325,10 @@ function response(status, headers, body)
   if status == 200 then ok = ok + 1
   elseif status == 429 then limited = limited + 1
   elseif status >= 500 then server = server + 1
-  else other = other + 1 end
+  else
+    other = other + 1
+    if first_other == "" then first_other = status .. " " .. string.sub(body, 1, 200) end
+  end
 end
 
 function done(summary, latency, requests)
@@ -325,14 +337,20 @@ function done(summary, latency, requests)
     o = o + t:get("ok"); l = l + t:get("limited"); s = s + t:get("server"); x = x + t:get("other")
   end
   io.write(string.format("STATUS ok=%%d limited=%%d server=%%d other=%%d\n", o, l, s, x))
+  for _, t in ipairs(threads) do
+    if t:get("first_other") ~= "" then io.write("FIRST OTHER " .. t:get("first_other") .. "\n") end
+  end
 end
-`, luaString(jsonString(password)), users)
+`, luaString(jsonString(password)), users, wrkThreads)
 }
 
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// wrkThreads is wrk's -t: two, as the issue says.
+const wrkThreads = 2
 
 // oauthBench runs wrk.
 type oauthBench struct {
@@ -353,8 +371,8 @@ func (b *oauthBench) wrkScript(u, script string, conns int, d, timeout time.Dura
 	b.n++
 	p := filepath.Join(b.scripts, fmt.Sprintf("load%d.lua", b.n))
 	require.NoError(b.t, os.WriteFile(p, []byte(script), 0o600))
-	cmd := exec.Command("wrk", "-t2", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--latency",
-		"--timeout", timeout.String(), "-s", p, u)
+	secs := func(d time.Duration) string { return fmt.Sprintf("%ds", int(d.Round(time.Second).Seconds())) } // wrk reads no "1m0s"
+	cmd := exec.Command("wrk", "-t"+strconv.Itoa(wrkThreads), "-c"+strconv.Itoa(conns), "-d"+secs(d), "--latency", "--timeout", secs(timeout), "-s", p, u)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -391,6 +409,7 @@ type wrkResult struct {
 	socketDetail string
 	status       map[string]int64 // from a script's STATUS line
 	load         string           // the machine's 1-minute load average at the end
+	firstOther   []string         // a script's FIRST OTHER lines: an unexpected answer per thread
 }
 
 var (
@@ -400,6 +419,7 @@ var (
 	wrkNon2xxRE = regexp.MustCompile(`(?m)^\s*Non-2xx or 3xx responses: (\d+)`)
 	wrkSocketRE = regexp.MustCompile(`(?m)^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 	wrkStatusRE = regexp.MustCompile(`(?m)^STATUS (.*)$`)
+	wrkOtherRE  = regexp.MustCompile(`(?m)^FIRST OTHER (.*)$`)
 )
 
 func wrkDuration(v, unit string) (time.Duration, error) {
@@ -462,6 +482,9 @@ func parseWrk(out string) (wrkResult, error) {
 			k, v, _ := strings.Cut(kv, "=")
 			r.status[k], _ = strconv.ParseInt(v, 10, 64)
 		}
+	}
+	for _, m := range wrkOtherRE.FindAllStringSubmatch(out, -1) {
+		r.firstOther = append(r.firstOther, m[1])
 	}
 	return r, nil
 }
