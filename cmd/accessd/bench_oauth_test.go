@@ -134,23 +134,25 @@ func TestBenchOAuth(t *testing.T) {
 			headers: [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}, {"Authorization", basic}}}
 	}
 
-	// 2. The ceilings, while the daemon sits idle.
-	ceilES := startCeiling(t, "ES256", app.ClientID, app.ClientSecret)
-	ceilRS := startCeiling(t, "RS256", app.ClientID, app.ClientSecret)
+	// 2. Each ceiling is loaded while the daemon sits idle, just before
+	// the accessd rows it is the measure of, so that a shared machine's
+	// load changes as little as possible between the two.
 	var rows []*benchRow
-	for _, c := range []*ceiling{ceilES, ceilRS} {
-		row := &benchRow{name: "ceiling " + c.alg + " token (go-jose, net/http)", noRSS: true}
+	ceilingRow := func(alg string) *benchRow {
+		c := startCeiling(t, alg, app.ClientID, app.ClientSecret)
+		row := &benchRow{name: "ceiling " + alg + " token (go-jose, net/http)", noRSS: true}
 		rows = append(rows, row)
 		l := tokenLoad(c.url)
-		if _, err := checkToken(c.client, l, c.url, c.alg); err != nil {
-			t.Fatalf("the %s ceiling answers wrongly: %v", c.alg, err)
+		if _, err := checkToken(c.client, l, c.url, alg); err != nil {
+			t.Fatalf("the %s ceiling answers wrongly: %v", alg, err)
 		}
 		row.fill(b.wrk(l, 64, short))
 		// Every answer of the ceiling is a 200 unless the harness
 		// sends something other than what was checked.
-		require.Zero(t, row.non2xx, "the %s ceiling answered wrk with errors: the load script is wrong", c.alg)
+		require.Zero(t, row.non2xx, "the %s ceiling answered wrk with errors: the load script is wrong", alg)
+		return row
 	}
-	ceilESRow, ceilRSRow := rows[0], rows[1]
+	ceilESRow := ceilingRow("ES256")
 
 	// 3. accessd, ES256: token, then authorize and introspect with a
 	// token of it.
@@ -183,9 +185,10 @@ func TestBenchOAuth(t *testing.T) {
 	daemon.stop(t)
 
 	// accessd, RS256.
+	daemon = startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgRS, "--listen", addr)
+	ceilRSRow := ceilingRow("RS256")
 	rsRow := &benchRow{name: "accessd RS256 POST /oauth/token", ceiling: ceilRSRow}
 	rows = append(rows, rsRow)
-	daemon = startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgRS, "--listen", addr)
 	_, err = checkToken(client, l, base, "RS256")
 	b.measure(rsRow, err, func() { rsRow.fill(b.wrk(l, 64, short)) })
 	rsRow.rss, rsRow.hwm = rssOf(daemon)
