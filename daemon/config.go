@@ -37,6 +37,7 @@ type Config struct {
 	TLS      TLSConfig       `toml:"tls"`
 	Tokens   token.Config    `toml:"tokens"`
 	Identity identity.Config `toml:"identity"`
+	Audit    AuditConfig     `toml:"audit"`
 	Lockdown LockdownConfig  `toml:"lockdown"`
 
 	// file is where the config was read from, for messages; "" for defaults.
@@ -89,6 +90,7 @@ func Default() Config {
 		},
 		Tokens:   token.DefaultConfig(),
 		Identity: identity.DefaultConfig(),
+		Audit:    AuditConfig{Retention: identity.Duration{Duration: defaultRetention}},
 		Lockdown: LockdownConfig{Mode: "enforce"},
 	}
 }
@@ -495,6 +497,9 @@ func (c *Config) validate() error {
 		if t.err != nil {
 			return t.err
 		}
+	}
+	if c.Audit.Retention.Duration < minRetention {
+		return c.invalid("audit.retention", "must be at least %s, got %s", minRetention, c.Audit.Retention.Duration)
 	}
 	if c.Lockdown.Mode != "enforce" && c.Lockdown.Mode != "warn" {
 		return c.invalid("lockdown.mode", "must be \"enforce\" or \"warn\", got %q", c.Lockdown.Mode)

@@ -26,6 +26,7 @@ func TestParseConfig(t *testing.T) {
 			require.Equal(t, Default().Tokens, c.Tokens)
 			require.Equal(t, "enforce", c.Lockdown.Mode)
 			require.Equal(t, []int{7}, c.Seal.PCRs)
+			require.Equal(t, 9600*time.Hour, c.Audit.Retention.Duration)
 		}},
 		{name: "full example", doc: `
 data_dir = "/srv/accessd"
@@ -47,7 +48,11 @@ access_ttl  = "30m"
 lockout_attempts = 3
 password_memory  = "64MiB"
 password_time    = 3
+
+[audit]
+retention = "720h"
 `, check: func(t *testing.T, c Config) {
+			require.Equal(t, 720*time.Hour, c.Audit.Retention.Duration)
 			require.Equal(t, uint32(64*1024), c.Identity.Params().MemoryKiB)
 			require.Equal(t, uint32(3), c.Identity.Params().Time)
 			require.Equal(t, "/srv/accessd", c.DataDir)
@@ -82,6 +87,9 @@ password_time    = 3
 		{name: "duration as integer", doc: "[tokens]\n\naccess_ttl = 5\n", wantKey: "tokens.access_ttl", wantLine: 3, wantCol: 14, wantMsg: "got a TOML integer, want a duration string"},
 		{name: "duration as bool", doc: "[identity]\nlockout_duration = true\n", wantKey: "identity.lockout_duration", wantLine: 2, wantMsg: "got a TOML boolean, want a duration string"},
 		{name: "duration as float", doc: "[identity]\nmax_secret_age = 3.5\n", wantKey: "identity.max_secret_age", wantLine: 2, wantMsg: "got a TOML float"},
+		{name: "short retention", doc: "[audit]\nretention = \"23h\"\n", wantKey: "audit.retention", wantLine: 2, wantMsg: "at least 24h0m0s"},
+		{name: "retention as integer", doc: "[audit]\nretention = 400\n", wantKey: "audit.retention", wantLine: 2, wantMsg: "want a duration string"},
+		{name: "unknown audit key", doc: "[audit]\nretention_days = 400\n", wantKey: "audit.retention_days", wantLine: 2, wantMsg: "unknown key"},
 		{name: "port out of range", doc: "[listen]\ntls = \":70000\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},
 		{name: "port not a number", doc: "[listen]\ntls = \"127.0.0.1:https\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},
 	}
@@ -180,4 +188,16 @@ func TestLoadConfigMissingFileIsConfigError(t *testing.T) {
 	require.ErrorContains(t, err, "no such file")
 	_, err = DevConfig(t.TempDir()+"/nope.toml", t.TempDir(), "")
 	require.ErrorAs(t, err, &ce)
+}
+
+// TestPackagedConfigParses: the config the package installs as a
+// conffile parses strictly, and its commented defaults are the built-in
+// ones.
+func TestPackagedConfigParses(t *testing.T) {
+	b, err := os.ReadFile("../packaging/accessd.toml")
+	require.NoError(t, err)
+	c, err := ParseConfig("/etc/accessd/accessd.toml", b, Default())
+	require.NoError(t, err)
+	require.Equal(t, Default().Audit, c.Audit)
+	require.Contains(t, string(b), "# retention = \"9600h\"")
 }

@@ -359,6 +359,7 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, r *running) erro
 	wctx, wstop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.n.watchdog(wctx) })
+	wg.Go(func() { s.retainAudit(wctx, r.idp.audit) })
 
 	var serveErr error
 	release := time.NewTicker(30 * time.Second)

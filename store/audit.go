@@ -131,7 +131,8 @@ type PendingAudit struct {
 }
 
 // AuditRepo is the append-only audit log: entries can be chained and
-// read, never changed or removed through the store's API.
+// read, never changed through the store's API, and removed only once a
+// checkpoint records that they were archived (retention, auditprune.go).
 type AuditRepo struct{ s *Store }
 
 // Pending returns up to limit staged entries, oldest first.
@@ -277,35 +278,36 @@ func (r *AuditRepo) Scan(from uint64, fn func(AuditEntry) (bool, error)) error {
 		return fmt.Errorf("store: scan audit entries: %w", err)
 	}
 	defer r.s.mu.RUnlock()
-	err := r.s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = auditPrefix
-		opts.PrefetchSize = 64
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(auditKey(from)); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			var seq uint64
-			if len(k) == len(auditPrefix)+8 {
-				seq = binary.BigEndian.Uint64(k[len(auditPrefix):])
-			}
-			b, err := r.s.mac.value(it.Item())
-			if err != nil {
-				return fmt.Errorf("audit entry %d: %w", seq, err)
-			}
-			var e AuditEntry
-			if err := json.Unmarshal(b, &e); err != nil {
-				return fmt.Errorf("audit entry %d: %w: %v", seq, ErrCorrupt, err)
-			}
-			more, err := fn(e)
-			if err != nil || !more {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := r.s.db.View(func(txn *badger.Txn) error { return r.scan(txn, from, fn) }); err != nil {
 		return fmt.Errorf("store: scan audit entries: %w", err)
+	}
+	return nil
+}
+
+func (r *AuditRepo) scan(txn *badger.Txn, from uint64, fn func(AuditEntry) (bool, error)) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = auditPrefix
+	opts.PrefetchSize = 64
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(auditKey(from)); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		var seq uint64
+		if len(k) == len(auditPrefix)+8 {
+			seq = binary.BigEndian.Uint64(k[len(auditPrefix):])
+		}
+		b, err := r.s.mac.value(it.Item())
+		if err != nil {
+			return fmt.Errorf("audit entry %d: %w", seq, err)
+		}
+		var e AuditEntry
+		if err := json.Unmarshal(b, &e); err != nil {
+			return fmt.Errorf("audit entry %d: %w: %v", seq, ErrCorrupt, err)
+		}
+		more, err := fn(e)
+		if err != nil || !more {
+			return err
+		}
 	}
 	return nil
 }

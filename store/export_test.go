@@ -57,3 +57,35 @@ func AuditRawLenForTest(s *Store, seq uint64) (int, error) {
 	})
 	return n, err
 }
+
+// AuditCheckpointPutForTest writes cp as the audit checkpoint with a
+// valid record MAC and none of SetCheckpoint's checks: an insider's edit.
+func AuditCheckpointPutForTest(s *Store, cp AuditCheckpoint) error {
+	val, err := json.Marshal(&cp)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(txn *badger.Txn) error { return s.mac.put(txn, metaAuditCheckpoint, val) })
+}
+
+// AuditCheckpointDeleteForTest removes the audit checkpoint.
+func AuditCheckpointDeleteForTest(s *Store) error {
+	return s.db.Update(func(txn *badger.Txn) error { return txn.Delete(metaAuditCheckpoint) })
+}
+
+// AuditCheckpointFlipForTest flips one bit of the stored checkpoint
+// without the MAC key.
+func AuditCheckpointFlipForTest(s *Store, i int) error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(metaAuditCheckpoint)
+		if err != nil {
+			return err
+		}
+		b, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		b[i%len(b)] ^= 0x01
+		return txn.Set(metaAuditCheckpoint, b)
+	})
+}

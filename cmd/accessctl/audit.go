@@ -114,6 +114,10 @@ func (c *ctl) auditVerify() *cobra.Command {
 				fmt.Fprintf(tw, "chain:\t%s\n", verdict)
 				fmt.Fprintf(tw, "entries:\t%d\n", v.Entries)
 				fmt.Fprintf(tw, "head:\t%s\n", cell(v.Head))
+				if cp := v.Checkpoint; cp != nil {
+					fmt.Fprintf(tw, "checkpoint:\tentry %d (hash %s), archived %s\n", cp.Seq, cell(cp.Hash), fmtTime(cp.Time))
+					fmt.Fprintf(tw, "archive:\t%s (entries %d to %d, %d entries, sha256 %s)\n", cell(cp.Archive), cp.FirstSeq, cp.Seq, cp.Entries, cell(cp.ArchiveSHA256))
+				}
 				if !v.OK {
 					fmt.Fprintf(tw, "first broken:\tentry %d\n", v.FirstBroken)
 					fmt.Fprintf(tw, "problem:\t%s\n", cell(v.Problem))

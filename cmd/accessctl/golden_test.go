@@ -256,6 +256,13 @@ func goldenCases() []cliCase {
 			want: "GET /v1/audit?since=2026-10-01T00%3A00%3A00%2B02%3A00"},
 		{name: "audit-list-bad-since", args: []string{"audit", "list", "--since", "yesterday"}},
 		{name: "audit-verify", args: []string{"audit", "verify"}, answer: api.AuditVerify{OK: true, Entries: 42, Head: "bb22cc33"}, want: "POST /v1/audit/verify"},
+		{name: "audit-verify-checkpoint", args: []string{"audit", "verify"}, answer: api.AuditVerify{OK: true, Entries: 730, Head: "bb22cc33",
+			Checkpoint: &api.AuditCheckpoint{Seq: 329, Hash: "9f8e7d6c", Time: t1, Archive: "audit-00000000000000000001.jsonl", ArchiveSHA256: "5a4b3c2d", FirstSeq: 1, Entries: 329}},
+			want: "POST /v1/audit/verify"},
+		{name: "audit-verify-checkpoint-broken", args: []string{"audit", "verify"}, answer: api.AuditVerify{Entries: 329, Head: "bb22cc33",
+			Checkpoint:  &api.AuditCheckpoint{Seq: 329, Hash: "9f8e7d6c", Time: t1, Archive: "audit-00000000000000000001.jsonl", ArchiveSHA256: "5a4b3c2d", FirstSeq: 1, Entries: 329},
+			FirstBroken: 330, Problem: "entry 330 does not follow the checkpoint"},
+			want: "POST /v1/audit/verify"},
 		{name: "audit-verify-broken", args: []string{"audit", "verify"},
 			answer: api.AuditVerify{Entries: 42, Head: "bb22cc33", FirstBroken: 17, Problem: "hash does not match the entry"}, want: "POST /v1/audit/verify"},
 
@@ -273,6 +280,9 @@ func goldenCases() []cliCase {
 		{name: "review-bad-stale", args: []string{"review", "--stale", "0s"}},
 
 		// keys and backup
+		{name: "keys-list", args: []string{"keys", "list"}, answer: goldenKeys, want: "GET /v1/keys"},
+		{name: "keys-list-json", args: []string{"-o", "json", "keys", "list"}, answer: goldenKeys, want: "GET /v1/keys"},
+		{name: "keys-rotate", args: []string{"keys", "rotate"}, answer: goldenKeys, want: "POST /v1/keys/rotate"},
 		{name: "keys-rotate-fields", args: []string{"keys", "rotate-fields"},
 			answer: api.FieldRotation{Term: 3, Retired: 2, Resealed: 41, Records: 1200}, want: "POST /v1/keys/rotate-fields"},
 		{name: "keys-rotate-fields-resumed", args: []string{"keys", "rotate-fields"},
@@ -342,7 +352,7 @@ func TestGolden(t *testing.T) {
 				// What it printed.
 				stdout := strings.ReplaceAll(out.String(), tmp, "$TMP")
 				stderr := strings.ReplaceAll(errb.String(), tmp, "$TMP")
-				if code != exitOK && !(tc.name == "audit-verify-broken") {
+				if code != exitOK && tc.name != "audit-verify-broken" && tc.name != "audit-verify-checkpoint-broken" {
 					require.Empty(t, stdout, "a failed command prints nothing on stdout")
 				}
 				if mode == "json" && stdout != "" && !slices.Contains(tc.args, "--help") {
@@ -412,4 +422,14 @@ func shellJoin(args []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+var goldenKeys = []api.SigningKey{
+	{KID: "4dUxshdHQiHh24QW", Alg: "ES256", State: "retired", CreatedAt: time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC),
+		ActivatesAt: time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC), RetiredAt: time.Date(2026, 10, 31, 8, 0, 0, 0, time.UTC),
+		PublishedUntil: time.Date(2026, 10, 31, 9, 5, 0, 0, time.UTC)},
+	{KID: "qhycLrdsTnvtk5KU", Alg: "ES256", State: "active", CreatedAt: time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC),
+		ActivatesAt: time.Date(2026, 10, 31, 8, 0, 0, 0, time.UTC)},
+	{KID: "Vv1x2pPq9a8b7c6d", Alg: "ES256", State: "next", CreatedAt: time.Date(2026, 10, 31, 8, 0, 0, 0, time.UTC),
+		ActivatesAt: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)},
 }

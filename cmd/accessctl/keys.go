@@ -11,9 +11,61 @@ import (
 )
 
 func (c *ctl) keysCmd() *cobra.Command {
-	return c.noun("keys", "rotate the keys that protect sealed fields",
+	return c.noun("keys", "list and rotate token signing keys; rotate the keys that protect sealed fields",
+		c.keysList(),
+		c.keysRotate(),
 		c.keysRotateFields(),
 	)
+}
+
+func (c *ctl) keysList() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "list the token signing keys: active, next (published, not yet signing) and retired",
+		Args:  exactArgs(),
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			var keys []api.SigningKey
+			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/keys"}, &keys); err != nil {
+				return err
+			}
+			return c.printKeys(keys)
+		}),
+	}
+}
+
+func (c *ctl) keysRotate() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate",
+		Short: "make the published next signing key active now",
+		Long: `rotate makes the next signing key, already published in JWKS, sign from now
+on, and publishes a new next key. The old key stops signing but stays in
+JWKS until every token it signed has expired, so no token is cut short.
+Keys also rotate by themselves every tokens.key_rotation.`,
+		Args: exactArgs(),
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			var keys []api.SigningKey
+			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/keys/rotate"}, &keys); err != nil {
+				return err
+			}
+			return c.printKeys(keys)
+		}),
+	}
+}
+
+func (c *ctl) printKeys(keys []api.SigningKey) error {
+	if c.isJSON() {
+		return c.printJSON(keys)
+	}
+	tw := c.table()
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tIN JWKS UNTIL")
+	for _, k := range keys {
+		until := "-"
+		if !k.PublishedUntil.IsZero() {
+			until = k.PublishedUntil.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, k.CreatedAt.Format(time.RFC3339), k.ActivatesAt.Format(time.RFC3339), until)
+	}
+	return tw.Flush()
 }
 
 func (c *ctl) keysRotateFields() *cobra.Command {

@@ -307,13 +307,31 @@ type AuditEntry struct {
 }
 
 // AuditVerify is the chain check's verdict. Head is the hash of the last
-// entry, for the operator to record elsewhere as a checkpoint.
+// entry, for the operator to record elsewhere as a checkpoint. Entries
+// is the chain's length, archived entries included; Checkpoint, present
+// once retention has archived entries, is where the check started.
 type AuditVerify struct {
-	OK          bool   `json:"ok"`
-	Entries     uint64 `json:"entries"`
-	Head        string `json:"head"`
-	FirstBroken uint64 `json:"firstBroken,omitempty"`
-	Problem     string `json:"problem,omitempty"`
+	OK          bool             `json:"ok"`
+	Entries     uint64           `json:"entries"`
+	Head        string           `json:"head"`
+	Checkpoint  *AuditCheckpoint `json:"checkpoint,omitempty"`
+	FirstBroken uint64           `json:"firstBroken,omitempty"`
+	Problem     string           `json:"problem,omitempty"`
+}
+
+// AuditCheckpoint is where the audit chain in the store starts after
+// retention: the last archived entry (Seq, and Hash, which the next
+// entry follows), when it was archived, and the archive file holding
+// entries FirstSeq to Seq, by name (in <data>/audit-archive/) and
+// SHA-256, so that the archive can be checked on its own.
+type AuditCheckpoint struct {
+	Seq           uint64    `json:"seq"`
+	Hash          string    `json:"hash"`
+	Time          time.Time `json:"time"`
+	Archive       string    `json:"archive"`
+	ArchiveSHA256 string    `json:"archiveSha256"`
+	FirstSeq      uint64    `json:"firstSeq"`
+	Entries       uint64    `json:"entries"`
 }
 
 // Review is the access review.

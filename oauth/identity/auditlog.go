@@ -61,8 +61,13 @@ func (s *Service) AuditVerify(ctx context.Context, a Actor) (api.AuditVerify, er
 		result = "broken"
 	}
 	s.record(ctx, s.entry(a, "audit.verify", "audit", result, map[string]string{"entries": itoa(res.Entries)}))
-	return api.AuditVerify{OK: res.OK, Entries: res.Entries, Head: hex.EncodeToString(res.Head),
-		FirstBroken: res.FirstBroken, Problem: res.Problem}, nil
+	out := api.AuditVerify{OK: res.OK, Entries: res.Entries, Head: hex.EncodeToString(res.Head),
+		FirstBroken: res.FirstBroken, Problem: res.Problem}
+	if cp := res.Checkpoint; cp != nil {
+		out.Checkpoint = &api.AuditCheckpoint{Seq: cp.Seq, Hash: hex.EncodeToString(cp.Hash), Time: cp.Time,
+			Archive: cp.Archive, ArchiveSHA256: hex.EncodeToString(cp.ArchiveSHA256), FirstSeq: cp.FirstSeq, Entries: cp.Entries}
+	}
+	return out, nil
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

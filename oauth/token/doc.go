@@ -1,5 +1,59 @@
-// Package token will hold the OAuth 2.0 grants, client authentication,
-// signing keys and JWKS, introspection, revocation and discovery (DESIGN
-// §1). Today it holds only the [tokens] table of the config, so that the
-// policy of the tokens lives with the code that will issue them.
+// Package token is accessd's OAuth 2.0 engine: the grants
+// (client_credentials, password with an MFA challenge, refresh_token with
+// rotation), client authentication (client_secret_basic,
+// client_secret_post, Lerian's JSON fields, tls_client_auth), the JWT
+// access tokens and their signing keys, JWKS and discovery, introspection,
+// revocation, logout, userinfo, and the decision routes /v1/authorize and
+// /v1/permissions (which live here, not in oauth/authz, because authz is
+// imported by the policy parser that the identity service uses).
+//
+// One engine answers two faces: Lerian's JSON on /v1/login/* (so lib-auth
+// and Midaz work unchanged) and RFC 6749's form on /oauth/*. Each grant is
+// one file and one type behind the grant interface.
+//
+// # Invariants
+//
+//   - A token's decision is about its own principal. /v1/authorize reads
+//     the subject from the verified token; the body's sub must name that
+//     principal (or, for an application, the role subject older lib-auth
+//     sends, which is then ignored). Nothing in the body widens a decision.
+//   - Verification is complete on every call: signature (cached by the
+//     token's SHA-256, nothing else is), typ at+jwt, a published kid whose
+//     algorithm matches the header, issuer, expiry and not-before,
+//     revocation by jti, and the subject's epoch (deleted, disabled,
+//     logged out) from memory.
+//   - No secret is stored in the clear. Client secrets are compared as
+//     keyed HMACs (oauth/identity), refresh tokens are stored as keyed
+//     hashes, MFA challenges by SHA-256 in memory, signing private keys as
+//     sealed fields of the store.
+//   - A refresh token is spent by its use. Presenting a spent one again
+//     revokes its whole family (RFC 9700 §4.14.2), so a thief and the
+//     rightful holder cannot both go on.
+//   - A published key signs only after it has been published for one
+//     rotation period (the "next" key), and a retired key stays published
+//     until the last token it signed has expired, so rotation never
+//     breaks a verifier that caches JWKS.
+//   - Failures are rate-limited before they are checked: client
+//     authentication per client ID and source address, password grants
+//     per username and source address (token buckets; 429 with
+//     Retry-After). A locked account, an unknown user and a wrong password
+//     answer the same.
+//   - The hot paths touch no disk: the client lookup (a copy-on-write
+//     table), the secret's HMAC, the signature and the decision are memory
+//     work; a client_credentials grant is audited in a per-application,
+//     per-minute summary, and a denied decision, a password or refresh
+//     grant and every failure get their own durable audit entry.
+//
+// # What it does not defend against
+//
+//   - A stolen access token is valid until it expires, is revoked, or its
+//     subject is logged out; tokens bound to a client certificate
+//     (cnf.x5t#S256) are only as strong as the resource server that checks
+//     the binding: /v1/authorize is called by the resource server, not by
+//     the client, so it cannot see the client's certificate.
+//   - Tokens carry whole seconds: a forced logout refuses tokens issued in
+//     the same second as well, and a clock jumping back can make a token
+//     look not yet valid (it is refused, never accepted early).
+//   - MFA challenges live in memory: a restart ends them and the user
+//     signs in again.
 package token

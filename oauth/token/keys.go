@@ -77,6 +77,7 @@ func (k *Keys) Maintain(force bool) error {
 	defer k.mu.Unlock()
 	now := k.now().UTC()
 	var rotated *store.SigningKey
+	var activeKID string
 	err := k.st.Update(func(tx *store.Tx) error {
 		rotated = nil
 		keys, err := tx.SigningKeys().List()
@@ -143,12 +144,16 @@ func (k *Keys) Maintain(force bool) error {
 				return err
 			}
 		}
+		activeKID = active.KID
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("token: signing keys: %w", err)
 	}
-	if rotated != nil || k.active.Load() == nil {
+	// Load the private half when the active key changed: by this
+	// rotation, or because the published next key's time came.
+	prev := k.active.Load()
+	if prev == nil || prev.kid != activeKID {
 		if err := k.load(); err != nil {
 			return err
 		}
@@ -157,6 +162,8 @@ func (k *Keys) Maintain(force bool) error {
 	}
 	if rotated != nil {
 		k.log.Info("signing key rotated", "event", "token.key_rotated", "kid", rotated.KID, "alg", rotated.Alg)
+	} else if prev != nil && prev.kid != activeKID {
+		k.log.Info("signing key activated", "event", "token.key_activated", "kid", activeKID)
 	}
 	return nil
 }

@@ -37,10 +37,10 @@ func Routes(mux *http.ServeMux, s *Server) {
 func Bearer(r *http.Request) string {
 	h := strings.TrimSpace(r.Header.Get("Authorization"))
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
+		h = strings.TrimSpace(h[7:])
 	}
-	if strings.ContainsAny(h, " ") {
-		return "" // another scheme (Basic …)
+	if strings.ContainsAny(h, " \t") {
+		return "" // another scheme (Basic …), or not one token
 	}
 	return h
 }

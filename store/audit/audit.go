@@ -28,6 +28,9 @@ type Options struct {
 	Emit func(store.AuditEntry)
 	// Log receives the writer's own failures.
 	Log *slog.Logger
+	// Now stamps entries recorded without a Time and checkpoints. Nil
+	// means time.Now; tests inject a clock.
+	Now func() time.Time
 }
 
 // Log is the audit chain's single writer. It is safe for concurrent use.
@@ -44,6 +47,12 @@ type Log struct {
 	headHash []byte
 
 	closeOnce sync.Once
+
+	// pruneMu serialises Prune; pruneBatch is how many entries one of
+	// its transactions deletes, pruneStep a test's hook between steps.
+	pruneMu    sync.Mutex
+	pruneBatch int
+	pruneStep  func(step string) error
 }
 
 type request struct {
@@ -57,8 +66,11 @@ func Open(st *store.Store, opt Options) (*Log, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	l := &Log{st: st, opt: opt, in: make(chan *request, maxBatch), sync: make(chan chan error),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), pruneBatch: store.MaxAuditPruneBatch}
 	last, err := st.AuditEntries().Last()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -79,7 +91,7 @@ func Open(st *store.Store, opt Options) (*Log, error) {
 // chain. Concurrent calls share one commit.
 func (l *Log) Record(ctx context.Context, e store.AuditEntry) error {
 	if e.Time.IsZero() {
-		e.Time = time.Now()
+		e.Time = l.now()
 	}
 	r := &request{e: e.Bounded(), done: make(chan error, 1)}
 	select {
@@ -133,6 +145,8 @@ func (l *Log) Close() error {
 	<-l.done
 	return nil
 }
+
+func (l *Log) now() time.Time { return l.opt.Now() }
 
 func (l *Log) run() {
 	defer close(l.done)
@@ -265,18 +279,30 @@ func Hash(e store.AuditEntry) ([]byte, error) {
 
 // Result is Verify's verdict.
 type Result struct {
-	OK      bool
+	OK bool
+	// Entries is the chain's length: the sequence number of the last
+	// entry checked, counting those archived before the checkpoint.
 	Entries uint64
+	// Checked is how many entries this walk checked: those after the
+	// checkpoint.
+	Checked uint64
 	Head    []byte
+	// Checkpoint is where the chain in the store starts, nil when
+	// nothing was archived (it then starts at entry 1). The entries up
+	// to it are checked in their archive (VerifyArchive).
+	Checkpoint *store.AuditCheckpoint
 	// FirstBroken is the sequence number of the first entry that fails,
 	// 0 when OK.
 	FirstBroken uint64
 	Problem     string
 }
 
-// Verify walks the whole chain and reports the first broken entry. An
-// error means the walk itself could not run (store closed, I/O); a
-// broken chain is a Result with OK false.
+// Verify walks the chain from the checkpoint (from entry 1 when there is
+// none) and reports the first broken entry. The first entry after the
+// checkpoint must follow it (its PrevHash the checkpoint's Hash); entries
+// the checkpoint covers that a stopped Prune left in the store are not
+// looked at. An error means the walk itself could not run (store closed,
+// I/O); a broken chain is a Result with OK false.
 func Verify(st *store.Store) (Result, error) {
 	var res Result
 	var prev []byte
@@ -287,21 +313,31 @@ func Verify(st *store.Store) (Result, error) {
 	}
 	// The head is read before the walk: entries the writer chains while
 	// the log is walked then lie beyond it, instead of looking like a
-	// tail that was cut.
+	// tail that was cut. The checkpoint is read with the walk, in one
+	// snapshot, so that a prune meanwhile cannot look like a gap.
 	head, headErr := st.AuditEntries().Last()
-	err := st.AuditEntries().Scan(1, func(e store.AuditEntry) (bool, error) {
+	start := func(cp *store.AuditCheckpoint, err error) error {
 		switch {
-		case e.Seq != want:
-			fail(want, "entry %d is missing or out of order (found entry %d in its place)", want, e.Seq)
-		case !bytes.Equal(e.PrevHash, prev):
-			fail(e.Seq, "entry %d does not follow entry %d: its previous-hash is %s, entry %d's hash is %s", e.Seq, e.Seq-1, short(e.PrevHash), e.Seq-1, short(prev))
+		case errors.Is(err, store.ErrCorrupt):
+			fail(1, "the audit checkpoint failed the store's integrity check (changed on disk): %v", err)
+		case err != nil:
+			return err
+		case cp != nil:
+			res.Checkpoint = cp
+			want, prev, res.Entries = cp.Seq+1, cp.Hash, cp.Seq
+		}
+		return nil
+	}
+	err := st.AuditEntries().ScanChain(start, func(e store.AuditEntry) (bool, error) {
+		cp := res.Checkpoint
+		switch {
+		case cp != nil && want == cp.Seq+1 && e.Seq != want:
+			fail(want, "entry %d, the first after the checkpoint (entry %d, archived in %s), is missing (found entry %d in its place)", want, cp.Seq, cp.Archive, e.Seq)
+		case cp != nil && want == cp.Seq+1 && !bytes.Equal(e.PrevHash, prev):
+			fail(e.Seq, "entry %d does not follow the checkpoint: its previous-hash is %s, the checkpoint's hash (entry %d, archived in %s) is %s; the checkpoint or the entry was changed", e.Seq, short(e.PrevHash), cp.Seq, cp.Archive, short(prev))
 		default:
-			h, err := Hash(e)
-			if err != nil {
-				return false, err
-			}
-			if !bytes.Equal(h, e.Hash) {
-				fail(e.Seq, "entry %d was altered: its content does not match its hash", e.Seq)
+			if problem := checkLink(e, want, prev); problem != "" {
+				fail(min(e.Seq, want), "%s", problem)
 			}
 		}
 		if res.FirstBroken != 0 {
@@ -309,6 +345,7 @@ func Verify(st *store.Store) (Result, error) {
 		}
 		prev = e.Hash
 		res.Entries = e.Seq
+		res.Checked++
 		want++
 		return true, nil
 	})
@@ -320,6 +357,12 @@ func Verify(st *store.Store) (Result, error) {
 		return res, fmt.Errorf("audit: verify: %w", err)
 	}
 	if res.FirstBroken != 0 {
+		return res, nil
+	}
+	if cp := res.Checkpoint; cp != nil && res.Checked == 0 {
+		// Prune never archives the head, so an entry always follows a
+		// checkpoint.
+		fail(cp.Seq+1, "no entry follows the checkpoint (entry %d, archived in %s): the head is never archived, so entries after it were removed", cp.Seq, cp.Archive)
 		return res, nil
 	}
 	switch {

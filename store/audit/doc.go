@@ -30,6 +30,27 @@
 // value changed without the root key (the store's per-value MAC). It
 // names the first broken entry.
 //
+// # Retention
+//
+// Prune moves the oldest entries (older than audit.retention, never the
+// head) out of the store: it writes them to an archive file (JSON lines,
+// each entry exactly as chained), records a checkpoint (the last
+// archived entry's number and hash, the archive's name, SHA-256 and
+// count) and only then deletes them, in batches. Verify starts at the
+// checkpoint: the first remaining entry must follow it, and entries it
+// covers that a stopped prune left behind are not looked at. A
+// checkpoint whose hash was edited, removed, moved back over archived
+// entries or past the head, and a removed first entry after it, all
+// fail. VerifyArchive checks an archive against its checkpoint; each
+// archive starts where the one before it ended (FirstPrev), so the
+// archives and the store together form the whole chain.
+//
+// An insider with the root key could move the checkpoint forward to an
+// existing entry and delete what lies before it: the store alone then
+// looks like an ordinary prune. The archive the checkpoint names does
+// not match it, which is why archives belong in long-term storage away
+// from this host, together with the head hashes recorded there.
+//
 // It cannot detect, on its own, the whole log rewritten from some entry
 // on by someone who holds the root key: the chain is then consistent.
 // That is what the head hash printed by `accessctl audit verify` is for:

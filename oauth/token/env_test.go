@@ -1,0 +1,187 @@
+package token_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/token"
+	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
+	"github.com/accessd/accessd/store/storetest"
+)
+
+// clock is an injected, movable clock shared by identity and token.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var admin = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
+
+// env is the data plane as the daemon wires it, over a real store and
+// real TLS (httptest's TLS server).
+type env struct {
+	st    *store.Store
+	al    *audit.Log
+	idx   *authz.Index
+	id    *identity.Service
+	tok   *token.Server
+	clock *clock
+	srv   *httptest.Server
+	hc    *http.Client
+}
+
+const issuer = "https://accessd.test"
+
+func newEnv(t testing.TB, cfg token.Config) *env {
+	t.Helper()
+	st := storetest.Open(t)
+	al, err := audit.Open(st, audit.Options{})
+	require.NoError(t, err)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	h, err := identity.NewHasher(identity.HasherOptions{Params: identity.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}})
+	require.NoError(t, err)
+	idx := authz.New()
+	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx, Now: c.now, Hasher: h})
+	require.NoError(t, err)
+	_, _, err = svc.Bootstrap(context.Background())
+	require.NoError(t, err)
+	tok, err := token.New(st, cfg, token.Options{Issuer: issuer, Owner: "lerian", Identity: svc, Audit: al, Subjects: idx, Now: c.now})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	identity.Routes(mux, svc, identity.Plane{Authenticate: tok.Authenticate,
+		Allowed: func(id, resource, action string) bool { return idx.Allowed(id, "", resource, action) }})
+	token.Routes(mux, tok)
+	token.DecisionRoutes(mux, tok, idx)
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(func() { srv.Close(); tok.Close(); al.Close() })
+	return &env{st: st, al: al, idx: idx, id: svc, tok: tok, clock: c, srv: srv, hc: srv.Client()}
+}
+
+func ctx() context.Context { return context.Background() }
+
+// app makes a group with one grant and an application in it.
+func (e *env) app(t testing.TB, name string) api.CreatedApplication {
+	t.Helper()
+	_, err := e.id.CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: name + "-group"})
+	require.NoError(t, err)
+	_, err = e.id.Grant(ctx(), admin, name+"-group", api.Permission{Product: "midaz", Resource: "accounts", Action: "get"})
+	require.NoError(t, err)
+	a, err := e.id.CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: name, Groups: []string{name + "-group"}})
+	require.NoError(t, err)
+	return a
+}
+
+// user makes a user with a chosen password in a group with one grant.
+func (e *env) user(t testing.TB, name, password string) api.CreatedUser {
+	t.Helper()
+	g := name + "-group"
+	_, err := e.id.CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: g})
+	require.NoError(t, err)
+	_, err = e.id.Grant(ctx(), admin, g, api.Permission{Product: "midaz", Resource: "ledgers", Action: "get"})
+	require.NoError(t, err)
+	u, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: name, Email: name + "@example.test", Password: password, Groups: []string{g}})
+	require.NoError(t, err)
+	return u
+}
+
+// post sends a request and decodes the JSON answer into out (when not
+// nil), returning the status.
+func (e *env) do(t testing.TB, method, path string, hdr map[string]string, body io.Reader, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	require.NoError(t, err)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil && len(b) > 0 {
+		require.NoError(t, json.Unmarshal(b, out), string(b))
+	}
+	return resp.StatusCode
+}
+
+func (e *env) postJSON(t testing.TB, path string, hdr map[string]string, in, out any) int {
+	t.Helper()
+	b, err := json.Marshal(in)
+	require.NoError(t, err)
+	if hdr == nil {
+		hdr = map[string]string{}
+	}
+	hdr["Content-Type"] = "application/json"
+	return e.do(t, "POST", path, hdr, bytes.NewReader(b), out)
+}
+
+func (e *env) postForm(t testing.TB, path string, basic [2]string, form url.Values, out any) int {
+	t.Helper()
+	req, err := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic[0] != "" {
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	resp, err := e.hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil && len(b) > 0 {
+		require.NoError(t, json.Unmarshal(b, out), string(b))
+	}
+	return resp.StatusCode
+}
+
+// authorize asks /v1/authorize with a bare token, as lib-auth does.
+func (e *env) authorize(t testing.TB, tok string, body api.AuthorizeRequest) (int, api.AuthorizeResponse) {
+	t.Helper()
+	var out api.AuthorizeResponse
+	code := e.postJSON(t, "/v1/authorize", map[string]string{"Authorization": tok}, body, &out)
+	return code, out
+}
+
+// passwordLogin runs Lerian's JSON password grant.
+func (e *env) passwordLogin(t testing.TB, username, password string) (int, api.TokenResponse, api.Error) {
+	t.Helper()
+	var raw json.RawMessage
+	code := e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: username, Password: password}, &raw)
+	var ok api.TokenResponse
+	var fail api.Error
+	if code == http.StatusOK {
+		require.NoError(t, json.Unmarshal(raw, &ok))
+	} else {
+		require.NoError(t, json.Unmarshal(raw, &fail))
+	}
+	return code, ok, fail
+}
+
+type storeEntry = store.AuditEntry
+
+func basicOf(id, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+}
