@@ -113,12 +113,19 @@ func TestPasswordGrantAndAuthorize(t *testing.T) {
 	require.Equal(t, "lerian", claims["client_id"], "without clientId the token's client is tokens.default_client")
 	require.Equal(t, "alice", claims["name"])
 
-	// Wrong password and unknown user read the same.
+	// Wrong password, unknown user and locked account read the same.
 	code, _, f1 := e.passwordLogin(t, "alice", "wrong-password-here-1")
 	require.Equal(t, http.StatusUnauthorized, code)
 	code, _, f2 := e.passwordLogin(t, "nobody", "wrong-password-here-1")
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Equal(t, f1, f2)
+	e.user(t, "mallory", "sunset-Granite-oboe-19")
+	for range 5 {
+		e.passwordLogin(t, "mallory", "wrong-password-here-2")
+	}
+	code, _, f3 := e.passwordLogin(t, "mallory", "sunset-Granite-oboe-19")
+	require.Equal(t, http.StatusUnauthorized, code, "locked")
+	require.Equal(t, f1, f3, "a locked account answers exactly like a wrong password")
 
 	// lib-auth's golden body: <owner>/<sub> and product.
 	ok := api.AuthorizeRequest{Sub: "lerian/" + u.ID, Resource: "ledgers", Action: "get", Product: "midaz"}
