@@ -45,6 +45,19 @@
 //     at or before the last one accepted (the caller stores the step
 //     VerifyTOTP returns). Online guessing of the 10^6 codes is bounded by
 //     the caller's lockout, which counts MFA failures too.
+//   - Replay and guessing of codes sent by e-mail or SMS (otp.go). A code
+//     is 6 uniform digits from crypto/rand, stored only as the store's
+//     keyed hash bound to user, factor, purpose and destination, removed
+//     in the transaction that accepts it, refused after 5 minutes or 5
+//     wrong guesses; every guess counts toward the lockout. Resends are
+//     limited per user and per destination. A code goes only to the
+//     user's own enrolled address or number, never to one a caller names,
+//     and is delivered (oauth/delivery: TLS required, peer verified)
+//     outside any store transaction within 10 s. A failed delivery is
+//     answered with one message and audited with the provider and the
+//     user ID; addresses, numbers and codes never reach a log or an
+//     audit detail. Provider secrets are sealed to the provider's record
+//     and never returned.
 //   - Leaks through logs and answers. ClientSecret prints "[redacted]" and
 //     refuses to marshal; errors name the rule that failed and never echo
 //     a password, a code or even a rejected username (people type

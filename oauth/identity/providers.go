@@ -36,8 +36,11 @@ func checkProvider(p *store.Provider) error {
 	if !providerName.MatchString(p.Name) {
 		return invalid("name must be 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
 	}
-	for what, v := range map[string]string{"type": p.Type, "host": p.Host, "clientId": p.ClientID, "from": p.From, "url": p.URL, "template": p.Template, "caPem": p.CAPEM} {
-		if err := checkText(what, v); err != nil && what != "caPem" && what != "template" {
+	for what, v := range map[string]string{"type": p.Type, "host": p.Host, "clientId": p.ClientID, "from": p.From, "url": p.URL, "authHeader": p.AuthHeader} {
+		if len(v) > 2048 {
+			return invalid("%s is longer than 2048 bytes", what)
+		}
+		if err := checkText(what, v); err != nil {
 			return err
 		}
 	}

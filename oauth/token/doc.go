@@ -1,5 +1,7 @@
 // Package token is accessd's OAuth 2.0 engine: the grants
-// (client_credentials, password with an MFA challenge, refresh_token with
+// (client_credentials, password with an MFA challenge completed at
+// /v1/login/mfa/verify with a TOTP, e-mail or SMS code, the latter two
+// sent on request at /v1/login/mfa/challenge; refresh_token with
 // rotation), client authentication (client_secret_basic,
 // client_secret_post, Lerian's JSON fields, tls_client_auth), the JWT
 // access tokens and their signing keys, JWKS and discovery, introspection,
