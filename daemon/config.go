@@ -38,6 +38,7 @@ type Config struct {
 	Tokens   token.Config    `toml:"tokens"`
 	Identity identity.Config `toml:"identity"`
 	Audit    AuditConfig     `toml:"audit"`
+	Store    StoreConfig     `toml:"store"`
 	Lockdown LockdownConfig  `toml:"lockdown"`
 
 	// file is where the config was read from, for messages; "" for defaults.
@@ -91,6 +92,7 @@ func Default() Config {
 		Tokens:   token.DefaultConfig(),
 		Identity: identity.DefaultConfig(),
 		Audit:    AuditConfig{Retention: identity.Duration{Duration: defaultRetention}},
+		Store:    StoreConfig{MinFree: defaultMinFree},
 		Lockdown: LockdownConfig{Mode: "enforce"},
 	}
 }
