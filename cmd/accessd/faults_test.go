@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/seal/sealtest"
 )
 
 // planes reaches a running daemon: the admin plane over its Unix socket,
@@ -426,4 +428,72 @@ func TestKillDuringBurst(t *testing.T) {
 	s.stop(t)
 	require.GreaterOrEqual(t, len(users), rounds, "too few acknowledged writes to prove anything")
 	t.Logf("%d kills: %d users, %d groups, %d memberships acknowledged and kept; %d tokens issued", rounds, len(users), len(groups), len(joined), issued)
+}
+
+// TestTPMFaultsWithSwtpm runs production serve on swtpm and takes the TPM
+// away: gone at start is exit 5 with a message that says which TPM and
+// what to check; gone while running, the service that already unsealed
+// keeps issuing and checking tokens and answering the admin plane, and
+// the next start says what is wrong (exit 5); back, with PCR 7 extended
+// behind the key's back, serve refuses naming PCR 7 and `accessd
+// recover`. (A PCR change planned with `accessd reseal --pcr-values` is
+// TestPlannedPCRChangeWithSwtpm; a TPM replaced by another is
+// TestProductionPathWithSwtpm.)
+func TestTPMFaultsWithSwtpm(t *testing.T) {
+	port := daemontest.FreePort(t)
+	state := t.TempDir()
+	tpm := sealtest.StartSwtpm(t, state, port)
+	tmp := t.TempDir()
+	cfgFile, sock := swtpmConfig(t, tmp, port)
+	cfg, err := os.ReadFile(cfgFile)
+	require.NoError(t, err)
+	addr := regexp.MustCompile(`(?m)^tls = "([^"]+)"`).FindSubmatch(cfg)[1]
+	r := runAccessd(t, "init", "--config", cfgFile)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "PCRs [7]")
+
+	// Gone at start.
+	tpm.Stop()
+	r = serveRefused(t, "--config", cfgFile)
+	require.Equal(t, exitTPM, r.code, r.stderr)
+	require.Contains(t, r.stderr, "no TPM found")
+	require.Contains(t, r.stderr, fmt.Sprintf("tcp://127.0.0.1:%d", port))
+	require.Contains(t, r.stderr, "is swtpm running?")
+
+	// Back: serves. Then gone while running.
+	tpm = sealtest.StartSwtpm(t, state, port)
+	s := startServe(t, 60*time.Second, "--config", cfgFile)
+	p := newPlanes(t, sock, filepath.Join(tmp, "server.crt"), string(addr))
+	var app api.CreatedApplication
+	code, body, err := p.call("POST", "/v1/applications", api.CreateApplicationRequest{Name: "tpm-app"}, &app)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, code, body)
+	tpm.Stop()
+	code, tok, err := p.token(app)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, "token issuance without the TPM: %s", tok)
+	code, err = p.permissions(tok)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, "token verification without the TPM")
+	code, body, err = p.call("GET", "/v1/applications/"+app.ID, nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, "admin read without the TPM: %s", body)
+	code, body, err = p.call("POST", "/v1/users", api.CreateUserRequest{Username: "while-tpm-gone", Email: "t@example.test"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, code, "admin write without the TPM: %s", body)
+	s.stop(t)
+	require.Contains(t, s.stderr.String(), `"event":"seal.rollback_stop_error"`, "the stop says the counter could not advance")
+
+	r = serveRefused(t, "--config", cfgFile)
+	require.Equal(t, exitTPM, r.code, r.stderr)
+	require.Contains(t, r.stderr, "no TPM found")
+
+	// Back, with PCR 7 changed: refused, naming the PCR and the fix.
+	tpm = sealtest.StartSwtpm(t, state, port)
+	tpmTool(t, port, "tpm2_pcrextend", "7:sha256="+strings.Repeat("ab", 32))
+	r = serveRefused(t, "--config", cfgFile)
+	require.NotEqual(t, 0, r.code)
+	require.NotEqual(t, exitTPM, r.code, "a PCR change is not a TPM that a restart brings back")
+	require.Contains(t, r.stderr, "PCR 7 changed since sealing")
+	require.Contains(t, r.stderr, "accessd recover --recovery-key-file")
 }
