@@ -51,7 +51,7 @@ type diskFullError struct {
 }
 
 func (e *diskFullError) Error() string {
-	return fmt.Sprintf("disk nearly full: %s free on the file system of %s, [store] min_free is %s; writes are refused until space is freed there (or min_free is lowered), reads and token checks go on",
+	return fmt.Sprintf("disk nearly full: %s free on the file system of %s, [store] min_free is %s; store writes are refused until you free space on that file system or lower min_free; reads and token checks go on",
 		mib(e.free), e.dir, mib(e.minFree))
 }
 
@@ -159,5 +159,6 @@ func (s *server) checkDisk() error {
 	return nil
 }
 
-// mib formats a byte count for an operator: "12.3MiB".
-func mib(n uint64) string { return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20)) }
+// mib formats a byte count for an operator, rounded down: "12.3MiB"
+// (so one byte short of min_free never reads as min_free).
+func mib(n uint64) string { return fmt.Sprintf("%d.%dMiB", n>>20, (n&(1<<20-1))*10>>20) }
