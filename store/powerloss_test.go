@@ -134,7 +134,7 @@ func TestPowerLoss(t *testing.T) {
 	if len(users) == 0 || maxSeq == 0 || maxCounter == 0 {
 		t.Fatalf("too few acknowledged writes to prove anything: %d users, seq %d, counter %d", len(users), maxSeq, maxCounter)
 	}
-	t.Logf("%d power cuts, %d acknowledged users, audit seq %d, counter %d all on the device", rounds, len(users), maxSeq, maxCounter)
+	t.Logf("REPORT %d power cuts, %d acknowledged users, audit seq %d, counter %d all on the device", rounds, len(users), maxSeq, maxCounter)
 }
 
 // runUntilKilled runs TestCrashChild on dir until its first acknowledged

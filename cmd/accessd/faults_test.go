@@ -306,7 +306,7 @@ func TestDiskFull(t *testing.T) {
 	p.auditOK(t)
 	require.NotContains(t, s.stderr.String(), "store.vlog_repaired")
 	s.stop(t)
-	t.Logf("%d acknowledged writes survived the floor stop", len(acked))
+	t.Logf("REPORT %d acknowledged writes survived the floor stop", len(acked))
 }
 
 // TestKillDuringBurst SIGKILLs the real daemon 20 times in the middle of
@@ -427,7 +427,7 @@ func TestKillDuringBurst(t *testing.T) {
 	}
 	s.stop(t)
 	require.GreaterOrEqual(t, len(users), rounds, "too few acknowledged writes to prove anything")
-	t.Logf("%d kills: %d users, %d groups, %d memberships acknowledged and kept; %d tokens issued", rounds, len(users), len(groups), len(joined), issued)
+	t.Logf("REPORT %d kills: %d users, %d groups, %d memberships acknowledged and kept; %d tokens issued", rounds, len(users), len(groups), len(joined), issued)
 }
 
 // TestTPMFaultsWithSwtpm runs production serve on swtpm and takes the TPM
