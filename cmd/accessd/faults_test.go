@@ -391,7 +391,18 @@ func TestKillDuringBurst(t *testing.T) {
 				}
 			})
 		}
-		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		// Kill at a random moment after the round's first acknowledged
+		// write, so every round has writes in flight and some to check
+		// (under -race a user takes a while: its password is hashed).
+		mu.Lock()
+		before := len(users)
+		mu.Unlock()
+		eventually(t, 30*time.Second, fmt.Sprintf("round %d: a write acknowledged", round), func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(users) > before
+		})
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		require.NoError(t, s.cmd.Process.Signal(syscall.SIGKILL))
 		_ = s.cmd.Wait()
 		cancel()
