@@ -25,7 +25,6 @@ import (
 // decoders. They run the real routes (routes(...)) behind the real
 // listener chain (guardData) and TLS policy (serverTLS), on loopback.
 
-
 // testPlanes builds both planes' muxes over a real store, as serve does.
 func testPlanes(t *testing.T) (data, admin *http.ServeMux, m *metrics) {
 	t.Helper()
