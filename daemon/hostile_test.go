@@ -61,6 +61,13 @@ type dataPlane struct {
 // timeouts) before it starts.
 func startDataPlane(t *testing.T, lim connLimits, tweak func(*http.Server)) *dataPlane {
 	t.Helper()
+	data, _, m := testPlanes(t)
+	return startDataPlaneWith(t, data, m, lim, tweak)
+}
+
+// startDataPlaneWith is startDataPlane for a mux the test built.
+func startDataPlaneWith(t *testing.T, data http.Handler, m *metrics, lim connLimits, tweak func(*http.Server)) *dataPlane {
+	t.Helper()
 	dir := t.TempDir()
 	crt, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
 	require.NoError(t, ensureDevCert(crt, key, time.Now()))
@@ -73,7 +80,6 @@ func startDataPlane(t *testing.T, lim connLimits, tweak func(*http.Server)) *dat
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(pemBytes))
 
-	data, _, m := testPlanes(t)
 	srv := newHTTPServer(m.instrument("data", data), quiet)
 	srv.TLSConfig = tc
 	if tweak != nil {
