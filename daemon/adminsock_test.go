@@ -106,6 +106,17 @@ func TestAdminSocketPeerCheck(t *testing.T) {
 		// list nobody in group daemon.
 		{"supplementary admin group", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{1}}, "200"},
 	}
+	// And as an operator would try it: setpriv(1) drops root to nobody with
+	// no supplementary groups, on the 0666 socket.
+	wantRefused := int32(7)
+	if setpriv, err := exec.LookPath("setpriv"); err == nil {
+		wantRefused++
+		out, err := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+			curl, "-sS", "-w", "\n%{http_code}", "--unix-socket", sock, "-X", "POST", "-d", `{"username":"x"}`, "http://accessd/v1/users").CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.True(t, strings.HasSuffix(strings.TrimSpace(string(out)), "403"), string(out))
+		require.NotContains(t, string(out), "secret admin data")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(curl, "-sS", "-w", "\n%{http_code}", "--unix-socket", sock, "http://accessd/")
@@ -138,7 +149,7 @@ func TestAdminSocketPeerCheck(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"uid":65534`) }, 2*time.Second, 20*time.Millisecond)
 	require.Contains(t, logs.String(), "admin connection refused")
-	require.Equal(t, int32(7), refused.Load())
+	require.Equal(t, wantRefused, refused.Load(), "every refusal is counted")
 }
 
 func TestRefusalsAreBounded(t *testing.T) {
