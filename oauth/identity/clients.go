@@ -112,25 +112,45 @@ func errBadClient() error {
 // token layer summarises uses per application and minute, and reports
 // the last use with RecordClientUse.
 func (s *Service) AuthenticateClient(ctx context.Context, a Actor, clientID string, secret []byte) (Client, error) {
-	cl, ok := s.clients.get(clientID)
-	if !ok {
-		s.record(ctx, s.entry(a, "app.auth", "unknown-client", "failed", nil))
-		return Client{}, errBadClient()
+	cl, known, ok := s.checkClientSecret(clientID, secret)
+	if ok {
+		return cl, nil
+	}
+	target := "unknown-client"
+	if known {
+		target = "app:" + clientID
+	}
+	s.record(ctx, s.entry(a, "app.auth", target, "failed", nil))
+	return Client{}, errBadClient()
+}
+
+// CheckClientSecret is AuthenticateClient without the audit entry of a
+// failure: for a caller that is over its failure budget, whose further
+// failures are counted, not each recorded. A right secret still passes,
+// so nobody can lock a service out by failing on its behalf.
+func (s *Service) CheckClientSecret(clientID string, secret []byte) (Client, bool) {
+	cl, _, ok := s.checkClientSecret(clientID, secret)
+	return cl, ok
+}
+
+func (s *Service) checkClientSecret(clientID string, secret []byte) (cl Client, known, ok bool) {
+	c, found := s.clients.get(clientID)
+	if !found {
+		return Client{}, false, false
 	}
 	now := s.now()
 	var hashes [][]byte
-	for _, h := range cl.secrets {
+	for _, h := range c.secrets {
 		if h.ExpiresAt.IsZero() || now.Before(h.ExpiresAt) {
 			hashes = append(hashes, h.Hash)
 		}
 	}
 	_, ok = VerifyClientSecret(s.st, secret, hashes)
-	if !ok || cl.expired(now) {
-		s.record(ctx, s.entry(a, "app.auth", "app:"+cl.ClientID, "failed", nil))
-		return Client{}, errBadClient()
+	if !ok || c.expired(now) {
+		return Client{}, true, false
 	}
-	s.clients.markUsed(cl.ID, now)
-	return *cl, nil
+	s.clients.markUsed(c.ID, now)
+	return *c, true, true
 }
 
 func (cl *Client) expired(now time.Time) bool {

@@ -21,6 +21,15 @@ var errLockedNow = errors.New("locked")
 // and the caller's code can still tell.
 var ErrAccountLocked = errors.New("account locked")
 
+// lockedErr is a refusal because the account is locked: its text is
+// exactly a wrong password's, so the wire answer does not say the account
+// exists, while errors.Is still finds ErrAccountLocked for the audit log
+// and metrics.
+type lockedErr struct{ bad error }
+
+func (e lockedErr) Error() string   { return e.bad.Error() }
+func (e lockedErr) Unwrap() []error { return []error{e.bad, ErrAccountLocked} }
+
 // lockedFor reports whether l is locked at now. A lock that ends further
 // ahead than one lockout period can only come from a clock that jumped
 // back; it is treated as expired rather than eternal.
@@ -63,7 +72,7 @@ func (s *Service) reserve(id string, now time.Time) error {
 		return l, nil
 	})
 	if errors.Is(err, errLockedNow) {
-		return fmt.Errorf("%w (%w)", errBadLogin(), ErrAccountLocked)
+		return lockedErr{errBadLogin()}
 	}
 	return err
 }

@@ -49,12 +49,12 @@ var admin = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
 // in password_test.go.
 var cheap = identity.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
 
-func newEnv(t *testing.T, cfg identity.Config) *env {
+func newEnv(t testing.TB, cfg identity.Config) *env {
 	t.Helper()
 	return newEnvWith(t, cfg, identity.HasherOptions{Params: cheap})
 }
 
-func newEnvWith(t *testing.T, cfg identity.Config, ho identity.HasherOptions) *env {
+func newEnvWith(t testing.TB, cfg identity.Config, ho identity.HasherOptions) *env {
 	t.Helper()
 	key := make([]byte, store.RootKeySize)
 	_, _ = rand.Read(key)

@@ -117,15 +117,6 @@ func newLimits(cfg Config, now func() time.Time) *limits {
 	return l
 }
 
-// beforeClientAuth refuses a client authentication while its client ID
-// or address has used up its failures.
-func (l *limits) beforeClientAuth(clientID, addr string) error {
-	if err := l.failedAddr.check(addr); err != nil {
-		return err
-	}
-	return l.failedClient.check(clientID)
-}
-
 // clientAuthFailed spends a failure of the client ID and the address.
 func (l *limits) clientAuthFailed(clientID, addr string) {
 	_ = l.failedAddr.take(addr)

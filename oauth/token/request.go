@@ -67,33 +67,43 @@ func (s *Server) token(r *tokenRequest) (*issued, error) {
 // client authenticates the client of a request, if it presented any
 // credentials: a secret (Basic header, form or JSON body) or, with a
 // client_id and no secret, the certificate TLS verified (tls_client_auth,
-// RFC 8705). It returns nil without credentials. Failures are
-// rate-limited per client ID and source address.
+// RFC 8705). It returns nil without credentials.
+//
+// Failures are limited per source address (over the limit: 429 before
+// any check) and per client ID: over that one, the credentials are still
+// checked, a right one passes (so nobody can lock a service out by
+// failing in its name), and a wrong one is answered 429 and counted
+// instead of audited one by one.
 func (s *Server) client(r *tokenRequest) (*identity.Client, error) {
-	a := identity.Actor{Name: "client:" + r.clientID, Source: r.source}
-	switch {
-	case r.clientSecret != nil:
-		if err := s.limits.beforeClientAuth(r.clientID, r.source); err != nil {
-			s.metrics.limited.WithLabelValues("client-auth").Inc()
-			return nil, err
-		}
-		cl, err := s.id.AuthenticateClient(r.ctx, a, r.clientID, r.clientSecret)
-		if err != nil {
-			s.limits.clientAuthFailed(r.clientID, r.source)
-			return nil, fmt.Errorf("%w: %w", errInvalidClient, err)
-		}
-		return &cl, nil
-	case r.clientID != "" && r.cert != nil && r.clientID != s.cfg.DefaultClient:
-		if err := s.limits.beforeClientAuth(r.clientID, r.source); err != nil {
-			s.metrics.limited.WithLabelValues("client-auth").Inc()
-			return nil, err
-		}
-		cl, err := s.id.AuthenticateCertificate(r.ctx, a, r.clientID, r.cert)
-		if err != nil {
-			s.limits.clientAuthFailed(r.clientID, r.source)
-			return nil, fmt.Errorf("%w: %w", errInvalidClient, err)
-		}
-		return &cl, nil
+	if r.clientSecret == nil && (r.clientID == "" || r.cert == nil || r.clientID == s.cfg.DefaultClient) {
+		return nil, nil
 	}
-	return nil, nil
+	if err := s.limits.failedAddr.check(r.source); err != nil {
+		s.metrics.limited.WithLabelValues("client-auth-address").Inc()
+		return nil, err
+	}
+	a := identity.Actor{Name: "client:" + r.clientID, Source: r.source}
+	overBudget := s.limits.failedClient.check(r.clientID)
+	var cl identity.Client
+	var err error
+	switch {
+	case r.clientSecret != nil && overBudget != nil:
+		var ok bool
+		if cl, ok = s.id.CheckClientSecret(r.clientID, r.clientSecret); !ok {
+			err = overBudget
+		}
+	case r.clientSecret != nil:
+		cl, err = s.id.AuthenticateClient(r.ctx, a, r.clientID, r.clientSecret)
+	default:
+		cl, err = s.id.AuthenticateCertificate(r.ctx, a, r.clientID, r.cert)
+	}
+	if err != nil {
+		s.limits.clientAuthFailed(r.clientID, r.source)
+		if errors.As(err, new(*ErrRateLimited)) {
+			s.metrics.limited.WithLabelValues("client-auth").Inc()
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", errInvalidClient, err)
+	}
+	return &cl, nil
 }

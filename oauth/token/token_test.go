@@ -113,12 +113,19 @@ func TestPasswordGrantAndAuthorize(t *testing.T) {
 	require.Equal(t, "lerian", claims["client_id"], "without clientId the token's client is tokens.default_client")
 	require.Equal(t, "alice", claims["name"])
 
-	// Wrong password and unknown user read the same.
+	// Wrong password, unknown user and locked account read the same.
 	code, _, f1 := e.passwordLogin(t, "alice", "wrong-password-here-1")
 	require.Equal(t, http.StatusUnauthorized, code)
 	code, _, f2 := e.passwordLogin(t, "nobody", "wrong-password-here-1")
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Equal(t, f1, f2)
+	e.user(t, "mallory", "sunset-Granite-oboe-19")
+	for range 5 {
+		e.passwordLogin(t, "mallory", "wrong-password-here-2")
+	}
+	code, _, f3 := e.passwordLogin(t, "mallory", "sunset-Granite-oboe-19")
+	require.Equal(t, http.StatusUnauthorized, code, "locked")
+	require.Equal(t, f1, f3, "a locked account answers exactly like a wrong password")
 
 	// lib-auth's golden body: <owner>/<sub> and product.
 	ok := api.AuthorizeRequest{Sub: "lerian/" + u.ID, Resource: "ledgers", Action: "get", Product: "midaz"}
@@ -448,11 +455,30 @@ func TestRateLimitFailedClientAuth(t *testing.T) {
 	resp, err := e.hc.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "even the right secret waits once the failures are spent")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the right secret still passes: failing in a client's name cannot lock it out")
+	req, err = http.NewRequest("POST", e.srv.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(a.ClientID, "acs_wrong")
+	resp, err = e.hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "a wrong secret over the client's failure budget")
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
-	e.clock.add(time.Minute)
+
+	// Per address: once an address spent its failures, it waits, whatever
+	// it presents.
+	cfg.FailedAuthPerMinutePerClient = 100
+	cfg.FailedAuthPerMinutePerAddress = 2
+	e2 := newEnv(t, cfg)
+	a2 := e2.app(t, "ledger")
+	for range 2 {
+		require.Equal(t, http.StatusUnauthorized, e2.postForm(t, "/oauth/token", [2]string{a2.ClientID, "acs_wrong"}, url.Values{"grant_type": {"client_credentials"}}, &oe))
+	}
+	require.Equal(t, http.StatusTooManyRequests, e2.postForm(t, "/oauth/token", [2]string{a2.ClientID, a2.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &oe))
+	e2.clock.add(time.Minute)
 	var out api.OAuthTokenResponse
-	require.Equal(t, http.StatusOK, e.postForm(t, "/oauth/token", [2]string{a.ClientID, a.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &out))
+	require.Equal(t, http.StatusOK, e2.postForm(t, "/oauth/token", [2]string{a2.ClientID, a2.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &out))
 }
 
 func TestRateLimitPasswordPerUser(t *testing.T) {

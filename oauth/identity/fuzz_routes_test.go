@@ -1,0 +1,40 @@
+package identity_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/oauth/identity"
+)
+
+// FuzzIdentityRoutes sends arbitrary bodies to every Identity route that
+// reads one, on the admin plane (where every route exists): whatever
+// arrives, the answer is 2xx or 4xx, never a 5xx or a panic.
+func FuzzIdentityRoutes(f *testing.F) {
+	e := newEnv(f, identity.Config{})
+	mux := http.NewServeMux()
+	identity.Routes(mux, e.svc, identity.Plane{Admin: true, Authenticate: func(*http.Request) (identity.Actor, error) { return admin, nil }})
+	routes := []struct{ method, path string }{
+		{"POST", "/v1/users"}, {"PATCH", "/v1/users/admin"}, {"PATCH", "/v1/users/admin/reset-password"},
+		{"PATCH", "/v1/users/admin/update-password"}, {"POST", "/v1/groups"}, {"POST", "/v1/groups/admin-group/permissions"},
+		{"POST", "/v1/groups/admin-group/members"}, {"POST", "/v1/applications"}, {"POST", "/v1/users/admin/mfa/setup"},
+		{"POST", "/v1/users/admin/mfa/verify"}, {"POST", "/v1/users/admin/mfa/enable"}, {"PATCH", "/v1/users/admin/mfa/preferred"},
+		{"POST", "/v1/apply"},
+	}
+	for _, s := range []string{`{"username":"fz","email":"fz@example.test"}`, `{"name":"g"}`, `{"newPassword":"x"}`,
+		`{"resource":"a","action":"get"}`, `{"mfaType":"app"}`, `{"groups":[{"name":"x"}]}`, `{`, `[]`, `{"a":1}`, "\xff", `{"name":` + strings.Repeat("[", 1000)} {
+		f.Add(uint8(0), s)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, body string) {
+		rt := routes[int(which)%len(routes)]
+		r := httptest.NewRequest(rt.method, rt.path, strings.NewReader(body))
+		w := httptest.NewRecorder()
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		mux.ServeHTTP(w, r)
+		require.Less(t, w.Code, 500, "%s %s %q: %s", rt.method, rt.path, body, w.Body.String())
+	})
+}
