@@ -165,4 +165,3 @@ func checkHostileAnswer(t *testing.T, c *http.Client, req *http.Request, code in
 	require.Contains(t, msg, names, "the answer names the problem")
 	require.False(t, bytes.Contains(body, []byte("\xff")), "the bad bytes are not echoed")
 }
-
