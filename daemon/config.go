@@ -51,11 +51,16 @@ type SealConfig struct {
 	PCRs   []int  `toml:"pcrs"`
 }
 
-// ListenConfig holds the two planes' addresses.
+// ListenConfig holds the two planes' addresses and the data plane's
+// per-client connection bound.
 type ListenConfig struct {
 	TLS         string `toml:"tls"`
 	AdminSocket string `toml:"admin_socket"`
 	AdminGroup  string `toml:"admin_group"`
+	// MaxConnsPerAddress bounds the data plane's open connections from one
+	// source (an IPv4 address, an IPv6 /64), so one client cannot hold the
+	// whole data plane (maxDataConns).
+	MaxConnsPerAddress int `toml:"max_conns_per_address"`
 }
 
 // TLSConfig is the data plane's certificate and client-certificate policy.
@@ -83,6 +88,8 @@ func Default() Config {
 			TLS:         ":8443",
 			AdminSocket: "/run/accessd/admin.sock",
 			AdminGroup:  "accessd-admin",
+
+			MaxConnsPerAddress: 256,
 		},
 		TLS: TLSConfig{
 			Cert:       "/etc/accessd/tls/server.crt",
@@ -481,6 +488,9 @@ func (c *Config) validate() error {
 	}
 	if c.Listen.AdminGroup == "" {
 		return c.invalid("listen.admin_group", "must name a group")
+	}
+	if n := c.Listen.MaxConnsPerAddress; n < 1 || n > maxDataConns {
+		return c.invalid("listen.max_conns_per_address", "must be 1..%d (the data plane's total), got %d", maxDataConns, n)
 	}
 	if c.TLS.ClientAuth != "request" && c.TLS.ClientAuth != "require" {
 		return c.invalid("tls.client_auth", "must be \"request\" or \"require\", got %q", c.TLS.ClientAuth)

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
-	"golang.org/x/net/netutil"
 
 	"github.com/accessd/accessd/daemon/lockdown"
 	"github.com/accessd/accessd/oauth/api"
@@ -299,9 +297,8 @@ func (s *server) listen(st *store.Store, idp *identityPlane) (*running, error) {
 	r.dataSrv.TLSConfig = tlsCfg
 	r.adminSrv = newHTTPServer(m.instrument("admin", admin), s.log)
 	r.adminSrv.ConnContext = connContext // hands handlers the peer credentials
-	go func() {
-		r.errc <- r.dataSrv.Serve(tls.NewListener(netutil.LimitListener(lis.data, maxDataConns), tlsCfg))
-	}()
+	dataLis := guardData(r.dataSrv, lis.data, tlsCfg, dataLimits(s.cfg.Listen), m, s.log)
+	go func() { r.errc <- r.dataSrv.Serve(dataLis) }()
 	go func() { r.errc <- r.adminSrv.Serve(lis.admin) }()
 
 	s.n.send("READY=1\nSTATUS=serving on " + lis.data.Addr().String())
