@@ -104,13 +104,19 @@ const maxRefusing = 16
 // peerListener accepts only connections whose peer passes the policy.
 // Each connection is checked on its own goroutine, so a slow account
 // lookup cannot stall the others. Refused peers get a short HTTP 403 and
-// are closed without their request reaching a handler, and each refusal is
-// logged for the audit trail.
+// are closed without their request reaching a handler. Every refusal is
+// counted (onRefuse); refusal lines are logged within a rate bound, each
+// saying how many were held back before it, so a local user cannot flood
+// the journal.
 type peerListener struct {
 	net.Listener
 	allow    func(Peer) (ok bool, why string) // usually peerPolicy.allows
 	log      *slog.Logger
 	onRefuse func() // counts refusals for metrics; may be nil
+
+	// logs bounds the refusal lines, which any local user can trigger;
+	// nil means logBurst lines, then one per logEvery.
+	logs *logLimiter
 
 	once     sync.Once
 	conns    chan net.Conn
@@ -123,6 +129,9 @@ func (l *peerListener) start() {
 	l.conns = make(chan net.Conn)
 	l.done = make(chan struct{})
 	l.refusing = make(chan struct{}, maxRefusing)
+	if l.logs == nil {
+		l.logs = newLogLimiter(logBurst, logEvery)
+	}
 	go l.acceptLoop()
 }
 
@@ -152,7 +161,10 @@ func (l *peerListener) acceptLoop() {
 func (l *peerListener) check(c net.Conn) {
 	peer, err := peerCred(c)
 	if err != nil {
-		l.log.Warn("admin connection refused", "event", "admin.refused", "reason", "no peer credentials", "err", err)
+		if ok, dropped := l.logs.allow(); ok {
+			l.log.Warn("admin connection refused", "event", "admin.refused", "reason", "no peer credentials", "err", err,
+				"dropped", dropped)
+		}
 		c.Close()
 		return
 	}
@@ -160,8 +172,12 @@ func (l *peerListener) check(c net.Conn) {
 		if l.onRefuse != nil {
 			l.onRefuse()
 		}
-		l.log.Warn("admin connection refused", "event", "admin.refused",
-			"uid", peer.UID, "gid", peer.GID, "pid", peer.PID, "reason", why)
+		// Logged within a bound: the peer can connect in a loop. "dropped"
+		// counts the refusal lines held back since the last one.
+		if ok, dropped := l.logs.allow(); ok {
+			l.log.Warn("admin connection refused", "event", "admin.refused",
+				"uid", peer.UID, "gid", peer.GID, "pid", peer.PID, "reason", why, "dropped", dropped)
+		}
 		select {
 		case l.refusing <- struct{}{}:
 			refuse(c)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -105,6 +106,17 @@ func TestAdminSocketPeerCheck(t *testing.T) {
 		// list nobody in group daemon.
 		{"supplementary admin group", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{1}}, "200"},
 	}
+	// And as an operator would try it: setpriv(1) drops root to nobody with
+	// no supplementary groups, on the 0666 socket.
+	wantRefused := int32(7)
+	if setpriv, err := exec.LookPath("setpriv"); err == nil {
+		wantRefused++
+		out, err := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+			curl, "-sS", "-w", "\n%{http_code}", "--unix-socket", sock, "-X", "POST", "-d", `{"username":"x"}`, "http://accessd/v1/users").CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.True(t, strings.HasSuffix(strings.TrimSpace(string(out)), "403"), string(out))
+		require.NotContains(t, string(out), "secret admin data")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(curl, "-sS", "-w", "\n%{http_code}", "--unix-socket", sock, "http://accessd/")
@@ -137,7 +149,7 @@ func TestAdminSocketPeerCheck(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"uid":65534`) }, 2*time.Second, 20*time.Millisecond)
 	require.Contains(t, logs.String(), "admin connection refused")
-	require.Equal(t, int32(7), refused.Load())
+	require.Equal(t, wantRefused, refused.Load(), "every refusal is counted")
 }
 
 func TestRefusalsAreBounded(t *testing.T) {
@@ -237,4 +249,61 @@ func TestAdminSurvivesTemporaryAcceptErrors(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after Close")
 	}
+}
+
+// TestRefusalLogIsRateLimited: a local user connecting in a loop cannot
+// flood the journal. Each refusal is counted; the log gets a burst, then
+// one line per interval, and the next line says how many were dropped.
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	raw, err := listenAdmin(sock, "accessd-admin-test-nonexistent", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	var logs daemontest.SyncBuffer
+	var refused atomic.Int32
+	const burst, every = 5, 300 * time.Millisecond
+	l := &peerListener{Listener: raw, allow: func(Peer) (bool, string) { return false, "test" },
+		log: slog.New(slog.NewJSONHandler(&logs, nil)), onRefuse: func() { refused.Add(1) },
+		logs: newLogLimiter(burst, every)}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+
+	flood := func(n int) {
+		for range n {
+			c, err := net.Dial("unix", sock)
+			require.NoError(t, err)
+			c.Close()
+		}
+	}
+	const n = 300
+	start := time.Now()
+	flood(n)
+	require.Eventually(t, func() bool { return refused.Load() == n }, 5*time.Second, 10*time.Millisecond, "the metric counts every refusal")
+	lines := func() (count int, dropped int) {
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var e struct {
+				Event   string `json:"event"`
+				Dropped int    `json:"dropped"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(line), &e), line)
+			if e.Event == "admin.refused" {
+				count++
+				dropped += e.Dropped
+			}
+		}
+		return count, dropped
+	}
+	got, _ := lines()
+	bound := burst + int(time.Since(start)/every) + 1
+	require.LessOrEqual(t, got, bound, "a flood of %d refusals is logged in a bounded number of lines", n)
+	require.Positive(t, got)
+
+	// When logging resumes, the line says how many were dropped: every
+	// refusal is either a line or counted in one.
+	time.Sleep(every + 50*time.Millisecond)
+	flood(1)
+	require.Eventually(t, func() bool {
+		count, dropped := lines()
+		return count+dropped == n+1
+	}, 2*time.Second, 10*time.Millisecond, "lines plus dropped = refusals; log:\n%s", logs.String())
 }

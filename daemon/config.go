@@ -38,6 +38,7 @@ type Config struct {
 	Tokens   token.Config    `toml:"tokens"`
 	Identity identity.Config `toml:"identity"`
 	Audit    AuditConfig     `toml:"audit"`
+	Store    StoreConfig     `toml:"store"`
 	Lockdown LockdownConfig  `toml:"lockdown"`
 
 	// file is where the config was read from, for messages; "" for defaults.
@@ -50,11 +51,16 @@ type SealConfig struct {
 	PCRs   []int  `toml:"pcrs"`
 }
 
-// ListenConfig holds the two planes' addresses.
+// ListenConfig holds the two planes' addresses and the data plane's
+// per-client connection bound.
 type ListenConfig struct {
 	TLS         string `toml:"tls"`
 	AdminSocket string `toml:"admin_socket"`
 	AdminGroup  string `toml:"admin_group"`
+	// MaxConnsPerAddress bounds the data plane's open connections from one
+	// source (an IPv4 address, an IPv6 /64), so one client cannot hold the
+	// whole data plane (maxDataConns).
+	MaxConnsPerAddress int `toml:"max_conns_per_address"`
 }
 
 // TLSConfig is the data plane's certificate and client-certificate policy.
@@ -82,6 +88,8 @@ func Default() Config {
 			TLS:         ":8443",
 			AdminSocket: "/run/accessd/admin.sock",
 			AdminGroup:  "accessd-admin",
+
+			MaxConnsPerAddress: 256,
 		},
 		TLS: TLSConfig{
 			Cert:       "/etc/accessd/tls/server.crt",
@@ -91,6 +99,7 @@ func Default() Config {
 		Tokens:   token.DefaultConfig(),
 		Identity: identity.DefaultConfig(),
 		Audit:    AuditConfig{Retention: identity.Duration{Duration: defaultRetention}},
+		Store:    StoreConfig{MinFree: defaultMinFree},
 		Lockdown: LockdownConfig{Mode: "enforce"},
 	}
 }
@@ -479,6 +488,9 @@ func (c *Config) validate() error {
 	}
 	if c.Listen.AdminGroup == "" {
 		return c.invalid("listen.admin_group", "must name a group")
+	}
+	if n := c.Listen.MaxConnsPerAddress; n < 1 || n > maxDataConns {
+		return c.invalid("listen.max_conns_per_address", "must be 1..%d (the data plane's total), got %d", maxDataConns, n)
 	}
 	if c.TLS.ClientAuth != "request" && c.TLS.ClientAuth != "require" {
 		return c.invalid("tls.client_auth", "must be \"request\" or \"require\", got %q", c.TLS.ClientAuth)

@@ -92,6 +92,9 @@ retention = "720h"
 		{name: "unknown audit key", doc: "[audit]\nretention_days = 400\n", wantKey: "audit.retention_days", wantLine: 2, wantMsg: "unknown key"},
 		{name: "port out of range", doc: "[listen]\ntls = \":70000\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},
 		{name: "port not a number", doc: "[listen]\ntls = \"127.0.0.1:https\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},
+		{name: "no connections per address", doc: "[listen]\nmax_conns_per_address = 0\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "1..2048"},
+		{name: "more per address than in total", doc: "[listen]\nmax_conns_per_address = 4096\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "1..2048"},
+		{name: "connections per address as string", doc: "[listen]\nmax_conns_per_address = \"256\"\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "want an integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

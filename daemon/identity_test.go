@@ -11,6 +11,12 @@ import (
 // testIdentity opens a real store in a temporary directory and the
 // Identity layer over it, closed at cleanup.
 func testIdentity(t *testing.T) *identityPlane {
+	_, idp := testStoreIdentity(t)
+	return idp
+}
+
+// testStoreIdentity is testIdentity that also hands out the store.
+func testStoreIdentity(t *testing.T) (*store.Store, *identityPlane) {
 	t.Helper()
 	key := make([]byte, store.RootKeySize)
 	if _, err := rand.Read(key); err != nil {
@@ -29,5 +35,5 @@ func testIdentity(t *testing.T) *identityPlane {
 		idp.close()
 		st.Close()
 	})
-	return idp
+	return st, idp
 }

@@ -15,6 +15,12 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	refused  prometheus.Counter
+	// dataRefused counts data-plane connections reset at accept because
+	// their source held listen.max_conns_per_address already.
+	dataRefused prometheus.Counter
+	// idleClosed counts keep-alive connections closed early because the
+	// data plane was near its connection cap.
+	idleClosed prometheus.Counter
 }
 
 func newMetrics(storeSize func() (lsm, vlog int64)) *metrics {
@@ -34,7 +40,15 @@ func newMetrics(storeSize func() (lsm, vlog int64)) *metrics {
 			Help: "Admin socket connections refused by the peer-credential check.",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.refused,
+	m.dataRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "accessd_data_connections_refused_total",
+		Help: "Data-plane connections reset at accept: their source address held listen.max_conns_per_address already.",
+	})
+	m.idleClosed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "accessd_data_idle_connections_closed_total",
+		Help: "Idle keep-alive connections closed early because the data plane was near its connection cap.",
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.refused, m.dataRefused, m.idleClosed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if storeSize != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

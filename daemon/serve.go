@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
-	"golang.org/x/net/netutil"
 
 	"github.com/accessd/accessd/daemon/lockdown"
 	"github.com/accessd/accessd/oauth/api"
@@ -126,6 +124,9 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	if err := s.firstDevRun(dir); err != nil {
 		return err
 	}
+	if err := s.checkDisk(); err != nil {
+		return err
+	}
 	st, err := s.unsealAndOpenStore()
 	if err != nil {
 		return err
@@ -161,7 +162,8 @@ type server struct {
 
 	rep       *lockdown.Report // the host checks
 	sealKind  seal.Kind
-	boundPCRs []int // what root.sealed is bound to
+	boundPCRs []int      // what root.sealed is bound to
+	disk      *diskGuard // [store] min_free: refuses writes, stops below the floor
 }
 
 // checkHostAndLock is phase 1: the host checks, then the data-dir lock,
@@ -246,6 +248,7 @@ func (s *server) unsealAndOpenStore() (*store.Store, error) {
 	warnPCRDrift(s.log, s.boundPCRs, s.cfg.Seal.PCRs)
 	s.n.status("opening store")
 	st, err := store.Open(dbPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log,
+		AllowWrite: s.disk.allowWrite,
 		BeforeMigrate: func(from, to int, backup func(io.Writer) error) error {
 			return s.preMigrationBackup(from, to, root.Bytes(), backup)
 		}})
@@ -294,9 +297,8 @@ func (s *server) listen(st *store.Store, idp *identityPlane) (*running, error) {
 	r.dataSrv.TLSConfig = tlsCfg
 	r.adminSrv = newHTTPServer(m.instrument("admin", admin), s.log)
 	r.adminSrv.ConnContext = connContext // hands handlers the peer credentials
-	go func() {
-		r.errc <- r.dataSrv.Serve(tls.NewListener(netutil.LimitListener(lis.data, maxDataConns), tlsCfg))
-	}()
+	dataLis := guardData(r.dataSrv, lis.data, tlsCfg, dataLimits(s.cfg.Listen), m, s.log)
+	go func() { r.errc <- r.dataSrv.Serve(dataLis) }()
 	go func() { r.errc <- r.adminSrv.Serve(lis.admin) }()
 
 	s.n.send("READY=1\nSTATUS=serving on " + lis.data.Addr().String())
@@ -360,6 +362,7 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, r *running) erro
 	var wg sync.WaitGroup
 	wg.Go(func() { s.n.watchdog(wctx) })
 	wg.Go(func() { s.retainAudit(wctx, r.idp.audit) })
+	wg.Go(func() { s.disk.watch(wctx) })
 
 	var serveErr error
 	release := time.NewTicker(30 * time.Second)
@@ -379,6 +382,10 @@ loop:
 			}
 		case err := <-r.errc:
 			serveErr = fmt.Errorf("daemon: listener stopped: %w", err)
+			break loop
+		case free := <-s.disk.floorHit:
+			serveErr = s.disk.floorError(free)
+			s.log.Error("disk below the hard free-space floor: stopping with the store closed cleanly", "event", "store.disk_floor", "err", serveErr)
 			break loop
 		}
 	}

@@ -131,18 +131,45 @@ func TestClientCertificates(t *testing.T) {
 	}
 }
 
+// TestTLSPolicy makes real handshakes against the data plane's server
+// config: old protocol versions and suites without AEAD or forward
+// secrecy are refused by the server, whatever the client is willing to do.
 func TestTLSPolicy(t *testing.T) {
 	p := newPKI(t)
 	srv, _ := tlsServer(t, p, TLSConfig{ClientAuth: "request"})
 	addr := srv.Listener.Addr().String()
-	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
-		_, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.pool(t), MinVersion: v, MaxVersion: v})
-		require.ErrorContains(t, err, "protocol version not supported", "version %x must be refused by the server", v)
+	refused := []struct {
+		name    string
+		version uint16
+		suites  []uint16
+		want    string // the server's alert, as Go's client reports it
+	}{
+		{"TLS 1.0", tls.VersionTLS10, nil, "protocol version not supported"},
+		{"TLS 1.1", tls.VersionTLS11, nil, "protocol version not supported"},
+		{"TLS 1.2, CBC with SHA-256", tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256}, "handshake failure"},
+		{"TLS 1.2, CBC with SHA-1", tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}, "handshake failure"},
+		{"TLS 1.2, RC4", tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA}, "handshake failure"},
 	}
-	// TLS 1.2 with a CBC suite is refused; with an AEAD suite it works.
-	_, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.pool(t), MaxVersion: tls.VersionTLS12,
-		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}})
-	require.Error(t, err)
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.pool(t), MinVersion: tt.version, MaxVersion: tt.version, CipherSuites: tt.suites})
+			require.ErrorContains(t, err, tt.want, "must be refused by the server")
+		})
+	}
+	// The same with OpenSSL's client, told to offer what it would refuse
+	// itself by default (security level 0).
+	for _, args := range [][]string{
+		{"-tls1", "-cipher", "DEFAULT@SECLEVEL=0"},
+		{"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"},
+		{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA@SECLEVEL=0"},
+	} {
+		cmd := exec.Command("openssl", append([]string{"s_client", "-connect", addr, "-CAfile", p.path("ca.crt")}, args...)...)
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err, "openssl s_client %v must fail:\n%s", args, out)
+		require.Regexp(t, `alert (protocol version|handshake failure)`, string(out), "openssl %v: the server refused it", args)
+	}
+	// TLS 1.2 with an AEAD suite works; 1.3 is preferred.
 	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.pool(t), MaxVersion: tls.VersionTLS12})
 	require.NoError(t, err)
 	require.Equal(t, uint16(tls.VersionTLS12), c.ConnectionState().Version)

@@ -180,9 +180,12 @@ func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
 		return fmt.Errorf("store: chain audit entries: %w", err)
 	}
 	defer r.s.mu.RUnlock()
-	txn := r.s.db.NewTransaction(true)
+	txn, err := r.s.writeTxn()
+	if err != nil {
+		return fmt.Errorf("store: chain audit entries: %w", err)
+	}
 	defer txn.Discard()
-	err := func() error {
+	err = func() error {
 		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err

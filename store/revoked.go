@@ -1,8 +1,11 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // RevokedToken is an access token revoked before its expiry (RFC 7009,
@@ -49,11 +52,50 @@ func (r *RevokedTokenRepo) Scan(fn func(RevokedToken) (bool, error)) error {
 	return r.t.scan(r.x, "", fn)
 }
 
+// metaRevocationSweep holds the latest time (Unix seconds) up to which
+// revocations were swept: a token that expired by then may have lost its
+// revocation, so it must count as expired whatever the clock says later.
+var metaRevocationSweep = []byte("meta/revocationsweep")
+
+// SweptUpTo is the latest time DeleteExpired ran with; zero before the
+// first sweep. The token layer treats every token expiring by then as
+// expired, so that a clock set back after a sweep cannot bring a revoked
+// token back to life.
+func (r *RevokedTokenRepo) SweptUpTo() (time.Time, error) {
+	var sec uint64
+	err := r.x.view(func(txn *badger.Txn) error {
+		v, err := r.t.s.mac.getUint64(txn, metaRevocationSweep)
+		if isNotFound(err) || errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		sec = v
+		return err
+	})
+	if err != nil || sec == 0 {
+		return time.Time{}, err
+	}
+	return time.Unix(int64(sec), 0), nil
+}
+
 // DeleteExpired removes every revocation whose token has expired by now
-// and reports how many went.
+// and reports how many went. It first records now as SweptUpTo (never
+// moving it back), durably, before any revocation goes.
 func (r *RevokedTokenRepo) DeleteExpired(now time.Time) (int, error) {
+	err := r.x.update(func(txn *badger.Txn) error {
+		old, err := r.t.s.mac.getUint64(txn, metaRevocationSweep)
+		if err != nil && !isNotFound(err) && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if uint64(now.Unix()) <= old {
+			return nil
+		}
+		return r.t.s.mac.putUint64(txn, metaRevocationSweep, uint64(now.Unix()))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: record revocation sweep: %w", err)
+	}
 	var ids []string
-	err := r.t.scan(r.x, "", func(t RevokedToken) (bool, error) {
+	err = r.t.scan(r.x, "", func(t RevokedToken) (bool, error) {
 		if !t.ExpiresAt.After(now) {
 			ids = append(ids, t.JTI)
 		}

@@ -39,6 +39,16 @@ type Options struct {
 	// stops Open and leaves the store as it was. Nil migrates without a
 	// backup.
 	BeforeMigrate func(from, to int, backup func(w io.Writer) error) error
+	// AllowWrite, when set, is asked before every write transaction
+	// (Update, each repository's own writes, the audit chain, retention,
+	// key rotation); an error refuses the write before Badger is touched
+	// and is returned wrapped, so errors.Is and errors.As see through it.
+	// The daemon refuses writes this way while the disk is nearly full:
+	// Badger writes through memory maps, and a page that finds the disk
+	// full kills the process with SIGBUS instead of returning an error.
+	// It is called on every write, so it must be cheap (an atomic load).
+	// Open's own metadata writes are not asked. Nil allows every write.
+	AllowWrite func() error
 }
 
 // Store is accessd's encrypted record store: one Badger database under a
@@ -73,6 +83,8 @@ type Store struct {
 	audit     *AuditRepo
 
 	sync *groupSync // shares fsyncs between concurrent commits
+
+	allowWrite func() error // Options.AllowWrite; nil while Open runs
 
 	// auditWake is signalled after a commit that staged audit entries,
 	// so the chain writer (store/audit) picks them up at once.
@@ -171,6 +183,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 		s.wipe()
 		return nil, err
 	}
+	s.allowWrite = opts.AllowWrite
 	return s, nil
 }
 
@@ -471,8 +484,11 @@ const maxAttempts = 64
 // outside txn. Errors from fn end the loop and are returned as is.
 func (s *Store) retry(fn func(txn *badger.Txn) error) error {
 	for attempt := range maxAttempts {
-		txn := s.db.NewTransaction(true)
-		err := fn(txn)
+		txn, err := s.writeTxn()
+		if err != nil {
+			return err
+		}
+		err = fn(txn)
 		if err == nil {
 			err = txn.Commit()
 		}
@@ -488,6 +504,17 @@ func (s *Store) retry(fn func(txn *badger.Txn) error) error {
 		}
 	}
 	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
+}
+
+// writeTxn starts a read-write transaction, unless Options.AllowWrite
+// refuses it: the one gate every write of the store passes.
+func (s *Store) writeTxn() (*badger.Txn, error) {
+	if s.allowWrite != nil {
+		if err := s.allowWrite(); err != nil {
+			return nil, fmt.Errorf("write refused: %w", err)
+		}
+	}
+	return s.db.NewTransaction(true), nil
 }
 
 // lockedReader serialises an injected Rand.

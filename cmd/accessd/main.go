@@ -43,7 +43,9 @@ const (
 	exitUsage    = 2
 	exitLockdown = 3  // host checks refused the start / `check` found failures
 	exitNotInit  = 4  // no store: run `accessd init` or restore one
+	exitTPM      = 5  // no TPM answered (restart may help once it is back)
 	exitRollback = 6  // the store is behind the TPM's rollback counter
+	exitDisk     = 7  // the data dir's disk is below the hard free-space floor
 	exitConfig   = 78 // EX_CONFIG
 )
 
@@ -176,6 +178,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitNotInit
 	case errors.Is(err, daemon.ErrRollback):
 		return exitRollback
+	case errors.Is(err, seal.ErrNoDevice):
+		return exitTPM
+	case errors.Is(err, daemon.ErrDiskFloor):
+		return exitDisk
 	}
 	return exitFailure
 }

@@ -81,7 +81,11 @@ func writeMan(w io.Writer) error {
 	b.WriteString(".SH EXIT STATUS\n")
 	for _, e := range [][2]string{
 		{"0", "success"}, {"1", "other failure"}, {"2", "usage"}, {"3", "host lockdown checks failed"},
-		{"4", "not initialised: run accessd init or restore the data dir"}, {"78", "configuration error"},
+		{"4", "not initialised: run accessd init or restore the data dir"},
+		{"5", "TPM unavailable: nothing answered at seal.device; a restart may help once it is back"},
+		{"6", "rollback detected: the store is behind the TPM's rollback counter"},
+		{"7", "the data dir's file system is below the hard free-space floor (a quarter of [store] min_free); the store was closed cleanly"},
+		{"78", "configuration error"},
 	} {
 		b.WriteString(".TP\n.B " + e[0] + "\n" + roff(e[1]) + "\n")
 	}

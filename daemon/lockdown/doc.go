@@ -26,8 +26,11 @@
 //	                       service user with mode & 0077 == 0 (the admin
 //	                       socket, when it lives there, is skipped)
 //	data-dir-parents       see "Parent directories"
-//	config-file-perms      not group/other-writable, owned by root or the service user
-//	config-file-parents
+//	config-file-perms      owned by root, not group/other-writable (0640
+//	                       root:accessd): the service user must not be able
+//	                       to rewrite its own config for the next start
+//	config-file-parents    see "Parent directories"; owned by root, not by
+//	                       the service user
 //	tls-key-perms          mode & 0077 == 0, owned by root or the service user
 //	tls-key-parents
 //	tls-cert-perms         not group/other-writable (warning: a swapped
@@ -52,7 +55,8 @@
 // # Parent directories
 //
 // Like OpenSSH's StrictModes, every directory from a protected path up to
-// `/` must be owned by root, the running uid or the service user, and must
+// `/` must be owned by root, the running uid or the service user (for the
+// config file's parents: by root alone), and must
 // not be group- or other-writable; the sticky bit does not excuse a
 // world-writable directory such as /tmp, since whoever can write there can
 // race the daemon for a name. Both the path as given and its symlink-free

@@ -197,6 +197,19 @@ func (e *env) parentDirs(path string) ([]string, error) {
 
 // checkParents applies the StrictModes rule to the parents of path.
 func (e *env) checkParents(name, what, path string) Finding {
+	return e.checkParentsOwned(name, what, path, false)
+}
+
+// serviceOwns reports whether uid is the account the daemon runs as (the
+// running uid or the service user), other than root.
+func (e *env) serviceOwns(uid int) bool {
+	return uid != 0 && (uid == e.creds.EUID || uid == e.serviceUID)
+}
+
+// checkParentsOwned is checkParents; with rootOnly the directories must
+// belong to root, not to the service user either, so the daemon cannot
+// swap what lies below them.
+func (e *env) checkParentsOwned(name, what, path string, rootOnly bool) Finding {
 	if path == "" {
 		return info(name, what+" not configured", "")
 	}
@@ -219,7 +232,11 @@ func (e *env) checkParents(name, what, path string) Finding {
 			continue // its target is on the resolved chain
 		}
 		uid, _ := statOwner(fi)
-		if !e.trustedOwner(uid) {
+		switch {
+		case rootOnly && e.serviceOwns(uid):
+			bad.add("%s is owned by uid %d, the service user, which could then replace the %s", d, uid, what)
+			fixes = append(fixes, "chown root:root "+d)
+		case !e.trustedOwner(uid), rootOnly && uid != 0:
 			bad.add("%s is owned by uid %d", d, uid)
 			fixes = append(fixes, "chown root "+d)
 		}
@@ -237,7 +254,11 @@ func (e *env) checkParents(name, what, path string) Finding {
 		fix += " (or move the " + what + " to a directory only root can write)"
 		return fail(name, SeverityCritical, bad.String(), fix)
 	}
-	return pass(name, SeverityCritical, fmt.Sprintf("%d parent directories of %s owned by root or the service user, not group/other-writable", len(dirs), path))
+	owners := "root or the service user"
+	if rootOnly {
+		owners = "root"
+	}
+	return pass(name, SeverityCritical, fmt.Sprintf("%d parent directories of %s owned by %s, not group/other-writable", len(dirs), path, owners))
 }
 
 // checkFilePerms checks one protected file: owner trusted, and mode &
@@ -297,16 +318,50 @@ func checkDataDirParents(e *env) Finding {
 	return e.checkParents("data-dir-parents", "data dir", e.DataDir)
 }
 
+// checkConfigFilePerms: the config belongs to root and only root may
+// write it (DESIGN §4: 0640 root:accessd). A config the service user owns
+// or can write would let a compromised daemon rewrite its own rules for
+// the next start (lockdown.mode = "warn", another seal device, a wider
+// listener), so the service user fails here as any stranger would.
 func checkConfigFilePerms(e *env) Finding {
+	const name = "config-file-perms"
 	if e.ConfigFile == "" {
-		return info("config-file-perms", "no config file; built-in defaults in use", "")
+		return info(name, "no config file; built-in defaults in use", "")
 	}
-	return e.checkFilePerms("config-file-perms", "config file", e.ConfigFile, 0o022, SeverityCritical, SeverityInfo,
-		"built-in defaults in use; if they do not fit, create "+e.ConfigFile+" (mode 0640, owned by root)")
+	f := e.checkFilePerms(name, "config file", e.ConfigFile, 0o022, SeverityCritical, SeverityInfo,
+		"built-in defaults in use; if they do not fit, create "+e.ConfigFile+" (mode 0640, owned by root:"+svcName(e)+")")
+	if f.Status != StatusPass {
+		if f.Status == StatusFail {
+			f.Fix = configFix(e)
+		}
+		return f
+	}
+	fi, err := os.Stat(e.ConfigFile)
+	if err != nil { // gone since; the next run says so
+		return f
+	}
+	if uid, _ := statOwner(fi); uid != 0 {
+		why := ""
+		if e.serviceOwns(uid) {
+			why = ", the service user, which could then rewrite its own config"
+		}
+		return fail(name, SeverityCritical, fmt.Sprintf("%s is owned by uid %d%s", e.ConfigFile, uid, why), configFix(e))
+	}
+	return f
+}
+
+// configFix is the one command that gives the config its packaged owner
+// and mode.
+func configFix(e *env) string {
+	p, err := absPath(e.ConfigFile)
+	if err != nil {
+		p = e.ConfigFile
+	}
+	return fmt.Sprintf("chown root:%s %s && chmod 0640 %s", svcName(e), p, p)
 }
 
 func checkConfigFileParents(e *env) Finding {
-	return e.checkParents("config-file-parents", "config file", e.ConfigFile)
+	return e.checkParentsOwned("config-file-parents", "config file", e.ConfigFile, true)
 }
 
 func checkTLSKeyPerms(e *env) Finding {

@@ -138,7 +138,7 @@ func TestParentDirs(t *testing.T) {
 		wantFix   string
 	}{
 		{name: "data dir good", check: "data-dir-parents", want: StatusPass},
-		{name: "config good", check: "config-file-parents", want: StatusPass},
+		{name: "config good", check: "config-file-parents", root: true, want: StatusPass},
 		{name: "key good", check: "tls-key-parents", want: StatusPass},
 		{name: "client CA good", check: "tls-client-ca-parents", want: StatusPass},
 		{
@@ -255,9 +255,10 @@ func TestFilePerms(t *testing.T) {
 		wantFound string
 		wantFix   string
 	}{
-		{name: "config 0640", check: "config-file-perms", file: "etc/accessd/accessd.toml", mode: 0o640, want: StatusPass, wantSev: SeverityCritical},
-		{name: "config 0644", check: "config-file-perms", file: "etc/accessd/accessd.toml", mode: 0o644, want: StatusPass, wantSev: SeverityCritical},
-		{name: "config 0660", check: "config-file-perms", file: "etc/accessd/accessd.toml", mode: 0o660, want: StatusFail, wantSev: SeverityCritical, wantFound: "accessd.toml is mode 0660", wantFix: "chmod go-w"},
+		// Root-owned only when the tests run as root (see TestConfigOwnership).
+		{name: "config 0640", check: "config-file-perms", file: "etc/accessd/accessd.toml", mode: 0o640, root: true, want: StatusPass, wantSev: SeverityCritical},
+		{name: "config 0644", check: "config-file-perms", file: "etc/accessd/accessd.toml", mode: 0o644, root: true, want: StatusPass, wantSev: SeverityCritical},
+		{name: "config 0660", check: "config-file-perms", file: "etc/accessd/accessd.toml", mode: 0o660, want: StatusFail, wantSev: SeverityCritical, wantFound: "accessd.toml is mode 0660", wantFix: "chmod 0640"},
 		{name: "config 0602", check: "config-file-perms", file: "etc/accessd/accessd.toml", mode: 0o602, want: StatusFail, wantSev: SeverityCritical, wantFound: "mode 0602"},
 		{name: "key 0600", check: "tls-key-perms", file: "etc/accessd/tls/server.key", mode: 0o600, want: StatusPass, wantSev: SeverityCritical},
 		{name: "key 0400", check: "tls-key-perms", file: "etc/accessd/tls/server.key", mode: 0o400, want: StatusPass, wantSev: SeverityCritical},
@@ -380,4 +381,96 @@ func TestPackagedUserMissing(t *testing.T) {
 	k := finding(t, c, "tls-key-perms")
 	require.Contains(t, k.Fix, "chown accessd-test-nonexistent "+c.TLSKey)
 	require.NotContains(t, k.Fix, "chown root")
+}
+
+// TestConfigOwnership: the config and every directory above it belong to
+// root and only root can write them; the service user (the configured
+// account, or the uid the daemon runs as) fails like any stranger, since a
+// compromised daemon could otherwise rewrite its own config for the next
+// start. Real files, real chown.
+func TestConfigOwnership(t *testing.T) {
+	requireRoot(t)
+	const svc, running, stranger = 4343, 4242, 4444 // tree creds run as 4242
+	chown := func(t *testing.T, path string, uid, gid int) {
+		t.Helper()
+		if err := os.Chown(path, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name      string
+		check     string
+		service   string // Config.ServiceUser; "" means the running uid
+		setup     func(t *testing.T, tr *tree)
+		want      Status
+		wantFound string
+		wantFix   string
+	}{
+		{name: "root:svc 0640", check: "config-file-perms", service: "4343",
+			setup: func(t *testing.T, tr *tree) { chown(t, tr.cfg.ConfigFile, 0, svc) },
+			want:  StatusPass, wantFound: "owned by uid 0"},
+		{name: "owned by the service user", check: "config-file-perms", service: "4343",
+			setup: func(t *testing.T, tr *tree) { chown(t, tr.cfg.ConfigFile, svc, svc) },
+			want:  StatusFail, wantFound: "accessd.toml is owned by uid 4343, the service user",
+			wantFix: "chown root:4343 {config} && chmod 0640 {config}"},
+		{name: "owned by the running uid", check: "config-file-perms",
+			setup: func(t *testing.T, tr *tree) { chown(t, tr.cfg.ConfigFile, running, running) },
+			want:  StatusFail, wantFound: "owned by uid 4242, the service user",
+			wantFix: "chown root:4242 {config} && chmod 0640 {config}"},
+		{name: "writable by the service group", check: "config-file-perms", service: "4343",
+			setup: func(t *testing.T, tr *tree) { chown(t, tr.cfg.ConfigFile, 0, svc); chmod(t, tr.cfg.ConfigFile, 0o660) },
+			want:  StatusFail, wantFound: "accessd.toml is mode 0660",
+			wantFix: "chown root:4343 {config} && chmod 0640 {config}"},
+		{name: "service user owns it and may write it", check: "config-file-perms", service: "4343",
+			setup: func(t *testing.T, tr *tree) {
+				chown(t, tr.cfg.ConfigFile, svc, svc)
+				chmod(t, tr.cfg.ConfigFile, 0o600)
+			},
+			want: StatusFail, wantFound: "the service user", wantFix: "chmod 0640"},
+		{name: "owned by a stranger", check: "config-file-perms", service: "4343",
+			setup: func(t *testing.T, tr *tree) { chown(t, tr.cfg.ConfigFile, stranger, 0) },
+			want:  StatusFail, wantFound: "owned by uid 4444", wantFix: "chown root:4343"},
+		{name: "parents root-owned", check: "config-file-parents", service: "4343",
+			want: StatusPass, wantFound: "owned by root,"},
+		{name: "config dir owned by the service user", check: "config-file-parents", service: "4343",
+			setup: func(t *testing.T, tr *tree) { chown(t, tr.path("etc/accessd"), svc, svc) },
+			want:  StatusFail, wantFound: "etc/accessd is owned by uid 4343, the service user, which could then replace the config file",
+			wantFix: "chown root:root {root}/etc/accessd"},
+		{name: "grandparent owned by the running uid", check: "config-file-parents",
+			setup: func(t *testing.T, tr *tree) { chown(t, tr.path("etc"), running, 0) },
+			want:  StatusFail, wantFound: "/etc is owned by uid 4242, the service user",
+			wantFix: "chown root:root {root}/etc"},
+		{name: "config dir writable by the service group", check: "config-file-parents", service: "4343",
+			setup: func(t *testing.T, tr *tree) {
+				chown(t, tr.path("etc/accessd"), 0, svc)
+				chmod(t, tr.path("etc/accessd"), 0o775)
+			},
+			want: StatusFail, wantFound: "etc/accessd is mode 0775", wantFix: "chmod go-w {root}/etc/accessd"},
+		{name: "config dir owned by a stranger", check: "config-file-parents", service: "4343",
+			setup: func(t *testing.T, tr *tree) { chown(t, tr.path("etc/accessd"), stranger, 0) },
+			want:  StatusFail, wantFound: "etc/accessd is owned by uid 4444", wantFix: "chown root {root}/etc/accessd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTree(t)
+			tr.cfg.ServiceUser = tt.service
+			if tt.setup != nil {
+				tt.setup(t, tr)
+			}
+			fix := strings.NewReplacer("{config}", tr.cfg.ConfigFile, "{root}", tr.root).Replace(tt.wantFix)
+			f := finding(t, tr.cfg, tt.check)
+			if f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, fix) {
+				t.Errorf("got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, fix)
+			}
+			// Enforced from the first start: a daemon refused with a
+			// writable config never runs to set lockdown.mode = "warn" in
+			// it. --dev downgrades it like every critical finding.
+			if tt.want == StatusFail {
+				tr.cfg.Dev = true
+				if g := finding(t, tr.cfg, tt.check); g.Status != StatusWarn {
+					t.Errorf("dev: got %s, want warn", g.Status)
+				}
+			}
+		})
+	}
 }

@@ -56,6 +56,10 @@
 //   - Tokens carry whole seconds: a forced logout refuses tokens issued in
 //     the same second as well, and a clock jumping back can make a token
 //     look not yet valid (it is refused, never accepted early).
+//   - A clock set back by more than a token's lifetime after a sweep of
+//     revocations makes new tokens expire before that sweep's time: they
+//     are refused (fail closed) until the clock has caught up. The sweep
+//     runs hourly, so this needs a jump back of over an hour.
 //   - MFA challenges live in memory: a restart ends them and the user
 //     signs in again.
 package token

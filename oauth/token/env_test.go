@@ -140,21 +140,11 @@ func (e *env) postJSON(t testing.TB, path string, hdr map[string]string, in, out
 
 func (e *env) postForm(t testing.TB, path string, basic [2]string, form url.Values, out any) int {
 	t.Helper()
-	req, err := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	if basic[0] != "" {
-		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+		hdr["Authorization"] = "Basic " + basicOf(basic[0], basic[1])
 	}
-	resp, err := e.hc.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	if out != nil && len(b) > 0 {
-		require.NoError(t, json.Unmarshal(b, out), string(b))
-	}
-	return resp.StatusCode
+	return e.do(t, "POST", path, hdr, strings.NewReader(form.Encode()), out)
 }
 
 // authorize asks /v1/authorize with a bare token, as lib-auth does.
@@ -168,8 +158,15 @@ func (e *env) authorize(t testing.TB, tok string, body api.AuthorizeRequest) (in
 // passwordLogin runs Lerian's JSON password grant.
 func (e *env) passwordLogin(t testing.TB, username, password string) (int, api.TokenResponse, api.Error) {
 	t.Helper()
+	return e.lerianToken(t, "/v1/login/oauth/access_token", api.TokenRequest{GrantType: "password", Username: username, Password: password})
+}
+
+// lerianToken posts to one of Lerian's token endpoints and decodes the
+// token object or the error, by status.
+func (e *env) lerianToken(t testing.TB, path string, in any) (int, api.TokenResponse, api.Error) {
+	t.Helper()
 	var raw json.RawMessage
-	code := e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: username, Password: password}, &raw)
+	code := e.postJSON(t, path, nil, in, &raw)
 	var ok api.TokenResponse
 	var fail api.Error
 	if code == http.StatusOK {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/accessd/accessd/store"
@@ -17,6 +18,11 @@ import (
 type revocations struct {
 	mu sync.RWMutex
 	m  map[string]time.Time // jti -> token expiry
+	// swept is the latest time (Unix seconds) revocations were swept up
+	// to: a token expiring by then may have lost its revocation, so it is
+	// expired whatever the clock says afterwards (a clock set back cannot
+	// revive it).
+	swept atomic.Int64
 }
 
 func (r *revocations) load(st *store.Store, now time.Time) error {
@@ -31,6 +37,13 @@ func (r *revocations) load(st *store.Store, now time.Time) error {
 	})
 	if err != nil {
 		return fmt.Errorf("token: load revocations: %w", err)
+	}
+	swept, err := st.RevokedTokens().SweptUpTo()
+	if err != nil {
+		return fmt.Errorf("token: load revocations: %w", err)
+	}
+	if !swept.IsZero() {
+		r.swept.Store(swept.Unix())
 	}
 	return nil
 }
@@ -49,6 +62,9 @@ func (r *revocations) add(jti string, exp time.Time) {
 }
 
 func (r *revocations) forgetExpired(now time.Time) {
+	if now.Unix() > r.swept.Load() {
+		r.swept.Store(now.Unix())
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for j, exp := range r.m {

@@ -197,7 +197,7 @@ func oauthForm(r *http.Request) (url.Values, *tokenRequest, error) {
 		if errors.As(err, &mbe) {
 			return nil, nil, fmt.Errorf("token: %w: body over %d bytes", api.ErrTooLarge, mbe.Limit)
 		}
-		return nil, nil, fmt.Errorf("token: %w: malformed form body", api.ErrBadRequest)
+		return nil, nil, fmt.Errorf("token: %w: malformed form body: %v", api.ErrBadRequest, err)
 	}
 	form := r.PostForm
 	for k, v := range form {

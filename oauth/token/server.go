@@ -159,8 +159,9 @@ func (s *Server) sweep() {
 	r, err := s.st.RevokedTokens().DeleteExpired(now)
 	if err != nil {
 		s.log.Warn("expired revocations not swept", "event", "token.sweep_error", "err", err)
+	} else {
+		s.revoked.forgetExpired(now)
 	}
-	s.revoked.forgetExpired(now)
 	if f+r > 0 {
 		s.log.Info("swept expired token state", "event", "token.sweep", "refreshFamilies", f, "revocations", r)
 	}
@@ -227,7 +228,10 @@ func (s *Server) verify(tok string) (Principal, string) {
 			s.cache.put(sum, c, now)
 		}
 	}
-	if c.Expiry <= now.Unix() {
+	// Expired by the clock, or by the last sweep of revocations, which
+	// may have forgotten this token's revocation: a clock set back after
+	// a sweep cannot revive a revoked token.
+	if c.Expiry <= now.Unix() || c.Expiry <= s.revoked.swept.Load() {
 		return Principal{}, "expired"
 	}
 	if c.NotBefore > now.Unix() {

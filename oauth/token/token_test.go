@@ -222,16 +222,7 @@ func TestRefreshRotationAndReplay(t *testing.T) {
 	_, first, _ := e.passwordLogin(t, "bob", "river-Stone-pepper-58")
 
 	refresh := func(rt string) (int, api.TokenResponse, api.Error) {
-		var raw json.RawMessage
-		code := e.postJSON(t, "/v1/login/oauth/refresh_token", nil, map[string]string{"refreshToken": rt}, &raw)
-		var ok api.TokenResponse
-		var fail api.Error
-		if code == http.StatusOK {
-			require.NoError(t, json.Unmarshal(raw, &ok))
-		} else {
-			require.NoError(t, json.Unmarshal(raw, &fail))
-		}
-		return code, ok, fail
+		return e.lerianToken(t, "/v1/login/oauth/refresh_token", map[string]string{"refreshToken": rt})
 	}
 	code, second, _ := refresh(first.RefreshToken)
 	require.Equal(t, http.StatusOK, code)

@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
+)
+
+// TestAllowWriteGatesEveryWriter checks that Options.AllowWrite is the one
+// gate of every kind of write: a transaction, a repository's own write,
+// the audit chain and a field-key rotation are refused with the hook's
+// error while it refuses, reads go on, and writes resume when it allows
+// them again. The daemon's free-space watermark relies on this.
+func TestAllowWriteGatesEveryWriter(t *testing.T) {
+	errFull := errors.New("disk nearly full")
+	var refuse atomic.Bool
+	st, err := store.Open(t.TempDir(), testRoot, store.Options{AllowWrite: func() error {
+		if refuse.Load() {
+			return errFull
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.Users().Create(store.User{Username: "before"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(st, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+
+	refuse.Store(true)
+	writes := []struct {
+		name string
+		do   func() error
+	}{
+		{"update", func() error {
+			return st.Update(func(tx *store.Tx) error {
+				_, err := tx.Users().Create(store.User{Username: "in-tx"})
+				return err
+			})
+		}},
+		{"repository write", func() error { _, err := st.Users().Create(store.User{Username: "direct"}); return err }},
+		{"login state", func() error {
+			_, err := st.Logins().Put(u.ID, func(l store.LoginState) (store.LoginState, error) { l.FailedLogins++; return l, nil })
+			return err
+		}},
+		{"audit chain", func() error {
+			return st.AuditEntries().Chain(nil, []store.AuditEntry{{Seq: 1, Type: "x"}})
+		}},
+		{"field key rotation", func() error { _, err := st.RotateFieldKey(); return err }},
+	}
+	for _, w := range writes {
+		if err := w.do(); !errors.Is(err, errFull) {
+			t.Errorf("%s while refused: err = %v, want the hook's error", w.name, err)
+		}
+	}
+	if got, err := st.Users().Get(u.ID); err != nil || got.Username != "before" {
+		t.Fatalf("read while writes are refused: %+v, %v", got, err)
+	}
+	if _, err := st.Users().GetByUsername("direct"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused write left a record: %v", err)
+	}
+
+	refuse.Store(false)
+	if _, err := st.Users().Create(store.User{Username: "after"}); err != nil {
+		t.Fatalf("write after the hook allows again: %v", err)
+	}
+}
