@@ -16,9 +16,12 @@ import (
 // is not was already used: a replay, on which the token layer revokes the
 // family.
 type RefreshFamily struct {
-	ID             string    `json:"id"`
-	Subject        string    `json:"subject"` // the user's or application's record ID
-	ClientID       string    `json:"clientId"`
+	ID       string `json:"id"`
+	Subject  string `json:"subject"` // the user's or application's record ID
+	ClientID string `json:"clientId"`
+	// CertThumbprint binds the family to a client certificate (RFC 8705
+	// x5t#S256): its refresh tokens work only over that certificate.
+	CertThumbprint string    `json:"certThumbprint,omitempty"`
 	Scope          string    `json:"scope,omitempty"`
 	CurrentHash    []byte    `json:"currentHash"`
 	PreviousHashes [][]byte  `json:"previousHashes,omitempty"`

@@ -371,7 +371,9 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaTy
 		return err
 	}
 	if !c.SecondFactor() {
-		return nil
+		// The challenge was opened because a factor was due; one switched
+		// off meanwhile must not make any code pass.
+		return fmt.Errorf("identity: %w: no second factor is enabled any more; sign in again", api.ErrBadPasscode)
 	}
 	if mfaType == "" {
 		mfaType = api.MFATypeApp

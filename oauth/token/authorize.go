@@ -98,7 +98,7 @@ func (p decisions) authorize(w http.ResponseWriter, r *http.Request) {
 // bare resource (what Lerian's console expects); without, all of them,
 // a product's resources keyed "product/resource".
 func (p decisions) permissions(w http.ResponseWriter, r *http.Request) {
-	pr, err := p.s.Verify(Bearer(r))
+	pr, err := p.s.presented(r, Bearer(r))
 	if err != nil {
 		api.WriteError(w, err)
 		return

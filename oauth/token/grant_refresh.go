@@ -34,15 +34,28 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Failed refreshes are audited one by one, so they spend the source
+	// address's failure budget like failed client authentications: the
+	// log cannot be flooded with made-up refresh tokens.
+	if err := s.limits.failedAddr.check(r.source); err != nil {
+		s.metrics.limited.WithLabelValues("refresh-address").Inc()
+		return nil, err
+	}
+	actor := "anonymous" // the caller's clientId is not proof of anything
+	if cl != nil {
+		actor = "app:" + cl.ClientID
+	}
 	hash := s.refreshHash(r.refreshToken)
 	f, err := s.st.RefreshFamilies().GetByTokenHash(hash)
 	if errors.Is(err, store.ErrNotFound) {
-		s.record(r.ctx, "token.refresh", "client:"+r.clientID, "unknown-token", "failed", r.source, nil)
+		s.limits.failedAddr.take(r.source)
+		s.record(r.ctx, "token.refresh", actor, "unknown-token", "failed", r.source, nil)
 		return nil, badRefresh("unknown")
 	} else if err != nil {
 		return nil, fmt.Errorf("token: find refresh family: %w", err)
 	}
 	if cl != nil && cl.ClientID != f.ClientID {
+		s.limits.failedAddr.take(r.source)
 		s.record(r.ctx, "token.refresh", "app:"+cl.ClientID, "refresh-family:"+f.ID, "wrong-client", r.source, nil)
 		return nil, badRefresh("issued to another client")
 	}
@@ -51,6 +64,7 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 		return nil, err
 	}
 	now := s.now().UTC()
+	tp := thumbprint(r.cert)
 	var why string
 	f, err = s.st.RefreshFamilies().Update(f.ID, func(f store.RefreshFamily) (store.RefreshFamily, error) {
 		why = ""
@@ -65,6 +79,8 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 			why = "expired"
 		case !s.id.TokenValid(f.Subject, f.CreatedAt):
 			why = "signed out"
+		case f.CertThumbprint != "" && (tp == nil || tp.X5tS256 != f.CertThumbprint):
+			why = "not presented over the certificate it is bound to"
 		}
 		if why != "" {
 			return f, errReplay
@@ -74,6 +90,7 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 		return f, nil
 	})
 	if why != "" && (err == nil || errors.Is(err, errReplay)) {
+		s.limits.failedAddr.take(r.source)
 		if why == "replayed" {
 			s.metrics.revocations.Inc()
 			s.log.Warn("spent refresh token presented again; its family is revoked", "event", "token.refresh_replay", "family", f.ID, "subject", f.Subject)
@@ -86,11 +103,16 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 	}
 	u, err := s.st.Users().Get(f.Subject)
 	if err != nil || u.Disabled || !s.subjects.Has(u.ID) {
+		s.limits.failedAddr.take(r.source)
 		s.record(r.ctx, "token.refresh", "user:"+f.Subject, "refresh-family:"+f.ID, "no-user", r.source, nil)
 		return nil, badRefresh("the user is gone or disabled")
 	}
+	cnf := tp
+	if f.CertThumbprint != "" {
+		cnf = &Confirmation{X5tS256: f.CertThumbprint}
+	}
 	at, kid, err := s.accessToken(Claims{Subject: u.ID, ClientID: f.ClientID, Type: TypeUser, Name: u.Username,
-		AuthTime: f.AuthTime.Unix(), SessionID: f.ID, Cnf: thumbprint(r.cert)})
+		AuthTime: f.AuthTime.Unix(), SessionID: f.ID, Cnf: cnf})
 	if err != nil {
 		return nil, err
 	}

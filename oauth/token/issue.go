@@ -61,8 +61,12 @@ func (s *Server) userTokens(ctx context.Context, u store.User, clientID string, 
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.st.RefreshFamilies().Create(store.RefreshFamily{Subject: u.ID, ClientID: clientID,
-		CurrentHash: s.refreshHash(rt), AuthTime: now, ExpiresAt: now.Add(s.cfg.RefreshTTL.Duration)})
+	fam := store.RefreshFamily{Subject: u.ID, ClientID: clientID,
+		CurrentHash: s.refreshHash(rt), AuthTime: now, ExpiresAt: now.Add(s.cfg.RefreshTTL.Duration)}
+	if tp := thumbprint(cert); tp != nil {
+		fam.CertThumbprint = tp.X5tS256 // the family's refresh tokens work only over this certificate
+	}
+	f, err := s.st.RefreshFamilies().Create(fam)
 	if err != nil {
 		return nil, fmt.Errorf("token: store refresh family: %w", err)
 	}

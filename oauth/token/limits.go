@@ -1,6 +1,7 @@
 package token
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -48,12 +49,26 @@ func newKeyed(perMinute int, now func() time.Time) *keyed {
 	return &keyed{every: rate.Limit(float64(perMinute) / 60), burst: perMinute, now: now, seed: maphash.MakeSeed()}
 }
 
+// maxKeyLen bounds what a limiter keeps per key: a longer key (a 1 MiB
+// "username" of a hostile caller) is kept as its SHA-256, so that
+// unauthenticated callers cannot make the limiter hold their bytes.
+const maxKeyLen = 64
+
+func boundKey(key string) string {
+	if len(key) <= maxKeyLen {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "\x00sha256:" + string(sum[:])
+}
+
 func (k *keyed) shard(key string) *keyedShard {
 	return &k.shards[maphash.String(k.seed, key)%uint64(len(k.shards))]
 }
 
 // take spends one token of key's bucket, or says how long to wait.
 func (k *keyed) take(key string) error {
+	key = boundKey(key)
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
@@ -86,6 +101,7 @@ func (k *keyed) take(key string) error {
 
 // check says whether key's bucket has a token, without spending one.
 func (k *keyed) check(key string) error {
+	key = boundKey(key)
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()

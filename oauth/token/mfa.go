@@ -34,7 +34,7 @@ type mfaSessions struct {
 type mfaSession struct {
 	userID, clientID string
 	cert             *x509.Certificate
-	expires          time.Time
+	opened, expires  time.Time
 	failures         int
 }
 
@@ -54,7 +54,7 @@ func (m *mfaSessions) open(s *Server, userID, clientID string, cert *x509.Certif
 			return "", fmt.Errorf("token: %w: too many sign-ins waiting for a second factor; try again shortly", api.ErrUnavailable)
 		}
 	}
-	m.m[sha256.Sum256([]byte(tok))] = &mfaSession{userID: userID, clientID: clientID, cert: cert, expires: s.now().Add(mfaTTL)}
+	m.m[sha256.Sum256([]byte(tok))] = &mfaSession{userID: userID, clientID: clientID, cert: cert, opened: s.now(), expires: s.now().Add(mfaTTL)}
 	return tok, nil
 }
 
@@ -120,6 +120,13 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 	}
 	ms, k, ok := s.mfa.take(req.MFAToken, s.now())
 	if !ok {
+		s.metrics.issued.WithLabelValues("mfa", "refused").Inc()
+		return nil, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
+	}
+	// A forced logout, a disable or a delete since the password was
+	// checked ends the challenge too (the open time in whole seconds, as
+	// tokens carry them).
+	if !s.subjects.Has(ms.userID) || !s.id.TokenValid(ms.userID, ms.opened.Truncate(time.Second)) {
 		s.metrics.issued.WithLabelValues("mfa", "refused").Inc()
 		return nil, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
 	}

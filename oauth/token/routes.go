@@ -67,11 +67,30 @@ func (s *Server) Authenticate(r *http.Request) (identity.Actor, error) {
 	if tok == "" {
 		return identity.Actor{}, fmt.Errorf("token: %w: send an access token in the Authorization header", api.ErrUnauthorized)
 	}
-	p, err := s.Verify(tok)
+	p, err := s.presented(r, tok)
 	if err != nil {
 		return identity.Actor{}, err
 	}
 	return p.Actor(Source(r)), nil
+}
+
+// presented verifies a token its holder presents to accessd itself (the
+// Identity routes, userinfo, permissions, logout): besides Verify, a
+// token bound to a client certificate (cnf.x5t#S256) must come over that
+// certificate (RFC 8705 §3). /v1/authorize and introspection are asked
+// by resource servers, which check the binding themselves.
+func (s *Server) presented(r *http.Request, tok string) (Principal, error) {
+	p, err := s.Verify(tok)
+	if err != nil {
+		return p, err
+	}
+	if c := p.Claims.Cnf; c != nil {
+		if tp := thumbprint(peerCert(r)); tp == nil || tp.X5tS256 != c.X5tS256 {
+			s.metrics.verifyFailed.WithLabelValues("binding").Inc()
+			return Principal{}, errBadToken
+		}
+	}
+	return p, nil
 }
 
 // errInvalidClient marks a failed client authentication, which RFC 6749
@@ -326,7 +345,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
-	p, err := s.Verify(Bearer(r))
+	p, err := s.presented(r, Bearer(r))
 	if err != nil {
 		writeLerianError(w, err)
 		return
@@ -358,7 +377,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			tok = r.PostForm.Get("id_token_hint")
 		}
 	}
-	p, err := s.Verify(tok)
+	p, err := s.presented(r, tok)
 	if err != nil {
 		writeLerianError(w, fmt.Errorf("token: %w: send the session's access token as a bearer or id_token_hint", api.ErrBadRequest))
 		return

@@ -249,7 +249,7 @@ func (s *Server) verify(tok string) (Principal, string) {
 		return Principal{Claims: c, SubjectID: c.Subject}, ""
 	case TypeApplication:
 		cl, ok := s.id.Client(c.ClientID)
-		if !ok || cl.ClientID != c.Subject || !s.id.TokenValid(cl.ID, iat) {
+		if !ok || cl.ClientID != c.Subject || !s.id.TokenValid(cl.ID, iat) || (!cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt)) {
 			return Principal{}, "subject"
 		}
 		return Principal{Claims: c, SubjectID: cl.ID}, ""

@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"context"
+	"fmt"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -246,6 +247,19 @@ func TestRefreshRotationAndReplay(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, e.postForm(t, "/oauth/token", [2]string{}, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {third.RefreshToken}}, &oe))
 	require.Equal(t, "invalid_grant", oe.Error)
 
+	// Failed refreshes spend the address's failure budget: made-up
+	// refresh tokens cannot flood the audit log.
+	for i := 0; ; i++ {
+		code, _, fail := refresh(fmt.Sprintf("acr_made-up-%d", i))
+		if code == http.StatusTooManyRequests {
+			require.Equal(t, "AUT-0429", fail.Code)
+			require.LessOrEqual(t, i, 30, "within the default failed_auth_per_minute_per_address")
+			break
+		}
+		require.Equal(t, http.StatusUnauthorized, code)
+		require.Less(t, i, 31)
+	}
+
 	// Only hashes are stored: no refresh token is in the store's records.
 	fams, err := e.st.RefreshFamilies().List("", 0)
 	require.NoError(t, err)
@@ -369,6 +383,20 @@ func TestMFAChallenge(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, e.postForm(t, "/oauth/token", [2]string{}, url.Values{"grant_type": {"password"}, "username": {"dana"}, "password": {"amber-Falcon-window-12"}}, &oe))
 	require.Equal(t, "mfa_required", oe.Error)
 	require.NotEmpty(t, oe.MFAToken)
+
+	// A challenge opened before a forced logout cannot be completed after
+	// it, and one whose factor was switched off meanwhile accepts nothing.
+	e.clock.add(30 * time.Second)
+	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12"}, &ch))
+	e.clock.add(time.Second)
+	require.NoError(t, e.id.Logout(ctx(), admin, u.ID))
+	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: code(), MFAType: "app"}, &fail), "a logout ends open challenges")
+	e.clock.add(30 * time.Second)
+	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12"}, &ch))
+	_, err = e.id.MFADisable(ctx(), admin, u.ID)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: "123456", MFAType: "app"}, &fail), "a factor switched off meanwhile makes no code pass")
+
 }
 
 func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
@@ -410,6 +438,23 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(t, "GET", "/.well-known/jwks.json", nil, nil, &set))
 	require.Empty(t, set.Key(oldKid), "a key whose tokens all expired leaves JWKS")
 	require.NotEqual(t, next, kidOf(get()))
+}
+
+func TestExpiredApplicationTokensRefused(t *testing.T) {
+	cfg := token.DefaultConfig()
+	cfg.AccessTTL.Duration = 3 * time.Hour
+	e := newEnv(t, cfg)
+	_, err := e.id.CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: "g"})
+	require.NoError(t, err)
+	a, err := e.id.CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: "temp", ExpiresIn: "1h"})
+	require.NoError(t, err)
+	var out api.OAuthTokenResponse
+	require.Equal(t, http.StatusOK, e.postForm(t, "/oauth/token", [2]string{a.ClientID, a.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &out))
+	_, err = e.tok.Verify(out.AccessToken)
+	require.NoError(t, err)
+	e.clock.add(time.Hour + time.Minute)
+	_, err = e.tok.Verify(out.AccessToken)
+	require.Error(t, err, "an application past its expiry has no valid token, whatever the token's own exp")
 }
 
 func TestDiscoveryMatchesServedRoutes(t *testing.T) {
