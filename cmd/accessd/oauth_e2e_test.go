@@ -195,6 +195,28 @@ func TestOAuthEndToEnd(t *testing.T) {
 	// The secret application cannot use tls_client_auth: it has no binding.
 	require.Equal(t, 401, post(mtls("client-ca.pem"), "/oauth/token", ctype, "grant_type=client_credentials&client_id="+url.QueryEscape(app.ClientID), nil))
 
+	// A bound token works on accessd's own routes only over its
+	// certificate (RFC 8705 §3), and so do a bound session's refresh tokens.
+	get := func(c *http.Client, path, tok string) int {
+		t.Helper()
+		req, err := http.NewRequest("GET", base+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, 401, get(hc, "/v1/permissions", mt.AccessToken), "a certificate-bound token without its certificate")
+	require.Equal(t, 200, get(mtls("client-ca.pem"), "/v1/permissions", mt.AccessToken))
+	var bt api.TokenResponse
+	require.Equal(t, 200, post(mtls("client-ca.pem"), "/v1/login/oauth/access_token", jsonHdr, fmt.Sprintf(`{"grantType":"password","username":"olga","password":%q}`, password), &bt))
+	require.Equal(t, 401, post(hc, "/v1/login/oauth/refresh_token", jsonHdr, fmt.Sprintf(`{"refreshToken":%q}`, bt.RefreshToken), nil),
+		"a bound session's refresh token without its certificate")
+	var bt2 api.TokenResponse
+	require.Equal(t, 200, post(mtls("client-ca.pem"), "/v1/login/oauth/refresh_token", jsonHdr, fmt.Sprintf(`{"refreshToken":%q}`, bt.RefreshToken), &bt2))
+	require.Equal(t, mclaims["cnf"], verifyJWKS(t, hc, base, bt2.AccessToken)["cnf"], "the refreshed token keeps the binding")
+
 	// Lerian's JSON password grant; then `accessctl user logout`.
 	var lt api.TokenResponse
 	require.Equal(t, 200, post(hc, "/v1/login/oauth/access_token", jsonHdr, fmt.Sprintf(`{"grantType":"password","username":"olga","password":%q}`, password), &lt))
