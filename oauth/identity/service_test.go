@@ -168,6 +168,7 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	wg.Wait()
 	require.LessOrEqual(t, bad.Load(), int32(5), "at most lockout_attempts guesses may be checked")
 	require.Equal(t, int32(20), bad.Load()+locked.Load())
+	t.Logf("REPORT 20 parallel wrong passwords: %d checked, %d refused as locked", bad.Load(), locked.Load())
 	_, err := e.svc.Login(ctx, admin, "erin", []byte(u.Password))
 	require.ErrorIs(t, err, identity.ErrAccountLocked, "the right password does not open a locked account")
 	require.Equal(t, api.ErrBadLogin, api.FaultOf(err), "on the wire a lock reads like a wrong password")
