@@ -102,18 +102,13 @@ func (x *Index) DeleteGroup(name string) {
 
 // SetSubject makes groups the complete list of subject id's groups. Names
 // the index does not know yet are kept and grant nothing until SetGroup
-// defines them. An empty list forgets the subject, as DeleteSubject does.
+// defines them. A subject with no groups is kept (it exists: Has reports
+// it, and its tokens stay valid for what needs no permission, such as
+// userinfo) and is allowed nothing; DeleteSubject forgets it.
 func (x *Index) SetSubject(id string, groups []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old, had := x.lookup(id)
-	if len(groups) == 0 {
-		if had {
-			x.forget(id)
-			x.releaseSet(old)
-		}
-		return
-	}
 	gids := make([]uint32, 0, len(groups))
 	for _, name := range groups {
 		gids = append(gids, x.groupID(name))

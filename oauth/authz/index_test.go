@@ -167,7 +167,11 @@ func TestRevoke(t *testing.T) {
 	x.DeleteSubject(alice)
 	assert.False(t, x.Allowed(alice, "midaz", "ledgers", "get"), "deleted subject")
 	x.SetSubject(bob, nil)
-	assert.Nil(t, x.Groups(bob), "no groups forgets the subject")
+	assert.Empty(t, x.Groups(bob), "no groups")
+	assert.True(t, x.Has(bob), "a subject without groups still exists")
+	assert.False(t, x.Allowed(bob, "midaz", "accounts", "get"), "and is allowed nothing")
+	x.DeleteSubject(bob)
+	assert.False(t, x.Has(bob), "deleted")
 }
 
 func TestPendingGroup(t *testing.T) {

@@ -619,3 +619,18 @@ func TestJWTAttacksRefused(t *testing.T) {
 	_, err = e.tok.Verify(good.AccessToken)
 	require.Error(t, err, "not yet valid")
 }
+
+func TestUserWithoutGroups(t *testing.T) {
+	e := newEnv(t, token.DefaultConfig())
+	u, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "nogroups", Email: "ng@example.test", Password: "lonely-Meadow-signal-27"})
+	require.NoError(t, err)
+	code, tok, _ := e.passwordLogin(t, "nogroups", "lonely-Meadow-signal-27")
+	require.Equal(t, http.StatusOK, code)
+	bearer := map[string]string{"Authorization": "Bearer " + tok.AccessToken}
+	require.Equal(t, http.StatusOK, e.do(t, "GET", "/v1/userinfo", bearer, nil, nil), "a user without groups exists")
+	code, d := e.authorize(t, tok.AccessToken, api.AuthorizeRequest{Sub: "lerian/" + u.ID, Resource: "ledgers", Action: "get", Product: "midaz"})
+	require.Equal(t, http.StatusOK, code)
+	require.False(t, d.Authorized, "and is allowed nothing")
+	require.NoError(t, e.id.DeleteUser(ctx(), admin, u.ID))
+	require.Equal(t, http.StatusUnauthorized, e.do(t, "GET", "/v1/userinfo", bearer, nil, nil), "a deleted user's token stops at once")
+}
