@@ -165,9 +165,9 @@ func TestBenchOAuth(t *testing.T) {
 		pid := s.cmd.Process.Pid
 		return procStatus(t, pid, "VmRSS"), procStatus(t, pid, "VmHWM")
 	}
-	tokenRow := &benchRow{name: "accessd ES256 POST /oauth/token", ceiling: ceilESRow}
+	tokenRow := &benchRow{name: "accessd ES256 POST /oauth/token", ceiling: ceilESRow, minRatio: 0.6} // issue 7 §4, zero errors
 	authzRow := &benchRow{name: "accessd POST /v1/authorize", ceiling: ceilESRow, minRatio: 1.0, maxP99: 10 * time.Millisecond}
-	introRow := &benchRow{name: "accessd POST /oauth/introspect", ceiling: ceilESRow}
+	introRow := &benchRow{name: "accessd POST /oauth/introspect", ceiling: ceilESRow, minRatio: 1.0, maxP99: 10 * time.Millisecond} // "introspection the same" as authorize
 	rows = append(rows, tokenRow, authzRow, introRow)
 	l := tokenLoad(base)
 	tok, err := checkToken(client, l, base, "ES256")
@@ -182,6 +182,12 @@ func TestBenchOAuth(t *testing.T) {
 			headers: [][2]string{{"Content-Type", "application/json"}, {"Authorization", tok}}}
 		b.measure(authzRow, checkJSON(client, al, "authorized", true), func() { authzRow.fill(b.wrk(al, 64, short)) })
 		authzRow.rss, authzRow.hwm = rssOf(daemon)
+		// The same at 4 connections: with wrk on the same 2 CPUs, p99 at
+		// 64 connections measures the scheduler as much as the daemon.
+		authz4 := &benchRow{name: "accessd POST /v1/authorize, 4 connections", ceiling: ceilESRow, minRatio: 1.0, maxP99: 10 * time.Millisecond}
+		rows = append(rows, authz4)
+		b.measure(authz4, nil, func() { authz4.fill(b.wrk(al, 4, short)) })
+		authz4.rss, authz4.hwm = rssOf(daemon)
 		il := benchLoad{url: base + "/oauth/introspect", body: "token=" + url.QueryEscape(tok),
 			headers: [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}, {"Authorization", basic}}}
 		b.measure(introRow, checkJSON(client, il, "active", true), func() { introRow.fill(b.wrk(il, 64, short)) })
@@ -193,7 +199,7 @@ func TestBenchOAuth(t *testing.T) {
 	// accessd, RS256.
 	daemon = startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgRS, "--listen", addr)
 	ceilRSRow, ceilRSAgain := ceilingRow("RS256")
-	rsRow := &benchRow{name: "accessd RS256 POST /oauth/token", ceiling: ceilRSRow}
+	rsRow := &benchRow{name: "accessd RS256 POST /oauth/token", ceiling: ceilRSRow, minRatio: 0.75}
 	rows = append(rows, rsRow)
 	_, err = checkToken(client, l, base, "RS256")
 	b.measure(rsRow, err, func() { rsRow.fill(b.wrk(l, 64, short)) })
@@ -589,7 +595,7 @@ func (r *benchRow) ceilingName() string {
 func (r *benchRow) target() string {
 	var ts []string
 	if r.minRatio > 0 {
-		ts = append(ts, fmt.Sprintf("≥ %.1f×", r.minRatio))
+		ts = append(ts, fmt.Sprintf("≥ %g×", r.minRatio))
 	}
 	if r.maxP99 > 0 {
 		ts = append(ts, fmt.Sprintf("p99 ≤ %s", r.maxP99))
