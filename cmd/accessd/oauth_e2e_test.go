@@ -185,6 +185,11 @@ func TestOAuthEndToEnd(t *testing.T) {
 	der := pemDER(t, filepath.Join(pki, "client-ca.pem"))
 	sum := sha256.Sum256(der)
 	require.Equal(t, map[string]any{"x5t#S256": base64.RawURLEncoding.EncodeToString(sum[:])}, mclaims["cnf"])
+	// Introspection reports the binding, so a resource server can check it.
+	var bin map[string]any
+	require.Equal(t, 200, post(hc, "/oauth/introspect", form, "token="+mt.AccessToken, &bin))
+	require.Equal(t, true, bin["active"])
+	require.Equal(t, mclaims["cnf"], bin["cnf"], "a certificate-bound token is reported with its binding")
 	// The same key under another CA's certificate does not pass TLS's
 	// verification, so it authenticates nothing; no certificate neither.
 	_, err = mtls("client-otherca.pem").Post(base+"/oauth/token", "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials&client_id="+bound.ClientID))
