@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -114,65 +112,11 @@ func TestCrashRecovery(t *testing.T) {
 	maxCounter := 0
 	const rounds = 24
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1024)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
 		// Odd rounds die at a random moment from start, possibly while
 		// Badger is still opening or replaying its logs; even rounds
 		// after the first acknowledged write.
-		var acked []string
 		wait := time.Duration(rng.IntN(250)) * time.Millisecond
-		deadline := time.After(wait)
-		if round%2 == 0 {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("round %d: child exited early: %s", round, stderr.String())
-				}
-				acked = append(acked, l)
-			case <-time.After(20 * time.Second):
-				t.Fatalf("round %d: no write acknowledged", round)
-			}
-			deadline = time.After(wait)
-		}
-	collect:
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("round %d: child exited early: %s", round, stderr.String())
-				}
-				acked = append(acked, l)
-			case <-deadline:
-				break collect
-			}
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		for l := range lines { // what was printed before death was acknowledged
-			acked = append(acked, l)
-		}
-		_ = cmd.Wait()
-		if strings.TrimSpace(stderr.String()) != "" {
-			t.Fatalf("round %d: child reported: %s", round, stderr.String())
-		}
+		acked := runUntilKilled(t, dir, strconv.Itoa(round), round%2 == 0, wait)
 		for _, l := range acked {
 			kind, val, _ := strings.Cut(l, " ")
 			switch kind {

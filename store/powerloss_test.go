@@ -103,7 +103,7 @@ func TestPowerLoss(t *testing.T) {
 		if round > 0 {
 			verifyAfterCrash(t, dir, round-1, users, maxSeq, maxCounter)
 		}
-		acked := runUntilKilled(t, dir, round, time.Duration(50+rng.IntN(200))*time.Millisecond)
+		acked := runUntilKilled(t, dir, "p"+strconv.Itoa(round), true, time.Duration(50+rng.IntN(200))*time.Millisecond)
 		// The power cut: the device as it is, before the unmount
 		// writes back what nobody synced.
 		cut := img + ".cut"
@@ -137,12 +137,14 @@ func TestPowerLoss(t *testing.T) {
 	t.Logf("REPORT %d power cuts, %d acknowledged users, audit seq %d, counter %d all on the device", rounds, len(users), maxSeq, maxCounter)
 }
 
-// runUntilKilled runs TestCrashChild on dir until its first acknowledged
-// write and for d after it, SIGKILLs it, and returns what it acknowledged.
-func runUntilKilled(t *testing.T, dir string, round int, d time.Duration) []string {
+// runUntilKilled runs TestCrashChild on dir as round tag, SIGKILLs it
+// after d (counted from its first acknowledged write when afterFirst,
+// else from its start, so it may die while Badger is still opening), and
+// returns every write it acknowledged before it died.
+func runUntilKilled(t *testing.T, dir, tag string, afterFirst bool, d time.Duration) []string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"=p"+strconv.Itoa(round))
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"="+tag)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -161,23 +163,26 @@ func runUntilKilled(t *testing.T, dir string, round int, d time.Duration) []stri
 		close(lines)
 	}()
 	var acked []string
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			t.Fatalf("round %d: child exited early: %s", round, stderr.String())
-		}
-		acked = append(acked, l)
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("round %d: no write acknowledged", round)
-	}
 	deadline := time.After(d)
+	if afterFirst {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("round %s: child exited early: %s", tag, stderr.String())
+			}
+			acked = append(acked, l)
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("round %s: no write acknowledged", tag)
+		}
+		deadline = time.After(d)
+	}
 collect:
 	for {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("round %d: child exited early: %s", round, stderr.String())
+				t.Fatalf("round %s: child exited early: %s", tag, stderr.String())
 			}
 			acked = append(acked, l)
 		case <-deadline:
@@ -187,14 +192,14 @@ collect:
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for l := range lines {
+	for l := range lines { // what was printed before death was acknowledged
 		acked = append(acked, l)
 	}
 	// Wait returns once the process is gone, so no fsync of it is still
-	// in flight when the device is copied.
+	// in flight when a device is copied.
 	_ = cmd.Wait()
 	if strings.TrimSpace(stderr.String()) != "" {
-		t.Fatalf("round %d: child reported: %s", round, stderr.String())
+		t.Fatalf("round %s: child reported: %s", tag, stderr.String())
 	}
 	return acked
 }
