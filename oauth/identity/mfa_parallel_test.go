@@ -16,6 +16,29 @@ import (
 	"github.com/accessd/accessd/oauth/identity"
 )
 
+// attemptAtOnce makes n attempts in parallel, each expected to be refused
+// either after its check (with checkedErr) or as locked, and counts both.
+func attemptAtOnce(t *testing.T, n int, checkedErr error, attempt func() error) (checked, locked int32) {
+	t.Helper()
+	var c, l atomic.Int32
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			err := attempt()
+			switch {
+			case errors.Is(err, identity.ErrAccountLocked):
+				l.Add(1)
+			case errors.Is(err, checkedErr):
+				c.Add(1)
+			default:
+				t.Errorf("unexpected answer: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	return c.Load(), l.Load()
+}
+
 // TestLockoutParallelCodes is TestLockoutParallelGuesses for second
 // factors: twenty wrong TOTP codes at once are checked at most five
 // times before the account locks, and then even the right code waits.
@@ -38,24 +61,11 @@ func TestLockoutParallelCodes(t *testing.T) {
 	if right == wrong {
 		wrong = "111111"
 	}
-	var checked, locked atomic.Int32
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Go(func() {
-			err := e.svc.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, wrong, "")
-			switch {
-			case errors.Is(err, identity.ErrAccountLocked):
-				locked.Add(1)
-			case errors.Is(err, api.ErrBadPasscode):
-				checked.Add(1)
-			default:
-				t.Errorf("unexpected answer: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	require.LessOrEqual(t, checked.Load(), int32(5), "no more wrong codes checked than the lockout allows")
-	require.Equal(t, int32(20), checked.Load()+locked.Load())
+	checked, locked := attemptAtOnce(t, 20, api.ErrBadPasscode, func() error {
+		return e.svc.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, wrong, "")
+	})
+	require.LessOrEqual(t, checked, int32(5), "no more wrong codes checked than the lockout allows")
+	require.Equal(t, int32(20), checked+locked)
 	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, right, ""), identity.ErrAccountLocked, "locked: even the right code waits")
-	t.Logf("REPORT 20 parallel wrong codes: %d checked, %d refused as locked", checked.Load(), locked.Load())
+	t.Logf("REPORT 20 parallel wrong codes: %d checked, %d refused as locked", checked, locked)
 }
