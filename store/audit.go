@@ -98,7 +98,7 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 	// only moves forward (not e.Time, which the caller or an injected
 	// clock may set), so that a change committed before another began is
 	// chained before it; random bytes keep keys of two processes apart.
-	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), s.stageTick())
+	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), s.stageTick(a.tx.hold))
 	var r [8]byte
 	if _, err := s.rand.Read(r[:]); err != nil {
 		return fmt.Errorf("store: stage audit entry: %w", err)
@@ -112,16 +112,49 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 }
 
 // stageTick returns the wall clock in nanoseconds, or one more than the
-// last value it returned if the clock has not moved on since.
-func (s *Store) stageTick() uint64 {
-	now := uint64(time.Now().UnixNano())
-	for {
-		last := s.stageLast.Load()
-		next := max(now, last+1)
-		if s.stageLast.CompareAndSwap(last, next) {
-			return next
+// last value it returned if the clock has not moved on since. The first
+// tick a write takes is held (in *hold and s.staging) until the write
+// ends.
+func (s *Store) stageTick(hold *uint64) uint64 {
+	s.stageMu.Lock()
+	defer s.stageMu.Unlock()
+	t := max(uint64(time.Now().UnixNano()), s.stageLast+1)
+	s.stageLast = t
+	if hold != nil && *hold == 0 {
+		*hold = t
+		if s.staging == nil {
+			s.staging = map[uint64]struct{}{}
 		}
+		s.staging[t] = struct{}{}
 	}
+	return t
+}
+
+// stageDone releases a write's hold once it has ended.
+func (s *Store) stageDone(hold *uint64) {
+	if *hold == 0 {
+		return
+	}
+	s.stageMu.Lock()
+	defer s.stageMu.Unlock()
+	delete(s.staging, *hold)
+	*hold = 0
+}
+
+// PendingFloor is a key time below which no entry will be staged any
+// more: every write that staged one there has ended. A read of the
+// pending entries begun after PendingFloor returned f sees every entry
+// under f that was committed, so the chain writer, once it has taken
+// them, can start its next read at f (PendingFrom) instead of walking
+// the deleted keys of the entries already chained.
+func (s *Store) PendingFloor() uint64 {
+	s.stageMu.Lock()
+	defer s.stageMu.Unlock()
+	f := s.stageLast + 1
+	for t := range s.staging {
+		f = min(f, t)
+	}
+	return f
 }
 
 // PendingAudit is a staged entry not yet chained.
@@ -136,7 +169,11 @@ type PendingAudit struct {
 type AuditRepo struct{ s *Store }
 
 // Pending returns up to limit staged entries, oldest first.
-func (r *AuditRepo) Pending(limit int) ([]PendingAudit, error) {
+func (r *AuditRepo) Pending(limit int) ([]PendingAudit, error) { return r.PendingFrom(0, limit) }
+
+// PendingFrom returns up to limit staged entries whose key time is from
+// on (see PendingFloor), oldest first.
+func (r *AuditRepo) PendingFrom(from uint64, limit int) ([]PendingAudit, error) {
 	if err := r.s.acquire(); err != nil {
 		return nil, fmt.Errorf("store: pending audit entries: %w", err)
 	}
@@ -147,7 +184,8 @@ func (r *AuditRepo) Pending(limit int) ([]PendingAudit, error) {
 		opts.Prefix = pendingPrefix
 		it := txn.NewIterator(opts)
 		defer it.Close()
-		for it.Rewind(); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
+		start := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), from)
+		for it.Seek(start); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
 			b, err := r.s.mac.value(it.Item())
 			if err != nil {
 				return err

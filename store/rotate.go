@@ -307,6 +307,8 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	// 3. Retire every older term, with the audit entry.
 	res.Retired = res.Term - 1
 	staged := false
+	var hold uint64
+	defer s.stageDone(&hold)
 	err = s.retry(func(txn *badger.Txn) error {
 		cur, err := s.metaOrZero(txn, metaFieldRetired)
 		if err != nil {
@@ -318,7 +320,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 			}
 		}
 		if opt.Audit != nil {
-			tx := &Tx{s: s, txn: txn, write: true}
+			tx := &Tx{s: s, txn: txn, write: true, hold: &hold}
 			if err := tx.Audit().Stage(opt.Audit(res)); err != nil {
 				return err
 			}

@@ -89,8 +89,14 @@ type Store struct {
 	// auditWake is signalled after a commit that staged audit entries,
 	// so the chain writer (store/audit) picks them up at once.
 	auditWake chan struct{}
-	// stageLast is the last key time of a staged audit entry (stageTick).
-	stageLast atomic.Uint64
+	// auditGen counts the commits that staged audit entries (AuditGeneration).
+	auditGen atomic.Uint64
+	// stageMu guards stageLast, the last key time of a staged audit
+	// entry (stageTick), and staging, the first key time of each write
+	// that staged entries and has not ended (PendingFloor).
+	stageMu   sync.Mutex
+	stageLast uint64
+	staging   map[uint64]struct{}
 }
 
 // Keys of the store's own metadata.
@@ -357,7 +363,14 @@ func (s *Store) AuditEntries() *AuditRepo { return s.audit }
 // that staged audit entries; the chain writer waits on it.
 func (s *Store) AuditWake() <-chan struct{} { return s.auditWake }
 
+// AuditGeneration counts the commits that staged audit entries, each
+// counted after it committed: a scan of the pending entries begun after
+// reading n sees every entry staged by the first n such commits, so the
+// chain writer need not scan again while the count stays n.
+func (s *Store) AuditGeneration() uint64 { return s.auditGen.Load() }
+
 func (s *Store) wakeAudit() {
+	s.auditGen.Add(1)
 	select {
 	case s.auditWake <- struct{}{}:
 	default:

@@ -17,6 +17,10 @@ type Tx struct {
 	txn    *badger.Txn
 	write  bool
 	staged bool // an audit entry was staged: wake the chain writer on commit
+	// hold is the first key time this write staged an entry at, shared
+	// by its attempts, 0 before it staged one; the write releases it
+	// (stageDone) when it ends, committed or not.
+	hold *uint64
 }
 
 // exec is how a repository reaches Badger: joined to a Tx (every call
@@ -68,8 +72,10 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	}
 	defer s.mu.RUnlock()
 	staged := false
+	var hold uint64
+	defer s.stageDone(&hold)
 	err := s.retry(func(txn *badger.Txn) error {
-		tx := &Tx{s: s, txn: txn, write: true}
+		tx := &Tx{s: s, txn: txn, write: true, hold: &hold}
 		err := fn(tx)
 		staged = tx.staged
 		return err

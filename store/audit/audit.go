@@ -46,6 +46,15 @@ type Log struct {
 	headSeq  uint64
 	headHash []byte
 
+	// scanned is the store's AuditGeneration when the writer last found
+	// no more pending entries; scannedOK is false until then and after a
+	// failed write. Owned by the writer goroutine.
+	scanned   uint64
+	scannedOK bool
+	// floor is where the next read of pending entries starts: every
+	// entry staged below it has been chained (store.PendingFloor).
+	floor uint64
+
 	closeOnce sync.Once
 
 	// pruneMu serialises Prune; pruneBatch is how many entries one of
@@ -79,7 +88,7 @@ func Open(st *store.Store, opt Options) (*Log, error) {
 	default:
 		l.headSeq, l.headHash = last.Seq, last.Hash
 	}
-	if err := l.flush(nil); err != nil {
+	if err := l.flush(nil, true); err != nil {
 		return nil, fmt.Errorf("audit: open: chain staged entries: %w", err)
 	}
 	go l.run()
@@ -155,6 +164,7 @@ func (l *Log) run() {
 	for {
 		var batch []*request
 		var syncs []chan error
+		force := false // scan the pending entries even if no commit staged one since the last scan
 		select {
 		case r := <-l.in:
 			batch = append(batch, r)
@@ -162,6 +172,7 @@ func (l *Log) run() {
 			syncs = append(syncs, c)
 		case <-l.st.AuditWake():
 		case <-t.C:
+			force = true
 		case <-l.stop:
 		drain:
 			for {
@@ -172,7 +183,7 @@ func (l *Log) run() {
 					break drain
 				}
 			}
-			l.answer(batch, l.flush(batch))
+			l.answer(batch, l.flush(batch, true))
 			return
 		}
 		// Take whatever else is already waiting: that is the group.
@@ -187,7 +198,7 @@ func (l *Log) run() {
 				break more
 			}
 		}
-		err := l.flush(batch)
+		err := l.flush(batch, force || len(syncs) > 0)
 		l.answer(batch, err)
 		for _, c := range syncs {
 			c <- err
@@ -206,18 +217,43 @@ func (l *Log) answer(batch []*request, err error) {
 
 // flush chains every staged entry and then the given requests, in
 // batches of at most maxBatch entries per commit.
-func (l *Log) flush(batch []*request) error {
+//
+// Reading the pending entries walks the deleted keys of those already
+// chained, which the store keeps until it compacts; a busy log (every
+// password grant both stages and records an entry) walked them all on
+// every flush. So the pending entries are read only when a commit staged
+// some since the last read, and from the floor below which all are
+// chained; force (the periodic sweep, Sync, Open, Close) reads them all.
+func (l *Log) flush(batch []*request, force bool) (err error) {
 	repo := l.st.AuditEntries()
+	gen, floor := l.st.AuditGeneration(), l.st.PendingFloor()
+	scan := force || !l.scannedOK || gen != l.scanned
+	from := l.floor
+	if force || !l.scannedOK {
+		from = 0
+	}
+	defer func() {
+		if err != nil { // entries under the floor may be left: read them all next time
+			l.scannedOK, l.floor = false, 0
+		}
+	}()
 	for {
-		pending, err := repo.Pending(maxBatch)
-		if err != nil {
-			return err
+		var pending []store.PendingAudit
+		if scan {
+			if pending, err = repo.PendingFrom(from, maxBatch); err != nil {
+				return err
+			}
+			if len(pending) < maxBatch {
+				// Everything staged by the first gen commits, and
+				// everything under floor, is in hand.
+				l.scanned, l.scannedOK, l.floor, scan = gen, true, floor, false
+			}
 		}
 		var entries []store.AuditEntry
 		for _, p := range pending {
 			entries = append(entries, p.Entry)
 		}
-		last := len(pending) < maxBatch
+		last := !scan // no more pending entries beyond these
 		if last {
 			for _, r := range batch {
 				entries = append(entries, r.e)

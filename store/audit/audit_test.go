@@ -236,6 +236,61 @@ func TestSyncChainsStaged(t *testing.T) {
 	}
 }
 
+// TestRecordChainsStagedBefore: a Record returns only once every entry
+// staged by a commit that ended before it was called is chained, before
+// the recorded one. The writer reads the pending entries only when a
+// commit staged some since its last read (or on its sweep, or a Sync);
+// this checks that it never skips one that is there, alone and with
+// writers staging and recording at once.
+func TestRecordChainsStagedBefore(t *testing.T) {
+	st := storetest.Open(t)
+	log := openLog(t, st, audit.Options{})
+	ctx := context.Background()
+	stage := func(typ string) error {
+		return st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: typ}) })
+	}
+	noPending := func(when string) {
+		t.Helper()
+		if p, err := st.AuditEntries().Pending(0); err != nil || len(p) != 0 {
+			t.Fatalf("%s: %d entries still pending (%v)", when, len(p), err)
+		}
+	}
+	for i := range 20 {
+		if err := stage("staged"); err != nil {
+			t.Fatal(err)
+		}
+		if err := log.Record(ctx, store.AuditEntry{Type: "recorded"}); err != nil {
+			t.Fatal(err)
+		}
+		noPending(fmt.Sprintf("after stage and record %d", i))
+		last, err := st.AuditEntries().Last()
+		if err != nil || last.Seq != uint64(2*(i+1)) || last.Type != "recorded" {
+			t.Fatalf("after stage and record %d: last is %d %q (%v), want %d \"recorded\"", i, last.Seq, last.Type, err, 2*(i+1))
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for range 25 {
+				if err := stage("staged"); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				if err := log.Record(ctx, store.AuditEntry{Type: "recorded"}); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := log.Record(ctx, store.AuditEntry{Type: "recorded"}); err != nil {
+		t.Fatal(err)
+	}
+	noPending("after the parallel writers and one more record")
+	verifyOK(t, st, 40+8*25*2+1)
+}
+
 // TestClosedLog: Record and Sync after Close fail at once instead of
 // hanging, and Close is idempotent.
 func TestClosedLog(t *testing.T) {

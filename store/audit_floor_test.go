@@ -1,0 +1,72 @@
+package store_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/storetest"
+)
+
+// TestPendingFloorWaitsForWritesInFlight: the floor under which the
+// audit writer stops reading pending entries never passes an entry of a
+// write that has not ended, even when a later write committed first; a
+// read from the floor then finds the late entry.
+func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
+	st := storetest.Open(t)
+	stage := func(typ string) error {
+		return st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: typ}) })
+	}
+	if err := stage("first"); err != nil {
+		t.Fatal(err)
+	}
+	staged, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(let)
+	go func() {
+		done <- st.Update(func(tx *store.Tx) error {
+			if err := tx.Audit().Stage(store.AuditEntry{Type: "slow"}); err != nil {
+				return err
+			}
+			select {
+			case <-staged: // a retry: already told
+			default:
+				close(staged)
+			}
+			<-release
+			return nil
+		})
+	}()
+	<-staged
+	held := st.PendingFloor() // at most the slow write's entry
+	if err := stage("fast"); err != nil {
+		t.Fatal(err)
+	}
+	during := st.PendingFloor()
+	if during != held {
+		t.Fatalf("floor moved from %d to %d past a write still in flight", held, during)
+	}
+	let()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	after := st.PendingFloor()
+	if after <= during {
+		t.Fatalf("floor stayed at %d after every write ended", after)
+	}
+	p, err := st.AuditEntries().PendingFrom(during, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range p {
+		types = append(types, e.Entry.Type)
+	}
+	if len(types) != 2 || types[0] != "slow" || types[1] != "fast" {
+		t.Fatalf("pending from the floor held during the slow write = %v, want [slow fast]", types)
+	}
+	if p, err := st.AuditEntries().PendingFrom(after, 0); err != nil || len(p) != 0 {
+		t.Fatalf("pending from the floor after every write = %d entries (%v), want none", len(p), err)
+	}
+}
