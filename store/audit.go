@@ -147,9 +147,15 @@ func (s *Store) stageDone(hold *uint64) {
 // under f that was committed, so the chain writer, once it has taken
 // them, can start its next read at f (PendingFrom) instead of walking
 // the deleted keys of the entries already chained.
+//
+// With no write in flight it is the wall clock: entries staged from now
+// on get key times from now on, even if the clock steps back (stageTick
+// never goes below stageLast+1), and the deleted keys of entries staged
+// before, by this process or an earlier one, are not walked again.
 func (s *Store) PendingFloor() uint64 {
 	s.stageMu.Lock()
 	defer s.stageMu.Unlock()
+	s.stageLast = max(s.stageLast, uint64(time.Now().UnixNano()))
 	f := s.stageLast + 1
 	for t := range s.staging {
 		f = min(f, t)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/storetest"
@@ -68,5 +69,24 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 	}
 	if p, err := st.AuditEntries().PendingFrom(after, 0); err != nil || len(p) != 0 {
 		t.Fatalf("pending from the floor after every write = %d entries (%v), want none", len(p), err)
+	}
+}
+
+// TestPendingFloorStartsAtTheClock: a store opened afresh reads pending
+// entries from the wall clock on, not from the start of the queue, whose
+// chained entries' deleted keys it would walk; an entry staged after
+// that, even with the clock stepped back, still lands above the floor.
+func TestPendingFloorStartsAtTheClock(t *testing.T) {
+	st := storetest.Open(t)
+	before := uint64(time.Now().UnixNano())
+	f := st.PendingFloor()
+	if f < before {
+		t.Fatalf("floor %d is below the wall clock %d at the call", f, before)
+	}
+	if err := st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "late"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := st.AuditEntries().PendingFrom(f, 0); err != nil || len(p) != 1 {
+		t.Fatalf("pending from the floor = %d entries (%v), want the one staged after it", len(p), err)
 	}
 }

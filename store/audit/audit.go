@@ -18,7 +18,7 @@ import (
 // Batch bounds: how many entries one commit chains at most.
 const (
 	maxBatch   = 32          // entries are at most ~10 KiB (store.AuditEntry.Bounded): a batch, staged plus recorded, stays far below a transaction's limit
-	sweepEvery = time.Second // picks up staged entries whose wake-up was coalesced or lost in a crash
+	sweepEvery = time.Second // reads the pending entries from the floor even without a wake-up (a safety net: a crashed process's are read at Open)
 )
 
 // Options are the writer's hooks. The zero value is valid.
@@ -88,7 +88,7 @@ func Open(st *store.Store, opt Options) (*Log, error) {
 	default:
 		l.headSeq, l.headHash = last.Seq, last.Hash
 	}
-	if err := l.flush(nil, true); err != nil {
+	if err := l.flush(nil, true, true); err != nil {
 		return nil, fmt.Errorf("audit: open: chain staged entries: %w", err)
 	}
 	go l.run()
@@ -164,7 +164,7 @@ func (l *Log) run() {
 	for {
 		var batch []*request
 		var syncs []chan error
-		force := false // scan the pending entries even if no commit staged one since the last scan
+		sweep := false // read the pending entries even if no commit staged one since the last read
 		select {
 		case r := <-l.in:
 			batch = append(batch, r)
@@ -172,7 +172,7 @@ func (l *Log) run() {
 			syncs = append(syncs, c)
 		case <-l.st.AuditWake():
 		case <-t.C:
-			force = true
+			sweep = true
 		case <-l.stop:
 		drain:
 			for {
@@ -183,7 +183,7 @@ func (l *Log) run() {
 					break drain
 				}
 			}
-			l.answer(batch, l.flush(batch, true))
+			l.answer(batch, l.flush(batch, true, true))
 			return
 		}
 		// Take whatever else is already waiting: that is the group.
@@ -198,7 +198,7 @@ func (l *Log) run() {
 				break more
 			}
 		}
-		err := l.flush(batch, force || len(syncs) > 0)
+		err := l.flush(batch, sweep, len(syncs) > 0)
 		l.answer(batch, err)
 		for _, c := range syncs {
 			c <- err
@@ -222,14 +222,14 @@ func (l *Log) answer(batch []*request, err error) {
 // chained, which the store keeps until it compacts; a busy log (every
 // password grant both stages and records an entry) walked them all on
 // every flush. So the pending entries are read only when a commit staged
-// some since the last read, and from the floor below which all are
-// chained; force (the periodic sweep, Sync, Open, Close) reads them all.
-func (l *Log) flush(batch []*request, force bool) (err error) {
+// some since the last read (or sweep is set), and from the floor below
+// which all are chained; all (Open, Close, Sync) reads them all.
+func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
 	repo := l.st.AuditEntries()
 	gen, floor := l.st.AuditGeneration(), l.st.PendingFloor()
-	scan := force || !l.scannedOK || gen != l.scanned
+	scan := sweep || all || !l.scannedOK || gen != l.scanned
 	from := l.floor
-	if force || !l.scannedOK {
+	if all || !l.scannedOK {
 		from = 0
 	}
 	defer func() {
