@@ -363,6 +363,9 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, r *running) erro
 	wg.Go(func() { s.n.watchdog(wctx) })
 	wg.Go(func() { s.retainAudit(wctx, r.idp.audit) })
 	wg.Go(func() { s.disk.watch(wctx) })
+	if os.Getenv("GOGC") == "" { // an operator's GOGC is theirs
+		wg.Go(func() { keepGCRoom(wctx, gcRoomHashes*r.idp.svc.HashingMemory()) })
+	}
 
 	var serveErr error
 	release := time.NewTicker(30 * time.Second)

@@ -103,6 +103,12 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 		issuer: opt.Issuer, log: opt.Log, now: opt.Now, rand: opt.Rand}, nil
 }
 
+// HashingMemory is the most memory password hashing holds at once: the
+// hasher's slots times the argon2id memory cost, in bytes.
+func (s *Service) HashingMemory() uint64 {
+	return uint64(s.hasher.Slots()) * uint64(s.hasher.Params().MemoryKiB) * 1024
+}
+
 // Actor is who asks for a change: recorded in every audit entry.
 type Actor struct {
 	// Name is "uid:<n>" on the admin socket, "user:<id>" or

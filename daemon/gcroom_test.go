@@ -1,0 +1,75 @@
+package daemon
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestGCPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		live, room uint64
+		want       int
+	}{
+		{0, 152 * mib, defaultGCPercent},         // nothing collected yet
+		{38 * mib, 152 * mib, maxGCPercent},      // a small heap: room, within the cap
+		{60 * mib, 152 * mib, 254},               // goal 60 + 152 MiB
+		{100 * mib, 152 * mib, 152},              // goal 100 + 152 MiB
+		{152 * mib, 152 * mib, defaultGCPercent}, // the heap is the room: the default
+		{2048 * mib, 152 * mib, defaultGCPercent},
+		{10 * mib, 152 * mib, maxGCPercent}, // capped: at most 5× the live heap
+	} {
+		if got := gcPercentFor(c.live, c.room); got != c.want {
+			t.Errorf("gcPercentFor(%d MiB, %d MiB) = %d, want %d", c.live/mib, c.room/mib, got, c.want)
+		}
+	}
+}
+
+// TestKeepGCRoomFollowsTheLiveHeap: after each collection GOGC is set
+// from the heap it found live, so a heap that grows gets less room in
+// percent, and the default comes back when serve stops.
+func TestKeepGCRoomFollowsTheLiveHeap(t *testing.T) {
+	gogc := func() int { p := debug.SetGCPercent(defaultGCPercent); debug.SetGCPercent(p); return p }
+	const room = 256 << 20
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { keepGCRoom(ctx, room); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	settles := func(what string) int {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			runtime.GC()
+			want, got := gcPercentFor(liveHeap(), room), gogc()
+			if got == want {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: GOGC is %d, want %d for a live heap of %d bytes", what, got, want, liveHeap())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	small := settles("small heap")
+	ballast := make([]byte, 200<<20)
+	for i := range ballast {
+		ballast[i] = byte(i)
+	}
+	big := settles("200 MiB more live")
+	runtime.KeepAlive(ballast)
+	if big >= small {
+		t.Fatalf("GOGC %d with 200 MiB more live, %d without: the room did not follow the heap", big, small)
+	}
+	ballast = nil
+	if again := settles("the 200 MiB dropped"); again <= big {
+		t.Fatalf("GOGC %d once the 200 MiB were dropped, %d while they were live: the room did not follow the heap", again, big)
+	}
+	cancel()
+	<-done
+	if p := gogc(); p != defaultGCPercent {
+		t.Fatalf("GOGC after serve stopped = %d, want %d", p, defaultGCPercent)
+	}
+}
