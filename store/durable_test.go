@@ -45,3 +45,44 @@ func TestGroupSyncCoversEveryCommit(t *testing.T) {
 	}
 	t.Logf("%d commits, %d syncs", n, syncs.Load())
 }
+
+// TestGroupSyncWindow: commits arriving one at a time, each waited for,
+// share syncs: a sync starts no sooner than the window after the last
+// one ended, so a second of them costs at most elapsed/window+1 syncs,
+// and each is still answered only after a sync that covers it.
+func TestGroupSyncWindow(t *testing.T) {
+	g := newGroupSync()
+	var seq, covered atomic.Uint64
+	var syncs atomic.Int32
+	doSync := func() error {
+		seen := seq.Load()
+		syncs.Add(1)
+		time.Sleep(200 * time.Microsecond)
+		for c := covered.Load(); seen > c && !covered.CompareAndSwap(c, seen); c = covered.Load() {
+		}
+		return nil
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 { // four committers, each committing and waiting in turn
+		wg.Go(func() {
+			for range 50 {
+				mine := seq.Add(1)
+				if err := g.wait(doSync); err != nil {
+					t.Error(err)
+					return
+				}
+				if covered.Load() < mine {
+					t.Errorf("commit %d answered before a sync covered it", mine)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if most := int32(elapsed/syncWindow) + 1; syncs.Load() > most {
+		t.Fatalf("%d syncs in %v: more than one per %v window (%d)", syncs.Load(), elapsed, syncWindow, most)
+	}
+	t.Logf("200 commits in %v, %d syncs", elapsed, syncs.Load())
+}
