@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +79,8 @@ func TestBenchOAuth(t *testing.T) {
 		require.NoError(t, err, "ACCESSD_BENCH_DURATION")
 		short, long = d, d
 	}
+	only := os.Getenv("ACCESSD_BENCH_ONLY")
+	require.Contains(t, []string{"", "tokens", "password"}, only, "ACCESSD_BENCH_ONLY is tokens, password or empty (all)")
 	b := &oauthBench{t: t, scripts: t.TempDir()}
 
 	// 1. A dev data dir, three configs, and the principals.
@@ -134,106 +137,161 @@ func TestBenchOAuth(t *testing.T) {
 			headers: [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}, {"Authorization", basic}}}
 	}
 
-	// 2. Each ceiling is loaded while the daemon sits idle, just before
-	// and again just after the accessd rows it is the measure of, and
-	// counts as the mean of the two: on a shared machine the load of the
-	// neighbours changes within minutes, and the two figures show by how
-	// much.
 	var rows []*benchRow
-	ceilingRow := func(alg string) (*benchRow, func()) {
-		c := startCeiling(t, alg, app.ClientID, app.ClientSecret)
-		row := &benchRow{name: "ceiling " + alg + " token (go-jose, net/http)", noRSS: true}
-		rows = append(rows, row)
-		l := tokenLoad(c.url)
-		if _, err := checkToken(c.client, l, c.url, alg); err != nil {
-			t.Fatalf("the %s ceiling answers wrongly: %v", alg, err)
-		}
-		run := func() {
-			row.fill(b.wrk(l, 64, short))
-			// Every answer of the ceiling is a 200 unless the harness
-			// sends something other than what was checked.
-			require.Zero(t, row.non2xx, "the %s ceiling answered wrk with errors: the load script is wrong", alg)
-		}
-		run()
-		return row, run
-	}
-	ceilESRow, ceilESAgain := ceilingRow("ES256")
-
-	// 3. accessd, ES256: token, then authorize and introspect with a
-	// token of it.
 	rssOf := func(s *served) (int64, int64) {
 		pid := s.cmd.Process.Pid
 		return procStatus(t, pid, "VmRSS"), procStatus(t, pid, "VmHWM")
 	}
-	tokenRow := &benchRow{name: "accessd ES256 POST /oauth/token", ceiling: ceilESRow, minRatio: 0.6} // issue 7 §4, zero errors
-	authzRow := &benchRow{name: "accessd POST /v1/authorize", ceiling: ceilESRow, minRatio: 1.0, maxP99: 10 * time.Millisecond}
-	introRow := &benchRow{name: "accessd POST /oauth/introspect", ceiling: ceilESRow, minRatio: 1.0, maxP99: 10 * time.Millisecond} // "introspection the same" as authorize
-	rows = append(rows, tokenRow, authzRow, introRow)
-	l := tokenLoad(base)
-	tok, err := checkToken(client, l, base, "ES256")
-	b.measure(tokenRow, err, func() { tokenRow.fill(b.wrk(l, 64, short)) })
-	tokenRow.rss, tokenRow.hwm = rssOf(daemon)
-	if err != nil {
-		authzRow.skip("no token: the token row's sample failed")
-		introRow.skip("no token: the token row's sample failed")
-	} else {
-		al := benchLoad{url: base + "/v1/authorize",
-			body:    fmt.Sprintf(`{"sub":"lerian/%s","resource":"accounts","action":"get","product":"midaz"}`, app.ClientID),
-			headers: [][2]string{{"Content-Type", "application/json"}, {"Authorization", tok}}}
-		b.measure(authzRow, checkJSON(client, al, "authorized", true), func() { authzRow.fill(b.wrk(al, 64, short)) })
-		authzRow.rss, authzRow.hwm = rssOf(daemon)
-		// The same at 4 connections: with wrk on the same 2 CPUs, p99 at
-		// 64 connections measures the scheduler as much as the daemon.
-		authz4 := &benchRow{name: "accessd POST /v1/authorize, 4 connections", ceiling: ceilESRow, minRatio: 1.0, maxP99: 10 * time.Millisecond}
-		rows = append(rows, authz4)
-		b.measure(authz4, nil, func() { authz4.fill(b.wrk(al, 4, short)) })
-		authz4.rss, authz4.hwm = rssOf(daemon)
-		il := benchLoad{url: base + "/oauth/introspect", body: "token=" + url.QueryEscape(tok),
-			headers: [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}, {"Authorization", basic}}}
-		b.measure(introRow, checkJSON(client, il, "active", true), func() { introRow.fill(b.wrk(il, 64, short)) })
-		introRow.rss, introRow.hwm = rssOf(daemon)
-	}
-	ceilESAgain()
-	daemon.stop(t)
-
-	// accessd, RS256.
-	daemon = startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgRS, "--listen", addr)
-	ceilRSRow, ceilRSAgain := ceilingRow("RS256")
-	rsRow := &benchRow{name: "accessd RS256 POST /oauth/token", ceiling: ceilRSRow, minRatio: 0.75}
-	rows = append(rows, rsRow)
-	_, err = checkToken(client, l, base, "RS256")
-	b.measure(rsRow, err, func() { rsRow.fill(b.wrk(l, 64, short)) })
-	rsRow.rss, rsRow.hwm = rssOf(daemon)
-	ceilRSAgain()
-	daemon.stop(t)
-
-	// The password grant against what argon2id allows on this machine,
-	// hashed with nothing else running.
-	hashRate, workers := argon2Rate(5 * time.Second)
-	hashRow := &benchRow{name: fmt.Sprintf("ceiling argon2id m=19MiB t=2 p=1, %d goroutines", workers),
-		rate: hashRate, measured: true, noRSS: true, noLatency: true}
-	pwRow := &benchRow{name: fmt.Sprintf("accessd password grant (%d users, 500 conns)", benchUsers), ceiling: hashRow, minRatio: 0.8}
-	rows = append(rows, hashRow, pwRow)
-	if passwordRefused != "" {
-		t.Logf("the daemon refuses the raised password limits, so the password row is skipped: %s", passwordRefused)
-		pwRow.skip("config refused: " + passwordRefused)
-	} else {
-		daemon = startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgPassword, "--listen", addr)
-		pl := benchLoad{url: base + "/v1/login/oauth/access_token",
-			body:    fmt.Sprintf(`{"grantType":"password","username":"bench000","password":%q}`, password),
-			headers: [][2]string{{"Content-Type", "application/json"}}}
-		_, _, err := checkTokenField(client, pl, base, "ES256", "accessToken")
-		b.measure(pwRow, err, func() {
-			res := b.wrkScript(pl.url, passwordScript(benchUsers, password), 500, long, 60*time.Second)
-			pwRow.fill(res)
-			pwRow.rate = float64(res.status["ok"]) / res.seconds
-			pwRow.limited = res.status["limited"]
-			pwRow.errors = res.status["server"] + res.status["other"] + res.socketErrors
-			t.Logf("password grant statuses: 200 %d, 429 %d, 5xx %d, other %d (first of them: %q); socket errors %d (%s)",
-				res.status["ok"], res.status["limited"], res.status["server"], res.status["other"], res.firstOther, res.socketErrors, res.socketDetail)
-		})
-		pwRow.rss, pwRow.hwm = rssOf(daemon)
+	if only == "password" {
 		daemon.stop(t)
+	} else {
+		// 2. Each ceiling is loaded while the daemon sits idle, just before
+		// and again just after the accessd rows it is the measure of, and
+		// counts as the mean of the two: on a shared machine the load of the
+		// neighbours changes within minutes, and the two figures show by how
+		// much.
+		ceilingRow := func(alg string) (*benchRow, func(), *ceiling) {
+			c := startCeiling(t, alg, app.ClientID, app.ClientSecret)
+			row := &benchRow{name: "ceiling " + alg + " token (go-jose, net/http)", noRSS: true}
+			rows = append(rows, row)
+			l := tokenLoad(c.url)
+			if _, err := checkToken(c.client, l, c.url, alg); err != nil {
+				t.Fatalf("the %s ceiling answers wrongly: %v", alg, err)
+			}
+			run := func() {
+				row.fill(b.wrk(l, 64, short))
+				// Every answer of the ceiling is a 200 unless the harness
+				// sends something other than what was checked.
+				require.Zero(t, row.non2xx, "the %s ceiling answered wrk with errors: the load script is wrong", alg)
+			}
+			run()
+			return row, run, c
+		}
+		ceilESRow, ceilESAgain, ceilES := ceilingRow("ES256")
+
+		// 3. accessd, ES256: token, then authorize and introspect with a
+		// token of it.
+		// /v1/authorize and introspection twice each. Saturated, as the
+		// token rows (64 connections, each sending its next request as soon
+		// as the answer is in): the rate is the most the daemon answers, and
+		// p99 is then mostly the queue of 64 clients and the kernel sharing
+		// two CPUs between wrk and the daemon, which is why the floor row
+		// (the least any server can do per request) is measured the same
+		// way. Then paced at the ceiling's rate: each connection waits a
+		// fixed pause (wrk's delay()) after every answer, chosen so that 64
+		// of them offer about 1.2× the ceiling's rate; the target is that
+		// rate at p99 ≤ 10 ms (issue 7 §4).
+		tokenRow := &benchRow{name: "accessd ES256 POST /oauth/token", ceiling: ceilESRow, minRatio: 0.6} // issue 7 §4, zero errors
+		floorRow := &benchRow{name: "floor: bare TLS endpoint answering fixed JSON (net/http), saturated", noRSS: true}
+		authzRow := &benchRow{name: "accessd POST /v1/authorize, saturated", ceiling: ceilESRow, minRatio: 1.0}
+		introRow := &benchRow{name: "accessd POST /oauth/introspect, saturated", ceiling: ceilESRow, minRatio: 1.0} // "introspection the same" as authorize
+		pause := pacedPause(ceilESRow.rate, 64)
+		paced := fmt.Sprintf(", paced (64 conns, %d ms pause)", pause)
+		authzPaced := &benchRow{name: "accessd POST /v1/authorize" + paced, ceiling: ceilESRow, minRatio: 1.0, maxP99: 10 * time.Millisecond}
+		introPaced := &benchRow{name: "accessd POST /oauth/introspect" + paced, ceiling: ceilESRow, minRatio: 1.0, maxP99: 10 * time.Millisecond}
+		rows = append(rows, tokenRow, floorRow, authzRow, authzPaced, introRow, introPaced)
+		l := tokenLoad(base)
+		tok, err := checkToken(client, l, base, "ES256")
+		b.measure(tokenRow, err, func() { tokenRow.fill(b.wrk(l, 64, short)) })
+		tokenRow.rss, tokenRow.hwm = rssOf(daemon)
+		if err != nil {
+			for _, r := range []*benchRow{floorRow, authzRow, authzPaced, introRow, introPaced} {
+				r.skip("no token: the token row's sample failed")
+			}
+		} else {
+			al := benchLoad{url: base + "/v1/authorize",
+				body:    fmt.Sprintf(`{"sub":"lerian/%s","resource":"accounts","action":"get","product":"midaz"}`, app.ClientID),
+				headers: [][2]string{{"Content-Type", "application/json"}, {"Authorization", tok}}}
+			fl := al
+			fl.url = ceilES.url + "/v1/authorize"
+			b.measure(floorRow, checkJSON(ceilES.client, fl, "authorized", true), func() { floorRow.fill(b.wrk(fl, 64, short)) })
+			b.measure(authzRow, checkJSON(client, al, "authorized", true), func() { authzRow.fill(b.wrk(al, 64, short)) })
+			authzRow.rss, authzRow.hwm = rssOf(daemon)
+			al.pauseMS = pause
+			b.measure(authzPaced, nil, func() { authzPaced.fill(b.wrk(al, 64, short)) })
+			authzPaced.rss, authzPaced.hwm = rssOf(daemon)
+			il := benchLoad{url: base + "/oauth/introspect", body: "token=" + url.QueryEscape(tok),
+				headers: [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}, {"Authorization", basic}}}
+			b.measure(introRow, checkJSON(client, il, "active", true), func() { introRow.fill(b.wrk(il, 64, short)) })
+			introRow.rss, introRow.hwm = rssOf(daemon)
+			il.pauseMS = pause
+			b.measure(introPaced, nil, func() { introPaced.fill(b.wrk(il, 64, short)) })
+			introPaced.rss, introPaced.hwm = rssOf(daemon)
+		}
+		ceilESAgain()
+		daemon.stop(t)
+
+		// accessd, RS256.
+		daemon = startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgRS, "--listen", addr)
+		ceilRSRow, ceilRSAgain, _ := ceilingRow("RS256")
+		rsRow := &benchRow{name: "accessd RS256 POST /oauth/token", ceiling: ceilRSRow, minRatio: 0.75}
+		rows = append(rows, rsRow)
+		_, err = checkToken(client, l, base, "RS256")
+		b.measure(rsRow, err, func() { rsRow.fill(b.wrk(l, 64, short)) })
+		rsRow.rss, rsRow.hwm = rssOf(daemon)
+		ceilRSAgain()
+		daemon.stop(t)
+	}
+
+	if only == "tokens" {
+		t.Log("ACCESSD_BENCH_ONLY=tokens: the password row is skipped")
+	} else {
+		// The password grant against what argon2id allows on this
+		// machine, hashed with nothing else running. On this shared
+		// machine the same 5-second hash run varies by ±10% from one
+		// minute to the next, so the grant runs passwordRounds times (the
+		// same daemon, the issue's 500 connections for 30 s each), the
+		// hashing is measured before the first round and after each, and
+		// each round is set against the mean of the two hash runs around
+		// it; the target is judged on the median round.
+		hashRow := &benchRow{name: fmt.Sprintf("ceiling argon2id m=19MiB t=2 p=1, %d goroutines", runtime.GOMAXPROCS(0)),
+			noRSS: true, noLatency: true}
+		rows = append(rows, hashRow)
+		hashRow.fill(argon2Run(5 * time.Second))
+		var pwRows []*benchRow
+		for i := range passwordRounds {
+			around := &benchRow{name: "ceiling argon2id around round " + strconv.Itoa(i+1), noRSS: true, noLatency: true, hidden: true}
+			pwRows = append(pwRows, &benchRow{name: fmt.Sprintf("accessd password grant (%d users, 500 conns), round %d", benchUsers, i+1),
+				ceiling: around, minRatio: 0.8})
+		}
+		rows = append(rows, pwRows...)
+		if passwordRefused != "" {
+			t.Logf("the daemon refuses the raised password limits, so the password rows are skipped: %s", passwordRefused)
+			for _, r := range pwRows {
+				r.skip("config refused: " + passwordRefused)
+			}
+		} else {
+			daemon = startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgPassword, "--listen", addr)
+			pl := benchLoad{url: base + "/v1/login/oauth/access_token",
+				body:    fmt.Sprintf(`{"grantType":"password","username":"bench000","password":%q}`, password),
+				headers: [][2]string{{"Content-Type", "application/json"}}}
+			_, _, err := checkTokenField(client, pl, base, "ES256", "accessToken")
+			for i, pwRow := range pwRows {
+				pwRow.ceiling.fill(hashRow.runs[i])
+				b.measure(pwRow, err, func() {
+					res := b.wrkScript(pl.url, passwordScript(benchUsers, password), 500, long, 60*time.Second)
+					pwRow.fill(res)
+					pwRow.rate = float64(res.status["ok"]) / res.seconds
+					pwRow.limited = res.status["limited"]
+					pwRow.errors = res.status["server"] + res.status["other"] + res.socketErrors
+					t.Logf("password grant round %d statuses: 200 %d, 429 %d, 5xx %d, other %d (first of them: %q); socket errors %d (%s)",
+						i+1, res.status["ok"], res.status["limited"], res.status["server"], res.status["other"], res.firstOther, res.socketErrors, res.socketDetail)
+				})
+				pwRow.rss, pwRow.hwm = rssOf(daemon)
+				hashRow.fill(argon2Run(5 * time.Second))
+				pwRow.ceiling.fill(hashRow.runs[i+1])
+			}
+			daemon.stop(t)
+			if ratios := roundRatios(pwRows); len(ratios) == passwordRounds {
+				med := ratios[len(ratios)/2]
+				verdict := "met"
+				if med < 0.8 {
+					verdict = "MISSED"
+				}
+				t.Logf("RESULT password grant: median of %d rounds %.2f× of argon2id (rounds, sorted: %s), target ≥ 0.8×: %s",
+					passwordRounds, med, fmtRatios(ratios), verdict)
+			}
+		}
 	}
 
 	// 4. One table.
@@ -241,7 +299,9 @@ func TestBenchOAuth(t *testing.T) {
 	t.Logf("RESULT | row | rate/s | p50 | p99 | errors | ratio to ceiling | target | met | daemon RSS now / peak |")
 	t.Logf("RESULT |---|---:|---:|---:|---:|---:|---|---|---:|")
 	for _, row := range rows {
-		t.Logf("RESULT %s", row)
+		if !row.hidden {
+			t.Logf("RESULT %s", row)
+		}
 	}
 	var loads []string
 	for _, row := range rows {
@@ -250,13 +310,39 @@ func TestBenchOAuth(t *testing.T) {
 		}
 	}
 	t.Logf("RESULT 1-minute load average after each wrk run (the machine may be shared): %s", strings.Join(loads, "; "))
-	if pwRow.measured {
-		t.Logf("RESULT password row: rate counts 200s only; %d answers were 429 (rate limited: neither throughput nor errors)", pwRow.limited)
+	for _, row := range rows {
+		if strings.HasPrefix(row.name, "accessd password grant") && row.measured {
+			t.Logf("RESULT password row: rate counts 200s only; %d answers were 429 (rate limited: neither throughput nor errors)", row.limited)
+		}
 	}
+	t.Logf("RESULT saturated rows: 64 connections, each sending again as soon as it has its answer; p99 there is the queue of 64 clients on 2 shared CPUs (see the floor row), so the p99 target is set on the paced rows")
 }
 
 // benchUsers is how many users the password grant spreads over.
 const benchUsers = 200
+
+// passwordRounds is how many times the password grant is loaded.
+const passwordRounds = 3
+
+// roundRatios are the measured rounds' rates over their ceilings, sorted.
+func roundRatios(rows []*benchRow) []float64 {
+	var out []float64
+	for _, r := range rows {
+		if r.measured && r.ceiling != nil && r.ceiling.rate > 0 {
+			out = append(out, r.rate/r.ceiling.rate)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func fmtRatios(rs []float64) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, fmt.Sprintf("%.2f×", r))
+	}
+	return strings.Join(s, ", ")
+}
 
 // benchLoad is one request, sent once by the sample check and then over
 // and over by wrk, byte for byte the same.
@@ -265,6 +351,18 @@ type benchLoad struct {
 	url     string
 	body    string
 	headers [][2]string
+	pauseMS int // wrk waits this long after each answer before the next request on that connection
+}
+
+// pacedPause is the pause after each answer that makes conns connections
+// offer about 1.2× rate requests per second. wrk's delay() takes whole
+// milliseconds and fires up to one late, and the answer itself takes
+// about one: two come off.
+func pacedPause(rate float64, conns int) int {
+	if rate <= 0 {
+		return 0
+	}
+	return max(int(float64(conns)*1000/(1.2*rate))-2, 0)
 }
 
 func (l benchLoad) request() (*http.Request, error) {
@@ -291,6 +389,9 @@ func (l benchLoad) script() string {
 	fmt.Fprintf(&s, "wrk.method = %s\nwrk.body = %s\n", luaString(l.verb()), luaString(l.body))
 	for _, h := range l.headers {
 		fmt.Fprintf(&s, "wrk.headers[ %s ] = %s\n", luaString(h[0]), luaString(h[1]))
+	}
+	if l.pauseMS > 0 {
+		fmt.Fprintf(&s, "function delay() return %d end\n", l.pauseMS)
 	}
 	return s.String()
 }
@@ -523,6 +624,7 @@ type benchRow struct {
 	rss, hwm  int64
 	noRSS     bool // not the daemon (in this process)
 	noLatency bool
+	hidden    bool // a ceiling for one row only, not a line of the table
 }
 
 // fill takes a wrk result: rate is answers below 400 per second. A row
@@ -677,6 +779,13 @@ func startCeiling(t *testing.T, alg, clientID, clientSecret string) *ceiling {
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(jwks)
+	})
+	// The floor: what answering /v1/authorize costs a server that
+	// decides nothing (it reads the body and writes a fixed answer).
+	mux.HandleFunc("POST /v1/authorize", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"authorized":true,"timestamp":%q}`, time.Now().UTC().Format(time.RFC3339))
 	})
 	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
 		oauthError := func(code int, e string) {
@@ -883,10 +992,11 @@ func checkJSON(c *http.Client, l benchLoad, field string, want any) error {
 	return nil
 }
 
-// argon2Rate is how many argon2id hashes at accessd's default cost
-// (19 MiB, two passes, one lane) this machine makes per second with one
-// goroutine per GOMAXPROCS, hashing for about d.
-func argon2Rate(d time.Duration) (float64, int) {
+// argon2Run is how many argon2id hashes at accessd's default cost
+// (19 MiB, two passes, one lane) this machine makes with one goroutine
+// per GOMAXPROCS, hashing for about d, as a wrk result (a rate, no
+// latencies).
+func argon2Run(d time.Duration) wrkResult {
 	workers := runtime.GOMAXPROCS(0)
 	var n atomic.Int64
 	start := time.Now()
@@ -902,7 +1012,7 @@ func argon2Rate(d time.Duration) (float64, int) {
 		})
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), workers
+	return wrkResult{requests: n.Load(), seconds: time.Since(start).Seconds(), load: loadAverage()}
 }
 
 // loadAverage is the 1-minute load average, or "?".
