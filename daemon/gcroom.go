@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"sync/atomic"
+	"time"
 )
 
 // gcRoom keeps the garbage collector from running every few logins.
@@ -18,14 +19,18 @@ import (
 // waiting to sign in. Under the password-grant bench that was 7% of the
 // daemon's CPU (GODEBUG=gctrace=1).
 //
-// So the collector is given room: GOGC is raised until the heap may grow
-// by at least room between runs (gcRoomHashes rounds of the hasher's
-// slots), never above maxGCPercent, and is left at the default once the
-// live heap is room or more. A GOGC set in the environment is left alone. The process's memory
+// So the collector is given room while passwords are being hashed (one
+// started within gcRoomWhile): GOGC is raised until the heap may grow by
+// at least room between runs (gcRoomHashes rounds of the hasher's slots),
+// never above maxGCPercent, and is left at the default once the live heap
+// is room or more, and when no password was hashed lately (the token
+// paths allocate little, and under mlockall the heap's high-water mark
+// stays resident). A GOGC set in the environment is left alone. The process's memory
 // stays bounded by live + max(live, room): a heap that grows with the
 // dataset gets the default behaviour.
 const (
 	gcRoomHashes     = 4
+	gcRoomWhile      = 30 * time.Second
 	maxGCPercent     = 400
 	defaultGCPercent = 100
 )
@@ -50,13 +55,13 @@ func liveHeap() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// keepGCRoom sets GOGC for room now and again after every collection,
+// keepGCRoom sets GOGC for room() now and again after every collection,
 // from the heap that collection found live (so a heap that grows under
 // load does not keep the room of the idle one), until ctx ends; then it
 // puts the default back.
-func keepGCRoom(ctx context.Context, room uint64) {
+func keepGCRoom(ctx context.Context, room func() uint64) {
 	var stopped atomic.Bool
-	debug.SetGCPercent(gcPercentFor(liveHeap(), room))
+	debug.SetGCPercent(gcPercentFor(liveHeap(), room()))
 	afterNextGC(room, &stopped)
 	<-ctx.Done()
 	stopped.Store(true)
@@ -68,12 +73,12 @@ type gcMark struct{ _ [64]byte }
 
 // afterNextGC sets GOGC once the next collection has run, and arms
 // itself again, until stopped.
-func afterNextGC(room uint64, stopped *atomic.Bool) {
+func afterNextGC(room func() uint64, stopped *atomic.Bool) {
 	runtime.AddCleanup(new(gcMark), func(struct{}) {
 		if stopped.Load() {
 			return
 		}
-		debug.SetGCPercent(gcPercentFor(liveHeap(), room))
+		debug.SetGCPercent(gcPercentFor(liveHeap(), room()))
 		afterNextGC(room, stopped)
 	}, struct{}{})
 }

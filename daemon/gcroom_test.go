@@ -36,7 +36,7 @@ func TestKeepGCRoomFollowsTheLiveHeap(t *testing.T) {
 	const room = 256 << 20
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { keepGCRoom(ctx, room); close(done) }()
+	go func() { keepGCRoom(ctx, func() uint64 { return room }); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	settles := func(what string) int {
 		t.Helper()

@@ -364,7 +364,15 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, r *running) erro
 	wg.Go(func() { s.retainAudit(wctx, r.idp.audit) })
 	wg.Go(func() { s.disk.watch(wctx) })
 	if os.Getenv("GOGC") == "" { // an operator's GOGC is theirs
-		wg.Go(func() { keepGCRoom(wctx, gcRoomHashes*r.idp.svc.HashingMemory()) })
+		svc := r.idp.svc
+		wg.Go(func() {
+			keepGCRoom(wctx, func() uint64 {
+				if !svc.HashedWithin(gcRoomWhile) {
+					return 0
+				}
+				return gcRoomHashes * svc.HashingMemory()
+			})
+		})
 	}
 
 	var serveErr error

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -340,6 +341,7 @@ type Hasher struct {
 	dummy   phc           // a hash of a random password, for DummyVerify
 
 	active, peak atomic.Int64 // argon2id calls running now, and the most seen
+	lastUse      atomic.Int64 // when the last argon2id call started, Unix nanoseconds
 }
 
 // NewHasher returns a Hasher. It hashes one random password to prepare
@@ -385,6 +387,12 @@ func NewHasher(o HasherOptions) (*Hasher, error) {
 // Params returns the parameters new hashes get.
 func (h *Hasher) Params() PasswordParams { return h.params }
 
+// UsedWithin reports whether an argon2id call started in the last d.
+func (h *Hasher) UsedWithin(d time.Duration) bool {
+	last := h.lastUse.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < d
+}
+
 // Slots returns how many operations at Params may run at once.
 func (h *Hasher) Slots() int { return cap(h.slots) }
 
@@ -417,6 +425,7 @@ func (h *Hasher) acquire(ctx context.Context, memKiB uint32) (release func(), er
 			return nil, fmt.Errorf("identity: waiting to hash: %w", ctx.Err())
 		}
 	}
+	h.lastUse.Store(time.Now().UnixNano())
 	a := h.active.Add(1)
 	for p := h.peak.Load(); a > p && !h.peak.CompareAndSwap(p, a); p = h.peak.Load() {
 	}

@@ -269,3 +269,25 @@ func BenchmarkHasherHashDefault(b *testing.B) {
 	})
 	b.ReportMetric(float64(h.peak.Load()), "peak-concurrent")
 }
+
+// TestHasherUsedWithin: the daemon gives the collector room only while
+// passwords are being hashed; the hasher says when one last was.
+func TestHasherUsedWithin(t *testing.T) {
+	h, err := NewHasher(HasherOptions{Params: testParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.UsedWithin(time.Hour) {
+		t.Fatal("a new hasher says it hashed within the hour (its dummy hash is not a use)")
+	}
+	if _, err := h.Hash(context.Background(), []byte("correct horse")); err != nil {
+		t.Fatal(err)
+	}
+	if !h.UsedWithin(time.Minute) {
+		t.Fatal("a hash just now is not within the minute")
+	}
+	time.Sleep(20 * time.Millisecond)
+	if h.UsedWithin(10 * time.Millisecond) {
+		t.Fatal("a hash 20 ms ago is within 10 ms")
+	}
+}

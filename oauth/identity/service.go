@@ -109,6 +109,10 @@ func (s *Service) HashingMemory() uint64 {
 	return uint64(s.hasher.Slots()) * uint64(s.hasher.Params().MemoryKiB) * 1024
 }
 
+// HashedWithin reports whether a password was hashed or verified in the
+// last d.
+func (s *Service) HashedWithin(d time.Duration) bool { return s.hasher.UsedWithin(d) }
+
 // Actor is who asks for a change: recorded in every audit entry.
 type Actor struct {
 	// Name is "uid:<n>" on the admin socket, "user:<id>" or
