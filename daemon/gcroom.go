@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -58,14 +58,28 @@ func liveHeap() uint64 {
 // keepGCRoom sets GOGC for room() now and again after every collection,
 // from the heap that collection found live (so a heap that grows under
 // load does not keep the room of the idle one), until ctx ends; then it
-// puts the default back.
+// puts back the GOGC it found.
 func keepGCRoom(ctx context.Context, room func() uint64) {
-	var stopped atomic.Bool
-	debug.SetGCPercent(gcPercentFor(liveHeap(), room()))
-	afterNextGC(room, &stopped)
+	k := &gcKeeper{room: room}
+	k.mu.Lock()
+	k.prev = debug.SetGCPercent(gcPercentFor(liveHeap(), room()))
+	k.mu.Unlock()
+	k.afterNextGC()
 	<-ctx.Done()
-	stopped.Store(true)
-	debug.SetGCPercent(defaultGCPercent)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	debug.SetGCPercent(k.prev)
+}
+
+// gcKeeper is keepGCRoom's state. mu orders a cleanup's SetGCPercent
+// against the stop, so that a cleanup running as serve stops cannot set
+// GOGC after the old value was put back.
+type gcKeeper struct {
+	room    func() uint64
+	mu      sync.Mutex
+	stopped bool
+	prev    int
 }
 
 // gcMark is collected by the next collection, which runs its cleanup.
@@ -73,12 +87,14 @@ type gcMark struct{ _ [64]byte }
 
 // afterNextGC sets GOGC once the next collection has run, and arms
 // itself again, until stopped.
-func afterNextGC(room func() uint64, stopped *atomic.Bool) {
-	runtime.AddCleanup(new(gcMark), func(struct{}) {
-		if stopped.Load() {
+func (k *gcKeeper) afterNextGC() {
+	runtime.AddCleanup(new(gcMark), func(k *gcKeeper) {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.stopped {
 			return
 		}
-		debug.SetGCPercent(gcPercentFor(liveHeap(), room()))
-		afterNextGC(room, stopped)
-	}, struct{}{})
+		debug.SetGCPercent(gcPercentFor(liveHeap(), k.room()))
+		k.afterNextGC()
+	}, k)
 }

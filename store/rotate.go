@@ -328,11 +328,11 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 		}
 		return nil
 	})
+	if staged { // even on an error: see Update
+		s.wakeAudit()
+	}
 	if err != nil {
 		return res, fmt.Errorf("store: rotate fields: retire: %w", err)
-	}
-	if staged {
-		s.wakeAudit()
 	}
 	s.fields.retire(res.Retired)
 	s.log.Info("field-key rotation done", "event", "store.fields_rotated", "term", res.Term, "retired", res.Retired, "resealed", res.Resealed)

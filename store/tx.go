@@ -80,7 +80,11 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 		staged = tx.staged
 		return err
 	})
-	if err == nil && staged {
+	if staged {
+		// Even on an error: the commit may have been written with only
+		// its sync failing, and a staged entry that is there must be
+		// counted (AuditGeneration), or the chain writer would skip it
+		// until its sweep. A wake for nothing costs one read.
 		s.wakeAudit()
 	}
 	if errors.Is(err, badger.ErrTxnTooBig) {

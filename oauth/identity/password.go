@@ -341,7 +341,8 @@ type Hasher struct {
 	dummy   phc           // a hash of a random password, for DummyVerify
 
 	active, peak atomic.Int64 // argon2id calls running now, and the most seen
-	lastUse      atomic.Int64 // when the last argon2id call started, Unix nanoseconds
+	born         time.Time    // when the Hasher was made: lastUse counts from it, on the monotonic clock
+	lastUse      atomic.Int64 // when the last argon2id call started, in nanoseconds since born; 0: never
 }
 
 // NewHasher returns a Hasher. It hashes one random password to prepare
@@ -368,6 +369,7 @@ func NewHasher(o HasherOptions) (*Hasher, error) {
 		slotKiB: o.Params.MemoryKiB,
 		slots:   make(chan struct{}, n),
 		wide:    make(chan struct{}, 1),
+		born:    time.Now(),
 	}
 	pw := make([]byte, 32)
 	defer clear(pw)
@@ -390,7 +392,7 @@ func (h *Hasher) Params() PasswordParams { return h.params }
 // UsedWithin reports whether an argon2id call started in the last d.
 func (h *Hasher) UsedWithin(d time.Duration) bool {
 	last := h.lastUse.Load()
-	return last != 0 && time.Since(time.Unix(0, last)) < d
+	return last != 0 && time.Since(h.born)-time.Duration(last) < d
 }
 
 // Slots returns how many operations at Params may run at once.
@@ -425,7 +427,7 @@ func (h *Hasher) acquire(ctx context.Context, memKiB uint32) (release func(), er
 			return nil, fmt.Errorf("identity: waiting to hash: %w", ctx.Err())
 		}
 	}
-	h.lastUse.Store(time.Now().UnixNano())
+	h.lastUse.Store(max(int64(time.Since(h.born)), 1))
 	a := h.active.Add(1)
 	for p := h.peak.Load(); a > p && !h.peak.CompareAndSwap(p, a); p = h.peak.Load() {
 	}
