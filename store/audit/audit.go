@@ -47,13 +47,12 @@ type Log struct {
 	headHash []byte
 
 	// scanned is the store's AuditGeneration when the writer last found
-	// no more pending entries; scannedOK is false until then and after a
-	// failed write. Owned by the writer goroutine.
-	scanned   uint64
-	scannedOK bool
-	// floor is where the next read of pending entries starts: every
-	// entry staged below it has been chained (store.PendingFloor).
-	floor uint64
+	// no more pending entries, and floor where its next read starts:
+	// every entry staged below it has been chained (store.PendingFloor).
+	// floor is 0 until that first read and after a failed write, which
+	// makes the next read take them all. Owned by the writer goroutine.
+	scanned uint64
+	floor   uint64
 
 	closeOnce sync.Once
 
@@ -227,14 +226,14 @@ func (l *Log) answer(batch []*request, err error) {
 func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
 	repo := l.st.AuditEntries()
 	gen, floor := l.st.AuditGeneration(), l.st.PendingFloor()
-	scan := sweep || all || !l.scannedOK || gen != l.scanned
+	scan := sweep || all || l.floor == 0 || gen != l.scanned
 	from := l.floor
-	if all || !l.scannedOK {
+	if all {
 		from = 0
 	}
 	defer func() {
 		if err != nil { // entries under the floor may be left: read them all next time
-			l.scannedOK, l.floor = false, 0
+			l.floor = 0
 		}
 	}()
 	for {
@@ -246,7 +245,7 @@ func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
 			if len(pending) < maxBatch {
 				// Everything staged by the first gen commits, and
 				// everything under floor, is in hand.
-				l.scanned, l.scannedOK, l.floor, scan = gen, true, floor, false
+				l.scanned, l.floor, scan = gen, floor, false
 			}
 		}
 		var entries []store.AuditEntry
