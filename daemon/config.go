@@ -17,6 +17,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
+	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/seal"
@@ -37,6 +38,7 @@ type Config struct {
 	TLS      TLSConfig       `toml:"tls"`
 	Tokens   token.Config    `toml:"tokens"`
 	Identity identity.Config `toml:"identity"`
+	Authz    AuthzConfig     `toml:"authz"`
 	Audit    AuditConfig     `toml:"audit"`
 	Store    StoreConfig     `toml:"store"`
 	Lockdown LockdownConfig  `toml:"lockdown"`
@@ -71,6 +73,15 @@ type TLSConfig struct {
 	ClientAuth string `toml:"client_auth"`
 }
 
+// AuthzConfig is how decisions read a check that names no product.
+type AuthzConfig struct {
+	// DefaultProduct is the product of a /v1/authorize body without one
+	// (lib-auth v2.4-v2.8 send none for users) and of GET /v1/permissions
+	// without ?product; "" decides such checks on grants without a
+	// product only.
+	DefaultProduct string `toml:"default_product"`
+}
+
 // LockdownConfig decides whether failed host checks stop the start.
 type LockdownConfig struct {
 	Mode string `toml:"mode"`
@@ -98,6 +109,7 @@ func Default() Config {
 		},
 		Tokens:   token.DefaultConfig(),
 		Identity: identity.DefaultConfig(),
+		Authz:    AuthzConfig{DefaultProduct: "midaz"},
 		Audit:    AuditConfig{Retention: identity.Duration{Duration: defaultRetention}},
 		Store:    StoreConfig{MinFree: defaultMinFree},
 		Lockdown: LockdownConfig{Mode: "enforce"},
@@ -509,6 +521,9 @@ func (c *Config) validate() error {
 		if t.err != nil {
 			return t.err
 		}
+	}
+	if p := c.Authz.DefaultProduct; p != "" && !authz.ValidProduct(p) {
+		return c.invalid("authz.default_product", "must be a product name such as \"midaz\" (letters, digits, '.', '_', '-'), or \"\" for none, got %q", p)
 	}
 	if c.Audit.Retention.Duration < minRetention {
 		return c.invalid("audit.retention", "must be at least %s, got %s", minRetention, c.Audit.Retention.Duration)

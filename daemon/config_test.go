@@ -89,6 +89,17 @@ retention = "720h"
 		{name: "duration as float", doc: "[identity]\nmax_secret_age = 3.5\n", wantKey: "identity.max_secret_age", wantLine: 2, wantMsg: "got a TOML float"},
 		{name: "short retention", doc: "[audit]\nretention = \"23h\"\n", wantKey: "audit.retention", wantLine: 2, wantMsg: "at least 24h0m0s"},
 		{name: "retention as integer", doc: "[audit]\nretention = 400\n", wantKey: "audit.retention", wantLine: 2, wantMsg: "want a duration string"},
+		{name: "default product is midaz", doc: "", check: func(t *testing.T, c Config) {
+			require.Equal(t, "midaz", c.Authz.DefaultProduct)
+		}},
+		{name: "plugin default product", doc: "[authz]\ndefault_product = \"plugin-crm\"\n", check: func(t *testing.T, c Config) {
+			require.Equal(t, "plugin-crm", c.Authz.DefaultProduct)
+		}},
+		{name: "empty default product switches the fallback off", doc: "[authz]\ndefault_product = \"\"\n", check: func(t *testing.T, c Config) {
+			require.Empty(t, c.Authz.DefaultProduct)
+		}},
+		{name: "default product with a slash", doc: "[authz]\n\ndefault_product = \"midaz/x\"\n", wantKey: "authz.default_product", wantLine: 3, wantMsg: "product name"},
+		{name: "unknown authz key", doc: "[authz]\nproduct = \"midaz\"\n", wantKey: "authz.product", wantLine: 2, wantMsg: "unknown key"},
 		{name: "unknown audit key", doc: "[audit]\nretention_days = 400\n", wantKey: "audit.retention_days", wantLine: 2, wantMsg: "unknown key"},
 		{name: "port out of range", doc: "[listen]\ntls = \":70000\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},
 		{name: "port not a number", doc: "[listen]\ntls = \"127.0.0.1:https\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},

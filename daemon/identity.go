@@ -53,7 +53,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, err
 	}
 	tokens, err := token.New(st, cfg.Tokens, token.Options{Issuer: cfg.Issuer, Owner: cfg.Owner, Identity: svc,
-		Audit: al, Subjects: idx, Log: log})
+		Audit: al, Subjects: idx, Log: log, DefaultProduct: cfg.Authz.DefaultProduct})
 	if err != nil {
 		al.Close()
 		return nil, err

@@ -141,6 +141,15 @@ func (t *table) allows(product, resource, action string, verb uint16) bool {
 	return t.wildcard && t.match(product, "*", action, verb)
 }
 
+// inProduct reports whether the rule applies to a request of product:
+// a rule without a product applies to every product, and to requests
+// that name none; a product's rule only to that product. Decisions
+// (match) and listings (Index.Permissions) both ask this, so a listing
+// never shows what a decision would refuse.
+func (r *rule) inProduct(product string) bool {
+	return r.product == "" || r.product == product
+}
+
 func (t *table) match(product, resource, action string, verb uint16) bool {
 	// The first rule on resource, by bisection.
 	i, j := 0, len(t.rules)
@@ -154,7 +163,7 @@ func (t *table) match(product, resource, action string, verb uint16) bool {
 	}
 	for ; i < len(t.rules) && t.rules[i].resource == resource; i++ {
 		r := &t.rules[i]
-		if r.product != "" && r.product != product {
+		if !r.inProduct(product) {
 			continue
 		}
 		if r.verbs&(verb|verbAny) != 0 || (r.other != "" && strings.EqualFold(r.other, action)) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -44,6 +45,8 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	rand     io.Reader
+	// defaultProduct is Options.DefaultProduct.
+	defaultProduct string
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -60,6 +63,10 @@ type Options struct {
 	Log      *slog.Logger
 	Now      func() time.Time // nil: time.Now
 	Rand     io.Reader        // nil: crypto/rand
+	// DefaultProduct is the product of a decision whose body names none
+	// ([authz] default_product); "" decides such checks on grants
+	// without a product only.
+	DefaultProduct string
 }
 
 // New loads (or makes) the signing keys and the revocation list and
@@ -70,6 +77,9 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 	}
 	if opt.Identity == nil || opt.Audit == nil || opt.Subjects == nil || opt.Issuer == "" || opt.Owner == "" {
 		return nil, errors.New("token: New needs an issuer, an owner, the identity service, the audit log and the subjects")
+	}
+	if opt.DefaultProduct != "" && !authz.ValidProduct(opt.DefaultProduct) {
+		return nil, fmt.Errorf("token: default product %q is not a product name (letters, digits, '.', '_', '-')", opt.DefaultProduct)
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
@@ -84,7 +94,8 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 		opt.Metrics = NewMetrics()
 	}
 	s := &Server{cfg: cfg, issuer: opt.Issuer, owner: opt.Owner, id: opt.Identity, st: st, audit: opt.Audit,
-		subjects: opt.Subjects, metrics: opt.Metrics, log: opt.Log, now: opt.Now, rand: opt.Rand, stop: make(chan struct{})}
+		subjects: opt.Subjects, metrics: opt.Metrics, log: opt.Log, now: opt.Now, rand: opt.Rand, stop: make(chan struct{}),
+		defaultProduct: opt.DefaultProduct}
 	keys, err := newKeys(st, cfg, s.now, s.rand, s.log)
 	if err != nil {
 		return nil, err
