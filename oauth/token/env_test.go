@@ -57,6 +57,12 @@ const issuer = "https://accessd.test"
 
 func newEnv(t testing.TB, cfg token.Config) *env {
 	t.Helper()
+	return newEnvProduct(t, cfg, "midaz")
+}
+
+// newEnvProduct is newEnv with [authz] default_product set to product.
+func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
+	t.Helper()
 	st := storetest.Open(t)
 	al, err := audit.Open(st, audit.Options{})
 	require.NoError(t, err)
@@ -68,7 +74,7 @@ func newEnv(t testing.TB, cfg token.Config) *env {
 	require.NoError(t, err)
 	_, _, err = svc.Bootstrap(context.Background())
 	require.NoError(t, err)
-	tok, err := token.New(st, cfg, token.Options{Issuer: issuer, Owner: "lerian", Identity: svc, Audit: al, Subjects: idx, Now: c.now})
+	tok, err := token.New(st, cfg, token.Options{Issuer: issuer, Owner: "lerian", Identity: svc, Audit: al, Subjects: idx, Now: c.now, DefaultProduct: product})
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	identity.Routes(mux, svc, identity.Plane{Authenticate: tok.Authenticate,

@@ -201,7 +201,7 @@ func TestApplicationAuthorizeRoleSubject(t *testing.T) {
 	}{
 		{"own subject, owner-qualified", api.AuthorizeRequest{Sub: "lerian/" + a.ClientID, Resource: "accounts", Action: "get", Product: "midaz"}, true},
 		{"own bare subject", api.AuthorizeRequest{Sub: a.ClientID, Resource: "accounts", Action: "get", Product: "midaz"}, true},
-		{"older lib-auth's role subject is ignored", api.AuthorizeRequest{Sub: "admin/midaz-editor-role", Resource: "accounts", Action: "get", Product: "midaz"}, true},
+		{"lib-auth v2.9's role subject asks about the app's own grants", api.AuthorizeRequest{Sub: "admin/midaz-editor-role", Resource: "accounts", Action: "get", Product: "midaz"}, true},
 		{"the role subject never widens", api.AuthorizeRequest{Sub: "admin/midaz-editor-role", Resource: "accounts", Action: "post", Product: "midaz"}, false},
 		{"another app's subject", api.AuthorizeRequest{Sub: "lerian/other", Resource: "accounts", Action: "get", Product: "midaz"}, false},
 	} {
