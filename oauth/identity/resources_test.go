@@ -1,0 +1,60 @@
+package identity_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/oauth/identity"
+)
+
+// Resources lists exactly the resources the data plane's Identity routes
+// check, so GET /v1/permissions shows the console every Identity page a
+// caller may open and no other. Every route registered in routes.go is
+// called on the data plane as a caller the permission check refuses; the resources it asked
+// about are collected.
+func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
+	src, err := os.ReadFile("routes.go")
+	require.NoError(t, err)
+	patterns := regexp.MustCompile(`h\("([A-Z]+) (/v1/[^"]*)"`).FindAllStringSubmatch(string(src), -1)
+	require.NotEmpty(t, patterns)
+
+	e := newEnv(t, identity.Config{})
+	var mu sync.Mutex
+	asked := map[string]bool{}
+	mux := http.NewServeMux()
+	identity.Routes(mux, e.svc, identity.Plane{
+		Authenticate: func(*http.Request) (identity.Actor, error) {
+			return identity.Actor{Name: "app:probe", SubjectID: "probe"}, nil
+		},
+		Allowed: func(_, resource, _ string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			asked[resource] = true
+			return false
+		},
+	})
+	for _, p := range patterns {
+		path := regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(p[2], "x")
+		req := httptest.NewRequest(p[1], path, strings.NewReader("{}"))
+		if _, pattern := mux.Handler(req); pattern == "" {
+			continue // admin socket only (apply, audit, review)
+		}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		require.Equal(t, http.StatusForbidden, w.Code, "%s %s", p[1], p[2])
+	}
+	var got []string
+	for r := range asked {
+		got = append(got, r)
+	}
+	slices.Sort(got)
+	require.Equal(t, identity.Resources, got)
+}
