@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -273,4 +274,43 @@ func TestPermissionsAgreeWithDecisions(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzAuthorizeBody: whatever sub, product, resource and action the body
+// carries, an application granted only "get" on midaz's accounts is
+// allowed nothing else, in no other product, as no other principal.
+func FuzzAuthorizeBody(f *testing.F) {
+	e := newEnv(f, token.DefaultConfig())
+	a := e.app(f, "fuzz")
+	var out api.TokenResponse
+	require.Equal(f, http.StatusOK, e.postJSON(f, "/v1/login/oauth/access_token", nil,
+		api.TokenRequest{GrantType: "client_credentials", ClientID: a.ClientID, ClientSecret: a.ClientSecret}, &out))
+	for _, s := range [][4]string{
+		{"admin/midaz-editor-role", "", "accounts", "get"},
+		{"admin/midaz-editor-role", "plugin-crm", "accounts", "get"},
+		{"admin/plugin-crm-editor-role", "", "accounts", "get"},
+		{"admin/-editor-role", "", "accounts", "GET"},
+		{"lerian/" + a.ClientID, "", "accounts", "get"},
+		{a.ClientID, "midaz", "*", "*"},
+		{"lerian/other", "midaz", "accounts", "get"},
+		{"admin/midaz/x-editor-role", "midaz/x", "accounts", "get"},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	own := []string{"", a.ClientID, "lerian/" + a.ClientID, "admin/midaz-editor-role"}
+	f.Fuzz(func(t *testing.T, sub, product, resource, action string) {
+		body, err := json.Marshal(map[string]string{"sub": sub, "product": product, "resource": resource, "action": action})
+		require.NoError(t, err)
+		w := serve(e, "POST", "/v1/authorize", "application/json", out.AccessToken, string(body))
+		require.Less(t, w.Code, 500, w.Body.String())
+		if w.Code != http.StatusOK {
+			return
+		}
+		var d api.AuthorizeResponse
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &d))
+		if d.Authorized {
+			require.True(t, strings.EqualFold(action, "get") && resource == "accounts" && (product == "" || product == "midaz") && slices.Contains(own, sub),
+				"allowed %s", body)
+		}
+	})
 }

@@ -17,8 +17,10 @@
 //
 //   - A token's decision is about its own principal. /v1/authorize reads
 //     the subject from the verified token; the body's sub must name that
-//     principal (or, for an application, the role subject older lib-auth
-//     sends, which is then ignored). Nothing in the body widens a decision.
+//     principal, or, for a token that is not a user's, be lib-auth v2.9's
+//     role subject "admin/<P>-editor-role", which names only the product
+//     <P> (a body product that differs is refused) and grants nothing.
+//     Nothing in the body widens a decision.
 //   - Verification is complete on every call: signature (cached by the
 //     token's SHA-256, nothing else is), typ at+jwt, a published kid whose
 //     algorithm matches the header, issuer, expiry and not-before,
