@@ -40,26 +40,19 @@ func TestDefaultProductEndToEnd(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n[authz]\ndefault_product = \"plugin-crm\"\n", sock)), 0o600))
 	startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
 	ctl := buildAccessctl(t)
-	ctlJSON := func(v any, stdin string, args ...string) {
-		t.Helper()
-		c := exec.Command(ctl, append([]string{"--socket", sock, "-o", "json"}, args...)...)
-		c.Stdin = strings.NewReader(stdin)
-		var stderr strings.Builder
-		c.Stderr = &stderr
-		out, err := c.Output()
-		require.NoError(t, err, "accessctl %v: %s", args, stderr.String())
-		if v != nil {
-			require.NoError(t, json.Unmarshal(out, v), string(out))
-		}
-	}
-	ctlJSON(nil, "", "group", "create", "crm-viewers")
-	ctlJSON(nil, "", "group", "grant", "crm-viewers", "--product", "plugin-crm", "--resource", "contacts", "--action", "get")
+	ctlRun(t, ctl, sock, "group", "create", "crm-viewers")
+	ctlRun(t, ctl, sock, "group", "grant", "crm-viewers", "--product", "plugin-crm", "--resource", "contacts", "--action", "get")
 	const password = "amber-Falcon-meadow-83"
-	var u api.CreatedUser
-	ctlJSON(&u, password+"\n", "user", "create", "--username", "nina", "--email", "nina@example.test",
+	mk := exec.Command(ctl, "--socket", sock, "-o", "json", "user", "create", "--username", "nina", "--email", "nina@example.test",
 		"--group", "crm-viewers", "--group", "midaz-viewer-group", "--group", "identity-editor-group", "--password-stdin")
+	mk.Stdin = strings.NewReader(password + "\n")
+	out, err := mk.Output()
+	require.NoError(t, err)
+	var u api.CreatedUser
+	require.NoError(t, json.Unmarshal(out, &u), string(out))
 	var app api.CreatedApplication
-	ctlJSON(&app, "", "app", "create", "--name", "ledger-sync", "--group", "midaz-viewer-group")
+	out = []byte(ctlRun(t, ctl, sock, "-o", "json", "app", "create", "--name", "ledger-sync", "--group", "midaz-viewer-group"))
+	require.NoError(t, json.Unmarshal(out, &app), string(out))
 
 	pem, err := os.ReadFile(filepath.Join(d, "tls", "server.crt"))
 	require.NoError(t, err)

@@ -70,6 +70,11 @@ func (e *env) denyReasons(t testing.TB) []string {
 	return out
 }
 
+// req is a /v1/authorize body.
+func req(sub, product, resource, action string) api.AuthorizeRequest {
+	return api.AuthorizeRequest{Sub: sub, Product: product, Resource: resource, Action: action}
+}
+
 type decisionCase struct {
 	name   string
 	req    api.AuthorizeRequest
@@ -100,9 +105,6 @@ func runDecisions(t *testing.T, e *env, tok string, cases []decisionCase) {
 func TestAuthorizeApplication(t *testing.T) {
 	e := newEnv(t, token.DefaultConfig())
 	tok, clientID := e.appToken(t, "ledger-sync", "midaz-viewer-group", e.crmViewer(t))
-	req := func(sub, product, resource, action string) api.AuthorizeRequest {
-		return api.AuthorizeRequest{Sub: sub, Product: product, Resource: resource, Action: action}
-	}
 	runDecisions(t, e, tok, []decisionCase{
 		{"role subject: the product is midaz", req("admin/midaz-editor-role", "", "accounts", "get"), true, ""},
 		{"role subject: the app's own grants, not the editor role's", req("admin/midaz-editor-role", "", "accounts", "delete"), false, "no-permission"},
@@ -129,9 +131,6 @@ func TestAuthorizeApplication(t *testing.T) {
 func TestAuthorizeUser(t *testing.T) {
 	e := newEnv(t, token.DefaultConfig())
 	tok, id := e.userToken(t, "viewer", "midaz-viewer-group", e.crmViewer(t))
-	req := func(sub, product, resource, action string) api.AuthorizeRequest {
-		return api.AuthorizeRequest{Sub: sub, Product: product, Resource: resource, Action: action}
-	}
 	runDecisions(t, e, tok, []decisionCase{
 		{"lib-auth v2.9: owner/sub and product", req("lerian/"+id, "midaz", "accounts", "get"), true, ""},
 		{"lib-auth v2.4-v2.8: no product, the default", req("lerian/"+id, "", "accounts", "get"), true, ""},
@@ -150,9 +149,6 @@ func TestAuthorizeWithoutDefaultProduct(t *testing.T) {
 	e := newEnvProduct(t, token.DefaultConfig(), "")
 	utok, id := e.userToken(t, "viewer", "midaz-viewer-group", "identity-editor-group")
 	atok, clientID := e.appToken(t, "ledger-sync", "midaz-viewer-group")
-	req := func(sub, product, resource, action string) api.AuthorizeRequest {
-		return api.AuthorizeRequest{Sub: sub, Product: product, Resource: resource, Action: action}
-	}
 	runDecisions(t, e, utok, []decisionCase{
 		{"user, no product", req("lerian/"+id, "", "accounts", "get"), false, "no-permission"},
 		{"user, product named", req("lerian/"+id, "midaz", "accounts", "get"), true, ""},

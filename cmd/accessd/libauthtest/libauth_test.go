@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -40,8 +39,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // build compiles a command of this repository (../../.. from here) with
 // the repository's own go.mod, so this module never requires accessd.
@@ -255,7 +258,7 @@ func TestLibAuthAgainstAccessd(t *testing.T) {
 		{"user", userToken, "DELETE", "/v1/contacts", http.StatusForbidden},
 		// No token, and a token whose signature is not accessd's.
 		{"nobody", "", "GET", "/v1/accounts", http.StatusUnauthorized},
-		{"forger", forge(appToken), "GET", "/v1/accounts", http.StatusUnauthorized},
+		{"forger", forge(t, appToken), "GET", "/v1/accounts", http.StatusUnauthorized},
 	} {
 		t.Run(fmt.Sprintf("%s %s %s", tc.who, tc.method, tc.path), func(t *testing.T) {
 			req := httptest.NewRequest(tc.method, tc.path, nil)
@@ -290,12 +293,12 @@ func TestLibAuthAgainstAccessd(t *testing.T) {
 
 // forge re-signs nothing: it flips one byte of the signature, so the
 // claims lib-auth reads unverified are intact and only accessd can tell.
-func forge(tok string) string {
+func forge(t *testing.T, tok string) string {
+	t.Helper()
 	parts := strings.Split(tok, ".")
-	if len(parts) != 3 || len(parts[2]) < 8 {
-		panic(errors.New("forge: not a JWT"))
-	}
+	require.Len(t, parts, 3, "a JWT")
 	sig := []byte(parts[2])
+	require.Greater(t, len(sig), 8)
 	if sig[4] == 'A' {
 		sig[4] = 'B'
 	} else {
