@@ -574,6 +574,9 @@ func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (a
 		if plan.conflicts > 0 {
 			return importConflict(plan)
 		}
+		if !slices.ContainsFunc(plan.records, func(r api.ImportRecord) bool { return r.Action == ImportCreate }) {
+			return nil // a second import of the same file: nothing to write, nothing to audit
+		}
 		created := map[string]int{}
 		for _, u := range e.Users {
 			if !plan.creates("user", u.ID) {
