@@ -3,9 +3,12 @@ package identity_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/store"
 )
 
 // The values of testdata/lerian-export.json this file checks against.
@@ -317,4 +321,37 @@ func TestImportedSecretFormat(t *testing.T) {
 			require.False(t, ok)
 		})
 	}
+}
+
+// failingRand is the store's randomness until failing is set; then every
+// read fails, so the next audit entry staged in a transaction fails it
+// after its earlier writes.
+type failingRand struct{ failing atomic.Bool }
+
+func (r *failingRand) Read(p []byte) (int, error) {
+	if r.failing.Load() {
+		return 0, errors.New("entropy source gone")
+	}
+	return rand.Read(p)
+}
+
+// TestImportRollsBackOnFailure: an error inside the import's transaction,
+// after the first user was written in it, leaves nothing behind.
+func TestImportRollsBackOnFailure(t *testing.T) {
+	r := &failingRand{}
+	e := newEnvWith(t, identity.Config{}, identity.HasherOptions{Params: cheap}, store.Options{Rand: r})
+	r.failing.Store(true)
+	_, err := e.svc.Import(context.Background(), admin, readExport(t), false)
+	require.ErrorContains(t, err, "entropy source gone")
+	r.failing.Store(false)
+	for _, id := range []string{exportJohnID, exportJaneID} {
+		_, err := e.st.Users().Get(id)
+		require.ErrorIs(t, err, store.ErrNotFound, "user %s outlived the failed import", id)
+		_, err = e.st.Credentials().Get(id)
+		require.ErrorIs(t, err, store.ErrNotFound)
+	}
+	_, err = e.st.Applications().Get(exportAppID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = e.svc.Import(context.Background(), admin, readExport(t), false)
+	require.NoError(t, err, "and the same file imports once the fault is gone")
 }
