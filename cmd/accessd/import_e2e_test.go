@@ -121,6 +121,17 @@ func TestImportFromLerian(t *testing.T) {
 	claims := verifyJWKS(t, hc, base, tok.AccessToken)
 	require.Equal(t, clientID, claims["client_id"])
 	require.Equal(t, "application", claims["type"])
+	// And lib-auth's way: Lerian's JSON token endpoint.
+	resp, err := hc.Post(base+"/v1/login/oauth/access_token", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"grantType":"client_credentials","clientId":%q,"clientSecret":%q}`, clientID, secret)))
+	require.NoError(t, err)
+	var lt struct {
+		AccessToken string `json:"accessToken"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&lt))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, clientID, verifyJWKS(t, hc, base, lt.AccessToken)["azp"])
 	wrong := cc
 	wrong.ClientSecret = strings.Replace(secret, "9d0e", "9d0f", 1)
 	_, err = wrong.Token(octx)
