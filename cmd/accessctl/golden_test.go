@@ -285,7 +285,7 @@ func goldenCases() []cliCase {
 			answer: api.ImportResult{Records: importRecords("unchanged")}, want: "POST /v1/import?dryRun=false", wantBody: `{"groups":[]}`},
 		{name: "import-conflict", args: []string{"import", "-f", "testdata/lerian-export.json"}, status: 409,
 			answer: api.Error{Code: "AUT-0410", Title: "Conflicting Change", Message: "identity: import: conflicting change: 1 record(s) exist in accessd with other content, nothing was imported (application 019c96a0-6a10-7abc-d1e2-8c9d0e1f2a3b: exists in accessd with another clientSecret (rotated in accessd since?); change it in accessd or in the file so they agree); `accessctl import --dry-run -f FILE` lists them all"},
-			want: "POST /v1/import?dryRun=false", wantBody: "@testdata/lerian-export.json"},
+			want:   "POST /v1/import?dryRun=false", wantBody: "@testdata/lerian-export.json"},
 		{name: "import-no-file-flag", args: []string{"import"}},
 
 		// audit

@@ -24,8 +24,6 @@ import (
 	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/seal"
-	"github.com/accessd/accessd/store"
 )
 
 // TestImportFromLerian is moving in from Lerian end to end: a Lerian
@@ -180,14 +178,7 @@ func TestImportFromLerian(t *testing.T) {
 
 	// The store: the password hash is argon2id now, and the application's
 	// secret is held only as its keyed hash.
-	tpm, err := seal.Open(seal.Config{Device: "simulator", SimulatorSeedFile: filepath.Join(d, "seal", "simulator.seed")})
-	require.NoError(t, err)
-	root, _, err := seal.ReadSealedFile(filepath.Join(d, "seal", "root.sealed"), tpm)
-	require.NoError(t, err)
-	require.NoError(t, tpm.Close())
-	st, err := store.Open(filepath.Join(d, "db"), root.Bytes(), store.Options{})
-	root.Destroy()
-	require.NoError(t, err)
+	st := openDevStore(t, d)
 	defer st.Close()
 	cred, err := st.Credentials().Get(userID)
 	require.NoError(t, err)

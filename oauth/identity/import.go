@@ -366,6 +366,16 @@ func (p *importPlan) add(kind, name, id, action, detail string) {
 	}
 }
 
+// existing records a record accessd holds already: unchanged, or a
+// conflict when diff says what differs.
+func (p *importPlan) existing(kind, name, id, diff string) {
+	if diff != "" {
+		p.add(kind, name, id, ImportConflict, diff)
+	} else {
+		p.add(kind, name, id, ImportUnchanged, "")
+	}
+}
+
 // creates reports whether the plan creates the record of kind and id.
 func (p *importPlan) creates(kind, id string) bool {
 	return slices.ContainsFunc(p.records, func(r api.ImportRecord) bool {
@@ -431,11 +441,7 @@ func (s *Service) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error) 
 			return nil, err
 		default:
 			want := store.User{ID: u.ID, Username: u.Username, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName, Groups: groups}
-			if d := userDiff(cur, want); d != "" {
-				p.add("user", u.Username, cur.ID, ImportConflict, d)
-			} else {
-				p.add("user", u.Username, cur.ID, ImportUnchanged, "")
-			}
+			p.existing("user", u.Username, cur.ID, userDiff(cur, want))
 		}
 	}
 	for _, ap := range e.Applications {
@@ -452,11 +458,7 @@ func (s *Service) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error) 
 		case err != nil:
 			return nil, err
 		default:
-			if d := s.appDiff(cur, ap); d != "" {
-				p.add("application", ap.ClientID, cur.ID, ImportConflict, d)
-			} else {
-				p.add("application", ap.ClientID, cur.ID, ImportUnchanged, "")
-			}
+			p.existing("application", ap.ClientID, cur.ID, s.appDiff(cur, ap))
 		}
 	}
 	return p, nil
