@@ -355,3 +355,30 @@ func TestImportRollsBackOnFailure(t *testing.T) {
 	_, err = e.svc.Import(context.Background(), admin, readExport(t), false)
 	require.NoError(t, err, "and the same file imports once the fault is gone")
 }
+
+// TestImportRoute: POST /v1/import exists on the admin socket only,
+// answers the plan as JSON, and a body over the daemon's limit is 413.
+func TestImportRoute(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	adminPlane := servePlane(t, e, true)
+	code, body := call(t, adminPlane, "", "POST", "/v1/import?dryRun=true", string(readExport(t)))
+	require.Equal(t, 200, code, body)
+	var r api.ImportResult
+	require.NoError(t, json.Unmarshal([]byte(body), &r))
+	require.True(t, r.DryRun)
+	require.Len(t, r.Records, 5)
+	require.NotContains(t, body, exportSecret)
+	_, err := e.svc.GetUser("johndoe")
+	require.ErrorIs(t, err, api.ErrNotFound)
+
+	code, body = call(t, adminPlane, "", "POST", "/v1/import", `{"users":[`+strings.Repeat(" ", 2<<20)+`]}`)
+	require.Equal(t, 413, code, body)
+	require.Contains(t, body, "split it")
+
+	dataPlane := servePlane(t, e, false)
+	boss := e.user(t, "boss", "admin-group")
+	code, body = call(t, dataPlane, boss.ID, "POST", "/v1/import", string(readExport(t)))
+	require.Equal(t, 404, code, "even an admin-group bearer has no import on the data plane: %s", body)
+	_, err = e.svc.GetUser("johndoe")
+	require.ErrorIs(t, err, api.ErrNotFound)
+}
