@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
@@ -381,4 +382,46 @@ func TestImportRoute(t *testing.T) {
 	require.Equal(t, 404, code, "even an admin-group bearer has no import on the data plane: %s", body)
 	_, err = e.svc.GetUser("johndoe")
 	require.ErrorIs(t, err, api.ErrNotFound)
+}
+
+// TestHasherVerifiesBcrypt: the three bcrypt variants an import may
+// carry verify (Go's bcrypt and htpasswd -B differ only in the prefix);
+// a wrong password, or one that matches only in bcrypt's first 72
+// bytes, does not; and every bcrypt hash asks to be re-made.
+func TestHasherVerifiesBcrypt(t *testing.T) {
+	h, err := identity.NewHasher(identity.HasherOptions{Params: cheap})
+	require.NoError(t, err)
+	ctx := context.Background()
+	const stored = "$2a$10$OBk7xJZbsTtfNXDYCQbGq.cJEzOfD/Zft6hn9JBCqozCXpzRxPbRm"
+	long72, err := bcryptOf(t, strings.Repeat("k", 72))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, hash, password string
+		want                 error
+	}{
+		{"$2a$", stored, exportJohnPass, nil},
+		{"$2b$", "$2b$" + stored[4:], exportJohnPass, nil},
+		{"$2y$", "$2y$" + stored[4:], exportJohnPass, nil},
+		{"wrong password", stored, exportJohnPass + "!", identity.ErrPasswordMismatch},
+		{"72 bytes", long72, strings.Repeat("k", 72), nil},
+		{"73 bytes matching in the first 72", long72, strings.Repeat("k", 73), identity.ErrPasswordMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := h.Verify(ctx, tc.hash, []byte(tc.password))
+			if tc.want == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, tc.want)
+			}
+			require.True(t, h.NeedsRehash(tc.hash))
+		})
+	}
+	require.Error(t, h.Verify(ctx, "$2x$"+stored[4:], []byte(exportJohnPass)), "not a variant accessd takes")
+	require.Error(t, h.Verify(ctx, "$2a$31$"+stored[7:], []byte(exportJohnPass)), "a cost that would take hours is refused unrun")
+}
+
+func bcryptOf(t *testing.T, pw string) (string, error) {
+	t.Helper()
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	return string(b), err
 }
