@@ -25,31 +25,26 @@
 //     gives nothing to test guesses against. TOTP seeds must be shown to
 //     the verifier, so they are the one thing the store encrypts (a sealed
 //     field), not hashes.
-//
 //   - Offline guessing. Passwords are low-entropy and chosen by people, so
 //     they get a slow, memory-hard hash (argon2id, OWASP's parameters or
 //     higher). Client secrets (256 random bits) and recovery codes (50
 //     random bits, and only with the pepper key) cannot be guessed, so a
 //     fast keyed MAC is enough, and it keeps a client_credentials grant at
 //     microseconds where argon2id would cost 20 ms and 19 MiB each.
-//
 //   - Memory exhaustion by a flood of logins. A Hasher admits argon2id
 //     work only while it fits a memory budget; the rest wait with their
 //     request's context and give up when it ends.
-//
 //   - Timing. Hashes, codes and MACs are compared in constant time, and
 //     against every candidate with no early exit (a rotated application's
 //     two secrets, a user's ten recovery codes, TOTP's three steps), so the
 //     timing does not say which matched. A login for an unknown username
 //     runs DummyVerify, as costly as a real verification, so it does not
 //     reveal which usernames exist.
-//
 //   - Replay and guessing of TOTP codes. A code is accepted for one step
 //     either side of the server's clock, never more, and never for a step
 //     at or before the last one accepted (the caller stores the step
 //     VerifyTOTP returns). Online guessing of the 10^6 codes is bounded by
 //     the caller's lockout, which counts MFA failures too.
-//
 //   - Replay and guessing of codes sent by e-mail or SMS (otp.go). A code
 //     is 6 uniform digits from crypto/rand, stored only as the store's
 //     keyed hash bound to user, factor, purpose and destination, removed
@@ -63,16 +58,13 @@
 //     user ID; addresses, numbers and codes never reach a log or an
 //     audit detail. Provider secrets are sealed to the provider's record
 //     and never returned.
-//
 //   - Leaks through logs and answers. ClientSecret prints "[redacted]" and
 //     refuses to marshal; errors name the rule that failed and never echo
 //     a password, a code or even a rejected username (people type
 //     passwords into username fields).
-//
 //   - Look-alike and duplicate accounts. CanonicalUsername folds case and
 //     width and then allows only a-z 0-9 . _ @ + -, so two accounts never
 //     differ only by case or by a homoglyph.
-//
 //   - Credentials moved in from Lerian (import.go, bcrypt.go). An
 //     imported client secret keeps its value (services are not re-keyed)
 //     but is stored like accessd's own, as the pepper's HMAC; only secrets
@@ -87,6 +79,7 @@
 // both the database and the unsealed root key, who can then brute-force
 // recovery codes (2^50 MACs each) and weak passwords; and timing
 // differences between users whose hashes have different parameters (or
-// are imported bcrypt hashes), until they next log in and are re-hashed. Zeroing with clear() is best effort:
-// Go may have copied the bytes, and strings cannot be cleared.
+// are imported bcrypt hashes), until they next log in and are re-hashed.
+// Zeroing with clear() is best effort: Go may have copied the bytes, and
+// strings cannot be cleared.
 package identity
