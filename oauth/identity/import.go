@@ -562,9 +562,9 @@ func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (a
 			return out, err
 		}
 		oneTime[u.Username] = pw
-		if hashes[u.Username], err = s.hasher.Hash(ctx, pw); err != nil {
-			return out, err
-		}
+	}
+	if err := s.hashAll(ctx, oneTime, hashes); err != nil {
+		return out, err
 	}
 
 	var plan *importPlan
@@ -642,6 +642,42 @@ func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (a
 		}
 	}
 	return out, nil
+}
+
+// hashAll hashes every password of pws into hashes, as many at once as
+// the Hasher has room for (it bounds the memory; the request has to end
+// within the admin socket's write timeout).
+func (s *Service) hashAll(ctx context.Context, pws map[string][]byte, hashes map[string]string) error {
+	type done struct {
+		name, hash string
+		err        error
+	}
+	names := make(chan string)
+	results := make(chan done)
+	workers := min(max(s.hasher.Slots(), 1), len(pws))
+	for range workers {
+		go func() {
+			for name := range names {
+				h, err := s.hasher.Hash(ctx, pws[name])
+				results <- done{name, h, err}
+			}
+		}()
+	}
+	go func() {
+		defer close(names)
+		for name := range pws {
+			names <- name
+		}
+	}()
+	var first error
+	for range pws {
+		r := <-results
+		if r.err != nil && first == nil {
+			first = r.err
+		}
+		hashes[r.name] = r.hash
+	}
+	return first
 }
 
 // importConflict is the error of an import refused for conflicts: it

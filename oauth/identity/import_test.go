@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -424,4 +425,28 @@ func bcryptOf(t *testing.T, pw string) (string, error) {
 	t.Helper()
 	b, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 	return string(b), err
+}
+
+// TestImportManyOneTimePasswords: the one-time passwords, hashed in
+// parallel, each belong to their own user.
+func TestImportManyOneTimePasswords(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	var users []string
+	for i := range 20 {
+		users = append(users, fmt.Sprintf(`{"id":"019c96a2-0000-7000-8000-%012d","username":"user%02d","email":"user%02d@example.com","firstName":"U","lastName":"N","groups":[]}`, i, i, i))
+	}
+	res, err := e.svc.Import(ctx, admin, []byte(`{"users":[`+strings.Join(users, ",")+`]}`), false)
+	require.NoError(t, err)
+	require.Len(t, res.Passwords, 20)
+	seen := map[string]bool{}
+	for i, p := range res.Passwords {
+		require.Equal(t, fmt.Sprintf("user%02d", i), p.Username, "in the file's order")
+		require.False(t, seen[p.Password])
+		seen[p.Password] = true
+		_, err := e.svc.SignIn(ctx, admin, p.Username, []byte(p.Password))
+		require.ErrorIs(t, err, api.ErrMustChange, "%s's one-time password is its own", p.Username)
+	}
+	_, err = e.svc.SignIn(ctx, admin, "user01", []byte(res.Passwords[0].Password))
+	require.ErrorIs(t, err, api.ErrBadLogin, "and no one else's")
 }
