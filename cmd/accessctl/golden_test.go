@@ -274,6 +274,20 @@ func goldenCases() []cliCase {
 			answer: api.Error{Code: "AUT-0003", Title: "Invalid Field", Message: "policy: line 3: unknown key \"grnat\""},
 			want:   "POST /v1/apply?dryRun=false", wantBody: "@testdata/policy.toml", wantType: "application/toml"},
 
+		// import
+		{name: "import-dry-run", args: []string{"import", "-f", "testdata/lerian-export.json", "--dry-run"},
+			answer: api.ImportResult{DryRun: true, Records: importRecords("create")},
+			want:   "POST /v1/import?dryRun=true", wantBody: "@testdata/lerian-export.json"},
+		{name: "import", args: []string{"import", "-f", "testdata/lerian-export.json"},
+			answer: api.ImportResult{Records: importRecords("create"), Passwords: []api.ImportedPassword{{Username: "johndoe", Password: genPassword}}},
+			want:   "POST /v1/import?dryRun=false", wantBody: "@testdata/lerian-export.json", secret: genPassword},
+		{name: "import-unchanged", args: []string{"import", "--file", "-"}, stdin: `{"groups":[]}`,
+			answer: api.ImportResult{Records: importRecords("unchanged")}, want: "POST /v1/import?dryRun=false", wantBody: `{"groups":[]}`},
+		{name: "import-conflict", args: []string{"import", "-f", "testdata/lerian-export.json"}, status: 409,
+			answer: api.Error{Code: "AUT-0410", Title: "Conflicting Change", Message: "identity: import: conflicting change: 1 record(s) exist in accessd with other content, nothing was imported (application 019c96a0-6a10-7abc-d1e2-8c9d0e1f2a3b: exists in accessd with another clientSecret (rotated in accessd since?); change it in accessd or in the file so they agree); `accessctl import --dry-run -f FILE` lists them all"},
+			want:   "POST /v1/import?dryRun=false", wantBody: "@testdata/lerian-export.json"},
+		{name: "import-no-file-flag", args: []string{"import"}},
+
 		// audit
 		{name: "audit-list", args: []string{"audit", "list", "--since", "24h", "--type", "user.create", "--limit", "10"},
 			answer: []api.AuditEntry{
@@ -461,4 +475,14 @@ var goldenKeys = []api.SigningKey{
 		ActivatesAt: time.Date(2026, 10, 31, 8, 0, 0, 0, time.UTC)},
 	{KID: "Vv1x2pPq9a8b7c6d", Alg: "ES256", State: "next", CreatedAt: time.Date(2026, 10, 31, 8, 0, 0, 0, time.UTC),
 		ActivatesAt: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)},
+}
+
+// importRecords is the plan of testdata/lerian-export.json with the user
+// and the application in state action.
+func importRecords(action string) []api.ImportRecord {
+	return []api.ImportRecord{
+		{Kind: "group", Name: "midaz-viewer-group", ID: "midaz-viewer-group", Action: "unchanged", Detail: "exists in accessd"},
+		{Kind: "user", Name: "johndoe", ID: "019c96a0-0c21-71f9-a487-66a1258278a1", Action: action},
+		{Kind: "application", Name: "019c96a0-6a10-7abc-d1e2-8c9d0e1f2a3b", ID: "019c96a0-0c0c-7221-8cf3-13313fb60081", Action: action},
+	}
 }

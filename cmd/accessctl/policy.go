@@ -73,29 +73,35 @@ With --dry-run accessd says what it would change and changes nothing.`,
 
 // readPolicy reads the policy file, or stdin for "-".
 func (c *ctl) readPolicy(path, file string) ([]byte, error) {
+	return c.readInput(path, "policy", file, maxPolicy, "split it into several files, one per set of groups")
+}
+
+// readInput reads the file named by -f, or stdin for "-", up to max
+// bytes; what names it in errors, tooBig is the hint when it is larger.
+func (c *ctl) readInput(path, what, file string, max int, tooBig string) ([]byte, error) {
 	var r io.Reader
 	switch strings.TrimSpace(file) {
 	case "":
-		return nil, usageErr(path, "-f must name a policy file, or - for stdin")
+		return nil, usageErr(path, "-f must name a %s file, or - for stdin", what)
 	case "-":
 		r = c.stdin
 	default:
 		f, err := os.Open(file)
 		if err != nil {
-			return nil, &cliError{code: exitError, msg: fmt.Sprintf("read policy: %v", err), hint: "check the path given with -f"}
+			return nil, &cliError{code: exitError, msg: fmt.Sprintf("read %s: %v", what, err), hint: "check the path given with -f"}
 		}
 		defer f.Close()
 		r = f
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxPolicy+1))
+	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
 	if err != nil {
-		return nil, &cliError{code: exitError, msg: fmt.Sprintf("read policy %s: %v", file, err)}
+		return nil, &cliError{code: exitError, msg: fmt.Sprintf("read %s %s: %v", what, file, err)}
 	}
-	if len(b) > maxPolicy {
-		return nil, &cliError{code: exitError, msg: fmt.Sprintf("policy %s is over %d bytes", file, maxPolicy), hint: "split it into several files, one per set of groups"}
+	if len(b) > max {
+		return nil, &cliError{code: exitError, msg: fmt.Sprintf("%s %s is over %d bytes", what, file, max), hint: tooBig}
 	}
 	if len(b) == 0 {
-		return nil, &cliError{code: exitError, msg: fmt.Sprintf("policy %s is empty", file), hint: "an empty policy changes nothing; check the file"}
+		return nil, &cliError{code: exitError, msg: fmt.Sprintf("%s %s is empty", what, file), hint: "an empty " + what + " changes nothing; check the file"}
 	}
 	return b, nil
 }

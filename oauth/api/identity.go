@@ -48,6 +48,7 @@ import "time"
 //	DELETE /v1/applications/{id}              -> 204
 //
 //	POST   /v1/apply?dryRun=true|false        body: policy TOML -> ApplyResult   (admin plane)
+//	POST   /v1/import?dryRun=true|false       body: Lerian export JSON -> ImportResult (admin plane)
 //	GET    /v1/audit?since=RFC3339&type=T&limit=N -> []AuditEntry       (admin plane)
 //	POST   /v1/audit/verify                   -> AuditVerify                  (admin plane)
 //	GET    /v1/review?stale=DURATION          -> Review                       (admin plane)

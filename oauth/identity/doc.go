@@ -65,12 +65,21 @@
 //   - Look-alike and duplicate accounts. CanonicalUsername folds case and
 //     width and then allows only a-z 0-9 . _ @ + -, so two accounts never
 //     differ only by case or by a homoglyph.
+//   - Credentials moved in from Lerian (import.go, bcrypt.go). An
+//     imported client secret keeps its value (services are not re-keyed)
+//     but is stored like accessd's own, as the pepper's HMAC; only secrets
+//     of 32 to 256 printable characters are taken, as too random to guess
+//     (Lerian's are UUIDs). An imported bcrypt hash is verified (cost
+//     capped at 14, so a record cannot make a sign-in cost minutes) and
+//     re-made as argon2id at its owner's first sign-in. The import file's
+//     secrets have no printable form once parsed.
 //
 // What they do not defend against: a compromised running daemon (it holds
 // the pepper key and sees passwords as they arrive); an attacker holding
 // both the database and the unsealed root key, who can then brute-force
 // recovery codes (2^50 MACs each) and weak passwords; and timing
-// differences between users whose hashes have different parameters, until
-// they next log in and are re-hashed. Zeroing with clear() is best effort:
-// Go may have copied the bytes, and strings cannot be cleared.
+// differences between users whose hashes have different parameters (or
+// are imported bcrypt hashes), until they next log in and are re-hashed.
+// Zeroing with clear() is best effort: Go may have copied the bytes, and
+// strings cannot be cleared.
 package identity

@@ -453,9 +453,13 @@ func (h *Hasher) Hash(ctx context.Context, password []byte) (string, error) {
 
 // Verify checks password against a stored PHC string in constant time,
 // waiting for room first; a hash made with more memory than the current
-// parameters takes proportionally more of the budget. It returns
+// parameters takes proportionally more of the budget. An imported bcrypt
+// hash is verified too (see CheckBcryptHash). It returns
 // ErrPasswordMismatch, a format error, or ctx's error (wrapped).
 func (h *Hasher) Verify(ctx context.Context, phc string, password []byte) error {
+	if isBcrypt(phc) { // imported; re-made as argon2id at the first sign-in (NeedsRehash)
+		return h.verifyBcrypt(ctx, phc, password)
+	}
 	p, err := parsePHC(phc)
 	if err != nil {
 		return err

@@ -126,6 +126,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 
 	if plane.Admin {
 		h("POST /v1/apply", "", false, rt.apply)
+		h("POST /v1/import", "", false, rt.importLerian)
 		h("GET /v1/audit", "", false, rt.auditList)
 		h("POST /v1/audit/verify", "", false, rt.auditVerify)
 		h("GET /v1/review", "", false, rt.review)

@@ -134,11 +134,13 @@ func HashClientSecret(p Pepper, s []byte) []byte { return p.Sum(PurposeClientSec
 
 // VerifyClientSecret reports which of an application's stored hashes (at
 // most a couple: the current secret and one in its rotation grace period)
-// the presented secret matches. Every hash is compared, in constant time,
+// the presented secret matches. A secret is either one NewClientSecret
+// made or one moved in by accessctl import (wellFormedImportedSecret).
+// Every hash is compared, in constant time,
 // whatever matched earlier, so the timing says nothing about which one
 // matched or how many there are to match. A malformed secret matches none.
 func VerifyClientSecret(p Pepper, presented []byte, hashes [][]byte) (index int, ok bool) {
-	if !wellFormedClientSecret(presented) {
+	if !wellFormedClientSecret(presented) && !wellFormedImportedSecret(presented) {
 		return -1, false
 	}
 	sum := HashClientSecret(p, presented)

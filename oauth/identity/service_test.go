@@ -53,11 +53,11 @@ func newEnv(t testing.TB, cfg identity.Config) *env {
 	return newEnvWith(t, cfg, identity.HasherOptions{Params: cheap})
 }
 
-func newEnvWith(t testing.TB, cfg identity.Config, ho identity.HasherOptions) *env {
+func newEnvWith(t testing.TB, cfg identity.Config, ho identity.HasherOptions, so ...store.Options) *env {
 	t.Helper()
 	key := make([]byte, store.RootKeySize)
 	_, _ = rand.Read(key)
-	st, err := store.Open(t.TempDir(), key, store.Options{})
+	st, err := store.Open(t.TempDir(), key, append(so, store.Options{})[0])
 	require.NoError(t, err)
 	al, err := audit.Open(st, audit.Options{})
 	require.NoError(t, err)

@@ -1,0 +1,78 @@
+package identity_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/accessd/accessd/oauth/identity"
+)
+
+// fuzzSecret is a client secret planted in the seeds: no error may echo it.
+const fuzzSecret = "PLANTEDsecretPLANTEDsecretPLANTED-42"
+
+// FuzzParseLerianExport runs import files through the parser: nothing
+// panics; an accepted file is normalised (canonical usernames, sorted
+// group lists without duplicates, no record twice); and no error repeats
+// the planted client secret.
+func FuzzParseLerianExport(f *testing.F) {
+	seed, err := os.ReadFile("testdata/lerian-export.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(seed))
+	f.Add(strings.ReplaceAll(string(seed), "019c96a0-6a20-7bcd-e1f2-9d0e1f2a3b4c", fuzzSecret))
+	f.Add(`{"applications":[{"id":"019c96a1-0000-7000-8000-00000000000b","clientId":"c","clientSecret":"` + fuzzSecret + `","name":"n","description":"","createdAt":"x"}]}`)
+	f.Add(`{"users":{"items":[],"page":1,"limit":10,"total":0}}`)
+	f.Add(`{"users":[{"id":"019c96a1-0000-7000-8000-00000000000a","username":"ÅNA","email":"a@example.com","groups":["b","a","b"]}]}`)
+	f.Add(`{"groups":[{"id":"g","name":"G","createdAt":"2025-04-08T08:01:30.169Z","users":["Bob","bob"]}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		e, err := identity.ParseLerianExport([]byte(body))
+		if err != nil {
+			if strings.Contains(body, fuzzSecret) && strings.Contains(err.Error(), fuzzSecret) {
+				t.Fatalf("error repeats the secret: %v", err)
+			}
+			return
+		}
+		if len(e.Users)+len(e.Groups)+len(e.Applications) == 0 {
+			t.Fatal("accepted an empty export")
+		}
+		seen := map[string]bool{}
+		once := func(k string) {
+			if seen[k] {
+				t.Fatalf("%s twice", k)
+			}
+			seen[k] = true
+		}
+		sorted := func(gs []string) {
+			if !slices.IsSorted(gs) || len(slices.Compact(slices.Clone(gs))) != len(gs) {
+				t.Fatalf("group list %q not sorted and unique", gs)
+			}
+		}
+		for _, u := range e.Users {
+			if c, err := identity.CanonicalUsername(u.Username); err != nil || c != u.Username {
+				t.Fatalf("username %q not canonical", u.Username)
+			}
+			if u.PasswordHash != "" && identity.CheckBcryptHash(u.PasswordHash) != nil {
+				t.Fatal("accepted a password hash accessd cannot verify")
+			}
+			sorted(u.Groups)
+			once("id " + u.ID)
+			once("user " + u.Username)
+		}
+		for _, g := range e.Groups {
+			sorted(g.Users)
+			once("group " + g.ID)
+		}
+		for _, a := range e.Applications {
+			sorted(a.Groups)
+			once("id " + a.ID)
+			once("client " + a.ClientID)
+			if s := fmt.Sprintf("%v %+v %#v", a, a, a); strings.Contains(s, fuzzSecret) {
+				t.Fatalf("a parsed application prints its secret: %s", s)
+			}
+		}
+	})
+}
