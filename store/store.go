@@ -67,6 +67,8 @@ type Store struct {
 	badgerKey []byte // the slice Badger holds; cleared after Close
 	backupKey []byte // HKDF(root, "backup")
 	mac       *recordMAC
+	// emailsShared is what the migration to layout 3 found (EmailsShared).
+	emailsShared []string
 	fields    *keyring
 
 	pepper []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
@@ -114,7 +116,9 @@ var (
 //	2  credentials and login state are records of their own; a group ->
 //	   members index; usernames indexed as given (canonicalised by
 //	   oauth/identity); audit entries staged, then chained
-const formatVersion = 2
+//	3  e-mail addresses indexed, folded (FoldEmail), for sign-in by
+//	   address; addresses shared by several accounts marked EmailShared
+const formatVersion = 3
 
 // Open opens (creating if needed) the store in dir, which the daemon puts
 // at <data>/db. rootKey must be RootKeySize bytes; Open derives what it
