@@ -373,6 +373,9 @@ const (
 	FlagStaleCredential = "stale-credential"
 	FlagUnused          = "unused-account"
 	FlagAdminNoMFA      = "admin-without-mfa"
+	// FlagEmailShared: the address is shared with another account, so
+	// this one signs in by username only until an admin resolves it.
+	FlagEmailShared     = "email-shared"
 	FlagSecretTooOld    = "secret-past-rotation-policy"
 	FlagAppNoGroups     = "app-without-groups"
 	FlagAppInAdminGroup = "app-in-admin-group"

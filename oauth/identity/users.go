@@ -94,6 +94,13 @@ func checkGroupsExist(tx *store.Tx, groups []string) error {
 	return nil
 }
 
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 func dedupe(xs []string) []string {
 	out := slices.Clone(xs)
 	slices.Sort(out)
@@ -168,7 +175,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 			LastName: req.LastName, Groups: groups, CreatedAt: now})
 		if err != nil {
 			if errors.Is(err, store.ErrExists) {
-				return fmt.Errorf("identity: username %q: %w", name, api.ErrExists)
+				return takenErr(name, req.Email, err)
 			}
 			return err
 		}
@@ -330,6 +337,14 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			}
 			changed = append(changed, "groups")
 		}
+		// An address marked shared is lifted once no other account
+		// holds it, on any edit of the account.
+		resolve := false
+		if cur.EmailShared && req.Email == nil {
+			if resolve, err = emailFree(tx, store.FoldEmail(cur.Email), cur.ID); err != nil {
+				return err
+			}
+		}
 		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
 			if req.FirstName != nil {
 				u.FirstName = *req.FirstName
@@ -343,6 +358,9 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 				u.Email = *req.Email
 				changed = append(changed, "email")
 			}
+			if u.EmailShared && (req.Email != nil || resolve) {
+				u.EmailShared = false // the store claims the address, or refuses
+			}
 			if req.PhoneNumber != nil {
 				u.PhoneNumber = *req.PhoneNumber
 				changed = append(changed, "phoneNumber")
@@ -353,6 +371,9 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			return u, nil
 		})
 		if err != nil {
+			if errors.Is(err, store.ErrExists) {
+				return takenErr(cur.Username, deref(req.Email), err)
+			}
 			return err
 		}
 		if c, err = tx.Credentials().Get(u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {

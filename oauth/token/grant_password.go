@@ -29,11 +29,8 @@ func (g passwordGrant) issue(r *tokenRequest) (*issued, error) {
 	case r.clientID != "" && r.clientID != s.cfg.DefaultClient:
 		return nil, errNoClient
 	}
-	name, nerr := identity.CanonicalUsername(r.username)
-	if nerr != nil {
-		name = r.username
-	}
-	if err := s.limits.password(name, r.source); err != nil {
+	// One budget per account, whether it is named by username or address.
+	if err := s.limits.password(s.id.AttemptKey(r.username), r.source); err != nil {
 		return nil, err
 	}
 	a := identity.Actor{Name: "client:" + clientID, Source: r.source}
