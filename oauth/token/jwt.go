@@ -24,22 +24,28 @@ const (
 // reads (type, owner, azp, name), plus sid (the refresh family a user
 // token belongs to, so logout ends both) and cnf (RFC 8705).
 type Claims struct {
-	Issuer    string        `json:"iss"`
-	Subject   string        `json:"sub"`
-	Audience  []string      `json:"aud"`
-	Expiry    int64         `json:"exp"`
-	IssuedAt  int64         `json:"iat"`
-	NotBefore int64         `json:"nbf"`
-	ID        string        `json:"jti"`
-	ClientID  string        `json:"client_id"`
-	Scope     string        `json:"scope,omitempty"`
-	Type      string        `json:"type"`
-	Owner     string        `json:"owner"`
-	AZP       string        `json:"azp"`
-	Name      string        `json:"name"`
-	AuthTime  int64         `json:"auth_time,omitempty"`
-	SessionID string        `json:"sid,omitempty"`
-	Cnf       *Confirmation `json:"cnf,omitempty"`
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  []string `json:"aud"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf"`
+	ID        string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+	Type      string   `json:"type"`
+	Owner     string   `json:"owner"`
+	AZP       string   `json:"azp"`
+	Name      string   `json:"name"`
+	// DisplayName is what Lerian's console shows: a user's first and
+	// last name, else the username; an application's name.
+	DisplayName string `json:"displayName,omitempty"`
+	// TenantID and TenantSlug are the subject's tenant, when it has one.
+	TenantID   string        `json:"tenantId,omitempty"`
+	TenantSlug string        `json:"tenantSlug,omitempty"`
+	AuthTime   int64         `json:"auth_time,omitempty"`
+	SessionID  string        `json:"sid,omitempty"`
+	Cnf        *Confirmation `json:"cnf,omitempty"`
 }
 
 // Confirmation binds a token to a client certificate (RFC 8705 §3.1).
