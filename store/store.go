@@ -69,7 +69,7 @@ type Store struct {
 	mac       *recordMAC
 	// emailsShared is what the migration to layout 3 found (EmailsShared).
 	emailsShared []string
-	fields    *keyring
+	fields       *keyring
 
 	pepper []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
 
