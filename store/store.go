@@ -67,9 +67,7 @@ type Store struct {
 	badgerKey []byte // the slice Badger holds; cleared after Close
 	backupKey []byte // HKDF(root, "backup")
 	mac       *recordMAC
-	// emailsShared is what the migration to layout 3 found (EmailsShared).
-	emailsShared []string
-	fields       *keyring
+	fields    *keyring
 
 	pepper []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
 
@@ -85,6 +83,9 @@ type Store struct {
 	audit     *AuditRepo
 
 	sync *groupSync // shares fsyncs between concurrent commits
+
+	// emailsShared is what the migration to layout 3 found (EmailsShared).
+	emailsShared []string
 
 	allowWrite func() error // Options.AllowWrite; nil while Open runs
 
