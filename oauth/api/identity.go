@@ -67,6 +67,8 @@ type User struct {
 	Groups      []string  `json:"groups"`
 	Enabled     bool      `json:"enabled"`
 	MFA         bool      `json:"mfaEnabled"`
+	TenantID    string    `json:"tenantId,omitempty"`
+	TenantSlug  string    `json:"tenantSlug,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 	// MustChangePassword is set after a generated reset: the password
@@ -84,6 +86,10 @@ type CreateUserRequest struct {
 	Email       string   `json:"email"`
 	PhoneNumber string   `json:"phoneNumber,omitempty"`
 	Groups      []string `json:"groups,omitempty"`
+	// TenantID and TenantSlug are accepted on the admin socket only; on
+	// the data plane a user is created in the caller's tenant.
+	TenantID   string `json:"tenantId,omitempty"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 }
 
 // CreatedUser is the created user, with the generated password when the
@@ -110,6 +116,10 @@ type UpdateUserRequest struct {
 	// PhoneNumber "" removes the number.
 	PhoneNumber *string   `json:"phoneNumber,omitempty"`
 	Groups      *[]string `json:"groups,omitempty"`
+	// TenantID (with TenantSlug) moves the user to another tenant, ""
+	// to none: on the admin socket only.
+	TenantID   *string `json:"tenantId,omitempty"`
+	TenantSlug *string `json:"tenantSlug,omitempty"`
 }
 
 // ResetPasswordRequest is Lerian's reset body; an empty NewPassword makes
@@ -211,14 +221,26 @@ type Group struct {
 	Name        string       `json:"name"`
 	Description string       `json:"description,omitempty"`
 	Permissions []Permission `json:"permissions"`
+	TenantID    string       `json:"tenantId,omitempty"`
+	TenantSlug  string       `json:"tenantSlug,omitempty"`
 	CreatedAt   time.Time    `json:"createdAt"`
 	UpdatedAt   time.Time    `json:"updatedAt"`
 }
 
-// CreateGroupRequest makes an empty group.
+// CreateGroupRequest makes an empty group. TenantID and TenantSlug are
+// accepted on the admin socket only.
 type CreateGroupRequest struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	TenantID    string `json:"tenantId,omitempty"`
+	TenantSlug  string `json:"tenantSlug,omitempty"`
+}
+
+// TenantRequest sets the tenant of a group or application on the admin
+// socket (PUT …/tenant); an empty TenantID takes it out of any tenant.
+type TenantRequest struct {
+	TenantID   string `json:"tenantId"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 }
 
 // Member kinds.
@@ -252,6 +274,8 @@ type Application struct {
 	CertSubject string    `json:"certSubject,omitempty"`
 	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
 	Secrets     []Secret  `json:"secrets"`
+	TenantID    string    `json:"tenantId,omitempty"`
+	TenantSlug  string    `json:"tenantSlug,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`
 	LastUsedAt  time.Time `json:"lastUsedAt,omitzero"`
 }
@@ -271,6 +295,9 @@ type CreateApplicationRequest struct {
 	CertSPKI    string   `json:"certSpki,omitempty"`
 	CertSubject string   `json:"certSubject,omitempty"`
 	ExpiresIn   string   `json:"expiresIn,omitempty"`
+	// TenantID and TenantSlug: admin socket only.
+	TenantID   string `json:"tenantId,omitempty"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 }
 
 // CreatedApplication is Lerian's create answer; ClientSecret is shown
