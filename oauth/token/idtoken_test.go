@@ -165,3 +165,33 @@ func TestPasswordLimitPerAccount(t *testing.T) {
 	code, _, _ = e.passwordLogin(t, "DARIO", "orchid-Canyon-bell-27")
 	require.Equal(t, http.StatusTooManyRequests, code)
 }
+
+// TestTenantClaims: tokens of a user or an application with a tenant
+// carry tenantId and tenantSlug; without one they carry neither.
+func TestTenantClaims(t *testing.T) {
+	e := newEnv(t, token.DefaultConfig())
+	_, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "tina", Email: "tina@example.test",
+		Password: "lantern-Rapid-owl-64", TenantID: "0193c1f2-aaaa-7bbb-8ccc-000000000001", TenantSlug: "acme"})
+	require.NoError(t, err)
+	code, tok, _ := e.passwordLogin(t, "tina@example.test", "lantern-Rapid-owl-64")
+	require.Equal(t, http.StatusOK, code)
+	_, claims := e.verifyAgainstJWKS(t, tok.AccessToken)
+	require.Equal(t, "0193c1f2-aaaa-7bbb-8ccc-000000000001", claims["tenantId"])
+	require.Equal(t, "acme", claims["tenantSlug"])
+	_, idc := e.verifyAgainstJWKS(t, tok.IDToken)
+	require.Equal(t, "acme", idc["tenantSlug"])
+
+	a, err := e.id.CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: "plugin", TenantID: "t-9"})
+	require.NoError(t, err)
+	code, at, _ := e.lerianToken(t, "/v1/login/oauth/access_token", api.TokenRequest{GrantType: "client_credentials", ClientID: a.ClientID, ClientSecret: a.ClientSecret})
+	require.Equal(t, http.StatusOK, code)
+	_, claims = e.verifyAgainstJWKS(t, at.AccessToken)
+	require.Equal(t, "t-9", claims["tenantId"])
+	require.NotContains(t, claims, "tenantSlug")
+
+	e.user(t, "nadia", "pebble-Frost-kite-12")
+	code, tok, _ = e.passwordLogin(t, "nadia", "pebble-Frost-kite-12")
+	require.Equal(t, http.StatusOK, code)
+	_, claims = e.verifyAgainstJWKS(t, tok.AccessToken)
+	require.NotContains(t, claims, "tenantId")
+}
