@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -83,4 +84,34 @@ func (s *Server) idToken(u store.User, clientID, nonce string, authTime time.Tim
 		return "", fmt.Errorf("token: sign ID token: %w", err)
 	}
 	return obj.CompactSerialize()
+}
+
+// idTokenLogout ends the session an ID token of accessd names (Lerian's
+// console sends its ID token as id_token_hint): the signature, issuer
+// and subject must check out, and the session must be the subject's.
+// An expired ID token still names its session (OpenID Connect
+// RP-Initiated Logout accepts one); it can only end that session. The
+// access tokens of the session run out on their own.
+func (s *Server) idTokenLogout(ctx context.Context, tok, source string) error {
+	payload, err := s.keys.verifyCompact(tok, "JWT")
+	if err != nil {
+		return err
+	}
+	var c IDClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return err
+	}
+	if c.Issuer != s.issuer || c.SessionID == "" {
+		return errBadToken
+	}
+	f, err := s.st.RefreshFamilies().Get(c.SessionID)
+	if err != nil || f.Subject != c.Subject {
+		return errBadToken
+	}
+	if err := s.revokeFamily(f.ID); err != nil {
+		return err
+	}
+	s.metrics.revocations.Inc()
+	s.record(ctx, "token.logout", "user:"+c.Subject, "refresh-family:"+f.ID, "ok", source, map[string]string{"hint": "id_token"})
+	return nil
 }

@@ -3,6 +3,7 @@ package token_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +195,20 @@ func TestTenantClaims(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	_, claims = e.verifyAgainstJWKS(t, tok.AccessToken)
 	require.NotContains(t, claims, "tenantId")
+}
+
+// TestLogoutWithIDTokenHint: the console's logout with its ID token as
+// id_token_hint ends the session (its refresh token stops working); a
+// tampered hint is refused.
+func TestLogoutWithIDTokenHint(t *testing.T) {
+	e := newEnv(t, token.DefaultConfig())
+	e.user(t, "lia", "saffron-Delta-pine-37")
+	code, tok, _ := e.passwordLogin(t, "lia", "saffron-Delta-pine-37")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, http.StatusBadRequest, e.postForm(t, "/v1/logout", [2]string{}, url.Values{"id_token_hint": {tok.IDToken + "x"}}, nil),
+		"a tampered hint is refused")
+	require.Equal(t, http.StatusNoContent, e.postForm(t, "/v1/logout", [2]string{}, url.Values{"id_token_hint": {tok.IDToken}}, nil))
+	code, _, fail := e.lerianToken(t, "/v1/login/oauth/refresh_token", api.TokenRequest{RefreshToken: tok.RefreshToken})
+	require.NotEqual(t, http.StatusOK, code, "the session ended")
+	require.Equal(t, "AUT-1005", fail.Code)
 }

@@ -368,8 +368,8 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // logout ends the presented token's session: a bearer header, or the
-// form field id_token_hint that Lerian's console sends (accessd issues
-// no ID tokens; the hint is an access token of it).
+// form field id_token_hint that Lerian's console sends (an ID token of
+// accessd, or an access token).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	tok := Bearer(r)
 	if tok == "" && strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/x-www-form-urlencoded") {
@@ -378,6 +378,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p, err := s.presented(r, tok)
+	if err != nil && s.idTokenLogout(r.Context(), tok, Source(r)) == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if err != nil {
 		writeLerianError(w, fmt.Errorf("token: %w: send the session's access token as a bearer or id_token_hint", api.ErrBadRequest))
 		return
