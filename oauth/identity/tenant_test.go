@@ -68,7 +68,10 @@ func TestTenantScope(t *testing.T) {
 		"get":            func() error { _, err := e.svc.GetUserFor(t1, c2.ID); return err },
 		"get by name":    func() error { _, err := e.svc.GetUserFor(t1, "caio-t2"); return err },
 		"get untenanted": func() error { _, err := e.svc.GetUserFor(t1, g0.ID); return err },
-		"update":         func() error { _, err := e.svc.UpdateUser(ctx, t1, c2.ID, api.UpdateUserRequest{FirstName: &first}); return err },
+		"update": func() error {
+			_, err := e.svc.UpdateUser(ctx, t1, c2.ID, api.UpdateUserRequest{FirstName: &first})
+			return err
+		},
 		"disable":        func() error { _, err := e.svc.SetUserEnabled(ctx, t1, c2.ID, false); return err },
 		"reset password": func() error { _, err := e.svc.ResetPassword(ctx, t1, c2.ID, nil); return err },
 		"logout":         func() error { return e.svc.Logout(ctx, t1, c2.ID) },
@@ -76,7 +79,10 @@ func TestTenantScope(t *testing.T) {
 		"get group":      func() error { _, err := e.svc.GetGroupFor(t1, "t2-ops"); return err },
 		"members":        func() error { _, err := e.svc.MembersFor(t1, "t2-ops"); return err },
 		"delete group":   func() error { return e.svc.DeleteGroup(ctx, t1, "t2-ops") },
-		"grant":          func() error { _, err := e.svc.Grant(ctx, t1, "t2-ops", api.Permission{Resource: "x", Action: "get"}); return err },
+		"grant": func() error {
+			_, err := e.svc.Grant(ctx, t1, "t2-ops", api.Permission{Resource: "x", Action: "get"})
+			return err
+		},
 		"add to group":   func() error { _, err := e.svc.AddMember(ctx, t1, "t2-ops", a1.ID); return err },
 		"add member":     func() error { _, err := e.svc.AddMember(ctx, t1, "t1-ops", c2.ID); return err },
 		"get app":        func() error { _, err := e.svc.GetApplicationFor(t1, app2.ID); return err },
