@@ -123,7 +123,7 @@ func (h *harness) encryptedAtRest(t *testing.T) {
 	}
 	for i := range 50 {
 		err := st.Update(func(tx *store.Tx) error {
-			u, err := tx.Users().Create(store.User{Username: string(marks[0]) + "-" + strconv.Itoa(i), Email: string(marks[1]), FirstName: string(marks[2])})
+			u, err := tx.Users().Create(store.User{Username: string(marks[0]) + "-" + strconv.Itoa(i), Email: strconv.Itoa(i) + string(marks[1]), FirstName: string(marks[2])})
 			if err != nil {
 				return err
 			}
