@@ -186,18 +186,15 @@ func (s *Store) migrateAppsV1() error {
 	})
 }
 
-// sharedMark is where migrateEmailsV2 remembers, across its batches, an
-// address it found shared, so that a third account with it is marked too.
-func sharedMark(folded string) []byte { return []byte("migrate/emailshared/" + folded) }
-
 // migrateEmailsV2 builds the e-mail index of layout 3. An address that
 // two accounts share, or that is another account's username, cannot be
 // indexed: every account holding it is marked EmailShared (and signs in
 // by username only) instead of failing the start; the IDs are logged and
 // kept in EmailsShared for the caller to report. Re-running after a
 // crash finds the same answer: marked accounts stay marked, claimed
-// index entries are claimed by the same account, and the marks of
-// shared addresses are deleted only at the end.
+// index entries are claimed by the same account, and a shared address
+// keeps its mark (emailSharedKey), which also stops a third account, in
+// a later batch or created later, from claiming it.
 func (s *Store) migrateEmailsV2() error {
 	var shared []string
 	mark := func(txn *badger.Txn, key []byte, u *User) error {
@@ -218,7 +215,7 @@ func (s *Store) migrateEmailsV2() error {
 			return nil
 		}
 		f := FoldEmail(u.Email)
-		if _, err := s.mac.get(txn, sharedMark(f)); err == nil {
+		if _, err := s.mac.get(txn, emailSharedKey(f)); err == nil {
 			return mark(txn, key, &u)
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
@@ -251,7 +248,7 @@ func (s *Store) migrateEmailsV2() error {
 		if err := txn.Delete(emailKey(f)); err != nil {
 			return err
 		}
-		if err := s.mac.put(txn, sharedMark(f), []byte{1}); err != nil {
+		if err := s.mac.put(txn, emailSharedKey(f), sharedMarkValue); err != nil {
 			return err
 		}
 		if err := mark(txn, okey, &o); err != nil {
@@ -260,11 +257,6 @@ func (s *Store) migrateEmailsV2() error {
 		return mark(txn, key, &u)
 	})
 	if err != nil {
-		return fmt.Errorf("index e-mail addresses: %w", err)
-	}
-	if err := s.batches([]byte("migrate/emailshared/"), func(txn *badger.Txn, key, _ []byte) error {
-		return txn.Delete(key)
-	}); err != nil {
 		return fmt.Errorf("index e-mail addresses: %w", err)
 	}
 	slices.Sort(shared)

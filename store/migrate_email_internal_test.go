@@ -93,18 +93,22 @@ func TestMigrateEmailsV2(t *testing.T) {
 		if u, err := s.Users().GetByUsername("eva@example.test"); err != nil || u.ID != "u-5" {
 			t.Fatalf("username eva@example.test = %q, %v; want u-5", u.ID, err)
 		}
+		var marks []string
 		err := s.db.View(func(txn *badger.Txn) error {
 			opts := badger.DefaultIteratorOptions
-			opts.Prefix = []byte("migrate/")
+			opts.Prefix = []byte("idx/emailshared/")
 			it := txn.NewIterator(opts)
 			defer it.Close()
 			for it.Rewind(); it.Valid(); it.Next() {
-				t.Errorf("migration mark left behind: %q", it.Item().Key())
+				marks = append(marks, string(it.Item().Key()))
 			}
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := []string{"idx/emailshared/shared@example.test"}; !slices.Equal(marks, want) {
+			t.Fatalf("shared marks = %q, want %q", marks, want)
 		}
 	}
 	check(s)
@@ -117,6 +121,21 @@ func TestMigrateEmailsV2(t *testing.T) {
 	check(s)
 	if after := dump(t, s); !maps(before, after) {
 		t.Fatal("a second run of the migration changed the store")
+	}
+	// Nobody claims a shared address until its mark is released.
+	_, err := s.Users().Create(User{Username: "hugo", Email: "Shared@example.test"})
+	var te *TakenError
+	if !errors.As(err, &te) || te.Index != "emailshared" {
+		t.Fatalf("claiming a shared address: %v, want a TakenError of emailshared", err)
+	}
+	if _, err := s.Users().Update("u-1", func(u User) (User, error) { u.Email = "shared@example.test"; return u, nil }); !errors.Is(err, ErrExists) {
+		t.Fatalf("moving to a shared address: %v, want ErrExists", err)
+	}
+	if err := s.Users().ReleaseSharedEmail("shared@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Users().Create(User{Username: "hugo", Email: "Shared@example.test"}); err != nil {
+		t.Fatalf("after the release: %v", err)
 	}
 	s.Close()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/text/cases"
 )
 
@@ -47,6 +48,15 @@ func usernameKey(username string) []byte { return []byte("idx/username/" + usern
 
 // emailKey is the unique e-mail index key of a folded address.
 func emailKey(folded string) []byte { return []byte("idx/email/" + folded) }
+
+// emailSharedKey marks a folded address that several accounts held when
+// layout 3 made addresses unique (EmailShared): nobody may claim it
+// until identity releases the mark (ReleaseSharedEmail). Its value is
+// no record's ID.
+func emailSharedKey(folded string) []byte { return []byte("idx/emailshared/" + folded) }
+
+// sharedMarkValue is the value of an emailSharedKey.
+var sharedMarkValue = []byte("\x00shared")
 
 // FoldEmail is the form under which e-mail addresses are compared and
 // kept unique: Unicode case folding of the whole address, so
@@ -112,7 +122,7 @@ func userTable(s *Store) *table[User] {
 		excludes: func(u *User) [][]byte {
 			keys := [][]byte{emailKey(FoldEmail(u.Username))}
 			if f, ok := emailIndexed(u); ok {
-				keys = append(keys, usernameKey(f))
+				keys = append(keys, usernameKey(f), emailSharedKey(f))
 			}
 			return keys
 		},
@@ -169,6 +179,17 @@ func (r *UserRepo) GetByUsername(username string) (User, error) {
 // (FoldEmail). Addresses marked EmailShared are not found.
 func (r *UserRepo) GetByEmail(folded string) (User, error) {
 	return r.t.doGetBy(r.x, "email", emailKey(folded))
+}
+
+// ReleaseSharedEmail lifts the shared mark of a folded address, once
+// oauth/identity found that one account alone holds it, so that account
+// may claim it. Releasing an address without a mark does nothing.
+func (r *UserRepo) ReleaseSharedEmail(folded string) error {
+	err := r.x.update(func(txn *badger.Txn) error { return txn.Delete(emailSharedKey(folded)) })
+	if err != nil {
+		return fmt.Errorf("store: release shared e-mail address: %w", err)
+	}
+	return nil
 }
 
 // Update is an optimistic read-modify-write, the same for every

@@ -67,8 +67,37 @@ func takenErr(username, email string, err error) error {
 		return fmt.Errorf("identity: username %q: %w: it is another account's e-mail address, and sign-in takes either; choose another username", username, api.ErrExists)
 	case te.Index == "email":
 		return fmt.Errorf("identity: email %q: %w: another account has this address (addresses are compared ignoring case)", email, api.ErrExists)
+	case te.Index == "emailshared":
+		return fmt.Errorf("identity: email %q: %w: another account has this address, shared by several accounts since before addresses were unique (accessctl review flags them; give them other addresses first)", email, api.ErrExists)
 	}
 	return err
+}
+
+// resolveShared decides, on an edit of the account cur whose address is
+// marked shared, whether the mark goes: with another address, yes (the
+// store then claims that one, or refuses it); with the same one (newEmail
+// nil or equal, folded), only once no other account holds it, and then
+// its shared mark is released in tx; naming the same address while
+// another account holds it is refused. An edit of an unmarked account
+// resolves nothing.
+func (s *Service) resolveShared(tx *store.Tx, cur store.User, newEmail *string) (bool, error) {
+	if !cur.EmailShared {
+		return false, nil
+	}
+	f := store.FoldEmail(cur.Email)
+	if newEmail != nil && store.FoldEmail(*newEmail) != f {
+		return true, nil
+	}
+	free, err := emailFree(tx, f, cur.ID)
+	switch {
+	case err != nil:
+		return false, err
+	case !free && newEmail != nil:
+		return false, fmt.Errorf("identity: email %q: %w: other accounts still have this address; give them other addresses first (accessctl review flags them)", *newEmail, api.ErrExists)
+	case !free:
+		return false, nil
+	}
+	return true, tx.Users().ReleaseSharedEmail(f)
 }
 
 // emailFree reports whether no account but self holds the folded

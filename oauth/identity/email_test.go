@@ -135,6 +135,10 @@ func TestSharedEmailResolved(t *testing.T) {
 	u, err := e.st.Users().Get(ids[1])
 	require.NoError(t, err)
 	require.True(t, u.EmailShared, "still shared: the mark stays")
+	same := "SHARED@example.com"
+	_, err = e.svc.UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{Email: &same})
+	require.ErrorIs(t, err, api.ErrExists, "naming the shared address while another holds it")
+	require.Contains(t, err.Error(), "other accounts still have this address")
 
 	other := "sara.new@example.com"
 	_, err = e.svc.UpdateUser(ctx, admin, ids[0], api.UpdateUserRequest{Email: &other})

@@ -374,13 +374,9 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			}
 			changed = append(changed, "groups")
 		}
-		// An address marked shared is lifted once no other account
-		// holds it, on any edit of the account.
-		resolve := false
-		if cur.EmailShared && req.Email == nil {
-			if resolve, err = emailFree(tx, store.FoldEmail(cur.Email), cur.ID); err != nil {
-				return err
-			}
+		resolve, err := s.resolveShared(tx, cur, req.Email)
+		if err != nil {
+			return err
 		}
 		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
 			if req.FirstName != nil {
@@ -395,7 +391,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 				u.Email = *req.Email
 				changed = append(changed, "email")
 			}
-			if u.EmailShared && (req.Email != nil || resolve) {
+			if resolve {
 				u.EmailShared = false // the store claims the address, or refuses
 			}
 			if req.PhoneNumber != nil {
