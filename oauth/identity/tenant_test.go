@@ -50,8 +50,12 @@ func TestTenantScope(t *testing.T) {
 	app2, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "t2-app", TenantID: "t-2"})
 	require.NoError(t, err)
 	t1 := bearer(a1)
+	// An application's bearer is scoped by the application's tenant.
+	l, err := e.svc.ListUsersFor(identity.Actor{Name: "app:" + app2.ClientID, SubjectID: app2.ID}, 1, 0, "", "")
+	require.NoError(t, err)
+	require.Equal(t, []string{"caio-t2"}, usernames(l))
 
-	l, err := e.svc.ListUsersFor(t1, 1, 0, "", "")
+	l, err = e.svc.ListUsersFor(t1, 1, 0, "", "")
 	require.NoError(t, err)
 	require.Equal(t, []string{"ana-t1", "bia-t1"}, usernames(l))
 	l, err = e.svc.ListUsersFor(bearer(g0), 1, 0, "", "")
