@@ -118,6 +118,7 @@ func (h *harness) encryptedAtRest(t *testing.T) {
 		// The record encoding itself must not be visible either.
 		[]byte(`"passwordHash"`),
 		[]byte("idx/username/"),
+		[]byte("idx/email/"),
 		[]byte("idx/member/"),
 		[]byte(`"user.create"`),
 	}
