@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"github.com/coreos/go-systemd/v22/journal"
 
@@ -36,6 +37,15 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: audit log: %w", err)
+	}
+	if ids := st.EmailsShared(); len(ids) > 0 {
+		// What the layout-3 migration of this start found: the accounts
+		// that sign in by username until an admin resolves their address.
+		e := store.AuditEntry{Type: "store.email_shared", Actor: identity.System.Name, Source: identity.System.Source,
+			Target: "users", Result: "marked", Detail: map[string]string{"accounts": strconv.Itoa(len(ids)), "ids": strings.Join(ids, ",")}}
+		if err := al.Record(context.Background(), e); err != nil {
+			log.Error("audit entry not written", "event", "audit.record_error", "type", e.Type, "err", err)
+		}
 	}
 	idx := authz.New()
 	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Issuer: totpIssuer(cfg.Issuer)})

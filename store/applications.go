@@ -22,6 +22,10 @@ type Application struct {
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 	Version     uint64    `json:"version"`
+
+	// TenantID and TenantSlug: the application's tenant; empty for none.
+	TenantID   string `json:"tenantId,omitempty"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 }
 
 // SecretHash is one client secret's hash and validity window. A zero

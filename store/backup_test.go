@@ -28,7 +28,7 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 	for i := range 400 {
 		var id string
 		err := st.Update(func(tx *store.Tx) error {
-			u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("user-%03d", i), Email: "padding-to-make-the-backup-span-chunks@example.test"})
+			u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("user-%03d", i), Email: fmt.Sprintf("padding-to-make-the-backup-span-chunks-%03d@example.test", i)})
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ func BenchmarkUserCreate(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
-			if _, err := st.Users().Create(store.User{Username: fmt.Sprintf("bench%09d", i), Email: "bench@example.test"}); err != nil {
+			if _, err := st.Users().Create(store.User{Username: fmt.Sprintf("bench%09d", i), Email: fmt.Sprintf("bench%09d@example.test", i)}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -43,7 +43,7 @@ func BenchmarkUserGet(b *testing.B) {
 	const users = 10_000
 	ids := make([]string, users)
 	for i := range users {
-		u, err := st.Users().Create(store.User{Username: fmt.Sprintf("bench%05d", i), Email: "bench@example.test"})
+		u, err := st.Users().Create(store.User{Username: fmt.Sprintf("bench%05d", i), Email: fmt.Sprintf("bench%05d@example.test", i)})
 		if err != nil {
 			b.Fatal(err)
 		}

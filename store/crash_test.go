@@ -60,7 +60,7 @@ func TestCrashChild(t *testing.T) {
 		case 0:
 			var id string
 			err := st.Update(func(tx *store.Tx) error {
-				u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("crash-%s-%d", round, i), Email: "crash@example.test"})
+				u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("crash-%s-%d", round, i), Email: fmt.Sprintf("crash-%s-%d@example.test", round, i)})
 				if err != nil {
 					return err
 				}

@@ -43,7 +43,8 @@
 // HMAC-SHA-256 tag over its key and value (Badger's own encryption is
 // AES-CTR with CRC checksums: confidential, not authenticated), so a
 // flipped bit or a value moved under another key reads as ErrCorrupt. Secondary indexes
-// (username, client ID, refresh-token hashes, subject of a refresh family)
+// (username, folded e-mail address, client ID, refresh-token hashes,
+// subject of a refresh family)
 // are kept in the same Badger transaction as their record, so they are
 // never stale or dangling. Every record carries a Version that the store
 // bumps on each write. Updates are read-modify-write closures
@@ -58,8 +59,11 @@
 //   - Nothing written to the data directory is plaintext: records,
 //     indexes and metadata are all inside Badger's encryption (a test
 //     greps every file for known values, open and after Close).
-//   - A unique index value (case-folded username, client ID, token hash)
-//     belongs to at most one record; the audit log has no gaps.
+//   - A unique index value (case-folded username, folded e-mail address,
+//     client ID, token hash) belongs to at most one record, and a
+//     username is no other user's address nor an address another's
+//     username (addresses shared before layout 3 are marked instead of
+//     indexed); the audit log has no gaps.
 //   - Record values, field plaintexts and key material never appear in an
 //     error string or a log line. Errors name the kind of record and its ID; Badger's
 //     own log is passed through at warning level and above, which carries

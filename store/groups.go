@@ -20,6 +20,11 @@ type Group struct {
 	CreatedAt   time.Time    `json:"createdAt"`
 	UpdatedAt   time.Time    `json:"updatedAt"`
 	Version     uint64       `json:"version"`
+
+	// TenantID and TenantSlug: the group's tenant; empty means shared by
+	// every tenant.
+	TenantID   string `json:"tenantId,omitempty"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 }
 
 // Permission is one allow rule: Action on Resource, optionally scoped to

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,11 @@ func (s *Store) migrate(from uint64) error {
 			return err
 		}
 		if err := s.migrateAppsV1(); err != nil {
+			return err
+		}
+	}
+	if from <= 2 {
+		if err := s.migrateEmailsV2(); err != nil {
 			return err
 		}
 	}
@@ -179,6 +185,93 @@ func (s *Store) migrateAppsV1() error {
 		return putJSON(s, txn, key, &a)
 	})
 }
+
+// migrateEmailsV2 builds the e-mail index of layout 3. An address that
+// two accounts share, or that is another account's username, cannot be
+// indexed: every account holding it is marked EmailShared (and signs in
+// by username only) instead of failing the start; the IDs are logged and
+// kept in EmailsShared for the caller to report. Re-running after a
+// crash finds the same answer: marked accounts stay marked, claimed
+// index entries are claimed by the same account, and a shared address
+// keeps its mark (emailSharedKey), which also stops a third account, in
+// a later batch or created later, from claiming it.
+func (s *Store) migrateEmailsV2() error {
+	var shared []string
+	mark := func(txn *badger.Txn, key []byte, u *User) error {
+		u.EmailShared = true
+		shared = append(shared, u.ID)
+		return putJSON(s, txn, key, u)
+	}
+	err := s.batches([]byte("user/"), func(txn *badger.Txn, key, val []byte) error {
+		var u User
+		if err := json.Unmarshal(val, &u); err != nil {
+			return err
+		}
+		if u.Email == "" {
+			return nil
+		}
+		if u.EmailShared {
+			shared = append(shared, u.ID)
+			return nil
+		}
+		f := FoldEmail(u.Email)
+		if _, err := s.mac.get(txn, emailSharedKey(f)); err == nil {
+			return mark(txn, key, &u)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if owner, err := s.mac.get(txn, usernameKey(f)); err == nil && string(owner) != u.ID {
+			return mark(txn, key, &u) // the username wins: it signed in first
+		} else if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		owner, err := s.mac.get(txn, emailKey(f))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return s.mac.put(txn, emailKey(f), []byte(u.ID))
+		case err != nil:
+			return err
+		case string(owner) == u.ID:
+			return nil
+		}
+		// The first holder was indexed in an earlier record: unindex
+		// and mark it, then this one.
+		okey := []byte(UserRecordKey(string(owner)))
+		ov, err := s.mac.get(txn, okey)
+		if err != nil {
+			return fmt.Errorf("e-mail index names user %s: %w", owner, err)
+		}
+		var o User
+		if err := json.Unmarshal(ov, &o); err != nil {
+			return err
+		}
+		if err := txn.Delete(emailKey(f)); err != nil {
+			return err
+		}
+		if err := s.mac.put(txn, emailSharedKey(f), sharedMarkValue); err != nil {
+			return err
+		}
+		if err := mark(txn, okey, &o); err != nil {
+			return err
+		}
+		return mark(txn, key, &u)
+	})
+	if err != nil {
+		return fmt.Errorf("index e-mail addresses: %w", err)
+	}
+	slices.Sort(shared)
+	s.emailsShared = slices.Compact(shared)
+	if len(s.emailsShared) > 0 {
+		s.log.Warn("e-mail addresses shared by several accounts were not indexed; these accounts sign in by username until an admin gives each its own address (accessctl user update ID --email ADDRESS)",
+			"event", "store.email_shared", "accounts", len(s.emailsShared), "ids", strings.Join(s.emailsShared, ","))
+	}
+	return nil
+}
+
+// EmailsShared returns the IDs of the users the migration to layout 3,
+// run by this Open, found sharing an e-mail address (nil when it did not
+// run or found none): for the caller to record in the audit log.
+func (s *Store) EmailsShared() []string { return slices.Clone(s.emailsShared) }
 
 func putJSON(s *Store, txn *badger.Txn, key []byte, v any) error {
 	b, err := json.Marshal(v)

@@ -196,8 +196,8 @@ func TestMigrateV1(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 1 || calls[0].from != 1 || calls[0].to != 2 || len(calls[0].backup) == 0 {
-		t.Fatalf("BeforeMigrate calls = %+v, want one from 1 to 2 with a backup", calls)
+	if len(calls) != 1 || calls[0].from != 1 || calls[0].to != formatVersion || len(calls[0].backup) == 0 {
+		t.Fatalf("BeforeMigrate calls = %+v, want one from 1 to %d with a backup", calls, formatVersion)
 	}
 	// A second open has nothing to migrate.
 	s = openRecording(t, dir, &calls)

@@ -84,6 +84,9 @@ type Store struct {
 
 	sync *groupSync // shares fsyncs between concurrent commits
 
+	// emailsShared is what the migration to layout 3 found (EmailsShared).
+	emailsShared []string
+
 	allowWrite func() error // Options.AllowWrite; nil while Open runs
 
 	// auditWake is signalled after a commit that staged audit entries,
@@ -114,7 +117,9 @@ var (
 //	2  credentials and login state are records of their own; a group ->
 //	   members index; usernames indexed as given (canonicalised by
 //	   oauth/identity); audit entries staged, then chained
-const formatVersion = 2
+//	3  e-mail addresses indexed, folded (FoldEmail), for sign-in by
+//	   address; addresses shared by several accounts marked EmailShared
+const formatVersion = 3
 
 // Open opens (creating if needed) the store in dir, which the daemon puts
 // at <data>/db. rootKey must be RootKeySize bytes; Open derives what it

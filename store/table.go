@@ -25,6 +25,10 @@ type table[T any] struct {
 	version func(*T) *uint64
 	// indexes lists the index keys the record owns.
 	indexes func(*T) [][]byte
+	// excludes lists index keys the record must not find owned by
+	// another record (nil: none), such as another account's address
+	// under a username.
+	excludes func(*T) [][]byte
 	// create validates a new record and fills what the store assigns (ID,
 	// timestamps).
 	create func(rec *T, now time.Time) error
@@ -74,9 +78,59 @@ func (t *table[T]) claim(txn *badger.Txn, ik []byte, id string) error {
 		return err
 	}
 	if string(owner) != id {
-		return ErrExists
+		return &TakenError{Index: indexName(ik)}
 	}
 	return nil
+}
+
+// checkExcludes fails when another record owns one of rec's excluded
+// index keys.
+func (t *table[T]) checkExcludes(txn *badger.Txn, rec *T, id string) error {
+	if t.excludes == nil {
+		return nil
+	}
+	for _, ik := range t.excludes(rec) {
+		owner, err := t.s.mac.get(txn, ik)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return err
+		}
+		if string(owner) != id {
+			return &TakenError{Index: indexName(ik), Cross: true}
+		}
+	}
+	return nil
+}
+
+// TakenError is the ErrExists of a unique index: Index names it
+// ("username", "email", "clientid"). Cross is true when the value
+// collided with the other sign-in index: a username that is another
+// account's e-mail address, or the reverse.
+type TakenError struct {
+	Index string
+	Cross bool
+}
+
+func (e *TakenError) Error() string {
+	if e.Cross {
+		return "the " + e.Index + " index already holds this value for another record: " + ErrExists.Error()
+	}
+	return e.Index + " is taken: " + ErrExists.Error()
+}
+
+func (e *TakenError) Unwrap() error { return ErrExists }
+
+// indexName is the name of an index key's index: what lies between
+// "idx/" and the next "/".
+func indexName(ik []byte) string {
+	rest, ok := bytes.CutPrefix(ik, []byte("idx/"))
+	if !ok {
+		return "index"
+	}
+	name, _, _ := bytes.Cut(rest, []byte("/"))
+	return string(name)
 }
 
 func containsKey(keys [][]byte, k []byte) bool {
@@ -117,6 +171,9 @@ func (t *table[T]) doCreate(x exec, rec T) (T, error) {
 			if err := t.claim(txn, ik, id); err != nil {
 				return err
 			}
+		}
+		if err := t.checkExcludes(txn, &r, id); err != nil {
+			return err
 		}
 		out = r
 		return t.s.mac.put(txn, key, val)
@@ -212,6 +269,9 @@ func (t *table[T]) doUpdate(x exec, id string, fn func(old T) (T, error)) (T, er
 			if err := t.claim(txn, ik, id); err != nil {
 				return err
 			}
+		}
+		if err := t.checkExcludes(txn, &rec, id); err != nil {
+			return err
 		}
 		val, err := json.Marshal(&rec)
 		if err != nil {

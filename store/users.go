@@ -3,6 +3,9 @@ package store
 import (
 	"fmt"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/text/cases"
 )
 
 // User is a human account as admins edit it. Its credentials
@@ -19,6 +22,15 @@ type User struct {
 	LastName    string   `json:"lastName,omitempty"`
 	Groups      []string `json:"groups,omitempty"`
 	Disabled    bool     `json:"disabled,omitempty"`
+	// EmailShared marks an e-mail address that another account also had
+	// (or had as its username) when layout 3 first indexed addresses. It
+	// is left out of the e-mail index, so the account signs in by
+	// username only until an admin gives one of them another address.
+	EmailShared bool `json:"emailShared,omitempty"`
+	// TenantID and TenantSlug place the user in one tenant of a
+	// multi-tenant deployment; empty means no tenant.
+	TenantID   string `json:"tenantId,omitempty"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 	// LogoutAt is the user's epoch: tokens issued before it are no longer
 	// accepted (forced logout, disable).
 	LogoutAt  time.Time `json:"logoutAt"`
@@ -33,6 +45,34 @@ func UserRecordKey(id string) string { return "user/" + id }
 // usernameKey is the unique username index key. The store compares
 // usernames byte for byte; oauth/identity canonicalises them first.
 func usernameKey(username string) []byte { return []byte("idx/username/" + username) }
+
+// emailKey is the unique e-mail index key of a folded address.
+func emailKey(folded string) []byte { return []byte("idx/email/" + folded) }
+
+// emailSharedKey marks a folded address that several accounts held when
+// layout 3 made addresses unique (EmailShared): nobody may claim it
+// until identity releases the mark (ReleaseSharedEmail). Its value is
+// no record's ID.
+func emailSharedKey(folded string) []byte { return []byte("idx/emailshared/" + folded) }
+
+// sharedMarkValue is the value of an emailSharedKey.
+var sharedMarkValue = []byte("\x00shared")
+
+// FoldEmail is the form under which e-mail addresses are compared and
+// kept unique: Unicode case folding of the whole address, so
+// "Maria@Example.COM" and "maria@example.com" are one address. The
+// canonical usernames oauth/identity makes are their own fold, so a
+// username and an address can be compared in this form too.
+func FoldEmail(email string) string { return cases.Fold().String(email) }
+
+// emailIndexed reports whether the user's address belongs in the e-mail
+// index, and its folded form.
+func emailIndexed(u *User) (string, bool) {
+	if u.Email == "" || u.EmailShared {
+		return "", false
+	}
+	return FoldEmail(u.Email), true
+}
 
 // Member kinds in the group-member index.
 const (
@@ -69,8 +109,20 @@ func userTable(s *Store) *table[User] {
 		version: func(u *User) *uint64 { return &u.Version },
 		indexes: func(u *User) [][]byte {
 			keys := [][]byte{usernameKey(u.Username)}
+			if f, ok := emailIndexed(u); ok {
+				keys = append(keys, emailKey(f))
+			}
 			for _, g := range u.Groups {
 				keys = append(keys, memberKey(g, MemberUser, u.ID))
+			}
+			return keys
+		},
+		// Sign-in takes a username or an address: neither may name
+		// another account through the other index.
+		excludes: func(u *User) [][]byte {
+			keys := [][]byte{emailKey(FoldEmail(u.Username))}
+			if f, ok := emailIndexed(u); ok {
+				keys = append(keys, usernameKey(f), emailSharedKey(f))
 			}
 			return keys
 		},
@@ -109,8 +161,10 @@ type UserRepo struct {
 }
 
 // Create stores a new user with Version 1. An empty ID gets a random UUID;
-// zero CreatedAt gets the store's clock. ErrExists when the ID or the
-// username is taken.
+// zero CreatedAt gets the store's clock. ErrExists when the ID, the
+// username or the e-mail address is taken, or when the username is
+// another account's address or the address another account's username
+// (a *TakenError says which).
 func (r *UserRepo) Create(u User) (User, error) { return r.t.doCreate(r.x, u) }
 
 // Get returns the user with the given ID, or ErrNotFound.
@@ -119,6 +173,23 @@ func (r *UserRepo) Get(id string) (User, error) { return r.t.doGet(r.x, id) }
 // GetByUsername finds a user by (canonical) username.
 func (r *UserRepo) GetByUsername(username string) (User, error) {
 	return r.t.doGetBy(r.x, "username", usernameKey(username))
+}
+
+// GetByEmail finds a user by the folded form of an e-mail address
+// (FoldEmail). Addresses marked EmailShared are not found.
+func (r *UserRepo) GetByEmail(folded string) (User, error) {
+	return r.t.doGetBy(r.x, "email", emailKey(folded))
+}
+
+// ReleaseSharedEmail lifts the shared mark of a folded address, once
+// oauth/identity found that one account alone holds it, so that account
+// may claim it. Releasing an address without a mark does nothing.
+func (r *UserRepo) ReleaseSharedEmail(folded string) error {
+	err := r.x.update(func(txn *badger.Txn) error { return txn.Delete(emailSharedKey(folded)) })
+	if err != nil {
+		return fmt.Errorf("store: release shared e-mail address: %w", err)
+	}
+	return nil
 }
 
 // Update is an optimistic read-modify-write, the same for every

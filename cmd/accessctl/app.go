@@ -19,13 +19,15 @@ func (c *ctl) appCmd() *cobra.Command {
 		c.appGet(),
 		c.appRotate(),
 		c.appDelete(),
+		tenantUpdate(c, "application", "ID", "/v1/applications", appNotFound, c.showAppTenant),
 	)
 }
 
 func (c *ctl) appCreate() *cobra.Command {
 	var req api.CreateApplicationRequest
+	var tenant string
 	cmd := &cobra.Command{
-		Use:   "create --name N [--description D] [--group G]... [--cert-spki SHA256HEX | --cert-subject DN] [--expires-in DURATION]",
+		Use:   "create --name N [--description D] [--group G]... [--cert-spki SHA256HEX | --cert-subject DN] [--expires-in DURATION] [--tenant ID[:SLUG]]",
 		Short: "create an application; its clientId and clientSecret are shown once",
 		Example: `  accessctl app create --name ledger-sync --group midaz-ledger-editor --expires-in 90d
   accessctl app create --name payments --cert-subject "CN=payments,O=example" --group payments-writer`,
@@ -35,6 +37,7 @@ func (c *ctl) appCreate() *cobra.Command {
 			if strings.TrimSpace(req.Name) == "" {
 				return usageErr(path, "--name must not be empty")
 			}
+			req.TenantID, req.TenantSlug = splitTenant(tenant)
 			f := cmd.Flags()
 			if f.Changed("cert-spki") && f.Changed("cert-subject") {
 				return usageErr(path, "--cert-spki and --cert-subject exclude each other: bind the application to a key or to a subject")
@@ -84,6 +87,7 @@ func (c *ctl) appCreate() *cobra.Command {
 	f.StringVar(&req.CertSPKI, "cert-spki", "", "bind to client certificates whose SubjectPublicKeyInfo has this SHA-256 (`hex`)")
 	f.StringVar(&req.CertSubject, "cert-subject", "", "bind to client certificates with this subject `DN`")
 	f.StringVar(&req.ExpiresIn, "expires-in", "", "the application stops working after this `duration` (720h, 90d); never when unset")
+	tenantFlag(f, &tenant)
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -134,6 +138,7 @@ func (c *ctl) appGet() *cobra.Command {
 			fmt.Fprintf(tw, "description:\t%s\n", cell(a.Description))
 			fmt.Fprintf(tw, "clientId:\t%s\n", a.ClientID)
 			fmt.Fprintf(tw, "groups:\t%s\n", list(a.Groups))
+			printTenant(tw, a.TenantID, a.TenantSlug)
 			switch {
 			case a.CertSPKI != "":
 				fmt.Fprintf(tw, "certificate:\tSPKI SHA-256 %s\n", a.CertSPKI)

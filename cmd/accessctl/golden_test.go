@@ -100,6 +100,8 @@ var (
 		Groups: []string{"admin-group"}, Enabled: true, MFA: true, CreatedAt: t0, UpdatedAt: t1}
 	bob = api.User{ID: "u-2", Username: "bob", Email: "bob@example.com", Groups: []string{"ops", "dev"},
 		Enabled: false, CreatedAt: t0, UpdatedAt: t0, MustChangePassword: true}
+	tina = api.User{ID: "u-3", Username: "tina", Email: "tina@example.com", Groups: []string{}, Enabled: true,
+		TenantID: "t-1", TenantSlug: "acme", CreatedAt: t0, UpdatedAt: t0}
 	ops = api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t1,
 		Permissions: []api.Permission{{Resource: "ledger", Action: "get"}, {Product: "midaz", Resource: "*", Action: "post"}}}
 	ledgerApp = api.Application{ID: "a-1", Name: "ledger-sync", Description: "nightly sync", ClientID: "c-ledger",
@@ -179,6 +181,23 @@ func goldenCases() []cliCase {
 			answer: bob, want: "PATCH /v1/users/u-2", wantBody: `{"groups":[]}`},
 		{name: "user-update-nothing", args: []string{"user", "update", "u-2"}},
 		{name: "user-update-group-and-clear", args: []string{"user", "update", "u-2", "--group", "ops", "--clear-groups"}},
+		{name: "user-create-tenant", args: []string{"user", "create", "--username", "tina", "--email", "tina@example.com", "--tenant", "t-1:acme"},
+			status: 201, answer: api.CreatedUser{User: tina, Password: genPassword}, secret: genPassword,
+			want: "POST /v1/users", wantBody: `{"username":"tina","email":"tina@example.com","tenantId":"t-1","tenantSlug":"acme"}`},
+		{name: "user-update-tenant", args: []string{"user", "update", "tina", "--tenant", "t-2"},
+			answer: tina, want: "PATCH /v1/users/tina", wantBody: `{"tenantId":"t-2","tenantSlug":""}`},
+		{name: "user-update-no-tenant", args: []string{"user", "update", "tina", "--tenant", ""},
+			answer: bob, want: "PATCH /v1/users/tina", wantBody: `{"tenantId":"","tenantSlug":""}`},
+		{name: "user-get-tenant", args: []string{"user", "get", "tina"}, answer: tina, want: "GET /v1/users/tina"},
+		{name: "group-update-tenant", args: []string{"group", "update", "ops", "--tenant", "t-1:acme"},
+			answer: api.Group{ID: "ops", Name: "ops", TenantID: "t-1", TenantSlug: "acme", CreatedAt: t0, UpdatedAt: t1},
+			want:   "PUT /v1/groups/ops/tenant", wantBody: `{"tenantId":"t-1","tenantSlug":"acme"}`},
+		{name: "group-update-nothing", args: []string{"group", "update", "ops"}},
+		{name: "group-create-tenant", args: []string{"group", "create", "t1-ops", "--tenant", "t-1"}, status: 201,
+			answer: api.Group{ID: "t1-ops", Name: "t1-ops", TenantID: "t-1", CreatedAt: t0, UpdatedAt: t0},
+			want:   "POST /v1/groups", wantBody: `{"name":"t1-ops","tenantId":"t-1"}`},
+		{name: "app-update-tenant", args: []string{"app", "update", "c-pay", "--tenant", ""},
+			answer: payApp, want: "PUT /v1/applications/c-pay/tenant", wantBody: `{"tenantId":""}`},
 		{name: "user-delete", args: []string{"user", "delete", "u-2"}, status: 204, want: "DELETE /v1/users/u-2"},
 		{name: "user-disable", args: []string{"user", "disable", "bob"}, answer: bob, want: "POST /v1/users/bob/disable"},
 		{name: "user-enable", args: []string{"user", "enable", "alice"}, answer: alice, want: "POST /v1/users/alice/enable"},

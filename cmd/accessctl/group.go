@@ -21,6 +21,7 @@ func (c *ctl) groupCmd() *cobra.Command {
 		c.groupGet(),
 		c.groupCreate(),
 		c.groupDelete(),
+		tenantUpdate(c, "group", "NAME", "/v1/groups", groupNotFound, c.showGroup),
 		c.groupPermission("grant", "allow a group's members an action on a resource", http.MethodPost),
 		c.groupPermission("revoke", "take a permission back from a group", http.MethodDelete),
 		c.groupAddMember(),
@@ -73,12 +74,14 @@ func (c *ctl) groupGet() *cobra.Command {
 
 func (c *ctl) groupCreate() *cobra.Command {
 	var req api.CreateGroupRequest
+	var tenant string
 	cmd := &cobra.Command{
-		Use:   "create NAME [--description D]",
+		Use:   "create NAME [--description D] [--tenant ID[:SLUG]]",
 		Short: "create an empty group",
 		Args:  exactArgs("NAME"),
 		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
+			req.TenantID, req.TenantSlug = splitTenant(tenant)
 			var g api.Group
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/groups", body: req}, &g); err != nil {
 				return err
@@ -91,6 +94,7 @@ func (c *ctl) groupCreate() *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&req.Description, "description", "", "what the group is for (`text`)")
+	tenantFlag(cmd.Flags(), &tenant)
 	return cmd
 }
 
@@ -233,6 +237,7 @@ func (c *ctl) showGroup(g api.Group) error {
 	tw := c.table()
 	fmt.Fprintf(tw, "name:\t%s\n", g.Name)
 	fmt.Fprintf(tw, "description:\t%s\n", cell(g.Description))
+	printTenant(tw, g.TenantID, g.TenantSlug)
 	fmt.Fprintf(tw, "created:\t%s\n", fmtTime(g.CreatedAt))
 	fmt.Fprintf(tw, "updated:\t%s\n", fmtTime(g.UpdatedAt))
 	if err := tw.Flush(); err != nil {

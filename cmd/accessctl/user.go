@@ -31,8 +31,9 @@ func (c *ctl) userCmd() *cobra.Command {
 func (c *ctl) userCreate() *cobra.Command {
 	var req api.CreateUserRequest
 	var pwStdin bool
+	var tenant string
 	cmd := &cobra.Command{
-		Use:   "create --username U --email E [--phone-number +E164] [--first-name F] [--last-name L] [--group G]... [--password-stdin]",
+		Use:   "create --username U --email E [--phone-number +E164] [--first-name F] [--last-name L] [--group G]... [--tenant ID[:SLUG]] [--password-stdin]",
 		Short: "create a user; without --password-stdin accessd generates a password, shown once",
 		Example: `  accessctl user create --username alice --email alice@example.com --group admin-group
   pass show accessd/bob | accessctl user create --username bob --email bob@example.com --password-stdin`,
@@ -41,6 +42,7 @@ func (c *ctl) userCreate() *cobra.Command {
 			if strings.TrimSpace(req.Username) == "" || strings.TrimSpace(req.Email) == "" {
 				return usageErr(cmd.CommandPath(), "--username and --email must not be empty")
 			}
+			req.TenantID, req.TenantSlug = splitTenant(tenant)
 			if pwStdin {
 				pw, err := c.readPassword(cmd.CommandPath())
 				if err != nil {
@@ -72,6 +74,7 @@ func (c *ctl) userCreate() *cobra.Command {
 	f.StringVar(&req.FirstName, "first-name", "", "first `name`")
 	f.StringVar(&req.LastName, "last-name", "", "last `name`")
 	f.StringArrayVar(&req.Groups, "group", nil, "`group` to join; repeat for more")
+	tenantFlag(f, &tenant)
 	f.BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of stdin instead of having one generated")
 	_ = cmd.MarkFlagRequired("username")
 	_ = cmd.MarkFlagRequired("email")
@@ -159,11 +162,11 @@ func (c *ctl) userGet() *cobra.Command {
 }
 
 func (c *ctl) userUpdate() *cobra.Command {
-	var first, last, email, phone string
+	var first, last, email, phone, tenant string
 	var groups []string
 	var clearGroups bool
 	cmd := &cobra.Command{
-		Use:   "update ID [--first-name F] [--last-name L] [--email E] [--phone-number +E164] [--group G]... [--clear-groups]",
+		Use:   "update ID [--first-name F] [--last-name L] [--email E] [--phone-number +E164] [--group G]... [--clear-groups] [--tenant ID[:SLUG]]",
 		Short: "change a user; only the flags given are changed, and --group replaces the user's groups",
 		Args:  exactArgs("ID"),
 		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
@@ -184,6 +187,10 @@ func (c *ctl) userUpdate() *cobra.Command {
 			if f.Changed("phone-number") {
 				req.PhoneNumber = &phone
 			}
+			if f.Changed("tenant") {
+				id, slug := splitTenant(tenant)
+				req.TenantID, req.TenantSlug = &id, &slug
+			}
 			if f.Changed("group") && clearGroups {
 				return usageErr(cmd.CommandPath(), "--group and --clear-groups exclude each other")
 			}
@@ -195,7 +202,7 @@ func (c *ctl) userUpdate() *cobra.Command {
 				req.Groups = &none
 			}
 			if req == (api.UpdateUserRequest{}) {
-				return usageErr(cmd.CommandPath(), "nothing to change: give at least one of --first-name, --last-name, --email, --phone-number, --group, --clear-groups")
+				return usageErr(cmd.CommandPath(), "nothing to change: give at least one of --first-name, --last-name, --email, --phone-number, --group, --clear-groups, --tenant")
 			}
 			var u api.User
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]), body: req, notFound: userNotFound + "; a --group named may not exist"}, &u); err != nil {
@@ -211,6 +218,7 @@ func (c *ctl) userUpdate() *cobra.Command {
 	f.StringVar(&phone, "phone-number", "", "new mobile `number` in E.164; \"\" removes it")
 	f.StringArrayVar(&groups, "group", nil, "`group` the user is in afterwards; repeat for more; replaces the list")
 	f.BoolVar(&clearGroups, "clear-groups", false, "remove the user from every group")
+	tenantFlag(f, &tenant)
 	return cmd
 }
 
@@ -302,6 +310,7 @@ func (c *ctl) showUser(u api.User) error {
 	fmt.Fprintf(tw, "groups:\t%s\n", list(u.Groups))
 	fmt.Fprintf(tw, "status:\t%s\n", enabled(u.Enabled))
 	fmt.Fprintf(tw, "mfa:\t%s\n", onOff(u.MFA))
+	printTenant(tw, u.TenantID, u.TenantSlug)
 	if u.MustChangePassword {
 		fmt.Fprintf(tw, "password:\tmust be changed before use\n")
 	}

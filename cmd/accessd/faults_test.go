@@ -233,7 +233,7 @@ func TestDiskFull(t *testing.T) {
 	create := func() (int, string) {
 		n++
 		var u api.CreatedUser
-		code, body, err := p.call("POST", "/v1/users", api.CreateUserRequest{Username: fmt.Sprintf("disk-%d", n), Email: "d@example.test"}, &u)
+		code, body, err := p.call("POST", "/v1/users", api.CreateUserRequest{Username: fmt.Sprintf("disk-%d", n), Email: fmt.Sprintf("disk-%d@example.test", n)}, &u)
 		require.NoError(t, err)
 		if code == http.StatusCreated {
 			acked = append(acked, u.ID)
@@ -348,7 +348,7 @@ func TestKillDuringBurst(t *testing.T) {
 				for i := 0; ctx.Err() == nil; i++ {
 					name := fmt.Sprintf("burst-%d-%d-%d", round, w, i)
 					var u api.CreatedUser
-					code, _, err := p.call("POST", "/v1/users", api.CreateUserRequest{Username: name, Email: "b@example.test"}, &u)
+					code, _, err := p.call("POST", "/v1/users", api.CreateUserRequest{Username: name, Email: name + "@example.test"}, &u)
 					if err != nil || code != http.StatusCreated {
 						return // the kill
 					}

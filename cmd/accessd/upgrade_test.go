@@ -61,7 +61,7 @@ func TestUpgradeFromLayout1(t *testing.T) {
 	require.Equal(t, "204", string(code))
 	srv.stop(t)
 
-	// A second start finds layout 2: no second backup.
+	// A second start finds the current layout: no second backup.
 	serve(d).stop(t)
 	again, _ := filepath.Glob(filepath.Join(d, "pre-migration-layout1-*.accessd-backup"))
 	require.Len(t, again, 1)

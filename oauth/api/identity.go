@@ -68,6 +68,8 @@ type User struct {
 	Groups      []string  `json:"groups"`
 	Enabled     bool      `json:"enabled"`
 	MFA         bool      `json:"mfaEnabled"`
+	TenantID    string    `json:"tenantId,omitempty"`
+	TenantSlug  string    `json:"tenantSlug,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 	// MustChangePassword is set after a generated reset: the password
@@ -85,6 +87,10 @@ type CreateUserRequest struct {
 	Email       string   `json:"email"`
 	PhoneNumber string   `json:"phoneNumber,omitempty"`
 	Groups      []string `json:"groups,omitempty"`
+	// TenantID and TenantSlug are accepted on the admin socket only; on
+	// the data plane a user is created in the caller's tenant.
+	TenantID   string `json:"tenantId,omitempty"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 }
 
 // CreatedUser is the created user, with the generated password when the
@@ -111,6 +117,10 @@ type UpdateUserRequest struct {
 	// PhoneNumber "" removes the number.
 	PhoneNumber *string   `json:"phoneNumber,omitempty"`
 	Groups      *[]string `json:"groups,omitempty"`
+	// TenantID (with TenantSlug) moves the user to another tenant, ""
+	// to none: on the admin socket only.
+	TenantID   *string `json:"tenantId,omitempty"`
+	TenantSlug *string `json:"tenantSlug,omitempty"`
 }
 
 // ResetPasswordRequest is Lerian's reset body; an empty NewPassword makes
@@ -212,14 +222,26 @@ type Group struct {
 	Name        string       `json:"name"`
 	Description string       `json:"description,omitempty"`
 	Permissions []Permission `json:"permissions"`
+	TenantID    string       `json:"tenantId,omitempty"`
+	TenantSlug  string       `json:"tenantSlug,omitempty"`
 	CreatedAt   time.Time    `json:"createdAt"`
 	UpdatedAt   time.Time    `json:"updatedAt"`
 }
 
-// CreateGroupRequest makes an empty group.
+// CreateGroupRequest makes an empty group. TenantID and TenantSlug are
+// accepted on the admin socket only.
 type CreateGroupRequest struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	TenantID    string `json:"tenantId,omitempty"`
+	TenantSlug  string `json:"tenantSlug,omitempty"`
+}
+
+// TenantRequest sets the tenant of a group or application on the admin
+// socket (PUT …/tenant); an empty TenantID takes it out of any tenant.
+type TenantRequest struct {
+	TenantID   string `json:"tenantId"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 }
 
 // Member kinds.
@@ -253,6 +275,8 @@ type Application struct {
 	CertSubject string    `json:"certSubject,omitempty"`
 	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
 	Secrets     []Secret  `json:"secrets"`
+	TenantID    string    `json:"tenantId,omitempty"`
+	TenantSlug  string    `json:"tenantSlug,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`
 	LastUsedAt  time.Time `json:"lastUsedAt,omitzero"`
 }
@@ -272,6 +296,9 @@ type CreateApplicationRequest struct {
 	CertSPKI    string   `json:"certSpki,omitempty"`
 	CertSubject string   `json:"certSubject,omitempty"`
 	ExpiresIn   string   `json:"expiresIn,omitempty"`
+	// TenantID and TenantSlug: admin socket only.
+	TenantID   string `json:"tenantId,omitempty"`
+	TenantSlug string `json:"tenantSlug,omitempty"`
 }
 
 // CreatedApplication is Lerian's create answer; ClientSecret is shown
@@ -374,6 +401,9 @@ const (
 	FlagStaleCredential = "stale-credential"
 	FlagUnused          = "unused-account"
 	FlagAdminNoMFA      = "admin-without-mfa"
+	// FlagEmailShared: the address is shared with another account, so
+	// this one signs in by username only until an admin resolves it.
+	FlagEmailShared     = "email-shared"
 	FlagSecretTooOld    = "secret-past-rotation-policy"
 	FlagAppNoGroups     = "app-without-groups"
 	FlagAppInAdminGroup = "app-in-admin-group"

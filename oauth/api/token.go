@@ -14,6 +14,9 @@ type TokenRequest struct {
 	Password     string `json:"password"`
 	RefreshToken string `json:"refreshToken"`
 	Scope        string `json:"scope"`
+	// Nonce, optional, is copied into the ID token of a password grant
+	// (OpenID Connect Core §3.1.2.1), to bind it to the client's session.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // TokenResponse is Lerian's token object.
@@ -29,6 +32,7 @@ type TokenResponse struct {
 // OAuthTokenResponse is RFC 6749 §5.1's token response.
 type OAuthTokenResponse struct {
 	AccessToken  string `json:"access_token"`
+	IDToken      string `json:"id_token,omitempty"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`

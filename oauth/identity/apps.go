@@ -22,7 +22,7 @@ const maxGrace = 30 * 24 * time.Hour
 func appView(a store.Application, l store.LoginState, now time.Time) api.Application {
 	v := api.Application{ID: a.ID, Name: a.Name, Description: a.Description, ClientID: a.ClientID,
 		Groups: a.Groups, CertSubject: a.CertSubject, ExpiresAt: a.ExpiresAt, CreatedAt: a.CreatedAt,
-		LastUsedAt: l.LastLoginAt, Secrets: []api.Secret{}}
+		LastUsedAt: l.LastLoginAt, Secrets: []api.Secret{}, TenantID: a.TenantID, TenantSlug: a.TenantSlug}
 	if v.Groups == nil {
 		v.Groups = []string{}
 	}
@@ -116,10 +116,16 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 		if err := checkGroupsExist(tx, app.Groups); err != nil {
 			return err
 		}
+		if err := s.checkGroupsVisible(tx, a, app.Groups); err != nil {
+			return err
+		}
 		if err := s.mayConferGroups(tx, a, app.Groups); err != nil {
 			return err
 		}
 		var err error
+		if app.TenantID, app.TenantSlug, err = s.newTenant(tx, a, req.TenantID, req.TenantSlug); err != nil {
+			return err
+		}
 		if app, err = tx.Applications().Create(app); err != nil {
 			return err
 		}
@@ -139,15 +145,26 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 }
 
 // ListApplications returns every application, never a secret.
-func (s *Service) ListApplications() ([]api.Application, error) {
+func (s *Service) ListApplications() ([]api.Application, error) { return s.ListApplicationsFor(System) }
+
+// ListApplicationsFor is ListApplications for the caller a: only its
+// tenant's applications.
+func (s *Service) ListApplicationsFor(a Actor) ([]api.Application, error) {
 	out := []api.Application{}
 	now := s.now()
 	err := s.st.View(func(tx *store.Tx) error {
+		sc, err := s.scopeOf(tx, a)
+		if err != nil {
+			return err
+		}
 		apps, err := tx.Applications().List("", 0)
 		if err != nil {
 			return err
 		}
 		for _, ap := range apps {
+			if !sc.sees(ap.TenantID) {
+				continue
+			}
 			l, err := tx.Logins().Get(ap.ID)
 			if err != nil {
 				return err
@@ -162,9 +179,15 @@ func (s *Service) ListApplications() ([]api.Application, error) {
 // GetApplication returns an application by ID or client ID, never a
 // secret.
 func (s *Service) GetApplication(idOrClientID string) (api.Application, error) {
+	return s.GetApplicationFor(System, idOrClientID)
+}
+
+// GetApplicationFor is GetApplication for the caller a: another
+// tenant's application is not found.
+func (s *Service) GetApplicationFor(a Actor, idOrClientID string) (api.Application, error) {
 	var out api.Application
 	err := s.st.View(func(tx *store.Tx) error {
-		ap, err := s.lookupApp(tx, idOrClientID)
+		ap, err := s.lookupAppIn(tx, a, idOrClientID)
 		if err != nil {
 			return err
 		}
@@ -204,7 +227,7 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 	now := s.now().UTC()
 	var ap store.Application
 	err = s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupApp(tx, idOrClientID)
+		cur, err := s.lookupAppIn(tx, a, idOrClientID)
 		if err != nil {
 			return err
 		}
@@ -250,7 +273,7 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 	var ap store.Application
 	err := s.st.Update(func(tx *store.Tx) error {
 		var err error
-		if ap, err = s.lookupApp(tx, idOrClientID); err != nil {
+		if ap, err = s.lookupAppIn(tx, a, idOrClientID); err != nil {
 			return err
 		}
 		if err := s.mayActOn(a, ap.ID); err != nil {

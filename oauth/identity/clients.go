@@ -26,6 +26,8 @@ type Client struct {
 	ExpiresAt   time.Time
 	CertSPKI    []byte // SHA-256 of the bound certificate's SubjectPublicKeyInfo
 	CertSubject string // or the bound certificate's subject DN (RFC 4514)
+	// TenantID and TenantSlug: the application's tenant, for its tokens.
+	TenantID, TenantSlug string
 }
 
 // clients is the copy-on-write table of applications by client ID. Reads
@@ -59,7 +61,7 @@ func (c *clients) set(a store.Application) {
 		delete(next, old)
 	}
 	next[a.ClientID] = &Client{ID: a.ID, ClientID: a.ClientID, Name: a.Name, secrets: a.SecretHashes,
-		ExpiresAt: a.ExpiresAt, CertSPKI: a.CertSPKI, CertSubject: a.CertSubject}
+		ExpiresAt: a.ExpiresAt, CertSPKI: a.CertSPKI, CertSubject: a.CertSubject, TenantID: a.TenantID, TenantSlug: a.TenantSlug}
 	c.ids[a.ID] = a.ClientID
 	c.cur.Store(&next)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/store"
 )
 
 // FuzzProviderRequest runs provider bodies, as a client sends them,
@@ -52,5 +53,30 @@ func FuzzPhoneNumber(f *testing.F) {
 		if s[0] != '+' || len(s) < 3 || len(s) > 16 || strings.Trim(s[1:], "0123456789") != "" || s[1] == '0' {
 			t.Fatalf("accepted %q", s)
 		}
+	})
+}
+
+// FuzzSignInName: a sign-in name resolves to an account only through
+// its canonical username or its folded address, never by accident, and
+// no name panics.
+func FuzzSignInName(f *testing.F) {
+	for _, s := range []string{"maria", "MARIA", "Maria.Silva@Example.com", "maria.silva@example.com.", "@", "", "ｍａｒｉａ", "maria\x00", "K@example.com", strings.Repeat("a@", 200)} {
+		f.Add(s)
+	}
+	e := newEnv(f, identity.Config{})
+	_, err := e.svc.CreateUser(context.Background(), admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	mine := e.svc.AttemptKey("maria")
+	f.Fuzz(func(t *testing.T, name string) {
+		if e.svc.AttemptKey(name) != mine {
+			return
+		}
+		c, err := identity.CanonicalUsername(name)
+		if err == nil && c == "maria" || store.FoldEmail(name) == "maria.silva@example.com" {
+			return
+		}
+		t.Fatalf("%q resolved to maria", name)
 	})
 }

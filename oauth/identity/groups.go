@@ -55,25 +55,43 @@ func apiPerms(ps []store.Permission) []api.Permission {
 
 func groupView(g store.Group) api.Group {
 	return api.Group{ID: g.Name, Name: g.Name, Description: g.Description, Permissions: apiPerms(g.Permissions),
-		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt}
+		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, TenantID: g.TenantID, TenantSlug: g.TenantSlug}
 }
 
 // ListGroups returns every group, by name.
-func (s *Service) ListGroups() ([]api.Group, error) {
+func (s *Service) ListGroups() ([]api.Group, error) { return s.ListGroupsFor(System) }
+
+// ListGroupsFor is ListGroups for the caller a: its tenant's groups and
+// the shared ones.
+func (s *Service) ListGroupsFor(a Actor) ([]api.Group, error) {
+	sc, err := s.scopeFor(a)
+	if err != nil {
+		return nil, storeErr("list groups", err)
+	}
 	gs, err := s.st.Groups().List("", 0)
 	if err != nil {
 		return nil, storeErr("list groups", err)
 	}
 	out := make([]api.Group, 0, len(gs))
 	for _, g := range gs {
-		out = append(out, groupView(g))
+		if sc.seesGroup(g.TenantID) {
+			out = append(out, groupView(g))
+		}
 	}
 	return out, nil
 }
 
 // GetGroup returns a group by name.
-func (s *Service) GetGroup(name string) (api.Group, error) {
-	g, err := s.st.Groups().Get(name)
+func (s *Service) GetGroup(name string) (api.Group, error) { return s.GetGroupFor(System, name) }
+
+// GetGroupFor is GetGroup for the caller a.
+func (s *Service) GetGroupFor(a Actor, name string) (api.Group, error) {
+	var g store.Group
+	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		g, err = s.groupIn(tx, a, name, false)
+		return err
+	})
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", name), err)
 	}
@@ -87,8 +105,11 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupR
 	}
 	var g store.Group
 	err := s.st.Update(func(tx *store.Tx) error {
-		var err error
-		if g, err = tx.Groups().Create(store.Group{Name: req.Name, Description: req.Description}); err != nil {
+		tid, tslug, err := s.newTenant(tx, a, req.TenantID, req.TenantSlug)
+		if err != nil {
+			return err
+		}
+		if g, err = tx.Groups().Create(store.Group{Name: req.Name, Description: req.Description, TenantID: tid, TenantSlug: tslug}); err != nil {
 			return err
 		}
 		return tx.Audit().Stage(s.entry(a, "group.create", "group:"+g.Name, "ok", nil))
@@ -115,7 +136,7 @@ func (s *Service) DeleteGroup(ctx context.Context, a Actor, name string) error {
 		done := false
 		err := s.st.Update(func(tx *store.Tx) error {
 			changed, done = nil, false
-			if _, err := tx.Groups().Get(name); err != nil {
+			if _, err := s.groupIn(tx, a, name, true); err != nil {
 				return err
 			}
 			if err := s.mayConferGroups(tx, a, []string{name}); err != nil {
@@ -203,6 +224,10 @@ func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant
 	if err != nil {
 		return api.Group{}, err
 	}
+	// Another tenant's group is missing before anything else is said.
+	if err := s.st.View(func(tx *store.Tx) error { _, err := s.groupIn(tx, a, group, true); return err }); err != nil {
+		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
+	}
 	if err := s.mayConfer(a, []store.Permission{perm}); err != nil {
 		return api.Group{}, err
 	}
@@ -212,6 +237,9 @@ func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant
 	}
 	var g store.Group
 	err = s.st.Update(func(tx *store.Tx) error {
+		if _, err := s.groupIn(tx, a, group, true); err != nil {
+			return err
+		}
 		var err error
 		g, err = tx.Groups().Update(group, func(g store.Group) (store.Group, error) {
 			has := slices.Contains(g.Permissions, perm)
@@ -286,10 +314,13 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 	var m store.Member
 	err := s.st.Update(func(tx *store.Tx) error {
 		var err error
-		if g, err = tx.Groups().Get(group); err != nil {
+		if g, err = s.groupIn(tx, a, group, false); err != nil {
 			return err
 		}
 		if m, _, err = s.resolveMember(tx, member); err != nil {
+			return err
+		}
+		if err := s.memberVisible(tx, a, m, member); err != nil {
 			return err
 		}
 		if err := s.mayConferGroups(tx, a, []string{group}); err != nil {
@@ -311,10 +342,17 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 }
 
 // Members lists a group's members from the member index.
-func (s *Service) Members(group string) ([]api.Member, error) {
+func (s *Service) Members(group string) ([]api.Member, error) { return s.MembersFor(System, group) }
+
+// MembersFor is Members for the caller a: only its tenant's members.
+func (s *Service) MembersFor(a Actor, group string) ([]api.Member, error) {
 	out := []api.Member{}
 	err := s.st.View(func(tx *store.Tx) error {
-		if _, err := tx.Groups().Get(group); err != nil {
+		if _, err := s.groupIn(tx, a, group, false); err != nil {
+			return err
+		}
+		sc, err := s.scopeOf(tx, a)
+		if err != nil {
 			return err
 		}
 		ms, err := tx.Groups().Members(group)
@@ -323,15 +361,19 @@ func (s *Service) Members(group string) ([]api.Member, error) {
 		}
 		for _, m := range ms {
 			v := api.Member{Kind: m.Kind, ID: m.ID}
+			tenant := ""
 			switch m.Kind {
 			case store.MemberUser:
 				if u, err := tx.Users().Get(m.ID); err == nil {
-					v.Name = u.Username
+					v.Name, tenant = u.Username, u.TenantID
 				}
 			case store.MemberApp:
 				if ap, err := tx.Applications().Get(m.ID); err == nil {
-					v.Name = ap.ClientID
+					v.Name, tenant = ap.ClientID, ap.TenantID
 				}
+			}
+			if !sc.sees(tenant) {
+				continue
 			}
 			out = append(out, v)
 		}

@@ -203,16 +203,13 @@ type SignInResult struct {
 
 // SignIn is Login for the password grant: it also says whether a second
 // factor is due, as decided by the same credential read that checked the
-// password.
+// password. username is a username or an e-mail address (findSignIn); an
+// unknown address is answered like an unknown username.
 func (s *Service) SignIn(ctx context.Context, a Actor, username string, password []byte) (SignInResult, error) {
 	fail := errBadLogin()
-	name, err := CanonicalUsername(username)
-	var u store.User
-	if err == nil {
-		u, err = s.st.Users().GetByUsername(name)
-	}
+	u, err := findSignIn(s.st.Users(), username)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, api.ErrInvalidField) {
+		if !errors.Is(err, store.ErrNotFound) {
 			return SignInResult{}, storeErr("sign in", err)
 		}
 		_ = s.hasher.DummyVerify(ctx, password)

@@ -78,6 +78,9 @@ func (s *Service) Review(stale time.Duration) (api.Review, error) {
 			if inAdmin(u.Groups) && !c.SecondFactor() {
 				r.Flags = append(r.Flags, api.FlagAdminNoMFA)
 			}
+			if u.EmailShared {
+				r.Flags = append(r.Flags, api.FlagEmailShared)
+			}
 			out.Users = append(out.Users, r)
 			return true, nil
 		}); err != nil {

@@ -50,7 +50,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	name := func(r *http.Request) string { return r.PathValue("name") }
 	h("POST /v1/users", "users", false, rt.createUser)
 	h("GET /v1/users", "users", false, rt.listUsers)
-	h("GET /v1/users/{id}", "users", true, answer(func(r *http.Request, a Actor) (api.User, error) { return svc.GetUser(id(r)) }))
+	h("GET /v1/users/{id}", "users", true, answer(func(r *http.Request, a Actor) (api.User, error) { return svc.GetUserFor(a, id(r)) }))
 	h("PATCH /v1/users/{id}", "users", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateUserRequest) (api.User, error) {
 		return svc.UpdateUser(ctx(r), a, id(r), req)
 	}))
@@ -79,8 +79,8 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 		return svc.MFAPreferred(ctx(r), a, id(r), req.MFAType)
 	}))
 
-	h("GET /v1/groups", "groups", false, answer(func(r *http.Request, a Actor) ([]api.Group, error) { return svc.ListGroups() }))
-	h("GET /v1/groups/{name}", "groups", false, answer(func(r *http.Request, a Actor) (api.Group, error) { return svc.GetGroup(name(r)) }))
+	h("GET /v1/groups", "groups", false, answer(func(r *http.Request, a Actor) ([]api.Group, error) { return svc.ListGroupsFor(a) }))
+	h("GET /v1/groups/{name}", "groups", false, answer(func(r *http.Request, a Actor) (api.Group, error) { return svc.GetGroupFor(a, name(r)) }))
 	h("POST /v1/groups", "groups", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateGroupRequest) (api.Group, error) {
 		return svc.CreateGroup(ctx(r), a, req)
 	}))
@@ -91,7 +91,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	h("DELETE /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, p api.Permission) (api.Group, error) {
 		return svc.Revoke(ctx(r), a, name(r), p)
 	}))
-	h("GET /v1/groups/{name}/members", "groups", false, answer(func(r *http.Request, a Actor) ([]api.Member, error) { return svc.Members(name(r)) }))
+	h("GET /v1/groups/{name}/members", "groups", false, answer(func(r *http.Request, a Actor) ([]api.Member, error) { return svc.MembersFor(a, name(r)) }))
 	h("POST /v1/groups/{name}/members", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MemberRequest) (api.Group, error) {
 		return svc.AddMember(ctx(r), a, name(r), req.Member)
 	}))
@@ -103,8 +103,8 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	h("POST /v1/applications", "applications", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
 		return svc.CreateApplication(ctx(r), a, req)
 	}))
-	h("GET /v1/applications", "applications", false, answer(func(r *http.Request, a Actor) ([]api.Application, error) { return svc.ListApplications() }))
-	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a Actor) (api.Application, error) { return svc.GetApplication(id(r)) }))
+	h("GET /v1/applications", "applications", false, answer(func(r *http.Request, a Actor) ([]api.Application, error) { return svc.ListApplicationsFor(a) }))
+	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a Actor) (api.Application, error) { return svc.GetApplicationFor(a, id(r)) }))
 	h("POST /v1/applications/{id}/rotate", "applications", false, rt.rotateApp)
 	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteApplication(ctx(r), a, id(r)) }))
 
@@ -130,6 +130,13 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 		h("GET /v1/audit", "", false, rt.auditList)
 		h("POST /v1/audit/verify", "", false, rt.auditVerify)
 		h("GET /v1/review", "", false, rt.review)
+		// Tenancy is set on the admin socket only (users: PATCH tenantId).
+		h("PUT /v1/groups/{name}/tenant", "", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.TenantRequest) (api.Group, error) {
+			return svc.SetGroupTenant(ctx(r), a, name(r), req)
+		}))
+		h("PUT /v1/applications/{id}/tenant", "", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.TenantRequest) (api.Application, error) {
+			return svc.SetApplicationTenant(ctx(r), a, id(r), req)
+		}))
 	}
 }
 
@@ -249,7 +256,7 @@ func (rt *routes) listUsers(w http.ResponseWriter, r *http.Request, a Actor) err
 		return err
 	}
 	q := r.URL.Query()
-	list, err := rt.svc.ListUsers(page, limit, q.Get("group"), q.Get("status"))
+	list, err := rt.svc.ListUsersFor(a, page, limit, q.Get("group"), q.Get("status"))
 	if err != nil {
 		return err
 	}

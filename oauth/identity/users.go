@@ -23,7 +23,8 @@ func userView(u store.User, c store.Credential) api.User {
 	}
 	return api.User{ID: u.ID, Username: u.Username, FirstName: u.FirstName, LastName: u.LastName,
 		Email: u.Email, PhoneNumber: u.PhoneNumber, Groups: groups, Enabled: !u.Disabled, MFA: c.SecondFactor(),
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, MustChangePassword: c.MustChangePassword}
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, MustChangePassword: c.MustChangePassword,
+		TenantID: u.TenantID, TenantSlug: u.TenantSlug}
 }
 
 func checkEmail(e string) error {
@@ -94,6 +95,13 @@ func checkGroupsExist(tx *store.Tx, groups []string) error {
 	return nil
 }
 
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 func dedupe(xs []string) []string {
 	out := slices.Clone(xs)
 	slices.Sort(out)
@@ -160,15 +168,21 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 		if err := checkGroupsExist(tx, groups); err != nil {
 			return err
 		}
+		if err := s.checkGroupsVisible(tx, a, groups); err != nil {
+			return err
+		}
 		if err := s.mayConferGroups(tx, a, groups); err != nil {
 			return err
 		}
-		var err error
+		tid, tslug, err := s.newTenant(tx, a, req.TenantID, req.TenantSlug)
+		if err != nil {
+			return err
+		}
 		u, err = tx.Users().Create(store.User{Username: name, Email: req.Email, PhoneNumber: req.PhoneNumber, FirstName: req.FirstName,
-			LastName: req.LastName, Groups: groups, CreatedAt: now})
+			LastName: req.LastName, Groups: groups, CreatedAt: now, TenantID: tid, TenantSlug: tslug})
 		if err != nil {
 			if errors.Is(err, store.ErrExists) {
-				return fmt.Errorf("identity: username %q: %w", name, api.ErrExists)
+				return takenErr(name, req.Email, err)
 			}
 			return err
 		}
@@ -193,10 +207,14 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 }
 
 // GetUser returns a user by ID or username.
-func (s *Service) GetUser(idOrName string) (api.User, error) {
+func (s *Service) GetUser(idOrName string) (api.User, error) { return s.GetUserFor(System, idOrName) }
+
+// GetUserFor is GetUser for the caller a: another tenant's user is not
+// found.
+func (s *Service) GetUserFor(a Actor, idOrName string) (api.User, error) {
 	var out api.User
 	err := s.st.View(func(tx *store.Tx) error {
-		u, err := s.lookupUser(tx, idOrName)
+		u, err := s.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
@@ -219,6 +237,11 @@ const (
 // ListUsers returns one page of users (1-based), optionally only the
 // members of group or those with status "enabled" or "disabled".
 func (s *Service) ListUsers(page, limit int, group, status string) (api.UserList, error) {
+	return s.ListUsersFor(System, page, limit, group, status)
+}
+
+// ListUsersFor is ListUsers for the caller a: only its tenant's users.
+func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (api.UserList, error) {
 	if page < 1 {
 		page = 1
 	}
@@ -236,13 +259,21 @@ func (s *Service) ListUsers(page, limit int, group, status string) (api.UserList
 	}
 	out := api.UserList{Items: []api.User{}, Page: page, Limit: limit}
 	skip := (page - 1) * limit
+	var sc scope
 	keep := func(u store.User) bool {
+		if !sc.sees(u.TenantID) {
+			return false
+		}
 		if status == "enabled" && u.Disabled || status == "disabled" && !u.Disabled {
 			return false
 		}
 		return group == "" || slices.Contains(u.Groups, group)
 	}
 	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		if sc, err = s.scopeOf(tx, a); err != nil {
+			return err
+		}
 		add := func(u store.User) (bool, error) {
 			if !keep(u) {
 				return true, nil
@@ -310,10 +341,20 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			return out, err
 		}
 	}
+	if (req.TenantID != nil || req.TenantSlug != nil) && !a.Admin {
+		return out, errTenantAdminOnly
+	}
+	if req.TenantID != nil {
+		if err := checkTenant(*req.TenantID, deref(req.TenantSlug)); err != nil {
+			return out, err
+		}
+	} else if req.TenantSlug != nil {
+		return out, invalid("send tenantSlug with its tenantId")
+	}
 	var u store.User
 	var c store.Credential
 	err := s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupUser(tx, idOrName)
+		cur, err := s.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
@@ -325,10 +366,17 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			if err := checkGroupsExist(tx, dedupe(*req.Groups)); err != nil {
 				return err
 			}
+			if err := s.checkGroupsVisible(tx, a, dedupe(*req.Groups)); err != nil {
+				return err
+			}
 			if err := s.mayConferGroups(tx, a, dedupe(*req.Groups)); err != nil {
 				return err
 			}
 			changed = append(changed, "groups")
+		}
+		resolve, err := s.resolveShared(tx, cur, req.Email)
+		if err != nil {
+			return err
 		}
 		u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) {
 			if req.FirstName != nil {
@@ -343,6 +391,9 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 				u.Email = *req.Email
 				changed = append(changed, "email")
 			}
+			if resolve {
+				u.EmailShared = false // the store claims the address, or refuses
+			}
 			if req.PhoneNumber != nil {
 				u.PhoneNumber = *req.PhoneNumber
 				changed = append(changed, "phoneNumber")
@@ -350,9 +401,16 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			if req.Groups != nil {
 				u.Groups = dedupe(*req.Groups)
 			}
+			if req.TenantID != nil {
+				u.TenantID, u.TenantSlug = *req.TenantID, deref(req.TenantSlug)
+				changed = append(changed, "tenant")
+			}
 			return u, nil
 		})
 		if err != nil {
+			if errors.Is(err, store.ErrExists) {
+				return takenErr(cur.Username, deref(req.Email), err)
+			}
 			return err
 		}
 		if c, err = tx.Credentials().Get(u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -397,7 +455,7 @@ func (s *Service) endSessions(id string) int {
 func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) error {
 	var id string
 	err := s.st.Update(func(tx *store.Tx) error {
-		u, err := s.lookupUser(tx, idOrName)
+		u, err := s.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
@@ -431,7 +489,7 @@ func (s *Service) editUser(a Actor, idOrName, typ string, edit func(*store.User)
 	var u store.User
 	var c store.Credential
 	err := s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupUser(tx, idOrName)
+		cur, err := s.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
@@ -494,7 +552,7 @@ func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 // it must be changed (UpdatePassword) before it is good for anything
 // else. Every session ends.
 func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, newPassword []byte) (generated []byte, err error) {
-	u, err := s.GetUser(idOrName)
+	u, err := s.GetUserFor(a, idOrName)
 	if err != nil {
 		return nil, err
 	}
@@ -559,7 +617,7 @@ func (s *Service) UpdatePassword(ctx context.Context, a Actor, idOrName string, 
 	if len(oldPassword) == 0 || len(newPassword) == 0 {
 		return missing("oldPassword", "newPassword")
 	}
-	u, err := s.GetUser(idOrName)
+	u, err := s.GetUserFor(a, idOrName)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,8 @@ func FuzzLerianJSON(f *testing.F) {
 	e, a, good := fuzzEnv(f)
 	f.Add(`{"grantType":"client_credentials","clientId":"`+a.ClientID+`","clientSecret":"`+a.ClientSecret+`"}`, "")
 	f.Add(`{"grantType":"password","username":"admin","password":"wrong-password-1"}`, "")
+	f.Add(`{"grantType":"password","username":"admin@example.com","password":"wrong-password-1","nonce":"n-0S6_WzA2Mj"}`, "")
+	f.Add(`{"grantType":"password","username":"a@b","password":"x","nonce":"\u0000\u00ff"}`, "")
 	f.Add(`{"refreshToken":"acr_x"}`, "")
 	f.Add(`{"mfaToken":"mfa_x","passcode":"123456","mfaType":"app"}`, "")
 	f.Add(`{"action":"get","product":"midaz","resource":"accounts","sub":"lerian/`+a.ClientID+`"}`, good)

@@ -31,7 +31,7 @@ func (g clientCredentials) issue(r *tokenRequest) (*issued, error) {
 		}
 	}
 	at, kid, err := s.accessToken(Claims{Subject: cl.ClientID, ClientID: cl.ClientID, Type: TypeApplication,
-		Name: cl.Name, Cnf: thumbprint(r.cert)})
+		Name: cl.Name, DisplayName: cl.Name, TenantID: cl.TenantID, TenantSlug: cl.TenantSlug, Cnf: thumbprint(r.cert)})
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,9 @@ func (g passwordGrant) issue(r *tokenRequest) (*issued, error) {
 	if r.username == "" || len(r.password) == 0 {
 		return nil, fmt.Errorf("token: %w: username and password are required", api.ErrMissingFields)
 	}
+	if err := checkNonce(r.nonce); err != nil {
+		return nil, err
+	}
 	clientID := s.cfg.DefaultClient
 	cl, err := s.client(r)
 	switch {
@@ -29,11 +32,8 @@ func (g passwordGrant) issue(r *tokenRequest) (*issued, error) {
 	case r.clientID != "" && r.clientID != s.cfg.DefaultClient:
 		return nil, errNoClient
 	}
-	name, nerr := identity.CanonicalUsername(r.username)
-	if nerr != nil {
-		name = r.username
-	}
-	if err := s.limits.password(name, r.source); err != nil {
+	// One budget per account, whether it is named by username or address.
+	if err := s.limits.password(s.id.AttemptKey(r.username), r.source); err != nil {
 		return nil, err
 	}
 	a := identity.Actor{Name: "client:" + clientID, Source: r.source}
@@ -42,11 +42,11 @@ func (g passwordGrant) issue(r *tokenRequest) (*issued, error) {
 		return nil, err
 	}
 	if si.SecondFactorDue {
-		tok, err := s.mfa.open(s, si.User.ID, clientID, r.cert)
+		tok, err := s.mfa.open(s, si.User.ID, clientID, r.nonce, r.cert)
 		if err != nil {
 			return nil, err
 		}
 		return &issued{mfaToken: tok, mfaTTL: int64(mfaTTL.Seconds()), mfaTypes: si.MFATypes}, nil
 	}
-	return s.userTokens(r.ctx, si.User, clientID, r.cert, "password", r.source)
+	return s.userTokens(r.ctx, si.User, clientID, r.nonce, r.cert, "password", r.source)
 }

@@ -112,10 +112,17 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 		cnf = &Confirmation{X5tS256: f.CertThumbprint}
 	}
 	at, kid, err := s.accessToken(Claims{Subject: u.ID, ClientID: f.ClientID, Type: TypeUser, Name: u.Username,
+		DisplayName: displayName(u), TenantID: u.TenantID, TenantSlug: u.TenantSlug,
 		AuthTime: f.AuthTime.Unix(), SessionID: f.ID, Cnf: cnf})
 	if err != nil {
 		return nil, err
 	}
+	// A refreshed ID token keeps the sign-in's auth_time and has no
+	// nonce (OpenID Connect Core §12.2).
+	idt, err := s.idToken(u, f.ClientID, "", f.AuthTime, f.ID)
+	if err != nil {
+		return nil, err
+	}
 	s.record(r.ctx, "token.refresh", "user:"+u.ID, "refresh-family:"+f.ID, "ok", r.source, map[string]string{"kid": kid})
-	return &issued{access: at, expiresIn: int64(s.cfg.AccessTTL.Seconds()), refresh: next}, nil
+	return &issued{access: at, expiresIn: int64(s.cfg.AccessTTL.Seconds()), refresh: next, idToken: idt}, nil
 }

@@ -24,6 +24,7 @@ type issued struct {
 	mfaToken  string
 	mfaTTL    int64
 	mfaTypes  []string
+	idToken   string
 }
 
 func (s *Server) refreshHash(tok string) []byte { return s.st.Sum("refresh-token", []byte(tok)) }
@@ -55,7 +56,7 @@ func (s *Server) accessToken(c Claims) (tok string, kid string, err error) {
 
 // userTokens issues an access token and a refresh token of a new family
 // for a user who passed every factor.
-func (s *Server) userTokens(ctx context.Context, u store.User, clientID string, cert *x509.Certificate, grant, source string) (*issued, error) {
+func (s *Server) userTokens(ctx context.Context, u store.User, clientID, nonce string, cert *x509.Certificate, grant, source string) (*issued, error) {
 	now := s.now().UTC()
 	rt, err := s.randomToken(refreshPrefix)
 	if err != nil {
@@ -71,12 +72,17 @@ func (s *Server) userTokens(ctx context.Context, u store.User, clientID string, 
 		return nil, fmt.Errorf("token: store refresh family: %w", err)
 	}
 	at, kid, err := s.accessToken(Claims{Subject: u.ID, ClientID: clientID, Type: TypeUser, Name: u.Username,
+		DisplayName: displayName(u), TenantID: u.TenantID, TenantSlug: u.TenantSlug,
 		AuthTime: now.Unix(), SessionID: f.ID, Cnf: thumbprint(cert)})
 	if err != nil {
 		return nil, err
 	}
+	idt, err := s.idToken(u, clientID, nonce, now, f.ID)
+	if err != nil {
+		return nil, err
+	}
 	s.record(ctx, "token.issue", "user:"+u.ID, "user:"+u.ID, "ok", source, map[string]string{"grant": grant, "client": clientID, "kid": kid, "session": f.ID})
-	return &issued{access: at, expiresIn: int64(s.cfg.AccessTTL.Seconds()), refresh: rt}, nil
+	return &issued{access: at, expiresIn: int64(s.cfg.AccessTTL.Seconds()), refresh: rt, idToken: idt}, nil
 }
 
 // sourceOf is the audit source of a request: its address.

@@ -24,22 +24,28 @@ const (
 // reads (type, owner, azp, name), plus sid (the refresh family a user
 // token belongs to, so logout ends both) and cnf (RFC 8705).
 type Claims struct {
-	Issuer    string        `json:"iss"`
-	Subject   string        `json:"sub"`
-	Audience  []string      `json:"aud"`
-	Expiry    int64         `json:"exp"`
-	IssuedAt  int64         `json:"iat"`
-	NotBefore int64         `json:"nbf"`
-	ID        string        `json:"jti"`
-	ClientID  string        `json:"client_id"`
-	Scope     string        `json:"scope,omitempty"`
-	Type      string        `json:"type"`
-	Owner     string        `json:"owner"`
-	AZP       string        `json:"azp"`
-	Name      string        `json:"name"`
-	AuthTime  int64         `json:"auth_time,omitempty"`
-	SessionID string        `json:"sid,omitempty"`
-	Cnf       *Confirmation `json:"cnf,omitempty"`
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  []string `json:"aud"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf"`
+	ID        string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+	Type      string   `json:"type"`
+	Owner     string   `json:"owner"`
+	AZP       string   `json:"azp"`
+	Name      string   `json:"name"`
+	// DisplayName is what Lerian's console shows: a user's first and
+	// last name, else the username; an application's name.
+	DisplayName string `json:"displayName,omitempty"`
+	// TenantID and TenantSlug are the subject's tenant, when it has one.
+	TenantID   string        `json:"tenantId,omitempty"`
+	TenantSlug string        `json:"tenantSlug,omitempty"`
+	AuthTime   int64         `json:"auth_time,omitempty"`
+	SessionID  string        `json:"sid,omitempty"`
+	Cnf        *Confirmation `json:"cnf,omitempty"`
 }
 
 // Confirmation binds a token to a client certificate (RFC 8705 §3.1).
@@ -74,6 +80,20 @@ func (k *Keys) sign(c *Claims) (string, string, error) {
 // keys and decodes its claims; time, issuer and revocation are the
 // caller's. The reason of a failure is returned for logging.
 func (k *Keys) parse(tok string) (*Claims, error) {
+	payload, err := k.verifyCompact(tok, "at+jwt")
+	if err != nil {
+		return nil, err
+	}
+	var c Claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	return &c, nil
+}
+
+// verifyCompact checks a compact JWS of header type typ against the
+// published keys and returns its payload.
+func (k *Keys) verifyCompact(tok, typ string) ([]byte, error) {
 	if len(tok) > maxTokenLen || strings.Count(tok, ".") != 2 {
 		return nil, errors.New("not a compact JWS")
 	}
@@ -85,8 +105,8 @@ func (k *Keys) parse(tok string) (*Claims, error) {
 		return nil, errors.New("not exactly one signature")
 	}
 	h := obj.Signatures[0].Protected
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") {
-		return nil, fmt.Errorf("typ %q is not at+jwt", typ)
+	if got, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(got, typ) {
+		return nil, fmt.Errorf("typ %q is not %s", got, typ)
 	}
 	key, ok := k.key(h.KeyID)
 	if !ok {
@@ -99,11 +119,7 @@ func (k *Keys) parse(tok string) (*Claims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signature: %w", err)
 	}
-	var c Claims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, fmt.Errorf("claims: %w", err)
-	}
-	return &c, nil
+	return payload, nil
 }
 
 // verified is a bounded cache of tokens whose signature was checked,

@@ -47,8 +47,11 @@ type Keys struct {
 }
 
 type activeKey struct {
-	kid, alg  string
-	signer    jose.Signer
+	kid, alg string
+	signer   jose.Signer
+	// idSigner signs ID tokens with the same key under typ "JWT", so an
+	// ID token is never taken for an access token (parse wants at+jwt).
+	idSigner  jose.Signer
 	createdAt time.Time
 }
 
@@ -248,7 +251,12 @@ func (k *Keys) load() error {
 	if err != nil {
 		return fmt.Errorf("token: signer for %s: %w", act.KID, err)
 	}
-	k.active.Store(&activeKey{kid: act.KID, alg: act.Alg, signer: sg, createdAt: act.CreatedAt})
+	idOpts := (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), act.KID)
+	idSg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(act.Alg), Key: priv}, idOpts)
+	if err != nil {
+		return fmt.Errorf("token: ID token signer for %s: %w", act.KID, err)
+	}
+	k.active.Store(&activeKey{kid: act.KID, alg: act.Alg, signer: sg, idSigner: idSg, createdAt: act.CreatedAt})
 	return k.publishFrom(keys)
 }
 

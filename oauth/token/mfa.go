@@ -33,12 +33,13 @@ type mfaSessions struct {
 
 type mfaSession struct {
 	userID, clientID string
+	nonce            string // the password grant's, for the ID token
 	cert             *x509.Certificate
 	opened, expires  time.Time
 	failures         int
 }
 
-func (m *mfaSessions) open(s *Server, userID, clientID string, cert *x509.Certificate) (string, error) {
+func (m *mfaSessions) open(s *Server, userID, clientID, nonce string, cert *x509.Certificate) (string, error) {
 	tok, err := s.randomToken("mfa_")
 	if err != nil {
 		return "", err
@@ -54,7 +55,7 @@ func (m *mfaSessions) open(s *Server, userID, clientID string, cert *x509.Certif
 			return "", fmt.Errorf("token: %w: too many sign-ins waiting for a second factor; try again shortly", api.ErrUnavailable)
 		}
 	}
-	m.m[sha256.Sum256([]byte(tok))] = &mfaSession{userID: userID, clientID: clientID, cert: cert, opened: s.now(), expires: s.now().Add(mfaTTL)}
+	m.m[sha256.Sum256([]byte(tok))] = &mfaSession{userID: userID, clientID: clientID, nonce: nonce, cert: cert, opened: s.now(), expires: s.now().Add(mfaTTL)}
 	return tok, nil
 }
 
@@ -143,7 +144,7 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 	if err != nil || u.Disabled {
 		return nil, fmt.Errorf("token: %w: sign in again", api.ErrBadLogin)
 	}
-	out, err := s.userTokens(ctx, u, ms.clientID, ms.cert, "password+mfa", source)
+	out, err := s.userTokens(ctx, u, ms.clientID, ms.nonce, ms.cert, "password+mfa", source)
 	if err == nil {
 		s.metrics.issued.WithLabelValues("mfa", "ok").Inc()
 	}

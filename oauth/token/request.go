@@ -20,6 +20,7 @@ type tokenRequest struct {
 	password     []byte
 	refreshToken string
 	scope        string
+	nonce        string // for the ID token; checked by checkNonce
 	// cert is the client certificate TLS verified against tls.client_ca,
 	// nil without one.
 	cert   *x509.Certificate

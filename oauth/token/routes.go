@@ -139,7 +139,7 @@ func (s *Server) lerianToken(grant string) http.HandlerFunc {
 			return
 		}
 		req := &tokenRequest{ctx: r.Context(), grantType: body.GrantType, clientID: body.ClientID, username: body.Username,
-			refreshToken: body.RefreshToken, scope: body.Scope, cert: peerCert(r), source: Source(r)}
+			refreshToken: body.RefreshToken, scope: body.Scope, nonce: body.Nonce, cert: peerCert(r), source: Source(r)}
 		if grant != "" {
 			req.grantType = grant
 		} else if body.GrantType != "" && body.GrantType != "password" && body.GrantType != "client_credentials" {
@@ -165,7 +165,7 @@ func (s *Server) writeLerian(w http.ResponseWriter, out *issued) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, api.TokenResponse{AccessToken: out.access, TokenType: "Bearer", ExpiresIn: out.expiresIn,
-		RefreshToken: out.refresh, Scope: out.scope})
+		RefreshToken: out.refresh, Scope: out.scope, IDToken: out.idToken})
 }
 
 // internal logs an uncatalogued error, whose detail the answer omits.
@@ -226,7 +226,7 @@ func oauthForm(r *http.Request) (url.Values, *tokenRequest, error) {
 	}
 	req := &tokenRequest{ctx: r.Context(), grantType: form.Get("grant_type"), clientID: form.Get("client_id"),
 		username: form.Get("username"), refreshToken: form.Get("refresh_token"), scope: form.Get("scope"),
-		cert: peerCert(r), source: Source(r)}
+		nonce: form.Get("nonce"), cert: peerCert(r), source: Source(r)}
 	if form.Has("password") {
 		req.password = []byte(form.Get("password"))
 	}
@@ -268,7 +268,7 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, api.OAuthTokenResponse{AccessToken: out.access, TokenType: "Bearer",
-		ExpiresIn: out.expiresIn, RefreshToken: out.refresh, Scope: out.scope})
+		ExpiresIn: out.expiresIn, RefreshToken: out.refresh, Scope: out.scope, IDToken: out.idToken})
 }
 
 // authenticated parses an introspection or revocation request and
@@ -341,6 +341,10 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"revocation_endpoint_auth_methods_supported":    authMethods,
 		"tls_client_certificate_bound_access_tokens":    true,
 		"access_token_signing_alg_values_supported":     []string{s.cfg.SigningAlg},
+		// ID tokens come with the password grant and its refreshes.
+		"id_token_signing_alg_values_supported": []string{s.cfg.SigningAlg},
+		"subject_types_supported":               []string{"public"},
+		"claims_supported":                      idTokenClaims,
 	})
 }
 
@@ -359,17 +363,13 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeLerianError(w, errBadToken)
 		return
 	}
-	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
-	if name == "" {
-		name = u.Username
-	}
-	api.WriteJSON(w, http.StatusOK, api.UserInfo{Sub: u.ID, Name: name, Email: u.Email, PreferredUsername: u.Username,
+	api.WriteJSON(w, http.StatusOK, api.UserInfo{Sub: u.ID, Name: displayName(u), Email: u.Email, PreferredUsername: u.Username,
 		GivenName: u.FirstName, FamilyName: u.LastName})
 }
 
 // logout ends the presented token's session: a bearer header, or the
-// form field id_token_hint that Lerian's console sends (accessd issues
-// no ID tokens; the hint is an access token of it).
+// form field id_token_hint that Lerian's console sends (an ID token of
+// accessd, or an access token).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	tok := Bearer(r)
 	if tok == "" && strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/x-www-form-urlencoded") {
@@ -378,6 +378,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p, err := s.presented(r, tok)
+	if err != nil && s.idTokenLogout(r.Context(), tok, Source(r)) == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if err != nil {
 		writeLerianError(w, fmt.Errorf("token: %w: send the session's access token as a bearer or id_token_hint", api.ErrBadRequest))
 		return

@@ -364,7 +364,7 @@ func TestMFAChallenge(t *testing.T) {
 	e.clock.add(30 * time.Second)
 
 	var ch api.MFAChallenge
-	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12"}, &ch))
+	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12", Nonce: "mfa-nonce-7"}, &ch))
 	require.True(t, ch.MFARequired)
 	require.True(t, strings.HasPrefix(ch.MFAToken, "mfa_"))
 
@@ -375,6 +375,8 @@ func TestMFAChallenge(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: code(), MFAType: "app"}, &tok))
 	require.NotEmpty(t, tok.AccessToken)
 	require.NotEmpty(t, tok.RefreshToken)
+	_, idc := e.verifyAgainstJWKS(t, tok.IDToken)
+	require.Equal(t, "mfa-nonce-7", idc["nonce"], "the password grant's nonce reaches the ID token through the challenge")
 	e.clock.add(30 * time.Second)
 	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: code(), MFAType: "app"}, &fail), "an mfaToken is single-use")
 

@@ -118,12 +118,13 @@ func (h *harness) encryptedAtRest(t *testing.T) {
 		// The record encoding itself must not be visible either.
 		[]byte(`"passwordHash"`),
 		[]byte("idx/username/"),
+		[]byte("idx/email/"),
 		[]byte("idx/member/"),
 		[]byte(`"user.create"`),
 	}
 	for i := range 50 {
 		err := st.Update(func(tx *store.Tx) error {
-			u, err := tx.Users().Create(store.User{Username: string(marks[0]) + "-" + strconv.Itoa(i), Email: string(marks[1]), FirstName: string(marks[2])})
+			u, err := tx.Users().Create(store.User{Username: string(marks[0]) + "-" + strconv.Itoa(i), Email: strconv.Itoa(i) + string(marks[1]), FirstName: string(marks[2])})
 			if err != nil {
 				return err
 			}

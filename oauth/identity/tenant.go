@@ -1,0 +1,282 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+// Tenancy, for multi-tenant Midaz. Users, groups and applications may
+// belong to one tenant (TenantID, with an optional TenantSlug), set and
+// changed only on the admin socket. On the data plane a bearer whose
+// user or application has a tenant sees and manages only that tenant's
+// users, groups and applications: lists leave the others out, and
+// reading, changing or deleting one of them answers 404, as for a record
+// that does not exist; what it creates is put in its tenant. Groups
+// without a tenant are the shared role catalogue (the seeded groups):
+// every tenant sees them and may put its own members in them, but only
+// the admin socket or a bearer without a tenant changes them. A bearer
+// without a tenant (single-tenant deployments) sees everything. The
+// caller's tenant is read from its record on each request, not from its
+// token, so moving a subject to another tenant takes effect at once.
+
+// scope is what a caller may see: every record, or one tenant's.
+type scope struct {
+	all    bool
+	tenant string
+}
+
+// sees reports whether a record of tenant t is the caller's to see and
+// manage.
+func (sc scope) sees(t string) bool { return sc.all || t == sc.tenant }
+
+// seesGroup reports whether a group of tenant t is visible: the caller's
+// tenant's, or shared.
+func (sc scope) seesGroup(t string) bool { return sc.sees(t) || t == "" }
+
+// scopeOf returns the caller's scope: everything on the admin socket and
+// for a bearer without a tenant, else its tenant. A bearer whose record
+// is gone sees nothing.
+func (s *Service) scopeOf(tx *store.Tx, a Actor) (scope, error) {
+	if a.Admin {
+		return scope{all: true}, nil
+	}
+	if u, err := tx.Users().Get(a.SubjectID); err == nil {
+		return scope{all: u.TenantID == "", tenant: u.TenantID}, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return scope{}, err
+	}
+	if ap, err := tx.Applications().Get(a.SubjectID); err == nil {
+		return scope{all: ap.TenantID == "", tenant: ap.TenantID}, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return scope{}, err
+	}
+	return scope{tenant: "\x00gone"}, nil
+}
+
+// scopeFor is scopeOf in a read transaction of its own.
+func (s *Service) scopeFor(a Actor) (scope, error) {
+	var sc scope
+	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		sc, err = s.scopeOf(tx, a)
+		return err
+	})
+	return sc, err
+}
+
+// hidden is the answer for a record in another tenant: exactly that of
+// a record that does not exist.
+func hidden(kind, ref string) error {
+	return fmt.Errorf("identity: %s %q: %w", kind, ref, api.ErrNotFound)
+}
+
+// lookupUserIn is lookupUser for the caller a: another tenant's user is
+// not found.
+func (s *Service) lookupUserIn(tx *store.Tx, a Actor, idOrName string) (store.User, error) {
+	u, err := s.lookupUser(tx, idOrName)
+	if err != nil {
+		return u, err
+	}
+	sc, err := s.scopeOf(tx, a)
+	if err != nil {
+		return store.User{}, err
+	}
+	if !sc.sees(u.TenantID) {
+		return store.User{}, hidden("user", idOrName)
+	}
+	return u, nil
+}
+
+// lookupAppIn is lookupApp for the caller a.
+func (s *Service) lookupAppIn(tx *store.Tx, a Actor, idOrClientID string) (store.Application, error) {
+	ap, err := s.lookupApp(tx, idOrClientID)
+	if err != nil {
+		return ap, err
+	}
+	sc, err := s.scopeOf(tx, a)
+	if err != nil {
+		return store.Application{}, err
+	}
+	if !sc.sees(ap.TenantID) {
+		return store.Application{}, hidden("application", idOrClientID)
+	}
+	return ap, nil
+}
+
+// groupIn reads a group the caller a may see; with manage, one it may
+// also change (not a shared group, unless a sees everything).
+func (s *Service) groupIn(tx *store.Tx, a Actor, name string, manage bool) (store.Group, error) {
+	g, err := tx.Groups().Get(name)
+	if err != nil {
+		return g, err
+	}
+	sc, err := s.scopeOf(tx, a)
+	if err != nil {
+		return store.Group{}, err
+	}
+	switch {
+	case !sc.seesGroup(g.TenantID):
+		return store.Group{}, hidden("group", name)
+	case manage && !sc.sees(g.TenantID):
+		return store.Group{}, fmt.Errorf("identity: group %q: %w: it is shared by every tenant; it is changed on the admin socket (accessctl group …)", name, api.ErrForbidden)
+	}
+	return g, nil
+}
+
+// checkGroupsVisible fails with 404 for a group the caller a cannot see.
+func (s *Service) checkGroupsVisible(tx *store.Tx, a Actor, groups []string) error {
+	for _, g := range groups {
+		if _, err := s.groupIn(tx, a, g, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newTenant is the tenant of a record the caller a creates: the one the
+// request names, which only the admin socket may do, else the caller's.
+func (s *Service) newTenant(tx *store.Tx, a Actor, id, slug string) (string, string, error) {
+	if id != "" || slug != "" {
+		if !a.Admin {
+			return "", "", errTenantAdminOnly
+		}
+		return id, slug, checkTenant(id, slug)
+	}
+	if a.Admin {
+		return "", "", nil
+	}
+	sc, err := s.scopeOf(tx, a)
+	if err != nil || sc.all {
+		return "", "", err
+	}
+	return sc.tenant, s.tenantSlug(tx, a), nil
+}
+
+// tenantSlug is the slug of the caller's own record.
+func (s *Service) tenantSlug(tx *store.Tx, a Actor) string {
+	if u, err := tx.Users().Get(a.SubjectID); err == nil {
+		return u.TenantSlug
+	}
+	if ap, err := tx.Applications().Get(a.SubjectID); err == nil {
+		return ap.TenantSlug
+	}
+	return ""
+}
+
+var errTenantAdminOnly = fmt.Errorf("identity: %w: tenantId and tenantSlug are set only on the admin socket (accessctl … --tenant ID[:SLUG])", api.ErrForbidden)
+
+// checkTenant accepts an empty tenant (none), or an ID of 1 to 64
+// characters A-Z a-z 0-9 . _ - (Lerian's tenant IDs are UUIDs) with an
+// optional slug of up to 64 characters a-z 0-9 -.
+func checkTenant(id, slug string) error {
+	if id == "" {
+		if slug != "" {
+			return invalid("tenantSlug needs a tenantId")
+		}
+		return nil
+	}
+	if len(id) > 64 {
+		return invalid("tenantId is longer than 64 characters")
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !isLowerAlnum(c) && !('A' <= c && c <= 'Z') && c != '.' && c != '_' && c != '-' {
+			return invalid("tenantId may contain only letters, digits and . _ -")
+		}
+	}
+	if len(slug) > 64 {
+		return invalid("tenantSlug is longer than 64 characters")
+	}
+	for i := 0; i < len(slug); i++ {
+		if c := slug[i]; !isLowerAlnum(c) && c != '-' {
+			return invalid("tenantSlug may contain only letters a-z, digits and -")
+		}
+	}
+	return nil
+}
+
+// memberVisible fails with 404 when the member m (named ref) is another
+// tenant's user or application.
+func (s *Service) memberVisible(tx *store.Tx, a Actor, m store.Member, ref string) error {
+	var err error
+	switch m.Kind {
+	case store.MemberUser:
+		_, err = s.lookupUserIn(tx, a, m.ID)
+	case store.MemberApp:
+		_, err = s.lookupAppIn(tx, a, m.ID)
+	}
+	if errors.Is(err, api.ErrNotFound) {
+		return hidden("member", ref)
+	}
+	return err
+}
+
+// SetGroupTenant moves a group to a tenant, or out of any with an empty
+// TenantID: on the admin socket only.
+func (s *Service) SetGroupTenant(ctx context.Context, a Actor, name string, req api.TenantRequest) (api.Group, error) {
+	if !a.Admin {
+		return api.Group{}, errTenantAdminOnly
+	}
+	if err := checkTenant(req.TenantID, req.TenantSlug); err != nil {
+		return api.Group{}, err
+	}
+	var g store.Group
+	err := s.st.Update(func(tx *store.Tx) error {
+		var err error
+		g, err = tx.Groups().Update(name, func(g store.Group) (store.Group, error) {
+			g.TenantID, g.TenantSlug = req.TenantID, req.TenantSlug
+			return g, nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "group.set_tenant", "group:"+name, "ok",
+			map[string]string{"tenantId": req.TenantID, "tenantSlug": req.TenantSlug}))
+	})
+	if err != nil {
+		return api.Group{}, storeErr(fmt.Sprintf("group %q", name), err)
+	}
+	return groupView(g), nil
+}
+
+// SetApplicationTenant moves an application to a tenant, or out of any
+// with an empty TenantID: on the admin socket only.
+func (s *Service) SetApplicationTenant(ctx context.Context, a Actor, idOrClientID string, req api.TenantRequest) (api.Application, error) {
+	if !a.Admin {
+		return api.Application{}, errTenantAdminOnly
+	}
+	if err := checkTenant(req.TenantID, req.TenantSlug); err != nil {
+		return api.Application{}, err
+	}
+	var out api.Application
+	var id string
+	err := s.st.Update(func(tx *store.Tx) error {
+		cur, err := s.lookupApp(tx, idOrClientID)
+		if err != nil {
+			return err
+		}
+		id = cur.ID
+		ap, err := tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
+			ap.TenantID, ap.TenantSlug = req.TenantID, req.TenantSlug
+			return ap, nil
+		})
+		if err != nil {
+			return err
+		}
+		l, err := tx.Logins().Get(ap.ID)
+		if err != nil {
+			return err
+		}
+		out = appView(ap, l, s.now())
+		return tx.Audit().Stage(s.entry(a, "app.set_tenant", "app:"+ap.ClientID, "ok",
+			map[string]string{"tenantId": req.TenantID, "tenantSlug": req.TenantSlug}))
+	})
+	if err != nil {
+		return api.Application{}, storeErr("set application tenant", err)
+	}
+	s.refreshSubject(id)
+	return out, nil
+}

@@ -1,0 +1,117 @@
+package token
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+// IDClaims are an OpenID Connect ID token's claims (Core §2, §5.1): who
+// signed in, to which client, when, and the nonce the client sent. An
+// ID token says who the user is; it grants nothing: it is signed under
+// typ "JWT", which the access-token verifier refuses.
+type IDClaims struct {
+	Issuer            string   `json:"iss"`
+	Subject           string   `json:"sub"`
+	Audience          []string `json:"aud"`
+	Expiry            int64    `json:"exp"`
+	IssuedAt          int64    `json:"iat"`
+	AuthTime          int64    `json:"auth_time"`
+	Nonce             string   `json:"nonce,omitempty"`
+	AZP               string   `json:"azp"`
+	SessionID         string   `json:"sid,omitempty"`
+	Name              string   `json:"name"`
+	PreferredUsername string   `json:"preferred_username"`
+	Email             string   `json:"email,omitempty"`
+	GivenName         string   `json:"given_name,omitempty"`
+	FamilyName        string   `json:"family_name,omitempty"`
+	DisplayName       string   `json:"displayName"`
+	TenantID          string   `json:"tenantId,omitempty"`
+	TenantSlug        string   `json:"tenantSlug,omitempty"`
+}
+
+// idTokenClaims is what discovery lists in claims_supported.
+var idTokenClaims = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid",
+	"name", "preferred_username", "email", "given_name", "family_name", "displayName", "tenantId", "tenantSlug"}
+
+// maxNonce bounds the nonce a client may send; it is copied into a token.
+const maxNonce = 255
+
+// checkNonce accepts an empty nonce (none sent) or up to maxNonce
+// printable ASCII characters, which is what OpenID clients send (random
+// base64url or hex).
+func checkNonce(n string) error {
+	if len(n) > maxNonce {
+		return fmt.Errorf("token: %w: nonce is longer than %d characters", api.ErrInvalidField, maxNonce)
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] < 0x21 || n[i] > 0x7e {
+			return fmt.Errorf("token: %w: nonce may contain only printable ASCII characters, no spaces", api.ErrInvalidField)
+		}
+	}
+	return nil
+}
+
+// displayName is a user's first and last name, else the username.
+func displayName(u store.User) string {
+	if n := strings.TrimSpace(u.FirstName + " " + u.LastName); n != "" {
+		return n
+	}
+	return u.Username
+}
+
+// idToken signs an ID token for u, issued to clientID, for the sign-in
+// at authTime in session sid, with the client's nonce ("" for none). It
+// lives as long as an access token.
+func (s *Server) idToken(u store.User, clientID, nonce string, authTime time.Time, sid string) (string, error) {
+	now := s.now()
+	c := IDClaims{Issuer: s.issuer, Subject: u.ID, Audience: []string{clientID},
+		Expiry: now.Add(s.cfg.AccessTTL.Duration).Unix(), IssuedAt: now.Unix(), AuthTime: authTime.Unix(),
+		Nonce: nonce, AZP: clientID, SessionID: sid, Name: displayName(u), PreferredUsername: u.Username,
+		Email: u.Email, GivenName: u.FirstName, FamilyName: u.LastName, DisplayName: displayName(u),
+		TenantID: u.TenantID, TenantSlug: u.TenantSlug}
+	payload, err := json.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	obj, err := s.keys.active.Load().idSigner.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("token: sign ID token: %w", err)
+	}
+	return obj.CompactSerialize()
+}
+
+// idTokenLogout ends the session an ID token of accessd names (Lerian's
+// console sends its ID token as id_token_hint): the signature, issuer
+// and subject must check out, and the session must be the subject's.
+// An expired ID token still names its session (OpenID Connect
+// RP-Initiated Logout accepts one); it can only end that session. The
+// access tokens of the session run out on their own.
+func (s *Server) idTokenLogout(ctx context.Context, tok, source string) error {
+	payload, err := s.keys.verifyCompact(tok, "JWT")
+	if err != nil {
+		return err
+	}
+	var c IDClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return err
+	}
+	if c.Issuer != s.issuer || c.SessionID == "" {
+		return errBadToken
+	}
+	f, err := s.st.RefreshFamilies().Get(c.SessionID)
+	if err != nil || f.Subject != c.Subject {
+		return errBadToken
+	}
+	if err := s.revokeFamily(f.ID); err != nil {
+		return err
+	}
+	s.metrics.revocations.Inc()
+	s.record(ctx, "token.logout", "user:"+c.Subject, "refresh-family:"+f.ID, "ok", source, map[string]string{"hint": "id_token"})
+	return nil
+}

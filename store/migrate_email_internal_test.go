@@ -1,0 +1,216 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// v2User writes a user as layout 2 stored it: username indexed, no
+// e-mail index.
+func v2User(t *testing.T, s *Store, txn *badger.Txn, id, username, email string) {
+	t.Helper()
+	b, err := json.Marshal(User{ID: id, Username: username, Email: email, CreatedAt: v1Time, UpdatedAt: v1Time, Version: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.mac.put(txn, []byte(UserRecordKey(id)), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.mac.put(txn, usernameKey(username), []byte(id)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrateEmailsV2: layout 3 indexes every address one account holds
+// alone, marks every account of a shared one (two accounts, three
+// accounts, an address that is another account's username) without
+// failing the start, reports them, and a second run changes nothing.
+func TestMigrateEmailsV2(t *testing.T) {
+	dir := t.TempDir()
+	func() {
+		s, err := Open(dir, goldenRoot, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		err = s.db.Update(func(txn *badger.Txn) error {
+			v2User(t, s, txn, "u-1", "ana", "ana@example.test")
+			v2User(t, s, txn, "u-2", "bia", "Shared@Example.test")
+			v2User(t, s, txn, "u-3", "caio", "shared@example.TEST")
+			v2User(t, s, txn, "u-4", "dora", "SHARED@example.test")
+			v2User(t, s, txn, "u-5", "eva@example.test", "eva.other@example.test")
+			v2User(t, s, txn, "u-6", "fabio", "Eva@Example.test")
+			v2User(t, s, txn, "u-7", "gil", "")
+			return s.mac.putUint64(txn, metaFormat, 2)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}()
+	var calls []migrateCall
+	s := openRecording(t, dir, &calls)
+	if len(calls) != 1 || calls[0].from != 2 || calls[0].to != 3 {
+		t.Fatalf("BeforeMigrate calls = %+v, want one from 2 to 3", calls)
+	}
+	if v := layout(t, s); v != 3 {
+		t.Fatalf("layout = %d, want 3", v)
+	}
+	wantShared := []string{"u-2", "u-3", "u-4", "u-6"}
+	if got := s.EmailsShared(); !slices.Equal(got, wantShared) {
+		t.Fatalf("EmailsShared = %v, want %v", got, wantShared)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		for _, tc := range []struct {
+			addr, id string
+		}{
+			{"ana@example.test", "u-1"},
+			{"eva.other@example.test", "u-5"},
+		} {
+			u, err := s.Users().GetByEmail(FoldEmail(tc.addr))
+			if err != nil || u.ID != tc.id {
+				t.Fatalf("GetByEmail(%q) = %q, %v; want %s", tc.addr, u.ID, err, tc.id)
+			}
+		}
+		for _, addr := range []string{"shared@example.test", "eva@example.test"} {
+			if u, err := s.Users().GetByEmail(addr); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("GetByEmail(%q) = %q, %v; want not found (shared)", addr, u.ID, err)
+			}
+		}
+		for _, id := range []string{"u-1", "u-2", "u-3", "u-4", "u-5", "u-6", "u-7"} {
+			u, err := s.Users().Get(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := slices.Contains(wantShared, id); u.EmailShared != want {
+				t.Fatalf("user %s EmailShared = %v, want %v", id, u.EmailShared, want)
+			}
+		}
+		if u, err := s.Users().GetByUsername("eva@example.test"); err != nil || u.ID != "u-5" {
+			t.Fatalf("username eva@example.test = %q, %v; want u-5", u.ID, err)
+		}
+		var marks []string
+		err := s.db.View(func(txn *badger.Txn) error {
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix = []byte("idx/emailshared/")
+			it := txn.NewIterator(opts)
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				marks = append(marks, string(it.Item().Key()))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"idx/emailshared/shared@example.test"}; !slices.Equal(marks, want) {
+			t.Fatalf("shared marks = %q, want %q", marks, want)
+		}
+	}
+	check(s)
+	before := dump(t, s)
+	// The migration again (as after a crash before the layout moved):
+	// the same records, the same index.
+	if err := s.migrateEmailsV2(); err != nil {
+		t.Fatal(err)
+	}
+	check(s)
+	if after := dump(t, s); !maps(before, after) {
+		t.Fatal("a second run of the migration changed the store")
+	}
+	// Nobody claims a shared address until its mark is released.
+	_, err := s.Users().Create(User{Username: "hugo", Email: "Shared@example.test"})
+	var te *TakenError
+	if !errors.As(err, &te) || te.Index != "emailshared" {
+		t.Fatalf("claiming a shared address: %v, want a TakenError of emailshared", err)
+	}
+	if _, err := s.Users().Update("u-1", func(u User) (User, error) { u.Email = "shared@example.test"; return u, nil }); !errors.Is(err, ErrExists) {
+		t.Fatalf("moving to a shared address: %v, want ErrExists", err)
+	}
+	if err := s.Users().ReleaseSharedEmail("shared@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Users().Create(User{Username: "hugo", Email: "Shared@example.test"}); err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+	s.Close()
+}
+
+// TestUserEmailUnique: the store refuses a second account with the same
+// folded address, a username that is another account's address and an
+// address that is another account's username, on create and on update,
+// and says which index refused; a user may have its own username as its
+// address.
+func TestUserEmailUnique(t *testing.T) {
+	s, err := Open(t.TempDir(), goldenRoot, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mk := func(name, email string) (User, error) {
+		return s.Users().Create(User{Username: name, Email: email})
+	}
+	a, err := mk("ana", "Ana@Example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mk("self@example.test", "Self@example.test"); err != nil {
+		t.Fatalf("username equal to its own address: %v", err)
+	}
+	b, err := mk("bia", "bia@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		run   func() error
+		index string
+		cross bool
+	}{
+		{"create same address other case", func() error { _, err := mk("carla", "ANA@example.TEST"); return err }, "email", false},
+		{"create username is an address", func() error { _, err := mk("ana@example.test", "x@example.test"); return err }, "email", true},
+		{"create address is a username", func() error { _, err := mk("dora", "Bia"); return err }, "username", true},
+		{"update to a taken address", func() error {
+			_, err := s.Users().Update(b.ID, func(u User) (User, error) { u.Email = "ana@EXAMPLE.test"; return u, nil })
+			return err
+		}, "email", false},
+		{"update username to an address", func() error {
+			_, err := s.Users().Update(b.ID, func(u User) (User, error) { u.Username = "ana@example.test"; return u, nil })
+			return err
+		}, "email", true},
+		{"update address to a username", func() error {
+			_, err := s.Users().Update(a.ID, func(u User) (User, error) { u.Email = "bia"; return u, nil })
+			return err
+		}, "username", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			var te *TakenError
+			if !errors.Is(err, ErrExists) || !errors.As(err, &te) || te.Index != tc.index || te.Cross != tc.cross {
+				t.Fatalf("err = %v, want a TakenError{%s, cross %v}", err, tc.index, tc.cross)
+			}
+		})
+	}
+	// A shared address (from the migration) is not indexed, so it does
+	// not block; clearing the mark claims it.
+	c, err := s.Users().Create(User{Username: "caio", Email: "ana@example.test", EmailShared: true})
+	if err != nil {
+		t.Fatalf("shared address: %v", err)
+	}
+	if _, err := s.Users().Update(c.ID, func(u User) (User, error) { u.EmailShared = false; return u, nil }); !errors.Is(err, ErrExists) {
+		t.Fatalf("claiming a held address: %v, want ErrExists", err)
+	}
+	if _, err := s.Users().Update(b.ID, func(u User) (User, error) { u.Email = "bia2@example.test"; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.Users().GetByEmail("bia2@example.test"); err != nil || u.ID != b.ID {
+		t.Fatalf("moved address: %q %v", u.ID, err)
+	}
+	if _, err := s.Users().GetByEmail("bia@example.test"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old address still indexed: %v", err)
+	}
+}
