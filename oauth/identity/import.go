@@ -232,6 +232,7 @@ func (e *LerianExport) check() error {
 		return nil
 	}
 	usernames := map[string]bool{}
+	signIn := map[string]int{} // folded address or username -> index in e.Users
 	for i := range e.Users {
 		u := &e.Users[i]
 		at := fmt.Sprintf("users[%d]", i)
@@ -261,6 +262,16 @@ func (e *LerianExport) check() error {
 		if err := errors.Join(claim("id/"+u.ID, at), claim("user/"+name, at)); err != nil {
 			return err
 		}
+		// Sign-in takes a username or an address, so within the file no
+		// address may be another user's address or username.
+		folded := store.FoldEmail(u.Email)
+		if prev, ok := signIn[folded]; ok && prev != i {
+			return fmt.Errorf("%s: %w", at, invalid("email %q is also the address or username of users[%d]; sign-in takes either, so each must name one account", u.Email, prev))
+		}
+		if prev, ok := signIn[name]; ok && prev != i {
+			return fmt.Errorf("%s: %w", at, invalid("username %q is also the address of users[%d]; sign-in takes either, so each must name one account", name, prev))
+		}
+		signIn[folded], signIn[name] = i, i
 		usernames[name] = true
 	}
 	for i := range e.Groups {
@@ -435,6 +446,10 @@ func (s *Service) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error) 
 			how := "one-time password, to be changed at first sign-in"
 			if u.PasswordHash != "" {
 				how = "keeps its bcrypt password hash, re-made as argon2id at first sign-in"
+			}
+			if clash := signInClash(tx, u); clash != "" {
+				p.add("user", u.Username, u.ID, ImportConflict, clash)
+				continue
 			}
 			p.add("user", u.Username, u.ID, ImportCreate, how)
 		case err != nil:
@@ -710,4 +725,21 @@ func (rt *routes) importLerian(w http.ResponseWriter, r *http.Request, a Actor) 
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// signInClash says why a user the import would create cannot sign in as
+// the file names it: its address is another account's address or
+// username, or its username another account's address. Empty when none.
+func signInClash(tx *store.Tx, u LerianUser) string {
+	folded := store.FoldEmail(u.Email)
+	if o, err := tx.Users().GetByEmail(folded); err == nil {
+		return fmt.Sprintf("email %q is the address of user %q in accessd; give one of them another address", u.Email, o.Username)
+	}
+	if o, err := tx.Users().GetByUsername(folded); err == nil {
+		return fmt.Sprintf("email %q is the username of another account in accessd (%s); sign-in takes either, so give one of them another name", u.Email, o.ID)
+	}
+	if o, err := tx.Users().GetByEmail(u.Username); err == nil {
+		return fmt.Sprintf("username %q is the address of user %q in accessd; sign-in takes either, so give one of them another name", u.Username, o.Username)
+	}
+	return ""
 }

@@ -246,6 +246,8 @@ func TestImportRefusals(t *testing.T) {
 		{"user id not a UUID", `{"users":[` + strings.Replace(user, "019c96a1-0000-7000-8000-00000000000a", "42", 1) + `]}`, api.ErrInvalidField, "UUID"},
 		{"bad username", `{"users":[` + strings.Replace(user, `"ana"`, `"an a"`, 1) + `]}`, api.ErrInvalidField, "username"},
 		{"duplicate user", `{"users":[` + user + `,` + user + `]}`, api.ErrInvalidField, "appears twice"},
+		{"shared address", `{"users":[` + user + `,` + strings.NewReplacer("0000000a", "0000000c", `"ana"`, `"bob"`, "ana@", "ANA@").Replace(user) + `]}`, api.ErrInvalidField, "also the address or username of users[0]"},
+		{"username is another's address", `{"users":[` + user + `,` + strings.NewReplacer("0000000a", "0000000c", `"ana"`, `"ana@example.com"`, "ana@", "bob@").Replace(user) + `]}`, api.ErrInvalidField, "also the address of users[0]"},
 		{"md5 hash", `{"users":[` + strings.Replace(user, `"groups"`, `"passwordHash":"5f4dcc3b5aa765d61d8327deb882cf99","groups"`, 1) + `]}`, api.ErrInvalidField, "bcrypt"},
 		{"bcrypt cost too high", `{"users":[` + strings.Replace(user, `"groups"`, `"passwordHash":"$2a$15$OBk7xJZbsTtfNXDYCQbGq.cJEzOfD/Zft6hn9JBCqozCXpzRxPbRm","groups"`, 1) + `]}`, api.ErrInvalidField, "cost 15"},
 		{"short secret", `{"applications":[` + strings.Replace(app, "%s", "guessable", 1) + `]}`, api.ErrInvalidField, "32 to 256"},
@@ -291,6 +293,18 @@ func TestImportConflictsWithExisting(t *testing.T) {
 	require.Equal(t, "conflict", byName["membership midaz-editor-group/admin"].Action)
 	require.Contains(t, byName["membership midaz-editor-group/admin"].Detail, "accessctl group add-member midaz-editor-group user:admin")
 	require.Equal(t, "create", byName["user janedoe"].Action)
+	// An address already held in accessd: sign-in by address would name
+	// two accounts, so the user is a conflict, not a create.
+	_, err = e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "other", Email: janeEmail(t, file), Password: "a long enough password 1"})
+	require.NoError(t, err)
+	dry, err = e.svc.Import(ctx, admin, []byte(file), true)
+	require.NoError(t, err)
+	byName = map[string]api.ImportRecord{}
+	for _, r := range dry.Records {
+		byName[r.Kind+" "+r.Name] = r
+	}
+	require.Equal(t, "conflict", byName["user janedoe"].Action)
+	require.Contains(t, byName["user janedoe"].Detail, `is the address of user "other"`)
 	_, err = e.svc.Import(ctx, admin, []byte(file), false)
 	require.ErrorIs(t, err, api.ErrConflict)
 	_, err = e.svc.GetUser("janedoe")
@@ -449,4 +463,20 @@ func TestImportManyOneTimePasswords(t *testing.T) {
 	}
 	_, err = e.svc.SignIn(ctx, admin, "user01", []byte(res.Passwords[0].Password))
 	require.ErrorIs(t, err, api.ErrBadLogin, "and no one else's")
+}
+
+// janeEmail is the address the export gives janedoe.
+func janeEmail(t *testing.T, file string) string {
+	t.Helper()
+	var e struct {
+		Users []struct{ Username, Email string } `json:"users"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(file), &e))
+	for _, u := range e.Users {
+		if u.Username == "janedoe" {
+			return u.Email
+		}
+	}
+	t.Fatal("no janedoe in the export")
+	return ""
 }
