@@ -112,7 +112,7 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 		cnf = &Confirmation{X5tS256: f.CertThumbprint}
 	}
 	at, kid, err := s.accessToken(Claims{Subject: u.ID, ClientID: f.ClientID, Type: TypeUser, Name: u.Username,
-		AuthTime: f.AuthTime.Unix(), SessionID: f.ID, Cnf: cnf})
+		AuthTime: f.AuthTime.Unix(), AMR: f.AMR, SessionID: f.ID, Cnf: cnf})
 	if err != nil {
 		return nil, err
 	}

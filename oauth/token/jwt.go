@@ -38,6 +38,7 @@ type Claims struct {
 	AZP       string        `json:"azp"`
 	Name      string        `json:"name"`
 	AuthTime  int64         `json:"auth_time,omitempty"`
+	AMR       []string      `json:"amr,omitempty"`
 	SessionID string        `json:"sid,omitempty"`
 	Cnf       *Confirmation `json:"cnf,omitempty"`
 }
