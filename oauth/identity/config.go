@@ -58,8 +58,8 @@ func (c Config) Validate() error {
 		return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case c.CredentialOpsMaxAge.Duration != 0 && (c.CredentialOpsMaxAge.Duration < 30*time.Second || c.CredentialOpsMaxAge.Duration > 24*time.Hour):
-		return bad("credential_ops_max_age", "must be from \"30s\" to \"24h\", got %s", c.CredentialOpsMaxAge.Duration)
+	case c.CredentialOpsMaxAge.Duration != 0 && (c.CredentialOpsMaxAge.Duration < time.Second || c.CredentialOpsMaxAge.Duration > 24*time.Hour):
+		return bad("credential_ops_max_age", "must be from \"1s\" to \"24h\", got %s", c.CredentialOpsMaxAge.Duration)
 	case c.MaxSecretAge.Duration < time.Hour:
 		return bad("max_secret_age", "must be at least 1h, got %s", c.MaxSecretAge.Duration)
 	case c.LockoutAttempts < 1 || c.LockoutAttempts > 100:
