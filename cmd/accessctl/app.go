@@ -19,6 +19,7 @@ func (c *ctl) appCmd() *cobra.Command {
 		c.appGet(),
 		c.appRotate(),
 		c.appDelete(),
+		c.appProviderCmd(),
 	)
 }
 
