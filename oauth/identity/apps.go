@@ -58,7 +58,7 @@ func (s *Service) lookupApp(tx *store.Tx, idOrClientID string) (store.Applicatio
 // secret once; only its keyed hash is stored.
 func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
 	var out api.CreatedApplication
-	if err := s.stepUp(a, "create an application"); err != nil {
+	if err := s.stepUp(ctx, a, "create an application"); err != nil {
 		return out, err
 	}
 	if req.Name == "" {
@@ -174,7 +174,7 @@ func (s *Service) GetApplication(idOrClientID string) (api.Application, error) {
 // the grace period ends the oldest at once.
 func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID string, grace string) (api.RotatedSecret, error) {
 	var out api.RotatedSecret
-	if err := s.stepUp(a, "rotate an application's secret"); err != nil {
+	if err := s.stepUp(ctx, a, "rotate an application's secret"); err != nil {
 		return out, err
 	}
 	g := DefaultGrace

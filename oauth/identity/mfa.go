@@ -102,7 +102,7 @@ func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType strin
 		return out, err
 	}
 	if c.SecondFactor() {
-		if err := s.stepUp(a, "enrol another second factor"); err != nil {
+		if err := s.stepUp(ctx, a, "enrol another second factor"); err != nil {
 			return out, err
 		}
 	}
@@ -261,7 +261,7 @@ func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req a
 		return api.MFAEnabled{}, err
 	}
 	if c.SecondFactor() {
-		if err := s.stepUp(a, "turn on another second factor"); err != nil {
+		if err := s.stepUp(ctx, a, "turn on another second factor"); err != nil {
 			return api.MFAEnabled{}, err
 		}
 	}
@@ -339,7 +339,7 @@ func (s *Service) MFADisable(ctx context.Context, a Actor, idOrName string) (api
 		return api.MFAStatus{}, err
 	}
 	if cur.SecondFactor() {
-		if err := s.stepUp(a, "turn second factors off"); err != nil {
+		if err := s.stepUp(ctx, a, "turn second factors off"); err != nil {
 			return api.MFAStatus{}, err
 		}
 	}
@@ -372,7 +372,7 @@ func (s *Service) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType s
 	if !factorOn(c, mfaType) {
 		return api.MFAPreferred{}, invalid("mfaType %q is not enabled for this user", mfaType)
 	}
-	if err := s.stepUp(a, "change the preferred second factor"); err != nil {
+	if err := s.stepUp(ctx, a, "change the preferred second factor"); err != nil {
 		return api.MFAPreferred{}, err
 	}
 	_, err = s.st.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {

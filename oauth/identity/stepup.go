@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -33,13 +34,15 @@ const (
 const DefaultCredentialOpsMaxAge = 15 * time.Minute
 
 // stepUp decides whether a may do the credential operation op ("create
-// an application", …) on the data plane now.
-func (s *Service) stepUp(a Actor, op string) error {
+// an application", …) on the data plane now. A refusal is audited.
+func (s *Service) stepUp(ctx context.Context, a Actor, op string) error {
 	if a.Admin {
 		return nil
 	}
 	deny := func(format string, args ...any) error {
-		return fmt.Errorf("identity: %w: to %s on the data plane %s", api.ErrStepUp, op, fmt.Sprintf(format, args...))
+		why := fmt.Sprintf(format, args...)
+		s.record(ctx, s.entry(a, "stepup.denied", a.Name, "denied", map[string]string{"operation": op, "client": a.ClientID}))
+		return fmt.Errorf("identity: %w: to %s on the data plane %s", api.ErrStepUp, op, why)
 	}
 	if a.Session == nil {
 		if a.SubjectID != "" && a.Name != "user:"+a.SubjectID {

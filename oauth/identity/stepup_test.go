@@ -74,6 +74,9 @@ func TestStepUpForCredentialOps(t *testing.T) {
 			require.Empty(t, out.ClientSecret)
 		})
 	}
+	denied, err := e.svc.AuditList(time.Time{}, "stepup.denied", 0)
+	require.NoError(t, err)
+	require.Len(t, denied, 10, "each refusal is audited (five cases, two operations each)")
 }
 
 // TestStepUpGuardsMFAChanges: a password-only session may enrol a first
