@@ -40,6 +40,10 @@ type Provider struct {
 	Version   uint64    `json:"version"`
 }
 
+// NewID returns a new random record ID (a version 4 UUID), for records
+// whose table is keyed by something else, like a provider by its name.
+func (s *Store) NewID() (string, error) { return newID(s.rand) }
+
 // FieldProviderSecret is the field name a provider's secret is sealed under.
 const FieldProviderSecret = "clientSecret"
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 
@@ -31,17 +30,6 @@ import (
 
 // idShape is the form of a provider ID: a UUID.
 var idShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
-// newProviderID returns a random (version 4) UUID.
-func newProviderID(r io.Reader) (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return "", fmt.Errorf("identity: provider ID: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
-}
 
 // lookupProvider finds a provider by ID, else by name (names never look
 // like IDs). There are only a handful of providers, so it lists them.
@@ -194,7 +182,7 @@ func (s *Service) MigrateProviders(ctx context.Context) error {
 		byCategory := map[string][]store.Provider{}
 		for i, p := range ps {
 			if p.ID == "" {
-				id, err := newProviderID(s.rand)
+				id, err := s.st.NewID()
 				if err != nil {
 					return err
 				}

@@ -153,7 +153,7 @@ func (s *Service) CreateProvider(ctx context.Context, a Actor, req api.CreatePro
 	if err := checkProvider(&p); err != nil {
 		return api.Provider{}, err
 	}
-	id, err := newProviderID(s.rand)
+	id, err := s.st.NewID()
 	if err != nil {
 		return api.Provider{}, err
 	}
