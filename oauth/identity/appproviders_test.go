@@ -3,12 +3,14 @@ package identity_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/delivery/deliverytest"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/store"
 )
@@ -68,4 +70,41 @@ func TestProviderAddressing(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrInvalidField)
 	_, err = e.svc.GetProvider("0b9e2f4c-5d6a-4e7b-8c9d-0e1f2a3b4c5d")
 	require.ErrorIs(t, err, api.ErrNotFound)
+}
+
+// TestEnrolmentCodeFollowsBearersApplication: a code sent for an
+// enrolment on the data plane goes through the default provider of the
+// application the bearer's token was issued to; on the admin socket
+// (no application) through the category's default.
+func TestEnrolmentCodeFollowsBearersApplication(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	ca := deliverytest.NewCA(t)
+	relayA := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
+	relayB := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
+	var b api.Provider
+	for i, r := range []*deliverytest.Relay{relayA, relayB} {
+		p, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: fmt.Sprintf("relay-%d", i), Category: api.ProviderEmail,
+			Host: r.Host, Port: r.Port, From: "accessd@example.test", CAPEM: ca.PEM})
+		require.NoError(t, err)
+		b = p
+	}
+	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "console"})
+	require.NoError(t, err)
+	_, err = e.svc.LinkProvider(ctx, admin, app.ClientID, api.LinkProviderRequest{ProviderID: b.Name})
+	require.NoError(t, err)
+	l, err := e.svc.SetAppDefaultProvider(ctx, admin, app.ID, b.ID)
+	require.NoError(t, err)
+	require.True(t, l.Default)
+
+	u := e.user(t, "tove")
+	bearer := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, ClientID: app.ClientID}
+	_, err = e.svc.MFASetup(ctx, bearer, u.ID, api.MFATypeEmail)
+	require.NoError(t, err)
+	relayB.Next(t)
+	require.Empty(t, relayA.Mails())
+	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	require.NoError(t, err)
+	relayA.Next(t)
+	require.Len(t, relayB.Mails(), 1)
 }
