@@ -86,6 +86,7 @@ retention = "720h"
 		{name: "duplicate table", doc: "[tls]\n[tls]\n", wantKey: "tls", wantLine: 2, wantMsg: "duplicate key"},
 		{name: "duration as integer", doc: "[tokens]\n\naccess_ttl = 5\n", wantKey: "tokens.access_ttl", wantLine: 3, wantCol: 14, wantMsg: "got a TOML integer, want a duration string"},
 		{name: "duration as bool", doc: "[identity]\nlockout_duration = true\n", wantKey: "identity.lockout_duration", wantLine: 2, wantMsg: "got a TOML boolean, want a duration string"},
+		{name: "credential ops max age too long", doc: "[identity]\ncredential_ops_max_age = \"48h\"\n", wantKey: "identity.credential_ops_max_age", wantLine: 2, wantMsg: "from \"1s\" to \"24h\""},
 		{name: "duration as float", doc: "[identity]\nmax_secret_age = 3.5\n", wantKey: "identity.max_secret_age", wantLine: 2, wantMsg: "got a TOML float"},
 		{name: "short retention", doc: "[audit]\nretention = \"23h\"\n", wantKey: "audit.retention", wantLine: 2, wantMsg: "at least 24h0m0s"},
 		{name: "retention as integer", doc: "[audit]\nretention = 400\n", wantKey: "audit.retention", wantLine: 2, wantMsg: "want a duration string"},

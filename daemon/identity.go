@@ -62,6 +62,11 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		al.Close()
 		return nil, err
 	}
+	// Providers made before IDs and defaults get them (idempotent).
+	if err := svc.MigrateProviders(context.Background()); err != nil {
+		al.Close()
+		return nil, err
+	}
 	tokens, err := token.New(st, cfg.Tokens, token.Options{Issuer: cfg.Issuer, Owner: cfg.Owner, Identity: svc,
 		Audit: al, Subjects: idx, Log: log, DefaultProduct: cfg.Authz.DefaultProduct})
 	if err != nil {

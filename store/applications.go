@@ -16,16 +16,33 @@ type Application struct {
 	// CertSPKI is the SHA-256 of the client certificate's
 	// SubjectPublicKeyInfo for tls_client_auth; CertSubject the DN
 	// alternative. Both empty: no certificate binding.
-	CertSPKI    []byte    `json:"certSpki,omitempty"`
-	CertSubject string    `json:"certSubject,omitempty"`
-	ExpiresAt   time.Time `json:"expiresAt"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
-	Version     uint64    `json:"version"`
+	CertSPKI    []byte `json:"certSpki,omitempty"`
+	CertSubject string `json:"certSubject,omitempty"`
+	// Providers are the delivery providers linked to the application
+	// (Lerian's Application Providers), by provider ID.
+	Providers []AppProvider `json:"providers,omitempty"`
+	ExpiresAt time.Time     `json:"expiresAt"`
+	CreatedAt time.Time     `json:"createdAt"`
+	UpdatedAt time.Time     `json:"updatedAt"`
+	Version   uint64        `json:"version"`
 
 	// TenantID and TenantSlug: the application's tenant; empty for none.
 	TenantID   string `json:"tenantId,omitempty"`
 	TenantSlug string `json:"tenantSlug,omitempty"`
+}
+
+// AppProvider links a delivery provider to an application. Default
+// marks the one that delivers the codes of its category for sign-ins
+// through the application; at most one per category.
+type AppProvider struct {
+	ProviderID string `json:"providerId"`
+	CanSignIn  bool   `json:"canSignIn,omitempty"`
+	CanSignUp  bool   `json:"canSignUp,omitempty"`
+	CanUnlink  bool   `json:"canUnlink,omitempty"`
+	Prompted   bool   `json:"prompted,omitempty"`
+	AlertType  string `json:"alertType,omitempty"`
+	Rule       string `json:"rule,omitempty"`
+	Default    bool   `json:"default,omitempty"`
 }
 
 // SecretHash is one client secret's hash and validity window. A zero

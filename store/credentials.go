@@ -34,10 +34,14 @@ type Credential struct {
 	SMSVerified   bool `json:"smsVerified,omitempty"`
 	// Codes are the open one-time codes sent by e-mail or SMS, by
 	// mfaType: only a keyed hash of each, never the code.
-	Codes     map[string]OneTimeCode `json:"codes,omitempty"`
-	CreatedAt time.Time              `json:"createdAt"`
-	UpdatedAt time.Time              `json:"updatedAt"`
-	Version   uint64                 `json:"version"`
+	Codes map[string]OneTimeCode `json:"codes,omitempty"`
+	// FactorsChangedAt is when a second factor was last turned on (or
+	// all were removed): a sign-in before it proves none of the factors
+	// the user has now.
+	FactorsChangedAt time.Time `json:"factorsChangedAt,omitempty"`
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+	Version          uint64    `json:"version"`
 }
 
 // OneTimeCode is a code delivered by e-mail or SMS, kept as the store's

@@ -21,16 +21,19 @@ type RefreshFamily struct {
 	ClientID string `json:"clientId"`
 	// CertThumbprint binds the family to a client certificate (RFC 8705
 	// x5t#S256): its refresh tokens work only over that certificate.
-	CertThumbprint string    `json:"certThumbprint,omitempty"`
-	Scope          string    `json:"scope,omitempty"`
-	CurrentHash    []byte    `json:"currentHash"`
-	PreviousHashes [][]byte  `json:"previousHashes,omitempty"`
-	Revoked        bool      `json:"revoked,omitempty"`
-	AuthTime       time.Time `json:"authTime"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
-	ExpiresAt      time.Time `json:"expiresAt"`
-	Version        uint64    `json:"version"`
+	CertThumbprint string   `json:"certThumbprint,omitempty"`
+	Scope          string   `json:"scope,omitempty"`
+	CurrentHash    []byte   `json:"currentHash"`
+	PreviousHashes [][]byte `json:"previousHashes,omitempty"`
+	Revoked        bool     `json:"revoked,omitempty"`
+	// AuthTime and AMR are the sign-in's (RFC 8176 methods, "pwd",
+	// "otp"): a refresh carries them on, never renews them.
+	AuthTime  time.Time `json:"authTime"`
+	AMR       []string  `json:"amr,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Version   uint64    `json:"version"`
 }
 
 // maxTokenHash bounds index keys; SHA-512 is the largest sane hash.

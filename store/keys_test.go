@@ -123,7 +123,7 @@ func TestRecordEncodingGolden(t *testing.T) {
 			ID: id, PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", PasswordChangedAt: at,
 			MustChangePassword: true, TOTPSeed: Sealed{1, 0, 0, 0, 1}, TOTPEnabled: true, TOTPVerified: true,
 			TOTPLastStep: 58000000, RecoveryCodeHashes: [][]byte{{1, 2, 3}}, MFAPreferred: "totp",
-			CreatedAt: at, UpdatedAt: at, Version: 3,
+			FactorsChangedAt: at, CreatedAt: at, UpdatedAt: at, Version: 3,
 		}, func(b []byte) (any, error) { var v Credential; err := json.Unmarshal(b, &v); return v, err }},
 		{"loginstate.golden.json", LoginState{
 			ID: id, FailedLogins: 2, LockedUntil: at, LastLoginAt: at, UpdatedAt: at, Version: 9,

@@ -8,8 +8,13 @@ import (
 // Provider is a delivery provider for e-mail or SMS one-time codes: an
 // SMTP relay or an HTTPS SMS gateway. Its credential is sealed to the
 // record (FieldProviderSecret) and never leaves the store in clear
-// except to the code that delivers. Its name is its ID.
+// except to the code that delivers. Its record is keyed by its name
+// (unique, never changed); ID is the identifier the API addresses it by,
+// as Lerian's are.
 type Provider struct {
+	// ID is given at creation, or by the migration for providers made
+	// before IDs existed.
+	ID       string `json:"id,omitempty"`
 	Name     string `json:"name"`
 	Category string `json:"category"` // "Email" or "SMS", as Lerian names them
 	Type     string `json:"type"`
@@ -22,14 +27,22 @@ type Provider struct {
 	From         string `json:"from,omitempty"`
 	// CAPEM is the PEM of the CA the relay's or gateway's certificate must
 	// chain to; empty means the system roots.
-	CAPEM      string    `json:"caPem,omitempty"`
-	URL        string    `json:"url,omitempty"`
-	Template   string    `json:"template,omitempty"`
-	AuthHeader string    `json:"authHeader,omitempty"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
-	Version    uint64    `json:"version"`
+	CAPEM      string `json:"caPem,omitempty"`
+	URL        string `json:"url,omitempty"`
+	Template   string `json:"template,omitempty"`
+	AuthHeader string `json:"authHeader,omitempty"`
+	// Default marks the provider that delivers its category's codes for
+	// sign-ins through an application without a default of its own. At
+	// most one per category; the Identity layer keeps it so.
+	Default   bool      `json:"default,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Version   uint64    `json:"version"`
 }
+
+// NewID returns a new random record ID (a version 4 UUID), for records
+// whose table is keyed by something else, like a provider by its name.
+func (s *Store) NewID() (string, error) { return newID(s.rand) }
 
 // FieldProviderSecret is the field name a provider's secret is sealed under.
 const FieldProviderSecret = "clientSecret"

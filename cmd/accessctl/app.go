@@ -20,6 +20,7 @@ func (c *ctl) appCmd() *cobra.Command {
 		c.appRotate(),
 		c.appDelete(),
 		tenantUpdate(c, "application", "ID", "/v1/applications", appNotFound, c.showAppTenant),
+		c.appProviderCmd(),
 	)
 }
 

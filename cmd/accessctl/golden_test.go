@@ -110,9 +110,9 @@ var (
 		CreatedAt: t0.Add(-72 * time.Hour), LastUsedAt: t1}
 	payApp = api.Application{ID: "a-2", Name: "payments", ClientID: "c-pay", CertSPKI: strings.Repeat("ab", 32),
 		Secrets: []api.Secret{{CreatedAt: t0}}, CreatedAt: t0}
-	relay = api.Provider{Name: "relay", Category: "Email", Type: "smtp", Host: "mail.example.internal", Port: 587, ClientID: "accessd",
+	relay = api.Provider{ID: "0b9e2f4c-5d6a-4e7b-8c9d-0e1f2a3b4c5d", Name: "relay", Default: true, Category: "Email", Type: "smtp", Host: "mail.example.internal", Port: 587, ClientID: "accessd",
 		ClientSecretSet: true, From: "accessd@example.internal", CreatedAt: t0, UpdatedAt: t0}
-	smsProvider = api.Provider{Name: "sms", Category: "SMS", Type: "twilio", ClientID: "AC123", From: "+15550000000",
+	smsProvider = api.Provider{ID: "7f3c1a2b-9d8e-4f6a-b5c4-d3e2f1a0b9c8", Name: "sms", Category: "SMS", Type: "twilio", ClientID: "AC123", From: "+15550000000",
 		URL: "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json", Template: "To={{phone}}&From=%2B15550000000&Body={{message}}", CreatedAt: t0, UpdatedAt: t0}
 	notFound = api.Error{Code: "AUT-0404", Title: "Not Found", Message: `identity: user "carol": not found`}
 )
@@ -275,6 +275,17 @@ func goldenCases() []cliCase {
 		{name: "provider-test", args: []string{"provider", "test", "relay", "--to", "alice@example.com"},
 			answer: api.ProviderTestResult{Provider: "relay", Delivered: true, Answer: "250 2.0.0 queued as 4F2A"},
 			want:   "POST /v1/providers/relay/test", wantBody: `{"to":"alice@example.com"}`},
+		{name: "app-provider-list", args: []string{"app", "provider", "list", "console"}, want: "GET /v1/applications/console/providers",
+			answer: []api.AppProvider{{ProviderID: relay.ID, Name: "relay", Category: "Email", Type: "smtp", CanSignIn: true, Default: true}}},
+		{name: "app-provider-list-empty", args: []string{"app", "provider", "list", "console"}, want: "GET /v1/applications/console/providers", answer: []api.AppProvider{}},
+		{name: "app-provider-link", args: []string{"app", "provider", "link", "console", "relay", "--can-sign-in"}, status: 201, want: "POST /v1/applications/console/providers",
+			wantBody: `{"providerId":"relay","canSignIn":true}`, answer: api.AppProvider{ProviderID: relay.ID, Name: "relay", Category: "Email", Type: "smtp", CanSignIn: true}},
+		{name: "app-provider-unlink", args: []string{"app", "provider", "unlink", "console", "relay"}, status: 204, want: "DELETE /v1/applications/console/providers/relay"},
+		{name: "app-provider-set-default", args: []string{"app", "provider", "set-default", "console", "relay"}, want: "PATCH /v1/applications/console/providers/relay/default",
+			answer: api.AppProvider{ProviderID: relay.ID, Name: "relay", Category: "Email", Type: "smtp", Default: true}},
+		{name: "provider-set-default", args: []string{"provider", "set-default", "relay"}, answer: relay, want: "POST /v1/providers/relay/default"},
+		{name: "provider-set-default-unknown", args: []string{"provider", "set-default", "nope"}, status: 404,
+			answer: api.Error{Code: "AUT-0404", Title: "Not Found", Message: `identity: provider "nope": not found`}, want: "POST /v1/providers/nope/default"},
 		{name: "provider-test-refused", args: []string{"provider", "test", "relay", "--to", "alice@example.com"},
 			answer: api.ProviderTestResult{Provider: "relay", Error: `delivery: not delivered: provider "relay": starttls: smtp: server doesn't support STARTTLS`},
 			want:   "POST /v1/providers/relay/test", wantBody: `{"to":"alice@example.com"}`},

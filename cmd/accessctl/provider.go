@@ -15,13 +15,14 @@ import (
 const providerNotFound = "'accessctl provider list' shows the providers"
 
 func (c *ctl) providerCmd() *cobra.Command {
-	return c.noun("provider", "manage MFA delivery providers (SMTP relays, SMS gateways): create, list, get, update, delete, test",
+	return c.noun("provider", "manage MFA delivery providers (SMTP relays, SMS gateways): create, list, get, update, delete, test, set-default",
 		c.providerCreate(),
 		c.providerList(),
 		c.providerGet(),
 		c.providerUpdate(),
 		c.providerDelete(),
 		c.providerTest(),
+		c.providerSetDefault(),
 	)
 }
 
@@ -107,7 +108,7 @@ func (c *ctl) providerCreate() *cobra.Command {
 func (c *ctl) providerList() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "list delivery providers (codes of a category go through the first one by name)",
+		Short: "list delivery providers (a category's codes go through its default, unless the sign-in's application has its own)",
 		Args:  exactArgs(),
 		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
 			var l []api.Provider
@@ -125,9 +126,9 @@ func (c *ctl) providerList() *cobra.Command {
 				return nil
 			}
 			tw := c.table()
-			fmt.Fprintln(tw, "NAME\tCATEGORY\tTYPE\tENDPOINT\tSECRET\tTLS")
+			fmt.Fprintln(tw, "ID\tNAME\tCATEGORY\tDEFAULT\tTYPE\tENDPOINT\tSECRET\tTLS")
 			for _, p := range l {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Category, p.Type, cell(endpoint(p)), setOrNot(p.ClientSecretSet), tlsMode(p))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(p.ID), p.Name, p.Category, yesOrNo(p.Default), p.Type, cell(endpoint(p)), setOrNot(p.ClientSecretSet), tlsMode(p))
 			}
 			return tw.Flush()
 		}),
@@ -136,9 +137,9 @@ func (c *ctl) providerList() *cobra.Command {
 
 func (c *ctl) providerGet() *cobra.Command {
 	return &cobra.Command{
-		Use:   "get NAME",
+		Use:   "get ID|NAME",
 		Short: "show a delivery provider (whether a secret is set, never the secret)",
-		Args:  exactArgs("NAME"),
+		Args:  exactArgs("ID|NAME"),
 		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
 			var p api.Provider
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/providers", args[0]), notFound: providerNotFound}, &p); err != nil {
@@ -152,9 +153,9 @@ func (c *ctl) providerGet() *cobra.Command {
 func (c *ctl) providerUpdate() *cobra.Command {
 	var p providerFlags
 	cmd := &cobra.Command{
-		Use:   "update NAME [--type T] [--host H] [--port P] [--client-id ID] [--client-secret-stdin|--clear-client-secret] [--from F] [--ca-file PEM] [--url U] [--template T] [--auth-header H] [--disable-ssl=true|false]",
+		Use:   "update ID|NAME [--type T] [--host H] [--port P] [--client-id ID] [--client-secret-stdin|--clear-client-secret] [--from F] [--ca-file PEM] [--url U] [--template T] [--auth-header H] [--disable-ssl=true|false]",
 		Short: "change a delivery provider; only the flags given are changed",
-		Args:  exactArgs("NAME"),
+		Args:  exactArgs("ID|NAME"),
 		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
 			var req api.UpdateProviderRequest
@@ -211,9 +212,9 @@ func (c *ctl) providerUpdate() *cobra.Command {
 
 func (c *ctl) providerDelete() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete NAME",
+		Use:   "delete ID|NAME",
 		Short: "delete a delivery provider",
-		Args:  exactArgs("NAME"),
+		Args:  exactArgs("ID|NAME"),
 		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/providers", args[0]), notFound: providerNotFound}, nil); err != nil {
 				return err
@@ -230,9 +231,9 @@ func (c *ctl) providerDelete() *cobra.Command {
 func (c *ctl) providerTest() *cobra.Command {
 	var to string
 	cmd := &cobra.Command{
-		Use:   "test NAME --to ADDRESS|+E164",
+		Use:   "test ID|NAME --to ADDRESS|+E164",
 		Short: "send a test message through a provider and show what the relay or gateway answered",
-		Args:  exactArgs("NAME"),
+		Args:  exactArgs("ID|NAME"),
 		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(to) == "" {
 				return usageErr(cmd.CommandPath(), "--to must not be empty")
@@ -269,8 +270,10 @@ func (c *ctl) showProvider(p api.Provider) error {
 		return c.printJSON(p)
 	}
 	tw := c.table()
+	fmt.Fprintf(tw, "id:\t%s\n", cell(p.ID))
 	fmt.Fprintf(tw, "name:\t%s\n", p.Name)
 	fmt.Fprintf(tw, "category:\t%s\n", p.Category)
+	fmt.Fprintf(tw, "default:\t%s\n", yesOrNo(p.Default))
 	fmt.Fprintf(tw, "type:\t%s\n", p.Type)
 	fmt.Fprintf(tw, "endpoint:\t%s\n", cell(endpoint(p)))
 	if p.ClientID != "" {
@@ -304,6 +307,32 @@ func endpoint(p api.Provider) string {
 		return ""
 	}
 	return fmt.Sprintf("%s:%d", p.Host, p.Port)
+}
+
+func yesOrNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func (c *ctl) providerSetDefault() *cobra.Command {
+	return &cobra.Command{
+		Use:   "set-default ID|NAME",
+		Short: "make a provider the default of its category: it delivers the codes of sign-ins through an application without a default of its own",
+		Args:  exactArgs("ID|NAME"),
+		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+			var p api.Provider
+			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/providers", args[0]) + "/default", notFound: providerNotFound}, &p); err != nil {
+				return err
+			}
+			if c.isJSON() {
+				return c.printJSON(p)
+			}
+			fmt.Fprintf(c.stdout, "provider %s (%s) now delivers %s codes by default\n", p.Name, p.ID, p.Category)
+			return nil
+		}),
+	}
 }
 
 func setOrNot(b bool) string {

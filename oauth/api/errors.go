@@ -42,6 +42,7 @@ var (
 	ErrUnauthorized  = &Fault{http.StatusUnauthorized, "AUT-0401", "Unauthorized", "invalid_token"}
 	ErrForbidden     = &Fault{http.StatusForbidden, "AUT-0403", "Forbidden", "insufficient_scope"}
 	ErrRemoteCredOps = &Fault{http.StatusForbidden, "AUT-0405", "Credential Operation Not Allowed Here", "access_denied"}
+	ErrStepUp        = &Fault{http.StatusForbidden, "AUT-0406", "Recent Second-Factor Sign-In Required", "insufficient_user_authentication"} // RFC 9470
 	ErrNotFound      = &Fault{http.StatusNotFound, "AUT-0404", "Not Found", "invalid_request"}
 	ErrExists        = &Fault{http.StatusConflict, "AUT-0409", "Already Exists", "invalid_request"}
 	ErrConflict      = &Fault{http.StatusConflict, "AUT-0410", "Conflicting Change", "invalid_request"}

@@ -26,10 +26,16 @@ import "time"
 //
 //	POST   /v1/providers                      CreateProviderRequest -> 201 Provider
 //	GET    /v1/providers                      -> []Provider
-//	GET    /v1/providers/{name}               -> Provider
-//	PATCH  /v1/providers/{name}               UpdateProviderRequest -> Provider
-//	DELETE /v1/providers/{name}               -> 204
-//	POST   /v1/providers/{name}/test          ProviderTestRequest -> ProviderTestResult
+//	GET    /v1/providers/{id}                 -> Provider (id, or the unique name)
+//	PATCH  /v1/providers/{id}                 UpdateProviderRequest -> Provider
+//	DELETE /v1/providers/{id}                 -> 204
+//	POST   /v1/providers/{id}/test            ProviderTestRequest -> ProviderTestResult
+//	POST   /v1/providers/{id}/default         -> Provider (the category's default)
+//
+//	POST   /v1/applications/{id}/providers                          LinkProviderRequest -> 201 AppProvider
+//	GET    /v1/applications/{id}/providers                          -> []AppProvider
+//	DELETE /v1/applications/{id}/providers/{providerId}             -> 204
+//	PATCH  /v1/applications/{id}/providers/{providerId}/default     -> AppProvider
 //
 //	GET    /v1/groups                         -> []Group
 //	GET    /v1/groups/{name}                  -> Group
@@ -438,6 +444,7 @@ const (
 // Provider is a delivery provider for e-mail or SMS codes as the API
 // shows it: never its secret, only whether one is set.
 type Provider struct {
+	ID              string    `json:"id"`
 	Name            string    `json:"name"`
 	Category        string    `json:"category"`
 	Type            string    `json:"type"`
@@ -451,6 +458,7 @@ type Provider struct {
 	URL             string    `json:"url,omitempty"`
 	Template        string    `json:"template,omitempty"`
 	AuthHeader      string    `json:"authHeader,omitempty"`
+	Default         bool      `json:"default"` // delivers its category's codes unless an application has its own default
 	CreatedAt       time.Time `json:"createdAt"`
 	UpdatedAt       time.Time `json:"updatedAt"`
 }

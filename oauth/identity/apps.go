@@ -54,21 +54,11 @@ func (s *Service) lookupApp(tx *store.Tx, idOrClientID string) (store.Applicatio
 	return a, storeErr("get application", err)
 }
 
-// credentialOpAllowed enforces remote_credential_ops: minting and
-// rotating secrets happen on the admin socket unless the operator opted
-// in to doing it over TLS.
-func (s *Service) credentialOpAllowed(a Actor) error {
-	if a.Admin || s.cfg.RemoteCredentialOps {
-		return nil
-	}
-	return fmt.Errorf("identity: %w: application secrets are minted and rotated only on the admin socket; run `accessctl app create|rotate` on the host, or set [identity] remote_credential_ops = true", api.ErrRemoteCredOps)
-}
-
 // CreateApplication makes a machine-to-machine client and returns its
 // secret once; only its keyed hash is stored.
 func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
 	var out api.CreatedApplication
-	if err := s.credentialOpAllowed(a); err != nil {
+	if err := s.stepUp(ctx, a, "create an application"); err != nil {
 		return out, err
 	}
 	if req.Name == "" {
@@ -207,7 +197,7 @@ func (s *Service) GetApplicationFor(a Actor, idOrClientID string) (api.Applicati
 // the grace period ends the oldest at once.
 func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID string, grace string) (api.RotatedSecret, error) {
 	var out api.RotatedSecret
-	if err := s.credentialOpAllowed(a); err != nil {
+	if err := s.stepUp(ctx, a, "rotate an application's secret"); err != nil {
 		return out, err
 	}
 	g := DefaultGrace

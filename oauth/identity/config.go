@@ -11,9 +11,14 @@ import (
 // credential policies. The daemon embeds it in its own Config; the TOML
 // names are part of the interface contract (DESIGN §4).
 type Config struct {
-	// RemoteCredentialOps lets application secrets be minted and rotated
-	// over TLS too; by default only the admin socket may.
+	// RemoteCredentialOps is accepted for one release so that an
+	// upgraded host still starts, and does nothing: credential
+	// operations on the data plane now need a recent second-factor
+	// sign-in (CredentialOpsMaxAge). New logs a warning when it is set.
 	RemoteCredentialOps bool `toml:"remote_credential_ops"`
+	// CredentialOpsMaxAge is how recent the second-factor sign-in of a
+	// data-plane credential operation must be (stepup.go).
+	CredentialOpsMaxAge Duration `toml:"credential_ops_max_age"`
 	// MaxSecretAge is the rotation policy the review flags against.
 	MaxSecretAge Duration `toml:"max_secret_age"`
 	// LockoutAttempts failed sign-ins lock an account for LockoutDuration.
@@ -28,11 +33,12 @@ type Config struct {
 // DefaultConfig is the production policy.
 func DefaultConfig() Config {
 	return Config{
-		MaxSecretAge:    Duration{2160 * time.Hour},
-		LockoutAttempts: 5,
-		LockoutDuration: Duration{15 * time.Minute},
-		PasswordMemory:  Size(DefaultPasswordParams.MemoryKiB) << 10,
-		PasswordTime:    int(DefaultPasswordParams.Time),
+		MaxSecretAge:        Duration{2160 * time.Hour},
+		CredentialOpsMaxAge: Duration{DefaultCredentialOpsMaxAge},
+		LockoutAttempts:     5,
+		LockoutDuration:     Duration{15 * time.Minute},
+		PasswordMemory:      Size(DefaultPasswordParams.MemoryKiB) << 10,
+		PasswordTime:        int(DefaultPasswordParams.Time),
 	}
 }
 
@@ -52,6 +58,8 @@ func (c Config) Validate() error {
 		return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	switch {
+	case c.CredentialOpsMaxAge.Duration != 0 && (c.CredentialOpsMaxAge.Duration < time.Second || c.CredentialOpsMaxAge.Duration > 24*time.Hour):
+		return bad("credential_ops_max_age", "must be from \"1s\" to \"24h\", got %s", c.CredentialOpsMaxAge.Duration)
 	case c.MaxSecretAge.Duration < time.Hour:
 		return bad("max_secret_age", "must be at least 1h, got %s", c.MaxSecretAge.Duration)
 	case c.LockoutAttempts < 1 || c.LockoutAttempts > 100:

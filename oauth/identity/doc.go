@@ -57,7 +57,15 @@
 //     answered with one message and audited with the provider and the
 //     user ID; addresses, numbers and codes never reach a log or an
 //     audit detail. Provider secrets are sealed to the provider's record
-//     and never returned.
+//     and never returned. Which provider delivers is chosen (the sign-in
+//     application's default, else the category's), never an accident of
+//     order (appproviders.go).
+//   - A stolen access token used to mint credentials or to switch MFA
+//     off. On the data plane those need a sign-in with a second factor
+//     that was on before it, within credential_ops_max_age, as its
+//     refresh family recorded it; a refresh never renews it and
+//     application tokens never qualify (stepup.go). A stolen token of a
+//     password-only session can still enrol a user's first factor.
 //   - Leaks through logs and answers. ClientSecret prints "[redacted]" and
 //     refuses to marshal; errors name the rule that failed and never echo
 //     a password, a code or even a rejected username (people type

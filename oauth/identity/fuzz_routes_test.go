@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
 )
 
@@ -25,6 +27,13 @@ func FuzzIdentityRoutes(f *testing.F) {
 		{"POST", "/v1/users/admin/mfa/verify"}, {"POST", "/v1/users/admin/mfa/enable"}, {"PATCH", "/v1/users/admin/mfa/preferred"},
 		{"POST", "/v1/apply"},
 	}
+	// Lerian's Application Providers: link a provider to an application.
+	app, err := e.svc.CreateApplication(context.Background(), admin, api.CreateApplicationRequest{Name: "fz-app"})
+	require.NoError(f, err)
+	_, err = e.svc.CreateProvider(context.Background(), admin, api.CreateProviderRequest{Name: "fz-relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
+	require.NoError(f, err)
+	routes = append(routes, struct{ method, path string }{"POST", "/v1/applications/" + app.ID + "/providers"})
+	f.Add(uint8(len(routes)-1), `{"providerId":"fz-relay","canSignIn":true,"rule":"x"}`)
 	for _, s := range []string{`{"username":"fz","email":"fz@example.test"}`, `{"name":"g"}`, `{"newPassword":"x"}`,
 		`{"resource":"a","action":"get"}`, `{"mfaType":"app"}`, `{"groups":[{"name":"x"}]}`, `{`, `[]`, `{"a":1}`, "\xff", `{"name":` + strings.Repeat("[", 1000)} {
 		f.Add(uint8(0), s)

@@ -101,6 +101,11 @@ func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType strin
 	if err != nil {
 		return out, err
 	}
+	if c.SecondFactor() {
+		if err := s.stepUp(ctx, a, "enrol another second factor"); err != nil {
+			return out, err
+		}
+	}
 	if mfaType != api.MFATypeApp {
 		return s.setupDelivered(ctx, a, u, c, mfaType)
 	}
@@ -255,6 +260,11 @@ func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req a
 	if err != nil {
 		return api.MFAEnabled{}, err
 	}
+	if c.SecondFactor() {
+		if err := s.stepUp(ctx, a, "turn on another second factor"); err != nil {
+			return api.MFAEnabled{}, err
+		}
+	}
 	if req.MFAType != api.MFATypeApp {
 		return s.enableDelivered(ctx, a, u, req)
 	}
@@ -272,6 +282,7 @@ func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req a
 				return c, fmt.Errorf("identity: %w: verify a code from the authenticator first (mfa verify)", api.ErrBadPasscode)
 			}
 			c.TOTPEnabled = true
+			c.FactorsChangedAt = s.now().UTC()
 			if c.MFAPreferred == "" {
 				c.MFAPreferred = api.MFATypeApp
 			}
@@ -305,6 +316,7 @@ func (s *Service) enableDelivered(ctx context.Context, a Actor, u store.User, re
 			} else {
 				return c, fmt.Errorf("identity: %w: verify the code that was sent first (mfa verify), so enabling cannot lock you out", api.ErrBadPasscode)
 			}
+			c.FactorsChangedAt = s.now().UTC()
 			if c.MFAPreferred == "" {
 				c.MFAPreferred = typ
 			}
@@ -322,9 +334,14 @@ func (s *Service) enableDelivered(ctx context.Context, a Actor, u store.User, re
 
 // MFADisable removes the user's second factor: seed and recovery codes.
 func (s *Service) MFADisable(ctx context.Context, a Actor, idOrName string) (api.MFAStatus, error) {
-	u, _, err := s.credential(idOrName)
+	u, cur, err := s.credential(idOrName)
 	if err != nil {
 		return api.MFAStatus{}, err
+	}
+	if cur.SecondFactor() {
+		if err := s.stepUp(ctx, a, "turn second factors off"); err != nil {
+			return api.MFAStatus{}, err
+		}
 	}
 	var c store.Credential
 	err = s.st.Update(func(tx *store.Tx) error {
@@ -332,6 +349,7 @@ func (s *Service) MFADisable(ctx context.Context, a Actor, idOrName string) (api
 		c, err = tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 			c.TOTPSeed, c.TOTPEnabled, c.TOTPVerified, c.TOTPLastStep, c.RecoveryCodeHashes, c.MFAPreferred = nil, false, false, 0, nil, ""
 			c.EmailEnabled, c.EmailVerified, c.SMSEnabled, c.SMSVerified, c.Codes = false, false, false, false, nil
+			c.FactorsChangedAt = s.now().UTC()
 			return c, nil
 		})
 		if err != nil {
@@ -353,6 +371,9 @@ func (s *Service) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType s
 	}
 	if !factorOn(c, mfaType) {
 		return api.MFAPreferred{}, invalid("mfaType %q is not enabled for this user", mfaType)
+	}
+	if err := s.stepUp(ctx, a, "change the preferred second factor"); err != nil {
+		return api.MFAPreferred{}, err
 	}
 	_, err = s.st.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 		c.MFAPreferred = mfaType

@@ -137,10 +137,11 @@ func (s *Service) sendCode(ctx context.Context, a Actor, u store.User, typ, purp
 		s.record(ctx, s.entry(a, "mfa.code_sent", "user:"+u.ID, "rate-limited", map[string]string{"mfaType": typ}))
 		return fmt.Errorf("identity: %w: a code was sent recently; wait a minute before asking for another", api.ErrRateLimited)
 	}
-	p, err := s.providerFor(category)
+	p, err := s.providerFor(a.ClientID, category)
 	if err != nil {
-		s.record(ctx, s.entry(a, "mfa.code_sent", "user:"+u.ID, "failed", map[string]string{"mfaType": typ, "reason": "no provider"}))
-		return errNotDelivered()
+		s.log.Warn("MFA code not sent", "event", "identity.code_not_delivered", "user", u.ID, "mfaType", typ, "client", a.ClientID, "err", err)
+		s.record(ctx, s.entry(a, "mfa.code_sent", "user:"+u.ID, "failed", map[string]string{"mfaType": typ, "reason": "no provider", "client": a.ClientID}))
+		return err
 	}
 	code, err := newCode(s.rand)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -25,7 +26,7 @@ var (
 const maxCAPEM = 64 << 10
 
 func providerView(p store.Provider) api.Provider {
-	return api.Provider{Name: p.Name, Category: p.Category, Type: p.Type, Host: p.Host, Port: p.Port,
+	return api.Provider{ID: p.ID, Name: p.Name, Default: p.Default, Category: p.Category, Type: p.Type, Host: p.Host, Port: p.Port,
 		ClientID: p.ClientID, ClientSecretSet: len(p.ClientSecret) > 0, DisableSSL: p.DisableSSL, From: p.From,
 		CAPEM: p.CAPEM, URL: p.URL, Template: p.Template, AuthHeader: p.AuthHeader, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
@@ -35,6 +36,9 @@ func providerView(p store.Provider) api.Provider {
 func checkProvider(p *store.Provider) error {
 	if !providerName.MatchString(p.Name) {
 		return invalid("name must be 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+	}
+	if idShape.MatchString(p.Name) {
+		return invalid("name must not look like a provider ID (a UUID), so that either addresses one provider")
 	}
 	for what, v := range map[string]string{"type": p.Type, "host": p.Host, "clientId": p.ClientID, "from": p.From, "url": p.URL, "authHeader": p.AuthHeader} {
 		if len(v) > 2048 {
@@ -149,17 +153,30 @@ func (s *Service) CreateProvider(ctx context.Context, a Actor, req api.CreatePro
 	if err := checkProvider(&p); err != nil {
 		return api.Provider{}, err
 	}
-	err := s.st.Update(func(tx *store.Tx) error {
+	id, err := s.st.NewID()
+	if err != nil {
+		return api.Provider{}, err
+	}
+	p.ID = id
+	err = s.st.Update(func(tx *store.Tx) error {
 		q := p
 		if err := sealSecret(tx, &q, req.ClientSecret); err != nil {
 			return err
 		}
+		// The first provider of a category is its default: with one
+		// provider there is nothing to choose. Later ones are chosen
+		// with set-default, never by their order.
+		all, err := tx.Providers().List()
+		if err != nil {
+			return err
+		}
+		q.Default = !slices.ContainsFunc(all, func(o store.Provider) bool { return o.Category == q.Category })
 		created, err := tx.Providers().Create(q)
 		if err != nil {
 			return err
 		}
 		p = created
-		return tx.Audit().Stage(s.entry(a, "provider.create", "provider:"+p.Name, "ok", providerDetail(p)))
+		return tx.Audit().Stage(s.entry(a, "provider.create", "provider:"+p.ID, "ok", providerDetail(p)))
 	})
 	if err != nil {
 		return api.Provider{}, storeErr("create provider "+p.Name, err)
@@ -168,7 +185,7 @@ func (s *Service) CreateProvider(ctx context.Context, a Actor, req api.CreatePro
 }
 
 func providerDetail(p store.Provider) map[string]string {
-	return map[string]string{"category": p.Category, "type": p.Type, "disableSsl": fmt.Sprint(p.DisableSSL), "secretSet": fmt.Sprint(len(p.ClientSecret) > 0)}
+	return map[string]string{"name": p.Name, "default": fmt.Sprint(p.Default), "category": p.Category, "type": p.Type, "disableSsl": fmt.Sprint(p.DisableSSL), "secretSet": fmt.Sprint(len(p.ClientSecret) > 0)}
 }
 
 // ListProviders lists the providers in name order.
@@ -184,18 +201,27 @@ func (s *Service) ListProviders() ([]api.Provider, error) {
 	return out, nil
 }
 
-// GetProvider shows one provider.
-func (s *Service) GetProvider(name string) (api.Provider, error) {
-	p, err := s.st.Providers().Get(name)
-	return providerView(p), storeErr("get provider "+name, err)
+// GetProvider shows one provider, by ID or name.
+func (s *Service) GetProvider(idOrName string) (api.Provider, error) {
+	var p store.Provider
+	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		p, err = lookupProvider(tx, idOrName)
+		return err
+	})
+	return providerView(p), storeErr("get provider "+idOrName, err)
 }
 
 // UpdateProvider changes the fields the request sets and validates the
 // result as a whole.
-func (s *Service) UpdateProvider(ctx context.Context, a Actor, name string, req api.UpdateProviderRequest) (api.Provider, error) {
+func (s *Service) UpdateProvider(ctx context.Context, a Actor, idOrName string, req api.UpdateProviderRequest) (api.Provider, error) {
 	var out store.Provider
 	err := s.st.Update(func(tx *store.Tx) error {
-		p, err := tx.Providers().Update(name, func(p store.Provider) (store.Provider, error) {
+		cur, err := lookupProvider(tx, idOrName)
+		if err != nil {
+			return err
+		}
+		p, err := tx.Providers().Update(cur.Name, func(p store.Provider) (store.Provider, error) {
 			set := func(dst *string, v *string) {
 				if v != nil {
 					*dst = *v
@@ -229,32 +255,48 @@ func (s *Service) UpdateProvider(ctx context.Context, a Actor, name string, req 
 			return err
 		}
 		out = p
-		return tx.Audit().Stage(s.entry(a, "provider.update", "provider:"+p.Name, "ok", providerDetail(p)))
+		return tx.Audit().Stage(s.entry(a, "provider.update", "provider:"+p.ID, "ok", providerDetail(p)))
 	})
 	if err != nil {
-		return api.Provider{}, storeErr("update provider "+name, err)
+		return api.Provider{}, storeErr("update provider "+idOrName, err)
 	}
 	return providerView(out), nil
 }
 
-// DeleteProvider removes a provider.
-func (s *Service) DeleteProvider(ctx context.Context, a Actor, name string) error {
+// DeleteProvider removes a provider and its links to applications. When
+// it was its category's default, the category has none until an admin
+// sets one: no other provider takes over by accident.
+func (s *Service) DeleteProvider(ctx context.Context, a Actor, idOrName string) error {
 	err := s.st.Update(func(tx *store.Tx) error {
-		if err := tx.Providers().Delete(name); err != nil {
+		p, err := lookupProvider(tx, idOrName)
+		if err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "provider.delete", "provider:"+name, "ok", nil))
+		if err := tx.Providers().Delete(p.Name); err != nil {
+			return err
+		}
+		unlinked, err := unlinkEverywhere(tx, p.ID)
+		if err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.entry(a, "provider.delete", "provider:"+p.ID, "ok",
+			map[string]string{"name": p.Name, "default": fmt.Sprint(p.Default), "unlinkedFrom": fmt.Sprint(unlinked)}))
 	})
-	return storeErr("delete provider "+name, err)
+	return storeErr("delete provider "+idOrName, err)
 }
 
 // TestProvider sends a test message through a provider to an address
 // (Email) or an E.164 number (SMS) and reports what the peer answered.
 // A refused delivery is an answer, not an error.
-func (s *Service) TestProvider(ctx context.Context, a Actor, name, to string) (api.ProviderTestResult, error) {
-	p, err := s.st.Providers().Get(name)
+func (s *Service) TestProvider(ctx context.Context, a Actor, idOrName, to string) (api.ProviderTestResult, error) {
+	var p store.Provider
+	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		p, err = lookupProvider(tx, idOrName)
+		return err
+	})
 	if err != nil {
-		return api.ProviderTestResult{}, storeErr("get provider "+name, err)
+		return api.ProviderTestResult{}, storeErr("get provider "+idOrName, err)
 	}
 	switch {
 	case to == "":
@@ -274,7 +316,7 @@ func (s *Service) TestProvider(ctx context.Context, a Actor, name, to string) (a
 	if err != nil {
 		out.Error, result = err.Error(), "failed"
 	}
-	s.record(ctx, s.entry(a, "provider.test", "provider:"+p.Name, result, nil))
+	s.record(ctx, s.entry(a, "provider.test", "provider:"+p.ID, result, map[string]string{"name": p.Name}))
 	return out, nil
 }
 
@@ -300,19 +342,4 @@ func (s *Service) send(ctx context.Context, p store.Provider, to, subject, body 
 	g := delivery.Gateway{Name: p.Name, URL: p.URL, Template: p.Template, Encoding: encodingOf(p.Type),
 		Username: p.ClientID, Secret: secret, AuthHeader: p.AuthHeader, Insecure: p.DisableSSL, Roots: roots, Log: s.log}
 	return g.Send(ctx, to, body)
-}
-
-// providerFor picks the provider that delivers a category: the first by
-// name. ErrNotFound when there is none.
-func (s *Service) providerFor(category string) (store.Provider, error) {
-	ps, err := s.st.Providers().List()
-	if err != nil {
-		return store.Provider{}, err
-	}
-	for _, p := range ps {
-		if p.Category == category {
-			return p, nil
-		}
-	}
-	return store.Provider{}, fmt.Errorf("identity: %w: no %s provider is configured (accessctl provider create --category %s …)", api.ErrUnavailable, category, category)
 }

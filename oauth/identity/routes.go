@@ -115,14 +115,17 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 		return svc.CreateProvider(ctx(r), a, req)
 	}))
 	h("GET /v1/providers", "providers", false, answer(func(r *http.Request, a Actor) ([]api.Provider, error) { return svc.ListProviders() }))
-	h("GET /v1/providers/{name}", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return svc.GetProvider(name(r)) }))
-	h("PATCH /v1/providers/{name}", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateProviderRequest) (api.Provider, error) {
-		return svc.UpdateProvider(ctx(r), a, name(r), req)
+	// A provider is addressed by its ID, or by its unique name.
+	h("GET /v1/providers/{id}", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return svc.GetProvider(id(r)) }))
+	h("PATCH /v1/providers/{id}", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateProviderRequest) (api.Provider, error) {
+		return svc.UpdateProvider(ctx(r), a, id(r), req)
 	}))
-	h("DELETE /v1/providers/{name}", "providers", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteProvider(ctx(r), a, name(r)) }))
-	h("POST /v1/providers/{name}/test", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.ProviderTestRequest) (api.ProviderTestResult, error) {
-		return svc.TestProvider(ctx(r), a, name(r), req.To)
+	h("DELETE /v1/providers/{id}", "providers", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteProvider(ctx(r), a, id(r)) }))
+	h("POST /v1/providers/{id}/test", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.ProviderTestRequest) (api.ProviderTestResult, error) {
+		return svc.TestProvider(ctx(r), a, id(r), req.To)
 	}))
+	h("POST /v1/providers/{id}/default", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return svc.SetDefaultProvider(ctx(r), a, id(r)) }))
+	appProviderRoutes(h, svc)
 
 	if plane.Admin {
 		h("POST /v1/apply", "", false, rt.apply)

@@ -97,11 +97,11 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 	require.Equal(t, 204, code, body)
 
 	// The identity editor may manage applications, but minting secrets
-	// stays on the admin socket by default.
+	// on the data plane also needs a recent second-factor sign-in.
 	code, body = call(t, c, editor.ID, "POST", "/v1/applications", `{"name":"svc"}`)
 	require.Equal(t, 403, code, body)
-	require.Contains(t, body, `"AUT-0405"`)
-	require.Contains(t, body, "remote_credential_ops")
+	require.Contains(t, body, `"AUT-0406"`)
+	require.Contains(t, body, "sign in again")
 
 	// Admin-only routes do not exist on the data plane.
 	code, _ = call(t, c, editor.ID, "GET", "/v1/audit", "")

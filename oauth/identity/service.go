@@ -77,6 +77,9 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 	if cfg.MaxSecretAge.Duration <= 0 {
 		cfg.MaxSecretAge = def.MaxSecretAge
 	}
+	if cfg.CredentialOpsMaxAge.Duration <= 0 {
+		cfg.CredentialOpsMaxAge = def.CredentialOpsMaxAge
+	}
 	if opt.Issuer == "" {
 		opt.Issuer = "accessd"
 	}
@@ -95,6 +98,11 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 			return nil, err
 		}
 		opt.Hasher = h
+	}
+	if cfg.RemoteCredentialOps {
+		opt.Log.Warn("[identity] remote_credential_ops no longer does anything and will be refused by the next release; remove it: "+
+			"creating applications and rotating secrets on the data plane now needs the permission and a sign-in with a second factor within credential_ops_max_age",
+			"event", "config.deprecated", "key", "identity.remote_credential_ops")
 	}
 	if opt.Audit == nil || opt.Index == nil {
 		return nil, errors.New("identity: New needs an audit log and an index")
@@ -125,6 +133,23 @@ type Actor struct {
 	Admin bool
 	// SubjectID is the record ID of a bearer's user or application.
 	SubjectID string
+	// ClientID is the OAuth client the actor comes through: the client
+	// of the password grant, a bearer token's azp. It picks the
+	// application's default delivery provider; empty means none.
+	ClientID string
+	// Session is a user bearer's sign-in, as its refresh family
+	// recorded it; nil for application tokens, the admin socket, and a
+	// session that has ended. Credential operations on the data plane
+	// need it (stepup.go).
+	Session *Session
+}
+
+// Session is what a sign-in proved and when: the time and methods
+// (RFC 8176 amr values, "pwd", "otp") of the original sign-in, which a
+// refresh carries on and never renews.
+type Session struct {
+	AuthTime time.Time
+	AMR      []string
 }
 
 // System is the actor of changes accessd makes itself (init, migration).

@@ -245,11 +245,11 @@ func TestApplicationSecretsAndRotation(t *testing.T) {
 	require.NoError(t, auth(r2.ClientSecret))
 	require.NoError(t, auth(r3.ClientSecret))
 
-	remote := identity.Actor{Name: "user:x", Source: "192.0.2.1"}
+	remote := identity.Actor{Name: "user:x", Source: "192.0.2.1", SubjectID: "x"}
 	_, err = e.svc.RotateApplication(ctx, remote, app.ID, "")
-	require.ErrorIs(t, err, api.ErrRemoteCredOps, "credential minting stays on the admin socket by default")
+	require.ErrorIs(t, err, api.ErrStepUp, "a data-plane caller without a session mints nothing")
 	_, err = e.svc.CreateApplication(ctx, remote, api.CreateApplicationRequest{Name: "x"})
-	require.ErrorIs(t, err, api.ErrRemoteCredOps)
+	require.ErrorIs(t, err, api.ErrStepUp)
 
 	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"))
 	require.NoError(t, e.svc.DeleteApplication(ctx, admin, app.ClientID))

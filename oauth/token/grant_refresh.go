@@ -113,7 +113,7 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 	}
 	at, kid, err := s.accessToken(Claims{Subject: u.ID, ClientID: f.ClientID, Type: TypeUser, Name: u.Username,
 		DisplayName: displayName(u), TenantID: u.TenantID, TenantSlug: u.TenantSlug,
-		AuthTime: f.AuthTime.Unix(), SessionID: f.ID, Cnf: cnf})
+		AuthTime: f.AuthTime.Unix(), AMR: f.AMR, SessionID: f.ID, Cnf: cnf})
 	if err != nil {
 		return nil, err
 	}

@@ -62,8 +62,9 @@ func (s *Server) userTokens(ctx context.Context, u store.User, clientID, nonce s
 	if err != nil {
 		return nil, err
 	}
+	amr := amrOf(grant)
 	fam := store.RefreshFamily{Subject: u.ID, ClientID: clientID,
-		CurrentHash: s.refreshHash(rt), AuthTime: now, ExpiresAt: now.Add(s.cfg.RefreshTTL.Duration)}
+		CurrentHash: s.refreshHash(rt), AuthTime: now, AMR: amr, ExpiresAt: now.Add(s.cfg.RefreshTTL.Duration)}
 	if tp := thumbprint(cert); tp != nil {
 		fam.CertThumbprint = tp.X5tS256 // the family's refresh tokens work only over this certificate
 	}
@@ -73,7 +74,7 @@ func (s *Server) userTokens(ctx context.Context, u store.User, clientID, nonce s
 	}
 	at, kid, err := s.accessToken(Claims{Subject: u.ID, ClientID: clientID, Type: TypeUser, Name: u.Username,
 		DisplayName: displayName(u), TenantID: u.TenantID, TenantSlug: u.TenantSlug,
-		AuthTime: now.Unix(), SessionID: f.ID, Cnf: thumbprint(cert)})
+		AuthTime: now.Unix(), AMR: amr, SessionID: f.ID, Cnf: thumbprint(cert)})
 	if err != nil {
 		return nil, err
 	}

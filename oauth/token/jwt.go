@@ -44,6 +44,7 @@ type Claims struct {
 	TenantID   string        `json:"tenantId,omitempty"`
 	TenantSlug string        `json:"tenantSlug,omitempty"`
 	AuthTime   int64         `json:"auth_time,omitempty"`
+	AMR        []string      `json:"amr,omitempty"`
 	SessionID  string        `json:"sid,omitempty"`
 	Cnf        *Confirmation `json:"cnf,omitempty"`
 }

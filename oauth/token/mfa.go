@@ -74,16 +74,16 @@ func (m *mfaSessions) take(tok string, now time.Time) (*mfaSession, [32]byte, bo
 	return ms, k, true
 }
 
-// peek returns the user of an open challenge without taking it.
-func (m *mfaSessions) peek(tok string, now time.Time) (string, bool) {
+// peek returns the user and client of an open challenge without taking it.
+func (m *mfaSessions) peek(tok string, now time.Time) (userID, clientID string, ok bool) {
 	k := sha256.Sum256([]byte(tok))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ms, ok := m.m[k]
 	if !ok || !now.Before(ms.expires) {
-		return "", false
+		return "", "", false
 	}
-	return ms.userID, true
+	return ms.userID, ms.clientID, true
 }
 
 func (m *mfaSessions) put(k [32]byte, ms *mfaSession) {
@@ -160,11 +160,13 @@ func (s *Server) ChallengeMFA(ctx context.Context, req api.MFAChallengeRequest, 
 	if req.MFAToken == "" || req.MFAType == "" {
 		return api.MFAChallengeSent{}, fmt.Errorf("token: %w: mfaToken and mfaType are required", api.ErrMissingFields)
 	}
-	userID, ok := s.mfa.peek(req.MFAToken, s.now())
+	userID, clientID, ok := s.mfa.peek(req.MFAToken, s.now())
 	if !ok {
 		return api.MFAChallengeSent{}, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
 	}
-	a := identity.Actor{Name: "user:" + userID, Source: source}
+	// The client picks the provider: the default of the application the
+	// user signs in through, else the category's.
+	a := identity.Actor{Name: "user:" + userID, Source: source, ClientID: clientID}
 	if err := s.id.SendLoginCode(ctx, a, userID, req.MFAType); err != nil {
 		return api.MFAChallengeSent{}, err
 	}

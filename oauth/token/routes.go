@@ -71,7 +71,7 @@ func (s *Server) Authenticate(r *http.Request) (identity.Actor, error) {
 	if err != nil {
 		return identity.Actor{}, err
 	}
-	return p.Actor(Source(r)), nil
+	return s.withSession(p.Actor(Source(r)), p), nil
 }
 
 // presented verifies a token its holder presents to accessd itself (the

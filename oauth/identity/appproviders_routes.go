@@ -1,0 +1,27 @@
+package identity
+
+import (
+	"net/http"
+
+	"github.com/accessd/accessd/oauth/api"
+)
+
+// appProviderRoutes registers Lerian's Application Providers API
+// (Identity 2.4.2): link, list, unlink, set the application's default.
+// On the data plane they need permission on "applications".
+func appProviderRoutes(h func(pattern, resource string, self bool, fn handler), svc *Service) {
+	app := func(r *http.Request) string { return r.PathValue("id") }
+	prov := func(r *http.Request) string { return r.PathValue("providerId") }
+	h("POST /v1/applications/{id}/providers", "applications", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.LinkProviderRequest) (api.AppProvider, error) {
+		return svc.LinkProvider(r.Context(), a, app(r), req)
+	}))
+	h("GET /v1/applications/{id}/providers", "applications", false, answer(func(r *http.Request, a Actor) ([]api.AppProvider, error) {
+		return svc.ListAppProviders(app(r))
+	}))
+	h("DELETE /v1/applications/{id}/providers/{providerId}", "applications", false, noContent(func(r *http.Request, a Actor) error {
+		return svc.UnlinkProvider(r.Context(), a, app(r), prov(r))
+	}))
+	h("PATCH /v1/applications/{id}/providers/{providerId}/default", "applications", false, answer(func(r *http.Request, a Actor) (api.AppProvider, error) {
+		return svc.SetAppDefaultProvider(r.Context(), a, app(r), prov(r))
+	}))
+}

@@ -1,0 +1,33 @@
+package token
+
+import (
+	"github.com/accessd/accessd/oauth/identity"
+)
+
+// amrOf is the RFC 8176 methods a grant's sign-in passed: a password
+// alone, or a password and a one-time code (TOTP, an e-mailed or texted
+// code, or a recovery code).
+func amrOf(grant string) []string {
+	if grant == "password+mfa" {
+		return []string{identity.AMRPassword, identity.AMROTP}
+	}
+	return []string{identity.AMRPassword}
+}
+
+// withSession gives a user bearer's actor its client and its sign-in, as
+// the token's refresh family recorded them (never as the token claims
+// them, and never renewed by a refresh). A family that is gone or
+// revoked leaves Session nil: such a bearer may read, but not mint
+// credentials or change its factors.
+func (s *Server) withSession(a identity.Actor, p Principal) identity.Actor {
+	a.ClientID = p.Claims.ClientID
+	if !p.User() || p.Claims.SessionID == "" {
+		return a
+	}
+	f, err := s.st.RefreshFamilies().Get(p.Claims.SessionID)
+	if err != nil || f.Revoked || f.Subject != p.SubjectID || !f.ExpiresAt.After(s.now()) {
+		return a
+	}
+	a.Session = &identity.Session{AuthTime: f.AuthTime, AMR: append([]string(nil), f.AMR...)}
+	return a
+}
