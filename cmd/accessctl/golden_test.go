@@ -33,6 +33,7 @@ type fakeAdmin struct {
 	reqs   []recorded
 	status int
 	body   []byte
+	link   string // a Link header for every answer, when set
 }
 
 // recorded is one request as accessctl sent it.
@@ -65,6 +66,9 @@ func (f *fakeAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, recorded{r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Content-Type"), string(b)})
 	w.Header().Set("Content-Type", "application/json")
+	if f.link != "" {
+		w.Header().Set("Link", f.link)
+	}
 	w.WriteHeader(f.status)
 	w.Write(f.body)
 }
@@ -137,6 +141,7 @@ type cliCase struct {
 	wantBody string // JSON compared as JSON, anything else as bytes
 	wantType string // Content-Type; application/json when a body is wanted
 	secret   string // the one-time secret this case may print
+	link     string // the Link header of the fake's answer
 }
 
 func goldenCases() []cliCase {
@@ -162,9 +167,9 @@ func goldenCases() []cliCase {
 			status: 404, answer: api.Error{Code: "AUT-0404", Title: "Not Found", Message: `identity: group "nope": not found`},
 			want: "POST /v1/users", wantBody: `{"username":"bob","email":"b@example.com","groups":["nope"]}`},
 		{name: "user-list", args: []string{"user", "list", "--group", "ops", "--status", "enabled", "--page", "2", "--limit", "2"},
-			answer: api.UserList{Items: []api.User{alice, bob}, Page: 2, Limit: 2, More: true},
-			want:   "GET /v1/users?group=ops&limit=2&page=2&status=enabled"},
-		{name: "user-list-empty", args: []string{"user", "list"}, answer: api.UserList{Page: 1, Limit: 50}, want: "GET /v1/users"},
+			answer: []api.User{alice, bob}, link: `</v1/users?group=ops&limit=2&page=3&status=enabled>; rel="next"`,
+			want: "GET /v1/users?group=ops&limit=2&page=2&status=enabled"},
+		{name: "user-list-empty", args: []string{"user", "list"}, answer: []api.User{}, want: "GET /v1/users"},
 		{name: "user-list-bad-status", args: []string{"user", "list", "--status", "locked"}},
 		{name: "user-list-bad-limit", args: []string{"user", "list", "--limit", "0"}},
 		{name: "user-list-limit-not-a-number", args: []string{"user", "list", "--limit", "ten"}},
@@ -354,6 +359,9 @@ func TestGolden(t *testing.T) {
 					status = http.StatusOK
 				}
 				fake.answer(t, status, tc.answer)
+				fake.mu.Lock()
+				fake.link = tc.link
+				fake.mu.Unlock()
 				args := []string{"-o", mode}
 				for _, a := range tc.args {
 					args = append(args, strings.ReplaceAll(a, "$TMP", tmp))

@@ -110,8 +110,8 @@ func (c *ctl) providerList() *cobra.Command {
 		Short: "list delivery providers (codes of a category go through the first one by name)",
 		Args:  exactArgs(),
 		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			var l []api.Provider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/providers"}, &l); err != nil {
+			l, err := getAll[api.Provider](cmd.Context(), c.cl, call{method: http.MethodGet, path: "/v1/providers"})
+			if err != nil {
 				return err
 			}
 			if l == nil {
