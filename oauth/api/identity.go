@@ -213,6 +213,9 @@ type Group struct {
 	Permissions []Permission `json:"permissions"`
 	CreatedAt   time.Time    `json:"createdAt"`
 	UpdatedAt   time.Time    `json:"updatedAt"`
+	// Users are the usernames of the group's user members, as Lerian's
+	// GroupResponse lists them (applications are in GET …/members).
+	Users []string `json:"users"`
 }
 
 // CreateGroupRequest makes an empty group.

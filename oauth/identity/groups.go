@@ -66,7 +66,11 @@ func (s *Service) ListGroups() ([]api.Group, error) {
 	}
 	out := make([]api.Group, 0, len(gs))
 	for _, g := range gs {
-		out = append(out, groupView(g))
+		v, err := s.groupOut(g)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -77,7 +81,7 @@ func (s *Service) GetGroup(name string) (api.Group, error) {
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", name), err)
 	}
-	return groupView(g), nil
+	return s.groupOut(g)
 }
 
 // CreateGroup makes an empty group.
@@ -97,7 +101,7 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupR
 		return api.Group{}, storeErr(fmt.Sprintf("create group %q", req.Name), err)
 	}
 	s.refreshGroup(g.Name)
-	return groupView(g), nil
+	return s.groupOut(g)
 }
 
 // memberBatch bounds the members one transaction takes a group off, so
@@ -233,7 +237,7 @@ func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
 	}
 	s.refreshGroup(g.Name)
-	return groupView(g), nil
+	return s.groupOut(g)
 }
 
 // resolveMember finds the member a "user:X", "app:X" or bare X names.
@@ -307,7 +311,7 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 		return api.Group{}, storeErr(fmt.Sprintf("group %q member %q", group, member), err)
 	}
 	s.refreshSubject(m.ID)
-	return groupView(g), nil
+	return s.groupOut(g)
 }
 
 // Members lists a group's members from the member index.
@@ -338,4 +342,21 @@ func (s *Service) Members(group string) ([]api.Member, error) {
 		return nil
 	})
 	return out, storeErr(fmt.Sprintf("members of group %q", group), err)
+}
+
+// groupOut is a group as the API answers it: with the usernames of its
+// user members (Lerian's GroupResponse.users), from the member index.
+func (s *Service) groupOut(g store.Group) (api.Group, error) {
+	v := groupView(g)
+	v.Users = []string{}
+	ms, err := s.Members(g.Name)
+	if err != nil {
+		return api.Group{}, err
+	}
+	for _, m := range ms {
+		if m.Kind == store.MemberUser && m.Name != "" {
+			v.Users = append(v.Users, m.Name)
+		}
+	}
+	return v, nil
 }

@@ -141,7 +141,7 @@ func writeLerianError(w http.ResponseWriter, err error) {
 func (s *Server) lerianToken(grant string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body api.TokenRequest
-		if err := api.DecodeJSON(r.Body, &body); err != nil {
+		if err := decodeLerianToken(r, grant, &body); err != nil {
 			writeLerianError(w, err)
 			return
 		}
