@@ -105,7 +105,7 @@ var (
 	bob = api.User{ID: "u-2", Username: "bob", Email: "bob@example.com", Groups: []string{"ops", "dev"},
 		Enabled: false, CreatedAt: t0, UpdatedAt: t0, MustChangePassword: true}
 	ops = api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t1,
-		Permissions: []api.Permission{{Resource: "ledger", Action: "get"}, {Product: "midaz", Resource: "*", Action: "post"}}}
+		Permissions: []api.Permission{{Resource: "ledger", Action: "get"}, {Product: "midaz", Resource: "*", Action: "post"}}, Users: []string{"bob"}}
 	ledgerApp = api.Application{ID: "a-1", Name: "ledger-sync", Description: "nightly sync", ClientID: "c-ledger",
 		Groups: []string{"ops"}, CertSubject: "CN=ledger,O=example", ExpiresAt: t0.Add(90 * 24 * time.Hour),
 		Secrets:   []api.Secret{{CreatedAt: t0}, {CreatedAt: t0.Add(-48 * time.Hour), ExpiresAt: t1}},
@@ -200,11 +200,11 @@ func goldenCases() []cliCase {
 		{name: "user-no-verb", args: []string{"user"}},
 
 		// group
-		{name: "group-list", args: []string{"group", "list"}, answer: []api.Group{ops, {ID: "empty", Name: "empty", CreatedAt: t0}}, want: "GET /v1/groups"},
+		{name: "group-list", args: []string{"group", "list"}, answer: []api.Group{ops, {ID: "empty", Name: "empty", CreatedAt: t0, Users: []string{}}}, want: "GET /v1/groups"},
 		{name: "group-list-empty", args: []string{"group", "list"}, answer: []api.Group{}, want: "GET /v1/groups"},
 		{name: "group-get", args: []string{"group", "get", "ops"}, answer: ops, want: "GET /v1/groups/ops"},
 		{name: "group-create", args: []string{"group", "create", "ops", "--description", "operators"}, status: 201,
-			answer: api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t0},
+			answer: api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t0, Users: []string{}},
 			want:   "POST /v1/groups", wantBody: `{"name":"ops","description":"operators"}`},
 		{name: "group-create-exists", args: []string{"group", "create", "ops"}, status: 409,
 			answer: api.Error{Code: "AUT-0409", Title: "Already Exists", Message: `identity: group "ops": already exists`},
