@@ -185,6 +185,11 @@ func TestLerianContract(t *testing.T) {
 	c.call(t, "", "POST", "/v1/login/oauth/access_token", "AccessTokenInput",
 		js(t, map[string]string{"grantType": "client_credentials", "clientId": app.ClientID, "clientSecret": app.ClientSecret}), 200, "ClientCredentialsToken")
 
+	// MFA: a user reads their own status and starts enrolling a first
+	// factor (which is not enabled before it is verified).
+	c.call(t, bearer, "GET", "/v1/users/"+admin.ID+"/mfa", "", "", 200, "MFAStatusResponse")
+	c.call(t, bearer, "POST", "/v1/users/"+admin.ID+"/mfa/setup", "MFASetupInput", `{"mfaType":"app"}`, 200, "MFASetupResponse")
+
 	// Auth reads with the user's token.
 	c.call(t, bearer, "GET", "/v1/userinfo", "", "", 200, "UserInfo")
 	c.call(t, bearer, "GET", "/v1/permissions", "", "", 200, "Permissions")
