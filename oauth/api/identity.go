@@ -8,7 +8,7 @@ import "time"
 // secrets):
 //
 //	POST   /v1/users                          CreateUserRequest -> 201 CreatedUser
-//	GET    /v1/users?page=&limit=&group=&status=   -> UserList
+//	GET    /v1/users?page=&limit=&group=&status=   -> [User], Link to the next page
 //	GET    /v1/users/{id}                     (id or username) -> User
 //	PATCH  /v1/users/{id}                     UpdateUserRequest -> User
 //	DELETE /v1/users/{id}                     -> 204
@@ -93,7 +93,8 @@ type CreatedUser struct {
 	Password string `json:"password,omitempty"`
 }
 
-// UserList is one page of users.
+// UserList is one page of users as the directory returns it; on the
+// wire the page is Items as a bare JSON array, and More is a Link header.
 type UserList struct {
 	Items []User `json:"items"`
 	Page  int    `json:"page"`
