@@ -193,7 +193,7 @@ func goldenCases() []cliCase {
 		{name: "user-reset-password-stdin", args: []string{"user", "reset-password", "bob", "--password-stdin"}, stdin: stdinSecret,
 			status: 204, want: "PATCH /v1/users/bob/reset-password", wantBody: `{"newPassword":"` + stdinSecret + `"}`},
 		{name: "user-reset-password-weak", args: []string{"user", "reset-password", "bob", "--password-stdin"}, stdin: "short\n",
-			status: 400, answer: api.Error{Code: "AUT-0004", Title: "Password Refused", Message: "identity: password: at least 12 characters"},
+			status: 400, answer: api.Error{Code: "AUT-0406", Title: "Password Refused", Message: "identity: password: at least 12 characters"},
 			want: "PATCH /v1/users/bob/reset-password", wantBody: `{"newPassword":"short"}`},
 		{name: "user-logout", args: []string{"user", "logout", "alice"}, status: 204, want: "POST /v1/users/alice/logout"},
 		{name: "user-unknown-verb", args: []string{"user", "lst"}},
@@ -276,7 +276,7 @@ func goldenCases() []cliCase {
 		{name: "apply-missing-file", args: []string{"apply", "-f", "testdata/no-such-policy.toml"}},
 		{name: "apply-no-file-flag", args: []string{"apply"}},
 		{name: "apply-bad-policy", args: []string{"apply", "-f", "testdata/policy.toml"}, status: 400,
-			answer: api.Error{Code: "AUT-0003", Title: "Invalid Field", Message: "policy: line 3: unknown key \"grnat\""},
+			answer: api.Error{Code: "AUT-0003", Title: "Unexpected Fields in the Request", Message: "policy: line 3: unknown key \"grnat\""},
 			want:   "POST /v1/apply?dryRun=false", wantBody: "@testdata/policy.toml", wantType: "application/toml"},
 
 		// audit
