@@ -157,8 +157,21 @@ func TestLerianContract(t *testing.T) {
 	var ana struct{ ID string }
 	require.NoError(t, json.Unmarshal(created.body, &ana))
 	list := c.call(t, bearer, "GET", "/v1/users", "", "", 200, "UserList")
-	require.Empty(t, list.header.Get("Link"), "two users fit the first page")
-	c.call(t, bearer, "GET", "/v1/users?page=1&limit=1", "", "", 200, "UserList")
+	require.Empty(t, list.header.Get("Link"), "every user fits the first 1,000")
+	var all []any
+	require.NoError(t, json.Unmarshal(list.body, &all))
+	require.Greater(t, len(all), 2)
+	// One user a page: a Link to each next page (RFC 8288), none on the last.
+	next, pages := "/v1/users?limit=1", 0
+	for ; next != ""; pages++ {
+		p := c.call(t, bearer, "GET", next, "", "", 200, "UserList")
+		next = ""
+		if l := p.header.Get("Link"); l != "" {
+			require.Equal(t, fmt.Sprintf(`</v1/users?limit=1&page=%d>; rel="next"`, pages+2), l)
+			next = strings.TrimSuffix(strings.TrimPrefix(l, "<"), `>; rel="next"`)
+		}
+	}
+	require.Equal(t, len(all), pages)
 	c.call(t, bearer, "GET", "/v1/users/"+ana.ID, "", "", 200, "UserResponse")
 	c.call(t, bearer, "PATCH", "/v1/users/"+ana.ID, "UpdateUserInput", js(t, map[string]any{"firstName": "Ana Maria",
 		"lastName": "Souza", "email": "ana.souza@example.test", "groups": []string{"midaz-viewer-group", "midaz-editor-group"}}), 200, "UserResponse")
@@ -180,6 +193,8 @@ func TestLerianContract(t *testing.T) {
 	require.Equal(t, 201, ad.status, ad.String())
 	c.validate(t, "ApplicationResponse", ad.body)
 	require.NoError(t, json.Unmarshal(ad.body, &app))
+	// Minting a secret on the data plane is refused in Lerian's error shape.
+	c.fail(t, bearer, "POST", "/v1/applications", appReq, 403, "AUT-0405")
 	c.call(t, bearer, "GET", "/v1/applications", "", "", 200, "ApplicationList")
 	c.call(t, bearer, "GET", "/v1/applications/"+app.ID, "", "", 200, "ApplicationSummary")
 	c.call(t, "", "POST", "/v1/login/oauth/access_token", "AccessTokenInput",
