@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 )
@@ -226,6 +228,35 @@ func TestLerianContract(t *testing.T) {
 	c.call(t, bearer, "DELETE", "/v1/applications/"+app.ID, "", "", 204, "")
 	c.call(t, bearer, "DELETE", "/v1/users/"+ana.ID, "", "", 204, "")
 	c.fail(t, bearer, "GET", "/v1/users/"+ana.ID, "", 404, "AUT-0404")
+
+	// MFA end to end, as Lerian documents it: enrol an authenticator app
+	// (setup, verify a code, enable with a recovery code), then sign in:
+	// a challenge instead of a token, completed with a recovery code.
+	const mfaPW = "contract-Mfa-pass-61"
+	mu := c.d.user(t, "mfa.user", "mfa.user@example.test", mfaPW, "midaz-viewer-group")
+	a = c.call(t, "", "POST", "/v1/login/oauth/access_token", "AccessTokenInput",
+		js(t, map[string]string{"grantType": "password", "username": "mfa.user", "password": mfaPW}), 200, "OAuth2Token")
+	var mtok struct{ AccessToken string }
+	require.NoError(t, json.Unmarshal(a.body, &mtok))
+	a = c.call(t, mtok.AccessToken, "POST", "/v1/users/"+mu.ID+"/mfa/setup", "MFASetupInput", `{"mfaType":"app"}`, 200, "MFASetupResponse")
+	var setup struct {
+		Secret        string
+		RecoveryCodes []string
+	}
+	require.NoError(t, json.Unmarshal(a.body, &setup))
+	require.NotEmpty(t, setup.RecoveryCodes)
+	code, err := totp.GenerateCode(setup.Secret, time.Now())
+	require.NoError(t, err)
+	c.call(t, mtok.AccessToken, "POST", "/v1/users/"+mu.ID+"/mfa/verify", "MFAVerifyInput", js(t, map[string]string{"passcode": code, "mfaType": "app"}), 200, "MFAVerifyResponse")
+	c.call(t, mtok.AccessToken, "POST", "/v1/users/"+mu.ID+"/mfa/enable", "MFAEnableInput",
+		js(t, map[string]string{"recoveryCode": setup.RecoveryCodes[0], "mfaType": "app"}), 200, "MFAEnableResponse")
+	c.call(t, mtok.AccessToken, "GET", "/v1/users/"+mu.ID+"/mfa", "", "", 200, "MFAStatusResponse")
+	a = c.call(t, "", "POST", "/v1/login/oauth/access_token", "AccessTokenInput",
+		js(t, map[string]string{"grantType": "password", "username": "mfa.user", "password": mfaPW}), 200, "MFAChallengeResponse")
+	var ch struct{ MFAToken string }
+	require.NoError(t, json.Unmarshal(a.body, &ch))
+	c.call(t, "", "POST", "/v1/login/mfa/verify", "MFALoginVerifyInput",
+		js(t, map[string]string{"mfaToken": ch.MFAToken, "mfaType": "app", "recoveryCode": setup.RecoveryCodes[1]}), 200, "OAuth2Token")
 
 	// Logout: Lerian's form body, an empty answer; the session is over.
 	lo := sendHTTP(t, c.d.data, "POST", c.d.base+"/v1/logout", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
