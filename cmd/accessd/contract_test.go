@@ -247,16 +247,20 @@ func TestLerianContract(t *testing.T) {
 	require.NotEmpty(t, setup.RecoveryCodes)
 	code, err := totp.GenerateCode(setup.Secret, time.Now())
 	require.NoError(t, err)
-	c.call(t, mtok.AccessToken, "POST", "/v1/users/"+mu.ID+"/mfa/verify", "MFAVerifyInput", js(t, map[string]string{"passcode": code, "mfaType": "app"}), 200, "MFAVerifyResponse")
+	c.call(t, mtok.AccessToken, "POST", "/v1/users/"+mu.ID+"/mfa/verify", "MFAVerifyInput", js(t, map[string]string{"passcode": code, "secret": setup.Secret, "mfaType": "app"}), 200, "MFAVerifyResponse")
 	c.call(t, mtok.AccessToken, "POST", "/v1/users/"+mu.ID+"/mfa/enable", "MFAEnableInput",
-		js(t, map[string]string{"recoveryCode": setup.RecoveryCodes[0], "mfaType": "app"}), 200, "MFAEnableResponse")
+		js(t, map[string]string{"recoveryCode": setup.RecoveryCodes[0], "mfaType": "app", "secret": setup.Secret}), 200, "MFAEnableResponse")
 	c.call(t, mtok.AccessToken, "GET", "/v1/users/"+mu.ID+"/mfa", "", "", 200, "MFAStatusResponse")
 	a = c.call(t, "", "POST", "/v1/login/oauth/access_token", "AccessTokenInput",
 		js(t, map[string]string{"grantType": "password", "username": "mfa.user", "password": mfaPW}), 200, "MFAChallengeResponse")
 	var ch struct{ MFAToken string }
 	require.NoError(t, json.Unmarshal(a.body, &ch))
-	c.call(t, "", "POST", "/v1/login/mfa/verify", "MFALoginVerifyInput",
+	a = c.call(t, "", "POST", "/v1/login/mfa/verify", "MFALoginVerifyInput",
 		js(t, map[string]string{"mfaToken": ch.MFAToken, "mfaType": "app", "recoveryCode": setup.RecoveryCodes[1]}), 200, "OAuth2Token")
+	// Changing the preferred factor, with the session that passed it.
+	require.NoError(t, json.Unmarshal(a.body, &mtok))
+	c.call(t, mtok.AccessToken, "PATCH", "/v1/users/"+mu.ID+"/mfa/preferred", "MFAPreferredInput",
+		js(t, map[string]string{"mfaType": "app", "secret": setup.Secret}), 200, "MFAPreferredResponse")
 
 	// Logout: Lerian's form body, an empty answer; the session is over.
 	lo := sendHTTP(t, c.d.data, "POST", c.d.base+"/v1/logout", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},

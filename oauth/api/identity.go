@@ -167,6 +167,11 @@ type MFASetup struct {
 type MFAVerifyRequest struct {
 	Passcode string `json:"passcode"`
 	MFAType  string `json:"mfaType"`
+	// Secret and CountryCode are in Lerian's body and accepted for its
+	// clients, and ignored: accessd keeps the seed it generated and never
+	// takes one from a client, and sends SMS to the number on the user.
+	Secret      string `json:"secret,omitempty"`
+	CountryCode string `json:"countryCode,omitempty"`
 }
 
 // MFAVerified answers MFAVerifyRequest.
@@ -181,6 +186,8 @@ type MFAEnableRequest struct {
 	MFAType      string `json:"mfaType"`
 	Passcode     string `json:"passcode,omitempty"`
 	RecoveryCode string `json:"recoveryCode,omitempty"`
+	// Secret is in Lerian's body; accepted and ignored (see MFAVerifyRequest).
+	Secret string `json:"secret,omitempty"`
 }
 
 // MFAEnabled answers MFAEnableRequest.
@@ -191,6 +198,8 @@ type MFAEnabled struct {
 // MFAPreferredRequest sets the factor offered first.
 type MFAPreferredRequest struct {
 	MFAType string `json:"mfaType"`
+	// Secret is in Lerian's body; accepted and ignored (see MFAVerifyRequest).
+	Secret string `json:"secret,omitempty"`
 }
 
 // MFAPreferred answers MFAPreferredRequest.
