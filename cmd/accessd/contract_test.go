@@ -245,6 +245,11 @@ func TestLerianContract(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(a.body, &setup))
 	require.NotEmpty(t, setup.RecoveryCodes)
+	// A seed the client names is not taken: a code from it fails.
+	const chosen = "JBSWY3DPEHPK3PXP"
+	forged, err := totp.GenerateCode(chosen, time.Now())
+	require.NoError(t, err)
+	c.fail(t, mtok.AccessToken, "POST", "/v1/users/"+mu.ID+"/mfa/verify", js(t, map[string]string{"passcode": forged, "secret": chosen, "mfaType": "app"}), 401, "AUT-1009")
 	code, err := totp.GenerateCode(setup.Secret, time.Now())
 	require.NoError(t, err)
 	c.call(t, mtok.AccessToken, "POST", "/v1/users/"+mu.ID+"/mfa/verify", "MFAVerifyInput", js(t, map[string]string{"passcode": code, "secret": setup.Secret, "mfaType": "app"}), 200, "MFAVerifyResponse")
