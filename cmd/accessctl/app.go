@@ -99,8 +99,8 @@ func (c *ctl) appList() *cobra.Command {
 		Short: "list applications (never their secrets)",
 		Args:  exactArgs(),
 		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			as := []api.Application{}
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/applications"}, &as); err != nil {
+			as, err := getAll[api.Application](cmd.Context(), c.cl, call{method: http.MethodGet, path: "/v1/applications"})
+			if err != nil {
 				return err
 			}
 			if c.isJSON() {

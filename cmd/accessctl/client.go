@@ -50,6 +50,9 @@ type call struct {
 	rawTyp string
 	// notFound says where to look when the daemon answers 404.
 	notFound string
+	// next, when set, receives the target of the answer's
+	// `Link: <…>; rel="next"` header ("" on a list's last page).
+	next *string
 }
 
 // route joins a path prefix and path-escaped segments, so an id or a
@@ -105,6 +108,9 @@ func (cl *client) do(ctx context.Context, c call, out any) (int, error) {
 	}
 	if resp.StatusCode/100 != 2 {
 		return 0, httpError(resp, answer, c.notFound)
+	}
+	if c.next != nil {
+		*c.next = nextLink(resp.Header.Values("Link"))
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return resp.StatusCode, nil

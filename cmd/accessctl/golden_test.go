@@ -33,6 +33,7 @@ type fakeAdmin struct {
 	reqs   []recorded
 	status int
 	body   []byte
+	link   string // a Link header for every answer, when set
 }
 
 // recorded is one request as accessctl sent it.
@@ -65,6 +66,9 @@ func (f *fakeAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, recorded{r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Content-Type"), string(b)})
 	w.Header().Set("Content-Type", "application/json")
+	if f.link != "" {
+		w.Header().Set("Link", f.link)
+	}
 	w.WriteHeader(f.status)
 	w.Write(f.body)
 }
@@ -103,7 +107,7 @@ var (
 	tina = api.User{ID: "u-3", Username: "tina", Email: "tina@example.com", Groups: []string{}, Enabled: true,
 		TenantID: "t-1", TenantSlug: "acme", CreatedAt: t0, UpdatedAt: t0}
 	ops = api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t1,
-		Permissions: []api.Permission{{Resource: "ledger", Action: "get"}, {Product: "midaz", Resource: "*", Action: "post"}}}
+		Permissions: []api.Permission{{Resource: "ledger", Action: "get"}, {Product: "midaz", Resource: "*", Action: "post"}}, Users: []string{"bob"}}
 	ledgerApp = api.Application{ID: "a-1", Name: "ledger-sync", Description: "nightly sync", ClientID: "c-ledger",
 		Groups: []string{"ops"}, CertSubject: "CN=ledger,O=example", ExpiresAt: t0.Add(90 * 24 * time.Hour),
 		Secrets:   []api.Secret{{CreatedAt: t0}, {CreatedAt: t0.Add(-48 * time.Hour), ExpiresAt: t1}},
@@ -139,6 +143,7 @@ type cliCase struct {
 	wantBody string // JSON compared as JSON, anything else as bytes
 	wantType string // Content-Type; application/json when a body is wanted
 	secret   string // the one-time secret this case may print
+	link     string // the Link header of the fake's answer
 }
 
 func goldenCases() []cliCase {
@@ -164,9 +169,9 @@ func goldenCases() []cliCase {
 			status: 404, answer: api.Error{Code: "AUT-0404", Title: "Not Found", Message: `identity: group "nope": not found`},
 			want: "POST /v1/users", wantBody: `{"username":"bob","email":"b@example.com","groups":["nope"]}`},
 		{name: "user-list", args: []string{"user", "list", "--group", "ops", "--status", "enabled", "--page", "2", "--limit", "2"},
-			answer: api.UserList{Items: []api.User{alice, bob}, Page: 2, Limit: 2, More: true},
-			want:   "GET /v1/users?group=ops&limit=2&page=2&status=enabled"},
-		{name: "user-list-empty", args: []string{"user", "list"}, answer: api.UserList{Page: 1, Limit: 50}, want: "GET /v1/users"},
+			answer: []api.User{alice, bob}, link: `</v1/users?group=ops&limit=2&page=3&status=enabled>; rel="next"`,
+			want: "GET /v1/users?group=ops&limit=2&page=2&status=enabled"},
+		{name: "user-list-empty", args: []string{"user", "list"}, answer: []api.User{}, want: "GET /v1/users"},
 		{name: "user-list-bad-status", args: []string{"user", "list", "--status", "locked"}},
 		{name: "user-list-bad-limit", args: []string{"user", "list", "--limit", "0"}},
 		{name: "user-list-limit-not-a-number", args: []string{"user", "list", "--limit", "ten"}},
@@ -207,18 +212,18 @@ func goldenCases() []cliCase {
 		{name: "user-reset-password-stdin", args: []string{"user", "reset-password", "bob", "--password-stdin"}, stdin: stdinSecret,
 			status: 204, want: "PATCH /v1/users/bob/reset-password", wantBody: `{"newPassword":"` + stdinSecret + `"}`},
 		{name: "user-reset-password-weak", args: []string{"user", "reset-password", "bob", "--password-stdin"}, stdin: "short\n",
-			status: 400, answer: api.Error{Code: "AUT-0004", Title: "Password Refused", Message: "identity: password: at least 12 characters"},
+			status: 400, answer: api.Error{Code: "AUT-0406", Title: "Password Refused", Message: "identity: password: at least 12 characters"},
 			want: "PATCH /v1/users/bob/reset-password", wantBody: `{"newPassword":"short"}`},
 		{name: "user-logout", args: []string{"user", "logout", "alice"}, status: 204, want: "POST /v1/users/alice/logout"},
 		{name: "user-unknown-verb", args: []string{"user", "lst"}},
 		{name: "user-no-verb", args: []string{"user"}},
 
 		// group
-		{name: "group-list", args: []string{"group", "list"}, answer: []api.Group{ops, {ID: "empty", Name: "empty", CreatedAt: t0}}, want: "GET /v1/groups"},
+		{name: "group-list", args: []string{"group", "list"}, answer: []api.Group{ops, {ID: "empty", Name: "empty", CreatedAt: t0, Users: []string{}}}, want: "GET /v1/groups"},
 		{name: "group-list-empty", args: []string{"group", "list"}, answer: []api.Group{}, want: "GET /v1/groups"},
 		{name: "group-get", args: []string{"group", "get", "ops"}, answer: ops, want: "GET /v1/groups/ops"},
 		{name: "group-create", args: []string{"group", "create", "ops", "--description", "operators"}, status: 201,
-			answer: api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t0},
+			answer: api.Group{ID: "ops", Name: "ops", Description: "operators", CreatedAt: t0, UpdatedAt: t0, Users: []string{}},
 			want:   "POST /v1/groups", wantBody: `{"name":"ops","description":"operators"}`},
 		{name: "group-create-exists", args: []string{"group", "create", "ops"}, status: 409,
 			answer: api.Error{Code: "AUT-0409", Title: "Already Exists", Message: `identity: group "ops": already exists`},
@@ -301,7 +306,7 @@ func goldenCases() []cliCase {
 		{name: "apply-missing-file", args: []string{"apply", "-f", "testdata/no-such-policy.toml"}},
 		{name: "apply-no-file-flag", args: []string{"apply"}},
 		{name: "apply-bad-policy", args: []string{"apply", "-f", "testdata/policy.toml"}, status: 400,
-			answer: api.Error{Code: "AUT-0003", Title: "Invalid Field", Message: "policy: line 3: unknown key \"grnat\""},
+			answer: api.Error{Code: "AUT-0003", Title: "Unexpected Fields in the Request", Message: "policy: line 3: unknown key \"grnat\""},
 			want:   "POST /v1/apply?dryRun=false", wantBody: "@testdata/policy.toml", wantType: "application/toml"},
 
 		// import
@@ -398,6 +403,9 @@ func TestGolden(t *testing.T) {
 					status = http.StatusOK
 				}
 				fake.answer(t, status, tc.answer)
+				fake.mu.Lock()
+				fake.link = tc.link
+				fake.mu.Unlock()
 				args := []string{"-o", mode}
 				for _, a := range tc.args {
 					args = append(args, strings.ReplaceAll(a, "$TMP", tmp))

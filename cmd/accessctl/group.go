@@ -36,8 +36,8 @@ func (c *ctl) groupList() *cobra.Command {
 		Short: "list groups",
 		Args:  exactArgs(),
 		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			gs := []api.Group{}
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/groups"}, &gs); err != nil {
+			gs, err := getAll[api.Group](cmd.Context(), c.cl, call{method: http.MethodGet, path: "/v1/groups"})
+			if err != nil {
 				return err
 			}
 			if c.isJSON() {
@@ -194,8 +194,8 @@ func (c *ctl) groupMembers() *cobra.Command {
 		Short: "list the users and applications in a group",
 		Args:  exactArgs("GROUP"),
 		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
-			ms := []api.Member{}
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/groups", args[0]) + "/members", notFound: groupNotFound}, &ms); err != nil {
+			ms, err := getAll[api.Member](cmd.Context(), c.cl, call{method: http.MethodGet, path: route("/v1/groups", args[0]) + "/members", notFound: groupNotFound})
+			if err != nil {
 				return err
 			}
 			if c.isJSON() {

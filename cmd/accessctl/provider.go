@@ -111,8 +111,8 @@ func (c *ctl) providerList() *cobra.Command {
 		Short: "list delivery providers (a category's codes go through its default, unless the sign-in's application has its own)",
 		Args:  exactArgs(),
 		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			var l []api.Provider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/providers"}, &l); err != nil {
+			l, err := getAll[api.Provider](cmd.Context(), c.cl, call{method: http.MethodGet, path: "/v1/providers"})
+			if err != nil {
 				return err
 			}
 			if l == nil {

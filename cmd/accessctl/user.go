@@ -86,7 +86,7 @@ func (c *ctl) userList() *cobra.Command {
 	var page, limit int
 	cmd := &cobra.Command{
 		Use:   "list [--group G] [--status enabled|disabled] [--page N] [--limit N]",
-		Short: "list users, one page at a time",
+		Short: "list users (every page, or the one --page names)",
 		Args:  exactArgs(),
 		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
 			q := url.Values{}
@@ -110,30 +110,41 @@ func (c *ctl) userList() *cobra.Command {
 					q.Set(p.name, strconv.Itoa(p.n))
 				}
 			}
-			var l api.UserList
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/users", query: q, notFound: "the --group may not exist: 'accessctl group list' shows the groups"}, &l); err != nil {
+			// Without --page, every page, by the daemon's Link headers;
+			// with it, that page alone.
+			lc := call{method: http.MethodGet, path: "/v1/users", query: q, notFound: "the --group may not exist: 'accessctl group list' shows the groups"}
+			var users []api.User
+			var next string
+			var err error
+			if cmd.Flags().Changed("page") {
+				lc.next = &next
+				_, err = c.cl.do(cmd.Context(), lc, &users)
+			} else {
+				users, err = getAll[api.User](cmd.Context(), c.cl, lc)
+			}
+			if err != nil {
 				return err
 			}
-			if l.Items == nil {
-				l.Items = []api.User{}
+			if users == nil {
+				users = []api.User{}
 			}
 			if c.isJSON() {
-				return c.printJSON(l)
+				return c.printJSON(users)
 			}
-			if len(l.Items) == 0 {
+			if len(users) == 0 {
 				fmt.Fprintln(c.stdout, "no users")
 			} else {
 				tw := c.table()
 				fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tEMAIL\tGROUPS\tSTATUS\tMFA")
-				for _, u := range l.Items {
+				for _, u := range users {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, cell(fullName(u)), u.Email, list(u.Groups), enabled(u.Enabled), onOff(u.MFA))
 				}
 				if err := tw.Flush(); err != nil {
 					return err
 				}
 			}
-			if l.More {
-				fmt.Fprintf(c.stdout, "more users: run again with --page %d\n", l.Page+1)
+			if next != "" {
+				fmt.Fprintf(c.stdout, "more users: run again with --page %d\n", page+1)
 			}
 			return nil
 		}),
@@ -141,7 +152,7 @@ func (c *ctl) userList() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&group, "group", "", "only members of `group`")
 	f.StringVar(&status, "status", "", "only `enabled` or disabled users")
-	f.IntVar(&page, "page", 1, "page `number`, from 1")
+	f.IntVar(&page, "page", 1, "only page `number` (from 1); without it, every page")
 	f.IntVar(&limit, "limit", 0, "users per page (`N`; the daemon's default when unset)")
 	return cmd
 }

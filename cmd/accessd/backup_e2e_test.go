@@ -76,14 +76,12 @@ type listed struct {
 
 func contents(t *testing.T, ctl, sock string) listed {
 	t.Helper()
-	var us struct {
-		Items []struct{ Username, Email string }
-	}
+	var us []struct{ Username, Email string }
 	require.NoError(t, json.Unmarshal([]byte(ctlRun(t, ctl, sock, "-o", "json", "user", "list")), &us))
 	var apps []struct{ Name, ClientID string }
 	require.NoError(t, json.Unmarshal([]byte(ctlRun(t, ctl, sock, "-o", "json", "app", "list")), &apps))
 	var l listed
-	for _, u := range us.Items {
+	for _, u := range us {
 		l.Users = append(l.Users, u.Username+" "+u.Email)
 	}
 	for _, a := range apps {

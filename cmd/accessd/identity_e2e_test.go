@@ -63,7 +63,7 @@ func TestIdentityOverAccessctl(t *testing.T) {
 
 	_, stderr, code := run("abcde\n", "user", "create", "--username", "shorty", "--email", "s@example.org", "--password-stdin")
 	require.Equal(t, 1, code)
-	require.Contains(t, stderr, "AUT-0004", "a 5-character password is refused")
+	require.Contains(t, stderr, "AUT-0406", "a 5-character password is refused")
 
 	var g api.Group
 	ok(&g, "group", "create", group, "--description", "Settlement operators")

@@ -123,19 +123,11 @@ func TestOAuthEndToEnd(t *testing.T) {
 
 	post := func(c *http.Client, path string, hdr map[string]string, body string, out any) int {
 		t.Helper()
-		req, err := http.NewRequest("POST", base+path, strings.NewReader(body))
-		require.NoError(t, err)
-		for k, v := range hdr {
-			req.Header.Set(k, v)
+		a := sendHTTP(t, c, "POST", base+path, hdr, body)
+		if out != nil && len(a.body) > 0 {
+			require.NoError(t, json.Unmarshal(a.body, out), string(a.body))
 		}
-		resp, err := c.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if out != nil && len(b) > 0 {
-			require.NoError(t, json.Unmarshal(b, out), string(b))
-		}
-		return resp.StatusCode
+		return a.status
 	}
 	jsonHdr := map[string]string{"Content-Type": "application/json"}
 	authorize := func(tok, sub, action string) (int, api.AuthorizeResponse) {

@@ -75,8 +75,8 @@ func (p *devDaemon) send(c *http.Client, method, url, bearer, body string, out a
 	return resp.StatusCode, string(b)
 }
 
-// totp is the code of seed at t, from oathtool.
-func totp(t *testing.T, seed string, at time.Time) string {
+// oathTOTP is the code of seed at t, from oathtool.
+func oathTOTP(t *testing.T, seed string, at time.Time) string {
 	t.Helper()
 	out, err := exec.Command("oathtool", "--totp", "-b", "-N", at.UTC().Format("2006-01-02 15:04:05 UTC"), seed).Output()
 	require.NoError(t, err)
@@ -90,7 +90,7 @@ func (p *devDaemon) enrolTOTPAdmin(userID string) string {
 	var setup api.MFASetup
 	code, body := p.send(p.admin, "POST", "http://admin/v1/users/"+userID+"/mfa/setup", "", `{"mfaType":"app"}`, &setup)
 	require.Equal(p.t, 200, code, body)
-	code, body = p.send(p.admin, "POST", "http://admin/v1/users/"+userID+"/mfa/enable", "", fmt.Sprintf(`{"mfaType":"app","passcode":%q}`, totp(p.t, setup.Secret, time.Now())), nil)
+	code, body = p.send(p.admin, "POST", "http://admin/v1/users/"+userID+"/mfa/enable", "", fmt.Sprintf(`{"mfaType":"app","passcode":%q}`, oathTOTP(p.t, setup.Secret, time.Now())), nil)
 	require.Equal(p.t, 200, code, body)
 	return setup.Secret
 }
@@ -144,7 +144,7 @@ func TestStepUpEndToEnd(t *testing.T) {
 	refused := func(code int, body, why string) {
 		t.Helper()
 		require.Equal(t, 403, code, body)
-		require.Contains(t, body, `"AUT-0406"`, body)
+		require.Contains(t, body, `"AUT-0407"`, body)
 		require.Contains(t, body, why, body)
 	}
 
@@ -161,7 +161,7 @@ func TestStepUpEndToEnd(t *testing.T) {
 	var setup api.MFASetup
 	code, body = p.send(p.hc, "POST", p.base+"/v1/users/"+bob.ID+"/mfa/setup", bobTok.AccessToken, `{"mfaType":"app"}`, &setup)
 	require.Equal(t, 200, code, body)
-	code, body = p.send(p.hc, "POST", p.base+"/v1/users/"+bob.ID+"/mfa/enable", bobTok.AccessToken, fmt.Sprintf(`{"mfaType":"app","passcode":%q}`, totp(t, setup.Secret, time.Now())), nil)
+	code, body = p.send(p.hc, "POST", p.base+"/v1/users/"+bob.ID+"/mfa/enable", bobTok.AccessToken, fmt.Sprintf(`{"mfaType":"app","passcode":%q}`, oathTOTP(t, setup.Secret, time.Now())), nil)
 	require.Equal(t, 200, code, body)
 	code, body = createApp(bobTok.AccessToken, "bob-app")
 	refused(code, body, "must have passed a second factor")
@@ -173,7 +173,7 @@ func TestStepUpEndToEnd(t *testing.T) {
 	require.True(t, ch.MFARequired)
 	var anaTok api.TokenResponse
 	signedIn := time.Now()
-	code, body = p.send(p.hc, "POST", p.base+"/v1/login/mfa/verify", "", fmt.Sprintf(`{"mfaToken":%q,"mfaType":"app","passcode":%q}`, ch.MFAToken, totp(t, seed, time.Now().Add(30*time.Second))), &anaTok)
+	code, body = p.send(p.hc, "POST", p.base+"/v1/login/mfa/verify", "", fmt.Sprintf(`{"mfaToken":%q,"mfaType":"app","passcode":%q}`, ch.MFAToken, oathTOTP(t, seed, time.Now().Add(30*time.Second))), &anaTok)
 	require.Equal(t, 200, code, body)
 	c := claims(t, anaTok.AccessToken)
 	require.Equal(t, []any{"pwd", "otp"}, c["amr"])

@@ -24,15 +24,17 @@ type Fault struct {
 
 func (f *Fault) Error() string { return strings.ToLower(f.Title) }
 
-// The catalogue. Lerian's numbers where Lerian has one (AUT-0013,
-// AUT-0014, AUT-1001, AUT-1005); accessd's own otherwise.
+// The catalogue. Lerian's numbers and titles where Lerian has one (from
+// Lerian's published Access Manager error list: AUT-0001..0004, 0006,
+// 0009, 0013, 0014, 1001, 1005); accessd's own otherwise, in AUT-04xx and
+// AUT-1006 onwards, so that no code means two things.
 var (
-	ErrBadRequest    = &Fault{http.StatusBadRequest, "AUT-0001", "Bad Request", "invalid_request"}
-	ErrUnknownField  = &Fault{http.StatusBadRequest, "AUT-0002", "Unknown Field", "invalid_request"}
-	ErrInvalidField  = &Fault{http.StatusBadRequest, "AUT-0003", "Invalid Field", "invalid_request"}
-	ErrWeakPassword  = &Fault{http.StatusBadRequest, "AUT-0004", "Password Refused", "invalid_request"}
+	ErrBadRequest    = &Fault{http.StatusBadRequest, "AUT-0009", "Bad Request", "invalid_request"}
+	ErrUnknownField  = &Fault{http.StatusBadRequest, "AUT-0003", "Unexpected Fields in the Request", "invalid_request"}
+	ErrInvalidField  = &Fault{http.StatusBadRequest, "AUT-0400", "Invalid Field", "invalid_request"}
+	ErrWeakPassword  = &Fault{http.StatusBadRequest, "AUT-0406", "Password Refused", "invalid_request"}
 	ErrInvalidGrant  = &Fault{http.StatusBadRequest, "AUT-0013", "Invalid Grant Type", "invalid_request"}
-	ErrMissingFields = &Fault{http.StatusBadRequest, "AUT-0014", "Missing Fields", "invalid_request"}
+	ErrMissingFields = &Fault{http.StatusBadRequest, "AUT-0014", "Grant Type Missing Fields", "invalid_request"}
 	ErrUnsupported   = &Fault{http.StatusBadRequest, "AUT-1001", "Unsupported Grant Type", "unsupported_grant_type"}
 	ErrBadRefresh    = &Fault{http.StatusUnauthorized, "AUT-1005", "Invalid Refresh Token", "invalid_grant"}
 	ErrBadLogin      = &Fault{http.StatusUnauthorized, "AUT-1006", "Invalid Credentials", "invalid_grant"}
@@ -41,8 +43,7 @@ var (
 	ErrBadPasscode   = &Fault{http.StatusUnauthorized, "AUT-1009", "Invalid Passcode", "invalid_grant"}
 	ErrUnauthorized  = &Fault{http.StatusUnauthorized, "AUT-0401", "Unauthorized", "invalid_token"}
 	ErrForbidden     = &Fault{http.StatusForbidden, "AUT-0403", "Forbidden", "insufficient_scope"}
-	ErrRemoteCredOps = &Fault{http.StatusForbidden, "AUT-0405", "Credential Operation Not Allowed Here", "access_denied"}
-	ErrStepUp        = &Fault{http.StatusForbidden, "AUT-0406", "Recent Second-Factor Sign-In Required", "insufficient_user_authentication"} // RFC 9470
+	ErrStepUp        = &Fault{http.StatusForbidden, "AUT-0407", "Recent Second-Factor Sign-In Required", "insufficient_user_authentication"} // RFC 9470
 	ErrNotFound      = &Fault{http.StatusNotFound, "AUT-0404", "Not Found", "invalid_request"}
 	ErrExists        = &Fault{http.StatusConflict, "AUT-0409", "Already Exists", "invalid_request"}
 	ErrConflict      = &Fault{http.StatusConflict, "AUT-0410", "Conflicting Change", "invalid_request"}
@@ -50,6 +51,18 @@ var (
 	ErrRateLimited   = &Fault{http.StatusTooManyRequests, "AUT-0429", "Too Many Requests", "temporarily_unavailable"}
 	ErrUnavailable   = &Fault{http.StatusServiceUnavailable, "AUT-0503", "Service Unavailable", "temporarily_unavailable"}
 	ErrInternal      = &Fault{http.StatusInternalServerError, "AUT-0500", "Internal Error", "server_error"}
+)
+
+// Lerian's request-shape faults that have no older accessd equivalent.
+var (
+	// ErrMissingRequired is a body without a field the call needs
+	// (AUT-0014 stays the token grants' own "missing fields").
+	ErrMissingRequired = &Fault{http.StatusBadRequest, "AUT-0001", "Missing Fields in Request", "invalid_request"}
+	ErrInvalidPath     = &Fault{http.StatusBadRequest, "AUT-0002", "Invalid Path Parameter", "invalid_request"}
+	ErrInvalidQuery    = &Fault{http.StatusBadRequest, "AUT-0004", "Invalid Query Parameter", "invalid_request"}
+	// ErrTokenMissing is a call without any access token; a token that
+	// is sent but refused is ErrUnauthorized.
+	ErrTokenMissing = &Fault{http.StatusUnauthorized, "AUT-0006", "Token Missing", "invalid_token"}
 )
 
 // FaultOf returns the catalogue entry err wraps, or ErrInternal.

@@ -1,10 +1,17 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -89,4 +96,82 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("uncatalogued refusal %v", err)
 		}
 	})
+}
+
+// catalogue is every Fault literal in the package's source, wherever
+// it is declared, so a new entry is checked without being listed here.
+func catalogue(t *testing.T) []Fault {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Fault
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			cl, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			if id, ok := cl.Type.(*ast.Ident); !ok || id.Name != "Fault" || len(cl.Elts) != 4 {
+				return true
+			}
+			str := func(e ast.Expr) string {
+				lit, ok := e.(*ast.BasicLit)
+				if !ok {
+					t.Fatalf("%s: a Fault's code and title are string literals", fset.Position(e.Pos()))
+				}
+				v, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			out = append(out, Fault{Code: str(cl.Elts[1]), Title: str(cl.Elts[2])})
+			return true
+		})
+	}
+	if len(out) < 20 {
+		t.Fatalf("found %d Fault literals; the catalogue has more", len(out))
+	}
+	return out
+}
+
+// TestCodesMeanOneThing: no AUT code names two kinds of failure, and a
+// code Lerian publishes is used only with Lerian's title (its published
+// list, kept with the contract test's schemas).
+func TestCodesMeanOneThing(t *testing.T) {
+	b, err := os.ReadFile("../../cmd/accessd/testdata/lerian/errors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lerian struct {
+		Codes map[string]string `json:"codes"`
+	}
+	if err := json.Unmarshal(b, &lerian); err != nil || len(lerian.Codes) == 0 {
+		t.Fatalf("errors.json: %v", err)
+	}
+	seen := map[string]Fault{}
+	for _, f := range catalogue(t) {
+		if prev, ok := seen[f.Code]; ok {
+			t.Errorf("%s means both %q and %q", f.Code, prev.Title, f.Title)
+		}
+		seen[f.Code] = f
+		if title, ok := lerian.Codes[f.Code]; ok && title != f.Title {
+			t.Errorf("%s is Lerian's %q, not %q", f.Code, title, f.Title)
+		}
+	}
+	for _, code := range []string{"AUT-0001", "AUT-0002", "AUT-0003", "AUT-0004", "AUT-0006", "AUT-0009"} {
+		if _, ok := seen[code]; !ok {
+			t.Errorf("Lerian's %s (%s) has no entry", code, lerian.Codes[code])
+		}
+	}
 }

@@ -8,7 +8,7 @@ import "time"
 // secrets):
 //
 //	POST   /v1/users                          CreateUserRequest -> 201 CreatedUser
-//	GET    /v1/users?page=&limit=&group=&status=   -> UserList
+//	GET    /v1/users?page=&limit=&group=&status=   -> [User], Link to the next page
 //	GET    /v1/users/{id}                     (id or username) -> User
 //	PATCH  /v1/users/{id}                     UpdateUserRequest -> User
 //	DELETE /v1/users/{id}                     -> 204
@@ -106,7 +106,8 @@ type CreatedUser struct {
 	Password string `json:"password,omitempty"`
 }
 
-// UserList is one page of users.
+// UserList is one page of users as the directory returns it; on the
+// wire the page is Items as a bare JSON array, and More is a Link header.
 type UserList struct {
 	Items []User `json:"items"`
 	Page  int    `json:"page"`
@@ -183,6 +184,11 @@ type MFASetup struct {
 type MFAVerifyRequest struct {
 	Passcode string `json:"passcode"`
 	MFAType  string `json:"mfaType"`
+	// Secret and CountryCode are in Lerian's body and accepted for its
+	// clients, and ignored: accessd keeps the seed it generated and never
+	// takes one from a client, and sends SMS to the number on the user.
+	Secret      string `json:"secret,omitempty"`
+	CountryCode string `json:"countryCode,omitempty"`
 }
 
 // MFAVerified answers MFAVerifyRequest.
@@ -197,6 +203,8 @@ type MFAEnableRequest struct {
 	MFAType      string `json:"mfaType"`
 	Passcode     string `json:"passcode,omitempty"`
 	RecoveryCode string `json:"recoveryCode,omitempty"`
+	// Secret is in Lerian's body; accepted and ignored (see MFAVerifyRequest).
+	Secret string `json:"secret,omitempty"`
 }
 
 // MFAEnabled answers MFAEnableRequest.
@@ -207,6 +215,8 @@ type MFAEnabled struct {
 // MFAPreferredRequest sets the factor offered first.
 type MFAPreferredRequest struct {
 	MFAType string `json:"mfaType"`
+	// Secret is in Lerian's body; accepted and ignored (see MFAVerifyRequest).
+	Secret string `json:"secret,omitempty"`
 }
 
 // MFAPreferred answers MFAPreferredRequest.
@@ -232,6 +242,9 @@ type Group struct {
 	TenantSlug  string       `json:"tenantSlug,omitempty"`
 	CreatedAt   time.Time    `json:"createdAt"`
 	UpdatedAt   time.Time    `json:"updatedAt"`
+	// Users are the usernames of the group's user members, as Lerian's
+	// GroupResponse lists them (applications are in GET …/members).
+	Users []string `json:"users"`
 }
 
 // CreateGroupRequest makes an empty group. TenantID and TenantSlug are

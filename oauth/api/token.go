@@ -19,6 +19,17 @@ type TokenRequest struct {
 	Nonce string `json:"nonce,omitempty"`
 }
 
+// RefreshTokenRequest is the JSON body of POST
+// /v1/login/oauth/refresh_token: Lerian's RefreshTokenInput (refreshToken,
+// scope). ClientID and ClientSecret are accessd's: when sent, they must
+// be the credentials of the client the refresh token was issued to.
+type RefreshTokenRequest struct {
+	RefreshToken string `json:"refreshToken"`
+	Scope        string `json:"scope,omitempty"`
+	ClientID     string `json:"clientId,omitempty"`
+	ClientSecret string `json:"clientSecret,omitempty"`
+}
+
 // TokenResponse is Lerian's token object.
 type TokenResponse struct {
 	AccessToken  string `json:"accessToken"`

@@ -74,9 +74,14 @@ func (s *Service) ListGroupsFor(a Actor) ([]api.Group, error) {
 	}
 	out := make([]api.Group, 0, len(gs))
 	for _, g := range gs {
-		if sc.seesGroup(g.TenantID) {
-			out = append(out, groupView(g))
+		if !sc.seesGroup(g.TenantID) {
+			continue
 		}
+		v, err := s.groupOut(a, g)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -95,7 +100,7 @@ func (s *Service) GetGroupFor(a Actor, name string) (api.Group, error) {
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", name), err)
 	}
-	return groupView(g), nil
+	return s.groupOut(a, g)
 }
 
 // CreateGroup makes an empty group.
@@ -118,7 +123,7 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupR
 		return api.Group{}, storeErr(fmt.Sprintf("create group %q", req.Name), err)
 	}
 	s.refreshGroup(g.Name)
-	return groupView(g), nil
+	return s.groupOut(a, g)
 }
 
 // memberBatch bounds the members one transaction takes a group off, so
@@ -261,7 +266,7 @@ func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
 	}
 	s.refreshGroup(g.Name)
-	return groupView(g), nil
+	return s.groupOut(a, g)
 }
 
 // resolveMember finds the member a "user:X", "app:X" or bare X names.
@@ -338,7 +343,7 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 		return api.Group{}, storeErr(fmt.Sprintf("group %q member %q", group, member), err)
 	}
 	s.refreshSubject(m.ID)
-	return groupView(g), nil
+	return s.groupOut(a, g)
 }
 
 // Members lists a group's members from the member index.
@@ -380,4 +385,21 @@ func (s *Service) MembersFor(a Actor, group string) ([]api.Member, error) {
 		return nil
 	})
 	return out, storeErr(fmt.Sprintf("members of group %q", group), err)
+}
+
+// groupOut is a group as the API answers it: with the usernames of its
+// user members (Lerian's GroupResponse.users), from the member index.
+func (s *Service) groupOut(a Actor, g store.Group) (api.Group, error) {
+	v := groupView(g)
+	v.Users = []string{}
+	ms, err := s.MembersFor(a, g.Name)
+	if err != nil {
+		return api.Group{}, err
+	}
+	for _, m := range ms {
+		if m.Kind == store.MemberUser && m.Name != "" {
+			v.Users = append(v.Users, m.Name)
+		}
+	}
+	return v, nil
 }

@@ -79,7 +79,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 		return svc.MFAPreferred(ctx(r), a, id(r), req.MFAType)
 	}))
 
-	h("GET /v1/groups", "groups", false, answer(func(r *http.Request, a Actor) ([]api.Group, error) { return svc.ListGroupsFor(a) }))
+	h("GET /v1/groups", "groups", false, listed(func(r *http.Request, a Actor) ([]api.Group, error) { return svc.ListGroupsFor(a) }))
 	h("GET /v1/groups/{name}", "groups", false, answer(func(r *http.Request, a Actor) (api.Group, error) { return svc.GetGroupFor(a, name(r)) }))
 	h("POST /v1/groups", "groups", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateGroupRequest) (api.Group, error) {
 		return svc.CreateGroup(ctx(r), a, req)
@@ -91,7 +91,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	h("DELETE /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, p api.Permission) (api.Group, error) {
 		return svc.Revoke(ctx(r), a, name(r), p)
 	}))
-	h("GET /v1/groups/{name}/members", "groups", false, answer(func(r *http.Request, a Actor) ([]api.Member, error) { return svc.MembersFor(a, name(r)) }))
+	h("GET /v1/groups/{name}/members", "groups", false, listed(func(r *http.Request, a Actor) ([]api.Member, error) { return svc.MembersFor(a, name(r)) }))
 	h("POST /v1/groups/{name}/members", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MemberRequest) (api.Group, error) {
 		return svc.AddMember(ctx(r), a, name(r), req.Member)
 	}))
@@ -103,7 +103,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	h("POST /v1/applications", "applications", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
 		return svc.CreateApplication(ctx(r), a, req)
 	}))
-	h("GET /v1/applications", "applications", false, answer(func(r *http.Request, a Actor) ([]api.Application, error) { return svc.ListApplicationsFor(a) }))
+	h("GET /v1/applications", "applications", false, listed(func(r *http.Request, a Actor) ([]api.Application, error) { return svc.ListApplicationsFor(a) }))
 	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a Actor) (api.Application, error) { return svc.GetApplicationFor(a, id(r)) }))
 	h("POST /v1/applications/{id}/rotate", "applications", false, rt.rotateApp)
 	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteApplication(ctx(r), a, id(r)) }))
@@ -114,7 +114,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 		defer clear([]byte(req.ClientSecret)) // best effort: the string's bytes may have been copied
 		return svc.CreateProvider(ctx(r), a, req)
 	}))
-	h("GET /v1/providers", "providers", false, answer(func(r *http.Request, a Actor) ([]api.Provider, error) { return svc.ListProviders() }))
+	h("GET /v1/providers", "providers", false, listed(func(r *http.Request, a Actor) ([]api.Provider, error) { return svc.ListProviders() }))
 	// A provider is addressed by its ID, or by its unique name.
 	h("GET /v1/providers/{id}", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return svc.GetProvider(id(r)) }))
 	h("PATCH /v1/providers/{id}", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateProviderRequest) (api.Provider, error) {
@@ -152,6 +152,10 @@ func (rt *routes) handle(pattern, resource string, self bool, fn handler) {
 	rt.m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		a, err := rt.plane.Authenticate(r)
 		if err != nil {
+			rt.fail(w, r, err)
+			return
+		}
+		if err := checkPathParams(r); err != nil {
 			rt.fail(w, r, err)
 			return
 		}
@@ -244,26 +248,22 @@ func intParam(r *http.Request, name string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("identity: %w: query parameter %q must be a non-negative integer", api.ErrInvalidField, name)
+		return 0, fmt.Errorf("identity: %w: query parameter %q must be a non-negative integer", api.ErrInvalidQuery, name)
 	}
 	return n, nil
 }
 
 func (rt *routes) listUsers(w http.ResponseWriter, r *http.Request, a Actor) error {
-	page, err := intParam(r, "page")
-	if err != nil {
-		return err
-	}
-	limit, err := intParam(r, "limit")
+	p, err := pageOf(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	list, err := rt.svc.ListUsersFor(a, page, limit, q.Get("group"), q.Get("status"))
+	list, err := rt.svc.ListUsersFor(a, p.page, p.limit, q.Get("group"), q.Get("status"))
 	if err != nil {
 		return err
 	}
-	api.WriteJSON(w, http.StatusOK, list)
+	writeList(w, r, p, list.Items, list.More)
 	return nil
 }
 
@@ -353,7 +353,7 @@ func (rt *routes) auditList(w http.ResponseWriter, r *http.Request, a Actor) err
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return fmt.Errorf("identity: %w: since must be an RFC 3339 time", api.ErrInvalidField)
+			return fmt.Errorf("identity: %w: since must be an RFC 3339 time", api.ErrInvalidQuery)
 		}
 		since = t
 	}
@@ -383,7 +383,7 @@ func (rt *routes) review(w http.ResponseWriter, r *http.Request, a Actor) error 
 	if v := r.URL.Query().Get("stale"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("identity: %w: stale must be a positive duration like \"2160h\"", api.ErrInvalidField)
+			return fmt.Errorf("identity: %w: stale must be a positive duration like \"2160h\"", api.ErrInvalidQuery)
 		}
 		stale = d
 	}

@@ -100,7 +100,7 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 	// on the data plane also needs a recent second-factor sign-in.
 	code, body = call(t, c, editor.ID, "POST", "/v1/applications", `{"name":"svc"}`)
 	require.Equal(t, 403, code, body)
-	require.Contains(t, body, `"AUT-0406"`)
+	require.Contains(t, body, `"AUT-0407"`)
 	require.Contains(t, body, "sign in again")
 
 	// Admin-only routes do not exist on the data plane.
@@ -118,15 +118,22 @@ func TestRequestBodies(t *testing.T) {
 	}{
 		{"unknown field named", "POST", "/v1/users", `{"username":"a1","email":"a1@example.com","usrname":"x"}`, 400, `\"usrname\"`},
 		{"wrong type named", "POST", "/v1/users", `{"username":"a1","email":"a1@example.com","groups":"admin-group"}`, 400, `field \"groups\" must be an array`},
-		{"missing fields", "POST", "/v1/users", `{"email":"a1@example.com"}`, 400, "AUT-0014"},
+		{"missing fields", "POST", "/v1/users", `{"email":"a1@example.com"}`, 400, "AUT-0001"},
 		{"over the limit", "POST", "/v1/groups", `{"name":"` + strings.Repeat("g", 2<<20) + `"}`, 413, "AUT-0413"},
-		{"weak password", "POST", "/v1/users", `{"username":"a2","email":"a2@example.com","password":"abcde"}`, 400, "AUT-0004"},
+		{"weak password", "POST", "/v1/users", `{"username":"a2","email":"a2@example.com","password":"abcde"}`, 400, "AUT-0406"},
 		{"not found", "GET", "/v1/users/nobody", "", 404, "AUT-0404"},
 		{"exists", "POST", "/v1/groups", `{"name":"admin-group"}`, 409, "AUT-0409"},
-		{"truncated optional body", "POST", "/v1/applications/nobody/rotate", `{"grace":"0s"`, 400, "AUT-0001"},
+		{"truncated optional body", "POST", "/v1/applications/nobody/rotate", `{"grace":"0s"`, 400, "AUT-0009"},
 		{"escape in a name", "POST", "/v1/users", `{"username":"a3","email":"a3@example.com","firstName":"\u001b[31mroot"}`, 400, "control"},
 		{"bidi override in a name", "POST", "/v1/groups", `{"name":"g1","description":"\u202eevil"}`, 400, "bidirectional"},
 		{"bad policy key", "POST", "/v1/apply", "[[group]]\nname = \"x\"\nbogus = 1\n", 400, "bogus"},
+		{"unexpected field is Lerian's code", "POST", "/v1/users", `{"username":"a4","email":"a4@example.com","usrname":"x"}`, 400, "AUT-0003"},
+		{"limit out of range", "GET", "/v1/users?limit=0", "", 400, "AUT-0004"},
+		{"page not a number", "GET", "/v1/groups?page=two", "", 400, "AUT-0004"},
+		{"limit over the cap", "GET", "/v1/applications?limit=1001", "", 400, "AUT-0004"},
+		{"limit repeated", "GET", "/v1/providers?limit=1&limit=2", "", 400, "AUT-0004"},
+		{"control character in a path parameter", "GET", "/v1/users/a%01b", "", 400, "AUT-0002"},
+		{"over-long path parameter", "GET", "/v1/groups/" + strings.Repeat("g", 300), "", 400, "AUT-0002"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := call(t, c, "", tc.method, tc.path, tc.body)

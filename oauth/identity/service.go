@@ -198,5 +198,5 @@ func invalid(format string, args ...any) error {
 }
 
 func missing(fields ...string) error {
-	return fmt.Errorf("identity: %w: %v required", api.ErrMissingFields, fields)
+	return fmt.Errorf("identity: %w: %v required", api.ErrMissingRequired, fields)
 }

@@ -228,12 +228,6 @@ func (s *Service) GetUserFor(a Actor, idOrName string) (api.User, error) {
 	return out, storeErr("get user", err)
 }
 
-// Page bounds of ListUsers.
-const (
-	defaultLimit = 100
-	maxLimit     = 1000
-)
-
 // ListUsers returns one page of users (1-based), optionally only the
 // members of group or those with status "enabled" or "disabled".
 func (s *Service) ListUsers(page, limit int, group, status string) (api.UserList, error) {
@@ -249,13 +243,13 @@ func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (
 		limit = defaultLimit
 	}
 	if limit > maxLimit {
-		return api.UserList{}, invalid("limit must be at most %d", maxLimit)
+		return api.UserList{}, fmt.Errorf("identity: %w: limit must be at most %d", api.ErrInvalidQuery, maxLimit)
 	}
 	if status != "" && status != "enabled" && status != "disabled" {
-		return api.UserList{}, invalid("status must be \"enabled\" or \"disabled\"")
+		return api.UserList{}, fmt.Errorf("identity: %w: status must be \"enabled\" or \"disabled\"", api.ErrInvalidQuery)
 	}
-	if page > 1_000_000 {
-		return api.UserList{}, invalid("page is too large")
+	if page > maxPage {
+		return api.UserList{}, fmt.Errorf("identity: %w: page must be at most %d", api.ErrInvalidQuery, maxPage)
 	}
 	out := api.UserList{Items: []api.User{}, Page: page, Limit: limit}
 	skip := (page - 1) * limit

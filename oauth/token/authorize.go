@@ -51,7 +51,7 @@ func (p decisions) authorize(w http.ResponseWriter, r *http.Request) {
 	tok := Bearer(r)
 	if tok == "" {
 		p.s.metrics.Decision("unauthenticated")
-		api.WriteError(w, fmt.Errorf("authz: %w: send the caller's access token in the Authorization header", api.ErrUnauthorized))
+		api.WriteError(w, fmt.Errorf("authz: %w: send the caller's access token in the Authorization header", api.ErrTokenMissing))
 		return
 	}
 	pr, err := p.s.Verify(tok)
@@ -68,7 +68,7 @@ func (p decisions) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Resource == "" || req.Action == "" {
 		p.s.metrics.Decision("bad-request")
-		api.WriteError(w, fmt.Errorf("authz: %w: resource and action are required", api.ErrMissingFields))
+		api.WriteError(w, fmt.Errorf("authz: %w: resource and action are required", api.ErrMissingRequired))
 		return
 	}
 	product, reason := p.s.decisionProduct(pr, req)

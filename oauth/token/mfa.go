@@ -112,7 +112,7 @@ func (m *mfaSessions) sweepLocked(now time.Time) {
 // and the fifth ends it.
 func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source string) (*issued, error) {
 	if req.MFAToken == "" || (req.Passcode == "" && req.RecoveryCode == "") {
-		return nil, fmt.Errorf("token: %w: mfaToken and passcode (or recoveryCode) are required", api.ErrMissingFields)
+		return nil, fmt.Errorf("token: %w: mfaToken and passcode (or recoveryCode) are required", api.ErrMissingRequired)
 	}
 	switch req.MFAType {
 	case "", api.MFATypeApp, api.MFATypeEmail, api.MFATypeSMS:
@@ -158,7 +158,7 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 // the Identity layer per user and per destination.
 func (s *Server) ChallengeMFA(ctx context.Context, req api.MFAChallengeRequest, source string) (api.MFAChallengeSent, error) {
 	if req.MFAToken == "" || req.MFAType == "" {
-		return api.MFAChallengeSent{}, fmt.Errorf("token: %w: mfaToken and mfaType are required", api.ErrMissingFields)
+		return api.MFAChallengeSent{}, fmt.Errorf("token: %w: mfaToken and mfaType are required", api.ErrMissingRequired)
 	}
 	userID, clientID, ok := s.mfa.peek(req.MFAToken, s.now())
 	if !ok {

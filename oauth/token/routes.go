@@ -65,7 +65,7 @@ func peerCert(r *http.Request) *x509.Certificate {
 func (s *Server) Authenticate(r *http.Request) (identity.Actor, error) {
 	tok := Bearer(r)
 	if tok == "" {
-		return identity.Actor{}, fmt.Errorf("token: %w: send an access token in the Authorization header", api.ErrUnauthorized)
+		return identity.Actor{}, fmt.Errorf("token: %w: send an access token in the Authorization header", api.ErrTokenMissing)
 	}
 	p, err := s.presented(r, tok)
 	if err != nil {
@@ -79,9 +79,16 @@ func (s *Server) Authenticate(r *http.Request) (identity.Actor, error) {
 // token bound to a client certificate (cnf.x5t#S256) must come over that
 // certificate (RFC 8705 §3). /v1/authorize and introspection are asked
 // by resource servers, which check the binding themselves.
+// errNoToken is a call that presents no access token at all: Lerian's
+// AUT-0006, apart from a token that is sent and refused (AUT-0401).
+var errNoToken = fmt.Errorf("token: %w: send an access token in the Authorization header (Bearer)", api.ErrTokenMissing)
+
 func (s *Server) presented(r *http.Request, tok string) (Principal, error) {
 	p, err := s.Verify(tok)
 	if err != nil {
+		if tok == "" {
+			return p, errNoToken
+		}
 		return p, err
 	}
 	if c := p.Claims.Cnf; c != nil {
@@ -134,7 +141,7 @@ func writeLerianError(w http.ResponseWriter, err error) {
 func (s *Server) lerianToken(grant string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body api.TokenRequest
-		if err := api.DecodeJSON(r.Body, &body); err != nil {
+		if err := decodeLerianToken(r, grant, &body); err != nil {
 			writeLerianError(w, err)
 			return
 		}
