@@ -197,6 +197,11 @@ func (s *Service) GetApplicationFor(a Actor, idOrClientID string) (api.Applicati
 // the grace period ends the oldest at once.
 func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID string, grace string) (api.RotatedSecret, error) {
 	var out api.RotatedSecret
+	// Another tenant's application reads as missing before anything else
+	// is said about the caller's session.
+	if _, err := s.GetApplicationFor(a, idOrClientID); err != nil {
+		return out, err
+	}
 	if err := s.stepUp(ctx, a, "rotate an application's secret"); err != nil {
 		return out, err
 	}

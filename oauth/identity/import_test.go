@@ -242,7 +242,7 @@ func TestImportRefusals(t *testing.T) {
 		{"list of the wrong type", `{"users":"ana"}`, api.ErrInvalidField, "must be an array"},
 		{"partial page", `{"users":{"items":[` + user + `],"page":1,"limit":1,"total":7}}`, api.ErrInvalidField, "every page"},
 		{"unknown page field", `{"users":{"items":[],"next":2}}`, api.ErrUnknownField, "next"},
-		{"user without email", `{"users":[{"id":"019c96a1-0000-7000-8000-00000000000a","username":"ana"}]}`, api.ErrMissingFields, "email"},
+		{"user without email", `{"users":[{"id":"019c96a1-0000-7000-8000-00000000000a","username":"ana"}]}`, api.ErrMissingRequired, "email"},
 		{"user id not a UUID", `{"users":[` + strings.Replace(user, "019c96a1-0000-7000-8000-00000000000a", "42", 1) + `]}`, api.ErrInvalidField, "UUID"},
 		{"bad username", `{"users":[` + strings.Replace(user, `"ana"`, `"an a"`, 1) + `]}`, api.ErrInvalidField, "username"},
 		{"duplicate user", `{"users":[` + user + `,` + user + `]}`, api.ErrInvalidField, "appears twice"},

@@ -245,7 +245,8 @@ func TestApplicationSecretsAndRotation(t *testing.T) {
 	require.NoError(t, auth(r2.ClientSecret))
 	require.NoError(t, auth(r3.ClientSecret))
 
-	remote := identity.Actor{Name: "user:x", Source: "192.0.2.1", SubjectID: "x"}
+	ru := e.user(t, "remote-caller")
+	remote := identity.Actor{Name: "user:" + ru.ID, Source: "192.0.2.1", SubjectID: ru.ID}
 	_, err = e.svc.RotateApplication(ctx, remote, app.ID, "")
 	require.ErrorIs(t, err, api.ErrStepUp, "a data-plane caller without a session mints nothing")
 	_, err = e.svc.CreateApplication(ctx, remote, api.CreateApplicationRequest{Name: "x"})

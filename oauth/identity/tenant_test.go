@@ -30,7 +30,7 @@ func usernames(l api.UserList) []string {
 // 404 for another tenant's, creates in its own tenant, and cannot set a
 // tenant; a bearer without a tenant and the admin socket see everything.
 func TestTenantScope(t *testing.T) {
-	e := newEnv(t, identity.Config{RemoteCredentialOps: true})
+	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	mk := func(name, tenant, slug string) api.CreatedUser {
 		u, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", TenantID: tenant, TenantSlug: slug})
@@ -136,7 +136,11 @@ func TestTenantScope(t *testing.T) {
 	g, err := e.svc.CreateGroup(ctx, t1, api.CreateGroupRequest{Name: "t1-new"})
 	require.NoError(t, err)
 	require.Equal(t, "t-1", g.TenantID)
-	ap, err := e.svc.CreateApplication(ctx, t1, api.CreateApplicationRequest{Name: "t1-app"})
+	// Minting a secret on the data plane needs a second-factor sign-in.
+	enrolTOTP(t, e, a1.ID)
+	t1mfa := t1
+	t1mfa.Session = &identity.Session{AuthTime: e.clock.now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}
+	ap, err := e.svc.CreateApplication(ctx, t1mfa, api.CreateApplicationRequest{Name: "t1-app"})
 	require.NoError(t, err)
 	apps, err := e.svc.ListApplicationsFor(t1)
 	require.NoError(t, err)
