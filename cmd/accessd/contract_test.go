@@ -404,6 +404,14 @@ func (c *contract) providers(t *testing.T, bearer, appID string) {
 	a = c.callDiffering(t, "type", bearer, "PATCH", "/v1/providers/"+p.ID, js(t, map[string]string{"clientId": "mailer"}), 200, "ProviderResponse")
 	require.NoError(t, json.Unmarshal(a.body, &p))
 	require.Equal(t, "mailer", p.ClientID)
+	// Lerian's own create body (type SendGrid) is refused in Lerian's
+	// error shape, naming the types accessd delivers with.
+	lerianBody := js(t, map[string]any{"name": "sendgrid", "category": "Email", "type": "SendGrid", "clientId": "apikey", "clientSecret": "SG.x"})
+	c.validate(t, "ProviderInput", []byte(lerianBody))
+	c.fail(t, bearer, "POST", "/v1/providers", lerianBody, 400, "AUT-0400")
+	a = sendHTTP(t, c.d.data, "POST", c.d.base+"/v1/providers", map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + bearer}, lerianBody)
+	require.Contains(t, string(a.body), `\"smtp\"`, "the answer names accessd's types")
+	require.NotContains(t, string(a.body), "SG.x")
 
 	// Application Providers: link (201), list, set default, unlink (204).
 	link := js(t, map[string]any{"providerId": p.ID, "canSignIn": true})
