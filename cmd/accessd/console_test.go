@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 )
 
@@ -46,6 +49,40 @@ type (
 	}
 )
 
+// validatePermissions is the console's
+// src/context/permission-provider/validate-permissions.ts, line for line:
+// a `*` key allows everything; else the resource's entry must hold `*`
+// or the action. (permissions.hasOwnProperty on a null answer is the
+// client-side exception a 404 caused.)
+func validatePermissions(permissions map[string][]string, resource, action string) bool {
+	const wildcard = "*"
+	if _, ok := permissions[wildcard]; ok {
+		return true
+	}
+	if permissions[resource] == nil {
+		return false
+	}
+	if slices.Contains(permissions[resource], wildcard) {
+		return true
+	}
+	return slices.Contains(permissions[resource], action)
+}
+
+// consolePermissions is IdentityAuthPermissionRepository.getPermissions:
+// GET ${PLUGIN_AUTH_BASE_PATH}/permissions/ (a trailing slash), decoded as
+// AuthPermissionEntity (a record of resource -> actions), which must be
+// Lerian's Permissions shape.
+func consolePermissions(t *testing.T, d *lerianDaemon, schemas map[string]*jsonschema.Schema, token string) map[string][]string {
+	t.Helper()
+	body := consoleFetch(t, d, token, "GET", "/v1/permissions/", "")
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	require.NoError(t, err)
+	require.NoError(t, schemas["Permissions"].Validate(v), "%s", body)
+	p := decodeAs[map[string][]string](t, body)
+	require.NotNil(t, p, "hasOwnProperty on null: the console's Settings page dies")
+	return p
+}
+
 // consoleFetch is HttpFetchUtils.httpFetch: it sends the console's headers
 // and returns the body of a 2xx JSON (or empty) answer.
 func consoleFetch(t *testing.T, d *lerianDaemon, token, method, path, body string) []byte {
@@ -61,6 +98,16 @@ func consoleFetch(t *testing.T, d *lerianDaemon, token, method, path, body strin
 		require.True(t, json.Valid(a.body), "%s %s: response.json() fails on %s", method, path, a.body)
 	}
 	return a.body
+}
+
+// claimsJSON is jwt.decode: a JWS compact token's payload, unverified.
+func claimsJSON(t *testing.T, tok string) []byte {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	require.Len(t, parts, 3, "jwt.decode needs a JWS compact token")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	return payload
 }
 
 // decodeAs decodes body as the console's type T and checks that every
@@ -98,13 +145,61 @@ func TestConsoleCalls(t *testing.T) {
 			"accessToken", "refreshToken", "tokenType", "expiresIn")
 	}
 	auth := login("maria@example.test", editorPW)
-	parts := strings.Split(auth.AccessToken, ".")
-	require.Len(t, parts, 3, "jwt.decode needs a JWS compact token")
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	require.NoError(t, err)
-	claims := decodeAs[map[string]any](t, payload, "sub", "name")
-	require.Equal(t, editor.ID, claims["sub"], "the session id is the token's sub")
+	ec := decodeAs[map[string]any](t, claimsJSON(t, auth.AccessToken), "sub", "name")
+	require.Equal(t, editor.ID, ec["sub"], "the session id is the token's sub")
 	tok := auth.AccessToken
+
+	// PermissionProvider: an identity editor (in no midaz group, so no
+	// `*` key decides for it) may open the Users page: users/get, an
+	// identity resource, by its own entry.
+	schemas := lerianSchemas(t)
+	const inesPW = "console-Identity-pass-18"
+	d.user(t, "ines.rocha", "ines.rocha@example.test", inesPW, "identity-editor-group")
+	perms := consolePermissions(t, d, schemas, login("ines.rocha@example.test", inesPW).AccessToken)
+	require.Equal(t, map[string][]string{"applications": {"*"}, "groups": {"*"}, "reset-password": {"*"}, "update-password": {"*"}, "users": {"*"}}, perms,
+		"an identity editor: every action on the identity resources (a `*` action), no midaz grant")
+	require.True(t, validatePermissions(perms, "users", "get"), "an identity editor may list users: %v", perms)
+	require.False(t, validatePermissions(perms, "accounts", "get"), "and nothing of midaz: %v", perms)
+
+	// The sign-in form asks for an e-mail address and sends it as
+	// username: a user whose username is not the address signs in with
+	// it. The answer carries the ID token (for the console, its client
+	// is the audience); the access token names the user (displayName).
+	const viewerPW = "console-Viewer-pass-64"
+	viewer := d.user(t, "vera.lima", "vera.lima@example.test", viewerPW, "midaz-viewer-group")
+	va := login("vera.lima@example.test", viewerPW)
+	require.NotEmpty(t, va.IDToken, "AuthResponseEntity.idToken")
+	vc := decodeAs[map[string]any](t, claimsJSON(t, va.AccessToken), "sub", "name", "displayName")
+	require.Equal(t, viewer.ID, vc["sub"])
+	require.Equal(t, "Test Vera.lima", vc["displayName"], "first and last name")
+	ic := claims(t, va.IDToken)
+	require.Equal(t, viewer.ID, ic["sub"])
+	require.Contains(t, []any{app.ClientID, []any{app.ClientID}}, ic["aud"], "the ID token is for the console's client")
+
+	// A midaz viewer: exactly what the daemon answers (midaz's grant on
+	// every resource as a `*` key with its actions; the identity
+	// resources with none), and what the console concludes from it. Its
+	// rule reads a `*` key as "everything", whatever actions it lists: a
+	// viewer's console offers deleting accounts and managing users. The
+	// daemon refuses them when asked (below); the console only shows them.
+	vp := consolePermissions(t, d, schemas, va.AccessToken)
+	require.Equal(t, map[string][]string{"*": {"get", "head"}, "applications": {}, "groups": {}, "providers": {},
+		"reset-password": {}, "update-password": {}, "users": {}}, vp)
+	for _, c := range []struct {
+		resource, action string
+		console, daemon  bool
+	}{{"accounts", "get", true, true}, {"accounts", "delete", true, false}, {"ledgers", "post", true, false}} {
+		require.Equal(t, c.console, validatePermissions(vp, c.resource, c.action), "the console on %s/%s for a midaz viewer, from %v", c.resource, c.action, vp)
+		az := sendHTTP(t, d.data, "POST", d.base+"/v1/authorize", map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + va.AccessToken},
+			fmt.Sprintf(`{"sub":"lerian/%s","resource":%q,"action":%q,"product":"midaz"}`, viewer.ID, c.resource, c.action))
+		require.Equal(t, 200, az.status, az.String())
+		require.Contains(t, string(az.body), fmt.Sprintf(`"authorized":%t`, c.daemon), "the daemon on %s/%s for a midaz viewer", c.resource, c.action)
+	}
+	// users/get is the identity's own resource: the console offers the
+	// viewer its Users page, whose call the daemon refuses.
+	require.True(t, validatePermissions(vp, "users", "get"), "the console on users/get for a midaz viewer, from %v", vp)
+	a := sendHTTP(t, d.data, "GET", d.base+"/v1/users", map[string]string{"Content-Type": "application/json", "Authorization": va.AccessToken}, "")
+	require.Equal(t, 403, a.status, "the Users page the console offers a viewer is refused: %s", a)
 
 	// IdentityCreateUsersRepository.create: UserMapper.toDomain's keys.
 	created := decodeAs[consoleUser](t, consoleFetch(t, d, tok, "POST", "/v1/users",
@@ -163,7 +258,7 @@ func TestConsoleCalls(t *testing.T) {
 
 	// IdentityDeleteUserRepository.delete; the user is gone.
 	consoleFetch(t, d, tok, "DELETE", "/v1/users/"+created.ID, "")
-	a := sendHTTP(t, d.data, "GET", d.base+"/v1/users/"+created.ID, map[string]string{"Content-Type": "application/json", "Authorization": tok}, "")
+	a = sendHTTP(t, d.data, "GET", d.base+"/v1/users/"+created.ID, map[string]string{"Content-Type": "application/json", "Authorization": tok}, "")
 	require.Equal(t, 404, a.status, a.String())
 	require.Contains(t, a.header.Get("Content-Type"), "application/json", "handleMidazError reads a JSON error")
 }
