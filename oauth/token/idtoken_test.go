@@ -95,7 +95,7 @@ func TestIDToken(t *testing.T) {
 
 			// A refresh keeps the sign-in's auth_time and has no nonce.
 			e.clock.add(time.Minute)
-			code, rt, _ := e.lerianToken(t, "/v1/login/oauth/refresh_token", api.TokenRequest{RefreshToken: tok.RefreshToken})
+			code, rt, _ := e.lerianToken(t, "/v1/login/oauth/refresh_token", api.RefreshTokenRequest{RefreshToken: tok.RefreshToken})
 			require.Equal(t, http.StatusOK, code)
 			_, rc := e.verifyIDToken(t, rt.IDToken, alg, "lerian")
 			require.Equal(t, c.AuthTime, rc.AuthTime)
@@ -208,7 +208,7 @@ func TestLogoutWithIDTokenHint(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, e.postForm(t, "/v1/logout", [2]string{}, url.Values{"id_token_hint": {tok.IDToken + "x"}}, nil),
 		"a tampered hint is refused")
 	require.Equal(t, http.StatusNoContent, e.postForm(t, "/v1/logout", [2]string{}, url.Values{"id_token_hint": {tok.IDToken}}, nil))
-	code, _, fail := e.lerianToken(t, "/v1/login/oauth/refresh_token", api.TokenRequest{RefreshToken: tok.RefreshToken})
+	code, _, fail := e.lerianToken(t, "/v1/login/oauth/refresh_token", api.RefreshTokenRequest{RefreshToken: tok.RefreshToken})
 	require.NotEqual(t, http.StatusOK, code, "the session ended")
 	require.Equal(t, "AUT-1005", fail.Code)
 }
