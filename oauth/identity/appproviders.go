@@ -77,6 +77,9 @@ func unlinkEverywhere(tx *store.Tx, id string) (int, error) {
 // SetDefaultProvider makes a provider its category's default, and no
 // other provider of the category one.
 func (s *Service) SetDefaultProvider(ctx context.Context, a Actor, idOrName string) (api.Provider, error) {
+	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+		return api.Provider{}, err
+	}
 	var out, before store.Provider
 	err := s.st.Update(func(tx *store.Tx) error {
 		p, err := lookupProvider(tx, idOrName)
@@ -243,7 +246,7 @@ func appProviderView(l store.AppProvider, p store.Provider) api.AppProvider {
 func (s *Service) changeAppProviders(a Actor, appID, typ string, fn func(tx *store.Tx, links []store.AppProvider) ([]store.AppProvider, store.AppProvider, store.Provider, error)) (api.AppProvider, error) {
 	var out api.AppProvider
 	err := s.st.Update(func(tx *store.Tx) error {
-		ap, err := s.lookupApp(tx, appID)
+		ap, err := s.lookupAppIn(tx, a, appID)
 		if err != nil {
 			return err
 		}
@@ -346,10 +349,10 @@ func (s *Service) SetAppDefaultProvider(ctx context.Context, a Actor, appID, pro
 }
 
 // ListAppProviders lists the providers linked to an application.
-func (s *Service) ListAppProviders(appID string) ([]api.AppProvider, error) {
+func (s *Service) ListAppProviders(a Actor, appID string) ([]api.AppProvider, error) {
 	out := []api.AppProvider{}
 	err := s.st.View(func(tx *store.Tx) error {
-		ap, err := s.lookupApp(tx, appID)
+		ap, err := s.lookupAppIn(tx, a, appID)
 		if err != nil {
 			return err
 		}

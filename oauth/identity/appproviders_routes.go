@@ -16,7 +16,7 @@ func appProviderRoutes(h func(pattern, resource string, self bool, fn handler), 
 		return svc.LinkProvider(r.Context(), a, app(r), req)
 	}))
 	h("GET /v1/applications/{id}/providers", "applications", false, answer(func(r *http.Request, a Actor) ([]api.AppProvider, error) {
-		return svc.ListAppProviders(app(r))
+		return svc.ListAppProviders(a, app(r))
 	}))
 	h("DELETE /v1/applications/{id}/providers/{providerId}", "applications", false, noContent(func(r *http.Request, a Actor) error {
 		return svc.UnlinkProvider(r.Context(), a, app(r), prov(r))

@@ -147,6 +147,9 @@ func sealSecret(tx *store.Tx, p *store.Provider, secret string) error {
 // CreateProvider stores a delivery provider; its secret is sealed to the
 // record and never returned.
 func (s *Service) CreateProvider(ctx context.Context, a Actor, req api.CreateProviderRequest) (api.Provider, error) {
+	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+		return api.Provider{}, err
+	}
 	p := store.Provider{Name: req.Name, Category: req.Category, Type: req.Type, Host: req.Host, Port: req.Port,
 		ClientID: req.ClientID, DisableSSL: req.DisableSSL, From: req.From, CAPEM: req.CAPEM, URL: req.URL,
 		Template: req.Template, AuthHeader: req.AuthHeader}
@@ -215,6 +218,9 @@ func (s *Service) GetProvider(idOrName string) (api.Provider, error) {
 // UpdateProvider changes the fields the request sets and validates the
 // result as a whole.
 func (s *Service) UpdateProvider(ctx context.Context, a Actor, idOrName string, req api.UpdateProviderRequest) (api.Provider, error) {
+	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+		return api.Provider{}, err
+	}
 	var out store.Provider
 	err := s.st.Update(func(tx *store.Tx) error {
 		cur, err := lookupProvider(tx, idOrName)
@@ -267,6 +273,9 @@ func (s *Service) UpdateProvider(ctx context.Context, a Actor, idOrName string, 
 // it was its category's default, the category has none until an admin
 // sets one: no other provider takes over by accident.
 func (s *Service) DeleteProvider(ctx context.Context, a Actor, idOrName string) error {
+	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+		return err
+	}
 	err := s.st.Update(func(tx *store.Tx) error {
 		p, err := lookupProvider(tx, idOrName)
 		if err != nil {
@@ -289,6 +298,9 @@ func (s *Service) DeleteProvider(ctx context.Context, a Actor, idOrName string) 
 // (Email) or an E.164 number (SMS) and reports what the peer answered.
 // A refused delivery is an answer, not an error.
 func (s *Service) TestProvider(ctx context.Context, a Actor, idOrName, to string) (api.ProviderTestResult, error) {
+	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+		return api.ProviderTestResult{}, err
+	}
 	var p store.Provider
 	err := s.st.View(func(tx *store.Tx) error {
 		var err error

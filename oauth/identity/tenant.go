@@ -280,3 +280,21 @@ func (s *Service) SetApplicationTenant(ctx context.Context, a Actor, idOrClientI
 	s.refreshSubject(id)
 	return out, nil
 }
+
+// sharedConfig refuses a change to configuration every tenant shares
+// (what, e.g. "delivery providers": the relays and gateways every
+// tenant's sign-in codes go through) to a data-plane bearer with a
+// tenant, so that no tenant can redirect another's codes.
+func (s *Service) sharedConfig(a Actor, what string) error {
+	if a.Admin {
+		return nil
+	}
+	sc, err := s.scopeFor(a)
+	if err != nil {
+		return storeErr("caller's tenant", err)
+	}
+	if !sc.all {
+		return fmt.Errorf("identity: %w: %s are shared by every tenant; only the admin socket (accessctl) or a bearer without a tenant changes them", api.ErrForbidden, what)
+	}
+	return nil
+}

@@ -177,3 +177,60 @@ func TestTenantScope(t *testing.T) {
 		require.ErrorIs(t, err, api.ErrInvalidField, "%+v", bad)
 	}
 }
+
+// TestTenantAppProvidersAndSharedProviders: on the data plane another
+// tenant's application reads as missing on the Application Providers
+// routes too, and the delivery providers every tenant's codes go through
+// are changed only by the admin socket or a bearer without a tenant.
+func TestTenantAppProvidersAndSharedProviders(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	a1, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "ana-t1", Email: "ana@example.com", TenantID: "t-1"})
+	require.NoError(t, err)
+	g0 := e.user(t, "gil")
+	app1, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "t1-app", TenantID: "t-1"})
+	require.NoError(t, err)
+	app2, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "t2-app", TenantID: "t-2"})
+	require.NoError(t, err)
+	p, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
+	require.NoError(t, err)
+	t1, t0 := bearer(a1), bearer(g0)
+
+	for name, call := range map[string]func() error{
+		"link":    func() error { _, err := e.svc.LinkProvider(ctx, t1, app2.ID, api.LinkProviderRequest{ProviderID: p.ID}); return err },
+		"list":    func() error { _, err := e.svc.ListAppProviders(t1, app2.ID); return err },
+		"default": func() error { _, err := e.svc.SetAppDefaultProvider(ctx, t1, app2.ID, p.ID); return err },
+		"unlink":  func() error { return e.svc.UnlinkProvider(ctx, t1, app2.ID, p.ID) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.ErrorIs(t, call(), api.ErrNotFound, "another tenant's application reads as missing")
+		})
+	}
+	ls, err := e.svc.ListAppProviders(admin, app2.ID)
+	require.NoError(t, err)
+	require.Empty(t, ls, "nothing was linked to tenant t-2's application")
+
+	// Its own application: linking a shared provider is the tenant's own business.
+	_, err = e.svc.LinkProvider(ctx, t1, app1.ID, api.LinkProviderRequest{ProviderID: p.ID})
+	require.NoError(t, err)
+	ls, err = e.svc.ListAppProviders(t1, app1.ID)
+	require.NoError(t, err)
+	require.Len(t, ls, 1)
+
+	// The providers themselves are shared: a tenant bearer changes none.
+	host := "noreply@example.internal"
+	for name, call := range map[string]func(a identity.Actor) error{
+		"create": func(a identity.Actor) error {
+			_, err := e.svc.CreateProvider(ctx, a, api.CreateProviderRequest{Name: "mine-" + a.SubjectID[:4], Category: api.ProviderEmail, Host: "mail2.example.internal", From: host})
+			return err
+		},
+		"update":      func(a identity.Actor) error { _, err := e.svc.UpdateProvider(ctx, a, p.ID, api.UpdateProviderRequest{From: &host}); return err },
+		"set default": func(a identity.Actor) error { _, err := e.svc.SetDefaultProvider(ctx, a, p.ID); return err },
+	} {
+		t.Run("provider "+name, func(t *testing.T) {
+			require.ErrorIs(t, call(t1), api.ErrForbidden, "a tenant bearer changes no shared provider")
+			require.NoError(t, call(t0), "a bearer without a tenant may")
+		})
+	}
+	require.ErrorIs(t, e.svc.DeleteProvider(ctx, t1, p.ID), api.ErrForbidden)
+}
