@@ -197,7 +197,10 @@ func TestTenantAppProvidersAndSharedProviders(t *testing.T) {
 	t1, t0 := bearer(a1), bearer(g0)
 
 	for name, call := range map[string]func() error{
-		"link":    func() error { _, err := e.svc.LinkProvider(ctx, t1, app2.ID, api.LinkProviderRequest{ProviderID: p.ID}); return err },
+		"link": func() error {
+			_, err := e.svc.LinkProvider(ctx, t1, app2.ID, api.LinkProviderRequest{ProviderID: p.ID})
+			return err
+		},
 		"list":    func() error { _, err := e.svc.ListAppProviders(t1, app2.ID); return err },
 		"default": func() error { _, err := e.svc.SetAppDefaultProvider(ctx, t1, app2.ID, p.ID); return err },
 		"unlink":  func() error { return e.svc.UnlinkProvider(ctx, t1, app2.ID, p.ID) },
@@ -224,7 +227,10 @@ func TestTenantAppProvidersAndSharedProviders(t *testing.T) {
 			_, err := e.svc.CreateProvider(ctx, a, api.CreateProviderRequest{Name: "mine-" + a.SubjectID[:4], Category: api.ProviderEmail, Host: "mail2.example.internal", From: host})
 			return err
 		},
-		"update":      func(a identity.Actor) error { _, err := e.svc.UpdateProvider(ctx, a, p.ID, api.UpdateProviderRequest{From: &host}); return err },
+		"update": func(a identity.Actor) error {
+			_, err := e.svc.UpdateProvider(ctx, a, p.ID, api.UpdateProviderRequest{From: &host})
+			return err
+		},
 		"set default": func(a identity.Actor) error { _, err := e.svc.SetDefaultProvider(ctx, a, p.ID); return err },
 	} {
 		t.Run("provider "+name, func(t *testing.T) {
