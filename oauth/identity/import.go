@@ -447,6 +447,12 @@ func (s *Service) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error) 
 			if u.PasswordHash != "" {
 				how = "keeps its bcrypt password hash, re-made as argon2id at first sign-in"
 			}
+			if _, err := tx.Applications().Get(u.ID); err == nil {
+				p.add("user", u.Username, u.ID, ImportConflict, "its id is an application's id in accessd; users and applications share one subject space, so give it another id")
+				continue
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
 			if clash := signInClash(tx, u); clash != "" {
 				p.add("user", u.Username, u.ID, ImportConflict, clash)
 				continue
@@ -469,6 +475,12 @@ func (s *Service) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error) 
 		}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			if _, err := tx.Users().Get(ap.ID); err == nil {
+				p.add("application", ap.ClientID, ap.ID, ImportConflict, "its id is a user's id in accessd; users and applications share one subject space, so give it another id")
+				continue
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
 			p.add("application", ap.ClientID, ap.ID, ImportCreate, "keeps its clientId and secret (stored as a keyed hash)")
 		case err != nil:
 			return nil, err

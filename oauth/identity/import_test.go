@@ -480,3 +480,32 @@ func janeEmail(t *testing.T, file string) string {
 	t.Fatal("no janedoe in the export")
 	return ""
 }
+
+// TestImportIDAcrossKinds: users and applications share one subject
+// space (an ID names the principal whose grants a decision uses), so an
+// imported application may not take an existing user's ID, nor a user
+// an application's: either would merge the two principals' grants.
+func TestImportIDAcrossKinds(t *testing.T) {
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	u := e.user(t, "uma")
+	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "ledger"})
+	require.NoError(t, err)
+	for name, file := range map[string]string{
+		"application with a user's id": `{"applications":[{"id":"` + u.ID + `","clientId":"cid-uma","clientSecret":"0123456789abcdef0123456789abcdef0123","name":"n","description":"","createdAt":"","groups":["admin-group"]}]}`,
+		"user with an application's id": `{"users":[{"id":"` + app.ID + `","username":"ana","email":"ana@example.com","firstName":"A","lastName":"N","groups":["admin-group"]}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dry, err := e.svc.Import(ctx, admin, []byte(file), true)
+			require.NoError(t, err)
+			require.Len(t, dry.Records, 1)
+			require.Equal(t, "conflict", dry.Records[0].Action)
+			require.Contains(t, dry.Records[0].Detail, "share one subject space")
+			_, err = e.svc.Import(ctx, admin, []byte(file), false)
+			require.ErrorIs(t, err, api.ErrConflict)
+			require.NoError(t, e.svc.LoadIndex())
+			require.False(t, e.idx.Allowed(u.ID, "", "users", "delete"), "the user gained no grant")
+			require.False(t, e.idx.Allowed(app.ID, "", "users", "delete"), "the application gained no grant")
+		})
+	}
+}
