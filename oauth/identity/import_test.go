@@ -492,7 +492,7 @@ func TestImportIDAcrossKinds(t *testing.T) {
 	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "ledger"})
 	require.NoError(t, err)
 	for name, file := range map[string]string{
-		"application with a user's id": `{"applications":[{"id":"` + u.ID + `","clientId":"cid-uma","clientSecret":"0123456789abcdef0123456789abcdef0123","name":"n","description":"","createdAt":"","groups":["admin-group"]}]}`,
+		"application with a user's id":  `{"applications":[{"id":"` + u.ID + `","clientId":"cid-uma","clientSecret":"0123456789abcdef0123456789abcdef0123","name":"n","description":"","createdAt":"","groups":["admin-group"]}]}`,
 		"user with an application's id": `{"users":[{"id":"` + app.ID + `","username":"ana","email":"ana@example.com","firstName":"A","lastName":"N","groups":["admin-group"]}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
