@@ -83,6 +83,11 @@ func TestSignInNamesUnique(t *testing.T) {
 			require.Contains(t, err.Error(), tc.says)
 		})
 	}
+	// Usernames are width-mapped (PRECIS), addresses only case-folded: an
+	// address in full-width letters would name rui's account by username.
+	_, err = e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "carla", Email: "ｒｕｉ@example.com"})
+	require.ErrorIs(t, err, api.ErrInvalidField)
+	require.Contains(t, err.Error(), "full-width")
 	q, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "quim", Email: "quim@example.com"})
 	require.NoError(t, err)
 	taken := "OLGA@EXAMPLE.COM"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
+	"golang.org/x/text/unicode/norm"
 )
 
 // userView is the API's view of a user: never a credential.
@@ -37,6 +38,12 @@ func checkEmail(e string) error {
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || a.Name != "" {
 		return invalid("email must be a plain address like name@example.com")
+	}
+	// Sign-in takes a username or an address, and usernames are compared
+	// after width mapping (PRECIS): an address in full-width or other
+	// compatibility characters could name another account's username.
+	if norm.NFKC.String(e) != e {
+		return invalid("email must not contain full-width or other compatibility characters; write it as name@example.com")
 	}
 	return nil
 }
