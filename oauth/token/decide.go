@@ -73,7 +73,7 @@ func (p decisions) permissions(w http.ResponseWriter, r *http.Request) {
 	if q.Has("product") {
 		product := q.Get("product")
 		if !authz.ValidProduct(product) {
-			api.WriteError(w, fmt.Errorf("permissions: %w: product %q must be a product name such as \"midaz\" or \"plugin-crm\"; leave it out for the default product and the identity resources", api.ErrInvalidField, product))
+			api.WriteError(w, fmt.Errorf("permissions: %w: product %q must be a product name such as \"midaz\" or \"plugin-crm\"; leave it out for the default product and the identity resources", api.ErrInvalidQuery, product))
 			return
 		}
 		api.WriteJSON(w, http.StatusOK, p.index.Permissions(pr.SubjectID, product))

@@ -201,6 +201,7 @@ func TestPermissionsRefused(t *testing.T) {
 	var fail api.Error
 	require.Equal(t, http.StatusBadRequest, e.do(t, "GET", "/v1/permissions?product=midaz/x", auth, nil, &fail))
 	require.Contains(t, fail.Message, "product")
+	require.Equal(t, "AUT-0004", fail.Code, "a bad query parameter is Lerian's AUT-0004")
 	require.Equal(t, http.StatusBadRequest, e.do(t, "GET", "/v1/permissions?product=", auth, nil, &fail))
 	require.Equal(t, http.StatusUnauthorized, e.do(t, "GET", "/v1/permissions/", nil, nil, &fail))
 	require.Equal(t, http.StatusNotFound, e.do(t, "GET", "/v1/permissions/users", auth, nil, nil))
