@@ -345,14 +345,21 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 	} else if req.TenantSlug != nil {
 		return out, invalid("send tenantSlug with its tenantId")
 	}
+	redirect, err := s.mayRedirectFactors(ctx, a, idOrName, req)
+	if err != nil {
+		return out, err
+	}
 	var u store.User
 	var c store.Credential
-	err := s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx *store.Tx) error {
 		cur, err := s.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
 		if err := s.mayActOn(a, cur.ID); err != nil {
+			return err
+		}
+		if err := s.resetMovedFactors(tx, a, cur, req, redirect); err != nil {
 			return err
 		}
 		var changed []string
@@ -552,6 +559,14 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 	}
 	if err := s.mayActOn(a, u.ID); err != nil {
 		return nil, err
+	}
+	if !a.Admin && a.SubjectID == u.ID {
+		// A stolen access token must not set its holder's password; the
+		// user changes their own with update-password, which asks for
+		// the old one.
+		if err := s.stepUp(ctx, a, "reset your own password (change it with PATCH /v1/users/{id}/update-password, which asks for the old one)"); err != nil {
+			return nil, err
+		}
 	}
 	pw := newPassword
 	oneTime := len(pw) == 0
