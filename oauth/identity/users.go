@@ -312,7 +312,9 @@ func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (
 	return out, storeErr("list users", err)
 }
 
-// UpdateUser applies a PATCH: nil fields are left alone.
+// UpdateUser applies a PATCH: nil fields are left alone. Moving the
+// address or number of an enabled e-mail or SMS factor is guarded and
+// turns that factor off (mayRedirectFactors, resetMovedFactors).
 func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (api.User, error) {
 	var out api.User
 	if req.FirstName != nil {
@@ -551,7 +553,8 @@ func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 // ResetPassword sets a user's password for them (a helpdesk reset). With
 // newPassword empty a one-time password is generated and returned once;
 // it must be changed (UpdatePassword) before it is good for anything
-// else. Every session ends.
+// else. Every session ends. On the data plane, resetting one's own
+// password needs a step-up.
 func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, newPassword []byte) (generated []byte, err error) {
 	u, err := s.GetUserFor(a, idOrName)
 	if err != nil {
