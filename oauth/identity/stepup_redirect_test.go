@@ -263,3 +263,36 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrBadPasscode)
 	require.True(t, strings.Contains(err.Error(), "verify the code"), err.Error())
 }
+
+// TestFactorAddressOverHTTP: the takeover chain over the real routes, as
+// a bearer without a session (a stolen access token) would send it, and
+// the admin socket's update that turns the factor off.
+func TestFactorAddressOverHTTP(t *testing.T) {
+	d := newDeliveredEnv(t)
+	data, adminPlane := servePlane(t, d.env, false), servePlane(t, d.env, true)
+	v := d.user(t, "vera", "identity-editor-group")
+	m := d.user(t, "mallory", "identity-editor-group")
+	d.enrolEmail(t, v.ID, "vera@example.com")
+	for _, tc := range []struct {
+		name, as, method, path, body string
+		code                         int
+		aut, says                    string
+	}{
+		{"own e-mail", v.ID, "PATCH", "/v1/users/" + v.ID, `{"email":"thief@evil.example"}`, 403, "AUT-0407", "change the address your sign-in codes go to"},
+		{"own password", v.ID, "PATCH", "/v1/users/" + v.ID + "/reset-password", `{"newPassword":"` + thiefPassword + `"}`, 403, "AUT-0407", "update-password"},
+		{"another user's e-mail", m.ID, "PATCH", "/v1/users/" + v.ID, `{"email":"thief@evil.example"}`, 403, "AUT-0403", "accessctl user update"},
+		{"own name, no factor moved", v.ID, "PATCH", "/v1/users/" + v.ID, `{"firstName":"Vera"}`, 200, "", `"mfaEnabled":true`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := call(t, data, tc.as, tc.method, tc.path, tc.body)
+			require.Equal(t, tc.code, code, body)
+			if tc.aut != "" {
+				require.Contains(t, body, `"`+tc.aut+`"`)
+			}
+			require.Contains(t, body, tc.says)
+		})
+	}
+	code, body := call(t, adminPlane, "", "PATCH", "/v1/users/"+v.ID, `{"email":"vera@new.example"}`)
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"mfaEnabled":false`, "the moved factor is off until enrolled again")
+}
