@@ -319,7 +319,9 @@ func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (
 	return out, storeErr("list users", err)
 }
 
-// UpdateUser applies a PATCH: nil fields are left alone.
+// UpdateUser applies a PATCH: nil fields are left alone. Moving the
+// address or number of an enabled e-mail or SMS factor is guarded and
+// turns that factor off (mayRedirectFactors, resetMovedFactors).
 func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (api.User, error) {
 	var out api.User
 	if req.FirstName != nil {
@@ -352,14 +354,21 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 	} else if req.TenantSlug != nil {
 		return out, invalid("send tenantSlug with its tenantId")
 	}
+	redirect, err := s.mayRedirectFactors(ctx, a, idOrName, req)
+	if err != nil {
+		return out, err
+	}
 	var u store.User
 	var c store.Credential
-	err := s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx *store.Tx) error {
 		cur, err := s.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
 		if err := s.mayActOn(a, cur.ID); err != nil {
+			return err
+		}
+		if err := s.resetMovedFactors(tx, a, cur, req, redirect); err != nil {
 			return err
 		}
 		var changed []string
@@ -551,7 +560,8 @@ func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 // ResetPassword sets a user's password for them (a helpdesk reset). With
 // newPassword empty a one-time password is generated and returned once;
 // it must be changed (UpdatePassword) before it is good for anything
-// else. Every session ends.
+// else. Every session ends. On the data plane, resetting one's own
+// password needs a step-up.
 func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, newPassword []byte) (generated []byte, err error) {
 	u, err := s.GetUserFor(a, idOrName)
 	if err != nil {
@@ -559,6 +569,14 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 	}
 	if err := s.mayActOn(a, u.ID); err != nil {
 		return nil, err
+	}
+	if !a.Admin && a.SubjectID == u.ID {
+		// A stolen access token must not set its holder's password; the
+		// user changes their own with update-password, which asks for
+		// the old one.
+		if err := s.stepUp(ctx, a, "reset your own password (change it with PATCH /v1/users/{id}/update-password, which asks for the old one)"); err != nil {
+			return nil, err
+		}
 	}
 	pw := newPassword
 	oneTime := len(pw) == 0
