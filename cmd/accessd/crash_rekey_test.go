@@ -76,6 +76,7 @@ func shareFiles(t *testing.T, out string) []string {
 type rekeyHost struct {
 	t    *testing.T
 	cfg  string
+	sock string // admin socket
 	data string
 }
 
@@ -116,8 +117,8 @@ func newRekeyHost(t *testing.T, initArgs ...string) (*rekeyHost, string) {
 	port := daemontest.FreePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	dir := t.TempDir()
-	cfg, _ := swtpmConfig(t, dir, port)
-	h := &rekeyHost{t: t, cfg: cfg, data: filepath.Join(dir, "data")}
+	cfg, sock := swtpmConfig(t, dir, port)
+	h := &rekeyHost{t: t, cfg: cfg, sock: sock, data: filepath.Join(dir, "data")}
 	r := h.run(nil, append([]string{"init"}, initArgs...)...)
 	require.Equal(t, 0, r.code, r.stderr)
 	return h, r.stdout
@@ -313,3 +314,48 @@ func readFile(t *testing.T, name string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// TestRekeyPendingBackupRestores: a backup taken while a rekey is pending
+// carries both wraps; it restores on a new TPM with the old key and with
+// the new one, the restored data dir has the same rekey pending, and it
+// starts.
+func TestRekeyPendingBackupRestores(t *testing.T) {
+	ctl := buildAccessctl(t)
+	h, out := newRekeyHost(t)
+	old, _ := secretsIn(t, out)
+	oldF := keyFile(t, old)
+	r := h.run(nil, "rekey-recovery", "--recovery-key-file", oldF)
+	require.Equal(t, 0, r.code, r.stderr)
+	m := recoveryRE.FindStringSubmatch(r.stdout)
+	require.NotNil(t, m, r.stdout)
+	newF := keyFile(t, m[1])
+
+	s := startServe(t, 90*time.Second, "--config", h.cfg)
+	backup := filepath.Join(t.TempDir(), "pending.backup")
+	ctlRun(t, ctl, h.sock, "backup", "-f", backup)
+	s.stop(t)
+
+	for _, tc := range []struct {
+		name, key, says string
+	}{
+		{"old key", oldF, "OLD"},
+		{"new key", newF, "NEW"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := daemontest.FreePort(t)
+			sealtest.StartSwtpm(t, t.TempDir(), port)
+			dir := t.TempDir()
+			cfg, _ := swtpmConfig(t, dir, port)
+			nh := &rekeyHost{t: t, cfg: cfg, data: filepath.Join(dir, "data")}
+			r := nh.run(nil, "restore", "--backup", backup, "--recovery-key-file", tc.key)
+			require.Equal(t, 0, r.code, r.stderr)
+			nh.checkKey("OLD", oldF)
+			nh.checkKey("NEW", newF)
+			nh.starts()
+			r = nh.run(nil, "rekey-recovery", "--finish", "--recovery-key-file", newF)
+			require.Equal(t, 0, r.code, r.stderr)
+			nh.checkKey("", oldF)
+		})
+	}
+}
+
