@@ -358,4 +358,3 @@ func TestRekeyPendingBackupRestores(t *testing.T) {
 		})
 	}
 }
-
