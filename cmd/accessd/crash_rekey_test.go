@@ -349,6 +349,7 @@ func TestRekeyPendingBackupRestores(t *testing.T) {
 			nh := &rekeyHost{t: t, cfg: cfg, data: filepath.Join(dir, "data")}
 			r := nh.run(nil, "restore", "--backup", backup, "--recovery-key-file", tc.key)
 			require.Equal(t, 0, r.code, r.stderr)
+			require.Contains(t, r.stdout, "a rekey-recovery was pending when the backup was taken")
 			nh.checkKey("OLD", oldF)
 			nh.checkKey("NEW", newF)
 			nh.starts()
