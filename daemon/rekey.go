@@ -158,13 +158,9 @@ func RekeyRecovery(cfg Config, opt RekeyOptions) error {
 	}
 	defer unlock()
 	path := recoveryPath(cfg.DataDir)
-	data, err := seal.ReadRecoveryData(path)
+	_, current, pending, err := readRecoveryWraps(cfg, "rekey-recovery")
 	if err != nil {
-		return fmt.Errorf("daemon: rekey-recovery: %w", err)
-	}
-	current, pending, err := seal.SplitRecoveryData(data)
-	if err != nil {
-		return fmt.Errorf("daemon: rekey-recovery: %w", err)
+		return err
 	}
 	if pending != nil {
 		return fmt.Errorf("daemon: rekey-recovery: a rekey is already pending on %s (root.recovery opens with the old and the new key); nothing was changed. "+
@@ -277,6 +273,20 @@ func keyArgs(who string, split RecoveryShares) string {
 		return "--recovery-key-file " + who
 	}
 	return fmt.Sprintf("--recovery-share-file %s-SHARE (repeated, %d of them)", who, split.Threshold)
+}
+
+// readRecoveryWraps reads root.recovery of cfg's data dir and splits it
+// into its wraps (pending nil when no rekey is pending); op names the
+// command in errors.
+func readRecoveryWraps(cfg Config, op string) (data, current, pending []byte, err error) {
+	data, err = seal.ReadRecoveryData(recoveryPath(cfg.DataDir))
+	if err == nil {
+		current, pending, err = seal.SplitRecoveryData(data)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("daemon: %s: %w", op, err)
+	}
+	return data, current, pending, nil
 }
 
 // lockRekey takes the seal directory's lock that keeps two rekeys apart.

@@ -40,13 +40,9 @@ func endRekey(cfg Config, opt RekeyOptions, keep seal.RecoveryWrap) error {
 	}
 	defer unlock()
 	path := recoveryPath(cfg.DataDir)
-	data, err := seal.ReadRecoveryData(path)
+	data, current, pending, err := readRecoveryWraps(cfg, "rekey-recovery "+op)
 	if err != nil {
-		return fmt.Errorf("daemon: rekey-recovery %s: %w", op, err)
-	}
-	current, pending, err := seal.SplitRecoveryData(data)
-	if err != nil {
-		return fmt.Errorf("daemon: rekey-recovery %s: %w", op, err)
+		return err
 	}
 	rk, err := recoveryKeyFrom(opt.Old)
 	if err != nil {
@@ -95,13 +91,9 @@ func endRekey(cfg Config, opt RekeyOptions, keep seal.RecoveryWrap) error {
 // in effect or the new key of a pending rekey-recovery. It changes
 // nothing and touches neither the TPM nor the store.
 func CheckRecoveryKey(cfg Config, secret []byte, out io.Writer) error {
-	data, err := seal.ReadRecoveryData(recoveryPath(cfg.DataDir))
+	data, _, pending, err := readRecoveryWraps(cfg, "recover --check-key")
 	if err != nil {
-		return fmt.Errorf("daemon: recover --check-key: %w", err)
-	}
-	_, pending, err := seal.SplitRecoveryData(data)
-	if err != nil {
-		return fmt.Errorf("daemon: recover --check-key: %w", err)
+		return err
 	}
 	rk, err := recoveryKeyFrom(secret)
 	if err != nil {

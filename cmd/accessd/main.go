@@ -364,17 +364,14 @@ func recoverFlags(fs *flag.FlagSet) action {
 	fs.BoolVar(&acceptRollback, "accept-rollback", false, "also bind the store to the TPM's rollback counter as it is now (after serve exited 6: rollback detected); audited")
 	fs.BoolVar(&checkKey, "check-key", false, "only check that the key (or M shares) opens root.recovery and say which wrap; changes nothing")
 	return func(stdout, stderr io.Writer, log *slog.Logger) error {
-		if checkKey {
-			return cmdCheckKey(&c, &ri, acceptRollback, stdout)
+		if checkKey && acceptRollback {
+			return usageError{errors.New("--check-key changes nothing: drop --accept-rollback")}
 		}
-		return cmdRecover(&c, &ri, acceptRollback, stdout, log)
+		return cmdRecover(&c, &ri, acceptRollback, checkKey, stdout, log)
 	}
 }
 
-func cmdCheckKey(c *common, ri *recoveryInput, acceptRollback bool, stdout io.Writer) error {
-	if acceptRollback {
-		return usageError{errors.New("--check-key changes nothing: drop --accept-rollback")}
-	}
+func cmdRecover(c *common, ri *recoveryInput, acceptRollback, checkKey bool, stdout io.Writer, log *slog.Logger) error {
 	text, err := ri.read()
 	if err != nil {
 		return err
@@ -384,18 +381,8 @@ func cmdCheckKey(c *common, ri *recoveryInput, acceptRollback bool, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	return daemon.CheckRecoveryKey(cfg, text, stdout)
-}
-
-func cmdRecover(c *common, ri *recoveryInput, acceptRollback bool, stdout io.Writer, log *slog.Logger) error {
-	text, err := ri.read()
-	if err != nil {
-		return err
-	}
-	defer clear(text)
-	cfg, err := c.load()
-	if err != nil {
-		return err
+	if checkKey {
+		return daemon.CheckRecoveryKey(cfg, text, stdout)
 	}
 	if err := daemon.Recover(cfg, c.dev, text, log); err != nil {
 		return err
