@@ -262,7 +262,7 @@ func rekeyNextSteps(split RecoveryShares) string {
 		"    accessd rekey-recovery --finish " + keyArgs("NEW", split) + "\n" +
 		"(with the --config or --data-dir of this command). Until --finish, the old key keeps working; after it, only the new one opens root.recovery. " +
 		"If the new key is lost before then: accessd rekey-recovery --abort --recovery-key-file OLD (or the old shares).\n" +
-		"\nBackups taken before --finish carry the old wrapped key: they still need the OLD recovery key. " +
+		"\nBackups taken before this rekey carry only the old wrapped key: they still need the OLD recovery key. " +
 		"Keep the old key until those backups are destroyed, or after --finish take a fresh backup (accessctl backup -f FILE) and destroy the old ones.\n"
 }
 
