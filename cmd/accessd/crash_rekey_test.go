@@ -246,6 +246,7 @@ func TestCrashRekeyKilled(t *testing.T) {
 			r = h.run([]string{crashAt + "rekey-aborted"}, append([]string{"rekey-recovery", "--abort"}, keyFlags(old...)...)...)
 			require.Equal(t, -1, r.code, "killed: %s", r.stderr)
 			h.checkKey("key in effect", old...) // the abort was written before the kill
+			h.starts()
 			r = h.run(nil, append([]string{"rekey-recovery", "--abort"}, keyFlags(old...)...)...)
 			require.Equal(t, 0, r.code, r.stderr)
 			require.Contains(t, r.stdout, "no rekey-recovery is pending")
@@ -287,6 +288,8 @@ func TestCrashRekeyKilled(t *testing.T) {
 			h.checkKey("OLD", old...)
 			r = h.run([]string{crashAt + "rekey-finished"}, append([]string{"rekey-recovery", "--finish"}, keyFlags(nk...)...)...)
 			require.Equal(t, -1, r.code, "killed: %s", r.stderr)
+			h.checkKey("key in effect", nk...) // the finish was written before the kill
+			h.starts()
 			r = h.run(nil, append([]string{"rekey-recovery", "--finish"}, keyFlags(nk...)...)...)
 			require.Equal(t, 0, r.code, r.stderr)
 			require.Contains(t, r.stdout, "no rekey-recovery is pending")
