@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/accessd/accessd/seal"
 )
@@ -34,6 +36,9 @@ func endRekey(cfg Config, opt RekeyOptions, keep seal.RecoveryWrap) error {
 	if keep == seal.WrapCurrent {
 		op, other = "--abort", "--finish --recovery-key-file NEW"
 	}
+	// A reader gone from stdout is an error, not a silent exit.
+	signal.Ignore(syscall.SIGPIPE)
+	defer signal.Reset(syscall.SIGPIPE)
 	unlock, err := lockRekey(cfg)
 	if err != nil {
 		return err
