@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/accessd/accessd/seal"
@@ -117,37 +119,55 @@ func appendRecoverySecret(b *bytes.Buffer, rk seal.RecoveryKey, split RecoverySh
 // RekeyOptions are rekey-recovery's inputs besides the config.
 type RekeyOptions struct {
 	// Old is the current recovery key or its shares, as read from the
-	// operator's files (recoveryKeyFrom's input).
+	// operator's files (recoveryKeyFrom's input); for --finish the new
+	// one.
 	Old []byte
 	// Split, when set, prints the new key as shares.
 	Split RecoveryShares
-	// Out receives the new key, once.
+	// OutFile, when set, receives the new key instead of Out: created
+	// 0600, never over an existing file, synced before the command
+	// returns.
+	OutFile string
+	// Out receives the new key (unless OutFile) and the next steps.
 	Out io.Writer
 	Log *slog.Logger
 }
 
-// RekeyRecovery replaces the recovery key: it unwraps the root key in
-// root.recovery with the old key, wraps it under a new one and replaces
-// the file atomically, then prints the new key once. The old key then
-// opens nothing on this host; backups taken before carry the old wrapped
-// key and still need the old recovery key. It touches neither the TPM nor
-// the store, so it runs while accessd serves; two rekeys never interleave
-// (a lock on the seal directory).
+// RekeyRecovery starts replacing the recovery key. It unwraps the root
+// key in root.recovery with the old key, wraps it under a new one and
+// writes both wraps to root.recovery (synced), then delivers the new key
+// once: to Out, or to OutFile. The old key goes on opening root.recovery
+// until the operator, having checked the new key (accessd recover
+// --check-key), retires it with FinishRekeyRecovery; so a display that
+// fails or a process killed at any point leaves a key the operator holds
+// working. SIGPIPE is ignored while it runs: a reader that went away is
+// an error that says so, never a silent exit. A second rekey while one is
+// pending is refused. It touches neither the TPM nor the store, so it runs
+// while accessd serves; two rekeys never interleave (a lock on the seal
+// directory).
 func RekeyRecovery(cfg Config, opt RekeyOptions) error {
 	harden(opt.Log)
 	if err := opt.Split.Check(); err != nil {
 		return err
 	}
-	dir := sealDir(cfg.DataDir)
-	d, err := os.Open(dir)
+	signal.Ignore(syscall.SIGPIPE)
+	defer signal.Reset(syscall.SIGPIPE)
+	unlock, err := lockRekey(cfg)
 	if err != nil {
-		return fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", dir, err)
+		return err
 	}
-	defer d.Close()
-	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return fmt.Errorf("daemon: another rekey-recovery is running on %s; wait for it to finish", cfg.DataDir)
-	}
+	defer unlock()
 	path := recoveryPath(cfg.DataDir)
+	_, current, pending, err := readRecoveryWraps(cfg, "rekey-recovery")
+	if err != nil {
+		return err
+	}
+	if pending != nil {
+		return fmt.Errorf("daemon: rekey-recovery: a rekey is already pending on %s (root.recovery opens with the old and the new key); nothing was changed. "+
+			"If you hold the new key: accessd recover --check-key %s, then accessd rekey-recovery --finish %s; "+
+			"if it never reached you: accessd rekey-recovery --abort %s, then rekey again",
+			cfg.DataDir, keyArgs("NEW", opt.Split), keyArgs("NEW", opt.Split), keyArgs("OLD", RecoveryShares{}))
+	}
 	root, err := rootFromRecovery(cfg, opt.Old, "rekey-recovery (nothing was changed)")
 	if err != nil {
 		return err
@@ -158,44 +178,127 @@ func RekeyRecovery(cfg Config, opt RekeyOptions) error {
 		return fmt.Errorf("daemon: new recovery key: %w", err)
 	}
 	defer rk.Destroy()
-	// Build the text first: a split that fails must not have replaced
-	// the file.
+	// Build the text first: a split that fails must not have written
+	// anything.
 	var b bytes.Buffer
 	b.Grow(64 << 10) // room for all of it: no reallocation leaves a copy behind
 	defer func() { clear(b.Bytes()[:b.Cap()]) }()
-	b.WriteString("The recovery key of " + cfg.DataDir + " was replaced; the old one no longer opens root.recovery.\n\n")
-	if err := appendRecoverySecret(&b, rk, opt.Split, "`accessd recover` and `accessd restore` need it from now on"); err != nil {
+	b.WriteString("A new recovery key for " + cfg.DataDir + ". Until you retire the old key, root.recovery opens with either.\n\n")
+	if err := appendRecoverySecret(&b, rk, opt.Split, "check it, then retire the old key as below"); err != nil {
 		return err
 	}
-	b.WriteString("\nBackups taken before now carry the old wrapped key: they still need the OLD recovery key. " +
-		"Keep the old key until those backups are destroyed, or take a fresh backup now (accessctl backup -f FILE) and destroy the old ones.\n")
-	before, err := seal.ReadRecoveryData(path)
+	b.WriteString(rekeyNextSteps(opt.Split))
+	wrap, err := seal.WrapRecovery(rk, root, rand.Reader)
 	if err != nil {
 		return fmt.Errorf("daemon: rekey-recovery: %w", err)
 	}
-	if err := seal.WriteRecoveryFile(path, rk, root, rand.Reader); err != nil {
-		return fmt.Errorf("daemon: rekey-recovery: %w", err)
-	}
-	// Prove the file opens with the new key before telling anyone.
-	check, err := seal.ReadRecoveryFile(path, rk)
+	// Prove the new wrap opens with the new key before writing it.
+	check, err := seal.UnwrapRecoveryData(wrap, rk)
 	if err == nil && !check.Equal(root) {
 		err = errors.New("it holds another root key")
 	}
 	check.Destroy()
-	if err == nil {
-		_, err = opt.Out.Write(b.Bytes())
-		if err != nil {
-			err = fmt.Errorf("print the new recovery key: %w", err)
+	if err != nil {
+		return fmt.Errorf("daemon: rekey-recovery: the new wrap does not open: %w; nothing was changed", err)
+	}
+	var out *os.File
+	if opt.OutFile != "" {
+		// Refuse an existing file before anything durable happens.
+		if out, err = os.OpenFile(opt.OutFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return fmt.Errorf("daemon: rekey-recovery: --out: %w (it never overwrites a file: name a new one); nothing was changed", err)
 		}
+		defer out.Close()
+	}
+	both, err := seal.JoinRecoveryData(current, wrap)
+	if err != nil {
+		return fmt.Errorf("daemon: rekey-recovery: %w", err)
+	}
+	if err := seal.WriteRecoveryData(path, both, true); err != nil {
+		return fmt.Errorf("daemon: rekey-recovery: %w; the old key still opens root.recovery", err)
+	}
+	opt.Log.Warn("new recovery key wrapped beside the old one", "event", "seal.recovery_rekey_started", "data_dir", cfg.DataDir, "shares", opt.Split.N, "threshold", opt.Split.Threshold)
+	rekeyCrashPoint("rekey-pending")
+	if err := deliverRekey(opt, out, b.Bytes()); err != nil {
+		return fmt.Errorf("daemon: rekey-recovery: %w. The new key may not have reached you in full; root.recovery still opens with the OLD key (and with the new one, if you have it). "+
+			"Next: accessd rekey-recovery --abort %s, then rekey again; or, if you do hold the new key, accessd recover --check-key %s and accessd rekey-recovery --finish %s",
+			err, keyArgs("OLD", RecoveryShares{}), keyArgs("NEW", opt.Split), keyArgs("NEW", opt.Split))
+	}
+	rekeyCrashPoint("rekey-delivered")
+	return nil
+}
+
+// deliverRekey writes text, the new key and the next steps, to OutFile
+// (synced, with its directory) and a pointer to it on Out, or to Out.
+func deliverRekey(opt RekeyOptions, out *os.File, text []byte) error {
+	if out == nil {
+		if _, err := opt.Out.Write(text); err != nil {
+			return fmt.Errorf("print the new recovery key: %w", err)
+		}
+		return nil
+	}
+	if _, err := out.Write(text); err != nil {
+		return fmt.Errorf("write the new recovery key to %s: %w", opt.OutFile, err)
+	}
+	if err := out.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", opt.OutFile, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", opt.OutFile, err)
+	}
+	if err := syncDir(filepath.Dir(opt.OutFile)); err != nil {
+		return fmt.Errorf("sync the directory of %s: %w", opt.OutFile, err)
+	}
+	if _, err := fmt.Fprintf(opt.Out, "The new recovery key and the next steps are in %s (mode 0600). Move it offline, then check the key and retire the old one as that file says.\n", opt.OutFile); err != nil {
+		return fmt.Errorf("the new key is in %s, but saying so failed: %w", opt.OutFile, err)
+	}
+	return nil
+}
+
+// rekeyNextSteps is what the operator does after a rekey delivered the
+// new key.
+func rekeyNextSteps(split RecoveryShares) string {
+	return "\nNext, once the new key is stored offline:\n" +
+		"    accessd recover --check-key " + keyArgs("NEW", split) + "\n" +
+		"    accessd rekey-recovery --finish " + keyArgs("NEW", split) + "\n" +
+		"(with the --config or --data-dir of this command). Until --finish, the old key keeps working; after it, only the new one opens root.recovery. " +
+		"If the new key is lost before then: accessd rekey-recovery --abort --recovery-key-file OLD (or the old shares).\n" +
+		"\nBackups taken before this rekey carry only the old wrapped key: they still need the OLD recovery key. " +
+		"Keep the old key until those backups are destroyed, or after --finish take a fresh backup (accessctl backup -f FILE) and destroy the old ones.\n"
+}
+
+// keyArgs names the flags that hand over key who (NEW or OLD): its file,
+// or one file per share when split.
+func keyArgs(who string, split RecoveryShares) string {
+	if split.N == 0 {
+		return "--recovery-key-file " + who
+	}
+	return fmt.Sprintf("--recovery-share-file %s-SHARE (repeated, %d of them)", who, split.Threshold)
+}
+
+// readRecoveryWraps reads root.recovery of cfg's data dir and splits it
+// into its wraps (pending nil when no rekey is pending); op names the
+// command in errors.
+func readRecoveryWraps(cfg Config, op string) (data, current, pending []byte, err error) {
+	data, err = seal.ReadRecoveryData(recoveryPath(cfg.DataDir))
+	if err == nil {
+		current, pending, err = seal.SplitRecoveryData(data)
 	}
 	if err != nil {
-		// Nobody has the new key: put the old file back, so the key in
-		// effect is always one someone holds.
-		if rerr := seal.WriteRecoveryData(path, before, true); rerr != nil {
-			return fmt.Errorf("daemon: rekey-recovery: %w; putting the old root.recovery back failed too (%v): restore it from a backup", err, rerr)
-		}
-		return fmt.Errorf("daemon: rekey-recovery: %w; the old root.recovery was put back and the old key still works", err)
+		return nil, nil, nil, fmt.Errorf("daemon: %s: %w", op, err)
 	}
-	opt.Log.Warn("recovery key replaced", "event", "seal.recovery_rekeyed", "data_dir", cfg.DataDir, "shares", opt.Split.N, "threshold", opt.Split.Threshold)
-	return nil
+	return data, current, pending, nil
+}
+
+// lockRekey takes the seal directory's lock that keeps two rekeys apart.
+func lockRekey(cfg Config) (unlock func(), err error) {
+	dir := sealDir(cfg.DataDir)
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", dir, err)
+	}
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("daemon: another rekey-recovery is running on %s; wait for it to finish", cfg.DataDir)
+	}
+	return func() { d.Close() }, nil
 }

@@ -131,6 +131,9 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 		fmt.Fprintf(opt.Out, ", PCRs %v", cfg.Seal.PCRs)
 	}
 	fmt.Fprintf(opt.Out, ")\naudit chain verified: %d entries, head %s\n", res.Entries, hex.EncodeToString(res.Head))
+	if _, pending, err := seal.SplitRecoveryData(h.recovery); err == nil && pending != nil {
+		fmt.Fprintf(opt.Out, "a rekey-recovery was pending when the backup was taken: root.recovery opens with the old and the new key until accessd rekey-recovery --finish --recovery-key-file NEW (or --abort --recovery-key-file OLD).\n")
+	}
 	fmt.Fprintf(opt.Out, "the recovery key that opened this backup is the recovery key of the new data dir.\n"+
 		"changes made after the backup was taken are not in it. start accessd (systemctl start accessd).\n")
 	return nil

@@ -20,7 +20,12 @@
 //     `accessd init` (or `accessd rekey-recovery`, which re-wraps the same
 //     root key under a new one), and never stored. It can be shown as
 //     M-of-N Shamir shares instead (shares.go). A backup carries this file
-//     as it is, so the recovery key alone restores it elsewhere.
+//     as it is, so the recovery key alone restores it elsewhere. While a
+//     rekey is pending it holds two wraps, under the old and the new key
+//     (recoverypending.go), and either opens it: a rekey writes the new
+//     wrap before it shows the new key and drops the old wrap only when
+//     the operator proves holding the new one, so at every instant a key
+//     the operator holds opens the file.
 //
 // # Invariants
 //

@@ -20,7 +20,7 @@ func ReadRecoveryData(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: read recovery file: %w", err)
 	}
-	if _, err := parseRecovery(data); err != nil {
+	if _, _, err := SplitRecoveryData(data); err != nil {
 		return nil, fmt.Errorf("seal: read recovery file %s: %w", path, err)
 	}
 	return data, nil
@@ -47,7 +47,7 @@ func UnwrapRecoveryData(data []byte, rk RecoveryKey) (RootKey, error) {
 // dir; rekey-recovery puts the old file back when it could not show the
 // new key.
 func WriteRecoveryData(path string, data []byte, replace bool) error {
-	if _, err := parseRecovery(data); err != nil {
+	if _, _, err := SplitRecoveryData(data); err != nil {
 		return fmt.Errorf("seal: write recovery file: %w", err)
 	}
 	if err := writeFileAtomic(path, data, replace); err != nil {

@@ -26,6 +26,9 @@ import (
 //	ct       AES-256-GCM(key = HKDF(recovery key, salt, "accessd recovery"),
 //	                     nonce, root key, AAD = every byte above)
 //
+// Version 2 (recoverypending.go) holds two such wraps while a new
+// recovery key is being handed over.
+//
 // The check value tells a wrong recovery key (ErrWrongRecoveryKey) from a
 // damaged file (ErrTampered); with a 256-bit key it helps no guesser.
 const (
@@ -158,6 +161,12 @@ func (f *recoveryFile) encode() []byte {
 }
 
 func decryptRecovery(data []byte, rk RecoveryKey) (RootKey, error) {
+	root, _, err := openRecovery(data, rk)
+	return root, err
+}
+
+// decryptRecoveryWrap unwraps one version-1 wrap.
+func decryptRecoveryWrap(data []byte, rk RecoveryKey) (RootKey, error) {
 	f, err := parseRecovery(data)
 	if err != nil {
 		return RootKey{}, err

@@ -196,6 +196,11 @@ func TestRekeyRecovery(t *testing.T) {
 	require.NotContains(t, r.stderr, newKey)
 	newFile := filepath.Join(t.TempDir(), "new.key")
 	require.NoError(t, os.WriteFile(newFile, []byte(newKey), 0o600))
+	// Until --finish both keys open root.recovery.
+	r = runAccessd(t, "recover", "--dev", "--data-dir", d, "--recovery-key-file", oldFile)
+	require.Equal(t, 0, r.code, "the old key works until --finish: %s", r.stderr)
+	r = runAccessd(t, "rekey-recovery", "--finish", "--dev", "--data-dir", d, "--recovery-key-file", newFile)
+	require.Equal(t, 0, r.code, r.stderr)
 
 	r = runAccessd(t, "recover", "--dev", "--data-dir", d, "--recovery-key-file", oldFile)
 	require.NotEqual(t, 0, r.code, "the old recovery key must no longer recover")
@@ -248,6 +253,10 @@ func TestRecoveryShares(t *testing.T) {
 	}
 	r = withShares("recover", 0, 1)
 	require.Equal(t, 0, r.code, "two of the new 2-of-3 shares: %s", r.stderr)
+	r = withShares("rekey-recovery", 0, 1)
+	require.NotEqual(t, 0, r.code, "a second rekey while one is pending")
+	r = runAccessd(t, "rekey-recovery", "--finish", "--dev", "--data-dir", d, "--recovery-share-file", files[0], "--recovery-share-file", files[1])
+	require.Equal(t, 0, r.code, r.stderr)
 	r = withShares("recover", 2, 3, 4)
 	require.NotEqual(t, 0, r.code, "old shares no longer recover")
 	require.Contains(t, r.stderr, "wrong recovery key")

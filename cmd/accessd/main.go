@@ -89,6 +89,7 @@ func init() {
 		{name: "recover", flags: recoverFlags,
 			summary: "re-seal the root key to this TPM using the recovery key",
 			about: "Unwraps the root key with the recovery key printed by init, proves it opens this store, and re-seals it to the TPM in hand (after a TPM was cleared or replaced, or PCRs changed), to the PCRs root.sealed records (seal.pcrs when it cannot be read). " +
+				"With --check-key it only says whether the key (or M shares) opens root.recovery, and whether it is the key in effect or the new key of a pending rekey-recovery; it changes nothing. " +
 				"With --accept-rollback it also binds the store to the TPM's rollback counter as it is now, after serve refused to start with exit code 6 (rollback detected); this brings back whatever the older copy holds, and is recorded in the audit log."},
 		{name: "reseal", flags: resealFlags,
 			summary: "re-seal the root key to this TPM, or ahead of a planned PCR change",
@@ -99,9 +100,11 @@ func init() {
 			about: "Reads a file written by accessctl backup, unwraps the root key with the recovery key (or M of its shares) that was in effect when the backup was taken, seals it to this TPM (seal.pcrs), writes root.recovery and restores the store, then verifies and extends its audit chain. " +
 				"The data dir must be absent or empty; a failed restore removes what it made."},
 		{name: "rekey-recovery", flags: rekeyFlags,
-			summary: "replace the recovery key; print the new one once",
-			about: "Unwraps root.recovery with the current recovery key (or M of its shares), wraps the root key under a new recovery key and prints it once (or as shares with --recovery-shares and --recovery-threshold). The old key stops opening root.recovery. " +
-				"Backups taken before still carry the old wrapped key and need the old recovery key: take a fresh backup."},
+			summary: "replace the recovery key: print the new one once, retire the old one with --finish",
+			about: "Unwraps root.recovery with the current recovery key (or M of its shares), wraps the root key under a new recovery key beside the old wrap, and prints the new key once (or as shares with --recovery-shares and --recovery-threshold; or into a new 0600 file with --out). " +
+				"Until --finish both keys open root.recovery, so a print that fails or a killed run never leaves the operator without a key. Then: accessd recover --check-key --recovery-key-file NEW, and accessd rekey-recovery --finish --recovery-key-file NEW, after which only the new key works; " +
+				"--abort --recovery-key-file OLD drops a new key that never arrived. A second rekey while one is pending is refused. " +
+				"Backups taken before --finish carry the old wrapped key and need the old recovery key: take a fresh backup."},
 		{name: "version", flags: versionFlags,
 			summary: "print the version",
 			about:   "Prints the version, the commit and the build time stamped into the binary."},
@@ -355,16 +358,20 @@ func cmdCheck(c *common, asJSON bool, stdout io.Writer, log *slog.Logger) error 
 func recoverFlags(fs *flag.FlagSet) action {
 	var c common
 	var ri recoveryInput
-	var acceptRollback bool
+	var acceptRollback, checkKey bool
 	c.register(fs)
 	ri.register(fs, "`file` holding the recovery key printed by init (- for stdin)")
 	fs.BoolVar(&acceptRollback, "accept-rollback", false, "also bind the store to the TPM's rollback counter as it is now (after serve exited 6: rollback detected); audited")
+	fs.BoolVar(&checkKey, "check-key", false, "only check that the key (or M shares) opens root.recovery and say which wrap; changes nothing")
 	return func(stdout, stderr io.Writer, log *slog.Logger) error {
-		return cmdRecover(&c, &ri, acceptRollback, stdout, log)
+		if checkKey && acceptRollback {
+			return usageError{errors.New("--check-key changes nothing: drop --accept-rollback")}
+		}
+		return cmdRecover(&c, &ri, acceptRollback, checkKey, stdout, log)
 	}
 }
 
-func cmdRecover(c *common, ri *recoveryInput, acceptRollback bool, stdout io.Writer, log *slog.Logger) error {
+func cmdRecover(c *common, ri *recoveryInput, acceptRollback, checkKey bool, stdout io.Writer, log *slog.Logger) error {
 	text, err := ri.read()
 	if err != nil {
 		return err
@@ -373,6 +380,9 @@ func cmdRecover(c *common, ri *recoveryInput, acceptRollback bool, stdout io.Wri
 	cfg, err := c.load()
 	if err != nil {
 		return err
+	}
+	if checkKey {
+		return daemon.CheckRecoveryKey(cfg, text, stdout)
 	}
 	if err := daemon.Recover(cfg, c.dev, text, log); err != nil {
 		return err

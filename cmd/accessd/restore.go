@@ -125,12 +125,23 @@ func rekeyFlags(fs *flag.FlagSet) action {
 	var c common
 	var ri recoveryInput
 	var split daemon.RecoveryShares
+	var finish, abort bool
+	var out string
 	c.register(fs)
-	ri.register(fs, "`file` holding the current (old) recovery key (- for stdin)")
+	ri.register(fs, "`file` holding the current (old) recovery key (- for stdin); with --finish the new one")
 	splitFlags(fs, &split)
+	fs.StringVar(&out, "out", "", "write the new key to `file` (created 0600, never overwritten, synced) instead of stdout")
+	fs.BoolVar(&finish, "finish", false, "retire the old key of a pending rekey; takes the NEW key, after accessd recover --check-key confirmed it")
+	fs.BoolVar(&abort, "abort", false, "drop the new key of a pending rekey that never reached you; takes the OLD key")
 	return func(stdout, stderr io.Writer, log *slog.Logger) error {
 		if err := split.Check(); err != nil {
 			return usageError{err}
+		}
+		if finish && abort {
+			return usageError{errors.New("give --finish or --abort, not both")}
+		}
+		if (finish || abort) && (split.N != 0 || out != "") {
+			return usageError{errors.New("--finish and --abort make no new key: drop --recovery-shares, --recovery-threshold and --out")}
 		}
 		secret, err := ri.read()
 		if err != nil {
@@ -141,6 +152,13 @@ func rekeyFlags(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return daemon.RekeyRecovery(cfg, daemon.RekeyOptions{Old: secret, Split: split, Out: stdout, Log: log})
+		opt := daemon.RekeyOptions{Old: secret, Split: split, OutFile: out, Out: stdout, Log: log}
+		switch {
+		case finish:
+			return daemon.FinishRekeyRecovery(cfg, opt)
+		case abort:
+			return daemon.AbortRekeyRecovery(cfg, opt)
+		}
+		return daemon.RekeyRecovery(cfg, opt)
 	}
 }
