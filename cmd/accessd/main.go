@@ -178,7 +178,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitNotInit
 	case errors.Is(err, daemon.ErrRollback):
 		return exitRollback
-	case errors.Is(err, seal.ErrNoDevice):
+	case errors.Is(err, seal.ErrNoDevice), errors.Is(err, seal.ErrTPMFull):
 		return exitTPM
 	case errors.Is(err, daemon.ErrDiskFloor):
 		return exitDisk
@@ -374,7 +374,9 @@ func cmdRecover(c *common, ri *recoveryInput, acceptRollback bool, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	if err := daemon.Recover(cfg, c.dev, text, log); err != nil {
+	// A store that disagrees with this TPM's counter is what
+	// --accept-rollback is for; without it, Recover's error names it.
+	if err := daemon.Recover(cfg, c.dev, text, log); err != nil && !(acceptRollback && errors.Is(err, daemon.ErrRollback)) {
 		return err
 	}
 	if acceptRollback {
