@@ -46,25 +46,41 @@ func (t *TPM) flushLeftovers() error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var n Leftovers
-	for _, ht := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession} {
-		hs, err := listHandles(t.tpm, ht)
+	objects, sessions, err := leftoverHandles(t.tpm)
+	if err != nil {
+		return fmt.Errorf("seal: open TPM %s: list leftover handles: %w", t.name, err)
+	}
+	for _, h := range append(objects, sessions...) {
+		if _, err := (tpm2.FlushContext{FlushHandle: h}).Execute(t.tpm); err != nil {
+			return fmt.Errorf("seal: open TPM %s: flush leftover handle %#08x: %w; %s", t.name, uint32(h), err, t.fullHint())
+		}
+	}
+	t.flushed = Leftovers{Objects: len(objects), Sessions: len(sessions)}
+	return nil
+}
+
+// leftoverHandles lists the loaded transient objects, and the sessions,
+// loaded or saved (a context-saved session still takes an active slot).
+func leftoverHandles(tp transport.TPM) (objects, sessions []tpm2.TPMHandle, err error) {
+	if objects, err = listHandles(tp, tpm2.TPMHTTransient); err != nil {
+		return nil, nil, err
+	}
+	seen := make(map[tpm2.TPMHandle]bool)
+	// The loaded-session and saved-session ranges both list HMAC and
+	// policy session handles.
+	for _, ht := range []tpm2.TPMHT{tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession} {
+		hs, err := listHandles(tp, ht)
 		if err != nil {
-			return fmt.Errorf("seal: open TPM %s: list leftover handles: %w", t.name, err)
+			return nil, nil, err
 		}
 		for _, h := range hs {
-			if _, err := (tpm2.FlushContext{FlushHandle: h}).Execute(t.tpm); err != nil {
-				return fmt.Errorf("seal: open TPM %s: flush leftover handle %#08x: %w; %s", t.name, uint32(h), err, t.fullHint())
-			}
-			if ht == tpm2.TPMHTTransient {
-				n.Objects++
-			} else {
-				n.Sessions++
+			if !seen[h] {
+				seen[h] = true
+				sessions = append(sessions, h)
 			}
 		}
 	}
-	t.flushed = n
-	return nil
+	return objects, sessions, nil
 }
 
 // listHandles returns the handles of one type (TPM2_GetCapability
@@ -84,7 +100,7 @@ func listHandles(tp transport.TPM, ht tpm2.TPMHT) ([]tpm2.TPMHandle, error) {
 		}
 		last := next
 		for _, h := range l.Handle {
-			if uint32(h)>>24 != uint32(ht) {
+			if !sameRange(h, ht) {
 				return out, nil
 			}
 			out = append(out, h)
@@ -95,6 +111,17 @@ func listHandles(tp transport.TPM, ht tpm2.TPMHT) ([]tpm2.TPMHandle, error) {
 		}
 		next = last + 1
 	}
+}
+
+// sameRange reports whether h is of the kind a TPM_CAP_HANDLES query
+// starting at range ht lists: sessions of either type for both session
+// ranges.
+func sameRange(h tpm2.TPMHandle, ht tpm2.TPMHT) bool {
+	got := tpm2.TPMHT(uint32(h) >> 24)
+	if ht == tpm2.TPMHTHMACSession || ht == tpm2.TPMHTPolicySession {
+		return got == tpm2.TPMHTHMACSession || got == tpm2.TPMHTPolicySession
+	}
+	return got == ht
 }
 
 // slotsErr turns TPM_RC_OBJECT_MEMORY and TPM_RC_SESSION_MEMORY into
@@ -145,18 +172,11 @@ func Inspect(device string) (Leftovers, bool, error) {
 	}
 	tp := transport.FromReadWriteCloser(&mssimConn{conn: conn, timeout: inspectTimeout})
 	defer tp.Close()
-	var n Leftovers
-	for _, ht := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTHMACSession, tpm2.TPMHTPolicySession} {
-		hs, err := listHandles(tp, ht)
-		if err != nil {
-			return Leftovers{}, false, fmt.Errorf("seal: inspect TPM %s: %w", device, err)
-		}
-		if ht == tpm2.TPMHTTransient {
-			n.Objects += len(hs)
-		} else {
-			n.Sessions += len(hs)
-		}
+	objects, sessions, err := leftoverHandles(tp)
+	if err != nil {
+		return Leftovers{}, false, fmt.Errorf("seal: inspect TPM %s: %w", device, err)
 	}
+	n := Leftovers{Objects: len(objects), Sessions: len(sessions)}
 	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapTPMProperties, Property: uint32(tpm2.TPMPTHRLoadedAvail), PropertyCount: 4}.Execute(tp)
 	if err != nil {
 		return n, false, fmt.Errorf("seal: inspect TPM %s: %w", device, err)

@@ -27,10 +27,19 @@ func checkTPMSlots(e *env) Finding {
 	if n.Objects+n.Sessions == 0 && !full {
 		return pass(name, SeverityWarning, "no transient objects or sessions left loaded in the TPM")
 	}
-	found := fmt.Sprintf("%d transient objects and %d sessions are loaded in the TPM by programs that are gone (swtpm has no resource manager)", n.Objects, n.Sessions)
+	found := fmt.Sprintf("%s and %s are loaded in the TPM by programs that are gone (swtpm has no resource manager)",
+		count(n.Objects, "transient object"), count(n.Sessions, "session"))
 	if full {
 		found += "; its object or session slots are full"
 	}
 	return fail(name, SeverityWarning, found,
 		"`accessd serve` (and reseal, recover) flush them when they open the TPM and log it; to free them now: "+seal.SlotsHint(e.SealDevice))
+}
+
+// count says "1 session" or "3 sessions".
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
