@@ -43,7 +43,7 @@ const (
 	exitUsage    = 2
 	exitLockdown = 3  // host checks refused the start / `check` found failures
 	exitNotInit  = 4  // no store: run `accessd init` or restore one
-	exitTPM      = 5  // no TPM answered (restart may help once it is back)
+	exitTPM      = 5  // no TPM answered, or its slots are full (restart may help once it is back)
 	exitRollback = 6  // the store is behind the TPM's rollback counter
 	exitDisk     = 7  // the data dir's disk is below the hard free-space floor
 	exitConfig   = 78 // EX_CONFIG
@@ -89,6 +89,7 @@ func init() {
 		{name: "recover", flags: recoverFlags,
 			summary: "re-seal the root key to this TPM using the recovery key",
 			about: "Unwraps the root key with the recovery key printed by init, proves it opens this store, and re-seals it to the TPM in hand (after a TPM was cleared or replaced, or PCRs changed), to the PCRs root.sealed records (seal.pcrs when it cannot be read). " +
+				"On a TPM that was cleared or replaced it first binds the store to a new rollback counter on it (audited). When the store is behind the counter of the TPM it was bound to, it exits 6 naming --accept-rollback. " +
 				"With --accept-rollback it also binds the store to the TPM's rollback counter as it is now, after serve refused to start with exit code 6 (rollback detected); this brings back whatever the older copy holds, and is recorded in the audit log."},
 		{name: "reseal", flags: resealFlags,
 			summary: "re-seal the root key to this TPM, or ahead of a planned PCR change",
