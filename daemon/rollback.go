@@ -9,7 +9,6 @@ import (
 
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
-	"github.com/accessd/accessd/store/audit"
 )
 
 // ErrRollback is returned when the store does not match the TPM's rollback
@@ -250,12 +249,7 @@ func AcceptRollback(cfg Config, dev bool, keyText []byte, log *slog.Logger) erro
 		Source: "accessd recover --accept-rollback", Target: "store"})
 	tpm.Close()
 	if err == nil {
-		// Chain the entry now, so `accessctl audit list` shows it from the
-		// first start on.
-		var al *audit.Log
-		if al, err = audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log}); err == nil {
-			err = al.Close()
-		}
+		err = chainAudit(st, log)
 	}
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("daemon: close store: %w", cerr)

@@ -80,6 +80,7 @@ func (in kbInstall) serveWorks(t *testing.T) string {
 	s.stop(t)
 	log := s.stderr.String()
 	require.NotContains(t, log, in.recovery)
+	requireNotStored(t, filepath.Join(filepath.Dir(in.cfg), "data"), []byte(in.recovery))
 	return log
 }
 
