@@ -128,7 +128,7 @@ func resealWith(cfg Config, dev bool, root seal.RootKey, pcrs []int, log *slog.L
 	}
 	defer s.Close()
 	logFlushed(log, s)
-	if !dev && tpmReplaced(cfg, s) {
+	if !dev && tpmReplaced(cfg, s) && counterGone(s.TPM) {
 		if err := bindAfterClear(cfg, root, s.TPM, log); err != nil {
 			return false, err
 		}

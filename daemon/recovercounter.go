@@ -18,12 +18,18 @@ import (
 // bound to, so the first start after a recovery would refuse with
 // ErrRollback however fresh the store is. Recover therefore binds the
 // store to a new counter itself, audited, when it finds root.sealed sealed
-// under another storage root key: nothing on the new TPM can say whether
-// the store is current, and the operator has just shown the recovery key,
-// the authority `recover --accept-rollback` asks for. It binds before it
-// re-seals, so a recover killed at any point is simply run again: until
-// root.sealed is re-sealed, it still finds the other TPM's file and binds
-// again (the same counter value, another audit entry).
+// under another storage root key and the TPM without a rollback counter:
+// nothing on the new TPM can say whether the store is current, and the
+// operator has just shown the recovery key, the authority `recover
+// --accept-rollback` asks for. Both conditions, because a root.sealed
+// altered by someone who can write the data dir also reads as "another
+// TPM", but that someone cannot remove the counter of the TPM in hand, so
+// an older copy put back with it is still caught. It binds before it
+// re-seals, so a recover killed before or after the bind is simply run
+// again: until root.sealed is re-sealed, it still finds the other TPM's
+// file, and the counter it bound to agrees with the store. (Killed inside
+// the bind, between defining the counter and recording it, the store and
+// the new counter disagree: recover then exits 6 naming --accept-rollback.)
 //
 // When the TPM is the one root.sealed was sealed under (PCRs changed, or a
 // recover that already re-sealed), a disagreement with its counter is
@@ -39,6 +45,13 @@ func tpmReplaced(cfg Config, s seal.Sealer) bool {
 		root.Destroy()
 	}
 	return errors.Is(err, seal.ErrWrongTPM)
+}
+
+// counterGone reports whether the TPM has no rollback counter (cleared,
+// or never used by accessd).
+func counterGone(tpm *seal.TPM) bool {
+	_, err := tpm.ReadCounter()
+	return errors.Is(err, seal.ErrNoCounter)
 }
 
 // bindAfterClear binds the store to the rollback counter of tpm (defining

@@ -178,8 +178,18 @@ func TestCrashKBRecover(t *testing.T) {
 // TestCrashKBRecoverRollback: a plain recover on the TPM the store is
 // bound to, with the data dir put back from an older copy, does not say
 // "start accessd again": it exits 6 naming `accessd recover
-// --accept-rollback`, which then works.
+// --accept-rollback`; so it does when the copy also carries a root.sealed
+// of another TPM (which a cleared TPM would explain, but this TPM still
+// has its counter), and --accept-rollback then works.
 func TestCrashKBRecoverRollback(t *testing.T) {
+	otherPort := daemontest.FreePort(t)
+	sealtest.StartSwtpm(t, t.TempDir(), otherPort)
+	otherCfg, _ := swtpmConfig(t, t.TempDir(), otherPort)
+	r := runAccessd(t, "init", "--config", otherCfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	foreign, err := os.ReadFile(filepath.Join(filepath.Dir(otherCfg), "data", "seal", "root.sealed"))
+	require.NoError(t, err)
+
 	port := daemontest.FreePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	in := newKBInstall(t, port)
@@ -193,10 +203,16 @@ func TestCrashKBRecoverRollback(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.NoError(t, os.Remove(filepath.Join(data, ".lock")))
 
-	r := runAccessd(t, "recover", "--config", in.cfg, "--recovery-key-file", in.keyFile)
-	require.Equal(t, exitRollback, r.code, r.stderr)
-	require.NotContains(t, r.stdout, "start accessd again")
-	require.Contains(t, r.stderr, "accessd recover --accept-rollback")
+	for _, sealed := range [][]byte{nil, foreign} {
+		if sealed != nil {
+			require.NoError(t, os.WriteFile(filepath.Join(data, "seal", "root.sealed"), sealed, 0o600))
+		}
+		r = runAccessd(t, "recover", "--config", in.cfg, "--recovery-key-file", in.keyFile)
+		require.Equal(t, exitRollback, r.code, r.stderr)
+		require.NotContains(t, r.stdout, "start accessd again")
+		require.Contains(t, r.stderr, "store is behind")
+		require.Contains(t, r.stderr, "accessd recover --accept-rollback")
+	}
 	r = runAccessd(t, "recover", "--config", in.cfg, "--recovery-key-file", in.keyFile, "--accept-rollback")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "start accessd again")
