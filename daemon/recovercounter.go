@@ -61,15 +61,9 @@ func bindAfterClear(cfg Config, root seal.RootKey, tpm *seal.TPM, log *slog.Logg
 	if err != nil {
 		return fmt.Errorf("daemon: recover: open store (stop accessd first): %w", err)
 	}
-	v, err := bindCounter(st, tpm, store.AuditEntry{Type: "seal.rollback_bind", Actor: "uid:" + strconv.Itoa(os.Getuid()),
+	v, err := bindChainClose(st, tpm, store.AuditEntry{Type: "seal.rollback_bind", Actor: "uid:" + strconv.Itoa(os.Getuid()),
 		Source: "accessd recover", Target: "store",
-		Detail: map[string]string{"reason": "recovered onto a TPM that was cleared or replaced"}})
-	if err == nil {
-		err = chainAudit(st, log)
-	}
-	if cerr := st.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("daemon: close store: %w", cerr)
-	}
+		Detail: map[string]string{"reason": "recovered onto a TPM that was cleared or replaced"}}, log)
 	if err != nil {
 		return err
 	}
@@ -96,6 +90,19 @@ func checkAfterRecover(cfg Config, root seal.RootKey, log *slog.Logger) error {
 		return fmt.Errorf("daemon: the root key is re-sealed to this TPM, but accessd would refuse to start: %w", err)
 	}
 	return nil
+}
+
+// bindChainClose binds st to c's counter with entry e (bindCounter),
+// chains the entry, and closes st.
+func bindChainClose(st *store.Store, c rollbackCounter, e store.AuditEntry, log *slog.Logger) (uint64, error) {
+	v, err := bindCounter(st, c, e)
+	if err == nil {
+		err = chainAudit(st, log)
+	}
+	if cerr := st.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("daemon: close store: %w", cerr)
+	}
+	return v, err
 }
 
 // chainAudit opens and closes the audit log, which chains what was staged,

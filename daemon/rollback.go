@@ -245,15 +245,9 @@ func AcceptRollback(cfg Config, dev bool, keyText []byte, log *slog.Logger) erro
 		st.Close()
 		return err
 	}
-	v, err := bindCounter(st, tpm, store.AuditEntry{Type: "seal.rollback_accept", Actor: "uid:" + strconv.Itoa(os.Getuid()),
-		Source: "accessd recover --accept-rollback", Target: "store"})
+	v, err := bindChainClose(st, tpm, store.AuditEntry{Type: "seal.rollback_accept", Actor: "uid:" + strconv.Itoa(os.Getuid()),
+		Source: "accessd recover --accept-rollback", Target: "store"}, log)
 	tpm.Close()
-	if err == nil {
-		err = chainAudit(st, log)
-	}
-	if cerr := st.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("daemon: close store: %w", cerr)
-	}
 	if err != nil {
 		return err
 	}
