@@ -34,11 +34,15 @@ func Recover(cfg Config, dev bool, keyText []byte, log *slog.Logger) error {
 		return err
 	}
 	pcrs := recordedPCRs(cfg, log)
-	if err := resealWith(cfg, dev, root, pcrs); err != nil {
+	replaced, err := resealWith(cfg, dev, root, pcrs, log)
+	if err != nil {
 		return err
 	}
 	log.Warn("root key recovered and re-sealed", "event", "seal.recovered", "pcrs", pcrs)
-	return nil
+	if dev || replaced {
+		return nil
+	}
+	return checkAfterRecover(cfg, root, log)
 }
 
 // Reseal unseals the root key with the TPM in hand and seals it again, to
@@ -59,6 +63,7 @@ func Reseal(cfg Config, dev bool, opt ResealOptions, log *slog.Logger) error {
 		return err
 	}
 	defer s.Close()
+	logFlushed(log, s)
 	root, info, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), s)
 	if err != nil {
 		return fmt.Errorf("daemon: reseal: %w", err)
@@ -113,14 +118,24 @@ func proveStoreKey(cfg Config, root seal.RootKey, log *slog.Logger) error {
 	return st.Close()
 }
 
-func resealWith(cfg Config, dev bool, root seal.RootKey, pcrs []int) error {
+// resealWith seals root to the TPM in hand. When root.sealed was sealed
+// under another TPM (cleared or replaced) it first binds the store to a
+// new rollback counter on this one (see recovercounter.go) and reports so.
+func resealWith(cfg Config, dev bool, root seal.RootKey, pcrs []int, log *slog.Logger) (replaced bool, err error) {
 	s, err := openSealer(cfg, dev)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer s.Close()
-	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), s, root, pcrs, time.Now()); err != nil {
-		return fmt.Errorf("daemon: seal root key: %w", err)
+	logFlushed(log, s)
+	if !dev && tpmReplaced(cfg, s) && counterGone(s.TPM) {
+		if err := bindAfterClear(cfg, root, s.TPM, log); err != nil {
+			return false, err
+		}
+		replaced = true
 	}
-	return nil
+	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), s, root, pcrs, time.Now()); err != nil {
+		return replaced, fmt.Errorf("daemon: seal root key: %w", err)
+	}
+	return replaced, nil
 }

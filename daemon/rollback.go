@@ -9,7 +9,6 @@ import (
 
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
-	"github.com/accessd/accessd/store/audit"
 )
 
 // ErrRollback is returned when the store does not match the TPM's rollback
@@ -246,20 +245,9 @@ func AcceptRollback(cfg Config, dev bool, keyText []byte, log *slog.Logger) erro
 		st.Close()
 		return err
 	}
-	v, err := bindCounter(st, tpm, store.AuditEntry{Type: "seal.rollback_accept", Actor: "uid:" + strconv.Itoa(os.Getuid()),
-		Source: "accessd recover --accept-rollback", Target: "store"})
+	v, err := bindChainClose(st, tpm, store.AuditEntry{Type: "seal.rollback_accept", Actor: "uid:" + strconv.Itoa(os.Getuid()),
+		Source: "accessd recover --accept-rollback", Target: "store"}, log)
 	tpm.Close()
-	if err == nil {
-		// Chain the entry now, so `accessctl audit list` shows it from the
-		// first start on.
-		var al *audit.Log
-		if al, err = audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log}); err == nil {
-			err = al.Close()
-		}
-	}
-	if cerr := st.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("daemon: close store: %w", cerr)
-	}
 	if err != nil {
 		return err
 	}

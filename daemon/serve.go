@@ -233,6 +233,7 @@ func (s *server) unsealAndOpenStore() (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	logFlushed(s.log, sealer)
 	root, sealed, err := seal.ReadSealedFile(sealedPath(s.cfg.DataDir), sealer)
 	s.sealKind = sealer.Kind()
 	if err == nil {

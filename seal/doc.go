@@ -30,7 +30,13 @@
 // # Invariants
 //
 //   - Only transient objects are created, and each is flushed before the
-//     operation returns. Persistent handles (0x81xxxxxx, among them
+//     operation returns. A process killed mid-operation cannot flush, so
+//     on a TPM without the kernel's resource manager (swtpm, the
+//     simulator, a raw /dev/tpmN) Open flushes every transient object and
+//     session it finds: each of those serves one client at a time, so
+//     nothing loaded then belongs to a live program (Flushed says how
+//     many). A TPM whose slots stay full fails with ErrTPMFull, naming
+//     tpm2_flushcontext. Persistent handles (0x81xxxxxx, among them
 //     systemd's SRK at 0x81000001) are never read, written or evicted. The
 //     one NV index accessd touches is its rollback counter at CounterIndex,
 //     and only while its public area is exactly the counter's (see below).

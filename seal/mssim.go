@@ -78,13 +78,18 @@ func tcpAddress(device string, allowRemote bool) (string, error) {
 // go-tpm's own adapters it never returns io.EOF together with data, and it
 // reads with io.ReadFull, so a response split across TCP segments is fine.
 type mssimConn struct {
-	conn net.Conn
-	rsp  []byte
+	conn    net.Conn
+	rsp     []byte
+	timeout time.Duration // per command; zero means tcpCommandTimeout
 }
 
 // Write sends cmd and reads its response.
 func (c *mssimConn) Write(cmd []byte) (int, error) {
-	if err := c.conn.SetDeadline(time.Now().Add(tcpCommandTimeout)); err != nil {
+	d := c.timeout
+	if d == 0 {
+		d = tcpCommandTimeout
+	}
+	if err := c.conn.SetDeadline(time.Now().Add(d)); err != nil {
 		return 0, fmt.Errorf("tcp tpm: %w", err)
 	}
 	req := make([]byte, 0, 9+len(cmd))

@@ -44,6 +44,7 @@ type TPM struct {
 	tpm     transport.TPM
 	closeFn func() error
 	closed  bool
+	flushed Leftovers // what Open flushed (see flushLeftovers)
 }
 
 var _ Sealer = (*TPM)(nil)
@@ -74,6 +75,10 @@ func Open(cfg Config) (*TPM, error) {
 		return nil, err
 	}
 	if err := t.probe(); err != nil {
+		_ = t.Close()
+		return nil, err
+	}
+	if err := t.flushLeftovers(); err != nil {
 		_ = t.Close()
 		return nil, err
 	}
@@ -154,7 +159,8 @@ const maxSecret = 128
 // the values of one branch of policy, or by TPM2_PolicyOR over a
 // TPM2_PolicyPCR per branch when there are several (see policy.go); no
 // branch, or one empty branch, binds it to nothing.
-func (t *TPM) Seal(secret []byte, policy ...[]PCR) ([]byte, error) {
+func (t *TPM) Seal(secret []byte, policy ...[]PCR) (_ []byte, err error) {
+	defer func() { err = t.slotsErr(err) }()
 	if len(secret) == 0 || len(secret) > maxSecret {
 		return nil, fmt.Errorf("seal: seal: secret must be 1 to %d bytes, got %d", maxSecret, len(secret))
 	}
@@ -176,6 +182,7 @@ func (t *TPM) Seal(secret []byte, policy ...[]PCR) ([]byte, error) {
 		return nil, fmt.Errorf("seal: seal: %w", err)
 	}
 	defer srk.flush(t.tpm)
+	crashPoint("seal.seal.srk")
 
 	pub := tpm2.TPMTPublic{
 		Type:    tpm2.TPMAlgKeyedHash,
@@ -220,7 +227,8 @@ func (t *TPM) Seal(secret []byte, policy ...[]PCR) ([]byte, error) {
 
 // Unseal loads blob under a freshly derived SRK and unseals it, satisfying
 // its PCR policy, whose branches policy lists as Seal was given them.
-func (t *TPM) Unseal(blob []byte, policy ...[]PCR) ([]byte, error) {
+func (t *TPM) Unseal(blob []byte, policy ...[]PCR) (_ []byte, err error) {
+	defer func() { err = t.slotsErr(err) }()
 	b, err := parseBlob(blob)
 	if err != nil {
 		return nil, fmt.Errorf("seal: unseal root key: %w: %v; restore root.sealed from a backup or %s", ErrTampered, err, hintRecover)
@@ -243,6 +251,7 @@ func (t *TPM) Unseal(blob []byte, policy ...[]PCR) ([]byte, error) {
 		return nil, fmt.Errorf("seal: unseal root key: %w", err)
 	}
 	defer srk.flush(t.tpm)
+	crashPoint("seal.unseal.srk")
 	if !bytes.Equal(srk.name.Buffer, b.srkName) {
 		return nil, fmt.Errorf("seal: unseal root key: %w: this TPM's storage root key is not the one the blob was sealed under (the TPM was cleared or replaced, or the file comes from another host); %s", ErrWrongTPM, hintRecover)
 	}
@@ -260,6 +269,7 @@ func (t *TPM) Unseal(blob []byte, policy ...[]PCR) ([]byte, error) {
 		return nil, fmt.Errorf("seal: unseal root key: load sealed object: %w", err)
 	}
 	defer flush(t.tpm, loaded.ObjectHandle)
+	crashPoint("seal.unseal.loaded")
 
 	// The TPM has checked the public area's integrity; now make sure the
 	// PCR policy we were given is the one it carries.
@@ -286,6 +296,7 @@ func (t *TPM) Unseal(blob []byte, policy ...[]PCR) ([]byte, error) {
 			return nil, fmt.Errorf("seal: unseal root key: start policy session: %w", err)
 		}
 		defer func() { _ = closeSess() }()
+		crashPoint("seal.unseal.session")
 		if err := satisfyPolicy(t.tpm, sess.Handle(), branches); err != nil {
 			return nil, fmt.Errorf("seal: unseal root key: %w", err)
 		}

@@ -43,7 +43,7 @@ const (
 	exitUsage    = 2
 	exitLockdown = 3  // host checks refused the start / `check` found failures
 	exitNotInit  = 4  // no store: run `accessd init` or restore one
-	exitTPM      = 5  // no TPM answered (restart may help once it is back)
+	exitTPM      = 5  // no TPM answered, or its slots are full (restart may help once it is back)
 	exitRollback = 6  // the store is behind the TPM's rollback counter
 	exitDisk     = 7  // the data dir's disk is below the hard free-space floor
 	exitConfig   = 78 // EX_CONFIG
@@ -90,6 +90,7 @@ func init() {
 			summary: "re-seal the root key to this TPM using the recovery key",
 			about: "Unwraps the root key with the recovery key printed by init, proves it opens this store, and re-seals it to the TPM in hand (after a TPM was cleared or replaced, or PCRs changed), to the PCRs root.sealed records (seal.pcrs when it cannot be read). " +
 				"With --check-key it only says whether the key (or M shares) opens root.recovery, and whether it is the key in effect or the new key of a pending rekey-recovery; it changes nothing. " +
+				"On a TPM that was cleared or replaced it first binds the store to a new rollback counter on it (audited). When the store is behind the counter of the TPM it was bound to, it exits 6 naming --accept-rollback. " +
 				"With --accept-rollback it also binds the store to the TPM's rollback counter as it is now, after serve refused to start with exit code 6 (rollback detected); this brings back whatever the older copy holds, and is recorded in the audit log."},
 		{name: "reseal", flags: resealFlags,
 			summary: "re-seal the root key to this TPM, or ahead of a planned PCR change",
@@ -181,7 +182,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitNotInit
 	case errors.Is(err, daemon.ErrRollback):
 		return exitRollback
-	case errors.Is(err, seal.ErrNoDevice):
+	case errors.Is(err, seal.ErrNoDevice), errors.Is(err, seal.ErrTPMFull):
 		return exitTPM
 	case errors.Is(err, daemon.ErrDiskFloor):
 		return exitDisk
@@ -384,7 +385,9 @@ func cmdRecover(c *common, ri *recoveryInput, acceptRollback, checkKey bool, std
 	if checkKey {
 		return daemon.CheckRecoveryKey(cfg, text, stdout)
 	}
-	if err := daemon.Recover(cfg, c.dev, text, log); err != nil {
+	// A store that disagrees with this TPM's counter is what
+	// --accept-rollback is for; without it, Recover's error names it.
+	if err := daemon.Recover(cfg, c.dev, text, log); err != nil && !(acceptRollback && errors.Is(err, daemon.ErrRollback)) {
 		return err
 	}
 	if acceptRollback {

@@ -276,6 +276,7 @@ func Run(c Config) *Report {
 		checkKernelLockdown,
 		checkSecureBoot,
 		checkSealDevice,
+		checkTPMSlots,
 		checkAdminSocketDir,
 		checkClock,
 	}

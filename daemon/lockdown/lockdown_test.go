@@ -15,7 +15,7 @@ var checkNames = []string{
 	"process-not-root", "data-dir-perms", "data-dir-parents", "config-file-perms", "config-file-parents",
 	"tls-key-perms", "tls-key-parents", "tls-cert-perms", "tls-client-ca-perms", "tls-client-ca-parents",
 	"core-dumps", "memory-lock", "swap", "ptrace-scope", "kernel-lockdown", "secure-boot",
-	"seal-device", "admin-socket-dir", "clock",
+	"seal-device", "tpm-slots", "admin-socket-dir", "clock",
 }
 
 func TestRunGoodTree(t *testing.T) {
