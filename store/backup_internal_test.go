@@ -12,7 +12,7 @@ var testBackupKey = bytes.Repeat([]byte{0x07}, 32)
 func encryptStream(t testing.TB, plain []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	w, err := newBackupWriter(&out, testBackupKey, bytes.NewReader(bytes.Repeat([]byte{9}, backupSaltLen)))
+	w, err := newBackupWriter(&out, testBackupKey, nil, bytes.NewReader(bytes.Repeat([]byte{9}, backupSaltLen)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 			if len(enc) != wantLen {
 				t.Fatalf("stream is %d bytes, want %d (%d chunks)", len(enc), wantLen, tc.chunks)
 			}
-			got, err := io.ReadAll(newBackupReader(bytes.NewReader(enc), testBackupKey))
+			got, err := io.ReadAll(newBackupReader(bytes.NewReader(enc), testBackupKey, nil))
 			if err != nil {
 				t.Fatalf("read: %v", err)
 			}
@@ -66,7 +66,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 				if cut < 0 {
 					continue
 				}
-				_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey))
+				_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
 				if !errors.Is(err, ErrBadBackup) {
 					t.Fatalf("prefix of %d bytes: %v, want ErrBadBackup", cut, err)
 				}
@@ -80,14 +80,14 @@ func TestBackupStreamDropsFinalChunk(t *testing.T) {
 	// Cut exactly after the second full chunk: every remaining chunk is
 	// intact, only the final one is missing.
 	cut := backupHeaderLen() + 2*(backupFrameHdr+backupChunk+gcmTagLen)
-	_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey))
+	_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
 	if !errors.Is(err, ErrBadBackup) {
 		t.Fatalf("stream without its final chunk: %v, want ErrBadBackup", err)
 	}
 	// Relabelling the last non-final chunk as final fails too.
 	relabel := bytes.Clone(enc[:cut])
 	relabel[backupHeaderLen()+backupFrameHdr+backupChunk+gcmTagLen] = 1
-	_, err = io.ReadAll(newBackupReader(bytes.NewReader(relabel), testBackupKey))
+	_, err = io.ReadAll(newBackupReader(bytes.NewReader(relabel), testBackupKey, nil))
 	if !errors.Is(err, ErrBadBackup) {
 		t.Fatalf("chunk relabelled final: %v, want ErrBadBackup", err)
 	}
@@ -106,7 +106,7 @@ func FuzzBackupReader(f *testing.F) {
 	f.Add(append(bytes.Clone(valid), 0))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := io.ReadAll(newBackupReader(bytes.NewReader(data), testBackupKey))
+		got, err := io.ReadAll(newBackupReader(bytes.NewReader(data), testBackupKey, nil))
 		if err != nil {
 			if !errors.Is(err, ErrBadBackup) {
 				t.Fatalf("error not wrapping ErrBadBackup: %v", err)
