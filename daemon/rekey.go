@@ -138,6 +138,9 @@ func RekeyRecovery(cfg Config, opt RekeyOptions) error {
 	if err := opt.Split.Check(); err != nil {
 		return err
 	}
+	if err := refuseUnfinishedRestore(cfg.DataDir); err != nil {
+		return err
+	}
 	dir := sealDir(cfg.DataDir)
 	d, err := os.Open(dir)
 	if err != nil {

@@ -58,8 +58,12 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 	if opt.Now != nil {
 		now = opt.Now
 	}
-	if err := requireEmptyDataDir(cfg.DataDir, restoreMarkName, ".lock"); err != nil {
-		return err
+	// A data dir with the marker holds an interrupted restore, cleared
+	// under the lock below; any other must be empty.
+	if _, err := os.Lstat(restoreMarkPath(cfg.DataDir)); err != nil {
+		if err := requireEmptyDataDir(cfg.DataDir); err != nil {
+			return err
+		}
 	}
 	if opt.Dev {
 		if err := DevTPMAvailable(); err != nil {
