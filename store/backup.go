@@ -285,7 +285,9 @@ func (s *Store) backupLocked(w io.Writer, bind []byte) error {
 // and loaded, so a failed restore (ErrBadBackup for a tampered, truncated
 // or foreign stream) leaves dir as it was. rootKey must be the key of the
 // store that was backed up; the caller keeps and zeroes it.
-func Restore(r io.Reader, dir string, rootKey []byte) error { return RestoreBound(r, dir, rootKey, nil) }
+func Restore(r io.Reader, dir string, rootKey []byte) error {
+	return RestoreBound(r, dir, rootKey, nil)
+}
 
 // RestoreBound is Restore for a stream written by BackupBound with bind;
 // a stream written with another binding fails authentication at its first

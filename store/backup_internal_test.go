@@ -118,3 +118,67 @@ func FuzzBackupReader(f *testing.F) {
 		}
 	})
 }
+
+// A bound stream opens only with its own binding: not with another, not
+// unbound; and an unbound (version-1) stream is refused when a binding
+// is claimed.
+func TestBackupStreamBinding(t *testing.T) {
+	write := func(bind []byte) []byte {
+		var out bytes.Buffer
+		w, err := newBackupWriter(&out, testBackupKey, bind, bytes.NewReader(bytes.Repeat([]byte{7}, backupSaltLen)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte("the store")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	a, b := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	bound := write(a)
+	// A version-1 stream, as the writer before the binding made it: its
+	// own magic, and the header alone as AAD.
+	var old bytes.Buffer
+	header := append([]byte(backupMagicV1), bytes.Repeat([]byte{7}, backupSaltLen)...)
+	aead, err := backupAEAD(testBackupKey, header[len(backupMagicV1):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Write(header)
+	w1 := &backupWriter{w: &old, aead: aead, aad: header, buf: make([]byte, 0, backupChunk)}
+	if _, err := w1.Write([]byte("the store")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v1 := old.Bytes()
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		bind   []byte
+		ok     bool
+	}{
+		{"own binding", bound, a, true},
+		{"another binding", bound, b, false},
+		{"unbound", bound, nil, false},
+		{"version 1 read unbound", v1, nil, true},
+		{"version 1 under a binding", v1, a, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := io.ReadAll(newBackupReader(bytes.NewReader(tc.stream), testBackupKey, tc.bind))
+			if tc.ok {
+				if err != nil || string(got) != "the store" {
+					t.Fatalf("got %q, %v", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadBackup) {
+				t.Fatalf("err = %v, want ErrBadBackup", err)
+			}
+		})
+	}
+}
