@@ -19,6 +19,15 @@ import (
 // and a backup file of it.
 func backupFixture(t *testing.T) (file []byte, rk seal.RecoveryKey, root seal.RootKey) {
 	t.Helper()
+	files, rk, root := backupsOf(t, "alice")
+	return files[0], rk, root
+}
+
+// backupsOf makes a data dir with root.recovery and a store, and for each
+// username creates that user and then takes a backup, each 12 minutes
+// after the one before.
+func backupsOf(t *testing.T, usernames ...string) (files [][]byte, rk seal.RecoveryKey, root seal.RootKey) {
+	t.Helper()
 	d := t.TempDir()
 	require.NoError(t, os.Mkdir(sealDir(d), 0o700))
 	root, err := seal.NewRootKey(nil)
@@ -29,11 +38,14 @@ func backupFixture(t *testing.T) (file []byte, rk seal.RecoveryKey, root seal.Ro
 	st, err := store.Open(dbPath(d), root.Bytes(), store.Options{})
 	require.NoError(t, err)
 	defer st.Close()
-	_, err = st.Users().Create(store.User{Username: "alice"})
-	require.NoError(t, err)
-	var b bytes.Buffer
-	require.NoError(t, writeBackup(&b, st, d, time.Unix(1_800_000_000, 0)))
-	return b.Bytes(), rk, root
+	for i, u := range usernames {
+		_, err = st.Users().Create(store.User{Username: u})
+		require.NoError(t, err)
+		var b bytes.Buffer
+		require.NoError(t, writeBackup(&b, st, d, time.Unix(1_800_000_000+int64(i)*720, 0)))
+		files = append(files, b.Bytes())
+	}
+	return files, rk, root
 }
 
 func TestBackupHeaderRoundTrip(t *testing.T) {
@@ -120,24 +132,8 @@ func FuzzReadBackupHeader(f *testing.F) {
 // a further write, and the store's root key.
 func twoBackups(t *testing.T) (early, late []byte, root seal.RootKey) {
 	t.Helper()
-	d := t.TempDir()
-	require.NoError(t, os.Mkdir(sealDir(d), 0o700))
-	root, err := seal.NewRootKey(nil)
-	require.NoError(t, err)
-	rk, err := seal.NewRecoveryKey(nil)
-	require.NoError(t, err)
-	require.NoError(t, seal.WriteRecoveryFile(recoveryPath(d), rk, root, nil))
-	st, err := store.Open(dbPath(d), root.Bytes(), store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
-	_, err = st.Users().Create(store.User{Username: "alice"})
-	require.NoError(t, err)
-	var a, b bytes.Buffer
-	require.NoError(t, writeBackup(&a, st, d, time.Unix(1_800_000_000, 0)))
-	_, err = st.Users().Create(store.User{Username: "bob"})
-	require.NoError(t, err)
-	require.NoError(t, writeBackup(&b, st, d, time.Unix(1_800_000_720, 0)))
-	return a.Bytes(), b.Bytes(), root
+	files, _, root := backupsOf(t, "alice", "bob")
+	return files[0], files[1], root
 }
 
 // splitBackup returns a backup's header (with its tag) and its stream.
