@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -34,8 +35,11 @@ func refuseUnfinishedRestore(dataDir string) error {
 		return nil
 	}
 	backup := "FILE"
-	if name := strings.TrimSpace(string(b)); err == nil && name != "" && !strings.ContainsAny(name, "\n\r") {
+	if name := strings.TrimSuffix(string(b), "\n"); err == nil && name != "" && strconv.CanBackquote(name) {
 		backup = name
+		if strings.ContainsAny(name, " \t'\"\\$`;&|<>()*?[]{}~#") {
+			backup = "'" + strings.ReplaceAll(name, "'", `'\''`) + "'"
+		}
 	}
 	return fmt.Errorf("%w (%s exists); run `accessd restore --data-dir %s --backup %s --recovery-key-file KEY` again: it starts over in this data dir and records the restore. Nothing else may use the data dir until then",
 		ErrRestoreUnfinished, restoreMarkPath(dataDir), dataDir, backup)
