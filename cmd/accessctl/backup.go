@@ -35,7 +35,9 @@ rebuild the service on another machine with 'accessd restore'; without the
 recovery key the file reveals nothing.
 
 With -f the backup goes to FILE, which must not exist yet; it appears only
-once the backup is complete. Without -f it goes to stdout, which must not be
+once the backup is complete. Until then it is written to .FILE.partial-N
+beside it; such a file left by a backup that was killed is removed by the
+next backup to the same FILE. Without -f it goes to stdout, which must not be
 a terminal.`,
 		Example: `  accessctl backup -f /var/backups/accessd-$(date +%F).backup
   accessctl backup | ssh vault 'cat > accessd.backup'`,
