@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"os"
@@ -18,6 +19,15 @@ import (
 // and a backup file of it.
 func backupFixture(t *testing.T) (file []byte, rk seal.RecoveryKey, root seal.RootKey) {
 	t.Helper()
+	files, rk, root := backupsOf(t, "alice")
+	return files[0], rk, root
+}
+
+// backupsOf makes a data dir with root.recovery and a store, and for each
+// username creates that user and then takes a backup, each 12 minutes
+// after the one before.
+func backupsOf(t *testing.T, usernames ...string) (files [][]byte, rk seal.RecoveryKey, root seal.RootKey) {
+	t.Helper()
 	d := t.TempDir()
 	require.NoError(t, os.Mkdir(sealDir(d), 0o700))
 	root, err := seal.NewRootKey(nil)
@@ -28,11 +38,14 @@ func backupFixture(t *testing.T) (file []byte, rk seal.RecoveryKey, root seal.Ro
 	st, err := store.Open(dbPath(d), root.Bytes(), store.Options{})
 	require.NoError(t, err)
 	defer st.Close()
-	_, err = st.Users().Create(store.User{Username: "alice"})
-	require.NoError(t, err)
-	var b bytes.Buffer
-	require.NoError(t, writeBackup(&b, st, d, time.Unix(1_800_000_000, 0)))
-	return b.Bytes(), rk, root
+	for i, u := range usernames {
+		_, err = st.Users().Create(store.User{Username: u})
+		require.NoError(t, err)
+		var b bytes.Buffer
+		require.NoError(t, writeBackup(&b, st, d, time.Unix(1_800_000_000+int64(i)*720, 0)))
+		files = append(files, b.Bytes())
+	}
+	return files, rk, root
 }
 
 func TestBackupHeaderRoundTrip(t *testing.T) {
@@ -45,7 +58,8 @@ func TestBackupHeaderRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, got.Equal(root))
 	require.NoError(t, store.CheckBackupTag(root.Bytes(), h.raw, h.tag))
-	require.NoError(t, store.Restore(r, filepath.Join(t.TempDir(), "db"), root.Bytes()))
+	require.NoError(t, store.RestoreBound(r, filepath.Join(t.TempDir(), "db"), root.Bytes(), h.streamBinding()))
+	require.ErrorIs(t, store.Restore(bytes.NewReader(file[len(h.raw)+len(h.tag):]), filepath.Join(t.TempDir(), "db"), root.Bytes()), store.ErrBadBackup, "a bound stream does not open unbound")
 }
 
 // Every byte of the header is covered: a flip anywhere in it is refused
@@ -94,6 +108,7 @@ func FuzzReadBackupHeader(f *testing.F) {
 	f.Add(file[:min(len(file), 400)])
 	f.Add([]byte(backupMagic))
 	f.Add(append([]byte(backupMagic), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff))
+	f.Add(append([]byte(backupMagic), 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 7))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := readBackupHeader(bytes.NewReader(b))
 		if err != nil {
@@ -106,9 +121,85 @@ func FuzzReadBackupHeader(f *testing.F) {
 			!bytes.Equal(h.raw, b[:len(h.raw)]) || !bytes.Equal(h.tag, b[len(h.raw):len(h.raw)+store.BackupTagSize]) {
 			t.Fatalf("header framed wrongly")
 		}
-		re, err := encodeBackupHeader(h.created, h.recovery)
+		re, err := encodeBackupHeader(h.created, h.recovery, h.raw[backupFixedLen+len(h.recovery):])
 		if err != nil || !bytes.Equal(re, h.raw) {
 			t.Fatalf("header does not re-encode to its bytes")
 		}
 	})
+}
+
+// twoBackups returns two backups of one store, the second taken after
+// a further write, and the store's root key.
+func twoBackups(t *testing.T) (early, late []byte, root seal.RootKey) {
+	t.Helper()
+	files, _, root := backupsOf(t, "alice", "bob")
+	return files[0], files[1], root
+}
+
+// splitBackup returns a backup's header (with its tag) and its stream.
+func splitBackup(t *testing.T, file []byte) (hdr, stream []byte) {
+	t.Helper()
+	h, err := readBackupHeader(bytes.NewReader(file))
+	require.NoError(t, err)
+	n := len(h.raw) + len(h.tag)
+	return file[:n], file[n:]
+}
+
+// A version-2 header opens only its own stream: a later header on an
+// earlier stream, or an earlier one on a later stream, is refused before
+// restore writes anything (CheckBackupStart), and again by the stream
+// reader itself. The unswapped files pass both.
+func TestBackupHeaderBoundToStream(t *testing.T) {
+	early, late, root := twoBackups(t)
+	eh, es := splitBackup(t, early)
+	lh, ls := splitBackup(t, late)
+	for _, tc := range []struct {
+		name   string
+		file   []byte
+		wantOK bool
+	}{
+		{"early as written", early, true},
+		{"late as written", late, true},
+		{"late header on early stream", append(bytes.Clone(lh), es...), false},
+		{"early header on late stream", append(bytes.Clone(eh), ls...), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			br := bufio.NewReaderSize(bytes.NewReader(tc.file), store.BackupPeekSize)
+			h, err := readBackupHeader(br)
+			require.NoError(t, err)
+			require.Equal(t, backupVersion, h.version)
+			require.NoError(t, store.CheckBackupTag(root.Bytes(), h.raw, h.tag), "each header is genuine on its own")
+			err = store.CheckBackupStart(br, root.Bytes(), h.streamBinding())
+			db := filepath.Join(t.TempDir(), "db")
+			rerr := store.RestoreBound(br, db, root.Bytes(), h.streamBinding())
+			if tc.wantOK {
+				require.NoError(t, err)
+				require.NoError(t, rerr)
+				return
+			}
+			require.ErrorIs(t, err, store.ErrBadBackup)
+			require.ErrorIs(t, rerr, store.ErrBadBackup)
+			_, serr := os.Stat(db)
+			require.ErrorIs(t, serr, os.ErrNotExist)
+		})
+	}
+}
+
+// A version-1 header (no binding) with a bound stream is refused: a
+// header cannot be downgraded to escape the binding (its tag covers the
+// version byte, and the stream reader refuses a bound stream unbound).
+func TestBackupV1HeaderOnBoundStreamRefused(t *testing.T) {
+	early, _, root := twoBackups(t)
+	eh, es := splitBackup(t, early)
+	h, err := readBackupHeader(bytes.NewReader(eh))
+	require.NoError(t, err)
+	v1, err := encodeBackupHeader(h.created, h.recovery, nil)
+	require.NoError(t, err)
+	tag, err := store.BackupTagFor(root.Bytes(), v1)
+	require.NoError(t, err)
+	br := bufio.NewReaderSize(bytes.NewReader(append(append(v1, tag...), es...)), store.BackupPeekSize)
+	h1, err := readBackupHeader(br)
+	require.NoError(t, err)
+	require.Equal(t, backupV1, h1.version)
+	require.ErrorIs(t, store.CheckBackupStart(br, root.Bytes(), h1.streamBinding()), store.ErrBadBackup)
 }

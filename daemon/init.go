@@ -69,7 +69,25 @@ type dataDir struct {
 // data dir, and a second serve is refused with this message rather than
 // with Badger's after an unseal. With create, a missing data dir is made
 // (0700); without it, a missing one is an error wrapping fs.ErrNotExist.
+//
+// A data dir that holds an interrupted restore is refused (after the lock
+// is taken, so the check does not race a running restore), naming the
+// command that finishes it.
 func lockDataDir(path string, create bool) (*dataDir, error) {
+	d, err := lockDataDirAny(path, create)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseUnfinishedRestore(path); err != nil {
+		d.release()
+		return nil, err
+	}
+	return d, nil
+}
+
+// lockDataDirAny is lockDataDir for restore, which takes over an
+// interrupted restore rather than refusing it.
+func lockDataDirAny(path string, create bool) (*dataDir, error) {
 	d := &dataDir{path: path}
 	if create {
 		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {

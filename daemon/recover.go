@@ -92,6 +92,9 @@ func Reseal(cfg Config, dev bool, opt ResealOptions, log *slog.Logger) error {
 // memory) and locks the data dir against a concurrent init or reseal.
 func prepareKeyOp(cfg Config, log *slog.Logger) (func(), error) {
 	harden(log)
+	if err := refuseUnfinishedRestore(cfg.DataDir); err != nil { // checked again under the lock
+		return nil, err
+	}
 	if _, err := os.Stat(sealDir(cfg.DataDir)); err != nil {
 		return nil, fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", sealDir(cfg.DataDir), err)
 	}

@@ -291,6 +291,11 @@ func readRecoveryWraps(cfg Config, op string) (data, current, pending []byte, er
 
 // lockRekey takes the seal directory's lock that keeps two rekeys apart.
 func lockRekey(cfg Config) (unlock func(), err error) {
+	// A restore that did not finish is finished first: its store and
+	// seal files are not yet the data dir's.
+	if err := refuseUnfinishedRestore(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	dir := sealDir(cfg.DataDir)
 	d, err := os.Open(dir)
 	if err != nil {

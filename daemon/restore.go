@@ -23,6 +23,9 @@ type RestoreOptions struct {
 	Dev bool
 	// Backup is the file `accessctl backup` wrote.
 	Backup io.Reader
+	// BackupName is its path, named in the message should this restore
+	// be interrupted; "" names it FILE.
+	BackupName string
 	// Secret is the recovery key, or its shares, as read from the
 	// operator's files (see recoveryKeyFrom).
 	Secret []byte
@@ -44,23 +47,30 @@ var ErrDataDirNotEmpty = errors.New("daemon: restore builds a new data dir, and 
 // the same recovery key goes on working), restores the store, checks
 // its audit chain, binds it to this TPM's rollback counter and records
 // the restore in it. Everything is checked
-// that can be before anything is written; on any failure what it created
-// is removed. The data dir must be absent or empty.
+// that can be before anything is written, the header's binding to the
+// store stream included (a version-1 backup has none, and restores with a
+// warning); on any failure what it created is removed. The data dir must
+// be absent or empty, or hold a restore that was interrupted (a marker
+// file says so until the restore is complete): restore then starts over.
 func Restore(cfg Config, opt RestoreOptions) (err error) {
 	harden(opt.Log)
 	now := time.Now
 	if opt.Now != nil {
 		now = opt.Now
 	}
-	if err := requireEmptyDataDir(cfg.DataDir); err != nil {
-		return err
+	// A data dir with the marker holds an interrupted restore, cleared
+	// under the lock below; any other must be empty.
+	if _, err := os.Lstat(restoreMarkPath(cfg.DataDir)); err != nil {
+		if err := requireEmptyDataDir(cfg.DataDir); err != nil {
+			return err
+		}
 	}
 	if opt.Dev {
 		if err := DevTPMAvailable(); err != nil {
 			return err
 		}
 	}
-	br := bufio.NewReaderSize(opt.Backup, 64<<10)
+	br := bufio.NewReaderSize(opt.Backup, store.BackupPeekSize)
 	h, err := readBackupHeader(br)
 	if err != nil {
 		return err
@@ -81,8 +91,16 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 	if err := store.CheckBackupTag(root.Bytes(), h.raw, h.tag); err != nil {
 		return fmt.Errorf("daemon: restore: %w; nothing was written", err)
 	}
+	if err := store.CheckBackupStart(br, root.Bytes(), h.streamBinding()); err != nil {
+		return fmt.Errorf("daemon: restore: %w: the header (a backup taken %s) and the store data in this file do not belong together: parts of two backups were joined, or the data is damaged; nothing was written. Restore an unaltered file exactly as accessctl backup wrote it",
+			err, h.created.Format(time.RFC3339))
+	}
+	if h.version == backupV1 {
+		opt.Log.Warn("this backup has format version 1, whose header is not bound to its store data: the time it states is not proven to be the time of the data in it. Restore it only from a copy you trust; backups taken by this accessd are bound",
+			"event", "daemon.restore_unbound_header", "backup_created", h.created.Format(time.RFC3339), "format_version", h.version)
+	}
 
-	dir, err := lockDataDir(cfg.DataDir, true)
+	dir, err := lockDataDirAny(cfg.DataDir, true)
 	if err != nil {
 		return err
 	}
@@ -93,10 +111,26 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 			dir.release()
 		}
 	}()
-	// Checked again under the lock: only the lock file may be new.
+	// An interrupted restore is cleared (all of it was restore's own
+	// work), then the data dir is checked again under the lock: only the
+	// lock file may be there.
+	if cleared, err := clearUnfinishedRestore(cfg.DataDir); err != nil {
+		return err
+	} else if cleared {
+		opt.Log.Warn("an earlier restore into this data dir did not finish; starting over", "event", "daemon.restore_restarted", "data_dir", cfg.DataDir)
+	}
 	if err := requireEmptyDataDir(cfg.DataDir, ".lock"); err != nil {
 		return err
 	}
+	name := opt.BackupName
+	if name == "" {
+		name = "FILE"
+	}
+	if err := writeRestoreMark(cfg.DataDir, name); err != nil {
+		return err
+	}
+	dir.track(restoreMarkPath(cfg.DataDir))
+	killAtStep("restore.marked")
 	// Each path is tracked for undo only once this run created it, so a
 	// failure never removes what was there before.
 	if err := os.Mkdir(sealDir(cfg.DataDir), 0o700); err != nil {
@@ -112,16 +146,22 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
 	dir.track(sealedPath(cfg.DataDir))
+	killAtStep("restore.sealed")
 	if err := seal.WriteRecoveryData(recoveryPath(cfg.DataDir), h.recovery, false); err != nil {
 		return fmt.Errorf("daemon: restore: %w", err)
 	}
 	dir.track(recoveryPath(cfg.DataDir))
-	if err := store.Restore(br, dbPath(cfg.DataDir), root.Bytes()); err != nil {
+	killAtStep("restore.recovery")
+	if err := store.RestoreBound(br, dbPath(cfg.DataDir), root.Bytes(), h.streamBinding()); err != nil {
 		return fmt.Errorf("daemon: restore: %w (is the file complete? compare its size with what accessctl backup reported)", err)
 	}
 	dir.track(dbPath(cfg.DataDir))
+	killAtStep("restore.store")
 	res, err := recordRestore(cfg, opt.Dev, sealer, root, h, opt.Log, now)
 	if err != nil {
+		return err
+	}
+	if err := removeRestoreMark(cfg.DataDir); err != nil {
 		return err
 	}
 	opt.Log.Warn("data dir restored from a backup", "event", "daemon.restored", "data_dir", cfg.DataDir,
@@ -159,7 +199,7 @@ func recordRestore(cfg Config, dev bool, counter rollbackCounter, root seal.Root
 	actor := "uid:" + strconv.Itoa(os.Getuid())
 	e := store.AuditEntry{Time: now().UTC(), Type: "store.restored", Actor: actor, Source: "accessd restore",
 		Target: "store", Result: "ok", Detail: map[string]string{
-			"backup_created": h.created.Format(time.RFC3339), "entries_before": strconv.FormatUint(res.Entries, 10),
+			"backup_created": h.created.Format(time.RFC3339), "format_version": strconv.Itoa(h.version), "entries_before": strconv.FormatUint(res.Entries, 10),
 			"head_before": hex.EncodeToString(res.Head), "pcrs": fmt.Sprint(cfg.Seal.PCRs)}}
 	if dev {
 		// The simulator keeps no NV: rollback detection is off under --dev.
@@ -173,6 +213,7 @@ func recordRestore(cfg Config, dev bool, counter rollbackCounter, root seal.Root
 	if err != nil {
 		return res, fmt.Errorf("daemon: record the restore: %w", err)
 	}
+	killAtStep("restore.bound")
 	// Chain the staged entry now, so the restored log verifies with it.
 	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
 	if err != nil {
@@ -185,6 +226,7 @@ func recordRestore(cfg Config, dev bool, counter rollbackCounter, root seal.Root
 	if err != nil {
 		return res, fmt.Errorf("daemon: record the restore in the audit log: %w", err)
 	}
+	killAtStep("restore.recorded")
 	return audit.Verify(st)
 }
 

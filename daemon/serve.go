@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -250,7 +251,7 @@ func (s *server) unsealAndOpenStore() (*store.Store, error) {
 	s.n.status("opening store")
 	st, err := store.Open(dbPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log,
 		AllowWrite: s.disk.allowWrite,
-		BeforeMigrate: func(from, to int, backup func(io.Writer) error) error {
+		BeforeMigrate: func(from, to int, backup func(io.Writer, []byte) error) error {
 			return s.preMigrationBackup(from, to, root.Bytes(), backup)
 		}})
 	root.Destroy()
@@ -647,18 +648,14 @@ func (s *server) releaseStorePages() {
 // accessd migrates its layout, into the data dir (the only place the unit
 // may write): a complete backup file that `accessd restore` takes with
 // the recovery key, should the new version have to be rolled back.
-func (s *server) preMigrationBackup(from, to int, root []byte, backup func(io.Writer) error) error {
+func (s *server) preMigrationBackup(from, to int, root []byte, backup func(io.Writer, []byte) error) error {
 	now := time.Now().UTC()
 	path := filepath.Join(s.cfg.DataDir, fmt.Sprintf("pre-migration-layout%d-%s.accessd-backup", from, now.Format("20060102T150405Z")))
 	rec, err := seal.ReadRecoveryData(recoveryPath(s.cfg.DataDir))
 	if err != nil {
 		return fmt.Errorf("daemon: backup before migrating: %w", err)
 	}
-	hdr, err := encodeBackupHeader(now, rec)
-	if err != nil {
-		return err
-	}
-	tag, err := store.BackupTagFor(root, hdr)
+	hdr, tag, err := newBackupHeader(now, rec, rand.Reader, func(h []byte) ([]byte, error) { return store.BackupTagFor(root, h) })
 	if err != nil {
 		return err
 	}
@@ -670,7 +667,7 @@ func (s *server) preMigrationBackup(from, to int, root []byte, backup func(io.Wr
 		if _, err := f.Write(append(hdr, tag...)); err != nil {
 			return err
 		}
-		if err := backup(f); err != nil {
+		if err := backup(f, tag); err != nil {
 			return err
 		}
 		return f.Sync()

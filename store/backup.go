@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
@@ -15,9 +16,9 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Backup stream format (version 1):
+// Backup stream format (version 2; version 1 differs only where said):
 //
-//	header: magic "accessd-backup-1\n" (17 bytes) || salt (32 random bytes)
+//	header: magic "accessd-backup-2\n" (17 bytes) || salt (32 random bytes)
 //	chunks: flag (1 byte: 0 more, 1 final) || n (uint32 BE, <= 64 KiB)
 //	        || AES-256-GCM(n bytes plaintext) with its 16-byte tag
 //
@@ -25,12 +26,17 @@ import (
 // backup stream v1"): a fresh key per stream, so the counter nonces below
 // never repeat under one key. The nonce of chunk i is i as an 11-byte big
 // endian counter followed by the flag byte, and the AAD of every chunk is
-// the header. Reordered, dropped, duplicated or altered chunks fail
+// the header followed by the caller's binding: bytes the caller wraps
+// around the stream and authenticates itself (the daemon's container tag),
+// so a stream opens only under the container it was written for. Version
+// 1 ("accessd-backup-1\n") had no binding: its AAD is the header alone;
+// it is still read, never written. Reordered, dropped, duplicated or altered chunks fail
 // authentication; a stream that ends before a chunk flagged final is
 // truncated; bytes after the final chunk are refused. The plaintext is
 // Badger's backup format (DB.Backup), loaded back with DB.Load.
 const (
-	backupMagic    = "accessd-backup-1\n"
+	backupMagic    = "accessd-backup-2\n"
+	backupMagicV1  = "accessd-backup-1\n"
 	backupSaltLen  = 32
 	backupChunk    = 64 << 10
 	backupFrameHdr = 1 + 4
@@ -65,14 +71,14 @@ func backupNonce(counter uint64, final bool) []byte {
 type backupWriter struct {
 	w       io.Writer
 	aead    cipher.AEAD
-	header  []byte
+	aad     []byte // header || binding
 	buf     []byte // pending plaintext, at most backupChunk
 	out     []byte
 	counter uint64
 	err     error
 }
 
-func newBackupWriter(w io.Writer, backupKey []byte, rand io.Reader) (*backupWriter, error) {
+func newBackupWriter(w io.Writer, backupKey, bind []byte, rand io.Reader) (*backupWriter, error) {
 	header := make([]byte, backupHeaderLen())
 	copy(header, backupMagic)
 	if _, err := io.ReadFull(rand, header[len(backupMagic):]); err != nil {
@@ -85,7 +91,7 @@ func newBackupWriter(w io.Writer, backupKey []byte, rand io.Reader) (*backupWrit
 	if _, err := w.Write(header); err != nil {
 		return nil, err
 	}
-	return &backupWriter{w: w, aead: aead, header: header, buf: make([]byte, 0, backupChunk)}, nil
+	return &backupWriter{w: w, aead: aead, aad: append(header, bind...), buf: make([]byte, 0, backupChunk)}, nil
 }
 
 func (b *backupWriter) Write(p []byte) (int, error) {
@@ -112,7 +118,7 @@ func (b *backupWriter) flush(final bool) error {
 	}
 	b.out = append(b.out[:0], flag, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(b.out[1:5], uint32(len(b.buf)))
-	b.out = b.aead.Seal(b.out, backupNonce(b.counter, final), b.buf, b.header)
+	b.out = b.aead.Seal(b.out, backupNonce(b.counter, final), b.buf, b.aad)
 	b.counter++
 	clear(b.buf)
 	b.buf = b.buf[:0]
@@ -140,8 +146,9 @@ func (b *backupWriter) Close() error {
 type backupReader struct {
 	r       io.Reader
 	key     []byte
+	bind    []byte
 	aead    cipher.AEAD
-	header  []byte
+	aad     []byte // header || bind
 	buf     []byte // ciphertext of the current chunk
 	plain   []byte // unread plaintext
 	counter uint64
@@ -149,8 +156,8 @@ type backupReader struct {
 	err     error
 }
 
-func newBackupReader(r io.Reader, backupKey []byte) *backupReader {
-	return &backupReader{r: r, key: backupKey}
+func newBackupReader(r io.Reader, backupKey, bind []byte) *backupReader {
+	return &backupReader{r: r, key: backupKey, bind: bind}
 }
 
 func (b *backupReader) Read(p []byte) (int, error) {
@@ -177,14 +184,22 @@ func badBackup(what string, err error) error {
 
 func (b *backupReader) next() error {
 	if b.aead == nil {
-		b.header = make([]byte, backupHeaderLen())
-		if _, err := io.ReadFull(b.r, b.header); err != nil {
+		header := make([]byte, backupHeaderLen())
+		if _, err := io.ReadFull(b.r, header); err != nil {
 			return badBackup("reading header", err)
 		}
-		if string(b.header[:len(backupMagic)]) != backupMagic {
+		switch string(header[:len(backupMagic)]) {
+		case backupMagic:
+			b.aad = append(header, b.bind...)
+		case backupMagicV1:
+			if len(b.bind) > 0 {
+				return badBackup("a version-1 store stream under a header that claims a bound one (its parts come from different backups)", nil)
+			}
+			b.aad = header
+		default:
 			return badBackup("not an accessd backup", nil)
 		}
-		aead, err := backupAEAD(b.key, b.header[len(backupMagic):])
+		aead, err := backupAEAD(b.key, header[len(backupMagic):])
 		if err != nil {
 			return badBackup("deriving key", err)
 		}
@@ -212,7 +227,7 @@ func (b *backupReader) next() error {
 	if _, err := io.ReadFull(b.r, ct); err != nil {
 		return badBackup("truncated chunk", err)
 	}
-	pt, err := b.aead.Open(ct[:0], backupNonce(b.counter, final), ct, b.header)
+	pt, err := b.aead.Open(ct[:0], backupNonce(b.counter, final), ct, b.aad)
 	if err != nil {
 		return badBackup(fmt.Sprintf("chunk %d failed authentication", b.counter), nil)
 	}
@@ -233,18 +248,24 @@ func (b *backupReader) next() error {
 // writers go on while it streams, and the snapshot is the state at its
 // start. The stream holds field ciphertexts as stored, so a restore with
 // the same root key opens them.
-func (s *Store) Backup(w io.Writer) error {
+func (s *Store) Backup(w io.Writer) error { return s.BackupBound(w, nil) }
+
+// BackupBound is Backup with a binding: every chunk authenticates bind as
+// well, so only RestoreBound with the same bind opens the stream. A caller
+// that wraps the stream in a header of its own passes the header's MAC,
+// and a header then cannot be moved onto another backup's stream.
+func (s *Store) BackupBound(w io.Writer, bind []byte) error {
 	if err := s.acquire(); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	defer s.mu.RUnlock()
-	return s.backupLocked(w)
+	return s.backupLocked(w, bind)
 }
 
-// backupLocked is Backup for callers that hold the store open (Open
+// backupLocked is BackupBound for callers that hold the store open (Open
 // itself, before a migration).
-func (s *Store) backupLocked(w io.Writer) error {
-	bw, err := newBackupWriter(w, s.backupKey, s.rand)
+func (s *Store) backupLocked(w io.Writer, bind []byte) error {
+	bw, err := newBackupWriter(w, s.backupKey, bind, s.rand)
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
@@ -265,6 +286,13 @@ func (s *Store) backupLocked(w io.Writer) error {
 // or foreign stream) leaves dir as it was. rootKey must be the key of the
 // store that was backed up; the caller keeps and zeroes it.
 func Restore(r io.Reader, dir string, rootKey []byte) error {
+	return RestoreBound(r, dir, rootKey, nil)
+}
+
+// RestoreBound is Restore for a stream written by BackupBound with bind;
+// a stream written with another binding fails authentication at its first
+// chunk (ErrBadBackup). A nil bind also reads a version-1 stream.
+func RestoreBound(r io.Reader, dir string, rootKey, bind []byte) error {
 	if len(rootKey) != RootKeySize {
 		return fmt.Errorf("store: restore: %w: root key must be %d bytes", ErrInvalid, RootKeySize)
 	}
@@ -287,7 +315,7 @@ func Restore(r io.Reader, dir string, rootKey []byte) error {
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
-	if err := restoreInto(r, tmp, rootKey); err != nil {
+	if err := restoreInto(r, tmp, rootKey, bind); err != nil {
 		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("store: restore: %w", err)
 	}
@@ -304,7 +332,7 @@ func Restore(r io.Reader, dir string, rootKey []byte) error {
 	return nil
 }
 
-func restoreInto(r io.Reader, dir string, rootKey []byte) error {
+func restoreInto(r io.Reader, dir string, rootKey, bind []byte) error {
 	masterKey, err := derive(rootKey, nil, infoBadger)
 	if err != nil {
 		return err
@@ -324,7 +352,7 @@ func restoreInto(r io.Reader, dir string, rootKey []byte) error {
 	if err != nil {
 		return err
 	}
-	br := newBackupReader(bufio.NewReaderSize(r, 64<<10), backupKey)
+	br := newBackupReader(bufio.NewReaderSize(r, 64<<10), backupKey, bind)
 	err = db.Load(br, 64)
 	if br.err != nil { // Badger may have wrapped or masked the reader's error
 		err = br.err
@@ -344,4 +372,44 @@ func restoreInto(r io.Reader, dir string, rootKey []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// BackupPeekSize is how many bytes CheckBackupStart may peek: a bufio
+// reader passed to it must be at least this large.
+const BackupPeekSize = len(backupMagic) + backupSaltLen + backupFrameHdr + backupChunk + gcmTagLen
+
+// CheckBackupStart authenticates the header and first chunk of a stream
+// under rootKey and bind without consuming them (r's buffer must hold
+// BackupPeekSize bytes), so that a caller can refuse a stream that belongs
+// to another header before it writes anything. Failures wrap ErrBadBackup.
+func CheckBackupStart(r *bufio.Reader, rootKey, bind []byte) error {
+	if len(rootKey) != RootKeySize {
+		return fmt.Errorf("store: check backup: %w: root key must be %d bytes", ErrInvalid, RootKeySize)
+	}
+	if r.Size() < BackupPeekSize {
+		return fmt.Errorf("store: check backup: %w: reader buffer of %d bytes, need %d", ErrInvalid, r.Size(), BackupPeekSize)
+	}
+	head, err := r.Peek(backupHeaderLen() + backupFrameHdr)
+	if err != nil {
+		return badBackup("reading the stream's first chunk", err)
+	}
+	n := int(binary.BigEndian.Uint32(head[backupHeaderLen()+1:]))
+	if n > backupChunk {
+		return badBackup("chunk too large", nil)
+	}
+	first, err := r.Peek(len(head) + n + gcmTagLen)
+	if err != nil {
+		return badBackup("reading the stream's first chunk", err)
+	}
+	bk, err := derive(rootKey, nil, infoBackup)
+	if err != nil {
+		return err
+	}
+	defer clear(bk)
+	br := newBackupReader(bytes.NewReader(first), bk, bind)
+	if err := br.next(); err != nil {
+		return err
+	}
+	clear(br.plain)
+	return nil
 }

@@ -12,7 +12,7 @@ var testBackupKey = bytes.Repeat([]byte{0x07}, 32)
 func encryptStream(t testing.TB, plain []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	w, err := newBackupWriter(&out, testBackupKey, bytes.NewReader(bytes.Repeat([]byte{9}, backupSaltLen)))
+	w, err := newBackupWriter(&out, testBackupKey, nil, bytes.NewReader(bytes.Repeat([]byte{9}, backupSaltLen)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 			if len(enc) != wantLen {
 				t.Fatalf("stream is %d bytes, want %d (%d chunks)", len(enc), wantLen, tc.chunks)
 			}
-			got, err := io.ReadAll(newBackupReader(bytes.NewReader(enc), testBackupKey))
+			got, err := io.ReadAll(newBackupReader(bytes.NewReader(enc), testBackupKey, nil))
 			if err != nil {
 				t.Fatalf("read: %v", err)
 			}
@@ -66,7 +66,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 				if cut < 0 {
 					continue
 				}
-				_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey))
+				_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
 				if !errors.Is(err, ErrBadBackup) {
 					t.Fatalf("prefix of %d bytes: %v, want ErrBadBackup", cut, err)
 				}
@@ -80,14 +80,14 @@ func TestBackupStreamDropsFinalChunk(t *testing.T) {
 	// Cut exactly after the second full chunk: every remaining chunk is
 	// intact, only the final one is missing.
 	cut := backupHeaderLen() + 2*(backupFrameHdr+backupChunk+gcmTagLen)
-	_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey))
+	_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
 	if !errors.Is(err, ErrBadBackup) {
 		t.Fatalf("stream without its final chunk: %v, want ErrBadBackup", err)
 	}
 	// Relabelling the last non-final chunk as final fails too.
 	relabel := bytes.Clone(enc[:cut])
 	relabel[backupHeaderLen()+backupFrameHdr+backupChunk+gcmTagLen] = 1
-	_, err = io.ReadAll(newBackupReader(bytes.NewReader(relabel), testBackupKey))
+	_, err = io.ReadAll(newBackupReader(bytes.NewReader(relabel), testBackupKey, nil))
 	if !errors.Is(err, ErrBadBackup) {
 		t.Fatalf("chunk relabelled final: %v, want ErrBadBackup", err)
 	}
@@ -106,7 +106,7 @@ func FuzzBackupReader(f *testing.F) {
 	f.Add(append(bytes.Clone(valid), 0))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := io.ReadAll(newBackupReader(bytes.NewReader(data), testBackupKey))
+		got, err := io.ReadAll(newBackupReader(bytes.NewReader(data), testBackupKey, nil))
 		if err != nil {
 			if !errors.Is(err, ErrBadBackup) {
 				t.Fatalf("error not wrapping ErrBadBackup: %v", err)
@@ -117,4 +117,68 @@ func FuzzBackupReader(f *testing.F) {
 			t.Fatalf("forged stream accepted (%d plaintext bytes)", len(got))
 		}
 	})
+}
+
+// A bound stream opens only with its own binding: not with another, not
+// unbound; and an unbound (version-1) stream is refused when a binding
+// is claimed.
+func TestBackupStreamBinding(t *testing.T) {
+	write := func(bind []byte) []byte {
+		var out bytes.Buffer
+		w, err := newBackupWriter(&out, testBackupKey, bind, bytes.NewReader(bytes.Repeat([]byte{7}, backupSaltLen)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte("the store")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	a, b := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	bound := write(a)
+	// A version-1 stream, as the writer before the binding made it: its
+	// own magic, and the header alone as AAD.
+	var old bytes.Buffer
+	header := append([]byte(backupMagicV1), bytes.Repeat([]byte{7}, backupSaltLen)...)
+	aead, err := backupAEAD(testBackupKey, header[len(backupMagicV1):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Write(header)
+	w1 := &backupWriter{w: &old, aead: aead, aad: header, buf: make([]byte, 0, backupChunk)}
+	if _, err := w1.Write([]byte("the store")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v1 := old.Bytes()
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		bind   []byte
+		ok     bool
+	}{
+		{"own binding", bound, a, true},
+		{"another binding", bound, b, false},
+		{"unbound", bound, nil, false},
+		{"version 1 read unbound", v1, nil, true},
+		{"version 1 under a binding", v1, a, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := io.ReadAll(newBackupReader(bytes.NewReader(tc.stream), testBackupKey, tc.bind))
+			if tc.ok {
+				if err != nil || string(got) != "the store" {
+					t.Fatalf("got %q, %v", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadBackup) {
+				t.Fatalf("err = %v, want ErrBadBackup", err)
+			}
+		})
+	}
 }

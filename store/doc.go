@@ -75,7 +75,10 @@
 // (everything is ciphertext under a key sealed to the TPM); altering
 // stored values or moving them between keys (per-value HMAC, ErrCorrupt);
 // altering, truncating or reordering a backup stream (chunked GCM,
-// ErrBadBackup); moving a sealed secret between records or fields to have
+// ErrBadBackup); putting a stream under another container header than
+// the one it was written for (BackupBound: every chunk authenticates the
+// caller's binding; version-1 streams had none and are still read, only
+// unbound); moving a sealed secret between records or fields to have
 // it served under another identity (GCM with record and field as AAD); a
 // crash at any moment losing an acknowledged write (group sync; a test
 // SIGKILLs a writer repeatedly).

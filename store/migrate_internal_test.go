@@ -108,9 +108,9 @@ type migrateCall struct {
 
 func openRecording(t *testing.T, dir string, calls *[]migrateCall) *Store {
 	t.Helper()
-	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(from, to int, backup func(io.Writer) error) error {
+	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(from, to int, backup func(io.Writer, []byte) error) error {
 		var b bytes.Buffer
-		if err := backup(&b); err != nil {
+		if err := backup(&b, nil); err != nil {
 			return err
 		}
 		*calls = append(*calls, migrateCall{from, to, b.Bytes()})
@@ -228,11 +228,11 @@ func TestMigrateV1Refused(t *testing.T) {
 	dir := t.TempDir()
 	v1Store(t, dir, func(s *Store, txn *badger.Txn) { v1User(t, s, txn, "u-1", "Alice", nil, nil) })
 	errNoSpace := errors.New("no space for the backup")
-	_, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer) error) error { return errNoSpace }})
+	_, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer, []byte) error) error { return errNoSpace }})
 	if !errors.Is(err, errNoSpace) {
 		t.Fatalf("open with a failing backup hook: %v", err)
 	}
-	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(from, _ int, _ func(io.Writer) error) error {
+	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(from, _ int, _ func(io.Writer, []byte) error) error {
 		if from != 1 {
 			t.Errorf("layout after a refused migration = %d, want 1", from)
 		}
@@ -260,7 +260,7 @@ func TestMigrateV1Interrupted(t *testing.T) {
 		v1App(t, s, txn, "a-1", "cid-1", []string{"ops"})
 	})
 	// Half a migration: the user step ran, then the process died.
-	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer) error) error { return errors.New("stop") }})
+	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer, []byte) error) error { return errors.New("stop") }})
 	if err == nil {
 		s.Close()
 		t.Fatal("open did not stop")
@@ -328,7 +328,7 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 	before := dump(t, s)
 	s.Close()
 	called := false
-	_, err = Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer) error) error { called = true; return nil }})
+	_, err = Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer, []byte) error) error { called = true; return nil }})
 	if !errors.Is(err, ErrTooNew) || called {
 		t.Fatalf("open of a newer layout: %v (BeforeMigrate called: %v), want ErrTooNew", err, called)
 	}

@@ -35,10 +35,10 @@ type Options struct {
 	Rand io.Reader
 	// BeforeMigrate is called when the store on disk has an older layout
 	// than this build, before anything is changed, with a function that
-	// writes a backup of the old store (Backup's format) to w. An error
+	// writes a backup of the old store (BackupBound's format, bound to bind) to w. An error
 	// stops Open and leaves the store as it was. Nil migrates without a
 	// backup.
-	BeforeMigrate func(from, to int, backup func(w io.Writer) error) error
+	BeforeMigrate func(from, to int, backup func(w io.Writer, bind []byte) error) error
 	// AllowWrite, when set, is asked before every write transaction
 	// (Update, each repository's own writes, the audit chain, retention,
 	// key rotation); an error refuses the write before Badger is touched
@@ -201,7 +201,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 // initMeta writes the format version and the first field-key term into a
 // new store, migrates an older layout, and checks and loads them from an
 // existing one.
-func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer) error) error) error {
+func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) error) error) error {
 	var stored uint64
 	err := s.db.View(func(txn *badger.Txn) error {
 		v, err := s.mac.getUint64(txn, metaFormat)
@@ -219,7 +219,7 @@ func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer) error) err
 		return fmt.Errorf("store: open: %w: the store has layout version %d and this accessd reads up to %d; run the newer accessd that wrote it, or restore a backup made by this version", ErrTooNew, stored, formatVersion)
 	case stored != 0 && stored < formatVersion:
 		if beforeMigrate != nil {
-			backup := func(w io.Writer) error { return s.backupLocked(w) }
+			backup := func(w io.Writer, bind []byte) error { return s.backupLocked(w, bind) }
 			if err := beforeMigrate(int(stored), formatVersion, backup); err != nil {
 				return fmt.Errorf("store: open: before migrating layout %d to %d: %w", stored, formatVersion, err)
 			}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -34,7 +35,9 @@ rebuild the service on another machine with 'accessd restore'; without the
 recovery key the file reveals nothing.
 
 With -f the backup goes to FILE, which must not exist yet; it appears only
-once the backup is complete. Without -f it goes to stdout, which must not be
+once the backup is complete. Until then it is written to .FILE.partial-N
+beside it; such a file left by a backup that was killed is removed by the
+next backup to the same FILE. Without -f it goes to stdout, which must not be
 a terminal.`,
 		Example: `  accessctl backup -f /var/backups/accessd-$(date +%F).backup
   accessctl backup | ssh vault 'cat > accessd.backup'`,
@@ -88,11 +91,18 @@ func (c *ctl) backupToFile(ctx context.Context, name string) (int64, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, &cliError{code: exitError, msg: err.Error()}
 	}
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".partial-*")
+	removeStalePartials(name, c.stderr)
+	f, err := os.CreateTemp(filepath.Dir(name), partialPrefix(name)+"*")
 	if err != nil {
 		return 0, &cliError{code: exitError, msg: fmt.Sprintf("create backup file: %v", err)}
 	}
 	tmp := f.Name()
+	// Held until the process ends: while it is, the file is not stale.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return 0, &cliError{code: exitError, msg: fmt.Sprintf("lock backup file: %v", err)}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -158,4 +168,41 @@ func (cl *client) longCall(ctx context.Context, c call, out any, limit time.Dura
 	h.Timeout = limit
 	long.http = &h
 	return long.do(ctx, c, out)
+}
+
+// partialPrefix is how the temporary file of a backup to name begins.
+func partialPrefix(name string) string { return "." + filepath.Base(name) + ".partial-" }
+
+// removeStalePartials removes what killed backups to name left behind:
+// files beside it called exactly .NAME.partial-DIGITS, regular, owned by
+// the caller, and not locked (a backup holds its file's lock while it
+// runs, and the kernel drops it when the process dies, however it died).
+// It reports each removal on w; it never fails the backup.
+func removeStalePartials(name string, w io.Writer) {
+	dir, prefix := filepath.Dir(name), partialPrefix(name)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		suffix, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || suffix == "" || strings.Trim(suffix, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &st) != nil || int(st.Uid) != os.Getuid() || st.Mode&syscall.S_IFMT != syscall.S_IFREG ||
+			syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close()
+			continue
+		}
+		if os.Remove(p) == nil {
+			fmt.Fprintf(w, "accessctl: removed %s, left by a backup that did not finish\n", p)
+		}
+		f.Close()
+	}
 }

@@ -117,7 +117,7 @@ func restoreFlags(fs *flag.FlagSet) action {
 			return fmt.Errorf("open backup: %w", err)
 		}
 		defer f.Close()
-		return daemon.Restore(cfg, daemon.RestoreOptions{Dev: c.dev, Backup: f, Secret: secret, Out: stdout, Log: log})
+		return daemon.Restore(cfg, daemon.RestoreOptions{Dev: c.dev, Backup: f, BackupName: backup, Secret: secret, Out: stdout, Log: log})
 	}
 }
 
