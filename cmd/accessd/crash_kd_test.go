@@ -91,7 +91,7 @@ func TestCrashInitSwtpm(t *testing.T) {
 				require.NotRegexp(t, recoveryRE, k.stdout, "init showed a recovery key before it was complete")
 			}
 
-			r := runAccessd(t, "serve", "--config", cfgFile)
+			r := serveRefused(t, "--config", cfgFile)
 			require.Equal(t, exitNotInit, r.code, "serve on the data dir of an init killed at %s:\n%s", step, r.stderr)
 			require.Contains(t, r.stderr, "did not finish")
 			require.Contains(t, r.stderr, "run `accessd init` again")
