@@ -147,18 +147,32 @@ func kdStartRotationDaemon(t *testing.T, users int) (*kdRotationDaemon, *served)
 	code, body, err := k.p.call("POST", "/v1/applications", api.CreateApplicationRequest{Name: "crash-app"}, &k.app)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, code, body)
-	for i := range users {
-		var u api.CreatedUser
-		name := fmt.Sprintf("seeded-%d", i)
-		code, body, err := k.p.call("POST", "/v1/users", api.CreateUserRequest{Username: name, Email: name + "@example.test"}, &u)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusCreated, code, body)
-		var setup api.MFASetup
-		code, body, err = k.p.call("POST", "/v1/users/"+u.ID+"/mfa/setup", api.MFASetupRequest{MFAType: "app"}, &setup)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, code, body)
-		k.seeds[u.ID] = setup.Secret
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < users; i += 4 {
+				var u api.CreatedUser
+				name := fmt.Sprintf("seeded-%d", i)
+				code, body, err := k.p.call("POST", "/v1/users", api.CreateUserRequest{Username: name, Email: name + "@example.test"}, &u)
+				if err != nil || code != http.StatusCreated {
+					t.Errorf("create %s: %d %s %v", name, code, body, err)
+					return
+				}
+				var setup api.MFASetup
+				code, body, err = k.p.call("POST", "/v1/users/"+u.ID+"/mfa/setup", api.MFASetupRequest{MFAType: "app"}, &setup)
+				if err != nil || code != http.StatusOK {
+					t.Errorf("MFA setup of %s: %d %s %v", name, code, body, err)
+					return
+				}
+				mu.Lock()
+				k.seeds[u.ID] = setup.Secret
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
+	require.Len(t, k.seeds, users)
 	return k, s
 }
 
@@ -268,7 +282,7 @@ func TestCrashRotateFieldsSwtpm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts the daemon a dozen times")
 	}
-	k, s := kdStartRotationDaemon(t, 40)
+	k, s := kdStartRotationDaemon(t, 300) // over two batches of 128: kills fall between batches
 	rotate := func(out *api.FieldRotation) (int, string, error) {
 		return k.p.call("POST", "/v1/keys/rotate-fields", nil, out)
 	}
@@ -278,7 +292,7 @@ func TestCrashRotateFieldsSwtpm(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	term := r.Term
 	resumed, ackedOps := 0, 0
-	s, _ = kdKillRounds(t, k, s, 12, 120*time.Millisecond, func() bool {
+	s, _ = kdKillRounds(t, k, s, 12, 250*time.Millisecond, func() bool {
 		var r api.FieldRotation
 		code, _, err := rotate(&r)
 		return err == nil && code == http.StatusOK
