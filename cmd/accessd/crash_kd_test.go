@@ -87,6 +87,8 @@ func TestCrashInitSwtpm(t *testing.T) {
 			if step == "init.shown" {
 				rk, pw := secretsIn(t, k.stdout)
 				before = kdSecretForms(t, rk, pw)
+				require.NotContains(t, k.stderr, rk)
+				require.NotContains(t, k.stderr, pw)
 			} else {
 				require.NotRegexp(t, recoveryRE, k.stdout, "init showed a recovery key before it was complete")
 			}
@@ -121,6 +123,22 @@ func TestCrashInitSwtpm(t *testing.T) {
 			requireNotStored(t, d, append(before, kdSecretForms(t, recovery, password)...)...)
 		})
 	}
+}
+
+// TestCrashInitDevServeStartsOver: `serve --dev`, which initialises a
+// data dir that has none, starts over a data dir whose init was killed
+// after seeding (it would otherwise serve a store whose recovery key and
+// admin password nobody saw), and shows the new secrets.
+func TestCrashInitDevServeStartsOver(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "data")
+	kdKilledAt(t, "init.seeded", "init", "--dev", "--data-dir", d)
+	s := startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+	s.stop(t)
+	require.Contains(t, s.stderr.String(), "daemon.init_restarted")
+	recovery, password := secretsIn(t, s.stdout.String())
+	_, err := os.Stat(filepath.Join(d, "init.pending"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	requireNotStored(t, d, kdSecretForms(t, recovery, password)...)
 }
 
 // kdRotationDaemon is a production daemon on swtpm with users whose TOTP
