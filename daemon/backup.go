@@ -236,6 +236,9 @@ func keyRoutes(mux *http.ServeMux, st *store.Store, al *audit.Log, dataDir strin
 			record(context.WithoutCancel(r.Context()), store.AuditEntry{Type: "keys.rotate_fields", Actor: a.Name, Source: a.Source,
 				Target: "field keys", Result: "failed", Detail: map[string]string{"term": strconv.FormatUint(uint64(res.Term), 10)}})
 			log.Error("field-key rotation failed", "event", "keys.rotate_fields_error", "term", res.Term, "err", err)
+			if res.Term != 0 {
+				err = fmt.Errorf("%w; the rotation to key term %d stopped part-way and every field still opens: run `accessctl keys rotate-fields` again once that is fixed, and it resumes at term %d", err, res.Term, res.Term)
+			}
 			api.WriteError(w, err)
 			return
 		}

@@ -94,6 +94,15 @@ func (g *diskGuard) allowWrite() error {
 	return nil
 }
 
+// allowBulkWrite is store.Options.AllowBulkWrite: it reads the free space
+// afresh before the verdict, so that a writer that writes megabytes
+// between two ticks of the watcher (a field-key rotation) stops as soon
+// as the space is below min_free, not up to diskEvery later.
+func (g *diskGuard) allowBulkWrite() error {
+	g.check()
+	return g.allowWrite()
+}
+
 // check reads the free space once, refuses or allows writes from now on,
 // and reports whether it is below the floor. A failed statfs changes
 // nothing: the last verdict stands.

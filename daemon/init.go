@@ -200,10 +200,19 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	if opt.Now != nil {
 		now = opt.Now
 	}
-	if done, err := Initialised(cfg.DataDir); err != nil {
+	if pending, err := initPending(cfg.DataDir); err != nil {
+		return err
+	} else if pending {
+		if err := discardUnfinishedInit(cfg.DataDir, opt.Log); err != nil {
+			return err
+		}
+	} else if done, err := Initialised(cfg.DataDir); err != nil {
 		return err
 	} else if done {
 		return ErrInitialised
+	}
+	if err := markInitPending(dir); err != nil {
+		return err
 	}
 	if _, err := os.Lstat(sealDir(cfg.DataDir)); errors.Is(err, fs.ErrNotExist) {
 		dir.track(sealDir(cfg.DataDir))
@@ -226,6 +235,7 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
+	initCrashPoint("init.sealed")
 	rk, err := seal.NewRecoveryKey(rand.Reader)
 	if err != nil {
 		return fmt.Errorf("daemon: new recovery key: %w", err)
@@ -235,6 +245,7 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	if err := seal.WriteRecoveryFile(recoveryPath(cfg.DataDir), rk, root, rand.Reader); err != nil {
 		return fmt.Errorf("daemon: write recovery file: %w", err)
 	}
+	initCrashPoint("init.recovery")
 
 	if err := os.Mkdir(dbPath(cfg.DataDir), 0o700); err != nil {
 		return fmt.Errorf("daemon: create store dir: %w", err)
@@ -244,7 +255,11 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	if err != nil {
 		return fmt.Errorf("daemon: create store: %w", err)
 	}
+	initCrashPoint("init.store")
 	adminID, pw, err := seed(st, cfg, opt.Log)
+	if err == nil {
+		initCrashPoint("init.seeded")
+	}
 	if err == nil && !opt.Dev {
 		_, err = bindCounter(st, sealer, store.AuditEntry{Type: "seal.rollback_bind", Actor: "accessd", Source: "local",
 			Detail: map[string]string{"reason": "init"}})
@@ -256,6 +271,7 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 		return err
 	}
 	defer clear(pw)
+	initCrashPoint("init.bound")
 
 	// Everything is on disk; only now show the secrets, so an operator never
 	// writes down a key for an install that was then rolled back.
@@ -281,7 +297,8 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 		// The data dir is complete but nobody saw its secrets: undo it.
 		return fmt.Errorf("daemon: print the recovery key and admin password: %w (the data dir was removed; run init again)", err)
 	}
-	return nil
+	initCrashPoint("init.shown")
+	return finishInit(cfg.DataDir)
 }
 
 // seed creates the default groups and the admin user through the

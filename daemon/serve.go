@@ -211,8 +211,11 @@ func (s *server) firstDevRun(dir *dataDir) error {
 	if !s.opt.Dev {
 		return nil
 	}
-	done, err := Initialised(s.cfg.DataDir)
-	if err != nil || done {
+	pending, err := initPending(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if done, err := Initialised(s.cfg.DataDir); err != nil || (done && !pending) {
 		return err
 	}
 	s.n.status("initialising dev data dir")
@@ -223,6 +226,11 @@ func (s *server) firstDevRun(dir *dataDir) error {
 // the store and zero the key. Only init creates a store: a missing one is
 // lost data, not a fresh start.
 func (s *server) unsealAndOpenStore() (*store.Store, error) {
+	if pending, err := initPending(s.cfg.DataDir); err != nil {
+		return nil, err
+	} else if pending {
+		return nil, errInitPending(s.cfg.DataDir)
+	}
 	if _, err := os.Stat(dbPath(s.cfg.DataDir)); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: no store at %s: run `accessd init` for a new install, or restore the data dir from backup", ErrNotInitialised, dbPath(s.cfg.DataDir))
@@ -250,7 +258,8 @@ func (s *server) unsealAndOpenStore() (*store.Store, error) {
 	warnPCRDrift(s.log, s.boundPCRs, s.cfg.Seal.PCRs)
 	s.n.status("opening store")
 	st, err := store.Open(dbPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log,
-		AllowWrite: s.disk.allowWrite,
+		AllowWrite:     s.disk.allowWrite,
+		AllowBulkWrite: s.disk.allowBulkWrite,
 		BeforeMigrate: func(from, to int, backup func(io.Writer, []byte) error) error {
 			return s.preMigrationBackup(from, to, root.Bytes(), backup)
 		}})

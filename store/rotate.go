@@ -222,7 +222,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	}
 	var res FieldRotation
 	// 1. The new term and the floor, together.
-	err := s.retry(func(txn *badger.Txn) error {
+	err := s.bulkRetry(func(txn *badger.Txn) error {
 		term, err := s.mac.getUint64(txn, metaFieldTerm)
 		if err != nil {
 			return err
@@ -269,7 +269,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 			for {
 				var last []byte
 				var records, resealed int
-				err := s.retry(func(txn *badger.Txn) error {
+				err := s.bulkRetry(func(txn *badger.Txn) error {
 					var err error
 					last, records, resealed, err = t.resealBatch(txn, after, opt.Batch, res.Term)
 					return err
@@ -309,7 +309,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	staged := false
 	var hold uint64
 	defer s.stageDone(&hold)
-	err = s.retry(func(txn *badger.Txn) error {
+	err = s.bulkRetry(func(txn *badger.Txn) error {
 		cur, err := s.metaOrZero(txn, metaFieldRetired)
 		if err != nil {
 			return err

@@ -49,6 +49,12 @@ type Options struct {
 	// It is called on every write, so it must be cheap (an atomic load).
 	// Open's own metadata writes are not asked. Nil allows every write.
 	AllowWrite func() error
+	// AllowBulkWrite, when set, is asked as well before each transaction
+	// of a writer that writes much in a short time (each batch of a
+	// field-key rotation), where AllowWrite's verdict may be a moment
+	// old. It may cost a system call (the daemon reads the free space
+	// afresh). Nil asks AllowWrite alone.
+	AllowBulkWrite func() error
 }
 
 // Store is accessd's encrypted record store: one Badger database under a
@@ -88,6 +94,7 @@ type Store struct {
 	emailsShared []string
 
 	allowWrite func() error // Options.AllowWrite; nil while Open runs
+	allowBulk  func() error // Options.AllowBulkWrite; nil while Open runs
 
 	// auditWake is signalled after a commit that staged audit entries,
 	// so the chain writer (store/audit) picks them up at once.
@@ -195,6 +202,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.allowWrite = opts.AllowWrite
+	s.allowBulk = opts.AllowBulkWrite
 	return s, nil
 }
 
@@ -533,6 +541,17 @@ func (s *Store) writeTxn() (*badger.Txn, error) {
 		}
 	}
 	return s.db.NewTransaction(true), nil
+}
+
+// bulkRetry is retry for a bulk writer: Options.AllowBulkWrite is asked
+// first, then the gate of every write.
+func (s *Store) bulkRetry(fn func(txn *badger.Txn) error) error {
+	if s.allowBulk != nil {
+		if err := s.allowBulk(); err != nil {
+			return fmt.Errorf("write refused: %w", err)
+		}
+	}
+	return s.retry(fn)
 }
 
 // lockedReader serialises an injected Rand.
