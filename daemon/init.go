@@ -235,7 +235,7 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
-	initCrashPoint("init.sealed")
+	killAtStep("init.sealed")
 	rk, err := seal.NewRecoveryKey(rand.Reader)
 	if err != nil {
 		return fmt.Errorf("daemon: new recovery key: %w", err)
@@ -245,7 +245,7 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	if err := seal.WriteRecoveryFile(recoveryPath(cfg.DataDir), rk, root, rand.Reader); err != nil {
 		return fmt.Errorf("daemon: write recovery file: %w", err)
 	}
-	initCrashPoint("init.recovery")
+	killAtStep("init.recovery")
 
 	if err := os.Mkdir(dbPath(cfg.DataDir), 0o700); err != nil {
 		return fmt.Errorf("daemon: create store dir: %w", err)
@@ -255,10 +255,10 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 	if err != nil {
 		return fmt.Errorf("daemon: create store: %w", err)
 	}
-	initCrashPoint("init.store")
+	killAtStep("init.store")
 	adminID, pw, err := seed(st, cfg, opt.Log)
 	if err == nil {
-		initCrashPoint("init.seeded")
+		killAtStep("init.seeded")
 	}
 	if err == nil && !opt.Dev {
 		_, err = bindCounter(st, sealer, store.AuditEntry{Type: "seal.rollback_bind", Actor: "accessd", Source: "local",
@@ -271,7 +271,7 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 		return err
 	}
 	defer clear(pw)
-	initCrashPoint("init.bound")
+	killAtStep("init.bound")
 
 	// Everything is on disk; only now show the secrets, so an operator never
 	// writes down a key for an install that was then rolled back.
@@ -297,7 +297,7 @@ func initLocked(cfg Config, opt InitOptions, dir *dataDir) error {
 		// The data dir is complete but nobody saw its secrets: undo it.
 		return fmt.Errorf("daemon: print the recovery key and admin password: %w (the data dir was removed; run init again)", err)
 	}
-	initCrashPoint("init.shown")
+	killAtStep("init.shown")
 	return finishInit(cfg.DataDir)
 }
 

@@ -217,13 +217,13 @@ func RekeyRecovery(cfg Config, opt RekeyOptions) error {
 		return fmt.Errorf("daemon: rekey-recovery: %w; the old key still opens root.recovery", err)
 	}
 	opt.Log.Warn("new recovery key wrapped beside the old one", "event", "seal.recovery_rekey_started", "data_dir", cfg.DataDir, "shares", opt.Split.N, "threshold", opt.Split.Threshold)
-	rekeyCrashPoint("rekey-pending")
+	killAtStep("rekey-pending")
 	if err := deliverRekey(opt, out, b.Bytes()); err != nil {
 		return fmt.Errorf("daemon: rekey-recovery: %w. The new key may not have reached you in full; root.recovery still opens with the OLD key (and with the new one, if you have it). "+
 			"Next: accessd rekey-recovery --abort %s, then rekey again; or, if you do hold the new key, accessd recover --check-key %s and accessd rekey-recovery --finish %s",
 			err, keyArgs("OLD", RecoveryShares{}), keyArgs("NEW", opt.Split), keyArgs("NEW", opt.Split))
 	}
-	rekeyCrashPoint("rekey-delivered")
+	killAtStep("rekey-delivered")
 	return nil
 }
 

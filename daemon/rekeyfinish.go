@@ -80,13 +80,13 @@ func endRekey(cfg Config, opt RekeyOptions, keep seal.RecoveryWrap) error {
 	}
 	if keep == seal.WrapPending {
 		opt.Log.Warn("recovery key replaced", "event", "seal.recovery_rekeyed", "data_dir", cfg.DataDir)
-		rekeyCrashPoint("rekey-finished")
+		killAtStep("rekey-finished")
 		_, err = fmt.Fprintf(opt.Out, "rekey-recovery finished: only the new recovery key opens root.recovery of %s; the old one opens nothing on this host. "+
 			"Backups taken before now still need the old key: take a fresh backup (accessctl backup -f FILE).\n", cfg.DataDir)
 		return err
 	}
 	opt.Log.Warn("pending recovery key dropped", "event", "seal.recovery_rekey_aborted", "data_dir", cfg.DataDir)
-	rekeyCrashPoint("rekey-aborted")
+	killAtStep("rekey-aborted")
 	_, err = fmt.Fprintf(opt.Out, "rekey-recovery aborted: the new key was dropped; the old recovery key alone opens root.recovery of %s. Run rekey-recovery again when ready.\n", cfg.DataDir)
 	return err
 }
