@@ -219,6 +219,19 @@ func (s *served) stop(t *testing.T) {
 	require.NoError(t, s.cmd.Wait(), s.stderr.String())
 }
 
+// serveDev starts `serve --dev` on its own data dir, admin socket and
+// loopback TLS address, with extra config lines, and returns them.
+func serveDev(t *testing.T, extraConfig string) (dataDir, sock, addr string, srv *served) {
+	t.Helper()
+	dataDir = filepath.Join(t.TempDir(), "data")
+	sock = filepath.Join(daemontest.OpenDir(t), "admin.sock")
+	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
+	addr = daemontest.FreeAddr(t)
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n%s\n[listen]\nadmin_socket = %q\n", "https://"+addr, extraConfig, sock)), 0o600))
+	srv = startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", dataDir, "--listen", addr)
+	return dataDir, sock, addr, srv
+}
+
 func buildAccessctl(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "accessctl")
 	out, err := exec.Command("go", "build", "-o", bin, "../accessctl").CombinedOutput()

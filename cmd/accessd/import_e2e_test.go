@@ -21,7 +21,6 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
 )
@@ -35,12 +34,7 @@ import (
 // argon2id hash; a second import changes nothing; the secret is in no
 // answer, log line or store record.
 func TestImportFromLerian(t *testing.T) {
-	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	addr := daemontest.FreeAddr(t)
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n", "https://"+addr, sock)), 0o600))
-	srv := startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+	d, sock, addr, srv := serveDev(t, "")
 	ctl := buildAccessctl(t)
 
 	// The export, as Lerian's Identity API answers it, with a bcrypt hash

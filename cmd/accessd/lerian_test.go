@@ -18,7 +18,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -33,12 +32,7 @@ type lerianDaemon struct {
 
 func startLerianDaemon(t *testing.T) *lerianDaemon {
 	t.Helper()
-	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	addr := daemontest.FreeAddr(t)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n", "https://"+addr, sock)), 0o600))
-	startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+	d, sock, addr, _ := serveDev(t, "")
 	pem, err := os.ReadFile(filepath.Join(d, "tls", "server.crt"))
 	require.NoError(t, err)
 	pool := x509.NewCertPool()

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -21,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -32,12 +30,7 @@ import (
 // byte like a wrong password; tenants set with accessctl, and a tenant's
 // bearer seeing only its tenant on the data plane.
 func TestSignInByEmailIDTokenAndTenancy(t *testing.T) {
-	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	addr := daemontest.FreeAddr(t)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n", "https://"+addr, sock)), 0o600))
-	startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+	d, sock, addr, _ := serveDev(t, "")
 	ctl := buildAccessctl(t)
 	run := func(stdin string, args ...string) ([]byte, string, error) {
 		c := exec.Command(ctl, append([]string{"--socket", sock, "-o", "json"}, args...)...)

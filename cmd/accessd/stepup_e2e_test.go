@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -31,12 +29,7 @@ type devDaemon struct {
 
 // startDevDaemon starts a --dev daemon with extra config lines.
 func startDevDaemon(t *testing.T, extraConfig string) *devDaemon {
-	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	addr := daemontest.FreeAddr(t)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n%s\n[listen]\nadmin_socket = %q\n", "https://"+addr, extraConfig, sock)), 0o600))
-	srv := startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+	d, sock, addr, srv := serveDev(t, extraConfig)
 	pl := newPlanes(t, sock, filepath.Join(d, "tls", "server.crt"), addr)
 	return &devDaemon{planes: pl, t: t, srv: srv, sock: sock, ctl: buildAccessctl(t), hc: pl.data}
 }
