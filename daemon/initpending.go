@@ -96,13 +96,8 @@ func discardUnfinishedInit(dataDir string, log *slog.Logger) error {
 // it survive a power cut. A directory that does not exist has nothing to
 // sync.
 func syncDirEntries(p string) error {
-	d, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(p)
 }

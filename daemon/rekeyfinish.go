@@ -126,12 +126,15 @@ func CheckRecoveryKey(cfg Config, secret []byte, out io.Writer) error {
 	return err
 }
 
-// syncDir makes a new entry in dir durable.
+// syncDir makes the entries created, renamed or removed in dir durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

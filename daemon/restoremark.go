@@ -59,7 +59,7 @@ func writeRestoreMark(dataDir, backup string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = syncRestoreDir(dataDir)
+		err = syncDir(dataDir)
 	}
 	if err != nil {
 		return fmt.Errorf("daemon: restore: mark the data dir: %w", err)
@@ -72,7 +72,7 @@ func removeRestoreMark(dataDir string) error {
 	if err := os.Remove(restoreMarkPath(dataDir)); err != nil {
 		return fmt.Errorf("daemon: restore: finish: %w", err)
 	}
-	if err := syncRestoreDir(dataDir); err != nil {
+	if err := syncDir(dataDir); err != nil {
 		return fmt.Errorf("daemon: restore: finish: %w", err)
 	}
 	return nil
@@ -104,19 +104,5 @@ func clearUnfinishedRestore(dataDir string) (bool, error) {
 	if err := os.Remove(restoreMarkPath(dataDir)); err != nil {
 		return false, fmt.Errorf("daemon: clear the unfinished restore in %s: %w", dataDir, err)
 	}
-	return true, syncRestoreDir(dataDir)
-}
-
-// syncRestoreDir fsyncs a directory, so a name made or removed in it
-// survives a crash.
-func syncRestoreDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return true, syncDir(dataDir)
 }
