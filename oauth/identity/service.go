@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -121,82 +121,30 @@ func (s *Service) HashingMemory() uint64 {
 // last d.
 func (s *Service) HashedWithin(d time.Duration) bool { return s.hasher.UsedWithin(d) }
 
-// Actor is who asks for a change: recorded in every audit entry.
-type Actor struct {
-	// Name is "uid:<n>" on the admin socket, "user:<id>" or
-	// "app:<clientId>" for a bearer on the data plane.
-	Name string
-	// Source is "admin-socket" or the client's address.
-	Source string
-	// Admin is true on the admin plane, where the peer check is the
-	// authorization.
-	Admin bool
-	// SubjectID is the record ID of a bearer's user or application.
-	SubjectID string
-	// ClientID is the OAuth client the actor comes through: the client
-	// of the password grant, a bearer token's azp. It picks the
-	// application's default delivery provider; empty means none.
-	ClientID string
-	// Session is a user bearer's sign-in, as its refresh family
-	// recorded it; nil for application tokens, the admin socket, and a
-	// session that has ended. Credential operations on the data plane
-	// need it (stepup.go).
-	Session *Session
-}
-
-// Session is what a sign-in proved and when: the time and methods
-// (RFC 8176 amr values, "pwd", "otp") of the original sign-in, which a
-// refresh carries on and never renews.
-type Session struct {
-	AuthTime time.Time
-	AMR      []string
-}
+// Actor, Session and System are oauth/change's: the rooms share them.
+type (
+	Actor   = change.Actor
+	Session = change.Session
+)
 
 // System is the actor of changes accessd makes itself (init, migration).
-var System = Actor{Name: "accessd", Source: "local", Admin: true}
+var System = change.System
 
 // entry makes an audit entry for a change by a.
 func (s *Service) entry(a Actor, typ, target, result string, detail map[string]string) store.AuditEntry {
-	return store.AuditEntry{Time: s.now().UTC(), Type: typ, Actor: a.Name, Target: target,
-		Result: result, Source: a.Source, Detail: detail}
+	return a.Entry(s.now(), typ, target, result, detail)
 }
 
 // record writes an audit entry that is not part of a change (a refusal,
 // a failed sign-in), durably, before the caller answers.
 func (s *Service) record(ctx context.Context, e store.AuditEntry) {
-	if err := s.audit.Record(ctx, e); err != nil {
-		s.log.Error("audit entry not written", "event", "audit.record_error", "type", e.Type, "err", err)
-	}
+	change.Record(ctx, s.audit, s.log, e)
 }
 
 // storeErr maps the store's sentinel errors onto the catalogue, naming
 // what was looked for.
-func storeErr(what string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("identity: %s: %w", what, api.ErrNotFound)
-	case errors.Is(err, store.ErrExists):
-		return fmt.Errorf("identity: %s: %w", what, api.ErrExists)
-	case errors.Is(err, store.ErrConflict):
-		return fmt.Errorf("identity: %s: %w; retry", what, api.ErrConflict)
-	case errors.Is(err, store.ErrClosed):
-		return fmt.Errorf("identity: %s: %w", what, api.ErrUnavailable)
-	case errors.Is(err, store.ErrInvalid):
-		return fmt.Errorf("identity: %s: %w: %v", what, api.ErrInvalidField, err)
-	}
-	var f *api.Fault
-	if errors.As(err, &f) {
-		return err
-	}
-	return fmt.Errorf("identity: %s: %w", what, err)
-}
+func storeErr(what string, err error) error { return change.StoreErr("identity", what, err) }
 
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("identity: %w: %s", api.ErrInvalidField, fmt.Sprintf(format, args...))
-}
+func invalid(format string, args ...any) error { return change.Invalid("identity", format, args...) }
 
-func missing(fields ...string) error {
-	return fmt.Errorf("identity: %w: %v required", api.ErrMissingRequired, fields)
-}
+func missing(fields ...string) error { return change.Missing("identity", fields...) }

@@ -1,0 +1,13 @@
+// Package edge is the HTTP edge of both planes: every route of the data
+// plane (TLS) and of the admin plane (the Unix socket) is registered
+// here, beside the planes, and nowhere else. A handler decodes the
+// request, asks the room that owns the job (directory, login, token, the
+// permission index), and writes the answer or the catalogue's error of
+// oauth/api. /v1/authorize composes the token verifier with the
+// permission index.
+//
+// Threat model: everything a request carries is untrusted here; bodies
+// are size-limited and decoded strictly before any room sees them. Who
+// the caller is comes only from the plane: the peer check on the admin
+// socket, a verified bearer on the data plane.
+package edge
