@@ -20,6 +20,7 @@ import (
 // not what the api promises. Decoding must fail cleanly: exit 1, nothing
 // on stdout, never a panic.
 func TestGarbageAnswers(t *testing.T) {
+	t.Parallel()
 	fake := newFakeAdmin(t)
 	// Not an answer to any command: not JSON, or not an object or list.
 	garbage := []string{
@@ -79,6 +80,7 @@ func TestGarbageAnswers(t *testing.T) {
 }
 
 func TestGarbageAnswerNamesTheProblem(t *testing.T) {
+	t.Parallel()
 	fake := newFakeAdmin(t)
 	fake.answer(t, http.StatusOK, `{"items": "not a list"}`)
 	var out, errb bytes.Buffer
@@ -93,6 +95,7 @@ func TestGarbageAnswerNamesTheProblem(t *testing.T) {
 // socket. Root may open anything, so under root (scripts/test) the
 // classification is checked on the error the kernel gives, below.
 func TestSocketPermissionDenied(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root bypasses socket permissions; TestDialErrors covers EACCES")
 	}
@@ -111,6 +114,7 @@ func TestSocketPermissionDenied(t *testing.T) {
 // TestDialErrors checks the exit status for each way connect(2) fails on
 // a Unix socket, with the errors the kernel returns.
 func TestDialErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		errno syscall.Errno
@@ -138,6 +142,7 @@ func TestDialErrors(t *testing.T) {
 // close, with a request body possibly unread), and expects exit 77 for a
 // GET and for a POST with a body.
 func TestRefusedPeer(t *testing.T) {
+	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	l, err := net.Listen("unix", sock)
 	require.NoError(t, err)
