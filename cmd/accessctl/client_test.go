@@ -21,7 +21,6 @@ import (
 // on stdout, never a panic.
 func TestGarbageAnswers(t *testing.T) {
 	t.Parallel()
-	fake := newFakeAdmin(t)
 	// Not an answer to any command: not JSON, or not an object or list.
 	garbage := []string{
 		"",
@@ -53,28 +52,38 @@ func TestGarbageAnswers(t *testing.T) {
 			continue // refused before the call, an error case, no answer body to decode, or a route already done
 		}
 		seen[tc.want] = true
-		for i, g := range garbage {
-			for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
-				fake.answer(t, status, g)
-				var out, errb bytes.Buffer
-				e := testEnv(tc.stdin, &out, &errb)
-				e.getenv = func(string) string { return fake.sock }
-				code := run(append([]string{"-o", "json"}, tc.args...), e)
-				require.Equal(t, exitError, code, "%s, garbage %d, HTTP %d: %s", tc.name, i, status, errb.String())
-				require.Empty(t, out.String(), "%s, garbage %d", tc.name, i)
-				require.Contains(t, errb.String(), "accessctl: ")
-			}
-		}
-		for i, g := range wrongShape {
-			fake.answer(t, http.StatusOK, g)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := newFakeAdmin(t) // one per route: the routes run at once
+			garbageAnswers(t, fake, tc, garbage, wrongShape)
+		})
+	}
+}
+
+// garbageAnswers runs tc against each garbage answer (exit 1, nothing on
+// stdout) and each wrong shape (no panic, no half-printed output).
+func garbageAnswers(t *testing.T, fake *fakeAdmin, tc cliCase, garbage, wrongShape []string) {
+	for i, g := range garbage {
+		for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
+			fake.answer(t, status, g)
 			var out, errb bytes.Buffer
 			e := testEnv(tc.stdin, &out, &errb)
 			e.getenv = func(string) string { return fake.sock }
 			code := run(append([]string{"-o", "json"}, tc.args...), e)
-			require.Contains(t, []int{exitOK, exitError}, code, "%s, shape %d: %s", tc.name, i, errb.String())
-			if code == exitError && !strings.HasPrefix(tc.name, "audit-verify") {
-				require.Empty(t, out.String(), "%s, shape %d", tc.name, i)
-			}
+			require.Equal(t, exitError, code, "%s, garbage %d, HTTP %d: %s", tc.name, i, status, errb.String())
+			require.Empty(t, out.String(), "%s, garbage %d", tc.name, i)
+			require.Contains(t, errb.String(), "accessctl: ")
+		}
+	}
+	for i, g := range wrongShape {
+		fake.answer(t, http.StatusOK, g)
+		var out, errb bytes.Buffer
+		e := testEnv(tc.stdin, &out, &errb)
+		e.getenv = func(string) string { return fake.sock }
+		code := run(append([]string{"-o", "json"}, tc.args...), e)
+		require.Contains(t, []int{exitOK, exitError}, code, "%s, shape %d: %s", tc.name, i, errb.String())
+		if code == exitError && !strings.HasPrefix(tc.name, "audit-verify") {
+			require.Empty(t, out.String(), "%s, shape %d", tc.name, i)
 		}
 	}
 }
