@@ -12,19 +12,22 @@ import (
 
 const appNotFound = "'accessctl app list' shows the applications; name one by id or clientId"
 
-func (c *ctl) appCmd() *cobra.Command {
+// appCmds is `accessctl app`: machine-to-machine applications and their secrets.
+type appCmds struct{ *ctl }
+
+func (c appCmds) command() *cobra.Command {
 	return c.noun("app", "manage machine-to-machine applications and their secrets",
-		c.appCreate(),
-		c.appList(),
-		c.appGet(),
-		c.appRotate(),
-		c.appDelete(),
-		tenantUpdate(c, "application", "ID", "/v1/applications", appNotFound, c.showAppTenant),
-		c.appProviderCmd(),
+		c.create(),
+		c.list(),
+		c.get(),
+		c.rotate(),
+		c.delete(),
+		tenantUpdate(c.ctl, "application", "ID", "/v1/applications", appNotFound, c.showTenant),
+		appProviderCmds{c.ctl}.command(),
 	)
 }
 
-func (c *ctl) appCreate() *cobra.Command {
+func (c appCmds) create() *cobra.Command {
 	var req api.CreateApplicationRequest
 	var tenant string
 	cmd := &cobra.Command{
@@ -93,7 +96,7 @@ func (c *ctl) appCreate() *cobra.Command {
 	return cmd
 }
 
-func (c *ctl) appList() *cobra.Command {
+func (c appCmds) list() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "list applications (never their secrets)",
@@ -120,7 +123,7 @@ func (c *ctl) appList() *cobra.Command {
 	}
 }
 
-func (c *ctl) appGet() *cobra.Command {
+func (c appCmds) get() *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
 		Short: "show an application and the age of its secrets (never the secrets)",
@@ -159,7 +162,7 @@ func (c *ctl) appGet() *cobra.Command {
 	}
 }
 
-func (c *ctl) appRotate() *cobra.Command {
+func (c appCmds) rotate() *cobra.Command {
 	var grace string
 	cmd := &cobra.Command{
 		Use:   "rotate ID [--grace DURATION]",
@@ -203,7 +206,7 @@ func (c *ctl) appRotate() *cobra.Command {
 	return cmd
 }
 
-func (c *ctl) appDelete() *cobra.Command {
+func (c appCmds) delete() *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete ID",
 		Short: "delete an application; its secrets and tokens stop working at once",
@@ -219,4 +222,20 @@ func (c *ctl) appDelete() *cobra.Command {
 			return nil
 		}),
 	}
+}
+
+// showTenant prints an application after its tenant changed.
+func (c appCmds) showTenant(a api.Application) error {
+	if c.isJSON() {
+		return c.printJSON(a)
+	}
+	tw := c.table()
+	fmt.Fprintf(tw, "id:\t%s\n", a.ID)
+	fmt.Fprintf(tw, "name:\t%s\n", a.Name)
+	fmt.Fprintf(tw, "clientId:\t%s\n", a.ClientID)
+	if a.TenantID == "" {
+		fmt.Fprintf(tw, "tenant:\tnone\n")
+	}
+	printTenant(tw, a.TenantID, a.TenantSlug)
+	return tw.Flush()
 }

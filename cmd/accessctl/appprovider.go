@@ -11,19 +11,21 @@ import (
 
 const appProviderNotFound = "'accessctl app provider list APP' shows the linked providers, 'accessctl provider list' all of them"
 
-// appProviderCmd is Lerian's Application Providers API: which delivery
+// appProviderCmds is `accessctl app provider`, Lerian's Application Providers API: which delivery
 // providers an application links, and which one delivers the codes of
 // users who sign in through it.
-func (c *ctl) appProviderCmd() *cobra.Command {
+type appProviderCmds struct{ *ctl }
+
+func (c appProviderCmds) command() *cobra.Command {
 	return c.noun("provider", "link delivery providers to an application and choose its default per category",
-		c.appProviderList(), c.appProviderLink(), c.appProviderUnlink(), c.appProviderSetDefault())
+		c.list(), c.link(), c.unlink(), c.setDefault())
 }
 
 func appProvidersPath(app string, provider ...string) string {
 	return route("/v1/applications", append([]string{app, "providers"}, provider...)...)
 }
 
-func (c *ctl) showAppProviders(l []api.AppProvider) error {
+func (c appProviderCmds) show(l []api.AppProvider) error {
 	if l == nil {
 		l = []api.AppProvider{}
 	}
@@ -42,7 +44,7 @@ func (c *ctl) showAppProviders(l []api.AppProvider) error {
 	return tw.Flush()
 }
 
-func (c *ctl) appProviderList() *cobra.Command {
+func (c appProviderCmds) list() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list APP",
 		Short: "list the providers linked to an application",
@@ -52,12 +54,12 @@ func (c *ctl) appProviderList() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: appProvidersPath(args[0]), notFound: appNotFound}, &l); err != nil {
 				return err
 			}
-			return c.showAppProviders(l)
+			return c.show(l)
 		}),
 	}
 }
 
-func (c *ctl) appProviderLink() *cobra.Command {
+func (c appProviderCmds) link() *cobra.Command {
 	var req api.LinkProviderRequest
 	var def bool
 	cmd := &cobra.Command{
@@ -75,7 +77,7 @@ func (c *ctl) appProviderLink() *cobra.Command {
 					return err
 				}
 			}
-			return c.showAppProviders([]api.AppProvider{out})
+			return c.show([]api.AppProvider{out})
 		}),
 	}
 	f := cmd.Flags()
@@ -87,7 +89,7 @@ func (c *ctl) appProviderLink() *cobra.Command {
 	return cmd
 }
 
-func (c *ctl) appProviderUnlink() *cobra.Command {
+func (c appProviderCmds) unlink() *cobra.Command {
 	return &cobra.Command{
 		Use:   "unlink APP PROVIDER",
 		Short: "unlink a provider from an application (the provider stays); its users' codes go through the category's default again",
@@ -105,7 +107,7 @@ func (c *ctl) appProviderUnlink() *cobra.Command {
 	}
 }
 
-func (c *ctl) appProviderSetDefault() *cobra.Command {
+func (c appProviderCmds) setDefault() *cobra.Command {
 	return &cobra.Command{
 		Use:   "set-default APP PROVIDER",
 		Short: "make a linked provider the application's default for its category: it delivers the codes of users who sign in through the application",
@@ -115,7 +117,7 @@ func (c *ctl) appProviderSetDefault() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: appProvidersPath(args[0], args[1], "default"), notFound: appProviderNotFound}, &out); err != nil {
 				return err
 			}
-			return c.showAppProviders([]api.AppProvider{out})
+			return c.show([]api.AppProvider{out})
 		}),
 	}
 }

@@ -14,14 +14,17 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 )
 
-func (c *ctl) auditCmd() *cobra.Command {
+// auditCmds is `accessctl audit`: reading and verifying the audit log.
+type auditCmds struct{ *ctl }
+
+func (c auditCmds) command() *cobra.Command {
 	return c.noun("audit", "read and verify the hash-chained audit log",
-		c.auditList(),
-		c.auditVerify(),
+		c.list(),
+		c.verify(),
 	)
 }
 
-func (c *ctl) auditList() *cobra.Command {
+func (c auditCmds) list() *cobra.Command {
 	var since, typ string
 	var limit int
 	cmd := &cobra.Command{
@@ -91,7 +94,7 @@ func detail(m map[string]string) string {
 	return strings.Join(keys, " ")
 }
 
-func (c *ctl) auditVerify() *cobra.Command {
+func (c auditCmds) verify() *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify",
 		Short: "check the audit chain end to end and print its head hash; exit 1 when it is broken",

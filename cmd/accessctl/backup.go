@@ -23,7 +23,10 @@ type backupResult struct {
 	Bytes int64  `json:"bytes"`
 }
 
-func (c *ctl) backupCmd() *cobra.Command {
+// backupCmds is `accessctl backup`: online, encrypted backups.
+type backupCmds struct{ *ctl }
+
+func (c backupCmds) command() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "backup [-f FILE]",
@@ -54,7 +57,7 @@ a terminal.`,
 				fmt.Fprintf(c.stderr, "accessctl: backup of %d bytes written to stdout; restoring it needs the recovery key in effect now\n", n)
 				return nil
 			}
-			n, err := c.backupToFile(cmd.Context(), file)
+			n, err := c.toFile(cmd.Context(), file)
 			if err != nil {
 				return err
 			}
@@ -82,10 +85,10 @@ func isTerminal(w io.Writer) bool {
 	return errno == 0
 }
 
-// backupToFile streams the backup into a temporary file beside name and
+// toFile streams the backup into a temporary file beside name and
 // links it into place only when the whole stream arrived, so a failed or
 // interrupted backup never leaves a file that looks complete.
-func (c *ctl) backupToFile(ctx context.Context, name string) (int64, error) {
+func (c backupCmds) toFile(ctx context.Context, name string) (int64, error) {
 	if _, err := os.Lstat(name); err == nil {
 		return 0, &cliError{code: exitError, msg: fmt.Sprintf("%s exists", name), hint: "choose a new file name; backup never overwrites"}
 	} else if !errors.Is(err, fs.ErrNotExist) {

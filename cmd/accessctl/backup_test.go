@@ -51,6 +51,7 @@ func runCtl(t *testing.T, sock string, stdout io.Writer, args ...string) (code i
 }
 
 func TestBackupToFile(t *testing.T) {
+	t.Parallel()
 	body := bytes.Repeat([]byte("ACCESSD-BACKUP\n\x01binary\x00"), 50000)
 	sock := backupServer(t, body, false)
 	dir := t.TempDir()
@@ -83,6 +84,7 @@ func TestBackupToFile(t *testing.T) {
 
 // A transfer the daemon breaks off fails and leaves no file behind.
 func TestBackupBrokenTransferLeavesNothing(t *testing.T) {
+	t.Parallel()
 	body := bytes.Repeat([]byte("x"), 1<<20)
 	sock := backupServer(t, body, true)
 	dir := t.TempDir()
@@ -96,6 +98,7 @@ func TestBackupBrokenTransferLeavesNothing(t *testing.T) {
 
 // Binary never goes to a terminal.
 func TestBackupRefusesTerminal(t *testing.T) {
+	t.Parallel()
 	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
 		t.Skipf("no pseudo-terminal here: %v", err)

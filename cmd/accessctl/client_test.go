@@ -20,7 +20,7 @@ import (
 // not what the api promises. Decoding must fail cleanly: exit 1, nothing
 // on stdout, never a panic.
 func TestGarbageAnswers(t *testing.T) {
-	fake := newFakeAdmin(t)
+	t.Parallel()
 	// Not an answer to any command: not JSON, or not an object or list.
 	garbage := []string{
 		"",
@@ -52,33 +52,44 @@ func TestGarbageAnswers(t *testing.T) {
 			continue // refused before the call, an error case, no answer body to decode, or a route already done
 		}
 		seen[tc.want] = true
-		for i, g := range garbage {
-			for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
-				fake.answer(t, status, g)
-				var out, errb bytes.Buffer
-				e := testEnv(tc.stdin, &out, &errb)
-				e.getenv = func(string) string { return fake.sock }
-				code := run(append([]string{"-o", "json"}, tc.args...), e)
-				require.Equal(t, exitError, code, "%s, garbage %d, HTTP %d: %s", tc.name, i, status, errb.String())
-				require.Empty(t, out.String(), "%s, garbage %d", tc.name, i)
-				require.Contains(t, errb.String(), "accessctl: ")
-			}
-		}
-		for i, g := range wrongShape {
-			fake.answer(t, http.StatusOK, g)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := newFakeAdmin(t) // one per route: the routes run at once
+			garbageAnswers(t, fake, tc, garbage, wrongShape)
+		})
+	}
+}
+
+// garbageAnswers runs tc against each garbage answer (exit 1, nothing on
+// stdout) and each wrong shape (no panic, no half-printed output).
+func garbageAnswers(t *testing.T, fake *fakeAdmin, tc cliCase, garbage, wrongShape []string) {
+	for i, g := range garbage {
+		for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
+			fake.answer(t, status, g)
 			var out, errb bytes.Buffer
 			e := testEnv(tc.stdin, &out, &errb)
 			e.getenv = func(string) string { return fake.sock }
 			code := run(append([]string{"-o", "json"}, tc.args...), e)
-			require.Contains(t, []int{exitOK, exitError}, code, "%s, shape %d: %s", tc.name, i, errb.String())
-			if code == exitError && !strings.HasPrefix(tc.name, "audit-verify") {
-				require.Empty(t, out.String(), "%s, shape %d", tc.name, i)
-			}
+			require.Equal(t, exitError, code, "%s, garbage %d, HTTP %d: %s", tc.name, i, status, errb.String())
+			require.Empty(t, out.String(), "%s, garbage %d", tc.name, i)
+			require.Contains(t, errb.String(), "accessctl: ")
+		}
+	}
+	for i, g := range wrongShape {
+		fake.answer(t, http.StatusOK, g)
+		var out, errb bytes.Buffer
+		e := testEnv(tc.stdin, &out, &errb)
+		e.getenv = func(string) string { return fake.sock }
+		code := run(append([]string{"-o", "json"}, tc.args...), e)
+		require.Contains(t, []int{exitOK, exitError}, code, "%s, shape %d: %s", tc.name, i, errb.String())
+		if code == exitError && !strings.HasPrefix(tc.name, "audit-verify") {
+			require.Empty(t, out.String(), "%s, shape %d", tc.name, i)
 		}
 	}
 }
 
 func TestGarbageAnswerNamesTheProblem(t *testing.T) {
+	t.Parallel()
 	fake := newFakeAdmin(t)
 	fake.answer(t, http.StatusOK, `{"items": "not a list"}`)
 	var out, errb bytes.Buffer
@@ -93,6 +104,7 @@ func TestGarbageAnswerNamesTheProblem(t *testing.T) {
 // socket. Root may open anything, so under root (scripts/test) the
 // classification is checked on the error the kernel gives, below.
 func TestSocketPermissionDenied(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root bypasses socket permissions; TestDialErrors covers EACCES")
 	}
@@ -111,6 +123,7 @@ func TestSocketPermissionDenied(t *testing.T) {
 // TestDialErrors checks the exit status for each way connect(2) fails on
 // a Unix socket, with the errors the kernel returns.
 func TestDialErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		errno syscall.Errno
@@ -138,6 +151,7 @@ func TestDialErrors(t *testing.T) {
 // close, with a request body possibly unread), and expects exit 77 for a
 // GET and for a POST with a body.
 func TestRefusedPeer(t *testing.T) {
+	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	l, err := net.Listen("unix", sock)
 	require.NoError(t, err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,9 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // fakeAdmin is the admin API on a real Unix socket: it records every
 // request and answers each with the canned status and body of the case
@@ -390,14 +388,16 @@ func goldenCases() []cliCase {
 }
 
 func TestGolden(t *testing.T) {
-	fake := newFakeAdmin(t)
-	tmp := filepath.Dir(fake.sock)
+	t.Parallel()
 	names := map[string]bool{}
 	for _, tc := range goldenCases() {
 		require.False(t, names[tc.name], "duplicate case %s", tc.name)
 		names[tc.name] = true
 		for _, mode := range []string{"table", "json"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				t.Parallel()
+				fake := newFakeAdmin(t) // one per case: the cases run at once
+				tmp := filepath.Dir(fake.sock)
 				status := tc.status
 				if status == 0 {
 					status = http.StatusOK
@@ -453,7 +453,7 @@ func TestGolden(t *testing.T) {
 				}
 				got := fmt.Sprintf("$ accessctl %s\nexit %d\n-- stdout --\n%s-- stderr --\n%s", shellJoin(args), code, stdout, stderr)
 				got = strings.ReplaceAll(got, tmp, "$TMP")
-				golden(t, filepath.Join("testdata", tc.name+"."+mode+".golden"), got)
+				testkit.Golden(t, tc.name+"."+mode+".golden", []byte(got))
 			})
 		}
 	}
@@ -478,19 +478,6 @@ func checkBody(t *testing.T, tc cliCase, r recorded) {
 		require.Equal(t, "application/json", r.ContentType)
 		require.JSONEq(t, want, r.Body)
 	}
-}
-
-// golden compares got with the file, or rewrites it with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./cmd/accessctl/ -run %s -update to create it", t.Name())
-	require.Equal(t, string(want), got, "output differs from %s (go test -update rewrites it)", path)
 }
 
 // shellJoin writes args as a shell would need them, for the golden files.

@@ -15,22 +15,25 @@ const (
 	memberNotFound = "'accessctl group list' shows the groups; 'accessctl user list' and 'accessctl app list' the members (name them user:<id|username> or app:<id|clientId>)"
 )
 
-func (c *ctl) groupCmd() *cobra.Command {
+// groupCmds is `accessctl group`: groups, their permissions and their members.
+type groupCmds struct{ *ctl }
+
+func (c groupCmds) command() *cobra.Command {
 	return c.noun("group", "manage groups, their permissions and their members",
-		c.groupList(),
-		c.groupGet(),
-		c.groupCreate(),
-		c.groupDelete(),
-		tenantUpdate(c, "group", "NAME", "/v1/groups", groupNotFound, c.showGroup),
-		c.groupPermission("grant", "allow a group's members an action on a resource", http.MethodPost),
-		c.groupPermission("revoke", "take a permission back from a group", http.MethodDelete),
-		c.groupAddMember(),
-		c.groupRemoveMember(),
-		c.groupMembers(),
+		c.list(),
+		c.get(),
+		c.create(),
+		c.delete(),
+		tenantUpdate(c.ctl, "group", "NAME", "/v1/groups", groupNotFound, c.show),
+		c.permission("grant", "allow a group's members an action on a resource", http.MethodPost),
+		c.permission("revoke", "take a permission back from a group", http.MethodDelete),
+		c.addMember(),
+		c.removeMember(),
+		c.members(),
 	)
 }
 
-func (c *ctl) groupList() *cobra.Command {
+func (c groupCmds) list() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "list groups",
@@ -57,7 +60,7 @@ func (c *ctl) groupList() *cobra.Command {
 	}
 }
 
-func (c *ctl) groupGet() *cobra.Command {
+func (c groupCmds) get() *cobra.Command {
 	return &cobra.Command{
 		Use:   "get NAME",
 		Short: "show a group and its permissions",
@@ -67,12 +70,12 @@ func (c *ctl) groupGet() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/groups", args[0]), notFound: groupNotFound}, &g); err != nil {
 				return err
 			}
-			return c.showGroup(g)
+			return c.show(g)
 		}),
 	}
 }
 
-func (c *ctl) groupCreate() *cobra.Command {
+func (c groupCmds) create() *cobra.Command {
 	var req api.CreateGroupRequest
 	var tenant string
 	cmd := &cobra.Command{
@@ -98,7 +101,7 @@ func (c *ctl) groupCreate() *cobra.Command {
 	return cmd
 }
 
-func (c *ctl) groupDelete() *cobra.Command {
+func (c groupCmds) delete() *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME",
 		Short: "delete a group; its members lose its permissions at once",
@@ -116,8 +119,8 @@ func (c *ctl) groupDelete() *cobra.Command {
 	}
 }
 
-// groupPermission is grant (POST) and revoke (DELETE) of one permission.
-func (c *ctl) groupPermission(verb, short, method string) *cobra.Command {
+// permission is grant (POST) and revoke (DELETE) of one permission.
+func (c groupCmds) permission(verb, short, method string) *cobra.Command {
 	var p api.Permission
 	cmd := &cobra.Command{
 		Use:   verb + " GROUP --resource R --action A [--product P]",
@@ -151,7 +154,7 @@ func (c *ctl) groupPermission(verb, short, method string) *cobra.Command {
 	return cmd
 }
 
-func (c *ctl) groupAddMember() *cobra.Command {
+func (c groupCmds) addMember() *cobra.Command {
 	return &cobra.Command{
 		Use:   "add-member GROUP MEMBER",
 		Short: "add a user or application to a group (MEMBER: user:<id|username>, app:<id|clientId>, or a bare name)",
@@ -170,7 +173,7 @@ func (c *ctl) groupAddMember() *cobra.Command {
 	}
 }
 
-func (c *ctl) groupRemoveMember() *cobra.Command {
+func (c groupCmds) removeMember() *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove-member GROUP MEMBER",
 		Short: "remove a user or application from a group",
@@ -188,7 +191,7 @@ func (c *ctl) groupRemoveMember() *cobra.Command {
 	}
 }
 
-func (c *ctl) groupMembers() *cobra.Command {
+func (c groupCmds) members() *cobra.Command {
 	return &cobra.Command{
 		Use:   "members GROUP",
 		Short: "list the users and applications in a group",
@@ -229,8 +232,8 @@ func memberArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// showGroup prints one group in detail.
-func (c *ctl) showGroup(g api.Group) error {
+// show prints one group in detail.
+func (c groupCmds) show(g api.Group) error {
 	if c.isJSON() {
 		return c.printJSON(g)
 	}

@@ -14,7 +14,10 @@ import (
 // maxImport is what accessd reads of one request body.
 const maxImport = 1 << 20
 
-func (c *ctl) importCmd() *cobra.Command {
+// importCmds is `accessctl import`: users, memberships and applications from Lerian's Access Manager.
+type importCmds struct{ *ctl }
+
+func (c importCmds) command() *cobra.Command {
 	var file string
 	var dryRun bool
 	cmd := &cobra.Command{
@@ -92,7 +95,7 @@ log line.`,
 				}
 				return c.printJSON(r)
 			}
-			c.printImport(r)
+			c.print(r)
 			return nil
 		}),
 	}
@@ -102,9 +105,9 @@ log line.`,
 	return cmd
 }
 
-// printImport shows an import's records as a table, then the one-time
+// print shows an import's records as a table, then the one-time
 // passwords.
-func (c *ctl) printImport(r api.ImportResult) {
+func (c importCmds) print(r api.ImportResult) {
 	n := map[string]int{}
 	for _, rec := range r.Records {
 		n[rec.Action]++

@@ -10,15 +10,18 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 )
 
-func (c *ctl) keysCmd() *cobra.Command {
+// keyCmds is `accessctl keys`: token signing keys and the keys of sealed fields.
+type keyCmds struct{ *ctl }
+
+func (c keyCmds) command() *cobra.Command {
 	return c.noun("keys", "list and rotate token signing keys; rotate the keys that protect sealed fields",
-		c.keysList(),
-		c.keysRotate(),
-		c.keysRotateFields(),
+		c.list(),
+		c.rotate(),
+		c.rotateFields(),
 	)
 }
 
-func (c *ctl) keysList() *cobra.Command {
+func (c keyCmds) list() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "list the token signing keys: active, next (published, not yet signing) and retired",
@@ -28,12 +31,12 @@ func (c *ctl) keysList() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/keys"}, &keys); err != nil {
 				return err
 			}
-			return c.printKeys(keys)
+			return c.print(keys)
 		}),
 	}
 }
 
-func (c *ctl) keysRotate() *cobra.Command {
+func (c keyCmds) rotate() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate",
 		Short: "make the published next signing key active now",
@@ -47,12 +50,12 @@ Keys also rotate by themselves every tokens.key_rotation.`,
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/keys/rotate"}, &keys); err != nil {
 				return err
 			}
-			return c.printKeys(keys)
+			return c.print(keys)
 		}),
 	}
 }
 
-func (c *ctl) printKeys(keys []api.SigningKey) error {
+func (c keyCmds) print(keys []api.SigningKey) error {
 	if c.isJSON() {
 		return c.printJSON(keys)
 	}
@@ -68,7 +71,7 @@ func (c *ctl) printKeys(keys []api.SigningKey) error {
 	return tw.Flush()
 }
 
-func (c *ctl) keysRotateFields() *cobra.Command {
+func (c keyCmds) rotateFields() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate-fields",
 		Short: "start a new field-key term, re-seal every sealed field under it, retire the old terms",

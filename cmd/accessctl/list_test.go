@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,6 +41,7 @@ func pagedGroups(t *testing.T, n int, link func(page int) string) (sock string, 
 }
 
 func TestListFollowsLink(t *testing.T) {
+	t.Parallel()
 	sock, calls := pagedGroups(t, 5, nil)
 	var out bytes.Buffer
 	code, stderr := runCtl(t, sock, &out, "-o", "json", "group", "list")
@@ -57,6 +57,7 @@ func TestListFollowsLink(t *testing.T) {
 }
 
 func TestListRefusesLinksElsewhere(t *testing.T) {
+	t.Parallel()
 	for name, link := range map[string]string{
 		"another host":    `<https://evil.example/v1/groups?page=2>; rel="next"`,
 		"scheme-relative": `<//evil.example/v1/groups?page=2>; rel="next"`,
@@ -76,6 +77,7 @@ func TestListRefusesLinksElsewhere(t *testing.T) {
 }
 
 func TestListStopsAtACircle(t *testing.T) {
+	t.Parallel()
 	sock, calls := pagedGroups(t, 5, func(int) string { return `</v1/groups?limit=2&page=1>; rel="next"` })
 	code, stderr := runCtl(t, sock, &bytes.Buffer{}, "group", "list")
 	require.Equal(t, exitError, code)
@@ -84,6 +86,7 @@ func TestListStopsAtACircle(t *testing.T) {
 }
 
 func TestNextLink(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		hs   []string
@@ -115,9 +118,7 @@ func FuzzNextLink(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, h string) {
 		got := nextLink([]string{h})
-		if !strings.Contains(h, got) {
-			t.Fatalf("nextLink(%q) = %q, not from the header", h, got)
-		}
+		require.Contains(t, h, got, "nextLink(%q) = %q, not from the header", h, got)
 		if got != "" {
 			_, _ = sameList("/v1/users", got)
 		}

@@ -69,6 +69,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestErrorsSayWhatToDo(t *testing.T) {
+	t.Parallel()
 	forbidden := serveAdmin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		json.NewEncoder(w).Encode(api.Error{Code: "AUT-0403", Title: "Forbidden", Message: "ask an administrator to add you to the admin group"})

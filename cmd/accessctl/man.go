@@ -10,12 +10,15 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// manCmd prints accessctl(1) for scripts/package. It is rendered here,
+// docCmds is the hidden `accessctl man` and `accessctl completion` that scripts/package runs.
+type docCmds struct{ *ctl }
+
+// man prints accessctl(1) for scripts/package. It is rendered here,
 // over the command tree, rather than with cobra/doc: cobra/doc writes one
 // page per command through a Markdown converter (two more dependencies),
 // while accessctl has one page that lists every command, the way
 // systemctl(1) and git's short pages do.
-func (c *ctl) manCmd() *cobra.Command {
+func (c docCmds) man() *cobra.Command {
 	return &cobra.Command{
 		Use:    "man",
 		Short:  "print the accessctl(1) man page (roff)",
@@ -27,10 +30,10 @@ func (c *ctl) manCmd() *cobra.Command {
 	}
 }
 
-// completionCmd prints shell completion for scripts/package. The bash
+// completion prints shell completion for scripts/package. The bash
 // script is cobra's static one: it names every command and flag itself
 // instead of running accessctl at each <TAB>.
-func (c *ctl) completionCmd() *cobra.Command {
+func (c docCmds) completion() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:    "completion SHELL",
 		Short:  "print a shell completion script",

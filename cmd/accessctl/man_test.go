@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 // publicCommands walks the tree on its own (not through manCommands, which
@@ -57,6 +59,7 @@ func deroff(s string) string {
 // completion from drifting from the command table: both are generated
 // from it, and this says so for every visible command and flag.
 func TestManAndCompletionCoverEveryCommand(t *testing.T) {
+	t.Parallel()
 	cmds := publicCommands(t)
 	page := runOK(t, "man")
 	text := deroff(page)
@@ -81,12 +84,13 @@ func TestManAndCompletionCoverEveryCommand(t *testing.T) {
 		require.NotContains(t, text, ".SS \""+hidden, "hidden commands stay out of the page")
 	}
 
-	golden(t, "testdata/accessctl.1.golden", page)
+	testkit.Golden(t, "accessctl.1.golden", []byte(page))
 }
 
 // TestManPageIsValidRoff renders the page with groff and fails on any
 // warning, when groff is installed.
 func TestManPageIsValidRoff(t *testing.T) {
+	t.Parallel()
 	groff, err := exec.LookPath("groff")
 	if err != nil {
 		t.Skip("groff not installed")
@@ -101,6 +105,7 @@ func TestManPageIsValidRoff(t *testing.T) {
 }
 
 func TestRoffEscapes(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"--socket", `\-\-socket`},
 		{`C:\path`, `C:\epath`},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -83,4 +84,34 @@ func (c *ctl) readSecret(path, flag string) (string, error) {
 		return "", usageErr(path, "%s: stdin held no secret (give it one line, e.g. from a password manager's CLI)", flag)
 	}
 	return line, nil
+}
+
+// readInput reads the file named by -f, or stdin for "-", up to max
+// bytes; what names it in errors, tooBig is the hint when it is larger.
+func (c *ctl) readInput(path, what, file string, max int, tooBig string) ([]byte, error) {
+	var r io.Reader
+	switch strings.TrimSpace(file) {
+	case "":
+		return nil, usageErr(path, "-f must name a %s file, or - for stdin", what)
+	case "-":
+		r = c.stdin
+	default:
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, &cliError{code: exitError, msg: fmt.Sprintf("read %s: %v", what, err), hint: "check the path given with -f"}
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return nil, &cliError{code: exitError, msg: fmt.Sprintf("read %s %s: %v", what, file, err)}
+	}
+	if len(b) > max {
+		return nil, &cliError{code: exitError, msg: fmt.Sprintf("%s %s is over %d bytes", what, file, max), hint: tooBig}
+	}
+	if len(b) == 0 {
+		return nil, &cliError{code: exitError, msg: fmt.Sprintf("%s %s is empty", what, file), hint: "an empty " + what + " changes nothing; check the file"}
+	}
+	return b, nil
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +14,10 @@ import (
 // maxPolicy bounds the policy file accessctl sends.
 const maxPolicy = 8 << 20
 
-func (c *ctl) applyCmd() *cobra.Command {
+// applyCmds is `accessctl apply`: policy as code.
+type applyCmds struct{ *ctl }
+
+func (c applyCmds) command() *cobra.Command {
 	var file string
 	var dryRun bool
 	cmd := &cobra.Command{
@@ -32,7 +32,7 @@ With --dry-run accessd says what it would change and changes nothing.`,
   accessctl apply -f - < policy.toml`,
 		Args: exactArgs(),
 		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			body, err := c.readPolicy(cmd.CommandPath(), file)
+			body, err := c.read(cmd.CommandPath(), file)
 			if err != nil {
 				return err
 			}
@@ -71,37 +71,7 @@ With --dry-run accessd says what it would change and changes nothing.`,
 	return cmd
 }
 
-// readPolicy reads the policy file, or stdin for "-".
-func (c *ctl) readPolicy(path, file string) ([]byte, error) {
+// read reads the policy file, or stdin for "-".
+func (c applyCmds) read(path, file string) ([]byte, error) {
 	return c.readInput(path, "policy", file, maxPolicy, "split it into several files, one per set of groups")
-}
-
-// readInput reads the file named by -f, or stdin for "-", up to max
-// bytes; what names it in errors, tooBig is the hint when it is larger.
-func (c *ctl) readInput(path, what, file string, max int, tooBig string) ([]byte, error) {
-	var r io.Reader
-	switch strings.TrimSpace(file) {
-	case "":
-		return nil, usageErr(path, "-f must name a %s file, or - for stdin", what)
-	case "-":
-		r = c.stdin
-	default:
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, &cliError{code: exitError, msg: fmt.Sprintf("read %s: %v", what, err), hint: "check the path given with -f"}
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
-	if err != nil {
-		return nil, &cliError{code: exitError, msg: fmt.Sprintf("read %s %s: %v", what, file, err)}
-	}
-	if len(b) > max {
-		return nil, &cliError{code: exitError, msg: fmt.Sprintf("%s %s is over %d bytes", what, file, max), hint: tooBig}
-	}
-	if len(b) == 0 {
-		return nil, &cliError{code: exitError, msg: fmt.Sprintf("%s %s is empty", what, file), hint: "an empty " + what + " changes nothing; check the file"}
-	}
-	return b, nil
 }

@@ -14,15 +14,18 @@ import (
 
 const providerNotFound = "'accessctl provider list' shows the providers"
 
-func (c *ctl) providerCmd() *cobra.Command {
+// providerCmds is `accessctl provider`: e-mail and SMS delivery providers.
+type providerCmds struct{ *ctl }
+
+func (c providerCmds) command() *cobra.Command {
 	return c.noun("provider", "manage MFA delivery providers (SMTP relays, SMS gateways): create, list, get, update, delete, test, set-default",
-		c.providerCreate(),
-		c.providerList(),
-		c.providerGet(),
-		c.providerUpdate(),
-		c.providerDelete(),
-		c.providerTest(),
-		c.providerSetDefault(),
+		c.create(),
+		c.list(),
+		c.get(),
+		c.update(),
+		c.delete(),
+		c.test(),
+		c.setDefault(),
 	)
 }
 
@@ -56,7 +59,7 @@ func (p *providerFlags) register(f *pflag.FlagSet, create bool) {
 	}
 }
 
-func (c *ctl) readCA(path, file string) (string, error) {
+func (c providerCmds) readCA(path, file string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", usageErr(path, "--ca-file: %v", err)
@@ -64,7 +67,7 @@ func (c *ctl) readCA(path, file string) (string, error) {
 	return string(b), nil
 }
 
-func (c *ctl) providerCreate() *cobra.Command {
+func (c providerCmds) create() *cobra.Command {
 	var p providerFlags
 	cmd := &cobra.Command{
 		Use:   "create --name N --category Email|SMS [--type T] [--host H] [--port P] [--client-id ID] [--client-secret-stdin] [--from F] [--ca-file PEM] [--url U] [--template T] [--auth-header H] [--disable-ssl]",
@@ -96,7 +99,7 @@ func (c *ctl) providerCreate() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/providers", body: p.req}, &out); err != nil {
 				return err
 			}
-			return c.showProvider(out)
+			return c.show(out)
 		}),
 	}
 	p.register(cmd.Flags(), true)
@@ -105,7 +108,7 @@ func (c *ctl) providerCreate() *cobra.Command {
 	return cmd
 }
 
-func (c *ctl) providerList() *cobra.Command {
+func (c providerCmds) list() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "list delivery providers (a category's codes go through its default, unless the sign-in's application has its own)",
@@ -135,7 +138,7 @@ func (c *ctl) providerList() *cobra.Command {
 	}
 }
 
-func (c *ctl) providerGet() *cobra.Command {
+func (c providerCmds) get() *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID|NAME",
 		Short: "show a delivery provider (whether a secret is set, never the secret)",
@@ -145,12 +148,12 @@ func (c *ctl) providerGet() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/providers", args[0]), notFound: providerNotFound}, &p); err != nil {
 				return err
 			}
-			return c.showProvider(p)
+			return c.show(p)
 		}),
 	}
 }
 
-func (c *ctl) providerUpdate() *cobra.Command {
+func (c providerCmds) update() *cobra.Command {
 	var p providerFlags
 	cmd := &cobra.Command{
 		Use:   "update ID|NAME [--type T] [--host H] [--port P] [--client-id ID] [--client-secret-stdin|--clear-client-secret] [--from F] [--ca-file PEM] [--url U] [--template T] [--auth-header H] [--disable-ssl=true|false]",
@@ -203,14 +206,14 @@ func (c *ctl) providerUpdate() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/providers", args[0]), body: req, notFound: providerNotFound}, &out); err != nil {
 				return err
 			}
-			return c.showProvider(out)
+			return c.show(out)
 		}),
 	}
 	p.register(cmd.Flags(), false)
 	return cmd
 }
 
-func (c *ctl) providerDelete() *cobra.Command {
+func (c providerCmds) delete() *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete ID|NAME",
 		Short: "delete a delivery provider",
@@ -228,7 +231,7 @@ func (c *ctl) providerDelete() *cobra.Command {
 	}
 }
 
-func (c *ctl) providerTest() *cobra.Command {
+func (c providerCmds) test() *cobra.Command {
 	var to string
 	cmd := &cobra.Command{
 		Use:   "test ID|NAME --to ADDRESS|+E164",
@@ -264,8 +267,8 @@ func (c *ctl) providerTest() *cobra.Command {
 	return cmd
 }
 
-// showProvider prints one provider in detail: never a secret.
-func (c *ctl) showProvider(p api.Provider) error {
+// show prints one provider in detail: never a secret.
+func (c providerCmds) show(p api.Provider) error {
 	if c.isJSON() {
 		return c.printJSON(p)
 	}
@@ -316,7 +319,7 @@ func yesOrNo(b bool) string {
 	return "no"
 }
 
-func (c *ctl) providerSetDefault() *cobra.Command {
+func (c providerCmds) setDefault() *cobra.Command {
 	return &cobra.Command{
 		Use:   "set-default ID|NAME",
 		Short: "make a provider the default of its category: it delivers the codes of sign-ins through an application without a default of its own",

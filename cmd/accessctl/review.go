@@ -11,7 +11,10 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 )
 
-func (c *ctl) reviewCmd() *cobra.Command {
+// reviewCmds is `accessctl review`: the access review.
+type reviewCmds struct{ *ctl }
+
+func (c reviewCmds) command() *cobra.Command {
 	var stale string
 	cmd := &cobra.Command{
 		Use:   "review [--stale DURATION]",

@@ -9,7 +9,9 @@ import (
 )
 
 // ctl is one run of accessctl: its streams, its global flags and, once
-// the flags are parsed, its client.
+// the flags are parsed, its client. Each noun's commands are a small type
+// over it (userCmds, groupCmds, ...) that shares these and the helpers
+// every command uses: output, reading secrets and files, and run errors.
 type ctl struct {
 	env
 	socket string
@@ -75,19 +77,19 @@ a client secret) is printed once and cannot be retrieved again.`,
 	pf.StringVarP(&c.output, "output", "o", "table", "output `format`: json or table")
 
 	root.AddCommand(
-		c.statusCmd(),
-		c.userCmd(),
-		c.groupCmd(),
-		c.appCmd(),
-		c.providerCmd(),
-		c.applyCmd(),
-		c.importCmd(),
-		c.auditCmd(),
-		c.reviewCmd(),
-		c.keysCmd(),
-		c.backupCmd(),
-		c.manCmd(),
-		c.completionCmd(),
+		statusCmds{c}.command(),
+		userCmds{c}.command(),
+		groupCmds{c}.command(),
+		appCmds{c}.command(),
+		providerCmds{c}.command(),
+		applyCmds{c}.command(),
+		importCmds{c}.command(),
+		auditCmds{c}.command(),
+		reviewCmds{c}.command(),
+		keyCmds{c}.command(),
+		backupCmds{c}.command(),
+		docCmds{c}.man(),
+		docCmds{c}.completion(),
 	)
 	walk(root, func(cmd *cobra.Command) {
 		cmd.DisableFlagsInUseLine = true

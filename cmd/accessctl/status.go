@@ -10,7 +10,10 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 )
 
-func (c *ctl) statusCmd() *cobra.Command {
+// statusCmds is `accessctl status`: what the daemon reports about itself.
+type statusCmds struct{ *ctl }
+
+func (c statusCmds) command() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "show the daemon's version, uptime, seal, store, listeners and lockdown summary",

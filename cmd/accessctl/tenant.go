@@ -60,19 +60,3 @@ func tenantUpdate[T any](c *ctl, noun, arg, prefix, notFound string, show func(T
 	_ = cmd.MarkFlagRequired("tenant")
 	return cmd
 }
-
-// showAppTenant prints an application after its tenant changed.
-func (c *ctl) showAppTenant(a api.Application) error {
-	if c.isJSON() {
-		return c.printJSON(a)
-	}
-	tw := c.table()
-	fmt.Fprintf(tw, "id:\t%s\n", a.ID)
-	fmt.Fprintf(tw, "name:\t%s\n", a.Name)
-	fmt.Fprintf(tw, "clientId:\t%s\n", a.ClientID)
-	if a.TenantID == "" {
-		fmt.Fprintf(tw, "tenant:\tnone\n")
-	}
-	printTenant(tw, a.TenantID, a.TenantSlug)
-	return tw.Flush()
-}

@@ -14,21 +14,24 @@ import (
 
 const userNotFound = "'accessctl user list' shows the users; a user can be named by id or username"
 
-func (c *ctl) userCmd() *cobra.Command {
+// userCmds is `accessctl user`: people who sign in.
+type userCmds struct{ *ctl }
+
+func (c userCmds) command() *cobra.Command {
 	return c.noun("user", "manage users: create, list, get, update, delete, disable, enable, reset-password, logout",
-		c.userCreate(),
-		c.userList(),
-		c.userGet(),
-		c.userUpdate(),
-		c.userSimple("delete", "delete a user; its sessions and tokens end at once", http.MethodDelete, "", "deleted"),
-		c.userSimple("disable", "disable a user; its sessions and tokens end at once", http.MethodPost, "disable", "disabled"),
-		c.userSimple("enable", "enable a disabled user", http.MethodPost, "enable", "enabled"),
-		c.userResetPassword(),
-		c.userSimple("logout", "forced logout: end every session and refresh token of a user; earlier access tokens stop passing", http.MethodPost, "logout", "logged out"),
+		c.create(),
+		c.list(),
+		c.get(),
+		c.update(),
+		c.simple("delete", "delete a user; its sessions and tokens end at once", http.MethodDelete, "", "deleted"),
+		c.simple("disable", "disable a user; its sessions and tokens end at once", http.MethodPost, "disable", "disabled"),
+		c.simple("enable", "enable a disabled user", http.MethodPost, "enable", "enabled"),
+		c.resetPassword(),
+		c.simple("logout", "forced logout: end every session and refresh token of a user; earlier access tokens stop passing", http.MethodPost, "logout", "logged out"),
 	)
 }
 
-func (c *ctl) userCreate() *cobra.Command {
+func (c userCmds) create() *cobra.Command {
 	var req api.CreateUserRequest
 	var pwStdin bool
 	var tenant string
@@ -81,7 +84,7 @@ func (c *ctl) userCreate() *cobra.Command {
 	return cmd
 }
 
-func (c *ctl) userList() *cobra.Command {
+func (c userCmds) list() *cobra.Command {
 	var group, status string
 	var page, limit int
 	cmd := &cobra.Command{
@@ -157,7 +160,7 @@ func (c *ctl) userList() *cobra.Command {
 	return cmd
 }
 
-func (c *ctl) userGet() *cobra.Command {
+func (c userCmds) get() *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID|USERNAME",
 		Short: "show a user",
@@ -167,12 +170,12 @@ func (c *ctl) userGet() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/users", args[0]), notFound: userNotFound}, &u); err != nil {
 				return err
 			}
-			return c.showUser(u)
+			return c.show(u)
 		}),
 	}
 }
 
-func (c *ctl) userUpdate() *cobra.Command {
+func (c userCmds) update() *cobra.Command {
 	var first, last, email, phone, tenant string
 	var groups []string
 	var clearGroups bool
@@ -219,7 +222,7 @@ func (c *ctl) userUpdate() *cobra.Command {
 			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]), body: req, notFound: userNotFound + "; a --group named may not exist"}, &u); err != nil {
 				return err
 			}
-			return c.showUser(u)
+			return c.show(u)
 		}),
 	}
 	f := cmd.Flags()
@@ -233,9 +236,9 @@ func (c *ctl) userUpdate() *cobra.Command {
 	return cmd
 }
 
-// userSimple is a verb on one user whose route takes no body: delete (204),
+// simple is a verb on one user whose route takes no body: delete (204),
 // disable and enable (User), logout (204).
-func (c *ctl) userSimple(verb, short, method, sub, done string) *cobra.Command {
+func (c userCmds) simple(verb, short, method, sub, done string) *cobra.Command {
 	return &cobra.Command{
 		Use:   verb + " ID",
 		Short: short,
@@ -266,7 +269,7 @@ func (c *ctl) userSimple(verb, short, method, sub, done string) *cobra.Command {
 	}
 }
 
-func (c *ctl) userResetPassword() *cobra.Command {
+func (c userCmds) resetPassword() *cobra.Command {
 	var pwStdin bool
 	cmd := &cobra.Command{
 		Use:   "reset-password ID [--password-stdin]",
@@ -305,8 +308,8 @@ func (c *ctl) userResetPassword() *cobra.Command {
 	return cmd
 }
 
-// showUser prints one user in detail.
-func (c *ctl) showUser(u api.User) error {
+// show prints one user in detail.
+func (c userCmds) show(u api.User) error {
 	if c.isJSON() {
 		return c.printJSON(u)
 	}
