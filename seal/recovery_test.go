@@ -11,12 +11,13 @@ import (
 	"testing"
 
 	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 func TestRecoveryKeyGolden(t *testing.T) {
 	rk := goldenRecoveryKey(t)
 	text := rk.Reveal()
-	golden(t, "recovery-key.golden", []byte(text+"\n"))
+	testkit.Golden(t, "recovery-key.golden", []byte(text+"\n"))
 	groups := strings.Split(text, "-")
 	if len(groups) != 10 {
 		t.Fatalf("%d groups, want 10", len(groups))
@@ -208,7 +209,7 @@ func TestRecoveryFileGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "root.recovery.golden", data)
+	testkit.Golden(t, "root.recovery.golden", data)
 	got, err := seal.ReadRecoveryFile("testdata/root.recovery.golden", goldenRecoveryKey(t))
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 func goldenInfo() seal.SealedInfo {
@@ -26,7 +27,7 @@ func TestSealedHeaderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "sealed-header.golden", h)
+	testkit.Golden(t, "sealed-header.golden", h)
 	if !strings.HasPrefix(string(h), "ACCESSD-SEALED\n") {
 		t.Errorf("header does not start with the magic")
 	}
@@ -98,7 +99,7 @@ func TestSealedHeaderPlannedGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "sealed-header-planned.golden", h)
+	testkit.Golden(t, "sealed-header-planned.golden", h)
 	if h[15] != 2 {
 		t.Errorf("a header with planned values has version %d, want 2", h[15])
 	}

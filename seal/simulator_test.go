@@ -14,6 +14,7 @@ import (
 
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/seal/sealtest"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 func simulatorHarness(t *testing.T) sealtest.Harness {
@@ -150,7 +151,7 @@ func TestGoldenSealedFile(t *testing.T) {
 	sealedPath := filepath.Join("testdata", "root.sealed")
 	seedPath := filepath.Join("testdata", "simulator.seed")
 	root := goldenRootKey(t)
-	if *update {
+	if testkit.Updating() {
 		dir := t.TempDir()
 		tmpSeed := filepath.Join(dir, "seed")
 		if err := os.WriteFile(tmpSeed, []byte("20250301\n"), 0o600); err != nil {

@@ -1,8 +1,8 @@
 // Package daemontest holds the helpers the daemon's and the accessd
 // command's tests share: a log sink safe to read while a child writes to
-// it, free loopback ports, a real NOTIFY_SOCKET, golden files refreshed with
-// -update, and a way to open a temp dir to other users. They used to be
-// copied into each test package.
+// it, free loopback ports, a real NOTIFY_SOCKET and a way to open a temp
+// dir to other users. They used to be copied into each test package.
+// Golden files are store/storetest/testkit.Golden's.
 //
 // Packages below daemon (seal, store) keep their own: nothing there may
 // import daemon. seal's swtpm starter is seal/sealtest.StartSwtpm.
@@ -10,7 +10,6 @@ package daemontest
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -96,27 +95,6 @@ func WaitFor(t testing.TB, ch <-chan string, want string, d time.Duration) {
 		case <-deadline:
 			t.Fatalf("no %q on NOTIFY_SOCKET within %s", want, d)
 		}
-	}
-}
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// Golden compares got with testdata/name, rewriting the file first under
-// go test -update.
-func Golden(t testing.TB, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (if on purpose, go test -update):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/accessd/accessd/daemon/daemontest"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 // checkNames is the documented order; changing it breaks `accessd check --json` users.
@@ -100,7 +100,7 @@ func TestReportJSONGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	daemontest.Golden(t, "report.json", append(b, '\n'))
+	testkit.Golden(t, "report.json", append(b, '\n'))
 
 	// Marshalling a value and a pointer give the same document, and the
 	// derived fields do not get in the way of decoding.
@@ -133,7 +133,7 @@ func TestReportTextGolden(t *testing.T) {
 	if err := fixedReport().WriteText(&buf); err != nil {
 		t.Fatal(err)
 	}
-	daemontest.Golden(t, "report.txt", buf.Bytes())
+	testkit.Golden(t, "report.txt", buf.Bytes())
 
 	dev := fixedReport()
 	dev.Dev = true
