@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
 
@@ -22,27 +24,19 @@ func goldenBytes(label string) []byte {
 
 func goldenRootKey(t testing.TB) seal.RootKey {
 	k, err := seal.NewRootKey(bytes.NewReader(goldenBytes("root key")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
 func goldenRecoveryKey(t testing.TB) seal.RecoveryKey {
 	k, err := seal.NewRecoveryKey(bytes.NewReader(goldenBytes("recovery key")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(to, b, 0o600))
 }

@@ -14,6 +14,7 @@ import (
 // restore command with the backup's name quoted for a shell; restore
 // clears only a data dir that holds the marker.
 func TestRestoreMark(t *testing.T) {
+	t.Parallel()
 	d := t.TempDir()
 	require.NoError(t, datadir.RefuseUnfinishedRestore(d))
 	require.NoError(t, os.WriteFile(filepath.Join(d, "keep"), []byte("x"), 0o600))

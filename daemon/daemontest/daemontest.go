@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // SyncBuffer collects output written by other goroutines or a child
@@ -43,9 +45,7 @@ func (s *SyncBuffer) String() string {
 func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
@@ -60,9 +60,7 @@ func NotifySocket(t testing.TB) (string, <-chan string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	ch := make(chan string, 100)
 	go func() {
@@ -86,14 +84,12 @@ func WaitFor(t testing.TB, ch <-chan string, want string, d time.Duration) {
 	for {
 		select {
 		case m, ok := <-ch:
-			if !ok {
-				t.Fatalf("NOTIFY_SOCKET closed before %q", want)
-			}
+			require.True(t, ok, "NOTIFY_SOCKET closed before %q", want)
 			if strings.Contains(m, want) {
 				return
 			}
 		case <-deadline:
-			t.Fatalf("no %q on NOTIFY_SOCKET within %s", want, d)
+			require.Fail(t, fmt.Sprintf("no %q on NOTIFY_SOCKET within %s", want, d))
 		}
 	}
 }
@@ -104,9 +100,7 @@ func OpenDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Chmod(d, 0o755))
 	}
 	return dir
 }

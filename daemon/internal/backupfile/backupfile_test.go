@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,6 +51,7 @@ func backupsOf(t *testing.T, usernames ...string) (files [][]byte, rk seal.Recov
 }
 
 func TestBackupHeaderRoundTrip(t *testing.T) {
+	t.Parallel()
 	file, rk, root := backupFixture(t)
 	r := bytes.NewReader(file)
 	h, err := Read(r)
@@ -66,6 +68,7 @@ func TestBackupHeaderRoundTrip(t *testing.T) {
 // Every byte of the header is covered: a flip anywhere in it is refused
 // as a bad format, a wrong key or a bad tag, never accepted.
 func TestBackupHeaderFlipEveryByte(t *testing.T) {
+	t.Parallel()
 	file, rk, root := backupFixture(t)
 	h, err := Read(bytes.NewReader(file))
 	require.NoError(t, err)
@@ -91,6 +94,7 @@ func TestBackupHeaderFlipEveryByte(t *testing.T) {
 // A recovery block from another install, with its own valid key, does
 // not pass the tag of this backup's store.
 func TestBackupHeaderSwappedRecovery(t *testing.T) {
+	t.Parallel()
 	file, _, _ := backupFixture(t)
 	other, rk2, root2 := backupFixture(t)
 	h, err := Read(bytes.NewReader(file))
@@ -113,19 +117,15 @@ func FuzzReadBackupHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := Read(bytes.NewReader(b))
 		if err != nil {
-			if !errors.Is(err, ErrFormat) {
-				t.Fatalf("error does not wrap ErrFormat: %v", err)
-			}
+			require.ErrorIs(t, err, ErrFormat, "error does not wrap ErrFormat: %v", err)
 			return
 		}
 		if len(h.Recovery) == 0 || len(h.Recovery) > maxRecoveryData || len(h.Tag) != store.BackupTagSize ||
 			!bytes.Equal(h.Raw, b[:len(h.Raw)]) || !bytes.Equal(h.Tag, b[len(h.Raw):len(h.Raw)+store.BackupTagSize]) {
-			t.Fatalf("header framed wrongly")
+			require.Fail(t, fmt.Sprintf("header framed wrongly"))
 		}
 		re, err := encode(h.Created, h.Recovery, h.Raw[backupFixedLen+len(h.Recovery):])
-		if err != nil || !bytes.Equal(re, h.Raw) {
-			t.Fatalf("header does not re-encode to its bytes")
-		}
+		require.False(t, err != nil || !bytes.Equal(re, h.Raw), "header does not re-encode to its bytes")
 	})
 }
 
@@ -151,6 +151,7 @@ func splitBackup(t *testing.T, file []byte) (hdr, stream []byte) {
 // restore writes anything (CheckBackupStart), and again by the stream
 // reader itself. The unswapped files pass both.
 func TestBackupHeaderBoundToStream(t *testing.T) {
+	t.Parallel()
 	early, late, root := twoBackups(t)
 	eh, es := splitBackup(t, early)
 	lh, ls := splitBackup(t, late)
@@ -190,6 +191,7 @@ func TestBackupHeaderBoundToStream(t *testing.T) {
 // header cannot be downgraded to escape the binding (its tag covers the
 // version byte, and the stream reader refuses a bound stream unbound).
 func TestBackupV1HeaderOnBoundStreamRefused(t *testing.T) {
+	t.Parallel()
 	early, _, root := twoBackups(t)
 	eh, es := splitBackup(t, early)
 	h, err := Read(bytes.NewReader(eh))
