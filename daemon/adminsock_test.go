@@ -247,7 +247,7 @@ func TestAdminSurvivesTemporaryAcceptErrors(t *testing.T) {
 	case err := <-done:
 		require.ErrorIs(t, err, http.ErrServerClosed)
 	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return after Close")
+		require.Fail(t, "Serve did not return after Close")
 	}
 }
 

@@ -45,6 +45,7 @@ type hostileRoute struct {
 }
 
 func TestHostileBodies(t *testing.T) {
+	t.Parallel()
 	data, admin, m := testPlanes(t)
 
 	// The data plane over TLS through the real listener chain.

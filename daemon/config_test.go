@@ -12,6 +12,7 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		doc      string
@@ -150,6 +151,7 @@ func FuzzParseConfig(f *testing.F) {
 }
 
 func TestDevConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c, err := DevConfig("", dir, "")
 	require.NoError(t, err)
@@ -176,6 +178,7 @@ func TestDevConfig(t *testing.T) {
 }
 
 func TestOverrideValidates(t *testing.T) {
+	t.Parallel()
 	c := Default()
 	require.NoError(t, c.Override("/srv/accessd", "127.0.0.1:9443"))
 	require.Equal(t, "/srv/accessd", c.DataDir)
@@ -197,6 +200,7 @@ func TestOverrideValidates(t *testing.T) {
 }
 
 func TestLoadConfigMissingFileIsConfigError(t *testing.T) {
+	t.Parallel()
 	_, err := LoadConfig(t.TempDir() + "/nope.toml")
 	var ce *ConfigError
 	require.ErrorAs(t, err, &ce, "a missing config file is a config error (exit 78)")
@@ -209,6 +213,7 @@ func TestLoadConfigMissingFileIsConfigError(t *testing.T) {
 // conffile parses strictly, and its commented defaults are the built-in
 // ones.
 func TestPackagedConfigParses(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../packaging/accessd.toml")
 	require.NoError(t, err)
 	c, err := ParseConfig("/etc/accessd/accessd.toml", b, Default())

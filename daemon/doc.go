@@ -14,35 +14,20 @@
 //
 // # Rollback detection
 //
-// The store records the value of the TPM's rollback counter
-// (seal.CounterIndex) it last saw (store.TPMCounter); the counter moves on
-// at every start and every clean stop, so a copy of the data dir taken at
-// any time is behind the counter once accessd has stopped or started
-// again. A start whose store is behind is refused with ErrRollback (exit
-// 6), and so is one whose TPM has no counter or a counter behind the store
-// (a cleared, replaced or rolled-back TPM): nothing vouches for the store
-// then. `accessd recover --accept-rollback` binds the store to the counter
-// as it is, with the recovery key and an audit entry; `accessd init` binds
-// a new store, `accessd restore` a restored one (BindRollbackCounter). A
-// store from before rollback detection is bound at its first start,
-// unless this TPM's counter was used already. Under --dev it is off: the
-// simulator forgets its NV when the process ends.
-//
-// Each advance writes the intent to the store (Value c, Next c+1, fsynced)
-// before TPM2_NV_Increment, and the new value after it. A crash can
-// therefore leave the counter at c (before the increment) or at c+1 (after
-// it, before the confirmation), and the store says {c, c+1} in both cases;
-// the check accepts store.Value == counter, or store.Next == counter, and
-// nothing else. Recording the new value only after the increment, with no
-// intent, would brick the service on a crash in between (store c, counter
-// c+1: indistinguishable from a copy one step old). The tolerance is
-// exactly one increment, taken when no request is served (before
-// listening, after draining), so it lets back nothing that the case below
-// does not already.
-//
-// Not detected: a copy taken while accessd runs and put back after a crash
-// (no clean stop) and before the next start; the counter is not moved per
-// write, to spare the TPM's NV (see the seal package on wear).
+// The store is bound to the TPM's NV rollback counter (see
+// daemon/internal/rollback for the protocol and what it does not detect):
+// the counter moves on at every start and every clean stop, so a copy of
+// the data dir taken at any time is behind the counter once accessd has
+// stopped or started again. A start whose store is behind, or whose TPM
+// has no counter or one behind the store, is refused with ErrRollback
+// (exit 6); `accessd recover --accept-rollback` binds the store to the
+// counter as it is, with the recovery key and an audit entry; `accessd
+// init` binds a new store, `accessd restore` a restored one (see
+// daemon/ceremony). A store from before rollback detection is bound at
+// its first start, unless this TPM's counter was used already. Under
+// --dev it is off: the simulator forgets its NV when the process ends.
+// The counter advances only when no request is served (before listening,
+// after draining).
 //
 // # Planes
 //
@@ -63,7 +48,10 @@
 // # Secrets
 //
 // The root key lives only between unseal and store open, then is zeroed
-// (best-effort: Go may have copied it). One-time secrets made by init (the
-// recovery key, the admin's password) go to the caller's writer, never to
-// the log.
+// (best-effort: Go may have copied it). One-time secrets made by a first
+// --dev run's init (the recovery key, the admin's password) go to the
+// caller's writer, never to the log. The key ceremonies (init, recover,
+// reseal, rekey-recovery, restore, accept-rollback) are in
+// daemon/ceremony; the data dir's layout, lock and markers, which serve
+// and they share, in daemon/internal/datadir.
 package daemon

@@ -2,10 +2,14 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestGCPercentFor(t *testing.T) {
@@ -23,7 +27,7 @@ func TestGCPercentFor(t *testing.T) {
 		{10 * mib, 152 * mib, maxGCPercent}, // capped: at most 5× the live heap
 	} {
 		if got := gcPercentFor(c.live, c.room); got != c.want {
-			t.Errorf("gcPercentFor(%d MiB, %d MiB) = %d, want %d", c.live/mib, c.room/mib, got, c.want)
+			assert.Fail(t, fmt.Sprintf("gcPercentFor(%d MiB, %d MiB) = %d, want %d", c.live/mib, c.room/mib, got, c.want))
 		}
 	}
 }
@@ -47,9 +51,7 @@ func TestKeepGCRoomFollowsTheLiveHeap(t *testing.T) {
 			if got == want {
 				return got
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: GOGC is %d, want %d for a live heap of %d bytes", what, got, want, liveHeap())
-			}
+			require.False(t, time.Now().After(deadline), "%s: GOGC is %d, want %d for a live heap of %d bytes", what, got, want, liveHeap())
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
@@ -60,16 +62,14 @@ func TestKeepGCRoomFollowsTheLiveHeap(t *testing.T) {
 	}
 	big := settles("200 MiB more live")
 	runtime.KeepAlive(ballast)
-	if big >= small {
-		t.Fatalf("GOGC %d with 200 MiB more live, %d without: the room did not follow the heap", big, small)
-	}
+	require.False(t, big >= small, "GOGC %d with 200 MiB more live, %d without: the room did not follow the heap", big, small)
 	ballast = nil
 	if again := settles("the 200 MiB dropped"); again <= big {
-		t.Fatalf("GOGC %d once the 200 MiB were dropped, %d while they were live: the room did not follow the heap", again, big)
+		require.Fail(t, fmt.Sprintf("GOGC %d once the 200 MiB were dropped, %d while they were live: the room did not follow the heap", again, big))
 	}
 	cancel()
 	<-done
 	if p := gogc(); p != defaultGCPercent {
-		t.Fatalf("GOGC after serve stopped = %d, want %d", p, defaultGCPercent)
+		require.Fail(t, fmt.Sprintf("GOGC after serve stopped = %d, want %d", p, defaultGCPercent))
 	}
 }

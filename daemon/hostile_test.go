@@ -45,7 +45,7 @@ func counter(t *testing.T, m *metrics, name string) float64 {
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
-	t.Fatalf("no metric %s", name)
+	require.Fail(t, fmt.Sprintf("no metric %s", name))
 	return 0
 }
 
@@ -324,7 +324,7 @@ func TestSlowClientsCutOff(t *testing.T) {
 			require.Positive(t, d, "slow client %d could not even start", i)
 			require.Less(t, d, read+time.Second, "slow client %d", i)
 		case <-time.After(5 * time.Second):
-			t.Fatalf("slow client %d still connected after 5 s", i)
+			require.Fail(t, fmt.Sprintf("slow client %d still connected after 5 s", i))
 		}
 	}
 	// And so are the idle ones: the server closes them (TLS handshake
@@ -344,7 +344,7 @@ func TestSlowClientsCutOff(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		require.Fail(t, fmt.Sprint(err))
 	}
 	p.servedPromptly(t, 3, 2*time.Second)
 }

@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
 )
@@ -20,16 +23,14 @@ func testStoreIdentity(t *testing.T) (*store.Store, *identityPlane) {
 	t.Helper()
 	key := make([]byte, store.RootKeySize)
 	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
+		require.Fail(t, fmt.Sprint(err))
 	}
 	st, err := store.Open(t.TempDir(), key, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	idp, err := openIdentity(st, Default(), slog.Default())
 	if err != nil {
 		st.Close()
-		t.Fatal(err)
+		require.Fail(t, fmt.Sprint(err))
 	}
 	t.Cleanup(func() {
 		idp.close()

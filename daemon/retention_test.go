@@ -21,6 +21,7 @@ import (
 // name but nothing an entry says, and a pass with nothing old does
 // nothing.
 func TestPruneAudit(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	st := storetest.Open(t)
 	al, err := audit.Open(st, audit.Options{Now: func() time.Time { return now }})

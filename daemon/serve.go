@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"os/user"
 	"path/filepath"
@@ -21,7 +20,10 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 
-	"github.com/accessd/accessd/daemon/lockdown"
+	"github.com/accessd/accessd/daemon/ceremony"
+	"github.com/accessd/accessd/daemon/internal/backupfile"
+	"github.com/accessd/accessd/daemon/internal/datadir"
+	"github.com/accessd/accessd/daemon/internal/lockdown"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
@@ -49,8 +51,9 @@ type Options struct {
 const ServiceUser = "accessd"
 
 // ErrNotInitialised is returned by Serve when the data dir has no store:
-// init has not run, or the store was lost and must be restored.
-var ErrNotInitialised = errors.New("daemon: data dir not initialised")
+// init has not run or did not finish, a restore did not finish, or the
+// store was lost and must be restored. accessd exits 4.
+var ErrNotInitialised = datadir.ErrNotInitialised
 
 // ErrLockdown is returned when the host checks refused the start.
 var ErrLockdown = errors.New("daemon: host lockdown checks failed; fix the findings above or run `accessd check` (set [lockdown] mode = \"warn\" only to override knowingly)")
@@ -58,7 +61,7 @@ var ErrLockdown = errors.New("daemon: host lockdown checks failed; fix the findi
 // CheckHost applies the process hardening and runs every lockdown check for
 // cfg. It opens nothing secret.
 func CheckHost(cfg Config, dev bool, buildTime time.Time, log *slog.Logger) *lockdown.Report {
-	harden(log)
+	datadir.Harden(log)
 	// Root running `accessd check` for an installed service means the
 	// service user's view: the data dir must belong to accessd, not root.
 	// Without the user (root on a host the package has not set up), the
@@ -89,15 +92,6 @@ func CheckHost(cfg Config, dev bool, buildTime time.Time, log *slog.Logger) *loc
 	return rep
 }
 
-// harden turns off core dumps and locks memory before any key is in it.
-// A failure is logged, not fatal: the core-dumps and memory-lock findings
-// give the verdict.
-func harden(log *slog.Logger) {
-	if err := lockdown.Harden(); err != nil {
-		log.Warn("process hardening incomplete", "event", "lockdown.harden", "err", err)
-	}
-}
-
 // Serve runs the daemon until ctx ends or SIGTERM/SIGINT arrives, in the
 // order of the package comment, one named phase after another.
 func Serve(ctx context.Context, cfg Config, opt Options) error {
@@ -117,10 +111,10 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 	ready := false
 	defer func() {
 		if !ready && s.opt.Dev {
-			dir.undo() // a failed first --dev run leaves nothing behind
+			dir.Undo() // a failed first --dev run leaves nothing behind
 			return
 		}
-		dir.release()
+		dir.Release()
 	}()
 	if err := s.firstDevRun(dir); err != nil {
 		return err
@@ -171,24 +165,24 @@ type server struct {
 // before any TPM is touched, so a second serve on the same data dir is
 // refused with accessd's own message. Under --dev it makes the data dir
 // and the self-signed certificate first, recording them for undo.
-func (s *server) checkHostAndLock() (*dataDir, error) {
+func (s *server) checkHostAndLock() (*datadir.Dir, error) {
 	s.n.status("checking host")
 	if s.opt.Dev {
-		if err := DevTPMAvailable(); err != nil { // before anything is created
+		if err := datadir.DevTPMAvailable(); err != nil { // before anything is created
 			return nil, err
 		}
-		dir, err := lockDataDir(s.cfg.DataDir, true)
+		dir, err := datadir.Lock(s.cfg.DataDir, true)
 		if err != nil {
 			return nil, err
 		}
-		if err := dir.ensureDevCert(s.cfg.TLS.Cert, s.cfg.TLS.Key, s.started); err != nil {
-			dir.undo()
+		if err := ensureDevCertIn(dir, s.cfg.TLS.Cert, s.cfg.TLS.Key, s.started); err != nil {
+			dir.Undo()
 			return nil, fmt.Errorf("daemon: dev TLS certificate: %w", err)
 		}
 		s.rep = CheckHost(s.cfg, true, s.opt.BuildTime, s.log)
 		logFindings(s.log, s.rep)
 		if s.rep.Failed() { // dev findings are warnings; kept for safety
-			dir.undo()
+			dir.Undo()
 			return nil, ErrLockdown
 		}
 		return dir, nil
@@ -198,7 +192,7 @@ func (s *server) checkHostAndLock() (*dataDir, error) {
 	if s.rep.Failed() {
 		return nil, ErrLockdown
 	}
-	dir, err := lockDataDir(s.cfg.DataDir, false)
+	dir, err := datadir.Lock(s.cfg.DataDir, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no data dir at %s: run `accessd init` for a new install, or restore the data dir from backup", ErrNotInitialised, s.cfg.DataDir)
 	}
@@ -207,57 +201,57 @@ func (s *server) checkHostAndLock() (*dataDir, error) {
 
 // firstDevRun is phase 2, --dev only: initialise a data dir that holds no
 // store yet, under the lock already held.
-func (s *server) firstDevRun(dir *dataDir) error {
+func (s *server) firstDevRun(dir *datadir.Dir) error {
 	if !s.opt.Dev {
 		return nil
 	}
-	pending, err := initPending(s.cfg.DataDir)
+	pending, err := datadir.InitPending(s.cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	if done, err := Initialised(s.cfg.DataDir); err != nil || (done && !pending) {
+	if done, err := datadir.Initialised(s.cfg.DataDir); err != nil || (done && !pending) {
 		return err
 	}
 	s.n.status("initialising dev data dir")
-	return initLocked(s.cfg, InitOptions{Dev: true, Out: s.opt.Out, Log: s.log}, dir)
+	return ceremony.InitLocked(s.cfg.Ceremony(), ceremony.InitOptions{Dev: true, Out: s.opt.Out, Log: s.log}, dir)
 }
 
 // unsealAndOpenStore is phase 3: open the TPM, unseal the root key, open
 // the store and zero the key. Only init creates a store: a missing one is
 // lost data, not a fresh start.
 func (s *server) unsealAndOpenStore() (*store.Store, error) {
-	if pending, err := initPending(s.cfg.DataDir); err != nil {
+	if pending, err := datadir.InitPending(s.cfg.DataDir); err != nil {
 		return nil, err
 	} else if pending {
-		return nil, errInitPending(s.cfg.DataDir)
+		return nil, datadir.ErrInitPending(s.cfg.DataDir)
 	}
-	if _, err := os.Stat(dbPath(s.cfg.DataDir)); err != nil {
+	if _, err := os.Stat(datadir.DBPath(s.cfg.DataDir)); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: no store at %s: run `accessd init` for a new install, or restore the data dir from backup", ErrNotInitialised, dbPath(s.cfg.DataDir))
+			return nil, fmt.Errorf("%w: no store at %s: run `accessd init` for a new install, or restore the data dir from backup", ErrNotInitialised, datadir.DBPath(s.cfg.DataDir))
 		}
 		return nil, fmt.Errorf("daemon: store: %w", err)
 	}
 	s.n.status("unsealing root key")
-	sealer, err := openSealer(s.cfg, s.opt.Dev)
+	sealer, err := datadir.OpenSealer(s.cfg.DataDir, s.cfg.Seal.Device, s.opt.Dev)
 	if err != nil {
 		return nil, err
 	}
-	logFlushed(s.log, sealer)
-	root, sealed, err := seal.ReadSealedFile(sealedPath(s.cfg.DataDir), sealer)
+	datadir.LogFlushed(s.log, sealer)
+	root, sealed, err := seal.ReadSealedFile(datadir.SealedPath(s.cfg.DataDir), sealer)
 	s.sealKind = sealer.Kind()
 	if err == nil {
-		sealed = finishPlannedChange(s.cfg, sealer, root, sealed, s.log)
+		sealed = ceremony.FinishPlannedChange(s.cfg.DataDir, sealer, root, sealed, s.log)
 	}
 	sealer.Close()
 	if err != nil {
-		return nil, fmt.Errorf("daemon: unseal %s: %w", sealedPath(s.cfg.DataDir), err)
+		return nil, fmt.Errorf("daemon: unseal %s: %w", datadir.SealedPath(s.cfg.DataDir), err)
 	}
 	// Report what the key is bound to, which may differ from the config
 	// until `accessd reseal --pcrs` runs.
-	s.boundPCRs = pcrIndices(sealed.PCRs)
-	warnPCRDrift(s.log, s.boundPCRs, s.cfg.Seal.PCRs)
+	s.boundPCRs = ceremony.PCRIndices(sealed.PCRs)
+	ceremony.WarnPCRDrift(s.log, s.boundPCRs, s.cfg.Seal.PCRs)
 	s.n.status("opening store")
-	st, err := store.Open(dbPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log,
+	st, err := store.Open(datadir.DBPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log,
 		AllowWrite:     s.disk.allowWrite,
 		AllowBulkWrite: s.disk.allowBulkWrite,
 		BeforeMigrate: func(from, to int, backup func(io.Writer, []byte) error) error {
@@ -348,7 +342,7 @@ func (s *server) status(st *store.Store, lis *listeners) api.Status {
 		Uptime:    time.Since(s.started).Round(time.Second).String(),
 		Dev:       s.opt.Dev,
 		Seal:      api.SealStatus{Kind: string(s.sealKind), PCRs: s.boundPCRs, RollbackDetection: rollbackStatus(s.opt.Dev)},
-		Store:     api.StoreStatus{Path: dbPath(s.cfg.DataDir), LSMBytes: lsm, VlogBytes: vlog},
+		Store:     api.StoreStatus{Path: datadir.DBPath(s.cfg.DataDir), LSMBytes: lsm, VlogBytes: vlog},
 		Listeners: lis.describe(),
 		Lockdown: api.LockdownStatus{Mode: s.cfg.Lockdown.Mode, Passed: sum.Pass + sum.Info,
 			Warnings: sum.Warn, Failed: sum.Fail},
@@ -554,101 +548,11 @@ func checkActivatedAdmin(l net.Listener, lc ListenConfig, log *slog.Logger) erro
 	return nil
 }
 
-// Paths inside the data dir.
-func sealDir(data string) string    { return filepath.Join(data, "seal") }
-func sealedPath(data string) string { return filepath.Join(data, "seal", "root.sealed") }
-func recoveryPath(data string) string {
-	return filepath.Join(data, "seal", "root.recovery")
-}
-func dbPath(data string) string { return filepath.Join(data, "db") }
-
-// devSealer is an open TPM and, under --dev without the simulator compiled
-// in, the swtpm child serving it, stopped on Close.
-type devSealer struct {
-	*seal.TPM
-	swtpm *seal.Swtpm
-}
-
-// Close closes the TPM and stops the swtpm child, if any.
-func (d *devSealer) Close() error {
-	err := d.TPM.Close()
-	if d.swtpm != nil {
-		d.swtpm.Stop()
-	}
-	return err
-}
-
-// openSealer opens the TPM the config names. The simulator is refused
-// outside --dev, even where it is compiled in. Under --dev, in a binary
-// built without it (CGO_ENABLED=0: `go run` on a machine without a C
-// compiler), the dev TPM is a swtpm child with its state in
-// <data>/seal/swtpm, started here and stopped on Close; a dev data dir that
-// swtpm sealed keeps using it.
-func openSealer(cfg Config, dev bool) (*devSealer, error) {
-	if cfg.Seal.Device == "simulator" && !dev {
-		return nil, errors.New("daemon: seal.device = \"simulator\" is for --dev only; use /dev/tpmrm0 or swtpm (tcp://127.0.0.1:PORT)")
-	}
-	d := &devSealer{}
-	device := cfg.Seal.Device
-	if device == "simulator" && useDevSwtpm(cfg.DataDir) {
-		_, err := os.Stat(filepath.Join(sealDir(cfg.DataDir), "simulator.seed"))
-		if err == nil {
-			return nil, fmt.Errorf("daemon: %s was sealed to the in-process TPM simulator, which this binary lacks (built with CGO_ENABLED=0); run it built with cgo (gcc and libssl-dev installed), or move the dev data dir away to start over", cfg.DataDir)
-		}
-		sw, err := seal.StartSwtpm(swtpmDir(cfg.DataDir), 0)
-		if errors.Is(err, seal.ErrNoSwtpm) {
-			return nil, fmt.Errorf("daemon: --dev needs a TPM: this accessd was built without the in-process simulator (CGO_ENABLED=0, no C compiler), so it runs swtpm itself, and swtpm is not installed; run `%s` and start again", seal.SwtpmInstallHint)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("daemon: --dev: start swtpm: %w", err)
-		}
-		d.swtpm, device = sw, sw.Device
-	}
-	s, err := seal.Open(seal.Config{
-		Device:            device,
-		SimulatorSeedFile: filepath.Join(sealDir(cfg.DataDir), "simulator.seed"),
-	})
-	if err != nil {
-		if d.swtpm != nil {
-			d.swtpm.Stop()
-		}
-		return nil, fmt.Errorf("daemon: open TPM %s: %w", cfg.Seal.Device, err)
-	}
-	d.TPM = s
-	return d, nil
-}
-
-// useDevSwtpm reports whether a --dev run uses a swtpm child rather than
-// the in-process simulator: when the simulator is not compiled in, or when
-// this dev data dir was sealed to swtpm already.
-func useDevSwtpm(dataDir string) bool {
-	if !seal.SimulatorBuiltIn {
-		return true
-	}
-	_, err := os.Stat(swtpmDir(dataDir))
-	return err == nil
-}
-
-func swtpmDir(data string) string { return filepath.Join(data, "seal", "swtpm") }
-
-// DevTPMAvailable says, before anything is created, whether --dev can get a
-// TPM on this machine: the simulator compiled in, or swtpm installed. The
-// error says the one command that fixes it.
-func DevTPMAvailable() error {
-	if seal.SimulatorBuiltIn {
-		return nil
-	}
-	if _, err := exec.LookPath("swtpm"); err != nil {
-		return fmt.Errorf("daemon: --dev needs a TPM: this accessd was built without the in-process simulator (CGO_ENABLED=0, no C compiler), so it runs swtpm itself, and swtpm is not installed; run `%s` and start again", seal.SwtpmInstallHint)
-	}
-	return nil
-}
-
 // releaseStorePages unlocks and drops the store's table mappings, which
 // mlockall would otherwise keep resident (see
 // lockdown.ReleaseStoreMappings): they hold ciphertext only.
 func (s *server) releaseStorePages() {
-	if _, err := lockdown.ReleaseStoreMappings(dbPath(s.cfg.DataDir)); err != nil {
+	if _, err := lockdown.ReleaseStoreMappings(datadir.DBPath(s.cfg.DataDir)); err != nil {
 		s.log.Warn("could not release the store's file mappings; memory use stays higher", "event", "lockdown.release_error", "err", err)
 	}
 }
@@ -660,11 +564,11 @@ func (s *server) releaseStorePages() {
 func (s *server) preMigrationBackup(from, to int, root []byte, backup func(io.Writer, []byte) error) error {
 	now := time.Now().UTC()
 	path := filepath.Join(s.cfg.DataDir, fmt.Sprintf("pre-migration-layout%d-%s.accessd-backup", from, now.Format("20060102T150405Z")))
-	rec, err := seal.ReadRecoveryData(recoveryPath(s.cfg.DataDir))
+	rec, err := seal.ReadRecoveryData(datadir.RecoveryPath(s.cfg.DataDir))
 	if err != nil {
 		return fmt.Errorf("daemon: backup before migrating: %w", err)
 	}
-	hdr, tag, err := newBackupHeader(now, rec, rand.Reader, func(h []byte) ([]byte, error) { return store.BackupTagFor(root, h) })
+	hdr, tag, err := backupfile.New(now, rec, rand.Reader, func(h []byte) ([]byte, error) { return store.BackupTagFor(root, h) })
 	if err != nil {
 		return err
 	}

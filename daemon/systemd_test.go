@@ -51,7 +51,7 @@ func TestWatchdogOffWithoutEnv(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
-		t.Fatal("watchdog should return at once when systemd set none")
+		require.Fail(t, "watchdog should return at once when systemd set none")
 	}
 }
 

@@ -10,12 +10,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/accessd/accessd/daemon/internal/datadir"
 )
 
 // certReloader serves the certificate loaded most recently from disk, so
@@ -82,6 +85,20 @@ func serverTLS(r *certReloader, cfg TLSConfig) (*tls.Config, error) {
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return tc, nil
+}
+
+// ensureDevCertIn makes the --dev certificate when there is none,
+// recording what it created in dir, for the first run's undo.
+func ensureDevCertIn(dir *datadir.Dir, certFile, keyFile string, now time.Time) error {
+	cdir := filepath.Dir(certFile)
+	if _, err := os.Lstat(cdir); errors.Is(err, fs.ErrNotExist) {
+		dir.Track(cdir)
+	}
+	if _, err := os.Lstat(certFile); errors.Is(err, fs.ErrNotExist) {
+		dir.Track(certFile)
+		dir.Track(keyFile)
+	}
+	return ensureDevCert(certFile, keyFile, now)
 }
 
 // ensureDevCert makes a self-signed P-256 leaf certificate for --dev when none

@@ -97,6 +97,7 @@ func get(c *http.Client, url string) (string, error) {
 }
 
 func TestClientCertificates(t *testing.T) {
+	t.Parallel()
 	p := newPKI(t)
 	clientCert, err := tls.LoadX509KeyPair(p.path("client.crt"), p.path("client.key"))
 	require.NoError(t, err)
@@ -135,6 +136,7 @@ func TestClientCertificates(t *testing.T) {
 // config: old protocol versions and suites without AEAD or forward
 // secrecy are refused by the server, whatever the client is willing to do.
 func TestTLSPolicy(t *testing.T) {
+	t.Parallel()
 	p := newPKI(t)
 	srv, _ := tlsServer(t, p, TLSConfig{ClientAuth: "request"})
 	addr := srv.Listener.Addr().String()
@@ -181,6 +183,7 @@ func TestTLSPolicy(t *testing.T) {
 }
 
 func TestServerTLSConfig(t *testing.T) {
+	t.Parallel()
 	p := newPKI(t)
 	r, err := newCertReloader(p.path("server.crt"), p.path("server.key"))
 	require.NoError(t, err)
@@ -196,6 +199,7 @@ func TestServerTLSConfig(t *testing.T) {
 }
 
 func TestCertificateReloadKeepsConnections(t *testing.T) {
+	t.Parallel()
 	p := newPKI(t)
 	srv, r := tlsServer(t, p, TLSConfig{ClientAuth: "request"})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool(t)}}}
@@ -225,6 +229,7 @@ func TestCertificateReloadKeepsConnections(t *testing.T) {
 }
 
 func TestDevCert(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	crt, key := filepath.Join(dir, "tls", "server.crt"), filepath.Join(dir, "tls", "server.key")
 	require.NoError(t, ensureDevCert(crt, key, time.Now()))

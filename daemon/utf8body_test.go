@@ -7,6 +7,9 @@ import (
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // chunked hands out data n bytes per read, as a slow client's body
@@ -32,6 +35,7 @@ func readUTF8Body(data []byte, chunk int) error {
 }
 
 func TestUTF8Body(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		body string
@@ -51,15 +55,11 @@ func TestUTF8Body(t *testing.T) {
 	for _, tt := range tests {
 		for _, chunk := range []int{1, 2, 3, 5, 4096} {
 			err := readUTF8Body([]byte(tt.body), chunk)
-			if tt.ok && err != nil || !tt.ok && !errors.Is(err, errNotUTF8) {
-				t.Errorf("%s, %d-byte reads: err %v, want ok=%v", tt.name, chunk, err, tt.ok)
-			}
+			assert.False(t, tt.ok && err != nil || !tt.ok && !errors.Is(err, errNotUTF8), "%s, %d-byte reads: err %v, want ok=%v", tt.name, chunk, err, tt.ok)
 		}
 	}
 	// The wrapper passes a valid body through unchanged.
-	if err := iotest.TestReader(&utf8Body{ReadCloser: io.NopCloser(strings.NewReader("héllo wörld 日本"))}, []byte("héllo wörld 日本")); err != nil {
-		t.Error(err)
-	}
+	assert.NoError(t, iotest.TestReader(&utf8Body{ReadCloser: io.NopCloser(strings.NewReader("héllo wörld 日本"))}, []byte("héllo wörld 日本")))
 }
 
 // FuzzUTF8Body: however the body is cut into reads, it is refused exactly
@@ -70,8 +70,6 @@ func FuzzUTF8Body(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		err := readUTF8Body(data, int(chunk%8)+1)
-		if utf8.Valid(data) != (err == nil) {
-			t.Fatalf("valid=%v, err=%v", utf8.Valid(data), err)
-		}
+		require.EqualValues(t, (err == nil), utf8.Valid(data), "valid=%v, err=%v", utf8.Valid(data), err)
 	})
 }

@@ -147,7 +147,7 @@
 // re-defining it starts it at the highest value any counter on this TPM
 // has held. This package only defines, reads and increments it
 // (EnsureCounter, ReadCounter, IncrementCounter); what the value means is
-// the daemon's business (daemon/rollback.go).
+// the daemon's business (daemon/internal/rollback).
 //
 // Wear: the daemon increments once per start and once per clean stop,
 // never per write, so the count is twice the number of restarts: about

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/seal/sealtest"
 )
@@ -20,15 +23,13 @@ func tpmOf(t *testing.T, inst sealtest.Instance) *seal.TPM {
 	case *swtpmInstance:
 		return v.TPM
 	}
-	t.Fatalf("unexpected instance type %T", inst)
+	require.Fail(t, fmt.Sprintf("unexpected instance type %T", inst))
 	return nil
 }
 
 func extendPCR(t *testing.T, inst sealtest.Instance, pcr int) {
 	t.Helper()
-	if err := seal.ExtendPCR(tpmOf(t, inst), pcr, sealtest.Measurement); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, seal.ExtendPCR(tpmOf(t, inst), pcr, sealtest.Measurement))
 }
 
 // startSwtpm starts swtpm on stateDir and returns it with a TPM connected.
@@ -36,9 +37,7 @@ func startSwtpm(t *testing.T, stateDir string) (*seal.Swtpm, *seal.TPM) {
 	t.Helper()
 	p := sealtest.StartSwtpm(t, stateDir, 0)
 	s, err := seal.Open(seal.Config{Device: p.Device})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p, s
 }
 
@@ -62,9 +61,7 @@ func swtpmHarness(t *testing.T) sealtest.Harness {
 	replace := func(t *testing.T) {
 		gen++
 		stateDir = filepath.Join(root, fmt.Sprintf("tpm-%d", gen))
-		if err := os.Mkdir(stateDir, 0o700); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Mkdir(stateDir, 0o700))
 	}
 	replace(t)
 	return sealtest.Harness{
@@ -82,12 +79,14 @@ func swtpmHarness(t *testing.T) sealtest.Harness {
 }
 
 func TestConformanceSwtpm(t *testing.T) {
+	t.Parallel()
 	sealtest.Run(t, swtpmHarness(t))
 }
 
 // The device harness binds to PCR 23, which applications may reset, and
 // resets it afterwards: it must not disturb the host's boot measurements.
 func TestConformanceDevice(t *testing.T) {
+	t.Parallel()
 	const dev = seal.DefaultDevice
 	if _, err := os.Stat(dev); errors.Is(err, os.ErrNotExist) {
 		t.Skipf("%s does not exist: no TPM on this host, skipping the device tests", dev)
@@ -99,9 +98,7 @@ func TestConformanceDevice(t *testing.T) {
 			if errors.Is(err, seal.ErrPermission) {
 				t.Skipf("no permission on %s: %v", dev, err)
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			return s
 		},
@@ -110,12 +107,12 @@ func TestConformanceDevice(t *testing.T) {
 			t.Cleanup(func() {
 				s, err := seal.Open(seal.Config{Device: dev})
 				if err != nil {
-					t.Errorf("reopen %s to reset PCR %d: %v", dev, pcr, err)
+					assert.Fail(t, fmt.Sprintf("reopen %s to reset PCR %d: %v", dev, pcr, err))
 					return
 				}
 				defer s.Close()
 				if err := seal.ResetPCR(s, pcr); err != nil {
-					t.Errorf("reset PCR %d: %v", pcr, err)
+					assert.Fail(t, fmt.Sprintf("reset PCR %d: %v", pcr, err))
 				}
 			})
 		},

@@ -2,10 +2,13 @@ package seal
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fillSwtpm loads transient SRKs over a connection of its own until swtpm
@@ -15,16 +18,12 @@ import (
 func fillSwtpm(t *testing.T, device string) Leftovers {
 	t.Helper()
 	raw, err := openTCP(device, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer raw.Close()
 	var n Leftovers
 	for ; ; n.Objects++ {
 		if _, err := createSRK(raw.tpm); err != nil {
-			if !errors.Is(err, tpm2.TPMRCObjectMemory) {
-				t.Fatalf("filling object slots: %v", err)
-			}
+			require.ErrorIs(t, err, tpm2.TPMRCObjectMemory, "filling object slots: %v", err)
 			break
 		}
 	}
@@ -35,15 +34,11 @@ func fillSwtpm(t *testing.T, device string) Leftovers {
 			Symmetric:   tpm2.TPMTSymDef{Algorithm: tpm2.TPMAlgNull}, AuthHash: tpm2.TPMAlgSHA256,
 		}.Execute(raw.tpm)
 		if err != nil {
-			if !errors.Is(err, tpm2.TPMRCSessionMemory) {
-				t.Fatalf("filling session slots: %v", err)
-			}
+			require.ErrorIs(t, err, tpm2.TPMRCSessionMemory, "filling session slots: %v", err)
 			break
 		}
 	}
-	if n.Objects == 0 || n.Sessions == 0 {
-		t.Fatalf("swtpm took no object or no session: %+v", n)
-	}
+	require.False(t, n.Objects == 0 || n.Sessions == 0, "swtpm took no object or no session: %+v", n)
 	return n
 }
 
@@ -53,51 +48,38 @@ func fillSwtpm(t *testing.T, device string) Leftovers {
 // Inspect counts the leftovers and says the slots are full; Open flushes
 // them, reports how many, and seals and unseals.
 func TestLeftoversOnSwtpm(t *testing.T) {
+	t.Parallel()
 	sw, err := StartSwtpm(t.TempDir(), 0)
 	if errors.Is(err, ErrNoSwtpm) {
 		t.Skip(err)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(sw.Stop)
 
 	left := fillSwtpm(t, sw.Device)
 	unflushed, err := openTCP(sw.Device, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, err = unflushed.Seal([]byte("secret"))
 	unflushed.Close()
 	if !errors.Is(err, ErrTPMFull) || !errors.Is(err, tpm2.TPMRCObjectMemory) ||
 		!strings.Contains(err.Error(), "tpm2_flushcontext -T swtpm:host=127.0.0.1,port=") {
-		t.Fatalf("Seal on a full swtpm = %v; want ErrTPMFull naming tpm2_flushcontext for its address", err)
+		require.Fail(t, fmt.Sprintf("Seal on a full swtpm = %v; want ErrTPMFull naming tpm2_flushcontext for its address", err))
 	}
 
 	got, full, err := Inspect(sw.Device)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != left || !full {
-		t.Fatalf("Inspect = %+v, full %v; want %+v, full", got, full, left)
-	}
+	require.NoError(t, err)
+	require.False(t, got != left || !full, "Inspect = %+v, full %v; want %+v, full", got, full, left)
 
 	tpm, err := Open(Config{Device: sw.Device})
-	if err != nil {
-		t.Fatalf("Open on a full swtpm: %v", err)
-	}
-	if tpm.Flushed() != left {
-		t.Errorf("Flushed = %+v, want %+v", tpm.Flushed(), left)
-	}
+	require.NoError(t, err, "Open on a full swtpm: %v", err)
+	assert.EqualValues(t, left, tpm.Flushed(), "Flushed = %+v, want %+v", tpm.Flushed(), left)
 	blob, err := tpm.Seal([]byte("secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if out, err := tpm.Unseal(blob); err != nil || string(out) != "secret" {
-		t.Fatalf("Unseal = %q, %v", out, err)
+		require.Fail(t, fmt.Sprintf("Unseal = %q, %v", out, err))
 	}
 	tpm.Close()
 	if got, full, err := Inspect(sw.Device); err != nil || got != (Leftovers{}) || full {
-		t.Fatalf("Inspect after Open = %+v, full %v, %v; want nothing left", got, full, err)
+		require.Fail(t, fmt.Sprintf("Inspect after Open = %+v, full %v, %v; want nothing left", got, full, err))
 	}
 }

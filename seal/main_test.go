@@ -3,15 +3,14 @@ package seal_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"flag"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // goldenTime is the creation time recorded in golden files.
 var goldenTime = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -25,45 +24,19 @@ func goldenBytes(label string) []byte {
 
 func goldenRootKey(t testing.TB) seal.RootKey {
 	k, err := seal.NewRootKey(bytes.NewReader(goldenBytes("root key")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
 func goldenRecoveryKey(t testing.TB) seal.RecoveryKey {
 	k, err := seal.NewRecoveryKey(bytes.NewReader(goldenBytes("recovery key")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
-}
-
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := "testdata/" + name
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from the golden file:\n got %x\nwant %x\n(if the format changed on purpose, bump its version and run go test -update)", name, got, want)
-	}
 }
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(to, b, 0o600))
 }

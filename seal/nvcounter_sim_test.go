@@ -2,7 +2,9 @@
 
 package seal_test
 
-import "testing"
+import (
+	"testing"
+)
 
 // TestCounterSimulator: the in-process simulator implements the counter
 // too; it keeps NV only in memory, which is why --dev turns rollback

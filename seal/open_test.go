@@ -10,19 +10,19 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
 
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	regular := filepath.Join(t.TempDir(), "not-a-device")
-	if err := os.WriteFile(regular, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(regular, nil, 0o600))
 	// A loopback port nothing listens on.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	closedPort := l.Addr().String()
 	l.Close()
 
@@ -48,19 +48,16 @@ func TestOpenErrors(t *testing.T) {
 			s, err := seal.Open(tt.cfg)
 			if err == nil {
 				s.Close()
-				t.Fatal("Open succeeded")
+				require.Fail(t, "Open succeeded")
 			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("error = %v, want %v", err, tt.is)
-			}
-			if !strings.Contains(err.Error(), tt.substr) || !strings.HasPrefix(err.Error(), "seal: ") {
-				t.Errorf("error %q should start with \"seal: \" and contain %q", err, tt.substr)
-			}
+			assert.False(t, tt.is != nil && !errors.Is(err, tt.is), "error = %v, want %v", err, tt.is)
+			assert.False(t, !strings.Contains(err.Error(), tt.substr) || !strings.HasPrefix(err.Error(), "seal: "), "error %q should start with \"seal: \" and contain %q", err, tt.substr)
 		})
 	}
 }
 
 func TestDeviceErrorMapping(t *testing.T) {
+	t.Parallel()
 	pathErr := func(errno syscall.Errno) error {
 		return &fs.PathError{Op: "open", Path: "/dev/tpmrm0", Err: errno}
 	}
@@ -81,17 +78,14 @@ func TestDeviceErrorMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := seal.DeviceError("/dev/tpmrm0", tt.err)
-			if !errors.Is(err, tt.is) {
-				t.Errorf("error = %v, want %v", err, tt.is)
-			}
-			if !strings.Contains(err.Error(), tt.substr) {
-				t.Errorf("error %q should contain %q", err, tt.substr)
-			}
+			assert.ErrorIs(t, err, tt.is, "error = %v, want %v", err, tt.is)
+			assert.Contains(t, err.Error(), tt.substr, "error %q should contain %q", err, tt.substr)
 		})
 	}
 }
 
 func TestTCPAddress(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in     string
 		remote bool
@@ -116,13 +110,9 @@ func TestTCPAddress(t *testing.T) {
 	for _, tt := range tests {
 		got, err := seal.TCPAddressAllow(tt.in, tt.remote)
 		if tt.want == "" {
-			if err == nil {
-				t.Errorf("tcpAddress(%q, %v) = %q, want an error", tt.in, tt.remote, got)
-			}
+			assert.Error(t, err, "tcpAddress(%q, %v) = %q, want an error", tt.in, tt.remote, got)
 			continue
 		}
-		if err != nil || got != tt.want {
-			t.Errorf("tcpAddress(%q, %v) = %q, %v; want %q", tt.in, tt.remote, got, err, tt.want)
-		}
+		assert.False(t, err != nil || got != tt.want, "tcpAddress(%q, %v) = %q, %v; want %q", tt.in, tt.remote, got, err, tt.want)
 	}
 }

@@ -4,27 +4,29 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 func TestRecoveryKeyGolden(t *testing.T) {
+	t.Parallel()
 	rk := goldenRecoveryKey(t)
 	text := rk.Reveal()
-	golden(t, "recovery-key.golden", []byte(text+"\n"))
+	testkit.Golden(t, "recovery-key.golden", []byte(text+"\n"))
 	groups := strings.Split(text, "-")
-	if len(groups) != 10 {
-		t.Fatalf("%d groups, want 10", len(groups))
-	}
+	require.Len(t, groups, 10, "%d groups, want 10", len(groups))
 	for _, g := range groups {
-		if len(g) != 6 || strings.Trim(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
-			t.Fatalf("group %q is not 6 characters of the base32 alphabet", g)
-		}
+		require.False(t, len(g) != 6 || strings.Trim(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "", "group %q is not 6 characters of the base32 alphabet", g)
 	}
 }
 
@@ -37,9 +39,7 @@ func keyWithLetters(t *testing.T, letters string) (seal.RecoveryKey, string) {
 		seed2 := sha256.Sum256(seed)
 		seed = seed2[:]
 		rk, err := seal.NewRecoveryKey(bytes.NewReader(seed))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		text := rk.Reveal()
 		ok := true
 		for _, c := range letters {
@@ -49,11 +49,12 @@ func keyWithLetters(t *testing.T, letters string) (seal.RecoveryKey, string) {
 			return rk, text
 		}
 	}
-	t.Fatal("no key found")
+	require.Fail(t, "no key found")
 	return seal.RecoveryKey{}, ""
 }
 
 func TestParseRecoveryKey(t *testing.T) {
+	t.Parallel()
 	rk, text := keyWithLetters(t, "OIB")
 	// replaceOne replaces the first old in the key (not the last character).
 	replaceOne := func(old, new string) string {
@@ -110,58 +111,39 @@ func TestParseRecoveryKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := seal.ParseRecoveryKey(tt.in)
 			if tt.ok {
-				if err != nil {
-					t.Fatalf("ParseRecoveryKey: %v", err)
-				}
-				if !got.Equal(rk) {
-					t.Fatal("parsed a different key")
-				}
+				require.NoError(t, err, "ParseRecoveryKey: %v", err)
+				require.True(t, got.Equal(rk), "parsed a different key")
 				return
 			}
-			if !errors.Is(err, seal.ErrRecoveryKeyFormat) {
-				t.Fatalf("error = %v, want ErrRecoveryKeyFormat", err)
-			}
-			if !strings.Contains(err.Error(), "check for typos") {
-				t.Errorf("error %q should say to check for typos", err)
-			}
+			require.ErrorIs(t, err, seal.ErrRecoveryKeyFormat, "error = %v, want ErrRecoveryKeyFormat", err)
+			assert.Contains(t, err.Error(), "check for typos", "error %q should say to check for typos", err)
 			for _, g := range strings.Split(text, "-") {
-				if strings.Contains(strings.ToUpper(err.Error()), g) {
-					t.Errorf("error %q quotes part of the key", err)
-				}
+				assert.NotContains(t, strings.ToUpper(err.Error()), g, "error %q quotes part of the key", err)
 			}
 		})
 	}
 }
 
 func TestRecoveryFileRoundTrip(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "root.recovery")
 	root, _ := seal.NewRootKey(nil)
 	rk, _ := seal.NewRecoveryKey(nil)
-	if err := seal.WriteRecoveryFile(path, rk, root, nil); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, seal.WriteRecoveryFile(path, rk, root, nil))
 	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode = %v, want 0600", fi.Mode().Perm())
-	}
+	require.NoError(t, err)
+	assert.EqualValues(t, 0o600, fi.Mode().Perm(), "mode = %v, want 0600", fi.Mode().Perm())
 	got, err := seal.ReadRecoveryFile(path, rk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !got.Equal(root) {
-		t.Fatal("different root key")
-	}
+	require.NoError(t, err)
+	require.True(t, got.Equal(root), "different root key")
 
 	other, _ := seal.NewRecoveryKey(nil)
 	if _, err := seal.ReadRecoveryFile(path, other); !errors.Is(err, seal.ErrWrongRecoveryKey) {
-		t.Fatalf("wrong key: error = %v, want ErrWrongRecoveryKey", err)
+		require.Fail(t, fmt.Sprintf("wrong key: error = %v, want ErrWrongRecoveryKey", err))
 	}
 	if _, err := seal.ReadRecoveryFile(filepath.Join(dir, "missing"), rk); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, seal.ErrTampered) {
-		t.Fatalf("missing file: error = %v, want fs.ErrNotExist", err)
+		require.Fail(t, fmt.Sprintf("missing file: error = %v, want fs.ErrNotExist", err))
 	}
 
 	// Every single-byte change fails, and never yields a key.
@@ -171,16 +153,10 @@ func TestRecoveryFileRoundTrip(t *testing.T) {
 		for _, mask := range []byte{0x01, 0x80} {
 			b := bytes.Clone(orig)
 			b[i] ^= mask
-			if err := os.WriteFile(flipped, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(flipped, b, 0o600))
 			_, err := seal.ReadRecoveryFile(flipped, rk)
-			if err == nil {
-				t.Fatalf("byte %d ^ %#02x: ReadRecoveryFile succeeded", i, mask)
-			}
-			if !errors.Is(err, seal.ErrTampered) && !errors.Is(err, seal.ErrWrongRecoveryKey) {
-				t.Fatalf("byte %d ^ %#02x: error = %v", i, mask, err)
-			}
+			require.Error(t, err, "byte %d ^ %#02x: ReadRecoveryFile succeeded", i, mask)
+			require.False(t, !errors.Is(err, seal.ErrTampered) && !errors.Is(err, seal.ErrWrongRecoveryKey), "byte %d ^ %#02x: error = %v", i, mask, err)
 		}
 	}
 	for name, b := range map[string][]byte{
@@ -189,11 +165,9 @@ func TestRecoveryFileRoundTrip(t *testing.T) {
 		"extended":  append(bytes.Clone(orig), 0),
 		"large":     bytes.Repeat([]byte{'A'}, 1<<20),
 	} {
-		if err := os.WriteFile(flipped, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(flipped, b, 0o600))
 		if _, err := seal.ReadRecoveryFile(flipped, rk); !errors.Is(err, seal.ErrTampered) {
-			t.Errorf("%s: error = %v, want ErrTampered", name, err)
+			assert.Fail(t, fmt.Sprintf("%s: error = %v, want ErrTampered", name, err))
 		}
 	}
 }
@@ -204,18 +178,13 @@ func fixedRand() *bytes.Reader {
 }
 
 func TestRecoveryFileGolden(t *testing.T) {
+	t.Parallel()
 	data, err := seal.EncodeRecovery(goldenRecoveryKey(t), goldenRootKey(t), fixedRand())
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "root.recovery.golden", data)
+	require.NoError(t, err)
+	testkit.Golden(t, "root.recovery.golden", data)
 	got, err := seal.ReadRecoveryFile("testdata/root.recovery.golden", goldenRecoveryKey(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !got.Equal(goldenRootKey(t)) {
-		t.Fatal("golden recovery file unwrapped to a different key")
-	}
+	require.NoError(t, err)
+	require.True(t, got.Equal(goldenRootKey(t)), "golden recovery file unwrapped to a different key")
 }
 
 func FuzzParseRecoveryKey(f *testing.F) {
@@ -228,15 +197,11 @@ func FuzzParseRecoveryKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		rk, err := seal.ParseRecoveryKey(s)
 		if err != nil {
-			if !errors.Is(err, seal.ErrRecoveryKeyFormat) {
-				t.Fatalf("error %v does not wrap ErrRecoveryKeyFormat", err)
-			}
+			require.ErrorIs(t, err, seal.ErrRecoveryKeyFormat, "error %v does not wrap ErrRecoveryKeyFormat", err)
 			return
 		}
 		again, err := seal.ParseRecoveryKey(rk.Reveal())
-		if err != nil || !again.Equal(rk) {
-			t.Fatalf("Reveal of a parsed key does not parse back: %v", err)
-		}
+		require.False(t, err != nil || !again.Equal(rk), "Reveal of a parsed key does not parse back: %v", err)
 	})
 }
 
@@ -251,33 +216,22 @@ func FuzzParseRecoveryFile(f *testing.F) {
 	rk, root := goldenRecoveryKey(f), goldenRootKey(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if enc, err := seal.RecoveryEncode(b); err == nil && !bytes.Equal(enc, b) {
-			t.Fatal("parse/encode does not round-trip")
+			require.Fail(t, "parse/encode does not round-trip")
 		}
 		got, err := seal.DecryptRecovery(b, rk)
-		if err == nil && !got.Equal(root) {
-			t.Fatal("decrypted to a key other than the one sealed")
-		}
-		if err != nil && !errors.Is(err, seal.ErrTampered) && !errors.Is(err, seal.ErrWrongRecoveryKey) {
-			t.Fatalf("error %v is neither ErrTampered nor ErrWrongRecoveryKey", err)
-		}
+		require.False(t, err == nil && !got.Equal(root), "decrypted to a key other than the one sealed")
+		require.False(t, err != nil && !errors.Is(err, seal.ErrTampered) && !errors.Is(err, seal.ErrWrongRecoveryKey), "error %v is neither ErrTampered nor ErrWrongRecoveryKey", err)
 	})
 }
 
 func TestRecoveryKeyBytesForms(t *testing.T) {
+	t.Parallel()
 	rk, err := seal.NewRecoveryKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	buf := make([]byte, 0, seal.RecoveryTextSize)
 	text := rk.AppendReveal(buf)
-	if len(text) != seal.RecoveryTextSize || string(text) != rk.Reveal() {
-		t.Fatalf("AppendReveal gave %d bytes, want the %d of Reveal", len(text), seal.RecoveryTextSize)
-	}
-	if &text[0] != &buf[:1][0] {
-		t.Fatal("AppendReveal reallocated a buffer that had room")
-	}
+	require.False(t, len(text) != seal.RecoveryTextSize || string(text) != rk.Reveal(), "AppendReveal gave %d bytes, want the %d of Reveal", len(text), seal.RecoveryTextSize)
+	require.Same(t, &buf[:1][0], &text[0], "AppendReveal reallocated a buffer that had room")
 	back, err := seal.ParseRecoveryKey(text)
-	if err != nil || !back.Equal(rk) {
-		t.Fatalf("ParseRecoveryKey([]byte) = %v", err)
-	}
+	require.False(t, err != nil || !back.Equal(rk), "ParseRecoveryKey([]byte) = %v", err)
 }

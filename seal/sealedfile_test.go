@@ -3,11 +3,16 @@ package seal_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 func goldenInfo() seal.SealedInfo {
@@ -22,30 +27,24 @@ func goldenInfo() seal.SealedInfo {
 }
 
 func TestSealedHeaderGolden(t *testing.T) {
+	t.Parallel()
 	h, err := seal.EncodeSealedHeader(goldenInfo())
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "sealed-header.golden", h)
-	if !strings.HasPrefix(string(h), "ACCESSD-SEALED\n") {
-		t.Errorf("header does not start with the magic")
-	}
+	require.NoError(t, err)
+	testkit.Golden(t, "sealed-header.golden", h)
+	assert.True(t, strings.HasPrefix(string(h), "ACCESSD-SEALED\n"), "header does not start with the magic")
 }
 
 func TestParseSealed(t *testing.T) {
+	t.Parallel()
 	h, err := seal.EncodeSealedHeader(goldenInfo())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	blob := []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 1, 's'}
 	good := seal.EncodeSealed(h, blob)
 	header, gotBlob, info, err := seal.SealedParts(good)
-	if err != nil {
-		t.Fatalf("parse a well-formed file: %v", err)
-	}
+	require.NoError(t, err, "parse a well-formed file: %v", err)
 	if !bytes.Equal(header, h) || !bytes.Equal(gotBlob, blob) || info.Kind != seal.KindTCP ||
 		len(info.PCRs) != 2 || info.PCRs[1].Index != 7 || !info.Created.Equal(goldenTime) {
-		t.Fatalf("parsed %+v", info)
+		require.Fail(t, fmt.Sprintf("parsed %+v", info))
 	}
 
 	const pcrCount = len("ACCESSD-SEALED\n") + 1 + 1 + 8 + 2
@@ -80,7 +79,7 @@ func TestParseSealed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, _, _, err := seal.SealedParts(tt.data); err == nil {
-				t.Fatal("parsed")
+				require.Fail(t, "parsed")
 			}
 		})
 	}
@@ -94,31 +93,25 @@ func plannedInfo() seal.SealedInfo {
 }
 
 func TestSealedHeaderPlannedGolden(t *testing.T) {
+	t.Parallel()
 	h, err := seal.EncodeSealedHeader(plannedInfo())
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "sealed-header-planned.golden", h)
-	if h[15] != 2 {
-		t.Errorf("a header with planned values has version %d, want 2", h[15])
-	}
+	require.NoError(t, err)
+	testkit.Golden(t, "sealed-header-planned.golden", h)
+	assert.EqualValues(t, 2, h[15], "a header with planned values has version %d, want 2", h[15])
 }
 
 func TestParseSealedPlanned(t *testing.T) {
+	t.Parallel()
 	h, err := seal.EncodeSealedHeader(plannedInfo())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	blob := []byte{1, 0, 1, 'n', 0, 1, 'p', 0, 1, 's'}
 	good := seal.EncodeSealed(h, blob)
 	_, _, info, err := seal.SealedParts(good)
-	if err != nil {
-		t.Fatalf("parse a well-formed file: %v", err)
-	}
+	require.NoError(t, err, "parse a well-formed file: %v", err)
 	want := plannedInfo()
 	if len(info.Planned) != 2 || !bytes.Equal(info.Planned[1].Digest, want.Planned[1].Digest) ||
 		info.Planned[1].Index != 7 || !bytes.Equal(info.PCRs[1].Digest, want.PCRs[1].Digest) {
-		t.Fatalf("parsed %+v", info)
+		require.Fail(t, fmt.Sprintf("parsed %+v", info))
 	}
 
 	const entries = len("ACCESSD-SEALED\n") + 1 + 1 + 8 + 2 + 1
@@ -138,7 +131,7 @@ func TestParseSealedPlanned(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, _, _, err := seal.SealedParts(tt.data); err == nil {
-				t.Fatal("parsed")
+				require.Fail(t, "parsed")
 			}
 		})
 	}
@@ -148,12 +141,13 @@ func TestParseSealedPlanned(t *testing.T) {
 		"planned same values":  {Kind: seal.KindTCP, PCRs: want.PCRs, Planned: want.PCRs},
 	} {
 		if _, err := seal.EncodeSealedHeader(info); err == nil {
-			t.Errorf("%s: EncodeSealedHeader succeeded", name)
+			assert.Fail(t, fmt.Sprintf("%s: EncodeSealedHeader succeeded", name))
 		}
 	}
 }
 
 func TestParsePCRValues(t *testing.T) {
+	t.Parallel()
 	v0, v7 := strings.Repeat("00", 32), strings.Repeat("7f", 32)
 	tests := []struct {
 		in   string
@@ -177,18 +171,19 @@ func TestParsePCRValues(t *testing.T) {
 		got, err := seal.ParsePCRValues(tt.in)
 		switch {
 		case tt.want == "" && err == nil:
-			t.Errorf("ParsePCRValues(%q) = %v, want an error", tt.in, got)
+			assert.Fail(t, fmt.Sprintf("ParsePCRValues(%q) = %v, want an error", tt.in, got))
 		case tt.want != "" && err != nil:
-			t.Errorf("ParsePCRValues(%q): %v", tt.in, err)
+			assert.Fail(t, fmt.Sprintf("ParsePCRValues(%q): %v", tt.in, err))
 		case tt.want != "" && seal.FormatPCRValues(got) != tt.want:
-			t.Errorf("ParsePCRValues(%q) = %s, want %s", tt.in, seal.FormatPCRValues(got), tt.want)
+			assert.Fail(t, fmt.Sprintf("ParsePCRValues(%q) = %s, want %s", tt.in, seal.FormatPCRValues(got), tt.want))
 		case err != nil && !strings.Contains(err.Error(), "sha256"):
-			t.Errorf("ParsePCRValues(%q) error %q should show the form INDEX=sha256:HEX", tt.in, err)
+			assert.Fail(t, fmt.Sprintf("ParsePCRValues(%q) error %q should show the form INDEX=sha256:HEX", tt.in, err))
 		}
 	}
 }
 
 func TestParseBlob(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   []byte
@@ -205,7 +200,7 @@ func TestParseBlob(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := seal.ParseBlob(tt.in); (err == nil) != tt.ok {
-				t.Fatalf("ParseBlob error = %v, want ok %v", err, tt.ok)
+				require.Fail(t, fmt.Sprintf("ParseBlob error = %v, want ok %v", err, tt.ok))
 			}
 		})
 	}
@@ -227,9 +222,7 @@ func FuzzParseSealed(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(seal.EncodeSealed(header, blob), data) {
-			t.Fatal("parse/encode does not round-trip")
-		}
+		require.Equal(t, data, seal.EncodeSealed(header, blob), "parse/encode does not round-trip")
 		_, _ = seal.ParseBlob(blob)
 	})
 }

@@ -11,12 +11,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
 
 // TestSecretsHaveNoPrintedForm checks that keys formatted, logged or
 // marshalled by mistake show nothing of themselves.
 func TestSecretsHaveNoPrintedForm(t *testing.T) {
+	t.Parallel()
 	root := goldenRootKey(t)
 	rk := goldenRecoveryKey(t)
 	forbidden := []string{
@@ -34,9 +38,7 @@ func TestSecretsHaveNoPrintedForm(t *testing.T) {
 			outputs = append(outputs, fmt.Sprintf(verb, v))
 		}
 		j, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		outputs = append(outputs, string(j))
 		var buf bytes.Buffer
 		slog.New(slog.NewTextHandler(&buf, nil)).Info("oops", "key", v)
@@ -45,51 +47,38 @@ func TestSecretsHaveNoPrintedForm(t *testing.T) {
 	}
 	for _, out := range outputs {
 		for _, f := range forbidden {
-			if strings.Contains(out, f) {
-				t.Fatalf("output %q reveals key material", out)
-			}
+			require.NotContains(t, out, f, "output %q reveals key material", out)
 		}
 	}
-	if !strings.Contains(fmt.Sprint(root), "redacted") || !strings.Contains(fmt.Sprint(rk), "redacted") {
-		t.Errorf("formatted keys should say redacted: %v %v", root, rk)
-	}
+	assert.False(t, !strings.Contains(fmt.Sprint(root), "redacted") || !strings.Contains(fmt.Sprint(rk), "redacted"), "formatted keys should say redacted: %v %v", root, rk)
 	for _, typ := range []reflect.Type{reflect.TypeOf(root), reflect.TypeOf(rk)} {
 		for _, m := range []string{"String", "GoString", "MarshalJSON", "MarshalText", "MarshalBinary"} {
 			if _, ok := typ.MethodByName(m); ok {
-				t.Errorf("%v has a %s method", typ, m)
+				assert.Fail(t, fmt.Sprintf("%v has a %s method", typ, m))
 			}
 			if _, ok := reflect.PointerTo(typ).MethodByName(m); ok {
-				t.Errorf("*%v has a %s method", typ, m)
+				assert.Fail(t, fmt.Sprintf("*%v has a %s method", typ, m))
 			}
 		}
-		if typ.Comparable() {
-			t.Errorf("%v is comparable with ==", typ)
-		}
+		assert.False(t, typ.Comparable(), "%v is comparable with ==", typ)
 	}
 }
 
 func TestRootKeyDestroy(t *testing.T) {
+	t.Parallel()
 	k, err := seal.NewRootKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cp := k
 	b := k.Bytes()
-	if len(b) != seal.RootKeySize || bytes.Equal(b, make([]byte, seal.RootKeySize)) {
-		t.Fatalf("Bytes() = %d bytes, all zero: %v", len(b), bytes.Equal(b, make([]byte, seal.RootKeySize)))
-	}
+	require.False(t, len(b) != seal.RootKeySize || bytes.Equal(b, make([]byte, seal.RootKeySize)), "Bytes() = %d bytes, all zero: %v", len(b), bytes.Equal(b, make([]byte, seal.RootKeySize)))
 	k.Destroy()
-	if !bytes.Equal(cp.Bytes(), make([]byte, seal.RootKeySize)) {
-		t.Fatal("Destroy did not zero the key shared by copies")
-	}
+	require.Equal(t, make([]byte, seal.RootKeySize), cp.Bytes(), "Destroy did not zero the key shared by copies")
 	var zero seal.RootKey
-	if zero.Bytes() != nil || zero.Equal(zero) {
-		t.Fatal("the zero RootKey should have no bytes and equal nothing")
-	}
+	require.False(t, zero.Bytes() != nil || zero.Equal(zero), "the zero RootKey should have no bytes and equal nothing")
 	if err := seal.WriteRecoveryFile(t.TempDir()+"/r", seal.RecoveryKey{}, k, nil); err == nil {
-		t.Fatal("WriteRecoveryFile accepted a zero recovery key")
+		require.Fail(t, "WriteRecoveryFile accepted a zero recovery key")
 	}
 	if _, err := seal.ReadRecoveryFile(t.TempDir()+"/r", seal.RecoveryKey{}); err == nil {
-		t.Fatal("ReadRecoveryFile accepted a zero recovery key")
+		require.Fail(t, "ReadRecoveryFile accepted a zero recovery key")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
 
@@ -39,47 +41,34 @@ func pick(shares []seal.RecoveryShare, idx []int) []seal.RecoveryShare {
 // Any M of N shares rebuild the key, in any order; any M-1 do not (they
 // are refused, and interpolating them anyway gives another key).
 func TestSharesAnyMofN(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ n, m int }{{2, 2}, {3, 2}, {5, 3}, {6, 4}, {7, 7}} {
 		t.Run(fmt.Sprintf("%d-of-%d", c.m, c.n), func(t *testing.T) {
 			rk, err := seal.NewRecoveryKey(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			shares, err := seal.SplitRecoveryKey(rk, c.n, c.m, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			// Through their printed form, as operators hand them over.
 			parsed := make([]seal.RecoveryShare, len(shares))
 			for i, s := range shares {
 				text := s.Reveal()
-				if !strings.HasPrefix(text, "ACCESSD-SHARE-") || !seal.IsRecoveryShareText(text) || seal.IsRecoveryShareText(rk.Reveal()) {
-					t.Fatalf("share text %d not recognised", i)
-				}
+				require.False(t, !strings.HasPrefix(text, "ACCESSD-SHARE-") || !seal.IsRecoveryShareText(text) || seal.IsRecoveryShareText(rk.Reveal()), "share text %d not recognised", i)
 				if parsed[i], err = seal.ParseRecoveryShare(strings.ToLower(text) + "\n"); err != nil {
-					t.Fatal(err)
+					require.Fail(t, fmt.Sprint(err))
 				}
-				if parsed[i].Index() != i+1 || parsed[i].Threshold() != c.m {
-					t.Fatalf("share %d: index %d threshold %d", i, parsed[i].Index(), parsed[i].Threshold())
-				}
+				require.False(t, parsed[i].Index() != i+1 || parsed[i].Threshold() != c.m, "share %d: index %d threshold %d", i, parsed[i].Index(), parsed[i].Threshold())
 			}
 			subsets(c.n, c.m, func(idx []int) {
 				// reversed order too
 				for _, order := range [][]int{idx, reversed(idx)} {
 					got, err := seal.CombineRecoveryShares(pick(parsed, order))
-					if err != nil {
-						t.Fatalf("shares %v: %v", order, err)
-					}
-					if !got.Equal(rk) {
-						t.Fatalf("shares %v rebuilt another key", order)
-					}
+					require.NoError(t, err, "shares %v: %v", order, err)
+					require.True(t, got.Equal(rk), "shares %v rebuilt another key", order)
 				}
 			})
 			subsets(c.n, c.m-1, func(idx []int) {
 				_, err := seal.CombineRecoveryShares(pick(parsed, idx))
-				if !errors.Is(err, seal.ErrShares) || !strings.Contains(err.Error(), fmt.Sprintf("needs %d", c.m)) {
-					t.Fatalf("shares %v: err = %v, want ErrShares naming %d", idx, err, c.m)
-				}
+				require.False(t, !errors.Is(err, seal.ErrShares) || !strings.Contains(err.Error(), fmt.Sprintf("needs %d", c.m)), "shares %v: err = %v, want ErrShares naming %d", idx, err, c.m)
 			})
 		})
 	}
@@ -88,11 +77,10 @@ func TestSharesAnyMofN(t *testing.T) {
 // M-1 shares say nothing: relabelled as a split of threshold M-1 (what an
 // attacker holding them could try), they interpolate to a different key.
 func TestSharesBelowThresholdGiveAnotherKey(t *testing.T) {
+	t.Parallel()
 	rk, _ := seal.NewRecoveryKey(nil)
 	shares, err := seal.SplitRecoveryKey(rk, 5, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, idx := range [][]int{{0, 1}, {1, 4}, {2, 3}} {
 		two := pick(shares, idx)
 		forged := make([]seal.RecoveryShare, 2)
@@ -100,12 +88,8 @@ func TestSharesBelowThresholdGiveAnotherKey(t *testing.T) {
 			forged[i] = seal.RelabelShare(s, 2)
 		}
 		got, err := seal.CombineRecoveryShares(forged)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Equal(rk) {
-			t.Fatalf("shares %v below the threshold rebuilt the key", idx)
-		}
+		require.NoError(t, err)
+		require.False(t, got.Equal(rk), "shares %v below the threshold rebuilt the key", idx)
 	}
 }
 
@@ -118,18 +102,19 @@ func reversed(s []int) []int {
 }
 
 func TestSharesRefused(t *testing.T) {
+	t.Parallel()
 	rk, _ := seal.NewRecoveryKey(nil)
 	a, _ := seal.SplitRecoveryKey(rk, 3, 2, nil)
 	b, _ := seal.SplitRecoveryKey(rk, 3, 2, nil)
 	if _, err := seal.CombineRecoveryShares([]seal.RecoveryShare{a[0], b[1]}); !errors.Is(err, seal.ErrShares) || !strings.Contains(err.Error(), "different splits") {
-		t.Fatalf("mixed splits: %v", err)
+		require.Fail(t, fmt.Sprintf("mixed splits: %v", err))
 	}
 	if _, err := seal.CombineRecoveryShares([]seal.RecoveryShare{a[0], a[0]}); !errors.Is(err, seal.ErrShares) || !strings.Contains(err.Error(), "twice") {
-		t.Fatalf("repeated share: %v", err)
+		require.Fail(t, fmt.Sprintf("repeated share: %v", err))
 	}
 	for _, bad := range []struct{ n, m int }{{1, 1}, {3, 1}, {2, 3}, {256, 2}} {
 		if _, err := seal.SplitRecoveryKey(rk, bad.n, bad.m, nil); !errors.Is(err, seal.ErrShares) {
-			t.Fatalf("split %d of %d: %v", bad.m, bad.n, err)
+			require.Fail(t, fmt.Sprintf("split %d of %d: %v", bad.m, bad.n, err))
 		}
 	}
 	text := a[0].Reveal()
@@ -144,16 +129,12 @@ func TestSharesRefused(t *testing.T) {
 			typo[i] = 'A'
 		}
 		s, err := seal.ParseRecoveryShare(typo)
-		if err == nil {
-			t.Fatalf("typo at %d accepted", i)
-		}
+		require.Error(t, err, "typo at %d accepted", i)
 		_ = s
-		if !errors.Is(err, seal.ErrShareFormat) || strings.Contains(err.Error(), string(typo)) {
-			t.Fatalf("typo at %d: %v", i, err)
-		}
+		require.False(t, !errors.Is(err, seal.ErrShareFormat) || strings.Contains(err.Error(), string(typo)), "typo at %d: %v", i, err)
 	}
 	if got := fmt.Sprintf("%v %s %#v", a[0], a[0], a[0]); strings.Contains(got, text[15:25]) || !strings.Contains(got, "redacted") {
-		t.Fatalf("share formats as %q", got)
+		require.Fail(t, fmt.Sprintf("share formats as %q", got))
 	}
 }
 
@@ -171,8 +152,6 @@ func FuzzParseRecoveryShare(f *testing.F) {
 			return
 		}
 		back, err := seal.ParseRecoveryShare(s.Reveal())
-		if err != nil || back.Index() != s.Index() || back.Threshold() != s.Threshold() || back.Reveal() != s.Reveal() {
-			t.Fatalf("share does not round-trip: %v", err)
-		}
+		require.False(t, err != nil || back.Index() != s.Index() || back.Threshold() != s.Threshold() || back.Reveal() != s.Reveal(), "share does not round-trip: %v", err)
 	})
 }

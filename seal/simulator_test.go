@@ -12,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/seal/sealtest"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 func simulatorHarness(t *testing.T) sealtest.Harness {
@@ -28,9 +32,7 @@ func simulatorHarness(t *testing.T) sealtest.Harness {
 	return sealtest.Harness{
 		Open: func(t *testing.T) sealtest.Instance {
 			s, err := seal.Open(seal.Config{Device: "simulator", SimulatorSeedFile: seedFile})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			return s
 		},
@@ -48,9 +50,7 @@ func TestConformanceSimulator(t *testing.T) {
 func openSim(t *testing.T, seedFile string) *seal.TPM {
 	t.Helper()
 	s, err := seal.Open(seal.Config{Device: "simulator", SimulatorSeedFile: seedFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -67,20 +67,16 @@ func TestSimulatorSingleInstance(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if !errors.Is(err, seal.ErrSimulatorInUse) {
-			t.Fatalf("second Open = %v, want ErrSimulatorInUse", err)
-		}
+		require.ErrorIs(t, err, seal.ErrSimulatorInUse, "second Open = %v, want ErrSimulatorInUse", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("second Open blocked instead of failing")
+		require.Fail(t, "second Open blocked instead of failing")
 	}
+	require.NoError(t, s.Close())
 	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close = %v, want nil", err)
+		require.Fail(t, fmt.Sprintf("second Close = %v, want nil", err))
 	}
 	if _, err := s.ReadPCRs([]int{7}); err == nil {
-		t.Fatal("ReadPCRs on a closed TPM succeeded")
+		require.Fail(t, "ReadPCRs on a closed TPM succeeded")
 	}
 	// Closed, it can be opened again.
 	openSim(t, "")
@@ -90,54 +86,38 @@ func TestSimulatorSeedFile(t *testing.T) {
 	dir := t.TempDir()
 	seedFile := filepath.Join(dir, "simulator.seed")
 	root, err := seal.NewRootKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sealed := filepath.Join(dir, "root.sealed")
 
 	s := openSim(t, seedFile)
-	if err := seal.WriteSealedFile(sealed, s, root, []int{7}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, seal.WriteSealedFile(sealed, s, root, []int{7}, time.Now()))
+	require.NoError(t, s.Close())
 	fi, err := os.Stat(seedFile)
-	if err != nil {
-		t.Fatalf("seed file not created: %v", err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("seed file mode = %v, want 0600", fi.Mode().Perm())
-	}
+	require.NoError(t, err, "seed file not created: %v", err)
+	assert.EqualValues(t, 0o600, fi.Mode().Perm(), "seed file mode = %v, want 0600", fi.Mode().Perm())
 	b, _ := os.ReadFile(seedFile)
 	if _, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil {
-		t.Errorf("seed file holds %q, want a decimal int64", b)
+		assert.Fail(t, fmt.Sprintf("seed file holds %q, want a decimal int64", b))
 	}
 
 	// A restart with the same seed file unseals (what --dev relies on).
 	s = openSim(t, seedFile)
 	got, _, err := seal.ReadSealedFile(sealed, s)
-	if err != nil {
-		t.Fatalf("unseal after restart: %v", err)
-	}
-	if !got.Equal(root) {
-		t.Fatal("unseal after restart returned a different key")
-	}
+	require.NoError(t, err, "unseal after restart: %v", err)
+	require.True(t, got.Equal(root), "unseal after restart returned a different key")
 	_ = s.Close()
 
 	// Without the seed file it is another TPM.
 	s = openSim(t, "")
 	if _, _, err := seal.ReadSealedFile(sealed, s); !errors.Is(err, seal.ErrWrongTPM) {
-		t.Fatalf("unseal on a simulator with another seed = %v, want ErrWrongTPM", err)
+		require.Fail(t, fmt.Sprintf("unseal on a simulator with another seed = %v, want ErrWrongTPM", err))
 	}
 	_ = s.Close()
 
-	if err := os.WriteFile(seedFile, []byte("not a number\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(seedFile, []byte("not a number\n"), 0o600))
 	if s, err := seal.Open(seal.Config{Device: "simulator", SimulatorSeedFile: seedFile}); err == nil {
 		_ = s.Close()
-		t.Fatal("Open with a malformed seed file succeeded")
+		require.Fail(t, "Open with a malformed seed file succeeded")
 	}
 	// The failed Open must have released the simulator.
 	openSim(t, filepath.Join(dir, "other.seed"))
@@ -150,16 +130,12 @@ func TestGoldenSealedFile(t *testing.T) {
 	sealedPath := filepath.Join("testdata", "root.sealed")
 	seedPath := filepath.Join("testdata", "simulator.seed")
 	root := goldenRootKey(t)
-	if *update {
+	if testkit.Updating() {
 		dir := t.TempDir()
 		tmpSeed := filepath.Join(dir, "seed")
-		if err := os.WriteFile(tmpSeed, []byte("20250301\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(tmpSeed, []byte("20250301\n"), 0o600))
 		s := openSim(t, tmpSeed)
-		if err := seal.WriteSealedFile(filepath.Join(dir, "root.sealed"), s, root, []int{7}, goldenTime); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, seal.WriteSealedFile(filepath.Join(dir, "root.sealed"), s, root, []int{7}, goldenTime))
 		_ = s.Close()
 		copyFile(t, filepath.Join(dir, "root.sealed"), sealedPath)
 		copyFile(t, tmpSeed, seedPath)
@@ -169,12 +145,8 @@ func TestGoldenSealedFile(t *testing.T) {
 	copyFile(t, seedPath, filepath.Join(dir, "seed"))
 	s := openSim(t, filepath.Join(dir, "seed"))
 	got, _, err := seal.ReadSealedFile(sealedPath, s)
-	if err != nil {
-		t.Fatalf("unseal testdata/root.sealed: %v", err)
-	}
-	if !got.Equal(root) {
-		t.Fatal("testdata/root.sealed unsealed to a different key")
-	}
+	require.NoError(t, err, "unseal testdata/root.sealed: %v", err)
+	require.True(t, got.Equal(root), "testdata/root.sealed unsealed to a different key")
 }
 
 // TestKindMismatch reads a simulator-sealed file with swtpm.
@@ -183,21 +155,15 @@ func TestKindMismatch(t *testing.T) {
 	root, _ := seal.NewRootKey(nil)
 	sealed := filepath.Join(dir, "root.sealed")
 	s := openSim(t, "")
-	if err := seal.WriteSealedFile(sealed, s, root, nil, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, seal.WriteSealedFile(sealed, s, root, nil, time.Now()))
 	_ = s.Close()
 	state := filepath.Join(dir, "tpm")
-	if err := os.Mkdir(state, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(state, 0o700))
 	p, tcp := startSwtpm(t, state)
 	defer p.Stop()
 	defer tcp.Close()
 	_, _, err := seal.ReadSealedFile(sealed, tcp)
-	if !errors.Is(err, seal.ErrWrongTPM) || !strings.Contains(err.Error(), "simulator") || !strings.Contains(err.Error(), "tcp") {
-		t.Fatalf("error = %v, want ErrWrongTPM naming both kinds", err)
-	}
+	require.False(t, !errors.Is(err, seal.ErrWrongTPM) || !strings.Contains(err.Error(), "simulator") || !strings.Contains(err.Error(), "tcp"), "error = %v, want ErrWrongTPM naming both kinds", err)
 }
 
 // TestConcurrentUse runs sealing operations from several goroutines on one
@@ -229,9 +195,7 @@ func TestConcurrentUse(t *testing.T) {
 		}()
 	}
 	for range 4 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, <-errs)
 	}
 }
 
@@ -252,22 +216,16 @@ func TestWriteVerifies(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "root.sealed")
 	root, _ := seal.NewRootKey(nil)
-	if err := seal.WriteSealedFile(path, s, root, nil, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, seal.WriteSealedFile(path, s, root, nil, time.Now()))
 	before, _ := os.ReadFile(path)
 	other, _ := seal.NewRootKey(nil)
 	if err := seal.WriteSealedFile(path, corruptingSealer{s}, other, nil, time.Now()); err == nil {
-		t.Fatal("WriteSealedFile accepted a blob that does not unseal to the root key")
+		require.Fail(t, "WriteSealedFile accepted a blob that does not unseal to the root key")
 	}
 	after, _ := os.ReadFile(path)
-	if string(before) != string(after) {
-		t.Fatal("a failed WriteSealedFile changed the existing file")
-	}
+	require.EqualValues(t, string(after), string(before), "a failed WriteSealedFile changed the existing file")
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("directory holds %d entries, want 1 (temporary file left behind?)", len(entries))
-	}
+	require.Len(t, entries, 1, "directory holds %d entries, want 1 (temporary file left behind?)", len(entries))
 }
 
 func BenchmarkReadSealedFile(b *testing.B) {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
 
@@ -35,9 +37,7 @@ func (r *recorder) bytes() []byte {
 func startProxy(t *testing.T, target string) (string, *recorder) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	rec := &recorder{}
 	go func() {
@@ -62,6 +62,7 @@ func startProxy(t *testing.T, target string) (string, *recorder) {
 // root key is sealed and unsealed: parameter encryption must keep the key
 // (and the sealed payload) off the wire.
 func TestTrafficHasNoKey(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	p, direct := startSwtpm(t, state)
 	defer p.Stop()
@@ -75,40 +76,26 @@ func TestTrafficHasNoKey(t *testing.T) {
 			break
 		}
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 
 	root, _ := seal.NewRootKey(nil)
 	dir := t.TempDir()
 	for _, pcrs := range [][]int{nil, {7}} {
 		path := filepath.Join(dir, "root.sealed")
-		if err := seal.WriteSealedFile(path, s, root, pcrs, time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, seal.WriteSealedFile(path, s, root, pcrs, time.Now()))
 		got, _, err := seal.ReadSealedFile(path, s)
-		if err != nil || !got.Equal(root) {
-			t.Fatalf("round trip: %v", err)
-		}
+		require.False(t, err != nil || !got.Equal(root), "round trip: %v", err)
 	}
 	wire := rec.bytes()
-	if len(wire) < 1000 {
-		t.Fatalf("recorded only %d bytes: the proxy is not in the path", len(wire))
-	}
+	require.False(t, len(wire) < 1000, "recorded only %d bytes: the proxy is not in the path", len(wire))
 	key := root.Bytes()
 	for i := 0; i+8 <= len(key); i++ {
-		if bytes.Contains(wire, key[i:i+8]) {
-			t.Fatalf("bytes %d-%d of the root key crossed the wire in clear", i, i+8)
-		}
+		require.False(t, bytes.Contains(wire, key[i:i+8]), "bytes %d-%d of the root key crossed the wire in clear", i, i+8)
 	}
 	// Sanity: the recorder does see what is not encrypted, e.g. a sealed
 	// blob's public area is in root.sealed and on the wire.
 	sealed, err := os.ReadFile(filepath.Join(dir, "root.sealed"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(wire, sealed[len(sealed)-40:]) {
-		t.Fatal("the recorder did not see the sealed blob: the test proves nothing")
-	}
+	require.NoError(t, err)
+	require.True(t, bytes.Contains(wire, sealed[len(sealed)-40:]), "the recorder did not see the sealed blob: the test proves nothing")
 }

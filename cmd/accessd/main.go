@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/daemon"
+	"github.com/accessd/accessd/daemon/ceremony"
 	"github.com/accessd/accessd/seal"
 )
 
@@ -246,13 +247,13 @@ func parse(fs *flag.FlagSet, args []string, positional bool) error {
 
 func initFlags(fs *flag.FlagSet) action {
 	var c common
-	var split daemon.RecoveryShares
+	var split ceremony.RecoveryShares
 	c.register(fs)
 	splitFlags(fs, &split)
 	return func(stdout, stderr io.Writer, log *slog.Logger) error { return cmdInit(&c, split, stdout, log) }
 }
 
-func cmdInit(c *common, split daemon.RecoveryShares, stdout io.Writer, log *slog.Logger) error {
+func cmdInit(c *common, split ceremony.RecoveryShares, stdout io.Writer, log *slog.Logger) error {
 	if err := split.Check(); err != nil {
 		return usageError{err}
 	}
@@ -266,7 +267,7 @@ func cmdInit(c *common, split daemon.RecoveryShares, stdout io.Writer, log *slog
 	if c.dev {
 		log.Warn("--dev: the root key is sealed to an in-process TPM simulator whose seed sits in the data dir; not for production", "event", "dev.mode")
 	}
-	return daemon.Init(cfg, daemon.InitOptions{Dev: c.dev, Out: stdout, Log: log, Split: split})
+	return ceremony.Init(cfg.Ceremony(), ceremony.InitOptions{Dev: c.dev, Out: stdout, Log: log, Split: split})
 }
 
 func serveFlags(fs *flag.FlagSet) action {
@@ -383,15 +384,15 @@ func cmdRecover(c *common, ri *recoveryInput, acceptRollback, checkKey bool, std
 		return err
 	}
 	if checkKey {
-		return daemon.CheckRecoveryKey(cfg, text, stdout)
+		return ceremony.CheckRecoveryKey(cfg.Ceremony(), text, stdout)
 	}
 	// A store that disagrees with this TPM's counter is what
 	// --accept-rollback is for; without it, Recover's error names it.
-	if err := daemon.Recover(cfg, c.dev, text, log); err != nil && !(acceptRollback && errors.Is(err, daemon.ErrRollback)) {
+	if err := ceremony.Recover(cfg.Ceremony(), c.dev, text, log); err != nil && !(acceptRollback && errors.Is(err, daemon.ErrRollback)) {
 		return err
 	}
 	if acceptRollback {
-		if err := daemon.AcceptRollback(cfg, c.dev, text, log); err != nil {
+		if err := ceremony.AcceptRollback(cfg.Ceremony(), c.dev, text, log); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "rollback accepted: the store is bound to this TPM's rollback counter (recorded in the audit log)")
@@ -417,7 +418,7 @@ func cmdReseal(c *common, pcrs, values string, stdout io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	var opt daemon.ResealOptions
+	var opt ceremony.ResealOptions
 	if pcrs != "" {
 		if cfg.Seal.PCRs, err = parsePCRs(pcrs); err != nil {
 			return usageError{err}
@@ -432,7 +433,7 @@ func cmdReseal(c *common, pcrs, values string, stdout io.Writer, log *slog.Logge
 			return usageError{fmt.Errorf("--pcr-values: %w", err)}
 		}
 	}
-	if err := daemon.Reseal(cfg, c.dev, opt, log); err != nil {
+	if err := ceremony.Reseal(cfg.Ceremony(), c.dev, opt, log); err != nil {
 		return err
 	}
 	printSealed(stdout, cfg)
@@ -441,7 +442,7 @@ func cmdReseal(c *common, pcrs, values string, stdout io.Writer, log *slog.Logge
 
 // printSealed says what root.sealed is bound to now.
 func printSealed(stdout io.Writer, cfg daemon.Config) {
-	info, err := daemon.ReadSealedInfo(cfg)
+	info, err := ceremony.ReadSealedInfo(cfg.Ceremony())
 	if err != nil {
 		fmt.Fprintln(stdout, "root key re-sealed to this TPM")
 		return

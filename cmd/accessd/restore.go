@@ -10,7 +10,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/accessd/accessd/daemon"
+	"github.com/accessd/accessd/daemon/ceremony"
 )
 
 // recoveryInput is how a command that needs the recovery key gets it:
@@ -79,7 +79,7 @@ func readSecretFile(name string) ([]byte, error) {
 }
 
 // splitFlags registers --recovery-shares and --recovery-threshold.
-func splitFlags(fs *flag.FlagSet, s *daemon.RecoveryShares) {
+func splitFlags(fs *flag.FlagSet, s *ceremony.RecoveryShares) {
 	fs.Func("recovery-shares", "split the new recovery key into `N` shares (with --recovery-threshold)", func(v string) error {
 		n, err := strconv.Atoi(v)
 		s.N = n
@@ -117,14 +117,14 @@ func restoreFlags(fs *flag.FlagSet) action {
 			return fmt.Errorf("open backup: %w", err)
 		}
 		defer f.Close()
-		return daemon.Restore(cfg, daemon.RestoreOptions{Dev: c.dev, Backup: f, BackupName: backup, Secret: secret, Out: stdout, Log: log})
+		return ceremony.Restore(cfg.Ceremony(), ceremony.RestoreOptions{Dev: c.dev, Backup: f, BackupName: backup, Secret: secret, Out: stdout, Log: log})
 	}
 }
 
 func rekeyFlags(fs *flag.FlagSet) action {
 	var c common
 	var ri recoveryInput
-	var split daemon.RecoveryShares
+	var split ceremony.RecoveryShares
 	var finish, abort bool
 	var out string
 	c.register(fs)
@@ -152,13 +152,13 @@ func rekeyFlags(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		opt := daemon.RekeyOptions{Old: secret, Split: split, OutFile: out, Out: stdout, Log: log}
+		opt := ceremony.RekeyOptions{Old: secret, Split: split, OutFile: out, Out: stdout, Log: log}
 		switch {
 		case finish:
-			return daemon.FinishRekeyRecovery(cfg, opt)
+			return ceremony.FinishRekeyRecovery(cfg.Ceremony(), opt)
 		case abort:
-			return daemon.AbortRekeyRecovery(cfg, opt)
+			return ceremony.AbortRekeyRecovery(cfg.Ceremony(), opt)
 		}
-		return daemon.RekeyRecovery(cfg, opt)
+		return ceremony.RekeyRecovery(cfg.Ceremony(), opt)
 	}
 }

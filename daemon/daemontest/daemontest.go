@@ -1,8 +1,8 @@
 // Package daemontest holds the helpers the daemon's and the accessd
 // command's tests share: a log sink safe to read while a child writes to
-// it, free loopback ports, a real NOTIFY_SOCKET, golden files refreshed with
-// -update, and a way to open a temp dir to other users. They used to be
-// copied into each test package.
+// it, free loopback ports, a real NOTIFY_SOCKET and a way to open a temp
+// dir to other users. They used to be copied into each test package.
+// Golden files are store/storetest/testkit.Golden's.
 //
 // Packages below daemon (seal, store) keep their own: nothing there may
 // import daemon. seal's swtpm starter is seal/sealtest.StartSwtpm.
@@ -10,7 +10,6 @@ package daemontest
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // SyncBuffer collects output written by other goroutines or a child
@@ -44,9 +45,7 @@ func (s *SyncBuffer) String() string {
 func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
@@ -61,9 +60,7 @@ func NotifySocket(t testing.TB) (string, <-chan string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	ch := make(chan string, 100)
 	go func() {
@@ -87,36 +84,13 @@ func WaitFor(t testing.TB, ch <-chan string, want string, d time.Duration) {
 	for {
 		select {
 		case m, ok := <-ch:
-			if !ok {
-				t.Fatalf("NOTIFY_SOCKET closed before %q", want)
-			}
+			require.True(t, ok, "NOTIFY_SOCKET closed before %q", want)
 			if strings.Contains(m, want) {
 				return
 			}
 		case <-deadline:
-			t.Fatalf("no %q on NOTIFY_SOCKET within %s", want, d)
+			require.Fail(t, fmt.Sprintf("no %q on NOTIFY_SOCKET within %s", want, d))
 		}
-	}
-}
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// Golden compares got with testdata/name, rewriting the file first under
-// go test -update.
-func Golden(t testing.TB, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (if on purpose, go test -update):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
 
@@ -126,9 +100,7 @@ func OpenDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Chmod(d, 0o755))
 	}
 	return dir
 }

@@ -1,4 +1,4 @@
-package daemon
+package ceremony
 
 import (
 	"os"
@@ -6,14 +6,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/daemon/internal/datadir"
 )
 
 // The marker makes every other command refuse the data dir, naming the
 // restore command with the backup's name quoted for a shell; restore
 // clears only a data dir that holds the marker.
 func TestRestoreMark(t *testing.T) {
+	t.Parallel()
 	d := t.TempDir()
-	require.NoError(t, refuseUnfinishedRestore(d))
+	require.NoError(t, datadir.RefuseUnfinishedRestore(d))
 	require.NoError(t, os.WriteFile(filepath.Join(d, "keep"), []byte("x"), 0o600))
 	cleared, err := clearUnfinishedRestore(d)
 	require.NoError(t, err)
@@ -26,13 +29,13 @@ func TestRestoreMark(t *testing.T) {
 		{"", "--backup FILE --recovery-key-file KEY"},
 	} {
 		require.NoError(t, writeRestoreMark(d, tc.name))
-		err := refuseUnfinishedRestore(d)
-		require.ErrorIs(t, err, ErrRestoreUnfinished)
-		require.ErrorIs(t, err, ErrNotInitialised, "exit 4")
+		err := datadir.RefuseUnfinishedRestore(d)
+		require.ErrorIs(t, err, datadir.ErrRestoreUnfinished)
+		require.ErrorIs(t, err, datadir.ErrNotInitialised, "exit 4")
 		require.Contains(t, err.Error(), "accessd restore --data-dir "+d+" "+tc.want)
-		_, err = lockDataDir(d, false)
-		require.ErrorIs(t, err, ErrRestoreUnfinished, "every command that locks the data dir refuses it")
-		require.NoError(t, os.Remove(restoreMarkPath(d)))
+		_, err = datadir.Lock(d, false)
+		require.ErrorIs(t, err, datadir.ErrRestoreUnfinished, "every command that locks the data dir refuses it")
+		require.NoError(t, os.Remove(datadir.RestoreMarkPath(d)))
 	}
 
 	require.NoError(t, writeRestoreMark(d, "b.backup"))

@@ -1,4 +1,4 @@
-package daemon
+package ceremony
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/seal"
 )
 
@@ -45,7 +46,7 @@ func rootFromRecovery(cfg Config, secret []byte, op string) (seal.RootKey, error
 		return seal.RootKey{}, err
 	}
 	defer rk.Destroy()
-	root, err := seal.ReadRecoveryFile(recoveryPath(cfg.DataDir), rk)
+	root, err := seal.ReadRecoveryFile(datadir.RecoveryPath(cfg.DataDir), rk)
 	if err != nil {
 		return seal.RootKey{}, fmt.Errorf("daemon: %s: %w", op, err)
 	}
@@ -146,7 +147,7 @@ type RekeyOptions struct {
 // while accessd serves; two rekeys never interleave (a lock on the seal
 // directory).
 func RekeyRecovery(cfg Config, opt RekeyOptions) error {
-	harden(opt.Log)
+	datadir.Harden(opt.Log)
 	if err := opt.Split.Check(); err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func RekeyRecovery(cfg Config, opt RekeyOptions) error {
 		return err
 	}
 	defer unlock()
-	path := recoveryPath(cfg.DataDir)
+	path := datadir.RecoveryPath(cfg.DataDir)
 	_, current, pending, err := readRecoveryWraps(cfg, "rekey-recovery")
 	if err != nil {
 		return err
@@ -245,7 +246,7 @@ func deliverRekey(opt RekeyOptions, out *os.File, text []byte) error {
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", opt.OutFile, err)
 	}
-	if err := syncDir(filepath.Dir(opt.OutFile)); err != nil {
+	if err := datadir.SyncDir(filepath.Dir(opt.OutFile)); err != nil {
 		return fmt.Errorf("sync the directory of %s: %w", opt.OutFile, err)
 	}
 	if _, err := fmt.Fprintf(opt.Out, "The new recovery key and the next steps are in %s (mode 0600). Move it offline, then check the key and retire the old one as that file says.\n", opt.OutFile); err != nil {
@@ -279,7 +280,7 @@ func keyArgs(who string, split RecoveryShares) string {
 // into its wraps (pending nil when no rekey is pending); op names the
 // command in errors.
 func readRecoveryWraps(cfg Config, op string) (data, current, pending []byte, err error) {
-	data, err = seal.ReadRecoveryData(recoveryPath(cfg.DataDir))
+	data, err = seal.ReadRecoveryData(datadir.RecoveryPath(cfg.DataDir))
 	if err == nil {
 		current, pending, err = seal.SplitRecoveryData(data)
 	}
@@ -293,10 +294,10 @@ func readRecoveryWraps(cfg Config, op string) (data, current, pending []byte, er
 func lockRekey(cfg Config) (unlock func(), err error) {
 	// A restore that did not finish is finished first: its store and
 	// seal files are not yet the data dir's.
-	if err := refuseUnfinishedRestore(cfg.DataDir); err != nil {
+	if err := datadir.RefuseUnfinishedRestore(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	dir := sealDir(cfg.DataDir)
+	dir := datadir.SealDir(cfg.DataDir)
 	d, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", dir, err)

@@ -1,6 +1,7 @@
 package lockdown
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -8,10 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestDataDirPerms(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		setup     func(t *testing.T, tr *tree)
@@ -52,9 +55,7 @@ func TestDataDirPerms(t *testing.T) {
 			name: "file owned by another user",
 			root: true,
 			setup: func(t *testing.T, tr *tree) {
-				if err := os.Chown(tr.path("var/lib/accessd/db/000001.vlog"), 4242, 4242); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.Chown(tr.path("var/lib/accessd/db/000001.vlog"), 4242, 4242))
 			},
 			want:      StatusFail,
 			wantFound: "000001.vlog is owned by uid 4242",
@@ -91,9 +92,7 @@ func TestDataDirPerms(t *testing.T) {
 			setup: func(t *testing.T, tr *tree) {
 				sock := filepath.Join(tr.cfg.DataDir, "admin.sock")
 				l, err := net.Listen("unix", sock)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				t.Cleanup(func() { l.Close() })
 				chmod(t, sock, 0o660)
 				tr.cfg.AdminSocket = sock
@@ -120,14 +119,13 @@ func TestDataDirPerms(t *testing.T) {
 			}
 			tr.cfg.Dev = tt.dev
 			f := finding(t, tr.cfg, "data-dir-perms")
-			if f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix) {
-				t.Errorf("got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, tt.wantFix)
-			}
+			assert.False(t, f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix), "got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, tt.wantFix)
 		})
 	}
 }
 
 func TestParentDirs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		check     string
@@ -168,9 +166,7 @@ func TestParentDirs(t *testing.T) {
 			check: "config-file-parents",
 			root:  true,
 			setup: func(t *testing.T, tr *tree) {
-				if err := os.Chown(tr.path("etc/accessd"), 4343, 0); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.Chown(tr.path("etc/accessd"), 4343, 0))
 			},
 			want:      StatusFail,
 			wantFound: "/etc/accessd is owned by uid 4343",
@@ -182,12 +178,8 @@ func TestParentDirs(t *testing.T) {
 			setup: func(t *testing.T, tr *tree) {
 				unsafe := mkdir(t, tr.path("srv/shared"), 0o777)
 				target := filepath.Join(unsafe, "accessd")
-				if err := os.Rename(tr.cfg.DataDir, target); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Symlink(target, tr.cfg.DataDir); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.Rename(tr.cfg.DataDir, target))
+				require.NoError(t, os.Symlink(target, tr.cfg.DataDir))
 			},
 			want:      StatusFail,
 			wantFound: "srv/shared is mode 0777",
@@ -220,9 +212,7 @@ func TestParentDirs(t *testing.T) {
 				tt.setup(t, tr)
 			}
 			f := finding(t, tr.cfg, tt.check)
-			if f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix) {
-				t.Errorf("got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, tt.wantFix)
-			}
+			assert.False(t, f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix), "got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, tt.wantFix)
 		})
 	}
 }
@@ -230,6 +220,7 @@ func TestParentDirs(t *testing.T) {
 // TestParentDirsRealTmp walks to the real "/" on purpose: the test tree
 // sits under /tmp, which is 1777 on this kind of host, so the check must fail.
 func TestParentDirsRealTmp(t *testing.T) {
+	t.Parallel()
 	tr := newTree(t)
 	fi, err := os.Stat(os.TempDir())
 	if err != nil || fi.Mode().Perm()&0o002 == 0 || !strings.HasPrefix(tr.root, os.TempDir()) {
@@ -237,12 +228,11 @@ func TestParentDirsRealTmp(t *testing.T) {
 	}
 	tr.cfg.TrustedRoot = ""
 	f := finding(t, tr.cfg, "data-dir-parents")
-	if f.Status != StatusFail || !strings.Contains(f.Found, os.TempDir()+" is mode 1777") {
-		t.Errorf("got %s %q, want a failure naming %s", f.Status, f.Found, os.TempDir())
-	}
+	assert.False(t, f.Status != StatusFail || !strings.Contains(f.Found, os.TempDir()+" is mode 1777"), "got %s %q, want a failure naming %s", f.Status, f.Found, os.TempDir())
 }
 
 func TestFilePerms(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		check     string
@@ -293,9 +283,7 @@ func TestFilePerms(t *testing.T) {
 		{
 			name: "key owned by another user", check: "tls-key-perms", root: true,
 			setup: func(t *testing.T, tr *tree) {
-				if err := os.Chown(tr.cfg.TLSKey, 4343, 4343); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.Chown(tr.cfg.TLSKey, 4343, 4343))
 			},
 			// The service reads its key: the fix hands it to the service user.
 			want: StatusFail, wantSev: SeverityCritical, wantFound: "owned by uid 4343", wantFix: "chown " + strconv.Itoa(os.Geteuid()) + " ",
@@ -303,9 +291,7 @@ func TestFilePerms(t *testing.T) {
 		{
 			name: "key owned by the service user", check: "tls-key-perms", root: true,
 			setup: func(t *testing.T, tr *tree) {
-				if err := os.Chown(tr.cfg.TLSKey, 4343, 4343); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.Chown(tr.cfg.TLSKey, 4343, 4343))
 				tr.cfg.ServiceUser = "4343"
 			},
 			want: StatusPass, wantSev: SeverityCritical,
@@ -324,14 +310,13 @@ func TestFilePerms(t *testing.T) {
 				tt.setup(t, tr)
 			}
 			f := finding(t, tr.cfg, tt.check)
-			if f.Status != tt.want || f.Severity != tt.wantSev || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix) {
-				t.Errorf("got %s/%s %q fix %q; want %s/%s, found ~%q, fix ~%q", f.Status, f.Severity, f.Found, f.Fix, tt.want, tt.wantSev, tt.wantFound, tt.wantFix)
-			}
+			assert.False(t, f.Status != tt.want || f.Severity != tt.wantSev || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix), "got %s/%s %q fix %q; want %s/%s, found ~%q, fix ~%q", f.Status, f.Severity, f.Found, f.Fix, tt.want, tt.wantSev, tt.wantFound, tt.wantFix)
 		})
 	}
 }
 
 func TestAdminSocketDir(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		setup     func(t *testing.T, tr *tree)
@@ -353,9 +338,7 @@ func TestAdminSocketDir(t *testing.T) {
 				tt.setup(t, tr)
 			}
 			f := finding(t, tr.cfg, "admin-socket-dir")
-			if f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) {
-				t.Errorf("got %s %q fix %q; want %s, found ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound)
-			}
+			assert.False(t, f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound), "got %s %q fix %q; want %s, found ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound)
 		})
 	}
 }
@@ -364,15 +347,14 @@ func TestAdminSocketDir(t *testing.T) {
 // package has not set up: the report says how to make the packaged layout,
 // and the key's fix hands it to the service user, not to root.
 func TestPackagedUserMissing(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	tr := newTree(t)
 	c := tr.cfg
 	c.ServiceUser = ""
 	c.PackagedUser = "accessd-test-nonexistent"
 	c.Creds = &Creds{}
-	if err := os.Chown(c.TLSKey, 4343, 4343); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Chown(c.TLSKey, 4343, 4343))
 	f := finding(t, c, "service-user")
 	require.Equal(t, StatusFail, f.Status)
 	require.Contains(t, f.Found, "no accessd-test-nonexistent user")
@@ -389,13 +371,12 @@ func TestPackagedUserMissing(t *testing.T) {
 // compromised daemon could otherwise rewrite its own config for the next
 // start. Real files, real chown.
 func TestConfigOwnership(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	const svc, running, stranger = 4343, 4242, 4444 // tree creds run as 4242
 	chown := func(t *testing.T, path string, uid, gid int) {
 		t.Helper()
-		if err := os.Chown(path, uid, gid); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Chown(path, uid, gid))
 	}
 	tests := []struct {
 		name      string
@@ -459,16 +440,14 @@ func TestConfigOwnership(t *testing.T) {
 			}
 			fix := strings.NewReplacer("{config}", tr.cfg.ConfigFile, "{root}", tr.root).Replace(tt.wantFix)
 			f := finding(t, tr.cfg, tt.check)
-			if f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, fix) {
-				t.Errorf("got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, fix)
-			}
+			assert.False(t, f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, fix), "got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, fix)
 			// Enforced from the first start: a daemon refused with a
 			// writable config never runs to set lockdown.mode = "warn" in
 			// it. --dev downgrades it like every critical finding.
 			if tt.want == StatusFail {
 				tr.cfg.Dev = true
 				if g := finding(t, tr.cfg, tt.check); g.Status != StatusWarn {
-					t.Errorf("dev: got %s, want warn", g.Status)
+					assert.Fail(t, fmt.Sprintf("dev: got %s, want warn", g.Status))
 				}
 			}
 		})

@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // dmDevice lays out /sys/block/<dev>/dm/{name,uuid} and its slaves.
@@ -16,13 +19,12 @@ func dmDevice(t *testing.T, tr *tree, dev, name, uuid string, slaves ...string) 
 	writeFile(t, filepath.Join(base, "dm/uuid"), []byte(uuid+"\n"), 0o444)
 	mkdir(t, filepath.Join(base, "slaves"), 0o755)
 	for _, s := range slaves {
-		if err := os.Symlink("../../"+s, filepath.Join(base, "slaves", s)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Symlink("../../"+s, filepath.Join(base, "slaves", s)))
 	}
 }
 
 func TestSwap(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		swaps     string // nil-able via missing
@@ -88,14 +90,13 @@ func TestSwap(t *testing.T) {
 				tt.setup(t, tr)
 			}
 			f := finding(t, tr.cfg, "swap")
-			if f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix) {
-				t.Errorf("got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, tt.wantFix)
-			}
+			assert.False(t, f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix), "got %s %q fix %q; want %s, found ~%q, fix ~%q", f.Status, f.Found, f.Fix, tt.want, tt.wantFound, tt.wantFix)
 		})
 	}
 }
 
 func TestParseSwaps(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -113,17 +114,14 @@ func TestParseSwaps(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseSwaps([]byte(tt.in))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
+			require.EqualValues(t, tt.wantErr, (err != nil), "err = %v, wantErr %v", err, tt.wantErr)
+			assert.True(t, reflect.DeepEqual(got, tt.want), "got %q, want %q", got, tt.want)
 		})
 	}
 }
 
 func TestPtraceScope(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		content   string
@@ -147,17 +145,14 @@ func TestPtraceScope(t *testing.T) {
 				writeFile(t, p, []byte(tt.content), 0o644)
 			}
 			f := finding(t, tr.cfg, "ptrace-scope")
-			if f.Status != tt.want || f.Severity != SeverityWarning || !strings.Contains(f.Found, tt.wantFound) {
-				t.Errorf("got %s/%s %q; want %s, found ~%q", f.Status, f.Severity, f.Found, tt.want, tt.wantFound)
-			}
-			if f.Status == StatusWarn && f.Fix == "" {
-				t.Error("warning without a fix")
-			}
+			assert.False(t, f.Status != tt.want || f.Severity != SeverityWarning || !strings.Contains(f.Found, tt.wantFound), "got %s/%s %q; want %s, found ~%q", f.Status, f.Severity, f.Found, tt.want, tt.wantFound)
+			assert.False(t, f.Status == StatusWarn && f.Fix == "", "warning without a fix")
 		})
 	}
 }
 
 func TestKernelLockdown(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		content   string
@@ -181,14 +176,13 @@ func TestKernelLockdown(t *testing.T) {
 				writeFile(t, p, []byte(tt.content), 0o444)
 			}
 			f := finding(t, tr.cfg, "kernel-lockdown")
-			if f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) {
-				t.Errorf("got %s %q; want %s, found ~%q", f.Status, f.Found, tt.want, tt.wantFound)
-			}
+			assert.False(t, f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound), "got %s %q; want %s, found ~%q", f.Status, f.Found, tt.want, tt.wantFound)
 		})
 	}
 }
 
 func TestSecureBoot(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		setup     func(t *testing.T, tr *tree)
@@ -224,9 +218,7 @@ func TestSecureBoot(t *testing.T) {
 				tt.setup(t, tr)
 			}
 			f := finding(t, tr.cfg, "secure-boot")
-			if f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound) {
-				t.Errorf("got %s %q; want %s, found ~%q", f.Status, f.Found, tt.want, tt.wantFound)
-			}
+			assert.False(t, f.Status != tt.want || !strings.Contains(f.Found, tt.wantFound), "got %s %q; want %s, found ~%q", f.Status, f.Found, tt.want, tt.wantFound)
 		})
 	}
 }

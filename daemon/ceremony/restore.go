@@ -1,4 +1,4 @@
-package daemon
+package ceremony
 
 import (
 	"bufio"
@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/accessd/accessd/daemon/internal/backupfile"
+	"github.com/accessd/accessd/daemon/internal/datadir"
+	"github.com/accessd/accessd/daemon/internal/rollback"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -53,25 +56,25 @@ var ErrDataDirNotEmpty = errors.New("daemon: restore builds a new data dir, and 
 // be absent or empty, or hold a restore that was interrupted (a marker
 // file says so until the restore is complete): restore then starts over.
 func Restore(cfg Config, opt RestoreOptions) (err error) {
-	harden(opt.Log)
+	datadir.Harden(opt.Log)
 	now := time.Now
 	if opt.Now != nil {
 		now = opt.Now
 	}
 	// A data dir with the marker holds an interrupted restore, cleared
 	// under the lock below; any other must be empty.
-	if _, err := os.Lstat(restoreMarkPath(cfg.DataDir)); err != nil {
+	if _, err := os.Lstat(datadir.RestoreMarkPath(cfg.DataDir)); err != nil {
 		if err := requireEmptyDataDir(cfg.DataDir); err != nil {
 			return err
 		}
 	}
 	if opt.Dev {
-		if err := DevTPMAvailable(); err != nil {
+		if err := datadir.DevTPMAvailable(); err != nil {
 			return err
 		}
 	}
 	br := bufio.NewReaderSize(opt.Backup, store.BackupPeekSize)
-	h, err := readBackupHeader(br)
+	h, err := backupfile.Read(br)
 	if err != nil {
 		return err
 	}
@@ -80,7 +83,7 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 		return err
 	}
 	defer rk.Destroy()
-	root, err := seal.UnwrapRecoveryData(h.recovery, rk)
+	root, err := seal.UnwrapRecoveryData(h.Recovery, rk)
 	if err != nil {
 		if errors.Is(err, seal.ErrWrongRecoveryKey) {
 			return fmt.Errorf("daemon: restore: %w (a backup needs the recovery key that was in effect when it was taken: after rekey-recovery, older backups still need the old key); nothing was written", err)
@@ -88,27 +91,27 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 		return fmt.Errorf("daemon: restore: %w; nothing was written", err)
 	}
 	defer root.Destroy()
-	if err := store.CheckBackupTag(root.Bytes(), h.raw, h.tag); err != nil {
+	if err := store.CheckBackupTag(root.Bytes(), h.Raw, h.Tag); err != nil {
 		return fmt.Errorf("daemon: restore: %w; nothing was written", err)
 	}
-	if err := store.CheckBackupStart(br, root.Bytes(), h.streamBinding()); err != nil {
+	if err := store.CheckBackupStart(br, root.Bytes(), h.StreamBinding()); err != nil {
 		return fmt.Errorf("daemon: restore: %w: the header (a backup taken %s) and the store data in this file do not belong together: parts of two backups were joined, or the data is damaged; nothing was written. Restore an unaltered file exactly as accessctl backup wrote it",
-			err, h.created.Format(time.RFC3339))
+			err, h.Created.Format(time.RFC3339))
 	}
-	if h.version == backupV1 {
+	if h.Version == backupfile.V1 {
 		opt.Log.Warn("this backup has format version 1, whose header is not bound to its store data: the time it states is not proven to be the time of the data in it. Restore it only from a copy you trust; backups taken by this accessd are bound",
-			"event", "daemon.restore_unbound_header", "backup_created", h.created.Format(time.RFC3339), "format_version", h.version)
+			"event", "daemon.restore_unbound_header", "backup_created", h.Created.Format(time.RFC3339), "format_version", h.Version)
 	}
 
-	dir, err := lockDataDirAny(cfg.DataDir, true)
+	dir, err := datadir.LockAny(cfg.DataDir, true)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			dir.undo()
+			dir.Undo()
 		} else {
-			dir.release()
+			dir.Release()
 		}
 	}()
 	// An interrupted restore is cleared (all of it was restore's own
@@ -129,33 +132,33 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 	if err := writeRestoreMark(cfg.DataDir, name); err != nil {
 		return err
 	}
-	dir.track(restoreMarkPath(cfg.DataDir))
+	dir.Track(datadir.RestoreMarkPath(cfg.DataDir))
 	killAtStep("restore.marked")
 	// Each path is tracked for undo only once this run created it, so a
 	// failure never removes what was there before.
-	if err := os.Mkdir(sealDir(cfg.DataDir), 0o700); err != nil {
+	if err := os.Mkdir(datadir.SealDir(cfg.DataDir), 0o700); err != nil {
 		return fmt.Errorf("daemon: create seal dir: %w", err)
 	}
-	dir.track(sealDir(cfg.DataDir))
+	dir.Track(datadir.SealDir(cfg.DataDir))
 	sealer, err := openSealer(cfg, opt.Dev)
 	if err != nil {
 		return err
 	}
 	defer sealer.Close()
-	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
+	if err := seal.WriteSealedFile(datadir.SealedPath(cfg.DataDir), sealer, root, cfg.Seal.PCRs, now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
-	dir.track(sealedPath(cfg.DataDir))
+	dir.Track(datadir.SealedPath(cfg.DataDir))
 	killAtStep("restore.sealed")
-	if err := seal.WriteRecoveryData(recoveryPath(cfg.DataDir), h.recovery, false); err != nil {
+	if err := seal.WriteRecoveryData(datadir.RecoveryPath(cfg.DataDir), h.Recovery, false); err != nil {
 		return fmt.Errorf("daemon: restore: %w", err)
 	}
-	dir.track(recoveryPath(cfg.DataDir))
+	dir.Track(datadir.RecoveryPath(cfg.DataDir))
 	killAtStep("restore.recovery")
-	if err := store.RestoreBound(br, dbPath(cfg.DataDir), root.Bytes(), h.streamBinding()); err != nil {
+	if err := store.RestoreBound(br, datadir.DBPath(cfg.DataDir), root.Bytes(), h.StreamBinding()); err != nil {
 		return fmt.Errorf("daemon: restore: %w (is the file complete? compare its size with what accessctl backup reported)", err)
 	}
-	dir.track(dbPath(cfg.DataDir))
+	dir.Track(datadir.DBPath(cfg.DataDir))
 	killAtStep("restore.store")
 	res, err := recordRestore(cfg, opt.Dev, sealer, root, h, opt.Log, now)
 	if err != nil {
@@ -165,13 +168,13 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 		return err
 	}
 	opt.Log.Warn("data dir restored from a backup", "event", "daemon.restored", "data_dir", cfg.DataDir,
-		"backup_created", h.created.Format(time.RFC3339), "seal", string(sealer.Kind()), "pcrs", cfg.Seal.PCRs, "audit_entries", res.Entries)
-	fmt.Fprintf(opt.Out, "restored %s from a backup taken %s (sealed to %s", cfg.DataDir, h.created.Format(time.RFC3339), sealer.Kind())
+		"backup_created", h.Created.Format(time.RFC3339), "seal", string(sealer.Kind()), "pcrs", cfg.Seal.PCRs, "audit_entries", res.Entries)
+	fmt.Fprintf(opt.Out, "restored %s from a backup taken %s (sealed to %s", cfg.DataDir, h.Created.Format(time.RFC3339), sealer.Kind())
 	if len(cfg.Seal.PCRs) > 0 {
 		fmt.Fprintf(opt.Out, ", PCRs %v", cfg.Seal.PCRs)
 	}
 	fmt.Fprintf(opt.Out, ")\naudit chain verified: %d entries, head %s\n", res.Entries, hex.EncodeToString(res.Head))
-	if _, pending, err := seal.SplitRecoveryData(h.recovery); err == nil && pending != nil {
+	if _, pending, err := seal.SplitRecoveryData(h.Recovery); err == nil && pending != nil {
 		fmt.Fprintf(opt.Out, "a rekey-recovery was pending when the backup was taken: root.recovery opens with the old and the new key until accessd rekey-recovery --finish --recovery-key-file NEW (or --abort --recovery-key-file OLD).\n")
 	}
 	fmt.Fprintf(opt.Out, "the recovery key that opened this backup is the recovery key of the new data dir.\n"+
@@ -182,8 +185,8 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 // recordRestore opens the restored store, verifies its audit chain, binds
 // it to this TPM's rollback counter (not under --dev) and records the
 // restore in the same transaction.
-func recordRestore(cfg Config, dev bool, counter rollbackCounter, root seal.RootKey, h *backupHeader, log *slog.Logger, now func() time.Time) (audit.Result, error) {
-	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+func recordRestore(cfg Config, dev bool, counter rollback.Counter, root seal.RootKey, h *backupfile.Header, log *slog.Logger, now func() time.Time) (audit.Result, error) {
+	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
 	if err != nil {
 		return audit.Result{}, fmt.Errorf("daemon: open the restored store: %w", err)
 	}
@@ -199,7 +202,7 @@ func recordRestore(cfg Config, dev bool, counter rollbackCounter, root seal.Root
 	actor := "uid:" + strconv.Itoa(os.Getuid())
 	e := store.AuditEntry{Time: now().UTC(), Type: "store.restored", Actor: actor, Source: "accessd restore",
 		Target: "store", Result: "ok", Detail: map[string]string{
-			"backup_created": h.created.Format(time.RFC3339), "format_version": strconv.Itoa(h.version), "entries_before": strconv.FormatUint(res.Entries, 10),
+			"backup_created": h.Created.Format(time.RFC3339), "format_version": strconv.Itoa(h.Version), "entries_before": strconv.FormatUint(res.Entries, 10),
 			"head_before": hex.EncodeToString(res.Head), "pcrs": fmt.Sprint(cfg.Seal.PCRs)}}
 	if dev {
 		// The simulator keeps no NV: rollback detection is off under --dev.
@@ -208,14 +211,14 @@ func recordRestore(cfg Config, dev bool, counter rollbackCounter, root seal.Root
 		// Bind the restored store to this TPM's rollback counter (it
 		// recorded the old machine's), with the restore's entry in the
 		// same transaction: the first serve then accepts it.
-		_, err = bindCounter(st, counter, e)
+		_, err = rollback.Bind(st, counter, e)
 	}
 	if err != nil {
 		return res, fmt.Errorf("daemon: record the restore: %w", err)
 	}
 	killAtStep("restore.bound")
 	// Chain the staged entry now, so the restored log verifies with it.
-	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
+	al, err := audit.Open(st, audit.Options{Emit: cfg.emit(log), Log: log})
 	if err != nil {
 		return res, fmt.Errorf("daemon: audit log: %w", err)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package ceremony
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 )
@@ -63,25 +64,25 @@ func Reseal(cfg Config, dev bool, opt ResealOptions, log *slog.Logger) error {
 		return err
 	}
 	defer s.Close()
-	logFlushed(log, s)
-	root, info, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), s)
+	datadir.LogFlushed(log, s)
+	root, info, err := seal.ReadSealedFile(datadir.SealedPath(cfg.DataDir), s)
 	if err != nil {
 		return fmt.Errorf("daemon: reseal: %w", err)
 	}
 	defer root.Destroy()
 	pcrs := opt.PCRs
 	if pcrs == nil {
-		pcrs = pcrIndices(info.PCRs)
+		pcrs = PCRIndices(info.PCRs)
 	}
 	if len(opt.Planned) > 0 {
-		if err := seal.WritePlannedSealedFile(sealedPath(cfg.DataDir), s, root, pcrs, opt.Planned, time.Now()); err != nil {
+		if err := seal.WritePlannedSealedFile(datadir.SealedPath(cfg.DataDir), s, root, pcrs, opt.Planned, time.Now()); err != nil {
 			return fmt.Errorf("daemon: reseal for a planned PCR change: %w", err)
 		}
 		log.Warn("root key re-sealed for a planned PCR change: it opens with the current and with the planned PCR values until the first start on the planned ones",
 			"event", "seal.planned", "pcrs", pcrs, "planned", seal.FormatPCRValues(opt.Planned))
 		return nil
 	}
-	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), s, root, pcrs, time.Now()); err != nil {
+	if err := seal.WriteSealedFile(datadir.SealedPath(cfg.DataDir), s, root, pcrs, time.Now()); err != nil {
 		return fmt.Errorf("daemon: seal root key: %w", err)
 	}
 	log.Info("root key re-sealed", "event", "seal.resealed", "pcrs", pcrs)
@@ -91,27 +92,27 @@ func Reseal(cfg Config, dev bool, opt ResealOptions, log *slog.Logger) error {
 // prepareKeyOp hardens the process (the root key is about to be in
 // memory) and locks the data dir against a concurrent init or reseal.
 func prepareKeyOp(cfg Config, log *slog.Logger) (func(), error) {
-	harden(log)
-	if err := refuseUnfinishedRestore(cfg.DataDir); err != nil { // checked again under the lock
+	datadir.Harden(log)
+	if err := datadir.RefuseUnfinishedRestore(cfg.DataDir); err != nil { // checked again under the lock
 		return nil, err
 	}
-	if _, err := os.Stat(sealDir(cfg.DataDir)); err != nil {
-		return nil, fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", sealDir(cfg.DataDir), err)
+	if _, err := os.Stat(datadir.SealDir(cfg.DataDir)); err != nil {
+		return nil, fmt.Errorf("daemon: %s: %w (is --data-dir / data_dir right? has `accessd init` run?)", datadir.SealDir(cfg.DataDir), err)
 	}
-	dir, err := lockDataDir(cfg.DataDir, false)
+	dir, err := datadir.Lock(cfg.DataDir, false)
 	if err != nil {
 		return nil, err
 	}
-	return dir.release, nil
+	return dir.Release, nil
 }
 
 // proveStoreKey opens the store with root and closes it: Badger refuses a
 // wrong key, so success means root is this store's key.
 func proveStoreKey(cfg Config, root seal.RootKey, log *slog.Logger) error {
-	if _, err := os.Stat(dbPath(cfg.DataDir)); err != nil {
-		return fmt.Errorf("daemon: no store at %s to check the recovered key against: %w", dbPath(cfg.DataDir), err)
+	if _, err := os.Stat(datadir.DBPath(cfg.DataDir)); err != nil {
+		return fmt.Errorf("daemon: no store at %s to check the recovered key against: %w", datadir.DBPath(cfg.DataDir), err)
 	}
-	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
 	if errors.Is(err, store.ErrKeyMismatch) {
 		return fmt.Errorf("daemon: the recovery key opens root.recovery but not the store in %s; is this root.recovery from another install? nothing was changed", cfg.DataDir)
 	}
@@ -130,14 +131,14 @@ func resealWith(cfg Config, dev bool, root seal.RootKey, pcrs []int, log *slog.L
 		return false, err
 	}
 	defer s.Close()
-	logFlushed(log, s)
+	datadir.LogFlushed(log, s)
 	if !dev && tpmReplaced(cfg, s) && counterGone(s.TPM) {
 		if err := bindAfterClear(cfg, root, s.TPM, log); err != nil {
 			return false, err
 		}
 		replaced = true
 	}
-	if err := seal.WriteSealedFile(sealedPath(cfg.DataDir), s, root, pcrs, time.Now()); err != nil {
+	if err := seal.WriteSealedFile(datadir.SealedPath(cfg.DataDir), s, root, pcrs, time.Now()); err != nil {
 		return replaced, fmt.Errorf("daemon: seal root key: %w", err)
 	}
 	return replaced, nil

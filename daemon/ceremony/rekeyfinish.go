@@ -1,13 +1,13 @@
-package daemon
+package ceremony
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/seal"
 )
 
@@ -31,7 +31,7 @@ func AbortRekeyRecovery(cfg Config, opt RekeyOptions) error {
 // endRekey keeps the wrap keep of a pending rekey, after proving the
 // operator's key opens it.
 func endRekey(cfg Config, opt RekeyOptions, keep seal.RecoveryWrap) error {
-	harden(opt.Log)
+	datadir.Harden(opt.Log)
 	op, other := "--finish", "--abort --recovery-key-file OLD"
 	if keep == seal.WrapCurrent {
 		op, other = "--abort", "--finish --recovery-key-file NEW"
@@ -44,7 +44,7 @@ func endRekey(cfg Config, opt RekeyOptions, keep seal.RecoveryWrap) error {
 		return err
 	}
 	defer unlock()
-	path := recoveryPath(cfg.DataDir)
+	path := datadir.RecoveryPath(cfg.DataDir)
 	data, current, pending, err := readRecoveryWraps(cfg, "rekey-recovery "+op)
 	if err != nil {
 		return err
@@ -122,19 +122,6 @@ func CheckRecoveryKey(cfg Config, secret []byte, out io.Writer) error {
 	default:
 		_, err = fmt.Fprintf(out, "this recovery key opens root.recovery of %s: it is the OLD key, in effect until the pending rekey-recovery is finished "+
 			"(accessd rekey-recovery --finish with the new key) or aborted (accessd rekey-recovery --abort with this key). Nothing was changed.\n", cfg.DataDir)
-	}
-	return err
-}
-
-// syncDir makes the entries created, renamed or removed in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }

@@ -1,9 +1,10 @@
-package daemon
+package backupfile
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 )
@@ -29,78 +31,81 @@ func backupFixture(t *testing.T) (file []byte, rk seal.RecoveryKey, root seal.Ro
 func backupsOf(t *testing.T, usernames ...string) (files [][]byte, rk seal.RecoveryKey, root seal.RootKey) {
 	t.Helper()
 	d := t.TempDir()
-	require.NoError(t, os.Mkdir(sealDir(d), 0o700))
+	require.NoError(t, os.Mkdir(datadir.SealDir(d), 0o700))
 	root, err := seal.NewRootKey(nil)
 	require.NoError(t, err)
 	rk, err = seal.NewRecoveryKey(nil)
 	require.NoError(t, err)
-	require.NoError(t, seal.WriteRecoveryFile(recoveryPath(d), rk, root, nil))
-	st, err := store.Open(dbPath(d), root.Bytes(), store.Options{})
+	require.NoError(t, seal.WriteRecoveryFile(datadir.RecoveryPath(d), rk, root, nil))
+	st, err := store.Open(datadir.DBPath(d), root.Bytes(), store.Options{})
 	require.NoError(t, err)
 	defer st.Close()
 	for i, u := range usernames {
 		_, err = st.Users().Create(store.User{Username: u})
 		require.NoError(t, err)
 		var b bytes.Buffer
-		require.NoError(t, writeBackup(&b, st, d, time.Unix(1_800_000_000+int64(i)*720, 0)))
+		require.NoError(t, Write(&b, st, d, time.Unix(1_800_000_000+int64(i)*720, 0)))
 		files = append(files, b.Bytes())
 	}
 	return files, rk, root
 }
 
 func TestBackupHeaderRoundTrip(t *testing.T) {
+	t.Parallel()
 	file, rk, root := backupFixture(t)
 	r := bytes.NewReader(file)
-	h, err := readBackupHeader(r)
+	h, err := Read(r)
 	require.NoError(t, err)
-	require.Equal(t, int64(1_800_000_000), h.created.Unix())
-	got, err := seal.UnwrapRecoveryData(h.recovery, rk)
+	require.Equal(t, int64(1_800_000_000), h.Created.Unix())
+	got, err := seal.UnwrapRecoveryData(h.Recovery, rk)
 	require.NoError(t, err)
 	require.True(t, got.Equal(root))
-	require.NoError(t, store.CheckBackupTag(root.Bytes(), h.raw, h.tag))
-	require.NoError(t, store.RestoreBound(r, filepath.Join(t.TempDir(), "db"), root.Bytes(), h.streamBinding()))
-	require.ErrorIs(t, store.Restore(bytes.NewReader(file[len(h.raw)+len(h.tag):]), filepath.Join(t.TempDir(), "db"), root.Bytes()), store.ErrBadBackup, "a bound stream does not open unbound")
+	require.NoError(t, store.CheckBackupTag(root.Bytes(), h.Raw, h.Tag))
+	require.NoError(t, store.RestoreBound(r, filepath.Join(t.TempDir(), "db"), root.Bytes(), h.StreamBinding()))
+	require.ErrorIs(t, store.Restore(bytes.NewReader(file[len(h.Raw)+len(h.Tag):]), filepath.Join(t.TempDir(), "db"), root.Bytes()), store.ErrBadBackup, "a bound stream does not open unbound")
 }
 
 // Every byte of the header is covered: a flip anywhere in it is refused
 // as a bad format, a wrong key or a bad tag, never accepted.
 func TestBackupHeaderFlipEveryByte(t *testing.T) {
+	t.Parallel()
 	file, rk, root := backupFixture(t)
-	h, err := readBackupHeader(bytes.NewReader(file))
+	h, err := Read(bytes.NewReader(file))
 	require.NoError(t, err)
-	n := len(h.raw) + len(h.tag)
+	n := len(h.Raw) + len(h.Tag)
 	for i := range n {
 		bad := bytes.Clone(file[:n])
 		bad[i] ^= 0x20
-		h, err := readBackupHeader(bytes.NewReader(bad))
+		h, err := Read(bytes.NewReader(bad))
 		if err != nil {
-			require.ErrorIs(t, err, ErrBackupFormat, "byte %d", i)
+			require.ErrorIs(t, err, ErrFormat, "byte %d", i)
 			continue
 		}
-		got, err := seal.UnwrapRecoveryData(h.recovery, rk)
+		got, err := seal.UnwrapRecoveryData(h.Recovery, rk)
 		if err != nil {
 			require.True(t, errors.Is(err, seal.ErrTampered) || errors.Is(err, seal.ErrWrongRecoveryKey), "byte %d: %v", i, err)
 			continue
 		}
 		require.True(t, got.Equal(root))
-		require.ErrorIs(t, store.CheckBackupTag(root.Bytes(), h.raw, h.tag), store.ErrBadBackup, "byte %d accepted", i)
+		require.ErrorIs(t, store.CheckBackupTag(root.Bytes(), h.Raw, h.Tag), store.ErrBadBackup, "byte %d accepted", i)
 	}
 }
 
 // A recovery block from another install, with its own valid key, does
 // not pass the tag of this backup's store.
 func TestBackupHeaderSwappedRecovery(t *testing.T) {
+	t.Parallel()
 	file, _, _ := backupFixture(t)
 	other, rk2, root2 := backupFixture(t)
-	h, err := readBackupHeader(bytes.NewReader(file))
+	h, err := Read(bytes.NewReader(file))
 	require.NoError(t, err)
-	h2, err := readBackupHeader(bytes.NewReader(other))
+	h2, err := Read(bytes.NewReader(other))
 	require.NoError(t, err)
-	raw := append(bytes.Clone(h.raw[:backupFixedLen]), h2.recovery...)
-	got, err := seal.UnwrapRecoveryData(h2.recovery, rk2)
+	raw := append(bytes.Clone(h.Raw[:backupFixedLen]), h2.Recovery...)
+	got, err := seal.UnwrapRecoveryData(h2.Recovery, rk2)
 	require.NoError(t, err)
 	require.True(t, got.Equal(root2))
-	require.ErrorIs(t, store.CheckBackupTag(root2.Bytes(), raw, h.tag), store.ErrBadBackup)
+	require.ErrorIs(t, store.CheckBackupTag(root2.Bytes(), raw, h.Tag), store.ErrBadBackup)
 }
 
 func FuzzReadBackupHeader(f *testing.F) {
@@ -110,21 +115,17 @@ func FuzzReadBackupHeader(f *testing.F) {
 	f.Add(append([]byte(backupMagic), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff))
 	f.Add(append([]byte(backupMagic), 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 7))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := readBackupHeader(bytes.NewReader(b))
+		h, err := Read(bytes.NewReader(b))
 		if err != nil {
-			if !errors.Is(err, ErrBackupFormat) {
-				t.Fatalf("error does not wrap ErrBackupFormat: %v", err)
-			}
+			require.ErrorIs(t, err, ErrFormat, "error does not wrap ErrFormat: %v", err)
 			return
 		}
-		if len(h.recovery) == 0 || len(h.recovery) > maxRecoveryData || len(h.tag) != store.BackupTagSize ||
-			!bytes.Equal(h.raw, b[:len(h.raw)]) || !bytes.Equal(h.tag, b[len(h.raw):len(h.raw)+store.BackupTagSize]) {
-			t.Fatalf("header framed wrongly")
+		if len(h.Recovery) == 0 || len(h.Recovery) > maxRecoveryData || len(h.Tag) != store.BackupTagSize ||
+			!bytes.Equal(h.Raw, b[:len(h.Raw)]) || !bytes.Equal(h.Tag, b[len(h.Raw):len(h.Raw)+store.BackupTagSize]) {
+			require.Fail(t, fmt.Sprintf("header framed wrongly"))
 		}
-		re, err := encodeBackupHeader(h.created, h.recovery, h.raw[backupFixedLen+len(h.recovery):])
-		if err != nil || !bytes.Equal(re, h.raw) {
-			t.Fatalf("header does not re-encode to its bytes")
-		}
+		re, err := encode(h.Created, h.Recovery, h.Raw[backupFixedLen+len(h.Recovery):])
+		require.False(t, err != nil || !bytes.Equal(re, h.Raw), "header does not re-encode to its bytes")
 	})
 }
 
@@ -139,9 +140,9 @@ func twoBackups(t *testing.T) (early, late []byte, root seal.RootKey) {
 // splitBackup returns a backup's header (with its tag) and its stream.
 func splitBackup(t *testing.T, file []byte) (hdr, stream []byte) {
 	t.Helper()
-	h, err := readBackupHeader(bytes.NewReader(file))
+	h, err := Read(bytes.NewReader(file))
 	require.NoError(t, err)
-	n := len(h.raw) + len(h.tag)
+	n := len(h.Raw) + len(h.Tag)
 	return file[:n], file[n:]
 }
 
@@ -150,6 +151,7 @@ func splitBackup(t *testing.T, file []byte) (hdr, stream []byte) {
 // restore writes anything (CheckBackupStart), and again by the stream
 // reader itself. The unswapped files pass both.
 func TestBackupHeaderBoundToStream(t *testing.T) {
+	t.Parallel()
 	early, late, root := twoBackups(t)
 	eh, es := splitBackup(t, early)
 	lh, ls := splitBackup(t, late)
@@ -165,13 +167,13 @@ func TestBackupHeaderBoundToStream(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			br := bufio.NewReaderSize(bytes.NewReader(tc.file), store.BackupPeekSize)
-			h, err := readBackupHeader(br)
+			h, err := Read(br)
 			require.NoError(t, err)
-			require.Equal(t, backupVersion, h.version)
-			require.NoError(t, store.CheckBackupTag(root.Bytes(), h.raw, h.tag), "each header is genuine on its own")
-			err = store.CheckBackupStart(br, root.Bytes(), h.streamBinding())
+			require.Equal(t, version2, h.Version)
+			require.NoError(t, store.CheckBackupTag(root.Bytes(), h.Raw, h.Tag), "each header is genuine on its own")
+			err = store.CheckBackupStart(br, root.Bytes(), h.StreamBinding())
 			db := filepath.Join(t.TempDir(), "db")
-			rerr := store.RestoreBound(br, db, root.Bytes(), h.streamBinding())
+			rerr := store.RestoreBound(br, db, root.Bytes(), h.StreamBinding())
 			if tc.wantOK {
 				require.NoError(t, err)
 				require.NoError(t, rerr)
@@ -189,17 +191,18 @@ func TestBackupHeaderBoundToStream(t *testing.T) {
 // header cannot be downgraded to escape the binding (its tag covers the
 // version byte, and the stream reader refuses a bound stream unbound).
 func TestBackupV1HeaderOnBoundStreamRefused(t *testing.T) {
+	t.Parallel()
 	early, _, root := twoBackups(t)
 	eh, es := splitBackup(t, early)
-	h, err := readBackupHeader(bytes.NewReader(eh))
+	h, err := Read(bytes.NewReader(eh))
 	require.NoError(t, err)
-	v1, err := encodeBackupHeader(h.created, h.recovery, nil)
+	v1, err := encode(h.Created, h.Recovery, nil)
 	require.NoError(t, err)
 	tag, err := store.BackupTagFor(root.Bytes(), v1)
 	require.NoError(t, err)
 	br := bufio.NewReaderSize(bytes.NewReader(append(append(v1, tag...), es...)), store.BackupPeekSize)
-	h1, err := readBackupHeader(br)
+	h1, err := Read(br)
 	require.NoError(t, err)
-	require.Equal(t, backupV1, h1.version)
-	require.ErrorIs(t, store.CheckBackupStart(br, root.Bytes(), h1.streamBinding()), store.ErrBadBackup)
+	require.Equal(t, V1, h1.Version)
+	require.ErrorIs(t, store.CheckBackupStart(br, root.Bytes(), h1.StreamBinding()), store.ErrBadBackup)
 }

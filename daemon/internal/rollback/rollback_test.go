@@ -1,4 +1,4 @@
-package daemon
+package rollback
 
 import (
 	"errors"
@@ -50,6 +50,7 @@ func (f *fakeCounter) EnsureCounter() (uint64, error) {
 // TestCheckCounterCompares: every combination of store record and TPM
 // counter, and what the start does with it.
 func TestCheckCounterCompares(t *testing.T) {
+	t.Parallel()
 	none := (*store.TPMCounter)(nil)
 	rec := func(v, next uint64) *store.TPMCounter { return &store.TPMCounter{Value: v, Next: next} }
 	tests := []struct {
@@ -72,11 +73,12 @@ func TestCheckCounterCompares(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			st := storetest.Open(t)
 			if tt.record != nil {
 				require.NoError(t, st.SetTPMCounter(*tt.record))
 			}
-			got, err := checkCounter(st, tt.counter, quiet)
+			got, err := Check(st, tt.counter, quiet)
 			if tt.refused != "" {
 				require.ErrorIs(t, err, ErrRollback)
 				require.ErrorContains(t, err, tt.refused)
@@ -119,11 +121,11 @@ func copyDir(t *testing.T, from string) string {
 }
 
 // startStop runs what serve does with the counter at a start or a stop.
-func startStop(t *testing.T, st *store.Store, c rollbackCounter) uint64 {
+func startStop(t *testing.T, st *store.Store, c Counter) uint64 {
 	t.Helper()
-	cur, err := checkCounter(st, c, quiet)
+	cur, err := Check(st, c, quiet)
 	require.NoError(t, err)
-	v, err := advanceCounter(st, c, cur)
+	v, err := Advance(st, c, cur)
 	require.NoError(t, err)
 	return v
 }
@@ -132,10 +134,11 @@ func startStop(t *testing.T, st *store.Store, c rollbackCounter) uint64 {
 // ran is refused after the stop, and after any later start; accepting it
 // binds it, and it then starts.
 func TestRollbackRefusedSwtpm(t *testing.T) {
+	t.Parallel()
 	tpm := swtpmCounter(t)
 	dir, key := filepath.Join(t.TempDir(), "db"), storetest.RandomRootKey(t)
 	st := storetest.OpenDir(t, dir, key)
-	_, err := bindCounter(st, tpm, store.AuditEntry{Type: "seal.rollback_bind"})
+	_, err := Bind(st, tpm, store.AuditEntry{Type: "seal.rollback_bind"})
 	require.NoError(t, err)
 	started := startStop(t, st, tpm)
 
@@ -150,15 +153,15 @@ func TestRollbackRefusedSwtpm(t *testing.T) {
 	startStop(t, st, tpm)
 	require.NoError(t, st.Close())
 	stale := storetest.OpenDir(t, old, key)
-	_, err = checkCounter(stale, tpm, quiet)
+	_, err = Check(stale, tpm, quiet)
 	require.ErrorIs(t, err, ErrRollback)
 	require.ErrorContains(t, err, "rollback detected")
 	require.ErrorContains(t, err, "store is behind")
 
 	// Accepting it deliberately binds it, with an audit entry.
-	v, err := bindCounter(stale, tpm, store.AuditEntry{Type: "seal.rollback_accept"})
+	v, err := Bind(stale, tpm, store.AuditEntry{Type: "seal.rollback_accept"})
 	require.NoError(t, err)
-	cur, err := checkCounter(stale, tpm, quiet)
+	cur, err := Check(stale, tpm, quiet)
 	require.NoError(t, err)
 	require.Equal(t, v, cur)
 	p, err := stale.AuditEntries().Pending(10)
@@ -191,22 +194,24 @@ func (c crashAt) IncrementCounter() (uint64, error) {
 // increment, so a copy from then is still refused once the counter moves
 // on.
 func TestRollbackCrashWindowSwtpm(t *testing.T) {
+	t.Parallel()
 	for _, after := range []bool{false, true} {
 		name := "before increment"
 		if after {
 			name = "after increment"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			tpm := swtpmCounter(t)
 			dir, key := filepath.Join(t.TempDir(), "db"), storetest.RandomRootKey(t)
 			st := storetest.OpenDir(t, dir, key)
-			_, err := bindCounter(st, tpm, store.AuditEntry{Type: "seal.rollback_bind"})
+			_, err := Bind(st, tpm, store.AuditEntry{Type: "seal.rollback_bind"})
 			require.NoError(t, err)
 			startStop(t, st, tpm)
 
-			cur, err := checkCounter(st, tpm, quiet)
+			cur, err := Check(st, tpm, quiet)
 			require.NoError(t, err)
-			_, err = advanceCounter(st, crashAt{tpm, after}, cur)
+			_, err = Advance(st, crashAt{tpm, after}, cur)
 			require.ErrorIs(t, err, errCrash)
 			require.NoError(t, st.Close()) // the process is gone
 			crashed := copyDir(t, dir)
@@ -228,14 +233,8 @@ func TestRollbackCrashWindowSwtpm(t *testing.T) {
 
 			// The data dir as the crash left it is now behind.
 			stale := storetest.OpenDir(t, crashed, key)
-			_, err = checkCounter(stale, tpm, quiet)
+			_, err = Check(stale, tpm, quiet)
 			require.ErrorIs(t, err, ErrRollback)
 		})
 	}
-}
-
-// TestAcceptRollbackDevRefused: under --dev there is no counter to accept.
-func TestAcceptRollbackDevRefused(t *testing.T) {
-	err := AcceptRollback(Config{DataDir: t.TempDir()}, true, nil, quiet)
-	require.ErrorContains(t, err, "off under --dev")
 }

@@ -1,11 +1,14 @@
 package lockdown
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // tree is a host laid out under one t.TempDir: a data dir, config, TLS
@@ -22,21 +25,15 @@ var (
 
 func mkdir(t *testing.T, path string, mode os.FileMode) string {
 	t.Helper()
-	if err := os.MkdirAll(path, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(path, 0o700))
 	chmod(t, path, mode)
 	return path
 }
 
 func writeFile(t *testing.T, path string, data []byte, mode os.FileMode) string {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, data, 0o600))
 	chmod(t, path, mode)
 	return path
 }
@@ -44,9 +41,7 @@ func writeFile(t *testing.T, path string, data []byte, mode os.FileMode) string 
 // chmod sets the exact mode, umask notwithstanding.
 func chmod(t *testing.T, path string, mode os.FileMode) {
 	t.Helper()
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Chmod(path, mode))
 }
 
 const (
@@ -66,9 +61,7 @@ var secureBootOn = []byte{0x06, 0, 0, 0, 1}
 func newTree(t *testing.T) *tree {
 	t.Helper()
 	root, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	chmod(t, root, 0o755)
 	tr := &tree{root: root}
 	p := func(rel string) string { return filepath.Join(root, rel) }
@@ -129,7 +122,7 @@ func finding(t *testing.T, c Config, name string) Finding {
 			return f
 		}
 	}
-	t.Fatalf("no finding %q", name)
+	require.Fail(t, fmt.Sprintf("no finding %q", name))
 	return Finding{}
 }
 

@@ -1,4 +1,4 @@
-package daemon
+package ceremony
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/accessd/accessd/daemon/internal/datadir"
+	"github.com/accessd/accessd/daemon/internal/rollback"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -40,7 +42,7 @@ import (
 // tpmReplaced reports whether root.sealed was sealed under another storage
 // root key than s's: the TPM was cleared or replaced since.
 func tpmReplaced(cfg Config, s seal.Sealer) bool {
-	root, _, err := seal.ReadSealedFile(sealedPath(cfg.DataDir), s)
+	root, _, err := seal.ReadSealedFile(datadir.SealedPath(cfg.DataDir), s)
 	if err == nil {
 		root.Destroy()
 	}
@@ -57,11 +59,11 @@ func counterGone(tpm *seal.TPM) bool {
 // bindAfterClear binds the store to the rollback counter of tpm (defining
 // it) and chains an audit entry saying recover did it.
 func bindAfterClear(cfg Config, root seal.RootKey, tpm *seal.TPM, log *slog.Logger) error {
-	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("daemon: recover: open store (stop accessd first): %w", err)
 	}
-	v, err := bindChainClose(st, tpm, store.AuditEntry{Type: "seal.rollback_bind", Actor: "uid:" + strconv.Itoa(os.Getuid()),
+	v, err := bindChainClose(cfg, st, tpm, store.AuditEntry{Type: "seal.rollback_bind", Actor: "uid:" + strconv.Itoa(os.Getuid()),
 		Source: "accessd recover", Target: "store",
 		Detail: map[string]string{"reason": "recovered onto a TPM that was cleared or replaced"}}, log)
 	if err != nil {
@@ -76,7 +78,7 @@ func bindAfterClear(cfg Config, root seal.RootKey, tpm *seal.TPM, log *slog.Logg
 // key was sealed to and returns ErrRollback, naming the command that
 // accepts it, when the next start would refuse.
 func checkAfterRecover(cfg Config, root seal.RootKey, log *slog.Logger) error {
-	st, err := store.Open(dbPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("daemon: recover: open store (stop accessd first): %w", err)
 	}
@@ -86,7 +88,7 @@ func checkAfterRecover(cfg Config, root seal.RootKey, log *slog.Logger) error {
 		return err
 	}
 	defer tpm.Close()
-	if _, err := checkCounter(st, tpm.TPM, log); err != nil {
+	if _, err := rollback.Check(st, tpm.TPM, log); err != nil {
 		return fmt.Errorf("daemon: the root key is re-sealed to this TPM, but accessd would refuse to start: %w", err)
 	}
 	return nil
@@ -94,10 +96,10 @@ func checkAfterRecover(cfg Config, root seal.RootKey, log *slog.Logger) error {
 
 // bindChainClose binds st to c's counter with entry e (bindCounter),
 // chains the entry, and closes st.
-func bindChainClose(st *store.Store, c rollbackCounter, e store.AuditEntry, log *slog.Logger) (uint64, error) {
-	v, err := bindCounter(st, c, e)
+func bindChainClose(cfg Config, st *store.Store, c rollback.Counter, e store.AuditEntry, log *slog.Logger) (uint64, error) {
+	v, err := rollback.Bind(st, c, e)
 	if err == nil {
-		err = chainAudit(st, log)
+		err = chainAudit(cfg, st, log)
 	}
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("daemon: close store: %w", cerr)
@@ -107,21 +109,10 @@ func bindChainClose(st *store.Store, c rollbackCounter, e store.AuditEntry, log 
 
 // chainAudit opens and closes the audit log, which chains what was staged,
 // so `accessctl audit list` shows it from the first start on.
-func chainAudit(st *store.Store, log *slog.Logger) error {
-	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
+func chainAudit(cfg Config, st *store.Store, log *slog.Logger) error {
+	al, err := audit.Open(st, audit.Options{Emit: cfg.emit(log), Log: log})
 	if err != nil {
 		return err
 	}
 	return al.Close()
-}
-
-// logFlushed says what opening the TPM flushed: transient objects and
-// sessions a killed process left in a TPM without a resource manager.
-func logFlushed(log *slog.Logger, s *devSealer) {
-	n := s.Flushed()
-	if n.Objects+n.Sessions == 0 {
-		return
-	}
-	log.Warn("flushed transient objects and sessions left in the TPM by a process that did not finish (the TPM has no resource manager)",
-		"event", "seal.leftovers_flushed", "objects", n.Objects, "sessions", n.Sessions)
 }

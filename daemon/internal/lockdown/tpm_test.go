@@ -9,15 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
 
 func TestSealDevice(t *testing.T) {
+	t.Parallel()
 	// A real loopback listener stands in for swtpm's command port.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
@@ -30,9 +32,7 @@ func TestSealDevice(t *testing.T) {
 	}()
 	live := "tcp://" + l.Addr().String()
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	deadAddr := "tcp://" + dead.Addr().String()
 	dead.Close()
 
@@ -80,15 +80,13 @@ func TestSealDevice(t *testing.T) {
 			start := time.Now()
 			f := finding(t, tr.cfg, "seal-device")
 			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("took %v", d)
+				assert.Fail(t, fmt.Sprintf("took %v", d))
 			}
 			want := tt.want
 			if tt.dev && want == StatusFail {
 				want = StatusWarn
 			}
-			if f.Status != want || f.Severity != tt.wantSev || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix) {
-				t.Errorf("got %s/%s %q fix %q; want %s/%s, found ~%q, fix ~%q", f.Status, f.Severity, f.Found, f.Fix, want, tt.wantSev, tt.wantFound, tt.wantFix)
-			}
+			assert.False(t, f.Status != want || f.Severity != tt.wantSev || !strings.Contains(f.Found, tt.wantFound) || !strings.Contains(f.Fix, tt.wantFix), "got %s/%s %q fix %q; want %s/%s, found ~%q, fix ~%q", f.Status, f.Severity, f.Found, f.Fix, want, tt.wantSev, tt.wantFound, tt.wantFix)
 		})
 	}
 }
@@ -96,6 +94,7 @@ func TestSealDevice(t *testing.T) {
 // TestTPMOpenFailure covers the open errors a root test process cannot
 // provoke for real (root bypasses the device's mode bits).
 func TestTPMOpenFailure(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		err     error
@@ -110,13 +109,14 @@ func TestTPMOpenFailure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if fix := tpmFix("accessd", tt.err); !strings.Contains(fix, tt.wantFix) {
-				t.Errorf("fix %q, want ~%q", fix, tt.wantFix)
+				assert.Fail(t, fmt.Sprintf("fix %q, want ~%q", fix, tt.wantFix))
 			}
 		})
 	}
 }
 
 func TestClock(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		build time.Time
@@ -136,9 +136,7 @@ func TestClock(t *testing.T) {
 			tr.cfg.BuildTime, tr.cfg.Dev = tt.build, tt.dev
 			tr.cfg.Now = func() time.Time { return tt.now }
 			f := finding(t, tr.cfg, "clock")
-			if f.Status != tt.want {
-				t.Errorf("got %s %q, want %s", f.Status, f.Found, tt.want)
-			}
+			assert.EqualValues(t, tt.want, f.Status, "got %s %q, want %s", f.Status, f.Found, tt.want)
 		})
 	}
 }

@@ -3,11 +3,14 @@ package lockdown
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"regexp"
-	"strings"
 	"testing"
 
-	"github.com/accessd/accessd/daemon/daemontest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 // checkNames is the documented order; changing it breaks `accessd check --json` users.
@@ -19,29 +22,23 @@ var checkNames = []string{
 }
 
 func TestRunGoodTree(t *testing.T) {
+	t.Parallel()
 	tr := newTree(t)
 	rep := Run(tr.cfg)
 	kebab := regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`)
-	if len(rep.Findings) != len(checkNames) {
-		t.Fatalf("got %d findings, want %d", len(rep.Findings), len(checkNames))
-	}
+	require.Len(t, rep.Findings, len(checkNames), "got %d findings, want %d", len(rep.Findings), len(checkNames))
 	for i, f := range rep.Findings {
-		if f.Check != checkNames[i] || !kebab.MatchString(f.Check) {
-			t.Errorf("finding %d is %q, want %q", i, f.Check, checkNames[i])
-		}
+		assert.False(t, f.Check != checkNames[i] || !kebab.MatchString(f.Check), "finding %d is %q, want %q", i, f.Check, checkNames[i])
 		if f.Check == "core-dumps" {
 			continue // real process state; see TestHarden
 		}
-		if f.Status != StatusPass {
-			t.Errorf("%s: status %s, found %q, fix %q", f.Check, f.Status, f.Found, f.Fix)
-		}
-		if f.Status == StatusPass && f.Fix != "" {
-			t.Errorf("%s: pass with a fix %q", f.Check, f.Fix)
-		}
+		assert.EqualValues(t, StatusPass, f.Status, "%s: status %s, found %q, fix %q", f.Check, f.Status, f.Found, f.Fix)
+		assert.False(t, f.Status == StatusPass && f.Fix != "", "%s: pass with a fix %q", f.Check, f.Fix)
 	}
 }
 
 func TestDevDowngradesFailures(t *testing.T) {
+	t.Parallel()
 	tr := newTree(t)
 	chmod(t, tr.cfg.DataDir, 0o755)
 	tr.cfg.SealDevice = "simulator"
@@ -63,21 +60,15 @@ func TestDevDowngradesFailures(t *testing.T) {
 			c.Dev, c.WarnOnly = tt.dev, tt.warn
 			rep := Run(c)
 			if got := rep.Failed(); got != tt.wantFailed {
-				t.Errorf("Failed() = %v, want %v", got, tt.wantFailed)
+				assert.Fail(t, fmt.Sprintf("Failed() = %v, want %v", got, tt.wantFailed))
 			}
-			if rep.Dev != tt.dev {
-				t.Errorf("Dev = %v", rep.Dev)
-			}
+			assert.EqualValues(t, tt.dev, rep.Dev, "Dev = %v", rep.Dev)
 			for _, f := range rep.Findings {
 				switch f.Check {
 				case "data-dir-perms":
-					if f.Status != tt.wantStatus || f.Severity != SeverityCritical {
-						t.Errorf("data-dir-perms: %s/%s, want %s/critical", f.Status, f.Severity, tt.wantStatus)
-					}
+					assert.False(t, f.Status != tt.wantStatus || f.Severity != SeverityCritical, "data-dir-perms: %s/%s, want %s/critical", f.Status, f.Severity, tt.wantStatus)
 				case "seal-device":
-					if f.Status != tt.wantSeal {
-						t.Errorf("seal-device: %s, want %s (%s)", f.Status, tt.wantSeal, f.Found)
-					}
+					assert.EqualValues(t, tt.wantSeal, f.Status, "seal-device: %s, want %s (%s)", f.Status, tt.wantSeal, f.Found)
 				}
 			}
 		})
@@ -96,60 +87,44 @@ func fixedReport() *Report {
 }
 
 func TestReportJSONGolden(t *testing.T) {
+	t.Parallel()
 	b, err := json.MarshalIndent(fixedReport(), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemontest.Golden(t, "report.json", append(b, '\n'))
+	require.NoError(t, err)
+	testkit.Golden(t, "report.json", append(b, '\n'))
 
 	// Marshalling a value and a pointer give the same document, and the
 	// derived fields do not get in the way of decoding.
 	v, err := json.MarshalIndent(*fixedReport(), "", "  ")
-	if err != nil || !bytes.Equal(v, b) {
-		t.Errorf("value and pointer marshal differently (%v)", err)
-	}
+	assert.False(t, err != nil || !bytes.Equal(v, b), "value and pointer marshal differently (%v)", err)
 	var back Report
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if len(back.Findings) != len(fixedReport().Findings) || back.Findings[1] != fixedReport().Findings[1] || !back.Failed() {
-		t.Errorf("round trip lost data: %+v", back)
-	}
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.False(t, len(back.Findings) != len(fixedReport().Findings) || back.Findings[1] != fixedReport().Findings[1] || !back.Failed(), "round trip lost data: %+v", back)
 }
 
 func TestReportJSONEmpty(t *testing.T) {
+	t.Parallel()
 	b, err := json.Marshal(&Report{Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := `{"dev":true,"failed":false,"summary":{"pass":0,"fail":0,"warn":0,"info":0},"findings":[]}`
-	if string(b) != want {
-		t.Errorf("got %s, want %s", b, want)
-	}
+	assert.EqualValues(t, want, string(b), "got %s, want %s", b, want)
 }
 
 func TestReportTextGolden(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
-	if err := fixedReport().WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	daemontest.Golden(t, "report.txt", buf.Bytes())
+	require.NoError(t, fixedReport().WriteText(&buf))
+	testkit.Golden(t, "report.txt", buf.Bytes())
 
 	dev := fixedReport()
 	dev.Dev = true
 	buf.Reset()
-	if err := dev.WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "dev mode") {
-		t.Errorf("dev report does not say so:\n%s", buf.String())
-	}
+	require.NoError(t, dev.WriteText(&buf))
+	assert.Contains(t, buf.String(), "dev mode", "dev report does not say so:\n%s", buf.String())
 }
 
 func TestSummary(t *testing.T) {
+	t.Parallel()
 	got := fixedReport().Summary()
 	want := Summary{Pass: 2, Fail: 1, Warn: 2, Info: 0}
-	if got != want {
-		t.Errorf("Summary() = %+v, want %+v", got, want)
-	}
+	assert.EqualValues(t, want, got, "Summary() = %+v, want %+v", got, want)
 }

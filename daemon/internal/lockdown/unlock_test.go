@@ -2,12 +2,14 @@ package lockdown
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,9 +17,7 @@ import (
 func smapsOf(t *testing.T, path string) (rss, locked int) {
 	t.Helper()
 	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	in := false
 	sc := bufio.NewScanner(f)
@@ -48,18 +48,12 @@ func TestReleaseStoreMappings(t *testing.T) {
 	const size = 4 << 20
 	mapFile := func(name string) []byte {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, make([]byte, size), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, make([]byte, size), 0o600))
 		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer f.Close()
 		b, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { unix.Munmap(b) })
 		if err := unix.Mlock(b); err != nil {
 			t.Skipf("cannot mlock here: %v", err)
@@ -69,25 +63,17 @@ func TestReleaseStoreMappings(t *testing.T) {
 	sst, mem := mapFile("000001.sst"), mapFile("000002.mem")
 	_, _ = sst[0], mem[0]
 	before, locked := smapsOf(t, filepath.Join(dir, "000001.sst"))
-	if before < size/1024/2 || locked == 0 {
-		t.Fatalf("table mapping not resident and locked before: rss %d kB locked %d kB", before, locked)
-	}
+	require.False(t, before < size/1024/2 || locked == 0, "table mapping not resident and locked before: rss %d kB locked %d kB", before, locked)
 	n, err := ReleaseStoreMappings(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
-		t.Fatalf("released %d mappings, want the one table", n)
-	}
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "released %d mappings, want the one table", n)
 	// Dropped from the resident set (the kernel may map a few pages back
 	// around the next fault; nothing reads here, so nearly all must go).
 	if rss, locked := smapsOf(t, filepath.Join(dir, "000001.sst")); rss > before/4 || locked != 0 {
-		t.Fatalf("table mapping still rss %d kB (was %d) locked %d kB", rss, before, locked)
+		require.Fail(t, fmt.Sprintf("table mapping still rss %d kB (was %d) locked %d kB", rss, before, locked))
 	}
 	if _, locked := smapsOf(t, filepath.Join(dir, "000002.mem")); locked == 0 {
-		t.Fatal("a memtable log (written through its mapping) must be left alone")
+		require.Fail(t, "a memtable log (written through its mapping) must be left alone")
 	}
-	if sst[size-1] != 0 {
-		t.Fatal("the released mapping must still read")
-	}
+	require.EqualValues(t, 0, sst[size-1], "the released mapping must still read")
 }

@@ -2,12 +2,15 @@ package lockdown
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,14 +19,10 @@ func TestProcessNotRootReal(t *testing.T) {
 	tr.cfg.Creds = nil // the test process's own ids
 	f := finding(t, tr.cfg, "process-not-root")
 	if os.Geteuid() == 0 {
-		if f.Status != StatusFail || !strings.Contains(f.Found, "running as root") || !strings.Contains(f.Fix, "User=") {
-			t.Errorf("running as root: got %s %q fix %q, want fail", f.Status, f.Found, f.Fix)
-		}
+		assert.False(t, f.Status != StatusFail || !strings.Contains(f.Found, "running as root") || !strings.Contains(f.Fix, "User="), "running as root: got %s %q fix %q, want fail", f.Status, f.Found, f.Fix)
 		return
 	}
-	if f.Status != StatusPass {
-		t.Errorf("running as uid %d: got %s %q, want pass", os.Geteuid(), f.Status, f.Found)
-	}
+	assert.EqualValues(t, StatusPass, f.Status, "running as uid %d: got %s %q, want pass", os.Geteuid(), f.Status, f.Found)
 }
 
 func TestProcessNotRoot(t *testing.T) {
@@ -49,9 +48,7 @@ func TestProcessNotRoot(t *testing.T) {
 			tr.cfg.Creds = &tt.creds
 			tr.cfg.Dev = tt.dev
 			f := finding(t, tr.cfg, "process-not-root")
-			if f.Status != tt.want || f.Severity != SeverityCritical || !strings.Contains(f.Found, tt.wantFound) {
-				t.Errorf("got %s/%s %q; want %s, found ~%q", f.Status, f.Severity, f.Found, tt.want, tt.wantFound)
-			}
+			assert.False(t, f.Status != tt.want || f.Severity != SeverityCritical || !strings.Contains(f.Found, tt.wantFound), "got %s/%s %q; want %s, found ~%q", f.Status, f.Severity, f.Found, tt.want, tt.wantFound)
 		})
 	}
 }
@@ -85,9 +82,7 @@ func TestMemoryLock(t *testing.T) {
 			writeFile(t, tr.path("proc/self/status"), []byte(tt.status), 0o444)
 			writeFile(t, tr.path("proc/self/limits"), []byte(tt.limits), 0o444)
 			f := finding(t, tr.cfg, "memory-lock")
-			if f.Status != tt.want || f.Severity != tt.wantSev || !strings.Contains(f.Found, tt.wantFound) {
-				t.Errorf("got %s/%s %q; want %s/%s, found ~%q", f.Status, f.Severity, f.Found, tt.want, tt.wantSev, tt.wantFound)
-			}
+			assert.False(t, f.Status != tt.want || f.Severity != tt.wantSev || !strings.Contains(f.Found, tt.wantFound), "got %s/%s %q; want %s/%s, found ~%q", f.Status, f.Severity, f.Found, tt.want, tt.wantSev, tt.wantFound)
 		})
 	}
 }
@@ -98,19 +93,13 @@ func TestParseLimitsRealProc(t *testing.T) {
 		t.Skip(err)
 	}
 	limits, err := parseLimits(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim))
 	got, ok := limits["Max locked memory"]
-	if !ok || got.softBytes != lim.Cur {
-		t.Errorf("Max locked memory = %+v (ok %v), getrlimit says %d", got, ok, lim.Cur)
-	}
+	assert.False(t, !ok || got.softBytes != lim.Cur, "Max locked memory = %+v (ok %v), getrlimit says %d", got, ok, lim.Cur)
 	if _, ok := limits["Max realtime timeout"]; !ok {
-		t.Errorf("no Max realtime timeout in %v", limits)
+		assert.Fail(t, fmt.Sprintf("no Max realtime timeout in %v", limits))
 	}
 }
 
@@ -169,18 +158,14 @@ func childReport(herr error) {
 func runChild(t *testing.T, mode string) childResult {
 	t.Helper()
 	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+mode)
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("child %s: %v\n%s", mode, err, out)
-	}
+	require.NoError(t, err, "child %s: %v\n%s", mode, err, out)
 	var res childResult
 	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("child %s output %q: %v", mode, out, err)
+		require.Fail(t, fmt.Sprintf("child %s output %q: %v", mode, out, err))
 	}
 	return res
 }
@@ -192,7 +177,7 @@ func childFinding(t *testing.T, res childResult, name string) Finding {
 			return f
 		}
 	}
-	t.Fatalf("child reported no %s", name)
+	require.Fail(t, fmt.Sprintf("child reported no %s", name))
 	return Finding{}
 }
 
@@ -201,33 +186,23 @@ func childFinding(t *testing.T, res childResult, name string) Finding {
 func TestHarden(t *testing.T) {
 	t.Run("unhardened", func(t *testing.T) {
 		res := runChild(t, "unhardened")
-		if res.Dumpable != 1 {
-			t.Fatalf("child not dumpable (%d); cannot test the failing path here", res.Dumpable)
-		}
+		require.EqualValues(t, 1, res.Dumpable, "child not dumpable (%d); cannot test the failing path here", res.Dumpable)
 		f := childFinding(t, res, "core-dumps")
 		// Dev is set in the child, so the critical failure shows as warn.
-		if f.Status != StatusWarn || f.Severity != SeverityCritical || !strings.Contains(f.Found, "dumpable 1") {
-			t.Errorf("core-dumps before Harden: %s/%s %q, want a downgraded critical failure", f.Status, f.Severity, f.Found)
-		}
+		assert.False(t, f.Status != StatusWarn || f.Severity != SeverityCritical || !strings.Contains(f.Found, "dumpable 1"), "core-dumps before Harden: %s/%s %q, want a downgraded critical failure", f.Status, f.Severity, f.Found)
 	})
 	t.Run("hardened", func(t *testing.T) {
 		res := runChild(t, "harden")
-		if res.HardenErr != "" {
-			t.Errorf("Harden: %s", res.HardenErr)
-		}
-		if res.CoreCur != 0 || res.CoreMax != 0 || res.Dumpable != 0 {
-			t.Errorf("after Harden: RLIMIT_CORE %d/%d, dumpable %d; want 0/0, 0", res.CoreCur, res.CoreMax, res.Dumpable)
-		}
+		assert.EqualValues(t, "", res.HardenErr, "Harden: %s", res.HardenErr)
+		assert.False(t, res.CoreCur != 0 || res.CoreMax != 0 || res.Dumpable != 0, "after Harden: RLIMIT_CORE %d/%d, dumpable %d; want 0/0, 0", res.CoreCur, res.CoreMax, res.Dumpable)
 		if f := childFinding(t, res, "core-dumps"); f.Status != StatusPass {
-			t.Errorf("core-dumps after Harden: %s %q", f.Status, f.Found)
+			assert.Fail(t, fmt.Sprintf("core-dumps after Harden: %s %q", f.Status, f.Found))
 		}
 		f := childFinding(t, res, "memory-lock")
 		if mlockAllowed() {
-			if f.Status != StatusPass || !strings.Contains(f.Found, "all memory locked") {
-				t.Errorf("memory-lock after Harden with mlock allowed: %s %q", f.Status, f.Found)
-			}
+			assert.False(t, f.Status != StatusPass || !strings.Contains(f.Found, "all memory locked"), "memory-lock after Harden with mlock allowed: %s %q", f.Status, f.Found)
 		} else if f.Status == StatusPass {
-			t.Errorf("memory-lock passes although mlockall is not allowed: %q", f.Found)
+			assert.Fail(t, fmt.Sprintf("memory-lock passes although mlockall is not allowed: %q", f.Found))
 		}
 		t.Logf("child: %s", f.Found)
 	})

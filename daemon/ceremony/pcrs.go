@@ -1,4 +1,4 @@
-package daemon
+package ceremony
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/seal"
 )
 
@@ -27,7 +28,7 @@ type ResealOptions struct {
 // ReadSealedInfo returns what root.sealed says it is bound to. It is not
 // authenticated (the TPM is not asked): for messages only.
 func ReadSealedInfo(cfg Config) (seal.SealedInfo, error) {
-	return seal.ReadSealedInfo(sealedPath(cfg.DataDir))
+	return seal.ReadSealedInfo(datadir.SealedPath(cfg.DataDir))
 }
 
 // recordedPCRs is the PCR selection recover re-seals to: the one root.sealed
@@ -42,14 +43,14 @@ func recordedPCRs(cfg Config, log *slog.Logger) []int {
 			"event", "seal.pcrs_from_config", "configured", cfg.Seal.PCRs, "error", err.Error())
 		return cfg.Seal.PCRs
 	}
-	pcrs := pcrIndices(info.PCRs)
-	warnPCRDrift(log, pcrs, cfg.Seal.PCRs)
+	pcrs := PCRIndices(info.PCRs)
+	WarnPCRDrift(log, pcrs, cfg.Seal.PCRs)
 	return pcrs
 }
 
-// warnPCRDrift says so when root.sealed and seal.pcrs disagree, naming
+// WarnPCRDrift says so when root.sealed and seal.pcrs disagree, naming
 // both and the command that applies the config.
-func warnPCRDrift(log *slog.Logger, bound, configured []int) {
+func WarnPCRDrift(log *slog.Logger, bound, configured []int) {
 	if slices.Equal(bound, configured) {
 		return
 	}
@@ -58,30 +59,31 @@ func warnPCRDrift(log *slog.Logger, bound, configured []int) {
 		"event", "seal.pcr_drift", "bound", bound, "configured", configured)
 }
 
-// finishPlannedChange is serve's part of a planned PCR change: on the
+// FinishPlannedChange is serve's part of a planned PCR change: on the
 // first start on the planned values it re-seals the root key to them
 // alone. A failure is logged, not fatal: the file in place still opens on
 // the new values, and the next start or `accessd reseal` tries again.
-func finishPlannedChange(cfg Config, s seal.Sealer, root seal.RootKey, info seal.SealedInfo, log *slog.Logger) seal.SealedInfo {
+func FinishPlannedChange(dataDir string, s seal.Sealer, root seal.RootKey, info seal.SealedInfo, log *slog.Logger) seal.SealedInfo {
 	if len(info.Planned) == 0 {
 		return info
 	}
-	next, done, err := seal.FinishPlannedChange(sealedPath(cfg.DataDir), s, root, info, time.Now())
+	next, done, err := seal.FinishPlannedChange(datadir.SealedPath(dataDir), s, root, info, time.Now())
 	switch {
 	case err != nil:
 		log.Warn("the PCRs hold the planned values but re-sealing to them alone failed; the key still opens with the old or the new values: run `accessd reseal` to retry",
 			"event", "seal.planned_finish_failed", "error", err.Error())
 	case done:
 		log.Warn("planned PCR change completed: root key re-sealed to the new PCR values alone",
-			"event", "seal.planned_done", "pcrs", pcrIndices(next.PCRs), "values", seal.FormatPCRValues(next.PCRs))
+			"event", "seal.planned_done", "pcrs", PCRIndices(next.PCRs), "values", seal.FormatPCRValues(next.PCRs))
 	default:
 		log.Info("planned PCR change pending: the root key opens with the current PCR values and with the planned ones",
-			"event", "seal.planned_pending", "pcrs", pcrIndices(info.PCRs), "planned", seal.FormatPCRValues(info.Planned))
+			"event", "seal.planned_pending", "pcrs", PCRIndices(info.PCRs), "planned", seal.FormatPCRValues(info.Planned))
 	}
 	return next
 }
 
-func pcrIndices(pcrs []seal.PCR) []int {
+// PCRIndices is the selection of pcrs.
+func PCRIndices(pcrs []seal.PCR) []int {
 	out := make([]int, 0, len(pcrs))
 	for _, p := range pcrs {
 		out = append(out, p.Index)

@@ -3,6 +3,8 @@ package lockdown
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzParseSwaps(f *testing.F) {
@@ -15,13 +17,9 @@ func FuzzParseSwaps(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !strings.HasPrefix(string(b), "Filename") {
-			t.Fatalf("accepted input without header: %q", b)
-		}
+		require.True(t, strings.HasPrefix(string(b), "Filename"), "accepted input without header: %q", b)
 		for _, e := range entries {
-			if e.Type == "" || strings.ContainsAny(e.Type, " \t\n") {
-				t.Fatalf("bad type %q", e.Type)
-			}
+			require.False(t, e.Type == "" || strings.ContainsAny(e.Type, " \t\n"), "bad type %q", e.Type)
 		}
 	})
 }
@@ -36,9 +34,7 @@ func FuzzParseLockdown(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if mode == "" || !strings.Contains(string(b), "["+mode+"]") {
-			t.Fatalf("mode %q not bracketed in %q", mode, b)
-		}
+		require.False(t, mode == "" || !strings.Contains(string(b), "["+mode+"]"), "mode %q not bracketed in %q", mode, b)
 	})
 }
 
@@ -51,9 +47,7 @@ func FuzzParseProcStatus(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !strings.Contains(string(b), "CapEff") {
-			t.Fatalf("parsed %+v without CapEff", ps)
-		}
+		require.Contains(t, string(b), "CapEff", "parsed %+v without CapEff", ps)
 	})
 }
 
@@ -67,12 +61,8 @@ func FuzzParseLimits(f *testing.F) {
 			return
 		}
 		for name, l := range limits {
-			if name == "" || !isLimitValue(l.soft) || !isLimitValue(l.hard) {
-				t.Fatalf("bad row %q: %+v", name, l)
-			}
-			if l.soft == "unlimited" && l.softBytes != ^uint64(0) {
-				t.Fatalf("unlimited parsed as %d", l.softBytes)
-			}
+			require.False(t, name == "" || !isLimitValue(l.soft) || !isLimitValue(l.hard), "bad row %q: %+v", name, l)
+			require.False(t, l.soft == "unlimited" && l.softBytes != ^uint64(0), "unlimited parsed as %d", l.softBytes)
 		}
 	})
 }
@@ -86,8 +76,6 @@ func FuzzParseSecureBoot(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(b) < 5 || on != (b[len(b)-1] == 1) {
-			t.Fatalf("on=%v for %x", on, b)
-		}
+		require.False(t, len(b) < 5 || on != (b[len(b)-1] == 1), "on=%v for %x", on, b)
 	})
 }
