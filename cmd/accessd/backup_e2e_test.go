@@ -27,7 +27,7 @@ func swtpmConfig(t *testing.T, dir string, port int) (cfgFile, sock string) {
 	crt, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
 	writeCert(t, crt, key)
 	sock = filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	addr := daemontest.FreeAddr(t)
+	addr := freeAddr(t)
 	cfgFile = filepath.Join(dir, "accessd.toml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
 issuer = "https://%s"
@@ -98,8 +98,9 @@ func contents(t *testing.T, ctl, sock string) listed {
 // recovery key brings up a service with the same users and applications
 // whose audit chain verifies and records the restore.
 func TestBackupRestoreOnNewTPM(t *testing.T) {
+	t.Parallel()
 	ctl := buildAccessctl(t)
-	portA := daemontest.FreePort(t)
+	portA := freePort(t)
 	stopA := sealtest.StartSwtpm(t, t.TempDir(), portA).Stop
 	dirA := t.TempDir()
 	cfgA, sockA := swtpmConfig(t, dirA, portA)
@@ -129,7 +130,7 @@ func TestBackupRestoreOnNewTPM(t *testing.T) {
 	stopA() // the old machine and its TPM are gone
 
 	// A new machine: fresh swtpm, fresh data dir, only the file and the key.
-	portB := daemontest.FreePort(t)
+	portB := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), portB)
 	dirB := t.TempDir()
 	cfgB, sockB := swtpmConfig(t, dirB, portB)
@@ -178,6 +179,7 @@ var shareRE = regexp.MustCompile(`(?m)^    (ACCESSD-SHARE-[A-Z2-7-]+)\s*$`)
 // recover and the new one works; the command says older backups need
 // the old key.
 func TestRekeyRecovery(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", d)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -214,6 +216,7 @@ func TestRekeyRecovery(t *testing.T) {
 // TestRecoveryShares: init splits the key 3-of-5; any 3 share files
 // recover, 2 do not; rekey-recovery takes 3 shares and splits anew.
 func TestRecoveryShares(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", d, "--recovery-shares", "5", "--recovery-threshold", "3")
 	require.Equal(t, 0, r.code, r.stderr)

@@ -40,7 +40,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/argon2"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -115,7 +114,7 @@ func TestBenchOAuth(t *testing.T) {
 	}
 
 	sock := filepath.Join(d, "admin.sock")
-	addr := daemontest.FreeAddr(t)
+	addr := freeAddr(t)
 	base := "https://" + addr
 	daemon := startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgES, "--listen", addr)
 	client := benchClient(t, filepath.Join(d, "tls", "server.crt"))

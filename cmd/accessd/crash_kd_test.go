@@ -23,7 +23,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/seal/sealtest"
 )
@@ -74,9 +73,11 @@ func kdPlanes(t *testing.T, cfgFile, sock string) *planes {
 // audit chain that verifies, the recovery key it printed opens
 // root.recovery, and no secret stands in clear in the data dir.
 func TestCrashInitSwtpm(t *testing.T) {
+	t.Parallel()
 	for _, step := range []string{"init.sealed", "init.recovery", "init.store", "init.seeded", "init.bound", "init.shown"} {
 		t.Run(step, func(t *testing.T) {
-			port := daemontest.FreePort(t)
+			t.Parallel()
+			port := freePort(t)
 			sealtest.StartSwtpm(t, t.TempDir(), port)
 			tmp := t.TempDir()
 			cfgFile, sock := swtpmConfig(t, tmp, port)
@@ -130,9 +131,10 @@ func TestCrashInitSwtpm(t *testing.T) {
 // after seeding (it would otherwise serve a store whose recovery key and
 // admin password nobody saw), and shows the new secrets.
 func TestCrashInitDevServeStartsOver(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	kdKilledAt(t, "init.seeded", "init", "--dev", "--data-dir", d)
-	s := startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+	s := startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", freeAddr(t))
 	s.stop(t)
 	require.Contains(t, s.stderr.String(), "daemon.init_restarted")
 	recovery, password := secretsIn(t, s.stdout.String())
@@ -153,7 +155,7 @@ type kdRotationDaemon struct {
 
 func kdStartRotationDaemon(t *testing.T, users int) (*kdRotationDaemon, *served) {
 	t.Helper()
-	port := daemontest.FreePort(t)
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	tmp := t.TempDir()
 	k := &kdRotationDaemon{seeds: map[string]string{}}
@@ -297,6 +299,7 @@ func kdKillRounds(t *testing.T, k *kdRotationDaemon, s *served, rounds int, wind
 // the audit chain verifies; at the end every user's sealed TOTP seed
 // opens and verifies a code.
 func TestCrashRotateFieldsSwtpm(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("restarts the daemon a dozen times")
 	}
@@ -353,6 +356,7 @@ func TestCrashRotateFieldsSwtpm(t *testing.T) {
 // verifies, every acknowledged user is there and the audit chain
 // verifies.
 func TestCrashKeysRotateSwtpm(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("restarts the daemon a dozen times")
 	}
@@ -416,6 +420,7 @@ func TestCrashKeysRotateSwtpm(t *testing.T) {
 // free-space watcher's next reading; with the space back it completes,
 // every sealed field opens, and tokens and the audit chain are whole.
 func TestDiskFullRotateFields(t *testing.T) {
+	t.Parallel()
 	mnt := mountTmpfs(t, 64<<20)
 	d := filepath.Join(mnt, "data")
 	args, sock, addr := devConfig(t, d, "[store]\nmin_free = \"16MiB\"\n")

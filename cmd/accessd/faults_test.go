@@ -31,7 +31,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/seal/sealtest"
 )
@@ -143,18 +142,6 @@ func (p *planes) auditOK(t *testing.T) api.AuditVerify {
 	return v
 }
 
-// devConfig writes a --dev config with the admin socket in an open dir
-// plus extra TOML, and returns the serve arguments for data dir d.
-func devConfig(t *testing.T, d, extra string) (args []string, sock, addr string) {
-	t.Helper()
-	sock = filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	addr = daemontest.FreeAddr(t)
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n%s",
-		"https://"+addr, sock, extra)), 0o600))
-	return []string{"--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr}, sock, addr
-}
-
 // mountTmpfs mounts a tmpfs of size bytes on a new dir, unmounted when
 // the test ends (after the daemons it ran are killed: cleanups run last
 // registered first). Without the right to mount, the test is skipped:
@@ -218,6 +205,7 @@ func eventually(t *testing.T, d time.Duration, what string, fn func() bool) {
 // daemon stops with exit 7, the store closed cleanly, and the next start
 // has every write that was acknowledged and an audit chain that verifies.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	mnt := mountTmpfs(t, 64<<20)
 	d := filepath.Join(mnt, "data")
 	args, sock, addr := devConfig(t, d, "[store]\nmin_free = \"16MiB\"\n")
@@ -316,6 +304,7 @@ func TestDiskFull(t *testing.T) {
 // there, the store opened without repairing anything, the audit chain
 // verifies, and a token issued before the kill still verifies.
 func TestKillDuringBurst(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("restarts the daemon 21 times")
 	}
@@ -451,7 +440,8 @@ func TestKillDuringBurst(t *testing.T) {
 // TestPlannedPCRChangeWithSwtpm; a TPM replaced by another is
 // TestProductionPathWithSwtpm.)
 func TestTPMFaultsWithSwtpm(t *testing.T) {
-	port := daemontest.FreePort(t)
+	t.Parallel()
+	port := freePort(t)
 	state := t.TempDir()
 	tpm := sealtest.StartSwtpm(t, state, port)
 	tmp := t.TempDir()

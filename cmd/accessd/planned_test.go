@@ -19,7 +19,6 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/seal/sealtest"
 )
@@ -36,10 +35,11 @@ import (
 // way is recorded (inotify) and each must carry a PCR policy, in its
 // header and in the TPM object's authPolicy.
 func TestPlannedPCRChangeWithSwtpm(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("tpm2_pcrextend"); err != nil {
 		t.Skip("tpm2_pcrextend is not installed (apt-get install tpm2-tools)")
 	}
-	port := daemontest.FreePort(t)
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 
 	tmp := t.TempDir()
@@ -47,7 +47,7 @@ func TestPlannedPCRChangeWithSwtpm(t *testing.T) {
 	sealed := filepath.Join(d, "seal", "root.sealed")
 	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
 	pool, _ := writeCert(t, crt, key)
-	addr := daemontest.FreeAddr(t)
+	addr := freeAddr(t)
 	cfgFile := filepath.Join(tmp, "accessd.toml")
 	writeConfig := func(pcrs string) {
 		require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q

@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 )
@@ -88,7 +87,7 @@ func TestDaemonIdleRSS100k(t *testing.T) {
 	})
 	t.Logf("filled %d users in %s; data dir %.1f MiB", users, time.Since(start).Round(time.Second), float64(n)/(1<<20))
 
-	daemon := startServe(t, 2*time.Minute, "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+	daemon := startServe(t, 2*time.Minute, "--dev", "--data-dir", d, "--listen", freeAddr(t))
 	time.Sleep(10 * time.Second) // let start-up garbage be collected and compactions settle
 	rss := vmRSS(t, daemon.cmd.Process.Pid)
 	t.Logf("RESULT daemon idle RSS with %d users: %.1f MiB (target < 128 MiB)", users, float64(rss)/(1<<20))

@@ -287,7 +287,7 @@ type scaleSamples struct {
 // scaleRun starts the daemon once and measures everything against it.
 func scaleRun(t *testing.T, data string, p scaleParams, settle time.Duration, m *scaleSamples) {
 	notify, notes := daemontest.NotifySocket(t)
-	cmd := accessd("serve", "--dev", "--data-dir", data, "--listen", daemontest.FreeAddr(t))
+	cmd := accessd("serve", "--dev", "--data-dir", data, "--listen", freeAddr(t))
 	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
 	var stderr daemontest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr

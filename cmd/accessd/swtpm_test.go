@@ -23,14 +23,15 @@ import (
 // serve works again on the same store; recover --accept-rollback after it
 // changes nothing that stops serve.
 func TestProductionPathWithSwtpm(t *testing.T) {
-	port := daemontest.FreePort(t)
+	t.Parallel()
+	port := freePort(t)
 	stopA := sealtest.StartSwtpm(t, t.TempDir(), port).Stop
 
 	tmp := t.TempDir()
 	d := filepath.Join(tmp, "data")
 	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
 	pool, _ := writeCert(t, crt, key)
-	addr := daemontest.FreeAddr(t)
+	addr := freeAddr(t)
 	cfgFile := filepath.Join(tmp, "accessd.toml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
 issuer = "https://%s"
@@ -87,13 +88,14 @@ mode = "warn"   # the test runs as root under /tmp; every finding is still logge
 // and one copied while it ran (refused after the stop alone), exit 6; `recover --accept-rollback` binds the old copy deliberately, and
 // it then starts, with the acceptance in the audit log.
 func TestRollbackDetectedWithSwtpm(t *testing.T) {
-	port := daemontest.FreePort(t)
+	t.Parallel()
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	tmp := t.TempDir()
 	d := filepath.Join(tmp, "data")
 	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
 	pool, _ := writeCert(t, crt, key)
-	addr := daemontest.FreeAddr(t)
+	addr := freeAddr(t)
 	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
 	cfgFile := filepath.Join(tmp, "accessd.toml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
