@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -175,14 +176,12 @@ func kdStartRotationDaemon(t *testing.T, users int) (*kdRotationDaemon, *served)
 				var u api.CreatedUser
 				name := fmt.Sprintf("seeded-%d", i)
 				code, body, err := k.p.call("POST", "/v1/users", api.CreateUserRequest{Username: name, Email: name + "@example.test"}, &u)
-				if err != nil || code != http.StatusCreated {
-					t.Errorf("create %s: %d %s %v", name, code, body, err)
+				if !assert.NoError(t, err, "create %s", name) || !assert.Equal(t, http.StatusCreated, code, "create %s: %s", name, body) {
 					return
 				}
 				var setup api.MFASetup
 				code, body, err = k.p.call("POST", "/v1/users/"+u.ID+"/mfa/setup", api.MFASetupRequest{MFAType: "app"}, &setup)
-				if err != nil || code != http.StatusOK {
-					t.Errorf("MFA setup of %s: %d %s %v", name, code, body, err)
+				if !assert.NoError(t, err, "MFA setup of %s", name) || !assert.Equal(t, http.StatusOK, code, "MFA setup of %s: %s", name, body) {
 					return
 				}
 				mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -45,6 +46,18 @@ func TestMain(m *testing.M) {
 			serviceUser = u
 		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		// The tests wait on their children (fsync, the TPM, the daemon's
+		// start-up) far more than they compute: four at a time keep two
+		// cores busy without drowning them. -parallel overrides.
+		if err := flag.Set("test.parallel", "4"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
 	}
 	code := m.Run()
 	if ctlBuild.dir != "" {

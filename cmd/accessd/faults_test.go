@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -153,12 +154,10 @@ func mountTmpfs(t *testing.T, size int64) string {
 		if errors.Is(err, unix.EPERM) {
 			t.Skipf("cannot mount a tmpfs here (%v): the disk-full test needs CAP_SYS_ADMIN (scripts/test runs as root)", err)
 		}
-		t.Fatalf("mount tmpfs: %v", err)
+		require.NoError(t, err, "mount tmpfs")
 	}
 	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
+		assert.NoError(t, unix.Unmount(dir, unix.MNT_DETACH), "unmount %s", dir)
 	})
 	return dir
 }
@@ -186,15 +185,16 @@ func fillTo(t *testing.T, ballast string, left int64) {
 	require.NoError(t, unix.Fallocate(int(f.Fd()), 0, 0, n))
 }
 
-// eventually polls fn every 100 ms until it returns true or d passes.
+// eventually polls fn every 20 ms until it returns true or d passes. It
+// is testkit.Eventually, which this package cannot import while
+// daemontest defines the same -update flag; fn runs on the test's
+// goroutine, so it may use require.
 func eventually(t *testing.T, d time.Duration, what string, fn func() bool) {
 	t.Helper()
 	end := time.Now().Add(d)
 	for !fn() {
-		if time.Now().After(end) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
+		require.False(t, time.Now().After(end), "not within %v: %s", d, what)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -274,7 +274,7 @@ func TestDiskFull(t *testing.T) {
 		require.ErrorAs(t, err, &ee, s.stderr.String())
 		require.Equal(t, exitDisk, ee.ExitCode(), s.stderr.String())
 	case <-time.After(15 * time.Second):
-		t.Fatalf("serve kept running below the floor:\n%s", s.stderr.String())
+		require.Fail(t, "serve kept running below the floor", s.stderr.String())
 	}
 	require.Contains(t, s.stderr.String(), "hard free-space floor")
 	require.Contains(t, s.stderr.String(), `"event":"daemon.stopped"`, "the store was closed cleanly")

@@ -67,9 +67,8 @@ func clientPKI(t *testing.T) (dir string) {
 // an openssl-made certificate, and `accessctl user logout`.
 func TestOAuthEndToEnd(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatal("openssl is required (scripts/test installs it)")
-	}
+	_, err := exec.LookPath("openssl")
+	require.NoError(t, err, "openssl is required (scripts/test installs it)")
 	pki := clientPKI(t)
 	d := filepath.Join(t.TempDir(), "data")
 	args, sock, addr := devConfig(t, d, fmt.Sprintf("[tls]\nclient_ca = %q\n", filepath.Join(pki, "ca.pem")))

@@ -191,7 +191,7 @@ func serveRefused(t *testing.T, args ...string) result {
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("serve started instead of refusing:\n%s", errb.String())
+		require.Fail(t, "serve started instead of refusing", errb.String())
 		return result{}
 	}
 }
