@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -20,29 +21,55 @@ import (
 	"github.com/accessd/accessd/seal/sealtest"
 )
 
-// swtpmConfig writes a production config (no --dev) for a data dir on
-// swtpm at port and returns its path and admin socket.
-func swtpmConfig(t *testing.T, dir string, port int) (cfgFile, sock string) {
+// prodConf is the production config (no --dev) of the data dir
+// DIR/data on swtpm, with a certificate of its own for a free loopback
+// address and the admin socket in a directory others may traverse.
+type prodConf struct {
+	dir, file, sock, addr, crt, key string
+	port                            int // swtpm's
+	pool                            *x509.CertPool
+}
+
+// newProdConf writes the certificate and the config with the default
+// PCRs ([7]) under dir.
+func newProdConf(t *testing.T, dir string, port int) *prodConf {
 	t.Helper()
-	crt, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	writeCert(t, crt, key)
-	sock = filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	addr := freeAddr(t)
-	cfgFile = filepath.Join(dir, "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
+	c := &prodConf{dir: dir, file: filepath.Join(dir, "accessd.toml"), port: port, addr: freeAddr(t),
+		sock: filepath.Join(daemontest.OpenDir(t), "admin.sock"),
+		crt:  filepath.Join(dir, "server.crt"), key: filepath.Join(dir, "server.key")}
+	c.pool, _ = writeCert(t, c.crt, c.key)
+	c.write(t, "")
+	return c
+}
+
+// write (re)writes the config file with [seal] pcrs = pcrs ("" leaves
+// the key out: the default).
+func (c *prodConf) write(t *testing.T, pcrs string) {
+	t.Helper()
+	if pcrs != "" {
+		pcrs = "pcrs = " + pcrs + "\n"
+	}
+	require.NoError(t, os.WriteFile(c.file, []byte(fmt.Sprintf(`data_dir = %q
 issuer = "https://%s"
 [seal]
 device = "tcp://127.0.0.1:%d"
-[listen]
+%s[listen]
 tls = %q
 admin_socket = %q
 [tls]
 cert = %q
 key = %q
 [lockdown]
-mode = "warn"
-`, filepath.Join(dir, "data"), addr, port, addr, sock, crt, key)), 0o600))
-	return cfgFile, sock
+mode = "warn"   # the tests run as root under /tmp; every finding is still logged
+`, filepath.Join(c.dir, "data"), c.addr, c.port, pcrs, c.addr, c.sock, c.crt, c.key)), 0o600))
+}
+
+// swtpmConfig writes a production config for a data dir on swtpm at
+// port and returns its path and admin socket.
+func swtpmConfig(t *testing.T, dir string, port int) (cfgFile, sock string) {
+	t.Helper()
+	c := newProdConf(t, dir, port)
+	return c.file, c.sock
 }
 
 // ctlRun runs accessctl against sock and returns stdout; it fails the

@@ -45,26 +45,9 @@ func TestPlannedPCRChangeWithSwtpm(t *testing.T) {
 	tmp := t.TempDir()
 	d := filepath.Join(tmp, "data")
 	sealed := filepath.Join(d, "seal", "root.sealed")
-	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
-	pool, _ := writeCert(t, crt, key)
-	addr := freeAddr(t)
-	cfgFile := filepath.Join(tmp, "accessd.toml")
-	writeConfig := func(pcrs string) {
-		require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
-issuer = "https://%s"
-[seal]
-device = "tcp://127.0.0.1:%d"
-pcrs = %s
-[listen]
-tls = %q
-admin_socket = %q
-[tls]
-cert = %q
-key = %q
-[lockdown]
-mode = "warn"   # the test runs as root under /tmp; every finding is still logged
-`, d, addr, port, pcrs, addr, filepath.Join(tmp, "admin.sock"), crt, key)), 0o600))
-	}
+	pc := newProdConf(t, tmp, port)
+	cfgFile, pool, addr := pc.file, pc.pool, pc.addr
+	writeConfig := func(pcrs string) { pc.write(t, pcrs) }
 	writeConfig("[7, 23]")
 
 	r := runAccessd(t, "init", "--config", cfgFile)

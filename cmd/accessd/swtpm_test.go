@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,24 +27,8 @@ func TestProductionPathWithSwtpm(t *testing.T) {
 	stopA := sealtest.StartSwtpm(t, t.TempDir(), port).Stop
 
 	tmp := t.TempDir()
-	d := filepath.Join(tmp, "data")
-	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
-	pool, _ := writeCert(t, crt, key)
-	addr := freeAddr(t)
-	cfgFile := filepath.Join(tmp, "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
-issuer = "https://%s"
-[seal]
-device = "tcp://127.0.0.1:%d"
-[listen]
-tls = %q
-admin_socket = %q
-[tls]
-cert = %q
-key = %q
-[lockdown]
-mode = "warn"   # the test runs as root under /tmp; every finding is still logged
-`, d, addr, port, addr, filepath.Join(tmp, "admin.sock"), crt, key)), 0o600))
+	pc := newProdConf(t, tmp, port)
+	cfgFile, pool, addr := pc.file, pc.pool, pc.addr
 
 	r := runAccessd(t, "init", "--config", cfgFile)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -93,25 +76,9 @@ func TestRollbackDetectedWithSwtpm(t *testing.T) {
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	tmp := t.TempDir()
 	d := filepath.Join(tmp, "data")
-	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
-	pool, _ := writeCert(t, crt, key)
-	addr := freeAddr(t)
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(tmp, "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
-issuer = "https://%s"
-[seal]
-device = "tcp://127.0.0.1:%d"
-pcrs = []
-[listen]
-tls = %q
-admin_socket = %q
-[tls]
-cert = %q
-key = %q
-[lockdown]
-mode = "warn"
-`, d, addr, port, addr, sock, crt, key)), 0o600))
+	pc := newProdConf(t, tmp, port)
+	pc.write(t, "[]")
+	cfgFile, pool, addr, sock := pc.file, pc.pool, pc.addr, pc.sock
 
 	r := runAccessd(t, "init", "--config", cfgFile)
 	require.Equal(t, 0, r.code, r.stderr)
