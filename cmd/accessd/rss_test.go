@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/seal"
@@ -69,8 +70,7 @@ func TestDaemonIdleRSS100k(t *testing.T) {
 					})
 					return err
 				})
-				if err != nil {
-					t.Error(err)
+				if !assert.NoError(t, err) {
 					return
 				}
 			}
@@ -105,6 +105,6 @@ func vmRSS(t *testing.T, pid int) int64 {
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmRSS")
+	require.Fail(t, "no VmRSS")
 	return 0
 }
