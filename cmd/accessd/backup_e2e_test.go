@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -20,29 +21,55 @@ import (
 	"github.com/accessd/accessd/seal/sealtest"
 )
 
-// swtpmConfig writes a production config (no --dev) for a data dir on
-// swtpm at port and returns its path and admin socket.
-func swtpmConfig(t *testing.T, dir string, port int) (cfgFile, sock string) {
+// prodConf is the production config (no --dev) of the data dir
+// DIR/data on swtpm, with a certificate of its own for a free loopback
+// address and the admin socket in a directory others may traverse.
+type prodConf struct {
+	dir, file, sock, addr, crt, key string
+	port                            int // swtpm's
+	pool                            *x509.CertPool
+}
+
+// newProdConf writes the certificate and the config with the default
+// PCRs ([7]) under dir.
+func newProdConf(t *testing.T, dir string, port int) *prodConf {
 	t.Helper()
-	crt, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	writeCert(t, crt, key)
-	sock = filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	addr := daemontest.FreeAddr(t)
-	cfgFile = filepath.Join(dir, "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
+	c := &prodConf{dir: dir, file: filepath.Join(dir, "accessd.toml"), port: port, addr: freeAddr(t),
+		sock: filepath.Join(daemontest.OpenDir(t), "admin.sock"),
+		crt:  filepath.Join(dir, "server.crt"), key: filepath.Join(dir, "server.key")}
+	c.pool, _ = writeCert(t, c.crt, c.key)
+	c.write(t, "")
+	return c
+}
+
+// write (re)writes the config file with [seal] pcrs = pcrs ("" leaves
+// the key out: the default).
+func (c *prodConf) write(t *testing.T, pcrs string) {
+	t.Helper()
+	if pcrs != "" {
+		pcrs = "pcrs = " + pcrs + "\n"
+	}
+	require.NoError(t, os.WriteFile(c.file, []byte(fmt.Sprintf(`data_dir = %q
 issuer = "https://%s"
 [seal]
 device = "tcp://127.0.0.1:%d"
-[listen]
+%s[listen]
 tls = %q
 admin_socket = %q
 [tls]
 cert = %q
 key = %q
 [lockdown]
-mode = "warn"
-`, filepath.Join(dir, "data"), addr, port, addr, sock, crt, key)), 0o600))
-	return cfgFile, sock
+mode = "warn"   # the tests run as root under /tmp; every finding is still logged
+`, filepath.Join(c.dir, "data"), c.addr, c.port, pcrs, c.addr, c.sock, c.crt, c.key)), 0o600))
+}
+
+// swtpmConfig writes a production config for a data dir on swtpm at
+// port and returns its path and admin socket.
+func swtpmConfig(t *testing.T, dir string, port int) (cfgFile, sock string) {
+	t.Helper()
+	c := newProdConf(t, dir, port)
+	return c.file, c.sock
 }
 
 // ctlRun runs accessctl against sock and returns stdout; it fails the
@@ -98,8 +125,9 @@ func contents(t *testing.T, ctl, sock string) listed {
 // recovery key brings up a service with the same users and applications
 // whose audit chain verifies and records the restore.
 func TestBackupRestoreOnNewTPM(t *testing.T) {
+	t.Parallel()
 	ctl := buildAccessctl(t)
-	portA := daemontest.FreePort(t)
+	portA := freePort(t)
 	stopA := sealtest.StartSwtpm(t, t.TempDir(), portA).Stop
 	dirA := t.TempDir()
 	cfgA, sockA := swtpmConfig(t, dirA, portA)
@@ -129,7 +157,7 @@ func TestBackupRestoreOnNewTPM(t *testing.T) {
 	stopA() // the old machine and its TPM are gone
 
 	// A new machine: fresh swtpm, fresh data dir, only the file and the key.
-	portB := daemontest.FreePort(t)
+	portB := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), portB)
 	dirB := t.TempDir()
 	cfgB, sockB := swtpmConfig(t, dirB, portB)
@@ -178,6 +206,7 @@ var shareRE = regexp.MustCompile(`(?m)^    (ACCESSD-SHARE-[A-Z2-7-]+)\s*$`)
 // recover and the new one works; the command says older backups need
 // the old key.
 func TestRekeyRecovery(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", d)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -214,6 +243,7 @@ func TestRekeyRecovery(t *testing.T) {
 // TestRecoveryShares: init splits the key 3-of-5; any 3 share files
 // recover, 2 do not; rekey-recovery takes 3 shares and splits anew.
 func TestRecoveryShares(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", d, "--recovery-shares", "5", "--recovery-threshold", "3")
 	require.Equal(t, 0, r.code, r.stderr)

@@ -37,10 +37,10 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/argon2"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -70,9 +70,8 @@ func TestBenchOAuth(t *testing.T) {
 	if os.Getenv("ACCESSD_BENCH") != "1" {
 		t.Skip("set ACCESSD_BENCH=1 to load the OAuth endpoints with wrk (scripts/bench does)")
 	}
-	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Fatal("wrk is not installed (scripts/bench installs it: apt-get install wrk)")
-	}
+	_, err := exec.LookPath("wrk")
+	require.NoError(t, err, "wrk is not installed (scripts/bench installs it: apt-get install wrk)")
 	short, long := 20*time.Second, 30*time.Second
 	if v := os.Getenv("ACCESSD_BENCH_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -115,7 +114,7 @@ func TestBenchOAuth(t *testing.T) {
 	}
 
 	sock := filepath.Join(d, "admin.sock")
-	addr := daemontest.FreeAddr(t)
+	addr := freeAddr(t)
 	base := "https://" + addr
 	daemon := startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--config", cfgES, "--listen", addr)
 	client := benchClient(t, filepath.Join(d, "tls", "server.crt"))
@@ -155,9 +154,8 @@ func TestBenchOAuth(t *testing.T) {
 			row := &benchRow{name: "ceiling " + alg + " token (go-jose, net/http)", noRSS: true}
 			rows = append(rows, row)
 			l := tokenLoad(c.url)
-			if _, err := checkToken(c.client, l, c.url, alg); err != nil {
-				t.Fatalf("the %s ceiling answers wrongly: %v", alg, err)
-			}
+			_, err := checkToken(c.client, l, c.url, alg)
+			require.NoError(t, err, "the %s ceiling answers wrongly", alg)
 			run := func() {
 				row.fill(b.wrk(l, 64, short))
 				// Every answer of the ceiling is a 200 unless the harness
@@ -513,7 +511,7 @@ func (b *oauthBench) wrkScript(u, script string, conns int, d, timeout time.Dura
 func (b *oauthBench) measure(row *benchRow, sample error, load func()) {
 	b.t.Helper()
 	if sample != nil {
-		b.t.Errorf("%s: wrong sample answer, not measured: %v", row.name, sample)
+		assert.Fail(b.t, row.name+": wrong sample answer, not measured", sample.Error())
 		row.skip("sample answer wrong: " + sample.Error())
 		return
 	}
@@ -728,8 +726,7 @@ func createBenchUsers(t *testing.T, ctl, sock string, n int, password string) {
 				c := exec.Command(ctl, "--socket", sock, "-o", "json", "user", "create", "--username", name,
 					"--email", name+"@example.test", "--group", "bench", "--password-stdin")
 				c.Stdin = strings.NewReader(password + "\n")
-				if out, err := c.CombinedOutput(); err != nil {
-					t.Errorf("accessctl user create %s: %v: %s", name, err, out)
+				if out, err := c.CombinedOutput(); !assert.NoError(t, err, "accessctl user create %s: %s", name, out) {
 					return
 				}
 			}
@@ -765,7 +762,7 @@ func startCeiling(t *testing.T, alg, clientID, clientSecret string) *ceiling {
 	case "RS256":
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
 	default:
-		t.Fatalf("no ceiling for %s", alg)
+		require.Fail(t, "no ceiling for "+alg)
 	}
 	require.NoError(t, err)
 	kid := randomHex(t, 8)

@@ -126,6 +126,7 @@ func decodeAs[T any](t *testing.T, body []byte, fields ...string) T {
 }
 
 func TestConsoleCalls(t *testing.T) {
+	t.Parallel()
 	d := startLerianDaemon(t)
 	const editorPW = "console-Editor-pass-52"
 	editor := d.user(t, "maria@example.test", "maria@example.test", editorPW, "identity-editor-group", "midaz-viewer-group")

@@ -181,6 +181,7 @@ func js(t *testing.T, v any) string {
 }
 
 func TestLerianContract(t *testing.T) {
+	t.Parallel()
 	c := &contract{schemas: lerianSchemas(t), titles: lerianErrorTitles(t), d: startLerianDaemon(t)}
 	const adminPW, userPW = "contract-Admin-pass-93", "contract-User-pass-47"
 	admin := c.d.user(t, "contract.admin", "contract.admin@example.test", adminPW, "admin-group")
@@ -348,6 +349,7 @@ func TestLerianContract(t *testing.T) {
 // answer with a documented field removed or of the wrong type, so a
 // passing contract test means the fields are there.
 func TestLerianSchemasBite(t *testing.T) {
+	t.Parallel()
 	s := lerianSchemas(t)
 	for _, tc := range []struct{ schema, good, bad string }{
 		{"UserResponse", `{"id":"1","firstName":"A","lastName":"B","email":"a@b.c","username":"ab","groups":[]}`,
@@ -367,6 +369,7 @@ func TestLerianSchemasBite(t *testing.T) {
 		{"AuthorizeResponse", `{"authorized":true,"timestamp":"2026-12-07T18:00:00Z"}`, `{"authorized":"yes","timestamp":"2026-12-07T18:00:00Z"}`},
 	} {
 		t.Run(tc.schema, func(t *testing.T) {
+			t.Parallel()
 			for body, ok := range map[string]bool{tc.good: true, tc.bad: false} {
 				v, err := jsonschema.UnmarshalJSON(strings.NewReader(body))
 				require.NoError(t, err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/seal/sealtest"
 )
@@ -91,7 +90,8 @@ func (in kbInstall) serveWorks(t *testing.T) string {
 // root.sealed, flushing what the kills left and saying so, and a reseal
 // run to the end works.
 func TestCrashKBReseal(t *testing.T) {
-	port := daemontest.FreePort(t)
+	t.Parallel()
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	in := newKBInstall(t, port)
 	planned := sha256.Sum256([]byte("planned PCR 7"))
@@ -139,13 +139,15 @@ func requireLeftovers0(t *testing.T, port int) {
 // store to the new TPM's rollback counter itself, audited, and every
 // acknowledged write is there.
 func TestCrashKBRecover(t *testing.T) {
+	t.Parallel()
 	for _, accept := range []bool{false, true} {
 		name := "recover"
 		if accept {
 			name += " --accept-rollback"
 		}
 		t.Run(name, func(t *testing.T) {
-			port := daemontest.FreePort(t)
+			t.Parallel()
+			port := freePort(t)
 			stopA := sealtest.StartSwtpm(t, t.TempDir(), port).Stop
 			in := newKBInstall(t, port)
 			stopA()
@@ -182,7 +184,8 @@ func TestCrashKBRecover(t *testing.T) {
 // of another TPM (which a cleared TPM would explain, but this TPM still
 // has its counter), and --accept-rollback then works.
 func TestCrashKBRecoverRollback(t *testing.T) {
-	otherPort := daemontest.FreePort(t)
+	t.Parallel()
+	otherPort := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), otherPort)
 	otherCfg, _ := swtpmConfig(t, t.TempDir(), otherPort)
 	r := runAccessd(t, "init", "--config", otherCfg)
@@ -190,7 +193,7 @@ func TestCrashKBRecoverRollback(t *testing.T) {
 	foreign, err := os.ReadFile(filepath.Join(filepath.Dir(otherCfg), "data", "seal", "root.sealed"))
 	require.NoError(t, err)
 
-	port := daemontest.FreePort(t)
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	in := newKBInstall(t, port)
 	data := filepath.Join(filepath.Dir(in.cfg), "data")
@@ -224,10 +227,11 @@ func TestCrashKBRecoverRollback(t *testing.T) {
 // names the leftovers, that the slots are full, and the commands that
 // free them; serve starts, flushing them, and logs how many.
 func TestCrashKBSlotsFilled(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("tpm2_createprimary"); err != nil {
 		t.Skip("tpm2-tools are not installed (apt-get install tpm2-tools)")
 	}
-	port := daemontest.FreePort(t)
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	in := newKBInstall(t, port)
 	ctx := t.TempDir()

@@ -31,11 +31,9 @@ type devService struct {
 
 func startDev(t *testing.T, data string) *devService {
 	t.Helper()
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfg := filepath.Join(t.TempDir(), "accessd.toml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n", sock)), 0o600))
-	s := startServe(t, 90*time.Second, "--dev", "--config", cfg, "--data-dir", data, "--listen", daemontest.FreeAddr(t))
-	return &devService{data: data, cfg: cfg, sock: sock, srv: s}
+	c := writeDevConfig(t, "")
+	s := startServe(t, 90*time.Second, c.serveArgs(data)...)
+	return &devService{data: data, cfg: c.file, sock: c.sock, srv: s}
 }
 
 // auditCount returns how many entries of type typ the service's log holds.
@@ -63,6 +61,7 @@ func backupParts(t *testing.T, file []byte) (hdr, stream []byte) {
 // way round, is refused with a message that says the parts do not belong
 // together, and leaves no data dir; each file as written restores.
 func TestCrashBackupHeaderSwap(t *testing.T) {
+	t.Parallel()
 	ctl := buildAccessctl(t)
 	data := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", data)
@@ -114,6 +113,7 @@ func TestCrashBackupHeaderSwap(t *testing.T) {
 // is not bound, into a service that starts with its user and a verified
 // audit chain that records the restore.
 func TestCrashBackupV1StillRestores(t *testing.T) {
+	t.Parallel()
 	ctl := buildAccessctl(t)
 	keyFile := filepath.Join(t.TempDir(), "recovery.key")
 	require.NoError(t, os.WriteFile(keyFile, []byte(backupV1RecoveryKey+"\n"), 0o600))
@@ -139,8 +139,9 @@ func TestCrashBackupV1StillRestores(t *testing.T) {
 // verifies and holds exactly one store.restored entry, and no file in the
 // data dir holds the recovery key.
 func TestCrashRestoreAtEachStep(t *testing.T) {
+	t.Parallel()
 	ctl := buildAccessctl(t)
-	portA := daemontest.FreePort(t)
+	portA := freePort(t)
 	stopA := sealtest.StartSwtpm(t, t.TempDir(), portA).Stop
 	cfgA, sockA := swtpmConfig(t, t.TempDir(), portA)
 	r := runAccessd(t, "init", "--config", cfgA)
@@ -159,7 +160,8 @@ func TestCrashRestoreAtEachStep(t *testing.T) {
 
 	for _, step := range []string{"restore.marked", "restore.sealed", "restore.recovery", "restore.store", "restore.bound", "restore.recorded"} {
 		t.Run(step, func(t *testing.T) {
-			port := daemontest.FreePort(t)
+			t.Parallel()
+			port := freePort(t)
 			sealtest.StartSwtpm(t, t.TempDir(), port)
 			dir := t.TempDir()
 			cfg, sock := swtpmConfig(t, dir, port)
@@ -204,6 +206,7 @@ func TestCrashRestoreAtEachStep(t *testing.T) {
 // partial file still locked by a live backup and files that only look
 // alike.
 func TestCrashBackupPartialRemoved(t *testing.T) {
+	t.Parallel()
 	ctl := buildAccessctl(t)
 	svc := startDev(t, filepath.Join(t.TempDir(), "data"))
 	defer svc.srv.stop(t)

@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/seal/sealtest"
 )
@@ -74,9 +74,11 @@ func kdPlanes(t *testing.T, cfgFile, sock string) *planes {
 // audit chain that verifies, the recovery key it printed opens
 // root.recovery, and no secret stands in clear in the data dir.
 func TestCrashInitSwtpm(t *testing.T) {
+	t.Parallel()
 	for _, step := range []string{"init.sealed", "init.recovery", "init.store", "init.seeded", "init.bound", "init.shown"} {
 		t.Run(step, func(t *testing.T) {
-			port := daemontest.FreePort(t)
+			t.Parallel()
+			port := freePort(t)
 			sealtest.StartSwtpm(t, t.TempDir(), port)
 			tmp := t.TempDir()
 			cfgFile, sock := swtpmConfig(t, tmp, port)
@@ -130,9 +132,10 @@ func TestCrashInitSwtpm(t *testing.T) {
 // after seeding (it would otherwise serve a store whose recovery key and
 // admin password nobody saw), and shows the new secrets.
 func TestCrashInitDevServeStartsOver(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	kdKilledAt(t, "init.seeded", "init", "--dev", "--data-dir", d)
-	s := startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+	s := startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", freeAddr(t))
 	s.stop(t)
 	require.Contains(t, s.stderr.String(), "daemon.init_restarted")
 	recovery, password := secretsIn(t, s.stdout.String())
@@ -153,7 +156,7 @@ type kdRotationDaemon struct {
 
 func kdStartRotationDaemon(t *testing.T, users int) (*kdRotationDaemon, *served) {
 	t.Helper()
-	port := daemontest.FreePort(t)
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	tmp := t.TempDir()
 	k := &kdRotationDaemon{seeds: map[string]string{}}
@@ -173,14 +176,12 @@ func kdStartRotationDaemon(t *testing.T, users int) (*kdRotationDaemon, *served)
 				var u api.CreatedUser
 				name := fmt.Sprintf("seeded-%d", i)
 				code, body, err := k.p.call("POST", "/v1/users", api.CreateUserRequest{Username: name, Email: name + "@example.test"}, &u)
-				if err != nil || code != http.StatusCreated {
-					t.Errorf("create %s: %d %s %v", name, code, body, err)
+				if !assert.NoError(t, err, "create %s", name) || !assert.Equal(t, http.StatusCreated, code, "create %s: %s", name, body) {
 					return
 				}
 				var setup api.MFASetup
 				code, body, err = k.p.call("POST", "/v1/users/"+u.ID+"/mfa/setup", api.MFASetupRequest{MFAType: "app"}, &setup)
-				if err != nil || code != http.StatusOK {
-					t.Errorf("MFA setup of %s: %d %s %v", name, code, body, err)
+				if !assert.NoError(t, err, "MFA setup of %s", name) || !assert.Equal(t, http.StatusOK, code, "MFA setup of %s: %s", name, body) {
 					return
 				}
 				mu.Lock()
@@ -297,6 +298,7 @@ func kdKillRounds(t *testing.T, k *kdRotationDaemon, s *served, rounds int, wind
 // the audit chain verifies; at the end every user's sealed TOTP seed
 // opens and verifies a code.
 func TestCrashRotateFieldsSwtpm(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("restarts the daemon a dozen times")
 	}
@@ -353,6 +355,7 @@ func TestCrashRotateFieldsSwtpm(t *testing.T) {
 // verifies, every acknowledged user is there and the audit chain
 // verifies.
 func TestCrashKeysRotateSwtpm(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("restarts the daemon a dozen times")
 	}
@@ -416,6 +419,7 @@ func TestCrashKeysRotateSwtpm(t *testing.T) {
 // free-space watcher's next reading; with the space back it completes,
 // every sealed field opens, and tokens and the audit chain are whole.
 func TestDiskFullRotateFields(t *testing.T) {
+	t.Parallel()
 	mnt := mountTmpfs(t, 64<<20)
 	d := filepath.Join(mnt, "data")
 	args, sock, addr := devConfig(t, d, "[store]\nmin_free = \"16MiB\"\n")

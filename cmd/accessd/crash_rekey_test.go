@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal/sealtest"
 )
 
@@ -114,7 +113,7 @@ func (h *rekeyHost) recovers(key ...string) {
 }
 
 func newRekeyHost(t *testing.T, initArgs ...string) (*rekeyHost, string) {
-	port := daemontest.FreePort(t)
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	dir := t.TempDir()
 	cfg, sock := swtpmConfig(t, dir, port)
@@ -132,6 +131,7 @@ const crashAt = "ACCESSD_TEST_CRASH_AT="
 // the documented next step (--abort with the old key) ends the pending
 // rekey and a new rekey goes through.
 func TestCrashRekeyPipe(t *testing.T) {
+	t.Parallel()
 	h, out := newRekeyHost(t)
 	old, _ := secretsIn(t, out)
 	oldF := keyFile(t, old)
@@ -199,6 +199,7 @@ func requireNoRecoveryKey(t *testing.T, s string) {
 // root.recovery, the daemon starts on swtpm, and after --finish only the
 // new key works. With a plain key and with 3-of-2 shares.
 func TestCrashRekeyKilled(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		split []string
@@ -207,6 +208,7 @@ func TestCrashRekeyKilled(t *testing.T) {
 		{"shares", []string{"--recovery-shares", "3", "--recovery-threshold", "2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			h, out := newRekeyHost(t, tc.split...)
 			var old []string
 			if tc.split == nil {
@@ -323,6 +325,7 @@ func readFile(t *testing.T, name string) string {
 // the new one, the restored data dir has the same rekey pending, and it
 // starts.
 func TestRekeyPendingBackupRestores(t *testing.T) {
+	t.Parallel()
 	ctl := buildAccessctl(t)
 	h, out := newRekeyHost(t)
 	old, _ := secretsIn(t, out)
@@ -345,7 +348,8 @@ func TestRekeyPendingBackupRestores(t *testing.T) {
 		{"new key", newF, "NEW"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			port := daemontest.FreePort(t)
+			t.Parallel()
+			port := freePort(t)
 			sealtest.StartSwtpm(t, t.TempDir(), port)
 			dir := t.TempDir()
 			cfg, _ := swtpmConfig(t, dir, port)

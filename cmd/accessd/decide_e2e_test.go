@@ -16,7 +16,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -27,6 +26,7 @@ import (
 // call) lists the configured product with the Identity resources. A bad
 // value stops the start with exit 78, naming the key and its line.
 func TestDefaultProductEndToEnd(t *testing.T) {
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte("[authz]\ndefault_product = \"a/b\"\n"), 0o600))
 	r := runAccessd(t, "check", "--config", cfgFile)
@@ -35,10 +35,8 @@ func TestDefaultProductEndToEnd(t *testing.T) {
 	require.Contains(t, r.stderr, "authz.default_product")
 
 	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	addr := daemontest.FreeAddr(t)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n[authz]\ndefault_product = \"plugin-crm\"\n", sock)), 0o600))
-	startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+	args, sock, addr := devConfig(t, d, "[authz]\ndefault_product = \"plugin-crm\"\n")
+	startServe(t, 90*time.Second, args...)
 	ctl := buildAccessctl(t)
 	ctlRun(t, ctl, sock, "group", "create", "crm-viewers")
 	ctlRun(t, ctl, sock, "group", "grant", "crm-viewers", "--product", "plugin-crm", "--resource", "contacts", "--action", "get")

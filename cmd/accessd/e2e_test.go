@@ -12,6 +12,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -46,8 +47,54 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		// The tests wait on their children (fsync, the TPM, the daemon's
+		// start-up) far more than they compute: four at a time keep two
+		// cores busy without drowning them. -parallel overrides.
+		if err := flag.Set("test.parallel", "4"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
+	code := m.Run()
+	if ctlBuild.dir != "" {
+		os.RemoveAll(ctlBuild.dir)
+	}
+	os.Exit(code)
 }
+
+// ports hands out loopback ports that were free a moment ago, never the
+// same one twice in this process, nor the one after a port handed out
+// (swtpm puts its control channel there): tests running side by side
+// must not pick the same port between asking and binding.
+var ports struct {
+	sync.Mutex
+	taken map[int]bool
+}
+
+// freePort is daemontest.FreePort without a port another test of this
+// process was given.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.taken == nil {
+		ports.taken = map[int]bool{}
+	}
+	for {
+		p := daemontest.FreePort(t)
+		if p < 65535 && !ports.taken[p] && !ports.taken[p+1] {
+			ports.taken[p], ports.taken[p+1] = true, true
+			return p
+		}
+	}
+}
+
+// freeAddr is freePort as a listen address.
+func freeAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 
 // accessd returns a command that runs accessd with args.
 func accessd(args ...string) *exec.Cmd {
@@ -121,6 +168,7 @@ func mode(t *testing.T, p string) fs.FileMode {
 }
 
 func TestInitDev(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", d)
 	require.Equal(t, 0, r.code, "stderr:\n%s", r.stderr)
@@ -219,34 +267,88 @@ func (s *served) stop(t *testing.T) {
 	require.NoError(t, s.cmd.Wait(), s.stderr.String())
 }
 
+// devConf is the config file of one --dev daemon of the e2e tests, with
+// its own loopback TLS address and admin socket.
+type devConf struct {
+	file, sock, addr string
+}
+
+// writeDevConfig is the one writer of the e2e tests' --dev config: the
+// issuer https://ADDR on a free loopback address, the admin socket in a
+// directory others may traverse (so a refusal comes from the peer check,
+// not the file system), then extra, TOML tables such as "[store]\n…".
+func writeDevConfig(t *testing.T, extra string) devConf {
+	t.Helper()
+	c := devConf{
+		file: filepath.Join(t.TempDir(), "accessd.toml"),
+		sock: filepath.Join(daemontest.OpenDir(t), "admin.sock"),
+		addr: freeAddr(t),
+	}
+	require.NoError(t, os.WriteFile(c.file, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n%s",
+		"https://"+c.addr, c.sock, extra)), 0o600))
+	return c
+}
+
+// serveArgs are the arguments of `serve` (or `init`) on data dir d.
+func (c devConf) serveArgs(d string) []string {
+	return []string{"--dev", "--config", c.file, "--data-dir", d, "--listen", c.addr}
+}
+
+// devConfig writes a --dev config with extra TOML tables and returns the
+// serve arguments for data dir d.
+func devConfig(t *testing.T, d, extra string) (args []string, sock, addr string) {
+	t.Helper()
+	c := writeDevConfig(t, extra)
+	return c.serveArgs(d), c.sock, c.addr
+}
+
 // serveDev starts `serve --dev` on its own data dir, admin socket and
-// loopback TLS address, with extra config lines, and returns them.
+// loopback TLS address, with extra config tables, and returns them.
 func serveDev(t *testing.T, extraConfig string) (dataDir, sock, addr string, srv *served) {
 	t.Helper()
 	dataDir = filepath.Join(t.TempDir(), "data")
-	sock = filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	addr = daemontest.FreeAddr(t)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n%s\n[listen]\nadmin_socket = %q\n", "https://"+addr, extraConfig, sock)), 0o600))
-	srv = startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", dataDir, "--listen", addr)
-	return dataDir, sock, addr, srv
+	args, sock, addr := devConfig(t, dataDir, extraConfig)
+	return dataDir, sock, addr, startServe(t, 90*time.Second, args...)
 }
 
+// ctlBuild is the one accessctl binary of this test process, built by the
+// first test that asks for it and removed by TestMain.
+var ctlBuild struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildAccessctl returns accessctl, built once for every test of the
+// package (in a directory others may traverse, for the tests that run it
+// as another user).
 func buildAccessctl(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "accessctl")
-	out, err := exec.Command("go", "build", "-o", bin, "../accessctl").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
+	t.Helper()
+	ctlBuild.once.Do(func() {
+		if ctlBuild.dir, ctlBuild.err = os.MkdirTemp("", "accessd-e2e-ctl-"); ctlBuild.err != nil {
+			return
+		}
+		if ctlBuild.err = os.Chmod(ctlBuild.dir, 0o755); ctlBuild.err != nil {
+			return
+		}
+		bin := filepath.Join(ctlBuild.dir, "accessctl")
+		out, err := exec.Command("go", "build", "-o", bin, "../accessctl").CombinedOutput()
+		if err != nil {
+			ctlBuild.err = fmt.Errorf("go build accessctl: %w\n%s", err, out)
+			return
+		}
+		ctlBuild.bin = bin
+	})
+	require.NoError(t, ctlBuild.err)
+	return ctlBuild.bin
 }
 
 func TestServeDev(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
-	addr := daemontest.FreeAddr(t)
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n", sock)), 0o600))
+	args, sock, addr := devConfig(t, d, "")
 	serve := func() *served {
-		return startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+		return startServe(t, 90*time.Second, args...)
 	}
 	first := serve()
 	cmd, stdout, stderr := first.cmd, first.stdout, first.stderr
@@ -360,6 +462,7 @@ func TestServeDev(t *testing.T) {
 }
 
 func TestServeProductionRefusesOpenDataDir(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	require.NoError(t, os.MkdirAll(d, 0o755))
 	require.NoError(t, os.Chmod(d, 0o755))
@@ -392,6 +495,7 @@ func TestServeProductionRefusesOpenDataDir(t *testing.T) {
 }
 
 func TestCheckDevJSON(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "check", "--dev", "--data-dir", d, "--json")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -405,6 +509,7 @@ func TestCheckDevJSON(t *testing.T) {
 }
 
 func TestUsageAndConfigErrors(t *testing.T) {
+	t.Parallel()
 	r := runAccessd(t, "frobnicate")
 	require.Equal(t, exitUsage, r.code)
 	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
@@ -430,6 +535,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 }
 
 func TestConcurrentInitsLeaveOneGoodStore(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	results := make(chan result, 2)
 	var wg sync.WaitGroup
@@ -448,10 +554,11 @@ func TestConcurrentInitsLeaveOneGoodStore(t *testing.T) {
 	}
 	require.Equal(t, 1, ok, "exactly one init wins")
 	// The winner's store is whole: serve unseals and opens it.
-	startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t)).stop(t)
+	startServe(t, 60*time.Second, "--dev", "--data-dir", d, "--listen", freeAddr(t)).stop(t)
 }
 
 func TestServeRefusesMissingStore(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", d)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -464,6 +571,7 @@ func TestServeRefusesMissingStore(t *testing.T) {
 }
 
 func TestRecoverRefusesAnotherInstallsRecoveryFile(t *testing.T) {
+	t.Parallel()
 	a := filepath.Join(t.TempDir(), "a")
 	b := filepath.Join(t.TempDir(), "b")
 	ra := runAccessd(t, "init", "--dev", "--data-dir", a)
@@ -490,6 +598,7 @@ func TestRecoverRefusesAnotherInstallsRecoveryFile(t *testing.T) {
 }
 
 func TestResealChangesPCRBinding(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", d)
 	require.Equal(t, 0, r.code, r.stderr)

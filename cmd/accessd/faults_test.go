@@ -28,10 +28,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/seal/sealtest"
 )
@@ -143,18 +143,6 @@ func (p *planes) auditOK(t *testing.T) api.AuditVerify {
 	return v
 }
 
-// devConfig writes a --dev config with the admin socket in an open dir
-// plus extra TOML, and returns the serve arguments for data dir d.
-func devConfig(t *testing.T, d, extra string) (args []string, sock, addr string) {
-	t.Helper()
-	sock = filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	addr = daemontest.FreeAddr(t)
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n%s",
-		"https://"+addr, sock, extra)), 0o600))
-	return []string{"--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr}, sock, addr
-}
-
 // mountTmpfs mounts a tmpfs of size bytes on a new dir, unmounted when
 // the test ends (after the daemons it ran are killed: cleanups run last
 // registered first). Without the right to mount, the test is skipped:
@@ -166,12 +154,10 @@ func mountTmpfs(t *testing.T, size int64) string {
 		if errors.Is(err, unix.EPERM) {
 			t.Skipf("cannot mount a tmpfs here (%v): the disk-full test needs CAP_SYS_ADMIN (scripts/test runs as root)", err)
 		}
-		t.Fatalf("mount tmpfs: %v", err)
+		require.NoError(t, err, "mount tmpfs")
 	}
 	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
+		assert.NoError(t, unix.Unmount(dir, unix.MNT_DETACH), "unmount %s", dir)
 	})
 	return dir
 }
@@ -199,15 +185,16 @@ func fillTo(t *testing.T, ballast string, left int64) {
 	require.NoError(t, unix.Fallocate(int(f.Fd()), 0, 0, n))
 }
 
-// eventually polls fn every 100 ms until it returns true or d passes.
+// eventually polls fn every 20 ms until it returns true or d passes. It
+// is testkit.Eventually, which this package cannot import while
+// daemontest defines the same -update flag; fn runs on the test's
+// goroutine, so it may use require.
 func eventually(t *testing.T, d time.Duration, what string, fn func() bool) {
 	t.Helper()
 	end := time.Now().Add(d)
 	for !fn() {
-		if time.Now().After(end) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
+		require.False(t, time.Now().After(end), "not within %v: %s", d, what)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -218,6 +205,7 @@ func eventually(t *testing.T, d time.Duration, what string, fn func() bool) {
 // daemon stops with exit 7, the store closed cleanly, and the next start
 // has every write that was acknowledged and an audit chain that verifies.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	mnt := mountTmpfs(t, 64<<20)
 	d := filepath.Join(mnt, "data")
 	args, sock, addr := devConfig(t, d, "[store]\nmin_free = \"16MiB\"\n")
@@ -286,7 +274,7 @@ func TestDiskFull(t *testing.T) {
 		require.ErrorAs(t, err, &ee, s.stderr.String())
 		require.Equal(t, exitDisk, ee.ExitCode(), s.stderr.String())
 	case <-time.After(15 * time.Second):
-		t.Fatalf("serve kept running below the floor:\n%s", s.stderr.String())
+		require.Fail(t, "serve kept running below the floor", s.stderr.String())
 	}
 	require.Contains(t, s.stderr.String(), "hard free-space floor")
 	require.Contains(t, s.stderr.String(), `"event":"daemon.stopped"`, "the store was closed cleanly")
@@ -316,6 +304,7 @@ func TestDiskFull(t *testing.T) {
 // there, the store opened without repairing anything, the audit chain
 // verifies, and a token issued before the kill still verifies.
 func TestKillDuringBurst(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("restarts the daemon 21 times")
 	}
@@ -451,7 +440,8 @@ func TestKillDuringBurst(t *testing.T) {
 // TestPlannedPCRChangeWithSwtpm; a TPM replaced by another is
 // TestProductionPathWithSwtpm.)
 func TestTPMFaultsWithSwtpm(t *testing.T) {
-	port := daemontest.FreePort(t)
+	t.Parallel()
+	port := freePort(t)
 	state := t.TempDir()
 	tpm := sealtest.StartSwtpm(t, state, port)
 	tmp := t.TempDir()

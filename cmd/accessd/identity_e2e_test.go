@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -13,18 +11,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
 // TestIdentityOverAccessctl is issue 6's "done when", end to end: the
 // real daemon, the real accessctl over the real admin socket, -o json.
 func TestIdentityOverAccessctl(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n", sock)), 0o600))
-	srv := startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+	args, sock, _ := devConfig(t, d, "")
+	srv := startServe(t, 90*time.Second, args...)
 	_, adminPassword := secretsIn(t, srv.stdout.String())
 	ctl := buildAccessctl(t)
 

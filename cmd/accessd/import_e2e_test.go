@@ -34,6 +34,7 @@ import (
 // argon2id hash; a second import changes nothing; the secret is in no
 // answer, log line or store record.
 func TestImportFromLerian(t *testing.T) {
+	t.Parallel()
 	d, sock, addr, srv := serveDev(t, "")
 	ctl := buildAccessctl(t)
 

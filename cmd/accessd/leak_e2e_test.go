@@ -19,7 +19,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -51,12 +50,11 @@ func (tr *transcripts) secret(s, mintedBy string) {
 // refresh tokens) and provokes failures, then looks for each secret in
 // every output of the run and in the data dir's files.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	tr := &transcripts{t: t, texts: map[string]string{}, mint: map[string]string{}}
 	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	addr := daemontest.FreeAddr(t)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n", "https://"+addr, sock)), 0o600))
+	c := writeDevConfig(t, "")
+	cfgFile, sock, addr := c.file, c.sock, c.addr
 
 	init := runAccessd(t, "init", "--dev", "--config", cfgFile, "--data-dir", d)
 	require.Equal(t, 0, init.code, init.stderr)

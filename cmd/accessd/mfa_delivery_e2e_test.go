@@ -20,7 +20,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
 )
@@ -35,6 +34,7 @@ var codeIn = regexp.MustCompile(`code is (\d{6})\b`)
 // wrong one counts toward lockout; `provider get` never shows a secret;
 // and neither codes, addresses nor numbers reach the daemon's log.
 func TestMFADeliveryEndToEnd(t *testing.T) {
+	t.Parallel()
 	ca := deliverytest.NewCA(t)
 	const relayUser, relaySecret, gwSecret = "accessd", "relay-Secret-9f3e2a", "gw-Token-7c1d0b"
 	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca, Username: relayUser, Password: relaySecret})
@@ -43,12 +43,8 @@ func TestMFADeliveryEndToEnd(t *testing.T) {
 	require.NoError(t, os.WriteFile(caFile, []byte(ca.PEM), 0o600))
 
 	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	addr := daemontest.FreeAddr(t)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n[identity]\nlockout_attempts = 3\n",
-		"https://"+addr, sock)), 0o600))
-	srv := startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+	args, sock, addr := devConfig(t, d, "[identity]\nlockout_attempts = 3\n")
+	srv := startServe(t, 90*time.Second, args...)
 	ctl := buildAccessctl(t)
 	ctlRun := func(stdin string, args ...string) string {
 		t.Helper()

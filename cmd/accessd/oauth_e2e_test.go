@@ -25,7 +25,6 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -67,17 +66,13 @@ func clientPKI(t *testing.T) (dir string) {
 // with the bare token, introspection and revocation, tls_client_auth with
 // an openssl-made certificate, and `accessctl user logout`.
 func TestOAuthEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatal("openssl is required (scripts/test installs it)")
-	}
+	t.Parallel()
+	_, err := exec.LookPath("openssl")
+	require.NoError(t, err, "openssl is required (scripts/test installs it)")
 	pki := clientPKI(t)
 	d := filepath.Join(t.TempDir(), "data")
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	addr := daemontest.FreeAddr(t)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("issuer = %q\n[listen]\nadmin_socket = %q\n[tls]\nclient_ca = %q\n",
-		"https://"+addr, sock, filepath.Join(pki, "ca.pem"))), 0o600))
-	srv := startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+	args, sock, addr := devConfig(t, d, fmt.Sprintf("[tls]\nclient_ca = %q\n", filepath.Join(pki, "ca.pem")))
+	srv := startServe(t, 90*time.Second, args...)
 	ctl := buildAccessctl(t)
 	ctlJSON := func(v any, stdin string, args ...string) {
 		t.Helper()
@@ -242,7 +237,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 
 	// Keys survive a restart: the earlier token still verifies.
 	srv.stop(t)
-	startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", d, "--listen", addr)
+	startServe(t, 90*time.Second, args...)
 	require.Equal(t, 200, post(hc, "/oauth/introspect", form, "token="+mt.AccessToken, &in))
 	require.Equal(t, true, in["active"], "a token from before the restart is still valid")
 	require.Equal(t, 200, post(hc, "/oauth/introspect", form, "token="+tok.AccessToken, &in))

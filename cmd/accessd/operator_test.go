@@ -24,12 +24,13 @@ import (
 // it touches a TPM (its TPM address has nothing listening, so reaching it
 // would fail differently) and before Badger's directory lock.
 func TestSecondServeRefusedByLock(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
-	first := startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+	first := startServe(t, 90*time.Second, "--dev", "--data-dir", d, "--listen", freeAddr(t))
 	cfg := filepath.Join(t.TempDir(), "accessd.toml")
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("[seal]\ndevice = \"tcp://127.0.0.1:9\"\n[listen]\nadmin_socket = %q\n",
 		filepath.Join(t.TempDir(), "admin2.sock"))), 0o600))
-	r := runAccessd(t, "serve", "--dev", "--config", cfg, "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+	r := runAccessd(t, "serve", "--dev", "--config", cfg, "--data-dir", d, "--listen", freeAddr(t))
 	require.NotEqual(t, 0, r.code)
 	require.Contains(t, r.stderr, "in use by another accessd")
 	require.NotContains(t, r.stderr, "open TPM")
@@ -63,6 +64,7 @@ func entries(t *testing.T, dir string) []string {
 // removes what it made: no .lock, no empty seal/, no dev TLS key; a data
 // dir it created is gone, one that existed is as it was.
 func TestFailedInitLeavesNothing(t *testing.T) {
+	t.Parallel()
 	noTPM := filepath.Join(t.TempDir(), "accessd.toml")
 	require.NoError(t, os.WriteFile(noTPM, []byte("[seal]\ndevice = \"tcp://127.0.0.1:9\"\n[lockdown]\nmode = \"warn\"\n"), 0o600))
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,10 +79,10 @@ func TestFailedInitLeavesNothing(t *testing.T) {
 		{"init, new data dir", false, func(d string) []string { return []string{"init", "--config", noTPM, "--data-dir", d} }},
 		{"init, existing data dir", true, func(d string) []string { return []string{"init", "--config", noTPM, "--data-dir", d} }},
 		{"first serve --dev, TPM unreachable", false, func(d string) []string {
-			return []string{"serve", "--dev", "--config", noTPM, "--data-dir", d, "--listen", daemontest.FreeAddr(t)}
+			return []string{"serve", "--dev", "--config", noTPM, "--data-dir", d, "--listen", freeAddr(t)}
 		}},
 		{"first serve --dev, existing dir, TPM unreachable", true, func(d string) []string {
-			return []string{"serve", "--dev", "--config", noTPM, "--data-dir", d, "--listen", daemontest.FreeAddr(t)}
+			return []string{"serve", "--dev", "--config", noTPM, "--data-dir", d, "--listen", freeAddr(t)}
 		}},
 		{"first serve --dev, port taken after init", false, func(d string) []string {
 			return []string{"serve", "--dev", "--data-dir", d, "--listen", busy.Addr().String()}
@@ -105,6 +107,7 @@ func TestFailedInitLeavesNothing(t *testing.T) {
 // refuses and prints the line to run instead (the data dir and sealed key
 // must belong to the user the unit runs as).
 func TestInitAsRootRefused(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -137,11 +140,12 @@ func buildNoCgo(t *testing.T) string {
 // with the one command that fixes it and creates nothing; with swtpm it
 // runs it as its dev TPM and serves.
 func TestDevWithoutCgo(t *testing.T) {
+	t.Parallel()
 	bin := buildNoCgo(t)
 	d := filepath.Join(t.TempDir(), "accessd-dev")
 
 	t.Run("no swtpm", func(t *testing.T) {
-		cmd := exec.Command(bin, "serve", "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+		cmd := exec.Command(bin, "serve", "--dev", "--data-dir", d, "--listen", freeAddr(t))
 		cmd.Env = append(os.Environ(), "PATH=/nonexistent")
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
@@ -156,7 +160,7 @@ func TestDevWithoutCgo(t *testing.T) {
 		if _, err := exec.LookPath("swtpm"); err != nil {
 			t.Skip("swtpm not installed (scripts/test installs it)")
 		}
-		addr := daemontest.FreeAddr(t)
+		addr := freeAddr(t)
 		notify, notes := daemontest.NotifySocket(t)
 		cmd := exec.Command(bin, "serve", "--dev", "--data-dir", d, "--listen", addr)
 		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
@@ -181,6 +185,7 @@ func TestDevWithoutCgo(t *testing.T) {
 // TestManAndCompletion: both are rendered from the command table, so each
 // visible command and each of its flags appears.
 func TestManAndCompletion(t *testing.T) {
+	t.Parallel()
 	man := runAccessd(t, "man")
 	require.Equal(t, 0, man.code, man.stderr)
 	comp := runAccessd(t, "completion", "bash")

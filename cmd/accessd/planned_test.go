@@ -19,7 +19,6 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/seal/sealtest"
 )
@@ -36,35 +35,19 @@ import (
 // way is recorded (inotify) and each must carry a PCR policy, in its
 // header and in the TPM object's authPolicy.
 func TestPlannedPCRChangeWithSwtpm(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("tpm2_pcrextend"); err != nil {
 		t.Skip("tpm2_pcrextend is not installed (apt-get install tpm2-tools)")
 	}
-	port := daemontest.FreePort(t)
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 
 	tmp := t.TempDir()
 	d := filepath.Join(tmp, "data")
 	sealed := filepath.Join(d, "seal", "root.sealed")
-	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
-	pool, _ := writeCert(t, crt, key)
-	addr := daemontest.FreeAddr(t)
-	cfgFile := filepath.Join(tmp, "accessd.toml")
-	writeConfig := func(pcrs string) {
-		require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
-issuer = "https://%s"
-[seal]
-device = "tcp://127.0.0.1:%d"
-pcrs = %s
-[listen]
-tls = %q
-admin_socket = %q
-[tls]
-cert = %q
-key = %q
-[lockdown]
-mode = "warn"   # the test runs as root under /tmp; every finding is still logged
-`, d, addr, port, pcrs, addr, filepath.Join(tmp, "admin.sock"), crt, key)), 0o600))
-	}
+	pc := newProdConf(t, tmp, port)
+	cfgFile, pool, addr := pc.file, pc.pool, pc.addr
+	writeConfig := func(pcrs string) { pc.write(t, pcrs) }
 	writeConfig("[7, 23]")
 
 	r := runAccessd(t, "init", "--config", cfgFile)

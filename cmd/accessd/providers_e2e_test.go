@@ -20,6 +20,7 @@ import (
 // command. Providers are addressed by ID or name; linking, unlinking and
 // defaults are audited.
 func TestDeliveryFollowsDefaultsEndToEnd(t *testing.T) {
+	t.Parallel()
 	ca := deliverytest.NewCA(t)
 	relayA := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
 	relayB := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})

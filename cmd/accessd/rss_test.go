@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 )
@@ -70,8 +70,7 @@ func TestDaemonIdleRSS100k(t *testing.T) {
 					})
 					return err
 				})
-				if err != nil {
-					t.Error(err)
+				if !assert.NoError(t, err) {
 					return
 				}
 			}
@@ -88,7 +87,7 @@ func TestDaemonIdleRSS100k(t *testing.T) {
 	})
 	t.Logf("filled %d users in %s; data dir %.1f MiB", users, time.Since(start).Round(time.Second), float64(n)/(1<<20))
 
-	daemon := startServe(t, 2*time.Minute, "--dev", "--data-dir", d, "--listen", daemontest.FreeAddr(t))
+	daemon := startServe(t, 2*time.Minute, "--dev", "--data-dir", d, "--listen", freeAddr(t))
 	time.Sleep(10 * time.Second) // let start-up garbage be collected and compactions settle
 	rss := vmRSS(t, daemon.cmd.Process.Pid)
 	t.Logf("RESULT daemon idle RSS with %d users: %.1f MiB (target < 128 MiB)", users, float64(rss)/(1<<20))
@@ -106,6 +105,6 @@ func vmRSS(t *testing.T, pid int) int64 {
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmRSS")
+	require.Fail(t, "no VmRSS")
 	return 0
 }

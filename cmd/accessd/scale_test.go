@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/daemon/daemontest"
@@ -231,8 +232,7 @@ func scaleDataset(t *testing.T, dir string, p scaleParams) string {
 					}
 					return nil
 				})
-				if err != nil {
-					t.Error(err)
+				if !assert.NoError(t, err) {
 					return
 				}
 				if n := done.Add(userBatch); n%100_000 == 0 {
@@ -287,7 +287,7 @@ type scaleSamples struct {
 // scaleRun starts the daemon once and measures everything against it.
 func scaleRun(t *testing.T, data string, p scaleParams, settle time.Duration, m *scaleSamples) {
 	notify, notes := daemontest.NotifySocket(t)
-	cmd := accessd("serve", "--dev", "--data-dir", data, "--listen", daemontest.FreeAddr(t))
+	cmd := accessd("serve", "--dev", "--data-dir", data, "--listen", freeAddr(t))
 	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+notify)
 	var stderr daemontest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
@@ -319,7 +319,7 @@ wait:
 				break wait
 			}
 		case <-deadline:
-			t.Fatalf("no READY=1 within 5 minutes:\n%s", stderr.String())
+			require.Fail(t, "no READY=1 within 5 minutes", stderr.String())
 		}
 	}
 	pid := cmd.Process.Pid
@@ -467,30 +467,25 @@ func (a *adminHTTP) must(t *testing.T, method, path string, body any, want int) 
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
-		if err != nil {
-			t.Error(err)
+		if !assert.NoError(t, err) {
 			return
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, "http://accessd"+path, rd)
-	if err != nil {
-		t.Error(err)
+	if !assert.NoError(t, err) {
 		return
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := a.c.Do(req)
-	if err != nil {
-		t.Errorf("%s %s: %v", method, path, err)
+	if !assert.NoError(t, err, "%s %s", method, path) {
 		return
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != want {
-		t.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
-	}
+	assert.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, b)
 }
 
 // procStatus reads one kB field of /proc/pid/status, in bytes.
@@ -504,7 +499,7 @@ func procStatus(t *testing.T, pid int, field string) int64 {
 			return kb << 10
 		}
 	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	require.Fail(t, fmt.Sprintf("no %s in /proc/%d/status", field, pid))
 	return 0
 }
 
@@ -673,8 +668,7 @@ func scaleServiceWriters(t *testing.T, svc *identity.Service, p scaleParams, n i
 				case 2:
 					_, err = svc.RemoveMember(ctx, actor, g, "user:"+id)
 				}
-				if err != nil {
-					t.Error(err)
+				if !assert.NoError(t, err) {
 					return
 				}
 				ops.Add(1)

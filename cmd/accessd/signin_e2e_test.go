@@ -30,6 +30,7 @@ import (
 // byte like a wrong password; tenants set with accessctl, and a tenant's
 // bearer seeing only its tenant on the data plane.
 func TestSignInByEmailIDTokenAndTenancy(t *testing.T) {
+	t.Parallel()
 	d, sock, addr, _ := serveDev(t, "")
 	ctl := buildAccessctl(t)
 	run := func(stdin string, args ...string) ([]byte, string, error) {

@@ -107,6 +107,7 @@ func claims(t *testing.T, tok string) map[string]any {
 // credential_ops_max_age (8s here); a refresh keeps the sign-in's time;
 // the same step-up guards MFA changes; application tokens never pass.
 func TestStepUpEndToEnd(t *testing.T) {
+	t.Parallel()
 	const maxAge = 8 * time.Second
 	p := startDevDaemon(t, "[identity]\ncredential_ops_max_age = \"8s\"\nremote_credential_ops = true")
 	require.Contains(t, p.srv.stderr.String()+p.srv.stdout.String(), "remote_credential_ops no longer does anything", "the old switch is accepted, with a warning")

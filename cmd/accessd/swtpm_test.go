@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,28 +22,13 @@ import (
 // serve works again on the same store; recover --accept-rollback after it
 // changes nothing that stops serve.
 func TestProductionPathWithSwtpm(t *testing.T) {
-	port := daemontest.FreePort(t)
+	t.Parallel()
+	port := freePort(t)
 	stopA := sealtest.StartSwtpm(t, t.TempDir(), port).Stop
 
 	tmp := t.TempDir()
-	d := filepath.Join(tmp, "data")
-	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
-	pool, _ := writeCert(t, crt, key)
-	addr := daemontest.FreeAddr(t)
-	cfgFile := filepath.Join(tmp, "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
-issuer = "https://%s"
-[seal]
-device = "tcp://127.0.0.1:%d"
-[listen]
-tls = %q
-admin_socket = %q
-[tls]
-cert = %q
-key = %q
-[lockdown]
-mode = "warn"   # the test runs as root under /tmp; every finding is still logged
-`, d, addr, port, addr, filepath.Join(tmp, "admin.sock"), crt, key)), 0o600))
+	pc := newProdConf(t, tmp, port)
+	cfgFile, pool, addr := pc.file, pc.pool, pc.addr
 
 	r := runAccessd(t, "init", "--config", cfgFile)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -87,29 +71,14 @@ mode = "warn"   # the test runs as root under /tmp; every finding is still logge
 // and one copied while it ran (refused after the stop alone), exit 6; `recover --accept-rollback` binds the old copy deliberately, and
 // it then starts, with the acceptance in the audit log.
 func TestRollbackDetectedWithSwtpm(t *testing.T) {
-	port := daemontest.FreePort(t)
+	t.Parallel()
+	port := freePort(t)
 	sealtest.StartSwtpm(t, t.TempDir(), port)
 	tmp := t.TempDir()
 	d := filepath.Join(tmp, "data")
-	crt, key := filepath.Join(tmp, "server.crt"), filepath.Join(tmp, "server.key")
-	pool, _ := writeCert(t, crt, key)
-	addr := daemontest.FreeAddr(t)
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(tmp, "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir = %q
-issuer = "https://%s"
-[seal]
-device = "tcp://127.0.0.1:%d"
-pcrs = []
-[listen]
-tls = %q
-admin_socket = %q
-[tls]
-cert = %q
-key = %q
-[lockdown]
-mode = "warn"
-`, d, addr, port, addr, sock, crt, key)), 0o600))
+	pc := newProdConf(t, tmp, port)
+	pc.write(t, "[]")
+	cfgFile, pool, addr, sock := pc.file, pc.pool, pc.addr, pc.sock
 
 	r := runAccessd(t, "init", "--config", cfgFile)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -189,7 +158,7 @@ func serveRefused(t *testing.T, args ...string) result {
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("serve started instead of refusing:\n%s", errb.String())
+		require.Fail(t, "serve started instead of refusing", errb.String())
 		return result{}
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -29,17 +28,17 @@ const (
 // the user record) still verifies; the backup restores with the recovery
 // key into a data dir that migrates again.
 func TestUpgradeFromLayout1(t *testing.T) {
+	t.Parallel()
 	d := filepath.Join(t.TempDir(), "data")
 	out, err := exec.Command("cp", "-r", "testdata/layout1-dev", d).CombinedOutput()
 	require.NoError(t, err, string(out))
 	require.NoError(t, exec.Command("chmod", "-R", "go-rwx", d).Run())
 	require.NoError(t, os.Remove(filepath.Join(d, "README")))
 
-	sock := filepath.Join(daemontest.OpenDir(t), "admin.sock")
-	cfgFile := filepath.Join(t.TempDir(), "accessd.toml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("[listen]\nadmin_socket = %q\n", sock)), 0o600))
-	serve := func(dir string) *served {
-		return startServe(t, 90*time.Second, "--dev", "--config", cfgFile, "--data-dir", dir, "--listen", daemontest.FreeAddr(t))
+	c := writeDevConfig(t, "")
+	sock := c.sock
+	serve := func(dir string) *served { // one after the other, on the config's address
+		return startServe(t, 90*time.Second, c.serveArgs(dir)...)
 	}
 	srv := serve(d)
 	backups, err := filepath.Glob(filepath.Join(d, "pre-migration-layout1-*.accessd-backup"))
