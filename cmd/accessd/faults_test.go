@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/store/storetest/testkit"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -185,19 +186,6 @@ func fillTo(t *testing.T, ballast string, left int64) {
 	require.NoError(t, unix.Fallocate(int(f.Fd()), 0, 0, n))
 }
 
-// eventually polls fn every 20 ms until it returns true or d passes. It
-// is testkit.Eventually, which this package cannot import while
-// daemontest defines the same -update flag; fn runs on the test's
-// goroutine, so it may use require.
-func eventually(t *testing.T, d time.Duration, what string, fn func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !fn() {
-		require.False(t, time.Now().After(end), "not within %v: %s", d, what)
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestDiskFull holds [store] min_free on a 64 MiB tmpfs: below min_free
 // (16 MiB) writes are refused with 503 naming the fix while reads, token
 // issuance and token verification go on; writes resume by themselves
@@ -235,7 +223,7 @@ func TestDiskFull(t *testing.T) {
 	ballast := filepath.Join(mnt, "ballast")
 	fillTo(t, ballast, 10<<20)
 	var refused string
-	eventually(t, 5*time.Second, "writes refused below min_free", func() bool {
+	testkit.Eventually(t, 5*time.Second, "writes refused below min_free", func() bool {
 		code, body := create()
 		refused = body
 		return code == http.StatusServiceUnavailable
@@ -258,7 +246,7 @@ func TestDiskFull(t *testing.T) {
 
 	// Space back: writes resume without a restart.
 	require.NoError(t, os.Remove(ballast))
-	eventually(t, 5*time.Second, "writes resume when space returns", func() bool {
+	testkit.Eventually(t, 5*time.Second, "writes resume when space returns", func() bool {
 		code, _ := create()
 		return code == http.StatusCreated
 	})
@@ -386,7 +374,7 @@ func TestKillDuringBurst(t *testing.T) {
 		mu.Lock()
 		before := len(users)
 		mu.Unlock()
-		eventually(t, 30*time.Second, fmt.Sprintf("round %d: a write acknowledged", round), func() bool {
+		testkit.Eventually(t, 30*time.Second, fmt.Sprintf("round %d: a write acknowledged", round), func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(users) > before
