@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/accessd/accessd/store/storetest/testkit"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/seal/sealtest"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 // planes reaches a running daemon: the admin plane over its Unix socket,
