@@ -2,10 +2,7 @@ package token_test
 
 import (
 	"encoding/json"
-	"flag"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,9 +12,8 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // crmViewer adds the plugin-crm viewer group a CRM plugin deployment
 // defines: get and head on every resource of product plugin-crm.
@@ -183,14 +179,7 @@ func TestPermissionsGolden(t *testing.T) {
 		require.Equal(t, got["/v1/permissions/"], bare, "with and without the trailing slash")
 		b, err := json.MarshalIndent(got, "", "  ")
 		require.NoError(t, err)
-		path := filepath.Join("testdata", "permissions", g+".json")
-		if *update {
-			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-			require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
-		}
-		want, err := os.ReadFile(path)
-		require.NoError(t, err, "run go test -run TestPermissionsGolden -update to write it")
-		require.JSONEq(t, string(want), string(b), g)
+		testkit.Golden(t, "permissions/"+g+".json", append(b, '\n'))
 	}
 }
 

@@ -46,7 +46,7 @@ func (e *env) verifyIDToken(t *testing.T, tok, alg, clientID string) (jwt.Claims
 	var std jwt.Claims
 	var extra idClaims
 	require.NoError(t, parsed.Claims(keys[0].Key, &std, &extra), "the signature verifies against JWKS")
-	require.NoError(t, std.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{clientID}, Time: e.clock.now()}, 0))
+	require.NoError(t, std.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{clientID}, Time: e.clock.Now()}, 0))
 	return std, extra
 }
 
@@ -71,7 +71,7 @@ func TestIDToken(t *testing.T) {
 			require.Equal(t, u.ID, std.Subject)
 			require.Equal(t, "n-0S6_WzA2Mj", c.Nonce)
 			require.Equal(t, "lerian", c.AZP)
-			require.Equal(t, e.clock.now().Unix(), c.AuthTime)
+			require.Equal(t, e.clock.Now().Unix(), c.AuthTime)
 			require.Equal(t, "Ana Souza", c.Name)
 			require.Equal(t, "Ana Souza", c.DisplayName)
 			require.Equal(t, "ana", c.PreferredUsername)
@@ -94,7 +94,7 @@ func TestIDToken(t *testing.T) {
 			require.False(t, code == http.StatusOK && d.Authorized, "an ID token must not pass a decision")
 
 			// A refresh keeps the sign-in's auth_time and has no nonce.
-			e.clock.add(time.Minute)
+			e.clock.Add(time.Minute)
 			code, rt, _ := e.lerianToken(t, "/v1/login/oauth/refresh_token", api.RefreshTokenRequest{RefreshToken: tok.RefreshToken})
 			require.Equal(t, http.StatusOK, code)
 			_, rc := e.verifyIDToken(t, rt.IDToken, alg, "lerian")

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/change"
 )
 
 // mfaTTL is how long an MFA challenge may be completed (Lerian: 5 min).
@@ -39,24 +39,21 @@ type mfaSession struct {
 	failures         int
 }
 
-func (m *mfaSessions) open(s *Server, userID, clientID, nonce string, cert *x509.Certificate) (string, error) {
-	tok, err := s.randomToken("mfa_")
-	if err != nil {
-		return "", err
-	}
+// open records the challenge tok of a user whose password was right.
+func (m *mfaSessions) open(tok string, now time.Time, userID, clientID, nonce string, cert *x509.Certificate) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.m == nil {
 		m.m = map[[32]byte]*mfaSession{}
 	}
 	if len(m.m) >= maxMFASessions {
-		m.sweepLocked(s.now())
+		m.sweepLocked(now)
 		if len(m.m) >= maxMFASessions {
-			return "", fmt.Errorf("token: %w: too many sign-ins waiting for a second factor; try again shortly", api.ErrUnavailable)
+			return fmt.Errorf("token: %w: too many sign-ins waiting for a second factor; try again shortly", api.ErrUnavailable)
 		}
 	}
-	m.m[sha256.Sum256([]byte(tok))] = &mfaSession{userID: userID, clientID: clientID, nonce: nonce, cert: cert, opened: s.now(), expires: s.now().Add(mfaTTL)}
-	return tok, nil
+	m.m[sha256.Sum256([]byte(tok))] = &mfaSession{userID: userID, clientID: clientID, nonce: nonce, cert: cert, opened: now, expires: now.Add(mfaTTL)}
+	return nil
 }
 
 func (m *mfaSessions) take(tok string, now time.Time) (*mfaSession, [32]byte, bool) {
@@ -110,7 +107,7 @@ func (m *mfaSessions) sweepLocked(now time.Time) {
 // /v1/login/mfa/verify. The code (or a recovery code) is checked under
 // the account's lockout; a wrong one spends an attempt of the challenge,
 // and the fifth ends it.
-func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source string) (*issued, error) {
+func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source string) (*Issued, error) {
 	if req.MFAToken == "" || (req.Passcode == "" && req.RecoveryCode == "") {
 		return nil, fmt.Errorf("token: %w: mfaToken and passcode (or recoveryCode) are required", api.ErrMissingRequired)
 	}
@@ -127,12 +124,12 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 	// A forced logout, a disable or a delete since the password was
 	// checked ends the challenge too (the open time in whole seconds, as
 	// tokens carry them).
-	if !s.subjects.Has(ms.userID) || !s.id.TokenValid(ms.userID, ms.opened.Truncate(time.Second)) {
+	if !s.subjects.Has(ms.userID) || !s.sessions.TokenValid(ms.userID, ms.opened.Truncate(time.Second)) {
 		s.metrics.issued.WithLabelValues("mfa", "refused").Inc()
 		return nil, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
 	}
-	a := identity.Actor{Name: "user:" + ms.userID, Source: source}
-	if err := s.id.VerifySecondFactor(ctx, a, ms.userID, req.MFAType, req.Passcode, req.RecoveryCode); err != nil {
+	a := change.Actor{Name: "user:" + ms.userID, Source: source}
+	if err := s.second.VerifySecondFactor(ctx, a, ms.userID, req.MFAType, req.Passcode, req.RecoveryCode); err != nil {
 		ms.failures++
 		if ms.failures < mfaAttempts && ctx.Err() == nil {
 			s.mfa.put(k, ms)
@@ -140,11 +137,11 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 		s.metrics.issued.WithLabelValues("mfa", "refused").Inc()
 		return nil, err
 	}
-	u, err := s.st.Users().Get(ms.userID)
+	u, err := s.users.Get(ms.userID)
 	if err != nil || u.Disabled {
 		return nil, fmt.Errorf("token: %w: sign in again", api.ErrBadLogin)
 	}
-	out, err := s.userTokens(ctx, u, ms.clientID, ms.nonce, ms.cert, "password+mfa", source)
+	out, err := s.tokens.issue(ctx, u, ms.clientID, ms.nonce, ms.cert, "password+mfa", source)
 	if err == nil {
 		s.metrics.issued.WithLabelValues("mfa", "ok").Inc()
 	}
@@ -166,8 +163,8 @@ func (s *Server) ChallengeMFA(ctx context.Context, req api.MFAChallengeRequest, 
 	}
 	// The client picks the provider: the default of the application the
 	// user signs in through, else the category's.
-	a := identity.Actor{Name: "user:" + userID, Source: source, ClientID: clientID}
-	if err := s.id.SendLoginCode(ctx, a, userID, req.MFAType); err != nil {
+	a := change.Actor{Name: "user:" + userID, Source: source, ClientID: clientID}
+	if err := s.second.SendLoginCode(ctx, a, userID, req.MFAType); err != nil {
 		return api.MFAChallengeSent{}, err
 	}
 	return api.MFAChallengeSent{Message: "a verification code was sent by " + map[string]string{api.MFATypeEmail: "e-mail", api.MFATypeSMS: "SMS"}[req.MFAType]}, nil
