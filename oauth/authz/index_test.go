@@ -24,6 +24,7 @@ func perm(product, resource, action string) api.Permission {
 // TestMatching is the matching rules of LERIAN-API "Tokens and
 // permissions" and DESIGN §4, one stored permission against one request.
 func TestMatching(t *testing.T) {
+	t.Parallel()
 	type req struct{ product, resource, action string }
 	tests := []struct {
 		name   string
@@ -122,6 +123,7 @@ func refAllowed(perms []api.Permission, product, resource, action string) bool {
 }
 
 func TestUnknownSubjectDenied(t *testing.T) {
+	t.Parallel()
 	x := New()
 	assert.False(t, x.Allowed(alice, "", "accounts", "get"), "empty index")
 	x.SetGroup("admins", []api.Permission{perm("", "*", "*")})
@@ -135,6 +137,7 @@ func TestUnknownSubjectDenied(t *testing.T) {
 }
 
 func TestRevoke(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetGroup("ops", []api.Permission{perm("midaz", "accounts", "get"), perm("midaz", "accounts", "post")})
 	x.SetGroup("viewers", []api.Permission{perm("midaz", "ledgers", "get")})
@@ -175,6 +178,7 @@ func TestRevoke(t *testing.T) {
 }
 
 func TestPendingGroup(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetSubject(alice, []string{"later", "later"})
 	assert.Equal(t, []string{"later"}, x.Groups(alice))
@@ -194,6 +198,7 @@ func TestPendingGroup(t *testing.T) {
 }
 
 func TestEffective(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetGroup("a", []api.Permission{perm("", "midaz/accounts", "get"), perm("midaz", "accounts", "GET"), perm("", "users", "patch")})
 	x.SetGroup("b", []api.Permission{perm("midaz", "accounts", "get"), perm("", "*", "get"), perm("", "", "get")})
@@ -207,6 +212,7 @@ func TestEffective(t *testing.T) {
 }
 
 func TestNonUUIDSubjects(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetGroup("g", []api.Permission{perm("", "accounts", "get")})
 	upper := strings.ToUpper(alice)
@@ -223,6 +229,7 @@ func TestNonUUIDSubjects(t *testing.T) {
 // and that sets and names are freed and reused, so churn does not grow
 // the index.
 func TestSetsShared(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetGroup("a", nil)
 	x.SetGroup("b", nil)
@@ -243,6 +250,7 @@ func TestSetsShared(t *testing.T) {
 }
 
 func TestDeleteGroupMergesSets(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetGroup("a", []api.Permission{perm("", "x", "get")})
 	x.SetGroup("b", []api.Permission{perm("", "y", "get")})
@@ -264,6 +272,7 @@ func TestDeleteGroupMergesSets(t *testing.T) {
 
 // TestConcurrent runs decisions against updates; run with -race.
 func TestConcurrent(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetGroup("g", []api.Permission{perm("", "accounts", "get")})
 	var wg sync.WaitGroup
@@ -290,6 +299,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestAllowedDoesNotAllocate(t *testing.T) {
+	// Not parallel: AllocsPerRun counts every goroutine's allocations.
 	x := New()
 	x.SetGroup("g", []api.Permission{perm("midaz", "accounts", "get"), perm("", "*", "head"), perm("", "r", "custom")})
 	x.SetSubject(alice, []string{"g", "h"})
@@ -325,25 +335,17 @@ func FuzzAllowed(f *testing.F) {
 		x.SetSubject(alice, []string{"g1", "g2"})
 		x.SetSubject(bob, []string{"g2"})
 		want := refAllowed(append(g1, g2...), product, resource, action)
-		if got := x.Allowed(alice, product, resource, action); got != want {
-			t.Fatalf("Allowed(%q,%q,%q) = %v, reference %v; perms %q", product, resource, action, got, want, append(g1, g2...))
-		}
-		if got, want := x.Allowed(bob, product, resource, action), refAllowed(g2, product, resource, action); got != want {
-			t.Fatalf("bob: Allowed = %v, reference %v", got, want)
-		}
+		require.Equal(t, want, x.Allowed(alice, product, resource, action), "Allowed(%q,%q,%q); perms %q", product, resource, action, append(g1, g2...))
+		require.Equal(t, refAllowed(g2, product, resource, action), x.Allowed(bob, product, resource, action), "bob")
 		// Effective says the same as Allowed: every listed permission, as
 		// a request, is allowed.
 		for _, p := range x.Effective(alice) {
 			if p.Resource == "*" || p.Action == "*" || strings.Contains(p.Resource, "/") {
 				continue
 			}
-			if !x.Allowed(alice, p.Product, p.Resource, p.Action) {
-				t.Fatalf("effective %v not allowed", p)
-			}
+			require.True(t, x.Allowed(alice, p.Product, p.Resource, p.Action), "effective %v not allowed", p)
 		}
 		x.DeleteGroup("g1")
-		if x.Allowed(alice, product, resource, action) != refAllowed(g2, product, resource, action) {
-			t.Fatal("after DeleteGroup")
-		}
+		require.Equal(t, refAllowed(g2, product, resource, action), x.Allowed(alice, product, resource, action), "after DeleteGroup")
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/oauth/api"
 )
 
@@ -22,6 +24,7 @@ func listed(m map[string][]string, resource, action string) bool {
 // random groups of random grants, including "*" resources and actions,
 // prefixed resources and actions that are not HTTP verbs.
 func TestPermissionsAgreeWithAllowed(t *testing.T) {
+	t.Parallel()
 	products := []string{"", "midaz", "plugin-crm"}
 	resources := []string{"*", "accounts", "ledgers", "users", "midaz/accounts", "plugin-crm/contacts", "contacts"}
 	actions := []string{"*", "get", "head", "post", "delete", "purge"}
@@ -44,15 +47,13 @@ func TestPermissionsAgreeWithAllowed(t *testing.T) {
 			m := x.Permissions("s", product)
 			for _, r := range []string{"*", "accounts", "ledgers", "users", "contacts", "other"} {
 				for _, a := range actions {
-					if got, want := listed(m, r, a), x.Allowed("s", product, r, a); got != want {
-						t.Fatalf("round %d, groups %v: product %q %s %s: listed %v, Allowed %v (listing %v, effective %v)",
-							round, groups, product, a, r, got, want, m, x.Effective("s"))
-					}
+					require.Equal(t, x.Allowed("s", product, r, a), listed(m, r, a), "round %d, groups %v: product %q %s %s: listed vs Allowed (listing %v, effective %v)",
+						round, groups, product, a, r, m, x.Effective("s"))
 				}
 			}
 		}
 	}
-	if m := New().Permissions("nobody", "midaz"); m == nil || len(m) != 0 {
-		t.Fatalf("unknown subject: %v, want an empty map", m)
-	}
+	m := New().Permissions("nobody", "midaz")
+	require.NotNil(t, m, "unknown subject: an empty map, not nil")
+	require.Empty(t, m, "unknown subject")
 }

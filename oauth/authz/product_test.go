@@ -3,9 +3,12 @@ package authz
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestRoleProduct(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		sub     string
 		product string
@@ -30,10 +33,10 @@ func TestRoleProduct(t *testing.T) {
 		{"lerian/0d7a8f5e-3c1b-4a61-9d4e-7f0c2b6a1e93", "", false},
 	} {
 		t.Run(tc.sub, func(t *testing.T) {
+			t.Parallel()
 			p, isRole := RoleProduct(tc.sub)
-			if p != tc.product || isRole != tc.isRole {
-				t.Fatalf("RoleProduct(%q) = %q, %v; want %q, %v", tc.sub, p, isRole, tc.product, tc.isRole)
-			}
+			require.Equal(t, tc.product, p, "RoleProduct(%q)", tc.sub)
+			require.Equal(t, tc.isRole, isRole, "RoleProduct(%q) isRole", tc.sub)
 		})
 	}
 }
@@ -49,14 +52,13 @@ func FuzzRoleProduct(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sub string) {
 		p, isRole := RoleProduct(sub)
 		shaped := strings.HasPrefix(sub, rolePrefix) && strings.HasSuffix(sub, roleSuffix) && len(sub) >= len(rolePrefix)+len(roleSuffix)
-		if isRole != shaped {
-			t.Fatalf("RoleProduct(%q) isRole = %v, want %v", sub, isRole, shaped)
-		}
+		require.Equal(t, shaped, isRole, "RoleProduct(%q) isRole", sub)
 		if p == "" {
 			return
 		}
-		if !isRole || rolePrefix+p+roleSuffix != sub || !ValidProduct(p) || strings.ContainsAny(p, "/ *") {
-			t.Fatalf("RoleProduct(%q) = %q, %v", sub, p, isRole)
-		}
+		require.True(t, isRole, "RoleProduct(%q) = %q, not a role", sub, p)
+		require.Equal(t, sub, rolePrefix+p+roleSuffix, "RoleProduct(%q) = %q", sub, p)
+		require.True(t, ValidProduct(p), "RoleProduct(%q) = %q, not a product name", sub, p)
+		require.False(t, strings.ContainsAny(p, "/ *"), "RoleProduct(%q) = %q", sub, p)
 	})
 }

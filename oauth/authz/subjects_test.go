@@ -11,6 +11,7 @@ import (
 // puts and deletes, with keys that share prefixes (as time-ordered UUIDs
 // do), across growth, shrinking and wrap-around.
 func TestSubjectTable(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{1, 2, 3} {
 		r := rand.New(rand.NewPCG(seed, seed))
 		var tab subjectTable
@@ -53,6 +54,7 @@ func TestSubjectTable(t *testing.T) {
 }
 
 func TestGrow(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.Grow(1000)
 	n := len(x.subjects.slots)

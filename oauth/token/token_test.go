@@ -42,6 +42,7 @@ func (e *env) verifyAgainstJWKS(t *testing.T, tok string) (jose.Header, map[stri
 }
 
 func TestClientCredentialsWithOAuth2Library(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []string{"ES256", "RS256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			cfg := token.DefaultConfig()
@@ -83,6 +84,7 @@ func TestClientCredentialsWithOAuth2Library(t *testing.T) {
 }
 
 func TestLerianClientCredentials(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "fees")
 	var out api.TokenResponse
@@ -102,6 +104,7 @@ func TestLerianClientCredentials(t *testing.T) {
 }
 
 func TestPasswordGrantAndAuthorize(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	u := e.user(t, "alice", "correct-Horse-battery-77")
 	code, tok, _ := e.passwordLogin(t, "alice", "correct-Horse-battery-77")
@@ -191,6 +194,7 @@ func TestPasswordGrantAndAuthorize(t *testing.T) {
 }
 
 func TestApplicationAuthorizeRoleSubject(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "crm")
 	var out api.TokenResponse
@@ -219,6 +223,7 @@ func TestApplicationAuthorizeRoleSubject(t *testing.T) {
 }
 
 func TestRefreshRotationAndReplay(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	e.user(t, "bob", "river-Stone-pepper-58")
 	_, first, _ := e.passwordLogin(t, "bob", "river-Stone-pepper-58")
@@ -272,6 +277,7 @@ func TestRefreshRotationAndReplay(t *testing.T) {
 }
 
 func TestIntrospectAndRevoke(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "ledger")
 	rs := e.app(t, "resource-server")
@@ -310,6 +316,7 @@ func TestIntrospectAndRevoke(t *testing.T) {
 }
 
 func TestForcedLogoutEndsEarlierTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	u := e.user(t, "carol", "violet-Canyon-mirror-93")
 	_, tok, _ := e.passwordLogin(t, "carol", "violet-Canyon-mirror-93")
@@ -345,9 +352,9 @@ func TestForcedLogoutEndsEarlierTokens(t *testing.T) {
 }
 
 func TestMFAChallenge(t *testing.T) {
-	if _, err := exec.LookPath("oathtool"); err != nil {
-		t.Fatal("oathtool is required (apt-get install oathtool; scripts/test installs it)")
-	}
+	t.Parallel()
+	_, err := exec.LookPath("oathtool")
+	require.NoError(t, err, "oathtool is required (apt-get install oathtool; scripts/test installs it)")
 	e := newEnv(t, token.DefaultConfig())
 	u := e.user(t, "dana", "amber-Falcon-window-12")
 	setup, err := e.id.MFASetup(ctx(), admin, u.ID, api.MFATypeApp)
@@ -403,6 +410,7 @@ func TestMFAChallenge(t *testing.T) {
 }
 
 func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	e := newEnv(t, cfg)
 	a := e.app(t, "ledger")
@@ -444,6 +452,7 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 }
 
 func TestExpiredApplicationTokensRefused(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	cfg.AccessTTL.Duration = 3 * time.Hour
 	e := newEnv(t, cfg)
@@ -461,6 +470,7 @@ func TestExpiredApplicationTokensRefused(t *testing.T) {
 }
 
 func TestDiscoveryMatchesServedRoutes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	var meta map[string]any
 	require.Equal(t, http.StatusOK, e.do(t, "GET", "/.well-known/oauth-authorization-server", nil, nil, &meta))
@@ -479,6 +489,7 @@ func TestDiscoveryMatchesServedRoutes(t *testing.T) {
 }
 
 func TestRateLimitFailedClientAuth(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	cfg.FailedAuthPerMinutePerClient = 3
 	e := newEnv(t, cfg)
@@ -521,6 +532,7 @@ func TestRateLimitFailedClientAuth(t *testing.T) {
 }
 
 func TestRateLimitPasswordPerUser(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	cfg.PasswordPerMinutePerUser = 2
 	e := newEnv(t, cfg)
@@ -551,6 +563,7 @@ func forged(t *testing.T, alg jose.SignatureAlgorithm, key any, hdr map[jose.Hea
 }
 
 func TestJWTAttacksRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "ledger")
 	var good api.OAuthTokenResponse
@@ -623,6 +636,7 @@ func TestJWTAttacksRefused(t *testing.T) {
 }
 
 func TestUserWithoutGroups(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	u, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "nogroups", Email: "ng@example.test", Password: "lonely-Meadow-signal-27"})
 	require.NoError(t, err)
