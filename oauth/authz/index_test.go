@@ -8,8 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/accessd/accessd/oauth/api"
 )
 
 const (
@@ -17,8 +15,8 @@ const (
 	bob   = "9f0e2d4c-6b8a-4e1f-a2c3-d4e5f6a7b8c9"
 )
 
-func perm(product, resource, action string) api.Permission {
-	return api.Permission{Product: product, Resource: resource, Action: action}
+func perm(product, resource, action string) Permission {
+	return Permission{Product: product, Resource: resource, Action: action}
 }
 
 // TestMatching is the matching rules of LERIAN-API "Tokens and
@@ -28,7 +26,7 @@ func TestMatching(t *testing.T) {
 	type req struct{ product, resource, action string }
 	tests := []struct {
 		name   string
-		stored api.Permission
+		stored Permission
 		req    req
 		want   bool
 	}{
@@ -86,18 +84,18 @@ func TestMatching(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			x := New()
-			x.SetGroup("g", []api.Permission{tt.stored})
+			x.SetGroup("g", []Permission{tt.stored})
 			x.SetSubject(alice, []string{"g"})
 			got := x.Allowed(alice, tt.req.product, tt.req.resource, tt.req.action)
 			assert.Equal(t, tt.want, got, "index")
-			assert.Equal(t, tt.want, refAllowed([]api.Permission{tt.stored}, tt.req.product, tt.req.resource, tt.req.action), "reference")
+			assert.Equal(t, tt.want, refAllowed([]Permission{tt.stored}, tt.req.product, tt.req.resource, tt.req.action), "reference")
 		})
 	}
 }
 
 // refAllowed is the slow reference: the rules as written, one permission
 // at a time, sharing no code with the index.
-func refAllowed(perms []api.Permission, product, resource, action string) bool {
+func refAllowed(perms []Permission, product, resource, action string) bool {
 	if resource == "" || action == "" {
 		return false
 	}
@@ -126,7 +124,7 @@ func TestUnknownSubjectDenied(t *testing.T) {
 	t.Parallel()
 	x := New()
 	assert.False(t, x.Allowed(alice, "", "accounts", "get"), "empty index")
-	x.SetGroup("admins", []api.Permission{perm("", "*", "*")})
+	x.SetGroup("admins", []Permission{perm("", "*", "*")})
 	x.SetSubject(alice, []string{"admins"})
 	assert.True(t, x.Allowed(alice, "", "accounts", "get"))
 	for _, id := range []string{bob, "", "admins", strings.ToUpper(alice), alice + " ", "0b6f1c9e3f0a4c1e9d7b2a5e8c4d1f00"} {
@@ -139,14 +137,14 @@ func TestUnknownSubjectDenied(t *testing.T) {
 func TestRevoke(t *testing.T) {
 	t.Parallel()
 	x := New()
-	x.SetGroup("ops", []api.Permission{perm("midaz", "accounts", "get"), perm("midaz", "accounts", "post")})
-	x.SetGroup("viewers", []api.Permission{perm("midaz", "ledgers", "get")})
+	x.SetGroup("ops", []Permission{perm("midaz", "accounts", "get"), perm("midaz", "accounts", "post")})
+	x.SetGroup("viewers", []Permission{perm("midaz", "ledgers", "get")})
 	x.SetSubject(alice, []string{"ops", "viewers"})
 	x.SetSubject(bob, []string{"ops"})
 	require.True(t, x.Allowed(alice, "midaz", "accounts", "post"))
 
 	// A permission taken from the group.
-	x.SetGroup("ops", []api.Permission{perm("midaz", "accounts", "get")})
+	x.SetGroup("ops", []Permission{perm("midaz", "accounts", "get")})
 	assert.False(t, x.Allowed(alice, "midaz", "accounts", "post"), "revoked permission")
 	assert.False(t, x.Allowed(bob, "midaz", "accounts", "post"), "revoked permission, other member")
 	assert.True(t, x.Allowed(alice, "midaz", "accounts", "get"), "kept permission")
@@ -162,7 +160,7 @@ func TestRevoke(t *testing.T) {
 	x.DeleteGroup("ops")
 	assert.False(t, x.Allowed(bob, "midaz", "accounts", "get"), "deleted group")
 	assert.Empty(t, x.Groups(bob))
-	x.SetGroup("ops", []api.Permission{perm("", "*", "*")})
+	x.SetGroup("ops", []Permission{perm("", "*", "*")})
 	assert.False(t, x.Allowed(bob, "midaz", "accounts", "get"), "recreated group grants old members")
 	assert.Empty(t, x.Groups(bob))
 
@@ -184,9 +182,9 @@ func TestPendingGroup(t *testing.T) {
 	assert.Equal(t, []string{"later"}, x.Groups(alice))
 	assert.False(t, x.Allowed(alice, "", "accounts", "get"), "undefined group grants nothing")
 	assert.Empty(t, x.Effective(alice))
-	x.SetGroup("later", []api.Permission{perm("", "accounts", "GET")})
+	x.SetGroup("later", []Permission{perm("", "accounts", "GET")})
 	assert.True(t, x.Allowed(alice, "", "accounts", "get"), "group defined after the member was added")
-	assert.Equal(t, []api.Permission{perm("", "accounts", "get")}, x.Effective(alice))
+	assert.Equal(t, []Permission{perm("", "accounts", "get")}, x.Effective(alice))
 
 	// A pending name nobody holds any more is forgotten.
 	x.SetSubject(bob, []string{"ghost"})
@@ -200,10 +198,10 @@ func TestPendingGroup(t *testing.T) {
 func TestEffective(t *testing.T) {
 	t.Parallel()
 	x := New()
-	x.SetGroup("a", []api.Permission{perm("", "midaz/accounts", "get"), perm("midaz", "accounts", "GET"), perm("", "users", "patch")})
-	x.SetGroup("b", []api.Permission{perm("midaz", "accounts", "get"), perm("", "*", "get"), perm("", "", "get")})
+	x.SetGroup("a", []Permission{perm("", "midaz/accounts", "get"), perm("midaz", "accounts", "GET"), perm("", "users", "patch")})
+	x.SetGroup("b", []Permission{perm("midaz", "accounts", "get"), perm("", "*", "get"), perm("", "", "get")})
 	x.SetSubject(alice, []string{"b", "a"})
-	assert.Equal(t, []api.Permission{
+	assert.Equal(t, []Permission{
 		perm("", "*", "get"),
 		perm("", "users", "patch"),
 		perm("midaz", "accounts", "get"),
@@ -214,7 +212,7 @@ func TestEffective(t *testing.T) {
 func TestNonUUIDSubjects(t *testing.T) {
 	t.Parallel()
 	x := New()
-	x.SetGroup("g", []api.Permission{perm("", "accounts", "get")})
+	x.SetGroup("g", []Permission{perm("", "accounts", "get")})
 	upper := strings.ToUpper(alice)
 	x.SetSubject("lerian/fees-service", []string{"g"})
 	x.SetSubject(upper, []string{"g"})
@@ -252,8 +250,8 @@ func TestSetsShared(t *testing.T) {
 func TestDeleteGroupMergesSets(t *testing.T) {
 	t.Parallel()
 	x := New()
-	x.SetGroup("a", []api.Permission{perm("", "x", "get")})
-	x.SetGroup("b", []api.Permission{perm("", "y", "get")})
+	x.SetGroup("a", []Permission{perm("", "x", "get")})
+	x.SetGroup("b", []Permission{perm("", "y", "get")})
 	x.SetSubject(alice, []string{"a", "b"})
 	x.SetSubject(bob, []string{"a"})
 	x.DeleteGroup("b")
@@ -274,7 +272,7 @@ func TestDeleteGroupMergesSets(t *testing.T) {
 func TestConcurrent(t *testing.T) {
 	t.Parallel()
 	x := New()
-	x.SetGroup("g", []api.Permission{perm("", "accounts", "get")})
+	x.SetGroup("g", []Permission{perm("", "accounts", "get")})
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
@@ -287,7 +285,7 @@ func TestConcurrent(t *testing.T) {
 					x.Allowed(id, "midaz", "accounts", "get")
 					x.Effective(id)
 				case 2:
-					x.SetGroup(fmt.Sprint("h", i%3), []api.Permission{perm("midaz", "*", "get")})
+					x.SetGroup(fmt.Sprint("h", i%3), []Permission{perm("midaz", "*", "get")})
 				case 3:
 					x.DeleteGroup(fmt.Sprint("h", i%3))
 					x.Groups(id)
@@ -301,7 +299,7 @@ func TestConcurrent(t *testing.T) {
 func TestAllowedDoesNotAllocate(t *testing.T) {
 	// Not parallel: AllocsPerRun counts every goroutine's allocations.
 	x := New()
-	x.SetGroup("g", []api.Permission{perm("midaz", "accounts", "get"), perm("", "*", "head"), perm("", "r", "custom")})
+	x.SetGroup("g", []Permission{perm("midaz", "accounts", "get"), perm("", "*", "head"), perm("", "r", "custom")})
 	x.SetSubject(alice, []string{"g", "h"})
 	x.SetSubject("app/other", []string{"g"})
 	allocs := testing.AllocsPerRun(100, func() {
@@ -327,8 +325,8 @@ func FuzzAllowed(f *testing.F) {
 	f.Add("midaz", "midaz/*", "*", "", "midaz/accounts", "get", "*", "*", "*")
 	f.Add("", "/", "Ge", "", "/", "gE", "", "a/b/c", "DELETE")
 	f.Fuzz(func(t *testing.T, p1, r1, a1, product, resource, action, p2, r2, a2 string) {
-		g1 := []api.Permission{perm(p1, r1, a1)}
-		g2 := []api.Permission{perm(p2, r2, a2), perm(p1, r2, a1)}
+		g1 := []Permission{perm(p1, r1, a1)}
+		g2 := []Permission{perm(p2, r2, a2), perm(p1, r2, a1)}
 		x := New()
 		x.SetGroup("g1", g1)
 		x.SetGroup("g2", g2)

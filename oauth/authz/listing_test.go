@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/accessd/accessd/oauth/api"
 )
 
 // listed reads a Permissions answer as its doc says: a resource's own
@@ -33,9 +31,9 @@ func TestPermissionsAgreeWithAllowed(t *testing.T) {
 		x := New()
 		var groups []string
 		for g := range 1 + rng.IntN(3) {
-			var perms []api.Permission
+			var perms []Permission
 			for range rng.IntN(5) {
-				perms = append(perms, api.Permission{Product: products[rng.IntN(len(products))],
+				perms = append(perms, Permission{Product: products[rng.IntN(len(products))],
 					Resource: resources[rng.IntN(len(resources))], Action: actions[rng.IntN(len(actions))]})
 			}
 			name := string(rune('a' + g))
