@@ -128,7 +128,7 @@ func (t tokenRoutes) mfaChallenge(w http.ResponseWriter, r *http.Request) {
 		writeLerianError(w, err)
 		return
 	}
-	out, err := t.s.ChallengeMFA(r.Context(), body, Source(r))
+	out, err := t.s.MFA().Challenge(r.Context(), body, Source(r))
 	if err != nil {
 		writeLerianError(w, t.internal(err))
 		return
@@ -142,7 +142,7 @@ func (t tokenRoutes) mfaVerify(w http.ResponseWriter, r *http.Request) {
 		writeLerianError(w, err)
 		return
 	}
-	out, err := t.s.VerifyMFA(r.Context(), body, Source(r))
+	out, err := t.s.MFA().Verify(r.Context(), body, Source(r))
 	if err != nil {
 		writeLerianError(w, t.internal(err))
 		return

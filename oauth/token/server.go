@@ -26,31 +26,31 @@ type Subjects interface {
 // the client authentication, the signer and the audit summary are their
 // own types, holding only what they use.
 type Server struct {
-	cfg      Config
-	issuer   string
-	owner    string
-	st       *store.Store
-	families familyStore
-	users    Users
-	sessions SessionChecker
-	apps     ClientDirectory
-	second   SecondFactor
-	subjects Subjects
-	keys     *Keys
-	sign     *signer
-	clients  *clientAuth
-	tokens   *userTokens
-	audit    recorder
-	cache    verified
-	revoked  revocations
-	revoker  *Revoker
-	mfa      mfaSessions
-	limits   *limits
-	summary  summaries
-	metrics  *Metrics
-	grants   map[string]grant
-	log      *slog.Logger
-	now      func() time.Time
+	cfg        Config
+	issuer     string
+	owner      string
+	st         *store.Store
+	families   familyStore
+	users      Users
+	sessions   SessionChecker
+	apps       ClientDirectory
+	subjects   Subjects
+	keys       *Keys
+	sign       *signer
+	clients    *clientAuth
+	tokens     *userTokens
+	audit      recorder
+	cache      verified
+	revoked    revocations
+	revoker    *Revoker
+	mfa        *MFA
+	challenges mfaSessions // open MFA challenges of password grants
+	limits     *limits
+	summary    summaries
+	metrics    *Metrics
+	grants     map[string]grant
+	log        *slog.Logger
+	now        func() time.Time
 	// defaultProduct is Options.DefaultProduct.
 	defaultProduct string
 
@@ -106,7 +106,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 		opt.Metrics = NewMetrics()
 	}
 	s := &Server{cfg: cfg, issuer: opt.Issuer, owner: opt.Owner, st: st, families: st.RefreshFamilies(), users: st.Users(),
-		sessions: opt.Sessions, apps: opt.Clients, second: opt.SecondFactor, subjects: opt.Subjects,
+		sessions: opt.Sessions, apps: opt.Clients, subjects: opt.Subjects,
 		audit: recorder{audit: opt.Audit, log: opt.Log, now: opt.Now}, metrics: opt.Metrics, log: opt.Log,
 		now: opt.Now, stop: make(chan struct{}), defaultProduct: opt.DefaultProduct}
 	keys, err := newKeys(st, cfg, s.now, opt.Rand, s.log)
@@ -125,7 +125,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 	s.tokens = &userTokens{families: s.families, hash: hash, sign: s.sign, audit: s.audit, refreshTTL: cfg.RefreshTTL.Duration}
 	s.grants = map[string]grant{
 		"client_credentials": clientCredentials{clients: s.clients, limit: s.limits.clientCredentials, sign: s.sign, summary: &s.summary},
-		"password": passwordGrant{clients: s.clients, limits: s.limits, login: opt.SignIn, mfa: &s.mfa, sign: s.sign,
+		"password": passwordGrant{clients: s.clients, limits: s.limits, login: opt.SignIn, mfa: &s.challenges, sign: s.sign,
 			tokens: s.tokens, defaultClient: cfg.DefaultClient},
 		"refresh_token": refreshGrant{clients: s.clients, failedAddr: s.limits.failedAddr, families: s.families, hash: hash,
 			sessions: opt.Sessions, users: s.users, subjects: opt.Subjects, sign: s.sign, audit: s.audit, metrics: s.metrics,
@@ -133,6 +133,8 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 	}
 	s.revoker = &Revoker{issuer: s.issuer, keys: keys, families: s.families, revokedStore: st.RevokedTokens(), revoked: &s.revoked,
 		hash: hash, metrics: s.metrics, audit: s.audit, now: s.now}
+	s.mfa = &MFA{open: &s.challenges, subjects: opt.Subjects, sessions: opt.Sessions, second: opt.SecondFactor, users: s.users,
+		tokens: s.tokens, metrics: s.metrics, now: s.now}
 	s.metrics.keyAge = s.keys.ActiveAge
 	return s, nil
 }
@@ -142,6 +144,9 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Revoker ends tokens and sessions (RFC 7009, logout).
 func (s *Server) Revoker() *Revoker { return s.revoker }
+
+// MFA completes sign-ins answered with an MFA challenge.
+func (s *Server) MFA() *MFA { return s.mfa }
 
 // Keys returns the signing keys (rotation, listing).
 func (s *Server) Keys() *Keys { return s.keys }
@@ -165,7 +170,7 @@ func (s *Server) Start() {
 				if err := s.keys.Maintain(false); err != nil {
 					s.log.Error("signing key rotation failed; the active key keeps signing", "event", "token.key_rotation_error", "err", err)
 				}
-				s.mfa.sweep(s.now())
+				s.challenges.sweep(s.now())
 			case <-hour.C:
 				s.sweep()
 			}
