@@ -27,7 +27,7 @@ type auth struct {
 // caller's actor, with its client and its sign-in as its refresh family
 // recorded them.
 func (a auth) bearer(r *http.Request) (change.Actor, error) {
-	tok := Bearer(r)
+	tok := bearerOf(r)
 	if tok == "" {
 		return change.Actor{}, fmt.Errorf("token: %w: send an access token in the Authorization header", api.ErrTokenMissing)
 	}
@@ -35,7 +35,7 @@ func (a auth) bearer(r *http.Request) (change.Actor, error) {
 	if err != nil {
 		return change.Actor{}, err
 	}
-	return a.tokens.WithSession(p.Actor(Source(r)), p), nil
+	return a.tokens.WithSession(p.Actor(sourceOf(r)), p), nil
 }
 
 // identityAllowed decides a bearer's permission on an Identity resource,
@@ -44,9 +44,9 @@ func (a auth) identityAllowed(id, resource, action string) bool {
 	return a.index.Allowed(id, "", resource, action)
 }
 
-// Bearer is the access token of a request: `Authorization: Bearer T`, or
+// bearerOf is the access token of a request: `Authorization: Bearer T`, or
 // the bare token lib-auth sends after stripping "Bearer ".
-func Bearer(r *http.Request) string {
+func bearerOf(r *http.Request) string {
 	h := strings.TrimSpace(r.Header.Get("Authorization"))
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		h = strings.TrimSpace(h[7:])
@@ -57,8 +57,8 @@ func Bearer(r *http.Request) string {
 	return h
 }
 
-// Source is the audit source of a request: the peer's address.
-func Source(r *http.Request) string {
+// sourceOf is the audit source of a request: the peer's address.
+func sourceOf(r *http.Request) string {
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return host
 	}

@@ -1,12 +1,10 @@
-package edge_test
+package edge
 
 import (
 	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/accessd/accessd/oauth/edge"
 )
 
 func FuzzBearerHeader(f *testing.F) {
@@ -16,7 +14,7 @@ func FuzzBearerHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", h)
-		got := edge.Bearer(r)
+		got := bearerOf(r)
 		require.NotContains(t, got, " ", "a bearer token never has a space")
 	})
 }
@@ -35,7 +33,7 @@ func TestBearer(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest("GET", "/", nil)
 			r.Header.Set("Authorization", tc.header)
-			require.Equal(t, tc.want, edge.Bearer(r))
+			require.Equal(t, tc.want, bearerOf(r))
 		})
 	}
 }

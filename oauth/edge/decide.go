@@ -45,7 +45,7 @@ func (d decisions) denied(ctx context.Context, p token.Principal, req api.Author
 // audited with its reason.
 func (d decisions) authorize(w http.ResponseWriter, r *http.Request) {
 	m := d.tokens.Metrics()
-	tok := Bearer(r)
+	tok := bearerOf(r)
 	if tok == "" {
 		m.Decision("unauthenticated")
 		api.WriteError(w, fmt.Errorf("authz: %w: send the caller's access token in the Authorization header", api.ErrTokenMissing))
@@ -77,7 +77,7 @@ func (d decisions) authorize(w http.ResponseWriter, r *http.Request) {
 			reason = "no-permission"
 		}
 		m.Decision("denied")
-		d.denied(r.Context(), pr, req, product, reason, Source(r))
+		d.denied(r.Context(), pr, req, product, reason, sourceOf(r))
 	}
 	api.WriteJSON(w, http.StatusOK, api.AuthorizeResponse{Authorized: allowed, Timestamp: d.now().UTC().Format(time.RFC3339)})
 }
@@ -93,7 +93,7 @@ func (d decisions) authorize(w http.ResponseWriter, r *http.Request) {
 // Users page. Both come from the index's listing, which shares its
 // product rule with decisions.
 func (d decisions) permissions(w http.ResponseWriter, r *http.Request) {
-	pr, err := d.tokens.Presented(Bearer(r), peerCert(r))
+	pr, err := d.tokens.Presented(bearerOf(r), peerCert(r))
 	if err != nil {
 		api.WriteError(w, err)
 		return

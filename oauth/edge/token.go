@@ -93,7 +93,7 @@ func (t tokenRoutes) lerianToken(grant string) http.HandlerFunc {
 			return
 		}
 		req := &token.Request{GrantType: body.GrantType, ClientID: body.ClientID, Username: body.Username,
-			RefreshToken: body.RefreshToken, Scope: body.Scope, Nonce: body.Nonce, Cert: peerCert(r), Source: Source(r)}
+			RefreshToken: body.RefreshToken, Scope: body.Scope, Nonce: body.Nonce, Cert: peerCert(r), Source: sourceOf(r)}
 		if grant != "" {
 			req.GrantType = grant
 		} else if body.GrantType != "" && body.GrantType != "password" && body.GrantType != "client_credentials" {
@@ -128,7 +128,7 @@ func (t tokenRoutes) mfaChallenge(w http.ResponseWriter, r *http.Request) {
 		writeLerianError(w, err)
 		return
 	}
-	out, err := t.s.MFA().Challenge(r.Context(), body, Source(r))
+	out, err := t.s.MFA().Challenge(r.Context(), body, sourceOf(r))
 	if err != nil {
 		writeLerianError(w, t.internal(err))
 		return
@@ -142,7 +142,7 @@ func (t tokenRoutes) mfaVerify(w http.ResponseWriter, r *http.Request) {
 		writeLerianError(w, err)
 		return
 	}
-	out, err := t.s.MFA().Verify(r.Context(), body, Source(r))
+	out, err := t.s.MFA().Verify(r.Context(), body, sourceOf(r))
 	if err != nil {
 		writeLerianError(w, t.internal(err))
 		return
@@ -172,7 +172,7 @@ func oauthForm(r *http.Request) (url.Values, *token.Request, error) {
 	}
 	req := &token.Request{GrantType: form.Get("grant_type"), ClientID: form.Get("client_id"),
 		Username: form.Get("username"), RefreshToken: form.Get("refresh_token"), Scope: form.Get("scope"),
-		Nonce: form.Get("nonce"), Cert: peerCert(r), Source: Source(r)}
+		Nonce: form.Get("nonce"), Cert: peerCert(r), Source: sourceOf(r)}
 	if form.Has("password") {
 		req.Password = []byte(form.Get("password"))
 	}
@@ -250,7 +250,7 @@ func (t tokenRoutes) revoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := t.s.Revoker().Revoke(r.Context(), clientID, form.Get("token"), Source(r)); err != nil {
+	if err := t.s.Revoker().Revoke(r.Context(), clientID, form.Get("token"), sourceOf(r)); err != nil {
 		writeOAuthError(w, t.internal(err))
 		return
 	}
@@ -268,7 +268,7 @@ func (t tokenRoutes) discovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (t tokenRoutes) userinfo(w http.ResponseWriter, r *http.Request) {
-	p, err := t.s.Presented(Bearer(r), peerCert(r))
+	p, err := t.s.Presented(bearerOf(r), peerCert(r))
 	if err != nil {
 		writeLerianError(w, err)
 		return
@@ -285,14 +285,14 @@ func (t tokenRoutes) userinfo(w http.ResponseWriter, r *http.Request) {
 // form field id_token_hint that Lerian's console sends (an ID token of
 // accessd, or an access token).
 func (t tokenRoutes) logout(w http.ResponseWriter, r *http.Request) {
-	tok := Bearer(r)
+	tok := bearerOf(r)
 	if tok == "" && strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/x-www-form-urlencoded") {
 		if err := r.ParseForm(); err == nil {
 			tok = r.PostForm.Get("id_token_hint")
 		}
 	}
 	p, err := t.s.Presented(tok, peerCert(r))
-	if err != nil && t.s.Revoker().LogoutIDToken(r.Context(), tok, Source(r)) == nil {
+	if err != nil && t.s.Revoker().LogoutIDToken(r.Context(), tok, sourceOf(r)) == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -300,7 +300,7 @@ func (t tokenRoutes) logout(w http.ResponseWriter, r *http.Request) {
 		writeLerianError(w, fmt.Errorf("token: %w: send the session's access token as a bearer or id_token_hint", api.ErrBadRequest))
 		return
 	}
-	if err := t.s.Revoker().Logout(r.Context(), p, Source(r)); err != nil {
+	if err := t.s.Revoker().Logout(r.Context(), p, sourceOf(r)); err != nil {
 		writeLerianError(w, t.internal(err))
 		return
 	}
