@@ -62,3 +62,35 @@ func FuzzRoleProduct(f *testing.F) {
 		require.False(t, strings.ContainsAny(p, "/ *"), "RoleProduct(%q) = %q", sub, p)
 	})
 }
+
+func TestDecisionProduct(t *testing.T) {
+	t.Parallel()
+	app := Caller{Subject: "ledger", Owner: "lerian"}
+	user := Caller{User: true, Subject: "0d7a8f5e-3c1b-4a61-9d4e-7f0c2b6a1e93", Owner: "lerian"}
+	for _, tc := range []struct {
+		name           string
+		caller         Caller
+		sub, product   string
+		defaultProduct string
+		wantP, wantWhy string
+	}{
+		{"own principal, owner-qualified", app, "lerian/ledger", "plugin-crm", "midaz", "plugin-crm", ""},
+		{"own principal, bare", app, "ledger", "", "midaz", "midaz", ""},
+		{"no sub, no product, default off", app, "", "", "", "", ""},
+		{"another principal", app, "lerian/other", "midaz", "midaz", "midaz", ReasonSubMismatch},
+		{"another owner", app, "acme/ledger", "", "midaz", "", ReasonSubMismatch},
+		{"role subject names the product", app, "admin/plugin-crm-editor-role", "", "midaz", "plugin-crm", ""},
+		{"role subject and the same product", app, "admin/plugin-crm-editor-role", "plugin-crm", "midaz", "plugin-crm", ""},
+		{"role subject and another product", app, "admin/plugin-crm-editor-role", "midaz", "midaz", "plugin-crm", ReasonProductMismatch},
+		{"role subject naming no product", app, "admin/a/b-editor-role", "", "midaz", "", ReasonRoleNoProduct},
+		{"a user may not use the role subject", user, "admin/midaz-editor-role", "", "midaz", "", ReasonSubMismatch},
+		{"a user's own principal", user, "lerian/" + user.Subject, "", "midaz", "midaz", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, why := DecisionProduct(tc.caller, tc.sub, tc.product, tc.defaultProduct)
+			require.Equal(t, tc.wantP, p, "product")
+			require.Equal(t, tc.wantWhy, why, "reason")
+		})
+	}
+}

@@ -9,45 +9,11 @@ import (
 // ([authz] default_product); "" when off.
 func (s *Server) DefaultProduct() string { return s.defaultProduct }
 
-// Reasons a decision is refused before any permission is read; each is
-// the "reason" of its audit entry.
-const (
-	reasonSubMismatch     = "sub-mismatch"     // the body's sub names another principal
-	reasonRoleNoProduct   = "role-no-product"  // admin/<P>-editor-role with no valid <P>
-	reasonProductMismatch = "product-mismatch" // the role's <P> and the body's product differ
-)
-
-// DecisionProduct says which product a /v1/authorize body asks about,
-// or why it is refused ("" when it is not).
-//
-//   - A token whose type is not normal-user may send lib-auth v2.9's role
-//     subject "admin/<P>-editor-role": the product is <P>, and a body
-//     product that differs from it is refused, as is a role with no
-//     valid <P>. The role grants nothing; the decision is about the
-//     token's own principal in <P>.
-//   - A body naming the token's own principal (<owner>/<sub>, bare sub,
-//     or no sub) asks about the body's product, else the default product
-//     (empty when [authz] default_product is off).
-//   - Anything else names another principal: refused. A user token may
-//     not use the role subject.
+// DecisionProduct says which product a /v1/authorize body asks about for
+// the verified principal pr, or why it is refused before any permission
+// is read ("" when it is not): authz's rule, applied to the token's
+// subject and owner and the default product.
 func (s *Server) DecisionProduct(pr Principal, req api.AuthorizeRequest) (product, reason string) {
-	if !pr.User() {
-		if p, isRole := authz.RoleProduct(req.Sub); isRole {
-			switch {
-			case p == "":
-				return "", reasonRoleNoProduct
-			case req.Product != "" && req.Product != p:
-				return p, reasonProductMismatch
-			}
-			return p, ""
-		}
-	}
-	c := pr.Claims
-	if req.Sub != "" && req.Sub != c.Subject && req.Sub != s.owner+"/"+c.Subject {
-		return req.Product, reasonSubMismatch
-	}
-	if req.Product == "" {
-		return s.defaultProduct, ""
-	}
-	return req.Product, ""
+	return authz.DecisionProduct(authz.Caller{User: pr.User(), Subject: pr.Claims.Subject, Owner: s.owner},
+		req.Sub, req.Product, s.defaultProduct)
 }

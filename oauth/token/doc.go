@@ -4,8 +4,9 @@
 // with rotation), client authentication (client_secret_basic,
 // client_secret_post, Lerian's JSON fields, tls_client_auth), the JWT
 // access tokens and their signing keys, JWKS and discovery metadata,
-// verification, introspection, revocation, logout, userinfo, and which
-// product a /v1/authorize body asks about. Its HTTP routes (both faces of
+// verification, introspection, revocation, logout and userinfo; it
+// applies authz's rule for which product a /v1/authorize body asks about
+// to the verified token. Its HTTP routes (both faces of
 // the token endpoint, the decisions composed with the permission index)
 // are registered by the HTTP edge, oauth/edge.
 //
