@@ -45,8 +45,10 @@ func TestPermissionsAgreeWithAllowed(t *testing.T) {
 			m := x.Permissions("s", product)
 			for _, r := range []string{"*", "accounts", "ledgers", "users", "contacts", "other"} {
 				for _, a := range actions {
-					require.Equal(t, x.Allowed("s", product, r, a), listed(m, r, a), "round %d, groups %v: product %q %s %s: listed vs Allowed (listing %v, effective %v)",
-						round, groups, product, a, r, m, x.Effective("s"))
+					if got, want := listed(m, r, a), x.Allowed("s", product, r, a); got != want {
+						require.Failf(t, "the listing and Allowed differ", "round %d, groups %v: product %q %s %s: listed %v, Allowed %v (listing %v, effective %v)",
+							round, groups, product, a, r, got, want, m, x.Effective("s"))
+					}
 				}
 			}
 		}
