@@ -13,9 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/token"
+	"github.com/accessd/accessd/oauth/edge"
 )
 
 // maxBody bounds every request body on both planes.
@@ -73,22 +71,24 @@ func (m *metrics) instrument(plane string, next http.Handler) http.Handler {
 	})
 }
 
-// dataRoutes is the data plane. The OAuth and Identity routes join it as
-// they are built.
-func dataRoutes(idp *identityPlane, log *slog.Logger) *http.ServeMux {
-	mux := http.NewServeMux()
-	identity.Routes(mux, idp.svc, identity.Plane{Authenticate: idp.tokens.Authenticate, Log: log,
-		Allowed: func(id, resource, action string) bool { return idp.index.Allowed(id, "", resource, action) }})
-	token.Routes(mux, idp.tokens)
-	token.DecisionRoutes(mux, idp.tokens, idp.index)
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("healthy"))
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, fmt.Errorf("%w: no such route: %s %s", api.ErrNotFound, r.Method, r.URL.Path))
-	})
-	return mux
+// routes builds the data and the admin plane's muxes: every route of
+// both is registered by the HTTP edge (oauth/edge); daemon wires, it
+// does not implement.
+func routes(d planeDeps) (data, admin *http.ServeMux) {
+	p := dataPlanes(d.identity, d.log)
+	data = edge.Data(p)
+	p.AdminActor = adminActor
+	p.Status = d.status
+	p.Metrics = d.metrics.handler()
+	p.Backup = func(w io.Writer, now time.Time) error { return writeBackup(w, d.store, d.dataDir, now) }
+	p.Fields = d.store
+	admin = edge.Admin(p)
+	return data, admin
+}
+
+// dataPlanes is what the data plane's routes ask.
+func dataPlanes(idp *identityPlane, log *slog.Logger) edge.Planes {
+	return edge.Planes{Identity: idp.svc, Tokens: idp.tokens, Index: idp.index, Audit: idp.audit, Log: log}
 }
 
 // errNotUTF8 ends the read of a body that is not UTF-8 text.

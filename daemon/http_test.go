@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/edge"
 )
 
 func TestServerLimits(t *testing.T) {
@@ -88,7 +89,7 @@ func TestSlowHeaderClosed(t *testing.T) {
 }
 
 func TestHealthAndNotFound(t *testing.T) {
-	addr := serve(t, dataRoutes(testIdentity(t), slog.Default()), nil)
+	addr := serve(t, edge.Data(dataPlanes(testIdentity(t), slog.Default())), nil)
 	resp, err := http.Get("http://" + addr + "/health")
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)

@@ -67,8 +67,8 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		al.Close()
 		return nil, err
 	}
-	tokens, err := token.New(st, cfg.Tokens, token.Options{Issuer: cfg.Issuer, Owner: cfg.Owner, Identity: svc,
-		Audit: al, Subjects: idx, Log: log, DefaultProduct: cfg.Authz.DefaultProduct})
+	tokens, err := token.New(st, cfg.Tokens, token.Options{Issuer: cfg.Issuer, Owner: cfg.Owner, Sessions: svc,
+		Clients: svc, ClientAuth: svc, SignIn: svc, SecondFactor: svc, Audit: al, Subjects: idx, Log: log, DefaultProduct: cfg.Authz.DefaultProduct})
 	if err != nil {
 		al.Close()
 		return nil, err

@@ -322,16 +322,6 @@ type planeDeps struct {
 	dataDir  string
 }
 
-// routes builds the data and the admin plane's muxes. Each route package
-// registers its own routes here (identity.Routes(mux, …) and the like);
-// daemon wires, it does not implement.
-func routes(d planeDeps) (data, admin *http.ServeMux) {
-	data = dataRoutes(d.identity, d.log)
-	admin = adminRoutes(d.status, d.metrics, d.identity, d.log)
-	keyRoutes(admin, d.store, d.identity.audit, d.dataDir, d.log)
-	return data, admin
-}
-
 // status is what `accessctl status` shows.
 func (s *server) status(st *store.Store, lis *listeners) api.Status {
 	lsm, vlog := st.Size()

@@ -6,8 +6,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-
-	"github.com/accessd/accessd/oauth/api"
 )
 
 // The scale of issue 6 §7: a million subjects and ten thousand groups.
@@ -24,12 +22,12 @@ var actions = []string{"get", "post", "patch", "delete", "put", "head"}
 
 // groupPerms is group i's permissions: a handful of (product, resource,
 // action) rows, some with wildcards, like Lerian's seeded groups.
-func groupPerms(i int) []api.Permission {
+func groupPerms(i int) []Permission {
 	r := rand.New(rand.NewPCG(uint64(i), 1))
 	n := 3 + r.IntN(6)
-	ps := make([]api.Permission, 0, n)
+	ps := make([]Permission, 0, n)
 	for range n {
-		p := api.Permission{Product: "midaz", Resource: midazResources[r.IntN(len(midazResources))], Action: actions[r.IntN(len(actions))]}
+		p := Permission{Product: "midaz", Resource: midazResources[r.IntN(len(midazResources))], Action: actions[r.IntN(len(actions))]}
 		switch r.IntN(20) {
 		case 0:
 			p.Action = "*"
@@ -143,7 +141,7 @@ func BenchmarkAllowedParallel(b *testing.B) {
 // the call to the change being visible to every decision.
 func BenchmarkSetGroup(b *testing.B) {
 	x := big()
-	perms := [][]api.Permission{groupPerms(1), groupPerms(2)}
+	perms := [][]Permission{groupPerms(1), groupPerms(2)}
 	b.ReportAllocs()
 	b.ResetTimer()
 	i := 0

@@ -1,7 +1,10 @@
-// Package authz is accessd's in-memory permission index: it answers "may
-// subject S do action A on resource R of product P?" for /v1/authorize and
-// lists a subject's effective permissions for /v1/permissions and the
-// access review.
+// Package authz is accessd's permission model and its in-memory index:
+// the Permission type and its normal form (Normalize), the product rules
+// (ValidProduct, lib-auth's role subject, which product a decision asks
+// about), and the index that answers "may subject S do action A on
+// resource R of product P?" for /v1/authorize and lists a subject's
+// effective permissions for /v1/permissions and the access review.
+// api.Permission is a permission's JSON form on the wire.
 //
 // # Invariants
 //

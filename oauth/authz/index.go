@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/accessd/accessd/oauth/api"
 )
 
 // Index is the permission index. The zero value is not usable; call New.
@@ -58,7 +56,7 @@ func New() *Index {
 // SetGroup defines group name with exactly perms, replacing whatever it
 // granted before; members keep their membership. Permissions with an
 // empty resource or action grant nothing and are dropped.
-func (x *Index) SetGroup(name string, perms []api.Permission) {
+func (x *Index) SetGroup(name string, perms []Permission) {
 	t := compile(perms)
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -172,14 +170,14 @@ func (x *Index) Has(id string) bool {
 // permissions, normalised as described in the package doc (prefix split
 // off into Product, actions lower-case), without duplicates, sorted by
 // product, resource and action. An unknown subject has none.
-func (x *Index) Effective(id string) []api.Permission {
+func (x *Index) Effective(id string) []Permission {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	sid, ok := x.lookup(id)
 	if !ok {
 		return nil
 	}
-	var out []api.Permission
+	var out []Permission
 	for _, gid := range x.sets[sid].groups {
 		if t := x.groups[gid].table; t != nil {
 			out = t.appendPermissions(out)

@@ -8,8 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/accessd/accessd/oauth/api"
 )
 
 const (
@@ -17,17 +15,18 @@ const (
 	bob   = "9f0e2d4c-6b8a-4e1f-a2c3-d4e5f6a7b8c9"
 )
 
-func perm(product, resource, action string) api.Permission {
-	return api.Permission{Product: product, Resource: resource, Action: action}
+func perm(product, resource, action string) Permission {
+	return Permission{Product: product, Resource: resource, Action: action}
 }
 
 // TestMatching is the matching rules of LERIAN-API "Tokens and
 // permissions" and DESIGN §4, one stored permission against one request.
 func TestMatching(t *testing.T) {
+	t.Parallel()
 	type req struct{ product, resource, action string }
 	tests := []struct {
 		name   string
-		stored api.Permission
+		stored Permission
 		req    req
 		want   bool
 	}{
@@ -85,18 +84,18 @@ func TestMatching(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			x := New()
-			x.SetGroup("g", []api.Permission{tt.stored})
+			x.SetGroup("g", []Permission{tt.stored})
 			x.SetSubject(alice, []string{"g"})
 			got := x.Allowed(alice, tt.req.product, tt.req.resource, tt.req.action)
 			assert.Equal(t, tt.want, got, "index")
-			assert.Equal(t, tt.want, refAllowed([]api.Permission{tt.stored}, tt.req.product, tt.req.resource, tt.req.action), "reference")
+			assert.Equal(t, tt.want, refAllowed([]Permission{tt.stored}, tt.req.product, tt.req.resource, tt.req.action), "reference")
 		})
 	}
 }
 
 // refAllowed is the slow reference: the rules as written, one permission
 // at a time, sharing no code with the index.
-func refAllowed(perms []api.Permission, product, resource, action string) bool {
+func refAllowed(perms []Permission, product, resource, action string) bool {
 	if resource == "" || action == "" {
 		return false
 	}
@@ -122,9 +121,10 @@ func refAllowed(perms []api.Permission, product, resource, action string) bool {
 }
 
 func TestUnknownSubjectDenied(t *testing.T) {
+	t.Parallel()
 	x := New()
 	assert.False(t, x.Allowed(alice, "", "accounts", "get"), "empty index")
-	x.SetGroup("admins", []api.Permission{perm("", "*", "*")})
+	x.SetGroup("admins", []Permission{perm("", "*", "*")})
 	x.SetSubject(alice, []string{"admins"})
 	assert.True(t, x.Allowed(alice, "", "accounts", "get"))
 	for _, id := range []string{bob, "", "admins", strings.ToUpper(alice), alice + " ", "0b6f1c9e3f0a4c1e9d7b2a5e8c4d1f00"} {
@@ -135,15 +135,16 @@ func TestUnknownSubjectDenied(t *testing.T) {
 }
 
 func TestRevoke(t *testing.T) {
+	t.Parallel()
 	x := New()
-	x.SetGroup("ops", []api.Permission{perm("midaz", "accounts", "get"), perm("midaz", "accounts", "post")})
-	x.SetGroup("viewers", []api.Permission{perm("midaz", "ledgers", "get")})
+	x.SetGroup("ops", []Permission{perm("midaz", "accounts", "get"), perm("midaz", "accounts", "post")})
+	x.SetGroup("viewers", []Permission{perm("midaz", "ledgers", "get")})
 	x.SetSubject(alice, []string{"ops", "viewers"})
 	x.SetSubject(bob, []string{"ops"})
 	require.True(t, x.Allowed(alice, "midaz", "accounts", "post"))
 
 	// A permission taken from the group.
-	x.SetGroup("ops", []api.Permission{perm("midaz", "accounts", "get")})
+	x.SetGroup("ops", []Permission{perm("midaz", "accounts", "get")})
 	assert.False(t, x.Allowed(alice, "midaz", "accounts", "post"), "revoked permission")
 	assert.False(t, x.Allowed(bob, "midaz", "accounts", "post"), "revoked permission, other member")
 	assert.True(t, x.Allowed(alice, "midaz", "accounts", "get"), "kept permission")
@@ -159,7 +160,7 @@ func TestRevoke(t *testing.T) {
 	x.DeleteGroup("ops")
 	assert.False(t, x.Allowed(bob, "midaz", "accounts", "get"), "deleted group")
 	assert.Empty(t, x.Groups(bob))
-	x.SetGroup("ops", []api.Permission{perm("", "*", "*")})
+	x.SetGroup("ops", []Permission{perm("", "*", "*")})
 	assert.False(t, x.Allowed(bob, "midaz", "accounts", "get"), "recreated group grants old members")
 	assert.Empty(t, x.Groups(bob))
 
@@ -175,14 +176,15 @@ func TestRevoke(t *testing.T) {
 }
 
 func TestPendingGroup(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetSubject(alice, []string{"later", "later"})
 	assert.Equal(t, []string{"later"}, x.Groups(alice))
 	assert.False(t, x.Allowed(alice, "", "accounts", "get"), "undefined group grants nothing")
 	assert.Empty(t, x.Effective(alice))
-	x.SetGroup("later", []api.Permission{perm("", "accounts", "GET")})
+	x.SetGroup("later", []Permission{perm("", "accounts", "GET")})
 	assert.True(t, x.Allowed(alice, "", "accounts", "get"), "group defined after the member was added")
-	assert.Equal(t, []api.Permission{perm("", "accounts", "get")}, x.Effective(alice))
+	assert.Equal(t, []Permission{perm("", "accounts", "get")}, x.Effective(alice))
 
 	// A pending name nobody holds any more is forgotten.
 	x.SetSubject(bob, []string{"ghost"})
@@ -194,11 +196,12 @@ func TestPendingGroup(t *testing.T) {
 }
 
 func TestEffective(t *testing.T) {
+	t.Parallel()
 	x := New()
-	x.SetGroup("a", []api.Permission{perm("", "midaz/accounts", "get"), perm("midaz", "accounts", "GET"), perm("", "users", "patch")})
-	x.SetGroup("b", []api.Permission{perm("midaz", "accounts", "get"), perm("", "*", "get"), perm("", "", "get")})
+	x.SetGroup("a", []Permission{perm("", "midaz/accounts", "get"), perm("midaz", "accounts", "GET"), perm("", "users", "patch")})
+	x.SetGroup("b", []Permission{perm("midaz", "accounts", "get"), perm("", "*", "get"), perm("", "", "get")})
 	x.SetSubject(alice, []string{"b", "a"})
-	assert.Equal(t, []api.Permission{
+	assert.Equal(t, []Permission{
 		perm("", "*", "get"),
 		perm("", "users", "patch"),
 		perm("midaz", "accounts", "get"),
@@ -207,8 +210,9 @@ func TestEffective(t *testing.T) {
 }
 
 func TestNonUUIDSubjects(t *testing.T) {
+	t.Parallel()
 	x := New()
-	x.SetGroup("g", []api.Permission{perm("", "accounts", "get")})
+	x.SetGroup("g", []Permission{perm("", "accounts", "get")})
 	upper := strings.ToUpper(alice)
 	x.SetSubject("lerian/fees-service", []string{"g"})
 	x.SetSubject(upper, []string{"g"})
@@ -223,6 +227,7 @@ func TestNonUUIDSubjects(t *testing.T) {
 // and that sets and names are freed and reused, so churn does not grow
 // the index.
 func TestSetsShared(t *testing.T) {
+	t.Parallel()
 	x := New()
 	x.SetGroup("a", nil)
 	x.SetGroup("b", nil)
@@ -243,9 +248,10 @@ func TestSetsShared(t *testing.T) {
 }
 
 func TestDeleteGroupMergesSets(t *testing.T) {
+	t.Parallel()
 	x := New()
-	x.SetGroup("a", []api.Permission{perm("", "x", "get")})
-	x.SetGroup("b", []api.Permission{perm("", "y", "get")})
+	x.SetGroup("a", []Permission{perm("", "x", "get")})
+	x.SetGroup("b", []Permission{perm("", "y", "get")})
 	x.SetSubject(alice, []string{"a", "b"})
 	x.SetSubject(bob, []string{"a"})
 	x.DeleteGroup("b")
@@ -264,8 +270,9 @@ func TestDeleteGroupMergesSets(t *testing.T) {
 
 // TestConcurrent runs decisions against updates; run with -race.
 func TestConcurrent(t *testing.T) {
+	t.Parallel()
 	x := New()
-	x.SetGroup("g", []api.Permission{perm("", "accounts", "get")})
+	x.SetGroup("g", []Permission{perm("", "accounts", "get")})
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
@@ -278,7 +285,7 @@ func TestConcurrent(t *testing.T) {
 					x.Allowed(id, "midaz", "accounts", "get")
 					x.Effective(id)
 				case 2:
-					x.SetGroup(fmt.Sprint("h", i%3), []api.Permission{perm("midaz", "*", "get")})
+					x.SetGroup(fmt.Sprint("h", i%3), []Permission{perm("midaz", "*", "get")})
 				case 3:
 					x.DeleteGroup(fmt.Sprint("h", i%3))
 					x.Groups(id)
@@ -290,8 +297,9 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestAllowedDoesNotAllocate(t *testing.T) {
+	// Not parallel: AllocsPerRun counts every goroutine's allocations.
 	x := New()
-	x.SetGroup("g", []api.Permission{perm("midaz", "accounts", "get"), perm("", "*", "head"), perm("", "r", "custom")})
+	x.SetGroup("g", []Permission{perm("midaz", "accounts", "get"), perm("", "*", "head"), perm("", "r", "custom")})
 	x.SetSubject(alice, []string{"g", "h"})
 	x.SetSubject("app/other", []string{"g"})
 	allocs := testing.AllocsPerRun(100, func() {
@@ -317,33 +325,25 @@ func FuzzAllowed(f *testing.F) {
 	f.Add("midaz", "midaz/*", "*", "", "midaz/accounts", "get", "*", "*", "*")
 	f.Add("", "/", "Ge", "", "/", "gE", "", "a/b/c", "DELETE")
 	f.Fuzz(func(t *testing.T, p1, r1, a1, product, resource, action, p2, r2, a2 string) {
-		g1 := []api.Permission{perm(p1, r1, a1)}
-		g2 := []api.Permission{perm(p2, r2, a2), perm(p1, r2, a1)}
+		g1 := []Permission{perm(p1, r1, a1)}
+		g2 := []Permission{perm(p2, r2, a2), perm(p1, r2, a1)}
 		x := New()
 		x.SetGroup("g1", g1)
 		x.SetGroup("g2", g2)
 		x.SetSubject(alice, []string{"g1", "g2"})
 		x.SetSubject(bob, []string{"g2"})
 		want := refAllowed(append(g1, g2...), product, resource, action)
-		if got := x.Allowed(alice, product, resource, action); got != want {
-			t.Fatalf("Allowed(%q,%q,%q) = %v, reference %v; perms %q", product, resource, action, got, want, append(g1, g2...))
-		}
-		if got, want := x.Allowed(bob, product, resource, action), refAllowed(g2, product, resource, action); got != want {
-			t.Fatalf("bob: Allowed = %v, reference %v", got, want)
-		}
+		require.Equal(t, want, x.Allowed(alice, product, resource, action), "Allowed(%q,%q,%q); perms %q", product, resource, action, append(g1, g2...))
+		require.Equal(t, refAllowed(g2, product, resource, action), x.Allowed(bob, product, resource, action), "bob")
 		// Effective says the same as Allowed: every listed permission, as
 		// a request, is allowed.
 		for _, p := range x.Effective(alice) {
 			if p.Resource == "*" || p.Action == "*" || strings.Contains(p.Resource, "/") {
 				continue
 			}
-			if !x.Allowed(alice, p.Product, p.Resource, p.Action) {
-				t.Fatalf("effective %v not allowed", p)
-			}
+			require.True(t, x.Allowed(alice, p.Product, p.Resource, p.Action), "effective %v not allowed", p)
 		}
 		x.DeleteGroup("g1")
-		if x.Allowed(alice, product, resource, action) != refAllowed(g2, product, resource, action) {
-			t.Fatal("after DeleteGroup")
-		}
+		require.Equal(t, refAllowed(g2, product, resource, action), x.Allowed(alice, product, resource, action), "after DeleteGroup")
 	})
 }

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/accessd/accessd/oauth/api"
+	"github.com/stretchr/testify/require"
 )
 
 // listed reads a Permissions answer as its doc says: a resource's own
@@ -22,6 +22,7 @@ func listed(m map[string][]string, resource, action string) bool {
 // random groups of random grants, including "*" resources and actions,
 // prefixed resources and actions that are not HTTP verbs.
 func TestPermissionsAgreeWithAllowed(t *testing.T) {
+	t.Parallel()
 	products := []string{"", "midaz", "plugin-crm"}
 	resources := []string{"*", "accounts", "ledgers", "users", "midaz/accounts", "plugin-crm/contacts", "contacts"}
 	actions := []string{"*", "get", "head", "post", "delete", "purge"}
@@ -30,9 +31,9 @@ func TestPermissionsAgreeWithAllowed(t *testing.T) {
 		x := New()
 		var groups []string
 		for g := range 1 + rng.IntN(3) {
-			var perms []api.Permission
+			var perms []Permission
 			for range rng.IntN(5) {
-				perms = append(perms, api.Permission{Product: products[rng.IntN(len(products))],
+				perms = append(perms, Permission{Product: products[rng.IntN(len(products))],
 					Resource: resources[rng.IntN(len(resources))], Action: actions[rng.IntN(len(actions))]})
 			}
 			name := string(rune('a' + g))
@@ -45,14 +46,14 @@ func TestPermissionsAgreeWithAllowed(t *testing.T) {
 			for _, r := range []string{"*", "accounts", "ledgers", "users", "contacts", "other"} {
 				for _, a := range actions {
 					if got, want := listed(m, r, a), x.Allowed("s", product, r, a); got != want {
-						t.Fatalf("round %d, groups %v: product %q %s %s: listed %v, Allowed %v (listing %v, effective %v)",
+						require.Failf(t, "the listing and Allowed differ", "round %d, groups %v: product %q %s %s: listed %v, Allowed %v (listing %v, effective %v)",
 							round, groups, product, a, r, got, want, m, x.Effective("s"))
 					}
 				}
 			}
 		}
 	}
-	if m := New().Permissions("nobody", "midaz"); m == nil || len(m) != 0 {
-		t.Fatalf("unknown subject: %v, want an empty map", m)
-	}
+	m := New().Permissions("nobody", "midaz")
+	require.NotNil(t, m, "unknown subject: an empty map, not nil")
+	require.Empty(t, m, "unknown subject")
 }

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-
-	"github.com/accessd/accessd/oauth/api"
 )
 
 // table is one group's permissions compiled for lookup: rules sorted by
@@ -61,35 +59,9 @@ func verbBit(action string) uint16 {
 	return 0
 }
 
-// Normalize puts p in the one form decisions match on: action lower-case,
-// a "P/resource" prefix moved into Product (when Product is empty or P).
-// Two permissions with the same normal form grant exactly the same
-// requests, so callers that deduplicate or compare grants (the policy
-// planner, the store's grant) should compare normal forms. It reports
-// false when p grants nothing (empty resource or action).
-func Normalize(p api.Permission) (api.Permission, bool) {
-	if p.Resource == "" || p.Action == "" {
-		return api.Permission{}, false
-	}
-	p.Action = strings.ToLower(p.Action)
-	if prefix, rest, ok := strings.Cut(p.Resource, "/"); ok && prefix != "" && rest != "" {
-		switch p.Product {
-		case "":
-			p.Product, p.Resource = prefix, rest
-		case prefix:
-			p.Resource = rest
-		}
-	}
-	return p, true
-}
-
-func comparePerm(a, b api.Permission) int {
-	return cmp.Or(cmp.Compare(a.Product, b.Product), cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Action, b.Action))
-}
-
 // compile builds the lookup table of one group's permissions.
-func compile(perms []api.Permission) *table {
-	var ns []api.Permission
+func compile(perms []Permission) *table {
+	var ns []Permission
 	for _, p := range perms {
 		if n, ok := Normalize(p); ok {
 			ns = append(ns, n)
@@ -174,9 +146,9 @@ func (t *table) match(product, resource, action string, verb uint16) bool {
 }
 
 // appendPermissions appends the table's permissions, normalised, to out.
-func (t *table) appendPermissions(out []api.Permission) []api.Permission {
+func (t *table) appendPermissions(out []Permission) []Permission {
 	for _, r := range t.rules {
-		p := api.Permission{Product: r.product, Resource: r.resource}
+		p := Permission{Product: r.product, Resource: r.resource}
 		if r.other != "" {
 			p.Action = r.other
 			out = append(out, p)

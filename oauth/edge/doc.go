@@ -6,6 +6,12 @@
 // oauth/api. /v1/authorize composes the token verifier with the
 // permission index.
 //
+// The daemon calls Data and Admin once each, handing over the rooms in
+// Planes. Who is calling is decided in auth.go and nowhere else in the
+// edge: the admin socket's caller by Planes.AdminActor (the listener's
+// peer check is the authorization), a data-plane caller by a verified
+// bearer whose permissions the index decides.
+//
 // Threat model: everything a request carries is untrusted here; bodies
 // are size-limited and decoded strictly before any room sees them. Who
 // the caller is comes only from the plane: the peer check on the admin

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
 )
@@ -28,12 +29,10 @@ func clockTokens(t *testing.T, e *env) (*token.Server, *httptest.Server) {
 	t.Helper()
 	cfg := token.DefaultConfig()
 	cfg.AccessTTL.Duration = time.Hour
-	tok, err := token.New(e.st, cfg, token.Options{Issuer: "https://accessd.test", Owner: "lerian", Identity: e.svc,
-		Audit: e.log, Subjects: e.idx, Now: e.clock.now})
+	tok, err := token.New(e.st, cfg, token.Options{Issuer: "https://accessd.test", Owner: "lerian", Sessions: e.svc,
+		Clients: e.svc, ClientAuth: e.svc, SignIn: e.svc, SecondFactor: e.svc, Audit: e.log, Subjects: e.idx, Now: e.clock.now})
 	require.NoError(t, err)
-	mux := http.NewServeMux()
-	token.Routes(mux, tok)
-	srv := httptest.NewTLSServer(mux)
+	srv := httptest.NewTLSServer(edge.Data(edge.Planes{Identity: e.svc, Tokens: tok, Index: e.idx, Audit: e.log, Now: e.clock.now}))
 	t.Cleanup(func() { srv.Close(); tok.Close() })
 	return tok, srv
 }
@@ -94,7 +93,7 @@ func TestClockJumpTokens(t *testing.T) {
 	// daemon restarts (its sweep forgets expired revocations), then the
 	// clock is put back: the revoked token must not come back to life.
 	revoked := issue(t, srv, app)
-	require.NoError(t, tok.Revoke(ctx, app.ClientID, revoked, "test"))
+	require.NoError(t, tok.Revoker().Revoke(ctx, app.ClientID, revoked, "test"))
 	_, err = tok.Verify(revoked)
 	require.ErrorIs(t, err, api.ErrUnauthorized)
 	e.clock.add(2 * time.Hour)

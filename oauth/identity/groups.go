@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/store"
 )
 
@@ -49,6 +50,15 @@ func apiPerms(ps []store.Permission) []api.Permission {
 	out := make([]api.Permission, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, api.Permission{Product: p.Product, Resource: p.Resource, Action: p.Action})
+	}
+	return out
+}
+
+// indexPerms is ps as the permission index holds them.
+func indexPerms(ps []store.Permission) []authz.Permission {
+	out := make([]authz.Permission, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, authz.Permission(p))
 	}
 	return out
 }

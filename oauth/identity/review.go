@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/store"
 )
 
@@ -169,9 +170,6 @@ func nonNil(xs []string) []string {
 	return xs
 }
 
-func nonNilPerms(ps []api.Permission) []api.Permission {
-	if ps == nil {
-		return []api.Permission{}
-	}
-	return ps
+func nonNilPerms(ps []authz.Permission) []api.Permission {
+	return authz.WireList(ps)
 }

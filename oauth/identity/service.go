@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -19,12 +19,12 @@ import (
 // memberships, so decisions never read the store: the permission index
 // of oauth/authz.
 type Indexer interface {
-	SetGroup(name string, perms []api.Permission)
+	SetGroup(name string, perms []authz.Permission)
 	DeleteGroup(name string)
 	SetSubject(id string, groups []string)
 	DeleteSubject(id string)
 	// Effective lists a subject's permissions through all its groups.
-	Effective(id string) []api.Permission
+	Effective(id string) []authz.Permission
 	// Allowed decides one permission for a subject, as a decision would.
 	Allowed(id, product, resource, action string) bool
 }

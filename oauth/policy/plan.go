@@ -84,7 +84,8 @@ func Strings(changes []Change) []string {
 // showPermission writes product/resource:action, from the normal form,
 // so two spellings of one permission print alike.
 func showPermission(p api.Permission) string {
-	n, ok := authz.Normalize(p)
+	nn, ok := authz.Normalize(authz.FromWire(p))
+	n := nn.Wire()
 	if !ok {
 		n = p
 	}
@@ -116,8 +117,8 @@ func show(s string) string {
 // same key grant the same requests, so the planner does not revoke one
 // spelling to grant the other.
 func permKey(p api.Permission) api.Permission {
-	if n, ok := authz.Normalize(p); ok {
-		return n
+	if n, ok := authz.Normalize(authz.FromWire(p)); ok {
+		return n.Wire()
 	}
 	return p
 }

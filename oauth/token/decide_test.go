@@ -2,10 +2,7 @@ package token_test
 
 import (
 	"encoding/json"
-	"flag"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,9 +12,8 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // crmViewer adds the plugin-crm viewer group a CRM plugin deployment
 // defines: get and head on every resource of product plugin-crm.
@@ -103,6 +99,7 @@ func runDecisions(t *testing.T, e *env, tok string, cases []decisionCase) {
 // "admin/<P>-editor-role" and no product) and as newer lib-auth's M2M
 // inversion does (its own subject): always the application's own grants.
 func TestAuthorizeApplication(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	tok, clientID := e.appToken(t, "ledger-sync", "midaz-viewer-group", e.crmViewer(t))
 	runDecisions(t, e, tok, []decisionCase{
@@ -129,6 +126,7 @@ func TestAuthorizeApplication(t *testing.T) {
 // A user token: <owner>/<sub> with the body's product, else the default
 // product; never the role subject.
 func TestAuthorizeUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	tok, id := e.userToken(t, "viewer", "midaz-viewer-group", e.crmViewer(t))
 	runDecisions(t, e, tok, []decisionCase{
@@ -146,6 +144,7 @@ func TestAuthorizeUser(t *testing.T) {
 // grants without a product only: a product-scoped grant does not answer
 // it. The role subject still carries its product.
 func TestAuthorizeWithoutDefaultProduct(t *testing.T) {
+	t.Parallel()
 	e := newEnvProduct(t, token.DefaultConfig(), "")
 	utok, id := e.userToken(t, "viewer", "midaz-viewer-group", "identity-editor-group")
 	atok, clientID := e.appToken(t, "ledger-sync", "midaz-viewer-group")
@@ -163,6 +162,7 @@ func TestAuthorizeWithoutDefaultProduct(t *testing.T) {
 // GET /v1/permissions and /v1/permissions/ for every seeded group, with
 // and without ?product, against golden files.
 func TestPermissionsGolden(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	crm := e.crmViewer(t)
 	groups := []string{crm}
@@ -183,18 +183,12 @@ func TestPermissionsGolden(t *testing.T) {
 		require.Equal(t, got["/v1/permissions/"], bare, "with and without the trailing slash")
 		b, err := json.MarshalIndent(got, "", "  ")
 		require.NoError(t, err)
-		path := filepath.Join("testdata", "permissions", g+".json")
-		if *update {
-			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-			require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
-		}
-		want, err := os.ReadFile(path)
-		require.NoError(t, err, "run go test -run TestPermissionsGolden -update to write it")
-		require.JSONEq(t, string(want), string(b), g)
+		testkit.Golden(t, "permissions/"+g+".json", append(b, '\n'))
 	}
 }
 
 func TestPermissionsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	tok, _ := e.userToken(t, "viewer", "midaz-viewer-group")
 	auth := map[string]string{"Authorization": "Bearer " + tok}
@@ -223,6 +217,7 @@ func listed(m map[string][]string, resource, action string) bool {
 // default product's decisions and, for the Identity resources, the
 // Identity routes' own (which decide without a product).
 func TestPermissionsAgreeWithDecisions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	groups := []string{e.crmViewer(t)}
 	resources := []string{"*", "accounts", "ledgers", "organizations", "transactions", "contacts", "holders", "nonexistent"}

@@ -1,17 +1,22 @@
 // Package token is accessd's OAuth 2.0 engine: the grants
-// (client_credentials, password with an MFA challenge completed at
-// /v1/login/mfa/verify with a TOTP, e-mail or SMS code, the latter two
-// sent on request at /v1/login/mfa/challenge; refresh_token with
-// rotation), client authentication (client_secret_basic,
+// (client_credentials, password with an MFA challenge completed with a
+// TOTP, e-mail or SMS code, the latter two sent on request; refresh_token
+// with rotation), client authentication (client_secret_basic,
 // client_secret_post, Lerian's JSON fields, tls_client_auth), the JWT
-// access tokens and their signing keys, JWKS and discovery, introspection,
-// revocation, logout, userinfo, and the decision routes /v1/authorize and
-// /v1/permissions (which live here, not in oauth/authz, because authz is
-// imported by the policy parser that the identity service uses).
+// access tokens and their signing keys, JWKS and discovery metadata,
+// verification, introspection, revocation, logout and userinfo; it
+// applies authz's rule for which product a /v1/authorize body asks about
+// to the verified token. Its HTTP routes (both faces of
+// the token endpoint, the decisions composed with the permission index)
+// are registered by the HTTP edge, oauth/edge.
 //
-// One engine answers two faces: Lerian's JSON on /v1/login/* (so lib-auth
-// and Midaz work unchanged) and RFC 6749's form on /oauth/*. Each grant is
-// one file and one type behind the grant interface.
+// Server dispatches: each grant is one file and one type behind the grant
+// interface, holding only its collaborators (the client authenticator,
+// its rate limits, the signer, the refresh-family store, the audit
+// summary); the Revoker ends tokens and sessions. What the token layer
+// needs of the identity side is declared here as small interfaces
+// (SessionChecker, ClientDirectory, ClientAuthenticator, SignInService,
+// SecondFactor), one per job.
 //
 // # Invariants
 //

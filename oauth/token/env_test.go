@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,27 +17,17 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
-// clock is an injected, movable clock shared by identity and token.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-var admin = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
+var admin = change.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
 
 // env is the data plane as the daemon wires it, over a real store and
 // real TLS (httptest's TLS server).
@@ -48,7 +37,7 @@ type env struct {
 	idx   *authz.Index
 	id    *identity.Service
 	tok   *token.Server
-	clock *clock
+	clock *testkit.Clock
 	srv   *httptest.Server
 	hc    *http.Client
 }
@@ -66,24 +55,25 @@ func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
 	st := storetest.Open(t)
 	al, err := audit.Open(st, audit.Options{})
 	require.NoError(t, err)
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	c := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	h, err := identity.NewHasher(identity.HasherOptions{Params: identity.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}})
 	require.NoError(t, err)
 	idx := authz.New()
-	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx, Now: c.now, Hasher: h})
+	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx, Now: c.Now, Hasher: h})
 	require.NoError(t, err)
 	_, _, err = svc.Bootstrap(context.Background())
 	require.NoError(t, err)
-	tok, err := token.New(st, cfg, token.Options{Issuer: issuer, Owner: "lerian", Identity: svc, Audit: al, Subjects: idx, Now: c.now, DefaultProduct: product})
+	tok, err := token.New(st, cfg, tokenOptions(svc, al, idx, c, issuer, product))
 	require.NoError(t, err)
-	mux := http.NewServeMux()
-	identity.Routes(mux, svc, identity.Plane{Authenticate: tok.Authenticate,
-		Allowed: func(id, resource, action string) bool { return idx.Allowed(id, "", resource, action) }})
-	token.Routes(mux, tok)
-	token.DecisionRoutes(mux, tok, idx)
-	srv := httptest.NewTLSServer(mux)
+	srv := httptest.NewTLSServer(edge.Data(edge.Planes{Identity: svc, Tokens: tok, Index: idx, Audit: al, Now: c.Now}))
 	t.Cleanup(func() { srv.Close(); tok.Close(); al.Close() })
 	return &env{st: st, al: al, idx: idx, id: svc, tok: tok, clock: c, srv: srv, hc: srv.Client()}
+}
+
+// tokenOptions wires a token server to svc as the daemon does.
+func tokenOptions(svc *identity.Service, al *audit.Log, idx *authz.Index, c *testkit.Clock, iss, product string) token.Options {
+	return token.Options{Issuer: iss, Owner: "lerian", Sessions: svc, Clients: svc, ClientAuth: svc, SignIn: svc,
+		SecondFactor: svc, Audit: al, Subjects: idx, Now: c.Now, DefaultProduct: product}
 }
 
 func ctx() context.Context { return context.Background() }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -11,30 +12,34 @@ import (
 // refresh token. The hot path of machine traffic: the client lookup, the
 // secret's HMAC, the signature are memory work, and its audit is the
 // per-minute summary, so a token costs no disk work of its own.
-type clientCredentials struct{ s *Server }
+type clientCredentials struct {
+	clients *clientAuth
+	limit   *keyed // tokens.client_credentials_per_second per client; nil: unlimited
+	sign    *signer
+	summary *summaries
+}
 
-func (g clientCredentials) issue(r *tokenRequest) (*issued, error) {
-	s := g.s
-	if r.clientID == "" {
+func (g clientCredentials) issue(ctx context.Context, r *Request) (*Issued, error) {
+	if r.ClientID == "" {
 		return nil, fmt.Errorf("token: %w: clientId and clientSecret (or a client certificate) are required", api.ErrMissingFields)
 	}
-	cl, err := s.client(r)
+	cl, err := g.clients.authenticate(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	if cl == nil {
 		return nil, errNoClient
 	}
-	if l := s.limits.clientCredentials; l != nil {
-		if err := l.take(cl.ClientID); err != nil {
+	if g.limit != nil {
+		if err := g.limit.take(cl.ClientID); err != nil {
 			return nil, err
 		}
 	}
-	at, kid, err := s.accessToken(Claims{Subject: cl.ClientID, ClientID: cl.ClientID, Type: TypeApplication,
-		Name: cl.Name, DisplayName: cl.Name, TenantID: cl.TenantID, TenantSlug: cl.TenantSlug, Cnf: thumbprint(r.cert)})
+	at, kid, err := g.sign.accessToken(Claims{Subject: cl.ClientID, ClientID: cl.ClientID, Type: TypeApplication,
+		Name: cl.Name, DisplayName: cl.Name, TenantID: cl.TenantID, TenantSlug: cl.TenantSlug, Cnf: thumbprint(r.Cert)})
 	if err != nil {
 		return nil, err
 	}
-	s.summary.add(cl.ClientID, r.source, kid)
-	return &issued{access: at, expiresIn: int64(s.cfg.AccessTTL.Seconds())}, nil
+	g.summary.add(cl.ClientID, r.Source, kid)
+	return &Issued{Access: at, ExpiresIn: int64(g.sign.ttl.Seconds())}, nil
 }

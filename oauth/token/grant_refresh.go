@@ -1,8 +1,11 @@
 package token
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
@@ -17,7 +20,26 @@ import (
 // Lerian's JSON face sends only refreshToken, so the refresh token is the
 // credential; client credentials, when sent, must match the family's
 // client.
-type refreshGrant struct{ s *Server }
+type refreshGrant struct {
+	clients    *clientAuth
+	failedAddr *keyed // the source address's failure budget, shared with client authentication
+	families   refreshFamilies
+	hash       refreshHasher
+	sessions   SessionChecker
+	users      Users
+	subjects   Subjects
+	sign       *signer
+	audit      recorder
+	metrics    *Metrics
+	log        *slog.Logger
+	refreshTTL time.Duration
+}
+
+// refreshFamilies is what the refresh grant asks of the family store.
+type refreshFamilies interface {
+	GetByTokenHash(hash []byte) (store.RefreshFamily, error)
+	Update(id string, fn func(old store.RefreshFamily) (store.RefreshFamily, error)) (store.RefreshFamily, error)
+}
 
 var errReplay = errors.New("refresh token replayed")
 
@@ -25,48 +47,47 @@ func badRefresh(why string) error {
 	return fmt.Errorf("token: %w: the refresh token is invalid, expired or revoked (%s); sign in again", api.ErrBadRefresh, why)
 }
 
-func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
-	s := g.s
-	if r.refreshToken == "" {
+func (g refreshGrant) issue(ctx context.Context, r *Request) (*Issued, error) {
+	if r.RefreshToken == "" {
 		return nil, fmt.Errorf("token: %w: refreshToken is required", api.ErrMissingFields)
 	}
-	cl, err := s.client(r)
+	cl, err := g.clients.authenticate(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	// Failed refreshes are audited one by one, so they spend the source
 	// address's failure budget like failed client authentications: the
 	// log cannot be flooded with made-up refresh tokens.
-	if err := s.limits.failedAddr.check(r.source); err != nil {
-		s.metrics.limited.WithLabelValues("refresh-address").Inc()
+	if err := g.failedAddr.check(r.Source); err != nil {
+		g.metrics.limited.WithLabelValues("refresh-address").Inc()
 		return nil, err
 	}
 	actor := "anonymous" // the caller's clientId is not proof of anything
 	if cl != nil {
 		actor = "app:" + cl.ClientID
 	}
-	hash := s.refreshHash(r.refreshToken)
-	f, err := s.st.RefreshFamilies().GetByTokenHash(hash)
+	hash := g.hash(r.RefreshToken)
+	f, err := g.families.GetByTokenHash(hash)
 	if errors.Is(err, store.ErrNotFound) {
-		s.limits.failedAddr.take(r.source)
-		s.record(r.ctx, "token.refresh", actor, "unknown-token", "failed", r.source, nil)
+		_ = g.failedAddr.take(r.Source)
+		g.audit.record(ctx, "token.refresh", actor, "unknown-token", "failed", r.Source, nil)
 		return nil, badRefresh("unknown")
 	} else if err != nil {
 		return nil, fmt.Errorf("token: find refresh family: %w", err)
 	}
 	if cl != nil && cl.ClientID != f.ClientID {
-		s.limits.failedAddr.take(r.source)
-		s.record(r.ctx, "token.refresh", "app:"+cl.ClientID, "refresh-family:"+f.ID, "wrong-client", r.source, nil)
+		_ = g.failedAddr.take(r.Source)
+		g.audit.record(ctx, "token.refresh", "app:"+cl.ClientID, "refresh-family:"+f.ID, "wrong-client", r.Source, nil)
 		return nil, badRefresh("issued to another client")
 	}
-	next, err := s.randomToken(refreshPrefix)
+	next, err := g.sign.randomToken(refreshPrefix)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
-	tp := thumbprint(r.cert)
+	now := g.sign.now().UTC()
+	tp := thumbprint(r.Cert)
 	var why string
-	f, err = s.st.RefreshFamilies().Update(f.ID, func(f store.RefreshFamily) (store.RefreshFamily, error) {
+	f, err = g.families.Update(f.ID, func(f store.RefreshFamily) (store.RefreshFamily, error) {
 		why = ""
 		switch {
 		case f.Revoked:
@@ -77,7 +98,7 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 			return f, nil
 		case !f.ExpiresAt.After(now):
 			why = "expired"
-		case !s.id.TokenValid(f.Subject, f.CreatedAt):
+		case !g.sessions.TokenValid(f.Subject, f.CreatedAt):
 			why = "signed out"
 		case f.CertThumbprint != "" && (tp == nil || tp.X5tS256 != f.CertThumbprint):
 			why = "not presented over the certificate it is bound to"
@@ -85,33 +106,33 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 		if why != "" {
 			return f, errReplay
 		}
-		f.CurrentHash = s.refreshHash(next)
-		f.ExpiresAt = now.Add(s.cfg.RefreshTTL.Duration)
+		f.CurrentHash = g.hash(next)
+		f.ExpiresAt = now.Add(g.refreshTTL)
 		return f, nil
 	})
 	if why != "" && (err == nil || errors.Is(err, errReplay)) {
-		s.limits.failedAddr.take(r.source)
+		_ = g.failedAddr.take(r.Source)
 		if why == "replayed" {
-			s.metrics.revocations.Inc()
-			s.log.Warn("spent refresh token presented again; its family is revoked", "event", "token.refresh_replay", "family", f.ID, "subject", f.Subject)
+			g.metrics.revocations.Inc()
+			g.log.Warn("spent refresh token presented again; its family is revoked", "event", "token.refresh_replay", "family", f.ID, "subject", f.Subject)
 		}
-		s.record(r.ctx, "token.refresh", "user:"+f.Subject, "refresh-family:"+f.ID, why, r.source, nil)
+		g.audit.record(ctx, "token.refresh", "user:"+f.Subject, "refresh-family:"+f.ID, why, r.Source, nil)
 		return nil, badRefresh(why)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("token: rotate refresh token: %w", err)
 	}
-	u, err := s.st.Users().Get(f.Subject)
-	if err != nil || u.Disabled || !s.subjects.Has(u.ID) {
-		s.limits.failedAddr.take(r.source)
-		s.record(r.ctx, "token.refresh", "user:"+f.Subject, "refresh-family:"+f.ID, "no-user", r.source, nil)
+	u, err := g.users.Get(f.Subject)
+	if err != nil || u.Disabled || !g.subjects.Has(u.ID) {
+		_ = g.failedAddr.take(r.Source)
+		g.audit.record(ctx, "token.refresh", "user:"+f.Subject, "refresh-family:"+f.ID, "no-user", r.Source, nil)
 		return nil, badRefresh("the user is gone or disabled")
 	}
 	cnf := tp
 	if f.CertThumbprint != "" {
 		cnf = &Confirmation{X5tS256: f.CertThumbprint}
 	}
-	at, kid, err := s.accessToken(Claims{Subject: u.ID, ClientID: f.ClientID, Type: TypeUser, Name: u.Username,
+	at, kid, err := g.sign.accessToken(Claims{Subject: u.ID, ClientID: f.ClientID, Type: TypeUser, Name: u.Username,
 		DisplayName: displayName(u), TenantID: u.TenantID, TenantSlug: u.TenantSlug,
 		AuthTime: f.AuthTime.Unix(), AMR: f.AMR, SessionID: f.ID, Cnf: cnf})
 	if err != nil {
@@ -119,10 +140,10 @@ func (g refreshGrant) issue(r *tokenRequest) (*issued, error) {
 	}
 	// A refreshed ID token keeps the sign-in's auth_time and has no
 	// nonce (OpenID Connect Core §12.2).
-	idt, err := s.idToken(u, f.ClientID, "", f.AuthTime, f.ID)
+	idt, err := g.sign.idToken(u, f.ClientID, "", f.AuthTime, f.ID)
 	if err != nil {
 		return nil, err
 	}
-	s.record(r.ctx, "token.refresh", "user:"+u.ID, "refresh-family:"+f.ID, "ok", r.source, map[string]string{"kid": kid})
-	return &issued{access: at, expiresIn: int64(s.cfg.AccessTTL.Seconds()), refresh: next, idToken: idt}, nil
+	g.audit.record(ctx, "token.refresh", "user:"+u.ID, "refresh-family:"+f.ID, "ok", r.Source, map[string]string{"kid": kid})
+	return &Issued{Access: at, ExpiresIn: int64(g.sign.ttl.Seconds()), Refresh: next, IDToken: idt}, nil
 }

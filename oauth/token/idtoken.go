@@ -1,11 +1,8 @@
 package token
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
@@ -63,55 +60,4 @@ func displayName(u store.User) string {
 		return n
 	}
 	return u.Username
-}
-
-// idToken signs an ID token for u, issued to clientID, for the sign-in
-// at authTime in session sid, with the client's nonce ("" for none). It
-// lives as long as an access token.
-func (s *Server) idToken(u store.User, clientID, nonce string, authTime time.Time, sid string) (string, error) {
-	now := s.now()
-	c := IDClaims{Issuer: s.issuer, Subject: u.ID, Audience: []string{clientID},
-		Expiry: now.Add(s.cfg.AccessTTL.Duration).Unix(), IssuedAt: now.Unix(), AuthTime: authTime.Unix(),
-		Nonce: nonce, AZP: clientID, SessionID: sid, Name: displayName(u), PreferredUsername: u.Username,
-		Email: u.Email, GivenName: u.FirstName, FamilyName: u.LastName, DisplayName: displayName(u),
-		TenantID: u.TenantID, TenantSlug: u.TenantSlug}
-	payload, err := json.Marshal(&c)
-	if err != nil {
-		return "", err
-	}
-	obj, err := s.keys.active.Load().idSigner.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("token: sign ID token: %w", err)
-	}
-	return obj.CompactSerialize()
-}
-
-// idTokenLogout ends the session an ID token of accessd names (Lerian's
-// console sends its ID token as id_token_hint): the signature, issuer
-// and subject must check out, and the session must be the subject's.
-// An expired ID token still names its session (OpenID Connect
-// RP-Initiated Logout accepts one); it can only end that session. The
-// access tokens of the session run out on their own.
-func (s *Server) idTokenLogout(ctx context.Context, tok, source string) error {
-	payload, err := s.keys.verifyCompact(tok, "JWT")
-	if err != nil {
-		return err
-	}
-	var c IDClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return err
-	}
-	if c.Issuer != s.issuer || c.SessionID == "" {
-		return errBadToken
-	}
-	f, err := s.st.RefreshFamilies().Get(c.SessionID)
-	if err != nil || f.Subject != c.Subject {
-		return errBadToken
-	}
-	if err := s.revokeFamily(f.ID); err != nil {
-		return err
-	}
-	s.metrics.revocations.Inc()
-	s.record(ctx, "token.logout", "user:"+c.Subject, "refresh-family:"+f.ID, "ok", source, map[string]string{"hint": "id_token"})
-	return nil
 }

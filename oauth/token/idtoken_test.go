@@ -46,7 +46,7 @@ func (e *env) verifyIDToken(t *testing.T, tok, alg, clientID string) (jwt.Claims
 	var std jwt.Claims
 	var extra idClaims
 	require.NoError(t, parsed.Claims(keys[0].Key, &std, &extra), "the signature verifies against JWKS")
-	require.NoError(t, std.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{clientID}, Time: e.clock.now()}, 0))
+	require.NoError(t, std.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{clientID}, Time: e.clock.Now()}, 0))
 	return std, extra
 }
 
@@ -54,6 +54,7 @@ func (e *env) verifyIDToken(t *testing.T, tok, alg, clientID string) (jwt.Claims
 // client, signed by the current key in each configured algorithm,
 // carrying the nonce that was sent; access tokens carry displayName.
 func TestIDToken(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []string{"ES256", "RS256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			cfg := token.DefaultConfig()
@@ -71,7 +72,7 @@ func TestIDToken(t *testing.T) {
 			require.Equal(t, u.ID, std.Subject)
 			require.Equal(t, "n-0S6_WzA2Mj", c.Nonce)
 			require.Equal(t, "lerian", c.AZP)
-			require.Equal(t, e.clock.now().Unix(), c.AuthTime)
+			require.Equal(t, e.clock.Now().Unix(), c.AuthTime)
 			require.Equal(t, "Ana Souza", c.Name)
 			require.Equal(t, "Ana Souza", c.DisplayName)
 			require.Equal(t, "ana", c.PreferredUsername)
@@ -94,7 +95,7 @@ func TestIDToken(t *testing.T) {
 			require.False(t, code == http.StatusOK && d.Authorized, "an ID token must not pass a decision")
 
 			// A refresh keeps the sign-in's auth_time and has no nonce.
-			e.clock.add(time.Minute)
+			e.clock.Add(time.Minute)
 			code, rt, _ := e.lerianToken(t, "/v1/login/oauth/refresh_token", api.RefreshTokenRequest{RefreshToken: tok.RefreshToken})
 			require.Equal(t, http.StatusOK, code)
 			_, rc := e.verifyIDToken(t, rt.IDToken, alg, "lerian")
@@ -108,6 +109,7 @@ func TestIDToken(t *testing.T) {
 // /oauth/token gets id_token, without a nonce when none was sent; a user
 // without names has the username as displayName.
 func TestIDTokenWithOAuth2Library(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "console")
 	_, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "bruno", Email: "bruno@example.test", Password: "copper-Meadow-fig-58"})
@@ -135,6 +137,7 @@ func TestIDTokenWithOAuth2Library(t *testing.T) {
 // TestNonceChecked: a nonce that is not printable ASCII, or too long, is
 // refused before the password is checked.
 func TestNonceChecked(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	e.user(t, "carla", "harbor-Violet-moss-61")
 	for _, n := range []string{"has space", strings.Repeat("n", 256), "tab\there", "ünïcode"} {
@@ -152,6 +155,7 @@ func TestNonceChecked(t *testing.T) {
 // TestPasswordLimitPerAccount: the per-user password budget is the
 // account's, whether it is named by username or by address.
 func TestPasswordLimitPerAccount(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	cfg.PasswordPerMinutePerUser = 2
 	e := newEnv(t, cfg)
@@ -170,6 +174,7 @@ func TestPasswordLimitPerAccount(t *testing.T) {
 // TestTenantClaims: tokens of a user or an application with a tenant
 // carry tenantId and tenantSlug; without one they carry neither.
 func TestTenantClaims(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	_, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "tina", Email: "tina@example.test",
 		Password: "lantern-Rapid-owl-64", TenantID: "0193c1f2-aaaa-7bbb-8ccc-000000000001", TenantSlug: "acme"})
@@ -201,6 +206,7 @@ func TestTenantClaims(t *testing.T) {
 // id_token_hint ends the session (its refresh token stops working); a
 // tampered hint is refused.
 func TestLogoutWithIDTokenHint(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	e.user(t, "lia", "saffron-Delta-pine-37")
 	code, tok, _ := e.passwordLogin(t, "lia", "saffron-Delta-pine-37")

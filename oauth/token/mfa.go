@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/change"
 )
 
 // mfaTTL is how long an MFA challenge may be completed (Lerian: 5 min).
@@ -39,24 +39,21 @@ type mfaSession struct {
 	failures         int
 }
 
-func (m *mfaSessions) open(s *Server, userID, clientID, nonce string, cert *x509.Certificate) (string, error) {
-	tok, err := s.randomToken("mfa_")
-	if err != nil {
-		return "", err
-	}
+// open records the challenge tok of a user whose password was right.
+func (m *mfaSessions) open(tok string, now time.Time, userID, clientID, nonce string, cert *x509.Certificate) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.m == nil {
 		m.m = map[[32]byte]*mfaSession{}
 	}
 	if len(m.m) >= maxMFASessions {
-		m.sweepLocked(s.now())
+		m.sweepLocked(now)
 		if len(m.m) >= maxMFASessions {
-			return "", fmt.Errorf("token: %w: too many sign-ins waiting for a second factor; try again shortly", api.ErrUnavailable)
+			return fmt.Errorf("token: %w: too many sign-ins waiting for a second factor; try again shortly", api.ErrUnavailable)
 		}
 	}
-	m.m[sha256.Sum256([]byte(tok))] = &mfaSession{userID: userID, clientID: clientID, nonce: nonce, cert: cert, opened: s.now(), expires: s.now().Add(mfaTTL)}
-	return tok, nil
+	m.m[sha256.Sum256([]byte(tok))] = &mfaSession{userID: userID, clientID: clientID, nonce: nonce, cert: cert, opened: now, expires: now.Add(mfaTTL)}
+	return nil
 }
 
 func (m *mfaSessions) take(tok string, now time.Time) (*mfaSession, [32]byte, bool) {
@@ -106,11 +103,25 @@ func (m *mfaSessions) sweepLocked(now time.Time) {
 	}
 }
 
-// VerifyMFA completes a password grant's challenge: POST
+// MFA completes the password grants answered with a challenge: it sends
+// the code of an e-mail or SMS factor on request and verifies the code,
+// then issues the user's tokens.
+type MFA struct {
+	open     *mfaSessions
+	subjects Subjects
+	sessions SessionChecker
+	second   SecondFactor
+	users    Users
+	tokens   *userTokens
+	metrics  *Metrics
+	now      func() time.Time
+}
+
+// Verify completes a password grant's challenge: POST
 // /v1/login/mfa/verify. The code (or a recovery code) is checked under
 // the account's lockout; a wrong one spends an attempt of the challenge,
 // and the fifth ends it.
-func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source string) (*issued, error) {
+func (m *MFA) Verify(ctx context.Context, req api.MFALoginRequest, source string) (*Issued, error) {
 	if req.MFAToken == "" || (req.Passcode == "" && req.RecoveryCode == "") {
 		return nil, fmt.Errorf("token: %w: mfaToken and passcode (or recoveryCode) are required", api.ErrMissingRequired)
 	}
@@ -119,55 +130,55 @@ func (s *Server) VerifyMFA(ctx context.Context, req api.MFALoginRequest, source 
 	default:
 		return nil, fmt.Errorf("token: %w: mfaType must be \"app\", \"email\" or \"sms\"", api.ErrInvalidField)
 	}
-	ms, k, ok := s.mfa.take(req.MFAToken, s.now())
+	ms, k, ok := m.open.take(req.MFAToken, m.now())
 	if !ok {
-		s.metrics.issued.WithLabelValues("mfa", "refused").Inc()
+		m.metrics.issued.WithLabelValues("mfa", "refused").Inc()
 		return nil, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
 	}
 	// A forced logout, a disable or a delete since the password was
 	// checked ends the challenge too (the open time in whole seconds, as
 	// tokens carry them).
-	if !s.subjects.Has(ms.userID) || !s.id.TokenValid(ms.userID, ms.opened.Truncate(time.Second)) {
-		s.metrics.issued.WithLabelValues("mfa", "refused").Inc()
+	if !m.subjects.Has(ms.userID) || !m.sessions.TokenValid(ms.userID, ms.opened.Truncate(time.Second)) {
+		m.metrics.issued.WithLabelValues("mfa", "refused").Inc()
 		return nil, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
 	}
-	a := identity.Actor{Name: "user:" + ms.userID, Source: source}
-	if err := s.id.VerifySecondFactor(ctx, a, ms.userID, req.MFAType, req.Passcode, req.RecoveryCode); err != nil {
+	a := change.Actor{Name: "user:" + ms.userID, Source: source}
+	if err := m.second.VerifySecondFactor(ctx, a, ms.userID, req.MFAType, req.Passcode, req.RecoveryCode); err != nil {
 		ms.failures++
 		if ms.failures < mfaAttempts && ctx.Err() == nil {
-			s.mfa.put(k, ms)
+			m.open.put(k, ms)
 		}
-		s.metrics.issued.WithLabelValues("mfa", "refused").Inc()
+		m.metrics.issued.WithLabelValues("mfa", "refused").Inc()
 		return nil, err
 	}
-	u, err := s.st.Users().Get(ms.userID)
+	u, err := m.users.Get(ms.userID)
 	if err != nil || u.Disabled {
 		return nil, fmt.Errorf("token: %w: sign in again", api.ErrBadLogin)
 	}
-	out, err := s.userTokens(ctx, u, ms.clientID, ms.nonce, ms.cert, "password+mfa", source)
+	out, err := m.tokens.issue(ctx, u, ms.clientID, ms.nonce, ms.cert, "password+mfa", source)
 	if err == nil {
-		s.metrics.issued.WithLabelValues("mfa", "ok").Inc()
+		m.metrics.issued.WithLabelValues("mfa", "ok").Inc()
 	}
 	return out, err
 }
 
-// ChallengeMFA sends a code for an open challenge by e-mail or SMS
+// Challenge sends a code for an open challenge by e-mail or SMS
 // (POST /v1/login/mfa/challenge) to the address or number the user
 // enrolled; the request names only the factor. The challenge stays open
 // (sending spends none of its attempts); resends are rate-limited by
 // the Identity layer per user and per destination.
-func (s *Server) ChallengeMFA(ctx context.Context, req api.MFAChallengeRequest, source string) (api.MFAChallengeSent, error) {
+func (m *MFA) Challenge(ctx context.Context, req api.MFAChallengeRequest, source string) (api.MFAChallengeSent, error) {
 	if req.MFAToken == "" || req.MFAType == "" {
 		return api.MFAChallengeSent{}, fmt.Errorf("token: %w: mfaToken and mfaType are required", api.ErrMissingRequired)
 	}
-	userID, clientID, ok := s.mfa.peek(req.MFAToken, s.now())
+	userID, clientID, ok := m.open.peek(req.MFAToken, m.now())
 	if !ok {
 		return api.MFAChallengeSent{}, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
 	}
 	// The client picks the provider: the default of the application the
-	// user signs in through, else the category's.
-	a := identity.Actor{Name: "user:" + userID, Source: source, ClientID: clientID}
-	if err := s.id.SendLoginCode(ctx, a, userID, req.MFAType); err != nil {
+	// user signs in through, else the category'm.
+	a := change.Actor{Name: "user:" + userID, Source: source, ClientID: clientID}
+	if err := m.second.SendLoginCode(ctx, a, userID, req.MFAType); err != nil {
 		return api.MFAChallengeSent{}, err
 	}
 	return api.MFAChallengeSent{Message: "a verification code was sent by " + map[string]string{api.MFATypeEmail: "e-mail", api.MFATypeSMS: "SMS"}[req.MFAType]}, nil

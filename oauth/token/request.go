@@ -10,101 +10,100 @@ import (
 	"github.com/accessd/accessd/oauth/identity"
 )
 
-// tokenRequest is a token request from either face, normalised.
-type tokenRequest struct {
-	ctx          context.Context
-	grantType    string
-	clientID     string
-	clientSecret []byte // nil: none presented
-	username     string
-	password     []byte
-	refreshToken string
-	scope        string
-	nonce        string // for the ID token; checked by checkNonce
-	// cert is the client certificate TLS verified against tls.client_ca,
+// Request is a token request from either face (RFC 6749's form, Lerian's
+// JSON), normalised by the HTTP edge.
+type Request struct {
+	GrantType    string
+	ClientID     string
+	ClientSecret []byte // nil: none presented
+	Username     string
+	Password     []byte
+	RefreshToken string
+	Scope        string
+	Nonce        string // for the ID token; checked by checkNonce
+	// Cert is the client certificate TLS verified against tls.client_ca,
 	// nil without one.
-	cert   *x509.Certificate
-	source string
+	Cert   *x509.Certificate
+	Source string
 }
 
-func (r *tokenRequest) clear() {
-	clear(r.clientSecret)
-	clear(r.password)
+// Clear zeroes the secrets of the request (best effort: copies the
+// decoder made are out of reach).
+func (r *Request) Clear() {
+	clear(r.ClientSecret)
+	clear(r.Password)
 }
 
-// grant is one OAuth grant type: one file and one type each.
+// Issued is what a grant produced: tokens, or an MFA challenge.
+type Issued struct {
+	Access    string
+	ExpiresIn int64
+	Refresh   string
+	Scope     string
+	MFAToken  string
+	MFATTL    int64
+	MFATypes  []string
+	IDToken   string
+}
+
+// grant is one OAuth grant type: one file and one type each, holding only
+// its collaborators.
 type grant interface {
-	issue(r *tokenRequest) (*issued, error)
+	issue(ctx context.Context, r *Request) (*Issued, error)
 }
 
-// Token runs a token request through its grant.
-func (s *Server) token(r *tokenRequest) (*issued, error) {
-	defer r.clear()
-	g, ok := s.grants[r.grantType]
+// Token runs a token request through its grant, and clears its secrets.
+func (s *Server) Token(ctx context.Context, r *Request) (*Issued, error) {
+	defer r.Clear()
+	g, ok := s.grants[r.GrantType]
 	if !ok {
-		if r.grantType == "" {
+		if r.GrantType == "" {
 			return nil, fmt.Errorf("token: %w: grantType is required", api.ErrMissingFields)
 		}
-		return nil, fmt.Errorf("token: %w: %q; use client_credentials, password or refresh_token", api.ErrUnsupported, r.grantType)
+		return nil, fmt.Errorf("token: %w: %q; use client_credentials, password or refresh_token", api.ErrUnsupported, r.GrantType)
 	}
-	out, err := g.issue(r)
+	out, err := g.issue(ctx, r)
 	result := "ok"
 	switch {
-	case err == nil && out.mfaToken != "":
+	case err == nil && out.MFAToken != "":
 		result = "mfa-required"
 	case errors.As(err, new(*ErrRateLimited)):
 		result = "rate-limited"
-		s.metrics.limited.WithLabelValues(r.grantType).Inc()
+		s.metrics.limited.WithLabelValues(r.GrantType).Inc()
 	case errors.Is(err, identity.ErrAccountLocked):
 		result = "locked"
 		s.metrics.lockouts.Inc()
 	case err != nil:
 		result = "refused"
 	}
-	s.metrics.issued.WithLabelValues(r.grantType, result).Inc()
+	s.metrics.issued.WithLabelValues(r.GrantType, result).Inc()
 	return out, err
 }
 
-// client authenticates the client of a request, if it presented any
-// credentials: a secret (Basic header, form or JSON body) or, with a
-// client_id and no secret, the certificate TLS verified (tls_client_auth,
-// RFC 8705). It returns nil without credentials.
-//
-// Failures are limited per source address (over the limit: 429 before
-// any check) and per client ID: over that one, the credentials are still
-// checked, a right one passes (so nobody can lock a service out by
-// failing in its name), and a wrong one is answered 429 and counted
-// instead of audited one by one.
-func (s *Server) client(r *tokenRequest) (*identity.Client, error) {
-	if r.clientSecret == nil && (r.clientID == "" || r.cert == nil || r.clientID == s.cfg.DefaultClient) {
-		return nil, nil
-	}
-	if err := s.limits.failedAddr.check(r.source); err != nil {
-		s.metrics.limited.WithLabelValues("client-auth-address").Inc()
-		return nil, err
-	}
-	a := identity.Actor{Name: "client:" + r.clientID, Source: r.source}
-	overBudget := s.limits.failedClient.check(r.clientID)
-	var cl identity.Client
-	var err error
-	switch {
-	case r.clientSecret != nil && overBudget != nil:
-		var ok bool
-		if cl, ok = s.id.CheckClientSecret(r.clientID, r.clientSecret); !ok {
-			err = overBudget
-		}
-	case r.clientSecret != nil:
-		cl, err = s.id.AuthenticateClient(r.ctx, a, r.clientID, r.clientSecret)
-	default:
-		cl, err = s.id.AuthenticateCertificate(r.ctx, a, r.clientID, r.cert)
+// AuthenticateClient authenticates the client of an introspection or
+// revocation request, which both require, and returns its client ID.
+func (s *Server) AuthenticateClient(ctx context.Context, r *Request) (string, error) {
+	defer r.Clear()
+	cl, err := s.clients.authenticate(ctx, r)
+	if err == nil && cl == nil {
+		err = errNoClient
 	}
 	if err != nil {
-		s.limits.clientAuthFailed(r.clientID, r.source)
-		if errors.As(err, new(*ErrRateLimited)) {
-			s.metrics.limited.WithLabelValues("client-auth").Inc()
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", errInvalidClient, err)
+		return "", err
 	}
-	return &cl, nil
+	return cl.ClientID, nil
+}
+
+// errInvalidClient marks a failed client authentication, which RFC 6749
+// answers as invalid_client with 401.
+var errInvalidClient = errors.New("invalid client")
+
+// errNoClient is a grant or endpoint that needs client authentication
+// and got none.
+var errNoClient = fmt.Errorf("token: %w: client authentication is required for this grant", api.ErrUnauthorized)
+
+// InvalidClient reports whether err is a failed or missing client
+// authentication, which RFC 6749 answers as invalid_client with 401.
+func InvalidClient(err error) bool {
+	return errors.Is(err, errInvalidClient) || errors.Is(err, errNoClient)
 }

@@ -1,8 +1,6 @@
 package token
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -74,30 +72,6 @@ func (r *revocations) forgetExpired(now time.Time) {
 	}
 }
 
-// revokeAccess revokes an access token by its jti, durably, then in
-// memory. Revoking twice is not an error.
-func (s *Server) revokeAccess(c *Claims) error {
-	exp := time.Unix(c.Expiry, 0)
-	_, err := s.st.RevokedTokens().Create(store.RevokedToken{JTI: c.ID, ExpiresAt: exp})
-	if err != nil && !errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("token: revoke access token: %w", err)
-	}
-	s.revoked.add(c.ID, exp)
-	return nil
-}
-
-// revokeFamily ends a refresh family (logout, RFC 7009, replay).
-func (s *Server) revokeFamily(id string) error {
-	_, err := s.st.RefreshFamilies().Update(id, func(f store.RefreshFamily) (store.RefreshFamily, error) {
-		f.Revoked = true
-		return f, nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("token: revoke refresh family: %w", err)
-	}
-	return nil
-}
-
 // Introspection is RFC 7662's answer.
 type Introspection struct {
 	Active    bool          `json:"active"`
@@ -117,20 +91,23 @@ type Introspection struct {
 	Cnf       *Confirmation `json:"cnf,omitempty"`
 }
 
-// Introspect answers for an access or refresh token (RFC 7662). The
-// caller has authenticated the client. An invalid token is simply
-// inactive.
+// Introspect answers for an access or refresh token (RFC 7662), and
+// counts the answer. The caller has authenticated the client. An invalid
+// token is simply inactive.
 func (s *Server) Introspect(tok, hint string) Introspection {
 	if strings.HasPrefix(tok, refreshPrefix) {
-		f, ok := s.liveFamily(tok)
+		f, ok := s.revoker.liveFamily(tok)
 		if !ok {
+			s.metrics.introspect.WithLabelValues("false").Inc()
 			return Introspection{}
 		}
+		s.metrics.introspect.WithLabelValues("true").Inc()
 		return Introspection{Active: true, ClientID: f.ClientID, Sub: f.Subject, TokenType: "refresh_token",
 			Exp: f.ExpiresAt.Unix(), Iss: s.issuer, Owner: s.owner, Type: TypeUser}
 	}
 	p, err := s.Verify(tok)
 	if err != nil {
+		s.metrics.introspect.WithLabelValues("false").Inc()
 		return Introspection{}
 	}
 	c := p.Claims
@@ -140,59 +117,6 @@ func (s *Server) Introspect(tok, hint string) Introspection {
 	if p.User() {
 		out.Username = c.Name
 	}
+	s.metrics.introspect.WithLabelValues("true").Inc()
 	return out
-}
-
-// liveFamily finds the family whose current token tok is, if usable.
-func (s *Server) liveFamily(tok string) (store.RefreshFamily, bool) {
-	f, err := s.st.RefreshFamilies().GetByTokenHash(s.refreshHash(tok))
-	if err != nil || f.Revoked || !f.ExpiresAt.After(s.now()) || !equalHash(f.CurrentHash, s.refreshHash(tok)) {
-		return store.RefreshFamily{}, false
-	}
-	return f, true
-}
-
-// Revoke is RFC 7009 for an authenticated client: a token it was issued
-// is revoked (an access token by jti, a refresh token with its whole
-// family); anything else (unknown, invalid, another client's) changes
-// nothing and is not an error, so the answer reveals nothing.
-func (s *Server) Revoke(ctx context.Context, clientID, tok, source string) error {
-	if strings.HasPrefix(tok, refreshPrefix) {
-		f, err := s.st.RefreshFamilies().GetByTokenHash(s.refreshHash(tok))
-		if err != nil || f.ClientID != clientID {
-			return nil
-		}
-		if err := s.revokeFamily(f.ID); err != nil {
-			return err
-		}
-		s.metrics.revocations.Inc()
-		s.record(ctx, "token.revoke", "app:"+clientID, "refresh-family:"+f.ID, "ok", source, nil)
-		return nil
-	}
-	c, err := s.keys.parse(tok)
-	if err != nil || c.Issuer != s.issuer || c.ClientID != clientID || c.Expiry <= s.now().Unix() {
-		return nil
-	}
-	if err := s.revokeAccess(c); err != nil {
-		return err
-	}
-	s.metrics.revocations.Inc()
-	s.record(ctx, "token.revoke", "app:"+clientID, "jti:"+c.ID, "ok", source, nil)
-	return nil
-}
-
-// Logout ends the session of a verified bearer: its access token is
-// revoked and, for a user, the refresh family it came from.
-func (s *Server) Logout(ctx context.Context, p Principal, source string) error {
-	if err := s.revokeAccess(p.Claims); err != nil {
-		return err
-	}
-	if p.Claims.SessionID != "" {
-		if err := s.revokeFamily(p.Claims.SessionID); err != nil {
-			return err
-		}
-	}
-	s.metrics.revocations.Inc()
-	s.record(ctx, "token.logout", p.Actor(source).Name, "jti:"+p.Claims.ID, "ok", source, nil)
-	return nil
 }

@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,11 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
-	"github.com/accessd/accessd/store/audit"
 )
 
 // Subjects is what the token layer asks the permission index: whether a
@@ -25,26 +22,35 @@ type Subjects interface {
 }
 
 // Server is the OAuth engine behind both faces of the token endpoint,
-// and the verifier every bearer route uses.
+// and the verifier every bearer route uses. It dispatches: each grant,
+// the client authentication, the signer and the audit summary are their
+// own types, holding only what they use.
 type Server struct {
-	cfg      Config
-	issuer   string
-	owner    string
-	id       *identity.Service
-	st       *store.Store
-	audit    *audit.Log
-	subjects Subjects
-	keys     *Keys
-	cache    verified
-	revoked  revocations
-	mfa      mfaSessions
-	limits   *limits
-	summary  summaries
-	metrics  *Metrics
-	grants   map[string]grant
-	log      *slog.Logger
-	now      func() time.Time
-	rand     io.Reader
+	cfg        Config
+	issuer     string
+	owner      string
+	st         *store.Store
+	families   familyStore
+	users      Users
+	sessions   SessionChecker
+	apps       ClientDirectory
+	subjects   Subjects
+	keys       *Keys
+	sign       *signer
+	clients    *clientAuth
+	tokens     *userTokens
+	audit      recorder
+	cache      verified
+	revoked    revocations
+	revoker    *Revoker
+	mfa        *MFA
+	challenges mfaSessions // open MFA challenges of password grants
+	limits     *limits
+	summary    summaries
+	metrics    *Metrics
+	grants     map[string]grant
+	log        *slog.Logger
+	now        func() time.Time
 	// defaultProduct is Options.DefaultProduct.
 	defaultProduct string
 
@@ -54,15 +60,20 @@ type Server struct {
 
 // Options are the server's collaborators.
 type Options struct {
-	Issuer   string // the iss of every token; an https URL
-	Owner    string // the organisation part of subjects (lib-auth's owner claim)
-	Identity *identity.Service
-	Audit    *audit.Log
-	Subjects Subjects
-	Metrics  *Metrics // nil: counted nowhere
-	Log      *slog.Logger
-	Now      func() time.Time // nil: time.Now
-	Rand     io.Reader        // nil: crypto/rand
+	Issuer string // the iss of every token; an https URL
+	Owner  string // the organisation part of subjects (lib-auth's owner claim)
+	// What the token layer asks of the identity side, one job each.
+	Sessions     SessionChecker
+	Clients      ClientDirectory
+	ClientAuth   ClientAuthenticator
+	SignIn       SignInService
+	SecondFactor SecondFactor
+	Audit        change.Recorder
+	Subjects     Subjects
+	Metrics      *Metrics // nil: counted nowhere
+	Log          *slog.Logger
+	Now          func() time.Time // nil: time.Now
+	Rand         io.Reader        // nil: crypto/rand
 	// DefaultProduct is the product of a decision whose body names none
 	// ([authz] default_product); "" decides such checks on grants
 	// without a product only.
@@ -75,8 +86,9 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("token: config: %w", err)
 	}
-	if opt.Identity == nil || opt.Audit == nil || opt.Subjects == nil || opt.Issuer == "" || opt.Owner == "" {
-		return nil, errors.New("token: New needs an issuer, an owner, the identity service, the audit log and the subjects")
+	if opt.Sessions == nil || opt.Clients == nil || opt.ClientAuth == nil || opt.SignIn == nil || opt.SecondFactor == nil ||
+		opt.Audit == nil || opt.Subjects == nil || opt.Issuer == "" || opt.Owner == "" {
+		return nil, errors.New("token: New needs an issuer, an owner, the identity side (sessions, clients, client authentication, sign-in, second factor), the audit log and the subjects")
 	}
 	if opt.DefaultProduct != "" && !authz.ValidProduct(opt.DefaultProduct) {
 		return nil, fmt.Errorf("token: default product %q is not a product name (letters, digits, '.', '_', '-')", opt.DefaultProduct)
@@ -93,10 +105,11 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
 	}
-	s := &Server{cfg: cfg, issuer: opt.Issuer, owner: opt.Owner, id: opt.Identity, st: st, audit: opt.Audit,
-		subjects: opt.Subjects, metrics: opt.Metrics, log: opt.Log, now: opt.Now, rand: opt.Rand, stop: make(chan struct{}),
-		defaultProduct: opt.DefaultProduct}
-	keys, err := newKeys(st, cfg, s.now, s.rand, s.log)
+	s := &Server{cfg: cfg, issuer: opt.Issuer, owner: opt.Owner, st: st, families: st.RefreshFamilies(), users: st.Users(),
+		sessions: opt.Sessions, apps: opt.Clients, subjects: opt.Subjects,
+		audit: recorder{audit: opt.Audit, log: opt.Log, now: opt.Now}, metrics: opt.Metrics, log: opt.Log,
+		now: opt.Now, stop: make(chan struct{}), defaultProduct: opt.DefaultProduct}
+	keys, err := newKeys(st, cfg, s.now, opt.Rand, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -105,17 +118,35 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.limits = newLimits(cfg, s.now)
+	s.sign = &signer{issuer: s.issuer, owner: s.owner, ttl: cfg.AccessTTL.Duration, keys: keys, now: s.now, rand: opt.Rand}
+	s.clients = &clientAuth{ids: opt.ClientAuth, failedAddr: s.limits.failedAddr, failedClient: s.limits.failedClient,
+		metrics: s.metrics, defaultClient: cfg.DefaultClient}
+	hash := refreshHasher(func(tok string) []byte { return st.Sum("refresh-token", []byte(tok)) })
+	s.tokens = &userTokens{families: s.families, hash: hash, sign: s.sign, audit: s.audit, refreshTTL: cfg.RefreshTTL.Duration}
 	s.grants = map[string]grant{
-		"client_credentials": clientCredentials{s},
-		"password":           passwordGrant{s},
-		"refresh_token":      refreshGrant{s},
+		"client_credentials": clientCredentials{clients: s.clients, limit: s.limits.clientCredentials, sign: s.sign, summary: &s.summary},
+		"password": passwordGrant{clients: s.clients, limits: s.limits, login: opt.SignIn, mfa: &s.challenges, sign: s.sign,
+			tokens: s.tokens, defaultClient: cfg.DefaultClient},
+		"refresh_token": refreshGrant{clients: s.clients, failedAddr: s.limits.failedAddr, families: s.families, hash: hash,
+			sessions: opt.Sessions, users: s.users, subjects: opt.Subjects, sign: s.sign, audit: s.audit, metrics: s.metrics,
+			log: s.log, refreshTTL: cfg.RefreshTTL.Duration},
 	}
+	s.revoker = &Revoker{issuer: s.issuer, keys: keys, families: s.families, revokedStore: st.RevokedTokens(), revoked: &s.revoked,
+		hash: hash, metrics: s.metrics, audit: s.audit, now: s.now}
+	s.mfa = &MFA{open: &s.challenges, subjects: opt.Subjects, sessions: opt.Sessions, second: opt.SecondFactor, users: s.users,
+		tokens: s.tokens, metrics: s.metrics, now: s.now}
 	s.metrics.keyAge = s.keys.ActiveAge
 	return s, nil
 }
 
 // Metrics returns the server's collectors, for the admin plane's registry.
 func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Revoker ends tokens and sessions (RFC 7009, logout).
+func (s *Server) Revoker() *Revoker { return s.revoker }
+
+// MFA completes sign-ins answered with an MFA challenge.
+func (s *Server) MFA() *MFA { return s.mfa }
 
 // Keys returns the signing keys (rotation, listing).
 func (s *Server) Keys() *Keys { return s.keys }
@@ -139,7 +170,7 @@ func (s *Server) Start() {
 				if err := s.keys.Maintain(false); err != nil {
 					s.log.Error("signing key rotation failed; the active key keeps signing", "event", "token.key_rotation_error", "err", err)
 				}
-				s.mfa.sweep(s.now())
+				s.challenges.sweep(s.now())
 			case <-hour.C:
 				s.sweep()
 			}
@@ -176,23 +207,6 @@ func (s *Server) sweep() {
 	if f+r > 0 {
 		s.log.Info("swept expired token state", "event", "token.sweep", "refreshFamilies", f, "revocations", r)
 	}
-}
-
-// randomToken is an opaque credential: prefix and 256 random bits.
-func (s *Server) randomToken(prefix string) (string, error) {
-	var b [32]byte
-	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
-		return "", err
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-func (s *Server) jti() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // Principal is a verified bearer: the token's claims and the record ID of
@@ -254,13 +268,13 @@ func (s *Server) verify(tok string) (Principal, string) {
 	iat := time.Unix(c.IssuedAt, 0)
 	switch c.Type {
 	case TypeUser:
-		if !s.subjects.Has(c.Subject) || !s.id.TokenValid(c.Subject, iat) {
+		if !s.subjects.Has(c.Subject) || !s.sessions.TokenValid(c.Subject, iat) {
 			return Principal{}, "subject"
 		}
 		return Principal{Claims: c, SubjectID: c.Subject}, ""
 	case TypeApplication:
-		cl, ok := s.id.Client(c.ClientID)
-		if !ok || cl.ClientID != c.Subject || !s.id.TokenValid(cl.ID, iat) || (!cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt)) {
+		cl, ok := s.apps.Client(c.ClientID)
+		if !ok || cl.ClientID != c.Subject || !s.sessions.TokenValid(cl.ID, iat) || (!cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt)) {
 			return Principal{}, "subject"
 		}
 		return Principal{Claims: c, SubjectID: cl.ID}, ""
@@ -269,22 +283,9 @@ func (s *Server) verify(tok string) (Principal, string) {
 }
 
 // Actor is the audit name of a principal.
-func (p Principal) Actor(source string) identity.Actor {
+func (p Principal) Actor(source string) change.Actor {
 	if p.User() {
-		return identity.Actor{Name: "user:" + p.SubjectID, Source: source, SubjectID: p.SubjectID}
+		return change.Actor{Name: "user:" + p.SubjectID, Source: source, SubjectID: p.SubjectID}
 	}
-	return identity.Actor{Name: "app:" + p.Claims.ClientID, Source: source, SubjectID: p.SubjectID}
+	return change.Actor{Name: "app:" + p.Claims.ClientID, Source: source, SubjectID: p.SubjectID}
 }
-
-// record writes an audit entry durably before the caller answers.
-func (s *Server) record(ctx context.Context, typ, actor, target, result, source string, detail map[string]string) {
-	e := store.AuditEntry{Time: s.now().UTC(), Type: typ, Actor: actor, Target: target, Result: result, Source: source, Detail: detail}
-	if err := s.audit.Record(ctx, e); err != nil {
-		s.log.Error("audit entry not written", "event", "audit.record_error", "type", typ, "err", err)
-	}
-}
-
-// Errors of the token endpoint that have no Identity counterpart.
-var (
-	errNoClient = fmt.Errorf("token: %w: client authentication is required for this grant", api.ErrUnauthorized)
-)

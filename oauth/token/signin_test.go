@@ -16,6 +16,7 @@ import (
 // endpoint, an unknown address, an unknown username and a wrong
 // password get the same status and the same bytes.
 func TestUnknownEmailAnswersLikeWrongPassword(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	e.user(t, "elisa", "granite-Willow-tea-83")
 	lerian := func(name, pw string) (int, string) {

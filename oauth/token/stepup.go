@@ -1,6 +1,7 @@
 package token
 
 import (
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 )
 
@@ -14,20 +15,20 @@ func amrOf(grant string) []string {
 	return []string{identity.AMRPassword}
 }
 
-// withSession gives a user bearer's actor its client and its sign-in, as
+// WithSession gives a user bearer's actor its client and its sign-in, as
 // the token's refresh family recorded them (never as the token claims
 // them, and never renewed by a refresh). A family that is gone or
 // revoked leaves Session nil: such a bearer may read, but not mint
 // credentials or change its factors.
-func (s *Server) withSession(a identity.Actor, p Principal) identity.Actor {
+func (s *Server) WithSession(a change.Actor, p Principal) change.Actor {
 	a.ClientID = p.Claims.ClientID
 	if !p.User() || p.Claims.SessionID == "" {
 		return a
 	}
-	f, err := s.st.RefreshFamilies().Get(p.Claims.SessionID)
+	f, err := s.families.Get(p.Claims.SessionID)
 	if err != nil || f.Revoked || f.Subject != p.SubjectID || !f.ExpiresAt.After(s.now()) {
 		return a
 	}
-	a.Session = &identity.Session{AuthTime: f.AuthTime, AMR: append([]string(nil), f.AMR...)}
+	a.Session = &change.Session{AuthTime: f.AuthTime, AMR: append([]string(nil), f.AMR...)}
 	return a
 }

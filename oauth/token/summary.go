@@ -75,9 +75,9 @@ func (s *Server) flushSummary(ctx context.Context) {
 		if e.dropped > 0 {
 			detail["otherSources"] = strconv.Itoa(e.dropped)
 		}
-		s.record(ctx, "token.client_credentials", "app:"+clientID, "app:"+clientID, "ok", "summary", detail)
+		s.audit.record(ctx, "token.client_credentials", "app:"+clientID, "app:"+clientID, "ok", "summary", detail)
 	}
-	if err := s.id.RecordClientUse(); err != nil {
+	if err := s.apps.RecordClientUse(); err != nil {
 		s.log.Warn("last use of applications not recorded", "event", "token.last_use_error", "err", err)
 	}
 }

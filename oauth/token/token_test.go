@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/token"
 )
 
@@ -41,6 +42,7 @@ func (e *env) verifyAgainstJWKS(t *testing.T, tok string) (jose.Header, map[stri
 }
 
 func TestClientCredentialsWithOAuth2Library(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []string{"ES256", "RS256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			cfg := token.DefaultConfig()
@@ -82,6 +84,7 @@ func TestClientCredentialsWithOAuth2Library(t *testing.T) {
 }
 
 func TestLerianClientCredentials(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "fees")
 	var out api.TokenResponse
@@ -101,6 +104,7 @@ func TestLerianClientCredentials(t *testing.T) {
 }
 
 func TestPasswordGrantAndAuthorize(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	u := e.user(t, "alice", "correct-Horse-battery-77")
 	code, tok, _ := e.passwordLogin(t, "alice", "correct-Horse-battery-77")
@@ -135,7 +139,7 @@ func TestPasswordGrantAndAuthorize(t *testing.T) {
 	require.True(t, d.Authorized)
 	ts, err := time.Parse(time.RFC3339, d.Timestamp)
 	require.NoError(t, err, "the timestamp is RFC 3339")
-	require.WithinDuration(t, e.clock.now(), ts, 2*time.Second)
+	require.WithinDuration(t, e.clock.Now(), ts, 2*time.Second)
 	// The product-prefix rule.
 	code, d = e.authorize(t, tok.AccessToken, api.AuthorizeRequest{Sub: u.ID, Resource: "ledgers", Action: "GET", Product: "midaz"})
 	require.Equal(t, http.StatusOK, code)
@@ -190,6 +194,7 @@ func TestPasswordGrantAndAuthorize(t *testing.T) {
 }
 
 func TestApplicationAuthorizeRoleSubject(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "crm")
 	var out api.TokenResponse
@@ -218,6 +223,7 @@ func TestApplicationAuthorizeRoleSubject(t *testing.T) {
 }
 
 func TestRefreshRotationAndReplay(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	e.user(t, "bob", "river-Stone-pepper-58")
 	_, first, _ := e.passwordLogin(t, "bob", "river-Stone-pepper-58")
@@ -271,6 +277,7 @@ func TestRefreshRotationAndReplay(t *testing.T) {
 }
 
 func TestIntrospectAndRevoke(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "ledger")
 	rs := e.app(t, "resource-server")
@@ -301,7 +308,7 @@ func TestIntrospectAndRevoke(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, code, "a revoked token is refused by /v1/authorize")
 
 	// The revocation survives a restart of the token server.
-	t2, err := token.New(e.st, token.DefaultConfig(), token.Options{Issuer: issuer, Owner: "lerian", Identity: e.id, Audit: e.al, Subjects: e.idx, Now: e.clock.now})
+	t2, err := token.New(e.st, token.DefaultConfig(), tokenOptions(e.id, e.al, e.idx, e.clock, issuer, ""))
 	require.NoError(t, err)
 	defer t2.Close()
 	_, err = t2.Verify(tok.AccessToken)
@@ -309,6 +316,7 @@ func TestIntrospectAndRevoke(t *testing.T) {
 }
 
 func TestForcedLogoutEndsEarlierTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	u := e.user(t, "carol", "violet-Canyon-mirror-93")
 	_, tok, _ := e.passwordLogin(t, "carol", "violet-Canyon-mirror-93")
@@ -317,14 +325,14 @@ func TestForcedLogoutEndsEarlierTokens(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.True(t, d.Authorized)
 
-	e.clock.add(time.Second)
+	e.clock.Add(time.Second)
 	require.NoError(t, e.id.Logout(ctx(), admin, u.ID))
 	code, _ = e.authorize(t, tok.AccessToken, req)
 	require.Equal(t, http.StatusUnauthorized, code, "a token from before `accessctl user logout` is no longer authorized")
 	var fail api.Error
 	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/oauth/refresh_token", nil, map[string]string{"refreshToken": tok.RefreshToken}, &fail))
 
-	e.clock.add(time.Second)
+	e.clock.Add(time.Second)
 	_, again, _ := e.passwordLogin(t, "carol", "violet-Canyon-mirror-93")
 	code, d = e.authorize(t, again.AccessToken, req)
 	require.Equal(t, http.StatusOK, code)
@@ -344,24 +352,24 @@ func TestForcedLogoutEndsEarlierTokens(t *testing.T) {
 }
 
 func TestMFAChallenge(t *testing.T) {
-	if _, err := exec.LookPath("oathtool"); err != nil {
-		t.Fatal("oathtool is required (apt-get install oathtool; scripts/test installs it)")
-	}
+	t.Parallel()
+	_, err := exec.LookPath("oathtool")
+	require.NoError(t, err, "oathtool is required (apt-get install oathtool; scripts/test installs it)")
 	e := newEnv(t, token.DefaultConfig())
 	u := e.user(t, "dana", "amber-Falcon-window-12")
 	setup, err := e.id.MFASetup(ctx(), admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
 	code := func() string {
-		out, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+		out, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
 	_, err = e.id.MFAVerify(ctx(), admin, u.ID, api.MFAVerifyRequest{Passcode: code(), MFAType: api.MFATypeApp})
 	require.NoError(t, err)
-	e.clock.add(30 * time.Second)
+	e.clock.Add(30 * time.Second)
 	_, err = e.id.MFAEnable(ctx(), admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: code()})
 	require.NoError(t, err)
-	e.clock.add(30 * time.Second)
+	e.clock.Add(30 * time.Second)
 
 	var ch api.MFAChallenge
 	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12", Nonce: "mfa-nonce-7"}, &ch))
@@ -377,7 +385,7 @@ func TestMFAChallenge(t *testing.T) {
 	require.NotEmpty(t, tok.RefreshToken)
 	_, idc := e.verifyAgainstJWKS(t, tok.IDToken)
 	require.Equal(t, "mfa-nonce-7", idc["nonce"], "the password grant's nonce reaches the ID token through the challenge")
-	e.clock.add(30 * time.Second)
+	e.clock.Add(30 * time.Second)
 	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: code(), MFAType: "app"}, &fail), "an mfaToken is single-use")
 
 	// The form face says mfa_required with the token.
@@ -388,12 +396,12 @@ func TestMFAChallenge(t *testing.T) {
 
 	// A challenge opened before a forced logout cannot be completed after
 	// it, and one whose factor was switched off meanwhile accepts nothing.
-	e.clock.add(30 * time.Second)
+	e.clock.Add(30 * time.Second)
 	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12"}, &ch))
-	e.clock.add(time.Second)
+	e.clock.Add(time.Second)
 	require.NoError(t, e.id.Logout(ctx(), admin, u.ID))
 	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: code(), MFAType: "app"}, &fail), "a logout ends open challenges")
-	e.clock.add(30 * time.Second)
+	e.clock.Add(30 * time.Second)
 	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12"}, &ch))
 	_, err = e.id.MFADisable(ctx(), admin, u.ID)
 	require.NoError(t, err)
@@ -402,6 +410,7 @@ func TestMFAChallenge(t *testing.T) {
 }
 
 func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	e := newEnv(t, cfg)
 	a := e.app(t, "ledger")
@@ -434,7 +443,7 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 
 	// Scheduled rotation after key_rotation, and the retired key leaves
 	// JWKS once its last token expired.
-	e.clock.add(cfg.KeyRotation.Duration + time.Minute)
+	e.clock.Add(cfg.KeyRotation.Duration + time.Minute)
 	require.NoError(t, e.tok.Keys().Maintain(false))
 	var set jose.JSONWebKeySet
 	require.Equal(t, http.StatusOK, e.do(t, "GET", "/.well-known/jwks.json", nil, nil, &set))
@@ -443,6 +452,7 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 }
 
 func TestExpiredApplicationTokensRefused(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	cfg.AccessTTL.Duration = 3 * time.Hour
 	e := newEnv(t, cfg)
@@ -454,12 +464,13 @@ func TestExpiredApplicationTokensRefused(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.postForm(t, "/oauth/token", [2]string{a.ClientID, a.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &out))
 	_, err = e.tok.Verify(out.AccessToken)
 	require.NoError(t, err)
-	e.clock.add(time.Hour + time.Minute)
+	e.clock.Add(time.Hour + time.Minute)
 	_, err = e.tok.Verify(out.AccessToken)
 	require.Error(t, err, "an application past its expiry has no valid token, whatever the token's own exp")
 }
 
 func TestDiscoveryMatchesServedRoutes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	var meta map[string]any
 	require.Equal(t, http.StatusOK, e.do(t, "GET", "/.well-known/oauth-authorization-server", nil, nil, &meta))
@@ -478,6 +489,7 @@ func TestDiscoveryMatchesServedRoutes(t *testing.T) {
 }
 
 func TestRateLimitFailedClientAuth(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	cfg.FailedAuthPerMinutePerClient = 3
 	e := newEnv(t, cfg)
@@ -514,12 +526,13 @@ func TestRateLimitFailedClientAuth(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, e2.postForm(t, "/oauth/token", [2]string{a2.ClientID, "acs_wrong"}, url.Values{"grant_type": {"client_credentials"}}, &oe))
 	}
 	require.Equal(t, http.StatusTooManyRequests, e2.postForm(t, "/oauth/token", [2]string{a2.ClientID, a2.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &oe))
-	e2.clock.add(time.Minute)
+	e2.clock.Add(time.Minute)
 	var out api.OAuthTokenResponse
 	require.Equal(t, http.StatusOK, e2.postForm(t, "/oauth/token", [2]string{a2.ClientID, a2.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &out))
 }
 
 func TestRateLimitPasswordPerUser(t *testing.T) {
+	t.Parallel()
 	cfg := token.DefaultConfig()
 	cfg.PasswordPerMinutePerUser = 2
 	e := newEnv(t, cfg)
@@ -550,6 +563,7 @@ func forged(t *testing.T, alg jose.SignatureAlgorithm, key any, hdr map[jose.Hea
 }
 
 func TestJWTAttacksRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "ledger")
 	var good api.OAuthTokenResponse
@@ -580,11 +594,10 @@ func TestJWTAttacksRefused(t *testing.T) {
 
 	// The same keys under another issuer name (a second server over this
 	// store): a good signature, the wrong iss.
-	t2, err := token.New(e.st, token.DefaultConfig(), token.Options{Issuer: "https://elsewhere.test", Owner: "lerian", Identity: e.id, Audit: e.al, Subjects: e.idx, Now: e.clock.now})
+	t2, err := token.New(e.st, token.DefaultConfig(), tokenOptions(e.id, e.al, e.idx, e.clock, "https://elsewhere.test", ""))
 	require.NoError(t, err)
 	defer t2.Close()
-	t2h := http.NewServeMux()
-	token.Routes(t2h, t2)
+	t2h := edge.Data(edge.Planes{Identity: e.id, Tokens: t2, Index: e.idx, Audit: e.al, Now: e.clock.Now})
 	rr := httptest.NewRecorder()
 	rq := httptest.NewRequest("POST", "/oauth/token", strings.NewReader("grant_type=client_credentials"))
 	rq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -614,15 +627,16 @@ func TestJWTAttacksRefused(t *testing.T) {
 		})
 	}
 	// Time: expired and not yet valid, through the injected clock.
-	e.clock.add(time.Hour)
+	e.clock.Add(time.Hour)
 	_, err = e.tok.Verify(good.AccessToken)
 	require.Error(t, err, "expired")
-	e.clock.add(-2 * time.Hour)
+	e.clock.Add(-2 * time.Hour)
 	_, err = e.tok.Verify(good.AccessToken)
 	require.Error(t, err, "not yet valid")
 }
 
 func TestUserWithoutGroups(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	u, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "nogroups", Email: "ng@example.test", Password: "lonely-Meadow-signal-27"})
 	require.NoError(t, err)

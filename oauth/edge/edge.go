@@ -1,0 +1,127 @@
+package edge
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/token"
+	"github.com/accessd/accessd/store"
+)
+
+// Index is the permission index as the edge asks it: a decision, and the
+// listing of what a subject may do in a product.
+type Index interface {
+	Allowed(id, product, resource, action string) bool
+	Permissions(id, product string) map[string][]string
+}
+
+// AuditLog is where the edge writes the entries of what it decides
+// itself (a refused decision, a key rotation, a backup), and what it
+// syncs so an entry a room staged shows in `audit list` at once.
+type AuditLog interface {
+	change.Recorder
+	Sync() error
+}
+
+// FieldRotator retires the field-key term and re-seals every field under
+// a new one (`accessctl keys rotate-fields`).
+type FieldRotator interface {
+	RotateFields(opt store.RotateFieldsOptions) (store.FieldRotation, error)
+}
+
+// Planes are the rooms the routes of both planes ask.
+type Planes struct {
+	Identity *identity.Service
+	Tokens   *token.Server
+	Index    Index
+	Audit    AuditLog
+	Log      *slog.Logger     // nil: slog.Default()
+	Now      func() time.Time // nil: time.Now
+
+	// The admin plane only.
+
+	// AdminActor names the admin-socket caller from the peer credentials
+	// its connection was accepted with; the listener already decided it
+	// may be here.
+	AdminActor func(r *http.Request) (change.Actor, error)
+	// Status is what `accessctl status` shows.
+	Status func() api.Status
+	// Metrics serves the Prometheus registry of the daemon.
+	Metrics http.Handler
+	// Backup writes a backup of the store, begun at now, to w.
+	Backup func(w io.Writer, now time.Time) error
+	// Fields re-seals the store's sealed fields.
+	Fields FieldRotator
+}
+
+func (p *Planes) defaults() {
+	if p.Log == nil {
+		p.Log = slog.Default()
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+}
+
+// Data is the data plane (TLS): the Identity API for bearers, the token
+// endpoint's two faces, MFA completion, introspection, revocation,
+// discovery, JWKS, userinfo, logout, the decisions and /health.
+func Data(p Planes) *http.ServeMux {
+	p.defaults()
+	mux := http.NewServeMux()
+	a := auth{tokens: p.Tokens, index: p.Index}
+	identity.Routes(mux, p.Identity, identity.Plane{Authenticate: a.bearer, Log: p.Log, Allowed: a.identityAllowed})
+	t := tokenRoutes{s: p.Tokens, log: p.Log}
+	mux.HandleFunc("POST /v1/login/oauth/access_token", t.lerianToken(""))
+	mux.HandleFunc("POST /v1/login/oauth/refresh_token", t.lerianToken("refresh_token"))
+	mux.HandleFunc("POST /v1/login/mfa/challenge", t.mfaChallenge)
+	mux.HandleFunc("POST /v1/login/mfa/verify", t.mfaVerify)
+	mux.HandleFunc("POST /oauth/token", t.oauthToken)
+	mux.HandleFunc("POST /oauth/introspect", t.introspect)
+	mux.HandleFunc("POST /oauth/revoke", t.revoke)
+	mux.HandleFunc("GET /.well-known/jwks.json", t.jwks)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", t.discovery)
+	mux.HandleFunc("GET /.well-known/openid-configuration", t.discovery)
+	mux.HandleFunc("GET /v1/userinfo", t.userinfo)
+	mux.HandleFunc("POST /v1/logout", t.logout)
+	d := decisions{tokens: p.Tokens, index: p.Index, audit: p.Audit, log: p.Log, now: p.Now}
+	mux.HandleFunc("POST /v1/authorize", d.authorize)
+	mux.HandleFunc("GET /v1/permissions", d.permissions)
+	mux.HandleFunc("GET /v1/permissions/{$}", d.permissions) // what Lerian's console calls
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("healthy"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, fmt.Errorf("%w: no such route: %s %s", api.ErrNotFound, r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// Admin is the admin plane: reachable only through the admin socket,
+// after the peer-credential check. Every route but /v1/status and
+// /metrics names its caller by AdminActor.
+func Admin(p Planes) *http.ServeMux {
+	p.defaults()
+	mux := http.NewServeMux()
+	identity.Routes(mux, p.Identity, identity.Plane{Admin: true, Authenticate: p.AdminActor, Log: p.Log})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, p.Status())
+	})
+	a := adminRoutes{p: p}
+	mux.HandleFunc("GET /v1/keys", a.as(a.listKeys))
+	mux.HandleFunc("POST /v1/keys/rotate", a.as(a.rotateKeys))
+	mux.HandleFunc("GET /v1/backup", a.as(a.backup))
+	mux.HandleFunc("POST /v1/keys/rotate-fields", a.as(a.rotateFields))
+	mux.Handle("GET /metrics", p.Metrics)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, fmt.Errorf("%w: no such admin route: %s %s", api.ErrNotFound, r.Method, r.URL.Path))
+	})
+	return mux
+}
