@@ -229,6 +229,8 @@ func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
 		return fmt.Errorf("store: chain audit entries: %w", err)
 	}
 	defer txn.Discard()
+	r.s.beginWrite()
+	committed := false
 	err = func() error {
 		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -257,8 +259,12 @@ func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
 		if err := txn.Commit(); err != nil {
 			return err
 		}
+		committed = true
 		return r.s.durable()
 	}()
+	if !committed {
+		r.s.endWrite()
+	}
 	if errors.Is(err, badger.ErrConflict) {
 		err = fmt.Errorf("concurrent chain writer: %w", ErrConflict)
 	}

@@ -514,6 +514,7 @@ func (s *Store) retry(fn func(txn *badger.Txn) error) error {
 		if err != nil {
 			return err
 		}
+		s.beginWrite()
 		err = fn(txn)
 		if err == nil {
 			err = txn.Commit()
@@ -522,6 +523,7 @@ func (s *Store) retry(fn func(txn *badger.Txn) error) error {
 		if err == nil {
 			return s.durable()
 		}
+		s.endWrite()
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
