@@ -15,6 +15,7 @@ import (
 // it ran), it stops with the hook's error, every field still opens, and
 // the next RotateFields resumes the same term and retires the old one.
 func TestAllowBulkWriteGatesRotation(t *testing.T) {
+	t.Parallel()
 	errFull := errors.New("disk nearly full")
 	var calls, refuseFrom atomic.Int64 // refuse the calls numbered from refuseFrom on (0: none)
 	st, err := store.Open(t.TempDir(), testRoot, store.Options{AllowBulkWrite: func() error {

@@ -15,6 +15,7 @@ import (
 // error while it refuses, reads go on, and writes resume when it allows
 // them again. The daemon's free-space watermark relies on this.
 func TestAllowWriteGatesEveryWriter(t *testing.T) {
+	t.Parallel()
 	errFull := errors.New("disk nearly full")
 	var refuse atomic.Bool
 	st, err := store.Open(t.TempDir(), testRoot, store.Options{AllowWrite: func() error {

@@ -14,6 +14,7 @@ import (
 // write that has not ended, even when a later write committed first; a
 // read from the floor then finds the late entry.
 func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	stage := func(typ string) error {
 		return st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: typ}) })
@@ -77,6 +78,7 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 // chained entries' deleted keys it would walk; an entry staged after
 // that, even with the clock stepped back, still lands above the floor.
 func TestPendingFloorStartsAtTheClock(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	before := uint64(time.Now().UnixNano())
 	f := st.PendingFloor()

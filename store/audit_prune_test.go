@@ -38,6 +38,7 @@ func pruned(t *testing.T, n, k int) (*store.Store, []store.AuditEntry, store.Aud
 // checkpoint, and catches what an insider (with the root key, or
 // without) could do to the checkpoint or the entries that follow it.
 func TestAuditVerifyFromCheckpoint(t *testing.T) {
+	t.Parallel()
 	const n, k = 10, 5
 	tests := []struct {
 		name    string
@@ -111,6 +112,7 @@ func TestAuditVerifyFromCheckpoint(t *testing.T) {
 // TestAuditCheckpointRules: the store refuses a checkpoint that does not
 // describe the chain it holds, and deletes only what a checkpoint covers.
 func TestAuditCheckpointRules(t *testing.T) {
+	t.Parallel()
 	const n = 6
 	tests := []struct {
 		name string

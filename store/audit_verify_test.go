@@ -61,6 +61,7 @@ func mustBreakAt(t *testing.T, st *store.Store, seq uint64) {
 // who can write the store (with the root key, so record MACs are valid,
 // or without it).
 func TestAuditVerifyDetects(t *testing.T) {
+	t.Parallel()
 	const n = 8
 	tests := []struct {
 		name   string
@@ -151,6 +152,7 @@ func TestAuditVerifyDetects(t *testing.T) {
 // field of it, an altered value (written with a valid record MAC) makes
 // Verify name exactly that entry, and putting it back makes it pass.
 func TestAuditVerifyFlipEverything(t *testing.T) {
+	t.Parallel()
 	const n = 20
 	st, all := chain(t, n)
 	fields := []struct {

@@ -31,6 +31,7 @@ func encryptStream(t testing.TB, plain []byte) []byte {
 }
 
 func TestBackupStreamRoundTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		size   int
@@ -76,6 +77,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 }
 
 func TestBackupStreamDropsFinalChunk(t *testing.T) {
+	t.Parallel()
 	enc := encryptStream(t, make([]byte, 2*backupChunk+10))
 	// Cut exactly after the second full chunk: every remaining chunk is
 	// intact, only the final one is missing.
@@ -123,6 +125,7 @@ func FuzzBackupReader(f *testing.F) {
 // unbound; and an unbound (version-1) stream is refused when a binding
 // is claimed.
 func TestBackupStreamBinding(t *testing.T) {
+	t.Parallel()
 	write := func(bind []byte) []byte {
 		var out bytes.Buffer
 		w, err := newBackupWriter(&out, testBackupKey, bind, bytes.NewReader(bytes.Repeat([]byte{7}, backupSaltLen)))

@@ -80,6 +80,7 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 const phc = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$5Wl0cVgyUEk5cWFxcUhkM2dPRlVwZ2ZRZ3JrY2VqYQ"
 
 func TestBackupRestore(t *testing.T) {
+	t.Parallel()
 	backup, before := makeBackup(t)
 	if bytes.Contains(backup, []byte("user-001")) || bytes.Contains(backup, []byte(phc)) {
 		t.Fatal("backup stream contains plaintext")
@@ -149,6 +150,7 @@ func TestBackupRestore(t *testing.T) {
 }
 
 func TestRestoreIntoEmptyExistingDir(t *testing.T) {
+	t.Parallel()
 	backup, before := makeBackup(t)
 	dir := t.TempDir() // exists, empty
 	if err := store.Restore(bytes.NewReader(backup), dir, testRoot); err != nil {
@@ -165,6 +167,7 @@ func TestRestoreIntoEmptyExistingDir(t *testing.T) {
 }
 
 func TestRestoreRefuses(t *testing.T) {
+	t.Parallel()
 	backup, _ := makeBackup(t)
 	flip := func(at int) []byte {
 		b := bytes.Clone(backup)

@@ -100,6 +100,7 @@ func TestCrashChild(t *testing.T) {
 // reopens the store and checks that every write the child saw
 // acknowledged is there and the store opens cleanly.
 func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns 24 processes")
 	}

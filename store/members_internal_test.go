@@ -11,6 +11,7 @@ import (
 // whose MAC-valid value does not match its key, is ErrCorrupt rather
 // than a member.
 func TestMemberIndexTampered(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), goldenRoot, Options{})
 	if err != nil {
 		t.Fatal(err)

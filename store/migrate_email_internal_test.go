@@ -30,6 +30,7 @@ func v2User(t *testing.T, s *Store, txn *badger.Txn, id, username, email string)
 // accounts, an address that is another account's username) without
 // failing the start, reports them, and a second run changes nothing.
 func TestMigrateEmailsV2(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	func() {
 		s, err := Open(dir, goldenRoot, Options{})
@@ -146,6 +147,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 // and says which index refused; a user may have its own username as its
 // address.
 func TestUserEmailUnique(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), goldenRoot, Options{})
 	if err != nil {
 		t.Fatal(err)

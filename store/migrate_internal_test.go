@@ -184,6 +184,7 @@ func checkMigrated(t *testing.T, s *Store, userID, appID string, seed []byte) {
 // login state and the member index made from the old records, after the
 // backup hook saw the old layout and wrote a restorable backup.
 func TestMigrateV1(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	seed := []byte("JBSWY3DPEHPK3PXP-v1")
 	v1Store(t, dir, func(s *Store, txn *badger.Txn) {
@@ -225,6 +226,7 @@ func TestMigrateV1(t *testing.T) {
 // TestMigrateV1Refused: an error from BeforeMigrate stops Open and leaves
 // the store at layout 1.
 func TestMigrateV1Refused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	v1Store(t, dir, func(s *Store, txn *badger.Txn) { v1User(t, s, txn, "u-1", "Alice", nil, nil) })
 	errNoSpace := errors.New("no space for the backup")
@@ -249,6 +251,7 @@ func TestMigrateV1Refused(t *testing.T) {
 // Open, without redoing or losing what was done; many users span several
 // batches.
 func TestMigrateV1Interrupted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = migrateBatch + 50
 	seed := []byte("JBSWY3DPEHPK3PXP-v1")
@@ -314,6 +317,7 @@ func TestMigrateV1Interrupted(t *testing.T) {
 // TestOpenRefusesNewerLayout: a store written by a newer accessd is
 // refused with ErrTooNew and left as it was.
 func TestOpenRefusesNewerLayout(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := Open(dir, goldenRoot, Options{})
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 // (the loop driver flushes its backing file for real), and reordering
 // inside one fsync.
 func TestPowerLoss(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("mounts loop devices and spawns processes")
 	}

@@ -37,6 +37,7 @@ func rawGet(t *testing.T, s *Store, key []byte) []byte {
 }
 
 func TestTamperedRecordsAreRefused(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), goldenRoot, Options{})
 	if err != nil {
 		t.Fatal(err)

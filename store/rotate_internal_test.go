@@ -12,6 +12,7 @@ import (
 // secret field that rotation did not know of would stay under a retired
 // term and stop opening.
 func TestEverySealedFieldIsDeclared(t *testing.T) {
+	t.Parallel()
 	st, err := Open(t.TempDir(), make([]byte, RootKeySize), Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -86,6 +86,7 @@ func sealedTerms(t *testing.T, st *store.Store) map[string]uint32 {
 // (also after a reopen), the retirement is audited, and a backup taken
 // before still restores and opens with its own terms.
 func TestRotateFieldsRetiresOldTerm(t *testing.T) {
+	t.Parallel()
 	st, old := fieldStore(t, 300)
 	var before bytes.Buffer
 	if err := st.Backup(&before); err != nil {
@@ -167,6 +168,7 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 // A field sealed before a rotation cannot be written back after it: the
 // floor refuses it, so no old term can creep back in.
 func TestRotateFieldsRefusesStaleSeal(t *testing.T) {
+	t.Parallel()
 	st, _ := fieldStore(t, 2)
 	stale, err := st.Credentials().SealTOTPSeed("u0000", []byte("new seed"))
 	if err != nil {
@@ -195,6 +197,7 @@ func TestRotateFieldsRefusesStaleSeal(t *testing.T) {
 // records and others set new seeds; none of it leaves a field under the
 // old term.
 func TestRotateFieldsOnline(t *testing.T) {
+	t.Parallel()
 	st, _ := fieldStore(t, 400)
 	var stop atomic.Bool
 	var wg sync.WaitGroup

@@ -35,6 +35,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	storetest.Run(t, func(dir string) (*store.Store, error) {
@@ -49,6 +50,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestOpenKeyErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st, err := store.Open(dir, testRoot, store.Options{})
 	if err != nil {
@@ -99,6 +101,7 @@ func TestOpenKeyErrors(t *testing.T) {
 }
 
 func TestInjectedClock(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	st, err := store.Open(t.TempDir(), testRoot, store.Options{Now: func() time.Time { return now }})
 	if err != nil {
@@ -123,6 +126,7 @@ func TestInjectedClock(t *testing.T) {
 }
 
 func TestSize(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st, err := store.Open(dir, testRoot, store.Options{})
 	if err != nil {

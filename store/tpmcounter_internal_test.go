@@ -6,6 +6,7 @@ import (
 )
 
 func TestTPMCounterRecord(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := Open(dir, goldenRoot, Options{})
 	if err != nil {

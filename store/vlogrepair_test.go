@@ -13,6 +13,7 @@ import (
 // test hits it now and then): without the repair the store does not
 // open again.
 func TestUnbornVlogRemoved(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := make([]byte, RootKeySize)
 	_, _ = rand.Read(key)
