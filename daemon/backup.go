@@ -166,7 +166,7 @@ func writeBackup(w io.Writer, st *store.Store, dataDir string, now time.Time) er
 	if err != nil {
 		return fmt.Errorf("daemon: backup: %w", err)
 	}
-	hdr, tag, err := newBackupHeader(now, rec, rand.Reader, st.BackupTag)
+	hdr, tag, err := newBackupHeader(now, rec, rand.Reader, st.Barrier().BackupTag)
 	if err != nil {
 		return fmt.Errorf("daemon: backup: %w", err)
 	}

@@ -67,8 +67,8 @@ func TestAllowBulkWriteGatesRotation(t *testing.T) {
 	if !errors.Is(err, errFull) || r.Term != 2 || r.Resealed != 3 {
 		t.Fatalf("refused part-way: %+v, %v; want term 2, one batch of 3 re-sealed, the hook's error", r, err)
 	}
-	if st.RetiredFieldTerm() != 0 {
-		t.Fatalf("a refused rotation retired term %d", st.RetiredFieldTerm())
+	if st.Barrier().RetiredFieldTerm() != 0 {
+		t.Fatalf("a refused rotation retired term %d", st.Barrier().RetiredFieldTerm())
 	}
 	opensAll("after the refused rotation")
 

@@ -57,7 +57,7 @@ func TestAllowWriteGatesEveryWriter(t *testing.T) {
 		{"audit chain", func() error {
 			return st.AuditEntries().Chain(nil, []store.AuditEntry{{Seq: 1, Type: "x"}})
 		}},
-		{"field key rotation", func() error { _, err := st.RotateFieldKey(); return err }},
+		{"field key rotation", func() error { _, err := st.Barrier().RotateFieldKey(); return err }},
 	}
 	for _, w := range writes {
 		if err := w.do(); !errors.Is(err, errFull) {

@@ -41,11 +41,11 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 		})
 	}()
 	<-staged
-	held := st.PendingFloor() // at most the slow write's entry
+	held := st.AuditEntries().PendingFloor() // at most the slow write's entry
 	if err := stage("fast"); err != nil {
 		t.Fatal(err)
 	}
-	during := st.PendingFloor()
+	during := st.AuditEntries().PendingFloor()
 	if during != held {
 		t.Fatalf("floor moved from %d to %d past a write still in flight", held, during)
 	}
@@ -53,7 +53,7 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	after := st.PendingFloor()
+	after := st.AuditEntries().PendingFloor()
 	if after <= during {
 		t.Fatalf("floor stayed at %d after every write ended", after)
 	}
@@ -81,7 +81,7 @@ func TestPendingFloorStartsAtTheClock(t *testing.T) {
 	t.Parallel()
 	st := storetest.Open(t)
 	before := uint64(time.Now().UnixNano())
-	f := st.PendingFloor()
+	f := st.AuditEntries().PendingFloor()
 	if f < before {
 		t.Fatalf("floor %d is below the wall clock %d at the call", f, before)
 	}

@@ -47,7 +47,7 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 		}
 		before = append(before, id)
 	}
-	if _, err := st.RotateFieldKey(); err != nil { // restored stores must know term 2
+	if _, err := st.Barrier().RotateFieldKey(); err != nil { // restored stores must know term 2
 		t.Fatal(err)
 	}
 
@@ -95,8 +95,8 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("open restored store: %v", err)
 	}
 	defer st.Close()
-	if st.FieldKeyTerm() != 2 {
-		t.Fatalf("restored field term = %d, want 2", st.FieldKeyTerm())
+	if st.Barrier().FieldKeyTerm() != 2 {
+		t.Fatalf("restored field term = %d, want 2", st.Barrier().FieldKeyTerm())
 	}
 	seeds := 0
 	for i, id := range before {

@@ -8,7 +8,22 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
+
+// engine is what the store runs on, beneath the barrier and the
+// repositories: the Badger database, the close lock, the write gates and
+// the group sync that makes every commit durable before it is answered.
+type engine struct {
+	mu   sync.RWMutex // write-held only by Close
+	db   *badger.DB   // nil once closed
+	dir  string
+	sync *groupSync // shares fsyncs between concurrent commits
+
+	allowWrite func() error // Options.AllowWrite; nil while Open runs
+	allowBulk  func() error // Options.AllowBulkWrite; nil while Open runs
+}
 
 // groupSync makes commits durable in groups: every committer takes a
 // ticket after its commit is written, and waits until a sync that
@@ -127,7 +142,7 @@ func (g *groupSync) gather() {
 // durable returns when every commit the caller has finished is on
 // stable storage (see groupSync). It ends the write transaction the
 // caller began with beginWrite.
-func (s *Store) durable() error {
+func (s *engine) durable() error {
 	if s.sync == nil { // a Store built by hand in a test, not by Open
 		return s.syncFiles()
 	}
@@ -140,14 +155,14 @@ func (s *Store) durable() error {
 // beginWrite counts a write transaction as a sibling of every commit
 // (groupSync.begin); it is ended by durable after a commit or by
 // endWrite.
-func (s *Store) beginWrite() {
+func (s *engine) beginWrite() {
 	if s.sync != nil {
 		s.sync.begin()
 	}
 }
 
 // endWrite ends a write transaction that committed nothing.
-func (s *Store) endWrite() {
+func (s *engine) endWrite() {
 	if s.sync != nil {
 		s.sync.abandon()
 	}
@@ -159,7 +174,7 @@ func (s *Store) endWrite() {
 // rotated out before this sync ran: Badger does not sync a memtable log
 // when it retires it, only the table it is later flushed to. A log that
 // disappeared meanwhile was flushed to a table Badger synced.
-func (s *Store) syncFiles() error {
+func (s *engine) syncFiles() error {
 	if err := s.db.Sync(); err != nil {
 		return err
 	}

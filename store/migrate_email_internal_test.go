@@ -116,7 +116,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 	before := dump(t, s)
 	// The migration again (as after a crash before the layout moved):
 	// the same records, the same index.
-	if err := s.migrateEmailsV2(); err != nil {
+	if err := (migration{s}).migrateEmailsV2(); err != nil {
 		t.Fatal(err)
 	}
 	check(s)

@@ -269,7 +269,7 @@ func TestMigrateV1Interrupted(t *testing.T) {
 		t.Fatal("open did not stop")
 	}
 	s = openRaw(t, dir)
-	if err := s.migrateUsersV1(); err != nil {
+	if err := (migration{s}).migrateUsersV1(); err != nil {
 		t.Fatal(err)
 	}
 	// A user changed after the first pass must keep its credential
@@ -306,7 +306,7 @@ func TestMigrateV1Interrupted(t *testing.T) {
 	}
 	// Idempotent: the whole migration once more changes nothing.
 	before := dump(t, s)
-	if err := s.migrate(1); err != nil {
+	if err := (migration{s}).migrate(1); err != nil {
 		t.Fatal(err)
 	}
 	if after := dump(t, s); !maps(before, after) {
@@ -350,7 +350,7 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 // checks and migration, as a test's view of the files.
 func openRaw(t *testing.T, dir string) *Store {
 	t.Helper()
-	s := &Store{dir: dir, log: nil, now: time.Now, rand: zeroReader{}}
+	s := &Store{engine: engine{dir: dir}, log: nil, now: time.Now, rand: zeroReader{}}
 	var err error
 	if s.badgerKey, err = derive(goldenRoot, nil, infoBadger); err != nil {
 		t.Fatal(err)

@@ -66,7 +66,7 @@ func TestTamperedRecordsAreRefused(t *testing.T) {
 		{"index repointed", usernameKey("bob"), append([]byte(a.ID), rawGet(t, s, usernameKey("bob"))[len(b.ID):]...),
 			func() error { _, err := s.Users().GetByUsername("bob"); return err }},
 		{"record in a listing", keyA, flipAt(storedA, 5), func() error { _, err := s.Users().List("", 0); return err }},
-		{"metadata", metaFieldTerm, []byte{0, 0, 0, 0, 0, 0, 0, 9}, func() error { _, err := s.RotateFieldKey(); return err }},
+		{"metadata", metaFieldTerm, []byte{0, 0, 0, 0, 0, 0, 0, 9}, func() error { _, err := s.Barrier().RotateFieldKey(); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -308,7 +308,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	res.Retired = res.Term - 1
 	staged := false
 	var hold uint64
-	defer s.stageDone(&hold)
+	defer s.queue.done(&hold)
 	err = s.bulkRetry(func(txn *badger.Txn) error {
 		cur, err := s.metaOrZero(txn, metaFieldRetired)
 		if err != nil {
@@ -329,7 +329,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 		return nil
 	})
 	if staged { // even on an error: see Update
-		s.wakeAudit()
+		s.queue.committed()
 	}
 	if err != nil {
 		return res, fmt.Errorf("store: rotate fields: retire: %w", err)
@@ -340,7 +340,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 }
 
 // RetiredFieldTerm reports the highest retired field-key term (0: none).
-func (s *Store) RetiredFieldTerm() uint32 { return s.fields.retired.Load() }
+func (b Barrier) RetiredFieldTerm() uint32 { return b.s.fields.retired.Load() }
 
 // metaOrZero reads a counter of the store's metadata, 0 when unset.
 func (s *Store) metaOrZero(txn *badger.Txn, key []byte) (uint64, error) {

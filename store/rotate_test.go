@@ -129,7 +129,7 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 			if strings.HasPrefix(rk, "signingkey/") {
 				field = store.FieldSigningKeyPrivate
 			}
-			_, err := st.OpenField(rk, field, s)
+			_, err := st.Barrier().OpenField(rk, field, s)
 			if !errors.Is(err, store.ErrSealedField) || !strings.Contains(err.Error(), "retired") {
 				t.Fatalf("old-term %s: err = %v, want a retired-term ErrSealedField", rk, err)
 			}
@@ -160,7 +160,7 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	if got, err := rs.OpenField("cred/u0003", store.FieldTOTPSeed, old["cred/u0003"]); err != nil || string(got) != "seed-u0003" {
+	if got, err := rs.Barrier().OpenField("cred/u0003", store.FieldTOTPSeed, old["cred/u0003"]); err != nil || string(got) != "seed-u0003" {
 		t.Fatalf("old backup's own term: %q, %v", got, err)
 	}
 }
