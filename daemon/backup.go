@@ -173,7 +173,7 @@ func writeBackup(w io.Writer, st *store.Store, dataDir string, now time.Time) er
 	if _, err := w.Write(append(hdr, tag...)); err != nil {
 		return fmt.Errorf("daemon: backup: write header: %w", err)
 	}
-	if err := st.BackupBound(w, tag); err != nil {
+	if err := st.Barrier().BackupBound(w, tag); err != nil {
 		return fmt.Errorf("daemon: backup: %w", err)
 	}
 	return nil
@@ -227,7 +227,7 @@ func keyRoutes(mux *http.ServeMux, st *store.Store, al *audit.Log, dataDir strin
 			api.WriteError(w, err)
 			return
 		}
-		res, err := st.RotateFields(store.RotateFieldsOptions{Audit: func(res store.FieldRotation) store.AuditEntry {
+		res, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Audit: func(res store.FieldRotation) store.AuditEntry {
 			return store.AuditEntry{Type: "keys.rotate_fields", Actor: a.Name, Source: a.Source, Target: "field keys", Result: "ok",
 				Detail: map[string]string{"term": strconv.FormatUint(uint64(res.Term), 10), "retired": strconv.FormatUint(uint64(res.Retired), 10),
 					"resealed": strconv.Itoa(res.Resealed), "resumed": strconv.FormatBool(res.Resumed)}}

@@ -57,13 +57,13 @@ func TestAllowBulkWriteGatesRotation(t *testing.T) {
 	}
 
 	refuseFrom.Store(1)
-	if r, err := st.RotateFields(store.RotateFieldsOptions{Batch: 3}); !errors.Is(err, errFull) || r.Term != 0 {
+	if r, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3}); !errors.Is(err, errFull) || r.Term != 0 {
 		t.Fatalf("refused up front: %+v, %v; want the hook's error and no term", r, err)
 	}
 	// The new term, one batch, then the disk is full.
 	calls.Store(0)
 	refuseFrom.Store(3)
-	r, err := st.RotateFields(store.RotateFieldsOptions{Batch: 3})
+	r, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3})
 	if !errors.Is(err, errFull) || r.Term != 2 || r.Resealed != 3 {
 		t.Fatalf("refused part-way: %+v, %v; want term 2, one batch of 3 re-sealed, the hook's error", r, err)
 	}
@@ -73,7 +73,7 @@ func TestAllowBulkWriteGatesRotation(t *testing.T) {
 	opensAll("after the refused rotation")
 
 	refuseFrom.Store(0)
-	r, err = st.RotateFields(store.RotateFieldsOptions{Batch: 3})
+	r, err = st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3})
 	if err != nil || !r.Resumed || r.Term != 2 || r.Retired != 1 || r.Resealed != 7 {
 		t.Fatalf("after the space came back: %+v, %v; want term 2 resumed, 7 fields left re-sealed, term 1 retired", r, err)
 	}

@@ -67,7 +67,7 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 		runtime.Gosched()
 	}
 	var buf bytes.Buffer
-	err = st.Backup(&buf)
+	err = st.Barrier().Backup(&buf)
 	stop.Store(true)
 	wg.Wait()
 	if err != nil {

@@ -19,7 +19,7 @@ func TestEverySealedFieldIsDeclared(t *testing.T) {
 	}
 	defer st.Close()
 	listed := map[string]bool{}
-	for _, tb := range st.sealedTables() {
+	for _, tb := range st.Barrier().sealedTables() {
 		listed[tb.kind()] = true
 	}
 	sealedType := reflect.TypeOf(Sealed(nil))

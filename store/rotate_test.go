@@ -89,10 +89,10 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 	t.Parallel()
 	st, old := fieldStore(t, 300)
 	var before bytes.Buffer
-	if err := st.Backup(&before); err != nil {
+	if err := st.Barrier().Backup(&before); err != nil {
 		t.Fatal(err)
 	}
-	res, err := st.RotateFields(store.RotateFieldsOptions{Batch: 64, Audit: func(r store.FieldRotation) store.AuditEntry {
+	res, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 64, Audit: func(r store.FieldRotation) store.AuditEntry {
 		return store.AuditEntry{Type: "keys.rotate_fields", Actor: "uid:0", Result: "ok",
 			Detail: map[string]string{"term": fmt.Sprint(r.Term), "resealed": fmt.Sprint(r.Resealed)}}
 	}})
@@ -145,7 +145,7 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 	}
 
 	// A rotation again starts term 3 and retires 2.
-	res, err = st.RotateFields(store.RotateFieldsOptions{})
+	res, err = st.Barrier().RotateFields(store.RotateFieldsOptions{})
 	if err != nil || res.Term != 3 || res.Retired != 2 {
 		t.Fatalf("second rotation = %+v, %v", res, err)
 	}
@@ -174,7 +174,7 @@ func TestRotateFieldsRefusesStaleSeal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RotateFields(store.RotateFieldsOptions{}); err != nil {
+	if _, err := st.Barrier().RotateFields(store.RotateFieldsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = st.Credentials().Put("u0000", func(c store.Credential, _ bool) (store.Credential, error) {
@@ -235,7 +235,7 @@ func TestRotateFieldsOnline(t *testing.T) {
 	for writes.Load() < 50 {
 		runtime.Gosched()
 	}
-	_, err := st.RotateFields(store.RotateFieldsOptions{Batch: 32})
+	_, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 32})
 	stop.Store(true)
 	wg.Wait()
 	if err != nil {

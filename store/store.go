@@ -174,7 +174,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	s.providerT = providerTable(s)
 	s.audit = &AuditRepo{s: s}
 	s.queue.wake = make(chan struct{}, 1)
-	if err := s.initMeta(opts.BeforeMigrate); err != nil {
+	if err := (migration{s}).initMeta(opts.BeforeMigrate); err != nil {
 		_ = s.db.Close()
 		s.db = nil
 		s.wipe()
@@ -188,7 +188,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 // initMeta writes the format version and the first field-key term into a
 // new store, migrates an older layout, and checks and loads them from an
 // existing one.
-func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) error) error) error {
+func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) error) error) error {
 	var stored uint64
 	err := s.db.View(func(txn *badger.Txn) error {
 		v, err := s.mac.getUint64(txn, metaFormat)
@@ -206,7 +206,7 @@ func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) er
 		return fmt.Errorf("store: open: %w: the store has layout version %d and this accessd reads up to %d; run the newer accessd that wrote it, or restore a backup made by this version", ErrTooNew, stored, formatVersion)
 	case stored != 0 && stored < formatVersion:
 		if beforeMigrate != nil {
-			backup := func(w io.Writer, bind []byte) error { return s.backupLocked(w, bind) }
+			backup := func(w io.Writer, bind []byte) error { return s.Barrier().backupLocked(w, bind) }
 			if err := beforeMigrate(int(stored), formatVersion, backup); err != nil {
 				return fmt.Errorf("store: open: before migrating layout %d to %d: %w", stored, formatVersion, err)
 			}
@@ -226,7 +226,7 @@ func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) er
 			return fmt.Errorf("store: open: metadata: %w", err)
 		}
 		s.fields.active.Store(uint32(t))
-		if err := (migration{s}).migrate(stored); err != nil {
+		if err := s.migrate(stored); err != nil {
 			return fmt.Errorf("store: open: migrate layout %d to %d: %w", stored, formatVersion, err)
 		}
 		s.log.Info("store layout migrated", "event", "store.migrated", "from", stored, "to", formatVersion)

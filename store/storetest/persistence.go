@@ -208,7 +208,7 @@ func (h *harness) closed(t *testing.T) {
 	checks["chain"] = st.AuditEntries().Chain(nil, []store.AuditEntry{{Seq: 1}})
 	_, checks["audit open"] = audit.Open(st, audit.Options{})
 	_, checks["verify"] = audit.Verify(st)
-	checks["backup"] = st.Backup(&bytes.Buffer{})
+	checks["backup"] = st.Barrier().Backup(&bytes.Buffer{})
 	for name, err := range checks {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after close: %v, want ErrClosed", name, err)

@@ -39,7 +39,7 @@ func (h *harness) providers(t *testing.T) {
 		t.Fatal("a secret sealed to one provider opened under another's name")
 	}
 	must(t, "delete", ps.Delete("other")) // rotation would refuse its mis-bound secret
-	if _, err := st.RotateFields(store.RotateFieldsOptions{}); err != nil {
+	if _, err := st.Barrier().RotateFields(store.RotateFieldsOptions{}); err != nil {
 		t.Fatalf("rotate fields: %v", err)
 	}
 	got, err = ps.Get("relay")
