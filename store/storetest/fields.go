@@ -9,7 +9,7 @@ import (
 
 // fieldBinding: a sealed field opens only under its own record key and
 // field name, and any changed byte is refused.
-func (h *harness) fieldBinding(t *testing.T) {
+func checkFieldBinding(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	secret := []byte("JBSWY3DPEHPK3PXP-totp-seed")
 	sealed, err := st.Barrier().SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
@@ -93,7 +93,7 @@ func withTerm(s store.Sealed, term byte) store.Sealed {
 
 // fieldKeyRotation: after rotation new seals use the new term and old
 // ciphertexts still open, also after a reopen.
-func (h *harness) fieldKeyRotation(t *testing.T) {
+func checkFieldKeyRotation(t *testing.T, h *harness) {
 	dir := t.TempDir()
 	st, err := h.open(dir)
 	must(t, "open", err)

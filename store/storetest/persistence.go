@@ -17,7 +17,7 @@ import (
 
 // reopen: every kind of record survives Close and Open, and the audit
 // chain continues where it was.
-func (h *harness) reopen(t *testing.T) {
+func checkReopen(t *testing.T, h *harness) {
 	dir := t.TempDir()
 	st, err := h.open(dir)
 	must(t, "open", err)
@@ -101,7 +101,7 @@ func (h *harness) reopen(t *testing.T) {
 
 // encryptedAtRest: after Close, no file in the data directory contains
 // any of the distinctive values written, byte for byte.
-func (h *harness) encryptedAtRest(t *testing.T) {
+func checkEncryptedAtRest(t *testing.T, h *harness) {
 	dir := t.TempDir()
 	st, err := h.open(dir)
 	must(t, "open", err)
@@ -187,7 +187,7 @@ func scanDir(t *testing.T, dir string, marks [][]byte) {
 
 // closed: every operation after Close reports ErrClosed instead of
 // reaching Badger, and Close is idempotent.
-func (h *harness) closed(t *testing.T) {
+func checkClosed(t *testing.T, h *harness) {
 	st, err := h.open(t.TempDir())
 	must(t, "open", err)
 	must(t, "close", st.Close())

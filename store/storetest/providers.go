@@ -10,7 +10,7 @@ import (
 // providers checks the delivery-provider table: its secret is sealed to
 // the provider's own record (another provider's record cannot open it),
 // survives a field-key rotation, and an unset secret opens as nil.
-func (h *harness) providers(t *testing.T) {
+func checkProviders(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	ps := st.Providers()
 	secret := []byte("relay-password")
