@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"sync/atomic"
 	"testing"
 
@@ -24,18 +25,14 @@ func TestAllowBulkWriteGatesRotation(t *testing.T) {
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	seeds := map[string]string{}
 	for i := range 10 {
 		id := fmt.Sprintf("u%04d", i)
 		seeds[id] = "seed-" + id
 		seed, err := st.Credentials().SealTOTPSeed(id, []byte(seeds[id]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if _, err := st.Credentials().Put(id, func(store.Credential, bool) (store.Credential, error) {
 			return store.Credential{ID: id, PasswordHash: phc, TOTPSeed: seed}, nil
 		}); err != nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"github.com/stretchr/testify/require"
 	"sync/atomic"
 	"testing"
 
@@ -24,18 +25,12 @@ func TestAllowWriteGatesEveryWriter(t *testing.T) {
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	u, err := st.Users().Create(store.User{Username: "before"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	log, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer log.Close()
 
 	refuse.Store(true)

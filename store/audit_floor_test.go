@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"github.com/stretchr/testify/require"
 	"sync"
 	"testing"
 	"time"
@@ -19,9 +20,7 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 	stage := func(typ string) error {
 		return st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: typ}) })
 	}
-	if err := stage("first"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stage("first"))
 	staged, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	var once sync.Once
 	let := func() { once.Do(func() { close(release) }) }
@@ -42,25 +41,19 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 	}()
 	<-staged
 	held := st.AuditEntries().PendingFloor() // at most the slow write's entry
-	if err := stage("fast"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stage("fast"))
 	during := st.AuditEntries().PendingFloor()
 	if during != held {
 		t.Fatalf("floor moved from %d to %d past a write still in flight", held, during)
 	}
 	let()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-done)
 	after := st.AuditEntries().PendingFloor()
 	if after <= during {
 		t.Fatalf("floor stayed at %d after every write ended", after)
 	}
 	p, err := st.AuditEntries().PendingFrom(during, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var types []string
 	for _, e := range p {
 		types = append(types, e.Entry.Type)
@@ -85,9 +78,7 @@ func TestPendingFloorStartsAtTheClock(t *testing.T) {
 	if f < before {
 		t.Fatalf("floor %d is below the wall clock %d at the call", f, before)
 	}
-	if err := st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "late"}) }); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "late"}) }))
 	if p, err := st.AuditEntries().PendingFrom(f, 0); err != nil || len(p) != 1 {
 		t.Fatalf("pending from the floor = %d entries (%v), want the one staged after it", len(p), err)
 	}

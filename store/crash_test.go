@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -169,9 +170,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool
 	}
 	defer log.Close()
 	entries, err := st.AuditEntries().List(1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if uint64(len(entries)) < maxSeq {
 		t.Fatalf("round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)
 	}
@@ -194,9 +193,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool
 	}
 	if maxCounter > 0 {
 		c, err := st.Users().GetByUsername("counter")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		l, err := st.Logins().Get(c.ID)
 		if err != nil || l.FailedLogins < maxCounter {
 			t.Fatalf("round %d: counter = %d, %d was acknowledged (%v)", round, l.FailedLogins, maxCounter, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/stretchr/testify/require"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,21 +33,15 @@ func TestDerivationsGolden(t *testing.T) {
 	var b strings.Builder
 	for _, info := range []string{infoBadger, infoFields, infoBackup, infoRecords, infoPepper} {
 		k, err := derive(goldenRoot, nil, info)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b.WriteString(info + " " + hex.EncodeToString(k) + "\n")
 	}
 	kr, err := newKeyring(goldenRoot, zeroReader{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, term := range []uint32{2, 1} {
 		kr.active.Store(term)
 		s, err := kr.seal("user/u1", goldenField, []byte("seed"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b.WriteString("sealed " + hex.EncodeToString(s) + "\n")
 	}
 	testkit.Golden(t, "derivations.golden", []byte(b.String()))
@@ -61,9 +56,7 @@ func TestSealedGoldenOpens(t *testing.T) {
 		t.Skip("no golden file yet")
 	}
 	kr, err := newKeyring(goldenRoot, zeroReader{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	kr.active.Store(2)
 	n := 0
 	for _, line := range strings.Split(string(data), "\n") {
@@ -72,9 +65,7 @@ func TestSealedGoldenOpens(t *testing.T) {
 			continue
 		}
 		raw, err := hex.DecodeString(hexed)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		pt, err := kr.open("user/u1", goldenField, raw)
 		if err != nil || string(pt) != "seed" {
 			t.Fatalf("golden ciphertext %d: %q, %v", n, pt, err)
@@ -119,14 +110,10 @@ func TestRecordEncodingGolden(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
 			got, err := json.MarshalIndent(tc.rec, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			testkit.Golden(t, tc.file, append(got, '\n'))
 			back, err := tc.back(got)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			again, err := json.MarshalIndent(back, "", "  ")
 			if err != nil || !bytes.Equal(again, got) {
 				t.Fatalf("round trip lost data (%v):\n%s", err, again)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"github.com/stretchr/testify/require"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,9 +15,7 @@ import (
 func TestEverySealedFieldIsDeclared(t *testing.T) {
 	t.Parallel()
 	st, err := Open(t.TempDir(), make([]byte, RootKeySize), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	listed := map[string]bool{}
 	for _, tb := range st.Barrier().sealedTables() {

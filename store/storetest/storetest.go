@@ -2,7 +2,7 @@ package storetest
 
 import (
 	"crypto/rand"
-	"errors"
+	"github.com/stretchr/testify/require"
 	"testing"
 
 	"github.com/accessd/accessd/store"
@@ -71,9 +71,7 @@ func Open(t testing.TB) *store.Store {
 func OpenDir(t testing.TB, dir string, rootKey []byte) *store.Store {
 	t.Helper()
 	st, err := store.Open(dir, rootKey, store.Options{})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	require.NoError(t, err, "open store")
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
 			t.Errorf("close store: %v", err)
@@ -104,9 +102,7 @@ func (h *harness) fresh(t *testing.T) (*store.Store, string) {
 func (h *harness) openIn(t *testing.T, dir string) *store.Store {
 	t.Helper()
 	st, err := h.open(dir)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	require.NoError(t, err, "open store")
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
 			t.Errorf("close store: %v", err)
@@ -118,9 +114,7 @@ func (h *harness) openIn(t *testing.T, dir string) *store.Store {
 // mustErr fails unless err wraps want.
 func mustErr(t testing.TB, what string, err, want error) {
 	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("%s: got error %v, want %v", what, err, want)
-	}
+	require.ErrorIs(t, err, want, "%s: got error %v, want %v", what, err, want)
 }
 
 func must(t testing.TB, what string, err error) {
