@@ -272,6 +272,11 @@ func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
 	defer txn.Discard()
 	r.s.beginWrite()
 	committed := false
+	defer func() { // also when the batch panics
+		if !committed {
+			r.s.endWrite()
+		}
+	}()
 	err = func() error {
 		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -303,9 +308,6 @@ func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
 		committed = true
 		return r.s.durable()
 	}()
-	if !committed {
-		r.s.endWrite()
-	}
 	if errors.Is(err, badger.ErrConflict) {
 		err = fmt.Errorf("concurrent chain writer: %w", ErrConflict)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -133,4 +134,33 @@ func TestGroupSyncAbandonEndsGathering(t *testing.T) {
 	g.abandon()
 	wg.Wait()
 	assert.Equal(t, int32(1), f.syncs.Load())
+}
+
+// TestWriteEndsWhateverItsOutcome: a write transaction stops counting as
+// a sibling of other commits when it commits, fails, or panics, so that
+// no later sync waits for it.
+func TestWriteEndsWhateverItsOutcome(t *testing.T) {
+	t.Parallel()
+	root := make([]byte, RootKeySize)
+	st, err := Open(t.TempDir(), root, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	writing := func() int {
+		st.sync.mu.Lock()
+		defer st.sync.mu.Unlock()
+		return st.sync.writing
+	}
+
+	_, err = st.Groups().Create(Group{Name: "g"})
+	require.NoError(t, err)
+	assert.Zero(t, writing(), "after a commit")
+
+	errFn := errors.New("fn failed")
+	require.ErrorIs(t, st.Update(func(tx *Tx) error { return errFn }), errFn)
+	assert.Zero(t, writing(), "after an error")
+
+	require.PanicsWithValue(t, "fn panicked", func() {
+		_ = st.Update(func(tx *Tx) error { panic("fn panicked") })
+	})
+	assert.Zero(t, writing(), "after a panic")
 }

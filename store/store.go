@@ -498,16 +498,10 @@ func (s *engine) retry(fn func(txn *badger.Txn) error) error {
 		if err != nil {
 			return err
 		}
-		s.beginWrite()
-		err = fn(txn)
-		if err == nil {
-			err = txn.Commit()
-		}
-		txn.Discard()
+		err = s.attempt(txn, fn)
 		if err == nil {
 			return s.durable()
 		}
-		s.endWrite()
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
@@ -516,6 +510,28 @@ func (s *engine) retry(fn func(txn *badger.Txn) error) error {
 		}
 	}
 	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
+}
+
+// attempt runs fn in txn and commits it, counted as a sibling of other
+// commits (groupSync) until durable answers it; one that commits nothing
+// (an error, a conflict, a panic in fn) stops counting here.
+func (s *engine) attempt(txn *badger.Txn, fn func(txn *badger.Txn) error) error {
+	s.beginWrite()
+	committed := false
+	defer func() {
+		if !committed {
+			s.endWrite()
+		}
+	}()
+	defer txn.Discard()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
 
 // writeTxn starts a read-write transaction, unless Options.AllowWrite
