@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"sync/atomic"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 // it ran), it stops with the hook's error, every field still opens, and
 // the next RotateFields resumes the same term and retires the old one.
 func TestAllowBulkWriteGatesRotation(t *testing.T) {
+	t.Parallel()
 	errFull := errors.New("disk nearly full")
 	var calls, refuseFrom atomic.Int64 // refuse the calls numbered from refuseFrom on (0: none)
 	st, err := store.Open(t.TempDir(), testRoot, store.Options{AllowBulkWrite: func() error {
@@ -23,18 +25,14 @@ func TestAllowBulkWriteGatesRotation(t *testing.T) {
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	seeds := map[string]string{}
 	for i := range 10 {
 		id := fmt.Sprintf("u%04d", i)
 		seeds[id] = "seed-" + id
 		seed, err := st.Credentials().SealTOTPSeed(id, []byte(seeds[id]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if _, err := st.Credentials().Put(id, func(store.Credential, bool) (store.Credential, error) {
 			return store.Credential{ID: id, PasswordHash: phc, TOTPSeed: seed}, nil
 		}); err != nil {
@@ -56,23 +54,23 @@ func TestAllowBulkWriteGatesRotation(t *testing.T) {
 	}
 
 	refuseFrom.Store(1)
-	if r, err := st.RotateFields(store.RotateFieldsOptions{Batch: 3}); !errors.Is(err, errFull) || r.Term != 0 {
+	if r, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3}); !errors.Is(err, errFull) || r.Term != 0 {
 		t.Fatalf("refused up front: %+v, %v; want the hook's error and no term", r, err)
 	}
 	// The new term, one batch, then the disk is full.
 	calls.Store(0)
 	refuseFrom.Store(3)
-	r, err := st.RotateFields(store.RotateFieldsOptions{Batch: 3})
+	r, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3})
 	if !errors.Is(err, errFull) || r.Term != 2 || r.Resealed != 3 {
 		t.Fatalf("refused part-way: %+v, %v; want term 2, one batch of 3 re-sealed, the hook's error", r, err)
 	}
-	if st.RetiredFieldTerm() != 0 {
-		t.Fatalf("a refused rotation retired term %d", st.RetiredFieldTerm())
+	if st.Barrier().RetiredFieldTerm() != 0 {
+		t.Fatalf("a refused rotation retired term %d", st.Barrier().RetiredFieldTerm())
 	}
 	opensAll("after the refused rotation")
 
 	refuseFrom.Store(0)
-	r, err = st.RotateFields(store.RotateFieldsOptions{Batch: 3})
+	r, err = st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3})
 	if err != nil || !r.Resumed || r.Term != 2 || r.Retired != 1 || r.Resealed != 7 {
 		t.Fatalf("after the space came back: %+v, %v; want term 2 resumed, 7 fields left re-sealed, term 1 retired", r, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -98,7 +100,7 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 	// only moves forward (not e.Time, which the caller or an injected
 	// clock may set), so that a change committed before another began is
 	// chained before it; random bytes keep keys of two processes apart.
-	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), s.stageTick(a.tx.hold))
+	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), s.queue.tick(a.tx.hold))
 	var r [8]byte
 	if _, err := s.rand.Read(r[:]); err != nil {
 		return fmt.Errorf("store: stage audit entry: %w", err)
@@ -111,35 +113,83 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 	return nil
 }
 
-// stageTick returns the wall clock in nanoseconds, or one more than the
-// last value it returned if the clock has not moved on since. The first
-// tick a write takes is held (in *hold and s.staging) until the write
-// ends.
-func (s *Store) stageTick(hold *uint64) uint64 {
-	s.stageMu.Lock()
-	defer s.stageMu.Unlock()
-	t := max(uint64(time.Now().UnixNano()), s.stageLast+1)
-	s.stageLast = t
+// auditQueue is what the store keeps for the audit writer (store/audit)
+// between commits: a wake-up after every commit that staged entries, a
+// count of those commits, and the clock that orders staged entries (key
+// times) with the writes still holding one.
+type auditQueue struct {
+	// wake is signalled after a commit that staged audit entries, so
+	// the chain writer picks them up at once.
+	wake chan struct{}
+	// gen counts the commits that staged audit entries (Generation).
+	gen atomic.Uint64
+	// mu guards last, the last key time of a staged audit entry (tick),
+	// and staging, the first key time of each write that staged entries
+	// and has not ended (PendingFloor).
+	mu      sync.Mutex
+	last    uint64
+	staging map[uint64]struct{}
+}
+
+// committed counts a commit that staged entries and wakes the writer.
+func (q *auditQueue) committed() {
+	q.gen.Add(1)
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// tick returns the wall clock in nanoseconds, or one more than the last
+// value it returned if the clock has not moved on since. The first tick
+// a write takes is held (in *hold and q.staging) until the write ends.
+func (q *auditQueue) tick(hold *uint64) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t := max(uint64(time.Now().UnixNano()), q.last+1)
+	q.last = t
 	if hold != nil && *hold == 0 {
 		*hold = t
-		if s.staging == nil {
-			s.staging = map[uint64]struct{}{}
+		if q.staging == nil {
+			q.staging = map[uint64]struct{}{}
 		}
-		s.staging[t] = struct{}{}
+		q.staging[t] = struct{}{}
 	}
 	return t
 }
 
-// stageDone releases a write's hold once it has ended.
-func (s *Store) stageDone(hold *uint64) {
+// done releases a write's hold once it has ended.
+func (q *auditQueue) done(hold *uint64) {
 	if *hold == 0 {
 		return
 	}
-	s.stageMu.Lock()
-	defer s.stageMu.Unlock()
-	delete(s.staging, *hold)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.staging, *hold)
 	*hold = 0
 }
+
+// floor is AuditRepo.PendingFloor.
+func (q *auditQueue) floor() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.last = max(q.last, uint64(time.Now().UnixNano()))
+	f := q.last + 1
+	for t := range q.staging {
+		f = min(f, t)
+	}
+	return f
+}
+
+// Wake is signalled (without blocking, coalesced) after every commit
+// that staged audit entries; the chain writer waits on it.
+func (r *AuditRepo) Wake() <-chan struct{} { return r.s.queue.wake }
+
+// Generation counts the commits that staged audit entries, each counted
+// after it committed: a scan of the pending entries begun after reading
+// n sees every entry staged by the first n such commits, so the chain
+// writer need not scan again while the count stays n.
+func (r *AuditRepo) Generation() uint64 { return r.s.queue.gen.Load() }
 
 // PendingFloor is a key time below which no entry will be staged any
 // more: every write that staged one there has ended. A read of the
@@ -149,19 +199,10 @@ func (s *Store) stageDone(hold *uint64) {
 // the deleted keys of the entries already chained.
 //
 // With no write in flight it is the wall clock: entries staged from now
-// on get key times from now on, even if the clock steps back (stageTick
-// never goes below stageLast+1), and the deleted keys of entries staged
-// before, by this process or an earlier one, are not walked again.
-func (s *Store) PendingFloor() uint64 {
-	s.stageMu.Lock()
-	defer s.stageMu.Unlock()
-	s.stageLast = max(s.stageLast, uint64(time.Now().UnixNano()))
-	f := s.stageLast + 1
-	for t := range s.staging {
-		f = min(f, t)
-	}
-	return f
-}
+// on get key times from now on, even if the clock steps back (tick never
+// goes below last+1), and the deleted keys of entries staged before, by
+// this process or an earlier one, are not walked again.
+func (r *AuditRepo) PendingFloor() uint64 { return r.s.queue.floor() }
 
 // PendingAudit is a staged entry not yet chained.
 type PendingAudit struct {
@@ -229,6 +270,13 @@ func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
 		return fmt.Errorf("store: chain audit entries: %w", err)
 	}
 	defer txn.Discard()
+	r.s.beginWrite()
+	committed := false
+	defer func() { // also when the batch panics
+		if !committed {
+			r.s.endWrite()
+		}
+	}()
 	err = func() error {
 		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -257,6 +305,7 @@ func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
 		if err := txn.Commit(); err != nil {
 			return err
 		}
+		committed = true
 		return r.s.durable()
 	}()
 	if errors.Is(err, badger.ErrConflict) {

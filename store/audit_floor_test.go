@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"github.com/stretchr/testify/require"
 	"sync"
 	"testing"
 	"time"
@@ -14,13 +15,12 @@ import (
 // write that has not ended, even when a later write committed first; a
 // read from the floor then finds the late entry.
 func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	stage := func(typ string) error {
 		return st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: typ}) })
 	}
-	if err := stage("first"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stage("first"))
 	staged, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	var once sync.Once
 	let := func() { once.Do(func() { close(release) }) }
@@ -40,26 +40,20 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 		})
 	}()
 	<-staged
-	held := st.PendingFloor() // at most the slow write's entry
-	if err := stage("fast"); err != nil {
-		t.Fatal(err)
-	}
-	during := st.PendingFloor()
+	held := st.AuditEntries().PendingFloor() // at most the slow write's entry
+	require.NoError(t, stage("fast"))
+	during := st.AuditEntries().PendingFloor()
 	if during != held {
 		t.Fatalf("floor moved from %d to %d past a write still in flight", held, during)
 	}
 	let()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	after := st.PendingFloor()
+	require.NoError(t, <-done)
+	after := st.AuditEntries().PendingFloor()
 	if after <= during {
 		t.Fatalf("floor stayed at %d after every write ended", after)
 	}
 	p, err := st.AuditEntries().PendingFrom(during, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var types []string
 	for _, e := range p {
 		types = append(types, e.Entry.Type)
@@ -77,15 +71,14 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 // chained entries' deleted keys it would walk; an entry staged after
 // that, even with the clock stepped back, still lands above the floor.
 func TestPendingFloorStartsAtTheClock(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	before := uint64(time.Now().UnixNano())
-	f := st.PendingFloor()
+	f := st.AuditEntries().PendingFloor()
 	if f < before {
 		t.Fatalf("floor %d is below the wall clock %d at the call", f, before)
 	}
-	if err := st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "late"}) }); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "late"}) }))
 	if p, err := st.AuditEntries().PendingFrom(f, 0); err != nil || len(p) != 1 {
 		t.Fatalf("pending from the floor = %d entries (%v), want the one staged after it", len(p), err)
 	}

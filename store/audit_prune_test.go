@@ -3,7 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
-	"errors"
+	"github.com/stretchr/testify/require"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,15 +19,11 @@ func pruned(t *testing.T, n, k int) (*store.Store, []store.AuditEntry, store.Aud
 	t.Helper()
 	st, all := chain(t, n)
 	l, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	dir := t.TempDir()
 	res, err := l.Prune(context.Background(), all[k].Time, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if res.Checkpoint == nil || res.Checkpoint.Seq != uint64(k) {
 		t.Fatalf("prune = %+v, want a checkpoint at entry %d", res, k)
 	}
@@ -38,6 +34,7 @@ func pruned(t *testing.T, n, k int) (*store.Store, []store.AuditEntry, store.Aud
 // checkpoint, and catches what an insider (with the root key, or
 // without) could do to the checkpoint or the entries that follow it.
 func TestAuditVerifyFromCheckpoint(t *testing.T) {
+	t.Parallel()
 	const n, k = 10, 5
 	tests := []struct {
 		name    string
@@ -83,21 +80,15 @@ func TestAuditVerifyFromCheckpoint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st, all, cp, dir := pruned(t, n, k)
 			if tc.tamper != nil {
-				if err := tc.tamper(st, all, cp); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, tc.tamper(st, all, cp))
 			}
 			res, err := audit.Verify(st)
-			if err != nil {
-				t.Fatalf("verify: %v", err)
-			}
+			require.NoError(t, err, "verify")
 			if tc.broken == 0 {
 				if !res.OK || res.Entries != n || res.Checked != n-k || res.Checkpoint == nil || res.Checkpoint.Seq != k {
 					t.Fatalf("verify = %+v, want OK from the checkpoint at %d", res, k)
 				}
-				if err := audit.VerifyArchive(filepath.Join(dir, cp.Archive), *res.Checkpoint); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, audit.VerifyArchive(filepath.Join(dir, cp.Archive), *res.Checkpoint))
 				return
 			}
 			if res.OK || res.FirstBroken != tc.broken || !strings.Contains(res.Problem, tc.problem) {
@@ -111,6 +102,7 @@ func TestAuditVerifyFromCheckpoint(t *testing.T) {
 // TestAuditCheckpointRules: the store refuses a checkpoint that does not
 // describe the chain it holds, and deletes only what a checkpoint covers.
 func TestAuditCheckpointRules(t *testing.T) {
+	t.Parallel()
 	const n = 6
 	tests := []struct {
 		name string
@@ -128,9 +120,7 @@ func TestAuditCheckpointRules(t *testing.T) {
 			st, all := chain(t, n)
 			cp := store.AuditCheckpoint{Seq: 3, Hash: all[2].Hash, FirstSeq: 1, Time: time.Now(), Archive: "a", Entries: 3}
 			tc.edit(&cp, all)
-			if err := st.AuditEntries().SetCheckpoint(cp); !errors.Is(err, store.ErrInvalid) {
-				t.Fatalf("set checkpoint = %v, want ErrInvalid", err)
-			}
+			require.ErrorIs(t, st.AuditEntries().SetCheckpoint(cp), store.ErrInvalid, "set checkpoint")
 			if d, err := st.AuditEntries().DeleteArchived(0); err != nil || d != 0 {
 				t.Fatalf("delete without a checkpoint = %d, %v; want nothing deleted", d, err)
 			}
@@ -138,9 +128,7 @@ func TestAuditCheckpointRules(t *testing.T) {
 	}
 	st, all := chain(t, n)
 	cp := store.AuditCheckpoint{Seq: 3, Hash: all[2].Hash, FirstSeq: 1, Archive: "a", Entries: 3}
-	if err := st.AuditEntries().SetCheckpoint(cp); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.AuditEntries().SetCheckpoint(cp))
 	for _, want := range []int{2, 1, 0} {
 		if d, err := st.AuditEntries().DeleteArchived(2); err != nil || d != want {
 			t.Fatalf("delete = %d, %v; want %d", d, err, want)
@@ -150,7 +138,5 @@ func TestAuditCheckpointRules(t *testing.T) {
 		t.Fatalf("after deleting what the checkpoint covers: %d entries from %v (%v)", len(rest), rest, err)
 	}
 	back := store.AuditCheckpoint{Seq: 2, Hash: all[1].Hash, FirstSeq: 4, FirstPrev: all[2].Hash}
-	if err := st.AuditEntries().SetCheckpoint(back); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("a checkpoint moving back = %v, want ErrInvalid", err)
-	}
+	require.ErrorIs(t, st.AuditEntries().SetCheckpoint(back), store.ErrInvalid, "a checkpoint moving back")
 }

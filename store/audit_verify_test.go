@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"github.com/stretchr/testify/require"
 	"strconv"
 	"testing"
 	"time"
@@ -17,9 +18,7 @@ func chain(t *testing.T, n int) (*store.Store, []store.AuditEntry) {
 	t.Helper()
 	st := storetest.Open(t)
 	log, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		err := log.Record(context.Background(), store.AuditEntry{
@@ -27,13 +26,9 @@ func chain(t *testing.T, n int) (*store.Store, []store.AuditEntry) {
 			Target: "user:" + strconv.Itoa(i), Result: "ok", Source: "admin-socket",
 			Detail: map[string]string{"field": "email", "n": strconv.Itoa(i)},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}
-	if err := log.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, log.Close())
 	all, err := st.AuditEntries().List(1, 0)
 	if err != nil || len(all) != n {
 		t.Fatalf("chain of %d: %d entries, %v", n, len(all), err)
@@ -48,9 +43,7 @@ func chain(t *testing.T, n int) (*store.Store, []store.AuditEntry) {
 func mustBreakAt(t *testing.T, st *store.Store, seq uint64) {
 	t.Helper()
 	res, err := audit.Verify(st)
-	if err != nil {
-		t.Fatalf("verify: %v", err)
-	}
+	require.NoError(t, err, "verify")
 	if res.OK || res.FirstBroken != seq || res.Problem == "" {
 		t.Fatalf("verify = %+v, want entry %d named broken", res, seq)
 	}
@@ -61,6 +54,7 @@ func mustBreakAt(t *testing.T, st *store.Store, seq uint64) {
 // who can write the store (with the root key, so record MACs are valid,
 // or without it).
 func TestAuditVerifyDetects(t *testing.T) {
+	t.Parallel()
 	const n = 8
 	tests := []struct {
 		name   string
@@ -139,9 +133,7 @@ func TestAuditVerifyDetects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st, all := chain(t, n)
-			if err := tc.tamper(st, all); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, tc.tamper(st, all))
 			mustBreakAt(t, st, tc.broken)
 		})
 	}
@@ -151,6 +143,7 @@ func TestAuditVerifyDetects(t *testing.T) {
 // field of it, an altered value (written with a valid record MAC) makes
 // Verify name exactly that entry, and putting it back makes it pass.
 func TestAuditVerifyFlipEverything(t *testing.T) {
+	t.Parallel()
 	const n = 20
 	st, all := chain(t, n)
 	fields := []struct {
@@ -179,19 +172,13 @@ func TestAuditVerifyFlipEverything(t *testing.T) {
 			e.PrevHash = append([]byte(nil), orig.PrevHash...)
 			e.Hash = append([]byte(nil), orig.Hash...)
 			f.alter(&e)
-			if err := store.AuditPutForTest(st, orig.Seq, e); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, store.AuditPutForTest(st, orig.Seq, e))
 			res, err := audit.Verify(st)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if res.OK || res.FirstBroken != orig.Seq {
 				t.Fatalf("entry %d with %s altered: verify = %+v", orig.Seq, f.name, res)
 			}
-			if err := store.AuditPutForTest(st, orig.Seq, orig); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, store.AuditPutForTest(st, orig.Seq, orig))
 		}
 	}
 	res, err := audit.Verify(st)

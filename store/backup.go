@@ -248,23 +248,25 @@ func (b *backupReader) next() error {
 // writers go on while it streams, and the snapshot is the state at its
 // start. The stream holds field ciphertexts as stored, so a restore with
 // the same root key opens them.
-func (s *Store) Backup(w io.Writer) error { return s.BackupBound(w, nil) }
+func (b Barrier) Backup(w io.Writer) error { return b.BackupBound(w, nil) }
 
 // BackupBound is Backup with a binding: every chunk authenticates bind as
 // well, so only RestoreBound with the same bind opens the stream. A caller
 // that wraps the stream in a header of its own passes the header's MAC,
 // and a header then cannot be moved onto another backup's stream.
-func (s *Store) BackupBound(w io.Writer, bind []byte) error {
+func (b Barrier) BackupBound(w io.Writer, bind []byte) error {
+	s := b.s
 	if err := s.acquire(); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	defer s.mu.RUnlock()
-	return s.backupLocked(w, bind)
+	return b.backupLocked(w, bind)
 }
 
 // backupLocked is BackupBound for callers that hold the store open (Open
 // itself, before a migration).
-func (s *Store) backupLocked(w io.Writer, bind []byte) error {
+func (b Barrier) backupLocked(w io.Writer, bind []byte) error {
+	s := b.s
 	bw, err := newBackupWriter(w, s.backupKey, bind, s.rand)
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)

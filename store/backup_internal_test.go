@@ -2,7 +2,7 @@ package store
 
 import (
 	"bytes"
-	"errors"
+	"github.com/stretchr/testify/require"
 	"io"
 	"testing"
 )
@@ -13,9 +13,7 @@ func encryptStream(t testing.TB, plain []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	w, err := newBackupWriter(&out, testBackupKey, nil, bytes.NewReader(bytes.Repeat([]byte{9}, backupSaltLen)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Odd-sized writes exercise the chunk boundary logic.
 	for len(plain) > 0 {
 		n := min(len(plain), 7777)
@@ -24,13 +22,12 @@ func encryptStream(t testing.TB, plain []byte) []byte {
 		}
 		plain = plain[n:]
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Close())
 	return out.Bytes()
 }
 
 func TestBackupStreamRoundTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		size   int
@@ -55,9 +52,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 				t.Fatalf("stream is %d bytes, want %d (%d chunks)", len(enc), wantLen, tc.chunks)
 			}
 			got, err := io.ReadAll(newBackupReader(bytes.NewReader(enc), testBackupKey, nil))
-			if err != nil {
-				t.Fatalf("read: %v", err)
-			}
+			require.NoError(t, err, "read")
 			if !bytes.Equal(got, plain) {
 				t.Fatal("round trip changed the data")
 			}
@@ -67,30 +62,25 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 					continue
 				}
 				_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
-				if !errors.Is(err, ErrBadBackup) {
-					t.Fatalf("prefix of %d bytes: %v, want ErrBadBackup", cut, err)
-				}
+				require.ErrorIs(t, err, ErrBadBackup, "prefix of %d bytes: %v, want ErrBadBackup", cut, err)
 			}
 		})
 	}
 }
 
 func TestBackupStreamDropsFinalChunk(t *testing.T) {
+	t.Parallel()
 	enc := encryptStream(t, make([]byte, 2*backupChunk+10))
 	// Cut exactly after the second full chunk: every remaining chunk is
 	// intact, only the final one is missing.
 	cut := backupHeaderLen() + 2*(backupFrameHdr+backupChunk+gcmTagLen)
 	_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
-	if !errors.Is(err, ErrBadBackup) {
-		t.Fatalf("stream without its final chunk: %v, want ErrBadBackup", err)
-	}
+	require.ErrorIs(t, err, ErrBadBackup, "stream without its final chunk: %v, want ErrBadBackup", err)
 	// Relabelling the last non-final chunk as final fails too.
 	relabel := bytes.Clone(enc[:cut])
 	relabel[backupHeaderLen()+backupFrameHdr+backupChunk+gcmTagLen] = 1
 	_, err = io.ReadAll(newBackupReader(bytes.NewReader(relabel), testBackupKey, nil))
-	if !errors.Is(err, ErrBadBackup) {
-		t.Fatalf("chunk relabelled final: %v, want ErrBadBackup", err)
-	}
+	require.ErrorIs(t, err, ErrBadBackup, "chunk relabelled final: %v, want ErrBadBackup", err)
 }
 
 // FuzzBackupReader: the reader of untrusted backup streams never panics,
@@ -108,9 +98,7 @@ func FuzzBackupReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := io.ReadAll(newBackupReader(bytes.NewReader(data), testBackupKey, nil))
 		if err != nil {
-			if !errors.Is(err, ErrBadBackup) {
-				t.Fatalf("error not wrapping ErrBadBackup: %v", err)
-			}
+			require.ErrorIs(t, err, ErrBadBackup, "error not wrapping ErrBadBackup: %v", err)
 			return
 		}
 		if !bytes.Equal(data, valid) && !bytes.Equal(data, big) {
@@ -123,18 +111,15 @@ func FuzzBackupReader(f *testing.F) {
 // unbound; and an unbound (version-1) stream is refused when a binding
 // is claimed.
 func TestBackupStreamBinding(t *testing.T) {
+	t.Parallel()
 	write := func(bind []byte) []byte {
 		var out bytes.Buffer
 		w, err := newBackupWriter(&out, testBackupKey, bind, bytes.NewReader(bytes.Repeat([]byte{7}, backupSaltLen)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if _, err := w.Write([]byte("the store")); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.Close())
 		return out.Bytes()
 	}
 	a, b := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
@@ -144,17 +129,13 @@ func TestBackupStreamBinding(t *testing.T) {
 	var old bytes.Buffer
 	header := append([]byte(backupMagicV1), bytes.Repeat([]byte{7}, backupSaltLen)...)
 	aead, err := backupAEAD(testBackupKey, header[len(backupMagicV1):])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	old.Write(header)
 	w1 := &backupWriter{w: &old, aead: aead, aad: header, buf: make([]byte, 0, backupChunk)}
 	if _, err := w1.Write([]byte("the store")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w1.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w1.Close())
 	v1 := old.Bytes()
 	for _, tc := range []struct {
 		name   string
@@ -176,9 +157,7 @@ func TestBackupStreamBinding(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrBadBackup) {
-				t.Fatalf("err = %v, want ErrBadBackup", err)
-			}
+			require.ErrorIs(t, err, ErrBadBackup, "err = %v, want ErrBadBackup", err)
 		})
 	}
 }

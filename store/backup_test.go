@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,9 +22,7 @@ import (
 func makeBackup(t *testing.T) (backup []byte, before []string) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), testRoot, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	for i := range 400 {
 		var id string
@@ -42,12 +41,10 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 			_, err = tx.Credentials().Put(u.ID, func(store.Credential, bool) (store.Credential, error) { return c, nil })
 			return err
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		before = append(before, id)
 	}
-	if _, err := st.RotateFieldKey(); err != nil { // restored stores must know term 2
+	if _, err := st.Barrier().RotateFieldKey(); err != nil { // restored stores must know term 2
 		t.Fatal(err)
 	}
 
@@ -67,12 +64,10 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 		runtime.Gosched()
 	}
 	var buf bytes.Buffer
-	err = st.Backup(&buf)
+	err = st.Barrier().Backup(&buf)
 	stop.Store(true)
 	wg.Wait()
-	if err != nil {
-		t.Fatalf("backup: %v", err)
-	}
+	require.NoError(t, err, "backup")
 	t.Logf("backup of %d bytes; %d writes went on around it", buf.Len(), written.Load())
 	return buf.Bytes(), before
 }
@@ -80,22 +75,19 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 const phc = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$5Wl0cVgyUEk5cWFxcUhkM2dPRlVwZ2ZRZ3JrY2VqYQ"
 
 func TestBackupRestore(t *testing.T) {
+	t.Parallel()
 	backup, before := makeBackup(t)
 	if bytes.Contains(backup, []byte("user-001")) || bytes.Contains(backup, []byte(phc)) {
 		t.Fatal("backup stream contains plaintext")
 	}
 
 	dir := filepath.Join(t.TempDir(), "db")
-	if err := store.Restore(bytes.NewReader(backup), dir, testRoot); err != nil {
-		t.Fatalf("restore: %v", err)
-	}
+	require.NoError(t, store.Restore(bytes.NewReader(backup), dir, testRoot), "restore")
 	st, err := store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatalf("open restored store: %v", err)
-	}
+	require.NoError(t, err, "open restored store")
 	defer st.Close()
-	if st.FieldKeyTerm() != 2 {
-		t.Fatalf("restored field term = %d, want 2", st.FieldKeyTerm())
+	if st.Barrier().FieldKeyTerm() != 2 {
+		t.Fatalf("restored field term = %d, want 2", st.Barrier().FieldKeyTerm())
 	}
 	seeds := 0
 	for i, id := range before {
@@ -124,9 +116,7 @@ func TestBackupRestore(t *testing.T) {
 	// The snapshot is consistent: of the single writer's sequential
 	// creates it holds exactly a prefix.
 	all, err := st.Users().List("", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	during := map[string]bool{}
 	for _, u := range all {
 		if strings.HasPrefix(u.Username, "during-") {
@@ -149,15 +139,12 @@ func TestBackupRestore(t *testing.T) {
 }
 
 func TestRestoreIntoEmptyExistingDir(t *testing.T) {
+	t.Parallel()
 	backup, before := makeBackup(t)
 	dir := t.TempDir() // exists, empty
-	if err := store.Restore(bytes.NewReader(backup), dir, testRoot); err != nil {
-		t.Fatalf("restore into empty dir: %v", err)
-	}
+	require.NoError(t, store.Restore(bytes.NewReader(backup), dir, testRoot), "restore into empty dir")
 	st, err := store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	if _, err := st.Users().Get(before[0]); err != nil {
 		t.Fatal(err)
@@ -165,6 +152,7 @@ func TestRestoreIntoEmptyExistingDir(t *testing.T) {
 }
 
 func TestRestoreRefuses(t *testing.T) {
+	t.Parallel()
 	backup, _ := makeBackup(t)
 	flip := func(at int) []byte {
 		b := bytes.Clone(backup)
@@ -203,9 +191,7 @@ func TestRestoreRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "db")
 			err := store.Restore(bytes.NewReader(tc.stream), dir, tc.key)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("restore: %v, want %v", err, tc.want)
-			}
+			require.ErrorIs(t, err, tc.want, "restore: %v, want %v", err, tc.want)
 			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("failed restore left %s behind: %v", dir, err)
 			}
@@ -219,13 +205,9 @@ func TestRestoreRefuses(t *testing.T) {
 	t.Run("non-empty dir", func(t *testing.T) {
 		dir := t.TempDir()
 		marker := filepath.Join(dir, "keep")
-		if err := os.WriteFile(marker, []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(marker, []byte("x"), 0o600))
 		err := store.Restore(bytes.NewReader(backup), dir, testRoot)
-		if !errors.Is(err, store.ErrNotEmpty) {
-			t.Fatalf("restore into non-empty dir: %v, want ErrNotEmpty", err)
-		}
+		require.ErrorIs(t, err, store.ErrNotEmpty, "restore into non-empty dir: %v, want ErrNotEmpty", err)
 		if _, err := os.Stat(marker); err != nil {
 			t.Fatalf("restore touched the non-empty dir: %v", err)
 		}
@@ -233,13 +215,9 @@ func TestRestoreRefuses(t *testing.T) {
 	t.Run("existing store", func(t *testing.T) {
 		dir := t.TempDir()
 		st, err := store.Open(dir, testRoot, store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		st.Close()
-		if err := store.Restore(bytes.NewReader(backup), dir, testRoot); !errors.Is(err, store.ErrNotEmpty) {
-			t.Fatalf("restore over a store: %v, want ErrNotEmpty", err)
-		}
+		require.ErrorIs(t, store.Restore(bytes.NewReader(backup), dir, testRoot), store.ErrNotEmpty, "restore over a store")
 	})
 }
 

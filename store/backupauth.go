@@ -17,7 +17,8 @@ const BackupTagSize = sha256.Size
 // BackupTag returns HMAC-SHA-256 of header under a key derived from the
 // store's backup key, so that whoever wraps a backup stream in a header
 // can have restore check the header under the same root key.
-func (s *Store) BackupTag(header []byte) ([]byte, error) {
+func (b Barrier) BackupTag(header []byte) ([]byte, error) {
+	s := b.s
 	if err := s.acquire(); err != nil {
 		return nil, fmt.Errorf("store: backup tag: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -100,6 +101,7 @@ func TestCrashChild(t *testing.T) {
 // reopens the store and checks that every write the child saw
 // acknowledged is there and the store opens cleanly.
 func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns 24 processes")
 	}
@@ -168,9 +170,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool
 	}
 	defer log.Close()
 	entries, err := st.AuditEntries().List(1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if uint64(len(entries)) < maxSeq {
 		t.Fatalf("round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)
 	}
@@ -193,9 +193,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool
 	}
 	if maxCounter > 0 {
 		c, err := st.Users().GetByUsername("counter")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		l, err := st.Logins().Get(c.ID)
 		if err != nil || l.FailedLogins < maxCounter {
 			t.Fatalf("round %d: counter = %d, %d was acknowledged (%v)", round, l.FailedLogins, maxCounter, err)

@@ -118,7 +118,7 @@ func (r *CredentialRepo) Delete(userID string) error { return r.t.doDelete(r.x, 
 // SealTOTPSeed seals a TOTP seed for the user, ready for TOTPSeed. The
 // caller clears seed.
 func (r *CredentialRepo) SealTOTPSeed(userID string, seed []byte) (Sealed, error) {
-	return r.t.s.SealField(CredentialRecordKey(userID), FieldTOTPSeed, seed)
+	return r.t.s.Barrier().SealField(CredentialRecordKey(userID), FieldTOTPSeed, seed)
 }
 
 // OpenTOTPSeed opens c.TOTPSeed. The caller clears the result.
@@ -126,7 +126,7 @@ func (r *CredentialRepo) OpenTOTPSeed(c Credential) ([]byte, error) {
 	if len(c.TOTPSeed) == 0 {
 		return nil, fmt.Errorf("store: open field %q: no seed: %w", FieldTOTPSeed, ErrNotFound)
 	}
-	return r.t.s.OpenField(CredentialRecordKey(c.ID), FieldTOTPSeed, c.TOTPSeed)
+	return r.t.s.Barrier().OpenField(CredentialRecordKey(c.ID), FieldTOTPSeed, c.TOTPSeed)
 }
 
 // LoginState is the hot, machine-written state of a user or application:

@@ -3,6 +3,28 @@
 // signing keys and audit entries, one narrow repository per kind of
 // record.
 //
+// # Layout
+//
+// Three layers, each a type of its own:
+//
+//   - the engine (engine, durable.go): the Badger database, the close
+//     lock, the write gates (Options.AllowWrite, AllowBulkWrite) and the
+//     group sync that answers a commit only once it is on stable
+//     storage. A lone committer syncs at once; a sync gathers only while
+//     other commits are in flight, at most 10 ms (groupSync).
+//   - the barrier (barrier, keys.go, records.go, rotate.go, backup*.go):
+//     the keys derived from the root key, the record MACs, sealed fields,
+//     field-key rotation and the backup stream's crypto. Its consumers
+//     reach it through Store.Barrier; Sum, the pepper, stays on Store
+//     because every keyed hash of a secret takes the store as its Pepper.
+//   - the repositories (table.go and one file per kind of record) over
+//     both, each call its own transaction or joined to a Tx.
+//
+// Audit entries are staged in a Tx (Tx.Audit) with the change they
+// record; the chain writer in store/audit chains them, woken through
+// AuditRepo.Wake, and the store keeps for it only the order of staged
+// entries (auditQueue). Layout migrations run at Open (migration).
+//
 // # Keys
 //
 // The store is handed the 32-byte root key and never learns how it was

@@ -1,88 +1,166 @@
 package store
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
+
+// fakeSync is a sync of groupSync's tests: it records how many commits
+// it saw at its start and, once done, marks them covered.
+type fakeSync struct {
+	seq     atomic.Uint64 // commits finished so far
+	covered atomic.Uint64 // commits that a finished sync had seen at its start
+	syncs   atomic.Int32
+	cost    time.Duration
+}
+
+func (f *fakeSync) sync() error {
+	seen := f.seq.Load()
+	f.syncs.Add(1)
+	time.Sleep(f.cost) // an fsync
+	for c := f.covered.Load(); seen > c && !f.covered.CompareAndSwap(c, seen); c = f.covered.Load() {
+	}
+	return nil
+}
+
+// commit is one committer: begin, write, wait; it fails t when it is
+// answered before a sync covered its commit.
+func (f *fakeSync) commit(t *testing.T, g *groupSync, write time.Duration) {
+	g.begin()
+	time.Sleep(write)
+	mine := f.seq.Add(1) // the commit is written
+	if !assert.NoError(t, g.wait(f.sync)) {
+		return
+	}
+	assert.GreaterOrEqual(t, f.covered.Load(), mine, "commit %d answered before a sync covered it", mine)
+}
 
 // TestGroupSyncCoversEveryCommit: a committer is answered only after a
 // sync that started after its commit finished; and concurrent committers
 // share syncs.
 func TestGroupSyncCoversEveryCommit(t *testing.T) {
+	t.Parallel()
 	g := newGroupSync()
-	var seq atomic.Uint64     // commits finished so far
-	var covered atomic.Uint64 // commits that a finished sync had seen at its start
-	var syncs atomic.Int32
-	doSync := func() error {
-		seen := seq.Load()
-		syncs.Add(1)
-		time.Sleep(2 * time.Millisecond) // an fsync
-		for {
-			c := covered.Load()
-			if seen <= c || covered.CompareAndSwap(c, seen) {
-				return nil
-			}
-		}
-	}
+	f := &fakeSync{cost: 2 * time.Millisecond}
 	const n = 200
 	var wg sync.WaitGroup
 	for range n {
-		wg.Go(func() {
-			mine := seq.Add(1) // the commit is written
-			if err := g.wait(doSync); err != nil {
-				t.Error(err)
-			}
-			if covered.Load() < mine {
-				t.Errorf("commit %d answered before a sync covered it (covered %d)", mine, covered.Load())
-			}
-		})
+		wg.Go(func() { f.commit(t, g, 0) })
 	}
 	wg.Wait()
-	if s := syncs.Load(); s >= n/2 {
-		t.Errorf("%d syncs for %d concurrent commits: not shared", s, n)
-	}
-	t.Logf("%d commits, %d syncs", n, syncs.Load())
+	assert.Less(t, f.syncs.Load(), int32(n/2), "syncs for %d concurrent commits: not shared", n)
+	t.Logf("%d commits, %d syncs", n, f.syncs.Load())
 }
 
-// TestGroupSyncWindow: commits arriving one at a time, each waited for,
-// share syncs: a sync starts no sooner than the window after the last
-// one ended, so a second of them costs at most elapsed/window+1 syncs,
-// and each is still answered only after a sync that covers it.
-func TestGroupSyncWindow(t *testing.T) {
+// TestGroupSyncLoneCommitter: a committer with no sibling syncs at once:
+// each of a sequence of commits runs its own sync and none waits for the
+// window.
+func TestGroupSyncLoneCommitter(t *testing.T) {
 	g := newGroupSync()
-	var seq, covered atomic.Uint64
-	var syncs atomic.Int32
-	doSync := func() error {
-		seen := seq.Load()
-		syncs.Add(1)
-		time.Sleep(200 * time.Microsecond)
-		for c := covered.Load(); seen > c && !covered.CompareAndSwap(c, seen); c = covered.Load() {
-		}
-		return nil
-	}
+	f := &fakeSync{}
+	const n = 50
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range 4 { // four committers, each committing and waiting in turn
-		wg.Go(func() {
-			for range 50 {
-				mine := seq.Add(1)
-				if err := g.wait(doSync); err != nil {
-					t.Error(err)
-					return
-				}
-				if covered.Load() < mine {
-					t.Errorf("commit %d answered before a sync covered it", mine)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		})
+	for range n {
+		f.commit(t, g, 0)
 	}
-	wg.Wait()
 	elapsed := time.Since(start)
-	if most := int32(elapsed/syncWindow) + 1; syncs.Load() > most {
-		t.Fatalf("%d syncs in %v: more than one per %v window (%d)", syncs.Load(), elapsed, syncWindow, most)
+	assert.Equal(t, int32(n), f.syncs.Load(), "a lone commit is synced by itself")
+	// Waiting out the window once per commit would take n × 10 ms.
+	assert.Less(t, elapsed, n*syncWindow/2, "%d lone commits took %v", n, elapsed)
+}
+
+// TestGroupSyncGathersSiblings: a sync that starts while a sibling is
+// committing waits for it, and one sync answers both.
+func TestGroupSyncGathersSiblings(t *testing.T) {
+	t.Parallel()
+	g := newGroupSync()
+	g.window = time.Minute // the sibling, not the bound, ends the gathering
+	f := &fakeSync{}
+	g.begin() // the sibling starts its transaction first
+	var wg sync.WaitGroup
+	wg.Go(func() { f.commit(t, g, 0) })
+	require.Eventually(t, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.running
+	}, 10*time.Second, time.Millisecond, "the first committer gathers")
+	mine := f.seq.Add(1)
+	require.NoError(t, g.wait(f.sync))
+	wg.Wait()
+	assert.GreaterOrEqual(t, f.covered.Load(), mine)
+	assert.Equal(t, int32(1), f.syncs.Load(), "both commits share one sync")
+}
+
+// TestGroupSyncWindowBoundsGathering: a sibling that does not commit
+// (a long transaction, or one that ends in an error) holds a sync back
+// at most the window.
+func TestGroupSyncWindowBoundsGathering(t *testing.T) {
+	t.Parallel()
+	g := newGroupSync()
+	f := &fakeSync{}
+	g.begin() // a sibling that stays open
+	start := time.Now()
+	f.commit(t, g, 0)
+	elapsed := time.Since(start)
+	assert.GreaterOrEqual(t, elapsed, syncWindow, "the sync gathers while a sibling writes")
+	assert.Less(t, elapsed, 50*syncWindow, "the window bounds the gathering")
+	g.abandon()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	assert.Zero(t, g.writing, "begin and abandon balance")
+}
+
+// TestGroupSyncAbandonEndsGathering: a sibling that ends without a
+// commit releases a gathering sync at once.
+func TestGroupSyncAbandonEndsGathering(t *testing.T) {
+	t.Parallel()
+	g := newGroupSync()
+	g.window = time.Minute
+	f := &fakeSync{}
+	g.begin()
+	var wg sync.WaitGroup
+	wg.Go(func() { f.commit(t, g, 0) })
+	require.Eventually(t, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.running
+	}, 10*time.Second, time.Millisecond)
+	g.abandon()
+	wg.Wait()
+	assert.Equal(t, int32(1), f.syncs.Load())
+}
+
+// TestWriteEndsWhateverItsOutcome: a write transaction stops counting as
+// a sibling of other commits when it commits, fails, or panics, so that
+// no later sync waits for it.
+func TestWriteEndsWhateverItsOutcome(t *testing.T) {
+	t.Parallel()
+	root := make([]byte, RootKeySize)
+	st, err := Open(t.TempDir(), root, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	writing := func() int {
+		st.sync.mu.Lock()
+		defer st.sync.mu.Unlock()
+		return st.sync.writing
 	}
-	t.Logf("200 commits in %v, %d syncs", elapsed, syncs.Load())
+
+	_, err = st.Groups().Create(Group{Name: "g"})
+	require.NoError(t, err)
+	assert.Zero(t, writing(), "after a commit")
+
+	errFn := errors.New("fn failed")
+	require.ErrorIs(t, st.Update(func(tx *Tx) error { return errFn }), errFn)
+	assert.Zero(t, writing(), "after an error")
+
+	require.PanicsWithValue(t, "fn panicked", func() {
+		_ = st.Update(func(tx *Tx) error { panic("fn panicked") })
+	})
+	assert.Zero(t, writing(), "after a panic")
 }

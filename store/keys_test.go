@@ -4,34 +4,15 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
+	"github.com/stretchr/testify/require"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from golden file:\n got: %s\nwant: %s", name, got, want)
-	}
-}
 
 var goldenRoot = bytes.Repeat([]byte{0x42}, RootKeySize)
 
@@ -48,40 +29,34 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // TestDerivationsGolden pins the HKDF labels: a change would make every
 // existing store and backup unreadable.
 func TestDerivationsGolden(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	for _, info := range []string{infoBadger, infoFields, infoBackup, infoRecords, infoPepper} {
 		k, err := derive(goldenRoot, nil, info)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b.WriteString(info + " " + hex.EncodeToString(k) + "\n")
 	}
 	kr, err := newKeyring(goldenRoot, zeroReader{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, term := range []uint32{2, 1} {
 		kr.active.Store(term)
 		s, err := kr.seal("user/u1", goldenField, []byte("seed"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b.WriteString("sealed " + hex.EncodeToString(s) + "\n")
 	}
-	golden(t, "derivations.golden", []byte(b.String()))
+	testkit.Golden(t, "derivations.golden", []byte(b.String()))
 }
 
 // TestSealedGoldenOpens: the ciphertexts pinned in the golden file open
 // with the current code (format stability across releases).
 func TestSealedGoldenOpens(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(filepath.Join("testdata", "derivations.golden"))
 	if err != nil {
 		t.Skip("no golden file yet")
 	}
 	kr, err := newKeyring(goldenRoot, zeroReader{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	kr.active.Store(2)
 	n := 0
 	for _, line := range strings.Split(string(data), "\n") {
@@ -90,9 +65,7 @@ func TestSealedGoldenOpens(t *testing.T) {
 			continue
 		}
 		raw, err := hex.DecodeString(hexed)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		pt, err := kr.open("user/u1", goldenField, raw)
 		if err != nil || string(pt) != "seed" {
 			t.Fatalf("golden ciphertext %d: %q, %v", n, pt, err)
@@ -107,6 +80,7 @@ func TestSealedGoldenOpens(t *testing.T) {
 // TestRecordEncodingGolden pins the on-disk JSON of fully populated
 // records: a change here is a layout change that needs a migration.
 func TestRecordEncodingGolden(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 	id := "0b7c2d1e-5f3a-4b6c-8d9e-0f1a2b3c4d5e"
 	tests := []struct {
@@ -136,14 +110,10 @@ func TestRecordEncodingGolden(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
 			got, err := json.MarshalIndent(tc.rec, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, tc.file, append(got, '\n'))
+			require.NoError(t, err)
+			testkit.Golden(t, tc.file, append(got, '\n'))
 			back, err := tc.back(got)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			again, err := json.MarshalIndent(back, "", "  ")
 			if err != nil || !bytes.Equal(again, got) {
 				t.Fatalf("round trip lost data (%v):\n%s", err, again)
@@ -153,6 +123,7 @@ func TestRecordEncodingGolden(t *testing.T) {
 }
 
 func TestSealedHasNoPrintableForm(t *testing.T) {
+	t.Parallel()
 	s := Sealed{1, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef,
 		0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef}
 	tests := []struct{ name, got string }{

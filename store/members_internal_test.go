@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"github.com/stretchr/testify/require"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -11,15 +12,12 @@ import (
 // whose MAC-valid value does not match its key, is ErrCorrupt rather
 // than a member.
 func TestMemberIndexTampered(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), goldenRoot, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	u, err := s.Users().Create(User{Username: "m", Groups: []string{"g"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	key := memberKey("g", MemberUser, u.ID)
 	stored := rawGet(t, s, key)
 	macPut := func(k, v []byte) []byte { return s.mac.seal(k, v) }

@@ -37,11 +37,16 @@ type appV1 struct {
 // transaction size limit.
 const migrateBatch = 256
 
+// migration is the work of bringing an older layout up to date, done on
+// the store's engine and barrier while Open runs, before the store is
+// handed out.
+type migration struct{ *Store }
+
 // migrate brings a store of layout from up to formatVersion. Each step
 // runs in batches (a million users do not fit one transaction) and is
 // idempotent, so a crash half-way is finished by the next Open; the
 // format version moves only after the last batch.
-func (s *Store) migrate(from uint64) error {
+func (s migration) migrate(from uint64) error {
 	if from == 1 {
 		if err := s.migrateUsersV1(); err != nil {
 			return err
@@ -62,7 +67,7 @@ func (s *Store) migrate(from uint64) error {
 
 // batches walks the records under prefix in batches of migrateBatch,
 // each in its own read-write transaction.
-func (s *Store) batches(prefix []byte, fn func(txn *badger.Txn, key, val []byte) error) error {
+func (s migration) batches(prefix []byte, fn func(txn *badger.Txn, key, val []byte) error) error {
 	var after []byte
 	for {
 		n := 0
@@ -104,8 +109,8 @@ func (s *Store) batches(prefix []byte, fn func(txn *badger.Txn, key, val []byte)
 	}
 }
 
-func (s *Store) migrateUsersV1() error {
-	creds, logins := credentialTable(s), loginTable(s)
+func (s migration) migrateUsersV1() error {
+	creds, logins := credentialTable(s.Store), loginTable(s.Store)
 	return s.batches([]byte("user/"), func(txn *badger.Txn, key, val []byte) error {
 		var old userV1
 		if err := json.Unmarshal(val, &old); err != nil {
@@ -148,23 +153,23 @@ func (s *Store) migrateUsersV1() error {
 					return err
 				}
 			}
-			if err := putJSON(s, txn, creds.key(u.ID), &c); err != nil {
+			if err := putJSON(s.Store, txn, creds.key(u.ID), &c); err != nil {
 				return err
 			}
 			l := LoginState{ID: u.ID, FailedLogins: old.FailedLogins, LockedUntil: old.LockedUntil,
 				LastLoginAt: old.LastLoginAt, UpdatedAt: u.UpdatedAt, Version: 1}
-			if err := putJSON(s, txn, logins.key(u.ID), &l); err != nil {
+			if err := putJSON(s.Store, txn, logins.key(u.ID), &l); err != nil {
 				return err
 			}
 		} else if err != nil {
 			return err
 		}
-		return putJSON(s, txn, key, &u)
+		return putJSON(s.Store, txn, key, &u)
 	})
 }
 
-func (s *Store) migrateAppsV1() error {
-	logins := loginTable(s)
+func (s migration) migrateAppsV1() error {
+	logins := loginTable(s.Store)
 	return s.batches([]byte("app/"), func(txn *badger.Txn, key, val []byte) error {
 		var old appV1
 		if err := json.Unmarshal(val, &old); err != nil {
@@ -178,11 +183,11 @@ func (s *Store) migrateAppsV1() error {
 		}
 		if !old.LastUsedAt.IsZero() {
 			l := LoginState{ID: a.ID, LastLoginAt: old.LastUsedAt, UpdatedAt: old.LastUsedAt, Version: 1}
-			if err := putJSON(s, txn, logins.key(a.ID), &l); err != nil {
+			if err := putJSON(s.Store, txn, logins.key(a.ID), &l); err != nil {
 				return err
 			}
 		}
-		return putJSON(s, txn, key, &a)
+		return putJSON(s.Store, txn, key, &a)
 	})
 }
 
@@ -195,12 +200,12 @@ func (s *Store) migrateAppsV1() error {
 // index entries are claimed by the same account, and a shared address
 // keeps its mark (emailSharedKey), which also stops a third account, in
 // a later batch or created later, from claiming it.
-func (s *Store) migrateEmailsV2() error {
+func (s migration) migrateEmailsV2() error {
 	var shared []string
 	mark := func(txn *badger.Txn, key []byte, u *User) error {
 		u.EmailShared = true
 		shared = append(shared, u.ID)
-		return putJSON(s, txn, key, u)
+		return putJSON(s.Store, txn, key, u)
 	}
 	err := s.batches([]byte("user/"), func(txn *badger.Txn, key, val []byte) error {
 		var u User

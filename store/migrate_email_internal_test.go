@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"github.com/stretchr/testify/require"
 	"slices"
 	"testing"
 
@@ -14,15 +15,9 @@ import (
 func v2User(t *testing.T, s *Store, txn *badger.Txn, id, username, email string) {
 	t.Helper()
 	b, err := json.Marshal(User{ID: id, Username: username, Email: email, CreatedAt: v1Time, UpdatedAt: v1Time, Version: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.mac.put(txn, []byte(UserRecordKey(id)), b); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.mac.put(txn, usernameKey(username), []byte(id)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, s.mac.put(txn, []byte(UserRecordKey(id)), b))
+	require.NoError(t, s.mac.put(txn, usernameKey(username), []byte(id)))
 }
 
 // TestMigrateEmailsV2: layout 3 indexes every address one account holds
@@ -30,12 +25,11 @@ func v2User(t *testing.T, s *Store, txn *badger.Txn, id, username, email string)
 // accounts, an address that is another account's username) without
 // failing the start, reports them, and a second run changes nothing.
 func TestMigrateEmailsV2(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	func() {
 		s, err := Open(dir, goldenRoot, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer s.Close()
 		err = s.db.Update(func(txn *badger.Txn) error {
 			v2User(t, s, txn, "u-1", "ana", "ana@example.test")
@@ -47,9 +41,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 			v2User(t, s, txn, "u-7", "gil", "")
 			return s.mac.putUint64(txn, metaFormat, 2)
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}()
 	var calls []migrateCall
 	s := openRecording(t, dir, &calls)
@@ -83,9 +75,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 		}
 		for _, id := range []string{"u-1", "u-2", "u-3", "u-4", "u-5", "u-6", "u-7"} {
 			u, err := s.Users().Get(id)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if want := slices.Contains(wantShared, id); u.EmailShared != want {
 				t.Fatalf("user %s EmailShared = %v, want %v", id, u.EmailShared, want)
 			}
@@ -104,9 +94,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 			}
 			return nil
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if want := []string{"idx/emailshared/shared@example.test"}; !slices.Equal(marks, want) {
 			t.Fatalf("shared marks = %q, want %q", marks, want)
 		}
@@ -115,9 +103,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 	before := dump(t, s)
 	// The migration again (as after a crash before the layout moved):
 	// the same records, the same index.
-	if err := s.migrateEmailsV2(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, (migration{s}).migrateEmailsV2())
 	check(s)
 	if after := dump(t, s); !maps(before, after) {
 		t.Fatal("a second run of the migration changed the store")
@@ -131,9 +117,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 	if _, err := s.Users().Update("u-1", func(u User) (User, error) { u.Email = "shared@example.test"; return u, nil }); !errors.Is(err, ErrExists) {
 		t.Fatalf("moving to a shared address: %v, want ErrExists", err)
 	}
-	if err := s.Users().ReleaseSharedEmail("shared@example.test"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Users().ReleaseSharedEmail("shared@example.test"))
 	if _, err := s.Users().Create(User{Username: "hugo", Email: "Shared@example.test"}); err != nil {
 		t.Fatalf("after the release: %v", err)
 	}
@@ -146,25 +130,20 @@ func TestMigrateEmailsV2(t *testing.T) {
 // and says which index refused; a user may have its own username as its
 // address.
 func TestUserEmailUnique(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), goldenRoot, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	mk := func(name, email string) (User, error) {
 		return s.Users().Create(User{Username: name, Email: email})
 	}
 	a, err := mk("ana", "Ana@Example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := mk("self@example.test", "Self@example.test"); err != nil {
 		t.Fatalf("username equal to its own address: %v", err)
 	}
 	b, err := mk("bia", "bia@example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name  string
 		run   func() error
@@ -198,9 +177,7 @@ func TestUserEmailUnique(t *testing.T) {
 	// A shared address (from the migration) is not indexed, so it does
 	// not block; clearing the mark claims it.
 	c, err := s.Users().Create(User{Username: "caio", Email: "ana@example.test", EmailShared: true})
-	if err != nil {
-		t.Fatalf("shared address: %v", err)
-	}
+	require.NoError(t, err, "shared address")
 	if _, err := s.Users().Update(c.ID, func(u User) (User, error) { u.EmailShared = false; return u, nil }); !errors.Is(err, ErrExists) {
 		t.Fatalf("claiming a held address: %v, want ErrExists", err)
 	}

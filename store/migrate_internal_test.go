@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -27,9 +28,7 @@ func v1User(t *testing.T, s *Store, txn *badger.Txn, id, username string, groups
 	mfa := map[string]any{}
 	if seed != nil {
 		sealed, err := s.fields.seal(UserRecordKey(id), "mfa.totpSeed", seed)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		mfa = map[string]any{"totpSeed": sealed, "enabled": true, "recoveryCodeHashes": []string{"r1", "r2"}}
 	}
 	rec := map[string]any{
@@ -39,16 +38,10 @@ func v1User(t *testing.T, s *Store, txn *badger.Txn, id, username string, groups
 		"createdAt": v1Time, "updatedAt": v1Time, "version": 4,
 	}
 	b, err := json.Marshal(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.mac.put(txn, []byte("user/"+id), b); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, s.mac.put(txn, []byte("user/"+id), b))
 	lower := bytes.ToLower([]byte(username))
-	if err := s.mac.put(txn, append([]byte("idx/username/"), lower...), []byte(id)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.mac.put(txn, append([]byte("idx/username/"), lower...), []byte(id)))
 }
 
 func v1App(t *testing.T, s *Store, txn *badger.Txn, id, clientID string, groups []string) {
@@ -58,15 +51,9 @@ func v1App(t *testing.T, s *Store, txn *badger.Txn, id, clientID string, groups 
 		"expiresAt": time.Time{}, "createdAt": v1Time, "updatedAt": v1Time, "lastUsedAt": v1Time.Add(2 * time.Minute), "version": 2,
 	}
 	b, err := json.Marshal(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.mac.put(txn, []byte("app/"+id), b); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.mac.put(txn, clientIDKey(clientID), []byte(id)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, s.mac.put(txn, []byte("app/"+id), b))
+	require.NoError(t, s.mac.put(txn, clientIDKey(clientID), []byte(id)))
 }
 
 // v1Store makes a layout-1 store in dir holding what fill writes, and
@@ -74,17 +61,13 @@ func v1App(t *testing.T, s *Store, txn *badger.Txn, id, clientID string, groups 
 func v1Store(t *testing.T, dir string, fill func(s *Store, txn *badger.Txn)) {
 	t.Helper()
 	s, err := Open(dir, goldenRoot, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	err = s.db.Update(func(txn *badger.Txn) error {
 		fill(s, txn)
 		return s.mac.putUint64(txn, metaFormat, 1)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 func layout(t *testing.T, s *Store) uint64 {
@@ -95,9 +78,7 @@ func layout(t *testing.T, s *Store) uint64 {
 		v, err = s.mac.getUint64(txn, metaFormat)
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return v
 }
 
@@ -116,9 +97,7 @@ func openRecording(t *testing.T, dir string, calls *[]migrateCall) *Store {
 		*calls = append(*calls, migrateCall{from, to, b.Bytes()})
 		return nil
 	}})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
+	require.NoError(t, err, "open")
 	return s
 }
 
@@ -145,9 +124,7 @@ func checkMigrated(t *testing.T, s *Store, userID, appID string, seed []byte) {
 		}
 	}
 	c, err := s.Credentials().Get(userID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if c.PasswordHash != v1Hash || !c.PasswordChangedAt.Equal(v1Time) || !c.TOTPEnabled || len(c.RecoveryCodeHashes) != 2 || string(c.RecoveryCodeHashes[1]) != "r2" {
 		t.Fatalf("credential after migration = %+v", c)
 	}
@@ -184,6 +161,7 @@ func checkMigrated(t *testing.T, s *Store, userID, appID string, seed []byte) {
 // login state and the member index made from the old records, after the
 // backup hook saw the old layout and wrote a restorable backup.
 func TestMigrateV1(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	seed := []byte("JBSWY3DPEHPK3PXP-v1")
 	v1Store(t, dir, func(s *Store, txn *badger.Txn) {
@@ -193,9 +171,7 @@ func TestMigrateV1(t *testing.T) {
 	var calls []migrateCall
 	s := openRecording(t, dir, &calls)
 	checkMigrated(t, s, "u-1", "a-1", seed)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Close())
 	if len(calls) != 1 || calls[0].from != 1 || calls[0].to != formatVersion || len(calls[0].backup) == 0 {
 		t.Fatalf("BeforeMigrate calls = %+v, want one from 1 to %d with a backup", calls, formatVersion)
 	}
@@ -210,9 +186,7 @@ func TestMigrateV1(t *testing.T) {
 	// The backup is of the store as it was: restored, it is layout 1
 	// again, and migrates the same way.
 	restored := filepath.Join(t.TempDir(), "db")
-	if err := Restore(bytes.NewReader(calls[0].backup), restored, goldenRoot); err != nil {
-		t.Fatalf("restore the pre-migration backup: %v", err)
-	}
+	require.NoError(t, Restore(bytes.NewReader(calls[0].backup), restored, goldenRoot), "restore the pre-migration backup")
 	var again []migrateCall
 	s = openRecording(t, restored, &again)
 	defer s.Close()
@@ -225,22 +199,19 @@ func TestMigrateV1(t *testing.T) {
 // TestMigrateV1Refused: an error from BeforeMigrate stops Open and leaves
 // the store at layout 1.
 func TestMigrateV1Refused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	v1Store(t, dir, func(s *Store, txn *badger.Txn) { v1User(t, s, txn, "u-1", "Alice", nil, nil) })
 	errNoSpace := errors.New("no space for the backup")
 	_, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer, []byte) error) error { return errNoSpace }})
-	if !errors.Is(err, errNoSpace) {
-		t.Fatalf("open with a failing backup hook: %v", err)
-	}
+	require.ErrorIs(t, err, errNoSpace, "open with a failing backup hook: %v", err)
 	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(from, _ int, _ func(io.Writer, []byte) error) error {
 		if from != 1 {
 			t.Errorf("layout after a refused migration = %d, want 1", from)
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s.Close()
 }
 
@@ -249,6 +220,7 @@ func TestMigrateV1Refused(t *testing.T) {
 // Open, without redoing or losing what was done; many users span several
 // batches.
 func TestMigrateV1Interrupted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = migrateBatch + 50
 	seed := []byte("JBSWY3DPEHPK3PXP-v1")
@@ -266,9 +238,7 @@ func TestMigrateV1Interrupted(t *testing.T) {
 		t.Fatal("open did not stop")
 	}
 	s = openRaw(t, dir)
-	if err := s.migrateUsersV1(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, (migration{s}).migrateUsersV1())
 	// A user changed after the first pass must keep its credential
 	// (the user record no longer carries the hash to rebuild it from).
 	c, err := s.Credentials().Get("u-1")
@@ -303,9 +273,7 @@ func TestMigrateV1Interrupted(t *testing.T) {
 	}
 	// Idempotent: the whole migration once more changes nothing.
 	before := dump(t, s)
-	if err := s.migrate(1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, (migration{s}).migrate(1))
 	if after := dump(t, s); !maps(before, after) {
 		t.Fatal("a second run of the migration changed records")
 	}
@@ -314,17 +282,14 @@ func TestMigrateV1Interrupted(t *testing.T) {
 // TestOpenRefusesNewerLayout: a store written by a newer accessd is
 // refused with ErrTooNew and left as it was.
 func TestOpenRefusesNewerLayout(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := Open(dir, goldenRoot, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := s.Users().Create(User{Username: "kept"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Update(func(txn *badger.Txn) error { return s.mac.putUint64(txn, metaFormat, formatVersion+1) }); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.db.Update(func(txn *badger.Txn) error { return s.mac.putUint64(txn, metaFormat, formatVersion+1) }))
 	before := dump(t, s)
 	s.Close()
 	called := false
@@ -346,7 +311,7 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 // checks and migration, as a test's view of the files.
 func openRaw(t *testing.T, dir string) *Store {
 	t.Helper()
-	s := &Store{dir: dir, log: nil, now: time.Now, rand: zeroReader{}}
+	s := &Store{engine: engine{dir: dir}, log: nil, now: time.Now, rand: zeroReader{}}
 	var err error
 	if s.badgerKey, err = derive(goldenRoot, nil, infoBadger); err != nil {
 		t.Fatal(err)
@@ -370,9 +335,7 @@ func openRaw(t *testing.T, dir string) *Store {
 
 func closeRaw(t *testing.T, s *Store) {
 	t.Helper()
-	if err := s.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.db.Close())
 }
 
 // dump returns every key and value of the store.
@@ -391,9 +354,7 @@ func dump(t *testing.T, s *Store) map[string]string {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out
 }
 

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bufio"
 	"errors"
+	"github.com/stretchr/testify/require"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -34,6 +35,7 @@ import (
 // (the loop driver flushes its backing file for real), and reordering
 // inside one fsync.
 func TestPowerLoss(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("mounts loop devices and spawns processes")
 	}
@@ -45,16 +47,10 @@ func TestPowerLoss(t *testing.T) {
 	work := t.TempDir()
 	img := filepath.Join(work, "disk.img")
 	mnt := filepath.Join(work, "mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(mnt, 0o700))
 	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(256 << 20); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(256<<20))
 	f.Close()
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v: %s", err, out)
@@ -109,9 +105,7 @@ func TestPowerLoss(t *testing.T) {
 		cut := img + ".cut"
 		copyFile(t, img, cut)
 		unmount()
-		if err := os.Rename(cut, img); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Rename(cut, img))
 		for _, l := range acked {
 			kind, val, _ := strings.Cut(l, " ")
 			switch kind {
@@ -148,12 +142,8 @@ func runUntilKilled(t *testing.T, dir, tag string, afterFirst bool, d time.Durat
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	lines := make(chan string, 1024)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -189,9 +179,7 @@ collect:
 			break collect
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	for l := range lines { // what was printed before death was acknowledged
 		acked = append(acked, l)
 	}
@@ -209,18 +197,12 @@ collect:
 func copyFile(t *testing.T, src, dst string) {
 	t.Helper()
 	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer in.Close()
 	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := io.Copy(out, in); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, out.Close())
 }

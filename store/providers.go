@@ -92,7 +92,7 @@ func (r *ProviderRepo) List() ([]Provider, error) { return r.t.doList(r.x, "", 0
 // SealSecret seals a provider's secret for the provider named name. The
 // caller clears secret.
 func (r *ProviderRepo) SealSecret(name string, secret []byte) (Sealed, error) {
-	return r.t.s.SealField(ProviderRecordKey(name), FieldProviderSecret, secret)
+	return r.t.s.Barrier().SealField(ProviderRecordKey(name), FieldProviderSecret, secret)
 }
 
 // OpenSecret opens p.ClientSecret; nil when none is set. The caller
@@ -101,7 +101,7 @@ func (r *ProviderRepo) OpenSecret(p Provider) ([]byte, error) {
 	if len(p.ClientSecret) == 0 {
 		return nil, nil
 	}
-	b, err := r.t.s.OpenField(ProviderRecordKey(p.Name), FieldProviderSecret, p.ClientSecret)
+	b, err := r.t.s.Barrier().OpenField(ProviderRecordKey(p.Name), FieldProviderSecret, p.ClientSecret)
 	if err != nil {
 		return nil, fmt.Errorf("store: open provider secret: %w", err)
 	}

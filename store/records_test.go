@@ -3,7 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"github.com/stretchr/testify/require"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -14,9 +14,7 @@ import (
 // would.
 func rawSet(t *testing.T, s *Store, key, val []byte) {
 	t.Helper()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }))
 }
 
 func rawGet(t *testing.T, s *Store, key []byte) []byte {
@@ -30,26 +28,19 @@ func rawGet(t *testing.T, s *Store, key []byte) []byte {
 		out, err = item.ValueCopy(nil)
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out
 }
 
 func TestTamperedRecordsAreRefused(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), goldenRoot, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	a, err := s.Users().Create(User{Username: "alice", Disabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, err := s.Users().Create(User{Username: "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	keyA, keyB := []byte("user/"+a.ID), []byte("user/"+b.ID)
 	storedA := rawGet(t, s, keyA)
 
@@ -65,16 +56,14 @@ func TestTamperedRecordsAreRefused(t *testing.T) {
 		{"index repointed", usernameKey("bob"), append([]byte(a.ID), rawGet(t, s, usernameKey("bob"))[len(b.ID):]...),
 			func() error { _, err := s.Users().GetByUsername("bob"); return err }},
 		{"record in a listing", keyA, flipAt(storedA, 5), func() error { _, err := s.Users().List("", 0); return err }},
-		{"metadata", metaFieldTerm, []byte{0, 0, 0, 0, 0, 0, 0, 9}, func() error { _, err := s.RotateFieldKey(); return err }},
+		{"metadata", metaFieldTerm, []byte{0, 0, 0, 0, 0, 0, 0, 9}, func() error { _, err := s.Barrier().RotateFieldKey(); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			orig := rawGet(t, s, tc.key)
 			defer rawSet(t, s, tc.key, orig)
 			rawSet(t, s, tc.key, tc.value)
-			if err := tc.read(); !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("read after tampering: %v, want ErrCorrupt", err)
-			}
+			require.ErrorIs(t, tc.read(), ErrCorrupt, "read after tampering")
 		})
 	}
 	// Restored originals read fine again.
@@ -104,9 +93,7 @@ func FuzzRecordDecode(f *testing.F) {
 		}
 		val, err := m.open(key, stored)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("open failed without ErrCorrupt: %v", err)
-			}
+			require.ErrorIs(t, err, ErrCorrupt, "open failed without ErrCorrupt: %v", err)
 			return
 		}
 		if !tagIt && !bytes.Equal(m.seal(key, val), stored) {

@@ -94,7 +94,8 @@ func (t *table[T]) kind() string { return t.name }
 // sealedTables lists every table that holds sealed fields. A new kind of
 // record with a Sealed field must declare it (table.sealed) and be listed
 // here; TestEverySealedFieldIsDeclared finds any that is not.
-func (s *Store) sealedTables() []sealedTable {
+func (b Barrier) sealedTables() []sealedTable {
+	s := b.s
 	return []sealedTable{s.credT, s.signingT, s.providerT}
 }
 
@@ -210,7 +211,8 @@ func (t *table[T]) countBelow(txn *badger.Txn, floor uint32) (int, error) {
 // (OpenField then fails with ErrSealedField). It resumes a rotation that
 // a crash interrupted. A field that cannot be opened stops it with an
 // error naming the record, before anything is retired.
-func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
+func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
+	s := b.s
 	if err := s.acquire(); err != nil {
 		return FieldRotation{}, fmt.Errorf("store: rotate fields: %w", err)
 	}
@@ -227,11 +229,11 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 		if err != nil {
 			return err
 		}
-		floor, err := s.metaOrZero(txn, metaFieldFloor)
+		floor, err := s.mac.uint64OrZero(txn, metaFieldFloor)
 		if err != nil {
 			return err
 		}
-		retired, err := s.metaOrZero(txn, metaFieldRetired)
+		retired, err := s.mac.uint64OrZero(txn, metaFieldRetired)
 		if err != nil {
 			return err
 		}
@@ -264,7 +266,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 		if pass == maxRotatePasses {
 			return res, fmt.Errorf("store: rotate fields: fields under old terms remain after %d passes; run it again", pass)
 		}
-		for _, t := range s.sealedTables() {
+		for _, t := range b.sealedTables() {
 			var after []byte
 			for {
 				var last []byte
@@ -287,7 +289,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 		}
 		left := 0
 		err := s.db.View(func(txn *badger.Txn) error {
-			for _, t := range s.sealedTables() {
+			for _, t := range b.sealedTables() {
 				n, err := t.countBelow(txn, res.Term)
 				if err != nil {
 					return err
@@ -308,9 +310,9 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	res.Retired = res.Term - 1
 	staged := false
 	var hold uint64
-	defer s.stageDone(&hold)
+	defer s.queue.done(&hold)
 	err = s.bulkRetry(func(txn *badger.Txn) error {
-		cur, err := s.metaOrZero(txn, metaFieldRetired)
+		cur, err := s.mac.uint64OrZero(txn, metaFieldRetired)
 		if err != nil {
 			return err
 		}
@@ -329,7 +331,7 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 		return nil
 	})
 	if staged { // even on an error: see Update
-		s.wakeAudit()
+		s.queue.committed()
 	}
 	if err != nil {
 		return res, fmt.Errorf("store: rotate fields: retire: %w", err)
@@ -340,11 +342,11 @@ func (s *Store) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 }
 
 // RetiredFieldTerm reports the highest retired field-key term (0: none).
-func (s *Store) RetiredFieldTerm() uint32 { return s.fields.retired.Load() }
+func (b Barrier) RetiredFieldTerm() uint32 { return b.s.fields.retired.Load() }
 
-// metaOrZero reads a counter of the store's metadata, 0 when unset.
-func (s *Store) metaOrZero(txn *badger.Txn, key []byte) (uint64, error) {
-	v, err := s.mac.getUint64(txn, key)
+// uint64OrZero reads a counter of the store's metadata, 0 when unset.
+func (m *recordMAC) uint64OrZero(txn *badger.Txn, key []byte) (uint64, error) {
+	v, err := m.getUint64(txn, key)
 	if errors.Is(err, ErrNotFound) {
 		return 0, nil
 	}
@@ -352,11 +354,11 @@ func (s *Store) metaOrZero(txn *badger.Txn, key []byte) (uint64, error) {
 }
 
 // loadRetired reads the retired term at Open.
-func (s *Store) loadRetired() error {
+func (s migration) loadRetired() error {
 	var r uint64
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
-		r, err = s.metaOrZero(txn, metaFieldRetired)
+		r, err = s.mac.uint64OrZero(txn, metaFieldRetired)
 		return err
 	})
 	if err != nil {

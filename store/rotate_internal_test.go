@@ -1,6 +1,7 @@
 package store
 
 import (
+	"github.com/stretchr/testify/require"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,13 +13,12 @@ import (
 // secret field that rotation did not know of would stay under a retired
 // term and stop opening.
 func TestEverySealedFieldIsDeclared(t *testing.T) {
+	t.Parallel()
 	st, err := Open(t.TempDir(), make([]byte, RootKeySize), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	listed := map[string]bool{}
-	for _, tb := range st.sealedTables() {
+	for _, tb := range st.Barrier().sealedTables() {
 		listed[tb.kind()] = true
 	}
 	sealedType := reflect.TypeOf(Sealed(nil))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,17 +19,13 @@ import (
 func fieldStore(t *testing.T, n int) (*store.Store, map[string]store.Sealed) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), testRoot, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	old := map[string]store.Sealed{}
 	for i := range n {
 		id := fmt.Sprintf("u%04d", i)
 		seed, err := st.Credentials().SealTOTPSeed(id, []byte("seed-"+id))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if _, err := st.Credentials().Put(id, func(store.Credential, bool) (store.Credential, error) {
 			return store.Credential{ID: id, PasswordHash: phc, TOTPSeed: seed}, nil
 		}); err != nil {
@@ -39,9 +36,7 @@ func fieldStore(t *testing.T, n int) (*store.Store, map[string]store.Sealed) {
 	for i := range 3 {
 		kid := fmt.Sprintf("k%d", i)
 		priv, err := st.SigningKeys().SealPrivate(kid, []byte("private-"+kid))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if _, err := st.SigningKeys().Create(store.SigningKey{KID: kid, Alg: "ES256", Private: priv, Public: []byte("pub")}); err != nil {
 			t.Fatal(err)
 		}
@@ -64,18 +59,14 @@ func sealedTerms(t *testing.T, st *store.Store) map[string]uint32 {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i := 0; ; i++ {
 		id := fmt.Sprintf("u%04d", i)
 		c, err := st.Credentials().Get(id)
 		if errors.Is(err, store.ErrNotFound) {
 			break
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		out["cred/"+id] = c.TOTPSeed.Term()
 	}
 	return out
@@ -86,18 +77,15 @@ func sealedTerms(t *testing.T, st *store.Store) map[string]uint32 {
 // (also after a reopen), the retirement is audited, and a backup taken
 // before still restores and opens with its own terms.
 func TestRotateFieldsRetiresOldTerm(t *testing.T) {
+	t.Parallel()
 	st, old := fieldStore(t, 300)
 	var before bytes.Buffer
-	if err := st.Backup(&before); err != nil {
-		t.Fatal(err)
-	}
-	res, err := st.RotateFields(store.RotateFieldsOptions{Batch: 64, Audit: func(r store.FieldRotation) store.AuditEntry {
+	require.NoError(t, st.Barrier().Backup(&before))
+	res, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 64, Audit: func(r store.FieldRotation) store.AuditEntry {
 		return store.AuditEntry{Type: "keys.rotate_fields", Actor: "uid:0", Result: "ok",
 			Detail: map[string]string{"term": fmt.Sprint(r.Term), "resealed": fmt.Sprint(r.Resealed)}}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if res.Term != 2 || res.Retired != 1 || res.Resealed != 303 || res.Resumed {
 		t.Fatalf("rotation = %+v, want term 2, retired 1, 303 re-sealed", res)
 	}
@@ -109,17 +97,13 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 	check := func(st *store.Store) {
 		t.Helper()
 		c, err := st.Credentials().Get("u0007")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		seed, err := st.Credentials().OpenTOTPSeed(c)
 		if err != nil || string(seed) != "seed-u0007" {
 			t.Fatalf("re-sealed seed opens to %q, %v", seed, err)
 		}
 		k, err := st.SigningKeys().Get("k1")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if p, err := st.SigningKeys().OpenPrivate(k); err != nil || string(p) != "private-k1" {
 			t.Fatalf("re-sealed private key opens to %q, %v", p, err)
 		}
@@ -128,7 +112,7 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 			if strings.HasPrefix(rk, "signingkey/") {
 				field = store.FieldSigningKeyPrivate
 			}
-			_, err := st.OpenField(rk, field, s)
+			_, err := st.Barrier().OpenField(rk, field, s)
 			if !errors.Is(err, store.ErrSealedField) || !strings.Contains(err.Error(), "retired") {
 				t.Fatalf("old-term %s: err = %v, want a retired-term ErrSealedField", rk, err)
 			}
@@ -136,30 +120,24 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 	}
 	check(st)
 	pending, err := st.AuditEntries().Pending(10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(pending) != 1 || pending[0].Entry.Type != "keys.rotate_fields" || pending[0].Entry.Detail["term"] != "2" {
 		t.Fatalf("audit staged %+v", pending)
 	}
 
 	// A rotation again starts term 3 and retires 2.
-	res, err = st.RotateFields(store.RotateFieldsOptions{})
+	res, err = st.Barrier().RotateFields(store.RotateFieldsOptions{})
 	if err != nil || res.Term != 3 || res.Retired != 2 {
 		t.Fatalf("second rotation = %+v, %v", res, err)
 	}
 
 	// The old backup restores with its own terms: term 1 opens there.
 	dir := t.TempDir() + "/restored"
-	if err := store.Restore(bytes.NewReader(before.Bytes()), dir, testRoot); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, store.Restore(bytes.NewReader(before.Bytes()), dir, testRoot))
 	rs, err := store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer rs.Close()
-	if got, err := rs.OpenField("cred/u0003", store.FieldTOTPSeed, old["cred/u0003"]); err != nil || string(got) != "seed-u0003" {
+	if got, err := rs.Barrier().OpenField("cred/u0003", store.FieldTOTPSeed, old["cred/u0003"]); err != nil || string(got) != "seed-u0003" {
 		t.Fatalf("old backup's own term: %q, %v", got, err)
 	}
 }
@@ -167,12 +145,11 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 // A field sealed before a rotation cannot be written back after it: the
 // floor refuses it, so no old term can creep back in.
 func TestRotateFieldsRefusesStaleSeal(t *testing.T) {
+	t.Parallel()
 	st, _ := fieldStore(t, 2)
 	stale, err := st.Credentials().SealTOTPSeed("u0000", []byte("new seed"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.RotateFields(store.RotateFieldsOptions{}); err != nil {
+	require.NoError(t, err)
+	if _, err := st.Barrier().RotateFields(store.RotateFieldsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = st.Credentials().Put("u0000", func(c store.Credential, _ bool) (store.Credential, error) {
@@ -195,6 +172,7 @@ func TestRotateFieldsRefusesStaleSeal(t *testing.T) {
 // records and others set new seeds; none of it leaves a field under the
 // old term.
 func TestRotateFieldsOnline(t *testing.T) {
+	t.Parallel()
 	st, _ := fieldStore(t, 400)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -232,12 +210,10 @@ func TestRotateFieldsOnline(t *testing.T) {
 	for writes.Load() < 50 {
 		runtime.Gosched()
 	}
-	_, err := st.RotateFields(store.RotateFieldsOptions{Batch: 32})
+	_, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 32})
 	stop.Store(true)
 	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Logf("%d writes during the rotation, %d stale seals refused", writes.Load(), refused.Load())
 	for k, term := range sealedTerms(t, st) {
 		if term != 2 {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bufio"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"os"
 	"os/exec"
 	"runtime"
@@ -35,9 +36,7 @@ func TestIdleRSS100k(t *testing.T) {
 	}
 	dir := t.TempDir()
 	st, err := store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -74,9 +73,7 @@ func TestIdleRSS100k(t *testing.T) {
 	wg.Wait()
 	fill := time.Since(start)
 	lsm, vlog := st.Size()
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Close())
 	t.Logf("filled %d users in %v (%.0f/s); on disk: lsm %.1f MiB, vlog %.1f MiB",
 		rssUsers, fill.Round(time.Millisecond), rssUsers/fill.Seconds(), mib(lsm), mib(vlog))
 
@@ -104,15 +101,11 @@ func TestIdleRSSChild(t *testing.T) {
 	}
 	t.Logf("VmRSS before open: %.1f MiB", vmRSS(t))
 	st, err := store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	for _, i := range []int{0, 1, 4242, 50_000, 99_999} {
 		u, err := st.Users().GetByUsername(fmt.Sprintf("user%06d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if _, err := st.Users().Get(u.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -125,9 +118,7 @@ func TestIdleRSSChild(t *testing.T) {
 	n, after := 0, ""
 	for {
 		page, err := st.Users().List(after, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(page) == 0 {
 			break
 		}
@@ -159,17 +150,13 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 // vmRSS reads the resident set size from /proc/self/status.
 func vmRSS(t *testing.T) float64 {
 	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			return float64(kb) / 1024
 		}
 	}

@@ -76,7 +76,7 @@ func (r *SigningKeyRepo) List() ([]SigningKey, error) { return r.t.doList(r.x, "
 // SealPrivate seals a private key's encoding (e.g. PKCS#8 DER) for the key
 // with the given KID. The caller clears der.
 func (r *SigningKeyRepo) SealPrivate(kid string, der []byte) (Sealed, error) {
-	return r.t.s.SealField(SigningKeyRecordKey(kid), FieldSigningKeyPrivate, der)
+	return r.t.s.Barrier().SealField(SigningKeyRecordKey(kid), FieldSigningKeyPrivate, der)
 }
 
 // OpenPrivate opens k.Private. The caller clears the result.
@@ -84,5 +84,5 @@ func (r *SigningKeyRepo) OpenPrivate(k SigningKey) ([]byte, error) {
 	if len(k.Private) == 0 {
 		return nil, fmt.Errorf("store: open field %q: key has no private half: %w", FieldSigningKeyPrivate, ErrNotFound)
 	}
-	return r.t.s.OpenField(SigningKeyRecordKey(k.KID), FieldSigningKeyPrivate, k.Private)
+	return r.t.s.Barrier().OpenField(SigningKeyRecordKey(k.KID), FieldSigningKeyPrivate, k.Private)
 }

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,21 +60,14 @@ type Options struct {
 // key derived from the root key, a field keyring for secret fields, and
 // one narrow repository per kind of record. It is safe for concurrent use.
 type Store struct {
-	mu sync.RWMutex // write-held only by Close
+	engine
 	// rotating serialises RotateFields.
 	rotating sync.Mutex
-	db       *badger.DB // nil once closed
-	dir      string
 	log      *slog.Logger
 	now      func() time.Time
 	rand     io.Reader
 
-	badgerKey []byte // the slice Badger holds; cleared after Close
-	backupKey []byte // HKDF(root, "backup")
-	mac       *recordMAC
-	fields    *keyring
-
-	pepper []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
+	barrier
 
 	userT     *table[User]
 	credT     *table[Credential]
@@ -88,25 +80,12 @@ type Store struct {
 	providerT *table[Provider]
 	audit     *AuditRepo
 
-	sync *groupSync // shares fsyncs between concurrent commits
-
 	// emailsShared is what the migration to layout 3 found (EmailsShared).
 	emailsShared []string
 
-	allowWrite func() error // Options.AllowWrite; nil while Open runs
-	allowBulk  func() error // Options.AllowBulkWrite; nil while Open runs
-
-	// auditWake is signalled after a commit that staged audit entries,
-	// so the chain writer (store/audit) picks them up at once.
-	auditWake chan struct{}
-	// auditGen counts the commits that staged audit entries (AuditGeneration).
-	auditGen atomic.Uint64
-	// stageMu guards stageLast, the last key time of a staged audit
-	// entry (stageTick), and staging, the first key time of each write
-	// that staged entries and has not ended (PendingFloor).
-	stageMu   sync.Mutex
-	stageLast uint64
-	staging   map[uint64]struct{}
+	// queue is the audit writer's scheduling state: its wake-up, the
+	// generation of staging commits, and the staging clock (auditQueue).
+	queue auditQueue
 }
 
 // Keys of the store's own metadata.
@@ -150,7 +129,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s := &Store{dir: dir, log: opts.Logger, now: opts.Now, rand: opts.Rand, sync: newGroupSync()}
+	s := &Store{engine: engine{dir: dir, sync: newGroupSync()}, log: opts.Logger, now: opts.Now, rand: opts.Rand}
 	var err error
 	if s.badgerKey, err = derive(rootKey, nil, infoBadger); err != nil {
 		return nil, err
@@ -194,8 +173,8 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	s.revokedT = revokedTable(s)
 	s.providerT = providerTable(s)
 	s.audit = &AuditRepo{s: s}
-	s.auditWake = make(chan struct{}, 1)
-	if err := s.initMeta(opts.BeforeMigrate); err != nil {
+	s.queue.wake = make(chan struct{}, 1)
+	if err := (migration{s}).initMeta(opts.BeforeMigrate); err != nil {
 		_ = s.db.Close()
 		s.db = nil
 		s.wipe()
@@ -209,7 +188,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 // initMeta writes the format version and the first field-key term into a
 // new store, migrates an older layout, and checks and loads them from an
 // existing one.
-func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) error) error) error {
+func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) error) error) error {
 	var stored uint64
 	err := s.db.View(func(txn *badger.Txn) error {
 		v, err := s.mac.getUint64(txn, metaFormat)
@@ -227,7 +206,7 @@ func (s *Store) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) er
 		return fmt.Errorf("store: open: %w: the store has layout version %d and this accessd reads up to %d; run the newer accessd that wrote it, or restore a backup made by this version", ErrTooNew, stored, formatVersion)
 	case stored != 0 && stored < formatVersion:
 		if beforeMigrate != nil {
-			backup := func(w io.Writer, bind []byte) error { return s.backupLocked(w, bind) }
+			backup := func(w io.Writer, bind []byte) error { return s.Barrier().backupLocked(w, bind) }
 			if err := beforeMigrate(int(stored), formatVersion, backup); err != nil {
 				return fmt.Errorf("store: open: before migrating layout %d to %d: %w", stored, formatVersion, err)
 			}
@@ -310,7 +289,27 @@ func (s *Store) Close() error {
 	return nil
 }
 
-func (s *Store) wipe() {
+// barrier is the store's key material, all derived from the root key at
+// Open and cleared at Close: Badger's encryption key, the record MACs,
+// the field keyring, the pepper and the backup key.
+type barrier struct {
+	badgerKey []byte // the slice Badger holds; cleared after Close
+	backupKey []byte // HKDF(root, "backup")
+	mac       *recordMAC
+	fields    *keyring
+
+	pepper []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
+}
+
+// Barrier is the store's cryptographic barrier as its consumers reach
+// it: sealed fields, the field-key terms and their rotation, and the tag
+// of a backup's container. Get it with Store.Barrier.
+type Barrier struct{ s *Store }
+
+// Barrier returns the store's barrier.
+func (s *Store) Barrier() Barrier { return Barrier{s} }
+
+func (s *barrier) wipe() {
 	clear(s.badgerKey)
 	clear(s.backupKey)
 	clear(s.pepper)
@@ -324,7 +323,7 @@ func (s *Store) wipe() {
 
 // acquire takes the read side of the close lock and reports ErrClosed
 // after Close. The caller must call s.mu.RUnlock when err is nil.
-func (s *Store) acquire() error {
+func (s *engine) acquire() error {
 	s.mu.RLock()
 	if s.db == nil {
 		s.mu.RUnlock()
@@ -372,24 +371,6 @@ func (s *Store) Providers() *ProviderRepo { return &ProviderRepo{t: s.providerT,
 // AuditEntries returns the append-only repository of audit entries.
 func (s *Store) AuditEntries() *AuditRepo { return s.audit }
 
-// AuditWake is signalled (without blocking, coalesced) after every commit
-// that staged audit entries; the chain writer waits on it.
-func (s *Store) AuditWake() <-chan struct{} { return s.auditWake }
-
-// AuditGeneration counts the commits that staged audit entries, each
-// counted after it committed: a scan of the pending entries begun after
-// reading n sees every entry staged by the first n such commits, so the
-// chain writer need not scan again while the count stays n.
-func (s *Store) AuditGeneration() uint64 { return s.auditGen.Load() }
-
-func (s *Store) wakeAudit() {
-	s.auditGen.Add(1)
-	select {
-	case s.auditWake <- struct{}{}:
-	default:
-	}
-}
-
 // Sum returns HMAC-SHA-256 of msg under a key derived from the root key
 // for purpose: the keyed hash ("pepper") that client secrets, recovery
 // codes and refresh tokens are stored as. They are high-entropy, so a
@@ -436,7 +417,8 @@ func (s *Store) Size() (lsm, vlog int64) {
 // recordKey and field (see Sealed). Use the record-key helpers
 // (UserRecordKey, SigningKeyRecordKey, ...) so that the binding matches
 // the record the value is stored in. The caller clears plaintext.
-func (s *Store) SealField(recordKey, field string, plaintext []byte) (Sealed, error) {
+func (b Barrier) SealField(recordKey, field string, plaintext []byte) (Sealed, error) {
+	s := b.s
 	if err := s.acquire(); err != nil {
 		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
 	}
@@ -451,7 +433,8 @@ func (s *Store) SealField(recordKey, field string, plaintext []byte) (Sealed, er
 // OpenField decrypts a field sealed for recordKey and field under any term
 // up to the active one. Failures wrap ErrSealedField. The caller owns the
 // plaintext and should clear it after use.
-func (s *Store) OpenField(recordKey, field string, sealed Sealed) ([]byte, error) {
+func (b Barrier) OpenField(recordKey, field string, sealed Sealed) ([]byte, error) {
+	s := b.s
 	if err := s.acquire(); err != nil {
 		return nil, fmt.Errorf("store: open field %q: %w", field, err)
 	}
@@ -465,12 +448,13 @@ func (s *Store) OpenField(recordKey, field string, sealed Sealed) ([]byte, error
 
 // FieldKeyTerm reports the active field-key term, for status and for
 // tooling that reseals fields still under older terms.
-func (s *Store) FieldKeyTerm() uint32 { return s.fields.active.Load() }
+func (b Barrier) FieldKeyTerm() uint32 { return b.s.fields.active.Load() }
 
 // RotateFieldKey moves new seals to the next key term and returns it.
 // Fields sealed under older terms still open; rewrite them (OpenField then
 // SealField) to retire an old term's exposure.
-func (s *Store) RotateFieldKey() (uint32, error) {
+func (b Barrier) RotateFieldKey() (uint32, error) {
+	s := b.s
 	if err := s.acquire(); err != nil {
 		return 0, fmt.Errorf("store: rotate field key: %w", err)
 	}
@@ -508,17 +492,13 @@ const maxAttempts = 64
 // on a fresh transaction when Badger reports a conflict with a concurrent
 // commit. fn may therefore run several times and must have no effect
 // outside txn. Errors from fn end the loop and are returned as is.
-func (s *Store) retry(fn func(txn *badger.Txn) error) error {
+func (s *engine) retry(fn func(txn *badger.Txn) error) error {
 	for attempt := range maxAttempts {
 		txn, err := s.writeTxn()
 		if err != nil {
 			return err
 		}
-		err = fn(txn)
-		if err == nil {
-			err = txn.Commit()
-		}
-		txn.Discard()
+		err = s.attempt(txn, fn)
 		if err == nil {
 			return s.durable()
 		}
@@ -532,9 +512,31 @@ func (s *Store) retry(fn func(txn *badger.Txn) error) error {
 	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
 }
 
+// attempt runs fn in txn and commits it, counted as a sibling of other
+// commits (groupSync) until durable answers it; one that commits nothing
+// (an error, a conflict, a panic in fn) stops counting here.
+func (s *engine) attempt(txn *badger.Txn, fn func(txn *badger.Txn) error) error {
+	s.beginWrite()
+	committed := false
+	defer func() {
+		if !committed {
+			s.endWrite()
+		}
+	}()
+	defer txn.Discard()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
 // writeTxn starts a read-write transaction, unless Options.AllowWrite
 // refuses it: the one gate every write of the store passes.
-func (s *Store) writeTxn() (*badger.Txn, error) {
+func (s *engine) writeTxn() (*badger.Txn, error) {
 	if s.allowWrite != nil {
 		if err := s.allowWrite(); err != nil {
 			return nil, fmt.Errorf("write refused: %w", err)
@@ -545,7 +547,7 @@ func (s *Store) writeTxn() (*badger.Txn, error) {
 
 // bulkRetry is retry for a bulk writer: Options.AllowBulkWrite is asked
 // first, then the gate of every write.
-func (s *Store) bulkRetry(fn func(txn *badger.Txn) error) error {
+func (s *engine) bulkRetry(fn func(txn *badger.Txn) error) error {
 	if s.allowBulk != nil {
 		if err := s.allowBulk(); err != nil {
 			return fmt.Errorf("write refused: %w", err)

@@ -2,7 +2,7 @@ package store_test
 
 import (
 	"bytes"
-	"errors"
+	"github.com/stretchr/testify/require"
 	"log/slog"
 	"strings"
 	"sync"
@@ -35,6 +35,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	storetest.Run(t, func(dir string) (*store.Store, error) {
@@ -49,17 +50,14 @@ func TestConformance(t *testing.T) {
 }
 
 func TestOpenKeyErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st, err := store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := st.Users().Create(store.User{Username: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Close())
 	other := bytes.Repeat([]byte{0x43}, store.RootKeySize)
 	tests := []struct {
 		name string
@@ -78,9 +76,7 @@ func TestOpenKeyErrors(t *testing.T) {
 			if err == nil {
 				st.Close()
 			}
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("open: %v, want %v", err, tc.want)
-			}
+			require.ErrorIs(t, err, tc.want, "open: %v, want %v", err, tc.want)
 		})
 	}
 	// Badger's complaint went to our logger, not to its own stderr one.
@@ -89,9 +85,7 @@ func TestOpenKeyErrors(t *testing.T) {
 	}
 	// The right key still opens it after the failed attempts.
 	st, err = store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatalf("reopen with the right key: %v", err)
-	}
+	require.NoError(t, err, "reopen with the right key")
 	defer st.Close()
 	if _, err := st.Users().GetByUsername("x"); err != nil {
 		t.Fatal(err)
@@ -99,35 +93,29 @@ func TestOpenKeyErrors(t *testing.T) {
 }
 
 func TestInjectedClock(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	st, err := store.Open(t.TempDir(), testRoot, store.Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	u, err := st.Users().Create(store.User{Username: "clock"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !u.CreatedAt.Equal(now) || !u.UpdatedAt.Equal(now) {
 		t.Fatalf("create stamped %v/%v, want %v", u.CreatedAt, u.UpdatedAt, now)
 	}
 	now = now.Add(time.Hour)
 	u, err = st.Users().Update(u.ID, func(u store.User) (store.User, error) { return u, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !u.UpdatedAt.Equal(now) || u.CreatedAt.Equal(now) {
 		t.Fatalf("update stamped created %v updated %v", u.CreatedAt, u.UpdatedAt)
 	}
 }
 
 func TestSize(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st, err := store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	for range 20 {
 		if _, err := st.Users().Create(store.User{Username: "u" + time.Now().String()}); err != nil {

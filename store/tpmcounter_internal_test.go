@@ -2,34 +2,26 @@ package store
 
 import (
 	"errors"
+	"github.com/stretchr/testify/require"
 	"testing"
 )
 
 func TestTPMCounterRecord(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := Open(dir, goldenRoot, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := s.TPMCounter(); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("new store: %v, want ErrNotFound", err)
 	}
 	want := TPMCounter{Value: 41, Next: 42}
-	if err := s.SetTPMCounter(want); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.SetTPMCounter(want))
 	err = s.View(func(tx *Tx) error { return tx.SetTPMCounter(TPMCounter{Value: 1}) })
-	if !errors.Is(err, ErrInvalid) {
-		t.Fatalf("SetTPMCounter in View: %v, want ErrInvalid", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.ErrorIs(t, err, ErrInvalid, "SetTPMCounter in View: %v, want ErrInvalid", err)
+	require.NoError(t, s.Close())
 
 	s, err = Open(dir, goldenRoot, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	if got, err := s.TPMCounter(); err != nil || got != want {
 		t.Fatalf("after reopen: %+v, %v; want %+v", got, err, want)

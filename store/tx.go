@@ -19,7 +19,7 @@ type Tx struct {
 	staged bool // an audit entry was staged: wake the chain writer on commit
 	// hold is the first key time this write staged an entry at, shared
 	// by its attempts, 0 before it staged one; the write releases it
-	// (stageDone) when it ends, committed or not.
+	// (auditQueue.done) when it ends, committed or not.
 	hold *uint64
 }
 
@@ -73,7 +73,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	defer s.mu.RUnlock()
 	staged := false
 	var hold uint64
-	defer s.stageDone(&hold)
+	defer s.queue.done(&hold)
 	err := s.retry(func(txn *badger.Txn) error {
 		tx := &Tx{s: s, txn: txn, write: true, hold: &hold}
 		err := fn(tx)
@@ -83,9 +83,9 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	if staged {
 		// Even on an error: the commit may have been written with only
 		// its sync failing, and a staged entry that is there must be
-		// counted (AuditGeneration), or the chain writer would skip it
+		// counted (AuditRepo.Generation), or the chain writer would skip it
 		// until its sweep. A wake for nothing costs one read.
-		s.wakeAudit()
+		s.queue.committed()
 	}
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return fmt.Errorf("store: update: %w: transaction too large; split the change", ErrInvalid)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/rand"
+	"github.com/stretchr/testify/require"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,34 +14,23 @@ import (
 // test hits it now and then): without the repair the store does not
 // open again.
 func TestUnbornVlogRemoved(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := make([]byte, RootKeySize)
 	_, _ = rand.Read(key)
 	st, err := Open(dir, key, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	u, err := st.Users().Create(User{Username: "kept"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
 	for name, size := range map[string]int64{"000007.vlog": 0, "000008.vlog": 32 << 20} {
 		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Truncate(size); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, f.Truncate(size))
 		f.Close()
 	}
 	st, err = Open(dir, key, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("store does not open after an unfinished value-log file: %v", err)
-	}
+	require.NoError(t, err, "store does not open after an unfinished value-log file")
 	defer st.Close()
 	if _, err := st.Users().Get(u.ID); err != nil {
 		t.Fatalf("data lost: %v", err)

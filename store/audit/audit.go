@@ -46,9 +46,9 @@ type Log struct {
 	headSeq  uint64
 	headHash []byte
 
-	// scanned is the store's AuditGeneration when the writer last found
+	// scanned is the store's AuditEntries().Generation when the writer last found
 	// no more pending entries, and floor where its next read starts:
-	// every entry staged below it has been chained (store.PendingFloor).
+	// every entry staged below it has been chained (store.AuditRepo.PendingFloor).
 	// floor is 0 until that first read and after a failed write, which
 	// makes the next read take them all. Owned by the writer goroutine.
 	scanned uint64
@@ -169,7 +169,7 @@ func (l *Log) run() {
 			batch = append(batch, r)
 		case c := <-l.sync:
 			syncs = append(syncs, c)
-		case <-l.st.AuditWake():
+		case <-l.st.AuditEntries().Wake():
 		case <-t.C:
 			sweep = true
 		case <-l.stop:
@@ -225,7 +225,7 @@ func (l *Log) answer(batch []*request, err error) {
 // which all are chained; all (Open, Close, Sync) reads them all.
 func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
 	repo := l.st.AuditEntries()
-	gen, floor := l.st.AuditGeneration(), l.st.PendingFloor()
+	gen, floor := l.st.AuditEntries().Generation(), l.st.AuditEntries().PendingFloor()
 	scan := sweep || all || l.floor == 0 || gen != l.scanned
 	from := l.floor
 	if all {

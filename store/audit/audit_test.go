@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,9 +19,7 @@ import (
 func openLog(t testing.TB, st *store.Store, opt audit.Options) *audit.Log {
 	t.Helper()
 	l, err := audit.Open(st, opt)
-	if err != nil {
-		t.Fatalf("open audit log: %v", err)
-	}
+	require.NoError(t, err, "open audit log")
 	t.Cleanup(func() { l.Close() })
 	return l
 }
@@ -29,9 +28,7 @@ func openLog(t testing.TB, st *store.Store, opt audit.Options) *audit.Log {
 func verifyOK(t testing.TB, st *store.Store, n uint64) {
 	t.Helper()
 	res, err := audit.Verify(st)
-	if err != nil {
-		t.Fatalf("verify: %v", err)
-	}
+	require.NoError(t, err, "verify")
 	if !res.OK || res.Entries != n || res.FirstBroken != 0 {
 		t.Fatalf("verify = %+v, want OK with %d entries", res, n)
 	}
@@ -40,6 +37,7 @@ func verifyOK(t testing.TB, st *store.Store, n uint64) {
 // TestGroupCommit: 2,000 concurrent Record calls all return once their
 // entry is durable, and the chain holds each once, gapless, verifying.
 func TestGroupCommit(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	var emitted atomic.Int64
 	log := openLog(t, st, audit.Options{Emit: func(store.AuditEntry) { emitted.Add(1) }})
@@ -59,9 +57,7 @@ func TestGroupCommit(t *testing.T) {
 	// Every Record has returned: its entry is already in the chain,
 	// without a Sync.
 	all, err := st.AuditEntries().List(1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(all) != n {
 		t.Fatalf("chain has %d entries, want %d", len(all), n)
 	}
@@ -89,6 +85,7 @@ func TestGroupCommit(t *testing.T) {
 // transactions each, are all chained once, and a writer's later change
 // never precedes its earlier one in the chain.
 func TestStagedConcurrentTx(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		now  func() time.Time
@@ -100,9 +97,7 @@ func TestStagedConcurrentTx(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, err := store.Open(t.TempDir(), storetest.RandomRootKey(t), store.Options{Now: tc.now})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			t.Cleanup(func() { st.Close() })
 			log := openLog(t, st, audit.Options{})
 			const writers, each = 50, 3
@@ -126,13 +121,9 @@ func TestStagedConcurrentTx(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			if err := log.Sync(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, log.Sync())
 			all, err := st.AuditEntries().List(1, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if len(all) != writers*each {
 				t.Fatalf("chain has %d entries, want %d", len(all), writers*each)
 			}
@@ -162,33 +153,24 @@ func TestStagedConcurrentTx(t *testing.T) {
 // but not yet chained when the process stopped are chained, after the
 // existing chain, by the next Open.
 func TestStagedBeforeCrashChainedOnOpen(t *testing.T) {
+	t.Parallel()
 	dir, key := t.TempDir(), storetest.RandomRootKey(t)
 	st := storetest.OpenDir(t, dir, key)
 	log, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i := range 3 {
-		if err := log.Record(context.Background(), store.AuditEntry{Type: "before", Target: strconv.Itoa(i)}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, log.Record(context.Background(), store.AuditEntry{Type: "before", Target: strconv.Itoa(i)}))
 	}
-	if err := log.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, log.Close())
 	// No writer runs now: what is staged stays queued, as when the
 	// daemon is killed between a commit and the next batch.
 	for i := range 4 {
 		err := st.Update(func(tx *store.Tx) error {
 			return tx.Audit().Stage(store.AuditEntry{Type: "staged", Target: strconv.Itoa(i)})
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Close())
 
 	st = storetest.OpenDir(t, dir, key)
 	if p, err := st.AuditEntries().Pending(0); err != nil || len(p) != 4 {
@@ -202,9 +184,7 @@ func TestStagedBeforeCrashChainedOnOpen(t *testing.T) {
 		t.Fatalf("pending after open = %d (%v), want 0", len(p), err)
 	}
 	all, err := st.AuditEntries().List(1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i, e := range all {
 		want := "before"
 		if i >= 3 {
@@ -220,16 +200,13 @@ func TestStagedBeforeCrashChainedOnOpen(t *testing.T) {
 // TestSyncChainsStaged: after Sync, an entry staged before it is in the
 // chain, so a list or verify right after a change sees it.
 func TestSyncChainsStaged(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	log := openLog(t, st, audit.Options{})
 	for i := range 20 {
 		err := st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "x"}) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := log.Sync(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, log.Sync())
 		if last, err := st.AuditEntries().Last(); err != nil || last.Seq != uint64(i+1) {
 			t.Fatalf("after change %d and Sync, last = %d (%v)", i+1, last.Seq, err)
 		}
@@ -243,6 +220,7 @@ func TestSyncChainsStaged(t *testing.T) {
 // this checks that it never skips one that is there, alone and with
 // writers staging and recording at once.
 func TestRecordChainsStagedBefore(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	log := openLog(t, st, audit.Options{})
 	ctx := context.Background()
@@ -256,12 +234,8 @@ func TestRecordChainsStagedBefore(t *testing.T) {
 		}
 	}
 	for i := range 20 {
-		if err := stage("staged"); err != nil {
-			t.Fatal(err)
-		}
-		if err := log.Record(ctx, store.AuditEntry{Type: "recorded"}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, stage("staged"))
+		require.NoError(t, log.Record(ctx, store.AuditEntry{Type: "recorded"}))
 		noPending(fmt.Sprintf("after stage and record %d", i))
 		last, err := st.AuditEntries().Last()
 		if err != nil || last.Seq != uint64(2*(i+1)) || last.Type != "recorded" {
@@ -284,9 +258,7 @@ func TestRecordChainsStagedBefore(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := log.Record(ctx, store.AuditEntry{Type: "recorded"}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, log.Record(ctx, store.AuditEntry{Type: "recorded"}))
 	noPending("after the parallel writers and one more record")
 	verifyOK(t, st, 40+8*25*2+1)
 }
@@ -294,20 +266,13 @@ func TestRecordChainsStagedBefore(t *testing.T) {
 // TestClosedLog: Record and Sync after Close fail at once instead of
 // hanging, and Close is idempotent.
 func TestClosedLog(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	log, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := log.Record(context.Background(), store.AuditEntry{Type: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := log.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := log.Close(); err != nil {
-		t.Fatalf("second close: %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, log.Record(context.Background(), store.AuditEntry{Type: "x"}))
+	require.NoError(t, log.Close())
+	require.NoError(t, log.Close(), "second close")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -334,6 +299,7 @@ func TestClosedLog(t *testing.T) {
 // verify` does while the daemon serves, never reports a sound chain as
 // broken.
 func TestVerifyWhileWriting(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	log := openLog(t, st, audit.Options{})
 	stop := make(chan struct{})
@@ -400,6 +366,7 @@ func BenchmarkAuditRecordSerial(b *testing.B) {
 // put in them (a 16 KiB path) are bounded, so a batch of them still fits
 // one transaction and none is lost (a review lost 274 of 300).
 func TestHugeEntriesStillFit(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t)
 	log := openLog(t, st, audit.Options{})
 	big := strings.Repeat("p", 16<<10)
@@ -429,14 +396,10 @@ func TestHugeEntriesStillFit(t *testing.T) {
 	if f := failed.Load(); f != 0 {
 		t.Fatalf("%d entries lost", f)
 	}
-	if err := log.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, log.Sync())
 	verifyOK(t, st, n+100)
 	e, err := st.AuditEntries().Get(1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(e.Target) > 300 || len(e.Detail["path"]) > 300 && len(e.Detail["groups"]) > 300 {
 		t.Fatalf("entry not bounded: target %d bytes", len(e.Target))
 	}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,56 +21,120 @@ import (
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 const day = 24 * time.Hour
 
-// clock is an injected clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 var t0 = time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// fixture is the "two years" store of the prune tests, built once per
+// test binary (twoYearsFixture) and copied for every case that uses it:
+// one chained entry a day for 730 days from t0.
+var fixture struct {
+	once sync.Once
+	dir  string // the closed store, never opened in place
+	key  []byte
+	all  []store.AuditEntry
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixture.dir != "" {
+		os.RemoveAll(fixture.dir)
+	}
+	os.Exit(code)
+}
+
+// buildTwoYears writes the fixture: the 730 entries are staged in one
+// transaction, each with its day's time, and chained by one Sync.
+func buildTwoYears() error {
+	dir, err := os.MkdirTemp("", "accessd-audit-two-years-")
+	if err != nil {
+		return err
+	}
+	fixture.dir = dir
+	fixture.key = make([]byte, 32)
+	if _, err := rand.Read(fixture.key); err != nil {
+		return err
+	}
+	c := testkit.NewClock(t0.Add(729 * day))
+	st, err := store.Open(dir, fixture.key, store.Options{Now: c.Now})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	l, err := audit.Open(st, audit.Options{Now: c.Now})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	err = st.Update(func(tx *store.Tx) error {
+		for i := range 730 {
+			if err := tx.Audit().Stage(dayEntry(i, t0.Add(time.Duration(i)*day))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := l.Sync(); err != nil {
+		return err
+	}
+	fixture.all, err = st.AuditEntries().List(1, 0)
+	if err != nil {
+		return err
+	}
+	if len(fixture.all) != 730 {
+		return fmt.Errorf("two years fixture: %d entries chained, want 730", len(fixture.all))
+	}
+	if err := l.Close(); err != nil {
+		return err
+	}
+	return st.Close()
+}
+
+// twoYearsCopy returns a copy of the fixture's store directory (closed),
+// its root key, a clock at the last entry, and the entries.
+func twoYearsCopy(t *testing.T) (string, []byte, *testkit.Clock, []store.AuditEntry) {
+	t.Helper()
+	fixture.once.Do(func() { fixture.err = buildTwoYears() })
+	require.NoError(t, fixture.err)
+	dir := filepath.Join(t.TempDir(), "db")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(fixture.dir)))
+	return dir, fixture.key, testkit.NewClock(fixture.all[729].Time), slices.Clone(fixture.all)
+}
 
 // twoYears returns a store and log whose chain holds one entry a day for
 // 730 days from t0, with the clock at the last one, and the entries.
-func twoYears(t *testing.T) (*store.Store, *audit.Log, *clock, []store.AuditEntry) {
+func twoYears(t *testing.T) (*store.Store, *audit.Log, *testkit.Clock, []store.AuditEntry) {
 	t.Helper()
-	c := &clock{t: t0}
-	st, err := store.Open(t.TempDir(), storetest.RandomRootKey(t), store.Options{Now: c.Now})
+	dir, key, c, all := twoYearsCopy(t)
+	st, err := store.Open(dir, key, store.Options{Now: c.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	l := openLog(t, st, audit.Options{Now: c.Now})
-	record(t, l, c, 730)
-	all, err := st.AuditEntries().List(1, 0)
-	require.NoError(t, err)
-	require.Len(t, all, 730)
 	return st, l, c, all
 }
 
+// dayEntry is the fixture's entry of day i.
+func dayEntry(i int, at time.Time) store.AuditEntry {
+	return store.AuditEntry{Time: at, Type: "user.update", Actor: "uid:0",
+		Target: "user:" + strconv.Itoa(i), Result: "ok", Detail: map[string]string{"n": strconv.Itoa(i)}}
+}
+
 // record appends n entries one day apart, moving the clock to each.
-func record(t *testing.T, l *audit.Log, c *clock, n int) {
+func record(t *testing.T, l *audit.Log, c *testkit.Clock, n int) {
 	t.Helper()
 	for i := range n {
 		if i > 0 {
-			c.Set(c.Now().Add(day))
+			c.Add(day)
 		}
-		err := l.Record(context.Background(), store.AuditEntry{Type: "user.update", Actor: "uid:0",
-			Target: "user:" + strconv.Itoa(i), Result: "ok", Detail: map[string]string{"n": strconv.Itoa(i)}})
-		require.NoError(t, err)
+		e := dayEntry(i, time.Time{})
+		require.NoError(t, l.Record(context.Background(), e))
 	}
 }
 
@@ -135,6 +201,7 @@ func requireWhole(t *testing.T, st *store.Store, dir string, want []store.AuditE
 // the archive verifies against it, a second run does nothing, and a
 // later run starts a second archive where the first ended.
 func TestPruneRetention(t *testing.T) {
+	t.Parallel()
 	st, l, c, all := twoYears(t)
 	dir := filepath.Join(t.TempDir(), "audit-archive")
 	before := c.Now().Add(-400 * day)
@@ -201,9 +268,11 @@ func TestPruneRetention(t *testing.T) {
 // TestPruneKeepsHead: the head is never archived, however old, so the
 // chain in the store always ends in an entry Verify checks.
 func TestPruneKeepsHead(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 1, 2, 5} {
 		t.Run(strconv.Itoa(n)+" entries", func(t *testing.T) {
-			c := &clock{t: t0}
+			t.Parallel()
+			c := testkit.NewClock(t0)
 			st := storetest.Open(t)
 			l := openLog(t, st, audit.Options{Now: c.Now})
 			record(t, l, c, n)
@@ -230,6 +299,7 @@ func TestPruneKeepsHead(t *testing.T) {
 // run, after a restart, finishes without losing or duplicating an entry,
 // whether or not more entries have aged meanwhile.
 func TestPruneStopped(t *testing.T) {
+	t.Parallel()
 	errCrash := errors.New("crash")
 	tests := []struct {
 		name    string
@@ -246,14 +316,11 @@ func TestPruneStopped(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &clock{t: t0}
-			dbDir, key := t.TempDir(), storetest.RandomRootKey(t)
+			t.Parallel()
+			dbDir, key, c, all := twoYearsCopy(t)
 			st, err := store.Open(dbDir, key, store.Options{Now: c.Now})
 			require.NoError(t, err)
 			l, err := audit.Open(st, audit.Options{Now: c.Now})
-			require.NoError(t, err)
-			record(t, l, c, 730)
-			all, err := st.AuditEntries().List(1, 0)
 			require.NoError(t, err)
 			dir := filepath.Join(t.TempDir(), "audit-archive")
 			before := c.Now().Add(-400 * day)
@@ -316,6 +383,7 @@ func TestPruneStopped(t *testing.T) {
 // nothing: every entry is either archived or in the store, once, and the
 // chain verifies.
 func TestPruneWhileRecording(t *testing.T) {
+	t.Parallel()
 	st, l, c, _ := twoYears(t)
 	dir := t.TempDir()
 	audit.SetPruneBatchForTest(l, 7)
@@ -368,6 +436,7 @@ func TestPruneWhileRecording(t *testing.T) {
 // TestVerifyArchiveDetects: an archive that was changed in any way no
 // longer verifies against its checkpoint.
 func TestVerifyArchiveDetects(t *testing.T) {
+	t.Parallel()
 	_, l, c, _ := twoYears(t)
 	dir := t.TempDir()
 	res, err := l.Prune(context.Background(), c.Now().Add(-400*day), dir)
@@ -419,6 +488,7 @@ func TestVerifyArchiveDetects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "archive.jsonl")
 			require.NoError(t, os.WriteFile(path, tc.file, 0o600))
 			want := cp

@@ -14,7 +14,7 @@ import (
 
 // concurrentUpdates: every read-modify-write of every writer lands
 // exactly once, and each bumps the Version once.
-func (h *harness) concurrentUpdates(t *testing.T) {
+func checkConcurrentUpdates(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	users := st.Users()
 	u, err := users.Create(store.User{Username: "counter", FirstName: "0"})
@@ -50,7 +50,7 @@ func (h *harness) concurrentUpdates(t *testing.T) {
 
 // concurrentUniqueCreate: of many racing creates of one username exactly
 // one wins and the rest see ErrExists.
-func (h *harness) concurrentUniqueCreate(t *testing.T) {
+func checkConcurrentUniqueCreate(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	users := st.Users()
 	const racers = 8
@@ -86,7 +86,7 @@ func (h *harness) concurrentUniqueCreate(t *testing.T) {
 // concurrentAudit: entries recorded directly and entries staged by
 // concurrent transactions end up in one gapless chain that verifies, each
 // exactly once.
-func (h *harness) concurrentAudit(t *testing.T) {
+func checkConcurrentAudit(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	log, err := audit.Open(st, audit.Options{})
 	must(t, "open audit log", err)

@@ -11,7 +11,7 @@ import (
 
 // credentials: a user's credential is its own record, created and
 // replaced by Put, with the TOTP seed sealed to "cred/<id>".
-func (h *harness) credentials(t *testing.T) {
+func checkCredentials(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	u, err := st.Users().Create(store.User{Username: "cred"})
 	must(t, "create user", err)
@@ -80,7 +80,7 @@ func (h *harness) credentials(t *testing.T) {
 
 // loginState: the hot counters of a user or application. A never-seen ID
 // reads as a zero state, and Put is an atomic read-modify-write.
-func (h *harness) loginState(t *testing.T) {
+func checkLoginState(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	logins := st.Logins()
 	l, err := logins.Get("never-seen")
@@ -119,7 +119,7 @@ func (h *harness) loginState(t *testing.T) {
 // concurrentLoginCounter: the lockout counter is atomic. 32 concurrent
 // failed sign-ins all count, so parallel guesses cannot slip past the
 // lockout threshold.
-func (h *harness) concurrentLoginCounter(t *testing.T) {
+func checkConcurrentLoginCounter(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	const guesses = 32
 	var wg sync.WaitGroup
@@ -156,7 +156,7 @@ func (h *harness) concurrentLoginCounter(t *testing.T) {
 
 // sum: the keyed hash is deterministic, separates purposes (also across
 // the purpose/message boundary), and depends on the root key.
-func (h *harness) sum(t *testing.T) {
+func checkSum(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	other := Open(t)
 	a := st.Sum("client-secret", []byte("s3cret"))

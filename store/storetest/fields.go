@@ -9,21 +9,21 @@ import (
 
 // fieldBinding: a sealed field opens only under its own record key and
 // field name, and any changed byte is refused.
-func (h *harness) fieldBinding(t *testing.T) {
+func checkFieldBinding(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	secret := []byte("JBSWY3DPEHPK3PXP-totp-seed")
-	sealed, err := st.SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
+	sealed, err := st.Barrier().SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
 	must(t, "seal", err)
 	if bytes.Contains(sealed, secret) {
 		t.Fatal("sealed field contains its plaintext")
 	}
-	again, err := st.SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
+	again, err := st.Barrier().SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
 	must(t, "seal again", err)
 	if bytes.Equal(sealed, again) {
 		t.Fatal("two seals of one value are identical: nonce reuse")
 	}
 
-	plain, err := st.OpenField(store.UserRecordKey("u1"), store.FieldTOTPSeed, sealed)
+	plain, err := st.Barrier().OpenField(store.UserRecordKey("u1"), store.FieldTOTPSeed, sealed)
 	must(t, "open", err)
 	if !bytes.Equal(plain, secret) {
 		t.Fatal("open does not return the plaintext")
@@ -46,7 +46,7 @@ func (h *harness) fieldBinding(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := st.OpenField(tc.record, tc.field, tc.sealed)
+			_, err := st.Barrier().OpenField(tc.record, tc.field, tc.sealed)
 			mustErr(t, "open", err, store.ErrSealedField)
 		})
 	}
@@ -79,7 +79,7 @@ func (h *harness) fieldBinding(t *testing.T) {
 	}
 	_, err = creds.OpenTOTPSeed(cb)
 	mustErr(t, "open a's seed copied into b", err, store.ErrSealedField)
-	onUser, err := st.SealField(store.UserRecordKey(a.ID), store.FieldTOTPSeed, secret)
+	onUser, err := st.Barrier().SealField(store.UserRecordKey(a.ID), store.FieldTOTPSeed, secret)
 	must(t, "seal to the user record", err)
 	_, err = creds.OpenTOTPSeed(put(a.ID, onUser))
 	mustErr(t, "open a seed sealed to the user record", err, store.ErrSealedField)
@@ -93,38 +93,38 @@ func withTerm(s store.Sealed, term byte) store.Sealed {
 
 // fieldKeyRotation: after rotation new seals use the new term and old
 // ciphertexts still open, also after a reopen.
-func (h *harness) fieldKeyRotation(t *testing.T) {
+func checkFieldKeyRotation(t *testing.T, h *harness) {
 	dir := t.TempDir()
 	st, err := h.open(dir)
 	must(t, "open", err)
 	rec := store.SigningKeyRecordKey("k")
 	field := store.FieldSigningKeyPrivate
-	old, err := st.SealField(rec, field, []byte("term one"))
+	old, err := st.Barrier().SealField(rec, field, []byte("term one"))
 	must(t, "seal", err)
-	if old.Term() != 1 || st.FieldKeyTerm() != 1 {
-		t.Fatalf("new store seals under term %d (active %d), want 1", old.Term(), st.FieldKeyTerm())
+	if old.Term() != 1 || st.Barrier().FieldKeyTerm() != 1 {
+		t.Fatalf("new store seals under term %d (active %d), want 1", old.Term(), st.Barrier().FieldKeyTerm())
 	}
-	term, err := st.RotateFieldKey()
+	term, err := st.Barrier().RotateFieldKey()
 	must(t, "rotate", err)
-	if term != 2 || st.FieldKeyTerm() != 2 {
-		t.Fatalf("rotate returned term %d, active %d; want 2", term, st.FieldKeyTerm())
+	if term != 2 || st.Barrier().FieldKeyTerm() != 2 {
+		t.Fatalf("rotate returned term %d, active %d; want 2", term, st.Barrier().FieldKeyTerm())
 	}
-	cur, err := st.SealField(rec, field, []byte("term two"))
+	cur, err := st.Barrier().SealField(rec, field, []byte("term two"))
 	must(t, "seal after rotate", err)
 	if cur.Term() != 2 {
 		t.Fatalf("seal after rotate uses term %d", cur.Term())
 	}
 	// The same ciphertext relabelled with the other term must not open.
-	_, err = st.OpenField(rec, field, withTerm(old, 2))
+	_, err = st.Barrier().OpenField(rec, field, withTerm(old, 2))
 	mustErr(t, "term relabelled", err, store.ErrSealedField)
 	must(t, "close", st.Close())
 
 	st = h.openIn(t, dir)
-	if st.FieldKeyTerm() != 2 {
-		t.Fatalf("active term after reopen = %d, want 2", st.FieldKeyTerm())
+	if st.Barrier().FieldKeyTerm() != 2 {
+		t.Fatalf("active term after reopen = %d, want 2", st.Barrier().FieldKeyTerm())
 	}
 	for want, s := range map[string]store.Sealed{"term one": old, "term two": cur} {
-		got, err := st.OpenField(rec, field, s)
+		got, err := st.Barrier().OpenField(rec, field, s)
 		must(t, "open "+want+" after reopen", err)
 		if string(got) != want {
 			t.Fatalf("open = %q, want %q", got, want)

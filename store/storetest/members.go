@@ -12,7 +12,7 @@ import (
 // memberIndex: a group's members follow the Groups lists of users and
 // applications through create, update and delete, inside a transaction
 // too.
-func (h *harness) memberIndex(t *testing.T) {
+func checkMemberIndex(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	members := func(group string) []store.Member {
 		t.Helper()
@@ -89,7 +89,7 @@ func (h *harness) memberIndex(t *testing.T) {
 
 // memberIndexLarge: a group of 1000 members (users and applications)
 // lists them all, sorted by kind and then ID.
-func (h *harness) memberIndexLarge(t *testing.T) {
+func checkMemberIndexLarge(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	const users, apps, perTx = 900, 100, 100
 	var want []store.Member

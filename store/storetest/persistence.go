@@ -17,7 +17,7 @@ import (
 
 // reopen: every kind of record survives Close and Open, and the audit
 // chain continues where it was.
-func (h *harness) reopen(t *testing.T) {
+func checkReopen(t *testing.T, h *harness) {
 	dir := t.TempDir()
 	st, err := h.open(dir)
 	must(t, "open", err)
@@ -101,7 +101,7 @@ func (h *harness) reopen(t *testing.T) {
 
 // encryptedAtRest: after Close, no file in the data directory contains
 // any of the distinctive values written, byte for byte.
-func (h *harness) encryptedAtRest(t *testing.T) {
+func checkEncryptedAtRest(t *testing.T, h *harness) {
 	dir := t.TempDir()
 	st, err := h.open(dir)
 	must(t, "open", err)
@@ -187,7 +187,7 @@ func scanDir(t *testing.T, dir string, marks [][]byte) {
 
 // closed: every operation after Close reports ErrClosed instead of
 // reaching Badger, and Close is idempotent.
-func (h *harness) closed(t *testing.T) {
+func checkClosed(t *testing.T, h *harness) {
 	st, err := h.open(t.TempDir())
 	must(t, "open", err)
 	must(t, "close", st.Close())
@@ -196,8 +196,8 @@ func (h *harness) closed(t *testing.T) {
 	_, checks["get"] = st.Users().Get("x")
 	_, checks["create"] = st.Users().Create(store.User{Username: "x"})
 	_, checks["list"] = st.Groups().List("", 0)
-	_, checks["seal"] = st.SealField("r", "f", []byte("x"))
-	_, checks["rotate"] = st.RotateFieldKey()
+	_, checks["seal"] = st.Barrier().SealField("r", "f", []byte("x"))
+	_, checks["rotate"] = st.Barrier().RotateFieldKey()
 	checks["update"] = st.Update(func(*store.Tx) error { return nil })
 	checks["view"] = st.View(func(*store.Tx) error { return nil })
 	_, checks["credential"] = st.Credentials().Get("x")
@@ -208,7 +208,7 @@ func (h *harness) closed(t *testing.T) {
 	checks["chain"] = st.AuditEntries().Chain(nil, []store.AuditEntry{{Seq: 1}})
 	_, checks["audit open"] = audit.Open(st, audit.Options{})
 	_, checks["verify"] = audit.Verify(st)
-	checks["backup"] = st.Backup(&bytes.Buffer{})
+	checks["backup"] = st.Barrier().Backup(&bytes.Buffer{})
 	for name, err := range checks {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after close: %v, want ErrClosed", name, err)

@@ -10,7 +10,7 @@ import (
 // providers checks the delivery-provider table: its secret is sealed to
 // the provider's own record (another provider's record cannot open it),
 // survives a field-key rotation, and an unset secret opens as nil.
-func (h *harness) providers(t *testing.T) {
+func checkProviders(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	ps := st.Providers()
 	secret := []byte("relay-password")
@@ -39,7 +39,7 @@ func (h *harness) providers(t *testing.T) {
 		t.Fatal("a secret sealed to one provider opened under another's name")
 	}
 	must(t, "delete", ps.Delete("other")) // rotation would refuse its mis-bound secret
-	if _, err := st.RotateFields(store.RotateFieldsOptions{}); err != nil {
+	if _, err := st.Barrier().RotateFields(store.RotateFieldsOptions{}); err != nil {
 		t.Fatalf("rotate fields: %v", err)
 	}
 	got, err = ps.Get("relay")

@@ -12,7 +12,7 @@ import (
 	"github.com/accessd/accessd/store/audit"
 )
 
-func (h *harness) groups(t *testing.T) {
+func checkGroups(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	groups := st.Groups()
 	perm := store.Permission{Product: "midaz", Resource: "ledgers", Action: "get"}
@@ -53,7 +53,7 @@ func (h *harness) groups(t *testing.T) {
 	mustErr(t, "delete twice", groups.Delete("readers"), store.ErrNotFound)
 }
 
-func (h *harness) applications(t *testing.T) {
+func checkApplications(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	apps := st.Applications()
 	now := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
@@ -108,7 +108,7 @@ func (h *harness) applications(t *testing.T) {
 	}
 }
 
-func (h *harness) refreshFamilies(t *testing.T) {
+func checkRefreshFamilies(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	fams := st.RefreshFamilies()
 	now := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
@@ -185,7 +185,7 @@ func (h *harness) refreshFamilies(t *testing.T) {
 	}
 }
 
-func (h *harness) signingKeys(t *testing.T) {
+func checkSigningKeys(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	keys := st.SigningKeys()
 	der := []byte("pkcs8-private-key-bytes-for-test")
@@ -222,7 +222,7 @@ func (h *harness) signingKeys(t *testing.T) {
 	mustErr(t, "get deleted", err, store.ErrNotFound)
 }
 
-func (h *harness) audit(t *testing.T) {
+func checkAudit(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	repo := st.AuditEntries()
 	_, err := repo.Last()
@@ -311,7 +311,7 @@ func (h *harness) audit(t *testing.T) {
 // auditStaged: entries staged in a transaction wait in the queue with the
 // change, are not chained by the store itself, and are chained (with
 // what the writer assigns, whatever the caller set) by the audit log.
-func (h *harness) auditStaged(t *testing.T) {
+func checkAuditStaged(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	repo := st.AuditEntries()
 	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)

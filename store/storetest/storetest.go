@@ -2,7 +2,7 @@ package storetest
 
 import (
 	"crypto/rand"
-	"errors"
+	"github.com/stretchr/testify/require"
 	"testing"
 
 	"github.com/accessd/accessd/store"
@@ -16,34 +16,45 @@ type Opener func(dir string) (*store.Store, error)
 // Run runs the whole suite, each part in its own subtest and directory.
 func Run(t *testing.T, open Opener) {
 	h := &harness{open: open}
-	t.Run("Users", h.users)
-	t.Run("UserErrors", h.userErrors)
-	t.Run("Credentials", h.credentials)
-	t.Run("LoginState", h.loginState)
-	t.Run("Groups", h.groups)
-	t.Run("MemberIndex", h.memberIndex)
-	t.Run("MemberIndexLarge", h.memberIndexLarge)
-	t.Run("Applications", h.applications)
-	t.Run("RefreshFamilies", h.refreshFamilies)
-	t.Run("SigningKeys", h.signingKeys)
-	t.Run("Providers", h.providers)
-	t.Run("Audit", h.audit)
-	t.Run("AuditStaged", h.auditStaged)
-	t.Run("Sum", h.sum)
-	t.Run("Paging", h.paging)
-	t.Run("TxAtomicity", h.txAtomicity)
-	t.Run("TxForcedLogout", h.txForcedLogout)
-	t.Run("TxReadOnly", h.txReadOnly)
-	t.Run("TxConflictRetry", h.txConflictRetry)
-	t.Run("ConcurrentUpdates", h.concurrentUpdates)
-	t.Run("ConcurrentLoginCounter", h.concurrentLoginCounter)
-	t.Run("ConcurrentUniqueCreate", h.concurrentUniqueCreate)
-	t.Run("ConcurrentAudit", h.concurrentAudit)
-	t.Run("FieldBinding", h.fieldBinding)
-	t.Run("FieldKeyRotation", h.fieldKeyRotation)
-	t.Run("Reopen", h.reopen)
-	t.Run("EncryptedAtRest", h.encryptedAtRest)
-	t.Run("Closed", h.closed)
+	for _, c := range suite {
+		t.Run(c.name, func(t *testing.T) { c.run(t, h) })
+	}
+}
+
+// suite is the conformance suite: each check opens the stores it needs
+// through its harness.
+var suite = []struct {
+	name string
+	run  func(t *testing.T, h *harness)
+}{
+	{"Users", checkUsers},
+	{"UserErrors", checkUserErrors},
+	{"Credentials", checkCredentials},
+	{"LoginState", checkLoginState},
+	{"Groups", checkGroups},
+	{"MemberIndex", checkMemberIndex},
+	{"MemberIndexLarge", checkMemberIndexLarge},
+	{"Applications", checkApplications},
+	{"RefreshFamilies", checkRefreshFamilies},
+	{"SigningKeys", checkSigningKeys},
+	{"Providers", checkProviders},
+	{"Audit", checkAudit},
+	{"AuditStaged", checkAuditStaged},
+	{"Sum", checkSum},
+	{"Paging", checkPaging},
+	{"TxAtomicity", checkTxAtomicity},
+	{"TxForcedLogout", checkTxForcedLogout},
+	{"TxReadOnly", checkTxReadOnly},
+	{"TxConflictRetry", checkTxConflictRetry},
+	{"ConcurrentUpdates", checkConcurrentUpdates},
+	{"ConcurrentLoginCounter", checkConcurrentLoginCounter},
+	{"ConcurrentUniqueCreate", checkConcurrentUniqueCreate},
+	{"ConcurrentAudit", checkConcurrentAudit},
+	{"FieldBinding", checkFieldBinding},
+	{"FieldKeyRotation", checkFieldKeyRotation},
+	{"Reopen", checkReopen},
+	{"EncryptedAtRest", checkEncryptedAtRest},
+	{"Closed", checkClosed},
 }
 
 // Open opens a real store in a new t.TempDir() under a random root key
@@ -60,9 +71,7 @@ func Open(t testing.TB) *store.Store {
 func OpenDir(t testing.TB, dir string, rootKey []byte) *store.Store {
 	t.Helper()
 	st, err := store.Open(dir, rootKey, store.Options{})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	require.NoError(t, err, "open store")
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
 			t.Errorf("close store: %v", err)
@@ -93,9 +102,7 @@ func (h *harness) fresh(t *testing.T) (*store.Store, string) {
 func (h *harness) openIn(t *testing.T, dir string) *store.Store {
 	t.Helper()
 	st, err := h.open(dir)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	require.NoError(t, err, "open store")
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
 			t.Errorf("close store: %v", err)
@@ -107,9 +114,7 @@ func (h *harness) openIn(t *testing.T, dir string) *store.Store {
 // mustErr fails unless err wraps want.
 func mustErr(t testing.TB, what string, err, want error) {
 	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("%s: got error %v, want %v", what, err, want)
-	}
+	require.ErrorIs(t, err, want, "%s: got error %v, want %v", what, err, want)
 }
 
 func must(t testing.TB, what string, err error) {

@@ -28,7 +28,7 @@ func ignore(err, want error) error {
 // txAtomicity: a transaction's writes across repositories (user, its
 // credential and login state, an audit entry) commit together or not at
 // all, also when the error comes from a repository inside it.
-func (h *harness) txAtomicity(t *testing.T) {
+func checkTxAtomicity(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	var id string
 	change := func(tx *store.Tx, name string) error {
@@ -139,7 +139,7 @@ func (h *harness) txAtomicity(t *testing.T) {
 
 // txForcedLogout: moving the user's epoch and revoking every refresh
 // family of the user is one change: either both happen or neither.
-func (h *harness) txForcedLogout(t *testing.T) {
+func checkTxForcedLogout(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	u, err := st.Users().Create(store.User{Username: "victim"})
 	must(t, "create user", err)
@@ -213,7 +213,7 @@ func (h *harness) txForcedLogout(t *testing.T) {
 
 // txReadOnly: every write inside View is refused with ErrInvalid, and
 // reads work.
-func (h *harness) txReadOnly(t *testing.T) {
+func checkTxReadOnly(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	u, err := st.Users().Create(store.User{Username: "ro"})
 	must(t, "create", err)
@@ -274,7 +274,7 @@ func (h *harness) txReadOnly(t *testing.T) {
 // txConflictRetry: two goroutines that each read a record in a
 // transaction and write it back incremented, N times each, end at 2N: the
 // transaction that loses the race re-runs on fresh data.
-func (h *harness) txConflictRetry(t *testing.T) {
+func checkTxConflictRetry(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	const n = 40
 	var runs atomic.Int64

@@ -12,7 +12,7 @@ import (
 // phc is a fixed argon2id PHC string; the store only stores it.
 const phc = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$5Wl0cVgyUEk5cWFxcUhkM2dPRlVwZ2ZRZ3JrY2VqYQ"
 
-func (h *harness) users(t *testing.T) {
+func checkUsers(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	users := st.Users()
 
@@ -80,7 +80,7 @@ func (h *harness) users(t *testing.T) {
 	}
 }
 
-func (h *harness) userErrors(t *testing.T) {
+func checkUserErrors(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	users := st.Users()
 	bob, err := users.Create(store.User{Username: "bob"})
@@ -151,7 +151,7 @@ func (h *harness) userErrors(t *testing.T) {
 	must(t, "username differing in case only", err)
 }
 
-func (h *harness) paging(t *testing.T) {
+func checkPaging(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
 	users := st.Users()
 	var want []string
