@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/accessd/accessd/daemon/internal/backupfile"
 	"github.com/accessd/accessd/oauth/edge"
 )
 
@@ -80,8 +81,8 @@ func routes(d planeDeps) (data, admin *http.ServeMux) {
 	p.AdminActor = adminActor
 	p.Status = d.status
 	p.Metrics = d.metrics.handler()
-	p.Backup = func(w io.Writer, now time.Time) error { return writeBackup(w, d.store, d.dataDir, now) }
-	p.Fields = d.store
+	p.Backup = func(w io.Writer, now time.Time) error { return backupfile.Write(w, d.store, d.dataDir, now) }
+	p.Fields = d.store.Barrier()
 	admin = edge.Admin(p)
 	return data, admin
 }

@@ -172,14 +172,14 @@ func Write(w io.Writer, st *store.Store, dataDir string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("daemon: backup: %w", err)
 	}
-	hdr, tag, err := New(now, rec, rand.Reader, st.BackupTag)
+	hdr, tag, err := New(now, rec, rand.Reader, st.Barrier().BackupTag)
 	if err != nil {
 		return fmt.Errorf("daemon: backup: %w", err)
 	}
 	if _, err := w.Write(append(hdr, tag...)); err != nil {
 		return fmt.Errorf("daemon: backup: write header: %w", err)
 	}
-	if err := st.BackupBound(w, tag); err != nil {
+	if err := st.Barrier().BackupBound(w, tag); err != nil {
 		return fmt.Errorf("daemon: backup: %w", err)
 	}
 	return nil
