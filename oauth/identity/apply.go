@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, data []byte, dry bool) (ap
 	for gi := range desired.Groups {
 		for mi, m := range desired.Groups[gi].Members {
 			if name, ok := strings.CutPrefix(m, "user:"); ok {
-				if c, err := CanonicalUsername(name); err == nil {
+				if c, err := credential.CanonicalUsername(name); err == nil {
 					desired.Groups[gi].Members[mi] = "user:" + c
 				}
 			}

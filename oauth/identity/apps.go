@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"slices"
 	"strings"
 	"time"
@@ -92,12 +93,12 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 		}
 		app.ExpiresAt = now.Add(d)
 	}
-	secret, err := NewClientSecret(s.rand)
+	secret, err := credential.NewClientSecret(s.rand)
 	if err != nil {
 		return out, err
 	}
 	defer secret.Clear()
-	if app.ClientID, err = NewClientID(s.rand); err != nil {
+	if app.ClientID, err = credential.NewClientID(s.rand); err != nil {
 		return out, err
 	}
 	app.SecretHashes = []store.SecretHash{{Hash: secret.Hash(s.st), CreatedAt: now}}
@@ -213,7 +214,7 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 		}
 		g = d
 	}
-	secret, err := NewClientSecret(s.rand)
+	secret, err := credential.NewClientSecret(s.rand)
 	if err != nil {
 		return out, err
 	}

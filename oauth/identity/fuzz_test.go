@@ -3,6 +3,7 @@ package identity_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/accessd/accessd/oauth/credential"
 	"strings"
 	"testing"
 
@@ -73,7 +74,7 @@ func FuzzSignInName(f *testing.F) {
 		if e.svc.AttemptKey(name) != mine {
 			return
 		}
-		c, err := identity.CanonicalUsername(name)
+		c, err := credential.CanonicalUsername(name)
 		if err == nil && c == "maria" || store.FoldEmail(name) == "maria.silva@example.com" {
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"log/slog"
 	"net/http"
@@ -102,42 +103,17 @@ func (s *importedSecret) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (importedSecret) String() string               { return "[redacted]" }
-func (importedSecret) GoString() string             { return "[redacted]" }
-func (importedSecret) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "[redacted]") }
-func (importedSecret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
-func (importedSecret) MarshalJSON() ([]byte, error) { return nil, errNoSerialisation }
-func (importedSecret) MarshalText() ([]byte, error) { return nil, errNoSerialisation }
-func (s *importedSecret) clear()                    { clear(s.b); s.b = nil }
-func (s importedSecret) hash(p Pepper) []byte       { return HashClientSecret(p, s.b) }
-func (s importedSecret) matches(p Pepper, h [][]byte) bool {
-	_, ok := VerifyClientSecret(p, s.b, h)
+func (importedSecret) String() string                    { return "[redacted]" }
+func (importedSecret) GoString() string                  { return "[redacted]" }
+func (importedSecret) Format(f fmt.State, _ rune)        { _, _ = io.WriteString(f, "[redacted]") }
+func (importedSecret) LogValue() slog.Value              { return slog.StringValue("[redacted]") }
+func (importedSecret) MarshalJSON() ([]byte, error)      { return nil, credential.ErrNoSerialisation }
+func (importedSecret) MarshalText() ([]byte, error)      { return nil, credential.ErrNoSerialisation }
+func (s *importedSecret) clear()                         { clear(s.b); s.b = nil }
+func (s importedSecret) hash(p credential.Pepper) []byte { return credential.HashClientSecret(p, s.b) }
+func (s importedSecret) matches(p credential.Pepper, h [][]byte) bool {
+	_, ok := credential.VerifyClientSecret(p, s.b, h)
 	return ok
-}
-
-// Imported client secrets are whatever the previous system generated
-// (Lerian's are UUIDs, Casdoor's 40 hex digits). They are kept under the
-// same keyed HMAC as accessd's own, which is safe only for secrets too
-// random to guess: so an imported secret must be 32 to 256 printable
-// ASCII characters without spaces.
-const (
-	minImportedSecret = 32
-	maxImportedSecret = 256
-)
-
-// wellFormedImportedSecret reports whether presented can be an imported
-// secret. Like wellFormedClientSecret it decides, before any hashing,
-// that a presented string can match nothing.
-func wellFormedImportedSecret(presented []byte) bool {
-	if len(presented) < minImportedSecret || len(presented) > maxImportedSecret {
-		return false
-	}
-	for _, c := range presented {
-		if c <= ' ' || c > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // lerianIDRE is the form of the record IDs Lerian answers (UUIDs, in
@@ -239,7 +215,7 @@ func (e *LerianExport) check() error {
 		if u.ID == "" || u.Username == "" || u.Email == "" {
 			return fmt.Errorf("%s: %w", at, missing("id", "username", "email"))
 		}
-		name, err := CanonicalUsername(u.Username)
+		name, err := credential.CanonicalUsername(u.Username)
 		if err != nil {
 			return fmt.Errorf("%s: %w", at, err)
 		}
@@ -252,7 +228,7 @@ func (e *LerianExport) check() error {
 			return fmt.Errorf("%s: %w", at, err)
 		}
 		if u.PasswordHash != "" {
-			if err := CheckBcryptHash(u.PasswordHash); err != nil {
+			if err := credential.CheckBcryptHash(u.PasswordHash); err != nil {
 				return fmt.Errorf("%s: %w", at, err)
 			}
 		}
@@ -285,7 +261,7 @@ func (e *LerianExport) check() error {
 			return fmt.Errorf("%s: %w", at, err)
 		}
 		for j, n := range g.Users {
-			c, err := CanonicalUsername(n)
+			c, err := credential.CanonicalUsername(n)
 			if err != nil {
 				return fmt.Errorf("%s: users[%d]: %w", at, j, err)
 			}
@@ -309,9 +285,9 @@ func (e *LerianExport) check() error {
 		if !lerianIDRE.MatchString(ap.ID) {
 			return fmt.Errorf("%s: %w", at, invalid("id must be a lower-case UUID, as Lerian answers it"))
 		}
-		if !wellFormedImportedSecret(ap.ClientSecret.b) && !wellFormedClientSecret(ap.ClientSecret.b) {
+		if !credential.WellFormedSecret(ap.ClientSecret.b) {
 			return fmt.Errorf("%s: %w", at, invalid("clientSecret must be %d to %d printable characters without spaces: shorter secrets are too easy to guess to keep; rotate it in Lerian first, or create the application anew with accessctl app create",
-				minImportedSecret, maxImportedSecret))
+				credential.MinImportedSecret, credential.MaxImportedSecret))
 		}
 		if err := errors.Join(checkName("name", ap.Name), checkName("description", ap.Description), checkTime("createdAt", ap.CreatedAt)); err != nil {
 			return fmt.Errorf("%s: %w", at, err)
@@ -584,7 +560,7 @@ func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (a
 		if u.PasswordHash != "" || !first.creates("user", u.ID) {
 			continue
 		}
-		pw, err := GeneratePassword(s.rand)
+		pw, err := credential.GeneratePassword(s.rand)
 		if err != nil {
 			return out, err
 		}

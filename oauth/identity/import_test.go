@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -114,7 +115,7 @@ func TestImportLerianExport(t *testing.T) {
 	c, err = e.st.Credentials().Get(exportJohnID)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(c.PasswordHash, "$argon2id$"), "re-made as argon2id at the first sign-in, got %.10s", c.PasswordHash)
-	require.NoError(t, identity.VerifyPassword(c.PasswordHash, []byte(exportJohnPass)))
+	require.NoError(t, credential.VerifyPassword(c.PasswordHash, []byte(exportJohnPass)))
 	_, err = e.svc.SignIn(ctx, admin, "johndoe", []byte(exportJohnPass))
 	require.NoError(t, err, "and the argon2id hash verifies")
 
@@ -170,7 +171,7 @@ func TestImportSecretStoredAsHMAC(t *testing.T) {
 	rec, err := e.st.Applications().Get(exportAppID)
 	require.NoError(t, err)
 	require.Len(t, rec.SecretHashes, 1)
-	require.Equal(t, identity.HashClientSecret(e.st, []byte(exportSecret)), rec.SecretHashes[0].Hash, "stored as the pepper's HMAC")
+	require.Equal(t, credential.HashClientSecret(e.st, []byte(exportSecret)), rec.SecretHashes[0].Hash, "stored as the pepper's HMAC")
 	raw, err := json.Marshal(rec)
 	require.NoError(t, err)
 	require.False(t, bytes.Contains(raw, []byte(exportSecret)), "the record holds the secret in clear")
@@ -330,10 +331,10 @@ func TestImportedSecretFormat(t *testing.T) {
 		{"non-ASCII", strings.Repeat("x", 40) + "é", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := identity.HashClientSecret(p, []byte(tc.secret))
-			_, ok := identity.VerifyClientSecret(p, []byte(tc.secret), [][]byte{h})
+			h := credential.HashClientSecret(p, []byte(tc.secret))
+			_, ok := credential.VerifyClientSecret(p, []byte(tc.secret), [][]byte{h})
 			require.Equal(t, tc.ok, ok)
-			_, ok = identity.VerifyClientSecret(p, []byte(tc.secret+"x"), [][]byte{h})
+			_, ok = credential.VerifyClientSecret(p, []byte(tc.secret+"x"), [][]byte{h})
 			require.False(t, ok)
 		})
 	}
@@ -355,7 +356,7 @@ func (r *failingRand) Read(p []byte) (int, error) {
 // after the first user was written in it, leaves nothing behind.
 func TestImportRollsBackOnFailure(t *testing.T) {
 	r := &failingRand{}
-	e := newEnvWith(t, identity.Config{}, identity.HasherOptions{Params: cheap}, store.Options{Rand: r})
+	e := newEnvWith(t, identity.Config{}, credential.HasherOptions{Params: cheap}, store.Options{Rand: r})
 	r.failing.Store(true)
 	_, err := e.svc.Import(context.Background(), admin, readExport(t), false)
 	require.ErrorContains(t, err, "entropy source gone")
@@ -404,7 +405,7 @@ func TestImportRoute(t *testing.T) {
 // a wrong password, or one that matches only in bcrypt's first 72
 // bytes, does not; and every bcrypt hash asks to be re-made.
 func TestHasherVerifiesBcrypt(t *testing.T) {
-	h, err := identity.NewHasher(identity.HasherOptions{Params: cheap})
+	h, err := credential.NewHasher(credential.HasherOptions{Params: cheap})
 	require.NoError(t, err)
 	ctx := context.Background()
 	const stored = "$2a$10$OBk7xJZbsTtfNXDYCQbGq.cJEzOfD/Zft6hn9JBCqozCXpzRxPbRm"
@@ -417,9 +418,9 @@ func TestHasherVerifiesBcrypt(t *testing.T) {
 		{"$2a$", stored, exportJohnPass, nil},
 		{"$2b$", "$2b$" + stored[4:], exportJohnPass, nil},
 		{"$2y$", "$2y$" + stored[4:], exportJohnPass, nil},
-		{"wrong password", stored, exportJohnPass + "!", identity.ErrPasswordMismatch},
+		{"wrong password", stored, exportJohnPass + "!", credential.ErrPasswordMismatch},
 		{"72 bytes", long72, strings.Repeat("k", 72), nil},
-		{"73 bytes matching in the first 72", long72, strings.Repeat("k", 73), identity.ErrPasswordMismatch},
+		{"73 bytes matching in the first 72", long72, strings.Repeat("k", 73), credential.ErrPasswordMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := h.Verify(ctx, tc.hash, []byte(tc.password))

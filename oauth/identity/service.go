@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"log/slog"
 	"sync"
@@ -37,7 +38,7 @@ type Service struct {
 	st      *store.Store
 	audit   *audit.Log
 	index   Indexer
-	hasher  *Hasher
+	hasher  *credential.Hasher
 	cfg     Config
 	memMu   [refreshStripes]sync.Mutex // orders refreshes of the index and epochs (refresh.go)
 	issuer  string
@@ -60,7 +61,7 @@ type Options struct {
 	Rand io.Reader
 	// Hasher bounds concurrent argon2id work; nil makes one from the
 	// config's password cost.
-	Hasher *Hasher
+	Hasher *credential.Hasher
 	// Issuer names the TOTP issuer shown in authenticator apps.
 	Issuer string
 }
@@ -93,7 +94,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 		opt.Rand = rand.Reader
 	}
 	if opt.Hasher == nil {
-		h, err := NewHasher(HasherOptions{Params: cfg.Params(), Rand: opt.Rand})
+		h, err := credential.NewHasher(credential.HasherOptions{Params: cfg.Params(), Rand: opt.Rand})
 		if err != nil {
 			return nil, err
 		}

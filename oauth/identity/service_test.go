@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"os/exec"
 	"slices"
 	"strings"
@@ -46,14 +47,14 @@ var admin = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
 
 // cheap keeps argon2id fast in tests; production parameters are tested
 // in password_test.go.
-var cheap = identity.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
+var cheap = credential.TestParams()
 
 func newEnv(t testing.TB, cfg identity.Config) *env {
 	t.Helper()
-	return newEnvWith(t, cfg, identity.HasherOptions{Params: cheap})
+	return newEnvWith(t, cfg, credential.HasherOptions{Params: cheap})
 }
 
-func newEnvWith(t testing.TB, cfg identity.Config, ho identity.HasherOptions, so ...store.Options) *env {
+func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, so ...store.Options) *env {
 	t.Helper()
 	key := make([]byte, store.RootKeySize)
 	_, _ = rand.Read(key)
@@ -63,7 +64,7 @@ func newEnvWith(t testing.TB, cfg identity.Config, ho identity.HasherOptions, so
 	require.NoError(t, err)
 	t.Cleanup(func() { al.Close(); st.Close() })
 	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-	h, err := identity.NewHasher(ho)
+	h, err := credential.NewHasher(ho)
 	require.NoError(t, err)
 	idx := authz.New()
 	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: c.now, Hasher: h})
@@ -144,9 +145,9 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	// One argon2id at a time, each slow (tens of ms): all twenty guesses
 	// are in flight long before five have been checked, so only the
 	// atomic reservation keeps the count at five.
-	slow := identity.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
+	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
 	e := newEnvWith(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}},
-		identity.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
+		credential.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
 	ctx := context.Background()
 	u := e.user(t, "erin")
 	bad, locked := attemptAtOnce(t, 20, api.ErrBadLogin, func() error {

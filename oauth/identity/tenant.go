@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
@@ -183,7 +184,7 @@ func checkTenant(id, slug string) error {
 		return invalid("tenantId is longer than 64 characters")
 	}
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; !isLowerAlnum(c) && !('A' <= c && c <= 'Z') && c != '.' && c != '_' && c != '-' {
+		if c := id[i]; !credential.IsLowerAlnum(c) && !('A' <= c && c <= 'Z') && c != '.' && c != '_' && c != '-' {
 			return invalid("tenantId may contain only letters, digits and . _ -")
 		}
 	}
@@ -191,7 +192,7 @@ func checkTenant(id, slug string) error {
 		return invalid("tenantSlug is longer than 64 characters")
 	}
 	for i := 0; i < len(slug); i++ {
-		if c := slug[i]; !isLowerAlnum(c) && c != '-' {
+		if c := slug[i]; !credential.IsLowerAlnum(c) && c != '-' {
 			return invalid("tenantSlug may contain only letters a-z, digits and -")
 		}
 	}

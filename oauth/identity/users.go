@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"net/mail"
 	"slices"
 	"strings"
@@ -121,7 +122,7 @@ func (s *Service) lookupUser(tx *store.Tx, idOrName string) (store.User, error) 
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return u, storeErr("get user", err)
 	}
-	name, cerr := CanonicalUsername(idOrName)
+	name, cerr := credential.CanonicalUsername(idOrName)
 	if cerr != nil {
 		return u, fmt.Errorf("identity: user %q: %w", idOrName, api.ErrNotFound)
 	}
@@ -139,7 +140,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	if req.Username == "" {
 		return out, missing("username")
 	}
-	name, err := CanonicalUsername(req.Username)
+	name, err := credential.CanonicalUsername(req.Username)
 	if err != nil {
 		return out, err
 	}
@@ -155,11 +156,11 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	pw := []byte(req.Password)
 	generated := false
 	if len(pw) == 0 {
-		if pw, err = GeneratePassword(s.rand); err != nil {
+		if pw, err = credential.GeneratePassword(s.rand); err != nil {
 			return out, err
 		}
 		generated = true
-	} else if err := DefaultPasswordPolicy.Check(pw, name, req.Email); err != nil {
+	} else if err := credential.DefaultPasswordPolicy().Check(pw, name, req.Email); err != nil {
 		return out, err
 	}
 	defer clear(pw)
@@ -581,10 +582,10 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 	pw := newPassword
 	oneTime := len(pw) == 0
 	if oneTime {
-		if pw, err = GeneratePassword(s.rand); err != nil {
+		if pw, err = credential.GeneratePassword(s.rand); err != nil {
 			return nil, err
 		}
-	} else if err := DefaultPasswordPolicy.Check(pw, u.Username, u.Email); err != nil {
+	} else if err := credential.DefaultPasswordPolicy().Check(pw, u.Username, u.Email); err != nil {
 		return nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
@@ -646,7 +647,7 @@ func (s *Service) UpdatePassword(ctx context.Context, a Actor, idOrName string, 
 	if string(oldPassword) == string(newPassword) {
 		return fmt.Errorf("identity: %w: the new password must differ from the old one", api.ErrWeakPassword)
 	}
-	if err := DefaultPasswordPolicy.Check(newPassword, u.Username, u.Email); err != nil {
+	if err := credential.DefaultPasswordPolicy().Check(newPassword, u.Username, u.Email); err != nil {
 		return err
 	}
 	hash, err := s.hasher.Hash(ctx, newPassword)

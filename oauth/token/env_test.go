@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -67,7 +68,7 @@ func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
 	al, err := audit.Open(st, audit.Options{})
 	require.NoError(t, err)
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	h, err := identity.NewHasher(identity.HasherOptions{Params: identity.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}})
+	h, err := credential.NewHasher(credential.HasherOptions{Params: credential.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}})
 	require.NoError(t, err)
 	idx := authz.New()
 	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx, Now: c.now, Hasher: h})
