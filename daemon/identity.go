@@ -16,6 +16,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -27,6 +28,7 @@ type identityPlane struct {
 	audit  *audit.Log
 	index  *authz.Index
 	svc    *identity.Service
+	review *review.Admin
 	tokens *token.Server
 }
 
@@ -74,7 +76,8 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, err
 	}
 	tokens.Start()
-	return &identityPlane{audit: al, index: idx, svc: svc, tokens: tokens}, nil
+	rev := review.New(st, review.Options{Audit: al, Index: idx, MaxSecretAge: cfg.Identity.MaxSecretAge.Duration, Log: log})
+	return &identityPlane{audit: al, index: idx, svc: svc, review: rev, tokens: tokens}, nil
 }
 
 // close stops the token housekeeping (writing its last audit summary),

@@ -69,7 +69,11 @@ func (s *Service) Apply(ctx context.Context, a Actor, data []byte, dry bool) (ap
 			s.refreshSubject(id)
 		}
 	}
-	return api.ApplyResult{DryRun: dry, Changes: nonNil(policy.Strings(changes))}, nil
+	out := api.ApplyResult{DryRun: dry, Changes: policy.Strings(changes)}
+	if out.Changes == nil {
+		out.Changes = []string{}
+	}
+	return out, nil
 }
 
 // policyState reads the groups the policy names as they are now.
@@ -83,7 +87,7 @@ func (s *Service) policyState(tx *store.Tx, desired policy.Policy) ([]policy.Gro
 		if err != nil {
 			return nil, err
 		}
-		st := policy.GroupState{Name: g.Name, Description: g.Description, Permissions: apiPerms(g.Permissions)}
+		st := policy.GroupState{Name: g.Name, Description: g.Description, Permissions: APIPerms(g.Permissions)}
 		ms, err := tx.Groups().Members(g.Name)
 		if err != nil {
 			return nil, err
@@ -113,7 +117,7 @@ func (s *Service) applyChange(tx *store.Tx, c policy.Change, groups map[string][
 	editGroup := func(fn func(*store.Group) error) error {
 		g, err := tx.Groups().Update(c.Group, func(g store.Group) (store.Group, error) { return g, fn(&g) })
 		if err == nil {
-			groups[g.Name] = apiPerms(g.Permissions)
+			groups[g.Name] = APIPerms(g.Permissions)
 		}
 		return err
 	}

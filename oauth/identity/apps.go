@@ -30,14 +30,14 @@ func appView(a store.Application, l store.LoginState, now time.Time) api.Applica
 	if len(a.CertSPKI) > 0 {
 		v.CertSPKI = hex.EncodeToString(a.CertSPKI)
 	}
-	for _, sh := range liveSecrets(a.SecretHashes, now) {
+	for _, sh := range LiveSecrets(a.SecretHashes, now) {
 		v.Secrets = append(v.Secrets, api.Secret{CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt})
 	}
 	return v
 }
 
-// liveSecrets drops secrets whose grace period has ended.
-func liveSecrets(hs []store.SecretHash, now time.Time) []store.SecretHash {
+// LiveSecrets drops secrets whose grace period has ended.
+func LiveSecrets(hs []store.SecretHash, now time.Time) []store.SecretHash {
 	return slices.DeleteFunc(slices.Clone(hs), func(h store.SecretHash) bool {
 		return !h.ExpiresAt.IsZero() && !now.Before(h.ExpiresAt)
 	})
@@ -231,7 +231,7 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 			return err
 		}
 		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
-			live := liveSecrets(ap.SecretHashes, now)
+			live := LiveSecrets(ap.SecretHashes, now)
 			// Keep only the newest previous secret, ending at now+grace
 			// (or sooner, if it was already going to end).
 			var prev []store.SecretHash

@@ -67,7 +67,7 @@ func (s *Service) LoadIndex() error {
 			return err
 		}
 		for _, g := range groups {
-			s.index.SetGroup(g.Name, apiPerms(g.Permissions))
+			s.index.SetGroup(g.Name, APIPerms(g.Permissions))
 		}
 		if err := tx.Users().Scan("", func(u store.User) (bool, error) {
 			s.index.SetSubject(u.ID, u.Groups)

@@ -124,7 +124,7 @@ func TestSharedEmailResolved(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrBadLogin, "a shared address signs nobody in")
 	_, err = e.svc.Login(ctx, admin, "sara", []byte("correct horse battery sx"))
 	require.NoError(t, err, "the username still does")
-	rev, err := e.svc.Review(time.Hour)
+	rev, err := e.rev.Review(time.Hour)
 	require.NoError(t, err)
 	flagged := 0
 	for _, r := range rev.Users {

@@ -45,7 +45,8 @@ func normPermission(p api.Permission) (store.Permission, error) {
 	return store.Permission{Product: p.Product, Resource: p.Resource, Action: action}, nil
 }
 
-func apiPerms(ps []store.Permission) []api.Permission {
+// APIPerms is the wire form of stored permissions.
+func APIPerms(ps []store.Permission) []api.Permission {
 	out := make([]api.Permission, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, api.Permission{Product: p.Product, Resource: p.Resource, Action: p.Action})
@@ -54,7 +55,7 @@ func apiPerms(ps []store.Permission) []api.Permission {
 }
 
 func groupView(g store.Group) api.Group {
-	return api.Group{ID: g.Name, Name: g.Name, Description: g.Description, Permissions: apiPerms(g.Permissions),
+	return api.Group{ID: g.Name, Name: g.Name, Description: g.Description, Permissions: APIPerms(g.Permissions),
 		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, TenantID: g.TenantID, TenantSlug: g.TenantSlug}
 }
 

@@ -504,7 +504,7 @@ func (s *Service) appDiff(cur store.Application, ap LerianApplication) string {
 		d = append(d, "groups")
 	}
 	var hashes [][]byte
-	for _, h := range liveSecrets(cur.SecretHashes, s.now()) {
+	for _, h := range LiveSecrets(cur.SecretHashes, s.now()) {
 		hashes = append(hashes, h.Hash)
 	}
 	if !ap.ClientSecret.matches(s.st, hashes) {

@@ -50,7 +50,7 @@ func asJSON(t *testing.T, v any) string {
 
 func auditOf(t *testing.T, e *env, typ string) []api.AuditEntry {
 	t.Helper()
-	es, err := e.svc.AuditList(time.Time{}, typ, 0)
+	es, err := e.rev.AuditList(time.Time{}, typ, 0)
 	require.NoError(t, err)
 	return es
 }
@@ -141,7 +141,7 @@ func TestImportLerianExport(t *testing.T) {
 	sum := auditOf(t, e, "lerian.import")
 	require.Len(t, sum, 1)
 	require.Equal(t, map[string]string{"users": "2", "applications": "1", "unchanged": "2"}, sum[0].Detail)
-	all, err := e.svc.AuditList(time.Time{}, "", 0)
+	all, err := e.rev.AuditList(time.Time{}, "", 0)
 	require.NoError(t, err)
 	require.NotContains(t, asJSON(t, all), exportSecret)
 	require.NotContains(t, asJSON(t, all), exportBcryptPfx)
@@ -181,7 +181,7 @@ func TestImportSecretStoredAsHMAC(t *testing.T) {
 	require.NoError(t, err)
 	list, err := e.svc.ListApplications()
 	require.NoError(t, err)
-	review, err := e.svc.Review(0)
+	review, err := e.rev.Review(0)
 	require.NoError(t, err)
 	for _, v := range []any{got, list, review} {
 		require.NotContains(t, asJSON(t, v), exportSecret)

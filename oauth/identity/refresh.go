@@ -69,7 +69,7 @@ func (s *Service) refreshGroup(name string) {
 	g, err := s.st.Groups().Get(name)
 	switch {
 	case err == nil:
-		s.index.SetGroup(g.Name, apiPerms(g.Permissions))
+		s.index.SetGroup(g.Name, APIPerms(g.Permissions))
 	case errors.Is(err, store.ErrNotFound):
 		s.index.DeleteGroup(name)
 	default:

@@ -29,7 +29,17 @@ type Plane struct {
 	// resource ("users", "groups", "applications", "providers",
 	// "reset-password", "update-password") for an action (the HTTP verb, lower case).
 	Allowed func(subjectID, resource, action string) bool
-	Log     *slog.Logger
+	// Review answers the admin-only audit and access-review routes; it
+	// is needed when Admin is true.
+	Review Reviewer
+	Log    *slog.Logger
+}
+
+// Reviewer is what the admin routes ask of oauth/review.
+type Reviewer interface {
+	AuditList(since time.Time, typ string, limit int) ([]api.AuditEntry, error)
+	AuditVerify(ctx context.Context, a Actor) (api.AuditVerify, error)
+	Review(stale time.Duration) (api.Review, error)
 }
 
 type routes struct {
@@ -361,7 +371,7 @@ func (rt *routes) auditList(w http.ResponseWriter, r *http.Request, a Actor) err
 	if err != nil {
 		return err
 	}
-	out, err := rt.svc.AuditList(since, q.Get("type"), limit)
+	out, err := rt.plane.Review.AuditList(since, q.Get("type"), limit)
 	if err != nil {
 		return err
 	}
@@ -370,7 +380,7 @@ func (rt *routes) auditList(w http.ResponseWriter, r *http.Request, a Actor) err
 }
 
 func (rt *routes) auditVerify(w http.ResponseWriter, r *http.Request, a Actor) error {
-	out, err := rt.svc.AuditVerify(r.Context(), a)
+	out, err := rt.plane.Review.AuditVerify(r.Context(), a)
 	if err != nil {
 		return err
 	}
@@ -387,7 +397,7 @@ func (rt *routes) review(w http.ResponseWriter, r *http.Request, a Actor) error 
 		}
 		stale = d
 	}
-	out, err := rt.svc.Review(stale)
+	out, err := rt.plane.Review.Review(stale)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ import (
 func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 	t.Helper()
 	mux := http.NewServeMux()
-	plane := identity.Plane{Admin: admin, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
+	plane := identity.Plane{Admin: admin, Review: e.rev, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
 	plane.Authenticate = func(r *http.Request) (identity.Actor, error) {
 		if admin {
 			return identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil
@@ -82,7 +82,7 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 	code, body = call(t, c, viewer.ID, "POST", "/v1/users", `{"username":"sneaky","email":"sneaky@example.com"}`)
 	require.Equal(t, 403, code, body)
 	require.Contains(t, body, `"AUT-0403"`)
-	denied, err := e.svc.AuditList(time.Time{}, "authz.denied", 0)
+	denied, err := e.rev.AuditList(time.Time{}, "authz.denied", 0)
 	require.NoError(t, err)
 	require.Len(t, denied, 1, "every denied decision is audited")
 	require.Equal(t, "user:"+viewer.ID, denied[0].Actor)

@@ -18,6 +18,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -40,6 +41,7 @@ type env struct {
 	log   *audit.Log
 	idx   *authz.Index
 	svc   *identity.Service
+	rev   *review.Admin
 	clock *clock
 }
 
@@ -71,7 +73,8 @@ func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, 
 	require.NoError(t, err)
 	_, _, err = svc.Bootstrap(context.Background())
 	require.NoError(t, err)
-	return &env{st: st, log: al, idx: idx, svc: svc, clock: c}
+	rev := review.New(st, review.Options{Audit: al, Index: idx, Now: c.now})
+	return &env{st: st, log: al, idx: idx, svc: svc, rev: rev, clock: c}
 }
 
 func (e *env) user(t *testing.T, name string, groups ...string) api.CreatedUser {
@@ -205,7 +208,7 @@ func TestForcedLogout(t *testing.T) {
 		require.True(t, f.Revoked, "every refresh family ends")
 	}
 	require.True(t, e.svc.TokenValid(u.ID, e.clock.now().Add(time.Second)), "a new sign-in works")
-	entries, err := e.svc.AuditList(time.Time{}, "user.logout", 0)
+	entries, err := e.rev.AuditList(time.Time{}, "user.logout", 0)
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 	require.Equal(t, "user:"+u.ID, entries[0].Target)
@@ -345,7 +348,7 @@ func TestReviewFlags(t *testing.T) {
 	viewer, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "reader", Groups: []string{"midaz-viewer-group"}})
 	require.NoError(t, err)
 	e.clock.add(100 * 24 * time.Hour)
-	rev, err := e.svc.Review(0)
+	rev, err := e.rev.Review(0)
 	require.NoError(t, err)
 	flags := map[string][]string{}
 	for _, s := range append(rev.Users, rev.Applications...) {

@@ -158,7 +158,7 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 	require.NoError(t, d.svc.SendLoginCode(ctx, admin, v.ID, api.MFATypeSMS))
 	d.smsCode(t, "+4915100000001")
 
-	denied, err := d.svc.AuditList(time.Time{}, "user.update", 0)
+	denied, err := d.rev.AuditList(time.Time{}, "user.update", 0)
 	require.NoError(t, err)
 	n := 0
 	for _, e := range denied {
@@ -204,7 +204,7 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, c.EmailVerified || c.SMSVerified, "the new address and number are not proven")
 	require.Equal(t, d.clock.now().UTC(), c.FactorsChangedAt.UTC())
-	off, err := d.svc.AuditList(time.Time{}, "mfa.disable", 0)
+	off, err := d.rev.AuditList(time.Time{}, "mfa.disable", 0)
 	require.NoError(t, err)
 	require.Len(t, off, 1)
 	require.Equal(t, "email,sms", off[0].Detail["mfaType"])
@@ -243,7 +243,7 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 	got, err := d.svc.UpdateUser(ctx, admin, v.ID, api.UpdateUserRequest{Email: &newMail})
 	require.NoError(t, err)
 	require.False(t, got.MFA, "the only factor moved: the user has none until it is enrolled again")
-	off, err := d.svc.AuditList(time.Time{}, "mfa.disable", 0)
+	off, err := d.rev.AuditList(time.Time{}, "mfa.disable", 0)
 	require.NoError(t, err)
 	require.Len(t, off, 1)
 	require.Equal(t, admin.Name, off[0].Actor)

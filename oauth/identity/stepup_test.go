@@ -74,7 +74,7 @@ func TestStepUpForCredentialOps(t *testing.T) {
 			require.Empty(t, out.ClientSecret)
 		})
 	}
-	denied, err := e.svc.AuditList(time.Time{}, "stepup.denied", 0)
+	denied, err := e.rev.AuditList(time.Time{}, "stepup.denied", 0)
 	require.NoError(t, err)
 	require.Len(t, denied, 10, "each refusal is audited (five cases, two operations each)")
 }
