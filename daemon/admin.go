@@ -14,7 +14,7 @@ import (
 // after the peer-credential check.
 func adminRoutes(status func() api.Status, m *metrics, idp *identityPlane, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	identity.Routes(mux, idp.svc, identity.Plane{Admin: true, Review: idp.review, Authenticate: adminActor, Log: log})
+	identity.Routes(mux, idp.svc, identity.Plane{Admin: true, Review: idp.review, Apply: idp.apply, Authenticate: adminActor, Log: log})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, status())
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/policy"
 	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
@@ -29,6 +30,7 @@ type identityPlane struct {
 	index  *authz.Index
 	svc    *identity.Service
 	review *review.Admin
+	apply  *policy.Applier
 	tokens *token.Server
 }
 
@@ -65,7 +67,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, err
 	}
 	// Providers made before IDs and defaults get them (idempotent).
-	if err := svc.MigrateProviders(context.Background()); err != nil {
+	if err := svc.Providers().MigrateProviders(context.Background()); err != nil {
 		al.Close()
 		return nil, err
 	}
@@ -77,7 +79,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 	}
 	tokens.Start()
 	rev := review.New(st, review.Options{Audit: al, Index: idx, MaxSecretAge: cfg.Identity.MaxSecretAge.Duration, Log: log})
-	return &identityPlane{audit: al, index: idx, svc: svc, review: rev, tokens: tokens}, nil
+	return &identityPlane{audit: al, index: idx, svc: svc, review: rev, apply: policy.NewApplier(st, svc, nil), tokens: tokens}, nil
 }
 
 // close stops the token housekeeping (writing its last audit summary),

@@ -33,8 +33,8 @@ func TestMigrateProviders(t *testing.T) {
 	svc, err := identity.New(e.st, identity.Config{}, identity.Options{Audit: e.log, Index: e.idx, Now: e.clock.now,
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
-	require.NoError(t, svc.MigrateProviders(context.Background()))
-	first, err := svc.ListProviders()
+	require.NoError(t, svc.Providers().MigrateProviders(context.Background()))
+	first, err := svc.Providers().ListProviders()
 	require.NoError(t, err)
 	defaults := map[string]bool{}
 	for _, p := range first {
@@ -45,8 +45,8 @@ func TestMigrateProviders(t *testing.T) {
 	require.Contains(t, logs.String(), "accessctl provider set-default")
 	require.Contains(t, logs.String(), "category=SMS")
 
-	require.NoError(t, svc.MigrateProviders(context.Background()))
-	again, err := svc.ListProviders()
+	require.NoError(t, svc.Providers().MigrateProviders(context.Background()))
+	again, err := svc.Providers().ListProviders()
 	require.NoError(t, err)
 	for i := range again {
 		require.Equal(t, first[i].ID, again[i].ID, "IDs are given once")
@@ -59,16 +59,16 @@ func TestMigrateProviders(t *testing.T) {
 func TestProviderAddressing(t *testing.T) {
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
-	p, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
+	p, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
 	require.NoError(t, err)
 	for _, key := range []string{p.ID, "relay"} {
-		got, err := e.svc.GetProvider(key)
+		got, err := e.svc.Providers().GetProvider(key)
 		require.NoError(t, err)
 		require.Equal(t, p.ID, got.ID)
 	}
-	_, err = e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "0b9e2f4c-5d6a-4e7b-8c9d-0e1f2a3b4c5d", Category: api.ProviderEmail, Host: "h", From: "a@example.internal"})
+	_, err = e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "0b9e2f4c-5d6a-4e7b-8c9d-0e1f2a3b4c5d", Category: api.ProviderEmail, Host: "h", From: "a@example.internal"})
 	require.ErrorIs(t, err, api.ErrInvalidField)
-	_, err = e.svc.GetProvider("0b9e2f4c-5d6a-4e7b-8c9d-0e1f2a3b4c5d")
+	_, err = e.svc.Providers().GetProvider("0b9e2f4c-5d6a-4e7b-8c9d-0e1f2a3b4c5d")
 	require.ErrorIs(t, err, api.ErrNotFound)
 }
 
@@ -84,16 +84,16 @@ func TestEnrolmentCodeFollowsBearersApplication(t *testing.T) {
 	relayB := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
 	var b api.Provider
 	for i, r := range []*deliverytest.Relay{relayA, relayB} {
-		p, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: fmt.Sprintf("relay-%d", i), Category: api.ProviderEmail,
+		p, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: fmt.Sprintf("relay-%d", i), Category: api.ProviderEmail,
 			Host: r.Host, Port: r.Port, From: "accessd@example.test", CAPEM: ca.PEM})
 		require.NoError(t, err)
 		b = p
 	}
 	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "console"})
 	require.NoError(t, err)
-	_, err = e.svc.LinkProvider(ctx, admin, app.ClientID, api.LinkProviderRequest{ProviderID: b.Name})
+	_, err = e.svc.Providers().LinkProvider(ctx, admin, app.ClientID, api.LinkProviderRequest{ProviderID: b.Name})
 	require.NoError(t, err)
-	l, err := e.svc.SetAppDefaultProvider(ctx, admin, app.ID, b.ID)
+	l, err := e.svc.Providers().SetAppDefaultProvider(ctx, admin, app.ID, b.ID)
 	require.NoError(t, err)
 	require.True(t, l.Default)
 

@@ -82,7 +82,7 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 	if len(req.CertSubject) > 1024 {
 		return out, invalid("certSubject is longer than 1024 characters")
 	}
-	if err := checkText("certSubject", req.CertSubject); err != nil {
+	if err := credential.CheckText("certSubject", req.CertSubject); err != nil {
 		return out, err
 	}
 	now := s.now().UTC()
@@ -126,7 +126,7 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 	if err != nil {
 		return out, storeErr("create application", err)
 	}
-	s.refreshSubject(app.ID)
+	s.RefreshSubject(app.ID)
 	groups := app.Groups
 	if groups == nil {
 		groups = []string{}
@@ -178,7 +178,7 @@ func (s *Service) GetApplication(idOrClientID string) (api.Application, error) {
 func (s *Service) GetApplicationFor(a Actor, idOrClientID string) (api.Application, error) {
 	var out api.Application
 	err := s.st.View(func(tx *store.Tx) error {
-		ap, err := s.lookupAppIn(tx, a, idOrClientID)
+		ap, err := s.LookupAppIn(tx, a, idOrClientID)
 		if err != nil {
 			return err
 		}
@@ -223,11 +223,11 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 	now := s.now().UTC()
 	var ap store.Application
 	err = s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupAppIn(tx, a, idOrClientID)
+		cur, err := s.LookupAppIn(tx, a, idOrClientID)
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, cur.ID); err != nil {
+		if err := s.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
@@ -255,7 +255,7 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 	if err != nil {
 		return out, storeErr("rotate application secret", err)
 	}
-	s.refreshSubject(ap.ID)
+	s.RefreshSubject(ap.ID)
 	out = api.RotatedSecret{ClientID: ap.ClientID, ClientSecret: secret.Reveal()}
 	if len(ap.SecretHashes) == 2 {
 		out.PreviousExpiresAt = ap.SecretHashes[0].ExpiresAt
@@ -269,10 +269,10 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 	var ap store.Application
 	err := s.st.Update(func(tx *store.Tx) error {
 		var err error
-		if ap, err = s.lookupAppIn(tx, a, idOrClientID); err != nil {
+		if ap, err = s.LookupAppIn(tx, a, idOrClientID); err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, ap.ID); err != nil {
+		if err := s.MayActOn(a, ap.ID); err != nil {
 			return err
 		}
 		if err := tx.Applications().Delete(ap.ID); err != nil {
@@ -286,7 +286,7 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 	if err != nil {
 		return storeErr("delete application", err)
 	}
-	s.refreshSubject(ap.ID)
+	s.RefreshSubject(ap.ID)
 	s.endSessions(ap.ID)
 	return nil
 }

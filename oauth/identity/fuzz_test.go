@@ -26,12 +26,12 @@ func FuzzProviderRequest(f *testing.F) {
 		if api.DecodeJSON(strings.NewReader(body), &req) != nil {
 			return
 		}
-		p, err := e.svc.CreateProvider(context.Background(), admin, req)
+		p, err := e.svc.Providers().CreateProvider(context.Background(), admin, req)
 		if err != nil {
 			return
 		}
-		defer e.svc.DeleteProvider(context.Background(), admin, p.Name)
-		got, err := e.svc.GetProvider(p.Name)
+		defer e.svc.Providers().DeleteProvider(context.Background(), admin, p.Name)
+		got, err := e.svc.Providers().GetProvider(p.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func FuzzPhoneNumber(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if identity.CheckPhoneNumber(s) != nil || s == "" {
+		if credential.CheckPhoneNumber(s) != nil || s == "" {
 			return
 		}
 		if s[0] != '+' || len(s) < 3 || len(s) > 16 || strings.Trim(s[1:], "0123456789") != "" || s[1] == '0' {

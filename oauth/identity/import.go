@@ -224,7 +224,7 @@ func (e *LerianExport) check() error {
 		if !lerianIDRE.MatchString(u.ID) {
 			return fmt.Errorf("%s: %w", at, invalid("id must be a lower-case UUID, as Lerian answers it"))
 		}
-		if err := errors.Join(checkEmail(u.Email), checkName("firstName", u.FirstName), checkName("lastName", u.LastName)); err != nil {
+		if err := errors.Join(credential.CheckEmail(u.Email), checkName("firstName", u.FirstName), checkName("lastName", u.LastName)); err != nil {
 			return fmt.Errorf("%s: %w", at, err)
 		}
 		if u.PasswordHash != "" {
@@ -253,7 +253,7 @@ func (e *LerianExport) check() error {
 	for i := range e.Groups {
 		g := &e.Groups[i]
 		at := fmt.Sprintf("groups[%d]", i)
-		if err := checkGroupName(g.ID); err != nil {
+		if err := CheckGroupName(g.ID); err != nil {
 			return fmt.Errorf("%s: id: %w", at, err)
 		}
 		at = fmt.Sprintf("groups[%d] (%s)", i, g.ID)
@@ -305,7 +305,7 @@ func (e *LerianExport) check() error {
 
 func checkGroupList(gs []string) ([]string, error) {
 	for _, g := range gs {
-		if err := checkGroupName(g); err != nil {
+		if err := CheckGroupName(g); err != nil {
 			return nil, fmt.Errorf("groups: %w", err)
 		}
 	}
@@ -635,7 +635,7 @@ func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (a
 	}
 	for _, r := range plan.records {
 		if r.Action == ImportCreate {
-			s.refreshSubject(r.ID)
+			s.RefreshSubject(r.ID)
 		}
 	}
 	out.Records = plan.records

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/accessd/accessd/oauth/credential"
 	"regexp"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestDeliveredCodes(t *testing.T) {
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
-	_, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
+	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
 		Host: relay.Host, Port: relay.Port, From: "accessd@example.test", CAPEM: ca.PEM})
 	require.NoError(t, err)
 	u := e.user(t, "olga")
@@ -80,7 +81,7 @@ func TestDeliveredCodes(t *testing.T) {
 
 	// A failed delivery: the relay is no longer trusted.
 	other := deliverytest.NewCA(t)
-	_, err = e.svc.UpdateProvider(ctx, admin, "relay", api.UpdateProviderRequest{CAPEM: &other.PEM})
+	_, err = e.svc.Providers().UpdateProvider(ctx, admin, "relay", api.UpdateProviderRequest{CAPEM: &other.PEM})
 	require.NoError(t, err)
 	e.clock.add(time.Hour) // past the resend limit
 	err = e.svc.SendLoginCode(ctx, admin, u.ID, api.MFATypeEmail)
@@ -108,7 +109,7 @@ func TestResendLimit(t *testing.T) {
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	gw := deliverytest.NewGateway(t, ca, 0)
-	_, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
+	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
 		URL: gw.URL, Template: `{"to":"{{phone}}","text":"{{message}}"}`, CAPEM: ca.PEM})
 	require.NoError(t, err)
 	u, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "sam", Email: "sam@example.com", PhoneNumber: "+4915112345678"})
@@ -134,6 +135,6 @@ func TestPhoneNumber(t *testing.T) {
 		{"", true}, {"+4915112345678", true}, {"+12", true}, {"+123456789012345", true},
 		{"+1234567890123456", false}, {"4915112345678", false}, {"+0123", false}, {"+49 151 1234", false}, {"+49-151", false}, {"+", false}, {"+1", false},
 	} {
-		require.Equal(t, tc.ok, identity.CheckPhoneNumber(tc.in) == nil, tc.in)
+		require.Equal(t, tc.ok, credential.CheckPhoneNumber(tc.in) == nil, tc.in)
 	}
 }

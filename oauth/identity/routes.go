@@ -29,10 +29,16 @@ type Plane struct {
 	// resource ("users", "groups", "applications", "providers",
 	// "reset-password", "update-password") for an action (the HTTP verb, lower case).
 	Allowed func(subjectID, resource, action string) bool
-	// Review answers the admin-only audit and access-review routes; it
-	// is needed when Admin is true.
+	// Review answers the admin-only audit and access-review routes, and
+	// Apply the policy route; both are needed when Admin is true.
 	Review Reviewer
+	Apply  Applier
 	Log    *slog.Logger
+}
+
+// Applier is what the admin routes ask of oauth/policy.
+type Applier interface {
+	Apply(ctx context.Context, a Actor, data []byte, dry bool) (api.ApplyResult, error)
 }
 
 // Reviewer is what the admin routes ask of oauth/review.
@@ -54,6 +60,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 		plane.Log = slog.Default()
 	}
 	rt := &routes{svc: svc, plane: plane, m: mux}
+	prov := svc.Providers()
 	h := rt.handle
 	ctx := func(r *http.Request) context.Context { return r.Context() }
 	id := func(r *http.Request) string { return r.PathValue("id") }
@@ -122,20 +129,20 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	// with permission on "providers". The secret is write-only.
 	h("POST /v1/providers", "providers", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateProviderRequest) (api.Provider, error) {
 		defer clear([]byte(req.ClientSecret)) // best effort: the string's bytes may have been copied
-		return svc.CreateProvider(ctx(r), a, req)
+		return prov.CreateProvider(ctx(r), a, req)
 	}))
-	h("GET /v1/providers", "providers", false, listed(func(r *http.Request, a Actor) ([]api.Provider, error) { return svc.ListProviders() }))
+	h("GET /v1/providers", "providers", false, listed(func(r *http.Request, a Actor) ([]api.Provider, error) { return prov.ListProviders() }))
 	// A provider is addressed by its ID, or by its unique name.
-	h("GET /v1/providers/{id}", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return svc.GetProvider(id(r)) }))
+	h("GET /v1/providers/{id}", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return prov.GetProvider(id(r)) }))
 	h("PATCH /v1/providers/{id}", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateProviderRequest) (api.Provider, error) {
-		return svc.UpdateProvider(ctx(r), a, id(r), req)
+		return prov.UpdateProvider(ctx(r), a, id(r), req)
 	}))
-	h("DELETE /v1/providers/{id}", "providers", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteProvider(ctx(r), a, id(r)) }))
+	h("DELETE /v1/providers/{id}", "providers", false, noContent(func(r *http.Request, a Actor) error { return prov.DeleteProvider(ctx(r), a, id(r)) }))
 	h("POST /v1/providers/{id}/test", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.ProviderTestRequest) (api.ProviderTestResult, error) {
-		return svc.TestProvider(ctx(r), a, id(r), req.To)
+		return prov.TestProvider(ctx(r), a, id(r), req.To)
 	}))
-	h("POST /v1/providers/{id}/default", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return svc.SetDefaultProvider(ctx(r), a, id(r)) }))
-	appProviderRoutes(h, svc)
+	h("POST /v1/providers/{id}/default", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return prov.SetDefaultProvider(ctx(r), a, id(r)) }))
+	appProviderRoutes(h, prov)
 
 	if plane.Admin {
 		h("POST /v1/apply", "", false, rt.apply)
@@ -349,7 +356,7 @@ func (rt *routes) apply(w http.ResponseWriter, r *http.Request, a Actor) error {
 		return fmt.Errorf("identity: policy: %w: %v", api.ErrBadRequest, err)
 	}
 	dry := r.URL.Query().Get("dryRun") == "true"
-	out, err := rt.svc.Apply(r.Context(), a, data, dry)
+	out, err := rt.plane.Apply.Apply(r.Context(), a, data, dry)
 	if err != nil {
 		return err
 	}

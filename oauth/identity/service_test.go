@@ -18,6 +18,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/policy"
 	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -42,6 +43,7 @@ type env struct {
 	idx   *authz.Index
 	svc   *identity.Service
 	rev   *review.Admin
+	pol   *policy.Applier
 	clock *clock
 }
 
@@ -74,7 +76,7 @@ func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, 
 	_, _, err = svc.Bootstrap(context.Background())
 	require.NoError(t, err)
 	rev := review.New(st, review.Options{Audit: al, Index: idx, Now: c.now})
-	return &env{st: st, log: al, idx: idx, svc: svc, rev: rev, clock: c}
+	return &env{st: st, log: al, idx: idx, svc: svc, rev: rev, pol: policy.NewApplier(st, svc, c.now), clock: c}
 }
 
 func (e *env) user(t *testing.T, name string, groups ...string) api.CreatedUser {
@@ -394,25 +396,25 @@ actions = [` + actions + `]
 `)
 	}
 	first := file(`"user:alice", "user:bob", "app:`+app.ClientID+`"`, `"get", "post"`)
-	dry, err := e.svc.Apply(ctx, admin, first, true)
+	dry, err := e.pol.Apply(ctx, admin, first, true)
 	require.NoError(t, err)
 	require.True(t, dry.DryRun)
 	require.NotEmpty(t, dry.Changes)
 	_, err = e.svc.GetGroup("payments-ops")
 	require.ErrorIs(t, err, api.ErrNotFound, "a dry run changes nothing")
 
-	res, err := e.svc.Apply(ctx, admin, first, false)
+	res, err := e.pol.Apply(ctx, admin, first, false)
 	require.NoError(t, err)
 	require.Equal(t, dry.Changes, res.Changes)
 	require.True(t, e.idx.Allowed(bob.ID, "midaz", "accounts", "post"))
 	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"))
 
-	again, err := e.svc.Apply(ctx, admin, first, false)
+	again, err := e.pol.Apply(ctx, admin, first, false)
 	require.NoError(t, err)
 	require.Empty(t, again.Changes, "a second apply of the same file changes nothing")
 
 	// Revocation is code too: bob and post leave the file, and the group.
-	res, err = e.svc.Apply(ctx, admin, file(`"user:alice", "app:`+app.ClientID+`"`, `"get"`), false)
+	res, err = e.pol.Apply(ctx, admin, file(`"user:alice", "app:`+app.ClientID+`"`, `"get"`), false)
 	require.NoError(t, err)
 	require.Len(t, res.Changes, 2, "%v", res.Changes)
 	require.False(t, e.idx.Allowed(bob.ID, "midaz", "accounts", "get"))
@@ -420,10 +422,10 @@ actions = [` + actions + `]
 	require.True(t, e.idx.Allowed(alice.ID, "midaz", "accounts", "get"))
 
 	// A member that does not exist fails the whole apply.
-	_, err = e.svc.Apply(ctx, admin, file(`"user:alice", "user:nobody"`, `"get"`), false)
+	_, err = e.pol.Apply(ctx, admin, file(`"user:alice", "user:nobody"`, `"get"`), false)
 	require.ErrorIs(t, err, api.ErrNotFound)
 	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"), "nothing of a failed apply is applied")
-	_, err = e.svc.Apply(ctx, admin, []byte("[[group]]\nname = \"x\"\nbogus = 1\n"), false)
+	_, err = e.pol.Apply(ctx, admin, []byte("[[group]]\nname = \"x\"\nbogus = 1\n"), false)
 	require.ErrorIs(t, err, api.ErrUnknownField)
 }
 

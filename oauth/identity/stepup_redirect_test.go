@@ -27,11 +27,11 @@ func newDeliveredEnv(t *testing.T) deliveredEnv {
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
-	_, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
+	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
 		Host: relay.Host, Port: relay.Port, From: "accessd@example.test", CAPEM: ca.PEM})
 	require.NoError(t, err)
 	gw := deliverytest.NewGateway(t, ca, 0)
-	_, err = e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
+	_, err = e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
 		URL: gw.URL, Template: `{"to":"{{phone}}","text":"{{message}}"}`, CAPEM: ca.PEM})
 	require.NoError(t, err)
 	return deliveredEnv{env: e, relay: relay, gw: gw}

@@ -92,8 +92,8 @@ func (s *Service) lookupUserIn(tx *store.Tx, a Actor, idOrName string) (store.Us
 	return u, nil
 }
 
-// lookupAppIn is lookupApp for the caller a.
-func (s *Service) lookupAppIn(tx *store.Tx, a Actor, idOrClientID string) (store.Application, error) {
+// LookupAppIn is lookupApp for the caller a.
+func (s *Service) LookupAppIn(tx *store.Tx, a Actor, idOrClientID string) (store.Application, error) {
 	ap, err := s.lookupApp(tx, idOrClientID)
 	if err != nil {
 		return ap, err
@@ -207,7 +207,7 @@ func (s *Service) memberVisible(tx *store.Tx, a Actor, m store.Member, ref strin
 	case store.MemberUser:
 		_, err = s.lookupUserIn(tx, a, m.ID)
 	case store.MemberApp:
-		_, err = s.lookupAppIn(tx, a, m.ID)
+		_, err = s.LookupAppIn(tx, a, m.ID)
 	}
 	if errors.Is(err, api.ErrNotFound) {
 		return hidden("member", ref)
@@ -278,15 +278,15 @@ func (s *Service) SetApplicationTenant(ctx context.Context, a Actor, idOrClientI
 	if err != nil {
 		return api.Application{}, storeErr("set application tenant", err)
 	}
-	s.refreshSubject(id)
+	s.RefreshSubject(id)
 	return out, nil
 }
 
-// sharedConfig refuses a change to configuration every tenant shares
+// SharedConfig refuses a change to configuration every tenant shares
 // (what, e.g. "delivery providers": the relays and gateways every
 // tenant's sign-in codes go through) to a data-plane bearer with a
 // tenant, so that no tenant can redirect another's codes.
-func (s *Service) sharedConfig(a Actor, what string) error {
+func (s *Service) SharedConfig(a Actor, what string) error {
 	if a.Admin {
 		return nil
 	}

@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"github.com/accessd/accessd/oauth/credential"
-	"net/mail"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
-	"golang.org/x/text/unicode/norm"
 )
 
 // userView is the API's view of a user: never a credential.
@@ -29,65 +25,11 @@ func userView(u store.User, c store.Credential) api.User {
 		TenantID: u.TenantID, TenantSlug: u.TenantSlug}
 }
 
-func checkEmail(e string) error {
-	if e == "" {
-		return missing("email")
-	}
-	if len(e) > 254 {
-		return invalid("email is longer than 254 characters")
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || a.Name != "" {
-		return invalid("email must be a plain address like name@example.com")
-	}
-	// Sign-in takes a username or an address, and usernames are compared
-	// after width mapping (PRECIS): an address in full-width or other
-	// compatibility characters could name another account's username.
-	if norm.NFKC.String(e) != e {
-		return invalid("email must not contain full-width or other compatibility characters; write it as name@example.com")
-	}
-	return nil
-}
-
-// CheckPhoneNumber accepts an E.164 number: "+", a first digit 1-9 and
-// at most 15 digits in all, nothing else (no spaces or dashes), so that
-// what a gateway receives is exactly what was stored. Empty is allowed:
-// no number.
-func CheckPhoneNumber(p string) error {
-	if p == "" {
-		return nil
-	}
-	if len(p) < 3 || len(p) > 16 || p[0] != '+' || p[1] < '1' || p[1] > '9' {
-		return invalid("phoneNumber must be E.164: + and 2 to 15 digits, like +4915112345678")
-	}
-	for i := 2; i < len(p); i++ {
-		if p[i] < '0' || p[i] > '9' {
-			return invalid("phoneNumber must be E.164: + and 2 to 15 digits, like +4915112345678")
-		}
-	}
-	return nil
-}
-
 func checkName(what, v string) error {
 	if len(v) > 128 {
 		return invalid("%s is longer than 128 characters", what)
 	}
-	return checkText(what, v)
-}
-
-// checkText refuses what could forge or hide text where a name is shown
-// (accessctl tables, audit listings): invalid UTF-8, control characters
-// and the bidirectional overrides.
-func checkText(what, v string) error {
-	if !utf8.ValidString(v) {
-		return invalid("%s is not valid UTF-8", what)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return invalid("%s contains a control or bidirectional-formatting character", what)
-		}
-	}
-	return nil
+	return credential.CheckText(what, v)
 }
 
 // checkGroupsExist fails when a named group does not exist, inside tx.
@@ -144,10 +86,10 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	if err != nil {
 		return out, err
 	}
-	if err := checkEmail(req.Email); err != nil {
+	if err := credential.CheckEmail(req.Email); err != nil {
 		return out, err
 	}
-	if err := CheckPhoneNumber(req.PhoneNumber); err != nil {
+	if err := credential.CheckPhoneNumber(req.PhoneNumber); err != nil {
 		return out, err
 	}
 	if err := errors.Join(checkName("firstName", req.FirstName), checkName("lastName", req.LastName)); err != nil {
@@ -206,7 +148,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	if err != nil {
 		return out, storeErr("create user", err)
 	}
-	s.refreshSubject(u.ID)
+	s.RefreshSubject(u.ID)
 	out.User = userView(u, c)
 	if generated {
 		out.Password = string(pw)
@@ -336,12 +278,12 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 		}
 	}
 	if req.Email != nil {
-		if err := checkEmail(*req.Email); err != nil {
+		if err := credential.CheckEmail(*req.Email); err != nil {
 			return out, err
 		}
 	}
 	if req.PhoneNumber != nil {
-		if err := CheckPhoneNumber(*req.PhoneNumber); err != nil {
+		if err := credential.CheckPhoneNumber(*req.PhoneNumber); err != nil {
 			return out, err
 		}
 	}
@@ -366,7 +308,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, cur.ID); err != nil {
+		if err := s.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		if err := s.resetMovedFactors(tx, a, cur, req, redirect); err != nil {
@@ -433,7 +375,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 	if err != nil {
 		return out, storeErr("update user", err)
 	}
-	s.refreshSubject(u.ID)
+	s.RefreshSubject(u.ID)
 	return userView(u, c), nil
 }
 
@@ -470,7 +412,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, u.ID); err != nil {
+		if err := s.MayActOn(a, u.ID); err != nil {
 			return err
 		}
 		id = u.ID
@@ -488,7 +430,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 	if err != nil {
 		return storeErr("delete user", err)
 	}
-	s.refreshSubject(id)
+	s.RefreshSubject(id)
 	s.endSessions(id)
 	return nil
 }
@@ -504,7 +446,7 @@ func (s *Service) editUser(a Actor, idOrName, typ string, edit func(*store.User)
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, cur.ID); err != nil {
+		if err := s.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		if u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) { edit(&u); return u, nil }); err != nil {
@@ -518,7 +460,7 @@ func (s *Service) editUser(a Actor, idOrName, typ string, edit func(*store.User)
 	if err != nil {
 		return u, c, storeErr(strings.ReplaceAll(typ, ".", " "), err)
 	}
-	s.refreshSubject(u.ID)
+	s.RefreshSubject(u.ID)
 	return u, c, nil
 }
 
@@ -568,7 +510,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mayActOn(a, u.ID); err != nil {
+	if err := s.MayActOn(a, u.ID); err != nil {
 		return nil, err
 	}
 	if !a.Admin && a.SubjectID == u.ID {
@@ -622,7 +564,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 		}
 		return nil, storeErr("reset password", err)
 	}
-	s.refreshSubject(u.ID)
+	s.RefreshSubject(u.ID)
 	s.endSessions(u.ID)
 	if oneTime {
 		return pw, nil
