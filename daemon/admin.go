@@ -2,11 +2,11 @@ package daemon
 
 import (
 	"fmt"
+	"github.com/accessd/accessd/oauth/edge"
 	"log/slog"
 	"net/http"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
 )
 
@@ -14,7 +14,7 @@ import (
 // after the peer-credential check.
 func adminRoutes(status func() api.Status, m *metrics, idp *identityPlane, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	identity.Routes(mux, idp.svc, identity.Plane{Admin: true, Review: idp.review, Apply: idp.apply, Authenticate: adminActor, Log: log})
+	edge.IdentityRoutes(mux, idp.svc, edge.Plane{Admin: true, Audit: idp.audit, Review: idp.review, Apply: idp.apply, Authenticate: adminActor, Log: log})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, status())
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/edge"
 	"io"
 	"log"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
 )
 
@@ -77,7 +77,7 @@ func (m *metrics) instrument(plane string, next http.Handler) http.Handler {
 // they are built.
 func dataRoutes(idp *identityPlane, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	identity.Routes(mux, idp.svc, identity.Plane{Authenticate: idp.tokens.Authenticate, Log: log,
+	edge.IdentityRoutes(mux, idp.svc, edge.Plane{Authenticate: idp.tokens.Authenticate, Audit: idp.audit, Log: log,
 		Allowed: func(id, resource, action string) bool { return idp.index.Allowed(id, "", resource, action) }})
 	token.Routes(mux, idp.tokens)
 	token.DecisionRoutes(mux, idp.tokens, idp.index)

@@ -9,7 +9,6 @@ import (
 	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -694,25 +693,6 @@ func importConflict(p *importPlan) error {
 	}
 	return fmt.Errorf("identity: import: %w: %d record(s) exist in accessd with other content, nothing was imported (%s); `accessctl import --dry-run -f FILE` lists them all",
 		api.ErrConflict, p.conflicts, strings.Join(lines, "; "))
-}
-
-// importLerian is POST /v1/import?dryRun=true|false on the admin plane.
-func (rt *routes) importLerian(w http.ResponseWriter, r *http.Request, a Actor) error {
-	data, err := io.ReadAll(r.Body)
-	defer clear(data) // the file holds client secrets
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("identity: import file: %w: over %d bytes; split it into several files (users, then applications) and import each", api.ErrTooLarge, mbe.Limit)
-		}
-		return fmt.Errorf("identity: import file: %w: %v", api.ErrBadRequest, err)
-	}
-	out, err := rt.svc.Import(r.Context(), a, data, r.URL.Query().Get("dryRun") == "true")
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
 }
 
 // signInClash says why a user the import would create cannot sign in as

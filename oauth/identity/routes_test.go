@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/accessd/accessd/oauth/edge"
 	"io"
 	"net"
 	"net/http"
@@ -26,7 +27,7 @@ import (
 func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 	t.Helper()
 	mux := http.NewServeMux()
-	plane := identity.Plane{Admin: admin, Review: e.rev, Apply: e.pol, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
+	plane := edge.Plane{Admin: admin, Review: e.rev, Apply: e.pol, Audit: e.log, Now: e.clock.now, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
 	plane.Authenticate = func(r *http.Request) (identity.Actor, error) {
 		if admin {
 			return identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil
@@ -37,7 +38,7 @@ func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 		}
 		return identity.Actor{Name: "user:" + id, SubjectID: id, Source: "192.0.2.7"}, nil
 	}
-	identity.Routes(mux, e.svc, plane)
+	edge.IdentityRoutes(mux, e.svc, plane)
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	l, err := net.Listen("unix", sock)
 	require.NoError(t, err)

@@ -184,22 +184,30 @@ func (s *Service) ListUsers(page, limit int, group, status string) (api.UserList
 	return s.ListUsersFor(System, page, limit, group, status)
 }
 
+// Page bounds of every list: without a limit a page holds the first
+// 1,000 entries; pages count from 1.
+const (
+	DefaultLimit = 1000
+	MaxLimit     = 1000
+	MaxPage      = 1_000_000
+)
+
 // ListUsersFor is ListUsers for the caller a: only its tenant's users.
 func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (api.UserList, error) {
 	if page < 1 {
 		page = 1
 	}
 	if limit <= 0 {
-		limit = defaultLimit
+		limit = DefaultLimit
 	}
-	if limit > maxLimit {
-		return api.UserList{}, fmt.Errorf("identity: %w: limit must be at most %d", api.ErrInvalidQuery, maxLimit)
+	if limit > MaxLimit {
+		return api.UserList{}, fmt.Errorf("identity: %w: limit must be at most %d", api.ErrInvalidQuery, MaxLimit)
 	}
 	if status != "" && status != "enabled" && status != "disabled" {
 		return api.UserList{}, fmt.Errorf("identity: %w: status must be \"enabled\" or \"disabled\"", api.ErrInvalidQuery)
 	}
-	if page > maxPage {
-		return api.UserList{}, fmt.Errorf("identity: %w: page must be at most %d", api.ErrInvalidQuery, maxPage)
+	if page > MaxPage {
+		return api.UserList{}, fmt.Errorf("identity: %w: page must be at most %d", api.ErrInvalidQuery, MaxPage)
 	}
 	out := api.UserList{Items: []api.User{}, Page: page, Limit: limit}
 	skip := (page - 1) * limit

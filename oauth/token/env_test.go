@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/oauth/edge"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -78,7 +79,7 @@ func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
 	tok, err := token.New(st, cfg, token.Options{Issuer: issuer, Owner: "lerian", Identity: svc, Audit: al, Subjects: idx, Now: c.now, DefaultProduct: product})
 	require.NoError(t, err)
 	mux := http.NewServeMux()
-	identity.Routes(mux, svc, identity.Plane{Authenticate: tok.Authenticate,
+	edge.IdentityRoutes(mux, svc, edge.Plane{Authenticate: tok.Authenticate, Audit: al, Now: c.now,
 		Allowed: func(id, resource, action string) bool { return idx.Allowed(id, "", resource, action) }})
 	token.Routes(mux, tok)
 	token.DecisionRoutes(mux, tok, idx)

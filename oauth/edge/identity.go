@@ -1,4 +1,4 @@
-package identity
+package edge
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/identity"
 )
 
 // Plane is what the Identity routes need to know about the plane they
@@ -24,11 +26,15 @@ type Plane struct {
 	// Authenticate says who is calling: from the peer credentials on the
 	// admin socket, from the bearer token on the data plane. An error
 	// wrapping api.ErrUnauthorized answers 401.
-	Authenticate func(r *http.Request) (Actor, error)
+	Authenticate func(r *http.Request) (change.Actor, error)
 	// Allowed decides a data-plane caller's permission on an Identity
 	// resource ("users", "groups", "applications", "providers",
 	// "reset-password", "update-password") for an action (the HTTP verb, lower case).
 	Allowed func(subjectID, resource, action string) bool
+	// Audit records the data plane's refusals, stamped with Now (nil:
+	// time.Now).
+	Audit change.Recorder
+	Now   func() time.Time
 	// Review answers the admin-only audit and access-review routes, and
 	// Apply the policy route; both are needed when Admin is true.
 	Review Reviewer
@@ -38,28 +44,31 @@ type Plane struct {
 
 // Applier is what the admin routes ask of oauth/policy.
 type Applier interface {
-	Apply(ctx context.Context, a Actor, data []byte, dry bool) (api.ApplyResult, error)
+	Apply(ctx context.Context, a change.Actor, data []byte, dry bool) (api.ApplyResult, error)
 }
 
 // Reviewer is what the admin routes ask of oauth/review.
 type Reviewer interface {
 	AuditList(since time.Time, typ string, limit int) ([]api.AuditEntry, error)
-	AuditVerify(ctx context.Context, a Actor) (api.AuditVerify, error)
+	AuditVerify(ctx context.Context, a change.Actor) (api.AuditVerify, error)
 	Review(stale time.Duration) (api.Review, error)
 }
 
-type routes struct {
-	svc   *Service
+type identityRoutes struct {
+	svc   *identity.Service
 	plane Plane
 	m     *http.ServeMux
 }
 
-// Routes registers the Identity API on mux for one plane.
-func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
+// IdentityRoutes registers the Identity API on mux for one plane.
+func IdentityRoutes(mux *http.ServeMux, svc *identity.Service, plane Plane) {
 	if plane.Log == nil {
 		plane.Log = slog.Default()
 	}
-	rt := &routes{svc: svc, plane: plane, m: mux}
+	if plane.Now == nil {
+		plane.Now = time.Now
+	}
+	rt := &identityRoutes{svc: svc, plane: plane, m: mux}
 	prov := svc.Providers()
 	h := rt.handle
 	ctx := func(r *http.Request) context.Context { return r.Context() }
@@ -67,81 +76,85 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 	name := func(r *http.Request) string { return r.PathValue("name") }
 	h("POST /v1/users", "users", false, rt.createUser)
 	h("GET /v1/users", "users", false, rt.listUsers)
-	h("GET /v1/users/{id}", "users", true, answer(func(r *http.Request, a Actor) (api.User, error) { return svc.GetUserFor(a, id(r)) }))
-	h("PATCH /v1/users/{id}", "users", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateUserRequest) (api.User, error) {
+	h("GET /v1/users/{id}", "users", true, answer(func(r *http.Request, a change.Actor) (api.User, error) { return svc.GetUserFor(a, id(r)) }))
+	h("PATCH /v1/users/{id}", "users", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.UpdateUserRequest) (api.User, error) {
 		return svc.UpdateUser(ctx(r), a, id(r), req)
 	}))
-	h("DELETE /v1/users/{id}", "users", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteUser(ctx(r), a, id(r)) }))
+	h("DELETE /v1/users/{id}", "users", false, noContent(func(r *http.Request, a change.Actor) error { return svc.DeleteUser(ctx(r), a, id(r)) }))
 	for _, enabled := range []bool{false, true} {
 		path := map[bool]string{false: "POST /v1/users/{id}/disable", true: "POST /v1/users/{id}/enable"}[enabled]
-		h(path, "users", false, answer(func(r *http.Request, a Actor) (api.User, error) { return svc.SetUserEnabled(ctx(r), a, id(r), enabled) }))
+		h(path, "users", false, answer(func(r *http.Request, a change.Actor) (api.User, error) {
+			return svc.SetUserEnabled(ctx(r), a, id(r), enabled)
+		}))
 	}
 	h("PATCH /v1/users/{id}/reset-password", "reset-password", false, rt.resetPassword)
 	h("PATCH /v1/users/{id}/update-password", "update-password", true, rt.updatePassword)
-	h("POST /v1/users/{id}/logout", "users", false, noContent(func(r *http.Request, a Actor) error { return svc.Logout(ctx(r), a, id(r)) }))
+	h("POST /v1/users/{id}/logout", "users", false, noContent(func(r *http.Request, a change.Actor) error { return svc.Logout(ctx(r), a, id(r)) }))
 	// A user's second factor is theirs alone on the data plane (a helpdesk
 	// resets MFA on the admin socket): nobody mints another's TOTP seed.
-	h("GET /v1/users/{id}/mfa", "", true, answer(func(r *http.Request, a Actor) (api.MFAStatus, error) { return svc.MFAStatus(id(r)) }))
-	h("POST /v1/users/{id}/mfa/setup", "", true, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MFASetupRequest) (api.MFASetup, error) {
+	h("GET /v1/users/{id}/mfa", "", true, answer(func(r *http.Request, a change.Actor) (api.MFAStatus, error) { return svc.MFAStatus(id(r)) }))
+	h("POST /v1/users/{id}/mfa/setup", "", true, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MFASetupRequest) (api.MFASetup, error) {
 		return svc.MFASetup(ctx(r), a, id(r), req.MFAType)
 	}))
-	h("POST /v1/users/{id}/mfa/verify", "", true, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MFAVerifyRequest) (api.MFAVerified, error) {
+	h("POST /v1/users/{id}/mfa/verify", "", true, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MFAVerifyRequest) (api.MFAVerified, error) {
 		return svc.MFAVerify(ctx(r), a, id(r), req)
 	}))
-	h("POST /v1/users/{id}/mfa/enable", "", true, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MFAEnableRequest) (api.MFAEnabled, error) {
+	h("POST /v1/users/{id}/mfa/enable", "", true, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MFAEnableRequest) (api.MFAEnabled, error) {
 		return svc.MFAEnable(ctx(r), a, id(r), req)
 	}))
-	h("POST /v1/users/{id}/mfa/disable", "", true, answer(func(r *http.Request, a Actor) (api.MFAStatus, error) { return svc.MFADisable(ctx(r), a, id(r)) }))
-	h("PATCH /v1/users/{id}/mfa/preferred", "", true, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MFAPreferredRequest) (api.MFAPreferred, error) {
+	h("POST /v1/users/{id}/mfa/disable", "", true, answer(func(r *http.Request, a change.Actor) (api.MFAStatus, error) { return svc.MFADisable(ctx(r), a, id(r)) }))
+	h("PATCH /v1/users/{id}/mfa/preferred", "", true, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MFAPreferredRequest) (api.MFAPreferred, error) {
 		return svc.MFAPreferred(ctx(r), a, id(r), req.MFAType)
 	}))
 
-	h("GET /v1/groups", "groups", false, listed(func(r *http.Request, a Actor) ([]api.Group, error) { return svc.ListGroupsFor(a) }))
-	h("GET /v1/groups/{name}", "groups", false, answer(func(r *http.Request, a Actor) (api.Group, error) { return svc.GetGroupFor(a, name(r)) }))
-	h("POST /v1/groups", "groups", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateGroupRequest) (api.Group, error) {
+	h("GET /v1/groups", "groups", false, listed(func(r *http.Request, a change.Actor) ([]api.Group, error) { return svc.ListGroupsFor(a) }))
+	h("GET /v1/groups/{name}", "groups", false, answer(func(r *http.Request, a change.Actor) (api.Group, error) { return svc.GetGroupFor(a, name(r)) }))
+	h("POST /v1/groups", "groups", false, withBody(http.StatusCreated, func(r *http.Request, a change.Actor, req api.CreateGroupRequest) (api.Group, error) {
 		return svc.CreateGroup(ctx(r), a, req)
 	}))
-	h("DELETE /v1/groups/{name}", "groups", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteGroup(ctx(r), a, name(r)) }))
-	h("POST /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, p api.Permission) (api.Group, error) {
+	h("DELETE /v1/groups/{name}", "groups", false, noContent(func(r *http.Request, a change.Actor) error { return svc.DeleteGroup(ctx(r), a, name(r)) }))
+	h("POST /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, p api.Permission) (api.Group, error) {
 		return svc.Grant(ctx(r), a, name(r), p)
 	}))
-	h("DELETE /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, p api.Permission) (api.Group, error) {
+	h("DELETE /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, p api.Permission) (api.Group, error) {
 		return svc.Revoke(ctx(r), a, name(r), p)
 	}))
-	h("GET /v1/groups/{name}/members", "groups", false, listed(func(r *http.Request, a Actor) ([]api.Member, error) { return svc.MembersFor(a, name(r)) }))
-	h("POST /v1/groups/{name}/members", "groups", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.MemberRequest) (api.Group, error) {
+	h("GET /v1/groups/{name}/members", "groups", false, listed(func(r *http.Request, a change.Actor) ([]api.Member, error) { return svc.MembersFor(a, name(r)) }))
+	h("POST /v1/groups/{name}/members", "groups", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MemberRequest) (api.Group, error) {
 		return svc.AddMember(ctx(r), a, name(r), req.Member)
 	}))
-	h("DELETE /v1/groups/{name}/members/{member}", "groups", false, noContent(func(r *http.Request, a Actor) error {
+	h("DELETE /v1/groups/{name}/members/{member}", "groups", false, noContent(func(r *http.Request, a change.Actor) error {
 		_, err := svc.RemoveMember(ctx(r), a, name(r), r.PathValue("member"))
 		return err
 	}))
 
-	h("POST /v1/applications", "applications", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
+	h("POST /v1/applications", "applications", false, withBody(http.StatusCreated, func(r *http.Request, a change.Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
 		return svc.CreateApplication(ctx(r), a, req)
 	}))
-	h("GET /v1/applications", "applications", false, listed(func(r *http.Request, a Actor) ([]api.Application, error) { return svc.ListApplicationsFor(a) }))
-	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a Actor) (api.Application, error) { return svc.GetApplicationFor(a, id(r)) }))
+	h("GET /v1/applications", "applications", false, listed(func(r *http.Request, a change.Actor) ([]api.Application, error) { return svc.ListApplicationsFor(a) }))
+	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a change.Actor) (api.Application, error) { return svc.GetApplicationFor(a, id(r)) }))
 	h("POST /v1/applications/{id}/rotate", "applications", false, rt.rotateApp)
-	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a Actor) error { return svc.DeleteApplication(ctx(r), a, id(r)) }))
+	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a change.Actor) error { return svc.DeleteApplication(ctx(r), a, id(r)) }))
 
 	// Delivery providers: admin plane, and on the data plane for a bearer
 	// with permission on "providers". The secret is write-only.
-	h("POST /v1/providers", "providers", false, withBody(http.StatusCreated, func(r *http.Request, a Actor, req api.CreateProviderRequest) (api.Provider, error) {
+	h("POST /v1/providers", "providers", false, withBody(http.StatusCreated, func(r *http.Request, a change.Actor, req api.CreateProviderRequest) (api.Provider, error) {
 		defer clear([]byte(req.ClientSecret)) // best effort: the string's bytes may have been copied
 		return prov.CreateProvider(ctx(r), a, req)
 	}))
-	h("GET /v1/providers", "providers", false, listed(func(r *http.Request, a Actor) ([]api.Provider, error) { return prov.ListProviders() }))
+	h("GET /v1/providers", "providers", false, listed(func(r *http.Request, a change.Actor) ([]api.Provider, error) { return prov.ListProviders() }))
 	// A provider is addressed by its ID, or by its unique name.
-	h("GET /v1/providers/{id}", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return prov.GetProvider(id(r)) }))
-	h("PATCH /v1/providers/{id}", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.UpdateProviderRequest) (api.Provider, error) {
+	h("GET /v1/providers/{id}", "providers", false, answer(func(r *http.Request, a change.Actor) (api.Provider, error) { return prov.GetProvider(id(r)) }))
+	h("PATCH /v1/providers/{id}", "providers", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.UpdateProviderRequest) (api.Provider, error) {
 		return prov.UpdateProvider(ctx(r), a, id(r), req)
 	}))
-	h("DELETE /v1/providers/{id}", "providers", false, noContent(func(r *http.Request, a Actor) error { return prov.DeleteProvider(ctx(r), a, id(r)) }))
-	h("POST /v1/providers/{id}/test", "providers", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.ProviderTestRequest) (api.ProviderTestResult, error) {
+	h("DELETE /v1/providers/{id}", "providers", false, noContent(func(r *http.Request, a change.Actor) error { return prov.DeleteProvider(ctx(r), a, id(r)) }))
+	h("POST /v1/providers/{id}/test", "providers", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.ProviderTestRequest) (api.ProviderTestResult, error) {
 		return prov.TestProvider(ctx(r), a, id(r), req.To)
 	}))
-	h("POST /v1/providers/{id}/default", "providers", false, answer(func(r *http.Request, a Actor) (api.Provider, error) { return prov.SetDefaultProvider(ctx(r), a, id(r)) }))
+	h("POST /v1/providers/{id}/default", "providers", false, answer(func(r *http.Request, a change.Actor) (api.Provider, error) {
+		return prov.SetDefaultProvider(ctx(r), a, id(r))
+	}))
 	appProviderRoutes(h, prov)
 
 	if plane.Admin {
@@ -151,10 +164,10 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 		h("POST /v1/audit/verify", "", false, rt.auditVerify)
 		h("GET /v1/review", "", false, rt.review)
 		// Tenancy is set on the admin socket only (users: PATCH tenantId).
-		h("PUT /v1/groups/{name}/tenant", "", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.TenantRequest) (api.Group, error) {
+		h("PUT /v1/groups/{name}/tenant", "", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.TenantRequest) (api.Group, error) {
 			return svc.SetGroupTenant(ctx(r), a, name(r), req)
 		}))
-		h("PUT /v1/applications/{id}/tenant", "", false, withBody(http.StatusOK, func(r *http.Request, a Actor, req api.TenantRequest) (api.Application, error) {
+		h("PUT /v1/applications/{id}/tenant", "", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.TenantRequest) (api.Application, error) {
 			return svc.SetApplicationTenant(ctx(r), a, id(r), req)
 		}))
 	}
@@ -163,7 +176,7 @@ func Routes(mux *http.ServeMux, svc *Service, plane Plane) {
 // handle wraps a handler with authentication and, on the data plane,
 // the permission check: the caller needs (resource, method) through its
 // groups, or, where self is true, to be acting on their own user.
-func (rt *routes) handle(pattern, resource string, self bool, fn handler) {
+func (rt *identityRoutes) handle(pattern, resource string, self bool, fn handler) {
 	method, _, _ := strings.Cut(pattern, " ")
 	action := strings.ToLower(method)
 	rt.m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +192,7 @@ func (rt *routes) handle(pattern, resource string, self bool, fn handler) {
 		if !rt.plane.Admin {
 			own := self && a.SubjectID != "" && r.PathValue("id") == a.SubjectID
 			if !own && (resource == "" || rt.plane.Allowed == nil || !rt.plane.Allowed(a.SubjectID, resource, action)) {
-				rt.svc.record(r.Context(), rt.svc.entry(a, "authz.denied", resource, "denied",
+				change.Record(r.Context(), rt.plane.Audit, rt.plane.Log, a.Entry(rt.plane.Now(), "authz.denied", resource, "denied",
 					map[string]string{"method": method, "path": r.URL.Path}))
 				rt.fail(w, r, fmt.Errorf("identity: %w: %s needs permission %q on %q", api.ErrForbidden, a.Name, action, resource))
 				return
@@ -191,7 +204,7 @@ func (rt *routes) handle(pattern, resource string, self bool, fn handler) {
 	})
 }
 
-func (rt *routes) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (rt *identityRoutes) fail(w http.ResponseWriter, r *http.Request, err error) {
 	f := api.FaultOf(err)
 	if f == api.ErrInternal {
 		rt.plane.Log.Error("identity request failed", "event", "identity.error", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -202,11 +215,11 @@ func (rt *routes) fail(w http.ResponseWriter, r *http.Request, err error) {
 func decode(r *http.Request, v any) error { return api.DecodeJSON(r.Body, v) }
 
 // handler is what handle wraps: a route after authentication.
-type handler = func(w http.ResponseWriter, r *http.Request, a Actor) error
+type handler = func(w http.ResponseWriter, r *http.Request, a change.Actor) error
 
 // answer adapts a call without a body that answers a JSON document.
-func answer[Resp any](call func(r *http.Request, a Actor) (Resp, error)) handler {
-	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
+func answer[Resp any](call func(r *http.Request, a change.Actor) (Resp, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 		out, err := call(r, a)
 		if err != nil {
 			return err
@@ -218,8 +231,8 @@ func answer[Resp any](call func(r *http.Request, a Actor) (Resp, error)) handler
 
 // withBody adapts a call that takes a strictly decoded JSON body and
 // answers a JSON document with code.
-func withBody[Req, Resp any](code int, call func(r *http.Request, a Actor, req Req) (Resp, error)) handler {
-	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
+func withBody[Req, Resp any](code int, call func(r *http.Request, a change.Actor, req Req) (Resp, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 		var req Req
 		if err := decode(r, &req); err != nil {
 			return err
@@ -234,8 +247,8 @@ func withBody[Req, Resp any](code int, call func(r *http.Request, a Actor, req R
 }
 
 // noContent adapts a call that answers 204.
-func noContent(call func(r *http.Request, a Actor) error) handler {
-	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
+func noContent(call func(r *http.Request, a change.Actor) error) handler {
+	return func(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 		if err := call(r, a); err != nil {
 			return err
 		}
@@ -244,7 +257,7 @@ func noContent(call func(r *http.Request, a Actor) error) handler {
 	}
 }
 
-func (rt *routes) createUser(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) createUser(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	var req api.CreateUserRequest
 	if err := decode(r, &req); err != nil {
 		return err
@@ -270,7 +283,7 @@ func intParam(r *http.Request, name string) (int, error) {
 	return n, nil
 }
 
-func (rt *routes) listUsers(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) listUsers(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	p, err := pageOf(r)
 	if err != nil {
 		return err
@@ -303,7 +316,7 @@ func optionalBody(r *http.Request, v any) error {
 	}
 }
 
-func (rt *routes) resetPassword(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) resetPassword(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	var req api.ResetPasswordRequest
 	if err := optionalBody(r, &req); err != nil {
 		return err
@@ -321,7 +334,7 @@ func (rt *routes) resetPassword(w http.ResponseWriter, r *http.Request, a Actor)
 	return nil
 }
 
-func (rt *routes) updatePassword(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) updatePassword(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	var req api.UpdatePasswordRequest
 	if err := decode(r, &req); err != nil {
 		return err
@@ -333,7 +346,7 @@ func (rt *routes) updatePassword(w http.ResponseWriter, r *http.Request, a Actor
 	return nil
 }
 
-func (rt *routes) rotateApp(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) rotateApp(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	var req api.RotateRequest
 	if err := optionalBody(r, &req); err != nil {
 		return err
@@ -346,7 +359,7 @@ func (rt *routes) rotateApp(w http.ResponseWriter, r *http.Request, a Actor) err
 	return nil
 }
 
-func (rt *routes) apply(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) apply(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -364,7 +377,7 @@ func (rt *routes) apply(w http.ResponseWriter, r *http.Request, a Actor) error {
 	return nil
 }
 
-func (rt *routes) auditList(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) auditList(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	q := r.URL.Query()
 	var since time.Time
 	if v := q.Get("since"); v != "" {
@@ -386,7 +399,7 @@ func (rt *routes) auditList(w http.ResponseWriter, r *http.Request, a Actor) err
 	return nil
 }
 
-func (rt *routes) auditVerify(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) auditVerify(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	out, err := rt.plane.Review.AuditVerify(r.Context(), a)
 	if err != nil {
 		return err
@@ -395,7 +408,7 @@ func (rt *routes) auditVerify(w http.ResponseWriter, r *http.Request, a Actor) e
 	return nil
 }
 
-func (rt *routes) review(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (rt *identityRoutes) review(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 	var stale time.Duration
 	if v := r.URL.Query().Get("stale"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -405,6 +418,25 @@ func (rt *routes) review(w http.ResponseWriter, r *http.Request, a Actor) error 
 		stale = d
 	}
 	out, err := rt.plane.Review.Review(stale)
+	if err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// importLerian is POST /v1/import?dryRun=true|false on the admin plane.
+func (rt *identityRoutes) importLerian(w http.ResponseWriter, r *http.Request, a change.Actor) error {
+	data, err := io.ReadAll(r.Body)
+	defer clear(data) // the file holds client secrets
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("identity: import file: %w: over %d bytes; split it into several files (users, then applications) and import each", api.ErrTooLarge, mbe.Limit)
+		}
+		return fmt.Errorf("identity: import file: %w: %v", api.ErrBadRequest, err)
+	}
+	out, err := rt.svc.Import(r.Context(), a, data, r.URL.Query().Get("dryRun") == "true")
 	if err != nil {
 		return err
 	}
