@@ -20,6 +20,7 @@ import (
 // category with several gets none, and the log names the command. A
 // second run changes nothing.
 func TestMigrateProviders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	for _, p := range []store.Provider{
 		{Name: "relay", Category: api.ProviderEmail, Type: api.ProviderSMTP, Host: "mail.example.internal", Port: 587, From: "a@example.internal"},
@@ -30,7 +31,7 @@ func TestMigrateProviders(t *testing.T) {
 		require.NoError(t, err)
 	}
 	var logs bytes.Buffer
-	svc, err := identity.New(e.st, identity.Config{}, identity.Options{Audit: e.log, Index: e.idx, Now: e.clock.now,
+	svc, err := identity.New(e.st, identity.Config{}, identity.Options{Audit: e.log, Index: e.idx, Now: e.clock.Now,
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	require.NoError(t, svc.Providers().MigrateProviders(context.Background()))
@@ -57,6 +58,7 @@ func TestMigrateProviders(t *testing.T) {
 // TestProviderAddressing: a provider is found by ID or by name; a name
 // shaped like an ID is refused, so the two never collide.
 func TestProviderAddressing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	p, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
@@ -77,6 +79,7 @@ func TestProviderAddressing(t *testing.T) {
 // application the bearer's token was issued to; on the admin socket
 // (no application) through the category's default.
 func TestEnrolmentCodeFollowsBearersApplication(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)

@@ -56,6 +56,7 @@ func auditOf(t *testing.T, e *env, typ string) []api.AuditEntry {
 }
 
 func TestImportLerianExport(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	data := readExport(t)
@@ -164,6 +165,7 @@ func TestImportLerianExport(t *testing.T) {
 // TestImportSecretStoredAsHMAC guards "no endpoint ever returns an
 // existing secret, and the store holds only its keyed hash".
 func TestImportSecretStoredAsHMAC(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	_, err := e.svc.Import(context.Background(), admin, readExport(t), false)
 	require.NoError(t, err)
@@ -191,6 +193,7 @@ func TestImportSecretStoredAsHMAC(t *testing.T) {
 // TestImportAllOrNothing: a file whose last record conflicts with what
 // accessd holds writes nothing at all, not even the records before it.
 func TestImportAllOrNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	_, err := e.svc.Import(ctx, admin, readExport(t), false)
@@ -228,6 +231,7 @@ func TestImportAllOrNothing(t *testing.T) {
 // TestImportRefusals: what the parser and the planner refuse, with the
 // catalogue error and a message that names the fix (never the secret).
 func TestImportRefusals(t *testing.T) {
+	t.Parallel()
 	const user = `{"id":"019c96a1-0000-7000-8000-00000000000a","username":"ana","email":"ana@example.com","firstName":"A","lastName":"N","groups":[]}`
 	const app = `{"id":"019c96a1-0000-7000-8000-00000000000b","clientId":"cid-1","clientSecret":"%s","name":"n","description":"","createdAt":""}`
 	longSecret := strings.Repeat("s", 40)
@@ -277,6 +281,7 @@ func TestImportRefusals(t *testing.T) {
 // TestImportConflictsWithExisting: records that exist with other content
 // are reported as conflicts, each naming what differs.
 func TestImportConflictsWithExisting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	// An accessd user with the export's username but its own ID, and the
@@ -316,6 +321,7 @@ func TestImportConflictsWithExisting(t *testing.T) {
 // imported secret, and that a well-formed secret of either kind matches
 // only its own hash.
 func TestImportedSecretFormat(t *testing.T) {
+	t.Parallel()
 	p := newEnv(t, identity.Config{}).st // the store's pepper
 	for _, tc := range []struct {
 		name, secret string
@@ -355,6 +361,7 @@ func (r *failingRand) Read(p []byte) (int, error) {
 // TestImportRollsBackOnFailure: an error inside the import's transaction,
 // after the first user was written in it, leaves nothing behind.
 func TestImportRollsBackOnFailure(t *testing.T) {
+	t.Parallel()
 	r := &failingRand{}
 	e := newEnvWith(t, identity.Config{}, credential.HasherOptions{Params: cheap}, store.Options{Rand: r})
 	r.failing.Store(true)
@@ -376,6 +383,7 @@ func TestImportRollsBackOnFailure(t *testing.T) {
 // TestImportRoute: POST /v1/import exists on the admin socket only,
 // answers the plan as JSON, and a body over the daemon's limit is 413.
 func TestImportRoute(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	adminPlane := servePlane(t, e, true)
 	code, body := call(t, adminPlane, "", "POST", "/v1/import?dryRun=true", string(readExport(t)))
@@ -405,6 +413,7 @@ func TestImportRoute(t *testing.T) {
 // a wrong password, or one that matches only in bcrypt's first 72
 // bytes, does not; and every bcrypt hash asks to be re-made.
 func TestHasherVerifiesBcrypt(t *testing.T) {
+	t.Parallel()
 	h, err := credential.NewHasher(credential.HasherOptions{Params: cheap})
 	require.NoError(t, err)
 	ctx := context.Background()
@@ -445,6 +454,7 @@ func bcryptOf(t *testing.T, pw string) (string, error) {
 // TestImportManyOneTimePasswords: the one-time passwords, hashed in
 // parallel, each belong to their own user.
 func TestImportManyOneTimePasswords(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	var users []string
@@ -487,6 +497,7 @@ func janeEmail(t *testing.T, file string) string {
 // imported application may not take an existing user's ID, nor a user
 // an application's: either would merge the two principals' grants.
 func TestImportIDAcrossKinds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "uma")

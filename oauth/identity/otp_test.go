@@ -24,6 +24,7 @@ var sentCode = regexp.MustCompile(`code is (\d{6})\b`)
 // wrong guesses; a failed delivery says nothing of the account and is
 // audited with the provider and the user ID only.
 func TestDeliveredCodes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{LockoutAttempts: 50})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
@@ -52,7 +53,7 @@ func TestDeliveredCodes(t *testing.T) {
 	require.False(t, bytes.Contains(c.Codes[api.MFATypeEmail].Hash, []byte(code)), "the code is stored only as a hash")
 
 	// Expired after five minutes.
-	e.clock.add(5*time.Minute + time.Second)
+	e.clock.Add(5*time.Minute + time.Second)
 	_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "an expired code is refused")
 
@@ -83,7 +84,7 @@ func TestDeliveredCodes(t *testing.T) {
 	other := deliverytest.NewCA(t)
 	_, err = e.svc.Providers().UpdateProvider(ctx, admin, "relay", api.UpdateProviderRequest{CAPEM: &other.PEM})
 	require.NoError(t, err)
-	e.clock.add(time.Hour) // past the resend limit
+	e.clock.Add(time.Hour) // past the resend limit
 	err = e.svc.SendLoginCode(ctx, admin, u.ID, api.MFATypeEmail)
 	require.ErrorIs(t, err, api.ErrUnavailable)
 	require.NotContains(t, err.Error(), "olga")
@@ -105,6 +106,7 @@ func TestDeliveredCodes(t *testing.T) {
 
 // TestResendLimit: three codes in a burst per user, then one a minute.
 func TestResendLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
@@ -120,7 +122,7 @@ func TestResendLimit(t *testing.T) {
 	}
 	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrRateLimited)
-	e.clock.add(time.Minute)
+	e.clock.Add(time.Minute)
 	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.NoError(t, err)
 	require.Equal(t, 4, gw.Count())
@@ -128,6 +130,7 @@ func TestResendLimit(t *testing.T) {
 
 // TestPhoneNumber checks E.164 validation on create and update.
 func TestPhoneNumber(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in string
 		ok bool

@@ -22,6 +22,7 @@ import (
 // called on the data plane as a caller the permission check refuses; the resources it asked
 // about are collected.
 func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile("../edge/identity.go")
 	require.NoError(t, err)
 	patterns := regexp.MustCompile(`h\("([A-Z]+) (/v1/[^"]*)"`).FindAllStringSubmatch(string(src), -1)
@@ -33,7 +34,7 @@ func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
 	mux := http.NewServeMux()
 	edge.IdentityRoutes(mux, e.svc, edge.Plane{
 		Audit: e.log,
-		Now:   e.clock.now,
+		Now:   e.clock.Now,
 		Authenticate: func(*http.Request) (identity.Actor, error) {
 			return identity.Actor{Name: "app:probe", SubjectID: "probe"}, nil
 		},

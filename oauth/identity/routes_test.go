@@ -27,7 +27,7 @@ import (
 func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 	t.Helper()
 	mux := http.NewServeMux()
-	plane := edge.Plane{Admin: admin, Review: e.rev, Apply: e.pol, Audit: e.log, Now: e.clock.now, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
+	plane := edge.Plane{Admin: admin, Review: e.rev, Apply: e.pol, Audit: e.log, Now: e.clock.Now, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
 	plane.Authenticate = func(r *http.Request) (identity.Actor, error) {
 		if admin {
 			return identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil
@@ -69,6 +69,7 @@ func call(t *testing.T, c *http.Client, as, method, path, body string) (int, str
 }
 
 func TestDataPlaneLeastPrivilege(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, false)
 	editor := e.user(t, "editor", "identity-editor-group")
@@ -110,6 +111,7 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 }
 
 func TestRequestBodies(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, true)
 	for _, tc := range []struct {
@@ -152,6 +154,7 @@ func TestRequestBodies(t *testing.T) {
 // identities but cannot make anyone, itself included, more than it is
 // (a review found each of these open).
 func TestIdentityEditorCannotEscalate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, false)
 	editor := e.user(t, "editor", "identity-editor-group")
@@ -186,6 +189,7 @@ func TestIdentityEditorCannotEscalate(t *testing.T) {
 // short is an error, not "no body" (which would reset a password to a
 // generated one, or rotate with the default grace).
 func TestChunkedTruncatedBodyRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, true)
 	u := e.user(t, "chunky")

@@ -89,6 +89,7 @@ const thiefPassword = "correct-Horse-battery-77-staple"
 // Every refusal leaves the address, the factor and the password as they
 // were.
 func TestStepUpGuardsFactorAddress(t *testing.T) {
+	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
 	v, err := d.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com",
@@ -96,11 +97,11 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 	require.NoError(t, err)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
-	d.clock.add(time.Minute)
+	d.clock.Add(time.Minute)
 	m := d.user(t, "mallory", "identity-editor-group") // holds what vera holds: mayActOn lets it act on her
 
 	evil, evilPhone := "thief@evil.example", "+4915199999999"
-	now := d.clock.now()
+	now := d.clock.Now()
 	weak := &identity.Session{AuthTime: now, AMR: []string{identity.AMRPassword}}
 	mallorysStrong := &identity.Session{AuthTime: now, AMR: []string{identity.AMRPassword, identity.AMROTP}}
 	for _, tc := range []struct {
@@ -175,23 +176,24 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 // address before that, and the session that did it no longer passes a
 // step-up (its factors changed after its sign-in).
 func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
+	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
 	v, err := d.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
 	require.NoError(t, err)
-	d.clock.add(time.Minute)
+	d.clock.Add(time.Minute)
 	enrolTOTP(t, d.env, v.ID)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
 	_, err = d.svc.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)
 	require.NoError(t, err)
-	d.clock.add(time.Minute)
-	strong := userActor(v.ID, &identity.Session{AuthTime: d.clock.now(), AMR: []string{identity.AMRPassword, identity.AMROTP}})
+	d.clock.Add(time.Minute)
+	strong := userActor(v.ID, &identity.Session{AuthTime: d.clock.Now(), AMR: []string{identity.AMRPassword, identity.AMROTP}})
 
 	_, err = d.svc.ResetPassword(ctx, strong, v.ID, []byte(thiefPassword))
 	require.NoError(t, err, "a step-up session may reset its own password")
 
-	d.clock.add(time.Second)
+	d.clock.Add(time.Second)
 	newMail, newPhone := "vera@new.example", "+4915100000002"
 	got, err := d.svc.UpdateUser(ctx, strong, v.ID, api.UpdateUserRequest{Email: &newMail, PhoneNumber: &newPhone})
 	require.NoError(t, err)
@@ -203,7 +205,7 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	c, err := d.st.Credentials().Get(v.ID)
 	require.NoError(t, err)
 	require.False(t, c.EmailVerified || c.SMSVerified, "the new address and number are not proven")
-	require.Equal(t, d.clock.now().UTC(), c.FactorsChangedAt.UTC())
+	require.Equal(t, d.clock.Now().UTC(), c.FactorsChangedAt.UTC())
 	off, err := d.rev.AuditList(time.Time{}, "mfa.disable", 0)
 	require.NoError(t, err)
 	require.Len(t, off, 1)
@@ -234,11 +236,12 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 // factor still being enrolled loses its proof; a user without a factor
 // changes their own address freely.
 func TestAdminMovesFactorAddress(t *testing.T) {
+	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
 	v := d.user(t, "vera")
 	d.enrolEmail(t, v.ID, "vera@example.com")
-	d.clock.add(time.Minute)
+	d.clock.Add(time.Minute)
 	newMail := "vera@new.example"
 	got, err := d.svc.UpdateUser(ctx, admin, v.ID, api.UpdateUserRequest{Email: &newMail})
 	require.NoError(t, err)
@@ -268,6 +271,7 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 // a bearer without a session (a stolen access token) would send it, and
 // the admin socket's update that turns the factor off.
 func TestFactorAddressOverHTTP(t *testing.T) {
+	t.Parallel()
 	d := newDeliveredEnv(t)
 	data, adminPlane := servePlane(t, d.env, false), servePlane(t, d.env, true)
 	v := d.user(t, "vera", "identity-editor-group")

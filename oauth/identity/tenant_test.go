@@ -30,6 +30,7 @@ func usernames(l api.UserList) []string {
 // 404 for another tenant's, creates in its own tenant, and cannot set a
 // tenant; a bearer without a tenant and the admin socket see everything.
 func TestTenantScope(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	mk := func(name, tenant, slug string) api.CreatedUser {
@@ -139,7 +140,7 @@ func TestTenantScope(t *testing.T) {
 	// Minting a secret on the data plane needs a second-factor sign-in.
 	enrolTOTP(t, e, a1.ID)
 	t1mfa := t1
-	t1mfa.Session = &identity.Session{AuthTime: e.clock.now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}
+	t1mfa.Session = &identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}
 	ap, err := e.svc.CreateApplication(ctx, t1mfa, api.CreateApplicationRequest{Name: "t1-app"})
 	require.NoError(t, err)
 	apps, err := e.svc.ListApplicationsFor(t1)
@@ -183,6 +184,7 @@ func TestTenantScope(t *testing.T) {
 // routes too, and the delivery providers every tenant's codes go through
 // are changed only by the admin socket or a bearer without a tenant.
 func TestTenantAppProvidersAndSharedProviders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	a1, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "ana-t1", Email: "ana@example.com", TenantID: "t-1"})
