@@ -2,10 +2,10 @@ package identity_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/store/storetest/testkit"
 	"os/exec"
 	"slices"
@@ -35,7 +35,7 @@ type env struct {
 	clock *testkit.Clock
 }
 
-var admin = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
+var admin = identitytest.Admin
 
 // cheap keeps argon2id fast in tests; production parameters are tested
 // in password_test.go.
@@ -48,23 +48,10 @@ func newEnv(t testing.TB, cfg identity.Config) *env {
 
 func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, so ...store.Options) *env {
 	t.Helper()
-	key := make([]byte, store.RootKeySize)
-	_, _ = rand.Read(key)
-	st, err := store.Open(t.TempDir(), key, append(so, store.Options{})[0])
-	require.NoError(t, err)
-	al, err := audit.Open(st, audit.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { al.Close(); st.Close() })
-	c := testkit.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
-	h, err := credential.NewHasher(ho)
-	require.NoError(t, err)
-	idx := authz.New()
-	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: c.Now, Hasher: h})
-	require.NoError(t, err)
-	_, _, err = svc.Bootstrap(context.Background())
-	require.NoError(t, err)
-	rev := review.New(st, review.Options{Audit: al, Index: idx, Now: c.Now})
-	return &env{st: st, log: al, idx: idx, svc: svc, rev: rev, pol: policy.NewApplier(st, svc, c.Now), clock: c}
+	ie := identitytest.Open(t, cfg, ho, so...)
+	rev := review.New(ie.Store, review.Options{Audit: ie.Audit, Index: ie.Index, Now: ie.Clock.Now})
+	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, rev: rev,
+		pol: policy.NewApplier(ie.Store, ie.Service, ie.Clock.Now), clock: ie.Clock}
 }
 
 func (e *env) user(t *testing.T, name string, groups ...string) api.CreatedUser {
@@ -371,60 +358,6 @@ func TestReviewFlags(t *testing.T) {
 			require.Contains(t, a.Flags, api.FlagAppNoGroups)
 		}
 	}
-}
-
-func TestApplyPolicy(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, identity.Config{})
-	ctx := context.Background()
-	alice := e.user(t, "alice")
-	bob := e.user(t, "bob")
-	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "fees"})
-	require.NoError(t, err)
-	file := func(members string, actions string) []byte {
-		return []byte(`
-[[group]]
-name = "payments-ops"
-description = "Payments operators"
-members = [` + members + `]
-[[group.permission]]
-product = "midaz"
-resource = "accounts"
-actions = [` + actions + `]
-`)
-	}
-	first := file(`"user:alice", "user:bob", "app:`+app.ClientID+`"`, `"get", "post"`)
-	dry, err := e.pol.Apply(ctx, admin, first, true)
-	require.NoError(t, err)
-	require.True(t, dry.DryRun)
-	require.NotEmpty(t, dry.Changes)
-	_, err = e.svc.GetGroup("payments-ops")
-	require.ErrorIs(t, err, api.ErrNotFound, "a dry run changes nothing")
-
-	res, err := e.pol.Apply(ctx, admin, first, false)
-	require.NoError(t, err)
-	require.Equal(t, dry.Changes, res.Changes)
-	require.True(t, e.idx.Allowed(bob.ID, "midaz", "accounts", "post"))
-	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"))
-
-	again, err := e.pol.Apply(ctx, admin, first, false)
-	require.NoError(t, err)
-	require.Empty(t, again.Changes, "a second apply of the same file changes nothing")
-
-	// Revocation is code too: bob and post leave the file, and the group.
-	res, err = e.pol.Apply(ctx, admin, file(`"user:alice", "app:`+app.ClientID+`"`, `"get"`), false)
-	require.NoError(t, err)
-	require.Len(t, res.Changes, 2, "%v", res.Changes)
-	require.False(t, e.idx.Allowed(bob.ID, "midaz", "accounts", "get"))
-	require.False(t, e.idx.Allowed(alice.ID, "midaz", "accounts", "post"))
-	require.True(t, e.idx.Allowed(alice.ID, "midaz", "accounts", "get"))
-
-	// A member that does not exist fails the whole apply.
-	_, err = e.pol.Apply(ctx, admin, file(`"user:alice", "user:nobody"`, `"get"`), false)
-	require.ErrorIs(t, err, api.ErrNotFound)
-	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"), "nothing of a failed apply is applied")
-	_, err = e.pol.Apply(ctx, admin, []byte("[[group]]\nname = \"x\"\nbogus = 1\n"), false)
-	require.ErrorIs(t, err, api.ErrUnknownField)
 }
 
 // TestIndexFollowsStoreUnderRaces: membership changes that commit in one
