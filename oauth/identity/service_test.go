@@ -49,7 +49,7 @@ func newEnv(t testing.TB, cfg identity.Config) *env {
 func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, so ...store.Options) *env {
 	t.Helper()
 	ie := identitytest.Open(t, cfg, ho, so...)
-	rev := review.New(ie.Store, review.Options{Audit: ie.Audit, Index: ie.Index, Now: ie.Clock.Now})
+	rev := review.New(ie.Store, review.Options{Audit: ie.Audit, Index: ie.Index, MaxSecretAge: cfg.MaxSecretAge.Duration, Now: ie.Clock.Now})
 	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, rev: rev,
 		pol: policy.NewApplier(ie.Store, ie.Service, ie.Clock.Now), clock: ie.Clock}
 }
@@ -321,43 +321,6 @@ func TestMFAWithOathtool(t *testing.T) {
 	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now().Add(30*time.Second)), ""), identity.ErrAccountLocked)
 	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrInvalidField)
-}
-
-func TestReviewFlags(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, identity.Config{MaxSecretAge: identity.Duration{Duration: 90 * 24 * time.Hour}})
-	ctx := context.Background()
-	_, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "lonely"})
-	require.NoError(t, err)
-	boss, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "boss", Groups: []string{"admin-group"}})
-	require.NoError(t, err)
-	viewer, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "reader", Groups: []string{"midaz-viewer-group"}})
-	require.NoError(t, err)
-	e.clock.Add(100 * 24 * time.Hour)
-	rev, err := e.rev.Review(0)
-	require.NoError(t, err)
-	flags := map[string][]string{}
-	for _, s := range append(rev.Users, rev.Applications...) {
-		flags[s.Name] = s.Flags
-	}
-	require.Contains(t, flags["admin"], api.FlagAdminNoMFA)
-	require.Contains(t, flags["admin"], api.FlagUnused)
-	require.Contains(t, flags["admin"], api.FlagStaleCredential)
-	require.Contains(t, flags[boss.ClientID], api.FlagAppInAdminGroup)
-	require.Contains(t, flags[boss.ClientID], api.FlagSecretTooOld)
-	require.NotContains(t, flags[viewer.ClientID], api.FlagAppNoGroups)
-	var links []api.M2MLink
-	for _, l := range rev.Links {
-		if l.ClientID == viewer.ClientID {
-			links = append(links, l)
-		}
-	}
-	require.Equal(t, []api.M2MLink{{ClientID: viewer.ClientID, Product: "midaz", Actions: []string{"get", "head"}}}, links)
-	for _, a := range rev.Applications {
-		if a.Name != boss.ClientID && a.Name != viewer.ClientID {
-			require.Contains(t, a.Flags, api.FlagAppNoGroups)
-		}
-	}
 }
 
 // TestIndexFollowsStoreUnderRaces: membership changes that commit in one
