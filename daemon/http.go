@@ -83,6 +83,8 @@ func routes(d planeDeps) (data, admin *http.ServeMux) {
 	p.Metrics = d.metrics.handler()
 	p.Backup = func(w io.Writer, now time.Time) error { return backupfile.Write(w, d.store, d.dataDir, now) }
 	p.Fields = d.store.Barrier()
+	p.Review = d.identity.review
+	p.Apply = d.identity.apply
 	admin = edge.Admin(p)
 	return data, admin
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/policy"
+	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -27,6 +29,8 @@ type identityPlane struct {
 	audit  *audit.Log
 	index  *authz.Index
 	svc    *identity.Service
+	review *review.Admin
+	apply  *policy.Applier
 	tokens *token.Server
 }
 
@@ -63,7 +67,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, err
 	}
 	// Providers made before IDs and defaults get them (idempotent).
-	if err := svc.MigrateProviders(context.Background()); err != nil {
+	if err := svc.Providers().MigrateProviders(context.Background()); err != nil {
 		al.Close()
 		return nil, err
 	}
@@ -74,7 +78,8 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, err
 	}
 	tokens.Start()
-	return &identityPlane{audit: al, index: idx, svc: svc, tokens: tokens}, nil
+	rev := review.New(st, review.Options{Audit: al, Index: idx, MaxSecretAge: cfg.Identity.MaxSecretAge.Duration, Log: log})
+	return &identityPlane{audit: al, index: idx, svc: svc, review: rev, apply: policy.NewApplier(st, svc, nil), tokens: tokens}, nil
 }
 
 // close stops the token housekeeping (writing its last audit summary),

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"net/http"
 	"os"
@@ -22,7 +23,6 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
 )
 
 // TestImportFromLerian is moving in from Lerian end to end: a Lerian
@@ -185,5 +185,5 @@ func TestImportFromLerian(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, bytes.Contains(raw, []byte(secret)), "the record holds the secret in clear")
 	require.Len(t, app.SecretHashes, 1)
-	require.Equal(t, identity.HashClientSecret(st, []byte(secret)), app.SecretHashes[0].Hash, "stored as the pepper's HMAC")
+	require.Equal(t, credential.HashClientSecret(st, []byte(secret)), app.SecretHashes[0].Hash, "stored as the pepper's HMAC")
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"math"
 	mrand "math/rand/v2"
@@ -176,7 +177,7 @@ func scaleDataset(t *testing.T, dir string, p scaleParams) string {
 
 	// One real argon2id hash at the default cost, shared by every user: a
 	// million hashes would take hours and measure only argon2.
-	phc, err := identity.HashPassword([]byte("bench password that nobody uses"), identity.DefaultPasswordParams, rand.Reader)
+	phc, err := credential.HashPassword([]byte("bench password that nobody uses"), credential.DefaultPasswordParams, rand.Reader)
 	require.NoError(t, err)
 
 	const groupBatch = 500

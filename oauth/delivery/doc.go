@@ -1,8 +1,16 @@
 // Package delivery sends the one-time codes of the e-mail and SMS second
 // factors: over SMTP to a relay (Relay) and over HTTPS to an SMS gateway
-// (Gateway). It knows nothing of users or the store; oauth/identity
-// opens a provider's secret, builds a Relay or Gateway for one message
-// and forgets it.
+// (Gateway). Relay and Gateway know nothing of users or the store.
+//
+// Providers administers the providers (create, update, test, delete, the
+// default of each category and of each application) over the store, and
+// Send opens a provider's secret, builds a Relay or Gateway for one
+// message and forgets it. A provider's secret is sealed to its record and
+// never returned; which provider delivers is chosen (the sign-in
+// application's default, else the category's), never an accident of
+// order. Providers are shared by every tenant, so only the admin socket
+// or a bearer without a tenant changes them (the directory decides, see
+// Directory).
 //
 // # Invariants
 //

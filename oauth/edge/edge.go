@@ -58,6 +58,10 @@ type Planes struct {
 	Backup func(w io.Writer, now time.Time) error
 	// Fields re-seals the store's sealed fields.
 	Fields FieldRotator
+	// Review answers the audit and access-review routes, Apply the
+	// policy route.
+	Review Reviewer
+	Apply  Applier
 }
 
 func (p *Planes) defaults() {
@@ -76,7 +80,7 @@ func Data(p Planes) *http.ServeMux {
 	p.defaults()
 	mux := http.NewServeMux()
 	a := auth{tokens: p.Tokens, index: p.Index}
-	identity.Routes(mux, p.Identity, identity.Plane{Authenticate: a.bearer, Log: p.Log, Allowed: a.identityAllowed})
+	IdentityRoutes(mux, p.Identity, Plane{Authenticate: a.bearer, Audit: p.Audit, Now: p.Now, Log: p.Log, Allowed: a.identityAllowed})
 	t := tokenRoutes{s: p.Tokens, log: p.Log}
 	mux.HandleFunc("POST /v1/login/oauth/access_token", t.lerianToken(""))
 	mux.HandleFunc("POST /v1/login/oauth/refresh_token", t.lerianToken("refresh_token"))
@@ -110,7 +114,7 @@ func Data(p Planes) *http.ServeMux {
 func Admin(p Planes) *http.ServeMux {
 	p.defaults()
 	mux := http.NewServeMux()
-	identity.Routes(mux, p.Identity, identity.Plane{Admin: true, Authenticate: p.AdminActor, Log: p.Log})
+	IdentityRoutes(mux, p.Identity, Plane{Admin: true, Authenticate: p.AdminActor, Audit: p.Audit, Now: p.Now, Review: p.Review, Apply: p.Apply, Log: p.Log})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, p.Status())
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"slices"
 	"strings"
 	"time"
@@ -29,14 +30,14 @@ func appView(a store.Application, l store.LoginState, now time.Time) api.Applica
 	if len(a.CertSPKI) > 0 {
 		v.CertSPKI = hex.EncodeToString(a.CertSPKI)
 	}
-	for _, sh := range liveSecrets(a.SecretHashes, now) {
+	for _, sh := range LiveSecrets(a.SecretHashes, now) {
 		v.Secrets = append(v.Secrets, api.Secret{CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt})
 	}
 	return v
 }
 
-// liveSecrets drops secrets whose grace period has ended.
-func liveSecrets(hs []store.SecretHash, now time.Time) []store.SecretHash {
+// LiveSecrets drops secrets whose grace period has ended.
+func LiveSecrets(hs []store.SecretHash, now time.Time) []store.SecretHash {
 	return slices.DeleteFunc(slices.Clone(hs), func(h store.SecretHash) bool {
 		return !h.ExpiresAt.IsZero() && !now.Before(h.ExpiresAt)
 	})
@@ -81,7 +82,7 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 	if len(req.CertSubject) > 1024 {
 		return out, invalid("certSubject is longer than 1024 characters")
 	}
-	if err := checkText("certSubject", req.CertSubject); err != nil {
+	if err := credential.CheckText("certSubject", req.CertSubject); err != nil {
 		return out, err
 	}
 	now := s.now().UTC()
@@ -92,12 +93,12 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 		}
 		app.ExpiresAt = now.Add(d)
 	}
-	secret, err := NewClientSecret(s.rand)
+	secret, err := credential.NewClientSecret(s.rand)
 	if err != nil {
 		return out, err
 	}
 	defer secret.Clear()
-	if app.ClientID, err = NewClientID(s.rand); err != nil {
+	if app.ClientID, err = credential.NewClientID(s.rand); err != nil {
 		return out, err
 	}
 	app.SecretHashes = []store.SecretHash{{Hash: secret.Hash(s.st), CreatedAt: now}}
@@ -125,7 +126,7 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 	if err != nil {
 		return out, storeErr("create application", err)
 	}
-	s.refreshSubject(app.ID)
+	s.RefreshSubject(app.ID)
 	groups := app.Groups
 	if groups == nil {
 		groups = []string{}
@@ -177,7 +178,7 @@ func (s *Service) GetApplication(idOrClientID string) (api.Application, error) {
 func (s *Service) GetApplicationFor(a Actor, idOrClientID string) (api.Application, error) {
 	var out api.Application
 	err := s.st.View(func(tx *store.Tx) error {
-		ap, err := s.lookupAppIn(tx, a, idOrClientID)
+		ap, err := s.LookupAppIn(tx, a, idOrClientID)
 		if err != nil {
 			return err
 		}
@@ -213,7 +214,7 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 		}
 		g = d
 	}
-	secret, err := NewClientSecret(s.rand)
+	secret, err := credential.NewClientSecret(s.rand)
 	if err != nil {
 		return out, err
 	}
@@ -222,15 +223,15 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 	now := s.now().UTC()
 	var ap store.Application
 	err = s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupAppIn(tx, a, idOrClientID)
+		cur, err := s.LookupAppIn(tx, a, idOrClientID)
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, cur.ID); err != nil {
+		if err := s.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
-			live := liveSecrets(ap.SecretHashes, now)
+			live := LiveSecrets(ap.SecretHashes, now)
 			// Keep only the newest previous secret, ending at now+grace
 			// (or sooner, if it was already going to end).
 			var prev []store.SecretHash
@@ -254,7 +255,7 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 	if err != nil {
 		return out, storeErr("rotate application secret", err)
 	}
-	s.refreshSubject(ap.ID)
+	s.RefreshSubject(ap.ID)
 	out = api.RotatedSecret{ClientID: ap.ClientID, ClientSecret: secret.Reveal()}
 	if len(ap.SecretHashes) == 2 {
 		out.PreviousExpiresAt = ap.SecretHashes[0].ExpiresAt
@@ -268,10 +269,10 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 	var ap store.Application
 	err := s.st.Update(func(tx *store.Tx) error {
 		var err error
-		if ap, err = s.lookupAppIn(tx, a, idOrClientID); err != nil {
+		if ap, err = s.LookupAppIn(tx, a, idOrClientID); err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, ap.ID); err != nil {
+		if err := s.MayActOn(a, ap.ID); err != nil {
 			return err
 		}
 		if err := tx.Applications().Delete(ap.ID); err != nil {
@@ -285,7 +286,7 @@ func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID s
 	if err != nil {
 		return storeErr("delete application", err)
 	}
-	s.refreshSubject(ap.ID)
+	s.RefreshSubject(ap.ID)
 	s.endSessions(ap.ID)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -147,7 +148,7 @@ func (s *Service) checkClientSecret(clientID string, secret []byte) (cl Client, 
 			hashes = append(hashes, h.Hash)
 		}
 	}
-	_, ok = VerifyClientSecret(s.st, secret, hashes)
+	_, ok = credential.VerifyClientSecret(s.st, secret, hashes)
 	if !ok || c.expired(now) {
 		return Client{}, true, false
 	}

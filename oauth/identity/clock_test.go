@@ -30,9 +30,9 @@ func clockTokens(t *testing.T, e *env) (*token.Server, *httptest.Server) {
 	cfg := token.DefaultConfig()
 	cfg.AccessTTL.Duration = time.Hour
 	tok, err := token.New(e.st, cfg, token.Options{Issuer: "https://accessd.test", Owner: "lerian", Sessions: e.svc,
-		Clients: e.svc, ClientAuth: e.svc, SignIn: e.svc, SecondFactor: e.svc, Audit: e.log, Subjects: e.idx, Now: e.clock.now})
+		Clients: e.svc, ClientAuth: e.svc, SignIn: e.svc, SecondFactor: e.svc, Audit: e.log, Subjects: e.idx, Now: e.clock.Now})
 	require.NoError(t, err)
-	srv := httptest.NewTLSServer(edge.Data(edge.Planes{Identity: e.svc, Tokens: tok, Index: e.idx, Audit: e.log, Now: e.clock.now}))
+	srv := httptest.NewTLSServer(edge.Data(edge.Planes{Identity: e.svc, Tokens: tok, Index: e.idx, Audit: e.log, Now: e.clock.Now}))
 	t.Cleanup(func() { srv.Close(); tok.Close() })
 	return tok, srv
 }
@@ -59,6 +59,7 @@ func issue(t *testing.T, srv *httptest.Server, app api.CreatedApplication) strin
 // before it was issued (nbf is then in the future); a token revoked
 // before the jump stays revoked after the clock comes back.
 func TestClockJumpTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "clock-app"})
@@ -80,7 +81,7 @@ func TestClockJumpTokens(t *testing.T) {
 		{"back to issuance", 2 * time.Second, true},
 	}
 	for _, s := range steps {
-		e.clock.add(s.by)
+		e.clock.Add(s.by)
 		_, err := tok.Verify(at)
 		if s.valid {
 			require.NoError(t, err, s.name)
@@ -96,11 +97,11 @@ func TestClockJumpTokens(t *testing.T) {
 	require.NoError(t, tok.Revoker().Revoke(ctx, app.ClientID, revoked, "test"))
 	_, err = tok.Verify(revoked)
 	require.ErrorIs(t, err, api.ErrUnauthorized)
-	e.clock.add(2 * time.Hour)
+	e.clock.Add(2 * time.Hour)
 	restarted, _ := clockTokens(t, e)
 	restarted.Start() // sweeps at once
 	restarted.Close()
-	e.clock.add(-2 * time.Hour)
+	e.clock.Add(-2 * time.Hour)
 	again, _ := clockTokens(t, e)
 	_, err = again.Verify(revoked)
 	require.ErrorIs(t, err, api.ErrUnauthorized, "a revoked token resurrected by a clock jump")
@@ -111,6 +112,7 @@ func TestClockJumpTokens(t *testing.T) {
 // clock jumps back after the lock was set, nor when it jumps back while
 // failures are being counted.
 func TestClockJumpLockout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "clocky")
@@ -129,15 +131,15 @@ func TestClockJumpLockout(t *testing.T) {
 	}
 
 	lock()
-	e.clock.add(365 * 24 * time.Hour)
+	e.clock.Add(365 * 24 * time.Hour)
 	login("a year forward ends the lock")
 
 	lock()
-	e.clock.add(-365 * 24 * time.Hour)
+	e.clock.Add(-365 * 24 * time.Hour)
 	login("a year back does not make the lock last a year")
 
 	lock()
-	e.clock.add(-20 * time.Minute) // the lock now ends 35 min ahead: more than one lockout period
+	e.clock.Add(-20 * time.Minute) // the lock now ends 35 min ahead: more than one lockout period
 	login("a lock ending further ahead than lockout_duration is a clock jump")
 
 	// Failures counted, then the clock jumps back: the count still
@@ -145,12 +147,12 @@ func TestClockJumpLockout(t *testing.T) {
 	for range 3 {
 		_, _ = e.svc.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
 	}
-	e.clock.add(-48 * time.Hour)
+	e.clock.Add(-48 * time.Hour)
 	for range 2 {
 		_, _ = e.svc.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
 	}
 	_, err := e.svc.Login(ctx, admin, "clocky", []byte(u.Password))
 	require.ErrorIs(t, err, identity.ErrAccountLocked, "failures before a backward jump still count")
-	e.clock.add(16 * time.Minute)
+	e.clock.Add(16 * time.Minute)
 	login("and that lock ends after lockout_duration")
 }

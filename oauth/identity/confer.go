@@ -48,9 +48,9 @@ func (s *Service) mayConferGroups(tx *store.Tx, a Actor, groups []string) error 
 	return nil
 }
 
-// mayActOn fails unless a holds every permission of the subject with
+// MayActOn fails unless a holds every permission of the subject with
 // record ID id (or is that subject).
-func (s *Service) mayActOn(a Actor, id string) error {
+func (s *Service) MayActOn(a Actor, id string) error {
 	if a.Admin || a.SubjectID == id {
 		return nil
 	}

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"strconv"
 	"strings"
 	"time"
@@ -37,8 +38,8 @@ func DefaultConfig() Config {
 		CredentialOpsMaxAge: Duration{DefaultCredentialOpsMaxAge},
 		LockoutAttempts:     5,
 		LockoutDuration:     Duration{15 * time.Minute},
-		PasswordMemory:      Size(DefaultPasswordParams.MemoryKiB) << 10,
-		PasswordTime:        int(DefaultPasswordParams.Time),
+		PasswordMemory:      Size(credential.DefaultPasswordParams.MemoryKiB) << 10,
+		PasswordTime:        int(credential.DefaultPasswordParams.Time),
 	}
 }
 
@@ -75,11 +76,11 @@ func (c Config) Validate() error {
 }
 
 // Params are the argon2id parameters the config asks for.
-func (c Config) Params() PasswordParams {
+func (c Config) Params() credential.PasswordParams {
 	if c.PasswordMemory == 0 || c.PasswordTime == 0 {
-		return DefaultPasswordParams
+		return credential.DefaultPasswordParams
 	}
-	return PasswordParams{MemoryKiB: uint32(c.PasswordMemory >> 10), Time: uint32(c.PasswordTime), Threads: 1}
+	return credential.PasswordParams{MemoryKiB: uint32(c.PasswordMemory >> 10), Time: uint32(c.PasswordTime), Threads: 1}
 }
 
 // Duration is a time.Duration written as a Go duration string ("15m") in

@@ -3,6 +3,7 @@ package identity
 import (
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"strings"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -24,7 +25,7 @@ import (
 // or not the account exists (an unknown username with an "@" is looked
 // up as an address too), and an unusable name is simply not found.
 func findSignIn(users *store.UserRepo, name string) (store.User, error) {
-	if c, err := CanonicalUsername(name); err == nil {
+	if c, err := credential.CanonicalUsername(name); err == nil {
 		u, err := users.GetByUsername(c)
 		if !errors.Is(err, store.ErrNotFound) {
 			return u, err
@@ -45,7 +46,7 @@ func (s *Service) AttemptKey(name string) string {
 	if u, err := findSignIn(s.st.Users(), name); err == nil {
 		return "id:" + u.ID
 	}
-	if c, err := CanonicalUsername(name); err == nil {
+	if c, err := credential.CanonicalUsername(name); err == nil {
 		return "name:" + c
 	}
 	return "name:" + store.FoldEmail(name)

@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"github.com/accessd/accessd/oauth/edge"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,7 +20,7 @@ import (
 func FuzzIdentityRoutes(f *testing.F) {
 	e := newEnv(f, identity.Config{})
 	mux := http.NewServeMux()
-	identity.Routes(mux, e.svc, identity.Plane{Admin: true, Authenticate: func(*http.Request) (identity.Actor, error) { return admin, nil }})
+	edge.IdentityRoutes(mux, e.svc, edge.Plane{Admin: true, Review: e.rev, Apply: e.pol, Authenticate: func(*http.Request) (identity.Actor, error) { return admin, nil }})
 	routes := []struct{ method, path string }{
 		{"POST", "/v1/users"}, {"PATCH", "/v1/users/admin"}, {"PATCH", "/v1/users/admin/reset-password"},
 		{"PATCH", "/v1/users/admin/update-password"}, {"POST", "/v1/groups"}, {"POST", "/v1/groups/admin-group/permissions"},
@@ -30,7 +31,7 @@ func FuzzIdentityRoutes(f *testing.F) {
 	// Lerian's Application Providers: link a provider to an application.
 	app, err := e.svc.CreateApplication(context.Background(), admin, api.CreateApplicationRequest{Name: "fz-app"})
 	require.NoError(f, err)
-	_, err = e.svc.CreateProvider(context.Background(), admin, api.CreateProviderRequest{Name: "fz-relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
+	_, err = e.svc.Providers().CreateProvider(context.Background(), admin, api.CreateProviderRequest{Name: "fz-relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
 	require.NoError(f, err)
 	routes = append(routes, struct{ method, path string }{"POST", "/v1/applications/" + app.ID + "/providers"})
 	f.Add(uint8(len(routes)-1), `{"providerId":"fz-relay","canSignIn":true,"rule":"x"}`)

@@ -15,7 +15,9 @@ import (
 
 var groupNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-func checkGroupName(name string) error {
+// CheckGroupName refuses a group name outside 1 to 128 of letters,
+// digits and . _ - (starting with a letter or digit).
+func CheckGroupName(name string) error {
 	if name == "" {
 		return missing("name")
 	}
@@ -27,9 +29,9 @@ func checkGroupName(name string) error {
 
 var permPartRE = regexp.MustCompile(`^(\*|[A-Za-z0-9][A-Za-z0-9._/-]{0,127})$`)
 
-// normPermission checks a permission and lower-cases its action (HTTP
+// NormPermission checks a permission and lower-cases its action (HTTP
 // verbs, compared case-insensitively).
-func normPermission(p api.Permission) (store.Permission, error) {
+func NormPermission(p api.Permission) (store.Permission, error) {
 	if p.Resource == "" || p.Action == "" {
 		return store.Permission{}, missing("resource", "action")
 	}
@@ -46,7 +48,8 @@ func normPermission(p api.Permission) (store.Permission, error) {
 	return store.Permission{Product: p.Product, Resource: p.Resource, Action: action}, nil
 }
 
-func apiPerms(ps []store.Permission) []api.Permission {
+// APIPerms is the wire form of stored permissions.
+func APIPerms(ps []store.Permission) []api.Permission {
 	out := make([]api.Permission, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, api.Permission{Product: p.Product, Resource: p.Resource, Action: p.Action})
@@ -64,7 +67,7 @@ func indexPerms(ps []store.Permission) []authz.Permission {
 }
 
 func groupView(g store.Group) api.Group {
-	return api.Group{ID: g.Name, Name: g.Name, Description: g.Description, Permissions: apiPerms(g.Permissions),
+	return api.Group{ID: g.Name, Name: g.Name, Description: g.Description, Permissions: APIPerms(g.Permissions),
 		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, TenantID: g.TenantID, TenantSlug: g.TenantSlug}
 }
 
@@ -115,7 +118,7 @@ func (s *Service) GetGroupFor(a Actor, name string) (api.Group, error) {
 
 // CreateGroup makes an empty group.
 func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupRequest) (api.Group, error) {
-	if err := errors.Join(checkGroupName(req.Name), checkName("description", req.Description)); err != nil {
+	if err := errors.Join(CheckGroupName(req.Name), checkName("description", req.Description)); err != nil {
 		return api.Group{}, err
 	}
 	var g store.Group
@@ -132,7 +135,7 @@ func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupR
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("create group %q", req.Name), err)
 	}
-	s.refreshGroup(g.Name)
+	s.RefreshGroup(g.Name)
 	return s.groupOut(a, g)
 }
 
@@ -163,7 +166,7 @@ func (s *Service) DeleteGroup(ctx context.Context, a Actor, name string) error {
 			}
 			batch := members[:min(len(members), memberBatch)]
 			for _, m := range batch {
-				if _, err := setMembership(tx, m, name, false); err != nil {
+				if _, err := SetMembership(tx, m, name, false); err != nil {
 					return err
 				}
 				changed = append(changed, m.ID)
@@ -183,10 +186,10 @@ func (s *Service) DeleteGroup(ctx context.Context, a Actor, name string) error {
 		}
 		removed += len(changed)
 		for _, id := range changed {
-			s.refreshSubject(id)
+			s.RefreshSubject(id)
 		}
 		if done {
-			s.refreshGroup(name)
+			s.RefreshGroup(name)
 			return nil
 		}
 	}
@@ -197,9 +200,9 @@ type subjectGroups struct {
 	groups []string
 }
 
-// setMembership adds (or removes) group on a member's record, inside tx,
+// SetMembership adds (or removes) group on a member's record, inside tx,
 // and returns the member's groups after.
-func setMembership(tx *store.Tx, m store.Member, group string, add bool) ([]string, error) {
+func SetMembership(tx *store.Tx, m store.Member, group string, add bool) ([]string, error) {
 	edit := func(groups []string) []string {
 		if add {
 			if !slices.Contains(groups, group) {
@@ -235,7 +238,7 @@ func (s *Service) Revoke(ctx context.Context, a Actor, group string, p api.Permi
 }
 
 func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant bool) (api.Group, error) {
-	perm, err := normPermission(p)
+	perm, err := NormPermission(p)
 	if err != nil {
 		return api.Group{}, err
 	}
@@ -275,12 +278,12 @@ func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
 	}
-	s.refreshGroup(g.Name)
+	s.RefreshGroup(g.Name)
 	return s.groupOut(a, g)
 }
 
-// resolveMember finds the member a "user:X", "app:X" or bare X names.
-func (s *Service) resolveMember(tx *store.Tx, ref string) (store.Member, string, error) {
+// ResolveMember finds the member a "user:X", "app:X" or bare X names.
+func (s *Service) ResolveMember(tx *store.Tx, ref string) (store.Member, string, error) {
 	kind, name, ok := strings.Cut(ref, ":")
 	if !ok {
 		kind, name = "", ref
@@ -332,7 +335,7 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 		if g, err = s.groupIn(tx, a, group, false); err != nil {
 			return err
 		}
-		if m, _, err = s.resolveMember(tx, member); err != nil {
+		if m, _, err = s.ResolveMember(tx, member); err != nil {
 			return err
 		}
 		if err := s.memberVisible(tx, a, m, member); err != nil {
@@ -341,10 +344,10 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 		if err := s.mayConferGroups(tx, a, []string{group}); err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, m.ID); err != nil {
+		if err := s.MayActOn(a, m.ID); err != nil {
 			return err
 		}
-		if _, err = setMembership(tx, m, group, add); err != nil {
+		if _, err = SetMembership(tx, m, group, add); err != nil {
 			return err
 		}
 		return tx.Audit().Stage(s.entry(a, typ, "group:"+group, "ok", map[string]string{"member": m.Kind + ":" + m.ID}))
@@ -352,7 +355,7 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q member %q", group, member), err)
 	}
-	s.refreshSubject(m.ID)
+	s.RefreshSubject(m.ID)
 	return s.groupOut(a, g)
 }
 

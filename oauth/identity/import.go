@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -102,42 +102,17 @@ func (s *importedSecret) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (importedSecret) String() string               { return "[redacted]" }
-func (importedSecret) GoString() string             { return "[redacted]" }
-func (importedSecret) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "[redacted]") }
-func (importedSecret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
-func (importedSecret) MarshalJSON() ([]byte, error) { return nil, errNoSerialisation }
-func (importedSecret) MarshalText() ([]byte, error) { return nil, errNoSerialisation }
-func (s *importedSecret) clear()                    { clear(s.b); s.b = nil }
-func (s importedSecret) hash(p Pepper) []byte       { return HashClientSecret(p, s.b) }
-func (s importedSecret) matches(p Pepper, h [][]byte) bool {
-	_, ok := VerifyClientSecret(p, s.b, h)
+func (importedSecret) String() string                    { return "[redacted]" }
+func (importedSecret) GoString() string                  { return "[redacted]" }
+func (importedSecret) Format(f fmt.State, _ rune)        { _, _ = io.WriteString(f, "[redacted]") }
+func (importedSecret) LogValue() slog.Value              { return slog.StringValue("[redacted]") }
+func (importedSecret) MarshalJSON() ([]byte, error)      { return nil, credential.ErrNoSerialisation }
+func (importedSecret) MarshalText() ([]byte, error)      { return nil, credential.ErrNoSerialisation }
+func (s *importedSecret) clear()                         { clear(s.b); s.b = nil }
+func (s importedSecret) hash(p credential.Pepper) []byte { return credential.HashClientSecret(p, s.b) }
+func (s importedSecret) matches(p credential.Pepper, h [][]byte) bool {
+	_, ok := credential.VerifyClientSecret(p, s.b, h)
 	return ok
-}
-
-// Imported client secrets are whatever the previous system generated
-// (Lerian's are UUIDs, Casdoor's 40 hex digits). They are kept under the
-// same keyed HMAC as accessd's own, which is safe only for secrets too
-// random to guess: so an imported secret must be 32 to 256 printable
-// ASCII characters without spaces.
-const (
-	minImportedSecret = 32
-	maxImportedSecret = 256
-)
-
-// wellFormedImportedSecret reports whether presented can be an imported
-// secret. Like wellFormedClientSecret it decides, before any hashing,
-// that a presented string can match nothing.
-func wellFormedImportedSecret(presented []byte) bool {
-	if len(presented) < minImportedSecret || len(presented) > maxImportedSecret {
-		return false
-	}
-	for _, c := range presented {
-		if c <= ' ' || c > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // lerianIDRE is the form of the record IDs Lerian answers (UUIDs, in
@@ -239,7 +214,7 @@ func (e *LerianExport) check() error {
 		if u.ID == "" || u.Username == "" || u.Email == "" {
 			return fmt.Errorf("%s: %w", at, missing("id", "username", "email"))
 		}
-		name, err := CanonicalUsername(u.Username)
+		name, err := credential.CanonicalUsername(u.Username)
 		if err != nil {
 			return fmt.Errorf("%s: %w", at, err)
 		}
@@ -248,11 +223,11 @@ func (e *LerianExport) check() error {
 		if !lerianIDRE.MatchString(u.ID) {
 			return fmt.Errorf("%s: %w", at, invalid("id must be a lower-case UUID, as Lerian answers it"))
 		}
-		if err := errors.Join(checkEmail(u.Email), checkName("firstName", u.FirstName), checkName("lastName", u.LastName)); err != nil {
+		if err := errors.Join(credential.CheckEmail(u.Email), checkName("firstName", u.FirstName), checkName("lastName", u.LastName)); err != nil {
 			return fmt.Errorf("%s: %w", at, err)
 		}
 		if u.PasswordHash != "" {
-			if err := CheckBcryptHash(u.PasswordHash); err != nil {
+			if err := credential.CheckBcryptHash(u.PasswordHash); err != nil {
 				return fmt.Errorf("%s: %w", at, err)
 			}
 		}
@@ -277,7 +252,7 @@ func (e *LerianExport) check() error {
 	for i := range e.Groups {
 		g := &e.Groups[i]
 		at := fmt.Sprintf("groups[%d]", i)
-		if err := checkGroupName(g.ID); err != nil {
+		if err := CheckGroupName(g.ID); err != nil {
 			return fmt.Errorf("%s: id: %w", at, err)
 		}
 		at = fmt.Sprintf("groups[%d] (%s)", i, g.ID)
@@ -285,7 +260,7 @@ func (e *LerianExport) check() error {
 			return fmt.Errorf("%s: %w", at, err)
 		}
 		for j, n := range g.Users {
-			c, err := CanonicalUsername(n)
+			c, err := credential.CanonicalUsername(n)
 			if err != nil {
 				return fmt.Errorf("%s: users[%d]: %w", at, j, err)
 			}
@@ -309,9 +284,9 @@ func (e *LerianExport) check() error {
 		if !lerianIDRE.MatchString(ap.ID) {
 			return fmt.Errorf("%s: %w", at, invalid("id must be a lower-case UUID, as Lerian answers it"))
 		}
-		if !wellFormedImportedSecret(ap.ClientSecret.b) && !wellFormedClientSecret(ap.ClientSecret.b) {
+		if !credential.WellFormedSecret(ap.ClientSecret.b) {
 			return fmt.Errorf("%s: %w", at, invalid("clientSecret must be %d to %d printable characters without spaces: shorter secrets are too easy to guess to keep; rotate it in Lerian first, or create the application anew with accessctl app create",
-				minImportedSecret, maxImportedSecret))
+				credential.MinImportedSecret, credential.MaxImportedSecret))
 		}
 		if err := errors.Join(checkName("name", ap.Name), checkName("description", ap.Description), checkTime("createdAt", ap.CreatedAt)); err != nil {
 			return fmt.Errorf("%s: %w", at, err)
@@ -329,7 +304,7 @@ func (e *LerianExport) check() error {
 
 func checkGroupList(gs []string) ([]string, error) {
 	for _, g := range gs {
-		if err := checkGroupName(g); err != nil {
+		if err := CheckGroupName(g); err != nil {
 			return nil, fmt.Errorf("groups: %w", err)
 		}
 	}
@@ -528,7 +503,7 @@ func (s *Service) appDiff(cur store.Application, ap LerianApplication) string {
 		d = append(d, "groups")
 	}
 	var hashes [][]byte
-	for _, h := range liveSecrets(cur.SecretHashes, s.now()) {
+	for _, h := range LiveSecrets(cur.SecretHashes, s.now()) {
 		hashes = append(hashes, h.Hash)
 	}
 	if !ap.ClientSecret.matches(s.st, hashes) {
@@ -584,7 +559,7 @@ func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (a
 		if u.PasswordHash != "" || !first.creates("user", u.ID) {
 			continue
 		}
-		pw, err := GeneratePassword(s.rand)
+		pw, err := credential.GeneratePassword(s.rand)
 		if err != nil {
 			return out, err
 		}
@@ -659,7 +634,7 @@ func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (a
 	}
 	for _, r := range plan.records {
 		if r.Action == ImportCreate {
-			s.refreshSubject(r.ID)
+			s.RefreshSubject(r.ID)
 		}
 	}
 	out.Records = plan.records
@@ -718,25 +693,6 @@ func importConflict(p *importPlan) error {
 	}
 	return fmt.Errorf("identity: import: %w: %d record(s) exist in accessd with other content, nothing was imported (%s); `accessctl import --dry-run -f FILE` lists them all",
 		api.ErrConflict, p.conflicts, strings.Join(lines, "; "))
-}
-
-// importLerian is POST /v1/import?dryRun=true|false on the admin plane.
-func (rt *routes) importLerian(w http.ResponseWriter, r *http.Request, a Actor) error {
-	data, err := io.ReadAll(r.Body)
-	defer clear(data) // the file holds client secrets
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("identity: import file: %w: over %d bytes; split it into several files (users, then applications) and import each", api.ErrTooLarge, mbe.Limit)
-		}
-		return fmt.Errorf("identity: import file: %w: %v", api.ErrBadRequest, err)
-	}
-	out, err := rt.svc.Import(r.Context(), a, data, r.URL.Query().Get("dryRun") == "true")
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
 }
 
 // signInClash says why a user the import would create cannot sign in as

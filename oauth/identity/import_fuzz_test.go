@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"os"
 	"slices"
 	"strings"
@@ -52,10 +53,10 @@ func FuzzParseLerianExport(f *testing.F) {
 			}
 		}
 		for _, u := range e.Users {
-			if c, err := identity.CanonicalUsername(u.Username); err != nil || c != u.Username {
+			if c, err := credential.CanonicalUsername(u.Username); err != nil || c != u.Username {
 				t.Fatalf("username %q not canonical", u.Username)
 			}
-			if u.PasswordHash != "" && identity.CheckBcryptHash(u.PasswordHash) != nil {
+			if u.PasswordHash != "" && credential.CheckBcryptHash(u.PasswordHash) != nil {
 				t.Fatal("accepted a password hash accessd cannot verify")
 			}
 			sorted(u.Groups)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -49,12 +50,13 @@ func asJSON(t *testing.T, v any) string {
 
 func auditOf(t *testing.T, e *env, typ string) []api.AuditEntry {
 	t.Helper()
-	es, err := e.svc.AuditList(time.Time{}, typ, 0)
+	es, err := e.rev.AuditList(time.Time{}, typ, 0)
 	require.NoError(t, err)
 	return es
 }
 
 func TestImportLerianExport(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	data := readExport(t)
@@ -114,7 +116,7 @@ func TestImportLerianExport(t *testing.T) {
 	c, err = e.st.Credentials().Get(exportJohnID)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(c.PasswordHash, "$argon2id$"), "re-made as argon2id at the first sign-in, got %.10s", c.PasswordHash)
-	require.NoError(t, identity.VerifyPassword(c.PasswordHash, []byte(exportJohnPass)))
+	require.NoError(t, credential.VerifyPassword(c.PasswordHash, []byte(exportJohnPass)))
 	_, err = e.svc.SignIn(ctx, admin, "johndoe", []byte(exportJohnPass))
 	require.NoError(t, err, "and the argon2id hash verifies")
 
@@ -140,7 +142,7 @@ func TestImportLerianExport(t *testing.T) {
 	sum := auditOf(t, e, "lerian.import")
 	require.Len(t, sum, 1)
 	require.Equal(t, map[string]string{"users": "2", "applications": "1", "unchanged": "2"}, sum[0].Detail)
-	all, err := e.svc.AuditList(time.Time{}, "", 0)
+	all, err := e.rev.AuditList(time.Time{}, "", 0)
 	require.NoError(t, err)
 	require.NotContains(t, asJSON(t, all), exportSecret)
 	require.NotContains(t, asJSON(t, all), exportBcryptPfx)
@@ -163,6 +165,7 @@ func TestImportLerianExport(t *testing.T) {
 // TestImportSecretStoredAsHMAC guards "no endpoint ever returns an
 // existing secret, and the store holds only its keyed hash".
 func TestImportSecretStoredAsHMAC(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	_, err := e.svc.Import(context.Background(), admin, readExport(t), false)
 	require.NoError(t, err)
@@ -170,7 +173,7 @@ func TestImportSecretStoredAsHMAC(t *testing.T) {
 	rec, err := e.st.Applications().Get(exportAppID)
 	require.NoError(t, err)
 	require.Len(t, rec.SecretHashes, 1)
-	require.Equal(t, identity.HashClientSecret(e.st, []byte(exportSecret)), rec.SecretHashes[0].Hash, "stored as the pepper's HMAC")
+	require.Equal(t, credential.HashClientSecret(e.st, []byte(exportSecret)), rec.SecretHashes[0].Hash, "stored as the pepper's HMAC")
 	raw, err := json.Marshal(rec)
 	require.NoError(t, err)
 	require.False(t, bytes.Contains(raw, []byte(exportSecret)), "the record holds the secret in clear")
@@ -180,7 +183,7 @@ func TestImportSecretStoredAsHMAC(t *testing.T) {
 	require.NoError(t, err)
 	list, err := e.svc.ListApplications()
 	require.NoError(t, err)
-	review, err := e.svc.Review(0)
+	review, err := e.rev.Review(0)
 	require.NoError(t, err)
 	for _, v := range []any{got, list, review} {
 		require.NotContains(t, asJSON(t, v), exportSecret)
@@ -190,6 +193,7 @@ func TestImportSecretStoredAsHMAC(t *testing.T) {
 // TestImportAllOrNothing: a file whose last record conflicts with what
 // accessd holds writes nothing at all, not even the records before it.
 func TestImportAllOrNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	_, err := e.svc.Import(ctx, admin, readExport(t), false)
@@ -227,6 +231,7 @@ func TestImportAllOrNothing(t *testing.T) {
 // TestImportRefusals: what the parser and the planner refuse, with the
 // catalogue error and a message that names the fix (never the secret).
 func TestImportRefusals(t *testing.T) {
+	t.Parallel()
 	const user = `{"id":"019c96a1-0000-7000-8000-00000000000a","username":"ana","email":"ana@example.com","firstName":"A","lastName":"N","groups":[]}`
 	const app = `{"id":"019c96a1-0000-7000-8000-00000000000b","clientId":"cid-1","clientSecret":"%s","name":"n","description":"","createdAt":""}`
 	longSecret := strings.Repeat("s", 40)
@@ -276,6 +281,7 @@ func TestImportRefusals(t *testing.T) {
 // TestImportConflictsWithExisting: records that exist with other content
 // are reported as conflicts, each naming what differs.
 func TestImportConflictsWithExisting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	// An accessd user with the export's username but its own ID, and the
@@ -315,6 +321,7 @@ func TestImportConflictsWithExisting(t *testing.T) {
 // imported secret, and that a well-formed secret of either kind matches
 // only its own hash.
 func TestImportedSecretFormat(t *testing.T) {
+	t.Parallel()
 	p := newEnv(t, identity.Config{}).st // the store's pepper
 	for _, tc := range []struct {
 		name, secret string
@@ -330,10 +337,10 @@ func TestImportedSecretFormat(t *testing.T) {
 		{"non-ASCII", strings.Repeat("x", 40) + "é", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := identity.HashClientSecret(p, []byte(tc.secret))
-			_, ok := identity.VerifyClientSecret(p, []byte(tc.secret), [][]byte{h})
+			h := credential.HashClientSecret(p, []byte(tc.secret))
+			_, ok := credential.VerifyClientSecret(p, []byte(tc.secret), [][]byte{h})
 			require.Equal(t, tc.ok, ok)
-			_, ok = identity.VerifyClientSecret(p, []byte(tc.secret+"x"), [][]byte{h})
+			_, ok = credential.VerifyClientSecret(p, []byte(tc.secret+"x"), [][]byte{h})
 			require.False(t, ok)
 		})
 	}
@@ -354,8 +361,9 @@ func (r *failingRand) Read(p []byte) (int, error) {
 // TestImportRollsBackOnFailure: an error inside the import's transaction,
 // after the first user was written in it, leaves nothing behind.
 func TestImportRollsBackOnFailure(t *testing.T) {
+	t.Parallel()
 	r := &failingRand{}
-	e := newEnvWith(t, identity.Config{}, identity.HasherOptions{Params: cheap}, store.Options{Rand: r})
+	e := newEnvWith(t, identity.Config{}, credential.HasherOptions{Params: cheap}, store.Options{Rand: r})
 	r.failing.Store(true)
 	_, err := e.svc.Import(context.Background(), admin, readExport(t), false)
 	require.ErrorContains(t, err, "entropy source gone")
@@ -375,6 +383,7 @@ func TestImportRollsBackOnFailure(t *testing.T) {
 // TestImportRoute: POST /v1/import exists on the admin socket only,
 // answers the plan as JSON, and a body over the daemon's limit is 413.
 func TestImportRoute(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	adminPlane := servePlane(t, e, true)
 	code, body := call(t, adminPlane, "", "POST", "/v1/import?dryRun=true", string(readExport(t)))
@@ -404,7 +413,8 @@ func TestImportRoute(t *testing.T) {
 // a wrong password, or one that matches only in bcrypt's first 72
 // bytes, does not; and every bcrypt hash asks to be re-made.
 func TestHasherVerifiesBcrypt(t *testing.T) {
-	h, err := identity.NewHasher(identity.HasherOptions{Params: cheap})
+	t.Parallel()
+	h, err := credential.NewHasher(credential.HasherOptions{Params: cheap})
 	require.NoError(t, err)
 	ctx := context.Background()
 	const stored = "$2a$10$OBk7xJZbsTtfNXDYCQbGq.cJEzOfD/Zft6hn9JBCqozCXpzRxPbRm"
@@ -417,9 +427,9 @@ func TestHasherVerifiesBcrypt(t *testing.T) {
 		{"$2a$", stored, exportJohnPass, nil},
 		{"$2b$", "$2b$" + stored[4:], exportJohnPass, nil},
 		{"$2y$", "$2y$" + stored[4:], exportJohnPass, nil},
-		{"wrong password", stored, exportJohnPass + "!", identity.ErrPasswordMismatch},
+		{"wrong password", stored, exportJohnPass + "!", credential.ErrPasswordMismatch},
 		{"72 bytes", long72, strings.Repeat("k", 72), nil},
-		{"73 bytes matching in the first 72", long72, strings.Repeat("k", 73), identity.ErrPasswordMismatch},
+		{"73 bytes matching in the first 72", long72, strings.Repeat("k", 73), credential.ErrPasswordMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := h.Verify(ctx, tc.hash, []byte(tc.password))
@@ -444,6 +454,7 @@ func bcryptOf(t *testing.T, pw string) (string, error) {
 // TestImportManyOneTimePasswords: the one-time passwords, hashed in
 // parallel, each belong to their own user.
 func TestImportManyOneTimePasswords(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	var users []string
@@ -486,6 +497,7 @@ func janeEmail(t *testing.T, file string) string {
 // imported application may not take an existing user's ID, nor a user
 // an application's: either would merge the two principals' grants.
 func TestImportIDAcrossKinds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "uma")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"sync"
 	"time"
 
@@ -139,7 +140,7 @@ func (s *Service) checkPassword(ctx context.Context, a Actor, id string, passwor
 	}
 	var verr error
 	if c.PasswordHash == "" {
-		verr = ErrPasswordMismatch
+		verr = credential.ErrPasswordMismatch
 		_ = s.hasher.DummyVerify(ctx, password)
 	} else {
 		verr = s.hasher.Verify(ctx, c.PasswordHash, password)

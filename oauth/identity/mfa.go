@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"slices"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -112,12 +113,12 @@ func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType strin
 	if c.TOTPEnabled {
 		return out, fmt.Errorf("identity: %w: TOTP is already on for this user; disable it first to enrol a new device", api.ErrExists)
 	}
-	seed, b32, url, err := NewTOTP(s.issuer, u.Username, s.rand)
+	seed, b32, url, err := credential.NewTOTP(s.issuer, u.Username, s.rand)
 	if err != nil {
 		return out, err
 	}
 	defer clear(seed)
-	codes, hashes, err := NewRecoveryCodes(s.rand, recoveryCodeCount, s.st)
+	codes, hashes, err := credential.NewRecoveryCodes(s.rand, recoveryCodeCount, s.st)
 	if err != nil {
 		return out, err
 	}
@@ -198,7 +199,7 @@ func (s *Service) checkTOTP(ctx context.Context, a Actor, u store.User, passcode
 		if err != nil {
 			return c, storeErr("open TOTP seed", err)
 		}
-		step, verr = VerifyTOTP(seed, passcode, now, c.TOTPLastStep)
+		step, verr = credential.VerifyTOTP(seed, passcode, now, c.TOTPLastStep)
 		clear(seed)
 	}
 	if verr == nil {
@@ -424,7 +425,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaTy
 	err = s.st.Update(func(tx *store.Tx) error {
 		used = false
 		_, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
-			if i, ok := MatchRecoveryCode(recoveryCode, c.RecoveryCodeHashes, s.st); ok {
+			if i, ok := credential.MatchRecoveryCode(recoveryCode, c.RecoveryCodeHashes, s.st); ok {
 				c.RecoveryCodeHashes = slices.Delete(slices.Clone(c.RecoveryCodeHashes), i, i+1)
 				used = true
 			}

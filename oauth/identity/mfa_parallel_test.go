@@ -43,19 +43,20 @@ func attemptAtOnce(t *testing.T, n int, checkedErr error, attempt func() error) 
 // factors: twenty wrong TOTP codes at once are checked at most five
 // times before the account locks, and then even the right code waits.
 func TestLockoutParallelCodes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
 	ctx := context.Background()
 	u := e.user(t, "quinn")
 	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
 	code := func() string {
-		out, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+		out, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
 	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: code()})
 	require.NoError(t, err)
-	e.clock.add(30 * time.Second)
+	e.clock.Add(30 * time.Second)
 	right := code()
 	wrong := "000000"
 	if right == wrong {

@@ -137,7 +137,7 @@ func (s *Service) sendCode(ctx context.Context, a Actor, u store.User, typ, purp
 		s.record(ctx, s.entry(a, "mfa.code_sent", "user:"+u.ID, "rate-limited", map[string]string{"mfaType": typ}))
 		return fmt.Errorf("identity: %w: a code was sent recently; wait a minute before asking for another", api.ErrRateLimited)
 	}
-	p, err := s.providerFor(a.ClientID, category)
+	p, err := s.providers.ProviderFor(a.ClientID, category)
 	if err != nil {
 		s.log.Warn("MFA code not sent", "event", "identity.code_not_delivered", "user", u.ID, "mfaType", typ, "client", a.ClientID, "err", err)
 		s.record(ctx, s.entry(a, "mfa.code_sent", "user:"+u.ID, "failed", map[string]string{"mfaType": typ, "reason": "no provider", "client": a.ClientID}))
@@ -161,7 +161,7 @@ func (s *Service) sendCode(ctx context.Context, a Actor, u store.User, typ, purp
 		return storeErr("store code", err)
 	}
 	msg := fmt.Sprintf("Your %s verification code is %s. It expires in %d minutes. If you did not ask for it, tell your administrator.", s.issuer, code, int(codeTTL.Minutes()))
-	_, err = s.send(ctx, p, dest, s.issuer+" verification code", msg)
+	_, err = s.providers.Send(ctx, p, dest, s.issuer+" verification code", msg)
 	if err != nil {
 		s.log.Warn("MFA code not delivered", "event", "identity.code_not_delivered", "provider", p.Name, "user", u.ID, "mfaType", typ, "err", err)
 		s.record(ctx, s.entry(a, "mfa.code_sent", "user:"+u.ID, "failed", map[string]string{"mfaType": typ, "provider": p.Name, "purpose": purpose}))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/accessd/accessd/oauth/credential"
 	"regexp"
 	"testing"
 	"time"
@@ -23,11 +24,12 @@ var sentCode = regexp.MustCompile(`code is (\d{6})\b`)
 // wrong guesses; a failed delivery says nothing of the account and is
 // audited with the provider and the user ID only.
 func TestDeliveredCodes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{LockoutAttempts: 50})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
-	_, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
+	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
 		Host: relay.Host, Port: relay.Port, From: "accessd@example.test", CAPEM: ca.PEM})
 	require.NoError(t, err)
 	u := e.user(t, "olga")
@@ -51,7 +53,7 @@ func TestDeliveredCodes(t *testing.T) {
 	require.False(t, bytes.Contains(c.Codes[api.MFATypeEmail].Hash, []byte(code)), "the code is stored only as a hash")
 
 	// Expired after five minutes.
-	e.clock.add(5*time.Minute + time.Second)
+	e.clock.Add(5*time.Minute + time.Second)
 	_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "an expired code is refused")
 
@@ -80,9 +82,9 @@ func TestDeliveredCodes(t *testing.T) {
 
 	// A failed delivery: the relay is no longer trusted.
 	other := deliverytest.NewCA(t)
-	_, err = e.svc.UpdateProvider(ctx, admin, "relay", api.UpdateProviderRequest{CAPEM: &other.PEM})
+	_, err = e.svc.Providers().UpdateProvider(ctx, admin, "relay", api.UpdateProviderRequest{CAPEM: &other.PEM})
 	require.NoError(t, err)
-	e.clock.add(time.Hour) // past the resend limit
+	e.clock.Add(time.Hour) // past the resend limit
 	err = e.svc.SendLoginCode(ctx, admin, u.ID, api.MFATypeEmail)
 	require.ErrorIs(t, err, api.ErrUnavailable)
 	require.NotContains(t, err.Error(), "olga")
@@ -104,11 +106,12 @@ func TestDeliveredCodes(t *testing.T) {
 
 // TestResendLimit: three codes in a burst per user, then one a minute.
 func TestResendLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	gw := deliverytest.NewGateway(t, ca, 0)
-	_, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
+	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
 		URL: gw.URL, Template: `{"to":"{{phone}}","text":"{{message}}"}`, CAPEM: ca.PEM})
 	require.NoError(t, err)
 	u, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "sam", Email: "sam@example.com", PhoneNumber: "+4915112345678"})
@@ -119,7 +122,7 @@ func TestResendLimit(t *testing.T) {
 	}
 	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrRateLimited)
-	e.clock.add(time.Minute)
+	e.clock.Add(time.Minute)
 	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.NoError(t, err)
 	require.Equal(t, 4, gw.Count())
@@ -127,6 +130,7 @@ func TestResendLimit(t *testing.T) {
 
 // TestPhoneNumber checks E.164 validation on create and update.
 func TestPhoneNumber(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in string
 		ok bool
@@ -134,6 +138,6 @@ func TestPhoneNumber(t *testing.T) {
 		{"", true}, {"+4915112345678", true}, {"+12", true}, {"+123456789012345", true},
 		{"+1234567890123456", false}, {"4915112345678", false}, {"+0123", false}, {"+49 151 1234", false}, {"+49-151", false}, {"+", false}, {"+1", false},
 	} {
-		require.Equal(t, tc.ok, identity.CheckPhoneNumber(tc.in) == nil, tc.in)
+		require.Equal(t, tc.ok, credential.CheckPhoneNumber(tc.in) == nil, tc.in)
 	}
 }

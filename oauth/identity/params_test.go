@@ -37,6 +37,7 @@ func getList(t *testing.T, c *http.Client, path string) ([]map[string]any, strin
 // TestListsPageWithLinkHeaders walks every list by its Link headers and
 // finds exactly the entries of the unpaged answer, in order, once each.
 func TestListsPageWithLinkHeaders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, true)
 	for i := range 5 {

@@ -28,9 +28,9 @@ func (s *Service) stripe(key string) *sync.Mutex {
 	return &s.memMu[h.Sum32()%refreshStripes]
 }
 
-// refreshSubject brings a user's or application's index entry (and a
+// RefreshSubject brings a user's or application's index entry (and a
 // user's epoch) up to date with the store.
-func (s *Service) refreshSubject(id string) {
+func (s *Service) RefreshSubject(id string) {
 	if id == "" {
 		return
 	}
@@ -61,8 +61,8 @@ func (s *Service) refreshSubject(id string) {
 	}
 }
 
-// refreshGroup brings a group's permissions in the index up to date.
-func (s *Service) refreshGroup(name string) {
+// RefreshGroup brings a group's permissions in the index up to date.
+func (s *Service) RefreshGroup(name string) {
 	mu := s.stripe("g:" + name)
 	mu.Lock()
 	defer mu.Unlock()

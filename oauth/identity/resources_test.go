@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"github.com/accessd/accessd/oauth/edge"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,11 +18,12 @@ import (
 
 // Resources lists exactly the resources the data plane's Identity routes
 // check, so GET /v1/permissions shows the console every Identity page a
-// caller may open and no other. Every route registered in routes.go is
+// caller may open and no other. Every route registered in oauth/edge/identity.go is
 // called on the data plane as a caller the permission check refuses; the resources it asked
 // about are collected.
 func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
-	src, err := os.ReadFile("routes.go")
+	t.Parallel()
+	src, err := os.ReadFile("../edge/identity.go")
 	require.NoError(t, err)
 	patterns := regexp.MustCompile(`h\("([A-Z]+) (/v1/[^"]*)"`).FindAllStringSubmatch(string(src), -1)
 	require.NotEmpty(t, patterns)
@@ -30,7 +32,9 @@ func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
 	var mu sync.Mutex
 	asked := map[string]bool{}
 	mux := http.NewServeMux()
-	identity.Routes(mux, e.svc, identity.Plane{
+	edge.IdentityRoutes(mux, e.svc, edge.Plane{
+		Audit: e.log,
+		Now:   e.clock.Now,
 		Authenticate: func(*http.Request) (identity.Actor, error) {
 			return identity.Actor{Name: "app:probe", SubjectID: "probe"}, nil
 		},

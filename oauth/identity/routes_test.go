@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/accessd/accessd/oauth/edge"
 	"io"
 	"net"
 	"net/http"
@@ -26,7 +27,7 @@ import (
 func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 	t.Helper()
 	mux := http.NewServeMux()
-	plane := identity.Plane{Admin: admin, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
+	plane := edge.Plane{Admin: admin, Review: e.rev, Apply: e.pol, Audit: e.log, Now: e.clock.Now, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
 	plane.Authenticate = func(r *http.Request) (identity.Actor, error) {
 		if admin {
 			return identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil
@@ -37,7 +38,7 @@ func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 		}
 		return identity.Actor{Name: "user:" + id, SubjectID: id, Source: "192.0.2.7"}, nil
 	}
-	identity.Routes(mux, e.svc, plane)
+	edge.IdentityRoutes(mux, e.svc, plane)
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	l, err := net.Listen("unix", sock)
 	require.NoError(t, err)
@@ -68,6 +69,7 @@ func call(t *testing.T, c *http.Client, as, method, path, body string) (int, str
 }
 
 func TestDataPlaneLeastPrivilege(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, false)
 	editor := e.user(t, "editor", "identity-editor-group")
@@ -82,7 +84,7 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 	code, body = call(t, c, viewer.ID, "POST", "/v1/users", `{"username":"sneaky","email":"sneaky@example.com"}`)
 	require.Equal(t, 403, code, body)
 	require.Contains(t, body, `"AUT-0403"`)
-	denied, err := e.svc.AuditList(time.Time{}, "authz.denied", 0)
+	denied, err := e.rev.AuditList(time.Time{}, "authz.denied", 0)
 	require.NoError(t, err)
 	require.Len(t, denied, 1, "every denied decision is audited")
 	require.Equal(t, "user:"+viewer.ID, denied[0].Actor)
@@ -109,6 +111,7 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 }
 
 func TestRequestBodies(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, true)
 	for _, tc := range []struct {
@@ -151,6 +154,7 @@ func TestRequestBodies(t *testing.T) {
 // identities but cannot make anyone, itself included, more than it is
 // (a review found each of these open).
 func TestIdentityEditorCannotEscalate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, false)
 	editor := e.user(t, "editor", "identity-editor-group")
@@ -185,6 +189,7 @@ func TestIdentityEditorCannotEscalate(t *testing.T) {
 // short is an error, not "no body" (which would reset a password to a
 // generated one, or rotate with the default grace).
 func TestChunkedTruncatedBodyRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, true)
 	u := e.user(t, "chunky")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"log/slog"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/delivery"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -37,16 +39,18 @@ type Service struct {
 	st      *store.Store
 	audit   *audit.Log
 	index   Indexer
-	hasher  *Hasher
+	hasher  *credential.Hasher
 	cfg     Config
 	memMu   [refreshStripes]sync.Mutex // orders refreshes of the index and epochs (refresh.go)
 	issuer  string
 	epochs  epochs
 	clients clients
 	sends   sendLimits // resends of e-mail and SMS codes (otp.go)
-	log     *slog.Logger
-	now     func() time.Time
-	rand    io.Reader
+	// providers choose and open the relay or gateway a code goes through.
+	providers *delivery.Providers
+	log       *slog.Logger
+	now       func() time.Time
+	rand      io.Reader
 }
 
 // Options are the service's collaborators besides the store.
@@ -60,7 +64,7 @@ type Options struct {
 	Rand io.Reader
 	// Hasher bounds concurrent argon2id work; nil makes one from the
 	// config's password cost.
-	Hasher *Hasher
+	Hasher *credential.Hasher
 	// Issuer names the TOTP issuer shown in authenticator apps.
 	Issuer string
 }
@@ -93,7 +97,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 		opt.Rand = rand.Reader
 	}
 	if opt.Hasher == nil {
-		h, err := NewHasher(HasherOptions{Params: cfg.Params(), Rand: opt.Rand})
+		h, err := credential.NewHasher(credential.HasherOptions{Params: cfg.Params(), Rand: opt.Rand})
 		if err != nil {
 			return nil, err
 		}
@@ -107,9 +111,15 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 	if opt.Audit == nil || opt.Index == nil {
 		return nil, errors.New("identity: New needs an audit log and an index")
 	}
-	return &Service{st: st, audit: opt.Audit, index: opt.Index, hasher: opt.Hasher, cfg: cfg,
-		issuer: opt.Issuer, log: opt.Log, now: opt.Now, rand: opt.Rand}, nil
+	s := &Service{st: st, audit: opt.Audit, index: opt.Index, hasher: opt.Hasher, cfg: cfg,
+		issuer: opt.Issuer, log: opt.Log, now: opt.Now, rand: opt.Rand}
+	s.providers = delivery.NewProviders(st, delivery.ProviderOptions{Audit: opt.Audit, Directory: s, Log: opt.Log, Now: opt.Now})
+	return s, nil
 }
+
+// Providers is the administration of the delivery providers the service
+// sends its codes through, scoped by this directory's tenants.
+func (s *Service) Providers() *delivery.Providers { return s.providers }
 
 // HashingMemory is the most memory password hashing holds at once: the
 // hasher's slots times the argon2id memory cost, in bytes.

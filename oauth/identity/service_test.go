@@ -2,9 +2,11 @@ package identity_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/store/storetest/testkit"
 	"os/exec"
 	"slices"
 	"strings"
@@ -17,60 +19,39 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/policy"
+	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
-
-// clock is an injected, movable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type env struct {
 	st    *store.Store
 	log   *audit.Log
 	idx   *authz.Index
 	svc   *identity.Service
-	clock *clock
+	rev   *review.Admin
+	pol   *policy.Applier
+	clock *testkit.Clock
 }
 
-var admin = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
+var admin = identitytest.Admin
 
 // cheap keeps argon2id fast in tests; production parameters are tested
 // in password_test.go.
-var cheap = identity.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
+var cheap = credential.TestParams()
 
 func newEnv(t testing.TB, cfg identity.Config) *env {
 	t.Helper()
-	return newEnvWith(t, cfg, identity.HasherOptions{Params: cheap})
+	return newEnvWith(t, cfg, credential.HasherOptions{Params: cheap})
 }
 
-func newEnvWith(t testing.TB, cfg identity.Config, ho identity.HasherOptions, so ...store.Options) *env {
+func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, so ...store.Options) *env {
 	t.Helper()
-	key := make([]byte, store.RootKeySize)
-	_, _ = rand.Read(key)
-	st, err := store.Open(t.TempDir(), key, append(so, store.Options{})[0])
-	require.NoError(t, err)
-	al, err := audit.Open(st, audit.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { al.Close(); st.Close() })
-	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-	h, err := identity.NewHasher(ho)
-	require.NoError(t, err)
-	idx := authz.New()
-	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: c.now, Hasher: h})
-	require.NoError(t, err)
-	_, _, err = svc.Bootstrap(context.Background())
-	require.NoError(t, err)
-	return &env{st: st, log: al, idx: idx, svc: svc, clock: c}
+	ie := identitytest.Open(t, cfg, ho, so...)
+	rev := review.New(ie.Store, review.Options{Audit: ie.Audit, Index: ie.Index, MaxSecretAge: cfg.MaxSecretAge.Duration, Now: ie.Clock.Now})
+	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, rev: rev,
+		pol: policy.NewApplier(ie.Store, ie.Service, ie.Clock.Now), clock: ie.Clock}
 }
 
 func (e *env) user(t *testing.T, name string, groups ...string) api.CreatedUser {
@@ -81,6 +62,7 @@ func (e *env) user(t *testing.T, name string, groups ...string) api.CreatedUser 
 }
 
 func TestPasswordRules(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	for _, tc := range []struct{ name, pw string }{
@@ -99,6 +81,7 @@ func TestPasswordRules(t *testing.T) {
 }
 
 func TestUserLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "Dave.Miller", "midaz-viewer-group")
@@ -126,7 +109,7 @@ func TestUserLifecycle(t *testing.T) {
 
 	_, err = e.svc.SetUserEnabled(ctx, admin, u.ID, false)
 	require.NoError(t, err)
-	require.False(t, e.svc.TokenValid(u.ID, e.clock.now().Add(time.Second)), "a disabled user's tokens are refused")
+	require.False(t, e.svc.TokenValid(u.ID, e.clock.Now().Add(time.Second)), "a disabled user's tokens are refused")
 	_, err = e.svc.Login(ctx, admin, "dave.miller", []byte(u.Password))
 	require.ErrorIs(t, err, api.ErrBadLogin, "a disabled user cannot sign in, and is told nothing more")
 	_, err = e.svc.SetUserEnabled(ctx, admin, u.ID, true)
@@ -141,12 +124,13 @@ func TestUserLifecycle(t *testing.T) {
 }
 
 func TestLockoutParallelGuesses(t *testing.T) {
+	t.Parallel()
 	// One argon2id at a time, each slow (tens of ms): all twenty guesses
 	// are in flight long before five have been checked, so only the
 	// atomic reservation keeps the count at five.
-	slow := identity.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
+	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
 	e := newEnvWith(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}},
-		identity.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
+		credential.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
 	ctx := context.Background()
 	u := e.user(t, "erin")
 	bad, locked := attemptAtOnce(t, 20, api.ErrBadLogin, func() error {
@@ -160,7 +144,7 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	require.ErrorIs(t, err, identity.ErrAccountLocked, "the right password does not open a locked account")
 	require.Equal(t, api.ErrBadLogin, api.FaultOf(err), "on the wire a lock reads like a wrong password")
 
-	e.clock.add(16 * time.Minute)
+	e.clock.Add(16 * time.Minute)
 	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
 	require.NoError(t, err, "the lock ends after lockout_duration")
 
@@ -170,12 +154,13 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	}
 	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
 	require.ErrorIs(t, err, identity.ErrAccountLocked)
-	e.clock.add(-24 * time.Hour)
+	e.clock.Add(-24 * time.Hour)
 	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
 	require.NoError(t, err, "a lock ending further ahead than one lockout period is a clock jump, not a life sentence")
 }
 
 func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	e.user(t, "frank")
 	_, err1 := e.svc.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
@@ -185,6 +170,7 @@ func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 }
 
 func TestForcedLogout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "grace")
@@ -192,9 +178,9 @@ func TestForcedLogout(t *testing.T) {
 		_, err := e.st.RefreshFamilies().Create(store.RefreshFamily{Subject: u.ID, ClientID: "lerian", CurrentHash: []byte{byte(i + 1)}})
 		require.NoError(t, err)
 	}
-	issued := e.clock.now()
+	issued := e.clock.Now()
 	require.True(t, e.svc.TokenValid(u.ID, issued))
-	e.clock.add(2 * time.Second)
+	e.clock.Add(2 * time.Second)
 	require.NoError(t, e.svc.Logout(ctx, admin, u.ID))
 	require.False(t, e.svc.TokenValid(u.ID, issued), "a token issued before the logout is refused")
 	fams, err := e.st.RefreshFamilies().ListBySubject(u.ID)
@@ -203,14 +189,15 @@ func TestForcedLogout(t *testing.T) {
 	for _, f := range fams {
 		require.True(t, f.Revoked, "every refresh family ends")
 	}
-	require.True(t, e.svc.TokenValid(u.ID, e.clock.now().Add(time.Second)), "a new sign-in works")
-	entries, err := e.svc.AuditList(time.Time{}, "user.logout", 0)
+	require.True(t, e.svc.TokenValid(u.ID, e.clock.Now().Add(time.Second)), "a new sign-in works")
+	entries, err := e.rev.AuditList(time.Time{}, "user.logout", 0)
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 	require.Equal(t, "user:"+u.ID, entries[0].Target)
 }
 
 func TestApplicationSecretsAndRotation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "fees", Groups: []string{"midaz-viewer-group"}})
@@ -232,8 +219,8 @@ func TestApplicationSecretsAndRotation(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, auth(app.ClientSecret), "the old secret works during the grace period")
 	require.NoError(t, auth(r1.ClientSecret))
-	require.Equal(t, e.clock.now().Add(time.Hour), r1.PreviousExpiresAt)
-	e.clock.add(61 * time.Minute)
+	require.Equal(t, e.clock.Now().Add(time.Hour), r1.PreviousExpiresAt)
+	e.clock.Add(61 * time.Minute)
 	require.ErrorIs(t, auth(app.ClientSecret), api.ErrBadLogin, "and stops after it")
 	require.NoError(t, auth(r1.ClientSecret))
 
@@ -259,6 +246,7 @@ func TestApplicationSecretsAndRotation(t *testing.T) {
 }
 
 func TestGroupsAndMembers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	_, err := e.svc.CreateGroup(ctx, admin, api.CreateGroupRequest{Name: "payments-ops"})
@@ -291,6 +279,7 @@ func TestGroupsAndMembers(t *testing.T) {
 }
 
 func TestMFAWithOathtool(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("oathtool"); err != nil {
 		t.Fatal("oathtool is required (apt-get install oathtool; scripts/test installs it)")
 	}
@@ -308,7 +297,7 @@ func TestMFAWithOathtool(t *testing.T) {
 	}
 	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "enabling needs a verified code first")
-	c := code(e.clock.now())
+	c := code(e.clock.Now())
 	v, err := e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
 	require.NoError(t, err)
 	require.True(t, v.Verified)
@@ -320,8 +309,8 @@ func TestMFAWithOathtool(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.TOTPEnabled)
 
-	e.clock.add(30 * time.Second)
-	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.now()), ""))
+	e.clock.Add(30 * time.Second)
+	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now()), ""))
 	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]))
 	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
 
@@ -329,104 +318,16 @@ func TestMFAWithOathtool(t *testing.T) {
 	for range 5 {
 		_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
 	}
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.now().Add(30*time.Second)), ""), identity.ErrAccountLocked)
+	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now().Add(30*time.Second)), ""), identity.ErrAccountLocked)
 	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrInvalidField)
-}
-
-func TestReviewFlags(t *testing.T) {
-	e := newEnv(t, identity.Config{MaxSecretAge: identity.Duration{Duration: 90 * 24 * time.Hour}})
-	ctx := context.Background()
-	_, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "lonely"})
-	require.NoError(t, err)
-	boss, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "boss", Groups: []string{"admin-group"}})
-	require.NoError(t, err)
-	viewer, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "reader", Groups: []string{"midaz-viewer-group"}})
-	require.NoError(t, err)
-	e.clock.add(100 * 24 * time.Hour)
-	rev, err := e.svc.Review(0)
-	require.NoError(t, err)
-	flags := map[string][]string{}
-	for _, s := range append(rev.Users, rev.Applications...) {
-		flags[s.Name] = s.Flags
-	}
-	require.Contains(t, flags["admin"], api.FlagAdminNoMFA)
-	require.Contains(t, flags["admin"], api.FlagUnused)
-	require.Contains(t, flags["admin"], api.FlagStaleCredential)
-	require.Contains(t, flags[boss.ClientID], api.FlagAppInAdminGroup)
-	require.Contains(t, flags[boss.ClientID], api.FlagSecretTooOld)
-	require.NotContains(t, flags[viewer.ClientID], api.FlagAppNoGroups)
-	var links []api.M2MLink
-	for _, l := range rev.Links {
-		if l.ClientID == viewer.ClientID {
-			links = append(links, l)
-		}
-	}
-	require.Equal(t, []api.M2MLink{{ClientID: viewer.ClientID, Product: "midaz", Actions: []string{"get", "head"}}}, links)
-	for _, a := range rev.Applications {
-		if a.Name != boss.ClientID && a.Name != viewer.ClientID {
-			require.Contains(t, a.Flags, api.FlagAppNoGroups)
-		}
-	}
-}
-
-func TestApplyPolicy(t *testing.T) {
-	e := newEnv(t, identity.Config{})
-	ctx := context.Background()
-	alice := e.user(t, "alice")
-	bob := e.user(t, "bob")
-	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "fees"})
-	require.NoError(t, err)
-	file := func(members string, actions string) []byte {
-		return []byte(`
-[[group]]
-name = "payments-ops"
-description = "Payments operators"
-members = [` + members + `]
-[[group.permission]]
-product = "midaz"
-resource = "accounts"
-actions = [` + actions + `]
-`)
-	}
-	first := file(`"user:alice", "user:bob", "app:`+app.ClientID+`"`, `"get", "post"`)
-	dry, err := e.svc.Apply(ctx, admin, first, true)
-	require.NoError(t, err)
-	require.True(t, dry.DryRun)
-	require.NotEmpty(t, dry.Changes)
-	_, err = e.svc.GetGroup("payments-ops")
-	require.ErrorIs(t, err, api.ErrNotFound, "a dry run changes nothing")
-
-	res, err := e.svc.Apply(ctx, admin, first, false)
-	require.NoError(t, err)
-	require.Equal(t, dry.Changes, res.Changes)
-	require.True(t, e.idx.Allowed(bob.ID, "midaz", "accounts", "post"))
-	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"))
-
-	again, err := e.svc.Apply(ctx, admin, first, false)
-	require.NoError(t, err)
-	require.Empty(t, again.Changes, "a second apply of the same file changes nothing")
-
-	// Revocation is code too: bob and post leave the file, and the group.
-	res, err = e.svc.Apply(ctx, admin, file(`"user:alice", "app:`+app.ClientID+`"`, `"get"`), false)
-	require.NoError(t, err)
-	require.Len(t, res.Changes, 2, "%v", res.Changes)
-	require.False(t, e.idx.Allowed(bob.ID, "midaz", "accounts", "get"))
-	require.False(t, e.idx.Allowed(alice.ID, "midaz", "accounts", "post"))
-	require.True(t, e.idx.Allowed(alice.ID, "midaz", "accounts", "get"))
-
-	// A member that does not exist fails the whole apply.
-	_, err = e.svc.Apply(ctx, admin, file(`"user:alice", "user:nobody"`, `"get"`), false)
-	require.ErrorIs(t, err, api.ErrNotFound)
-	require.True(t, e.idx.Allowed(app.ID, "midaz", "accounts", "get"), "nothing of a failed apply is applied")
-	_, err = e.svc.Apply(ctx, admin, []byte("[[group]]\nname = \"x\"\nbogus = 1\n"), false)
-	require.ErrorIs(t, err, api.ErrUnknownField)
 }
 
 // TestIndexFollowsStoreUnderRaces: membership changes that commit in one
 // order and return in another must leave decisions as the store is (a
 // review found the index keeping a removed admin grant).
 func TestIndexFollowsStoreUnderRaces(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "racer")
@@ -453,6 +354,7 @@ func TestIndexFollowsStoreUnderRaces(t *testing.T) {
 // before the check still count, and the lock they cause ends like any
 // other (a review found the account locked for good).
 func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
 	u := e.user(t, "judy")
 	gone, cancel := context.WithCancel(context.Background())
@@ -462,7 +364,7 @@ func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
 	}
 	_, err := e.svc.Login(context.Background(), admin, "judy", []byte(u.Password))
 	require.ErrorIs(t, err, identity.ErrAccountLocked, "abandoned attempts count as failures")
-	e.clock.add(16 * time.Minute)
+	e.clock.Add(16 * time.Minute)
 	_, err = e.svc.Login(context.Background(), admin, "judy", []byte(u.Password))
 	require.NoError(t, err, "and their lock ends")
 }
@@ -471,12 +373,13 @@ func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
 // password must not clear the failures of the second factor, or an
 // attacker with the password could guess codes for ever.
 func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{LockoutAttempts: 5})
 	ctx := context.Background()
 	u := e.user(t, "kim")
 	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
-	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 	require.NoError(t, err)
 	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
 	require.NoError(t, err)
@@ -498,12 +401,21 @@ func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
 // can still be logged out, and a group with more members than one
 // transaction takes can still be deleted (a review found both failing).
 func TestLargeSubjectsAndGroups(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "lots")
-	for i := range 3000 {
-		_, err := e.st.RefreshFamilies().Create(store.RefreshFamily{Subject: u.ID, ClientID: "lerian", CurrentHash: []byte(fmt.Sprintf("h%05d", i))})
-		require.NoError(t, err)
+	// The fixture is written in as few transactions as the store takes
+	// (more families than one transaction holds is the point), 500 each.
+	for batch := range 6 {
+		require.NoError(t, e.st.Update(func(tx *store.Tx) error {
+			for i := batch * 500; i < (batch+1)*500; i++ {
+				if _, err := tx.RefreshFamilies().Create(store.RefreshFamily{Subject: u.ID, ClientID: "lerian", CurrentHash: []byte(fmt.Sprintf("h%05d", i))}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
 	}
 	require.NoError(t, e.svc.Logout(ctx, admin, u.ID))
 	fams, err := e.st.RefreshFamilies().ListBySubject(u.ID)

@@ -27,11 +27,11 @@ func newDeliveredEnv(t *testing.T) deliveredEnv {
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
-	_, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
+	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
 		Host: relay.Host, Port: relay.Port, From: "accessd@example.test", CAPEM: ca.PEM})
 	require.NoError(t, err)
 	gw := deliverytest.NewGateway(t, ca, 0)
-	_, err = e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
+	_, err = e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
 		URL: gw.URL, Template: `{"to":"{{phone}}","text":"{{message}}"}`, CAPEM: ca.PEM})
 	require.NoError(t, err)
 	return deliveredEnv{env: e, relay: relay, gw: gw}
@@ -89,6 +89,7 @@ const thiefPassword = "correct-Horse-battery-77-staple"
 // Every refusal leaves the address, the factor and the password as they
 // were.
 func TestStepUpGuardsFactorAddress(t *testing.T) {
+	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
 	v, err := d.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com",
@@ -96,11 +97,11 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 	require.NoError(t, err)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
-	d.clock.add(time.Minute)
+	d.clock.Add(time.Minute)
 	m := d.user(t, "mallory", "identity-editor-group") // holds what vera holds: mayActOn lets it act on her
 
 	evil, evilPhone := "thief@evil.example", "+4915199999999"
-	now := d.clock.now()
+	now := d.clock.Now()
 	weak := &identity.Session{AuthTime: now, AMR: []string{identity.AMRPassword}}
 	mallorysStrong := &identity.Session{AuthTime: now, AMR: []string{identity.AMRPassword, identity.AMROTP}}
 	for _, tc := range []struct {
@@ -158,7 +159,7 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 	require.NoError(t, d.svc.SendLoginCode(ctx, admin, v.ID, api.MFATypeSMS))
 	d.smsCode(t, "+4915100000001")
 
-	denied, err := d.svc.AuditList(time.Time{}, "user.update", 0)
+	denied, err := d.rev.AuditList(time.Time{}, "user.update", 0)
 	require.NoError(t, err)
 	n := 0
 	for _, e := range denied {
@@ -175,23 +176,24 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 // address before that, and the session that did it no longer passes a
 // step-up (its factors changed after its sign-in).
 func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
+	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
 	v, err := d.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
 	require.NoError(t, err)
-	d.clock.add(time.Minute)
+	d.clock.Add(time.Minute)
 	enrolTOTP(t, d.env, v.ID)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
 	_, err = d.svc.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)
 	require.NoError(t, err)
-	d.clock.add(time.Minute)
-	strong := userActor(v.ID, &identity.Session{AuthTime: d.clock.now(), AMR: []string{identity.AMRPassword, identity.AMROTP}})
+	d.clock.Add(time.Minute)
+	strong := userActor(v.ID, &identity.Session{AuthTime: d.clock.Now(), AMR: []string{identity.AMRPassword, identity.AMROTP}})
 
 	_, err = d.svc.ResetPassword(ctx, strong, v.ID, []byte(thiefPassword))
 	require.NoError(t, err, "a step-up session may reset its own password")
 
-	d.clock.add(time.Second)
+	d.clock.Add(time.Second)
 	newMail, newPhone := "vera@new.example", "+4915100000002"
 	got, err := d.svc.UpdateUser(ctx, strong, v.ID, api.UpdateUserRequest{Email: &newMail, PhoneNumber: &newPhone})
 	require.NoError(t, err)
@@ -203,8 +205,8 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	c, err := d.st.Credentials().Get(v.ID)
 	require.NoError(t, err)
 	require.False(t, c.EmailVerified || c.SMSVerified, "the new address and number are not proven")
-	require.Equal(t, d.clock.now().UTC(), c.FactorsChangedAt.UTC())
-	off, err := d.svc.AuditList(time.Time{}, "mfa.disable", 0)
+	require.Equal(t, d.clock.Now().UTC(), c.FactorsChangedAt.UTC())
+	off, err := d.rev.AuditList(time.Time{}, "mfa.disable", 0)
 	require.NoError(t, err)
 	require.Len(t, off, 1)
 	require.Equal(t, "email,sms", off[0].Detail["mfaType"])
@@ -234,16 +236,17 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 // factor still being enrolled loses its proof; a user without a factor
 // changes their own address freely.
 func TestAdminMovesFactorAddress(t *testing.T) {
+	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
 	v := d.user(t, "vera")
 	d.enrolEmail(t, v.ID, "vera@example.com")
-	d.clock.add(time.Minute)
+	d.clock.Add(time.Minute)
 	newMail := "vera@new.example"
 	got, err := d.svc.UpdateUser(ctx, admin, v.ID, api.UpdateUserRequest{Email: &newMail})
 	require.NoError(t, err)
 	require.False(t, got.MFA, "the only factor moved: the user has none until it is enrolled again")
-	off, err := d.svc.AuditList(time.Time{}, "mfa.disable", 0)
+	off, err := d.rev.AuditList(time.Time{}, "mfa.disable", 0)
 	require.NoError(t, err)
 	require.Len(t, off, 1)
 	require.Equal(t, admin.Name, off[0].Actor)
@@ -268,6 +271,7 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 // a bearer without a session (a stolen access token) would send it, and
 // the admin socket's update that turns the factor off.
 func TestFactorAddressOverHTTP(t *testing.T) {
+	t.Parallel()
 	d := newDeliveredEnv(t)
 	data, adminPlane := servePlane(t, d.env, false), servePlane(t, d.env, true)
 	v := d.user(t, "vera", "identity-editor-group")

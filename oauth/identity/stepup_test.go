@@ -20,7 +20,7 @@ func enrolTOTP(t *testing.T, e *env, userID string) string {
 	ctx := context.Background()
 	setup, err := e.svc.MFASetup(ctx, admin, userID, api.MFATypeApp)
 	require.NoError(t, err)
-	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 	require.NoError(t, err)
 	_, err = e.svc.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
 	require.NoError(t, err)
@@ -32,13 +32,14 @@ func enrolTOTP(t *testing.T, e *env, userID string) string {
 // a second factor that was on before it, within credential_ops_max_age;
 // each refusal names what is missing. The admin plane needs none of it.
 func TestStepUpForCredentialOps(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{CredentialOpsMaxAge: identity.Duration{Duration: 10 * time.Minute}})
 	ctx := context.Background()
 	u := e.user(t, "ines")
-	e.clock.add(time.Minute)
+	e.clock.Add(time.Minute)
 	enrolTOTP(t, e, u.ID)
-	enrolled := e.clock.now()
-	e.clock.add(20 * time.Minute)
+	enrolled := e.clock.Now()
+	e.clock.Add(20 * time.Minute)
 	bearer := func(s *identity.Session) identity.Actor {
 		return identity.Actor{Name: "user:" + u.ID, Source: "192.0.2.7", SubjectID: u.ID, Session: s}
 	}
@@ -49,10 +50,10 @@ func TestStepUpForCredentialOps(t *testing.T) {
 		want  string // "" = allowed; else a phrase the refusal must carry
 	}{
 		{"admin socket", admin, ""},
-		{"second factor, just now", bearer(&identity.Session{AuthTime: e.clock.now(), AMR: mfa}), ""},
-		{"second factor, at the max age", bearer(&identity.Session{AuthTime: e.clock.now().Add(-10 * time.Minute), AMR: mfa}), ""},
-		{"second factor, past the max age", bearer(&identity.Session{AuthTime: e.clock.now().Add(-10*time.Minute - time.Second), AMR: mfa}), "at most 10m0s old"},
-		{"password only", bearer(&identity.Session{AuthTime: e.clock.now(), AMR: []string{identity.AMRPassword}}), "passed a second factor"},
+		{"second factor, just now", bearer(&identity.Session{AuthTime: e.clock.Now(), AMR: mfa}), ""},
+		{"second factor, at the max age", bearer(&identity.Session{AuthTime: e.clock.Now().Add(-10 * time.Minute), AMR: mfa}), ""},
+		{"second factor, past the max age", bearer(&identity.Session{AuthTime: e.clock.Now().Add(-10*time.Minute - time.Second), AMR: mfa}), "at most 10m0s old"},
+		{"password only", bearer(&identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword}}), "passed a second factor"},
 		{"signed in before the factor was enrolled", bearer(&identity.Session{AuthTime: enrolled.Add(-time.Second), AMR: mfa}), "changed after you signed in"},
 		{"no session", bearer(nil), "sign in again"},
 		{"application token", identity.Actor{Name: "app:abc", SubjectID: "app-id", ClientID: "abc"}, "application token never qualifies"},
@@ -74,7 +75,7 @@ func TestStepUpForCredentialOps(t *testing.T) {
 			require.Empty(t, out.ClientSecret)
 		})
 	}
-	denied, err := e.svc.AuditList(time.Time{}, "stepup.denied", 0)
+	denied, err := e.rev.AuditList(time.Time{}, "stepup.denied", 0)
 	require.NoError(t, err)
 	require.Len(t, denied, 10, "each refusal is audited (five cases, two operations each)")
 }
@@ -82,13 +83,14 @@ func TestStepUpForCredentialOps(t *testing.T) {
 // TestStepUpGuardsMFAChanges: a password-only session may enrol a first
 // factor, but not disable one, enrol another or change the preferred one.
 func TestStepUpGuardsMFAChanges(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "jon")
-	weak := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.now(), AMR: []string{identity.AMRPassword}}}
+	weak := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword}}}
 	_, err := e.svc.MFASetup(ctx, weak, u.ID, api.MFATypeApp)
 	require.NoError(t, err, "the first factor needs no step-up: there is nothing to step up with")
-	e.clock.add(time.Second)
+	e.clock.Add(time.Second)
 	enrolTOTP(t, e, u.ID)
 	_, err = e.svc.MFADisable(ctx, weak, u.ID)
 	require.ErrorIs(t, err, api.ErrStepUp)
@@ -100,8 +102,8 @@ func TestStepUpGuardsMFAChanges(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.TOTPEnabled, "the refused disable left TOTP on")
 
-	e.clock.add(time.Second)
-	strong := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}}
+	e.clock.Add(time.Second)
+	strong := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}}
 	st, err = e.svc.MFADisable(ctx, strong, u.ID)
 	require.NoError(t, err)
 	require.False(t, st.Enabled)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
@@ -91,8 +92,8 @@ func (s *Service) lookupUserIn(tx *store.Tx, a Actor, idOrName string) (store.Us
 	return u, nil
 }
 
-// lookupAppIn is lookupApp for the caller a.
-func (s *Service) lookupAppIn(tx *store.Tx, a Actor, idOrClientID string) (store.Application, error) {
+// LookupAppIn is lookupApp for the caller a.
+func (s *Service) LookupAppIn(tx *store.Tx, a Actor, idOrClientID string) (store.Application, error) {
 	ap, err := s.lookupApp(tx, idOrClientID)
 	if err != nil {
 		return ap, err
@@ -183,7 +184,7 @@ func checkTenant(id, slug string) error {
 		return invalid("tenantId is longer than 64 characters")
 	}
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; !isLowerAlnum(c) && !('A' <= c && c <= 'Z') && c != '.' && c != '_' && c != '-' {
+		if c := id[i]; !credential.IsLowerAlnum(c) && !('A' <= c && c <= 'Z') && c != '.' && c != '_' && c != '-' {
 			return invalid("tenantId may contain only letters, digits and . _ -")
 		}
 	}
@@ -191,7 +192,7 @@ func checkTenant(id, slug string) error {
 		return invalid("tenantSlug is longer than 64 characters")
 	}
 	for i := 0; i < len(slug); i++ {
-		if c := slug[i]; !isLowerAlnum(c) && c != '-' {
+		if c := slug[i]; !credential.IsLowerAlnum(c) && c != '-' {
 			return invalid("tenantSlug may contain only letters a-z, digits and -")
 		}
 	}
@@ -206,7 +207,7 @@ func (s *Service) memberVisible(tx *store.Tx, a Actor, m store.Member, ref strin
 	case store.MemberUser:
 		_, err = s.lookupUserIn(tx, a, m.ID)
 	case store.MemberApp:
-		_, err = s.lookupAppIn(tx, a, m.ID)
+		_, err = s.LookupAppIn(tx, a, m.ID)
 	}
 	if errors.Is(err, api.ErrNotFound) {
 		return hidden("member", ref)
@@ -277,15 +278,15 @@ func (s *Service) SetApplicationTenant(ctx context.Context, a Actor, idOrClientI
 	if err != nil {
 		return api.Application{}, storeErr("set application tenant", err)
 	}
-	s.refreshSubject(id)
+	s.RefreshSubject(id)
 	return out, nil
 }
 
-// sharedConfig refuses a change to configuration every tenant shares
+// SharedConfig refuses a change to configuration every tenant shares
 // (what, e.g. "delivery providers": the relays and gateways every
 // tenant's sign-in codes go through) to a data-plane bearer with a
 // tenant, so that no tenant can redirect another's codes.
-func (s *Service) sharedConfig(a Actor, what string) error {
+func (s *Service) SharedConfig(a Actor, what string) error {
 	if a.Admin {
 		return nil
 	}

@@ -30,6 +30,7 @@ func usernames(l api.UserList) []string {
 // 404 for another tenant's, creates in its own tenant, and cannot set a
 // tenant; a bearer without a tenant and the admin socket see everything.
 func TestTenantScope(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	mk := func(name, tenant, slug string) api.CreatedUser {
@@ -139,7 +140,7 @@ func TestTenantScope(t *testing.T) {
 	// Minting a secret on the data plane needs a second-factor sign-in.
 	enrolTOTP(t, e, a1.ID)
 	t1mfa := t1
-	t1mfa.Session = &identity.Session{AuthTime: e.clock.now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}
+	t1mfa.Session = &identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}
 	ap, err := e.svc.CreateApplication(ctx, t1mfa, api.CreateApplicationRequest{Name: "t1-app"})
 	require.NoError(t, err)
 	apps, err := e.svc.ListApplicationsFor(t1)
@@ -183,6 +184,7 @@ func TestTenantScope(t *testing.T) {
 // routes too, and the delivery providers every tenant's codes go through
 // are changed only by the admin socket or a bearer without a tenant.
 func TestTenantAppProvidersAndSharedProviders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	a1, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "ana-t1", Email: "ana@example.com", TenantID: "t-1"})
@@ -192,31 +194,31 @@ func TestTenantAppProvidersAndSharedProviders(t *testing.T) {
 	require.NoError(t, err)
 	app2, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "t2-app", TenantID: "t-2"})
 	require.NoError(t, err)
-	p, err := e.svc.CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
+	p, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
 	require.NoError(t, err)
 	t1, t0 := bearer(a1), bearer(g0)
 
 	for name, call := range map[string]func() error{
 		"link": func() error {
-			_, err := e.svc.LinkProvider(ctx, t1, app2.ID, api.LinkProviderRequest{ProviderID: p.ID})
+			_, err := e.svc.Providers().LinkProvider(ctx, t1, app2.ID, api.LinkProviderRequest{ProviderID: p.ID})
 			return err
 		},
-		"list":    func() error { _, err := e.svc.ListAppProviders(t1, app2.ID); return err },
-		"default": func() error { _, err := e.svc.SetAppDefaultProvider(ctx, t1, app2.ID, p.ID); return err },
-		"unlink":  func() error { return e.svc.UnlinkProvider(ctx, t1, app2.ID, p.ID) },
+		"list":    func() error { _, err := e.svc.Providers().ListAppProviders(t1, app2.ID); return err },
+		"default": func() error { _, err := e.svc.Providers().SetAppDefaultProvider(ctx, t1, app2.ID, p.ID); return err },
+		"unlink":  func() error { return e.svc.Providers().UnlinkProvider(ctx, t1, app2.ID, p.ID) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.ErrorIs(t, call(), api.ErrNotFound, "another tenant's application reads as missing")
 		})
 	}
-	ls, err := e.svc.ListAppProviders(admin, app2.ID)
+	ls, err := e.svc.Providers().ListAppProviders(admin, app2.ID)
 	require.NoError(t, err)
 	require.Empty(t, ls, "nothing was linked to tenant t-2's application")
 
 	// Its own application: linking a shared provider is the tenant's own business.
-	_, err = e.svc.LinkProvider(ctx, t1, app1.ID, api.LinkProviderRequest{ProviderID: p.ID})
+	_, err = e.svc.Providers().LinkProvider(ctx, t1, app1.ID, api.LinkProviderRequest{ProviderID: p.ID})
 	require.NoError(t, err)
-	ls, err = e.svc.ListAppProviders(t1, app1.ID)
+	ls, err = e.svc.Providers().ListAppProviders(t1, app1.ID)
 	require.NoError(t, err)
 	require.Len(t, ls, 1)
 
@@ -224,19 +226,19 @@ func TestTenantAppProvidersAndSharedProviders(t *testing.T) {
 	host := "noreply@example.internal"
 	for name, call := range map[string]func(a identity.Actor) error{
 		"create": func(a identity.Actor) error {
-			_, err := e.svc.CreateProvider(ctx, a, api.CreateProviderRequest{Name: "mine-" + a.SubjectID[:4], Category: api.ProviderEmail, Host: "mail2.example.internal", From: host})
+			_, err := e.svc.Providers().CreateProvider(ctx, a, api.CreateProviderRequest{Name: "mine-" + a.SubjectID[:4], Category: api.ProviderEmail, Host: "mail2.example.internal", From: host})
 			return err
 		},
 		"update": func(a identity.Actor) error {
-			_, err := e.svc.UpdateProvider(ctx, a, p.ID, api.UpdateProviderRequest{From: &host})
+			_, err := e.svc.Providers().UpdateProvider(ctx, a, p.ID, api.UpdateProviderRequest{From: &host})
 			return err
 		},
-		"set default": func(a identity.Actor) error { _, err := e.svc.SetDefaultProvider(ctx, a, p.ID); return err },
+		"set default": func(a identity.Actor) error { _, err := e.svc.Providers().SetDefaultProvider(ctx, a, p.ID); return err },
 	} {
 		t.Run("provider "+name, func(t *testing.T) {
 			require.ErrorIs(t, call(t1), api.ErrForbidden, "a tenant bearer changes no shared provider")
 			require.NoError(t, call(t0), "a bearer without a tenant may")
 		})
 	}
-	require.ErrorIs(t, e.svc.DeleteProvider(ctx, t1, p.ID), api.ErrForbidden)
+	require.ErrorIs(t, e.svc.Providers().DeleteProvider(ctx, t1, p.ID), api.ErrForbidden)
 }

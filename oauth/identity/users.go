@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
+	"github.com/accessd/accessd/oauth/credential"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
-	"golang.org/x/text/unicode/norm"
 )
 
 // userView is the API's view of a user: never a credential.
@@ -28,65 +25,11 @@ func userView(u store.User, c store.Credential) api.User {
 		TenantID: u.TenantID, TenantSlug: u.TenantSlug}
 }
 
-func checkEmail(e string) error {
-	if e == "" {
-		return missing("email")
-	}
-	if len(e) > 254 {
-		return invalid("email is longer than 254 characters")
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || a.Name != "" {
-		return invalid("email must be a plain address like name@example.com")
-	}
-	// Sign-in takes a username or an address, and usernames are compared
-	// after width mapping (PRECIS): an address in full-width or other
-	// compatibility characters could name another account's username.
-	if norm.NFKC.String(e) != e {
-		return invalid("email must not contain full-width or other compatibility characters; write it as name@example.com")
-	}
-	return nil
-}
-
-// CheckPhoneNumber accepts an E.164 number: "+", a first digit 1-9 and
-// at most 15 digits in all, nothing else (no spaces or dashes), so that
-// what a gateway receives is exactly what was stored. Empty is allowed:
-// no number.
-func CheckPhoneNumber(p string) error {
-	if p == "" {
-		return nil
-	}
-	if len(p) < 3 || len(p) > 16 || p[0] != '+' || p[1] < '1' || p[1] > '9' {
-		return invalid("phoneNumber must be E.164: + and 2 to 15 digits, like +4915112345678")
-	}
-	for i := 2; i < len(p); i++ {
-		if p[i] < '0' || p[i] > '9' {
-			return invalid("phoneNumber must be E.164: + and 2 to 15 digits, like +4915112345678")
-		}
-	}
-	return nil
-}
-
 func checkName(what, v string) error {
 	if len(v) > 128 {
 		return invalid("%s is longer than 128 characters", what)
 	}
-	return checkText(what, v)
-}
-
-// checkText refuses what could forge or hide text where a name is shown
-// (accessctl tables, audit listings): invalid UTF-8, control characters
-// and the bidirectional overrides.
-func checkText(what, v string) error {
-	if !utf8.ValidString(v) {
-		return invalid("%s is not valid UTF-8", what)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return invalid("%s contains a control or bidirectional-formatting character", what)
-		}
-	}
-	return nil
+	return credential.CheckText(what, v)
 }
 
 // checkGroupsExist fails when a named group does not exist, inside tx.
@@ -121,7 +64,7 @@ func (s *Service) lookupUser(tx *store.Tx, idOrName string) (store.User, error) 
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return u, storeErr("get user", err)
 	}
-	name, cerr := CanonicalUsername(idOrName)
+	name, cerr := credential.CanonicalUsername(idOrName)
 	if cerr != nil {
 		return u, fmt.Errorf("identity: user %q: %w", idOrName, api.ErrNotFound)
 	}
@@ -139,14 +82,14 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	if req.Username == "" {
 		return out, missing("username")
 	}
-	name, err := CanonicalUsername(req.Username)
+	name, err := credential.CanonicalUsername(req.Username)
 	if err != nil {
 		return out, err
 	}
-	if err := checkEmail(req.Email); err != nil {
+	if err := credential.CheckEmail(req.Email); err != nil {
 		return out, err
 	}
-	if err := CheckPhoneNumber(req.PhoneNumber); err != nil {
+	if err := credential.CheckPhoneNumber(req.PhoneNumber); err != nil {
 		return out, err
 	}
 	if err := errors.Join(checkName("firstName", req.FirstName), checkName("lastName", req.LastName)); err != nil {
@@ -155,11 +98,11 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	pw := []byte(req.Password)
 	generated := false
 	if len(pw) == 0 {
-		if pw, err = GeneratePassword(s.rand); err != nil {
+		if pw, err = credential.GeneratePassword(s.rand); err != nil {
 			return out, err
 		}
 		generated = true
-	} else if err := DefaultPasswordPolicy.Check(pw, name, req.Email); err != nil {
+	} else if err := credential.DefaultPasswordPolicy().Check(pw, name, req.Email); err != nil {
 		return out, err
 	}
 	defer clear(pw)
@@ -205,7 +148,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 	if err != nil {
 		return out, storeErr("create user", err)
 	}
-	s.refreshSubject(u.ID)
+	s.RefreshSubject(u.ID)
 	out.User = userView(u, c)
 	if generated {
 		out.Password = string(pw)
@@ -241,22 +184,30 @@ func (s *Service) ListUsers(page, limit int, group, status string) (api.UserList
 	return s.ListUsersFor(System, page, limit, group, status)
 }
 
+// Page bounds of every list: without a limit a page holds the first
+// 1,000 entries; pages count from 1.
+const (
+	DefaultLimit = 1000
+	MaxLimit     = 1000
+	MaxPage      = 1_000_000
+)
+
 // ListUsersFor is ListUsers for the caller a: only its tenant's users.
 func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (api.UserList, error) {
 	if page < 1 {
 		page = 1
 	}
 	if limit <= 0 {
-		limit = defaultLimit
+		limit = DefaultLimit
 	}
-	if limit > maxLimit {
-		return api.UserList{}, fmt.Errorf("identity: %w: limit must be at most %d", api.ErrInvalidQuery, maxLimit)
+	if limit > MaxLimit {
+		return api.UserList{}, fmt.Errorf("identity: %w: limit must be at most %d", api.ErrInvalidQuery, MaxLimit)
 	}
 	if status != "" && status != "enabled" && status != "disabled" {
 		return api.UserList{}, fmt.Errorf("identity: %w: status must be \"enabled\" or \"disabled\"", api.ErrInvalidQuery)
 	}
-	if page > maxPage {
-		return api.UserList{}, fmt.Errorf("identity: %w: page must be at most %d", api.ErrInvalidQuery, maxPage)
+	if page > MaxPage {
+		return api.UserList{}, fmt.Errorf("identity: %w: page must be at most %d", api.ErrInvalidQuery, MaxPage)
 	}
 	out := api.UserList{Items: []api.User{}, Page: page, Limit: limit}
 	skip := (page - 1) * limit
@@ -335,12 +286,12 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 		}
 	}
 	if req.Email != nil {
-		if err := checkEmail(*req.Email); err != nil {
+		if err := credential.CheckEmail(*req.Email); err != nil {
 			return out, err
 		}
 	}
 	if req.PhoneNumber != nil {
-		if err := CheckPhoneNumber(*req.PhoneNumber); err != nil {
+		if err := credential.CheckPhoneNumber(*req.PhoneNumber); err != nil {
 			return out, err
 		}
 	}
@@ -365,7 +316,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, cur.ID); err != nil {
+		if err := s.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		if err := s.resetMovedFactors(tx, a, cur, req, redirect); err != nil {
@@ -432,7 +383,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 	if err != nil {
 		return out, storeErr("update user", err)
 	}
-	s.refreshSubject(u.ID)
+	s.RefreshSubject(u.ID)
 	return userView(u, c), nil
 }
 
@@ -469,7 +420,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, u.ID); err != nil {
+		if err := s.MayActOn(a, u.ID); err != nil {
 			return err
 		}
 		id = u.ID
@@ -487,7 +438,7 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 	if err != nil {
 		return storeErr("delete user", err)
 	}
-	s.refreshSubject(id)
+	s.RefreshSubject(id)
 	s.endSessions(id)
 	return nil
 }
@@ -503,7 +454,7 @@ func (s *Service) editUser(a Actor, idOrName, typ string, edit func(*store.User)
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, cur.ID); err != nil {
+		if err := s.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		if u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) { edit(&u); return u, nil }); err != nil {
@@ -517,7 +468,7 @@ func (s *Service) editUser(a Actor, idOrName, typ string, edit func(*store.User)
 	if err != nil {
 		return u, c, storeErr(strings.ReplaceAll(typ, ".", " "), err)
 	}
-	s.refreshSubject(u.ID)
+	s.RefreshSubject(u.ID)
 	return u, c, nil
 }
 
@@ -567,7 +518,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mayActOn(a, u.ID); err != nil {
+	if err := s.MayActOn(a, u.ID); err != nil {
 		return nil, err
 	}
 	if !a.Admin && a.SubjectID == u.ID {
@@ -581,10 +532,10 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 	pw := newPassword
 	oneTime := len(pw) == 0
 	if oneTime {
-		if pw, err = GeneratePassword(s.rand); err != nil {
+		if pw, err = credential.GeneratePassword(s.rand); err != nil {
 			return nil, err
 		}
-	} else if err := DefaultPasswordPolicy.Check(pw, u.Username, u.Email); err != nil {
+	} else if err := credential.DefaultPasswordPolicy().Check(pw, u.Username, u.Email); err != nil {
 		return nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
@@ -621,7 +572,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 		}
 		return nil, storeErr("reset password", err)
 	}
-	s.refreshSubject(u.ID)
+	s.RefreshSubject(u.ID)
 	s.endSessions(u.ID)
 	if oneTime {
 		return pw, nil
@@ -646,7 +597,7 @@ func (s *Service) UpdatePassword(ctx context.Context, a Actor, idOrName string, 
 	if string(oldPassword) == string(newPassword) {
 		return fmt.Errorf("identity: %w: the new password must differ from the old one", api.ErrWeakPassword)
 	}
-	if err := DefaultPasswordPolicy.Check(newPassword, u.Username, u.Email); err != nil {
+	if err := credential.DefaultPasswordPolicy().Check(newPassword, u.Username, u.Email); err != nil {
 		return err
 	}
 	hash, err := s.hasher.Hash(ctx, newPassword)

@@ -8,7 +8,10 @@
 // grants and members added, and grants and members the file does not list
 // removed, so that revocation is code too. Groups the file does not name
 // are left alone. Applying a plan and planning again yields nothing, so
-// a second apply of the same file changes nothing.
+// a second apply of the same file changes nothing. Applier.Apply runs the
+// whole plan in one store transaction with its audit entry, or nothing
+// of it, and then brings the permission index up to date; with dry run
+// it only reports the plan.
 //
 // # Threat model
 //
@@ -23,7 +26,7 @@
 // It does not defend against a file that is valid and wrong: a file that
 // lists admin-group with an extra member grants it. Review belongs to the
 // change process around the file (and the plan printed by --dry-run). It
-// does not resolve members to records: "user:alice" is compared as
-// written, so the caller canonicalises usernames (and drops or refuses
+// does not resolve members to records while planning: "user:alice" is
+// compared as written, so Apply canonicalises usernames (and refuses
 // unknown ones) on both sides before planning.
 package policy

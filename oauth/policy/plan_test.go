@@ -1,7 +1,7 @@
 package policy
 
 import (
-	"flag"
+	"github.com/accessd/accessd/store/storetest/testkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +13,6 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // state turns a parsed policy into GroupStates, as the store would hold
 // them.
@@ -102,13 +100,7 @@ func TestPlanGolden(t *testing.T) {
 	current := state(readPolicy(t, "sample-current.toml"))
 	changes := Plan(desired, current)
 	got := strings.Join(Strings(changes), "\n") + "\n"
-	golden := filepath.Join("testdata", "sample.plan")
-	if *update {
-		require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	assert.Equal(t, string(want), got)
+	testkit.Golden(t, "sample.plan", []byte(got))
 
 	after := apply(t, current, changes)
 	assert.Empty(t, Plan(desired, after), "second apply of the same file changes nothing")

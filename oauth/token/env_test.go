@@ -18,6 +18,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
@@ -56,7 +57,7 @@ func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
 	al, err := audit.Open(st, audit.Options{})
 	require.NoError(t, err)
 	c := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
-	h, err := identity.NewHasher(identity.HasherOptions{Params: identity.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}})
+	h, err := credential.NewHasher(credential.HasherOptions{Params: credential.TestParams()})
 	require.NoError(t, err)
 	idx := authz.New()
 	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx, Now: c.Now, Hasher: h})

@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"strings"
@@ -10,6 +10,7 @@ import (
 )
 
 func TestCanonicalUsername(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, in, want, why string // why: substring of the error; "" = accepted
 	}{

@@ -1,4 +1,4 @@
-package identity
+package edge
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/identity"
 )
 
 // Lists are answered as Lerian's Identity API answers them: a bare JSON
@@ -20,26 +22,19 @@ import (
 // client resolves it against the address it called and no Host header
 // the client sent is ever echoed back.
 
-// Page bounds of every list.
-const (
-	defaultLimit = 1000
-	maxLimit     = 1000
-	maxPage      = 1_000_000
-)
-
 // pageParams is a list request's page (from 1) and limit.
 type pageParams struct{ page, limit int }
 
 // pageOf reads ?page= and ?limit=; a value that is not a number in range
 // is Lerian's AUT-0004, naming the parameter and its range.
 func pageOf(r *http.Request) (pageParams, error) {
-	p := pageParams{page: 1, limit: defaultLimit}
+	p := pageParams{page: 1, limit: identity.DefaultLimit}
 	q := r.URL.Query()
 	for _, f := range []struct {
 		name     string
 		dst      *int
 		min, max int
-	}{{"page", &p.page, 1, maxPage}, {"limit", &p.limit, 1, maxLimit}} {
+	}{{"page", &p.page, 1, identity.MaxPage}, {"limit", &p.limit, 1, identity.MaxLimit}} {
 		v, ok := q[f.name]
 		if !ok {
 			continue
@@ -80,8 +75,8 @@ func nextLink(r *http.Request, p pageParams) string {
 
 // listed adapts a call that returns a whole list (groups, applications,
 // providers, members: lists an operator keeps short) to a paged answer.
-func listed[T any](call func(r *http.Request, a Actor) ([]T, error)) handler {
-	return func(w http.ResponseWriter, r *http.Request, a Actor) error {
+func listed[T any](call func(r *http.Request, a change.Actor) ([]T, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request, a change.Actor) error {
 		p, err := pageOf(r)
 		if err != nil {
 			return err

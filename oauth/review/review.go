@@ -1,4 +1,4 @@
-package identity
+package review
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/store"
 )
 
@@ -34,10 +36,10 @@ func age(since, now time.Time) string {
 // auditor looks for, and the machine-to-machine links by direction. An
 // account is unused, and a credential stale, when older than stale (zero
 // means the rotation policy, max_secret_age).
-func (s *Service) Review(stale time.Duration) (api.Review, error) {
+func (s *Admin) Review(stale time.Duration) (api.Review, error) {
 	now := s.now().UTC()
 	if stale <= 0 {
-		stale = s.cfg.MaxSecretAge.Duration
+		stale = s.maxSecretAge
 	}
 	if stale <= 0 {
 		stale = 2160 * time.Hour
@@ -50,7 +52,7 @@ func (s *Service) Review(stale time.Duration) (api.Review, error) {
 			return err
 		}
 		for _, g := range groups {
-			if isAdminPerms(apiPerms(g.Permissions)) {
+			if isAdminPerms(identity.APIPerms(g.Permissions)) {
 				adminGroups[g.Name] = true
 			}
 		}
@@ -97,7 +99,7 @@ func (s *Service) Review(stale time.Duration) (api.Review, error) {
 				return err
 			}
 			var newest time.Time
-			for _, h := range liveSecrets(a.SecretHashes, now) {
+			for _, h := range identity.LiveSecrets(a.SecretHashes, now) {
 				if h.CreatedAt.After(newest) {
 					newest = h.CreatedAt
 				}
@@ -108,7 +110,7 @@ func (s *Service) Review(stale time.Duration) (api.Review, error) {
 			if !newest.IsZero() && now.Sub(newest) > stale {
 				r.Flags = append(r.Flags, api.FlagStaleCredential)
 			}
-			if s.cfg.MaxSecretAge.Duration > 0 && !newest.IsZero() && now.Sub(newest) > s.cfg.MaxSecretAge.Duration {
+			if s.maxSecretAge > 0 && !newest.IsZero() && now.Sub(newest) > s.maxSecretAge {
 				r.Flags = append(r.Flags, api.FlagSecretTooOld)
 			}
 			if unused(l.LastLoginAt, a.CreatedAt, now, stale) {
@@ -125,7 +127,7 @@ func (s *Service) Review(stale time.Duration) (api.Review, error) {
 		}
 		return nil
 	})
-	return out, storeErr("review", err)
+	return out, change.StoreErr("identity", "review", err)
 }
 
 // unused: never used and created longer ago than stale, or last used

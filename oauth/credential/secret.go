@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"crypto/hmac"
@@ -90,17 +90,17 @@ func (ClientSecret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "[red
 // LogValue keeps the secret out of slog output.
 func (ClientSecret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
-// errNoSerialisation is returned by the marshal methods.
-var errNoSerialisation = errors.New("identity: a client secret has no serialised form; use Reveal once, store only its Hash")
+// ErrNoSerialisation is returned by the marshal methods of secrets.
+var ErrNoSerialisation = errors.New("identity: a client secret has no serialised form; use Reveal once, store only its Hash")
 
 // MarshalJSON fails: a secret placed in a JSON answer or record by mistake
 // breaks the encoding rather than leaking. The one-time answer puts
 // Reveal() in its string field explicitly.
-func (ClientSecret) MarshalJSON() ([]byte, error) { return nil, errNoSerialisation }
+func (ClientSecret) MarshalJSON() ([]byte, error) { return nil, ErrNoSerialisation }
 
 // MarshalText fails, for the same reason as MarshalJSON (it also covers
 // encoding/xml, TOML and slog's text handlers).
-func (ClientSecret) MarshalText() ([]byte, error) { return nil, errNoSerialisation }
+func (ClientSecret) MarshalText() ([]byte, error) { return nil, ErrNoSerialisation }
 
 // wellFormedClientSecret reports whether presented looks like a secret
 // NewClientSecret made: the prefix and 43 base64url characters. It is the
@@ -123,6 +123,37 @@ func wellFormedClientSecret(presented []byte) bool {
 	defer clear(raw[:])
 	n, err := base64.RawURLEncoding.Strict().Decode(raw[:], presented[len(ClientSecretPrefix):])
 	return err == nil && n == clientSecretBytes
+}
+
+// Imported client secrets are whatever the previous system generated
+// (Lerian's are UUIDs, Casdoor's 40 hex digits). They are kept under the
+// same keyed HMAC as accessd's own, which is safe only for secrets too
+// random to guess: so an imported secret must be 32 to 256 printable
+// ASCII characters without spaces.
+const (
+	MinImportedSecret = 32
+	MaxImportedSecret = 256
+)
+
+// wellFormedImportedSecret reports whether presented can be an imported
+// secret. Like wellFormedClientSecret it decides, before any hashing,
+// that a presented string can match nothing.
+func wellFormedImportedSecret(presented []byte) bool {
+	if len(presented) < MinImportedSecret || len(presented) > MaxImportedSecret {
+		return false
+	}
+	for _, c := range presented {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// WellFormedSecret reports whether presented can be a client secret at
+// all, one NewClientSecret made or an imported one, before any hashing.
+func WellFormedSecret(presented []byte) bool {
+	return wellFormedClientSecret(presented) || wellFormedImportedSecret(presented)
 }
 
 // HashClientSecret returns the hash under which a client secret is

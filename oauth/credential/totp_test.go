@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"crypto/rand"
@@ -18,6 +18,7 @@ import (
 )
 
 func TestNewTOTP(t *testing.T) {
+	t.Parallel()
 	secret, b32, u, err := NewTOTP("accessd", "maria@example.com", rand.Reader)
 	require.NoError(t, err)
 	require.Len(t, secret, 20)
@@ -52,6 +53,7 @@ func TestNewTOTP(t *testing.T) {
 // TestHOTPVectors checks the code generator against RFC 6238 appendix B
 // (SHA-1; the last 6 of its 8 digits) and against pquerna/otp.
 func TestHOTPVectors(t *testing.T) {
+	t.Parallel()
 	secret := []byte("12345678901234567890")
 	for _, v := range []struct {
 		unix int64
@@ -87,9 +89,9 @@ func oathtoolCode(t *testing.T, b32 string, unix int64) string {
 // side of the server's clock verify, right up to the ±30 s edges, and that
 // codes two steps away never do.
 func TestVerifyTOTPAgainstOathtool(t *testing.T) {
-	if _, err := exec.LookPath("oathtool"); err != nil {
-		t.Fatal("oathtool is needed (apt-get install oathtool; scripts/test installs it)")
-	}
+	t.Parallel()
+	_, err := exec.LookPath("oathtool")
+	require.NoError(t, err, "oathtool is needed (apt-get install oathtool; scripts/test installs it)")
 	secret, b32, _, err := NewTOTP("accessd", "maria", rand.Reader)
 	require.NoError(t, err)
 
@@ -135,6 +137,7 @@ func TestVerifyTOTPAgainstOathtool(t *testing.T) {
 // TestVerifyTOTPReplay checks that a code is accepted once, and that a
 // code from an earlier step is refused after a later one was used.
 func TestVerifyTOTPReplay(t *testing.T) {
+	t.Parallel()
 	secret, b32, _, err := NewTOTP("accessd", "maria", rand.Reader)
 	require.NoError(t, err)
 	now := time.Unix(1_700_000_015, 0)
@@ -166,6 +169,7 @@ func TestVerifyTOTPReplay(t *testing.T) {
 }
 
 func TestVerifyTOTPFormat(t *testing.T) {
+	t.Parallel()
 	secret, b32, _, err := NewTOTP("accessd", "maria", rand.Reader)
 	require.NoError(t, err)
 	now := time.Unix(1_700_000_015, 0)

@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"crypto/hmac"

@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"bytes"
@@ -171,7 +171,7 @@ type PasswordPolicy struct {
 }
 
 // DefaultPasswordPolicy is the policy of issue 6: 12 to 256 characters.
-var DefaultPasswordPolicy = PasswordPolicy{MinLength: 12, MaxLength: 256}
+func DefaultPasswordPolicy() PasswordPolicy { return PasswordPolicy{MinLength: 12, MaxLength: 256} }
 
 //go:embed commonpasswords.txt
 var commonPasswordsFile string
@@ -204,10 +204,10 @@ func weak(why string) error {
 func (pp PasswordPolicy) Check(password []byte, username, email string) error {
 	minLen, maxLen := pp.MinLength, pp.MaxLength
 	if minLen <= 0 {
-		minLen = DefaultPasswordPolicy.MinLength
+		minLen = DefaultPasswordPolicy().MinLength
 	}
 	if maxLen <= 0 {
-		maxLen = DefaultPasswordPolicy.MaxLength
+		maxLen = DefaultPasswordPolicy().MaxLength
 	}
 	// Bound the work before normalising: NFC never more than triples the
 	// length in bytes, and a rune is at most 4 bytes.
@@ -492,3 +492,9 @@ func (h *Hasher) DummyVerify(ctx context.Context, password []byte) error {
 // NeedsRehash reports whether phc was made with weaker parameters than
 // the Hasher's; see the package function NeedsRehash.
 func (h *Hasher) NeedsRehash(phc string) bool { return NeedsRehash(phc, h.params) }
+
+// TestParams are argon2id's cheapest parameters that still exercise the
+// whole hash (8 MiB, one pass, one lane), for the tests of every package:
+// a test hashes in milliseconds. They protect nothing; the daemon's config
+// refuses costs below OWASP's floor, so they never reach production.
+func TestParams() PasswordParams { return PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1} }

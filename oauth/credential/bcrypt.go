@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/accessd/accessd/oauth/api"
 )
 
 // Imported bcrypt hashes.
@@ -88,4 +90,9 @@ func (h *Hasher) verifyBcrypt(ctx context.Context, hash string, password []byte)
 	default:
 		return fmt.Errorf("identity: bcrypt: %w", err)
 	}
+}
+
+// invalid wraps api.ErrInvalidField with the rule a field broke.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("identity: %w: %s", api.ErrInvalidField, fmt.Sprintf(format, args...))
 }

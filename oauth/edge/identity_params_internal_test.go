@@ -1,4 +1,4 @@
-package identity
+package edge
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/identity"
 )
 
 // FuzzPageOf: ?page= and ?limit= come from any caller; pageOf never
@@ -24,7 +25,7 @@ func FuzzPageOf(f *testing.F) {
 			}
 			return
 		}
-		if p.page < 1 || p.page > maxPage || p.limit < 1 || p.limit > maxLimit {
+		if p.page < 1 || p.page > identity.MaxPage || p.limit < 1 || p.limit > identity.MaxLimit {
 			t.Fatalf("%q: accepted out of range %+v", q, p)
 		}
 	})

@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"crypto/rand"
@@ -10,6 +10,7 @@ import (
 )
 
 func TestRecoveryCodes(t *testing.T) {
+	t.Parallel()
 	p := newTestPepper(t)
 	codes, hashes, err := NewRecoveryCodes(rand.Reader, RecoveryCodeCount, p)
 	require.NoError(t, err)
@@ -62,6 +63,7 @@ func TestRecoveryCodes(t *testing.T) {
 // TestRecoveryCodeEntropy checks that every symbol position uses the whole
 // 32-symbol alphabet, i.e. that codes carry the 50 bits they claim.
 func TestRecoveryCodeEntropy(t *testing.T) {
+	t.Parallel()
 	codes, _, err := NewRecoveryCodes(rand.Reader, 100, newTestPepper(t))
 	require.NoError(t, err)
 	more, _, err := NewRecoveryCodes(rand.Reader, 100, newTestPepper(t))

@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"context"
@@ -15,9 +15,10 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 )
 
-var testParams = PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
+var testParams = TestParams()
 
 func TestPasswordHashVerify(t *testing.T) {
+	t.Parallel()
 	h, err := HashPassword([]byte("correct horse"), testParams, rand.Reader)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(h, "$argon2id$v=19$m=8192,t=1,p=1$"))
@@ -31,6 +32,7 @@ func TestPasswordHashVerify(t *testing.T) {
 }
 
 func TestVerifyPasswordRejectsMalformed(t *testing.T) {
+	t.Parallel()
 	for _, phc := range []string{
 		"", "$argon2i$v=19$m=8192,t=1,p=1$c2FsdA$aGFzaA",
 		"$argon2id$v=18$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
@@ -44,6 +46,7 @@ func TestVerifyPasswordRejectsMalformed(t *testing.T) {
 }
 
 func TestGeneratePassword(t *testing.T) {
+	t.Parallel()
 	a, err := GeneratePassword(rand.Reader)
 	require.NoError(t, err)
 	b, err := GeneratePassword(rand.Reader)
@@ -70,6 +73,7 @@ func BenchmarkHashPasswordDefault(b *testing.B) {
 }
 
 func TestPasswordPolicy(t *testing.T) {
+	t.Parallel()
 	decomposedE := "e\u0301" // é as two runes; NFC makes it one
 	for _, tc := range []struct {
 		name, password, username, email string
@@ -101,7 +105,7 @@ func TestPasswordPolicy(t *testing.T) {
 		{"common inside words", "my-dragon-tapir-violin", "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := DefaultPasswordPolicy.Check([]byte(tc.password), tc.username, tc.email)
+			err := DefaultPasswordPolicy().Check([]byte(tc.password), tc.username, tc.email)
 			if tc.why == "" {
 				require.NoError(t, err)
 				return
@@ -118,6 +122,7 @@ func TestPasswordPolicy(t *testing.T) {
 }
 
 func TestCommonPasswordList(t *testing.T) {
+	t.Parallel()
 	list := commonPasswords()
 	require.GreaterOrEqual(t, len(list), 3000)
 	for w := range list {
@@ -130,11 +135,12 @@ func TestCommonPasswordList(t *testing.T) {
 		if len(w) < 4 {
 			continue // padding rule needs 4 characters; these fall to other rules or are fine
 		}
-		require.ErrorIs(t, DefaultPasswordPolicy.Check([]byte(strings.ToUpper(pw)), "", ""), api.ErrWeakPassword, w)
+		require.ErrorIs(t, DefaultPasswordPolicy().Check([]byte(strings.ToUpper(pw)), "", ""), api.ErrWeakPassword, w)
 	}
 }
 
 func TestNeedsRehash(t *testing.T) {
+	t.Parallel()
 	h, err := HashPassword([]byte("pw"), testParams, rand.Reader)
 	require.NoError(t, err)
 	for _, tc := range []struct {
@@ -156,6 +162,7 @@ func TestNeedsRehash(t *testing.T) {
 }
 
 func TestHasherHashVerify(t *testing.T) {
+	t.Parallel()
 	h, err := NewHasher(HasherOptions{Params: testParams})
 	require.NoError(t, err)
 	require.Equal(t, max(2, runtime.NumCPU()), h.Slots())
@@ -184,6 +191,7 @@ func TestHasherHashVerify(t *testing.T) {
 // TestHasherBound floods a Hasher whose budget fits 3 operations and
 // checks that no more than 3 argon2id calls ever ran at once.
 func TestHasherBound(t *testing.T) {
+	t.Parallel()
 	h, err := NewHasher(HasherOptions{Params: testParams, MemoryBudget: 3*8<<20 + 1<<20})
 	require.NoError(t, err)
 	require.Equal(t, 3, h.Slots())
@@ -218,6 +226,7 @@ func TestHasherBound(t *testing.T) {
 // TestHasherWaitsWithContext fills the budget and checks that Hash and
 // Verify give up with the context's error, then work once room is back.
 func TestHasherWaitsWithContext(t *testing.T) {
+	t.Parallel()
 	h, err := NewHasher(HasherOptions{Params: testParams, MemoryBudget: 8 << 20})
 	require.NoError(t, err)
 	require.Equal(t, 1, h.Slots())
@@ -244,9 +253,9 @@ func FuzzPasswordPolicy(f *testing.F) {
 		f.Add(s, "maria", "maria@example.com")
 	}
 	f.Fuzz(func(t *testing.T, pw, user, email string) {
-		err := DefaultPasswordPolicy.Check([]byte(pw), user, email)
-		if err != nil && !errors.Is(err, api.ErrWeakPassword) {
-			t.Fatalf("error does not wrap ErrWeakPassword: %v", err)
+		err := DefaultPasswordPolicy().Check([]byte(pw), user, email)
+		if err != nil {
+			require.ErrorIs(t, err, api.ErrWeakPassword)
 		}
 	})
 }
@@ -274,20 +283,11 @@ func BenchmarkHasherHashDefault(b *testing.B) {
 // passwords are being hashed; the hasher says when one last was.
 func TestHasherUsedWithin(t *testing.T) {
 	h, err := NewHasher(HasherOptions{Params: testParams})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.UsedWithin(time.Hour) {
-		t.Fatal("a new hasher says it hashed within the hour (its dummy hash is not a use)")
-	}
-	if _, err := h.Hash(context.Background(), []byte("correct horse")); err != nil {
-		t.Fatal(err)
-	}
-	if !h.UsedWithin(time.Minute) {
-		t.Fatal("a hash just now is not within the minute")
-	}
+	require.NoError(t, err)
+	require.False(t, h.UsedWithin(time.Hour), "a new hasher says it hashed within the hour (its dummy hash is not a use)")
+	_, err = h.Hash(context.Background(), []byte("correct horse"))
+	require.NoError(t, err)
+	require.True(t, h.UsedWithin(time.Minute), "a hash just now is not within the minute")
 	time.Sleep(20 * time.Millisecond)
-	if h.UsedWithin(10 * time.Millisecond) {
-		t.Fatal("a hash 20 ms ago is within 10 ms")
-	}
+	require.False(t, h.UsedWithin(10*time.Millisecond), "a hash 20 ms ago is within 10 ms")
 }

@@ -1,4 +1,4 @@
-package identity
+package review
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -24,12 +25,12 @@ func auditView(e store.AuditEntry) api.AuditEntry {
 // or after since, of type typ when given (a prefix ending in "." matches
 // a family, e.g. "user."), oldest first. Entries staged by changes just
 // made are chained first, so a change is listed as soon as it returned.
-func (s *Service) AuditList(since time.Time, typ string, limit int) ([]api.AuditEntry, error) {
+func (s *Admin) AuditList(since time.Time, typ string, limit int) ([]api.AuditEntry, error) {
 	if limit <= 0 || limit > maxAuditList {
 		limit = maxAuditList
 	}
 	if err := s.audit.Sync(); err != nil {
-		return nil, storeErr("audit list", err)
+		return nil, change.StoreErr("identity", "audit list", err)
 	}
 	out := []api.AuditEntry{}
 	err := s.st.AuditEntries().Scan(1, func(e store.AuditEntry) (bool, error) {
@@ -42,25 +43,25 @@ func (s *Service) AuditList(since time.Time, typ string, limit int) ([]api.Audit
 		out = append(out, auditView(e))
 		return len(out) < limit, nil
 	})
-	return out, storeErr("audit list", err)
+	return out, change.StoreErr("identity", "audit list", err)
 }
 
 // AuditVerify checks the whole chain and reports its head, for the
 // operator to record elsewhere as a checkpoint. The check itself is
 // audited.
-func (s *Service) AuditVerify(ctx context.Context, a Actor) (api.AuditVerify, error) {
+func (s *Admin) AuditVerify(ctx context.Context, a change.Actor) (api.AuditVerify, error) {
 	if err := s.audit.Sync(); err != nil {
-		return api.AuditVerify{}, storeErr("audit verify", err)
+		return api.AuditVerify{}, change.StoreErr("identity", "audit verify", err)
 	}
 	res, err := audit.Verify(s.st)
 	if err != nil {
-		return api.AuditVerify{}, storeErr("audit verify", err)
+		return api.AuditVerify{}, change.StoreErr("identity", "audit verify", err)
 	}
 	result := "ok"
 	if !res.OK {
 		result = "broken"
 	}
-	s.record(ctx, s.entry(a, "audit.verify", "audit", result, map[string]string{"entries": itoa(res.Entries)}))
+	change.Record(ctx, s.audit, s.log, a.Entry(s.now(), "audit.verify", "audit", result, map[string]string{"entries": itoa(res.Entries)}))
 	out := api.AuditVerify{OK: res.OK, Entries: res.Entries, Head: hex.EncodeToString(res.Head),
 		FirstBroken: res.FirstBroken, Problem: res.Problem}
 	if cp := res.Checkpoint; cp != nil {

@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"bytes"
@@ -37,6 +37,7 @@ func newTestPepper(t testing.TB) testPepper {
 }
 
 func TestClientSecret(t *testing.T) {
+	t.Parallel()
 	p := newTestPepper(t)
 	s, err := NewClientSecret(rand.Reader)
 	require.NoError(t, err)
@@ -92,6 +93,7 @@ func TestClientSecret(t *testing.T) {
 // TestClientSecretHasNoPrintedForm checks that every way a secret could
 // reach a log line or an answer by mistake prints "[redacted]" or fails.
 func TestClientSecretHasNoPrintedForm(t *testing.T) {
+	t.Parallel()
 	s, err := NewClientSecret(rand.Reader)
 	require.NoError(t, err)
 	shown := s.Reveal()
@@ -117,6 +119,7 @@ func TestClientSecretHasNoPrintedForm(t *testing.T) {
 }
 
 func TestNewClientID(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for range 1000 {
 		id, err := NewClientID(rand.Reader)
@@ -146,8 +149,11 @@ func FuzzVerifyClientSecret(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, presented []byte) {
 		i, ok := VerifyClientSecret(p, presented, hashes)
-		if ok != (string(presented) == s.Reveal()) || (ok && i != 0) || (!ok && i != -1) {
-			t.Fatalf("VerifyClientSecret(%q) = %d, %v", presented, i, ok)
+		require.Equal(t, string(presented) == s.Reveal(), ok, "VerifyClientSecret(%q)", presented)
+		if ok {
+			require.Equal(t, 0, i)
+		} else {
+			require.Equal(t, -1, i)
 		}
 	})
 }

@@ -1,17 +1,46 @@
-package identity
+package policy
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/policy"
+	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/store"
 )
+
+// Directory is what apply asks of the directory besides the package
+// rules it shares (group names, permissions, memberships): members by
+// reference, and the permission index brought up to date after a commit.
+type Directory interface {
+	ResolveMember(tx *store.Tx, ref string) (store.Member, string, error)
+	RefreshGroup(name string)
+	RefreshSubject(id string)
+}
+
+// Applier applies policy files to the directory (platform data as code).
+type Applier struct {
+	st  *store.Store
+	dir Directory
+	now func() time.Time
+}
+
+// NewApplier returns the applier over st and dir; now nil means
+// time.Now.
+func NewApplier(st *store.Store, dir Directory, now func() time.Time) *Applier {
+	if now == nil {
+		now = time.Now
+	}
+	return &Applier{st: st, dir: dir, now: now}
+}
 
 // Apply makes the groups a policy file names match it exactly (platform
 // data as code): it creates them, sets descriptions, grants and revokes
@@ -19,8 +48,8 @@ import (
 // same file changes nothing. Groups the file does not name are left
 // alone. The whole plan commits in one transaction, or nothing does; with
 // dry it is only reported.
-func (s *Service) Apply(ctx context.Context, a Actor, data []byte, dry bool) (api.ApplyResult, error) {
-	desired, err := policy.Parse(data)
+func (s *Applier) Apply(ctx context.Context, a change.Actor, data []byte, dry bool) (api.ApplyResult, error) {
+	desired, err := Parse(data)
 	if err != nil {
 		return api.ApplyResult{}, err
 	}
@@ -29,13 +58,13 @@ func (s *Service) Apply(ctx context.Context, a Actor, data []byte, dry bool) (ap
 	for gi := range desired.Groups {
 		for mi, m := range desired.Groups[gi].Members {
 			if name, ok := strings.CutPrefix(m, "user:"); ok {
-				if c, err := CanonicalUsername(name); err == nil {
+				if c, err := credential.CanonicalUsername(name); err == nil {
 					desired.Groups[gi].Members[mi] = "user:" + c
 				}
 			}
 		}
 	}
-	var changes []policy.Change
+	var changes []Change
 	touchedGroups := map[string][]api.Permission{}
 	touchedSubjects := map[string][]string{}
 	err = s.st.Update(func(tx *store.Tx) error {
@@ -45,7 +74,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, data []byte, dry bool) (ap
 		if err != nil {
 			return err
 		}
-		changes = policy.Plan(desired, current)
+		changes = Plan(desired, current)
 		if dry || len(changes) == 0 {
 			return nil
 		}
@@ -54,26 +83,30 @@ func (s *Service) Apply(ctx context.Context, a Actor, data []byte, dry bool) (ap
 				return fmt.Errorf("%s: %w", c, err)
 			}
 		}
-		return tx.Audit().Stage(s.entry(a, "policy.apply", "policy", "ok",
+		return tx.Audit().Stage(a.Entry(s.now(), "apply", "policy", "ok",
 			map[string]string{"changes": strconv.Itoa(len(changes))}))
 	})
 	if err != nil {
-		return api.ApplyResult{}, storeErr("apply policy", err)
+		return api.ApplyResult{}, change.StoreErr("identity", "apply policy", err)
 	}
 	if !dry {
 		for g := range touchedGroups {
-			s.refreshGroup(g)
+			s.dir.RefreshGroup(g)
 		}
 		for id := range touchedSubjects {
-			s.refreshSubject(id)
+			s.dir.RefreshSubject(id)
 		}
 	}
-	return api.ApplyResult{DryRun: dry, Changes: nonNil(policy.Strings(changes))}, nil
+	out := api.ApplyResult{DryRun: dry, Changes: Strings(changes)}
+	if out.Changes == nil {
+		out.Changes = []string{}
+	}
+	return out, nil
 }
 
 // policyState reads the groups the policy names as they are now.
-func (s *Service) policyState(tx *store.Tx, desired policy.Policy) ([]policy.GroupState, error) {
-	var out []policy.GroupState
+func (s *Applier) policyState(tx *store.Tx, desired Policy) ([]GroupState, error) {
+	var out []GroupState
 	for _, dg := range desired.Groups {
 		g, err := tx.Groups().Get(dg.Name)
 		if errors.Is(err, store.ErrNotFound) {
@@ -82,7 +115,7 @@ func (s *Service) policyState(tx *store.Tx, desired policy.Policy) ([]policy.Gro
 		if err != nil {
 			return nil, err
 		}
-		st := policy.GroupState{Name: g.Name, Description: g.Description, Permissions: apiPerms(g.Permissions)}
+		st := GroupState{Name: g.Name, Description: g.Description, Permissions: identity.APIPerms(g.Permissions)}
 		ms, err := tx.Groups().Members(g.Name)
 		if err != nil {
 			return nil, err
@@ -108,27 +141,27 @@ func (s *Service) policyState(tx *store.Tx, desired policy.Policy) ([]policy.Gro
 	return out, nil
 }
 
-func (s *Service) applyChange(tx *store.Tx, c policy.Change, groups map[string][]api.Permission, subjects map[string][]string) error {
+func (s *Applier) applyChange(tx *store.Tx, c Change, groups map[string][]api.Permission, subjects map[string][]string) error {
 	editGroup := func(fn func(*store.Group) error) error {
 		g, err := tx.Groups().Update(c.Group, func(g store.Group) (store.Group, error) { return g, fn(&g) })
 		if err == nil {
-			groups[g.Name] = apiPerms(g.Permissions)
+			groups[g.Name] = identity.APIPerms(g.Permissions)
 		}
 		return err
 	}
 	switch c.Kind {
-	case policy.CreateGroup:
-		if err := checkGroupName(c.Group); err != nil {
+	case CreateGroup:
+		if err := identity.CheckGroupName(c.Group); err != nil {
 			return err
 		}
 		_, err := tx.Groups().Create(store.Group{Name: c.Group, Description: c.Description})
 		groups[c.Group] = nil
 		return err
-	case policy.SetDescription:
+	case SetDescription:
 		return editGroup(func(g *store.Group) error { g.Description = c.Description; return nil })
-	case policy.Grant, policy.Revoke:
-		p, err := normPermission(c.Permission)
-		if c.Kind == policy.Revoke {
+	case Grant, Revoke:
+		p, err := identity.NormPermission(c.Permission)
+		if c.Kind == Revoke {
 			// A revoke names the permission as stored.
 			p, err = store.Permission{Product: c.Permission.Product, Resource: c.Permission.Resource, Action: c.Permission.Action}, nil
 		}
@@ -137,17 +170,17 @@ func (s *Service) applyChange(tx *store.Tx, c policy.Change, groups map[string][
 		}
 		return editGroup(func(g *store.Group) error {
 			g.Permissions = slices.DeleteFunc(g.Permissions, func(x store.Permission) bool { return x == p })
-			if c.Kind == policy.Grant {
+			if c.Kind == Grant {
 				g.Permissions = append(g.Permissions, p)
 			}
 			return nil
 		})
-	case policy.AddMember, policy.RemoveMember:
-		m, _, err := s.resolveMember(tx, c.Member)
+	case AddMember, RemoveMember:
+		m, _, err := s.dir.ResolveMember(tx, c.Member)
 		if err != nil {
 			return err
 		}
-		gs, err := setMembership(tx, m, c.Group, c.Kind == policy.AddMember)
+		gs, err := identity.SetMembership(tx, m, c.Group, c.Kind == AddMember)
 		if err != nil {
 			return err
 		}

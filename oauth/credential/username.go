@@ -1,4 +1,4 @@
-package identity
+package credential
 
 import (
 	"fmt"
@@ -48,15 +48,17 @@ func CanonicalUsername(s string) (string, error) {
 		return "", badUsername("must not be empty")
 	case len(c) > MaxUsernameLength:
 		return "", badUsername(fmt.Sprintf("must be at most %d characters", MaxUsernameLength))
-	case !isLowerAlnum(c[0]):
+	case !IsLowerAlnum(c[0]):
 		return "", badUsername("must start with a letter a-z or a digit")
 	}
 	for i := 0; i < len(c); i++ {
-		if b := c[i]; !isLowerAlnum(b) && b != '.' && b != '_' && b != '@' && b != '+' && b != '-' {
+		if b := c[i]; !IsLowerAlnum(b) && b != '.' && b != '_' && b != '@' && b != '+' && b != '-' {
 			return "", badUsername("may contain only letters a-z, digits 0-9 and . _ @ + - (no spaces)")
 		}
 	}
 	return c, nil
 }
 
-func isLowerAlnum(b byte) bool { return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' }
+// IsLowerAlnum reports whether b is a-z or 0-9, the characters a username
+// (and a tenant slug) may start with.
+func IsLowerAlnum(b byte) bool { return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' }

@@ -1,13 +1,15 @@
-package identity
+package delivery
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"regexp"
 	"slices"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -76,8 +78,8 @@ func unlinkEverywhere(tx *store.Tx, id string) (int, error) {
 
 // SetDefaultProvider makes a provider its category's default, and no
 // other provider of the category one.
-func (s *Service) SetDefaultProvider(ctx context.Context, a Actor, idOrName string) (api.Provider, error) {
-	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+func (s *Providers) SetDefaultProvider(ctx context.Context, a change.Actor, idOrName string) (api.Provider, error) {
+	if err := s.dir.SharedConfig(a, "delivery providers"); err != nil {
 		return api.Provider{}, err
 	}
 	var out, before store.Provider
@@ -108,11 +110,11 @@ func (s *Service) SetDefaultProvider(ctx context.Context, a Actor, idOrName stri
 		}); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "provider.set_default", "provider:"+out.ID, "ok",
+		return tx.Audit().Stage(a.Entry(s.now(), "provider.set_default", "provider:"+out.ID, "ok",
 			map[string]string{"name": out.Name, "category": out.Category, "previous": before.ID}))
 	})
 	if err != nil {
-		return api.Provider{}, storeErr("set default provider "+idOrName, err)
+		return api.Provider{}, change.StoreErr("identity", "set default provider "+idOrName, err)
 	}
 	return providerView(out), nil
 }
@@ -124,10 +126,10 @@ func errNoDefault(category string) error {
 		api.ErrUnavailable, category, category)
 }
 
-// providerFor picks the provider that delivers a category's code for a
+// ProviderFor picks the provider that delivers a category's code for a
 // sign-in through clientID (empty: none): the application's default of
 // the category, else the category's default.
-func (s *Service) providerFor(clientID, category string) (store.Provider, error) {
+func (s *Providers) ProviderFor(clientID, category string) (store.Provider, error) {
 	var out store.Provider
 	err := s.st.View(func(tx *store.Tx) error {
 		ps, err := tx.Providers().List()
@@ -164,7 +166,7 @@ func (s *Service) providerFor(clientID, category string) (store.Provider, error)
 		return errNoDefault(category)
 	})
 	if err != nil {
-		return store.Provider{}, storeErr("choose a "+category+" provider", err)
+		return store.Provider{}, change.StoreErr("identity", "choose a "+category+" provider", err)
 	}
 	return out, nil
 }
@@ -174,7 +176,7 @@ func (s *Service) providerFor(clientID, category string) (store.Provider, error)
 // exactly one provider and no default makes that one its default; a
 // category with several and no default is left without one, and the log
 // says what to run, because picking one would be an accident of order.
-func (s *Service) MigrateProviders(ctx context.Context) error {
+func (s *Providers) MigrateProviders(ctx context.Context) error {
 	var undecided map[string][]string
 	err := s.st.Update(func(tx *store.Tx) error {
 		undecided = map[string][]string{}
@@ -195,7 +197,7 @@ func (s *Service) MigrateProviders(ctx context.Context) error {
 				}); err != nil {
 					return err
 				}
-				if err := tx.Audit().Stage(s.entry(System, "provider.migrate", "provider:"+id, "ok", map[string]string{"name": p.Name, "change": "id"})); err != nil {
+				if err := tx.Audit().Stage(change.System.Entry(s.now(), "provider.migrate", "provider:"+id, "ok", map[string]string{"name": p.Name, "change": "id"})); err != nil {
 					return err
 				}
 			}
@@ -218,7 +220,7 @@ func (s *Service) MigrateProviders(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := tx.Audit().Stage(s.entry(System, "provider.set_default", "provider:"+p.ID, "ok",
+			if err := tx.Audit().Stage(change.System.Entry(s.now(), "provider.set_default", "provider:"+p.ID, "ok",
 				map[string]string{"name": p.Name, "category": p.Category, "reason": "the only provider of its category"})); err != nil {
 				return err
 			}
@@ -226,7 +228,7 @@ func (s *Service) MigrateProviders(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return storeErr("migrate providers", err)
+		return change.StoreErr("identity", "migrate providers", err)
 	}
 	for category, names := range undecided {
 		s.log.Warn("no default delivery provider for a category with several providers: its codes are not sent until one is chosen; run `accessctl provider set-default ID|NAME`",
@@ -243,14 +245,14 @@ func appProviderView(l store.AppProvider, p store.Provider) api.AppProvider {
 
 // changeAppProviders runs fn on an application's links inside one
 // transaction with its audit entry; fn returns the link to show.
-func (s *Service) changeAppProviders(a Actor, appID, typ string, fn func(tx *store.Tx, links []store.AppProvider) ([]store.AppProvider, store.AppProvider, store.Provider, error)) (api.AppProvider, error) {
+func (s *Providers) changeAppProviders(a change.Actor, appID, typ string, fn func(tx *store.Tx, links []store.AppProvider) ([]store.AppProvider, store.AppProvider, store.Provider, error)) (api.AppProvider, error) {
 	var out api.AppProvider
 	err := s.st.Update(func(tx *store.Tx) error {
-		ap, err := s.lookupAppIn(tx, a, appID)
+		ap, err := s.dir.LookupAppIn(tx, a, appID)
 		if err != nil {
 			return err
 		}
-		if err := s.mayActOn(a, ap.ID); err != nil {
+		if err := s.dir.MayActOn(a, ap.ID); err != nil {
 			return err
 		}
 		links, l, p, err := fn(tx, slices.Clone(ap.Providers))
@@ -264,10 +266,10 @@ func (s *Service) changeAppProviders(a Actor, appID, typ string, fn func(tx *sto
 			return err
 		}
 		out = appProviderView(l, p)
-		return tx.Audit().Stage(s.entry(a, typ, "app:"+ap.ClientID, "ok",
+		return tx.Audit().Stage(a.Entry(s.now(), typ, "app:"+ap.ClientID, "ok",
 			map[string]string{"id": ap.ID, "provider": p.ID, "providerName": p.Name, "default": fmt.Sprint(l.Default)}))
 	})
-	return out, storeErr("application providers", err)
+	return out, change.StoreErr("identity", "application providers", err)
 }
 
 func linkIndex(links []store.AppProvider, providerID string) int {
@@ -275,15 +277,15 @@ func linkIndex(links []store.AppProvider, providerID string) int {
 }
 
 // LinkProvider links a provider (by ID or name) to an application.
-func (s *Service) LinkProvider(ctx context.Context, a Actor, appID string, req api.LinkProviderRequest) (api.AppProvider, error) {
+func (s *Providers) LinkProvider(ctx context.Context, a change.Actor, appID string, req api.LinkProviderRequest) (api.AppProvider, error) {
 	if req.ProviderID == "" {
-		return api.AppProvider{}, missing("providerId")
+		return api.AppProvider{}, change.Missing("identity", "providerId")
 	}
 	for what, v := range map[string]string{"alertType": req.AlertType, "rule": req.Rule} {
 		if len(v) > 1024 {
-			return api.AppProvider{}, invalid("%s is longer than 1024 bytes", what)
+			return api.AppProvider{}, change.Invalid("identity", "%s is longer than 1024 bytes", what)
 		}
-		if err := checkText(what, v); err != nil {
+		if err := credential.CheckText(what, v); err != nil {
 			return api.AppProvider{}, err
 		}
 	}
@@ -304,7 +306,7 @@ func (s *Service) LinkProvider(ctx context.Context, a Actor, appID string, req a
 // UnlinkProvider removes a provider's link from an application; the
 // provider itself stays. When it was the application's default for its
 // category, the category's default delivers for the application again.
-func (s *Service) UnlinkProvider(ctx context.Context, a Actor, appID, providerID string) error {
+func (s *Providers) UnlinkProvider(ctx context.Context, a change.Actor, appID, providerID string) error {
 	_, err := s.changeAppProviders(a, appID, "app.provider_unlink", func(tx *store.Tx, links []store.AppProvider) ([]store.AppProvider, store.AppProvider, store.Provider, error) {
 		p, err := lookupProvider(tx, providerID)
 		if err != nil {
@@ -323,7 +325,7 @@ func (s *Service) UnlinkProvider(ctx context.Context, a Actor, appID, providerID
 // SetAppDefaultProvider makes a linked provider the application's
 // default for its category (and no other linked provider of the
 // category its default).
-func (s *Service) SetAppDefaultProvider(ctx context.Context, a Actor, appID, providerID string) (api.AppProvider, error) {
+func (s *Providers) SetAppDefaultProvider(ctx context.Context, a change.Actor, appID, providerID string) (api.AppProvider, error) {
 	return s.changeAppProviders(a, appID, "app.provider_default", func(tx *store.Tx, links []store.AppProvider) ([]store.AppProvider, store.AppProvider, store.Provider, error) {
 		p, err := lookupProvider(tx, providerID)
 		if err != nil {
@@ -349,10 +351,10 @@ func (s *Service) SetAppDefaultProvider(ctx context.Context, a Actor, appID, pro
 }
 
 // ListAppProviders lists the providers linked to an application.
-func (s *Service) ListAppProviders(a Actor, appID string) ([]api.AppProvider, error) {
+func (s *Providers) ListAppProviders(a change.Actor, appID string) ([]api.AppProvider, error) {
 	out := []api.AppProvider{}
 	err := s.st.View(func(tx *store.Tx) error {
-		ap, err := s.lookupAppIn(tx, a, appID)
+		ap, err := s.dir.LookupAppIn(tx, a, appID)
 		if err != nil {
 			return err
 		}
@@ -367,5 +369,5 @@ func (s *Service) ListAppProviders(a Actor, appID string) ([]api.AppProvider, er
 		}
 		return nil
 	})
-	return out, storeErr("list application providers", err)
+	return out, change.StoreErr("identity", "list application providers", err)
 }

@@ -1,8 +1,9 @@
-package identity
+package delivery
 
 import (
 	"context"
 	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -10,7 +11,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/delivery"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -35,27 +36,27 @@ func providerView(p store.Provider) api.Provider {
 // the Twilio preset's URL and template).
 func checkProvider(p *store.Provider) error {
 	if !providerName.MatchString(p.Name) {
-		return invalid("name must be 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+		return change.Invalid("identity", "name must be 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
 	}
 	if idShape.MatchString(p.Name) {
-		return invalid("name must not look like a provider ID (a UUID), so that either addresses one provider")
+		return change.Invalid("identity", "name must not look like a provider ID (a UUID), so that either addresses one provider")
 	}
 	for what, v := range map[string]string{"type": p.Type, "host": p.Host, "clientId": p.ClientID, "from": p.From, "url": p.URL, "authHeader": p.AuthHeader} {
 		if len(v) > 2048 {
-			return invalid("%s is longer than 2048 bytes", what)
+			return change.Invalid("identity", "%s is longer than 2048 bytes", what)
 		}
-		if err := checkText(what, v); err != nil {
+		if err := credential.CheckText(what, v); err != nil {
 			return err
 		}
 	}
 	if len(p.CAPEM) > maxCAPEM {
-		return invalid("caPem is larger than %d bytes", maxCAPEM)
+		return change.Invalid("identity", "caPem is larger than %d bytes", maxCAPEM)
 	}
-	if _, err := delivery.Roots(p.CAPEM); err != nil {
-		return invalid("caPem: %v", err)
+	if _, err := Roots(p.CAPEM); err != nil {
+		return change.Invalid("identity", "caPem: %v", err)
 	}
 	if p.Port < 0 || p.Port > 65535 {
-		return invalid("port must be 1 to 65535")
+		return change.Invalid("identity", "port must be 1 to 65535")
 	}
 	switch p.Category {
 	case api.ProviderEmail:
@@ -64,71 +65,71 @@ func checkProvider(p *store.Provider) error {
 			p.Type = api.ProviderSMTP
 		case api.ProviderSMTP, api.ProviderSMTPS:
 		default:
-			return invalid("type of an Email provider must be %q (STARTTLS) or %q (implicit TLS)", api.ProviderSMTP, api.ProviderSMTPS)
+			return change.Invalid("identity", "type of an Email provider must be %q (STARTTLS) or %q (implicit TLS)", api.ProviderSMTP, api.ProviderSMTPS)
 		}
 		if p.Port == 0 {
 			p.Port = map[string]int{api.ProviderSMTP: 587, api.ProviderSMTPS: 465}[p.Type]
 		}
 		if p.Host == "" || len(p.Host) > 253 {
-			return missing("host")
+			return change.Missing("identity", "host")
 		}
 		if a, err := mail.ParseAddress(p.From); err != nil || a.Address != p.From {
-			return invalid("from must be the sender's plain address, like accessd@example.com")
+			return change.Invalid("identity", "from must be the sender's plain address, like accessd@example.com")
 		}
 		if p.URL != "" || p.Template != "" || p.AuthHeader != "" {
-			return invalid("url, template and authHeader belong to SMS providers")
+			return change.Invalid("identity", "url, template and authHeader belong to SMS providers")
 		}
 	case api.ProviderSMS:
-		enc := delivery.EncodeForm
+		enc := EncodeForm
 		switch p.Type {
 		case "", api.ProviderHTTP:
-			p.Type, enc = api.ProviderHTTP, delivery.EncodeJSON
+			p.Type, enc = api.ProviderHTTP, EncodeJSON
 		case api.ProviderHTTPForm:
 		case api.ProviderTwilio:
 			if p.URL == "" {
 				if p.ClientID == "" {
-					return invalid("the twilio preset needs clientId (the account SID) or a url")
+					return change.Invalid("identity", "the twilio preset needs clientId (the account SID) or a url")
 				}
-				p.URL = delivery.TwilioURL(p.ClientID)
+				p.URL = TwilioURL(p.ClientID)
 			}
 			if p.Template == "" {
-				if err := CheckPhoneNumber(p.From); err != nil || p.From == "" {
-					return invalid("the twilio preset needs from: the sending number in E.164")
+				if err := credential.CheckPhoneNumber(p.From); err != nil || p.From == "" {
+					return change.Invalid("identity", "the twilio preset needs from: the sending number in E.164")
 				}
-				p.Template = delivery.TwilioTemplate(p.From)
+				p.Template = TwilioTemplate(p.From)
 			}
 		default:
-			return invalid("type of an SMS provider must be %q (JSON body), %q (form body) or %q", api.ProviderHTTP, api.ProviderHTTPForm, api.ProviderTwilio)
+			return change.Invalid("identity", "type of an SMS provider must be %q (JSON body), %q (form body) or %q", api.ProviderHTTP, api.ProviderHTTPForm, api.ProviderTwilio)
 		}
 		u, err := url.Parse(p.URL)
 		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && p.DisableSSL)) || len(p.URL) > 2048 {
-			return invalid("url must be an absolute https URL (http only with disableSsl)")
+			return change.Invalid("identity", "url must be an absolute https URL (http only with disableSsl)")
 		}
 		if len(p.Template) > 8192 {
-			return invalid("template is longer than 8192 bytes")
+			return change.Invalid("identity", "template is longer than 8192 bytes")
 		}
-		if err := delivery.CheckTemplate(p.Template, enc); err != nil {
-			return invalid("template: %v", err)
+		if err := CheckTemplate(p.Template, enc); err != nil {
+			return change.Invalid("identity", "template: %v", err)
 		}
 		if p.AuthHeader != "" && !headerName.MatchString(p.AuthHeader) {
-			return invalid("authHeader must be an HTTP header name")
+			return change.Invalid("identity", "authHeader must be an HTTP header name")
 		}
 		if p.Host != "" {
-			return invalid("host and port belong to Email providers; an SMS provider has a url")
+			return change.Invalid("identity", "host and port belong to Email providers; an SMS provider has a url")
 		}
 	case "":
-		return missing("category")
+		return change.Missing("identity", "category")
 	default:
-		return invalid("category must be %q or %q", api.ProviderEmail, api.ProviderSMS)
+		return change.Invalid("identity", "category must be %q or %q", api.ProviderEmail, api.ProviderSMS)
 	}
 	return nil
 }
 
 func encodingOf(typ string) string {
 	if typ == api.ProviderHTTP {
-		return delivery.EncodeJSON
+		return EncodeJSON
 	}
-	return delivery.EncodeForm
+	return EncodeForm
 }
 
 // sealSecret puts secret (or nothing, when empty) into p inside tx.
@@ -146,8 +147,8 @@ func sealSecret(tx *store.Tx, p *store.Provider, secret string) error {
 
 // CreateProvider stores a delivery provider; its secret is sealed to the
 // record and never returned.
-func (s *Service) CreateProvider(ctx context.Context, a Actor, req api.CreateProviderRequest) (api.Provider, error) {
-	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+func (s *Providers) CreateProvider(ctx context.Context, a change.Actor, req api.CreateProviderRequest) (api.Provider, error) {
+	if err := s.dir.SharedConfig(a, "delivery providers"); err != nil {
 		return api.Provider{}, err
 	}
 	p := store.Provider{Name: req.Name, Category: req.Category, Type: req.Type, Host: req.Host, Port: req.Port,
@@ -179,10 +180,10 @@ func (s *Service) CreateProvider(ctx context.Context, a Actor, req api.CreatePro
 			return err
 		}
 		p = created
-		return tx.Audit().Stage(s.entry(a, "provider.create", "provider:"+p.ID, "ok", providerDetail(p)))
+		return tx.Audit().Stage(a.Entry(s.now(), "provider.create", "provider:"+p.ID, "ok", providerDetail(p)))
 	})
 	if err != nil {
-		return api.Provider{}, storeErr("create provider "+p.Name, err)
+		return api.Provider{}, change.StoreErr("identity", "create provider "+p.Name, err)
 	}
 	return providerView(p), nil
 }
@@ -192,10 +193,10 @@ func providerDetail(p store.Provider) map[string]string {
 }
 
 // ListProviders lists the providers in name order.
-func (s *Service) ListProviders() ([]api.Provider, error) {
+func (s *Providers) ListProviders() ([]api.Provider, error) {
 	ps, err := s.st.Providers().List()
 	if err != nil {
-		return nil, storeErr("list providers", err)
+		return nil, change.StoreErr("identity", "list providers", err)
 	}
 	out := make([]api.Provider, 0, len(ps))
 	for _, p := range ps {
@@ -205,20 +206,20 @@ func (s *Service) ListProviders() ([]api.Provider, error) {
 }
 
 // GetProvider shows one provider, by ID or name.
-func (s *Service) GetProvider(idOrName string) (api.Provider, error) {
+func (s *Providers) GetProvider(idOrName string) (api.Provider, error) {
 	var p store.Provider
 	err := s.st.View(func(tx *store.Tx) error {
 		var err error
 		p, err = lookupProvider(tx, idOrName)
 		return err
 	})
-	return providerView(p), storeErr("get provider "+idOrName, err)
+	return providerView(p), change.StoreErr("identity", "get provider "+idOrName, err)
 }
 
 // UpdateProvider changes the fields the request sets and validates the
 // result as a whole.
-func (s *Service) UpdateProvider(ctx context.Context, a Actor, idOrName string, req api.UpdateProviderRequest) (api.Provider, error) {
-	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+func (s *Providers) UpdateProvider(ctx context.Context, a change.Actor, idOrName string, req api.UpdateProviderRequest) (api.Provider, error) {
+	if err := s.dir.SharedConfig(a, "delivery providers"); err != nil {
 		return api.Provider{}, err
 	}
 	var out store.Provider
@@ -261,10 +262,10 @@ func (s *Service) UpdateProvider(ctx context.Context, a Actor, idOrName string, 
 			return err
 		}
 		out = p
-		return tx.Audit().Stage(s.entry(a, "provider.update", "provider:"+p.ID, "ok", providerDetail(p)))
+		return tx.Audit().Stage(a.Entry(s.now(), "provider.update", "provider:"+p.ID, "ok", providerDetail(p)))
 	})
 	if err != nil {
-		return api.Provider{}, storeErr("update provider "+idOrName, err)
+		return api.Provider{}, change.StoreErr("identity", "update provider "+idOrName, err)
 	}
 	return providerView(out), nil
 }
@@ -272,8 +273,8 @@ func (s *Service) UpdateProvider(ctx context.Context, a Actor, idOrName string, 
 // DeleteProvider removes a provider and its links to applications. When
 // it was its category's default, the category has none until an admin
 // sets one: no other provider takes over by accident.
-func (s *Service) DeleteProvider(ctx context.Context, a Actor, idOrName string) error {
-	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+func (s *Providers) DeleteProvider(ctx context.Context, a change.Actor, idOrName string) error {
+	if err := s.dir.SharedConfig(a, "delivery providers"); err != nil {
 		return err
 	}
 	err := s.st.Update(func(tx *store.Tx) error {
@@ -288,17 +289,17 @@ func (s *Service) DeleteProvider(ctx context.Context, a Actor, idOrName string) 
 		if err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "provider.delete", "provider:"+p.ID, "ok",
+		return tx.Audit().Stage(a.Entry(s.now(), "provider.delete", "provider:"+p.ID, "ok",
 			map[string]string{"name": p.Name, "default": fmt.Sprint(p.Default), "unlinkedFrom": fmt.Sprint(unlinked)}))
 	})
-	return storeErr("delete provider "+idOrName, err)
+	return change.StoreErr("identity", "delete provider "+idOrName, err)
 }
 
 // TestProvider sends a test message through a provider to an address
 // (Email) or an E.164 number (SMS) and reports what the peer answered.
 // A refused delivery is an answer, not an error.
-func (s *Service) TestProvider(ctx context.Context, a Actor, idOrName, to string) (api.ProviderTestResult, error) {
-	if err := s.sharedConfig(a, "delivery providers"); err != nil {
+func (s *Providers) TestProvider(ctx context.Context, a change.Actor, idOrName, to string) (api.ProviderTestResult, error) {
+	if err := s.dir.SharedConfig(a, "delivery providers"); err != nil {
 		return api.ProviderTestResult{}, err
 	}
 	var p store.Provider
@@ -308,50 +309,50 @@ func (s *Service) TestProvider(ctx context.Context, a Actor, idOrName, to string
 		return err
 	})
 	if err != nil {
-		return api.ProviderTestResult{}, storeErr("get provider "+idOrName, err)
+		return api.ProviderTestResult{}, change.StoreErr("identity", "get provider "+idOrName, err)
 	}
 	switch {
 	case to == "":
-		return api.ProviderTestResult{}, missing("to")
+		return api.ProviderTestResult{}, change.Missing("identity", "to")
 	case p.Category == api.ProviderEmail:
-		if err := checkEmail(to); err != nil {
+		if err := credential.CheckEmail(to); err != nil {
 			return api.ProviderTestResult{}, err
 		}
 	default:
-		if err := CheckPhoneNumber(to); err != nil {
+		if err := credential.CheckPhoneNumber(to); err != nil {
 			return api.ProviderTestResult{}, err
 		}
 	}
-	ans, err := s.send(ctx, p, to, "accessd test message", "This is a test message from accessd: the provider "+p.Name+" works.")
+	ans, err := s.Send(ctx, p, to, "accessd test message", "This is a test message from accessd: the provider "+p.Name+" works.")
 	out := api.ProviderTestResult{Provider: p.Name, Delivered: err == nil, Answer: ans}
 	result := "ok"
 	if err != nil {
 		out.Error, result = err.Error(), "failed"
 	}
-	s.record(ctx, s.entry(a, "provider.test", "provider:"+p.ID, result, map[string]string{"name": p.Name}))
+	change.Record(ctx, s.audit, s.log, a.Entry(s.now(), "provider.test", "provider:"+p.ID, result, map[string]string{"name": p.Name}))
 	return out, nil
 }
 
-// send delivers one message through p, outside any store transaction,
+// Send delivers one message through p, outside any store transaction,
 // within deliveryTimeout. The secret is opened for this send only.
-func (s *Service) send(ctx context.Context, p store.Provider, to, subject, body string) (string, error) {
+func (s *Providers) Send(ctx context.Context, p store.Provider, to, subject, body string) (string, error) {
 	secret, err := s.st.Providers().OpenSecret(p)
 	if err != nil {
-		return "", storeErr("open provider secret", err)
+		return "", change.StoreErr("identity", "open provider secret", err)
 	}
 	defer clear(secret)
-	roots, err := delivery.Roots(p.CAPEM)
+	roots, err := Roots(p.CAPEM)
 	if err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
 	defer cancel()
 	if p.Category == api.ProviderEmail {
-		r := delivery.Relay{Name: p.Name, Host: p.Host, Port: p.Port, ImplicitTLS: p.Type == api.ProviderSMTPS,
+		r := Relay{Name: p.Name, Host: p.Host, Port: p.Port, ImplicitTLS: p.Type == api.ProviderSMTPS,
 			Insecure: p.DisableSSL, Username: p.ClientID, Password: secret, Roots: roots, Log: s.log}
-		return r.Send(ctx, delivery.Email{From: p.From, To: to, Subject: subject, Body: body})
+		return r.Send(ctx, Email{From: p.From, To: to, Subject: subject, Body: body})
 	}
-	g := delivery.Gateway{Name: p.Name, URL: p.URL, Template: p.Template, Encoding: encodingOf(p.Type),
+	g := Gateway{Name: p.Name, URL: p.URL, Template: p.Template, Encoding: encodingOf(p.Type),
 		Username: p.ClientID, Secret: secret, AuthHeader: p.AuthHeader, Insecure: p.DisableSSL, Roots: roots, Log: s.log}
 	return g.Send(ctx, to, body)
 }

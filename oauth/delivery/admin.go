@@ -1,0 +1,55 @@
+package delivery
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
+)
+
+// Directory is what provider administration asks of the directory: the
+// caller's tenant scope, for the providers every tenant shares and for
+// the applications a provider is linked to.
+type Directory interface {
+	// SharedConfig refuses a caller confined to a tenant.
+	SharedConfig(a change.Actor, what string) error
+	// LookupAppIn finds an application by ID or client ID among those
+	// the caller's tenant sees.
+	LookupAppIn(tx *store.Tx, a change.Actor, idOrClientID string) (store.Application, error)
+	// MayActOn refuses a caller acting on a subject that holds
+	// permissions the caller does not.
+	MayActOn(a change.Actor, id string) error
+}
+
+// Providers administers the delivery providers (create, update, test,
+// defaults per category and per application) and sends through them.
+// Each change is one store transaction with its audit entry staged in it.
+type Providers struct {
+	st    *store.Store
+	audit *audit.Log
+	dir   Directory
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// ProviderOptions are the providers' collaborators besides the store.
+type ProviderOptions struct {
+	Audit     *audit.Log
+	Directory Directory
+	Log       *slog.Logger
+	// Now is injected for tests; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewProviders returns the provider administration over st.
+func NewProviders(st *store.Store, opt ProviderOptions) *Providers {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Providers{st: st, audit: opt.Audit, dir: opt.Directory, log: opt.Log, now: opt.Now}
+}
