@@ -12,6 +12,9 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/store"
 )
 
@@ -28,7 +31,9 @@ func (r refusingRotator) RotateFields(store.RotateFieldsOptions) (store.FieldRot
 // name, before it touches a room.
 func TestAdminRoutesNameTheirCaller(t *testing.T) {
 	t.Parallel()
+	e := identitytest.Open(t, identity.DefaultConfig(), credential.HasherOptions{})
 	mux := Admin(Planes{
+		Identity: e.Service, Index: e.Index, Audit: e.Audit,
 		AdminActor: func(*http.Request) (change.Actor, error) {
 			return change.Actor{}, fmt.Errorf("test: %w: no peer credentials", api.ErrForbidden)
 		},
@@ -57,7 +62,8 @@ func TestAdminRoutesNameTheirCaller(t *testing.T) {
 // route nobody registered is the catalogue's not-found, naming it.
 func TestDataPlaneHealthAndNotFound(t *testing.T) {
 	t.Parallel()
-	mux := Data(Planes{})
+	e := identitytest.Open(t, identity.DefaultConfig(), credential.HasherOptions{})
+	mux := Data(Planes{Identity: e.Service, Index: e.Index, Audit: e.Audit})
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest("GET", "/health", nil))
 	require.Equal(t, http.StatusOK, w.Code)
