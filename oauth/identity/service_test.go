@@ -19,6 +19,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
 	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/store"
@@ -26,13 +27,17 @@ import (
 )
 
 type env struct {
-	st    *store.Store
-	log   *audit.Log
-	idx   *authz.Index
-	svc   *identity.Service
-	rev   *review.Admin
-	pol   *policy.Applier
-	clock *testkit.Clock
+	st  *store.Store
+	log *audit.Log
+	idx *authz.Index
+	svc *identity.Service
+	// signIn, mfa and clients are the sign-in rooms over svc.
+	signIn  *login.SignIn
+	mfa     *login.Enrolment
+	clients *login.Clients
+	rev     *review.Admin
+	pol     *policy.Applier
+	clock   *testkit.Clock
 }
 
 var admin = identitytest.Admin
@@ -50,7 +55,7 @@ func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, 
 	t.Helper()
 	ie := identitytest.Open(t, cfg, ho, so...)
 	rev := review.New(ie.Store, review.Options{Audit: ie.Audit, Index: ie.Index, MaxSecretAge: cfg.MaxSecretAge.Duration, Now: ie.Clock.Now})
-	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, rev: rev,
+	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, signIn: ie.SignIn, mfa: ie.Enrolment, clients: ie.Clients, rev: rev,
 		pol: policy.NewApplier(ie.Store, ie.Service, ie.Clock.Now), clock: ie.Clock}
 }
 
@@ -110,7 +115,7 @@ func TestUserLifecycle(t *testing.T) {
 	_, err = e.svc.SetUserEnabled(ctx, admin, u.ID, false)
 	require.NoError(t, err)
 	require.False(t, e.svc.TokenValid(u.ID, e.clock.Now().Add(time.Second)), "a disabled user's tokens are refused")
-	_, err = e.svc.Login(ctx, admin, "dave.miller", []byte(u.Password))
+	_, err = e.signIn.Login(ctx, admin, "dave.miller", []byte(u.Password))
 	require.ErrorIs(t, err, api.ErrBadLogin, "a disabled user cannot sign in, and is told nothing more")
 	_, err = e.svc.SetUserEnabled(ctx, admin, u.ID, true)
 	require.NoError(t, err)
@@ -134,28 +139,28 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	ctx := context.Background()
 	u := e.user(t, "erin")
 	bad, locked := attemptAtOnce(t, 20, api.ErrBadLogin, func() error {
-		_, err := e.svc.Login(ctx, admin, "erin", []byte("wrong-password-guess-1"))
+		_, err := e.signIn.Login(ctx, admin, "erin", []byte("wrong-password-guess-1"))
 		return err
 	})
 	require.LessOrEqual(t, bad, int32(5), "at most lockout_attempts guesses may be checked")
 	require.Equal(t, int32(20), bad+locked)
 	t.Logf("REPORT 20 parallel wrong passwords: %d checked, %d refused as locked", bad, locked)
-	_, err := e.svc.Login(ctx, admin, "erin", []byte(u.Password))
-	require.ErrorIs(t, err, identity.ErrAccountLocked, "the right password does not open a locked account")
+	_, err := e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked, "the right password does not open a locked account")
 	require.Equal(t, api.ErrBadLogin, api.FaultOf(err), "on the wire a lock reads like a wrong password")
 
 	e.clock.Add(16 * time.Minute)
-	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
+	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
 	require.NoError(t, err, "the lock ends after lockout_duration")
 
 	// A clock that jumps back does not make a lock eternal.
 	for range 5 {
-		_, _ = e.svc.Login(ctx, admin, "erin", []byte("wrong-password-guess-2"))
+		_, _ = e.signIn.Login(ctx, admin, "erin", []byte("wrong-password-guess-2"))
 	}
-	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
-	require.ErrorIs(t, err, identity.ErrAccountLocked)
+	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked)
 	e.clock.Add(-24 * time.Hour)
-	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
+	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
 	require.NoError(t, err, "a lock ending further ahead than one lockout period is a clock jump, not a life sentence")
 }
 
@@ -163,8 +168,8 @@ func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	e.user(t, "frank")
-	_, err1 := e.svc.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
-	_, err2 := e.svc.Login(context.Background(), admin, "frank", []byte("whatever-password"))
+	_, err1 := e.signIn.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
+	_, err2 := e.signIn.Login(context.Background(), admin, "frank", []byte("whatever-password"))
 	require.ErrorIs(t, err1, api.ErrBadLogin)
 	require.Equal(t, err1.Error(), err2.Error())
 }
@@ -209,7 +214,7 @@ func TestApplicationSecretsAndRotation(t *testing.T) {
 	require.Len(t, got.Secrets, 1)
 
 	auth := func(secret string) error {
-		_, err := e.svc.AuthenticateClient(ctx, admin, app.ClientID, []byte(secret))
+		_, err := e.clients.AuthenticateClient(ctx, admin, app.ClientID, []byte(secret))
 		return err
 	}
 	require.NoError(t, auth(app.ClientSecret))
@@ -286,7 +291,7 @@ func TestMFAWithOathtool(t *testing.T) {
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "ivan", "admin-group")
-	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(setup.URL, "otpauth://totp/"))
 	require.Len(t, setup.RecoveryCodes, 10)
@@ -295,31 +300,31 @@ func TestMFAWithOathtool(t *testing.T) {
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
-	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
+	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "enabling needs a verified code first")
 	c := code(e.clock.Now())
-	v, err := e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
+	v, err := e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
 	require.NoError(t, err)
 	require.True(t, v.Verified)
-	_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
+	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "a code is accepted once")
-	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
+	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
 	require.NoError(t, err)
-	st, err := e.svc.MFAStatus(u.ID)
+	st, err := e.mfa.MFAStatus(u.ID)
 	require.NoError(t, err)
 	require.True(t, st.TOTPEnabled)
 
 	e.clock.Add(30 * time.Second)
-	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now()), ""))
-	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]))
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
+	require.NoError(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now()), ""))
+	require.NoError(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]))
+	require.ErrorIs(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
 
 	// Failed codes count toward lockout.
 	for range 5 {
-		_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
+		_ = e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
 	}
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now().Add(30*time.Second)), ""), identity.ErrAccountLocked)
-	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+	require.ErrorIs(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now().Add(30*time.Second)), ""), login.ErrAccountLocked)
+	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrInvalidField)
 }
 
@@ -360,12 +365,12 @@ func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 5 {
-		_, _ = e.svc.Login(gone, admin, "judy", []byte("guess-while-hanging-up"))
+		_, _ = e.signIn.Login(gone, admin, "judy", []byte("guess-while-hanging-up"))
 	}
-	_, err := e.svc.Login(context.Background(), admin, "judy", []byte(u.Password))
-	require.ErrorIs(t, err, identity.ErrAccountLocked, "abandoned attempts count as failures")
+	_, err := e.signIn.Login(context.Background(), admin, "judy", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked, "abandoned attempts count as failures")
 	e.clock.Add(16 * time.Minute)
-	_, err = e.svc.Login(context.Background(), admin, "judy", []byte(u.Password))
+	_, err = e.signIn.Login(context.Background(), admin, "judy", []byte(u.Password))
 	require.NoError(t, err, "and their lock ends")
 }
 
@@ -377,21 +382,21 @@ func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
 	e := newEnv(t, identity.Config{LockoutAttempts: 5})
 	ctx := context.Background()
 	u := e.user(t, "kim")
-	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
 	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 	require.NoError(t, err)
-	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
+	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
 	require.NoError(t, err)
 	for i := range 20 {
-		_, err := e.svc.Login(ctx, admin, "kim", []byte(u.Password))
-		if errors.Is(err, identity.ErrAccountLocked) {
+		_, err := e.signIn.Login(ctx, admin, "kim", []byte(u.Password))
+		if errors.Is(err, login.ErrAccountLocked) {
 			require.Greater(t, i, 0)
 			return
 		}
 		require.NoError(t, err)
 		for range 2 {
-			_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
+			_ = e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
 		}
 	}
 	t.Fatal("40 wrong codes interleaved with right passwords never locked the account")

@@ -1,11 +1,10 @@
-package identity
+package login
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"github.com/accessd/accessd/oauth/credential"
-	"sync"
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -34,8 +33,8 @@ func (e lockedErr) Unwrap() []error { return []error{e.bad, ErrAccountLocked} }
 // lockedFor reports whether l is locked at now. A lock that ends further
 // ahead than one lockout period can only come from a clock that jumped
 // back; it is treated as expired rather than eternal.
-func (s *Service) lockedFor(l store.LoginState, now time.Time) bool {
-	return now.Before(l.LockedUntil) && l.LockedUntil.Sub(now) <= s.cfg.LockoutDuration.Duration
+func lockedFor(l store.LoginState, now time.Time, lockout time.Duration) bool {
+	return now.Before(l.LockedUntil) && l.LockedUntil.Sub(now) <= lockout
 }
 
 // errBadLogin is what every refused sign-in says: a wrong password, an
@@ -56,13 +55,13 @@ const abandonAfter = time.Minute
 // before the account locks. Every reservation is settled (settle) on
 // every path; one that was not is treated as a failure after
 // abandonAfter, so a lock never outlives its duration.
-func (s *Service) reserve(id string, now time.Time) error {
+func (s *room) reserve(id string, now time.Time) error {
 	_, err := s.st.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
-		if l.FailedLogins >= s.cfg.LockoutAttempts && l.LockedUntil.IsZero() && (now.Sub(l.ReservedAt) > abandonAfter || now.Before(l.ReservedAt)) {
-			l.LockedUntil = l.ReservedAt.Add(s.cfg.LockoutDuration.Duration)
+		if l.FailedLogins >= s.attempts && l.LockedUntil.IsZero() && (now.Sub(l.ReservedAt) > abandonAfter || now.Before(l.ReservedAt)) {
+			l.LockedUntil = l.ReservedAt.Add(s.lockout)
 			l.FailedLogins = 0
 		}
-		if s.lockedFor(l, now) || l.FailedLogins >= s.cfg.LockoutAttempts {
+		if lockedFor(l, now, s.lockout) || l.FailedLogins >= s.attempts {
 			return l, errLockedNow
 		}
 		if !l.LockedUntil.IsZero() {
@@ -90,7 +89,7 @@ const (
 // settle records the outcome of a reserved attempt and its audit entry
 // in one transaction. A failure keeps the reservation's count and locks
 // the account when it reaches the limit.
-func (s *Service) settle(a Actor, id, typ string, o outcome, now time.Time) error {
+func (s *room) settle(a Actor, id, typ string, o outcome, now time.Time) error {
 	return s.st.Update(func(tx *store.Tx) error {
 		locked := false
 		_, err := tx.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
@@ -100,8 +99,8 @@ func (s *Service) settle(a Actor, id, typ string, o outcome, now time.Time) erro
 			case partial:
 				l.FailedLogins = max(l.FailedLogins-1, 0)
 			default:
-				if l.FailedLogins >= s.cfg.LockoutAttempts {
-					l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.cfg.LockoutDuration.Duration), true
+				if l.FailedLogins >= s.attempts {
+					l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.lockout), true
 				}
 			}
 			return l, nil
@@ -112,7 +111,7 @@ func (s *Service) settle(a Actor, id, typ string, o outcome, now time.Time) erro
 		result := map[outcome]string{failed: "failed", passed: "ok", partial: "second-factor-due"}[o]
 		var detail map[string]string
 		if locked {
-			detail = map[string]string{"locked": "true", "lockedFor": s.cfg.LockoutDuration.Duration.String()}
+			detail = map[string]string{"locked": "true", "lockedFor": s.lockout.String()}
 		}
 		return tx.Audit().Stage(s.entry(a, typ, "user:"+id, result, detail))
 	})
@@ -122,7 +121,7 @@ func (s *Service) settle(a Actor, id, typ string, o outcome, now time.Time) erro
 // re-hashes it when its parameters are below the current ones. It returns
 // the user's credential. With allowMustChange false a one-time password
 // is refused with api.ErrMustChange after it verified.
-func (s *Service) checkPassword(ctx context.Context, a Actor, id string, password []byte, allowMustChange bool) (store.Credential, error) {
+func (s *room) checkPassword(ctx context.Context, a Actor, id string, password []byte, allowMustChange bool) (store.Credential, error) {
 	now := s.now()
 	if err := s.reserve(id, now); err != nil {
 		s.record(ctx, s.entry(a, "user.login", "user:"+id, "locked", nil))
@@ -187,7 +186,7 @@ func (s *Service) checkPassword(ctx context.Context, a Actor, id string, passwor
 // argon2id work and gets the same error. A disabled user is refused the
 // same way, after the password was checked. It does not tell whether a
 // second factor is due; the password grant uses SignIn.
-func (s *Service) Login(ctx context.Context, a Actor, username string, password []byte) (store.User, error) {
+func (s *SignIn) Login(ctx context.Context, a Actor, username string, password []byte) (store.User, error) {
 	si, err := s.SignIn(ctx, a, username, password)
 	return si.User, err
 }
@@ -206,9 +205,9 @@ type SignInResult struct {
 // factor is due, as decided by the same credential read that checked the
 // password. username is a username or an e-mail address (findSignIn); an
 // unknown address is answered like an unknown username.
-func (s *Service) SignIn(ctx context.Context, a Actor, username string, password []byte) (SignInResult, error) {
+func (s *SignIn) SignIn(ctx context.Context, a Actor, username string, password []byte) (SignInResult, error) {
 	fail := errBadLogin()
-	u, err := findSignIn(s.st.Users(), username)
+	u, err := s.dir.FindSignIn(username)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			return SignInResult{}, storeErr("sign in", err)
@@ -226,51 +225,4 @@ func (s *Service) SignIn(ctx context.Context, a Actor, username string, password
 		return SignInResult{}, fail
 	}
 	return SignInResult{User: u, SecondFactorDue: c.SecondFactor(), MFATypes: enabledTypes(c)}, nil
-}
-
-// epochs is the in-memory table of subjects whose tokens have a
-// not-before (forced logout, disable): small, since most users never had
-// one, and read on every decision without touching the store.
-type epochs struct {
-	mu       sync.RWMutex
-	notBefor map[string]time.Time
-	disabled map[string]bool
-}
-
-func (e *epochs) set(id string, t time.Time, disabled bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.notBefor == nil {
-		e.notBefor, e.disabled = map[string]time.Time{}, map[string]bool{}
-	}
-	if !t.IsZero() {
-		e.notBefor[id] = t
-	}
-	if disabled {
-		e.disabled[id] = true
-	} else {
-		delete(e.disabled, id)
-	}
-}
-
-func (e *epochs) forget(id string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.notBefor, id)
-	delete(e.disabled, id)
-}
-
-// TokenValid reports whether a token issued at iat to the subject with
-// record ID id may still be honoured: the subject exists in the index
-// (checked by the caller), is not disabled, and the token is not older
-// than the subject's last forced logout. Tokens carry whole seconds, so
-// a token issued in the same second as the logout is refused too.
-func (s *Service) TokenValid(id string, iat time.Time) bool {
-	s.epochs.mu.RLock()
-	defer s.epochs.mu.RUnlock()
-	if s.epochs.disabled[id] {
-		return false
-	}
-	nb, ok := s.epochs.notBefor[id]
-	return !ok || iat.After(nb.Truncate(time.Second))
 }
