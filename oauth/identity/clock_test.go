@@ -15,7 +15,6 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/token"
 )
 
@@ -108,52 +107,3 @@ func TestClockJumpTokens(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrUnauthorized, "a revoked token resurrected by a clock jump")
 }
 
-// TestClockJumpLockout: a lock ends after lockout_duration when the clock
-// runs forward (even by a year), and does not become eternal when the
-// clock jumps back after the lock was set, nor when it jumps back while
-// failures are being counted.
-func TestClockJumpLockout(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, identity.Config{})
-	ctx := context.Background()
-	u := e.user(t, "clocky")
-	lock := func() {
-		t.Helper()
-		for range 5 {
-			_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
-		}
-		_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
-		require.ErrorIs(t, err, login.ErrAccountLocked)
-	}
-	tryLogin := func(what string) {
-		t.Helper()
-		_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
-		require.NoError(t, err, what)
-	}
-
-	lock()
-	e.clock.Add(365 * 24 * time.Hour)
-	tryLogin("a year forward ends the lock")
-
-	lock()
-	e.clock.Add(-365 * 24 * time.Hour)
-	tryLogin("a year back does not make the lock last a year")
-
-	lock()
-	e.clock.Add(-20 * time.Minute) // the lock now ends 35 min ahead: more than one lockout period
-	tryLogin("a lock ending further ahead than lockout_duration is a clock jump")
-
-	// Failures counted, then the clock jumps back: the count still
-	// locks at the limit, and that lock ends on time.
-	for range 3 {
-		_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
-	}
-	e.clock.Add(-48 * time.Hour)
-	for range 2 {
-		_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
-	}
-	_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
-	require.ErrorIs(t, err, login.ErrAccountLocked, "failures before a backward jump still count")
-	e.clock.Add(16 * time.Minute)
-	tryLogin("and that lock ends after lockout_duration")
-}

@@ -8,11 +8,14 @@ package identitytest
 import (
 	"context"
 	"crypto/rand"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
@@ -79,4 +82,18 @@ func Open(t testing.TB, cfg identity.Config, ho credential.HasherOptions, so ...
 	_, _, err = r.Service.Bootstrap(context.Background())
 	require.NoError(t, err)
 	return &Env{Store: st, Audit: al, Index: idx, Clock: c, Rooms: r}
+}
+
+// EnrolTOTP turns TOTP on for a user through the admin plane, with a
+// code oathtool computes at now, and returns its base32 seed.
+func EnrolTOTP(t testing.TB, mfa *login.Enrolment, now time.Time, userID string) string {
+	t.Helper()
+	ctx := context.Background()
+	setup, err := mfa.MFASetup(ctx, Admin, userID, api.MFATypeApp)
+	require.NoError(t, err)
+	code, err := exec.Command("oathtool", "--totp", "-b", "-N", now.UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+	require.NoError(t, err)
+	_, err = mfa.MFAEnable(ctx, Admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
+	require.NoError(t, err)
+	return setup.Secret
 }

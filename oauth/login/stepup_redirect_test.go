@@ -1,4 +1,4 @@
-package identity_test
+package login_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/oauth/login"
 )
 
@@ -183,7 +184,7 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	v, err := d.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
 	require.NoError(t, err)
 	d.clock.Add(time.Minute)
-	enrolTOTP(t, d.env, v.ID)
+	identitytest.EnrolTOTP(t, d.mfa, d.clock.Now(), v.ID)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
 	_, err = d.mfa.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)
@@ -274,7 +275,7 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 func TestFactorAddressOverHTTP(t *testing.T) {
 	t.Parallel()
 	d := newDeliveredEnv(t)
-	data, adminPlane := servePlane(t, d.env, false), servePlane(t, d.env, true)
+	data, adminPlane := d.routes(false), d.routes(true)
 	v := d.user(t, "vera", "identity-editor-group")
 	m := d.user(t, "mallory", "identity-editor-group")
 	d.enrolEmail(t, v.ID, "vera@example.com")
@@ -289,7 +290,7 @@ func TestFactorAddressOverHTTP(t *testing.T) {
 		{"own name, no factor moved", v.ID, "PATCH", "/v1/users/" + v.ID, `{"firstName":"Vera"}`, 200, "", `"mfaEnabled":true`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body := call(t, data, tc.as, tc.method, tc.path, tc.body)
+			code, body := call(data, tc.as, tc.method, tc.path, tc.body)
 			require.Equal(t, tc.code, code, body)
 			if tc.aut != "" {
 				require.Contains(t, body, `"`+tc.aut+`"`)
@@ -297,7 +298,7 @@ func TestFactorAddressOverHTTP(t *testing.T) {
 			require.Contains(t, body, tc.says)
 		})
 	}
-	code, body := call(t, adminPlane, "", "PATCH", "/v1/users/"+v.ID, `{"email":"vera@new.example"}`)
+	code, body := call(adminPlane, "", "PATCH", "/v1/users/"+v.ID, `{"email":"vera@new.example"}`)
 	require.Equal(t, 200, code, body)
 	require.Contains(t, body, `"mfaEnabled":false`, "the moved factor is off until enrolled again")
 }

@@ -1,4 +1,4 @@
-package identity_test
+package login_test
 
 import (
 	"context"

@@ -1,8 +1,7 @@
-package identity_test
+package login_test
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,22 +10,9 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/oauth/login"
 )
-
-// enrolTOTP turns TOTP on for a user through the admin plane and returns
-// its base32 seed.
-func enrolTOTP(t *testing.T, e *env, userID string) string {
-	t.Helper()
-	ctx := context.Background()
-	setup, err := e.mfa.MFASetup(ctx, admin, userID, api.MFATypeApp)
-	require.NoError(t, err)
-	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
-	require.NoError(t, err)
-	_, err = e.mfa.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
-	require.NoError(t, err)
-	return setup.Secret
-}
 
 // TestStepUpForCredentialOps: on the data plane, minting an application
 // secret and changing second factors need a session whose sign-in passed
@@ -38,7 +24,7 @@ func TestStepUpForCredentialOps(t *testing.T) {
 	ctx := context.Background()
 	u := e.user(t, "ines")
 	e.clock.Add(time.Minute)
-	enrolTOTP(t, e, u.ID)
+	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
 	enrolled := e.clock.Now()
 	e.clock.Add(20 * time.Minute)
 	bearer := func(s *identity.Session) identity.Actor {
@@ -92,7 +78,7 @@ func TestStepUpGuardsMFAChanges(t *testing.T) {
 	_, err := e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeApp)
 	require.NoError(t, err, "the first factor needs no step-up: there is nothing to step up with")
 	e.clock.Add(time.Second)
-	enrolTOTP(t, e, u.ID)
+	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
 	_, err = e.mfa.MFADisable(ctx, weak, u.ID)
 	require.ErrorIs(t, err, api.ErrStepUp)
 	_, err = e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeEmail)
