@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -32,7 +33,7 @@ func attemptAtOnce(t *testing.T, n int, checkedErr error, attempt func() error) 
 			case errors.Is(err, checkedErr):
 				c.Add(1)
 			default:
-				t.Errorf("unexpected answer: %v", err)
+				assert.Fail(t, "unexpected answer", "%v", err)
 			}
 		})
 	}
