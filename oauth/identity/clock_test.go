@@ -106,4 +106,3 @@ func TestClockJumpTokens(t *testing.T) {
 	_, err = again.Verify(revoked)
 	require.ErrorIs(t, err, api.ErrUnauthorized, "a revoked token resurrected by a clock jump")
 }
-
