@@ -36,7 +36,7 @@ func seed(st *store.Store, cfg Config, log *slog.Logger) (adminID string, pw []b
 		return "", nil, fmt.Errorf("daemon: audit log: %w", err)
 	}
 	defer al.Close()
-	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: authz.New(), Log: log, Issuer: totpIssuer(cfg.Issuer)})
+	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: authz.New(), Log: log})
 	if err != nil {
 		return "", nil, err
 	}

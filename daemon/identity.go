@@ -16,6 +16,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
 	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/oauth/token"
@@ -29,6 +30,7 @@ type identityPlane struct {
 	audit  *audit.Log
 	index  *authz.Index
 	svc    *identity.Service
+	mfa    *login.Enrolment
 	review *review.Admin
 	apply  *policy.Applier
 	tokens *token.Server
@@ -52,11 +54,17 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		}
 	}
 	idx := authz.New()
-	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Issuer: totpIssuer(cfg.Issuer)})
+	// The application table that authenticates clients is filled by the
+	// directory's index; the sign-in room reads the directory, whose
+	// credential operations ask it for their step-up.
+	apps := login.NewClients(st, login.Options{Audit: al, Log: log})
+	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Applications: apps})
 	if err != nil {
 		al.Close()
 		return nil, err
 	}
+	signIn, mfa := login.New(st, svc, login.Options{Audit: al, Log: log, Issuer: totpIssuer(cfg.Issuer), Providers: svc.Providers()})
+	svc.UseLogin(signIn, mfa)
 	// Loading decodes every user once; collect its garbage eagerly, since
 	// under mlockall the heap's high-water mark stays resident.
 	gc := debug.SetGCPercent(20)
@@ -72,14 +80,14 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		return nil, err
 	}
 	tokens, err := token.New(st, cfg.Tokens, token.Options{Issuer: cfg.Issuer, Owner: cfg.Owner, Sessions: svc,
-		Clients: svc, ClientAuth: svc, SignIn: svc, SecondFactor: svc, Audit: al, Subjects: idx, Log: log, DefaultProduct: cfg.Authz.DefaultProduct})
+		Clients: apps, ClientAuth: apps, SignIn: signIn, SecondFactor: signIn, Audit: al, Subjects: idx, Log: log, DefaultProduct: cfg.Authz.DefaultProduct})
 	if err != nil {
 		al.Close()
 		return nil, err
 	}
 	tokens.Start()
 	rev := review.New(st, review.Options{Audit: al, Index: idx, MaxSecretAge: cfg.Identity.MaxSecretAge.Duration, Log: log})
-	return &identityPlane{audit: al, index: idx, svc: svc, review: rev, apply: policy.NewApplier(st, svc, nil), tokens: tokens}, nil
+	return &identityPlane{audit: al, index: idx, svc: svc, mfa: mfa, review: rev, apply: policy.NewApplier(st, svc, nil), tokens: tokens}, nil
 }
 
 // close stops the token housekeeping (writing its last audit summary),

@@ -38,11 +38,13 @@ type FieldRotator interface {
 // Planes are the rooms the routes of both planes ask.
 type Planes struct {
 	Identity *identity.Service
-	Tokens   *token.Server
-	Index    Index
-	Audit    AuditLog
-	Log      *slog.Logger     // nil: slog.Default()
-	Now      func() time.Time // nil: time.Now
+	// MFA is the users' second-factor enrolment (oauth/login).
+	MFA    Enrolment
+	Tokens *token.Server
+	Index  Index
+	Audit  AuditLog
+	Log    *slog.Logger     // nil: slog.Default()
+	Now    func() time.Time // nil: time.Now
 
 	// The admin plane only.
 
@@ -80,7 +82,7 @@ func Data(p Planes) *http.ServeMux {
 	p.defaults()
 	mux := http.NewServeMux()
 	a := auth{tokens: p.Tokens, index: p.Index}
-	IdentityRoutes(mux, p.Identity, Plane{Authenticate: a.bearer, Audit: p.Audit, Now: p.Now, Log: p.Log, Allowed: a.identityAllowed})
+	IdentityRoutes(mux, p.Identity, Plane{Authenticate: a.bearer, MFA: p.MFA, Audit: p.Audit, Now: p.Now, Log: p.Log, Allowed: a.identityAllowed})
 	t := tokenRoutes{s: p.Tokens, log: p.Log}
 	mux.HandleFunc("POST /v1/login/oauth/access_token", t.lerianToken(""))
 	mux.HandleFunc("POST /v1/login/oauth/refresh_token", t.lerianToken("refresh_token"))
@@ -114,7 +116,7 @@ func Data(p Planes) *http.ServeMux {
 func Admin(p Planes) *http.ServeMux {
 	p.defaults()
 	mux := http.NewServeMux()
-	IdentityRoutes(mux, p.Identity, Plane{Admin: true, Authenticate: p.AdminActor, Audit: p.Audit, Now: p.Now, Review: p.Review, Apply: p.Apply, Log: p.Log})
+	IdentityRoutes(mux, p.Identity, Plane{Admin: true, Authenticate: p.AdminActor, MFA: p.MFA, Audit: p.Audit, Now: p.Now, Review: p.Review, Apply: p.Apply, Log: p.Log})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, p.Status())
 	})

@@ -33,7 +33,7 @@ func TestAdminRoutesNameTheirCaller(t *testing.T) {
 	t.Parallel()
 	e := identitytest.Open(t, identity.DefaultConfig(), credential.HasherOptions{})
 	mux := Admin(Planes{
-		Identity: e.Service, Index: e.Index, Audit: e.Audit,
+		Identity: e.Service, MFA: e.Enrolment, Index: e.Index, Audit: e.Audit,
 		AdminActor: func(*http.Request) (change.Actor, error) {
 			return change.Actor{}, fmt.Errorf("test: %w: no peer credentials", api.ErrForbidden)
 		},
@@ -63,7 +63,7 @@ func TestAdminRoutesNameTheirCaller(t *testing.T) {
 func TestDataPlaneHealthAndNotFound(t *testing.T) {
 	t.Parallel()
 	e := identitytest.Open(t, identity.DefaultConfig(), credential.HasherOptions{})
-	mux := Data(Planes{Identity: e.Service, Index: e.Index, Audit: e.Audit})
+	mux := Data(Planes{Identity: e.Service, MFA: e.Enrolment, Index: e.Index, Audit: e.Audit})
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest("GET", "/health", nil))
 	require.Equal(t, http.StatusOK, w.Code)

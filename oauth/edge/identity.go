@@ -39,7 +39,20 @@ type Plane struct {
 	// Apply the policy route; both are needed when Admin is true.
 	Review Reviewer
 	Apply  Applier
-	Log    *slog.Logger
+	// MFA answers a user's second-factor routes (/v1/users/{id}/mfa…):
+	// oauth/login's enrolment.
+	MFA Enrolment
+	Log *slog.Logger
+}
+
+// Enrolment is what the second-factor routes ask of oauth/login.
+type Enrolment interface {
+	MFAStatus(idOrName string) (api.MFAStatus, error)
+	MFASetup(ctx context.Context, a change.Actor, idOrName, mfaType string) (api.MFASetup, error)
+	MFAVerify(ctx context.Context, a change.Actor, idOrName string, req api.MFAVerifyRequest) (api.MFAVerified, error)
+	MFAEnable(ctx context.Context, a change.Actor, idOrName string, req api.MFAEnableRequest) (api.MFAEnabled, error)
+	MFADisable(ctx context.Context, a change.Actor, idOrName string) (api.MFAStatus, error)
+	MFAPreferred(ctx context.Context, a change.Actor, idOrName, mfaType string) (api.MFAPreferred, error)
 }
 
 // Applier is what the admin routes ask of oauth/policy.
@@ -70,6 +83,7 @@ func IdentityRoutes(mux *http.ServeMux, svc *identity.Service, plane Plane) {
 	}
 	rt := &identityRoutes{svc: svc, plane: plane, m: mux}
 	prov := svc.Providers()
+	mfa := plane.MFA
 	h := rt.handle
 	ctx := func(r *http.Request) context.Context { return r.Context() }
 	id := func(r *http.Request) string { return r.PathValue("id") }
@@ -92,19 +106,19 @@ func IdentityRoutes(mux *http.ServeMux, svc *identity.Service, plane Plane) {
 	h("POST /v1/users/{id}/logout", "users", false, noContent(func(r *http.Request, a change.Actor) error { return svc.Logout(ctx(r), a, id(r)) }))
 	// A user's second factor is theirs alone on the data plane (a helpdesk
 	// resets MFA on the admin socket): nobody mints another's TOTP seed.
-	h("GET /v1/users/{id}/mfa", "", true, answer(func(r *http.Request, a change.Actor) (api.MFAStatus, error) { return svc.MFAStatus(id(r)) }))
+	h("GET /v1/users/{id}/mfa", "", true, answer(func(r *http.Request, a change.Actor) (api.MFAStatus, error) { return mfa.MFAStatus(id(r)) }))
 	h("POST /v1/users/{id}/mfa/setup", "", true, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MFASetupRequest) (api.MFASetup, error) {
-		return svc.MFASetup(ctx(r), a, id(r), req.MFAType)
+		return mfa.MFASetup(ctx(r), a, id(r), req.MFAType)
 	}))
 	h("POST /v1/users/{id}/mfa/verify", "", true, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MFAVerifyRequest) (api.MFAVerified, error) {
-		return svc.MFAVerify(ctx(r), a, id(r), req)
+		return mfa.MFAVerify(ctx(r), a, id(r), req)
 	}))
 	h("POST /v1/users/{id}/mfa/enable", "", true, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MFAEnableRequest) (api.MFAEnabled, error) {
-		return svc.MFAEnable(ctx(r), a, id(r), req)
+		return mfa.MFAEnable(ctx(r), a, id(r), req)
 	}))
-	h("POST /v1/users/{id}/mfa/disable", "", true, answer(func(r *http.Request, a change.Actor) (api.MFAStatus, error) { return svc.MFADisable(ctx(r), a, id(r)) }))
+	h("POST /v1/users/{id}/mfa/disable", "", true, answer(func(r *http.Request, a change.Actor) (api.MFAStatus, error) { return mfa.MFADisable(ctx(r), a, id(r)) }))
 	h("PATCH /v1/users/{id}/mfa/preferred", "", true, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MFAPreferredRequest) (api.MFAPreferred, error) {
-		return svc.MFAPreferred(ctx(r), a, id(r), req.MFAType)
+		return mfa.MFAPreferred(ctx(r), a, id(r), req.MFAType)
 	}))
 
 	h("GET /v1/groups", "groups", false, listed(func(r *http.Request, a change.Actor) ([]api.Group, error) { return svc.ListGroupsFor(a) }))

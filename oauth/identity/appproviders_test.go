@@ -40,11 +40,11 @@ func TestEnrolmentCodeFollowsBearersApplication(t *testing.T) {
 
 	u := e.user(t, "tove")
 	bearer := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, ClientID: app.ClientID}
-	_, err = e.svc.MFASetup(ctx, bearer, u.ID, api.MFATypeEmail)
+	_, err = e.mfa.MFASetup(ctx, bearer, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	relayB.Next(t)
 	require.Empty(t, relayA.Mails())
-	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	relayA.Next(t)
 	require.Len(t, relayB.Mails(), 1)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/store"
 )
 
@@ -23,7 +24,7 @@ func TestSignInByEmail(t *testing.T) {
 	u, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
 	require.NoError(t, err)
 	for _, name := range []string{"maria", "MARIA", "Maria.Silva@Example.com", "maria.silva@example.com", "MARIA.SILVA@EXAMPLE.COM"} {
-		got, err := e.svc.Login(ctx, admin, name, []byte(u.Password))
+		got, err := e.signIn.Login(ctx, admin, name, []byte(u.Password))
 		require.NoError(t, err, name)
 		require.Equal(t, u.ID, got.ID, name)
 	}
@@ -33,13 +34,13 @@ func TestSignInByEmail(t *testing.T) {
 	// Two wrong guesses by username and two by address lock the account:
 	// naming it two ways does not double the budget.
 	for _, name := range []string{"maria", "maria", "maria.silva@example.com", "Maria.Silva@example.com"} {
-		_, err := e.svc.Login(ctx, admin, name, []byte("wrong-password-guess"))
+		_, err := e.signIn.Login(ctx, admin, name, []byte("wrong-password-guess"))
 		require.ErrorIs(t, err, api.ErrBadLogin)
 	}
-	_, err = e.svc.Login(ctx, admin, "maria.silva@example.com", []byte(u.Password))
-	require.ErrorIs(t, err, identity.ErrAccountLocked)
-	_, err = e.svc.Login(ctx, admin, "maria", []byte(u.Password))
-	require.ErrorIs(t, err, identity.ErrAccountLocked)
+	_, err = e.signIn.Login(ctx, admin, "maria.silva@example.com", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked)
+	_, err = e.signIn.Login(ctx, admin, "maria", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked)
 }
 
 // TestUnknownEmailLooksLikeWrongPassword: an unknown address, an unknown
@@ -50,10 +51,10 @@ func TestUnknownEmailLooksLikeWrongPassword(t *testing.T) {
 	ctx := context.Background()
 	_, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "nina", Email: "nina@example.com"})
 	require.NoError(t, err)
-	_, wrong := e.svc.Login(ctx, admin, "nina@example.com", []byte("wrong-password-guess"))
+	_, wrong := e.signIn.Login(ctx, admin, "nina@example.com", []byte("wrong-password-guess"))
 	require.ErrorIs(t, wrong, api.ErrBadLogin)
 	for _, name := range []string{"nobody@example.com", "NINA@example.org", "nobody", "x@" + strings.Repeat("a", 300)} {
-		_, err := e.svc.Login(ctx, admin, name, []byte("wrong-password-guess"))
+		_, err := e.signIn.Login(ctx, admin, name, []byte("wrong-password-guess"))
 		require.ErrorIs(t, err, api.ErrBadLogin, name)
 		require.Equal(t, wrong.Error(), err.Error(), name)
 	}
@@ -124,9 +125,9 @@ func TestSharedEmailResolved(t *testing.T) {
 		require.NoError(t, err)
 		ids = append(ids, c.ID)
 	}
-	_, err := e.svc.Login(ctx, admin, "shared@example.com", []byte("correct horse battery sx"))
+	_, err := e.signIn.Login(ctx, admin, "shared@example.com", []byte("correct horse battery sx"))
 	require.ErrorIs(t, err, api.ErrBadLogin, "a shared address signs nobody in")
-	_, err = e.svc.Login(ctx, admin, "sara", []byte("correct horse battery sx"))
+	_, err = e.signIn.Login(ctx, admin, "sara", []byte("correct horse battery sx"))
 	require.NoError(t, err, "the username still does")
 	rev, err := e.rev.Review(time.Hour)
 	require.NoError(t, err)
@@ -154,10 +155,10 @@ func TestSharedEmailResolved(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.svc.UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
 	require.NoError(t, err)
-	got, err := e.svc.Login(ctx, admin, "SHARED@example.com", []byte("correct horse battery tx"))
+	got, err := e.signIn.Login(ctx, admin, "SHARED@example.com", []byte("correct horse battery tx"))
 	require.NoError(t, err)
 	require.Equal(t, ids[1], got.ID)
-	got, err = e.svc.Login(ctx, admin, "sara.new@example.com", []byte("correct horse battery sx"))
+	got, err = e.signIn.Login(ctx, admin, "sara.new@example.com", []byte("correct horse battery sx"))
 	require.NoError(t, err)
 	require.Equal(t, ids[0], got.ID)
 }

@@ -20,7 +20,7 @@ import (
 func FuzzIdentityRoutes(f *testing.F) {
 	e := newEnv(f, identity.Config{})
 	mux := http.NewServeMux()
-	edge.IdentityRoutes(mux, e.svc, edge.Plane{Admin: true, Review: e.rev, Apply: e.pol, Authenticate: func(*http.Request) (identity.Actor, error) { return admin, nil }})
+	edge.IdentityRoutes(mux, e.svc, edge.Plane{Admin: true, MFA: e.mfa, Review: e.rev, Apply: e.pol, Authenticate: func(*http.Request) (identity.Actor, error) { return admin, nil }})
 	routes := []struct{ method, path string }{
 		{"POST", "/v1/users"}, {"PATCH", "/v1/users/admin"}, {"PATCH", "/v1/users/admin/reset-password"},
 		{"PATCH", "/v1/users/admin/update-password"}, {"POST", "/v1/groups"}, {"POST", "/v1/groups/admin-group/permissions"},

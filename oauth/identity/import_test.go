@@ -105,31 +105,31 @@ func TestImportLerianExport(t *testing.T) {
 
 	// The bcrypt user signs in with the old password; the hash is then
 	// argon2id. A wrong password is refused before and after.
-	_, err = e.svc.SignIn(ctx, admin, "johndoe", []byte("not-the-password-at-all"))
+	_, err = e.signIn.SignIn(ctx, admin, "johndoe", []byte("not-the-password-at-all"))
 	require.ErrorIs(t, err, api.ErrBadLogin)
 	c, err := e.st.Credentials().Get(exportJohnID)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(c.PasswordHash, exportBcryptPfx), "kept as imported until a sign-in passes")
-	si, err := e.svc.SignIn(ctx, admin, "johndoe", []byte(exportJohnPass))
+	si, err := e.signIn.SignIn(ctx, admin, "johndoe", []byte(exportJohnPass))
 	require.NoError(t, err)
 	require.Equal(t, exportJohnID, si.User.ID)
 	c, err = e.st.Credentials().Get(exportJohnID)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(c.PasswordHash, "$argon2id$"), "re-made as argon2id at the first sign-in, got %.10s", c.PasswordHash)
 	require.NoError(t, credential.VerifyPassword(c.PasswordHash, []byte(exportJohnPass)))
-	_, err = e.svc.SignIn(ctx, admin, "johndoe", []byte(exportJohnPass))
+	_, err = e.signIn.SignIn(ctx, admin, "johndoe", []byte(exportJohnPass))
 	require.NoError(t, err, "and the argon2id hash verifies")
 
 	// The one-time password works once, for a change only.
-	_, err = e.svc.SignIn(ctx, admin, "janedoe", []byte(res.Passwords[0].Password))
+	_, err = e.signIn.SignIn(ctx, admin, "janedoe", []byte(res.Passwords[0].Password))
 	require.ErrorIs(t, err, api.ErrMustChange)
 
 	// The application: its existing secret authenticates it, under its
 	// own clientId, with its groups.
-	cl, err := e.svc.AuthenticateClient(ctx, admin, exportClientID, []byte(exportSecret))
+	cl, err := e.clients.AuthenticateClient(ctx, admin, exportClientID, []byte(exportSecret))
 	require.NoError(t, err)
 	require.Equal(t, exportAppID, cl.ID)
-	_, err = e.svc.AuthenticateClient(ctx, admin, exportClientID, []byte(strings.Replace(exportSecret, "019c", "019d", 1)))
+	_, err = e.clients.AuthenticateClient(ctx, admin, exportClientID, []byte(strings.Replace(exportSecret, "019c", "019d", 1)))
 	require.ErrorIs(t, err, api.ErrBadLogin)
 	app, err := e.svc.GetApplication(exportClientID)
 	require.NoError(t, err)
@@ -223,7 +223,7 @@ func TestImportAllOrNothing(t *testing.T) {
 		_, err = e.svc.GetUser(name)
 		require.ErrorIs(t, err, api.ErrNotFound, "%s was written although the import failed", name)
 	}
-	_, err = e.svc.AuthenticateClient(ctx, admin, exportClientID, []byte(exportSecret))
+	_, err = e.clients.AuthenticateClient(ctx, admin, exportClientID, []byte(exportSecret))
 	require.NoError(t, err, "the stored secret is untouched")
 	require.Len(t, auditOf(t, e, ""), before, "nothing audited as done")
 }
@@ -469,10 +469,10 @@ func TestImportManyOneTimePasswords(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("user%02d", i), p.Username, "in the file's order")
 		require.False(t, seen[p.Password])
 		seen[p.Password] = true
-		_, err := e.svc.SignIn(ctx, admin, p.Username, []byte(p.Password))
+		_, err := e.signIn.SignIn(ctx, admin, p.Username, []byte(p.Password))
 		require.ErrorIs(t, err, api.ErrMustChange, "%s's one-time password is its own", p.Username)
 	}
-	_, err = e.svc.SignIn(ctx, admin, "user01", []byte(res.Passwords[0].Password))
+	_, err = e.signIn.SignIn(ctx, admin, "user01", []byte(res.Passwords[0].Password))
 	require.ErrorIs(t, err, api.ErrBadLogin, "and no one else's")
 }
 

@@ -33,6 +33,7 @@ func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
 	asked := map[string]bool{}
 	mux := http.NewServeMux()
 	edge.IdentityRoutes(mux, e.svc, edge.Plane{
+		MFA:   e.mfa,
 		Audit: e.log,
 		Now:   e.clock.Now,
 		Authenticate: func(*http.Request) (identity.Actor, error) {

@@ -27,7 +27,7 @@ import (
 func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 	t.Helper()
 	mux := http.NewServeMux()
-	plane := edge.Plane{Admin: admin, Review: e.rev, Apply: e.pol, Audit: e.log, Now: e.clock.Now, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
+	plane := edge.Plane{Admin: admin, MFA: e.mfa, Review: e.rev, Apply: e.pol, Audit: e.log, Now: e.clock.Now, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
 	plane.Authenticate = func(r *http.Request) (identity.Actor, error) {
 		if admin {
 			return identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil

@@ -42,10 +42,10 @@ type Service struct {
 	hasher  *credential.Hasher
 	cfg     Config
 	memMu   [refreshStripes]sync.Mutex // orders refreshes of the index and epochs (refresh.go)
-	issuer  string
 	epochs  epochs
-	clients clients
-	sends   sendLimits // resends of e-mail and SMS codes (otp.go)
+	clients clients // the application table that authenticates clients (login_deps.go)
+	signIn  SignInRules
+	factors FactorRules
 	// providers choose and open the relay or gateway a code goes through.
 	providers *delivery.Providers
 	log       *slog.Logger
@@ -65,8 +65,9 @@ type Options struct {
 	// Hasher bounds concurrent argon2id work; nil makes one from the
 	// config's password cost.
 	Hasher *credential.Hasher
-	// Issuer names the TOTP issuer shown in authenticator apps.
-	Issuer string
+	// Applications is told of every application the index loads or
+	// changes: oauth/login's table that authenticates clients.
+	Applications ApplicationCache
 }
 
 // New returns the service. It does not load the index; call LoadIndex.
@@ -83,9 +84,6 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 	}
 	if cfg.CredentialOpsMaxAge.Duration <= 0 {
 		cfg.CredentialOpsMaxAge = def.CredentialOpsMaxAge
-	}
-	if opt.Issuer == "" {
-		opt.Issuer = "accessd"
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
@@ -112,7 +110,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 		return nil, errors.New("identity: New needs an audit log and an index")
 	}
 	s := &Service{st: st, audit: opt.Audit, index: opt.Index, hasher: opt.Hasher, cfg: cfg,
-		issuer: opt.Issuer, log: opt.Log, now: opt.Now, rand: opt.Rand}
+		clients: clients{opt.Applications}, log: opt.Log, now: opt.Now, rand: opt.Rand}
 	s.providers = delivery.NewProviders(st, delivery.ProviderOptions{Audit: opt.Audit, Directory: s, Log: opt.Log, Now: opt.Now})
 	return s, nil
 }

@@ -2,12 +2,10 @@ package identity_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/store/storetest/testkit"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
 	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/store"
@@ -26,13 +25,17 @@ import (
 )
 
 type env struct {
-	st    *store.Store
-	log   *audit.Log
-	idx   *authz.Index
-	svc   *identity.Service
-	rev   *review.Admin
-	pol   *policy.Applier
-	clock *testkit.Clock
+	st  *store.Store
+	log *audit.Log
+	idx *authz.Index
+	svc *identity.Service
+	// signIn, mfa and clients are the sign-in rooms over svc.
+	signIn  *login.SignIn
+	mfa     *login.Enrolment
+	clients *login.Clients
+	rev     *review.Admin
+	pol     *policy.Applier
+	clock   *testkit.Clock
 }
 
 var admin = identitytest.Admin
@@ -50,7 +53,7 @@ func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, 
 	t.Helper()
 	ie := identitytest.Open(t, cfg, ho, so...)
 	rev := review.New(ie.Store, review.Options{Audit: ie.Audit, Index: ie.Index, MaxSecretAge: cfg.MaxSecretAge.Duration, Now: ie.Clock.Now})
-	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, rev: rev,
+	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, signIn: ie.SignIn, mfa: ie.Enrolment, clients: ie.Clients, rev: rev,
 		pol: policy.NewApplier(ie.Store, ie.Service, ie.Clock.Now), clock: ie.Clock}
 }
 
@@ -110,7 +113,7 @@ func TestUserLifecycle(t *testing.T) {
 	_, err = e.svc.SetUserEnabled(ctx, admin, u.ID, false)
 	require.NoError(t, err)
 	require.False(t, e.svc.TokenValid(u.ID, e.clock.Now().Add(time.Second)), "a disabled user's tokens are refused")
-	_, err = e.svc.Login(ctx, admin, "dave.miller", []byte(u.Password))
+	_, err = e.signIn.Login(ctx, admin, "dave.miller", []byte(u.Password))
 	require.ErrorIs(t, err, api.ErrBadLogin, "a disabled user cannot sign in, and is told nothing more")
 	_, err = e.svc.SetUserEnabled(ctx, admin, u.ID, true)
 	require.NoError(t, err)
@@ -121,52 +124,6 @@ func TestUserLifecycle(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrNotFound)
 	_, err = e.st.Credentials().Get(u.ID)
 	require.ErrorIs(t, err, store.ErrNotFound, "the credential goes with the user")
-}
-
-func TestLockoutParallelGuesses(t *testing.T) {
-	t.Parallel()
-	// One argon2id at a time, each slow (tens of ms): all twenty guesses
-	// are in flight long before five have been checked, so only the
-	// atomic reservation keeps the count at five.
-	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
-	e := newEnvWith(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}},
-		credential.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
-	ctx := context.Background()
-	u := e.user(t, "erin")
-	bad, locked := attemptAtOnce(t, 20, api.ErrBadLogin, func() error {
-		_, err := e.svc.Login(ctx, admin, "erin", []byte("wrong-password-guess-1"))
-		return err
-	})
-	require.LessOrEqual(t, bad, int32(5), "at most lockout_attempts guesses may be checked")
-	require.Equal(t, int32(20), bad+locked)
-	t.Logf("REPORT 20 parallel wrong passwords: %d checked, %d refused as locked", bad, locked)
-	_, err := e.svc.Login(ctx, admin, "erin", []byte(u.Password))
-	require.ErrorIs(t, err, identity.ErrAccountLocked, "the right password does not open a locked account")
-	require.Equal(t, api.ErrBadLogin, api.FaultOf(err), "on the wire a lock reads like a wrong password")
-
-	e.clock.Add(16 * time.Minute)
-	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
-	require.NoError(t, err, "the lock ends after lockout_duration")
-
-	// A clock that jumps back does not make a lock eternal.
-	for range 5 {
-		_, _ = e.svc.Login(ctx, admin, "erin", []byte("wrong-password-guess-2"))
-	}
-	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
-	require.ErrorIs(t, err, identity.ErrAccountLocked)
-	e.clock.Add(-24 * time.Hour)
-	_, err = e.svc.Login(ctx, admin, "erin", []byte(u.Password))
-	require.NoError(t, err, "a lock ending further ahead than one lockout period is a clock jump, not a life sentence")
-}
-
-func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, identity.Config{})
-	e.user(t, "frank")
-	_, err1 := e.svc.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
-	_, err2 := e.svc.Login(context.Background(), admin, "frank", []byte("whatever-password"))
-	require.ErrorIs(t, err1, api.ErrBadLogin)
-	require.Equal(t, err1.Error(), err2.Error())
 }
 
 func TestForcedLogout(t *testing.T) {
@@ -209,7 +166,7 @@ func TestApplicationSecretsAndRotation(t *testing.T) {
 	require.Len(t, got.Secrets, 1)
 
 	auth := func(secret string) error {
-		_, err := e.svc.AuthenticateClient(ctx, admin, app.ClientID, []byte(secret))
+		_, err := e.clients.AuthenticateClient(ctx, admin, app.ClientID, []byte(secret))
 		return err
 	}
 	require.NoError(t, auth(app.ClientSecret))
@@ -278,51 +235,6 @@ func TestGroupsAndMembers(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrNotFound)
 }
 
-func TestMFAWithOathtool(t *testing.T) {
-	t.Parallel()
-	if _, err := exec.LookPath("oathtool"); err != nil {
-		t.Fatal("oathtool is required (apt-get install oathtool; scripts/test installs it)")
-	}
-	e := newEnv(t, identity.Config{})
-	ctx := context.Background()
-	u := e.user(t, "ivan", "admin-group")
-	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
-	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(setup.URL, "otpauth://totp/"))
-	require.Len(t, setup.RecoveryCodes, 10)
-	code := func(at time.Time) string {
-		out, err := exec.Command("oathtool", "--totp", "-b", "-N", at.UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
-		require.NoError(t, err)
-		return strings.TrimSpace(string(out))
-	}
-	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
-	require.ErrorIs(t, err, api.ErrBadPasscode, "enabling needs a verified code first")
-	c := code(e.clock.Now())
-	v, err := e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
-	require.NoError(t, err)
-	require.True(t, v.Verified)
-	_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
-	require.ErrorIs(t, err, api.ErrBadPasscode, "a code is accepted once")
-	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
-	require.NoError(t, err)
-	st, err := e.svc.MFAStatus(u.ID)
-	require.NoError(t, err)
-	require.True(t, st.TOTPEnabled)
-
-	e.clock.Add(30 * time.Second)
-	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now()), ""))
-	require.NoError(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]))
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
-
-	// Failed codes count toward lockout.
-	for range 5 {
-		_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
-	}
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now().Add(30*time.Second)), ""), identity.ErrAccountLocked)
-	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
-	require.ErrorIs(t, err, api.ErrInvalidField)
-}
-
 // TestIndexFollowsStoreUnderRaces: membership changes that commit in one
 // order and return in another must leave decisions as the store is (a
 // review found the index keeping a removed admin grant).
@@ -348,53 +260,6 @@ func TestIndexFollowsStoreUnderRaces(t *testing.T) {
 		inStore := slices.Contains(stored.Groups, "admin-group")
 		require.Equal(t, inStore, e.idx.Allowed(u.ID, "", "anything", "delete"), "trial %d: the index disagrees with the store", trial)
 	}
-}
-
-// TestAbandonedAttemptsDoNotLockForever: sign-ins whose client hung up
-// before the check still count, and the lock they cause ends like any
-// other (a review found the account locked for good).
-func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
-	u := e.user(t, "judy")
-	gone, cancel := context.WithCancel(context.Background())
-	cancel()
-	for range 5 {
-		_, _ = e.svc.Login(gone, admin, "judy", []byte("guess-while-hanging-up"))
-	}
-	_, err := e.svc.Login(context.Background(), admin, "judy", []byte(u.Password))
-	require.ErrorIs(t, err, identity.ErrAccountLocked, "abandoned attempts count as failures")
-	e.clock.Add(16 * time.Minute)
-	_, err = e.svc.Login(context.Background(), admin, "judy", []byte(u.Password))
-	require.NoError(t, err, "and their lock ends")
-}
-
-// TestPasswordDoesNotResetSecondFactorFailures: with MFA on, passing the
-// password must not clear the failures of the second factor, or an
-// attacker with the password could guess codes for ever.
-func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, identity.Config{LockoutAttempts: 5})
-	ctx := context.Background()
-	u := e.user(t, "kim")
-	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
-	require.NoError(t, err)
-	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
-	require.NoError(t, err)
-	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
-	require.NoError(t, err)
-	for i := range 20 {
-		_, err := e.svc.Login(ctx, admin, "kim", []byte(u.Password))
-		if errors.Is(err, identity.ErrAccountLocked) {
-			require.Greater(t, i, 0)
-			return
-		}
-		require.NoError(t, err)
-		for range 2 {
-			_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
-		}
-	}
-	t.Fatal("40 wrong codes interleaved with right passwords never locked the account")
 }
 
 // TestLargeSubjectsAndGroups: a user with thousands of refresh families

@@ -9,6 +9,8 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/login"
 )
 
 // bearer is a data-plane caller acting as the user u.
@@ -138,9 +140,9 @@ func TestTenantScope(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "t-1", g.TenantID)
 	// Minting a secret on the data plane needs a second-factor sign-in.
-	enrolTOTP(t, e, a1.ID)
+	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), a1.ID)
 	t1mfa := t1
-	t1mfa.Session = &identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}
+	t1mfa.Session = &identity.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}}
 	ap, err := e.svc.CreateApplication(ctx, t1mfa, api.CreateApplicationRequest{Name: "t1-app"})
 	require.NoError(t, err)
 	apps, err := e.svc.ListApplicationsFor(t1)

@@ -591,7 +591,7 @@ func (s *Service) UpdatePassword(ctx context.Context, a Actor, idOrName string, 
 	if err != nil {
 		return err
 	}
-	if _, err := s.checkPassword(ctx, a, u.ID, oldPassword, true); err != nil {
+	if err := s.checkPassword(ctx, a, u.ID, oldPassword); err != nil {
 		return err
 	}
 	if string(oldPassword) == string(newPassword) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 )
 
 // clientAuth authenticates the client of a token request, under the
@@ -29,7 +29,7 @@ type clientAuth struct {
 // checked, a right one passes (so nobody can lock a service out by
 // failing in its name), and a wrong one is answered 429 and counted
 // instead of audited one by one.
-func (c *clientAuth) authenticate(ctx context.Context, r *Request) (*identity.Client, error) {
+func (c *clientAuth) authenticate(ctx context.Context, r *Request) (*login.Client, error) {
 	if r.ClientSecret == nil && (r.ClientID == "" || r.Cert == nil || r.ClientID == c.defaultClient) {
 		return nil, nil
 	}
@@ -39,7 +39,7 @@ func (c *clientAuth) authenticate(ctx context.Context, r *Request) (*identity.Cl
 	}
 	a := change.Actor{Name: "client:" + r.ClientID, Source: r.Source}
 	overBudget := c.failedClient.check(r.ClientID)
-	var cl identity.Client
+	var cl login.Client
 	var err error
 	switch {
 	case r.ClientSecret != nil && overBudget != nil:

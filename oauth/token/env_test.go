@@ -21,6 +21,7 @@ import (
 	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -37,6 +38,7 @@ type env struct {
 	al    *audit.Log
 	idx   *authz.Index
 	id    *identity.Service
+	rooms identitytest.Rooms
 	tok   *token.Server
 	clock *testkit.Clock
 	srv   *httptest.Server
@@ -60,21 +62,21 @@ func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
 	h, err := credential.NewHasher(credential.HasherOptions{Params: credential.TestParams()})
 	require.NoError(t, err)
 	idx := authz.New()
-	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx, Now: c.Now, Hasher: h})
-	require.NoError(t, err)
+	r := identitytest.Wire(t, st, al, idx, identity.Config{}, c.Now, h)
+	svc := r.Service
 	_, _, err = svc.Bootstrap(context.Background())
 	require.NoError(t, err)
-	tok, err := token.New(st, cfg, tokenOptions(svc, al, idx, c, issuer, product))
+	tok, err := token.New(st, cfg, tokenOptions(r, al, idx, c, issuer, product))
 	require.NoError(t, err)
-	srv := httptest.NewTLSServer(edge.Data(edge.Planes{Identity: svc, Tokens: tok, Index: idx, Audit: al, Now: c.Now}))
+	srv := httptest.NewTLSServer(edge.Data(edge.Planes{Identity: svc, MFA: r.Enrolment, Tokens: tok, Index: idx, Audit: al, Now: c.Now}))
 	t.Cleanup(func() { srv.Close(); tok.Close(); al.Close() })
-	return &env{st: st, al: al, idx: idx, id: svc, tok: tok, clock: c, srv: srv, hc: srv.Client()}
+	return &env{st: st, al: al, idx: idx, id: svc, rooms: r, tok: tok, clock: c, srv: srv, hc: srv.Client()}
 }
 
-// tokenOptions wires a token server to svc as the daemon does.
-func tokenOptions(svc *identity.Service, al *audit.Log, idx *authz.Index, c *testkit.Clock, iss, product string) token.Options {
-	return token.Options{Issuer: iss, Owner: "lerian", Sessions: svc, Clients: svc, ClientAuth: svc, SignIn: svc,
-		SecondFactor: svc, Audit: al, Subjects: idx, Now: c.Now, DefaultProduct: product}
+// tokenOptions wires a token server to the rooms r as the daemon does.
+func tokenOptions(r identitytest.Rooms, al *audit.Log, idx *authz.Index, c *testkit.Clock, iss, product string) token.Options {
+	return token.Options{Issuer: iss, Owner: "lerian", Sessions: r.Service, Clients: r.Clients, ClientAuth: r.Clients, SignIn: r.SignIn,
+		SecondFactor: r.SignIn, Audit: al, Subjects: idx, Now: c.Now, DefaultProduct: product}
 }
 
 func ctx() context.Context { return context.Background() }

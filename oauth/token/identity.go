@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/store"
 )
 
@@ -23,7 +23,7 @@ type SessionChecker interface {
 // ClientDirectory finds applications by client ID and writes down their
 // last use (batched by the per-minute summary).
 type ClientDirectory interface {
-	Client(clientID string) (identity.Client, bool)
+	Client(clientID string) (login.Client, bool)
 	RecordClientUse() error
 }
 
@@ -31,16 +31,16 @@ type ClientDirectory interface {
 // audited and counted toward its lockout, or quietly (over the failure
 // budget), or the certificate TLS verified (RFC 8705).
 type ClientAuthenticator interface {
-	AuthenticateClient(ctx context.Context, a change.Actor, clientID string, secret []byte) (identity.Client, error)
-	CheckClientSecret(clientID string, secret []byte) (identity.Client, bool)
-	AuthenticateCertificate(ctx context.Context, a change.Actor, clientID string, cert *x509.Certificate) (identity.Client, error)
+	AuthenticateClient(ctx context.Context, a change.Actor, clientID string, secret []byte) (login.Client, error)
+	CheckClientSecret(clientID string, secret []byte) (login.Client, bool)
+	AuthenticateCertificate(ctx context.Context, a change.Actor, clientID string, cert *x509.Certificate) (login.Client, error)
 }
 
 // SignInService checks a user's password under the account's lockout;
 // AttemptKey names the account a username or address signs in to, so
 // both spend one rate-limit budget.
 type SignInService interface {
-	SignIn(ctx context.Context, a change.Actor, username string, password []byte) (identity.SignInResult, error)
+	SignIn(ctx context.Context, a change.Actor, username string, password []byte) (login.SignInResult, error)
 	AttemptKey(name string) string
 }
 

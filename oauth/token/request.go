@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 )
 
 // Request is a token request from either face (RFC 6749's form, Lerian's
@@ -70,7 +70,7 @@ func (s *Server) Token(ctx context.Context, r *Request) (*Issued, error) {
 	case errors.As(err, new(*ErrRateLimited)):
 		result = "rate-limited"
 		s.metrics.limited.WithLabelValues(r.GrantType).Inc()
-	case errors.Is(err, identity.ErrAccountLocked):
+	case errors.Is(err, login.ErrAccountLocked):
 		result = "locked"
 		s.metrics.lockouts.Inc()
 	case err != nil:

@@ -2,7 +2,7 @@ package token
 
 import (
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 )
 
 // amrOf is the RFC 8176 methods a grant's sign-in passed: a password
@@ -10,9 +10,9 @@ import (
 // code, or a recovery code).
 func amrOf(grant string) []string {
 	if grant == "password+mfa" {
-		return []string{identity.AMRPassword, identity.AMROTP}
+		return []string{login.AMRPassword, login.AMROTP}
 	}
-	return []string{identity.AMRPassword}
+	return []string{login.AMRPassword}
 }
 
 // WithSession gives a user bearer's actor its client and its sign-in, as

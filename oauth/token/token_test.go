@@ -308,7 +308,7 @@ func TestIntrospectAndRevoke(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, code, "a revoked token is refused by /v1/authorize")
 
 	// The revocation survives a restart of the token server.
-	t2, err := token.New(e.st, token.DefaultConfig(), tokenOptions(e.id, e.al, e.idx, e.clock, issuer, ""))
+	t2, err := token.New(e.st, token.DefaultConfig(), tokenOptions(e.rooms, e.al, e.idx, e.clock, issuer, ""))
 	require.NoError(t, err)
 	defer t2.Close()
 	_, err = t2.Verify(tok.AccessToken)
@@ -357,17 +357,17 @@ func TestMFAChallenge(t *testing.T) {
 	require.NoError(t, err, "oathtool is required (apt-get install oathtool; scripts/test installs it)")
 	e := newEnv(t, token.DefaultConfig())
 	u := e.user(t, "dana", "amber-Falcon-window-12")
-	setup, err := e.id.MFASetup(ctx(), admin, u.ID, api.MFATypeApp)
+	setup, err := e.rooms.Enrolment.MFASetup(ctx(), admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
 	code := func() string {
 		out, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
-	_, err = e.id.MFAVerify(ctx(), admin, u.ID, api.MFAVerifyRequest{Passcode: code(), MFAType: api.MFATypeApp})
+	_, err = e.rooms.Enrolment.MFAVerify(ctx(), admin, u.ID, api.MFAVerifyRequest{Passcode: code(), MFAType: api.MFATypeApp})
 	require.NoError(t, err)
 	e.clock.Add(30 * time.Second)
-	_, err = e.id.MFAEnable(ctx(), admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: code()})
+	_, err = e.rooms.Enrolment.MFAEnable(ctx(), admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: code()})
 	require.NoError(t, err)
 	e.clock.Add(30 * time.Second)
 
@@ -403,7 +403,7 @@ func TestMFAChallenge(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: code(), MFAType: "app"}, &fail), "a logout ends open challenges")
 	e.clock.Add(30 * time.Second)
 	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12"}, &ch))
-	_, err = e.id.MFADisable(ctx(), admin, u.ID)
+	_, err = e.rooms.Enrolment.MFADisable(ctx(), admin, u.ID)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: "123456", MFAType: "app"}, &fail), "a factor switched off meanwhile makes no code pass")
 
@@ -594,10 +594,10 @@ func TestJWTAttacksRefused(t *testing.T) {
 
 	// The same keys under another issuer name (a second server over this
 	// store): a good signature, the wrong iss.
-	t2, err := token.New(e.st, token.DefaultConfig(), tokenOptions(e.id, e.al, e.idx, e.clock, "https://elsewhere.test", ""))
+	t2, err := token.New(e.st, token.DefaultConfig(), tokenOptions(e.rooms, e.al, e.idx, e.clock, "https://elsewhere.test", ""))
 	require.NoError(t, err)
 	defer t2.Close()
-	t2h := edge.Data(edge.Planes{Identity: e.id, Tokens: t2, Index: e.idx, Audit: e.al, Now: e.clock.Now})
+	t2h := edge.Data(edge.Planes{Identity: e.id, MFA: e.rooms.Enrolment, Tokens: t2, Index: e.idx, Audit: e.al, Now: e.clock.Now})
 	rr := httptest.NewRecorder()
 	rq := httptest.NewRequest("POST", "/oauth/token", strings.NewReader("grant_type=client_credentials"))
 	rq.Header.Set("Content-Type", "application/x-www-form-urlencoded")

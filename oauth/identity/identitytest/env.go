@@ -1,22 +1,26 @@
 // Package identitytest opens what the tests of the identity rooms share:
 // a real store in a temporary directory, its audit writer, the permission
-// index and the identity service over them, bootstrapped, on a movable
-// clock and with cheap argon2id costs. It protects nothing and is never
+// index, the identity service and the sign-in rooms (oauth/login) over
+// them, bootstrapped, on a movable clock and with cheap argon2id costs. It protects nothing and is never
 // imported by production code.
 package identitytest
 
 import (
 	"context"
 	"crypto/rand"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest/testkit"
@@ -25,13 +29,35 @@ import (
 // Admin is the actor of the admin socket.
 var Admin = change.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
 
-// Env is one test's store, audit writer, index and service.
+// Env is one test's store, audit writer, index, the directory service
+// and the sign-in rooms over it.
 type Env struct {
-	Store   *store.Store
-	Audit   *audit.Log
-	Index   *authz.Index
-	Service *identity.Service
-	Clock   *testkit.Clock
+	Store *store.Store
+	Audit *audit.Log
+	Index *authz.Index
+	Clock *testkit.Clock
+	Rooms
+}
+
+// Rooms are the directory service and the sign-in rooms wired to each
+// other as the daemon wires them.
+type Rooms struct {
+	Service   *identity.Service
+	SignIn    *login.SignIn
+	Enrolment *login.Enrolment
+	Clients   *login.Clients
+}
+
+// Wire builds the directory service over st with cfg and the sign-in
+// rooms over it, on now, hashing with h.
+func Wire(t testing.TB, st *store.Store, al *audit.Log, idx *authz.Index, cfg identity.Config, now func() time.Time, h *credential.Hasher) Rooms {
+	t.Helper()
+	apps := login.NewClients(st, login.Options{Audit: al, Now: now})
+	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: now, Hasher: h, Applications: apps})
+	require.NoError(t, err)
+	signIn, mfa := login.New(st, svc, login.Options{Audit: al, Now: now, Providers: svc.Providers()})
+	svc.UseLogin(signIn, mfa)
+	return Rooms{Service: svc, SignIn: signIn, Enrolment: mfa, Clients: apps}
 }
 
 // Open returns a bootstrapped Env with cfg, hashing with ho (zero Params:
@@ -52,9 +78,22 @@ func Open(t testing.TB, cfg identity.Config, ho credential.HasherOptions, so ...
 	h, err := credential.NewHasher(ho)
 	require.NoError(t, err)
 	idx := authz.New()
-	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: c.Now, Hasher: h})
+	r := Wire(t, st, al, idx, cfg, c.Now, h)
+	_, _, err = r.Service.Bootstrap(context.Background())
 	require.NoError(t, err)
-	_, _, err = svc.Bootstrap(context.Background())
+	return &Env{Store: st, Audit: al, Index: idx, Clock: c, Rooms: r}
+}
+
+// EnrolTOTP turns TOTP on for a user through the admin plane, with a
+// code oathtool computes at now, and returns its base32 seed.
+func EnrolTOTP(t testing.TB, mfa *login.Enrolment, now time.Time, userID string) string {
+	t.Helper()
+	ctx := context.Background()
+	setup, err := mfa.MFASetup(ctx, Admin, userID, api.MFATypeApp)
 	require.NoError(t, err)
-	return &Env{Store: st, Audit: al, Index: idx, Service: svc, Clock: c}
+	code, err := exec.Command("oathtool", "--totp", "-b", "-N", now.UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+	require.NoError(t, err)
+	_, err = mfa.MFAEnable(ctx, Admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
+	require.NoError(t, err)
+	return setup.Secret
 }

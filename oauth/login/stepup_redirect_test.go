@@ -1,4 +1,4 @@
-package identity_test
+package login_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/login"
 )
 
 // deliveredEnv is an environment with an e-mail relay and an SMS gateway
@@ -60,18 +62,18 @@ func (d deliveredEnv) smsCode(t *testing.T, to string) string {
 func (d deliveredEnv) enrolEmail(t *testing.T, userID, to string) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := d.svc.MFASetup(ctx, admin, userID, api.MFATypeEmail)
+	_, err := d.mfa.MFASetup(ctx, admin, userID, api.MFATypeEmail)
 	require.NoError(t, err)
-	_, err = d.svc.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, to)})
+	_, err = d.mfa.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, to)})
 	require.NoError(t, err)
 }
 
 func (d deliveredEnv) enrolSMS(t *testing.T, userID, to string) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := d.svc.MFASetup(ctx, admin, userID, api.MFATypeSMS)
+	_, err := d.mfa.MFASetup(ctx, admin, userID, api.MFATypeSMS)
 	require.NoError(t, err)
-	_, err = d.svc.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeSMS, Passcode: d.smsCode(t, to)})
+	_, err = d.mfa.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeSMS, Passcode: d.smsCode(t, to)})
 	require.NoError(t, err)
 }
 
@@ -102,8 +104,8 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 
 	evil, evilPhone := "thief@evil.example", "+4915199999999"
 	now := d.clock.Now()
-	weak := &identity.Session{AuthTime: now, AMR: []string{identity.AMRPassword}}
-	mallorysStrong := &identity.Session{AuthTime: now, AMR: []string{identity.AMRPassword, identity.AMROTP}}
+	weak := &identity.Session{AuthTime: now, AMR: []string{login.AMRPassword}}
+	mallorysStrong := &identity.Session{AuthTime: now, AMR: []string{login.AMRPassword, login.AMROTP}}
 	for _, tc := range []struct {
 		name  string
 		actor identity.Actor
@@ -126,7 +128,7 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "vera@example.com", got.Email)
 			require.Equal(t, "+4915100000001", got.PhoneNumber)
-			st, err := d.svc.MFAStatus(v.ID)
+			st, err := d.mfa.MFAStatus(v.ID)
 			require.NoError(t, err)
 			require.True(t, st.EmailEnabled && st.SMSEnabled, "a refused update leaves the factors on")
 		})
@@ -145,18 +147,18 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 		require.ErrorIs(t, err, api.ErrStepUp)
 		require.Contains(t, err.Error(), "update-password")
 	}
-	_, err = d.svc.SignIn(ctx, admin, "vera", []byte(thiefPassword))
+	_, err = d.signIn.SignIn(ctx, admin, "vera", []byte(thiefPassword))
 	require.ErrorIs(t, err, api.ErrBadLogin, "the refused reset left the password alone")
 	_, err = d.svc.ResetPassword(ctx, userActor(m.ID, nil), v.ID, []byte(thiefPassword))
 	require.NoError(t, err, "a helpdesk reset of another user is unchanged")
 
 	// Even with the password, the codes still go to vera, not to the thief.
-	si, err := d.svc.SignIn(ctx, admin, "vera", []byte(thiefPassword))
+	si, err := d.signIn.SignIn(ctx, admin, "vera", []byte(thiefPassword))
 	require.NoError(t, err)
 	require.True(t, si.SecondFactorDue)
-	require.NoError(t, d.svc.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail))
+	require.NoError(t, d.signIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail))
 	d.mailCode(t, "vera@example.com")
-	require.NoError(t, d.svc.SendLoginCode(ctx, admin, v.ID, api.MFATypeSMS))
+	require.NoError(t, d.signIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeSMS))
 	d.smsCode(t, "+4915100000001")
 
 	denied, err := d.rev.AuditList(time.Time{}, "user.update", 0)
@@ -182,13 +184,13 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	v, err := d.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
 	require.NoError(t, err)
 	d.clock.Add(time.Minute)
-	enrolTOTP(t, d.env, v.ID)
+	identitytest.EnrolTOTP(t, d.mfa, d.clock.Now(), v.ID)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
-	_, err = d.svc.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)
+	_, err = d.mfa.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	d.clock.Add(time.Minute)
-	strong := userActor(v.ID, &identity.Session{AuthTime: d.clock.Now(), AMR: []string{identity.AMRPassword, identity.AMROTP}})
+	strong := userActor(v.ID, &identity.Session{AuthTime: d.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}})
 
 	_, err = d.svc.ResetPassword(ctx, strong, v.ID, []byte(thiefPassword))
 	require.NoError(t, err, "a step-up session may reset its own password")
@@ -198,7 +200,7 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	got, err := d.svc.UpdateUser(ctx, strong, v.ID, api.UpdateUserRequest{Email: &newMail, PhoneNumber: &newPhone})
 	require.NoError(t, err)
 	require.Equal(t, newMail, got.Email)
-	st, err := d.svc.MFAStatus(v.ID)
+	st, err := d.mfa.MFAStatus(v.ID)
 	require.NoError(t, err)
 	require.Equal(t, api.MFAStatus{Enabled: true, TOTPEnabled: true, PreferredType: api.MFATypeApp, Methods: []string{api.MFATypeApp}}, st,
 		"the moved factors are off; TOTP, which moved nowhere, stays")
@@ -215,8 +217,8 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	// Nothing goes to the new address or number until it is enrolled.
 	mails, texts := len(d.relay.Mails()), d.gw.Count()
 	for _, typ := range []string{api.MFATypeEmail, api.MFATypeSMS} {
-		require.ErrorIs(t, d.svc.SendLoginCode(ctx, admin, v.ID, typ), api.ErrInvalidField)
-		require.ErrorIs(t, d.svc.VerifySecondFactor(ctx, admin, v.ID, typ, "123456", ""), api.ErrBadPasscode)
+		require.ErrorIs(t, d.signIn.SendLoginCode(ctx, admin, v.ID, typ), api.ErrInvalidField)
+		require.ErrorIs(t, d.signIn.VerifySecondFactor(ctx, admin, v.ID, typ, "123456", ""), api.ErrBadPasscode)
 	}
 	require.Equal(t, []int{mails, texts}, []int{len(d.relay.Mails()), d.gw.Count()}, "no code was sent anywhere")
 
@@ -227,8 +229,8 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 
 	// Enrolled again at the new address, the factor delivers there.
 	d.enrolEmail(t, v.ID, newMail)
-	require.NoError(t, d.svc.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail))
-	require.NoError(t, d.svc.VerifySecondFactor(ctx, admin, v.ID, api.MFATypeEmail, d.mailCode(t, newMail), ""))
+	require.NoError(t, d.signIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail))
+	require.NoError(t, d.signIn.VerifySecondFactor(ctx, admin, v.ID, api.MFATypeEmail, d.mailCode(t, newMail), ""))
 }
 
 // TestAdminMovesFactorAddress: the admin socket moves any user's address
@@ -250,19 +252,19 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, off, 1)
 	require.Equal(t, admin.Name, off[0].Actor)
-	require.ErrorIs(t, d.svc.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail), api.ErrInvalidField)
+	require.ErrorIs(t, d.signIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail), api.ErrInvalidField)
 
 	// Verified at the old address but not yet on: the proof is lost
 	// with the address, so enabling now fails.
 	w := d.user(t, "walt")
-	_, err = d.svc.MFASetup(ctx, admin, w.ID, api.MFATypeEmail)
+	_, err = d.mfa.MFASetup(ctx, admin, w.ID, api.MFATypeEmail)
 	require.NoError(t, err)
-	_, err = d.svc.MFAVerify(ctx, admin, w.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, "walt@example.com")})
+	_, err = d.mfa.MFAVerify(ctx, admin, w.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, "walt@example.com")})
 	require.NoError(t, err)
 	other := "walt@other.example"
 	_, err = d.svc.UpdateUser(ctx, userActor(w.ID, nil), w.ID, api.UpdateUserRequest{Email: &other})
 	require.NoError(t, err, "no factor is on, so no step-up is needed")
-	_, err = d.svc.MFAEnable(ctx, userActor(w.ID, nil), w.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail})
+	_, err = d.mfa.MFAEnable(ctx, userActor(w.ID, nil), w.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail})
 	require.ErrorIs(t, err, api.ErrBadPasscode)
 	require.True(t, strings.Contains(err.Error(), "verify the code"), err.Error())
 }
@@ -273,7 +275,7 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 func TestFactorAddressOverHTTP(t *testing.T) {
 	t.Parallel()
 	d := newDeliveredEnv(t)
-	data, adminPlane := servePlane(t, d.env, false), servePlane(t, d.env, true)
+	data, adminPlane := d.routes(false), d.routes(true)
 	v := d.user(t, "vera", "identity-editor-group")
 	m := d.user(t, "mallory", "identity-editor-group")
 	d.enrolEmail(t, v.ID, "vera@example.com")
@@ -288,7 +290,7 @@ func TestFactorAddressOverHTTP(t *testing.T) {
 		{"own name, no factor moved", v.ID, "PATCH", "/v1/users/" + v.ID, `{"firstName":"Vera"}`, 200, "", `"mfaEnabled":true`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body := call(t, data, tc.as, tc.method, tc.path, tc.body)
+			code, body := call(data, tc.as, tc.method, tc.path, tc.body)
 			require.Equal(t, tc.code, code, body)
 			if tc.aut != "" {
 				require.Contains(t, body, `"`+tc.aut+`"`)
@@ -296,7 +298,7 @@ func TestFactorAddressOverHTTP(t *testing.T) {
 			require.Contains(t, body, tc.says)
 		})
 	}
-	code, body := call(t, adminPlane, "", "PATCH", "/v1/users/"+v.ID, `{"email":"vera@new.example"}`)
+	code, body := call(adminPlane, "", "PATCH", "/v1/users/"+v.ID, `{"email":"vera@new.example"}`)
 	require.Equal(t, 200, code, body)
 	require.Contains(t, body, `"mfaEnabled":false`, "the moved factor is off until enrolled again")
 }

@@ -1,10 +1,9 @@
-package identity
+package login
 
 import (
 	"context"
 	"fmt"
 	"github.com/accessd/accessd/oauth/credential"
-	"slices"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/store"
@@ -69,36 +68,21 @@ func setVerified(typ string) func(*store.Credential) {
 	}
 }
 
-// credential reads a user's credential by user ID or username.
-func (s *Service) credential(idOrName string) (store.User, store.Credential, error) {
-	var u store.User
-	var c store.Credential
-	err := s.st.View(func(tx *store.Tx) error {
-		var err error
-		if u, err = s.lookupUser(tx, idOrName); err != nil {
-			return err
-		}
-		c, err = tx.Credentials().Get(u.ID)
-		return err
-	})
-	return u, c, storeErr("get credential", err)
-}
-
 // MFAStatus reports a user's second factors.
-func (s *Service) MFAStatus(idOrName string) (api.MFAStatus, error) {
-	_, c, err := s.credential(idOrName)
+func (s *Enrolment) MFAStatus(idOrName string) (api.MFAStatus, error) {
+	_, c, err := s.dir.UserCredential(idOrName)
 	return mfaView(c), err
 }
 
 // MFASetup starts TOTP enrolment: a new seed (sealed in the store) and
 // ten recovery codes (stored hashed), returned once. The factor is not
 // on until a code from it was verified and MFAEnable ran.
-func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType string) (api.MFASetup, error) {
+func (s *Enrolment) MFASetup(ctx context.Context, a Actor, idOrName, mfaType string) (api.MFASetup, error) {
 	var out api.MFASetup
 	if err := checkMFAType(mfaType); err != nil {
 		return out, err
 	}
-	u, c, err := s.credential(idOrName)
+	u, c, err := s.dir.UserCredential(idOrName)
 	if err != nil {
 		return out, err
 	}
@@ -144,7 +128,7 @@ func (s *Service) MFASetup(ctx context.Context, a Actor, idOrName, mfaType strin
 // setupDelivered starts enrolment of the e-mail or SMS factor: a code
 // goes to the user's own address or number, and the factor can be
 // enabled once it came back (MFAVerify or MFAEnable with the code).
-func (s *Service) setupDelivered(ctx context.Context, a Actor, u store.User, c store.Credential, typ string) (api.MFASetup, error) {
+func (s *Enrolment) setupDelivered(ctx context.Context, a Actor, u store.User, c store.Credential, typ string) (api.MFASetup, error) {
 	if factorOn(c, typ) {
 		return api.MFASetup{}, fmt.Errorf("identity: %w: mfaType %q is already on for this user; disable MFA first to enrol again", api.ErrExists, typ)
 	}
@@ -174,69 +158,12 @@ func (s *Service) setupDelivered(ctx context.Context, a Actor, u store.User, c s
 	return api.MFASetup{MFAType: typ, RecoveryCodes: []string{}}, nil
 }
 
-// checkTOTP verifies a code under the lockout rules and records the step
-// it used, so the same code is never accepted twice.
-func (s *Service) checkTOTP(ctx context.Context, a Actor, u store.User, passcode, typ string) (store.Credential, error) {
-	now := s.now()
-	if err := s.reserve(u.ID, now); err != nil {
-		s.record(ctx, s.entry(a, typ, "user:"+u.ID, "locked", nil))
-		return store.Credential{}, err
-	}
-	settled := false
-	defer func() {
-		if !settled { // an early return: the attempt counts as failed
-			_ = s.settle(a, u.ID, typ, failed, now.UTC())
-		}
-	}()
-	c, err := s.st.Credentials().Get(u.ID)
-	if err != nil {
-		return c, storeErr("get credential", err)
-	}
-	var step int64
-	verr := fmt.Errorf("identity: %w: no TOTP seed; run setup first", api.ErrBadPasscode)
-	if len(c.TOTPSeed) > 0 {
-		seed, err := s.st.Credentials().OpenTOTPSeed(c)
-		if err != nil {
-			return c, storeErr("open TOTP seed", err)
-		}
-		step, verr = credential.VerifyTOTP(seed, passcode, now, c.TOTPLastStep)
-		clear(seed)
-	}
-	if verr == nil {
-		// Record the step in the same transaction as the success, and
-		// only if no concurrent check took it first.
-		err = s.st.Update(func(tx *store.Tx) error {
-			cur, err := tx.Credentials().Put(u.ID, func(cur store.Credential, _ bool) (store.Credential, error) {
-				if cur.TOTPLastStep >= step {
-					return cur, fmt.Errorf("identity: %w: this code was already used", api.ErrBadPasscode)
-				}
-				cur.TOTPLastStep, cur.TOTPVerified = step, true
-				return cur, nil
-			})
-			c = cur
-			return err
-		})
-		if err != nil {
-			verr = err
-		}
-	}
-	o := failed
-	if verr == nil {
-		o = passed
-	}
-	settled = true
-	if err := s.settle(a, u.ID, typ, o, now.UTC()); err != nil {
-		return c, storeErr("record MFA attempt", err)
-	}
-	return c, verr
-}
-
 // MFAVerify checks a code from the authenticator during enrolment.
-func (s *Service) MFAVerify(ctx context.Context, a Actor, idOrName string, req api.MFAVerifyRequest) (api.MFAVerified, error) {
+func (s *Enrolment) MFAVerify(ctx context.Context, a Actor, idOrName string, req api.MFAVerifyRequest) (api.MFAVerified, error) {
 	if err := checkMFAType(req.MFAType); err != nil {
 		return api.MFAVerified{}, err
 	}
-	u, _, err := s.credential(idOrName)
+	u, _, err := s.dir.UserCredential(idOrName)
 	if err != nil {
 		return api.MFAVerified{}, err
 	}
@@ -253,11 +180,11 @@ func (s *Service) MFAVerify(ctx context.Context, a Actor, idOrName string, req a
 
 // MFAEnable turns TOTP on once a code from the new seed was verified (in
 // MFAVerify, or here with Passcode).
-func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req api.MFAEnableRequest) (api.MFAEnabled, error) {
+func (s *Enrolment) MFAEnable(ctx context.Context, a Actor, idOrName string, req api.MFAEnableRequest) (api.MFAEnabled, error) {
 	if err := checkMFAType(req.MFAType); err != nil {
 		return api.MFAEnabled{}, err
 	}
-	u, c, err := s.credential(idOrName)
+	u, c, err := s.dir.UserCredential(idOrName)
 	if err != nil {
 		return api.MFAEnabled{}, err
 	}
@@ -301,7 +228,7 @@ func (s *Service) MFAEnable(ctx context.Context, a Actor, idOrName string, req a
 
 // enableDelivered turns the e-mail or SMS factor on once a code sent to
 // the user's address or number came back.
-func (s *Service) enableDelivered(ctx context.Context, a Actor, u store.User, req api.MFAEnableRequest) (api.MFAEnabled, error) {
+func (s *Enrolment) enableDelivered(ctx context.Context, a Actor, u store.User, req api.MFAEnableRequest) (api.MFAEnabled, error) {
 	typ := req.MFAType
 	if req.Passcode != "" {
 		if _, err := s.checkCode(ctx, a, u, typ, purposeEnrol, req.Passcode, "mfa.verify", setVerified(typ)); err != nil {
@@ -334,8 +261,8 @@ func (s *Service) enableDelivered(ctx context.Context, a Actor, u store.User, re
 }
 
 // MFADisable removes the user's second factor: seed and recovery codes.
-func (s *Service) MFADisable(ctx context.Context, a Actor, idOrName string) (api.MFAStatus, error) {
-	u, cur, err := s.credential(idOrName)
+func (s *Enrolment) MFADisable(ctx context.Context, a Actor, idOrName string) (api.MFAStatus, error) {
+	u, cur, err := s.dir.UserCredential(idOrName)
 	if err != nil {
 		return api.MFAStatus{}, err
 	}
@@ -362,11 +289,11 @@ func (s *Service) MFADisable(ctx context.Context, a Actor, idOrName string) (api
 }
 
 // MFAPreferred sets the factor offered first.
-func (s *Service) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType string) (api.MFAPreferred, error) {
+func (s *Enrolment) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType string) (api.MFAPreferred, error) {
 	if err := checkMFAType(mfaType); err != nil {
 		return api.MFAPreferred{}, err
 	}
-	u, c, err := s.credential(idOrName)
+	u, c, err := s.dir.UserCredential(idOrName)
 	if err != nil {
 		return api.MFAPreferred{}, err
 	}
@@ -381,88 +308,4 @@ func (s *Service) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType s
 		return c, nil
 	})
 	return api.MFAPreferred{PreferredType: mfaType}, storeErr("set preferred MFA", err)
-}
-
-// VerifySecondFactor checks a TOTP code, a code sent by e-mail or SMS
-// (mfaType "email", "sms"; "" means "app"), or consumes a recovery code,
-// for a sign-in that passed its password (the MFA step of the password
-// grant). Failures count toward lockout like wrong passwords.
-func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaType, passcode, recoveryCode string) error {
-	u, c, err := s.credential(userID)
-	if err != nil {
-		return err
-	}
-	if !c.SecondFactor() {
-		// The challenge was opened because a factor was due; one switched
-		// off meanwhile must not make any code pass.
-		return fmt.Errorf("identity: %w: no second factor is enabled any more; sign in again", api.ErrBadPasscode)
-	}
-	if mfaType == "" {
-		mfaType = api.MFATypeApp
-	}
-	if recoveryCode == "" && !factorOn(c, mfaType) {
-		return fmt.Errorf("identity: %w: mfaType %q is not on for this user; use one of %v", api.ErrBadPasscode, mfaType, enabledTypes(c))
-	}
-	if recoveryCode == "" && mfaType != api.MFATypeApp {
-		_, err := s.checkCode(ctx, a, u, mfaType, purposeLogin, passcode, "mfa.login", nil)
-		return err
-	}
-	if recoveryCode == "" {
-		_, err := s.checkTOTP(ctx, a, u, passcode, "mfa.login")
-		return err
-	}
-	now := s.now()
-	if err := s.reserve(u.ID, now); err != nil {
-		return err
-	}
-	settled := false
-	defer func() {
-		if !settled {
-			_ = s.settle(a, u.ID, "mfa.recovery_code", failed, now.UTC())
-		}
-	}()
-	used := false
-	err = s.st.Update(func(tx *store.Tx) error {
-		used = false
-		_, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
-			if i, ok := credential.MatchRecoveryCode(recoveryCode, c.RecoveryCodeHashes, s.st); ok {
-				c.RecoveryCodeHashes = slices.Delete(slices.Clone(c.RecoveryCodeHashes), i, i+1)
-				used = true
-			}
-			return c, nil
-		})
-		return err
-	})
-	if err != nil {
-		return storeErr("use recovery code", err)
-	}
-	o := failed
-	if used {
-		o = passed
-	}
-	settled = true
-	if err := s.settle(a, u.ID, "mfa.recovery_code", o, now.UTC()); err != nil {
-		return storeErr("record MFA attempt", err)
-	}
-	if !used {
-		return fmt.Errorf("identity: %w: wrong or already used recovery code", api.ErrBadPasscode)
-	}
-	return nil
-}
-
-// SendLoginCode sends a code by e-mail or SMS for a sign-in that passed
-// its password (POST /v1/login/mfa/challenge), to the user's own enrolled
-// address or number: the caller names only the factor.
-func (s *Service) SendLoginCode(ctx context.Context, a Actor, userID, mfaType string) error {
-	if mfaType != api.MFATypeEmail && mfaType != api.MFATypeSMS {
-		return invalid("mfaType must be \"email\" or \"sms\"; an \"app\" code comes from the authenticator")
-	}
-	u, c, err := s.credential(userID)
-	if err != nil {
-		return err
-	}
-	if !factorOn(c, mfaType) {
-		return invalid("mfaType %q is not on for this user; use one of %v", mfaType, enabledTypes(c))
-	}
-	return s.sendCode(ctx, a, u, mfaType, purposeLogin)
 }

@@ -1,4 +1,4 @@
-package identity
+package login
 
 import (
 	"context"
@@ -29,13 +29,9 @@ const (
 	AMROTP      = "otp"
 )
 
-// DefaultCredentialOpsMaxAge is how recent a sign-in with a second factor
-// must be for a credential operation on the data plane.
-const DefaultCredentialOpsMaxAge = 15 * time.Minute
-
 // stepUp decides whether a may do the credential operation op ("create
 // an application", …) on the data plane now. A refusal is audited.
-func (s *Service) stepUp(ctx context.Context, a Actor, op string) error {
+func (s *room) stepUp(ctx context.Context, a Actor, op string) error {
 	if a.Admin {
 		return nil
 	}
@@ -53,14 +49,14 @@ func (s *Service) stepUp(ctx context.Context, a Actor, op string) error {
 	if !slices.Contains(a.Session.AMR, AMROTP) {
 		return deny("your sign-in must have passed a second factor, and this one did not; sign in again with your second factor (enrol one first if you have none)")
 	}
-	_, c, err := s.credential(a.SubjectID)
+	_, c, err := s.dir.UserCredential(a.SubjectID)
 	if err != nil {
 		return err
 	}
 	if !c.SecondFactor() || c.FactorsChangedAt.After(a.Session.AuthTime) {
 		return deny("your second factors changed after you signed in; sign in again with the factor you have now")
 	}
-	if age, max := s.now().Sub(a.Session.AuthTime), s.cfg.CredentialOpsMaxAge.Duration; age > max {
+	if age, max := s.now().Sub(a.Session.AuthTime), s.stepUpMaxAge; age > max {
 		return deny("your sign-in must be at most %s old, and it is %s old; sign in again with your second factor", max, age.Truncate(time.Second))
 	}
 	return nil

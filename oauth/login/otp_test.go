@@ -1,4 +1,4 @@
-package identity_test
+package login_test
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ func TestDeliveredCodes(t *testing.T) {
 		return c[1]
 	}
 
-	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	code := next()
 	c, err := e.st.Credentials().Get(u.ID)
@@ -54,29 +54,29 @@ func TestDeliveredCodes(t *testing.T) {
 
 	// Expired after five minutes.
 	e.clock.Add(5*time.Minute + time.Second)
-	_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
+	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "an expired code is refused")
 
 	// Five wrong guesses burn a code.
-	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	code = next()
 	for range 5 {
-		_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: "000000"})
+		_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: "000000"})
 		require.ErrorIs(t, err, api.ErrBadPasscode)
 	}
-	_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
+	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "a code is burnt after five wrong guesses")
 
 	// The right code once, then never again.
-	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	code = next()
-	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: code})
+	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.NoError(t, err)
-	_, err = e.svc.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
+	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "a code works once")
-	st, err := e.svc.MFAStatus(u.ID)
+	st, err := e.mfa.MFAStatus(u.ID)
 	require.NoError(t, err)
 	require.Equal(t, api.MFAStatus{Enabled: true, PreferredType: "email", Methods: []string{"email"}, EmailEnabled: true}, st)
 
@@ -85,7 +85,7 @@ func TestDeliveredCodes(t *testing.T) {
 	_, err = e.svc.Providers().UpdateProvider(ctx, admin, "relay", api.UpdateProviderRequest{CAPEM: &other.PEM})
 	require.NoError(t, err)
 	e.clock.Add(time.Hour) // past the resend limit
-	err = e.svc.SendLoginCode(ctx, admin, u.ID, api.MFATypeEmail)
+	err = e.signIn.SendLoginCode(ctx, admin, u.ID, api.MFATypeEmail)
 	require.ErrorIs(t, err, api.ErrUnavailable)
 	require.NotContains(t, err.Error(), "olga")
 	require.NotContains(t, err.Error(), "certificate", "the caller learns nothing of why")
@@ -117,13 +117,13 @@ func TestResendLimit(t *testing.T) {
 	u, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "sam", Email: "sam@example.com", PhoneNumber: "+4915112345678"})
 	require.NoError(t, err)
 	for range 3 {
-		_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+		_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 		require.NoError(t, err)
 	}
-	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrRateLimited)
 	e.clock.Add(time.Minute)
-	_, err = e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.NoError(t, err)
 	require.Equal(t, 4, gw.Count())
 }

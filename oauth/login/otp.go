@@ -1,4 +1,4 @@
-package identity
+package login
 
 import (
 	"context"
@@ -49,8 +49,8 @@ func newCode(r io.Reader) (string, error) {
 
 // codeHash binds a code to its user, type, purpose and destination: a
 // code sent to an address that changed since no longer verifies.
-func (s *Service) codeHash(userID, typ, purpose, dest, code string) []byte {
-	return s.st.Sum("mfa-code", []byte(userID+"\x00"+typ+"\x00"+purpose+"\x00"+dest+"\x00"+code))
+func codeHash(st *store.Store, userID, typ, purpose, dest, code string) []byte {
+	return st.Sum("mfa-code", []byte(userID+"\x00"+typ+"\x00"+purpose+"\x00"+dest+"\x00"+code))
 }
 
 // destination is where a user's code of typ goes, and the category of
@@ -126,7 +126,7 @@ func (l *sendLimits) allow(now time.Time, keys ...string) bool {
 // and delivers it outside any transaction. A failed delivery is audited
 // (provider and user ID, never the destination or the code) and
 // answered with one message that tells nothing about the account.
-func (s *Service) sendCode(ctx context.Context, a Actor, u store.User, typ, purpose string) error {
+func (s *room) sendCode(ctx context.Context, a Actor, u store.User, typ, purpose string) error {
 	dest, category, err := destination(u, typ)
 	if err != nil {
 		return err
@@ -147,7 +147,7 @@ func (s *Service) sendCode(ctx context.Context, a Actor, u store.User, typ, purp
 	if err != nil {
 		return err
 	}
-	hash := s.codeHash(u.ID, typ, purpose, dest, code)
+	hash := codeHash(s.st, u.ID, typ, purpose, dest, code)
 	_, err = s.st.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 		codes := make(map[string]store.OneTimeCode, len(c.Codes)+1)
 		for k, v := range c.Codes {
@@ -179,7 +179,7 @@ func errNotDelivered() error {
 // code is removed in the same transaction that accepts it (single use);
 // a wrong one counts toward the lockout and toward the code's own
 // attempts. verified is called, inside that transaction, on success.
-func (s *Service) checkCode(ctx context.Context, a Actor, u store.User, typ, purpose, passcode, auditType string, verified func(*store.Credential)) (store.Credential, error) {
+func (s *room) checkCode(ctx context.Context, a Actor, u store.User, typ, purpose, passcode, auditType string, verified func(*store.Credential)) (store.Credential, error) {
 	now := s.now()
 	if err := s.reserve(u.ID, now); err != nil {
 		s.record(ctx, s.entry(a, auditType, "user:"+u.ID, "locked", nil))
@@ -202,7 +202,7 @@ func (s *Service) checkCode(ctx context.Context, a Actor, u store.User, typ, pur
 			return c, nil
 		case !now.Before(oc.ExpiresAt) || oc.Failures >= codeAttempts:
 			verr = fmt.Errorf("identity: %w: the code expired; ask for a new one", api.ErrBadPasscode)
-		case derr != nil || len(passcode) != 6 || !hmac.Equal(oc.Hash, s.codeHash(u.ID, typ, purpose, dest, passcode)):
+		case derr != nil || len(passcode) != 6 || !hmac.Equal(oc.Hash, codeHash(s.st, u.ID, typ, purpose, dest, passcode)):
 			verr = fmt.Errorf("identity: %w: wrong code", api.ErrBadPasscode)
 			oc.Failures++
 		}

@@ -1,4 +1,4 @@
-package identity
+package login
 
 import (
 	"context"
@@ -31,12 +31,18 @@ type Client struct {
 	TenantID, TenantSlug string
 }
 
-// clients is the copy-on-write table of applications by client ID. Reads
+// Clients authenticates applications (client_credentials with a secret,
+// tls_client_auth with a certificate) from a copy-on-write table of
+// applications by client ID, which the directory keeps current (Set,
+// Forget) as applications change. Reads
 // (every client authentication) load one pointer and take no lock;
 // writes (an application created, rotated, regrouped or deleted) copy
 // the map under a mutex. There are few applications and they change
 // rarely.
-type clients struct {
+type Clients struct {
+	st *store.Store
+	auditor
+
 	mu  sync.Mutex
 	cur atomic.Pointer[map[string]*Client]
 	ids map[string]string // record ID -> client ID, guarded by mu
@@ -45,8 +51,8 @@ type clients struct {
 	used  map[string]time.Time // record ID -> last use, flushed by RecordClientUse
 }
 
-func (c *clients) get(clientID string) (*Client, bool) {
-	m := c.cur.Load()
+func (s *Clients) get(clientID string) (*Client, bool) {
+	m := s.cur.Load()
 	if m == nil {
 		return nil, false
 	}
@@ -54,48 +60,57 @@ func (c *clients) get(clientID string) (*Client, bool) {
 	return cl, ok
 }
 
-func (c *clients) set(a store.Application) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := c.clone()
-	if old, ok := c.ids[a.ID]; ok && old != a.ClientID {
+// Set puts the application a in the table, or its new state.
+func (s *Clients) Set(a store.Application) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.clone()
+	if old, ok := s.ids[a.ID]; ok && old != a.ClientID {
 		delete(next, old)
 	}
 	next[a.ClientID] = &Client{ID: a.ID, ClientID: a.ClientID, Name: a.Name, secrets: a.SecretHashes,
 		ExpiresAt: a.ExpiresAt, CertSPKI: a.CertSPKI, CertSubject: a.CertSubject, TenantID: a.TenantID, TenantSlug: a.TenantSlug}
-	c.ids[a.ID] = a.ClientID
-	c.cur.Store(&next)
+	s.ids[a.ID] = a.ClientID
+	s.cur.Store(&next)
 }
 
-func (c *clients) forget(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cid, ok := c.ids[id]
+// Forget removes the application with record ID id.
+func (s *Clients) Forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cid, ok := s.ids[id]
 	if !ok {
 		return
 	}
-	next := c.clone()
+	next := s.clone()
 	delete(next, cid)
-	delete(c.ids, id)
-	c.cur.Store(&next)
+	delete(s.ids, id)
+	s.cur.Store(&next)
 }
 
 // clone copies the current map; the caller holds mu.
-func (c *clients) clone() map[string]*Client {
-	if c.ids == nil {
-		c.ids = map[string]string{}
+func (s *Clients) clone() map[string]*Client {
+	if s.ids == nil {
+		s.ids = map[string]string{}
 	}
-	if m := c.cur.Load(); m != nil {
+	if m := s.cur.Load(); m != nil {
 		return maps.Clone(*m)
 	}
 	return map[string]*Client{}
 }
 
+// NewClients returns an empty table; the directory fills it when it
+// loads its index.
+func NewClients(st *store.Store, opt Options) *Clients {
+	opt.defaults()
+	return &Clients{st: st, auditor: opt.auditor()}
+}
+
 // Client returns the application with the given client ID from memory:
 // for token verification (an application token's subject must still
 // exist) and for the certificate binding of tls_client_auth.
-func (s *Service) Client(clientID string) (Client, bool) {
-	cl, ok := s.clients.get(clientID)
+func (s *Clients) Client(clientID string) (Client, bool) {
+	cl, ok := s.get(clientID)
 	if !ok {
 		return Client{}, false
 	}
@@ -114,7 +129,7 @@ func errBadClient() error {
 // failures first, so the log cannot be flooded); a success is not: the
 // token layer summarises uses per application and minute, and reports
 // the last use with RecordClientUse.
-func (s *Service) AuthenticateClient(ctx context.Context, a Actor, clientID string, secret []byte) (Client, error) {
+func (s *Clients) AuthenticateClient(ctx context.Context, a Actor, clientID string, secret []byte) (Client, error) {
 	cl, known, ok := s.checkClientSecret(clientID, secret)
 	if ok {
 		return cl, nil
@@ -131,13 +146,13 @@ func (s *Service) AuthenticateClient(ctx context.Context, a Actor, clientID stri
 // failure: for a caller that is over its failure budget, whose further
 // failures are counted, not each recorded. A right secret still passes,
 // so nobody can lock a service out by failing on its behalf.
-func (s *Service) CheckClientSecret(clientID string, secret []byte) (Client, bool) {
+func (s *Clients) CheckClientSecret(clientID string, secret []byte) (Client, bool) {
 	cl, _, ok := s.checkClientSecret(clientID, secret)
 	return cl, ok
 }
 
-func (s *Service) checkClientSecret(clientID string, secret []byte) (cl Client, known, ok bool) {
-	c, found := s.clients.get(clientID)
+func (s *Clients) checkClientSecret(clientID string, secret []byte) (cl Client, known, ok bool) {
+	c, found := s.get(clientID)
 	if !found {
 		return Client{}, false, false
 	}
@@ -152,7 +167,7 @@ func (s *Service) checkClientSecret(clientID string, secret []byte) (cl Client, 
 	if !ok || c.expired(now) {
 		return Client{}, true, false
 	}
-	s.clients.markUsed(c.ID, now)
+	s.markUsed(c.ID, now)
 	return *c, true, true
 }
 
@@ -168,17 +183,17 @@ var ErrCertMismatch = errors.New("client certificate does not match the applicat
 // has verified cert against tls.client_ca; this matches it to the
 // application's binding, by the SHA-256 of its SubjectPublicKeyInfo or by
 // its subject DN. An application with no binding cannot use it.
-func (s *Service) AuthenticateCertificate(ctx context.Context, a Actor, clientID string, cert *x509.Certificate) (Client, error) {
-	cl, ok := s.clients.get(clientID)
+func (s *Clients) AuthenticateCertificate(ctx context.Context, a Actor, clientID string, cert *x509.Certificate) (Client, error) {
+	cl, ok := s.get(clientID)
 	now := s.now()
 	if ok && !cl.expired(now) && cert != nil {
 		spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
 		switch {
 		case len(cl.CertSPKI) > 0 && string(cl.CertSPKI) == string(spki[:]):
-			s.clients.markUsed(cl.ID, now)
+			s.markUsed(cl.ID, now)
 			return *cl, nil
 		case cl.CertSubject != "" && cl.CertSubject == cert.Subject.String():
-			s.clients.markUsed(cl.ID, now)
+			s.markUsed(cl.ID, now)
 			return *cl, nil
 		}
 	}
@@ -190,24 +205,24 @@ func (s *Service) AuthenticateCertificate(ctx context.Context, a Actor, clientID
 	return Client{}, fmt.Errorf("identity: %w: %w", api.ErrBadLogin, ErrCertMismatch)
 }
 
-func (c *clients) markUsed(id string, now time.Time) {
-	c.useMu.Lock()
-	if c.used == nil {
-		c.used = map[string]time.Time{}
+func (s *Clients) markUsed(id string, now time.Time) {
+	s.useMu.Lock()
+	if s.used == nil {
+		s.used = map[string]time.Time{}
 	}
-	c.used[id] = now
-	c.useMu.Unlock()
+	s.used[id] = now
+	s.useMu.Unlock()
 }
 
 // RecordClientUse stores the last use of every application that
 // authenticated since the previous call, in one transaction: the review's
 // "last use" without a store write per token. The token layer calls it
 // with its per-minute audit summary.
-func (s *Service) RecordClientUse() error {
-	s.clients.useMu.Lock()
-	used := s.clients.used
-	s.clients.used = nil
-	s.clients.useMu.Unlock()
+func (s *Clients) RecordClientUse() error {
+	s.useMu.Lock()
+	used := s.used
+	s.used = nil
+	s.useMu.Unlock()
 	if len(used) == 0 {
 		return nil
 	}

@@ -1,8 +1,7 @@
-package identity_test
+package login_test
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,21 +10,9 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/login"
 )
-
-// enrolTOTP turns TOTP on for a user through the admin plane and returns
-// its base32 seed.
-func enrolTOTP(t *testing.T, e *env, userID string) string {
-	t.Helper()
-	ctx := context.Background()
-	setup, err := e.svc.MFASetup(ctx, admin, userID, api.MFATypeApp)
-	require.NoError(t, err)
-	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
-	require.NoError(t, err)
-	_, err = e.svc.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
-	require.NoError(t, err)
-	return setup.Secret
-}
 
 // TestStepUpForCredentialOps: on the data plane, minting an application
 // secret and changing second factors need a session whose sign-in passed
@@ -37,13 +24,13 @@ func TestStepUpForCredentialOps(t *testing.T) {
 	ctx := context.Background()
 	u := e.user(t, "ines")
 	e.clock.Add(time.Minute)
-	enrolTOTP(t, e, u.ID)
+	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
 	enrolled := e.clock.Now()
 	e.clock.Add(20 * time.Minute)
 	bearer := func(s *identity.Session) identity.Actor {
 		return identity.Actor{Name: "user:" + u.ID, Source: "192.0.2.7", SubjectID: u.ID, Session: s}
 	}
-	mfa := []string{identity.AMRPassword, identity.AMROTP}
+	mfa := []string{login.AMRPassword, login.AMROTP}
 	for _, tc := range []struct {
 		name  string
 		actor identity.Actor
@@ -53,14 +40,14 @@ func TestStepUpForCredentialOps(t *testing.T) {
 		{"second factor, just now", bearer(&identity.Session{AuthTime: e.clock.Now(), AMR: mfa}), ""},
 		{"second factor, at the max age", bearer(&identity.Session{AuthTime: e.clock.Now().Add(-10 * time.Minute), AMR: mfa}), ""},
 		{"second factor, past the max age", bearer(&identity.Session{AuthTime: e.clock.Now().Add(-10*time.Minute - time.Second), AMR: mfa}), "at most 10m0s old"},
-		{"password only", bearer(&identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword}}), "passed a second factor"},
+		{"password only", bearer(&identity.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}), "passed a second factor"},
 		{"signed in before the factor was enrolled", bearer(&identity.Session{AuthTime: enrolled.Add(-time.Second), AMR: mfa}), "changed after you signed in"},
 		{"no session", bearer(nil), "sign in again"},
 		{"application token", identity.Actor{Name: "app:abc", SubjectID: "app-id", ClientID: "abc"}, "application token never qualifies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := e.svc.CreateApplication(ctx, tc.actor, api.CreateApplicationRequest{Name: "svc-" + strings.ReplaceAll(tc.name, " ", "-")})
-			_, perr := e.svc.MFAPreferred(ctx, tc.actor, u.ID, api.MFATypeApp)
+			_, perr := e.mfa.MFAPreferred(ctx, tc.actor, u.ID, api.MFATypeApp)
 			if tc.want == "" {
 				require.NoError(t, err)
 				require.NotEmpty(t, out.ClientSecret, "the secret is shown once, on creation")
@@ -87,24 +74,24 @@ func TestStepUpGuardsMFAChanges(t *testing.T) {
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "jon")
-	weak := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword}}}
-	_, err := e.svc.MFASetup(ctx, weak, u.ID, api.MFATypeApp)
+	weak := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}}
+	_, err := e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeApp)
 	require.NoError(t, err, "the first factor needs no step-up: there is nothing to step up with")
 	e.clock.Add(time.Second)
-	enrolTOTP(t, e, u.ID)
-	_, err = e.svc.MFADisable(ctx, weak, u.ID)
+	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
+	_, err = e.mfa.MFADisable(ctx, weak, u.ID)
 	require.ErrorIs(t, err, api.ErrStepUp)
-	_, err = e.svc.MFASetup(ctx, weak, u.ID, api.MFATypeEmail)
+	_, err = e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeEmail)
 	require.ErrorIs(t, err, api.ErrStepUp)
-	_, err = e.svc.MFAEnable(ctx, weak, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: "123456"})
+	_, err = e.mfa.MFAEnable(ctx, weak, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: "123456"})
 	require.ErrorIs(t, err, api.ErrStepUp)
-	st, err := e.svc.MFAStatus(u.ID)
+	st, err := e.mfa.MFAStatus(u.ID)
 	require.NoError(t, err)
 	require.True(t, st.TOTPEnabled, "the refused disable left TOTP on")
 
 	e.clock.Add(time.Second)
-	strong := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.Now(), AMR: []string{identity.AMRPassword, identity.AMROTP}}}
-	st, err = e.svc.MFADisable(ctx, strong, u.ID)
+	strong := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}}}
+	st, err = e.mfa.MFADisable(ctx, strong, u.ID)
 	require.NoError(t, err)
 	require.False(t, st.Enabled)
 }

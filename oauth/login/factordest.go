@@ -1,4 +1,4 @@
-package identity
+package login
 
 import (
 	"context"
@@ -35,18 +35,18 @@ func redirectedFactors(u store.User, c store.Credential, req api.UpdateUserReque
 	return out
 }
 
-// mayRedirectFactors decides, before UpdateUser's transaction, whether a
+// MayRedirectFactors decides, before UpdateUser's transaction, whether a
 // may move the address of an enabled delivered factor of the user
 // idOrName. It reports whether such a move was allowed (so the
 // transaction can tell a factor enabled meanwhile from one checked here).
-func (s *Service) mayRedirectFactors(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (bool, error) {
+func (s *Enrolment) MayRedirectFactors(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (bool, error) {
 	if a.Admin || (req.Email == nil && req.PhoneNumber == nil) {
 		return true, nil
 	}
 	var moved []string
 	var id string
 	err := s.st.View(func(tx *store.Tx) error {
-		u, err := s.lookupUserIn(tx, a, idOrName)
+		u, err := s.dir.UserFor(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
@@ -73,13 +73,13 @@ func (s *Service) mayRedirectFactors(ctx context.Context, a Actor, idOrName stri
 	return true, nil
 }
 
-// resetMovedFactors runs inside UpdateUser's transaction, with cur the
+// ResetMovedFactors runs inside UpdateUser's transaction, with cur the
 // record before the change: a delivered factor whose address or number
 // changes loses its proof (verified flag, open code), and if it was on it
 // is turned off and audited, its preferred mark cleared and
 // FactorsChangedAt moved, the way MFADisable does. allowed is
-// mayRedirectFactors' answer; an enabled factor it did not see is refused.
-func (s *Service) resetMovedFactors(tx *store.Tx, a Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error {
+// MayRedirectFactors' answer; an enabled factor it did not see is refused.
+func (s *Enrolment) ResetMovedFactors(tx *store.Tx, a Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error {
 	emailMoved := req.Email != nil && *req.Email != cur.Email
 	smsMoved := req.PhoneNumber != nil && *req.PhoneNumber != cur.PhoneNumber
 	if !emailMoved && !smsMoved {

@@ -1,4 +1,4 @@
-package identity_test
+package login_test
 
 import (
 	"context"
@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
 )
 
 // attemptAtOnce makes n attempts in parallel, each expected to be refused
@@ -26,12 +28,12 @@ func attemptAtOnce(t *testing.T, n int, checkedErr error, attempt func() error) 
 		wg.Go(func() {
 			err := attempt()
 			switch {
-			case errors.Is(err, identity.ErrAccountLocked):
+			case errors.Is(err, login.ErrAccountLocked):
 				l.Add(1)
 			case errors.Is(err, checkedErr):
 				c.Add(1)
 			default:
-				t.Errorf("unexpected answer: %v", err)
+				assert.Fail(t, "unexpected answer", "%v", err)
 			}
 		})
 	}
@@ -47,14 +49,14 @@ func TestLockoutParallelCodes(t *testing.T) {
 	e := newEnv(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
 	ctx := context.Background()
 	u := e.user(t, "quinn")
-	setup, err := e.svc.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
 	code := func() string {
 		out, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
-	_, err = e.svc.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: code()})
+	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: code()})
 	require.NoError(t, err)
 	e.clock.Add(30 * time.Second)
 	right := code()
@@ -63,10 +65,10 @@ func TestLockoutParallelCodes(t *testing.T) {
 		wrong = "111111"
 	}
 	checked, locked := attemptAtOnce(t, 20, api.ErrBadPasscode, func() error {
-		return e.svc.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, wrong, "")
+		return e.signIn.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, wrong, "")
 	})
 	require.LessOrEqual(t, checked, int32(5), "no more wrong codes checked than the lockout allows")
 	require.Equal(t, int32(20), checked+locked)
-	require.ErrorIs(t, e.svc.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, right, ""), identity.ErrAccountLocked, "locked: even the right code waits")
+	require.ErrorIs(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, right, ""), login.ErrAccountLocked, "locked: even the right code waits")
 	t.Logf("REPORT 20 parallel wrong codes: %d checked, %d refused as locked", checked, locked)
 }

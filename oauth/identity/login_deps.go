@@ -1,0 +1,203 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/store"
+)
+
+// What the sign-in room (oauth/login) and the directory ask of each
+// other. The sign-in room reads the directory through its
+// login.Directory, implemented here; the directory asks the sign-in room
+// for the step-up and password checks its own operations need and for
+// the rules on moving a delivered factor's address (SignInRules,
+// FactorRules, given by UseLogin), and tells the application table that
+// authenticates clients when an application changes (Applications).
+
+// SignInRules are the sign-in room's checks a directory operation needs:
+// the step-up before a credential operation on the data plane, and the
+// old password of a password change.
+type SignInRules interface {
+	StepUp(ctx context.Context, a Actor, op string) error
+	CheckPassword(ctx context.Context, a Actor, id string, password []byte) error
+}
+
+// FactorRules decide what changing a user's e-mail address or phone
+// number does to a delivered second factor that sends codes there:
+// MayRedirectFactors before UpdateUser's transaction, ResetMovedFactors
+// inside it.
+type FactorRules interface {
+	MayRedirectFactors(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (bool, error)
+	ResetMovedFactors(tx *store.Tx, a Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error
+}
+
+// ApplicationCache is the in-memory table that authenticates
+// applications, kept current by the index refreshes.
+type ApplicationCache interface {
+	Set(a store.Application)
+	Forget(id string)
+}
+
+// UseLogin gives the service the sign-in room's rules. It is called once,
+// before the service serves: the sign-in room is built over the service,
+// so it cannot be an Option of New.
+func (s *Service) UseLogin(r SignInRules, f FactorRules) {
+	s.signIn, s.factors = r, f
+}
+
+// errNoSignIn answers a credential operation of a service that was never
+// given the sign-in room (an offline ceremony): it cannot decide the
+// step-up, so it refuses.
+func errNoSignIn() error {
+	return fmt.Errorf("identity: %w: the sign-in checks are not available here; use `accessctl` on the host", api.ErrStepUp)
+}
+
+// stepUp is SignInRules.StepUp; the admin socket (and accessd itself)
+// needs none, so an offline ceremony's service never asks.
+func (s *Service) stepUp(ctx context.Context, a Actor, op string) error {
+	if a.Admin {
+		return nil
+	}
+	if s.signIn == nil {
+		return errNoSignIn()
+	}
+	return s.signIn.StepUp(ctx, a, op)
+}
+
+// checkPassword is SignInRules.CheckPassword.
+func (s *Service) checkPassword(ctx context.Context, a Actor, id string, password []byte) error {
+	if s.signIn == nil {
+		return errNoSignIn()
+	}
+	return s.signIn.CheckPassword(ctx, a, id, password)
+}
+
+// mayRedirectFactors is FactorRules.MayRedirectFactors.
+func (s *Service) mayRedirectFactors(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (bool, error) {
+	if req.Email == nil && req.PhoneNumber == nil {
+		return true, nil // no address moves: nothing to decide
+	}
+	if s.factors == nil {
+		return false, errNoSignIn()
+	}
+	return s.factors.MayRedirectFactors(ctx, a, idOrName, req)
+}
+
+// resetMovedFactors is FactorRules.ResetMovedFactors.
+func (s *Service) resetMovedFactors(tx *store.Tx, a Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error {
+	if req.Email == nil && req.PhoneNumber == nil {
+		return nil
+	}
+	if s.factors == nil {
+		return errNoSignIn()
+	}
+	return s.factors.ResetMovedFactors(tx, a, cur, req, allowed)
+}
+
+// FindSignIn resolves a sign-in name to its account (findSignIn).
+func (s *Service) FindSignIn(name string) (store.User, error) { return findSignIn(s.st.Users(), name) }
+
+// UserCredential reads a user's record by user ID or username, and its
+// credential.
+func (s *Service) UserCredential(idOrName string) (store.User, store.Credential, error) {
+	var u store.User
+	var c store.Credential
+	err := s.st.View(func(tx *store.Tx) error {
+		var err error
+		if u, err = s.lookupUser(tx, idOrName); err != nil {
+			return err
+		}
+		c, err = tx.Credentials().Get(u.ID)
+		return err
+	})
+	return u, c, storeErr("get credential", err)
+}
+
+// UserFor finds a user by ID or username inside tx as the caller a may
+// see it: another tenant's user is not found.
+func (s *Service) UserFor(tx *store.Tx, a Actor, idOrName string) (store.User, error) {
+	return s.lookupUserIn(tx, a, idOrName)
+}
+
+// Hasher is the password hasher, shared with the sign-in room so that
+// its bound on concurrent argon2id work holds for both.
+func (s *Service) Hasher() *credential.Hasher { return s.hasher }
+
+// DefaultCredentialOpsMaxAge is how recent a sign-in with a second factor
+// must be for a credential operation on the data plane.
+const DefaultCredentialOpsMaxAge = 15 * time.Minute
+
+// SignInPolicy is the configured lockout (attempts within the lockout
+// duration) and credential_ops_max_age.
+func (s *Service) SignInPolicy() (attempts int, lockout, stepUpMaxAge time.Duration) {
+	return s.cfg.LockoutAttempts, s.cfg.LockoutDuration.Duration, s.cfg.CredentialOpsMaxAge.Duration
+}
+
+// clients tells the application table of every application the index
+// refreshes load or change; without one (an offline ceremony) nothing
+// authenticates clients and there is nothing to tell.
+type clients struct{ cache ApplicationCache }
+
+func (c clients) set(a store.Application) {
+	if c.cache != nil {
+		c.cache.Set(a)
+	}
+}
+
+func (c clients) forget(id string) {
+	if c.cache != nil {
+		c.cache.Forget(id)
+	}
+}
+
+// epochs is the in-memory table of subjects whose tokens have a
+// not-before (forced logout, disable): small, since most users never had
+// one, and read on every decision without touching the store.
+type epochs struct {
+	mu       sync.RWMutex
+	notBefor map[string]time.Time
+	disabled map[string]bool
+}
+
+func (e *epochs) set(id string, t time.Time, disabled bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.notBefor == nil {
+		e.notBefor, e.disabled = map[string]time.Time{}, map[string]bool{}
+	}
+	if !t.IsZero() {
+		e.notBefor[id] = t
+	}
+	if disabled {
+		e.disabled[id] = true
+	} else {
+		delete(e.disabled, id)
+	}
+}
+
+func (e *epochs) forget(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.notBefor, id)
+	delete(e.disabled, id)
+}
+
+// TokenValid reports whether a token issued at iat to the subject with
+// record ID id may still be honoured: the subject exists in the index
+// (checked by the caller), is not disabled, and the token is not older
+// than the subject's last forced logout. Tokens carry whole seconds, so
+// a token issued in the same second as the logout is refused too.
+func (s *Service) TokenValid(id string, iat time.Time) bool {
+	s.epochs.mu.RLock()
+	defer s.epochs.mu.RUnlock()
+	if s.epochs.disabled[id] {
+		return false
+	}
+	nb, ok := s.epochs.notBefor[id]
+	return !ok || iat.After(nb.Truncate(time.Second))
+}

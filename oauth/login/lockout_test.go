@@ -1,0 +1,204 @@
+package login_test
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/login"
+)
+
+func TestLockoutParallelGuesses(t *testing.T) {
+	t.Parallel()
+	// One argon2id at a time, each slow (tens of ms): all twenty guesses
+	// are in flight long before five have been checked, so only the
+	// atomic reservation keeps the count at five.
+	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
+	e := newEnvWith(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}},
+		credential.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
+	ctx := context.Background()
+	u := e.user(t, "erin")
+	bad, locked := attemptAtOnce(t, 20, api.ErrBadLogin, func() error {
+		_, err := e.signIn.Login(ctx, admin, "erin", []byte("wrong-password-guess-1"))
+		return err
+	})
+	require.LessOrEqual(t, bad, int32(5), "at most lockout_attempts guesses may be checked")
+	require.Equal(t, int32(20), bad+locked)
+	t.Logf("REPORT 20 parallel wrong passwords: %d checked, %d refused as locked", bad, locked)
+	_, err := e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked, "the right password does not open a locked account")
+	require.Equal(t, api.ErrBadLogin, api.FaultOf(err), "on the wire a lock reads like a wrong password")
+
+	e.clock.Add(16 * time.Minute)
+	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	require.NoError(t, err, "the lock ends after lockout_duration")
+
+	// A clock that jumps back does not make a lock eternal.
+	for range 5 {
+		_, _ = e.signIn.Login(ctx, admin, "erin", []byte("wrong-password-guess-2"))
+	}
+	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked)
+	e.clock.Add(-24 * time.Hour)
+	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	require.NoError(t, err, "a lock ending further ahead than one lockout period is a clock jump, not a life sentence")
+}
+
+func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, identity.Config{})
+	e.user(t, "frank")
+	_, err1 := e.signIn.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
+	_, err2 := e.signIn.Login(context.Background(), admin, "frank", []byte("whatever-password"))
+	require.ErrorIs(t, err1, api.ErrBadLogin)
+	require.Equal(t, err1.Error(), err2.Error())
+}
+
+func TestMFAWithOathtool(t *testing.T) {
+	t.Parallel()
+	_, err := exec.LookPath("oathtool")
+	require.NoError(t, err, "oathtool is required (apt-get install oathtool; scripts/test installs it)")
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	u := e.user(t, "ivan", "admin-group")
+	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(setup.URL, "otpauth://totp/"))
+	require.Len(t, setup.RecoveryCodes, 10)
+	code := func(at time.Time) string {
+		out, err := exec.Command("oathtool", "--totp", "-b", "-N", at.UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+		require.NoError(t, err)
+		return strings.TrimSpace(string(out))
+	}
+	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
+	require.ErrorIs(t, err, api.ErrBadPasscode, "enabling needs a verified code first")
+	c := code(e.clock.Now())
+	v, err := e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
+	require.NoError(t, err)
+	require.True(t, v.Verified)
+	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
+	require.ErrorIs(t, err, api.ErrBadPasscode, "a code is accepted once")
+	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
+	require.NoError(t, err)
+	st, err := e.mfa.MFAStatus(u.ID)
+	require.NoError(t, err)
+	require.True(t, st.TOTPEnabled)
+
+	e.clock.Add(30 * time.Second)
+	require.NoError(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now()), ""))
+	require.NoError(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]))
+	require.ErrorIs(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
+
+	// Failed codes count toward lockout.
+	for range 5 {
+		_ = e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
+	}
+	require.ErrorIs(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now().Add(30*time.Second)), ""), login.ErrAccountLocked)
+	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+	require.ErrorIs(t, err, api.ErrInvalidField)
+}
+
+// TestAbandonedAttemptsDoNotLockForever: sign-ins whose client hung up
+// before the check still count, and the lock they cause ends like any
+// other (a review found the account locked for good).
+func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
+	u := e.user(t, "judy")
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 5 {
+		_, _ = e.signIn.Login(gone, admin, "judy", []byte("guess-while-hanging-up"))
+	}
+	_, err := e.signIn.Login(context.Background(), admin, "judy", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked, "abandoned attempts count as failures")
+	e.clock.Add(16 * time.Minute)
+	_, err = e.signIn.Login(context.Background(), admin, "judy", []byte(u.Password))
+	require.NoError(t, err, "and their lock ends")
+}
+
+// TestPasswordDoesNotResetSecondFactorFailures: with MFA on, passing the
+// password must not clear the failures of the second factor, or an
+// attacker with the password could guess codes for ever.
+func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, identity.Config{LockoutAttempts: 5})
+	ctx := context.Background()
+	u := e.user(t, "kim")
+	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	require.NoError(t, err)
+	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+	require.NoError(t, err)
+	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
+	require.NoError(t, err)
+	for i := range 20 {
+		_, err := e.signIn.Login(ctx, admin, "kim", []byte(u.Password))
+		if errors.Is(err, login.ErrAccountLocked) {
+			require.Greater(t, i, 0)
+			return
+		}
+		require.NoError(t, err)
+		for range 2 {
+			_ = e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
+		}
+	}
+	require.FailNow(t, "40 wrong codes interleaved with right passwords never locked the account")
+}
+
+// TestClockJumpLockout: a lock ends after lockout_duration when the clock
+// runs forward (even by a year), and does not become eternal when the
+// clock jumps back after the lock was set, nor when it jumps back while
+// failures are being counted.
+func TestClockJumpLockout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, identity.Config{})
+	ctx := context.Background()
+	u := e.user(t, "clocky")
+	lock := func() {
+		t.Helper()
+		for range 5 {
+			_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
+		}
+		_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
+		require.ErrorIs(t, err, login.ErrAccountLocked)
+	}
+	tryLogin := func(what string) {
+		t.Helper()
+		_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
+		require.NoError(t, err, what)
+	}
+
+	lock()
+	e.clock.Add(365 * 24 * time.Hour)
+	tryLogin("a year forward ends the lock")
+
+	lock()
+	e.clock.Add(-365 * 24 * time.Hour)
+	tryLogin("a year back does not make the lock last a year")
+
+	lock()
+	e.clock.Add(-20 * time.Minute) // the lock now ends 35 min ahead: more than one lockout period
+	tryLogin("a lock ending further ahead than lockout_duration is a clock jump")
+
+	// Failures counted, then the clock jumps back: the count still
+	// locks at the limit, and that lock ends on time.
+	for range 3 {
+		_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
+	}
+	e.clock.Add(-48 * time.Hour)
+	for range 2 {
+		_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
+	}
+	_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
+	require.ErrorIs(t, err, login.ErrAccountLocked, "failures before a backward jump still count")
+	e.clock.Add(16 * time.Minute)
+	tryLogin("and that lock ends after lockout_duration")
+}

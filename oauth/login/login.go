@@ -1,0 +1,228 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/accessd/accessd/oauth/credential"
+	"time"
+
+	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store"
+)
+
+// SignInResult is a checked first factor.
+type SignInResult struct {
+	User store.User
+	// SecondFactorDue is true when the user has MFA on: no token may be
+	// issued until VerifySecondFactor passes.
+	SecondFactorDue bool
+	// MFATypes lists the factors that are on, when one is due.
+	MFATypes []string
+}
+
+// SignIn is Login for the password grant: it also says whether a second
+// factor is due, as decided by the same credential read that checked the
+// password. username is a username or an e-mail address (Directory.FindSignIn); an
+// unknown address is answered like an unknown username.
+func (s *SignIn) SignIn(ctx context.Context, a Actor, username string, password []byte) (SignInResult, error) {
+	fail := errBadLogin()
+	u, err := s.dir.FindSignIn(username)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			return SignInResult{}, storeErr("sign in", err)
+		}
+		_ = s.hasher.DummyVerify(ctx, password)
+		s.record(ctx, s.entry(a, "user.login", "unknown-user", "failed", nil))
+		return SignInResult{}, fail
+	}
+	c, err := s.checkPassword(ctx, a, u.ID, password, false)
+	if err != nil {
+		return SignInResult{}, err
+	}
+	if u.Disabled {
+		s.record(ctx, s.entry(a, "user.login", "user:"+u.ID, "disabled", nil))
+		return SignInResult{}, fail
+	}
+	return SignInResult{User: u, SecondFactorDue: c.SecondFactor(), MFATypes: enabledTypes(c)}, nil
+}
+
+// Login checks a username and password for the password grant. It never
+// says whether the username exists: an unknown one costs the same
+// argon2id work and gets the same error. A disabled user is refused the
+// same way, after the password was checked. It does not tell whether a
+// second factor is due; the password grant uses SignIn.
+func (s *SignIn) Login(ctx context.Context, a Actor, username string, password []byte) (store.User, error) {
+	si, err := s.SignIn(ctx, a, username, password)
+	return si.User, err
+}
+
+// checkPassword verifies a user's password under the lockout rules and
+// re-hashes it when its parameters are below the current ones. It returns
+// the user's credential. With allowMustChange false a one-time password
+// is refused with api.ErrMustChange after it verified.
+func (s *room) checkPassword(ctx context.Context, a Actor, id string, password []byte, allowMustChange bool) (store.Credential, error) {
+	now := s.now()
+	if err := s.reserve(id, now); err != nil {
+		s.record(ctx, s.entry(a, "user.login", "user:"+id, "locked", nil))
+		return store.Credential{}, err
+	}
+	settled := false
+	defer func() {
+		if !settled { // an early return (hang-up, store error): the attempt counts as failed
+			_ = s.settle(a, id, "user.login", failed, now.UTC())
+		}
+	}()
+	c, err := s.st.Credentials().Get(id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c, storeErr("get credential", err)
+	}
+	var verr error
+	if c.PasswordHash == "" {
+		verr = credential.ErrPasswordMismatch
+		_ = s.hasher.DummyVerify(ctx, password)
+	} else {
+		verr = s.hasher.Verify(ctx, c.PasswordHash, password)
+	}
+	if ctx.Err() != nil {
+		return c, ctx.Err()
+	}
+	o := failed
+	switch {
+	case verr == nil && c.SecondFactor():
+		o = partial // the second factor settles the count
+	case verr == nil:
+		o = passed
+	}
+	settled = true
+	if err := s.settle(a, id, "user.login", o, now.UTC()); err != nil {
+		return c, storeErr("record sign-in", err)
+	}
+	if verr != nil {
+		return c, errBadLogin()
+	}
+	if s.hasher.NeedsRehash(c.PasswordHash) {
+		if h, err := s.hasher.Hash(ctx, password); err == nil {
+			old := c.PasswordHash
+			_, err = s.st.Credentials().Put(id, func(cur store.Credential, _ bool) (store.Credential, error) {
+				if cur.PasswordHash == old { // unless it was changed meanwhile
+					cur.PasswordHash = h
+				}
+				return cur, nil
+			})
+			if err != nil {
+				s.log.Warn("password re-hash not stored; kept the old hash", "event", "identity.rehash_error", "err", err)
+			}
+		}
+	}
+	if c.MustChangePassword && !allowMustChange {
+		return c, fmt.Errorf("identity: %w: this is a one-time password; set a new one with PATCH /v1/users/{id}/update-password (oldPassword, newPassword) first", api.ErrMustChange)
+	}
+	return c, nil
+}
+
+// abandonAfter is how long a reservation may be in flight: far longer
+// than an argon2id verification. Older ones were abandoned (a crash, a
+// bug) and count as failures whose lock has its normal end.
+const abandonAfter = time.Minute
+
+// reserve takes one sign-in attempt for id atomically: the failed count
+// goes up before the secret is checked, so that N parallel guesses see
+// N distinct counts and at most LockoutAttempts of them are ever checked
+// before the account locks. Every reservation is settled (settle) on
+// every path; one that was not is treated as a failure after
+// abandonAfter, so a lock never outlives its duration.
+func (s *room) reserve(id string, now time.Time) error {
+	_, err := s.st.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
+		if l.FailedLogins >= s.attempts && l.LockedUntil.IsZero() && (now.Sub(l.ReservedAt) > abandonAfter || now.Before(l.ReservedAt)) {
+			l.LockedUntil = l.ReservedAt.Add(s.lockout)
+			l.FailedLogins = 0
+		}
+		if lockedFor(l, now, s.lockout) || l.FailedLogins >= s.attempts {
+			return l, errLockedNow
+		}
+		if !l.LockedUntil.IsZero() {
+			l.LockedUntil = time.Time{} // an expired lock starts a fresh count
+		}
+		l.FailedLogins++
+		l.ReservedAt = now
+		return l, nil
+	})
+	if errors.Is(err, errLockedNow) {
+		return lockedErr{errBadLogin()}
+	}
+	return err
+}
+
+// outcome is how a reserved attempt ended.
+type outcome int
+
+const (
+	failed  outcome = iota // the secret was wrong (or the check did not finish): the reservation stays a failure
+	passed                 // the sign-in is complete: the count starts over
+	partial                // a first factor passed, a second is still due: the reservation is undone, the count of earlier failures kept
+)
+
+// settle records the outcome of a reserved attempt and its audit entry
+// in one transaction. A failure keeps the reservation's count and locks
+// the account when it reaches the limit.
+func (s *room) settle(a Actor, id, typ string, o outcome, now time.Time) error {
+	return s.st.Update(func(tx *store.Tx) error {
+		locked := false
+		_, err := tx.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
+			switch o {
+			case passed:
+				l.FailedLogins, l.LockedUntil, l.LastLoginAt = 0, time.Time{}, now
+			case partial:
+				l.FailedLogins = max(l.FailedLogins-1, 0)
+			default:
+				if l.FailedLogins >= s.attempts {
+					l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.lockout), true
+				}
+			}
+			return l, nil
+		})
+		if err != nil {
+			return err
+		}
+		result := map[outcome]string{failed: "failed", passed: "ok", partial: "second-factor-due"}[o]
+		var detail map[string]string
+		if locked {
+			detail = map[string]string{"locked": "true", "lockedFor": s.lockout.String()}
+		}
+		return tx.Audit().Stage(s.entry(a, typ, "user:"+id, result, detail))
+	})
+}
+
+// errBadLogin is what every refused sign-in says: a wrong password, an
+// unknown user and a locked account read the same, so that the answer
+// never tells whether a username exists.
+func errBadLogin() error {
+	return fmt.Errorf("identity: %w: wrong username or password, or too many failed attempts (wait %s and try again)", api.ErrBadLogin, "a few minutes")
+}
+
+// errLockedNow is returned inside a login-state transaction to abort it.
+var errLockedNow = errors.New("locked")
+
+// ErrAccountLocked is wrapped, beside api.ErrBadLogin, in the error of an
+// attempt refused because the account is locked. It is not a catalogued
+// fault: on the wire a locked account answers exactly like a wrong
+// password, so that nobody learns which usernames exist; the audit log
+// and the caller's code can still tell.
+var ErrAccountLocked = errors.New("account locked")
+
+// lockedErr is a refusal because the account is locked: its text is
+// exactly a wrong password's, so the wire answer does not say the account
+// exists, while errors.Is still finds ErrAccountLocked for the audit log
+// and metrics.
+type lockedErr struct{ bad error }
+
+func (e lockedErr) Error() string   { return e.bad.Error() }
+func (e lockedErr) Unwrap() []error { return []error{e.bad, ErrAccountLocked} }
+
+// lockedFor reports whether l is locked at now. A lock that ends further
+// ahead than one lockout period can only come from a clock that jumped
+// back; it is treated as expired rather than eternal.
+func lockedFor(l store.LoginState, now time.Time, lockout time.Duration) bool {
+	return now.Before(l.LockedUntil) && l.LockedUntil.Sub(now) <= lockout
+}
