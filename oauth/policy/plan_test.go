@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"github.com/accessd/accessd/store/storetest/testkit"
 	"os"
 	"path/filepath"
@@ -37,48 +38,36 @@ func apply(t testing.TB, st []GroupState, changes []Change) []GroupState {
 				return &st[i]
 			}
 		}
-		t.Fatalf("change on missing group %q", name)
+		require.FailNow(t, fmt.Sprintf("change on missing group %q", name))
 		return nil
 	}
 	for _, c := range changes {
 		switch c.Kind {
 		case CreateGroup:
 			for _, g := range st {
-				if g.Name == c.Group {
-					t.Fatalf("create existing group %q", c.Group)
-				}
+				require.NotEqual(t, c.Group, g.Name, "create existing group %q", c.Group)
 			}
 			st = append(st, GroupState{Name: c.Group, Description: c.Description})
 		case SetDescription:
 			find(c.Group).Description = c.Description
 		case Grant:
 			g := find(c.Group)
-			if slices.Contains(g.Permissions, c.Permission) {
-				t.Fatalf("%s: already granted", c)
-			}
+			require.NotContains(t, g.Permissions, c.Permission, "%s: already granted", c)
 			g.Permissions = append(g.Permissions, c.Permission)
 		case Revoke:
 			g := find(c.Group)
-			n := len(g.Permissions)
+			require.Contains(t, g.Permissions, c.Permission, "%s: not granted", c)
 			g.Permissions = slices.DeleteFunc(slices.Clone(g.Permissions), func(p api.Permission) bool { return p == c.Permission })
-			if len(g.Permissions) == n {
-				t.Fatalf("%s: not granted", c)
-			}
 		case AddMember:
 			g := find(c.Group)
-			if slices.Contains(g.Members, c.Member) {
-				t.Fatalf("%s: already a member", c)
-			}
+			require.NotContains(t, g.Members, c.Member, "%s: already a member", c)
 			g.Members = append(g.Members, c.Member)
 		case RemoveMember:
 			g := find(c.Group)
-			n := len(g.Members)
+			require.Contains(t, g.Members, c.Member, "%s: not a member", c)
 			g.Members = slices.DeleteFunc(slices.Clone(g.Members), func(m string) bool { return m == c.Member })
-			if len(g.Members) == n {
-				t.Fatalf("%s: not a member", c)
-			}
 		default:
-			t.Fatalf("unknown change %q", c.Kind)
+			require.FailNow(t, fmt.Sprintf("unknown change %q", c.Kind))
 		}
 	}
 	return st

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -152,9 +151,8 @@ func checkParse(t *testing.T, data []byte) {
 	p, err := Parse(data)
 	if err != nil {
 		var f *api.Fault
-		if !errors.As(err, &f) || f == api.ErrInternal {
-			t.Fatalf("uncatalogued error for %q: %v", data, err)
-		}
+		require.ErrorAs(t, err, &f, "uncatalogued error for %q: %v", data, err)
+		require.NotSame(t, api.ErrInternal, f, "uncatalogued error for %q: %v", data, err)
 		return
 	}
 	current := []GroupState{{Name: "admin-group", Members: []string{"user:admin"},
@@ -168,13 +166,11 @@ func checkParse(t *testing.T, data []byte) {
 		}
 	}
 	after := apply(t, current, Plan(p, current))
-	if again := Plan(p, after); len(again) != 0 {
-		t.Fatalf("re-plan of %q not empty: %v", data, Strings(again))
-	}
+	again := Plan(p, after)
+	require.Empty(t, again, "re-plan of %q not empty: %v", data, Strings(again))
 	for _, c := range Plan(p, nil) {
-		if strings.ContainsAny(c.String(), "\n\r") {
-			t.Fatalf("change prints on two lines: %q", c.String())
-		}
+		require.NotContains(t, c.String(), "\n", "change prints on two lines: %q", c.String())
+		require.NotContains(t, c.String(), "\r", "change prints on two lines: %q", c.String())
 	}
 }
 
