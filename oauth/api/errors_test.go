@@ -27,6 +27,7 @@ type probe struct {
 }
 
 func TestDecodeJSON(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, body string
 		want       *Fault
@@ -45,6 +46,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"not an object", `["a"]`, ErrInvalidField, "must be"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var p probe
 			err := DecodeJSON(strings.NewReader(tc.body), &p)
 			if tc.want == nil {
@@ -58,6 +60,7 @@ func TestDecodeJSON(t *testing.T) {
 }
 
 func TestDecodeJSONTooLarge(t *testing.T) {
+	t.Parallel()
 	w := httptest.NewRecorder()
 	body := http.MaxBytesReader(w, io.NopCloser(bodyOf(strings.Repeat("x", 100))), 10)
 	err := DecodeJSON(body, &probe{})
@@ -68,6 +71,7 @@ func TestDecodeJSONTooLarge(t *testing.T) {
 }
 
 func TestWriteErrorHidesInternals(t *testing.T) {
+	t.Parallel()
 	w := httptest.NewRecorder()
 	WriteError(w, errors.New("open /var/lib/accessd/db: secret detail"))
 	require.Equal(t, 500, w.Code, "an uncatalogued error leaked: %d %s", w.Code, w.Body)
@@ -132,6 +136,7 @@ func catalogue(t *testing.T) []Fault {
 // code Lerian publishes is used only with Lerian's title (its published
 // list, kept with the contract test's schemas).
 func TestCodesMeanOneThing(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../../cmd/accessd/testdata/lerian/errors.json")
 	require.NoError(t, err)
 	var lerian struct {

@@ -33,6 +33,7 @@ func roots(t *testing.T, ca *deliverytest.CA) *delivery.Relay {
 var mail = delivery.Email{From: "accessd@example.test", To: "alice@example.test", Subject: "Your code", Body: "Your code is 123456.\n"}
 
 func TestRelay(t *testing.T) {
+	t.Parallel()
 	ca := deliverytest.NewCA(t)
 	other := deliverytest.NewCA(t)
 	pool, _ := delivery.Roots(ca.PEM)
@@ -67,6 +68,7 @@ func TestRelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var logs bytes.Buffer
 			srv := deliverytest.NewRelay(t, tt.relay)
 			c := tt.client
@@ -94,6 +96,7 @@ func TestRelay(t *testing.T) {
 }
 
 func TestRelayRefusesHeaderInjection(t *testing.T) {
+	t.Parallel()
 	srv := deliverytest.NewRelay(t, deliverytest.RelayOptions{})
 	c := delivery.Relay{Name: "relay", Host: srv.Host, Port: srv.Port, Insecure: true}
 	for _, m := range []delivery.Email{
@@ -106,6 +109,7 @@ func TestRelayRefusesHeaderInjection(t *testing.T) {
 }
 
 func TestGateway(t *testing.T) {
+	t.Parallel()
 	ca := deliverytest.NewCA(t)
 	other := deliverytest.NewCA(t)
 	pool, _ := delivery.Roots(ca.PEM)
@@ -114,6 +118,8 @@ func TestGateway(t *testing.T) {
 	msg := `code "123456" \ <b>`
 
 	t.Run("json with basic auth", func(t *testing.T) {
+
+		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 0)
 		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: tmpl, Encoding: delivery.EncodeJSON, Username: "acct", Secret: []byte("tok"), Roots: pool}
 		ans, err := c.Send(ctx(t), "+4915112345678", msg)
@@ -128,6 +134,7 @@ func TestGateway(t *testing.T) {
 		require.Contains(t, ans, "201", "request %+v, answer %q", r, ans)
 	})
 	t.Run("twilio preset, header auth", func(t *testing.T) {
+		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 0)
 		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: delivery.TwilioTemplate("+15550000000"), Encoding: delivery.EncodeForm, Secret: []byte("key"), AuthHeader: "X-Api-Key", Roots: pool}
 		_, err := c.Send(ctx(t), "+4915112345678", msg)
@@ -158,6 +165,7 @@ func TestGateway(t *testing.T) {
 		}, "never sent without TLS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			g := deliverytest.NewGateway(t, ca, 0)
 			c := tt.gw(g.URL)
 			c.Name, c.Template, c.Encoding = "sms", tmpl, delivery.EncodeJSON
@@ -168,6 +176,7 @@ func TestGateway(t *testing.T) {
 		})
 	}
 	t.Run("non-2xx is a refusal", func(t *testing.T) {
+		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 400)
 		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: tmpl, Encoding: delivery.EncodeJSON, Roots: pool}
 		ans, err := c.Send(ctx(t), "+4915112345678", msg)
@@ -178,6 +187,7 @@ func TestGateway(t *testing.T) {
 }
 
 func TestCheckTemplate(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		tmpl, enc string
 		ok        bool

@@ -85,6 +85,7 @@ func readPolicy(t *testing.T, name string) Policy {
 // TestPlanGolden is the printed plan of testdata/sample.toml against
 // testdata/sample-current.toml; refresh with -update.
 func TestPlanGolden(t *testing.T) {
+	t.Parallel()
 	desired := readPolicy(t, "sample.toml")
 	current := state(readPolicy(t, "sample-current.toml"))
 	changes := Plan(desired, current)
@@ -103,6 +104,7 @@ func TestPlanGolden(t *testing.T) {
 // TestPlanRevokes checks that what the file does not list goes: the
 // property that makes revocation code.
 func TestPlanRevokes(t *testing.T) {
+	t.Parallel()
 	current := []GroupState{{
 		Name: "ops", Description: "d",
 		Permissions: []api.Permission{
@@ -138,6 +140,7 @@ func TestPlanRevokes(t *testing.T) {
 // TestPlanSpellings checks that two spellings of one permission are one
 // permission: no revoke-and-grant churn, and duplicates collapse.
 func TestPlanSpellings(t *testing.T) {
+	t.Parallel()
 	current := []GroupState{{
 		Name: "g",
 		Permissions: []api.Permission{
@@ -171,6 +174,7 @@ func TestPlanSpellings(t *testing.T) {
 }
 
 func TestChangeString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		c    Change
 		want string
@@ -187,6 +191,7 @@ func TestChangeString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
+			t.Parallel()
 			assert.Equal(t, tt.want, tt.c.String())
 		})
 	}

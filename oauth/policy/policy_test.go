@@ -14,6 +14,7 @@ import (
 )
 
 func TestParseSample(t *testing.T) {
+	t.Parallel()
 	p := readPolicy(t, "sample.toml")
 	require.Len(t, p.Groups, 3)
 	assert.Equal(t, Group{
@@ -31,6 +32,7 @@ func TestParseSample(t *testing.T) {
 }
 
 func TestParseDedupes(t *testing.T) {
+	t.Parallel()
 	p, err := Parse([]byte(`
 [[group]]
 name = "g"
@@ -54,6 +56,7 @@ actions = ["get"]
 // TestParseRefuses is every way a file is refused: the fault it wraps and
 // what the message must say (the key, the line, the fix).
 func TestParseRefuses(t *testing.T) {
+	t.Parallel()
 	const g = "[[group]]\nname = \"g\"\n"
 	const perm = "[[group.permission]]\n"
 	tests := []struct {
@@ -101,6 +104,7 @@ func TestParseRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := Parse([]byte(tt.in))
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tt.fault, "%v", err)
@@ -121,6 +125,7 @@ func manyGroups(n int) string {
 }
 
 func TestParseLimitsAccepted(t *testing.T) {
+	t.Parallel()
 	p, err := Parse([]byte(manyGroups(MaxGroups)))
 	require.NoError(t, err)
 	assert.Len(t, p.Groups, MaxGroups)
@@ -134,6 +139,7 @@ func TestParseLimitsAccepted(t *testing.T) {
 // either refused with a catalogued error or a valid policy that re-plans
 // to nothing once applied. Never a panic, never an uncatalogued error.
 func TestParseFlipEveryByte(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(filepath.Join("testdata", "sample.toml"))
 	require.NoError(t, err)
 	for i := range data {
