@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/daemon/daemontest"
-	"github.com/accessd/accessd/seal/sealtest"
 )
 
 // prodConf is the production config (no --dev) of the data dir
@@ -127,15 +126,8 @@ func contents(t *testing.T, ctl, sock string) listed {
 func TestBackupRestoreOnNewTPM(t *testing.T) {
 	t.Parallel()
 	ctl := buildAccessctl(t)
-	portA := freePort(t)
-	stopA := sealtest.StartSwtpm(t, t.TempDir(), portA).Stop
-	dirA := t.TempDir()
-	cfgA, sockA := swtpmConfig(t, dirA, portA)
-	r := runAccessd(t, "init", "--config", cfgA)
-	require.Equal(t, 0, r.code, r.stderr)
-	recovery, _ := secretsIn(t, r.stdout)
-	keyFile := filepath.Join(t.TempDir(), "recovery.key")
-	require.NoError(t, os.WriteFile(keyFile, []byte(recovery+"\n"), 0o600))
+	a, recovery, keyFile := initSwtpmHost(t)
+	cfgA, sockA := a.cfg, a.sock
 
 	s := startServe(t, 60*time.Second, "--config", cfgA)
 	ctlRun(t, ctl, sockA, "user", "create", "--username", "alice", "--email", "alice@example.com")
@@ -154,13 +146,11 @@ func TestBackupRestoreOnNewTPM(t *testing.T) {
 	out = ctlRun(t, ctl, sockA, "backup", "-f", backup)
 	require.Contains(t, out, "backup written to "+backup)
 	s.stop(t)
-	stopA() // the old machine and its TPM are gone
+	a.stopTPM() // the old machine and its TPM are gone
 
 	// A new machine: fresh swtpm, fresh data dir, only the file and the key.
-	portB := freePort(t)
-	sealtest.StartSwtpm(t, t.TempDir(), portB)
-	dirB := t.TempDir()
-	cfgB, sockB := swtpmConfig(t, dirB, portB)
+	b := newSwtpmHost(t)
+	cfgB, sockB := b.cfg, b.sock
 
 	// A wrong key is refused and leaves nothing behind.
 	otherKey := filepath.Join(t.TempDir(), "other.key")
@@ -168,11 +158,11 @@ func TestBackupRestoreOnNewTPM(t *testing.T) {
 	require.Equal(t, 0, ro.code, ro.stderr)
 	other, _ := secretsIn(t, ro.stdout)
 	require.NoError(t, os.WriteFile(otherKey, []byte(other), 0o600))
-	r = runAccessd(t, "restore", "--config", cfgB, "--backup", backup, "--recovery-key-file", otherKey)
+	r := runAccessd(t, "restore", "--config", cfgB, "--backup", backup, "--recovery-key-file", otherKey)
 	require.NotEqual(t, 0, r.code)
 	require.Contains(t, r.stderr, "wrong recovery key")
 	require.NotContains(t, r.stderr, other)
-	_, err := os.Stat(filepath.Join(dirB, "data"))
+	_, err := os.Stat(b.data)
 	require.ErrorIs(t, err, os.ErrNotExist, "a refused restore leaves no data dir")
 
 	r = runAccessd(t, "restore", "--config", cfgB, "--backup", backup, "--recovery-key-file", keyFile)

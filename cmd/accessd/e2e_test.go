@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/seal/sealtest"
 )
 
 // The integration tests run the real accessd: the test binary re-executes
@@ -656,4 +658,69 @@ func tlsGet(pool *x509.CertPool, url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// swtpmHost is a machine for the ceremonies' e2e tests: a swtpm of its
+// own and a production config for a data dir (not made yet) on it.
+type swtpmHost struct {
+	cfg, sock string
+	dir       string // holds the config and the data dir
+	data      string // the data dir
+	stopTPM   func() // the machine and its TPM are gone
+}
+
+// newSwtpmHost starts a swtpm and writes the config of a data dir on it.
+func newSwtpmHost(t *testing.T) swtpmHost {
+	t.Helper()
+	port := freePort(t)
+	stop := sealtest.StartSwtpm(t, t.TempDir(), port).Stop
+	dir := t.TempDir()
+	cfg, sock := swtpmConfig(t, dir, port)
+	return swtpmHost{cfg: cfg, sock: sock, dir: dir, data: filepath.Join(dir, "data"), stopTPM: stop}
+}
+
+// initSwtpmHost is newSwtpmHost with accessd init run on it: the host,
+// the recovery key init printed, and a 0600 file holding that key.
+func initSwtpmHost(t *testing.T) (h swtpmHost, recovery, keyFile string) {
+	t.Helper()
+	h = newSwtpmHost(t)
+	r := runAccessd(t, "init", "--config", h.cfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	recovery, _ = secretsIn(t, r.stdout)
+	keyFile = filepath.Join(t.TempDir(), "recovery.key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(recovery+"\n"), 0o600))
+	return h, recovery, keyFile
+}
+
+// gated skips t unless the environment variable env is "1": for the
+// measurements that take minutes, which scripts/bench runs.
+func gated(t *testing.T, env, what string) {
+	t.Helper()
+	if os.Getenv(env) != "1" {
+		t.Skip("set " + env + "=1 to " + what)
+	}
+}
+
+// envInt is the integer the environment variable name holds, or def when
+// it is unset.
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, name)
+	return n
+}
+
+// envDuration is the duration the environment variable name holds, or
+// def when it is unset.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	require.NoError(t, err, name)
+	return d
 }
