@@ -704,23 +704,24 @@ func gated(t *testing.T, env, what string) {
 // envInt is the integer the environment variable name holds, or def when
 // it is unset.
 func envInt(t *testing.T, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	require.NoError(t, err, name)
-	return n
+	return envParse(t, name, def, strconv.Atoi)
 }
 
 // envDuration is the duration the environment variable name holds, or
 // def when it is unset.
 func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	return envParse(t, name, def, time.ParseDuration)
+}
+
+// envParse is the environment variable name parsed, or def when it is
+// unset; a value that does not parse fails the test.
+func envParse[T any](t *testing.T, name string, def T, parse func(string) (T, error)) T {
+	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	x, err := parse(v)
 	require.NoError(t, err, name)
-	return d
+	return x
 }
