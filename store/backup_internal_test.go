@@ -41,6 +41,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			plain := make([]byte, tc.size)
 			for i := range plain {
 				plain[i] = byte(i * 31)
@@ -141,6 +142,7 @@ func TestBackupStreamBinding(t *testing.T) {
 		{"version 1 under a binding", v1, a, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := io.ReadAll(newBackupReader(bytes.NewReader(tc.stream), testBackupKey, tc.bind))
 			if tc.ok {
 				require.NoError(t, err)

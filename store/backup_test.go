@@ -171,6 +171,7 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := filepath.Join(t.TempDir(), "db")
 			err := store.Restore(bytes.NewReader(tc.stream), dir, tc.key)
 			require.ErrorIs(t, err, tc.want, "restore: %v, want %v", err, tc.want)
@@ -182,6 +183,7 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 
 	t.Run("non-empty dir", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		marker := filepath.Join(dir, "keep")
 		require.NoError(t, os.WriteFile(marker, []byte("x"), 0o600))
@@ -191,6 +193,7 @@ func TestRestoreRefuses(t *testing.T) {
 		require.NoError(t, err, "restore touched the non-empty dir")
 	})
 	t.Run("existing store", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		st, err := store.Open(dir, testRoot, store.Options{})
 		require.NoError(t, err)

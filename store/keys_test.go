@@ -106,6 +106,7 @@ func TestRecordEncodingGolden(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
+			t.Parallel()
 			got, err := json.MarshalIndent(tc.rec, "", "  ")
 			require.NoError(t, err)
 			testkit.Golden(t, tc.file, append(got, '\n'))
@@ -128,6 +129,7 @@ func TestSealedHasNoPrintableForm(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			require.NotContains(t, strings.ToLower(tc.got), "dead", "%s exposes bytes: %s", tc.name, tc.got)
 			require.NotContains(t, tc.got, "222", "%s exposes bytes: %s", tc.name, tc.got)
 			require.Contains(t, tc.got, "term 3", "%s = %q, want the term", tc.name, tc.got)
