@@ -725,3 +725,86 @@ func envParse[T any](t *testing.T, name string, def T, parse func(string) (T, er
 	require.NoError(t, err, name)
 	return x
 }
+
+// prodConf is the production config (no --dev) of the data dir
+// DIR/data on swtpm, with a certificate of its own for a free loopback
+// address and the admin socket in a directory others may traverse.
+type prodConf struct {
+	dir, file, sock, addr, crt, key string
+	port                            int // swtpm's
+	pool                            *x509.CertPool
+}
+
+// newProdConf writes the certificate and the config with the default
+// PCRs ([7]) under dir.
+func newProdConf(t *testing.T, dir string, port int) *prodConf {
+	t.Helper()
+	c := &prodConf{dir: dir, file: filepath.Join(dir, "accessd.toml"), port: port, addr: freeAddr(t),
+		sock: filepath.Join(daemontest.OpenDir(t), "admin.sock"),
+		crt:  filepath.Join(dir, "server.crt"), key: filepath.Join(dir, "server.key")}
+	c.pool, _ = writeCert(t, c.crt, c.key)
+	c.write(t, "")
+	return c
+}
+
+// write (re)writes the config file with [seal] pcrs = pcrs ("" leaves
+// the key out: the default).
+func (c *prodConf) write(t *testing.T, pcrs string) {
+	t.Helper()
+	if pcrs != "" {
+		pcrs = "pcrs = " + pcrs + "\n"
+	}
+	require.NoError(t, os.WriteFile(c.file, []byte(fmt.Sprintf(`data_dir = %q
+issuer = "https://%s"
+[seal]
+device = "tcp://127.0.0.1:%d"
+%s[listen]
+tls = %q
+admin_socket = %q
+[tls]
+cert = %q
+key = %q
+[lockdown]
+mode = "warn"   # the tests run as root under /tmp; every finding is still logged
+`, filepath.Join(c.dir, "data"), c.addr, c.port, pcrs, c.addr, c.sock, c.crt, c.key)), 0o600))
+}
+
+// swtpmConfig writes a production config for a data dir on swtpm at
+// port and returns its path and admin socket.
+func swtpmConfig(t *testing.T, dir string, port int) (cfgFile, sock string) {
+	t.Helper()
+	c := newProdConf(t, dir, port)
+	return c.file, c.sock
+}
+
+// ctlRun runs accessctl against sock and returns stdout; it fails the
+// test on a non-zero exit.
+func ctlRun(t *testing.T, bin, sock string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--socket", sock}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	require.NoError(t, cmd.Run(), "accessctl %v: %s", args, errb.String())
+	return out.String()
+}
+
+type listed struct {
+	Users []string
+	Apps  []string
+}
+
+func contents(t *testing.T, ctl, sock string) listed {
+	t.Helper()
+	var us []struct{ Username, Email string }
+	require.NoError(t, json.Unmarshal([]byte(ctlRun(t, ctl, sock, "-o", "json", "user", "list")), &us))
+	var apps []struct{ Name, ClientID string }
+	require.NoError(t, json.Unmarshal([]byte(ctlRun(t, ctl, sock, "-o", "json", "app", "list")), &apps))
+	var l listed
+	for _, u := range us {
+		l.Users = append(l.Users, u.Username+" "+u.Email)
+	}
+	for _, a := range apps {
+		l.Apps = append(l.Apps, a.Name+" "+a.ClientID)
+	}
+	return l
+}
