@@ -360,6 +360,40 @@ func keyLine(data []byte, dotted string) int {
 	if dotted == "" {
 		return 0
 	}
+	line := 0
+	eachKeyValue(data, func(p *unstable.Parser, key string, last, _ *unstable.Node) bool {
+		if key != dotted {
+			return true
+		}
+		line = p.Shape(last.Raw).Start.Line
+		return false
+	})
+	return line
+}
+
+// checkTypes walks the TOML syntax tree and refuses a value whose TOML type
+// cannot be what its key holds, naming the key, line and column. Syntax
+// errors are left to the decoder, which positions them.
+func checkTypes(name string, data []byte) error {
+	var err error
+	eachKeyValue(data, func(p *unstable.Parser, dotted string, _, v *unstable.Node) bool {
+		want := expectedType(dotted)
+		if want == "" || tomlKindFits(dotted, v.Kind) {
+			return true
+		}
+		pos := p.Shape(v.Raw).Start
+		err = &ConfigError{File: name, Line: pos.Line, Column: pos.Column, Key: dotted,
+			Msg: fmt.Sprintf("wrong type: got a TOML %s, want %s", tomlKindName(v.Kind), want)}
+		return false
+	})
+	return err // a syntax error, if any, is reported by the decoder
+}
+
+// eachKeyValue walks the TOML syntax tree of data and calls fn with the
+// dotted name of every key-value pair (its table's name prefixed), the
+// node of the key's last part and the value, until fn returns false. It
+// stops quietly at a syntax error.
+func eachKeyValue(data []byte, fn func(p *unstable.Parser, dotted string, last, value *unstable.Node) bool) {
 	var p unstable.Parser
 	p.Reset(data)
 	var table []string
@@ -378,46 +412,11 @@ func keyLine(data []byte, dotted string) int {
 				last = it.Node()
 				key = append(key, string(last.Data))
 			}
-			if strings.Join(key, ".") == dotted && last != nil {
-				return p.Shape(last.Raw).Start.Line
+			if last != nil && !fn(&p, strings.Join(key, "."), last, e.Value()) {
+				return
 			}
 		}
 	}
-	return 0
-}
-
-// checkTypes walks the TOML syntax tree and refuses a value whose TOML type
-// cannot be what its key holds, naming the key, line and column. Syntax
-// errors are left to the decoder, which positions them.
-func checkTypes(name string, data []byte) error {
-	var p unstable.Parser
-	p.Reset(data)
-	var table []string
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table, unstable.ArrayTable:
-			table = table[:0]
-			for it := e.Key(); it.Next(); {
-				table = append(table, string(it.Node().Data))
-			}
-		case unstable.KeyValue:
-			key := slices.Clone(table)
-			for it := e.Key(); it.Next(); {
-				key = append(key, string(it.Node().Data))
-			}
-			dotted := strings.Join(key, ".")
-			want := expectedType(dotted)
-			v := e.Value()
-			if want == "" || tomlKindFits(dotted, v.Kind) {
-				continue
-			}
-			pos := p.Shape(v.Raw).Start
-			return &ConfigError{File: name, Line: pos.Line, Column: pos.Column, Key: dotted,
-				Msg: fmt.Sprintf("wrong type: got a TOML %s, want %s", tomlKindName(v.Kind), want)}
-		}
-	}
-	return nil // a syntax error, if any, is reported by the decoder
 }
 
 // tomlKindFits reports whether a TOML value of kind k can fill key.

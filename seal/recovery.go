@@ -47,9 +47,15 @@ func NewRecoveryKey(r io.Reader) (RecoveryKey, error) {
 
 // recoveryCheck is the checksum that catches typos in the printed form.
 func recoveryCheck(key []byte) [recoveryChecksum]byte {
+	return typoCheck(recoveryChecksumTag, key)
+}
+
+// typoCheck is the checksum of a printed form (a recovery key, a share):
+// the first bytes of SHA-256 over the form's tag and b.
+func typoCheck(tag string, b []byte) [recoveryChecksum]byte {
 	h := sha256.New()
-	h.Write([]byte(recoveryChecksumTag))
-	h.Write(key)
+	h.Write([]byte(tag))
+	h.Write(b)
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	var c [recoveryChecksum]byte

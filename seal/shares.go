@@ -3,7 +3,6 @@ package seal
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -37,7 +36,7 @@ import (
 const (
 	shareVersion     = 1
 	shareSplitLen    = 4
-	shareCheckLen    = 5
+	shareCheckLen    = recoveryChecksum
 	shareLen         = 1 + shareSplitLen + 1 + 1 + recoveryKeySize + shareCheckLen
 	shareTextPrefix  = "ACCESSD-SHARE-"
 	shareNormPrefix  = "ACCESSDSHARE"
@@ -114,15 +113,9 @@ func (s RecoveryShare) Format(f fmt.State, _ rune) {
 	_, _ = io.WriteString(f, "seal.RecoveryShare(redacted)")
 }
 
+// shareCheck is the checksum that catches typos in a printed share.
 func shareCheck(b []byte) [shareCheckLen]byte {
-	h := sha256.New()
-	h.Write([]byte(shareChecksumTag))
-	h.Write(b)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	var c [shareCheckLen]byte
-	copy(c[:], sum[:])
-	return c
+	return typoCheck(shareChecksumTag, b)
 }
 
 // shareTextLen is the number of base32 characters of a share.

@@ -33,46 +33,43 @@ func TestAllowBulkWriteGatesRotation(t *testing.T) {
 		seeds[id] = "seed-" + id
 		seed, err := st.Credentials().SealTOTPSeed(id, []byte(seeds[id]))
 		require.NoError(t, err)
-		if _, err := st.Credentials().Put(id, func(store.Credential, bool) (store.Credential, error) {
+		_, err = st.Credentials().Put(id, func(store.Credential, bool) (store.Credential, error) {
 			return store.Credential{ID: id, PasswordHash: phc, TOTPSeed: seed}, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
+		require.NoError(t, err)
 	}
 	opensAll := func(when string) {
 		t.Helper()
 		for id, want := range seeds {
 			c, err := st.Credentials().Get(id)
-			if err != nil {
-				t.Fatalf("%s: %s: %v", when, id, err)
-			}
+			require.NoError(t, err, "%s: %s", when, id)
 			got, err := st.Credentials().OpenTOTPSeed(c)
-			if err != nil || string(got) != want {
-				t.Fatalf("%s: %s: seed %q, %v", when, id, got, err)
-			}
+			require.NoError(t, err, "%s: %s", when, id)
+			require.Equal(t, want, string(got), "%s: %s: seed %q", when, id, got)
 		}
 	}
 
 	refuseFrom.Store(1)
-	if r, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3}); !errors.Is(err, errFull) || r.Term != 0 {
-		t.Fatalf("refused up front: %+v, %v; want the hook's error and no term", r, err)
-	}
+	r, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3})
+	require.ErrorIs(t, err, errFull, "refused up front: %+v, %v; want the hook's error and no term", r, err)
+	require.Zero(t, r.Term, "refused up front: %+v, %v; want the hook's error and no term", r, err)
 	// The new term, one batch, then the disk is full.
 	calls.Store(0)
 	refuseFrom.Store(3)
-	r, err := st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3})
-	if !errors.Is(err, errFull) || r.Term != 2 || r.Resealed != 3 {
-		t.Fatalf("refused part-way: %+v, %v; want term 2, one batch of 3 re-sealed, the hook's error", r, err)
-	}
-	if st.Barrier().RetiredFieldTerm() != 0 {
-		t.Fatalf("a refused rotation retired term %d", st.Barrier().RetiredFieldTerm())
-	}
+	r, err = st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3})
+	require.ErrorIs(t, err, errFull, "refused part-way: %+v, %v; want term 2, one batch of 3 re-sealed, the hook's error", r, err)
+	require.Equal(t, uint32(2), r.Term, "refused part-way: %+v; want term 2", r)
+	require.Equal(t, 3, r.Resealed, "refused part-way: %+v; want one batch of 3 re-sealed", r)
+	require.Zero(t, st.Barrier().RetiredFieldTerm(), "a refused rotation retired term %d", st.Barrier().RetiredFieldTerm())
 	opensAll("after the refused rotation")
 
 	refuseFrom.Store(0)
 	r, err = st.Barrier().RotateFields(store.RotateFieldsOptions{Batch: 3})
-	if err != nil || !r.Resumed || r.Term != 2 || r.Retired != 1 || r.Resealed != 7 {
-		t.Fatalf("after the space came back: %+v, %v; want term 2 resumed, 7 fields left re-sealed, term 1 retired", r, err)
-	}
+	require.NoError(t, err, "after the space came back")
+	const msg = "after the space came back: %+v; want term 2 resumed, 7 fields left re-sealed, term 1 retired"
+	require.True(t, r.Resumed, msg, r)
+	require.Equal(t, uint32(2), r.Term, msg, r)
+	require.Equal(t, uint32(1), r.Retired, msg, r)
+	require.Equal(t, 7, r.Resealed, msg, r)
 	opensAll("after the resumed rotation")
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sync/atomic"
 	"testing"
@@ -55,19 +56,16 @@ func TestAllowWriteGatesEveryWriter(t *testing.T) {
 		{"field key rotation", func() error { _, err := st.Barrier().RotateFieldKey(); return err }},
 	}
 	for _, w := range writes {
-		if err := w.do(); !errors.Is(err, errFull) {
-			t.Errorf("%s while refused: err = %v, want the hook's error", w.name, err)
-		}
+		err := w.do()
+		assert.ErrorIs(t, err, errFull, "%s while refused: err = %v, want the hook's error", w.name, err)
 	}
-	if got, err := st.Users().Get(u.ID); err != nil || got.Username != "before" {
-		t.Fatalf("read while writes are refused: %+v, %v", got, err)
-	}
-	if _, err := st.Users().GetByUsername("direct"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("a refused write left a record: %v", err)
-	}
+	got, err := st.Users().Get(u.ID)
+	require.NoError(t, err, "read while writes are refused")
+	require.Equal(t, "before", got.Username, "read while writes are refused: %+v", got)
+	_, err = st.Users().GetByUsername("direct")
+	require.ErrorIs(t, err, store.ErrNotFound, "a refused write left a record: %v", err)
 
 	refuse.Store(false)
-	if _, err := st.Users().Create(store.User{Username: "after"}); err != nil {
-		t.Fatalf("write after the hook allows again: %v", err)
-	}
+	_, err = st.Users().Create(store.User{Username: "after"})
+	require.NoError(t, err, "write after the hook allows again")
 }

@@ -17,9 +17,8 @@ func encryptStream(t testing.TB, plain []byte) []byte {
 	// Odd-sized writes exercise the chunk boundary logic.
 	for len(plain) > 0 {
 		n := min(len(plain), 7777)
-		if _, err := w.Write(plain[:n]); err != nil {
-			t.Fatal(err)
-		}
+		_, err := w.Write(plain[:n])
+		require.NoError(t, err)
 		plain = plain[n:]
 	}
 	require.NoError(t, w.Close())
@@ -42,20 +41,17 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			plain := make([]byte, tc.size)
 			for i := range plain {
 				plain[i] = byte(i * 31)
 			}
 			enc := encryptStream(t, plain)
 			wantLen := backupHeaderLen() + tc.chunks*(backupFrameHdr+gcmTagLen) + tc.size
-			if len(enc) != wantLen {
-				t.Fatalf("stream is %d bytes, want %d (%d chunks)", len(enc), wantLen, tc.chunks)
-			}
+			require.Len(t, enc, wantLen, "stream is %d bytes, want %d (%d chunks)", len(enc), wantLen, tc.chunks)
 			got, err := io.ReadAll(newBackupReader(bytes.NewReader(enc), testBackupKey, nil))
 			require.NoError(t, err, "read")
-			if !bytes.Equal(got, plain) {
-				t.Fatal("round trip changed the data")
-			}
+			require.True(t, bytes.Equal(got, plain), "round trip changed the data")
 			// Every strict prefix is refused as truncated.
 			for _, cut := range []int{0, backupHeaderLen() - 1, backupHeaderLen(), len(enc) - 1} {
 				if cut < 0 {
@@ -101,9 +97,7 @@ func FuzzBackupReader(f *testing.F) {
 			require.ErrorIs(t, err, ErrBadBackup, "error not wrapping ErrBadBackup: %v", err)
 			return
 		}
-		if !bytes.Equal(data, valid) && !bytes.Equal(data, big) {
-			t.Fatalf("forged stream accepted (%d plaintext bytes)", len(got))
-		}
+		require.True(t, bytes.Equal(data, valid) || bytes.Equal(data, big), "forged stream accepted (%d plaintext bytes)", len(got))
 	})
 }
 
@@ -116,9 +110,8 @@ func TestBackupStreamBinding(t *testing.T) {
 		var out bytes.Buffer
 		w, err := newBackupWriter(&out, testBackupKey, bind, bytes.NewReader(bytes.Repeat([]byte{7}, backupSaltLen)))
 		require.NoError(t, err)
-		if _, err := w.Write([]byte("the store")); err != nil {
-			t.Fatal(err)
-		}
+		_, err = w.Write([]byte("the store"))
+		require.NoError(t, err)
 		require.NoError(t, w.Close())
 		return out.Bytes()
 	}
@@ -132,9 +125,8 @@ func TestBackupStreamBinding(t *testing.T) {
 	require.NoError(t, err)
 	old.Write(header)
 	w1 := &backupWriter{w: &old, aead: aead, aad: header, buf: make([]byte, 0, backupChunk)}
-	if _, err := w1.Write([]byte("the store")); err != nil {
-		t.Fatal(err)
-	}
+	_, err = w1.Write([]byte("the store"))
+	require.NoError(t, err)
 	require.NoError(t, w1.Close())
 	v1 := old.Bytes()
 	for _, tc := range []struct {
@@ -150,11 +142,11 @@ func TestBackupStreamBinding(t *testing.T) {
 		{"version 1 under a binding", v1, a, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := io.ReadAll(newBackupReader(bytes.NewReader(tc.stream), testBackupKey, tc.bind))
 			if tc.ok {
-				if err != nil || string(got) != "the store" {
-					t.Fatalf("got %q, %v", got, err)
-				}
+				require.NoError(t, err)
+				require.Equal(t, "the store", string(got))
 				return
 			}
 			require.ErrorIs(t, err, ErrBadBackup, "err = %v, want ErrBadBackup", err)

@@ -2,8 +2,8 @@ package store_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"os"
 	"path/filepath"
@@ -44,17 +44,15 @@ func makeBackup(t *testing.T) (backup []byte, before []string) {
 		require.NoError(t, err)
 		before = append(before, id)
 	}
-	if _, err := st.Barrier().RotateFieldKey(); err != nil { // restored stores must know term 2
-		t.Fatal(err)
-	}
+	_, err = st.Barrier().RotateFieldKey() // restored stores must know term 2
+	require.NoError(t, err)
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var written atomic.Int64
 	wg.Go(func() {
 		for i := 0; !stop.Load(); i++ {
-			if _, err := st.Users().Create(store.User{Username: fmt.Sprintf("during-%d", i)}); err != nil {
-				t.Errorf("write during backup: %v", err)
+			if _, err := st.Users().Create(store.User{Username: fmt.Sprintf("during-%d", i)}); !assert.NoError(t, err, "write during backup") {
 				return
 			}
 			written.Add(1)
@@ -77,42 +75,33 @@ const phc = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$5Wl0cVgyUEk5c
 func TestBackupRestore(t *testing.T) {
 	t.Parallel()
 	backup, before := makeBackup(t)
-	if bytes.Contains(backup, []byte("user-001")) || bytes.Contains(backup, []byte(phc)) {
-		t.Fatal("backup stream contains plaintext")
-	}
+	require.False(t, bytes.Contains(backup, []byte("user-001")), "backup stream contains plaintext")
+	require.False(t, bytes.Contains(backup, []byte(phc)), "backup stream contains plaintext")
 
 	dir := filepath.Join(t.TempDir(), "db")
 	require.NoError(t, store.Restore(bytes.NewReader(backup), dir, testRoot), "restore")
 	st, err := store.Open(dir, testRoot, store.Options{})
 	require.NoError(t, err, "open restored store")
 	defer st.Close()
-	if st.Barrier().FieldKeyTerm() != 2 {
-		t.Fatalf("restored field term = %d, want 2", st.Barrier().FieldKeyTerm())
-	}
+	require.Equal(t, uint32(2), st.Barrier().FieldKeyTerm(), "restored field term")
 	seeds := 0
 	for i, id := range before {
 		u, err := st.Users().Get(id)
-		if err != nil {
-			t.Fatalf("user %d missing after restore: %v", i, err)
-		}
-		if byName, err := st.Users().GetByUsername(u.Username); err != nil || byName.ID != id {
-			t.Fatalf("username index of user %d not restored: %v", i, err)
-		}
+		require.NoError(t, err, "user %d missing after restore", i)
+		byName, err := st.Users().GetByUsername(u.Username)
+		require.NoError(t, err, "username index of user %d not restored", i)
+		require.Equal(t, id, byName.ID, "username index of user %d not restored", i)
 		c, err := st.Credentials().Get(id)
-		if err != nil || c.PasswordHash != phc {
-			t.Fatalf("credential of user %d after restore: %+v, %v", i, c, err)
-		}
+		require.NoError(t, err, "credential of user %d after restore", i)
+		require.Equal(t, phc, c.PasswordHash, "credential of user %d after restore: %+v", i, c)
 		if len(c.TOTPSeed) > 0 {
 			seed, err := st.Credentials().OpenTOTPSeed(c)
-			if err != nil || string(seed) != "seed-"+id {
-				t.Fatalf("sealed seed of user %d after restore: %q, %v", i, seed, err)
-			}
+			require.NoError(t, err, "sealed seed of user %d after restore", i)
+			require.Equal(t, "seed-"+id, string(seed), "sealed seed of user %d after restore", i)
 			seeds++
 		}
 	}
-	if seeds != 40 {
-		t.Fatalf("opened %d seeds, want 40", seeds)
-	}
+	require.Equal(t, 40, seeds, "opened %d seeds, want 40", seeds)
 	// The snapshot is consistent: of the single writer's sequential
 	// creates it holds exactly a prefix.
 	all, err := st.Users().List("", 0)
@@ -124,18 +113,14 @@ func TestBackupRestore(t *testing.T) {
 		}
 	}
 	for i := range len(during) {
-		if !during[fmt.Sprintf("during-%d", i)] {
-			t.Fatalf("snapshot holds %d concurrent writes but not during-%d", len(during), i)
-		}
+		require.True(t, during[fmt.Sprintf("during-%d", i)], "snapshot holds %d concurrent writes but not during-%d", len(during), i)
 	}
 	t.Logf("snapshot holds %d of the concurrent writes", len(during))
 	// The restored store is a working store.
-	if _, err := st.Users().Create(store.User{Username: "after-restore"}); err != nil {
-		t.Fatalf("write to restored store: %v", err)
-	}
-	if _, err := st.Users().Create(store.User{Username: "user-001"}); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("unique index after restore: %v", err)
-	}
+	_, err = st.Users().Create(store.User{Username: "after-restore"})
+	require.NoError(t, err, "write to restored store")
+	_, err = st.Users().Create(store.User{Username: "user-001"})
+	require.ErrorIs(t, err, store.ErrExists, "unique index after restore: %v", err)
 }
 
 func TestRestoreIntoEmptyExistingDir(t *testing.T) {
@@ -146,9 +131,8 @@ func TestRestoreIntoEmptyExistingDir(t *testing.T) {
 	st, err := store.Open(dir, testRoot, store.Options{})
 	require.NoError(t, err)
 	defer st.Close()
-	if _, err := st.Users().Get(before[0]); err != nil {
-		t.Fatal(err)
-	}
+	_, err = st.Users().Get(before[0])
+	require.NoError(t, err)
 }
 
 func TestRestoreRefuses(t *testing.T) {
@@ -161,9 +145,7 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 	const header = 17 + 32
 	const frame = 5 + 64<<10 + 16
-	if len(backup) < header+2*frame {
-		t.Fatalf("backup of %d bytes is too small to span chunks", len(backup))
-	}
+	require.GreaterOrEqual(t, len(backup), header+2*frame, "backup of %d bytes is too small to span chunks", len(backup))
 	other := bytes.Repeat([]byte{0x43}, store.RootKeySize)
 	tests := []struct {
 		name   string
@@ -189,30 +171,29 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := filepath.Join(t.TempDir(), "db")
 			err := store.Restore(bytes.NewReader(tc.stream), dir, tc.key)
 			require.ErrorIs(t, err, tc.want, "restore: %v, want %v", err, tc.want)
-			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("failed restore left %s behind: %v", dir, err)
-			}
+			_, err = os.Stat(dir)
+			require.ErrorIs(t, err, os.ErrNotExist, "failed restore left %s behind: %v", dir, err)
 			left, _ := os.ReadDir(filepath.Dir(dir))
-			if len(left) != 0 {
-				t.Fatalf("failed restore left %d entries next to the target", len(left))
-			}
+			require.Empty(t, left, "failed restore left %d entries next to the target", len(left))
 		})
 	}
 
 	t.Run("non-empty dir", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		marker := filepath.Join(dir, "keep")
 		require.NoError(t, os.WriteFile(marker, []byte("x"), 0o600))
 		err := store.Restore(bytes.NewReader(backup), dir, testRoot)
 		require.ErrorIs(t, err, store.ErrNotEmpty, "restore into non-empty dir: %v, want ErrNotEmpty", err)
-		if _, err := os.Stat(marker); err != nil {
-			t.Fatalf("restore touched the non-empty dir: %v", err)
-		}
+		_, err = os.Stat(marker)
+		require.NoError(t, err, "restore touched the non-empty dir")
 	})
 	t.Run("existing store", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		st, err := store.Open(dir, testRoot, store.Options{})
 		require.NoError(t, err)

@@ -109,9 +109,7 @@ func TestCrashRecovery(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	dir := t.TempDir()
-	users := map[string]bool{}
-	var maxSeq uint64
-	maxCounter := 0
+	ack := acknowledged{users: map[string]bool{}}
 	const rounds = 24
 	for round := range rounds {
 		// Odd rounds die at a random moment from start, possibly while
@@ -119,84 +117,92 @@ func TestCrashRecovery(t *testing.T) {
 		// after the first acknowledged write.
 		wait := time.Duration(rng.IntN(250)) * time.Millisecond
 		acked := runUntilKilled(t, dir, strconv.Itoa(round), round%2 == 0, wait)
-		for _, l := range acked {
-			kind, val, _ := strings.Cut(l, " ")
-			switch kind {
-			case "u":
-				users[val] = true
-			case "a":
-				n, _ := strconv.ParseUint(val, 10, 64)
-				maxSeq = max(maxSeq, n)
-			case "c":
-				n, _ := strconv.Atoi(val)
-				maxCounter = max(maxCounter, n)
-			default:
-				t.Fatalf("round %d: unexpected child output %q", round, l)
-			}
-		}
-		verifyAfterCrash(t, dir, round, users, maxSeq, maxCounter)
+		ack.add(t, round, acked)
+		verifyAfterCrash(t, dir, round, ack.users, ack.maxSeq, ack.maxCounter)
 		t.Logf("round %d: killed after %v, %d writes acknowledged", round, wait, len(acked))
 	}
-	if len(users) == 0 || maxSeq == 0 || maxCounter == 0 {
-		t.Fatalf("too few acknowledged writes to prove anything: %d users, seq %d, counter %d", len(users), maxSeq, maxCounter)
+	ack.requireSome(t)
+}
+
+// acknowledged is what the killed children acknowledged over all rounds:
+// the users created, the highest audit sequence and login counter.
+type acknowledged struct {
+	users      map[string]bool
+	maxSeq     uint64
+	maxCounter int
+}
+
+// add reads one round's acknowledgement lines ("u ID", "a SEQ", "c N").
+func (a *acknowledged) add(t *testing.T, round int, lines []string) {
+	t.Helper()
+	for _, l := range lines {
+		kind, val, _ := strings.Cut(l, " ")
+		switch kind {
+		case "u":
+			a.users[val] = true
+		case "a":
+			n, _ := strconv.ParseUint(val, 10, 64)
+			a.maxSeq = max(a.maxSeq, n)
+		case "c":
+			n, _ := strconv.Atoi(val)
+			a.maxCounter = max(a.maxCounter, n)
+		default:
+			require.FailNow(t, fmt.Sprintf("round %d: unexpected child output %q", round, l))
+		}
 	}
-	t.Logf("%d rounds, %d acknowledged users, audit seq %d, counter %d all survived", rounds, len(users), maxSeq, maxCounter)
+}
+
+// requireSome fails the test when too little was acknowledged for the
+// rounds to prove anything.
+func (a *acknowledged) requireSome(t *testing.T) {
+	t.Helper()
+	const few = "too few acknowledged writes to prove anything: %d users, seq %d, counter %d"
+	require.NotEmpty(t, a.users, few, len(a.users), a.maxSeq, a.maxCounter)
+	require.NotZero(t, a.maxSeq, few, len(a.users), a.maxSeq, a.maxCounter)
+	require.NotZero(t, a.maxCounter, few, len(a.users), a.maxSeq, a.maxCounter)
 }
 
 func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool, maxSeq uint64, maxCounter int) {
 	t.Helper()
 	st, err := store.Open(dir, testRoot, store.Options{})
-	if err != nil {
-		t.Fatalf("round %d: store does not open after SIGKILL: %v", round, err)
-	}
+	require.NoError(t, err, "round %d: store does not open after SIGKILL", round)
 	defer st.Close()
 	for id := range users {
 		u, err := st.Users().Get(id)
-		if err != nil {
-			t.Fatalf("round %d: acknowledged user %s lost: %v", round, id, err)
-		}
-		if byName, err := st.Users().GetByUsername(u.Username); err != nil || byName.ID != id {
-			t.Fatalf("round %d: username index of %s lost: %v", round, id, err)
-		}
-		if c, err := st.Credentials().Get(id); err != nil || c.PasswordHash != phc {
-			t.Fatalf("round %d: credential of acknowledged user %s lost: %v", round, id, err)
-		}
+		require.NoError(t, err, "round %d: acknowledged user %s lost", round, id)
+		byName, err := st.Users().GetByUsername(u.Username)
+		require.NoError(t, err, "round %d: username index of %s lost", round, id)
+		require.Equal(t, id, byName.ID, "round %d: username index of %s lost", round, id)
+		c, err := st.Credentials().Get(id)
+		require.NoError(t, err, "round %d: credential of acknowledged user %s lost", round, id)
+		require.Equal(t, phc, c.PasswordHash, "round %d: credential of acknowledged user %s lost", round, id)
 	}
 	// Opening the log chains what was staged before the kill; every
 	// acknowledged change then has its entry, and the chain verifies.
 	log, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		t.Fatalf("round %d: audit log does not open after SIGKILL: %v", round, err)
-	}
+	require.NoError(t, err, "round %d: audit log does not open after SIGKILL", round)
 	defer log.Close()
 	entries, err := st.AuditEntries().List(1, 0)
 	require.NoError(t, err)
-	if uint64(len(entries)) < maxSeq {
-		t.Fatalf("round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)
-	}
+	require.GreaterOrEqual(t, uint64(len(entries)), maxSeq, "round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)
 	created := map[string]int{}
 	for i, e := range entries {
-		if e.Seq != uint64(i+1) {
-			t.Fatalf("round %d: audit gap at %d (seq %d)", round, i+1, e.Seq)
-		}
+		require.Equal(t, uint64(i+1), e.Seq, "round %d: audit gap at %d (seq %d)", round, i+1, e.Seq)
 		if e.Type == "user.create" {
 			created[e.Target]++
 		}
 	}
 	for id := range users {
-		if created[id] != 1 {
-			t.Fatalf("round %d: acknowledged user %s has %d audit entries, want 1", round, id, created[id])
-		}
+		require.Equal(t, 1, created[id], "round %d: acknowledged user %s has %d audit entries, want 1", round, id, created[id])
 	}
-	if res, err := audit.Verify(st); err != nil || !res.OK {
-		t.Fatalf("round %d: audit chain after SIGKILL: %+v, %v", round, res, err)
-	}
+	res, err := audit.Verify(st)
+	require.NoError(t, err, "round %d: audit chain after SIGKILL", round)
+	require.True(t, res.OK, "round %d: audit chain after SIGKILL: %+v", round, res)
 	if maxCounter > 0 {
 		c, err := st.Users().GetByUsername("counter")
 		require.NoError(t, err)
 		l, err := st.Logins().Get(c.ID)
-		if err != nil || l.FailedLogins < maxCounter {
-			t.Fatalf("round %d: counter = %d, %d was acknowledged (%v)", round, l.FailedLogins, maxCounter, err)
-		}
+		require.NoError(t, err, "round %d: counter", round)
+		require.GreaterOrEqual(t, l.FailedLogins, maxCounter, "round %d: counter = %d, %d was acknowledged", round, l.FailedLogins, maxCounter)
 	}
 }

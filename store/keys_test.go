@@ -67,14 +67,11 @@ func TestSealedGoldenOpens(t *testing.T) {
 		raw, err := hex.DecodeString(hexed)
 		require.NoError(t, err)
 		pt, err := kr.open("user/u1", goldenField, raw)
-		if err != nil || string(pt) != "seed" {
-			t.Fatalf("golden ciphertext %d: %q, %v", n, pt, err)
-		}
+		require.NoError(t, err, "golden ciphertext %d", n)
+		require.Equal(t, "seed", string(pt), "golden ciphertext %d", n)
 		n++
 	}
-	if n != 2 {
-		t.Fatalf("found %d golden ciphertexts, want 2", n)
-	}
+	require.Equal(t, 2, n, "found %d golden ciphertexts, want 2", n)
 }
 
 // TestRecordEncodingGolden pins the on-disk JSON of fully populated
@@ -109,15 +106,15 @@ func TestRecordEncodingGolden(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
+			t.Parallel()
 			got, err := json.MarshalIndent(tc.rec, "", "  ")
 			require.NoError(t, err)
 			testkit.Golden(t, tc.file, append(got, '\n'))
 			back, err := tc.back(got)
 			require.NoError(t, err)
 			again, err := json.MarshalIndent(back, "", "  ")
-			if err != nil || !bytes.Equal(again, got) {
-				t.Fatalf("round trip lost data (%v):\n%s", err, again)
-			}
+			require.NoError(t, err, "round trip")
+			require.Equal(t, string(got), string(again), "round trip lost data")
 		})
 	}
 }
@@ -132,12 +129,10 @@ func TestSealedHasNoPrintableForm(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if strings.Contains(strings.ToLower(tc.got), "dead") || strings.Contains(tc.got, "222") {
-				t.Fatalf("%s exposes bytes: %s", tc.name, tc.got)
-			}
-			if !strings.Contains(tc.got, "term 3") {
-				t.Fatalf("%s = %q, want the term", tc.name, tc.got)
-			}
+			t.Parallel()
+			require.NotContains(t, strings.ToLower(tc.got), "dead", "%s exposes bytes: %s", tc.name, tc.got)
+			require.NotContains(t, tc.got, "222", "%s exposes bytes: %s", tc.name, tc.got)
+			require.Contains(t, tc.got, "term 3", "%s = %q, want the term", tc.name, tc.got)
 		})
 	}
 }
@@ -160,8 +155,8 @@ func FuzzOpenField(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{1}, sealedMinLen))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pt, err := kr.open("user/u1", FieldTOTPSeed, data)
-		if err == nil && !bytes.Equal(data, valid) {
-			t.Fatalf("forged ciphertext opened to %q", pt)
+		if err == nil {
+			require.True(t, bytes.Equal(data, valid), "forged ciphertext opened to %q", pt)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"github.com/stretchr/testify/require"
 	"testing"
 
@@ -49,18 +48,17 @@ func TestMemberIndexTampered(t *testing.T) {
 			defer func() {
 				if had {
 					rawSet(t, s, tc.key, orig)
-				} else if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(tc.key) }); err != nil {
-					t.Fatal(err)
+				} else {
+					require.NoError(t, s.db.Update(func(txn *badger.Txn) error { return txn.Delete(tc.key) }))
 				}
 			}()
 			rawSet(t, s, tc.key, tc.value)
-			if _, err := s.Groups().Members("g"); !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("members after tampering: %v, want ErrCorrupt", err)
-			}
+			_, err := s.Groups().Members("g")
+			require.ErrorIs(t, err, ErrCorrupt, "members after tampering: %v, want ErrCorrupt", err)
 		})
 	}
 	m, err := s.Groups().Members("g")
-	if err != nil || len(m) != 1 || m[0].ID != u.ID {
-		t.Fatalf("members after restore: %+v, %v", m, err)
-	}
+	require.NoError(t, err, "members after restore")
+	require.Len(t, m, 1, "members after restore: %+v", m)
+	require.Equal(t, u.ID, m[0].ID, "members after restore: %+v", m)
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"github.com/stretchr/testify/require"
 	"slices"
 	"testing"
@@ -45,16 +44,12 @@ func TestMigrateEmailsV2(t *testing.T) {
 	}()
 	var calls []migrateCall
 	s := openRecording(t, dir, &calls)
-	if len(calls) != 1 || calls[0].from != 2 || calls[0].to != 3 {
-		t.Fatalf("BeforeMigrate calls = %+v, want one from 2 to 3", calls)
-	}
-	if v := layout(t, s); v != 3 {
-		t.Fatalf("layout = %d, want 3", v)
-	}
+	require.Len(t, calls, 1, "BeforeMigrate calls = %+v, want one from 2 to 3", calls)
+	require.Equal(t, 2, calls[0].from, "BeforeMigrate calls = %+v, want one from 2 to 3", calls)
+	require.Equal(t, 3, calls[0].to, "BeforeMigrate calls = %+v, want one from 2 to 3", calls)
+	require.Equal(t, uint64(3), layout(t, s), "layout")
 	wantShared := []string{"u-2", "u-3", "u-4", "u-6"}
-	if got := s.EmailsShared(); !slices.Equal(got, wantShared) {
-		t.Fatalf("EmailsShared = %v, want %v", got, wantShared)
-	}
+	require.Equal(t, wantShared, s.EmailsShared(), "EmailsShared")
 	check := func(s *Store) {
 		t.Helper()
 		for _, tc := range []struct {
@@ -64,27 +59,23 @@ func TestMigrateEmailsV2(t *testing.T) {
 			{"eva.other@example.test", "u-5"},
 		} {
 			u, err := s.Users().GetByEmail(FoldEmail(tc.addr))
-			if err != nil || u.ID != tc.id {
-				t.Fatalf("GetByEmail(%q) = %q, %v; want %s", tc.addr, u.ID, err, tc.id)
-			}
+			require.NoError(t, err, "GetByEmail(%q)", tc.addr)
+			require.Equal(t, tc.id, u.ID, "GetByEmail(%q) = %q; want %s", tc.addr, u.ID, tc.id)
 		}
 		for _, addr := range []string{"shared@example.test", "eva@example.test"} {
-			if u, err := s.Users().GetByEmail(addr); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("GetByEmail(%q) = %q, %v; want not found (shared)", addr, u.ID, err)
-			}
+			u, err := s.Users().GetByEmail(addr)
+			require.ErrorIs(t, err, ErrNotFound, "GetByEmail(%q) = %q, %v; want not found (shared)", addr, u.ID, err)
 		}
 		for _, id := range []string{"u-1", "u-2", "u-3", "u-4", "u-5", "u-6", "u-7"} {
 			u, err := s.Users().Get(id)
 			require.NoError(t, err)
-			if want := slices.Contains(wantShared, id); u.EmailShared != want {
-				t.Fatalf("user %s EmailShared = %v, want %v", id, u.EmailShared, want)
-			}
+			require.Equal(t, slices.Contains(wantShared, id), u.EmailShared, "user %s EmailShared", id)
 		}
-		if u, err := s.Users().GetByUsername("eva@example.test"); err != nil || u.ID != "u-5" {
-			t.Fatalf("username eva@example.test = %q, %v; want u-5", u.ID, err)
-		}
+		u, err := s.Users().GetByUsername("eva@example.test")
+		require.NoError(t, err, "username eva@example.test")
+		require.Equal(t, "u-5", u.ID, "username eva@example.test = %q; want u-5", u.ID)
 		var marks []string
-		err := s.db.View(func(txn *badger.Txn) error {
+		err = s.db.View(func(txn *badger.Txn) error {
 			opts := badger.DefaultIteratorOptions
 			opts.Prefix = []byte("idx/emailshared/")
 			it := txn.NewIterator(opts)
@@ -95,9 +86,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 			return nil
 		})
 		require.NoError(t, err)
-		if want := []string{"idx/emailshared/shared@example.test"}; !slices.Equal(marks, want) {
-			t.Fatalf("shared marks = %q, want %q", marks, want)
-		}
+		require.Equal(t, []string{"idx/emailshared/shared@example.test"}, marks, "shared marks")
 	}
 	check(s)
 	before := dump(t, s)
@@ -105,22 +94,17 @@ func TestMigrateEmailsV2(t *testing.T) {
 	// the same records, the same index.
 	require.NoError(t, (migration{s}).migrateEmailsV2())
 	check(s)
-	if after := dump(t, s); !maps(before, after) {
-		t.Fatal("a second run of the migration changed the store")
-	}
+	require.Equal(t, before, dump(t, s), "a second run of the migration changed the store")
 	// Nobody claims a shared address until its mark is released.
 	_, err := s.Users().Create(User{Username: "hugo", Email: "Shared@example.test"})
 	var te *TakenError
-	if !errors.As(err, &te) || te.Index != "emailshared" {
-		t.Fatalf("claiming a shared address: %v, want a TakenError of emailshared", err)
-	}
-	if _, err := s.Users().Update("u-1", func(u User) (User, error) { u.Email = "shared@example.test"; return u, nil }); !errors.Is(err, ErrExists) {
-		t.Fatalf("moving to a shared address: %v, want ErrExists", err)
-	}
+	require.ErrorAs(t, err, &te, "claiming a shared address: %v, want a TakenError of emailshared", err)
+	require.Equal(t, "emailshared", te.Index, "claiming a shared address: %v, want a TakenError of emailshared", err)
+	_, err = s.Users().Update("u-1", func(u User) (User, error) { u.Email = "shared@example.test"; return u, nil })
+	require.ErrorIs(t, err, ErrExists, "moving to a shared address: %v, want ErrExists", err)
 	require.NoError(t, s.Users().ReleaseSharedEmail("shared@example.test"))
-	if _, err := s.Users().Create(User{Username: "hugo", Email: "Shared@example.test"}); err != nil {
-		t.Fatalf("after the release: %v", err)
-	}
+	_, err = s.Users().Create(User{Username: "hugo", Email: "Shared@example.test"})
+	require.NoError(t, err, "after the release")
 	s.Close()
 }
 
@@ -139,9 +123,8 @@ func TestUserEmailUnique(t *testing.T) {
 	}
 	a, err := mk("ana", "Ana@Example.test")
 	require.NoError(t, err)
-	if _, err := mk("self@example.test", "Self@example.test"); err != nil {
-		t.Fatalf("username equal to its own address: %v", err)
-	}
+	_, err = mk("self@example.test", "Self@example.test")
+	require.NoError(t, err, "username equal to its own address")
 	b, err := mk("bia", "bia@example.test")
 	require.NoError(t, err)
 	for _, tc := range []struct {
@@ -169,25 +152,23 @@ func TestUserEmailUnique(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.run()
 			var te *TakenError
-			if !errors.Is(err, ErrExists) || !errors.As(err, &te) || te.Index != tc.index || te.Cross != tc.cross {
-				t.Fatalf("err = %v, want a TakenError{%s, cross %v}", err, tc.index, tc.cross)
-			}
+			require.ErrorIs(t, err, ErrExists, "err = %v, want a TakenError{%s, cross %v}", err, tc.index, tc.cross)
+			require.ErrorAs(t, err, &te, "err = %v, want a TakenError{%s, cross %v}", err, tc.index, tc.cross)
+			require.Equal(t, tc.index, te.Index, "err = %v, want a TakenError{%s, cross %v}", err, tc.index, tc.cross)
+			require.Equal(t, tc.cross, te.Cross, "err = %v, want a TakenError{%s, cross %v}", err, tc.index, tc.cross)
 		})
 	}
 	// A shared address (from the migration) is not indexed, so it does
 	// not block; clearing the mark claims it.
 	c, err := s.Users().Create(User{Username: "caio", Email: "ana@example.test", EmailShared: true})
 	require.NoError(t, err, "shared address")
-	if _, err := s.Users().Update(c.ID, func(u User) (User, error) { u.EmailShared = false; return u, nil }); !errors.Is(err, ErrExists) {
-		t.Fatalf("claiming a held address: %v, want ErrExists", err)
-	}
-	if _, err := s.Users().Update(b.ID, func(u User) (User, error) { u.Email = "bia2@example.test"; return u, nil }); err != nil {
-		t.Fatal(err)
-	}
-	if u, err := s.Users().GetByEmail("bia2@example.test"); err != nil || u.ID != b.ID {
-		t.Fatalf("moved address: %q %v", u.ID, err)
-	}
-	if _, err := s.Users().GetByEmail("bia@example.test"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("old address still indexed: %v", err)
-	}
+	_, err = s.Users().Update(c.ID, func(u User) (User, error) { u.EmailShared = false; return u, nil })
+	require.ErrorIs(t, err, ErrExists, "claiming a held address: %v, want ErrExists", err)
+	_, err = s.Users().Update(b.ID, func(u User) (User, error) { u.Email = "bia2@example.test"; return u, nil })
+	require.NoError(t, err)
+	u, err := s.Users().GetByEmail("bia2@example.test")
+	require.NoError(t, err, "moved address")
+	require.Equal(t, b.ID, u.ID, "moved address: %q", u.ID)
+	_, err = s.Users().GetByEmail("bia@example.test")
+	require.ErrorIs(t, err, ErrNotFound, "old address still indexed: %v", err)
 }

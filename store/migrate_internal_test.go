@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"io"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -104,57 +104,49 @@ func openRecording(t *testing.T, dir string, calls *[]migrateCall) *Store {
 // checkMigrated checks what layout 2 must hold for the v1 user and app.
 func checkMigrated(t *testing.T, s *Store, userID, appID string, seed []byte) {
 	t.Helper()
-	if v := layout(t, s); v != formatVersion {
-		t.Fatalf("layout after migration = %d, want %d", v, formatVersion)
-	}
+	require.Equal(t, uint64(formatVersion), layout(t, s), "layout after migration")
 	u, err := s.Users().GetByUsername("alice")
-	if err != nil || u.ID != userID {
-		t.Fatalf("lowercased username after migration: %+v, %v", u, err)
-	}
-	if _, err := s.Users().GetByUsername("Alice"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("username as layout 1 stored it: %v, want ErrNotFound", err)
-	}
-	if u.Email != "Alice@example.test" || u.Version != 4 || !slices.Equal(u.Groups, []string{"ops", "audit"}) {
-		t.Fatalf("user after migration = %+v", u)
-	}
+	require.NoError(t, err, "lowercased username after migration")
+	require.Equal(t, userID, u.ID, "lowercased username after migration: %+v", u)
+	_, err = s.Users().GetByUsername("Alice")
+	require.ErrorIs(t, err, ErrNotFound, "username as layout 1 stored it: %v, want ErrNotFound", err)
+	require.Equal(t, "Alice@example.test", u.Email, "user after migration = %+v", u)
+	require.Equal(t, uint64(4), u.Version, "user after migration = %+v", u)
+	require.Equal(t, []string{"ops", "audit"}, u.Groups, "user after migration = %+v", u)
 	raw := rawGet(t, s, []byte("user/"+userID))
 	for _, gone := range []string{"passwordHash", "failedLogins", "mfa", "lockedUntil"} {
-		if bytes.Contains(raw, []byte(`"`+gone+`"`)) {
-			t.Fatalf("user record still holds %s after migration", gone)
-		}
+		require.NotContains(t, string(raw), `"`+gone+`"`, "user record still holds %s after migration", gone)
 	}
 	c, err := s.Credentials().Get(userID)
 	require.NoError(t, err)
-	if c.PasswordHash != v1Hash || !c.PasswordChangedAt.Equal(v1Time) || !c.TOTPEnabled || len(c.RecoveryCodeHashes) != 2 || string(c.RecoveryCodeHashes[1]) != "r2" {
-		t.Fatalf("credential after migration = %+v", c)
-	}
+	require.Equal(t, v1Hash, c.PasswordHash, "credential after migration = %+v", c)
+	require.True(t, c.PasswordChangedAt.Equal(v1Time), "credential after migration = %+v", c)
+	require.True(t, c.TOTPEnabled, "credential after migration = %+v", c)
+	require.Len(t, c.RecoveryCodeHashes, 2, "credential after migration = %+v", c)
+	require.Equal(t, "r2", string(c.RecoveryCodeHashes[1]), "credential after migration = %+v", c)
 	got, err := s.Credentials().OpenTOTPSeed(c)
-	if err != nil || !bytes.Equal(got, seed) {
-		t.Fatalf("TOTP seed from the credential: %q, %v", got, err)
-	}
+	require.NoError(t, err, "TOTP seed from the credential")
+	require.Equal(t, seed, got, "TOTP seed from the credential")
 	l, err := s.Logins().Get(userID)
-	if err != nil || l.FailedLogins != 3 || !l.LockedUntil.Equal(v1Time.Add(time.Hour)) || !l.LastLoginAt.Equal(v1Time.Add(time.Minute)) {
-		t.Fatalf("user login state after migration = %+v, %v", l, err)
-	}
+	require.NoError(t, err, "user login state after migration")
+	require.Equal(t, 3, l.FailedLogins, "user login state after migration = %+v", l)
+	require.True(t, l.LockedUntil.Equal(v1Time.Add(time.Hour)), "user login state after migration = %+v", l)
+	require.True(t, l.LastLoginAt.Equal(v1Time.Add(time.Minute)), "user login state after migration = %+v", l)
 	al, err := s.Logins().Get(appID)
-	if err != nil || !al.LastLoginAt.Equal(v1Time.Add(2*time.Minute)) {
-		t.Fatalf("app login state after migration = %+v, %v", al, err)
-	}
-	if a, err := s.Applications().GetByClientID("cid-1"); err != nil || a.ID != appID || a.Version != 2 {
-		t.Fatalf("app after migration = %+v, %v", a, err)
-	}
-	if raw := rawGet(t, s, []byte("app/"+appID)); bytes.Contains(raw, []byte("lastUsedAt")) {
-		t.Fatal("app record still holds lastUsedAt after migration")
-	}
+	require.NoError(t, err, "app login state after migration")
+	require.True(t, al.LastLoginAt.Equal(v1Time.Add(2*time.Minute)), "app login state after migration = %+v", al)
+	a, err := s.Applications().GetByClientID("cid-1")
+	require.NoError(t, err, "app after migration")
+	require.Equal(t, appID, a.ID, "app after migration = %+v", a)
+	require.Equal(t, uint64(2), a.Version, "app after migration = %+v", a)
+	require.NotContains(t, string(rawGet(t, s, []byte("app/"+appID))), "lastUsedAt", "app record still holds lastUsedAt after migration")
 	m, err := s.Groups().Members("ops")
 	want := []Member{{MemberApp, appID}, {MemberUser, userID}}
-	if err != nil || !slices.Equal(m, want) {
-		t.Fatalf("members of ops = %+v, %v; want %+v", m, err, want)
-	}
+	require.NoError(t, err, "members of ops")
+	require.Equal(t, want, m, "members of ops")
 	m, err = s.Groups().Members("audit")
-	if err != nil || !slices.Equal(m, want[1:]) {
-		t.Fatalf("members of audit = %+v, %v", m, err)
-	}
+	require.NoError(t, err, "members of audit")
+	require.Equal(t, want[1:], m, "members of audit")
 }
 
 // TestMigrateV1: a layout-1 store opens as layout 2 with credentials,
@@ -172,16 +164,16 @@ func TestMigrateV1(t *testing.T) {
 	s := openRecording(t, dir, &calls)
 	checkMigrated(t, s, "u-1", "a-1", seed)
 	require.NoError(t, s.Close())
-	if len(calls) != 1 || calls[0].from != 1 || calls[0].to != formatVersion || len(calls[0].backup) == 0 {
-		t.Fatalf("BeforeMigrate calls = %+v, want one from 1 to %d with a backup", calls, formatVersion)
-	}
+	const want = "BeforeMigrate calls = %+v, want one from 1 to %d with a backup"
+	require.Len(t, calls, 1, want, calls, formatVersion)
+	require.Equal(t, 1, calls[0].from, want, calls, formatVersion)
+	require.Equal(t, formatVersion, calls[0].to, want, calls, formatVersion)
+	require.NotEmpty(t, calls[0].backup, want, calls, formatVersion)
 	// A second open has nothing to migrate.
 	s = openRecording(t, dir, &calls)
 	checkMigrated(t, s, "u-1", "a-1", seed)
 	s.Close()
-	if len(calls) != 1 {
-		t.Fatalf("BeforeMigrate called again on a layout-2 store")
-	}
+	require.Len(t, calls, 1, "BeforeMigrate called again on a layout-2 store")
 
 	// The backup is of the store as it was: restored, it is layout 1
 	// again, and migrates the same way.
@@ -190,9 +182,8 @@ func TestMigrateV1(t *testing.T) {
 	var again []migrateCall
 	s = openRecording(t, restored, &again)
 	defer s.Close()
-	if len(again) != 1 || again[0].from != 1 {
-		t.Fatalf("restored backup: BeforeMigrate calls %+v, want one from layout 1", again)
-	}
+	require.Len(t, again, 1, "restored backup: BeforeMigrate calls %+v, want one from layout 1", again)
+	require.Equal(t, 1, again[0].from, "restored backup: BeforeMigrate calls %+v, want one from layout 1", again)
 	checkMigrated(t, s, "u-1", "a-1", seed)
 }
 
@@ -206,9 +197,7 @@ func TestMigrateV1Refused(t *testing.T) {
 	_, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer, []byte) error) error { return errNoSpace }})
 	require.ErrorIs(t, err, errNoSpace, "open with a failing backup hook: %v", err)
 	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(from, _ int, _ func(io.Writer, []byte) error) error {
-		if from != 1 {
-			t.Errorf("layout after a refused migration = %d, want 1", from)
-		}
+		assert.Equal(t, 1, from, "layout after a refused migration = %d, want 1", from)
 		return nil
 	}})
 	require.NoError(t, err)
@@ -235,48 +224,39 @@ func TestMigrateV1Interrupted(t *testing.T) {
 	s, err := Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer, []byte) error) error { return errors.New("stop") }})
 	if err == nil {
 		s.Close()
-		t.Fatal("open did not stop")
 	}
+	require.Error(t, err, "open did not stop")
 	s = openRaw(t, dir)
 	require.NoError(t, (migration{s}).migrateUsersV1())
 	// A user changed after the first pass must keep its credential
 	// (the user record no longer carries the hash to rebuild it from).
 	c, err := s.Credentials().Get("u-1")
-	if err != nil || c.PasswordHash != v1Hash {
-		t.Fatalf("credential after the user step: %+v, %v", c, err)
-	}
-	if v := layout(t, s); v != 1 {
-		t.Fatalf("layout after an interrupted migration = %d, want 1", v)
-	}
+	require.NoError(t, err, "credential after the user step")
+	require.Equal(t, v1Hash, c.PasswordHash, "credential after the user step: %+v", c)
+	require.Equal(t, uint64(1), layout(t, s), "layout after an interrupted migration")
 	closeRaw(t, s)
 
 	var calls []migrateCall
 	s = openRecording(t, dir, &calls)
 	defer s.Close()
-	if len(calls) != 1 || calls[0].from != 1 {
-		t.Fatalf("BeforeMigrate calls = %+v", calls)
-	}
+	require.Len(t, calls, 1, "BeforeMigrate calls = %+v", calls)
+	require.Equal(t, 1, calls[0].from, "BeforeMigrate calls = %+v", calls)
 	checkMigrated(t, s, "u-1", "a-1", seed)
 	m, err := s.Groups().Members("many")
-	if err != nil || len(m) != n {
-		t.Fatalf("members of many = %d, %v; want %d", len(m), err, n)
-	}
+	require.NoError(t, err, "members of many")
+	require.Len(t, m, n, "members of many = %d; want %d", len(m), n)
 	for i := range n {
 		name := fmt.Sprintf("user%04d", i)
 		u, err := s.Users().GetByUsername(name)
-		if err != nil {
-			t.Fatalf("%s after migration: %v", name, err)
-		}
-		if c, err := s.Credentials().Get(u.ID); err != nil || c.PasswordHash != v1Hash {
-			t.Fatalf("credential of %s: %+v, %v", name, c, err)
-		}
+		require.NoError(t, err, "%s after migration", name)
+		c, err := s.Credentials().Get(u.ID)
+		require.NoError(t, err, "credential of %s", name)
+		require.Equal(t, v1Hash, c.PasswordHash, "credential of %s: %+v", name, c)
 	}
 	// Idempotent: the whole migration once more changes nothing.
 	before := dump(t, s)
 	require.NoError(t, (migration{s}).migrate(1))
-	if after := dump(t, s); !maps(before, after) {
-		t.Fatal("a second run of the migration changed records")
-	}
+	require.Equal(t, before, dump(t, s), "a second run of the migration changed records")
 }
 
 // TestOpenRefusesNewerLayout: a store written by a newer accessd is
@@ -286,25 +266,19 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, goldenRoot, Options{})
 	require.NoError(t, err)
-	if _, err := s.Users().Create(User{Username: "kept"}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = s.Users().Create(User{Username: "kept"})
+	require.NoError(t, err)
 	require.NoError(t, s.db.Update(func(txn *badger.Txn) error { return s.mac.putUint64(txn, metaFormat, formatVersion+1) }))
 	before := dump(t, s)
 	s.Close()
 	called := false
 	_, err = Open(dir, goldenRoot, Options{BeforeMigrate: func(int, int, func(io.Writer, []byte) error) error { called = true; return nil }})
-	if !errors.Is(err, ErrTooNew) || called {
-		t.Fatalf("open of a newer layout: %v (BeforeMigrate called: %v), want ErrTooNew", err, called)
-	}
+	require.ErrorIs(t, err, ErrTooNew, "open of a newer layout: %v (BeforeMigrate called: %v), want ErrTooNew", err, called)
+	require.False(t, called, "open of a newer layout: %v (BeforeMigrate called: %v), want ErrTooNew", err, called)
 	s = openRaw(t, dir)
 	defer closeRaw(t, s)
-	if v := layout(t, s); v != formatVersion+1 {
-		t.Fatalf("layout after refusal = %d", v)
-	}
-	if after := dump(t, s); !maps(before, after) {
-		t.Fatal("a refused open changed records")
-	}
+	require.Equal(t, uint64(formatVersion+1), layout(t, s), "layout after refusal")
+	require.Equal(t, before, dump(t, s), "a refused open changed records")
 }
 
 // openRaw opens the Badger database of a store without Open's metadata
@@ -313,21 +287,17 @@ func openRaw(t *testing.T, dir string) *Store {
 	t.Helper()
 	s := &Store{engine: engine{dir: dir}, log: nil, now: time.Now, rand: zeroReader{}}
 	var err error
-	if s.badgerKey, err = derive(goldenRoot, nil, infoBadger); err != nil {
-		t.Fatal(err)
-	}
+	s.badgerKey, err = derive(goldenRoot, nil, infoBadger)
+	require.NoError(t, err)
 	s.mac = &recordMAC{}
-	if s.mac.key, err = derive(goldenRoot, nil, infoRecords); err != nil {
-		t.Fatal(err)
-	}
-	if s.fields, err = newKeyring(goldenRoot, s.rand); err != nil {
-		t.Fatal(err)
-	}
+	s.mac.key, err = derive(goldenRoot, nil, infoRecords)
+	require.NoError(t, err)
+	s.fields, err = newKeyring(goldenRoot, s.rand)
+	require.NoError(t, err)
 	s.fields.active.Store(1)
 	s.log = slog.New(slog.DiscardHandler)
-	if s.db, err = badger.Open(badgerOptions(dir, s.badgerKey, s.log)); err != nil {
-		t.Fatal(err)
-	}
+	s.db, err = badger.Open(badgerOptions(dir, s.badgerKey, s.log))
+	require.NoError(t, err)
 	s.userT, s.credT, s.loginT = userTable(s), credentialTable(s), loginTable(s)
 	s.groupT, s.appT = groupTable(s), applicationTable(s)
 	return s
@@ -356,16 +326,4 @@ func dump(t *testing.T, s *Store) map[string]string {
 	})
 	require.NoError(t, err)
 	return out
-}
-
-func maps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

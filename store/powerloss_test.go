@@ -3,6 +3,8 @@ package store_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"io"
 	"math/rand/v2"
@@ -40,9 +42,8 @@ func TestPowerLoss(t *testing.T) {
 		t.Skip("mounts loop devices and spawns processes")
 	}
 	for _, tool := range []string{"losetup", "mkfs.ext4"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is required (util-linux, e2fsprogs)", tool)
-		}
+		_, err := exec.LookPath(tool)
+		require.NoError(t, err, "%s is required (util-linux, e2fsprogs)", tool)
 	}
 	work := t.TempDir()
 	img := filepath.Join(work, "disk.img")
@@ -52,9 +53,8 @@ func TestPowerLoss(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Truncate(256<<20))
 	f.Close()
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v: %s", err, out)
-	}
+	out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput()
+	require.NoError(t, err, "mkfs.ext4: %s", out)
 
 	// mount attaches img to a free loop device and mounts it; the
 	// returned function unmounts and detaches it.
@@ -67,7 +67,7 @@ func TestPowerLoss(t *testing.T) {
 		dev := strings.TrimSpace(string(out))
 		if err := unix.Mount(dev, mnt, "ext4", 0, "commit=600"); err != nil {
 			exec.Command("losetup", "-d", dev).Run()
-			t.Fatalf("mount %s: %v", dev, err)
+			require.NoError(t, err, "mount %s", dev)
 		}
 		done := false
 		undo := func() {
@@ -75,12 +75,9 @@ func TestPowerLoss(t *testing.T) {
 				return
 			}
 			done = true
-			if err := unix.Unmount(mnt, 0); err != nil {
-				t.Errorf("unmount %s: %v", mnt, err)
-			}
-			if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-				t.Errorf("losetup -d %s: %v: %s", dev, err, out)
-			}
+			assert.NoError(t, unix.Unmount(mnt, 0), "unmount %s", mnt)
+			out, err := exec.Command("losetup", "-d", dev).CombinedOutput()
+			assert.NoError(t, err, "losetup -d %s: %s", dev, out)
 		}
 		t.Cleanup(undo)
 		return undo
@@ -90,14 +87,12 @@ func TestPowerLoss(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0x90e7))
 	dir := filepath.Join(mnt, "db")
-	users := map[string]bool{}
-	var maxSeq uint64
-	maxCounter := 0
+	ack := acknowledged{users: map[string]bool{}}
 	const rounds = 6
 	for round := range rounds {
 		unmount := mount()
 		if round > 0 {
-			verifyAfterCrash(t, dir, round-1, users, maxSeq, maxCounter)
+			verifyAfterCrash(t, dir, round-1, ack.users, ack.maxSeq, ack.maxCounter)
 		}
 		acked := runUntilKilled(t, dir, "p"+strconv.Itoa(round), true, time.Duration(50+rng.IntN(200))*time.Millisecond)
 		// The power cut: the device as it is, before the unmount
@@ -106,29 +101,13 @@ func TestPowerLoss(t *testing.T) {
 		copyFile(t, img, cut)
 		unmount()
 		require.NoError(t, os.Rename(cut, img))
-		for _, l := range acked {
-			kind, val, _ := strings.Cut(l, " ")
-			switch kind {
-			case "u":
-				users[val] = true
-			case "a":
-				n, _ := strconv.ParseUint(val, 10, 64)
-				maxSeq = max(maxSeq, n)
-			case "c":
-				n, _ := strconv.Atoi(val)
-				maxCounter = max(maxCounter, n)
-			default:
-				t.Fatalf("round %d: unexpected child output %q", round, l)
-			}
-		}
+		ack.add(t, round, acked)
 		t.Logf("round %d: %d writes acknowledged before the cut", round, len(acked))
 	}
 	mount()
-	verifyAfterCrash(t, dir, rounds-1, users, maxSeq, maxCounter)
-	if len(users) == 0 || maxSeq == 0 || maxCounter == 0 {
-		t.Fatalf("too few acknowledged writes to prove anything: %d users, seq %d, counter %d", len(users), maxSeq, maxCounter)
-	}
-	t.Logf("REPORT %d power cuts, %d acknowledged users, audit seq %d, counter %d all on the device", rounds, len(users), maxSeq, maxCounter)
+	verifyAfterCrash(t, dir, rounds-1, ack.users, ack.maxSeq, ack.maxCounter)
+	ack.requireSome(t)
+	t.Logf("REPORT %d power cuts, %d acknowledged users, audit seq %d, counter %d all on the device", rounds, len(ack.users), ack.maxSeq, ack.maxCounter)
 }
 
 // runUntilKilled runs TestCrashChild on dir as round tag, SIGKILLs it
@@ -157,13 +136,11 @@ func runUntilKilled(t *testing.T, dir, tag string, afterFirst bool, d time.Durat
 	if afterFirst {
 		select {
 		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("round %s: child exited early: %s", tag, stderr.String())
-			}
+			require.True(t, ok, "round %s: child exited early: %s", tag, stderr.String())
 			acked = append(acked, l)
 		case <-time.After(20 * time.Second):
 			cmd.Process.Kill()
-			t.Fatalf("round %s: no write acknowledged", tag)
+			require.FailNow(t, fmt.Sprintf("round %s: no write acknowledged", tag))
 		}
 		deadline = time.After(d)
 	}
@@ -171,9 +148,7 @@ collect:
 	for {
 		select {
 		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("round %s: child exited early: %s", tag, stderr.String())
-			}
+			require.True(t, ok, "round %s: child exited early: %s", tag, stderr.String())
 			acked = append(acked, l)
 		case <-deadline:
 			break collect
@@ -186,9 +161,7 @@ collect:
 	// Wait returns once the process is gone, so no fsync of it is still
 	// in flight when a device is copied.
 	_ = cmd.Wait()
-	if strings.TrimSpace(stderr.String()) != "" {
-		t.Fatalf("round %s: child reported: %s", tag, stderr.String())
-	}
+	require.Empty(t, strings.TrimSpace(stderr.String()), "round %s: child reported: %s", tag, stderr.String())
 	return acked
 }
 
@@ -201,8 +174,8 @@ func copyFile(t *testing.T, src, dst string) {
 	defer in.Close()
 	out, err := os.Create(dst)
 	require.NoError(t, err)
-	if _, err := io.Copy(out, in); err != nil && !errors.Is(err, io.EOF) {
-		t.Fatal(err)
+	if _, err := io.Copy(out, in); !errors.Is(err, io.EOF) {
+		require.NoError(t, err)
 	}
 	require.NoError(t, out.Close())
 }

@@ -67,9 +67,9 @@ func TestTamperedRecordsAreRefused(t *testing.T) {
 		})
 	}
 	// Restored originals read fine again.
-	if got, err := s.Users().Get(a.ID); err != nil || !got.Disabled {
-		t.Fatalf("original record after restore: %+v, %v", got, err)
-	}
+	got, err := s.Users().Get(a.ID)
+	require.NoError(t, err, "original record after restore")
+	require.True(t, got.Disabled, "original record after restore: %+v", got)
 }
 
 func flipAt(b []byte, i int) []byte {
@@ -96,8 +96,8 @@ func FuzzRecordDecode(f *testing.F) {
 			require.ErrorIs(t, err, ErrCorrupt, "open failed without ErrCorrupt: %v", err)
 			return
 		}
-		if !tagIt && !bytes.Equal(m.seal(key, val), stored) {
-			t.Fatal("open accepted bytes whose tag is not the record's")
+		if !tagIt {
+			require.True(t, bytes.Equal(m.seal(key, val), stored), "open accepted bytes whose tag is not the record's")
 		}
 		for _, rec := range []any{&User{}, &Credential{}, &LoginState{}, &Group{}, &Application{}, &RefreshFamily{}, &SigningKey{}, &RevokedToken{}, &AuditEntry{}} {
 			_ = json.Unmarshal(val, rec)

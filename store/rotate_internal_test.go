@@ -1,6 +1,7 @@
 package store
 
 import (
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"reflect"
 	"strings"
@@ -48,14 +49,10 @@ func TestEverySealedFieldIsDeclared(t *testing.T) {
 		walk(rec, "")
 		declared := tb.FieldByName("sealed").Len()
 		name := tb.FieldByName("name").String()
-		if len(found) != declared {
-			t.Errorf("%s has sealed fields %v but declares %d to rotation", name, found, declared)
-		}
-		if len(found) > 0 && !listed[name] {
-			t.Errorf("%s has sealed fields %v but is not in sealedTables", name, found)
+		assert.Len(t, found, declared, "%s has sealed fields %v but declares %d to rotation", name, found, declared)
+		if len(found) > 0 {
+			assert.True(t, listed[name], "%s has sealed fields %v but is not in sealedTables", name, found)
 		}
 	}
-	if tables < 7 {
-		t.Fatalf("found %d tables; the walk no longer sees them", tables)
-	}
+	require.GreaterOrEqual(t, tables, 7, "found %d tables; the walk no longer sees them", tables)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"runtime"
 	"strings"
@@ -26,20 +27,18 @@ func fieldStore(t *testing.T, n int) (*store.Store, map[string]store.Sealed) {
 		id := fmt.Sprintf("u%04d", i)
 		seed, err := st.Credentials().SealTOTPSeed(id, []byte("seed-"+id))
 		require.NoError(t, err)
-		if _, err := st.Credentials().Put(id, func(store.Credential, bool) (store.Credential, error) {
+		_, err = st.Credentials().Put(id, func(store.Credential, bool) (store.Credential, error) {
 			return store.Credential{ID: id, PasswordHash: phc, TOTPSeed: seed}, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
+		require.NoError(t, err)
 		old["cred/"+id] = seed
 	}
 	for i := range 3 {
 		kid := fmt.Sprintf("k%d", i)
 		priv, err := st.SigningKeys().SealPrivate(kid, []byte("private-"+kid))
 		require.NoError(t, err)
-		if _, err := st.SigningKeys().Create(store.SigningKey{KID: kid, Alg: "ES256", Private: priv, Public: []byte("pub")}); err != nil {
-			t.Fatal(err)
-		}
+		_, err = st.SigningKeys().Create(store.SigningKey{KID: kid, Alg: "ES256", Private: priv, Public: []byte("pub")})
+		require.NoError(t, err)
 		old["signingkey/"+kid] = priv
 	}
 	return st, old
@@ -86,50 +85,48 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 			Detail: map[string]string{"term": fmt.Sprint(r.Term), "resealed": fmt.Sprint(r.Resealed)}}
 	}})
 	require.NoError(t, err)
-	if res.Term != 2 || res.Retired != 1 || res.Resealed != 303 || res.Resumed {
-		t.Fatalf("rotation = %+v, want term 2, retired 1, 303 re-sealed", res)
-	}
+	const want = "rotation = %+v, want term 2, retired 1, 303 re-sealed"
+	require.Equal(t, uint32(2), res.Term, want, res)
+	require.Equal(t, uint32(1), res.Retired, want, res)
+	require.Equal(t, 303, res.Resealed, want, res)
+	require.False(t, res.Resumed, want, res)
 	for k, term := range sealedTerms(t, st) {
-		if term != 2 {
-			t.Fatalf("%s still under term %d", k, term)
-		}
+		require.Equal(t, uint32(2), term, "%s still under term %d", k, term)
 	}
 	check := func(st *store.Store) {
 		t.Helper()
 		c, err := st.Credentials().Get("u0007")
 		require.NoError(t, err)
 		seed, err := st.Credentials().OpenTOTPSeed(c)
-		if err != nil || string(seed) != "seed-u0007" {
-			t.Fatalf("re-sealed seed opens to %q, %v", seed, err)
-		}
+		require.NoError(t, err, "re-sealed seed")
+		require.Equal(t, "seed-u0007", string(seed), "re-sealed seed opens to %q", seed)
 		k, err := st.SigningKeys().Get("k1")
 		require.NoError(t, err)
-		if p, err := st.SigningKeys().OpenPrivate(k); err != nil || string(p) != "private-k1" {
-			t.Fatalf("re-sealed private key opens to %q, %v", p, err)
-		}
+		p, err := st.SigningKeys().OpenPrivate(k)
+		require.NoError(t, err, "re-sealed private key")
+		require.Equal(t, "private-k1", string(p), "re-sealed private key opens to %q", p)
 		for rk, s := range old {
 			field := store.FieldTOTPSeed
 			if strings.HasPrefix(rk, "signingkey/") {
 				field = store.FieldSigningKeyPrivate
 			}
 			_, err := st.Barrier().OpenField(rk, field, s)
-			if !errors.Is(err, store.ErrSealedField) || !strings.Contains(err.Error(), "retired") {
-				t.Fatalf("old-term %s: err = %v, want a retired-term ErrSealedField", rk, err)
-			}
+			require.ErrorIs(t, err, store.ErrSealedField, "old-term %s: err = %v, want a retired-term ErrSealedField", rk, err)
+			require.ErrorContains(t, err, "retired", "old-term %s: err = %v, want a retired-term ErrSealedField", rk, err)
 		}
 	}
 	check(st)
 	pending, err := st.AuditEntries().Pending(10)
 	require.NoError(t, err)
-	if len(pending) != 1 || pending[0].Entry.Type != "keys.rotate_fields" || pending[0].Entry.Detail["term"] != "2" {
-		t.Fatalf("audit staged %+v", pending)
-	}
+	require.Len(t, pending, 1, "audit staged %+v", pending)
+	require.Equal(t, "keys.rotate_fields", pending[0].Entry.Type, "audit staged %+v", pending)
+	require.Equal(t, "2", pending[0].Entry.Detail["term"], "audit staged %+v", pending)
 
 	// A rotation again starts term 3 and retires 2.
 	res, err = st.Barrier().RotateFields(store.RotateFieldsOptions{})
-	if err != nil || res.Term != 3 || res.Retired != 2 {
-		t.Fatalf("second rotation = %+v, %v", res, err)
-	}
+	require.NoError(t, err, "second rotation")
+	require.Equal(t, uint32(3), res.Term, "second rotation = %+v", res)
+	require.Equal(t, uint32(2), res.Retired, "second rotation = %+v", res)
 
 	// The old backup restores with its own terms: term 1 opens there.
 	dir := t.TempDir() + "/restored"
@@ -137,9 +134,9 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 	rs, err := store.Open(dir, testRoot, store.Options{})
 	require.NoError(t, err)
 	defer rs.Close()
-	if got, err := rs.Barrier().OpenField("cred/u0003", store.FieldTOTPSeed, old["cred/u0003"]); err != nil || string(got) != "seed-u0003" {
-		t.Fatalf("old backup's own term: %q, %v", got, err)
-	}
+	got, err := rs.Barrier().OpenField("cred/u0003", store.FieldTOTPSeed, old["cred/u0003"])
+	require.NoError(t, err, "old backup's own term")
+	require.Equal(t, "seed-u0003", string(got), "old backup's own term: %q", got)
 }
 
 // A field sealed before a rotation cannot be written back after it: the
@@ -149,23 +146,20 @@ func TestRotateFieldsRefusesStaleSeal(t *testing.T) {
 	st, _ := fieldStore(t, 2)
 	stale, err := st.Credentials().SealTOTPSeed("u0000", []byte("new seed"))
 	require.NoError(t, err)
-	if _, err := st.Barrier().RotateFields(store.RotateFieldsOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = st.Barrier().RotateFields(store.RotateFieldsOptions{})
+	require.NoError(t, err)
 	_, err = st.Credentials().Put("u0000", func(c store.Credential, _ bool) (store.Credential, error) {
 		c.TOTPSeed = stale
 		return c, nil
 	})
-	if !errors.Is(err, store.ErrSealedField) || !strings.Contains(err.Error(), "seal it again") {
-		t.Fatalf("stale seal written back: %v", err)
-	}
+	require.ErrorIs(t, err, store.ErrSealedField, "stale seal written back: %v", err)
+	require.ErrorContains(t, err, "seal it again", "stale seal written back: %v", err)
 	// An unrelated change to the record passes.
-	if _, err := st.Credentials().Put("u0000", func(c store.Credential, _ bool) (store.Credential, error) {
+	_, err = st.Credentials().Put("u0000", func(c store.Credential, _ bool) (store.Credential, error) {
 		c.TOTPLastStep++
 		return c, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
+	require.NoError(t, err)
 }
 
 // Writers go on during the rotation: logins bump counters on the same
@@ -184,8 +178,7 @@ func TestRotateFieldsOnline(t *testing.T) {
 				var seed store.Sealed
 				if w%2 == 1 {
 					var err error
-					if seed, err = st.Credentials().SealTOTPSeed(id, []byte("reset-"+id)); err != nil {
-						t.Error(err)
+					if seed, err = st.Credentials().SealTOTPSeed(id, []byte("reset-"+id)); !assert.NoError(t, err) {
 						return
 					}
 				}
@@ -199,8 +192,7 @@ func TestRotateFieldsOnline(t *testing.T) {
 				switch {
 				case errors.Is(err, store.ErrSealedField):
 					refused.Add(1) // sealed before the floor rose: the caller seals again
-				case err != nil:
-					t.Error(err)
+				case !assert.NoError(t, err):
 					return
 				}
 				writes.Add(1)
@@ -216,8 +208,6 @@ func TestRotateFieldsOnline(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("%d writes during the rotation, %d stale seals refused", writes.Load(), refused.Load())
 	for k, term := range sealedTerms(t, st) {
-		if term != 2 {
-			t.Fatalf("%s under term %d after an online rotation", k, term)
-		}
+		require.Equal(t, uint32(2), term, "%s under term %d after an online rotation", k, term)
 	}
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bufio"
 	"fmt"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"os"
 	"os/exec"
@@ -63,8 +64,7 @@ func TestIdleRSS100k(t *testing.T) {
 					_, err = tx.Logins().Put(u.ID, func(l store.LoginState) (store.LoginState, error) { l.LastLoginAt = start; return l, nil })
 					return err
 				})
-				if err != nil {
-					t.Error(err)
+				if !assert.NoError(t, err) {
 					return
 				}
 			}
@@ -80,17 +80,13 @@ func TestIdleRSS100k(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleRSSChild$", "-test.v")
 	cmd.Env = append(os.Environ(), rssChildEnv+"="+dir)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "child: %s", out)
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.Contains(l, "RSS") {
 			t.Log(strings.TrimSpace(l))
 		}
 	}
-	if !strings.Contains(string(out), "idle VmRSS") {
-		t.Fatalf("child did not report:\n%s", out)
-	}
+	require.Contains(t, string(out), "idle VmRSS", "child did not report:\n%s", out)
 }
 
 // TestIdleRSSChild is the fresh process of TestIdleRSS100k.
@@ -106,9 +102,8 @@ func TestIdleRSSChild(t *testing.T) {
 	for _, i := range []int{0, 1, 4242, 50_000, 99_999} {
 		u, err := st.Users().GetByUsername(fmt.Sprintf("user%06d", i))
 		require.NoError(t, err)
-		if _, err := st.Users().Get(u.ID); err != nil {
-			t.Fatal(err)
-		}
+		_, err = st.Users().Get(u.ID)
+		require.NoError(t, err)
 	}
 	settle()
 	t.Logf("idle VmRSS after open and 5 reads: %.1f MiB (%s)", vmRSS(t), heap())
@@ -125,9 +120,7 @@ func TestIdleRSSChild(t *testing.T) {
 		n += len(page)
 		after = page[len(page)-1].ID
 	}
-	if n != rssUsers {
-		t.Fatalf("scanned %d users, want %d", n, rssUsers)
-	}
+	require.Equal(t, rssUsers, n, "scanned %d users, want %d", n, rssUsers)
 	settle()
 	t.Logf("idle VmRSS after a full scan of %d users: %.1f MiB (%s)", n, vmRSS(t), heap())
 }
@@ -160,6 +153,6 @@ func vmRSS(t *testing.T) float64 {
 			return float64(kb) / 1024
 		}
 	}
-	t.Fatal("no VmRSS in /proc/self/status")
+	require.FailNow(t, "no VmRSS in /proc/self/status")
 	return 0
 }

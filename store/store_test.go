@@ -2,9 +2,9 @@ package store_test
 
 import (
 	"bytes"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,9 +43,7 @@ func TestConformance(t *testing.T) {
 	})
 	// Nothing the suite stored may reach a log line.
 	for _, secret := range []string{"SECRET-totp-seed", "JBSWY3DPEHPK3PXP", "$argon2id$", "pkcs8-private-key"} {
-		if bytes.Contains([]byte(logs.String()), []byte(secret)) {
-			t.Errorf("log output contains %q", secret)
-		}
+		assert.NotContains(t, logs.String(), secret, "log output contains %q", secret)
 	}
 }
 
@@ -54,9 +52,8 @@ func TestOpenKeyErrors(t *testing.T) {
 	dir := t.TempDir()
 	st, err := store.Open(dir, testRoot, store.Options{})
 	require.NoError(t, err)
-	if _, err := st.Users().Create(store.User{Username: "x"}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = st.Users().Create(store.User{Username: "x"})
+	require.NoError(t, err)
 	require.NoError(t, st.Close())
 	other := bytes.Repeat([]byte{0x43}, store.RootKeySize)
 	tests := []struct {
@@ -80,16 +77,14 @@ func TestOpenKeyErrors(t *testing.T) {
 		})
 	}
 	// Badger's complaint went to our logger, not to its own stderr one.
-	if !strings.Contains(logs.String(), "msg=badger") || !strings.Contains(logs.String(), "level=ERROR") {
-		t.Fatalf("badger's error did not reach slog; log: %q", logs.String())
-	}
+	require.Contains(t, logs.String(), "msg=badger", "badger's error did not reach slog; log: %q", logs.String())
+	require.Contains(t, logs.String(), "level=ERROR", "badger's error did not reach slog; log: %q", logs.String())
 	// The right key still opens it after the failed attempts.
 	st, err = store.Open(dir, testRoot, store.Options{})
 	require.NoError(t, err, "reopen with the right key")
 	defer st.Close()
-	if _, err := st.Users().GetByUsername("x"); err != nil {
-		t.Fatal(err)
-	}
+	_, err = st.Users().GetByUsername("x")
+	require.NoError(t, err)
 }
 
 func TestInjectedClock(t *testing.T) {
@@ -100,15 +95,13 @@ func TestInjectedClock(t *testing.T) {
 	defer st.Close()
 	u, err := st.Users().Create(store.User{Username: "clock"})
 	require.NoError(t, err)
-	if !u.CreatedAt.Equal(now) || !u.UpdatedAt.Equal(now) {
-		t.Fatalf("create stamped %v/%v, want %v", u.CreatedAt, u.UpdatedAt, now)
-	}
+	require.True(t, u.CreatedAt.Equal(now), "create stamped %v/%v, want %v", u.CreatedAt, u.UpdatedAt, now)
+	require.True(t, u.UpdatedAt.Equal(now), "create stamped %v/%v, want %v", u.CreatedAt, u.UpdatedAt, now)
 	now = now.Add(time.Hour)
 	u, err = st.Users().Update(u.ID, func(u store.User) (store.User, error) { return u, nil })
 	require.NoError(t, err)
-	if !u.UpdatedAt.Equal(now) || u.CreatedAt.Equal(now) {
-		t.Fatalf("update stamped created %v updated %v", u.CreatedAt, u.UpdatedAt)
-	}
+	require.True(t, u.UpdatedAt.Equal(now), "update stamped created %v updated %v", u.CreatedAt, u.UpdatedAt)
+	require.False(t, u.CreatedAt.Equal(now), "update stamped created %v updated %v", u.CreatedAt, u.UpdatedAt)
 }
 
 func TestSize(t *testing.T) {
@@ -118,13 +111,11 @@ func TestSize(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	for range 20 {
-		if _, err := st.Users().Create(store.User{Username: "u" + time.Now().String()}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := st.Users().Create(store.User{Username: "u" + time.Now().String()})
+		require.NoError(t, err)
 	}
 	lsm, vlog := st.Size()
-	if lsm <= 0 || vlog < 0 {
-		t.Fatalf("size = %d, %d; want lsm > 0", lsm, vlog)
-	}
+	require.Positive(t, lsm, "size = %d, %d; want lsm > 0", lsm, vlog)
+	require.GreaterOrEqual(t, vlog, int64(0), "size = %d, %d; want lsm > 0", lsm, vlog)
 	t.Logf("lsm %d bytes, vlog %d bytes", lsm, vlog)
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"github.com/stretchr/testify/require"
 	"testing"
 )
@@ -11,9 +10,8 @@ func TestTPMCounterRecord(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, goldenRoot, Options{})
 	require.NoError(t, err)
-	if _, err := s.TPMCounter(); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("new store: %v, want ErrNotFound", err)
-	}
+	_, err = s.TPMCounter()
+	require.ErrorIs(t, err, ErrNotFound, "new store: %v, want ErrNotFound", err)
 	want := TPMCounter{Value: 41, Next: 42}
 	require.NoError(t, s.SetTPMCounter(want))
 	err = s.View(func(tx *Tx) error { return tx.SetTPMCounter(TPMCounter{Value: 1}) })
@@ -23,15 +21,14 @@ func TestTPMCounterRecord(t *testing.T) {
 	s, err = Open(dir, goldenRoot, Options{})
 	require.NoError(t, err)
 	defer s.Close()
-	if got, err := s.TPMCounter(); err != nil || got != want {
-		t.Fatalf("after reopen: %+v, %v; want %+v", got, err, want)
-	}
+	got, err := s.TPMCounter()
+	require.NoError(t, err, "after reopen")
+	require.Equal(t, want, got, "after reopen: %+v; want %+v", got, want)
 
 	// A value changed behind the store's back is refused, never read as
 	// another counter.
 	stored := rawGet(t, s, metaTPMCounter)
 	rawSet(t, s, metaTPMCounter, flipAt(stored, 7))
-	if _, err := s.TPMCounter(); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("tampered record: %v, want ErrCorrupt", err)
-	}
+	_, err = s.TPMCounter()
+	require.ErrorIs(t, err, ErrCorrupt, "tampered record: %v, want ErrCorrupt", err)
 }

@@ -32,10 +32,8 @@ func TestUnbornVlogRemoved(t *testing.T) {
 	st, err = Open(dir, key, Options{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err, "store does not open after an unfinished value-log file")
 	defer st.Close()
-	if _, err := st.Users().Get(u.ID); err != nil {
-		t.Fatalf("data lost: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "000001.vlog")); err != nil {
-		t.Fatalf("a real value-log file was removed: %v", err)
-	}
+	_, err = st.Users().Get(u.ID)
+	require.NoError(t, err, "data lost")
+	_, err = os.Stat(filepath.Join(dir, "000001.vlog"))
+	require.NoError(t, err, "a real value-log file was removed")
 }

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,72 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/accessd/accessd/daemon/daemontest"
-	"github.com/accessd/accessd/seal/sealtest"
 )
-
-// prodConf is the production config (no --dev) of the data dir
-// DIR/data on swtpm, with a certificate of its own for a free loopback
-// address and the admin socket in a directory others may traverse.
-type prodConf struct {
-	dir, file, sock, addr, crt, key string
-	port                            int // swtpm's
-	pool                            *x509.CertPool
-}
-
-// newProdConf writes the certificate and the config with the default
-// PCRs ([7]) under dir.
-func newProdConf(t *testing.T, dir string, port int) *prodConf {
-	t.Helper()
-	c := &prodConf{dir: dir, file: filepath.Join(dir, "accessd.toml"), port: port, addr: freeAddr(t),
-		sock: filepath.Join(daemontest.OpenDir(t), "admin.sock"),
-		crt:  filepath.Join(dir, "server.crt"), key: filepath.Join(dir, "server.key")}
-	c.pool, _ = writeCert(t, c.crt, c.key)
-	c.write(t, "")
-	return c
-}
-
-// write (re)writes the config file with [seal] pcrs = pcrs ("" leaves
-// the key out: the default).
-func (c *prodConf) write(t *testing.T, pcrs string) {
-	t.Helper()
-	if pcrs != "" {
-		pcrs = "pcrs = " + pcrs + "\n"
-	}
-	require.NoError(t, os.WriteFile(c.file, []byte(fmt.Sprintf(`data_dir = %q
-issuer = "https://%s"
-[seal]
-device = "tcp://127.0.0.1:%d"
-%s[listen]
-tls = %q
-admin_socket = %q
-[tls]
-cert = %q
-key = %q
-[lockdown]
-mode = "warn"   # the tests run as root under /tmp; every finding is still logged
-`, filepath.Join(c.dir, "data"), c.addr, c.port, pcrs, c.addr, c.sock, c.crt, c.key)), 0o600))
-}
-
-// swtpmConfig writes a production config for a data dir on swtpm at
-// port and returns its path and admin socket.
-func swtpmConfig(t *testing.T, dir string, port int) (cfgFile, sock string) {
-	t.Helper()
-	c := newProdConf(t, dir, port)
-	return c.file, c.sock
-}
-
-// ctlRun runs accessctl against sock and returns stdout; it fails the
-// test on a non-zero exit.
-func ctlRun(t *testing.T, bin, sock string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--socket", sock}, args...)...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	require.NoError(t, cmd.Run(), "accessctl %v: %s", args, errb.String())
-	return out.String()
-}
 
 // adminPost posts JSON to the admin socket (for what accessctl has no
 // command for yet: MFA setup, which makes a sealed TOTP seed).
@@ -96,27 +28,6 @@ func adminPost(t *testing.T, sock, path, body string, log func() string) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, log())
 }
 
-type listed struct {
-	Users []string
-	Apps  []string
-}
-
-func contents(t *testing.T, ctl, sock string) listed {
-	t.Helper()
-	var us []struct{ Username, Email string }
-	require.NoError(t, json.Unmarshal([]byte(ctlRun(t, ctl, sock, "-o", "json", "user", "list")), &us))
-	var apps []struct{ Name, ClientID string }
-	require.NoError(t, json.Unmarshal([]byte(ctlRun(t, ctl, sock, "-o", "json", "app", "list")), &apps))
-	var l listed
-	for _, u := range us {
-		l.Users = append(l.Users, u.Username+" "+u.Email)
-	}
-	for _, a := range apps {
-		l.Apps = append(l.Apps, a.Name+" "+a.ClientID)
-	}
-	return l
-}
-
 // TestBackupRestoreOnNewTPM is issue 10's "done when" for backup: on
 // swtpm, users, an application and a sealed TOTP seed are made through
 // the admin plane, the field keys are rotated, `accessctl backup` writes
@@ -127,15 +38,8 @@ func contents(t *testing.T, ctl, sock string) listed {
 func TestBackupRestoreOnNewTPM(t *testing.T) {
 	t.Parallel()
 	ctl := buildAccessctl(t)
-	portA := freePort(t)
-	stopA := sealtest.StartSwtpm(t, t.TempDir(), portA).Stop
-	dirA := t.TempDir()
-	cfgA, sockA := swtpmConfig(t, dirA, portA)
-	r := runAccessd(t, "init", "--config", cfgA)
-	require.Equal(t, 0, r.code, r.stderr)
-	recovery, _ := secretsIn(t, r.stdout)
-	keyFile := filepath.Join(t.TempDir(), "recovery.key")
-	require.NoError(t, os.WriteFile(keyFile, []byte(recovery+"\n"), 0o600))
+	a, recovery, keyFile := initSwtpmHost(t)
+	cfgA, sockA := a.cfg, a.sock
 
 	s := startServe(t, 60*time.Second, "--config", cfgA)
 	ctlRun(t, ctl, sockA, "user", "create", "--username", "alice", "--email", "alice@example.com")
@@ -154,13 +58,11 @@ func TestBackupRestoreOnNewTPM(t *testing.T) {
 	out = ctlRun(t, ctl, sockA, "backup", "-f", backup)
 	require.Contains(t, out, "backup written to "+backup)
 	s.stop(t)
-	stopA() // the old machine and its TPM are gone
+	a.stopTPM() // the old machine and its TPM are gone
 
 	// A new machine: fresh swtpm, fresh data dir, only the file and the key.
-	portB := freePort(t)
-	sealtest.StartSwtpm(t, t.TempDir(), portB)
-	dirB := t.TempDir()
-	cfgB, sockB := swtpmConfig(t, dirB, portB)
+	b := newSwtpmHost(t)
+	cfgB, sockB := b.cfg, b.sock
 
 	// A wrong key is refused and leaves nothing behind.
 	otherKey := filepath.Join(t.TempDir(), "other.key")
@@ -168,11 +70,11 @@ func TestBackupRestoreOnNewTPM(t *testing.T) {
 	require.Equal(t, 0, ro.code, ro.stderr)
 	other, _ := secretsIn(t, ro.stdout)
 	require.NoError(t, os.WriteFile(otherKey, []byte(other), 0o600))
-	r = runAccessd(t, "restore", "--config", cfgB, "--backup", backup, "--recovery-key-file", otherKey)
+	r := runAccessd(t, "restore", "--config", cfgB, "--backup", backup, "--recovery-key-file", otherKey)
 	require.NotEqual(t, 0, r.code)
 	require.Contains(t, r.stderr, "wrong recovery key")
 	require.NotContains(t, r.stderr, other)
-	_, err := os.Stat(filepath.Join(dirB, "data"))
+	_, err := os.Stat(b.data)
 	require.ErrorIs(t, err, os.ErrNotExist, "a refused restore leaves no data dir")
 
 	r = runAccessd(t, "restore", "--config", cfgB, "--backup", backup, "--recovery-key-file", keyFile)

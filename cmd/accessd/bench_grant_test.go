@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -43,9 +42,7 @@ const (
 //
 //	ACCESSD_BENCH_GRANT=1 go test -count=1 -run 'TestBenchGrant$' -v ./cmd/accessd/
 func TestBenchGrant(t *testing.T) {
-	if os.Getenv("ACCESSD_BENCH_GRANT") != "1" {
-		t.Skip("set ACCESSD_BENCH_GRANT=1 to measure a grant over the admin socket against a bare Badger commit (scripts/bench does)")
-	}
+	gated(t, "ACCESSD_BENCH_GRANT", "measure a grant over the admin socket against a bare Badger commit (scripts/bench does)")
 	dataDir, sock, _, srv := serveDev(t, "")
 	admin := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)

@@ -67,15 +67,12 @@ import (
 // ACCESSD_BENCH_DURATION (e.g. 5s) shortens every wrk run, for trying the
 // harness; the figures of record use the defaults (20s, 30s for passwords).
 func TestBenchOAuth(t *testing.T) {
-	if os.Getenv("ACCESSD_BENCH") != "1" {
-		t.Skip("set ACCESSD_BENCH=1 to load the OAuth endpoints with wrk (scripts/bench does)")
-	}
+	gated(t, "ACCESSD_BENCH", "load the OAuth endpoints with wrk (scripts/bench does)")
 	_, err := exec.LookPath("wrk")
 	require.NoError(t, err, "wrk is not installed (scripts/bench installs it: apt-get install wrk)")
 	short, long := 20*time.Second, 30*time.Second
-	if v := os.Getenv("ACCESSD_BENCH_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		require.NoError(t, err, "ACCESSD_BENCH_DURATION")
+	if os.Getenv("ACCESSD_BENCH_DURATION") != "" {
+		d := envDuration(t, "ACCESSD_BENCH_DURATION", 0)
 		short, long = d, d
 	}
 	only := os.Getenv("ACCESSD_BENCH_ONLY")

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/daemon/daemontest"
-	"github.com/accessd/accessd/seal/sealtest"
 )
 
 // What `accessd init --dev` printed for the data dir that wrote
@@ -141,14 +140,8 @@ func TestCrashBackupV1StillRestores(t *testing.T) {
 func TestCrashRestoreAtEachStep(t *testing.T) {
 	t.Parallel()
 	ctl := buildAccessctl(t)
-	portA := freePort(t)
-	stopA := sealtest.StartSwtpm(t, t.TempDir(), portA).Stop
-	cfgA, sockA := swtpmConfig(t, t.TempDir(), portA)
-	r := runAccessd(t, "init", "--config", cfgA)
-	require.Equal(t, 0, r.code, r.stderr)
-	recovery, _ := secretsIn(t, r.stdout)
-	keyFile := filepath.Join(t.TempDir(), "recovery.key")
-	require.NoError(t, os.WriteFile(keyFile, []byte(recovery+"\n"), 0o600))
+	a, recovery, keyFile := initSwtpmHost(t)
+	cfgA, sockA := a.cfg, a.sock
 	s := startServe(t, 60*time.Second, "--config", cfgA)
 	ctlRun(t, ctl, sockA, "user", "create", "--username", "alice", "--email", "alice@example.com")
 	ctlRun(t, ctl, sockA, "user", "create", "--username", "bob", "--email", "bob@example.com")
@@ -156,16 +149,13 @@ func TestCrashRestoreAtEachStep(t *testing.T) {
 	backup := filepath.Join(t.TempDir(), "accessd.backup")
 	ctlRun(t, ctl, sockA, "backup", "-f", backup)
 	s.stop(t)
-	stopA()
+	a.stopTPM()
 
 	for _, step := range []string{"restore.marked", "restore.sealed", "restore.recovery", "restore.store", "restore.bound", "restore.recorded"} {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
-			port := freePort(t)
-			sealtest.StartSwtpm(t, t.TempDir(), port)
-			dir := t.TempDir()
-			cfg, sock := swtpmConfig(t, dir, port)
-			data := filepath.Join(dir, "data")
+			h := newSwtpmHost(t)
+			cfg, sock, data := h.cfg, h.sock, h.data
 
 			cmd := accessd("restore", "--config", cfg, "--backup", backup, "--recovery-key-file", keyFile)
 			cmd.Env = append(cmd.Env, "ACCESSD_TEST_CRASH_AT="+step)

@@ -25,7 +25,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/seal/sealtest"
 )
 
 // kdKilledAt runs `accessd args…` with ACCESSD_TEST_CRASH_AT=step and
@@ -78,11 +77,8 @@ func TestCrashInitSwtpm(t *testing.T) {
 	for _, step := range []string{"init.sealed", "init.recovery", "init.store", "init.seeded", "init.bound", "init.shown"} {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
-			port := freePort(t)
-			sealtest.StartSwtpm(t, t.TempDir(), port)
-			tmp := t.TempDir()
-			cfgFile, sock := swtpmConfig(t, tmp, port)
-			d := filepath.Join(tmp, "data")
+			h := newSwtpmHost(t)
+			cfgFile, sock, d := h.cfg, h.sock, h.data
 
 			k := kdKilledAt(t, step, "init", "--config", cfgFile)
 			var before [][]byte // secrets the killed init showed
@@ -156,11 +152,8 @@ type kdRotationDaemon struct {
 
 func kdStartRotationDaemon(t *testing.T, users int) (*kdRotationDaemon, *served) {
 	t.Helper()
-	port := freePort(t)
-	sealtest.StartSwtpm(t, t.TempDir(), port)
-	tmp := t.TempDir()
-	k := &kdRotationDaemon{seeds: map[string]string{}}
-	k.cfgFile, k.sock = swtpmConfig(t, tmp, port)
+	h := newSwtpmHost(t)
+	k := &kdRotationDaemon{seeds: map[string]string{}, cfgFile: h.cfg, sock: h.sock}
 	r := runAccessd(t, "init", "--config", k.cfgFile)
 	require.Equal(t, 0, r.code, r.stderr)
 	s := startServe(t, 60*time.Second, "--config", k.cfgFile)

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/accessd/accessd/seal/sealtest"
 )
 
 // rekeyEnv runs accessd args with extra environment (the crash hook) and
@@ -113,11 +111,8 @@ func (h *rekeyHost) recovers(key ...string) {
 }
 
 func newRekeyHost(t *testing.T, initArgs ...string) (*rekeyHost, string) {
-	port := freePort(t)
-	sealtest.StartSwtpm(t, t.TempDir(), port)
-	dir := t.TempDir()
-	cfg, sock := swtpmConfig(t, dir, port)
-	h := &rekeyHost{t: t, cfg: cfg, sock: sock, data: filepath.Join(dir, "data")}
+	sh := newSwtpmHost(t)
+	h := &rekeyHost{t: t, cfg: sh.cfg, sock: sh.sock, data: sh.data}
 	r := h.run(nil, append([]string{"init"}, initArgs...)...)
 	require.Equal(t, 0, r.code, r.stderr)
 	return h, r.stdout
@@ -349,11 +344,8 @@ func TestRekeyPendingBackupRestores(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			port := freePort(t)
-			sealtest.StartSwtpm(t, t.TempDir(), port)
-			dir := t.TempDir()
-			cfg, _ := swtpmConfig(t, dir, port)
-			nh := &rekeyHost{t: t, cfg: cfg, data: filepath.Join(dir, "data")}
+			sh := newSwtpmHost(t)
+			nh := &rekeyHost{t: t, cfg: sh.cfg, data: sh.data}
 			r := nh.run(nil, "restore", "--backup", backup, "--recovery-key-file", tc.key)
 			require.Equal(t, 0, r.code, r.stderr)
 			require.Contains(t, r.stdout, "a rekey-recovery was pending when the backup was taken")

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/seal"
+	"github.com/accessd/accessd/seal/sealtest"
 )
 
 // The integration tests run the real accessd: the test binary re-executes
@@ -656,4 +658,153 @@ func tlsGet(pool *x509.CertPool, url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// swtpmHost is a machine for the ceremonies' e2e tests: a swtpm of its
+// own and a production config for a data dir (not made yet) on it.
+type swtpmHost struct {
+	cfg, sock string
+	dir       string // holds the config and the data dir
+	data      string // the data dir
+	stopTPM   func() // the machine and its TPM are gone
+}
+
+// newSwtpmHost starts a swtpm and writes the config of a data dir on it.
+func newSwtpmHost(t *testing.T) swtpmHost {
+	t.Helper()
+	port := freePort(t)
+	stop := sealtest.StartSwtpm(t, t.TempDir(), port).Stop
+	dir := t.TempDir()
+	cfg, sock := swtpmConfig(t, dir, port)
+	return swtpmHost{cfg: cfg, sock: sock, dir: dir, data: filepath.Join(dir, "data"), stopTPM: stop}
+}
+
+// initSwtpmHost is newSwtpmHost with accessd init run on it: the host,
+// the recovery key init printed, and a 0600 file holding that key.
+func initSwtpmHost(t *testing.T) (h swtpmHost, recovery, keyFile string) {
+	t.Helper()
+	h = newSwtpmHost(t)
+	r := runAccessd(t, "init", "--config", h.cfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	recovery, _ = secretsIn(t, r.stdout)
+	keyFile = filepath.Join(t.TempDir(), "recovery.key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(recovery+"\n"), 0o600))
+	return h, recovery, keyFile
+}
+
+// gated skips t unless the environment variable env is "1": for the
+// measurements that take minutes, which scripts/bench runs.
+func gated(t *testing.T, env, what string) {
+	t.Helper()
+	if os.Getenv(env) != "1" {
+		t.Skip("set " + env + "=1 to " + what)
+	}
+}
+
+// envInt is the integer the environment variable name holds, or def when
+// it is unset.
+func envInt(t *testing.T, name string, def int) int {
+	return envParse(t, name, def, strconv.Atoi)
+}
+
+// envDuration is the duration the environment variable name holds, or
+// def when it is unset.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	return envParse(t, name, def, time.ParseDuration)
+}
+
+// envParse is the environment variable name parsed, or def when it is
+// unset; a value that does not parse fails the test.
+func envParse[T any](t *testing.T, name string, def T, parse func(string) (T, error)) T {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	x, err := parse(v)
+	require.NoError(t, err, name)
+	return x
+}
+
+// prodConf is the production config (no --dev) of the data dir
+// DIR/data on swtpm, with a certificate of its own for a free loopback
+// address and the admin socket in a directory others may traverse.
+type prodConf struct {
+	dir, file, sock, addr, crt, key string
+	port                            int // swtpm's
+	pool                            *x509.CertPool
+}
+
+// newProdConf writes the certificate and the config with the default
+// PCRs ([7]) under dir.
+func newProdConf(t *testing.T, dir string, port int) *prodConf {
+	t.Helper()
+	c := &prodConf{dir: dir, file: filepath.Join(dir, "accessd.toml"), port: port, addr: freeAddr(t),
+		sock: filepath.Join(daemontest.OpenDir(t), "admin.sock"),
+		crt:  filepath.Join(dir, "server.crt"), key: filepath.Join(dir, "server.key")}
+	c.pool, _ = writeCert(t, c.crt, c.key)
+	c.write(t, "")
+	return c
+}
+
+// write (re)writes the config file with [seal] pcrs = pcrs ("" leaves
+// the key out: the default).
+func (c *prodConf) write(t *testing.T, pcrs string) {
+	t.Helper()
+	if pcrs != "" {
+		pcrs = "pcrs = " + pcrs + "\n"
+	}
+	require.NoError(t, os.WriteFile(c.file, []byte(fmt.Sprintf(`data_dir = %q
+issuer = "https://%s"
+[seal]
+device = "tcp://127.0.0.1:%d"
+%s[listen]
+tls = %q
+admin_socket = %q
+[tls]
+cert = %q
+key = %q
+[lockdown]
+mode = "warn"   # the tests run as root under /tmp; every finding is still logged
+`, filepath.Join(c.dir, "data"), c.addr, c.port, pcrs, c.addr, c.sock, c.crt, c.key)), 0o600))
+}
+
+// swtpmConfig writes a production config for a data dir on swtpm at
+// port and returns its path and admin socket.
+func swtpmConfig(t *testing.T, dir string, port int) (cfgFile, sock string) {
+	t.Helper()
+	c := newProdConf(t, dir, port)
+	return c.file, c.sock
+}
+
+// ctlRun runs accessctl against sock and returns stdout; it fails the
+// test on a non-zero exit.
+func ctlRun(t *testing.T, bin, sock string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--socket", sock}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	require.NoError(t, cmd.Run(), "accessctl %v: %s", args, errb.String())
+	return out.String()
+}
+
+type listed struct {
+	Users []string
+	Apps  []string
+}
+
+func contents(t *testing.T, ctl, sock string) listed {
+	t.Helper()
+	var us []struct{ Username, Email string }
+	require.NoError(t, json.Unmarshal([]byte(ctlRun(t, ctl, sock, "-o", "json", "user", "list")), &us))
+	var apps []struct{ Name, ClientID string }
+	require.NoError(t, json.Unmarshal([]byte(ctlRun(t, ctl, sock, "-o", "json", "app", "list")), &apps))
+	var l listed
+	for _, u := range us {
+		l.Users = append(l.Users, u.Username+" "+u.Email)
+	}
+	for _, a := range apps {
+		l.Apps = append(l.Apps, a.Name+" "+a.ClientID)
+	}
+	return l
 }

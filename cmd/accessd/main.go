@@ -374,15 +374,11 @@ func recoverFlags(fs *flag.FlagSet) action {
 }
 
 func cmdRecover(c *common, ri *recoveryInput, acceptRollback, checkKey bool, stdout io.Writer, log *slog.Logger) error {
-	text, err := ri.read()
+	text, cfg, err := ri.readWith(c)
 	if err != nil {
 		return err
 	}
 	defer clear(text)
-	cfg, err := c.load()
-	if err != nil {
-		return err
-	}
 	if checkKey {
 		return ceremony.CheckRecoveryKey(cfg.Ceremony(), text, stdout)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/accessd/accessd/daemon"
 	"github.com/accessd/accessd/daemon/ceremony"
 )
 
@@ -92,6 +93,22 @@ func splitFlags(fs *flag.FlagSet, s *ceremony.RecoveryShares) {
 	})
 }
 
+// readWith reads the recovery key (or shares) and then the configuration
+// c names: what every ceremony that takes the key needs first. The caller
+// clears the secret; on an error nothing is left to clear.
+func (ri *recoveryInput) readWith(c *common) ([]byte, daemon.Config, error) {
+	secret, err := ri.read()
+	if err != nil {
+		return nil, daemon.Config{}, err
+	}
+	cfg, err := c.load()
+	if err != nil {
+		clear(secret)
+		return nil, daemon.Config{}, err
+	}
+	return secret, cfg, nil
+}
+
 func restoreFlags(fs *flag.FlagSet) action {
 	var c common
 	var ri recoveryInput
@@ -103,15 +120,11 @@ func restoreFlags(fs *flag.FlagSet) action {
 		if backup == "" {
 			return usageError{errors.New("--backup is required")}
 		}
-		secret, err := ri.read()
+		secret, cfg, err := ri.readWith(&c)
 		if err != nil {
 			return err
 		}
 		defer clear(secret)
-		cfg, err := c.load()
-		if err != nil {
-			return err
-		}
 		f, err := os.Open(backup)
 		if err != nil {
 			return fmt.Errorf("open backup: %w", err)
@@ -143,15 +156,11 @@ func rekeyFlags(fs *flag.FlagSet) action {
 		if (finish || abort) && (split.N != 0 || out != "") {
 			return usageError{errors.New("--finish and --abort make no new key: drop --recovery-shares, --recovery-threshold and --out")}
 		}
-		secret, err := ri.read()
+		secret, cfg, err := ri.readWith(&c)
 		if err != nil {
 			return err
 		}
 		defer clear(secret)
-		cfg, err := c.load()
-		if err != nil {
-			return err
-		}
 		opt := ceremony.RekeyOptions{Old: secret, Split: split, OutFile: out, Out: stdout, Log: log}
 		switch {
 		case finish:

@@ -27,9 +27,7 @@ import (
 //
 //	ACCESSD_RSS=1 go test -run 'TestDaemonIdleRSS100k$' -v -timeout 20m ./cmd/accessd/
 func TestDaemonIdleRSS100k(t *testing.T) {
-	if os.Getenv("ACCESSD_RSS") != "1" {
-		t.Skip("set ACCESSD_RSS=1 to measure the daemon's idle RSS with 100k users")
-	}
+	gated(t, "ACCESSD_RSS", "measure the daemon's idle RSS with 100k users")
 	const users = 100_000
 	d := filepath.Join(t.TempDir(), "data")
 	r := runAccessd(t, "init", "--dev", "--data-dir", d)

@@ -55,9 +55,7 @@ import (
 // ACCESSD_SCALE_GETS (10000 user gets each way),
 // ACCESSD_SCALE_RUNS (3 daemon starts), ACCESSD_SCALE_SETTLE (15s).
 func TestScale(t *testing.T) {
-	if os.Getenv("ACCESSD_SCALE") != "1" {
-		t.Skip("set ACCESSD_SCALE=1 to measure issue 6 §7 with a million users")
-	}
+	gated(t, "ACCESSD_SCALE", "measure issue 6 §7 with a million users")
 	p := scaleParams{
 		Users:  envInt(t, "ACCESSD_SCALE_USERS", 1_000_000),
 		Groups: envInt(t, "ACCESSD_SCALE_GROUPS", 10_000),
@@ -68,12 +66,7 @@ func TestScale(t *testing.T) {
 		dir = fmt.Sprintf("/var/tmp/accessd-bench-%s", scaleSize(p.Users))
 	}
 	runs := envInt(t, "ACCESSD_SCALE_RUNS", 3)
-	settle := 15 * time.Second
-	if v := os.Getenv("ACCESSD_SCALE_SETTLE"); v != "" {
-		d, err := time.ParseDuration(v)
-		require.NoError(t, err)
-		settle = d
-	}
+	settle := envDuration(t, "ACCESSD_SCALE_SETTLE", 15*time.Second)
 	data := scaleDataset(t, dir, p)
 
 	var m scaleSamples
@@ -106,16 +99,6 @@ func scaleSize(n int) string {
 		return fmt.Sprintf("%dk", n/1000)
 	}
 	return strconv.Itoa(n)
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	require.NoError(t, err, name)
-	return n
 }
 
 // scaleUserID is user i's record ID: a canonical lower-case UUIDv4 made

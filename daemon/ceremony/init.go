@@ -52,14 +52,19 @@ func Init(cfg Config, opt InitOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			dir.Undo()
-		} else {
-			dir.Release()
-		}
-	}()
+	defer settle(dir, &err)
 	return InitLocked(cfg, opt, dir)
+}
+
+// settle ends a ceremony that made a data dir: on *err it removes what the
+// ceremony made (dir.Undo), otherwise it releases the lock. Deferred with
+// the ceremony's named error.
+func settle(dir *datadir.Dir, err *error) {
+	if *err != nil {
+		dir.Undo()
+	} else {
+		dir.Release()
+	}
 }
 
 // InitLocked is Init on a data dir whose lock the caller holds (serve's

@@ -151,8 +151,6 @@ func RekeyRecovery(cfg Config, opt RekeyOptions) error {
 	if err := opt.Split.Check(); err != nil {
 		return err
 	}
-	signal.Ignore(syscall.SIGPIPE)
-	defer signal.Reset(syscall.SIGPIPE)
 	unlock, err := lockRekey(cfg)
 	if err != nil {
 		return err
@@ -290,8 +288,16 @@ func readRecoveryWraps(cfg Config, op string) (data, current, pending []byte, er
 	return data, current, pending, nil
 }
 
-// lockRekey takes the seal directory's lock that keeps two rekeys apart.
+// lockRekey takes the seal directory's lock that keeps two rekeys apart,
+// and ignores SIGPIPE while it is held: a reader gone from stdout is an
+// error, not a silent exit. unlock releases both.
 func lockRekey(cfg Config) (unlock func(), err error) {
+	signal.Ignore(syscall.SIGPIPE)
+	defer func() {
+		if err != nil {
+			signal.Reset(syscall.SIGPIPE)
+		}
+	}()
 	// A restore that did not finish is finished first: its store and
 	// seal files are not yet the data dir's.
 	if err := datadir.RefuseUnfinishedRestore(cfg.DataDir); err != nil {
@@ -306,5 +312,8 @@ func lockRekey(cfg Config) (unlock func(), err error) {
 		d.Close()
 		return nil, fmt.Errorf("daemon: another rekey-recovery is running on %s; wait for it to finish", cfg.DataDir)
 	}
-	return func() { d.Close() }, nil
+	return func() {
+		d.Close()
+		signal.Reset(syscall.SIGPIPE)
+	}, nil
 }

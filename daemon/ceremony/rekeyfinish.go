@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
-	"syscall"
 
 	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/seal"
@@ -36,9 +34,6 @@ func endRekey(cfg Config, opt RekeyOptions, keep seal.RecoveryWrap) error {
 	if keep == seal.WrapCurrent {
 		op, other = "--abort", "--finish --recovery-key-file NEW"
 	}
-	// A reader gone from stdout is an error, not a silent exit.
-	signal.Ignore(syscall.SIGPIPE)
-	defer signal.Reset(syscall.SIGPIPE)
 	unlock, err := lockRekey(cfg)
 	if err != nil {
 		return err

@@ -107,13 +107,7 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			dir.Undo()
-		} else {
-			dir.Release()
-		}
-	}()
+	defer settle(dir, &err)
 	// An interrupted restore is cleared (all of it was restore's own
 	// work), then the data dir is checked again under the lock: only the
 	// lock file may be there.

@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type probe struct {
@@ -24,6 +27,7 @@ type probe struct {
 }
 
 func TestDecodeJSON(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, body string
 		want       *Fault
@@ -42,43 +46,36 @@ func TestDecodeJSON(t *testing.T) {
 		{"not an object", `["a"]`, ErrInvalidField, "must be"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var p probe
 			err := DecodeJSON(strings.NewReader(tc.body), &p)
 			if tc.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				return
 			}
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("got %v, want %v", err, tc.want)
-			}
-			if !strings.Contains(err.Error(), tc.mentions) {
-				t.Fatalf("%q does not say %q", err, tc.mentions)
-			}
+			require.ErrorIs(t, err, tc.want, "got %v, want %v", err, tc.want)
+			require.Contains(t, err.Error(), tc.mentions, "%q does not say %q", err, tc.mentions)
 		})
 	}
 }
 
 func TestDecodeJSONTooLarge(t *testing.T) {
+	t.Parallel()
 	w := httptest.NewRecorder()
 	body := http.MaxBytesReader(w, io.NopCloser(bodyOf(strings.Repeat("x", 100))), 10)
 	err := DecodeJSON(body, &probe{})
-	if !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("got %v", err)
-	}
+	require.ErrorIs(t, err, ErrTooLarge, "got %v", err)
 	WriteError(w, err)
-	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), `"AUT-0413"`) {
-		t.Fatalf("got %d %s", w.Code, w.Body)
-	}
+	require.Equal(t, http.StatusRequestEntityTooLarge, w.Code, "got %d %s", w.Code, w.Body)
+	require.Contains(t, w.Body.String(), `"AUT-0413"`, "got %d %s", w.Code, w.Body)
 }
 
 func TestWriteErrorHidesInternals(t *testing.T) {
+	t.Parallel()
 	w := httptest.NewRecorder()
 	WriteError(w, errors.New("open /var/lib/accessd/db: secret detail"))
-	if w.Code != 500 || strings.Contains(w.Body.String(), "secret detail") {
-		t.Fatalf("an uncatalogued error leaked: %d %s", w.Code, w.Body)
-	}
+	require.Equal(t, 500, w.Code, "an uncatalogued error leaked: %d %s", w.Code, w.Body)
+	require.NotContains(t, w.Body.String(), "secret detail", "an uncatalogued error leaked: %d %s", w.Code, w.Body)
 }
 
 func bodyOf(s string) *strings.Reader { return strings.NewReader(`{"name":"` + s + `"}`) }
@@ -92,8 +89,8 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		var p probe
 		err := DecodeJSON(strings.NewReader(body), &p)
-		if err != nil && FaultOf(err) == ErrInternal {
-			t.Fatalf("uncatalogued refusal %v", err)
+		if err != nil {
+			require.NotSame(t, ErrInternal, FaultOf(err), "uncatalogued refusal %v", err)
 		}
 	})
 }
@@ -104,18 +101,14 @@ func catalogue(t *testing.T) []Fault {
 	t.Helper()
 	fset := token.NewFileSet()
 	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out []Fault
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {
 			continue
 		}
 		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ast.Inspect(f, func(n ast.Node) bool {
 			cl, ok := n.(*ast.CompositeLit)
 			if !ok {
@@ -126,22 +119,16 @@ func catalogue(t *testing.T) []Fault {
 			}
 			str := func(e ast.Expr) string {
 				lit, ok := e.(*ast.BasicLit)
-				if !ok {
-					t.Fatalf("%s: a Fault's code and title are string literals", fset.Position(e.Pos()))
-				}
+				require.True(t, ok, "%s: a Fault's code and title are string literals", fset.Position(e.Pos()))
 				v, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				return v
 			}
 			out = append(out, Fault{Code: str(cl.Elts[1]), Title: str(cl.Elts[2])})
 			return true
 		})
 	}
-	if len(out) < 20 {
-		t.Fatalf("found %d Fault literals; the catalogue has more", len(out))
-	}
+	require.GreaterOrEqual(t, len(out), 20, "found %d Fault literals; the catalogue has more", len(out))
 	return out
 }
 
@@ -149,29 +136,24 @@ func catalogue(t *testing.T) []Fault {
 // code Lerian publishes is used only with Lerian's title (its published
 // list, kept with the contract test's schemas).
 func TestCodesMeanOneThing(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../../cmd/accessd/testdata/lerian/errors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var lerian struct {
 		Codes map[string]string `json:"codes"`
 	}
-	if err := json.Unmarshal(b, &lerian); err != nil || len(lerian.Codes) == 0 {
-		t.Fatalf("errors.json: %v", err)
-	}
+	require.NoError(t, json.Unmarshal(b, &lerian), "errors.json")
+	require.NotEmpty(t, lerian.Codes, "errors.json")
 	seen := map[string]Fault{}
 	for _, f := range catalogue(t) {
-		if prev, ok := seen[f.Code]; ok {
-			t.Errorf("%s means both %q and %q", f.Code, prev.Title, f.Title)
-		}
+		prev, ok := seen[f.Code]
+		assert.False(t, ok, "%s means both %q and %q", f.Code, prev.Title, f.Title)
 		seen[f.Code] = f
-		if title, ok := lerian.Codes[f.Code]; ok && title != f.Title {
-			t.Errorf("%s is Lerian's %q, not %q", f.Code, title, f.Title)
+		if title, ok := lerian.Codes[f.Code]; ok {
+			assert.Equal(t, title, f.Title, "%s is Lerian's %q, not %q", f.Code, title, f.Title)
 		}
 	}
 	for _, code := range []string{"AUT-0001", "AUT-0002", "AUT-0003", "AUT-0004", "AUT-0006", "AUT-0009"} {
-		if _, ok := seen[code]; !ok {
-			t.Errorf("Lerian's %s (%s) has no entry", code, lerian.Codes[code])
-		}
+		assert.Contains(t, seen, code, "Lerian's %s (%s) has no entry", code, lerian.Codes[code])
 	}
 }

@@ -252,17 +252,23 @@ func (x *Index) groupID(name string) uint32 {
 	if gid, ok := x.groupByName[name]; ok {
 		return gid
 	}
-	var gid uint32
-	if n := len(x.freeGroups); n > 0 {
-		gid = x.freeGroups[n-1]
-		x.freeGroups = x.freeGroups[:n-1]
-	} else {
-		gid = uint32(len(x.groups))
-		x.groups = append(x.groups, group{})
-	}
+	gid := allocSlot(&x.freeGroups, &x.groups)
 	x.groups[gid] = group{name: strings.Clone(name)}
 	x.groupByName[x.groups[gid].name] = gid
 	return gid
+}
+
+// allocSlot returns the id of a free slot of slots: the last one freed,
+// or a new zero slot at the end. The caller fills it.
+func allocSlot[T any](free *[]uint32, slots *[]T) uint32 {
+	if n := len(*free); n > 0 {
+		id := (*free)[n-1]
+		*free = (*free)[:n-1]
+		return id
+	}
+	var zero T
+	*slots = append(*slots, zero)
+	return uint32(len(*slots) - 1)
 }
 
 // freeGroup releases group id gid; no set may still hold it.
@@ -279,14 +285,7 @@ func (x *Index) internSet(gids []uint32) uint32 {
 	if sid, ok := x.setByKey[key]; ok {
 		return sid
 	}
-	var sid uint32
-	if n := len(x.freeSets); n > 0 {
-		sid = x.freeSets[n-1]
-		x.freeSets = x.freeSets[:n-1]
-	} else {
-		sid = uint32(len(x.sets))
-		x.sets = append(x.sets, groupSet{})
-	}
+	sid := allocSlot(&x.freeSets, &x.sets)
 	x.sets[sid] = groupSet{groups: gids, key: key}
 	x.setByKey[key] = sid
 	for _, gid := range gids {

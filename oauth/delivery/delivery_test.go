@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/delivery"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
@@ -24,15 +26,14 @@ func ctx(t *testing.T) context.Context {
 func roots(t *testing.T, ca *deliverytest.CA) *delivery.Relay {
 	t.Helper()
 	r, err := delivery.Roots(ca.PEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return &delivery.Relay{Name: "relay", Roots: r}
 }
 
 var mail = delivery.Email{From: "accessd@example.test", To: "alice@example.test", Subject: "Your code", Body: "Your code is 123456.\n"}
 
 func TestRelay(t *testing.T) {
+	t.Parallel()
 	ca := deliverytest.NewCA(t)
 	other := deliverytest.NewCA(t)
 	pool, _ := delivery.Roots(ca.PEM)
@@ -67,58 +68,48 @@ func TestRelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var logs bytes.Buffer
 			srv := deliverytest.NewRelay(t, tt.relay)
 			c := tt.client
 			c.Name, c.Host, c.Port = "relay", srv.Host, srv.Port
 			c.Log = slog.New(slog.NewTextHandler(&logs, nil))
 			ans, err := c.Send(ctx(t), mail)
-			if srv.AuthInClear() {
-				t.Fatal("AUTH was sent without TLS")
-			}
+			require.False(t, srv.AuthInClear(), "AUTH was sent without TLS")
 			if tt.wantErr != "" {
-				if err == nil || !errors.Is(err, delivery.ErrRefused) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want a refusal mentioning %q", err, tt.wantErr)
-				}
-				if len(srv.Mails()) != 0 {
-					t.Fatal("a refused send delivered a message")
-				}
+				require.ErrorIs(t, err, delivery.ErrRefused, "err = %v, want a refusal mentioning %q", err, tt.wantErr)
+				require.ErrorContains(t, err, tt.wantErr, "err = %v, want a refusal mentioning %q", err, tt.wantErr)
+				require.Empty(t, srv.Mails(), "a refused send delivered a message")
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			m := srv.Next(t)
-			if m.TLS != tt.tls || len(m.To) != 1 || m.To[0] != mail.To || !strings.Contains(m.Data, "Your code is 123456.") {
-				t.Fatalf("mail = %+v", m)
-			}
-			if !strings.HasPrefix(ans, "250") {
-				t.Fatalf("answer = %q", ans)
-			}
-			if c.Insecure != strings.Contains(logs.String(), "level=WARN") {
-				t.Fatalf("disableSsl=%v but logs: %s", c.Insecure, logs.String())
-			}
-			if strings.Contains(logs.String(), mail.To) || strings.Contains(logs.String(), "123456") {
-				t.Fatal("the recipient or the code reached a log line")
-			}
+			require.Equal(t, tt.tls, m.TLS, "mail = %+v", m)
+			require.Equal(t, []string{mail.To}, m.To, "mail = %+v", m)
+			require.Contains(t, m.Data, "Your code is 123456.", "mail = %+v", m)
+			require.True(t, strings.HasPrefix(ans, "250"), "answer = %q", ans)
+			require.Equal(t, c.Insecure, strings.Contains(logs.String(), "level=WARN"), "disableSsl=%v but logs: %s", c.Insecure, logs.String())
+			require.NotContains(t, logs.String(), mail.To, "the recipient or the code reached a log line")
+			require.NotContains(t, logs.String(), "123456", "the recipient or the code reached a log line")
 		})
 	}
 }
 
 func TestRelayRefusesHeaderInjection(t *testing.T) {
+	t.Parallel()
 	srv := deliverytest.NewRelay(t, deliverytest.RelayOptions{})
 	c := delivery.Relay{Name: "relay", Host: srv.Host, Port: srv.Port, Insecure: true}
 	for _, m := range []delivery.Email{
 		{From: mail.From, To: "a@example.test\r\nBcc: x@example.test", Subject: "s", Body: "b"},
 		{From: mail.From, To: mail.To, Subject: "s\r\nBcc: x@example.test", Body: "b"},
 	} {
-		if _, err := c.Send(ctx(t), m); err == nil {
-			t.Fatalf("sent %+v", m)
-		}
+		_, err := c.Send(ctx(t), m)
+		require.Error(t, err, "sent %+v", m)
 	}
 }
 
 func TestGateway(t *testing.T) {
+	t.Parallel()
 	ca := deliverytest.NewCA(t)
 	other := deliverytest.NewCA(t)
 	pool, _ := delivery.Roots(ca.PEM)
@@ -127,35 +118,35 @@ func TestGateway(t *testing.T) {
 	msg := `code "123456" \ <b>`
 
 	t.Run("json with basic auth", func(t *testing.T) {
+
+		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 0)
 		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: tmpl, Encoding: delivery.EncodeJSON, Username: "acct", Secret: []byte("tok"), Roots: pool}
 		ans, err := c.Send(ctx(t), "+4915112345678", msg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		r := g.Next(t)
 		var body struct{ To, Text string }
-		if err := json.Unmarshal([]byte(r.Body), &body); err != nil || body.To != "+4915112345678" || body.Text != msg {
-			t.Fatalf("body %q: %+v %v", r.Body, body, err)
-		}
-		if r.ContentType != "application/json" || r.Authorization != "Basic YWNjdDp0b2s=" || !strings.Contains(ans, "201") {
-			t.Fatalf("request %+v, answer %q", r, ans)
-		}
+		require.NoError(t, json.Unmarshal([]byte(r.Body), &body), "body %q", r.Body)
+		require.Equal(t, "+4915112345678", body.To, "body %q: %+v", r.Body, body)
+		require.Equal(t, msg, body.Text, "body %q: %+v", r.Body, body)
+		require.Equal(t, "application/json", r.ContentType, "request %+v, answer %q", r, ans)
+		require.Equal(t, "Basic YWNjdDp0b2s=", r.Authorization, "request %+v, answer %q", r, ans)
+		require.Contains(t, ans, "201", "request %+v, answer %q", r, ans)
 	})
 	t.Run("twilio preset, header auth", func(t *testing.T) {
+		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 0)
 		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: delivery.TwilioTemplate("+15550000000"), Encoding: delivery.EncodeForm, Secret: []byte("key"), AuthHeader: "X-Api-Key", Roots: pool}
-		if _, err := c.Send(ctx(t), "+4915112345678", msg); err != nil {
-			t.Fatal(err)
-		}
+		_, err := c.Send(ctx(t), "+4915112345678", msg)
+		require.NoError(t, err)
 		r := g.Next(t)
 		v, err := url.ParseQuery(r.Body)
-		if err != nil || v.Get("To") != "+4915112345678" || v.Get("Body") != msg || v.Get("From") != "+15550000000" {
-			t.Fatalf("body %q", r.Body)
-		}
-		if r.Header.Get("X-Api-Key") != "key" || r.Authorization != "" {
-			t.Fatalf("headers %v", r.Header)
-		}
+		require.NoError(t, err, "body %q", r.Body)
+		require.Equal(t, "+4915112345678", v.Get("To"), "body %q", r.Body)
+		require.Equal(t, msg, v.Get("Body"), "body %q", r.Body)
+		require.Equal(t, "+15550000000", v.Get("From"), "body %q", r.Body)
+		require.Equal(t, "key", r.Header.Get("X-Api-Key"), "headers %v", r.Header)
+		require.Empty(t, r.Authorization, "headers %v", r.Header)
 	})
 	for _, tt := range []struct {
 		name string
@@ -174,29 +165,29 @@ func TestGateway(t *testing.T) {
 		}, "never sent without TLS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			g := deliverytest.NewGateway(t, ca, 0)
 			c := tt.gw(g.URL)
 			c.Name, c.Template, c.Encoding = "sms", tmpl, delivery.EncodeJSON
 			_, err := c.Send(ctx(t), "+4915112345678", msg)
-			if err == nil || !errors.Is(err, delivery.ErrRefused) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
-			}
-			if g.Count() != 0 {
-				t.Fatal("the gateway got a request")
-			}
+			require.ErrorIs(t, err, delivery.ErrRefused, "err = %v, want %q", err, tt.want)
+			require.ErrorContains(t, err, tt.want, "err = %v, want %q", err, tt.want)
+			require.Zero(t, g.Count(), "the gateway got a request")
 		})
 	}
 	t.Run("non-2xx is a refusal", func(t *testing.T) {
+		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 400)
 		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: tmpl, Encoding: delivery.EncodeJSON, Roots: pool}
 		ans, err := c.Send(ctx(t), "+4915112345678", msg)
-		if err == nil || !strings.Contains(ans, "400") || strings.Contains(err.Error(), "+4915112345678") {
-			t.Fatalf("answer %q err %v", ans, err)
-		}
+		require.Error(t, err, "answer %q", ans)
+		require.Contains(t, ans, "400", "answer %q err %v", ans, err)
+		require.NotContains(t, err.Error(), "+4915112345678", "answer %q err %v", ans, err)
 	})
 }
 
 func TestCheckTemplate(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		tmpl, enc string
 		ok        bool
@@ -207,8 +198,7 @@ func TestCheckTemplate(t *testing.T) {
 		{delivery.TwilioTemplate("+1555"), delivery.EncodeForm, true},
 		{`x`, "xml", false},
 	} {
-		if err := delivery.CheckTemplate(tt.tmpl, tt.enc); (err == nil) != tt.ok {
-			t.Errorf("CheckTemplate(%q, %q) = %v", tt.tmpl, tt.enc, err)
-		}
+		err := delivery.CheckTemplate(tt.tmpl, tt.enc)
+		assert.Equal(t, tt.ok, err == nil, "CheckTemplate(%q, %q) = %v", tt.tmpl, tt.enc, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/oauth/delivery"
 )
 
@@ -22,24 +24,20 @@ func FuzzRender(f *testing.F) {
 				continue
 			}
 			body, err := delivery.Render(tmpl, enc, phone, msg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			ref, _ := delivery.Render(tmpl, enc, "P", "M")
 			switch enc {
 			case delivery.EncodeJSON:
 				if !json.Valid([]byte(ref)) {
 					continue // a template may still be invalid JSON for other values (e.g. placeholders as keys twice)
 				}
-				if !json.Valid([]byte(body)) {
-					t.Fatalf("template %q with %q, %q rendered invalid JSON %q", tmpl, phone, msg, body)
-				}
+				require.True(t, json.Valid([]byte(body)), "template %q with %q, %q rendered invalid JSON %q", tmpl, phone, msg, body)
 			case delivery.EncodeForm:
-				if strings.Count(body, "&") != strings.Count(ref, "&") || strings.Count(body, "=") != strings.Count(ref, "=") {
-					t.Fatalf("a value added a form field: %q", body)
-				}
-				if _, err := url.ParseQuery(body); err != nil && !strings.Contains(tmpl, "%") && !strings.Contains(tmpl, ";") {
-					t.Fatalf("form body %q does not parse: %v", body, err)
+				require.Equal(t, strings.Count(ref, "&"), strings.Count(body, "&"), "a value added a form field: %q", body)
+				require.Equal(t, strings.Count(ref, "="), strings.Count(body, "="), "a value added a form field: %q", body)
+				if !strings.Contains(tmpl, "%") && !strings.Contains(tmpl, ";") {
+					_, err := url.ParseQuery(body)
+					require.NoError(t, err, "form body %q does not parse", body)
 				}
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -22,7 +23,7 @@ import (
 type refusingRotator struct{ t *testing.T }
 
 func (r refusingRotator) RotateFields(store.RotateFieldsOptions) (store.FieldRotation, error) {
-	r.t.Error("rotate-fields ran for a caller the plane refused")
+	assert.Fail(r.t, "rotate-fields ran for a caller the plane refused")
 	return store.FieldRotation{}, nil
 }
 
@@ -40,7 +41,7 @@ func TestAdminRoutesNameTheirCaller(t *testing.T) {
 		Status:  func() api.Status { return api.Status{} },
 		Metrics: http.NotFoundHandler(),
 		Backup: func(io.Writer, time.Time) error {
-			t.Error("a backup was written for a caller the plane refused")
+			assert.Fail(t, "a backup was written for a caller the plane refused")
 			return nil
 		},
 		Fields: refusingRotator{t},

@@ -1,10 +1,11 @@
 package edge
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
@@ -20,13 +21,10 @@ func FuzzPageOf(f *testing.F) {
 		r := &http.Request{Method: "GET", URL: &url.URL{Path: "/v1/users", RawQuery: q}}
 		p, err := pageOf(r)
 		if err != nil {
-			if !errors.Is(err, api.ErrInvalidQuery) {
-				t.Fatalf("%q: %v is not AUT-0004", q, err)
-			}
+			require.ErrorIs(t, err, api.ErrInvalidQuery, "%q: %v is not AUT-0004", q, err)
 			return
 		}
-		if p.page < 1 || p.page > identity.MaxPage || p.limit < 1 || p.limit > identity.MaxLimit {
-			t.Fatalf("%q: accepted out of range %+v", q, p)
-		}
+		require.True(t, p.page >= 1 && p.page <= identity.MaxPage, "%q: accepted out of range %+v", q, p)
+		require.True(t, p.limit >= 1 && p.limit <= identity.MaxLimit, "%q: accepted out of range %+v", q, p)
 	})
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"github.com/accessd/accessd/store/storetest/testkit"
 	"os"
 	"path/filepath"
@@ -37,48 +38,36 @@ func apply(t testing.TB, st []GroupState, changes []Change) []GroupState {
 				return &st[i]
 			}
 		}
-		t.Fatalf("change on missing group %q", name)
+		require.FailNow(t, fmt.Sprintf("change on missing group %q", name))
 		return nil
 	}
 	for _, c := range changes {
 		switch c.Kind {
 		case CreateGroup:
 			for _, g := range st {
-				if g.Name == c.Group {
-					t.Fatalf("create existing group %q", c.Group)
-				}
+				require.NotEqual(t, c.Group, g.Name, "create existing group %q", c.Group)
 			}
 			st = append(st, GroupState{Name: c.Group, Description: c.Description})
 		case SetDescription:
 			find(c.Group).Description = c.Description
 		case Grant:
 			g := find(c.Group)
-			if slices.Contains(g.Permissions, c.Permission) {
-				t.Fatalf("%s: already granted", c)
-			}
+			require.NotContains(t, g.Permissions, c.Permission, "%s: already granted", c)
 			g.Permissions = append(g.Permissions, c.Permission)
 		case Revoke:
 			g := find(c.Group)
-			n := len(g.Permissions)
+			require.Contains(t, g.Permissions, c.Permission, "%s: not granted", c)
 			g.Permissions = slices.DeleteFunc(slices.Clone(g.Permissions), func(p api.Permission) bool { return p == c.Permission })
-			if len(g.Permissions) == n {
-				t.Fatalf("%s: not granted", c)
-			}
 		case AddMember:
 			g := find(c.Group)
-			if slices.Contains(g.Members, c.Member) {
-				t.Fatalf("%s: already a member", c)
-			}
+			require.NotContains(t, g.Members, c.Member, "%s: already a member", c)
 			g.Members = append(g.Members, c.Member)
 		case RemoveMember:
 			g := find(c.Group)
-			n := len(g.Members)
+			require.Contains(t, g.Members, c.Member, "%s: not a member", c)
 			g.Members = slices.DeleteFunc(slices.Clone(g.Members), func(m string) bool { return m == c.Member })
-			if len(g.Members) == n {
-				t.Fatalf("%s: not a member", c)
-			}
 		default:
-			t.Fatalf("unknown change %q", c.Kind)
+			require.FailNow(t, fmt.Sprintf("unknown change %q", c.Kind))
 		}
 	}
 	return st
@@ -96,6 +85,7 @@ func readPolicy(t *testing.T, name string) Policy {
 // TestPlanGolden is the printed plan of testdata/sample.toml against
 // testdata/sample-current.toml; refresh with -update.
 func TestPlanGolden(t *testing.T) {
+	t.Parallel()
 	desired := readPolicy(t, "sample.toml")
 	current := state(readPolicy(t, "sample-current.toml"))
 	changes := Plan(desired, current)
@@ -114,6 +104,7 @@ func TestPlanGolden(t *testing.T) {
 // TestPlanRevokes checks that what the file does not list goes: the
 // property that makes revocation code.
 func TestPlanRevokes(t *testing.T) {
+	t.Parallel()
 	current := []GroupState{{
 		Name: "ops", Description: "d",
 		Permissions: []api.Permission{
@@ -149,6 +140,7 @@ func TestPlanRevokes(t *testing.T) {
 // TestPlanSpellings checks that two spellings of one permission are one
 // permission: no revoke-and-grant churn, and duplicates collapse.
 func TestPlanSpellings(t *testing.T) {
+	t.Parallel()
 	current := []GroupState{{
 		Name: "g",
 		Permissions: []api.Permission{
@@ -182,6 +174,7 @@ func TestPlanSpellings(t *testing.T) {
 }
 
 func TestChangeString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		c    Change
 		want string
@@ -198,6 +191,7 @@ func TestChangeString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
+			t.Parallel()
 			assert.Equal(t, tt.want, tt.c.String())
 		})
 	}

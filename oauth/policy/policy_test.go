@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 )
 
 func TestParseSample(t *testing.T) {
+	t.Parallel()
 	p := readPolicy(t, "sample.toml")
 	require.Len(t, p.Groups, 3)
 	assert.Equal(t, Group{
@@ -32,6 +32,7 @@ func TestParseSample(t *testing.T) {
 }
 
 func TestParseDedupes(t *testing.T) {
+	t.Parallel()
 	p, err := Parse([]byte(`
 [[group]]
 name = "g"
@@ -55,6 +56,7 @@ actions = ["get"]
 // TestParseRefuses is every way a file is refused: the fault it wraps and
 // what the message must say (the key, the line, the fix).
 func TestParseRefuses(t *testing.T) {
+	t.Parallel()
 	const g = "[[group]]\nname = \"g\"\n"
 	const perm = "[[group.permission]]\n"
 	tests := []struct {
@@ -102,6 +104,7 @@ func TestParseRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := Parse([]byte(tt.in))
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tt.fault, "%v", err)
@@ -122,6 +125,7 @@ func manyGroups(n int) string {
 }
 
 func TestParseLimitsAccepted(t *testing.T) {
+	t.Parallel()
 	p, err := Parse([]byte(manyGroups(MaxGroups)))
 	require.NoError(t, err)
 	assert.Len(t, p.Groups, MaxGroups)
@@ -135,6 +139,7 @@ func TestParseLimitsAccepted(t *testing.T) {
 // either refused with a catalogued error or a valid policy that re-plans
 // to nothing once applied. Never a panic, never an uncatalogued error.
 func TestParseFlipEveryByte(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(filepath.Join("testdata", "sample.toml"))
 	require.NoError(t, err)
 	for i := range data {
@@ -152,9 +157,8 @@ func checkParse(t *testing.T, data []byte) {
 	p, err := Parse(data)
 	if err != nil {
 		var f *api.Fault
-		if !errors.As(err, &f) || f == api.ErrInternal {
-			t.Fatalf("uncatalogued error for %q: %v", data, err)
-		}
+		require.ErrorAs(t, err, &f, "uncatalogued error for %q: %v", data, err)
+		require.NotSame(t, api.ErrInternal, f, "uncatalogued error for %q: %v", data, err)
 		return
 	}
 	current := []GroupState{{Name: "admin-group", Members: []string{"user:admin"},
@@ -168,13 +172,11 @@ func checkParse(t *testing.T, data []byte) {
 		}
 	}
 	after := apply(t, current, Plan(p, current))
-	if again := Plan(p, after); len(again) != 0 {
-		t.Fatalf("re-plan of %q not empty: %v", data, Strings(again))
-	}
+	again := Plan(p, after)
+	require.Empty(t, again, "re-plan of %q not empty: %v", data, Strings(again))
 	for _, c := range Plan(p, nil) {
-		if strings.ContainsAny(c.String(), "\n\r") {
-			t.Fatalf("change prints on two lines: %q", c.String())
-		}
+		require.NotContains(t, c.String(), "\n", "change prints on two lines: %q", c.String())
+		require.NotContains(t, c.String(), "\r", "change prints on two lines: %q", c.String())
 	}
 }
 

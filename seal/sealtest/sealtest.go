@@ -213,12 +213,9 @@ func testPCRExtend(t *testing.T, h Harness) {
 	inst := open(t, h)
 	root := newRoot(t)
 	path := sealedPath(t)
-	// PCR 0 is bound too, and unchanged: the error must name only h.PCR.
-	other := 0
-	if h.PCR == 0 {
-		other = 1
-	}
-	write(t, path, inst, root, []int{other, h.PCR})
+	// Another PCR is bound too, and unchanged: the error must name only h.PCR.
+	sel := boundWithOther(h)
+	write(t, path, inst, root, sel)
 	h.ExtendPCR(t, inst, h.PCR)
 
 	got, _, err := seal.ReadSealedFile(path, inst)
@@ -238,7 +235,7 @@ func testPCRExtend(t *testing.T, h Harness) {
 	}
 
 	// Resealing to the new values (what `accessd recover` does) works.
-	write(t, path, inst, root, []int{other, h.PCR})
+	write(t, path, inst, root, sel)
 	mustRead(t, path, inst, root)
 }
 
@@ -579,11 +576,7 @@ func testPlannedChange(t *testing.T, h Harness) {
 	inst := open(t, h)
 	root := newRoot(t)
 	path := sealedPath(t)
-	other := 0
-	if h.PCR == 0 {
-		other = 1
-	}
-	sel := []int{other, h.PCR}
+	sel := boundWithOther(h)
 	write(t, path, inst, root, sel)
 	before, err := inst.ReadPCRs(sel)
 	if err != nil {
@@ -713,4 +706,14 @@ func testPlannedRefusals(t *testing.T, h Harness) {
 
 func samePCRs(a, b []seal.PCR) bool {
 	return slices.EqualFunc(a, b, func(x, y seal.PCR) bool { return x.Index == y.Index && bytes.Equal(x.Digest, y.Digest) })
+}
+
+// boundWithOther is a PCR selection of h.PCR and one more PCR (0, or 1
+// when h.PCR is 0) that the cases leave unchanged.
+func boundWithOther(h Harness) []int {
+	other := 0
+	if h.PCR == 0 {
+		other = 1
+	}
+	return []int{other, h.PCR}
 }

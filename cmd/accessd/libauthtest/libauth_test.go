@@ -99,15 +99,13 @@ func startDaemon(t *testing.T) *daemon {
 	for {
 		select {
 		case err := <-exited:
-			t.Fatalf("accessd serve --dev exited: %v\n%s", err, d.out.String())
+			require.FailNow(t, fmt.Sprintf("accessd serve --dev exited: %v\n%s", err, d.out.String()))
 		default:
 		}
 		if d.healthy() {
 			return d
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("accessd serve --dev did not become ready in 3m:\n%s", d.out.String())
-		}
+		require.False(t, time.Now().After(deadline), "accessd serve --dev did not become ready in 3m:\n%s", d.out.String())
 		time.Sleep(200 * time.Millisecond)
 	}
 }
