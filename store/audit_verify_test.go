@@ -29,7 +29,7 @@ func chain(t *testing.T, n int) (*store.Store, []store.AuditEntry) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, log.Close())
-	all, err := st.AuditEntries().List(1, 0)
+	all, err := audit.List(st, 1, 0)
 	if err != nil || len(all) != n {
 		t.Fatalf("chain of %d: %d entries, %v", n, len(all), err)
 	}

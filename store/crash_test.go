@@ -169,7 +169,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool
 		t.Fatalf("round %d: audit log does not open after SIGKILL: %v", round, err)
 	}
 	defer log.Close()
-	entries, err := st.AuditEntries().List(1, 0)
+	entries, err := audit.List(st, 1, 0)
 	require.NoError(t, err)
 	if uint64(len(entries)) < maxSeq {
 		t.Fatalf("round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)

@@ -119,7 +119,7 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 		}
 	}
 	check(st)
-	pending, err := st.AuditEntries().Pending(10)
+	pending, err := st.AuditLog().Pending(0, 10)
 	require.NoError(t, err)
 	if len(pending) != 1 || pending[0].Entry.Type != "keys.rotate_fields" || pending[0].Entry.Detail["term"] != "2" {
 		t.Fatalf("audit staged %+v", pending)

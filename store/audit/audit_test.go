@@ -56,7 +56,7 @@ func TestGroupCommit(t *testing.T) {
 	t.Logf("%d concurrent records in %v", n, time.Since(start))
 	// Every Record has returned: its entry is already in the chain,
 	// without a Sync.
-	all, err := st.AuditEntries().List(1, 0)
+	all, err := audit.List(st, 1, 0)
 	require.NoError(t, err)
 	if len(all) != n {
 		t.Fatalf("chain has %d entries, want %d", len(all), n)
@@ -122,7 +122,7 @@ func TestStagedConcurrentTx(t *testing.T) {
 			}
 			wg.Wait()
 			require.NoError(t, log.Sync())
-			all, err := st.AuditEntries().List(1, 0)
+			all, err := audit.List(st, 1, 0)
 			require.NoError(t, err)
 			if len(all) != writers*each {
 				t.Fatalf("chain has %d entries, want %d", len(all), writers*each)
@@ -173,17 +173,17 @@ func TestStagedBeforeCrashChainedOnOpen(t *testing.T) {
 	require.NoError(t, st.Close())
 
 	st = storetest.OpenDir(t, dir, key)
-	if p, err := st.AuditEntries().Pending(0); err != nil || len(p) != 4 {
+	if p, err := st.AuditLog().Pending(0, 0); err != nil || len(p) != 4 {
 		t.Fatalf("pending after reopen = %d (%v), want 4", len(p), err)
 	}
 	log = openLog(t, st, audit.Options{})
 	if seq, _ := log.Head(); seq != 7 {
 		t.Fatalf("head after open = %d, want 7", seq)
 	}
-	if p, err := st.AuditEntries().Pending(0); err != nil || len(p) != 0 {
+	if p, err := st.AuditLog().Pending(0, 0); err != nil || len(p) != 0 {
 		t.Fatalf("pending after open = %d (%v), want 0", len(p), err)
 	}
-	all, err := st.AuditEntries().List(1, 0)
+	all, err := audit.List(st, 1, 0)
 	require.NoError(t, err)
 	for i, e := range all {
 		want := "before"
@@ -207,7 +207,7 @@ func TestSyncChainsStaged(t *testing.T) {
 		err := st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "x"}) })
 		require.NoError(t, err)
 		require.NoError(t, log.Sync())
-		if last, err := st.AuditEntries().Last(); err != nil || last.Seq != uint64(i+1) {
+		if last, err := audit.Last(st); err != nil || last.Seq != uint64(i+1) {
 			t.Fatalf("after change %d and Sync, last = %d (%v)", i+1, last.Seq, err)
 		}
 	}
@@ -229,7 +229,7 @@ func TestRecordChainsStagedBefore(t *testing.T) {
 	}
 	noPending := func(when string) {
 		t.Helper()
-		if p, err := st.AuditEntries().Pending(0); err != nil || len(p) != 0 {
+		if p, err := st.AuditLog().Pending(0, 0); err != nil || len(p) != 0 {
 			t.Fatalf("%s: %d entries still pending (%v)", when, len(p), err)
 		}
 	}
@@ -237,7 +237,7 @@ func TestRecordChainsStagedBefore(t *testing.T) {
 		require.NoError(t, stage("staged"))
 		require.NoError(t, log.Record(ctx, store.AuditEntry{Type: "recorded"}))
 		noPending(fmt.Sprintf("after stage and record %d", i))
-		last, err := st.AuditEntries().Last()
+		last, err := audit.Last(st)
 		if err != nil || last.Seq != uint64(2*(i+1)) || last.Type != "recorded" {
 			t.Fatalf("after stage and record %d: last is %d %q (%v), want %d \"recorded\"", i, last.Seq, last.Type, err, 2*(i+1))
 		}
@@ -398,7 +398,7 @@ func TestHugeEntriesStillFit(t *testing.T) {
 	}
 	require.NoError(t, log.Sync())
 	verifyOK(t, st, n+100)
-	e, err := st.AuditEntries().Get(1)
+	e, err := audit.Get(st, 1)
 	require.NoError(t, err)
 	if len(e.Target) > 300 || len(e.Detail["path"]) > 300 && len(e.Detail["groups"]) > 300 {
 		t.Fatalf("entry not bounded: target %d bytes", len(e.Target))
