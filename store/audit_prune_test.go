@@ -5,7 +5,6 @@ import (
 	"context"
 	"github.com/stretchr/testify/require"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/accessd/accessd/store"
@@ -23,9 +22,8 @@ func pruned(t *testing.T, n, k int) (*store.Store, []store.AuditEntry, audit.Che
 	dir := t.TempDir()
 	res, err := l.Prune(context.Background(), all[k].Time, dir)
 	require.NoError(t, err)
-	if res.Checkpoint == nil || res.Checkpoint.Seq != uint64(k) {
-		t.Fatalf("prune = %+v, want a checkpoint at entry %d", res, k)
-	}
+	require.NotNil(t, res.Checkpoint, "prune = %+v", res)
+	require.EqualValues(t, k, res.Checkpoint.Seq, "prune's checkpoint")
 	return st, all, *res.Checkpoint, dir
 }
 
@@ -84,15 +82,17 @@ func TestAuditVerifyFromCheckpoint(t *testing.T) {
 			res, err := audit.Verify(st)
 			require.NoError(t, err, "verify")
 			if tc.broken == 0 {
-				if !res.OK || res.Entries != n || res.Checked != n-k || res.Checkpoint == nil || res.Checkpoint.Seq != k {
-					t.Fatalf("verify = %+v, want OK from the checkpoint at %d", res, k)
-				}
+				require.True(t, res.OK, "verify = %+v", res)
+				require.EqualValues(t, n, res.Entries, "verify = %+v", res)
+				require.EqualValues(t, n-k, res.Checked, "verify = %+v", res)
+				require.NotNil(t, res.Checkpoint, "verify = %+v", res)
+				require.EqualValues(t, k, res.Checkpoint.Seq, "verify = %+v", res)
 				require.NoError(t, audit.VerifyArchive(filepath.Join(dir, cp.Archive), *res.Checkpoint))
 				return
 			}
-			if res.OK || res.FirstBroken != tc.broken || !strings.Contains(res.Problem, tc.problem) {
-				t.Fatalf("verify = %+v, want entry %d named broken with %q", res, tc.broken, tc.problem)
-			}
+			require.False(t, res.OK, "verify = %+v", res)
+			require.EqualValues(t, tc.broken, res.FirstBroken, "verify = %+v", res)
+			require.Contains(t, res.Problem, tc.problem)
 			t.Logf("entry %d: %s", res.FirstBroken, res.Problem)
 		})
 	}

@@ -30,13 +30,11 @@ func chain(t *testing.T, n int) (*store.Store, []store.AuditEntry) {
 	}
 	require.NoError(t, log.Close())
 	all, err := audit.List(st, 1, 0)
-	if err != nil || len(all) != n {
-		t.Fatalf("chain of %d: %d entries, %v", n, len(all), err)
-	}
+	require.NoError(t, err)
+	require.Len(t, all, n)
 	res, err := audit.Verify(st)
-	if err != nil || !res.OK {
-		t.Fatalf("fresh chain does not verify: %+v, %v", res, err)
-	}
+	require.NoError(t, err)
+	require.True(t, res.OK, "fresh chain does not verify: %+v", res)
 	return st, all
 }
 
@@ -44,9 +42,9 @@ func mustBreakAt(t *testing.T, st *store.Store, seq uint64) {
 	t.Helper()
 	res, err := audit.Verify(st)
 	require.NoError(t, err, "verify")
-	if res.OK || res.FirstBroken != seq || res.Problem == "" {
-		t.Fatalf("verify = %+v, want entry %d named broken", res, seq)
-	}
+	require.False(t, res.OK, "verify = %+v", res)
+	require.Equal(t, seq, res.FirstBroken, "verify = %+v", res)
+	require.NotEmpty(t, res.Problem)
 	t.Logf("entry %d: %s", seq, res.Problem)
 }
 
@@ -175,14 +173,13 @@ func TestAuditVerifyFlipEverything(t *testing.T) {
 			require.NoError(t, store.AuditPutForTest(st, orig.Seq, e))
 			res, err := audit.Verify(st)
 			require.NoError(t, err)
-			if res.OK || res.FirstBroken != orig.Seq {
-				t.Fatalf("entry %d with %s altered: verify = %+v", orig.Seq, f.name, res)
-			}
+			require.False(t, res.OK, "entry %d with %s altered: verify = %+v", orig.Seq, f.name, res)
+			require.Equal(t, orig.Seq, res.FirstBroken, "entry %d with %s altered: verify = %+v", orig.Seq, f.name, res)
 			require.NoError(t, store.AuditPutForTest(st, orig.Seq, orig))
 		}
 	}
 	res, err := audit.Verify(st)
-	if err != nil || !res.OK || res.Entries != n {
-		t.Fatalf("restored chain: %+v, %v", res, err)
-	}
+	require.NoError(t, err)
+	require.True(t, res.OK, "restored chain: %+v", res)
+	require.EqualValues(t, n, res.Entries, "restored chain")
 }

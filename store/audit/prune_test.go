@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
@@ -393,8 +394,7 @@ func TestPruneWhileRecording(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				err := l.Record(context.Background(), store.AuditEntry{Type: "auth.password", Target: strconv.Itoa(w*each + i)})
-				if err != nil {
-					t.Errorf("record: %v", err)
+				if !assert.NoError(t, err, "record") {
 					return
 				}
 			}
