@@ -9,13 +9,14 @@ import (
 
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
+	"github.com/accessd/accessd/store/storetest"
 )
 
 // pruned returns a chain of n entries one second apart whose first k
 // were archived into dir, and the checkpoint.
 func pruned(t *testing.T, n, k int) (*store.Store, []store.AuditEntry, audit.Checkpoint, string) {
 	t.Helper()
-	st, all := chain(t, n)
+	st, all := storetest.AuditChain(t, n)
 	l, err := audit.Open(st, audit.Options{})
 	require.NoError(t, err)
 	defer l.Close()

@@ -1,9 +1,7 @@
 package store_test
 
 import (
-	"context"
 	"github.com/stretchr/testify/require"
-	"strconv"
 	"testing"
 	"time"
 
@@ -11,32 +9,6 @@ import (
 	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest"
 )
-
-// chain opens a store with an audit chain of n entries, every field set,
-// and returns the store and the entries as chained.
-func chain(t *testing.T, n int) (*store.Store, []store.AuditEntry) {
-	t.Helper()
-	st := storetest.Open(t)
-	log, err := audit.Open(st, audit.Options{})
-	require.NoError(t, err)
-	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
-	for i := range n {
-		err := log.Record(context.Background(), store.AuditEntry{
-			Time: at.Add(time.Duration(i) * time.Second), Type: "user.update", Actor: "uid:0",
-			Target: "user:" + strconv.Itoa(i), Result: "ok", Source: "admin-socket",
-			Detail: map[string]string{"field": "email", "n": strconv.Itoa(i)},
-		})
-		require.NoError(t, err)
-	}
-	require.NoError(t, log.Close())
-	all, err := audit.List(st, 1, 0)
-	require.NoError(t, err)
-	require.Len(t, all, n)
-	res, err := audit.Verify(st)
-	require.NoError(t, err)
-	require.True(t, res.OK, "fresh chain does not verify: %+v", res)
-	return st, all
-}
 
 func mustBreakAt(t *testing.T, st *store.Store, seq uint64) {
 	t.Helper()
@@ -130,7 +102,7 @@ func TestAuditVerifyDetects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, all := chain(t, n)
+			st, all := storetest.AuditChain(t, n)
 			require.NoError(t, tc.tamper(st, all))
 			mustBreakAt(t, st, tc.broken)
 		})
@@ -143,7 +115,7 @@ func TestAuditVerifyDetects(t *testing.T) {
 func TestAuditVerifyFlipEverything(t *testing.T) {
 	t.Parallel()
 	const n = 20
-	st, all := chain(t, n)
+	st, all := storetest.AuditChain(t, n)
 	fields := []struct {
 		name  string
 		alter func(e *store.AuditEntry)

@@ -1,8 +1,6 @@
 package audit_test
 
 import (
-	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -14,29 +12,11 @@ import (
 	"github.com/accessd/accessd/store/storetest"
 )
 
-// chainOf returns a store whose log holds n recorded entries one second
-// apart, and the entries.
-func chainOf(t *testing.T, n int) (*store.Store, []store.AuditEntry) {
-	t.Helper()
-	st := storetest.Open(t)
-	l := openLog(t, st, audit.Options{})
-	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
-	for i := range n {
-		require.NoError(t, l.Record(context.Background(), store.AuditEntry{Time: at.Add(time.Duration(i) * time.Second),
-			Type: "user.update", Actor: "uid:0", Target: "user:" + strconv.Itoa(i), Result: "ok"}))
-	}
-	require.NoError(t, l.Close())
-	all, err := audit.List(st, 1, 0)
-	require.NoError(t, err)
-	require.Len(t, all, n)
-	return st, all
-}
-
 // TestAppendOnlyNextSequence: only the next sequence number can be
 // chained, so a second writer loses instead of forking the log.
 func TestAppendOnlyNextSequence(t *testing.T) {
 	t.Parallel()
-	st, all := chainOf(t, 5)
+	st, all := storetest.AuditChain(t, 5)
 	for _, tc := range []struct {
 		name string
 		seq  uint64
@@ -72,7 +52,7 @@ func TestCheckpointRules(t *testing.T) {
 		{"first previous-hash not empty", func(cp *audit.Checkpoint, all []store.AuditEntry) { cp.FirstPrev = all[0].Hash }},
 		{"before its start", func(cp *audit.Checkpoint, _ []store.AuditEntry) { cp.Seq, cp.Hash = 0, nil }},
 	}
-	st, all := chainOf(t, n)
+	st, all := storetest.AuditChain(t, n)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cp := audit.Checkpoint{Seq: 3, Hash: all[2].Hash, FirstSeq: 1, Time: time.Now(), Archive: "a", Entries: 3}
