@@ -401,8 +401,8 @@ func TestPruneWhileRecording(t *testing.T) {
 		})
 	}
 	var archived uint64
-	for i := range 30 {
-		res, err := l.Prune(context.Background(), c.Now().Add(time.Duration(-400+10*i)*day), dir)
+	for i := range 15 {
+		res, err := l.Prune(context.Background(), c.Now().Add(time.Duration(-400+20*i)*day), dir)
 		require.NoError(t, err)
 		archived += res.Archived
 		v, err := audit.Verify(st)
