@@ -70,7 +70,7 @@ type request struct {
 
 // Open starts the writer for st's audit log. Entries staged before a
 // crash are chained by the first batch.
-func Open(st *store.Store, opt Options) (*Log, error) {
+func Open(st Store, opt Options) (*Log, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
@@ -337,7 +337,7 @@ type Result struct {
 // the checkpoint covers that a stopped Prune left in the store are not
 // looked at. An error means the walk itself could not run (store closed,
 // I/O); a broken chain is a Result with OK false.
-func Verify(st *store.Store) (Result, error) {
+func Verify(st Store) (Result, error) {
 	var res Result
 	var prev []byte
 	want := uint64(1)

@@ -24,6 +24,12 @@ var (
 	metaCheckpoint = []byte("meta/auditcheckpoint")
 )
 
+// Store is what this package needs of the store: its hook for the audit
+// log (*store.Store has it).
+type Store interface {
+	AuditLog() *store.AuditLog
+}
+
 func entryKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), entryPrefix...), seq)
 }
@@ -115,7 +121,7 @@ func scanEntries(t *store.AuditTxn, from uint64, fn func(store.AuditEntry) (bool
 
 // Get returns the entry of st's audit log with the given sequence
 // number, or an error wrapping store.ErrNotFound.
-func Get(st *store.Store, seq uint64) (store.AuditEntry, error) {
+func Get(st Store, seq uint64) (store.AuditEntry, error) {
 	var e store.AuditEntry
 	err := st.AuditLog().View(func(t *store.AuditTxn) error {
 		var err error
@@ -130,7 +136,7 @@ func Get(st *store.Store, seq uint64) (store.AuditEntry, error) {
 
 // Last returns the newest chained entry of st's audit log, or an error
 // wrapping store.ErrNotFound while the log is empty.
-func Last(st *store.Store) (store.AuditEntry, error) { return lastEntry(st.AuditLog()) }
+func Last(st Store) (store.AuditEntry, error) { return lastEntry(st.AuditLog()) }
 
 func lastEntry(l *store.AuditLog) (store.AuditEntry, error) {
 	var e store.AuditEntry
@@ -152,7 +158,7 @@ func lastEntry(l *store.AuditLog) (store.AuditEntry, error) {
 // from, in sequence order, until fn returns false or an error. A value
 // that fails its MAC (store.ErrCorrupt) or does not decode is passed on
 // as an error naming the entry's sequence number.
-func Scan(st *store.Store, from uint64, fn func(store.AuditEntry) (bool, error)) error {
+func Scan(st Store, from uint64, fn func(store.AuditEntry) (bool, error)) error {
 	return scan(st.AuditLog(), from, fn)
 }
 
@@ -165,7 +171,7 @@ func scan(l *store.AuditLog, from uint64, fn func(store.AuditEntry) (bool, error
 
 // List returns up to limit entries (all when limit <= 0) with Seq >=
 // from, in sequence order.
-func List(st *store.Store, from uint64, limit int) ([]store.AuditEntry, error) {
+func List(st Store, from uint64, limit int) ([]store.AuditEntry, error) {
 	var out []store.AuditEntry
 	err := Scan(st, from, func(e store.AuditEntry) (bool, error) {
 		out = append(out, e)
@@ -177,7 +183,7 @@ func List(st *store.Store, from uint64, limit int) ([]store.AuditEntry, error) {
 // CurrentCheckpoint returns st's newest checkpoint, or an error wrapping
 // store.ErrNotFound when nothing was ever archived (the chain then starts
 // at entry 1).
-func CurrentCheckpoint(st *store.Store) (Checkpoint, error) { return currentCheckpoint(st.AuditLog()) }
+func CurrentCheckpoint(st Store) (Checkpoint, error) { return currentCheckpoint(st.AuditLog()) }
 
 func currentCheckpoint(l *store.AuditLog) (Checkpoint, error) {
 	var cp Checkpoint
