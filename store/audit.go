@@ -1,9 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -64,14 +64,14 @@ func (e AuditEntry) Bounded() AuditEntry {
 	return e
 }
 
+// pendingPrefix is the keyspace of staged entries, which the store owns
+// (Stage writes it, AuditLog.Pending reads it, AuditTxn.Consume empties
+// it); auditSpace is the rest of the audit log's, which only the chain
+// writer touches through AuditTxn: "audit/<seq>" and "meta/audit…".
 var (
-	auditPrefix   = []byte("audit/")
 	pendingPrefix = []byte("auditq/")
+	auditSpace    = [][]byte{[]byte("audit/"), []byte("meta/audit")}
 )
-
-func auditKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte(nil), auditPrefix...), seq)
-}
 
 // AuditStage stages audit entries in a Tx: each is written to the
 // pending queue in the same transaction as the change it records, so the
@@ -169,7 +169,7 @@ func (q *auditQueue) done(hold *uint64) {
 	*hold = 0
 }
 
-// floor is AuditRepo.PendingFloor.
+// floor is AuditLog.PendingFloor.
 func (q *auditQueue) floor() uint64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -181,28 +181,39 @@ func (q *auditQueue) floor() uint64 {
 	return f
 }
 
+// AuditLog is all the audit chain writer (store/audit) gets of the store:
+// the queue of staged entries (Wake, Generation, PendingFloor, Pending)
+// and transactions confined to the audit log's keyspace (View, Update),
+// in which it keeps the chain, its head counter and its checkpoint. The
+// store knows nothing of the chain's protocol; an AuditTxn cannot reach
+// any other record.
+type AuditLog struct{ s *Store }
+
+// AuditLog returns the audit chain writer's hook.
+func (s *Store) AuditLog() *AuditLog { return &AuditLog{s: s} }
+
 // Wake is signalled (without blocking, coalesced) after every commit
 // that staged audit entries; the chain writer waits on it.
-func (r *AuditRepo) Wake() <-chan struct{} { return r.s.queue.wake }
+func (l *AuditLog) Wake() <-chan struct{} { return l.s.queue.wake }
 
 // Generation counts the commits that staged audit entries, each counted
 // after it committed: a scan of the pending entries begun after reading
 // n sees every entry staged by the first n such commits, so the chain
 // writer need not scan again while the count stays n.
-func (r *AuditRepo) Generation() uint64 { return r.s.queue.gen.Load() }
+func (l *AuditLog) Generation() uint64 { return l.s.queue.gen.Load() }
 
 // PendingFloor is a key time below which no entry will be staged any
 // more: every write that staged one there has ended. A read of the
 // pending entries begun after PendingFloor returned f sees every entry
 // under f that was committed, so the chain writer, once it has taken
-// them, can start its next read at f (PendingFrom) instead of walking
-// the deleted keys of the entries already chained.
+// them, can start its next read at f (Pending) instead of walking the
+// deleted keys of the entries already chained.
 //
 // With no write in flight it is the wall clock: entries staged from now
 // on get key times from now on, even if the clock steps back (tick never
 // goes below last+1), and the deleted keys of entries staged before, by
 // this process or an earlier one, are not walked again.
-func (r *AuditRepo) PendingFloor() uint64 { return r.s.queue.floor() }
+func (l *AuditLog) PendingFloor() uint64 { return l.s.queue.floor() }
 
 // PendingAudit is a staged entry not yet chained.
 type PendingAudit struct {
@@ -210,30 +221,18 @@ type PendingAudit struct {
 	Entry AuditEntry
 }
 
-// AuditRepo is the append-only audit log: entries can be chained and
-// read, never changed through the store's API, and removed only once a
-// checkpoint records that they were archived (retention, auditprune.go).
-type AuditRepo struct{ s *Store }
-
-// Pending returns up to limit staged entries, oldest first.
-func (r *AuditRepo) Pending(limit int) ([]PendingAudit, error) { return r.PendingFrom(0, limit) }
-
-// PendingFrom returns up to limit staged entries whose key time is from
-// on (see PendingFloor), oldest first.
-func (r *AuditRepo) PendingFrom(from uint64, limit int) ([]PendingAudit, error) {
-	if err := r.s.acquire(); err != nil {
-		return nil, fmt.Errorf("store: pending audit entries: %w", err)
-	}
-	defer r.s.mu.RUnlock()
+// Pending returns up to limit (all when limit <= 0) staged entries whose
+// key time is from on (0: all of them; see PendingFloor), oldest first.
+func (l *AuditLog) Pending(from uint64, limit int) ([]PendingAudit, error) {
 	var out []PendingAudit
-	err := r.s.db.View(func(txn *badger.Txn) error {
+	err := exec{s: l.s}.view(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = pendingPrefix
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		start := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), from)
 		for it.Seek(start); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
-			b, err := r.s.mac.value(it.Item())
+			b, err := l.s.mac.value(it.Item())
 			if err != nil {
 				return err
 			}
@@ -251,170 +250,112 @@ func (r *AuditRepo) PendingFrom(from uint64, limit int) ([]PendingAudit, error) 
 	return out, nil
 }
 
-// Chain appends entries to the log in one transaction and removes the
-// pending entries they were made from: one commit, one fsync, for the
-// whole batch. entries[0].Seq must be one more than the last entry's (1
-// for the first) and the rest consecutive: ErrConflict otherwise (only
-// one writer may chain; a second one loses here instead of forking the
-// log).
-func (r *AuditRepo) Chain(consumed []PendingAudit, entries []AuditEntry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	if err := r.s.acquire(); err != nil {
-		return fmt.Errorf("store: chain audit entries: %w", err)
-	}
-	defer r.s.mu.RUnlock()
-	txn, err := r.s.writeTxn()
-	if err != nil {
-		return fmt.Errorf("store: chain audit entries: %w", err)
-	}
-	defer txn.Discard()
-	r.s.beginWrite()
-	committed := false
-	defer func() { // also when the batch panics
-		if !committed {
-			r.s.endWrite()
+// View runs fn in a read-only snapshot of the audit log's keyspace.
+func (l *AuditLog) View(fn func(*AuditTxn) error) error {
+	return exec{s: l.s}.view(func(txn *badger.Txn) error { return fn(&AuditTxn{s: l.s, txn: txn}) })
+}
+
+// Update runs fn in a read-write transaction of the audit log's keyspace
+// and commits it, durable before Update returns (one group sync however
+// much fn wrote). On a conflict with a concurrent commit fn runs again on
+// fresh data, as in Store.Update; an error from fn aborts and is returned
+// as is. Writes are gated like every other (Options.AllowWrite).
+func (l *AuditLog) Update(fn func(*AuditTxn) error) error {
+	return exec{s: l.s}.update(func(txn *badger.Txn) error {
+		return fn(&AuditTxn{s: l.s, txn: txn, write: true})
+	})
+}
+
+// AuditTxn is a transaction confined to the audit log's keyspace: every
+// value it writes carries the store's record MAC and every value it
+// reads is checked against it (ErrCorrupt when the check fails). A key
+// outside the keyspace is refused with ErrInvalid.
+type AuditTxn struct {
+	s     *Store
+	txn   *badger.Txn
+	write bool
+}
+
+func inAuditSpace(key []byte) error {
+	for _, p := range auditSpace {
+		if bytes.HasPrefix(key, p) {
+			return nil
 		}
-	}()
-	err = func() error {
-		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+	}
+	return fmt.Errorf("%w: key %q is outside the audit log", ErrInvalid, key)
+}
+
+// Get returns the checked value under key, or ErrNotFound.
+func (t *AuditTxn) Get(key []byte) ([]byte, error) {
+	if err := inAuditSpace(key); err != nil {
+		return nil, err
+	}
+	return t.s.mac.get(t.txn, key)
+}
+
+// Put stores val under key.
+func (t *AuditTxn) Put(key, val []byte) error {
+	if err := t.writable(key); err != nil {
+		return err
+	}
+	return t.s.mac.put(t.txn, key, val)
+}
+
+// Delete removes key.
+func (t *AuditTxn) Delete(key []byte) error {
+	if err := t.writable(key); err != nil {
+		return err
+	}
+	return t.txn.Delete(key)
+}
+
+// Consume removes staged entries (read with Pending) in this
+// transaction: the chain writer takes them off the queue in the commit
+// that chains them.
+func (t *AuditTxn) Consume(taken []PendingAudit) error {
+	if !t.write {
+		return errReadOnly
+	}
+	for _, p := range taken {
+		if !bytes.HasPrefix(p.key, pendingPrefix) {
+			return fmt.Errorf("%w: not a staged audit entry", ErrInvalid)
+		}
+		if err := t.txn.Delete(p.key); err != nil {
 			return err
 		}
-		for i, e := range entries {
-			if e.Seq != last+1+uint64(i) {
-				return fmt.Errorf("entry %d: next sequence is %d: %w", e.Seq, last+1+uint64(i), ErrConflict)
-			}
-			val, err := json.Marshal(&e)
-			if err != nil {
-				return err
-			}
-			if err := r.s.mac.put(txn, auditKey(e.Seq), val); err != nil {
-				return err
-			}
-		}
-		for _, p := range consumed {
-			if err := txn.Delete(p.key); err != nil {
-				return err
-			}
-		}
-		if err := r.s.mac.putUint64(txn, metaAuditSeq, entries[len(entries)-1].Seq); err != nil {
-			return err
-		}
-		if err := txn.Commit(); err != nil {
-			return err
-		}
-		committed = true
-		return r.s.durable()
-	}()
-	if errors.Is(err, badger.ErrConflict) {
-		err = fmt.Errorf("concurrent chain writer: %w", ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("store: chain audit entries: %w", err)
 	}
 	return nil
 }
 
-// Get returns the entry with the given sequence number, or ErrNotFound.
-func (r *AuditRepo) Get(seq uint64) (AuditEntry, error) {
-	var e AuditEntry
-	if err := r.s.acquire(); err != nil {
-		return e, fmt.Errorf("store: get audit entry %d: %w", seq, err)
+func (t *AuditTxn) writable(key []byte) error {
+	if !t.write {
+		return errReadOnly
 	}
-	defer r.s.mu.RUnlock()
-	err := r.s.db.View(func(txn *badger.Txn) error {
-		var err error
-		e, err = r.getAudit(txn, seq)
+	return inAuditSpace(key)
+}
+
+// Iterate calls fn for each key under prefix from seek on, in key order,
+// until fn returns false or an error. fn's key is valid only during the
+// call; value returns the checked value (ErrCorrupt when it fails its
+// MAC). withValues prefetches values, for a walk that reads them.
+func (t *AuditTxn) Iterate(prefix, seek []byte, withValues bool, fn func(key []byte, value func() ([]byte, error)) (bool, error)) error {
+	if err := inAuditSpace(prefix); err != nil {
 		return err
-	})
-	if err != nil {
-		return e, fmt.Errorf("store: get audit entry %d: %w", seq, err)
 	}
-	return e, nil
-}
-
-func (r *AuditRepo) getAudit(txn *badger.Txn, seq uint64) (AuditEntry, error) {
-	var e AuditEntry
-	b, err := r.s.mac.get(txn, auditKey(seq))
-	if err != nil {
-		return e, err
-	}
-	return e, json.Unmarshal(b, &e)
-}
-
-// Last returns the newest chained entry, or ErrNotFound while the log is
-// empty.
-func (r *AuditRepo) Last() (AuditEntry, error) {
-	var e AuditEntry
-	if err := r.s.acquire(); err != nil {
-		return e, fmt.Errorf("store: last audit entry: %w", err)
-	}
-	defer r.s.mu.RUnlock()
-	err := r.s.db.View(func(txn *badger.Txn) error {
-		last, err := r.s.mac.getUint64(txn, metaAuditSeq)
-		if err != nil {
-			return err
-		}
-		e, err = r.getAudit(txn, last)
-		return err
-	})
-	if err != nil {
-		return e, fmt.Errorf("store: last audit entry: %w", err)
-	}
-	return e, nil
-}
-
-// Scan calls fn for each chained entry with Seq >= from, in key order,
-// until fn returns false or an error. A value that fails its MAC or does
-// not decode is passed on as an error naming the key's sequence number.
-func (r *AuditRepo) Scan(from uint64, fn func(AuditEntry) (bool, error)) error {
-	if err := r.s.acquire(); err != nil {
-		return fmt.Errorf("store: scan audit entries: %w", err)
-	}
-	defer r.s.mu.RUnlock()
-	if err := r.s.db.View(func(txn *badger.Txn) error { return r.scan(txn, from, fn) }); err != nil {
-		return fmt.Errorf("store: scan audit entries: %w", err)
-	}
-	return nil
-}
-
-func (r *AuditRepo) scan(txn *badger.Txn, from uint64, fn func(AuditEntry) (bool, error)) error {
 	opts := badger.DefaultIteratorOptions
-	opts.Prefix = auditPrefix
-	opts.PrefetchSize = 64
-	it := txn.NewIterator(opts)
+	opts.Prefix = prefix
+	opts.PrefetchValues = withValues
+	if withValues {
+		opts.PrefetchSize = 64
+	}
+	it := t.txn.NewIterator(opts)
 	defer it.Close()
-	for it.Seek(auditKey(from)); it.Valid(); it.Next() {
-		k := it.Item().Key()
-		var seq uint64
-		if len(k) == len(auditPrefix)+8 {
-			seq = binary.BigEndian.Uint64(k[len(auditPrefix):])
-		}
-		b, err := r.s.mac.value(it.Item())
-		if err != nil {
-			return fmt.Errorf("audit entry %d: %w", seq, err)
-		}
-		var e AuditEntry
-		if err := json.Unmarshal(b, &e); err != nil {
-			return fmt.Errorf("audit entry %d: %w: %v", seq, ErrCorrupt, err)
-		}
-		more, err := fn(e)
+	for it.Seek(seek); it.Valid(); it.Next() {
+		item := it.Item()
+		more, err := fn(item.Key(), func() ([]byte, error) { return t.s.mac.value(item) })
 		if err != nil || !more {
 			return err
 		}
 	}
 	return nil
-}
-
-// List returns up to limit entries (all when limit <= 0) with Seq >= from,
-// in sequence order.
-func (r *AuditRepo) List(from uint64, limit int) ([]AuditEntry, error) {
-	var out []AuditEntry
-	err := r.Scan(from, func(e AuditEntry) (bool, error) {
-		out = append(out, e)
-		return limit <= 0 || len(out) < limit, nil
-	})
-	return out, err
 }

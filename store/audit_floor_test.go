@@ -40,30 +40,24 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 		})
 	}()
 	<-staged
-	held := st.AuditEntries().PendingFloor() // at most the slow write's entry
+	held := st.AuditLog().PendingFloor() // at most the slow write's entry
 	require.NoError(t, stage("fast"))
-	during := st.AuditEntries().PendingFloor()
-	if during != held {
-		t.Fatalf("floor moved from %d to %d past a write still in flight", held, during)
-	}
+	during := st.AuditLog().PendingFloor()
+	require.Equal(t, held, during, "floor moved past a write still in flight")
 	let()
 	require.NoError(t, <-done)
-	after := st.AuditEntries().PendingFloor()
-	if after <= during {
-		t.Fatalf("floor stayed at %d after every write ended", after)
-	}
-	p, err := st.AuditEntries().PendingFrom(during, 0)
+	after := st.AuditLog().PendingFloor()
+	require.Greater(t, after, during, "floor stayed after every write ended")
+	p, err := st.AuditLog().Pending(during, 0)
 	require.NoError(t, err)
 	var types []string
 	for _, e := range p {
 		types = append(types, e.Entry.Type)
 	}
-	if len(types) != 2 || types[0] != "slow" || types[1] != "fast" {
-		t.Fatalf("pending from the floor held during the slow write = %v, want [slow fast]", types)
-	}
-	if p, err := st.AuditEntries().PendingFrom(after, 0); err != nil || len(p) != 0 {
-		t.Fatalf("pending from the floor after every write = %d entries (%v), want none", len(p), err)
-	}
+	require.Equal(t, []string{"slow", "fast"}, types, "pending from the floor held during the slow write")
+	p, err = st.AuditLog().Pending(after, 0)
+	require.NoError(t, err)
+	require.Empty(t, p, "pending from the floor after every write")
 }
 
 // TestPendingFloorStartsAtTheClock: a store opened afresh reads pending
@@ -74,12 +68,10 @@ func TestPendingFloorStartsAtTheClock(t *testing.T) {
 	t.Parallel()
 	st := storetest.Open(t)
 	before := uint64(time.Now().UnixNano())
-	f := st.AuditEntries().PendingFloor()
-	if f < before {
-		t.Fatalf("floor %d is below the wall clock %d at the call", f, before)
-	}
+	f := st.AuditLog().PendingFloor()
+	require.GreaterOrEqual(t, f, before, "floor below the wall clock at the call")
 	require.NoError(t, st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "late"}) }))
-	if p, err := st.AuditEntries().PendingFrom(f, 0); err != nil || len(p) != 1 {
-		t.Fatalf("pending from the floor = %d entries (%v), want the one staged after it", len(p), err)
-	}
+	p, err := st.AuditLog().Pending(f, 0)
+	require.NoError(t, err)
+	require.Len(t, p, 1, "pending from the floor: the one staged after it")
 }

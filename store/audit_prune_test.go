@@ -5,28 +5,26 @@ import (
 	"context"
 	"github.com/stretchr/testify/require"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
+	"github.com/accessd/accessd/store/storetest"
 )
 
 // pruned returns a chain of n entries one second apart whose first k
 // were archived into dir, and the checkpoint.
-func pruned(t *testing.T, n, k int) (*store.Store, []store.AuditEntry, store.AuditCheckpoint, string) {
+func pruned(t *testing.T, n, k int) (*store.Store, []store.AuditEntry, audit.Checkpoint, string) {
 	t.Helper()
-	st, all := chain(t, n)
+	st, all := storetest.AuditChain(t, n)
 	l, err := audit.Open(st, audit.Options{})
 	require.NoError(t, err)
 	defer l.Close()
 	dir := t.TempDir()
 	res, err := l.Prune(context.Background(), all[k].Time, dir)
 	require.NoError(t, err)
-	if res.Checkpoint == nil || res.Checkpoint.Seq != uint64(k) {
-		t.Fatalf("prune = %+v, want a checkpoint at entry %d", res, k)
-	}
+	require.NotNil(t, res.Checkpoint, "prune = %+v", res)
+	require.EqualValues(t, k, res.Checkpoint.Seq, "prune's checkpoint")
 	return st, all, *res.Checkpoint, dir
 }
 
@@ -38,41 +36,41 @@ func TestAuditVerifyFromCheckpoint(t *testing.T) {
 	const n, k = 10, 5
 	tests := []struct {
 		name    string
-		tamper  func(st *store.Store, all []store.AuditEntry, cp store.AuditCheckpoint) error
+		tamper  func(st *store.Store, all []store.AuditEntry, cp audit.Checkpoint) error
 		broken  uint64 // 0: the chain must verify
 		problem string // part of Verify's message
 	}{
 		{"untouched", nil, 0, ""},
-		{"an archived entry left behind by a stopped prune", func(st *store.Store, all []store.AuditEntry, _ store.AuditCheckpoint) error {
+		{"an archived entry left behind by a stopped prune", func(st *store.Store, all []store.AuditEntry, _ audit.Checkpoint) error {
 			return store.AuditPutForTest(st, k, all[k-1])
 		}, 0, ""},
-		{"checkpoint hash edited with a valid MAC", func(st *store.Store, _ []store.AuditEntry, cp store.AuditCheckpoint) error {
+		{"checkpoint hash edited with a valid MAC", func(st *store.Store, _ []store.AuditEntry, cp audit.Checkpoint) error {
 			cp.Hash = bytes.Repeat([]byte{7}, 32)
 			return store.AuditCheckpointPutForTest(st, cp)
 		}, k + 1, "does not follow the checkpoint"},
-		{"first entry after the checkpoint deleted", func(st *store.Store, _ []store.AuditEntry, _ store.AuditCheckpoint) error {
+		{"first entry after the checkpoint deleted", func(st *store.Store, _ []store.AuditEntry, _ audit.Checkpoint) error {
 			return store.AuditDeleteForTest(st, k+1)
 		}, k + 1, "the first after the checkpoint"},
-		{"first entry after the checkpoint edited", func(st *store.Store, all []store.AuditEntry, _ store.AuditCheckpoint) error {
+		{"first entry after the checkpoint edited", func(st *store.Store, all []store.AuditEntry, _ audit.Checkpoint) error {
 			e := all[k]
 			e.Result = "denied"
 			return store.AuditPutForTest(st, e.Seq, e)
 		}, k + 1, "altered"},
-		{"checkpoint moved back over archived entries", func(st *store.Store, all []store.AuditEntry, cp store.AuditCheckpoint) error {
+		{"checkpoint moved back over archived entries", func(st *store.Store, all []store.AuditEntry, cp audit.Checkpoint) error {
 			cp.Seq, cp.Hash = k-2, all[k-3].Hash
 			return store.AuditCheckpointPutForTest(st, cp)
 		}, k - 1, "the first after the checkpoint"},
-		{"checkpoint moved past the head", func(st *store.Store, _ []store.AuditEntry, cp store.AuditCheckpoint) error {
+		{"checkpoint moved past the head", func(st *store.Store, _ []store.AuditEntry, cp audit.Checkpoint) error {
 			cp.Seq = n + 5
 			return store.AuditCheckpointPutForTest(st, cp)
 		}, n + 6, "no entry follows the checkpoint"},
-		{"checkpoint removed", func(st *store.Store, _ []store.AuditEntry, _ store.AuditCheckpoint) error {
+		{"checkpoint removed", func(st *store.Store, _ []store.AuditEntry, _ audit.Checkpoint) error {
 			return store.AuditCheckpointDeleteForTest(st)
 		}, 1, "entry 1 is missing"},
-		{"checkpoint byte flipped without the MAC key", func(st *store.Store, _ []store.AuditEntry, _ store.AuditCheckpoint) error {
+		{"checkpoint byte flipped without the MAC key", func(st *store.Store, _ []store.AuditEntry, _ audit.Checkpoint) error {
 			return store.AuditCheckpointFlipForTest(st, 3)
 		}, 1, "checkpoint failed the store's integrity check"},
-		{"tail cut after the checkpoint", func(st *store.Store, _ []store.AuditEntry, _ store.AuditCheckpoint) error {
+		{"tail cut after the checkpoint", func(st *store.Store, _ []store.AuditEntry, _ audit.Checkpoint) error {
 			return store.AuditDeleteForTest(st, n)
 		}, n, "removed from the end"},
 	}
@@ -85,58 +83,18 @@ func TestAuditVerifyFromCheckpoint(t *testing.T) {
 			res, err := audit.Verify(st)
 			require.NoError(t, err, "verify")
 			if tc.broken == 0 {
-				if !res.OK || res.Entries != n || res.Checked != n-k || res.Checkpoint == nil || res.Checkpoint.Seq != k {
-					t.Fatalf("verify = %+v, want OK from the checkpoint at %d", res, k)
-				}
+				require.True(t, res.OK, "verify = %+v", res)
+				require.EqualValues(t, n, res.Entries, "verify = %+v", res)
+				require.EqualValues(t, n-k, res.Checked, "verify = %+v", res)
+				require.NotNil(t, res.Checkpoint, "verify = %+v", res)
+				require.EqualValues(t, k, res.Checkpoint.Seq, "verify = %+v", res)
 				require.NoError(t, audit.VerifyArchive(filepath.Join(dir, cp.Archive), *res.Checkpoint))
 				return
 			}
-			if res.OK || res.FirstBroken != tc.broken || !strings.Contains(res.Problem, tc.problem) {
-				t.Fatalf("verify = %+v, want entry %d named broken with %q", res, tc.broken, tc.problem)
-			}
+			require.False(t, res.OK, "verify = %+v", res)
+			require.EqualValues(t, tc.broken, res.FirstBroken, "verify = %+v", res)
+			require.Contains(t, res.Problem, tc.problem)
 			t.Logf("entry %d: %s", res.FirstBroken, res.Problem)
 		})
 	}
-}
-
-// TestAuditCheckpointRules: the store refuses a checkpoint that does not
-// describe the chain it holds, and deletes only what a checkpoint covers.
-func TestAuditCheckpointRules(t *testing.T) {
-	t.Parallel()
-	const n = 6
-	tests := []struct {
-		name string
-		edit func(cp *store.AuditCheckpoint, all []store.AuditEntry)
-	}{
-		{"at the head", func(cp *store.AuditCheckpoint, all []store.AuditEntry) { cp.Seq, cp.Hash = n, all[n-1].Hash }},
-		{"past the head", func(cp *store.AuditCheckpoint, _ []store.AuditEntry) { cp.Seq = n + 1 }},
-		{"hash not the entry's", func(cp *store.AuditCheckpoint, all []store.AuditEntry) { cp.Hash = all[0].Hash }},
-		{"not starting at entry 1", func(cp *store.AuditCheckpoint, _ []store.AuditEntry) { cp.FirstSeq = 2 }},
-		{"first previous-hash not empty", func(cp *store.AuditCheckpoint, all []store.AuditEntry) { cp.FirstPrev = all[0].Hash }},
-		{"before its start", func(cp *store.AuditCheckpoint, _ []store.AuditEntry) { cp.Seq, cp.Hash = 0, nil }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			st, all := chain(t, n)
-			cp := store.AuditCheckpoint{Seq: 3, Hash: all[2].Hash, FirstSeq: 1, Time: time.Now(), Archive: "a", Entries: 3}
-			tc.edit(&cp, all)
-			require.ErrorIs(t, st.AuditEntries().SetCheckpoint(cp), store.ErrInvalid, "set checkpoint")
-			if d, err := st.AuditEntries().DeleteArchived(0); err != nil || d != 0 {
-				t.Fatalf("delete without a checkpoint = %d, %v; want nothing deleted", d, err)
-			}
-		})
-	}
-	st, all := chain(t, n)
-	cp := store.AuditCheckpoint{Seq: 3, Hash: all[2].Hash, FirstSeq: 1, Archive: "a", Entries: 3}
-	require.NoError(t, st.AuditEntries().SetCheckpoint(cp))
-	for _, want := range []int{2, 1, 0} {
-		if d, err := st.AuditEntries().DeleteArchived(2); err != nil || d != want {
-			t.Fatalf("delete = %d, %v; want %d", d, err, want)
-		}
-	}
-	if rest, err := st.AuditEntries().List(1, 0); err != nil || len(rest) != n-3 || rest[0].Seq != 4 {
-		t.Fatalf("after deleting what the checkpoint covers: %d entries from %v (%v)", len(rest), rest, err)
-	}
-	back := store.AuditCheckpoint{Seq: 2, Hash: all[1].Hash, FirstSeq: 4, FirstPrev: all[2].Hash}
-	require.ErrorIs(t, st.AuditEntries().SetCheckpoint(back), store.ErrInvalid, "a checkpoint moving back")
 }

@@ -1,9 +1,7 @@
 package store_test
 
 import (
-	"context"
 	"github.com/stretchr/testify/require"
-	"strconv"
 	"testing"
 	"time"
 
@@ -12,41 +10,13 @@ import (
 	"github.com/accessd/accessd/store/storetest"
 )
 
-// chain opens a store with an audit chain of n entries, every field set,
-// and returns the store and the entries as chained.
-func chain(t *testing.T, n int) (*store.Store, []store.AuditEntry) {
-	t.Helper()
-	st := storetest.Open(t)
-	log, err := audit.Open(st, audit.Options{})
-	require.NoError(t, err)
-	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
-	for i := range n {
-		err := log.Record(context.Background(), store.AuditEntry{
-			Time: at.Add(time.Duration(i) * time.Second), Type: "user.update", Actor: "uid:0",
-			Target: "user:" + strconv.Itoa(i), Result: "ok", Source: "admin-socket",
-			Detail: map[string]string{"field": "email", "n": strconv.Itoa(i)},
-		})
-		require.NoError(t, err)
-	}
-	require.NoError(t, log.Close())
-	all, err := st.AuditEntries().List(1, 0)
-	if err != nil || len(all) != n {
-		t.Fatalf("chain of %d: %d entries, %v", n, len(all), err)
-	}
-	res, err := audit.Verify(st)
-	if err != nil || !res.OK {
-		t.Fatalf("fresh chain does not verify: %+v, %v", res, err)
-	}
-	return st, all
-}
-
 func mustBreakAt(t *testing.T, st *store.Store, seq uint64) {
 	t.Helper()
 	res, err := audit.Verify(st)
 	require.NoError(t, err, "verify")
-	if res.OK || res.FirstBroken != seq || res.Problem == "" {
-		t.Fatalf("verify = %+v, want entry %d named broken", res, seq)
-	}
+	require.False(t, res.OK, "verify = %+v", res)
+	require.Equal(t, seq, res.FirstBroken, "verify = %+v", res)
+	require.NotEmpty(t, res.Problem)
 	t.Logf("entry %d: %s", seq, res.Problem)
 }
 
@@ -132,7 +102,7 @@ func TestAuditVerifyDetects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, all := chain(t, n)
+			st, all := storetest.AuditChain(t, n)
 			require.NoError(t, tc.tamper(st, all))
 			mustBreakAt(t, st, tc.broken)
 		})
@@ -145,7 +115,7 @@ func TestAuditVerifyDetects(t *testing.T) {
 func TestAuditVerifyFlipEverything(t *testing.T) {
 	t.Parallel()
 	const n = 20
-	st, all := chain(t, n)
+	st, all := storetest.AuditChain(t, n)
 	fields := []struct {
 		name  string
 		alter func(e *store.AuditEntry)
@@ -175,14 +145,13 @@ func TestAuditVerifyFlipEverything(t *testing.T) {
 			require.NoError(t, store.AuditPutForTest(st, orig.Seq, e))
 			res, err := audit.Verify(st)
 			require.NoError(t, err)
-			if res.OK || res.FirstBroken != orig.Seq {
-				t.Fatalf("entry %d with %s altered: verify = %+v", orig.Seq, f.name, res)
-			}
+			require.False(t, res.OK, "entry %d with %s altered: verify = %+v", orig.Seq, f.name, res)
+			require.Equal(t, orig.Seq, res.FirstBroken, "entry %d with %s altered: verify = %+v", orig.Seq, f.name, res)
 			require.NoError(t, store.AuditPutForTest(st, orig.Seq, orig))
 		}
 	}
 	res, err := audit.Verify(st)
-	if err != nil || !res.OK || res.Entries != n {
-		t.Fatalf("restored chain: %+v, %v", res, err)
-	}
+	require.NoError(t, err)
+	require.True(t, res.OK, "restored chain: %+v", res)
+	require.EqualValues(t, n, res.Entries, "restored chain")
 }

@@ -182,7 +182,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool
 	log, err := audit.Open(st, audit.Options{})
 	require.NoError(t, err, "round %d: audit log does not open after SIGKILL", round)
 	defer log.Close()
-	entries, err := st.AuditEntries().List(1, 0)
+	entries, err := audit.List(st, 1, 0)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, uint64(len(entries)), maxSeq, "round %d: audit has %d entries, %d were acknowledged", round, len(entries), maxSeq)
 	created := map[string]int{}

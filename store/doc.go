@@ -21,9 +21,12 @@
 //     both, each call its own transaction or joined to a Tx.
 //
 // Audit entries are staged in a Tx (Tx.Audit) with the change they
-// record; the chain writer in store/audit chains them, woken through
-// AuditRepo.Wake, and the store keeps for it only the order of staged
-// entries (auditQueue). Layout migrations run at Open (migration).
+// record: that transactional staged append, and the order of staged
+// entries (auditQueue), is all the store does for the audit log. The
+// chain writer in store/audit reaches the staged entries, the wake-up
+// and a transaction confined to the audit log's keyspace through
+// Store.AuditLog; chaining, retention and verification are its own.
+// Layout migrations run at Open (migration).
 //
 // # Keys
 //

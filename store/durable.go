@@ -198,3 +198,18 @@ func (s *engine) syncFiles() error {
 	}
 	return nil
 }
+
+// SyncDir makes the entries created, renamed or removed in dir durable:
+// an fsync of the directory itself, which a rename or a new file needs
+// before it survives a power loss.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

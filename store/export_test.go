@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 
 	"github.com/dgraph-io/badger/v4"
@@ -9,7 +10,12 @@ import (
 // Test-only hooks for the audit tamper tests of package store_test
 // (which may import store/audit; package store's own tests may not).
 // This file is compiled only into store's test binary: the store's API
-// has no way to change or remove an audit entry.
+// has no way to change or remove an audit entry. The keys are the audit
+// log's (store/audit keeps them in the store's audit keyspace).
+
+var metaAuditCheckpoint = []byte("meta/auditcheckpoint")
+
+func auditKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte("audit/"), seq) }
 
 // AuditPutForTest writes e as audit entry seq with a valid record MAC:
 // what an insider holding the root key can do, and the hash chain must
@@ -59,9 +65,10 @@ func AuditRawLenForTest(s *Store, seq uint64) (int, error) {
 }
 
 // AuditCheckpointPutForTest writes cp as the audit checkpoint with a
-// valid record MAC and none of SetCheckpoint's checks: an insider's edit.
-func AuditCheckpointPutForTest(s *Store, cp AuditCheckpoint) error {
-	val, err := json.Marshal(&cp)
+// valid record MAC and none of Prune's checks: an insider's edit. cp is
+// an audit.Checkpoint.
+func AuditCheckpointPutForTest(s *Store, cp any) error {
+	val, err := json.Marshal(cp)
 	if err != nil {
 		return err
 	}

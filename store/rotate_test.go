@@ -116,7 +116,7 @@ func TestRotateFieldsRetiresOldTerm(t *testing.T) {
 		}
 	}
 	check(st)
-	pending, err := st.AuditEntries().Pending(10)
+	pending, err := st.AuditLog().Pending(0, 10)
 	require.NoError(t, err)
 	require.Len(t, pending, 1, "audit staged %+v", pending)
 	require.Equal(t, "keys.rotate_fields", pending[0].Entry.Type, "audit staged %+v", pending)

@@ -78,7 +78,6 @@ type Store struct {
 	signingT  *table[SigningKey]
 	revokedT  *table[RevokedToken]
 	providerT *table[Provider]
-	audit     *AuditRepo
 
 	// emailsShared is what the migration to layout 3 found (EmailsShared).
 	emailsShared []string
@@ -92,7 +91,6 @@ type Store struct {
 var (
 	metaFormat    = []byte("meta/format")
 	metaFieldTerm = []byte("meta/fieldterm")
-	metaAuditSeq  = []byte("meta/auditseq")
 )
 
 // formatVersion is the layout version written at creation; Open migrates
@@ -172,7 +170,6 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	s.signingT = signingKeyTable(s)
 	s.revokedT = revokedTable(s)
 	s.providerT = providerTable(s)
-	s.audit = &AuditRepo{s: s}
 	s.queue.wake = make(chan struct{}, 1)
 	if err := (migration{s}).initMeta(opts.BeforeMigrate); err != nil {
 		_ = s.db.Close()
@@ -367,9 +364,6 @@ func (s *Store) RevokedTokens() *RevokedTokenRepo {
 
 // Providers returns the repository of MFA delivery providers.
 func (s *Store) Providers() *ProviderRepo { return &ProviderRepo{t: s.providerT, x: exec{s: s}} }
-
-// AuditEntries returns the append-only repository of audit entries.
-func (s *Store) AuditEntries() *AuditRepo { return s.audit }
 
 // Sum returns HMAC-SHA-256 of msg under a key derived from the root key
 // for purpose: the keyed hash ("pepper") that client secrets, recovery

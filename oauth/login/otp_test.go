@@ -15,6 +15,7 @@ import (
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 var sentCode = regexp.MustCompile(`code is (\d{6})\b`)
@@ -89,7 +90,7 @@ func TestDeliveredCodes(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrUnavailable)
 	require.NotContains(t, err.Error(), "olga")
 	require.NotContains(t, err.Error(), "certificate", "the caller learns nothing of why")
-	entries, err := e.st.AuditEntries().List(0, 0)
+	entries, err := audit.List(e.st, 0, 0)
 	require.NoError(t, err)
 	var failed []store.AuditEntry
 	for _, en := range entries {

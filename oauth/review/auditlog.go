@@ -33,7 +33,7 @@ func (s *Admin) AuditList(since time.Time, typ string, limit int) ([]api.AuditEn
 		return nil, change.StoreErr("identity", "audit list", err)
 	}
 	out := []api.AuditEntry{}
-	err := s.st.AuditEntries().Scan(1, func(e store.AuditEntry) (bool, error) {
+	err := audit.Scan(s.st, 1, func(e store.AuditEntry) (bool, error) {
 		if e.Time.Before(since) {
 			return true, nil
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
+	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
@@ -57,7 +58,7 @@ func (e *env) denyReasons(t testing.TB) []string {
 	t.Helper()
 	require.NoError(t, e.al.Sync())
 	var out []string
-	require.NoError(t, e.st.AuditEntries().Scan(1, func(en storeEntry) (bool, error) {
+	require.NoError(t, audit.Scan(e.st, 1, func(en storeEntry) (bool, error) {
 		if en.Type == "authz.deny" {
 			out = append(out, en.Detail["reason"])
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/token"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // verifyAgainstJWKS checks tok's signature with the key set the server
@@ -184,7 +185,7 @@ func TestPasswordGrantAndAuthorize(t *testing.T) {
 	// The denied decisions are in the audit log, each its own entry.
 	require.NoError(t, e.al.Sync())
 	denied := 0
-	require.NoError(t, e.st.AuditEntries().Scan(1, func(en storeEntry) (bool, error) {
+	require.NoError(t, audit.Scan(e.st, 1, func(en storeEntry) (bool, error) {
 		if en.Type == "authz.deny" {
 			denied++
 		}

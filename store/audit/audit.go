@@ -35,7 +35,7 @@ type Options struct {
 
 // Log is the audit chain's single writer. It is safe for concurrent use.
 type Log struct {
-	st   *store.Store
+	st   *store.AuditLog
 	opt  Options
 	in   chan *request
 	sync chan chan error
@@ -46,9 +46,9 @@ type Log struct {
 	headSeq  uint64
 	headHash []byte
 
-	// scanned is the store's AuditEntries().Generation when the writer last found
-	// no more pending entries, and floor where its next read starts:
-	// every entry staged below it has been chained (store.AuditRepo.PendingFloor).
+	// scanned is the store's AuditLog().Generation when the writer last
+	// found no more pending entries, and floor where its next read starts:
+	// every entry staged below it has been chained (store.AuditLog.PendingFloor).
 	// floor is 0 until that first read and after a failed write, which
 	// makes the next read take them all. Owned by the writer goroutine.
 	scanned uint64
@@ -70,16 +70,16 @@ type request struct {
 
 // Open starts the writer for st's audit log. Entries staged before a
 // crash are chained by the first batch.
-func Open(st *store.Store, opt Options) (*Log, error) {
+func Open(st Store, opt Options) (*Log, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Log{st: st, opt: opt, in: make(chan *request, maxBatch), sync: make(chan chan error),
-		stop: make(chan struct{}), done: make(chan struct{}), pruneBatch: store.MaxAuditPruneBatch}
-	last, err := st.AuditEntries().Last()
+	l := &Log{st: st.AuditLog(), opt: opt, in: make(chan *request, maxBatch), sync: make(chan chan error),
+		stop: make(chan struct{}), done: make(chan struct{}), pruneBatch: MaxPruneBatch}
+	last, err := lastEntry(l.st)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
@@ -169,7 +169,7 @@ func (l *Log) run() {
 			batch = append(batch, r)
 		case c := <-l.sync:
 			syncs = append(syncs, c)
-		case <-l.st.AuditEntries().Wake():
+		case <-l.st.Wake():
 		case <-t.C:
 			sweep = true
 		case <-l.stop:
@@ -224,8 +224,7 @@ func (l *Log) answer(batch []*request, err error) {
 // some since the last read (or sweep is set), and from the floor below
 // which all are chained; all (Open, Close, Sync) reads them all.
 func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
-	repo := l.st.AuditEntries()
-	gen, floor := l.st.AuditEntries().Generation(), l.st.AuditEntries().PendingFloor()
+	gen, floor := l.st.Generation(), l.st.PendingFloor()
 	scan := sweep || all || l.floor == 0 || gen != l.scanned
 	from := l.floor
 	if all {
@@ -239,7 +238,7 @@ func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
 	for {
 		var pending []store.PendingAudit
 		if scan {
-			if pending, err = repo.PendingFrom(from, maxBatch); err != nil {
+			if pending, err = l.st.Pending(from, maxBatch); err != nil {
 				return err
 			}
 			if len(pending) < maxBatch {
@@ -273,10 +272,10 @@ func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
 			entries[i].Hash = h
 			prev = h
 		}
-		if err := repo.Chain(pending, entries); err != nil {
+		if err := appendEntries(l.st, pending, entries); err != nil {
 			// The commit may have happened with only its sync failing:
 			// take the head from the store, not from memory, next time.
-			if last, lerr := repo.Last(); lerr == nil {
+			if last, lerr := lastEntry(l.st); lerr == nil {
 				l.mu.Lock()
 				l.headSeq, l.headHash = last.Seq, last.Hash
 				l.mu.Unlock()
@@ -325,7 +324,7 @@ type Result struct {
 	// Checkpoint is where the chain in the store starts, nil when
 	// nothing was archived (it then starts at entry 1). The entries up
 	// to it are checked in their archive (VerifyArchive).
-	Checkpoint *store.AuditCheckpoint
+	Checkpoint *Checkpoint
 	// FirstBroken is the sequence number of the first entry that fails,
 	// 0 when OK.
 	FirstBroken uint64
@@ -338,7 +337,7 @@ type Result struct {
 // the checkpoint covers that a stopped Prune left in the store are not
 // looked at. An error means the walk itself could not run (store closed,
 // I/O); a broken chain is a Result with OK false.
-func Verify(st *store.Store) (Result, error) {
+func Verify(st Store) (Result, error) {
 	var res Result
 	var prev []byte
 	want := uint64(1)
@@ -350,8 +349,9 @@ func Verify(st *store.Store) (Result, error) {
 	// the log is walked then lie beyond it, instead of looking like a
 	// tail that was cut. The checkpoint is read with the walk, in one
 	// snapshot, so that a prune meanwhile cannot look like a gap.
-	head, headErr := st.AuditEntries().Last()
-	start := func(cp *store.AuditCheckpoint, err error) error {
+	log := st.AuditLog()
+	head, headErr := lastEntry(log)
+	start := func(cp *Checkpoint, err error) error {
 		switch {
 		case errors.Is(err, store.ErrCorrupt):
 			fail(1, "the audit checkpoint failed the store's integrity check (changed on disk): %v", err)
@@ -363,7 +363,7 @@ func Verify(st *store.Store) (Result, error) {
 		}
 		return nil
 	}
-	err := st.AuditEntries().ScanChain(start, func(e store.AuditEntry) (bool, error) {
+	err := scanChain(log, start, func(e store.AuditEntry) (bool, error) {
 		cp := res.Checkpoint
 		switch {
 		case cp != nil && want == cp.Seq+1 && e.Seq != want:
@@ -407,7 +407,7 @@ func Verify(st *store.Store) (Result, error) {
 		}
 		// Empty when the head was read, or the head names an entry that
 		// is gone: only the second stays so.
-		if _, err := st.AuditEntries().Last(); errors.Is(err, store.ErrNotFound) {
+		if _, err := lastEntry(log); errors.Is(err, store.ErrNotFound) {
 			fail(res.Entries+1, "the log's head entry is missing; entries after %d were removed from the end of the log", res.Entries)
 			return res, nil
 		} else if err != nil && !errors.Is(err, store.ErrCorrupt) {

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"strconv"
 	"strings"
@@ -29,9 +30,9 @@ func verifyOK(t testing.TB, st *store.Store, n uint64) {
 	t.Helper()
 	res, err := audit.Verify(st)
 	require.NoError(t, err, "verify")
-	if !res.OK || res.Entries != n || res.FirstBroken != 0 {
-		t.Fatalf("verify = %+v, want OK with %d entries", res, n)
-	}
+	require.True(t, res.OK, "verify = %+v", res)
+	require.Equal(t, n, res.Entries, "verify = %+v", res)
+	require.Zero(t, res.FirstBroken, "verify = %+v", res)
 }
 
 // TestGroupCommit: 2,000 concurrent Record calls all return once their
@@ -47,8 +48,7 @@ func TestGroupCommit(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			err := log.Record(context.Background(), store.AuditEntry{Type: "auth.password", Target: strconv.Itoa(i), Result: "failed"})
-			if err != nil {
-				t.Errorf("record %d: %v", i, err)
+			if !assert.NoError(t, err, "record %d", i) {
 			}
 		})
 	}
@@ -56,28 +56,20 @@ func TestGroupCommit(t *testing.T) {
 	t.Logf("%d concurrent records in %v", n, time.Since(start))
 	// Every Record has returned: its entry is already in the chain,
 	// without a Sync.
-	all, err := st.AuditEntries().List(1, 0)
+	all, err := audit.List(st, 1, 0)
 	require.NoError(t, err)
-	if len(all) != n {
-		t.Fatalf("chain has %d entries, want %d", len(all), n)
-	}
+	require.Len(t, all, n)
 	seen := make([]bool, n)
 	for i, e := range all {
-		if e.Seq != uint64(i+1) {
-			t.Fatalf("entry %d has seq %d", i+1, e.Seq)
-		}
+		require.EqualValues(t, i+1, e.Seq)
 		k, err := strconv.Atoi(e.Target)
-		if err != nil || seen[k] {
-			t.Fatalf("entry %d: target %q duplicated or unknown", e.Seq, e.Target)
-		}
+		require.NoError(t, err, "entry %d: target %q", e.Seq, e.Target)
+		require.False(t, seen[k], "entry %d: target %q duplicated", e.Seq, e.Target)
 		seen[k] = true
 	}
-	if seq, _ := log.Head(); seq != n {
-		t.Fatalf("head = %d, want %d", seq, n)
-	}
-	if emitted.Load() != n {
-		t.Fatalf("emitted %d entries, want %d", emitted.Load(), n)
-	}
+	seq, _ := log.Head()
+	require.EqualValues(t, n, seq, "head")
+	require.EqualValues(t, n, emitted.Load(), "emitted")
 	verifyOK(t, st, n)
 }
 
@@ -113,8 +105,7 @@ func TestStagedConcurrentTx(t *testing.T) {
 							return tx.Audit().Stage(store.AuditEntry{Type: "user.create", Target: u.ID,
 								Detail: map[string]string{"w": strconv.Itoa(w), "i": strconv.Itoa(i)}})
 						})
-						if err != nil {
-							t.Errorf("writer %d: %v", w, err)
+						if !assert.NoError(t, err, "writer %d", w) {
 							return
 						}
 					}
@@ -122,28 +113,21 @@ func TestStagedConcurrentTx(t *testing.T) {
 			}
 			wg.Wait()
 			require.NoError(t, log.Sync())
-			all, err := st.AuditEntries().List(1, 0)
+			all, err := audit.List(st, 1, 0)
 			require.NoError(t, err)
-			if len(all) != writers*each {
-				t.Fatalf("chain has %d entries, want %d", len(all), writers*each)
-			}
+			require.Len(t, all, writers*each)
 			next := map[string]int{}
 			targets := map[string]bool{}
 			for _, e := range all {
 				w, i := e.Detail["w"], e.Detail["i"]
-				if strconv.Itoa(next[w]) != i {
-					t.Fatalf("entry %d is writer %s's change %s, but its change %d is not chained before it", e.Seq, w, i, next[w])
-				}
+				require.Equal(t, strconv.Itoa(next[w]), i, "entry %d is writer %s's change %s, but its change %d is not chained before it", e.Seq, w, i, next[w])
 				next[w]++
-				if targets[e.Target] {
-					t.Fatalf("user %s has two entries", e.Target)
-				}
+				require.False(t, targets[e.Target], "user %s has two entries", e.Target)
 				targets[e.Target] = true
 			}
 			n, err := st.Users().Count()
-			if err != nil || n != writers*each {
-				t.Fatalf("users = %d (%v)", n, err)
-			}
+			require.NoError(t, err)
+			require.Equal(t, writers*each, n, "users")
 			verifyOK(t, st, writers*each)
 		})
 	}
@@ -173,26 +157,23 @@ func TestStagedBeforeCrashChainedOnOpen(t *testing.T) {
 	require.NoError(t, st.Close())
 
 	st = storetest.OpenDir(t, dir, key)
-	if p, err := st.AuditEntries().Pending(0); err != nil || len(p) != 4 {
-		t.Fatalf("pending after reopen = %d (%v), want 4", len(p), err)
-	}
+	p, err := st.AuditLog().Pending(0, 0)
+	require.NoError(t, err)
+	require.Len(t, p, 4, "pending after reopen")
 	log = openLog(t, st, audit.Options{})
-	if seq, _ := log.Head(); seq != 7 {
-		t.Fatalf("head after open = %d, want 7", seq)
-	}
-	if p, err := st.AuditEntries().Pending(0); err != nil || len(p) != 0 {
-		t.Fatalf("pending after open = %d (%v), want 0", len(p), err)
-	}
-	all, err := st.AuditEntries().List(1, 0)
+	seq, _ := log.Head()
+	require.EqualValues(t, 7, seq, "head after open")
+	p, err = st.AuditLog().Pending(0, 0)
+	require.NoError(t, err)
+	require.Empty(t, p, "pending after open")
+	all, err := audit.List(st, 1, 0)
 	require.NoError(t, err)
 	for i, e := range all {
 		want := "before"
 		if i >= 3 {
 			want = "staged"
 		}
-		if e.Type != want {
-			t.Fatalf("entry %d is %q, want %q", e.Seq, e.Type, want)
-		}
+		require.Equal(t, want, e.Type, "entry %d", e.Seq)
 	}
 	verifyOK(t, st, 7)
 }
@@ -207,9 +188,9 @@ func TestSyncChainsStaged(t *testing.T) {
 		err := st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "x"}) })
 		require.NoError(t, err)
 		require.NoError(t, log.Sync())
-		if last, err := st.AuditEntries().Last(); err != nil || last.Seq != uint64(i+1) {
-			t.Fatalf("after change %d and Sync, last = %d (%v)", i+1, last.Seq, err)
-		}
+		last, err := audit.Last(st)
+		require.NoError(t, err)
+		require.EqualValues(t, i+1, last.Seq, "after change %d and Sync", i+1)
 	}
 }
 
@@ -229,29 +210,27 @@ func TestRecordChainsStagedBefore(t *testing.T) {
 	}
 	noPending := func(when string) {
 		t.Helper()
-		if p, err := st.AuditEntries().Pending(0); err != nil || len(p) != 0 {
-			t.Fatalf("%s: %d entries still pending (%v)", when, len(p), err)
-		}
+		p, err := st.AuditLog().Pending(0, 0)
+		require.NoError(t, err, when)
+		require.Empty(t, p, "%s: entries still pending", when)
 	}
 	for i := range 20 {
 		require.NoError(t, stage("staged"))
 		require.NoError(t, log.Record(ctx, store.AuditEntry{Type: "recorded"}))
 		noPending(fmt.Sprintf("after stage and record %d", i))
-		last, err := st.AuditEntries().Last()
-		if err != nil || last.Seq != uint64(2*(i+1)) || last.Type != "recorded" {
-			t.Fatalf("after stage and record %d: last is %d %q (%v), want %d \"recorded\"", i, last.Seq, last.Type, err, 2*(i+1))
-		}
+		last, err := audit.Last(st)
+		require.NoError(t, err)
+		require.EqualValues(t, 2*(i+1), last.Seq, "after stage and record %d", i)
+		require.Equal(t, "recorded", last.Type, "after stage and record %d", i)
 	}
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
 			for range 25 {
-				if err := stage("staged"); err != nil {
-					t.Errorf("writer %d: %v", w, err)
+				if !assert.NoError(t, stage("staged"), "writer %d", w) {
 					return
 				}
-				if err := log.Record(ctx, store.AuditEntry{Type: "recorded"}); err != nil {
-					t.Errorf("writer %d: %v", w, err)
+				if !assert.NoError(t, log.Record(ctx, store.AuditEntry{Type: "recorded"}), "writer %d", w) {
 					return
 				}
 			}
@@ -277,12 +256,10 @@ func TestClosedLog(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range 200 {
-			if err := log.Record(context.Background(), store.AuditEntry{Type: "late"}); err == nil {
-				t.Errorf("record %d after close succeeded", i)
+			if !assert.Error(t, log.Record(context.Background(), store.AuditEntry{Type: "late"}), "record %d after close", i) {
 				return
 			}
-			if err := log.Sync(); err == nil {
-				t.Errorf("sync %d after close succeeded", i)
+			if !assert.Error(t, log.Sync(), "sync %d after close", i) {
 				return
 			}
 		}
@@ -290,7 +267,7 @@ func TestClosedLog(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("Record after Close hangs")
+		require.FailNow(t, "Record after Close hangs")
 	}
 	verifyOK(t, st, 1)
 }
@@ -312,8 +289,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 					return
 				default:
 				}
-				if err := log.Record(context.Background(), store.AuditEntry{Type: "x"}); err != nil {
-					t.Error(err)
+				if !assert.NoError(t, log.Record(context.Background(), store.AuditEntry{Type: "x"})) {
 					return
 				}
 			}
@@ -324,7 +300,8 @@ func TestVerifyWhileWriting(t *testing.T) {
 		if err != nil || !res.OK {
 			close(stop)
 			wg.Wait()
-			t.Fatalf("verify %d of a live log: %+v, %v", i, res, err)
+			require.NoError(t, err, "verify %d of a live log", i)
+			require.True(t, res.OK, "verify %d of a live log: %+v", i, res)
 		}
 	}
 	close(stop)
@@ -355,9 +332,7 @@ func BenchmarkAuditRecordSerial(b *testing.B) {
 	st := storetest.Open(b)
 	log := openLog(b, st, audit.Options{})
 	for b.Loop() {
-		if err := log.Record(context.Background(), store.AuditEntry{Type: "auth.password", Actor: "user:bench", Result: "ok"}); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, log.Record(context.Background(), store.AuditEntry{Type: "auth.password", Actor: "user:bench", Result: "ok"}))
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }
@@ -393,14 +368,11 @@ func TestHugeEntriesStillFit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if f := failed.Load(); f != 0 {
-		t.Fatalf("%d entries lost", f)
-	}
+	require.Zero(t, failed.Load(), "entries lost")
 	require.NoError(t, log.Sync())
 	verifyOK(t, st, n+100)
-	e, err := st.AuditEntries().Get(1)
+	e, err := audit.Get(st, 1)
 	require.NoError(t, err)
-	if len(e.Target) > 300 || len(e.Detail["path"]) > 300 && len(e.Detail["groups"]) > 300 {
-		t.Fatalf("entry not bounded: target %d bytes", len(e.Target))
-	}
+	require.LessOrEqual(t, len(e.Target), 300, "entry not bounded")
+	require.False(t, len(e.Detail["path"]) > 300 && len(e.Detail["groups"]) > 300, "entry's detail not bounded")
 }

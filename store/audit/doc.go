@@ -21,6 +21,19 @@
 // JSON here is encoding/json of store.AuditEntry, which is deterministic
 // (struct fields in order, map keys sorted).
 //
+// # What the store does, and what this package does
+//
+// The store does the staged append only: Tx.Audit().Stage writes the
+// entry to its queue in the change's transaction, and Store.AuditLog
+// gives this package the queue (its wake-up, generation, floor and
+// pending entries) and transactions confined to the audit log's keys.
+// Everything else is here: the chain's keys ("audit/<seq>",
+// "meta/auditseq", "meta/auditcheckpoint"), sequence numbers and
+// hashes, the rule that only the next sequence number can be chained,
+// checkpoints and their rules, archives, and verification. The store's
+// record MAC still covers every value, so an edit without the root key
+// fails there before the chain is even looked at.
+//
 // # What Verify detects
 //
 // An entry whose content was edited (its Hash no longer matches), an

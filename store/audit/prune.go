@@ -25,7 +25,7 @@ type PruneResult struct {
 	// this run and any a run that stopped half-way left behind.
 	Deleted uint64
 	// Checkpoint is the checkpoint this run recorded, nil when none.
-	Checkpoint *store.AuditCheckpoint
+	Checkpoint *Checkpoint
 }
 
 // ErrArchiveBroken is wrapped by VerifyArchive's error when the archive
@@ -84,7 +84,7 @@ func (l *Log) Prune(ctx context.Context, before time.Time, dir string) (PruneRes
 	if err := l.step("archived"); err != nil {
 		return res, err
 	}
-	if err := l.st.AuditEntries().SetCheckpoint(cp); err != nil {
+	if err := setCheckpoint(l.st, cp); err != nil {
 		return res, fmt.Errorf("audit: prune: %w (the archive %s is redone by the next run)", err, cp.Archive)
 	}
 	res.Checkpoint = &cp
@@ -112,7 +112,7 @@ func (l *Log) deleteArchived(ctx context.Context) (uint64, error) {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("audit: prune: %w (the next run finishes the deletions)", err)
 		}
-		n, err := l.st.AuditEntries().DeleteArchived(l.pruneBatch)
+		n, err := deleteArchivedBatch(l.st, l.pruneBatch)
 		total += uint64(n)
 		if err != nil {
 			return total, fmt.Errorf("audit: prune: %w", err)
@@ -129,14 +129,13 @@ func (l *Log) deleteArchived(ctx context.Context) (uint64, error) {
 // archive writes the entries to prune to their archive file and returns
 // the checkpoint that describes it; ok is false when there is nothing to
 // prune, and then nothing was written.
-func (l *Log) archive(ctx context.Context, before time.Time, dir string) (cp store.AuditCheckpoint, ok bool, err error) {
-	repo := l.st.AuditEntries()
-	prev, err := repo.Checkpoint()
+func (l *Log) archive(ctx context.Context, before time.Time, dir string) (cp Checkpoint, ok bool, err error) {
+	prev, err := currentCheckpoint(l.st)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return cp, false, fmt.Errorf("audit: prune: %w", err)
 	}
 	head, _ := l.Head()
-	cp = store.AuditCheckpoint{FirstSeq: prev.Seq + 1, FirstPrev: prev.Hash, Before: before,
+	cp = Checkpoint{FirstSeq: prev.Seq + 1, FirstPrev: prev.Hash, Before: before,
 		Archive: archiveName(prev.Seq + 1)}
 	if head <= cp.FirstSeq {
 		return cp, false, nil
@@ -155,7 +154,7 @@ func (l *Log) archive(ctx context.Context, before time.Time, dir string) (cp sto
 			os.Remove(tmp)
 		}
 	}()
-	err = repo.Scan(cp.FirstSeq, func(e store.AuditEntry) (bool, error) {
+	err = scan(l.st, cp.FirstSeq, func(e store.AuditEntry) (bool, error) {
 		if e.Seq >= head || !e.Time.Before(before) {
 			return false, nil
 		}
@@ -211,25 +210,12 @@ func (l *Log) archive(ctx context.Context, before time.Time, dir string) (cp sto
 		os.Remove(tmp)
 		return cp, false, fmt.Errorf("audit: prune: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := store.SyncDir(dir); err != nil {
 		return cp, false, fmt.Errorf("audit: prune: sync %s: %w", dir, err)
 	}
 	cp.ArchiveSHA256 = sum.Sum(nil)
 	cp.Time = l.now()
 	return cp, true, nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // checkLink says what is wrong with e as the entry numbered want that
@@ -261,7 +247,7 @@ const maxArchiveLine = 1 << 20
 // ErrArchiveBroken and names the first line that fails; other errors are
 // I/O. The file's name is not checked, so a copy kept elsewhere verifies
 // too.
-func VerifyArchive(path string, cp store.AuditCheckpoint) error {
+func VerifyArchive(path string, cp Checkpoint) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("audit: verify archive: %w", err)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
@@ -84,7 +85,7 @@ func buildTwoYears() error {
 	if err := l.Sync(); err != nil {
 		return err
 	}
-	fixture.all, err = st.AuditEntries().List(1, 0)
+	fixture.all, err = audit.List(st, 1, 0)
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func requireWhole(t *testing.T, st *store.Store, dir string, want []store.AuditE
 	for _, a := range archives(t, dir) {
 		got = append(got, readArchive(t, a)...)
 	}
-	stored, err := st.AuditEntries().List(1, 0)
+	stored, err := audit.List(st, 1, 0)
 	require.NoError(t, err)
 	got = append(got, stored...)
 	require.Len(t, got, len(want), "archives and store together")
@@ -233,7 +234,7 @@ func TestPruneRetention(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), di.Mode().Perm())
 	require.True(t, slices.EqualFunc(old, readArchive(t, filepath.Join(dir, cp.Archive)), sameEntry), "the archive holds exactly the old entries, as chained")
-	stored, err := st.AuditEntries().Checkpoint()
+	stored, err := audit.CurrentCheckpoint(st)
 	require.NoError(t, err)
 	require.Equal(t, cp.Seq, stored.Seq)
 
@@ -276,7 +277,7 @@ func TestPruneKeepsHead(t *testing.T) {
 			st := storetest.Open(t)
 			l := openLog(t, st, audit.Options{Now: c.Now})
 			record(t, l, c, n)
-			all, err := st.AuditEntries().List(1, 0)
+			all, err := audit.List(st, 1, 0)
 			require.NoError(t, err)
 			dir := t.TempDir()
 			res, err := l.Prune(context.Background(), t0.Add(1000*day), dir)
@@ -286,7 +287,7 @@ func TestPruneKeepsHead(t *testing.T) {
 				require.Empty(t, archives(t, dir), "nothing to archive writes no file")
 				return
 			}
-			last, err := st.AuditEntries().Last()
+			last, err := audit.Last(st)
 			require.NoError(t, err)
 			require.EqualValues(t, n, last.Seq)
 			requireWhole(t, st, dir, all)
@@ -336,7 +337,7 @@ func TestPruneStopped(t *testing.T) {
 			require.ErrorIs(t, err, errCrash)
 			require.Equal(t, tc.deleted, res.Deleted)
 			require.Len(t, archives(t, dir), 1, "the archive is in place before anything else happens")
-			_, err = st.AuditEntries().Checkpoint()
+			_, err = audit.CurrentCheckpoint(st)
 			if tc.wantCP {
 				require.NoError(t, err)
 			} else {
@@ -366,10 +367,10 @@ func TestPruneStopped(t *testing.T) {
 			}
 			require.Len(t, archives(t, dir), wantFiles)
 			requireWhole(t, st, dir, all)
-			cp, err := st.AuditEntries().Checkpoint()
+			cp, err := audit.CurrentCheckpoint(st)
 			require.NoError(t, err)
 			require.EqualValues(t, 329+int(tc.later/day), cp.Seq)
-			first, err := st.AuditEntries().List(1, 1)
+			first, err := audit.List(st, 1, 1)
 			require.NoError(t, err)
 			require.Equal(t, cp.Seq+1, first[0].Seq, "every archived entry is gone from the store")
 			tmp, err := filepath.Glob(filepath.Join(dir, ".*.tmp"))
@@ -393,16 +394,15 @@ func TestPruneWhileRecording(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				err := l.Record(context.Background(), store.AuditEntry{Type: "auth.password", Target: strconv.Itoa(w*each + i)})
-				if err != nil {
-					t.Errorf("record: %v", err)
+				if !assert.NoError(t, err, "record") {
 					return
 				}
 			}
 		})
 	}
 	var archived uint64
-	for i := range 30 {
-		res, err := l.Prune(context.Background(), c.Now().Add(time.Duration(-400+10*i)*day), dir)
+	for i := range 15 {
+		res, err := l.Prune(context.Background(), c.Now().Add(time.Duration(-400+20*i)*day), dir)
 		require.NoError(t, err)
 		archived += res.Archived
 		v, err := audit.Verify(st)
@@ -417,7 +417,7 @@ func TestPruneWhileRecording(t *testing.T) {
 		got = append(got, readArchive(t, a)...)
 	}
 	require.EqualValues(t, archived, len(got))
-	stored, err := st.AuditEntries().List(1, 0)
+	stored, err := audit.List(st, 1, 0)
 	require.NoError(t, err)
 	got = append(got, stored...)
 	require.Len(t, got, 730+writers*each)
@@ -460,7 +460,7 @@ func TestVerifyArchiveDetects(t *testing.T) {
 	tests := []struct {
 		name string
 		file []byte
-		cp   func(*store.AuditCheckpoint)
+		cp   func(*audit.Checkpoint)
 	}{
 		{"a line's content edited", edit(41, func(e *store.AuditEntry) { e.Result = "denied" }), nil},
 		{"a line's content and hash edited", edit(41, func(e *store.AuditEntry) {
@@ -482,9 +482,9 @@ func TestVerifyArchiveDetects(t *testing.T) {
 		{"a line added", append(slices.Clone(orig), lines[0]...), nil},
 		{"spacing changed only", bytes.Replace(orig, []byte(`{"seq":5,`), []byte(`{ "seq":5,`), 1), nil},
 		{"empty", []byte{}, nil},
-		{"the checkpoint's hash changed", orig, func(cp *store.AuditCheckpoint) { cp.Hash = bytes.Repeat([]byte{1}, 32) }},
-		{"the checkpoint's SHA-256 changed", orig, func(cp *store.AuditCheckpoint) { cp.ArchiveSHA256 = bytes.Repeat([]byte{1}, 32) }},
-		{"the checkpoint's count changed", orig, func(cp *store.AuditCheckpoint) { cp.Entries++ }},
+		{"the checkpoint's hash changed", orig, func(cp *audit.Checkpoint) { cp.Hash = bytes.Repeat([]byte{1}, 32) }},
+		{"the checkpoint's SHA-256 changed", orig, func(cp *audit.Checkpoint) { cp.ArchiveSHA256 = bytes.Repeat([]byte{1}, 32) }},
+		{"the checkpoint's count changed", orig, func(cp *audit.Checkpoint) { cp.Entries++ }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -113,7 +113,7 @@ func checkConcurrentAudit(t *testing.T, h *harness) {
 	}
 	wg.Wait()
 	must(t, "sync", log.Sync())
-	all, err := st.AuditEntries().List(1, 0)
+	all, err := audit.List(st, 1, 0)
 	must(t, "list", err)
 	if len(all) != writers*each {
 		t.Fatalf("log has %d entries, want %d", len(all), writers*each)

@@ -224,8 +224,7 @@ func checkSigningKeys(t *testing.T, h *harness) {
 
 func checkAudit(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
-	repo := st.AuditEntries()
-	_, err := repo.Last()
+	_, err := audit.Last(st)
 	mustErr(t, "last of empty log", err, store.ErrNotFound)
 	res, err := audit.Verify(st)
 	must(t, "verify empty log", err)
@@ -246,9 +245,9 @@ func checkAudit(t *testing.T, h *harness) {
 	}
 	must(t, "sync", log.Sync())
 
-	last, err := repo.Last()
+	last, err := audit.Last(st)
 	must(t, "last", err)
-	e4, err := repo.Get(4)
+	e4, err := audit.Get(st, 4)
 	must(t, "get 4", err)
 	if last.Seq != 5 || !bytes.Equal(last.PrevHash, e4.Hash) || last.Detail["n"] != "5" ||
 		last.Actor != "uid:0" || last.Target != "user:u" || last.Result != "ok" || last.Source != "admin-socket" {
@@ -263,44 +262,29 @@ func checkAudit(t *testing.T, h *harness) {
 	if !slices.Equal(emitted, []uint64{1, 2, 3, 4, 5}) {
 		t.Fatalf("emitted %v, want 1..5 in order", emitted)
 	}
-	e3, err := repo.Get(3)
+	e3, err := audit.Get(st, 3)
 	must(t, "get", err)
 	if e3.Seq != 3 || !e3.Time.Equal(at.Add(3*time.Second)) || e3.Type != "user.create" {
 		t.Fatalf("get 3 = %+v", e3)
 	}
-	_, err = repo.Get(6)
+	_, err = audit.Get(st, 6)
 	mustErr(t, "get missing", err, store.ErrNotFound)
-	page, err := repo.List(2, 2)
+	page, err := audit.List(st, 2, 2)
 	must(t, "list", err)
 	if len(page) != 2 || page[0].Seq != 2 || page[1].Seq != 3 {
 		t.Fatalf("list(2,2) = %+v", page)
 	}
-	all, err := repo.List(0, 0)
+	all, err := audit.List(st, 0, 0)
 	must(t, "list all", err)
 	if len(all) != 5 {
 		t.Fatalf("list all = %d entries", len(all))
 	}
 	var scanned []uint64
-	must(t, "scan", repo.Scan(4, func(e store.AuditEntry) (bool, error) { scanned = append(scanned, e.Seq); return true, nil }))
+	must(t, "scan", audit.Scan(st, 4, func(e store.AuditEntry) (bool, error) { scanned = append(scanned, e.Seq); return true, nil }))
 	if !slices.Equal(scanned, []uint64{4, 5}) {
 		t.Fatalf("scan from 4 = %v", scanned)
 	}
 
-	// Only the next sequence number can be chained: a second writer
-	// loses instead of forking the log.
-	tests := []struct {
-		name string
-		seq  uint64
-	}{
-		{"taken sequence", 3},
-		{"repeat of last", 5},
-		{"gap", 7},
-		{"zero", 0},
-	}
-	for _, tc := range tests {
-		mustErr(t, tc.name, repo.Chain(nil, []store.AuditEntry{{Seq: tc.seq, Type: "x"}}), store.ErrConflict)
-	}
-	must(t, "chain nothing", repo.Chain(nil, nil))
 	res, err = audit.Verify(st)
 	must(t, "verify", err)
 	if !res.OK || res.Entries != 5 || !bytes.Equal(res.Head, last.Hash) {
@@ -313,7 +297,6 @@ func checkAudit(t *testing.T, h *harness) {
 // what the writer assigns, whatever the caller set) by the audit log.
 func checkAuditStaged(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
-	repo := st.AuditEntries()
 	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 	err := st.Update(func(tx *store.Tx) error {
 		for i, e := range []store.AuditEntry{
@@ -335,7 +318,7 @@ func checkAuditStaged(t *testing.T, h *harness) {
 		}
 		return errAbort
 	}), errAbort))
-	pending, err := repo.Pending(0)
+	pending, err := st.AuditLog().Pending(0, 0)
 	must(t, "pending", err)
 	if len(pending) != 3 {
 		t.Fatalf("pending = %d entries, want 3", len(pending))
@@ -345,23 +328,23 @@ func checkAuditStaged(t *testing.T, h *harness) {
 			t.Fatalf("pending entry = %+v", p.Entry)
 		}
 	}
-	two, err := repo.Pending(2)
+	two, err := st.AuditLog().Pending(0, 2)
 	must(t, "pending with limit", err)
 	if len(two) != 2 {
 		t.Fatalf("pending(2) = %d entries", len(two))
 	}
-	_, err = repo.Last()
+	_, err = audit.Last(st)
 	mustErr(t, "staged entries are not chained by the store", err, store.ErrNotFound)
 
 	log, err := audit.Open(st, audit.Options{})
 	must(t, "open audit log", err)
 	defer log.Close()
-	pending, err = repo.Pending(0)
+	pending, err = st.AuditLog().Pending(0, 0)
 	must(t, "pending after open", err)
 	if len(pending) != 0 {
 		t.Fatalf("%d entries still pending after open", len(pending))
 	}
-	all, err := repo.List(1, 0)
+	all, err := audit.List(st, 1, 0)
 	must(t, "list", err)
 	types := ""
 	for _, e := range all {

@@ -101,7 +101,7 @@ func checkTxAtomicity(t *testing.T, h *harness) {
 			if len(members) != 0 {
 				t.Fatalf("member index of an aborted transaction: %+v", members)
 			}
-			pending, err := st.AuditEntries().Pending(0)
+			pending, err := st.AuditLog().Pending(0, 0)
 			must(t, "pending", err)
 			if len(pending) != 0 {
 				t.Fatalf("audit entry of an aborted transaction is queued: %+v", pending)
@@ -124,7 +124,7 @@ func checkTxAtomicity(t *testing.T, h *harness) {
 		must(t, "open audit log", err)
 		defer log.Close()
 		must(t, "sync", log.Sync())
-		last, err := st.AuditEntries().Last()
+		last, err := audit.Last(st)
 		must(t, "last audit entry", err)
 		if last.Seq != 1 || last.Type != "user.create" || last.Target != u.ID || len(last.Hash) == 0 {
 			t.Fatalf("the change's audit entry was not chained: %+v", last)

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/accessd/accessd/store"
 )
 
 // Paths inside the data dir.
@@ -40,18 +42,9 @@ func Initialised(dataDir string) (bool, error) {
 	return false, nil
 }
 
-// SyncDir makes the entries created, renamed or removed in dir durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// SyncDir makes the entries created, renamed or removed in dir durable
+// (store.SyncDir).
+func SyncDir(dir string) error { return store.SyncDir(dir) }
 
 // SyncDirEntries is SyncDir for a directory that may not exist: one that
 // does not has nothing to sync.

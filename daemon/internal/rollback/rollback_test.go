@@ -91,7 +91,7 @@ func TestCheckCounterCompares(t *testing.T) {
 				r, err := st.TPMCounter()
 				require.NoError(t, err)
 				require.Equal(t, store.TPMCounter{Value: 100}, r)
-				p, err := st.AuditEntries().Pending(10)
+				p, err := st.AuditLog().Pending(0, 10)
 				require.NoError(t, err)
 				require.Len(t, p, 1)
 				require.Equal(t, "seal.rollback_bind", p[0].Entry.Type)
@@ -164,7 +164,7 @@ func TestRollbackRefusedSwtpm(t *testing.T) {
 	cur, err := Check(stale, tpm, quiet)
 	require.NoError(t, err)
 	require.Equal(t, v, cur)
-	p, err := stale.AuditEntries().Pending(10)
+	p, err := stale.AuditLog().Pending(0, 10)
 	require.NoError(t, err)
 	require.Equal(t, "seal.rollback_accept", p[len(p)-1].Entry.Type)
 }
