@@ -81,7 +81,7 @@ func takenErr(username, email string, err error) error {
 // its shared mark is released in tx; naming the same address while
 // another account holds it is refused. An edit of an unmarked account
 // resolves nothing.
-func (s *Service) resolveShared(tx *store.Tx, cur store.User, newEmail *string) (bool, error) {
+func (s *Users) resolveShared(tx *store.Tx, cur store.User, newEmail *string) (bool, error) {
 	if !cur.EmailShared {
 		return false, nil
 	}

@@ -19,7 +19,7 @@ func FuzzSignInName(f *testing.F) {
 		f.Add(s)
 	}
 	e := newEnv(f, identity.Config{})
-	_, err := e.svc.CreateUser(context.Background(), admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
+	_, err := e.svc.Users().CreateUser(context.Background(), admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
 	if err != nil {
 		f.Fatal(err)
 	}

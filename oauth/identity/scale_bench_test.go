@@ -16,6 +16,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -38,7 +39,7 @@ type scaleEnv struct {
 	users int
 }
 
-var scaleActor = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
+var scaleActor = change.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
 
 func scaleUserID(i int) string {
 	h := sha256.Sum256([]byte("accessd-bench-user/" + strconv.Itoa(i)))
@@ -193,7 +194,7 @@ func (e *scaleEnv) grantVisible(tb testing.TB, i int) (fromStart, afterReturn ti
 		tb.Fatal("allowed before the grant")
 	}
 	t0 := time.Now()
-	if _, err := e.svc.Grant(context.Background(), scaleActor, group, api.Permission{Product: "bench", Resource: resource, Action: "get"}); err != nil {
+	if _, err := e.svc.Groups().Grant(context.Background(), scaleActor, group, api.Permission{Product: "bench", Resource: resource, Action: "get"}); err != nil {
 		tb.Fatal(err)
 	}
 	t1 := time.Now()
@@ -280,12 +281,12 @@ func (e *scaleEnv) writers(t *testing.T, n int, d time.Duration) float64 {
 				var err error
 				switch k % 3 {
 				case 0:
-					_, err = e.svc.AddMember(ctx, scaleActor, g, "user:"+id)
+					_, err = e.svc.Groups().AddMember(ctx, scaleActor, g, "user:"+id)
 				case 1:
 					name := "Bench"
-					_, err = e.svc.UpdateUser(ctx, scaleActor, id, api.UpdateUserRequest{FirstName: &name})
+					_, err = e.svc.Users().UpdateUser(ctx, scaleActor, id, api.UpdateUserRequest{FirstName: &name})
 				case 2:
-					_, err = e.svc.RemoveMember(ctx, scaleActor, g, "user:"+id)
+					_, err = e.svc.Groups().RemoveMember(ctx, scaleActor, g, "user:"+id)
 				}
 				if err != nil {
 					t.Error(err)
