@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"github.com/accessd/accessd/oauth/credential"
 	"slices"
 	"strings"
@@ -45,15 +44,16 @@ func LiveSecrets(hs []store.SecretHash, now time.Time) []store.SecretHash {
 }
 
 func (s *core) lookupApp(tx *store.Tx, idOrClientID string) (store.Application, error) {
-	a, err := tx.Applications().Get(idOrClientID)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return a, storeErr("get application", err)
+	return byIDOrKey("application", idOrClientID, idOrClientID, true, tx.Applications().Get, tx.Applications().GetByClientID)
+}
+
+// appIn is an application's view with its login state, inside tx.
+func appIn(tx *store.Tx, ap store.Application, now time.Time) (api.Application, error) {
+	l, err := tx.Logins().Get(ap.ID)
+	if err != nil {
+		return api.Application{}, err
 	}
-	a, err = tx.Applications().GetByClientID(idOrClientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return a, fmt.Errorf("identity: application %q: %w", idOrClientID, api.ErrNotFound)
-	}
-	return a, storeErr("get application", err)
+	return appView(ap, l, now), nil
 }
 
 // CreateApplication makes a machine-to-machine client and returns its
@@ -159,11 +159,11 @@ func (s *Applications) ListApplicationsFor(a change.Actor) ([]api.Application, e
 			if !sc.sees(ap.TenantID) {
 				continue
 			}
-			l, err := tx.Logins().Get(ap.ID)
+			v, err := appIn(tx, ap, now)
 			if err != nil {
 				return err
 			}
-			out = append(out, appView(ap, l, now))
+			out = append(out, v)
 		}
 		return nil
 	})
@@ -179,20 +179,8 @@ func (s *Applications) GetApplication(idOrClientID string) (api.Application, err
 // GetApplicationFor is GetApplication for the caller a: another
 // tenant's application is not found.
 func (s *Applications) GetApplicationFor(a change.Actor, idOrClientID string) (api.Application, error) {
-	var out api.Application
-	err := s.st.View(func(tx *store.Tx) error {
-		ap, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
-		if err != nil {
-			return err
-		}
-		l, err := tx.Logins().Get(ap.ID)
-		if err != nil {
-			return err
-		}
-		out = appView(ap, l, s.now())
-		return nil
-	})
-	return out, storeErr("get application", err)
+	find := func(tx *store.Tx) (store.Application, error) { return s.tenants.LookupAppIn(tx, a, idOrClientID) }
+	return viewOf(s.st, "get application", find, func(tx *store.Tx, ap store.Application) (api.Application, error) { return appIn(tx, ap, s.now()) })
 }
 
 // RotateApplication gives an application a new secret, returned once.

@@ -488,7 +488,7 @@ func janeEmail(t *testing.T, file string) string {
 			return u.Email
 		}
 	}
-	t.Fatal("no janedoe in the export")
+	require.FailNow(t, "no janedoe in the export")
 	return ""
 }
 

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
@@ -58,7 +61,7 @@ func scaleSeed(tb testing.TB, st *store.Store, users, groups int) {
 	now := time.Now()
 	const phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0123456789abcdef0123456789abcdef0123456789A"
 	for lo := 0; lo < groups; lo += 500 {
-		if err := st.Update(func(tx *store.Tx) error {
+		require.NoError(tb, st.Update(func(tx *store.Tx) error {
 			for g := lo; g < min(lo+500, groups); g++ {
 				if _, err := tx.Groups().Create(store.Group{Name: scaleGroup(g), Permissions: []store.Permission{
 					{Product: "midaz", Resource: fmt.Sprintf("ledgers-%d", g%97), Action: "get"},
@@ -68,9 +71,7 @@ func scaleSeed(tb testing.TB, st *store.Store, users, groups int) {
 				}
 			}
 			return nil
-		}); err != nil {
-			tb.Fatal(err)
-		}
+		}))
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -111,9 +112,8 @@ func scaleSeed(tb testing.TB, st *store.Store, users, groups int) {
 		})
 	}
 	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
-		tb.Fatal(err)
-	}
+	err, _ := failed.Load().(error)
+	require.NoError(tb, err)
 }
 
 // newScaleEnv opens a store in a fresh directory on disk (not tmpfs:
@@ -125,23 +125,15 @@ func newScaleEnv(tb testing.TB, users, groups int) *scaleEnv {
 	rand.Read(key)
 	dir := tb.TempDir()
 	st, err := store.Open(dir, key, store.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	scaleSeed(tb, st, users, groups)
 	al, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	tb.Cleanup(func() { al.Close(); st.Close() })
 	idx := authz.New()
 	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := svc.LoadIndex(); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
+	require.NoError(tb, svc.LoadIndex())
 	return &scaleEnv{st: st, al: al, idx: idx, svc: svc, users: users}
 }
 
@@ -154,9 +146,7 @@ func scaleGated(tb testing.TB) {
 func scaleEnvInt(tb testing.TB, name string, def int) int {
 	if v := os.Getenv(name); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil {
-			tb.Fatal(name, err)
-		}
+		require.NoError(tb, err, name)
 		return n
 	}
 	return def
@@ -172,12 +162,8 @@ func BenchmarkLoadIndex(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		svc, err := identity.New(e.st, identity.Config{}, identity.Options{Audit: e.al, Index: authz.New()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := svc.LoadIndex(); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
+		require.NoError(b, svc.LoadIndex())
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(users), "ns/user")
 }
@@ -190,18 +176,13 @@ func (e *scaleEnv) grantVisible(tb testing.TB, i int) (fromStart, afterReturn ti
 	member := scaleUserID(i % e.users)
 	group := scaleGroup(i % 1000)
 	resource := "visible-" + strconv.Itoa(i)
-	if e.idx.Allowed(member, "bench", resource, "get") {
-		tb.Fatal("allowed before the grant")
-	}
+	require.False(tb, e.idx.Allowed(member, "bench", resource, "get"), "allowed before the grant")
 	t0 := time.Now()
-	if _, err := e.svc.Groups().Grant(context.Background(), scaleActor, group, api.Permission{Product: "bench", Resource: resource, Action: "get"}); err != nil {
-		tb.Fatal(err)
-	}
+	_, err := e.svc.Groups().Grant(context.Background(), scaleActor, group, api.Permission{Product: "bench", Resource: resource, Action: "get"})
+	require.NoError(tb, err)
 	t1 := time.Now()
 	for !e.idx.Allowed(member, "bench", resource, "get") {
-		if time.Since(t1) > 10*time.Second {
-			tb.Fatal("grant not visible after 10 s")
-		}
+		require.LessOrEqual(tb, time.Since(t1), 10*time.Second, "grant not visible after 10 s")
 		runtime.Gosched()
 	}
 	t2 := time.Now()
@@ -288,8 +269,7 @@ func (e *scaleEnv) writers(t *testing.T, n int, d time.Duration) float64 {
 				case 2:
 					_, err = e.svc.Groups().RemoveMember(ctx, scaleActor, g, "user:"+id)
 				}
-				if err != nil {
-					t.Error(err)
+				if !assert.NoError(t, err) {
 					return
 				}
 				ops.Add(1)
@@ -313,19 +293,15 @@ func TestLoadIndexRanges(t *testing.T) {
 	key := make([]byte, store.RootKeySize)
 	rand.Read(key)
 	st, err := store.Open(t.TempDir(), key, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	al, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { al.Close(); st.Close() })
 	ids := []string{"0", "1", "10", "2", "9", "9zz", "a", "f", "f0", "g", "zz", "A", "-"}
 	for i := range 300 {
 		ids = append(ids, scaleUserID(i))
 	}
-	if err := st.Update(func(tx *store.Tx) error {
+	require.NoError(t, st.Update(func(tx *store.Tx) error {
 		if _, err := tx.Groups().Create(store.Group{Name: "g1", Permissions: []store.Permission{{Resource: "r", Action: "get"}}}); err != nil {
 			return err
 		}
@@ -335,23 +311,14 @@ func TestLoadIndexRanges(t *testing.T) {
 			}
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	idx := authz.New()
 	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.LoadIndex(); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := idx.Len(); n != len(ids) {
-		t.Fatalf("index holds %d subjects, want %d", n, len(ids))
-	}
+	require.NoError(t, err)
+	require.NoError(t, svc.LoadIndex())
+	n, _ := idx.Len()
+	require.Equal(t, len(ids), n, "subjects in the index")
 	for _, id := range ids {
-		if !idx.Allowed(id, "", "r", "get") {
-			t.Errorf("user %q not loaded", id)
-		}
+		assert.True(t, idx.Allowed(id, "", "r", "get"), "user %q not loaded", id)
 	}
 }

@@ -281,9 +281,8 @@ func TestGroupsAndMembers(t *testing.T) {
 
 func TestMFAWithOathtool(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("oathtool"); err != nil {
-		t.Fatal("oathtool is required (apt-get install oathtool; scripts/test installs it)")
-	}
+	_, err := exec.LookPath("oathtool")
+	require.NoError(t, err, "oathtool is required (apt-get install oathtool; scripts/test installs it)")
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "ivan", "admin-group")
@@ -395,7 +394,7 @@ func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
 			_ = e.svc.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
 		}
 	}
-	t.Fatal("40 wrong codes interleaved with right passwords never locked the account")
+	require.FailNow(t, "40 wrong codes interleaved with right passwords never locked the account")
 }
 
 // TestLargeSubjectsAndGroups: a user with thousands of refresh families

@@ -79,34 +79,30 @@ func hidden(kind, ref string) error {
 // lookupUserIn is lookupUser for the caller a: another tenant's user is
 // not found.
 func (s *Tenants) lookupUserIn(tx *store.Tx, a change.Actor, idOrName string) (store.User, error) {
-	u, err := s.lookupUser(tx, idOrName)
-	if err != nil {
-		return u, err
-	}
-	sc, err := s.scopeOf(tx, a)
-	if err != nil {
-		return store.User{}, err
-	}
-	if !sc.sees(u.TenantID) {
-		return store.User{}, hidden("user", idOrName)
-	}
-	return u, nil
+	return seen(s, tx, a, "user", idOrName, s.lookupUser, func(u store.User) string { return u.TenantID })
 }
 
 // LookupAppIn is lookupApp for the caller a.
 func (s *Tenants) LookupAppIn(tx *store.Tx, a change.Actor, idOrClientID string) (store.Application, error) {
-	ap, err := s.lookupApp(tx, idOrClientID)
+	return seen(s, tx, a, "application", idOrClientID, s.lookupApp, func(ap store.Application) string { return ap.TenantID })
+}
+
+// seen finds a record with find and hides it, as not found, unless the
+// caller's scope sees its tenant.
+func seen[T any](s *Tenants, tx *store.Tx, a change.Actor, kind, ref string, find func(*store.Tx, string) (T, error), tenant func(T) string) (T, error) {
+	var none T
+	v, err := find(tx, ref)
 	if err != nil {
-		return ap, err
+		return v, err
 	}
 	sc, err := s.scopeOf(tx, a)
 	if err != nil {
-		return store.Application{}, err
+		return none, err
 	}
-	if !sc.sees(ap.TenantID) {
-		return store.Application{}, hidden("application", idOrClientID)
+	if !sc.sees(tenant(v)) {
+		return none, hidden(kind, ref)
 	}
-	return ap, nil
+	return v, nil
 }
 
 // groupIn reads a group the caller a may see; with manage, one it may
@@ -268,11 +264,9 @@ func (s *Tenants) SetApplicationTenant(ctx context.Context, a change.Actor, idOr
 		if err != nil {
 			return err
 		}
-		l, err := tx.Logins().Get(ap.ID)
-		if err != nil {
+		if out, err = appIn(tx, ap, s.now()); err != nil {
 			return err
 		}
-		out = appView(ap, l, s.now())
 		return tx.Audit().Stage(s.entry(a, "app.set_tenant", "app:"+ap.ClientID, "ok",
 			map[string]string{"tenantId": req.TenantID, "tenantSlug": req.TenantSlug}))
 	})

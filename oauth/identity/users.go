@@ -61,19 +61,48 @@ func dedupe(xs []string) []string {
 
 // lookupUser finds a user by ID or by username, inside tx.
 func (s *core) lookupUser(tx *store.Tx, idOrName string) (store.User, error) {
-	u, err := tx.Users().Get(idOrName)
+	name, err := credential.CanonicalUsername(idOrName)
+	return byIDOrKey("user", idOrName, name, err == nil, tx.Users().Get, tx.Users().GetByUsername)
+}
+
+// byIDOrKey finds a record by its ID, else (when the reference can be
+// one) by its other key: a username, a client ID. Neither found is the
+// catalogue's not found, naming the reference.
+func byIDOrKey[T any](what, ref, key string, keyOK bool, byID, byKey func(string) (T, error)) (T, error) {
+	v, err := byID(ref)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return u, storeErr("get user", err)
+		return v, storeErr("get "+what, err)
 	}
-	name, cerr := credential.CanonicalUsername(idOrName)
-	if cerr != nil {
-		return u, fmt.Errorf("identity: user %q: %w", idOrName, api.ErrNotFound)
+	if keyOK {
+		v, err = byKey(key)
 	}
-	u, err = tx.Users().GetByUsername(name)
-	if errors.Is(err, store.ErrNotFound) {
-		return u, fmt.Errorf("identity: user %q: %w", idOrName, api.ErrNotFound)
+	if !keyOK || errors.Is(err, store.ErrNotFound) {
+		return v, hidden(what, ref)
 	}
-	return u, storeErr("get user", err)
+	return v, storeErr("get "+what, err)
+}
+
+// viewOf finds a record and renders it in one read transaction,
+// mapping the store's errors onto the catalogue as what.
+func viewOf[R, V any](st *store.Store, what string, find func(*store.Tx) (R, error), render func(*store.Tx, R) (V, error)) (V, error) {
+	var out V
+	err := st.View(func(tx *store.Tx) error {
+		r, err := find(tx)
+		if err == nil {
+			out, err = render(tx, r)
+		}
+		return err
+	})
+	return out, storeErr(what, err)
+}
+
+// userIn is a user's view with its credential's factors, inside tx.
+func userIn(tx *store.Tx, u store.User) (api.User, error) {
+	c, err := tx.Credentials().Get(u.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return api.User{}, err
+	}
+	return userView(u, c), nil
 }
 
 // CreateUser makes a user. Without a password one is generated and
@@ -165,20 +194,7 @@ func (s *Users) GetUser(idOrName string) (api.User, error) {
 // GetUserFor is GetUser for the caller a: another tenant's user is not
 // found.
 func (s *Users) GetUserFor(a change.Actor, idOrName string) (api.User, error) {
-	var out api.User
-	err := s.st.View(func(tx *store.Tx) error {
-		u, err := s.tenants.lookupUserIn(tx, a, idOrName)
-		if err != nil {
-			return err
-		}
-		c, err := tx.Credentials().Get(u.ID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		out = userView(u, c)
-		return nil
-	})
-	return out, storeErr("get user", err)
+	return viewOf(s.st, "get user", func(tx *store.Tx) (store.User, error) { return s.tenants.lookupUserIn(tx, a, idOrName) }, userIn)
 }
 
 // ListUsers returns one page of users (1-based), optionally only the
