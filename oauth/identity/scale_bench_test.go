@@ -290,6 +290,7 @@ func medStr(xs []float64, format string) string {
 // user exactly once, including IDs that are not UUIDs and IDs equal to a
 // range bound.
 func TestLoadIndexRanges(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, store.RootKeySize)
 	rand.Read(key)
 	st, err := store.Open(t.TempDir(), key, store.Options{})
