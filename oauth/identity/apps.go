@@ -60,7 +60,7 @@ func appIn(tx *store.Tx, ap store.Application, now time.Time) (api.Application, 
 // secret once; only its keyed hash is stored.
 func (s *Applications) CreateApplication(ctx context.Context, a change.Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
 	var out api.CreatedApplication
-	if err := s.login.stepUp(ctx, a, "create an application"); err != nil {
+	if err := s.login.StepUp(ctx, a, "create an application"); err != nil {
 		return out, err
 	}
 	if req.Name == "" {
@@ -194,7 +194,7 @@ func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, id
 	if _, err := s.GetApplicationFor(a, idOrClientID); err != nil {
 		return out, err
 	}
-	if err := s.login.stepUp(ctx, a, "rotate an application's secret"); err != nil {
+	if err := s.login.StepUp(ctx, a, "rotate an application's secret"); err != nil {
 		return out, err
 	}
 	g := DefaultGrace

@@ -55,15 +55,37 @@ type core struct {
 	rand      io.Reader
 }
 
-// signInRules is what the directory asks of the sign-in room: a recent
+// SignInRules is what the directory asks of the sign-in room: a recent
 // second factor before a credential operation, the old password before a
 // new one, and the rules for second factors whose destination an update
 // moves.
-type signInRules interface {
-	stepUp(ctx context.Context, a change.Actor, op string) error
-	checkPassword(ctx context.Context, a change.Actor, id string, password []byte, allowMustChange bool) (store.Credential, error)
-	mayRedirectFactors(ctx context.Context, a change.Actor, idOrName string, req api.UpdateUserRequest) (bool, error)
-	resetMovedFactors(tx *store.Tx, a change.Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error
+type SignInRules interface {
+	StepUp(ctx context.Context, a change.Actor, op string) error
+	CheckPassword(ctx context.Context, a change.Actor, id string, password []byte, allowMustChange bool) (store.Credential, error)
+	MayRedirectFactors(ctx context.Context, a change.Actor, idOrName string, req api.UpdateUserRequest) (bool, error)
+	ResetMovedFactors(tx *store.Tx, a change.Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error
+}
+
+// serviceRules are the SignInRules of the sign-in methods that still
+// hang off the Service.
+type serviceRules struct{ s *Service }
+
+var _ SignInRules = serviceRules{}
+
+func (r serviceRules) StepUp(ctx context.Context, a change.Actor, op string) error {
+	return r.s.stepUp(ctx, a, op)
+}
+
+func (r serviceRules) CheckPassword(ctx context.Context, a change.Actor, id string, password []byte, allowMustChange bool) (store.Credential, error) {
+	return r.s.checkPassword(ctx, a, id, password, allowMustChange)
+}
+
+func (r serviceRules) MayRedirectFactors(ctx context.Context, a change.Actor, idOrName string, req api.UpdateUserRequest) (bool, error) {
+	return r.s.mayRedirectFactors(ctx, a, idOrName, req)
+}
+
+func (r serviceRules) ResetMovedFactors(tx *store.Tx, a change.Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error {
+	return r.s.resetMovedFactors(tx, a, cur, req, allowed)
 }
 
 // Service is the Identity layer: the directory's rooms (users, groups,
@@ -83,7 +105,7 @@ type Service struct {
 type Users struct {
 	*core
 	tenants *Tenants
-	login   signInRules
+	login   SignInRules
 }
 
 // Groups manages groups, their permissions and their members.
@@ -96,7 +118,7 @@ type Groups struct {
 type Applications struct {
 	*core
 	tenants *Tenants
-	login   signInRules
+	login   SignInRules
 }
 
 // Tenants decides what a caller sees and may confer: its tenant's
@@ -168,8 +190,8 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 		issuer: opt.Issuer, log: opt.Log, now: opt.Now, rand: opt.Rand}
 	t := &Tenants{c}
 	s := &Service{core: c, tenants: t, groups: &Groups{c, t}, importer: &Importer{c}}
-	s.users = &Users{core: c, tenants: t, login: s}
-	s.apps = &Applications{core: c, tenants: t, login: s}
+	s.users = &Users{core: c, tenants: t, login: serviceRules{s}}
+	s.apps = &Applications{core: c, tenants: t, login: serviceRules{s}}
 	c.providers = delivery.NewProviders(st, delivery.ProviderOptions{Audit: opt.Audit, Directory: t, Log: opt.Log, Now: opt.Now})
 	return s, nil
 }

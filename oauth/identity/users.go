@@ -324,7 +324,7 @@ func (s *Users) UpdateUser(ctx context.Context, a change.Actor, idOrName string,
 	} else if req.TenantSlug != nil {
 		return out, invalid("send tenantSlug with its tenantId")
 	}
-	redirect, err := s.login.mayRedirectFactors(ctx, a, idOrName, req)
+	redirect, err := s.login.MayRedirectFactors(ctx, a, idOrName, req)
 	if err != nil {
 		return out, err
 	}
@@ -338,7 +338,7 @@ func (s *Users) UpdateUser(ctx context.Context, a change.Actor, idOrName string,
 		if err := s.tenants.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
-		if err := s.login.resetMovedFactors(tx, a, cur, req, redirect); err != nil {
+		if err := s.login.ResetMovedFactors(tx, a, cur, req, redirect); err != nil {
 			return err
 		}
 		var changed []string
@@ -544,7 +544,7 @@ func (s *Users) ResetPassword(ctx context.Context, a change.Actor, idOrName stri
 		// A stolen access token must not set its holder's password; the
 		// user changes their own with update-password, which asks for
 		// the old one.
-		if err := s.login.stepUp(ctx, a, "reset your own password (change it with PATCH /v1/users/{id}/update-password, which asks for the old one)"); err != nil {
+		if err := s.login.StepUp(ctx, a, "reset your own password (change it with PATCH /v1/users/{id}/update-password, which asks for the old one)"); err != nil {
 			return nil, err
 		}
 	}
@@ -610,7 +610,7 @@ func (s *Users) UpdatePassword(ctx context.Context, a change.Actor, idOrName str
 	if err != nil {
 		return err
 	}
-	if _, err := s.login.checkPassword(ctx, a, u.ID, oldPassword, true); err != nil {
+	if _, err := s.login.CheckPassword(ctx, a, u.ID, oldPassword, true); err != nil {
 		return err
 	}
 	if string(oldPassword) == string(newPassword) {
