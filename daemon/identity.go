@@ -15,6 +15,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
@@ -47,7 +48,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 	if ids := st.EmailsShared(); len(ids) > 0 {
 		// What the layout-3 migration of this start found: the accounts
 		// that sign in by username until an admin resolves their address.
-		e := store.AuditEntry{Type: "store.email_shared", Actor: identity.System.Name, Source: identity.System.Source,
+		e := store.AuditEntry{Type: "store.email_shared", Actor: change.System.Name, Source: change.System.Source,
 			Target: "users", Result: "marked", Detail: map[string]string{"accounts": strconv.Itoa(len(ids)), "ids": strings.Join(ids, ",")}}
 		if err := al.Record(context.Background(), e); err != nil {
 			log.Error("audit entry not written", "event", "audit.record_error", "type", e.Type, "err", err)
@@ -63,7 +64,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 		al.Close()
 		return nil, err
 	}
-	signIn, mfa := login.New(st, svc, login.Options{Audit: al, Log: log, Issuer: totpIssuer(cfg.Issuer), Providers: svc.Providers()})
+	signIn, mfa := login.New(st, svc.SignInDirectory(), login.Options{Audit: al, Log: log, Issuer: totpIssuer(cfg.Issuer), Providers: svc.Providers()})
 	svc.UseLogin(signIn, mfa)
 	// Loading decodes every user once; collect its garbage eagerly, since
 	// under mlockall the heap's high-water mark stays resident.
@@ -87,7 +88,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 	}
 	tokens.Start()
 	rev := review.New(st, review.Options{Audit: al, Index: idx, MaxSecretAge: cfg.Identity.MaxSecretAge.Duration, Log: log})
-	return &identityPlane{audit: al, index: idx, svc: svc, mfa: mfa, review: rev, apply: policy.NewApplier(st, svc, nil), tokens: tokens}, nil
+	return &identityPlane{audit: al, index: idx, svc: svc, mfa: mfa, review: rev, apply: policy.NewApplier(st, svc.Groups(), nil), tokens: tokens}, nil
 }
 
 // close stops the token housekeeping (writing its last audit summary),
@@ -157,10 +158,10 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 
 // adminActor names the admin-socket caller by uid (and pid) for the
 // audit trail; the listener already decided it may be here.
-func adminActor(r *http.Request) (identity.Actor, error) {
+func adminActor(r *http.Request) (change.Actor, error) {
 	p, ok := r.Context().Value(peerCtxKey{}).(Peer)
 	if !ok {
-		return identity.Actor{}, fmt.Errorf("daemon: %w: admin connection without peer credentials", api.ErrForbidden)
+		return change.Actor{}, fmt.Errorf("daemon: %w: admin connection without peer credentials", api.ErrForbidden)
 	}
-	return identity.Actor{Name: "uid:" + strconv.FormatUint(uint64(p.UID), 10), Source: "admin-socket pid " + strconv.Itoa(int(p.PID)), Admin: true}, nil
+	return change.Actor{Name: "uid:" + strconv.FormatUint(uint64(p.UID), 10), Source: "admin-socket pid " + strconv.Itoa(int(p.PID)), Admin: true}, nil
 }

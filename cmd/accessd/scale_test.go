@@ -31,6 +31,7 @@ import (
 	"github.com/accessd/accessd/daemon/daemontest"
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
@@ -584,7 +585,7 @@ func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
 
 	// 4. Grant -> decision, polled from the moment Grant returns.
 	ctx := context.Background()
-	actor := identity.Actor{Name: "uid:0", Source: "bench", Admin: true}
+	actor := change.Actor{Name: "uid:0", Source: "bench", Admin: true}
 	const n = 300
 	var from, post []time.Duration
 	late := 0 // grants whose first decision after Grant returned still denied
@@ -594,7 +595,7 @@ func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
 		perm := api.Permission{Product: "bench", Resource: "visible-" + strconv.Itoa(i), Action: "get"}
 		require.False(t, idx.Allowed(member, perm.Product, perm.Resource, perm.Action))
 		t1 := time.Now()
-		_, err := svc.Grant(ctx, actor, group, perm)
+		_, err := svc.Groups().Grant(ctx, actor, group, perm)
 		require.NoError(t, err)
 		t2 := time.Now()
 		if !idx.Allowed(member, perm.Product, perm.Resource, perm.Action) {
@@ -606,7 +607,7 @@ func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
 		}
 		t3 := time.Now()
 		from, post = append(from, t3.Sub(t1)), append(post, t3.Sub(t2))
-		_, err = svc.Revoke(ctx, actor, group, perm)
+		_, err = svc.Groups().Revoke(ctx, actor, group, perm)
 		require.NoError(t, err)
 		require.False(t, idx.Allowed(member, perm.Product, perm.Resource, perm.Action), "revoke not visible")
 	}
@@ -631,7 +632,7 @@ func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
 
 func scaleServiceWriters(t *testing.T, svc *identity.Service, p scaleParams, n int, d time.Duration) float64 {
 	ctx := context.Background()
-	actor := identity.Actor{Name: "uid:0", Source: "bench", Admin: true}
+	actor := change.Actor{Name: "uid:0", Source: "bench", Admin: true}
 	var ops atomic.Int64
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
@@ -645,12 +646,12 @@ func scaleServiceWriters(t *testing.T, svc *identity.Service, p scaleParams, n i
 				var err error
 				switch k % 3 {
 				case 0:
-					_, err = svc.AddMember(ctx, actor, g, "user:"+id)
+					_, err = svc.Groups().AddMember(ctx, actor, g, "user:"+id)
 				case 1:
 					name := "Bench"
-					_, err = svc.UpdateUser(ctx, actor, id, api.UpdateUserRequest{FirstName: &name})
+					_, err = svc.Users().UpdateUser(ctx, actor, id, api.UpdateUserRequest{FirstName: &name})
 				case 2:
-					_, err = svc.RemoveMember(ctx, actor, g, "user:"+id)
+					_, err = svc.Groups().RemoveMember(ctx, actor, g, "user:"+id)
 				}
 				if !assert.NoError(t, err) {
 					return

@@ -90,20 +90,20 @@ func IdentityRoutes(mux *http.ServeMux, svc *identity.Service, plane Plane) {
 	name := func(r *http.Request) string { return r.PathValue("name") }
 	h("POST /v1/users", "users", false, rt.createUser)
 	h("GET /v1/users", "users", false, rt.listUsers)
-	h("GET /v1/users/{id}", "users", true, answer(func(r *http.Request, a change.Actor) (api.User, error) { return svc.GetUserFor(a, id(r)) }))
+	h("GET /v1/users/{id}", "users", true, answer(func(r *http.Request, a change.Actor) (api.User, error) { return svc.Users().GetUserFor(a, id(r)) }))
 	h("PATCH /v1/users/{id}", "users", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.UpdateUserRequest) (api.User, error) {
-		return svc.UpdateUser(ctx(r), a, id(r), req)
+		return svc.Users().UpdateUser(ctx(r), a, id(r), req)
 	}))
-	h("DELETE /v1/users/{id}", "users", false, noContent(func(r *http.Request, a change.Actor) error { return svc.DeleteUser(ctx(r), a, id(r)) }))
+	h("DELETE /v1/users/{id}", "users", false, noContent(func(r *http.Request, a change.Actor) error { return svc.Users().DeleteUser(ctx(r), a, id(r)) }))
 	for _, enabled := range []bool{false, true} {
 		path := map[bool]string{false: "POST /v1/users/{id}/disable", true: "POST /v1/users/{id}/enable"}[enabled]
 		h(path, "users", false, answer(func(r *http.Request, a change.Actor) (api.User, error) {
-			return svc.SetUserEnabled(ctx(r), a, id(r), enabled)
+			return svc.Users().SetUserEnabled(ctx(r), a, id(r), enabled)
 		}))
 	}
 	h("PATCH /v1/users/{id}/reset-password", "reset-password", false, rt.resetPassword)
 	h("PATCH /v1/users/{id}/update-password", "update-password", true, rt.updatePassword)
-	h("POST /v1/users/{id}/logout", "users", false, noContent(func(r *http.Request, a change.Actor) error { return svc.Logout(ctx(r), a, id(r)) }))
+	h("POST /v1/users/{id}/logout", "users", false, noContent(func(r *http.Request, a change.Actor) error { return svc.Users().Logout(ctx(r), a, id(r)) }))
 	// A user's second factor is theirs alone on the data plane (a helpdesk
 	// resets MFA on the admin socket): nobody mints another's TOTP seed.
 	h("GET /v1/users/{id}/mfa", "", true, answer(func(r *http.Request, a change.Actor) (api.MFAStatus, error) { return mfa.MFAStatus(id(r)) }))
@@ -121,34 +121,42 @@ func IdentityRoutes(mux *http.ServeMux, svc *identity.Service, plane Plane) {
 		return mfa.MFAPreferred(ctx(r), a, id(r), req.MFAType)
 	}))
 
-	h("GET /v1/groups", "groups", false, listed(func(r *http.Request, a change.Actor) ([]api.Group, error) { return svc.ListGroupsFor(a) }))
-	h("GET /v1/groups/{name}", "groups", false, answer(func(r *http.Request, a change.Actor) (api.Group, error) { return svc.GetGroupFor(a, name(r)) }))
+	h("GET /v1/groups", "groups", false, listed(func(r *http.Request, a change.Actor) ([]api.Group, error) { return svc.Groups().ListGroupsFor(a) }))
+	h("GET /v1/groups/{name}", "groups", false, answer(func(r *http.Request, a change.Actor) (api.Group, error) { return svc.Groups().GetGroupFor(a, name(r)) }))
 	h("POST /v1/groups", "groups", false, withBody(http.StatusCreated, func(r *http.Request, a change.Actor, req api.CreateGroupRequest) (api.Group, error) {
-		return svc.CreateGroup(ctx(r), a, req)
+		return svc.Groups().CreateGroup(ctx(r), a, req)
 	}))
-	h("DELETE /v1/groups/{name}", "groups", false, noContent(func(r *http.Request, a change.Actor) error { return svc.DeleteGroup(ctx(r), a, name(r)) }))
+	h("DELETE /v1/groups/{name}", "groups", false, noContent(func(r *http.Request, a change.Actor) error { return svc.Groups().DeleteGroup(ctx(r), a, name(r)) }))
 	h("POST /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, p api.Permission) (api.Group, error) {
-		return svc.Grant(ctx(r), a, name(r), p)
+		return svc.Groups().Grant(ctx(r), a, name(r), p)
 	}))
 	h("DELETE /v1/groups/{name}/permissions", "groups", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, p api.Permission) (api.Group, error) {
-		return svc.Revoke(ctx(r), a, name(r), p)
+		return svc.Groups().Revoke(ctx(r), a, name(r), p)
 	}))
-	h("GET /v1/groups/{name}/members", "groups", false, listed(func(r *http.Request, a change.Actor) ([]api.Member, error) { return svc.MembersFor(a, name(r)) }))
+	h("GET /v1/groups/{name}/members", "groups", false, listed(func(r *http.Request, a change.Actor) ([]api.Member, error) {
+		return svc.Groups().MembersFor(a, name(r))
+	}))
 	h("POST /v1/groups/{name}/members", "groups", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.MemberRequest) (api.Group, error) {
-		return svc.AddMember(ctx(r), a, name(r), req.Member)
+		return svc.Groups().AddMember(ctx(r), a, name(r), req.Member)
 	}))
 	h("DELETE /v1/groups/{name}/members/{member}", "groups", false, noContent(func(r *http.Request, a change.Actor) error {
-		_, err := svc.RemoveMember(ctx(r), a, name(r), r.PathValue("member"))
+		_, err := svc.Groups().RemoveMember(ctx(r), a, name(r), r.PathValue("member"))
 		return err
 	}))
 
 	h("POST /v1/applications", "applications", false, withBody(http.StatusCreated, func(r *http.Request, a change.Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
-		return svc.CreateApplication(ctx(r), a, req)
+		return svc.Applications().CreateApplication(ctx(r), a, req)
 	}))
-	h("GET /v1/applications", "applications", false, listed(func(r *http.Request, a change.Actor) ([]api.Application, error) { return svc.ListApplicationsFor(a) }))
-	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a change.Actor) (api.Application, error) { return svc.GetApplicationFor(a, id(r)) }))
+	h("GET /v1/applications", "applications", false, listed(func(r *http.Request, a change.Actor) ([]api.Application, error) {
+		return svc.Applications().ListApplicationsFor(a)
+	}))
+	h("GET /v1/applications/{id}", "applications", false, answer(func(r *http.Request, a change.Actor) (api.Application, error) {
+		return svc.Applications().GetApplicationFor(a, id(r))
+	}))
 	h("POST /v1/applications/{id}/rotate", "applications", false, rt.rotateApp)
-	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a change.Actor) error { return svc.DeleteApplication(ctx(r), a, id(r)) }))
+	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a change.Actor) error {
+		return svc.Applications().DeleteApplication(ctx(r), a, id(r))
+	}))
 
 	// Delivery providers: admin plane, and on the data plane for a bearer
 	// with permission on "providers". The secret is write-only.
@@ -179,10 +187,10 @@ func IdentityRoutes(mux *http.ServeMux, svc *identity.Service, plane Plane) {
 		h("GET /v1/review", "", false, rt.review)
 		// Tenancy is set on the admin socket only (users: PATCH tenantId).
 		h("PUT /v1/groups/{name}/tenant", "", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.TenantRequest) (api.Group, error) {
-			return svc.SetGroupTenant(ctx(r), a, name(r), req)
+			return svc.Tenants().SetGroupTenant(ctx(r), a, name(r), req)
 		}))
 		h("PUT /v1/applications/{id}/tenant", "", false, withBody(http.StatusOK, func(r *http.Request, a change.Actor, req api.TenantRequest) (api.Application, error) {
-			return svc.SetApplicationTenant(ctx(r), a, id(r), req)
+			return svc.Tenants().SetApplicationTenant(ctx(r), a, id(r), req)
 		}))
 	}
 }
@@ -276,7 +284,7 @@ func (rt *identityRoutes) createUser(w http.ResponseWriter, r *http.Request, a c
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := rt.svc.CreateUser(r.Context(), a, req)
+	u, err := rt.svc.Users().CreateUser(r.Context(), a, req)
 	clear([]byte(req.Password)) // best effort: the string's bytes may have been copied
 	if err != nil {
 		return err
@@ -303,7 +311,7 @@ func (rt *identityRoutes) listUsers(w http.ResponseWriter, r *http.Request, a ch
 		return err
 	}
 	q := r.URL.Query()
-	list, err := rt.svc.ListUsersFor(a, p.page, p.limit, q.Get("group"), q.Get("status"))
+	list, err := rt.svc.Users().ListUsersFor(a, p.page, p.limit, q.Get("group"), q.Get("status"))
 	if err != nil {
 		return err
 	}
@@ -335,7 +343,7 @@ func (rt *identityRoutes) resetPassword(w http.ResponseWriter, r *http.Request, 
 	if err := optionalBody(r, &req); err != nil {
 		return err
 	}
-	pw, err := rt.svc.ResetPassword(r.Context(), a, r.PathValue("id"), []byte(req.NewPassword))
+	pw, err := rt.svc.Users().ResetPassword(r.Context(), a, r.PathValue("id"), []byte(req.NewPassword))
 	if err != nil {
 		return err
 	}
@@ -353,7 +361,7 @@ func (rt *identityRoutes) updatePassword(w http.ResponseWriter, r *http.Request,
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := rt.svc.UpdatePassword(r.Context(), a, r.PathValue("id"), []byte(req.OldPassword), []byte(req.NewPassword)); err != nil {
+	if err := rt.svc.Users().UpdatePassword(r.Context(), a, r.PathValue("id"), []byte(req.OldPassword), []byte(req.NewPassword)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -365,7 +373,7 @@ func (rt *identityRoutes) rotateApp(w http.ResponseWriter, r *http.Request, a ch
 	if err := optionalBody(r, &req); err != nil {
 		return err
 	}
-	out, err := rt.svc.RotateApplication(r.Context(), a, r.PathValue("id"), req.Grace)
+	out, err := rt.svc.Applications().RotateApplication(r.Context(), a, r.PathValue("id"), req.Grace)
 	if err != nil {
 		return err
 	}
@@ -450,7 +458,7 @@ func (rt *identityRoutes) importLerian(w http.ResponseWriter, r *http.Request, a
 		}
 		return fmt.Errorf("identity: import file: %w: %v", api.ErrBadRequest, err)
 	}
-	out, err := rt.svc.Import(r.Context(), a, data, r.URL.Query().Get("dryRun") == "true")
+	out, err := rt.svc.Importer().Import(r.Context(), a, data, r.URL.Query().Get("dryRun") == "true")
 	if err != nil {
 		return err
 	}

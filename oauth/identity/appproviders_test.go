@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
 	"github.com/accessd/accessd/oauth/identity"
 )
@@ -30,7 +31,7 @@ func TestEnrolmentCodeFollowsBearersApplication(t *testing.T) {
 		require.NoError(t, err)
 		b = p
 	}
-	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "console"})
+	app, err := e.svc.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "console"})
 	require.NoError(t, err)
 	_, err = e.svc.Providers().LinkProvider(ctx, admin, app.ClientID, api.LinkProviderRequest{ProviderID: b.Name})
 	require.NoError(t, err)
@@ -39,7 +40,7 @@ func TestEnrolmentCodeFollowsBearersApplication(t *testing.T) {
 	require.True(t, l.Default)
 
 	u := e.user(t, "tove")
-	bearer := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, ClientID: app.ClientID}
+	bearer := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, ClientID: app.ClientID}
 	_, err = e.mfa.MFASetup(ctx, bearer, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	relayB.Next(t)

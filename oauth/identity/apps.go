@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"github.com/accessd/accessd/oauth/credential"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -43,23 +43,24 @@ func LiveSecrets(hs []store.SecretHash, now time.Time) []store.SecretHash {
 	})
 }
 
-func (s *Service) lookupApp(tx *store.Tx, idOrClientID string) (store.Application, error) {
-	a, err := tx.Applications().Get(idOrClientID)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return a, storeErr("get application", err)
+func (s *core) lookupApp(tx *store.Tx, idOrClientID string) (store.Application, error) {
+	return byIDOrKey("application", idOrClientID, idOrClientID, true, tx.Applications().Get, tx.Applications().GetByClientID)
+}
+
+// appIn is an application's view with its login state, inside tx.
+func appIn(tx *store.Tx, ap store.Application, now time.Time) (api.Application, error) {
+	l, err := tx.Logins().Get(ap.ID)
+	if err != nil {
+		return api.Application{}, err
 	}
-	a, err = tx.Applications().GetByClientID(idOrClientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return a, fmt.Errorf("identity: application %q: %w", idOrClientID, api.ErrNotFound)
-	}
-	return a, storeErr("get application", err)
+	return appView(ap, l, now), nil
 }
 
 // CreateApplication makes a machine-to-machine client and returns its
 // secret once; only its keyed hash is stored.
-func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
+func (s *Applications) CreateApplication(ctx context.Context, a change.Actor, req api.CreateApplicationRequest) (api.CreatedApplication, error) {
 	var out api.CreatedApplication
-	if err := s.stepUp(ctx, a, "create an application"); err != nil {
+	if err := s.login.StepUp(ctx, a, "create an application"); err != nil {
 		return out, err
 	}
 	if req.Name == "" {
@@ -107,14 +108,14 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 		if err := checkGroupsExist(tx, app.Groups); err != nil {
 			return err
 		}
-		if err := s.checkGroupsVisible(tx, a, app.Groups); err != nil {
+		if err := s.tenants.checkGroupsVisible(tx, a, app.Groups); err != nil {
 			return err
 		}
-		if err := s.mayConferGroups(tx, a, app.Groups); err != nil {
+		if err := s.tenants.mayConferGroups(tx, a, app.Groups); err != nil {
 			return err
 		}
 		var err error
-		if app.TenantID, app.TenantSlug, err = s.newTenant(tx, a, req.TenantID, req.TenantSlug); err != nil {
+		if app.TenantID, app.TenantSlug, err = s.tenants.newTenant(tx, a, req.TenantID, req.TenantSlug); err != nil {
 			return err
 		}
 		if app, err = tx.Applications().Create(app); err != nil {
@@ -136,15 +137,17 @@ func (s *Service) CreateApplication(ctx context.Context, a Actor, req api.Create
 }
 
 // ListApplications returns every application, never a secret.
-func (s *Service) ListApplications() ([]api.Application, error) { return s.ListApplicationsFor(System) }
+func (s *Applications) ListApplications() ([]api.Application, error) {
+	return s.ListApplicationsFor(change.System)
+}
 
 // ListApplicationsFor is ListApplications for the caller a: only its
 // tenant's applications.
-func (s *Service) ListApplicationsFor(a Actor) ([]api.Application, error) {
+func (s *Applications) ListApplicationsFor(a change.Actor) ([]api.Application, error) {
 	out := []api.Application{}
 	now := s.now()
 	err := s.st.View(func(tx *store.Tx) error {
-		sc, err := s.scopeOf(tx, a)
+		sc, err := s.tenants.scopeOf(tx, a)
 		if err != nil {
 			return err
 		}
@@ -156,11 +159,11 @@ func (s *Service) ListApplicationsFor(a Actor) ([]api.Application, error) {
 			if !sc.sees(ap.TenantID) {
 				continue
 			}
-			l, err := tx.Logins().Get(ap.ID)
+			v, err := appIn(tx, ap, now)
 			if err != nil {
 				return err
 			}
-			out = append(out, appView(ap, l, now))
+			out = append(out, v)
 		}
 		return nil
 	})
@@ -169,41 +172,29 @@ func (s *Service) ListApplicationsFor(a Actor) ([]api.Application, error) {
 
 // GetApplication returns an application by ID or client ID, never a
 // secret.
-func (s *Service) GetApplication(idOrClientID string) (api.Application, error) {
-	return s.GetApplicationFor(System, idOrClientID)
+func (s *Applications) GetApplication(idOrClientID string) (api.Application, error) {
+	return s.GetApplicationFor(change.System, idOrClientID)
 }
 
 // GetApplicationFor is GetApplication for the caller a: another
 // tenant's application is not found.
-func (s *Service) GetApplicationFor(a Actor, idOrClientID string) (api.Application, error) {
-	var out api.Application
-	err := s.st.View(func(tx *store.Tx) error {
-		ap, err := s.LookupAppIn(tx, a, idOrClientID)
-		if err != nil {
-			return err
-		}
-		l, err := tx.Logins().Get(ap.ID)
-		if err != nil {
-			return err
-		}
-		out = appView(ap, l, s.now())
-		return nil
-	})
-	return out, storeErr("get application", err)
+func (s *Applications) GetApplicationFor(a change.Actor, idOrClientID string) (api.Application, error) {
+	find := func(tx *store.Tx) (store.Application, error) { return s.tenants.LookupAppIn(tx, a, idOrClientID) }
+	return viewOf(s.st, "get application", find, func(tx *store.Tx, ap store.Application) (api.Application, error) { return appIn(tx, ap, s.now()) })
 }
 
 // RotateApplication gives an application a new secret, returned once.
 // The previous one keeps working until the grace period ends (default
 // 24 h); at most two secrets are ever live, so a second rotation within
 // the grace period ends the oldest at once.
-func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID string, grace string) (api.RotatedSecret, error) {
+func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, idOrClientID string, grace string) (api.RotatedSecret, error) {
 	var out api.RotatedSecret
 	// Another tenant's application reads as missing before anything else
 	// is said about the caller's session.
 	if _, err := s.GetApplicationFor(a, idOrClientID); err != nil {
 		return out, err
 	}
-	if err := s.stepUp(ctx, a, "rotate an application's secret"); err != nil {
+	if err := s.login.StepUp(ctx, a, "rotate an application's secret"); err != nil {
 		return out, err
 	}
 	g := DefaultGrace
@@ -223,11 +214,11 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 	now := s.now().UTC()
 	var ap store.Application
 	err = s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.LookupAppIn(tx, a, idOrClientID)
+		cur, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
 		if err != nil {
 			return err
 		}
-		if err := s.MayActOn(a, cur.ID); err != nil {
+		if err := s.tenants.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
@@ -265,14 +256,14 @@ func (s *Service) RotateApplication(ctx context.Context, a Actor, idOrClientID s
 
 // DeleteApplication removes an application: its secrets stop working and
 // tokens it holds stop passing decisions at once (it leaves the index).
-func (s *Service) DeleteApplication(ctx context.Context, a Actor, idOrClientID string) error {
+func (s *Applications) DeleteApplication(ctx context.Context, a change.Actor, idOrClientID string) error {
 	var ap store.Application
 	err := s.st.Update(func(tx *store.Tx) error {
 		var err error
-		if ap, err = s.LookupAppIn(tx, a, idOrClientID); err != nil {
+		if ap, err = s.tenants.LookupAppIn(tx, a, idOrClientID); err != nil {
 			return err
 		}
-		if err := s.MayActOn(a, ap.ID); err != nil {
+		if err := s.tenants.MayActOn(a, ap.ID); err != nil {
 			return err
 		}
 		if err := tx.Applications().Delete(ap.ID); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -40,16 +41,16 @@ func DefaultGroups() []store.Group {
 // the same rules and audit as every other change.
 func (s *Service) Bootstrap(ctx context.Context) (adminID string, password []byte, err error) {
 	for _, g := range DefaultGroups() {
-		if _, err := s.CreateGroup(ctx, System, api.CreateGroupRequest{Name: g.Name, Description: g.Description}); err != nil {
+		if _, err := s.groups.CreateGroup(ctx, change.System, api.CreateGroupRequest{Name: g.Name, Description: g.Description}); err != nil {
 			return "", nil, fmt.Errorf("identity: bootstrap group %s: %w", g.Name, err)
 		}
 		for _, p := range g.Permissions {
-			if _, err := s.Grant(ctx, System, g.Name, api.Permission{Product: p.Product, Resource: p.Resource, Action: p.Action}); err != nil {
+			if _, err := s.groups.Grant(ctx, change.System, g.Name, api.Permission{Product: p.Product, Resource: p.Resource, Action: p.Action}); err != nil {
 				return "", nil, fmt.Errorf("identity: bootstrap group %s: %w", g.Name, err)
 			}
 		}
 	}
-	u, err := s.CreateUser(ctx, System, api.CreateUserRequest{Username: "admin", Email: "admin@localhost.localdomain",
+	u, err := s.users.CreateUser(ctx, change.System, api.CreateUserRequest{Username: "admin", Email: "admin@localhost.localdomain",
 		FirstName: "Admin", Groups: []string{"admin-group"}})
 	if err != nil {
 		return "", nil, fmt.Errorf("identity: bootstrap admin user: %w", err)

@@ -62,7 +62,7 @@ func TestClockJumpTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
-	app, err := e.svc.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "clock-app"})
+	app, err := e.svc.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "clock-app"})
 	require.NoError(t, err)
 	tok, srv := clockTokens(t, e)
 	at := issue(t, srv, app)

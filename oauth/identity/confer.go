@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -17,12 +18,12 @@ import (
 // admin socket, where the peer check is the authorization, is not
 // limited.
 
-func (s *Service) holds(a Actor, p store.Permission) bool {
+func (s *Tenants) holds(a change.Actor, p store.Permission) bool {
 	return a.Admin || (a.SubjectID != "" && s.index.Allowed(a.SubjectID, p.Product, p.Resource, p.Action))
 }
 
 // mayConfer fails unless a holds every permission in perms.
-func (s *Service) mayConfer(a Actor, perms []store.Permission) error {
+func (s *Tenants) mayConfer(a change.Actor, perms []store.Permission) error {
 	for _, p := range perms {
 		if !s.holds(a, p) {
 			return fmt.Errorf("identity: %w: %s cannot confer %s, which it does not hold itself", api.ErrForbidden, a.Name, permString(p))
@@ -32,7 +33,7 @@ func (s *Service) mayConfer(a Actor, perms []store.Permission) error {
 }
 
 // mayConferGroups fails unless a holds every permission of the groups.
-func (s *Service) mayConferGroups(tx *store.Tx, a Actor, groups []string) error {
+func (s *Tenants) mayConferGroups(tx *store.Tx, a change.Actor, groups []string) error {
 	if a.Admin {
 		return nil
 	}
@@ -50,7 +51,7 @@ func (s *Service) mayConferGroups(tx *store.Tx, a Actor, groups []string) error 
 
 // MayActOn fails unless a holds every permission of the subject with
 // record ID id (or is that subject).
-func (s *Service) MayActOn(a Actor, id string) error {
+func (s *Tenants) MayActOn(a change.Actor, id string) error {
 	if a.Admin || a.SubjectID == id {
 		return nil
 	}

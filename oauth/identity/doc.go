@@ -6,6 +6,13 @@
 // is oauth/delivery's, policy apply oauth/policy's, the access review and
 // audit listing oauth/review's, and the HTTP routes oauth/edge's.
 //
+// The directory is rooms over one shared core (store, audit writer,
+// permission index, hasher, policy, clock, logout epochs): Users,
+// Groups, Applications, Tenants (what a caller's tenant sees and what it
+// may confer) and the Lerian Importer, each reached from Service, which
+// keeps what belongs to the whole: bootstrap, loading the index, the
+// hasher's figures and the delivery providers.
+//
 // # Threat model
 //
 // Every change is one store transaction with its audit entry staged in

@@ -42,7 +42,7 @@ func findSignIn(users *store.UserRepo, name string) (store.User, error) {
 // username and its address share one budget; else the folded name, so
 // guesses at unknown names are throttled too. The key is opaque: it
 // says nothing the caller may show.
-func (s *Service) AttemptKey(name string) string {
+func (s *SignInDirectory) AttemptKey(name string) string {
 	if u, err := findSignIn(s.st.Users(), name); err == nil {
 		return "id:" + u.ID
 	}
@@ -81,7 +81,7 @@ func takenErr(username, email string, err error) error {
 // its shared mark is released in tx; naming the same address while
 // another account holds it is refused. An edit of an unmarked account
 // resolves nothing.
-func (s *Service) resolveShared(tx *store.Tx, cur store.User, newEmail *string) (bool, error) {
+func (s *Users) resolveShared(tx *store.Tx, cur store.User, newEmail *string) (bool, error) {
 	if !cur.EmailShared {
 		return false, nil
 	}

@@ -21,15 +21,15 @@ func TestSignInByEmail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, identity.Config{LockoutAttempts: 4, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
 	ctx := context.Background()
-	u, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
+	u, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
 	require.NoError(t, err)
 	for _, name := range []string{"maria", "MARIA", "Maria.Silva@Example.com", "maria.silva@example.com", "MARIA.SILVA@EXAMPLE.COM"} {
 		got, err := e.signIn.Login(ctx, admin, name, []byte(u.Password))
 		require.NoError(t, err, name)
 		require.Equal(t, u.ID, got.ID, name)
 	}
-	require.Equal(t, e.svc.AttemptKey("maria"), e.svc.AttemptKey("MARIA.silva@example.com"), "one throttling budget per account")
-	require.NotEqual(t, e.svc.AttemptKey("maria"), e.svc.AttemptKey("other@example.com"))
+	require.Equal(t, e.svc.SignInDirectory().AttemptKey("maria"), e.svc.SignInDirectory().AttemptKey("MARIA.silva@example.com"), "one throttling budget per account")
+	require.NotEqual(t, e.svc.SignInDirectory().AttemptKey("maria"), e.svc.SignInDirectory().AttemptKey("other@example.com"))
 
 	// Two wrong guesses by username and two by address lock the account:
 	// naming it two ways does not double the budget.
@@ -49,7 +49,7 @@ func TestUnknownEmailLooksLikeWrongPassword(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
-	_, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "nina", Email: "nina@example.com"})
+	_, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "nina", Email: "nina@example.com"})
 	require.NoError(t, err)
 	_, wrong := e.signIn.Login(ctx, admin, "nina@example.com", []byte("wrong-password-guess"))
 	require.ErrorIs(t, wrong, api.ErrBadLogin)
@@ -67,11 +67,11 @@ func TestSignInNamesUnique(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
-	_, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "olga", Email: "olga@example.com"})
+	_, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "olga", Email: "olga@example.com"})
 	require.NoError(t, err)
-	p, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "paulo@example.com", Email: "paulo@example.com"})
+	p, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "paulo@example.com", Email: "paulo@example.com"})
 	require.NoError(t, err, "an account may use its own address as its username")
-	_, err = e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "rui@example.com", Email: "rui.home@example.com"})
+	_, err = e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "rui@example.com", Email: "rui.home@example.com"})
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name, username, email, says string
@@ -82,25 +82,25 @@ func TestSignInNamesUnique(t *testing.T) {
 		{"address is a username", "rui2", "Rui@Example.com", "another account's username"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: tc.username, Email: tc.email})
+			_, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: tc.username, Email: tc.email})
 			require.ErrorIs(t, err, api.ErrExists)
 			require.Contains(t, err.Error(), tc.says)
 		})
 	}
 	// Usernames are width-mapped (PRECIS), addresses only case-folded: an
 	// address in full-width letters would name rui's account by username.
-	_, err = e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "carla", Email: "ｒｕｉ@example.com"})
+	_, err = e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "carla", Email: "ｒｕｉ@example.com"})
 	require.ErrorIs(t, err, api.ErrInvalidField)
 	require.Contains(t, err.Error(), "full-width")
-	q, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "quim", Email: "quim@example.com"})
+	q, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "quim", Email: "quim@example.com"})
 	require.NoError(t, err)
 	taken := "OLGA@EXAMPLE.COM"
-	_, err = e.svc.UpdateUser(ctx, admin, q.ID, api.UpdateUserRequest{Email: &taken})
+	_, err = e.svc.Users().UpdateUser(ctx, admin, q.ID, api.UpdateUserRequest{Email: &taken})
 	require.ErrorIs(t, err, api.ErrExists)
 	require.Contains(t, err.Error(), "another account has this address")
-	_, err = e.svc.UpdateUser(ctx, admin, p.ID, api.UpdateUserRequest{Email: &taken})
+	_, err = e.svc.Users().UpdateUser(ctx, admin, p.ID, api.UpdateUserRequest{Email: &taken})
 	require.ErrorIs(t, err, api.ErrExists)
-	got, err := e.svc.GetUser(q.ID)
+	got, err := e.svc.Users().GetUser(q.ID)
 	require.NoError(t, err)
 	require.Equal(t, "quim@example.com", got.Email, "a refused update changes nothing")
 }
@@ -115,7 +115,7 @@ func TestSharedEmailResolved(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	for _, name := range []string{"sara", "tito"} {
-		c, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", Password: "correct horse battery " + name[:1] + "x"})
+		c, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", Password: "correct horse battery " + name[:1] + "x"})
 		require.NoError(t, err)
 		// As the migration to layout 3 leaves them.
 		_, err = e.st.Users().Update(c.ID, func(u store.User) (store.User, error) {
@@ -140,20 +140,20 @@ func TestSharedEmailResolved(t *testing.T) {
 	require.Equal(t, 2, flagged)
 
 	first := "Sara"
-	_, err = e.svc.UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
+	_, err = e.svc.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
 	require.NoError(t, err)
 	u, err := e.st.Users().Get(ids[1])
 	require.NoError(t, err)
 	require.True(t, u.EmailShared, "still shared: the mark stays")
 	same := "SHARED@example.com"
-	_, err = e.svc.UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{Email: &same})
+	_, err = e.svc.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{Email: &same})
 	require.ErrorIs(t, err, api.ErrExists, "naming the shared address while another holds it")
 	require.Contains(t, err.Error(), "other accounts still have this address")
 
 	other := "sara.new@example.com"
-	_, err = e.svc.UpdateUser(ctx, admin, ids[0], api.UpdateUserRequest{Email: &other})
+	_, err = e.svc.Users().UpdateUser(ctx, admin, ids[0], api.UpdateUserRequest{Email: &other})
 	require.NoError(t, err)
-	_, err = e.svc.UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
+	_, err = e.svc.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
 	require.NoError(t, err)
 	got, err := e.signIn.Login(ctx, admin, "SHARED@example.com", []byte("correct horse battery tx"))
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 )
 
@@ -20,7 +21,7 @@ import (
 func FuzzIdentityRoutes(f *testing.F) {
 	e := newEnv(f, identity.Config{})
 	mux := http.NewServeMux()
-	edge.IdentityRoutes(mux, e.svc, edge.Plane{Admin: true, MFA: e.mfa, Review: e.rev, Apply: e.pol, Authenticate: func(*http.Request) (identity.Actor, error) { return admin, nil }})
+	edge.IdentityRoutes(mux, e.svc, edge.Plane{Admin: true, MFA: e.mfa, Review: e.rev, Apply: e.pol, Authenticate: func(*http.Request) (change.Actor, error) { return admin, nil }})
 	routes := []struct{ method, path string }{
 		{"POST", "/v1/users"}, {"PATCH", "/v1/users/admin"}, {"PATCH", "/v1/users/admin/reset-password"},
 		{"PATCH", "/v1/users/admin/update-password"}, {"POST", "/v1/groups"}, {"POST", "/v1/groups/admin-group/permissions"},
@@ -29,7 +30,7 @@ func FuzzIdentityRoutes(f *testing.F) {
 		{"POST", "/v1/apply"},
 	}
 	// Lerian's Application Providers: link a provider to an application.
-	app, err := e.svc.CreateApplication(context.Background(), admin, api.CreateApplicationRequest{Name: "fz-app"})
+	app, err := e.svc.Applications().CreateApplication(context.Background(), admin, api.CreateApplicationRequest{Name: "fz-app"})
 	require.NoError(f, err)
 	_, err = e.svc.Providers().CreateProvider(context.Background(), admin, api.CreateProviderRequest{Name: "fz-relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
 	require.NoError(f, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -72,12 +73,12 @@ func groupView(g store.Group) api.Group {
 }
 
 // ListGroups returns every group, by name.
-func (s *Service) ListGroups() ([]api.Group, error) { return s.ListGroupsFor(System) }
+func (s *Groups) ListGroups() ([]api.Group, error) { return s.ListGroupsFor(change.System) }
 
 // ListGroupsFor is ListGroups for the caller a: its tenant's groups and
 // the shared ones.
-func (s *Service) ListGroupsFor(a Actor) ([]api.Group, error) {
-	sc, err := s.scopeFor(a)
+func (s *Groups) ListGroupsFor(a change.Actor) ([]api.Group, error) {
+	sc, err := s.tenants.scopeFor(a)
 	if err != nil {
 		return nil, storeErr("list groups", err)
 	}
@@ -100,14 +101,14 @@ func (s *Service) ListGroupsFor(a Actor) ([]api.Group, error) {
 }
 
 // GetGroup returns a group by name.
-func (s *Service) GetGroup(name string) (api.Group, error) { return s.GetGroupFor(System, name) }
+func (s *Groups) GetGroup(name string) (api.Group, error) { return s.GetGroupFor(change.System, name) }
 
 // GetGroupFor is GetGroup for the caller a.
-func (s *Service) GetGroupFor(a Actor, name string) (api.Group, error) {
+func (s *Groups) GetGroupFor(a change.Actor, name string) (api.Group, error) {
 	var g store.Group
 	err := s.st.View(func(tx *store.Tx) error {
 		var err error
-		g, err = s.groupIn(tx, a, name, false)
+		g, err = s.tenants.groupIn(tx, a, name, false)
 		return err
 	})
 	if err != nil {
@@ -117,13 +118,13 @@ func (s *Service) GetGroupFor(a Actor, name string) (api.Group, error) {
 }
 
 // CreateGroup makes an empty group.
-func (s *Service) CreateGroup(ctx context.Context, a Actor, req api.CreateGroupRequest) (api.Group, error) {
+func (s *Groups) CreateGroup(ctx context.Context, a change.Actor, req api.CreateGroupRequest) (api.Group, error) {
 	if err := errors.Join(CheckGroupName(req.Name), checkName("description", req.Description)); err != nil {
 		return api.Group{}, err
 	}
 	var g store.Group
 	err := s.st.Update(func(tx *store.Tx) error {
-		tid, tslug, err := s.newTenant(tx, a, req.TenantID, req.TenantSlug)
+		tid, tslug, err := s.tenants.newTenant(tx, a, req.TenantID, req.TenantSlug)
 		if err != nil {
 			return err
 		}
@@ -147,17 +148,17 @@ const memberBatch = 256
 // and removes it in the transaction that takes off the last batch, with
 // its audit entry. A failure half-way leaves a group with fewer members,
 // which a second delete finishes.
-func (s *Service) DeleteGroup(ctx context.Context, a Actor, name string) error {
+func (s *Groups) DeleteGroup(ctx context.Context, a change.Actor, name string) error {
 	removed := 0
 	for {
 		var changed []string
 		done := false
 		err := s.st.Update(func(tx *store.Tx) error {
 			changed, done = nil, false
-			if _, err := s.groupIn(tx, a, name, true); err != nil {
+			if _, err := s.tenants.groupIn(tx, a, name, true); err != nil {
 				return err
 			}
-			if err := s.mayConferGroups(tx, a, []string{name}); err != nil {
+			if err := s.tenants.mayConferGroups(tx, a, []string{name}); err != nil {
 				return err
 			}
 			members, err := tx.Groups().Members(name)
@@ -228,25 +229,25 @@ func SetMembership(tx *store.Tx, m store.Member, group string, add bool) ([]stri
 }
 
 // Grant adds a permission to a group (idempotent).
-func (s *Service) Grant(ctx context.Context, a Actor, group string, p api.Permission) (api.Group, error) {
+func (s *Groups) Grant(ctx context.Context, a change.Actor, group string, p api.Permission) (api.Group, error) {
 	return s.editPermissions(a, group, p, true)
 }
 
 // Revoke removes a permission from a group (idempotent).
-func (s *Service) Revoke(ctx context.Context, a Actor, group string, p api.Permission) (api.Group, error) {
+func (s *Groups) Revoke(ctx context.Context, a change.Actor, group string, p api.Permission) (api.Group, error) {
 	return s.editPermissions(a, group, p, false)
 }
 
-func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant bool) (api.Group, error) {
+func (s *Groups) editPermissions(a change.Actor, group string, p api.Permission, grant bool) (api.Group, error) {
 	perm, err := NormPermission(p)
 	if err != nil {
 		return api.Group{}, err
 	}
 	// Another tenant's group is missing before anything else is said.
-	if err := s.st.View(func(tx *store.Tx) error { _, err := s.groupIn(tx, a, group, true); return err }); err != nil {
+	if err := s.st.View(func(tx *store.Tx) error { _, err := s.tenants.groupIn(tx, a, group, true); return err }); err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
 	}
-	if err := s.mayConfer(a, []store.Permission{perm}); err != nil {
+	if err := s.tenants.mayConfer(a, []store.Permission{perm}); err != nil {
 		return api.Group{}, err
 	}
 	typ := "group.grant"
@@ -255,7 +256,7 @@ func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant
 	}
 	var g store.Group
 	err = s.st.Update(func(tx *store.Tx) error {
-		if _, err := s.groupIn(tx, a, group, true); err != nil {
+		if _, err := s.tenants.groupIn(tx, a, group, true); err != nil {
 			return err
 		}
 		var err error
@@ -283,7 +284,7 @@ func (s *Service) editPermissions(a Actor, group string, p api.Permission, grant
 }
 
 // ResolveMember finds the member a "user:X", "app:X" or bare X names.
-func (s *Service) ResolveMember(tx *store.Tx, ref string) (store.Member, string, error) {
+func (s *Groups) ResolveMember(tx *store.Tx, ref string) (store.Member, string, error) {
 	kind, name, ok := strings.Cut(ref, ":")
 	if !ok {
 		kind, name = "", ref
@@ -314,16 +315,16 @@ func (s *Service) ResolveMember(tx *store.Tx, ref string) (store.Member, string,
 }
 
 // AddMember puts a user or application in a group.
-func (s *Service) AddMember(ctx context.Context, a Actor, group, member string) (api.Group, error) {
+func (s *Groups) AddMember(ctx context.Context, a change.Actor, group, member string) (api.Group, error) {
 	return s.editMember(a, group, member, true)
 }
 
 // RemoveMember takes a user or application out of a group.
-func (s *Service) RemoveMember(ctx context.Context, a Actor, group, member string) (api.Group, error) {
+func (s *Groups) RemoveMember(ctx context.Context, a change.Actor, group, member string) (api.Group, error) {
 	return s.editMember(a, group, member, false)
 }
 
-func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group, error) {
+func (s *Groups) editMember(a change.Actor, group, member string, add bool) (api.Group, error) {
 	typ := "group.add_member"
 	if !add {
 		typ = "group.remove_member"
@@ -332,19 +333,19 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 	var m store.Member
 	err := s.st.Update(func(tx *store.Tx) error {
 		var err error
-		if g, err = s.groupIn(tx, a, group, false); err != nil {
+		if g, err = s.tenants.groupIn(tx, a, group, false); err != nil {
 			return err
 		}
 		if m, _, err = s.ResolveMember(tx, member); err != nil {
 			return err
 		}
-		if err := s.memberVisible(tx, a, m, member); err != nil {
+		if err := s.tenants.memberVisible(tx, a, m, member); err != nil {
 			return err
 		}
-		if err := s.mayConferGroups(tx, a, []string{group}); err != nil {
+		if err := s.tenants.mayConferGroups(tx, a, []string{group}); err != nil {
 			return err
 		}
-		if err := s.MayActOn(a, m.ID); err != nil {
+		if err := s.tenants.MayActOn(a, m.ID); err != nil {
 			return err
 		}
 		if _, err = SetMembership(tx, m, group, add); err != nil {
@@ -360,16 +361,18 @@ func (s *Service) editMember(a Actor, group, member string, add bool) (api.Group
 }
 
 // Members lists a group's members from the member index.
-func (s *Service) Members(group string) ([]api.Member, error) { return s.MembersFor(System, group) }
+func (s *Groups) Members(group string) ([]api.Member, error) {
+	return s.MembersFor(change.System, group)
+}
 
 // MembersFor is Members for the caller a: only its tenant's members.
-func (s *Service) MembersFor(a Actor, group string) ([]api.Member, error) {
+func (s *Groups) MembersFor(a change.Actor, group string) ([]api.Member, error) {
 	out := []api.Member{}
 	err := s.st.View(func(tx *store.Tx) error {
-		if _, err := s.groupIn(tx, a, group, false); err != nil {
+		if _, err := s.tenants.groupIn(tx, a, group, false); err != nil {
 			return err
 		}
-		sc, err := s.scopeOf(tx, a)
+		sc, err := s.tenants.scopeOf(tx, a)
 		if err != nil {
 			return err
 		}
@@ -402,7 +405,7 @@ func (s *Service) MembersFor(a Actor, group string) ([]api.Member, error) {
 
 // groupOut is a group as the API answers it: with the usernames of its
 // user members (Lerian's GroupResponse.users), from the member index.
-func (s *Service) groupOut(a Actor, g store.Group) (api.Group, error) {
+func (s *Groups) groupOut(a change.Actor, g store.Group) (api.Group, error) {
 	v := groupView(g)
 	v.Users = []string{}
 	ms, err := s.MembersFor(a, g.Name)

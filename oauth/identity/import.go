@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -370,7 +371,7 @@ func (p *importPlan) creates(kind, id string) bool {
 }
 
 // plan compares the export with the store as tx sees it.
-func (s *Service) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error) {
+func (s *Importer) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error) {
 	p := &importPlan{groupsOf: map[string][]string{}}
 	inFile := map[string]bool{}
 	for _, u := range e.Users {
@@ -490,7 +491,7 @@ func userDiff(cur, want store.User) string {
 // appDiff names what differs between an existing application and the
 // imported one; its secret counts as the same when it matches a live
 // stored hash.
-func (s *Service) appDiff(cur store.Application, ap LerianApplication) string {
+func (s *Importer) appDiff(cur store.Application, ap LerianApplication) string {
 	var d []string
 	for _, f := range []struct{ name, a, b string }{
 		{"id", cur.ID, ap.ID}, {"clientId", cur.ClientID, ap.ClientID}, {"name", cur.Name, ap.Name}, {"description", cur.Description, ap.Description},
@@ -522,7 +523,7 @@ func (s *Service) appDiff(cur store.Application, ap LerianApplication) string {
 // clientId, and their secret is stored as a keyed hash like any other.
 // An import with a conflict fails with api.ErrConflict and writes
 // nothing; the dry run lists the conflicts.
-func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (api.ImportResult, error) {
+func (s *Importer) Import(ctx context.Context, a change.Actor, data []byte, dry bool) (api.ImportResult, error) {
 	e, err := ParseLerianExport(data)
 	if err != nil {
 		return api.ImportResult{}, err
@@ -649,7 +650,7 @@ func (s *Service) Import(ctx context.Context, a Actor, data []byte, dry bool) (a
 // hashAll hashes every password of pws into hashes, as many at once as
 // the Hasher has room for (it bounds the memory; the request has to end
 // within the admin socket's write timeout).
-func (s *Service) hashAll(ctx context.Context, pws map[string][]byte, hashes map[string]string) error {
+func (s *Importer) hashAll(ctx context.Context, pws map[string][]byte, hashes map[string]string) error {
 	type done struct {
 		name, hash string
 		err        error

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/store"
 )
@@ -23,8 +24,8 @@ import (
 // the step-up before a credential operation on the data plane, and the
 // old password of a password change.
 type SignInRules interface {
-	StepUp(ctx context.Context, a Actor, op string) error
-	CheckPassword(ctx context.Context, a Actor, id string, password []byte) error
+	StepUp(ctx context.Context, a change.Actor, op string) error
+	CheckPassword(ctx context.Context, a change.Actor, id string, password []byte) error
 }
 
 // FactorRules decide what changing a user's e-mail address or phone
@@ -32,8 +33,8 @@ type SignInRules interface {
 // MayRedirectFactors before UpdateUser's transaction, ResetMovedFactors
 // inside it.
 type FactorRules interface {
-	MayRedirectFactors(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (bool, error)
-	ResetMovedFactors(tx *store.Tx, a Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error
+	MayRedirectFactors(ctx context.Context, a change.Actor, idOrName string, req api.UpdateUserRequest) (bool, error)
+	ResetMovedFactors(tx *store.Tx, a change.Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error
 }
 
 // ApplicationCache is the in-memory table that authenticates
@@ -57,9 +58,9 @@ func errNoSignIn() error {
 	return fmt.Errorf("identity: %w: the sign-in checks are not available here; use `accessctl` on the host", api.ErrStepUp)
 }
 
-// stepUp is SignInRules.StepUp; the admin socket (and accessd itself)
+// StepUp is SignInRules.StepUp; the admin socket (and accessd itself)
 // needs none, so an offline ceremony's service never asks.
-func (s *Service) stepUp(ctx context.Context, a Actor, op string) error {
+func (s serviceRules) StepUp(ctx context.Context, a change.Actor, op string) error {
 	if a.Admin {
 		return nil
 	}
@@ -69,16 +70,16 @@ func (s *Service) stepUp(ctx context.Context, a Actor, op string) error {
 	return s.signIn.StepUp(ctx, a, op)
 }
 
-// checkPassword is SignInRules.CheckPassword.
-func (s *Service) checkPassword(ctx context.Context, a Actor, id string, password []byte) error {
+// CheckPassword is SignInRules.CheckPassword.
+func (s serviceRules) CheckPassword(ctx context.Context, a change.Actor, id string, password []byte) error {
 	if s.signIn == nil {
 		return errNoSignIn()
 	}
 	return s.signIn.CheckPassword(ctx, a, id, password)
 }
 
-// mayRedirectFactors is FactorRules.MayRedirectFactors.
-func (s *Service) mayRedirectFactors(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (bool, error) {
+// MayRedirectFactors is FactorRules.MayRedirectFactors.
+func (s serviceRules) MayRedirectFactors(ctx context.Context, a change.Actor, idOrName string, req api.UpdateUserRequest) (bool, error) {
 	if req.Email == nil && req.PhoneNumber == nil {
 		return true, nil // no address moves: nothing to decide
 	}
@@ -88,8 +89,8 @@ func (s *Service) mayRedirectFactors(ctx context.Context, a Actor, idOrName stri
 	return s.factors.MayRedirectFactors(ctx, a, idOrName, req)
 }
 
-// resetMovedFactors is FactorRules.ResetMovedFactors.
-func (s *Service) resetMovedFactors(tx *store.Tx, a Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error {
+// ResetMovedFactors is FactorRules.ResetMovedFactors.
+func (s serviceRules) ResetMovedFactors(tx *store.Tx, a change.Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error {
 	if req.Email == nil && req.PhoneNumber == nil {
 		return nil
 	}
@@ -99,12 +100,20 @@ func (s *Service) resetMovedFactors(tx *store.Tx, a Actor, cur store.User, req a
 	return s.factors.ResetMovedFactors(tx, a, cur, req, allowed)
 }
 
+// SignInDirectory is the directory as the sign-in room reads it (its
+// login.Directory): accounts by sign-in name, credentials, the tenant
+// scope of a caller, the shared hasher and the lockout policy.
+type SignInDirectory struct{ *core }
+
+// SignInDirectory is what the sign-in room (oauth/login) is built over.
+func (s *Service) SignInDirectory() *SignInDirectory { return &SignInDirectory{s.core} }
+
 // FindSignIn resolves a sign-in name to its account (findSignIn).
-func (s *Service) FindSignIn(name string) (store.User, error) { return findSignIn(s.st.Users(), name) }
+func (s *SignInDirectory) FindSignIn(name string) (store.User, error) { return findSignIn(s.st.Users(), name) }
 
 // UserCredential reads a user's record by user ID or username, and its
 // credential.
-func (s *Service) UserCredential(idOrName string) (store.User, store.Credential, error) {
+func (s *SignInDirectory) UserCredential(idOrName string) (store.User, store.Credential, error) {
 	var u store.User
 	var c store.Credential
 	err := s.st.View(func(tx *store.Tx) error {
@@ -120,13 +129,13 @@ func (s *Service) UserCredential(idOrName string) (store.User, store.Credential,
 
 // UserFor finds a user by ID or username inside tx as the caller a may
 // see it: another tenant's user is not found.
-func (s *Service) UserFor(tx *store.Tx, a Actor, idOrName string) (store.User, error) {
-	return s.lookupUserIn(tx, a, idOrName)
+func (s *SignInDirectory) UserFor(tx *store.Tx, a change.Actor, idOrName string) (store.User, error) {
+	return (&Tenants{s.core}).lookupUserIn(tx, a, idOrName)
 }
 
 // Hasher is the password hasher, shared with the sign-in room so that
 // its bound on concurrent argon2id work holds for both.
-func (s *Service) Hasher() *credential.Hasher { return s.hasher }
+func (s *SignInDirectory) Hasher() *credential.Hasher { return s.hasher }
 
 // DefaultCredentialOpsMaxAge is how recent a sign-in with a second factor
 // must be for a credential operation on the data plane.
@@ -134,7 +143,7 @@ const DefaultCredentialOpsMaxAge = 15 * time.Minute
 
 // SignInPolicy is the configured lockout (attempts within the lockout
 // duration) and credential_ops_max_age.
-func (s *Service) SignInPolicy() (attempts int, lockout, stepUpMaxAge time.Duration) {
+func (s *SignInDirectory) SignInPolicy() (attempts int, lockout, stepUpMaxAge time.Duration) {
 	return s.cfg.LockoutAttempts, s.cfg.LockoutDuration.Duration, s.cfg.CredentialOpsMaxAge.Duration
 }
 

@@ -22,7 +22,7 @@ import (
 // refreshes of one subject are ordered, which is all correctness needs.
 const refreshStripes = 64
 
-func (s *Service) stripe(key string) *sync.Mutex {
+func (s *core) stripe(key string) *sync.Mutex {
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	return &s.memMu[h.Sum32()%refreshStripes]
@@ -30,7 +30,7 @@ func (s *Service) stripe(key string) *sync.Mutex {
 
 // RefreshSubject brings a user's or application's index entry (and a
 // user's epoch) up to date with the store.
-func (s *Service) RefreshSubject(id string) {
+func (s *core) RefreshSubject(id string) {
 	if id == "" {
 		return
 	}
@@ -62,7 +62,7 @@ func (s *Service) RefreshSubject(id string) {
 }
 
 // RefreshGroup brings a group's permissions in the index up to date.
-func (s *Service) RefreshGroup(name string) {
+func (s *core) RefreshGroup(name string) {
 	mu := s.stripe("g:" + name)
 	mu.Lock()
 	defer mu.Unlock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 )
 
@@ -36,8 +37,8 @@ func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
 		MFA:   e.mfa,
 		Audit: e.log,
 		Now:   e.clock.Now,
-		Authenticate: func(*http.Request) (identity.Actor, error) {
-			return identity.Actor{Name: "app:probe", SubjectID: "probe"}, nil
+		Authenticate: func(*http.Request) (change.Actor, error) {
+			return change.Actor{Name: "app:probe", SubjectID: "probe"}, nil
 		},
 		Allowed: func(_, resource, _ string) bool {
 			mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 )
 
@@ -28,15 +29,15 @@ func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 	t.Helper()
 	mux := http.NewServeMux()
 	plane := edge.Plane{Admin: admin, MFA: e.mfa, Review: e.rev, Apply: e.pol, Audit: e.log, Now: e.clock.Now, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
-	plane.Authenticate = func(r *http.Request) (identity.Actor, error) {
+	plane.Authenticate = func(r *http.Request) (change.Actor, error) {
 		if admin {
-			return identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil
+			return change.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil
 		}
 		id := r.Header.Get("X-Test-Subject")
 		if id == "" {
-			return identity.Actor{}, fmt.Errorf("%w: no bearer", api.ErrUnauthorized)
+			return change.Actor{}, fmt.Errorf("%w: no bearer", api.ErrUnauthorized)
 		}
-		return identity.Actor{Name: "user:" + id, SubjectID: id, Source: "192.0.2.7"}, nil
+		return change.Actor{Name: "user:" + id, SubjectID: id, Source: "192.0.2.7"}, nil
 	}
 	edge.IdentityRoutes(mux, e.svc, plane)
 	sock := filepath.Join(t.TempDir(), "s.sock")
@@ -158,7 +159,7 @@ func TestIdentityEditorCannotEscalate(t *testing.T) {
 	e := newEnv(t, identity.Config{})
 	c := servePlane(t, e, false)
 	editor := e.user(t, "editor", "identity-editor-group")
-	admin, err := e.svc.GetUser("admin")
+	admin, err := e.svc.Users().GetUser("admin")
 	require.NoError(t, err)
 	other := e.user(t, "other")
 	for _, tc := range []struct{ name, method, path, body string }{
@@ -176,7 +177,7 @@ func TestIdentityEditorCannotEscalate(t *testing.T) {
 			require.Equal(t, 403, code, body)
 		})
 	}
-	still, err := e.svc.GetUser(editor.ID)
+	still, err := e.svc.Users().GetUser(editor.ID)
 	require.NoError(t, err)
 	require.Equal(t, []string{"identity-editor-group"}, still.Groups)
 	require.False(t, e.idx.Allowed(editor.ID, "", "*", "*"))

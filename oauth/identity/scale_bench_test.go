@@ -14,8 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -38,7 +42,7 @@ type scaleEnv struct {
 	users int
 }
 
-var scaleActor = identity.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
+var scaleActor = change.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
 
 func scaleUserID(i int) string {
 	h := sha256.Sum256([]byte("accessd-bench-user/" + strconv.Itoa(i)))
@@ -57,7 +61,7 @@ func scaleSeed(tb testing.TB, st *store.Store, users, groups int) {
 	now := time.Now()
 	const phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0123456789abcdef0123456789abcdef0123456789A"
 	for lo := 0; lo < groups; lo += 500 {
-		if err := st.Update(func(tx *store.Tx) error {
+		require.NoError(tb, st.Update(func(tx *store.Tx) error {
 			for g := lo; g < min(lo+500, groups); g++ {
 				if _, err := tx.Groups().Create(store.Group{Name: scaleGroup(g), Permissions: []store.Permission{
 					{Product: "midaz", Resource: fmt.Sprintf("ledgers-%d", g%97), Action: "get"},
@@ -67,9 +71,7 @@ func scaleSeed(tb testing.TB, st *store.Store, users, groups int) {
 				}
 			}
 			return nil
-		}); err != nil {
-			tb.Fatal(err)
-		}
+		}))
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -110,9 +112,8 @@ func scaleSeed(tb testing.TB, st *store.Store, users, groups int) {
 		})
 	}
 	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
-		tb.Fatal(err)
-	}
+	err, _ := failed.Load().(error)
+	require.NoError(tb, err)
 }
 
 // newScaleEnv opens a store in a fresh directory on disk (not tmpfs:
@@ -124,23 +125,15 @@ func newScaleEnv(tb testing.TB, users, groups int) *scaleEnv {
 	rand.Read(key)
 	dir := tb.TempDir()
 	st, err := store.Open(dir, key, store.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	scaleSeed(tb, st, users, groups)
 	al, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	tb.Cleanup(func() { al.Close(); st.Close() })
 	idx := authz.New()
 	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := svc.LoadIndex(); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
+	require.NoError(tb, svc.LoadIndex())
 	return &scaleEnv{st: st, al: al, idx: idx, svc: svc, users: users}
 }
 
@@ -153,9 +146,7 @@ func scaleGated(tb testing.TB) {
 func scaleEnvInt(tb testing.TB, name string, def int) int {
 	if v := os.Getenv(name); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil {
-			tb.Fatal(name, err)
-		}
+		require.NoError(tb, err, name)
 		return n
 	}
 	return def
@@ -171,12 +162,8 @@ func BenchmarkLoadIndex(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		svc, err := identity.New(e.st, identity.Config{}, identity.Options{Audit: e.al, Index: authz.New()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := svc.LoadIndex(); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
+		require.NoError(b, svc.LoadIndex())
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(users), "ns/user")
 }
@@ -189,18 +176,13 @@ func (e *scaleEnv) grantVisible(tb testing.TB, i int) (fromStart, afterReturn ti
 	member := scaleUserID(i % e.users)
 	group := scaleGroup(i % 1000)
 	resource := "visible-" + strconv.Itoa(i)
-	if e.idx.Allowed(member, "bench", resource, "get") {
-		tb.Fatal("allowed before the grant")
-	}
+	require.False(tb, e.idx.Allowed(member, "bench", resource, "get"), "allowed before the grant")
 	t0 := time.Now()
-	if _, err := e.svc.Grant(context.Background(), scaleActor, group, api.Permission{Product: "bench", Resource: resource, Action: "get"}); err != nil {
-		tb.Fatal(err)
-	}
+	_, err := e.svc.Groups().Grant(context.Background(), scaleActor, group, api.Permission{Product: "bench", Resource: resource, Action: "get"})
+	require.NoError(tb, err)
 	t1 := time.Now()
 	for !e.idx.Allowed(member, "bench", resource, "get") {
-		if time.Since(t1) > 10*time.Second {
-			tb.Fatal("grant not visible after 10 s")
-		}
+		require.LessOrEqual(tb, time.Since(t1), 10*time.Second, "grant not visible after 10 s")
 		runtime.Gosched()
 	}
 	t2 := time.Now()
@@ -280,15 +262,14 @@ func (e *scaleEnv) writers(t *testing.T, n int, d time.Duration) float64 {
 				var err error
 				switch k % 3 {
 				case 0:
-					_, err = e.svc.AddMember(ctx, scaleActor, g, "user:"+id)
+					_, err = e.svc.Groups().AddMember(ctx, scaleActor, g, "user:"+id)
 				case 1:
 					name := "Bench"
-					_, err = e.svc.UpdateUser(ctx, scaleActor, id, api.UpdateUserRequest{FirstName: &name})
+					_, err = e.svc.Users().UpdateUser(ctx, scaleActor, id, api.UpdateUserRequest{FirstName: &name})
 				case 2:
-					_, err = e.svc.RemoveMember(ctx, scaleActor, g, "user:"+id)
+					_, err = e.svc.Groups().RemoveMember(ctx, scaleActor, g, "user:"+id)
 				}
-				if err != nil {
-					t.Error(err)
+				if !assert.NoError(t, err) {
 					return
 				}
 				ops.Add(1)
@@ -309,22 +290,19 @@ func medStr(xs []float64, format string) string {
 // user exactly once, including IDs that are not UUIDs and IDs equal to a
 // range bound.
 func TestLoadIndexRanges(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, store.RootKeySize)
 	rand.Read(key)
 	st, err := store.Open(t.TempDir(), key, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	al, err := audit.Open(st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { al.Close(); st.Close() })
 	ids := []string{"0", "1", "10", "2", "9", "9zz", "a", "f", "f0", "g", "zz", "A", "-"}
 	for i := range 300 {
 		ids = append(ids, scaleUserID(i))
 	}
-	if err := st.Update(func(tx *store.Tx) error {
+	require.NoError(t, st.Update(func(tx *store.Tx) error {
 		if _, err := tx.Groups().Create(store.Group{Name: "g1", Permissions: []store.Permission{{Resource: "r", Action: "get"}}}); err != nil {
 			return err
 		}
@@ -334,23 +312,14 @@ func TestLoadIndexRanges(t *testing.T) {
 			}
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}))
 	idx := authz.New()
 	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.LoadIndex(); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := idx.Len(); n != len(ids) {
-		t.Fatalf("index holds %d subjects, want %d", n, len(ids))
-	}
+	require.NoError(t, err)
+	require.NoError(t, svc.LoadIndex())
+	n, _ := idx.Len()
+	require.Equal(t, len(ids), n, "subjects in the index")
 	for _, id := range ids {
-		if !idx.Allowed(id, "", "r", "get") {
-			t.Errorf("user %q not loaded", id)
-		}
+		assert.True(t, idx.Allowed(id, "", "r", "get"), "user %q not loaded", id)
 	}
 }

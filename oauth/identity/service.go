@@ -4,14 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/delivery"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -31,11 +32,12 @@ type Indexer interface {
 	Allowed(id, product, resource, action string) bool
 }
 
-// Service is the Identity layer: every rule about users, groups,
-// applications and their credentials, over the store. Each change is one
-// store transaction with its audit entry staged in it, then applied to
-// the permission index.
-type Service struct {
+// core is what every room of the directory shares: the store, the
+// audit writer, the permission index, the hasher, the policy, the clock
+// and the copies decisions read (logout epochs, clients). Each change is
+// one store transaction with its audit entry staged in it, then applied
+// to the permission index (refresh.go).
+type core struct {
 	st      *store.Store
 	audit   *audit.Log
 	index   Indexer
@@ -52,6 +54,65 @@ type Service struct {
 	now       func() time.Time
 	rand      io.Reader
 }
+
+// loginRules is what the users' and applications' operations ask of the
+// sign-in room: a recent second factor before a credential operation,
+// the old password before a new one, and the rules for second factors
+// whose destination an update moves. The Service answers them
+// (login_deps.go), passing on to the room UseLogin gave it, or refusing
+// where there is none (an offline ceremony).
+type loginRules interface {
+	StepUp(ctx context.Context, a change.Actor, op string) error
+	CheckPassword(ctx context.Context, a change.Actor, id string, password []byte) error
+	MayRedirectFactors(ctx context.Context, a change.Actor, idOrName string, req api.UpdateUserRequest) (bool, error)
+	ResetMovedFactors(tx *store.Tx, a change.Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error
+}
+
+// serviceRules are the Service's loginRules (login_deps.go): they pass
+// on to the room UseLogin gave, or refuse where there is none.
+type serviceRules struct{ *core }
+
+var _ loginRules = serviceRules{}
+
+// Service is the Identity layer: the directory's rooms (users, groups,
+// applications, tenants, the Lerian import) over one shared core, and
+// what belongs to the whole (bootstrap, loading the index, hashing).
+type Service struct {
+	*core
+	users    *Users
+	groups   *Groups
+	apps     *Applications
+	tenants  *Tenants
+	importer *Importer
+}
+
+// Users manages user accounts: creation, reading, updates, passwords,
+// enabling and forced logout.
+type Users struct {
+	*core
+	tenants *Tenants
+	login   loginRules
+}
+
+// Groups manages groups, their permissions and their members.
+type Groups struct {
+	*core
+	tenants *Tenants
+}
+
+// Applications manages machine-to-machine clients and their secrets.
+type Applications struct {
+	*core
+	tenants *Tenants
+	login   loginRules
+}
+
+// Tenants decides what a caller sees and may confer: its tenant's
+// records, the shared catalogue, the permissions it holds itself.
+type Tenants struct{ *core }
+
+// Importer brings a Lerian identity export into the directory.
+type Importer struct{ *core }
 
 // Options are the service's collaborators besides the store.
 type Options struct {
@@ -109,11 +170,30 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 	if opt.Audit == nil || opt.Index == nil {
 		return nil, errors.New("identity: New needs an audit log and an index")
 	}
-	s := &Service{st: st, audit: opt.Audit, index: opt.Index, hasher: opt.Hasher, cfg: cfg,
+	c := &core{st: st, audit: opt.Audit, index: opt.Index, hasher: opt.Hasher, cfg: cfg,
 		clients: clients{opt.Applications}, log: opt.Log, now: opt.Now, rand: opt.Rand}
-	s.providers = delivery.NewProviders(st, delivery.ProviderOptions{Audit: opt.Audit, Directory: s, Log: opt.Log, Now: opt.Now})
+	t := &Tenants{c}
+	s := &Service{core: c, tenants: t, groups: &Groups{c, t}, importer: &Importer{c}}
+	s.users = &Users{core: c, tenants: t, login: serviceRules{c}}
+	s.apps = &Applications{core: c, tenants: t, login: serviceRules{c}}
+	c.providers = delivery.NewProviders(st, delivery.ProviderOptions{Audit: opt.Audit, Directory: t, Log: opt.Log, Now: opt.Now})
 	return s, nil
 }
+
+// Users is the room of user accounts.
+func (s *Service) Users() *Users { return s.users }
+
+// Groups is the room of groups, permissions and members.
+func (s *Service) Groups() *Groups { return s.groups }
+
+// Applications is the room of machine-to-machine clients.
+func (s *Service) Applications() *Applications { return s.apps }
+
+// Tenants is the room of tenancy and of who may confer what.
+func (s *Service) Tenants() *Tenants { return s.tenants }
+
+// Importer is the Lerian import.
+func (s *Service) Importer() *Importer { return s.importer }
 
 // Providers is the administration of the delivery providers the service
 // sends its codes through, scoped by this directory's tenants.
@@ -129,23 +209,14 @@ func (s *Service) HashingMemory() uint64 {
 // last d.
 func (s *Service) HashedWithin(d time.Duration) bool { return s.hasher.UsedWithin(d) }
 
-// Actor, Session and System are oauth/change's: the rooms share them.
-type (
-	Actor   = change.Actor
-	Session = change.Session
-)
-
-// System is the actor of changes accessd makes itself (init, migration).
-var System = change.System
-
 // entry makes an audit entry for a change by a.
-func (s *Service) entry(a Actor, typ, target, result string, detail map[string]string) store.AuditEntry {
+func (s *core) entry(a change.Actor, typ, target, result string, detail map[string]string) store.AuditEntry {
 	return a.Entry(s.now(), typ, target, result, detail)
 }
 
 // record writes an audit entry that is not part of a change (a refusal,
 // a failed sign-in), durably, before the caller answers.
-func (s *Service) record(ctx context.Context, e store.AuditEntry) {
+func (s *core) record(ctx context.Context, e store.AuditEntry) {
 	change.Record(ctx, s.audit, s.log, e)
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/accessd/accessd/oauth/credential"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -41,7 +42,7 @@ func (sc scope) seesGroup(t string) bool { return sc.sees(t) || t == "" }
 // scopeOf returns the caller's scope: everything on the admin socket and
 // for a bearer without a tenant, else its tenant. A bearer whose record
 // is gone sees nothing.
-func (s *Service) scopeOf(tx *store.Tx, a Actor) (scope, error) {
+func (s *Tenants) scopeOf(tx *store.Tx, a change.Actor) (scope, error) {
 	if a.Admin {
 		return scope{all: true}, nil
 	}
@@ -59,7 +60,7 @@ func (s *Service) scopeOf(tx *store.Tx, a Actor) (scope, error) {
 }
 
 // scopeFor is scopeOf in a read transaction of its own.
-func (s *Service) scopeFor(a Actor) (scope, error) {
+func (s *Tenants) scopeFor(a change.Actor) (scope, error) {
 	var sc scope
 	err := s.st.View(func(tx *store.Tx) error {
 		var err error
@@ -77,40 +78,36 @@ func hidden(kind, ref string) error {
 
 // lookupUserIn is lookupUser for the caller a: another tenant's user is
 // not found.
-func (s *Service) lookupUserIn(tx *store.Tx, a Actor, idOrName string) (store.User, error) {
-	u, err := s.lookupUser(tx, idOrName)
-	if err != nil {
-		return u, err
-	}
-	sc, err := s.scopeOf(tx, a)
-	if err != nil {
-		return store.User{}, err
-	}
-	if !sc.sees(u.TenantID) {
-		return store.User{}, hidden("user", idOrName)
-	}
-	return u, nil
+func (s *Tenants) lookupUserIn(tx *store.Tx, a change.Actor, idOrName string) (store.User, error) {
+	return seen(s, tx, a, "user", idOrName, s.lookupUser, func(u store.User) string { return u.TenantID })
 }
 
 // LookupAppIn is lookupApp for the caller a.
-func (s *Service) LookupAppIn(tx *store.Tx, a Actor, idOrClientID string) (store.Application, error) {
-	ap, err := s.lookupApp(tx, idOrClientID)
+func (s *Tenants) LookupAppIn(tx *store.Tx, a change.Actor, idOrClientID string) (store.Application, error) {
+	return seen(s, tx, a, "application", idOrClientID, s.lookupApp, func(ap store.Application) string { return ap.TenantID })
+}
+
+// seen finds a record with find and hides it, as not found, unless the
+// caller's scope sees its tenant.
+func seen[T any](s *Tenants, tx *store.Tx, a change.Actor, kind, ref string, find func(*store.Tx, string) (T, error), tenant func(T) string) (T, error) {
+	var none T
+	v, err := find(tx, ref)
 	if err != nil {
-		return ap, err
+		return v, err
 	}
 	sc, err := s.scopeOf(tx, a)
 	if err != nil {
-		return store.Application{}, err
+		return none, err
 	}
-	if !sc.sees(ap.TenantID) {
-		return store.Application{}, hidden("application", idOrClientID)
+	if !sc.sees(tenant(v)) {
+		return none, hidden(kind, ref)
 	}
-	return ap, nil
+	return v, nil
 }
 
 // groupIn reads a group the caller a may see; with manage, one it may
 // also change (not a shared group, unless a sees everything).
-func (s *Service) groupIn(tx *store.Tx, a Actor, name string, manage bool) (store.Group, error) {
+func (s *Tenants) groupIn(tx *store.Tx, a change.Actor, name string, manage bool) (store.Group, error) {
 	g, err := tx.Groups().Get(name)
 	if err != nil {
 		return g, err
@@ -129,7 +126,7 @@ func (s *Service) groupIn(tx *store.Tx, a Actor, name string, manage bool) (stor
 }
 
 // checkGroupsVisible fails with 404 for a group the caller a cannot see.
-func (s *Service) checkGroupsVisible(tx *store.Tx, a Actor, groups []string) error {
+func (s *Tenants) checkGroupsVisible(tx *store.Tx, a change.Actor, groups []string) error {
 	for _, g := range groups {
 		if _, err := s.groupIn(tx, a, g, false); err != nil {
 			return err
@@ -140,7 +137,7 @@ func (s *Service) checkGroupsVisible(tx *store.Tx, a Actor, groups []string) err
 
 // newTenant is the tenant of a record the caller a creates: the one the
 // request names, which only the admin socket may do, else the caller's.
-func (s *Service) newTenant(tx *store.Tx, a Actor, id, slug string) (string, string, error) {
+func (s *Tenants) newTenant(tx *store.Tx, a change.Actor, id, slug string) (string, string, error) {
 	if id != "" || slug != "" {
 		if !a.Admin {
 			return "", "", errTenantAdminOnly
@@ -158,7 +155,7 @@ func (s *Service) newTenant(tx *store.Tx, a Actor, id, slug string) (string, str
 }
 
 // tenantSlug is the slug of the caller's own record.
-func (s *Service) tenantSlug(tx *store.Tx, a Actor) string {
+func (s *Tenants) tenantSlug(tx *store.Tx, a change.Actor) string {
 	if u, err := tx.Users().Get(a.SubjectID); err == nil {
 		return u.TenantSlug
 	}
@@ -201,7 +198,7 @@ func checkTenant(id, slug string) error {
 
 // memberVisible fails with 404 when the member m (named ref) is another
 // tenant's user or application.
-func (s *Service) memberVisible(tx *store.Tx, a Actor, m store.Member, ref string) error {
+func (s *Tenants) memberVisible(tx *store.Tx, a change.Actor, m store.Member, ref string) error {
 	var err error
 	switch m.Kind {
 	case store.MemberUser:
@@ -217,7 +214,7 @@ func (s *Service) memberVisible(tx *store.Tx, a Actor, m store.Member, ref strin
 
 // SetGroupTenant moves a group to a tenant, or out of any with an empty
 // TenantID: on the admin socket only.
-func (s *Service) SetGroupTenant(ctx context.Context, a Actor, name string, req api.TenantRequest) (api.Group, error) {
+func (s *Tenants) SetGroupTenant(ctx context.Context, a change.Actor, name string, req api.TenantRequest) (api.Group, error) {
 	if !a.Admin {
 		return api.Group{}, errTenantAdminOnly
 	}
@@ -245,7 +242,7 @@ func (s *Service) SetGroupTenant(ctx context.Context, a Actor, name string, req 
 
 // SetApplicationTenant moves an application to a tenant, or out of any
 // with an empty TenantID: on the admin socket only.
-func (s *Service) SetApplicationTenant(ctx context.Context, a Actor, idOrClientID string, req api.TenantRequest) (api.Application, error) {
+func (s *Tenants) SetApplicationTenant(ctx context.Context, a change.Actor, idOrClientID string, req api.TenantRequest) (api.Application, error) {
 	if !a.Admin {
 		return api.Application{}, errTenantAdminOnly
 	}
@@ -267,11 +264,9 @@ func (s *Service) SetApplicationTenant(ctx context.Context, a Actor, idOrClientI
 		if err != nil {
 			return err
 		}
-		l, err := tx.Logins().Get(ap.ID)
-		if err != nil {
+		if out, err = appIn(tx, ap, s.now()); err != nil {
 			return err
 		}
-		out = appView(ap, l, s.now())
 		return tx.Audit().Stage(s.entry(a, "app.set_tenant", "app:"+ap.ClientID, "ok",
 			map[string]string{"tenantId": req.TenantID, "tenantSlug": req.TenantSlug}))
 	})
@@ -286,7 +281,7 @@ func (s *Service) SetApplicationTenant(ctx context.Context, a Actor, idOrClientI
 // (what, e.g. "delivery providers": the relays and gateways every
 // tenant's sign-in codes go through) to a data-plane bearer with a
 // tenant, so that no tenant can redirect another's codes.
-func (s *Service) SharedConfig(a Actor, what string) error {
+func (s *Tenants) SharedConfig(a change.Actor, what string) error {
 	if a.Admin {
 		return nil
 	}

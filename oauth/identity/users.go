@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/store"
 )
 
@@ -59,25 +60,54 @@ func dedupe(xs []string) []string {
 }
 
 // lookupUser finds a user by ID or by username, inside tx.
-func (s *Service) lookupUser(tx *store.Tx, idOrName string) (store.User, error) {
-	u, err := tx.Users().Get(idOrName)
+func (s *core) lookupUser(tx *store.Tx, idOrName string) (store.User, error) {
+	name, err := credential.CanonicalUsername(idOrName)
+	return byIDOrKey("user", idOrName, name, err == nil, tx.Users().Get, tx.Users().GetByUsername)
+}
+
+// byIDOrKey finds a record by its ID, else (when the reference can be
+// one) by its other key: a username, a client ID. Neither found is the
+// catalogue's not found, naming the reference.
+func byIDOrKey[T any](what, ref, key string, keyOK bool, byID, byKey func(string) (T, error)) (T, error) {
+	v, err := byID(ref)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return u, storeErr("get user", err)
+		return v, storeErr("get "+what, err)
 	}
-	name, cerr := credential.CanonicalUsername(idOrName)
-	if cerr != nil {
-		return u, fmt.Errorf("identity: user %q: %w", idOrName, api.ErrNotFound)
+	if keyOK {
+		v, err = byKey(key)
 	}
-	u, err = tx.Users().GetByUsername(name)
-	if errors.Is(err, store.ErrNotFound) {
-		return u, fmt.Errorf("identity: user %q: %w", idOrName, api.ErrNotFound)
+	if !keyOK || errors.Is(err, store.ErrNotFound) {
+		return v, hidden(what, ref)
 	}
-	return u, storeErr("get user", err)
+	return v, storeErr("get "+what, err)
+}
+
+// viewOf finds a record and renders it in one read transaction,
+// mapping the store's errors onto the catalogue as what.
+func viewOf[R, V any](st *store.Store, what string, find func(*store.Tx) (R, error), render func(*store.Tx, R) (V, error)) (V, error) {
+	var out V
+	err := st.View(func(tx *store.Tx) error {
+		r, err := find(tx)
+		if err == nil {
+			out, err = render(tx, r)
+		}
+		return err
+	})
+	return out, storeErr(what, err)
+}
+
+// userIn is a user's view with its credential's factors, inside tx.
+func userIn(tx *store.Tx, u store.User) (api.User, error) {
+	c, err := tx.Credentials().Get(u.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return api.User{}, err
+	}
+	return userView(u, c), nil
 }
 
 // CreateUser makes a user. Without a password one is generated and
 // returned once in CreatedUser.Password.
-func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserRequest) (api.CreatedUser, error) {
+func (s *Users) CreateUser(ctx context.Context, a change.Actor, req api.CreateUserRequest) (api.CreatedUser, error) {
 	var out api.CreatedUser
 	if req.Username == "" {
 		return out, missing("username")
@@ -118,13 +148,13 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 		if err := checkGroupsExist(tx, groups); err != nil {
 			return err
 		}
-		if err := s.checkGroupsVisible(tx, a, groups); err != nil {
+		if err := s.tenants.checkGroupsVisible(tx, a, groups); err != nil {
 			return err
 		}
-		if err := s.mayConferGroups(tx, a, groups); err != nil {
+		if err := s.tenants.mayConferGroups(tx, a, groups); err != nil {
 			return err
 		}
-		tid, tslug, err := s.newTenant(tx, a, req.TenantID, req.TenantSlug)
+		tid, tslug, err := s.tenants.newTenant(tx, a, req.TenantID, req.TenantSlug)
 		if err != nil {
 			return err
 		}
@@ -157,31 +187,20 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, req api.CreateUserReq
 }
 
 // GetUser returns a user by ID or username.
-func (s *Service) GetUser(idOrName string) (api.User, error) { return s.GetUserFor(System, idOrName) }
+func (s *Users) GetUser(idOrName string) (api.User, error) {
+	return s.GetUserFor(change.System, idOrName)
+}
 
 // GetUserFor is GetUser for the caller a: another tenant's user is not
 // found.
-func (s *Service) GetUserFor(a Actor, idOrName string) (api.User, error) {
-	var out api.User
-	err := s.st.View(func(tx *store.Tx) error {
-		u, err := s.lookupUserIn(tx, a, idOrName)
-		if err != nil {
-			return err
-		}
-		c, err := tx.Credentials().Get(u.ID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		out = userView(u, c)
-		return nil
-	})
-	return out, storeErr("get user", err)
+func (s *Users) GetUserFor(a change.Actor, idOrName string) (api.User, error) {
+	return viewOf(s.st, "get user", func(tx *store.Tx) (store.User, error) { return s.tenants.lookupUserIn(tx, a, idOrName) }, userIn)
 }
 
 // ListUsers returns one page of users (1-based), optionally only the
 // members of group or those with status "enabled" or "disabled".
-func (s *Service) ListUsers(page, limit int, group, status string) (api.UserList, error) {
-	return s.ListUsersFor(System, page, limit, group, status)
+func (s *Users) ListUsers(page, limit int, group, status string) (api.UserList, error) {
+	return s.ListUsersFor(change.System, page, limit, group, status)
 }
 
 // Page bounds of every list: without a limit a page holds the first
@@ -193,7 +212,7 @@ const (
 )
 
 // ListUsersFor is ListUsers for the caller a: only its tenant's users.
-func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (api.UserList, error) {
+func (s *Users) ListUsersFor(a change.Actor, page, limit int, group, status string) (api.UserList, error) {
 	if page < 1 {
 		page = 1
 	}
@@ -223,7 +242,7 @@ func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (
 	}
 	err := s.st.View(func(tx *store.Tx) error {
 		var err error
-		if sc, err = s.scopeOf(tx, a); err != nil {
+		if sc, err = s.tenants.scopeOf(tx, a); err != nil {
 			return err
 		}
 		add := func(u store.User) (bool, error) {
@@ -273,7 +292,7 @@ func (s *Service) ListUsersFor(a Actor, page, limit int, group, status string) (
 // UpdateUser applies a PATCH: nil fields are left alone. Moving the
 // address or number of an enabled e-mail or SMS factor is guarded and
 // turns that factor off (mayRedirectFactors, resetMovedFactors).
-func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req api.UpdateUserRequest) (api.User, error) {
+func (s *Users) UpdateUser(ctx context.Context, a change.Actor, idOrName string, req api.UpdateUserRequest) (api.User, error) {
 	var out api.User
 	if req.FirstName != nil {
 		if err := checkName("firstName", *req.FirstName); err != nil {
@@ -305,21 +324,21 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 	} else if req.TenantSlug != nil {
 		return out, invalid("send tenantSlug with its tenantId")
 	}
-	redirect, err := s.mayRedirectFactors(ctx, a, idOrName, req)
+	redirect, err := s.login.MayRedirectFactors(ctx, a, idOrName, req)
 	if err != nil {
 		return out, err
 	}
 	var u store.User
 	var c store.Credential
 	err = s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupUserIn(tx, a, idOrName)
+		cur, err := s.tenants.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
-		if err := s.MayActOn(a, cur.ID); err != nil {
+		if err := s.tenants.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
-		if err := s.resetMovedFactors(tx, a, cur, req, redirect); err != nil {
+		if err := s.login.ResetMovedFactors(tx, a, cur, req, redirect); err != nil {
 			return err
 		}
 		var changed []string
@@ -327,10 +346,10 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 			if err := checkGroupsExist(tx, dedupe(*req.Groups)); err != nil {
 				return err
 			}
-			if err := s.checkGroupsVisible(tx, a, dedupe(*req.Groups)); err != nil {
+			if err := s.tenants.checkGroupsVisible(tx, a, dedupe(*req.Groups)); err != nil {
 				return err
 			}
-			if err := s.mayConferGroups(tx, a, dedupe(*req.Groups)); err != nil {
+			if err := s.tenants.mayConferGroups(tx, a, dedupe(*req.Groups)); err != nil {
 				return err
 			}
 			changed = append(changed, "groups")
@@ -395,7 +414,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, idOrName string, req 
 // before it (the refresh grant checks the family's creation against the
 // epoch); revoking the families only cleans up. store.RefreshFamily's
 // Subject is the user's or application's record ID.
-func (s *Service) endSessions(id string) int {
+func (s *core) endSessions(id string) int {
 	n := 0
 	for {
 		k, err := s.st.RefreshFamilies().RevokeSubjectUpTo(id, memberBatch)
@@ -413,14 +432,14 @@ func (s *Service) endSessions(id string) int {
 // DeleteUser removes a user, their credentials, login state and sessions
 // in one transaction; tokens they hold stop passing at once (the subject
 // is gone from the index).
-func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) error {
+func (s *Users) DeleteUser(ctx context.Context, a change.Actor, idOrName string) error {
 	var id string
 	err := s.st.Update(func(tx *store.Tx) error {
-		u, err := s.lookupUserIn(tx, a, idOrName)
+		u, err := s.tenants.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
-		if err := s.MayActOn(a, u.ID); err != nil {
+		if err := s.tenants.MayActOn(a, u.ID); err != nil {
 			return err
 		}
 		id = u.ID
@@ -446,15 +465,15 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, idOrName string) erro
 // editUser applies edit to a user the actor may act on and stages the
 // audit entry typ, in one transaction, then refreshes the index and
 // epochs: the common shape of disable, enable and forced logout.
-func (s *Service) editUser(a Actor, idOrName, typ string, edit func(*store.User)) (store.User, store.Credential, error) {
+func (s *Users) editUser(a change.Actor, idOrName, typ string, edit func(*store.User)) (store.User, store.Credential, error) {
 	var u store.User
 	var c store.Credential
 	err := s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupUserIn(tx, a, idOrName)
+		cur, err := s.tenants.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
-		if err := s.MayActOn(a, cur.ID); err != nil {
+		if err := s.tenants.MayActOn(a, cur.ID); err != nil {
 			return err
 		}
 		if u, err = tx.Users().Update(cur.ID, func(u store.User) (store.User, error) { edit(&u); return u, nil }); err != nil {
@@ -474,7 +493,7 @@ func (s *Service) editUser(a Actor, idOrName, typ string, edit func(*store.User)
 
 // SetUserEnabled enables or disables a user. Disabling also ends every
 // session, like a forced logout.
-func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, enabled bool) (api.User, error) {
+func (s *Users) SetUserEnabled(ctx context.Context, a change.Actor, idOrName string, enabled bool) (api.User, error) {
 	now := s.now().UTC()
 	typ := "user.enable"
 	if !enabled {
@@ -498,7 +517,7 @@ func (s *Service) SetUserEnabled(ctx context.Context, a Actor, idOrName string, 
 // Logout is a forced logout: the user's epoch moves in one transaction
 // with its audit entry, so access tokens issued before it stop passing
 // decisions at once; then every refresh family is revoked (endSessions).
-func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
+func (s *Users) Logout(ctx context.Context, a change.Actor, idOrName string) error {
 	now := s.now().UTC()
 	u, _, err := s.editUser(a, idOrName, "user.logout", func(u *store.User) { u.LogoutAt = now })
 	if err != nil {
@@ -513,19 +532,19 @@ func (s *Service) Logout(ctx context.Context, a Actor, idOrName string) error {
 // it must be changed (UpdatePassword) before it is good for anything
 // else. Every session ends. On the data plane, resetting one's own
 // password needs a step-up.
-func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, newPassword []byte) (generated []byte, err error) {
+func (s *Users) ResetPassword(ctx context.Context, a change.Actor, idOrName string, newPassword []byte) (generated []byte, err error) {
 	u, err := s.GetUserFor(a, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.MayActOn(a, u.ID); err != nil {
+	if err := s.tenants.MayActOn(a, u.ID); err != nil {
 		return nil, err
 	}
 	if !a.Admin && a.SubjectID == u.ID {
 		// A stolen access token must not set its holder's password; the
 		// user changes their own with update-password, which asks for
 		// the old one.
-		if err := s.stepUp(ctx, a, "reset your own password (change it with PATCH /v1/users/{id}/update-password, which asks for the old one)"); err != nil {
+		if err := s.login.StepUp(ctx, a, "reset your own password (change it with PATCH /v1/users/{id}/update-password, which asks for the old one)"); err != nil {
 			return nil, err
 		}
 	}
@@ -583,7 +602,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, idOrName string, n
 // UpdatePassword is a user changing their own password: the old one is
 // verified like a sign-in (a failure counts toward lockout), the new one
 // must pass the policy and differ from the old.
-func (s *Service) UpdatePassword(ctx context.Context, a Actor, idOrName string, oldPassword, newPassword []byte) error {
+func (s *Users) UpdatePassword(ctx context.Context, a change.Actor, idOrName string, oldPassword, newPassword []byte) error {
 	if len(oldPassword) == 0 || len(newPassword) == 0 {
 		return missing("oldPassword", "newPassword")
 	}
@@ -591,7 +610,7 @@ func (s *Service) UpdatePassword(ctx context.Context, a Actor, idOrName string, 
 	if err != nil {
 		return err
 	}
-	if err := s.checkPassword(ctx, a, u.ID, oldPassword); err != nil {
+	if err := s.login.CheckPassword(ctx, a, u.ID, oldPassword); err != nil {
 		return err
 	}
 	if string(oldPassword) == string(newPassword) {

@@ -56,7 +56,7 @@ func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions) 
 // user makes a user with a generated password and an e-mail address.
 func (e *env) user(t *testing.T, name string, groups ...string) api.CreatedUser {
 	t.Helper()
-	u, err := e.svc.CreateUser(context.Background(), admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", Groups: groups})
+	u, err := e.svc.Users().CreateUser(context.Background(), admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", Groups: groups})
 	require.NoError(t, err)
 	return u
 }

@@ -115,7 +115,7 @@ func TestResendLimit(t *testing.T) {
 	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
 		URL: gw.URL, Template: `{"to":"{{phone}}","text":"{{message}}"}`, CAPEM: ca.PEM})
 	require.NoError(t, err)
-	u, err := e.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "sam", Email: "sam@example.com", PhoneNumber: "+4915112345678"})
+	u, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "sam", Email: "sam@example.com", PhoneNumber: "+4915112345678"})
 	require.NoError(t, err)
 	for range 3 {
 		_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)

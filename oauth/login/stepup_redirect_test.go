@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/identity/identitytest"
@@ -77,8 +78,8 @@ func (d deliveredEnv) enrolSMS(t *testing.T, userID, to string) {
 	require.NoError(t, err)
 }
 
-func userActor(id string, s *identity.Session) identity.Actor {
-	return identity.Actor{Name: "user:" + id, Source: "203.0.113.9", SubjectID: id, Session: s}
+func userActor(id string, s *change.Session) change.Actor {
+	return change.Actor{Name: "user:" + id, Source: "203.0.113.9", SubjectID: id, Session: s}
 }
 
 const thiefPassword = "correct-Horse-battery-77-staple"
@@ -94,7 +95,7 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
-	v, err := d.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com",
+	v, err := d.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com",
 		PhoneNumber: "+4915100000001", Groups: []string{"identity-editor-group"}})
 	require.NoError(t, err)
 	d.enrolEmail(t, v.ID, "vera@example.com")
@@ -104,11 +105,11 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 
 	evil, evilPhone := "thief@evil.example", "+4915199999999"
 	now := d.clock.Now()
-	weak := &identity.Session{AuthTime: now, AMR: []string{login.AMRPassword}}
-	mallorysStrong := &identity.Session{AuthTime: now, AMR: []string{login.AMRPassword, login.AMROTP}}
+	weak := &change.Session{AuthTime: now, AMR: []string{login.AMRPassword}}
+	mallorysStrong := &change.Session{AuthTime: now, AMR: []string{login.AMRPassword, login.AMROTP}}
 	for _, tc := range []struct {
 		name  string
-		actor identity.Actor
+		actor change.Actor
 		req   api.UpdateUserRequest
 		want  error
 		says  string
@@ -121,10 +122,10 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 		{"another user's phone number", userActor(m.ID, nil), api.UpdateUserRequest{PhoneNumber: &evilPhone}, api.ErrForbidden, "only the admin socket"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := d.svc.UpdateUser(ctx, tc.actor, v.ID, tc.req)
+			_, err := d.svc.Users().UpdateUser(ctx, tc.actor, v.ID, tc.req)
 			require.ErrorIs(t, err, tc.want)
 			require.Contains(t, err.Error(), tc.says)
-			got, err := d.svc.GetUser(v.ID)
+			got, err := d.svc.Users().GetUser(v.ID)
 			require.NoError(t, err)
 			require.Equal(t, "vera@example.com", got.Email)
 			require.Equal(t, "+4915100000001", got.PhoneNumber)
@@ -137,19 +138,19 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 	// A change that moves no factor still passes without a step-up.
 	first := "Vera"
 	same := "vera@example.com"
-	_, err = d.svc.UpdateUser(ctx, userActor(v.ID, nil), v.ID, api.UpdateUserRequest{FirstName: &first, Email: &same})
+	_, err = d.svc.Users().UpdateUser(ctx, userActor(v.ID, nil), v.ID, api.UpdateUserRequest{FirstName: &first, Email: &same})
 	require.NoError(t, err, "re-sending the same address moves nothing")
 
 	// Resetting one's own password needs a step-up; another user's
 	// (within the caller's permissions) does not.
-	for _, s := range []*identity.Session{nil, weak} {
-		_, err = d.svc.ResetPassword(ctx, userActor(v.ID, s), v.ID, []byte(thiefPassword))
+	for _, s := range []*change.Session{nil, weak} {
+		_, err = d.svc.Users().ResetPassword(ctx, userActor(v.ID, s), v.ID, []byte(thiefPassword))
 		require.ErrorIs(t, err, api.ErrStepUp)
 		require.Contains(t, err.Error(), "update-password")
 	}
 	_, err = d.signIn.SignIn(ctx, admin, "vera", []byte(thiefPassword))
 	require.ErrorIs(t, err, api.ErrBadLogin, "the refused reset left the password alone")
-	_, err = d.svc.ResetPassword(ctx, userActor(m.ID, nil), v.ID, []byte(thiefPassword))
+	_, err = d.svc.Users().ResetPassword(ctx, userActor(m.ID, nil), v.ID, []byte(thiefPassword))
 	require.NoError(t, err, "a helpdesk reset of another user is unchanged")
 
 	// Even with the password, the codes still go to vera, not to the thief.
@@ -181,7 +182,7 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
-	v, err := d.svc.CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
+	v, err := d.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
 	require.NoError(t, err)
 	d.clock.Add(time.Minute)
 	identitytest.EnrolTOTP(t, d.mfa, d.clock.Now(), v.ID)
@@ -190,14 +191,14 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	_, err = d.mfa.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	d.clock.Add(time.Minute)
-	strong := userActor(v.ID, &identity.Session{AuthTime: d.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}})
+	strong := userActor(v.ID, &change.Session{AuthTime: d.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}})
 
-	_, err = d.svc.ResetPassword(ctx, strong, v.ID, []byte(thiefPassword))
+	_, err = d.svc.Users().ResetPassword(ctx, strong, v.ID, []byte(thiefPassword))
 	require.NoError(t, err, "a step-up session may reset its own password")
 
 	d.clock.Add(time.Second)
 	newMail, newPhone := "vera@new.example", "+4915100000002"
-	got, err := d.svc.UpdateUser(ctx, strong, v.ID, api.UpdateUserRequest{Email: &newMail, PhoneNumber: &newPhone})
+	got, err := d.svc.Users().UpdateUser(ctx, strong, v.ID, api.UpdateUserRequest{Email: &newMail, PhoneNumber: &newPhone})
 	require.NoError(t, err)
 	require.Equal(t, newMail, got.Email)
 	st, err := d.mfa.MFAStatus(v.ID)
@@ -223,7 +224,7 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	require.Equal(t, []int{mails, texts}, []int{len(d.relay.Mails()), d.gw.Count()}, "no code was sent anywhere")
 
 	// The session's factors changed after its sign-in: no more step-ups.
-	_, err = d.svc.ResetPassword(ctx, strong, v.ID, []byte(thiefPassword+"x"))
+	_, err = d.svc.Users().ResetPassword(ctx, strong, v.ID, []byte(thiefPassword+"x"))
 	require.ErrorIs(t, err, api.ErrStepUp)
 	require.Contains(t, err.Error(), "changed after you signed in")
 
@@ -245,7 +246,7 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.clock.Add(time.Minute)
 	newMail := "vera@new.example"
-	got, err := d.svc.UpdateUser(ctx, admin, v.ID, api.UpdateUserRequest{Email: &newMail})
+	got, err := d.svc.Users().UpdateUser(ctx, admin, v.ID, api.UpdateUserRequest{Email: &newMail})
 	require.NoError(t, err)
 	require.False(t, got.MFA, "the only factor moved: the user has none until it is enrolled again")
 	off, err := d.rev.AuditList(time.Time{}, "mfa.disable", 0)
@@ -262,7 +263,7 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 	_, err = d.mfa.MFAVerify(ctx, admin, w.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, "walt@example.com")})
 	require.NoError(t, err)
 	other := "walt@other.example"
-	_, err = d.svc.UpdateUser(ctx, userActor(w.ID, nil), w.ID, api.UpdateUserRequest{Email: &other})
+	_, err = d.svc.Users().UpdateUser(ctx, userActor(w.ID, nil), w.ID, api.UpdateUserRequest{Email: &other})
 	require.NoError(t, err, "no factor is on, so no step-up is needed")
 	_, err = d.mfa.MFAEnable(ctx, userActor(w.ID, nil), w.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail})
 	require.ErrorIs(t, err, api.ErrBadPasscode)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/oauth/login"
@@ -27,26 +28,26 @@ func TestStepUpForCredentialOps(t *testing.T) {
 	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
 	enrolled := e.clock.Now()
 	e.clock.Add(20 * time.Minute)
-	bearer := func(s *identity.Session) identity.Actor {
-		return identity.Actor{Name: "user:" + u.ID, Source: "192.0.2.7", SubjectID: u.ID, Session: s}
+	bearer := func(s *change.Session) change.Actor {
+		return change.Actor{Name: "user:" + u.ID, Source: "192.0.2.7", SubjectID: u.ID, Session: s}
 	}
 	mfa := []string{login.AMRPassword, login.AMROTP}
 	for _, tc := range []struct {
 		name  string
-		actor identity.Actor
+		actor change.Actor
 		want  string // "" = allowed; else a phrase the refusal must carry
 	}{
 		{"admin socket", admin, ""},
-		{"second factor, just now", bearer(&identity.Session{AuthTime: e.clock.Now(), AMR: mfa}), ""},
-		{"second factor, at the max age", bearer(&identity.Session{AuthTime: e.clock.Now().Add(-10 * time.Minute), AMR: mfa}), ""},
-		{"second factor, past the max age", bearer(&identity.Session{AuthTime: e.clock.Now().Add(-10*time.Minute - time.Second), AMR: mfa}), "at most 10m0s old"},
-		{"password only", bearer(&identity.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}), "passed a second factor"},
-		{"signed in before the factor was enrolled", bearer(&identity.Session{AuthTime: enrolled.Add(-time.Second), AMR: mfa}), "changed after you signed in"},
+		{"second factor, just now", bearer(&change.Session{AuthTime: e.clock.Now(), AMR: mfa}), ""},
+		{"second factor, at the max age", bearer(&change.Session{AuthTime: e.clock.Now().Add(-10 * time.Minute), AMR: mfa}), ""},
+		{"second factor, past the max age", bearer(&change.Session{AuthTime: e.clock.Now().Add(-10*time.Minute - time.Second), AMR: mfa}), "at most 10m0s old"},
+		{"password only", bearer(&change.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}), "passed a second factor"},
+		{"signed in before the factor was enrolled", bearer(&change.Session{AuthTime: enrolled.Add(-time.Second), AMR: mfa}), "changed after you signed in"},
 		{"no session", bearer(nil), "sign in again"},
-		{"application token", identity.Actor{Name: "app:abc", SubjectID: "app-id", ClientID: "abc"}, "application token never qualifies"},
+		{"application token", change.Actor{Name: "app:abc", SubjectID: "app-id", ClientID: "abc"}, "application token never qualifies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := e.svc.CreateApplication(ctx, tc.actor, api.CreateApplicationRequest{Name: "svc-" + strings.ReplaceAll(tc.name, " ", "-")})
+			out, err := e.svc.Applications().CreateApplication(ctx, tc.actor, api.CreateApplicationRequest{Name: "svc-" + strings.ReplaceAll(tc.name, " ", "-")})
 			_, perr := e.mfa.MFAPreferred(ctx, tc.actor, u.ID, api.MFATypeApp)
 			if tc.want == "" {
 				require.NoError(t, err)
@@ -74,7 +75,7 @@ func TestStepUpGuardsMFAChanges(t *testing.T) {
 	e := newEnv(t, identity.Config{})
 	ctx := context.Background()
 	u := e.user(t, "jon")
-	weak := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}}
+	weak := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &change.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}}
 	_, err := e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeApp)
 	require.NoError(t, err, "the first factor needs no step-up: there is nothing to step up with")
 	e.clock.Add(time.Second)
@@ -90,7 +91,7 @@ func TestStepUpGuardsMFAChanges(t *testing.T) {
 	require.True(t, st.TOTPEnabled, "the refused disable left TOTP on")
 
 	e.clock.Add(time.Second)
-	strong := identity.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &identity.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}}}
+	strong := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &change.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}}}
 	st, err = e.mfa.MFADisable(ctx, strong, u.ID)
 	require.NoError(t, err)
 	require.False(t, st.Enabled)

@@ -19,14 +19,14 @@ import (
 func TestApplyPolicy(t *testing.T) {
 	t.Parallel()
 	e := identitytest.Open(t, identity.Config{}, credential.HasherOptions{})
-	pol := policy.NewApplier(e.Store, e.Service, e.Clock.Now)
+	pol := policy.NewApplier(e.Store, e.Service.Groups(), e.Clock.Now)
 	ctx := context.Background()
 	admin := identitytest.Admin
-	alice, err := e.Service.CreateUser(ctx, admin, api.CreateUserRequest{Username: "alice", Email: "alice@example.com"})
+	alice, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "alice", Email: "alice@example.com"})
 	require.NoError(t, err)
-	bob, err := e.Service.CreateUser(ctx, admin, api.CreateUserRequest{Username: "bob", Email: "bob@example.com"})
+	bob, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "bob", Email: "bob@example.com"})
 	require.NoError(t, err)
-	app, err := e.Service.CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "fees"})
+	app, err := e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "fees"})
 	require.NoError(t, err)
 	file := func(members string, actions string) []byte {
 		return []byte(`
@@ -45,7 +45,7 @@ actions = [` + actions + `]
 	require.NoError(t, err)
 	require.True(t, dry.DryRun)
 	require.NotEmpty(t, dry.Changes)
-	_, err = e.Service.GetGroup("payments-ops")
+	_, err = e.Service.Groups().GetGroup("payments-ops")
 	require.ErrorIs(t, err, api.ErrNotFound, "a dry run changes nothing")
 
 	res, err := pol.Apply(ctx, admin, first, false)

@@ -21,10 +21,10 @@ import (
 func (e *env) crmViewer(t testing.TB) string {
 	t.Helper()
 	const g = "plugin-crm-viewer-group"
-	_, err := e.id.CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: g})
+	_, err := e.id.Groups().CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: g})
 	require.NoError(t, err)
 	for _, a := range []string{"get", "head"} {
-		_, err = e.id.Grant(ctx(), admin, g, api.Permission{Product: "plugin-crm", Resource: "*", Action: a})
+		_, err = e.id.Groups().Grant(ctx(), admin, g, api.Permission{Product: "plugin-crm", Resource: "*", Action: a})
 		require.NoError(t, err)
 	}
 	return g
@@ -34,7 +34,7 @@ func (e *env) crmViewer(t testing.TB) string {
 // and client ID.
 func (e *env) appToken(t testing.TB, name string, groups ...string) (tok, clientID string) {
 	t.Helper()
-	a, err := e.id.CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: name, Groups: groups})
+	a, err := e.id.Applications().CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: name, Groups: groups})
 	require.NoError(t, err)
 	var out api.TokenResponse
 	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil,
@@ -46,7 +46,7 @@ func (e *env) appToken(t testing.TB, name string, groups ...string) (tok, client
 func (e *env) userToken(t testing.TB, name string, groups ...string) (tok, id string) {
 	t.Helper()
 	const pw = "violet-Harbor-quartz-31"
-	u, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: name, Email: name + "@example.test", Password: pw, Groups: groups})
+	u, err := e.id.Users().CreateUser(ctx(), admin, api.CreateUserRequest{Username: name, Email: name + "@example.test", Password: pw, Groups: groups})
 	require.NoError(t, err)
 	code, out, _ := e.passwordLogin(t, name, pw)
 	require.Equal(t, http.StatusOK, code)

@@ -84,11 +84,11 @@ func ctx() context.Context { return context.Background() }
 // app makes a group with one grant and an application in it.
 func (e *env) app(t testing.TB, name string) api.CreatedApplication {
 	t.Helper()
-	_, err := e.id.CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: name + "-group"})
+	_, err := e.id.Groups().CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: name + "-group"})
 	require.NoError(t, err)
-	_, err = e.id.Grant(ctx(), admin, name+"-group", api.Permission{Product: "midaz", Resource: "accounts", Action: "get"})
+	_, err = e.id.Groups().Grant(ctx(), admin, name+"-group", api.Permission{Product: "midaz", Resource: "accounts", Action: "get"})
 	require.NoError(t, err)
-	a, err := e.id.CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: name, Groups: []string{name + "-group"}})
+	a, err := e.id.Applications().CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: name, Groups: []string{name + "-group"}})
 	require.NoError(t, err)
 	return a
 }
@@ -97,11 +97,11 @@ func (e *env) app(t testing.TB, name string) api.CreatedApplication {
 func (e *env) user(t testing.TB, name, password string) api.CreatedUser {
 	t.Helper()
 	g := name + "-group"
-	_, err := e.id.CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: g})
+	_, err := e.id.Groups().CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: g})
 	require.NoError(t, err)
-	_, err = e.id.Grant(ctx(), admin, g, api.Permission{Product: "midaz", Resource: "ledgers", Action: "get"})
+	_, err = e.id.Groups().Grant(ctx(), admin, g, api.Permission{Product: "midaz", Resource: "ledgers", Action: "get"})
 	require.NoError(t, err)
-	u, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: name, Email: name + "@example.test", Password: password, Groups: []string{g}})
+	u, err := e.id.Users().CreateUser(ctx(), admin, api.CreateUserRequest{Username: name, Email: name + "@example.test", Password: password, Groups: []string{g}})
 	require.NoError(t, err)
 	return u
 }

@@ -60,7 +60,7 @@ func TestIDToken(t *testing.T) {
 			cfg := token.DefaultConfig()
 			cfg.SigningAlg = alg
 			e := newEnv(t, cfg)
-			u, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "ana", Email: "Ana.Souza@Example.test",
+			u, err := e.id.Users().CreateUser(ctx(), admin, api.CreateUserRequest{Username: "ana", Email: "Ana.Souza@Example.test",
 				FirstName: "Ana", LastName: "Souza", Password: "velvet-Quarry-lamp-42"})
 			require.NoError(t, err)
 			// The console sends the e-mail address as the username.
@@ -112,7 +112,7 @@ func TestIDTokenWithOAuth2Library(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "console")
-	_, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "bruno", Email: "bruno@example.test", Password: "copper-Meadow-fig-58"})
+	_, err := e.id.Users().CreateUser(ctx(), admin, api.CreateUserRequest{Username: "bruno", Email: "bruno@example.test", Password: "copper-Meadow-fig-58"})
 	require.NoError(t, err)
 	c := context.WithValue(ctx(), oauth2.HTTPClient, e.hc)
 	oc := oauth2.Config{ClientID: a.ClientID, ClientSecret: a.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: e.srv.URL + "/oauth/token"}}
@@ -176,7 +176,7 @@ func TestPasswordLimitPerAccount(t *testing.T) {
 func TestTenantClaims(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
-	_, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "tina", Email: "tina@example.test",
+	_, err := e.id.Users().CreateUser(ctx(), admin, api.CreateUserRequest{Username: "tina", Email: "tina@example.test",
 		Password: "lantern-Rapid-owl-64", TenantID: "0193c1f2-aaaa-7bbb-8ccc-000000000001", TenantSlug: "acme"})
 	require.NoError(t, err)
 	code, tok, _ := e.passwordLogin(t, "tina@example.test", "lantern-Rapid-owl-64")
@@ -187,7 +187,7 @@ func TestTenantClaims(t *testing.T) {
 	_, idc := e.verifyAgainstJWKS(t, tok.IDToken)
 	require.Equal(t, "acme", idc["tenantSlug"])
 
-	a, err := e.id.CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: "plugin", TenantID: "t-9"})
+	a, err := e.id.Applications().CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: "plugin", TenantID: "t-9"})
 	require.NoError(t, err)
 	code, at, _ := e.lerianToken(t, "/v1/login/oauth/access_token", api.TokenRequest{GrantType: "client_credentials", ClientID: a.ClientID, ClientSecret: a.ClientSecret})
 	require.Equal(t, http.StatusOK, code)

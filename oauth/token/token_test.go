@@ -218,7 +218,7 @@ func TestApplicationAuthorizeRoleSubject(t *testing.T) {
 		})
 	}
 	// Deleting the application ends its tokens at once.
-	require.NoError(t, e.id.DeleteApplication(ctx(), admin, a.ClientID))
+	require.NoError(t, e.id.Applications().DeleteApplication(ctx(), admin, a.ClientID))
 	code, _ := e.authorize(t, out.AccessToken, api.AuthorizeRequest{Sub: a.ClientID, Resource: "accounts", Action: "get", Product: "midaz"})
 	require.Equal(t, http.StatusUnauthorized, code)
 }
@@ -327,7 +327,7 @@ func TestForcedLogoutEndsEarlierTokens(t *testing.T) {
 	require.True(t, d.Authorized)
 
 	e.clock.Add(time.Second)
-	require.NoError(t, e.id.Logout(ctx(), admin, u.ID))
+	require.NoError(t, e.id.Users().Logout(ctx(), admin, u.ID))
 	code, _ = e.authorize(t, tok.AccessToken, req)
 	require.Equal(t, http.StatusUnauthorized, code, "a token from before `accessctl user logout` is no longer authorized")
 	var fail api.Error
@@ -400,7 +400,7 @@ func TestMFAChallenge(t *testing.T) {
 	e.clock.Add(30 * time.Second)
 	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12"}, &ch))
 	e.clock.Add(time.Second)
-	require.NoError(t, e.id.Logout(ctx(), admin, u.ID))
+	require.NoError(t, e.id.Users().Logout(ctx(), admin, u.ID))
 	require.Equal(t, http.StatusUnauthorized, e.postJSON(t, "/v1/login/mfa/verify", nil, api.MFALoginRequest{MFAToken: ch.MFAToken, Passcode: code(), MFAType: "app"}, &fail), "a logout ends open challenges")
 	e.clock.Add(30 * time.Second)
 	require.Equal(t, http.StatusOK, e.postJSON(t, "/v1/login/oauth/access_token", nil, api.TokenRequest{GrantType: "password", Username: "dana", Password: "amber-Falcon-window-12"}, &ch))
@@ -457,9 +457,9 @@ func TestExpiredApplicationTokensRefused(t *testing.T) {
 	cfg := token.DefaultConfig()
 	cfg.AccessTTL.Duration = 3 * time.Hour
 	e := newEnv(t, cfg)
-	_, err := e.id.CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: "g"})
+	_, err := e.id.Groups().CreateGroup(ctx(), admin, api.CreateGroupRequest{Name: "g"})
 	require.NoError(t, err)
-	a, err := e.id.CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: "temp", ExpiresIn: "1h"})
+	a, err := e.id.Applications().CreateApplication(ctx(), admin, api.CreateApplicationRequest{Name: "temp", ExpiresIn: "1h"})
 	require.NoError(t, err)
 	var out api.OAuthTokenResponse
 	require.Equal(t, http.StatusOK, e.postForm(t, "/oauth/token", [2]string{a.ClientID, a.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &out))
@@ -639,7 +639,7 @@ func TestJWTAttacksRefused(t *testing.T) {
 func TestUserWithoutGroups(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
-	u, err := e.id.CreateUser(ctx(), admin, api.CreateUserRequest{Username: "nogroups", Email: "ng@example.test", Password: "lonely-Meadow-signal-27"})
+	u, err := e.id.Users().CreateUser(ctx(), admin, api.CreateUserRequest{Username: "nogroups", Email: "ng@example.test", Password: "lonely-Meadow-signal-27"})
 	require.NoError(t, err)
 	code, tok, _ := e.passwordLogin(t, "nogroups", "lonely-Meadow-signal-27")
 	require.Equal(t, http.StatusOK, code)
@@ -648,6 +648,6 @@ func TestUserWithoutGroups(t *testing.T) {
 	code, d := e.authorize(t, tok.AccessToken, api.AuthorizeRequest{Sub: "lerian/" + u.ID, Resource: "ledgers", Action: "get", Product: "midaz"})
 	require.Equal(t, http.StatusOK, code)
 	require.False(t, d.Authorized, "and is allowed nothing")
-	require.NoError(t, e.id.DeleteUser(ctx(), admin, u.ID))
+	require.NoError(t, e.id.Users().DeleteUser(ctx(), admin, u.ID))
 	require.Equal(t, http.StatusUnauthorized, e.do(t, "GET", "/v1/userinfo", bearer, nil, nil), "a deleted user's token stops at once")
 }

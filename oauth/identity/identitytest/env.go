@@ -55,7 +55,7 @@ func Wire(t testing.TB, st *store.Store, al *audit.Log, idx *authz.Index, cfg id
 	apps := login.NewClients(st, login.Options{Audit: al, Now: now})
 	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: now, Hasher: h, Applications: apps})
 	require.NoError(t, err)
-	signIn, mfa := login.New(st, svc, login.Options{Audit: al, Now: now, Providers: svc.Providers()})
+	signIn, mfa := login.New(st, svc.SignInDirectory(), login.Options{Audit: al, Now: now, Providers: svc.Providers()})
 	svc.UseLogin(signIn, mfa)
 	return Rooms{Service: svc, SignIn: signIn, Enrolment: mfa, Clients: apps}
 }
