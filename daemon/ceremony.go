@@ -7,7 +7,7 @@ import (
 
 	"github.com/accessd/accessd/daemon/ceremony"
 	"github.com/accessd/accessd/oauth/authz"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -36,7 +36,7 @@ func seed(st *store.Store, cfg Config, log *slog.Logger) (adminID string, pw []b
 		return "", nil, fmt.Errorf("daemon: audit log: %w", err)
 	}
 	defer al.Close()
-	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: authz.New(), Log: log})
+	svc, err := directory.New(st, cfg.Identity, directory.Options{Audit: al, Index: authz.New(), Log: log})
 	if err != nil {
 		return "", nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/accessd/accessd/oauth/authz"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/seal"
 )
@@ -33,15 +33,15 @@ type Config struct {
 	Issuer  string `toml:"issuer"`
 	Owner   string `toml:"owner"`
 
-	Seal     SealConfig      `toml:"seal"`
-	Listen   ListenConfig    `toml:"listen"`
-	TLS      TLSConfig       `toml:"tls"`
-	Tokens   token.Config    `toml:"tokens"`
-	Identity identity.Config `toml:"identity"`
-	Authz    AuthzConfig     `toml:"authz"`
-	Audit    AuditConfig     `toml:"audit"`
-	Store    StoreConfig     `toml:"store"`
-	Lockdown LockdownConfig  `toml:"lockdown"`
+	Seal     SealConfig       `toml:"seal"`
+	Listen   ListenConfig     `toml:"listen"`
+	TLS      TLSConfig        `toml:"tls"`
+	Tokens   token.Config     `toml:"tokens"`
+	Identity directory.Config `toml:"identity"`
+	Authz    AuthzConfig      `toml:"authz"`
+	Audit    AuditConfig      `toml:"audit"`
+	Store    StoreConfig      `toml:"store"`
+	Lockdown LockdownConfig   `toml:"lockdown"`
 
 	// file is where the config was read from, for messages; "" for defaults.
 	file string
@@ -108,9 +108,9 @@ func Default() Config {
 			ClientAuth: "request",
 		},
 		Tokens:   token.DefaultConfig(),
-		Identity: identity.DefaultConfig(),
+		Identity: directory.DefaultConfig(),
 		Authz:    AuthzConfig{DefaultProduct: "midaz"},
-		Audit:    AuditConfig{Retention: identity.Duration{Duration: defaultRetention}},
+		Audit:    AuditConfig{Retention: directory.Duration{Duration: defaultRetention}},
 		Store:    StoreConfig{MinFree: defaultMinFree},
 		Lockdown: LockdownConfig{Mode: "enforce"},
 	}
@@ -338,9 +338,9 @@ func expectedType(dotted string) string {
 		}
 	}
 	switch {
-	case t == reflect.TypeFor[identity.Duration]():
+	case t == reflect.TypeFor[directory.Duration]():
 		return `a duration string like "15m" or "720h"`
-	case t == reflect.TypeFor[identity.Size]():
+	case t == reflect.TypeFor[directory.Size]():
 		return `a size string like "19MiB" or "1GiB"`
 	case t.Kind() == reflect.String:
 		return "a quoted string"
@@ -513,7 +513,7 @@ func (c *Config) validate() error {
 		table string
 		err   error
 	}{{"tokens", c.Tokens.Validate()}, {"identity", c.Identity.Validate()}} {
-		var fe *identity.FieldError
+		var fe *directory.FieldError
 		if errors.As(t.err, &fe) {
 			return c.invalid(t.table+"."+fe.Key, "%s", fe.Msg)
 		}

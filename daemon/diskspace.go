@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // StoreConfig is the [store] table.
@@ -25,13 +25,13 @@ type StoreConfig struct {
 	// the disk full kills the process with SIGBUS mid-write, so the
 	// store must stop writing well before the disk is full, and the
 	// floor leaves room for the final flush of Close. "0B" turns both off.
-	MinFree identity.Size `toml:"min_free"`
+	MinFree directory.Size `toml:"min_free"`
 }
 
 // defaultMinFree is [store] min_free when unset: a few memtable flushes
 // and compactions of a large store, and far above what a store of 100k
 // users writes between two checks.
-const defaultMinFree = identity.Size(512 << 20)
+const defaultMinFree = directory.Size(512 << 20)
 
 // diskEvery is how often the watcher reads the free space.
 const diskEvery = time.Second
@@ -70,7 +70,7 @@ type diskGuard struct {
 	floorHit chan uint64                   // receives the free bytes once, below floor
 }
 
-func newDiskGuard(dir string, minFree identity.Size, log *slog.Logger) *diskGuard {
+func newDiskGuard(dir string, minFree directory.Size, log *slog.Logger) *diskGuard {
 	return &diskGuard{dir: dir, minFree: uint64(minFree), floor: uint64(minFree) / 4, log: log,
 		free: statfsFree, floorHit: make(chan uint64, 1)}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // TestDiskGuard walks the free space down and up through min_free and the
@@ -22,7 +22,7 @@ import (
 func TestDiskGuard(t *testing.T) {
 	t.Parallel()
 	free := uint64(0)
-	g := newDiskGuard("/data", identity.Size(16<<20), slog.New(slog.DiscardHandler))
+	g := newDiskGuard("/data", directory.Size(16<<20), slog.New(slog.DiscardHandler))
 	g.free = func(string) (uint64, error) { return free, nil }
 	steps := []struct {
 		free          uint64

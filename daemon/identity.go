@@ -16,7 +16,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
 	"github.com/accessd/accessd/oauth/review"
@@ -30,7 +30,7 @@ import (
 type identityPlane struct {
 	audit  *audit.Log
 	index  *authz.Index
-	svc    *identity.Service
+	svc    *directory.Service
 	mfa    *login.Enrolment
 	review *review.Admin
 	apply  *policy.Applier
@@ -59,7 +59,7 @@ func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane
 	// directory's index; the sign-in room reads the directory, whose
 	// credential operations ask it for their step-up.
 	apps := login.NewClients(st, login.Options{Audit: al, Log: log})
-	svc, err := identity.New(st, cfg.Identity, identity.Options{Audit: al, Index: idx, Log: log, Applications: apps})
+	svc, err := directory.New(st, cfg.Identity, directory.Options{Audit: al, Index: idx, Log: log, Applications: apps})
 	if err != nil {
 		al.Close()
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store/audit"
 )
 
@@ -19,7 +19,7 @@ type AuditConfig struct {
 	// checkpoint that `accessctl audit verify` checks; so the store does
 	// not grow without bound, and the archives can be moved to long-term
 	// storage.
-	Retention identity.Duration `toml:"retention"`
+	Retention directory.Duration `toml:"retention"`
 }
 
 const (

@@ -7,7 +7,7 @@ import (
 
 // Credential holds what a user proves themselves with, apart from the
 // user record admins edit: the password hash (an argon2id PHC string made
-// by oauth/identity, re-made here when its cost parameters rise) and the
+// by oauth/directory, re-made here when its cost parameters rise) and the
 // second factors. Its ID is the user's ID.
 type Credential struct {
 	ID                 string    `json:"id"`

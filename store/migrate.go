@@ -118,7 +118,7 @@ func (s migration) migrateUsersV1() error {
 		}
 		u := old.User
 		// Layout 1 matched usernames case-insensitively by lowercasing;
-		// layout 2 indexes the canonical form oauth/identity makes, which
+		// layout 2 indexes the canonical form oauth/directory makes, which
 		// for the names layout 1 accepted is the lowercase one.
 		if err := txn.Delete(usernameKey(strings.ToLower(u.Username))); err != nil {
 			return err

@@ -100,7 +100,7 @@ var (
 //	1  users carry their password hash, MFA and login counters
 //	2  credentials and login state are records of their own; a group ->
 //	   members index; usernames indexed as given (canonicalised by
-//	   oauth/identity); audit entries staged, then chained
+//	   oauth/directory); audit entries staged, then chained
 //	3  e-mail addresses indexed, folded (FoldEmail), for sign-in by
 //	   address; addresses shared by several accounts marked EmailShared
 const formatVersion = 3

@@ -14,9 +14,9 @@ import (
 // be editing. JSON tags freeze the on-disk encoding; they are not an API.
 type User struct {
 	ID       string `json:"id"`
-	Username string `json:"username"` // canonical form, made by oauth/identity; unique
+	Username string `json:"username"` // canonical form, made by oauth/directory; unique
 	Email    string `json:"email,omitempty"`
-	// PhoneNumber is E.164 (validated by oauth/identity): where SMS codes go.
+	// PhoneNumber is E.164 (validated by oauth/directory): where SMS codes go.
 	PhoneNumber string   `json:"phoneNumber,omitempty"`
 	FirstName   string   `json:"firstName,omitempty"`
 	LastName    string   `json:"lastName,omitempty"`
@@ -43,7 +43,7 @@ type User struct {
 func UserRecordKey(id string) string { return "user/" + id }
 
 // usernameKey is the unique username index key. The store compares
-// usernames byte for byte; oauth/identity canonicalises them first.
+// usernames byte for byte; oauth/directory canonicalises them first.
 func usernameKey(username string) []byte { return []byte("idx/username/" + username) }
 
 // emailKey is the unique e-mail index key of a folded address.
@@ -61,7 +61,7 @@ var sharedMarkValue = []byte("\x00shared")
 // FoldEmail is the form under which e-mail addresses are compared and
 // kept unique: Unicode case folding of the whole address, so
 // "Maria@Example.COM" and "maria@example.com" are one address. The
-// canonical usernames oauth/identity makes are their own fold, so a
+// canonical usernames oauth/directory makes are their own fold, so a
 // username and an address can be compared in this form too.
 func FoldEmail(email string) string { return cases.Fold().String(email) }
 
@@ -182,7 +182,7 @@ func (r *UserRepo) GetByEmail(folded string) (User, error) {
 }
 
 // ReleaseSharedEmail lifts the shared mark of a folded address, once
-// oauth/identity found that one account alone holds it, so that account
+// oauth/directory found that one account alone holds it, so that account
 // may claim it. Releasing an address without a mark does nothing.
 func (r *UserRepo) ReleaseSharedEmail(folded string) error {
 	err := r.x.update(func(txn *badger.Txn) error { return txn.Delete(emailSharedKey(folded)) })

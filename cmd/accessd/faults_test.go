@@ -3,7 +3,7 @@ package main
 // Issue 9 §2, faults, against the real daemon: a disk that fills up, a
 // SIGKILL in the middle of admin writes and token issuance, a TPM that
 // goes away. Power loss is in store/powerloss_test.go, clock jumps in
-// oauth/identity/clock_test.go. Each test says which safety property it
+// oauth/directory/clock_test.go and oauth/login/lockout_test.go. Each test says which safety property it
 // holds; each was seen to fail with that property switched off by hand.
 
 import (

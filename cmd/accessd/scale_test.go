@@ -32,7 +32,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -565,7 +565,7 @@ func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
 	require.NoError(t, err)
 	defer al.Close()
 	idx := authz.New()
-	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx})
+	svc, err := directory.New(st, directory.Config{}, directory.Options{Audit: al, Index: idx})
 	require.NoError(t, err)
 	var after runtime.MemStats
 	t0 := time.Now()
@@ -630,7 +630,7 @@ func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
 	t.Logf("RESULT | 16 writers vs 1, in process | >= 4x | %s x |", med(ratio, "%.1f"))
 }
 
-func scaleServiceWriters(t *testing.T, svc *identity.Service, p scaleParams, n int, d time.Duration) float64 {
+func scaleServiceWriters(t *testing.T, svc *directory.Service, p scaleParams, n int, d time.Duration) float64 {
 	ctx := context.Background()
 	actor := change.Actor{Name: "uid:0", Source: "bench", Admin: true}
 	var ops atomic.Int64

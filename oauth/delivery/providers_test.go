@@ -12,12 +12,12 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/store"
 )
 
-var admin = identitytest.Admin
+var admin = directorytest.Admin
 
 // TestMigrateProviders: providers stored before IDs and defaults existed
 // get an ID each; a category with one provider makes it its default; a
@@ -25,7 +25,7 @@ var admin = identitytest.Admin
 // second run changes nothing.
 func TestMigrateProviders(t *testing.T) {
 	t.Parallel()
-	e := identitytest.Open(t, identity.Config{}, credential.HasherOptions{})
+	e := directorytest.Open(t, directory.Config{}, credential.HasherOptions{})
 	for _, p := range []store.Provider{
 		{Name: "relay", Category: api.ProviderEmail, Type: api.ProviderSMTP, Host: "mail.example.internal", Port: 587, From: "a@example.internal"},
 		{Name: "sms-a", Category: api.ProviderSMS, Type: api.ProviderHTTP, URL: "https://sms-a.example.internal/send"},
@@ -35,7 +35,7 @@ func TestMigrateProviders(t *testing.T) {
 		require.NoError(t, err)
 	}
 	var logs bytes.Buffer
-	svc, err := identity.New(e.Store, identity.Config{}, identity.Options{Audit: e.Audit, Index: e.Index, Now: e.Clock.Now,
+	svc, err := directory.New(e.Store, directory.Config{}, directory.Options{Audit: e.Audit, Index: e.Index, Now: e.Clock.Now,
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	require.NoError(t, svc.Providers().MigrateProviders(context.Background()))
@@ -63,7 +63,7 @@ func TestMigrateProviders(t *testing.T) {
 // shaped like an ID is refused, so the two never collide.
 func TestProviderAddressing(t *testing.T) {
 	t.Parallel()
-	e := identitytest.Open(t, identity.Config{}, credential.HasherOptions{})
+	e := directorytest.Open(t, directory.Config{}, credential.HasherOptions{})
 	ctx := context.Background()
 	p, err := e.Service.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
 	require.NoError(t, err)
@@ -86,7 +86,7 @@ func FuzzProviderRequest(f *testing.F) {
 	f.Add(`{"name":"sms","category":"SMS","type":"twilio","clientId":"AC1","from":"+15550000000","clientSecret":"s3cret-XYZ"}`)
 	f.Add(`{"name":"gw","category":"SMS","url":"https://gw.example/send","template":"{\"to\":\"{{phone}}\",\"m\":\"{{message}}\"}","authHeader":"X-Key","clientSecret":"s3cret-XYZ"}`)
 	f.Add(`{"name":"x","category":"Email","caPem":"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}`)
-	e := identitytest.Open(f, identity.Config{}, credential.HasherOptions{})
+	e := directorytest.Open(f, directory.Config{}, credential.HasherOptions{})
 	f.Fuzz(func(t *testing.T, body string) {
 		var req api.CreateProviderRequest
 		if api.DecodeJSON(strings.NewReader(body), &req) != nil {

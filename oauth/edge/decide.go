@@ -12,7 +12,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
 )
@@ -125,7 +125,7 @@ func overview(index Index, id, defaultProduct string) map[string][]string {
 		plain = index.Permissions(id, "")
 	}
 	_, wild := out["*"]
-	for _, res := range identity.Resources {
+	for _, res := range directory.Resources {
 		acts := slices.Concat(plain[res], plain["*"])
 		switch {
 		case slices.Contains(acts, "*"):

@@ -9,7 +9,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
 )
@@ -37,7 +37,7 @@ type FieldRotator interface {
 
 // Planes are the rooms the routes of both planes ask.
 type Planes struct {
-	Identity *identity.Service
+	Identity *directory.Service
 	// MFA is the users' second-factor enrolment (oauth/login).
 	MFA    Enrolment
 	Tokens *token.Server

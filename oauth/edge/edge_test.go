@@ -14,8 +14,8 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/store"
 )
 
@@ -32,7 +32,7 @@ func (r refusingRotator) RotateFields(store.RotateFieldsOptions) (store.FieldRot
 // name, before it touches a room.
 func TestAdminRoutesNameTheirCaller(t *testing.T) {
 	t.Parallel()
-	e := identitytest.Open(t, identity.DefaultConfig(), credential.HasherOptions{})
+	e := directorytest.Open(t, directory.DefaultConfig(), credential.HasherOptions{})
 	mux := Admin(Planes{
 		Identity: e.Service, MFA: e.Enrolment, Index: e.Index, Audit: e.Audit,
 		AdminActor: func(*http.Request) (change.Actor, error) {
@@ -63,7 +63,7 @@ func TestAdminRoutesNameTheirCaller(t *testing.T) {
 // route nobody registered is the catalogue's not-found, naming it.
 func TestDataPlaneHealthAndNotFound(t *testing.T) {
 	t.Parallel()
-	e := identitytest.Open(t, identity.DefaultConfig(), credential.HasherOptions{})
+	e := directorytest.Open(t, directory.DefaultConfig(), credential.HasherOptions{})
 	mux := Data(Planes{Identity: e.Service, MFA: e.Enrolment, Index: e.Index, Audit: e.Audit})
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest("GET", "/health", nil))

@@ -14,7 +14,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // Plane is what the Identity routes need to know about the plane they
@@ -68,13 +68,13 @@ type Reviewer interface {
 }
 
 type identityRoutes struct {
-	svc   *identity.Service
+	svc   *directory.Service
 	plane Plane
 	m     *http.ServeMux
 }
 
 // IdentityRoutes registers the Identity API on mux for one plane.
-func IdentityRoutes(mux *http.ServeMux, svc *identity.Service, plane Plane) {
+func IdentityRoutes(mux *http.ServeMux, svc *directory.Service, plane Plane) {
 	if plane.Log == nil {
 		plane.Log = slog.Default()
 	}

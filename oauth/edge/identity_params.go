@@ -11,7 +11,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // Lists are answered as Lerian's Identity API answers them: a bare JSON
@@ -28,13 +28,13 @@ type pageParams struct{ page, limit int }
 // pageOf reads ?page= and ?limit=; a value that is not a number in range
 // is Lerian's AUT-0004, naming the parameter and its range.
 func pageOf(r *http.Request) (pageParams, error) {
-	p := pageParams{page: 1, limit: identity.DefaultLimit}
+	p := pageParams{page: 1, limit: directory.DefaultLimit}
 	q := r.URL.Query()
 	for _, f := range []struct {
 		name     string
 		dst      *int
 		min, max int
-	}{{"page", &p.page, 1, identity.MaxPage}, {"limit", &p.limit, 1, identity.MaxLimit}} {
+	}{{"page", &p.page, 1, directory.MaxPage}, {"limit", &p.limit, 1, directory.MaxLimit}} {
 		v, ok := q[f.name]
 		if !ok {
 			continue

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // FuzzPageOf: ?page= and ?limit= come from any caller; pageOf never
@@ -24,7 +24,7 @@ func FuzzPageOf(f *testing.F) {
 			require.ErrorIs(t, err, api.ErrInvalidQuery, "%q: %v is not AUT-0004", q, err)
 			return
 		}
-		require.True(t, p.page >= 1 && p.page <= identity.MaxPage, "%q: accepted out of range %+v", q, p)
-		require.True(t, p.limit >= 1 && p.limit <= identity.MaxLimit, "%q: accepted out of range %+v", q, p)
+		require.True(t, p.page >= 1 && p.page <= directory.MaxPage, "%q: accepted out of range %+v", q, p)
+		require.True(t, p.limit >= 1 && p.limit <= directory.MaxLimit, "%q: accepted out of range %+v", q, p)
 	})
 }

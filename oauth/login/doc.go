@@ -9,7 +9,7 @@
 // password, settles the attempt with its audit entry and says whether a
 // second factor is due; VerifySecondFactor (secondfactor.go) reserves,
 // checks the code (otp.go for delivered ones) and settles the same way.
-// The directory (oauth/identity) is reached only through Directory; it
+// The directory (oauth/directory) is reached only through Directory; it
 // asks back, for its own credential operations, the step-up and the
 // password check (SignIn) and the rules on moving a delivered factor's
 // address (Enrolment).

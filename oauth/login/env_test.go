@@ -14,9 +14,9 @@ import (
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/edge"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/store"
@@ -25,12 +25,12 @@ import (
 )
 
 // env is one test's directory and the sign-in rooms over it
-// (identitytest), on a movable clock and with cheap argon2id costs.
+// (directorytest), on a movable clock and with cheap argon2id costs.
 type env struct {
 	st      *store.Store
 	log     *audit.Log
 	idx     *authz.Index
-	svc     *identity.Service
+	svc     *directory.Service
 	signIn  *login.SignIn
 	mfa     *login.Enrolment
 	clients *login.Clients
@@ -38,17 +38,17 @@ type env struct {
 	clock   *testkit.Clock
 }
 
-var admin = identitytest.Admin
+var admin = directorytest.Admin
 
-func newEnv(t testing.TB, cfg identity.Config) *env {
+func newEnv(t testing.TB, cfg directory.Config) *env {
 	t.Helper()
 	return newEnvWith(t, cfg, credential.HasherOptions{})
 }
 
 // newEnvWith is newEnv hashing with ho (zero Params: cheap).
-func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions) *env {
+func newEnvWith(t testing.TB, cfg directory.Config, ho credential.HasherOptions) *env {
 	t.Helper()
-	ie := identitytest.Open(t, cfg, ho)
+	ie := directorytest.Open(t, cfg, ho)
 	rev := review.New(ie.Store, review.Options{Audit: ie.Audit, Index: ie.Index, Now: ie.Clock.Now})
 	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, signIn: ie.SignIn, mfa: ie.Enrolment, clients: ie.Clients, rev: rev, clock: ie.Clock}
 }
@@ -71,7 +71,7 @@ func (e *env) routes(admin bool) http.Handler {
 		Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
 	plane.Authenticate = func(r *http.Request) (change.Actor, error) {
 		if admin {
-			return identitytest.Admin, nil
+			return directorytest.Admin, nil
 		}
 		id := r.Header.Get("X-Test-Subject")
 		if id == "" {

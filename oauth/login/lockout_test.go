@@ -12,7 +12,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
 )
 
@@ -22,7 +22,7 @@ func TestLockoutParallelGuesses(t *testing.T) {
 	// are in flight long before five have been checked, so only the
 	// atomic reservation keeps the count at five.
 	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
-	e := newEnvWith(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}},
+	e := newEnvWith(t, directory.Config{LockoutAttempts: 5, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}},
 		credential.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
 	ctx := context.Background()
 	u := e.user(t, "erin")
@@ -54,7 +54,7 @@ func TestLockoutParallelGuesses(t *testing.T) {
 
 func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	e.user(t, "frank")
 	_, err1 := e.signIn.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
 	_, err2 := e.signIn.Login(context.Background(), admin, "frank", []byte("whatever-password"))
@@ -66,7 +66,7 @@ func TestMFAWithOathtool(t *testing.T) {
 	t.Parallel()
 	_, err := exec.LookPath("oathtool")
 	require.NoError(t, err, "oathtool is required (apt-get install oathtool; scripts/test installs it)")
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.user(t, "ivan", "admin-group")
 	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
@@ -111,7 +111,7 @@ func TestMFAWithOathtool(t *testing.T) {
 // other (a review found the account locked for good).
 func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
+	e := newEnv(t, directory.Config{LockoutAttempts: 5, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}})
 	u := e.user(t, "judy")
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -130,7 +130,7 @@ func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
 // attacker with the password could guess codes for ever.
 func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{LockoutAttempts: 5})
+	e := newEnv(t, directory.Config{LockoutAttempts: 5})
 	ctx := context.Background()
 	u := e.user(t, "kim")
 	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
@@ -159,7 +159,7 @@ func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
 // failures are being counted.
 func TestClockJumpLockout(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.user(t, "clocky")
 	lock := func() {

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
 )
 
@@ -46,7 +46,7 @@ func attemptAtOnce(t *testing.T, n int, checkedErr error, attempt func() error) 
 // times before the account locks, and then even the right code waits.
 func TestLockoutParallelCodes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{LockoutAttempts: 5, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
+	e := newEnv(t, directory.Config{LockoutAttempts: 5, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}})
 	ctx := context.Background()
 	u := e.user(t, "quinn")
 	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -26,7 +26,7 @@ var sentCode = regexp.MustCompile(`code is (\d{6})\b`)
 // audited with the provider and the user ID only.
 func TestDeliveredCodes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{LockoutAttempts: 50})
+	e := newEnv(t, directory.Config{LockoutAttempts: 50})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
@@ -108,7 +108,7 @@ func TestDeliveredCodes(t *testing.T) {
 // TestResendLimit: three codes in a burst per user, then one a minute.
 func TestResendLimit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	gw := deliverytest.NewGateway(t, ca, 0)

@@ -16,7 +16,7 @@ import (
 type Actor = change.Actor
 
 // Directory is all the sign-in room asks of the users directory
-// (oauth/identity): finding the account a name signs in to, a user's
+// (oauth/directory): finding the account a name signs in to, a user's
 // record with its credential, the user as a caller may see it (its
 // tenant's scope), the shared password hasher and the lockout policy.
 type Directory interface {

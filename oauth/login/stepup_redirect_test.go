@@ -11,8 +11,8 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/login"
 )
 
@@ -26,7 +26,7 @@ type deliveredEnv struct {
 }
 
 func newDeliveredEnv(t *testing.T) deliveredEnv {
-	e := newEnv(t, identity.Config{LockoutAttempts: 50})
+	e := newEnv(t, directory.Config{LockoutAttempts: 50})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
@@ -185,7 +185,7 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	v, err := d.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
 	require.NoError(t, err)
 	d.clock.Add(time.Minute)
-	identitytest.EnrolTOTP(t, d.mfa, d.clock.Now(), v.ID)
+	directorytest.EnrolTOTP(t, d.mfa, d.clock.Now(), v.ID)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
 	_, err = d.mfa.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/login"
 )
 
@@ -21,11 +21,11 @@ import (
 // each refusal names what is missing. The admin plane needs none of it.
 func TestStepUpForCredentialOps(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{CredentialOpsMaxAge: identity.Duration{Duration: 10 * time.Minute}})
+	e := newEnv(t, directory.Config{CredentialOpsMaxAge: directory.Duration{Duration: 10 * time.Minute}})
 	ctx := context.Background()
 	u := e.user(t, "ines")
 	e.clock.Add(time.Minute)
-	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
+	directorytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
 	enrolled := e.clock.Now()
 	e.clock.Add(20 * time.Minute)
 	bearer := func(s *change.Session) change.Actor {
@@ -72,14 +72,14 @@ func TestStepUpForCredentialOps(t *testing.T) {
 // factor, but not disable one, enrol another or change the preferred one.
 func TestStepUpGuardsMFAChanges(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.user(t, "jon")
 	weak := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &change.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}}
 	_, err := e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeApp)
 	require.NoError(t, err, "the first factor needs no step-up: there is nothing to step up with")
 	e.clock.Add(time.Second)
-	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
+	directorytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
 	_, err = e.mfa.MFADisable(ctx, weak, u.ID)
 	require.ErrorIs(t, err, api.ErrStepUp)
 	_, err = e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeEmail)

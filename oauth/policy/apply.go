@@ -13,7 +13,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 )
 
@@ -115,7 +115,7 @@ func (s *Applier) policyState(tx *store.Tx, desired Policy) ([]GroupState, error
 		if err != nil {
 			return nil, err
 		}
-		st := GroupState{Name: g.Name, Description: g.Description, Permissions: identity.APIPerms(g.Permissions)}
+		st := GroupState{Name: g.Name, Description: g.Description, Permissions: directory.APIPerms(g.Permissions)}
 		ms, err := tx.Groups().Members(g.Name)
 		if err != nil {
 			return nil, err
@@ -145,13 +145,13 @@ func (s *Applier) applyChange(tx *store.Tx, c Change, groups map[string][]api.Pe
 	editGroup := func(fn func(*store.Group) error) error {
 		g, err := tx.Groups().Update(c.Group, func(g store.Group) (store.Group, error) { return g, fn(&g) })
 		if err == nil {
-			groups[g.Name] = identity.APIPerms(g.Permissions)
+			groups[g.Name] = directory.APIPerms(g.Permissions)
 		}
 		return err
 	}
 	switch c.Kind {
 	case CreateGroup:
-		if err := identity.CheckGroupName(c.Group); err != nil {
+		if err := directory.CheckGroupName(c.Group); err != nil {
 			return err
 		}
 		_, err := tx.Groups().Create(store.Group{Name: c.Group, Description: c.Description})
@@ -160,7 +160,7 @@ func (s *Applier) applyChange(tx *store.Tx, c Change, groups map[string][]api.Pe
 	case SetDescription:
 		return editGroup(func(g *store.Group) error { g.Description = c.Description; return nil })
 	case Grant, Revoke:
-		p, err := identity.NormPermission(c.Permission)
+		p, err := directory.NormPermission(c.Permission)
 		if c.Kind == Revoke {
 			// A revoke names the permission as stored.
 			p, err = store.Permission{Product: c.Permission.Product, Resource: c.Permission.Resource, Action: c.Permission.Action}, nil
@@ -180,7 +180,7 @@ func (s *Applier) applyChange(tx *store.Tx, c Change, groups map[string][]api.Pe
 		if err != nil {
 			return err
 		}
-		gs, err := identity.SetMembership(tx, m, c.Group, c.Kind == AddMember)
+		gs, err := directory.SetMembership(tx, m, c.Group, c.Kind == AddMember)
 		if err != nil {
 			return err
 		}

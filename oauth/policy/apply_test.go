@@ -8,8 +8,8 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/policy"
 )
 
@@ -18,10 +18,10 @@ import (
 // nothing, revocation is code too, and a failed apply applies nothing.
 func TestApplyPolicy(t *testing.T) {
 	t.Parallel()
-	e := identitytest.Open(t, identity.Config{}, credential.HasherOptions{})
+	e := directorytest.Open(t, directory.Config{}, credential.HasherOptions{})
 	pol := policy.NewApplier(e.Store, e.Service.Groups(), e.Clock.Now)
 	ctx := context.Background()
-	admin := identitytest.Admin
+	admin := directorytest.Admin
 	alice, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "alice", Email: "alice@example.com"})
 	require.NoError(t, err)
 	bob, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "bob", Email: "bob@example.com"})

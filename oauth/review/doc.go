@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/authz"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -62,7 +62,7 @@ func New(st *store.Store, opt Options) *Admin {
 		opt.Now = time.Now
 	}
 	if opt.MaxSecretAge <= 0 {
-		opt.MaxSecretAge = identity.DefaultConfig().MaxSecretAge.Duration
+		opt.MaxSecretAge = directory.DefaultConfig().MaxSecretAge.Duration
 	}
 	return &Admin{st: st, audit: opt.Audit, index: opt.Index, maxSecretAge: opt.MaxSecretAge, log: opt.Log, now: opt.Now}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 )
 
@@ -52,7 +52,7 @@ func (s *Admin) Review(stale time.Duration) (api.Review, error) {
 			return err
 		}
 		for _, g := range groups {
-			if isAdminPerms(identity.APIPerms(g.Permissions)) {
+			if isAdminPerms(directory.APIPerms(g.Permissions)) {
 				adminGroups[g.Name] = true
 			}
 		}
@@ -99,7 +99,7 @@ func (s *Admin) Review(stale time.Duration) (api.Review, error) {
 				return err
 			}
 			var newest time.Time
-			for _, h := range identity.LiveSecrets(a.SecretHashes, now) {
+			for _, h := range directory.LiveSecrets(a.SecretHashes, now) {
 				if h.CreatedAt.After(newest) {
 					newest = h.CreatedAt
 				}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/review"
 )
 
@@ -21,9 +21,9 @@ import (
 func TestReviewFlags(t *testing.T) {
 	t.Parallel()
 	maxAge := 90 * 24 * time.Hour
-	e := identitytest.Open(t, identity.Config{MaxSecretAge: identity.Duration{Duration: maxAge}}, credential.HasherOptions{})
+	e := directorytest.Open(t, directory.Config{MaxSecretAge: directory.Duration{Duration: maxAge}}, credential.HasherOptions{})
 	rv := review.New(e.Store, review.Options{Audit: e.Audit, Index: e.Index, MaxSecretAge: maxAge, Now: e.Clock.Now})
-	ctx, admin := context.Background(), identitytest.Admin
+	ctx, admin := context.Background(), directorytest.Admin
 	_, err := e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "lonely"})
 	require.NoError(t, err)
 	boss, err := e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "boss", Groups: []string{"admin-group"}})

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // Config is the [tokens] table of accessd.toml; the TOML names are part
@@ -12,10 +12,10 @@ import (
 type Config struct {
 	// SigningAlg is "ES256" (default), "RS256" (lib-auth's local M2M
 	// verifier accepts only RS256) or "EdDSA".
-	SigningAlg  string            `toml:"signing_alg"`
-	AccessTTL   identity.Duration `toml:"access_ttl"`
-	RefreshTTL  identity.Duration `toml:"refresh_ttl"`
-	KeyRotation identity.Duration `toml:"key_rotation"`
+	SigningAlg  string             `toml:"signing_alg"`
+	AccessTTL   directory.Duration `toml:"access_ttl"`
+	RefreshTTL  directory.Duration `toml:"refresh_ttl"`
+	KeyRotation directory.Duration `toml:"key_rotation"`
 	// DefaultClient is the client_id/azp of a password grant sent without
 	// clientId.
 	DefaultClient string `toml:"default_client"`
@@ -37,9 +37,9 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		SigningAlg:    "ES256",
-		AccessTTL:     identity.Duration{Duration: time.Hour},
-		RefreshTTL:    identity.Duration{Duration: 24 * time.Hour},
-		KeyRotation:   identity.Duration{Duration: 720 * time.Hour},
+		AccessTTL:     directory.Duration{Duration: time.Hour},
+		RefreshTTL:    directory.Duration{Duration: 24 * time.Hour},
+		KeyRotation:   directory.Duration{Duration: 720 * time.Hour},
 		DefaultClient: "lerian",
 
 		PasswordPerMinutePerUser:      10,
@@ -53,7 +53,7 @@ func DefaultConfig() Config {
 // lifetimes too short to use.
 func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
-		return &identity.FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
+		return &directory.FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	switch c.SigningAlg {
 	case "ES256", "RS256", "EdDSA":

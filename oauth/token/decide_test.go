@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest/testkit"
@@ -167,7 +167,7 @@ func TestPermissionsGolden(t *testing.T) {
 	e := newEnv(t, token.DefaultConfig())
 	crm := e.crmViewer(t)
 	groups := []string{crm}
-	for _, g := range identity.DefaultGroups() {
+	for _, g := range directory.DefaultGroups() {
 		groups = append(groups, g.Name)
 	}
 	for i, g := range groups {
@@ -222,8 +222,8 @@ func TestPermissionsAgreeWithDecisions(t *testing.T) {
 	e := newEnv(t, token.DefaultConfig())
 	groups := []string{e.crmViewer(t)}
 	resources := []string{"*", "accounts", "ledgers", "organizations", "transactions", "contacts", "holders", "nonexistent"}
-	resources = append(resources, identity.Resources...)
-	for _, g := range identity.DefaultGroups() {
+	resources = append(resources, directory.Resources...)
+	for _, g := range directory.DefaultGroups() {
 		groups = append(groups, g.Name)
 		for _, p := range g.Permissions {
 			resources = append(resources, p.Resource)
@@ -247,7 +247,7 @@ func TestPermissionsAgreeWithDecisions(t *testing.T) {
 					decided := product
 					if product == "" {
 						decided = "midaz"
-						if slices.Contains(identity.Resources, r) {
+						if slices.Contains(directory.Resources, r) {
 							decided = ""
 						}
 					}

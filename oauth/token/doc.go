@@ -32,7 +32,7 @@
 //     revocation by jti, and the subject's epoch (deleted, disabled,
 //     logged out) from memory.
 //   - No secret is stored in the clear. Client secrets are compared as
-//     keyed HMACs (oauth/identity), refresh tokens are stored as keyed
+//     keyed HMACs (oauth/directory), refresh tokens are stored as keyed
 //     hashes, MFA challenges by SHA-256 in memory, signing private keys as
 //     sealed fields of the store.
 //   - A refresh token is spent by its use. Presenting a spent one again

@@ -19,9 +19,9 @@ import (
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/edge"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -37,8 +37,8 @@ type env struct {
 	st    *store.Store
 	al    *audit.Log
 	idx   *authz.Index
-	id    *identity.Service
-	rooms identitytest.Rooms
+	id    *directory.Service
+	rooms directorytest.Rooms
 	tok   *token.Server
 	clock *testkit.Clock
 	srv   *httptest.Server
@@ -62,7 +62,7 @@ func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
 	h, err := credential.NewHasher(credential.HasherOptions{Params: credential.TestParams()})
 	require.NoError(t, err)
 	idx := authz.New()
-	r := identitytest.Wire(t, st, al, idx, identity.Config{}, c.Now, h)
+	r := directorytest.Wire(t, st, al, idx, directory.Config{}, c.Now, h)
 	svc := r.Service
 	_, _, err = svc.Bootstrap(context.Background())
 	require.NoError(t, err)
@@ -74,7 +74,7 @@ func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
 }
 
 // tokenOptions wires a token server to the rooms r as the daemon does.
-func tokenOptions(r identitytest.Rooms, al *audit.Log, idx *authz.Index, c *testkit.Clock, iss, product string) token.Options {
+func tokenOptions(r directorytest.Rooms, al *audit.Log, idx *authz.Index, c *testkit.Clock, iss, product string) token.Options {
 	return token.Options{Issuer: iss, Owner: "lerian", Sessions: r.Service, Clients: r.Clients, ClientAuth: r.Clients, SignIn: r.SignIn,
 		SecondFactor: r.SignIn, Audit: al, Subjects: idx, Now: c.Now, DefaultProduct: product}
 }

@@ -36,7 +36,7 @@ func checkUsers(t *testing.T, h *harness) {
 		t.Fatalf("get by username: id %q, want %q", byName.ID, created.ID)
 	}
 	// The store compares usernames byte for byte; canonicalising them is
-	// oauth/identity's rule.
+	// oauth/directory's rule.
 	for _, name := range []string{"Alice", "ALICE", "alice "} {
 		_, err := users.GetByUsername(name)
 		mustErr(t, "get by non-canonical username "+name, err, store.ErrNotFound)

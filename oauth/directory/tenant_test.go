@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/login"
 )
 
@@ -34,7 +34,7 @@ func usernames(l api.UserList) []string {
 // tenant; a bearer without a tenant and the admin socket see everything.
 func TestTenantScope(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	mk := func(name, tenant, slug string) api.CreatedUser {
 		u, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", TenantID: tenant, TenantSlug: slug})
@@ -141,7 +141,7 @@ func TestTenantScope(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "t-1", g.TenantID)
 	// Minting a secret on the data plane needs a second-factor sign-in.
-	identitytest.EnrolTOTP(t, e.mfa, e.clock.Now(), a1.ID)
+	directorytest.EnrolTOTP(t, e.mfa, e.clock.Now(), a1.ID)
 	t1mfa := t1
 	t1mfa.Session = &change.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}}
 	ap, err := e.svc.Applications().CreateApplication(ctx, t1mfa, api.CreateApplicationRequest{Name: "t1-app"})
@@ -188,7 +188,7 @@ func TestTenantScope(t *testing.T) {
 // are changed only by the admin socket or a bearer without a tenant.
 func TestTenantAppProvidersAndSharedProviders(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	a1, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "ana-t1", Email: "ana@example.com", TenantID: "t-1"})
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 )
 
@@ -57,7 +57,7 @@ func auditOf(t *testing.T, e *env, typ string) []api.AuditEntry {
 
 func TestImportLerianExport(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	data := readExport(t)
 
@@ -166,7 +166,7 @@ func TestImportLerianExport(t *testing.T) {
 // existing secret, and the store holds only its keyed hash".
 func TestImportSecretStoredAsHMAC(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	_, err := e.svc.Importer().Import(context.Background(), admin, readExport(t), false)
 	require.NoError(t, err)
 
@@ -194,7 +194,7 @@ func TestImportSecretStoredAsHMAC(t *testing.T) {
 // accessd holds writes nothing at all, not even the records before it.
 func TestImportAllOrNothing(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	_, err := e.svc.Importer().Import(ctx, admin, readExport(t), false)
 	require.NoError(t, err)
@@ -264,7 +264,7 @@ func TestImportRefusals(t *testing.T) {
 		{"group lists a stranger", `{"groups":[{"id":"midaz-viewer-group","name":"V","createdAt":"","users":["ghost"]}]}`, api.ErrNotFound, "neither in the file's users nor in accessd"},
 		{"bad createdAt", `{"applications":[` + strings.Replace(strings.Replace(app, "%s", longSecret, 1), `"createdAt":""`, `"createdAt":"yesterday"`, 1) + `]}`, api.ErrInvalidField, "RFC 3339"},
 	}
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.svc.Importer().Import(context.Background(), admin, []byte(tc.body), false)
@@ -282,7 +282,7 @@ func TestImportRefusals(t *testing.T) {
 // are reported as conflicts, each naming what differs.
 func TestImportConflictsWithExisting(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	// An accessd user with the export's username but its own ID, and the
 	// bootstrap admin outside a group the file says it is in.
@@ -322,7 +322,7 @@ func TestImportConflictsWithExisting(t *testing.T) {
 // only its own hash.
 func TestImportedSecretFormat(t *testing.T) {
 	t.Parallel()
-	p := newEnv(t, identity.Config{}).st // the store's pepper
+	p := newEnv(t, directory.Config{}).st // the store's pepper
 	for _, tc := range []struct {
 		name, secret string
 		ok           bool
@@ -363,7 +363,7 @@ func (r *failingRand) Read(p []byte) (int, error) {
 func TestImportRollsBackOnFailure(t *testing.T) {
 	t.Parallel()
 	r := &failingRand{}
-	e := newEnvWith(t, identity.Config{}, credential.HasherOptions{Params: cheap}, store.Options{Rand: r})
+	e := newEnvWith(t, directory.Config{}, credential.HasherOptions{Params: cheap}, store.Options{Rand: r})
 	r.failing.Store(true)
 	_, err := e.svc.Importer().Import(context.Background(), admin, readExport(t), false)
 	require.ErrorContains(t, err, "entropy source gone")
@@ -384,7 +384,7 @@ func TestImportRollsBackOnFailure(t *testing.T) {
 // answers the plan as JSON, and a body over the daemon's limit is 413.
 func TestImportRoute(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	adminPlane := servePlane(t, e, true)
 	code, body := call(t, adminPlane, "", "POST", "/v1/import?dryRun=true", string(readExport(t)))
 	require.Equal(t, 200, code, body)
@@ -461,7 +461,7 @@ func bcryptOf(t *testing.T, pw string) (string, error) {
 // parallel, each belong to their own user.
 func TestImportManyOneTimePasswords(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	var users []string
 	for i := range 20 {
@@ -504,7 +504,7 @@ func janeEmail(t *testing.T, file string) string {
 // an application's: either would merge the two principals' grants.
 func TestImportIDAcrossKinds(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.user(t, "uma")
 	app, err := e.svc.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "ledger"})

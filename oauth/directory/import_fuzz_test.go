@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // fuzzSecret is a client secret planted in the seeds: no error may echo it.
@@ -30,7 +30,7 @@ func FuzzParseLerianExport(f *testing.F) {
 	f.Add(`{"users":[{"id":"019c96a1-0000-7000-8000-00000000000a","username":"ÅNA","email":"a@example.com","groups":["b","a","b"]}]}`)
 	f.Add(`{"groups":[{"id":"g","name":"G","createdAt":"2025-04-08T08:01:30.169Z","users":["Bob","bob"]}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		e, err := identity.ParseLerianExport([]byte(body))
+		e, err := directory.ParseLerianExport([]byte(body))
 		if err != nil {
 			if strings.Contains(body, fuzzSecret) {
 				require.NotContains(t, err.Error(), fuzzSecret, "error repeats the secret")

@@ -1,10 +1,10 @@
-package identity_test
+package directory_test
 
 import (
 	"context"
 	"fmt"
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity/identitytest"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/store/storetest/testkit"
 	"slices"
 	"strings"
@@ -17,7 +17,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
 	"github.com/accessd/accessd/oauth/review"
@@ -29,7 +29,7 @@ type env struct {
 	st  *store.Store
 	log *audit.Log
 	idx *authz.Index
-	svc *identity.Service
+	svc *directory.Service
 	// signIn, mfa and clients are the sign-in rooms over svc.
 	signIn  *login.SignIn
 	mfa     *login.Enrolment
@@ -39,20 +39,20 @@ type env struct {
 	clock   *testkit.Clock
 }
 
-var admin = identitytest.Admin
+var admin = directorytest.Admin
 
 // cheap keeps argon2id fast in tests; production parameters are tested
 // in password_test.go.
 var cheap = credential.TestParams()
 
-func newEnv(t testing.TB, cfg identity.Config) *env {
+func newEnv(t testing.TB, cfg directory.Config) *env {
 	t.Helper()
 	return newEnvWith(t, cfg, credential.HasherOptions{Params: cheap})
 }
 
-func newEnvWith(t testing.TB, cfg identity.Config, ho credential.HasherOptions, so ...store.Options) *env {
+func newEnvWith(t testing.TB, cfg directory.Config, ho credential.HasherOptions, so ...store.Options) *env {
 	t.Helper()
-	ie := identitytest.Open(t, cfg, ho, so...)
+	ie := directorytest.Open(t, cfg, ho, so...)
 	rev := review.New(ie.Store, review.Options{Audit: ie.Audit, Index: ie.Index, MaxSecretAge: cfg.MaxSecretAge.Duration, Now: ie.Clock.Now})
 	return &env{st: ie.Store, log: ie.Audit, idx: ie.Index, svc: ie.Service, signIn: ie.SignIn, mfa: ie.Enrolment, clients: ie.Clients, rev: rev,
 		pol: policy.NewApplier(ie.Store, ie.Service.Groups(), ie.Clock.Now), clock: ie.Clock}
@@ -67,7 +67,7 @@ func (e *env) user(t *testing.T, name string, groups ...string) api.CreatedUser 
 
 func TestPasswordRules(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	for _, tc := range []struct{ name, pw string }{
 		{"five characters", "abcde"},
@@ -86,7 +86,7 @@ func TestPasswordRules(t *testing.T) {
 
 func TestUserLifecycle(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.user(t, "Dave.Miller", "midaz-viewer-group")
 	require.Equal(t, "dave.miller", u.Username, "usernames are canonicalised")
@@ -129,7 +129,7 @@ func TestUserLifecycle(t *testing.T) {
 
 func TestForcedLogout(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.user(t, "grace")
 	for i := range 3 {
@@ -156,7 +156,7 @@ func TestForcedLogout(t *testing.T) {
 
 func TestApplicationSecretsAndRotation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	app, err := e.svc.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "fees", Groups: []string{"midaz-viewer-group"}})
 	require.NoError(t, err)
@@ -205,7 +205,7 @@ func TestApplicationSecretsAndRotation(t *testing.T) {
 
 func TestGroupsAndMembers(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	_, err := e.svc.Groups().CreateGroup(ctx, admin, api.CreateGroupRequest{Name: "payments-ops"})
 	require.NoError(t, err)
@@ -241,7 +241,7 @@ func TestGroupsAndMembers(t *testing.T) {
 // review found the index keeping a removed admin grant).
 func TestIndexFollowsStoreUnderRaces(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.user(t, "racer")
 	for trial := range 60 {
@@ -268,7 +268,7 @@ func TestIndexFollowsStoreUnderRaces(t *testing.T) {
 // delete: TestDeleteLargeGroup).
 func TestLargeSubjectsAndGroups(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.user(t, "lots")
 	// The fixture is written in as few transactions as the store takes
@@ -296,7 +296,7 @@ func TestLargeSubjectsAndGroups(t *testing.T) {
 // its own so that the two run side by side).
 func TestDeleteLargeGroup(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	_, err := e.svc.Groups().CreateGroup(ctx, admin, api.CreateGroupRequest{Name: "crowd"})
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package identity
+package directory
 
 // Resources are the resources the Identity routes check on the data
 // plane, each decided without a product. GET /v1/permissions lists them

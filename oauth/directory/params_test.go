@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 var nextRe = regexp.MustCompile(`^<(/[^>]*)>; rel="next"$`)
@@ -38,7 +38,7 @@ func getList(t *testing.T, c *http.Client, path string) ([]map[string]any, strin
 // finds exactly the entries of the unpaged answer, in order, once each.
 func TestListsPageWithLinkHeaders(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, true)
 	for i := range 5 {
 		e.user(t, fmt.Sprintf("pager%d", i), "midaz-viewer-group")

@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/edge"
-	"github.com/accessd/accessd/oauth/identity"
 	"github.com/accessd/accessd/oauth/token"
 )
 
@@ -60,7 +60,7 @@ func issue(t *testing.T, srv *httptest.Server, app api.CreatedApplication) strin
 // before the jump stays revoked after the clock comes back.
 func TestClockJumpTokens(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	app, err := e.svc.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "clock-app"})
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 )
 
@@ -21,7 +21,7 @@ func FuzzSignInName(f *testing.F) {
 	for _, s := range []string{"maria", "MARIA", "Maria.Silva@Example.com", "maria.silva@example.com.", "@", "", "ｍａｒｉａ", "maria\x00", "K@example.com", strings.Repeat("a@", 200)} {
 		f.Add(s)
 	}
-	e := newEnv(f, identity.Config{})
+	e := newEnv(f, directory.Config{})
 	_, err := e.svc.Users().CreateUser(context.Background(), admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
 	require.NoError(f, err)
 	mine := e.svc.SignInDirectory().AttemptKey("maria")

@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // TestEnrolmentCodeFollowsBearersApplication: a code sent for an
@@ -19,7 +19,7 @@ import (
 // (no application) through the category's default.
 func TestEnrolmentCodeFollowsBearersApplication(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	relayA := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})

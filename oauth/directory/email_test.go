@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/store"
 )
@@ -19,7 +19,7 @@ import (
 // address in any case, and the two share one lockout count.
 func TestSignInByEmail(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{LockoutAttempts: 4, LockoutDuration: identity.Duration{Duration: 15 * time.Minute}})
+	e := newEnv(t, directory.Config{LockoutAttempts: 4, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}})
 	ctx := context.Background()
 	u, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func TestSignInByEmail(t *testing.T) {
 // username and a wrong password give the same error, byte for byte.
 func TestUnknownEmailLooksLikeWrongPassword(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	_, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "nina", Email: "nina@example.com"})
 	require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestUnknownEmailLooksLikeWrongPassword(t *testing.T) {
 // create and update; the error names the clash.
 func TestSignInNamesUnique(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	_, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "olga", Email: "olga@example.com"})
 	require.NoError(t, err)
@@ -111,7 +111,7 @@ func TestSignInNamesUnique(t *testing.T) {
 // the other lifts its mark and its address signs in.
 func TestSharedEmailResolved(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	var ids []string
 	for _, name := range []string{"sara", "tito"} {

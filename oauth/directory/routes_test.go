@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // servePlane serves the Identity routes of one plane on a real Unix
@@ -71,7 +71,7 @@ func call(t *testing.T, c *http.Client, as, method, path, body string) (int, str
 
 func TestDataPlaneLeastPrivilege(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, false)
 	editor := e.user(t, "editor", "identity-editor-group")
 	viewer := e.user(t, "viewer", "midaz-viewer-group")
@@ -113,7 +113,7 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 
 func TestRequestBodies(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, true)
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -156,7 +156,7 @@ func TestRequestBodies(t *testing.T) {
 // (a review found each of these open).
 func TestIdentityEditorCannotEscalate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, false)
 	editor := e.user(t, "editor", "identity-editor-group")
 	admin, err := e.svc.Users().GetUser("admin")
@@ -191,7 +191,7 @@ func TestIdentityEditorCannotEscalate(t *testing.T) {
 // generated one, or rotate with the default grace).
 func TestChunkedTruncatedBodyRefused(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, true)
 	u := e.user(t, "chunky")
 	req, err := http.NewRequest("PATCH", "http://accessd/v1/users/"+u.ID+"/reset-password",

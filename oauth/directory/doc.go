@@ -1,9 +1,10 @@
-// Package identity holds users, groups, applications and their
-// credentials as records; the sign-in, second factors, delivered codes
-// and client authentication that use them are oauth/login's. The pure
-// credential rules (password policy and hashing, usernames, TOTP,
-// recovery codes, client secrets) are oauth/credential's, with their threat model; provider administration
-// is oauth/delivery's, policy apply oauth/policy's, the access review and
+// Package directory holds users, groups, applications and their
+// credentials as records, who may confer what, and the bootstrap; the
+// sign-in, second factors, delivered codes and client authentication
+// that use them are oauth/login's. The pure credential rules (password
+// policy and hashing, usernames, TOTP, recovery codes, client secrets)
+// are oauth/credential's, with their threat model; provider
+// administration is oauth/delivery's, policy apply oauth/policy's, the access review and
 // audit listing oauth/review's, and the HTTP routes oauth/edge's.
 //
 // The directory is rooms over one shared core (store, audit writer,
@@ -31,4 +32,4 @@
 //
 // What it does not defend against: a compromised running daemon, and an
 // admin on the socket, who may do anything an admin may.
-package identity
+package directory

@@ -1,9 +1,9 @@
-// Package identitytest opens what the tests of the identity rooms share:
+// Package directorytest opens what the tests of the directory and sign-in rooms share:
 // a real store in a temporary directory, its audit writer, the permission
 // index, the identity service and the sign-in rooms (oauth/login) over
 // them, bootstrapped, on a movable clock and with cheap argon2id costs. It protects nothing and is never
 // imported by production code.
-package identitytest
+package directorytest
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -42,7 +42,7 @@ type Env struct {
 // Rooms are the directory service and the sign-in rooms wired to each
 // other as the daemon wires them.
 type Rooms struct {
-	Service   *identity.Service
+	Service   *directory.Service
 	SignIn    *login.SignIn
 	Enrolment *login.Enrolment
 	Clients   *login.Clients
@@ -50,10 +50,10 @@ type Rooms struct {
 
 // Wire builds the directory service over st with cfg and the sign-in
 // rooms over it, on now, hashing with h.
-func Wire(t testing.TB, st *store.Store, al *audit.Log, idx *authz.Index, cfg identity.Config, now func() time.Time, h *credential.Hasher) Rooms {
+func Wire(t testing.TB, st *store.Store, al *audit.Log, idx *authz.Index, cfg directory.Config, now func() time.Time, h *credential.Hasher) Rooms {
 	t.Helper()
 	apps := login.NewClients(st, login.Options{Audit: al, Now: now})
-	svc, err := identity.New(st, cfg, identity.Options{Audit: al, Index: idx, Now: now, Hasher: h, Applications: apps})
+	svc, err := directory.New(st, cfg, directory.Options{Audit: al, Index: idx, Now: now, Hasher: h, Applications: apps})
 	require.NoError(t, err)
 	signIn, mfa := login.New(st, svc.SignInDirectory(), login.Options{Audit: al, Now: now, Providers: svc.Providers()})
 	svc.UseLogin(signIn, mfa)
@@ -62,7 +62,7 @@ func Wire(t testing.TB, st *store.Store, al *audit.Log, idx *authz.Index, cfg id
 
 // Open returns a bootstrapped Env with cfg, hashing with ho (zero Params:
 // credential.TestParams), closed when t ends.
-func Open(t testing.TB, cfg identity.Config, ho credential.HasherOptions, so ...store.Options) *Env {
+func Open(t testing.TB, cfg directory.Config, ho credential.HasherOptions, so ...store.Options) *Env {
 	t.Helper()
 	if ho.Params == (credential.PasswordParams{}) {
 		ho.Params = credential.TestParams()

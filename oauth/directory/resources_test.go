@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"github.com/accessd/accessd/oauth/edge"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // Resources lists exactly the resources the data plane's Identity routes
@@ -29,7 +29,7 @@ func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
 	patterns := regexp.MustCompile(`h\("([A-Z]+) (/v1/[^"]*)"`).FindAllStringSubmatch(string(src), -1)
 	require.NotEmpty(t, patterns)
 
-	e := newEnv(t, identity.Config{})
+	e := newEnv(t, directory.Config{})
 	var mu sync.Mutex
 	asked := map[string]bool{}
 	mux := http.NewServeMux()
@@ -62,5 +62,5 @@ func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
 		got = append(got, r)
 	}
 	slices.Sort(got)
-	require.Equal(t, identity.Resources, got)
+	require.Equal(t, directory.Resources, got)
 }

@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 )
 
 // FuzzIdentityRoutes sends arbitrary bodies to every Identity route that
 // reads one, on the admin plane (where every route exists): whatever
 // arrives, the answer is 2xx or 4xx, never a 5xx or a panic.
 func FuzzIdentityRoutes(f *testing.F) {
-	e := newEnv(f, identity.Config{})
+	e := newEnv(f, directory.Config{})
 	mux := http.NewServeMux()
 	edge.IdentityRoutes(mux, e.svc, edge.Plane{Admin: true, MFA: e.mfa, Review: e.rev, Apply: e.pol, Authenticate: func(*http.Request) (change.Actor, error) { return admin, nil }})
 	routes := []struct{ method, path string }{

@@ -1,4 +1,4 @@
-package identity
+package directory
 
 import (
 	"context"
@@ -109,7 +109,9 @@ type SignInDirectory struct{ *core }
 func (s *Service) SignInDirectory() *SignInDirectory { return &SignInDirectory{s.core} }
 
 // FindSignIn resolves a sign-in name to its account (findSignIn).
-func (s *SignInDirectory) FindSignIn(name string) (store.User, error) { return findSignIn(s.st.Users(), name) }
+func (s *SignInDirectory) FindSignIn(name string) (store.User, error) {
+	return findSignIn(s.st.Users(), name)
+}
 
 // UserCredential reads a user's record by user ID or username, and its
 // credential.

@@ -1,4 +1,4 @@
-package identity_test
+package directory_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
-	"github.com/accessd/accessd/oauth/identity"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -38,7 +38,7 @@ type scaleEnv struct {
 	st    *store.Store
 	al    *audit.Log
 	idx   *authz.Index
-	svc   *identity.Service
+	svc   *directory.Service
 	users int
 }
 
@@ -131,7 +131,7 @@ func newScaleEnv(tb testing.TB, users, groups int) *scaleEnv {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { al.Close(); st.Close() })
 	idx := authz.New()
-	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx})
+	svc, err := directory.New(st, directory.Config{}, directory.Options{Audit: al, Index: idx})
 	require.NoError(tb, err)
 	require.NoError(tb, svc.LoadIndex())
 	return &scaleEnv{st: st, al: al, idx: idx, svc: svc, users: users}
@@ -161,7 +161,7 @@ func BenchmarkLoadIndex(b *testing.B) {
 	e := newScaleEnv(b, users, 1000)
 	b.ResetTimer()
 	for b.Loop() {
-		svc, err := identity.New(e.st, identity.Config{}, identity.Options{Audit: e.al, Index: authz.New()})
+		svc, err := directory.New(e.st, directory.Config{}, directory.Options{Audit: e.al, Index: authz.New()})
 		require.NoError(b, err)
 		require.NoError(b, svc.LoadIndex())
 	}
@@ -314,7 +314,7 @@ func TestLoadIndexRanges(t *testing.T) {
 		return nil
 	}))
 	idx := authz.New()
-	svc, err := identity.New(st, identity.Config{}, identity.Options{Audit: al, Index: idx})
+	svc, err := directory.New(st, directory.Config{}, directory.Options{Audit: al, Index: idx})
 	require.NoError(t, err)
 	require.NoError(t, svc.LoadIndex())
 	n, _ := idx.Len()
