@@ -3,9 +3,10 @@ package store_test
 import (
 	"errors"
 	"fmt"
-	"github.com/stretchr/testify/require"
 	"sync/atomic"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
 )

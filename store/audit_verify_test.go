@@ -1,9 +1,10 @@
 package store_test
 
 import (
-	"github.com/stretchr/testify/require"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"

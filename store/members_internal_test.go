@@ -1,10 +1,10 @@
 package store
 
 import (
-	"github.com/stretchr/testify/require"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/stretchr/testify/require"
 )
 
 // TestMemberIndexTampered: a member index entry that fails its MAC, or

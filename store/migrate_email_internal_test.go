@@ -2,11 +2,11 @@ package store
 
 import (
 	"encoding/json"
-	"github.com/stretchr/testify/require"
 	"slices"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/stretchr/testify/require"
 )
 
 // v2User writes a user as layout 2 stored it: username indexed, no

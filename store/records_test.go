@@ -3,10 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/stretchr/testify/require"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/stretchr/testify/require"
 )
 
 // rawSet writes bytes under a key behind the store's back, as someone

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
 	"io"
 	"net/http"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
 )
 
 // TestImportFromLerian is moving in from Lerian end to end: a Lerian

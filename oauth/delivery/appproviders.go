@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
 	"regexp"
 	"slices"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/store"
 )
 

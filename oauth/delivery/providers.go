@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/store"
 )
 

@@ -3,10 +3,10 @@ package directory
 import (
 	"errors"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
 	"strings"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/store"
 )
 

@@ -2,7 +2,6 @@ package directory_test
 
 import (
 	"context"
-	"github.com/accessd/accessd/oauth/edge"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/edge"
 )
 
 // FuzzIdentityRoutes sends arbitrary bodies to every Identity route that

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 )

@@ -1,7 +1,6 @@
 package directory_test
 
 import (
-	"github.com/accessd/accessd/oauth/edge"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/edge"
 )
 
 // Resources lists exactly the resources the data plane's Identity routes

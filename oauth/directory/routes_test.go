@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/accessd/accessd/oauth/edge"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/edge"
 )
 
 // servePlane serves the Identity routes of one plane on a real Unix

@@ -3,9 +3,6 @@ package directory_test
 import (
 	"context"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
-	"github.com/accessd/accessd/oauth/directory/directorytest"
-	"github.com/accessd/accessd/store/storetest/testkit"
 	"slices"
 	"strings"
 	"sync"
@@ -17,12 +14,15 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
 	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 type env struct {

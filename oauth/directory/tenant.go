@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/store"
 )
 

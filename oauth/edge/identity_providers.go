@@ -1,11 +1,11 @@
 package edge
 
 import (
-	"github.com/accessd/accessd/oauth/delivery"
 	"net/http"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/delivery"
 )
 
 // appProviderRoutes registers Lerian's Application Providers API

@@ -6,13 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
 	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/store"
 )
 

@@ -3,9 +3,9 @@ package login
 import (
 	"context"
 	"fmt"
-	"github.com/accessd/accessd/oauth/credential"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/store"
 )
 

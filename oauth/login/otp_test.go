@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/accessd/accessd/oauth/credential"
 	"regexp"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/delivery/deliverytest"
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"github.com/accessd/accessd/store/storetest/testkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/store/storetest/testkit"
 )
 
 // state turns a parsed policy into GroupStates, as the store would hold

@@ -2,8 +2,9 @@ package storetest
 
 import (
 	"crypto/rand"
-	"github.com/stretchr/testify/require"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
 )
