@@ -13,10 +13,10 @@ import (
 const appNotFound = "'accessctl app list' shows the applications; name one by id or clientId"
 
 // appCmds is `accessctl app`: machine-to-machine applications and their secrets.
-type appCmds struct{ *ctl }
+type appCmds struct{ ctl *ctl }
 
 func (c appCmds) command() *cobra.Command {
-	return c.noun("app", "manage machine-to-machine applications and their secrets",
+	return c.ctl.noun("app", "manage machine-to-machine applications and their secrets",
 		c.create(),
 		c.list(),
 		c.get(),
@@ -36,7 +36,7 @@ func (c appCmds) create() *cobra.Command {
 		Example: `  accessctl app create --name ledger-sync --group midaz-ledger-editor --expires-in 90d
   accessctl app create --name payments --cert-subject "CN=payments,O=example" --group payments-writer`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			path := cmd.CommandPath()
 			if strings.TrimSpace(req.Name) == "" {
 				return usageErr(path, "--name must not be empty")
@@ -64,23 +64,23 @@ func (c appCmds) create() *cobra.Command {
 				req.ExpiresIn = d
 			}
 			var a api.CreatedApplication
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/applications", body: req, notFound: "a --group named may not exist: 'accessctl group list' shows the groups"}, &a); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/applications", body: req, notFound: "a --group named may not exist: 'accessctl group list' shows the groups"}, &a); err != nil {
 				return err
 			}
-			if c.isJSON() {
+			if c.ctl.isJSON() {
 				if a.ClientSecret != "" {
-					c.noteShownOnce("clientSecret")
+					c.ctl.noteShownOnce("clientSecret")
 				}
-				return c.printJSON(a)
+				return c.ctl.printJSON(a)
 			}
-			fmt.Fprintf(c.stdout, "application %s created (id %s)\n", a.Name, a.ID)
-			tw := c.table()
+			fmt.Fprintf(c.ctl.stdout, "application %s created (id %s)\n", a.Name, a.ID)
+			tw := c.ctl.table()
 			fmt.Fprintf(tw, "clientId:\t%s\n", a.ClientID)
 			fmt.Fprintf(tw, "clientSecret:\t%s\n", a.ClientSecret)
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "(the client secret is %s)\n", shownOnce)
+			fmt.Fprintf(c.ctl.stdout, "(the client secret is %s)\n", shownOnce)
 			return nil
 		}),
 	}
@@ -101,19 +101,19 @@ func (c appCmds) list() *cobra.Command {
 		Use:   "list",
 		Short: "list applications (never their secrets)",
 		Args:  exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			as, err := getAll[api.Application](cmd.Context(), c.cl, call{method: http.MethodGet, path: "/v1/applications"})
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
+			as, err := getAll[api.Application](cmd.Context(), c.ctl.cl, call{method: http.MethodGet, path: "/v1/applications"})
 			if err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(as)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(as)
 			}
 			if len(as) == 0 {
-				fmt.Fprintln(c.stdout, "no applications")
+				fmt.Fprintln(c.ctl.stdout, "no applications")
 				return nil
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			fmt.Fprintln(tw, "ID\tNAME\tCLIENT ID\tGROUPS\tSECRETS\tEXPIRES\tLAST USED")
 			for _, a := range as {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", a.ID, a.Name, a.ClientID, list(a.Groups), len(a.Secrets), fmtTime(a.ExpiresAt), fmtTime(a.LastUsedAt))
@@ -128,15 +128,15 @@ func (c appCmds) get() *cobra.Command {
 		Use:   "get ID",
 		Short: "show an application and the age of its secrets (never the secrets)",
 		Args:  exactArgs("ID"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var a api.Application
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/applications", args[0]), notFound: appNotFound}, &a); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/applications", args[0]), notFound: appNotFound}, &a); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(a)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(a)
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			fmt.Fprintf(tw, "id:\t%s\n", a.ID)
 			fmt.Fprintf(tw, "name:\t%s\n", a.Name)
 			fmt.Fprintf(tw, "description:\t%s\n", cell(a.Description))
@@ -168,7 +168,7 @@ func (c appCmds) rotate() *cobra.Command {
 		Use:   "rotate ID [--grace DURATION]",
 		Short: "give an application a new secret, shown once; the previous one works until the grace period ends",
 		Args:  exactArgs("ID"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var req api.RotateRequest
 			if cmd.Flags().Changed("grace") {
 				d, err := durationFlag(cmd.CommandPath(), "grace", grace)
@@ -178,26 +178,26 @@ func (c appCmds) rotate() *cobra.Command {
 				req.Grace = d
 			}
 			var r api.RotatedSecret
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/applications", args[0]) + "/rotate", body: req, notFound: appNotFound}, &r); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/applications", args[0]) + "/rotate", body: req, notFound: appNotFound}, &r); err != nil {
 				return err
 			}
-			if c.isJSON() {
+			if c.ctl.isJSON() {
 				if r.ClientSecret != "" {
-					c.noteShownOnce("clientSecret")
+					c.ctl.noteShownOnce("clientSecret")
 				}
-				return c.printJSON(r)
+				return c.ctl.printJSON(r)
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			fmt.Fprintf(tw, "clientId:\t%s\n", r.ClientID)
 			fmt.Fprintf(tw, "clientSecret:\t%s\n", r.ClientSecret)
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "(the new client secret is %s)\n", shownOnce)
+			fmt.Fprintf(c.ctl.stdout, "(the new client secret is %s)\n", shownOnce)
 			if r.PreviousExpiresAt.IsZero() {
-				fmt.Fprintln(c.stdout, "the previous secret has stopped working")
+				fmt.Fprintln(c.ctl.stdout, "the previous secret has stopped working")
 			} else {
-				fmt.Fprintf(c.stdout, "the previous secret stops working at %s\n", fmtTime(r.PreviousExpiresAt))
+				fmt.Fprintf(c.ctl.stdout, "the previous secret stops working at %s\n", fmtTime(r.PreviousExpiresAt))
 			}
 			return nil
 		}),
@@ -211,14 +211,14 @@ func (c appCmds) delete() *cobra.Command {
 		Use:   "delete ID",
 		Short: "delete an application; its secrets and tokens stop working at once",
 		Args:  exactArgs("ID"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/applications", args[0]), notFound: appNotFound}, nil); err != nil {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/applications", args[0]), notFound: appNotFound}, nil); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(outcome{Kind: "app", ID: args[0], Result: "deleted"})
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(outcome{Kind: "app", ID: args[0], Result: "deleted"})
 			}
-			fmt.Fprintf(c.stdout, "application %s deleted\n", args[0])
+			fmt.Fprintf(c.ctl.stdout, "application %s deleted\n", args[0])
 			return nil
 		}),
 	}
@@ -226,10 +226,10 @@ func (c appCmds) delete() *cobra.Command {
 
 // showTenant prints an application after its tenant changed.
 func (c appCmds) showTenant(a api.Application) error {
-	if c.isJSON() {
-		return c.printJSON(a)
+	if c.ctl.isJSON() {
+		return c.ctl.printJSON(a)
 	}
-	tw := c.table()
+	tw := c.ctl.table()
 	fmt.Fprintf(tw, "id:\t%s\n", a.ID)
 	fmt.Fprintf(tw, "name:\t%s\n", a.Name)
 	fmt.Fprintf(tw, "clientId:\t%s\n", a.ClientID)

@@ -14,10 +14,10 @@ const appProviderNotFound = "'accessctl app provider list APP' shows the linked 
 // appProviderCmds is `accessctl app provider`, Lerian's Application Providers API: which delivery
 // providers an application links, and which one delivers the codes of
 // users who sign in through it.
-type appProviderCmds struct{ *ctl }
+type appProviderCmds struct{ ctl *ctl }
 
 func (c appProviderCmds) command() *cobra.Command {
-	return c.noun("provider", "link delivery providers to an application and choose its default per category",
+	return c.ctl.noun("provider", "link delivery providers to an application and choose its default per category",
 		c.list(), c.link(), c.unlink(), c.setDefault())
 }
 
@@ -29,14 +29,14 @@ func (c appProviderCmds) show(l []api.AppProvider) error {
 	if l == nil {
 		l = []api.AppProvider{}
 	}
-	if c.isJSON() {
-		return c.printJSON(l)
+	if c.ctl.isJSON() {
+		return c.ctl.printJSON(l)
 	}
 	if len(l) == 0 {
-		fmt.Fprintln(c.stdout, "no providers linked; the categories' defaults deliver ('accessctl provider list')")
+		fmt.Fprintln(c.ctl.stdout, "no providers linked; the categories' defaults deliver ('accessctl provider list')")
 		return nil
 	}
-	tw := c.table()
+	tw := c.ctl.table()
 	fmt.Fprintln(tw, "PROVIDER ID\tNAME\tCATEGORY\tTYPE\tDEFAULT")
 	for _, p := range l {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ProviderID, p.Name, p.Category, p.Type, yesOrNo(p.Default))
@@ -49,9 +49,9 @@ func (c appProviderCmds) list() *cobra.Command {
 		Use:   "list APP",
 		Short: "list the providers linked to an application",
 		Args:  exactArgs("APP"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var l []api.AppProvider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: appProvidersPath(args[0]), notFound: appNotFound}, &l); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: appProvidersPath(args[0]), notFound: appNotFound}, &l); err != nil {
 				return err
 			}
 			return c.show(l)
@@ -66,14 +66,14 @@ func (c appProviderCmds) link() *cobra.Command {
 		Use:   "link APP PROVIDER [--default] [--can-sign-in] [--can-sign-up] [--can-unlink] [--prompted]",
 		Short: "link a delivery provider (ID or name) to an application; --default also makes it the application's default for its category",
 		Args:  exactArgs("APP", "PROVIDER"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			req.ProviderID = args[1]
 			var out api.AppProvider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: appProvidersPath(args[0]), body: req, notFound: appProviderNotFound}, &out); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: appProvidersPath(args[0]), body: req, notFound: appProviderNotFound}, &out); err != nil {
 				return err
 			}
 			if def {
-				if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: appProvidersPath(args[0], out.ProviderID, "default"), notFound: appProviderNotFound}, &out); err != nil {
+				if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPatch, path: appProvidersPath(args[0], out.ProviderID, "default"), notFound: appProviderNotFound}, &out); err != nil {
 					return err
 				}
 			}
@@ -94,14 +94,14 @@ func (c appProviderCmds) unlink() *cobra.Command {
 		Use:   "unlink APP PROVIDER",
 		Short: "unlink a provider from an application (the provider stays); its users' codes go through the category's default again",
 		Args:  exactArgs("APP", "PROVIDER"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodDelete, path: appProvidersPath(args[0], args[1]), notFound: appProviderNotFound}, nil); err != nil {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodDelete, path: appProvidersPath(args[0], args[1]), notFound: appProviderNotFound}, nil); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(outcome{Kind: "application provider", ID: args[1], Result: "unlinked"})
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(outcome{Kind: "application provider", ID: args[1], Result: "unlinked"})
 			}
-			fmt.Fprintf(c.stdout, "provider %s unlinked from application %s\n", args[1], args[0])
+			fmt.Fprintf(c.ctl.stdout, "provider %s unlinked from application %s\n", args[1], args[0])
 			return nil
 		}),
 	}
@@ -112,9 +112,9 @@ func (c appProviderCmds) setDefault() *cobra.Command {
 		Use:   "set-default APP PROVIDER",
 		Short: "make a linked provider the application's default for its category: it delivers the codes of users who sign in through the application",
 		Args:  exactArgs("APP", "PROVIDER"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var out api.AppProvider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: appProvidersPath(args[0], args[1], "default"), notFound: appProviderNotFound}, &out); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPatch, path: appProvidersPath(args[0], args[1], "default"), notFound: appProviderNotFound}, &out); err != nil {
 				return err
 			}
 			return c.show([]api.AppProvider{out})

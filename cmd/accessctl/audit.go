@@ -15,10 +15,10 @@ import (
 )
 
 // auditCmds is `accessctl audit`: reading and verifying the audit log.
-type auditCmds struct{ *ctl }
+type auditCmds struct{ ctl *ctl }
 
 func (c auditCmds) command() *cobra.Command {
-	return c.noun("audit", "read and verify the hash-chained audit log",
+	return c.ctl.noun("audit", "read and verify the hash-chained audit log",
 		c.list(),
 		c.verify(),
 	)
@@ -33,11 +33,11 @@ func (c auditCmds) list() *cobra.Command {
 		Example: `  accessctl audit list --since 24h --type user.create
   accessctl audit list --since 2026-11-01T00:00:00Z -o json`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			q := url.Values{}
 			f := cmd.Flags()
 			if f.Changed("since") {
-				t, err := parseSince(since, c.now())
+				t, err := parseSince(since, c.ctl.now())
 				if err != nil {
 					return usageErr(cmd.CommandPath(), "--since: %v", err)
 				}
@@ -53,17 +53,17 @@ func (c auditCmds) list() *cobra.Command {
 				q.Set("limit", strconv.Itoa(limit))
 			}
 			es := []api.AuditEntry{}
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/audit", query: q}, &es); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/audit", query: q}, &es); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(es)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(es)
 			}
 			if len(es) == 0 {
-				fmt.Fprintln(c.stdout, "no audit entries")
+				fmt.Fprintln(c.ctl.stdout, "no audit entries")
 				return nil
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tACTOR\tTARGET\tRESULT\tSOURCE\tDETAIL")
 			for _, e := range es {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, fmtTime(e.Time), e.Type, cell(e.Actor), cell(e.Target), e.Result, cell(e.Source), detail(e.Detail))
@@ -99,17 +99,17 @@ func (c auditCmds) verify() *cobra.Command {
 		Use:   "verify",
 		Short: "check the audit chain end to end and print its head hash; exit 1 when it is broken",
 		Args:  exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			var v api.AuditVerify
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/audit/verify"}, &v); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/audit/verify"}, &v); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				if err := c.printJSON(v); err != nil {
+			if c.ctl.isJSON() {
+				if err := c.ctl.printJSON(v); err != nil {
 					return err
 				}
 			} else {
-				tw := c.table()
+				tw := c.ctl.table()
 				verdict := "ok"
 				if !v.OK {
 					verdict = "BROKEN"
@@ -129,7 +129,7 @@ func (c auditCmds) verify() *cobra.Command {
 					return err
 				}
 				if v.OK {
-					fmt.Fprintln(c.stdout, "(record the head hash away from this host: a later verify that does not reach it means the log was rewritten)")
+					fmt.Fprintln(c.ctl.stdout, "(record the head hash away from this host: a later verify that does not reach it means the log was rewritten)")
 				}
 			}
 			if !v.OK {

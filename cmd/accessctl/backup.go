@@ -24,7 +24,7 @@ type backupResult struct {
 }
 
 // backupCmds is `accessctl backup`: online, encrypted backups.
-type backupCmds struct{ *ctl }
+type backupCmds struct{ ctl *ctl }
 
 func (c backupCmds) command() *cobra.Command {
 	var file string
@@ -45,27 +45,27 @@ a terminal.`,
 		Example: `  accessctl backup -f /var/backups/accessd-$(date +%F).backup
   accessctl backup | ssh vault 'cat > accessd.backup'`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			if file == "" || file == "-" {
-				if isTerminal(c.stdout) {
+				if isTerminal(c.ctl.stdout) {
 					return usageErr(cmd.CommandPath(), "refusing to write a binary backup to a terminal")
 				}
-				n, err := c.cl.stream(cmd.Context(), "/v1/backup", c.stdout)
+				n, err := c.ctl.cl.stream(cmd.Context(), "/v1/backup", c.ctl.stdout)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.stderr, "accessctl: backup of %d bytes written to stdout; restoring it needs the recovery key in effect now\n", n)
+				fmt.Fprintf(c.ctl.stderr, "accessctl: backup of %d bytes written to stdout; restoring it needs the recovery key in effect now\n", n)
 				return nil
 			}
 			n, err := c.toFile(cmd.Context(), file)
 			if err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(backupResult{File: file, Bytes: n})
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(backupResult{File: file, Bytes: n})
 			}
-			fmt.Fprintf(c.stdout, "backup written to %s (%d bytes)\n", file, n)
-			fmt.Fprintf(c.stdout, "keep it away from this host; restoring it needs the recovery key in effect now:\n  accessd restore --backup %s --recovery-key-file KEY\n", file)
+			fmt.Fprintf(c.ctl.stdout, "backup written to %s (%d bytes)\n", file, n)
+			fmt.Fprintf(c.ctl.stdout, "keep it away from this host; restoring it needs the recovery key in effect now:\n  accessd restore --backup %s --recovery-key-file KEY\n", file)
 			return nil
 		}),
 	}
@@ -94,7 +94,7 @@ func (c backupCmds) toFile(ctx context.Context, name string) (int64, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, &cliError{code: exitError, msg: err.Error()}
 	}
-	removeStalePartials(name, c.stderr)
+	removeStalePartials(name, c.ctl.stderr)
 	f, err := os.CreateTemp(filepath.Dir(name), partialPrefix(name)+"*")
 	if err != nil {
 		return 0, &cliError{code: exitError, msg: fmt.Sprintf("create backup file: %v", err)}
@@ -116,7 +116,7 @@ func (c backupCmds) toFile(ctx context.Context, name string) (int64, error) {
 	if err := f.Chmod(0o600); err != nil {
 		return 0, &cliError{code: exitError, msg: err.Error()}
 	}
-	n, err := c.cl.stream(ctx, "/v1/backup", f)
+	n, err := c.ctl.cl.stream(ctx, "/v1/backup", f)
 	if err != nil {
 		return 0, err
 	}

@@ -16,10 +16,10 @@ const (
 )
 
 // groupCmds is `accessctl group`: groups, their permissions and their members.
-type groupCmds struct{ *ctl }
+type groupCmds struct{ ctl *ctl }
 
 func (c groupCmds) command() *cobra.Command {
-	return c.noun("group", "manage groups, their permissions and their members",
+	return c.ctl.noun("group", "manage groups, their permissions and their members",
 		c.list(),
 		c.get(),
 		c.create(),
@@ -38,19 +38,19 @@ func (c groupCmds) list() *cobra.Command {
 		Use:   "list",
 		Short: "list groups",
 		Args:  exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			gs, err := getAll[api.Group](cmd.Context(), c.cl, call{method: http.MethodGet, path: "/v1/groups"})
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
+			gs, err := getAll[api.Group](cmd.Context(), c.ctl.cl, call{method: http.MethodGet, path: "/v1/groups"})
 			if err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(gs)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(gs)
 			}
 			if len(gs) == 0 {
-				fmt.Fprintln(c.stdout, "no groups")
+				fmt.Fprintln(c.ctl.stdout, "no groups")
 				return nil
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			fmt.Fprintln(tw, "NAME\tPERMISSIONS\tDESCRIPTION")
 			for _, g := range gs {
 				fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Name, len(g.Permissions), cell(g.Description))
@@ -65,9 +65,9 @@ func (c groupCmds) get() *cobra.Command {
 		Use:   "get NAME",
 		Short: "show a group and its permissions",
 		Args:  exactArgs("NAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var g api.Group
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/groups", args[0]), notFound: groupNotFound}, &g); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/groups", args[0]), notFound: groupNotFound}, &g); err != nil {
 				return err
 			}
 			return c.show(g)
@@ -82,17 +82,17 @@ func (c groupCmds) create() *cobra.Command {
 		Use:   "create NAME [--description D] [--tenant ID[:SLUG]]",
 		Short: "create an empty group",
 		Args:  exactArgs("NAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
 			req.TenantID, req.TenantSlug = splitTenant(tenant)
 			var g api.Group
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/groups", body: req}, &g); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/groups", body: req}, &g); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(g)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(g)
 			}
-			fmt.Fprintf(c.stdout, "group %s created\n", g.Name)
+			fmt.Fprintf(c.ctl.stdout, "group %s created\n", g.Name)
 			return nil
 		}),
 	}
@@ -106,14 +106,14 @@ func (c groupCmds) delete() *cobra.Command {
 		Use:   "delete NAME",
 		Short: "delete a group; its members lose its permissions at once",
 		Args:  exactArgs("NAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/groups", args[0]), notFound: groupNotFound}, nil); err != nil {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/groups", args[0]), notFound: groupNotFound}, nil); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(outcome{Kind: "group", ID: args[0], Result: "deleted"})
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(outcome{Kind: "group", ID: args[0], Result: "deleted"})
 			}
-			fmt.Fprintf(c.stdout, "group %s deleted\n", args[0])
+			fmt.Fprintf(c.ctl.stdout, "group %s deleted\n", args[0])
 			return nil
 		}),
 	}
@@ -126,22 +126,22 @@ func (c groupCmds) permission(verb, short, method string) *cobra.Command {
 		Use:   verb + " GROUP --resource R --action A [--product P]",
 		Short: short,
 		Args:  exactArgs("GROUP"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(p.Resource) == "" || strings.TrimSpace(p.Action) == "" {
 				return usageErr(cmd.CommandPath(), "--resource and --action must not be empty (use * for any)")
 			}
 			var g api.Group
-			if _, err := c.cl.do(cmd.Context(), call{method: method, path: route("/v1/groups", args[0]) + "/permissions", body: p, notFound: groupNotFound}, &g); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: method, path: route("/v1/groups", args[0]) + "/permissions", body: p, notFound: groupNotFound}, &g); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(g)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(g)
 			}
 			done := "granted to"
 			if verb == "revoke" {
 				done = "revoked from"
 			}
-			fmt.Fprintf(c.stdout, "%s %s group %s\n", permString(p), done, g.Name)
+			fmt.Fprintf(c.ctl.stdout, "%s %s group %s\n", permString(p), done, g.Name)
 			return nil
 		}),
 	}
@@ -159,15 +159,15 @@ func (c groupCmds) addMember() *cobra.Command {
 		Use:   "add-member GROUP MEMBER",
 		Short: "add a user or application to a group (MEMBER: user:<id|username>, app:<id|clientId>, or a bare name)",
 		Args:  memberArgs,
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var g api.Group
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/groups", args[0]) + "/members", body: api.MemberRequest{Member: args[1]}, notFound: memberNotFound}, &g); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/groups", args[0]) + "/members", body: api.MemberRequest{Member: args[1]}, notFound: memberNotFound}, &g); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(g)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(g)
 			}
-			fmt.Fprintf(c.stdout, "%s added to group %s\n", args[1], g.Name)
+			fmt.Fprintf(c.ctl.stdout, "%s added to group %s\n", args[1], g.Name)
 			return nil
 		}),
 	}
@@ -178,14 +178,14 @@ func (c groupCmds) removeMember() *cobra.Command {
 		Use:   "remove-member GROUP MEMBER",
 		Short: "remove a user or application from a group",
 		Args:  memberArgs,
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/groups", args[0], "members", args[1]), notFound: memberNotFound}, nil); err != nil {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/groups", args[0], "members", args[1]), notFound: memberNotFound}, nil); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(outcome{Kind: "member", ID: args[1], Group: args[0], Result: "removed"})
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(outcome{Kind: "member", ID: args[1], Group: args[0], Result: "removed"})
 			}
-			fmt.Fprintf(c.stdout, "%s removed from group %s\n", args[1], args[0])
+			fmt.Fprintf(c.ctl.stdout, "%s removed from group %s\n", args[1], args[0])
 			return nil
 		}),
 	}
@@ -196,19 +196,19 @@ func (c groupCmds) members() *cobra.Command {
 		Use:   "members GROUP",
 		Short: "list the users and applications in a group",
 		Args:  exactArgs("GROUP"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
-			ms, err := getAll[api.Member](cmd.Context(), c.cl, call{method: http.MethodGet, path: route("/v1/groups", args[0]) + "/members", notFound: groupNotFound})
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
+			ms, err := getAll[api.Member](cmd.Context(), c.ctl.cl, call{method: http.MethodGet, path: route("/v1/groups", args[0]) + "/members", notFound: groupNotFound})
 			if err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(ms)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(ms)
 			}
 			if len(ms) == 0 {
-				fmt.Fprintf(c.stdout, "group %s has no members\n", args[0])
+				fmt.Fprintf(c.ctl.stdout, "group %s has no members\n", args[0])
 				return nil
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			fmt.Fprintln(tw, "KIND\tID\tNAME")
 			for _, m := range ms {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Kind, m.ID, m.Name)
@@ -234,10 +234,10 @@ func memberArgs(cmd *cobra.Command, args []string) error {
 
 // show prints one group in detail.
 func (c groupCmds) show(g api.Group) error {
-	if c.isJSON() {
-		return c.printJSON(g)
+	if c.ctl.isJSON() {
+		return c.ctl.printJSON(g)
 	}
-	tw := c.table()
+	tw := c.ctl.table()
 	fmt.Fprintf(tw, "name:\t%s\n", g.Name)
 	fmt.Fprintf(tw, "description:\t%s\n", cell(g.Description))
 	printTenant(tw, g.TenantID, g.TenantSlug)
@@ -247,11 +247,11 @@ func (c groupCmds) show(g api.Group) error {
 		return err
 	}
 	if len(g.Permissions) == 0 {
-		fmt.Fprintln(c.stdout, "permissions: none")
+		fmt.Fprintln(c.ctl.stdout, "permissions: none")
 		return nil
 	}
-	fmt.Fprintln(c.stdout, "permissions:")
-	tw = c.table()
+	fmt.Fprintln(c.ctl.stdout, "permissions:")
+	tw = c.ctl.table()
 	fmt.Fprintln(tw, "  PRODUCT\tRESOURCE\tACTION")
 	for _, p := range g.Permissions {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", anyProduct(p.Product), p.Resource, p.Action)

@@ -15,7 +15,7 @@ import (
 const maxImport = 1 << 20
 
 // importCmds is `accessctl import`: users, memberships and applications from Lerian's Access Manager.
-type importCmds struct{ *ctl }
+type importCmds struct{ ctl *ctl }
 
 func (c importCmds) command() *cobra.Command {
 	var file string
@@ -73,8 +73,8 @@ log line.`,
                      "createdAt": "2025-04-08T08:01:30.000Z",
                      "groups": ["midaz-viewer-group"]}]}`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			body, err := c.readInput(cmd.CommandPath(), "import file", file, maxImport,
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
+			body, err := c.ctl.readInput(cmd.CommandPath(), "import file", file, maxImport,
 				"split it into several files (the users in one, the applications in another) and import each")
 			if err != nil {
 				return err
@@ -82,18 +82,18 @@ log line.`,
 			defer clear(body) // it holds client secrets
 			q := url.Values{"dryRun": {strconv.FormatBool(dryRun)}}
 			var r api.ImportResult
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/import", query: q, raw: body, rawTyp: "application/json",
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/import", query: q, raw: body, rawTyp: "application/json",
 				notFound: "the file names a group accessd does not have: 'accessctl group list'; create it with 'accessctl group create'"}, &r); err != nil {
 				return err
 			}
 			if r.Records == nil {
 				r.Records = []api.ImportRecord{}
 			}
-			if c.isJSON() {
+			if c.ctl.isJSON() {
 				if len(r.Passwords) > 0 {
-					c.noteShownOnce("each password")
+					c.ctl.noteShownOnce("each password")
 				}
-				return c.printJSON(r)
+				return c.ctl.printJSON(r)
 			}
 			c.print(r)
 			return nil
@@ -114,31 +114,31 @@ func (c importCmds) print(r api.ImportResult) {
 	}
 	switch {
 	case r.DryRun:
-		fmt.Fprintf(c.stdout, "dry run: %d to create, %d unchanged, %d conflict(s); nothing written\n", n["create"], n["unchanged"], n["conflict"])
+		fmt.Fprintf(c.ctl.stdout, "dry run: %d to create, %d unchanged, %d conflict(s); nothing written\n", n["create"], n["unchanged"], n["conflict"])
 	case n["create"] == 0:
-		fmt.Fprintf(c.stdout, "no changes: accessd already holds every record of the file (%d unchanged)\n", n["unchanged"])
+		fmt.Fprintf(c.ctl.stdout, "no changes: accessd already holds every record of the file (%d unchanged)\n", n["unchanged"])
 	default:
-		fmt.Fprintf(c.stdout, "imported: %d created, %d unchanged\n", n["create"], n["unchanged"])
+		fmt.Fprintf(c.ctl.stdout, "imported: %d created, %d unchanged\n", n["create"], n["unchanged"])
 	}
-	tw := c.table()
+	tw := c.ctl.table()
 	fmt.Fprintln(tw, "ACTION\tKIND\tNAME\tID\tDETAIL")
 	for _, rec := range r.Records {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", rec.Action, rec.Kind, rec.Name, cell(rec.ID), cell(rec.Detail))
 	}
 	tw.Flush()
 	if len(r.Passwords) > 0 {
-		fmt.Fprintln(c.stdout, "one-time passwords (each must be changed at the first sign-in):")
-		tw = c.table()
+		fmt.Fprintln(c.ctl.stdout, "one-time passwords (each must be changed at the first sign-in):")
+		tw = c.ctl.table()
 		for _, p := range r.Passwords {
 			fmt.Fprintf(tw, "  %s\t%s\n", p.Username, p.Password)
 		}
 		tw.Flush()
-		fmt.Fprintf(c.stdout, "(%s)\n", shownOnce)
+		fmt.Fprintf(c.ctl.stdout, "(%s)\n", shownOnce)
 	}
 	switch {
 	case r.DryRun && n["conflict"] > 0:
-		fmt.Fprintln(c.stdout, "resolve the conflicts (make accessd and the file agree), then run again without --dry-run")
+		fmt.Fprintln(c.ctl.stdout, "resolve the conflicts (make accessd and the file agree), then run again without --dry-run")
 	case r.DryRun && n["create"] > 0:
-		fmt.Fprintln(c.stdout, "run again without --dry-run to import")
+		fmt.Fprintln(c.ctl.stdout, "run again without --dry-run to import")
 	}
 }

@@ -11,10 +11,10 @@ import (
 )
 
 // keyCmds is `accessctl keys`: token signing keys and the keys of sealed fields.
-type keyCmds struct{ *ctl }
+type keyCmds struct{ ctl *ctl }
 
 func (c keyCmds) command() *cobra.Command {
-	return c.noun("keys", "list and rotate token signing keys; rotate the keys that protect sealed fields",
+	return c.ctl.noun("keys", "list and rotate token signing keys; rotate the keys that protect sealed fields",
 		c.list(),
 		c.rotate(),
 		c.rotateFields(),
@@ -26,9 +26,9 @@ func (c keyCmds) list() *cobra.Command {
 		Use:   "list",
 		Short: "list the token signing keys: active, next (published, not yet signing) and retired",
 		Args:  exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			var keys []api.SigningKey
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/keys"}, &keys); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/keys"}, &keys); err != nil {
 				return err
 			}
 			return c.print(keys)
@@ -45,9 +45,9 @@ on, and publishes a new next key. The old key stops signing but stays in
 JWKS until every token it signed has expired, so no token is cut short.
 Keys also rotate by themselves every tokens.key_rotation.`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			var keys []api.SigningKey
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/keys/rotate"}, &keys); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/keys/rotate"}, &keys); err != nil {
 				return err
 			}
 			return c.print(keys)
@@ -56,10 +56,10 @@ Keys also rotate by themselves every tokens.key_rotation.`,
 }
 
 func (c keyCmds) print(keys []api.SigningKey) error {
-	if c.isJSON() {
-		return c.printJSON(keys)
+	if c.ctl.isJSON() {
+		return c.ctl.printJSON(keys)
 	}
-	tw := c.table()
+	tw := c.ctl.table()
 	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tIN JWKS UNTIL")
 	for _, k := range keys {
 		until := "-"
@@ -81,15 +81,15 @@ retires every older term: their keys open nothing in the live store any
 more. An interrupted rotation is finished by running it again. Backups
 taken before keep their own terms and still restore.`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			var r api.FieldRotation
-			if _, err := c.cl.longCall(cmd.Context(), call{method: http.MethodPost, path: "/v1/keys/rotate-fields"}, &r, time.Hour); err != nil {
+			if _, err := c.ctl.cl.longCall(cmd.Context(), call{method: http.MethodPost, path: "/v1/keys/rotate-fields"}, &r, time.Hour); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(r)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(r)
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			fmt.Fprintf(tw, "active term:\t%d\n", r.Term)
 			fmt.Fprintf(tw, "retired:\tterms 1-%d (they open nothing any more)\n", r.Retired)
 			fmt.Fprintf(tw, "re-sealed:\t%d fields in %d records\n", r.Resealed, r.Records)

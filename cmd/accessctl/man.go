@@ -11,7 +11,7 @@ import (
 )
 
 // docCmds is the hidden `accessctl man` and `accessctl completion` that scripts/package runs.
-type docCmds struct{ *ctl }
+type docCmds struct{ ctl *ctl }
 
 // man prints accessctl(1) for scripts/package. It is rendered here,
 // over the command tree, rather than with cobra/doc: cobra/doc writes one
@@ -24,8 +24,8 @@ func (c docCmds) man() *cobra.Command {
 		Short:  "print the accessctl(1) man page (roff)",
 		Hidden: true,
 		Args:   exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			return writeMan(c.stdout, cmd.Root())
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
+			return writeMan(c.ctl.stdout, cmd.Root())
 		}),
 	}
 }
@@ -38,15 +38,15 @@ func (c docCmds) completion() *cobra.Command {
 		Use:    "completion SHELL",
 		Short:  "print a shell completion script",
 		Hidden: true,
-		Args:   c.subcommandArgs,
-		RunE:   c.noVerb,
+		Args:   c.ctl.subcommandArgs,
+		RunE:   c.ctl.noVerb,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "bash",
 		Short: "print the bash completion script (for /usr/share/bash-completion/completions/accessctl)",
 		Args:  exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			return cmd.Root().GenBashCompletion(c.stdout)
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
+			return cmd.Root().GenBashCompletion(c.ctl.stdout)
 		}),
 	})
 	return cmd

@@ -15,7 +15,7 @@ import (
 const maxPolicy = 8 << 20
 
 // applyCmds is `accessctl apply`: policy as code.
-type applyCmds struct{ *ctl }
+type applyCmds struct{ ctl *ctl }
 
 func (c applyCmds) command() *cobra.Command {
 	var file string
@@ -31,36 +31,36 @@ With --dry-run accessd says what it would change and changes nothing.`,
 		Example: `  accessctl apply -f /etc/accessd/policy.toml --dry-run
   accessctl apply -f - < policy.toml`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			body, err := c.read(cmd.CommandPath(), file)
 			if err != nil {
 				return err
 			}
 			q := url.Values{"dryRun": {strconv.FormatBool(dryRun)}}
 			var r api.ApplyResult
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/apply", query: q, raw: body, rawTyp: "application/toml",
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/apply", query: q, raw: body, rawTyp: "application/toml",
 				notFound: "the file names a user or application that does not exist: 'accessctl user list', 'accessctl app list'"}, &r); err != nil {
 				return err
 			}
 			if r.Changes == nil {
 				r.Changes = []string{}
 			}
-			if c.isJSON() {
-				return c.printJSON(r)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(r)
 			}
 			switch {
 			case len(r.Changes) == 0:
-				fmt.Fprintln(c.stdout, "no changes: accessd already matches the file")
+				fmt.Fprintln(c.ctl.stdout, "no changes: accessd already matches the file")
 			case r.DryRun:
-				fmt.Fprintf(c.stdout, "dry run: %d change(s) would be made:\n", len(r.Changes))
+				fmt.Fprintf(c.ctl.stdout, "dry run: %d change(s) would be made:\n", len(r.Changes))
 			default:
-				fmt.Fprintf(c.stdout, "%d change(s) made:\n", len(r.Changes))
+				fmt.Fprintf(c.ctl.stdout, "%d change(s) made:\n", len(r.Changes))
 			}
 			for _, ch := range r.Changes {
-				fmt.Fprintf(c.stdout, "  %s\n", ch)
+				fmt.Fprintf(c.ctl.stdout, "  %s\n", ch)
 			}
 			if r.DryRun && len(r.Changes) > 0 {
-				fmt.Fprintln(c.stdout, "run again without --dry-run to make them")
+				fmt.Fprintln(c.ctl.stdout, "run again without --dry-run to make them")
 			}
 			return nil
 		}),
@@ -73,5 +73,5 @@ With --dry-run accessd says what it would change and changes nothing.`,
 
 // read reads the policy file, or stdin for "-".
 func (c applyCmds) read(path, file string) ([]byte, error) {
-	return c.readInput(path, "policy", file, maxPolicy, "split it into several files, one per set of groups")
+	return c.ctl.readInput(path, "policy", file, maxPolicy, "split it into several files, one per set of groups")
 }

@@ -15,10 +15,10 @@ import (
 const providerNotFound = "'accessctl provider list' shows the providers"
 
 // providerCmds is `accessctl provider`: e-mail and SMS delivery providers.
-type providerCmds struct{ *ctl }
+type providerCmds struct{ ctl *ctl }
 
 func (c providerCmds) command() *cobra.Command {
-	return c.noun("provider", "manage MFA delivery providers (SMTP relays, SMS gateways): create, list, get, update, delete, test, set-default",
+	return c.ctl.noun("provider", "manage MFA delivery providers (SMTP relays, SMS gateways): create, list, get, update, delete, test, set-default",
 		c.create(),
 		c.list(),
 		c.get(),
@@ -77,7 +77,7 @@ func (c providerCmds) create() *cobra.Command {
   pass show sms | accessctl provider create --name sms --category SMS --url https://sms.example.internal/send \
       --template '{"to":"{{phone}}","text":"{{message}}"}' --client-id accessd --client-secret-stdin`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(p.req.Name) == "" || strings.TrimSpace(p.req.Category) == "" {
 				return usageErr(cmd.CommandPath(), "--name and --category must not be empty")
 			}
@@ -89,14 +89,14 @@ func (c providerCmds) create() *cobra.Command {
 				p.req.CAPEM = pem
 			}
 			if p.secretStdin {
-				s, err := c.readSecret(cmd.CommandPath(), "--client-secret-stdin")
+				s, err := c.ctl.readSecret(cmd.CommandPath(), "--client-secret-stdin")
 				if err != nil {
 					return err
 				}
 				p.req.ClientSecret = s
 			}
 			var out api.Provider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/providers", body: p.req}, &out); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/providers", body: p.req}, &out); err != nil {
 				return err
 			}
 			return c.show(out)
@@ -113,22 +113,22 @@ func (c providerCmds) list() *cobra.Command {
 		Use:   "list",
 		Short: "list delivery providers (a category's codes go through its default, unless the sign-in's application has its own)",
 		Args:  exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
-			l, err := getAll[api.Provider](cmd.Context(), c.cl, call{method: http.MethodGet, path: "/v1/providers"})
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
+			l, err := getAll[api.Provider](cmd.Context(), c.ctl.cl, call{method: http.MethodGet, path: "/v1/providers"})
 			if err != nil {
 				return err
 			}
 			if l == nil {
 				l = []api.Provider{}
 			}
-			if c.isJSON() {
-				return c.printJSON(l)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(l)
 			}
 			if len(l) == 0 {
-				fmt.Fprintln(c.stdout, "no providers")
+				fmt.Fprintln(c.ctl.stdout, "no providers")
 				return nil
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			fmt.Fprintln(tw, "ID\tNAME\tCATEGORY\tDEFAULT\tTYPE\tENDPOINT\tSECRET\tTLS")
 			for _, p := range l {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(p.ID), p.Name, p.Category, yesOrNo(p.Default), p.Type, cell(endpoint(p)), setOrNot(p.ClientSecretSet), tlsMode(p))
@@ -143,9 +143,9 @@ func (c providerCmds) get() *cobra.Command {
 		Use:   "get ID|NAME",
 		Short: "show a delivery provider (whether a secret is set, never the secret)",
 		Args:  exactArgs("ID|NAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var p api.Provider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/providers", args[0]), notFound: providerNotFound}, &p); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/providers", args[0]), notFound: providerNotFound}, &p); err != nil {
 				return err
 			}
 			return c.show(p)
@@ -159,7 +159,7 @@ func (c providerCmds) update() *cobra.Command {
 		Use:   "update ID|NAME [--type T] [--host H] [--port P] [--client-id ID] [--client-secret-stdin|--clear-client-secret] [--from F] [--ca-file PEM] [--url U] [--template T] [--auth-header H] [--disable-ssl=true|false]",
 		Short: "change a delivery provider; only the flags given are changed",
 		Args:  exactArgs("ID|NAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
 			var req api.UpdateProviderRequest
 			str := func(name string, v *string) *string {
@@ -190,7 +190,7 @@ func (c providerCmds) update() *cobra.Command {
 			case p.secretStdin && p.clearSecret:
 				return usageErr(cmd.CommandPath(), "--client-secret-stdin and --clear-client-secret exclude each other")
 			case p.secretStdin:
-				s, err := c.readSecret(cmd.CommandPath(), "--client-secret-stdin")
+				s, err := c.ctl.readSecret(cmd.CommandPath(), "--client-secret-stdin")
 				if err != nil {
 					return err
 				}
@@ -203,7 +203,7 @@ func (c providerCmds) update() *cobra.Command {
 				return usageErr(cmd.CommandPath(), "nothing to change: give at least one flag")
 			}
 			var out api.Provider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/providers", args[0]), body: req, notFound: providerNotFound}, &out); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/providers", args[0]), body: req, notFound: providerNotFound}, &out); err != nil {
 				return err
 			}
 			return c.show(out)
@@ -218,14 +218,14 @@ func (c providerCmds) delete() *cobra.Command {
 		Use:   "delete ID|NAME",
 		Short: "delete a delivery provider",
 		Args:  exactArgs("ID|NAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/providers", args[0]), notFound: providerNotFound}, nil); err != nil {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodDelete, path: route("/v1/providers", args[0]), notFound: providerNotFound}, nil); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(outcome{Kind: "provider", ID: args[0], Result: "deleted"})
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(outcome{Kind: "provider", ID: args[0], Result: "deleted"})
 			}
-			fmt.Fprintf(c.stdout, "provider %s deleted\n", args[0])
+			fmt.Fprintf(c.ctl.stdout, "provider %s deleted\n", args[0])
 			return nil
 		}),
 	}
@@ -237,12 +237,12 @@ func (c providerCmds) test() *cobra.Command {
 		Use:   "test ID|NAME --to ADDRESS|+E164",
 		Short: "send a test message through a provider and show what the relay or gateway answered",
 		Args:  exactArgs("ID|NAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(to) == "" {
 				return usageErr(cmd.CommandPath(), "--to must not be empty")
 			}
 			var out api.ProviderTestResult
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/providers", args[0]) + "/test", body: api.ProviderTestRequest{To: to}, notFound: providerNotFound}, &out); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/providers", args[0]) + "/test", body: api.ProviderTestRequest{To: to}, notFound: providerNotFound}, &out); err != nil {
 				return err
 			}
 			if out.Provider == "" {
@@ -255,10 +255,10 @@ func (c providerCmds) test() *cobra.Command {
 				}
 				return &cliError{code: exitError, msg: "not delivered through " + out.Provider + ": " + out.Error, hint: hint}
 			}
-			if c.isJSON() {
-				return c.printJSON(out)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(out)
 			}
-			fmt.Fprintf(c.stdout, "delivered through %s: %s\n", out.Provider, cell(out.Answer))
+			fmt.Fprintf(c.ctl.stdout, "delivered through %s: %s\n", out.Provider, cell(out.Answer))
 			return nil
 		}),
 	}
@@ -269,10 +269,10 @@ func (c providerCmds) test() *cobra.Command {
 
 // show prints one provider in detail: never a secret.
 func (c providerCmds) show(p api.Provider) error {
-	if c.isJSON() {
-		return c.printJSON(p)
+	if c.ctl.isJSON() {
+		return c.ctl.printJSON(p)
 	}
-	tw := c.table()
+	tw := c.ctl.table()
 	fmt.Fprintf(tw, "id:\t%s\n", cell(p.ID))
 	fmt.Fprintf(tw, "name:\t%s\n", p.Name)
 	fmt.Fprintf(tw, "category:\t%s\n", p.Category)
@@ -324,15 +324,15 @@ func (c providerCmds) setDefault() *cobra.Command {
 		Use:   "set-default ID|NAME",
 		Short: "make a provider the default of its category: it delivers the codes of sign-ins through an application without a default of its own",
 		Args:  exactArgs("ID|NAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var p api.Provider
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/providers", args[0]) + "/default", notFound: providerNotFound}, &p); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/providers", args[0]) + "/default", notFound: providerNotFound}, &p); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(p)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(p)
 			}
-			fmt.Fprintf(c.stdout, "provider %s (%s) now delivers %s codes by default\n", p.Name, p.ID, p.Category)
+			fmt.Fprintf(c.ctl.stdout, "provider %s (%s) now delivers %s codes by default\n", p.Name, p.ID, p.Category)
 			return nil
 		}),
 	}

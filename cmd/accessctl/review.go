@@ -12,7 +12,7 @@ import (
 )
 
 // reviewCmds is `accessctl review`: the access review.
-type reviewCmds struct{ *ctl }
+type reviewCmds struct{ ctl *ctl }
 
 func (c reviewCmds) command() *cobra.Command {
 	var stale string
@@ -25,7 +25,7 @@ past the rotation policy, application without groups or in an admin group),
 then the machine-to-machine links: which application may act on which
 product, and how. -o json adds each subject's effective permissions.`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			q := url.Values{}
 			if cmd.Flags().Changed("stale") {
 				d, err := durationFlag(cmd.CommandPath(), "stale", stale)
@@ -35,7 +35,7 @@ product, and how. -o json adds each subject's effective permissions.`,
 				q.Set("stale", d)
 			}
 			var r api.Review
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/review", query: q}, &r); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/review", query: q}, &r); err != nil {
 				return err
 			}
 			if r.Users == nil {
@@ -47,11 +47,11 @@ product, and how. -o json adds each subject's effective permissions.`,
 			if r.Links == nil {
 				r.Links = []api.M2MLink{}
 			}
-			if c.isJSON() {
-				return c.printJSON(r)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(r)
 			}
-			fmt.Fprintf(c.stdout, "access review of %s\n\n", fmtTime(r.GeneratedAt))
-			tw := c.table()
+			fmt.Fprintf(c.ctl.stdout, "access review of %s\n\n", fmtTime(r.GeneratedAt))
+			tw := c.ctl.table()
 			fmt.Fprintln(tw, "KIND\tNAME\tID\tGROUPS\tCREDENTIAL AGE\tLAST USED\tFLAGS")
 			for _, s := range append(append([]api.ReviewSubject{}, r.Users...), r.Applications...) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Kind, s.Name, s.ID, list(s.Groups), cell(s.CredentialAge), fmtTime(s.LastUsed), list(s.Flags))
@@ -59,12 +59,12 @@ product, and how. -o json adds each subject's effective permissions.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintln(c.stdout, "\nmachine-to-machine links:")
+			fmt.Fprintln(c.ctl.stdout, "\nmachine-to-machine links:")
 			if len(r.Links) == 0 {
-				fmt.Fprintln(c.stdout, "  none")
+				fmt.Fprintln(c.ctl.stdout, "  none")
 				return nil
 			}
-			tw = c.table()
+			tw = c.ctl.table()
 			fmt.Fprintln(tw, "  CLIENT ID\tPRODUCT\tACTIONS")
 			for _, l := range r.Links {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\n", l.ClientID, l.Product, strings.Join(l.Actions, ","))

@@ -11,22 +11,22 @@ import (
 )
 
 // statusCmds is `accessctl status`: what the daemon reports about itself.
-type statusCmds struct{ *ctl }
+type statusCmds struct{ ctl *ctl }
 
 func (c statusCmds) command() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "show the daemon's version, uptime, seal, store, listeners and lockdown summary",
 		Args:  exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			var s api.Status
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/status"}, &s); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: "/v1/status"}, &s); err != nil {
 				return err
 			}
-			if c.isJSON() {
-				return c.printJSON(s)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(s)
 			}
-			tw := c.table()
+			tw := c.ctl.table()
 			mode := "production"
 			if s.Dev {
 				mode = "dev (not for production)"

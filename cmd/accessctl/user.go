@@ -15,10 +15,10 @@ import (
 const userNotFound = "'accessctl user list' shows the users; a user can be named by id or username"
 
 // userCmds is `accessctl user`: people who sign in.
-type userCmds struct{ *ctl }
+type userCmds struct{ ctl *ctl }
 
 func (c userCmds) command() *cobra.Command {
-	return c.noun("user", "manage users: create, list, get, update, delete, disable, enable, reset-password, logout",
+	return c.ctl.noun("user", "manage users: create, list, get, update, delete, disable, enable, reset-password, logout",
 		c.create(),
 		c.list(),
 		c.get(),
@@ -41,31 +41,31 @@ func (c userCmds) create() *cobra.Command {
 		Example: `  accessctl user create --username alice --email alice@example.com --group admin-group
   pass show accessd/bob | accessctl user create --username bob --email bob@example.com --password-stdin`,
 		Args: exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(req.Username) == "" || strings.TrimSpace(req.Email) == "" {
 				return usageErr(cmd.CommandPath(), "--username and --email must not be empty")
 			}
 			req.TenantID, req.TenantSlug = splitTenant(tenant)
 			if pwStdin {
-				pw, err := c.readPassword(cmd.CommandPath())
+				pw, err := c.ctl.readPassword(cmd.CommandPath())
 				if err != nil {
 					return err
 				}
 				req.Password = pw
 			}
 			var u api.CreatedUser
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/users", body: req, notFound: "a --group named may not exist: 'accessctl group list' shows the groups"}, &u); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: "/v1/users", body: req, notFound: "a --group named may not exist: 'accessctl group list' shows the groups"}, &u); err != nil {
 				return err
 			}
-			if c.isJSON() {
+			if c.ctl.isJSON() {
 				if u.Password != "" {
-					c.noteShownOnce("password")
+					c.ctl.noteShownOnce("password")
 				}
-				return c.printJSON(u)
+				return c.ctl.printJSON(u)
 			}
-			fmt.Fprintf(c.stdout, "user %s created (id %s)\n", u.Username, u.ID)
+			fmt.Fprintf(c.ctl.stdout, "user %s created (id %s)\n", u.Username, u.ID)
 			if u.Password != "" {
-				fmt.Fprintf(c.stdout, "password: %s\n(%s)\n", u.Password, shownOnce)
+				fmt.Fprintf(c.ctl.stdout, "password: %s\n(%s)\n", u.Password, shownOnce)
 			}
 			return nil
 		}),
@@ -91,7 +91,7 @@ func (c userCmds) list() *cobra.Command {
 		Use:   "list [--group G] [--status enabled|disabled] [--page N] [--limit N]",
 		Short: "list users (every page, or the one --page names)",
 		Args:  exactArgs(),
-		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, _ []string) error {
 			q := url.Values{}
 			if cmd.Flags().Changed("group") {
 				q.Set("group", group)
@@ -121,9 +121,9 @@ func (c userCmds) list() *cobra.Command {
 			var err error
 			if cmd.Flags().Changed("page") {
 				lc.next = &next
-				_, err = c.cl.do(cmd.Context(), lc, &users)
+				_, err = c.ctl.cl.do(cmd.Context(), lc, &users)
 			} else {
-				users, err = getAll[api.User](cmd.Context(), c.cl, lc)
+				users, err = getAll[api.User](cmd.Context(), c.ctl.cl, lc)
 			}
 			if err != nil {
 				return err
@@ -131,13 +131,13 @@ func (c userCmds) list() *cobra.Command {
 			if users == nil {
 				users = []api.User{}
 			}
-			if c.isJSON() {
-				return c.printJSON(users)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(users)
 			}
 			if len(users) == 0 {
-				fmt.Fprintln(c.stdout, "no users")
+				fmt.Fprintln(c.ctl.stdout, "no users")
 			} else {
-				tw := c.table()
+				tw := c.ctl.table()
 				fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tEMAIL\tGROUPS\tSTATUS\tMFA")
 				for _, u := range users {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, cell(fullName(u)), u.Email, list(u.Groups), enabled(u.Enabled), onOff(u.MFA))
@@ -147,7 +147,7 @@ func (c userCmds) list() *cobra.Command {
 				}
 			}
 			if next != "" {
-				fmt.Fprintf(c.stdout, "more users: run again with --page %d\n", page+1)
+				fmt.Fprintf(c.ctl.stdout, "more users: run again with --page %d\n", page+1)
 			}
 			return nil
 		}),
@@ -165,9 +165,9 @@ func (c userCmds) get() *cobra.Command {
 		Use:   "get ID|USERNAME",
 		Short: "show a user",
 		Args:  exactArgs("ID|USERNAME"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var u api.User
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/users", args[0]), notFound: userNotFound}, &u); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodGet, path: route("/v1/users", args[0]), notFound: userNotFound}, &u); err != nil {
 				return err
 			}
 			return c.show(u)
@@ -183,7 +183,7 @@ func (c userCmds) update() *cobra.Command {
 		Use:   "update ID [--first-name F] [--last-name L] [--email E] [--phone-number +E164] [--group G]... [--clear-groups] [--tenant ID[:SLUG]]",
 		Short: "change a user; only the flags given are changed, and --group replaces the user's groups",
 		Args:  exactArgs("ID"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var req api.UpdateUserRequest
 			f := cmd.Flags()
 			if f.Changed("first-name") {
@@ -219,7 +219,7 @@ func (c userCmds) update() *cobra.Command {
 				return usageErr(cmd.CommandPath(), "nothing to change: give at least one of --first-name, --last-name, --email, --phone-number, --group, --clear-groups, --tenant")
 			}
 			var u api.User
-			if _, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]), body: req, notFound: userNotFound + "; a --group named may not exist"}, &u); err != nil {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]), body: req, notFound: userNotFound + "; a --group named may not exist"}, &u); err != nil {
 				return err
 			}
 			return c.show(u)
@@ -243,27 +243,27 @@ func (c userCmds) simple(verb, short, method, sub, done string) *cobra.Command {
 		Use:   verb + " ID",
 		Short: short,
 		Args:  exactArgs("ID"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			path := route("/v1/users", args[0])
 			if sub != "" {
 				path += "/" + sub
 			}
 			var u api.User
-			status, err := c.cl.do(cmd.Context(), call{method: method, path: path, notFound: userNotFound}, &u)
+			status, err := c.ctl.cl.do(cmd.Context(), call{method: method, path: path, notFound: userNotFound}, &u)
 			if err != nil {
 				return err
 			}
 			if status == http.StatusNoContent {
-				if c.isJSON() {
-					return c.printJSON(outcome{Kind: "user", ID: args[0], Result: strings.ReplaceAll(done, " ", "-")})
+				if c.ctl.isJSON() {
+					return c.ctl.printJSON(outcome{Kind: "user", ID: args[0], Result: strings.ReplaceAll(done, " ", "-")})
 				}
-				fmt.Fprintf(c.stdout, "user %s %s\n", args[0], done)
+				fmt.Fprintf(c.ctl.stdout, "user %s %s\n", args[0], done)
 				return nil
 			}
-			if c.isJSON() {
-				return c.printJSON(u)
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(u)
 			}
-			fmt.Fprintf(c.stdout, "user %s (id %s) %s\n", u.Username, u.ID, done)
+			fmt.Fprintf(c.ctl.stdout, "user %s (id %s) %s\n", u.Username, u.ID, done)
 			return nil
 		}),
 	}
@@ -275,32 +275,32 @@ func (c userCmds) resetPassword() *cobra.Command {
 		Use:   "reset-password ID [--password-stdin]",
 		Short: "set a user's password from stdin, or have accessd generate a one-time password, shown once",
 		Args:  exactArgs("ID"),
-		RunE: c.runE(func(cmd *cobra.Command, args []string) error {
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
 			var req api.ResetPasswordRequest
 			if pwStdin {
-				pw, err := c.readPassword(cmd.CommandPath())
+				pw, err := c.ctl.readPassword(cmd.CommandPath())
 				if err != nil {
 					return err
 				}
 				req.NewPassword = pw
 			}
 			var pr api.PasswordReset
-			status, err := c.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]) + "/reset-password", body: req, notFound: userNotFound}, &pr)
+			status, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPatch, path: route("/v1/users", args[0]) + "/reset-password", body: req, notFound: userNotFound}, &pr)
 			if err != nil {
 				return err
 			}
 			if status == http.StatusNoContent || pr.Password == "" {
-				if c.isJSON() {
-					return c.printJSON(outcome{Kind: "user", ID: args[0], Result: "password-set"})
+				if c.ctl.isJSON() {
+					return c.ctl.printJSON(outcome{Kind: "user", ID: args[0], Result: "password-set"})
 				}
-				fmt.Fprintf(c.stdout, "password of user %s set\n", args[0])
+				fmt.Fprintf(c.ctl.stdout, "password of user %s set\n", args[0])
 				return nil
 			}
-			if c.isJSON() {
-				c.noteShownOnce("password")
-				return c.printJSON(pr)
+			if c.ctl.isJSON() {
+				c.ctl.noteShownOnce("password")
+				return c.ctl.printJSON(pr)
 			}
-			fmt.Fprintf(c.stdout, "one-time password of user %s: %s\n(%s; the user must change it with update-password before using it for anything else)\n", args[0], pr.Password, shownOnce)
+			fmt.Fprintf(c.ctl.stdout, "one-time password of user %s: %s\n(%s; the user must change it with update-password before using it for anything else)\n", args[0], pr.Password, shownOnce)
 			return nil
 		}),
 	}
@@ -310,10 +310,10 @@ func (c userCmds) resetPassword() *cobra.Command {
 
 // show prints one user in detail.
 func (c userCmds) show(u api.User) error {
-	if c.isJSON() {
-		return c.printJSON(u)
+	if c.ctl.isJSON() {
+		return c.ctl.printJSON(u)
 	}
-	tw := c.table()
+	tw := c.ctl.table()
 	fmt.Fprintf(tw, "id:\t%s\n", u.ID)
 	fmt.Fprintf(tw, "username:\t%s\n", u.Username)
 	fmt.Fprintf(tw, "name:\t%s\n", cell(fullName(u)))
