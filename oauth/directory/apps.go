@@ -86,7 +86,7 @@ func (s *Applications) CreateApplication(ctx context.Context, a change.Actor, re
 	if err := credential.CheckText("certSubject", req.CertSubject); err != nil {
 		return out, err
 	}
-	now := s.now().UTC()
+	now := s.c.now().UTC()
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
@@ -94,17 +94,17 @@ func (s *Applications) CreateApplication(ctx context.Context, a change.Actor, re
 		}
 		app.ExpiresAt = now.Add(d)
 	}
-	secret, err := credential.NewClientSecret(s.rand)
+	secret, err := credential.NewClientSecret(s.c.rand)
 	if err != nil {
 		return out, err
 	}
 	defer secret.Clear()
-	if app.ClientID, err = credential.NewClientID(s.rand); err != nil {
+	if app.ClientID, err = credential.NewClientID(s.c.rand); err != nil {
 		return out, err
 	}
-	app.SecretHashes = []store.SecretHash{{Hash: secret.Hash(s.st), CreatedAt: now}}
+	app.SecretHashes = []store.SecretHash{{Hash: secret.Hash(s.c.st), CreatedAt: now}}
 	app.CreatedAt = now
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.c.st.Update(func(tx *store.Tx) error {
 		if err := checkGroupsExist(tx, app.Groups); err != nil {
 			return err
 		}
@@ -121,13 +121,13 @@ func (s *Applications) CreateApplication(ctx context.Context, a change.Actor, re
 		if app, err = tx.Applications().Create(app); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "app.create", "app:"+app.ClientID, "ok",
+		return tx.Audit().Stage(s.c.entry(a, "app.create", "app:"+app.ClientID, "ok",
 			map[string]string{"id": app.ID, "groups": strings.Join(app.Groups, ",")}))
 	})
 	if err != nil {
 		return out, storeErr("create application", err)
 	}
-	s.RefreshSubject(app.ID)
+	s.c.RefreshSubject(app.ID)
 	groups := app.Groups
 	if groups == nil {
 		groups = []string{}
@@ -145,8 +145,8 @@ func (s *Applications) ListApplications() ([]api.Application, error) {
 // tenant's applications.
 func (s *Applications) ListApplicationsFor(a change.Actor) ([]api.Application, error) {
 	out := []api.Application{}
-	now := s.now()
-	err := s.st.View(func(tx *store.Tx) error {
+	now := s.c.now()
+	err := s.c.st.View(func(tx *store.Tx) error {
 		sc, err := s.tenants.scopeOf(tx, a)
 		if err != nil {
 			return err
@@ -180,7 +180,7 @@ func (s *Applications) GetApplication(idOrClientID string) (api.Application, err
 // tenant's application is not found.
 func (s *Applications) GetApplicationFor(a change.Actor, idOrClientID string) (api.Application, error) {
 	find := func(tx *store.Tx) (store.Application, error) { return s.tenants.LookupAppIn(tx, a, idOrClientID) }
-	return viewOf(s.st, "get application", find, func(tx *store.Tx, ap store.Application) (api.Application, error) { return appIn(tx, ap, s.now()) })
+	return viewOf(s.c.st, "get application", find, func(tx *store.Tx, ap store.Application) (api.Application, error) { return appIn(tx, ap, s.c.now()) })
 }
 
 // RotateApplication gives an application a new secret, returned once.
@@ -205,15 +205,15 @@ func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, id
 		}
 		g = d
 	}
-	secret, err := credential.NewClientSecret(s.rand)
+	secret, err := credential.NewClientSecret(s.c.rand)
 	if err != nil {
 		return out, err
 	}
 	defer secret.Clear()
-	hash := secret.Hash(s.st)
-	now := s.now().UTC()
+	hash := secret.Hash(s.c.st)
+	now := s.c.now().UTC()
 	var ap store.Application
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.c.st.Update(func(tx *store.Tx) error {
 		cur, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
 		if err != nil {
 			return err
@@ -241,12 +241,12 @@ func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, id
 		if err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "app.rotate", "app:"+ap.ClientID, "ok", map[string]string{"grace": g.String()}))
+		return tx.Audit().Stage(s.c.entry(a, "app.rotate", "app:"+ap.ClientID, "ok", map[string]string{"grace": g.String()}))
 	})
 	if err != nil {
 		return out, storeErr("rotate application secret", err)
 	}
-	s.RefreshSubject(ap.ID)
+	s.c.RefreshSubject(ap.ID)
 	out = api.RotatedSecret{ClientID: ap.ClientID, ClientSecret: secret.Reveal()}
 	if len(ap.SecretHashes) == 2 {
 		out.PreviousExpiresAt = ap.SecretHashes[0].ExpiresAt
@@ -258,7 +258,7 @@ func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, id
 // tokens it holds stop passing decisions at once (it leaves the index).
 func (s *Applications) DeleteApplication(ctx context.Context, a change.Actor, idOrClientID string) error {
 	var ap store.Application
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.c.st.Update(func(tx *store.Tx) error {
 		var err error
 		if ap, err = s.tenants.LookupAppIn(tx, a, idOrClientID); err != nil {
 			return err
@@ -272,12 +272,12 @@ func (s *Applications) DeleteApplication(ctx context.Context, a change.Actor, id
 		if err := tx.Logins().Delete(ap.ID); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "app.delete", "app:"+ap.ClientID, "ok", map[string]string{"id": ap.ID}))
+		return tx.Audit().Stage(s.c.entry(a, "app.delete", "app:"+ap.ClientID, "ok", map[string]string{"id": ap.ID}))
 	})
 	if err != nil {
 		return storeErr("delete application", err)
 	}
-	s.RefreshSubject(ap.ID)
-	s.endSessions(ap.ID)
+	s.c.RefreshSubject(ap.ID)
+	s.c.endSessions(ap.ID)
 	return nil
 }

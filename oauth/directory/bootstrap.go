@@ -62,18 +62,18 @@ func (s *Service) Bootstrap(ctx context.Context) (adminID string, password []byt
 // store, at start: every group, then every user and application. After
 // it, every change keeps the index current as it commits.
 func (s *Service) LoadIndex() error {
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.c.st.View(func(tx *store.Tx) error {
 		groups, err := tx.Groups().List("", 0)
 		if err != nil {
 			return err
 		}
 		for _, g := range groups {
-			s.index.SetGroup(g.Name, indexPerms(g.Permissions))
+			s.c.index.SetGroup(g.Name, indexPerms(g.Permissions))
 		}
 		if err := tx.Users().Scan("", func(u store.User) (bool, error) {
-			s.index.SetSubject(u.ID, u.Groups)
+			s.c.index.SetSubject(u.ID, u.Groups)
 			if !u.LogoutAt.IsZero() || u.Disabled {
-				s.epochs.set(u.ID, u.LogoutAt, u.Disabled)
+				s.c.epochs.set(u.ID, u.LogoutAt, u.Disabled)
 			}
 			return true, nil
 		}); err != nil {
@@ -84,8 +84,8 @@ func (s *Service) LoadIndex() error {
 			return err
 		}
 		for _, a := range apps {
-			s.index.SetSubject(a.ID, a.Groups)
-			s.clients.set(a)
+			s.c.index.SetSubject(a.ID, a.Groups)
+			s.c.clients.set(a)
 		}
 		return nil
 	})

@@ -19,7 +19,7 @@ import (
 // limited.
 
 func (s *Tenants) holds(a change.Actor, p store.Permission) bool {
-	return a.Admin || (a.SubjectID != "" && s.index.Allowed(a.SubjectID, p.Product, p.Resource, p.Action))
+	return a.Admin || (a.SubjectID != "" && s.c.index.Allowed(a.SubjectID, p.Product, p.Resource, p.Action))
 }
 
 // mayConfer fails unless a holds every permission in perms.
@@ -55,7 +55,7 @@ func (s *Tenants) MayActOn(a change.Actor, id string) error {
 	if a.Admin || a.SubjectID == id {
 		return nil
 	}
-	for _, p := range s.index.Effective(id) {
+	for _, p := range s.c.index.Effective(id) {
 		sp := store.Permission{Product: p.Product, Resource: p.Resource, Action: p.Action}
 		if !s.holds(a, sp) {
 			return fmt.Errorf("identity: %w: %s cannot act on a subject that holds %s, which it does not hold itself", api.ErrForbidden, a.Name, permString(sp))

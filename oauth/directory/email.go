@@ -43,7 +43,7 @@ func findSignIn(users *store.UserRepo, name string) (store.User, error) {
 // guesses at unknown names are throttled too. The key is opaque: it
 // says nothing the caller may show.
 func (s *SignInDirectory) AttemptKey(name string) string {
-	if u, err := findSignIn(s.st.Users(), name); err == nil {
+	if u, err := findSignIn(s.c.st.Users(), name); err == nil {
 		return "id:" + u.ID
 	}
 	if c, err := credential.CanonicalUsername(name); err == nil {

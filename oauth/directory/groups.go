@@ -82,7 +82,7 @@ func (s *Groups) ListGroupsFor(a change.Actor) ([]api.Group, error) {
 	if err != nil {
 		return nil, storeErr("list groups", err)
 	}
-	gs, err := s.st.Groups().List("", 0)
+	gs, err := s.c.st.Groups().List("", 0)
 	if err != nil {
 		return nil, storeErr("list groups", err)
 	}
@@ -106,7 +106,7 @@ func (s *Groups) GetGroup(name string) (api.Group, error) { return s.GetGroupFor
 // GetGroupFor is GetGroup for the caller a.
 func (s *Groups) GetGroupFor(a change.Actor, name string) (api.Group, error) {
 	var g store.Group
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.c.st.View(func(tx *store.Tx) error {
 		var err error
 		g, err = s.tenants.groupIn(tx, a, name, false)
 		return err
@@ -123,7 +123,7 @@ func (s *Groups) CreateGroup(ctx context.Context, a change.Actor, req api.Create
 		return api.Group{}, err
 	}
 	var g store.Group
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.c.st.Update(func(tx *store.Tx) error {
 		tid, tslug, err := s.tenants.newTenant(tx, a, req.TenantID, req.TenantSlug)
 		if err != nil {
 			return err
@@ -131,12 +131,12 @@ func (s *Groups) CreateGroup(ctx context.Context, a change.Actor, req api.Create
 		if g, err = tx.Groups().Create(store.Group{Name: req.Name, Description: req.Description, TenantID: tid, TenantSlug: tslug}); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "group.create", "group:"+g.Name, "ok", nil))
+		return tx.Audit().Stage(s.c.entry(a, "group.create", "group:"+g.Name, "ok", nil))
 	})
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("create group %q", req.Name), err)
 	}
-	s.RefreshGroup(g.Name)
+	s.c.RefreshGroup(g.Name)
 	return s.groupOut(a, g)
 }
 
@@ -153,7 +153,7 @@ func (s *Groups) DeleteGroup(ctx context.Context, a change.Actor, name string) e
 	for {
 		var changed []string
 		done := false
-		err := s.st.Update(func(tx *store.Tx) error {
+		err := s.c.st.Update(func(tx *store.Tx) error {
 			changed, done = nil, false
 			if _, err := s.tenants.groupIn(tx, a, name, true); err != nil {
 				return err
@@ -179,7 +179,7 @@ func (s *Groups) DeleteGroup(ctx context.Context, a change.Actor, name string) e
 			if err := tx.Groups().Delete(name); err != nil {
 				return err
 			}
-			return tx.Audit().Stage(s.entry(a, "group.delete", "group:"+name, "ok",
+			return tx.Audit().Stage(s.c.entry(a, "group.delete", "group:"+name, "ok",
 				map[string]string{"membersRemoved": fmt.Sprint(removed + len(batch))}))
 		})
 		if err != nil {
@@ -187,10 +187,10 @@ func (s *Groups) DeleteGroup(ctx context.Context, a change.Actor, name string) e
 		}
 		removed += len(changed)
 		for _, id := range changed {
-			s.RefreshSubject(id)
+			s.c.RefreshSubject(id)
 		}
 		if done {
-			s.RefreshGroup(name)
+			s.c.RefreshGroup(name)
 			return nil
 		}
 	}
@@ -244,7 +244,7 @@ func (s *Groups) editPermissions(a change.Actor, group string, p api.Permission,
 		return api.Group{}, err
 	}
 	// Another tenant's group is missing before anything else is said.
-	if err := s.st.View(func(tx *store.Tx) error { _, err := s.tenants.groupIn(tx, a, group, true); return err }); err != nil {
+	if err := s.c.st.View(func(tx *store.Tx) error { _, err := s.tenants.groupIn(tx, a, group, true); return err }); err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
 	}
 	if err := s.tenants.mayConfer(a, []store.Permission{perm}); err != nil {
@@ -255,7 +255,7 @@ func (s *Groups) editPermissions(a change.Actor, group string, p api.Permission,
 		typ = "group.revoke"
 	}
 	var g store.Group
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.c.st.Update(func(tx *store.Tx) error {
 		if _, err := s.tenants.groupIn(tx, a, group, true); err != nil {
 			return err
 		}
@@ -273,13 +273,13 @@ func (s *Groups) editPermissions(a change.Actor, group string, p api.Permission,
 		if err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, typ, "group:"+group, "ok",
+		return tx.Audit().Stage(s.c.entry(a, typ, "group:"+group, "ok",
 			map[string]string{"product": perm.Product, "resource": perm.Resource, "action": perm.Action}))
 	})
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
 	}
-	s.RefreshGroup(g.Name)
+	s.c.RefreshGroup(g.Name)
 	return s.groupOut(a, g)
 }
 
@@ -293,7 +293,7 @@ func (s *Groups) ResolveMember(tx *store.Tx, ref string) (store.Member, string, 
 		return store.Member{}, "", missing("member")
 	}
 	if kind == "" || kind == store.MemberUser {
-		u, err := s.lookupUser(tx, name)
+		u, err := s.c.lookupUser(tx, name)
 		if err == nil {
 			return store.Member{Kind: store.MemberUser, ID: u.ID}, u.Username, nil
 		}
@@ -302,7 +302,7 @@ func (s *Groups) ResolveMember(tx *store.Tx, ref string) (store.Member, string, 
 		}
 	}
 	if kind == "" || kind == store.MemberApp {
-		ap, err := s.lookupApp(tx, name)
+		ap, err := s.c.lookupApp(tx, name)
 		if err == nil {
 			return store.Member{Kind: store.MemberApp, ID: ap.ID}, ap.ClientID, nil
 		}
@@ -331,7 +331,7 @@ func (s *Groups) editMember(a change.Actor, group, member string, add bool) (api
 	}
 	var g store.Group
 	var m store.Member
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.c.st.Update(func(tx *store.Tx) error {
 		var err error
 		if g, err = s.tenants.groupIn(tx, a, group, false); err != nil {
 			return err
@@ -351,12 +351,12 @@ func (s *Groups) editMember(a change.Actor, group, member string, add bool) (api
 		if _, err = SetMembership(tx, m, group, add); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, typ, "group:"+group, "ok", map[string]string{"member": m.Kind + ":" + m.ID}))
+		return tx.Audit().Stage(s.c.entry(a, typ, "group:"+group, "ok", map[string]string{"member": m.Kind + ":" + m.ID}))
 	})
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q member %q", group, member), err)
 	}
-	s.RefreshSubject(m.ID)
+	s.c.RefreshSubject(m.ID)
 	return s.groupOut(a, g)
 }
 
@@ -368,7 +368,7 @@ func (s *Groups) Members(group string) ([]api.Member, error) {
 // MembersFor is Members for the caller a: only its tenant's members.
 func (s *Groups) MembersFor(a change.Actor, group string) ([]api.Member, error) {
 	out := []api.Member{}
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.c.st.View(func(tx *store.Tx) error {
 		if _, err := s.tenants.groupIn(tx, a, group, false); err != nil {
 			return err
 		}

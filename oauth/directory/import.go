@@ -504,10 +504,10 @@ func (s *Importer) appDiff(cur store.Application, ap LerianApplication) string {
 		d = append(d, "groups")
 	}
 	var hashes [][]byte
-	for _, h := range LiveSecrets(cur.SecretHashes, s.now()) {
+	for _, h := range LiveSecrets(cur.SecretHashes, s.c.now()) {
 		hashes = append(hashes, h.Hash)
 	}
-	if !ap.ClientSecret.matches(s.st, hashes) {
+	if !ap.ClientSecret.matches(s.c.st, hashes) {
 		d = append(d, "clientSecret (rotated in accessd since?)")
 	}
 	if len(d) == 0 {
@@ -535,7 +535,7 @@ func (s *Importer) Import(ctx context.Context, a change.Actor, data []byte, dry 
 	// (slow work) before it; the transaction plans again and refuses if
 	// the store changed in a way the hashing did not foresee.
 	var first *importPlan
-	if err := s.st.View(func(tx *store.Tx) error {
+	if err := s.c.st.View(func(tx *store.Tx) error {
 		first, err = s.importPlan(tx, e)
 		return err
 	}); err != nil {
@@ -548,7 +548,7 @@ func (s *Importer) Import(ctx context.Context, a change.Actor, data []byte, dry 
 	if first.conflicts > 0 {
 		return out, importConflict(first)
 	}
-	now := s.now().UTC()
+	now := s.c.now().UTC()
 	oneTime := map[string][]byte{} // username -> generated password
 	hashes := map[string]string{}  // username -> argon2id hash
 	defer func() {
@@ -560,7 +560,7 @@ func (s *Importer) Import(ctx context.Context, a change.Actor, data []byte, dry 
 		if u.PasswordHash != "" || !first.creates("user", u.ID) {
 			continue
 		}
-		pw, err := credential.GeneratePassword(s.rand)
+		pw, err := credential.GeneratePassword(s.c.rand)
 		if err != nil {
 			return out, err
 		}
@@ -571,7 +571,7 @@ func (s *Importer) Import(ctx context.Context, a change.Actor, data []byte, dry 
 	}
 
 	var plan *importPlan
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.c.st.Update(func(tx *store.Tx) error {
 		var err error
 		if plan, err = s.importPlan(tx, e); err != nil {
 			return err
@@ -604,7 +604,7 @@ func (s *Importer) Import(ctx context.Context, a change.Actor, data []byte, dry 
 			if _, err := tx.Credentials().Put(u.ID, func(store.Credential, bool) (store.Credential, error) { return cred, nil }); err != nil {
 				return err
 			}
-			if err := tx.Audit().Stage(s.entry(a, "user.import", "user:"+u.ID, "ok",
+			if err := tx.Audit().Stage(s.c.entry(a, "user.import", "user:"+u.ID, "ok",
 				map[string]string{"username": u.Username, "groups": strings.Join(groups, ","), "password": how})); err != nil {
 				return err
 			}
@@ -616,17 +616,17 @@ func (s *Importer) Import(ctx context.Context, a change.Actor, data []byte, dry 
 			}
 			createdAt := parseTimeOr(ap.CreatedAt, now)
 			rec := store.Application{ID: ap.ID, Name: ap.Name, Description: ap.Description, ClientID: ap.ClientID, Groups: ap.Groups,
-				SecretHashes: []store.SecretHash{{Hash: ap.ClientSecret.hash(s.st), CreatedAt: createdAt}}, CreatedAt: createdAt}
+				SecretHashes: []store.SecretHash{{Hash: ap.ClientSecret.hash(s.c.st), CreatedAt: createdAt}}, CreatedAt: createdAt}
 			if _, err := tx.Applications().Create(rec); err != nil {
 				return err
 			}
-			if err := tx.Audit().Stage(s.entry(a, "app.import", "app:"+ap.ClientID, "ok",
+			if err := tx.Audit().Stage(s.c.entry(a, "app.import", "app:"+ap.ClientID, "ok",
 				map[string]string{"id": ap.ID, "groups": strings.Join(ap.Groups, ",")})); err != nil {
 				return err
 			}
 			created["applications"]++
 		}
-		return tx.Audit().Stage(s.entry(a, "lerian.import", "import", "ok", map[string]string{
+		return tx.Audit().Stage(s.c.entry(a, "lerian.import", "import", "ok", map[string]string{
 			"users": strconv.Itoa(created["users"]), "applications": strconv.Itoa(created["applications"]),
 			"unchanged": strconv.Itoa(len(plan.records) - created["users"] - created["applications"])}))
 	})
@@ -635,7 +635,7 @@ func (s *Importer) Import(ctx context.Context, a change.Actor, data []byte, dry 
 	}
 	for _, r := range plan.records {
 		if r.Action == ImportCreate {
-			s.RefreshSubject(r.ID)
+			s.c.RefreshSubject(r.ID)
 		}
 	}
 	out.Records = plan.records
@@ -657,11 +657,11 @@ func (s *Importer) hashAll(ctx context.Context, pws map[string][]byte, hashes ma
 	}
 	names := make(chan string)
 	results := make(chan done)
-	workers := min(max(s.hasher.Slots(), 1), len(pws))
+	workers := min(max(s.c.hasher.Slots(), 1), len(pws))
 	for range workers {
 		go func() {
 			for name := range names {
-				h, err := s.hasher.Hash(ctx, pws[name])
+				h, err := s.c.hasher.Hash(ctx, pws[name])
 				results <- done{name, h, err}
 			}
 		}()

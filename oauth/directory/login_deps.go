@@ -48,7 +48,7 @@ type ApplicationCache interface {
 // before the service serves: the sign-in room is built over the service,
 // so it cannot be an Option of New.
 func (s *Service) UseLogin(r SignInRules, f FactorRules) {
-	s.signIn, s.factors = r, f
+	s.c.signIn, s.c.factors = r, f
 }
 
 // errNoSignIn answers a credential operation of a service that was never
@@ -64,18 +64,18 @@ func (s serviceRules) StepUp(ctx context.Context, a change.Actor, op string) err
 	if a.Admin {
 		return nil
 	}
-	if s.signIn == nil {
+	if s.c.signIn == nil {
 		return errNoSignIn()
 	}
-	return s.signIn.StepUp(ctx, a, op)
+	return s.c.signIn.StepUp(ctx, a, op)
 }
 
 // CheckPassword is SignInRules.CheckPassword.
 func (s serviceRules) CheckPassword(ctx context.Context, a change.Actor, id string, password []byte) error {
-	if s.signIn == nil {
+	if s.c.signIn == nil {
 		return errNoSignIn()
 	}
-	return s.signIn.CheckPassword(ctx, a, id, password)
+	return s.c.signIn.CheckPassword(ctx, a, id, password)
 }
 
 // MayRedirectFactors is FactorRules.MayRedirectFactors.
@@ -83,10 +83,10 @@ func (s serviceRules) MayRedirectFactors(ctx context.Context, a change.Actor, id
 	if req.Email == nil && req.PhoneNumber == nil {
 		return true, nil // no address moves: nothing to decide
 	}
-	if s.factors == nil {
+	if s.c.factors == nil {
 		return false, errNoSignIn()
 	}
-	return s.factors.MayRedirectFactors(ctx, a, idOrName, req)
+	return s.c.factors.MayRedirectFactors(ctx, a, idOrName, req)
 }
 
 // ResetMovedFactors is FactorRules.ResetMovedFactors.
@@ -94,23 +94,23 @@ func (s serviceRules) ResetMovedFactors(tx *store.Tx, a change.Actor, cur store.
 	if req.Email == nil && req.PhoneNumber == nil {
 		return nil
 	}
-	if s.factors == nil {
+	if s.c.factors == nil {
 		return errNoSignIn()
 	}
-	return s.factors.ResetMovedFactors(tx, a, cur, req, allowed)
+	return s.c.factors.ResetMovedFactors(tx, a, cur, req, allowed)
 }
 
 // SignInDirectory is the directory as the sign-in room reads it (its
 // login.Directory): accounts by sign-in name, credentials, the tenant
 // scope of a caller, the shared hasher and the lockout policy.
-type SignInDirectory struct{ *core }
+type SignInDirectory struct{ c *core }
 
 // SignInDirectory is what the sign-in room (oauth/login) is built over.
-func (s *Service) SignInDirectory() *SignInDirectory { return &SignInDirectory{s.core} }
+func (s *Service) SignInDirectory() *SignInDirectory { return &SignInDirectory{s.c} }
 
 // FindSignIn resolves a sign-in name to its account (findSignIn).
 func (s *SignInDirectory) FindSignIn(name string) (store.User, error) {
-	return findSignIn(s.st.Users(), name)
+	return findSignIn(s.c.st.Users(), name)
 }
 
 // UserCredential reads a user's record by user ID or username, and its
@@ -118,9 +118,9 @@ func (s *SignInDirectory) FindSignIn(name string) (store.User, error) {
 func (s *SignInDirectory) UserCredential(idOrName string) (store.User, store.Credential, error) {
 	var u store.User
 	var c store.Credential
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.c.st.View(func(tx *store.Tx) error {
 		var err error
-		if u, err = s.lookupUser(tx, idOrName); err != nil {
+		if u, err = s.c.lookupUser(tx, idOrName); err != nil {
 			return err
 		}
 		c, err = tx.Credentials().Get(u.ID)
@@ -132,12 +132,12 @@ func (s *SignInDirectory) UserCredential(idOrName string) (store.User, store.Cre
 // UserFor finds a user by ID or username inside tx as the caller a may
 // see it: another tenant's user is not found.
 func (s *SignInDirectory) UserFor(tx *store.Tx, a change.Actor, idOrName string) (store.User, error) {
-	return (&Tenants{s.core}).lookupUserIn(tx, a, idOrName)
+	return (&Tenants{s.c}).lookupUserIn(tx, a, idOrName)
 }
 
 // Hasher is the password hasher, shared with the sign-in room so that
 // its bound on concurrent argon2id work holds for both.
-func (s *SignInDirectory) Hasher() *credential.Hasher { return s.hasher }
+func (s *SignInDirectory) Hasher() *credential.Hasher { return s.c.hasher }
 
 // DefaultCredentialOpsMaxAge is how recent a sign-in with a second factor
 // must be for a credential operation on the data plane.
@@ -146,7 +146,7 @@ const DefaultCredentialOpsMaxAge = 15 * time.Minute
 // SignInPolicy is the configured lockout (attempts within the lockout
 // duration) and credential_ops_max_age.
 func (s *SignInDirectory) SignInPolicy() (attempts int, lockout, stepUpMaxAge time.Duration) {
-	return s.cfg.LockoutAttempts, s.cfg.LockoutDuration.Duration, s.cfg.CredentialOpsMaxAge.Duration
+	return s.c.cfg.LockoutAttempts, s.c.cfg.LockoutDuration.Duration, s.c.cfg.CredentialOpsMaxAge.Duration
 }
 
 // clients tells the application table of every application the index
@@ -204,11 +204,11 @@ func (e *epochs) forget(id string) {
 // than the subject's last forced logout. Tokens carry whole seconds, so
 // a token issued in the same second as the logout is refused too.
 func (s *Service) TokenValid(id string, iat time.Time) bool {
-	s.epochs.mu.RLock()
-	defer s.epochs.mu.RUnlock()
-	if s.epochs.disabled[id] {
+	s.c.epochs.mu.RLock()
+	defer s.c.epochs.mu.RUnlock()
+	if s.c.epochs.disabled[id] {
 		return false
 	}
-	nb, ok := s.epochs.notBefor[id]
+	nb, ok := s.c.epochs.notBefor[id]
 	return !ok || iat.After(nb.Truncate(time.Second))
 }

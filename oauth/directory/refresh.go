@@ -76,3 +76,11 @@ func (s *core) RefreshGroup(name string) {
 		s.log.Error("permission index not refreshed", "event", "identity.refresh_error", "group", name, "err", err)
 	}
 }
+
+// RefreshGroup is the core's RefreshGroup: the groups' room is the
+// directory oauth/policy applies through (policy.Directory).
+func (s *Groups) RefreshGroup(name string) { s.c.RefreshGroup(name) }
+
+// RefreshSubject is the core's RefreshSubject, for oauth/policy as
+// RefreshGroup.
+func (s *Groups) RefreshSubject(id string) { s.c.RefreshSubject(id) }

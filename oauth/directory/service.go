@@ -70,7 +70,7 @@ type loginRules interface {
 
 // serviceRules are the Service's loginRules (login_deps.go): they pass
 // on to the room UseLogin gave, or refuse where there is none.
-type serviceRules struct{ *core }
+type serviceRules struct{ c *core }
 
 var _ loginRules = serviceRules{}
 
@@ -78,7 +78,7 @@ var _ loginRules = serviceRules{}
 // applications, tenants, the Lerian import) over one shared core, and
 // what belongs to the whole (bootstrap, loading the index, hashing).
 type Service struct {
-	*core
+	c        *core
 	users    *Users
 	groups   *Groups
 	apps     *Applications
@@ -89,30 +89,30 @@ type Service struct {
 // Users manages user accounts: creation, reading, updates, passwords,
 // enabling and forced logout.
 type Users struct {
-	*core
+	c       *core
 	tenants *Tenants
 	login   loginRules
 }
 
 // Groups manages groups, their permissions and their members.
 type Groups struct {
-	*core
+	c       *core
 	tenants *Tenants
 }
 
 // Applications manages machine-to-machine clients and their secrets.
 type Applications struct {
-	*core
+	c       *core
 	tenants *Tenants
 	login   loginRules
 }
 
 // Tenants decides what a caller sees and may confer: its tenant's
 // records, the shared catalogue, the permissions it holds itself.
-type Tenants struct{ *core }
+type Tenants struct{ c *core }
 
 // Importer brings a Lerian identity export into the directory.
-type Importer struct{ *core }
+type Importer struct{ c *core }
 
 // Options are the service's collaborators besides the store.
 type Options struct {
@@ -173,9 +173,9 @@ func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
 	c := &core{st: st, audit: opt.Audit, index: opt.Index, hasher: opt.Hasher, cfg: cfg,
 		clients: clients{opt.Applications}, log: opt.Log, now: opt.Now, rand: opt.Rand}
 	t := &Tenants{c}
-	s := &Service{core: c, tenants: t, groups: &Groups{c, t}, importer: &Importer{c}}
-	s.users = &Users{core: c, tenants: t, login: serviceRules{c}}
-	s.apps = &Applications{core: c, tenants: t, login: serviceRules{c}}
+	s := &Service{c: c, tenants: t, groups: &Groups{c, t}, importer: &Importer{c}}
+	s.users = &Users{c: c, tenants: t, login: serviceRules{c}}
+	s.apps = &Applications{c: c, tenants: t, login: serviceRules{c}}
 	c.providers = delivery.NewProviders(st, delivery.ProviderOptions{Audit: opt.Audit, Directory: t, Log: opt.Log, Now: opt.Now})
 	return s, nil
 }
@@ -197,17 +197,17 @@ func (s *Service) Importer() *Importer { return s.importer }
 
 // Providers is the administration of the delivery providers the service
 // sends its codes through, scoped by this directory's tenants.
-func (s *Service) Providers() *delivery.Providers { return s.providers }
+func (s *Service) Providers() *delivery.Providers { return s.c.providers }
 
 // HashingMemory is the most memory password hashing holds at once: the
 // hasher's slots times the argon2id memory cost, in bytes.
 func (s *Service) HashingMemory() uint64 {
-	return uint64(s.hasher.Slots()) * uint64(s.hasher.Params().MemoryKiB) * 1024
+	return uint64(s.c.hasher.Slots()) * uint64(s.c.hasher.Params().MemoryKiB) * 1024
 }
 
 // HashedWithin reports whether a password was hashed or verified in the
 // last d.
-func (s *Service) HashedWithin(d time.Duration) bool { return s.hasher.UsedWithin(d) }
+func (s *Service) HashedWithin(d time.Duration) bool { return s.c.hasher.UsedWithin(d) }
 
 // entry makes an audit entry for a change by a.
 func (s *core) entry(a change.Actor, typ, target, result string, detail map[string]string) store.AuditEntry {

@@ -62,7 +62,7 @@ func (s *Tenants) scopeOf(tx *store.Tx, a change.Actor) (scope, error) {
 // scopeFor is scopeOf in a read transaction of its own.
 func (s *Tenants) scopeFor(a change.Actor) (scope, error) {
 	var sc scope
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.c.st.View(func(tx *store.Tx) error {
 		var err error
 		sc, err = s.scopeOf(tx, a)
 		return err
@@ -79,12 +79,12 @@ func hidden(kind, ref string) error {
 // lookupUserIn is lookupUser for the caller a: another tenant's user is
 // not found.
 func (s *Tenants) lookupUserIn(tx *store.Tx, a change.Actor, idOrName string) (store.User, error) {
-	return seen(s, tx, a, "user", idOrName, s.lookupUser, func(u store.User) string { return u.TenantID })
+	return seen(s, tx, a, "user", idOrName, s.c.lookupUser, func(u store.User) string { return u.TenantID })
 }
 
 // LookupAppIn is lookupApp for the caller a.
 func (s *Tenants) LookupAppIn(tx *store.Tx, a change.Actor, idOrClientID string) (store.Application, error) {
-	return seen(s, tx, a, "application", idOrClientID, s.lookupApp, func(ap store.Application) string { return ap.TenantID })
+	return seen(s, tx, a, "application", idOrClientID, s.c.lookupApp, func(ap store.Application) string { return ap.TenantID })
 }
 
 // seen finds a record with find and hides it, as not found, unless the
@@ -222,7 +222,7 @@ func (s *Tenants) SetGroupTenant(ctx context.Context, a change.Actor, name strin
 		return api.Group{}, err
 	}
 	var g store.Group
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.c.st.Update(func(tx *store.Tx) error {
 		var err error
 		g, err = tx.Groups().Update(name, func(g store.Group) (store.Group, error) {
 			g.TenantID, g.TenantSlug = req.TenantID, req.TenantSlug
@@ -231,7 +231,7 @@ func (s *Tenants) SetGroupTenant(ctx context.Context, a change.Actor, name strin
 		if err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "group.set_tenant", "group:"+name, "ok",
+		return tx.Audit().Stage(s.c.entry(a, "group.set_tenant", "group:"+name, "ok",
 			map[string]string{"tenantId": req.TenantID, "tenantSlug": req.TenantSlug}))
 	})
 	if err != nil {
@@ -251,8 +251,8 @@ func (s *Tenants) SetApplicationTenant(ctx context.Context, a change.Actor, idOr
 	}
 	var out api.Application
 	var id string
-	err := s.st.Update(func(tx *store.Tx) error {
-		cur, err := s.lookupApp(tx, idOrClientID)
+	err := s.c.st.Update(func(tx *store.Tx) error {
+		cur, err := s.c.lookupApp(tx, idOrClientID)
 		if err != nil {
 			return err
 		}
@@ -264,16 +264,16 @@ func (s *Tenants) SetApplicationTenant(ctx context.Context, a change.Actor, idOr
 		if err != nil {
 			return err
 		}
-		if out, err = appIn(tx, ap, s.now()); err != nil {
+		if out, err = appIn(tx, ap, s.c.now()); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "app.set_tenant", "app:"+ap.ClientID, "ok",
+		return tx.Audit().Stage(s.c.entry(a, "app.set_tenant", "app:"+ap.ClientID, "ok",
 			map[string]string{"tenantId": req.TenantID, "tenantSlug": req.TenantSlug}))
 	})
 	if err != nil {
 		return api.Application{}, storeErr("set application tenant", err)
 	}
-	s.RefreshSubject(id)
+	s.c.RefreshSubject(id)
 	return out, nil
 }
 

@@ -128,7 +128,7 @@ func (s *Users) CreateUser(ctx context.Context, a change.Actor, req api.CreateUs
 	pw := []byte(req.Password)
 	generated := false
 	if len(pw) == 0 {
-		if pw, err = credential.GeneratePassword(s.rand); err != nil {
+		if pw, err = credential.GeneratePassword(s.c.rand); err != nil {
 			return out, err
 		}
 		generated = true
@@ -136,15 +136,15 @@ func (s *Users) CreateUser(ctx context.Context, a change.Actor, req api.CreateUs
 		return out, err
 	}
 	defer clear(pw)
-	hash, err := s.hasher.Hash(ctx, pw)
+	hash, err := s.c.hasher.Hash(ctx, pw)
 	if err != nil {
 		return out, err
 	}
 	groups := dedupe(req.Groups)
-	now := s.now().UTC()
+	now := s.c.now().UTC()
 	var u store.User
 	var c store.Credential
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.c.st.Update(func(tx *store.Tx) error {
 		if err := checkGroupsExist(tx, groups); err != nil {
 			return err
 		}
@@ -172,13 +172,13 @@ func (s *Users) CreateUser(ctx context.Context, a change.Actor, req api.CreateUs
 		if err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "user.create", "user:"+u.ID, "ok",
+		return tx.Audit().Stage(s.c.entry(a, "user.create", "user:"+u.ID, "ok",
 			map[string]string{"groups": strings.Join(groups, ","), "generatedPassword": fmt.Sprint(generated)}))
 	})
 	if err != nil {
 		return out, storeErr("create user", err)
 	}
-	s.RefreshSubject(u.ID)
+	s.c.RefreshSubject(u.ID)
 	out.User = userView(u, c)
 	if generated {
 		out.Password = string(pw)
@@ -194,7 +194,7 @@ func (s *Users) GetUser(idOrName string) (api.User, error) {
 // GetUserFor is GetUser for the caller a: another tenant's user is not
 // found.
 func (s *Users) GetUserFor(a change.Actor, idOrName string) (api.User, error) {
-	return viewOf(s.st, "get user", func(tx *store.Tx) (store.User, error) { return s.tenants.lookupUserIn(tx, a, idOrName) }, userIn)
+	return viewOf(s.c.st, "get user", func(tx *store.Tx) (store.User, error) { return s.tenants.lookupUserIn(tx, a, idOrName) }, userIn)
 }
 
 // ListUsers returns one page of users (1-based), optionally only the
@@ -240,7 +240,7 @@ func (s *Users) ListUsersFor(a change.Actor, page, limit int, group, status stri
 		}
 		return group == "" || slices.Contains(u.Groups, group)
 	}
-	err := s.st.View(func(tx *store.Tx) error {
+	err := s.c.st.View(func(tx *store.Tx) error {
 		var err error
 		if sc, err = s.tenants.scopeOf(tx, a); err != nil {
 			return err
@@ -330,7 +330,7 @@ func (s *Users) UpdateUser(ctx context.Context, a change.Actor, idOrName string,
 	}
 	var u store.User
 	var c store.Credential
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.c.st.Update(func(tx *store.Tx) error {
 		cur, err := s.tenants.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
@@ -396,13 +396,13 @@ func (s *Users) UpdateUser(ctx context.Context, a change.Actor, idOrName string,
 		if c, err = tx.Credentials().Get(u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "user.update", "user:"+u.ID, "ok",
+		return tx.Audit().Stage(s.c.entry(a, "user.update", "user:"+u.ID, "ok",
 			map[string]string{"fields": strings.Join(dedupe(changed), ","), "groups": strings.Join(u.Groups, ",")}))
 	})
 	if err != nil {
 		return out, storeErr("update user", err)
 	}
-	s.RefreshSubject(u.ID)
+	s.c.RefreshSubject(u.ID)
 	return userView(u, c), nil
 }
 
@@ -434,7 +434,7 @@ func (s *core) endSessions(id string) int {
 // is gone from the index).
 func (s *Users) DeleteUser(ctx context.Context, a change.Actor, idOrName string) error {
 	var id string
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.c.st.Update(func(tx *store.Tx) error {
 		u, err := s.tenants.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
@@ -452,13 +452,13 @@ func (s *Users) DeleteUser(ctx context.Context, a change.Actor, idOrName string)
 		if err := tx.Logins().Delete(id); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "user.delete", "user:"+id, "ok", nil))
+		return tx.Audit().Stage(s.c.entry(a, "user.delete", "user:"+id, "ok", nil))
 	})
 	if err != nil {
 		return storeErr("delete user", err)
 	}
-	s.RefreshSubject(id)
-	s.endSessions(id)
+	s.c.RefreshSubject(id)
+	s.c.endSessions(id)
 	return nil
 }
 
@@ -468,7 +468,7 @@ func (s *Users) DeleteUser(ctx context.Context, a change.Actor, idOrName string)
 func (s *Users) editUser(a change.Actor, idOrName, typ string, edit func(*store.User)) (store.User, store.Credential, error) {
 	var u store.User
 	var c store.Credential
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.c.st.Update(func(tx *store.Tx) error {
 		cur, err := s.tenants.lookupUserIn(tx, a, idOrName)
 		if err != nil {
 			return err
@@ -482,19 +482,19 @@ func (s *Users) editUser(a change.Actor, idOrName, typ string, edit func(*store.
 		if c, err = tx.Credentials().Get(u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, typ, "user:"+u.ID, "ok", nil))
+		return tx.Audit().Stage(s.c.entry(a, typ, "user:"+u.ID, "ok", nil))
 	})
 	if err != nil {
 		return u, c, storeErr(strings.ReplaceAll(typ, ".", " "), err)
 	}
-	s.RefreshSubject(u.ID)
+	s.c.RefreshSubject(u.ID)
 	return u, c, nil
 }
 
 // SetUserEnabled enables or disables a user. Disabling also ends every
 // session, like a forced logout.
 func (s *Users) SetUserEnabled(ctx context.Context, a change.Actor, idOrName string, enabled bool) (api.User, error) {
-	now := s.now().UTC()
+	now := s.c.now().UTC()
 	typ := "user.enable"
 	if !enabled {
 		typ = "user.disable"
@@ -509,7 +509,7 @@ func (s *Users) SetUserEnabled(ctx context.Context, a change.Actor, idOrName str
 		return api.User{}, err
 	}
 	if !enabled {
-		s.endSessions(u.ID)
+		s.c.endSessions(u.ID)
 	}
 	return userView(u, c), nil
 }
@@ -518,12 +518,12 @@ func (s *Users) SetUserEnabled(ctx context.Context, a change.Actor, idOrName str
 // with its audit entry, so access tokens issued before it stop passing
 // decisions at once; then every refresh family is revoked (endSessions).
 func (s *Users) Logout(ctx context.Context, a change.Actor, idOrName string) error {
-	now := s.now().UTC()
+	now := s.c.now().UTC()
 	u, _, err := s.editUser(a, idOrName, "user.logout", func(u *store.User) { u.LogoutAt = now })
 	if err != nil {
 		return err
 	}
-	s.endSessions(u.ID)
+	s.c.endSessions(u.ID)
 	return nil
 }
 
@@ -551,19 +551,19 @@ func (s *Users) ResetPassword(ctx context.Context, a change.Actor, idOrName stri
 	pw := newPassword
 	oneTime := len(pw) == 0
 	if oneTime {
-		if pw, err = credential.GeneratePassword(s.rand); err != nil {
+		if pw, err = credential.GeneratePassword(s.c.rand); err != nil {
 			return nil, err
 		}
 	} else if err := credential.DefaultPasswordPolicy().Check(pw, u.Username, u.Email); err != nil {
 		return nil, err
 	}
-	hash, err := s.hasher.Hash(ctx, pw)
+	hash, err := s.c.hasher.Hash(ctx, pw)
 	if err != nil {
 		clear(pw)
 		return nil, err
 	}
-	now := s.now().UTC()
-	err = s.st.Update(func(tx *store.Tx) error {
+	now := s.c.now().UTC()
+	err = s.c.st.Update(func(tx *store.Tx) error {
 		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 			c.ID, c.PasswordHash, c.PasswordChangedAt, c.MustChangePassword = u.ID, hash, now, oneTime
 			return c, nil
@@ -582,7 +582,7 @@ func (s *Users) ResetPassword(ctx context.Context, a change.Actor, idOrName stri
 		}); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "user.reset_password", "user:"+u.ID, "ok",
+		return tx.Audit().Stage(s.c.entry(a, "user.reset_password", "user:"+u.ID, "ok",
 			map[string]string{"oneTime": fmt.Sprint(oneTime)}))
 	})
 	if err != nil {
@@ -591,8 +591,8 @@ func (s *Users) ResetPassword(ctx context.Context, a change.Actor, idOrName stri
 		}
 		return nil, storeErr("reset password", err)
 	}
-	s.RefreshSubject(u.ID)
-	s.endSessions(u.ID)
+	s.c.RefreshSubject(u.ID)
+	s.c.endSessions(u.ID)
 	if oneTime {
 		return pw, nil
 	}
@@ -619,25 +619,25 @@ func (s *Users) UpdatePassword(ctx context.Context, a change.Actor, idOrName str
 	if err := credential.DefaultPasswordPolicy().Check(newPassword, u.Username, u.Email); err != nil {
 		return err
 	}
-	hash, err := s.hasher.Hash(ctx, newPassword)
+	hash, err := s.c.hasher.Hash(ctx, newPassword)
 	if err != nil {
 		return err
 	}
-	now := s.now().UTC()
-	err = s.st.Update(func(tx *store.Tx) error {
+	now := s.c.now().UTC()
+	err = s.c.st.Update(func(tx *store.Tx) error {
 		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 			c.ID, c.PasswordHash, c.PasswordChangedAt, c.MustChangePassword = u.ID, hash, now, false
 			return c, nil
 		}); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "user.update_password", "user:"+u.ID, "ok", nil))
+		return tx.Audit().Stage(s.c.entry(a, "user.update_password", "user:"+u.ID, "ok", nil))
 	})
 	if err != nil {
 		return storeErr("update password", err)
 	}
 	// Refresh tokens taken with the old password stop; the access token
 	// in hand runs out on its own (review finding 13).
-	s.endSessions(u.ID)
+	s.c.endSessions(u.ID)
 	return nil
 }

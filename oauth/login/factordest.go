@@ -45,8 +45,8 @@ func (s *Enrolment) MayRedirectFactors(ctx context.Context, a Actor, idOrName st
 	}
 	var moved []string
 	var id string
-	err := s.st.View(func(tx *store.Tx) error {
-		u, err := s.dir.UserFor(tx, a, idOrName)
+	err := s.r.st.View(func(tx *store.Tx) error {
+		u, err := s.r.dir.UserFor(tx, a, idOrName)
 		if err != nil {
 			return err
 		}
@@ -64,10 +64,10 @@ func (s *Enrolment) MayRedirectFactors(ctx context.Context, a Actor, idOrName st
 		return false, nil
 	}
 	if a.SubjectID != id {
-		s.record(ctx, s.entry(a, "user.update", "user:"+id, "denied", map[string]string{"reason": "moves an enabled " + strings.Join(moved, ",") + " factor"}))
+		s.r.record(ctx, s.r.entry(a, "user.update", "user:"+id, "denied", map[string]string{"reason": "moves an enabled " + strings.Join(moved, ",") + " factor"}))
 		return false, fmt.Errorf("identity: %w: the user's %s second factor delivers codes to this address; only the admin socket may change it (`accessctl user update`), which also turns the factor off until it is verified again", api.ErrForbidden, strings.Join(moved, " and "))
 	}
-	if err := s.stepUp(ctx, a, "change the address your sign-in codes go to"); err != nil {
+	if err := s.r.stepUp(ctx, a, "change the address your sign-in codes go to"); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -96,7 +96,7 @@ func (s *Enrolment) ResetMovedFactors(tx *store.Tx, a Actor, cur store.User, req
 	if len(moved) > 0 && !allowed {
 		return fmt.Errorf("identity: %w: a second factor was turned on while the user was being updated; send the update again", api.ErrConflict)
 	}
-	now := s.now().UTC()
+	now := s.r.now().UTC()
 	if _, err := tx.Credentials().Put(cur.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 		codes := make(map[string]store.OneTimeCode, len(c.Codes))
 		for k, v := range c.Codes {
@@ -124,6 +124,6 @@ func (s *Enrolment) ResetMovedFactors(tx *store.Tx, a Actor, cur store.User, req
 	if len(moved) == 0 {
 		return nil
 	}
-	return tx.Audit().Stage(s.entry(a, "mfa.disable", "user:"+cur.ID, "ok", map[string]string{"mfaType": strings.Join(moved, ","),
+	return tx.Audit().Stage(s.r.entry(a, "mfa.disable", "user:"+cur.ID, "ok", map[string]string{"mfaType": strings.Join(moved, ","),
 		"reason": "its address changed; enrol it again at the new one"}))
 }

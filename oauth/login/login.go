@@ -27,21 +27,21 @@ type SignInResult struct {
 // unknown address is answered like an unknown username.
 func (s *SignIn) SignIn(ctx context.Context, a Actor, username string, password []byte) (SignInResult, error) {
 	fail := errBadLogin()
-	u, err := s.dir.FindSignIn(username)
+	u, err := s.r.dir.FindSignIn(username)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			return SignInResult{}, storeErr("sign in", err)
 		}
-		_ = s.hasher.DummyVerify(ctx, password)
-		s.record(ctx, s.entry(a, "user.login", "unknown-user", "failed", nil))
+		_ = s.r.hasher.DummyVerify(ctx, password)
+		s.r.record(ctx, s.r.entry(a, "user.login", "unknown-user", "failed", nil))
 		return SignInResult{}, fail
 	}
-	c, err := s.checkPassword(ctx, a, u.ID, password, false)
+	c, err := s.r.checkPassword(ctx, a, u.ID, password, false)
 	if err != nil {
 		return SignInResult{}, err
 	}
 	if u.Disabled {
-		s.record(ctx, s.entry(a, "user.login", "user:"+u.ID, "disabled", nil))
+		s.r.record(ctx, s.r.entry(a, "user.login", "user:"+u.ID, "disabled", nil))
 		return SignInResult{}, fail
 	}
 	return SignInResult{User: u, SecondFactorDue: c.SecondFactor(), MFATypes: enabledTypes(c)}, nil

@@ -70,7 +70,7 @@ func setVerified(typ string) func(*store.Credential) {
 
 // MFAStatus reports a user's second factors.
 func (s *Enrolment) MFAStatus(idOrName string) (api.MFAStatus, error) {
-	_, c, err := s.dir.UserCredential(idOrName)
+	_, c, err := s.r.dir.UserCredential(idOrName)
 	return mfaView(c), err
 }
 
@@ -82,12 +82,12 @@ func (s *Enrolment) MFASetup(ctx context.Context, a Actor, idOrName, mfaType str
 	if err := checkMFAType(mfaType); err != nil {
 		return out, err
 	}
-	u, c, err := s.dir.UserCredential(idOrName)
+	u, c, err := s.r.dir.UserCredential(idOrName)
 	if err != nil {
 		return out, err
 	}
 	if c.SecondFactor() {
-		if err := s.stepUp(ctx, a, "enrol another second factor"); err != nil {
+		if err := s.r.stepUp(ctx, a, "enrol another second factor"); err != nil {
 			return out, err
 		}
 	}
@@ -97,16 +97,16 @@ func (s *Enrolment) MFASetup(ctx context.Context, a Actor, idOrName, mfaType str
 	if c.TOTPEnabled {
 		return out, fmt.Errorf("identity: %w: TOTP is already on for this user; disable it first to enrol a new device", api.ErrExists)
 	}
-	seed, b32, url, err := credential.NewTOTP(s.issuer, u.Username, s.rand)
+	seed, b32, url, err := credential.NewTOTP(s.r.issuer, u.Username, s.r.rand)
 	if err != nil {
 		return out, err
 	}
 	defer clear(seed)
-	codes, hashes, err := credential.NewRecoveryCodes(s.rand, recoveryCodeCount, s.st)
+	codes, hashes, err := credential.NewRecoveryCodes(s.r.rand, recoveryCodeCount, s.r.st)
 	if err != nil {
 		return out, err
 	}
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.r.st.Update(func(tx *store.Tx) error {
 		sealed, err := tx.Credentials().SealTOTPSeed(u.ID, seed)
 		if err != nil {
 			return err
@@ -117,7 +117,7 @@ func (s *Enrolment) MFASetup(ctx context.Context, a Actor, idOrName, mfaType str
 		}); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "mfa.setup", "user:"+u.ID, "ok", map[string]string{"mfaType": mfaType}))
+		return tx.Audit().Stage(s.r.entry(a, "mfa.setup", "user:"+u.ID, "ok", map[string]string{"mfaType": mfaType}))
 	})
 	if err != nil {
 		return out, storeErr("set up MFA", err)
@@ -135,7 +135,7 @@ func (s *Enrolment) setupDelivered(ctx context.Context, a Actor, u store.User, c
 	if _, _, err := destination(u, typ); err != nil {
 		return api.MFASetup{}, err
 	}
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.r.st.Update(func(tx *store.Tx) error {
 		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 			c.ID = u.ID
 			if typ == api.MFATypeEmail {
@@ -147,12 +147,12 @@ func (s *Enrolment) setupDelivered(ctx context.Context, a Actor, u store.User, c
 		}); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "mfa.setup", "user:"+u.ID, "ok", map[string]string{"mfaType": typ}))
+		return tx.Audit().Stage(s.r.entry(a, "mfa.setup", "user:"+u.ID, "ok", map[string]string{"mfaType": typ}))
 	})
 	if err != nil {
 		return api.MFASetup{}, storeErr("set up MFA", err)
 	}
-	if err := s.sendCode(ctx, a, u, typ, purposeEnrol); err != nil {
+	if err := s.r.sendCode(ctx, a, u, typ, purposeEnrol); err != nil {
 		return api.MFASetup{}, err
 	}
 	return api.MFASetup{MFAType: typ, RecoveryCodes: []string{}}, nil
@@ -163,14 +163,14 @@ func (s *Enrolment) MFAVerify(ctx context.Context, a Actor, idOrName string, req
 	if err := checkMFAType(req.MFAType); err != nil {
 		return api.MFAVerified{}, err
 	}
-	u, _, err := s.dir.UserCredential(idOrName)
+	u, _, err := s.r.dir.UserCredential(idOrName)
 	if err != nil {
 		return api.MFAVerified{}, err
 	}
 	if req.MFAType != api.MFATypeApp {
-		_, err = s.checkCode(ctx, a, u, req.MFAType, purposeEnrol, req.Passcode, "mfa.verify", setVerified(req.MFAType))
+		_, err = s.r.checkCode(ctx, a, u, req.MFAType, purposeEnrol, req.Passcode, "mfa.verify", setVerified(req.MFAType))
 	} else {
-		_, err = s.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify")
+		_, err = s.r.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify")
 	}
 	if err != nil {
 		return api.MFAVerified{}, err
@@ -184,12 +184,12 @@ func (s *Enrolment) MFAEnable(ctx context.Context, a Actor, idOrName string, req
 	if err := checkMFAType(req.MFAType); err != nil {
 		return api.MFAEnabled{}, err
 	}
-	u, c, err := s.dir.UserCredential(idOrName)
+	u, c, err := s.r.dir.UserCredential(idOrName)
 	if err != nil {
 		return api.MFAEnabled{}, err
 	}
 	if c.SecondFactor() {
-		if err := s.stepUp(ctx, a, "turn on another second factor"); err != nil {
+		if err := s.r.stepUp(ctx, a, "turn on another second factor"); err != nil {
 			return api.MFAEnabled{}, err
 		}
 	}
@@ -197,20 +197,20 @@ func (s *Enrolment) MFAEnable(ctx context.Context, a Actor, idOrName string, req
 		return s.enableDelivered(ctx, a, u, req)
 	}
 	if req.Passcode != "" {
-		if c, err = s.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify"); err != nil {
+		if c, err = s.r.checkTOTP(ctx, a, u, req.Passcode, "mfa.verify"); err != nil {
 			return api.MFAEnabled{}, err
 		}
 	}
 	if !c.TOTPVerified {
 		return api.MFAEnabled{}, fmt.Errorf("identity: %w: verify a code from the authenticator first (mfa verify), so enabling cannot lock you out", api.ErrBadPasscode)
 	}
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.r.st.Update(func(tx *store.Tx) error {
 		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 			if !c.TOTPVerified || len(c.TOTPSeed) == 0 { // a setup ran since the check above
 				return c, fmt.Errorf("identity: %w: verify a code from the authenticator first (mfa verify)", api.ErrBadPasscode)
 			}
 			c.TOTPEnabled = true
-			c.FactorsChangedAt = s.now().UTC()
+			c.FactorsChangedAt = s.r.now().UTC()
 			if c.MFAPreferred == "" {
 				c.MFAPreferred = api.MFATypeApp
 			}
@@ -218,7 +218,7 @@ func (s *Enrolment) MFAEnable(ctx context.Context, a Actor, idOrName string, req
 		}); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "mfa.enable", "user:"+u.ID, "ok", map[string]string{"mfaType": req.MFAType}))
+		return tx.Audit().Stage(s.r.entry(a, "mfa.enable", "user:"+u.ID, "ok", map[string]string{"mfaType": req.MFAType}))
 	})
 	if err != nil {
 		return api.MFAEnabled{}, storeErr("enable MFA", err)
@@ -231,11 +231,11 @@ func (s *Enrolment) MFAEnable(ctx context.Context, a Actor, idOrName string, req
 func (s *Enrolment) enableDelivered(ctx context.Context, a Actor, u store.User, req api.MFAEnableRequest) (api.MFAEnabled, error) {
 	typ := req.MFAType
 	if req.Passcode != "" {
-		if _, err := s.checkCode(ctx, a, u, typ, purposeEnrol, req.Passcode, "mfa.verify", setVerified(typ)); err != nil {
+		if _, err := s.r.checkCode(ctx, a, u, typ, purposeEnrol, req.Passcode, "mfa.verify", setVerified(typ)); err != nil {
 			return api.MFAEnabled{}, err
 		}
 	}
-	err := s.st.Update(func(tx *store.Tx) error {
+	err := s.r.st.Update(func(tx *store.Tx) error {
 		if _, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 			if typ == api.MFATypeEmail && c.EmailVerified {
 				c.EmailEnabled = true
@@ -244,7 +244,7 @@ func (s *Enrolment) enableDelivered(ctx context.Context, a Actor, u store.User, 
 			} else {
 				return c, fmt.Errorf("identity: %w: verify the code that was sent first (mfa verify), so enabling cannot lock you out", api.ErrBadPasscode)
 			}
-			c.FactorsChangedAt = s.now().UTC()
+			c.FactorsChangedAt = s.r.now().UTC()
 			if c.MFAPreferred == "" {
 				c.MFAPreferred = typ
 			}
@@ -252,7 +252,7 @@ func (s *Enrolment) enableDelivered(ctx context.Context, a Actor, u store.User, 
 		}); err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "mfa.enable", "user:"+u.ID, "ok", map[string]string{"mfaType": typ}))
+		return tx.Audit().Stage(s.r.entry(a, "mfa.enable", "user:"+u.ID, "ok", map[string]string{"mfaType": typ}))
 	})
 	if err != nil {
 		return api.MFAEnabled{}, storeErr("enable MFA", err)
@@ -262,28 +262,28 @@ func (s *Enrolment) enableDelivered(ctx context.Context, a Actor, u store.User, 
 
 // MFADisable removes the user's second factor: seed and recovery codes.
 func (s *Enrolment) MFADisable(ctx context.Context, a Actor, idOrName string) (api.MFAStatus, error) {
-	u, cur, err := s.dir.UserCredential(idOrName)
+	u, cur, err := s.r.dir.UserCredential(idOrName)
 	if err != nil {
 		return api.MFAStatus{}, err
 	}
 	if cur.SecondFactor() {
-		if err := s.stepUp(ctx, a, "turn second factors off"); err != nil {
+		if err := s.r.stepUp(ctx, a, "turn second factors off"); err != nil {
 			return api.MFAStatus{}, err
 		}
 	}
 	var c store.Credential
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.r.st.Update(func(tx *store.Tx) error {
 		var err error
 		c, err = tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 			c.TOTPSeed, c.TOTPEnabled, c.TOTPVerified, c.TOTPLastStep, c.RecoveryCodeHashes, c.MFAPreferred = nil, false, false, 0, nil, ""
 			c.EmailEnabled, c.EmailVerified, c.SMSEnabled, c.SMSVerified, c.Codes = false, false, false, false, nil
-			c.FactorsChangedAt = s.now().UTC()
+			c.FactorsChangedAt = s.r.now().UTC()
 			return c, nil
 		})
 		if err != nil {
 			return err
 		}
-		return tx.Audit().Stage(s.entry(a, "mfa.disable", "user:"+u.ID, "ok", nil))
+		return tx.Audit().Stage(s.r.entry(a, "mfa.disable", "user:"+u.ID, "ok", nil))
 	})
 	return mfaView(c), storeErr("disable MFA", err)
 }
@@ -293,17 +293,17 @@ func (s *Enrolment) MFAPreferred(ctx context.Context, a Actor, idOrName, mfaType
 	if err := checkMFAType(mfaType); err != nil {
 		return api.MFAPreferred{}, err
 	}
-	u, c, err := s.dir.UserCredential(idOrName)
+	u, c, err := s.r.dir.UserCredential(idOrName)
 	if err != nil {
 		return api.MFAPreferred{}, err
 	}
 	if !factorOn(c, mfaType) {
 		return api.MFAPreferred{}, invalid("mfaType %q is not enabled for this user", mfaType)
 	}
-	if err := s.stepUp(ctx, a, "change the preferred second factor"); err != nil {
+	if err := s.r.stepUp(ctx, a, "change the preferred second factor"); err != nil {
 		return api.MFAPreferred{}, err
 	}
-	_, err = s.st.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
+	_, err = s.r.st.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
 		c.MFAPreferred = mfaType
 		return c, nil
 	})

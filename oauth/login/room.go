@@ -120,12 +120,12 @@ type room struct {
 // SignIn is the sign-in: a password under the account's lockout, then
 // the second factor (a TOTP code, a delivered code or a recovery code),
 // and the step-up rule for credential operations.
-type SignIn struct{ *room }
+type SignIn struct{ r *room }
 
 // Enrolment is a user's second factors: setting them up, verifying and
 // enabling them, turning them off, the preferred one, and what moving
 // the address of a delivered factor does to it.
-type Enrolment struct{ *room }
+type Enrolment struct{ r *room }
 
 // New returns the sign-in and the enrolment over st and dir; they share
 // the lockout and the resend limits.
@@ -138,19 +138,19 @@ func New(st *store.Store, dir Directory, opt Options) (*SignIn, *Enrolment) {
 
 // AttemptKey is the key under which a sign-in attempt with this name is
 // throttled: the directory's (the account's when the name resolves).
-func (s *SignIn) AttemptKey(name string) string { return s.dir.AttemptKey(name) }
+func (s *SignIn) AttemptKey(name string) string { return s.r.dir.AttemptKey(name) }
 
 // CheckPassword verifies a user's current password under the lockout
 // rules, as a password change asks for the old one: a one-time password
 // passes.
 func (s *SignIn) CheckPassword(ctx context.Context, a Actor, id string, password []byte) error {
-	_, err := s.checkPassword(ctx, a, id, password, true)
+	_, err := s.r.checkPassword(ctx, a, id, password, true)
 	return err
 }
 
 // StepUp decides whether a may do the credential operation op ("create
 // an application", …) on the data plane now (stepup.go).
-func (s *SignIn) StepUp(ctx context.Context, a Actor, op string) error { return s.stepUp(ctx, a, op) }
+func (s *SignIn) StepUp(ctx context.Context, a Actor, op string) error { return s.r.stepUp(ctx, a, op) }
 
 // storeErr maps the store's sentinel errors onto the catalogue, naming
 // what was looked for. The rooms answer as the identity API they serve.

@@ -72,7 +72,7 @@ func (s *room) checkTOTP(ctx context.Context, a Actor, u store.User, passcode, t
 // for a sign-in that passed its password (the MFA step of the password
 // grant). Failures count toward lockout like wrong passwords.
 func (s *SignIn) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaType, passcode, recoveryCode string) error {
-	u, c, err := s.dir.UserCredential(userID)
+	u, c, err := s.r.dir.UserCredential(userID)
 	if err != nil {
 		return err
 	}
@@ -88,28 +88,28 @@ func (s *SignIn) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaTyp
 		return fmt.Errorf("identity: %w: mfaType %q is not on for this user; use one of %v", api.ErrBadPasscode, mfaType, enabledTypes(c))
 	}
 	if recoveryCode == "" && mfaType != api.MFATypeApp {
-		_, err := s.checkCode(ctx, a, u, mfaType, purposeLogin, passcode, "mfa.login", nil)
+		_, err := s.r.checkCode(ctx, a, u, mfaType, purposeLogin, passcode, "mfa.login", nil)
 		return err
 	}
 	if recoveryCode == "" {
-		_, err := s.checkTOTP(ctx, a, u, passcode, "mfa.login")
+		_, err := s.r.checkTOTP(ctx, a, u, passcode, "mfa.login")
 		return err
 	}
-	now := s.now()
-	if err := s.reserve(u.ID, now); err != nil {
+	now := s.r.now()
+	if err := s.r.reserve(u.ID, now); err != nil {
 		return err
 	}
 	settled := false
 	defer func() {
 		if !settled {
-			_ = s.settle(a, u.ID, "mfa.recovery_code", failed, now.UTC())
+			_ = s.r.settle(a, u.ID, "mfa.recovery_code", failed, now.UTC())
 		}
 	}()
 	used := false
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.r.st.Update(func(tx *store.Tx) error {
 		used = false
 		_, err := tx.Credentials().Put(u.ID, func(c store.Credential, _ bool) (store.Credential, error) {
-			if i, ok := credential.MatchRecoveryCode(recoveryCode, c.RecoveryCodeHashes, s.st); ok {
+			if i, ok := credential.MatchRecoveryCode(recoveryCode, c.RecoveryCodeHashes, s.r.st); ok {
 				c.RecoveryCodeHashes = slices.Delete(slices.Clone(c.RecoveryCodeHashes), i, i+1)
 				used = true
 			}
@@ -125,7 +125,7 @@ func (s *SignIn) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaTyp
 		o = passed
 	}
 	settled = true
-	if err := s.settle(a, u.ID, "mfa.recovery_code", o, now.UTC()); err != nil {
+	if err := s.r.settle(a, u.ID, "mfa.recovery_code", o, now.UTC()); err != nil {
 		return storeErr("record MFA attempt", err)
 	}
 	if !used {
@@ -141,12 +141,12 @@ func (s *SignIn) SendLoginCode(ctx context.Context, a Actor, userID, mfaType str
 	if mfaType != api.MFATypeEmail && mfaType != api.MFATypeSMS {
 		return invalid("mfaType must be \"email\" or \"sms\"; an \"app\" code comes from the authenticator")
 	}
-	u, c, err := s.dir.UserCredential(userID)
+	u, c, err := s.r.dir.UserCredential(userID)
 	if err != nil {
 		return err
 	}
 	if !factorOn(c, mfaType) {
 		return invalid("mfaType %q is not on for this user; use one of %v", mfaType, enabledTypes(c))
 	}
-	return s.sendCode(ctx, a, u, mfaType, purposeLogin)
+	return s.r.sendCode(ctx, a, u, mfaType, purposeLogin)
 }
