@@ -106,7 +106,7 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 		return fmt.Errorf("store: stage audit entry: %w", err)
 	}
 	key = append(key, r[:]...)
-	if err := s.mac.put(a.tx.txn, key, val); err != nil {
+	if err := s.keys.mac.put(a.tx.txn, key, val); err != nil {
 		return fmt.Errorf("store: stage audit entry: %w", err)
 	}
 	a.tx.staged = true
@@ -232,7 +232,7 @@ func (l *AuditLog) Pending(from uint64, limit int) ([]PendingAudit, error) {
 		defer it.Close()
 		start := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), from)
 		for it.Seek(start); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
-			b, err := l.s.mac.value(it.Item())
+			b, err := l.s.keys.mac.value(it.Item())
 			if err != nil {
 				return err
 			}
@@ -290,7 +290,7 @@ func (t *AuditTxn) Get(key []byte) ([]byte, error) {
 	if err := inAuditSpace(key); err != nil {
 		return nil, err
 	}
-	return t.s.mac.get(t.txn, key)
+	return t.s.keys.mac.get(t.txn, key)
 }
 
 // Put stores val under key.
@@ -298,7 +298,7 @@ func (t *AuditTxn) Put(key, val []byte) error {
 	if err := t.writable(key); err != nil {
 		return err
 	}
-	return t.s.mac.put(t.txn, key, val)
+	return t.s.keys.mac.put(t.txn, key, val)
 }
 
 // Delete removes key.
@@ -352,7 +352,7 @@ func (t *AuditTxn) Iterate(prefix, seek []byte, withValues bool, fn func(key []b
 	defer it.Close()
 	for it.Seek(seek); it.Valid(); it.Next() {
 		item := it.Item()
-		more, err := fn(item.Key(), func() ([]byte, error) { return t.s.mac.value(item) })
+		more, err := fn(item.Key(), func() ([]byte, error) { return t.s.keys.mac.value(item) })
 		if err != nil || !more {
 			return err
 		}

@@ -256,10 +256,10 @@ func (b Barrier) Backup(w io.Writer) error { return b.BackupBound(w, nil) }
 // and a header then cannot be moved onto another backup's stream.
 func (b Barrier) BackupBound(w io.Writer, bind []byte) error {
 	s := b.s
-	if err := s.acquire(); err != nil {
+	if err := s.eng.acquire(); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
-	defer s.mu.RUnlock()
+	defer s.eng.mu.RUnlock()
 	return b.backupLocked(w, bind)
 }
 
@@ -267,11 +267,11 @@ func (b Barrier) BackupBound(w io.Writer, bind []byte) error {
 // itself, before a migration).
 func (b Barrier) backupLocked(w io.Writer, bind []byte) error {
 	s := b.s
-	bw, err := newBackupWriter(w, s.backupKey, bind, s.rand)
+	bw, err := newBackupWriter(w, s.keys.backupKey, bind, s.rand)
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
-	if _, err := s.db.Backup(bw, 0); err != nil {
+	if _, err := s.eng.db.Backup(bw, 0); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	if err := bw.Close(); err != nil {

@@ -19,11 +19,11 @@ const BackupTagSize = sha256.Size
 // can have restore check the header under the same root key.
 func (b Barrier) BackupTag(header []byte) ([]byte, error) {
 	s := b.s
-	if err := s.acquire(); err != nil {
+	if err := s.eng.acquire(); err != nil {
 		return nil, fmt.Errorf("store: backup tag: %w", err)
 	}
-	defer s.mu.RUnlock()
-	return backupTag(s.backupKey, header)
+	defer s.eng.mu.RUnlock()
+	return backupTag(s.keys.backupKey, header)
 }
 
 // CheckBackupTag checks a BackupTag with the root key, before or without

@@ -146,9 +146,9 @@ func TestWriteEndsWhateverItsOutcome(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	writing := func() int {
-		st.sync.mu.Lock()
-		defer st.sync.mu.Unlock()
-		return st.sync.writing
+		st.eng.sync.mu.Lock()
+		defer st.eng.sync.mu.Unlock()
+		return st.eng.sync.writing
 	}
 
 	_, err = st.Groups().Create(Group{Name: "g"})

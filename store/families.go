@@ -215,7 +215,7 @@ func (r *RefreshFamilyRepo) RevokeSubjectUpTo(subject string, max int) (int, err
 			if err != nil {
 				return err
 			}
-			if err := t.s.mac.put(txn, t.key(id), val); err != nil {
+			if err := t.s.keys.mac.put(txn, t.key(id), val); err != nil {
 				return err
 			}
 			n++

@@ -104,7 +104,7 @@ func (r *GroupRepo) Members(name string) ([]Member, error) {
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			owner, err := r.t.s.mac.value(it.Item())
+			owner, err := r.t.s.keys.mac.value(it.Item())
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,7 @@ func TestMemberIndexTampered(t *testing.T) {
 	require.NoError(t, err)
 	key := memberKey("g", MemberUser, u.ID)
 	stored := rawGet(t, s, key)
-	macPut := func(k, v []byte) []byte { return s.mac.seal(k, v) }
+	macPut := func(k, v []byte) []byte { return s.keys.mac.seal(k, v) }
 	tests := []struct {
 		name       string
 		key, value []byte
@@ -35,7 +35,7 @@ func TestMemberIndexTampered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			orig, had := func() ([]byte, bool) {
 				var out []byte
-				err := s.db.View(func(txn *badger.Txn) error {
+				err := s.eng.db.View(func(txn *badger.Txn) error {
 					item, err := txn.Get(tc.key)
 					if err != nil {
 						return err
@@ -49,7 +49,7 @@ func TestMemberIndexTampered(t *testing.T) {
 				if had {
 					rawSet(t, s, tc.key, orig)
 				} else {
-					require.NoError(t, s.db.Update(func(txn *badger.Txn) error { return txn.Delete(tc.key) }))
+					require.NoError(t, s.eng.db.Update(func(txn *badger.Txn) error { return txn.Delete(tc.key) }))
 				}
 			}()
 			rawSet(t, s, tc.key, tc.value)

@@ -40,39 +40,39 @@ const migrateBatch = 256
 // migration is the work of bringing an older layout up to date, done on
 // the store's engine and barrier while Open runs, before the store is
 // handed out.
-type migration struct{ *Store }
+type migration struct{ s *Store }
 
 // migrate brings a store of layout from up to formatVersion. Each step
 // runs in batches (a million users do not fit one transaction) and is
 // idempotent, so a crash half-way is finished by the next Open; the
 // format version moves only after the last batch.
-func (s migration) migrate(from uint64) error {
+func (m migration) migrate(from uint64) error {
 	if from == 1 {
-		if err := s.migrateUsersV1(); err != nil {
+		if err := m.migrateUsersV1(); err != nil {
 			return err
 		}
-		if err := s.migrateAppsV1(); err != nil {
+		if err := m.migrateAppsV1(); err != nil {
 			return err
 		}
 	}
 	if from <= 2 {
-		if err := s.migrateEmailsV2(); err != nil {
+		if err := m.migrateEmailsV2(); err != nil {
 			return err
 		}
 	}
-	return s.retry(func(txn *badger.Txn) error {
-		return s.mac.putUint64(txn, metaFormat, formatVersion)
+	return m.s.eng.retry(func(txn *badger.Txn) error {
+		return m.s.keys.mac.putUint64(txn, metaFormat, formatVersion)
 	})
 }
 
 // batches walks the records under prefix in batches of migrateBatch,
 // each in its own read-write transaction.
-func (s migration) batches(prefix []byte, fn func(txn *badger.Txn, key, val []byte) error) error {
+func (m migration) batches(prefix []byte, fn func(txn *badger.Txn, key, val []byte) error) error {
 	var after []byte
 	for {
 		n := 0
 		var last []byte
-		err := s.retry(func(txn *badger.Txn) error {
+		err := m.s.eng.retry(func(txn *badger.Txn) error {
 			n, last = 0, nil
 			opts := badger.DefaultIteratorOptions
 			opts.Prefix = prefix
@@ -87,7 +87,7 @@ func (s migration) batches(prefix []byte, fn func(txn *badger.Txn, key, val []by
 			}
 			for ; it.Valid() && n < migrateBatch; it.Next() {
 				key := it.Item().KeyCopy(nil)
-				val, err := s.mac.value(it.Item())
+				val, err := m.s.keys.mac.value(it.Item())
 				if err != nil {
 					return fmt.Errorf("%s: %w", key, err)
 				}
@@ -109,9 +109,9 @@ func (s migration) batches(prefix []byte, fn func(txn *badger.Txn, key, val []by
 	}
 }
 
-func (s migration) migrateUsersV1() error {
-	creds, logins := credentialTable(s.Store), loginTable(s.Store)
-	return s.batches([]byte("user/"), func(txn *badger.Txn, key, val []byte) error {
+func (m migration) migrateUsersV1() error {
+	creds, logins := credentialTable(m.s), loginTable(m.s)
+	return m.batches([]byte("user/"), func(txn *badger.Txn, key, val []byte) error {
 		var old userV1
 		if err := json.Unmarshal(val, &old); err != nil {
 			return err
@@ -124,11 +124,11 @@ func (s migration) migrateUsersV1() error {
 			return err
 		}
 		u.Username = strings.ToLower(u.Username)
-		if err := s.mac.put(txn, usernameKey(u.Username), []byte(u.ID)); err != nil {
+		if err := m.s.keys.mac.put(txn, usernameKey(u.Username), []byte(u.ID)); err != nil {
 			return err
 		}
 		for _, g := range u.Groups {
-			if err := s.mac.put(txn, memberKey(g, MemberUser, u.ID), []byte(u.ID)); err != nil {
+			if err := m.s.keys.mac.put(txn, memberKey(g, MemberUser, u.ID), []byte(u.ID)); err != nil {
 				return err
 			}
 		}
@@ -143,51 +143,51 @@ func (s migration) migrateUsersV1() error {
 			if len(old.MFA.TOTPSeed) > 0 {
 				// Re-seal to the credential record: the binding names the
 				// record a field lives in.
-				seed, err := s.fields.open(UserRecordKey(u.ID), "mfa.totpSeed", old.MFA.TOTPSeed)
+				seed, err := m.s.keys.fields.open(UserRecordKey(u.ID), "mfa.totpSeed", old.MFA.TOTPSeed)
 				if err != nil {
 					return err
 				}
-				c.TOTPSeed, err = s.fields.seal(CredentialRecordKey(u.ID), FieldTOTPSeed, seed)
+				c.TOTPSeed, err = m.s.keys.fields.seal(CredentialRecordKey(u.ID), FieldTOTPSeed, seed)
 				clear(seed)
 				if err != nil {
 					return err
 				}
 			}
-			if err := putJSON(s.Store, txn, creds.key(u.ID), &c); err != nil {
+			if err := putJSON(m.s, txn, creds.key(u.ID), &c); err != nil {
 				return err
 			}
 			l := LoginState{ID: u.ID, FailedLogins: old.FailedLogins, LockedUntil: old.LockedUntil,
 				LastLoginAt: old.LastLoginAt, UpdatedAt: u.UpdatedAt, Version: 1}
-			if err := putJSON(s.Store, txn, logins.key(u.ID), &l); err != nil {
+			if err := putJSON(m.s, txn, logins.key(u.ID), &l); err != nil {
 				return err
 			}
 		} else if err != nil {
 			return err
 		}
-		return putJSON(s.Store, txn, key, &u)
+		return putJSON(m.s, txn, key, &u)
 	})
 }
 
-func (s migration) migrateAppsV1() error {
-	logins := loginTable(s.Store)
-	return s.batches([]byte("app/"), func(txn *badger.Txn, key, val []byte) error {
+func (m migration) migrateAppsV1() error {
+	logins := loginTable(m.s)
+	return m.batches([]byte("app/"), func(txn *badger.Txn, key, val []byte) error {
 		var old appV1
 		if err := json.Unmarshal(val, &old); err != nil {
 			return err
 		}
 		a := old.Application
 		for _, g := range a.Groups {
-			if err := s.mac.put(txn, memberKey(g, MemberApp, a.ID), []byte(a.ID)); err != nil {
+			if err := m.s.keys.mac.put(txn, memberKey(g, MemberApp, a.ID), []byte(a.ID)); err != nil {
 				return err
 			}
 		}
 		if !old.LastUsedAt.IsZero() {
 			l := LoginState{ID: a.ID, LastLoginAt: old.LastUsedAt, UpdatedAt: old.LastUsedAt, Version: 1}
-			if err := putJSON(s.Store, txn, logins.key(a.ID), &l); err != nil {
+			if err := putJSON(m.s, txn, logins.key(a.ID), &l); err != nil {
 				return err
 			}
 		}
-		return putJSON(s.Store, txn, key, &a)
+		return putJSON(m.s, txn, key, &a)
 	})
 }
 
@@ -200,14 +200,14 @@ func (s migration) migrateAppsV1() error {
 // index entries are claimed by the same account, and a shared address
 // keeps its mark (emailSharedKey), which also stops a third account, in
 // a later batch or created later, from claiming it.
-func (s migration) migrateEmailsV2() error {
+func (m migration) migrateEmailsV2() error {
 	var shared []string
 	mark := func(txn *badger.Txn, key []byte, u *User) error {
 		u.EmailShared = true
 		shared = append(shared, u.ID)
-		return putJSON(s.Store, txn, key, u)
+		return putJSON(m.s, txn, key, u)
 	}
-	err := s.batches([]byte("user/"), func(txn *badger.Txn, key, val []byte) error {
+	err := m.batches([]byte("user/"), func(txn *badger.Txn, key, val []byte) error {
 		var u User
 		if err := json.Unmarshal(val, &u); err != nil {
 			return err
@@ -220,20 +220,20 @@ func (s migration) migrateEmailsV2() error {
 			return nil
 		}
 		f := FoldEmail(u.Email)
-		if _, err := s.mac.get(txn, emailSharedKey(f)); err == nil {
+		if _, err := m.s.keys.mac.get(txn, emailSharedKey(f)); err == nil {
 			return mark(txn, key, &u)
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if owner, err := s.mac.get(txn, usernameKey(f)); err == nil && string(owner) != u.ID {
+		if owner, err := m.s.keys.mac.get(txn, usernameKey(f)); err == nil && string(owner) != u.ID {
 			return mark(txn, key, &u) // the username wins: it signed in first
 		} else if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		owner, err := s.mac.get(txn, emailKey(f))
+		owner, err := m.s.keys.mac.get(txn, emailKey(f))
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return s.mac.put(txn, emailKey(f), []byte(u.ID))
+			return m.s.keys.mac.put(txn, emailKey(f), []byte(u.ID))
 		case err != nil:
 			return err
 		case string(owner) == u.ID:
@@ -242,7 +242,7 @@ func (s migration) migrateEmailsV2() error {
 		// The first holder was indexed in an earlier record: unindex
 		// and mark it, then this one.
 		okey := []byte(UserRecordKey(string(owner)))
-		ov, err := s.mac.get(txn, okey)
+		ov, err := m.s.keys.mac.get(txn, okey)
 		if err != nil {
 			return fmt.Errorf("e-mail index names user %s: %w", owner, err)
 		}
@@ -253,7 +253,7 @@ func (s migration) migrateEmailsV2() error {
 		if err := txn.Delete(emailKey(f)); err != nil {
 			return err
 		}
-		if err := s.mac.put(txn, emailSharedKey(f), sharedMarkValue); err != nil {
+		if err := m.s.keys.mac.put(txn, emailSharedKey(f), sharedMarkValue); err != nil {
 			return err
 		}
 		if err := mark(txn, okey, &o); err != nil {
@@ -265,10 +265,10 @@ func (s migration) migrateEmailsV2() error {
 		return fmt.Errorf("index e-mail addresses: %w", err)
 	}
 	slices.Sort(shared)
-	s.emailsShared = slices.Compact(shared)
-	if len(s.emailsShared) > 0 {
-		s.log.Warn("e-mail addresses shared by several accounts were not indexed; these accounts sign in by username until an admin gives each its own address (accessctl user update ID --email ADDRESS)",
-			"event", "store.email_shared", "accounts", len(s.emailsShared), "ids", strings.Join(s.emailsShared, ","))
+	m.s.emailsShared = slices.Compact(shared)
+	if len(m.s.emailsShared) > 0 {
+		m.s.log.Warn("e-mail addresses shared by several accounts were not indexed; these accounts sign in by username until an admin gives each its own address (accessctl user update ID --email ADDRESS)",
+			"event", "store.email_shared", "accounts", len(m.s.emailsShared), "ids", strings.Join(m.s.emailsShared, ","))
 	}
 	return nil
 }
@@ -283,5 +283,5 @@ func putJSON(s *Store, txn *badger.Txn, key []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	return s.mac.put(txn, key, b)
+	return s.keys.mac.put(txn, key, b)
 }

@@ -15,8 +15,8 @@ func v2User(t *testing.T, s *Store, txn *badger.Txn, id, username, email string)
 	t.Helper()
 	b, err := json.Marshal(User{ID: id, Username: username, Email: email, CreatedAt: v1Time, UpdatedAt: v1Time, Version: 1})
 	require.NoError(t, err)
-	require.NoError(t, s.mac.put(txn, []byte(UserRecordKey(id)), b))
-	require.NoError(t, s.mac.put(txn, usernameKey(username), []byte(id)))
+	require.NoError(t, s.keys.mac.put(txn, []byte(UserRecordKey(id)), b))
+	require.NoError(t, s.keys.mac.put(txn, usernameKey(username), []byte(id)))
 }
 
 // TestMigrateEmailsV2: layout 3 indexes every address one account holds
@@ -30,7 +30,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 		s, err := Open(dir, goldenRoot, Options{})
 		require.NoError(t, err)
 		defer s.Close()
-		err = s.db.Update(func(txn *badger.Txn) error {
+		err = s.eng.db.Update(func(txn *badger.Txn) error {
 			v2User(t, s, txn, "u-1", "ana", "ana@example.test")
 			v2User(t, s, txn, "u-2", "bia", "Shared@Example.test")
 			v2User(t, s, txn, "u-3", "caio", "shared@example.TEST")
@@ -38,7 +38,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 			v2User(t, s, txn, "u-5", "eva@example.test", "eva.other@example.test")
 			v2User(t, s, txn, "u-6", "fabio", "Eva@Example.test")
 			v2User(t, s, txn, "u-7", "gil", "")
-			return s.mac.putUint64(txn, metaFormat, 2)
+			return s.keys.mac.putUint64(txn, metaFormat, 2)
 		})
 		require.NoError(t, err)
 	}()
@@ -75,7 +75,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 		require.NoError(t, err, "username eva@example.test")
 		require.Equal(t, "u-5", u.ID, "username eva@example.test = %q; want u-5", u.ID)
 		var marks []string
-		err = s.db.View(func(txn *badger.Txn) error {
+		err = s.eng.db.View(func(txn *badger.Txn) error {
 			opts := badger.DefaultIteratorOptions
 			opts.Prefix = []byte("idx/emailshared/")
 			it := txn.NewIterator(opts)

@@ -27,7 +27,7 @@ func v1User(t *testing.T, s *Store, txn *badger.Txn, id, username string, groups
 	t.Helper()
 	mfa := map[string]any{}
 	if seed != nil {
-		sealed, err := s.fields.seal(UserRecordKey(id), "mfa.totpSeed", seed)
+		sealed, err := s.keys.fields.seal(UserRecordKey(id), "mfa.totpSeed", seed)
 		require.NoError(t, err)
 		mfa = map[string]any{"totpSeed": sealed, "enabled": true, "recoveryCodeHashes": []string{"r1", "r2"}}
 	}
@@ -39,9 +39,9 @@ func v1User(t *testing.T, s *Store, txn *badger.Txn, id, username string, groups
 	}
 	b, err := json.Marshal(rec)
 	require.NoError(t, err)
-	require.NoError(t, s.mac.put(txn, []byte("user/"+id), b))
+	require.NoError(t, s.keys.mac.put(txn, []byte("user/"+id), b))
 	lower := bytes.ToLower([]byte(username))
-	require.NoError(t, s.mac.put(txn, append([]byte("idx/username/"), lower...), []byte(id)))
+	require.NoError(t, s.keys.mac.put(txn, append([]byte("idx/username/"), lower...), []byte(id)))
 }
 
 func v1App(t *testing.T, s *Store, txn *badger.Txn, id, clientID string, groups []string) {
@@ -52,8 +52,8 @@ func v1App(t *testing.T, s *Store, txn *badger.Txn, id, clientID string, groups 
 	}
 	b, err := json.Marshal(rec)
 	require.NoError(t, err)
-	require.NoError(t, s.mac.put(txn, []byte("app/"+id), b))
-	require.NoError(t, s.mac.put(txn, clientIDKey(clientID), []byte(id)))
+	require.NoError(t, s.keys.mac.put(txn, []byte("app/"+id), b))
+	require.NoError(t, s.keys.mac.put(txn, clientIDKey(clientID), []byte(id)))
 }
 
 // v1Store makes a layout-1 store in dir holding what fill writes, and
@@ -63,9 +63,9 @@ func v1Store(t *testing.T, dir string, fill func(s *Store, txn *badger.Txn)) {
 	s, err := Open(dir, goldenRoot, Options{})
 	require.NoError(t, err)
 	defer s.Close()
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err = s.eng.db.Update(func(txn *badger.Txn) error {
 		fill(s, txn)
-		return s.mac.putUint64(txn, metaFormat, 1)
+		return s.keys.mac.putUint64(txn, metaFormat, 1)
 	})
 	require.NoError(t, err)
 }
@@ -73,9 +73,9 @@ func v1Store(t *testing.T, dir string, fill func(s *Store, txn *badger.Txn)) {
 func layout(t *testing.T, s *Store) uint64 {
 	t.Helper()
 	var v uint64
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.eng.db.View(func(txn *badger.Txn) error {
 		var err error
-		v, err = s.mac.getUint64(txn, metaFormat)
+		v, err = s.keys.mac.getUint64(txn, metaFormat)
 		return err
 	})
 	require.NoError(t, err)
@@ -268,7 +268,7 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Users().Create(User{Username: "kept"})
 	require.NoError(t, err)
-	require.NoError(t, s.db.Update(func(txn *badger.Txn) error { return s.mac.putUint64(txn, metaFormat, formatVersion+1) }))
+	require.NoError(t, s.eng.db.Update(func(txn *badger.Txn) error { return s.keys.mac.putUint64(txn, metaFormat, formatVersion+1) }))
 	before := dump(t, s)
 	s.Close()
 	called := false
@@ -285,18 +285,18 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 // checks and migration, as a test's view of the files.
 func openRaw(t *testing.T, dir string) *Store {
 	t.Helper()
-	s := &Store{engine: engine{dir: dir}, log: nil, now: time.Now, rand: zeroReader{}}
+	s := &Store{eng: engine{dir: dir}, log: nil, now: time.Now, rand: zeroReader{}}
 	var err error
-	s.badgerKey, err = derive(goldenRoot, nil, infoBadger)
+	s.keys.badgerKey, err = derive(goldenRoot, nil, infoBadger)
 	require.NoError(t, err)
-	s.mac = &recordMAC{}
-	s.mac.key, err = derive(goldenRoot, nil, infoRecords)
+	s.keys.mac = &recordMAC{}
+	s.keys.mac.key, err = derive(goldenRoot, nil, infoRecords)
 	require.NoError(t, err)
-	s.fields, err = newKeyring(goldenRoot, s.rand)
+	s.keys.fields, err = newKeyring(goldenRoot, s.rand)
 	require.NoError(t, err)
-	s.fields.active.Store(1)
+	s.keys.fields.active.Store(1)
 	s.log = slog.New(slog.DiscardHandler)
-	s.db, err = badger.Open(badgerOptions(dir, s.badgerKey, s.log))
+	s.eng.db, err = badger.Open(badgerOptions(dir, s.keys.badgerKey, s.log))
 	require.NoError(t, err)
 	s.userT, s.credT, s.loginT = userTable(s), credentialTable(s), loginTable(s)
 	s.groupT, s.appT = groupTable(s), applicationTable(s)
@@ -305,14 +305,14 @@ func openRaw(t *testing.T, dir string) *Store {
 
 func closeRaw(t *testing.T, s *Store) {
 	t.Helper()
-	require.NoError(t, s.db.Close())
+	require.NoError(t, s.eng.db.Close())
 }
 
 // dump returns every key and value of the store.
 func dump(t *testing.T, s *Store) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.eng.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.DefaultIteratorOptions)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

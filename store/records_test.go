@@ -14,13 +14,13 @@ import (
 // would.
 func rawSet(t *testing.T, s *Store, key, val []byte) {
 	t.Helper()
-	require.NoError(t, s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }))
+	require.NoError(t, s.eng.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }))
 }
 
 func rawGet(t *testing.T, s *Store, key []byte) []byte {
 	t.Helper()
 	var out []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.eng.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if err != nil {
 			return err

@@ -64,7 +64,7 @@ var metaRevocationSweep = []byte("meta/revocationsweep")
 func (r *RevokedTokenRepo) SweptUpTo() (time.Time, error) {
 	var sec uint64
 	err := r.x.view(func(txn *badger.Txn) error {
-		v, err := r.t.s.mac.getUint64(txn, metaRevocationSweep)
+		v, err := r.t.s.keys.mac.getUint64(txn, metaRevocationSweep)
 		if isNotFound(err) || errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
 		}
@@ -82,14 +82,14 @@ func (r *RevokedTokenRepo) SweptUpTo() (time.Time, error) {
 // moving it back), durably, before any revocation goes.
 func (r *RevokedTokenRepo) DeleteExpired(now time.Time) (int, error) {
 	err := r.x.update(func(txn *badger.Txn) error {
-		old, err := r.t.s.mac.getUint64(txn, metaRevocationSweep)
+		old, err := r.t.s.keys.mac.getUint64(txn, metaRevocationSweep)
 		if err != nil && !isNotFound(err) && !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
 		if uint64(now.Unix()) <= old {
 			return nil
 		}
-		return r.t.s.mac.putUint64(txn, metaRevocationSweep, uint64(now.Unix()))
+		return r.t.s.keys.mac.putUint64(txn, metaRevocationSweep, uint64(now.Unix()))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: record revocation sweep: %w", err)

@@ -110,7 +110,7 @@ func (t *table[T]) checkSealed(txn *badger.Txn, old, rec *T) error {
 		if len(v) == 0 || (old != nil && bytes.Equal(*f.field(old), v)) {
 			continue
 		}
-		floor, err := t.s.mac.getUint64(txn, metaFieldFloor)
+		floor, err := t.s.keys.mac.getUint64(txn, metaFieldFloor)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -152,11 +152,11 @@ func (t *table[T]) resealBatch(txn *badger.Txn, after []byte, batch int, floor u
 			if len(*p) == 0 || p.Term() >= floor {
 				continue
 			}
-			pt, err := t.s.fields.open(f.recordKey(&rec), f.name, *p)
+			pt, err := t.s.keys.fields.open(f.recordKey(&rec), f.name, *p)
 			if err != nil {
 				return nil, 0, 0, fmt.Errorf("%s %q: field %q: %w; fix or delete the record, then rotate again", t.name, t.id(&rec), f.name, err)
 			}
-			n, err := t.s.fields.seal(f.recordKey(&rec), f.name, pt)
+			n, err := t.s.keys.fields.seal(f.recordKey(&rec), f.name, pt)
 			clear(pt)
 			if err != nil {
 				return nil, 0, 0, err
@@ -178,7 +178,7 @@ func (t *table[T]) resealBatch(txn *badger.Txn, after []byte, batch int, floor u
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		if err := t.s.mac.put(txn, t.key(t.id(&rec)), val); err != nil {
+		if err := t.s.keys.mac.put(txn, t.key(t.id(&rec)), val); err != nil {
 			return nil, 0, 0, err
 		}
 	}
@@ -213,10 +213,10 @@ func (t *table[T]) countBelow(txn *badger.Txn, floor uint32) (int, error) {
 // error naming the record, before anything is retired.
 func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	s := b.s
-	if err := s.acquire(); err != nil {
+	if err := s.eng.acquire(); err != nil {
 		return FieldRotation{}, fmt.Errorf("store: rotate fields: %w", err)
 	}
-	defer s.mu.RUnlock()
+	defer s.eng.mu.RUnlock()
 	s.rotating.Lock()
 	defer s.rotating.Unlock()
 	if opt.Batch <= 0 {
@@ -224,16 +224,16 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	}
 	var res FieldRotation
 	// 1. The new term and the floor, together.
-	err := s.bulkRetry(func(txn *badger.Txn) error {
-		term, err := s.mac.getUint64(txn, metaFieldTerm)
+	err := s.eng.bulkRetry(func(txn *badger.Txn) error {
+		term, err := s.keys.mac.getUint64(txn, metaFieldTerm)
 		if err != nil {
 			return err
 		}
-		floor, err := s.mac.uint64OrZero(txn, metaFieldFloor)
+		floor, err := s.keys.mac.uint64OrZero(txn, metaFieldFloor)
 		if err != nil {
 			return err
 		}
-		retired, err := s.mac.uint64OrZero(txn, metaFieldRetired)
+		retired, err := s.keys.mac.uint64OrZero(txn, metaFieldRetired)
 		if err != nil {
 			return err
 		}
@@ -245,17 +245,17 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 			return fmt.Errorf("%w: field key terms exhausted", ErrInvalid)
 		}
 		res = FieldRotation{Term: uint32(term + 1)}
-		if err := s.mac.putUint64(txn, metaFieldTerm, term+1); err != nil {
+		if err := s.keys.mac.putUint64(txn, metaFieldTerm, term+1); err != nil {
 			return err
 		}
-		return s.mac.putUint64(txn, metaFieldFloor, term+1)
+		return s.keys.mac.putUint64(txn, metaFieldFloor, term+1)
 	})
 	if err != nil {
 		return FieldRotation{}, fmt.Errorf("store: rotate fields: new term: %w", err)
 	}
 	for {
-		cur := s.fields.active.Load()
-		if cur >= res.Term || s.fields.active.CompareAndSwap(cur, res.Term) {
+		cur := s.keys.fields.active.Load()
+		if cur >= res.Term || s.keys.fields.active.CompareAndSwap(cur, res.Term) {
 			break
 		}
 	}
@@ -271,7 +271,7 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 			for {
 				var last []byte
 				var records, resealed int
-				err := s.bulkRetry(func(txn *badger.Txn) error {
+				err := s.eng.bulkRetry(func(txn *badger.Txn) error {
 					var err error
 					last, records, resealed, err = t.resealBatch(txn, after, opt.Batch, res.Term)
 					return err
@@ -288,7 +288,7 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 			}
 		}
 		left := 0
-		err := s.db.View(func(txn *badger.Txn) error {
+		err := s.eng.db.View(func(txn *badger.Txn) error {
 			for _, t := range b.sealedTables() {
 				n, err := t.countBelow(txn, res.Term)
 				if err != nil {
@@ -311,13 +311,13 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	staged := false
 	var hold uint64
 	defer s.queue.done(&hold)
-	err = s.bulkRetry(func(txn *badger.Txn) error {
-		cur, err := s.mac.uint64OrZero(txn, metaFieldRetired)
+	err = s.eng.bulkRetry(func(txn *badger.Txn) error {
+		cur, err := s.keys.mac.uint64OrZero(txn, metaFieldRetired)
 		if err != nil {
 			return err
 		}
 		if cur < uint64(res.Retired) {
-			if err := s.mac.putUint64(txn, metaFieldRetired, uint64(res.Retired)); err != nil {
+			if err := s.keys.mac.putUint64(txn, metaFieldRetired, uint64(res.Retired)); err != nil {
 				return err
 			}
 		}
@@ -336,13 +336,13 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	if err != nil {
 		return res, fmt.Errorf("store: rotate fields: retire: %w", err)
 	}
-	s.fields.retire(res.Retired)
+	s.keys.fields.retire(res.Retired)
 	s.log.Info("field-key rotation done", "event", "store.fields_rotated", "term", res.Term, "retired", res.Retired, "resealed", res.Resealed)
 	return res, nil
 }
 
 // RetiredFieldTerm reports the highest retired field-key term (0: none).
-func (b Barrier) RetiredFieldTerm() uint32 { return b.s.fields.retired.Load() }
+func (b Barrier) RetiredFieldTerm() uint32 { return b.s.keys.fields.retired.Load() }
 
 // uint64OrZero reads a counter of the store's metadata, 0 when unset.
 func (m *recordMAC) uint64OrZero(txn *badger.Txn, key []byte) (uint64, error) {
@@ -354,20 +354,20 @@ func (m *recordMAC) uint64OrZero(txn *badger.Txn, key []byte) (uint64, error) {
 }
 
 // loadRetired reads the retired term at Open.
-func (s migration) loadRetired() error {
+func (m migration) loadRetired() error {
 	var r uint64
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := m.s.eng.db.View(func(txn *badger.Txn) error {
 		var err error
-		r, err = s.mac.uint64OrZero(txn, metaFieldRetired)
+		r, err = m.s.keys.mac.uint64OrZero(txn, metaFieldRetired)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if r >= uint64(s.fields.active.Load()) {
-		return fmt.Errorf("%w: retired field key term %d is not below the active term %d", ErrCorrupt, r, s.fields.active.Load())
+	if r >= uint64(m.s.keys.fields.active.Load()) {
+		return fmt.Errorf("%w: retired field key term %d is not below the active term %d", ErrCorrupt, r, m.s.keys.fields.active.Load())
 	}
-	s.fields.retire(uint32(r))
+	m.s.keys.fields.retire(uint32(r))
 	return nil
 }
 

@@ -60,14 +60,14 @@ type Options struct {
 // key derived from the root key, a field keyring for secret fields, and
 // one narrow repository per kind of record. It is safe for concurrent use.
 type Store struct {
-	engine
+	eng engine // the database, the close lock, the write gates, the group sync
 	// rotating serialises RotateFields.
 	rotating sync.Mutex
 	log      *slog.Logger
 	now      func() time.Time
 	rand     io.Reader
 
-	barrier
+	keys barrier // the key material derived from the root key
 
 	userT     *table[User]
 	credT     *table[Credential]
@@ -127,35 +127,35 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s := &Store{engine: engine{dir: dir, sync: newGroupSync()}, log: opts.Logger, now: opts.Now, rand: opts.Rand}
+	s := &Store{eng: engine{dir: dir, sync: newGroupSync()}, log: opts.Logger, now: opts.Now, rand: opts.Rand}
 	var err error
-	if s.badgerKey, err = derive(rootKey, nil, infoBadger); err != nil {
+	if s.keys.badgerKey, err = derive(rootKey, nil, infoBadger); err != nil {
 		return nil, err
 	}
-	if s.backupKey, err = derive(rootKey, nil, infoBackup); err != nil {
-		s.wipe()
+	if s.keys.backupKey, err = derive(rootKey, nil, infoBackup); err != nil {
+		s.keys.wipe()
 		return nil, err
 	}
-	if s.pepper, err = derive(rootKey, nil, infoPepper); err != nil {
-		s.wipe()
+	if s.keys.pepper, err = derive(rootKey, nil, infoPepper); err != nil {
+		s.keys.wipe()
 		return nil, err
 	}
-	s.mac = &recordMAC{}
-	if s.mac.key, err = derive(rootKey, nil, infoRecords); err != nil {
-		s.wipe()
+	s.keys.mac = &recordMAC{}
+	if s.keys.mac.key, err = derive(rootKey, nil, infoRecords); err != nil {
+		s.keys.wipe()
 		return nil, err
 	}
-	if s.fields, err = newKeyring(rootKey, s.rand); err != nil {
-		s.wipe()
+	if s.keys.fields, err = newKeyring(rootKey, s.rand); err != nil {
+		s.keys.wipe()
 		return nil, err
 	}
 	if err := removeUnbornVlogs(dir, s.log); err != nil {
-		s.wipe()
+		s.keys.wipe()
 		return nil, err
 	}
-	s.db, err = badger.Open(badgerOptions(dir, s.badgerKey, s.log))
+	s.eng.db, err = badger.Open(badgerOptions(dir, s.keys.badgerKey, s.log))
 	if err != nil {
-		s.wipe()
+		s.keys.wipe()
 		if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
 			return nil, fmt.Errorf("store: open %s: %w", dir, ErrKeyMismatch)
 		}
@@ -172,23 +172,23 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	s.providerT = providerTable(s)
 	s.queue.wake = make(chan struct{}, 1)
 	if err := (migration{s}).initMeta(opts.BeforeMigrate); err != nil {
-		_ = s.db.Close()
-		s.db = nil
-		s.wipe()
+		_ = s.eng.db.Close()
+		s.eng.db = nil
+		s.keys.wipe()
 		return nil, err
 	}
-	s.allowWrite = opts.AllowWrite
-	s.allowBulk = opts.AllowBulkWrite
+	s.eng.allowWrite = opts.AllowWrite
+	s.eng.allowBulk = opts.AllowBulkWrite
 	return s, nil
 }
 
 // initMeta writes the format version and the first field-key term into a
 // new store, migrates an older layout, and checks and loads them from an
 // existing one.
-func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) error) error) error {
+func (m migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) error) error) error {
 	var stored uint64
-	err := s.db.View(func(txn *badger.Txn) error {
-		v, err := s.mac.getUint64(txn, metaFormat)
+	err := m.s.eng.db.View(func(txn *badger.Txn) error {
+		v, err := m.s.keys.mac.getUint64(txn, metaFormat)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -203,7 +203,7 @@ func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 		return fmt.Errorf("store: open: %w: the store has layout version %d and this accessd reads up to %d; run the newer accessd that wrote it, or restore a backup made by this version", ErrTooNew, stored, formatVersion)
 	case stored != 0 && stored < formatVersion:
 		if beforeMigrate != nil {
-			backup := func(w io.Writer, bind []byte) error { return s.Barrier().backupLocked(w, bind) }
+			backup := func(w io.Writer, bind []byte) error { return m.s.Barrier().backupLocked(w, bind) }
 			if err := beforeMigrate(int(stored), formatVersion, backup); err != nil {
 				return fmt.Errorf("store: open: before migrating layout %d to %d: %w", stored, formatVersion, err)
 			}
@@ -211,9 +211,9 @@ func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 		// Re-sealing TOTP seeds needs the field keyring at the stored
 		// term before the migration runs.
 		var t uint64
-		err := s.db.View(func(txn *badger.Txn) error {
+		err := m.s.eng.db.View(func(txn *badger.Txn) error {
 			var err error
-			t, err = s.mac.getUint64(txn, metaFieldTerm)
+			t, err = m.s.keys.mac.getUint64(txn, metaFieldTerm)
 			return err
 		})
 		if err == nil && (t == 0 || t > 1<<32-1) {
@@ -222,18 +222,18 @@ func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 		if err != nil {
 			return fmt.Errorf("store: open: metadata: %w", err)
 		}
-		s.fields.active.Store(uint32(t))
-		if err := s.migrate(stored); err != nil {
+		m.s.keys.fields.active.Store(uint32(t))
+		if err := m.migrate(stored); err != nil {
 			return fmt.Errorf("store: open: migrate layout %d to %d: %w", stored, formatVersion, err)
 		}
-		s.log.Info("store layout migrated", "event", "store.migrated", "from", stored, "to", formatVersion)
+		m.s.log.Info("store layout migrated", "event", "store.migrated", "from", stored, "to", formatVersion)
 	}
 	var term uint32
-	err = s.retry(func(txn *badger.Txn) error {
-		v, err := s.mac.getUint64(txn, metaFormat)
+	err = m.s.eng.retry(func(txn *badger.Txn) error {
+		v, err := m.s.keys.mac.getUint64(txn, metaFormat)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			if err := s.mac.putUint64(txn, metaFormat, formatVersion); err != nil {
+			if err := m.s.keys.mac.putUint64(txn, metaFormat, formatVersion); err != nil {
 				return err
 			}
 		case err != nil:
@@ -241,11 +241,11 @@ func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 		case v != formatVersion:
 			return fmt.Errorf("%w: layout version %d, this build reads %d", ErrInvalid, v, formatVersion)
 		}
-		t, err := s.mac.getUint64(txn, metaFieldTerm)
+		t, err := m.s.keys.mac.getUint64(txn, metaFieldTerm)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			t = 1
-			if err := s.mac.putUint64(txn, metaFieldTerm, t); err != nil {
+			if err := m.s.keys.mac.putUint64(txn, metaFieldTerm, t); err != nil {
 				return err
 			}
 		case err != nil:
@@ -259,8 +259,8 @@ func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 	if err != nil {
 		return fmt.Errorf("store: open: metadata: %w", err)
 	}
-	s.fields.active.Store(term)
-	if err := s.loadRetired(); err != nil {
+	m.s.keys.fields.active.Store(term)
+	if err := m.loadRetired(); err != nil {
 		return fmt.Errorf("store: open: metadata: %w", err)
 	}
 	return nil
@@ -272,14 +272,14 @@ func (s migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 // per-table data keys live in its memory until collected. Close is
 // idempotent; every other method returns ErrClosed afterwards.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.db == nil {
+	s.eng.mu.Lock()
+	defer s.eng.mu.Unlock()
+	if s.eng.db == nil {
 		return nil
 	}
-	err := s.db.Close()
-	s.db = nil
-	s.wipe()
+	err := s.eng.db.Close()
+	s.eng.db = nil
+	s.keys.wipe()
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -371,7 +371,7 @@ func (s *Store) Providers() *ProviderRepo { return &ProviderRepo{t: s.providerT,
 // keyed hash costs microseconds and a stolen store without the root key
 // cannot be checked against guesses. The key never leaves the store.
 func (s *Store) Sum(purpose string, msg []byte) []byte {
-	h := hmac.New(sha256.New, s.pepper)
+	h := hmac.New(sha256.New, s.keys.pepper)
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(purpose)))
 	h.Write(n[:])
@@ -384,7 +384,7 @@ func (s *Store) Sum(purpose string, msg []byte) []byte {
 // logs) and of the value log, for status and metrics. It counts allocated
 // blocks, so preallocated sparse files count for what they use.
 func (s *Store) Size() (lsm, vlog int64) {
-	entries, err := os.ReadDir(s.dir)
+	entries, err := os.ReadDir(s.eng.dir)
 	if err != nil {
 		return 0, 0
 	}
@@ -413,11 +413,11 @@ func (s *Store) Size() (lsm, vlog int64) {
 // the record the value is stored in. The caller clears plaintext.
 func (b Barrier) SealField(recordKey, field string, plaintext []byte) (Sealed, error) {
 	s := b.s
-	if err := s.acquire(); err != nil {
+	if err := s.eng.acquire(); err != nil {
 		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
 	}
-	defer s.mu.RUnlock()
-	out, err := s.fields.seal(recordKey, field, plaintext)
+	defer s.eng.mu.RUnlock()
+	out, err := s.keys.fields.seal(recordKey, field, plaintext)
 	if err != nil {
 		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
 	}
@@ -429,11 +429,11 @@ func (b Barrier) SealField(recordKey, field string, plaintext []byte) (Sealed, e
 // plaintext and should clear it after use.
 func (b Barrier) OpenField(recordKey, field string, sealed Sealed) ([]byte, error) {
 	s := b.s
-	if err := s.acquire(); err != nil {
+	if err := s.eng.acquire(); err != nil {
 		return nil, fmt.Errorf("store: open field %q: %w", field, err)
 	}
-	defer s.mu.RUnlock()
-	out, err := s.fields.open(recordKey, field, sealed)
+	defer s.eng.mu.RUnlock()
+	out, err := s.keys.fields.open(recordKey, field, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("store: open field %q: %w", field, err)
 	}
@@ -442,20 +442,20 @@ func (b Barrier) OpenField(recordKey, field string, sealed Sealed) ([]byte, erro
 
 // FieldKeyTerm reports the active field-key term, for status and for
 // tooling that reseals fields still under older terms.
-func (b Barrier) FieldKeyTerm() uint32 { return b.s.fields.active.Load() }
+func (b Barrier) FieldKeyTerm() uint32 { return b.s.keys.fields.active.Load() }
 
 // RotateFieldKey moves new seals to the next key term and returns it.
 // Fields sealed under older terms still open; rewrite them (OpenField then
 // SealField) to retire an old term's exposure.
 func (b Barrier) RotateFieldKey() (uint32, error) {
 	s := b.s
-	if err := s.acquire(); err != nil {
+	if err := s.eng.acquire(); err != nil {
 		return 0, fmt.Errorf("store: rotate field key: %w", err)
 	}
-	defer s.mu.RUnlock()
+	defer s.eng.mu.RUnlock()
 	var next uint32
-	err := s.retry(func(txn *badger.Txn) error {
-		t, err := s.mac.getUint64(txn, metaFieldTerm)
+	err := s.eng.retry(func(txn *badger.Txn) error {
+		t, err := s.keys.mac.getUint64(txn, metaFieldTerm)
 		if err != nil {
 			return err
 		}
@@ -463,15 +463,15 @@ func (b Barrier) RotateFieldKey() (uint32, error) {
 			return fmt.Errorf("%w: field key terms exhausted", ErrInvalid)
 		}
 		next = uint32(t + 1)
-		return s.mac.putUint64(txn, metaFieldTerm, uint64(next))
+		return s.keys.mac.putUint64(txn, metaFieldTerm, uint64(next))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: rotate field key: %w", err)
 	}
 	// Terms only grow; a concurrent rotation may already have gone further.
 	for {
-		cur := s.fields.active.Load()
-		if cur >= next || s.fields.active.CompareAndSwap(cur, next) {
+		cur := s.keys.fields.active.Load()
+		if cur >= next || s.keys.fields.active.CompareAndSwap(cur, next) {
 			break
 		}
 	}

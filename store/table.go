@@ -45,7 +45,7 @@ func (t *table[T]) key(id string) []byte {
 
 func (t *table[T]) decode(item *badger.Item) (T, error) {
 	var rec T
-	b, err := t.s.mac.value(item)
+	b, err := t.s.keys.mac.value(item)
 	if err == nil {
 		err = json.Unmarshal(b, &rec)
 	}
@@ -70,10 +70,10 @@ func (t *table[T]) getTxn(txn *badger.Txn, id string) (T, error) {
 
 // claim points index key ik at id, failing if another record owns it.
 func (t *table[T]) claim(txn *badger.Txn, ik []byte, id string) error {
-	owner, err := t.s.mac.get(txn, ik)
+	owner, err := t.s.keys.mac.get(txn, ik)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return t.s.mac.put(txn, ik, []byte(id))
+		return t.s.keys.mac.put(txn, ik, []byte(id))
 	case err != nil:
 		return err
 	}
@@ -90,7 +90,7 @@ func (t *table[T]) checkExcludes(txn *badger.Txn, rec *T, id string) error {
 		return nil
 	}
 	for _, ik := range t.excludes(rec) {
-		owner, err := t.s.mac.get(txn, ik)
+		owner, err := t.s.keys.mac.get(txn, ik)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
@@ -176,7 +176,7 @@ func (t *table[T]) doCreate(x exec, rec T) (T, error) {
 			return err
 		}
 		out = r
-		return t.s.mac.put(txn, key, val)
+		return t.s.keys.mac.put(txn, key, val)
 	})
 	if err != nil {
 		var zero T
@@ -207,7 +207,7 @@ func (t *table[T]) doGet(x exec, id string) (T, error) {
 func (t *table[T]) doGetBy(x exec, what string, ik []byte) (T, error) {
 	var rec T
 	err := x.view(func(txn *badger.Txn) error {
-		id, err := t.s.mac.get(txn, ik)
+		id, err := t.s.keys.mac.get(txn, ik)
 		if err != nil {
 			return err
 		}
@@ -277,7 +277,7 @@ func (t *table[T]) doUpdate(x exec, id string, fn func(old T) (T, error)) (T, er
 		if err != nil {
 			return err
 		}
-		if err := t.s.mac.put(txn, t.key(id), val); err != nil {
+		if err := t.s.keys.mac.put(txn, t.key(id), val); err != nil {
 			return err
 		}
 		out = rec
@@ -333,7 +333,7 @@ func (t *table[T]) doUpsert(x exec, id string, fn func(old T, found bool) (T, er
 			return err
 		}
 		out = rec
-		return t.s.mac.put(txn, t.key(id), val)
+		return t.s.keys.mac.put(txn, t.key(id), val)
 	})
 	if err != nil {
 		var zero T
@@ -415,7 +415,7 @@ func (t *table[T]) indexIDs(txn *badger.Txn, prefix []byte) ([]string, error) {
 	defer it.Close()
 	var ids []string
 	for it.Rewind(); it.Valid(); it.Next() {
-		id, err := t.s.mac.value(it.Item())
+		id, err := t.s.keys.mac.value(it.Item())
 		if err != nil {
 			return nil, err
 		}

@@ -23,7 +23,7 @@ type TPMCounter struct {
 // TPMCounter returns the recorded counter, or ErrNotFound when the store
 // was never bound to one.
 func (tx *Tx) TPMCounter() (TPMCounter, error) {
-	b, err := tx.s.mac.get(tx.txn, metaTPMCounter)
+	b, err := tx.s.keys.mac.get(tx.txn, metaTPMCounter)
 	if err != nil {
 		return TPMCounter{}, fmt.Errorf("store: TPM counter record: %w", err)
 	}
@@ -40,7 +40,7 @@ func (tx *Tx) SetTPMCounter(c TPMCounter) error {
 	}
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), c.Value)
 	b = binary.BigEndian.AppendUint64(b, c.Next)
-	if err := tx.s.mac.put(tx.txn, metaTPMCounter, b); err != nil {
+	if err := tx.s.keys.mac.put(tx.txn, metaTPMCounter, b); err != nil {
 		return fmt.Errorf("store: record TPM counter: %w", err)
 	}
 	return nil
