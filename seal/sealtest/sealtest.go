@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
 
@@ -61,9 +64,8 @@ type Harness struct {
 
 // Run runs the conformance suite against h.
 func Run(t *testing.T, h Harness) {
-	if h.Open == nil || h.ExtendPCR == nil {
-		t.Fatal("sealtest: Harness needs Open and ExtendPCR")
-	}
+	require.NotNil(t, h.Open, "sealtest: Harness needs Open and ExtendPCR")
+	require.NotNil(t, h.ExtendPCR, "sealtest: Harness needs Open and ExtendPCR")
 	cases := []struct {
 		name        string
 		needReplace bool
@@ -110,17 +112,13 @@ func open(t *testing.T, h Harness) Instance {
 
 func closeInst(t *testing.T, inst Instance) {
 	t.Helper()
-	if err := inst.Close(); err != nil {
-		t.Fatalf("close TPM: %v", err)
-	}
+	require.NoError(t, inst.Close(), "close TPM")
 }
 
 func newRoot(t *testing.T) seal.RootKey {
 	t.Helper()
 	k, err := seal.NewRootKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(k.Destroy)
 	return k
 }
@@ -133,28 +131,20 @@ var epoch = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func write(t *testing.T, path string, s seal.Sealer, root seal.RootKey, pcrs []int) {
 	t.Helper()
-	if err := seal.WriteSealedFile(path, s, root, pcrs, epoch); err != nil {
-		t.Fatalf("WriteSealedFile(pcrs %v): %v", pcrs, err)
-	}
+	require.NoError(t, seal.WriteSealedFile(path, s, root, pcrs, epoch), "WriteSealedFile(pcrs %v)", pcrs)
 }
 
 func mustRead(t *testing.T, path string, s seal.Sealer, want seal.RootKey) {
 	t.Helper()
 	got, _, err := seal.ReadSealedFile(path, s)
-	if err != nil {
-		t.Fatalf("ReadSealedFile: %v", err)
-	}
+	require.NoError(t, err, "ReadSealedFile")
 	defer got.Destroy()
-	if !got.Equal(want) {
-		t.Fatal("ReadSealedFile returned a different root key")
-	}
+	require.True(t, got.Equal(want), "ReadSealedFile returned a different root key")
 }
 
 func testKind(t *testing.T, h Harness) {
 	inst := open(t, h)
-	if got := inst.Kind(); got != h.Kind {
-		t.Fatalf("Kind() = %q, want %q", got, h.Kind)
-	}
+	require.Equal(t, h.Kind, inst.Kind(), "Kind()")
 }
 
 func testRoundTrip(t *testing.T, h Harness, pcrs []int) {
@@ -165,16 +155,10 @@ func testRoundTrip(t *testing.T, h Harness, pcrs []int) {
 	mustRead(t, path, inst, root)
 
 	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mode := fi.Mode().Perm(); mode != 0o600 {
-		t.Errorf("root.sealed mode = %v, want 0600", mode)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "root.sealed mode")
 	info, err := seal.ReadSealedInfo(path)
-	if err != nil {
-		t.Fatalf("ReadSealedInfo: %v", err)
-	}
+	require.NoError(t, err, "ReadSealedInfo")
 	want := slices.Clone(pcrs)
 	slices.Sort(want)
 	want = slices.Compact(want)
@@ -182,17 +166,14 @@ func testRoundTrip(t *testing.T, h Harness, pcrs []int) {
 	for _, p := range info.PCRs {
 		got = append(got, p.Index)
 	}
-	if !slices.Equal(got, want) || info.Kind != h.Kind || !info.Created.Equal(epoch) {
-		t.Errorf("ReadSealedInfo = {%s %v %v}, want {%s %v %v}", info.Kind, got, info.Created, h.Kind, want, epoch)
-	}
+	assert.True(t, slices.Equal(got, want), "ReadSealedInfo = {%s %v %v}, want {%s %v %v}", info.Kind, got, info.Created, h.Kind, want, epoch)
+	assert.Equal(t, h.Kind, info.Kind, "ReadSealedInfo = {%s %v %v}, want {%s %v %v}", info.Kind, got, info.Created, h.Kind, want, epoch)
+	assert.True(t, info.Created.Equal(epoch), "ReadSealedInfo = {%s %v %v}, want {%s %v %v}", info.Kind, got, info.Created, h.Kind, want, epoch)
 	cur, err := inst.ReadPCRs(want)
-	if err != nil {
-		t.Fatalf("ReadPCRs: %v", err)
-	}
+	require.NoError(t, err, "ReadPCRs")
 	for i := range cur {
-		if cur[i].Index != info.PCRs[i].Index || !bytes.Equal(cur[i].Digest, info.PCRs[i].Digest) {
-			t.Errorf("PCR %d recorded in the header differs from the current value", cur[i].Index)
-		}
+		assert.Equal(t, cur[i].Index, info.PCRs[i].Index, "PCR %d recorded in the header differs from the current value", cur[i].Index)
+		assert.Equal(t, cur[i].Digest, info.PCRs[i].Digest, "PCR %d recorded in the header differs from the current value", cur[i].Index)
 	}
 }
 
@@ -221,18 +202,15 @@ func testPCRExtend(t *testing.T, h Harness) {
 	got, _, err := seal.ReadSealedFile(path, inst)
 	if err == nil {
 		got.Destroy()
-		t.Fatal("ReadSealedFile succeeded after a bound PCR was extended")
 	}
-	if !errors.Is(err, seal.ErrPCRMismatch) {
-		t.Fatalf("ReadSealedFile error = %v, want ErrPCRMismatch", err)
-	}
+	require.Error(t, err, "ReadSealedFile succeeded after a bound PCR was extended")
+	require.ErrorIs(t, err, seal.ErrPCRMismatch, "ReadSealedFile error = %v, want ErrPCRMismatch", err)
 	var pe *seal.PCRMismatchError
-	if !errors.As(err, &pe) || !slices.Equal(pe.Changed, []int{h.PCR}) {
-		t.Fatalf("ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d", err, h.PCR)
-	}
-	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("PCR %d changed", h.PCR)) || !strings.Contains(msg, "accessd recover") {
-		t.Errorf("error %q should name PCR %d and say to run accessd recover", msg, h.PCR)
-	}
+	require.ErrorAs(t, err, &pe, "ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d", err, h.PCR)
+	require.Equal(t, []int{h.PCR}, pe.Changed, "ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d", err, h.PCR)
+	msg := err.Error()
+	assert.Contains(t, msg, fmt.Sprintf("PCR %d changed", h.PCR), "error %q should name PCR %d and say to run accessd recover", msg, h.PCR)
+	assert.Contains(t, msg, "accessd recover", "error %q should name PCR %d and say to run accessd recover", msg, h.PCR)
 
 	// Resealing to the new values (what `accessd recover` does) works.
 	write(t, path, inst, root, sel)
@@ -254,19 +232,13 @@ func testReseal(t *testing.T, h Harness) {
 	path := sealedPath(t)
 	write(t, path, inst, root, nil)
 	got, _, err := seal.ReadSealedFile(path, inst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer got.Destroy()
 	write(t, path, inst, got, []int{h.PCR})
 	mustRead(t, path, inst, root)
 	entries, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d entries after resealing, want only root.sealed (temporary files left behind?)", len(entries))
-	}
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "directory holds %d entries after resealing, want only root.sealed (temporary files left behind?)", len(entries))
 }
 
 // testSealerRoundTrip checks the Sealer methods directly, below the file
@@ -275,40 +247,28 @@ func testSealerRoundTrip(t *testing.T, h Harness) {
 	inst := open(t, h)
 	secret := []byte("sealtest secret, not a real key")
 	pcrs, err := inst.ReadPCRs([]int{h.PCR, h.PCR})
-	if err != nil {
-		t.Fatalf("ReadPCRs: %v", err)
-	}
-	if len(pcrs) != 1 || pcrs[0].Index != h.PCR || len(pcrs[0].Digest) != 32 {
-		t.Fatalf("ReadPCRs(%d, %d) returned %d values, want one 32-byte value for PCR %d", h.PCR, h.PCR, len(pcrs), h.PCR)
-	}
+	require.NoError(t, err, "ReadPCRs")
+	require.Len(t, pcrs, 1, "ReadPCRs(%d, %d) returned %d values, want one 32-byte value for PCR %d", h.PCR, h.PCR, len(pcrs), h.PCR)
+	require.Equal(t, h.PCR, pcrs[0].Index, "ReadPCRs(%d, %d) returned %d values, want one 32-byte value for PCR %d", h.PCR, h.PCR, len(pcrs), h.PCR)
+	require.Len(t, pcrs[0].Digest, 32, "ReadPCRs(%d, %d) returned %d values, want one 32-byte value for PCR %d", h.PCR, h.PCR, len(pcrs), h.PCR)
 	blob, err := inst.Seal(secret, pcrs)
-	if err != nil {
-		t.Fatalf("Seal: %v", err)
-	}
+	require.NoError(t, err, "Seal")
 	got, err := inst.Unseal(blob, pcrs)
-	if err != nil || !bytes.Equal(got, secret) {
-		t.Fatalf("Unseal = %q, %v; want the secret", got, err)
-	}
+	require.NoError(t, err, "Unseal = %q, %v; want the secret", got, err)
+	require.Equal(t, secret, got, "Unseal = %q, %v; want the secret", got, err)
 	// A PCR-bound blob presented as unbound, and the reverse, must fail.
-	if _, err := inst.Unseal(blob, nil); err == nil {
-		t.Error("Unseal of a PCR-bound blob without its PCRs succeeded")
-	}
+	_, err = inst.Unseal(blob, nil)
+	assert.Error(t, err, "Unseal of a PCR-bound blob without its PCRs succeeded")
 	free, err := inst.Seal(secret, nil)
-	if err != nil {
-		t.Fatalf("Seal: %v", err)
-	}
-	if _, err := inst.Unseal(free, pcrs); err == nil {
-		t.Error("Unseal of an unbound blob with a PCR selection succeeded")
-	}
+	require.NoError(t, err, "Seal")
+	_, err = inst.Unseal(free, pcrs)
+	assert.Error(t, err, "Unseal of an unbound blob with a PCR selection succeeded")
 	// Sealing to values the PCR does not hold yields ErrPCRMismatch.
 	wrong := []seal.PCR{{Index: h.PCR, Digest: bytes.Repeat([]byte{0xA5}, 32)}}
 	blob, err = inst.Seal(secret, wrong)
-	if err != nil {
-		t.Fatalf("Seal to future values: %v", err)
-	}
-	if _, err := inst.Unseal(blob, wrong); !errors.Is(err, seal.ErrPCRMismatch) {
-		t.Errorf("Unseal with PCRs not at the sealed values = %v, want ErrPCRMismatch", err)
-	}
+	require.NoError(t, err, "Seal to future values")
+	_, err = inst.Unseal(blob, wrong)
+	assert.ErrorIs(t, err, seal.ErrPCRMismatch, "Unseal with PCRs not at the sealed values = %v, want ErrPCRMismatch", err)
 }
 
 // acceptable reports whether err is one of the errors a changed file may
@@ -327,14 +287,12 @@ func testFlipEveryByte(t *testing.T, h Harness, planned bool) {
 	write(t, path, inst, root, []int{h.PCR})
 	if planned {
 		writePlanned(t, path, inst, root, []int{h.PCR}, h.PCR)
-		if info, err := seal.ReadSealedInfo(path); err != nil || len(info.Planned) != 1 {
-			t.Fatalf("ReadSealedInfo = %+v, %v; want a planned change", info, err)
-		}
+		info, err := seal.ReadSealedInfo(path)
+		require.NoError(t, err, "ReadSealedInfo = %+v, %v; want a planned change", info, err)
+		require.Len(t, info.Planned, 1, "ReadSealedInfo = %+v, %v; want a planned change", info, err)
 	}
 	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	flipped := filepath.Join(t.TempDir(), "root.sealed")
 	counts := map[string]int{}
 	masks, stride := []byte{0x01, 0x80}, 1
@@ -350,18 +308,15 @@ func testFlipEveryByte(t *testing.T, h Harness, planned bool) {
 			flips++
 			b := bytes.Clone(orig)
 			b[i] ^= mask
-			if err := os.WriteFile(flipped, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(flipped, b, 0o600))
 			got, _, err := seal.ReadSealedFile(flipped, inst)
+			eq := false
 			if err == nil {
-				eq := got.Equal(root)
+				eq = got.Equal(root)
 				got.Destroy()
-				t.Fatalf("byte %d ^ %#02x: ReadSealedFile succeeded (same key: %v)", i, mask, eq)
 			}
-			if !acceptable(err) {
-				t.Fatalf("byte %d ^ %#02x: error %v, want ErrTampered, ErrWrongTPM or ErrPCRMismatch", i, mask, err)
-			}
+			require.Error(t, err, "byte %d ^ %#02x: ReadSealedFile succeeded (same key: %v)", i, mask, eq)
+			require.True(t, acceptable(err), "byte %d ^ %#02x: error %v, want ErrTampered, ErrWrongTPM or ErrPCRMismatch", i, mask, err)
 			switch {
 			case errors.Is(err, seal.ErrTampered):
 				counts["tampered"]++
@@ -383,9 +338,7 @@ func testTruncate(t *testing.T, h Harness) {
 	path := sealedPath(t)
 	write(t, path, inst, root, nil)
 	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	variants := map[string][]byte{
 		"empty":         {},
 		"one byte":      orig[:1],
@@ -398,14 +351,13 @@ func testTruncate(t *testing.T, h Harness) {
 	dir := t.TempDir()
 	for name, b := range variants {
 		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if got, _, err := seal.ReadSealedFile(p, inst); err == nil {
+		require.NoError(t, os.WriteFile(p, b, 0o600))
+		got, _, err := seal.ReadSealedFile(p, inst)
+		if err == nil {
 			got.Destroy()
-			t.Errorf("%s: ReadSealedFile succeeded", name)
-		} else if !acceptable(err) {
-			t.Errorf("%s: error %v, want ErrTampered", name, err)
+		}
+		if assert.Error(t, err, "%s: ReadSealedFile succeeded", name) {
+			assert.True(t, acceptable(err), "%s: error %v, want ErrTampered", name, err)
 		}
 	}
 	mustRead(t, path, inst, root)
@@ -425,14 +377,10 @@ func testOtherTPM(t *testing.T, h Harness) {
 		got, _, err := seal.ReadSealedFile(p, inst)
 		if err == nil {
 			got.Destroy()
-			t.Fatalf("%s: a file sealed by another TPM unsealed", name)
 		}
-		if !errors.Is(err, seal.ErrWrongTPM) {
-			t.Errorf("%s: error %v, want ErrWrongTPM", name, err)
-		}
-		if !strings.Contains(err.Error(), "accessd recover") {
-			t.Errorf("%s: error %q should say to run accessd recover", name, err)
-		}
+		require.Error(t, err, "%s: a file sealed by another TPM unsealed", name)
+		assert.ErrorIs(t, err, seal.ErrWrongTPM, "%s: error %v, want ErrWrongTPM", name, err)
+		assert.Contains(t, err.Error(), "accessd recover", "%s: error %q should say to run accessd recover", name, err)
 	}
 }
 
@@ -443,31 +391,22 @@ func testRecoverOnReplacedTPM(t *testing.T, h Harness) {
 	sealed, recovery := filepath.Join(dir, "root.sealed"), filepath.Join(dir, "root.recovery")
 	write(t, sealed, inst, root, []int{h.PCR})
 	rk, err := seal.NewRecoveryKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	text := rk.Reveal()
 	rk.Destroy()
-	if err := seal.WriteRecoveryFile(recovery, mustParse(t, text), root, rand.Reader); err != nil {
-		t.Fatalf("WriteRecoveryFile: %v", err)
-	}
+	require.NoError(t, seal.WriteRecoveryFile(recovery, mustParse(t, text), root, rand.Reader), "WriteRecoveryFile")
 	closeInst(t, inst)
 
 	h.Replace(t)
 	inst = open(t, h)
-	if _, _, err := seal.ReadSealedFile(sealed, inst); !errors.Is(err, seal.ErrWrongTPM) {
-		t.Fatalf("ReadSealedFile on the new TPM: %v, want ErrWrongTPM", err)
-	}
+	_, _, err = seal.ReadSealedFile(sealed, inst)
+	require.ErrorIs(t, err, seal.ErrWrongTPM, "ReadSealedFile on the new TPM: %v, want ErrWrongTPM", err)
 	// `accessd recover`: the operator types the key in lower case with spaces.
 	typed := strings.ToLower(strings.ReplaceAll(text, "-", " "))
 	got, err := seal.ReadRecoveryFile(recovery, mustParse(t, typed))
-	if err != nil {
-		t.Fatalf("ReadRecoveryFile: %v", err)
-	}
+	require.NoError(t, err, "ReadRecoveryFile")
 	defer got.Destroy()
-	if !got.Equal(root) {
-		t.Fatal("ReadRecoveryFile returned a different root key")
-	}
+	require.True(t, got.Equal(root), "ReadRecoveryFile returned a different root key")
 	write(t, sealed, inst, got, []int{h.PCR})
 	closeInst(t, inst)
 	inst = open(t, h)
@@ -477,9 +416,7 @@ func testRecoverOnReplacedTPM(t *testing.T, h Harness) {
 func mustParse(t *testing.T, text string) seal.RecoveryKey {
 	t.Helper()
 	rk, err := seal.ParseRecoveryKey(text)
-	if err != nil {
-		t.Fatalf("ParseRecoveryKey: %v", err)
-	}
+	require.NoError(t, err, "ParseRecoveryKey")
 	t.Cleanup(rk.Destroy)
 	return rk
 }
@@ -503,13 +440,9 @@ func PredictExtend(old []byte) []byte {
 func writePlanned(t *testing.T, path string, inst Instance, root seal.RootKey, pcrs []int, pcr int) []seal.PCR {
 	t.Helper()
 	cur, err := inst.ReadPCRs([]int{pcr})
-	if err != nil {
-		t.Fatalf("ReadPCRs: %v", err)
-	}
+	require.NoError(t, err, "ReadPCRs")
 	planned := []seal.PCR{{Index: pcr, Digest: PredictExtend(cur[0].Digest)}}
-	if err := seal.WritePlannedSealedFile(path, inst, root, pcrs, planned, epoch); err != nil {
-		t.Fatalf("WritePlannedSealedFile: %v", err)
-	}
+	require.NoError(t, seal.WritePlannedSealedFile(path, inst, root, pcrs, planned, epoch), "WritePlannedSealedFile")
 	return planned
 }
 
@@ -520,9 +453,7 @@ func testSealerPolicyOR(t *testing.T, h Harness) {
 	inst := open(t, h)
 	secret := []byte("sealtest secret, not a real key")
 	cur, err := inst.ReadPCRs([]int{0, h.PCR})
-	if err != nil {
-		t.Fatalf("ReadPCRs: %v", err)
-	}
+	require.NoError(t, err, "ReadPCRs")
 	other := func(b byte) []seal.PCR {
 		return []seal.PCR{cur[0], {Index: h.PCR, Digest: bytes.Repeat([]byte{b}, 32)}}
 	}
@@ -537,15 +468,13 @@ func testSealerPolicyOR(t *testing.T, h Harness) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			blob, err := inst.Seal(secret, tc.branches...)
-			if err != nil {
-				t.Fatalf("Seal: %v", err)
-			}
+			require.NoError(t, err, "Seal")
 			got, err := inst.Unseal(blob, tc.branches...)
-			switch {
-			case tc.opens && (err != nil || !bytes.Equal(got, secret)):
-				t.Fatalf("Unseal = %q, %v; want the secret", got, err)
-			case !tc.opens && !errors.Is(err, seal.ErrPCRMismatch):
-				t.Fatalf("Unseal = %q, %v; want ErrPCRMismatch", got, err)
+			if tc.opens {
+				require.NoError(t, err, "Unseal = %q, %v; want the secret", got, err)
+				require.Equal(t, secret, got, "Unseal = %q, %v; want the secret", got, err)
+			} else {
+				require.ErrorIs(t, err, seal.ErrPCRMismatch, "Unseal = %q, %v; want ErrPCRMismatch", got, err)
 			}
 			// Presented with other branches than it was sealed to, the
 			// blob never opens, even when they hold the current values.
@@ -558,15 +487,13 @@ func testSealerPolicyOR(t *testing.T, h Harness) {
 				"third branch":     {tc.branches[0], tc.branches[1], cur},
 				"duplicate branch": {cur, cur},
 			} {
-				if got, err := inst.Unseal(blob, wrong...); err == nil {
-					t.Errorf("%s: Unseal succeeded (same secret: %v)", name, bytes.Equal(got, secret))
-				}
+				got, err := inst.Unseal(blob, wrong...)
+				assert.Error(t, err, "%s: Unseal succeeded (same secret: %v)", name, bytes.Equal(got, secret))
 			}
 		})
 	}
-	if _, err := inst.Seal(secret, cur, nil); err == nil {
-		t.Error("Seal with an empty second branch (an unbound key) succeeded")
-	}
+	_, err = inst.Seal(secret, cur, nil)
+	assert.Error(t, err, "Seal with an empty second branch (an unbound key) succeeded")
 }
 
 // testPlannedChange is issue 10's planned change: seal for the values
@@ -579,64 +506,52 @@ func testPlannedChange(t *testing.T, h Harness) {
 	sel := boundWithOther(h)
 	write(t, path, inst, root, sel)
 	before, err := inst.ReadPCRs(sel)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	planned := writePlanned(t, path, inst, root, sel, h.PCR)
 
 	info, err := seal.ReadSealedInfo(path)
-	if err != nil {
-		t.Fatalf("ReadSealedInfo: %v", err)
-	}
-	if !samePCRs(info.PCRs, before) || len(info.Planned) != 2 ||
-		!samePCRs(info.Planned[:1], before[:1]) || !samePCRs(info.Planned[1:], planned) {
-		t.Fatalf("ReadSealedInfo = %+v, want the current values of PCRs %v and the planned value of PCR %d", info, sel, h.PCR)
-	}
+	require.NoError(t, err, "ReadSealedInfo")
+	require.True(t, samePCRs(info.PCRs, before), "ReadSealedInfo = %+v, want the current values of PCRs %v and the planned value of PCR %d", info, sel, h.PCR)
+	require.Len(t, info.Planned, 2, "ReadSealedInfo = %+v, want the current values of PCRs %v and the planned value of PCR %d", info, sel, h.PCR)
+	require.True(t, samePCRs(info.Planned[:1], before[:1]), "ReadSealedInfo = %+v, want the current values of PCRs %v and the planned value of PCR %d", info, sel, h.PCR)
+	require.True(t, samePCRs(info.Planned[1:], planned), "ReadSealedInfo = %+v, want the current values of PCRs %v and the planned value of PCR %d", info, sel, h.PCR)
 	// Before the change: the old values open it, and nothing is re-sealed.
 	mustRead(t, path, inst, root)
 	_, sealedInfo, err := seal.ReadSealedFile(path, inst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	orig, _ := os.ReadFile(path)
-	if _, done, err := seal.FinishPlannedChange(path, inst, root, sealedInfo, epoch); err != nil || done {
-		t.Fatalf("FinishPlannedChange before the change = %v, %v; want nothing done", done, err)
-	}
-	if now, _ := os.ReadFile(path); !bytes.Equal(now, orig) {
-		t.Fatal("FinishPlannedChange rewrote root.sealed before the change happened")
-	}
+	_, done, err := seal.FinishPlannedChange(path, inst, root, sealedInfo, epoch)
+	require.NoError(t, err, "FinishPlannedChange before the change = %v, %v; want nothing done", done, err)
+	require.False(t, done, "FinishPlannedChange before the change = %v, %v; want nothing done", done, err)
+	now, _ := os.ReadFile(path)
+	require.Equal(t, orig, now, "FinishPlannedChange rewrote root.sealed before the change happened")
 
 	// The change.
 	h.ExtendPCR(t, inst, h.PCR)
-	if cur, err := inst.ReadPCRs([]int{h.PCR}); err != nil || !samePCRs(cur, planned) {
-		t.Fatalf("after ExtendPCR, PCR %d does not hold the predicted value (%v): does the harness extend with SHA-256(Measurement)?", h.PCR, err)
-	}
+	cur, err := inst.ReadPCRs([]int{h.PCR})
+	require.NoError(t, err, "after ExtendPCR, PCR %d does not hold the predicted value (%v): does the harness extend with SHA-256(Measurement)?", h.PCR, err)
+	require.True(t, samePCRs(cur, planned), "after ExtendPCR, PCR %d does not hold the predicted value (%v): does the harness extend with SHA-256(Measurement)?", h.PCR, err)
 	got, sealedInfo, err := seal.ReadSealedFile(path, inst)
-	if err != nil {
-		t.Fatalf("ReadSealedFile on the planned values: %v", err)
-	}
+	require.NoError(t, err, "ReadSealedFile on the planned values")
 	got.Destroy()
 	next, done, err := seal.FinishPlannedChange(path, inst, root, sealedInfo, epoch)
-	if err != nil || !done {
-		t.Fatalf("FinishPlannedChange after the change = %v, %v; want it done", done, err)
-	}
+	require.NoError(t, err, "FinishPlannedChange after the change = %v, %v; want it done", done, err)
+	require.True(t, done, "FinishPlannedChange after the change = %v, %v; want it done", done, err)
 	info, err = seal.ReadSealedInfo(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(info.Planned) != 0 || !samePCRs(info.PCRs, sealedInfo.Planned) || !samePCRs(next.PCRs, info.PCRs) {
-		t.Fatalf("after FinishPlannedChange, ReadSealedInfo = %+v; want the planned values alone", info)
-	}
+	require.NoError(t, err)
+	require.Empty(t, info.Planned, "after FinishPlannedChange, ReadSealedInfo = %+v; want the planned values alone", info)
+	require.True(t, samePCRs(info.PCRs, sealedInfo.Planned), "after FinishPlannedChange, ReadSealedInfo = %+v; want the planned values alone", info)
+	require.True(t, samePCRs(next.PCRs, info.PCRs), "after FinishPlannedChange, ReadSealedInfo = %+v; want the planned values alone", info)
 	mustRead(t, path, inst, root)
 
 	// The next change is unplanned: refused, naming the PCR.
 	h.ExtendPCR(t, inst, h.PCR)
-	if got, _, err := seal.ReadSealedFile(path, inst); err == nil {
+	got, _, err = seal.ReadSealedFile(path, inst)
+	if err == nil {
 		got.Destroy()
-		t.Fatal("ReadSealedFile succeeded after an unplanned change")
-	} else if !errors.Is(err, seal.ErrPCRMismatch) {
-		t.Fatalf("ReadSealedFile error = %v, want ErrPCRMismatch", err)
 	}
+	require.Error(t, err, "ReadSealedFile succeeded after an unplanned change")
+	require.ErrorIs(t, err, seal.ErrPCRMismatch, "ReadSealedFile error = %v, want ErrPCRMismatch", err)
 }
 
 // testPlannedNeither: with a change pending, PCR values that are neither
@@ -648,23 +563,22 @@ func testPlannedNeither(t *testing.T, h Harness) {
 	path := sealedPath(t)
 	write(t, path, inst, root, []int{h.PCR})
 	wrong := []seal.PCR{{Index: h.PCR, Digest: bytes.Repeat([]byte{0xA5}, 32)}}
-	if err := seal.WritePlannedSealedFile(path, inst, root, []int{h.PCR}, wrong, epoch); err != nil {
-		t.Fatalf("WritePlannedSealedFile: %v", err)
-	}
+	require.NoError(t, seal.WritePlannedSealedFile(path, inst, root, []int{h.PCR}, wrong, epoch), "WritePlannedSealedFile")
 	mustRead(t, path, inst, root)
 	h.ExtendPCR(t, inst, h.PCR)
 	got, _, err := seal.ReadSealedFile(path, inst)
 	if err == nil {
 		got.Destroy()
-		t.Fatal("ReadSealedFile succeeded with PCR values of neither branch")
 	}
+	require.Error(t, err, "ReadSealedFile succeeded with PCR values of neither branch")
 	var pe *seal.PCRMismatchError
-	if !errors.As(err, &pe) || !slices.Equal(pe.Changed, []int{h.PCR}) || !pe.Planned {
-		t.Fatalf("ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d with a planned change", err, h.PCR)
-	}
-	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("PCR %d ", h.PCR)) || !strings.Contains(msg, "planned values") || !strings.Contains(msg, "accessd recover") {
-		t.Errorf("error %q should name PCR %d, the planned values and accessd recover", msg, h.PCR)
-	}
+	require.ErrorAs(t, err, &pe, "ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d with a planned change", err, h.PCR)
+	require.Equal(t, []int{h.PCR}, pe.Changed, "ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d with a planned change", err, h.PCR)
+	require.True(t, pe.Planned, "ReadSealedFile error = %#v, want *PCRMismatchError naming PCR %d with a planned change", err, h.PCR)
+	msg := err.Error()
+	assert.Contains(t, msg, fmt.Sprintf("PCR %d ", h.PCR), "error %q should name PCR %d, the planned values and accessd recover", msg, h.PCR)
+	assert.Contains(t, msg, "planned values", "error %q should name PCR %d, the planned values and accessd recover", msg, h.PCR)
+	assert.Contains(t, msg, "accessd recover", "error %q should name PCR %d, the planned values and accessd recover", msg, h.PCR)
 }
 
 // testPlannedRefusals: what WritePlannedSealedFile refuses leaves the file
@@ -675,13 +589,9 @@ func testPlannedRefusals(t *testing.T, h Harness) {
 	path := sealedPath(t)
 	write(t, path, inst, root, []int{h.PCR})
 	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cur, err := inst.ReadPCRs([]int{h.PCR})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	notSel := (h.PCR + 1) % (seal.MaxPCR + 1)
 	for name, tc := range map[string]struct {
 		pcrs    []int
@@ -695,13 +605,12 @@ func testPlannedRefusals(t *testing.T, h Harness) {
 		"short value":    {[]int{h.PCR}, []seal.PCR{{Index: h.PCR, Digest: []byte{1}}}, "bytes"},
 	} {
 		err := seal.WritePlannedSealedFile(path, inst, root, tc.pcrs, tc.planned, epoch)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: WritePlannedSealedFile = %v, want an error containing %q", name, err, tc.want)
+		if assert.Error(t, err, "%s: WritePlannedSealedFile = %v, want an error containing %q", name, err, tc.want) {
+			assert.Contains(t, err.Error(), tc.want, "%s: WritePlannedSealedFile = %v, want an error containing %q", name, err, tc.want)
 		}
 	}
-	if now, _ := os.ReadFile(path); !bytes.Equal(now, orig) {
-		t.Error("a refused WritePlannedSealedFile changed root.sealed")
-	}
+	now, _ := os.ReadFile(path)
+	assert.Equal(t, orig, now, "a refused WritePlannedSealedFile changed root.sealed")
 }
 
 func samePCRs(a, b []seal.PCR) bool {

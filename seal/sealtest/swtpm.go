@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/seal"
 )
 
@@ -17,9 +19,7 @@ func StartSwtpm(t testing.TB, stateDir string, port int) *seal.Swtpm {
 	if errors.Is(err, seal.ErrNoSwtpm) {
 		t.Skipf("skipping: %v", err)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(s.Stop)
 	return s
 }

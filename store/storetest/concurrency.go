@@ -2,11 +2,13 @@ package storetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -39,13 +41,12 @@ func checkConcurrentUpdates(t *testing.T, h *harness) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Errorf("concurrent update: %v", err)
+		assert.NoError(t, err, "concurrent update")
 	}
 	got, err := users.Get(u.ID)
 	must(t, "get", err)
-	if got.FirstName != strconv.Itoa(writers*each) || got.Version != 1+writers*each {
-		t.Fatalf("after %d increments: counter=%s version=%d", writers*each, got.FirstName, got.Version)
-	}
+	require.Equal(t, strconv.Itoa(writers*each), got.FirstName, "after %d increments: counter=%s version=%d", writers*each, got.FirstName, got.Version)
+	require.Equal(t, uint64(1+writers*each), got.Version, "after %d increments: counter=%s version=%d", writers*each, got.FirstName, got.Version)
 }
 
 // concurrentUniqueCreate: of many racing creates of one username exactly
@@ -66,21 +67,16 @@ func checkConcurrentUniqueCreate(t *testing.T, h *harness) {
 	close(results)
 	wins := 0
 	for err := range results {
-		switch {
-		case err == nil:
+		if err == nil {
 			wins++
-		case !errors.Is(err, store.ErrExists):
-			t.Errorf("racing create: %v", err)
+		} else {
+			assert.ErrorIs(t, err, store.ErrExists, "racing create: %v", err)
 		}
 	}
-	if wins != 1 {
-		t.Fatalf("%d creates of one username succeeded, want 1", wins)
-	}
+	require.Equal(t, 1, wins, "%d creates of one username succeeded, want 1", wins)
 	n, err := users.Count()
 	must(t, "count", err)
-	if n != 1 {
-		t.Fatalf("count = %d, want 1", n)
-	}
+	require.Equal(t, 1, n, "count")
 }
 
 // concurrentAudit: entries recorded directly and entries staged by
@@ -105,9 +101,7 @@ func checkConcurrentAudit(t *testing.T, h *harness) {
 						return tx.Audit().Stage(store.AuditEntry{Type: "test.staged", Target: target})
 					})
 				}
-				if err != nil {
-					t.Errorf("audit %s: %v", target, err)
-				}
+				assert.NoError(t, err, "audit %s", target)
 			}
 		})
 	}
@@ -115,22 +109,15 @@ func checkConcurrentAudit(t *testing.T, h *harness) {
 	must(t, "sync", log.Sync())
 	all, err := audit.List(st, 1, 0)
 	must(t, "list", err)
-	if len(all) != writers*each {
-		t.Fatalf("log has %d entries, want %d", len(all), writers*each)
-	}
+	require.Len(t, all, writers*each, "log has %d entries, want %d", len(all), writers*each)
 	targets := map[string]bool{}
 	for i, e := range all {
-		if e.Seq != uint64(i+1) {
-			t.Fatalf("entry %d has seq %d: gap or fork", i, e.Seq)
-		}
-		if targets[e.Target] {
-			t.Fatalf("entry for %s chained twice", e.Target)
-		}
+		require.Equal(t, uint64(i+1), e.Seq, "entry %d has seq %d: gap or fork", i, e.Seq)
+		require.False(t, targets[e.Target], "entry for %s chained twice", e.Target)
 		targets[e.Target] = true
 	}
 	res, err := audit.Verify(st)
 	must(t, "verify", err)
-	if !res.OK || res.Entries != writers*each {
-		t.Fatalf("verify = %+v", res)
-	}
+	require.True(t, res.OK, "verify = %+v", res)
+	require.Equal(t, uint64(writers*each), res.Entries, "verify = %+v", res)
 }

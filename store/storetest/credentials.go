@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/store"
 )
 
@@ -21,9 +24,7 @@ func checkCredentials(t *testing.T, h *harness) {
 
 	changed := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
 	c, err := creds.Put(u.ID, func(old store.Credential, found bool) (store.Credential, error) {
-		if found {
-			t.Errorf("first put found %+v", old)
-		}
+		assert.False(t, found, "first put found %+v", old)
 		old.ID = u.ID
 		old.PasswordHash = phc
 		old.PasswordChangedAt = changed
@@ -31,41 +32,37 @@ func checkCredentials(t *testing.T, h *harness) {
 		return old, nil
 	})
 	must(t, "put", err)
-	if c.Version != 1 || c.CreatedAt.IsZero() || c.PasswordHash != phc {
-		t.Fatalf("put returned %+v", c)
-	}
+	require.Equal(t, uint64(1), c.Version, "put returned %+v", c)
+	require.False(t, c.CreatedAt.IsZero(), "put returned %+v", c)
+	require.Equal(t, phc, c.PasswordHash, "put returned %+v", c)
 	seed := []byte("JBSWY3DPEHPK3PXP-credential")
 	sealed, err := creds.SealTOTPSeed(u.ID, seed)
 	must(t, "seal seed", err)
 	c, err = creds.Put(u.ID, func(old store.Credential, found bool) (store.Credential, error) {
-		if !found || old.PasswordHash != phc {
-			t.Errorf("second put got found=%v %+v", found, old)
-		}
+		assert.True(t, found, "second put got found=%v %+v", found, old)
+		assert.Equal(t, phc, old.PasswordHash, "second put got found=%v %+v", found, old)
 		old.TOTPSeed = sealed
 		old.TOTPEnabled = true
 		old.RecoveryCodeHashes = [][]byte{bytes.Repeat([]byte{7}, 32)}
 		return old, nil
 	})
 	must(t, "put seed", err)
-	if c.Version != 2 {
-		t.Fatalf("version after second put = %d, want 2", c.Version)
-	}
+	require.Equal(t, uint64(2), c.Version, "version after second put")
 	got, err := creds.Get(u.ID)
 	must(t, "get", err)
-	if got.PasswordHash != phc || !got.PasswordChangedAt.Equal(changed) || !got.MustChangePassword || !got.TOTPEnabled || len(got.RecoveryCodeHashes) != 1 {
-		t.Fatalf("get = %+v", got)
-	}
+	require.Equal(t, phc, got.PasswordHash, "get = %+v", got)
+	require.True(t, got.PasswordChangedAt.Equal(changed), "get = %+v", got)
+	require.True(t, got.MustChangePassword, "get = %+v", got)
+	require.True(t, got.TOTPEnabled, "get = %+v", got)
+	require.Len(t, got.RecoveryCodeHashes, 1, "get = %+v", got)
 	plain, err := creds.OpenTOTPSeed(got)
 	must(t, "open seed", err)
-	if !bytes.Equal(plain, seed) {
-		t.Fatal("seed does not round-trip")
-	}
+	require.Equal(t, seed, plain, "seed does not round-trip")
 	_, err = creds.OpenTOTPSeed(store.Credential{ID: u.ID})
 	mustErr(t, "open absent seed", err, store.ErrNotFound)
 	// The user record never carries the credential.
-	if _, err := st.Users().Get(u.ID); err != nil {
-		t.Fatal(err)
-	}
+	_, err = st.Users().Get(u.ID)
+	require.NoError(t, err)
 
 	_, err = creds.Put(u.ID, func(old store.Credential, _ bool) (store.Credential, error) { old.ID = "other"; return old, nil })
 	mustErr(t, "put changing the id", err, store.ErrInvalid)
@@ -85,35 +82,32 @@ func checkLoginState(t *testing.T, h *harness) {
 	logins := st.Logins()
 	l, err := logins.Get("never-seen")
 	must(t, "get never-seen", err)
-	if l.ID != "never-seen" || l.FailedLogins != 0 || !l.LockedUntil.IsZero() || l.Version != 0 {
-		t.Fatalf("never-seen state = %+v, want zero with ID", l)
-	}
+	require.Equal(t, "never-seen", l.ID, "never-seen state = %+v, want zero with ID", l)
+	require.Equal(t, 0, l.FailedLogins, "never-seen state = %+v, want zero with ID", l)
+	require.True(t, l.LockedUntil.IsZero(), "never-seen state = %+v, want zero with ID", l)
+	require.Equal(t, uint64(0), l.Version, "never-seen state = %+v, want zero with ID", l)
 	must(t, "delete never-seen", logins.Delete("never-seen"))
 
 	locked := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	l, err = logins.Put("u1", func(old store.LoginState) (store.LoginState, error) {
-		if old.ID != "u1" || old.Version != 0 {
-			t.Errorf("first put got %+v", old)
-		}
+		assert.Equal(t, "u1", old.ID, "first put got %+v", old)
+		assert.Equal(t, uint64(0), old.Version, "first put got %+v", old)
 		old.FailedLogins = 5
 		old.LockedUntil = locked
 		return old, nil
 	})
 	must(t, "put", err)
-	if l.Version != 1 || l.UpdatedAt.IsZero() {
-		t.Fatalf("put returned %+v", l)
-	}
+	require.Equal(t, uint64(1), l.Version, "put returned %+v", l)
+	require.False(t, l.UpdatedAt.IsZero(), "put returned %+v", l)
 	l, err = logins.Get("u1")
 	must(t, "get", err)
-	if l.FailedLogins != 5 || !l.LockedUntil.Equal(locked) {
-		t.Fatalf("get = %+v", l)
-	}
+	require.Equal(t, 5, l.FailedLogins, "get = %+v", l)
+	require.True(t, l.LockedUntil.Equal(locked), "get = %+v", l)
 	must(t, "delete", logins.Delete("u1"))
 	l, err = logins.Get("u1")
 	must(t, "get after delete", err)
-	if l.FailedLogins != 0 || l.Version != 0 {
-		t.Fatalf("state after delete = %+v", l)
-	}
+	require.Equal(t, 0, l.FailedLogins, "state after delete = %+v", l)
+	require.Equal(t, uint64(0), l.Version, "state after delete = %+v", l)
 }
 
 // concurrentLoginCounter: the lockout counter is atomic. 32 concurrent
@@ -130,8 +124,7 @@ func checkConcurrentLoginCounter(t *testing.T, h *harness) {
 				old.FailedLogins++
 				return old, nil
 			})
-			if err != nil {
-				t.Errorf("increment: %v", err)
+			if !assert.NoError(t, err, "increment") {
 				return
 			}
 			seen <- l.FailedLogins
@@ -142,16 +135,13 @@ func checkConcurrentLoginCounter(t *testing.T, h *harness) {
 	// Each increment saw a distinct count: none was lost or doubled.
 	counts := map[int]bool{}
 	for n := range seen {
-		if counts[n] {
-			t.Errorf("two increments both returned %d", n)
-		}
+		assert.False(t, counts[n], "two increments both returned %d", n)
 		counts[n] = true
 	}
 	l, err := st.Logins().Get("victim")
 	must(t, "get", err)
-	if l.FailedLogins != guesses || l.Version != guesses {
-		t.Fatalf("after %d concurrent increments: failedLogins=%d version=%d", guesses, l.FailedLogins, l.Version)
-	}
+	require.Equal(t, guesses, l.FailedLogins, "after %d concurrent increments: failedLogins=%d version=%d", guesses, l.FailedLogins, l.Version)
+	require.Equal(t, uint64(guesses), l.Version, "after %d concurrent increments: failedLogins=%d version=%d", guesses, l.FailedLogins, l.Version)
 }
 
 // sum: the keyed hash is deterministic, separates purposes (also across
@@ -171,17 +161,11 @@ func checkSum(t *testing.T, h *harness) {
 		{"boundary moved", st.Sum("client-secrets", []byte("3cret")), false},
 		{"other root key", other.Sum("client-secret", []byte("s3cret")), false},
 	}
-	if len(a) != 32 {
-		t.Fatalf("sum is %d bytes, want 32", len(a))
-	}
+	require.Len(t, a, 32, "sum is %d bytes, want 32", len(a))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if bytes.Equal(a, tc.got) != tc.same {
-				t.Fatalf("equal = %v, want %v", !tc.same, tc.same)
-			}
+			require.Equal(t, tc.same, bytes.Equal(a, tc.got), "equal = %v, want %v", !tc.same, tc.same)
 		})
 	}
-	if bytes.Contains(a, []byte("s3cret")) {
-		t.Fatal("sum contains its input")
-	}
+	require.False(t, bytes.Contains(a, []byte("s3cret")), "sum contains its input")
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/store"
 )
 
@@ -14,20 +16,14 @@ func checkFieldBinding(t *testing.T, h *harness) {
 	secret := []byte("JBSWY3DPEHPK3PXP-totp-seed")
 	sealed, err := st.Barrier().SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
 	must(t, "seal", err)
-	if bytes.Contains(sealed, secret) {
-		t.Fatal("sealed field contains its plaintext")
-	}
+	require.False(t, bytes.Contains(sealed, secret), "sealed field contains its plaintext")
 	again, err := st.Barrier().SealField(store.UserRecordKey("u1"), store.FieldTOTPSeed, secret)
 	must(t, "seal again", err)
-	if bytes.Equal(sealed, again) {
-		t.Fatal("two seals of one value are identical: nonce reuse")
-	}
+	require.False(t, bytes.Equal(sealed, again), "two seals of one value are identical: nonce reuse")
 
 	plain, err := st.Barrier().OpenField(store.UserRecordKey("u1"), store.FieldTOTPSeed, sealed)
 	must(t, "open", err)
-	if !bytes.Equal(plain, secret) {
-		t.Fatal("open does not return the plaintext")
-	}
+	require.Equal(t, secret, plain, "open does not return the plaintext")
 
 	flipped := bytes.Clone(sealed)
 	flipped[len(flipped)-1] ^= 1
@@ -74,9 +70,7 @@ func checkFieldBinding(t *testing.T, h *harness) {
 	cb := put(b.ID, seedA)
 	got, err := creds.OpenTOTPSeed(ca)
 	must(t, "open a's seed", err)
-	if !bytes.Equal(got, secret) {
-		t.Fatal("a's seed does not round-trip")
-	}
+	require.Equal(t, secret, got, "a's seed does not round-trip")
 	_, err = creds.OpenTOTPSeed(cb)
 	mustErr(t, "open a's seed copied into b", err, store.ErrSealedField)
 	onUser, err := st.Barrier().SealField(store.UserRecordKey(a.ID), store.FieldTOTPSeed, secret)
@@ -101,33 +95,25 @@ func checkFieldKeyRotation(t *testing.T, h *harness) {
 	field := store.FieldSigningKeyPrivate
 	old, err := st.Barrier().SealField(rec, field, []byte("term one"))
 	must(t, "seal", err)
-	if old.Term() != 1 || st.Barrier().FieldKeyTerm() != 1 {
-		t.Fatalf("new store seals under term %d (active %d), want 1", old.Term(), st.Barrier().FieldKeyTerm())
-	}
+	require.Equal(t, uint32(1), old.Term(), "new store seals under term %d (active %d), want 1", old.Term(), st.Barrier().FieldKeyTerm())
+	require.Equal(t, uint32(1), st.Barrier().FieldKeyTerm(), "new store seals under term %d (active %d), want 1", old.Term(), st.Barrier().FieldKeyTerm())
 	term, err := st.Barrier().RotateFieldKey()
 	must(t, "rotate", err)
-	if term != 2 || st.Barrier().FieldKeyTerm() != 2 {
-		t.Fatalf("rotate returned term %d, active %d; want 2", term, st.Barrier().FieldKeyTerm())
-	}
+	require.Equal(t, uint32(2), term, "rotate returned term %d, active %d; want 2", term, st.Barrier().FieldKeyTerm())
+	require.Equal(t, uint32(2), st.Barrier().FieldKeyTerm(), "rotate returned term %d, active %d; want 2", term, st.Barrier().FieldKeyTerm())
 	cur, err := st.Barrier().SealField(rec, field, []byte("term two"))
 	must(t, "seal after rotate", err)
-	if cur.Term() != 2 {
-		t.Fatalf("seal after rotate uses term %d", cur.Term())
-	}
+	require.Equal(t, uint32(2), cur.Term(), "seal after rotate uses term %d", cur.Term())
 	// The same ciphertext relabelled with the other term must not open.
 	_, err = st.Barrier().OpenField(rec, field, withTerm(old, 2))
 	mustErr(t, "term relabelled", err, store.ErrSealedField)
 	must(t, "close", st.Close())
 
 	st = h.openIn(t, dir)
-	if st.Barrier().FieldKeyTerm() != 2 {
-		t.Fatalf("active term after reopen = %d, want 2", st.Barrier().FieldKeyTerm())
-	}
+	require.Equal(t, uint32(2), st.Barrier().FieldKeyTerm(), "active term after reopen")
 	for want, s := range map[string]store.Sealed{"term one": old, "term two": cur} {
 		got, err := st.Barrier().OpenField(rec, field, s)
 		must(t, "open "+want+" after reopen", err)
-		if string(got) != want {
-			t.Fatalf("open = %q, want %q", got, want)
-		}
+		require.Equal(t, want, string(got), "open = %q, want %q", got, want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/store"
 )
 
@@ -73,18 +75,16 @@ func checkMemberIndex(t *testing.T, h *harness) {
 		t.Run(s.name, func(t *testing.T) {
 			must(t, s.name, s.do())
 			for g, want := range s.want {
-				if got := members(g); !slices.Equal(got, want) {
-					t.Fatalf("members of %s = %+v, want %+v", g, got, want)
-				}
+				got := members(g)
+				require.True(t, slices.Equal(got, want), "members of %s = %+v, want %+v", g, got, want)
 			}
 		})
 	}
 	// Group names that share a prefix do not share members.
 	_, err = st.Users().Create(store.User{Username: "p", Groups: []string{"ab"}})
 	must(t, "create user in ab", err)
-	if got := members("a"); len(got) != 0 {
-		t.Fatalf("members of a include those of ab: %+v", got)
-	}
+	got := members("a")
+	require.Empty(t, got, "members of a include those of ab: %+v", got)
 }
 
 // memberIndexLarge: a group of 1000 members (users and applications)
@@ -122,18 +122,11 @@ func checkMemberIndexLarge(t *testing.T, h *harness) {
 	})
 	got, err := st.Groups().Members("big")
 	must(t, "members", err)
-	if len(got) != users+apps {
-		t.Fatalf("members of big = %d, want %d", len(got), users+apps)
-	}
-	if !slices.Equal(got, want) {
-		t.Fatal("members of big are not every member, sorted by kind then ID")
-	}
-	if got[0].Kind != store.MemberApp || got[len(got)-1].Kind != store.MemberUser {
-		t.Fatalf("first %+v, last %+v: want applications before users", got[0], got[len(got)-1])
-	}
+	require.Len(t, got, users+apps, "members of big = %d, want %d", len(got), users+apps)
+	require.Equal(t, want, got, "members of big are not every member, sorted by kind then ID")
+	require.Equal(t, store.MemberApp, got[0].Kind, "first %+v, last %+v: want applications before users", got[0], got[len(got)-1])
+	require.Equal(t, store.MemberUser, got[len(got)-1].Kind, "first %+v, last %+v: want applications before users", got[0], got[len(got)-1])
 	other, err := st.Groups().Members("other")
 	must(t, "members of other", err)
-	if len(other) != users {
-		t.Fatalf("members of other = %d, want %d", len(other), users)
-	}
+	require.Len(t, other, users, "members of other = %d, want %d", len(other), users)
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -47,56 +49,42 @@ func checkReopen(t *testing.T, h *harness) {
 	st = h.openIn(t, dir)
 	got, err := st.Users().GetByUsername("persisted")
 	must(t, "user after reopen", err)
-	if got.ID != u.ID || got.Email != "p@example.test" {
-		t.Fatalf("user after reopen = %+v", got)
-	}
+	require.Equal(t, u.ID, got.ID, "user after reopen = %+v", got)
+	require.Equal(t, "p@example.test", got.Email, "user after reopen = %+v", got)
 	c, err := st.Credentials().Get(u.ID)
 	must(t, "credential after reopen", err)
-	if c.PasswordHash != phc {
-		t.Fatalf("credential after reopen = %+v", c)
-	}
+	require.Equal(t, phc, c.PasswordHash, "credential after reopen = %+v", c)
 	l, err := st.Logins().Get(u.ID)
 	must(t, "login state after reopen", err)
-	if l.FailedLogins != 3 {
-		t.Fatalf("lockout counter after reopen = %d, want 3", l.FailedLogins)
-	}
+	require.Equal(t, 3, l.FailedLogins, "lockout counter after reopen")
 	_, err = st.Groups().Get("g")
 	must(t, "group after reopen", err)
 	members, err := st.Groups().Members("g")
 	must(t, "members after reopen", err)
-	if len(members) != 2 {
-		t.Fatalf("members after reopen = %+v", members)
-	}
+	require.Len(t, members, 2, "members after reopen = %+v", members)
 	ga, err := st.Applications().GetByClientID("cid")
 	must(t, "app after reopen", err)
-	if ga.ID != a.ID {
-		t.Fatalf("app after reopen = %+v", ga)
-	}
+	require.Equal(t, a.ID, ga.ID, "app after reopen = %+v", ga)
 	gf, err := st.RefreshFamilies().GetByTokenHash([]byte("hash"))
 	must(t, "family after reopen", err)
-	if gf.ID != f.ID {
-		t.Fatalf("family after reopen = %+v", gf)
-	}
+	require.Equal(t, f.ID, gf.ID, "family after reopen = %+v", gf)
 	_, err = st.SigningKeys().Get("k")
 	must(t, "key after reopen", err)
 	last, err := audit.Last(st)
 	must(t, "audit after reopen", err)
-	if last.Seq != 1 {
-		t.Fatalf("last audit seq after reopen = %d", last.Seq)
-	}
+	require.Equal(t, uint64(1), last.Seq, "last audit seq after reopen = %d", last.Seq)
 	// The store keeps working after reopen: the next entry continues the chain.
 	log, err = audit.Open(st, audit.Options{})
 	must(t, "reopen audit log", err)
 	defer log.Close()
-	if seq, head := log.Head(); seq != 1 || !bytes.Equal(head, last.Hash) {
-		t.Fatalf("audit head after reopen = %d %x, want 1 %x", seq, head, last.Hash)
-	}
+	seq, head := log.Head()
+	require.Equal(t, uint64(1), seq, "audit head after reopen = %d %x, want 1 %x", seq, head, last.Hash)
+	require.Equal(t, last.Hash, head, "audit head after reopen = %d %x, want 1 %x", seq, head, last.Hash)
 	must(t, "record after reopen", log.Record(context.Background(), store.AuditEntry{Type: "t"}))
 	res, err := audit.Verify(st)
 	must(t, "verify", err)
-	if !res.OK || res.Entries != 2 {
-		t.Fatalf("verify after reopen = %+v", res)
-	}
+	require.True(t, res.OK, "verify after reopen = %+v", res)
+	require.Equal(t, uint64(2), res.Entries, "verify after reopen = %+v", res)
 }
 
 // encryptedAtRest: after Close, no file in the data directory contains
@@ -173,16 +161,12 @@ func scanDir(t *testing.T, dir string, marks [][]byte) {
 		}
 		files++
 		for _, m := range marks {
-			if bytes.Contains(data, m) {
-				t.Errorf("%s contains %q in clear", filepath.Base(path), m)
-			}
+			assert.False(t, bytes.Contains(data, m), "%s contains %q in clear", filepath.Base(path), m)
 		}
 		return nil
 	})
 	must(t, "walk data dir", err)
-	if files == 0 {
-		t.Fatal("data directory is empty: nothing was checked")
-	}
+	require.NotZero(t, files, "data directory is empty: nothing was checked")
 }
 
 // closed: every operation after Close reports ErrClosed instead of
@@ -210,8 +194,6 @@ func checkClosed(t *testing.T, h *harness) {
 	_, checks["verify"] = audit.Verify(st)
 	checks["backup"] = st.Barrier().Backup(&bytes.Buffer{})
 	for name, err := range checks {
-		if !errors.Is(err, store.ErrClosed) {
-			t.Errorf("%s after close: %v, want ErrClosed", name, err)
-		}
+		assert.ErrorIs(t, err, store.ErrClosed, "%s after close: %v, want ErrClosed", name, err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/store"
 )
 
@@ -16,9 +18,7 @@ func checkProviders(t *testing.T, h *harness) {
 	secret := []byte("relay-password")
 	sealed, err := ps.SealSecret("relay", secret)
 	must(t, "seal secret", err)
-	if bytes.Contains(sealed, secret) {
-		t.Fatal("sealed secret holds the plaintext")
-	}
+	require.False(t, bytes.Contains(sealed, secret), "sealed secret holds the plaintext")
 	_, err = ps.Create(store.Provider{Name: "relay", Category: "Email", Type: "smtp", Host: "mail.example", Port: 587, ClientSecret: sealed})
 	must(t, "create", err)
 	_, err = ps.Create(store.Provider{Name: "relay", Category: "Email"})
@@ -30,32 +30,24 @@ func checkProviders(t *testing.T, h *harness) {
 	must(t, "get", err)
 	plain, err := ps.OpenSecret(got)
 	must(t, "open secret", err)
-	if !bytes.Equal(plain, secret) {
-		t.Fatal("secret does not round-trip")
-	}
+	require.Equal(t, secret, plain, "secret does not round-trip")
 	other, err := ps.Get("other")
 	must(t, "get other", err)
-	if _, err := ps.OpenSecret(other); err == nil {
-		t.Fatal("a secret sealed to one provider opened under another's name")
-	}
+	_, err = ps.OpenSecret(other)
+	require.Error(t, err, "a secret sealed to one provider opened under another's name")
 	must(t, "delete", ps.Delete("other")) // rotation would refuse its mis-bound secret
-	if _, err := st.Barrier().RotateFields(store.RotateFieldsOptions{}); err != nil {
-		t.Fatalf("rotate fields: %v", err)
-	}
+	_, err = st.Barrier().RotateFields(store.RotateFieldsOptions{})
+	require.NoError(t, err, "rotate fields")
 	got, err = ps.Get("relay")
 	must(t, "get after rotation", err)
 	plain, err = ps.OpenSecret(got)
 	must(t, "open after rotation", err)
-	if !bytes.Equal(plain, secret) {
-		t.Fatal("secret lost in rotation")
-	}
+	require.Equal(t, secret, plain, "secret lost in rotation")
 	none, err := ps.OpenSecret(store.Provider{Name: "x"})
-	if none != nil || err != nil {
-		t.Fatalf("unset secret = %q, %v", none, err)
-	}
+	require.Nil(t, none, "unset secret = %q, %v", none, err)
+	require.NoError(t, err, "unset secret = %q, %v", none, err)
 	list, err := ps.List()
 	must(t, "list", err)
-	if len(list) != 1 || list[0].Name != "relay" {
-		t.Fatalf("list = %+v", list)
-	}
+	require.Len(t, list, 1, "list = %+v", list)
+	require.Equal(t, "relay", list[0].Name, "list = %+v", list)
 }

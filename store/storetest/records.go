@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -18,9 +20,7 @@ func checkGroups(t *testing.T, h *harness) {
 	perm := store.Permission{Product: "midaz", Resource: "ledgers", Action: "get"}
 	g, err := groups.Create(store.Group{Name: "readers", Description: "read only", Permissions: []store.Permission{perm}})
 	must(t, "create", err)
-	if g.Version != 1 {
-		t.Fatalf("version = %d, want 1", g.Version)
-	}
+	require.Equal(t, uint64(1), g.Version, "version")
 	_, err = groups.Create(store.Group{Name: "readers"})
 	mustErr(t, "duplicate name", err, store.ErrExists)
 	_, err = groups.Create(store.Group{})
@@ -34,9 +34,8 @@ func checkGroups(t *testing.T, h *harness) {
 	must(t, "update", err)
 	got, err := groups.Get("readers")
 	must(t, "get", err)
-	if got.Version != 2 || !slices.Equal(got.Permissions, []store.Permission{perm, write}) {
-		t.Fatalf("get after update = %+v", got)
-	}
+	require.Equal(t, uint64(2), got.Version, "get after update = %+v", got)
+	require.Equal(t, []store.Permission{perm, write}, got.Permissions, "get after update = %+v", got)
 	_, err = groups.Update("readers", func(g store.Group) (store.Group, error) { g.Name = "writers"; return g, nil })
 	mustErr(t, "rename", err, store.ErrInvalid)
 
@@ -44,9 +43,9 @@ func checkGroups(t *testing.T, h *harness) {
 	must(t, "create second", err)
 	list, err := groups.List("", 0)
 	must(t, "list", err)
-	if len(list) != 2 || list[0].Name != "admins" || list[1].Name != "readers" {
-		t.Fatalf("list = %+v", list)
-	}
+	require.Len(t, list, 2, "list = %+v", list)
+	require.Equal(t, "admins", list[0].Name, "list = %+v", list)
+	require.Equal(t, "readers", list[1].Name, "list = %+v", list)
 	must(t, "delete", groups.Delete("readers"))
 	_, err = groups.Get("readers")
 	mustErr(t, "get deleted", err, store.ErrNotFound)
@@ -63,9 +62,8 @@ func checkApplications(t *testing.T, h *harness) {
 		CertSPKI:     bytes.Repeat([]byte{7}, 32),
 	})
 	must(t, "create", err)
-	if a.ID == "" || a.Version != 1 {
-		t.Fatalf("create = %+v", a)
-	}
+	require.NotEmpty(t, a.ID, "create = %+v", a)
+	require.Equal(t, uint64(1), a.Version, "create = %+v", a)
 	_, err = apps.Create(store.Application{Name: "other", ClientID: "client-1"})
 	mustErr(t, "duplicate client id", err, store.ErrExists)
 	_, err = apps.Create(store.Application{Name: "no client id"})
@@ -73,9 +71,8 @@ func checkApplications(t *testing.T, h *harness) {
 
 	byClient, err := apps.GetByClientID("client-1")
 	must(t, "get by client id", err)
-	if byClient.ID != a.ID || !bytes.Equal(byClient.SecretHashes[0].Hash, []byte("h1")) {
-		t.Fatalf("get by client id = %+v", byClient)
-	}
+	require.Equal(t, a.ID, byClient.ID, "get by client id = %+v", byClient)
+	require.Equal(t, []byte("h1"), byClient.SecretHashes[0].Hash, "get by client id = %+v", byClient)
 
 	// Rotation with grace: two hashes, and a client ID change moves the index.
 	_, err = apps.Update(a.ID, func(a store.Application) (store.Application, error) {
@@ -89,9 +86,9 @@ func checkApplications(t *testing.T, h *harness) {
 	mustErr(t, "old client id", err, store.ErrNotFound)
 	got, err := apps.GetByClientID("client-2")
 	must(t, "new client id", err)
-	if got.Version != 2 || len(got.SecretHashes) != 2 || !got.SecretHashes[0].ExpiresAt.Equal(now.Add(2*time.Hour)) {
-		t.Fatalf("after update = %+v", got)
-	}
+	require.Equal(t, uint64(2), got.Version, "after update = %+v", got)
+	require.Len(t, got.SecretHashes, 2, "after update = %+v", got)
+	require.True(t, got.SecretHashes[0].ExpiresAt.Equal(now.Add(2*time.Hour)), "after update = %+v", got)
 
 	b, err := apps.Create(store.Application{Name: "b", ClientID: "client-1"})
 	must(t, "reuse of released client id", err)
@@ -103,9 +100,7 @@ func checkApplications(t *testing.T, h *harness) {
 	mustErr(t, "client id after delete", err, store.ErrNotFound)
 	n, err := apps.Count()
 	must(t, "count", err)
-	if n != 1 {
-		t.Fatalf("count = %d, want 1", n)
-	}
+	require.Equal(t, 1, n, "count")
 }
 
 func checkRefreshFamilies(t *testing.T, h *harness) {
@@ -139,15 +134,13 @@ func checkRefreshFamilies(t *testing.T, h *harness) {
 	for _, h := range [][]byte{h1, h2, h3} {
 		got, err := fams.GetByTokenHash(h)
 		must(t, "get by token hash", err)
-		if got.ID != f.ID || !bytes.Equal(got.CurrentHash, h3) {
-			t.Fatalf("get by hash %x = %+v", h[:1], got)
-		}
+		require.Equal(t, f.ID, got.ID, "get by hash %x = %+v", h[:1], got)
+		require.Equal(t, h3, got.CurrentHash, "get by hash %x = %+v", h[:1], got)
 	}
 	got, err := fams.Get(f.ID)
 	must(t, "get", err)
-	if len(got.PreviousHashes) != 2 || got.Version != 3 {
-		t.Fatalf("previous hashes not remembered: %+v", got)
-	}
+	require.Len(t, got.PreviousHashes, 2, "previous hashes not remembered: %+v", got)
+	require.Equal(t, uint64(3), got.Version, "previous hashes not remembered: %+v", got)
 	_, err = fams.Create(store.RefreshFamily{Subject: "lerian/u2", ClientID: "c", CurrentHash: h2})
 	mustErr(t, "reuse of a rotated-away hash", err, store.ErrExists)
 
@@ -161,15 +154,12 @@ func checkRefreshFamilies(t *testing.T, h *harness) {
 	slices.Sort(ids)
 	want := []string{f.ID, g.ID}
 	slices.Sort(want)
-	if len(bySubject) != 2 || !slices.Equal(ids, want) {
-		t.Fatalf("list by subject = %v, want %v", ids, want)
-	}
+	require.Len(t, bySubject, 2, "list by subject = %v, want %v", ids, want)
+	require.Equal(t, want, ids, "list by subject = %v, want %v", ids, want)
 
 	n, err := fams.DeleteExpired(now)
 	must(t, "delete expired", err)
-	if n != 1 {
-		t.Fatalf("delete expired removed %d, want 1", n)
-	}
+	require.Equal(t, 1, n, "delete expired removed %d, want 1", n)
 	_, err = fams.Get(g.ID)
 	mustErr(t, "expired family", err, store.ErrNotFound)
 
@@ -180,9 +170,7 @@ func checkRefreshFamilies(t *testing.T, h *harness) {
 	}
 	bySubject, err = fams.ListBySubject("lerian/u1")
 	must(t, "list by subject after delete", err)
-	if len(bySubject) != 0 {
-		t.Fatalf("subject index kept %d deleted families", len(bySubject))
-	}
+	require.Empty(t, bySubject, "subject index kept %d deleted families", len(bySubject))
 }
 
 func checkSigningKeys(t *testing.T, h *harness) {
@@ -200,9 +188,7 @@ func checkSigningKeys(t *testing.T, h *harness) {
 	must(t, "get", err)
 	plain, err := keys.OpenPrivate(got)
 	must(t, "open private", err)
-	if !bytes.Equal(plain, der) {
-		t.Fatal("private key does not round-trip")
-	}
+	require.Equal(t, der, plain, "private key does not round-trip")
 	clear(plain)
 
 	retired := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -214,9 +200,9 @@ func checkSigningKeys(t *testing.T, h *harness) {
 	must(t, "retire", err)
 	list, err := keys.List()
 	must(t, "list", err)
-	if len(list) != 1 || !list[0].RetiredAt.Equal(retired) || list[0].Version != 2 {
-		t.Fatalf("list = %+v", list)
-	}
+	require.Len(t, list, 1, "list = %+v", list)
+	require.True(t, list[0].RetiredAt.Equal(retired), "list = %+v", list)
+	require.Equal(t, uint64(2), list[0].Version, "list = %+v", list)
 	must(t, "delete", keys.Delete("kid-1"))
 	_, err = keys.Get("kid-1")
 	mustErr(t, "get deleted", err, store.ErrNotFound)
@@ -228,9 +214,8 @@ func checkAudit(t *testing.T, h *harness) {
 	mustErr(t, "last of empty log", err, store.ErrNotFound)
 	res, err := audit.Verify(st)
 	must(t, "verify empty log", err)
-	if !res.OK || res.Entries != 0 {
-		t.Fatalf("verify of empty log = %+v", res)
-	}
+	require.True(t, res.OK, "verify of empty log = %+v", res)
+	require.Equal(t, uint64(0), res.Entries, "verify of empty log = %+v", res)
 
 	var emitted []uint64
 	log, err := audit.Open(st, audit.Options{Emit: func(e store.AuditEntry) { emitted = append(emitted, e.Seq) }})
@@ -249,47 +234,44 @@ func checkAudit(t *testing.T, h *harness) {
 	must(t, "last", err)
 	e4, err := audit.Get(st, 4)
 	must(t, "get 4", err)
-	if last.Seq != 5 || !bytes.Equal(last.PrevHash, e4.Hash) || last.Detail["n"] != "5" ||
-		last.Actor != "uid:0" || last.Target != "user:u" || last.Result != "ok" || last.Source != "admin-socket" {
-		t.Fatalf("last = %+v", last)
-	}
-	if want, err := audit.Hash(last); err != nil || !bytes.Equal(want, last.Hash) {
-		t.Fatalf("last entry's hash is not audit.Hash of it (%v)", err)
-	}
-	if seq, head := log.Head(); seq != 5 || !bytes.Equal(head, last.Hash) {
-		t.Fatalf("head = %d %x, want 5 %x", seq, head, last.Hash)
-	}
-	if !slices.Equal(emitted, []uint64{1, 2, 3, 4, 5}) {
-		t.Fatalf("emitted %v, want 1..5 in order", emitted)
-	}
+	require.Equal(t, uint64(5), last.Seq, "last = %+v", last)
+	require.Equal(t, e4.Hash, last.PrevHash, "last = %+v", last)
+	require.Equal(t, "5", last.Detail["n"], "last = %+v", last)
+	require.Equal(t, "uid:0", last.Actor, "last = %+v", last)
+	require.Equal(t, "user:u", last.Target, "last = %+v", last)
+	require.Equal(t, "ok", last.Result, "last = %+v", last)
+	require.Equal(t, "admin-socket", last.Source, "last = %+v", last)
+	wantHash, err := audit.Hash(last)
+	require.NoError(t, err, "last entry's hash is not audit.Hash of it (%v)", err)
+	require.Equal(t, wantHash, last.Hash, "last entry's hash is not audit.Hash of it (%v)", err)
+	seq, head := log.Head()
+	require.Equal(t, uint64(5), seq, "head = %d %x, want 5 %x", seq, head, last.Hash)
+	require.Equal(t, last.Hash, head, "head = %d %x, want 5 %x", seq, head, last.Hash)
+	require.Equal(t, []uint64{1, 2, 3, 4, 5}, emitted, "emitted %v, want 1..5 in order", emitted)
 	e3, err := audit.Get(st, 3)
 	must(t, "get", err)
-	if e3.Seq != 3 || !e3.Time.Equal(at.Add(3*time.Second)) || e3.Type != "user.create" {
-		t.Fatalf("get 3 = %+v", e3)
-	}
+	require.Equal(t, uint64(3), e3.Seq, "get 3 = %+v", e3)
+	require.True(t, e3.Time.Equal(at.Add(3*time.Second)), "get 3 = %+v", e3)
+	require.Equal(t, "user.create", e3.Type, "get 3 = %+v", e3)
 	_, err = audit.Get(st, 6)
 	mustErr(t, "get missing", err, store.ErrNotFound)
 	page, err := audit.List(st, 2, 2)
 	must(t, "list", err)
-	if len(page) != 2 || page[0].Seq != 2 || page[1].Seq != 3 {
-		t.Fatalf("list(2,2) = %+v", page)
-	}
+	require.Len(t, page, 2, "list(2,2) = %+v", page)
+	require.Equal(t, uint64(2), page[0].Seq, "list(2,2) = %+v", page)
+	require.Equal(t, uint64(3), page[1].Seq, "list(2,2) = %+v", page)
 	all, err := audit.List(st, 0, 0)
 	must(t, "list all", err)
-	if len(all) != 5 {
-		t.Fatalf("list all = %d entries", len(all))
-	}
+	require.Len(t, all, 5, "list all = %d entries", len(all))
 	var scanned []uint64
 	must(t, "scan", audit.Scan(st, 4, func(e store.AuditEntry) (bool, error) { scanned = append(scanned, e.Seq); return true, nil }))
-	if !slices.Equal(scanned, []uint64{4, 5}) {
-		t.Fatalf("scan from 4 = %v", scanned)
-	}
+	require.Equal(t, []uint64{4, 5}, scanned, "scan from 4 = %v", scanned)
 
 	res, err = audit.Verify(st)
 	must(t, "verify", err)
-	if !res.OK || res.Entries != 5 || !bytes.Equal(res.Head, last.Hash) {
-		t.Fatalf("verify = %+v", res)
-	}
+	require.True(t, res.OK, "verify = %+v", res)
+	require.Equal(t, uint64(5), res.Entries, "verify = %+v", res)
+	require.Equal(t, last.Hash, res.Head, "verify = %+v", res)
 }
 
 // auditStaged: entries staged in a transaction wait in the queue with the
@@ -320,19 +302,17 @@ func checkAuditStaged(t *testing.T, h *harness) {
 	}), errAbort))
 	pending, err := st.AuditLog().Pending(0, 0)
 	must(t, "pending", err)
-	if len(pending) != 3 {
-		t.Fatalf("pending = %d entries, want 3", len(pending))
-	}
+	require.Len(t, pending, 3, "pending = %d entries, want 3", len(pending))
 	for _, p := range pending {
-		if p.Entry.Seq != 0 || p.Entry.PrevHash != nil || p.Entry.Hash != nil || p.Entry.Time.IsZero() || p.Entry.Type == "aborted" {
-			t.Fatalf("pending entry = %+v", p.Entry)
-		}
+		require.Equal(t, uint64(0), p.Entry.Seq, "pending entry = %+v", p.Entry)
+		require.Nil(t, p.Entry.PrevHash, "pending entry = %+v", p.Entry)
+		require.Nil(t, p.Entry.Hash, "pending entry = %+v", p.Entry)
+		require.False(t, p.Entry.Time.IsZero(), "pending entry = %+v", p.Entry)
+		require.NotEqual(t, "aborted", p.Entry.Type, "pending entry = %+v", p.Entry)
 	}
 	two, err := st.AuditLog().Pending(0, 2)
 	must(t, "pending with limit", err)
-	if len(two) != 2 {
-		t.Fatalf("pending(2) = %d entries", len(two))
-	}
+	require.Len(t, two, 2, "pending(2) = %d entries", len(two))
 	_, err = audit.Last(st)
 	mustErr(t, "staged entries are not chained by the store", err, store.ErrNotFound)
 
@@ -341,21 +321,17 @@ func checkAuditStaged(t *testing.T, h *harness) {
 	defer log.Close()
 	pending, err = st.AuditLog().Pending(0, 0)
 	must(t, "pending after open", err)
-	if len(pending) != 0 {
-		t.Fatalf("%d entries still pending after open", len(pending))
-	}
+	require.Empty(t, pending, "%d entries still pending after open", len(pending))
 	all, err := audit.List(st, 1, 0)
 	must(t, "list", err)
 	types := ""
 	for _, e := range all {
 		types += e.Type
 	}
-	if len(all) != 3 || len(types) != 3 {
-		t.Fatalf("chained %+v", all)
-	}
+	require.Len(t, all, 3, "chained %+v", all)
+	require.Len(t, types, 3, "chained %+v", all)
 	res, err := audit.Verify(st)
 	must(t, "verify", err)
-	if !res.OK || res.Entries != 3 {
-		t.Fatalf("verify = %+v", res)
-	}
+	require.True(t, res.OK, "verify = %+v", res)
+	require.Equal(t, uint64(3), res.Entries, "verify = %+v", res)
 }

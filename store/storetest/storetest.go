@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
@@ -74,9 +75,7 @@ func OpenDir(t testing.TB, dir string, rootKey []byte) *store.Store {
 	st, err := store.Open(dir, rootKey, store.Options{})
 	require.NoError(t, err, "open store")
 	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
+		assert.NoError(t, st.Close(), "close store")
 	})
 	return st
 }
@@ -85,9 +84,8 @@ func OpenDir(t testing.TB, dir string, rootKey []byte) *store.Store {
 func RandomRootKey(t testing.TB) []byte {
 	t.Helper()
 	k := make([]byte, store.RootKeySize)
-	if _, err := rand.Read(k); err != nil {
-		t.Fatal(err)
-	}
+	_, err := rand.Read(k)
+	require.NoError(t, err)
 	return k
 }
 
@@ -105,9 +103,7 @@ func (h *harness) openIn(t *testing.T, dir string) *store.Store {
 	st, err := h.open(dir)
 	require.NoError(t, err, "open store")
 	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
+		assert.NoError(t, st.Close(), "close store")
 	})
 	return st
 }
@@ -120,7 +116,5 @@ func mustErr(t testing.TB, what string, err, want error) {
 
 func must(t testing.TB, what string, err error) {
 	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	require.NoError(t, err, "%s", what)
 }

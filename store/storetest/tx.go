@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 )
@@ -93,19 +96,13 @@ func checkTxAtomicity(t *testing.T, h *harness) {
 			mustErr(t, "credential of an aborted transaction", err, store.ErrNotFound)
 			l, err := st.Logins().Get(id)
 			must(t, "login state", err)
-			if l.Version != 0 {
-				t.Fatalf("login state of an aborted transaction was written: %+v", l)
-			}
+			require.Equal(t, uint64(0), l.Version, "login state of an aborted transaction was written: %+v", l)
 			members, err := st.Groups().Members("g")
 			must(t, "members", err)
-			if len(members) != 0 {
-				t.Fatalf("member index of an aborted transaction: %+v", members)
-			}
+			require.Empty(t, members, "member index of an aborted transaction: %+v", members)
 			pending, err := st.AuditLog().Pending(0, 0)
 			must(t, "pending", err)
-			if len(pending) != 0 {
-				t.Fatalf("audit entry of an aborted transaction is queued: %+v", pending)
-			}
+			require.Empty(t, pending, "audit entry of an aborted transaction is queued: %+v", pending)
 		})
 	}
 
@@ -117,23 +114,22 @@ func checkTxAtomicity(t *testing.T, h *harness) {
 		must(t, "credential", err)
 		l, err := st.Logins().Get(u.ID)
 		must(t, "login state", err)
-		if c.PasswordHash != phc || l.FailedLogins != 1 {
-			t.Fatalf("credential %+v, login state %+v", c, l)
-		}
+		require.Equal(t, phc, c.PasswordHash, "credential %+v, login state %+v", c, l)
+		require.Equal(t, 1, l.FailedLogins, "credential %+v, login state %+v", c, l)
 		log, err := audit.Open(st, audit.Options{})
 		must(t, "open audit log", err)
 		defer log.Close()
 		must(t, "sync", log.Sync())
 		last, err := audit.Last(st)
 		must(t, "last audit entry", err)
-		if last.Seq != 1 || last.Type != "user.create" || last.Target != u.ID || len(last.Hash) == 0 {
-			t.Fatalf("the change's audit entry was not chained: %+v", last)
-		}
+		require.Equal(t, uint64(1), last.Seq, "the change's audit entry was not chained: %+v", last)
+		require.Equal(t, "user.create", last.Type, "the change's audit entry was not chained: %+v", last)
+		require.Equal(t, u.ID, last.Target, "the change's audit entry was not chained: %+v", last)
+		require.NotEmpty(t, last.Hash, "the change's audit entry was not chained: %+v", last)
 		res, err := audit.Verify(st)
 		must(t, "verify", err)
-		if !res.OK || res.Entries != 1 {
-			t.Fatalf("verify = %+v", res)
-		}
+		require.True(t, res.OK, "verify = %+v", res)
+		require.Equal(t, uint64(1), res.Entries, "verify = %+v", res)
 	})
 }
 
@@ -188,27 +184,24 @@ func checkTxForcedLogout(t *testing.T, h *harness) {
 	mustErr(t, "aborted logout", err, errAbort)
 	got, err := st.Users().Get(u.ID)
 	must(t, "get user", err)
-	if !got.LogoutAt.IsZero() || revoked() != 0 {
-		t.Fatalf("aborted logout left logoutAt=%v and %d revoked families", got.LogoutAt, revoked())
-	}
+	nRevoked := revoked()
+	require.True(t, got.LogoutAt.IsZero(), "aborted logout left logoutAt=%v and %d revoked families", got.LogoutAt, nRevoked)
+	require.Equal(t, 0, nRevoked, "aborted logout left logoutAt=%v and %d revoked families", got.LogoutAt, nRevoked)
 
 	n, err := logout(false)
 	must(t, "logout", err)
 	got, err = st.Users().Get(u.ID)
 	must(t, "get user", err)
-	if n != 3 || !got.LogoutAt.Equal(at) || revoked() != 3 {
-		t.Fatalf("logout revoked %d (counted %d), logoutAt=%v", revoked(), n, got.LogoutAt)
-	}
+	nRevoked = revoked()
+	require.Equal(t, 3, n, "logout revoked %d (counted %d), logoutAt=%v", nRevoked, n, got.LogoutAt)
+	require.True(t, got.LogoutAt.Equal(at), "logout revoked %d (counted %d), logoutAt=%v", nRevoked, n, got.LogoutAt)
+	require.Equal(t, 3, nRevoked, "logout revoked %d (counted %d), logoutAt=%v", nRevoked, n, got.LogoutAt)
 	o, err := st.RefreshFamilies().Get(other.ID)
 	must(t, "get other family", err)
-	if o.Revoked {
-		t.Fatal("logout revoked another subject's family")
-	}
+	require.False(t, o.Revoked, "logout revoked another subject's family")
 	n, err = st.RefreshFamilies().RevokeSubject(subject)
 	must(t, "revoke again", err)
-	if n != 0 {
-		t.Fatalf("second revoke changed %d families, want 0", n)
-	}
+	require.Equal(t, 0, n, "second revoke changed %d families, want 0", n)
 }
 
 // txReadOnly: every write inside View is refused with ErrInvalid, and
@@ -261,14 +254,10 @@ func checkTxReadOnly(t *testing.T, h *harness) {
 	}
 	got, err := st.Users().Get(u.ID)
 	must(t, "get", err)
-	if got.Version != 1 {
-		t.Fatalf("a write inside View changed the user: %+v", got)
-	}
+	require.Equal(t, uint64(1), got.Version, "a write inside View changed the user: %+v", got)
 	n, err := st.Users().Count()
 	must(t, "count", err)
-	if n != 1 {
-		t.Fatalf("count = %d after writes inside View", n)
-	}
+	require.Equal(t, 1, n, "count = %d after writes inside View", n)
 }
 
 // txConflictRetry: two goroutines that each read a record in a
@@ -296,8 +285,7 @@ func checkTxConflictRetry(t *testing.T, h *harness) {
 					})
 					return err
 				})
-				if err != nil {
-					t.Errorf("update: %v", err)
+				if !assert.NoError(t, err, "update") {
 					return
 				}
 			}
@@ -306,8 +294,6 @@ func checkTxConflictRetry(t *testing.T, h *harness) {
 	wg.Wait()
 	l, err := st.Logins().Get("shared")
 	must(t, "get", err)
-	if l.FailedLogins != 2*n {
-		t.Fatalf("two writers of %d increments each left %d", n, l.FailedLogins)
-	}
+	require.Equal(t, 2*n, l.FailedLogins, "two writers of %d increments each left %d", n, l.FailedLogins)
 	t.Logf("%d increments took %d runs of fn", 2*n, runs.Load())
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/accessd/accessd/store"
 )
 
@@ -21,20 +23,20 @@ func checkUsers(t *testing.T, h *harness) {
 		Groups: []string{"admins"},
 	})
 	must(t, "create", err)
-	if created.ID == "" || created.Version != 1 || created.CreatedAt.IsZero() || created.UpdatedAt.IsZero() {
-		t.Fatalf("create did not assign id, version and times: %+v", created)
-	}
+	require.NotEmpty(t, created.ID, "create did not assign id, version and times: %+v", created)
+	require.Equal(t, uint64(1), created.Version, "create did not assign id, version and times: %+v", created)
+	require.False(t, created.CreatedAt.IsZero(), "create did not assign id, version and times: %+v", created)
+	require.False(t, created.UpdatedAt.IsZero(), "create did not assign id, version and times: %+v", created)
 
 	got, err := users.Get(created.ID)
 	must(t, "get", err)
-	if got.Username != "alice" || got.Email != "alice@example.test" || !slices.Equal(got.Groups, []string{"admins"}) || got.Version != 1 {
-		t.Fatalf("get returned %+v", got)
-	}
+	require.Equal(t, "alice", got.Username, "get returned %+v", got)
+	require.Equal(t, "alice@example.test", got.Email, "get returned %+v", got)
+	require.Equal(t, []string{"admins"}, got.Groups, "get returned %+v", got)
+	require.Equal(t, uint64(1), got.Version, "get returned %+v", got)
 	byName, err := users.GetByUsername("alice")
 	must(t, "get by username", err)
-	if byName.ID != created.ID {
-		t.Fatalf("get by username: id %q, want %q", byName.ID, created.ID)
-	}
+	require.Equal(t, created.ID, byName.ID, "get by username: id")
 	// The store compares usernames byte for byte; canonicalising them is
 	// oauth/directory's rule.
 	for _, name := range []string{"Alice", "ALICE", "alice "} {
@@ -48,25 +50,21 @@ func checkUsers(t *testing.T, h *harness) {
 		return u, nil
 	})
 	must(t, "update", err)
-	if updated.Version != 2 || updated.Email != "alice.smith@example.test" {
-		t.Fatalf("update returned %+v", updated)
-	}
+	require.Equal(t, uint64(2), updated.Version, "update returned %+v", updated)
+	require.Equal(t, "alice.smith@example.test", updated.Email, "update returned %+v", updated)
 	_, err = users.GetByUsername("alice")
 	mustErr(t, "old username after rename", err, store.ErrNotFound)
 	byNew, err := users.GetByUsername("alice.smith")
 	must(t, "new username after rename", err)
-	if byNew.ID != created.ID || byNew.Version != 2 {
-		t.Fatalf("new username resolves to %+v", byNew)
-	}
+	require.Equal(t, created.ID, byNew.ID, "new username resolves to %+v", byNew)
+	require.Equal(t, uint64(2), byNew.Version, "new username resolves to %+v", byNew)
 	// The released name is free for someone else.
 	other, err := users.Create(store.User{Username: "alice"})
 	must(t, "reuse of a renamed-away username", err)
 
 	n, err := users.Count()
 	must(t, "count", err)
-	if n != 2 {
-		t.Fatalf("count = %d, want 2", n)
-	}
+	require.Equal(t, 2, n, "count")
 
 	must(t, "delete", users.Delete(created.ID))
 	_, err = users.Get(created.ID)
@@ -75,9 +73,8 @@ func checkUsers(t *testing.T, h *harness) {
 	mustErr(t, "username after delete", err, store.ErrNotFound)
 	_, err = users.Create(store.User{Username: "alice.smith"})
 	must(t, "reuse of a deleted user's username", err)
-	if _, err := users.Get(other.ID); err != nil {
-		t.Fatalf("unrelated user vanished: %v", err)
-	}
+	_, err = users.Get(other.ID)
+	require.NoError(t, err, "unrelated user vanished")
 }
 
 func checkUserErrors(t *testing.T, h *harness) {
@@ -138,14 +135,11 @@ func checkUserErrors(t *testing.T, h *harness) {
 	// None of the failures above may have changed carol or bob's name.
 	c, err := users.GetByUsername("carol")
 	must(t, "carol after failed rename", err)
-	if c.Version != 1 {
-		t.Fatalf("failed rename bumped carol to version %d", c.Version)
-	}
+	require.Equal(t, uint64(1), c.Version, "failed rename bumped carol to version %d", c.Version)
 	b, err := users.Get(bob.ID)
 	must(t, "bob after failures", err)
-	if b.Disabled || b.Version != 2 {
-		t.Fatalf("stale update leaked into bob: %+v", b)
-	}
+	require.False(t, b.Disabled, "stale update leaked into bob: %+v", b)
+	require.Equal(t, uint64(2), b.Version, "stale update leaked into bob: %+v", b)
 	// Another spelling is another username to the store.
 	_, err = users.Create(store.User{Username: "BoB"})
 	must(t, "username differing in case only", err)
@@ -169,28 +163,20 @@ func checkPaging(t *testing.T, h *harness) {
 		if len(page) == 0 {
 			break
 		}
-		if pages > 3 {
-			t.Fatal("paging does not end")
-		}
+		require.LessOrEqual(t, pages, 3, "paging does not end")
 		for _, u := range page {
 			got = append(got, u.ID)
 		}
 		after = page[len(page)-1].ID
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("paged ids = %v, want %v", got, want)
-	}
+	require.Equal(t, want, got, "paged ids = %v, want %v", got, want)
 	all, err := users.List("", 0)
 	must(t, "list all", err)
-	if len(all) != 25 {
-		t.Fatalf("list all returned %d users, want 25", len(all))
-	}
+	require.Len(t, all, 25, "list all returned %d users, want 25", len(all))
 	var scanned []string
 	must(t, "scan", users.Scan(want[9], func(u store.User) (bool, error) {
 		scanned = append(scanned, u.ID)
 		return len(scanned) < 5, nil
 	}))
-	if !slices.Equal(scanned, want[10:15]) {
-		t.Fatalf("scan after the 10th = %v, want %v", scanned, want[10:15])
-	}
+	require.Equal(t, want[10:15], scanned, "scan after the 10th = %v, want %v", scanned, want[10:15])
 }

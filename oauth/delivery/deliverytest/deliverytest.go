@@ -25,6 +25,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/require"
 )
 
 // CA is a certificate authority made for one test.
@@ -39,16 +40,12 @@ type CA struct {
 func NewCA(t testing.TB) *CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "deliverytest CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cert, _ := x509.ParseCertificate(der)
 	return &CA{cert: cert, key: key, PEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
 }
@@ -58,17 +55,13 @@ func NewCA(t testing.TB) *CA {
 func (ca *CA) ServerTLS(t testing.TB) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
 }
 
@@ -125,9 +118,7 @@ func NewRelay(t testing.TB, opt RelayOptions) *Relay {
 	} else {
 		l, err = net.Listen("tcp", "127.0.0.1:0")
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r.Port = l.Addr().(*net.TCPAddr).Port
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -150,7 +141,7 @@ func (r *Relay) Next(t testing.TB) Mail {
 	select {
 	case <-r.arrived:
 	case <-time.After(15 * time.Second):
-		t.Fatal("deliverytest: no mail arrived")
+		require.FailNow(t, "deliverytest: no mail arrived")
 	}
 	m := r.Mails()
 	return m[len(m)-1]
@@ -269,7 +260,7 @@ func (g *Gateway) Next(t testing.TB) Request {
 	select {
 	case <-g.arrived:
 	case <-time.After(15 * time.Second):
-		t.Fatal("deliverytest: no request arrived at the gateway")
+		require.FailNow(t, "deliverytest: no request arrived at the gateway")
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
