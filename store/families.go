@@ -181,32 +181,37 @@ func (r *RefreshFamilyRepo) ListBySubject(subject string) ([]RefreshFamily, erro
 // how many it changed: the refresh half of a forced logout, atomic when
 // the repository is joined to a Tx.
 func (r *RefreshFamilyRepo) RevokeSubject(subject string) (int, error) {
-	return r.RevokeSubjectUpTo(subject, 0)
+	n, _, err := r.RevokeSubjectAfter(subject, "", 0)
+	return n, err
 }
 
-// RevokeSubjectUpTo is RevokeSubject for at most max families (all when
-// max <= 0), so a subject with thousands of families can be revoked in
-// batches that each fit a transaction: call it until it returns fewer
-// than max.
-func (r *RefreshFamilyRepo) RevokeSubjectUpTo(subject string, max int) (int, error) {
+// RevokeSubjectAfter is RevokeSubject for at most max of the subject's
+// families (all when max <= 0) among those whose IDs sort after `after`,
+// so that a subject with thousands of families is revoked in batches
+// that each fit a transaction, each batch reading only the families it
+// has not seen: call it with the cursor it returns until that is "".
+func (r *RefreshFamilyRepo) RevokeSubjectAfter(subject, after string, max int) (n int, next string, err error) {
 	t := r.t
-	n := 0
-	err := r.x.update(func(txn *badger.Txn) error {
-		n = 0
+	err = r.x.update(func(txn *badger.Txn) error {
+		n, next = 0, ""
 		ids, err := t.indexIDs(txn, familySubjectPrefix(subject))
 		if err != nil {
 			return err
 		}
 		for _, id := range ids {
-			f, err := t.getTxn(txn, id)
-			if err != nil {
-				return fmt.Errorf("family %q: %w", id, err)
-			}
-			if f.Revoked {
+			if id <= after {
 				continue
 			}
 			if max > 0 && n == max {
 				return nil
+			}
+			f, err := t.getTxn(txn, id)
+			if err != nil {
+				return fmt.Errorf("family %q: %w", id, err)
+			}
+			next = id
+			if f.Revoked {
+				continue
 			}
 			f.Revoked = true
 			f.UpdatedAt = t.s.now()
@@ -220,12 +225,13 @@ func (r *RefreshFamilyRepo) RevokeSubjectUpTo(subject string, max int) (int, err
 			}
 			n++
 		}
+		next = "" // every family after `after` was seen
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: revoke refresh families of subject: %w", err)
+		return 0, "", fmt.Errorf("store: revoke refresh families of subject: %w", err)
 	}
-	return n, nil
+	return n, next, nil
 }
 
 // DeleteExpired removes every family whose ExpiresAt is set and not after

@@ -415,17 +415,18 @@ func (s *Users) UpdateUser(ctx context.Context, a change.Actor, idOrName string,
 // epoch); revoking the families only cleans up. store.RefreshFamily's
 // Subject is the user's or application's record ID.
 func (s *core) endSessions(id string) int {
-	n := 0
+	n, after := 0, ""
 	for {
-		k, err := s.st.RefreshFamilies().RevokeSubjectUpTo(id, memberBatch)
+		k, next, err := s.st.RefreshFamilies().RevokeSubjectAfter(id, after, memberBatch)
 		n += k
 		if err != nil {
 			s.log.Warn("refresh families not all revoked; the epoch refuses them anyway", "event", "identity.revoke_error", "subject", id, "err", err)
 			return n
 		}
-		if k < memberBatch {
+		if next == "" {
 			return n
 		}
+		after = next
 	}
 }
 
