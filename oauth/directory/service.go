@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
@@ -62,10 +61,8 @@ type core struct {
 // (login_deps.go), passing on to the room UseLogin gave it, or refusing
 // where there is none (an offline ceremony).
 type loginRules interface {
-	StepUp(ctx context.Context, a change.Actor, op string) error
-	CheckPassword(ctx context.Context, a change.Actor, id string, password []byte) error
-	MayRedirectFactors(ctx context.Context, a change.Actor, idOrName string, req api.UpdateUserRequest) (bool, error)
-	ResetMovedFactors(tx *store.Tx, a change.Actor, cur store.User, req api.UpdateUserRequest, allowed bool) error
+	SignInRules
+	FactorRules
 }
 
 // serviceRules are the Service's loginRules (login_deps.go): they pass
