@@ -33,7 +33,7 @@ const retireSlack = 5 * time.Minute
 // has expired. Private halves live in the store as sealed fields and in
 // memory while serving.
 type Keys struct {
-	st       *store.Store
+	st       keyStore
 	alg      string
 	rotation time.Duration
 	ttl      time.Duration // access-token lifetime
@@ -61,8 +61,15 @@ type publicSet struct {
 	jwks []byte
 }
 
+// keyStore is where the signing keys live, provided by *store.Store:
+// its transactions and its signing-key repository.
+type keyStore interface {
+	Update(fn func(tx *store.Tx) error) error
+	SigningKeys() *store.SigningKeyRepo
+}
+
 // newKeys loads the keys from the store and rotates as due.
-func newKeys(st *store.Store, cfg Config, now func() time.Time, rnd io.Reader, log *slog.Logger) (*Keys, error) {
+func newKeys(st keyStore, cfg Config, now func() time.Time, rnd io.Reader, log *slog.Logger) (*Keys, error) {
 	k := &Keys{st: st, alg: cfg.SigningAlg, rotation: cfg.KeyRotation.Duration, ttl: cfg.AccessTTL.Duration,
 		now: now, rand: rnd, log: log}
 	if err := k.Maintain(false); err != nil {

@@ -23,7 +23,13 @@ type revocations struct {
 	swept atomic.Int64
 }
 
-func (r *revocations) load(st *store.Store, now time.Time) error {
+// revocationStore keeps the revoked jtis across restarts, provided by
+// *store.Store's revoked-token repository.
+type revocationStore interface {
+	RevokedTokens() *store.RevokedTokenRepo
+}
+
+func (r *revocations) load(st revocationStore, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.m = map[string]time.Time{}

@@ -29,7 +29,7 @@ type Server struct {
 	cfg        Config
 	issuer     string
 	owner      string
-	st         *store.Store
+	expiring   expiringStore
 	families   familyStore
 	users      Users
 	sessions   SessionChecker
@@ -80,9 +80,29 @@ type Options struct {
 	DefaultProduct string
 }
 
+// tokenStore is all the token layer asks of the store, provided by
+// *store.Store: the signing keys, the revocations and refresh families,
+// the users (their tokens' claims) and the pepper refresh tokens are
+// hashed with.
+type tokenStore interface {
+	keyStore
+	expiringStore
+	Users() *store.UserRepo
+	Sum(purpose string, msg []byte) []byte
+}
+
+// expiringStore is the token state the hourly sweep deletes once it has
+// expired, provided by *store.Store: refresh families and revocations.
+type expiringStore interface {
+	revocationStore
+	RefreshFamilies() *store.RefreshFamilyRepo
+}
+
+var _ tokenStore = (*store.Store)(nil)
+
 // New loads (or makes) the signing keys and the revocation list and
 // returns the server. Call Start for its housekeeping and Close at stop.
-func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
+func New(st tokenStore, cfg Config, opt Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("token: config: %w", err)
 	}
@@ -105,7 +125,7 @@ func New(st *store.Store, cfg Config, opt Options) (*Server, error) {
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
 	}
-	s := &Server{cfg: cfg, issuer: opt.Issuer, owner: opt.Owner, st: st, families: st.RefreshFamilies(), users: st.Users(),
+	s := &Server{cfg: cfg, issuer: opt.Issuer, owner: opt.Owner, expiring: st, families: st.RefreshFamilies(), users: st.Users(),
 		sessions: opt.Sessions, apps: opt.Clients, subjects: opt.Subjects,
 		audit: recorder{audit: opt.Audit, log: opt.Log, now: opt.Now}, metrics: opt.Metrics, log: opt.Log,
 		now: opt.Now, stop: make(chan struct{}), defaultProduct: opt.DefaultProduct}
@@ -194,11 +214,11 @@ func (s *Server) Close() {
 // sweep deletes expired refresh families and revocations.
 func (s *Server) sweep() {
 	now := s.now()
-	f, err := s.st.RefreshFamilies().DeleteExpired(now)
+	f, err := s.expiring.RefreshFamilies().DeleteExpired(now)
 	if err != nil {
 		s.log.Warn("expired refresh families not swept", "event", "token.sweep_error", "err", err)
 	}
-	r, err := s.st.RevokedTokens().DeleteExpired(now)
+	r, err := s.expiring.RevokedTokens().DeleteExpired(now)
 	if err != nil {
 		s.log.Warn("expired revocations not swept", "event", "token.sweep_error", "err", err)
 	} else {
