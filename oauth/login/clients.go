@@ -40,7 +40,7 @@ type Client struct {
 // the map under a mutex. There are few applications and they change
 // rarely.
 type Clients struct {
-	st *store.Store
+	st clientStore
 	auditor
 
 	mu  sync.Mutex
@@ -99,9 +99,19 @@ func (s *Clients) clone() map[string]*Client {
 	return map[string]*Client{}
 }
 
+// clientStore is what client authentication asks of the store, provided
+// by *store.Store: the pepper secrets are hashed with, and the
+// transaction that writes down the applications' last use.
+type clientStore interface {
+	credential.Pepper
+	Update(fn func(tx *store.Tx) error) error
+}
+
+var _ clientStore = (*store.Store)(nil)
+
 // NewClients returns an empty table; the directory fills it when it
 // loads its index.
-func NewClients(st *store.Store, opt Options) *Clients {
+func NewClients(st clientStore, opt Options) *Clients {
 	opt.defaults()
 	return &Clients{st: st, auditor: opt.auditor()}
 }

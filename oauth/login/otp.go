@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/store"
 )
 
@@ -49,7 +50,7 @@ func newCode(r io.Reader) (string, error) {
 
 // codeHash binds a code to its user, type, purpose and destination: a
 // code sent to an address that changed since no longer verifies.
-func codeHash(st *store.Store, userID, typ, purpose, dest, code string) []byte {
+func codeHash(st credential.Pepper, userID, typ, purpose, dest, code string) []byte {
 	return st.Sum("mfa-code", []byte(userID+"\x00"+typ+"\x00"+purpose+"\x00"+dest+"\x00"+code))
 }
 

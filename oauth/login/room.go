@@ -105,7 +105,7 @@ func (r auditor) record(ctx context.Context, e store.AuditEntry) {
 // limits, and the step-up rule.
 type room struct {
 	auditor
-	st        *store.Store
+	st        roomStore
 	dir       Directory
 	hasher    *credential.Hasher
 	rand      io.Reader
@@ -127,9 +127,23 @@ type SignIn struct{ r *room }
 // the address of a delivered factor does to it.
 type Enrolment struct{ r *room }
 
+// roomStore is what the sign-in and the enrolment ask of the store,
+// provided by *store.Store: transactions, the credentials and login
+// states, and the pepper delivered codes and recovery codes are hashed
+// with.
+type roomStore interface {
+	Update(fn func(tx *store.Tx) error) error
+	View(fn func(tx *store.Tx) error) error
+	Credentials() *store.CredentialRepo
+	Logins() *store.LoginStateRepo
+	credential.Pepper
+}
+
+var _ roomStore = (*store.Store)(nil)
+
 // New returns the sign-in and the enrolment over st and dir; they share
 // the lockout and the resend limits.
-func New(st *store.Store, dir Directory, opt Options) (*SignIn, *Enrolment) {
+func New(st roomStore, dir Directory, opt Options) (*SignIn, *Enrolment) {
 	opt.defaults()
 	r := &room{auditor: opt.auditor(), st: st, dir: dir, hasher: dir.Hasher(), rand: opt.Rand, issuer: opt.Issuer, providers: opt.Providers}
 	r.attempts, r.lockout, r.stepUpMaxAge = dir.SignInPolicy()
