@@ -27,7 +27,7 @@ type Directory interface {
 // defaults per category and per application) and sends through them.
 // Each change is one store transaction with its audit entry staged in it.
 type Providers struct {
-	st    *store.Store
+	st    providerStore
 	audit *audit.Log
 	dir   Directory
 	log   *slog.Logger
@@ -43,8 +43,20 @@ type ProviderOptions struct {
 	Now func() time.Time
 }
 
+// providerStore is what the provider administration asks of the store,
+// provided by *store.Store: transactions, the provider repository (its
+// list and sealed secrets) and new record IDs.
+type providerStore interface {
+	Update(fn func(tx *store.Tx) error) error
+	View(fn func(tx *store.Tx) error) error
+	Providers() *store.ProviderRepo
+	NewID() (string, error)
+}
+
+var _ providerStore = (*store.Store)(nil)
+
 // NewProviders returns the provider administration over st.
-func NewProviders(st *store.Store, opt ProviderOptions) *Providers {
+func NewProviders(st providerStore, opt ProviderOptions) *Providers {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}

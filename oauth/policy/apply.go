@@ -28,14 +28,22 @@ type Directory interface {
 
 // Applier applies policy files to the directory (platform data as code).
 type Applier struct {
-	st  *store.Store
+	st  txRunner
 	dir Directory
 	now func() time.Time
 }
 
+// txRunner runs a policy's changes as one transaction, provided by
+// *store.Store.
+type txRunner interface {
+	Update(fn func(tx *store.Tx) error) error
+}
+
+var _ txRunner = (*store.Store)(nil)
+
 // NewApplier returns the applier over st and dir; now nil means
 // time.Now.
-func NewApplier(st *store.Store, dir Directory, now func() time.Time) *Applier {
+func NewApplier(st txRunner, dir Directory, now func() time.Time) *Applier {
 	if now == nil {
 		now = time.Now
 	}

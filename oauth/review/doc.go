@@ -32,7 +32,7 @@ type Effective interface {
 
 // Admin answers the access review and the audit listing.
 type Admin struct {
-	st           *store.Store
+	st           reviewStore
 	audit        *audit.Log
 	index        Effective
 	maxSecretAge time.Duration
@@ -53,8 +53,18 @@ type Options struct {
 	Now func() time.Time
 }
 
+// reviewStore is what the review reads, provided by *store.Store: the
+// records, in a read transaction, and the audit chain (store/audit
+// scans and verifies it).
+type reviewStore interface {
+	View(fn func(tx *store.Tx) error) error
+	AuditLog() *store.AuditLog
+}
+
+var _ reviewStore = (*store.Store)(nil)
+
 // New returns the review over st.
-func New(st *store.Store, opt Options) *Admin {
+func New(st reviewStore, opt Options) *Admin {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
