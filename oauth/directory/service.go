@@ -37,7 +37,7 @@ type Indexer interface {
 // one store transaction with its audit entry staged in it, then applied
 // to the permission index (refresh.go).
 type core struct {
-	st      *store.Store
+	st      directoryStore
 	audit   *audit.Log
 	index   Indexer
 	hasher  *credential.Hasher
@@ -53,6 +53,44 @@ type core struct {
 	now       func() time.Time
 	rand      io.Reader
 }
+
+// txRunner runs the directory's changes and reads as store
+// transactions, provided by *store.Store.
+type txRunner interface {
+	Update(fn func(tx *store.Tx) error) error
+	View(fn func(tx *store.Tx) error) error
+}
+
+// directoryRepos are the repositories the rooms read outside a
+// transaction (the sign-in lookup, the index refresh, the listing of
+// groups, the revocation of a subject's refresh families), provided by
+// *store.Store.
+type directoryRepos interface {
+	Users() *store.UserRepo
+	Groups() *store.GroupRepo
+	Applications() *store.ApplicationRepo
+	RefreshFamilies() *store.RefreshFamilyRepo
+}
+
+// directoryStore is what the rooms' shared core holds, provided by
+// *store.Store: transactions, the repositories above and the pepper
+// client secrets are hashed with.
+type directoryStore interface {
+	txRunner
+	directoryRepos
+	credential.Pepper
+}
+
+// serviceStore is what New is given, provided by *store.Store: the
+// core's store, and what it hands the provider administration
+// (oauth/delivery) besides: the provider repository and new record IDs.
+type serviceStore interface {
+	directoryStore
+	Providers() *store.ProviderRepo
+	NewID() (string, error)
+}
+
+var _ serviceStore = (*store.Store)(nil)
 
 // loginRules is what the users' and applications' operations ask of the
 // sign-in room: a recent second factor before a credential operation,
@@ -129,7 +167,7 @@ type Options struct {
 }
 
 // New returns the service. It does not load the index; call LoadIndex.
-func New(st *store.Store, cfg Config, opt Options) (*Service, error) {
+func New(st serviceStore, cfg Config, opt Options) (*Service, error) {
 	def := DefaultConfig()
 	if cfg.LockoutAttempts <= 0 {
 		cfg.LockoutAttempts = def.LockoutAttempts

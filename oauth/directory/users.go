@@ -84,7 +84,7 @@ func byIDOrKey[T any](what, ref, key string, keyOK bool, byID, byKey func(string
 
 // viewOf finds a record and renders it in one read transaction,
 // mapping the store's errors onto the catalogue as what.
-func viewOf[R, V any](st *store.Store, what string, find func(*store.Tx) (R, error), render func(*store.Tx, R) (V, error)) (V, error) {
+func viewOf[R, V any](st txRunner, what string, find func(*store.Tx) (R, error), render func(*store.Tx, R) (V, error)) (V, error) {
 	var out V
 	err := st.View(func(tx *store.Tx) error {
 		r, err := find(tx)
