@@ -314,12 +314,19 @@ func (s *server) listen(st *store.Store, idp *identityPlane) (*running, error) {
 
 // planeDeps is what the route packages of both planes are handed.
 type planeDeps struct {
-	store    *store.Store
+	store    barrierStore
 	identity *identityPlane
 	log      *slog.Logger
 	metrics  *metrics
 	status   func() api.Status
 	dataDir  string
+}
+
+// barrierStore is what the admin plane asks of the store, provided by
+// *store.Store: its barrier, which writes backups and re-seals the
+// fields.
+type barrierStore interface {
+	Barrier() store.Barrier
 }
 
 // status is what `accessctl status` shows.

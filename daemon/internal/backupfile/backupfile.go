@@ -165,9 +165,16 @@ func Read(r io.Reader) (*Header, error) {
 	return h, nil
 }
 
+// barrierStore is what a backup asks of the store, provided by
+// *store.Store: its barrier, which tags the header and writes the stream
+// bound to it.
+type barrierStore interface {
+	Barrier() store.Barrier
+}
+
 // Write writes a whole backup file to w: the header with the
 // current root.recovery, then the store's stream.
-func Write(w io.Writer, st *store.Store, dataDir string, now time.Time) error {
+func Write(w io.Writer, st barrierStore, dataDir string, now time.Time) error {
 	rec, err := seal.ReadRecoveryData(datadir.RecoveryPath(dataDir))
 	if err != nil {
 		return fmt.Errorf("daemon: backup: %w", err)
