@@ -127,13 +127,19 @@ type SignIn struct{ r *room }
 // the address of a delivered factor does to it.
 type Enrolment struct{ r *room }
 
+// txRunner runs the rooms' changes and reads as store transactions,
+// provided by *store.Store.
+type txRunner interface {
+	Update(fn func(tx *store.Tx) error) error
+	View(fn func(tx *store.Tx) error) error
+}
+
 // roomStore is what the sign-in and the enrolment ask of the store,
 // provided by *store.Store: transactions, the credentials and login
 // states, and the pepper delivered codes and recovery codes are hashed
 // with.
 type roomStore interface {
-	Update(fn func(tx *store.Tx) error) error
-	View(fn func(tx *store.Tx) error) error
+	txRunner
 	Credentials() *store.CredentialRepo
 	Logins() *store.LoginStateRepo
 	credential.Pepper
