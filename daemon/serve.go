@@ -322,9 +322,7 @@ type planeDeps struct {
 	dataDir  string
 }
 
-// barrierStore is what the admin plane asks of the store, provided by
-// *store.Store: its barrier, which writes backups and re-seals the
-// fields.
+// barrierStore is the store's barrier the admin plane backs up and re-seals by; *store.Store provides it.
 type barrierStore interface {
 	Barrier() store.Barrier
 }

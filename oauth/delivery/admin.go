@@ -43,9 +43,7 @@ type ProviderOptions struct {
 	Now func() time.Time
 }
 
-// providerStore is what the provider administration asks of the store,
-// provided by *store.Store: transactions, the provider repository (its
-// list and sealed secrets) and new record IDs.
+// providerStore is what the provider administration asks of the store; *store.Store provides it.
 type providerStore interface {
 	Update(fn func(tx *store.Tx) error) error
 	View(fn func(tx *store.Tx) error) error

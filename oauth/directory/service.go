@@ -54,17 +54,13 @@ type core struct {
 	rand      io.Reader
 }
 
-// txRunner runs the directory's changes and reads as store
-// transactions, provided by *store.Store.
+// txRunner runs the rooms' changes and reads as transactions; *store.Store provides it.
 type txRunner interface {
 	Update(fn func(tx *store.Tx) error) error
 	View(fn func(tx *store.Tx) error) error
 }
 
-// directoryRepos are the repositories the rooms read outside a
-// transaction (the sign-in lookup, the index refresh, the listing of
-// groups, the revocation of a subject's refresh families), provided by
-// *store.Store.
+// directoryRepos are the repositories the rooms read outside a transaction; *store.Store provides them.
 type directoryRepos interface {
 	Users() *store.UserRepo
 	Groups() *store.GroupRepo
@@ -72,18 +68,14 @@ type directoryRepos interface {
 	RefreshFamilies() *store.RefreshFamilyRepo
 }
 
-// directoryStore is what the rooms' shared core holds, provided by
-// *store.Store: transactions, the repositories above and the pepper
-// client secrets are hashed with.
+// directoryStore is what the rooms' core asks of the store (and its pepper); *store.Store provides it.
 type directoryStore interface {
 	txRunner
 	directoryRepos
 	credential.Pepper
 }
 
-// serviceStore is what New is given, provided by *store.Store: the
-// core's store, and what it hands the provider administration
-// (oauth/delivery) besides: the provider repository and new record IDs.
+// serviceStore adds what New hands on to oauth/delivery's providers; *store.Store provides it.
 type serviceStore interface {
 	directoryStore
 	Providers() *store.ProviderRepo

@@ -99,9 +99,7 @@ func (s *Clients) clone() map[string]*Client {
 	return map[string]*Client{}
 }
 
-// clientStore is what client authentication asks of the store, provided
-// by *store.Store: the pepper secrets are hashed with, and the
-// transaction that writes down the applications' last use.
+// clientStore hashes client secrets and records the last use of applications; *store.Store provides it.
 type clientStore interface {
 	credential.Pepper
 	Update(fn func(tx *store.Tx) error) error

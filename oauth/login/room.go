@@ -127,17 +127,13 @@ type SignIn struct{ r *room }
 // the address of a delivered factor does to it.
 type Enrolment struct{ r *room }
 
-// txRunner runs the rooms' changes and reads as store transactions,
-// provided by *store.Store.
+// txRunner runs the rooms' changes and reads as transactions; *store.Store provides it.
 type txRunner interface {
 	Update(fn func(tx *store.Tx) error) error
 	View(fn func(tx *store.Tx) error) error
 }
 
-// roomStore is what the sign-in and the enrolment ask of the store,
-// provided by *store.Store: transactions, the credentials and login
-// states, and the pepper delivered codes and recovery codes are hashed
-// with.
+// roomStore is what the sign-in and the enrolment ask of the store; *store.Store provides it.
 type roomStore interface {
 	txRunner
 	Credentials() *store.CredentialRepo

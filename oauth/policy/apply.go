@@ -33,8 +33,7 @@ type Applier struct {
 	now func() time.Time
 }
 
-// txRunner runs a policy's changes as one transaction, provided by
-// *store.Store.
+// txRunner runs a policy's changes as one transaction; *store.Store provides it.
 type txRunner interface {
 	Update(fn func(tx *store.Tx) error) error
 }

@@ -53,9 +53,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// reviewStore is what the review reads, provided by *store.Store: the
-// records, in a read transaction, and the audit chain (store/audit
-// scans and verifies it).
+// reviewStore is the records and the audit chain the review reads; *store.Store provides it.
 type reviewStore interface {
 	View(fn func(tx *store.Tx) error) error
 	AuditLog() *store.AuditLog

@@ -61,8 +61,7 @@ type publicSet struct {
 	jwks []byte
 }
 
-// keyStore is where the signing keys live, provided by *store.Store:
-// its transactions and its signing-key repository.
+// keyStore is where the signing keys live; *store.Store provides it.
 type keyStore interface {
 	Update(fn func(tx *store.Tx) error) error
 	SigningKeys() *store.SigningKeyRepo

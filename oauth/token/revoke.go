@@ -23,8 +23,7 @@ type revocations struct {
 	swept atomic.Int64
 }
 
-// revocationStore keeps the revoked jtis across restarts, provided by
-// *store.Store's revoked-token repository.
+// revocationStore keeps the revoked jtis across restarts; *store.Store provides it.
 type revocationStore interface {
 	RevokedTokens() *store.RevokedTokenRepo
 }

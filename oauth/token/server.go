@@ -80,10 +80,7 @@ type Options struct {
 	DefaultProduct string
 }
 
-// tokenStore is all the token layer asks of the store, provided by
-// *store.Store: the signing keys, the revocations and refresh families,
-// the users (their tokens' claims) and the pepper refresh tokens are
-// hashed with.
+// tokenStore is all the token layer asks of the store; *store.Store provides it.
 type tokenStore interface {
 	keyStore
 	expiringStore
@@ -91,8 +88,7 @@ type tokenStore interface {
 	Sum(purpose string, msg []byte) []byte
 }
 
-// expiringStore is the token state the hourly sweep deletes once it has
-// expired, provided by *store.Store: refresh families and revocations.
+// expiringStore is the token state the hourly sweep deletes; *store.Store provides it.
 type expiringStore interface {
 	revocationStore
 	RefreshFamilies() *store.RefreshFamilyRepo

@@ -165,9 +165,7 @@ func Read(r io.Reader) (*Header, error) {
 	return h, nil
 }
 
-// barrierStore is what a backup asks of the store, provided by
-// *store.Store: its barrier, which tags the header and writes the stream
-// bound to it.
+// barrierStore is the store's barrier a backup is tagged and streamed by; *store.Store provides it.
 type barrierStore interface {
 	Barrier() store.Barrier
 }
