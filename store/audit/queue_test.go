@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest"
 )
 
@@ -77,4 +78,13 @@ func TestFloorStartsAtTheClock(t *testing.T) {
 	p, err := st.AuditLog().Pending(f, 0)
 	require.NoError(t, err)
 	require.Len(t, p, 1, "pending from the floor: the one staged after it")
+}
+
+// TestOpenNeedsTheQueue: the writer is not started without the queue
+// its store stages by, which alone wakes it and tells it where to read.
+func TestOpenNeedsTheQueue(t *testing.T) {
+	t.Parallel()
+	st := storetest.Open(t)
+	_, err := audit.Open(st, nil, audit.Options{})
+	require.ErrorContains(t, err, "no queue")
 }
