@@ -151,21 +151,20 @@ func (q auditQueue) tick(hold *uint64) (uint64, error) {
 	return q.c.Stamp(false), nil
 }
 
-// done releases a write's hold once it has ended.
+// done releases a write's hold once it has ended. A write that holds
+// none (it staged nothing) has nothing to release, with or without a
+// clock.
 func (q auditQueue) done(hold *uint64) {
-	if *hold == 0 || q.c == nil {
+	if *hold == 0 {
 		return
 	}
 	q.c.Release(*hold)
 	*hold = 0
 }
 
-// committed tells the clock of a commit that staged entries.
-func (q auditQueue) committed() {
-	if q.c != nil {
-		q.c.Committed()
-	}
-}
+// committed tells the clock of a commit that staged entries, which only
+// a store with a clock makes.
+func (q auditQueue) committed() { q.c.Committed() }
 
 // AuditLog is all the audit chain writer (store/audit) gets of the store
 // besides the clock it lent it (Options.Audit): the staged entries not
