@@ -21,8 +21,8 @@ func (c Config) Ceremony() ceremony.Config {
 		DataDir: c.DataDir,
 		Seal:    ceremony.Seal(c.Seal),
 		Journal: journalEmitter,
-		Seed: func(st *store.Store, log *slog.Logger) (string, []byte, error) {
-			return seed(st, c, log)
+		Seed: func(st *store.Store, q *audit.Queue, log *slog.Logger) (string, []byte, error) {
+			return seed(st, q, c, log)
 		},
 	}
 }
@@ -30,8 +30,8 @@ func (c Config) Ceremony() ceremony.Config {
 // seed creates the default groups and the admin user through the
 // Identity layer, with the same rules and audit as every later change,
 // and returns the admin's generated password for one-time display.
-func seed(st *store.Store, cfg Config, log *slog.Logger) (adminID string, pw []byte, err error) {
-	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
+func seed(st *store.Store, q *audit.Queue, cfg Config, log *slog.Logger) (adminID string, pw []byte, err error) {
+	al, err := audit.Open(st, q, audit.Options{Emit: journalEmitter(log), Log: log})
 	if err != nil {
 		return "", nil, fmt.Errorf("daemon: audit log: %w", err)
 	}

@@ -37,11 +37,11 @@ type identityPlane struct {
 	tokens *token.Server
 }
 
-// openIdentity starts the audit writer, builds the permission index from
-// the store and returns the service. close stops the writer (before the
-// store closes).
-func openIdentity(st *store.Store, cfg Config, log *slog.Logger) (*identityPlane, error) {
-	al, err := audit.Open(st, audit.Options{Emit: journalEmitter(log), Log: log})
+// openIdentity starts the audit writer (scheduled by q, the queue st was
+// opened with), builds the permission index from the store and returns
+// the service. close stops the writer (before the store closes).
+func openIdentity(st *store.Store, q *audit.Queue, cfg Config, log *slog.Logger) (*identityPlane, error) {
+	al, err := audit.Open(st, q, audit.Options{Emit: journalEmitter(log), Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: audit log: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // testIdentity opens a real store in a temporary directory and the
@@ -25,9 +26,10 @@ func testStoreIdentity(t *testing.T) (*store.Store, *identityPlane) {
 	if _, err := rand.Read(key); err != nil {
 		require.Fail(t, fmt.Sprint(err))
 	}
-	st, err := store.Open(t.TempDir(), key, store.Options{})
+	q := audit.NewQueue()
+	st, err := store.Open(t.TempDir(), key, store.Options{Audit: q})
 	require.NoError(t, err)
-	idp, err := openIdentity(st, Default(), slog.Default())
+	idp, err := openIdentity(st, q, Default(), slog.Default())
 	if err != nil {
 		st.Close()
 		require.Fail(t, fmt.Sprint(err))

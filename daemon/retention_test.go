@@ -24,7 +24,7 @@ func TestPruneAudit(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	st := storetest.Open(t)
-	al, err := audit.Open(st, audit.Options{Now: func() time.Time { return now }})
+	al, err := audit.Open(st, storetest.Queue(t, st), audit.Options{Now: func() time.Time { return now }})
 	require.NoError(t, err)
 	t.Cleanup(func() { al.Close() })
 	for i, age := range []time.Duration{500, 450, 401, 399, 1} {

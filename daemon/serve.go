@@ -27,6 +27,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // Options are what the accessd command hands the daemon besides the config.
@@ -131,7 +132,7 @@ func Serve(ctx context.Context, cfg Config, opt Options) error {
 		return err
 	}
 	s.n.status("loading identities")
-	idp, err := openIdentity(st, s.cfg, s.log)
+	idp, err := openIdentity(st, s.auditQ, s.cfg, s.log)
 	if err != nil {
 		st.Close()
 		return err
@@ -159,6 +160,9 @@ type server struct {
 	sealKind  seal.Kind
 	boundPCRs []int      // what root.sealed is bound to
 	disk      *diskGuard // [store] min_free: refuses writes, stops below the floor
+	// auditQ is the audit writer's scheduling state, given to the store
+	// (Options.Audit) and to the writer (openIdentity).
+	auditQ *audit.Queue
 }
 
 // checkHostAndLock is phase 1: the host checks, then the data-dir lock,
@@ -251,7 +255,8 @@ func (s *server) unsealAndOpenStore() (*store.Store, error) {
 	s.boundPCRs = ceremony.PCRIndices(sealed.PCRs)
 	ceremony.WarnPCRDrift(s.log, s.boundPCRs, s.cfg.Seal.PCRs)
 	s.n.status("opening store")
-	st, err := store.Open(datadir.DBPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log,
+	s.auditQ = audit.NewQueue()
+	st, err := store.Open(datadir.DBPath(s.cfg.DataDir), root.Bytes(), store.Options{Logger: s.log, Audit: s.auditQ,
 		AllowWrite:     s.disk.allowWrite,
 		AllowBulkWrite: s.disk.allowBulkWrite,
 		BeforeMigrate: func(from, to int, backup func(io.Writer, []byte) error) error {

@@ -21,7 +21,8 @@ func TestAllowWriteGatesEveryWriter(t *testing.T) {
 	t.Parallel()
 	errFull := errors.New("disk nearly full")
 	var refuse atomic.Bool
-	st, err := store.Open(t.TempDir(), testRoot, store.Options{AllowWrite: func() error {
+	q := audit.NewQueue()
+	st, err := store.Open(t.TempDir(), testRoot, store.Options{Audit: q, AllowWrite: func() error {
 		if refuse.Load() {
 			return errFull
 		}
@@ -31,7 +32,7 @@ func TestAllowWriteGatesEveryWriter(t *testing.T) {
 	defer st.Close()
 	u, err := st.Users().Create(store.User{Username: "before"})
 	require.NoError(t, err)
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, q, audit.Options{})
 	require.NoError(t, err)
 	defer log.Close()
 

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -96,11 +94,15 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("store: stage audit entry: %w", err)
 	}
-	// Ordered by when it was staged, on a clock of the store's own that
-	// only moves forward (not e.Time, which the caller or an injected
+	// Ordered by when it was staged, on the audit queue's clock
+	// (Options.Audit), which only moves forward (not e.Time, which the caller or an injected
 	// clock may set), so that a change committed before another began is
 	// chained before it; random bytes keep keys of two processes apart.
-	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), s.queue.tick(a.tx.hold))
+	t, err := s.queue.tick(a.tx.hold)
+	if err != nil {
+		return fmt.Errorf("store: stage audit entry: %w", err)
+	}
+	key := binary.BigEndian.AppendUint64(append([]byte(nil), pendingPrefix...), t)
 	var r [8]byte
 	if _, err := s.rand.Read(r[:]); err != nil {
 		return fmt.Errorf("store: stage audit entry: %w", err)
@@ -113,107 +115,67 @@ func (a *AuditStage) Stage(e AuditEntry) error {
 	return nil
 }
 
-// auditQueue is what the store keeps for the audit writer (store/audit)
-// between commits: a wake-up after every commit that staged entries, a
-// count of those commits, and the clock that orders staged entries (key
-// times) with the writes still holding one.
-type auditQueue struct {
-	// wake is signalled after a commit that staged audit entries, so
-	// the chain writer picks them up at once.
-	wake chan struct{}
-	// gen counts the commits that staged audit entries (Generation).
-	gen atomic.Uint64
-	// mu guards last, the last key time of a staged audit entry (tick),
-	// and staging, the first key time of each write that staged entries
-	// and has not ended (PendingFloor).
-	mu      sync.Mutex
-	last    uint64
-	staging map[uint64]struct{}
+// AuditClock is what the store asks of the audit writer's scheduling
+// state (store/audit.Queue, given as Options.Audit): the key time of
+// each entry it stages, held for the write that staged it, and a word
+// after every commit that staged entries.
+type AuditClock interface {
+	// Stamp returns a key time greater than every one returned before.
+	// With hold set (a write's first entry) the time stays held, so the
+	// writer does not read past it, until Release.
+	Stamp(hold bool) uint64
+	// Release lets go of a held time once its write has ended.
+	Release(t uint64)
+	// Committed is called after a commit that staged entries.
+	Committed()
 }
 
-// committed counts a commit that staged entries and wakes the writer.
-func (q *auditQueue) committed() {
-	q.gen.Add(1)
-	select {
-	case q.wake <- struct{}{}:
-	default:
+// errNoAuditClock refuses to stage in a store opened without one.
+var errNoAuditClock = fmt.Errorf("%w: the store was opened without an audit queue (Options.Audit) and cannot stage audit entries", ErrInvalid)
+
+// auditQueue is how a write reaches Options.Audit: the hold it takes
+// with its first staged entry (a key time shared by its attempts, 0
+// before it staged one), released when the write ends.
+type auditQueue struct{ c AuditClock }
+
+// tick stamps a key time for an entry a write stages, holding the
+// write's first one in *hold.
+func (q auditQueue) tick(hold *uint64) (uint64, error) {
+	switch {
+	case q.c == nil:
+		return 0, errNoAuditClock
+	case *hold == 0:
+		*hold = q.c.Stamp(true)
+		return *hold, nil
 	}
+	return q.c.Stamp(false), nil
 }
 
-// tick returns the wall clock in nanoseconds, or one more than the last
-// value it returned if the clock has not moved on since. The first tick
-// a write takes is held (in *hold and q.staging) until the write ends.
-func (q *auditQueue) tick(hold *uint64) uint64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	t := max(uint64(time.Now().UnixNano()), q.last+1)
-	q.last = t
-	if hold != nil && *hold == 0 {
-		*hold = t
-		if q.staging == nil {
-			q.staging = map[uint64]struct{}{}
-		}
-		q.staging[t] = struct{}{}
-	}
-	return t
-}
-
-// done releases a write's hold once it has ended.
-func (q *auditQueue) done(hold *uint64) {
+// done releases a write's hold once it has ended. A write that holds
+// none (it staged nothing) has nothing to release, with or without a
+// clock.
+func (q auditQueue) done(hold *uint64) {
 	if *hold == 0 {
 		return
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	delete(q.staging, *hold)
+	q.c.Release(*hold)
 	*hold = 0
 }
 
-// floor is AuditLog.PendingFloor.
-func (q *auditQueue) floor() uint64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.last = max(q.last, uint64(time.Now().UnixNano()))
-	f := q.last + 1
-	for t := range q.staging {
-		f = min(f, t)
-	}
-	return f
-}
+// committed tells the clock of a commit that staged entries, which only
+// a store with a clock makes.
+func (q auditQueue) committed() { q.c.Committed() }
 
-// AuditLog is all the audit chain writer (store/audit) gets of the store:
-// the queue of staged entries (Wake, Generation, PendingFloor, Pending)
-// and transactions confined to the audit log's keyspace (View, Update),
-// in which it keeps the chain, its head counter and its checkpoint. The
-// store knows nothing of the chain's protocol; an AuditTxn cannot reach
-// any other record.
+// AuditLog is all the audit chain writer (store/audit) gets of the store
+// besides the clock it lent it (Options.Audit): the staged entries not
+// yet chained (Pending) and transactions confined to the audit log's
+// keyspace (View, Update), in which it keeps the chain, its head counter
+// and its checkpoint. The store knows nothing of the chain's protocol;
+// an AuditTxn cannot reach any other record.
 type AuditLog struct{ s *Store }
 
 // AuditLog returns the audit chain writer's hook.
 func (s *Store) AuditLog() *AuditLog { return &AuditLog{s: s} }
-
-// Wake is signalled (without blocking, coalesced) after every commit
-// that staged audit entries; the chain writer waits on it.
-func (l *AuditLog) Wake() <-chan struct{} { return l.s.queue.wake }
-
-// Generation counts the commits that staged audit entries, each counted
-// after it committed: a scan of the pending entries begun after reading
-// n sees every entry staged by the first n such commits, so the chain
-// writer need not scan again while the count stays n.
-func (l *AuditLog) Generation() uint64 { return l.s.queue.gen.Load() }
-
-// PendingFloor is a key time below which no entry will be staged any
-// more: every write that staged one there has ended. A read of the
-// pending entries begun after PendingFloor returned f sees every entry
-// under f that was committed, so the chain writer, once it has taken
-// them, can start its next read at f (Pending) instead of walking the
-// deleted keys of the entries already chained.
-//
-// With no write in flight it is the wall clock: entries staged from now
-// on get key times from now on, even if the clock steps back (tick never
-// goes below last+1), and the deleted keys of entries staged before, by
-// this process or an earlier one, are not walked again.
-func (l *AuditLog) PendingFloor() uint64 { return l.s.queue.floor() }
 
 // PendingAudit is a staged entry not yet chained.
 type PendingAudit struct {
@@ -222,7 +184,8 @@ type PendingAudit struct {
 }
 
 // Pending returns up to limit (all when limit <= 0) staged entries whose
-// key time is from on (0: all of them; see PendingFloor), oldest first.
+// key time is from on (0: all of them; see store/audit's Queue.Floor),
+// oldest first.
 func (l *AuditLog) Pending(from uint64, limit int) ([]PendingAudit, error) {
 	var out []PendingAudit
 	err := exec{s: l.s}.view(func(txn *badger.Txn) error {

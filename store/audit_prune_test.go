@@ -18,7 +18,7 @@ import (
 func pruned(t *testing.T, n, k int) (*store.Store, []store.AuditEntry, audit.Checkpoint, string) {
 	t.Helper()
 	st, all := storetest.AuditChain(t, n)
-	l, err := audit.Open(st, audit.Options{})
+	l, err := audit.Open(st, storetest.Queue(t, st), audit.Options{})
 	require.NoError(t, err)
 	defer l.Close()
 	dir := t.TempDir()

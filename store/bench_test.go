@@ -11,11 +11,12 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 func benchStore(b *testing.B) *store.Store {
 	b.Helper()
-	st, err := store.Open(b.TempDir(), testRoot, store.Options{})
+	st, err := store.Open(b.TempDir(), testRoot, store.Options{Audit: audit.NewQueue()})
 	if err != nil {
 		b.Fatal(err)
 	}

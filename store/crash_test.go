@@ -35,7 +35,8 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("helper process of TestCrashRecovery")
 	}
 	round := os.Getenv(crashRoundEnv)
-	st, err := store.Open(dir, testRoot, store.Options{})
+	q := audit.NewQueue()
+	st, err := store.Open(dir, testRoot, store.Options{Audit: q})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		os.Exit(2)
@@ -51,7 +52,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		fail("counter", err)
 	}
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, q, audit.Options{})
 	if err != nil {
 		fail("audit open", err)
 	}
@@ -165,7 +166,8 @@ func (a *acknowledged) requireSome(t *testing.T) {
 
 func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool, maxSeq uint64, maxCounter int) {
 	t.Helper()
-	st, err := store.Open(dir, testRoot, store.Options{})
+	q := audit.NewQueue()
+	st, err := store.Open(dir, testRoot, store.Options{Audit: q})
 	require.NoError(t, err, "round %d: store does not open after SIGKILL", round)
 	defer st.Close()
 	for id := range users {
@@ -180,7 +182,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, users map[string]bool
 	}
 	// Opening the log chains what was staged before the kill; every
 	// acknowledged change then has its entry, and the chain verifies.
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, q, audit.Options{})
 	require.NoError(t, err, "round %d: audit log does not open after SIGKILL", round)
 	defer log.Close()
 	entries, err := audit.List(st, 1, 0)

@@ -21,11 +21,13 @@
 //     both, each call its own transaction or joined to a Tx.
 //
 // Audit entries are staged in a Tx (Tx.Audit) with the change they
-// record: that transactional staged append, and the order of staged
-// entries (auditQueue), is all the store does for the audit log. The
-// chain writer in store/audit reaches the staged entries, the wake-up
-// and a transaction confined to the audit log's keyspace through
-// Store.AuditLog; chaining, retention and verification are its own.
+// record, each under a key time asked of the AuditClock the host gave
+// (Options.Audit: store/audit's Queue, which also schedules the chain
+// writer): that transactional staged append is all the store does for
+// the audit log. The chain writer in store/audit reaches the staged
+// entries and a transaction confined to the audit log's keyspace
+// through Store.AuditLog; chaining, retention and verification are its
+// own.
 // Layout migrations run at Open (migration).
 //
 // # Keys

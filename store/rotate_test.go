@@ -14,13 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // fieldStore is a store with sealed fields of every kind: n credentials
 // with a TOTP seed and three signing keys, all under term 1.
 func fieldStore(t *testing.T, n int) (*store.Store, map[string]store.Sealed) {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), testRoot, store.Options{})
+	st, err := store.Open(t.TempDir(), testRoot, store.Options{Audit: audit.NewQueue()})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	old := map[string]store.Sealed{}

@@ -54,6 +54,12 @@ type Options struct {
 	// old. It may cost a system call (the daemon reads the free space
 	// afresh). Nil asks AllowWrite alone.
 	AllowBulkWrite func() error
+	// Audit is the audit writer's scheduling state (a store/audit.Queue,
+	// which the writer is opened with too): it stamps the key time of
+	// every staged audit entry and is told of every commit that staged
+	// one. Nil refuses to stage (tx.Audit().Stage returns ErrInvalid):
+	// a store opened only to read, verify or back up needs none.
+	Audit AuditClock
 }
 
 // Store is accessd's encrypted record store: one Badger database under a
@@ -82,8 +88,9 @@ type Store struct {
 	// emailsShared is what the migration to layout 3 found (EmailsShared).
 	emailsShared []string
 
-	// queue is the audit writer's scheduling state: its wake-up, the
-	// generation of staging commits, and the staging clock (auditQueue).
+	// queue is how writes reach the audit writer's scheduling state
+	// (Options.Audit): the key times of staged entries and their holds,
+	// and the word after a commit that staged some.
 	queue auditQueue
 }
 
@@ -170,7 +177,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	s.signingT = signingKeyTable(s)
 	s.revokedT = revokedTable(s)
 	s.providerT = providerTable(s)
-	s.queue.wake = make(chan struct{}, 1)
+	s.queue = auditQueue{c: opts.Audit}
 	if err := (migration{s}).initMeta(opts.BeforeMigrate); err != nil {
 		_ = s.eng.db.Close()
 		s.eng.db = nil

@@ -39,8 +39,8 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	storetest.Run(t, func(dir string) (*store.Store, error) {
-		return store.Open(dir, testRoot, store.Options{Logger: log})
+	storetest.Run(t, func(dir string, q store.AuditClock) (*store.Store, error) {
+		return store.Open(dir, testRoot, store.Options{Logger: log, Audit: q})
 	})
 	// Nothing the suite stored may reach a log line.
 	for _, secret := range []string{"SECRET-totp-seed", "JBSWY3DPEHPK3PXP", "$argon2id$", "pkcs8-private-key"} {

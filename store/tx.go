@@ -83,7 +83,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	if staged {
 		// Even on an error: the commit may have been written with only
 		// its sync failing, and a staged entry that is there must be
-		// counted (AuditLog.Generation), or the chain writer would skip it
+		// counted (the queue's Generation), or the chain writer would skip it
 		// until its sweep. A wake for nothing costs one read.
 		s.queue.committed()
 	}

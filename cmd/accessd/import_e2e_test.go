@@ -173,7 +173,7 @@ func TestImportFromLerian(t *testing.T) {
 
 	// The store: the password hash is argon2id now, and the application's
 	// secret is held only as its keyed hash.
-	st := openDevStore(t, d)
+	st, _ := openDevStore(t, d)
 	defer st.Close()
 	cred, err := st.Credentials().Get(userID)
 	require.NoError(t, err)

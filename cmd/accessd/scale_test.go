@@ -157,7 +157,7 @@ func scaleDataset(t *testing.T, dir string, p scaleParams) string {
 	r := runAccessd(t, "init", "--dev", "--data-dir", data)
 	require.Equal(t, 0, r.code, r.stderr)
 
-	st := openDevStore(t, data)
+	st, _ := openDevStore(t, data)
 
 	// One real argon2id hash at the default cost, shared by every user: a
 	// million hashes would take hours and measure only argon2.
@@ -541,17 +541,19 @@ func (m *scaleSamples) report(t *testing.T, runs int) {
 }
 
 // openDevStore unseals a --dev data dir's root key with its simulator
-// seed and opens the store, as serve would.
-func openDevStore(t *testing.T, data string) *store.Store {
+// seed and opens the store, as serve would, with the audit queue its
+// audit writer is to be opened with.
+func openDevStore(t *testing.T, data string) (*store.Store, *audit.Queue) {
 	tpm, err := seal.Open(seal.Config{Device: "simulator", SimulatorSeedFile: filepath.Join(data, "seal", "simulator.seed")})
 	require.NoError(t, err)
 	root, _, err := seal.ReadSealedFile(filepath.Join(data, "seal", "root.sealed"), tpm)
 	require.NoError(t, err)
 	require.NoError(t, tpm.Close())
-	st, err := store.Open(filepath.Join(data, "db"), root.Bytes(), store.Options{})
+	q := audit.NewQueue()
+	st, err := store.Open(filepath.Join(data, "db"), root.Bytes(), store.Options{Audit: q})
 	root.Destroy()
 	require.NoError(t, err)
-	return st
+	return st, q
 }
 
 // scaleInProcess measures, over the real service on the cached dataset
@@ -559,9 +561,9 @@ func openDevStore(t *testing.T, data string) *store.Store {
 // grant takes to reach decisions (4), and 16 writers that do not hash
 // against 1 (5), without HTTP in the way.
 func scaleInProcess(t *testing.T, data string, p scaleParams, rounds int) {
-	st := openDevStore(t, data)
+	st, q := openDevStore(t, data)
 	defer st.Close()
-	al, err := audit.Open(st, audit.Options{})
+	al, err := audit.Open(st, q, audit.Options{})
 	require.NoError(t, err)
 	defer al.Close()
 	idx := authz.New()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // AcceptRollback binds this data dir's store to the TPM's rollback counter
@@ -34,7 +35,8 @@ func AcceptRollback(cfg Config, dev bool, keyText []byte, log *slog.Logger) erro
 	if _, err := os.Stat(datadir.DBPath(cfg.DataDir)); err != nil {
 		return fmt.Errorf("daemon: accept rollback: no store at %s: %w", datadir.DBPath(cfg.DataDir), err)
 	}
-	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	q := audit.NewQueue()
+	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log, Audit: q})
 	if errors.Is(err, store.ErrKeyMismatch) {
 		return fmt.Errorf("daemon: the recovery key opens root.recovery but not the store in %s; is this root.recovery from another install? nothing was changed", cfg.DataDir)
 	}
@@ -46,7 +48,7 @@ func AcceptRollback(cfg Config, dev bool, keyText []byte, log *slog.Logger) erro
 		st.Close()
 		return err
 	}
-	v, err := bindChainClose(cfg, st, tpm, store.AuditEntry{Type: "seal.rollback_accept", Actor: "uid:" + strconv.Itoa(os.Getuid()),
+	v, err := bindChainClose(cfg, st, q, tpm, store.AuditEntry{Type: "seal.rollback_accept", Actor: "uid:" + strconv.Itoa(os.Getuid()),
 		Source: "accessd recover --accept-rollback", Target: "store"}, log)
 	tpm.Close()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // Config is what the ceremonies need of accessd.toml, and of the service
@@ -19,9 +20,10 @@ type Config struct {
 	Journal func(log *slog.Logger) func(store.AuditEntry)
 	// Seed creates the default groups and the admin user in a new store,
 	// with the same rules and audit as every later change, and returns
-	// the admin's ID and generated password for one-time display. Init
+	// the admin's ID and generated password for one-time display; q is
+	// the audit queue st was opened with, for its audit writer. Init
 	// needs it; the other ceremonies do not.
-	Seed func(st *store.Store, log *slog.Logger) (adminID string, pw []byte, err error)
+	Seed func(st *store.Store, q *audit.Queue, log *slog.Logger) (adminID string, pw []byte, err error)
 }
 
 // Seal says which TPM holds the root key (seal.device) and which PCRs a

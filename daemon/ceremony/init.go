@@ -15,6 +15,7 @@ import (
 	"github.com/accessd/accessd/daemon/internal/rollback"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
 // InitOptions are init's inputs besides the config.
@@ -129,12 +130,13 @@ func InitLocked(cfg Config, opt InitOptions, dir *datadir.Dir) error {
 		return fmt.Errorf("daemon: create store dir: %w", err)
 	}
 	dir.Track(datadir.DBPath(cfg.DataDir))
-	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: opt.Log})
+	q := audit.NewQueue()
+	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: opt.Log, Audit: q})
 	if err != nil {
 		return fmt.Errorf("daemon: create store: %w", err)
 	}
 	killAtStep("init.store")
-	adminID, pw, err := cfg.Seed(st, opt.Log)
+	adminID, pw, err := cfg.Seed(st, q, opt.Log)
 	if err == nil {
 		killAtStep("init.seeded")
 	}

@@ -59,11 +59,12 @@ func counterGone(tpm *seal.TPM) bool {
 // bindAfterClear binds the store to the rollback counter of tpm (defining
 // it) and chains an audit entry saying recover did it.
 func bindAfterClear(cfg Config, root seal.RootKey, tpm *seal.TPM, log *slog.Logger) error {
-	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	q := audit.NewQueue()
+	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log, Audit: q})
 	if err != nil {
 		return fmt.Errorf("daemon: recover: open store (stop accessd first): %w", err)
 	}
-	v, err := bindChainClose(cfg, st, tpm, store.AuditEntry{Type: "seal.rollback_bind", Actor: "uid:" + strconv.Itoa(os.Getuid()),
+	v, err := bindChainClose(cfg, st, q, tpm, store.AuditEntry{Type: "seal.rollback_bind", Actor: "uid:" + strconv.Itoa(os.Getuid()),
 		Source: "accessd recover", Target: "store",
 		Detail: map[string]string{"reason": "recovered onto a TPM that was cleared or replaced"}}, log)
 	if err != nil {
@@ -94,12 +95,12 @@ func checkAfterRecover(cfg Config, root seal.RootKey, log *slog.Logger) error {
 	return nil
 }
 
-// bindChainClose binds st to c's counter with entry e (bindCounter),
-// chains the entry, and closes st.
-func bindChainClose(cfg Config, st *store.Store, c rollback.Counter, e store.AuditEntry, log *slog.Logger) (uint64, error) {
+// bindChainClose binds st (opened with audit queue q) to c's counter
+// with entry e (bindCounter), chains the entry, and closes st.
+func bindChainClose(cfg Config, st *store.Store, q *audit.Queue, c rollback.Counter, e store.AuditEntry, log *slog.Logger) (uint64, error) {
 	v, err := rollback.Bind(st, c, e)
 	if err == nil {
-		err = chainAudit(cfg, st, log)
+		err = chainAudit(cfg, st, q, log)
 	}
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("daemon: close store: %w", cerr)
@@ -109,8 +110,8 @@ func bindChainClose(cfg Config, st *store.Store, c rollback.Counter, e store.Aud
 
 // chainAudit opens and closes the audit log, which chains what was staged,
 // so `accessctl audit list` shows it from the first start on.
-func chainAudit(cfg Config, st *store.Store, log *slog.Logger) error {
-	al, err := audit.Open(st, audit.Options{Emit: cfg.emit(log), Log: log})
+func chainAudit(cfg Config, st *store.Store, q *audit.Queue, log *slog.Logger) error {
+	al, err := audit.Open(st, q, audit.Options{Emit: cfg.emit(log), Log: log})
 	if err != nil {
 		return err
 	}

@@ -180,7 +180,8 @@ func Restore(cfg Config, opt RestoreOptions) (err error) {
 // it to this TPM's rollback counter (not under --dev) and records the
 // restore in the same transaction.
 func recordRestore(cfg Config, dev bool, counter rollback.Counter, root seal.RootKey, h *backupfile.Header, log *slog.Logger, now func() time.Time) (audit.Result, error) {
-	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log})
+	q := audit.NewQueue()
+	st, err := store.Open(datadir.DBPath(cfg.DataDir), root.Bytes(), store.Options{Logger: log, Audit: q})
 	if err != nil {
 		return audit.Result{}, fmt.Errorf("daemon: open the restored store: %w", err)
 	}
@@ -212,7 +213,7 @@ func recordRestore(cfg Config, dev bool, counter rollback.Counter, root seal.Roo
 	}
 	killAtStep("restore.bound")
 	// Chain the staged entry now, so the restored log verifies with it.
-	al, err := audit.Open(st, audit.Options{Emit: cfg.emit(log), Log: log})
+	al, err := audit.Open(st, q, audit.Options{Emit: cfg.emit(log), Log: log})
 	if err != nil {
 		return res, fmt.Errorf("daemon: audit log: %w", err)
 	}

@@ -56,7 +56,7 @@ func newEnv(t testing.TB, cfg token.Config) *env {
 func newEnvProduct(t testing.TB, cfg token.Config, product string) *env {
 	t.Helper()
 	st := storetest.Open(t)
-	al, err := audit.Open(st, audit.Options{})
+	al, err := audit.Open(st, storetest.Queue(t, st), audit.Options{})
 	require.NoError(t, err)
 	c := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	h, err := credential.NewHasher(credential.HasherOptions{Params: credential.TestParams()})

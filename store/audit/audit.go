@@ -36,6 +36,7 @@ type Options struct {
 // Log is the audit chain's single writer. It is safe for concurrent use.
 type Log struct {
 	st   *store.AuditLog
+	q    *Queue
 	opt  Options
 	in   chan *request
 	sync chan chan error
@@ -46,9 +47,9 @@ type Log struct {
 	headSeq  uint64
 	headHash []byte
 
-	// scanned is the store's AuditLog().Generation when the writer last
-	// found no more pending entries, and floor where its next read starts:
-	// every entry staged below it has been chained (store.AuditLog.PendingFloor).
+	// scanned is the queue's Generation when the writer last found no
+	// more pending entries, and floor where its next read starts: every
+	// entry staged below it has been chained (Queue.Floor).
 	// floor is 0 until that first read and after a failed write, which
 	// makes the next read take them all. Owned by the writer goroutine.
 	scanned uint64
@@ -68,16 +69,20 @@ type request struct {
 	done chan error
 }
 
-// Open starts the writer for st's audit log. Entries staged before a
+// Open starts the writer for st's audit log, scheduled by q: the Queue
+// st was opened with (store.Options.Audit). Entries staged before a
 // crash are chained by the first batch.
-func Open(st Store, opt Options) (*Log, error) {
+func Open(st Store, q *Queue, opt Options) (*Log, error) {
+	if q == nil {
+		return nil, errors.New("audit: open: no queue: give Open the Queue the store was opened with (store.Options.Audit)")
+	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Log{st: st.AuditLog(), opt: opt, in: make(chan *request, maxBatch), sync: make(chan chan error),
+	l := &Log{st: st.AuditLog(), q: q, opt: opt, in: make(chan *request, maxBatch), sync: make(chan chan error),
 		stop: make(chan struct{}), done: make(chan struct{}), pruneBatch: MaxPruneBatch}
 	last, err := lastEntry(l.st)
 	switch {
@@ -169,7 +174,7 @@ func (l *Log) run() {
 			batch = append(batch, r)
 		case c := <-l.sync:
 			syncs = append(syncs, c)
-		case <-l.st.Wake():
+		case <-l.q.Wake():
 		case <-t.C:
 			sweep = true
 		case <-l.stop:
@@ -224,7 +229,7 @@ func (l *Log) answer(batch []*request, err error) {
 // some since the last read (or sweep is set), and from the floor below
 // which all are chained; all (Open, Close, Sync) reads them all.
 func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
-	gen, floor := l.st.Generation(), l.st.PendingFloor()
+	gen, floor := l.q.Generation(), l.q.Floor()
 	scan := sweep || all || l.floor == 0 || gen != l.scanned
 	from := l.floor
 	if all {

@@ -20,7 +20,7 @@ import (
 
 func openLog(t testing.TB, st *store.Store, opt audit.Options) *audit.Log {
 	t.Helper()
-	l, err := audit.Open(st, opt)
+	l, err := audit.Open(st, storetest.Queue(t, st), opt)
 	require.NoError(t, err, "open audit log")
 	t.Cleanup(func() { l.Close() })
 	return l
@@ -89,9 +89,7 @@ func TestStagedConcurrentTx(t *testing.T) {
 		{"frozen clock", func() time.Time { return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := store.Open(t.TempDir(), storetest.RandomRootKey(t), store.Options{Now: tc.now})
-			require.NoError(t, err)
-			t.Cleanup(func() { st.Close() })
+			st := storetest.OpenWith(t, t.TempDir(), storetest.RandomRootKey(t), store.Options{Now: tc.now})
 			log := openLog(t, st, audit.Options{})
 			const writers, each = 50, 3
 			var wg sync.WaitGroup
@@ -141,7 +139,7 @@ func TestStagedBeforeCrashChainedOnOpen(t *testing.T) {
 	t.Parallel()
 	dir, key := t.TempDir(), storetest.RandomRootKey(t)
 	st := storetest.OpenDir(t, dir, key)
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, storetest.Queue(t, st), audit.Options{})
 	require.NoError(t, err)
 	for i := range 3 {
 		require.NoError(t, log.Record(context.Background(), store.AuditEntry{Type: "before", Target: strconv.Itoa(i)}))
@@ -248,7 +246,7 @@ func TestRecordChainsStagedBefore(t *testing.T) {
 func TestClosedLog(t *testing.T) {
 	t.Parallel()
 	st := storetest.Open(t)
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, storetest.Queue(t, st), audit.Options{})
 	require.NoError(t, err)
 	require.NoError(t, log.Record(context.Background(), store.AuditEntry{Type: "x"}))
 	require.NoError(t, log.Close())

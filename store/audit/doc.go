@@ -24,10 +24,14 @@
 // # What the store does, and what this package does
 //
 // The store does the staged append only: Tx.Audit().Stage writes the
-// entry to its queue in the change's transaction, and Store.AuditLog
-// gives this package the queue (its wake-up, generation, floor and
-// pending entries) and transactions confined to the audit log's keys.
-// Everything else is here: the chain's keys ("audit/<seq>",
+// entry to its queue in the change's transaction, under a key time it
+// asks of its store.AuditClock, and Store.AuditLog gives this package the
+// pending entries and transactions confined to the audit log's keys.
+// The writer's scheduling state is here, in Queue, which the host gives
+// both to store.Open (as that clock) and to Open: the clock that orders
+// staged entries, the key times held by writes in flight (Floor), the
+// wake-up after every commit that staged entries and their count.
+// Everything else is here too: the chain's keys ("audit/<seq>",
 // "meta/auditseq", "meta/auditcheckpoint"), sequence numbers and
 // hashes, the rule that only the next sequence number can be chained,
 // checkpoints and their rules, archives, and verification. The store's

@@ -61,12 +61,13 @@ func buildTwoYears() error {
 		return err
 	}
 	c := testkit.NewClock(t0.Add(729 * day))
-	st, err := store.Open(dir, fixture.key, store.Options{Now: c.Now})
+	q := audit.NewQueue()
+	st, err := store.Open(dir, fixture.key, store.Options{Now: c.Now, Audit: q})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	l, err := audit.Open(st, audit.Options{Now: c.Now})
+	l, err := audit.Open(st, q, audit.Options{Now: c.Now})
 	if err != nil {
 		return err
 	}
@@ -114,9 +115,7 @@ func twoYearsCopy(t *testing.T) (string, []byte, *testkit.Clock, []store.AuditEn
 func twoYears(t *testing.T) (*store.Store, *audit.Log, *testkit.Clock, []store.AuditEntry) {
 	t.Helper()
 	dir, key, c, all := twoYearsCopy(t)
-	st, err := store.Open(dir, key, store.Options{Now: c.Now})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenWith(t, dir, key, store.Options{Now: c.Now})
 	l := openLog(t, st, audit.Options{Now: c.Now})
 	return st, l, c, all
 }
@@ -319,9 +318,8 @@ func TestPruneStopped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dbDir, key, c, all := twoYearsCopy(t)
-			st, err := store.Open(dbDir, key, store.Options{Now: c.Now})
-			require.NoError(t, err)
-			l, err := audit.Open(st, audit.Options{Now: c.Now})
+			st := storetest.OpenWith(t, dbDir, key, store.Options{Now: c.Now})
+			l, err := audit.Open(st, storetest.Queue(t, st), audit.Options{Now: c.Now})
 			require.NoError(t, err)
 			dir := filepath.Join(t.TempDir(), "audit-archive")
 			before := c.Now().Add(-400 * day)
@@ -351,9 +349,7 @@ func TestPruneStopped(t *testing.T) {
 			// Restart: a new process opens the store and the log again.
 			require.NoError(t, l.Close())
 			require.NoError(t, st.Close())
-			st, err = store.Open(dbDir, key, store.Options{Now: c.Now})
-			require.NoError(t, err)
-			t.Cleanup(func() { st.Close() })
+			st = storetest.OpenWith(t, dbDir, key, store.Options{Now: c.Now})
 			l = openLog(t, st, audit.Options{Now: c.Now})
 			v, err = audit.Verify(st)
 			require.NoError(t, err)

@@ -18,7 +18,7 @@ import (
 func AuditChain(t testing.TB, n int) (*store.Store, []store.AuditEntry) {
 	t.Helper()
 	st := Open(t)
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, Queue(t, st), audit.Options{})
 	require.NoError(t, err)
 	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 	require.NoError(t, st.Update(func(tx *store.Tx) error {

@@ -84,7 +84,7 @@ func checkConcurrentUniqueCreate(t *testing.T, h *harness) {
 // exactly once.
 func checkConcurrentAudit(t *testing.T, h *harness) {
 	st, _ := h.fresh(t)
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, Queue(t, st), audit.Options{})
 	must(t, "open audit log", err)
 	defer log.Close()
 	const writers, each = 4, 10

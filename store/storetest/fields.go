@@ -89,7 +89,7 @@ func withTerm(s store.Sealed, term byte) store.Sealed {
 // ciphertexts still open, also after a reopen.
 func checkFieldKeyRotation(t *testing.T, h *harness) {
 	dir := t.TempDir()
-	st, err := h.open(dir)
+	st, err := h.open(t, dir)
 	must(t, "open", err)
 	rec := store.SigningKeyRecordKey("k")
 	field := store.FieldSigningKeyPrivate

@@ -21,7 +21,7 @@ import (
 // chain continues where it was.
 func checkReopen(t *testing.T, h *harness) {
 	dir := t.TempDir()
-	st, err := h.open(dir)
+	st, err := h.open(t, dir)
 	must(t, "open", err)
 	u, err := st.Users().Create(store.User{Username: "persisted", Email: "p@example.test", Groups: []string{"g"}})
 	must(t, "create user", err)
@@ -40,7 +40,7 @@ func checkReopen(t *testing.T, h *harness) {
 	must(t, "create family", err)
 	_, err = st.SigningKeys().Create(store.SigningKey{KID: "k", Alg: "EdDSA"})
 	must(t, "create key", err)
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, Queue(t, st), audit.Options{})
 	must(t, "open audit log", err)
 	must(t, "record", log.Record(context.Background(), store.AuditEntry{Type: "t"}))
 	must(t, "close audit log", log.Close())
@@ -74,7 +74,7 @@ func checkReopen(t *testing.T, h *harness) {
 	must(t, "audit after reopen", err)
 	require.Equal(t, uint64(1), last.Seq, "last audit seq after reopen = %d", last.Seq)
 	// The store keeps working after reopen: the next entry continues the chain.
-	log, err = audit.Open(st, audit.Options{})
+	log, err = audit.Open(st, Queue(t, st), audit.Options{})
 	must(t, "reopen audit log", err)
 	defer log.Close()
 	seq, head := log.Head()
@@ -91,7 +91,7 @@ func checkReopen(t *testing.T, h *harness) {
 // any of the distinctive values written, byte for byte.
 func checkEncryptedAtRest(t *testing.T, h *harness) {
 	dir := t.TempDir()
-	st, err := h.open(dir)
+	st, err := h.open(t, dir)
 	must(t, "open", err)
 	secret := []byte("SECRET-totp-seed-7f3a9c1e5b2d4f6a")
 	marks := [][]byte{
@@ -135,7 +135,7 @@ func checkEncryptedAtRest(t *testing.T, h *harness) {
 	must(t, "create app", err)
 	_, err = st.Groups().Create(store.Group{Name: string(marks[4])})
 	must(t, "create group", err)
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, Queue(t, st), audit.Options{})
 	must(t, "open audit log", err)
 	must(t, "record", log.Record(context.Background(), store.AuditEntry{Type: "t", Actor: string(marks[5])}))
 	must(t, "close audit log", log.Close())
@@ -172,7 +172,7 @@ func scanDir(t *testing.T, dir string, marks [][]byte) {
 // closed: every operation after Close reports ErrClosed instead of
 // reaching Badger, and Close is idempotent.
 func checkClosed(t *testing.T, h *harness) {
-	st, err := h.open(t.TempDir())
+	st, err := h.open(t, t.TempDir())
 	must(t, "open", err)
 	must(t, "close", st.Close())
 	must(t, "second close", st.Close())
@@ -190,7 +190,7 @@ func checkClosed(t *testing.T, h *harness) {
 	_, checks["pending"] = st.AuditLog().Pending(0, 0)
 	_, checks["audit last"] = audit.Last(st)
 	checks["audit update"] = st.AuditLog().Update(func(*store.AuditTxn) error { return nil })
-	_, checks["audit open"] = audit.Open(st, audit.Options{})
+	_, checks["audit open"] = audit.Open(st, Queue(t, st), audit.Options{})
 	_, checks["verify"] = audit.Verify(st)
 	checks["backup"] = st.Barrier().Backup(&bytes.Buffer{})
 	for name, err := range checks {

@@ -218,7 +218,7 @@ func checkAudit(t *testing.T, h *harness) {
 	require.Equal(t, uint64(0), res.Entries, "verify of empty log = %+v", res)
 
 	var emitted []uint64
-	log, err := audit.Open(st, audit.Options{Emit: func(e store.AuditEntry) { emitted = append(emitted, e.Seq) }})
+	log, err := audit.Open(st, Queue(t, st), audit.Options{Emit: func(e store.AuditEntry) { emitted = append(emitted, e.Seq) }})
 	must(t, "open audit log", err)
 	defer log.Close()
 	at := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
@@ -316,7 +316,7 @@ func checkAuditStaged(t *testing.T, h *harness) {
 	_, err = audit.Last(st)
 	mustErr(t, "staged entries are not chained by the store", err, store.ErrNotFound)
 
-	log, err := audit.Open(st, audit.Options{})
+	log, err := audit.Open(st, Queue(t, st), audit.Options{})
 	must(t, "open audit log", err)
 	defer log.Close()
 	pending, err = st.AuditLog().Pending(0, 0)

@@ -2,22 +2,24 @@ package storetest
 
 import (
 	"crypto/rand"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 )
 
-// Opener opens the store under test in dir. Calls with the same dir must
-// reach the same data under the same root key, so the suite can close and
-// reopen a store.
-type Opener func(dir string) (*store.Store, error)
+// Opener opens the store under test in dir with q as its audit clock
+// (store.Options.Audit). Calls with the same dir must reach the same data
+// under the same root key, so the suite can close and reopen a store.
+type Opener func(dir string, q store.AuditClock) (*store.Store, error)
 
 // Run runs the whole suite, each part in its own subtest and directory.
 func Run(t *testing.T, open Opener) {
-	h := &harness{open: open}
+	h := &harness{opener: open}
 	for _, c := range suite {
 		t.Run(c.name, func(t *testing.T) { c.run(t, h) })
 	}
@@ -72,12 +74,40 @@ func Open(t testing.TB) *store.Store {
 // reopen a store, as a restart would.
 func OpenDir(t testing.TB, dir string, rootKey []byte) *store.Store {
 	t.Helper()
-	st, err := store.Open(dir, rootKey, store.Options{})
+	return OpenWith(t, dir, rootKey, store.Options{})
+}
+
+// OpenWith is OpenDir with opts; an audit queue of its own (Queue) is
+// put in opts.Audit.
+func OpenWith(t testing.TB, dir string, rootKey []byte, opts store.Options) *store.Store {
+	t.Helper()
+	q := audit.NewQueue()
+	opts.Audit = q
+	st, err := store.Open(dir, rootKey, opts)
 	require.NoError(t, err, "open store")
+	track(t, st, q)
 	t.Cleanup(func() {
 		assert.NoError(t, st.Close(), "close store")
 	})
 	return st
+}
+
+// queues maps each store this package opened to the audit queue it was
+// opened with, until the test that opened it ends.
+var queues sync.Map // *store.Store -> *audit.Queue
+
+func track(t testing.TB, st *store.Store, q *audit.Queue) {
+	queues.Store(st, q)
+	t.Cleanup(func() { queues.Delete(st) })
+}
+
+// Queue returns the audit queue st was opened with (by Open, OpenDir or
+// the suite): the one to open its audit writer with.
+func Queue(t testing.TB, st *store.Store) *audit.Queue {
+	t.Helper()
+	q, ok := queues.Load(st)
+	require.True(t, ok, "storetest.Queue: the store was not opened by storetest")
+	return q.(*audit.Queue)
 }
 
 // RandomRootKey returns a fresh random root key. Tests only.
@@ -89,7 +119,17 @@ func RandomRootKey(t testing.TB) []byte {
 	return k
 }
 
-type harness struct{ open Opener }
+type harness struct{ opener Opener }
+
+// open opens a store in dir with an audit queue of its own (Queue).
+func (h *harness) open(t testing.TB, dir string) (*store.Store, error) {
+	q := audit.NewQueue()
+	st, err := h.opener(dir, q)
+	if err == nil {
+		track(t, st, q)
+	}
+	return st, err
+}
 
 // fresh opens a store in a new directory, closed at cleanup.
 func (h *harness) fresh(t *testing.T) (*store.Store, string) {
@@ -100,7 +140,7 @@ func (h *harness) fresh(t *testing.T) (*store.Store, string) {
 
 func (h *harness) openIn(t *testing.T, dir string) *store.Store {
 	t.Helper()
-	st, err := h.open(dir)
+	st, err := h.open(t, dir)
 	require.NoError(t, err, "open store")
 	t.Cleanup(func() {
 		assert.NoError(t, st.Close(), "close store")

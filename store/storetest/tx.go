@@ -116,7 +116,7 @@ func checkTxAtomicity(t *testing.T, h *harness) {
 		must(t, "login state", err)
 		require.Equal(t, phc, c.PasswordHash, "credential %+v, login state %+v", c, l)
 		require.Equal(t, 1, l.FailedLogins, "credential %+v, login state %+v", c, l)
-		log, err := audit.Open(st, audit.Options{})
+		log, err := audit.Open(st, Queue(t, st), audit.Options{})
 		must(t, "open audit log", err)
 		defer log.Close()
 		must(t, "sync", log.Sync())

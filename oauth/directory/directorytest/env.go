@@ -69,9 +69,12 @@ func Open(t testing.TB, cfg directory.Config, ho credential.HasherOptions, so ..
 	}
 	key := make([]byte, store.RootKeySize)
 	_, _ = rand.Read(key)
-	st, err := store.Open(t.TempDir(), key, append(so, store.Options{})[0])
+	opts := append(so, store.Options{})[0]
+	q := audit.NewQueue()
+	opts.Audit = q
+	st, err := store.Open(t.TempDir(), key, opts)
 	require.NoError(t, err)
-	al, err := audit.Open(st, audit.Options{})
+	al, err := audit.Open(st, q, audit.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { al.Close(); st.Close() })
 	c := testkit.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))

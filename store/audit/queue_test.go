@@ -1,4 +1,4 @@
-package store_test
+package audit_test
 
 import (
 	"sync"
@@ -8,16 +8,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/store"
+	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest"
 )
 
-// TestPendingFloorWaitsForWritesInFlight: the floor under which the
-// audit writer stops reading pending entries never passes an entry of a
-// write that has not ended, even when a later write committed first; a
-// read from the floor then finds the late entry.
-func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
+// TestFloorWaitsForWritesInFlight: the floor under which the writer
+// stops reading pending entries never passes an entry of a write that
+// has not ended, even when a later write committed first; a read from
+// the floor then finds the late entry.
+func TestFloorWaitsForWritesInFlight(t *testing.T) {
 	t.Parallel()
 	st := storetest.Open(t)
+	q := storetest.Queue(t, st)
 	stage := func(typ string) error {
 		return st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: typ}) })
 	}
@@ -41,13 +43,13 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 		})
 	}()
 	<-staged
-	held := st.AuditLog().PendingFloor() // at most the slow write's entry
+	held := q.Floor() // at most the slow write's entry
 	require.NoError(t, stage("fast"))
-	during := st.AuditLog().PendingFloor()
+	during := q.Floor()
 	require.Equal(t, held, during, "floor moved past a write still in flight")
 	let()
 	require.NoError(t, <-done)
-	after := st.AuditLog().PendingFloor()
+	after := q.Floor()
 	require.Greater(t, after, during, "floor stayed after every write ended")
 	p, err := st.AuditLog().Pending(during, 0)
 	require.NoError(t, err)
@@ -61,18 +63,28 @@ func TestPendingFloorWaitsForWritesInFlight(t *testing.T) {
 	require.Empty(t, p, "pending from the floor after every write")
 }
 
-// TestPendingFloorStartsAtTheClock: a store opened afresh reads pending
+// TestFloorStartsAtTheClock: a store opened afresh reads pending
 // entries from the wall clock on, not from the start of the queue, whose
 // chained entries' deleted keys it would walk; an entry staged after
 // that, even with the clock stepped back, still lands above the floor.
-func TestPendingFloorStartsAtTheClock(t *testing.T) {
+func TestFloorStartsAtTheClock(t *testing.T) {
 	t.Parallel()
 	st := storetest.Open(t)
+	q := storetest.Queue(t, st)
 	before := uint64(time.Now().UnixNano())
-	f := st.AuditLog().PendingFloor()
+	f := q.Floor()
 	require.GreaterOrEqual(t, f, before, "floor below the wall clock at the call")
 	require.NoError(t, st.Update(func(tx *store.Tx) error { return tx.Audit().Stage(store.AuditEntry{Type: "late"}) }))
 	p, err := st.AuditLog().Pending(f, 0)
 	require.NoError(t, err)
 	require.Len(t, p, 1, "pending from the floor: the one staged after it")
+}
+
+// TestOpenNeedsTheQueue: the writer is not started without the queue
+// its store stages by, which alone wakes it and tells it where to read.
+func TestOpenNeedsTheQueue(t *testing.T) {
+	t.Parallel()
+	st := storetest.Open(t)
+	_, err := audit.Open(st, nil, audit.Options{})
+	require.ErrorContains(t, err, "no queue")
 }
