@@ -243,21 +243,20 @@ func (s *Groups) editPermissions(a change.Actor, group string, p api.Permission,
 	if err != nil {
 		return api.Group{}, err
 	}
-	// Another tenant's group is missing before anything else is said.
-	if err := s.c.st.View(func(tx *store.Tx) error { _, err := s.tenants.groupIn(tx, a, group, true); return err }); err != nil {
-		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
-	}
-	if err := s.tenants.mayConfer(a, []store.Permission{perm}); err != nil {
-		return api.Group{}, err
-	}
 	typ := "group.grant"
 	if !grant {
 		typ = "group.revoke"
 	}
 	var g store.Group
+	var out api.Group
+	var refused error // the caller may not confer perm: said as is, not as a store error
 	err = s.c.st.Update(func(tx *store.Tx) error {
+		// Another tenant's group is missing before anything else is said.
 		if _, err := s.tenants.groupIn(tx, a, group, true); err != nil {
 			return err
+		}
+		if refused = s.tenants.mayConfer(a, []store.Permission{perm}); refused != nil {
+			return refused
 		}
 		var err error
 		g, err = tx.Groups().Update(group, func(g store.Group) (store.Group, error) {
@@ -273,14 +272,20 @@ func (s *Groups) editPermissions(a change.Actor, group string, p api.Permission,
 		if err != nil {
 			return err
 		}
+		if out, err = s.groupOutIn(tx, a, g); err != nil {
+			return err
+		}
 		return tx.Audit().Stage(s.c.entry(a, typ, "group:"+group, "ok",
 			map[string]string{"product": perm.Product, "resource": perm.Resource, "action": perm.Action}))
 	})
+	if refused != nil {
+		return api.Group{}, refused
+	}
 	if err != nil {
 		return api.Group{}, storeErr(fmt.Sprintf("group %q", group), err)
 	}
 	s.c.RefreshGroup(g.Name)
-	return s.groupOut(a, g)
+	return out, nil
 }
 
 // ResolveMember finds the member a "user:X", "app:X" or bare X names.
@@ -367,48 +372,68 @@ func (s *Groups) Members(group string) ([]api.Member, error) {
 
 // MembersFor is Members for the caller a: only its tenant's members.
 func (s *Groups) MembersFor(a change.Actor, group string) ([]api.Member, error) {
-	out := []api.Member{}
+	var out []api.Member
 	err := s.c.st.View(func(tx *store.Tx) error {
-		if _, err := s.tenants.groupIn(tx, a, group, false); err != nil {
-			return err
-		}
-		sc, err := s.tenants.scopeOf(tx, a)
-		if err != nil {
-			return err
-		}
-		ms, err := tx.Groups().Members(group)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			v := api.Member{Kind: m.Kind, ID: m.ID}
-			tenant := ""
-			switch m.Kind {
-			case store.MemberUser:
-				if u, err := tx.Users().Get(m.ID); err == nil {
-					v.Name, tenant = u.Username, u.TenantID
-				}
-			case store.MemberApp:
-				if ap, err := tx.Applications().Get(m.ID); err == nil {
-					v.Name, tenant = ap.ClientID, ap.TenantID
-				}
-			}
-			if !sc.sees(tenant) {
-				continue
-			}
-			out = append(out, v)
-		}
-		return nil
+		var err error
+		out, err = s.membersIn(tx, a, group)
+		return err
 	})
 	return out, storeErr(fmt.Sprintf("members of group %q", group), err)
+}
+
+// membersIn is MembersFor inside tx.
+func (s *Groups) membersIn(tx *store.Tx, a change.Actor, group string) ([]api.Member, error) {
+	out := []api.Member{}
+	if _, err := s.tenants.groupIn(tx, a, group, false); err != nil {
+		return nil, err
+	}
+	sc, err := s.tenants.scopeOf(tx, a)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := tx.Groups().Members(group)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		v := api.Member{Kind: m.Kind, ID: m.ID}
+		tenant := ""
+		switch m.Kind {
+		case store.MemberUser:
+			if u, err := tx.Users().Get(m.ID); err == nil {
+				v.Name, tenant = u.Username, u.TenantID
+			}
+		case store.MemberApp:
+			if ap, err := tx.Applications().Get(m.ID); err == nil {
+				v.Name, tenant = ap.ClientID, ap.TenantID
+			}
+		}
+		if !sc.sees(tenant) {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // groupOut is a group as the API answers it: with the usernames of its
 // user members (Lerian's GroupResponse.users), from the member index.
 func (s *Groups) groupOut(a change.Actor, g store.Group) (api.Group, error) {
+	var v api.Group
+	err := s.c.st.View(func(tx *store.Tx) error {
+		var err error
+		v, err = s.groupOutIn(tx, a, g)
+		return err
+	})
+	return v, storeErr(fmt.Sprintf("members of group %q", g.Name), err)
+}
+
+// groupOutIn is groupOut inside tx: a change answers from the transaction
+// that made it instead of reading again after its commit.
+func (s *Groups) groupOutIn(tx *store.Tx, a change.Actor, g store.Group) (api.Group, error) {
 	v := groupView(g)
 	v.Users = []string{}
-	ms, err := s.MembersFor(a, g.Name)
+	ms, err := s.membersIn(tx, a, g.Name)
 	if err != nil {
 		return api.Group{}, err
 	}
