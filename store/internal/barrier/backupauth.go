@@ -37,7 +37,7 @@ func CheckBackupTag(rootKey, header, tag []byte) error {
 		return err
 	}
 	if !hmac.Equal(want, tag) {
-		return fmt.Errorf("%w: %s", ErrBadBackup, "the header does not authenticate under this root key (altered, or its parts come from different backups)")
+		return BadBackup("the header does not authenticate under this root key (altered, or its parts come from different backups)", nil)
 	}
 	return nil
 }
