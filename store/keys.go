@@ -15,8 +15,13 @@ const RootKeySize = barrier.RootKeySize
 // Sealed is a field encrypted with AES-256-GCM under a term of the store's
 // field keyring and bound to one record and one field name. It is stored
 // as is inside the record's encoding (JSON base64); String and GoString
-// describe it without ever exposing bytes. See barrier.Sealed for its
-// layout.
+// describe it without ever exposing bytes, so a Sealed in a log line or a
+// %v of its record shows only its term and length.
+//
+// Layout: version (1 byte, 1) || term (uint32, big endian) || nonce (12
+// bytes) || GCM ciphertext and tag. The AAD is the 5-byte header, then the
+// record key, a NUL and the field name: a ciphertext copied to another
+// record or field, or relabelled with another term, does not open.
 type Sealed = barrier.Sealed
 
 // BackupTagSize is the length of a BackupTag.
