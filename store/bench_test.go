@@ -151,9 +151,9 @@ func BenchmarkBareBadgerSyncCommit(b *testing.B) {
 // at a time, as the admin socket does a permission grant: the group
 // updated through its repository and its audit entry staged, in one
 // durable transaction. A lone writer must not wait for other commits to
-// gather (groupSync), so its p50 is reported next to the p50 of a bare
-// Badger commit with SyncWrites measured in the same run on the same file
-// system, and the ratio of the two ("x-bare").
+// gather (the engine's group sync), so its p50 is reported next to the
+// p50 of a bare Badger commit with SyncWrites measured in the same run
+// on the same file system, and the ratio of the two ("x-bare").
 func BenchmarkSequentialRecordWrite(b *testing.B) {
 	st := benchStore(b)
 	if _, err := st.Groups().Create(store.Group{Name: "bench"}); err != nil {

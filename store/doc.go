@@ -5,18 +5,21 @@
 //
 // # Layout
 //
-// Three layers, each a type of its own:
+// Three layers, the lower two packages of their own:
 //
-//   - the engine (engine, durable.go): the Badger database, the close
-//     lock, the write gates (Options.AllowWrite, AllowBulkWrite) and the
-//     group sync that answers a commit only once it is on stable
-//     storage. A lone committer syncs at once; a sync gathers only while
-//     other commits are in flight, at most 10 ms (groupSync).
-//   - the barrier (barrier, keys.go, records.go, rotate.go, backup*.go):
-//     the keys derived from the root key, the record MACs, sealed fields,
-//     field-key rotation and the backup stream's crypto. Its consumers
-//     reach it through Store.Barrier; Sum, the pepper, stays on Store
-//     because every keyed hash of a secret takes the store as its Pepper.
+//   - the engine (store/internal/engine): the Badger database, the close
+//     lock, the write gates (Options.AllowWrite, AllowBulkWrite), the
+//     retry loop of optimistic transactions and the group sync that
+//     answers a commit only once it is on stable storage. A lone
+//     committer syncs at once; a sync gathers only while other commits
+//     are in flight, at most 10 ms.
+//   - the barrier (store/internal/barrier): the keys derived from the
+//     root key, the record MACs, sealed fields and the field keyring,
+//     the backup stream's crypto and the container tag. Its consumers
+//     reach it through Store.Barrier (keys.go), which also walks the
+//     records for a field-key rotation (rotate.go); Sum, the pepper,
+//     stays on Store because every keyed hash of a secret takes the
+//     store as its Pepper.
 //   - the repositories (table.go and one file per kind of record) over
 //     both, each call its own transaction or joined to a Tx.
 //
@@ -33,21 +36,11 @@
 // # Keys
 //
 // The store is handed the 32-byte root key and never learns how it was
-// unsealed. It derives, with HKDF-SHA-256 and no salt:
-//
-//	HKDF(root, "badger")  Badger's master key: every table, memtable log and
-//	                      value-log entry on disk is AES-256 encrypted
-//	HKDF(root, "fields")  the field keyring: term n's key is
-//	                      HKDF(fields, "accessd fields term <n>")
-//	HKDF(root, "backup")  the backup key; each stream derives its own key
-//	                      from it and a random salt
-//	HKDF(root, "records") the HMAC-SHA-256 key that makes every stored
-//	                      value tamper-evident and bound to its key
-//
-// Open keeps no copy of the root key. Close clears the derived keys. That
-// is best-effort: the Go runtime may have copied bytes while moving
-// memory, AES key schedules live inside crypto/aes out of reach, and
-// Badger holds its own data keys until they are collected.
+// unsealed; the barrier derives Badger's master key, the field keyring,
+// the backup key, the record MAC key and the pepper from it with
+// HKDF-SHA-256 (the labels are in the barrier's documentation). Open
+// keeps no copy of the root key. Close clears the derived keys, as far as
+// Go lets it.
 //
 // # Secret fields
 //
@@ -77,7 +70,7 @@
 // bumps on each write. Updates are read-modify-write closures
 // (UserRepo.Update): a stale Version yields ErrConflict, and a transaction
 // that loses to a concurrent writer is retried on fresh data. Writes are
-// fsynced before they return (durable.go: concurrent commits share one
+// fsynced before they return (the engine: concurrent commits share one
 // sync of Badger's logs): an acknowledged write survives
 // a crash of the process or the host.
 //

@@ -1,15 +1,21 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/accessd/accessd/store/internal/barrier"
+	"github.com/accessd/accessd/store/internal/engine"
+)
 
 // Sentinel errors are part of the store's contract: callers (the Identity
 // and token layers, and through them the HTTP edge) branch on them with
 // errors.Is, never on message text. Every error the store returns wraps at
-// most one of them.
+// most one of them. Those that the engine or the barrier report are
+// theirs, under the same names.
 var (
 	// ErrNotFound says the record (or the index entry naming it) does not
 	// exist, so callers can answer "no such user" without guessing.
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = barrier.ErrNotFound
 
 	// ErrExists says a record with the same ID, or a unique index value
 	// (username, client ID, refresh-token hash, audit sequence), is already
@@ -19,34 +25,34 @@ var (
 	// ErrConflict says an update lost a race: the version the caller based
 	// its change on is stale, or the retries on concurrent writers ran
 	// out. Re-read and try again.
-	ErrConflict = errors.New("store: conflict")
+	ErrConflict = engine.ErrConflict
 
 	// ErrInvalid says a record or argument breaks a structural rule of the
 	// store (empty ID, NUL byte in a key, changed ID on update) and would
 	// never succeed as given.
-	ErrInvalid = errors.New("store: invalid")
+	ErrInvalid = barrier.ErrInvalid
 
 	// ErrClosed says the store was used after Close, which would otherwise
 	// panic inside Badger.
-	ErrClosed = errors.New("store: closed")
+	ErrClosed = engine.ErrClosed
 
 	// ErrKeyMismatch says the root key handed to Open is not the one the
 	// data directory was created with, so nothing can be decrypted.
-	ErrKeyMismatch = errors.New("store: root key does not match this store")
+	ErrKeyMismatch = engine.ErrKeyMismatch
 
 	// ErrSealedField says a sealed field failed to open: it was corrupted,
 	// moved to another record or field, or made under an unknown key term.
-	ErrSealedField = errors.New("store: sealed field cannot be opened")
+	ErrSealedField = barrier.ErrSealedField
 
 	// ErrCorrupt says a stored value failed its integrity check: the data
 	// directory was tampered with or damaged. The daemon should stop
 	// trusting the store and restore from a backup.
-	ErrCorrupt = errors.New("store: stored record failed its integrity check")
+	ErrCorrupt = barrier.ErrCorrupt
 
 	// ErrBadBackup says a backup stream was tampered with, truncated, made
 	// under another root key, or is not a backup at all. Nothing was
 	// restored.
-	ErrBadBackup = errors.New("store: backup stream is corrupt, truncated or under another key")
+	ErrBadBackup = barrier.ErrBadBackup
 
 	// ErrTooNew says the store was written by a newer accessd whose
 	// layout this build cannot read; nothing was changed.

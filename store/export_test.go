@@ -25,18 +25,18 @@ func AuditPutForTest(s *Store, seq uint64, e AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	return s.eng.db.Update(func(txn *badger.Txn) error { return s.keys.mac.put(txn, auditKey(seq), val) })
+	return s.eng.DB().Update(func(txn *badger.Txn) error { return s.keys.mac.put(txn, auditKey(seq), val) })
 }
 
 // AuditDeleteForTest removes audit entry seq.
 func AuditDeleteForTest(s *Store, seq uint64) error {
-	return s.eng.db.Update(func(txn *badger.Txn) error { return txn.Delete(auditKey(seq)) })
+	return s.eng.DB().Update(func(txn *badger.Txn) error { return txn.Delete(auditKey(seq)) })
 }
 
 // AuditFlipForTest flips one bit of byte i of audit entry seq as stored
 // (value and MAC), without the MAC key: damage or tampering on disk.
 func AuditFlipForTest(s *Store, seq uint64, i int) error {
-	return s.eng.db.Update(func(txn *badger.Txn) error {
+	return s.eng.DB().Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(auditKey(seq))
 		if err != nil {
 			return err
@@ -53,7 +53,7 @@ func AuditFlipForTest(s *Store, seq uint64, i int) error {
 // AuditRawLenForTest returns the stored length of audit entry seq.
 func AuditRawLenForTest(s *Store, seq uint64) (int, error) {
 	n := 0
-	err := s.eng.db.View(func(txn *badger.Txn) error {
+	err := s.eng.DB().View(func(txn *badger.Txn) error {
 		item, err := txn.Get(auditKey(seq))
 		if err != nil {
 			return err
@@ -72,18 +72,18 @@ func AuditCheckpointPutForTest(s *Store, cp any) error {
 	if err != nil {
 		return err
 	}
-	return s.eng.db.Update(func(txn *badger.Txn) error { return s.keys.mac.put(txn, metaAuditCheckpoint, val) })
+	return s.eng.DB().Update(func(txn *badger.Txn) error { return s.keys.mac.put(txn, metaAuditCheckpoint, val) })
 }
 
 // AuditCheckpointDeleteForTest removes the audit checkpoint.
 func AuditCheckpointDeleteForTest(s *Store) error {
-	return s.eng.db.Update(func(txn *badger.Txn) error { return txn.Delete(metaAuditCheckpoint) })
+	return s.eng.DB().Update(func(txn *badger.Txn) error { return txn.Delete(metaAuditCheckpoint) })
 }
 
 // AuditCheckpointFlipForTest flips one bit of the stored checkpoint
 // without the MAC key.
 func AuditCheckpointFlipForTest(s *Store, i int) error {
-	return s.eng.db.Update(func(txn *badger.Txn) error {
+	return s.eng.DB().Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(metaAuditCheckpoint)
 		if err != nil {
 			return err

@@ -1,44 +1,16 @@
 package store
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
-	"io"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/accessd/accessd/store/internal/barrier"
 )
 
 // RootKeySize is the length of the root key Open, Restore and the keyring
 // expect: 32 bytes of uniform randomness from the sealer.
-const RootKeySize = 32
-
-// Labels of the HKDF-SHA-256 derivations from the root key (DESIGN.md §2).
-// Changing any of them makes every existing store unreadable.
-const (
-	infoBadger     = "badger"
-	infoFields     = "fields"
-	infoBackup     = "backup"
-	infoRecords    = "records"
-	infoPepper     = "pepper"
-	infoFieldTerm  = "accessd fields term "
-	infoBackupData = "accessd backup stream v1"
-)
-
-// derive returns HKDF-SHA-256(secret, salt, info) truncated to 32 bytes.
-// The caller owns the result and clears it.
-func derive(secret, salt []byte, info string) ([]byte, error) {
-	k, err := hkdf.Key(sha256.New, secret, salt, info, 32)
-	if err != nil {
-		return nil, fmt.Errorf("store: derive key: %w", err)
-	}
-	return k, nil
-}
+const RootKeySize = barrier.RootKeySize
 
 // Sealed is a field encrypted with AES-256-GCM under a term of the store's
 // field keyring and bound to one record and one field name. It is stored
@@ -50,158 +22,143 @@ func derive(secret, salt []byte, info string) ([]byte, error) {
 // bytes) || GCM ciphertext and tag. The AAD is the 5-byte header, then the
 // record key, a NUL and the field name: a ciphertext copied to another
 // record or field, or relabelled with another term, does not open.
-type Sealed []byte
+type Sealed = barrier.Sealed
 
-const (
-	sealedVersion   = 1
-	sealedHeaderLen = 1 + 4
-	gcmNonceLen     = 12
-	gcmTagLen       = 16
-	sealedMinLen    = sealedHeaderLen + gcmNonceLen + gcmTagLen
-)
+// BackupTagSize is the length of a BackupTag.
+const BackupTagSize = barrier.BackupTagSize
 
-// Term reports the keyring term the field was sealed under, or 0 when the
-// bytes are not a well-formed sealed field; rotation tooling uses it to
-// find fields still under an old term.
-func (s Sealed) Term() uint32 {
-	if len(s) < sealedMinLen || s[0] != sealedVersion {
-		return 0
+// keys is the barrier as the repositories hold it: the key material
+// derived from the root key at Open (cleared at Close), its record MACs
+// and its field keyring.
+type keys struct {
+	b      *barrier.Barrier
+	mac    recordMAC
+	fields *barrier.Keyring
+}
+
+func newKeys(b *barrier.Barrier) keys {
+	return keys{b: b, mac: recordMAC{b.Records()}, fields: b.Fields()}
+}
+
+// recordMAC is the barrier's record MACs under the verbs the
+// repositories use: every value the store puts carries the MAC of its
+// key and value, every value it reads is checked (ErrCorrupt).
+type recordMAC struct{ r *barrier.Records }
+
+func (m recordMAC) put(txn *badger.Txn, key, val []byte) error { return m.r.Put(txn, key, val) }
+
+func (m recordMAC) get(txn *badger.Txn, key []byte) ([]byte, error) { return m.r.Get(txn, key) }
+
+func (m recordMAC) value(item *badger.Item) ([]byte, error) { return m.r.Value(item) }
+
+func (m recordMAC) getUint64(txn *badger.Txn, key []byte) (uint64, error) {
+	return m.r.GetUint64(txn, key)
+}
+
+func (m recordMAC) putUint64(txn *badger.Txn, key []byte, v uint64) error {
+	return m.r.PutUint64(txn, key, v)
+}
+
+func (m recordMAC) uint64OrZero(txn *badger.Txn, key []byte) (uint64, error) {
+	return m.r.Uint64OrZero(txn, key)
+}
+
+// Barrier is the store's cryptographic barrier as its consumers reach
+// it: sealed fields, the field-key terms and their rotation, and the tag
+// of a backup's container. Get it with Store.Barrier.
+type Barrier struct{ s *Store }
+
+// Barrier returns the store's barrier.
+func (s *Store) Barrier() Barrier { return Barrier{s} }
+
+// SealField encrypts plaintext under the active field-key term, bound to
+// recordKey and field (see Sealed). Use the record-key helpers
+// (UserRecordKey, SigningKeyRecordKey, ...) so that the binding matches
+// the record the value is stored in. The caller clears plaintext.
+func (b Barrier) SealField(recordKey, field string, plaintext []byte) (Sealed, error) {
+	s := b.s
+	if err := s.eng.Acquire(); err != nil {
+		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
 	}
-	return binary.BigEndian.Uint32(s[1:5])
-}
-
-// String describes the field without its bytes so that a Sealed reaching a
-// formatter never prints ciphertext or anything derived from it.
-func (s Sealed) String() string {
-	if len(s) == 0 {
-		return "store.Sealed(empty)"
-	}
-	return "store.Sealed(term " + strconv.FormatUint(uint64(s.Term()), 10) + ", " + strconv.Itoa(len(s)) + " bytes)"
-}
-
-// GoString is String for %#v, which would otherwise dump the bytes.
-func (s Sealed) GoString() string { return s.String() }
-
-// keyring holds the field keys. Every term key is derived on demand from
-// base = HKDF(root, "fields") as HKDF(base, "accessd fields term <n>"), so
-// nothing but the active term number has to be stored, and any old term
-// can be re-derived to open old ciphertexts.
-type keyring struct {
-	mu      sync.Mutex
-	base    []byte                 // cleared by wipe
-	aeads   map[uint32]cipher.AEAD // expanded AES schedules; not clearable, dropped on wipe
-	active  atomic.Uint32          // term used by seal
-	retired atomic.Uint32          // this term and all below open nothing (RotateFields)
-	rand    io.Reader              // nonces
-}
-
-func newKeyring(root []byte, rand io.Reader) (*keyring, error) {
-	base, err := derive(root, nil, infoFields)
+	defer s.eng.Release()
+	out, err := s.keys.fields.Seal(recordKey, field, plaintext)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
 	}
-	return &keyring{base: base, aeads: make(map[uint32]cipher.AEAD), rand: rand}, nil
+	return out, nil
 }
 
-// aead returns the cipher of a term, deriving it on first use. The derived
-// 32 bytes are cleared once the AES schedule is built.
-func (k *keyring) aead(term uint32) (cipher.AEAD, error) {
-	if term == 0 || term > k.active.Load() {
-		return nil, fmt.Errorf("unknown key term %d: %w", term, ErrSealedField)
+// OpenField decrypts a field sealed for recordKey and field under any term
+// up to the active one. Failures wrap ErrSealedField. The caller owns the
+// plaintext and should clear it after use.
+func (b Barrier) OpenField(recordKey, field string, sealed Sealed) ([]byte, error) {
+	s := b.s
+	if err := s.eng.Acquire(); err != nil {
+		return nil, fmt.Errorf("store: open field %q: %w", field, err)
 	}
-	if term <= k.retired.Load() {
-		return nil, retiredTermError(term)
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.base == nil {
-		return nil, ErrClosed
-	}
-	if a, ok := k.aeads[term]; ok {
-		return a, nil
-	}
-	tk, err := derive(k.base, nil, infoFieldTerm+strconv.FormatUint(uint64(term), 10))
+	defer s.eng.Release()
+	out, err := s.keys.fields.Open(recordKey, field, sealed)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: open field %q: %w", field, err)
 	}
-	defer clear(tk)
-	block, err := aes.NewCipher(tk)
-	if err != nil {
-		return nil, fmt.Errorf("store: field cipher: %w", err)
-	}
-	a, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("store: field cipher: %w", err)
-	}
-	k.aeads[term] = a
-	return a, nil
+	return out, nil
 }
 
-// wipe clears the base key and forgets the ciphers. Best-effort: the AES
-// key schedules inside crypto/aes cannot be zeroed from outside and are
-// left to the garbage collector.
-func (k *keyring) wipe() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	clear(k.base)
-	k.base = nil
-	clear(k.aeads)
-}
+// FieldKeyTerm reports the active field-key term, for status and for
+// tooling that reseals fields still under older terms.
+func (b Barrier) FieldKeyTerm() uint32 { return b.s.keys.fields.Active() }
 
-// fieldAAD binds a ciphertext to its header, record and field.
-func fieldAAD(header []byte, recordKey, field string) []byte {
-	aad := make([]byte, 0, len(header)+len(recordKey)+1+len(field))
-	aad = append(aad, header...)
-	aad = append(aad, recordKey...)
-	aad = append(aad, 0)
-	return append(aad, field...)
-}
+// RetiredFieldTerm reports the highest retired field-key term (0: none).
+func (b Barrier) RetiredFieldTerm() uint32 { return b.s.keys.fields.Retired() }
 
-func checkFieldNames(recordKey, field string) error {
-	if recordKey == "" || field == "" {
-		return fmt.Errorf("%w: empty record key or field name", ErrInvalid)
+// RotateFieldKey moves new seals to the next key term and returns it.
+// Fields sealed under older terms still open; rewrite them (OpenField then
+// SealField) to retire an old term's exposure.
+func (b Barrier) RotateFieldKey() (uint32, error) {
+	s := b.s
+	if err := s.eng.Acquire(); err != nil {
+		return 0, fmt.Errorf("store: rotate field key: %w", err)
 	}
-	if strings.IndexByte(recordKey, 0) >= 0 || strings.IndexByte(field, 0) >= 0 {
-		return fmt.Errorf("%w: NUL in record key or field name", ErrInvalid)
-	}
-	return nil
-}
-
-func (k *keyring) seal(recordKey, field string, plaintext []byte) (Sealed, error) {
-	if err := checkFieldNames(recordKey, field); err != nil {
-		return nil, err
-	}
-	term := k.active.Load()
-	a, err := k.aead(term)
+	defer s.eng.Release()
+	var next uint32
+	err := s.eng.Retry(func(txn *badger.Txn) error {
+		t, err := s.keys.mac.getUint64(txn, metaFieldTerm)
+		if err != nil {
+			return err
+		}
+		if t >= 1<<32-1 {
+			return fmt.Errorf("%w: field key terms exhausted", ErrInvalid)
+		}
+		next = uint32(t + 1)
+		return s.keys.mac.putUint64(txn, metaFieldTerm, uint64(next))
+	})
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("store: rotate field key: %w", err)
 	}
-	out := make([]byte, sealedHeaderLen+gcmNonceLen, sealedMinLen+len(plaintext))
-	out[0] = sealedVersion
-	binary.BigEndian.PutUint32(out[1:5], term)
-	if _, err := io.ReadFull(k.rand, out[sealedHeaderLen:]); err != nil {
-		return nil, fmt.Errorf("nonce: %w", err)
-	}
-	nonce := out[sealedHeaderLen:]
-	out = a.Seal(out, nonce, plaintext, fieldAAD(out[:sealedHeaderLen], recordKey, field))
-	return Sealed(out), nil
+	s.keys.fields.Advance(next)
+	return next, nil
 }
 
-func (k *keyring) open(recordKey, field string, s Sealed) ([]byte, error) {
-	if err := checkFieldNames(recordKey, field); err != nil {
-		return nil, err
+// BackupTag returns HMAC-SHA-256 of header under a key derived from the
+// store's backup key, so that whoever wraps a backup stream in a header
+// can have restore check the header under the same root key.
+func (b Barrier) BackupTag(header []byte) ([]byte, error) {
+	s := b.s
+	if err := s.eng.Acquire(); err != nil {
+		return nil, fmt.Errorf("store: backup tag: %w", err)
 	}
-	if len(s) < sealedMinLen || s[0] != sealedVersion {
-		return nil, fmt.Errorf("malformed: %w", ErrSealedField)
-	}
-	a, err := k.aead(binary.BigEndian.Uint32(s[1:5]))
-	if err != nil {
-		return nil, err
-	}
-	nonce := s[sealedHeaderLen : sealedHeaderLen+gcmNonceLen]
-	pt, err := a.Open(nil, nonce, s[sealedHeaderLen+gcmNonceLen:], fieldAAD(s[:sealedHeaderLen], recordKey, field))
-	if err != nil {
-		return nil, fmt.Errorf("authentication failed: %w", ErrSealedField)
-	}
-	return pt, nil
+	defer s.eng.Release()
+	return s.keys.b.BackupTag(header)
+}
+
+// CheckBackupTag checks a BackupTag with the root key, before or without
+// opening a store; a mismatch wraps ErrBadBackup.
+func CheckBackupTag(rootKey, header, tag []byte) error {
+	return barrier.CheckBackupTag(rootKey, header, tag)
+}
+
+// BackupTagFor is BackupTag computed from the root key, for a caller that
+// wraps a backup before the store is open (Options.BeforeMigrate).
+func BackupTagFor(rootKey, header []byte) ([]byte, error) {
+	return barrier.BackupTagFor(rootKey, header)
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/store/internal/barrier"
 )
 
 // TestMemberIndexTampered: a member index entry that fails its MAC, or
@@ -19,14 +21,14 @@ func TestMemberIndexTampered(t *testing.T) {
 	require.NoError(t, err)
 	key := memberKey("g", MemberUser, u.ID)
 	stored := rawGet(t, s, key)
-	macPut := func(k, v []byte) []byte { return s.keys.mac.seal(k, v) }
+	macPut := func(k, v []byte) []byte { return s.keys.mac.r.Seal(k, v) }
 	tests := []struct {
 		name       string
 		key, value []byte
 	}{
 		{"flipped value", key, flipAt(stored, 0)},
 		{"flipped tag", key, flipAt(stored, len(stored)-1)},
-		{"tag stripped", key, stored[:len(stored)-recordTagLen]},
+		{"tag stripped", key, stored[:len(stored)-barrier.RecordTagLen]},
 		{"value of another key", key, rawGet(t, s, usernameKey("m"))},
 		{"valid MAC, other member", key, macPut(key, []byte("someone-else"))},
 		{"valid MAC, no kind separator", append(memberPrefix("g"), "user"+u.ID...), macPut(append(memberPrefix("g"), "user"+u.ID...), []byte(u.ID))},
@@ -35,7 +37,7 @@ func TestMemberIndexTampered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			orig, had := func() ([]byte, bool) {
 				var out []byte
-				err := s.eng.db.View(func(txn *badger.Txn) error {
+				err := s.eng.DB().View(func(txn *badger.Txn) error {
 					item, err := txn.Get(tc.key)
 					if err != nil {
 						return err
@@ -49,7 +51,7 @@ func TestMemberIndexTampered(t *testing.T) {
 				if had {
 					rawSet(t, s, tc.key, orig)
 				} else {
-					require.NoError(t, s.eng.db.Update(func(txn *badger.Txn) error { return txn.Delete(tc.key) }))
+					require.NoError(t, s.eng.DB().Update(func(txn *badger.Txn) error { return txn.Delete(tc.key) }))
 				}
 			}()
 			rawSet(t, s, tc.key, tc.value)

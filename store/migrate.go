@@ -60,7 +60,7 @@ func (m migration) migrate(from uint64) error {
 			return err
 		}
 	}
-	return m.s.eng.retry(func(txn *badger.Txn) error {
+	return m.s.eng.Retry(func(txn *badger.Txn) error {
 		return m.s.keys.mac.putUint64(txn, metaFormat, formatVersion)
 	})
 }
@@ -72,7 +72,7 @@ func (m migration) batches(prefix []byte, fn func(txn *badger.Txn, key, val []by
 	for {
 		n := 0
 		var last []byte
-		err := m.s.eng.retry(func(txn *badger.Txn) error {
+		err := m.s.eng.Retry(func(txn *badger.Txn) error {
 			n, last = 0, nil
 			opts := badger.DefaultIteratorOptions
 			opts.Prefix = prefix
@@ -143,11 +143,11 @@ func (m migration) migrateUsersV1() error {
 			if len(old.MFA.TOTPSeed) > 0 {
 				// Re-seal to the credential record: the binding names the
 				// record a field lives in.
-				seed, err := m.s.keys.fields.open(UserRecordKey(u.ID), "mfa.totpSeed", old.MFA.TOTPSeed)
+				seed, err := m.s.keys.fields.Open(UserRecordKey(u.ID), "mfa.totpSeed", old.MFA.TOTPSeed)
 				if err != nil {
 					return err
 				}
-				c.TOTPSeed, err = m.s.keys.fields.seal(CredentialRecordKey(u.ID), FieldTOTPSeed, seed)
+				c.TOTPSeed, err = m.s.keys.fields.Seal(CredentialRecordKey(u.ID), FieldTOTPSeed, seed)
 				clear(seed)
 				if err != nil {
 					return err

@@ -30,7 +30,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 		s, err := Open(dir, goldenRoot, Options{})
 		require.NoError(t, err)
 		defer s.Close()
-		err = s.eng.db.Update(func(txn *badger.Txn) error {
+		err = s.eng.DB().Update(func(txn *badger.Txn) error {
 			v2User(t, s, txn, "u-1", "ana", "ana@example.test")
 			v2User(t, s, txn, "u-2", "bia", "Shared@Example.test")
 			v2User(t, s, txn, "u-3", "caio", "shared@example.TEST")
@@ -75,7 +75,7 @@ func TestMigrateEmailsV2(t *testing.T) {
 		require.NoError(t, err, "username eva@example.test")
 		require.Equal(t, "u-5", u.ID, "username eva@example.test = %q; want u-5", u.ID)
 		var marks []string
-		err = s.eng.db.View(func(txn *badger.Txn) error {
+		err = s.eng.DB().View(func(txn *badger.Txn) error {
 			opts := badger.DefaultIteratorOptions
 			opts.Prefix = []byte("idx/emailshared/")
 			it := txn.NewIterator(opts)

@@ -14,6 +14,9 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/store/internal/barrier"
+	"github.com/accessd/accessd/store/internal/engine"
 )
 
 var v1Time = time.Date(2025, 2, 3, 4, 5, 6, 0, time.UTC)
@@ -27,7 +30,7 @@ func v1User(t *testing.T, s *Store, txn *badger.Txn, id, username string, groups
 	t.Helper()
 	mfa := map[string]any{}
 	if seed != nil {
-		sealed, err := s.keys.fields.seal(UserRecordKey(id), "mfa.totpSeed", seed)
+		sealed, err := s.keys.fields.Seal(UserRecordKey(id), "mfa.totpSeed", seed)
 		require.NoError(t, err)
 		mfa = map[string]any{"totpSeed": sealed, "enabled": true, "recoveryCodeHashes": []string{"r1", "r2"}}
 	}
@@ -63,7 +66,7 @@ func v1Store(t *testing.T, dir string, fill func(s *Store, txn *badger.Txn)) {
 	s, err := Open(dir, goldenRoot, Options{})
 	require.NoError(t, err)
 	defer s.Close()
-	err = s.eng.db.Update(func(txn *badger.Txn) error {
+	err = s.eng.DB().Update(func(txn *badger.Txn) error {
 		fill(s, txn)
 		return s.keys.mac.putUint64(txn, metaFormat, 1)
 	})
@@ -73,7 +76,7 @@ func v1Store(t *testing.T, dir string, fill func(s *Store, txn *badger.Txn)) {
 func layout(t *testing.T, s *Store) uint64 {
 	t.Helper()
 	var v uint64
-	err := s.eng.db.View(func(txn *badger.Txn) error {
+	err := s.eng.DB().View(func(txn *badger.Txn) error {
 		var err error
 		v, err = s.keys.mac.getUint64(txn, metaFormat)
 		return err
@@ -268,7 +271,7 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Users().Create(User{Username: "kept"})
 	require.NoError(t, err)
-	require.NoError(t, s.eng.db.Update(func(txn *badger.Txn) error { return s.keys.mac.putUint64(txn, metaFormat, formatVersion+1) }))
+	require.NoError(t, s.eng.DB().Update(func(txn *badger.Txn) error { return s.keys.mac.putUint64(txn, metaFormat, formatVersion+1) }))
 	before := dump(t, s)
 	s.Close()
 	called := false
@@ -285,18 +288,12 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 // checks and migration, as a test's view of the files.
 func openRaw(t *testing.T, dir string) *Store {
 	t.Helper()
-	s := &Store{eng: engine{dir: dir}, log: nil, now: time.Now, rand: zeroReader{}}
-	var err error
-	s.keys.badgerKey, err = derive(goldenRoot, nil, infoBadger)
+	s := &Store{log: slog.New(slog.DiscardHandler), now: time.Now, rand: zeroReader{}}
+	b, err := barrier.Derive(goldenRoot, s.rand)
 	require.NoError(t, err)
-	s.keys.mac = &recordMAC{}
-	s.keys.mac.key, err = derive(goldenRoot, nil, infoRecords)
-	require.NoError(t, err)
-	s.keys.fields, err = newKeyring(goldenRoot, s.rand)
-	require.NoError(t, err)
-	s.keys.fields.active.Store(1)
-	s.log = slog.New(slog.DiscardHandler)
-	s.eng.db, err = badger.Open(badgerOptions(dir, s.keys.badgerKey, s.log))
+	s.keys = newKeys(b)
+	s.keys.fields.SetActive(1)
+	s.eng, err = engine.Open(dir, b.BadgerKey(), s.log)
 	require.NoError(t, err)
 	s.userT, s.credT, s.loginT = userTable(s), credentialTable(s), loginTable(s)
 	s.groupT, s.appT = groupTable(s), applicationTable(s)
@@ -305,14 +302,14 @@ func openRaw(t *testing.T, dir string) *Store {
 
 func closeRaw(t *testing.T, s *Store) {
 	t.Helper()
-	require.NoError(t, s.eng.db.Close())
+	require.NoError(t, s.eng.Close(nil))
 }
 
 // dump returns every key and value of the store.
 func dump(t *testing.T, s *Store) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	err := s.eng.db.View(func(txn *badger.Txn) error {
+	err := s.eng.DB().View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.DefaultIteratorOptions)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

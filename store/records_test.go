@@ -7,6 +7,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/require"
+
+	"github.com/accessd/accessd/store/internal/barrier"
 )
 
 // rawSet writes bytes under a key behind the store's back, as someone
@@ -14,13 +16,13 @@ import (
 // would.
 func rawSet(t *testing.T, s *Store, key, val []byte) {
 	t.Helper()
-	require.NoError(t, s.eng.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }))
+	require.NoError(t, s.eng.DB().Update(func(txn *badger.Txn) error { return txn.Set(key, val) }))
 }
 
 func rawGet(t *testing.T, s *Store, key []byte) []byte {
 	t.Helper()
 	var out []byte
-	err := s.eng.db.View(func(txn *badger.Txn) error {
+	err := s.eng.DB().View(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if err != nil {
 			return err
@@ -52,7 +54,7 @@ func TestTamperedRecordsAreRefused(t *testing.T) {
 	}{
 		{"flipped bit in a record", keyA, flipAt(storedA, 20), func() error { _, err := s.Users().Get(a.ID); return err }},
 		{"record moved under another key", keyB, storedA, func() error { _, err := s.Users().Get(b.ID); return err }},
-		{"tag stripped", keyA, storedA[:len(storedA)-recordTagLen], func() error { _, err := s.Users().Get(a.ID); return err }},
+		{"tag stripped", keyA, storedA[:len(storedA)-barrier.RecordTagLen], func() error { _, err := s.Users().Get(a.ID); return err }},
 		{"index repointed", usernameKey("bob"), append([]byte(a.ID), rawGet(t, s, usernameKey("bob"))[len(b.ID):]...),
 			func() error { _, err := s.Users().GetByUsername("bob"); return err }},
 		{"record in a listing", keyA, flipAt(storedA, 5), func() error { _, err := s.Users().List("", 0); return err }},
@@ -82,22 +84,24 @@ func flipAt(b []byte, i int) []byte {
 // MAC check never panics and never passes bytes it did not tag, and a
 // tagged value decodes (or fails cleanly) into every kind of record.
 func FuzzRecordDecode(f *testing.F) {
-	m := &recordMAC{key: bytes.Repeat([]byte{7}, 32)}
-	f.Add([]byte("user/x"), m.seal([]byte("user/x"), []byte(`{"id":"x","username":"a"}`)), false)
+	keys, err := barrier.Derive(goldenRoot, nil)
+	require.NoError(f, err)
+	m := keys.Records()
+	f.Add([]byte("user/x"), m.Seal([]byte("user/x"), []byte(`{"id":"x","username":"a"}`)), false)
 	f.Add([]byte("cred/x"), []byte(`{"passwordHash":"$argon2id$"}`), true)
 	f.Add([]byte(""), []byte{}, true)
 	f.Add([]byte("k"), bytes.Repeat([]byte{0}, 32), false)
 	f.Fuzz(func(t *testing.T, key, stored []byte, tagIt bool) {
 		if tagIt {
-			stored = m.seal(key, stored)
+			stored = m.Seal(key, stored)
 		}
-		val, err := m.open(key, stored)
+		val, err := m.Open(key, stored)
 		if err != nil {
 			require.ErrorIs(t, err, ErrCorrupt, "open failed without ErrCorrupt: %v", err)
 			return
 		}
 		if !tagIt {
-			require.True(t, bytes.Equal(m.seal(key, val), stored), "open accepted bytes whose tag is not the record's")
+			require.True(t, bytes.Equal(m.Seal(key, val), stored), "open accepted bytes whose tag is not the record's")
 		}
 		for _, rec := range []any{&User{}, &Credential{}, &LoginState{}, &Group{}, &Application{}, &RefreshFamily{}, &SigningKey{}, &RevokedToken{}, &AuditEntry{}} {
 			_ = json.Unmarshal(val, rec)

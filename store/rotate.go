@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -152,11 +151,11 @@ func (t *table[T]) resealBatch(txn *badger.Txn, after []byte, batch int, floor u
 			if len(*p) == 0 || p.Term() >= floor {
 				continue
 			}
-			pt, err := t.s.keys.fields.open(f.recordKey(&rec), f.name, *p)
+			pt, err := t.s.keys.fields.Open(f.recordKey(&rec), f.name, *p)
 			if err != nil {
 				return nil, 0, 0, fmt.Errorf("%s %q: field %q: %w; fix or delete the record, then rotate again", t.name, t.id(&rec), f.name, err)
 			}
-			n, err := t.s.keys.fields.seal(f.recordKey(&rec), f.name, pt)
+			n, err := t.s.keys.fields.Seal(f.recordKey(&rec), f.name, pt)
 			clear(pt)
 			if err != nil {
 				return nil, 0, 0, err
@@ -213,10 +212,10 @@ func (t *table[T]) countBelow(txn *badger.Txn, floor uint32) (int, error) {
 // error naming the record, before anything is retired.
 func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	s := b.s
-	if err := s.eng.acquire(); err != nil {
+	if err := s.eng.Acquire(); err != nil {
 		return FieldRotation{}, fmt.Errorf("store: rotate fields: %w", err)
 	}
-	defer s.eng.mu.RUnlock()
+	defer s.eng.Release()
 	s.rotating.Lock()
 	defer s.rotating.Unlock()
 	if opt.Batch <= 0 {
@@ -224,7 +223,7 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	}
 	var res FieldRotation
 	// 1. The new term and the floor, together.
-	err := s.eng.bulkRetry(func(txn *badger.Txn) error {
+	err := s.eng.BulkRetry(func(txn *badger.Txn) error {
 		term, err := s.keys.mac.getUint64(txn, metaFieldTerm)
 		if err != nil {
 			return err
@@ -253,12 +252,7 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	if err != nil {
 		return FieldRotation{}, fmt.Errorf("store: rotate fields: new term: %w", err)
 	}
-	for {
-		cur := s.keys.fields.active.Load()
-		if cur >= res.Term || s.keys.fields.active.CompareAndSwap(cur, res.Term) {
-			break
-		}
-	}
+	s.keys.fields.Advance(res.Term)
 	s.log.Info("field-key rotation started", "event", "store.fields_rotating", "term", res.Term, "resumed", res.Resumed)
 
 	// 2. Re-seal in batches until a pass finds nothing below the floor.
@@ -271,7 +265,7 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 			for {
 				var last []byte
 				var records, resealed int
-				err := s.eng.bulkRetry(func(txn *badger.Txn) error {
+				err := s.eng.BulkRetry(func(txn *badger.Txn) error {
 					var err error
 					last, records, resealed, err = t.resealBatch(txn, after, opt.Batch, res.Term)
 					return err
@@ -288,7 +282,7 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 			}
 		}
 		left := 0
-		err := s.eng.db.View(func(txn *badger.Txn) error {
+		err := s.eng.DB().View(func(txn *badger.Txn) error {
 			for _, t := range b.sealedTables() {
 				n, err := t.countBelow(txn, res.Term)
 				if err != nil {
@@ -311,7 +305,7 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	staged := false
 	var hold uint64
 	defer s.queue.done(&hold)
-	err = s.eng.bulkRetry(func(txn *badger.Txn) error {
+	err = s.eng.BulkRetry(func(txn *badger.Txn) error {
 		cur, err := s.keys.mac.uint64OrZero(txn, metaFieldRetired)
 		if err != nil {
 			return err
@@ -336,27 +330,15 @@ func (b Barrier) RotateFields(opt RotateFieldsOptions) (FieldRotation, error) {
 	if err != nil {
 		return res, fmt.Errorf("store: rotate fields: retire: %w", err)
 	}
-	s.keys.fields.retire(res.Retired)
+	s.keys.fields.Retire(res.Retired)
 	s.log.Info("field-key rotation done", "event", "store.fields_rotated", "term", res.Term, "retired", res.Retired, "resealed", res.Resealed)
 	return res, nil
-}
-
-// RetiredFieldTerm reports the highest retired field-key term (0: none).
-func (b Barrier) RetiredFieldTerm() uint32 { return b.s.keys.fields.retired.Load() }
-
-// uint64OrZero reads a counter of the store's metadata, 0 when unset.
-func (m *recordMAC) uint64OrZero(txn *badger.Txn, key []byte) (uint64, error) {
-	v, err := m.getUint64(txn, key)
-	if errors.Is(err, ErrNotFound) {
-		return 0, nil
-	}
-	return v, err
 }
 
 // loadRetired reads the retired term at Open.
 func (m migration) loadRetired() error {
 	var r uint64
-	err := m.s.eng.db.View(func(txn *badger.Txn) error {
+	err := m.s.eng.DB().View(func(txn *badger.Txn) error {
 		var err error
 		r, err = m.s.keys.mac.uint64OrZero(txn, metaFieldRetired)
 		return err
@@ -364,30 +346,9 @@ func (m migration) loadRetired() error {
 	if err != nil {
 		return err
 	}
-	if r >= uint64(m.s.keys.fields.active.Load()) {
-		return fmt.Errorf("%w: retired field key term %d is not below the active term %d", ErrCorrupt, r, m.s.keys.fields.active.Load())
+	if r >= uint64(m.s.keys.fields.Active()) {
+		return fmt.Errorf("%w: retired field key term %d is not below the active term %d", ErrCorrupt, r, m.s.keys.fields.Active())
 	}
-	m.s.keys.fields.retire(uint32(r))
+	m.s.keys.fields.Retire(uint32(r))
 	return nil
-}
-
-// retire refuses every term up to r from now on and drops their ciphers.
-func (k *keyring) retire(r uint32) {
-	for {
-		cur := k.retired.Load()
-		if cur >= r || k.retired.CompareAndSwap(cur, r) {
-			break
-		}
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for t := range k.aeads {
-		if t <= r {
-			delete(k.aeads, t)
-		}
-	}
-}
-
-func retiredTermError(term uint32) error {
-	return fmt.Errorf("key term %s is retired (accessctl keys rotate-fields moved every field off it): %w", strconv.FormatUint(uint64(term), 10), ErrSealedField)
 }

@@ -1,22 +1,20 @@
 package store
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/accessd/accessd/store/internal/barrier"
+	"github.com/accessd/accessd/store/internal/engine"
 )
 
 // Options carries what the store needs from its host besides the data
@@ -66,14 +64,14 @@ type Options struct {
 // key derived from the root key, a field keyring for secret fields, and
 // one narrow repository per kind of record. It is safe for concurrent use.
 type Store struct {
-	eng engine // the database, the close lock, the write gates, the group sync
+	eng *engine.Engine // the database, the close lock, the write gates, the group sync
 	// rotating serialises RotateFields.
 	rotating sync.Mutex
 	log      *slog.Logger
 	now      func() time.Time
 	rand     io.Reader
 
-	keys barrier // the key material derived from the root key
+	keys keys // the key material derived from the root key (the barrier)
 
 	userT     *table[User]
 	credT     *table[Credential]
@@ -134,39 +132,15 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s := &Store{eng: engine{dir: dir, sync: newGroupSync()}, log: opts.Logger, now: opts.Now, rand: opts.Rand}
-	var err error
-	if s.keys.badgerKey, err = derive(rootKey, nil, infoBadger); err != nil {
-		return nil, err
-	}
-	if s.keys.backupKey, err = derive(rootKey, nil, infoBackup); err != nil {
-		s.keys.wipe()
-		return nil, err
-	}
-	if s.keys.pepper, err = derive(rootKey, nil, infoPepper); err != nil {
-		s.keys.wipe()
-		return nil, err
-	}
-	s.keys.mac = &recordMAC{}
-	if s.keys.mac.key, err = derive(rootKey, nil, infoRecords); err != nil {
-		s.keys.wipe()
-		return nil, err
-	}
-	if s.keys.fields, err = newKeyring(rootKey, s.rand); err != nil {
-		s.keys.wipe()
-		return nil, err
-	}
-	if err := removeUnbornVlogs(dir, s.log); err != nil {
-		s.keys.wipe()
-		return nil, err
-	}
-	s.eng.db, err = badger.Open(badgerOptions(dir, s.keys.badgerKey, s.log))
+	s := &Store{log: opts.Logger, now: opts.Now, rand: opts.Rand}
+	b, err := barrier.Derive(rootKey, s.rand)
 	if err != nil {
-		s.keys.wipe()
-		if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
-			return nil, fmt.Errorf("store: open %s: %w", dir, ErrKeyMismatch)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, err
+	}
+	s.keys = newKeys(b)
+	if s.eng, err = engine.Open(dir, b.BadgerKey(), s.log); err != nil {
+		b.Wipe()
+		return nil, err
 	}
 	s.userT = userTable(s)
 	s.credT = credentialTable(s)
@@ -179,13 +153,10 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 	s.providerT = providerTable(s)
 	s.queue = auditQueue{c: opts.Audit}
 	if err := (migration{s}).initMeta(opts.BeforeMigrate); err != nil {
-		_ = s.eng.db.Close()
-		s.eng.db = nil
-		s.keys.wipe()
+		_ = s.eng.Close(b.Wipe)
 		return nil, err
 	}
-	s.eng.allowWrite = opts.AllowWrite
-	s.eng.allowBulk = opts.AllowBulkWrite
+	s.eng.Gate(opts.AllowWrite, opts.AllowBulkWrite)
 	return s, nil
 }
 
@@ -194,7 +165,7 @@ func Open(dir string, rootKey []byte, opts Options) (*Store, error) {
 // existing one.
 func (m migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte) error) error) error {
 	var stored uint64
-	err := m.s.eng.db.View(func(txn *badger.Txn) error {
+	err := m.s.eng.DB().View(func(txn *badger.Txn) error {
 		v, err := m.s.keys.mac.getUint64(txn, metaFormat)
 		if errors.Is(err, ErrNotFound) {
 			return nil
@@ -218,7 +189,7 @@ func (m migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 		// Re-sealing TOTP seeds needs the field keyring at the stored
 		// term before the migration runs.
 		var t uint64
-		err := m.s.eng.db.View(func(txn *badger.Txn) error {
+		err := m.s.eng.DB().View(func(txn *badger.Txn) error {
 			var err error
 			t, err = m.s.keys.mac.getUint64(txn, metaFieldTerm)
 			return err
@@ -229,14 +200,14 @@ func (m migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 		if err != nil {
 			return fmt.Errorf("store: open: metadata: %w", err)
 		}
-		m.s.keys.fields.active.Store(uint32(t))
+		m.s.keys.fields.SetActive(uint32(t))
 		if err := m.migrate(stored); err != nil {
 			return fmt.Errorf("store: open: migrate layout %d to %d: %w", stored, formatVersion, err)
 		}
 		m.s.log.Info("store layout migrated", "event", "store.migrated", "from", stored, "to", formatVersion)
 	}
 	var term uint32
-	err = m.s.eng.retry(func(txn *badger.Txn) error {
+	err = m.s.eng.Retry(func(txn *badger.Txn) error {
 		v, err := m.s.keys.mac.getUint64(txn, metaFormat)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -266,7 +237,7 @@ func (m migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 	if err != nil {
 		return fmt.Errorf("store: open: metadata: %w", err)
 	}
-	m.s.keys.fields.active.Store(term)
+	m.s.keys.fields.SetActive(term)
 	if err := m.loadRetired(); err != nil {
 		return fmt.Errorf("store: open: metadata: %w", err)
 	}
@@ -278,63 +249,7 @@ func (m migration) initMeta(beforeMigrate func(int, int, func(io.Writer, []byte)
 // moving memory, AES key schedules cannot be reached, and Badger's own
 // per-table data keys live in its memory until collected. Close is
 // idempotent; every other method returns ErrClosed afterwards.
-func (s *Store) Close() error {
-	s.eng.mu.Lock()
-	defer s.eng.mu.Unlock()
-	if s.eng.db == nil {
-		return nil
-	}
-	err := s.eng.db.Close()
-	s.eng.db = nil
-	s.keys.wipe()
-	if err != nil {
-		return fmt.Errorf("store: close: %w", err)
-	}
-	return nil
-}
-
-// barrier is the store's key material, all derived from the root key at
-// Open and cleared at Close: Badger's encryption key, the record MACs,
-// the field keyring, the pepper and the backup key.
-type barrier struct {
-	badgerKey []byte // the slice Badger holds; cleared after Close
-	backupKey []byte // HKDF(root, "backup")
-	mac       *recordMAC
-	fields    *keyring
-
-	pepper []byte // HKDF(root, "pepper"): keyed hashes of high-entropy secrets
-}
-
-// Barrier is the store's cryptographic barrier as its consumers reach
-// it: sealed fields, the field-key terms and their rotation, and the tag
-// of a backup's container. Get it with Store.Barrier.
-type Barrier struct{ s *Store }
-
-// Barrier returns the store's barrier.
-func (s *Store) Barrier() Barrier { return Barrier{s} }
-
-func (s *barrier) wipe() {
-	clear(s.badgerKey)
-	clear(s.backupKey)
-	clear(s.pepper)
-	if s.mac != nil {
-		s.mac.wipe()
-	}
-	if s.fields != nil {
-		s.fields.wipe()
-	}
-}
-
-// acquire takes the read side of the close lock and reports ErrClosed
-// after Close. The caller must call s.mu.RUnlock when err is nil.
-func (s *engine) acquire() error {
-	s.mu.RLock()
-	if s.db == nil {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	return nil
-}
+func (s *Store) Close() error { return s.eng.Close(s.keys.b.Wipe) }
 
 // Users returns the repository of user accounts; each call is its own
 // transaction (use Update and tx.Users() to join several).
@@ -377,185 +292,17 @@ func (s *Store) Providers() *ProviderRepo { return &ProviderRepo{t: s.providerT,
 // codes and refresh tokens are stored as. They are high-entropy, so a
 // keyed hash costs microseconds and a stolen store without the root key
 // cannot be checked against guesses. The key never leaves the store.
-func (s *Store) Sum(purpose string, msg []byte) []byte {
-	h := hmac.New(sha256.New, s.keys.pepper)
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(purpose)))
-	h.Write(n[:])
-	h.Write([]byte(purpose))
-	h.Write(msg)
-	return h.Sum(nil)
-}
+func (s *Store) Sum(purpose string, msg []byte) []byte { return s.keys.b.Sum(purpose, msg) }
 
 // Size reports the bytes on disk of the LSM tree (tables and memtable
 // logs) and of the value log, for status and metrics. It counts allocated
 // blocks, so preallocated sparse files count for what they use.
-func (s *Store) Size() (lsm, vlog int64) {
-	entries, err := os.ReadDir(s.eng.dir)
-	if err != nil {
-		return 0, 0
-	}
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() {
-			continue
-		}
-		n := info.Size()
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			n = min(n, st.Blocks*512)
-		}
-		switch filepath.Ext(e.Name()) {
-		case ".sst", ".mem":
-			lsm += n
-		case ".vlog":
-			vlog += n
-		}
-	}
-	return lsm, vlog
-}
+func (s *Store) Size() (lsm, vlog int64) { return s.eng.Size() }
 
-// SealField encrypts plaintext under the active field-key term, bound to
-// recordKey and field (see Sealed). Use the record-key helpers
-// (UserRecordKey, SigningKeyRecordKey, ...) so that the binding matches
-// the record the value is stored in. The caller clears plaintext.
-func (b Barrier) SealField(recordKey, field string, plaintext []byte) (Sealed, error) {
-	s := b.s
-	if err := s.eng.acquire(); err != nil {
-		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
-	}
-	defer s.eng.mu.RUnlock()
-	out, err := s.keys.fields.seal(recordKey, field, plaintext)
-	if err != nil {
-		return nil, fmt.Errorf("store: seal field %q: %w", field, err)
-	}
-	return out, nil
-}
-
-// OpenField decrypts a field sealed for recordKey and field under any term
-// up to the active one. Failures wrap ErrSealedField. The caller owns the
-// plaintext and should clear it after use.
-func (b Barrier) OpenField(recordKey, field string, sealed Sealed) ([]byte, error) {
-	s := b.s
-	if err := s.eng.acquire(); err != nil {
-		return nil, fmt.Errorf("store: open field %q: %w", field, err)
-	}
-	defer s.eng.mu.RUnlock()
-	out, err := s.keys.fields.open(recordKey, field, sealed)
-	if err != nil {
-		return nil, fmt.Errorf("store: open field %q: %w", field, err)
-	}
-	return out, nil
-}
-
-// FieldKeyTerm reports the active field-key term, for status and for
-// tooling that reseals fields still under older terms.
-func (b Barrier) FieldKeyTerm() uint32 { return b.s.keys.fields.active.Load() }
-
-// RotateFieldKey moves new seals to the next key term and returns it.
-// Fields sealed under older terms still open; rewrite them (OpenField then
-// SealField) to retire an old term's exposure.
-func (b Barrier) RotateFieldKey() (uint32, error) {
-	s := b.s
-	if err := s.eng.acquire(); err != nil {
-		return 0, fmt.Errorf("store: rotate field key: %w", err)
-	}
-	defer s.eng.mu.RUnlock()
-	var next uint32
-	err := s.eng.retry(func(txn *badger.Txn) error {
-		t, err := s.keys.mac.getUint64(txn, metaFieldTerm)
-		if err != nil {
-			return err
-		}
-		if t >= 1<<32-1 {
-			return fmt.Errorf("%w: field key terms exhausted", ErrInvalid)
-		}
-		next = uint32(t + 1)
-		return s.keys.mac.putUint64(txn, metaFieldTerm, uint64(next))
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: rotate field key: %w", err)
-	}
-	// Terms only grow; a concurrent rotation may already have gone further.
-	for {
-		cur := s.keys.fields.active.Load()
-		if cur >= next || s.keys.fields.active.CompareAndSwap(cur, next) {
-			break
-		}
-	}
-	return next, nil
-}
-
-// maxAttempts bounds the retries of a read-modify-write transaction that
-// lost to a concurrent writer before ErrConflict is returned.
-const maxAttempts = 64
-
-// retry runs fn in a read-write transaction and commits it, re-running fn
-// on a fresh transaction when Badger reports a conflict with a concurrent
-// commit. fn may therefore run several times and must have no effect
-// outside txn. Errors from fn end the loop and are returned as is.
-func (s *engine) retry(fn func(txn *badger.Txn) error) error {
-	for attempt := range maxAttempts {
-		txn, err := s.writeTxn()
-		if err != nil {
-			return err
-		}
-		err = s.attempt(txn, fn)
-		if err == nil {
-			return s.durable()
-		}
-		if !errors.Is(err, badger.ErrConflict) {
-			return err
-		}
-		if attempt > 2 {
-			time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
-		}
-	}
-	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
-}
-
-// attempt runs fn in txn and commits it, counted as a sibling of other
-// commits (groupSync) until durable answers it; one that commits nothing
-// (an error, a conflict, a panic in fn) stops counting here.
-func (s *engine) attempt(txn *badger.Txn, fn func(txn *badger.Txn) error) error {
-	s.beginWrite()
-	committed := false
-	defer func() {
-		if !committed {
-			s.endWrite()
-		}
-	}()
-	defer txn.Discard()
-	if err := fn(txn); err != nil {
-		return err
-	}
-	if err := txn.Commit(); err != nil {
-		return err
-	}
-	committed = true
-	return nil
-}
-
-// writeTxn starts a read-write transaction, unless Options.AllowWrite
-// refuses it: the one gate every write of the store passes.
-func (s *engine) writeTxn() (*badger.Txn, error) {
-	if s.allowWrite != nil {
-		if err := s.allowWrite(); err != nil {
-			return nil, fmt.Errorf("write refused: %w", err)
-		}
-	}
-	return s.db.NewTransaction(true), nil
-}
-
-// bulkRetry is retry for a bulk writer: Options.AllowBulkWrite is asked
-// first, then the gate of every write.
-func (s *engine) bulkRetry(fn func(txn *badger.Txn) error) error {
-	if s.allowBulk != nil {
-		if err := s.allowBulk(); err != nil {
-			return fmt.Errorf("write refused: %w", err)
-		}
-	}
-	return s.retry(fn)
-}
+// SyncDir makes the entries created, renamed or removed in dir durable:
+// an fsync of the directory itself, which a rename or a new file needs
+// before it survives a power loss.
+func SyncDir(dir string) error { return engine.SyncDir(dir) }
 
 // lockedReader serialises an injected Rand.
 type lockedReader struct {

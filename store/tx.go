@@ -41,22 +41,22 @@ func (x exec) update(fn func(txn *badger.Txn) error) error {
 		}
 		return fn(x.tx.txn)
 	}
-	if err := x.s.eng.acquire(); err != nil {
+	if err := x.s.eng.Acquire(); err != nil {
 		return err
 	}
-	defer x.s.eng.mu.RUnlock()
-	return x.s.eng.retry(fn)
+	defer x.s.eng.Release()
+	return x.s.eng.Retry(fn)
 }
 
 func (x exec) view(fn func(txn *badger.Txn) error) error {
 	if x.tx != nil {
 		return fn(x.tx.txn)
 	}
-	if err := x.s.eng.acquire(); err != nil {
+	if err := x.s.eng.Acquire(); err != nil {
 		return err
 	}
-	defer x.s.eng.mu.RUnlock()
-	return x.s.eng.db.View(fn)
+	defer x.s.eng.Release()
+	return x.s.eng.DB().View(fn)
 }
 
 // Update runs fn in one read-write transaction over all repositories and
@@ -67,14 +67,14 @@ func (x exec) view(fn func(txn *badger.Txn) error) error {
 // is. Audit entries staged in fn (tx.Audit().Stage) commit with the
 // change and are chained shortly after by the audit writer.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	if err := s.eng.acquire(); err != nil {
+	if err := s.eng.Acquire(); err != nil {
 		return fmt.Errorf("store: update: %w", err)
 	}
-	defer s.eng.mu.RUnlock()
+	defer s.eng.Release()
 	staged := false
 	var hold uint64
 	defer s.queue.done(&hold)
-	err := s.eng.retry(func(txn *badger.Txn) error {
+	err := s.eng.Retry(func(txn *badger.Txn) error {
 		tx := &Tx{s: s, txn: txn, write: true, hold: &hold}
 		err := fn(tx)
 		staged = tx.staged
@@ -95,11 +95,11 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 
 // View runs fn in a read-only snapshot of all repositories.
 func (s *Store) View(fn func(tx *Tx) error) error {
-	if err := s.eng.acquire(); err != nil {
+	if err := s.eng.Acquire(); err != nil {
 		return fmt.Errorf("store: view: %w", err)
 	}
-	defer s.eng.mu.RUnlock()
-	return s.eng.db.View(func(txn *badger.Txn) error { return fn(&Tx{s: s, txn: txn}) })
+	defer s.eng.Release()
+	return s.eng.DB().View(func(txn *badger.Txn) error { return fn(&Tx{s: s, txn: txn}) })
 }
 
 // Users is the user repository inside this transaction.

@@ -1,4 +1,4 @@
-package store
+package barrier
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ var testBackupKey = bytes.Repeat([]byte{0x07}, 32)
 func encryptStream(t testing.TB, plain []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	w, err := newBackupWriter(&out, testBackupKey, nil, bytes.NewReader(bytes.Repeat([]byte{9}, backupSaltLen)))
+	w, err := NewBackupWriter(&out, testBackupKey, nil, bytes.NewReader(bytes.Repeat([]byte{9}, backupSaltLen)))
 	require.NoError(t, err)
 	// Odd-sized writes exercise the chunk boundary logic.
 	for len(plain) > 0 {
@@ -49,7 +49,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 			enc := encryptStream(t, plain)
 			wantLen := backupHeaderLen() + tc.chunks*(backupFrameHdr+gcmTagLen) + tc.size
 			require.Len(t, enc, wantLen, "stream is %d bytes, want %d (%d chunks)", len(enc), wantLen, tc.chunks)
-			got, err := io.ReadAll(newBackupReader(bytes.NewReader(enc), testBackupKey, nil))
+			got, err := io.ReadAll(NewBackupReader(bytes.NewReader(enc), testBackupKey, nil))
 			require.NoError(t, err, "read")
 			require.True(t, bytes.Equal(got, plain), "round trip changed the data")
 			// Every strict prefix is refused as truncated.
@@ -57,7 +57,7 @@ func TestBackupStreamRoundTrip(t *testing.T) {
 				if cut < 0 {
 					continue
 				}
-				_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
+				_, err := io.ReadAll(NewBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
 				require.ErrorIs(t, err, ErrBadBackup, "prefix of %d bytes: %v, want ErrBadBackup", cut, err)
 			}
 		})
@@ -70,12 +70,12 @@ func TestBackupStreamDropsFinalChunk(t *testing.T) {
 	// Cut exactly after the second full chunk: every remaining chunk is
 	// intact, only the final one is missing.
 	cut := backupHeaderLen() + 2*(backupFrameHdr+backupChunk+gcmTagLen)
-	_, err := io.ReadAll(newBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
+	_, err := io.ReadAll(NewBackupReader(bytes.NewReader(enc[:cut]), testBackupKey, nil))
 	require.ErrorIs(t, err, ErrBadBackup, "stream without its final chunk: %v, want ErrBadBackup", err)
 	// Relabelling the last non-final chunk as final fails too.
 	relabel := bytes.Clone(enc[:cut])
 	relabel[backupHeaderLen()+backupFrameHdr+backupChunk+gcmTagLen] = 1
-	_, err = io.ReadAll(newBackupReader(bytes.NewReader(relabel), testBackupKey, nil))
+	_, err = io.ReadAll(NewBackupReader(bytes.NewReader(relabel), testBackupKey, nil))
 	require.ErrorIs(t, err, ErrBadBackup, "chunk relabelled final: %v, want ErrBadBackup", err)
 }
 
@@ -92,7 +92,7 @@ func FuzzBackupReader(f *testing.F) {
 	f.Add(append(bytes.Clone(valid), 0))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := io.ReadAll(newBackupReader(bytes.NewReader(data), testBackupKey, nil))
+		got, err := io.ReadAll(NewBackupReader(bytes.NewReader(data), testBackupKey, nil))
 		if err != nil {
 			require.ErrorIs(t, err, ErrBadBackup, "error not wrapping ErrBadBackup: %v", err)
 			return
@@ -108,7 +108,7 @@ func TestBackupStreamBinding(t *testing.T) {
 	t.Parallel()
 	write := func(bind []byte) []byte {
 		var out bytes.Buffer
-		w, err := newBackupWriter(&out, testBackupKey, bind, bytes.NewReader(bytes.Repeat([]byte{7}, backupSaltLen)))
+		w, err := NewBackupWriter(&out, testBackupKey, bind, bytes.NewReader(bytes.Repeat([]byte{7}, backupSaltLen)))
 		require.NoError(t, err)
 		_, err = w.Write([]byte("the store"))
 		require.NoError(t, err)
@@ -124,7 +124,7 @@ func TestBackupStreamBinding(t *testing.T) {
 	aead, err := backupAEAD(testBackupKey, header[len(backupMagicV1):])
 	require.NoError(t, err)
 	old.Write(header)
-	w1 := &backupWriter{w: &old, aead: aead, aad: header, buf: make([]byte, 0, backupChunk)}
+	w1 := &BackupWriter{w: &old, aead: aead, aad: header, buf: make([]byte, 0, backupChunk)}
 	_, err = w1.Write([]byte("the store"))
 	require.NoError(t, err)
 	require.NoError(t, w1.Close())
@@ -143,7 +143,7 @@ func TestBackupStreamBinding(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := io.ReadAll(newBackupReader(bytes.NewReader(tc.stream), testBackupKey, tc.bind))
+			got, err := io.ReadAll(NewBackupReader(bytes.NewReader(tc.stream), testBackupKey, tc.bind))
 			if tc.ok {
 				require.NoError(t, err)
 				require.Equal(t, "the store", string(got))

@@ -1,12 +1,15 @@
-package store
+package engine
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -141,26 +144,32 @@ func TestGroupSyncAbandonEndsGathering(t *testing.T) {
 // no later sync waits for it.
 func TestWriteEndsWhateverItsOutcome(t *testing.T) {
 	t.Parallel()
-	root := make([]byte, RootKeySize)
-	st, err := Open(t.TempDir(), root, Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	e := openTest(t, t.TempDir())
 	writing := func() int {
-		st.eng.sync.mu.Lock()
-		defer st.eng.sync.mu.Unlock()
-		return st.eng.sync.writing
+		e.sync.mu.Lock()
+		defer e.sync.mu.Unlock()
+		return e.sync.writing
 	}
 
-	_, err = st.Groups().Create(Group{Name: "g"})
-	require.NoError(t, err)
+	require.NoError(t, e.Retry(func(txn *badger.Txn) error { return txn.Set([]byte("k"), []byte("v")) }))
 	assert.Zero(t, writing(), "after a commit")
 
 	errFn := errors.New("fn failed")
-	require.ErrorIs(t, st.Update(func(tx *Tx) error { return errFn }), errFn)
+	require.ErrorIs(t, e.Retry(func(*badger.Txn) error { return errFn }), errFn)
 	assert.Zero(t, writing(), "after an error")
 
 	require.PanicsWithValue(t, "fn panicked", func() {
-		_ = st.Update(func(tx *Tx) error { panic("fn panicked") })
+		_ = e.Retry(func(*badger.Txn) error { panic("fn panicked") })
 	})
 	assert.Zero(t, writing(), "after a panic")
+}
+
+// openTest opens an engine in dir under a fixed key, closed at the end
+// of the test.
+func openTest(t *testing.T, dir string) *Engine {
+	t.Helper()
+	e, err := Open(dir, bytes.Repeat([]byte{7}, 32), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.Close(nil) })
+	return e
 }

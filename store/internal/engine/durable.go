@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"errors"
@@ -8,22 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
-
-// engine is what the store runs on, beneath the barrier and the
-// repositories: the Badger database, the close lock, the write gates and
-// the group sync that makes every commit durable before it is answered.
-type engine struct {
-	mu   sync.RWMutex // write-held only by Close
-	db   *badger.DB   // nil once closed
-	dir  string
-	sync *groupSync // shares fsyncs between concurrent commits
-
-	allowWrite func() error // Options.AllowWrite; nil while Open runs
-	allowBulk  func() error // Options.AllowBulkWrite; nil while Open runs
-}
 
 // groupSync makes commits durable in groups: every committer takes a
 // ticket after its commit is written, and waits until a sync that
@@ -142,11 +127,8 @@ func (g *groupSync) gather() {
 // durable returns when every commit the caller has finished is on
 // stable storage (see groupSync). It ends the write transaction the
 // caller began with beginWrite.
-func (s *engine) durable() error {
-	if s.sync == nil { // a Store built by hand in a test, not by Open
-		return s.syncFiles()
-	}
-	if err := s.sync.wait(s.syncFiles); err != nil {
+func (e *Engine) durable() error {
+	if err := e.sync.wait(e.syncFiles); err != nil {
 		return fmt.Errorf("sync to disk: %w", err)
 	}
 	return nil
@@ -155,18 +137,10 @@ func (s *engine) durable() error {
 // beginWrite counts a write transaction as a sibling of every commit
 // (groupSync.begin); it is ended by durable after a commit or by
 // endWrite.
-func (s *engine) beginWrite() {
-	if s.sync != nil {
-		s.sync.begin()
-	}
-}
+func (e *Engine) beginWrite() { e.sync.begin() }
 
 // endWrite ends a write transaction that committed nothing.
-func (s *engine) endWrite() {
-	if s.sync != nil {
-		s.sync.abandon()
-	}
-}
+func (e *Engine) endWrite() { e.sync.abandon() }
 
 // syncFiles is one group sync: Badger's Sync (the active memtable log and
 // the value log), then an fsync of every memtable log in the directory.
@@ -174,11 +148,11 @@ func (s *engine) endWrite() {
 // rotated out before this sync ran: Badger does not sync a memtable log
 // when it retires it, only the table it is later flushed to. A log that
 // disappeared meanwhile was flushed to a table Badger synced.
-func (s *engine) syncFiles() error {
-	if err := s.db.Sync(); err != nil {
+func (e *Engine) syncFiles() error {
+	if err := e.db.Sync(); err != nil {
 		return err
 	}
-	logs, err := filepath.Glob(filepath.Join(s.dir, "*.mem"))
+	logs, err := filepath.Glob(filepath.Join(e.dir, "*.mem"))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 )
 
-// badgerOptions returns the Badger configuration of an accessd store.
+// BadgerOptions returns the Badger configuration of an accessd store.
 //
 // The store holds identities for one appliance: at most a few hundred
 // thousand small records (a user is well under 1 KiB of JSON), written
@@ -52,16 +52,16 @@ import (
 //     when it is read from disk (not again from the cache), so a damaged
 //     table is an error instead of garbage. Badger's encryption is AES-CTR
 //     and its checksums are not MACs; deliberate tampering is caught by the
-//     per-value HMAC (recordMAC).
+//     per-value HMAC (the barrier's record MACs).
 //   - DetectConflicts: required for optimistic concurrency across
-//     goroutines (see retry).
+//     goroutines (see Retry).
 //   - MetricsEnabled off: Badger's expvar metrics are process-global maps;
-//     Size walks the directory instead.
+//     Engine.Size walks the directory instead.
 //   - Logger: warnings and errors to slog; info and debug dropped (not
 //     WithLoggingLevel, which would put Badger's stderr logger back). Badger's
 //     messages at those levels carry file names, levels and key ranges at
 //     most, never values.
-func badgerOptions(dir string, masterKey []byte, log *slog.Logger) badger.Options {
+func BadgerOptions(dir string, masterKey []byte, log *slog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithEncryptionKey(masterKey).
 		WithSyncWrites(false). // the store syncs every commit itself, in groups (durable.go)

@@ -1,4 +1,4 @@
-package store
+package barrier
 
 import (
 	"crypto/hmac"
@@ -15,15 +15,10 @@ const infoBackupContainer = "accessd backup container v1"
 const BackupTagSize = sha256.Size
 
 // BackupTag returns HMAC-SHA-256 of header under a key derived from the
-// store's backup key, so that whoever wraps a backup stream in a header
-// can have restore check the header under the same root key.
-func (b Barrier) BackupTag(header []byte) ([]byte, error) {
-	s := b.s
-	if err := s.eng.acquire(); err != nil {
-		return nil, fmt.Errorf("store: backup tag: %w", err)
-	}
-	defer s.eng.mu.RUnlock()
-	return backupTag(s.keys.backupKey, header)
+// backup key, so that whoever wraps a backup stream in a header can have
+// restore check the header under the same root key.
+func (b *Barrier) BackupTag(header []byte) ([]byte, error) {
+	return backupTag(b.backupKey, header)
 }
 
 // CheckBackupTag checks a BackupTag with the root key, before or without
@@ -42,7 +37,7 @@ func CheckBackupTag(rootKey, header, tag []byte) error {
 		return err
 	}
 	if !hmac.Equal(want, tag) {
-		return badBackup("the header does not authenticate under this root key (altered, or its parts come from different backups)", nil)
+		return BadBackup("the header does not authenticate under this root key (altered, or its parts come from different backups)", nil)
 	}
 	return nil
 }
