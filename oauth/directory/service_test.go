@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/accessd/accessd/oauth/api"
@@ -232,29 +233,39 @@ func TestIndexFollowsStoreUnderRaces(t *testing.T) {
 	}
 }
 
-// TestLargeSubjectsAndGroups: a user with thousands of refresh families
-// can still be logged out (a review found it failing, and a large group's
-// delete: TestDeleteLargeGroup).
+// TestLargeSubjectsAndGroups: a user with more refresh families than
+// one transaction can revoke can still be logged out (a review found it
+// failing, and a large group's delete: TestDeleteLargeGroup).
+//
+// The families carry a long scope (about 1 KB, as a client asking for
+// many products' scopes would), so that 1,200 of them outgrow one
+// transaction (about 900 fit) where 3,000 short ones did not (they
+// fitted, and the test could not fail); the test checks that they
+// outgrow it.
 func TestLargeSubjectsAndGroups(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.User(t, "lots")
-	// The fixture is written in as few transactions as the store takes
-	// (more families than one transaction holds is the point), 500 each.
-	for batch := range 6 {
+	scope := strings.TrimSpace(strings.Repeat("midaz:ledgers:read ", 50))
+	// The fixture is written in as few transactions as the store takes,
+	// 600 each.
+	for batch := range 2 {
 		require.NoError(t, e.Store.Update(func(tx *store.Tx) error {
-			for i := batch * 500; i < (batch+1)*500; i++ {
-				if _, err := tx.RefreshFamilies().Create(store.RefreshFamily{Subject: u.ID, ClientID: "lerian", CurrentHash: []byte(fmt.Sprintf("h%05d", i))}); err != nil {
+			for i := batch * 600; i < (batch+1)*600; i++ {
+				if _, err := tx.RefreshFamilies().Create(store.RefreshFamily{Subject: u.ID, ClientID: "lerian", Scope: scope, CurrentHash: []byte(fmt.Sprintf("h%05d", i))}); err != nil {
 					return err
 				}
 			}
 			return nil
 		}))
 	}
+	_, _, err := e.Store.RefreshFamilies().RevokeSubjectAfter(u.ID, "", 0)
+	require.ErrorIs(t, err, badger.ErrTxnTooBig, "the fixture must hold more families than one transaction can revoke")
 	require.NoError(t, e.Service.Users().Logout(ctx, admin, u.ID))
 	fams, err := e.Store.RefreshFamilies().ListBySubject(u.ID)
 	require.NoError(t, err)
+	require.Len(t, fams, 1200)
 	for _, f := range fams {
 		require.True(t, f.Revoked)
 	}
@@ -263,26 +274,46 @@ func TestLargeSubjectsAndGroups(t *testing.T) {
 // TestDeleteLargeGroup: a group with more members than one transaction
 // takes can still be deleted (TestLargeSubjectsAndGroups' other half, on
 // its own so that the two run side by side).
+//
+// The members carry a 3,000-byte last name, so that 500 of them outgrow
+// one transaction (about 370 fit) where 700 short ones did not (they
+// fitted, and the test could not fail); the test checks that they
+// outgrow it.
 func TestDeleteLargeGroup(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	_, err := e.Service.Groups().CreateGroup(ctx, admin, api.CreateGroupRequest{Name: "crowd"})
 	require.NoError(t, err)
+	long := strings.Repeat("n", 3000)
 	var ids []string
+	for batch := range 2 {
+		require.NoError(t, e.Store.Update(func(tx *store.Tx) error {
+			for i := batch * 250; i < (batch+1)*250; i++ {
+				u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("m%04d", i), LastName: long, Groups: []string{"crowd"}})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, u.ID)
+			}
+			return nil
+		}))
+	}
 	err = e.Store.Update(func(tx *store.Tx) error {
-		for i := range 700 {
-			u, err := tx.Users().Create(store.User{Username: fmt.Sprintf("m%04d", i), Groups: []string{"crowd"}})
-			if err != nil {
+		members, err := tx.Groups().Members("crowd")
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if _, err := directory.SetMembership(tx, m, "crowd", false); err != nil {
 				return err
 			}
-			ids = append(ids, u.ID)
 		}
 		return nil
 	})
-	require.NoError(t, err)
+	require.ErrorIs(t, err, store.ErrInvalid, "the fixture must hold more members than one transaction can take off")
 	require.NoError(t, e.Service.Groups().DeleteGroup(ctx, admin, "crowd"))
-	for _, id := range ids[:3] {
+	for _, id := range append(ids[:3:3], ids[len(ids)-3:]...) { // the first batch and the last
 		got, err := e.Store.Users().Get(id)
 		require.NoError(t, err)
 		require.Empty(t, got.Groups)

@@ -19,10 +19,11 @@ import (
 
 func TestLockoutParallelGuesses(t *testing.T) {
 	t.Parallel()
-	// One argon2id at a time, each slow (tens of ms): all twenty guesses
-	// are in flight long before five have been checked, so only the
-	// atomic reservation keeps the count at five.
-	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
+	// One argon2id at a time, each slow (tens of ms: 16 MiB, three
+	// passes; ten passes took 150 ms a hash and 2 s for the test's
+	// fourteen): all twenty guesses are in flight long before five have
+	// been checked, so only the atomic reservation keeps the count at five.
+	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 3, Threads: 1}
 	e := directorytest.Open(t, directory.Config{LockoutAttempts: 5, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}},
 		credential.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
 	ctx := context.Background()
