@@ -208,13 +208,16 @@ func TestGroupsAndMembers(t *testing.T) {
 
 // TestIndexFollowsStoreUnderRaces: membership changes that commit in one
 // order and return in another must leave decisions as the store is (a
-// review found the index keeping a removed admin grant).
+// review found the index keeping a removed admin grant). Twenty trials:
+// with that bug put back (the index set from each transaction's own
+// result), 18 runs of the test, with and without -race, failed by the
+// tenth trial, most in the first; sixty took 10 s under -race.
 func TestIndexFollowsStoreUnderRaces(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
 	u := e.User(t, "racer")
-	for trial := range 60 {
+	for trial := range 20 {
 		var wg sync.WaitGroup
 		for g := range 8 {
 			wg.Go(func() {
