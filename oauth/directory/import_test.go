@@ -25,13 +25,13 @@ import (
 
 // The values of testdata/lerian-export.json this file checks against.
 const (
-	exportAppID     = "019c96a0-0c0c-7221-8cf3-13313fb60081"
-	exportClientID  = "019c96a0-6a10-7abc-d1e2-8c9d0e1f2a3b"
-	exportSecret    = "019c96a0-6a20-7bcd-e1f2-9d0e1f2a3b4c"
-	exportJohnID    = "019c96a0-0c21-71f9-a487-66a1258278a1"
-	exportJohnPass  = "Velvet-Orchard-Lantern-93" // the bcrypt hash's password
-	exportJohnHash  = "$2a$10$OBk7xJZbsTtfNXDYCQbGq.cJEzOfD/Zft6hn9JBCqozCXpzRxPbRm"
-	exportJaneID    = "019c96a0-6c20-7bcd-e1f2-5d6e7f8a9b0c"
+	exportAppID    = "019c96a0-0c0c-7221-8cf3-13313fb60081"
+	exportClientID = "019c96a0-6a10-7abc-d1e2-8c9d0e1f2a3b"
+	exportSecret   = "019c96a0-6a20-7bcd-e1f2-9d0e1f2a3b4c"
+	exportJohnID   = "019c96a0-0c21-71f9-a487-66a1258278a1"
+	exportJohnPass = "Velvet-Orchard-Lantern-93" // the bcrypt hash's password
+	exportJohnHash = "$2a$10$OBk7xJZbsTtfNXDYCQbGq.cJEzOfD/Zft6hn9JBCqozCXpzRxPbRm"
+	exportJaneID   = "019c96a0-6c20-7bcd-e1f2-5d6e7f8a9b0c"
 )
 
 func readExport(t *testing.T) []byte {

@@ -26,24 +26,16 @@ var sentCode = regexp.MustCompile(`code is (\d{6})\b`)
 // audited with the provider and the user ID only.
 func TestDeliveredCodes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, directory.Config{LockoutAttempts: 50})
+	d := newDeliveredEnv(t)
+	e := d.env
 	ctx := context.Background()
-	ca := deliverytest.NewCA(t)
-	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
-	_, err := e.Service.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
-		Host: relay.Host, Port: relay.Port, From: "accessd@example.test", CAPEM: ca.PEM})
-	require.NoError(t, err)
 	u := e.User(t, "olga")
 	next := func() string {
 		t.Helper()
-		m := relay.Next(t)
-		require.Equal(t, []string{"olga@example.com"}, m.To)
-		c := sentCode.FindStringSubmatch(m.Data)
-		require.NotNil(t, c, m.Data)
-		return c[1]
+		return d.mailCode(t, "olga@example.com")
 	}
 
-	_, err = e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err := e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	code := next()
 	c, err := e.Store.Credentials().Get(u.ID)

@@ -66,14 +66,20 @@ func TestInitialised(t *testing.T) {
 		})
 	}
 
-	// A file where the data dir should be: Lstat fails with ENOTDIR, not
-	// "does not exist".
-	file := filepath.Join(t.TempDir(), "file")
-	require.NoError(t, os.WriteFile(file, nil, 0o600))
-	ok, err = Initialised(file)
+	ok, err = Initialised(notADir(t))
 	require.Error(t, err)
 	require.NotErrorIs(t, err, fs.ErrNotExist)
 	require.True(t, ok, "what it cannot inspect counts as initialised")
+}
+
+// notADir is a regular file where a data dir should be: a path under it
+// fails with ENOTDIR, not "does not exist" (a mode would not stop root,
+// which the tests may run as).
+func notADir(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	return file
 }
 
 // InitPending follows the marker; serve's refusal names the data dir and
@@ -89,9 +95,7 @@ func TestInitPending(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, pending)
 
-	file := filepath.Join(t.TempDir(), "file")
-	require.NoError(t, os.WriteFile(file, nil, 0o600))
-	pending, err = InitPending(file)
+	pending, err = InitPending(notADir(t))
 	require.Error(t, err)
 	require.True(t, pending, "what it cannot inspect counts as pending")
 
