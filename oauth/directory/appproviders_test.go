@@ -26,26 +26,26 @@ func TestEnrolmentCodeFollowsBearersApplication(t *testing.T) {
 	relayB := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
 	var b api.Provider
 	for i, r := range []*deliverytest.Relay{relayA, relayB} {
-		p, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: fmt.Sprintf("relay-%d", i), Category: api.ProviderEmail,
+		p, err := e.Service.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: fmt.Sprintf("relay-%d", i), Category: api.ProviderEmail,
 			Host: r.Host, Port: r.Port, From: "accessd@example.test", CAPEM: ca.PEM})
 		require.NoError(t, err)
 		b = p
 	}
-	app, err := e.svc.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "console"})
+	app, err := e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "console"})
 	require.NoError(t, err)
-	_, err = e.svc.Providers().LinkProvider(ctx, admin, app.ClientID, api.LinkProviderRequest{ProviderID: b.Name})
+	_, err = e.Service.Providers().LinkProvider(ctx, admin, app.ClientID, api.LinkProviderRequest{ProviderID: b.Name})
 	require.NoError(t, err)
-	l, err := e.svc.Providers().SetAppDefaultProvider(ctx, admin, app.ID, b.ID)
+	l, err := e.Service.Providers().SetAppDefaultProvider(ctx, admin, app.ID, b.ID)
 	require.NoError(t, err)
 	require.True(t, l.Default)
 
-	u := e.user(t, "tove")
+	u := e.User(t, "tove")
 	bearer := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, ClientID: app.ClientID}
-	_, err = e.mfa.MFASetup(ctx, bearer, u.ID, api.MFATypeEmail)
+	_, err = e.Enrolment.MFASetup(ctx, bearer, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	relayB.Next(t)
 	require.Empty(t, relayA.Mails())
-	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err = e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	relayA.Next(t)
 	require.Len(t, relayB.Mails(), 1)

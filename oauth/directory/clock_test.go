@@ -29,10 +29,10 @@ func clockTokens(t *testing.T, e *env) (*token.Server, *httptest.Server) {
 	t.Helper()
 	cfg := token.DefaultConfig()
 	cfg.AccessTTL.Duration = time.Hour
-	tok, err := token.New(e.st, cfg, token.Options{Issuer: "https://accessd.test", Owner: "lerian", Sessions: e.svc,
-		Clients: e.clients, ClientAuth: e.clients, SignIn: e.signIn, SecondFactor: e.signIn, Audit: e.log, Subjects: e.idx, Now: e.clock.Now})
+	tok, err := token.New(e.Store, cfg, token.Options{Issuer: "https://accessd.test", Owner: "lerian", Sessions: e.Service,
+		Clients: e.Clients, ClientAuth: e.Clients, SignIn: e.SignIn, SecondFactor: e.SignIn, Audit: e.Audit, Subjects: e.Index, Now: e.Clock.Now})
 	require.NoError(t, err)
-	srv := httptest.NewTLSServer(edge.Data(edge.Planes{Identity: e.svc, MFA: e.mfa, Tokens: tok, Index: e.idx, Audit: e.log, Now: e.clock.Now}))
+	srv := httptest.NewTLSServer(edge.Data(edge.Planes{Identity: e.Service, MFA: e.Enrolment, Tokens: tok, Index: e.Index, Audit: e.Audit, Now: e.Clock.Now}))
 	t.Cleanup(func() { srv.Close(); tok.Close() })
 	return tok, srv
 }
@@ -62,7 +62,7 @@ func TestClockJumpTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
-	app, err := e.svc.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "clock-app"})
+	app, err := e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "clock-app"})
 	require.NoError(t, err)
 	tok, srv := clockTokens(t, e)
 	at := issue(t, srv, app)
@@ -81,7 +81,7 @@ func TestClockJumpTokens(t *testing.T) {
 		{"back to issuance", 2 * time.Second, true},
 	}
 	for _, s := range steps {
-		e.clock.Add(s.by)
+		e.Clock.Add(s.by)
 		_, err := tok.Verify(at)
 		if s.valid {
 			require.NoError(t, err, s.name)
@@ -97,11 +97,11 @@ func TestClockJumpTokens(t *testing.T) {
 	require.NoError(t, tok.Revoker().Revoke(ctx, app.ClientID, revoked, "test"))
 	_, err = tok.Verify(revoked)
 	require.ErrorIs(t, err, api.ErrUnauthorized)
-	e.clock.Add(2 * time.Hour)
+	e.Clock.Add(2 * time.Hour)
 	restarted, _ := clockTokens(t, e)
 	restarted.Start() // sweeps at once
 	restarted.Close()
-	e.clock.Add(-2 * time.Hour)
+	e.Clock.Add(-2 * time.Hour)
 	again, _ := clockTokens(t, e)
 	_, err = again.Verify(revoked)
 	require.ErrorIs(t, err, api.ErrUnauthorized, "a revoked token resurrected by a clock jump")

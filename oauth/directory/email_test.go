@@ -21,25 +21,25 @@ func TestSignInByEmail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{LockoutAttempts: 4, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}})
 	ctx := context.Background()
-	u, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
+	u, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
 	require.NoError(t, err)
 	for _, name := range []string{"maria", "MARIA", "Maria.Silva@Example.com", "maria.silva@example.com", "MARIA.SILVA@EXAMPLE.COM"} {
-		got, err := e.signIn.Login(ctx, admin, name, []byte(u.Password))
+		got, err := e.SignIn.Login(ctx, admin, name, []byte(u.Password))
 		require.NoError(t, err, name)
 		require.Equal(t, u.ID, got.ID, name)
 	}
-	require.Equal(t, e.svc.SignInDirectory().AttemptKey("maria"), e.svc.SignInDirectory().AttemptKey("MARIA.silva@example.com"), "one throttling budget per account")
-	require.NotEqual(t, e.svc.SignInDirectory().AttemptKey("maria"), e.svc.SignInDirectory().AttemptKey("other@example.com"))
+	require.Equal(t, e.Service.SignInDirectory().AttemptKey("maria"), e.Service.SignInDirectory().AttemptKey("MARIA.silva@example.com"), "one throttling budget per account")
+	require.NotEqual(t, e.Service.SignInDirectory().AttemptKey("maria"), e.Service.SignInDirectory().AttemptKey("other@example.com"))
 
 	// Two wrong guesses by username and two by address lock the account:
 	// naming it two ways does not double the budget.
 	for _, name := range []string{"maria", "maria", "maria.silva@example.com", "Maria.Silva@example.com"} {
-		_, err := e.signIn.Login(ctx, admin, name, []byte("wrong-password-guess"))
+		_, err := e.SignIn.Login(ctx, admin, name, []byte("wrong-password-guess"))
 		require.ErrorIs(t, err, api.ErrBadLogin)
 	}
-	_, err = e.signIn.Login(ctx, admin, "maria.silva@example.com", []byte(u.Password))
+	_, err = e.SignIn.Login(ctx, admin, "maria.silva@example.com", []byte(u.Password))
 	require.ErrorIs(t, err, login.ErrAccountLocked)
-	_, err = e.signIn.Login(ctx, admin, "maria", []byte(u.Password))
+	_, err = e.SignIn.Login(ctx, admin, "maria", []byte(u.Password))
 	require.ErrorIs(t, err, login.ErrAccountLocked)
 }
 
@@ -49,12 +49,12 @@ func TestUnknownEmailLooksLikeWrongPassword(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
-	_, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "nina", Email: "nina@example.com"})
+	_, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "nina", Email: "nina@example.com"})
 	require.NoError(t, err)
-	_, wrong := e.signIn.Login(ctx, admin, "nina@example.com", []byte("wrong-password-guess"))
+	_, wrong := e.SignIn.Login(ctx, admin, "nina@example.com", []byte("wrong-password-guess"))
 	require.ErrorIs(t, wrong, api.ErrBadLogin)
 	for _, name := range []string{"nobody@example.com", "NINA@example.org", "nobody", "x@" + strings.Repeat("a", 300)} {
-		_, err := e.signIn.Login(ctx, admin, name, []byte("wrong-password-guess"))
+		_, err := e.SignIn.Login(ctx, admin, name, []byte("wrong-password-guess"))
 		require.ErrorIs(t, err, api.ErrBadLogin, name)
 		require.Equal(t, wrong.Error(), err.Error(), name)
 	}
@@ -67,11 +67,11 @@ func TestSignInNamesUnique(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
-	_, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "olga", Email: "olga@example.com"})
+	_, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "olga", Email: "olga@example.com"})
 	require.NoError(t, err)
-	p, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "paulo@example.com", Email: "paulo@example.com"})
+	p, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "paulo@example.com", Email: "paulo@example.com"})
 	require.NoError(t, err, "an account may use its own address as its username")
-	_, err = e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "rui@example.com", Email: "rui.home@example.com"})
+	_, err = e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "rui@example.com", Email: "rui.home@example.com"})
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name, username, email, says string
@@ -82,25 +82,25 @@ func TestSignInNamesUnique(t *testing.T) {
 		{"address is a username", "rui2", "Rui@Example.com", "another account's username"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: tc.username, Email: tc.email})
+			_, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: tc.username, Email: tc.email})
 			require.ErrorIs(t, err, api.ErrExists)
 			require.Contains(t, err.Error(), tc.says)
 		})
 	}
 	// Usernames are width-mapped (PRECIS), addresses only case-folded: an
 	// address in full-width letters would name rui's account by username.
-	_, err = e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "carla", Email: "ｒｕｉ@example.com"})
+	_, err = e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "carla", Email: "ｒｕｉ@example.com"})
 	require.ErrorIs(t, err, api.ErrInvalidField)
 	require.Contains(t, err.Error(), "full-width")
-	q, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "quim", Email: "quim@example.com"})
+	q, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "quim", Email: "quim@example.com"})
 	require.NoError(t, err)
 	taken := "OLGA@EXAMPLE.COM"
-	_, err = e.svc.Users().UpdateUser(ctx, admin, q.ID, api.UpdateUserRequest{Email: &taken})
+	_, err = e.Service.Users().UpdateUser(ctx, admin, q.ID, api.UpdateUserRequest{Email: &taken})
 	require.ErrorIs(t, err, api.ErrExists)
 	require.Contains(t, err.Error(), "another account has this address")
-	_, err = e.svc.Users().UpdateUser(ctx, admin, p.ID, api.UpdateUserRequest{Email: &taken})
+	_, err = e.Service.Users().UpdateUser(ctx, admin, p.ID, api.UpdateUserRequest{Email: &taken})
 	require.ErrorIs(t, err, api.ErrExists)
-	got, err := e.svc.Users().GetUser(q.ID)
+	got, err := e.Service.Users().GetUser(q.ID)
 	require.NoError(t, err)
 	require.Equal(t, "quim@example.com", got.Email, "a refused update changes nothing")
 }
@@ -115,21 +115,21 @@ func TestSharedEmailResolved(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	for _, name := range []string{"sara", "tito"} {
-		c, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", Password: "correct horse battery " + name[:1] + "x"})
+		c, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", Password: "correct horse battery " + name[:1] + "x"})
 		require.NoError(t, err)
 		// As the migration to layout 3 leaves them.
-		_, err = e.st.Users().Update(c.ID, func(u store.User) (store.User, error) {
+		_, err = e.Store.Users().Update(c.ID, func(u store.User) (store.User, error) {
 			u.Email, u.EmailShared = "Shared@example.com", true
 			return u, nil
 		})
 		require.NoError(t, err)
 		ids = append(ids, c.ID)
 	}
-	_, err := e.signIn.Login(ctx, admin, "shared@example.com", []byte("correct horse battery sx"))
+	_, err := e.SignIn.Login(ctx, admin, "shared@example.com", []byte("correct horse battery sx"))
 	require.ErrorIs(t, err, api.ErrBadLogin, "a shared address signs nobody in")
-	_, err = e.signIn.Login(ctx, admin, "sara", []byte("correct horse battery sx"))
+	_, err = e.SignIn.Login(ctx, admin, "sara", []byte("correct horse battery sx"))
 	require.NoError(t, err, "the username still does")
-	rev, err := e.rev.Review(time.Hour)
+	rev, err := e.Review.Review(time.Hour)
 	require.NoError(t, err)
 	flagged := 0
 	for _, r := range rev.Users {
@@ -140,25 +140,25 @@ func TestSharedEmailResolved(t *testing.T) {
 	require.Equal(t, 2, flagged)
 
 	first := "Sara"
-	_, err = e.svc.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
+	_, err = e.Service.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
 	require.NoError(t, err)
-	u, err := e.st.Users().Get(ids[1])
+	u, err := e.Store.Users().Get(ids[1])
 	require.NoError(t, err)
 	require.True(t, u.EmailShared, "still shared: the mark stays")
 	same := "SHARED@example.com"
-	_, err = e.svc.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{Email: &same})
+	_, err = e.Service.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{Email: &same})
 	require.ErrorIs(t, err, api.ErrExists, "naming the shared address while another holds it")
 	require.Contains(t, err.Error(), "other accounts still have this address")
 
 	other := "sara.new@example.com"
-	_, err = e.svc.Users().UpdateUser(ctx, admin, ids[0], api.UpdateUserRequest{Email: &other})
+	_, err = e.Service.Users().UpdateUser(ctx, admin, ids[0], api.UpdateUserRequest{Email: &other})
 	require.NoError(t, err)
-	_, err = e.svc.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
+	_, err = e.Service.Users().UpdateUser(ctx, admin, ids[1], api.UpdateUserRequest{FirstName: &first})
 	require.NoError(t, err)
-	got, err := e.signIn.Login(ctx, admin, "SHARED@example.com", []byte("correct horse battery tx"))
+	got, err := e.SignIn.Login(ctx, admin, "SHARED@example.com", []byte("correct horse battery tx"))
 	require.NoError(t, err)
 	require.Equal(t, ids[1], got.ID)
-	got, err = e.signIn.Login(ctx, admin, "sara.new@example.com", []byte("correct horse battery sx"))
+	got, err = e.SignIn.Login(ctx, admin, "sara.new@example.com", []byte("correct horse battery sx"))
 	require.NoError(t, err)
 	require.Equal(t, ids[0], got.ID)
 }

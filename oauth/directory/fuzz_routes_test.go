@@ -21,7 +21,7 @@ import (
 func FuzzIdentityRoutes(f *testing.F) {
 	e := newEnv(f, directory.Config{})
 	mux := http.NewServeMux()
-	edge.IdentityRoutes(mux, e.svc, edge.Plane{Admin: true, MFA: e.mfa, Review: e.rev, Apply: e.pol, Authenticate: func(*http.Request) (change.Actor, error) { return admin, nil }})
+	edge.IdentityRoutes(mux, e.Service, edge.Plane{Admin: true, MFA: e.Enrolment, Review: e.Review, Apply: e.Apply, Authenticate: func(*http.Request) (change.Actor, error) { return admin, nil }})
 	routes := []struct{ method, path string }{
 		{"POST", "/v1/users"}, {"PATCH", "/v1/users/admin"}, {"PATCH", "/v1/users/admin/reset-password"},
 		{"PATCH", "/v1/users/admin/update-password"}, {"POST", "/v1/groups"}, {"POST", "/v1/groups/admin-group/permissions"},
@@ -30,9 +30,9 @@ func FuzzIdentityRoutes(f *testing.F) {
 		{"POST", "/v1/apply"},
 	}
 	// Lerian's Application Providers: link a provider to an application.
-	app, err := e.svc.Applications().CreateApplication(context.Background(), admin, api.CreateApplicationRequest{Name: "fz-app"})
+	app, err := e.Service.Applications().CreateApplication(context.Background(), admin, api.CreateApplicationRequest{Name: "fz-app"})
 	require.NoError(f, err)
-	_, err = e.svc.Providers().CreateProvider(context.Background(), admin, api.CreateProviderRequest{Name: "fz-relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
+	_, err = e.Service.Providers().CreateProvider(context.Background(), admin, api.CreateProviderRequest{Name: "fz-relay", Category: api.ProviderEmail, Host: "mail.example.internal", From: "a@example.internal"})
 	require.NoError(f, err)
 	routes = append(routes, struct{ method, path string }{"POST", "/v1/applications/" + app.ID + "/providers"})
 	f.Add(uint8(len(routes)-1), `{"providerId":"fz-relay","canSignIn":true,"rule":"x"}`)

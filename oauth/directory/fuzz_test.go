@@ -22,11 +22,11 @@ func FuzzSignInName(f *testing.F) {
 		f.Add(s)
 	}
 	e := newEnv(f, directory.Config{})
-	_, err := e.svc.Users().CreateUser(context.Background(), admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
+	_, err := e.Service.Users().CreateUser(context.Background(), admin, api.CreateUserRequest{Username: "maria", Email: "Maria.Silva@Example.com"})
 	require.NoError(f, err)
-	mine := e.svc.SignInDirectory().AttemptKey("maria")
+	mine := e.Service.SignInDirectory().AttemptKey("maria")
 	f.Fuzz(func(t *testing.T, name string) {
-		if e.svc.SignInDirectory().AttemptKey(name) != mine {
+		if e.Service.SignInDirectory().AttemptKey(name) != mine {
 			return
 		}
 		c, err := credential.CanonicalUsername(name)

@@ -41,7 +41,7 @@ func TestListsPageWithLinkHeaders(t *testing.T) {
 	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, true)
 	for i := range 5 {
-		e.user(t, fmt.Sprintf("pager%d", i), "midaz-viewer-group")
+		e.User(t, fmt.Sprintf("pager%d", i), "midaz-viewer-group")
 	}
 	for _, tc := range []struct{ path, key string }{
 		{"/v1/users", "id"},

@@ -33,10 +33,10 @@ func TestResourcesAreWhatTheRoutesCheck(t *testing.T) {
 	var mu sync.Mutex
 	asked := map[string]bool{}
 	mux := http.NewServeMux()
-	edge.IdentityRoutes(mux, e.svc, edge.Plane{
-		MFA:   e.mfa,
-		Audit: e.log,
-		Now:   e.clock.Now,
+	edge.IdentityRoutes(mux, e.Service, edge.Plane{
+		MFA:   e.Enrolment,
+		Audit: e.Audit,
+		Now:   e.Clock.Now,
 		Authenticate: func(*http.Request) (change.Actor, error) {
 			return change.Actor{Name: "app:probe", SubjectID: "probe"}, nil
 		},

@@ -28,7 +28,7 @@ import (
 func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 	t.Helper()
 	mux := http.NewServeMux()
-	plane := edge.Plane{Admin: admin, MFA: e.mfa, Review: e.rev, Apply: e.pol, Audit: e.log, Now: e.clock.Now, Allowed: func(id, res, act string) bool { return e.idx.Allowed(id, "", res, act) }}
+	plane := edge.Plane{Admin: admin, MFA: e.Enrolment, Review: e.Review, Apply: e.Apply, Audit: e.Audit, Now: e.Clock.Now, Allowed: func(id, res, act string) bool { return e.Index.Allowed(id, "", res, act) }}
 	plane.Authenticate = func(r *http.Request) (change.Actor, error) {
 		if admin {
 			return change.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil
@@ -39,7 +39,7 @@ func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 		}
 		return change.Actor{Name: "user:" + id, SubjectID: id, Source: "192.0.2.7"}, nil
 	}
-	edge.IdentityRoutes(mux, e.svc, plane)
+	edge.IdentityRoutes(mux, e.Service, plane)
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	l, err := net.Listen("unix", sock)
 	require.NoError(t, err)
@@ -73,8 +73,8 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, false)
-	editor := e.user(t, "editor", "identity-editor-group")
-	viewer := e.user(t, "viewer", "midaz-viewer-group")
+	editor := e.User(t, "editor", "identity-editor-group")
+	viewer := e.User(t, "viewer", "midaz-viewer-group")
 
 	code, body := call(t, c, "", "GET", "/v1/users", "")
 	require.Equal(t, 401, code, body)
@@ -85,7 +85,7 @@ func TestDataPlaneLeastPrivilege(t *testing.T) {
 	code, body = call(t, c, viewer.ID, "POST", "/v1/users", `{"username":"sneaky","email":"sneaky@example.com"}`)
 	require.Equal(t, 403, code, body)
 	require.Contains(t, body, `"AUT-0403"`)
-	denied, err := e.rev.AuditList(time.Time{}, "authz.denied", 0)
+	denied, err := e.Review.AuditList(time.Time{}, "authz.denied", 0)
 	require.NoError(t, err)
 	require.Len(t, denied, 1, "every denied decision is audited")
 	require.Equal(t, "user:"+viewer.ID, denied[0].Actor)
@@ -158,10 +158,10 @@ func TestIdentityEditorCannotEscalate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, false)
-	editor := e.user(t, "editor", "identity-editor-group")
-	admin, err := e.svc.Users().GetUser("admin")
+	editor := e.User(t, "editor", "identity-editor-group")
+	admin, err := e.Service.Users().GetUser("admin")
 	require.NoError(t, err)
-	other := e.user(t, "other")
+	other := e.User(t, "other")
 	for _, tc := range []struct{ name, method, path, body string }{
 		{"join admin-group", "POST", "/v1/groups/admin-group/members", `{"member":"user:editor"}`},
 		{"grant itself everything", "POST", "/v1/groups/identity-editor-group/permissions", `{"resource":"*","action":"*"}`},
@@ -177,10 +177,10 @@ func TestIdentityEditorCannotEscalate(t *testing.T) {
 			require.Equal(t, 403, code, body)
 		})
 	}
-	still, err := e.svc.Users().GetUser(editor.ID)
+	still, err := e.Service.Users().GetUser(editor.ID)
 	require.NoError(t, err)
 	require.Equal(t, []string{"identity-editor-group"}, still.Groups)
-	require.False(t, e.idx.Allowed(editor.ID, "", "*", "*"))
+	require.False(t, e.Index.Allowed(editor.ID, "", "*", "*"))
 	// What it holds, it may still do: manage a user with no more than it.
 	code, body := call(t, c, editor.ID, "POST", "/v1/users/"+other.ID+"/disable", "")
 	require.Equal(t, 200, code, body)
@@ -193,7 +193,7 @@ func TestChunkedTruncatedBodyRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	c := servePlane(t, e, true)
-	u := e.user(t, "chunky")
+	u := e.User(t, "chunky")
 	req, err := http.NewRequest("PATCH", "http://accessd/v1/users/"+u.ID+"/reset-password",
 		io.NopCloser(io.MultiReader(strings.NewReader(`{"newPassword":"plum-Harbor-vector-88"`))))
 	require.NoError(t, err)

@@ -13,51 +13,53 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/login"
 )
 
 func TestLockoutParallelGuesses(t *testing.T) {
 	t.Parallel()
-	// One argon2id at a time, each slow (tens of ms): all twenty guesses
-	// are in flight long before five have been checked, so only the
-	// atomic reservation keeps the count at five.
-	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 10, Threads: 1}
-	e := newEnvWith(t, directory.Config{LockoutAttempts: 5, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}},
+	// One argon2id at a time, each slow (tens of ms: 16 MiB, three
+	// passes; ten passes took 150 ms a hash and 2 s for the test's
+	// fourteen): all twenty guesses are in flight long before five have
+	// been checked, so only the atomic reservation keeps the count at five.
+	slow := credential.PasswordParams{MemoryKiB: 16 * 1024, Time: 3, Threads: 1}
+	e := directorytest.Open(t, directory.Config{LockoutAttempts: 5, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}},
 		credential.HasherOptions{Params: slow, MemoryBudget: 16 << 20})
 	ctx := context.Background()
-	u := e.user(t, "erin")
+	u := e.User(t, "erin")
 	bad, locked := attemptAtOnce(t, 20, api.ErrBadLogin, func() error {
-		_, err := e.signIn.Login(ctx, admin, "erin", []byte("wrong-password-guess-1"))
+		_, err := e.SignIn.Login(ctx, admin, "erin", []byte("wrong-password-guess-1"))
 		return err
 	})
 	require.LessOrEqual(t, bad, int32(5), "at most lockout_attempts guesses may be checked")
 	require.Equal(t, int32(20), bad+locked)
 	t.Logf("REPORT 20 parallel wrong passwords: %d checked, %d refused as locked", bad, locked)
-	_, err := e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	_, err := e.SignIn.Login(ctx, admin, "erin", []byte(u.Password))
 	require.ErrorIs(t, err, login.ErrAccountLocked, "the right password does not open a locked account")
 	require.Equal(t, api.ErrBadLogin, api.FaultOf(err), "on the wire a lock reads like a wrong password")
 
-	e.clock.Add(16 * time.Minute)
-	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	e.Clock.Add(16 * time.Minute)
+	_, err = e.SignIn.Login(ctx, admin, "erin", []byte(u.Password))
 	require.NoError(t, err, "the lock ends after lockout_duration")
 
 	// A clock that jumps back does not make a lock eternal.
 	for range 5 {
-		_, _ = e.signIn.Login(ctx, admin, "erin", []byte("wrong-password-guess-2"))
+		_, _ = e.SignIn.Login(ctx, admin, "erin", []byte("wrong-password-guess-2"))
 	}
-	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	_, err = e.SignIn.Login(ctx, admin, "erin", []byte(u.Password))
 	require.ErrorIs(t, err, login.ErrAccountLocked)
-	e.clock.Add(-24 * time.Hour)
-	_, err = e.signIn.Login(ctx, admin, "erin", []byte(u.Password))
+	e.Clock.Add(-24 * time.Hour)
+	_, err = e.SignIn.Login(ctx, admin, "erin", []byte(u.Password))
 	require.NoError(t, err, "a lock ending further ahead than one lockout period is a clock jump, not a life sentence")
 }
 
 func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
-	e.user(t, "frank")
-	_, err1 := e.signIn.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
-	_, err2 := e.signIn.Login(context.Background(), admin, "frank", []byte("whatever-password"))
+	e.User(t, "frank")
+	_, err1 := e.SignIn.Login(context.Background(), admin, "nobody-here", []byte("whatever-password"))
+	_, err2 := e.SignIn.Login(context.Background(), admin, "frank", []byte("whatever-password"))
 	require.ErrorIs(t, err1, api.ErrBadLogin)
 	require.Equal(t, err1.Error(), err2.Error())
 }
@@ -68,8 +70,8 @@ func TestMFAWithOathtool(t *testing.T) {
 	require.NoError(t, err, "oathtool is required (apt-get install oathtool; scripts/test installs it)")
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
-	u := e.user(t, "ivan", "admin-group")
-	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	u := e.User(t, "ivan", "admin-group")
+	setup, err := e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(setup.URL, "otpauth://totp/"))
 	require.Len(t, setup.RecoveryCodes, 10)
@@ -78,31 +80,31 @@ func TestMFAWithOathtool(t *testing.T) {
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
-	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
+	_, err = e.Enrolment.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "enabling needs a verified code first")
-	c := code(e.clock.Now())
-	v, err := e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
+	c := code(e.Clock.Now())
+	v, err := e.Enrolment.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
 	require.NoError(t, err)
 	require.True(t, v.Verified)
-	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
+	_, err = e.Enrolment.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{Passcode: c, MFAType: api.MFATypeApp})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "a code is accepted once")
-	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
+	_, err = e.Enrolment.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp})
 	require.NoError(t, err)
-	st, err := e.mfa.MFAStatus(u.ID)
+	st, err := e.Enrolment.MFAStatus(u.ID)
 	require.NoError(t, err)
 	require.True(t, st.TOTPEnabled)
 
-	e.clock.Add(30 * time.Second)
-	require.NoError(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now()), ""))
-	require.NoError(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]))
-	require.ErrorIs(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
+	e.Clock.Add(30 * time.Second)
+	require.NoError(t, e.SignIn.VerifySecondFactor(ctx, admin, u.ID, "", code(e.Clock.Now()), ""))
+	require.NoError(t, e.SignIn.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]))
+	require.ErrorIs(t, e.SignIn.VerifySecondFactor(ctx, admin, u.ID, "", "", setup.RecoveryCodes[3]), api.ErrBadPasscode, "a recovery code works once")
 
 	// Failed codes count toward lockout.
 	for range 5 {
-		_ = e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
+		_ = e.SignIn.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
 	}
-	require.ErrorIs(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", code(e.clock.Now().Add(30*time.Second)), ""), login.ErrAccountLocked)
-	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+	require.ErrorIs(t, e.SignIn.VerifySecondFactor(ctx, admin, u.ID, "", code(e.Clock.Now().Add(30*time.Second)), ""), login.ErrAccountLocked)
+	_, err = e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrInvalidField)
 }
 
@@ -112,16 +114,16 @@ func TestMFAWithOathtool(t *testing.T) {
 func TestAbandonedAttemptsDoNotLockForever(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{LockoutAttempts: 5, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}})
-	u := e.user(t, "judy")
+	u := e.User(t, "judy")
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 5 {
-		_, _ = e.signIn.Login(gone, admin, "judy", []byte("guess-while-hanging-up"))
+		_, _ = e.SignIn.Login(gone, admin, "judy", []byte("guess-while-hanging-up"))
 	}
-	_, err := e.signIn.Login(context.Background(), admin, "judy", []byte(u.Password))
+	_, err := e.SignIn.Login(context.Background(), admin, "judy", []byte(u.Password))
 	require.ErrorIs(t, err, login.ErrAccountLocked, "abandoned attempts count as failures")
-	e.clock.Add(16 * time.Minute)
-	_, err = e.signIn.Login(context.Background(), admin, "judy", []byte(u.Password))
+	e.Clock.Add(16 * time.Minute)
+	_, err = e.SignIn.Login(context.Background(), admin, "judy", []byte(u.Password))
 	require.NoError(t, err, "and their lock ends")
 }
 
@@ -132,22 +134,22 @@ func TestPasswordDoesNotResetSecondFactorFailures(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{LockoutAttempts: 5})
 	ctx := context.Background()
-	u := e.user(t, "kim")
-	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	u := e.User(t, "kim")
+	setup, err := e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
-	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+	code, err := exec.Command("oathtool", "--totp", "-b", "-N", e.Clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 	require.NoError(t, err)
-	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
+	_, err = e.Enrolment.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: strings.TrimSpace(string(code))})
 	require.NoError(t, err)
 	for i := range 20 {
-		_, err := e.signIn.Login(ctx, admin, "kim", []byte(u.Password))
+		_, err := e.SignIn.Login(ctx, admin, "kim", []byte(u.Password))
 		if errors.Is(err, login.ErrAccountLocked) {
 			require.Greater(t, i, 0)
 			return
 		}
 		require.NoError(t, err)
 		for range 2 {
-			_ = e.signIn.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
+			_ = e.SignIn.VerifySecondFactor(ctx, admin, u.ID, "", "000000", "")
 		}
 	}
 	require.FailNow(t, "40 wrong codes interleaved with right passwords never locked the account")
@@ -161,44 +163,44 @@ func TestClockJumpLockout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
-	u := e.user(t, "clocky")
+	u := e.User(t, "clocky")
 	lock := func() {
 		t.Helper()
 		for range 5 {
-			_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
+			_, _ = e.SignIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
 		}
-		_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
+		_, err := e.SignIn.Login(ctx, admin, "clocky", []byte(u.Password))
 		require.ErrorIs(t, err, login.ErrAccountLocked)
 	}
 	tryLogin := func(what string) {
 		t.Helper()
-		_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
+		_, err := e.SignIn.Login(ctx, admin, "clocky", []byte(u.Password))
 		require.NoError(t, err, what)
 	}
 
 	lock()
-	e.clock.Add(365 * 24 * time.Hour)
+	e.Clock.Add(365 * 24 * time.Hour)
 	tryLogin("a year forward ends the lock")
 
 	lock()
-	e.clock.Add(-365 * 24 * time.Hour)
+	e.Clock.Add(-365 * 24 * time.Hour)
 	tryLogin("a year back does not make the lock last a year")
 
 	lock()
-	e.clock.Add(-20 * time.Minute) // the lock now ends 35 min ahead: more than one lockout period
+	e.Clock.Add(-20 * time.Minute) // the lock now ends 35 min ahead: more than one lockout period
 	tryLogin("a lock ending further ahead than lockout_duration is a clock jump")
 
 	// Failures counted, then the clock jumps back: the count still
 	// locks at the limit, and that lock ends on time.
 	for range 3 {
-		_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
+		_, _ = e.SignIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
 	}
-	e.clock.Add(-48 * time.Hour)
+	e.Clock.Add(-48 * time.Hour)
 	for range 2 {
-		_, _ = e.signIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
+		_, _ = e.SignIn.Login(ctx, admin, "clocky", []byte("wrong-password-guess"))
 	}
-	_, err := e.signIn.Login(ctx, admin, "clocky", []byte(u.Password))
+	_, err := e.SignIn.Login(ctx, admin, "clocky", []byte(u.Password))
 	require.ErrorIs(t, err, login.ErrAccountLocked, "failures before a backward jump still count")
-	e.clock.Add(16 * time.Minute)
+	e.Clock.Add(16 * time.Minute)
 	tryLogin("and that lock ends after lockout_duration")
 }

@@ -48,27 +48,27 @@ func TestLockoutParallelCodes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{LockoutAttempts: 5, LockoutDuration: directory.Duration{Duration: 15 * time.Minute}})
 	ctx := context.Background()
-	u := e.user(t, "quinn")
-	setup, err := e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
+	u := e.User(t, "quinn")
+	setup, err := e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeApp)
 	require.NoError(t, err)
 	code := func() string {
-		out, err := exec.Command("oathtool", "--totp", "-b", "-N", e.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
+		out, err := exec.Command("oathtool", "--totp", "-b", "-N", e.Clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), setup.Secret).Output()
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
-	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: code()})
+	_, err = e.Enrolment.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeApp, Passcode: code()})
 	require.NoError(t, err)
-	e.clock.Add(30 * time.Second)
+	e.Clock.Add(30 * time.Second)
 	right := code()
 	wrong := "000000"
 	if right == wrong {
 		wrong = "111111"
 	}
 	checked, locked := attemptAtOnce(t, 20, api.ErrBadPasscode, func() error {
-		return e.signIn.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, wrong, "")
+		return e.SignIn.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, wrong, "")
 	})
 	require.LessOrEqual(t, checked, int32(5), "no more wrong codes checked than the lockout allows")
 	require.Equal(t, int32(20), checked+locked)
-	require.ErrorIs(t, e.signIn.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, right, ""), login.ErrAccountLocked, "locked: even the right code waits")
+	require.ErrorIs(t, e.SignIn.VerifySecondFactor(ctx, admin, u.ID, api.MFATypeApp, right, ""), login.ErrAccountLocked, "locked: even the right code waits")
 	t.Logf("REPORT 20 parallel wrong codes: %d checked, %d refused as locked", checked, locked)
 }

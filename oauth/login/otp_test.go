@@ -26,27 +26,19 @@ var sentCode = regexp.MustCompile(`code is (\d{6})\b`)
 // audited with the provider and the user ID only.
 func TestDeliveredCodes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, directory.Config{LockoutAttempts: 50})
+	d := newDeliveredEnv(t)
+	e := d.env
 	ctx := context.Background()
-	ca := deliverytest.NewCA(t)
-	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
-	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
-		Host: relay.Host, Port: relay.Port, From: "accessd@example.test", CAPEM: ca.PEM})
-	require.NoError(t, err)
-	u := e.user(t, "olga")
+	u := e.User(t, "olga")
 	next := func() string {
 		t.Helper()
-		m := relay.Next(t)
-		require.Equal(t, []string{"olga@example.com"}, m.To)
-		c := sentCode.FindStringSubmatch(m.Data)
-		require.NotNil(t, c, m.Data)
-		return c[1]
+		return d.mailCode(t, "olga@example.com")
 	}
 
-	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err := e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	code := next()
-	c, err := e.st.Credentials().Get(u.ID)
+	c, err := e.Store.Credentials().Get(u.ID)
 	require.NoError(t, err)
 	raw, _ := json.Marshal(c)
 	require.NotContains(t, string(raw), code, "the code is stored only as a hash")
@@ -54,43 +46,43 @@ func TestDeliveredCodes(t *testing.T) {
 	require.False(t, bytes.Contains(c.Codes[api.MFATypeEmail].Hash, []byte(code)), "the code is stored only as a hash")
 
 	// Expired after five minutes.
-	e.clock.Add(5*time.Minute + time.Second)
-	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
+	e.Clock.Add(5*time.Minute + time.Second)
+	_, err = e.Enrolment.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "an expired code is refused")
 
 	// Five wrong guesses burn a code.
-	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err = e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	code = next()
 	for range 5 {
-		_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: "000000"})
+		_, err = e.Enrolment.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: "000000"})
 		require.ErrorIs(t, err, api.ErrBadPasscode)
 	}
-	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
+	_, err = e.Enrolment.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "a code is burnt after five wrong guesses")
 
 	// The right code once, then never again.
-	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
+	_, err = e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeEmail)
 	require.NoError(t, err)
 	code = next()
-	_, err = e.mfa.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: code})
+	_, err = e.Enrolment.MFAEnable(ctx, admin, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.NoError(t, err)
-	_, err = e.mfa.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
+	_, err = e.Enrolment.MFAVerify(ctx, admin, u.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: code})
 	require.ErrorIs(t, err, api.ErrBadPasscode, "a code works once")
-	st, err := e.mfa.MFAStatus(u.ID)
+	st, err := e.Enrolment.MFAStatus(u.ID)
 	require.NoError(t, err)
 	require.Equal(t, api.MFAStatus{Enabled: true, PreferredType: "email", Methods: []string{"email"}, EmailEnabled: true}, st)
 
 	// A failed delivery: the relay is no longer trusted.
 	other := deliverytest.NewCA(t)
-	_, err = e.svc.Providers().UpdateProvider(ctx, admin, "relay", api.UpdateProviderRequest{CAPEM: &other.PEM})
+	_, err = e.Service.Providers().UpdateProvider(ctx, admin, "relay", api.UpdateProviderRequest{CAPEM: &other.PEM})
 	require.NoError(t, err)
-	e.clock.Add(time.Hour) // past the resend limit
-	err = e.signIn.SendLoginCode(ctx, admin, u.ID, api.MFATypeEmail)
+	e.Clock.Add(time.Hour) // past the resend limit
+	err = e.SignIn.SendLoginCode(ctx, admin, u.ID, api.MFATypeEmail)
 	require.ErrorIs(t, err, api.ErrUnavailable)
 	require.NotContains(t, err.Error(), "olga")
 	require.NotContains(t, err.Error(), "certificate", "the caller learns nothing of why")
-	entries, err := audit.List(e.st, 0, 0)
+	entries, err := audit.List(e.Store, 0, 0)
 	require.NoError(t, err)
 	var failed []store.AuditEntry
 	for _, en := range entries {
@@ -112,19 +104,19 @@ func TestResendLimit(t *testing.T) {
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	gw := deliverytest.NewGateway(t, ca, 0)
-	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
+	_, err := e.Service.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
 		URL: gw.URL, Template: `{"to":"{{phone}}","text":"{{message}}"}`, CAPEM: ca.PEM})
 	require.NoError(t, err)
-	u, err := e.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "sam", Email: "sam@example.com", PhoneNumber: "+4915112345678"})
+	u, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "sam", Email: "sam@example.com", PhoneNumber: "+4915112345678"})
 	require.NoError(t, err)
 	for range 3 {
-		_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+		_, err = e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 		require.NoError(t, err)
 	}
-	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+	_, err = e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.ErrorIs(t, err, api.ErrRateLimited)
-	e.clock.Add(time.Minute)
-	_, err = e.mfa.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
+	e.Clock.Add(time.Minute)
+	_, err = e.Enrolment.MFASetup(ctx, admin, u.ID, api.MFATypeSMS)
 	require.NoError(t, err)
 	require.Equal(t, 4, gw.Count())
 }

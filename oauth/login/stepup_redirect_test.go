@@ -30,11 +30,11 @@ func newDeliveredEnv(t *testing.T) deliveredEnv {
 	ctx := context.Background()
 	ca := deliverytest.NewCA(t)
 	relay := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
-	_, err := e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
+	_, err := e.Service.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "relay", Category: api.ProviderEmail,
 		Host: relay.Host, Port: relay.Port, From: "accessd@example.test", CAPEM: ca.PEM})
 	require.NoError(t, err)
 	gw := deliverytest.NewGateway(t, ca, 0)
-	_, err = e.svc.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
+	_, err = e.Service.Providers().CreateProvider(ctx, admin, api.CreateProviderRequest{Name: "sms", Category: api.ProviderSMS,
 		URL: gw.URL, Template: `{"to":"{{phone}}","text":"{{message}}"}`, CAPEM: ca.PEM})
 	require.NoError(t, err)
 	return deliveredEnv{env: e, relay: relay, gw: gw}
@@ -63,18 +63,18 @@ func (d deliveredEnv) smsCode(t *testing.T, to string) string {
 func (d deliveredEnv) enrolEmail(t *testing.T, userID, to string) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := d.mfa.MFASetup(ctx, admin, userID, api.MFATypeEmail)
+	_, err := d.Enrolment.MFASetup(ctx, admin, userID, api.MFATypeEmail)
 	require.NoError(t, err)
-	_, err = d.mfa.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, to)})
+	_, err = d.Enrolment.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, to)})
 	require.NoError(t, err)
 }
 
 func (d deliveredEnv) enrolSMS(t *testing.T, userID, to string) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := d.mfa.MFASetup(ctx, admin, userID, api.MFATypeSMS)
+	_, err := d.Enrolment.MFASetup(ctx, admin, userID, api.MFATypeSMS)
 	require.NoError(t, err)
-	_, err = d.mfa.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeSMS, Passcode: d.smsCode(t, to)})
+	_, err = d.Enrolment.MFAEnable(ctx, admin, userID, api.MFAEnableRequest{MFAType: api.MFATypeSMS, Passcode: d.smsCode(t, to)})
 	require.NoError(t, err)
 }
 
@@ -95,16 +95,16 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
-	v, err := d.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com",
+	v, err := d.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com",
 		PhoneNumber: "+4915100000001", Groups: []string{"identity-editor-group"}})
 	require.NoError(t, err)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
-	d.clock.Add(time.Minute)
-	m := d.user(t, "mallory", "identity-editor-group") // holds what vera holds: mayActOn lets it act on her
+	d.Clock.Add(time.Minute)
+	m := d.User(t, "mallory", "identity-editor-group") // holds what vera holds: mayActOn lets it act on her
 
 	evil, evilPhone := "thief@evil.example", "+4915199999999"
-	now := d.clock.Now()
+	now := d.Clock.Now()
 	weak := &change.Session{AuthTime: now, AMR: []string{login.AMRPassword}}
 	mallorysStrong := &change.Session{AuthTime: now, AMR: []string{login.AMRPassword, login.AMROTP}}
 	for _, tc := range []struct {
@@ -122,14 +122,14 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 		{"another user's phone number", userActor(m.ID, nil), api.UpdateUserRequest{PhoneNumber: &evilPhone}, api.ErrForbidden, "only the admin socket"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := d.svc.Users().UpdateUser(ctx, tc.actor, v.ID, tc.req)
+			_, err := d.Service.Users().UpdateUser(ctx, tc.actor, v.ID, tc.req)
 			require.ErrorIs(t, err, tc.want)
 			require.Contains(t, err.Error(), tc.says)
-			got, err := d.svc.Users().GetUser(v.ID)
+			got, err := d.Service.Users().GetUser(v.ID)
 			require.NoError(t, err)
 			require.Equal(t, "vera@example.com", got.Email)
 			require.Equal(t, "+4915100000001", got.PhoneNumber)
-			st, err := d.mfa.MFAStatus(v.ID)
+			st, err := d.Enrolment.MFAStatus(v.ID)
 			require.NoError(t, err)
 			require.True(t, st.EmailEnabled && st.SMSEnabled, "a refused update leaves the factors on")
 		})
@@ -138,31 +138,31 @@ func TestStepUpGuardsFactorAddress(t *testing.T) {
 	// A change that moves no factor still passes without a step-up.
 	first := "Vera"
 	same := "vera@example.com"
-	_, err = d.svc.Users().UpdateUser(ctx, userActor(v.ID, nil), v.ID, api.UpdateUserRequest{FirstName: &first, Email: &same})
+	_, err = d.Service.Users().UpdateUser(ctx, userActor(v.ID, nil), v.ID, api.UpdateUserRequest{FirstName: &first, Email: &same})
 	require.NoError(t, err, "re-sending the same address moves nothing")
 
 	// Resetting one's own password needs a step-up; another user's
 	// (within the caller's permissions) does not.
 	for _, s := range []*change.Session{nil, weak} {
-		_, err = d.svc.Users().ResetPassword(ctx, userActor(v.ID, s), v.ID, []byte(thiefPassword))
+		_, err = d.Service.Users().ResetPassword(ctx, userActor(v.ID, s), v.ID, []byte(thiefPassword))
 		require.ErrorIs(t, err, api.ErrStepUp)
 		require.Contains(t, err.Error(), "update-password")
 	}
-	_, err = d.signIn.SignIn(ctx, admin, "vera", []byte(thiefPassword))
+	_, err = d.SignIn.SignIn(ctx, admin, "vera", []byte(thiefPassword))
 	require.ErrorIs(t, err, api.ErrBadLogin, "the refused reset left the password alone")
-	_, err = d.svc.Users().ResetPassword(ctx, userActor(m.ID, nil), v.ID, []byte(thiefPassword))
+	_, err = d.Service.Users().ResetPassword(ctx, userActor(m.ID, nil), v.ID, []byte(thiefPassword))
 	require.NoError(t, err, "a helpdesk reset of another user is unchanged")
 
 	// Even with the password, the codes still go to vera, not to the thief.
-	si, err := d.signIn.SignIn(ctx, admin, "vera", []byte(thiefPassword))
+	si, err := d.SignIn.SignIn(ctx, admin, "vera", []byte(thiefPassword))
 	require.NoError(t, err)
 	require.True(t, si.SecondFactorDue)
-	require.NoError(t, d.signIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail))
+	require.NoError(t, d.SignIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail))
 	d.mailCode(t, "vera@example.com")
-	require.NoError(t, d.signIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeSMS))
+	require.NoError(t, d.SignIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeSMS))
 	d.smsCode(t, "+4915100000001")
 
-	denied, err := d.rev.AuditList(time.Time{}, "user.update", 0)
+	denied, err := d.Review.AuditList(time.Time{}, "user.update", 0)
 	require.NoError(t, err)
 	n := 0
 	for _, e := range denied {
@@ -182,34 +182,34 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
-	v, err := d.svc.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
+	v, err := d.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "vera", Email: "vera@example.com", PhoneNumber: "+4915100000001"})
 	require.NoError(t, err)
-	d.clock.Add(time.Minute)
-	directorytest.EnrolTOTP(t, d.mfa, d.clock.Now(), v.ID)
+	d.Clock.Add(time.Minute)
+	directorytest.EnrolTOTP(t, d.Enrolment, d.Clock.Now(), v.ID)
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	d.enrolSMS(t, v.ID, "+4915100000001")
-	_, err = d.mfa.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)
+	_, err = d.Enrolment.MFAPreferred(ctx, admin, v.ID, api.MFATypeEmail)
 	require.NoError(t, err)
-	d.clock.Add(time.Minute)
-	strong := userActor(v.ID, &change.Session{AuthTime: d.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}})
+	d.Clock.Add(time.Minute)
+	strong := userActor(v.ID, &change.Session{AuthTime: d.Clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}})
 
-	_, err = d.svc.Users().ResetPassword(ctx, strong, v.ID, []byte(thiefPassword))
+	_, err = d.Service.Users().ResetPassword(ctx, strong, v.ID, []byte(thiefPassword))
 	require.NoError(t, err, "a step-up session may reset its own password")
 
-	d.clock.Add(time.Second)
+	d.Clock.Add(time.Second)
 	newMail, newPhone := "vera@new.example", "+4915100000002"
-	got, err := d.svc.Users().UpdateUser(ctx, strong, v.ID, api.UpdateUserRequest{Email: &newMail, PhoneNumber: &newPhone})
+	got, err := d.Service.Users().UpdateUser(ctx, strong, v.ID, api.UpdateUserRequest{Email: &newMail, PhoneNumber: &newPhone})
 	require.NoError(t, err)
 	require.Equal(t, newMail, got.Email)
-	st, err := d.mfa.MFAStatus(v.ID)
+	st, err := d.Enrolment.MFAStatus(v.ID)
 	require.NoError(t, err)
 	require.Equal(t, api.MFAStatus{Enabled: true, TOTPEnabled: true, PreferredType: api.MFATypeApp, Methods: []string{api.MFATypeApp}}, st,
 		"the moved factors are off; TOTP, which moved nowhere, stays")
-	c, err := d.st.Credentials().Get(v.ID)
+	c, err := d.Store.Credentials().Get(v.ID)
 	require.NoError(t, err)
 	require.False(t, c.EmailVerified || c.SMSVerified, "the new address and number are not proven")
-	require.Equal(t, d.clock.Now().UTC(), c.FactorsChangedAt.UTC())
-	off, err := d.rev.AuditList(time.Time{}, "mfa.disable", 0)
+	require.Equal(t, d.Clock.Now().UTC(), c.FactorsChangedAt.UTC())
+	off, err := d.Review.AuditList(time.Time{}, "mfa.disable", 0)
 	require.NoError(t, err)
 	require.Len(t, off, 1)
 	require.Equal(t, "email,sms", off[0].Detail["mfaType"])
@@ -218,20 +218,20 @@ func TestStepUpAllowsOwnFactorAddress(t *testing.T) {
 	// Nothing goes to the new address or number until it is enrolled.
 	mails, texts := len(d.relay.Mails()), d.gw.Count()
 	for _, typ := range []string{api.MFATypeEmail, api.MFATypeSMS} {
-		require.ErrorIs(t, d.signIn.SendLoginCode(ctx, admin, v.ID, typ), api.ErrInvalidField)
-		require.ErrorIs(t, d.signIn.VerifySecondFactor(ctx, admin, v.ID, typ, "123456", ""), api.ErrBadPasscode)
+		require.ErrorIs(t, d.SignIn.SendLoginCode(ctx, admin, v.ID, typ), api.ErrInvalidField)
+		require.ErrorIs(t, d.SignIn.VerifySecondFactor(ctx, admin, v.ID, typ, "123456", ""), api.ErrBadPasscode)
 	}
 	require.Equal(t, []int{mails, texts}, []int{len(d.relay.Mails()), d.gw.Count()}, "no code was sent anywhere")
 
 	// The session's factors changed after its sign-in: no more step-ups.
-	_, err = d.svc.Users().ResetPassword(ctx, strong, v.ID, []byte(thiefPassword+"x"))
+	_, err = d.Service.Users().ResetPassword(ctx, strong, v.ID, []byte(thiefPassword+"x"))
 	require.ErrorIs(t, err, api.ErrStepUp)
 	require.Contains(t, err.Error(), "changed after you signed in")
 
 	// Enrolled again at the new address, the factor delivers there.
 	d.enrolEmail(t, v.ID, newMail)
-	require.NoError(t, d.signIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail))
-	require.NoError(t, d.signIn.VerifySecondFactor(ctx, admin, v.ID, api.MFATypeEmail, d.mailCode(t, newMail), ""))
+	require.NoError(t, d.SignIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail))
+	require.NoError(t, d.SignIn.VerifySecondFactor(ctx, admin, v.ID, api.MFATypeEmail, d.mailCode(t, newMail), ""))
 }
 
 // TestAdminMovesFactorAddress: the admin socket moves any user's address
@@ -242,30 +242,30 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 	t.Parallel()
 	d := newDeliveredEnv(t)
 	ctx := context.Background()
-	v := d.user(t, "vera")
+	v := d.User(t, "vera")
 	d.enrolEmail(t, v.ID, "vera@example.com")
-	d.clock.Add(time.Minute)
+	d.Clock.Add(time.Minute)
 	newMail := "vera@new.example"
-	got, err := d.svc.Users().UpdateUser(ctx, admin, v.ID, api.UpdateUserRequest{Email: &newMail})
+	got, err := d.Service.Users().UpdateUser(ctx, admin, v.ID, api.UpdateUserRequest{Email: &newMail})
 	require.NoError(t, err)
 	require.False(t, got.MFA, "the only factor moved: the user has none until it is enrolled again")
-	off, err := d.rev.AuditList(time.Time{}, "mfa.disable", 0)
+	off, err := d.Review.AuditList(time.Time{}, "mfa.disable", 0)
 	require.NoError(t, err)
 	require.Len(t, off, 1)
 	require.Equal(t, admin.Name, off[0].Actor)
-	require.ErrorIs(t, d.signIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail), api.ErrInvalidField)
+	require.ErrorIs(t, d.SignIn.SendLoginCode(ctx, admin, v.ID, api.MFATypeEmail), api.ErrInvalidField)
 
 	// Verified at the old address but not yet on: the proof is lost
 	// with the address, so enabling now fails.
-	w := d.user(t, "walt")
-	_, err = d.mfa.MFASetup(ctx, admin, w.ID, api.MFATypeEmail)
+	w := d.User(t, "walt")
+	_, err = d.Enrolment.MFASetup(ctx, admin, w.ID, api.MFATypeEmail)
 	require.NoError(t, err)
-	_, err = d.mfa.MFAVerify(ctx, admin, w.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, "walt@example.com")})
+	_, err = d.Enrolment.MFAVerify(ctx, admin, w.ID, api.MFAVerifyRequest{MFAType: api.MFATypeEmail, Passcode: d.mailCode(t, "walt@example.com")})
 	require.NoError(t, err)
 	other := "walt@other.example"
-	_, err = d.svc.Users().UpdateUser(ctx, userActor(w.ID, nil), w.ID, api.UpdateUserRequest{Email: &other})
+	_, err = d.Service.Users().UpdateUser(ctx, userActor(w.ID, nil), w.ID, api.UpdateUserRequest{Email: &other})
 	require.NoError(t, err, "no factor is on, so no step-up is needed")
-	_, err = d.mfa.MFAEnable(ctx, userActor(w.ID, nil), w.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail})
+	_, err = d.Enrolment.MFAEnable(ctx, userActor(w.ID, nil), w.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail})
 	require.ErrorIs(t, err, api.ErrBadPasscode)
 	require.True(t, strings.Contains(err.Error(), "verify the code"), err.Error())
 }
@@ -276,9 +276,9 @@ func TestAdminMovesFactorAddress(t *testing.T) {
 func TestFactorAddressOverHTTP(t *testing.T) {
 	t.Parallel()
 	d := newDeliveredEnv(t)
-	data, adminPlane := d.routes(false), d.routes(true)
-	v := d.user(t, "vera", "identity-editor-group")
-	m := d.user(t, "mallory", "identity-editor-group")
+	data, adminPlane := routes(d.env, false), routes(d.env, true)
+	v := d.User(t, "vera", "identity-editor-group")
+	m := d.User(t, "mallory", "identity-editor-group")
 	d.enrolEmail(t, v.ID, "vera@example.com")
 	for _, tc := range []struct {
 		name, as, method, path, body string

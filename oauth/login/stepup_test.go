@@ -23,11 +23,11 @@ func TestStepUpForCredentialOps(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{CredentialOpsMaxAge: directory.Duration{Duration: 10 * time.Minute}})
 	ctx := context.Background()
-	u := e.user(t, "ines")
-	e.clock.Add(time.Minute)
-	directorytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
-	enrolled := e.clock.Now()
-	e.clock.Add(20 * time.Minute)
+	u := e.User(t, "ines")
+	e.Clock.Add(time.Minute)
+	directorytest.EnrolTOTP(t, e.Enrolment, e.Clock.Now(), u.ID)
+	enrolled := e.Clock.Now()
+	e.Clock.Add(20 * time.Minute)
 	bearer := func(s *change.Session) change.Actor {
 		return change.Actor{Name: "user:" + u.ID, Source: "192.0.2.7", SubjectID: u.ID, Session: s}
 	}
@@ -38,17 +38,17 @@ func TestStepUpForCredentialOps(t *testing.T) {
 		want  string // "" = allowed; else a phrase the refusal must carry
 	}{
 		{"admin socket", admin, ""},
-		{"second factor, just now", bearer(&change.Session{AuthTime: e.clock.Now(), AMR: mfa}), ""},
-		{"second factor, at the max age", bearer(&change.Session{AuthTime: e.clock.Now().Add(-10 * time.Minute), AMR: mfa}), ""},
-		{"second factor, past the max age", bearer(&change.Session{AuthTime: e.clock.Now().Add(-10*time.Minute - time.Second), AMR: mfa}), "at most 10m0s old"},
-		{"password only", bearer(&change.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}), "passed a second factor"},
+		{"second factor, just now", bearer(&change.Session{AuthTime: e.Clock.Now(), AMR: mfa}), ""},
+		{"second factor, at the max age", bearer(&change.Session{AuthTime: e.Clock.Now().Add(-10 * time.Minute), AMR: mfa}), ""},
+		{"second factor, past the max age", bearer(&change.Session{AuthTime: e.Clock.Now().Add(-10*time.Minute - time.Second), AMR: mfa}), "at most 10m0s old"},
+		{"password only", bearer(&change.Session{AuthTime: e.Clock.Now(), AMR: []string{login.AMRPassword}}), "passed a second factor"},
 		{"signed in before the factor was enrolled", bearer(&change.Session{AuthTime: enrolled.Add(-time.Second), AMR: mfa}), "changed after you signed in"},
 		{"no session", bearer(nil), "sign in again"},
 		{"application token", change.Actor{Name: "app:abc", SubjectID: "app-id", ClientID: "abc"}, "application token never qualifies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := e.svc.Applications().CreateApplication(ctx, tc.actor, api.CreateApplicationRequest{Name: "svc-" + strings.ReplaceAll(tc.name, " ", "-")})
-			_, perr := e.mfa.MFAPreferred(ctx, tc.actor, u.ID, api.MFATypeApp)
+			out, err := e.Service.Applications().CreateApplication(ctx, tc.actor, api.CreateApplicationRequest{Name: "svc-" + strings.ReplaceAll(tc.name, " ", "-")})
+			_, perr := e.Enrolment.MFAPreferred(ctx, tc.actor, u.ID, api.MFATypeApp)
 			if tc.want == "" {
 				require.NoError(t, err)
 				require.NotEmpty(t, out.ClientSecret, "the secret is shown once, on creation")
@@ -63,7 +63,7 @@ func TestStepUpForCredentialOps(t *testing.T) {
 			require.Empty(t, out.ClientSecret)
 		})
 	}
-	denied, err := e.rev.AuditList(time.Time{}, "stepup.denied", 0)
+	denied, err := e.Review.AuditList(time.Time{}, "stepup.denied", 0)
 	require.NoError(t, err)
 	require.Len(t, denied, 10, "each refusal is audited (five cases, two operations each)")
 }
@@ -74,25 +74,25 @@ func TestStepUpGuardsMFAChanges(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, directory.Config{})
 	ctx := context.Background()
-	u := e.user(t, "jon")
-	weak := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &change.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword}}}
-	_, err := e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeApp)
+	u := e.User(t, "jon")
+	weak := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &change.Session{AuthTime: e.Clock.Now(), AMR: []string{login.AMRPassword}}}
+	_, err := e.Enrolment.MFASetup(ctx, weak, u.ID, api.MFATypeApp)
 	require.NoError(t, err, "the first factor needs no step-up: there is nothing to step up with")
-	e.clock.Add(time.Second)
-	directorytest.EnrolTOTP(t, e.mfa, e.clock.Now(), u.ID)
-	_, err = e.mfa.MFADisable(ctx, weak, u.ID)
+	e.Clock.Add(time.Second)
+	directorytest.EnrolTOTP(t, e.Enrolment, e.Clock.Now(), u.ID)
+	_, err = e.Enrolment.MFADisable(ctx, weak, u.ID)
 	require.ErrorIs(t, err, api.ErrStepUp)
-	_, err = e.mfa.MFASetup(ctx, weak, u.ID, api.MFATypeEmail)
+	_, err = e.Enrolment.MFASetup(ctx, weak, u.ID, api.MFATypeEmail)
 	require.ErrorIs(t, err, api.ErrStepUp)
-	_, err = e.mfa.MFAEnable(ctx, weak, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: "123456"})
+	_, err = e.Enrolment.MFAEnable(ctx, weak, u.ID, api.MFAEnableRequest{MFAType: api.MFATypeEmail, Passcode: "123456"})
 	require.ErrorIs(t, err, api.ErrStepUp)
-	st, err := e.mfa.MFAStatus(u.ID)
+	st, err := e.Enrolment.MFAStatus(u.ID)
 	require.NoError(t, err)
 	require.True(t, st.TOTPEnabled, "the refused disable left TOTP on")
 
-	e.clock.Add(time.Second)
-	strong := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &change.Session{AuthTime: e.clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}}}
-	st, err = e.mfa.MFADisable(ctx, strong, u.ID)
+	e.Clock.Add(time.Second)
+	strong := change.Actor{Name: "user:" + u.ID, SubjectID: u.ID, Session: &change.Session{AuthTime: e.Clock.Now(), AMR: []string{login.AMRPassword, login.AMROTP}}}
+	st, err = e.Enrolment.MFADisable(ctx, strong, u.ID)
 	require.NoError(t, err)
 	require.False(t, st.Enabled)
 }

@@ -1,8 +1,9 @@
 // Package directorytest opens what the tests of the directory and sign-in rooms share:
 // a real store in a temporary directory, its audit writer, the permission
 // index, the identity service and the sign-in rooms (oauth/login) over
-// them, bootstrapped, on a movable clock and with cheap argon2id costs. It protects nothing and is never
-// imported by production code.
+// them, bootstrapped, on a movable clock and with cheap argon2id costs,
+// with the access review and the policy applier that read and change
+// them. It protects nothing and is never imported by production code.
 package directorytest
 
 import (
@@ -21,6 +22,8 @@ import (
 	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
+	"github.com/accessd/accessd/oauth/policy"
+	"github.com/accessd/accessd/oauth/review"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
 	"github.com/accessd/accessd/store/storetest/testkit"
@@ -30,12 +33,15 @@ import (
 var Admin = change.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}
 
 // Env is one test's store, audit writer, index, the directory service
-// and the sign-in rooms over it.
+// and the sign-in rooms over it, the review that reads the audit log
+// back and the applier of policy files.
 type Env struct {
-	Store *store.Store
-	Audit *audit.Log
-	Index *authz.Index
-	Clock *testkit.Clock
+	Store  *store.Store
+	Audit  *audit.Log
+	Index  *authz.Index
+	Clock  *testkit.Clock
+	Review *review.Admin
+	Apply  *policy.Applier
 	Rooms
 }
 
@@ -84,7 +90,17 @@ func Open(t testing.TB, cfg directory.Config, ho credential.HasherOptions, so ..
 	r := Wire(t, st, al, idx, cfg, c.Now, h)
 	_, _, err = r.Service.Bootstrap(context.Background())
 	require.NoError(t, err)
-	return &Env{Store: st, Audit: al, Index: idx, Clock: c, Rooms: r}
+	rev := review.New(st, review.Options{Audit: al, Index: idx, MaxSecretAge: cfg.MaxSecretAge.Duration, Now: c.Now})
+	return &Env{Store: st, Audit: al, Index: idx, Clock: c, Review: rev, Apply: policy.NewApplier(st, r.Service.Groups(), c.Now), Rooms: r}
+}
+
+// User makes a user through the admin plane with a generated password,
+// an e-mail address name@example.com and groups.
+func (e *Env) User(t testing.TB, name string, groups ...string) api.CreatedUser {
+	t.Helper()
+	u, err := e.Service.Users().CreateUser(context.Background(), Admin, api.CreateUserRequest{Username: name, Email: name + "@example.com", Groups: groups})
+	require.NoError(t, err)
+	return u
 }
 
 // EnrolTOTP turns TOTP on for a user through the admin plane, with a
