@@ -229,6 +229,23 @@ func (l *AuditLog) Update(fn func(*AuditTxn) error) error {
 	})
 }
 
+// UpdateDeferred is Update without the wait for the disk: the commit is
+// durable with the next commit that syncs (every other write of the
+// store does), or at Close. For the chain writer's commits that only
+// chain staged entries: those entries are durable already and stay
+// pending until the chain commit lands, so a power cut that loses the
+// commit leaves them to be chained again, in the same order, with the
+// same sequence numbers and hashes.
+func (l *AuditLog) UpdateDeferred(fn func(*AuditTxn) error) error {
+	if err := l.s.eng.Acquire(); err != nil {
+		return err
+	}
+	defer l.s.eng.Release()
+	return l.s.eng.RetryDeferred(func(txn *badger.Txn) error {
+		return fn(&AuditTxn{s: l.s, txn: txn, write: true})
+	})
+}
+
 // AuditTxn is a transaction confined to the audit log's keyspace: every
 // value it writes carries the store's record MAC and every value it
 // reads is checked against it (ErrCorrupt when the check fails). A key

@@ -277,7 +277,10 @@ func (l *Log) flush(batch []*request, sweep, all bool) (err error) {
 			entries[i].Hash = h
 			prev = h
 		}
-		if err := appendEntries(l.st, pending, entries); err != nil {
+		// Only staged entries: their commit may ride on the next sync.
+		// Recorded ones, and a Sync, Open or Close (all), wait for theirs.
+		durable := all || (last && len(batch) > 0)
+		if err := appendEntries(l.st, pending, entries, durable); err != nil {
 			// The commit may have happened with only its sync failing:
 			// take the head from the store, not from memory, next time.
 			if last, lerr := lastEntry(l.st); lerr == nil {

@@ -16,7 +16,7 @@ func SetPruneBatchForTest(l *Log, n int) { l.pruneBatch = n }
 // AppendForTest chains entries as the writer does, with nothing taken
 // off the queue: a second writer racing the first.
 func AppendForTest(st *store.Store, entries []store.AuditEntry) error {
-	return appendEntries(st.AuditLog(), nil, entries)
+	return appendEntries(st.AuditLog(), nil, entries, true)
 }
 
 // SetCheckpointForTest records cp as Prune does after writing its

@@ -170,6 +170,35 @@ func (e *Engine) Retry(fn func(txn *badger.Txn) error) error {
 	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
 }
 
+// RetryDeferred is Retry without the wait for the disk: it returns once
+// the commit is written, and the commit becomes durable with the next
+// sync of any commit after it (Badger's logs are written in commit order,
+// and every Retry syncs them all), or at Close. It is only for a write
+// that can be redone from what is already durable, so that a power cut
+// that loses it loses nothing: the audit chain writer's, which turns
+// staged entries (durable with the change that staged them, and staged
+// until the chain commit lands) into chained ones.
+func (e *Engine) RetryDeferred(fn func(txn *badger.Txn) error) error {
+	for attempt := range maxAttempts {
+		txn, err := e.writeTxn()
+		if err != nil {
+			return err
+		}
+		err = e.attempt(txn, fn)
+		if err == nil {
+			e.endWrite() // no sync to wait for: stop counting as a sibling
+			return nil
+		}
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		if attempt > 2 {
+			time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
+		}
+	}
+	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
+}
+
 // attempt runs fn in txn and commits it, counted as a sibling of other
 // commits (groupSync) until durable answers it; one that commits nothing
 // (an error, a conflict, a panic in fn) stops counting here.
