@@ -251,15 +251,15 @@ func (s *Groups) editPermissions(a change.Actor, group string, p api.Permission,
 	var out api.Group
 	var refused error // the caller may not confer perm: said as is, not as a store error
 	err = s.c.st.Update(func(tx *store.Tx) error {
-		// Another tenant's group is missing before anything else is said.
-		if _, err := s.tenants.groupIn(tx, a, group, true); err != nil {
-			return err
-		}
-		if refused = s.tenants.mayConfer(a, []store.Permission{perm}); refused != nil {
-			return refused
-		}
 		var err error
 		g, err = tx.Groups().Update(group, func(g store.Group) (store.Group, error) {
+			// Another tenant's group is missing before anything else is said.
+			if err := s.tenants.groupVisible(tx, a, g, true); err != nil {
+				return g, err
+			}
+			if refused = s.tenants.mayConfer(a, []store.Permission{perm}); refused != nil {
+				return g, refused
+			}
 			has := slices.Contains(g.Permissions, perm)
 			switch {
 			case grant && !has:
@@ -383,10 +383,15 @@ func (s *Groups) MembersFor(a change.Actor, group string) ([]api.Member, error) 
 
 // membersIn is MembersFor inside tx.
 func (s *Groups) membersIn(tx *store.Tx, a change.Actor, group string) ([]api.Member, error) {
-	out := []api.Member{}
 	if _, err := s.tenants.groupIn(tx, a, group, false); err != nil {
 		return nil, err
 	}
+	return s.membersOf(tx, a, group)
+}
+
+// membersOf is membersIn of a group whose visibility to a is checked.
+func (s *Groups) membersOf(tx *store.Tx, a change.Actor, group string) ([]api.Member, error) {
+	out := []api.Member{}
 	sc, err := s.tenants.scopeOf(tx, a)
 	if err != nil {
 		return nil, err
@@ -428,12 +433,16 @@ func (s *Groups) groupOut(a change.Actor, g store.Group) (api.Group, error) {
 	return v, storeErr(fmt.Sprintf("members of group %q", g.Name), err)
 }
 
-// groupOutIn is groupOut inside tx: a change answers from the transaction
-// that made it instead of reading again after its commit.
+// groupOutIn is groupOut inside tx, of a group read in tx: a change
+// answers from the transaction that made it instead of reading again
+// after its commit.
 func (s *Groups) groupOutIn(tx *store.Tx, a change.Actor, g store.Group) (api.Group, error) {
+	if err := s.tenants.groupVisible(tx, a, g, false); err != nil {
+		return api.Group{}, err
+	}
 	v := groupView(g)
 	v.Users = []string{}
-	ms, err := s.membersIn(tx, a, g.Name)
+	ms, err := s.membersOf(tx, a, g.Name)
 	if err != nil {
 		return api.Group{}, err
 	}

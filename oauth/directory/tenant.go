@@ -112,17 +112,25 @@ func (s *Tenants) groupIn(tx *store.Tx, a change.Actor, name string, manage bool
 	if err != nil {
 		return g, err
 	}
+	if err := s.groupVisible(tx, a, g, manage); err != nil {
+		return store.Group{}, err
+	}
+	return g, nil
+}
+
+// groupVisible is groupIn's check of a group already read in tx.
+func (s *Tenants) groupVisible(tx *store.Tx, a change.Actor, g store.Group, manage bool) error {
 	sc, err := s.scopeOf(tx, a)
 	if err != nil {
-		return store.Group{}, err
+		return err
 	}
 	switch {
 	case !sc.seesGroup(g.TenantID):
-		return store.Group{}, hidden("group", name)
+		return hidden("group", g.Name)
 	case manage && !sc.sees(g.TenantID):
-		return store.Group{}, fmt.Errorf("identity: group %q: %w: it is shared by every tenant; it is changed on the admin socket (accessctl group …)", name, api.ErrForbidden)
+		return fmt.Errorf("identity: group %q: %w: it is shared by every tenant; it is changed on the admin socket (accessctl group …)", g.Name, api.ErrForbidden)
 	}
-	return g, nil
+	return nil
 }
 
 // checkGroupsVisible fails with 404 for a group the caller a cannot see.
