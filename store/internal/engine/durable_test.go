@@ -154,6 +154,10 @@ func TestWriteEndsWhateverItsOutcome(t *testing.T) {
 	require.NoError(t, e.Retry(func(txn *badger.Txn) error { return txn.Set([]byte("k"), []byte("v")) }))
 	assert.Zero(t, writing(), "after a commit")
 
+	require.NoError(t, e.RetryDeferred(func(txn *badger.Txn) error { return txn.Set([]byte("k2"), []byte("v")) }))
+	assert.Zero(t, writing(), "after a deferred commit")
+	require.NoError(t, e.DB().View(func(txn *badger.Txn) error { _, err := txn.Get([]byte("k2")); return err }), "a deferred commit is visible at once")
+
 	errFn := errors.New("fn failed")
 	require.ErrorIs(t, e.Retry(func(*badger.Txn) error { return errFn }), errFn)
 	assert.Zero(t, writing(), "after an error")

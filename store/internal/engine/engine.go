@@ -150,25 +150,7 @@ const maxAttempts = 64
 // therefore run several times and must have no effect outside txn.
 // Errors from fn end the loop and are returned as is. The caller holds
 // the engine (Acquire).
-func (e *Engine) Retry(fn func(txn *badger.Txn) error) error {
-	for attempt := range maxAttempts {
-		txn, err := e.writeTxn()
-		if err != nil {
-			return err
-		}
-		err = e.attempt(txn, fn)
-		if err == nil {
-			return e.durable()
-		}
-		if !errors.Is(err, badger.ErrConflict) {
-			return err
-		}
-		if attempt > 2 {
-			time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
-		}
-	}
-	return fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, ErrConflict)
-}
+func (e *Engine) Retry(fn func(txn *badger.Txn) error) error { return e.retry(fn, true) }
 
 // RetryDeferred is Retry without the wait for the disk: it returns once
 // the commit is written, and the commit becomes durable with the next
@@ -178,13 +160,18 @@ func (e *Engine) Retry(fn func(txn *badger.Txn) error) error {
 // that loses it loses nothing: the audit chain writer's, which turns
 // staged entries (durable with the change that staged them, and staged
 // until the chain commit lands) into chained ones.
-func (e *Engine) RetryDeferred(fn func(txn *badger.Txn) error) error {
+func (e *Engine) RetryDeferred(fn func(txn *badger.Txn) error) error { return e.retry(fn, false) }
+
+func (e *Engine) retry(fn func(txn *badger.Txn) error, durable bool) error {
 	for attempt := range maxAttempts {
 		txn, err := e.writeTxn()
 		if err != nil {
 			return err
 		}
 		err = e.attempt(txn, fn)
+		if err == nil && durable {
+			return e.durable()
+		}
 		if err == nil {
 			e.endWrite() // no sync to wait for: stop counting as a sibling
 			return nil
