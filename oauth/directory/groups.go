@@ -374,22 +374,18 @@ func (s *Groups) Members(group string) ([]api.Member, error) {
 func (s *Groups) MembersFor(a change.Actor, group string) ([]api.Member, error) {
 	var out []api.Member
 	err := s.c.st.View(func(tx *store.Tx) error {
+		if _, err := s.tenants.groupIn(tx, a, group, false); err != nil {
+			return err
+		}
 		var err error
-		out, err = s.membersIn(tx, a, group)
+		out, err = s.membersOf(tx, a, group)
 		return err
 	})
 	return out, storeErr(fmt.Sprintf("members of group %q", group), err)
 }
 
-// membersIn is MembersFor inside tx.
-func (s *Groups) membersIn(tx *store.Tx, a change.Actor, group string) ([]api.Member, error) {
-	if _, err := s.tenants.groupIn(tx, a, group, false); err != nil {
-		return nil, err
-	}
-	return s.membersOf(tx, a, group)
-}
-
-// membersOf is membersIn of a group whose visibility to a is checked.
+// membersOf is MembersFor inside tx, of a group whose visibility to a is
+// checked.
 func (s *Groups) membersOf(tx *store.Tx, a change.Actor, group string) ([]api.Member, error) {
 	out := []api.Member{}
 	sc, err := s.tenants.scopeOf(tx, a)
