@@ -295,7 +295,7 @@ func TestCrashRotateFieldsSwtpm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts the daemon a dozen times")
 	}
-	k, s := kdStartRotationDaemon(t, 300) // over two batches of 128: kills fall between batches
+	k, s := kdStartRotationDaemon(t, 160) // two batches of 128: kills fall between them
 	rotate := func(out *api.FieldRotation) (int, string, error) {
 		return k.p.call("POST", "/v1/keys/rotate-fields", nil, out)
 	}
