@@ -125,8 +125,19 @@ func TestInitAsRootRefused(t *testing.T) {
 
 // buildNoCgo builds accessd as `go run` builds it on a machine without a
 // C compiler: CGO_ENABLED=0, so no simulator.
+//
+// scripts/test builds that binary once before its race phase and names it
+// in ACCESSD_NOCGO_BIN; it is used after a check that it is this build
+// without cgo.
 func buildNoCgo(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("ACCESSD_NOCGO_BIN"); bin != "" {
+		out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+		require.NoError(t, err, "ACCESSD_NOCGO_BIN=%s: %s", bin, out)
+		require.Contains(t, string(out), "CGO_ENABLED=0", "ACCESSD_NOCGO_BIN=%s was built with cgo", bin)
+		require.Contains(t, string(out), "github.com/accessd/accessd/cmd/accessd", "ACCESSD_NOCGO_BIN=%s is not accessd", bin)
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "accessd")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
