@@ -102,13 +102,13 @@ func TestRepeatsFlood(t *testing.T) {
 		e.rep.Refuse(ctx, "app:flood", key("accounts", "delete"), denial("app:flood", fmt.Sprintf("192.0.2.%d", i%3), "accounts", "delete"))
 	}
 	full := e.entries(t, "authz.deny")
-	require.Len(t, full, 3, "the first few are written in full, before the caller is answered")
+	require.Equal(t, 3, len(full), "the first few are written in full, before the caller is answered")
 	for _, en := range full {
 		require.Equal(t, "no-permission", en.Detail["reason"])
 	}
 	e.rep.Flush(ctx)
 	all := e.entries(t, "authz.deny")
-	require.Len(t, all, 4, "200 denials: 3 in full and one summary")
+	require.Equal(t, 4, len(all), "200 denials: 3 in full and one summary")
 	s := all[3]
 	require.Equal(t, "summary", s.Source)
 	require.Equal(t, "app:flood", s.Actor)
@@ -123,9 +123,9 @@ func TestRepeatsFlood(t *testing.T) {
 
 	// A new minute starts a new budget; an empty minute writes nothing.
 	e.rep.Flush(ctx)
-	require.Len(t, e.entries(t, "authz.deny"), 4)
+	require.Equal(t, 4, len(e.entries(t, "authz.deny")))
 	e.rep.Refuse(ctx, "app:flood", key("accounts", "delete"), denial("app:flood", "192.0.2.1", "accounts", "delete"))
-	require.Len(t, e.entries(t, "authz.deny"), 5)
+	require.Equal(t, 5, len(e.entries(t, "authz.deny")))
 }
 
 // TestRepeatsKeysPerSubject: a caller that varies the resource and
@@ -139,10 +139,10 @@ func TestRepeatsKeysPerSubject(t *testing.T) {
 		res := fmt.Sprintf("r%d", i)
 		e.rep.Refuse(ctx, "app:spray", key(res, "get"), denial("app:spray", "192.0.2.9", res, "get"))
 	}
-	require.Len(t, e.entries(t, "authz.deny"), 8)
+	require.Equal(t, 8, len(e.entries(t, "authz.deny")))
 	e.rep.Flush(ctx)
 	sums := summaries(e.entries(t, "authz.deny"))
-	require.Len(t, sums, 1, "keys beyond the bound share one overflow summary")
+	require.Equal(t, 1, len(sums), "keys beyond the bound share one overflow summary")
 	require.Equal(t, "992", sums[0].Detail["count"])
 	require.Contains(t, sums[0].Detail["overflow"], "keys")
 	require.Equal(t, "app:spray", sums[0].Actor)
@@ -161,16 +161,16 @@ func TestRepeatsSubjectsAndFullBudget(t *testing.T) {
 		e.rep.Refuse(ctx, src, map[string]string{"username": "admin"}, store.AuditEntry{Type: "user.login", Actor: "client:console",
 			Target: "unknown-user", Result: "failed", Source: src, Detail: map[string]string{"username": "admin"}})
 	}
-	require.Len(t, e.entries(t, "user.login"), 256)
+	require.Equal(t, 256, len(e.entries(t, "user.login")))
 	e.rep.Flush(ctx)
 	all := e.entries(t, "user.login")
 	sums := summaries(all)
-	require.Len(t, sums, 1, "subjects beyond the bound share one summary")
+	require.Equal(t, 1, len(sums), "subjects beyond the bound share one summary")
 	require.Equal(t, "1744", sums[0].Detail["count"])
 	require.Equal(t, "accessd", sums[0].Actor)
 	require.Contains(t, sums[0].Detail["overflow"], "subjects")
 	require.Equal(t, "1736", sums[0].Detail["otherSources"], "the addresses listed are bounded")
-	require.Len(t, strings.Fields(sums[0].Detail["sources"]), 8)
+	require.Equal(t, 8, len(strings.Fields(sums[0].Detail["sources"])))
 
 	// Many subjects with several kinds each: the in-full budget holds.
 	for i := range 100 {
@@ -179,7 +179,7 @@ func TestRepeatsSubjectsAndFullBudget(t *testing.T) {
 			e.rep.Refuse(ctx, fmt.Sprintf("user:%d", i), key(res, "get"), denial(fmt.Sprintf("user:%d", i), "192.0.2.1", res, "get"))
 		}
 	}
-	require.Len(t, e.entries(t, "authz.deny"), 256)
+	require.Equal(t, 256, len(e.entries(t, "authz.deny")))
 	e.rep.Flush(ctx)
 	total := 0
 	for _, s := range summaries(e.entries(t, "authz.deny")) {
@@ -200,7 +200,7 @@ func TestRepeatsCloseFlushes(t *testing.T) {
 	for range 10 {
 		e.rep.Refuse(context.Background(), "user:u1", key("users", "delete"), denial("user:u1", "192.0.2.1", "users", "delete"))
 	}
-	require.Len(t, e.entries(t, "authz.deny"), 3)
+	require.Equal(t, 3, len(e.entries(t, "authz.deny")))
 	done := make(chan struct{})
 	go func() { e.rep.Close(); close(done) }()
 	select {
@@ -209,10 +209,10 @@ func TestRepeatsCloseFlushes(t *testing.T) {
 		require.Fail(t, "Close did not return")
 	}
 	all := e.entries(t, "authz.deny")
-	require.Len(t, all, 4)
+	require.Equal(t, 4, len(all))
 	require.Equal(t, "7", all[3].Detail["count"])
 	e.rep.Close() // a second Close writes nothing more
-	require.Len(t, e.entries(t, "authz.deny"), 4)
+	require.Equal(t, 4, len(e.entries(t, "authz.deny")))
 }
 
 // TestRepeatsBoundsValues: a refusal's detail and key values are cut, so
@@ -229,7 +229,7 @@ func TestRepeatsBoundsValues(t *testing.T) {
 	}
 	e.rep.Flush(ctx)
 	all := e.entries(t, "user.login")
-	require.Len(t, all, 4)
+	require.Equal(t, 4, len(all))
 	for _, en := range all {
 		require.LessOrEqual(t, len(en.Detail["username"]), 128+len("…"))
 		require.True(t, strings.HasPrefix(en.Detail["username"], "éé"))

@@ -44,7 +44,7 @@ func TestUnknownUserSignInsSummarised(t *testing.T) {
 		return out
 	}
 	full := logins()
-	require.Len(t, full, 4, "3 from the flooding source, 1 from the other")
+	require.Equal(t, 4, len(full), "3 from the flooding source, 1 from the other")
 	for _, en := range full {
 		require.Equal(t, "unknown-user", en.Target)
 		require.Equal(t, "failed", en.Result)
@@ -52,7 +52,7 @@ func TestUnknownUserSignInsSummarised(t *testing.T) {
 	}
 	rep.Close()
 	all := logins()
-	require.Len(t, all, 5)
+	require.Equal(t, 5, len(all))
 	s := all[4]
 	require.Equal(t, "summary", s.Source)
 	require.Equal(t, "197", s.Detail["count"])
