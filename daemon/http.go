@@ -91,7 +91,8 @@ func routes(d planeDeps) (data, admin *http.ServeMux) {
 
 // dataPlanes is what the data plane's routes ask.
 func dataPlanes(idp *identityPlane, log *slog.Logger) edge.Planes {
-	return edge.Planes{Identity: idp.svc, MFA: idp.mfa, Tokens: idp.tokens, Index: idp.index, Audit: idp.audit, Log: log}
+	return edge.Planes{Identity: idp.svc, MFA: idp.mfa, Tokens: idp.tokens, Index: idp.index, Audit: idp.audit,
+		Refusals: idp.refusals, Log: log}
 }
 
 // errNotUTF8 ends the read of a body that is not UTF-8 text.

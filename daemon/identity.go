@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
@@ -35,6 +36,9 @@ type identityPlane struct {
 	review *review.Admin
 	apply  *policy.Applier
 	tokens *token.Server
+	// refusals audits denied decisions and routes and the failed
+	// sign-ins of unknown usernames, summarised per minute.
+	refusals *change.Repeats
 }
 
 // openIdentity starts the audit writer (scheduled by q, the queue st was
@@ -64,7 +68,9 @@ func openIdentity(st *store.Store, q *audit.Queue, cfg Config, log *slog.Logger)
 		al.Close()
 		return nil, err
 	}
-	signIn, mfa := login.New(st, svc.SignInDirectory(), login.Options{Audit: al, Log: log, Issuer: totpIssuer(cfg.Issuer), Providers: svc.Providers()})
+	refusals := change.NewRepeats(al, log, nil)
+	signIn, mfa := login.New(st, svc.SignInDirectory(), login.Options{Audit: al, Log: log, Issuer: totpIssuer(cfg.Issuer), Providers: svc.Providers(),
+		Refusals: refusals})
 	svc.UseLogin(signIn, mfa)
 	// Loading decodes every user once; collect its garbage eagerly, since
 	// under mlockall the heap's high-water mark stays resident.
@@ -87,17 +93,30 @@ func openIdentity(st *store.Store, q *audit.Queue, cfg Config, log *slog.Logger)
 		return nil, err
 	}
 	tokens.Start()
+	refusals.Start()
 	rev := review.New(st, review.Options{Audit: al, Index: idx, MaxSecretAge: cfg.Identity.MaxSecretAge.Duration, Log: log})
-	return &identityPlane{audit: al, index: idx, svc: svc, mfa: mfa, review: rev, apply: policy.NewApplier(st, svc.Groups(), nil), tokens: tokens}, nil
+	return &identityPlane{audit: al, index: idx, svc: svc, mfa: mfa, review: rev, apply: policy.NewApplier(st, svc.Groups(), nil), tokens: tokens,
+		refusals: refusals}, nil
 }
 
-// close stops the token housekeeping (writing its last audit summary),
-// then the audit writer, before the store closes.
+// close stops the token housekeeping and the refusals' summaries
+// (writing their last audit summaries), then the audit writer, before
+// the store closes.
 func (p *identityPlane) close() {
 	if p != nil {
 		p.tokens.Close()
+		p.refusals.Close()
 		p.audit.Close()
 	}
+}
+
+// registerMetrics adds the token layer's counters and the refusals'
+// counter to reg.
+func (p *identityPlane) registerMetrics(reg prometheus.Registerer) error {
+	if err := p.tokens.Metrics().Register(reg); err != nil {
+		return err
+	}
+	return reg.Register(p.refusals.Collector())
 }
 
 // auditMessageID is the journald MESSAGE_ID of every audit entry, stable
@@ -109,7 +128,9 @@ const auditMessageID = "5b1f0c7e9a4d4e2b8c6a3f1d2e9b7a40"
 // audit entry, natively (structured fields) when journald listens, else
 // one JSON log line with the same fields. Never a secret: the entry's
 // Detail stays in the store; the line has type, actor, target (record
-// IDs, not names), result, source, sequence number and hash.
+// IDs, not names), result, source, sequence number and hash. So the
+// username a failed sign-in attempted, which its entry's detail keeps
+// for auditors, never reaches the journal.
 func journalEmitter(log *slog.Logger) func(store.AuditEntry) {
 	native := journal.Enabled()
 	return func(e store.AuditEntry) {

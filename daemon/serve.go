@@ -284,7 +284,7 @@ type running struct {
 func (s *server) listen(st *store.Store, idp *identityPlane) (*running, error) {
 	s.n.status("binding listeners")
 	m := newMetrics(st.Size)
-	if err := idp.tokens.Metrics().Register(m.reg); err != nil {
+	if err := idp.registerMetrics(m.reg); err != nil {
 		return nil, fmt.Errorf("daemon: metrics: %w", err)
 	}
 	lis, err := bindListeners(s.cfg, s.log, m)

@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
-	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/store"
@@ -20,22 +18,24 @@ import (
 // decisions are POST /v1/authorize and GET /v1/permissions: the token
 // verifier composed with the permission index.
 type decisions struct {
-	tokens *token.Server
-	index  Index
-	audit  AuditLog
-	log    *slog.Logger
-	now    func() time.Time
+	tokens   *token.Server
+	index    Index
+	refusals Refusals
+	now      func() time.Time
 }
 
-// denied records a refused decision durably before it is answered.
-// product is the product the decision was about ("" when none).
+// denied audits a refused decision: durably before it is answered while
+// it is among the first few of its principal, resource, action and
+// reason this minute, else in the minute's summary (Refusals). product
+// is the product the decision was about ("" when none).
 func (d decisions) denied(ctx context.Context, p token.Principal, req api.AuthorizeRequest, product, reason, source string) {
 	detail := map[string]string{"resource": req.Resource, "action": req.Action, "reason": reason}
 	if product != "" {
 		detail["product"] = product
 	}
-	change.Record(ctx, d.audit, d.log, store.AuditEntry{Time: d.now().UTC(), Type: "authz.deny", Actor: p.Actor(source).Name,
-		Target: req.Sub, Result: "denied", Source: source, Detail: detail})
+	actor := p.Actor(source).Name
+	d.refusals.Refuse(ctx, actor, map[string]string{"resource": req.Resource, "action": req.Action, "reason": reason},
+		store.AuditEntry{Time: d.now().UTC(), Type: "authz.deny", Actor: actor, Target: req.Sub, Result: "denied", Source: source, Detail: detail})
 }
 
 // authorize answers lib-auth: may the token's principal do action on

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,25 @@ type AuditLog interface {
 	Sync() error
 }
 
+// Refusals audits the refusals anyone may repeat at will (a denied
+// decision, a denied Identity route) so that a flood of them costs the
+// audit log a bounded number of entries a minute: change.Repeats, which
+// writes the first few of each kind in full and counts the rest.
+type Refusals interface {
+	Refuse(ctx context.Context, subject string, key map[string]string, e store.AuditEntry)
+}
+
+// inFull is the Refusals of a plane wired without one: every refusal in
+// full through the audit log.
+type inFull struct {
+	audit change.Recorder
+	log   *slog.Logger
+}
+
+func (f inFull) Refuse(ctx context.Context, _ string, _ map[string]string, e store.AuditEntry) {
+	change.Record(ctx, f.audit, f.log, e)
+}
+
 // FieldRotator retires the field-key term and re-seals every field under
 // a new one (`accessctl keys rotate-fields`).
 type FieldRotator interface {
@@ -43,8 +63,12 @@ type Planes struct {
 	Tokens *token.Server
 	Index  Index
 	Audit  AuditLog
-	Log    *slog.Logger     // nil: slog.Default()
-	Now    func() time.Time // nil: time.Now
+	// Refusals audits denied decisions and denied Identity routes
+	// (nil: each in full through Audit, unbounded; the daemon wires a
+	// change.Repeats).
+	Refusals Refusals
+	Log      *slog.Logger     // nil: slog.Default()
+	Now      func() time.Time // nil: time.Now
 
 	// The admin plane only.
 
@@ -73,6 +97,9 @@ func (p *Planes) defaults() {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
+	if p.Refusals == nil {
+		p.Refusals = inFull{audit: p.Audit, log: p.Log}
+	}
 }
 
 // Data is the data plane (TLS): the Identity API for bearers, the token
@@ -82,7 +109,7 @@ func Data(p Planes) *http.ServeMux {
 	p.defaults()
 	mux := http.NewServeMux()
 	a := auth{tokens: p.Tokens, index: p.Index}
-	IdentityRoutes(mux, p.Identity, Plane{Authenticate: a.bearer, MFA: p.MFA, Audit: p.Audit, Now: p.Now, Log: p.Log, Allowed: a.identityAllowed})
+	IdentityRoutes(mux, p.Identity, Plane{Authenticate: a.bearer, MFA: p.MFA, Audit: p.Audit, Refusals: p.Refusals, Now: p.Now, Log: p.Log, Allowed: a.identityAllowed})
 	t := tokenRoutes{s: p.Tokens, log: p.Log}
 	mux.HandleFunc("POST /v1/login/oauth/access_token", t.lerianToken(""))
 	mux.HandleFunc("POST /v1/login/oauth/refresh_token", t.lerianToken("refresh_token"))
@@ -96,7 +123,7 @@ func Data(p Planes) *http.ServeMux {
 	mux.HandleFunc("GET /.well-known/openid-configuration", t.discovery)
 	mux.HandleFunc("GET /v1/userinfo", t.userinfo)
 	mux.HandleFunc("POST /v1/logout", t.logout)
-	d := decisions{tokens: p.Tokens, index: p.Index, audit: p.Audit, log: p.Log, now: p.Now}
+	d := decisions{tokens: p.Tokens, index: p.Index, refusals: p.Refusals, now: p.Now}
 	mux.HandleFunc("POST /v1/authorize", d.authorize)
 	mux.HandleFunc("GET /v1/permissions", d.permissions)
 	mux.HandleFunc("GET /v1/permissions/{$}", d.permissions) // what Lerian's console calls

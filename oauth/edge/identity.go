@@ -32,9 +32,12 @@ type Plane struct {
 	// "reset-password", "update-password") for an action (the HTTP verb, lower case).
 	Allowed func(subjectID, resource, action string) bool
 	// Audit records the data plane's refusals, stamped with Now (nil:
-	// time.Now).
-	Audit change.Recorder
-	Now   func() time.Time
+	// time.Now); Refusals, when set, audits the denied routes instead,
+	// the first few of each caller, resource and action a minute in
+	// full and the rest in a summary.
+	Audit    change.Recorder
+	Refusals Refusals
+	Now      func() time.Time
 	// Review answers the admin-only audit and access-review routes, and
 	// Apply the policy route; both are needed when Admin is true.
 	Review Reviewer
@@ -80,6 +83,9 @@ func IdentityRoutes(mux *http.ServeMux, svc *directory.Service, plane Plane) {
 	}
 	if plane.Now == nil {
 		plane.Now = time.Now
+	}
+	if plane.Refusals == nil {
+		plane.Refusals = inFull{audit: plane.Audit, log: plane.Log}
 	}
 	rt := &identityRoutes{svc: svc, plane: plane, m: mux}
 	prov := svc.Providers()
@@ -214,8 +220,8 @@ func (rt *identityRoutes) handle(pattern, resource string, self bool, fn handler
 		if !rt.plane.Admin {
 			own := self && a.SubjectID != "" && r.PathValue("id") == a.SubjectID
 			if !own && (resource == "" || rt.plane.Allowed == nil || !rt.plane.Allowed(a.SubjectID, resource, action)) {
-				change.Record(r.Context(), rt.plane.Audit, rt.plane.Log, a.Entry(rt.plane.Now(), "authz.denied", resource, "denied",
-					map[string]string{"method": method, "path": r.URL.Path}))
+				rt.plane.Refusals.Refuse(r.Context(), a.Name, map[string]string{"resource": resource, "action": action},
+					a.Entry(rt.plane.Now(), "authz.denied", resource, "denied", map[string]string{"method": method, "path": r.URL.Path}))
 				rt.fail(w, r, fmt.Errorf("identity: %w: %s needs permission %q on %q", api.ErrForbidden, a.Name, action, resource))
 				return
 			}

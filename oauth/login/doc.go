@@ -25,7 +25,11 @@
 // Passwords, codes and secrets reach this package only to be checked or
 // hashed by oauth/credential, and never a log line or an audit detail; a
 // refusal or a failed sign-in is audited durably before the caller is
-// answered. What it defends against besides what oauth/credential does:
+// answered, except that the sign-ins of an unknown username are audited
+// as Options.Refusals does (the first few of each source and name a
+// minute in full, the rest in that minute's summary), with the name in
+// the entry's detail, which the journal's copy never carries. What it
+// defends against besides what oauth/credential does:
 //
 //   - Brute force. Failed sign-ins and second-factor guesses count
 //     toward one lockout per account (lockout_attempts within

@@ -33,7 +33,10 @@ func (s *SignIn) SignIn(ctx context.Context, a Actor, username string, password 
 			return SignInResult{}, storeErr("sign in", err)
 		}
 		_ = s.r.hasher.DummyVerify(ctx, password)
-		s.r.record(ctx, s.r.entry(a, "user.login", "unknown-user", "failed", nil))
+		// Summarised per source and name; the name stays in the sealed
+		// store (the journal's copy carries no detail).
+		s.r.refuse(ctx, a.Source, map[string]string{"username": username},
+			s.r.entry(a, "user.login", "unknown-user", "failed", map[string]string{"username": username}))
 		return SignInResult{}, fail
 	}
 	c, err := s.r.checkPassword(ctx, a, u.ID, password, false)

@@ -61,6 +61,16 @@ type Options struct {
 	Issuer string
 	// Providers deliver the e-mail and SMS codes.
 	Providers Sender
+	// Refusals audits failed sign-ins of unknown usernames, the first
+	// few of each source and username a minute in full and the rest in
+	// a summary (change.Repeats); nil: each in full through Audit.
+	Refusals Refusals
+}
+
+// Refusals audits refusals anyone may repeat at will; change.Repeats
+// provides it.
+type Refusals interface {
+	Refuse(ctx context.Context, subject string, key map[string]string, e store.AuditEntry)
 }
 
 func (o *Options) defaults() {
@@ -78,14 +88,17 @@ func (o *Options) defaults() {
 	}
 }
 
-func (o *Options) auditor() auditor { return auditor{audit: o.Audit, log: o.Log, now: o.Now} }
+func (o *Options) auditor() auditor {
+	return auditor{audit: o.Audit, refusals: o.Refusals, log: o.Log, now: o.Now}
+}
 
 // auditor stamps the audit entries of the rooms and writes those of
 // attempts that change nothing.
 type auditor struct {
-	audit change.Recorder
-	log   *slog.Logger
-	now   func() time.Time
+	audit    change.Recorder
+	refusals Refusals // nil: every refusal in full through audit
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // entry makes an audit entry for an attempt by a.
@@ -97,6 +110,16 @@ func (r auditor) entry(a Actor, typ, target, result string, detail map[string]st
 // a failed sign-in), durably, before the caller answers.
 func (r auditor) record(ctx context.Context, e store.AuditEntry) {
 	change.Record(ctx, r.audit, r.log, e)
+}
+
+// refuse audits a refusal anyone may repeat at will, counted against
+// subject and told apart by key (Refusals).
+func (r auditor) refuse(ctx context.Context, subject string, key map[string]string, e store.AuditEntry) {
+	if r.refusals == nil {
+		r.record(ctx, e)
+		return
+	}
+	r.refusals.Refuse(ctx, subject, key, e)
 }
 
 // room is what the sign-in and the enrolment share: the attempt ledger

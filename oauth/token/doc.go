@@ -50,8 +50,12 @@
 //   - The hot paths touch no disk: the client lookup (a copy-on-write
 //     table), the secret's HMAC, the signature and the decision are memory
 //     work; a client_credentials grant is audited in a per-application,
-//     per-minute summary, and a denied decision, a password or refresh
-//     grant and every failure get their own durable audit entry.
+//     per-minute summary, and a password or refresh grant and every
+//     failure get their own durable audit entry. A denied decision is
+//     audited by the HTTP edge's Refusals: the first few of each
+//     principal, resource, action and reason a minute in full, the rest
+//     in that minute's summary, so a flood of denials costs the audit
+//     log a bounded number of entries (every one is counted in metrics).
 //
 // # What it does not defend against
 //
