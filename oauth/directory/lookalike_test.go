@@ -244,3 +244,30 @@ func TestImportLookAlikeRefused(t *testing.T) {
 	_, err = e.Service.Users().GetUser("fine-user")
 	require.ErrorIs(t, err, api.ErrNotFound, "an import with a look-alike writes nothing")
 }
+
+// TestAmbiguousMemberPerTenant: the candidates of a bare member are the
+// records the caller's tenant sees, so a tenant's caller is neither
+// refused over, nor told of, another tenant's application; the admin
+// socket, which sees both, is refused.
+func TestAmbiguousMemberPerTenant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.Config{})
+	ctx := context.Background()
+	app, err := e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "t2-app", TenantID: "t-2"})
+	require.NoError(t, err)
+	boss, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "boss-t1", Email: "boss@example.com", TenantID: "t-1"})
+	require.NoError(t, err)
+	mate, err := e.Service.Users().CreateUser(ctx, admin, api.CreateUserRequest{Username: "mate-t1", Email: "mate@example.com", TenantID: "t-1"})
+	require.NoError(t, err)
+	plant(t, e, mate.ID, app.ClientID)
+	_, err = e.Service.Groups().CreateGroup(ctx, admin, api.CreateGroupRequest{Name: "t1-ops", TenantID: "t-1"})
+	require.NoError(t, err)
+
+	_, err = e.Service.Groups().AddMember(ctx, admin, "t1-ops", app.ClientID)
+	require.ErrorIs(t, err, api.ErrInvalidField)
+	_, err = e.Service.Groups().AddMember(ctx, bearer(boss), "t1-ops", app.ClientID)
+	require.NoError(t, err)
+	ms, err := e.Service.Groups().Members("t1-ops")
+	require.NoError(t, err)
+	require.Equal(t, []api.Member{{Kind: store.MemberUser, ID: mate.ID, Name: app.ClientID}}, ms)
+}
