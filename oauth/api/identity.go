@@ -427,6 +427,12 @@ const (
 	FlagAppNoGroups     = "app-without-groups"
 	FlagAppInAdminGroup = "app-in-admin-group"
 	FlagDisabled        = "disabled"
+	// FlagLookAlike: a user whose username has the form of a record ID or
+	// a client ID, or is an application's ID, client ID or name, or an
+	// application whose name or client ID is a username. New records
+	// cannot be named so; older ones are flagged, not renamed: rename or
+	// remove one of the pair, and name members user:X or app:X meanwhile.
+	FlagLookAlike = "look-alike"
 )
 
 // M2MLink is one direction of machine-to-machine access: the application

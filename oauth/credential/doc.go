@@ -53,7 +53,10 @@
 //     passwords into username fields).
 //   - Look-alike and duplicate accounts. CanonicalUsername folds case and
 //     width and then allows only a-z 0-9 . _ @ + -, so two accounts never
-//     differ only by case or by a homoglyph.
+//     differ only by case or by a homoglyph. CheckNewUsername keeps a new
+//     user's name out of the forms of record IDs and client IDs, so a user
+//     cannot be named after an application or another record and be
+//     mistaken for it where commands take either.
 //   - Credentials moved in from Lerian (accessctl import; bcrypt.go). An
 //     imported client secret keeps its value (services are not re-keyed)
 //     but is stored like accessd's own, as the pepper's HMAC; only secrets

@@ -2,6 +2,7 @@ package credential
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/text/secure/precis"
 
@@ -62,3 +63,60 @@ func CanonicalUsername(s string) (string, error) {
 // IsLowerAlnum reports whether b is a-z or 0-9, the characters a username
 // (and a tenant slug) may start with.
 func IsLowerAlnum(b byte) bool { return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' }
+
+// IDShaped reports whether s has the form of a record ID: a UUID written
+// as 8-4-4-4-12 hexadecimal digits, of any version and either case (the
+// store's own IDs are version 4; Lerian's, which import keeps, are not).
+func IDShaped(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if b != '-' {
+				return false
+			}
+		default:
+			if !('0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ClientIDShaped reports whether s has the form of a client ID that
+// NewClientID mints: ClientIDLength characters of its alphabet.
+func ClientIDShaped(s string) bool {
+	if len(s) != ClientIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(clientIDAlphabet, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckNewUsername is the rule a canonical username c must also pass to
+// be given to a new user (create, import): it may not have the form of a
+// record ID or of a client ID. Commands, routes and group members take
+// "an ID or a username" (and a bare member "a user or an application"),
+// so a user named like another record's ID, or like an application,
+// could be taken for it: an editor plants one and waits for an admin to
+// add "the application" to a group. Existing users keep their names
+// (CanonicalUsername still finds them; the access review flags them).
+// Errors wrap api.ErrInvalidField and, like CanonicalUsername's, do not
+// repeat the input.
+func CheckNewUsername(c string) error {
+	switch {
+	case IDShaped(c):
+		return badUsername("must not have the form of a record ID (a UUID): routes and commands take an ID or a username, so it could be taken for another user's or an application's ID")
+	case ClientIDShaped(c):
+		return badUsername(fmt.Sprintf("must not have the form of an application's client ID (%d characters of 0-9 and a-z without i, l, o, u): group members are named by username or client ID, so it could be taken for an application", ClientIDLength))
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package credential
 
 import (
+	"crypto/rand"
 	"strings"
 	"testing"
 
@@ -73,5 +74,50 @@ func FuzzCanonicalUsername(f *testing.F) {
 		upper, err := CanonicalUsername(strings.ToUpper(c))
 		require.NoError(t, err)
 		require.Equal(t, c, upper, "case must not matter")
+		if err := CheckNewUsername(c); err != nil {
+			require.ErrorIs(t, err, api.ErrInvalidField)
+			require.True(t, IDShaped(c) || ClientIDShaped(c), "%q refused without a look-alike form", c)
+		} else {
+			require.False(t, IDShaped(c) || ClientIDShaped(c), "%q has a look-alike form", c)
+		}
 	})
+}
+
+// TestCheckNewUsername: a new user may not be named like a record ID or
+// a minted client ID (a look-alike an editor could plant for an admin to
+// add to a group), while names that merely come close stay allowed.
+func TestCheckNewUsername(t *testing.T) {
+	t.Parallel()
+	minted, err := NewClientID(rand.Reader)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, in, why string // why: substring of the error; "" = accepted
+	}{
+		{"record ID", "019c96a0-0c21-71f9-a487-66a1258278a1", "record ID"},
+		{"version-4 ID", "3f2c9a1e-5b7d-4c2e-9f10-2a3b4c5d6e7f", "record ID"},
+		{"nil UUID", "00000000-0000-0000-0000-000000000000", "record ID"},
+		{"minted client ID", minted, "client ID"},
+		{"hex client ID (Casdoor's)", "b6e3a7f8d9c0e1f2a3b4", "client ID"},
+		{"plain name", "maria.silva", ""},
+		{"UUID with a letter beyond f", "019c96a0-0c21-71f9-a487-66a1258278ag", ""},
+		{"UUID without its dashes", "019c96a00c2171f9a48766a1258278a1", ""},
+		{"UUID in braces' place", "019c96a0_0c21_71f9_a487_66a1258278a1", ""},
+		{"19 client ID characters", minted[:19], ""},
+		{"21 client ID characters", minted + "0", ""},
+		{"20 characters with an i", "mariasilva0123456789", ""},
+		{"20 characters with a dot", "maria.silva012345678", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := CanonicalUsername(tc.in)
+			require.NoError(t, err, "lookups still take every canonical name")
+			err = CheckNewUsername(c)
+			if tc.why == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, api.ErrInvalidField)
+			require.Contains(t, err.Error(), tc.why)
+			require.NotContains(t, err.Error(), c, "the error must not echo the input")
+		})
+	}
 }

@@ -114,6 +114,9 @@ func (s *Applications) CreateApplication(ctx context.Context, a change.Actor, re
 		if err := s.tenants.mayConferGroups(tx, a, app.Groups); err != nil {
 			return err
 		}
+		if err := checkAppName(tx, app.Name); err != nil {
+			return err
+		}
 		var err error
 		if app.TenantID, app.TenantSlug, err = s.tenants.newTenant(tx, a, req.TenantID, req.TenantSlug); err != nil {
 			return err

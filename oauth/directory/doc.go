@@ -29,6 +29,10 @@
 //     password change and the rules on moving a delivered factor's
 //     address (login_deps.go), and answers its reads of users and
 //     credentials through login.Directory.
+//   - Look-alike subjects (lookalike.go): no new user is named like a
+//     record ID, a client ID or an application, nor an application like a
+//     user, and a bare group member that names a user and an application
+//     is refused, so a planted user is never taken for an application.
 //
 // What it does not defend against: a compromised running daemon, and an
 // admin on the socket, who may do anything an admin may.

@@ -288,35 +288,11 @@ func (s *Groups) editPermissions(a change.Actor, group string, p api.Permission,
 	return out, nil
 }
 
-// ResolveMember finds the member a "user:X", "app:X" or bare X names.
+// ResolveMember finds the one member a "user:X", "app:X" or bare X
+// names; a bare X that names a user and an application is refused,
+// naming both.
 func (s *Groups) ResolveMember(tx *store.Tx, ref string) (store.Member, string, error) {
-	kind, name, ok := strings.Cut(ref, ":")
-	if !ok {
-		kind, name = "", ref
-	}
-	if name == "" {
-		return store.Member{}, "", missing("member")
-	}
-	if kind == "" || kind == store.MemberUser {
-		u, err := s.c.lookupUser(tx, name)
-		if err == nil {
-			return store.Member{Kind: store.MemberUser, ID: u.ID}, u.Username, nil
-		}
-		if kind != "" || !errors.Is(err, api.ErrNotFound) {
-			return store.Member{}, "", err
-		}
-	}
-	if kind == "" || kind == store.MemberApp {
-		ap, err := s.c.lookupApp(tx, name)
-		if err == nil {
-			return store.Member{Kind: store.MemberApp, ID: ap.ID}, ap.ClientID, nil
-		}
-		if kind != "" || !errors.Is(err, api.ErrNotFound) {
-			return store.Member{}, "", err
-		}
-		return store.Member{}, "", fmt.Errorf("identity: member %q: %w: no user or application has that id or name", ref, api.ErrNotFound)
-	}
-	return store.Member{}, "", invalid("member %q must be user:<id|username>, app:<id|clientId> or a bare name", ref)
+	return resolveMember(s, tx, change.System, ref)
 }
 
 // AddMember puts a user or application in a group.
@@ -341,7 +317,7 @@ func (s *Groups) editMember(a change.Actor, group, member string, add bool) (api
 		if g, err = s.tenants.groupIn(tx, a, group, false); err != nil {
 			return err
 		}
-		if m, _, err = s.ResolveMember(tx, member); err != nil {
+		if m, _, err = resolveMember(s, tx, a, member); err != nil {
 			return err
 		}
 		if err := s.tenants.memberVisible(tx, a, m, member); err != nil {

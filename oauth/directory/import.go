@@ -378,6 +378,15 @@ func (s *Importer) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error)
 		p.groupsOf[u.Username] = u.Groups
 		inFile[u.Username] = true
 	}
+	// A user named like an application, or like a record ID, is refused
+	// as a conflict, never renamed: the dry run lists each one.
+	names, err := appNamesIn(tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, ap := range e.Applications {
+		names.add(ap.ID, ap.ClientID, ap.Name)
+	}
 	for _, g := range e.Groups {
 		_, err := tx.Groups().Get(g.ID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -433,6 +442,11 @@ func (s *Importer) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error)
 				p.add("user", u.Username, u.ID, ImportConflict, clash)
 				continue
 			}
+			if why := names.LookAlike(u.Username); why != "" {
+				p.add("user", u.Username, u.ID, ImportConflict, "its username could be taken for an application or another record ("+why+
+					"); give it another username in Lerian, or drop it from the file")
+				continue
+			}
 			p.add("user", u.Username, u.ID, ImportCreate, how)
 		case err != nil:
 			return nil, err
@@ -457,6 +471,12 @@ func (s *Importer) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error)
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
+			if clash, err := appUserClash(tx, ap, inFile); err != nil {
+				return nil, err
+			} else if clash != "" {
+				p.add("application", ap.ClientID, ap.ID, ImportConflict, clash)
+				continue
+			}
 			p.add("application", ap.ClientID, ap.ID, ImportCreate, "keeps its clientId and secret (stored as a keyed hash)")
 		case err != nil:
 			return nil, err
@@ -465,6 +485,22 @@ func (s *Importer) importPlan(tx *store.Tx, e LerianExport) (*importPlan, error)
 		}
 	}
 	return p, nil
+}
+
+// appUserClash says why an imported application could be taken for a
+// user, one in accessd or in the file (inFile, by canonical username):
+// its name or client ID is that user's username. "" when it could not.
+func appUserClash(tx *store.Tx, ap LerianApplication, inFile map[string]bool) (string, error) {
+	for _, f := range []struct{ what, v string }{{"name", ap.Name}, {"clientId", ap.ClientID}} {
+		_, taken, err := usernameOf(tx, f.v)
+		if err != nil {
+			return "", err
+		}
+		if c, cerr := credential.CanonicalUsername(f.v); taken || cerr == nil && inFile[c] {
+			return fmt.Sprintf("its %s is a user's username (%q): an application named like a user could be taken for it; rename one of them", f.what, c), nil
+		}
+	}
+	return "", nil
 }
 
 // userDiff names the fields in which an existing user differs from the

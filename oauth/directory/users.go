@@ -116,6 +116,9 @@ func (s *Users) CreateUser(ctx context.Context, a change.Actor, req api.CreateUs
 	if err != nil {
 		return out, err
 	}
+	if err := credential.CheckNewUsername(name); err != nil {
+		return out, err
+	}
 	if err := credential.CheckEmail(req.Email); err != nil {
 		return out, err
 	}
@@ -152,6 +155,9 @@ func (s *Users) CreateUser(ctx context.Context, a change.Actor, req api.CreateUs
 			return err
 		}
 		if err := s.tenants.mayConferGroups(tx, a, groups); err != nil {
+			return err
+		}
+		if err := checkNewUsername(tx, name); err != nil {
 			return err
 		}
 		tid, tslug, err := s.tenants.newTenant(tx, a, req.TenantID, req.TenantSlug)

@@ -15,5 +15,8 @@
 // Threat model: everything a request carries is untrusted here; bodies
 // are size-limited and decoded strictly before any room sees them. Who
 // the caller is comes only from the plane: the peer check on the admin
-// socket, a verified bearer on the data plane.
+// socket, a verified bearer on the data plane. A route a user may use on
+// itself resolves the path's {id} to one user record before the check and
+// compares that record's ID with the caller's (identity_self.go), so no
+// record named after the caller's ID passes for the caller.
 package edge

@@ -218,7 +218,7 @@ func (rt *identityRoutes) handle(pattern, resource string, self bool, fn handler
 			return
 		}
 		if !rt.plane.Admin {
-			own := self && a.SubjectID != "" && r.PathValue("id") == a.SubjectID
+			own := self && rt.ownUser(r, a)
 			if !own && (resource == "" || rt.plane.Allowed == nil || !rt.plane.Allowed(a.SubjectID, resource, action)) {
 				rt.plane.Refusals.Refuse(r.Context(), a.Name, map[string]string{"resource": resource, "action": action},
 					a.Entry(rt.plane.Now(), "authz.denied", resource, "denied", map[string]string{"method": method, "path": r.URL.Path}))

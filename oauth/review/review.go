@@ -9,6 +9,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/credential"
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/store"
 )
@@ -57,6 +58,12 @@ func (s *Admin) Review(stale time.Duration) (api.Review, error) {
 			}
 		}
 		inAdmin := func(gs []string) bool { return slices.ContainsFunc(gs, func(g string) bool { return adminGroups[g] }) }
+		apps, err := tx.Applications().List("", 0)
+		if err != nil {
+			return err
+		}
+		names := directory.AppNamesOf(apps)
+		usernames := map[string]bool{}
 		if err := tx.Users().Scan("", func(u store.User) (bool, error) {
 			c, err := tx.Credentials().Get(u.ID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -84,13 +91,13 @@ func (s *Admin) Review(stale time.Duration) (api.Review, error) {
 			if u.EmailShared {
 				r.Flags = append(r.Flags, api.FlagEmailShared)
 			}
+			if names.LookAlike(u.Username) != "" {
+				r.Flags = append(r.Flags, api.FlagLookAlike)
+			}
+			usernames[u.Username] = true
 			out.Users = append(out.Users, r)
 			return true, nil
 		}); err != nil {
-			return err
-		}
-		apps, err := tx.Applications().List("", 0)
-		if err != nil {
 			return err
 		}
 		for _, a := range apps {
@@ -122,12 +129,26 @@ func (s *Admin) Review(stale time.Duration) (api.Review, error) {
 			if inAdmin(a.Groups) {
 				r.Flags = append(r.Flags, api.FlagAppInAdminGroup)
 			}
+			if namedLikeUser(usernames, a) {
+				r.Flags = append(r.Flags, api.FlagLookAlike)
+			}
 			out.Applications = append(out.Applications, r)
 			out.Links = append(out.Links, links(a.ClientID, perms)...)
 		}
 		return nil
 	})
 	return out, change.StoreErr("identity", "review", err)
+}
+
+// namedLikeUser reports whether an application's name or client ID is,
+// case-folded, one of usernames.
+func namedLikeUser(usernames map[string]bool, a store.Application) bool {
+	for _, v := range []string{a.Name, a.ClientID} {
+		if c, err := credential.CanonicalUsername(v); err == nil && usernames[c] {
+			return true
+		}
+	}
+	return false
 }
 
 // unused: never used and created longer ago than stale, or last used

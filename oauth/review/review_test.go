@@ -2,6 +2,7 @@ package review_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/directory/directorytest"
 	"github.com/accessd/accessd/oauth/review"
+	"github.com/accessd/accessd/store"
 )
 
 // TestReviewFlags: the review flags what an auditor looks for (an admin
@@ -55,4 +57,46 @@ func TestReviewFlags(t *testing.T) {
 			require.Contains(t, a.Flags, api.FlagAppNoGroups)
 		}
 	}
+}
+
+// TestReviewFlagsLookAlikes: a store from before the username rule keeps
+// its look-alikes (users named like an application or a record ID, an
+// application named like a user); the review flags them rather than
+// renaming them, and leaves everyone else unflagged.
+func TestReviewFlagsLookAlikes(t *testing.T) {
+	t.Parallel()
+	e := directorytest.Open(t, directory.Config{}, credential.HasherOptions{})
+	ctx, admin := context.Background(), directorytest.Admin
+	app, err := e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "ledger"})
+	require.NoError(t, err)
+	other, err := e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "temp"})
+	require.NoError(t, err)
+	_, err = e.Service.Applications().CreateApplication(ctx, admin, api.CreateApplicationRequest{Name: "plain"})
+	require.NoError(t, err)
+	flagged := map[string]bool{}
+	for i, name := range []string{app.ClientID, app.ID, "ledger", "3f2c9a1e-5b7d-4c2e-9f10-2a3b4c5d6e7f", "b6e3a7f8d9c0e1f2a3b4", "billing"} {
+		u := e.User(t, fmt.Sprintf("look%d", i))
+		_, err := e.Store.Users().Update(u.ID, func(u store.User) (store.User, error) { u.Username = name; return u, nil })
+		require.NoError(t, err)
+		flagged[u.ID] = true
+	}
+	// An application renamed, past the rule, to a user's name.
+	_, err = e.Store.Applications().Update(other.ID, func(a store.Application) (store.Application, error) { a.Name = "Billing"; return a, nil })
+	require.NoError(t, err)
+	flagged[other.ID] = true
+	flagged[app.ID] = true // its client ID, ID and name are usernames
+	e.User(t, "ledger-ops")
+
+	rev, err := e.Review.Review(0)
+	require.NoError(t, err)
+	seen := 0
+	for _, s := range append(rev.Users, rev.Applications...) {
+		if flagged[s.ID] {
+			require.Contains(t, s.Flags, api.FlagLookAlike, "%s %s", s.Kind, s.Name)
+			seen++
+		} else {
+			require.NotContains(t, s.Flags, api.FlagLookAlike, "%s %s", s.Kind, s.Name)
+		}
+	}
+	require.Equal(t, 8, seen, "six users and two applications")
 }
