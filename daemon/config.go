@@ -19,6 +19,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/directory"
+	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/token"
 	"github.com/accessd/accessd/seal"
 )
@@ -63,6 +64,11 @@ type ListenConfig struct {
 	// source (an IPv4 address, an IPv6 /64), so one client cannot hold the
 	// whole data plane (maxDataConns).
 	MaxConnsPerAddress int `toml:"max_conns_per_address"`
+	// TrustedProxies are the reverse proxies (CIDR prefixes or
+	// addresses) whose X-Forwarded-For names the client: the rightmost
+	// entry that is not one of them (oauth/edge's Proxies). Empty: the
+	// header is ignored and the peer is the client.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // TLSConfig is the data plane's certificate and client-certificate policy.
@@ -502,6 +508,9 @@ func (c *Config) validate() error {
 	}
 	if n := c.Listen.MaxConnsPerAddress; n < 1 || n > maxDataConns {
 		return c.invalid("listen.max_conns_per_address", "must be 1..%d (the data plane's total), got %d", maxDataConns, n)
+	}
+	if _, err := edge.ParseProxies(c.Listen.TrustedProxies); err != nil {
+		return c.invalid("listen.trusted_proxies", "%v", err)
 	}
 	if c.TLS.ClientAuth != "request" && c.TLS.ClientAuth != "require" {
 		return c.invalid("tls.client_auth", "must be \"request\" or \"require\", got %q", c.TLS.ClientAuth)

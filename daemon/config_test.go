@@ -40,6 +40,7 @@ pcrs   = []
 
 [listen]
 tls = "127.0.0.1:9443"
+trusted_proxies = ["10.0.0.0/8", "2001:db8::1"]
 
 [tokens]
 signing_alg = "RS256"
@@ -47,6 +48,7 @@ access_ttl  = "30m"
 
 [identity]
 lockout_attempts = 3
+lockout          = "account"
 password_memory  = "64MiB"
 password_time    = 3
 
@@ -54,6 +56,8 @@ password_time    = 3
 retention = "720h"
 `, check: func(t *testing.T, c Config) {
 			require.Equal(t, 720*time.Hour, c.Audit.Retention.Duration)
+			require.Equal(t, []string{"10.0.0.0/8", "2001:db8::1"}, c.Listen.TrustedProxies)
+			require.Equal(t, "account", c.Identity.Lockout)
 			require.Equal(t, uint32(64*1024), c.Identity.Params().MemoryKiB)
 			require.Equal(t, uint32(3), c.Identity.Params().Time)
 			require.Equal(t, "/srv/accessd", c.DataDir)
@@ -108,6 +112,9 @@ retention = "720h"
 		{name: "no connections per address", doc: "[listen]\nmax_conns_per_address = 0\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "1..2048"},
 		{name: "more per address than in total", doc: "[listen]\nmax_conns_per_address = 4096\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "1..2048"},
 		{name: "connections per address as string", doc: "[listen]\nmax_conns_per_address = \"256\"\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "want an integer"},
+		{name: "a trusted proxy that is no prefix", doc: "[listen]\ntrusted_proxies = [\"proxy.example\"]\n", wantKey: "listen.trusted_proxies", wantLine: 2, wantMsg: "not a CIDR prefix"},
+		{name: "trusting every address", doc: "[listen]\ntrusted_proxies = [\"0.0.0.0/0\"]\n", wantKey: "listen.trusted_proxies", wantLine: 2, wantMsg: "trusts every address"},
+		{name: "unknown lockout mode", doc: "[identity]\nlockout = \"user\"\n", wantKey: "identity.lockout", wantLine: 2, wantMsg: "PCI DSS 8.3.4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

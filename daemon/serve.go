@@ -25,6 +25,7 @@ import (
 	"github.com/accessd/accessd/daemon/internal/datadir"
 	"github.com/accessd/accessd/daemon/internal/lockdown"
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/seal"
 	"github.com/accessd/accessd/store"
 	"github.com/accessd/accessd/store/audit"
@@ -303,7 +304,11 @@ func (s *server) listen(st *store.Store, idp *identityPlane) (*running, error) {
 	}
 	data, admin := routes(planeDeps{store: st, identity: idp, log: s.log, metrics: m, status: func() api.Status { return s.status(st, lis) }, dataDir: s.cfg.DataDir})
 	r := &running{st: st, idp: idp, lis: lis, certs: certs, errc: make(chan error, 2)}
-	r.dataSrv = newHTTPServer(m.instrument("data", data), s.log)
+	proxies, _ := edge.ParseProxies(s.cfg.Listen.TrustedProxies) // validated with the config
+	if len(proxies) > 0 {
+		s.log.Info("the data plane takes the client address from X-Forwarded-For of trusted proxies", "event", "config.trusted_proxies", "proxies", s.cfg.Listen.TrustedProxies)
+	}
+	r.dataSrv = newHTTPServer(m.instrument("data", proxies.Wrap(data)), s.log)
 	r.dataSrv.TLSConfig = tlsCfg
 	r.adminSrv = newHTTPServer(m.instrument("admin", admin), s.log)
 	r.adminSrv.ConnContext = connContext // hands handlers the peer credentials

@@ -33,10 +33,14 @@ type User struct {
 	TenantSlug string `json:"tenantSlug,omitempty"`
 	// LogoutAt is the user's epoch: tokens issued before it are no longer
 	// accepted (forced logout, disable).
-	LogoutAt  time.Time `json:"logoutAt"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	Version   uint64    `json:"version"`
+	LogoutAt time.Time `json:"logoutAt"`
+	// LogoutKeep is the one session (refresh family ID) that LogoutAt
+	// spares: the one a user enabled MFA or changed their password in,
+	// which ended their other sessions. Empty: LogoutAt ends them all.
+	LogoutKeep string    `json:"logoutKeep,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+	Version    uint64    `json:"version"`
 }
 
 // UserRecordKey is the record key user fields are sealed to.

@@ -50,6 +50,8 @@ type Actor struct {
 // (RFC 8176 amr values, "pwd", "otp") of the original sign-in, which a
 // refresh carries on and never renews.
 type Session struct {
+	// ID is the session's refresh family (a token's sid).
+	ID       string
 	AuthTime time.Time
 	AMR      []string
 }

@@ -73,7 +73,7 @@ func (s *Service) LoadIndex() error {
 		if err := tx.Users().Scan("", func(u store.User) (bool, error) {
 			s.c.index.SetSubject(u.ID, u.Groups)
 			if !u.LogoutAt.IsZero() || u.Disabled {
-				s.c.epochs.set(u.ID, u.LogoutAt, u.Disabled)
+				s.c.epochs.set(u.ID, u.LogoutAt, u.LogoutKeep, u.Disabled)
 			}
 			return true, nil
 		}); err != nil {

@@ -25,6 +25,12 @@ type Config struct {
 	// LockoutAttempts failed sign-ins lock an account for LockoutDuration.
 	LockoutAttempts int      `toml:"lockout_attempts"`
 	LockoutDuration Duration `toml:"lockout_duration"`
+	// Lockout is what LockoutAttempts counts: "source" (the default;
+	// failures per account and source address, the account locking for
+	// everyone only after login.AccountFailures in a row) or "account"
+	// (failures per account from anywhere, PCI DSS 8.3.4; anyone who
+	// knows a username can then keep its owner out).
+	Lockout string `toml:"lockout"`
 	// PasswordMemory and PasswordTime are argon2id's cost for new hashes;
 	// older hashes are re-made at the next successful sign-in.
 	PasswordMemory Size `toml:"password_memory"`
@@ -38,6 +44,7 @@ func DefaultConfig() Config {
 		CredentialOpsMaxAge: Duration{DefaultCredentialOpsMaxAge},
 		LockoutAttempts:     5,
 		LockoutDuration:     Duration{15 * time.Minute},
+		Lockout:             "source",
 		PasswordMemory:      Size(credential.DefaultPasswordParams.MemoryKiB) << 10,
 		PasswordTime:        int(credential.DefaultPasswordParams.Time),
 	}
@@ -65,6 +72,8 @@ func (c Config) Validate() error {
 		return bad("max_secret_age", "must be at least 1h, got %s", c.MaxSecretAge.Duration)
 	case c.LockoutAttempts < 1 || c.LockoutAttempts > 100:
 		return bad("lockout_attempts", "must be 1..100, got %d", c.LockoutAttempts)
+	case c.Lockout != "" && c.Lockout != "source" && c.Lockout != "account":
+		return bad("lockout", "must be \"source\" (failures per account and source) or \"account\" (PCI DSS 8.3.4: per account, from anywhere), got %q", c.Lockout)
 	case c.LockoutDuration.Duration < time.Second:
 		return bad("lockout_duration", "must be at least 1s, got %s", c.LockoutDuration.Duration)
 	case c.PasswordMemory < 19<<20 || c.PasswordMemory > 256<<20:

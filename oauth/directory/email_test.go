@@ -31,16 +31,17 @@ func TestSignInByEmail(t *testing.T) {
 	require.Equal(t, e.Service.SignInDirectory().AttemptKey("maria"), e.Service.SignInDirectory().AttemptKey("MARIA.silva@example.com"), "one throttling budget per account")
 	require.NotEqual(t, e.Service.SignInDirectory().AttemptKey("maria"), e.Service.SignInDirectory().AttemptKey("other@example.com"))
 
-	// Two wrong guesses by username and two by address lock the account:
+	// Two wrong guesses by username and two by address from one source
+	// throttle that source on the account:
 	// naming it two ways does not double the budget.
 	for _, name := range []string{"maria", "maria", "maria.silva@example.com", "Maria.Silva@example.com"} {
 		_, err := e.SignIn.Login(ctx, admin, name, []byte("wrong-password-guess"))
 		require.ErrorIs(t, err, api.ErrBadLogin)
 	}
 	_, err = e.SignIn.Login(ctx, admin, "maria.silva@example.com", []byte(u.Password))
-	require.ErrorIs(t, err, login.ErrAccountLocked)
+	require.ErrorIs(t, err, login.ErrThrottled)
 	_, err = e.SignIn.Login(ctx, admin, "maria", []byte(u.Password))
-	require.ErrorIs(t, err, login.ErrAccountLocked)
+	require.ErrorIs(t, err, login.ErrThrottled)
 }
 
 // TestUnknownEmailLooksLikeWrongPassword: an unknown address, an unknown

@@ -149,6 +149,21 @@ func (s *SignInDirectory) SignInPolicy() (attempts int, lockout, stepUpMaxAge ti
 	return s.c.cfg.LockoutAttempts, s.c.cfg.LockoutDuration.Duration, s.c.cfg.CredentialOpsMaxAge.Duration
 }
 
+// EndOtherSessions ends every session of user id but the one a acts in
+// (when it is the user's own): what enabling a second factor does.
+func (s *SignInDirectory) EndOtherSessions(a change.Actor, id string) error {
+	return s.c.endOtherSessions(a, id, "user.sessions_ended")
+}
+
+// LockoutMode is [identity] lockout: "source" (also when unset) or
+// "account".
+func (s *SignInDirectory) LockoutMode() string {
+	if s.c.cfg.Lockout == "" {
+		return "source"
+	}
+	return s.c.cfg.Lockout
+}
+
 // clients tells the application table of every application the index
 // refreshes load or change; without one (an offline ceremony) nothing
 // authenticates clients and there is nothing to tell.
@@ -172,17 +187,23 @@ func (c clients) forget(id string) {
 type epochs struct {
 	mu       sync.RWMutex
 	notBefor map[string]time.Time
+	keep     map[string]string // the session a not-before spares (store.User.LogoutKeep)
 	disabled map[string]bool
 }
 
-func (e *epochs) set(id string, t time.Time, disabled bool) {
+func (e *epochs) set(id string, t time.Time, keep string, disabled bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.notBefor == nil {
-		e.notBefor, e.disabled = map[string]time.Time{}, map[string]bool{}
+		e.notBefor, e.keep, e.disabled = map[string]time.Time{}, map[string]string{}, map[string]bool{}
 	}
 	if !t.IsZero() {
 		e.notBefor[id] = t
+	}
+	if keep != "" {
+		e.keep[id] = keep
+	} else {
+		delete(e.keep, id)
 	}
 	if disabled {
 		e.disabled[id] = true
@@ -195,20 +216,23 @@ func (e *epochs) forget(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.notBefor, id)
+	delete(e.keep, id)
 	delete(e.disabled, id)
 }
 
 // TokenValid reports whether a token issued at iat to the subject with
 // record ID id may still be honoured: the subject exists in the index
 // (checked by the caller), is not disabled, and the token is not older
-// than the subject's last forced logout. Tokens carry whole seconds, so
-// a token issued in the same second as the logout is refused too.
-func (s *Service) TokenValid(id string, iat time.Time) bool {
+// than the subject's last forced logout, unless it belongs to the
+// session sid that logout spared (EndOtherSessions). Tokens carry whole
+// seconds, so a token issued in the same second as the logout is refused
+// too.
+func (s *Service) TokenValid(id, sid string, iat time.Time) bool {
 	s.c.epochs.mu.RLock()
 	defer s.c.epochs.mu.RUnlock()
 	if s.c.epochs.disabled[id] {
 		return false
 	}
 	nb, ok := s.c.epochs.notBefor[id]
-	return !ok || iat.After(nb.Truncate(time.Second))
+	return !ok || iat.After(nb.Truncate(time.Second)) || (sid != "" && sid == s.c.epochs.keep[id])
 }

@@ -40,7 +40,7 @@ func (s *core) RefreshSubject(id string) {
 	u, err := s.st.Users().Get(id)
 	if err == nil {
 		s.index.SetSubject(u.ID, u.Groups)
-		s.epochs.set(u.ID, u.LogoutAt, u.Disabled)
+		s.epochs.set(u.ID, u.LogoutAt, u.LogoutKeep, u.Disabled)
 		return
 	}
 	if !errors.Is(err, store.ErrNotFound) {

@@ -194,6 +194,10 @@ func New(st serviceStore, cfg Config, opt Options) (*Service, error) {
 			"creating applications and rotating secrets on the data plane now needs the permission and a sign-in with a second factor within credential_ops_max_age",
 			"event", "config.deprecated", "key", "identity.remote_credential_ops")
 	}
+	if cfg.Lockout == "account" {
+		opt.Log.Warn("[identity] lockout = \"account\": lockout_attempts failed sign-ins from anywhere lock an account for everyone, so anyone who knows a username can keep its owner out",
+			"event", "config.weaker", "key", "identity.lockout", "attempts", cfg.LockoutAttempts, "duration", cfg.LockoutDuration.Duration.String())
+	}
 	if opt.Audit == nil || opt.Index == nil {
 		return nil, errors.New("identity: New needs an audit log and an index")
 	}

@@ -83,7 +83,7 @@ func TestUserLifecycle(t *testing.T) {
 
 	_, err = e.Service.Users().SetUserEnabled(ctx, admin, u.ID, false)
 	require.NoError(t, err)
-	require.False(t, e.Service.TokenValid(u.ID, e.Clock.Now().Add(time.Second)), "a disabled user's tokens are refused")
+	require.False(t, e.Service.TokenValid(u.ID, "", e.Clock.Now().Add(time.Second)), "a disabled user's tokens are refused")
 	_, err = e.SignIn.Login(ctx, admin, "dave.miller", []byte(u.Password))
 	require.ErrorIs(t, err, api.ErrBadLogin, "a disabled user cannot sign in, and is told nothing more")
 	_, err = e.Service.Users().SetUserEnabled(ctx, admin, u.ID, true)
@@ -107,17 +107,17 @@ func TestForcedLogout(t *testing.T) {
 		require.NoError(t, err)
 	}
 	issued := e.Clock.Now()
-	require.True(t, e.Service.TokenValid(u.ID, issued))
+	require.True(t, e.Service.TokenValid(u.ID, "", issued))
 	e.Clock.Add(2 * time.Second)
 	require.NoError(t, e.Service.Users().Logout(ctx, admin, u.ID))
-	require.False(t, e.Service.TokenValid(u.ID, issued), "a token issued before the logout is refused")
+	require.False(t, e.Service.TokenValid(u.ID, "", issued), "a token issued before the logout is refused")
 	fams, err := e.Store.RefreshFamilies().ListBySubject(u.ID)
 	require.NoError(t, err)
 	require.Len(t, fams, 3)
 	for _, f := range fams {
 		require.True(t, f.Revoked, "every refresh family ends")
 	}
-	require.True(t, e.Service.TokenValid(u.ID, e.Clock.Now().Add(time.Second)), "a new sign-in works")
+	require.True(t, e.Service.TokenValid(u.ID, "", e.Clock.Now().Add(time.Second)), "a new sign-in works")
 	entries, err := e.Review.AuditList(time.Time{}, "user.logout", 0)
 	require.NoError(t, err)
 	require.Len(t, entries, 1)

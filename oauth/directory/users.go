@@ -436,6 +436,45 @@ func (s *core) endSessions(id string) int {
 	}
 }
 
+// endOtherSessions moves user id's epoch, sparing only the session a
+// acts in when it is the user's own (a bearer's refresh family): every
+// other access token, refresh family and open MFA challenge of the user
+// stops at once (the refresh grant and the challenge check the epoch).
+// From the admin socket, or without a session, every session ends and
+// the families are revoked too. typ is the audit entry's type.
+func (s *core) endOtherSessions(a change.Actor, id, typ string) error {
+	keep := ""
+	if !a.Admin && a.SubjectID == id && a.Session != nil {
+		keep = a.Session.ID
+	}
+	// Tokens carry whole seconds and the epoch refuses its own second
+	// (TokenValid), which would refuse a sign-in right after the change:
+	// the epoch is the end of the second before, so what began in the
+	// change's own second goes on.
+	epoch := s.now().UTC().Truncate(time.Second).Add(-time.Nanosecond)
+	err := s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.Users().Update(id, func(u store.User) (store.User, error) {
+			u.LogoutAt, u.LogoutKeep = epoch, keep
+			return u, nil
+		}); err != nil {
+			return err
+		}
+		detail := map[string]string{"kept": "none"}
+		if keep != "" {
+			detail["kept"] = "the caller's session"
+		}
+		return tx.Audit().Stage(s.entry(a, typ, "user:"+id, "ok", detail))
+	})
+	if err != nil {
+		return storeErr("end other sessions", err)
+	}
+	s.RefreshSubject(id)
+	if keep == "" {
+		s.endSessions(id)
+	}
+	return nil
+}
+
 // DeleteUser removes a user, their credentials, login state and sessions
 // in one transaction; tokens they hold stop passing at once (the subject
 // is gone from the index).
@@ -509,7 +548,7 @@ func (s *Users) SetUserEnabled(ctx context.Context, a change.Actor, idOrName str
 	u, c, err := s.editUser(a, idOrName, typ, func(u *store.User) {
 		u.Disabled = !enabled
 		if !enabled {
-			u.LogoutAt = now
+			u.LogoutAt, u.LogoutKeep = now, ""
 		}
 	})
 	if err != nil {
@@ -526,7 +565,7 @@ func (s *Users) SetUserEnabled(ctx context.Context, a change.Actor, idOrName str
 // decisions at once; then every refresh family is revoked (endSessions).
 func (s *Users) Logout(ctx context.Context, a change.Actor, idOrName string) error {
 	now := s.c.now().UTC()
-	u, _, err := s.editUser(a, idOrName, "user.logout", func(u *store.User) { u.LogoutAt = now })
+	u, _, err := s.editUser(a, idOrName, "user.logout", func(u *store.User) { u.LogoutAt, u.LogoutKeep = now, "" })
 	if err != nil {
 		return err
 	}
@@ -584,7 +623,7 @@ func (s *Users) ResetPassword(ctx context.Context, a change.Actor, idOrName stri
 			return err
 		}
 		if _, err := tx.Users().Update(u.ID, func(u store.User) (store.User, error) {
-			u.LogoutAt = now
+			u.LogoutAt, u.LogoutKeep = now, ""
 			return u, nil
 		}); err != nil {
 			return err
@@ -643,8 +682,8 @@ func (s *Users) UpdatePassword(ctx context.Context, a change.Actor, idOrName str
 	if err != nil {
 		return storeErr("update password", err)
 	}
-	// Refresh tokens taken with the old password stop; the access token
-	// in hand runs out on its own (review finding 13).
-	s.c.endSessions(u.ID)
-	return nil
+	// Every other session (tokens, refresh families) and any open MFA
+	// challenge opened with the old password stop at once; the caller's
+	// own session goes on.
+	return s.c.endOtherSessions(a, u.ID, "user.sessions_ended")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/token"
 )
 
@@ -26,11 +27,21 @@ type tokenRoutes struct {
 // authentication (invalid_client).
 var errBadBasic = errors.New("invalid client")
 
+// writeLimited sets Retry-After on the answer to a refusal by a rate
+// limit (the token endpoint's, or the sign-in's per-source throttle).
 func writeLimited(w http.ResponseWriter, err error) {
+	var after time.Duration
 	var rl *token.ErrRateLimited
-	if errors.As(err, &rl) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Round(time.Second)/time.Second)+1))
+	var th *login.Throttled
+	switch {
+	case errors.As(err, &rl):
+		after = rl.RetryAfter
+	case errors.As(err, &th):
+		after = th.RetryAfter
+	default:
+		return
 	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(after.Round(time.Second)/time.Second)+1))
 }
 
 // writeOAuthError writes err in RFC 6749 §5.2's shape.

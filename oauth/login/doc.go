@@ -31,14 +31,25 @@
 // the entry's detail, which the journal's copy never carries. What it
 // defends against besides what oauth/credential does:
 //
-//   - Brute force. Failed sign-ins and second-factor guesses count
-//     toward one lockout per account (lockout_attempts within
-//     lockout_duration), reserved before the check so that parallel
-//     guesses never exceed it; an unknown username costs as much as a
-//     wrong password, and a locked account answers exactly like a wrong
-//     password. A reservation never settled (a crash) counts as a failure
-//     whose lock has its normal end, and a lock further ahead than one
+//   - Brute force, without lockout on demand (ledger.go). Failed
+//     passwords count per (account, source: an IPv4 address, an IPv6
+//     /64): a source that failed lockout_attempts times is throttled on
+//     that account for lockout_duration (429, Retry-After, no check),
+//     others are not; an unknown username is throttled the same way, in
+//     memory, so a 429 never tells whether it exists. Second-factor
+//     guesses count per account (only a holder of the password gets
+//     there). The account locks for everyone after AccountFailures
+//     failures in a row from any sources (lockout_attempts with
+//     [identity] lockout = "account", PCI DSS 8.3.4). Every count is
+//     reserved before the check so that parallel guesses never exceed
+//     it; an unknown username costs as much as a wrong password, and a
+//     locked account answers exactly like a wrong password. A
+//     reservation never settled (a crash) counts as a failure whose lock
+//     has its normal end, and a lock or throttle further ahead than one
 //     lockout period (a clock that jumped back) is treated as expired.
+//     The per-source counts are bounded in memory; when full the least
+//     recently used are forgotten, which gives a flood of sources some
+//     budgets back (the account's still binds) and refuses nobody.
 //   - Replay and guessing of codes sent by e-mail or SMS (otp.go). A code
 //     is 6 uniform digits from crypto/rand, stored only as the store's
 //     keyed hash bound to user, factor, purpose and destination, removed

@@ -32,6 +32,14 @@ func (s *SignIn) SignIn(ctx context.Context, a Actor, username string, password 
 		if !errors.Is(err, store.ErrNotFound) {
 			return SignInResult{}, storeErr("sign in", err)
 		}
+		// An unknown name is throttled per source like an account, in
+		// memory only, so that a 429 never tells whether it exists.
+		if s.r.sources != nil {
+			if err := s.r.sources.reserve(unknownKey(username, a), s.r.now()); err != nil {
+				s.r.record(ctx, s.r.entry(a, "user.login", "unknown-user", "throttled", nil))
+				return SignInResult{}, err
+			}
+		}
 		_ = s.r.hasher.DummyVerify(ctx, password)
 		// Summarised per source and name; the name stays in the sealed
 		// store (the journal's copy carries no detail).
@@ -66,14 +74,14 @@ func (s *SignIn) Login(ctx context.Context, a Actor, username string, password [
 // is refused with api.ErrMustChange after it verified.
 func (s *room) checkPassword(ctx context.Context, a Actor, id string, password []byte, allowMustChange bool) (store.Credential, error) {
 	now := s.now()
-	if err := s.reserve(id, now); err != nil {
-		s.record(ctx, s.entry(a, "user.login", "user:"+id, "locked", nil))
+	at := passwordAttempt(a, id)
+	if err := s.reserve(ctx, a, at, "user.login", now); err != nil {
 		return store.Credential{}, err
 	}
 	settled := false
 	defer func() {
 		if !settled { // an early return (hang-up, store error): the attempt counts as failed
-			_ = s.settle(a, id, "user.login", failed, now.UTC())
+			_ = s.settle(a, at, "user.login", failed, now.UTC())
 		}
 	}()
 	c, err := s.st.Credentials().Get(id)
@@ -98,7 +106,7 @@ func (s *room) checkPassword(ctx context.Context, a Actor, id string, password [
 		o = passed
 	}
 	settled = true
-	if err := s.settle(a, id, "user.login", o, now.UTC()); err != nil {
+	if err := s.settle(a, at, "user.login", o, now.UTC()); err != nil {
 		return c, storeErr("record sign-in", err)
 	}
 	if verr != nil {
@@ -129,19 +137,58 @@ func (s *room) checkPassword(ctx context.Context, a Actor, id string, password [
 // bug) and count as failures whose lock has its normal end.
 const abandonAfter = time.Minute
 
-// reserve takes one sign-in attempt for id atomically: the failed count
-// goes up before the secret is checked, so that N parallel guesses see
-// N distinct counts and at most LockoutAttempts of them are ever checked
-// before the account locks. Every reservation is settled (settle) on
-// every path; one that was not is treated as a failure after
-// abandonAfter, so a lock never outlives its duration.
-func (s *room) reserve(id string, now time.Time) error {
-	_, err := s.st.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
-		if l.FailedLogins >= s.attempts && l.LockedUntil.IsZero() && (now.Sub(l.ReservedAt) > abandonAfter || now.Before(l.ReservedAt)) {
+// attempt is what a reserved attempt counts against: the account (id)
+// and, in per-source mode, its key in the ledger.
+type attempt struct{ id, key string }
+
+// passwordAttempt is a password check of account id by a, counted per
+// (account, source).
+func passwordAttempt(a Actor, id string) attempt {
+	return attempt{id: id, key: "id:" + id + "\x00" + SourceKey(a.Source)}
+}
+
+// factorAttempt is a second-factor check of account id, counted per
+// account whatever its source: only someone who had the password (or a
+// bearer of the account) gets this far, so throttling it per account
+// lets nobody else keep the owner out, and a thief with the password
+// gets lockout_attempts guesses per lockout_duration, not one budget
+// per source.
+func factorAttempt(id string) attempt { return attempt{id: id, key: "id:" + id + "\x00second-factor"} }
+
+// unknownKey is the ledger key of a sign-in with a name that finds no
+// account: canonical as the directory's AttemptKey makes it (case and
+// form folded), computed without a read.
+func unknownKey(name string, a Actor) string {
+	if c, err := credential.CanonicalUsername(name); err == nil {
+		name = c
+	} else {
+		name = store.FoldEmail(name)
+	}
+	return "name:" + name + "\x00" + SourceKey(a.Source)
+}
+
+// reserve takes one attempt at for a, audited as typ if it is refused.
+// In per-source mode the (account, source) ledger counts it first: a
+// source that failed lockout_attempts times is throttled (429,
+// Retry-After) before anything is read. Then the account's failed count
+// goes up atomically before the secret is checked, so that N parallel
+// guesses see N distinct counts and at most accountLimit of them are
+// ever checked before the account locks. Every reservation is settled
+// (settle) on every path; one that was not is treated as a failure
+// after abandonAfter, so a lock never outlives its duration.
+func (s *room) reserve(ctx context.Context, a Actor, at attempt, typ string, now time.Time) error {
+	if s.sources != nil {
+		if err := s.sources.reserve(at.key, now); err != nil {
+			s.record(ctx, s.entry(a, typ, "user:"+at.id, "throttled", nil))
+			return err
+		}
+	}
+	_, err := s.st.Logins().Put(at.id, func(l store.LoginState) (store.LoginState, error) {
+		if l.FailedLogins >= s.accountLimit && l.LockedUntil.IsZero() && (now.Sub(l.ReservedAt) > abandonAfter || now.Before(l.ReservedAt)) {
 			l.LockedUntil = l.ReservedAt.Add(s.lockout)
 			l.FailedLogins = 0
 		}
-		if lockedFor(l, now, s.lockout) || l.FailedLogins >= s.attempts {
+		if lockedFor(l, now, s.lockout) || l.FailedLogins >= s.accountLimit {
 			return l, errLockedNow
 		}
 		if !l.LockedUntil.IsZero() {
@@ -151,7 +198,11 @@ func (s *room) reserve(id string, now time.Time) error {
 		l.ReservedAt = now
 		return l, nil
 	})
+	if err != nil && s.sources != nil {
+		s.sources.settle(at.key, partial) // not checked: not counted against the source
+	}
 	if errors.Is(err, errLockedNow) {
+		s.record(ctx, s.entry(a, typ, "user:"+at.id, "locked", nil))
 		return lockedErr{errBadLogin()}
 	}
 	return err
@@ -169,7 +220,11 @@ const (
 // settle records the outcome of a reserved attempt and its audit entry
 // in one transaction. A failure keeps the reservation's count and locks
 // the account when it reaches the limit.
-func (s *room) settle(a Actor, id, typ string, o outcome, now time.Time) error {
+func (s *room) settle(a Actor, at attempt, typ string, o outcome, now time.Time) error {
+	if s.sources != nil {
+		s.sources.settle(at.key, o)
+	}
+	id := at.id
 	return s.st.Update(func(tx *store.Tx) error {
 		locked := false
 		_, err := tx.Logins().Put(id, func(l store.LoginState) (store.LoginState, error) {
@@ -179,7 +234,7 @@ func (s *room) settle(a Actor, id, typ string, o outcome, now time.Time) error {
 			case partial:
 				l.FailedLogins = max(l.FailedLogins-1, 0)
 			default:
-				if l.FailedLogins >= s.attempts {
+				if l.FailedLogins >= s.accountLimit {
 					l.FailedLogins, l.LockedUntil, locked = 0, now.Add(s.lockout), true
 				}
 			}

@@ -223,7 +223,7 @@ func (s *Enrolment) MFAEnable(ctx context.Context, a Actor, idOrName string, req
 	if err != nil {
 		return api.MFAEnabled{}, storeErr("enable MFA", err)
 	}
-	return api.MFAEnabled{Enabled: true}, nil
+	return s.enabled(a, u.ID)
 }
 
 // enableDelivered turns the e-mail or SMS factor on once a code sent to
@@ -256,6 +256,17 @@ func (s *Enrolment) enableDelivered(ctx context.Context, a Actor, u store.User, 
 	})
 	if err != nil {
 		return api.MFAEnabled{}, storeErr("enable MFA", err)
+	}
+	return s.enabled(a, u.ID)
+}
+
+// enabled ends the user's other sessions once a factor is on: a session
+// opened with the password alone (perhaps a thief's) must not outlive
+// the second factor that now guards the account. The session a enabled
+// it from goes on.
+func (s *Enrolment) enabled(a Actor, id string) (api.MFAEnabled, error) {
+	if err := s.r.dir.EndOtherSessions(a, id); err != nil {
+		return api.MFAEnabled{}, fmt.Errorf("identity: the factor is on, but the other sessions were not ended (end them with POST /v1/users/{id}/logout): %w", err)
 	}
 	return api.MFAEnabled{Enabled: true}, nil
 }

@@ -182,14 +182,13 @@ func errNotDelivered() error {
 // attempts. verified is called, inside that transaction, on success.
 func (s *room) checkCode(ctx context.Context, a Actor, u store.User, typ, purpose, passcode, auditType string, verified func(*store.Credential)) (store.Credential, error) {
 	now := s.now()
-	if err := s.reserve(u.ID, now); err != nil {
-		s.record(ctx, s.entry(a, auditType, "user:"+u.ID, "locked", nil))
+	if err := s.reserve(ctx, a, factorAttempt(u.ID), auditType, now); err != nil {
 		return store.Credential{}, err
 	}
 	settled := false
 	defer func() {
 		if !settled {
-			_ = s.settle(a, u.ID, auditType, failed, now.UTC())
+			_ = s.settle(a, factorAttempt(u.ID), auditType, failed, now.UTC())
 		}
 	}()
 	dest, _, derr := destination(u, typ)
@@ -230,7 +229,7 @@ func (s *room) checkCode(ctx context.Context, a Actor, u store.User, typ, purpos
 		o = passed
 	}
 	settled = true
-	if err := s.settle(a, u.ID, auditType, o, now.UTC()); err != nil {
+	if err := s.settle(a, factorAttempt(u.ID), auditType, o, now.UTC()); err != nil {
 		return c, storeErr("record MFA attempt", err)
 	}
 	return c, verr

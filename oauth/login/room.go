@@ -38,6 +38,12 @@ type Directory interface {
 	// SignInPolicy is the configured lockout (attempts within lockout)
 	// and how recent a second-factor sign-in must be for a step-up.
 	SignInPolicy() (attempts int, lockout, stepUpMaxAge time.Duration)
+	// LockoutMode is LockoutPerSource or LockoutPerAccount.
+	LockoutMode() string
+	// EndOtherSessions ends every session of user id (tokens, refresh
+	// families, open MFA challenges) but the one a acts in, when it is
+	// the user's own.
+	EndOtherSessions(a Actor, id string) error
 }
 
 // Sender chooses the provider that delivers a code and sends through it
@@ -138,6 +144,12 @@ type room struct {
 
 	attempts              int
 	lockout, stepUpMaxAge time.Duration
+	// accountLimit is how many failures in a row lock the account for
+	// everyone: attempts per account, AccountFailures per source.
+	accountLimit int
+	// sources counts failures per (account, source) and per (account,
+	// second factor) in per-source mode; nil per account.
+	sources *ledger
 }
 
 // SignIn is the sign-in: a password under the account's lockout, then
@@ -172,6 +184,11 @@ func New(st roomStore, dir Directory, opt Options) (*SignIn, *Enrolment) {
 	opt.defaults()
 	r := &room{auditor: opt.auditor(), st: st, dir: dir, hasher: dir.Hasher(), rand: opt.Rand, issuer: opt.Issuer, providers: opt.Providers}
 	r.attempts, r.lockout, r.stepUpMaxAge = dir.SignInPolicy()
+	r.accountLimit = r.attempts
+	if dir.LockoutMode() != LockoutPerAccount {
+		r.accountLimit = max(AccountFailures, r.attempts)
+		r.sources = newLedger(r.attempts, r.lockout)
+	}
 	return &SignIn{r}, &Enrolment{r}
 }
 

@@ -14,14 +14,13 @@ import (
 // it used, so the same code is never accepted twice.
 func (s *room) checkTOTP(ctx context.Context, a Actor, u store.User, passcode, typ string) (store.Credential, error) {
 	now := s.now()
-	if err := s.reserve(u.ID, now); err != nil {
-		s.record(ctx, s.entry(a, typ, "user:"+u.ID, "locked", nil))
+	if err := s.reserve(ctx, a, factorAttempt(u.ID), typ, now); err != nil {
 		return store.Credential{}, err
 	}
 	settled := false
 	defer func() {
 		if !settled { // an early return: the attempt counts as failed
-			_ = s.settle(a, u.ID, typ, failed, now.UTC())
+			_ = s.settle(a, factorAttempt(u.ID), typ, failed, now.UTC())
 		}
 	}()
 	c, err := s.st.Credentials().Get(u.ID)
@@ -61,7 +60,7 @@ func (s *room) checkTOTP(ctx context.Context, a Actor, u store.User, passcode, t
 		o = passed
 	}
 	settled = true
-	if err := s.settle(a, u.ID, typ, o, now.UTC()); err != nil {
+	if err := s.settle(a, factorAttempt(u.ID), typ, o, now.UTC()); err != nil {
 		return c, storeErr("record MFA attempt", err)
 	}
 	return c, verr
@@ -96,13 +95,13 @@ func (s *SignIn) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaTyp
 		return err
 	}
 	now := s.r.now()
-	if err := s.r.reserve(u.ID, now); err != nil {
+	if err := s.r.reserve(ctx, a, factorAttempt(u.ID), "mfa.recovery_code", now); err != nil {
 		return err
 	}
 	settled := false
 	defer func() {
 		if !settled {
-			_ = s.r.settle(a, u.ID, "mfa.recovery_code", failed, now.UTC())
+			_ = s.r.settle(a, factorAttempt(u.ID), "mfa.recovery_code", failed, now.UTC())
 		}
 	}()
 	used := false
@@ -125,7 +124,7 @@ func (s *SignIn) VerifySecondFactor(ctx context.Context, a Actor, userID, mfaTyp
 		o = passed
 	}
 	settled = true
-	if err := s.r.settle(a, u.ID, "mfa.recovery_code", o, now.UTC()); err != nil {
+	if err := s.r.settle(a, factorAttempt(u.ID), "mfa.recovery_code", o, now.UTC()); err != nil {
 		return storeErr("record MFA attempt", err)
 	}
 	if !used {

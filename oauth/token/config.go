@@ -21,8 +21,9 @@ type Config struct {
 	DefaultClient string `toml:"default_client"`
 
 	// Rate limits (per minute, token buckets with a burst of the same
-	// size): password grants per username and per source address, failed
-	// client authentications per client ID and per source address.
+	// size): password grants per (username, source) and per source,
+	// failed client authentications per client ID and per source. A
+	// source is an IPv4 address or an IPv6 /64.
 	PasswordPerMinutePerUser      int `toml:"password_per_minute_per_user"`
 	PasswordPerMinutePerAddress   int `toml:"password_per_minute_per_address"`
 	FailedAuthPerMinutePerClient  int `toml:"failed_auth_per_minute_per_client"`

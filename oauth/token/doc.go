@@ -43,10 +43,13 @@
 //     until the last token it signed has expired, so rotation never
 //     breaks a verifier that caches JWKS.
 //   - Failures are rate-limited before they are checked: client
-//     authentication per client ID and source address, password grants
-//     per username and source address (token buckets; 429 with
-//     Retry-After). A locked account, an unknown user and a wrong password
-//     answer the same.
+//     authentication per client ID and source, password grants per
+//     source and per (username, source) (token buckets; 429 with
+//     Retry-After; a source is an IPv4 address or an IPv6 /64), never per
+//     username alone, which would let anyone spend a user's budget. A full
+//     limiter forgets its least recently used keys rather than refuse new
+//     ones. A locked account, an unknown user and a wrong password answer
+//     the same.
 //   - The hot paths touch no disk: the client lookup (a copy-on-write
 //     table), the secret's HMAC, the signature and the decision are memory
 //     work; a client_credentials grant is audited in a per-application,

@@ -98,7 +98,7 @@ func (g refreshGrant) issue(ctx context.Context, r *Request) (*Issued, error) {
 			return f, nil
 		case !f.ExpiresAt.After(now):
 			why = "expired"
-		case !g.sessions.TokenValid(f.Subject, f.CreatedAt):
+		case !g.sessions.TokenValid(f.Subject, f.ID, f.CreatedAt):
 			why = "signed out"
 		case f.CertThumbprint != "" && (tp == nil || tp.X5tS256 != f.CertThumbprint):
 			why = "not presented over the certificate it is bound to"

@@ -14,10 +14,11 @@ import (
 // per job, each named for the job and holding the methods of the users
 // and applications directory or of the sign-in room that do it.
 
-// SessionChecker says whether a user's or application's tokens issued
-// at iat still stand (no forced logout, disable or delete since).
+// SessionChecker says whether a user's or application's tokens of the
+// session sid ("" for none) issued at iat still stand (no forced logout,
+// disable or delete since, nor another session's end of the others).
 type SessionChecker interface {
-	TokenValid(id string, iat time.Time) bool
+	TokenValid(id, sid string, iat time.Time) bool
 }
 
 // ClientDirectory finds applications by client ID and writes down their

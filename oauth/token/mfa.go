@@ -138,7 +138,7 @@ func (m *MFA) Verify(ctx context.Context, req api.MFALoginRequest, source string
 	// A forced logout, a disable or a delete since the password was
 	// checked ends the challenge too (the open time in whole seconds, as
 	// tokens carry them).
-	if !m.subjects.Has(ms.userID) || !m.sessions.TokenValid(ms.userID, ms.opened.Truncate(time.Second)) {
+	if !m.subjects.Has(ms.userID) || !m.sessions.TokenValid(ms.userID, "", ms.opened.Truncate(time.Second)) {
 		m.metrics.issued.WithLabelValues("mfa", "refused").Inc()
 		return nil, fmt.Errorf("token: %w: the MFA challenge is unknown, used or expired; sign in again", api.ErrBadPasscode)
 	}

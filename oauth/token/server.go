@@ -284,13 +284,13 @@ func (s *Server) verify(tok string) (Principal, string) {
 	iat := time.Unix(c.IssuedAt, 0)
 	switch c.Type {
 	case TypeUser:
-		if !s.subjects.Has(c.Subject) || !s.sessions.TokenValid(c.Subject, iat) {
+		if !s.subjects.Has(c.Subject) || !s.sessions.TokenValid(c.Subject, c.SessionID, iat) {
 			return Principal{}, "subject"
 		}
 		return Principal{Claims: c, SubjectID: c.Subject}, ""
 	case TypeApplication:
 		cl, ok := s.apps.Client(c.ClientID)
-		if !ok || cl.ClientID != c.Subject || !s.sessions.TokenValid(cl.ID, iat) || (!cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt)) {
+		if !ok || cl.ClientID != c.Subject || !s.sessions.TokenValid(cl.ID, "", iat) || (!cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt)) {
 			return Principal{}, "subject"
 		}
 		return Principal{Claims: c, SubjectID: cl.ID}, ""

@@ -29,6 +29,6 @@ func (s *Server) WithSession(a change.Actor, p Principal) change.Actor {
 	if err != nil || f.Revoked || f.Subject != p.SubjectID || !f.ExpiresAt.After(s.now()) {
 		return a
 	}
-	a.Session = &change.Session{AuthTime: f.AuthTime, AMR: append([]string(nil), f.AMR...)}
+	a.Session = &change.Session{ID: f.ID, AuthTime: f.AuthTime, AMR: append([]string(nil), f.AMR...)}
 	return a
 }

@@ -119,7 +119,11 @@ func TestPasswordGrantAndAuthorize(t *testing.T) {
 	require.Equal(t, "lerian", claims["client_id"], "without clientId the token's client is tokens.default_client")
 	require.Equal(t, "alice", claims["name"])
 
-	// Wrong password, unknown user and locked account read the same.
+	// Wrong password and unknown user read the same; so do a source
+	// throttled on an account and on an unknown name (a locked account
+	// reading like a wrong password is oauth/login's
+	// TestLockoutParallelGuesses and TestLockoutAccountBudget: locking
+	// takes many sources).
 	code, _, f1 := e.passwordLogin(t, "alice", "wrong-password-here-1")
 	require.Equal(t, http.StatusUnauthorized, code)
 	code, _, f2 := e.passwordLogin(t, "nobody", "wrong-password-here-1")
@@ -128,10 +132,14 @@ func TestPasswordGrantAndAuthorize(t *testing.T) {
 	e.user(t, "mallory", "sunset-Granite-oboe-19")
 	for range 5 {
 		e.passwordLogin(t, "mallory", "wrong-password-here-2")
+		e.passwordLogin(t, "nobody-else", "wrong-password-here-2")
 	}
 	code, _, f3 := e.passwordLogin(t, "mallory", "sunset-Granite-oboe-19")
-	require.Equal(t, http.StatusUnauthorized, code, "locked")
-	require.Equal(t, f1, f3, "a locked account answers exactly like a wrong password")
+	require.Equal(t, http.StatusTooManyRequests, code, "throttled")
+	code, _, f4 := e.passwordLogin(t, "nobody-else", "sunset-Granite-oboe-19")
+	require.Equal(t, http.StatusTooManyRequests, code, "throttled")
+	require.Equal(t, "AUT-0429", f3.Code)
+	require.Equal(t, f3.Code, f4.Code, "a throttled account answers like a throttled unknown name")
 
 	// lib-auth's golden body: <owner>/<sub> and product.
 	ok := api.AuthorizeRequest{Sub: "lerian/" + u.ID, Resource: "ledgers", Action: "get", Product: "midaz"}
