@@ -231,6 +231,7 @@ func (rt *identityRoutes) fail(w http.ResponseWriter, r *http.Request, err error
 	if f == api.ErrInternal {
 		rt.plane.Log.Error("identity request failed", "event", "identity.error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	writeLimited(w, err)
 	api.WriteError(w, err)
 }
 

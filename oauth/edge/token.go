@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/delivery"
 	"github.com/accessd/accessd/oauth/token"
 )
 
@@ -28,8 +29,12 @@ var errBadBasic = errors.New("invalid client")
 
 func writeLimited(w http.ResponseWriter, err error) {
 	var rl *token.ErrRateLimited
-	if errors.As(err, &rl) {
+	var dl *delivery.ErrRateLimited
+	switch {
+	case errors.As(err, &rl):
 		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Round(time.Second)/time.Second)+1))
+	case errors.As(err, &dl):
+		w.Header().Set("Retry-After", strconv.Itoa(int(dl.RetryAfter.Round(time.Second)/time.Second)+1))
 	}
 }
 
