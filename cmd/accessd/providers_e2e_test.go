@@ -140,7 +140,7 @@ func TestDeliveryFollowsDefaultsEndToEnd(t *testing.T) {
 
 	var audit []api.AuditEntry
 	p.accessctl(&audit, "", "audit", "list", "--type", "provider.set_default")
-	require.Len(t, audit, 2, "each set-default is audited")
+	require.Len(t, audit, 3, "each set-default is audited, the first provider's too")
 	p.accessctl(&audit, "", "audit", "list", "--type", "app.provider_default")
 	require.Len(t, audit, 1)
 }
