@@ -18,6 +18,7 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/accessd/accessd/oauth/authz"
+	"github.com/accessd/accessd/oauth/delivery"
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/edge"
 	"github.com/accessd/accessd/oauth/token"
@@ -43,6 +44,7 @@ type Config struct {
 	Audit    AuditConfig      `toml:"audit"`
 	Store    StoreConfig      `toml:"store"`
 	Lockdown LockdownConfig   `toml:"lockdown"`
+	Delivery DeliveryConfig   `toml:"delivery"`
 
 	// file is where the config was read from, for messages; "" for defaults.
 	file string
@@ -86,6 +88,15 @@ type AuthzConfig struct {
 	// without ?product; "" decides such checks on grants without a
 	// product only.
 	DefaultProduct string `toml:"default_product"`
+}
+
+// DeliveryConfig is where delivery providers may connect: AllowHosts
+// lists IP addresses, CIDR prefixes and host names that may be a
+// provider's destination although they are loopback, link-local or the
+// daemon's own (never otherwise), and the only destinations a data-plane
+// caller may set.
+type DeliveryConfig struct {
+	AllowHosts []string `toml:"allow_hosts"`
 }
 
 // LockdownConfig decides whether failed host checks stop the start.
@@ -356,6 +367,8 @@ func expectedType(dotted string) string {
 		return "an integer"
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Int:
 		return "an array of integers like [7] or []"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return "an array of strings like [\"10.0.0.0/8\"] or []"
 	}
 	return ""
 }
@@ -535,6 +548,11 @@ func (c *Config) validate() error {
 	}
 	if c.Audit.Retention.Duration < minRetention {
 		return c.invalid("audit.retention", "must be at least %s, got %s", minRetention, c.Audit.Retention.Duration)
+	}
+	for _, h := range c.Delivery.AllowHosts {
+		if _, _, err := delivery.ParseAllowHost(h); err != nil {
+			return c.invalid("delivery.allow_hosts", "%s", strings.TrimPrefix(err.Error(), "delivery: "))
+		}
 	}
 	if c.Lockdown.Mode != "enforce" && c.Lockdown.Mode != "warn" {
 		return c.invalid("lockdown.mode", "must be \"enforce\" or \"warn\", got %q", c.Lockdown.Mode)

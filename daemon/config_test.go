@@ -111,6 +111,11 @@ retention = "720h"
 		{name: "port not a number", doc: "[listen]\ntls = \"127.0.0.1:https\"\n", wantKey: "listen.tls", wantLine: 2, wantMsg: "0..65535"},
 		{name: "no connections per address", doc: "[listen]\nmax_conns_per_address = 0\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "1..2048"},
 		{name: "more per address than in total", doc: "[listen]\nmax_conns_per_address = 4096\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "1..2048"},
+		{name: "delivery allow_hosts", doc: "[delivery]\nallow_hosts = [\"relay.example.internal\", \"10.20.0.0/16\", \"::1\"]\n", check: func(t *testing.T, c Config) {
+			require.Equal(t, []string{"relay.example.internal", "10.20.0.0/16", "::1"}, c.Delivery.AllowHosts)
+		}},
+		{name: "delivery allow_hosts wildcard", doc: "[delivery]\nallow_hosts = [\"*.example.internal\"]\n", wantKey: "delivery.allow_hosts", wantLine: 2, wantMsg: "no wildcards"},
+		{name: "delivery allow_hosts as string", doc: "[delivery]\nallow_hosts = \"10.0.0.0/8\"\n", wantKey: "delivery.allow_hosts", wantLine: 2, wantMsg: "want an array of strings"},
 		{name: "connections per address as string", doc: "[listen]\nmax_conns_per_address = \"256\"\n", wantKey: "listen.max_conns_per_address", wantLine: 2, wantMsg: "want an integer"},
 		{name: "a trusted proxy that is no prefix", doc: "[listen]\ntrusted_proxies = [\"proxy.example\"]\n", wantKey: "listen.trusted_proxies", wantLine: 2, wantMsg: "not a CIDR prefix"},
 		{name: "trusting every address", doc: "[listen]\ntrusted_proxies = [\"0.0.0.0/0\"]\n", wantKey: "listen.trusted_proxies", wantLine: 2, wantMsg: "trusts every address"},

@@ -17,6 +17,7 @@ import (
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/delivery"
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
@@ -63,7 +64,12 @@ func openIdentity(st *store.Store, q *audit.Queue, cfg Config, log *slog.Logger)
 	// directory's index; the sign-in room reads the directory, whose
 	// credential operations ask it for their step-up.
 	apps := login.NewClients(st, login.Options{Audit: al, Log: log})
-	svc, err := directory.New(st, cfg.Identity, directory.Options{Audit: al, Index: idx, Log: log, Applications: apps})
+	dest, err := delivery.NewDestinations(cfg.Delivery.AllowHosts, []string{cfg.Listen.TLS})
+	if err != nil {
+		al.Close()
+		return nil, err
+	}
+	svc, err := directory.New(st, cfg.Identity, directory.Options{Audit: al, Index: idx, Log: log, Applications: apps, Destinations: dest})
 	if err != nil {
 		al.Close()
 		return nil, err

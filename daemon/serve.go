@@ -288,6 +288,9 @@ func (s *server) listen(st *store.Store, idp *identityPlane) (*running, error) {
 	if err := idp.registerMetrics(m.reg); err != nil {
 		return nil, fmt.Errorf("daemon: metrics: %w", err)
 	}
+	if err := idp.svc.Providers().Metrics().Register(m.reg); err != nil {
+		return nil, fmt.Errorf("daemon: metrics: %w", err)
+	}
 	lis, err := bindListeners(s.cfg, s.log, m)
 	if err != nil {
 		return nil, err

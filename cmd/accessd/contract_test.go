@@ -404,7 +404,7 @@ func (c *contract) providers(t *testing.T, bearer, appID string) {
 	a = c.callDiffering(t, "type", bearer, "GET", "/v1/providers", "", 200, "ProviderList")
 	require.Contains(t, string(a.body), p.ID)
 	c.callDiffering(t, "type", bearer, "GET", "/v1/providers/"+p.ID, "", 200, "ProviderResponse")
-	a = c.callDiffering(t, "type", bearer, "PATCH", "/v1/providers/"+p.ID, js(t, map[string]string{"clientId": "mailer"}), 200, "ProviderResponse")
+	a = c.callDiffering(t, "type", bearer, "PATCH", "/v1/providers/"+p.ID, js(t, map[string]string{"clientId": "mailer", "clientSecret": "relay-password-1"}), 200, "ProviderResponse")
 	require.NoError(t, json.Unmarshal(a.body, &p))
 	require.Equal(t, "mailer", p.ClientID)
 	// Lerian's own create body (type SendGrid) is refused in Lerian's

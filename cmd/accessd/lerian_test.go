@@ -32,7 +32,8 @@ type lerianDaemon struct {
 
 func startLerianDaemon(t *testing.T) *lerianDaemon {
 	t.Helper()
-	d, sock, addr, _ := serveDev(t, "")
+	// The contract's relay listens on loopback.
+	d, sock, addr, _ := serveDev(t, "[delivery]\nallow_hosts = [\"127.0.0.0/8\"]\n")
 	pem, err := os.ReadFile(filepath.Join(d, "tls", "server.crt"))
 	require.NoError(t, err)
 	pool := x509.NewCertPool()

@@ -43,7 +43,7 @@ func TestMFADeliveryEndToEnd(t *testing.T) {
 	require.NoError(t, os.WriteFile(caFile, []byte(ca.PEM), 0o600))
 
 	d := filepath.Join(t.TempDir(), "data")
-	args, sock, addr := devConfig(t, d, "[identity]\nlockout_attempts = 3\n")
+	args, sock, addr := devConfig(t, d, "[identity]\nlockout_attempts = 3\n[delivery]\nallow_hosts = [\"127.0.0.0/8\"]\n")
 	srv := startServe(t, 90*time.Second, args...)
 	ctl := buildAccessctl(t)
 	ctlRun := func(stdin string, args ...string) string {

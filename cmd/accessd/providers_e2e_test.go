@@ -26,7 +26,7 @@ func TestDeliveryFollowsDefaultsEndToEnd(t *testing.T) {
 	relayB := deliverytest.NewRelay(t, deliverytest.RelayOptions{CA: ca})
 	caFile := filepath.Join(t.TempDir(), "site-ca.pem")
 	require.NoError(t, os.WriteFile(caFile, []byte(ca.PEM), 0o600))
-	p := startDevDaemon(t, "")
+	p := startDevDaemon(t, "[delivery]\nallow_hosts = [\"127.0.0.0/8\"]\n") // the relays listen on loopback
 
 	var a, b api.Provider
 	for _, r := range []struct {
@@ -140,7 +140,7 @@ func TestDeliveryFollowsDefaultsEndToEnd(t *testing.T) {
 
 	var audit []api.AuditEntry
 	p.accessctl(&audit, "", "audit", "list", "--type", "provider.set_default")
-	require.Len(t, audit, 2, "each set-default is audited")
+	require.Len(t, audit, 3, "each set-default is audited, the first provider's too")
 	p.accessctl(&audit, "", "audit", "list", "--type", "app.provider_default")
 	require.Len(t, audit, 1)
 }

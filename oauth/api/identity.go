@@ -523,7 +523,9 @@ type ProviderTestRequest struct {
 	To string `json:"to"`
 }
 
-// ProviderTestResult is what the relay or gateway answered.
+// ProviderTestResult is the outcome of a test send: Answer "delivered",
+// or Error a fixed class of failure ("connection refused", "rejected by
+// provider (status 500)", …), never the relay's or gateway's own words.
 type ProviderTestResult struct {
 	Provider  string `json:"provider"`
 	Delivered bool   `json:"delivered"`

@@ -27,18 +27,24 @@ type Directory interface {
 // defaults per category and per application) and sends through them.
 // Each change is one store transaction with its audit entry staged in it.
 type Providers struct {
-	st    providerStore
-	audit *audit.Log
-	dir   Directory
-	log   *slog.Logger
-	now   func() time.Time
+	st      providerStore
+	audit   *audit.Log
+	dir     Directory
+	dest    *Destinations
+	limits  *sendLimits
+	metrics *Metrics
+	log     *slog.Logger
+	now     func() time.Time
 }
 
 // ProviderOptions are the providers' collaborators besides the store.
 type ProviderOptions struct {
 	Audit     *audit.Log
 	Directory Directory
-	Log       *slog.Logger
+	// Destinations decides where providers may connect ([delivery]
+	// allow_hosts, the daemon's own addresses); nil means no allow list.
+	Destinations *Destinations
+	Log          *slog.Logger
 	// Now is injected for tests; nil means time.Now.
 	Now func() time.Time
 }
@@ -61,5 +67,9 @@ func NewProviders(st providerStore, opt ProviderOptions) *Providers {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Providers{st: st, audit: opt.Audit, dir: opt.Directory, log: opt.Log, now: opt.Now}
+	return &Providers{st: st, audit: opt.Audit, dir: opt.Directory, dest: opt.Destinations,
+		limits: &sendLimits{now: opt.Now}, metrics: newMetrics(), log: opt.Log, now: opt.Now}
 }
+
+// Metrics are the providers' send counters, for the daemon's registry.
+func (s *Providers) Metrics() *Metrics { return s.metrics }

@@ -143,27 +143,38 @@ func (s *Providers) ProviderFor(clientID, category string) (store.Provider, erro
 			}
 			return ps[i], true
 		}
+		// Exactly one default decides; two (a store changed by hand, a
+		// bug) decide nothing rather than the first by name.
+		var chosen []store.Provider
 		if clientID != "" {
 			ap, err := tx.Applications().GetByClientID(clientID)
 			switch {
 			case err == nil:
 				for _, l := range ap.Providers {
 					if p, ok := byID(l.ProviderID); ok && l.Default && p.Category == category {
-						out = p
-						return nil
+						chosen = append(chosen, p)
 					}
 				}
 			case !errors.Is(err, store.ErrNotFound):
 				return err
 			}
 		}
-		for _, p := range ps {
-			if p.Default && p.Category == category {
-				out = p
-				return nil
+		if len(chosen) == 0 {
+			for _, p := range ps {
+				if p.Default && p.Category == category {
+					chosen = append(chosen, p)
+				}
 			}
 		}
-		return errNoDefault(category)
+		switch len(chosen) {
+		case 0:
+			return errNoDefault(category)
+		case 1:
+			out = chosen[0]
+			return nil
+		}
+		return fmt.Errorf("identity: %w: %d %s providers are marked default, so none is chosen and the code was not sent; run `accessctl provider set-default ID|NAME` (or set the application's default) to choose one",
+			api.ErrUnavailable, len(chosen), category)
 	})
 	if err != nil {
 		return store.Provider{}, change.StoreErr("identity", "choose a "+category+" provider", err)
@@ -229,6 +240,17 @@ func (s *Providers) MigrateProviders(ctx context.Context) error {
 	})
 	if err != nil {
 		return change.StoreErr("identity", "migrate providers", err)
+	}
+	ps, err := s.st.Providers().List()
+	if err != nil {
+		return change.StoreErr("identity", "list providers", err)
+	}
+	for _, p := range ps {
+		host, port := destinationOf(p)
+		if err := s.dest.settable(true, host, port); err != nil {
+			s.log.Warn("a delivery provider points where nothing is delivered unless [delivery] allow_hosts lists it; its sends fail until then",
+				"event", "provider.destination_not_allowed", "provider", p.Name, "host", host, "err", err)
+		}
 	}
 	for category, names := range undecided {
 		s.log.Warn("no default delivery provider for a category with several providers: its codes are not sent until one is chosen; run `accessctl provider set-default ID|NAME`",

@@ -30,6 +30,15 @@ func roots(t *testing.T, ca *deliverytest.CA) *delivery.Relay {
 	return &delivery.Relay{Name: "relay", Roots: r}
 }
 
+// loopback allows the tests' relays and gateways, which listen on
+// 127.0.0.1.
+func loopback(t testing.TB) *delivery.Destinations {
+	t.Helper()
+	d, err := delivery.NewDestinations([]string{"127.0.0.0/8", "::1"}, nil)
+	require.NoError(t, err)
+	return d
+}
+
 var mail = delivery.Email{From: "accessd@example.test", To: "alice@example.test", Subject: "Your code", Body: "Your code is 123456.\n"}
 
 func TestRelay(t *testing.T) {
@@ -72,7 +81,7 @@ func TestRelay(t *testing.T) {
 			var logs bytes.Buffer
 			srv := deliverytest.NewRelay(t, tt.relay)
 			c := tt.client
-			c.Name, c.Host, c.Port = "relay", srv.Host, srv.Port
+			c.Name, c.Host, c.Port, c.Destinations = "relay", srv.Host, srv.Port, loopback(t)
 			c.Log = slog.New(slog.NewTextHandler(&logs, nil))
 			ans, err := c.Send(ctx(t), mail)
 			require.False(t, srv.AuthInClear(), "AUTH was sent without TLS")
@@ -98,7 +107,7 @@ func TestRelay(t *testing.T) {
 func TestRelayRefusesHeaderInjection(t *testing.T) {
 	t.Parallel()
 	srv := deliverytest.NewRelay(t, deliverytest.RelayOptions{})
-	c := delivery.Relay{Name: "relay", Host: srv.Host, Port: srv.Port, Insecure: true}
+	c := delivery.Relay{Name: "relay", Host: srv.Host, Port: srv.Port, Insecure: true, Destinations: loopback(t)}
 	for _, m := range []delivery.Email{
 		{From: mail.From, To: "a@example.test\r\nBcc: x@example.test", Subject: "s", Body: "b"},
 		{From: mail.From, To: mail.To, Subject: "s\r\nBcc: x@example.test", Body: "b"},
@@ -114,6 +123,7 @@ func TestGateway(t *testing.T) {
 	other := deliverytest.NewCA(t)
 	pool, _ := delivery.Roots(ca.PEM)
 	otherPool, _ := delivery.Roots(other.PEM)
+	lo := loopback(t)
 	const tmpl = `{"to":"{{phone}}","text":"{{message}}"}`
 	msg := `code "123456" \ <b>`
 
@@ -121,7 +131,7 @@ func TestGateway(t *testing.T) {
 
 		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 0)
-		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: tmpl, Encoding: delivery.EncodeJSON, Username: "acct", Secret: []byte("tok"), Roots: pool}
+		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: tmpl, Encoding: delivery.EncodeJSON, Username: "acct", Secret: []byte("tok"), Roots: pool, Destinations: lo}
 		ans, err := c.Send(ctx(t), "+4915112345678", msg)
 		require.NoError(t, err)
 		r := g.Next(t)
@@ -136,7 +146,7 @@ func TestGateway(t *testing.T) {
 	t.Run("twilio preset, header auth", func(t *testing.T) {
 		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 0)
-		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: delivery.TwilioTemplate("+15550000000"), Encoding: delivery.EncodeForm, Secret: []byte("key"), AuthHeader: "X-Api-Key", Roots: pool}
+		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: delivery.TwilioTemplate("+15550000000"), Encoding: delivery.EncodeForm, Secret: []byte("key"), AuthHeader: "X-Api-Key", Roots: pool, Destinations: lo}
 		_, err := c.Send(ctx(t), "+4915112345678", msg)
 		require.NoError(t, err)
 		r := g.Next(t)
@@ -168,7 +178,7 @@ func TestGateway(t *testing.T) {
 			t.Parallel()
 			g := deliverytest.NewGateway(t, ca, 0)
 			c := tt.gw(g.URL)
-			c.Name, c.Template, c.Encoding = "sms", tmpl, delivery.EncodeJSON
+			c.Name, c.Template, c.Encoding, c.Destinations = "sms", tmpl, delivery.EncodeJSON, lo
 			_, err := c.Send(ctx(t), "+4915112345678", msg)
 			require.ErrorIs(t, err, delivery.ErrRefused, "err = %v, want %q", err, tt.want)
 			require.ErrorContains(t, err, tt.want, "err = %v, want %q", err, tt.want)
@@ -178,7 +188,7 @@ func TestGateway(t *testing.T) {
 	t.Run("non-2xx is a refusal", func(t *testing.T) {
 		t.Parallel()
 		g := deliverytest.NewGateway(t, ca, 400)
-		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: tmpl, Encoding: delivery.EncodeJSON, Roots: pool}
+		c := delivery.Gateway{Name: "sms", URL: g.URL, Template: tmpl, Encoding: delivery.EncodeJSON, Roots: pool, Destinations: lo}
 		ans, err := c.Send(ctx(t), "+4915112345678", msg)
 		require.Error(t, err, "answer %q", ans)
 		require.Contains(t, ans, "400", "answer %q err %v", ans, err)

@@ -28,11 +28,25 @@
 //     and never hold a store transaction while sending.
 //   - The recipient, the message and the secret never reach a log line
 //     or an error string from this package: errors name the provider,
-//     the step and what the peer answered. What a peer answers can echo
-//     what it was sent, so answers are for the operator who ran a test
-//     send (provider test), not for logs.
+//     the step and the peer's status code. A test send answers
+//     "delivered" or a fixed class of failure (Class), never the peer's
+//     words, which could reflect an internal service.
+//   - A stored secret goes only where, and how, it was entered for: a
+//     change of url, host, port, type, TLS, CA, authHeader or clientId
+//     needs the secret again in the same request (refused otherwise).
+//   - Connections go only where Destinations allows, decided on the
+//     address dialled, after resolution: never loopback, link-local,
+//     unspecified, multicast or the daemon's own listen address unless
+//     [delivery] allow_hosts lists it. The data plane sets destinations
+//     inside allow_hosts only, and never sets disableSsl.
+//   - Sends are rate-limited per provider, destination and (test sends)
+//     caller, all or nothing, and counted in Metrics (limits.go).
 //
 // # What it does not defend against
+//
+// A host name listed in allow_hosts is trusted whatever it resolves to.
+// Failure classes still tell an allowed destination's open port from a
+// closed one.
 //
 // A relay or gateway that is trusted (its certificate verifies) sees the
 // recipient and the code: that is its job. A site that opts out of TLS

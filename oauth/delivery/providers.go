@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
@@ -157,6 +158,9 @@ func (s *Providers) CreateProvider(ctx context.Context, a change.Actor, req api.
 	if err := checkProvider(&p); err != nil {
 		return api.Provider{}, err
 	}
+	if err := s.mayConfigure(a, nil, p); err != nil {
+		return api.Provider{}, err
+	}
 	id, err := s.st.NewID()
 	if err != nil {
 		return api.Provider{}, err
@@ -180,7 +184,15 @@ func (s *Providers) CreateProvider(ctx context.Context, a change.Actor, req api.
 			return err
 		}
 		p = created
-		return tx.Audit().Stage(a.Entry(s.now(), "provider.create", "provider:"+p.ID, "ok", providerDetail(p)))
+		if err := tx.Audit().Stage(a.Entry(s.now(), "provider.create", "provider:"+p.ID, "ok", providerDetail(p))); err != nil {
+			return err
+		}
+		if !p.Default {
+			return nil
+		}
+		// Becoming a default is audited as such, however it happens.
+		return tx.Audit().Stage(a.Entry(s.now(), "provider.set_default", "provider:"+p.ID, "ok",
+			map[string]string{"name": p.Name, "category": p.Category, "reason": "the first provider of its category"}))
 	})
 	if err != nil {
 		return api.Provider{}, change.StoreErr("identity", "create provider "+p.Name, err)
@@ -229,6 +241,7 @@ func (s *Providers) UpdateProvider(ctx context.Context, a change.Actor, idOrName
 			return err
 		}
 		p, err := tx.Providers().Update(cur.Name, func(p store.Provider) (store.Provider, error) {
+			old := p
 			set := func(dst *string, v *string) {
 				if v != nil {
 					*dst = *v
@@ -251,6 +264,16 @@ func (s *Providers) UpdateProvider(ctx context.Context, a change.Actor, idOrName
 			if err := checkProvider(&p); err != nil {
 				return p, err
 			}
+			if err := s.mayConfigure(a, &old, p); err != nil {
+				return p, err
+			}
+			// The stored secret was entered for one destination and
+			// one way of sending it: a change of either needs it again
+			// (refused rather than cleared, so that nothing breaks
+			// silently).
+			if f := moved(old, p); f != "" && len(old.ClientSecret) > 0 && req.ClientSecret == nil {
+				return p, fmt.Errorf("identity: %w: clientSecret: changing %s would send the stored secret where, or in a way, it was not entered for; send clientSecret again in the same request (\"\" removes it)", api.ErrMissingRequired, f)
+			}
 			if req.ClientSecret != nil {
 				if err := sealSecret(tx, &p, *req.ClientSecret); err != nil {
 					return p, err
@@ -268,6 +291,43 @@ func (s *Providers) UpdateProvider(ctx context.Context, a change.Actor, idOrName
 		return api.Provider{}, change.StoreErr("identity", "update provider "+idOrName, err)
 	}
 	return providerView(out), nil
+}
+
+// moved names the first field whose change sends a provider's secret
+// elsewhere or otherwise: where (url, host, port), how (type, TLS, CA)
+// or as what (authHeader, clientId); "" when none changed.
+func moved(old, p store.Provider) string {
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"url", old.URL != p.URL}, {"host", old.Host != p.Host}, {"port", old.Port != p.Port},
+		{"type", old.Type != p.Type}, {"disableSsl", old.DisableSSL != p.DisableSSL}, {"caPem", old.CAPEM != p.CAPEM},
+		{"authHeader", old.AuthHeader != p.AuthHeader}, {"clientId", old.ClientID != p.ClientID},
+	} {
+		if f.changed {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// mayConfigure refuses what a's plane may not set on p (old is the
+// provider before the change; nil when p is new): on the data plane,
+// disableSsl (a provider that has it is changed on the admin socket
+// only) and a destination outside allow_hosts; on either plane, a
+// destination that is never one (see Destinations).
+func (s *Providers) mayConfigure(a change.Actor, old *store.Provider, p store.Provider) error {
+	if !a.Admin && p.DisableSSL && (old == nil || !old.DisableSSL || moved(*old, p) != "") {
+		return fmt.Errorf("identity: %w: disableSsl is set on the admin socket only (accessctl provider create|update --disable-ssl), and a provider that has it is changed there", api.ErrForbidden)
+	}
+	host, port := destinationOf(p)
+	if old != nil {
+		if h, n := destinationOf(*old); h == host && n == port {
+			return nil
+		}
+	}
+	return s.dest.settable(a.Admin, host, port)
 }
 
 // DeleteProvider removes a provider and its links to applications. When
@@ -323,19 +383,58 @@ func (s *Providers) TestProvider(ctx context.Context, a change.Actor, idOrName, 
 			return api.ProviderTestResult{}, err
 		}
 	}
-	ans, err := s.Send(ctx, p, to, "accessd test message", "This is a test message from accessd: the provider "+p.Name+" works.")
-	out := api.ProviderTestResult{Provider: p.Name, Delivered: err == nil, Answer: ans}
+	err = s.limits.take(limitKey{limitTestProvider, "test:" + p.Name}, limitKey{limitTestCaller, "caller:" + a.Name},
+		limitKey{limitDestination, destinationKey(p.Category, to)})
+	if err != nil {
+		s.count("test", p.Category, err)
+		change.Record(ctx, s.audit, s.log, a.Entry(s.now(), "provider.test", "provider:"+p.ID, "rate-limited", map[string]string{"name": p.Name}))
+		return api.ProviderTestResult{}, err
+	}
+	_, err = s.deliver(ctx, p, to, "accessd test message", "This is a test message from accessd: the provider "+p.Name+" works.")
+	s.count("test", p.Category, err)
+	// The answer is a fixed class: what a peer said can reflect an
+	// internal service, so it goes to the log, for the operator only.
+	out := api.ProviderTestResult{Provider: p.Name, Delivered: err == nil, Answer: Class(err)}
 	result := "ok"
 	if err != nil {
-		out.Error, result = err.Error(), "failed"
+		out.Answer, out.Error, result = "", Class(err), "failed"
+		s.log.Warn("provider test send failed", "event", "provider.test_failed", "provider", p.Name, "class", out.Error, "err", err)
 	}
-	change.Record(ctx, s.audit, s.log, a.Entry(s.now(), "provider.test", "provider:"+p.ID, result, map[string]string{"name": p.Name}))
+	change.Record(ctx, s.audit, s.log, a.Entry(s.now(), "provider.test", "provider:"+p.ID, result, map[string]string{"name": p.Name, "class": Class(err)}))
 	return out, nil
 }
 
-// Send delivers one message through p, outside any store transaction,
-// within deliveryTimeout. The secret is opened for this send only.
+// count counts one send of kind (code, test) in the metrics.
+func (s *Providers) count(kind, category string, err error) {
+	var rl *ErrRateLimited
+	switch {
+	case err == nil:
+		s.metrics.sends.WithLabelValues(kind, category, "delivered").Inc()
+	case errors.As(err, &rl):
+		s.metrics.sends.WithLabelValues(kind, category, "limited").Inc()
+		s.metrics.limited.WithLabelValues(kind, rl.Limit).Inc()
+	default:
+		s.metrics.sends.WithLabelValues(kind, category, "failed").Inc()
+	}
+}
+
+// Send delivers one code through p, outside any store transaction,
+// within deliveryTimeout, under the provider's and the destination's
+// send limits (an *ErrRateLimited when over one). The secret is opened
+// for this send only.
 func (s *Providers) Send(ctx context.Context, p store.Provider, to, subject, body string) (string, error) {
+	if err := s.limits.take(limitKey{limitCodeProvider, "provider:" + p.Name}, limitKey{limitDestination, destinationKey(p.Category, to)}); err != nil {
+		s.count("code", p.Category, err)
+		return "", err
+	}
+	ans, err := s.deliver(ctx, p, to, subject, body)
+	s.count("code", p.Category, err)
+	return ans, err
+}
+
+// deliver sends one message through p; connections go only where
+// s.dest allows.
+func (s *Providers) deliver(ctx context.Context, p store.Provider, to, subject, body string) (string, error) {
 	secret, err := s.st.Providers().OpenSecret(p)
 	if err != nil {
 		return "", change.StoreErr("identity", "open provider secret", err)
@@ -349,10 +448,10 @@ func (s *Providers) Send(ctx context.Context, p store.Provider, to, subject, bod
 	defer cancel()
 	if p.Category == api.ProviderEmail {
 		r := Relay{Name: p.Name, Host: p.Host, Port: p.Port, ImplicitTLS: p.Type == api.ProviderSMTPS,
-			Insecure: p.DisableSSL, Username: p.ClientID, Password: secret, Roots: roots, Log: s.log}
+			Insecure: p.DisableSSL, Username: p.ClientID, Password: secret, Roots: roots, Destinations: s.dest, Log: s.log}
 		return r.Send(ctx, Email{From: p.From, To: to, Subject: subject, Body: body})
 	}
 	g := Gateway{Name: p.Name, URL: p.URL, Template: p.Template, Encoding: encodingOf(p.Type),
-		Username: p.ClientID, Secret: secret, AuthHeader: p.AuthHeader, Insecure: p.DisableSSL, Roots: roots, Log: s.log}
+		Username: p.ClientID, Secret: secret, AuthHeader: p.AuthHeader, Insecure: p.DisableSSL, Roots: roots, Destinations: s.dest, Log: s.log}
 	return g.Send(ctx, to, body)
 }

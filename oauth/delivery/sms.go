@@ -60,7 +60,10 @@ type Gateway struct {
 	Insecure bool
 	// Roots verifies the gateway's certificate; nil means the system roots.
 	Roots *x509.CertPool
-	Log   *slog.Logger
+	// Destinations decides, at connect time, where the gateway may be;
+	// nil means no allow list (never a loopback, link-local, … address).
+	Destinations *Destinations
+	Log          *slog.Logger
 }
 
 // CheckTemplate reports whether a template can carry a message: both
@@ -109,22 +112,22 @@ func jsonEscape(s string) string {
 func (g Gateway) Send(ctx context.Context, phone, message string) (string, error) {
 	u, err := url.Parse(g.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", refused(g.Name, "url", errors.New("not an absolute http(s) URL"))
+		return "", refused(g.Name, "url", settings("not an absolute http(s) URL"))
 	}
 	if u.Scheme != "https" {
 		if !g.Insecure {
-			return "", refused(g.Name, "url", errors.New("the gateway URL must be https (or set disableSsl)"))
+			return "", refused(g.Name, "url", settings("the gateway URL must be https (or set disableSsl)"))
 		}
 		if len(g.Secret) > 0 {
-			return "", refused(g.Name, "auth", errors.New("disableSsl is set and a secret is configured: credentials are never sent without TLS"))
+			return "", refused(g.Name, "auth", settings("disableSsl is set and a secret is configured: credentials are never sent without TLS"))
 		}
-		if g.Log != nil {
-			g.Log.Warn("delivering SMS without TLS: the provider has disableSsl set", "event", "delivery.insecure", "provider", g.Name)
-		}
+	}
+	if g.Insecure && g.Log != nil {
+		g.Log.Warn("delivering SMS through a provider with disableSsl set", "event", "delivery.insecure", "provider", g.Name, "tls", u.Scheme == "https")
 	}
 	body, err := Render(g.Template, g.Encoding, phone, message)
 	if err != nil {
-		return "", refused(g.Name, "template", err)
+		return "", refused(g.Name, "template", settings(err.Error()))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(body))
 	if err != nil {
@@ -139,7 +142,8 @@ func (g Gateway) Send(ctx context.Context, phone, message string) (string, error
 			req.SetBasicAuth(g.Username, string(g.Secret))
 		}
 	}
-	tr := &http.Transport{TLSClientConfig: tlsConfig(u.Hostname(), g.Roots), Proxy: nil, ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: tlsConfig(u.Hostname(), g.Roots), Proxy: nil, ForceAttemptHTTP2: true,
+		DialContext: g.Destinations.dialer(u.Hostname()).DialContext}
 	defer tr.CloseIdleConnections()
 	cl := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := cl.Do(req)
@@ -154,7 +158,7 @@ func (g Gateway) Send(ctx context.Context, phone, message string) (string, error
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	out := answer(resp.Status + " " + string(b))
 	if resp.StatusCode/100 != 2 {
-		return out, refused(g.Name, "post", fmt.Errorf("the gateway answered %s", resp.Status))
+		return out, refused(g.Name, "post", statusError(resp.StatusCode))
 	}
 	return out, nil
 }

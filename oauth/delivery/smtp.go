@@ -39,7 +39,10 @@ type Relay struct {
 	Roots *x509.CertPool
 	// LocalName is said in EHLO; empty means "localhost".
 	LocalName string
-	Log       *slog.Logger
+	// Destinations decides, at connect time, where the relay may be;
+	// nil means no allow list (never a loopback, link-local, … address).
+	Destinations *Destinations
+	Log          *slog.Logger
 }
 
 // Email is one plain-text message.
@@ -52,22 +55,21 @@ type Email struct {
 func (r Relay) Send(ctx context.Context, m Email) (string, error) {
 	from, err := mail.ParseAddress(m.From)
 	if err != nil {
-		return "", refused(r.Name, "sender address", errors.New("not a valid e-mail address (set the provider's from)"))
+		return "", refused(r.Name, "sender address", settings("not a valid e-mail address (set the provider's from)"))
 	}
 	to, err := mail.ParseAddress(m.To)
 	if err != nil {
-		return "", refused(r.Name, "recipient address", errors.New("not a valid e-mail address"))
+		return "", refused(r.Name, "recipient address", settings("not a valid e-mail address"))
 	}
 	if r.Insecure && len(r.Password) > 0 {
-		return "", refused(r.Name, "auth", errors.New("disableSsl is set and a secret is configured: credentials are never sent without TLS; remove the secret or enable TLS"))
+		return "", refused(r.Name, "auth", settings("disableSsl is set and a secret is configured: credentials are never sent without TLS; remove the secret or enable TLS"))
 	}
 	msg, err := compose(from, to, m.Subject, m.Body)
 	if err != nil {
-		return "", refused(r.Name, "compose", err)
+		return "", refused(r.Name, "compose", settings(err.Error()))
 	}
 	addr := net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := r.Destinations.dialer(r.Host).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return "", refused(r.Name, "connect", err)
 	}
@@ -141,7 +143,7 @@ func (r Relay) saslClient(c *smtp.Client) sasl.Client {
 func peerOnly(err error) error {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		return fmt.Errorf("the relay answered %d", se.Code)
+		return statusError(se.Code)
 	}
 	return err
 }

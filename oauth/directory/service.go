@@ -156,6 +156,9 @@ type Options struct {
 	// Applications is told of every application the index loads or
 	// changes: oauth/login's table that authenticates clients.
 	Applications ApplicationCache
+	// Destinations decides where delivery providers may connect
+	// ([delivery] allow_hosts); nil means no allow list.
+	Destinations *delivery.Destinations
 }
 
 // New returns the service. It does not load the index; call LoadIndex.
@@ -207,7 +210,7 @@ func New(st serviceStore, cfg Config, opt Options) (*Service, error) {
 	s := &Service{c: c, tenants: t, groups: &Groups{c, t}, importer: &Importer{c}}
 	s.users = &Users{c: c, tenants: t, login: serviceRules{c}}
 	s.apps = &Applications{c: c, tenants: t, login: serviceRules{c}}
-	c.providers = delivery.NewProviders(st, delivery.ProviderOptions{Audit: opt.Audit, Directory: t, Log: opt.Log, Now: opt.Now})
+	c.providers = delivery.NewProviders(st, delivery.ProviderOptions{Audit: opt.Audit, Directory: t, Destinations: opt.Destinations, Log: opt.Log, Now: opt.Now})
 	return s, nil
 }
 

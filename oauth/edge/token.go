@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accessd/accessd/oauth/api"
+	"github.com/accessd/accessd/oauth/delivery"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/token"
 )
@@ -28,16 +29,20 @@ type tokenRoutes struct {
 var errBadBasic = errors.New("invalid client")
 
 // writeLimited sets Retry-After on the answer to a refusal by a rate
-// limit (the token endpoint's, or the sign-in's per-source throttle).
+// limit (the token endpoint's, the sign-in's per-source throttle, or a
+// delivery provider's send limits).
 func writeLimited(w http.ResponseWriter, err error) {
 	var after time.Duration
 	var rl *token.ErrRateLimited
 	var th *login.Throttled
+	var dl *delivery.ErrRateLimited
 	switch {
 	case errors.As(err, &rl):
 		after = rl.RetryAfter
 	case errors.As(err, &th):
 		after = th.RetryAfter
+	case errors.As(err, &dl):
+		after = dl.RetryAfter
 	default:
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -163,6 +164,10 @@ func (s *room) sendCode(ctx context.Context, a Actor, u store.User, typ, purpose
 	}
 	msg := fmt.Sprintf("Your %s verification code is %s. It expires in %d minutes. If you did not ask for it, tell your administrator.", s.issuer, code, int(codeTTL.Minutes()))
 	_, err = s.providers.Send(ctx, p, dest, s.issuer+" verification code", msg)
+	if errors.Is(err, api.ErrRateLimited) { // the provider's or the destination's send limit
+		s.record(ctx, s.entry(a, "mfa.code_sent", "user:"+u.ID, "rate-limited", map[string]string{"mfaType": typ, "provider": p.Name}))
+		return err
+	}
 	if err != nil {
 		s.log.Warn("MFA code not delivered", "event", "identity.code_not_delivered", "provider", p.Name, "user", u.ID, "mfaType", typ, "err", err)
 		s.record(ctx, s.entry(a, "mfa.code_sent", "user:"+u.ID, "failed", map[string]string{"mfaType": typ, "provider": p.Name, "purpose": purpose}))

@@ -20,6 +20,7 @@ import (
 	"github.com/accessd/accessd/oauth/authz"
 	"github.com/accessd/accessd/oauth/change"
 	"github.com/accessd/accessd/oauth/credential"
+	"github.com/accessd/accessd/oauth/delivery"
 	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/login"
 	"github.com/accessd/accessd/oauth/policy"
@@ -59,7 +60,10 @@ type Rooms struct {
 func Wire(t testing.TB, st *store.Store, al *audit.Log, idx *authz.Index, cfg directory.Config, now func() time.Time, h *credential.Hasher) Rooms {
 	t.Helper()
 	apps := login.NewClients(st, login.Options{Audit: al, Now: now})
-	svc, err := directory.New(st, cfg, directory.Options{Audit: al, Index: idx, Now: now, Hasher: h, Applications: apps})
+	// The tests' relays and gateways listen on loopback.
+	dest, err := delivery.NewDestinations([]string{"127.0.0.0/8", "::1"}, nil)
+	require.NoError(t, err)
+	svc, err := directory.New(st, cfg, directory.Options{Audit: al, Index: idx, Now: now, Hasher: h, Applications: apps, Destinations: dest})
 	require.NoError(t, err)
 	signIn, mfa := login.New(st, svc.SignInDirectory(), login.Options{Audit: al, Now: now, Providers: svc.Providers()})
 	svc.UseLogin(signIn, mfa)
