@@ -36,14 +36,15 @@ func (s *SignIn) SignIn(ctx context.Context, a Actor, username string, password 
 		// memory only, so that a 429 never tells whether it exists.
 		if s.r.sources != nil {
 			if err := s.r.sources.reserve(unknownKey(username, a), s.r.now()); err != nil {
-				s.r.record(ctx, s.r.entry(a, "user.login", "unknown-user", "throttled", nil))
+				s.r.refuse(ctx, a.Source, map[string]string{"username": username, "result": "throttled"},
+					s.r.entry(a, "user.login", "unknown-user", "throttled", map[string]string{"username": username}))
 				return SignInResult{}, err
 			}
 		}
 		_ = s.r.hasher.DummyVerify(ctx, password)
 		// Summarised per source and name; the name stays in the sealed
 		// store (the journal's copy carries no detail).
-		s.r.refuse(ctx, a.Source, map[string]string{"username": username},
+		s.r.refuse(ctx, a.Source, map[string]string{"username": username, "result": "failed"},
 			s.r.entry(a, "user.login", "unknown-user", "failed", map[string]string{"username": username}))
 		return SignInResult{}, fail
 	}
@@ -179,7 +180,10 @@ func unknownKey(name string, a Actor) string {
 func (s *room) reserve(ctx context.Context, a Actor, at attempt, typ string, now time.Time) error {
 	if s.sources != nil {
 		if err := s.sources.reserve(at.key, now); err != nil {
-			s.record(ctx, s.entry(a, typ, "user:"+at.id, "throttled", nil))
+			// Summarised per source and account, like every refusal
+			// anyone can repeat at will.
+			s.refuse(ctx, a.Source, map[string]string{"account": at.id, "result": "throttled"},
+				s.entry(a, typ, "user:"+at.id, "throttled", nil))
 			return err
 		}
 	}
@@ -202,7 +206,8 @@ func (s *room) reserve(ctx context.Context, a Actor, at attempt, typ string, now
 		s.sources.settle(at.key, partial) // not checked: not counted against the source
 	}
 	if errors.Is(err, errLockedNow) {
-		s.record(ctx, s.entry(a, typ, "user:"+at.id, "locked", nil))
+		s.refuse(ctx, a.Source, map[string]string{"account": at.id, "result": "locked"},
+			s.entry(a, typ, "user:"+at.id, "locked", nil))
 		return lockedErr{errBadLogin()}
 	}
 	return err
