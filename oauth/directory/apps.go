@@ -254,6 +254,38 @@ func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, id
 	return out, nil
 }
 
+// LogoutApplication is an application's forced logout, as Users.Logout
+// is a user's: its epoch moves in one transaction with the audit entry,
+// so every access token it was issued before now stops passing at once.
+// Its secrets keep working: it may ask for new tokens (rotate the secret
+// or delete the application to stop that).
+func (s *Applications) LogoutApplication(ctx context.Context, a change.Actor, idOrClientID string) error {
+	now := s.c.now().UTC()
+	var ap store.Application
+	err := s.c.st.Update(func(tx *store.Tx) error {
+		cur, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
+		if err != nil {
+			return err
+		}
+		if err := s.tenants.MayActOn(a, cur.ID); err != nil {
+			return err
+		}
+		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
+			ap.LogoutAt = now
+			return ap, nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.c.entry(a, "app.logout", "app:"+ap.ClientID, "ok", nil))
+	})
+	if err != nil {
+		return storeErr("log out application", err)
+	}
+	s.c.RefreshSubject(ap.ID)
+	return nil
+}
+
 // DeleteApplication removes an application: its secrets stop working and
 // tokens it holds stop passing decisions at once (it leaves the index).
 func (s *Applications) DeleteApplication(ctx context.Context, a change.Actor, idOrClientID string) error {

@@ -85,6 +85,9 @@ func (s *Service) LoadIndex() error {
 		}
 		for _, a := range apps {
 			s.c.index.SetSubject(a.ID, a.Groups)
+			if !a.LogoutAt.IsZero() {
+				s.c.epochs.set(a.ID, a.LogoutAt, false)
+			}
 			s.c.clients.set(a)
 		}
 		return nil
