@@ -214,14 +214,8 @@ func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, id
 	now := s.c.now().UTC()
 	var ap store.Application
 	err = s.c.st.Update(func(tx *store.Tx) error {
-		cur, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
-		if err != nil {
-			return err
-		}
-		if err := s.tenants.MayActOn(a, cur.ID); err != nil {
-			return err
-		}
-		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
+		var err error
+		ap, err = s.updateAppIn(tx, a, idOrClientID, func(ap store.Application) (store.Application, error) {
 			live := LiveSecrets(ap.SecretHashes, now)
 			// Keep only the newest previous secret, ending at now+grace
 			// (or sooner, if it was already going to end).
@@ -263,14 +257,8 @@ func (s *Applications) LogoutApplication(ctx context.Context, a change.Actor, id
 	now := s.c.now().UTC()
 	var ap store.Application
 	err := s.c.st.Update(func(tx *store.Tx) error {
-		cur, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
-		if err != nil {
-			return err
-		}
-		if err := s.tenants.MayActOn(a, cur.ID); err != nil {
-			return err
-		}
-		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
+		var err error
+		ap, err = s.updateAppIn(tx, a, idOrClientID, func(ap store.Application) (store.Application, error) {
 			ap.LogoutAt = now
 			return ap, nil
 		})
@@ -284,6 +272,19 @@ func (s *Applications) LogoutApplication(ctx context.Context, a change.Actor, id
 	}
 	s.c.RefreshSubject(ap.ID)
 	return nil
+}
+
+// updateAppIn changes, inside tx, the application a names: another
+// tenant's reads as missing, and a must hold what it holds.
+func (s *Applications) updateAppIn(tx *store.Tx, a change.Actor, idOrClientID string, fn func(store.Application) (store.Application, error)) (store.Application, error) {
+	cur, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
+	if err != nil {
+		return store.Application{}, err
+	}
+	if err := s.tenants.MayActOn(a, cur.ID); err != nil {
+		return store.Application{}, err
+	}
+	return tx.Applications().Update(cur.ID, fn)
 }
 
 // DeleteApplication removes an application: its secrets stop working and
