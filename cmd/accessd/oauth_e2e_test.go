@@ -241,7 +241,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 	// Keys survive a restart: the earlier token still verifies.
 	srv.stop(t)
 	startServe(t, 90*time.Second, args...)
-	require.Equal(t, 200, post(hc, "/oauth/introspect", form, "token="+mt.AccessToken, &in))
+	require.Equal(t, 200, post(mtls("client-ca.pem"), "/oauth/introspect", ctype, "client_id="+url.QueryEscape(bound.ClientID)+"&token="+mt.AccessToken, &in))
 	require.Equal(t, true, in["active"], "a token from before the restart is still valid")
 	require.Equal(t, 200, post(hc, "/oauth/introspect", form, "token="+tok.AccessToken, &in))
 	require.Equal(t, false, in["active"], "a revocation survives the restart")
