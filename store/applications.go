@@ -22,9 +22,12 @@ type Application struct {
 	// (Lerian's Application Providers), by provider ID.
 	Providers []AppProvider `json:"providers,omitempty"`
 	ExpiresAt time.Time     `json:"expiresAt"`
-	CreatedAt time.Time     `json:"createdAt"`
-	UpdatedAt time.Time     `json:"updatedAt"`
-	Version   uint64        `json:"version"`
+	// LogoutAt is the application's epoch (`accessctl app logout`):
+	// tokens issued before it are no longer honoured. Zero: none.
+	LogoutAt  time.Time `json:"logoutAt"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Version   uint64    `json:"version"`
 
 	// TenantID and TenantSlug: the application's tenant; empty for none.
 	TenantID   string `json:"tenantId,omitempty"`

@@ -60,6 +60,11 @@ func (m migration) migrate(from uint64) error {
 			return err
 		}
 	}
+	if from <= 3 {
+		if err := m.migrateIdentityGrantsV3(); err != nil {
+			return err
+		}
+	}
 	return m.s.eng.Retry(func(txn *badger.Txn) error {
 		return m.s.keys.mac.putUint64(txn, metaFormat, formatVersion)
 	})
@@ -277,6 +282,69 @@ func (m migration) migrateEmailsV2() error {
 // run by this Open, found sharing an e-mail address (nil when it did not
 // run or found none): for the caller to record in the audit log.
 func (s *Store) EmailsShared() []string { return slices.Clone(s.emailsShared) }
+
+// Layout 4 seeds identity-editor-group's grants in product "identity"
+// (oauth/directory's IdentityProduct and DefaultGroups, which decide the
+// Identity routes in it); layouts 1-3 seeded them without a product,
+// which matches every product, so an identity editor was allowed
+// "midaz users delete" by /v1/authorize.
+const (
+	seededIdentityGroup   = "identity-editor-group"
+	seededIdentityProduct = "identity"
+)
+
+// seededIdentityResources are the resources layouts 1-3 granted
+// identity-editor-group, each with action "*".
+var seededIdentityResources = []string{"applications", "groups", "users", "update-password", "reset-password"}
+
+// migrateIdentityGrantsV3 moves the seeded grants of
+// identity-editor-group (no product, a seeded resource, action "*")
+// into product "identity". Grants an operator added, to that group or
+// any other, are left alone, and so is a group of that name holding
+// none of the seeded grants. A second run finds nothing to move.
+func (m migration) migrateIdentityGrantsV3() error {
+	key := groupTable(m.s).key(seededIdentityGroup)
+	moved := 0
+	err := m.s.eng.Retry(func(txn *badger.Txn) error {
+		moved = 0
+		val, err := m.s.keys.mac.get(txn, key)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		var g Group
+		if err := json.Unmarshal(val, &g); err != nil {
+			return err
+		}
+		var out []Permission
+		have := map[Permission]bool{}
+		for _, p := range g.Permissions {
+			if p.Product == "" && p.Action == "*" && slices.Contains(seededIdentityResources, p.Resource) {
+				p.Product = seededIdentityProduct
+				moved++
+			}
+			if !have[p] {
+				have[p] = true
+				out = append(out, p)
+			}
+		}
+		if moved == 0 {
+			return nil
+		}
+		g.Permissions = out
+		g.Version++
+		return putJSON(m.s, txn, key, &g)
+	})
+	if err != nil {
+		return fmt.Errorf("move the seeded identity grants: %w", err)
+	}
+	if moved > 0 {
+		m.s.log.Info("identity-editor-group's seeded grants moved into product \"identity\"; an identity editor is no longer allowed anything in other products",
+			"event", "store.identity_grants", "grants", moved)
+	}
+	return nil
+}
 
 func putJSON(s *Store, txn *badger.Txn, key []byte, v any) error {
 	b, err := json.Marshal(v)

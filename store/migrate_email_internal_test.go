@@ -44,10 +44,10 @@ func TestMigrateEmailsV2(t *testing.T) {
 	}()
 	var calls []migrateCall
 	s := openRecording(t, dir, &calls)
-	require.Len(t, calls, 1, "BeforeMigrate calls = %+v, want one from 2 to 3", calls)
-	require.Equal(t, 2, calls[0].from, "BeforeMigrate calls = %+v, want one from 2 to 3", calls)
-	require.Equal(t, 3, calls[0].to, "BeforeMigrate calls = %+v, want one from 2 to 3", calls)
-	require.Equal(t, uint64(3), layout(t, s), "layout")
+	require.Len(t, calls, 1, "BeforeMigrate calls = %+v, want one from 2 to %d", calls, formatVersion)
+	require.Equal(t, 2, calls[0].from, "BeforeMigrate calls = %+v, want one from 2 to %d", calls, formatVersion)
+	require.Equal(t, formatVersion, calls[0].to, "BeforeMigrate calls = %+v, want one from 2 to %d", calls, formatVersion)
+	require.Equal(t, uint64(formatVersion), layout(t, s), "layout")
 	wantShared := []string{"u-2", "u-3", "u-4", "u-6"}
 	require.Equal(t, wantShared, s.EmailsShared(), "EmailsShared")
 	check := func(s *Store) {

@@ -108,7 +108,8 @@ var (
 //	   oauth/directory); audit entries staged, then chained
 //	3  e-mail addresses indexed, folded (FoldEmail), for sign-in by
 //	   address; addresses shared by several accounts marked EmailShared
-const formatVersion = 3
+//	4  the seeded identity-editor-group's grants in product "identity"
+const formatVersion = 4
 
 // Open opens (creating if needed) the store in dir, which the daemon puts
 // at <data>/db. rootKey must be RootKeySize bytes; Open derives what it

@@ -21,6 +21,7 @@ func (c appCmds) command() *cobra.Command {
 		c.list(),
 		c.get(),
 		c.rotate(),
+		c.logout(),
 		c.delete(),
 		tenantUpdate(c.ctl, "application", "ID", "/v1/applications", appNotFound, c.showTenant),
 		appProviderCmds{c.ctl}.command(),
@@ -219,6 +220,24 @@ func (c appCmds) delete() *cobra.Command {
 				return c.ctl.printJSON(outcome{Kind: "app", ID: args[0], Result: "deleted"})
 			}
 			fmt.Fprintf(c.ctl.stdout, "application %s deleted\n", args[0])
+			return nil
+		}),
+	}
+}
+
+func (c appCmds) logout() *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout ID",
+		Short: "forced logout: every access token the application holds stops passing at once; its secrets keep working",
+		Args:  exactArgs("ID"),
+		RunE: c.ctl.runE(func(cmd *cobra.Command, args []string) error {
+			if _, err := c.ctl.cl.do(cmd.Context(), call{method: http.MethodPost, path: route("/v1/applications", args[0]) + "/logout", notFound: appNotFound}, nil); err != nil {
+				return err
+			}
+			if c.ctl.isJSON() {
+				return c.ctl.printJSON(outcome{Kind: "app", ID: args[0], Result: "logged-out"})
+			}
+			fmt.Fprintf(c.ctl.stdout, "application %s logged out\n", args[0])
 			return nil
 		}),
 	}

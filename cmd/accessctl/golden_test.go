@@ -258,6 +258,7 @@ func goldenCases() []cliCase {
 			want: "POST /v1/applications/a-1/rotate", wantBody: `{"grace":"48h0m0s"}`},
 		{name: "app-rotate-bad-grace", args: []string{"app", "rotate", "a-1", "--grace", "-1h"}},
 		{name: "app-delete", args: []string{"app", "delete", "a-1"}, status: 204, want: "DELETE /v1/applications/a-1"},
+		{name: "app-logout", args: []string{"app", "logout", "a-1"}, status: 204, want: "POST /v1/applications/a-1/logout"},
 
 		// provider
 		{name: "provider-create-email", args: []string{"provider", "create", "--name", "relay", "--category", "Email", "--host", "mail.example.internal",

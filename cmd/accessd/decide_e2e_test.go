@@ -107,5 +107,9 @@ func TestDefaultProductEndToEnd(t *testing.T) {
 	var midaz map[string][]string
 	require.Equal(t, 200, do("GET", "/v1/permissions?product=midaz", "Bearer "+userTok, "", &midaz))
 	require.Equal(t, []string{"get", "head"}, midaz["*"])
-	require.Equal(t, []string{"*"}, midaz["users"], "grants without a product apply to every product")
+	_, listed := midaz["users"]
+	require.False(t, listed, "identity-editor-group's grants are in product identity: none of them applies to midaz (%v)", midaz)
+	var dec api.AuthorizeResponse
+	require.Equal(t, 200, do("POST", "/v1/authorize", userTok, `{"sub":"lerian/`+u.ID+`","resource":"users","action":"delete","product":"midaz"}`, &dec))
+	require.False(t, dec.Authorized, "an identity editor may not delete midaz users")
 }

@@ -172,9 +172,12 @@ func TestOAuthEndToEnd(t *testing.T) {
 	der := pemDER(t, filepath.Join(pki, "client-ca.pem"))
 	sum := sha256.Sum256(der)
 	require.Equal(t, map[string]any{"x5t#S256": base64.RawURLEncoding.EncodeToString(sum[:])}, mclaims["cnf"])
-	// Introspection reports the binding, so a resource server can check it.
+	// Introspection reports the binding, so a resource server can check
+	// it; another client without the introspect permission reads nothing.
 	var bin map[string]any
 	require.Equal(t, 200, post(hc, "/oauth/introspect", form, "token="+mt.AccessToken, &bin))
+	require.Equal(t, map[string]any{"active": false}, bin, "another client's token")
+	require.Equal(t, 200, post(mtls("client-ca.pem"), "/oauth/introspect", ctype, "client_id="+url.QueryEscape(bound.ClientID)+"&token="+mt.AccessToken, &bin))
 	require.Equal(t, true, bin["active"])
 	require.Equal(t, mclaims["cnf"], bin["cnf"], "a certificate-bound token is reported with its binding")
 	// The same key under another CA's certificate does not pass TLS's
@@ -238,7 +241,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 	// Keys survive a restart: the earlier token still verifies.
 	srv.stop(t)
 	startServe(t, 90*time.Second, args...)
-	require.Equal(t, 200, post(hc, "/oauth/introspect", form, "token="+mt.AccessToken, &in))
+	require.Equal(t, 200, post(mtls("client-ca.pem"), "/oauth/introspect", ctype, "client_id="+url.QueryEscape(bound.ClientID)+"&token="+mt.AccessToken, &in))
 	require.Equal(t, true, in["active"], "a token from before the restart is still valid")
 	require.Equal(t, 200, post(hc, "/oauth/introspect", form, "token="+tok.AccessToken, &in))
 	require.Equal(t, false, in["active"], "a revocation survives the restart")

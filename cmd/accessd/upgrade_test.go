@@ -52,6 +52,16 @@ func TestUpgradeFromLayout1(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &u))
 	require.Equal(t, []string{"admin-group"}, u.Groups)
+	// The seeded identity grants moved into product "identity" (layout 4).
+	var g api.Group
+	b, err = exec.Command(ctl, "--socket", sock, "-o", "json", "group", "get", "identity-editor-group").Output()
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &g))
+	require.NotEmpty(t, g.Permissions)
+	for _, p := range g.Permissions {
+		require.Equal(t, "identity", p.Product, "identity-editor-group after the upgrade: %+v", g.Permissions)
+	}
+	require.Contains(t, srv.stderr.String(), `"event":"store.identity_grants"`)
 	// The password hash moved to the credential record and still verifies.
 	body := fmt.Sprintf(`{"oldPassword":%q,"newPassword":"plum-Harbor-vector-88"}`, layout1AdminPassword)
 	code, err := exec.Command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH", "--unix-socket", sock,

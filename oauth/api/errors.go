@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -97,11 +99,17 @@ func WriteError(w http.ResponseWriter, err error) {
 }
 
 // DecodeJSON reads one JSON object from body into v, strictly: an unknown
-// field, a wrong type, trailing data or a body over the limit (set by the
-// server with http.MaxBytesReader) is an error that wraps the catalogue
-// entry and names the field, so the client learns what to fix.
+// field, a field name in another case than the field's ("UserName" for
+// "username"), a key twice in one object, a wrong type, trailing data or
+// a body over the limit (set by the server with http.MaxBytesReader) is
+// an error that wraps the catalogue entry and names the field, so the
+// client learns what to fix. On error, v may hold part of the body.
 func DecodeJSON(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return jsonFault(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonFault(err)
@@ -112,7 +120,7 @@ func DecodeJSON(body io.Reader, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("request body: %w: data after the JSON object", ErrBadRequest)
 	}
-	return nil
+	return strictKeys(data, reflect.TypeOf(v))
 }
 
 func jsonFault(err error) error {

@@ -20,10 +20,22 @@ import (
 )
 
 type probe struct {
-	Name   string   `json:"name"`
-	Groups []string `json:"groups,omitempty"`
-	Limit  int      `json:"limit,omitempty"`
-	On     bool     `json:"on,omitempty"`
+	Name   string            `json:"name"`
+	Groups []string          `json:"groups,omitempty"`
+	Limit  int               `json:"limit,omitempty"`
+	On     bool              `json:"on,omitempty"`
+	Inner  *inner            `json:"inner,omitempty"`
+	Items  []inner           `json:"items,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	embedded
+}
+
+type inner struct {
+	UserName string `json:"username"`
+}
+
+type embedded struct {
+	ClientID string `json:"clientId,omitempty"`
 }
 
 func TestDecodeJSON(t *testing.T) {
@@ -44,6 +56,16 @@ func TestDecodeJSON(t *testing.T) {
 		{"truncated", `{"name":"a"`, ErrBadRequest, "truncated"},
 		{"trailing data", `{"name":"a"}{"name":"b"}`, ErrBadRequest, "after the JSON object"},
 		{"not an object", `["a"]`, ErrInvalidField, "must be"},
+		{"nested and embedded fields", `{"name":"a","inner":{"username":"u"},"items":[{"username":"v"}],"labels":{"A":"1","a":"2"},"clientId":"c"}`, nil, ""},
+		{"duplicate key", `{"name":"a","name":"b"}`, ErrBadRequest, `"name" appears twice`},
+		{"duplicate key, nested", `{"inner":{"username":"a","username":"b"}}`, ErrBadRequest, `"inner.username" appears twice`},
+		{"duplicate key in an array's object", `{"items":[{"username":"a"},{"username":"a","username":"b"}]}`, ErrBadRequest, `"items[].username" appears twice`},
+		{"duplicate map key", `{"labels":{"a":"1","a":"2"}}`, ErrBadRequest, `"labels.a" appears twice`},
+		{"case variant", `{"Name":"a"}`, ErrUnknownField, `"Name" is not a field of this request (field names are case-sensitive: the field is "name")`},
+		{"case variant beside the field", `{"name":"a","NAME":"b"}`, ErrUnknownField, `"NAME" is not a field`},
+		{"case variant, nested", `{"inner":{"UserName":"u"}}`, ErrUnknownField, `"inner.UserName" is not a field`},
+		{"case variant in an array", `{"items":[{"USERNAME":"u"}]}`, ErrUnknownField, `"items[].USERNAME" is not a field`},
+		{"case variant, embedded", `{"clientID":"c"}`, ErrUnknownField, `the field is "clientId"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -82,15 +104,37 @@ func bodyOf(s string) *strings.Reader { return strings.NewReader(`{"name":"` + s
 
 // FuzzDecodeJSON: every request body of both planes goes through
 // DecodeJSON; it must never panic, and what it refuses is catalogued.
+// What it accepts holds each top-level key once, spelt exactly as a
+// field of the request.
 func FuzzDecodeJSON(f *testing.F) {
-	for _, s := range []string{`{"name":"a"}`, `{"groups":[1]}`, `{"x":1}`, `{`, `null`, `{"name":"\u0000"}`, `{"limit":1e400}`} {
+	for _, s := range []string{`{"name":"a"}`, `{"groups":[1]}`, `{"x":1}`, `{`, `null`, `{"name":"\u0000"}`, `{"limit":1e400}`,
+		`{"name":"a","name":"b"}`, `{"Name":"a"}`, `{"inner":{"UserName":"u"}}`, `{"labels":{"a":"1","a":"2"}}`, `{"items":[{"username":"a","username":"b"}]}`} {
 		f.Add(s)
 	}
+	names := map[string]bool{"name": true, "groups": true, "limit": true, "on": true, "inner": true, "items": true, "labels": true, "clientId": true}
 	f.Fuzz(func(t *testing.T, body string) {
 		var p probe
 		err := DecodeJSON(strings.NewReader(body), &p)
 		if err != nil {
 			require.NotSame(t, ErrInternal, FaultOf(err), "uncatalogued refusal %v", err)
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(body))
+		tok, err := dec.Token()
+		require.NoError(t, err)
+		if tok == nil {
+			return // null
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			require.NoError(t, err)
+			key := k.(string)
+			require.True(t, names[key], "accepted key %q of %s", key, body)
+			require.False(t, seen[key], "accepted key %q twice in %s", key, body)
+			seen[key] = true
+			var skip json.RawMessage
+			require.NoError(t, dec.Decode(&skip))
 		}
 	})
 }

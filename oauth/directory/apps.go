@@ -217,14 +217,8 @@ func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, id
 	now := s.c.now().UTC()
 	var ap store.Application
 	err = s.c.st.Update(func(tx *store.Tx) error {
-		cur, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
-		if err != nil {
-			return err
-		}
-		if err := s.tenants.MayActOn(a, cur.ID); err != nil {
-			return err
-		}
-		ap, err = tx.Applications().Update(cur.ID, func(ap store.Application) (store.Application, error) {
+		var err error
+		ap, err = s.updateAppIn(tx, a, idOrClientID, func(ap store.Application) (store.Application, error) {
 			live := LiveSecrets(ap.SecretHashes, now)
 			// Keep only the newest previous secret, ending at now+grace
 			// (or sooner, if it was already going to end).
@@ -255,6 +249,45 @@ func (s *Applications) RotateApplication(ctx context.Context, a change.Actor, id
 		out.PreviousExpiresAt = ap.SecretHashes[0].ExpiresAt
 	}
 	return out, nil
+}
+
+// LogoutApplication is an application's forced logout, as Users.Logout
+// is a user's: its epoch moves in one transaction with the audit entry,
+// so every access token it was issued before now stops passing at once.
+// Its secrets keep working: it may ask for new tokens (rotate the secret
+// or delete the application to stop that).
+func (s *Applications) LogoutApplication(ctx context.Context, a change.Actor, idOrClientID string) error {
+	now := s.c.now().UTC()
+	var ap store.Application
+	err := s.c.st.Update(func(tx *store.Tx) error {
+		var err error
+		ap, err = s.updateAppIn(tx, a, idOrClientID, func(ap store.Application) (store.Application, error) {
+			ap.LogoutAt = now
+			return ap, nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Audit().Stage(s.c.entry(a, "app.logout", "app:"+ap.ClientID, "ok", nil))
+	})
+	if err != nil {
+		return storeErr("log out application", err)
+	}
+	s.c.RefreshSubject(ap.ID)
+	return nil
+}
+
+// updateAppIn changes, inside tx, the application a names: another
+// tenant's reads as missing, and a must hold what it holds.
+func (s *Applications) updateAppIn(tx *store.Tx, a change.Actor, idOrClientID string, fn func(store.Application) (store.Application, error)) (store.Application, error) {
+	cur, err := s.tenants.LookupAppIn(tx, a, idOrClientID)
+	if err != nil {
+		return store.Application{}, err
+	}
+	if err := s.tenants.MayActOn(a, cur.ID); err != nil {
+		return store.Application{}, err
+	}
+	return tx.Applications().Update(cur.ID, fn)
 }
 
 // DeleteApplication removes an application: its secrets stop working and

@@ -14,7 +14,7 @@ import (
 // and the Console find the names they expect. Permissions are allow-only.
 // identity-editor-group is the least-privilege role for managing
 // identities over the data plane: users, groups, applications and
-// passwords, nothing else.
+// passwords, nothing else, and so in product IdentityProduct only.
 func DefaultGroups() []store.Group {
 	midaz := func(actions ...string) []store.Permission {
 		var ps []store.Permission
@@ -25,7 +25,7 @@ func DefaultGroups() []store.Group {
 	}
 	var identityEditor []store.Permission
 	for _, r := range []string{"applications", "groups", "users", "update-password", "reset-password"} {
-		identityEditor = append(identityEditor, store.Permission{Resource: r, Action: "*"})
+		identityEditor = append(identityEditor, store.Permission{Product: IdentityProduct, Resource: r, Action: "*"})
 	}
 	return []store.Group{
 		{Name: "admin-group", Description: "Administrators: every action on every resource", Permissions: []store.Permission{{Resource: "*", Action: "*"}}},
@@ -85,6 +85,9 @@ func (s *Service) LoadIndex() error {
 		}
 		for _, a := range apps {
 			s.c.index.SetSubject(a.ID, a.Groups)
+			if !a.LogoutAt.IsZero() {
+				s.c.epochs.set(a.ID, a.LogoutAt, "", false)
+			}
 			s.c.clients.set(a)
 		}
 		return nil

@@ -51,6 +51,7 @@ func (s *core) RefreshSubject(id string) {
 	switch {
 	case err == nil:
 		s.index.SetSubject(a.ID, a.Groups)
+		s.epochs.set(a.ID, a.LogoutAt, "", false)
 		s.clients.set(a)
 	case errors.Is(err, store.ErrNotFound):
 		s.index.DeleteSubject(id)

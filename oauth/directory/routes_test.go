@@ -28,7 +28,7 @@ import (
 func servePlane(t *testing.T, e *env, admin bool) *http.Client {
 	t.Helper()
 	mux := http.NewServeMux()
-	plane := edge.Plane{Admin: admin, MFA: e.Enrolment, Review: e.Review, Apply: e.Apply, Audit: e.Audit, Now: e.Clock.Now, Allowed: func(id, res, act string) bool { return e.Index.Allowed(id, "", res, act) }}
+	plane := edge.Plane{Admin: admin, MFA: e.Enrolment, Review: e.Review, Apply: e.Apply, Audit: e.Audit, Now: e.Clock.Now, Allowed: func(id, res, act string) bool { return e.Index.Allowed(id, directory.IdentityProduct, res, act) }}
 	plane.Authenticate = func(r *http.Request) (change.Actor, error) {
 		if admin {
 			return change.Actor{Name: "uid:0", Source: "admin-socket", Admin: true}, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/accessd/accessd/oauth/api"
 	"github.com/accessd/accessd/oauth/change"
+	"github.com/accessd/accessd/oauth/directory"
 	"github.com/accessd/accessd/oauth/token"
 )
 
@@ -39,9 +40,11 @@ func (a auth) bearer(r *http.Request) (change.Actor, error) {
 }
 
 // identityAllowed decides a bearer's permission on an Identity resource,
-// which the Identity routes decide without a product.
+// which the Identity routes decide in product identity: a grant in
+// another product never reaches them, nor an identity grant another
+// product.
 func (a auth) identityAllowed(id, resource, action string) bool {
-	return a.index.Allowed(id, "", resource, action)
+	return a.index.Allowed(id, directory.IdentityProduct, resource, action)
 }
 
 // bearerOf is the access token of a request: `Authorization: Bearer T`, or

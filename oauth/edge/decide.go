@@ -87,8 +87,8 @@ func (d decisions) authorize(w http.ResponseWriter, r *http.Request) {
 // with bare resource names and "*" kept as "*" (the console honours
 // both). ?product=P lists the decisions /v1/authorize answers for P.
 // Without it, the answer is the default product's, with each Identity
-// resource set to what the Identity routes (which decide without a
-// product) allow, so a product-wide grant never shows the console an
+// resource set to what the Identity routes (which decide in product
+// identity) allow, so a product-wide grant never shows the console an
 // Identity page it would be refused, and an identity editor sees its
 // Users page. Both come from the index's listing, which shares its
 // product rule with decisions.
@@ -120,13 +120,10 @@ func (d decisions) permissions(w http.ResponseWriter, r *http.Request) {
 // it.
 func overview(index Index, id, defaultProduct string) map[string][]string {
 	out := index.Permissions(id, defaultProduct)
-	plain := out
-	if defaultProduct != "" {
-		plain = index.Permissions(id, "")
-	}
+	ident := index.Permissions(id, directory.IdentityProduct)
 	_, wild := out["*"]
 	for _, res := range directory.Resources {
-		acts := slices.Concat(plain[res], plain["*"])
+		acts := slices.Concat(ident[res], ident["*"])
 		switch {
 		case slices.Contains(acts, "*"):
 			out[res] = []string{"*"}

@@ -110,7 +110,7 @@ func Data(p Planes) *http.ServeMux {
 	mux := http.NewServeMux()
 	a := auth{tokens: p.Tokens, index: p.Index}
 	IdentityRoutes(mux, p.Identity, Plane{Authenticate: a.bearer, MFA: p.MFA, Audit: p.Audit, Refusals: p.Refusals, Now: p.Now, Log: p.Log, Allowed: a.identityAllowed})
-	t := tokenRoutes{s: p.Tokens, log: p.Log}
+	t := tokenRoutes{s: p.Tokens, log: p.Log, allowed: a.identityAllowed}
 	mux.HandleFunc("POST /v1/login/oauth/access_token", t.lerianToken(""))
 	mux.HandleFunc("POST /v1/login/oauth/refresh_token", t.lerianToken("refresh_token"))
 	mux.HandleFunc("POST /v1/login/mfa/challenge", t.mfaChallenge)

@@ -160,6 +160,9 @@ func IdentityRoutes(mux *http.ServeMux, svc *directory.Service, plane Plane) {
 		return svc.Applications().GetApplicationFor(a, id(r))
 	}))
 	h("POST /v1/applications/{id}/rotate", "applications", false, rt.rotateApp)
+	h("POST /v1/applications/{id}/logout", "applications", false, noContent(func(r *http.Request, a change.Actor) error {
+		return svc.Applications().LogoutApplication(ctx(r), a, id(r))
+	}))
 	h("DELETE /v1/applications/{id}", "applications", false, noContent(func(r *http.Request, a change.Actor) error {
 		return svc.Applications().DeleteApplication(ctx(r), a, id(r))
 	}))

@@ -22,7 +22,19 @@ import (
 type tokenRoutes struct {
 	s   *token.Server
 	log *slog.Logger
+	// allowed decides a permission as the Identity routes do (the
+	// introspect permission).
+	allowed func(id, resource, action string) bool
 }
+
+// The introspect permission: a client granted it (resource "introspect",
+// action "post", decided as the Identity routes decide) reads the claims
+// of every token at /oauth/introspect; any other client only those of
+// the tokens issued to it or naming it in their audience.
+const (
+	introspectResource = "introspect"
+	introspectAction   = "post"
+)
 
 // errBadBasic is Basic credentials that do not decode: a failed client
 // authentication (invalid_client).
@@ -112,6 +124,7 @@ func (t tokenRoutes) lerianToken(grant string) http.HandlerFunc {
 			RefreshToken: body.RefreshToken, Scope: body.Scope, Nonce: body.Nonce, Cert: peerCert(r), Source: sourceOf(r)}
 		if grant != "" {
 			req.GrantType = grant
+			req.RefreshBearer = grant == "refresh_token"
 		} else if body.GrantType != "" && body.GrantType != "password" && body.GrantType != "client_credentials" {
 			writeLerianError(w, fmt.Errorf("token: %w: grantType must be \"password\" or \"client_credentials\", got %q", api.ErrInvalidGrant, body.GrantType))
 			return
@@ -235,38 +248,41 @@ func (t tokenRoutes) oauthToken(w http.ResponseWriter, r *http.Request) {
 
 // authenticated parses an introspection or revocation request and
 // authenticates its client, which both require.
-func (t tokenRoutes) authenticated(w http.ResponseWriter, r *http.Request) (url.Values, string, bool) {
+func (t tokenRoutes) authenticated(w http.ResponseWriter, r *http.Request) (url.Values, token.AuthenticatedClient, bool) {
 	form, req, err := oauthForm(r)
 	if err != nil {
 		writeOAuthError(w, err)
-		return nil, "", false
+		return nil, token.AuthenticatedClient{}, false
 	}
-	clientID, err := t.s.AuthenticateClient(r.Context(), req)
+	cl, err := t.s.AuthenticateClient(r.Context(), req)
 	if err != nil {
 		writeOAuthError(w, t.internal(err))
-		return nil, "", false
+		return nil, token.AuthenticatedClient{}, false
 	}
 	if form.Get("token") == "" {
 		writeOAuthError(w, fmt.Errorf("token: %w: the token parameter is required", api.ErrBadRequest))
-		return nil, "", false
+		return nil, token.AuthenticatedClient{}, false
 	}
-	return form, clientID, true
+	return form, cl, true
 }
 
 func (t tokenRoutes) introspect(w http.ResponseWriter, r *http.Request) {
-	form, _, ok := t.authenticated(w, r)
+	form, cl, ok := t.authenticated(w, r)
 	if !ok {
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, t.s.Introspect(form.Get("token"), form.Get("token_type_hint")))
+	by := token.Introspector{ClientID: cl.ClientID, Any: t.allowed != nil && t.allowed(cl.ID, introspectResource, introspectAction)}
+	api.WriteJSON(w, http.StatusOK, t.s.Introspect(by, form.Get("token"), form.Get("token_type_hint")))
 }
 
+// revoke is RFC 7009: a token of another client is left alone, answered
+// with the same 200 as a revoked one, so the answer reveals nothing.
 func (t tokenRoutes) revoke(w http.ResponseWriter, r *http.Request) {
-	form, clientID, ok := t.authenticated(w, r)
+	form, cl, ok := t.authenticated(w, r)
 	if !ok {
 		return
 	}
-	if err := t.s.Revoker().Revoke(r.Context(), clientID, form.Get("token"), sourceOf(r)); err != nil {
+	if err := t.s.Revoker().Revoke(r.Context(), cl.ClientID, form.Get("token"), sourceOf(r)); err != nil {
 		writeOAuthError(w, t.internal(err))
 		return
 	}

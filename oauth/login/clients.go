@@ -29,6 +29,23 @@ type Client struct {
 	CertSubject string // or the bound certificate's subject DN (RFC 4514)
 	// TenantID and TenantSlug: the application's tenant, for its tokens.
 	TenantID, TenantSlug string
+	// SecretCreated names the secret a secret authentication presented,
+	// by its creation (Unix nanoseconds), for the tokens it mints
+	// (SecretLive); 0 for a certificate, or a secret of unknown age.
+	SecretCreated int64
+}
+
+// SecretLive reports whether the secret created at created (a token's
+// SecretCreated) is still one of the application's live secrets at now:
+// once a rotation's grace is over, the tokens the old secret minted end
+// with it.
+func (cl Client) SecretLive(created int64, now time.Time) bool {
+	for _, h := range cl.secrets {
+		if !h.CreatedAt.IsZero() && h.CreatedAt.UnixNano() == created {
+			return h.ExpiresAt.IsZero() || now.Before(h.ExpiresAt)
+		}
+	}
+	return false
 }
 
 // Clients authenticates applications (client_credentials with a secret,
@@ -166,17 +183,23 @@ func (s *Clients) checkClientSecret(clientID string, secret []byte) (cl Client, 
 	}
 	now := s.now()
 	var hashes [][]byte
+	var created []time.Time
 	for _, h := range c.secrets {
 		if h.ExpiresAt.IsZero() || now.Before(h.ExpiresAt) {
 			hashes = append(hashes, h.Hash)
+			created = append(created, h.CreatedAt)
 		}
 	}
-	_, ok = credential.VerifyClientSecret(s.st, secret, hashes)
+	i, ok := credential.VerifyClientSecret(s.st, secret, hashes)
 	if !ok || c.expired(now) {
 		return Client{}, true, false
 	}
 	s.markUsed(c.ID, now)
-	return *c, true, true
+	cl = *c
+	if !created[i].IsZero() {
+		cl.SecretCreated = created[i].UnixNano()
+	}
+	return cl, true, true
 }
 
 func (cl *Client) expired(now time.Time) bool {

@@ -33,7 +33,7 @@ func newEnv(t testing.TB, cfg directory.Config) *env {
 func routes(e *env, admin bool) http.Handler {
 	mux := http.NewServeMux()
 	plane := edge.Plane{Admin: admin, MFA: e.Enrolment, Review: e.Review, Audit: e.Audit, Now: e.Clock.Now,
-		Allowed: func(id, res, act string) bool { return e.Index.Allowed(id, "", res, act) }}
+		Allowed: func(id, res, act string) bool { return e.Index.Allowed(id, directory.IdentityProduct, res, act) }}
 	plane.Authenticate = func(r *http.Request) (change.Actor, error) {
 		if admin {
 			return directorytest.Admin, nil

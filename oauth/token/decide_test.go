@@ -152,7 +152,8 @@ func TestAuthorizeWithoutDefaultProduct(t *testing.T) {
 	runDecisions(t, e, utok, []decisionCase{
 		{"user, no product", req("lerian/"+id, "", "accounts", "get"), false, "no-permission"},
 		{"user, product named", req("lerian/"+id, "midaz", "accounts", "get"), true, ""},
-		{"user, grant without a product", req("lerian/"+id, "", "users", "get"), true, ""},
+		{"user, identity grant, its product named", req("lerian/"+id, "identity", "users", "get"), true, ""},
+		{"user, identity grant, no product", req("lerian/"+id, "", "users", "get"), false, "no-permission"},
 	})
 	runDecisions(t, e, atok, []decisionCase{
 		{"app's own subject, no product", req(clientID, "", "accounts", "get"), false, "no-permission"},
@@ -216,7 +217,7 @@ func listed(m map[string][]string, resource, action string) bool {
 // action) of every seeded group: the listing with ?product=P against a
 // decision about P, and the listing without a product against the
 // default product's decisions and, for the Identity resources, the
-// Identity routes' own (which decide without a product).
+// Identity routes' own (which decide in product identity).
 func TestPermissionsAgreeWithDecisions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, token.DefaultConfig())
@@ -248,7 +249,7 @@ func TestPermissionsAgreeWithDecisions(t *testing.T) {
 					if product == "" {
 						decided = "midaz"
 						if slices.Contains(directory.Resources, r) {
-							decided = ""
+							decided = directory.IdentityProduct
 						}
 					}
 					require.Equal(t, e.idx.Allowed(id, decided, r, a), listed(m, r, a),

@@ -36,7 +36,8 @@ func (g clientCredentials) issue(ctx context.Context, r *Request) (*Issued, erro
 		}
 	}
 	at, kid, err := g.sign.accessToken(Claims{Subject: cl.ClientID, ClientID: cl.ClientID, Type: TypeApplication,
-		Name: cl.Name, DisplayName: cl.Name, TenantID: cl.TenantID, TenantSlug: cl.TenantSlug, Cnf: thumbprint(r.Cert)})
+		Name: cl.Name, DisplayName: cl.Name, TenantID: cl.TenantID, TenantSlug: cl.TenantSlug, Cnf: thumbprint(r.Cert),
+		SecretCreated: cl.SecretCreated})
 	if err != nil {
 		return nil, err
 	}

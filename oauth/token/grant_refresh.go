@@ -17,9 +17,12 @@ import (
 // whole family is revoked, so a stolen refresh token and the legitimate
 // one cannot both go on. Tokens are stored only as keyed hashes.
 //
-// Lerian's JSON face sends only refreshToken, so the refresh token is the
-// credential; client credentials, when sent, must match the family's
-// client.
+// On RFC 6749's face a family issued to a confidential client refreshes
+// only with that client authenticating again (§6); only the built-in
+// public client (tokens.default_client) refreshes without a secret.
+// Lerian's JSON face sends only refreshToken, so there the refresh token
+// is the credential (Request.RefreshBearer); client credentials, when
+// sent on either face, must be those of the family's client.
 type refreshGrant struct {
 	clients    *clientAuth
 	failedAddr *keyed // the source address's failure budget, shared with client authentication
@@ -42,6 +45,10 @@ type refreshFamilies interface {
 }
 
 var errReplay = errors.New("refresh token replayed")
+
+// errRefreshNeedsClient is a refresh on RFC 6749's face of a token issued
+// to a confidential client, sent without that client's credentials.
+var errRefreshNeedsClient = fmt.Errorf("%w: the refresh token was issued to a confidential client, which must authenticate to refresh it (RFC 6749 §6)", errNoClient)
 
 func badRefresh(why string) error {
 	return fmt.Errorf("token: %w: the refresh token is invalid, expired or revoked (%s); sign in again", api.ErrBadRefresh, why)
@@ -75,10 +82,15 @@ func (g refreshGrant) issue(ctx context.Context, r *Request) (*Issued, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("token: find refresh family: %w", err)
 	}
-	if cl != nil && cl.ClientID != f.ClientID {
+	if (cl != nil && cl.ClientID != f.ClientID) || (cl == nil && r.ClientID != "" && r.ClientID != f.ClientID) {
 		_ = g.failedAddr.take(r.Source)
-		g.audit.record(ctx, "token.refresh", "app:"+cl.ClientID, "refresh-family:"+f.ID, "wrong-client", r.Source, nil)
+		g.audit.record(ctx, "token.refresh", actor, "refresh-family:"+f.ID, "wrong-client", r.Source, nil)
 		return nil, badRefresh("issued to another client")
+	}
+	if cl == nil && !r.RefreshBearer && f.ClientID != g.clients.defaultClient {
+		_ = g.failedAddr.take(r.Source)
+		g.audit.record(ctx, "token.refresh", actor, "refresh-family:"+f.ID, "no-client-auth", r.Source, nil)
+		return nil, errRefreshNeedsClient
 	}
 	next, err := g.sign.randomToken(refreshPrefix)
 	if err != nil {

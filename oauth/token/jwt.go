@@ -47,6 +47,10 @@ type Claims struct {
 	AMR        []string      `json:"amr,omitempty"`
 	SessionID  string        `json:"sid,omitempty"`
 	Cnf        *Confirmation `json:"cnf,omitempty"`
+	// SecretCreated names the client secret an application token was
+	// minted with (its creation, Unix nanoseconds): when that secret
+	// ends (a rotation's grace is over), so does the token.
+	SecretCreated int64 `json:"secret_created,omitempty"`
 }
 
 // Confirmation binds a token to a client certificate (RFC 8705 §3.1).

@@ -25,6 +25,11 @@ type Request struct {
 	// nil without one.
 	Cert   *x509.Certificate
 	Source string
+	// RefreshBearer lets a refresh token stand for its client: Lerian's
+	// refresh body carries only refreshToken. Without it (RFC 6749's
+	// face) a token of a confidential client refreshes only with that
+	// client authenticating again.
+	RefreshBearer bool
 }
 
 // Clear zeroes the secrets of the request (best effort: copies the
@@ -80,18 +85,25 @@ func (s *Server) Token(ctx context.Context, r *Request) (*Issued, error) {
 	return out, err
 }
 
+// AuthenticatedClient is the client an introspection or revocation
+// request authenticated as.
+type AuthenticatedClient struct {
+	ID       string // record ID: the permission index's subject
+	ClientID string
+}
+
 // AuthenticateClient authenticates the client of an introspection or
-// revocation request, which both require, and returns its client ID.
-func (s *Server) AuthenticateClient(ctx context.Context, r *Request) (string, error) {
+// revocation request, which both require.
+func (s *Server) AuthenticateClient(ctx context.Context, r *Request) (AuthenticatedClient, error) {
 	defer r.Clear()
 	cl, err := s.clients.authenticate(ctx, r)
 	if err == nil && cl == nil {
 		err = errNoClient
 	}
 	if err != nil {
-		return "", err
+		return AuthenticatedClient{}, err
 	}
-	return cl.ClientID, nil
+	return AuthenticatedClient{ID: cl.ID, ClientID: cl.ClientID}, nil
 }
 
 // errInvalidClient marks a failed client authentication, which RFC 6749

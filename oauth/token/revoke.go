@@ -2,6 +2,8 @@ package token
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,23 +98,40 @@ type Introspection struct {
 	Cnf       *Confirmation `json:"cnf,omitempty"`
 }
 
+// Introspector is the authenticated client of an introspection request.
+type Introspector struct {
+	ClientID string
+	// Any: the client holds the introspect permission, and may read the
+	// claims of every token.
+	Any bool
+}
+
 // Introspect answers for an access or refresh token (RFC 7662), and
-// counts the answer. The caller has authenticated the client. An invalid
-// token is simply inactive.
-func (s *Server) Introspect(tok, hint string) Introspection {
+// counts the answer. An invalid token is simply inactive, and so is a
+// token the asking client may not read (RFC 7662 §4 leaves that policy
+// to the server): its claims are answered only to the client it was
+// issued to, a client its audience names, or a client holding the
+// introspect permission.
+func (s *Server) Introspect(by Introspector, tok, hint string) Introspection {
+	out := s.introspect(tok)
+	if out.Active && !by.Any && out.ClientID != by.ClientID && !slices.Contains(out.Aud, by.ClientID) {
+		out = Introspection{}
+	}
+	s.metrics.introspect.WithLabelValues(strconv.FormatBool(out.Active)).Inc()
+	return out
+}
+
+func (s *Server) introspect(tok string) Introspection {
 	if strings.HasPrefix(tok, refreshPrefix) {
 		f, ok := s.revoker.liveFamily(tok)
 		if !ok {
-			s.metrics.introspect.WithLabelValues("false").Inc()
 			return Introspection{}
 		}
-		s.metrics.introspect.WithLabelValues("true").Inc()
 		return Introspection{Active: true, ClientID: f.ClientID, Sub: f.Subject, TokenType: "refresh_token",
 			Exp: f.ExpiresAt.Unix(), Iss: s.issuer, Owner: s.owner, Type: TypeUser}
 	}
 	p, err := s.Verify(tok)
 	if err != nil {
-		s.metrics.introspect.WithLabelValues("false").Inc()
 		return Introspection{}
 	}
 	c := p.Claims
@@ -122,6 +141,5 @@ func (s *Server) Introspect(tok, hint string) Introspection {
 	if p.User() {
 		out.Username = c.Name
 	}
-	s.metrics.introspect.WithLabelValues("true").Inc()
 	return out
 }

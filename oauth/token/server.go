@@ -293,6 +293,9 @@ func (s *Server) verify(tok string) (Principal, string) {
 		if !ok || cl.ClientID != c.Subject || !s.sessions.TokenValid(cl.ID, "", iat) || (!cl.ExpiresAt.IsZero() && !now.Before(cl.ExpiresAt)) {
 			return Principal{}, "subject"
 		}
+		if c.SecretCreated != 0 && !cl.SecretLive(c.SecretCreated, now) {
+			return Principal{}, "secret"
+		}
 		return Principal{Claims: c, SubjectID: cl.ID}, ""
 	}
 	return Principal{}, "type"

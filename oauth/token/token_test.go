@@ -290,6 +290,8 @@ func TestIntrospectAndRevoke(t *testing.T) {
 	e := newEnv(t, token.DefaultConfig())
 	a := e.app(t, "ledger")
 	rs := e.app(t, "resource-server")
+	_, err := e.id.Groups().Grant(ctx(), admin, "resource-server-group", introspectPerm)
+	require.NoError(t, err)
 	var tok api.OAuthTokenResponse
 	require.Equal(t, http.StatusOK, e.postForm(t, "/oauth/token", [2]string{a.ClientID, a.ClientSecret}, url.Values{"grant_type": {"client_credentials"}}, &tok))
 
