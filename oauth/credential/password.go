@@ -341,6 +341,7 @@ type Hasher struct {
 	dummy   phc           // a hash of a random password, for DummyVerify
 
 	active, peak atomic.Int64 // argon2id calls running now, and the most seen
+	computed     atomic.Int64 // hashes and verifications started, bcrypt's too
 	born         time.Time    // when the Hasher was made: lastUse counts from it, on the monotonic clock
 	lastUse      atomic.Int64 // when the last argon2id call started, in nanoseconds since born; 0: never
 }
@@ -395,6 +396,11 @@ func (h *Hasher) UsedWithin(d time.Duration) bool {
 	return last != 0 && time.Since(h.born)-time.Duration(last) < d
 }
 
+// Computed returns how many hashes and verifications (DummyVerify's
+// included) this Hasher has started, so that a test can count the work
+// of a sign-in deterministically.
+func (h *Hasher) Computed() int64 { return h.computed.Load() }
+
 // Slots returns how many operations at Params may run at once.
 func (h *Hasher) Slots() int { return cap(h.slots) }
 
@@ -428,6 +434,7 @@ func (h *Hasher) acquire(ctx context.Context, memKiB uint32) (release func(), er
 		}
 	}
 	h.lastUse.Store(max(int64(time.Since(h.born)), 1))
+	h.computed.Add(1)
 	a := h.active.Add(1)
 	for p := h.peak.Load(); a > p && !h.peak.CompareAndSwap(p, a); p = h.peak.Load() {
 	}
