@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/net/netutil"
+
+	"github.com/accessd/accessd/oauth/login"
 )
 
 // maxDataConns bounds the data plane's open connections, so a flood of
@@ -84,19 +86,16 @@ type addrLimitListener struct {
 	open map[netip.Prefix]int
 }
 
-// sourceOf is the bucket a remote address counts against: the address
-// for IPv4, its /64 for IPv6 (one host usually holds a whole /64).
+// sourceOf is the bucket a remote address counts against, the one the
+// sign-in's throttle uses too (login.SourcePrefix): the address for IPv4,
+// its /64 for IPv6 (one host usually holds a whole /64).
 func sourceOf(a net.Addr) (netip.Prefix, bool) {
 	ta, ok := a.(*net.TCPAddr)
 	if !ok {
 		return netip.Prefix{}, false
 	}
-	ip := ta.AddrPort().Addr().Unmap()
-	if ip.Is4() {
-		return netip.PrefixFrom(ip, 32), true
-	}
-	p, err := ip.Prefix(64)
-	return p, err == nil
+	p := login.SourcePrefix(ta.AddrPort().Addr())
+	return p, p.IsValid()
 }
 
 // Accept returns the next connection whose source is under its bound,

@@ -66,12 +66,23 @@ func SourceKey(addr string) string {
 	if err != nil {
 		return addr
 	}
+	p := SourcePrefix(ip)
+	if p.Addr().Is4() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// SourcePrefix is the bucket a client address counts against, here and
+// in the daemon's per-address connection limit: the address itself for
+// IPv4 (a /32), its /64 for IPv6.
+func SourcePrefix(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap().WithZone("")
 	if ip.Is4() {
-		return ip.String()
+		return netip.PrefixFrom(ip, 32)
 	}
 	p, _ := ip.Prefix(64)
-	return p.String()
+	return p
 }
 
 // maxKeyLen bounds what the ledger keeps per key: a longer one (an
